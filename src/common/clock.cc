@@ -1,0 +1,27 @@
+#include "common/clock.h"
+
+#include <ctime>
+
+namespace coffre {
+
+int64_t SystemClock::NowUnixSeconds() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Clock& DefaultClock() {
+  static SystemClock clock;
+  return clock;
+}
+
+std::string FormatRfc3339(int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace coffre

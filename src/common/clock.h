@@ -1,0 +1,42 @@
+// Injectable time source. Production code takes a `Clock&`; tests pass a
+// `FakeClock` they can move forward.
+//
+// Thread-safety: SystemClock is thread-safe; FakeClock is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace coffre {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Seconds since the Unix epoch, UTC.
+  virtual int64_t NowUnixSeconds() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  int64_t NowUnixSeconds() const override;
+};
+
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(int64_t start) : now_(start) {}
+  int64_t NowUnixSeconds() const override { return now_.load(); }
+  void Advance(int64_t seconds) { now_ += seconds; }
+
+ private:
+  std::atomic<int64_t> now_;
+};
+
+// The process-wide system clock.
+Clock& DefaultClock();
+
+// RFC 3339 UTC, e.g. "2026-11-22T04:15:57Z".
+std::string FormatRfc3339(int64_t unix_seconds);
+
+}  // namespace coffre

@@ -1,0 +1,52 @@
+// Synthetic French people, for demos, tests and benchmarks. Never real data.
+//
+// The same seed gives the same people, on every machine (own PRNG, no
+// std:: distributions). Every person is valid for examples/people.toml:
+// the NIR matches sex and birth date and has a correct key (some born in
+// Corsica, 2A/2B, and some abroad, department 99); the IBAN is a valid French
+// IBAN; the phone is a realistic French number; the email is unique within
+// one generator's run.
+//
+//   PeopleGenerator gen(/*seed=*/42);
+//   std::string line;
+//   for (int i = 0; i < 10; ++i) { line.clear(); gen.NextNdjson(line); std::cout << line; }
+//
+// Thread-safety: one generator per thread.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace coffre::gen {
+
+struct Person {
+  std::string first_name;
+  std::string last_name;
+  std::string sex;         // "F" or "M"
+  std::string birth_date;  // YYYY-MM-DD
+  std::string nir;         // 15 characters, no spaces
+  std::string email;
+  std::string phone;       // as people write it, e.g. "06 39 98 00 01" or "+33 6 ..."
+  std::string postal_address;
+  std::string iban;        // as printed, e.g. "FR76 3000 ..." or compact
+};
+
+class PeopleGenerator {
+ public:
+  explicit PeopleGenerator(uint64_t seed);
+  void Next(Person& out);
+  // Appends one JSON object and a '\n'.
+  void NextNdjson(std::string& out);
+
+ private:
+  uint64_t state_[4];
+  uint64_t count_ = 0;
+  uint64_t Rand();
+  uint64_t Below(uint64_t n);
+};
+
+// Writes `count` people as NDJSON to `out`.
+void WriteNdjson(std::ostream& out, uint64_t count, uint64_t seed);
+
+}  // namespace coffre::gen

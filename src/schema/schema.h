@@ -1,0 +1,106 @@
+// Schemas: collections of typed fields, declared in TOML, and the validation
+// and normalisation of every value before it is sealed or indexed.
+//
+// A value is normalised to one canonical string per type, so that equal
+// things compare equal byte for byte (blind indexes depend on it):
+//   email  " Jean.Dupont@Example.FR " -> "jean.dupont@example.fr"
+//   phone  "06 39 98 00 01"           -> "+33639980001"
+//   nir    "2 84 12 2A 004 019 47"     -> "284122A00401947"
+//
+//   auto schema = Schema::LoadFile("examples/people.toml");
+//   if (!schema) { report(schema.error()); }
+//   const Collection* people = schema->Find("people");
+//   const FieldDef* email = people->Find("email");
+//   Result<std::string> v = Normalize(*email, Input::String(" A@B.FR"));
+//
+// Errors name the field and the rule ("field 'nir': control key does not
+// match"), never the value.
+//
+// Thread-safety: a Schema is immutable after loading; share it freely.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace coffre::schema {
+
+enum class FieldType {
+  kText,
+  kName,
+  kEnum,
+  kInteger,
+  kBoolean,
+  kPostalAddress,
+  kEmail,
+  kPhone,
+  kDate,
+  kNir,
+  kIban,
+  kPan,
+};
+
+std::string_view FieldTypeName(FieldType t);
+
+struct FieldDef {
+  std::string name;
+  FieldType type = FieldType::kText;
+  bool required = false;
+  bool searchable = false;  // equality lookup through a blind index
+  bool unique = false;      // implies searchable
+  std::vector<std::string> enum_values;  // kEnum only
+};
+
+struct Collection {
+  std::string name;
+  std::vector<FieldDef> fields;  // in declaration order
+
+  const FieldDef* Find(std::string_view field) const;
+};
+
+class Schema {
+ public:
+  // Parses TOML text. `origin` names the file in error messages.
+  static Result<Schema> Parse(std::string_view toml_text, std::string_view origin = "schema");
+  static Result<Schema> LoadFile(const std::string& path);
+
+  const Collection* Find(std::string_view collection) const;
+  const std::vector<Collection>& collections() const { return collections_; }
+  uint32_t version() const { return version_; }
+  // The TOML text it was parsed from, kept so a vault can store its schema.
+  const std::string& source() const { return source_; }
+
+ private:
+  std::vector<Collection> collections_;
+  uint32_t version_ = 1;
+  std::string source_;
+};
+
+// One raw input value, as it came from JSON or CSV. CSV gives only strings;
+// JSON may give numbers and booleans. Integer and boolean fields accept both
+// their native form and a string spelling ("42", "true"/"false").
+struct Input {
+  enum class Kind { kString, kInteger, kBoolean, kNull };
+  Kind kind = Kind::kNull;
+  std::string_view text;  // kString
+  int64_t integer = 0;    // kInteger
+  bool boolean = false;   // kBoolean
+
+  static Input String(std::string_view s) { return {Kind::kString, s, 0, false}; }
+  static Input Integer(int64_t v) { return {Kind::kInteger, {}, v, false}; }
+  static Input Boolean(bool v) { return {Kind::kBoolean, {}, 0, v}; }
+  static Input Null() { return {}; }
+};
+
+// Validates `in` against `field` and returns its canonical string.
+// A null or empty input is an error here; callers handle optional fields.
+Result<std::string> Normalize(const FieldDef& field, const Input& in);
+
+// Same, but appends the canonical form to `out` (the import hot path avoids
+// allocations with it). On error `out` is left unchanged.
+Status NormalizeInto(const FieldDef& field, const Input& in, std::string& out);
+
+}  // namespace coffre::schema

@@ -1,0 +1,98 @@
+// The Store: coffre's only view of persistence. Ordered keys in a few named
+// spaces, atomic batches across spaces, prefix scans, and durable writes.
+//
+// RocksDB is the embedded default (OpenRocksStore). Any later backend must
+// pass the conformance suite in store_conformance.h.
+//
+//   auto store = OpenRocksStore({.path = dir});
+//   if (!store) return store.error();
+//   auto batch = (*store)->NewBatch();
+//   batch->Put(Space::kRecords, key, value);
+//   COFFRE_TRY((*store)->Write(*batch));          // synced: durable on return
+//   auto v = (*store)->Get(Space::kRecords, key);  // Result<std::optional<std::string>>
+//
+// Thread-safety: a Store is safe for concurrent use by many threads. A
+// WriteBatch belongs to one thread until it is written.
+// Ownership: the caller owns the Store and each batch it creates; batches
+// must not outlive their Store.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace coffre::storage {
+
+// Named key spaces (RocksDB column families). Values are stable: they name
+// on-disk column families, see docs/storage-layout.md.
+enum class Space : uint8_t {
+  kMeta = 0,      // vault metadata, keyring (wrapped sub-keys), key-check value
+  kKeys = 1,      // wrapped data keys, per (subject, collection)
+  kRecords = 2,   // sealed records
+  kIndex = 3,     // blind index entries
+  kSubjects = 4,  // subject -> records membership
+};
+inline constexpr int kSpaceCount = 5;
+std::string_view SpaceName(Space s);
+
+class WriteBatch {
+ public:
+  virtual ~WriteBatch() = default;
+  virtual void Put(Space space, std::string_view key, std::string_view value) = 0;
+  virtual void Delete(Space space, std::string_view key) = 0;
+  virtual size_t Count() const = 0;
+  virtual size_t ApproximateBytes() const = 0;
+  virtual void Clear() = 0;
+};
+
+// A visitor for scans; return false to stop early.
+using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual std::unique_ptr<WriteBatch> NewBatch() = 0;
+
+  // Applies the batch atomically. With sync (the default) the write-ahead log
+  // is flushed to stable storage before returning: an acknowledged write
+  // survives kill -9 and power loss. Concurrent synced writers share syncs
+  // (group commit).
+  virtual Status Write(WriteBatch& batch, bool sync = true) = 0;
+
+  // nullopt when the key is absent.
+  virtual Result<std::optional<std::string>> Get(Space space, std::string_view key) = 0;
+
+  // Visits, in key order, every entry of `space` whose key starts with
+  // `prefix` (all entries for an empty prefix).
+  virtual Status Scan(Space space, std::string_view prefix, const ScanVisitor& visit) = 0;
+
+  // Rewrites the space's files so that deleted entries are physically gone
+  // (crypto-shredding relies on it). Blocks until done.
+  virtual Status CompactSpace(Space space) = 0;
+
+  // Writes all in-memory data to files (used before copying a directory).
+  virtual Status Flush() = 0;
+};
+
+struct RocksOptions {
+  std::string path;
+  bool create_if_missing = false;
+  // Opens an existing directory without writing to it.
+  bool read_only = false;
+  // Tests that search files for plaintext set this; ciphertext spaces are
+  // never compressed anyway (it does not compress).
+  bool disable_compression_everywhere = false;
+  // Larger memtables for bulk import.
+  size_t write_buffer_bytes = 64u << 20;
+};
+
+Result<std::unique_ptr<Store>> OpenRocksStore(const RocksOptions& options);
+
+}  // namespace coffre::storage
