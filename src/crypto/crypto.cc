@@ -1,0 +1,156 @@
+#include "crypto/crypto.h"
+
+#include <sodium.h>
+
+#include <cstring>
+
+namespace coffre::crypto {
+
+static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == kKeyBytes);
+static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == kNonceBytes);
+static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == kTagBytes);
+
+Status Init() {
+  if (sodium_init() < 0) return Fail(ErrorCode::kInternal, "libsodium failed to initialise");
+  return Ok();
+}
+
+SecretKey::SecretKey() { bytes_.fill(0); }
+SecretKey::~SecretKey() { sodium_memzero(bytes_.data(), bytes_.size()); }
+SecretKey::SecretKey(SecretKey&& other) noexcept : bytes_(other.bytes_) {
+  sodium_memzero(other.bytes_.data(), other.bytes_.size());
+}
+SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
+  if (this != &other) {
+    bytes_ = other.bytes_;
+    sodium_memzero(other.bytes_.data(), other.bytes_.size());
+  }
+  return *this;
+}
+
+SecretKey SecretKey::Random() {
+  SecretKey k;
+  randombytes_buf(k.bytes_.data(), k.bytes_.size());
+  return k;
+}
+
+Result<SecretKey> SecretKey::FromBytes(std::string_view bytes) {
+  if (bytes.size() != kKeyBytes) return Fail(ErrorCode::kInvalidArgument, "a key must be 32 bytes");
+  SecretKey k;
+  std::memcpy(k.bytes_.data(), bytes.data(), kKeyBytes);
+  return k;
+}
+
+SecretKey SecretKey::Clone() const {
+  SecretKey k;
+  k.bytes_ = bytes_;
+  return k;
+}
+
+bool SecretKey::ConstantTimeEquals(const SecretKey& other) const {
+  return sodium_memcmp(bytes_.data(), other.bytes_.data(), kKeyBytes) == 0;
+}
+
+void RandomBytes(void* out, size_t n) { randombytes_buf(out, n); }
+
+std::string RandomString(size_t n) {
+  std::string s(n, '\0');
+  randombytes_buf(s.data(), n);
+  return s;
+}
+
+static const unsigned char* U(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+void SealAppend(const SecretKey& key, std::string_view plaintext, std::string_view aad,
+                std::string& out) {
+  size_t start = out.size();
+  out.resize(start + kNonceBytes + plaintext.size() + kTagBytes);
+  auto* nonce = reinterpret_cast<unsigned char*>(out.data() + start);
+  randombytes_buf(nonce, kNonceBytes);
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + kNonceBytes, &clen, U(plaintext),
+                                             plaintext.size(), U(aad), aad.size(), nullptr, nonce,
+                                             key.data());
+}
+
+std::string Seal(const SecretKey& key, std::string_view plaintext, std::string_view aad) {
+  std::string out;
+  SealAppend(key, plaintext, aad, out);
+  return out;
+}
+
+Result<std::string> Open(const SecretKey& key, std::string_view sealed, std::string_view aad,
+                         std::string_view what) {
+  if (sealed.size() < kSealOverhead) {
+    return Fail(ErrorCode::kDataLoss, std::string(what) + " is truncated");
+  }
+  std::string plain(sealed.size() - kSealOverhead, '\0');
+  unsigned long long plen = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plain.data()), &plen, nullptr, U(sealed) + kNonceBytes,
+          sealed.size() - kNonceBytes, U(aad), aad.size(), U(sealed), key.data()) != 0) {
+    sodium_memzero(plain.data(), plain.size());
+    return Fail(ErrorCode::kDataLoss,
+                std::string(what) + " failed authentication (tampered, moved, or wrong key)");
+  }
+  plain.resize(plen);
+  return plain;
+}
+
+std::string WrapKey(const SecretKey& kek, const SecretKey& key, std::string_view aad) {
+  return Seal(kek, key.view(), aad);
+}
+
+Result<SecretKey> UnwrapKey(const SecretKey& kek, std::string_view wrapped, std::string_view aad,
+                            std::string_view what) {
+  auto plain = Open(kek, wrapped, aad, what);
+  if (!plain) return Fail(std::move(plain).error());
+  auto key = SecretKey::FromBytes(*plain);
+  sodium_memzero(plain->data(), plain->size());
+  if (!key) return Fail(ErrorCode::kDataLoss, std::string(what) + " has the wrong size");
+  return key;
+}
+
+static_assert(sizeof(crypto_generichash_state) <= 384);
+
+BlindIndexer::BlindIndexer(const SecretKey& key) {
+  auto* st = reinterpret_cast<crypto_generichash_state*>(state_);
+  crypto_generichash_init(st, key.data(), kKeyBytes, kBlindBytes);
+}
+BlindIndexer::~BlindIndexer() { sodium_memzero(state_, sizeof state_); }
+BlindIndexer::BlindIndexer(const BlindIndexer& o) { std::memcpy(state_, o.state_, sizeof state_); }
+BlindIndexer& BlindIndexer::operator=(const BlindIndexer& o) {
+  std::memcpy(state_, o.state_, sizeof state_);
+  return *this;
+}
+
+void BlindIndexer::Compute(std::string_view value, unsigned char* out) const {
+  alignas(64) unsigned char copy[384];
+  std::memcpy(copy, state_, sizeof copy);
+  auto* st = reinterpret_cast<crypto_generichash_state*>(copy);
+  crypto_generichash_update(st, U(value), value.size());
+  crypto_generichash_final(st, out, kBlindBytes);
+  sodium_memzero(copy, sizeof copy);
+}
+
+std::string BlindIndexer::Compute(std::string_view value) const {
+  std::string out(kBlindBytes, '\0');
+  Compute(value, reinterpret_cast<unsigned char*>(out.data()));
+  return out;
+}
+
+std::string KeyedHash(const SecretKey& key, std::string_view message) {
+  std::string out(kBlindBytes, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), kBlindBytes, U(message),
+                     message.size(), key.data(), kKeyBytes);
+  return out;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace coffre::crypto

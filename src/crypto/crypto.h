@@ -1,0 +1,104 @@
+// Misuse-resistant cryptography for coffre. The only module that calls
+// libsodium. Callers never choose a nonce or an algorithm.
+//
+//   COFFRE_TRY(crypto::Init());
+//   crypto::SecretKey key = crypto::SecretKey::Random();
+//   std::string sealed = crypto::Seal(key, plaintext, aad);
+//   Result<std::string> opened = crypto::Open(key, sealed, aad);  // kDataLoss if tampered
+//
+//   crypto::BlindIndexer idx(field_key);
+//   std::string blind = idx.Compute(canonical_value);   // 32 bytes
+//
+// Algorithms: XChaCha20-Poly1305 (IETF) with random 192-bit nonces for
+// sealing; keyed BLAKE2b-256 for blind indexes and key-check values.
+// Formats: docs/key-hierarchy.md.
+//
+// Thread-safety: all functions are thread-safe once Init() has returned.
+// SecretKey and BlindIndexer are values; share them read-only.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace coffre::crypto {
+
+inline constexpr size_t kKeyBytes = 32;
+inline constexpr size_t kNonceBytes = 24;
+inline constexpr size_t kTagBytes = 16;
+inline constexpr size_t kSealOverhead = kNonceBytes + kTagBytes;
+inline constexpr size_t kBlindBytes = 32;
+
+// Initialises libsodium. Idempotent; call before any other function.
+[[nodiscard]] Status Init();
+
+// A 256-bit secret. Move-only; wiped from memory when destroyed; compared in
+// constant time.
+class SecretKey {
+ public:
+  SecretKey();  // all zero; use Random() or FromBytes()
+  ~SecretKey();
+  SecretKey(SecretKey&& other) noexcept;
+  SecretKey& operator=(SecretKey&& other) noexcept;
+  SecretKey(const SecretKey&) = delete;
+  SecretKey& operator=(const SecretKey&) = delete;
+
+  static SecretKey Random();
+  static Result<SecretKey> FromBytes(std::string_view bytes);
+  SecretKey Clone() const;
+
+  bool ConstantTimeEquals(const SecretKey& other) const;
+  const unsigned char* data() const { return bytes_.data(); }
+  std::string_view view() const {
+    return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
+  }
+
+ private:
+  std::array<unsigned char, kKeyBytes> bytes_;
+};
+
+// Fills `out` with `n` random bytes from the OS-seeded CSPRNG.
+void RandomBytes(void* out, size_t n);
+std::string RandomString(size_t n);
+
+// AEAD. Output layout: nonce(24) || ciphertext || tag(16).
+std::string Seal(const SecretKey& key, std::string_view plaintext, std::string_view aad);
+// Appends the sealed form to `out` (no temporary allocation).
+void SealAppend(const SecretKey& key, std::string_view plaintext, std::string_view aad,
+                std::string& out);
+// Fails with kDataLoss when the tag does not verify (wrong key, wrong aad,
+// any flipped byte). `what` names the object in the message ("record").
+Result<std::string> Open(const SecretKey& key, std::string_view sealed, std::string_view aad,
+                         std::string_view what = "sealed value");
+
+// Wrapping a key is sealing it; these keep the key in a SecretKey.
+std::string WrapKey(const SecretKey& kek, const SecretKey& key, std::string_view aad);
+Result<SecretKey> UnwrapKey(const SecretKey& kek, std::string_view wrapped, std::string_view aad,
+                            std::string_view what = "wrapped key");
+
+// Keyed BLAKE2b-256 with the key absorbed once, so each Compute costs one
+// compression for short values. Copyable (copies the initial state).
+class BlindIndexer {
+ public:
+  explicit BlindIndexer(const SecretKey& key);
+  ~BlindIndexer();
+  BlindIndexer(const BlindIndexer&);
+  BlindIndexer& operator=(const BlindIndexer&);
+  // Writes kBlindBytes to `out`.
+  void Compute(std::string_view value, unsigned char* out) const;
+  std::string Compute(std::string_view value) const;
+
+ private:
+  alignas(64) unsigned char state_[384];
+};
+
+// Keyed BLAKE2b-256, one shot (key-check values and API-key hashes).
+std::string KeyedHash(const SecretKey& key, std::string_view message);
+
+// Constant-time equality of two byte strings of equal length.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+}  // namespace coffre::crypto
