@@ -1,0 +1,69 @@
+#include "cli/json_io.h"
+
+#include "common/bytes.h"
+
+namespace coffre::cli {
+
+Result<std::vector<vault::NamedInput>> FieldsFromJson(std::string_view text,
+                                                       boost::json::value& storage) {
+  boost::system::error_code ec;
+  storage = boost::json::parse(text, ec);
+  if (ec) return Fail(ErrorCode::kInvalidArgument, "the record is not valid JSON");
+  if (!storage.is_object()) return Fail(ErrorCode::kInvalidArgument, "the record must be a JSON object");
+  std::vector<vault::NamedInput> inputs;
+  for (const auto& kv : storage.as_object()) {
+    std::string_view name = kv.key();
+    const boost::json::value& v = kv.value();
+    switch (v.kind()) {
+      case boost::json::kind::string:
+        inputs.emplace_back(name, schema::Input::String(v.get_string()));
+        break;
+      case boost::json::kind::int64:
+        inputs.emplace_back(name, schema::Input::Integer(v.get_int64()));
+        break;
+      case boost::json::kind::uint64:
+        return Fail(ErrorCode::kInvalidArgument, "a number is out of the integer range");
+      case boost::json::kind::double_:
+        return Fail(ErrorCode::kInvalidArgument, "a number is not an integer");
+      case boost::json::kind::bool_:
+        inputs.emplace_back(name, schema::Input::Boolean(v.get_bool()));
+        break;
+      case boost::json::kind::null:
+        inputs.emplace_back(name, schema::Input::Null());
+        break;
+      default:
+        return Fail(ErrorCode::kInvalidArgument,
+                    "field values must be strings, numbers, booleans or null");
+    }
+  }
+  return inputs;
+}
+
+boost::json::object RecordToJson(const schema::Collection& collection, const vault::Record& record) {
+  boost::json::object fields;
+  for (const vault::FieldValue& f : record.fields) {
+    const schema::FieldDef* def = collection.Find(f.name);
+    schema::FieldType type = def ? def->type : schema::FieldType::kText;
+    if (type == schema::FieldType::kInteger) {
+      fields[f.name] = std::stoll(f.value);
+    } else if (type == schema::FieldType::kBoolean) {
+      fields[f.name] = f.value == "true";
+    } else {
+      fields[f.name] = f.value;
+    }
+  }
+  boost::json::object out;
+  out["id"] = ToHex(record.id);
+  out["subject"] = ToHex(record.subject);
+  out["fields"] = std::move(fields);
+  return out;
+}
+
+boost::json::object RefToJson(const vault::RecordRef& ref) {
+  boost::json::object out;
+  out["id"] = ToHex(ref.id);
+  out["subject"] = ToHex(ref.subject);
+  return out;
+}
+
+}  // namespace coffre::cli

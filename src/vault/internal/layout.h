@@ -1,0 +1,111 @@
+// Key and value formats of the vault's spaces (docs/key-hierarchy.md).
+// Internal to the vault module: nothing else may depend on them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/bytes.h"
+#include "crypto/crypto.h"
+
+namespace coffre::vault::layout {
+
+inline constexpr char kFormatV1 = 0x01;
+
+// meta space
+inline constexpr std::string_view kMetaFormat = "format";
+inline constexpr std::string_view kMetaVaultId = "vault_id";
+inline constexpr std::string_view kMetaSchema = "schema";
+inline constexpr std::string_view kMetaKeyCheck = "kcv";
+inline constexpr std::string_view kMetaErasuresApplied = "erasures_applied";
+inline constexpr std::string_view kKeyringPrefix = "keyring/";
+
+inline std::string KeyringMetaKey(std::string_view name) {
+  std::string k(kKeyringPrefix);
+  k += name;
+  return k;
+}
+
+inline std::string KeyringAad(std::string_view vault_id, std::string_view name) {
+  std::string aad = "coffre.kr.v1";
+  AppendLengthPrefixed(aad, vault_id);
+  AppendLengthPrefixed(aad, name);
+  return aad;
+}
+
+inline std::string KeyCheckMessage(std::string_view vault_id) {
+  std::string m = "coffre.kcv.v1";
+  m += vault_id;
+  return m;
+}
+
+inline std::string BlindKeyName(std::string_view collection, std::string_view field) {
+  std::string n = "blind.";
+  n += collection;
+  n += '.';
+  n += field;
+  n += ".1";
+  return n;
+}
+
+inline constexpr std::string_view kKekName = "kek.1";
+inline constexpr uint32_t kKekVersion = 1;
+
+// keys space: subject || collection
+inline std::string DataKeyKey(std::string_view subject, std::string_view collection) {
+  std::string k;
+  k.reserve(subject.size() + collection.size());
+  k += subject;
+  k += collection;
+  return k;
+}
+
+inline void AppendDataKeyAad(std::string& aad, std::string_view subject,
+                             std::string_view collection) {
+  aad += "coffre.dk.v1";
+  AppendLengthPrefixed(aad, subject);
+  AppendLengthPrefixed(aad, collection);
+}
+
+// records space: lp(collection) || record_id
+inline std::string RecordKey(std::string_view collection, std::string_view record_id) {
+  std::string k;
+  AppendLengthPrefixed(k, collection);
+  k += record_id;
+  return k;
+}
+
+inline void AppendRecordAad(std::string& aad, std::string_view collection,
+                            std::string_view record_id, std::string_view subject,
+                            uint32_t schema_version) {
+  aad += "coffre.rec.v1";
+  AppendLengthPrefixed(aad, collection);
+  AppendLengthPrefixed(aad, record_id);
+  AppendLengthPrefixed(aad, subject);
+  AppendBigEndian32(aad, schema_version);
+}
+
+// Record value header: format(1) || subject(16) || schema_version(4) || sealed
+inline constexpr size_t kRecordHeaderBytes = 1 + kIdBytes + 4;
+
+// subjects space: subject || lp(collection) || record_id
+inline std::string MemberKey(std::string_view subject, std::string_view collection,
+                             std::string_view record_id) {
+  std::string k(subject);
+  AppendLengthPrefixed(k, collection);
+  k += record_id;
+  return k;
+}
+
+// index space: lp(collection) || lp(field) || blind [|| record_id]
+inline std::string IndexPrefix(std::string_view collection, std::string_view field,
+                               std::string_view blind) {
+  std::string k;
+  AppendLengthPrefixed(k, collection);
+  AppendLengthPrefixed(k, field);
+  k += blind;
+  return k;
+}
+
+}  // namespace coffre::vault::layout

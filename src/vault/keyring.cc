@@ -1,0 +1,84 @@
+#include "vault/keyring.h"
+
+#include "vault/internal/layout.h"
+
+namespace coffre::vault {
+namespace {
+
+std::string Seal(const crypto::SecretKey& master, std::string_view vault_id, std::string_view name,
+                 const crypto::SecretKey& key) {
+  std::string value(1, layout::kFormatV1);
+  value += crypto::WrapKey(master, key, layout::KeyringAad(vault_id, name));
+  return value;
+}
+
+Result<crypto::SecretKey> Unseal(const crypto::SecretKey& master, std::string_view vault_id,
+                                 std::string_view name, std::string_view value) {
+  if (value.empty() || value[0] != layout::kFormatV1) {
+    return Fail(ErrorCode::kDataLoss, "keyring entry has an unknown format");
+  }
+  return crypto::UnwrapKey(master, value.substr(1), layout::KeyringAad(vault_id, name),
+                           "keyring entry");
+}
+
+// Loads `name`, or creates it into `batch` when absent.
+Result<crypto::SecretKey> LoadOrCreateOne(storage::Store& store, storage::WriteBatch& batch,
+                                          std::string_view vault_id,
+                                          const crypto::SecretKey& master, std::string_view name) {
+  COFFRE_ASSIGN_OR_RETURN(auto existing,
+                          store.Get(storage::Space::kMeta, layout::KeyringMetaKey(name)));
+  if (existing) return Unseal(master, vault_id, name, *existing);
+  crypto::SecretKey key = crypto::SecretKey::Random();
+  batch.Put(storage::Space::kMeta, layout::KeyringMetaKey(name), Seal(master, vault_id, name, key));
+  return key;
+}
+
+}  // namespace
+
+Result<Keyring> Keyring::LoadOrCreate(storage::Store& store, storage::WriteBatch& batch,
+                                      std::string_view vault_id, const crypto::SecretKey& master,
+                                      const schema::Schema& schema) {
+  Keyring ring;
+  COFFRE_ASSIGN_OR_RETURN(ring.kek_, LoadOrCreateOne(store, batch, vault_id, master, layout::kKekName));
+  for (const auto& c : schema.collections()) {
+    for (const auto& f : c.fields) {
+      if (!f.searchable && !f.unique) continue;
+      std::string name = layout::BlindKeyName(c.name, f.name);
+      COFFRE_ASSIGN_OR_RETURN(auto key, LoadOrCreateOne(store, batch, vault_id, master, name));
+      ring.blind_.emplace(c.name + '\0' + f.name, crypto::BlindIndexer(key));
+    }
+  }
+  return ring;
+}
+
+const crypto::BlindIndexer* Keyring::blind(std::string_view collection,
+                                           std::string_view field) const {
+  std::string k(collection);
+  k += '\0';
+  k += field;
+  auto it = blind_.find(k);
+  return it == blind_.end() ? nullptr : &it->second;
+}
+
+Status Keyring::Reseal(storage::Store& store, storage::WriteBatch& batch, std::string_view vault_id,
+                       const crypto::SecretKey& old_master, const crypto::SecretKey& new_master,
+                       size_t* count) {
+  Status status = Ok();
+  size_t n = 0;
+  COFFRE_TRY(store.Scan(storage::Space::kMeta, layout::kKeyringPrefix,
+                        [&](std::string_view key, std::string_view value) {
+                          std::string_view name = key.substr(layout::kKeyringPrefix.size());
+                          auto sub = Unseal(old_master, vault_id, name, value);
+                          if (!sub) {
+                            status = Fail(std::move(sub).error());
+                            return false;
+                          }
+                          batch.Put(storage::Space::kMeta, key, Seal(new_master, vault_id, name, *sub));
+                          ++n;
+                          return true;
+                        }));
+  if (count) *count = n;
+  return status;
+}
+
+}  // namespace coffre::vault

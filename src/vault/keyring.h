@@ -1,0 +1,45 @@
+// The vault's sub-keys, sealed under the master key in the meta space
+// (docs/key-hierarchy.md): the data-key wrapping key and one blind-index key
+// per searchable field.
+//
+//   auto ring = Keyring::Load(store, vault_id, master, schema);
+//   const crypto::SecretKey& kek = ring->kek();
+//   const crypto::BlindIndexer* idx = ring->blind("people", "email");
+//
+// Thread-safety: immutable after Load/Create; share read-only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "schema/schema.h"
+#include "storage/store.h"
+
+namespace coffre::vault {
+
+class Keyring {
+ public:
+  // Generates the sub-keys the schema needs that `store` lacks and adds
+  // their sealed entries to `batch`; then loads all of them.
+  static Result<Keyring> LoadOrCreate(storage::Store& store, storage::WriteBatch& batch,
+                                      std::string_view vault_id, const crypto::SecretKey& master,
+                                      const schema::Schema& schema);
+
+  const crypto::SecretKey& kek() const { return kek_; }
+  // nullptr when the field is not searchable.
+  const crypto::BlindIndexer* blind(std::string_view collection, std::string_view field) const;
+
+  // Re-seals every keyring entry under `new_master` into `batch`.
+  static Status Reseal(storage::Store& store, storage::WriteBatch& batch, std::string_view vault_id,
+                       const crypto::SecretKey& old_master, const crypto::SecretKey& new_master,
+                       size_t* count);
+
+ private:
+  crypto::SecretKey kek_;
+  std::map<std::string, crypto::BlindIndexer, std::less<>> blind_;
+};
+
+}  // namespace coffre::vault

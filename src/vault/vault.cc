@@ -1,0 +1,446 @@
+#include "vault/vault.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "crypto/key_file.h"
+#include "vault/erasure_journal.h"
+#include "vault/internal/layout.h"
+#include "vault/record_sealer.h"
+
+namespace coffre::vault {
+namespace fs = std::filesystem;
+using storage::Space;
+
+void EncodeFields(const std::vector<FieldValue>& fields, std::string& out) {
+  for (const FieldValue& f : fields) {
+    AppendLengthPrefixed(out, f.name);
+    AppendLengthPrefixed(out, f.value);
+  }
+}
+
+Result<std::vector<FieldValue>> DecodeFields(std::string_view plaintext) {
+  std::vector<FieldValue> fields;
+  while (!plaintext.empty()) {
+    std::string_view name, value;
+    if (!ReadLengthPrefixed(plaintext, name) || !ReadLengthPrefixed(plaintext, value)) {
+      return Fail(ErrorCode::kDataLoss, "record plaintext is malformed");
+    }
+    fields.push_back({std::string(name), std::string(value)});
+  }
+  return fields;
+}
+
+namespace {
+
+// Field names come from callers; show them only when they look like names.
+std::string ShownFieldName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) ok = false;
+  }
+  return ok ? "'" + std::string(name) + "'" : "(name not shown)";
+}
+
+bool IsInside(const fs::path& file, const fs::path& dir) {
+  auto f = fs::weakly_canonical(fs::absolute(file));
+  auto d = fs::weakly_canonical(fs::absolute(dir));
+  auto [d_end, f_it] = std::mismatch(d.begin(), d.end(), f.begin(), f.end());
+  return d_end == d.end();
+}
+
+Result<const schema::Collection*> FindCollection(const schema::Schema& s, std::string_view name) {
+  const schema::Collection* c = s.Find(name);
+  if (c == nullptr) {
+    return Fail(ErrorCode::kNotFound, "unknown collection " + ShownFieldName(name));
+  }
+  return c;
+}
+
+Result<std::string> GetRequiredMeta(storage::Store& store, std::string_view key) {
+  COFFRE_ASSIGN_OR_RETURN(auto v, store.Get(Space::kMeta, key));
+  if (!v) return Fail(ErrorCode::kFailedPrecondition, "the directory is not an initialised coffre vault");
+  return std::move(*v);
+}
+
+}  // namespace
+
+Vault::~Vault() = default;
+
+Result<InitResult> Vault::Init(const InitOptions& o) {
+  COFFRE_TRY(crypto::Init());
+  COFFRE_ASSIGN_OR_RETURN(schema::Schema schema, schema::Schema::LoadFile(o.schema_path));
+  std::error_code ec;
+  bool dir_existed = fs::exists(o.dir, ec);
+  if (dir_existed && (!fs::is_directory(o.dir, ec) || !fs::is_empty(o.dir, ec))) {
+    return Fail(ErrorCode::kAlreadyExists,
+                "data directory " + o.dir + " exists and is not empty; init creates a new vault");
+  }
+  if (IsInside(o.key_file, o.dir)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "key file " + o.key_file + " is inside the data directory; keep it outside");
+  }
+  COFFRE_TRY(crypto::CreateKeyFile(o.key_file));
+
+  // From here on, any failure removes what init created: nothing half-written.
+  auto undo = [&](Error e) -> Result<InitResult> {
+    fs::remove(o.key_file, ec);
+    if (dir_existed) {
+      for (auto& entry : fs::directory_iterator(o.dir, ec)) fs::remove_all(entry.path(), ec);
+    } else {
+      fs::remove_all(o.dir, ec);
+    }
+    return Fail(std::move(e));
+  };
+  if (!dir_existed) {
+    if (!fs::create_directories(o.dir, ec)) {
+      return undo(Error{ErrorCode::kIoError, "cannot create data directory " + o.dir});
+    }
+  }
+  ::chmod(o.dir.c_str(), 0700);
+  auto master = crypto::LoadKeyFile(o.key_file);
+  if (!master) return undo(master.error());
+  auto store = storage::OpenRocksStore({.path = o.dir, .create_if_missing = true});
+  if (!store) return undo(store.error());
+
+  std::string vault_id = crypto::RandomString(kIdBytes);
+  auto batch = (*store)->NewBatch();
+  batch->Put(Space::kMeta, layout::kMetaFormat, "1");
+  batch->Put(Space::kMeta, layout::kMetaVaultId, vault_id);
+  batch->Put(Space::kMeta, layout::kMetaSchema, schema.source());
+  batch->Put(Space::kMeta, layout::kMetaKeyCheck,
+             crypto::KeyedHash(*master, layout::KeyCheckMessage(vault_id)));
+  auto ring = Keyring::LoadOrCreate(**store, *batch, vault_id, *master, schema);
+  if (!ring) return undo(ring.error());
+  if (auto s = (*store)->Write(*batch); !s) return undo(s.error());
+  return InitResult{vault_id};
+}
+
+Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
+  COFFRE_TRY(crypto::Init());
+  std::unique_ptr<Vault> v(new Vault());
+  v->options_ = o;
+  COFFRE_ASSIGN_OR_RETURN(v->master_, crypto::LoadKeyFile(o.key_file));
+  COFFRE_ASSIGN_OR_RETURN(v->store_, storage::OpenRocksStore({
+                                         .path = o.dir,
+                                         .create_if_missing = false,
+                                         .read_only = o.read_only,
+                                         .disable_compression_everywhere =
+                                             o.disable_compression_everywhere,
+                                         .write_buffer_bytes = o.write_buffer_bytes,
+                                     }));
+  COFFRE_ASSIGN_OR_RETURN(std::string format, GetRequiredMeta(*v->store_, layout::kMetaFormat));
+  if (format != "1") {
+    return Fail(ErrorCode::kFailedPrecondition, "vault format " + format + " is not supported");
+  }
+  COFFRE_ASSIGN_OR_RETURN(v->vault_id_, GetRequiredMeta(*v->store_, layout::kMetaVaultId));
+  COFFRE_ASSIGN_OR_RETURN(std::string kcv, GetRequiredMeta(*v->store_, layout::kMetaKeyCheck));
+  if (!crypto::ConstantTimeEquals(
+          kcv, crypto::KeyedHash(v->master_, layout::KeyCheckMessage(v->vault_id_)))) {
+    return Fail(ErrorCode::kPermissionDenied,
+                "the key file " + o.key_file + " does not open this vault (wrong key file)");
+  }
+  COFFRE_ASSIGN_OR_RETURN(std::string source, GetRequiredMeta(*v->store_, layout::kMetaSchema));
+  COFFRE_ASSIGN_OR_RETURN(v->schema_, schema::Schema::Parse(source, "stored schema"));
+  auto batch = v->store_->NewBatch();
+  COFFRE_ASSIGN_OR_RETURN(v->keyring_,
+                          Keyring::LoadOrCreate(*v->store_, *batch, v->vault_id_, v->master_, v->schema_));
+  if (batch->Count() > 0) {
+    if (o.read_only) return Fail(ErrorCode::kFailedPrecondition, "the vault's keyring is incomplete");
+    COFFRE_TRY(v->store_->Write(*batch));
+  }
+  if (!o.read_only && !o.erasure_journal.empty()) COFFRE_TRY(v->ReplayErasureJournal());
+  return v;
+}
+
+Result<std::vector<FieldValue>> Vault::Validate(const schema::Collection& c,
+                                                const std::vector<NamedInput>& inputs) const {
+  std::vector<const schema::Input*> given(c.fields.size(), nullptr);
+  for (const auto& [name, input] : inputs) {
+    size_t pos = c.fields.size();
+    for (size_t i = 0; i < c.fields.size(); ++i) {
+      if (c.fields[i].name == name) pos = i;
+    }
+    if (pos == c.fields.size()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "field " + ShownFieldName(name) + ": unknown in collection '" + c.name + "'");
+    }
+    if (given[pos] != nullptr) {
+      return Fail(ErrorCode::kInvalidArgument, "field '" + c.fields[pos].name + "': given twice");
+    }
+    given[pos] = &input;
+  }
+  std::vector<FieldValue> out;
+  out.reserve(c.fields.size());
+  for (size_t i = 0; i < c.fields.size(); ++i) {
+    const schema::FieldDef& def = c.fields[i];
+    const schema::Input* in = given[i];
+    bool absent = in == nullptr || in->kind == schema::Input::Kind::kNull ||
+                  (in->kind == schema::Input::Kind::kString && in->text.empty());
+    if (absent) {
+      if (def.required) {
+        return Fail(ErrorCode::kInvalidArgument, "field '" + def.name + "': is required");
+      }
+      continue;
+    }
+    COFFRE_ASSIGN_OR_RETURN(std::string value, schema::Normalize(def, *in));
+    out.push_back({def.name, std::move(value)});
+  }
+  return out;
+}
+
+Result<crypto::SecretKey> Vault::LoadDataKey(std::string_view subject, std::string_view collection) {
+  COFFRE_ASSIGN_OR_RETURN(auto v, store_->Get(Space::kKeys, layout::DataKeyKey(subject, collection)));
+  if (!v) return Fail(ErrorCode::kNotFound, "no data key (the subject was erased)");
+  std::string_view value(*v);
+  if (value.size() < 5 || value[0] != layout::kFormatV1) {
+    return Fail(ErrorCode::kDataLoss, "wrapped data key has an unknown format");
+  }
+  if (ReadBigEndian32(value.substr(1)) != layout::kKekVersion) {
+    return Fail(ErrorCode::kDataLoss, "wrapped data key uses an unknown key version");
+  }
+  std::string aad;
+  layout::AppendDataKeyAad(aad, subject, collection);
+  return crypto::UnwrapKey(keyring_.kek(), value.substr(5), aad, "data key");
+}
+
+Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<NamedInput>& inputs,
+                             std::optional<std::string> subject) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  COFFRE_ASSIGN_OR_RETURN(std::vector<FieldValue> fields, Validate(*c, inputs));
+
+  std::lock_guard lock(write_mu_);
+  SealedRecord sealed;
+  sealed.record_id = crypto::RandomString(kIdBytes);
+  crypto::SecretKey data_key;
+  bool new_key = true;
+  if (subject) {
+    bool known = false;
+    COFFRE_TRY(store_->Scan(Space::kSubjects, *subject, [&](std::string_view, std::string_view) {
+      known = true;
+      return false;
+    }));
+    if (!known) return Fail(ErrorCode::kNotFound, "unknown subject");
+    sealed.subject = *subject;
+    auto existing = LoadDataKey(sealed.subject, c->name);
+    if (existing) {
+      data_key = std::move(*existing);
+      new_key = false;
+    } else if (existing.error().code != ErrorCode::kNotFound) {
+      return Fail(existing.error());
+    }
+  } else {
+    sealed.subject = crypto::RandomString(kIdBytes);
+  }
+  if (new_key) data_key = crypto::SecretKey::Random();
+  SealRecord(keyring_, *c, schema_.version(), fields, data_key, new_key, sealed);
+
+  auto batch = store_->NewBatch();
+  for (size_t i = 0; i < sealed.index_count; ++i) {
+    const IndexEntry& e = sealed.index[i];
+    if (e.unique) {
+      COFFRE_ASSIGN_OR_RETURN(auto clash, store_->Get(Space::kIndex, e.key));
+      if (clash) {
+        return Fail(ErrorCode::kAlreadyExists,
+                    "field '" + c->fields[e.field].name + "': value already exists (unique)");
+      }
+    }
+    batch->Put(Space::kIndex, e.key, e.value);
+  }
+  if (new_key) batch->Put(Space::kKeys, sealed.data_key_key, sealed.data_key_value);
+  batch->Put(Space::kRecords, sealed.record_key, sealed.record_value);
+  batch->Put(Space::kSubjects, sealed.member_key, "");
+  COFFRE_TRY(store_->Write(*batch));
+  return RecordRef{sealed.record_id, sealed.subject};
+}
+
+Result<Record> Vault::OpenRecord(std::string_view collection, std::string_view record_id,
+                                 std::string_view value) {
+  if (value.size() < layout::kRecordHeaderBytes || value[0] != layout::kFormatV1) {
+    return Fail(ErrorCode::kDataLoss, "stored record has an unknown format");
+  }
+  Record r;
+  r.collection = std::string(collection);
+  r.id = std::string(record_id);
+  r.subject = std::string(value.substr(1, kIdBytes));
+  uint32_t schema_version = ReadBigEndian32(value.substr(1 + kIdBytes));
+  COFFRE_ASSIGN_OR_RETURN(crypto::SecretKey key, LoadDataKey(r.subject, collection));
+  std::string aad;
+  layout::AppendRecordAad(aad, collection, record_id, r.subject, schema_version);
+  COFFRE_ASSIGN_OR_RETURN(std::string plain,
+                          crypto::Open(key, value.substr(layout::kRecordHeaderBytes), aad, "record"));
+  auto fields = DecodeFields(plain);
+  crypto::RandomBytes(plain.data(), plain.size());
+  if (!fields) return Fail(fields.error());
+  r.fields = std::move(*fields);
+  return r;
+}
+
+Result<Record> Vault::Get(std::string_view collection, std::string_view record_id) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  COFFRE_ASSIGN_OR_RETURN(auto value, store_->Get(Space::kRecords, layout::RecordKey(c->name, record_id)));
+  if (!value) {
+    return Fail(ErrorCode::kNotFound, "no record with this id in collection '" + c->name + "'");
+  }
+  auto r = OpenRecord(c->name, record_id, *value);
+  if (!r && r.error().code == ErrorCode::kNotFound) {
+    return Fail(ErrorCode::kNotFound, "no record with this id in collection '" + c->name + "'");
+  }
+  return r;
+}
+
+Result<std::vector<RecordRef>> Vault::Find(std::string_view collection, std::string_view field,
+                                           const schema::Input& input, size_t limit) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  const schema::FieldDef* def = c->Find(field);
+  if (def == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "field " + ShownFieldName(field) + ": unknown in collection '" + c->name + "'");
+  }
+  const crypto::BlindIndexer* idx = keyring_.blind(c->name, def->name);
+  if (idx == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument, "field '" + def->name + "': is not searchable");
+  }
+  COFFRE_ASSIGN_OR_RETURN(std::string value, schema::Normalize(*def, input));
+  std::string prefix = layout::IndexPrefix(c->name, def->name, idx->Compute(value));
+  std::vector<std::string> ids;
+  COFFRE_TRY(store_->Scan(Space::kIndex, prefix, [&](std::string_view key, std::string_view v) {
+    ids.emplace_back(key.size() == prefix.size() ? v : key.substr(prefix.size()));
+    return ids.size() < limit;
+  }));
+  std::vector<RecordRef> refs;
+  for (std::string& id : ids) {
+    COFFRE_ASSIGN_OR_RETURN(auto rv, store_->Get(Space::kRecords, layout::RecordKey(c->name, id)));
+    if (!rv || rv->size() < layout::kRecordHeaderBytes) continue;
+    refs.push_back({std::move(id), rv->substr(1, kIdBytes)});
+  }
+  return refs;
+}
+
+Result<std::vector<Record>> Vault::ExportSubject(std::string_view subject) {
+  std::vector<std::pair<std::string, std::string>> members;  // collection, record id
+  COFFRE_TRY(store_->Scan(Space::kSubjects, subject, [&](std::string_view key, std::string_view) {
+    std::string_view rest = key.substr(subject.size());
+    std::string_view collection;
+    if (ReadLengthPrefixed(rest, collection) && rest.size() == kIdBytes) {
+      members.emplace_back(collection, rest);
+    }
+    return true;
+  }));
+  if (members.empty()) return Fail(ErrorCode::kNotFound, "unknown subject");
+  std::vector<Record> records;
+  for (auto& [collection, id] : members) {
+    COFFRE_ASSIGN_OR_RETURN(auto v, store_->Get(Space::kRecords, layout::RecordKey(collection, id)));
+    if (!v) continue;
+    COFFRE_ASSIGN_OR_RETURN(Record r, OpenRecord(collection, id, *v));
+    records.push_back(std::move(r));
+  }
+  return records;
+}
+
+Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::WriteBatch& batch) {
+  EraseResult result;
+  std::vector<std::string> member_keys;
+  COFFRE_TRY(store_->Scan(Space::kSubjects, subject, [&](std::string_view key, std::string_view) {
+    member_keys.emplace_back(key);
+    return true;
+  }));
+  for (const std::string& mk : member_keys) {
+    std::string_view rest = std::string_view(mk).substr(subject.size());
+    std::string_view collection;
+    if (!ReadLengthPrefixed(rest, collection) || rest.size() != kIdBytes) continue;
+    std::string record_key = layout::RecordKey(collection, rest);
+    COFFRE_ASSIGN_OR_RETURN(auto v, store_->Get(Space::kRecords, record_key));
+    if (v) {
+      // Index entries are keyed by the values, so the record is opened to
+      // find them; a record that no longer opens has no key left to shred.
+      const schema::Collection* c = schema_.Find(collection);
+      auto r = OpenRecord(collection, rest, *v);
+      if (c != nullptr && r) {
+        for (const std::string& ik : IndexKeysOf(keyring_, *c, *r)) batch.Delete(Space::kIndex, ik);
+      }
+      batch.Delete(Space::kRecords, record_key);
+      ++result.records;
+    }
+    batch.Delete(Space::kSubjects, mk);
+  }
+  COFFRE_TRY(store_->Scan(Space::kKeys, subject, [&](std::string_view key, std::string_view) {
+    batch.Delete(Space::kKeys, key);
+    ++result.keys;
+    return true;
+  }));
+  return result;
+}
+
+Status Vault::CompactAfterErasure() {
+  for (Space s : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects}) {
+    COFFRE_TRY(store_->CompactSpace(s));
+  }
+  return Ok();
+}
+
+Result<EraseResult> Vault::EraseSubject(std::string_view subject) {
+  std::lock_guard lock(write_mu_);
+  auto batch = store_->NewBatch();
+  COFFRE_ASSIGN_OR_RETURN(EraseResult result, CollectErasure(subject, *batch));
+  if (batch->Count() == 0) return Fail(ErrorCode::kNotFound, "unknown subject");
+  if (!options_.erasure_journal.empty()) {
+    // Journal first: if we crash after this line, the next open replays it.
+    COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
+    COFFRE_TRY(journal.Append(subject, DefaultClock().NowUnixSeconds()));
+    ++journal_entries_;
+    std::string applied;
+    AppendBigEndian64(applied, journal_entries_);
+    batch->Put(Space::kMeta, layout::kMetaErasuresApplied, applied);
+  }
+  COFFRE_TRY(store_->Write(*batch));
+  COFFRE_TRY(CompactAfterErasure());
+  return result;
+}
+
+Status Vault::ReplayErasureJournal() {
+  COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> subjects, journal.ReadAll());
+  COFFRE_ASSIGN_OR_RETURN(auto applied_raw, store_->Get(Space::kMeta, layout::kMetaErasuresApplied));
+  uint64_t applied = applied_raw && applied_raw->size() == 8 ? ReadBigEndian64(*applied_raw) : 0;
+  journal_entries_ = subjects.size();
+  if (applied >= subjects.size()) return Ok();
+  // A restored backup (or a crash between journal and batch): erase again
+  // every subject journalled after what this store has applied.
+  std::lock_guard lock(write_mu_);
+  auto batch = store_->NewBatch();
+  for (size_t i = applied; i < subjects.size(); ++i) {
+    COFFRE_TRY(CollectErasure(subjects[i], *batch));
+  }
+  std::string count;
+  AppendBigEndian64(count, subjects.size());
+  batch->Put(Space::kMeta, layout::kMetaErasuresApplied, count);
+  COFFRE_TRY(store_->Write(*batch));
+  return CompactAfterErasure();
+}
+
+Result<size_t> Vault::RotateMasterKey(const std::string& new_key_file) {
+  std::lock_guard lock(write_mu_);
+  crypto::SecretKey next = crypto::SecretKey::Random();
+  COFFRE_TRY(crypto::WriteKeyFile(new_key_file, next));
+  auto batch = store_->NewBatch();
+  size_t count = 0;
+  auto undo = [&](Error e) -> Result<size_t> {
+    std::error_code ec;
+    fs::remove(new_key_file, ec);
+    return Fail(std::move(e));
+  };
+  if (auto s = Keyring::Reseal(*store_, *batch, vault_id_, master_, next, &count); !s) {
+    return undo(s.error());
+  }
+  batch->Put(Space::kMeta, layout::kMetaKeyCheck,
+             crypto::KeyedHash(next, layout::KeyCheckMessage(vault_id_)));
+  if (auto s = store_->Write(*batch); !s) return undo(s.error());
+  master_ = std::move(next);
+  return count;
+}
+
+}  // namespace coffre::vault

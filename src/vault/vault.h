@@ -1,0 +1,145 @@
+// The vault: typed, encrypted personal records on a Store. The core API that
+// the CLI (and later the HTTP API) are thin front ends over.
+//
+//   auto v = Vault::Open({.dir = "demo", .key_file = "demo.key"});
+//   if (!v) return v.error();
+//   auto ids = (*v)->Put("people", {{"email", schema::Input::String("a@b.fr")}, ...});
+//   auto rec = (*v)->Get("people", ids->record_id);
+//   auto hits = (*v)->Find("people", "email", schema::Input::String("A@B.FR"));
+//   COFFRE_TRY((*v)->EraseSubject(ids->subject));
+//
+// Every personal value is validated and normalised by its schema type, then
+// sealed with the (subject, collection) data key; searchable fields get a
+// blind index entry. Formats: docs/key-hierarchy.md. Ids are raw 16 bytes in
+// this API; front ends show them as hex.
+//
+// Thread-safety: a Vault is safe for concurrent use. Writes that check
+// unique constraints are serialised inside the vault.
+// Ownership: the Vault owns its Store; Open() takes the directory's lock.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "schema/schema.h"
+#include "storage/store.h"
+#include "vault/keyring.h"
+
+namespace coffre::vault {
+
+struct InitOptions {
+  std::string dir;
+  std::string schema_path;
+  std::string key_file;  // created; must not exist
+};
+
+struct InitResult {
+  std::string vault_id;  // raw
+};
+
+struct OpenOptions {
+  std::string dir;
+  std::string key_file;
+  // Erasure journal (outside the data directory and its backups); empty
+  // disables it (tests only).
+  std::string erasure_journal;
+  bool read_only = false;
+  bool disable_compression_everywhere = false;  // for plaintext-at-rest tests
+  size_t write_buffer_bytes = 64u << 20;
+};
+
+// A field as given by a caller, before validation.
+using NamedInput = std::pair<std::string_view, schema::Input>;
+
+struct FieldValue {
+  std::string name;
+  std::string value;  // canonical form
+};
+
+struct Record {
+  std::string collection;
+  std::string id;       // raw 16 bytes
+  std::string subject;  // raw 16 bytes
+  std::vector<FieldValue> fields;  // schema order
+};
+
+struct RecordRef {
+  std::string id;
+  std::string subject;
+};
+
+struct EraseResult {
+  size_t records = 0;
+  size_t keys = 0;
+};
+
+class Vault {
+ public:
+  static Result<InitResult> Init(const InitOptions& options);
+  static Result<std::unique_ptr<Vault>> Open(const OpenOptions& options);
+  ~Vault();
+
+  const schema::Schema& schema() const { return schema_; }
+  const std::string& vault_id() const { return vault_id_; }
+  storage::Store& store() { return *store_; }
+  const Keyring& keyring() const { return keyring_; }
+
+  // Validates every field (unknown, duplicate, missing required, type rule)
+  // before writing anything. `subject` (raw) attaches the record to an
+  // existing person; otherwise a new subject is created.
+  Result<RecordRef> Put(std::string_view collection, const std::vector<NamedInput>& fields,
+                        std::optional<std::string> subject = std::nullopt);
+
+  // kNotFound when absent (or erased); kDataLoss when it fails to open.
+  Result<Record> Get(std::string_view collection, std::string_view record_id);
+
+  // Equality search on a searchable field; the value is normalised first.
+  Result<std::vector<RecordRef>> Find(std::string_view collection, std::string_view field,
+                                      const schema::Input& value, size_t limit = SIZE_MAX);
+
+  // All records of a subject, across collections.
+  Result<std::vector<Record>> ExportSubject(std::string_view subject);
+
+  // Crypto-shredding: journals the erasure, deletes the subject's data keys,
+  // records and index entries in one batch, then compacts.
+  Result<EraseResult> EraseSubject(std::string_view subject);
+
+  // Writes a new key file, re-seals the keyring under it and updates the
+  // key-check value in one batch. Records are not rewritten.
+  Result<size_t> RotateMasterKey(const std::string& new_key_file);
+
+  // Validates and normalises a record's fields into schema order.
+  Result<std::vector<FieldValue>> Validate(const schema::Collection& collection,
+                                           const std::vector<NamedInput>& fields) const;
+
+ private:
+  Vault() = default;
+  Result<crypto::SecretKey> LoadDataKey(std::string_view subject, std::string_view collection);
+  Result<Record> OpenRecord(std::string_view collection, std::string_view record_id,
+                            std::string_view value);
+  Status ReplayErasureJournal();
+  // Adds the deletion of every entry of `subject` to `batch`.
+  Result<EraseResult> CollectErasure(std::string_view subject, storage::WriteBatch& batch);
+  Status CompactAfterErasure();
+
+  OpenOptions options_;
+  std::unique_ptr<storage::Store> store_;
+  schema::Schema schema_;
+  std::string vault_id_;
+  crypto::SecretKey master_;
+  Keyring keyring_;
+  uint64_t journal_entries_ = 0;
+  std::mutex write_mu_;
+};
+
+// Encodes a record's fields as the sealed plaintext, and back.
+void EncodeFields(const std::vector<FieldValue>& fields, std::string& out);
+Result<std::vector<FieldValue>> DecodeFields(std::string_view plaintext);
+
+}  // namespace coffre::vault
