@@ -11,12 +11,20 @@
 //   std::string line;
 //   for (int i = 0; i < 10; ++i) { line.clear(); gen.NextNdjson(line); std::cout << line; }
 //
-// Thread-safety: one generator per thread.
+// Birth dates put everyone between 18 and 95 years old on 2026-01-01, a fixed
+// reference so the output never depends on the clock. Emails use reserved
+// domains (example.fr, exemple.test...) and phones ARCEP's ranges reserved for
+// fiction, so nothing generated reaches a real mailbox or line.
+//
+// Thread-safety: a generator is not thread-safe; use one per thread.
+// WriteNdjson builds its own generator, so concurrent calls on distinct
+// streams are fine.
 #pragma once
 
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 namespace coffre::gen {
 
@@ -43,7 +51,18 @@ class PeopleGenerator {
   uint64_t state_[4];
   uint64_t count_ = 0;
   uint64_t Rand();
-  uint64_t Below(uint64_t n);
+  uint64_t Below(uint64_t n);  // uniform in [0, n), n > 0, unbiased
+
+  // Field builders: each clears `out` and writes one field.
+  void BuildNir(std::string& out, bool female, int year, int month);
+  void BuildEmail(std::string& out, std::string_view first, std::string_view last);
+  void BuildPhone(std::string& out);
+  void BuildPostalAddress(std::string& out);
+  void BuildIban(std::string& out);
+
+  Person scratch_;  // reused by NextNdjson so its strings keep their capacity
+
+  friend struct PeopleGeneratorTestPeer;  // known-answer tests of Rand and Below
 };
 
 // Writes `count` people as NDJSON to `out`.
