@@ -5,7 +5,7 @@
 // things compare equal byte for byte (blind indexes depend on it):
 //   email  " Jean.Dupont@Example.FR " -> "jean.dupont@example.fr"
 //   phone  "06 39 98 00 01"           -> "+33639980001"
-//   nir    "2 84 12 2A 004 019 47"     -> "284122A00401947"
+//   nir    "2 84 12 2A 004 019 77"     -> "284122A00401977"
 //
 //   auto schema = Schema::LoadFile("examples/people.toml");
 //   if (!schema) { report(schema.error()); }
@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,7 +44,9 @@ enum class FieldType {
   kPan,
 };
 
+// The type's spelling in TOML schemas ("postal_address"), and back.
 std::string_view FieldTypeName(FieldType t);
+std::optional<FieldType> FieldTypeFromName(std::string_view name);
 
 struct FieldDef {
   std::string name;
