@@ -16,7 +16,11 @@
 // Errors name the field and the rule ("field 'nir': control key does not
 // match"), never the value.
 //
+// docs/schema.md describes the TOML format, every type's accepted inputs and
+// canonical form; examples/*.toml are schemas that parse.
+//
 // Thread-safety: a Schema is immutable after loading; share it freely.
+// Normalize and NormalizeInto are pure functions, safe from any thread.
 #pragma once
 
 #include <cstdint>

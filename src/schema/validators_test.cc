@@ -97,6 +97,7 @@ TEST(Name, Rejects) {
   ExpectRule(FieldType::kName, "Jean@", "may only contain letters");
   ExpectRule(FieldType::kName, "A × B", "may only contain letters");
   ExpectRule(FieldType::kName, "\xcc\x81", "may only contain letters");  // lone mark
+  ExpectRule(FieldType::kName, "Jean \xcc\x81", "may only contain letters");  // mark after a space
   ExpectRule(FieldType::kName, "- . '", "must contain a letter");
   ExpectRule(FieldType::kName, "Jean\x01", "control character");
   ExpectRule(FieldType::kName, "Jean\xff", "UTF-8");

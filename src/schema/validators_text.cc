@@ -14,7 +14,8 @@ bool IsNamePunctuation(char32_t cp) {
 }
 
 // Shared by name and postal_address: trims, collapses runs of whitespace to
-// one ASCII space and lets `allowed` vet every other code point. Words are
+// one ASCII space and lets `allowed(cp, starts_word)` vet every other code
+// point. Words are
 // copied as whole spans (this is on the bulk-import hot path). Gives up as
 // soon as the output would exceed `max_bytes`, so a huge input costs little.
 template <typename Allowed>
@@ -45,7 +46,7 @@ Rule CollapseSpaces(std::string_view in, std::string& out, size_t max_bytes,
       in_word = false;
     } else {
       if (IsControl(cp)) return kControl;
-      if (Rule r = allowed(cp)) return r;
+      if (Rule r = allowed(cp, !in_word)) return r;
       if (!in_word) {
         in_word = true;
         word_start = i;
@@ -89,7 +90,8 @@ Rule NormalizeName(std::string_view in, std::string& out) {
   bool has_letter = false;
   bool after_letter = false;  // a combining mark must follow a letter
   Rule r = CollapseSpaces(in, out, kMaxNameBytes, "is longer than 200 bytes",
-                          [&](char32_t cp) -> Rule {
+                          [&](char32_t cp, bool starts_word) -> Rule {
+                            if (starts_word) after_letter = false;
                             if (IsLetter(cp)) {
                               has_letter = after_letter = true;
                               return nullptr;
@@ -106,7 +108,7 @@ Rule NormalizeName(std::string_view in, std::string& out) {
 
 Rule NormalizePostalAddress(std::string_view in, std::string& out) {
   return CollapseSpaces(in, out, kMaxPostalAddressBytes, "is longer than 512 bytes",
-                        [](char32_t) -> Rule { return nullptr; });
+                        [](char32_t, bool) -> Rule { return nullptr; });
 }
 
 }  // namespace coffre::schema::internal
