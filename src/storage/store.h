@@ -79,6 +79,17 @@ class Store {
 
   // Writes all in-memory data to files (used before copying a directory).
   virtual Status Flush() = 0;
+
+  // Adds externally built sorted files (see sorted_file_writer.h) to `space`
+  // in one step, bypassing the write-ahead log and memtables: the fast path
+  // for bulk import. The files are moved (hard-linked, then removed) into the
+  // store; on success the paths no longer exist. The files' key ranges must
+  // not overlap one another; their entries replace existing entries with the
+  // same keys. Durable on return.
+  //
+  // Backends that cannot ingest such files return kFailedPrecondition (the
+  // default), and callers fall back to batches.
+  virtual Status IngestSortedFiles(Space space, const std::vector<std::string>& paths);
 };
 
 struct RocksOptions {
@@ -93,6 +104,17 @@ struct RocksOptions {
   size_t write_buffer_bytes = 64u << 20;
 };
 
+// Opens (or, with create_if_missing, creates) the RocksDB store at
+// options.path. Errors name the path, never data:
+//   kNotFound           no directory (or an empty one) and !create_if_missing:
+//                       "no vault at PATH"
+//   kFailedPrecondition the directory holds something that is not a coffre
+//                       store, or another process has it open ("data
+//                       directory is in use by another coffre process")
+//   kDataLoss / kIoError corrupt files / file system failure
+// A read-only store answers Get and Scan and refuses Write, CompactSpace,
+// Flush and IngestSortedFiles with kFailedPrecondition; it sees the data as
+// of its opening.
 Result<std::unique_ptr<Store>> OpenRocksStore(const RocksOptions& options);
 
 }  // namespace coffre::storage

@@ -1,0 +1,473 @@
+// Tests of the RocksDB backend: the conformance suite, plus what only this
+// backend has (opening rules, locking, read-only mode, options, sorted-file
+// ingestion, crash durability).
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/utilities/options_util.h>
+
+#include "storage/sorted_file_writer.h"
+#include "storage/store.h"
+#include "storage/store_conformance.h"
+
+extern char** environ;
+
+namespace coffre::storage {
+namespace {
+
+StoreBackend RocksBackend() {
+  return {.name = "RocksDB",
+          .open = [](const std::string& dir, bool reopen) -> std::unique_ptr<Store> {
+            auto s = OpenRocksStore({.path = dir + "/db",
+                                     .create_if_missing = !reopen,
+                                     .disable_compression_everywhere = true});
+            if (!s) {
+              ADD_FAILURE() << s.error().ToString();
+              return nullptr;
+            }
+            return std::move(*s);
+          },
+          .data_in_dir = true};
+}
+
+INSTANTIATE_TEST_SUITE_P(RocksDB, StoreConformanceTest, testing::Values(RocksBackend()),
+                         StoreBackendName);
+
+class RocksStoreTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = testing::TempDir() + "coffre-rocks-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    db_ = dir_ + "/db";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<Store> Create() {
+    auto s = OpenRocksStore({.path = db_, .create_if_missing = true});
+    EXPECT_TRUE(s) << s.error().ToString();
+    return s ? std::move(*s) : nullptr;
+  }
+
+  std::string dir_;
+  std::string db_;
+};
+
+void Put(Store& store, Space space, std::string_view k, std::string_view v) {
+  auto b = store.NewBatch();
+  b->Put(space, k, v);
+  auto s = store.Write(*b);
+  ASSERT_TRUE(s) << s.error().ToString();
+}
+
+std::optional<std::string> Get(Store& store, Space space, std::string_view k) {
+  auto v = store.Get(space, k);
+  EXPECT_TRUE(v) << v.error().ToString();
+  return v ? *v : std::nullopt;
+}
+
+size_t CountPrefix(Store& store, Space space, std::string_view prefix) {
+  size_t n = 0;
+  auto s = store.Scan(space, prefix, [&](std::string_view, std::string_view) {
+    ++n;
+    return true;
+  });
+  EXPECT_TRUE(s) << s.error().ToString();
+  return n;
+}
+
+// --- Opening rules -----------------------------------------------------------
+
+TEST_F(RocksStoreTest, MissingDirectoryWithoutCreateIsNotFound) {
+  auto s = OpenRocksStore({.path = db_});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(s.error().message, "no vault at " + db_);
+  EXPECT_FALSE(std::filesystem::exists(db_)) << "a failed open must not create anything";
+
+  auto ro = OpenRocksStore({.path = db_, .read_only = true});
+  ASSERT_FALSE(ro);
+  EXPECT_EQ(ro.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(RocksStoreTest, EmptyDirectoryWithoutCreateIsNotFound) {
+  std::filesystem::create_directory(db_);
+  auto s = OpenRocksStore({.path = db_});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kNotFound);
+  // With create, an empty directory (e.g. a prepared mount point) is fine.
+  EXPECT_TRUE(OpenRocksStore({.path = db_, .create_if_missing = true}));
+}
+
+TEST_F(RocksStoreTest, EmptyPathIsInvalid) {
+  auto s = OpenRocksStore({.path = "", .create_if_missing = true});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(RocksStoreTest, RefusesDirectoryHoldingOtherFiles) {
+  std::filesystem::create_directory(db_);
+  std::ofstream(db_ + "/notes.txt") << "not a database";
+  auto s = OpenRocksStore({.path = db_, .create_if_missing = true});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(s.error().message.find("not a coffre store"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find(db_), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(db_ + "/CURRENT"));
+}
+
+TEST_F(RocksStoreTest, RefusesRegularFile) {
+  std::ofstream(db_) << "file";
+  auto s = OpenRocksStore({.path = db_, .create_if_missing = true});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(RocksStoreTest, RefusesPlainRocksDbDatabase) {
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, db_, &raw).ok());
+    delete raw;
+  }
+  auto s = OpenRocksStore({.path = db_, .create_if_missing = true});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(s.error().message.find("not a coffre store"), std::string::npos) << s.error().message;
+}
+
+TEST_F(RocksStoreTest, RefusesUnknownColumnFamily) {
+  ASSERT_TRUE(Create());
+  {
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* n : {"default", "meta", "keys", "records", "index", "subjects"}) {
+      cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), db_, cfs, &handles, &raw).ok());
+    rocksdb::ColumnFamilyHandle* extra = nullptr;
+    ASSERT_TRUE(raw->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), "future", &extra).ok());
+    handles.push_back(extra);
+    for (auto* h : handles) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+    delete raw;
+  }
+  auto s = OpenRocksStore({.path = db_});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(s.error().message.find("'future'"), std::string::npos) << s.error().message;
+}
+
+TEST_F(RocksStoreTest, SecondOpenWhileOpenFailsClearly) {
+  auto first = Create();
+  ASSERT_TRUE(first);
+  auto second = OpenRocksStore({.path = db_});
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(second.error().message,
+            "data directory is in use by another coffre process: " + db_);
+  first.reset();
+  EXPECT_TRUE(OpenRocksStore({.path = db_})) << "the lock goes with the store";
+}
+
+TEST_F(RocksStoreTest, CreatesEveryColumnFamilyWithChosenOptions) {
+  ASSERT_TRUE(Create());
+  rocksdb::DBOptions db_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  rocksdb::ConfigOptions config;
+  ASSERT_TRUE(rocksdb::LoadLatestOptions(config, db_, &db_options, &cfs).ok());
+  std::vector<std::string> names;
+  for (const auto& cf : cfs) {
+    names.push_back(cf.name);
+    if (cf.name == "default") continue;
+    EXPECT_EQ(cf.options.compression, rocksdb::kNoCompression) << cf.name;
+    EXPECT_TRUE(cf.options.level_compaction_dynamic_level_bytes) << cf.name;
+    EXPECT_EQ(cf.options.max_write_buffer_number, 4) << cf.name;
+    if (cf.name != "meta") {
+      EXPECT_EQ(cf.options.write_buffer_size, 64u << 20) << cf.name;
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"default", "meta", "keys", "records", "index",
+                                             "subjects"}));
+  EXPECT_EQ(db_options.max_background_jobs, 2);
+  EXPECT_EQ(db_options.bytes_per_sync, 1u << 20);
+  EXPECT_EQ(db_options.wal_compression, rocksdb::kNoCompression);
+}
+
+TEST_F(RocksStoreTest, RejectsBatchOfAnotherStore) {
+  auto a = Create();
+  ASSERT_TRUE(a);
+  auto b = OpenRocksStore({.path = dir_ + "/other", .create_if_missing = true});
+  ASSERT_TRUE(b);
+  auto batch = (*b)->NewBatch();
+  batch->Put(Space::kMeta, "k", "v");
+  auto s = a->Write(*batch);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kInternal);
+}
+
+TEST_F(RocksStoreTest, UnknownSpaceIsInvalid) {
+  auto store = Create();
+  ASSERT_TRUE(store);
+  const auto bad = static_cast<Space>(9);
+  auto g = store->Get(bad, "k");
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error().code, ErrorCode::kInvalidArgument);
+  auto batch = store->NewBatch();
+  batch->Put(bad, "k", "v");
+  EXPECT_FALSE(store->Write(*batch));
+}
+
+// --- Read-only mode ----------------------------------------------------------
+
+TEST_F(RocksStoreTest, ReadOnlySeesDataAndRefusesWrites) {
+  {
+    auto store = Create();
+    ASSERT_TRUE(store);
+    Put(*store, Space::kRecords, "r1", "v1");
+    Put(*store, Space::kIndex, "i1", "x");
+  }
+  auto ro = OpenRocksStore({.path = db_, .read_only = true});
+  ASSERT_TRUE(ro) << ro.error().ToString();
+  Store& store = **ro;
+  EXPECT_EQ(Get(store, Space::kRecords, "r1"), "v1");
+  EXPECT_EQ(CountPrefix(store, Space::kIndex, ""), 1u);
+
+  auto batch = store.NewBatch();
+  batch->Put(Space::kRecords, "r2", "v2");
+  auto w = store.Write(*batch);
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(w.error().message.find("read-only"), std::string::npos);
+  EXPECT_FALSE(store.CompactSpace(Space::kRecords));
+  EXPECT_FALSE(store.Flush());
+  EXPECT_FALSE(store.IngestSortedFiles(Space::kRecords, {}));
+  EXPECT_EQ(Get(store, Space::kRecords, "r2"), std::nullopt);
+}
+
+TEST_F(RocksStoreTest, ReadOnlyOpensBesideTheWriter) {
+  auto writer = Create();
+  ASSERT_TRUE(writer);
+  Put(*writer, Space::kMeta, "m", "1");
+  auto ro = OpenRocksStore({.path = db_, .read_only = true});
+  ASSERT_TRUE(ro) << ro.error().ToString();
+  EXPECT_EQ(Get(**ro, Space::kMeta, "m"), "1");
+}
+
+// --- Sorted files --------------------------------------------------------------
+
+TEST_F(RocksStoreTest, IngestedSortedFileIsVisibleAndDurable) {
+  const std::string file = dir_ + "/index-0001.sst";
+  {
+    auto store = Create();
+    ASSERT_TRUE(store);
+    Put(*store, Space::kIndex, "ix/00010", "old");  // the ingested value must win
+
+    auto w = SortedFileWriter::Create(file);
+    ASSERT_TRUE(w) << w.error().ToString();
+    for (int i = 0; i < 1000; ++i) {
+      char key[16];
+      snprintf(key, sizeof key, "ix/%05d", i);
+      ASSERT_TRUE((*w)->Add(key, std::string("v") + std::to_string(i)));
+    }
+    auto n = (*w)->Finish();
+    ASSERT_TRUE(n) << n.error().ToString();
+    EXPECT_EQ(*n, 1000u);
+
+    auto s = store->IngestSortedFiles(Space::kIndex, {file});
+    ASSERT_TRUE(s) << s.error().ToString();
+    EXPECT_FALSE(std::filesystem::exists(file)) << "files are moved in";
+    EXPECT_EQ(Get(*store, Space::kIndex, "ix/00010"), "v10");
+    EXPECT_EQ(Get(*store, Space::kIndex, "ix/00999"), "v999");
+    EXPECT_EQ(Get(*store, Space::kRecords, "ix/00010"), std::nullopt);
+    EXPECT_EQ(CountPrefix(*store, Space::kIndex, "ix/"), 1000u);
+    EXPECT_EQ(CountPrefix(*store, Space::kIndex, "ix/009"), 100u);
+    ASSERT_TRUE(store->IngestSortedFiles(Space::kIndex, {}));
+  }
+  auto store = OpenRocksStore({.path = db_});
+  ASSERT_TRUE(store);
+  EXPECT_EQ(CountPrefix(**store, Space::kIndex, "ix/"), 1000u);
+  EXPECT_EQ(Get(**store, Space::kIndex, "ix/00010"), "v10");
+}
+
+TEST_F(RocksStoreTest, SortedFileWriterRejectsDisorderAndEmptiness) {
+  {
+    auto w = SortedFileWriter::Create(dir_ + "/a.sst");
+    ASSERT_TRUE(w);
+    ASSERT_TRUE((*w)->Add("b", "1"));
+    auto s = (*w)->Add("a", "2");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(s.error().message.find("\"a\""), std::string::npos);
+    EXPECT_FALSE((*w)->Finish());
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/a.sst")) << "unfinished files are removed";
+  {
+    auto w = SortedFileWriter::Create(dir_ + "/b.sst");
+    ASSERT_TRUE(w);
+    ASSERT_TRUE((*w)->Add("k", "1"));
+    EXPECT_FALSE((*w)->Add("k", "2")) << "equal keys are not increasing";
+  }
+  {
+    auto w = SortedFileWriter::Create(dir_ + "/c.sst");
+    ASSERT_TRUE(w);
+    auto n = (*w)->Finish();
+    ASSERT_FALSE(n);
+    EXPECT_EQ(n.error().code, ErrorCode::kInvalidArgument);
+  }
+  auto bad = SortedFileWriter::Create(dir_ + "/no/such/dir/d.sst");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kIoError);
+}
+
+// --- Crash durability ------------------------------------------------------
+
+constexpr char kCrashDirEnv[] = "COFFRE_STORE_CRASH_DIR";
+constexpr char kCrashFdEnv[] = "COFFRE_STORE_CRASH_FD";
+
+std::string CrashKey(uint32_t i) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "crash/%08u", i);
+  return buf;
+}
+
+// Not a test of its own: the child process of AcknowledgedWritesSurviveKill,
+// started as a fresh process (fork + exec of this binary) so that it owns
+// RocksDB's threads and locks cleanly. Writes synced batches and
+// acknowledges each on a pipe until killed.
+TEST(RocksCrashChild, WriteUntilKilled) {
+  const char* dir = getenv(kCrashDirEnv);
+  const char* fd_text = getenv(kCrashFdEnv);
+  if (dir == nullptr || fd_text == nullptr) {
+    GTEST_SKIP() << "helper process of RocksStoreTest.AcknowledgedWritesSurviveKill";
+  }
+  const int fd = atoi(fd_text);
+  auto store = OpenRocksStore({.path = dir, .create_if_missing = true});
+  if (!store) _exit(2);
+  auto batch = (*store)->NewBatch();
+  for (uint32_t i = 0;; ++i) {
+    batch->Clear();
+    batch->Put(Space::kRecords, CrashKey(i), std::string(100, 'r'));
+    batch->Put(Space::kIndex, CrashKey(i), "i");
+    if (!(*store)->Write(*batch, /*sync=*/true)) _exit(3);
+    if (write(fd, &i, sizeof i) != static_cast<ssize_t>(sizeof i)) _exit(4);
+  }
+}
+
+// Reads one acknowledgement; false on EOF, error or a 30 s silence.
+bool ReadAck(int fd, uint32_t* ack) {
+  size_t got = 0;
+  auto* p = reinterpret_cast<char*>(ack);
+  while (got < sizeof *ack) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (poll(&pfd, 1, 30'000) <= 0) return false;
+    ssize_t n = read(fd, p + got, sizeof *ack - got);
+    if (n <= 0) return false;
+    got += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+TEST_F(RocksStoreTest, AcknowledgedWritesSurviveKill) {
+  constexpr uint32_t kAcksBeforeKill = 300;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+
+  // Everything the child needs is prepared before fork: between fork and
+  // exec only async-signal-safe calls are allowed.
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view v(*e);
+    if (v.starts_with("GTEST_OUTPUT=") || v.starts_with(kCrashDirEnv) ||
+        v.starts_with(kCrashFdEnv)) {
+      continue;  // the child must not overwrite the parent's report
+    }
+    env.emplace_back(v);
+  }
+  env.push_back(std::string(kCrashDirEnv) + "=" + db_);
+  env.push_back(std::string(kCrashFdEnv) + "=" + std::to_string(fds[1]));
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string arg0 = "storage_test";
+  std::string filter = "--gtest_filter=RocksCrashChild.WriteUntilKilled";
+  char* argv[] = {arg0.data(), filter.data(), nullptr};
+
+  // The child's own GoogleTest chatter would interleave with ours.
+  const int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(devnull, 0);
+
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(devnull, STDOUT_FILENO);
+    execve("/proc/self/exe", argv, envp.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  close(devnull);
+
+  uint32_t last = 0;
+  uint32_t acks = 0;
+  bool child_alive = true;
+  while (acks < kAcksBeforeKill) {
+    uint32_t ack;
+    if (!ReadAck(fds[0], &ack)) {
+      child_alive = false;
+      break;
+    }
+    EXPECT_EQ(ack, acks);
+    last = ack;
+    ++acks;
+  }
+  // While the child holds the directory, no other process may open it.
+  if (child_alive) {
+    auto second = OpenRocksStore({.path = db_});
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().message,
+              "data directory is in use by another coffre process: " + db_);
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(child_alive) << "child stopped early, status " << status;
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  // Acknowledgements already in the pipe count too.
+  for (uint32_t ack; ReadAck(fds[0], &ack);) last = ack;
+  close(fds[0]);
+
+  auto store = OpenRocksStore({.path = db_});
+  ASSERT_TRUE(store) << store.error().ToString();
+  for (uint32_t i = 0; i <= last; ++i) {
+    ASSERT_EQ(Get(**store, Space::kRecords, CrashKey(i)), std::string(100, 'r')) << i;
+    ASSERT_EQ(Get(**store, Space::kIndex, CrashKey(i)), "i") << i;
+  }
+  // The batch in flight at the kill is there whole or not at all.
+  const bool rec = Get(**store, Space::kRecords, CrashKey(last + 1)).has_value();
+  const bool idx = Get(**store, Space::kIndex, CrashKey(last + 1)).has_value();
+  EXPECT_EQ(rec, idx);
+  EXPECT_GE(CountPrefix(**store, Space::kRecords, "crash/"), size_t{last} + 1);
+}
+
+}  // namespace
+}  // namespace coffre::storage

@@ -1,0 +1,80 @@
+#include "storage/sorted_file_writer.h"
+
+#include <cstdio>
+
+#include <rocksdb/env.h>
+#include <rocksdb/options.h>
+#include <rocksdb/sst_file_writer.h>
+
+#include "storage/internal/rocks_util.h"
+
+namespace coffre::storage {
+
+struct SortedFileWriter::Impl {
+  std::string path;
+  rocksdb::Options options;  // must outlive the writer, which keeps pointers into it
+  std::unique_ptr<rocksdb::SstFileWriter> writer;
+  bool finished = false;
+  bool failed = false;
+};
+
+SortedFileWriter::SortedFileWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SortedFileWriter::~SortedFileWriter() {
+  if (impl_ && !impl_->finished) {
+    impl_->writer.reset();  // closes the file
+    std::remove(impl_->path.c_str());
+  }
+}
+
+Result<std::unique_ptr<SortedFileWriter>> SortedFileWriter::Create(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->options.compression = rocksdb::kNoCompression;
+  impl->options.bottommost_compression = rocksdb::kNoCompression;
+  impl->options.table_factory.reset(
+      rocksdb::NewBlockBasedTableFactory(internal::TableOptions(nullptr, /*bloom_filter=*/true)));
+  impl->writer = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), impl->options);
+  rocksdb::Status s = impl->writer->Open(path);
+  if (!s.ok()) return Fail(internal::FromRocks(s, "cannot create sorted file " + path));
+  return std::unique_ptr<SortedFileWriter>(new SortedFileWriter(std::move(impl)));
+}
+
+Status SortedFileWriter::Add(std::string_view key, std::string_view value) {
+  if (impl_->finished || impl_->failed) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "sorted file " + impl_->path + " is finished or failed");
+  }
+  rocksdb::Status s = impl_->writer->Put(rocksdb::Slice(key.data(), key.size()),
+                                         rocksdb::Slice(value.data(), value.size()));
+  if (!s.ok()) {
+    impl_->failed = true;
+    if (s.IsInvalidArgument()) {
+      // The only invalid argument here is the order; say so without the key.
+      return Fail(ErrorCode::kInvalidArgument,
+                  "sorted file " + impl_->path + ": keys must be strictly increasing");
+    }
+    return Fail(internal::FromRocks(s, "cannot write sorted file " + impl_->path));
+  }
+  return Ok();
+}
+
+Result<uint64_t> SortedFileWriter::Finish() {
+  if (impl_->finished || impl_->failed) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "sorted file " + impl_->path + " is finished or failed");
+  }
+  rocksdb::ExternalSstFileInfo info;
+  rocksdb::Status s = impl_->writer->Finish(&info);
+  if (!s.ok()) {
+    impl_->failed = true;
+    if (s.IsInvalidArgument()) {
+      return Fail(ErrorCode::kInvalidArgument, "sorted file " + impl_->path + " has no entries");
+    }
+    return Fail(internal::FromRocks(s, "cannot finish sorted file " + impl_->path));
+  }
+  impl_->finished = true;
+  return info.num_entries;
+}
+
+}  // namespace coffre::storage

@@ -1,0 +1,28 @@
+#include "storage/store.h"
+
+namespace coffre::storage {
+
+std::string_view SpaceName(Space s) {
+  // These strings name on-disk column families: never change them.
+  switch (s) {
+    case Space::kMeta:
+      return "meta";
+    case Space::kKeys:
+      return "keys";
+    case Space::kRecords:
+      return "records";
+    case Space::kIndex:
+      return "index";
+    case Space::kSubjects:
+      return "subjects";
+  }
+  return "unknown";
+}
+
+Status Store::IngestSortedFiles(Space space, const std::vector<std::string>& /*paths*/) {
+  return Fail(ErrorCode::kFailedPrecondition,
+              "this storage backend cannot ingest sorted files (space " +
+                  std::string(SpaceName(space)) + ")");
+}
+
+}  // namespace coffre::storage
