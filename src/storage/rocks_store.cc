@@ -249,14 +249,26 @@ class RocksStore final : public Store {
     return FlushAll();
   }
 
-  Status IngestSortedFiles(Space space, const std::vector<std::string>& paths) override {
+  Status IngestAtomically(const std::vector<IngestSet>& sets) override {
     COFFRE_TRY(RefuseIfReadOnly("ingest into"));
-    COFFRE_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Handle(space));
-    if (paths.empty()) return Ok();
-    rocksdb::IngestExternalFileOptions io;
-    io.move_files = true;
-    rocksdb::Status s = db_->IngestExternalFile(cf, paths, io);
-    if (!s.ok()) return Fail(FromRocks(s, Where("ingestion of sorted files into", space)));
+    std::vector<rocksdb::IngestExternalFileArg> args;
+    for (const IngestSet& set : sets) {
+      if (set.paths.empty()) continue;
+      COFFRE_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Handle(set.space));
+      rocksdb::IngestExternalFileArg arg;
+      arg.column_family = cf;
+      arg.external_files = set.paths;
+      arg.options.move_files = true;
+      args.push_back(std::move(arg));
+    }
+    if (args.empty()) return Ok();
+    // One call across column families is atomic in RocksDB (all or nothing,
+    // recorded in one MANIFEST write).
+    rocksdb::Status s = db_->IngestExternalFiles(args);
+    if (!s.ok()) {
+      return Fail(FromRocks(s, args.size() == 1 ? Where("ingestion of sorted files into", sets[0].space)
+                                                : std::string("atomic ingestion of sorted files")));
+    }
     return Ok();
   }
 
@@ -386,7 +398,9 @@ Result<std::unique_ptr<Store>> OpenRocksStore(const RocksOptions& options) {
   }
   COFFRE_TRY(InspectDirectory(options));
 
-  auto cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  // 16 shards of 4 MB: a shard must hold the largest block it will be asked
+  // to cache.
+  auto cache = rocksdb::NewLRUCache(kBlockCacheBytes, /*num_shard_bits=*/4);
   rocksdb::DBOptions db_options = MakeDbOptions(options);
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;

@@ -309,6 +309,33 @@ TEST_F(RocksStoreTest, IngestedSortedFileIsVisibleAndDurable) {
   EXPECT_EQ(Get(**store, Space::kIndex, "ix/00010"), "v10");
 }
 
+// Bulk import commits a group of files into several spaces at once: after a
+// successful call every space holds its files; a failing set leaves no space
+// changed.
+TEST_F(RocksStoreTest, IngestAtomicallyAcrossSpaces) {
+  auto store = Create();
+  ASSERT_TRUE(store);
+  auto write = [&](const std::string& path, const std::string& prefix) {
+    auto w = SortedFileWriter::Create(path);
+    ASSERT_TRUE(w);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*w)->Add(prefix + std::to_string(i), "v"));
+    ASSERT_TRUE((*w)->Finish());
+  };
+  write(dir_ + "/r.sst", "rec/");
+  write(dir_ + "/i.sst", "idx/");
+  ASSERT_TRUE(store->IngestAtomically({{Space::kRecords, {dir_ + "/r.sst"}},
+                                        {Space::kIndex, {dir_ + "/i.sst"}}}));
+  EXPECT_EQ(CountPrefix(*store, Space::kRecords, "rec/"), 10u);
+  EXPECT_EQ(CountPrefix(*store, Space::kIndex, "idx/"), 10u);
+
+  // The second set names a missing file: the whole call fails and the first
+  // set's file does not appear either.
+  write(dir_ + "/r2.sst", "rec2/");
+  EXPECT_FALSE(store->IngestAtomically({{Space::kRecords, {dir_ + "/r2.sst"}},
+                                         {Space::kIndex, {dir_ + "/missing.sst"}}}));
+  EXPECT_EQ(CountPrefix(*store, Space::kRecords, "rec2/"), 0u);
+}
+
 TEST_F(RocksStoreTest, SortedFileWriterRejectsDisorderAndEmptiness) {
   {
     auto w = SortedFileWriter::Create(dir_ + "/a.sst");

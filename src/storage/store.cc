@@ -19,10 +19,8 @@ std::string_view SpaceName(Space s) {
   return "unknown";
 }
 
-Status Store::IngestSortedFiles(Space space, const std::vector<std::string>& /*paths*/) {
-  return Fail(ErrorCode::kFailedPrecondition,
-              "this storage backend cannot ingest sorted files (space " +
-                  std::string(SpaceName(space)) + ")");
+Status Store::IngestAtomically(const std::vector<IngestSet>& /*sets*/) {
+  return Fail(ErrorCode::kFailedPrecondition, "this storage backend cannot ingest sorted files");
 }
 
 }  // namespace coffre::storage

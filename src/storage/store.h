@@ -51,6 +51,12 @@ class WriteBatch {
   virtual void Clear() = 0;
 };
 
+// Sorted files destined for one space (Store::IngestAtomically).
+struct IngestSet {
+  Space space;
+  std::vector<std::string> paths;
+};
+
 // A visitor for scans; return false to stop early.
 using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
 
@@ -80,16 +86,23 @@ class Store {
   // Writes all in-memory data to files (used before copying a directory).
   virtual Status Flush() = 0;
 
-  // Adds externally built sorted files (see sorted_file_writer.h) to `space`
-  // in one step, bypassing the write-ahead log and memtables: the fast path
-  // for bulk import. The files are moved (hard-linked, then removed) into the
-  // store; on success the paths no longer exist. The files' key ranges must
-  // not overlap one another; their entries replace existing entries with the
-  // same keys. Durable on return.
+  // Adds externally built sorted files (see sorted_file_writer.h) to one or
+  // more spaces in one atomic step, bypassing the write-ahead log and
+  // memtables: the fast path for bulk import. Either every file of every set
+  // is visible afterwards or none is, also across a crash. The files are
+  // moved (hard-linked, then removed) into the store; on success the paths no
+  // longer exist. Within a set, the files' key ranges must not overlap one
+  // another; their entries replace existing entries with the same keys.
+  // Durable on return.
   //
   // Backends that cannot ingest such files return kFailedPrecondition (the
   // default), and callers fall back to batches.
-  virtual Status IngestSortedFiles(Space space, const std::vector<std::string>& paths);
+  virtual Status IngestAtomically(const std::vector<IngestSet>& sets);
+
+  // IngestAtomically with a single set.
+  Status IngestSortedFiles(Space space, const std::vector<std::string>& paths) {
+    return IngestAtomically({IngestSet{space, paths}});
+  }
 };
 
 struct RocksOptions {
