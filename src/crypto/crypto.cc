@@ -11,6 +11,14 @@ static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == kNonceBytes);
 static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == kTagBytes);
 
 Status Init() {
+  // libsodium's ChaCha20-based generator, seeded (and reseeded after fork)
+  // from the kernel, instead of one getrandom(2) call per draw: bulk import
+  // draws five values per record (two ids, a data key, two nonces).
+  static const bool chosen = [] {
+    randombytes_set_implementation(&randombytes_internal_implementation);
+    return true;
+  }();
+  (void)chosen;
   if (sodium_init() < 0) return Fail(ErrorCode::kInternal, "libsodium failed to initialise");
   return Ok();
 }
