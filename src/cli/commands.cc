@@ -213,7 +213,9 @@ void RegisterImport(CLI::App& app, Context& ctx) {
   cmd->add_option("FILE", o->path)->required();
   cmd->add_option("--format", *format, "auto, csv or ndjson")->check(CLI::IsMember({"auto", "csv", "ndjson"}));
   cmd->add_option("--threads", o->threads, "worker threads (default: one per core)");
-  cmd->add_option("--chunk-rows", o->chunk_rows, "rows per synced commit");
+  cmd->add_option("--chunk-rows", o->chunk_rows, "rows per worker task");
+  cmd->add_option("--commit-rows", o->commit_rows,
+                  "rows per durable, atomic commit (rounded up to whole chunks)");
   cmd->add_flag("--report-commits", *report,
                 "print {\"committed_through_line\":L,...} on stdout after each durable commit");
   cmd->callback([&ctx, a, o, report, format] {
@@ -221,7 +223,7 @@ void RegisterImport(CLI::App& app, Context& ctx) {
       o->format = *format == "csv" ? vault::ImportFormat::kCsv
                   : *format == "ndjson" ? vault::ImportFormat::kNdjson
                                         : vault::ImportFormat::kAuto;
-      COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a, 256u << 20));
+      COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
       bool tty = ::isatty(STDERR_FILENO) == 1;
       ProgressBar bar;
       o->on_commit = [&](const vault::ImportProgress& p) {

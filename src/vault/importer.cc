@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <queue>
 #include <thread>
 #include <unordered_set>
 
@@ -19,6 +21,7 @@
 
 #include "common/bytes.h"
 #include "crypto/crypto.h"
+#include "storage/sorted_file_writer.h"
 #include "vault/record_sealer.h"
 
 namespace coffre::vault {
@@ -36,6 +39,17 @@ struct UniqueProbe {
   size_t row = 0;
   std::string key;
   size_t field = 0;
+  bool in_store = false;  // found by the worker's lookup
+};
+
+// The rows of one atomic commit, handed from the committer to the ingester.
+struct Group {
+  uint64_t number = 0;
+  std::vector<std::vector<IndexEntry>> runs;  // each sorted by key
+  std::vector<std::pair<Space, std::string>> files;
+  uint64_t imported = 0;
+  uint64_t rejected = 0;
+  uint64_t last_line = 0;
 };
 
 // One batch of rows travelling through the pipeline.
@@ -44,15 +58,25 @@ struct Chunk {
   std::string data;  // raw bytes, followed by simdjson padding
   std::vector<Row> rows;
   uint64_t last_line = 0;
+  uint64_t id_base = 0;  // row r uses sequences id_base + 2r (record), + 2r + 1 (subject)
+  uint64_t epoch = 0;    // groups ingested before the worker's unique lookups
 
   // Filled by a worker.
-  std::unique_ptr<storage::WriteBatch> batch;
-  std::string ops;                       // per-row encoded entries, for the slow path
+  std::string ops;  // per-row encoded entries of the sorted files, for the slow path
   std::vector<std::pair<size_t, size_t>> row_ops;  // row -> [begin, end) in ops; empty if rejected
+  std::vector<IndexEntry> index;   // sorted by key
+  std::vector<size_t> index_row;   // row of each index entry (before sorting: parallel)
   std::vector<UniqueProbe> probes;
   std::vector<std::pair<uint64_t, std::string>> rejects;  // line, reason
+  std::vector<std::pair<Space, std::string>> files;       // sorted files written
   uint64_t valid = 0;
+  std::optional<Error> error;
 };
+
+// The three spaces whose keys a chunk writes in increasing order.
+constexpr std::string_view kImportDirPrefix = "import-tmp-";
+
+constexpr Space kOrderedSpaces[] = {Space::kRecords, Space::kKeys, Space::kSubjects};
 
 void AppendOp(std::string& ops, Space space, std::string_view key, std::string_view value) {
   ops.push_back(static_cast<char>(space));
@@ -104,26 +128,41 @@ bool SplitCsv(std::string_view rec, std::vector<std::string_view>& out, std::str
 class Pipeline {
  public:
   Pipeline(Vault& vault, const ImportOptions& options, const schema::Collection& collection,
-           ImportFormat format)
-      : vault_(vault), options_(options), collection_(collection), format_(format) {}
+           ImportFormat format, std::string tmp_dir)
+      : vault_(vault), options_(options), collection_(collection), format_(format),
+        tmp_dir_(std::move(tmp_dir)) {}
 
   Result<ImportStats> Run();
 
  private:
+  struct Scratch {
+    simdjson::dom::parser parser;
+    std::vector<NamedInput> inputs;
+    std::vector<std::string_view> cells;
+    std::string csv;
+    SealedRecord sealed;
+  };
+
   Status ReadAll();
   void WorkerLoop();
   void CommitterLoop();
-  void Prepare(Chunk& chunk, simdjson::dom::parser& parser,
-               std::vector<NamedInput>& inputs, std::vector<std::string_view>& cells,
-               std::string& scratch, SealedRecord& sealed);
-  Status Commit(Chunk& chunk, std::unordered_set<std::string>& seen);
+  // Parses and validates one row into `scratch.inputs`; false if rejected.
+  bool ParseRow(Chunk& chunk, const Row& row, Scratch& scratch);
+  Status Prepare(Chunk& chunk, Scratch& scratch);
+  Status WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop);
+  Status Commit(Chunk& chunk);
+  // Hands the current group to the ingester (waits while it is busy).
+  Status IngestGroup();
+  void IngesterLoop();
+  Status Ingest(Group& group);
+  std::string TmpPath(std::string_view what, uint64_t n) const;
   void SetError(Error e);
-  bool Failed();
 
   Vault& vault_;
   const ImportOptions& options_;
   const schema::Collection& collection_;
   ImportFormat format_;
+  std::string tmp_dir_;
   std::vector<std::string> header_;  // CSV column names
 
   std::mutex mu_;
@@ -136,6 +175,17 @@ class Pipeline {
   uint64_t chunks_total_ = 0;
   std::optional<Error> error_;
 
+  // Committer state: the current commit group, and the unique keys of the
+  // groups a worker's lookup may not have seen (not yet ingested then).
+  Group group_;
+  uint64_t group_rows_ = 0;
+  std::map<uint64_t, std::unordered_set<std::string>> pending_unique_;  // by group
+  std::atomic<uint64_t> groups_ingested_{0};
+
+  // Ingester: at most one group queued while another is being ingested.
+  std::optional<Group> queued_;
+  bool committer_done_ = false;
+
   ImportProgress progress_;
   std::ofstream rejects_;
 };
@@ -144,11 +194,6 @@ void Pipeline::SetError(Error e) {
   std::lock_guard lock(mu_);
   if (!error_) error_ = std::move(e);
   cv_.notify_all();
-}
-
-bool Pipeline::Failed() {
-  std::lock_guard lock(mu_);
-  return error_.has_value();
 }
 
 Status Pipeline::ReadAll() {
@@ -185,6 +230,7 @@ Status Pipeline::ReadAll() {
       r.end -= chunk_start;
     }
     chunk->seq = seq++;
+    chunk->id_base = vault_.ids().Reserve(2 * chunk->rows.size());
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return in_flight_ < max_in_flight_ || error_; });
@@ -285,106 +331,154 @@ Status Pipeline::ReadAll() {
   return status;
 }
 
-void Pipeline::Prepare(Chunk& chunk, simdjson::dom::parser& parser,
-                       std::vector<NamedInput>& inputs, std::vector<std::string_view>& cells,
-                       std::string& scratch, SealedRecord& sealed) {
-  chunk.batch = vault_.store().NewBatch();
-  chunk.row_ops.assign(chunk.rows.size(), {0, 0});
-  uint32_t schema_version = vault_.schema().version();
-  for (size_t r = 0; r < chunk.rows.size(); ++r) {
-    const Row& row = chunk.rows[r];
-    auto reject = [&](std::string reason) {
-      chunk.rejects.emplace_back(row.line, std::move(reason));
-    };
-    inputs.clear();
-    std::string_view text(chunk.data.data() + row.begin, row.end - row.begin);
-    if (format_ == ImportFormat::kNdjson) {
-      // The chunk buffer carries simdjson's padding after its last row, so
-      // rows parse in place (realloc_if_needed = false).
-      simdjson::dom::element doc;
-      simdjson::dom::object obj;
-      if (parser.parse(text.data(), text.size(), false).get(doc) || doc.get(obj)) {
-        reject("not a JSON object");
-        continue;
-      }
-      bool bad = false;
-      for (auto [key, value] : obj) {
-        switch (value.type()) {
-          case simdjson::dom::element_type::STRING:
-            inputs.emplace_back(key, schema::Input::String(value.get_string().value_unsafe()));
-            break;
-          case simdjson::dom::element_type::INT64:
-            inputs.emplace_back(key, schema::Input::Integer(value.get_int64().value_unsafe()));
-            break;
-          case simdjson::dom::element_type::BOOL:
-            inputs.emplace_back(key, schema::Input::Boolean(value.get_bool().value_unsafe()));
-            break;
-          case simdjson::dom::element_type::NULL_VALUE:
-            inputs.emplace_back(key, schema::Input::Null());
-            break;
-          case simdjson::dom::element_type::UINT64:
-          case simdjson::dom::element_type::DOUBLE:
-            reject("a number is not an integer in range");
-            bad = true;
-            break;
-          default:
-            reject("values must be strings, numbers, booleans or null");
-            bad = true;
-        }
-        if (bad) break;
-      }
-      if (bad) continue;
-    } else {
-      if (!SplitCsv(text, cells, scratch)) {
-        reject("malformed CSV (unbalanced quotes)");
-        continue;
-      }
-      if (cells.size() != header_.size()) {
-        reject("has " + std::to_string(cells.size()) + " columns, the header has " +
-               std::to_string(header_.size()));
-        continue;
-      }
-      for (size_t i = 0; i < cells.size(); ++i) {
-        inputs.emplace_back(header_[i], schema::Input::String(cells[i]));
+std::string Pipeline::TmpPath(std::string_view what, uint64_t n) const {
+  return tmp_dir_ + "/" + std::string(what) + "-" + std::to_string(n) + ".sst";
+}
+
+bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
+  auto reject = [&](std::string reason) {
+    chunk.rejects.emplace_back(row.line, std::move(reason));
+    return false;
+  };
+  sc.inputs.clear();
+  std::string_view text(chunk.data.data() + row.begin, row.end - row.begin);
+  if (format_ == ImportFormat::kNdjson) {
+    // The chunk buffer carries simdjson's padding after its last row, so
+    // rows parse in place (realloc_if_needed = false).
+    simdjson::dom::element doc;
+    simdjson::dom::object obj;
+    if (sc.parser.parse(text.data(), text.size(), false).get(doc) || doc.get(obj)) {
+      return reject("not a JSON object");
+    }
+    for (auto [key, value] : obj) {
+      switch (value.type()) {
+        case simdjson::dom::element_type::STRING:
+          sc.inputs.emplace_back(key, schema::Input::String(value.get_string().value_unsafe()));
+          break;
+        case simdjson::dom::element_type::INT64:
+          sc.inputs.emplace_back(key, schema::Input::Integer(value.get_int64().value_unsafe()));
+          break;
+        case simdjson::dom::element_type::BOOL:
+          sc.inputs.emplace_back(key, schema::Input::Boolean(value.get_bool().value_unsafe()));
+          break;
+        case simdjson::dom::element_type::NULL_VALUE:
+          sc.inputs.emplace_back(key, schema::Input::Null());
+          break;
+        case simdjson::dom::element_type::UINT64:
+        case simdjson::dom::element_type::DOUBLE:
+          return reject("a number is not an integer in range");
+        default:
+          return reject("values must be strings, numbers, booleans or null");
       }
     }
-    auto fields = vault_.Validate(collection_, inputs);
+    return true;
+  }
+  if (!SplitCsv(text, sc.cells, sc.csv)) return reject("malformed CSV (unbalanced quotes)");
+  if (sc.cells.size() != header_.size()) {
+    return reject("has " + std::to_string(sc.cells.size()) + " columns, the header has " +
+                  std::to_string(header_.size()));
+  }
+  for (size_t i = 0; i < sc.cells.size(); ++i) {
+    sc.inputs.emplace_back(header_[i], schema::Input::String(sc.cells[i]));
+  }
+  return true;
+}
+
+Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
+  chunk.row_ops.assign(chunk.rows.size(), {0, 0});
+  uint32_t schema_version = vault_.schema().version();
+  SealedRecord& sealed = sc.sealed;
+  for (size_t r = 0; r < chunk.rows.size(); ++r) {
+    const Row& row = chunk.rows[r];
+    if (!ParseRow(chunk, row, sc)) continue;
+    auto fields = vault_.Validate(collection_, sc.inputs);
     if (!fields) {
-      reject(fields.error().message);
+      chunk.rejects.emplace_back(row.line, fields.error().message);
       continue;
     }
     sealed.Reset();
-    unsigned char ids[2 * kIdBytes];
-    crypto::RandomBytes(ids, sizeof ids);
-    sealed.record_id.assign(reinterpret_cast<char*>(ids), kIdBytes);
-    sealed.subject.assign(reinterpret_cast<char*>(ids) + kIdBytes, kIdBytes);
+    sealed.record_id.resize(kIdBytes);
+    sealed.subject.resize(kIdBytes);
+    IdSource::MakeInto(chunk.id_base + 2 * r, sealed.record_id.data());
+    IdSource::MakeInto(chunk.id_base + 2 * r + 1, sealed.subject.data());
     crypto::SecretKey data_key = crypto::SecretKey::Random();
     SealRecord(vault_.keyring(), collection_, schema_version, *fields, data_key, true, sealed);
 
-    size_t ops_begin = chunk.ops.size();
     for (size_t i = 0; i < sealed.index_count; ++i) {
-      const IndexEntry& e = sealed.index[i];
+      IndexEntry& e = sealed.index[i];
       if (e.unique) chunk.probes.push_back({r, e.key, e.field});
-      chunk.batch->Put(Space::kIndex, e.key, e.value);
-      AppendOp(chunk.ops, Space::kIndex, e.key, e.value);
+      chunk.index.push_back(e);
+      chunk.index_row.push_back(r);
     }
-    chunk.batch->Put(Space::kKeys, sealed.data_key_key, sealed.data_key_value);
-    chunk.batch->Put(Space::kRecords, sealed.record_key, sealed.record_value);
-    chunk.batch->Put(Space::kSubjects, sealed.member_key, "");
-    AppendOp(chunk.ops, Space::kKeys, sealed.data_key_key, sealed.data_key_value);
+    size_t ops_begin = chunk.ops.size();
     AppendOp(chunk.ops, Space::kRecords, sealed.record_key, sealed.record_value);
+    AppendOp(chunk.ops, Space::kKeys, sealed.data_key_key, sealed.data_key_value);
     AppendOp(chunk.ops, Space::kSubjects, sealed.member_key, "");
     chunk.row_ops[r] = {ops_begin, chunk.ops.size()};
     ++chunk.valid;
   }
+  // Index entries carry their row so that the committer can drop a row's
+  // entries if a unique check rejects it; sort both together.
+  std::vector<size_t> order(chunk.index.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return chunk.index[a].key < chunk.index[b].key; });
+  std::vector<IndexEntry> sorted;
+  std::vector<size_t> sorted_row;
+  sorted.reserve(order.size());
+  sorted_row.reserve(order.size());
+  for (size_t i : order) {
+    sorted.push_back(std::move(chunk.index[i]));
+    sorted_row.push_back(chunk.index_row[i]);
+  }
+  chunk.index = std::move(sorted);
+  chunk.index_row = std::move(sorted_row);
+  // Unique lookups run here, on every core. Groups ingested before this point
+  // are visible to them; the committer checks the later ones in memory.
+  chunk.epoch = groups_ingested_.load(std::memory_order_acquire);
+  for (UniqueProbe& p : chunk.probes) {
+    COFFRE_ASSIGN_OR_RETURN(auto existing, vault_.store().Get(Space::kIndex, p.key));
+    p.in_store = existing.has_value();
+  }
+  return WriteChunkFiles(chunk, nullptr);
+}
+
+// Writes the chunk's records, data keys and memberships as three sorted
+// files (rows are in id order, so entries already are), leaving out the rows
+// marked in `drop`. Replaces any files written before.
+Status Pipeline::WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop) {
+  for (auto& [space, path] : chunk.files) std::filesystem::remove(path);
+  chunk.files.clear();
+  for (Space space : kOrderedSpaces) {
+    std::unique_ptr<storage::SortedFileWriter> writer;
+    std::string path = TmpPath(storage::SpaceName(space), chunk.seq);
+    for (size_t r = 0; r < chunk.rows.size(); ++r) {
+      auto [begin, end] = chunk.row_ops[r];
+      if (begin == end || (drop && (*drop)[r])) continue;
+      std::string_view ops(chunk.ops.data() + begin, end - begin);
+      while (!ops.empty()) {
+        auto op_space = static_cast<Space>(ops[0]);
+        ops.remove_prefix(1);
+        std::string_view key, value;
+        ReadLengthPrefixed(ops, key);
+        ReadLengthPrefixed(ops, value);
+        if (op_space != space) continue;
+        if (!writer) {
+          COFFRE_ASSIGN_OR_RETURN(writer, storage::SortedFileWriter::Create(path));
+        }
+        COFFRE_TRY(writer->Add(key, value));
+      }
+    }
+    if (writer) {
+      COFFRE_TRY(writer->Finish());
+      chunk.files.emplace_back(space, path);
+    }
+  }
+  return Ok();
 }
 
 void Pipeline::WorkerLoop() {
-  simdjson::dom::parser parser;
-  std::vector<NamedInput> inputs;
-  std::vector<std::string_view> cells;
-  std::string scratch;
-  SealedRecord sealed;
+  Scratch scratch;
   while (true) {
     std::unique_ptr<Chunk> chunk;
     {
@@ -394,7 +488,13 @@ void Pipeline::WorkerLoop() {
       chunk = std::move(todo_.front());
       todo_.pop_front();
     }
-    Prepare(*chunk, parser, inputs, cells, scratch, sealed);
+    Status s = Prepare(*chunk, scratch);
+    if (!s) {
+      SetError(s.error());
+      return;
+    }
+    chunk->data.clear();
+    chunk->data.shrink_to_fit();
     {
       std::lock_guard lock(mu_);
       done_.emplace(chunk->seq, std::move(chunk));
@@ -403,18 +503,26 @@ void Pipeline::WorkerLoop() {
   }
 }
 
-Status Pipeline::Commit(Chunk& chunk, std::unordered_set<std::string>& seen) {
-  // Unique constraints: against the store (earlier chunks are committed) and
-  // within this chunk. A clash rejects the later row.
+Status Pipeline::Commit(Chunk& chunk) {
+  // Unique constraints, in file order. The worker looked each key up in the
+  // store; groups not yet ingested at that moment are checked here, from
+  // memory. Only the last few groups are kept in memory: an older chunk (rare)
+  // is looked up again, since every group dropped from memory is ingested.
+  constexpr size_t kKeptGroups = 4;
+  while (pending_unique_.size() > kKeptGroups) pending_unique_.erase(pending_unique_.begin());
+  bool stale = !pending_unique_.empty() && chunk.epoch < pending_unique_.begin()->first;
+  auto& mine = pending_unique_[group_.number];
   std::vector<bool> clash(chunk.rows.size(), false);
   bool any_clash = false;
-  seen.clear();
-  for (const UniqueProbe& p : chunk.probes) {
+  for (UniqueProbe& p : chunk.probes) {
     if (clash[p.row]) continue;
-    bool taken = !seen.insert(p.key).second;
-    if (!taken) {
+    if (stale && !p.in_store) {
       COFFRE_ASSIGN_OR_RETURN(auto existing, vault_.store().Get(Space::kIndex, p.key));
-      taken = existing.has_value();
+      p.in_store = existing.has_value();
+    }
+    bool taken = p.in_store;
+    for (auto it = pending_unique_.lower_bound(chunk.epoch); !taken && it != pending_unique_.end(); ++it) {
+      taken = it->second.count(p.key) > 0;
     }
     if (taken) {
       clash[p.row] = true;
@@ -422,29 +530,30 @@ Status Pipeline::Commit(Chunk& chunk, std::unordered_set<std::string>& seen) {
       chunk.rejects.emplace_back(chunk.rows[p.row].line,
                                  "field '" + collection_.fields[p.field].name +
                                      "': value already exists (unique)");
+    } else {
+      mine.insert(p.key);
     }
   }
   uint64_t imported = chunk.valid;
   if (any_clash) {
-    // Slow path: rebuild the batch without the clashing rows.
-    chunk.batch->Clear();
-    imported = 0;
-    for (size_t r = 0; r < chunk.rows.size(); ++r) {
-      auto [begin, end] = chunk.row_ops[r];
-      if (begin == end || clash[r]) continue;
-      ++imported;
-      std::string_view ops(chunk.ops.data() + begin, end - begin);
-      while (!ops.empty()) {
-        auto space = static_cast<Space>(ops[0]);
-        ops.remove_prefix(1);
-        std::string_view key, value;
-        ReadLengthPrefixed(ops, key);
-        ReadLengthPrefixed(ops, value);
-        chunk.batch->Put(space, key, value);
-      }
+    // Slow path: a row's other unique keys were reserved before its clash was
+    // found; release them, then rewrite the chunk's files without the row.
+    for (const UniqueProbe& p : chunk.probes) {
+      if (clash[p.row]) mine.erase(p.key);
     }
+    for (size_t r = 0; r < clash.size(); ++r) imported -= clash[r] ? 1 : 0;
+    COFFRE_TRY(WriteChunkFiles(chunk, &clash));
   }
-  if (chunk.batch->Count() > 0) COFFRE_TRY(vault_.store().Write(*chunk.batch));
+  if (any_clash) {
+    std::vector<IndexEntry> kept;
+    for (size_t i = 0; i < chunk.index.size(); ++i) {
+      if (!clash[chunk.index_row[i]]) kept.push_back(std::move(chunk.index[i]));
+    }
+    chunk.index = std::move(kept);
+  }
+  if (!chunk.index.empty()) group_.runs.push_back(std::move(chunk.index));
+  for (auto& f : chunk.files) group_.files.push_back(std::move(f));
+  chunk.files.clear();
 
   std::sort(chunk.rejects.begin(), chunk.rejects.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -455,12 +564,86 @@ Status Pipeline::Commit(Chunk& chunk, std::unordered_set<std::string>& seen) {
     }
     for (const auto& [line, reason] : chunk.rejects) rejects_ << "line " << line << ": " << reason << '\n';
   }
+  group_rows_ += chunk.rows.size();
+  group_.imported += imported;
+  group_.rejected += chunk.rejects.size();
+  group_.last_line = chunk.last_line;
+  return Ok();
+}
+
+Status Pipeline::IngestGroup() {
+  uint64_t next = group_.number + 1;
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !queued_ || error_; });
+    if (error_) return Fail(*error_);
+    queued_ = std::move(group_);
+  }
+  cv_.notify_all();
+  group_ = Group{};
+  group_.number = next;
+  group_rows_ = 0;
+  return Ok();
+}
+
+void Pipeline::IngesterLoop() {
+  while (true) {
+    Group group;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return queued_ || committer_done_ || error_; });
+      if (error_ || !queued_) return;
+      group = std::move(*queued_);
+      queued_.reset();
+    }
+    cv_.notify_all();
+    Status s = Ingest(group);
+    if (!s) {
+      SetError(s.error());
+      return;
+    }
+  }
+}
+
+// One atomic, durable step: the group's sorted files in all four spaces.
+Status Pipeline::Ingest(Group& group) {
+  std::vector<storage::IngestSet> sets;
+  if (!group.runs.empty()) {
+    // k-way merge of the workers' sorted runs straight into one sorted file.
+    std::string path = TmpPath("index", group.number);
+    COFFRE_ASSIGN_OR_RETURN(auto writer, storage::SortedFileWriter::Create(path));
+    using Head = std::pair<size_t, size_t>;  // run, position
+    auto after = [&](const Head& a, const Head& b) {
+      return group.runs[a.first][a.second].key > group.runs[b.first][b.second].key;
+    };
+    std::priority_queue<Head, std::vector<Head>, decltype(after)> heap(after);
+    for (size_t r = 0; r < group.runs.size(); ++r) heap.push({r, 0});
+    while (!heap.empty()) {
+      auto [r, i] = heap.top();
+      heap.pop();
+      const IndexEntry& e = group.runs[r][i];
+      COFFRE_TRY(writer->Add(e.key, e.value));
+      if (i + 1 < group.runs[r].size()) heap.push({r, i + 1});
+    }
+    COFFRE_TRY(writer->Finish());
+    sets.push_back({Space::kIndex, {path}});
+  }
+  for (Space space : kOrderedSpaces) {
+    storage::IngestSet set{space, {}};
+    for (auto& [s, path] : group.files) {
+      if (s == space) set.paths.push_back(path);
+    }
+    if (!set.paths.empty()) sets.push_back(std::move(set));
+  }
+  if (!sets.empty()) COFFRE_TRY(vault_.store().IngestAtomically(sets));
+  groups_ingested_.store(group.number + 1, std::memory_order_release);
+
   ImportProgress snapshot;
   {
     std::lock_guard lock(mu_);
-    progress_.imported += imported;
-    progress_.rejected += chunk.rejects.size();
-    progress_.committed_through_line = chunk.last_line;
+    progress_.imported += group.imported;
+    progress_.rejected += group.rejected;
+    progress_.committed_through_line = group.last_line;
     snapshot = progress_;
   }
   if (options_.on_commit) options_.on_commit(snapshot);
@@ -468,7 +651,6 @@ Status Pipeline::Commit(Chunk& chunk, std::unordered_set<std::string>& seen) {
 }
 
 void Pipeline::CommitterLoop() {
-  std::unordered_set<std::string> seen;
   for (uint64_t next = 0;; ++next) {
     std::unique_ptr<Chunk> chunk;
     {
@@ -477,13 +659,16 @@ void Pipeline::CommitterLoop() {
         return done_.count(next) > 0 || error_ || (reading_done_ && next >= chunks_total_);
       });
       if (error_) return;
-      if (done_.count(next) == 0) return;  // all chunks committed
-      chunk = std::move(done_[next]);
-      done_.erase(next);
+      if (done_.count(next) > 0) {
+        chunk = std::move(done_[next]);
+        done_.erase(next);
+      }
     }
-    Status s = Commit(*chunk, seen);
-    chunk.reset();
-    {
+    // Input exhausted: commit what the last group holds, then stop.
+    Status s = chunk ? Commit(*chunk) : (group_rows_ > 0 ? IngestGroup() : Ok());
+    if (s && chunk && group_rows_ >= options_.commit_rows) s = IngestGroup();
+    if (chunk) {
+      chunk.reset();
       std::lock_guard lock(mu_);
       --in_flight_;
     }
@@ -491,6 +676,10 @@ void Pipeline::CommitterLoop() {
     if (!s) {
       SetError(s.error());
       return;
+    }
+    if (!chunk && group_rows_ == 0) {
+      std::lock_guard lock(mu_);
+      if (reading_done_ && next >= chunks_total_) return;
     }
   }
 }
@@ -504,11 +693,18 @@ Result<ImportStats> Pipeline::Run() {
 
   std::vector<std::thread> workers;
   for (unsigned i = 0; i < threads; ++i) workers.emplace_back([this] { WorkerLoop(); });
-  std::thread committer([this] { CommitterLoop(); });
+  std::thread committer([this] {
+    CommitterLoop();
+    std::lock_guard lock(mu_);
+    committer_done_ = true;
+    cv_.notify_all();
+  });
+  std::thread ingester([this] { IngesterLoop(); });
   Status read = ReadAll();
   if (!read) SetError(read.error());
   for (auto& w : workers) w.join();
   committer.join();
+  ingester.join();
   if (rejects_.is_open()) rejects_.close();
   if (error_) return Fail(*error_);
 
@@ -518,6 +714,23 @@ Result<ImportStats> Pipeline::Run() {
   stats.committed_through_line = progress_.committed_through_line;
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;
+}
+
+// Sorted files are built inside the data directory so that ingestion is a
+// hard link on the same file system. They hold ciphertext and blind-index
+// hashes only. A crashed import's directory is removed by the next import.
+Result<std::string> MakeImportDir(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().rfind(kImportDirPrefix, 0) == 0) {
+      std::filesystem::remove_all(entry.path(), ec);
+    }
+  }
+  std::string path = dir + "/" + std::string(kImportDirPrefix) + ToHex(crypto::RandomString(8));
+  if (!std::filesystem::create_directory(path, ec)) {
+    return Fail(ErrorCode::kIoError, "cannot create a working directory in " + dir);
+  }
+  return path;
 }
 
 ImportFormat DetectFormat(const std::string& path) {
@@ -542,14 +755,19 @@ Result<ImportStats> Import(Vault& vault, const ImportOptions& in) {
   if (collection == nullptr) return Fail(ErrorCode::kNotFound, "unknown collection '" + in.collection + "'");
   ImportOptions options = in;
   if (options.rejects_path.empty()) options.rejects_path = options.path + ".rejects";
-  if (options.chunk_rows == 0) options.chunk_rows = 4096;
+  if (options.chunk_rows == 0) options.chunk_rows = 8192;
+  if (options.commit_rows == 0) options.commit_rows = 65536;
+  COFFRE_ASSIGN_OR_RETURN(std::string tmp_dir, MakeImportDir(vault.dir()));
   struct stat st{};
   if (::stat(options.path.c_str(), &st) != 0) {
     return Fail(ErrorCode::kNotFound, "cannot open import file " + options.path);
   }
   ImportFormat format = options.format == ImportFormat::kAuto ? DetectFormat(options.path) : options.format;
-  Pipeline pipeline(vault, options, *collection, format);
-  return pipeline.Run();
+  Pipeline pipeline(vault, options, *collection, format, tmp_dir);
+  auto stats = pipeline.Run();
+  std::error_code ec;
+  std::filesystem::remove_all(tmp_dir, ec);  // files not ingested (after a failure)
+  return stats;
 }
 
 }  // namespace coffre::vault

@@ -3,13 +3,18 @@
 //   ImportOptions o{.collection = "people", .path = "people.ndjson"};
 //   auto stats = Import(*vault, o);   // {imported, rejected, seconds, ...}
 //
-// Streaming pipeline, memory bounded by (threads * 2 + 2) chunks whatever the
-// file size:
-//   reader (calling thread) -> chunks of rows
-//   workers (one per core)  -> parse, validate, normalise, seal, blind-index,
-//                              and build the chunk's write batch
-//   committer               -> unique checks, one synced write per chunk, in
-//                              file order
+// Streaming pipeline, memory bounded by (threads * 2 + 2) chunks plus one
+// commit group's index entries, whatever the file size:
+//   reader (calling thread) -> chunks of rows, each with a reserved range of
+//                              time-ordered ids
+//   workers (one per core)  -> parse, validate, normalise, seal, blind-index;
+//                              write the chunk's records, data keys and
+//                              memberships as sorted files (fresh key ranges)
+//   committer               -> unique checks in file order; every
+//                              `commit_rows` rows, one sorted index file and
+//                              an atomic ingestion of all the group's files
+// Ingestion bypasses the write-ahead log and memtables: each entry is written
+// once (docs/adr/0002-bulk-import-by-ingestion.md).
 // Valid rows are committed; invalid rows are written to `rejects_path` with
 // their line number and the rule they broke (never their values). Rows are
 // committed in file order, so `committed_through_line` is a watermark: every
@@ -44,7 +49,8 @@ struct ImportOptions {
   std::string rejects_path;  // default: path + ".rejects"
   ImportFormat format = ImportFormat::kAuto;
   unsigned threads = 0;      // 0: one per core
-  size_t chunk_rows = 4096;
+  size_t chunk_rows = 8192;  // rows per worker task
+  size_t commit_rows = 65536;  // rows per durable, atomic commit (whole chunks)
   // Called by the committer after each durable chunk.
   std::function<void(const ImportProgress&)> on_commit;
 };

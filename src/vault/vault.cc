@@ -214,7 +214,7 @@ Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<Name
 
   std::lock_guard lock(write_mu_);
   SealedRecord sealed;
-  sealed.record_id = crypto::RandomString(kIdBytes);
+  sealed.record_id = ids_.Next();
   crypto::SecretKey data_key;
   bool new_key = true;
   if (subject) {
@@ -233,7 +233,7 @@ Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<Name
       return Fail(existing.error());
     }
   } else {
-    sealed.subject = crypto::RandomString(kIdBytes);
+    sealed.subject = ids_.Next();
   }
   if (new_key) data_key = crypto::SecretKey::Random();
   SealRecord(keyring_, *c, schema_.version(), fields, data_key, new_key, sealed);

@@ -29,6 +29,7 @@
 #include "crypto/crypto.h"
 #include "schema/schema.h"
 #include "storage/store.h"
+#include "vault/id_source.h"
 #include "vault/keyring.h"
 
 namespace coffre::vault {
@@ -87,8 +88,10 @@ class Vault {
 
   const schema::Schema& schema() const { return schema_; }
   const std::string& vault_id() const { return vault_id_; }
+  const std::string& dir() const { return options_.dir; }
   storage::Store& store() { return *store_; }
   const Keyring& keyring() const { return keyring_; }
+  IdSource& ids() { return ids_; }
 
   // Validates every field (unknown, duplicate, missing required, type rule)
   // before writing anything. `subject` (raw) attaches the record to an
@@ -135,6 +138,7 @@ class Vault {
   crypto::SecretKey master_;
   Keyring keyring_;
   uint64_t journal_entries_ = 0;
+  IdSource ids_;
   std::mutex write_mu_;
 };
 

@@ -1,0 +1,586 @@
+// Unit tests of the vault with the library directly: sealing binds each record
+// to its place (collection, id, subject, data key), tampering at the store
+// level is detected, erasure leaves no trace of a subject in any space, and
+// validation errors name the field and the rule but never the value.
+//
+// Formats under test: docs/key-hierarchy.md. People are synthetic (from
+// `coffre gen`). Assertion messages never print field values.
+#include "vault/vault.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/bytes.h"
+#include "vault/erasure_journal.h"
+#include "vault/internal/layout.h"
+
+namespace coffre::vault {
+namespace {
+
+namespace fs = std::filesystem;
+using storage::Space;
+
+constexpr Space kAllSpaces[] = {Space::kMeta, Space::kKeys, Space::kRecords, Space::kIndex,
+                                Space::kSubjects};
+
+constexpr std::string_view kSchema = R"(version = 1
+
+[collections.people]
+fields = [
+  { name = "first_name",     type = "name",           required = true },
+  { name = "last_name",      type = "name",           required = true },
+  { name = "sex",            type = "enum",           required = true, values = ["F", "M"] },
+  { name = "birth_date",     type = "date",           required = true },
+  { name = "nir",            type = "nir",            required = true, searchable = true },
+  { name = "email",          type = "email",          required = true, searchable = true, unique = true },
+  { name = "phone",          type = "phone",          required = true, searchable = true },
+  { name = "postal_address", type = "postal_address", required = true },
+  { name = "iban",           type = "iban",           required = true },
+]
+
+[collections.contracts]
+fields = [
+  { name = "insurer",         type = "text", required = true },
+  { name = "contract_number", type = "text", required = true, searchable = true },
+]
+)";
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+// Synthetic people (coffre gen --seed 7).
+const Fields kPeople[] = {
+    {{"first_name", "Mickaël"}, {"last_name", "Petitjean"}, {"sex", "M"}, {"birth_date", "2006-07-12"},
+     {"nir", "106078406110527"}, {"email", "m.petitjean1@example.fr"}, {"phone", "+33639987318"},
+     {"postal_address", "177 avenue de la Mairie, 59000 Lille"}, {"iban", "FR76 3000 3171 4265 1356 2863 815"}},
+    {{"first_name", "Adèle"}, {"last_name", "Perrin"}, {"sex", "F"}, {"birth_date", "1933-03-12"},
+     {"nir", "233031748008868"}, {"email", "adele.perrin2@example.org"}, {"phone", "05.36.49.91.85"},
+     {"postal_address", "71 chemin du Bois, 06400 Cannes"}, {"iban", "FR7618206176836655259689211"}},
+    {{"first_name", "Jean-Baptiste"}, {"last_name", "Joubert"}, {"sex", "M"}, {"birth_date", "1983-05-22"},
+     {"nir", "183058026896824"}, {"email", "jean-baptiste_joubert3@example.org"},
+     {"phone", "+33 6 39 98 51 34"}, {"postal_address", "184 avenue Mozart, 54000 Nancy"},
+     {"iban", "FR7613106936232318822768223"}},
+};
+
+std::vector<NamedInput> Inputs(const Fields& f) {
+  std::vector<NamedInput> in;
+  for (const auto& [k, v] : f) in.emplace_back(k, schema::Input::String(v));
+  return in;
+}
+
+Fields With(Fields f, const std::string& name, const std::string& value) {
+  for (auto& [k, v] : f) {
+    if (k == name) {
+      v = value;
+      return f;
+    }
+  }
+  f.emplace_back(name, value);
+  return f;
+}
+
+Fields Without(Fields f, const std::string& name) {
+  std::erase_if(f, [&](const auto& kv) { return kv.first == name; });
+  return f;
+}
+
+std::string Value(const Fields& f, const std::string& name) {
+  for (const auto& [k, v] : f) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+class VaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "coffre-vault-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    tmp_ = tmpl;
+    dir_ = tmp_ + "/vault";
+    key_ = tmp_ + "/vault.key";
+    journal_ = tmp_ + "/vault.erasures";
+    std::ofstream(tmp_ + "/schema.toml") << kSchema;
+    auto init = Vault::Init({dir_, tmp_ + "/schema.toml", key_});
+    ASSERT_TRUE(init) << init.error().message;
+    Reopen();
+  }
+  void TearDown() override {
+    vault_.reset();
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+  }
+
+  void Reopen() {
+    vault_.reset();
+    auto v = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_});
+    ASSERT_TRUE(v) << v.error().message;
+    vault_ = std::move(*v);
+  }
+
+  Vault& v() { return *vault_; }
+  storage::Store& store() { return vault_->store(); }
+
+  RecordRef Put(const Fields& f, std::optional<std::string> subject = std::nullopt) {
+    auto ref = v().Put("people", Inputs(f), std::move(subject));
+    EXPECT_TRUE(ref) << ref.error().message;
+    return ref ? *ref : RecordRef{};
+  }
+  RecordRef PutContract(const std::string& insurer, const std::string& number, const std::string& subject) {
+    auto ref = v().Put("contracts",
+                       {{"insurer", schema::Input::String(insurer)},
+                        {"contract_number", schema::Input::String(number)}},
+                       subject);
+    EXPECT_TRUE(ref) << ref.error().message;
+    return ref ? *ref : RecordRef{};
+  }
+
+  std::vector<RecordRef> Find(const std::string& field, const std::string& value,
+                              const std::string& collection = "people") {
+    auto refs = v().Find(collection, field, schema::Input::String(value));
+    EXPECT_TRUE(refs) << refs.error().message;
+    return refs ? *refs : std::vector<RecordRef>{};
+  }
+
+  std::string RawGet(Space s, const std::string& key) {
+    auto value = store().Get(s, key);
+    EXPECT_TRUE(value && value->has_value()) << "no entry in space " << SpaceName(s);
+    return value && *value ? **value : std::string();
+  }
+  void RawPut(Space s, const std::string& key, const std::string& value) {
+    auto batch = store().NewBatch();
+    batch->Put(s, key, value);
+    ASSERT_TRUE(store().Write(*batch));
+  }
+
+  // Entries of every space whose key or value contains `needle`, as
+  // "space:key|value" labels (no contents).
+  std::vector<std::string> EntriesContaining(const std::string& needle) {
+    std::vector<std::string> found;
+    for (Space s : kAllSpaces) {
+      size_t n = 0;
+      EXPECT_TRUE(store().Scan(s, "", [&](std::string_view k, std::string_view val) {
+        ++n;
+        if (k.find(needle) != std::string_view::npos) found.push_back(std::string(SpaceName(s)) + ":key#" + std::to_string(n));
+        if (val.find(needle) != std::string_view::npos) found.push_back(std::string(SpaceName(s)) + ":value#" + std::to_string(n));
+        return true;
+      }));
+    }
+    return found;
+  }
+  size_t Count(Space s) {
+    size_t n = 0;
+    EXPECT_TRUE(store().Scan(s, "", [&](std::string_view, std::string_view) {
+      ++n;
+      return true;
+    }));
+    return n;
+  }
+
+  std::string tmp_, dir_, key_, journal_;
+  std::unique_ptr<Vault> vault_;
+};
+
+// ---------------------------------------------------------------- basics
+
+TEST_F(VaultTest, PutGetFindSurviveReopen) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  ASSERT_EQ(a.id.size(), kIdBytes);
+  ASSERT_EQ(a.subject.size(), kIdBytes);
+  EXPECT_NE(a.subject, b.subject);
+  Reopen();
+
+  auto rec = v().Get("people", a.id);
+  ASSERT_TRUE(rec) << rec.error().message;
+  EXPECT_EQ(rec->id, a.id);
+  EXPECT_EQ(rec->subject, a.subject);
+  EXPECT_EQ(rec->collection, "people");
+  std::map<std::string, std::string> got;
+  for (const auto& f : rec->fields) got[f.name] = f.value;
+  EXPECT_EQ(got.size(), 9u);
+  EXPECT_TRUE(got["email"] == Value(kPeople[0], "email"));
+  EXPECT_TRUE(got["nir"] == Value(kPeople[0], "nir"));
+  EXPECT_TRUE(got["iban"] == "FR7630003171426513562863815") << "IBAN not compacted";
+
+  auto by_email = Find("email", "M.PETITJEAN1@EXAMPLE.FR");
+  ASSERT_EQ(by_email.size(), 1u);
+  EXPECT_EQ(by_email[0].id, a.id);
+  EXPECT_EQ(by_email[0].subject, a.subject);
+  auto by_phone = Find("phone", "05 36 49 91 85");
+  ASSERT_EQ(by_phone.size(), 1u);
+  EXPECT_EQ(by_phone[0].id, b.id);
+  EXPECT_EQ(Find("nir", Value(kPeople[2], "nir")).size(), 0u);
+  EXPECT_EQ(v().Get("people", std::string(kIdBytes, 'x')).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(VaultTest, UniqueAndSubjectChecks) {
+  RecordRef a = Put(kPeople[0]);
+  auto dup = v().Put("people", Inputs(With(kPeople[1], "email", "M.Petitjean1@Example.FR")));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(Find("nir", Value(kPeople[1], "nir")).size(), 0u) << "the refused record was written";
+
+  auto unknown = v().Put("people", Inputs(kPeople[1]), std::string(kIdBytes, '\x42'));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+
+  RecordRef second = Put(With(kPeople[1], "email", "other.address@example.fr"), a.subject);
+  EXPECT_EQ(second.subject, a.subject);
+  auto exported = v().ExportSubject(a.subject);
+  ASSERT_TRUE(exported);
+  EXPECT_EQ(exported->size(), 2u);
+}
+
+// ---------------------------------------------------------------- tamper detection
+
+TEST_F(VaultTest, AnyFlippedByteOfASealedRecordIsDataLoss) {
+  RecordRef a = Put(kPeople[0]);
+  const std::string key = layout::RecordKey("people", a.id);
+  const std::string original = RawGet(Space::kRecords, key);
+  ASSERT_GT(original.size(), layout::kRecordHeaderBytes + 24 + 16);
+  ASSERT_EQ(original[0], layout::kFormatV1);
+  ASSERT_EQ(original.substr(1, kIdBytes), a.subject) << "subject not at bytes 1..16";
+
+  // Every byte except the subject (covered below): format, schema version,
+  // nonce, ciphertext, tag.
+  size_t checked = 0;
+  for (size_t i = 0; i < original.size(); ++i) {
+    if (i >= 1 && i < 1 + kIdBytes) continue;
+    std::string tampered = original;
+    tampered[i] = static_cast<char>(tampered[i] ^ 0x01);
+    RawPut(Space::kRecords, key, tampered);
+    auto rec = v().Get("people", a.id);
+    ASSERT_FALSE(rec) << "flipped byte " << i << " went unnoticed";
+    EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << "byte " << i << ": " << rec.error().message;
+    ++checked;
+  }
+  EXPECT_GT(checked, 100u);
+  // Truncated and extended values too.
+  for (const std::string& bad : {original.substr(0, original.size() - 1), original + '\0',
+                                 original.substr(0, layout::kRecordHeaderBytes), std::string()}) {
+    RawPut(Space::kRecords, key, bad);
+    auto rec = v().Get("people", a.id);
+    ASSERT_FALSE(rec) << "a value of " << bad.size() << " bytes opened";
+    EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << bad.size() << " bytes: " << rec.error().message;
+  }
+  RawPut(Space::kRecords, key, original);
+  EXPECT_TRUE(v().Get("people", a.id));
+}
+
+TEST_F(VaultTest, RecordCopiedUnderAnotherIdFails) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  RecordRef a2 = Put(With(kPeople[2], "email", "same.subject@example.fr"), a.subject);  // same subject as a
+  const std::string value_a = RawGet(Space::kRecords, layout::RecordKey("people", a.id));
+
+  // Under another subject's record id.
+  RawPut(Space::kRecords, layout::RecordKey("people", b.id), value_a);
+  auto rec = v().Get("people", b.id);
+  ASSERT_FALSE(rec) << "record A opened as record B";
+  EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << rec.error().message;
+
+  // Under another id of the same subject (same data key: only the record id
+  // in the associated data tells them apart).
+  RawPut(Space::kRecords, layout::RecordKey("people", a2.id), value_a);
+  rec = v().Get("people", a2.id);
+  ASSERT_FALSE(rec) << "record A opened as the subject's other record";
+  EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << rec.error().message;
+
+  // Under a new id nobody wrote.
+  std::string forged_id(kIdBytes, '\x07');
+  RawPut(Space::kRecords, layout::RecordKey("people", forged_id), value_a);
+  rec = v().Get("people", forged_id);
+  ASSERT_FALSE(rec);
+  EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << rec.error().message;
+
+  // Into another collection where the subject also has a data key.
+  RecordRef c = PutContract("Mutuelle Exemple", "CT-000123", a.subject);
+  RawPut(Space::kRecords, layout::RecordKey("contracts", c.id), value_a);
+  rec = v().Get("contracts", c.id);
+  ASSERT_FALSE(rec) << "a people record opened as a contract";
+  EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << rec.error().message;
+
+  // The original still opens.
+  EXPECT_TRUE(v().Get("people", a.id));
+}
+
+TEST_F(VaultTest, RecordMovedToAnotherSubjectFails) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  const std::string key = layout::RecordKey("people", a.id);
+  std::string moved = RawGet(Space::kRecords, key);
+  moved.replace(1, kIdBytes, b.subject);  // header bytes 1..16
+  RawPut(Space::kRecords, key, moved);
+  auto rec = v().Get("people", a.id);
+  ASSERT_FALSE(rec) << "record moved to another subject still opens";
+  EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << rec.error().message;
+  auto exported = v().ExportSubject(b.subject);
+  EXPECT_TRUE(!exported || exported->size() == 1u);
+
+  // A subject that does not exist: no key, so it cannot open either.
+  moved.replace(1, kIdBytes, std::string(kIdBytes, '\x55'));
+  RawPut(Space::kRecords, key, moved);
+  rec = v().Get("people", a.id);
+  EXPECT_FALSE(rec) << "record moved to an unknown subject still opens";
+}
+
+TEST_F(VaultTest, SwappedWrappedDataKeysFail) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  const std::string key_a = layout::DataKeyKey(a.subject, "people");
+  const std::string key_b = layout::DataKeyKey(b.subject, "people");
+  const std::string wrapped_a = RawGet(Space::kKeys, key_a);
+  const std::string wrapped_b = RawGet(Space::kKeys, key_b);
+  ASSERT_EQ(wrapped_a[0], layout::kFormatV1);
+  ASSERT_NE(wrapped_a, wrapped_b);
+  RawPut(Space::kKeys, key_a, wrapped_b);
+  RawPut(Space::kKeys, key_b, wrapped_a);
+  for (const RecordRef& r : {a, b}) {
+    auto rec = v().Get("people", r.id);
+    ASSERT_FALSE(rec) << "a swapped data key opened a record";
+    EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << rec.error().message;
+  }
+  // A wrapped key with a flipped byte, or an unknown key version.
+  RawPut(Space::kKeys, key_a, wrapped_a);
+  RawPut(Space::kKeys, key_b, wrapped_b);
+  std::string flipped = wrapped_a;
+  flipped.back() = static_cast<char>(flipped.back() ^ 0x80);
+  RawPut(Space::kKeys, key_a, flipped);
+  auto rec = v().Get("people", a.id);
+  ASSERT_FALSE(rec);
+  EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << rec.error().message;
+  std::string version2 = wrapped_a;
+  version2[4] = 2;  // kek_version, u32 BE at bytes 1..4
+  RawPut(Space::kKeys, key_a, version2);
+  rec = v().Get("people", a.id);
+  ASSERT_FALSE(rec);
+  EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << rec.error().message;
+  EXPECT_TRUE(v().Get("people", b.id));
+}
+
+// ---------------------------------------------------------------- erasure
+
+TEST_F(VaultTest, EraseSubjectLeavesNoTraceInAnySpace) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef a2 = Put(With(kPeople[2], "email", "second.record@example.fr"), a.subject);
+  RecordRef ac = PutContract("Mutuelle Exemple", "CT-000123", a.subject);
+  RecordRef b = Put(kPeople[1]);
+  const size_t index_before = Count(Space::kIndex);
+
+  auto erased = v().EraseSubject(a.subject);
+  ASSERT_TRUE(erased) << erased.error().message;
+  EXPECT_EQ(erased->records, 3u);
+  EXPECT_EQ(erased->keys, 2u);  // (a, people) and (a, contracts)
+
+  for (const auto& [what, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"subject", a.subject}, {"record 1", a.id}, {"record 2", a2.id}, {"contract", ac.id}}) {
+    EXPECT_EQ(EntriesContaining(needle), std::vector<std::string>{}) << what << " id still in the store";
+  }
+  // Blind-index entries of the erased records are gone, b's are all there
+  // (people: nir, email, phone; contracts: contract_number).
+  EXPECT_EQ(Count(Space::kIndex), 3u);
+  EXPECT_EQ(index_before, 3u * 3 + 1);
+  EXPECT_EQ(Count(Space::kRecords), 1u);
+  EXPECT_EQ(Count(Space::kKeys), 1u);
+  EXPECT_EQ(Count(Space::kSubjects), 1u);
+
+  EXPECT_EQ(v().Get("people", a.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(v().Get("people", a2.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(v().Get("contracts", ac.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(Find("email", Value(kPeople[0], "email")).size(), 0u);
+  EXPECT_EQ(Find("nir", Value(kPeople[2], "nir")).size(), 0u);
+  EXPECT_EQ(Find("contract_number", "CT-000123", "contracts").size(), 0u);
+  EXPECT_EQ(v().ExportSubject(a.subject).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(v().EraseSubject(a.subject).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(v().Put("people", Inputs(kPeople[2]), a.subject).error().code, ErrorCode::kNotFound);
+
+  EXPECT_TRUE(v().Get("people", b.id));
+  EXPECT_EQ(Find("email", Value(kPeople[1], "email")).size(), 1u);
+  // The erased email can be used again.
+  Put(With(kPeople[2], "email", Value(kPeople[0], "email")));
+}
+
+// Crypto-shredding only works if the wrapped data key is gone from the files,
+// not just from the live view: no SST, WAL or MANIFEST of the directory may
+// still hold its bytes once EraseSubject returns (it flushes and compacts).
+TEST_F(VaultTest, ErasedDataKeyIsGoneFromEveryFile) {
+  for (bool flushed : {false, true}) {
+    SCOPED_TRACE(flushed ? "data key flushed to an SST before erasure" : "data key only in the WAL");
+    RecordRef a = Put(With(kPeople[0], "email", flushed ? "flushed@example.fr" : "walonly@example.fr"));
+    RecordRef b = Put(With(kPeople[1], "email", flushed ? "keeper1@example.fr" : "keeper2@example.fr"));
+    const std::string wrapped = RawGet(Space::kKeys, layout::DataKeyKey(a.subject, "people"));
+    const std::string sealed = RawGet(Space::kRecords, layout::RecordKey("people", a.id));
+    ASSERT_GT(wrapped.size(), 40u);
+    // The wrapped key's ciphertext (after its 5-byte header) and the sealed
+    // record's ciphertext, searched in every file.
+    const std::string key_bytes = wrapped.substr(5);
+    const std::string record_bytes = sealed.substr(layout::kRecordHeaderBytes + 24, 32);
+    auto files_holding = [&](const std::string& needle) {
+      std::vector<std::string> names;
+      for (const auto& e : fs::recursive_directory_iterator(dir_)) {
+        if (!e.is_regular_file()) continue;
+        std::ifstream in(e.path(), std::ios::binary);
+        std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (content.find(needle) != std::string::npos) names.push_back(e.path().filename().string());
+      }
+      return names;
+    };
+    if (flushed) ASSERT_TRUE(store().Flush());
+    vault_.reset();  // close: every file as a copy of the directory would see it
+    ASSERT_FALSE(files_holding(key_bytes).empty()) << "positive control: the key is on disk before erasure";
+    Reopen();
+    ASSERT_TRUE(v().EraseSubject(a.subject));
+    vault_.reset();
+    EXPECT_EQ(files_holding(key_bytes), std::vector<std::string>{}) << "erased data key still on disk";
+    EXPECT_EQ(files_holding(record_bytes), std::vector<std::string>{}) << "erased record still on disk";
+    Reopen();
+    EXPECT_TRUE(v().Get("people", b.id));
+  }
+}
+
+// A crash after the journal append but before the erasure batch, or a
+// restored backup: the next open erases again.
+TEST_F(VaultTest, JournalledErasureIsReplayedOnOpen) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  {
+    auto journal = ErasureJournal::Open(journal_, v().vault_id());
+    ASSERT_TRUE(journal) << journal.error().message;
+    ASSERT_TRUE(journal->Append(a.subject, 1700000000));
+  }
+  EXPECT_TRUE(v().Get("people", a.id)) << "erased before any open";
+  Reopen();
+  EXPECT_EQ(v().Get("people", a.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(EntriesContaining(a.subject), std::vector<std::string>{});
+  EXPECT_EQ(EntriesContaining(a.id), std::vector<std::string>{});
+  EXPECT_TRUE(v().Get("people", b.id));
+  // Replayed once: later erasures are counted after it.
+  ASSERT_TRUE(v().EraseSubject(b.subject));
+  Reopen();
+  EXPECT_EQ(v().Get("people", b.id).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(VaultTest, JournalOfAnotherVaultIsRefused) {
+  ASSERT_TRUE(fs::exists(journal_));  // created for this vault by the first open
+  std::string other_dir = tmp_ + "/other";
+  ASSERT_TRUE(Vault::Init({other_dir, tmp_ + "/schema.toml", tmp_ + "/other.key"}));
+  auto other = Vault::Open({.dir = other_dir, .key_file = tmp_ + "/other.key", .erasure_journal = journal_});
+  ASSERT_FALSE(other) << "a vault accepted another vault's erasure journal";
+  EXPECT_NE(other.error().message.find("another vault"), std::string::npos) << other.error().message;
+}
+
+// ---------------------------------------------------------------- validation
+
+TEST_F(VaultTest, ValidationErrorsNameFieldAndRuleNeverValue) {
+  const schema::Collection* people = v().schema().Find("people");
+  ASSERT_NE(people, nullptr);
+  struct Case {
+    const char* what;
+    Fields fields;
+    std::string field;  // quoted in the message
+    std::string rule;   // a fragment of the rule
+    std::string secret; // must not appear
+  };
+  const std::string bad_nir = "106078406110528";  // control key off by one
+  std::vector<Case> cases = {
+      {"nir key", With(kPeople[0], "nir", bad_nir), "'nir'", "control key", bad_nir},
+      {"email", With(kPeople[0], "email", "mickael.petitjean.example.fr"), "'email'", "'@'",
+       "mickael.petitjean"},
+      {"phone", With(kPeople[0], "phone", "06 39 98 73"), "'phone'", "10 digits", "39 98 73"},
+      {"iban", With(kPeople[0], "iban", "FR76 3000 3171 4265 1356 2863 816"), "'iban'", "", "3171 4265"},
+      {"date", With(kPeople[0], "birth_date", "2006-02-30"), "'birth_date'", "day", "2006-02-30"},
+      {"enum", With(kPeople[0], "sex", "Masculin"), "'sex'", "allowed", "Masculin"},
+      {"name", With(kPeople[0], "last_name", "Petit<script>jean"), "'last_name'", "letters", "script"},
+      {"missing", Without(kPeople[0], "phone"), "'phone'", "required", ""},
+      {"empty", With(kPeople[0], "phone", ""), "'phone'", "required", ""},
+      {"unknown", With(kPeople[0], "shoe_size", "forty-four"), "'shoe_size'", "unknown", "forty-four"},
+      // A "field name" that is really a value is not echoed either.
+      {"value as field name", With(kPeople[0], "mickael.petitjean@example.fr", "x"), "(name not shown)",
+       "unknown", "petitjean@"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto r = v().Validate(*people, Inputs(c.fields));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    const std::string& msg = r.error().message;
+    EXPECT_NE(msg.find(c.field), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.rule), std::string::npos) << msg;
+    if (!c.secret.empty()) EXPECT_EQ(msg.find(c.secret), std::string::npos) << "the message carries the value";
+    for (const auto& [k, val] : c.fields) {
+      if (val.size() >= 5) EXPECT_EQ(msg.find(val), std::string::npos) << "message carries the value of " << k;
+    }
+    // Put refuses with the same error and writes nothing.
+    auto put = v().Put("people", Inputs(c.fields));
+    ASSERT_FALSE(put);
+    EXPECT_EQ(put.error().message, msg);
+    EXPECT_EQ(Count(Space::kRecords), 0u);
+    EXPECT_EQ(Count(Space::kIndex), 0u);
+    EXPECT_EQ(Count(Space::kKeys), 0u);
+    EXPECT_EQ(Count(Space::kSubjects), 0u);
+  }
+  // A field given twice.
+  auto inputs = Inputs(kPeople[0]);
+  inputs.emplace_back("email", schema::Input::String("again@example.fr"));
+  auto r = v().Validate(*people, inputs);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("'email'"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("again@"), std::string::npos);
+  // A non-string for a string field.
+  const Fields no_phone = Without(kPeople[0], "phone");  // the inputs point into it
+  inputs = Inputs(no_phone);
+  inputs.emplace_back("phone", schema::Input::Integer(639987318));
+  r = v().Validate(*people, inputs);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("'phone'"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("639987318"), std::string::npos);
+  // Find normalises through the same rules.
+  auto f = v().Find("people", "email", schema::Input::String("not-an-email"));
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().message.find("not-an-email"), std::string::npos);
+  f = v().Find("people", "iban", schema::Input::String("FR7630003171426513562863815"));
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.error().message.find("not searchable"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- master key
+
+TEST_F(VaultTest, RotationKeepsDataAndSearch) {
+  RecordRef a = Put(kPeople[0]);
+  std::string next = tmp_ + "/next.key";
+  auto n = v().RotateMasterKey(next);
+  ASSERT_TRUE(n) << n.error().message;
+  vault_.reset();
+  auto old = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_});
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.error().code, ErrorCode::kPermissionDenied);
+  key_ = next;
+  Reopen();
+  EXPECT_TRUE(v().Get("people", a.id));
+  EXPECT_EQ(Find("email", Value(kPeople[0], "email")).size(), 1u);
+}
+
+// docs/key-hierarchy.md: the master key lives outside the data directory (a
+// copied DIR must hold no key). Init refuses a key file inside DIR; rotation
+// must refuse it too.
+TEST_F(VaultTest, RotationRefusesANewKeyFileInsideTheDataDirectory) {
+  RecordRef a = Put(kPeople[0]);
+  for (const std::string& inside : {dir_ + "/rotated.key", dir_ + "/../vault/rotated2.key"}) {
+    auto n = v().RotateMasterKey(inside);
+    EXPECT_FALSE(n) << "the new master key was written into the data directory";
+    if (!n) EXPECT_EQ(n.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_FALSE(fs::exists(inside));
+  }
+  Reopen();  // still the old key
+  EXPECT_TRUE(v().Get("people", a.id));
+}
+
+}  // namespace
+}  // namespace coffre::vault
