@@ -7,6 +7,7 @@
 // `coffre gen`). Assertion messages never print field values.
 #include "vault/vault.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -14,8 +15,6 @@
 #include <map>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/bytes.h"
 #include "vault/erasure_journal.h"
@@ -56,15 +55,32 @@ using Fields = std::vector<std::pair<std::string, std::string>>;
 
 // Synthetic people (coffre gen --seed 7).
 const Fields kPeople[] = {
-    {{"first_name", "Mickaël"}, {"last_name", "Petitjean"}, {"sex", "M"}, {"birth_date", "2006-07-12"},
-     {"nir", "106078406110527"}, {"email", "m.petitjean1@example.fr"}, {"phone", "+33639987318"},
-     {"postal_address", "177 avenue de la Mairie, 59000 Lille"}, {"iban", "FR76 3000 3171 4265 1356 2863 815"}},
-    {{"first_name", "Adèle"}, {"last_name", "Perrin"}, {"sex", "F"}, {"birth_date", "1933-03-12"},
-     {"nir", "233031748008868"}, {"email", "adele.perrin2@example.org"}, {"phone", "05.36.49.91.85"},
-     {"postal_address", "71 chemin du Bois, 06400 Cannes"}, {"iban", "FR7618206176836655259689211"}},
-    {{"first_name", "Jean-Baptiste"}, {"last_name", "Joubert"}, {"sex", "M"}, {"birth_date", "1983-05-22"},
-     {"nir", "183058026896824"}, {"email", "jean-baptiste_joubert3@example.org"},
-     {"phone", "+33 6 39 98 51 34"}, {"postal_address", "184 avenue Mozart, 54000 Nancy"},
+    {{"first_name", "Mickaël"},
+     {"last_name", "Petitjean"},
+     {"sex", "M"},
+     {"birth_date", "2006-07-12"},
+     {"nir", "106078406110527"},
+     {"email", "m.petitjean1@example.fr"},
+     {"phone", "+33639987318"},
+     {"postal_address", "177 avenue de la Mairie, 59000 Lille"},
+     {"iban", "FR76 3000 3171 4265 1356 2863 815"}},
+    {{"first_name", "Adèle"},
+     {"last_name", "Perrin"},
+     {"sex", "F"},
+     {"birth_date", "1933-03-12"},
+     {"nir", "233031748008868"},
+     {"email", "adele.perrin2@example.org"},
+     {"phone", "05.36.49.91.85"},
+     {"postal_address", "71 chemin du Bois, 06400 Cannes"},
+     {"iban", "FR7618206176836655259689211"}},
+    {{"first_name", "Jean-Baptiste"},
+     {"last_name", "Joubert"},
+     {"sex", "M"},
+     {"birth_date", "1983-05-22"},
+     {"nir", "183058026896824"},
+     {"email", "jean-baptiste_joubert3@example.org"},
+     {"phone", "+33 6 39 98 51 34"},
+     {"postal_address", "184 avenue Mozart, 54000 Nancy"},
      {"iban", "FR7613106936232318822768223"}},
 };
 
@@ -132,7 +148,8 @@ class VaultTest : public ::testing::Test {
     EXPECT_TRUE(ref) << ref.error().message;
     return ref ? *ref : RecordRef{};
   }
-  RecordRef PutContract(const std::string& insurer, const std::string& number, const std::string& subject) {
+  RecordRef PutContract(const std::string& insurer, const std::string& number,
+                        const std::string& subject) {
     auto ref = v().Put("contracts",
                        {{"insurer", schema::Input::String(insurer)},
                         {"contract_number", schema::Input::String(number)}},
@@ -167,8 +184,10 @@ class VaultTest : public ::testing::Test {
       size_t n = 0;
       EXPECT_TRUE(store().Scan(s, "", [&](std::string_view k, std::string_view val) {
         ++n;
-        if (k.find(needle) != std::string_view::npos) found.push_back(std::string(SpaceName(s)) + ":key#" + std::to_string(n));
-        if (val.find(needle) != std::string_view::npos) found.push_back(std::string(SpaceName(s)) + ":value#" + std::to_string(n));
+        if (k.find(needle) != std::string_view::npos)
+          found.push_back(std::string(SpaceName(s)) + ":key#" + std::to_string(n));
+        if (val.find(needle) != std::string_view::npos)
+          found.push_back(std::string(SpaceName(s)) + ":value#" + std::to_string(n));
         return true;
       }));
     }
@@ -258,7 +277,8 @@ TEST_F(VaultTest, AnyFlippedByteOfASealedRecordIsDataLoss) {
     RawPut(Space::kRecords, key, tampered);
     auto rec = v().Get("people", a.id);
     ASSERT_FALSE(rec) << "flipped byte " << i << " went unnoticed";
-    EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << "byte " << i << ": " << rec.error().message;
+    EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss)
+        << "byte " << i << ": " << rec.error().message;
     ++checked;
   }
   EXPECT_GT(checked, 100u);
@@ -268,7 +288,8 @@ TEST_F(VaultTest, AnyFlippedByteOfASealedRecordIsDataLoss) {
     RawPut(Space::kRecords, key, bad);
     auto rec = v().Get("people", a.id);
     ASSERT_FALSE(rec) << "a value of " << bad.size() << " bytes opened";
-    EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss) << bad.size() << " bytes: " << rec.error().message;
+    EXPECT_EQ(rec.error().code, ErrorCode::kDataLoss)
+        << bad.size() << " bytes: " << rec.error().message;
   }
   RawPut(Space::kRecords, key, original);
   EXPECT_TRUE(v().Get("people", a.id));
@@ -277,7 +298,8 @@ TEST_F(VaultTest, AnyFlippedByteOfASealedRecordIsDataLoss) {
 TEST_F(VaultTest, RecordCopiedUnderAnotherIdFails) {
   RecordRef a = Put(kPeople[0]);
   RecordRef b = Put(kPeople[1]);
-  RecordRef a2 = Put(With(kPeople[2], "email", "same.subject@example.fr"), a.subject);  // same subject as a
+  RecordRef a2 =
+      Put(With(kPeople[2], "email", "same.subject@example.fr"), a.subject);  // same subject as a
   const std::string value_a = RawGet(Space::kRecords, layout::RecordKey("people", a.id));
 
   // Under another subject's record id.
@@ -381,7 +403,8 @@ TEST_F(VaultTest, EraseSubjectLeavesNoTraceInAnySpace) {
 
   for (const auto& [what, needle] : std::vector<std::pair<std::string, std::string>>{
            {"subject", a.subject}, {"record 1", a.id}, {"record 2", a2.id}, {"contract", ac.id}}) {
-    EXPECT_EQ(EntriesContaining(needle), std::vector<std::string>{}) << what << " id still in the store";
+    EXPECT_EQ(EntriesContaining(needle), std::vector<std::string>{})
+        << what << " id still in the store";
   }
   // Blind-index entries of the erased records are gone, b's are all there
   // (people: nir, email, phone; contracts: contract_number).
@@ -412,9 +435,12 @@ TEST_F(VaultTest, EraseSubjectLeavesNoTraceInAnySpace) {
 // still hold its bytes once EraseSubject returns (it flushes and compacts).
 TEST_F(VaultTest, ErasedDataKeyIsGoneFromEveryFile) {
   for (bool flushed : {false, true}) {
-    SCOPED_TRACE(flushed ? "data key flushed to an SST before erasure" : "data key only in the WAL");
-    RecordRef a = Put(With(kPeople[0], "email", flushed ? "flushed@example.fr" : "walonly@example.fr"));
-    RecordRef b = Put(With(kPeople[1], "email", flushed ? "keeper1@example.fr" : "keeper2@example.fr"));
+    SCOPED_TRACE(flushed ? "data key flushed to an SST before erasure"
+                         : "data key only in the WAL");
+    RecordRef a =
+        Put(With(kPeople[0], "email", flushed ? "flushed@example.fr" : "walonly@example.fr"));
+    RecordRef b =
+        Put(With(kPeople[1], "email", flushed ? "keeper1@example.fr" : "keeper2@example.fr"));
     const std::string wrapped = RawGet(Space::kKeys, layout::DataKeyKey(a.subject, "people"));
     const std::string sealed = RawGet(Space::kRecords, layout::RecordKey("people", a.id));
     ASSERT_GT(wrapped.size(), 40u);
@@ -428,18 +454,22 @@ TEST_F(VaultTest, ErasedDataKeyIsGoneFromEveryFile) {
         if (!e.is_regular_file()) continue;
         std::ifstream in(e.path(), std::ios::binary);
         std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (content.find(needle) != std::string::npos) names.push_back(e.path().filename().string());
+        if (content.find(needle) != std::string::npos)
+          names.push_back(e.path().filename().string());
       }
       return names;
     };
     if (flushed) ASSERT_TRUE(store().Flush());
     vault_.reset();  // close: every file as a copy of the directory would see it
-    ASSERT_FALSE(files_holding(key_bytes).empty()) << "positive control: the key is on disk before erasure";
+    ASSERT_FALSE(files_holding(key_bytes).empty())
+        << "positive control: the key is on disk before erasure";
     Reopen();
     ASSERT_TRUE(v().EraseSubject(a.subject));
     vault_.reset();
-    EXPECT_EQ(files_holding(key_bytes), std::vector<std::string>{}) << "erased data key still on disk";
-    EXPECT_EQ(files_holding(record_bytes), std::vector<std::string>{}) << "erased record still on disk";
+    EXPECT_EQ(files_holding(key_bytes), std::vector<std::string>{})
+        << "erased data key still on disk";
+    EXPECT_EQ(files_holding(record_bytes), std::vector<std::string>{})
+        << "erased record still on disk";
     Reopen();
     EXPECT_TRUE(v().Get("people", b.id));
   }
@@ -471,9 +501,11 @@ TEST_F(VaultTest, JournalOfAnotherVaultIsRefused) {
   ASSERT_TRUE(fs::exists(journal_));  // created for this vault by the first open
   std::string other_dir = tmp_ + "/other";
   ASSERT_TRUE(Vault::Init({other_dir, tmp_ + "/schema.toml", tmp_ + "/other.key"}));
-  auto other = Vault::Open({.dir = other_dir, .key_file = tmp_ + "/other.key", .erasure_journal = journal_});
+  auto other =
+      Vault::Open({.dir = other_dir, .key_file = tmp_ + "/other.key", .erasure_journal = journal_});
   ASSERT_FALSE(other) << "a vault accepted another vault's erasure journal";
-  EXPECT_NE(other.error().message.find("another vault"), std::string::npos) << other.error().message;
+  EXPECT_NE(other.error().message.find("another vault"), std::string::npos)
+      << other.error().message;
 }
 
 // ---------------------------------------------------------------- validation
@@ -484,9 +516,9 @@ TEST_F(VaultTest, ValidationErrorsNameFieldAndRuleNeverValue) {
   struct Case {
     const char* what;
     Fields fields;
-    std::string field;  // quoted in the message
-    std::string rule;   // a fragment of the rule
-    std::string secret; // must not appear
+    std::string field;   // quoted in the message
+    std::string rule;    // a fragment of the rule
+    std::string secret;  // must not appear
   };
   const std::string bad_nir = "106078406110528";  // control key off by one
   std::vector<Case> cases = {
@@ -494,16 +526,19 @@ TEST_F(VaultTest, ValidationErrorsNameFieldAndRuleNeverValue) {
       {"email", With(kPeople[0], "email", "mickael.petitjean.example.fr"), "'email'", "'@'",
        "mickael.petitjean"},
       {"phone", With(kPeople[0], "phone", "06 39 98 73"), "'phone'", "10 digits", "39 98 73"},
-      {"iban", With(kPeople[0], "iban", "FR76 3000 3171 4265 1356 2863 816"), "'iban'", "", "3171 4265"},
+      {"iban", With(kPeople[0], "iban", "FR76 3000 3171 4265 1356 2863 816"), "'iban'", "",
+       "3171 4265"},
       {"date", With(kPeople[0], "birth_date", "2006-02-30"), "'birth_date'", "day", "2006-02-30"},
       {"enum", With(kPeople[0], "sex", "Masculin"), "'sex'", "allowed", "Masculin"},
-      {"name", With(kPeople[0], "last_name", "Petit<script>jean"), "'last_name'", "letters", "script"},
+      {"name", With(kPeople[0], "last_name", "Petit<script>jean"), "'last_name'", "letters",
+       "script"},
       {"missing", Without(kPeople[0], "phone"), "'phone'", "required", ""},
       {"empty", With(kPeople[0], "phone", ""), "'phone'", "required", ""},
-      {"unknown", With(kPeople[0], "shoe_size", "forty-four"), "'shoe_size'", "unknown", "forty-four"},
+      {"unknown", With(kPeople[0], "shoe_size", "forty-four"), "'shoe_size'", "unknown",
+       "forty-four"},
       // A "field name" that is really a value is not echoed either.
-      {"value as field name", With(kPeople[0], "mickael.petitjean@example.fr", "x"), "(name not shown)",
-       "unknown", "petitjean@"},
+      {"value as field name", With(kPeople[0], "mickael.petitjean@example.fr", "x"),
+       "(name not shown)", "unknown", "petitjean@"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -513,9 +548,11 @@ TEST_F(VaultTest, ValidationErrorsNameFieldAndRuleNeverValue) {
     const std::string& msg = r.error().message;
     EXPECT_NE(msg.find(c.field), std::string::npos) << msg;
     EXPECT_NE(msg.find(c.rule), std::string::npos) << msg;
-    if (!c.secret.empty()) EXPECT_EQ(msg.find(c.secret), std::string::npos) << "the message carries the value";
+    if (!c.secret.empty())
+      EXPECT_EQ(msg.find(c.secret), std::string::npos) << "the message carries the value";
     for (const auto& [k, val] : c.fields) {
-      if (val.size() >= 5) EXPECT_EQ(msg.find(val), std::string::npos) << "message carries the value of " << k;
+      if (val.size() >= 5)
+        EXPECT_EQ(msg.find(val), std::string::npos) << "message carries the value of " << k;
     }
     // Put refuses with the same error and writes nothing.
     auto put = v().Put("people", Inputs(c.fields));

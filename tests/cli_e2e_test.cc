@@ -1,0 +1,787 @@
+// The coffre command line, end to end: every test starts the real binary on
+// a fresh vault in a scratch directory and checks the CLI contract (output,
+// exit codes, error messages, files left behind). People come from
+// `coffre gen`: synthetic, never real.
+//
+// Assertion messages show line numbers, ids and field names, never values.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli_runner.h"
+#include "test_util.h"
+
+namespace coffre::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+// Exit codes of the CLI contract.
+constexpr int kExitOk = 0;
+constexpr int kExitInvalid = 2;
+constexpr int kExitNotFound = 3;
+constexpr int kExitExists = 4;
+constexpr int kExitWrongKey = 5;
+
+// One person as `coffre gen` prints it: field name -> value, in gen order.
+using Person = std::vector<std::pair<std::string, std::string>>;
+
+std::string Field(const Person& p, const std::string& name) {
+  for (const auto& [k, v] : p) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+Person With(Person p, const std::string& name, const std::string& value) {
+  for (auto& [k, v] : p) {
+    if (k == name) {
+      v = value;
+      return p;
+    }
+  }
+  p.emplace_back(name, value);
+  return p;
+}
+
+Person Without(Person p, const std::string& name) {
+  std::erase_if(p, [&](const auto& kv) { return kv.first == name; });
+  return p;
+}
+
+std::string ToJson(const Person& p) {
+  json::object o;
+  for (const auto& [k, v] : p) o[k] = v;
+  return json::serialize(o);
+}
+
+std::string Upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
+  return s;
+}
+
+// Quotes a CSV cell (RFC 4180) when it holds a comma, quote or newline.
+std::string CsvCell(const std::string& v) {
+  if (v.find_first_of(",\"\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (char c : v) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+// The names of the fields of `p` whose value (5 bytes or more, so that "F"
+// or a short digit run cannot match by chance) occurs in `text`. Used to
+// prove that messages and reject files carry no personal value; reports
+// names, never values.
+std::vector<std::string> LeakedFields(const Person& p, const std::string& text) {
+  std::vector<std::string> leaked;
+  for (const auto& [k, v] : p) {
+    if (v.size() >= 5 && text.find(v) != std::string::npos) leaked.push_back(k);
+  }
+  return leaked;
+}
+
+bool IsHexId(const std::string& s) {
+  return s.size() == 32 && std::all_of(s.begin(), s.end(),
+                                       [](char c) { return std::isxdigit(c) && !std::isupper(c); });
+}
+
+// A NIR whose control key is wrong (the 13 first characters are kept).
+std::string WithWrongNirKey(const std::string& nir) {
+  int key = std::stoi(nir.substr(13, 2));
+  int wrong = key % 97 + 1;
+  char buf[3];
+  std::snprintf(buf, sizeof buf, "%02d", wrong);
+  return nir.substr(0, 13) + buf;
+}
+
+class CliE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    CliResult r = RunCoffre({"gen", "--count", "60", "--seed", "20240611"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    people_ = new std::vector<Person>();
+    for (const std::string& line : r.OutLines()) {
+      Person p;
+      json::object o = json::parse(line).as_object();
+      for (const auto& kv : o) {
+        p.emplace_back(std::string(kv.key()), std::string(kv.value().as_string()));
+      }
+      people_->push_back(std::move(p));
+    }
+    ASSERT_EQ(people_->size(), 60u);
+  }
+  static void TearDownTestSuite() {
+    delete people_;
+    people_ = nullptr;
+  }
+
+  void SetUp() override {
+    dir_ = tmp_ / "vault";
+    key_ = dir_ + ".key";
+  }
+
+  static const Person& person(size_t i) { return (*people_)[i]; }
+
+  CliResult Coffre(const std::vector<std::string>& args, const EnvVars& env = {}) {
+    return RunCoffre(args, env);
+  }
+
+  void InitVault() {
+    CliResult r = Coffre({"init", dir_, "--schema", PeopleSchema()});
+    ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  }
+
+  // Puts `p`, returns {id, subject}.
+  std::pair<std::string, std::string> Put(const Person& p,
+                                          const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"put", dir_, "people", ToJson(p)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliResult r = Coffre(args);
+    EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+    if (r.exit_code != kExitOk) return {};
+    json::object o = json::parse(r.LastOutLine()).as_object();
+    return {std::string(o.at("id").as_string()), std::string(o.at("subject").as_string())};
+  }
+
+  // Ids found for FIELD=VALUE; fails the test on a non-zero exit.
+  std::vector<std::string> Find(const std::string& field, const std::string& value,
+                                const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"find", dir_, "people", field + "=" + value};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliResult r = Coffre(args);
+    EXPECT_EQ(r.exit_code, kExitOk) << "find on field " << field << ": " << r.err;
+    std::vector<std::string> ids;
+    for (const std::string& line : r.OutLines()) {
+      ids.emplace_back(json::parse(line).as_object().at("id").as_string());
+    }
+    return ids;
+  }
+
+  // The fields of a record, or an empty map (and the exit code) on failure.
+  std::map<std::string, std::string> GetFields(const std::string& id, int* exit_code = nullptr,
+                                               const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"get", dir_, "people", id};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliResult r = Coffre(args);
+    if (exit_code) *exit_code = r.exit_code;
+    std::map<std::string, std::string> fields;
+    if (r.exit_code != kExitOk) return fields;
+    json::object o = json::parse(r.LastOutLine()).as_object();
+    for (const auto& kv : o.at("fields").as_object()) {
+      fields[std::string(kv.key())] = std::string(kv.value().as_string());
+    }
+    return fields;
+  }
+
+  // Lines "line N: reason" of a rejects file -> N, checking the format.
+  static std::vector<int> RejectedLines(const std::string& rejects) {
+    std::vector<int> lines;
+    size_t start = 0;
+    while (start < rejects.size()) {
+      size_t nl = rejects.find('\n', start);
+      if (nl == std::string::npos) nl = rejects.size();
+      std::string line = rejects.substr(start, nl - start);
+      start = nl + 1;
+      if (line.empty()) continue;
+      int n = 0;
+      char colon = 0;
+      EXPECT_EQ(std::sscanf(line.c_str(), "line %d%c", &n, &colon), 2) << "malformed reject line";
+      EXPECT_EQ(colon, ':');
+      lines.push_back(n);
+    }
+    return lines;
+  }
+
+  static std::vector<Person>* people_;
+  TempDir tmp_;
+  std::string dir_;
+  std::string key_;
+};
+
+std::vector<Person>* CliE2eTest::people_ = nullptr;
+
+// ---------------------------------------------------------------- init
+
+TEST_F(CliE2eTest, InitCreatesPrivateKeyFileAndPrintsJson) {
+  CliResult r = Coffre({"init", dir_, "--schema", PeopleSchema()});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object o = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(o.at("vault").as_string(), dir_);
+  EXPECT_EQ(o.at("key_file").as_string(), key_);
+  EXPECT_TRUE(IsHexId(std::string(o.at("vault_id").as_string())));
+  struct stat st {};
+  ASSERT_EQ(::stat(key_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_TRUE(fs::is_directory(dir_));
+  EXPECT_FALSE(fs::exists(dir_ + "/" + fs::path(key_).filename().string()));
+}
+
+TEST_F(CliE2eTest, InitRefusesToOverwriteAKeyFile) {
+  WriteFileOrDie(key_, "precious\n");
+  CliResult r = Coffre({"init", dir_, "--schema", PeopleSchema()});
+  EXPECT_EQ(r.exit_code, kExitExists) << r.err;
+  EXPECT_EQ(r.err.rfind("coffre: ", 0), 0u) << r.err;
+  EXPECT_EQ(ReadFileOrDie(key_), "precious\n");
+  EXPECT_FALSE(fs::exists(dir_));
+}
+
+TEST_F(CliE2eTest, InitRefusesANonEmptyDirectory) {
+  fs::create_directories(dir_);
+  WriteFileOrDie(dir_ + "/notes.txt", "mine");
+  CliResult r = Coffre({"init", dir_, "--schema", PeopleSchema()});
+  EXPECT_EQ(r.exit_code, kExitExists) << r.err;
+  EXPECT_EQ(ReadFileOrDie(dir_ + "/notes.txt"), "mine");
+  EXPECT_EQ(ListFilesRecursively(dir_).size(), 1u);
+  EXPECT_FALSE(fs::exists(key_));
+}
+
+TEST_F(CliE2eTest, InitAcceptsAnEmptyDirectory) {
+  fs::create_directories(dir_);
+  CliResult r = Coffre({"init", dir_, "--schema", PeopleSchema()});
+  EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+}
+
+TEST_F(CliE2eTest, InitRefusesAKeyFileInsideTheDataDirectory) {
+  for (const std::string& key : {dir_ + "/master.key", dir_ + "/sub/../master.key"}) {
+    CliResult r = Coffre({"init", dir_, "--schema", PeopleSchema(), "--key-file", key});
+    EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+    EXPECT_NE(r.err.find("inside the data directory"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir_));
+  }
+  // Same with an existing (empty) directory and a trailing slash.
+  fs::create_directories(dir_);
+  CliResult r =
+      Coffre({"init", dir_ + "/", "--schema", PeopleSchema(), "--key-file", dir_ + "/k.key"});
+  EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+  EXPECT_TRUE(fs::is_empty(dir_));
+}
+
+TEST_F(CliE2eTest, FailedInitLeavesNothingBehind) {
+  // A schema that does not parse: refused before anything is created.
+  std::string bad_schema = tmp_ / "bad.toml";
+  WriteFileOrDie(bad_schema,
+                 "version = 1\n[collections.people]\nfields = [ { name = \"x\", type = "
+                 "\"no_such_type\" } ]\n");
+  CliResult r = Coffre({"init", dir_, "--schema", bad_schema});
+  EXPECT_NE(r.exit_code, kExitOk);
+  EXPECT_NE(r.err.find("coffre: "), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir_));
+  EXPECT_FALSE(fs::exists(key_));
+
+  r = Coffre({"init", dir_, "--schema", tmp_ / "missing.toml"});
+  EXPECT_NE(r.exit_code, kExitOk);
+  EXPECT_FALSE(fs::exists(dir_));
+  EXPECT_FALSE(fs::exists(key_));
+
+  // A failure after the key file was written (the directory cannot be
+  // created below a regular file): the key file is removed again.
+  WriteFileOrDie(tmp_ / "plainfile", "x");
+  std::string key = tmp_ / "elsewhere.key";
+  r = Coffre({"init", tmp_ / "plainfile/vault", "--schema", PeopleSchema(), "--key-file", key});
+  EXPECT_NE(r.exit_code, kExitOk);
+  EXPECT_FALSE(fs::exists(key));
+  EXPECT_EQ(ReadFileOrDie(tmp_ / "plainfile"), "x");
+}
+
+// ---------------------------------------------------------------- put / get / find
+
+TEST_F(CliE2eTest, PutGetRoundTripNormalises) {
+  InitVault();
+  Person p =
+      With(With(person(0), "email", Upper(Field(person(0), "email"))), "phone", "06 39 98 00 01");
+  auto [id, subject] = Put(p);
+  ASSERT_TRUE(IsHexId(id));
+  ASSERT_TRUE(IsHexId(subject));
+
+  CliResult r = Coffre({"get", dir_, "people", id});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object o = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(o.at("id").as_string(), id);
+  EXPECT_EQ(o.at("subject").as_string(), subject);
+  const json::object& f = o.at("fields").as_object();
+  EXPECT_TRUE(f.at("email").as_string() == Field(person(0), "email")) << "email not lower-cased";
+  EXPECT_TRUE(f.at("phone").as_string() == "+33639980001") << "phone not stored as E.164";
+  for (const char* name : {"first_name", "last_name", "sex", "birth_date", "nir"}) {
+    EXPECT_TRUE(f.at(name).as_string() == Field(p, name)) << "field " << name;
+  }
+  EXPECT_EQ(f.size(), 9u);
+}
+
+TEST_F(CliE2eTest, FourPhoneSpellingsFindTheSameRecord) {
+  InitVault();
+  auto [id, subject] = Put(With(person(1), "phone", "06 39 98 00 01"));
+  Put(With(person(2), "phone", "06 39 98 00 02"));
+  for (const std::string spelling :
+       {"06 39 98 00 01", "06.39.98.00.01", "+33 6 39 98 00 01", "0033639980001", "+33639980001"}) {
+    EXPECT_EQ(Find("phone", spelling), std::vector<std::string>{id})
+        << "spelling #" << spelling.size();
+  }
+}
+
+TEST_F(CliE2eTest, FindWithoutMatchExitsZeroWithEmptyOutput) {
+  InitVault();
+  Put(person(3));
+  for (const auto& [field, value] : std::vector<std::pair<std::string, std::string>>{
+           {"email", "nobody.at.all@example.fr"},
+           {"phone", "06 39 98 00 99"},
+           {"nir", Field(person(4), "nir")}}) {  // valid, not stored
+    CliResult r = Coffre({"find", dir_, "people", field + "=" + value});
+    EXPECT_EQ(r.exit_code, kExitOk) << field << ": " << r.err;
+    EXPECT_EQ(r.out, "") << field;
+  }
+  // The email search normalises case.
+  EXPECT_EQ(Find("email", Upper(Field(person(3), "email"))).size(), 1u);
+}
+
+struct BadPut {
+  const char* name;
+  std::string json;                       // the record given to put
+  std::vector<std::string> must_mention;  // in the message
+  std::vector<std::string> secrets;       // must not be in the message
+};
+
+TEST_F(CliE2eTest, BadPutsAreRefusedWithoutLeakingOrWriting) {
+  InitVault();
+  const Person& p = person(5);
+  std::string bad_nir = WithWrongNirKey(Field(p, "nir"));
+  std::string json_text = ToJson(p);
+  std::vector<BadPut> cases = {
+      {"invalid NIR key", ToJson(With(p, "nir", bad_nir)), {"'nir'", "control key"}, {bad_nir}},
+      {"unknown field",
+       ToJson(With(p, "shoe_size", "forty-two-and-a-half")),
+       {"'shoe_size'", "unknown"},
+       {"forty-two-and-a-half"}},
+      {"missing required field", ToJson(Without(p, "iban")), {"'iban'", "required"}, {}},
+      {"malformed JSON", json_text.substr(0, json_text.size() - 12), {"JSON"}, {}},
+      {"not an email",
+       ToJson(With(p, "email", "jean.dupont.example.fr")),
+       {"'email'", "@"},
+       {"jean.dupont.example.fr"}},
+  };
+  for (const BadPut& c : cases) {
+    SCOPED_TRACE(c.name);
+    CliResult r = Coffre({"put", dir_, "people", c.json});
+    EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err.rfind("coffre: ", 0), 0u) << r.err;
+    for (const std::string& m : c.must_mention)
+      EXPECT_NE(r.err.find(m), std::string::npos) << "message lacks " << m;
+    for (const std::string& s : c.secrets)
+      EXPECT_EQ(r.err.find(s), std::string::npos) << "message leaks the bad value";
+    EXPECT_EQ(LeakedFields(p, r.err), std::vector<std::string>{}) << "message leaks these fields";
+  }
+  // Nothing was written by any of them.
+  EXPECT_EQ(Find("email", Field(p, "email")).size(), 0u);
+  EXPECT_EQ(Find("nir", Field(p, "nir")).size(), 0u);
+  EXPECT_EQ(Find("phone", Field(p, "phone")).size(), 0u);
+  // And the vault still takes the good record.
+  Put(p);
+  EXPECT_EQ(Find("email", Field(p, "email")).size(), 1u);
+}
+
+TEST_F(CliE2eTest, UniqueEmailDuplicateIsRefused) {
+  InitVault();
+  auto [id, subject] = Put(person(6));
+  Person twin = With(person(7), "email", Upper(Field(person(6), "email")));
+  CliResult r = Coffre({"put", dir_, "people", ToJson(twin)});
+  EXPECT_EQ(r.exit_code, kExitExists) << r.err;
+  EXPECT_NE(r.err.find("'email'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unique"), std::string::npos) << r.err;
+  EXPECT_EQ(LeakedFields(twin, r.err), std::vector<std::string>{});
+  EXPECT_EQ(Find("email", Field(person(6), "email")), std::vector<std::string>{id});
+  EXPECT_EQ(Find("nir", Field(person(7), "nir")).size(), 0u) << "the refused record was written";
+}
+
+// ---------------------------------------------------------------- key files
+
+TEST_F(CliE2eTest, AnotherVaultsKeyFileIsRefused) {
+  InitVault();
+  auto [id, subject] = Put(person(8));
+  std::string other = tmp_ / "other";
+  ASSERT_EQ(Coffre({"init", other, "--schema", PeopleSchema()}).exit_code, kExitOk);
+
+  CliResult r = Coffre({"get", dir_, "people", id, "--key-file", other + ".key"});
+  EXPECT_EQ(r.exit_code, kExitWrongKey) << r.err;
+  EXPECT_NE(r.err.find("does not open this vault"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  // Through the environment too.
+  r = Coffre({"find", dir_, "people", "email=" + Field(person(8), "email")},
+             {{"COFFRE_KEY_FILE", other + ".key"}});
+  EXPECT_EQ(r.exit_code, kExitWrongKey) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Coffre({"put", dir_, "people", ToJson(person(9)), "--key-file", other + ".key"});
+  EXPECT_EQ(r.exit_code, kExitWrongKey) << r.err;
+  EXPECT_EQ(Find("email", Field(person(9), "email")).size(), 0u);
+}
+
+TEST_F(CliE2eTest, MissingKeyFileHasAClearMessage) {
+  InitVault();
+  std::string missing = tmp_ / "nowhere.key";
+  CliResult r = Coffre({"find", dir_, "people", "email=a@example.fr", "--key-file", missing});
+  EXPECT_NE(r.exit_code, kExitOk);
+  EXPECT_NE(r.err.find("key file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  // The default DIR.key, moved away.
+  fs::rename(key_, tmp_ / "moved.key");
+  r = Coffre({"find", dir_, "people", "email=a@example.fr"});
+  EXPECT_NE(r.exit_code, kExitOk);
+  EXPECT_NE(r.err.find(key_), std::string::npos) << r.err;
+  // COFFRE_KEY_FILE is honoured.
+  r = Coffre({"find", dir_, "people", "email=a@example.fr"},
+             {{"COFFRE_KEY_FILE", tmp_ / "moved.key"}});
+  EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+}
+
+// ---------------------------------------------------------------- import
+
+TEST_F(CliE2eTest, ImportNdjsonCountsAndRejectsExactly) {
+  InitVault();
+  // 24 physical lines; bad rows on the lines below, line 12 blank.
+  const std::set<int> bad = {3, 6, 9, 14, 17, 20};
+  std::string file;
+  std::vector<Person> in_file;  // every person whose values appear in the file
+  for (int line = 1, i = 10; line <= 24; ++line, ++i) {
+    Person p = person(static_cast<size_t>(i));
+    std::string text;
+    switch (line) {
+      case 3:
+        p = With(p, "nir", WithWrongNirKey(Field(p, "nir")));
+        text = ToJson(p);
+        break;
+      case 6:
+        text = ToJson(p).substr(0, 40);
+        break;  // not JSON
+      case 9:
+        text = ToJson(Without(p, "phone"));
+        break;  // missing field
+      case 12:
+        text = "";
+        --i;
+        break;  // blank: skipped
+      case 14:
+        p = With(p, "email", Upper(Field(person(11), "email")));
+        text = ToJson(p);
+        break;  // dup of line 2
+      case 17:
+        p = With(p, "favourite_colour", "turquoise-blue");
+        text = ToJson(p);
+        break;
+      case 20:
+        p = With(p, "phone", "12 34");
+        text = ToJson(p);
+        break;
+      default:
+        text = ToJson(p);
+    }
+    if (line != 12) in_file.push_back(p);
+    file += text + "\n";
+  }
+  std::string path = tmp_ / "people.ndjson";
+  WriteFileOrDie(path, file);
+
+  CliResult r = Coffre({"import", dir_, "people", path, "--chunk-rows", "5", "--report-commits"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object stats = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(stats.at("imported").as_int64(), 23 - static_cast<int64_t>(bad.size()));
+  EXPECT_EQ(stats.at("rejected").as_int64(), static_cast<int64_t>(bad.size()));
+  EXPECT_TRUE(stats.contains("seconds"));
+
+  // Commit reports: increasing watermarks, ending on the last line.
+  auto lines = r.OutLines();
+  ASSERT_GE(lines.size(), 2u);
+  int64_t previous = 0;
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    json::object c = json::parse(lines[i]).as_object();
+    int64_t through = c.at("committed_through_line").as_int64();
+    EXPECT_GT(through, previous);
+    previous = through;
+  }
+  EXPECT_GE(previous, 23);
+
+  std::string rejects = ReadFileOrDie(path + ".rejects");
+  std::vector<int> rejected = RejectedLines(rejects);
+  EXPECT_EQ(std::set<int>(rejected.begin(), rejected.end()), bad);
+  EXPECT_EQ(rejected.size(), bad.size());
+  for (const Person& p : in_file) {
+    EXPECT_EQ(LeakedFields(p, rejects), std::vector<std::string>{})
+        << "the rejects file leaks values";
+  }
+  EXPECT_EQ(rejects.find("turquoise"), std::string::npos);
+  EXPECT_NE(rejects.find("line 3: field 'nir'"), std::string::npos);
+  EXPECT_NE(rejects.find("line 14: field 'email'"), std::string::npos);
+
+  // Valid rows are there, rejected ones are not.
+  for (int line = 1, i = 10; line <= 24; ++line, ++i) {
+    if (line == 12) {
+      --i;
+      continue;
+    }
+    const Person& p = person(static_cast<size_t>(i));
+    size_t expected = bad.count(line) ? 0 : 1;
+    EXPECT_EQ(Find("nir", Field(p, "nir")).size(), expected) << "line " << line;
+  }
+  EXPECT_EQ(Find("email", Field(person(11), "email")).size(), 1u);
+}
+
+TEST_F(CliE2eTest, ImportCsvWithQuotedFields) {
+  InitVault();
+  const std::vector<std::string> columns = {"first_name", "last_name", "sex",   "birth_date",
+                                            "nir",        "email",     "phone", "postal_address",
+                                            "iban"};
+  auto row = [&](const Person& p) {
+    std::string s;
+    for (size_t c = 0; c < columns.size(); ++c) s += (c ? "," : "") + CsvCell(Field(p, columns[c]));
+    return s + "\n";
+  };
+  std::string file;
+  for (size_t c = 0; c < columns.size(); ++c) file += (c ? "," : "") + columns[c];
+  file += "\n";  // line 1: header
+  Person quoted =
+      With(person(30), "postal_address", "12, rue \"du Port\", Bât. B, 13002 Marseille");
+  file += row(quoted);                                                              // line 2
+  file += row(person(31));                                                          // line 3
+  file += row(With(person(32), "nir", WithWrongNirKey(Field(person(32), "nir"))));  // line 4: bad
+  Person multiline = With(person(33), "postal_address", "3 place Bellecour,\n69002 Lyon");
+  file += row(multiline);     // lines 5-6
+  file += "Jean,Dupont,M\n";  // line 7: too few columns
+  file += row(With(person(34), "email", Upper(Field(person(30), "email"))));  // line 8: duplicate
+  file += row(person(35));                                                    // line 9
+  file += row(With(person(36), "sex", "X"));                                  // line 10: bad enum
+  std::string path = tmp_ / "people.csv";
+  WriteFileOrDie(path, file);
+
+  CliResult r = Coffre({"import", dir_, "people", path, "--chunk-rows", "3", "--threads", "2"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object stats = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(stats.at("imported").as_int64(), 4);
+  EXPECT_EQ(stats.at("rejected").as_int64(), 4);
+  std::string rejects = ReadFileOrDie(path + ".rejects");
+  std::vector<int> rejected = RejectedLines(rejects);
+  EXPECT_EQ(rejected, (std::vector<int>{4, 7, 8, 10}));
+  for (size_t i = 30; i <= 36; ++i) {
+    EXPECT_EQ(LeakedFields(person(i), rejects), std::vector<std::string>{}) << "person " << i;
+  }
+  EXPECT_EQ(rejects.find("Dupont"), std::string::npos);
+
+  // The quoted address kept its commas and quotes; the multi-line one was
+  // normalised (spaces collapsed).
+  auto ids = Find("email", Field(quoted, "email"));
+  ASSERT_EQ(ids.size(), 1u);
+  auto fields = GetFields(ids[0]);
+  EXPECT_TRUE(fields["postal_address"] == Field(quoted, "postal_address"))
+      << "postal_address altered";
+  EXPECT_TRUE(fields["nir"] == Field(quoted, "nir"));
+  ids = Find("email", Field(multiline, "email"));
+  ASSERT_EQ(ids.size(), 1u);
+  fields = GetFields(ids[0]);
+  EXPECT_TRUE(fields["postal_address"] == "3 place Bellecour, 69002 Lyon") << "multi-line address";
+  EXPECT_EQ(Find("nir", Field(person(35), "nir")).size(), 1u);
+  EXPECT_EQ(Find("nir", Field(person(34), "nir")).size(), 0u);
+}
+
+TEST_F(CliE2eTest, ImportRejectsTheSecondOfTwoEqualEmails) {
+  InitVault();
+  auto [existing, subject] = Put(person(40));
+  std::string file;
+  file += ToJson(person(41)) + "\n";  // 1
+  file += ToJson(person(42)) + "\n";  // 2
+  file += ToJson(With(person(43), "email", " " + Upper(Field(person(41), "email")))) +
+          "\n";                                                                  // 3: same chunk
+  file += ToJson(person(44)) + "\n";                                             // 4
+  file += ToJson(With(person(45), "email", Field(person(42), "email"))) + "\n";  // 5: later chunk
+  file +=
+      ToJson(With(person(46), "email", Field(person(40), "email"))) + "\n";  // 6: already in vault
+  std::string path = tmp_ / "dups.ndjson";
+  WriteFileOrDie(path, file);
+  CliResult r = Coffre({"import", dir_, "people", path, "--chunk-rows", "3"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object stats = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(stats.at("imported").as_int64(), 3);
+  EXPECT_EQ(stats.at("rejected").as_int64(), 3);
+  EXPECT_EQ(RejectedLines(ReadFileOrDie(path + ".rejects")), (std::vector<int>{3, 5, 6}));
+  // The first of each pair won.
+  for (size_t i : {41, 42, 44})
+    EXPECT_EQ(Find("nir", Field(person(i), "nir")).size(), 1u) << "person " << i;
+  for (size_t i : {43, 45, 46})
+    EXPECT_EQ(Find("nir", Field(person(i), "nir")).size(), 0u) << "person " << i;
+  EXPECT_EQ(Find("email", Field(person(40), "email")), std::vector<std::string>{existing});
+}
+
+// ---------------------------------------------------------------- subjects
+
+TEST_F(CliE2eTest, PutWithSubjectAttachesAndExportShowsBoth) {
+  InitVault();
+  auto [first, subject] = Put(person(47));
+  auto [second, subject2] = Put(person(48), {"--subject", subject});
+  EXPECT_EQ(subject2, subject);
+  EXPECT_NE(second, first);
+  auto [other, other_subject] = Put(person(49));
+  EXPECT_NE(other_subject, subject);
+
+  CliResult r = Coffre({"export-subject", dir_, subject});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object o = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(o.at("subject").as_string(), subject);
+  std::set<std::string> ids;
+  for (const auto& rec : o.at("records").as_array()) {
+    const json::object& ro = rec.as_object();
+    ids.insert(std::string(ro.at("id").as_string()));
+    EXPECT_EQ(ro.at("collection").as_string(), "people");
+    EXPECT_EQ(ro.at("subject").as_string(), subject);
+    std::string nir(ro.at("fields").as_object().at("nir").as_string());
+    EXPECT_TRUE(nir == Field(person(47), "nir") || nir == Field(person(48), "nir"))
+        << "unexpected record";
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{first, second}));
+
+  // An unknown subject: refused, nothing written.
+  r = Coffre({"put", dir_, "people", ToJson(person(50)), "--subject", std::string(32, 'a')});
+  EXPECT_EQ(r.exit_code, kExitNotFound) << r.err;
+  EXPECT_EQ(Find("nir", Field(person(50), "nir")).size(), 0u);
+  r = Coffre({"export-subject", dir_, std::string(32, 'b')});
+  EXPECT_EQ(r.exit_code, kExitNotFound) << r.err;
+}
+
+TEST_F(CliE2eTest, EraseSubjectRemovesEverything) {
+  InitVault();
+  auto [first, subject] = Put(person(51));
+  auto [second, same] = Put(person(52), {"--subject", subject});
+  auto [kept, kept_subject] = Put(person(53));
+
+  CliResult r = Coffre({"erase-subject", dir_, subject});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object o = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(o.at("erased_records").as_int64(), 2);
+
+  int code = 0;
+  for (const std::string& id : {first, second}) {
+    GetFields(id, &code);
+    EXPECT_EQ(code, kExitNotFound);
+  }
+  EXPECT_EQ(Find("email", Field(person(51), "email")).size(), 0u);
+  EXPECT_EQ(Find("phone", Field(person(52), "phone")).size(), 0u);
+  EXPECT_EQ(Find("nir", Field(person(51), "nir")).size(), 0u);
+  EXPECT_EQ(Coffre({"export-subject", dir_, subject}).exit_code, kExitNotFound);
+  EXPECT_EQ(Coffre({"erase-subject", dir_, subject}).exit_code, kExitNotFound);
+  // The other person is untouched.
+  EXPECT_TRUE(GetFields(kept, &code)["nir"] == Field(person(53), "nir"));
+  EXPECT_EQ(code, kExitOk);
+  // The email is free again.
+  Put(With(person(54), "email", Field(person(51), "email")));
+  EXPECT_EQ(Find("email", Field(person(51), "email")).size(), 1u);
+}
+
+// ---------------------------------------------------------------- keys rotate
+
+TEST_F(CliE2eTest, KeyRotationRetiresTheOldKey) {
+  InitVault();
+  auto [id, subject] = Put(person(55));
+  std::string new_key = tmp_ / "new.key";
+  CliResult r = Coffre({"keys", "rotate", dir_, "--new-key-file", new_key});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::stat(new_key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // The old key (the default DIR.key) no longer opens the vault.
+  r = Coffre({"get", dir_, "people", id});
+  EXPECT_EQ(r.exit_code, kExitWrongKey) << r.err;
+  EXPECT_EQ(r.out, "");
+  // The new one does, and search keeps working (blind-index keys survived).
+  int code = 0;
+  auto fields = GetFields(id, &code, {"--key-file", new_key});
+  EXPECT_EQ(code, kExitOk);
+  EXPECT_TRUE(fields["nir"] == Field(person(55), "nir"));
+  EXPECT_EQ(Find("email", Field(person(55), "email"), {"--key-file", new_key}),
+            std::vector<std::string>{id});
+  EXPECT_EQ(Find("phone", Field(person(55), "phone"), {"--key-file", new_key}),
+            std::vector<std::string>{id});
+  r = Coffre({"put", dir_, "people", ToJson(person(56)), "--key-file", new_key});
+  EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+}
+
+TEST_F(CliE2eTest, KeyRotationRefusesAnExistingKeyFile) {
+  InitVault();
+  auto [id, subject] = Put(person(57));
+  std::string before = ReadFileOrDie(key_);
+  CliResult r = Coffre({"keys", "rotate", dir_, "--new-key-file", key_});
+  EXPECT_EQ(r.exit_code, kExitExists) << r.err;
+  EXPECT_EQ(ReadFileOrDie(key_), before);
+  int code = 0;
+  GetFields(id, &code);
+  EXPECT_EQ(code, kExitOk) << "the vault no longer opens with its key";
+}
+
+// docs/key-hierarchy.md: the master key lives outside the data directory, so
+// a copy of DIR or of its backups holds no key. init enforces it; rotation
+// must too.
+TEST_F(CliE2eTest, KeyRotationRefusesANewKeyFileInsideTheDataDirectory) {
+  InitVault();
+  auto [id, subject] = Put(person(58));
+  std::string inside = dir_ + "/rotated.key";
+  CliResult r = Coffre({"keys", "rotate", dir_, "--new-key-file", inside});
+  EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+  EXPECT_FALSE(fs::exists(inside)) << "the master key was written into the data directory";
+  int code = 0;
+  GetFields(id, &code);
+  EXPECT_EQ(code, kExitOk) << "the vault no longer opens with its key";
+}
+
+// ---------------------------------------------------------------- erasure journal
+
+TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
+  InitVault();
+  auto [erased, subject] = Put(person(59));
+  auto [kept, kept_subject] = Put(person(0));
+  std::string backup = tmp_ / "backup";
+  fs::copy(dir_, backup, fs::copy_options::recursive);  // the vault is closed: a consistent copy
+
+  ASSERT_EQ(Coffre({"erase-subject", dir_, subject}).exit_code, kExitOk);
+  ASSERT_TRUE(fs::exists(dir_ + ".erasures"));
+
+  // Restore the backup over the data directory; the journal stays.
+  fs::remove_all(dir_);
+  fs::copy(backup, dir_, fs::copy_options::recursive);
+  int code = 0;
+  GetFields(erased, &code);
+  EXPECT_NE(code, kExitOk) << "an erased person came back with the backup";
+  EXPECT_EQ(Find("email", Field(person(59), "email")).size(), 0u);
+  EXPECT_EQ(Coffre({"export-subject", dir_, subject}).exit_code, kExitNotFound);
+  EXPECT_TRUE(GetFields(kept, &code)["nir"] == Field(person(0), "nir"));
+  EXPECT_EQ(code, kExitOk);
+
+  // Also with an explicit journal path (--erasure-journal / env).
+  std::string dir2 = tmp_ / "v2";
+  std::string journal = tmp_ / "journal2";
+  ASSERT_EQ(Coffre({"init", dir2, "--schema", PeopleSchema()}).exit_code, kExitOk);
+  CliResult r = Coffre({"put", dir2, "people", ToJson(person(1)), "--erasure-journal", journal});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object o = json::parse(r.LastOutLine()).as_object();
+  std::string id2(o.at("id").as_string()), subject2(o.at("subject").as_string());
+  std::string backup2 = tmp_ / "backup2";
+  fs::copy(dir2, backup2, fs::copy_options::recursive);
+  ASSERT_EQ(
+      Coffre({"erase-subject", dir2, subject2}, {{"COFFRE_ERASURE_JOURNAL", journal}}).exit_code,
+      kExitOk);
+  EXPECT_FALSE(fs::exists(dir2 + ".erasures")) << "the journal flag was ignored";
+  fs::remove_all(dir2);
+  fs::copy(backup2, dir2, fs::copy_options::recursive);
+  r = Coffre({"get", dir2, "people", id2, "--erasure-journal", journal});
+  EXPECT_EQ(r.exit_code, kExitNotFound) << r.err;
+}
+
+}  // namespace
+}  // namespace coffre::testing
