@@ -2,7 +2,11 @@
 
 #include <sodium.h>
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstring>
+#include <mutex>
 
 namespace coffre::crypto {
 
@@ -38,7 +42,7 @@ SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
 
 SecretKey SecretKey::Random() {
   SecretKey k;
-  randombytes_buf(k.bytes_.data(), k.bytes_.size());
+  RandomBytes(k.bytes_.data(), k.bytes_.size());
   return k;
 }
 
@@ -59,11 +63,70 @@ bool SecretKey::ConstantTimeEquals(const SecretKey& other) const {
   return sodium_memcmp(bytes_.data(), other.bytes_.data(), kKeyBytes) == 0;
 }
 
-void RandomBytes(void* out, size_t n) { randombytes_buf(out, n); }
+namespace {
+
+// Per-thread buffer of CSPRNG output. One libsodium draw costs about as much
+// as sealing a small record whatever its size, and bulk import makes five
+// small draws per record (two ids, a data key, two nonces); drawing 4 KiB at
+// a time makes them nearly free. Bytes are wiped from the buffer as they are
+// handed out, so memory read later reveals no key or nonce already used. A
+// forked child discards its parent's buffer (generation bump in an atfork
+// handler), so the two processes never share random bytes.
+std::atomic<uint64_t> g_fork_generation{0};
+
+void OnForkChild() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+
+struct RandomPool {
+  static constexpr size_t kSize = 4096;
+  unsigned char bytes[kSize];
+  size_t used = kSize;
+  uint64_t generation = UINT64_MAX;
+
+  ~RandomPool() { sodium_memzero(bytes, sizeof bytes); }
+
+  void Take(unsigned char* out, size_t n) {
+    uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
+    if (gen != generation) {
+      if (gen != 0) {
+        // First draw of this thread in a forked child: libsodium's generator
+        // refuses (aborts) until it is reseeded, and any buffer is the parent's.
+        randombytes_stir();
+      }
+      sodium_memzero(bytes, sizeof bytes);
+      used = kSize;
+      generation = gen;
+    }
+    while (n > 0) {
+      if (used == kSize) {
+        randombytes_buf(bytes, kSize);
+        used = 0;
+      }
+      size_t k = std::min(n, kSize - used);
+      std::memcpy(out, bytes + used, k);
+      sodium_memzero(bytes + used, k);
+      used += k;
+      out += k;
+      n -= k;
+    }
+  }
+};
+
+}  // namespace
+
+void RandomBytes(void* out, size_t n) {
+  static std::once_flag atfork;
+  std::call_once(atfork, [] { pthread_atfork(nullptr, nullptr, OnForkChild); });
+  if (n >= RandomPool::kSize) {
+    randombytes_buf(out, n);
+    return;
+  }
+  thread_local RandomPool pool;
+  pool.Take(static_cast<unsigned char*>(out), n);
+}
 
 std::string RandomString(size_t n) {
   std::string s(n, '\0');
-  randombytes_buf(s.data(), n);
+  RandomBytes(s.data(), n);
   return s;
 }
 
@@ -76,7 +139,7 @@ void SealAppend(const SecretKey& key, std::string_view plaintext, std::string_vi
   size_t start = out.size();
   out.resize(start + kNonceBytes + plaintext.size() + kTagBytes);
   auto* nonce = reinterpret_cast<unsigned char*>(out.data() + start);
-  randombytes_buf(nonce, kNonceBytes);
+  RandomBytes(nonce, kNonceBytes);
   unsigned long long clen = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + kNonceBytes, &clen, U(plaintext),
                                              plaintext.size(), U(aad), aad.size(), nullptr, nonce,

@@ -1,6 +1,7 @@
 #include "crypto/crypto.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -155,6 +156,40 @@ TEST_F(KeyFileTest, RefusesLooseModeAndGarbage) {
   auto missing = LoadKeyFile(dir_ + "/absent.key");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace coffre::crypto
+
+namespace coffre::crypto {
+namespace {
+
+TEST(RandomBytes, DistinctDrawsAndForkedChildDiffers) {
+  ASSERT_TRUE(Init());
+  std::string a = RandomString(32), b = RandomString(32);
+  EXPECT_NE(a, b);
+  // Prime this thread's buffer, then fork: the child must not hand out the
+  // bytes the parent is about to hand out.
+  (void)RandomString(8);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string child = RandomString(32);
+    bool ok = write(fds[1], child.data(), child.size()) == 32;
+    _exit(ok ? 0 : 3);
+  }
+  close(fds[1]);
+  std::string parent = RandomString(32);
+  std::string child(32, '\0');
+  ssize_t got = read(fds[0], child.data(), 32);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  ASSERT_EQ(got, 32);
+  EXPECT_NE(parent, child);
 }
 
 }  // namespace
