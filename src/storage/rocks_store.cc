@@ -199,6 +199,25 @@ class RocksStore final : public Store {
     return std::optional<std::string>(std::string(ToView(value)));
   }
 
+  Result<std::vector<std::optional<std::string>>> MultiGet(
+      Space space, const std::vector<std::string_view>& keys) override {
+    COFFRE_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Handle(space));
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (std::string_view k : keys) slices.push_back(ToSlice(k));
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_->MultiGet(rocksdb::ReadOptions(), cf, keys.size(), slices.data(), values.data(),
+                  statuses.data(), /*sorted_input=*/false);
+    std::vector<std::optional<std::string>> out(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].IsNotFound()) continue;
+      if (!statuses[i].ok()) return Fail(FromRocks(statuses[i], Where("read from", space)));
+      out[i] = std::string(ToView(values[i]));
+    }
+    return out;
+  }
+
   Status Scan(Space space, std::string_view prefix, const ScanVisitor& visit) override {
     COFFRE_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Handle(space));
     rocksdb::ReadOptions ro;
@@ -404,7 +423,11 @@ Result<std::unique_ptr<Store>> OpenRocksStore(const RocksOptions& options) {
   rocksdb::DBOptions db_options = MakeDbOptions(options);
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  // RocksDB's own "default" family is never written; no compression there
+  // either, so that nothing could ever hide in a compressed block.
+  rocksdb::ColumnFamilyOptions default_cf;
+  default_cf.compression = rocksdb::kNoCompression;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, default_cf);
   for (Space s : kAllSpaces) {
     descriptors.emplace_back(std::string(SpaceName(s)), SpaceOptions(s, options, cache));
   }

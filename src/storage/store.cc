@@ -19,6 +19,17 @@ std::string_view SpaceName(Space s) {
   return "unknown";
 }
 
+Result<std::vector<std::optional<std::string>>> Store::MultiGet(
+    Space space, const std::vector<std::string_view>& keys) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(keys.size());
+  for (std::string_view k : keys) {
+    COFFRE_ASSIGN_OR_RETURN(auto v, Get(space, k));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 Status Store::IngestAtomically(const std::vector<IngestSet>& /*sets*/) {
   return Fail(ErrorCode::kFailedPrecondition, "this storage backend cannot ingest sorted files");
 }

@@ -75,6 +75,11 @@ class Store {
   // nullopt when the key is absent.
   virtual Result<std::optional<std::string>> Get(Space space, std::string_view key) = 0;
 
+  // Several point lookups in one call; result i answers keys[i]. Backends
+  // batch them (RocksDB shares filter and index probes); the default loops.
+  virtual Result<std::vector<std::optional<std::string>>> MultiGet(
+      Space space, const std::vector<std::string_view>& keys);
+
   // Visits, in key order, every entry of `space` whose key starts with
   // `prefix` (all entries for an empty prefix).
   virtual Status Scan(Space space, std::string_view prefix, const ScanVisitor& visit) = 0;

@@ -111,6 +111,25 @@ TEST_P(StoreConformanceTest, PutThenGetAndAbsentKey) {
   EXPECT_EQ(GetOrDie(*store, Space::kRecords, "k10"), std::nullopt);
 }
 
+TEST_P(StoreConformanceTest, MultiGetAnswersEachKeyInOrder) {
+  auto store = Open(false);
+  ASSERT_TRUE(store);
+  PutOne(*store, Space::kIndex, "b", "vb");
+  PutOne(*store, Space::kIndex, "a", "");
+  PutOne(*store, Space::kRecords, "c", "vc");  // another space: invisible here
+  auto r = store->MultiGet(Space::kIndex, {"c", "b", "zz", "a", "b"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->size(), 5u);
+  EXPECT_EQ((*r)[0], std::nullopt);
+  EXPECT_EQ((*r)[1], "vb");
+  EXPECT_EQ((*r)[2], std::nullopt);
+  EXPECT_EQ((*r)[3], "");
+  EXPECT_EQ((*r)[4], "vb");
+  auto empty = store->MultiGet(Space::kIndex, {});
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+}
+
 TEST_P(StoreConformanceTest, EmptyValueIsPresent) {
   auto store = Open(false);
   ASSERT_TRUE(store);
