@@ -64,8 +64,7 @@ struct Chunk {
   // Filled by a worker.
   std::string ops;  // per-row encoded entries of the sorted files, for the slow path
   std::vector<std::pair<size_t, size_t>> row_ops;  // row -> [begin, end) in ops; empty if rejected
-  std::vector<IndexEntry> index;   // sorted by key
-  std::vector<size_t> index_row;   // row of each index entry (before sorting: parallel)
+  std::vector<IndexEntry> index;   // sorted by key; each carries its row
   std::vector<UniqueProbe> probes;
   std::vector<std::pair<uint64_t, std::string>> rejects;  // line, reason
   std::vector<std::pair<Space, std::string>> files;       // sorted files written
@@ -403,12 +402,11 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
     IdSource::MakeInto(chunk.id_base + 2 * r + 1, sealed.subject.data());
     crypto::SecretKey data_key = crypto::SecretKey::Random();
     SealRecord(vault_.keyring(), collection_, schema_version, *fields, data_key, true, sealed);
-
     for (size_t i = 0; i < sealed.index_count; ++i) {
       IndexEntry& e = sealed.index[i];
       if (e.unique) chunk.probes.push_back({r, e.key, e.field});
-      chunk.index.push_back(e);
-      chunk.index_row.push_back(r);
+      e.row = r;
+      chunk.index.push_back(std::move(e));
     }
     size_t ops_begin = chunk.ops.size();
     AppendOp(chunk.ops, Space::kRecords, sealed.record_key, sealed.record_value);
@@ -418,27 +416,16 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
     ++chunk.valid;
   }
   // Index entries carry their row so that the committer can drop a row's
-  // entries if a unique check rejects it; sort both together.
-  std::vector<size_t> order(chunk.index.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return chunk.index[a].key < chunk.index[b].key; });
-  std::vector<IndexEntry> sorted;
-  std::vector<size_t> sorted_row;
-  sorted.reserve(order.size());
-  sorted_row.reserve(order.size());
-  for (size_t i : order) {
-    sorted.push_back(std::move(chunk.index[i]));
-    sorted_row.push_back(chunk.index_row[i]);
-  }
-  chunk.index = std::move(sorted);
-  chunk.index_row = std::move(sorted_row);
-  // Unique lookups run here, on every core. Groups ingested before this point
-  // are visible to them; the committer checks the later ones in memory.
+  // entries if a unique check rejects it.
+  std::sort(chunk.index.begin(), chunk.index.end(),
+            [](const IndexEntry& a, const IndexEntry& b) { return a.key < b.key; });
   chunk.epoch = groups_ingested_.load(std::memory_order_acquire);
-  for (UniqueProbe& p : chunk.probes) {
-    COFFRE_ASSIGN_OR_RETURN(auto existing, vault_.store().Get(Space::kIndex, p.key));
-    p.in_store = existing.has_value();
+  if (!chunk.probes.empty()) {
+    std::vector<std::string_view> keys;
+    keys.reserve(chunk.probes.size());
+    for (const UniqueProbe& p : chunk.probes) keys.push_back(p.key);
+    COFFRE_ASSIGN_OR_RETURN(auto found, vault_.store().MultiGet(Space::kIndex, keys));
+    for (size_t i = 0; i < found.size(); ++i) chunk.probes[i].in_store = found[i].has_value();
   }
   return WriteChunkFiles(chunk, nullptr);
 }
@@ -547,7 +534,7 @@ Status Pipeline::Commit(Chunk& chunk) {
   if (any_clash) {
     std::vector<IndexEntry> kept;
     for (size_t i = 0; i < chunk.index.size(); ++i) {
-      if (!clash[chunk.index_row[i]]) kept.push_back(std::move(chunk.index[i]));
+      if (!clash[chunk.index[i].row]) kept.push_back(std::move(chunk.index[i]));
     }
     chunk.index = std::move(kept);
   }
@@ -763,6 +750,8 @@ Result<ImportStats> Import(Vault& vault, const ImportOptions& in) {
     return Fail(ErrorCode::kNotFound, "cannot open import file " + options.path);
   }
   ImportFormat format = options.format == ImportFormat::kAuto ? DetectFormat(options.path) : options.format;
+  // Unique checks assume no other writer adds index entries meanwhile.
+  auto writes = vault.LockWrites();
   Pipeline pipeline(vault, options, *collection, format, tmp_dir);
   auto stats = pipeline.Run();
   std::error_code ec;

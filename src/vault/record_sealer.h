@@ -22,6 +22,7 @@ struct IndexEntry {
   std::string value;
   bool unique = false;   // must not exist yet
   size_t field = 0;      // index into the collection's fields, for messages
+  size_t row = 0;        // bulk import: the row it belongs to
 };
 
 struct SealedRecord {

@@ -423,6 +423,10 @@ Status Vault::ReplayErasureJournal() {
 }
 
 Result<size_t> Vault::RotateMasterKey(const std::string& new_key_file) {
+  if (IsInside(new_key_file, options_.dir)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "key file " + new_key_file + " is inside the data directory; keep it outside");
+  }
   std::lock_guard lock(write_mu_);
   crypto::SecretKey next = crypto::SecretKey::Random();
   COFFRE_TRY(crypto::WriteKeyFile(new_key_file, next));

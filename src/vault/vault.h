@@ -92,6 +92,9 @@ class Vault {
   storage::Store& store() { return *store_; }
   const Keyring& keyring() const { return keyring_; }
   IdSource& ids() { return ids_; }
+  // Serialises writers that check unique constraints (Put, erasure,
+  // rotation, bulk import).
+  std::unique_lock<std::mutex> LockWrites() { return std::unique_lock(write_mu_); }
 
   // Validates every field (unknown, duplicate, missing required, type rule)
   // before writing anything. `subject` (raw) attaches the record to an
