@@ -1,9 +1,9 @@
 // Byte helpers shared by every module: hex, big-endian integers, ids.
 //
-// Ids (records, subjects, vaults) are 16 random bytes, shown as 32 lower-case
-// hex characters. They are opaque: they carry no personal data and no order.
+// Ids (records, subjects, vaults) are 16 bytes, shown as 32 lower-case hex
+// characters. They are opaque and carry no personal data; record and subject
+// ids start with a time-ordered sequence (vault/id_source.h).
 //
-//   std::string id = NewId(rng);            // 16 raw bytes
 //   std::string shown = ToHex(id);          // 32 hex chars
 //   auto raw = FromHex(shown);              // Result<std::string>
 //
