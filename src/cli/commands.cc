@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -252,46 +253,51 @@ void RegisterImport(CLI::App& app, Context& ctx) {
   });
 }
 
-void RegisterExport(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("export-subject", "print all of a person's records as JSON");
+// A command of the form `coffre NAME DIR SUBJECT`: parses the subject id,
+// opens the vault and hands both to `body`.
+using SubjectBody = std::function<Status(vault::Vault&, const std::string& raw, const std::string& shown)>;
+
+void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name,
+                            const std::string& help, SubjectBody body) {
+  auto* cmd = app.add_subcommand(name, help);
   auto a = std::make_shared<VaultArgs>();
   auto subject = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
   cmd->add_option("SUBJECT", *subject)->required();
-  cmd->callback([&ctx, a, subject] {
+  cmd->callback([&ctx, a, subject, body] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*subject, "subject"));
       COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
-      COFFRE_ASSIGN_OR_RETURN(auto records, v->ExportSubject(raw));
-      boost::json::array arr;
-      for (const auto& r : records) {
-        boost::json::object o = RecordToJson(*v->schema().Find(r.collection), r);
-        o["collection"] = r.collection;
-        arr.push_back(std::move(o));
-      }
-      PrintJson({{"subject", *subject}, {"records", std::move(arr)}});
-      return Ok();
+      return body(*v, raw, *subject);
     });
   });
 }
 
+void RegisterExport(CLI::App& app, Context& ctx) {
+  RegisterSubjectCommand(app, ctx, "export-subject", "print all of a person's records as JSON",
+                         [](vault::Vault& v, const std::string& raw, const std::string& shown) -> Status {
+                           COFFRE_ASSIGN_OR_RETURN(auto records, v.ExportSubject(raw));
+                           boost::json::array arr;
+                           for (const auto& r : records) {
+                             boost::json::object o = RecordToJson(*v.schema().Find(r.collection), r);
+                             o["collection"] = r.collection;
+                             arr.push_back(std::move(o));
+                           }
+                           PrintJson({{"subject", shown}, {"records", std::move(arr)}});
+                           return Ok();
+                         });
+}
+
 void RegisterErase(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("erase-subject", "crypto-shred a person: keys, records, index entries");
-  auto a = std::make_shared<VaultArgs>();
-  auto subject = std::make_shared<std::string>();
-  AddVaultArgs(cmd, *a);
-  cmd->add_option("SUBJECT", *subject)->required();
-  cmd->callback([&ctx, a, subject] {
-    Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*subject, "subject"));
-      COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
-      COFFRE_ASSIGN_OR_RETURN(auto r, v->EraseSubject(raw));
-      PrintJson({{"subject", *subject},
-                 {"erased_records", r.records},
-                 {"destroyed_keys", r.keys}});
-      return Ok();
-    });
-  });
+  RegisterSubjectCommand(app, ctx, "erase-subject",
+                         "crypto-shred a person: keys, records, index entries",
+                         [](vault::Vault& v, const std::string& raw, const std::string& shown) -> Status {
+                           COFFRE_ASSIGN_OR_RETURN(auto r, v.EraseSubject(raw));
+                           PrintJson({{"subject", shown},
+                                      {"erased_records", r.records},
+                                      {"destroyed_keys", r.keys}});
+                           return Ok();
+                         });
 }
 
 void RegisterGen(CLI::App& app, Context& ctx) {

@@ -52,6 +52,13 @@ bool IsInside(const fs::path& file, const fs::path& dir) {
   return d_end == d.end();
 }
 
+// Subjects select entries by key prefix: anything but a whole id could match
+// (and erase) other people.
+Status CheckSubject(std::string_view subject) {
+  if (subject.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
+  return Ok();
+}
+
 Result<const schema::Collection*> FindCollection(const schema::Schema& s, std::string_view name) {
   const schema::Collection* c = s.Find(name);
   if (c == nullptr) {
@@ -218,6 +225,7 @@ Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<Name
   crypto::SecretKey data_key;
   bool new_key = true;
   if (subject) {
+    COFFRE_TRY(CheckSubject(*subject));
     bool known = false;
     COFFRE_TRY(store_->Scan(Space::kSubjects, *subject, [&](std::string_view, std::string_view) {
       known = true;
@@ -321,13 +329,11 @@ Result<std::vector<RecordRef>> Vault::Find(std::string_view collection, std::str
 }
 
 Result<std::vector<Record>> Vault::ExportSubject(std::string_view subject) {
+  COFFRE_TRY(CheckSubject(subject));
   std::vector<std::pair<std::string, std::string>> members;  // collection, record id
   COFFRE_TRY(store_->Scan(Space::kSubjects, subject, [&](std::string_view key, std::string_view) {
-    std::string_view rest = key.substr(subject.size());
-    std::string_view collection;
-    if (ReadLengthPrefixed(rest, collection) && rest.size() == kIdBytes) {
-      members.emplace_back(collection, rest);
-    }
+    std::string_view collection, id;
+    if (layout::ParseMemberKey(key, collection, id)) members.emplace_back(collection, id);
     return true;
   }));
   if (members.empty()) return Fail(ErrorCode::kNotFound, "unknown subject");
@@ -349,9 +355,8 @@ Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::Wri
     return true;
   }));
   for (const std::string& mk : member_keys) {
-    std::string_view rest = std::string_view(mk).substr(subject.size());
-    std::string_view collection;
-    if (!ReadLengthPrefixed(rest, collection) || rest.size() != kIdBytes) continue;
+    std::string_view collection, rest;
+    if (!layout::ParseMemberKey(mk, collection, rest)) continue;
     std::string record_key = layout::RecordKey(collection, rest);
     COFFRE_ASSIGN_OR_RETURN(auto v, store_->Get(Space::kRecords, record_key));
     if (v) {
@@ -383,6 +388,7 @@ Status Vault::CompactAfterErasure() {
 }
 
 Result<EraseResult> Vault::EraseSubject(std::string_view subject) {
+  COFFRE_TRY(CheckSubject(subject));
   std::lock_guard lock(write_mu_);
   auto batch = store_->NewBatch();
   COFFRE_ASSIGN_OR_RETURN(EraseResult result, CollectErasure(subject, *batch));

@@ -257,6 +257,26 @@ TEST_F(VaultTest, UniqueAndSubjectChecks) {
   EXPECT_EQ(exported->size(), 2u);
 }
 
+// Subject ids select entries by key prefix: a partial id must never reach a
+// scan, or one call could export or erase several people.
+TEST_F(VaultTest, PartialSubjectIdsAreRefusedNotMatchedAsPrefixes) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  for (size_t len : {size_t{0}, size_t{1}, size_t{8}, kIdBytes - 1, kIdBytes + 1}) {
+    std::string partial = (a.subject + a.subject).substr(0, len);
+    auto erased = v().EraseSubject(partial);
+    ASSERT_FALSE(erased) << "length " << len;
+    EXPECT_EQ(erased.error().code, ErrorCode::kInvalidArgument);
+    auto exported = v().ExportSubject(partial);
+    ASSERT_FALSE(exported) << "length " << len;
+    EXPECT_EQ(exported.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_FALSE(v().Put("people", Inputs(With(kPeople[2], "email", "p" + std::to_string(len) + "@example.fr")),
+                         partial));
+  }
+  EXPECT_TRUE(v().Get("people", a.id));
+  EXPECT_TRUE(v().Get("people", b.id));
+}
+
 // ---------------------------------------------------------------- tamper detection
 
 TEST_F(VaultTest, AnyFlippedByteOfASealedRecordIsDataLoss) {

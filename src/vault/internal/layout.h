@@ -98,6 +98,17 @@ inline std::string MemberKey(std::string_view subject, std::string_view collecti
   return k;
 }
 
+// Splits a membership key of `subject` (16 bytes) into collection and record
+// id; false if malformed.
+inline bool ParseMemberKey(std::string_view key, std::string_view& collection,
+                           std::string_view& record_id) {
+  if (key.size() < kIdBytes) return false;
+  std::string_view rest = key.substr(kIdBytes);
+  if (!ReadLengthPrefixed(rest, collection) || rest.size() != kIdBytes) return false;
+  record_id = rest;
+  return true;
+}
+
 // index space: lp(collection) || lp(field) || blind [|| record_id]
 inline std::string IndexPrefix(std::string_view collection, std::string_view field,
                                std::string_view blind) {
