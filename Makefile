@@ -11,7 +11,7 @@ deps:
 
 release: deps
 	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ >/dev/null
-	cmake --build $(RELEASE_DIR) -j$(JOBS)
+	cmake --build $(RELEASE_DIR) -j$(JOBS) --target coffre
 
 test-build: deps
 	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOFFRE_SANITIZE=ON -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
@@ -24,6 +24,7 @@ test: test-build
 	cd $(TEST_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 900
 
 bench: release
+	cmake --build $(RELEASE_DIR) -j$(JOBS) --target import_bench
 	bench/run-all $(RELEASE_DIR)
 
 clean:

@@ -101,7 +101,7 @@ bool IsHexId(const std::string& s) {
 std::string WithWrongNirKey(const std::string& nir) {
   int key = std::stoi(nir.substr(13, 2));
   int wrong = key % 97 + 1;
-  char buf[3];
+  char buf[8];  // wrong is 1..97: two digits, but the compiler cannot know
   std::snprintf(buf, sizeof buf, "%02d", wrong);
   return nir.substr(0, 13) + buf;
 }

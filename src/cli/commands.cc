@@ -238,7 +238,16 @@ void RegisterImport(CLI::App& app, Context& ctx) {
         if (tty) bar.Update(p);
       };
       auto stats = vault::Import(*v, *o);
-      if (tty) bar.Done();
+      if (tty) {
+        if (stats) {
+          vault::ImportProgress last;
+          last.bytes_read = last.bytes_total = 1;
+          last.imported = stats->imported;
+          last.rejected = stats->rejected;
+          bar.Draw(last);
+        }
+        bar.Done();
+      }
       if (!stats) return Fail(stats.error());
       if (stats->rejected > 0) {
         std::cerr << "coffre: " << stats->rejected << " rows rejected; reasons in "
