@@ -76,13 +76,20 @@ std::atomic<uint64_t> g_fork_generation{0};
 
 void OnForkChild() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
 
+// Set when this thread's pool is destroyed: a draw from a later thread-local
+// or static destructor must not read a dead (wiped, all-zero) buffer.
+thread_local bool t_pool_dead = false;
+
 struct RandomPool {
   static constexpr size_t kSize = 4096;
   unsigned char bytes[kSize];
   size_t used = kSize;
   uint64_t generation = UINT64_MAX;
 
-  ~RandomPool() { sodium_memzero(bytes, sizeof bytes); }
+  ~RandomPool() {
+    sodium_memzero(bytes, sizeof bytes);
+    t_pool_dead = true;
+  }
 
   void Take(unsigned char* out, size_t n) {
     uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
@@ -116,7 +123,7 @@ struct RandomPool {
 void RandomBytes(void* out, size_t n) {
   static std::once_flag atfork;
   std::call_once(atfork, [] { pthread_atfork(nullptr, nullptr, OnForkChild); });
-  if (n >= RandomPool::kSize) {
+  if (n >= RandomPool::kSize || t_pool_dead) {
     randombytes_buf(out, n);
     return;
   }
@@ -209,6 +216,13 @@ void BlindIndexer::Compute(std::string_view value, unsigned char* out) const {
 std::string BlindIndexer::Compute(std::string_view value) const {
   std::string out(kBlindBytes, '\0');
   Compute(value, reinterpret_cast<unsigned char*>(out.data()));
+  return out;
+}
+
+std::string Hash(std::string_view message) {
+  std::string out(kBlindBytes, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), kBlindBytes, U(message),
+                     message.size(), nullptr, 0);
   return out;
 }
 

@@ -95,6 +95,9 @@ class BlindIndexer {
   alignas(64) unsigned char state_[384];
 };
 
+// BLAKE2b-256, unkeyed (chaining public data, e.g. the erasure journal).
+std::string Hash(std::string_view message);
+
 // Keyed BLAKE2b-256, one shot (key-check values and API-key hashes).
 std::string KeyedHash(const SecretKey& key, std::string_view message);
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -163,6 +164,24 @@ TEST_F(KeyFileTest, RefusesLooseModeAndGarbage) {
 
 namespace coffre::crypto {
 namespace {
+
+// Review finding M4: a draw from a thread-local destructor that runs after
+// the thread's random pool is gone must still be random, not a wiped buffer.
+TEST(RandomBytes, DrawAfterThePoolIsDestroyedIsStillRandom) {
+  ASSERT_TRUE(Init());
+  struct DrawAtExit {
+    std::string* out;
+    ~DrawAtExit() { *out = RandomString(32); }
+  };
+  std::string drawn;
+  std::thread([&] {
+    thread_local DrawAtExit late{&drawn};  // constructed first, destroyed last
+    (void)late;
+    (void)RandomString(8);                  // constructs the pool
+  }).join();
+  ASSERT_EQ(drawn.size(), 32u);
+  EXPECT_NE(drawn, std::string(32, '\0'));
+}
 
 TEST(RandomBytes, DistinctDrawsAndForkedChildDiffers) {
   ASSERT_TRUE(Init());
