@@ -22,6 +22,7 @@
 #include "common/bytes.h"
 #include "crypto/crypto.h"
 #include "storage/sorted_file_writer.h"
+#include "vault/internal/layout.h"
 #include "vault/record_sealer.h"
 
 namespace coffre::vault {
@@ -73,8 +74,6 @@ struct Chunk {
 };
 
 // The three spaces whose keys a chunk writes in increasing order.
-constexpr std::string_view kImportDirPrefix = "import-tmp-";
-
 constexpr Space kOrderedSpaces[] = {Space::kRecords, Space::kKeys, Space::kSubjects};
 
 void AppendOp(std::string& ops, Space space, std::string_view key, std::string_view value) {
@@ -211,6 +210,8 @@ Status Pipeline::ReadAll() {
   size_t scan = 0;         // next byte of `pending` to scan
   size_t rec_start = 0;    // start of the current record in `pending`
   bool in_quotes = false;
+  bool field_start = true;  // CSV: the next byte starts a field
+  bool just_closed = false;  // CSV: the previous byte closed a quoted field
   uint64_t line = 1;       // line number of the next byte
   uint64_t rec_line = 1;
   uint64_t seq = 0;
@@ -302,11 +303,26 @@ Status Pipeline::ReadAll() {
         status = finish_record(at);
         ++line;
       } else {
+        // RFC 4180, as SplitCsv reads it: a quote opens a quoted field only at
+        // the start of a field; inside, a doubled quote is a literal quote; a
+        // quote inside an unquoted field is a literal character.
         char c = pending[scan];
-        if (c == '"') in_quotes = !in_quotes;
+        if (in_quotes) {
+          if (c == '"') {
+            in_quotes = false;
+            just_closed = true;
+            ++scan;
+            continue;
+          }
+        } else if (c == '"' && (field_start || just_closed)) {
+          in_quotes = true;
+        }
+        just_closed = false;
+        field_start = c == ',';
         if (c == '\n') {
           if (!in_quotes) {
             scan++;
+            field_start = true;
             status = finish_record(scan - 1);
             ++line;
             continue;
@@ -501,33 +517,39 @@ Status Pipeline::Commit(Chunk& chunk) {
   auto& mine = pending_unique_[group_.number];
   std::vector<bool> clash(chunk.rows.size(), false);
   bool any_clash = false;
-  for (UniqueProbe& p : chunk.probes) {
-    if (clash[p.row]) continue;
-    if (stale && !p.in_store) {
-      COFFRE_ASSIGN_OR_RETURN(auto existing, vault_.store().Get(Space::kIndex, p.key));
-      p.in_store = existing.has_value();
+  // A row's probes are contiguous (Prepare adds them row by row). Its keys are
+  // reserved only once all of them are free, so a rejected row never touches
+  // what earlier rows reserved.
+  for (size_t begin = 0; begin < chunk.probes.size();) {
+    size_t end = begin;
+    while (end < chunk.probes.size() && chunk.probes[end].row == chunk.probes[begin].row) ++end;
+    const UniqueProbe* taken_probe = nullptr;
+    for (size_t i = begin; i < end && !taken_probe; ++i) {
+      UniqueProbe& p = chunk.probes[i];
+      if (stale && !p.in_store) {
+        COFFRE_ASSIGN_OR_RETURN(auto existing, vault_.store().Get(Space::kIndex, p.key));
+        p.in_store = existing.has_value();
+      }
+      bool taken = p.in_store;
+      for (auto it = pending_unique_.lower_bound(chunk.epoch); !taken && it != pending_unique_.end(); ++it) {
+        taken = it->second.count(p.key) > 0;
+      }
+      if (taken) taken_probe = &p;
     }
-    bool taken = p.in_store;
-    for (auto it = pending_unique_.lower_bound(chunk.epoch); !taken && it != pending_unique_.end(); ++it) {
-      taken = it->second.count(p.key) > 0;
-    }
-    if (taken) {
-      clash[p.row] = true;
+    if (taken_probe) {
+      clash[taken_probe->row] = true;
       any_clash = true;
-      chunk.rejects.emplace_back(chunk.rows[p.row].line,
-                                 "field '" + collection_.fields[p.field].name +
+      chunk.rejects.emplace_back(chunk.rows[taken_probe->row].line,
+                                 "field '" + collection_.fields[taken_probe->field].name +
                                      "': value already exists (unique)");
     } else {
-      mine.insert(p.key);
+      for (size_t i = begin; i < end; ++i) mine.insert(chunk.probes[i].key);
     }
+    begin = end;
   }
   uint64_t imported = chunk.valid;
   if (any_clash) {
-    // Slow path: a row's other unique keys were reserved before its clash was
-    // found; release them, then rewrite the chunk's files without the row.
-    for (const UniqueProbe& p : chunk.probes) {
-      if (clash[p.row]) mine.erase(p.key);
-    }
+    // Slow path: rewrite the chunk's files without the rejected rows.
     for (size_t r = 0; r < clash.size(); ++r) imported -= clash[r] ? 1 : 0;
     COFFRE_TRY(WriteChunkFiles(chunk, &clash));
   }
@@ -705,15 +727,11 @@ Result<ImportStats> Pipeline::Run() {
 
 // Sorted files are built inside the data directory so that ingestion is a
 // hard link on the same file system. They hold ciphertext and blind-index
-// hashes only. A crashed import's directory is removed by the next import.
+// hashes only. A crashed import's directory is removed by the next writable
+// open of the vault.
 Result<std::string> MakeImportDir(const std::string& dir) {
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().filename().string().rfind(kImportDirPrefix, 0) == 0) {
-      std::filesystem::remove_all(entry.path(), ec);
-    }
-  }
-  std::string path = dir + "/" + std::string(kImportDirPrefix) + ToHex(crypto::RandomString(8));
+  std::string path = dir + "/" + std::string(layout::kImportDirPrefix) + ToHex(crypto::RandomString(8));
   if (!std::filesystem::create_directory(path, ec)) {
     return Fail(ErrorCode::kIoError, "cannot create a working directory in " + dir);
   }
