@@ -740,6 +740,71 @@ TEST_F(CliE2eTest, KeyRotationRefusesANewKeyFileInsideTheDataDirectory) {
   EXPECT_EQ(code, kExitOk) << "the vault no longer opens with its key";
 }
 
+// Review finding H1: a rejected duplicate must not release the key its
+// first holder reserved, or a third row with the same value gets in.
+TEST_F(CliE2eTest, ImportRejectsEveryLaterCopyOfAUniqueValue) {
+  const Person& a = person(40);
+  std::string email = Field(a, "email");
+  std::string file = ToJson(a) + "\n" +                                        // line 1: kept
+                     ToJson(With(person(41), "email", Upper(email))) + "\n" +  // line 2: dup
+                     ToJson(With(person(42), "email", email)) + "\n" +         // line 3: dup
+                     ToJson(person(43)) + "\n";                                 // line 4: kept
+  std::string path = tmp_ / "dups.ndjson";
+  WriteFileOrDie(path, file);
+  // Chunks of 2 rows; commit groups of 2 (the third row in a later group) and
+  // of 4 (all in one group).
+  for (const char* commit : {"2", "4"}) {
+    for (int round = 0; round < 3; ++round) {
+      fs::remove_all(dir_);
+      fs::remove(key_);
+      fs::remove(dir_ + ".erasures");
+      InitVault();
+      CliResult r = Coffre({"import", dir_, "people", path, "--chunk-rows", "2", "--commit-rows",
+                            commit, "--threads", "2"});
+      ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+      json::object stats = json::parse(r.LastOutLine()).as_object();
+      EXPECT_EQ(stats.at("imported").as_int64(), 2) << "commit rows " << commit;
+      EXPECT_EQ(stats.at("rejected").as_int64(), 2) << "commit rows " << commit;
+      EXPECT_EQ(RejectedLines(ReadFileOrDie(path + ".rejects")), (std::vector<int>{2, 3}));
+      std::vector<std::string> hits = Find("email", email);
+      ASSERT_EQ(hits.size(), 1u);
+      EXPECT_EQ(GetFields(hits[0])["nir"], Field(a, "nir")) << "the index points at a later row";
+      EXPECT_EQ(Find("nir", Field(person(42), "nir")).size(), 0u);
+    }
+  }
+}
+
+// Review finding M3: a quote inside an unquoted CSV field is a literal
+// character (the row is then judged by its values), not the start of a
+// quoted section that swallows the following rows.
+TEST_F(CliE2eTest, CsvQuoteInsideAnUnquotedFieldSwallowsNothing) {
+  InitVault();
+  const std::vector<std::string> columns = {"first_name", "last_name", "sex",   "birth_date",
+                                            "nir",        "email",     "phone", "postal_address",
+                                            "iban"};
+  std::string file;
+  for (size_t c = 0; c < columns.size(); ++c) file += (c ? "," : "") + columns[c];
+  file += "\n";
+  for (size_t i = 0; i < 5; ++i) {
+    Person p = person(44 + i);
+    if (i == 2) p = With(p, "first_name", "Thi\"erry");  // line 4
+    for (size_t c = 0; c < columns.size(); ++c) {
+      std::string v = Field(p, columns[c]);
+      file += (c ? "," : "") + (v.find(',') != std::string::npos ? "\"" + v + "\"" : v);
+    }
+    file += "\n";
+  }
+  std::string path = tmp_ / "stray.csv";
+  WriteFileOrDie(path, file);
+  CliResult r = Coffre({"import", dir_, "people", path});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object stats = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(stats.at("imported").as_int64(), 4);
+  EXPECT_EQ(stats.at("rejected").as_int64(), 1);
+  EXPECT_EQ(RejectedLines(ReadFileOrDie(path + ".rejects")), (std::vector<int>{4}));
+  EXPECT_EQ(Find("nir", Field(person(48), "nir")).size(), 1u) << "the last row was swallowed";
+}
+
 // ---------------------------------------------------------------- erasure journal
 
 TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
@@ -766,7 +831,8 @@ TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
   // Also with an explicit journal path (--erasure-journal / env).
   std::string dir2 = tmp_ / "v2";
   std::string journal = tmp_ / "journal2";
-  ASSERT_EQ(Coffre({"init", dir2, "--schema", PeopleSchema()}).exit_code, kExitOk);
+  ASSERT_EQ(Coffre({"init", dir2, "--schema", PeopleSchema(), "--erasure-journal", journal}).exit_code,
+            kExitOk);
   CliResult r = Coffre({"put", dir2, "people", ToJson(person(1)), "--erasure-journal", journal});
   ASSERT_EQ(r.exit_code, kExitOk) << r.err;
   json::object o = json::parse(r.LastOutLine()).as_object();
@@ -781,6 +847,44 @@ TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
   fs::copy(backup2, dir2, fs::copy_options::recursive);
   r = Coffre({"get", dir2, "people", id2, "--erasure-journal", journal});
   EXPECT_EQ(r.exit_code, kExitNotFound) << r.err;
+}
+
+// Review finding H2: the journal is a hard dependency of the vault.
+TEST_F(CliE2eTest, MissingOrOlderJournalIsRefusedAndATornTailIsHarmless) {
+  InitVault();
+  auto [a_id, a_subject] = Put(person(50));
+  auto [b_id, b_subject] = Put(person(51));
+  std::string journal = dir_ + ".erasures";
+  ASSERT_TRUE(fs::exists(journal)) << "init creates the journal";
+  std::string backup = tmp_ / "backup";
+  fs::copy(dir_, backup, fs::copy_options::recursive);
+  std::string journal_before = ReadFileOrDie(journal);
+
+  // A torn append (no final newline) must not swallow the next erasure.
+  WriteFileOrDie(journal, journal_before + "1790000000 0123");
+  ASSERT_EQ(Coffre({"erase-subject", dir_, b_subject}).exit_code, kExitOk);
+  fs::remove_all(dir_);
+  fs::copy(backup, dir_, fs::copy_options::recursive);
+  int code = 0;
+  GetFields(b_id, &code);
+  EXPECT_EQ(code, kExitNotFound) << "an erasure after a torn line was lost on restore";
+  GetFields(a_id, &code);
+  EXPECT_EQ(code, kExitOk);
+
+  // A journal older than the vault (replaced by a previous copy) is refused.
+  std::string current = ReadFileOrDie(journal);
+  WriteFileOrDie(journal, journal_before);
+  CliResult r = Coffre({"get", dir_, "people", a_id});
+  EXPECT_NE(r.exit_code, kExitOk);
+  EXPECT_NE(r.err.find("older copy"), std::string::npos) << r.err;
+  WriteFileOrDie(journal, current);
+
+  // A missing journal is refused, never silently recreated empty.
+  fs::remove(journal);
+  r = Coffre({"get", dir_, "people", a_id});
+  EXPECT_NE(r.exit_code, kExitOk);
+  EXPECT_NE(r.err.find("missing"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(journal));
 }
 
 }  // namespace

@@ -95,15 +95,21 @@ void RegisterInit(CLI::App& app, Context& ctx) {
   cmd->add_option("DIR", a->dir, "data directory to create")->required();
   cmd->add_option("--schema", *schema, "schema TOML file")->required();
   cmd->add_option("--key-file", a->key_file, "master key file to create (default: DIR.key)");
+  cmd->add_option("--erasure-journal", a->journal,
+                  "erasure journal to create (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
   cmd->callback([&ctx, a, schema] {
     Run(ctx, [&]() -> Status {
       std::string key = ResolveKeyFile(a->dir, a->key_file);
-      COFFRE_ASSIGN_OR_RETURN(auto r, vault::Vault::Init({a->dir, *schema, key}));
+      std::string journal = ResolveJournal(a->dir, a->journal);
+      COFFRE_ASSIGN_OR_RETURN(auto r, vault::Vault::Init({a->dir, *schema, key, journal}));
       std::cerr << "coffre: vault created in " << a->dir << "\n"
                 << "coffre: master key written to " << key
                 << " (mode 0600). Keep it off the data disk and out of the data directory's"
                    " backups: anyone holding both can read the vault, and without it nobody can.\n";
-      PrintJson({{"vault", a->dir}, {"key_file", key}, {"vault_id", ToHex(r.vault_id)}});
+      PrintJson({{"vault", a->dir},
+                 {"key_file", key},
+                 {"erasure_journal", journal},
+                 {"vault_id", ToHex(r.vault_id)}});
       return Ok();
     });
   });
@@ -336,7 +342,10 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
       COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
       COFFRE_ASSIGN_OR_RETURN(size_t n, v->RotateMasterKey(*next));
       std::cerr << "coffre: the vault now opens only with " << *next
-                << "; destroy the old key file once backups made with it have expired.\n";
+                << ". Rotation replaces the master key, not the sub-keys it protects: it retires"
+                   " an old key file, but after a key file AND a copy of the data directory have"
+                   " leaked, the leaked copy stays readable. Destroy the old key file once backups"
+                   " made with it have expired.\n";
       PrintJson({{"rewrapped", n}, {"key_file", *next}});
       return Ok();
     });

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/bytes.h"
+#include "crypto/crypto.h"
 
 namespace coffre::vault {
 namespace {
@@ -29,17 +30,38 @@ Status WriteAllSynced(const std::string& path, std::string_view text, int flags)
 
 }  // namespace
 
+Result<ErasureJournal> ErasureJournal::Create(const std::string& path, std::string_view vault_id) {
+  ErasureJournal j;
+  j.path_ = path;
+  j.vault_hex_ = ToHex(vault_id);
+  std::string header(kHeader);
+  header += j.vault_hex_;
+  header += '\n';
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) {
+      return Fail(ErrorCode::kAlreadyExists,
+                  "erasure journal " + path + " already exists; choose another with --erasure-journal");
+    }
+    return Fail(ErrorCode::kIoError, "cannot create erasure journal " + path + ": " + std::strerror(errno));
+  }
+  bool ok = ::write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return Fail(ErrorCode::kIoError, "cannot write erasure journal " + path);
+  return j;
+}
+
 Result<ErasureJournal> ErasureJournal::Open(const std::string& path, std::string_view vault_id) {
   ErasureJournal j;
   j.path_ = path;
   j.vault_hex_ = ToHex(vault_id);
   std::ifstream in(path);
   if (!in) {
-    std::string header(kHeader);
-    header += j.vault_hex_;
-    header += '\n';
-    COFFRE_TRY(WriteAllSynced(path, header, O_CREAT | O_EXCL));
-    return j;
+    return Fail(ErrorCode::kFailedPrecondition,
+                "erasure journal " + path +
+                    " is missing; without it a restored backup could bring erased people back "
+                    "(point --erasure-journal or COFFRE_ERASURE_JOURNAL at this vault's journal)");
   }
   std::string first;
   std::getline(in, first);
@@ -53,8 +75,24 @@ Result<ErasureJournal> ErasureJournal::Open(const std::string& path, std::string
   return j;
 }
 
+std::string ErasureJournal::Chain(const std::vector<std::string>& subjects, size_t n) {
+  std::string h(32, '\0');
+  for (size_t i = 0; i < n && i < subjects.size(); ++i) h = crypto::Hash(h + subjects[i]);
+  return h;
+}
+
 Status ErasureJournal::Append(std::string_view subject, int64_t unix_seconds) {
-  std::string line = std::to_string(unix_seconds);
+  std::string line;
+  // After a torn write the file does not end with a newline: start a fresh
+  // line, so the torn bytes stay a malformed line of their own.
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char last = '\n';
+    off_t size = ::lseek(fd, 0, SEEK_END);
+    if (size > 0 && ::pread(fd, &last, 1, size - 1) == 1 && last != '\n') line += '\n';
+    ::close(fd);
+  }
+  line += std::to_string(unix_seconds);
   line += ' ';
   line += ToHex(subject);
   line += '\n';
@@ -67,18 +105,12 @@ Result<std::vector<std::string>> ErasureJournal::ReadAll() const {
   std::string line;
   std::getline(in, line);  // header, checked by Open
   std::vector<std::string> subjects;
-  size_t line_no = 1;
   while (std::getline(in, line)) {
-    ++line_no;
+    if (in.eof()) break;  // no final newline: a torn, unacknowledged append
     auto space = line.find(' ');
-    auto subject = space == std::string::npos ? Result<std::string>(Fail(ErrorCode::kDataLoss, ""))
-                                              : ParseId(line.substr(space + 1), "subject");
-    if (!subject) {
-      // A torn last line (crash mid-append) was never acknowledged: ignore it.
-      if (in.peek() == EOF) break;
-      return Fail(ErrorCode::kDataLoss, "erasure journal " + path_ + " is corrupt at line " +
-                                            std::to_string(line_no));
-    }
+    if (space == std::string::npos || space == 0) continue;  // torn line
+    auto subject = ParseId(std::string_view(line).substr(space + 1), "subject");
+    if (!subject) continue;  // torn line
     subjects.push_back(std::move(*subject));
   }
   return subjects;

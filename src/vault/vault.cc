@@ -90,11 +90,24 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
     return Fail(ErrorCode::kInvalidArgument,
                 "key file " + o.key_file + " is inside the data directory; keep it outside");
   }
+  if (!o.erasure_journal.empty()) {
+    if (IsInside(o.erasure_journal, o.dir)) {
+      return Fail(ErrorCode::kInvalidArgument, "erasure journal " + o.erasure_journal +
+                                                   " is inside the data directory; keep it outside");
+    }
+    if (fs::exists(o.erasure_journal, ec)) {
+      return Fail(ErrorCode::kAlreadyExists,
+                  "erasure journal " + o.erasure_journal +
+                      " already exists (another vault's?); choose another with --erasure-journal");
+    }
+  }
   COFFRE_TRY(crypto::CreateKeyFile(o.key_file));
 
   // From here on, any failure removes what init created: nothing half-written.
+  bool journal_created = false;
   auto undo = [&](Error e) -> Result<InitResult> {
     fs::remove(o.key_file, ec);
+    if (journal_created) fs::remove(o.erasure_journal, ec);
     if (dir_existed) {
       for (auto& entry : fs::directory_iterator(o.dir, ec)) fs::remove_all(entry.path(), ec);
     } else {
@@ -122,6 +135,11 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
              crypto::KeyedHash(*master, layout::KeyCheckMessage(vault_id)));
   auto ring = Keyring::LoadOrCreate(**store, *batch, vault_id, *master, schema);
   if (!ring) return undo(ring.error());
+  if (!o.erasure_journal.empty()) {
+    auto journal = ErasureJournal::Create(o.erasure_journal, vault_id);
+    if (!journal) return undo(journal.error());
+    journal_created = true;
+  }
   if (auto s = (*store)->Write(*batch); !s) return undo(s.error());
   return InitResult{vault_id};
 }
@@ -159,7 +177,18 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
     if (o.read_only) return Fail(ErrorCode::kFailedPrecondition, "the vault's keyring is incomplete");
     COFFRE_TRY(v->store_->Write(*batch));
   }
-  if (!o.read_only && !o.erasure_journal.empty()) COFFRE_TRY(v->ReplayErasureJournal());
+  if (!o.read_only) {
+    // Sorted files of an import that crashed hold sealed records and
+    // wrapped keys: never leave them beside the live data.
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(o.dir, ec)) {
+      if (entry.path().filename().string().rfind(layout::kImportDirPrefix, 0) == 0) {
+        fs::remove_all(entry.path(), ec);
+      }
+    }
+    if (!o.erasure_journal.empty()) COFFRE_TRY(v->ReplayErasureJournal());
+    COFFRE_TRY(v->FinishPendingCompaction());
+  }
   return v;
 }
 
@@ -381,11 +410,32 @@ Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::Wri
 }
 
 Status Vault::CompactAfterErasure() {
-  for (Space s : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects}) {
-    COFFRE_TRY(store_->CompactSpace(s));
+  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects}) {
+    COFFRE_TRY(store_->CompactSpace(sp));
   }
-  return Ok();
+  auto done = store_->NewBatch();
+  done->Delete(Space::kMeta, layout::kMetaCompactionPending);
+  return store_->Write(*done);
 }
+
+// An erasure whose compaction was interrupted (kill, I/O error) left the
+// deleted keys in older files: finish it before serving anything.
+Status Vault::FinishPendingCompaction() {
+  COFFRE_ASSIGN_OR_RETURN(auto pending, store_->Get(Space::kMeta, layout::kMetaCompactionPending));
+  if (!pending) return Ok();
+  return CompactAfterErasure();
+}
+
+namespace {
+
+std::string AppliedValue(const std::vector<std::string>& subjects) {
+  std::string v;
+  AppendBigEndian64(v, subjects.size());
+  v += ErasureJournal::Chain(subjects, subjects.size());
+  return v;
+}
+
+}  // namespace
 
 Result<EraseResult> Vault::EraseSubject(std::string_view subject) {
   COFFRE_TRY(CheckSubject(subject));
@@ -395,13 +445,15 @@ Result<EraseResult> Vault::EraseSubject(std::string_view subject) {
   if (batch->Count() == 0) return Fail(ErrorCode::kNotFound, "unknown subject");
   if (!options_.erasure_journal.empty()) {
     // Journal first: if we crash after this line, the next open replays it.
+    // The journal is read afresh, so the applied count and hash describe the
+    // file as it is, not as it was when the vault was opened.
     COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
+    COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> entries, journal.ReadAll());
     COFFRE_TRY(journal.Append(subject, DefaultClock().NowUnixSeconds()));
-    ++journal_entries_;
-    std::string applied;
-    AppendBigEndian64(applied, journal_entries_);
-    batch->Put(Space::kMeta, layout::kMetaErasuresApplied, applied);
+    entries.emplace_back(subject);
+    batch->Put(Space::kMeta, layout::kMetaErasuresApplied, AppliedValue(entries));
   }
+  batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
   COFFRE_TRY(store_->Write(*batch));
   COFFRE_TRY(CompactAfterErasure());
   return result;
@@ -411,19 +463,29 @@ Status Vault::ReplayErasureJournal() {
   COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> subjects, journal.ReadAll());
   COFFRE_ASSIGN_OR_RETURN(auto applied_raw, store_->Get(Space::kMeta, layout::kMetaErasuresApplied));
-  uint64_t applied = applied_raw && applied_raw->size() == 8 ? ReadBigEndian64(*applied_raw) : 0;
-  journal_entries_ = subjects.size();
-  if (applied >= subjects.size()) return Ok();
-  // A restored backup (or a crash between journal and batch): erase again
-  // every subject journalled after what this store has applied.
+  uint64_t applied = 0;
+  std::string applied_hash = ErasureJournal::Chain({}, 0);
+  if (applied_raw && applied_raw->size() == 8 + 32) {
+    applied = ReadBigEndian64(*applied_raw);
+    applied_hash = applied_raw->substr(8);
+  }
+  if (applied > subjects.size()) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "erasure journal " + journal.path() + " holds " + std::to_string(subjects.size()) +
+                    " erasures but this vault has applied " + std::to_string(applied) +
+                    ": it was replaced by an older copy; restore the newest journal");
+  }
+  // The applied prefix must be the journal's own: a different journal
+  // (another copy, edited) is replayed in full, which is idempotent.
+  size_t start = ErasureJournal::Chain(subjects, applied) == applied_hash ? applied : 0;
+  if (start == subjects.size()) return Ok();
   std::lock_guard lock(write_mu_);
   auto batch = store_->NewBatch();
-  for (size_t i = applied; i < subjects.size(); ++i) {
+  for (size_t i = start; i < subjects.size(); ++i) {
     COFFRE_TRY(CollectErasure(subjects[i], *batch));
   }
-  std::string count;
-  AppendBigEndian64(count, subjects.size());
-  batch->Put(Space::kMeta, layout::kMetaErasuresApplied, count);
+  batch->Put(Space::kMeta, layout::kMetaErasuresApplied, AppliedValue(subjects));
+  batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
   COFFRE_TRY(store_->Write(*batch));
   return CompactAfterErasure();
 }

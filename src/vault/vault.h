@@ -37,7 +37,8 @@ namespace coffre::vault {
 struct InitOptions {
   std::string dir;
   std::string schema_path;
-  std::string key_file;  // created; must not exist
+  std::string key_file;         // created; must not exist
+  std::string erasure_journal;  // created; must not exist; empty: none (tests)
 };
 
 struct InitResult {
@@ -130,6 +131,7 @@ class Vault {
   Result<Record> OpenRecord(std::string_view collection, std::string_view record_id,
                             std::string_view value);
   Status ReplayErasureJournal();
+  Status FinishPendingCompaction();
   // Adds the deletion of every entry of `subject` to `batch`.
   Result<EraseResult> CollectErasure(std::string_view subject, storage::WriteBatch& batch);
   Status CompactAfterErasure();
@@ -140,7 +142,6 @@ class Vault {
   std::string vault_id_;
   crypto::SecretKey master_;
   Keyring keyring_;
-  uint64_t journal_entries_ = 0;
   IdSource ids_;
   std::mutex write_mu_;
 };

@@ -18,7 +18,11 @@ inline constexpr std::string_view kMetaFormat = "format";
 inline constexpr std::string_view kMetaVaultId = "vault_id";
 inline constexpr std::string_view kMetaSchema = "schema";
 inline constexpr std::string_view kMetaKeyCheck = "kcv";
+// count (u64 BE) || chained hash of the applied journal entries
 inline constexpr std::string_view kMetaErasuresApplied = "erasures_applied";
+// present while an erasure's compaction has not completed
+inline constexpr std::string_view kMetaCompactionPending = "erasure_compaction_pending";
+inline constexpr std::string_view kImportDirPrefix = "import-tmp-";
 inline constexpr std::string_view kKeyringPrefix = "keyring/";
 
 inline std::string KeyringMetaKey(std::string_view name) {
