@@ -668,16 +668,14 @@ void Pipeline::CommitterLoop() {
         return done_.count(next) > 0 || error_ || (reading_done_ && next >= chunks_total_);
       });
       if (error_) return;
-      if (done_.count(next) > 0) {
-        chunk = std::move(done_[next]);
-        done_.erase(next);
-      }
+      if (done_.count(next) == 0) break;  // input exhausted: every chunk committed
+      chunk = std::move(done_[next]);
+      done_.erase(next);
     }
-    // Input exhausted: commit what the last group holds, then stop.
-    Status s = chunk ? Commit(*chunk) : (group_rows_ > 0 ? IngestGroup() : Ok());
-    if (s && chunk && group_rows_ >= options_.commit_rows) s = IngestGroup();
-    if (chunk) {
-      chunk.reset();
+    Status s = Commit(*chunk);
+    if (s && group_rows_ >= options_.commit_rows) s = IngestGroup();
+    chunk.reset();
+    {
       std::lock_guard lock(mu_);
       --in_flight_;
     }
@@ -686,10 +684,10 @@ void Pipeline::CommitterLoop() {
       SetError(s.error());
       return;
     }
-    if (!chunk && group_rows_ == 0) {
-      std::lock_guard lock(mu_);
-      if (reading_done_ && next >= chunks_total_) return;
-    }
+  }
+  // What the last, partial group holds.
+  if (group_rows_ > 0) {
+    if (Status s = IngestGroup(); !s) SetError(s.error());
   }
 }
 

@@ -15,14 +15,11 @@ void SealedRecord::Reset() {
 
 namespace {
 
+// The field named `name` and its position in the collection.
 const schema::FieldDef* FieldDefOf(const schema::Collection& c, std::string_view name, size_t* pos) {
-  for (size_t i = 0; i < c.fields.size(); ++i) {
-    if (c.fields[i].name == name) {
-      *pos = i;
-      return &c.fields[i];
-    }
-  }
-  return nullptr;
+  const schema::FieldDef* def = c.Find(name);
+  if (def != nullptr) *pos = static_cast<size_t>(def - c.fields.data());
+  return def;
 }
 
 void AppendIndexKey(const Keyring& keyring, std::string_view collection,

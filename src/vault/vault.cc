@@ -196,16 +196,14 @@ Result<std::vector<FieldValue>> Vault::Validate(const schema::Collection& c,
                                                 const std::vector<NamedInput>& inputs) const {
   std::vector<const schema::Input*> given(c.fields.size(), nullptr);
   for (const auto& [name, input] : inputs) {
-    size_t pos = c.fields.size();
-    for (size_t i = 0; i < c.fields.size(); ++i) {
-      if (c.fields[i].name == name) pos = i;
-    }
-    if (pos == c.fields.size()) {
+    const schema::FieldDef* def = c.Find(name);
+    if (def == nullptr) {
       return Fail(ErrorCode::kInvalidArgument,
                   "field " + ShownFieldName(name) + ": unknown in collection '" + c.name + "'");
     }
+    size_t pos = static_cast<size_t>(def - c.fields.data());
     if (given[pos] != nullptr) {
-      return Fail(ErrorCode::kInvalidArgument, "field '" + c.fields[pos].name + "': given twice");
+      return Fail(ErrorCode::kInvalidArgument, "field '" + def->name + "': given twice");
     }
     given[pos] = &input;
   }
