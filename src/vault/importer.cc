@@ -418,7 +418,7 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
     IdSource::MakeInto(chunk.id_base + 2 * r + 1, sealed.subject.data());
     crypto::SecretKey data_key = crypto::SecretKey::Random();
     SealRecord(vault_.keyring(), collection_, schema_version, *fields, data_key, true, sealed);
-    for (size_t i = 0; i < sealed.index_count; ++i) {
+    for (size_t i = 0; i < sealed.index.size(); ++i) {
       IndexEntry& e = sealed.index[i];
       if (e.unique) chunk.probes.push_back({r, e.key, e.field});
       e.row = r;

@@ -10,7 +10,7 @@ void SealedRecord::Reset() {
   record_key.clear();
   record_value.clear();
   member_key.clear();
-  index_count = 0;
+  index.clear();
 }
 
 namespace {
@@ -70,10 +70,7 @@ void SealRecord(const Keyring& keyring, const schema::Collection& collection,
     size_t pos = 0;
     const schema::FieldDef* def = FieldDefOf(collection, f.name, &pos);
     if (def == nullptr || !(def->searchable || def->unique)) continue;
-    if (out.index.size() <= out.index_count) out.index.emplace_back();
-    IndexEntry& e = out.index[out.index_count++];
-    e.key.clear();
-    e.value.clear();
+    IndexEntry& e = out.index.emplace_back();
     AppendIndexKey(keyring, collection.name, *def, f.value, id, e.key);
     if (def->unique) e.value = id;
     e.unique = def->unique;

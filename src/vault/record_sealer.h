@@ -4,7 +4,7 @@
 // write exactly the same formats (docs/key-hierarchy.md).
 //
 // Thread-safety: stateless functions over immutable inputs; call from any
-// thread. A SealedRecord is reused across rows to avoid allocations.
+// thread. A SealedRecord may be reused across rows (Reset) to keep its buffers.
 #pragma once
 
 #include <string>
@@ -34,7 +34,6 @@ struct SealedRecord {
   std::string record_value;
   std::string member_key;
   std::vector<IndexEntry> index;
-  size_t index_count = 0;       // entries of `index` in use (the rest are spare buffers)
 
   void Reset();
 };

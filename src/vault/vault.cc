@@ -274,7 +274,7 @@ Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<Name
   SealRecord(keyring_, *c, schema_.version(), fields, data_key, new_key, sealed);
 
   auto batch = store_->NewBatch();
-  for (size_t i = 0; i < sealed.index_count; ++i) {
+  for (size_t i = 0; i < sealed.index.size(); ++i) {
     const IndexEntry& e = sealed.index[i];
     if (e.unique) {
       COFFRE_ASSIGN_OR_RETURN(auto clash, store_->Get(Space::kIndex, e.key));
