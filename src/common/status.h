@@ -32,6 +32,8 @@ enum class ErrorCode {
   kDataLoss,          // authentication tag mismatch, corrupt store
   kIoError,           // file system or storage backend failure
   kInternal,          // a bug in coffre
+  kUnauthenticated,   // no, unknown or expired credential
+  kResourceExhausted, // throttled, locked out, over a limit or cap
 };
 
 std::string_view ErrorCodeName(ErrorCode code);

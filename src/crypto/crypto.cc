@@ -238,4 +238,71 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+SigningKey SigningKey::FromSeed(const SecretKey& seed) {
+  SigningKey k;
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  crypto_sign_seed_keypair(pk, k.secret_.data(), seed.data());
+  k.public_key_.assign(reinterpret_cast<const char*>(pk), sizeof pk);
+  return k;
+}
+
+SigningKey::~SigningKey() { sodium_memzero(secret_.data(), secret_.size()); }
+
+SigningKey::SigningKey(SigningKey&& other) noexcept
+    : secret_(other.secret_), public_key_(std::move(other.public_key_)) {
+  sodium_memzero(other.secret_.data(), other.secret_.size());
+}
+
+SigningKey& SigningKey::operator=(SigningKey&& other) noexcept {
+  if (this != &other) {
+    secret_ = other.secret_;
+    public_key_ = std::move(other.public_key_);
+    sodium_memzero(other.secret_.data(), other.secret_.size());
+  }
+  return *this;
+}
+
+std::string SigningKey::Sign(std::string_view message) const {
+  std::string sig(crypto_sign_BYTES, '\0');
+  crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr, U(message),
+                       message.size(), secret_.data());
+  return sig;
+}
+
+bool VerifySignature(std::string_view public_key, std::string_view message,
+                     std::string_view signature) {
+  if (public_key.size() != crypto_sign_PUBLICKEYBYTES || signature.size() != crypto_sign_BYTES) {
+    return false;
+  }
+  return crypto_sign_verify_detached(U(signature), U(message), message.size(), U(public_key)) == 0;
+}
+
+static_assert(kPublicKeyBytes == crypto_sign_PUBLICKEYBYTES);
+static_assert(kSignatureBytes == crypto_sign_BYTES);
+
+Result<std::string> HashPassword(std::string_view password, const PasswordHashParams& params) {
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str_alg(out, password.data(), password.size(), params.ops_limit,
+                            params.mem_limit, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    return Fail(ErrorCode::kResourceExhausted, "not enough memory to hash a password");
+  }
+  std::string encoded(out);
+  sodium_memzero(out, sizeof out);
+  return encoded;
+}
+
+bool VerifyPassword(std::string_view encoded, std::string_view password) {
+  if (encoded.empty() || encoded.size() >= crypto_pwhash_STRBYTES) return false;
+  char buf[crypto_pwhash_STRBYTES] = {};
+  std::memcpy(buf, encoded.data(), encoded.size());
+  return crypto_pwhash_str_verify(buf, password.data(), password.size()) == 0;
+}
+
+bool PasswordNeedsRehash(std::string_view encoded, const PasswordHashParams& params) {
+  if (encoded.empty() || encoded.size() >= crypto_pwhash_STRBYTES) return true;
+  char buf[crypto_pwhash_STRBYTES] = {};
+  std::memcpy(buf, encoded.data(), encoded.size());
+  return crypto_pwhash_str_needs_rehash(buf, params.ops_limit, params.mem_limit) != 0;
+}
+
 }  // namespace coffre::crypto

@@ -104,4 +104,47 @@ std::string KeyedHash(const SecretKey& key, std::string_view message);
 // Constant-time equality of two byte strings of equal length.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
+// Ed25519 signatures (audit checkpoints). The secret key is derived from a
+// 32-byte seed kept sealed in the keyring; the public key is 32 bytes, a
+// signature 64. Move-only; the secret part is wiped when destroyed.
+inline constexpr size_t kPublicKeyBytes = 32;
+inline constexpr size_t kSignatureBytes = 64;
+class SigningKey {
+ public:
+  static SigningKey FromSeed(const SecretKey& seed);
+  ~SigningKey();
+  SigningKey(SigningKey&& other) noexcept;
+  SigningKey& operator=(SigningKey&& other) noexcept;
+  SigningKey(const SigningKey&) = delete;
+  SigningKey& operator=(const SigningKey&) = delete;
+
+  const std::string& public_key() const { return public_key_; }
+  std::string Sign(std::string_view message) const;  // 64 bytes
+
+ private:
+  SigningKey() = default;
+  std::array<unsigned char, 64> secret_{};
+  std::string public_key_;
+};
+// True only for a valid signature of `message` under `public_key`.
+bool VerifySignature(std::string_view public_key, std::string_view message,
+                     std::string_view signature);
+
+// Password hashing with Argon2id. The encoded hash ($argon2id$v=19$m=..,t=..,
+// p=1$salt$hash) carries its own parameters. Never log either argument.
+struct PasswordHashParams {
+  uint64_t ops_limit = 3;             // passes
+  size_t mem_limit = 64u << 20;       // bytes
+};
+// Parameters for tests (fast, still Argon2id).
+inline constexpr PasswordHashParams kTestPasswordHashParams{1, 8u << 10};
+// kResourceExhausted when memory for the hash cannot be allocated.
+Result<std::string> HashPassword(std::string_view password, const PasswordHashParams& params);
+// True when `password` matches `encoded`; false for a mismatch or a
+// malformed hash.
+bool VerifyPassword(std::string_view encoded, std::string_view password);
+// True when `encoded` was made with parameters other than `params` (upgrade
+// it after the next successful verify).
+bool PasswordNeedsRehash(std::string_view encoded, const PasswordHashParams& params);
+
 }  // namespace coffre::crypto

@@ -159,6 +159,42 @@ TEST_F(KeyFileTest, RefusesLooseModeAndGarbage) {
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 }
 
+// RFC 8032, section 7.1, TEST 1 (empty message).
+TEST(Signing, Rfc8032Vector1) {
+  ASSERT_TRUE(Init());
+  auto seed = SecretKey::FromBytes(
+      *FromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"));
+  ASSERT_TRUE(seed);
+  SigningKey key = SigningKey::FromSeed(*seed);
+  EXPECT_EQ(ToHex(key.public_key()),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  std::string sig = key.Sign("");
+  EXPECT_EQ(ToHex(sig),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39"
+            "701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+  EXPECT_TRUE(VerifySignature(key.public_key(), "", sig));
+  sig[10] ^= 1;
+  EXPECT_FALSE(VerifySignature(key.public_key(), "", sig));
+  EXPECT_FALSE(VerifySignature(key.public_key(), "x", key.Sign("")));
+  EXPECT_FALSE(VerifySignature("short", "", key.Sign("")));
+}
+
+TEST(PasswordHash, VerifiesOnlyTheRightPasswordAndReportsOldParameters) {
+  ASSERT_TRUE(Init());
+  auto h = HashPassword("correct horse battery staple", kTestPasswordHashParams);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->rfind("$argon2id$", 0), 0u);
+  EXPECT_TRUE(VerifyPassword(*h, "correct horse battery staple"));
+  EXPECT_FALSE(VerifyPassword(*h, "correct horse battery stapl"));
+  EXPECT_FALSE(VerifyPassword("", "x"));
+  EXPECT_FALSE(VerifyPassword("$argon2id$garbage", "x"));
+  EXPECT_FALSE(PasswordNeedsRehash(*h, kTestPasswordHashParams));
+  EXPECT_TRUE(PasswordNeedsRehash(*h, PasswordHashParams{2, 16u << 10}));
+  auto again = HashPassword("correct horse battery staple", kTestPasswordHashParams);
+  ASSERT_TRUE(again);
+  EXPECT_NE(*h, *again);  // salted
+}
+
 }  // namespace
 }  // namespace coffre::crypto
 
@@ -211,5 +247,6 @@ TEST(RandomBytes, DistinctDrawsAndForkedChildDiffers) {
   EXPECT_NE(parent, child);
 }
 
+// RFC 8032, section 7.1, TEST 1 (empty message).
 }  // namespace
 }  // namespace coffre::crypto

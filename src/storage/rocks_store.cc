@@ -27,7 +27,10 @@ namespace {
 using internal::FromRocks;
 
 constexpr std::array<Space, kSpaceCount> kAllSpaces = {
-    Space::kMeta, Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects};
+    Space::kMeta,          Space::kKeys,       Space::kRecords,
+    Space::kIndex,         Space::kSubjects,   Space::kAudit,
+    Space::kAuditByPrincipal, Space::kAuditBySubject, Space::kPrincipals,
+    Space::kCounters,      Space::kAlerts};
 
 // Shared by all column families of one store: a bound on read memory that
 // does not grow with the data (index and filter blocks live in it too).

@@ -15,6 +15,18 @@ std::string_view SpaceName(Space s) {
       return "index";
     case Space::kSubjects:
       return "subjects";
+    case Space::kAudit:
+      return "audit";
+    case Space::kAuditByPrincipal:
+      return "audit_by_principal";
+    case Space::kAuditBySubject:
+      return "audit_by_subject";
+    case Space::kPrincipals:
+      return "principals";
+    case Space::kCounters:
+      return "counters";
+    case Space::kAlerts:
+      return "alerts";
   }
   return "unknown";
 }

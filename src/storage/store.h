@@ -37,8 +37,14 @@ enum class Space : uint8_t {
   kRecords = 2,   // sealed records
   kIndex = 3,     // blind index entries
   kSubjects = 4,  // subject -> records membership
+  kAudit = 5,              // audit entries by sequence number, checkpoints
+  kAuditByPrincipal = 6,   // (principal, time, seq) -> empty
+  kAuditBySubject = 7,     // (subject, time, seq) -> empty
+  kPrincipals = 8,         // principals, their credentials (hashed, sealed), lockout state
+  kCounters = 9,           // quota counters, suspensions
+  kAlerts = 10,            // raised alerts
 };
-inline constexpr int kSpaceCount = 5;
+inline constexpr int kSpaceCount = 11;
 std::string_view SpaceName(Space s);
 
 class WriteBatch {

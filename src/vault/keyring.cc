@@ -40,6 +40,12 @@ Result<Keyring> Keyring::LoadOrCreate(storage::Store& store, storage::WriteBatch
                                       const schema::Schema& schema) {
   Keyring ring;
   COFFRE_ASSIGN_OR_RETURN(ring.kek_, LoadOrCreateOne(store, batch, vault_id, master, layout::kKekName));
+  COFFRE_ASSIGN_OR_RETURN(ring.api_key_hash_,
+                          LoadOrCreateOne(store, batch, vault_id, master, layout::kApiKeyHashName));
+  COFFRE_ASSIGN_OR_RETURN(ring.pepper_,
+                          LoadOrCreateOne(store, batch, vault_id, master, layout::kPepperName));
+  COFFRE_ASSIGN_OR_RETURN(ring.audit_seed_,
+                          LoadOrCreateOne(store, batch, vault_id, master, layout::kAuditSignName));
   for (const auto& c : schema.collections()) {
     for (const auto& f : c.fields) {
       if (!f.searchable && !f.unique) continue;

@@ -1,6 +1,7 @@
 // The vault's sub-keys, sealed under the master key in the meta space
-// (docs/key-hierarchy.md): the data-key wrapping key and one blind-index key
-// per searchable field.
+// (docs/key-hierarchy.md): the data-key wrapping key, one blind-index key
+// per searchable field, the API-key hashing key, the password pepper and the
+// audit signing seed.
 //
 //   auto ring = Keyring::Load(store, vault_id, master, schema);
 //   const crypto::SecretKey& kek = ring->kek();
@@ -29,6 +30,12 @@ class Keyring {
                                       const schema::Schema& schema);
 
   const crypto::SecretKey& kek() const { return kek_; }
+  // Keyed hash of service API keys (auth).
+  const crypto::SecretKey& api_key_hash_key() const { return api_key_hash_; }
+  // Seals password hashes (auth): a copied directory allows no offline guessing.
+  const crypto::SecretKey& pepper() const { return pepper_; }
+  // Seed of the Ed25519 key that signs audit checkpoints.
+  const crypto::SecretKey& audit_signing_seed() const { return audit_seed_; }
   // nullptr when the field is not searchable.
   const crypto::BlindIndexer* blind(std::string_view collection, std::string_view field) const;
 
@@ -39,6 +46,9 @@ class Keyring {
 
  private:
   crypto::SecretKey kek_;
+  crypto::SecretKey api_key_hash_;
+  crypto::SecretKey pepper_;
+  crypto::SecretKey audit_seed_;
   std::map<std::string, crypto::BlindIndexer, std::less<>> blind_;
 };
 

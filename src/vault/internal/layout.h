@@ -55,6 +55,9 @@ inline std::string BlindKeyName(std::string_view collection, std::string_view fi
 
 inline constexpr std::string_view kKekName = "kek.1";
 inline constexpr uint32_t kKekVersion = 1;
+inline constexpr std::string_view kApiKeyHashName = "apikey.1";
+inline constexpr std::string_view kPepperName = "pepper.1";
+inline constexpr std::string_view kAuditSignName = "audit.sign.1";
 
 // keys space: subject || collection
 inline std::string DataKeyKey(std::string_view subject, std::string_view collection) {
