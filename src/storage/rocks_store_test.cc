@@ -228,7 +228,7 @@ TEST_F(RocksStoreTest, RejectsBatchOfAnotherStore) {
 TEST_F(RocksStoreTest, UnknownSpaceIsInvalid) {
   auto store = Create();
   ASSERT_TRUE(store);
-  const auto bad = static_cast<Space>(9);
+  const auto bad = static_cast<Space>(kSpaceCount);
   auto g = store->Get(bad, "k");
   ASSERT_FALSE(g);
   EXPECT_EQ(g.error().code, ErrorCode::kInvalidArgument);
