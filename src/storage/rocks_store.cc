@@ -35,8 +35,8 @@ constexpr std::array<Space, kSpaceCount> kAllSpaces = {
 // Shared by all column families of one store: a bound on read memory that
 // does not grow with the data (index and filter blocks live in it too).
 constexpr size_t kBlockCacheBytes = 64u << 20;
-// Vault metadata is small and rarely written.
-constexpr size_t kMetaWriteBufferBytes = 4u << 20;
+// Metadata, principals, counters and alerts are small.
+constexpr size_t kSmallWriteBufferBytes = 4u << 20;
 constexpr int kMaxWriteBufferNumber = 4;
 constexpr int kMaxBackgroundJobs = 2;  // one per core of the reference machine
 constexpr uint64_t kBytesPerSync = 1u << 20;
@@ -70,7 +70,9 @@ rocksdb::ColumnFamilyOptions SpaceOptions(Space space, const RocksOptions& o,
   cf.bottommost_compression = rocksdb::kNoCompression;
   // (So RocksOptions::disable_compression_everywhere needs nothing more.)
 
-  cf.write_buffer_size = space == Space::kMeta ? kMetaWriteBufferBytes : o.write_buffer_bytes;
+  const bool small = space == Space::kMeta || space == Space::kPrincipals ||
+                     space == Space::kCounters || space == Space::kAlerts;
+  cf.write_buffer_size = small ? kSmallWriteBufferBytes : o.write_buffer_bytes;
   cf.max_write_buffer_number = kMaxWriteBufferNumber;
   // Keeps space amplification near 1.1x whatever the data size, and makes
   // CompactRange land everything on the last level.

@@ -160,7 +160,9 @@ TEST_F(RocksStoreTest, RefusesUnknownColumnFamily) {
   {
     rocksdb::DB* raw = nullptr;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* n : {"default", "meta", "keys", "records", "index", "subjects"}) {
+    std::vector<std::string> existing{"default"};
+    for (int i = 0; i < kSpaceCount; ++i) existing.emplace_back(SpaceName(static_cast<Space>(i)));
+    for (const std::string& n : existing) {
       cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -202,12 +204,14 @@ TEST_F(RocksStoreTest, CreatesEveryColumnFamilyWithChosenOptions) {
     EXPECT_EQ(cf.options.compression, rocksdb::kNoCompression) << cf.name;
     EXPECT_TRUE(cf.options.level_compaction_dynamic_level_bytes) << cf.name;
     EXPECT_EQ(cf.options.max_write_buffer_number, 4) << cf.name;
-    if (cf.name != "meta") {
-      EXPECT_EQ(cf.options.write_buffer_size, 64u << 20) << cf.name;
-    }
+    const bool small = cf.name == "meta" || cf.name == "principals" || cf.name == "counters" ||
+                       cf.name == "alerts";
+    EXPECT_EQ(cf.options.write_buffer_size, small ? 4u << 20 : 64u << 20) << cf.name;
   }
   EXPECT_EQ(names, (std::vector<std::string>{"default", "meta", "keys", "records", "index",
-                                             "subjects"}));
+                                             "subjects", "audit", "audit_by_principal",
+                                             "audit_by_subject", "principals", "counters",
+                                             "alerts"}));
   EXPECT_EQ(db_options.max_background_jobs, 2);
   EXPECT_EQ(db_options.bytes_per_sync, 1u << 20);
   EXPECT_EQ(db_options.wal_compression, rocksdb::kNoCompression);
