@@ -46,6 +46,8 @@ Result<Keyring> Keyring::LoadOrCreate(storage::Store& store, storage::WriteBatch
                           LoadOrCreateOne(store, batch, vault_id, master, layout::kPepperName));
   COFFRE_ASSIGN_OR_RETURN(ring.audit_seed_,
                           LoadOrCreateOne(store, batch, vault_id, master, layout::kAuditSignName));
+  COFFRE_ASSIGN_OR_RETURN(ring.secrets_,
+                          LoadOrCreateOne(store, batch, vault_id, master, layout::kSecretsName));
   for (const auto& c : schema.collections()) {
     for (const auto& f : c.fields) {
       if (!f.searchable && !f.unique) continue;

@@ -1,7 +1,7 @@
 // The vault's sub-keys, sealed under the master key in the meta space
 // (docs/key-hierarchy.md): the data-key wrapping key, one blind-index key
-// per searchable field, the API-key hashing key, the password pepper and the
-// audit signing seed.
+// per searchable field, the API-key hashing key, the password pepper, the
+// audit signing seed and the key that seals the vault's other secrets.
 //
 //   auto ring = Keyring::Load(store, vault_id, master, schema);
 //   const crypto::SecretKey& kek = ring->kek();
@@ -34,6 +34,8 @@ class Keyring {
   const crypto::SecretKey& api_key_hash_key() const { return api_key_hash_; }
   // Seals password hashes (auth): a copied directory allows no offline guessing.
   const crypto::SecretKey& pepper() const { return pepper_; }
+  // Seals the vault's small secrets (the TLS private key), Vault::PutSecret.
+  const crypto::SecretKey& secrets_key() const { return secrets_; }
   // Seed of the Ed25519 key that signs audit checkpoints.
   const crypto::SecretKey& audit_signing_seed() const { return audit_seed_; }
   // nullptr when the field is not searchable.
@@ -49,6 +51,7 @@ class Keyring {
   crypto::SecretKey api_key_hash_;
   crypto::SecretKey pepper_;
   crypto::SecretKey audit_seed_;
+  crypto::SecretKey secrets_;
   std::map<std::string, crypto::BlindIndexer, std::less<>> blind_;
 };
 

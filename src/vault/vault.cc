@@ -135,6 +135,13 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
              crypto::KeyedHash(*master, layout::KeyCheckMessage(vault_id)));
   auto ring = Keyring::LoadOrCreate(**store, *batch, vault_id, *master, schema);
   if (!ring) return undo(ring.error());
+  for (const auto& [name, value] : o.config) {
+    batch->Put(Space::kMeta, std::string(layout::kConfigPrefix) + name, value);
+  }
+  for (const auto& [name, value] : o.secrets) {
+    batch->Put(Space::kMeta, std::string(layout::kSecretPrefix) + name,
+               crypto::Seal(ring->secrets_key(), value, layout::SecretAad(vault_id, name)));
+  }
   if (!o.erasure_journal.empty()) {
     auto journal = ErasureJournal::Create(o.erasure_journal, vault_id);
     if (!journal) return undo(journal.error());
@@ -190,6 +197,33 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
     COFFRE_TRY(v->FinishPendingCompaction());
   }
   return v;
+}
+
+Status Vault::PutConfig(std::string_view name, std::string_view value) {
+  auto batch = store_->NewBatch();
+  batch->Put(Space::kMeta, std::string(layout::kConfigPrefix) + std::string(name), value);
+  return store_->Write(*batch);
+}
+
+Result<std::optional<std::string>> Vault::GetConfig(std::string_view name) {
+  return store_->Get(Space::kMeta, std::string(layout::kConfigPrefix) + std::string(name));
+}
+
+Status Vault::PutSecret(std::string_view name, std::string_view plaintext) {
+  auto batch = store_->NewBatch();
+  batch->Put(Space::kMeta, std::string(layout::kSecretPrefix) + std::string(name),
+             crypto::Seal(keyring_.secrets_key(), plaintext, layout::SecretAad(vault_id_, name)));
+  return store_->Write(*batch);
+}
+
+Result<std::optional<std::string>> Vault::GetSecret(std::string_view name) {
+  COFFRE_ASSIGN_OR_RETURN(auto sealed, store_->Get(Space::kMeta, std::string(layout::kSecretPrefix) +
+                                                                     std::string(name)));
+  if (!sealed) return std::optional<std::string>();
+  COFFRE_ASSIGN_OR_RETURN(std::string plain,
+                          crypto::Open(keyring_.secrets_key(), *sealed,
+                                       layout::SecretAad(vault_id_, name), "vault secret"));
+  return std::optional<std::string>(std::move(plain));
 }
 
 Result<std::vector<FieldValue>> Vault::Validate(const schema::Collection& c,

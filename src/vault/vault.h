@@ -39,6 +39,9 @@ struct InitOptions {
   std::string schema_path;
   std::string key_file;         // created; must not exist
   std::string erasure_journal;  // created; must not exist; empty: none (tests)
+  // Written in the same batch as the vault (see PutConfig and PutSecret).
+  std::vector<std::pair<std::string, std::string>> config;
+  std::vector<std::pair<std::string, std::string>> secrets;
 };
 
 struct InitResult {
@@ -120,6 +123,15 @@ class Vault {
   // Writes a new key file, re-seals the keyring under it and updates the
   // key-check value in one batch. Records are not rewritten.
   Result<size_t> RotateMasterKey(const std::string& new_key_file);
+
+  // Configuration that is not secret (the policy text, the TLS
+  // certificate), by name. Durable on return.
+  Status PutConfig(std::string_view name, std::string_view value);
+  Result<std::optional<std::string>> GetConfig(std::string_view name);
+  // Small secrets (the TLS private key), sealed under the keyring's
+  // secrets key; kDataLoss if the stored form does not open.
+  Status PutSecret(std::string_view name, std::string_view plaintext);
+  Result<std::optional<std::string>> GetSecret(std::string_view name);
 
   // Validates and normalises a record's fields into schema order.
   Result<std::vector<FieldValue>> Validate(const schema::Collection& collection,

@@ -637,6 +637,36 @@ TEST_F(VaultTest, RotationKeepsDataAndSearch) {
   EXPECT_EQ(Find("email", Value(kPeople[0], "email")).size(), 1u);
 }
 
+TEST_F(VaultTest, SecretsAreSealedAndSurviveRotation) {
+  const std::string secret = "-----BEGIN PRIVATE KEY----- test-only-secret-bytes";
+  ASSERT_TRUE(v().PutSecret("tls_key", secret));
+  ASSERT_TRUE(v().PutConfig("policy", "[roles]"));
+  EXPECT_TRUE(EntriesContaining("test-only-secret-bytes").empty());
+  auto got = v().GetSecret("tls_key");
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ(**got, secret);
+  auto absent = v().GetSecret("nothing");
+  ASSERT_TRUE(absent);
+  EXPECT_FALSE(absent->has_value());
+
+  std::string next = tmp_ + "/next.key";
+  ASSERT_TRUE(v().RotateMasterKey(next));
+  key_ = next;
+  Reopen();
+  got = v().GetSecret("tls_key");
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ(**got, secret);
+  auto config = v().GetConfig("policy");
+  ASSERT_TRUE(config && *config);
+  EXPECT_EQ(**config, "[roles]");
+
+  // A sealed secret moved under another name does not open.
+  RawPut(Space::kMeta, "secret/other", RawGet(Space::kMeta, "secret/tls_key"));
+  auto moved = v().GetSecret("other");
+  ASSERT_FALSE(moved);
+  EXPECT_EQ(moved.error().code, ErrorCode::kDataLoss);
+}
+
 // docs/key-hierarchy.md: the master key lives outside the data directory (a
 // copied DIR must hold no key). Init refuses a key file inside DIR; rotation
 // must refuse it too.

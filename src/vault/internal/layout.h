@@ -58,6 +58,18 @@ inline constexpr uint32_t kKekVersion = 1;
 inline constexpr std::string_view kApiKeyHashName = "apikey.1";
 inline constexpr std::string_view kPepperName = "pepper.1";
 inline constexpr std::string_view kAuditSignName = "audit.sign.1";
+inline constexpr std::string_view kSecretsName = "secrets.1";
+
+// meta space: configuration ("config/" + name, plain) and small secrets
+// ("secret/" + name, sealed under the secrets key with SecretAad).
+inline constexpr std::string_view kConfigPrefix = "config/";
+inline constexpr std::string_view kSecretPrefix = "secret/";
+inline std::string SecretAad(std::string_view vault_id, std::string_view name) {
+  std::string aad = "coffre.secret.v1";
+  AppendLengthPrefixed(aad, vault_id);
+  AppendLengthPrefixed(aad, name);
+  return aad;
+}
 
 // keys space: subject || collection
 inline std::string DataKeyKey(std::string_view subject, std::string_view collection) {
