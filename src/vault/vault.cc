@@ -408,6 +408,101 @@ Result<std::vector<Record>> Vault::ExportSubject(std::string_view subject) {
   return records;
 }
 
+Result<Record> Vault::Update(std::string_view collection, std::string_view record_id,
+                             const std::vector<NamedInput>& changes) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  // Validate the changes before taking the lock or reading anything.
+  std::vector<std::optional<std::string>> changed(c->fields.size());
+  std::vector<bool> touched(c->fields.size(), false);
+  for (const auto& [name, input] : changes) {
+    const schema::FieldDef* def = c->Find(name);
+    if (def == nullptr) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "field " + ShownFieldName(name) + ": unknown in collection '" + c->name + "'");
+    }
+    size_t pos = static_cast<size_t>(def - c->fields.data());
+    if (touched[pos]) return Fail(ErrorCode::kInvalidArgument, "field '" + def->name + "': given twice");
+    touched[pos] = true;
+    bool absent = input.kind == schema::Input::Kind::kNull ||
+                  (input.kind == schema::Input::Kind::kString && input.text.empty());
+    if (absent) {
+      if (def->required) {
+        return Fail(ErrorCode::kInvalidArgument, "field '" + def->name + "': is required");
+      }
+      continue;
+    }
+    COFFRE_ASSIGN_OR_RETURN(std::string value, schema::Normalize(*def, input));
+    changed[pos] = std::move(value);
+  }
+
+  std::lock_guard lock(write_mu_);
+  COFFRE_ASSIGN_OR_RETURN(Record old, Get(c->name, record_id));
+  const std::vector<std::string> old_keys = IndexKeysOf(keyring_, *c, old);
+  std::vector<std::optional<std::string>> merged(c->fields.size());
+  for (auto& f : old.fields) {
+    if (const schema::FieldDef* def = c->Find(f.name)) {
+      merged[static_cast<size_t>(def - c->fields.data())] = std::move(f.value);
+    }
+  }
+  for (size_t i = 0; i < c->fields.size(); ++i) {
+    if (touched[i]) merged[i] = std::move(changed[i]);
+  }
+  std::vector<FieldValue> fields;
+  for (size_t i = 0; i < c->fields.size(); ++i) {
+    if (merged[i]) fields.push_back({c->fields[i].name, std::move(*merged[i])});
+  }
+  COFFRE_ASSIGN_OR_RETURN(crypto::SecretKey data_key, LoadDataKey(old.subject, c->name));
+  SealedRecord sealed;
+  sealed.record_id = std::string(record_id);
+  sealed.subject = old.subject;
+  SealRecord(keyring_, *c, schema_.version(), fields, data_key, false, sealed);
+
+  auto batch = store_->NewBatch();
+  for (const std::string& k : old_keys) {
+    bool kept = std::any_of(sealed.index.begin(), sealed.index.end(),
+                            [&](const IndexEntry& e) { return e.key == k; });
+    if (!kept) batch->Delete(Space::kIndex, k);
+  }
+  for (const IndexEntry& e : sealed.index) {
+    bool existed = std::find(old_keys.begin(), old_keys.end(), e.key) != old_keys.end();
+    if (e.unique && !existed) {
+      COFFRE_ASSIGN_OR_RETURN(auto clash, store_->Get(Space::kIndex, e.key));
+      if (clash) {
+        return Fail(ErrorCode::kAlreadyExists,
+                    "field '" + c->fields[e.field].name + "': value already exists (unique)");
+      }
+    }
+    if (!existed) batch->Put(Space::kIndex, e.key, e.value);
+  }
+  batch->Put(Space::kRecords, sealed.record_key, sealed.record_value);
+  COFFRE_TRY(store_->Write(*batch));
+  return Record{c->name, std::string(record_id), old.subject, std::move(fields)};
+}
+
+Status Vault::DeleteRecord(std::string_view collection, std::string_view record_id) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  std::lock_guard lock(write_mu_);
+  COFFRE_ASSIGN_OR_RETURN(Record old, Get(c->name, record_id));
+  auto batch = store_->NewBatch();
+  for (const std::string& k : IndexKeysOf(keyring_, *c, old)) batch->Delete(Space::kIndex, k);
+  batch->Delete(Space::kRecords, layout::RecordKey(c->name, record_id));
+  const std::string member = layout::MemberKey(old.subject, c->name, record_id);
+  batch->Delete(Space::kSubjects, member);
+  // Other records of this subject in this collection still need the key.
+  std::string prefix = old.subject;
+  AppendLengthPrefixed(prefix, c->name);
+  bool others = false;
+  COFFRE_TRY(store_->Scan(Space::kSubjects, prefix, [&](std::string_view key, std::string_view) {
+    if (key != member) {
+      others = true;
+      return false;
+    }
+    return true;
+  }));
+  if (!others) batch->Delete(Space::kKeys, layout::DataKeyKey(old.subject, c->name));
+  return store_->Write(*batch);
+}
+
 Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::WriteBatch& batch) {
   EraseResult result;
   std::vector<std::string> member_keys;

@@ -109,6 +109,18 @@ class Vault {
   // kNotFound when absent (or erased); kDataLoss when it fails to open.
   Result<Record> Get(std::string_view collection, std::string_view record_id);
 
+  // Changes some fields of a record and returns it as stored. Each change is
+  // validated like Put's; a null or empty value removes an optional field.
+  // The record keeps its id, subject and data key; its index entries move
+  // with the values; unique fields are checked. kNotFound when absent.
+  Result<Record> Update(std::string_view collection, std::string_view record_id,
+                        const std::vector<NamedInput>& changes);
+
+  // Deletes one record with its index entries and membership, in one batch.
+  // When it was the subject's last record in this collection, the (subject,
+  // collection) data key is shredded in the same batch. kNotFound when absent.
+  Status DeleteRecord(std::string_view collection, std::string_view record_id);
+
   // Equality search on a searchable field; the value is normalised first.
   Result<std::vector<RecordRef>> Find(std::string_view collection, std::string_view field,
                                       const schema::Input& value, size_t limit = SIZE_MAX);

@@ -257,6 +257,61 @@ TEST_F(VaultTest, UniqueAndSubjectChecks) {
   EXPECT_EQ(exported->size(), 2u);
 }
 
+TEST_F(VaultTest, UpdateMovesIndexEntriesAndChecksUniqueness) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  auto taken = v().Update("people", a.id,
+                          {{"email", schema::Input::String(Value(kPeople[1], "email"))}});
+  ASSERT_FALSE(taken);
+  EXPECT_EQ(taken.error().code, ErrorCode::kAlreadyExists);
+  auto bad = v().Update("people", a.id, {{"phone", schema::Input::String("not a phone")}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  auto unknown = v().Update("people", a.id, {{"shoe_size", schema::Input::String("42")}});
+  ASSERT_FALSE(unknown);
+  auto required = v().Update("people", a.id, {{"last_name", schema::Input::Null()}});
+  ASSERT_FALSE(required);
+  EXPECT_EQ(required.error().code, ErrorCode::kInvalidArgument);
+
+  auto updated = v().Update("people", a.id,
+                            {{"email", schema::Input::String("New.Address@Example.FR")},
+                             {"iban", schema::Input::String("FR76 1820 6176 8366 5525 9689 211")}});
+  ASSERT_TRUE(updated) << updated.error().message;
+  EXPECT_EQ(updated->subject, a.subject);
+  Reopen();
+  EXPECT_TRUE(Find("email", Value(kPeople[0], "email")).empty()) << "old index entry left";
+  auto found = Find("email", "new.address@example.fr");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].id, a.id);
+  auto rec = v().Get("people", a.id);
+  ASSERT_TRUE(rec);
+  for (const auto& f : rec->fields) {
+    if (f.name == "iban") EXPECT_TRUE(f.value == "FR7618206176836655259689211");
+  }
+  // The unchanged searchable fields still find it.
+  EXPECT_EQ(Find("nir", Value(kPeople[0], "nir")).size(), 1u);
+  // The freed value can be taken by another record.
+  EXPECT_TRUE(v().Update("people", b.id,
+                         {{"email", schema::Input::String(Value(kPeople[0], "email"))}}));
+  EXPECT_EQ(v().Update("people", std::string(kIdBytes, 'x'), {}).error().code,
+            ErrorCode::kNotFound);
+}
+
+TEST_F(VaultTest, DeletingTheLastRecordOfACollectionShredsItsKey) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef a2 = Put(With(kPeople[1], "email", "second.address@example.fr"), a.subject);
+  ASSERT_TRUE(v().DeleteRecord("people", a.id));
+  EXPECT_EQ(v().Get("people", a.id).error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(Find("email", Value(kPeople[0], "email")).empty());
+  EXPECT_TRUE(v().Get("people", a2.id)) << "the subject's other record lost its key";
+  EXPECT_EQ(Count(Space::kKeys), 1u);
+  ASSERT_TRUE(v().DeleteRecord("people", a2.id));
+  EXPECT_EQ(Count(Space::kKeys), 0u);
+  EXPECT_EQ(Count(Space::kSubjects), 0u);
+  EXPECT_EQ(Count(Space::kIndex), 0u);
+  EXPECT_EQ(v().DeleteRecord("people", a.id).error().code, ErrorCode::kNotFound);
+}
+
 // Subject ids select entries by key prefix: a partial id must never reach a
 // scan, or one call could export or erase several people.
 TEST_F(VaultTest, PartialSubjectIdsAreRefusedNotMatchedAsPrefixes) {
