@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/cli_common.h"
 
 #include <unistd.h>
 
@@ -12,7 +13,7 @@
 
 #include <boost/json.hpp>
 
-#include "cli/json_io.h"
+#include "api/record_json.h"
 #include "common/bytes.h"
 #include "gen/people_gen.h"
 #include "vault/importer.h"
@@ -21,72 +22,9 @@
 namespace coffre::cli {
 namespace {
 
-int ExitCodeFor(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument: return 2;
-    case ErrorCode::kNotFound: return 3;
-    case ErrorCode::kAlreadyExists: return 4;
-    case ErrorCode::kPermissionDenied: return 5;
-    default: return 1;
-  }
-}
-
-int Report(const Error& e) {
-  std::cerr << "coffre: " << e.message << '\n';
-  return ExitCodeFor(e.code);
-}
-
-std::string TrimSlash(std::string dir) {
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  return dir;
-}
-
-// Where the master key lives: --key-file, else COFFRE_KEY_FILE, else DIR.key
-// beside (outside) the data directory.
-std::string ResolveKeyFile(const std::string& dir, const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("COFFRE_KEY_FILE"); env && *env) return env;
-  return TrimSlash(dir) + ".key";
-}
-
-// The erasure journal lives beside the data directory, outside it (and so
-// outside its backups), and does not move when the master key is rotated.
-std::string ResolveJournal(const std::string& dir, const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("COFFRE_ERASURE_JOURNAL"); env && *env) return env;
-  return TrimSlash(dir) + ".erasures";
-}
-
-struct VaultArgs {
-  std::string dir;
-  std::string key_file;
-  std::string journal;
-};
-
-void AddVaultArgs(CLI::App* cmd, VaultArgs& a) {
-  cmd->add_option("DIR", a.dir, "data directory of the vault")->required();
-  cmd->add_option("--key-file", a.key_file,
-                  "master key file (default: $COFFRE_KEY_FILE, else DIR.key)");
-  cmd->add_option("--erasure-journal", a.journal,
-                  "erasure journal (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
-}
-
-Result<std::unique_ptr<vault::Vault>> OpenVault(const VaultArgs& a, size_t write_buffer = 64u << 20) {
-  std::string key = ResolveKeyFile(a.dir, a.key_file);
-  return vault::Vault::Open({.dir = a.dir,
-                             .key_file = key,
-                             .erasure_journal = ResolveJournal(a.dir, a.journal),
-                             .write_buffer_bytes = write_buffer});
-}
-
-void PrintJson(const boost::json::value& v) { std::cout << boost::json::serialize(v) << '\n'; }
-
-// Runs `body`, mapping a failed Status to an exit code.
-template <typename F>
-void Run(Context& ctx, F&& body) {
-  Status s = body();
-  if (!s) ctx.exit_code = Report(s.error());
-}
+using api::FieldsFromJson;
+using api::RecordToJson;
+using api::RefToJson;
 
 void RegisterInit(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("init", "create a new vault and its master key file");

@@ -1,8 +1,21 @@
-#include "cli/json_io.h"
+#include "api/record_json.h"
+
+#include <charconv>
 
 #include "common/bytes.h"
 
-namespace coffre::cli {
+namespace coffre::api {
+namespace {
+
+bool ParseInt64(const std::string& s, int64_t& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+}  // namespace coffre::api
+
+namespace coffre::api {
 
 Result<std::vector<vault::NamedInput>> FieldsFromJson(std::string_view text,
                                                        boost::json::value& storage) {
@@ -10,8 +23,12 @@ Result<std::vector<vault::NamedInput>> FieldsFromJson(std::string_view text,
   storage = boost::json::parse(text, ec);
   if (ec) return Fail(ErrorCode::kInvalidArgument, "the record is not valid JSON");
   if (!storage.is_object()) return Fail(ErrorCode::kInvalidArgument, "the record must be a JSON object");
+  return FieldsFromObject(storage.as_object());
+}
+
+Result<std::vector<vault::NamedInput>> FieldsFromObject(const boost::json::object& object) {
   std::vector<vault::NamedInput> inputs;
-  for (const auto& kv : storage.as_object()) {
+  for (const auto& kv : object) {
     std::string_view name = kv.key();
     const boost::json::value& v = kv.value();
     switch (v.kind()) {
@@ -39,18 +56,21 @@ Result<std::vector<vault::NamedInput>> FieldsFromJson(std::string_view text,
   return inputs;
 }
 
+boost::json::value FieldToJson(const schema::FieldDef* def, const std::string& canonical) {
+  schema::FieldType type = def ? def->type : schema::FieldType::kText;
+  if (type == schema::FieldType::kInteger) {
+    int64_t v = 0;
+    if (ParseInt64(canonical, v)) return v;
+    return boost::json::value(canonical);
+  }
+  if (type == schema::FieldType::kBoolean) return canonical == "true";
+  return boost::json::value(canonical);
+}
+
 boost::json::object RecordToJson(const schema::Collection& collection, const vault::Record& record) {
   boost::json::object fields;
   for (const vault::FieldValue& f : record.fields) {
-    const schema::FieldDef* def = collection.Find(f.name);
-    schema::FieldType type = def ? def->type : schema::FieldType::kText;
-    if (type == schema::FieldType::kInteger) {
-      fields[f.name] = std::stoll(f.value);
-    } else if (type == schema::FieldType::kBoolean) {
-      fields[f.name] = f.value == "true";
-    } else {
-      fields[f.name] = f.value;
-    }
+    fields[f.name] = FieldToJson(collection.Find(f.name), f.value);
   }
   boost::json::object out;
   out["id"] = ToHex(record.id);
@@ -66,4 +86,4 @@ boost::json::object RefToJson(const vault::RecordRef& ref) {
   return out;
 }
 
-}  // namespace coffre::cli
+}  // namespace coffre::api

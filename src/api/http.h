@@ -1,0 +1,50 @@
+// The HTTP request and response as the API sees them: plain values, with no
+// Boost.Beast in sight, so handlers are testable and fuzzable without a
+// socket (Beast lives only in src/server/https_server.cc).
+//
+//   Request req{.method = "GET", .target = "/healthz"};
+//   Response res = api.Handle(req);   // res.status == 200
+//
+// Thread-safety: values; no shared state.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace coffre::api {
+
+struct Request {
+  std::string method;  // upper case: "GET"
+  std::string target;  // origin form: "/v1/collections/people/search?x=1"
+  // Header names in lower case, in arrival order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string source;  // peer address ("127.0.0.1"), or "unix:uid=N"
+
+  // The value of the first header named `lower_name`, if any.
+  std::optional<std::string_view> Header(std::string_view lower_name) const {
+    for (const auto& [name, value] : headers) {
+      if (name == lower_name) return std::string_view(value);
+    }
+    return std::nullopt;
+  }
+  // How many headers are named `lower_name` (a repeated credential or
+  // purpose header is refused rather than guessed at).
+  size_t HeaderCount(std::string_view lower_name) const {
+    size_t n = 0;
+    for (const auto& h : headers) n += h.first == lower_name;
+    return n;
+  }
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+}  // namespace coffre::api

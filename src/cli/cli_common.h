@@ -1,0 +1,98 @@
+// Helpers shared by the CLI's commands: where the key file, journal and
+// audit anchor live, opening the vault, printing JSON, exit codes.
+//
+// Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 already
+// exists, 5 permission denied or wrong key, 6 integrity failure.
+#pragma once
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+
+#include "cli/commands.h"
+#include "common/status.h"
+#include "vault/vault.h"
+
+namespace coffre::cli {
+
+inline int ExitCodeFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return 2;
+    case ErrorCode::kNotFound: return 3;
+    case ErrorCode::kAlreadyExists: return 4;
+    case ErrorCode::kPermissionDenied: return 5;
+    case ErrorCode::kDataLoss: return 6;
+    default: return 1;
+  }
+}
+
+inline int Report(const Error& e) {
+  std::cerr << "coffre: " << e.message << '\n';
+  return ExitCodeFor(e.code);
+}
+
+inline std::string TrimSlash(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+// Where the master key lives: --key-file, else COFFRE_KEY_FILE, else DIR.key
+// beside (outside) the data directory.
+inline std::string ResolveKeyFile(const std::string& dir, const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("COFFRE_KEY_FILE"); env && *env) return env;
+  return TrimSlash(dir) + ".key";
+}
+
+// The erasure journal lives beside the data directory, outside it (and so
+// outside its backups), and does not move when the master key is rotated.
+inline std::string ResolveJournal(const std::string& dir, const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("COFFRE_ERASURE_JOURNAL"); env && *env) return env;
+  return TrimSlash(dir) + ".erasures";
+}
+
+struct VaultArgs {
+  std::string dir;
+  std::string key_file;
+  std::string journal;
+};
+
+inline void AddVaultArgs(CLI::App* cmd, VaultArgs& a) {
+  cmd->add_option("DIR", a.dir, "data directory of the vault")->required();
+  cmd->add_option("--key-file", a.key_file,
+                  "master key file (default: $COFFRE_KEY_FILE, else DIR.key)");
+  cmd->add_option("--erasure-journal", a.journal,
+                  "erasure journal (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
+}
+
+inline Result<std::unique_ptr<vault::Vault>> OpenVault(const VaultArgs& a, size_t write_buffer = 64u << 20) {
+  std::string key = ResolveKeyFile(a.dir, a.key_file);
+  return vault::Vault::Open({.dir = a.dir,
+                             .key_file = key,
+                             .erasure_journal = ResolveJournal(a.dir, a.journal),
+                             .write_buffer_bytes = write_buffer});
+}
+
+inline void PrintJson(const boost::json::value& v) { std::cout << boost::json::serialize(v) << '\n'; }
+
+// Runs `body`, mapping a failed Status to an exit code.
+template <typename F>
+void Run(Context& ctx, F&& body) {
+  Status s = body();
+  if (!s) ctx.exit_code = Report(s.error());
+}
+
+// The audit anchor (signed checkpoints) lives beside the data directory,
+// outside it: --audit-anchor, else COFFRE_AUDIT_ANCHOR, else DIR.audit-anchor.
+inline std::string ResolveAnchor(const std::string& dir, const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("COFFRE_AUDIT_ANCHOR"); env && *env) return env;
+  return TrimSlash(dir) + ".audit-anchor";
+}
+
+}  // namespace coffre::cli

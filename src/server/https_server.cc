@@ -1,0 +1,332 @@
+// The only translation unit that includes Boost.Beast (slow to compile).
+#include "server/https_server.h"
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <csignal>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace coffre::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+// TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are
+// OpenSSL's defaults (all AEAD).
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+std::string ErrorBody(std::string_view code, std::string_view message) {
+  std::string body = R"({"error":{"code":")";
+  body += code;
+  body += R"(","message":")";
+  body += message;
+  body += R"("}})";
+  return body;
+}
+
+class Server;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, ssl::context& ctx, Server& server);
+  ~Session();
+  void Start();
+
+ private:
+  void OnHandshake(beast::error_code ec);
+  void DoRead();
+  void OnRead(beast::error_code ec, size_t);
+  void Write(api::Response response, bool keep_alive);
+  void OnWrite(bool keep_alive, beast::error_code ec, size_t);
+  void DoClose();
+
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  Server& server_;
+  std::string peer_;
+};
+
+class Server final : public HttpsServer {
+ public:
+  Server(const HttpsOptions& o, Handler handler)
+      : options_(o),
+        handler_(std::move(handler)),
+        ioc_(o.io_threads),
+        tls_(ssl::context::tls_server),
+        acceptor_(ioc_),
+        workers_(static_cast<size_t>(o.worker_threads)),
+        signals_(ioc_) {}
+
+  Status Listen() {
+    beast::error_code ec;
+    tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                         ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                     ec);
+    SSL_CTX* native = tls_.native_handle();
+    if (ec || SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+      return Fail(ErrorCode::kInternal, "cannot configure TLS");
+    }
+    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                    SSL_OP_NO_COMPRESSION);
+    tls_.use_certificate_chain(net::buffer(options_.cert_pem), ec);
+    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS certificate cannot be used");
+    tls_.use_private_key(net::buffer(options_.key_pem), ssl::context::pem, ec);
+    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS private key cannot be used");
+
+    auto address = net::ip::make_address(options_.address, ec);
+    if (ec) return Fail(ErrorCode::kInvalidArgument, "not an IP address: " + options_.address);
+    tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Fail(ErrorCode::kIoError, "cannot listen on " + options_.address + ":" +
+                                           std::to_string(options_.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    return Ok();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Run() override {
+    if (options_.stop_on_signals) {
+      signals_.add(SIGTERM);
+      signals_.add(SIGINT);
+      signals_.async_wait([this](beast::error_code ec, int) {
+        if (!ec) BeginStop();
+      });
+    }
+    DoAccept();
+    std::vector<std::thread> threads;
+    for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : threads) t.join();
+    workers_.join();
+  }
+
+  void Stop() override {
+    net::post(ioc_, [this] { BeginStop(); });
+  }
+
+  // --- used by sessions ---
+  const HttpsOptions& options() const { return options_; }
+  ssl::context& tls() { return tls_; }
+  bool draining() const { return draining_.load(); }
+  net::thread_pool& workers() { return workers_; }
+  std::atomic<int>& in_flight() { return in_flight_; }
+  std::atomic<size_t>& connections() { return connections_; }
+
+  api::Response Handle(api::Request& request) {
+    try {
+      return handler_(request);
+    } catch (...) {
+      // A handler must not throw; if one does, the request fails closed.
+      return api::Response{500, ErrorBody("internal", "internal error"), "application/json", {}};
+    }
+  }
+
+ private:
+  void DoAccept() {
+    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (!acceptor_.is_open()) return;  // stopping
+      } else if (connections_.load() < options_.max_connections) {
+        std::make_shared<Session>(std::move(socket), tls_, *this)->Start();
+      }  // else: over the cap, the socket closes here
+      DoAccept();
+    });
+  }
+
+  void BeginStop() {
+    if (draining_.exchange(true)) return;
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    signals_.cancel(ignored);
+    drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_timeout;
+    PollDrained();
+  }
+
+  // Handlers in flight finish their durable work; then the loop stops.
+  // Connections idle in keep-alive are dropped: nothing of theirs is pending.
+  void PollDrained() {
+    if (in_flight_.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+      ioc_.stop();
+      return;
+    }
+    drain_timer_.emplace(ioc_, std::chrono::milliseconds(10));
+    drain_timer_->async_wait([this](beast::error_code) { PollDrained(); });
+  }
+
+  HttpsOptions options_;
+  Handler handler_;
+  net::io_context ioc_;
+  ssl::context tls_;
+  tcp::acceptor acceptor_;
+  net::thread_pool workers_;
+  net::signal_set signals_;
+  std::optional<net::steady_timer> drain_timer_;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int> in_flight_{0};
+  std::atomic<size_t> connections_{0};
+  uint16_t port_ = 0;
+};
+
+Session::Session(tcp::socket&& socket, ssl::context& ctx, Server& server)
+    : stream_(std::move(socket), ctx), server_(server) {
+  server_.connections().fetch_add(1);
+}
+
+Session::~Session() { server_.connections().fetch_sub(1); }
+
+void Session::Start() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ec;
+    auto endpoint = beast::get_lowest_layer(self->stream_).socket().remote_endpoint(ec);
+    if (!ec) self->peer_ = endpoint.address().to_string();
+    beast::get_lowest_layer(self->stream_).expires_after(self->server_.options().handshake_timeout);
+    self->stream_.async_handshake(ssl::stream_base::server,
+                                  beast::bind_front_handler(&Session::OnHandshake, self));
+  });
+}
+
+void Session::OnHandshake(beast::error_code ec) {
+  if (ec) return;  // failed handshakes (old TLS versions, scanners) just close
+  DoRead();
+}
+
+void Session::DoRead() {
+  parser_.emplace();
+  parser_->body_limit(server_.options().max_body_bytes);
+  parser_->header_limit(static_cast<uint32_t>(server_.options().max_header_bytes));
+  beast::get_lowest_layer(stream_).expires_after(server_.options().idle_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+}
+
+void Session::OnRead(beast::error_code ec, size_t) {
+  if (ec == http::error::body_limit) {
+    return Write({413, ErrorBody("payload_too_large", "the body is larger than 1 MiB"),
+                  "application/json", {}},
+                 false);
+  }
+  if (ec == http::error::header_limit) {
+    return Write({431, ErrorBody("invalid_request", "the request headers are too large"),
+                  "application/json", {}},
+                 false);
+  }
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+      ec == net::error::operation_aborted || ec == net::ssl::error::stream_truncated ||
+      ec == net::error::eof || ec == net::error::connection_reset) {
+    return DoClose();
+  }
+  if (ec) {
+    if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+      return Write({400, ErrorBody("invalid_request", "malformed HTTP request"),
+                    "application/json", {}},
+                   false);
+    }
+    return DoClose();
+  }
+
+  auto& req = parser_->get();
+  api::Request request;
+  request.method = std::string(req.method_string());
+  request.target = std::string(req.target());
+  request.headers.reserve(8);
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    request.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  request.body = std::move(req.body());
+  request.source = peer_;
+  const bool keep_alive = req.keep_alive() && !server_.draining();
+
+  server_.in_flight().fetch_add(1);
+  net::post(server_.workers(), [self = shared_from_this(), request = std::move(request),
+                                keep_alive]() mutable {
+    api::Response response = self->server_.Handle(request);
+    net::post(self->stream_.get_executor(),
+              [self, response = std::move(response), keep_alive]() mutable {
+                self->Write(std::move(response), keep_alive);
+              });
+    self->server_.in_flight().fetch_sub(1);
+  });
+}
+
+void Session::Write(api::Response response, bool keep_alive) {
+  response_ = {};
+  response_.version(11);
+  response_.result(static_cast<unsigned>(response.status));
+  if (!response.body.empty() || response.status != 204) {
+    response_.set(http::field::content_type, response.content_type);
+  }
+  // Personal data must not be kept by caches or proxies.
+  response_.set(http::field::cache_control, "no-store");
+  response_.set("X-Content-Type-Options", "nosniff");
+  response_.set(http::field::strict_transport_security, "max-age=31536000");
+  for (auto& [name, value] : response.headers) response_.set(name, value);
+  response_.body() = std::move(response.body);
+  response_.keep_alive(keep_alive && !server_.draining());
+  response_.prepare_payload();
+  beast::get_lowest_layer(stream_).expires_after(server_.options().idle_timeout);
+  http::async_write(stream_, response_,
+                    beast::bind_front_handler(&Session::OnWrite, shared_from_this(),
+                                              response_.keep_alive()));
+}
+
+void Session::OnWrite(bool keep_alive, beast::error_code ec, size_t) {
+  if (ec) return;
+  if (!keep_alive) return DoClose();
+  DoRead();
+}
+
+void Session::DoClose() {
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+  stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+    beast::error_code ignored;
+    beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsOptions& options,
+                                                        Handler handler) {
+  if (options.io_threads < 1 || options.worker_threads < 1) {
+    return Fail(ErrorCode::kInvalidArgument, "the server needs at least one thread of each kind");
+  }
+  auto server = std::make_unique<Server>(options, std::move(handler));
+  COFFRE_TRY(server->Listen());
+  return std::unique_ptr<HttpsServer>(std::move(server));
+}
+
+}  // namespace coffre::server

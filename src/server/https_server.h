@@ -1,0 +1,62 @@
+// The HTTPS front door: TLS 1.2+ with Boost.Beast over Asio, keep-alive,
+// bounded bodies and timeouts, handlers run on a worker pool, graceful stop.
+//
+//   auto srv = HttpsServer::Start({.address = "127.0.0.1", .port = 0,
+//                                  .cert_pem = cert, .key_pem = key},
+//                                 [&](api::Request& r) { return api.Handle(r); });
+//   std::cout << (*srv)->port();
+//   (*srv)->Run();   // returns after Stop() (or SIGTERM/SIGINT) once drained
+//
+// The handler may block (synced writes, password hashing): it runs on a
+// pool of worker threads, never on the I/O threads, so a slow request does
+// not stall reads and writes of other connections.
+//
+// Thread-safety: Start and Run from one thread; Stop from any thread.
+// Ownership: the server owns its sockets, threads and TLS context; the
+// handler must outlive Run().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/http.h"
+#include "common/status.h"
+
+namespace coffre::server {
+
+struct HttpsOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8443;  // 0 picks a free port
+  std::string cert_pem;
+  std::string key_pem;
+  int io_threads = 2;
+  int worker_threads = 64;       // concurrent handlers (each may wait on a sync)
+  size_t max_body_bytes = 1u << 20;
+  size_t max_header_bytes = 16u << 10;
+  size_t max_connections = 4096;
+  std::chrono::seconds handshake_timeout{10};
+  std::chrono::seconds idle_timeout{60};  // keep-alive and slow clients
+  std::chrono::seconds drain_timeout{20};
+  bool stop_on_signals = true;  // SIGTERM and SIGINT stop gracefully
+};
+
+using Handler = std::function<api::Response(api::Request&)>;
+
+class HttpsServer {
+ public:
+  // Binds and listens (kInvalidArgument for a bad address or TLS material,
+  // kIoError when the port cannot be bound).
+  static Result<std::unique_ptr<HttpsServer>> Start(const HttpsOptions& options, Handler handler);
+  virtual ~HttpsServer() = default;
+
+  virtual uint16_t port() const = 0;
+  // Serves until stopped, then stops accepting, lets handlers in flight
+  // finish (at most drain_timeout) and returns.
+  virtual void Run() = 0;
+  virtual void Stop() = 0;
+};
+
+}  // namespace coffre::server
