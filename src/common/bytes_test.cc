@@ -1,4 +1,5 @@
 #include "common/bytes.h"
+#include "common/clock.h"
 
 #include <gtest/gtest.h>
 

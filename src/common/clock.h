@@ -8,6 +8,9 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
+
+#include "common/status.h"
 
 namespace coffre {
 
@@ -38,5 +41,10 @@ Clock& DefaultClock();
 
 // RFC 3339 UTC, e.g. "2026-11-22T04:15:57Z".
 std::string FormatRfc3339(int64_t unix_seconds);
+
+// Parses RFC 3339 in UTC ("2026-11-22T04:15:57Z", optional fraction of a
+// second, which is dropped; "+00:00" accepted for Z; other offsets refused:
+// coffre speaks UTC everywhere). kInvalidArgument names `what`.
+Result<int64_t> ParseRfc3339(std::string_view text, std::string_view what = "time");
 
 }  // namespace coffre
