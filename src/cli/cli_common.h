@@ -15,6 +15,8 @@
 
 #include "cli/commands.h"
 #include "common/status.h"
+#include "audit/entry.h"
+#include "server/runtime.h"
 #include "vault/vault.h"
 
 namespace coffre::cli {
@@ -60,6 +62,7 @@ struct VaultArgs {
   std::string dir;
   std::string key_file;
   std::string journal;
+  std::string anchor;
 };
 
 inline void AddVaultArgs(CLI::App* cmd, VaultArgs& a) {
@@ -68,14 +71,8 @@ inline void AddVaultArgs(CLI::App* cmd, VaultArgs& a) {
                   "master key file (default: $COFFRE_KEY_FILE, else DIR.key)");
   cmd->add_option("--erasure-journal", a.journal,
                   "erasure journal (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
-}
-
-inline Result<std::unique_ptr<vault::Vault>> OpenVault(const VaultArgs& a, size_t write_buffer = 64u << 20) {
-  std::string key = ResolveKeyFile(a.dir, a.key_file);
-  return vault::Vault::Open({.dir = a.dir,
-                             .key_file = key,
-                             .erasure_journal = ResolveJournal(a.dir, a.journal),
-                             .write_buffer_bytes = write_buffer});
+  cmd->add_option("--audit-anchor", a.anchor,
+                  "audit anchor file (default: $COFFRE_AUDIT_ANCHOR, else DIR.audit-anchor)");
 }
 
 inline void PrintJson(const boost::json::value& v) { std::cout << boost::json::serialize(v) << '\n'; }
@@ -94,5 +91,27 @@ inline std::string ResolveAnchor(const std::string& dir, const std::string& flag
   if (const char* env = std::getenv("COFFRE_AUDIT_ANCHOR"); env && *env) return env;
   return TrimSlash(dir) + ".audit-anchor";
 }
+
+// A command's handle on a vault it opens itself: the runtime (vault, audit
+// log) and the audit of what it does, as principal "local" with the
+// caller's uid as source. Reads are audited before anything is printed.
+class Local {
+ public:
+  static Result<std::unique_ptr<Local>> Open(const VaultArgs& a, size_t write_buffer = 64u << 20);
+  vault::Vault& vault() { return rt_->vault(); }
+  server::Runtime& runtime() { return *rt_; }
+  [[nodiscard]] Status Audit(std::string action, std::string_view collection,
+                             std::string record_id, std::vector<std::string> subjects,
+                             std::vector<audit::FieldView> fields = {}, std::string reason = {});
+
+ private:
+  std::unique_ptr<server::Runtime> rt_;
+};
+
+server::RuntimeOptions RuntimeFor(const VaultArgs& a);
+std::string LocalSource();
+
+// Every field of a record, shown in clear (the local CLI is the operator).
+std::vector<audit::FieldView> AllClear(const vault::Record& r, std::string_view prefix = {});
 
 }  // namespace coffre::cli

@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 #include "cli/cli_common.h"
+#include "cli/server_commands.h"
 
 #include <unistd.h>
 
@@ -9,7 +10,10 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include <boost/json.hpp>
 
@@ -17,6 +21,9 @@
 #include "common/bytes.h"
 #include "gen/people_gen.h"
 #include "vault/importer.h"
+#include "policy/policy.h"
+#include "server/server.h"
+#include "server/tls_material.h"
 #include "vault/vault.h"
 
 namespace coffre::cli {
@@ -26,27 +33,100 @@ using api::FieldsFromJson;
 using api::RecordToJson;
 using api::RefToJson;
 
+Result<std::string> ReadWholeFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(ErrorCode::kNotFound, "cannot read " + std::string(what) + " " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct InitArgs {
+  VaultArgs vault;
+  std::string schema;
+  std::string policy;
+  std::string tls_cert;
+  std::string tls_key;
+};
+
+// Everything init stores besides the schema, prepared before the vault is
+// created so that a bad file leaves nothing behind.
+Status PrepareInit(const InitArgs& a, vault::InitOptions& o) {
+  COFFRE_ASSIGN_OR_RETURN(schema::Schema schema, schema::Schema::LoadFile(a.schema));
+  if (!a.policy.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::LoadFile(a.policy, schema));
+    o.config.emplace_back(server::kPolicyConfig, p.text());
+  }
+  if (a.tls_cert.empty() != a.tls_key.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
+  }
+  server::TlsMaterial tls;
+  if (!a.tls_cert.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(tls.cert_pem, ReadWholeFile(a.tls_cert, "TLS certificate"));
+    COFFRE_ASSIGN_OR_RETURN(tls.key_pem, ReadWholeFile(a.tls_key, "TLS key"));
+    COFFRE_TRY(server::CheckPair(tls.cert_pem, tls.key_pem));
+    o.config.emplace_back(server::kTlsUserSuppliedConfig, "1");
+  } else {
+    COFFRE_ASSIGN_OR_RETURN(tls, server::GenerateSelfSigned(std::chrono::system_clock::now()));
+  }
+  o.config.emplace_back(server::kTlsCertConfig, tls.cert_pem);
+  o.secrets.emplace_back(server::kTlsKeySecret, tls.key_pem);
+  std::fill(tls.key_pem.begin(), tls.key_pem.end(), '\0');
+  return Ok();
+}
+
 void RegisterInit(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("init", "create a new vault and its master key file");
-  auto a = std::make_shared<VaultArgs>();
-  auto schema = std::make_shared<std::string>();
-  cmd->add_option("DIR", a->dir, "data directory to create")->required();
-  cmd->add_option("--schema", *schema, "schema TOML file")->required();
-  cmd->add_option("--key-file", a->key_file, "master key file to create (default: DIR.key)");
-  cmd->add_option("--erasure-journal", a->journal,
+  auto a = std::make_shared<InitArgs>();
+  cmd->add_option("DIR", a->vault.dir, "data directory to create")->required();
+  cmd->add_option("--schema", a->schema, "schema TOML file")->required();
+  cmd->add_option("--policy", a->policy, "policy TOML file (default: none, everything denied)");
+  cmd->add_option("--key-file", a->vault.key_file, "master key file to create (default: DIR.key)");
+  cmd->add_option("--erasure-journal", a->vault.journal,
                   "erasure journal to create (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
-  cmd->callback([&ctx, a, schema] {
+  cmd->add_option("--audit-anchor", a->vault.anchor,
+                  "audit anchor to create (default: $COFFRE_AUDIT_ANCHOR, else DIR.audit-anchor)");
+  cmd->add_option("--tls-cert", a->tls_cert, "PEM certificate for serve (default: self-signed)");
+  cmd->add_option("--tls-key", a->tls_key, "PEM private key of --tls-cert");
+  cmd->callback([&ctx, a] {
     Run(ctx, [&]() -> Status {
-      std::string key = ResolveKeyFile(a->dir, a->key_file);
-      std::string journal = ResolveJournal(a->dir, a->journal);
-      COFFRE_ASSIGN_OR_RETURN(auto r, vault::Vault::Init({a->dir, *schema, key, journal}));
-      std::cerr << "coffre: vault created in " << a->dir << "\n"
+      const std::string dir = TrimSlash(a->vault.dir);
+      std::string key = ResolveKeyFile(dir, a->vault.key_file);
+      std::string journal = ResolveJournal(dir, a->vault.journal);
+      std::string anchor = ResolveAnchor(dir, a->vault.anchor);
+      std::error_code ec;
+      if (std::filesystem::exists(anchor, ec)) {
+        return Fail(ErrorCode::kAlreadyExists, "audit anchor " + anchor +
+                                                   " already exists (another vault's?); choose "
+                                                   "another with --audit-anchor");
+      }
+      vault::InitOptions o{dir, a->schema, key, journal, {}, {}};
+      COFFRE_TRY(PrepareInit(*a, o));
+      COFFRE_ASSIGN_OR_RETURN(auto r, vault::Vault::Init(o));
+      for (auto& [name, value] : o.secrets) std::fill(value.begin(), value.end(), '\0');
+      // The first audit entry creates the anchor outside DIR.
+      {
+        COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(a->vault));
+        COFFRE_TRY(local->Audit("vault.init", {}, {}, {}));
+      }
+      std::string cert_path = dir + "/tls/cert.pem";
+      std::filesystem::create_directories(dir + "/tls", ec);
+      for (const auto& [name, value] : o.config) {
+        if (name != server::kTlsCertConfig) continue;
+        std::ofstream out(cert_path, std::ios::binary | std::ios::trunc);
+        out << value;
+        if (!out) return Fail(ErrorCode::kIoError, "cannot write " + cert_path);
+      }
+      std::cerr << "coffre: vault created in " << dir << "\n"
                 << "coffre: master key written to " << key
                 << " (mode 0600). Keep it off the data disk and out of the data directory's"
-                   " backups: anyone holding both can read the vault, and without it nobody can.\n";
-      PrintJson({{"vault", a->dir},
+                   " backups: anyone holding both can read the vault, and without it nobody can.\n"
+                << "coffre: TLS certificate for clients: " << cert_path << "\n";
+      PrintJson({{"vault", dir},
                  {"key_file", key},
                  {"erasure_journal", journal},
+                 {"audit_anchor", anchor},
+                 {"tls_cert", cert_path},
                  {"vault_id", ToHex(r.vault_id)}});
       return Ok();
     });
@@ -72,8 +152,9 @@ void RegisterPut(CLI::App& app, Context& ctx) {
       }
       boost::json::value storage;
       COFFRE_ASSIGN_OR_RETURN(auto inputs, FieldsFromJson(*json, storage));
-      COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
-      COFFRE_ASSIGN_OR_RETURN(auto ref, v->Put(*collection, inputs, subj));
+      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
+      COFFRE_ASSIGN_OR_RETURN(auto ref, local->vault().Put(*collection, inputs, subj));
+      COFFRE_TRY(local->Audit("create", *collection, ref.id, {ref.subject}));
       PrintJson(RefToJson(ref));
       return Ok();
     });
@@ -91,9 +172,10 @@ void RegisterGet(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, a, collection, id] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*id, "record id"));
-      COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
-      COFFRE_ASSIGN_OR_RETURN(auto rec, v->Get(*collection, raw));
-      PrintJson(RecordToJson(*v->schema().Find(*collection), rec));
+      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
+      COFFRE_ASSIGN_OR_RETURN(auto rec, local->vault().Get(*collection, raw));
+      COFFRE_TRY(local->Audit("read", *collection, rec.id, {rec.subject}, AllClear(rec)));
+      PrintJson(RecordToJson(*local->vault().schema().Find(*collection), rec));
       return Ok();
     });
   });
@@ -113,10 +195,15 @@ void RegisterFind(CLI::App& app, Context& ctx) {
       if (eq == std::string::npos || eq == 0) {
         return Fail(ErrorCode::kInvalidArgument, "the query must be FIELD=VALUE");
       }
-      COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
+      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
       std::string field = query->substr(0, eq);
       std::string value = query->substr(eq + 1);
-      COFFRE_ASSIGN_OR_RETURN(auto refs, v->Find(*collection, field, schema::Input::String(value)));
+      COFFRE_ASSIGN_OR_RETURN(auto refs,
+                              local->vault().Find(*collection, field, schema::Input::String(value)));
+      std::vector<std::string> subjects;
+      for (const auto& r : refs) subjects.push_back(r.subject);
+      COFFRE_TRY(local->Audit("search", *collection, {}, std::move(subjects),
+                              {{field, audit::kViewClear}}));
       for (const auto& r : refs) PrintJson(RefToJson(r));
       return Ok();
     });
@@ -168,7 +255,8 @@ void RegisterImport(CLI::App& app, Context& ctx) {
       o->format = *format == "csv" ? vault::ImportFormat::kCsv
                   : *format == "ndjson" ? vault::ImportFormat::kNdjson
                                         : vault::ImportFormat::kAuto;
-      COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
+      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
+      vault::Vault* v = &local->vault();
       bool tty = ::isatty(STDERR_FILENO) == 1;
       ProgressBar bar;
       o->on_commit = [&](const vault::ImportProgress& p) {
@@ -193,6 +281,10 @@ void RegisterImport(CLI::App& app, Context& ctx) {
         bar.Done();
       }
       if (!stats) return Fail(stats.error());
+      // One entry for the whole import (ids of imported rows are not listed).
+      COFFRE_TRY(local->Audit("import", o->collection, {}, {},  {},
+                              std::to_string(stats->imported) + " imported, " +
+                                  std::to_string(stats->rejected) + " rejected"));
       if (stats->rejected > 0) {
         std::cerr << "coffre: " << stats->rejected << " rows rejected; reasons in "
                   << (o->rejects_path.empty() ? o->path + ".rejects" : o->rejects_path) << '\n';
@@ -208,7 +300,7 @@ void RegisterImport(CLI::App& app, Context& ctx) {
 
 // A command of the form `coffre NAME DIR SUBJECT`: parses the subject id,
 // opens the vault and hands both to `body`.
-using SubjectBody = std::function<Status(vault::Vault&, const std::string& raw, const std::string& shown)>;
+using SubjectBody = std::function<Status(Local&, const std::string& raw, const std::string& shown)>;
 
 void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name,
                             const std::string& help, SubjectBody body) {
@@ -220,22 +312,26 @@ void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name
   cmd->callback([&ctx, a, subject, body] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*subject, "subject"));
-      COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
-      return body(*v, raw, *subject);
+      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
+      return body(*local, raw, *subject);
     });
   });
 }
 
 void RegisterExport(CLI::App& app, Context& ctx) {
   RegisterSubjectCommand(app, ctx, "export-subject", "print all of a person's records as JSON",
-                         [](vault::Vault& v, const std::string& raw, const std::string& shown) -> Status {
+                         [](Local& local, const std::string& raw, const std::string& shown) -> Status {
+                           vault::Vault& v = local.vault();
                            COFFRE_ASSIGN_OR_RETURN(auto records, v.ExportSubject(raw));
                            boost::json::array arr;
+                           std::vector<audit::FieldView> fields;
                            for (const auto& r : records) {
                              boost::json::object o = RecordToJson(*v.schema().Find(r.collection), r);
                              o["collection"] = r.collection;
                              arr.push_back(std::move(o));
+                             for (auto& f : AllClear(r, r.collection + ".")) fields.push_back(std::move(f));
                            }
+                           COFFRE_TRY(local.Audit("export", {}, {}, {raw}, std::move(fields)));
                            PrintJson({{"subject", shown}, {"records", std::move(arr)}});
                            return Ok();
                          });
@@ -244,8 +340,9 @@ void RegisterExport(CLI::App& app, Context& ctx) {
 void RegisterErase(CLI::App& app, Context& ctx) {
   RegisterSubjectCommand(app, ctx, "erase-subject",
                          "crypto-shred a person: keys, records, index entries",
-                         [](vault::Vault& v, const std::string& raw, const std::string& shown) -> Status {
-                           COFFRE_ASSIGN_OR_RETURN(auto r, v.EraseSubject(raw));
+                         [](Local& local, const std::string& raw, const std::string& shown) -> Status {
+                           COFFRE_ASSIGN_OR_RETURN(auto r, local.vault().EraseSubject(raw));
+                           COFFRE_TRY(local.Audit("erase", {}, {}, {raw}));
                            PrintJson({{"subject", shown},
                                       {"erased_records", r.records},
                                       {"destroyed_keys", r.keys}});
@@ -277,8 +374,9 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
   cmd->add_option("--new-key-file", *next, "key file to create for the new master key")->required();
   cmd->callback([&ctx, a, next] {
     Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(auto v, OpenVault(*a));
-      COFFRE_ASSIGN_OR_RETURN(size_t n, v->RotateMasterKey(*next));
+      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
+      COFFRE_ASSIGN_OR_RETURN(size_t n, local->vault().RotateMasterKey(*next));
+      COFFRE_TRY(local->Audit("keys.rotate", {}, {}, {}));
       std::cerr << "coffre: the vault now opens only with " << *next
                 << ". Rotation replaces the master key, not the sub-keys it protects: it retires"
                    " an old key file, but after a key file AND a copy of the data directory have"
@@ -302,6 +400,7 @@ void RegisterCommands(CLI::App& app, Context& ctx) {
   RegisterErase(app, ctx);
   RegisterGen(app, ctx);
   RegisterKeys(app, ctx);
+  RegisterServerCommands(app, ctx);
 }
 
 }  // namespace coffre::cli

@@ -1,0 +1,683 @@
+#include "api/api.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "api/internal/http_util.h"
+#include "api/record_json.h"
+#include "audit/entry_json.h"
+#include "common/bytes.h"
+#include "schema/mask.h"
+
+namespace coffre::api {
+namespace {
+
+namespace json = boost::json;
+using internal::ErrorResponse;
+using internal::FromError;
+using internal::HttpError;
+using internal::HttpFail;
+using internal::HttpResult;
+using internal::JsonResponse;
+using policy::Action;
+using policy::View;
+
+constexpr std::string_view kSessionTokenPrefix = "coffre_st_";
+
+// Who is asking, established before any route runs.
+struct Caller {
+  auth::Principal principal;
+  std::optional<auth::Principal> user;  // X-Coffre-On-Behalf-Of
+  std::string purpose;
+  std::string source;  // "https:ADDRESS"
+};
+
+enum class RouteKind { kRecords, kRecord, kSearch, kSubject, kAudit };
+
+struct Route {
+  RouteKind kind;
+  std::string_view collection;
+  std::string_view id;  // record or subject id, as given
+};
+
+std::optional<Route> MatchRoute(std::string_view path) {
+  auto segments = internal::PathSegments(path);
+  if (!segments) return std::nullopt;
+  const auto& s = *segments;
+  if (s.empty() || s[0] != "v1") return std::nullopt;
+  if (s.size() == 2 && s[1] == "audit") return Route{RouteKind::kAudit, {}, {}};
+  if (s.size() == 3 && s[1] == "subjects") return Route{RouteKind::kSubject, {}, s[2]};
+  if (s.size() >= 4 && s[1] == "collections") {
+    if (s.size() == 4 && s[3] == "records") return Route{RouteKind::kRecords, s[2], {}};
+    if (s.size() == 4 && s[3] == "search") return Route{RouteKind::kSearch, s[2], {}};
+    if (s.size() == 5 && s[3] == "records") return Route{RouteKind::kRecord, s[2], s[4]};
+  }
+  return std::nullopt;
+}
+
+// The methods each route answers, for 405 and Allow.
+std::string_view AllowedMethods(RouteKind kind) {
+  switch (kind) {
+    case RouteKind::kRecords: return "POST";
+    case RouteKind::kRecord: return "GET, PATCH, DELETE";
+    case RouteKind::kSearch: return "POST";
+    case RouteKind::kSubject: return "GET, DELETE";
+    case RouteKind::kAudit: return "GET";
+  }
+  return "";
+}
+
+bool MethodAllowed(RouteKind kind, std::string_view method) {
+  std::string_view allowed = AllowedMethods(kind);
+  size_t pos = 0;
+  while (pos < allowed.size()) {
+    size_t comma = allowed.find(',', pos);
+    if (comma == std::string_view::npos) comma = allowed.size();
+    if (allowed.substr(pos, comma - pos) == method) return true;
+    pos = comma + 2;
+  }
+  return false;
+}
+
+HttpResult<std::string> ParseHexId(std::string_view hex, std::string_view what) {
+  auto id = ParseId(hex, what);
+  if (!id) return HttpFail(400, "invalid_request", id.error().message);
+  return std::move(*id);
+}
+
+bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Api::Impl {
+  Services s;
+
+  explicit Impl(Services services) : s(std::move(services)) {}
+
+  // ---------------------------------------------------------------- audit
+
+  audit::Entry BaseEntry(const Caller& c, std::string action, std::string_view collection) const {
+    audit::Entry e;
+    e.principal = c.principal.name;
+    if (c.user) e.on_behalf_of = c.user->name;
+    e.action = std::move(action);
+    e.collection = std::string(collection);
+    e.purpose = c.purpose;
+    e.source = c.source;
+    return e;
+  }
+
+  // Appends `e`; the request fails (503) if the entry is not durable.
+  std::optional<Response> Audit(audit::Entry e) {
+    if (!s.audit.Append(std::move(e))) {
+      return ErrorResponse({503, "unavailable", "the audit log is unavailable; nothing was returned"});
+    }
+    return std::nullopt;
+  }
+
+  Response Deny(audit::Entry e, std::string reason) {
+    e.outcome = "denied";
+    e.reason = reason;
+    e.fields.clear();
+    if (auto failed = Audit(std::move(e))) return *failed;
+    return ErrorResponse({403, "forbidden", std::move(reason)});
+  }
+
+  Response Failed(audit::Entry e, const HttpError& error) {
+    e.outcome = "error";
+    e.reason = error.code;
+    e.fields.clear();
+    e.subjects.clear();
+    if (auto failed = Audit(std::move(e))) return *failed;
+    Response r = ErrorResponse(error);
+    if (error.status == 405) r.headers.emplace_back("Allow", "GET, POST, PATCH, DELETE");
+    return r;
+  }
+
+  Response Allowed(audit::Entry e, int status, const json::value& body) {
+    e.outcome = "allowed";
+    if (auto failed = Audit(std::move(e))) return *failed;
+    if (status == 204) return Response{204, "", "application/json", {}};
+    return JsonResponse(status, body);
+  }
+
+  // ---------------------------------------------------------------- policy
+
+  policy::Decision Decide(const Caller& c, const policy::Policy& p, std::string_view collection,
+                          Action action) const {
+    policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
+    if (c.user) {
+      policy::Actor user{c.user->name, c.user->role, &c.user->attrs};
+      return p.DecideOnBehalf(who, user, collection, action, c.purpose);
+    }
+    return p.Decide(who, collection, action, c.purpose);
+  }
+
+  // The record as the decision's views show it; `shown` lists the fields
+  // returned, for the audit entry.
+  json::object Show(const schema::Collection& c, const vault::Record& r,
+                    const std::vector<View>& views, std::vector<audit::FieldView>& shown,
+                    std::string_view field_prefix = {}) const {
+    json::object fields;
+    for (const vault::FieldValue& f : r.fields) {
+      const schema::FieldDef* def = c.Find(f.name);
+      if (def == nullptr) continue;
+      size_t i = static_cast<size_t>(def - c.fields.data());
+      View v = i < views.size() ? views[i] : View::kNone;
+      if (v == View::kNone) continue;
+      std::string audit_name = std::string(field_prefix) + f.name;
+      if (v == View::kMasked) {
+        fields[f.name] = schema::Mask(*def, f.value);
+        shown.push_back({std::move(audit_name), audit::kViewMasked});
+      } else {
+        fields[f.name] = FieldToJson(def, f.value);
+        shown.push_back({std::move(audit_name), audit::kViewClear});
+      }
+    }
+    json::object out;
+    out["id"] = ToHex(r.id);
+    out["subject"] = ToHex(r.subject);
+    out["fields"] = std::move(fields);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- entry
+
+  Response Handle(const Request& req) {
+    auto [path, query] = internal::SplitTarget(req.target);
+    if (path == "/healthz") {
+      if (req.method != "GET" && req.method != "HEAD") {
+        return ErrorResponse({405, "method_not_allowed", "use GET"});
+      }
+      return JsonResponse(200, json::object{{"status", "ok"}});
+    }
+    if (path == "/v1/sessions") {
+      if (req.method != "POST") return ErrorResponse({405, "method_not_allowed", "use POST"});
+      return Login(req);
+    }
+
+    Caller c;
+    c.source = "https:" + req.source;
+    if (auto denied = Authenticate(req, c)) return *denied;
+
+    if (path == "/v1/openapi.json") {
+      audit::Entry e = BaseEntry(c, "openapi.read", {});
+      if (req.method != "GET") {
+        return Failed(std::move(e), {405, "method_not_allowed", "use GET"});
+      }
+      e.outcome = "allowed";
+      if (auto failed = Audit(std::move(e))) return *failed;
+      Response r;
+      r.body = std::string(s.openapi_json);
+      return r;
+    }
+
+    std::optional<Route> route = MatchRoute(path);
+    audit::Entry e = BaseEntry(c, "request", {});
+    if (!route) return Failed(std::move(e), {404, "not_found", "no such route"});
+    if (!MethodAllowed(route->kind, req.method)) {
+      return Failed(std::move(e), {405, "method_not_allowed",
+                                   "this route answers " + std::string(AllowedMethods(route->kind))});
+    }
+
+    // Purpose, then the end user a service acts for.
+    if (req.HeaderCount("x-coffre-purpose") != 1 || req.Header("x-coffre-purpose")->empty()) {
+      return Deny(std::move(e), "X-Coffre-Purpose is required (exactly once)");
+    }
+    c.purpose = std::string(*req.Header("x-coffre-purpose"));
+    e.purpose = c.purpose;
+    if (req.HeaderCount("x-coffre-on-behalf-of") > 0) {
+      if (auto denied = ResolveUser(req, c, e)) return *denied;
+    }
+
+    std::shared_ptr<const policy::Policy> p = s.policy();
+    switch (route->kind) {
+      case RouteKind::kRecords: return CreateRecord(req, c, *p, *route);
+      case RouteKind::kRecord:
+        if (req.method == "GET") return GetRecord(c, *p, *route);
+        if (req.method == "PATCH") return UpdateRecord(req, c, *p, *route);
+        return DeleteRecord(c, *p, *route);
+      case RouteKind::kSearch: return Search(req, c, *p, *route);
+      case RouteKind::kSubject:
+        if (req.method == "GET") return ExportSubject(c, *p, *route);
+        return EraseSubject(c, *p, *route);
+      case RouteKind::kAudit: return ReadAudit(query, c, *p);
+    }
+    return ErrorResponse({500, "internal", "internal error"});
+  }
+
+  // nullopt when `c.principal` is set; otherwise the response to send.
+  std::optional<Response> Authenticate(const Request& req, Caller& c) {
+    auto unauthenticated = [&] {
+      s.audit.CountUnauthenticated(req.source);
+      return ErrorResponse({401, "unauthenticated", "a valid credential is required"});
+    };
+    if (req.HeaderCount("authorization") != 1) return unauthenticated();
+    std::string_view header = *req.Header("authorization");
+    if (!IEqualsPrefix(header, "bearer ")) return unauthenticated();
+    std::string_view token = header.substr(7);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    if (token.empty() || token.size() > 256) return unauthenticated();
+    Result<auth::Principal> who = token.substr(0, kSessionTokenPrefix.size()) == kSessionTokenPrefix
+                                      ? s.directory.AuthenticateSession(token)
+                                      : s.directory.AuthenticateApiKey(token);
+    if (!who) {
+      if (who.error().code == ErrorCode::kPermissionDenied) {
+        // A suspended principal: known, so worth one entry each.
+        audit::Entry e = BaseEntry(c, "authenticate", {});
+        e.outcome = "denied";
+        e.reason = "suspended";
+        if (auto failed = Audit(std::move(e))) return failed;
+        return ErrorResponse({403, "suspended", "this principal is suspended"});
+      }
+      if (who.error().code == ErrorCode::kUnauthenticated) return unauthenticated();
+      return ErrorResponse(FromError(who.error()));
+    }
+    c.principal = std::move(*who);
+    if (c.principal.kind == auth::Kind::kUser) return unauthenticated();  // no credential of its own
+    return std::nullopt;
+  }
+
+  std::optional<Response> ResolveUser(const Request& req, Caller& c, audit::Entry& e) {
+    if (req.HeaderCount("x-coffre-on-behalf-of") != 1) {
+      return Deny(e, "X-Coffre-On-Behalf-Of may be sent once");
+    }
+    std::shared_ptr<const policy::Policy> p = s.policy();
+    if (c.principal.kind != auth::Kind::kService || !p->AllowsDelegation(c.principal.role)) {
+      return Deny(e, "role '" + c.principal.role + "' may not act on behalf of users");
+    }
+    std::string_view name = *req.Header("x-coffre-on-behalf-of");
+    auto user = s.directory.GetUser(name);
+    if (!user) {
+      if (user.error().code == ErrorCode::kPermissionDenied) {
+        e.on_behalf_of = std::string(name);
+        e.outcome = "denied";
+        e.reason = "suspended";
+        if (auto failed = Audit(e)) return failed;
+        return ErrorResponse({403, "suspended", "the on-behalf-of user is suspended"});
+      }
+      if (user.error().code == ErrorCode::kNotFound || user.error().code == ErrorCode::kInvalidArgument) {
+        return Deny(e, "the on-behalf-of user is not a registered user");
+      }
+      return Failed(e, FromError(user.error()));
+    }
+    c.user = std::move(*user);
+    e.on_behalf_of = c.user->name;
+    return std::nullopt;
+  }
+
+  Response Login(const Request& req) {
+    auto body = internal::ParseObjectBody(req, kMaxBodyBytes);
+    if (!body) return ErrorResponse(body.error());
+    if (auto k = internal::CheckKeys(*body, {"name", "password", "totp"}, {"name", "password", "totp"}); !k) {
+      return ErrorResponse(k.error());
+    }
+    auto name = internal::StringMember(*body, "name");
+    auto password = internal::StringMember(*body, "password");
+    auto totp = internal::StringMember(*body, "totp");
+    if (!name) return ErrorResponse(name.error());
+    if (!password) return ErrorResponse(password.error());
+    if (!totp) return ErrorResponse(totp.error());
+    int64_t retry_after = 0;
+    auto login = s.directory.Login({**name, **password, **totp, req.source}, &retry_after);
+    if (!login) {
+      switch (login.error().code) {
+        case ErrorCode::kUnauthenticated:
+          s.audit.CountUnauthenticated(req.source);
+          return ErrorResponse({401, "unauthenticated", "invalid credentials"});
+        case ErrorCode::kResourceExhausted: {
+          s.audit.CountUnauthenticated(req.source);
+          Response r = ErrorResponse({429, "throttled", "too many failed logins; retry later"});
+          r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, retry_after)));
+          return r;
+        }
+        case ErrorCode::kPermissionDenied:
+          return ErrorResponse({403, "suspended", "this principal is suspended"});
+        case ErrorCode::kInvalidArgument:
+          s.audit.CountUnauthenticated(req.source);
+          return ErrorResponse({401, "unauthenticated", "invalid credentials"});
+        default: return ErrorResponse(FromError(login.error()));
+      }
+    }
+    Caller c;
+    c.principal = login->principal;
+    c.source = "https:" + req.source;
+    audit::Entry e = BaseEntry(c, "login", {});
+    return Allowed(std::move(e), 201,
+                   json::object{{"token", login->session_token},
+                                {"expires_at", FormatRfc3339(login->expires_at)}});
+  }
+
+  // ---------------------------------------------------------------- records
+
+  Response GetRecord(const Caller& c, const policy::Policy& p, const Route& r) {
+    audit::Entry e = BaseEntry(c, "read", r.collection);
+    policy::Decision d = Decide(c, p, r.collection, Action::kRead);
+    if (!d.allowed) return Deny(std::move(e), d.reason);
+    auto id = ParseHexId(r.id, "record id");
+    if (!id) return Failed(std::move(e), id.error());
+    e.record_id = *id;
+    auto rec = s.vault.Get(r.collection, *id);
+    if (!rec) return Failed(std::move(e), FromError(rec.error()));
+    if (const policy::RowScope* out = policy::FirstViolatedScope(d, rec->fields)) {
+      return Deny(std::move(e), policy::OutOfScopeReason(*out));
+    }
+    const schema::Collection* coll = s.vault.schema().Find(r.collection);
+    json::object shown = Show(*coll, *rec, d.views, e.fields);
+    e.subjects = {rec->subject};
+    return Allowed(std::move(e), 200, shown);
+  }
+
+  Response CreateRecord(const Request& req, const Caller& c, const policy::Policy& p, const Route& r) {
+    audit::Entry e = BaseEntry(c, "create", r.collection);
+    policy::Decision d = Decide(c, p, r.collection, Action::kCreate);
+    if (!d.allowed) return Deny(std::move(e), d.reason);
+    auto body = internal::ParseObjectBody(req, kMaxBodyBytes);
+    if (!body) return Failed(std::move(e), body.error());
+    if (auto k = internal::CheckKeys(*body, {"fields", "subject"}, {"fields"}); !k) {
+      return Failed(std::move(e), k.error());
+    }
+    const json::value& fields_value = body->at("fields");
+    if (!fields_value.is_object()) {
+      return Failed(std::move(e), {400, "invalid_request", "'fields' must be an object"});
+    }
+    auto inputs = FieldsFromObject(fields_value.get_object());
+    if (!inputs) return Failed(std::move(e), {400, "invalid_request", inputs.error().message});
+    std::optional<std::string> subject;
+    auto subject_text = internal::StringMember(*body, "subject");
+    if (!subject_text) return Failed(std::move(e), subject_text.error());
+    if (*subject_text) {
+      auto sid = ParseHexId(**subject_text, "subject");
+      if (!sid) return Failed(std::move(e), sid.error());
+      subject = *sid;
+    }
+    if (!d.scopes.empty()) {
+      const schema::Collection* coll = s.vault.schema().Find(r.collection);
+      auto fields = s.vault.Validate(*coll, *inputs);
+      if (!fields) return Failed(std::move(e), FromError(fields.error()));
+      if (const policy::RowScope* out = policy::FirstViolatedScope(d, *fields)) {
+        return Deny(std::move(e), policy::OutOfScopeReason(*out));
+      }
+    }
+    auto ref = s.vault.Put(r.collection, *inputs, subject);
+    if (!ref) {
+      HttpError err = FromError(ref.error());
+      if (ref.error().code == ErrorCode::kNotFound) err = {422, "invalid_value", "unknown subject"};
+      return Failed(std::move(e), err);
+    }
+    e.record_id = ref->id;
+    e.subjects = {ref->subject};
+    return Allowed(std::move(e), 201, RefToJson(*ref));
+  }
+
+  Response UpdateRecord(const Request& req, const Caller& c, const policy::Policy& p, const Route& r) {
+    audit::Entry e = BaseEntry(c, "update", r.collection);
+    policy::Decision d = Decide(c, p, r.collection, Action::kUpdate);
+    if (!d.allowed) return Deny(std::move(e), d.reason);
+    auto id = ParseHexId(r.id, "record id");
+    if (!id) return Failed(std::move(e), id.error());
+    e.record_id = *id;
+    auto body = internal::ParseObjectBody(req, kMaxBodyBytes);
+    if (!body) return Failed(std::move(e), body.error());
+    if (auto k = internal::CheckKeys(*body, {"fields"}, {"fields"}); !k) return Failed(std::move(e), k.error());
+    const json::value& fields_value = body->at("fields");
+    if (!fields_value.is_object()) {
+      return Failed(std::move(e), {400, "invalid_request", "'fields' must be an object"});
+    }
+    auto inputs = FieldsFromObject(fields_value.get_object());
+    if (!inputs) return Failed(std::move(e), {400, "invalid_request", inputs.error().message});
+    auto old = s.vault.Get(r.collection, *id);
+    if (!old) return Failed(std::move(e), FromError(old.error()));
+    if (const policy::RowScope* out = policy::FirstViolatedScope(d, old->fields)) {
+      return Deny(std::move(e), policy::OutOfScopeReason(*out));
+    }
+    // The record as it would be written must stay in scope too.
+    const schema::Collection* coll = s.vault.schema().Find(r.collection);
+    for (const policy::RowScope& scope : d.scopes) {
+      for (const auto& [name, input] : *inputs) {
+        if (name != scope.field) continue;
+        const schema::FieldDef* def = coll->Find(name);
+        bool removes = input.kind == schema::Input::Kind::kNull ||
+                       (input.kind == schema::Input::Kind::kString && input.text.empty());
+        if (removes) return Deny(std::move(e), policy::OutOfScopeReason(scope));
+        auto canonical = schema::Normalize(*def, input);
+        if (!canonical) return Failed(std::move(e), FromError(canonical.error()));
+        if (*canonical != scope.value) return Deny(std::move(e), policy::OutOfScopeReason(scope));
+      }
+    }
+    auto updated = s.vault.Update(r.collection, *id, *inputs);
+    if (!updated) return Failed(std::move(e), FromError(updated.error()));
+    json::object shown = Show(*coll, *updated, d.views, e.fields);
+    e.subjects = {updated->subject};
+    return Allowed(std::move(e), 200, shown);
+  }
+
+  Response DeleteRecord(const Caller& c, const policy::Policy& p, const Route& r) {
+    audit::Entry e = BaseEntry(c, "delete", r.collection);
+    policy::Decision d = Decide(c, p, r.collection, Action::kDelete);
+    if (!d.allowed) return Deny(std::move(e), d.reason);
+    auto id = ParseHexId(r.id, "record id");
+    if (!id) return Failed(std::move(e), id.error());
+    e.record_id = *id;
+    auto old = s.vault.Get(r.collection, *id);
+    if (!old) return Failed(std::move(e), FromError(old.error()));
+    if (const policy::RowScope* out = policy::FirstViolatedScope(d, old->fields)) {
+      return Deny(std::move(e), policy::OutOfScopeReason(*out));
+    }
+    if (auto done = s.vault.DeleteRecord(r.collection, *id); !done) {
+      return Failed(std::move(e), FromError(done.error()));
+    }
+    e.subjects = {old->subject};
+    return Allowed(std::move(e), 204, nullptr);
+  }
+
+  Response Search(const Request& req, const Caller& c, const policy::Policy& p, const Route& r) {
+    audit::Entry e = BaseEntry(c, "search", r.collection);
+    policy::Decision d = Decide(c, p, r.collection, Action::kSearch);
+    if (!d.allowed) return Deny(std::move(e), d.reason);
+    auto body = internal::ParseObjectBody(req, kMaxBodyBytes);
+    if (!body) return Failed(std::move(e), body.error());
+    if (auto k = internal::CheckKeys(*body, {"field", "value", "limit"}, {"field", "value"}); !k) {
+      return Failed(std::move(e), k.error());
+    }
+    auto field = internal::StringMember(*body, "field");
+    if (!field) return Failed(std::move(e), field.error());
+    size_t limit = kDefaultSearchLimit;
+    if (auto it = body->find("limit"); it != body->end()) {
+      if (!it->value().is_int64() || it->value().get_int64() < 1 ||
+          it->value().get_int64() > static_cast<int64_t>(kDefaultSearchLimit)) {
+        return Failed(std::move(e), {400, "invalid_request", "'limit' must be an integer from 1 to 100"});
+      }
+      limit = static_cast<size_t>(it->value().get_int64());
+    }
+    const json::value& value = body->at("value");
+    schema::Input input;
+    if (value.is_string()) {
+      input = schema::Input::String(value.get_string());
+    } else if (value.is_int64()) {
+      input = schema::Input::Integer(value.get_int64());
+    } else if (value.is_bool()) {
+      input = schema::Input::Boolean(value.get_bool());
+    } else {
+      return Failed(std::move(e), {400, "invalid_request", "'value' must be a string, integer or boolean"});
+    }
+    const schema::Collection* coll = s.vault.schema().Find(r.collection);
+    const schema::FieldDef* def = coll ? coll->Find(**field) : nullptr;
+    if (def == nullptr) {
+      return Failed(std::move(e), {422, "invalid_value", "no such field in collection '" + coll->name + "'"});
+    }
+    // Searching by a field one cannot see would answer "is this value
+    // here?" about it.
+    size_t fi = static_cast<size_t>(def - coll->fields.data());
+    if (fi >= d.views.size() || d.views[fi] == View::kNone) {
+      return Deny(std::move(e), "role '" + c.principal.role + "' may not search by field '" +
+                                    def->name + "', which it cannot see");
+    }
+    e.fields = {{def->name, d.views[fi] == View::kClear ? audit::kViewClear : audit::kViewMasked}};
+    auto refs = s.vault.Find(coll->name, def->name, input, limit + 1);
+    if (!refs) return Failed(std::move(e), FromError(refs.error()));
+    bool truncated = refs->size() > limit;
+    if (truncated) refs->resize(limit);
+    json::array results;
+    for (const vault::RecordRef& ref : *refs) {
+      if (!d.scopes.empty()) {
+        auto rec = s.vault.Get(coll->name, ref.id);
+        if (!rec) continue;  // erased meanwhile
+        if (!policy::InScope(d, rec->fields)) continue;
+      }
+      results.push_back(RefToJson(ref));
+      e.subjects.push_back(ref.subject);
+    }
+    return Allowed(std::move(e), 200, json::object{{"results", std::move(results)}, {"truncated", truncated}});
+  }
+
+  // ---------------------------------------------------------------- subjects
+
+  // A right on at least one collection, checked before anything is read, so
+  // that a caller without any learns nothing about the subject.
+  bool AnyCollectionAllows(const Caller& c, const policy::Policy& p, Action action,
+                           std::string* reason) const {
+    for (const schema::Collection& coll : s.vault.schema().collections()) {
+      policy::Decision d = Decide(c, p, coll.name, action);
+      if (d.allowed) return true;
+      if (reason->empty()) *reason = d.reason;
+    }
+    return false;
+  }
+
+  Response ExportSubject(const Caller& c, const policy::Policy& p, const Route& r) {
+    audit::Entry e = BaseEntry(c, "export", {});
+    std::string reason;
+    if (!AnyCollectionAllows(c, p, Action::kExport, &reason)) return Deny(std::move(e), reason);
+    auto subject = ParseHexId(r.id, "subject");
+    if (!subject) return Failed(std::move(e), subject.error());
+    auto records = s.vault.ExportSubject(*subject);
+    if (!records) return Failed(std::move(e), FromError(records.error()));
+    if (records->empty()) return Failed(std::move(e), {404, "not_found", "no such subject"});
+    std::map<std::string, policy::Decision, std::less<>> decisions;
+    json::array out;
+    std::vector<audit::FieldView> shown;
+    for (const vault::Record& rec : *records) {
+      auto it = decisions.find(rec.collection);
+      if (it == decisions.end()) {
+        it = decisions.emplace(rec.collection, Decide(c, p, rec.collection, Action::kExport)).first;
+      }
+      const policy::Decision& d = it->second;
+      if (!d.allowed) return Deny(std::move(e), d.reason);
+      if (const policy::RowScope* o = policy::FirstViolatedScope(d, rec.fields)) {
+        return Deny(std::move(e), policy::OutOfScopeReason(*o));
+      }
+      const schema::Collection* coll = s.vault.schema().Find(rec.collection);
+      json::object o = Show(*coll, rec, d.views, shown, rec.collection + ".");
+      o["collection"] = rec.collection;
+      o.erase("subject");
+      out.push_back(std::move(o));
+    }
+    e.subjects = {*subject};
+    e.fields = std::move(shown);
+    return Allowed(std::move(e), 200, json::object{{"subject", ToHex(*subject)}, {"records", std::move(out)}});
+  }
+
+  Response EraseSubject(const Caller& c, const policy::Policy& p, const Route& r) {
+    audit::Entry e = BaseEntry(c, "erase", {});
+    std::string reason;
+    if (!AnyCollectionAllows(c, p, Action::kDelete, &reason)) return Deny(std::move(e), reason);
+    auto subject = ParseHexId(r.id, "subject");
+    if (!subject) return Failed(std::move(e), subject.error());
+    auto records = s.vault.ExportSubject(*subject);
+    if (!records) return Failed(std::move(e), FromError(records.error()));
+    if (records->empty()) return Failed(std::move(e), {404, "not_found", "no such subject"});
+    for (const vault::Record& rec : *records) {
+      policy::Decision d = Decide(c, p, rec.collection, Action::kDelete);
+      if (!d.allowed) return Deny(std::move(e), d.reason);
+      if (const policy::RowScope* o = policy::FirstViolatedScope(d, rec.fields)) {
+        return Deny(std::move(e), policy::OutOfScopeReason(*o));
+      }
+    }
+    e.subjects = {*subject};
+    auto erased = s.vault.EraseSubject(*subject);
+    if (!erased) return Failed(std::move(e), FromError(erased.error()));
+    return Allowed(std::move(e), 200,
+                   json::object{{"subject", ToHex(*subject)}, {"erased_records", erased->records}});
+  }
+
+  // ---------------------------------------------------------------- audit
+
+  Response ReadAudit(std::string_view query, const Caller& c, const policy::Policy& p) {
+    audit::Entry e = BaseEntry(c, "audit.read", {});
+    policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
+    std::optional<policy::Actor> user;
+    if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
+    policy::Decision d = p.DecideResource(who, policy::kResourceAudit, "read", c.purpose,
+                                          user ? &*user : nullptr);
+    if (!d.allowed) return Deny(std::move(e), d.reason);
+    auto params = internal::ParseQuery(query);
+    if (!params) return Failed(std::move(e), {400, "invalid_request", params.error().message});
+    audit::Filter filter;
+    size_t limit = kDefaultAuditLimit;
+    for (const auto& [key, value] : *params) {
+      if (key == "principal") {
+        if (!value.empty()) filter.principal = value;
+      } else if (key == "user") {
+        if (!value.empty()) filter.on_behalf_of = value;
+      } else if (key == "subject") {
+        if (value.empty()) continue;
+        auto sid = ParseHexId(value, "subject");
+        if (!sid) return Failed(std::move(e), sid.error());
+        filter.subject = *sid;
+      } else if (key == "from" || key == "to") {
+        if (value.empty()) continue;
+        auto t = ParseRfc3339(value, key);
+        if (!t) return Failed(std::move(e), {400, "invalid_request", t.error().message});
+        (key == "from" ? filter.from_ms : filter.to_ms) = *t * 1000 + (key == "to" ? 999 : 0);
+      } else if (key == "limit") {
+        size_t n = 0;
+        bool ok = !value.empty() && value.size() <= 5 &&
+                  std::all_of(value.begin(), value.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+        if (ok) n = std::stoul(value);
+        if (!ok || n < 1 || n > kMaxAuditLimit) {
+          return Failed(std::move(e), {400, "invalid_request", "'limit' must be from 1 to 1000"});
+        }
+        limit = n;
+      } else {
+        return Failed(std::move(e), {400, "invalid_request",
+                                     "unknown query parameter (allowed: principal, user, subject, "
+                                     "from, to, limit)"});
+      }
+    }
+    filter.limit = limit;
+    json::array entries;
+    auto status = s.audit.Query(filter, [&](const audit::Entry& entry) {
+      entries.push_back(audit::EntryToJson(entry));
+      return true;
+    });
+    if (!status) return Failed(std::move(e), FromError(status.error()));
+    return Allowed(std::move(e), 200, json::object{{"entries", std::move(entries)}});
+  }
+};
+
+Api::Api(Services services) : impl_(std::make_unique<Impl>(std::move(services))) {}
+Api::~Api() = default;
+
+Response Api::Handle(const Request& request) {
+  try {
+    return impl_->Handle(request);
+  } catch (const std::exception&) {
+    // Boost.JSON may throw on allocation; nothing is half-written (every
+    // write is one batch), and nothing of the exception reaches the client.
+    return internal::ErrorResponse({500, "internal", "internal error"});
+  }
+}
+
+}  // namespace coffre::api

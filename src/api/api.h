@@ -1,0 +1,63 @@
+// The HTTP API of coffre (docs/api.md): routing, authentication, policy,
+// execution, audit and the JSON shapes, over plain Request/Response values.
+// No socket here: src/server/https_server.cc feeds it; tests and the fuzz
+// target call Handle() directly.
+//
+//   api::Api api({.vault = v, .directory = dir, .audit = log,
+//                 .policy = [&] { return holder.Current(); }, .clock = clock,
+//                 .openapi_json = kOpenApiJson});
+//   api::Response r = api.Handle(request);
+//
+// The path of every request (DESIGN.md): authenticate → purpose and policy
+// → body → execute → audit → respond with the views applied. A request
+// whose audit entry cannot be made durable fails with 503 and returns no
+// data. Responses never carry a personal value in an error, nor a stack
+// trace; no input yields a 5xx except a storage or audit failure.
+//
+// Thread-safety: Handle() is safe to call from many threads at once.
+// Ownership: Api borrows everything in Services, which must outlive it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "api/http.h"
+#include "audit/audit_log.h"
+#include "auth/principals.h"
+#include "common/clock.h"
+#include "policy/policy.h"
+#include "vault/vault.h"
+
+namespace coffre::api {
+
+inline constexpr size_t kMaxBodyBytes = 1u << 20;
+inline constexpr size_t kDefaultSearchLimit = 100;
+inline constexpr size_t kDefaultAuditLimit = 100;
+inline constexpr size_t kMaxAuditLimit = 1000;
+
+struct Services {
+  vault::Vault& vault;
+  auth::Directory& directory;
+  audit::AuditLog& audit;
+  // The policy in force (replaced atomically by `coffre policy load`).
+  std::function<std::shared_ptr<const policy::Policy>()> policy;
+  Clock& clock;
+  std::string_view openapi_json;
+};
+
+class Api {
+ public:
+  explicit Api(Services services);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  Response Handle(const Request& request);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coffre::api

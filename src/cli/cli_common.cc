@@ -1,0 +1,50 @@
+#include "cli/cli_common.h"
+
+#include <unistd.h>
+
+namespace coffre::cli {
+
+server::RuntimeOptions RuntimeFor(const VaultArgs& a) {
+  server::RuntimeOptions o;
+  o.dir = TrimSlash(a.dir);
+  o.key_file = ResolveKeyFile(a.dir, a.key_file);
+  o.erasure_journal = ResolveJournal(a.dir, a.journal);
+  o.audit_anchor = ResolveAnchor(a.dir, a.anchor);
+  return o;
+}
+
+std::string LocalSource() { return "cli:uid=" + std::to_string(::getuid()); }
+
+Result<std::unique_ptr<Local>> Local::Open(const VaultArgs& a, size_t write_buffer) {
+  server::RuntimeOptions o = RuntimeFor(a);
+  o.write_buffer_bytes = write_buffer;
+  auto local = std::make_unique<Local>();
+  COFFRE_ASSIGN_OR_RETURN(local->rt_, server::Runtime::Open(o));
+  return local;
+}
+
+Status Local::Audit(std::string action, std::string_view collection, std::string record_id,
+                    std::vector<std::string> subjects, std::vector<audit::FieldView> fields,
+                    std::string reason) {
+  audit::Entry e;
+  e.principal = "local";
+  e.action = std::move(action);
+  e.collection = std::string(collection);
+  e.record_id = std::move(record_id);
+  e.subjects = std::move(subjects);
+  e.fields = std::move(fields);
+  e.outcome = "allowed";
+  e.reason = std::move(reason);
+  e.source = LocalSource();
+  auto seq = rt_->audit().Append(std::move(e));
+  if (!seq) return Fail(seq.error());
+  return Ok();
+}
+
+std::vector<audit::FieldView> AllClear(const vault::Record& r, std::string_view prefix) {
+  std::vector<audit::FieldView> out;
+  for (const auto& f : r.fields) out.push_back({std::string(prefix) + f.name, audit::kViewClear});
+  return out;
+}
+
+}  // namespace coffre::cli

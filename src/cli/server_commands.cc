@@ -1,0 +1,274 @@
+// `coffre serve`, `principal`, `policy` and `audit`: the server and its
+// management commands. Management goes to a running server over its Unix
+// socket, or opens the data directory itself when none runs (docs/api.md).
+#include <termios.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "audit/entry_json.h"
+#include "audit/verify.h"
+#include "cli/cli_common.h"
+#include "cli/server_commands.h"
+#include "common/bytes.h"
+#include "openapi_json.h"
+#include "server/admin.h"
+#include "server/admin_socket.h"
+#include "server/server.h"
+#include "storage/store.h"
+
+namespace coffre::cli {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+using ServerArgs = VaultArgs;
+
+void AddServerArgs(CLI::App* cmd, ServerArgs& a) { AddVaultArgs(cmd, a); }
+
+// Runs a management operation on the running server, or on the directory.
+Result<json::object> Manage(const ServerArgs& a, const json::object& request) {
+  const std::string socket = server::AdminSocketPath(TrimSlash(a.dir));
+  auto remote = server::CallAdminSocket(socket, request);
+  if (remote || remote.error().code != ErrorCode::kNotFound) return remote;
+  COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(a)));
+  server::Admin admin(*rt);
+  return admin.Execute(request, LocalSource());
+}
+
+Result<std::string> ReadFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(ErrorCode::kNotFound, "cannot read " + std::string(what) + " " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A password from standard input: one line when piped, else typed twice
+// without echo.
+Result<std::string> ReadPassword() {
+  auto line = [](std::string& out) { return static_cast<bool>(std::getline(std::cin, out)); };
+  if (!::isatty(STDIN_FILENO)) {
+    std::string p;
+    if (!line(p)) return Fail(ErrorCode::kInvalidArgument, "no password on standard input");
+    if (!p.empty() && p.back() == '\r') p.pop_back();
+    return p;
+  }
+  termios old{};
+  ::tcgetattr(STDIN_FILENO, &old);
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::string a, b;
+  std::cerr << "password: " << std::flush;
+  bool ok = line(a);
+  std::cerr << "\nagain: " << std::flush;
+  ok = ok && line(b);
+  std::cerr << "\n";
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
+  if (!ok) return Fail(ErrorCode::kInvalidArgument, "no password given");
+  if (a != b) return Fail(ErrorCode::kInvalidArgument, "the two passwords differ");
+  return a;
+}
+
+void RegisterServe(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("serve", "serve the vault over HTTPS (docs/api.md)");
+  auto a = std::make_shared<ServerArgs>();
+  auto listen = std::make_shared<std::string>("127.0.0.1:8443");
+  AddServerArgs(cmd, *a);
+  cmd->add_option("--listen", *listen, "ADDRESS:PORT (default 127.0.0.1:8443; port 0 picks one)");
+  cmd->callback([&ctx, a, listen] {
+    Run(ctx, [&]() -> Status {
+      return server::Serve({.runtime = RuntimeFor(*a), .listen = *listen, .openapi_json = kOpenApiJson},
+                           std::cout);
+    });
+  });
+}
+
+void RegisterPrincipal(CLI::App& app, Context& ctx) {
+  auto* group = app.add_subcommand("principal", "manage who may call coffre");
+  group->require_subcommand(1);
+
+  auto* add = group->add_subcommand("add", "add a service, human or user principal");
+  auto a = std::make_shared<ServerArgs>();
+  auto name = std::make_shared<std::string>();
+  auto kind = std::make_shared<std::string>();
+  auto role = std::make_shared<std::string>();
+  auto attrs = std::make_shared<std::vector<std::string>>();
+  AddServerArgs(add, *a);
+  add->add_option("NAME", *name)->required();
+  add->add_option("--kind", *kind, "service | human | user")->required();
+  add->add_option("--role", *role, "a role of the loaded policy")->required();
+  add->add_option("--attr", *attrs, "attribute k=v (repeatable), e.g. agency=A042");
+  add->callback([&ctx, a, name, kind, role, attrs] {
+    Run(ctx, [&]() -> Status {
+      json::object attr_obj;
+      for (const std::string& kv : *attrs) {
+        size_t eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          return Fail(ErrorCode::kInvalidArgument, "--attr: expected KEY=VALUE");
+        }
+        attr_obj[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+      json::object req{{"op", "principal.add"}, {"name", *name}, {"kind", *kind},
+                       {"role", *role},         {"attrs", std::move(attr_obj)}};
+      if (*kind == "human") {
+        COFFRE_ASSIGN_OR_RETURN(std::string password, ReadPassword());
+        req["password"] = password;
+        std::fill(password.begin(), password.end(), '\0');
+      }
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, req));
+      if (auto* qr = out.if_contains("qr"); qr && qr->is_string()) {
+        std::cout << "Scan this code with an authenticator app (or enter the URI below):\n"
+                  << qr->get_string().c_str() << "\n"
+                  << out.at("otpauth_uri").get_string().c_str() << "\n";
+        out.erase("qr");
+      }
+      if (out.contains("api_key")) {
+        std::cerr << "coffre: the API key is shown once, below; store it in your secret manager.\n";
+      }
+      PrintJson(out);
+      return Ok();
+    });
+  });
+
+  auto* list = group->add_subcommand("list", "list principals, one JSON object per line");
+  auto la = std::make_shared<ServerArgs>();
+  AddServerArgs(list, *la);
+  list->callback([&ctx, la] {
+    Run(ctx, [&]() -> Status {
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*la, {{"op", "principal.list"}}));
+      for (const auto& p : out.at("principals").as_array()) PrintJson(p);
+      return Ok();
+    });
+  });
+
+  for (const char* verb : {"suspend", "resume", "remove"}) {
+    auto* cmd = group->add_subcommand(verb, std::string(verb) + " a principal");
+    auto va = std::make_shared<ServerArgs>();
+    auto who = std::make_shared<std::string>();
+    AddServerArgs(cmd, *va);
+    cmd->add_option("NAME", *who)->required();
+    std::string op = std::string("principal.") + verb;
+    cmd->callback([&ctx, va, who, op] {
+      Run(ctx, [&]() -> Status {
+        COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*va, {{"op", op}, {"name", *who}}));
+        PrintJson(out);
+        return Ok();
+      });
+    });
+  }
+}
+
+void RegisterPolicy(CLI::App& app, Context& ctx) {
+  auto* group = app.add_subcommand("policy", "access policies");
+  group->require_subcommand(1);
+  auto* load = group->add_subcommand("load", "replace the vault's policy with FILE");
+  auto a = std::make_shared<ServerArgs>();
+  auto file = std::make_shared<std::string>();
+  AddServerArgs(load, *a);
+  load->add_option("FILE", *file, "policy TOML")->required();
+  load->callback([&ctx, a, file] {
+    Run(ctx, [&]() -> Status {
+      COFFRE_ASSIGN_OR_RETURN(std::string text, ReadFile(*file, "policy"));
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "policy.load"}, {"text", text}}));
+      PrintJson(out);
+      return Ok();
+    });
+  });
+}
+
+void RegisterAudit(CLI::App& app, Context& ctx) {
+  auto* group = app.add_subcommand("audit", "the tamper-evident audit log");
+  group->require_subcommand(1);
+
+  auto* verify = group->add_subcommand("verify", "check the chain, the signatures and the anchor");
+  auto va = std::make_shared<ServerArgs>();
+  AddServerArgs(verify, *va);
+  verify->callback([&ctx, va] {
+    Run(ctx, [&]() -> Status {
+      const std::string dir = TrimSlash(va->dir);
+      const std::string anchor = ResolveAnchor(dir, va->anchor);
+      json::object out;
+      auto remote = server::CallAdminSocket(server::AdminSocketPath(dir),
+                                            {{"op", "audit.verify"}, {"anchor", anchor}});
+      if (remote) {
+        out = std::move(*remote);
+      } else if (remote.error().code == ErrorCode::kNotFound) {
+        // Needs no key: the store is read as it is, checked against the
+        // public key in the anchor.
+        COFFRE_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore({.path = dir, .read_only = true}));
+        COFFRE_ASSIGN_OR_RETURN(audit::VerifyReport r, audit::Verify(*store, anchor));
+        out = {{"ok", r.ok}, {"entries", r.entries}, {"checkpoints", r.checkpoints},
+               {"anchored", r.anchored}};
+        if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;
+        if (!r.problem.empty()) out["problem"] = r.problem;
+      } else {
+        return Fail(remote.error());
+      }
+      PrintJson(out);
+      if (!out.at("ok").as_bool()) {
+        std::cerr << "coffre: the audit log fails verification: "
+                  << (out.contains("problem") ? out.at("problem").as_string().c_str() : "") << "\n";
+        ctx.exit_code = 6;
+      }
+      return Ok();
+    });
+  });
+
+  auto* list = group->add_subcommand("list", "print audit entries as JSON lines");
+  auto la = std::make_shared<ServerArgs>();
+  auto principal = std::make_shared<std::string>();
+  auto subject = std::make_shared<std::string>();
+  auto from = std::make_shared<std::string>();
+  auto to = std::make_shared<std::string>();
+  AddServerArgs(list, *la);
+  list->add_option("--principal", *principal);
+  list->add_option("--subject", *subject);
+  list->add_option("--from", *from, "RFC 3339 UTC");
+  list->add_option("--to", *to, "RFC 3339 UTC");
+  list->callback([&ctx, la, principal, subject, from, to] {
+    Run(ctx, [&]() -> Status {
+      audit::Filter f;
+      if (!principal->empty()) f.principal = *principal;
+      if (!subject->empty()) {
+        COFFRE_ASSIGN_OR_RETURN(f.subject, ParseId(*subject, "subject"));
+      }
+      if (!from->empty()) {
+        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*from, "--from"));
+        f.from_ms = t * 1000;
+      }
+      if (!to->empty()) {
+        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*to, "--to"));
+        f.to_ms = t * 1000 + 999;
+      }
+      COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(*la)));
+      COFFRE_TRY(rt->audit().Query(f, [](const audit::Entry& e) {
+        std::cout << audit::EntryToJsonText(e) << '\n';
+        return true;
+      }));
+      audit::Entry self;
+      self.principal = "local";
+      self.action = "audit.read";
+      self.outcome = "allowed";
+      self.source = LocalSource();
+      COFFRE_TRY(rt->audit().Append(std::move(self)));
+      return Ok();
+    });
+  });
+}
+
+}  // namespace
+
+void RegisterServerCommands(CLI::App& app, Context& ctx) {
+  RegisterServe(app, ctx);
+  RegisterPrincipal(app, ctx);
+  RegisterPolicy(app, ctx);
+  RegisterAudit(app, ctx);
+}
+
+}  // namespace coffre::cli

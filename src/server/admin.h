@@ -1,0 +1,46 @@
+// Management operations (principals, policy, audit verification) as JSON
+// requests, so that one code path serves both the CLI opening the vault
+// itself and the CLI talking to a running server over its Unix socket.
+//
+//   Admin admin(runtime);
+//   auto r = admin.Execute({{"op", "principal.add"}, {"name", "crm"}, {"kind", "service"},
+//                           {"role", "crm_backend"}}, "cli:uid=1000");
+//   // r->at("api_key") is shown once
+//
+// Operations (every one is audited with `source`):
+//   principal.add     {name, kind, role, attrs?: {k: v}, password?} ->
+//                     {name, kind, role, api_key? | otpauth_uri?, qr?}
+//   principal.list    {} -> {principals: [{name, kind, role, attrs, suspended}]}
+//   principal.suspend | principal.resume | principal.remove  {name} -> {name}
+//   policy.load       {text} -> {roles: [...]}
+//   audit.verify      {anchor?} -> {ok, entries, checkpoints, first_bad_seq?, problem?}
+// Errors come back as Error values; over the socket as {"error": {code, message}}.
+//
+// Thread-safety: Execute is safe from several threads (the runtime is).
+#pragma once
+
+#include <string_view>
+
+#include <boost/json.hpp>
+
+#include "common/status.h"
+#include "server/runtime.h"
+
+namespace coffre::server {
+
+class Admin {
+ public:
+  explicit Admin(Runtime& runtime) : rt_(runtime) {}
+
+  Result<boost::json::object> Execute(const boost::json::object& request, std::string_view source);
+
+ private:
+  Result<boost::json::object> Dispatch(std::string_view op, const boost::json::object& request);
+  Runtime& rt_;
+};
+
+// Error values to and from their JSON form on the socket.
+boost::json::object ErrorToJson(const Error& e);
+Error ErrorFromJson(const boost::json::value& v);
+
+}  // namespace coffre::server

@@ -1,0 +1,61 @@
+#include "server/runtime.h"
+
+namespace coffre::server {
+
+Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
+  std::unique_ptr<Runtime> rt(new Runtime());
+  rt->options_ = o;
+  rt->clock_ = o.clock != nullptr ? o.clock : &DefaultClock();
+  COFFRE_ASSIGN_OR_RETURN(rt->vault_, vault::Vault::Open({.dir = o.dir,
+                                                          .key_file = o.key_file,
+                                                          .erasure_journal = o.erasure_journal,
+                                                          .write_buffer_bytes = o.write_buffer_bytes}));
+  vault::Vault& v = *rt->vault_;
+  COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));
+  // No policy loaded yet: an empty one, which denies everything.
+  COFFRE_ASSIGN_OR_RETURN(policy::Policy p,
+                          policy::Policy::Parse(text ? *text : std::string(), v.schema(), "stored policy"));
+  rt->policy_ = std::make_shared<const policy::Policy>(std::move(p));
+  rt->directory_ = std::make_unique<auth::Directory>(v.store(), v.keyring().api_key_hash_key(),
+                                                     v.keyring().pepper(), *rt->clock_,
+                                                     o.password_params);
+  audit::Options ao;
+  ao.anchor_path = o.audit_anchor;
+  ao.clock = rt->clock_;
+  COFFRE_ASSIGN_OR_RETURN(
+      rt->audit_,
+      audit::AuditLog::Open(v.store(), crypto::SigningKey::FromSeed(v.keyring().audit_signing_seed()),
+                            std::move(ao)));
+  return rt;
+}
+
+Runtime::~Runtime() {
+  // The audit log checkpoints its tail on destruction; it needs the store.
+  audit_.reset();
+  directory_.reset();
+  vault_.reset();
+}
+
+std::shared_ptr<const policy::Policy> Runtime::policy() const {
+  std::lock_guard lock(policy_mu_);
+  return policy_;
+}
+
+Status Runtime::ReplacePolicy(const std::string& text) {
+  COFFRE_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::Parse(text, vault_->schema(), "policy"));
+  COFFRE_ASSIGN_OR_RETURN(auto principals, directory_->List());
+  for (const auth::Principal& who : principals) {
+    if (!p.HasRole(who.role)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "the policy lacks role '" + who.role + "', held by principal '" + who.name +
+                      "'; change or remove that principal first");
+    }
+  }
+  COFFRE_TRY(vault_->PutConfig(kPolicyConfig, text));
+  auto next = std::make_shared<const policy::Policy>(std::move(p));
+  std::lock_guard lock(policy_mu_);
+  policy_ = std::move(next);
+  return Ok();
+}
+
+}  // namespace coffre::server

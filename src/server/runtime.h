@@ -1,0 +1,72 @@
+// Everything a front end needs to serve one vault, opened from its data
+// directory: the vault, the principals directory, the audit log and the
+// policy in force. `coffre serve` holds one for its lifetime; CLI commands
+// open one when no server runs.
+//
+//   auto rt = Runtime::Open({.dir = "demo", .key_file = "demo.key",
+//                            .erasure_journal = "demo.erasures",
+//                            .audit_anchor = "demo.audit-anchor"});
+//   auto p = (*rt)->policy();                 // shared_ptr<const Policy>
+//   COFFRE_TRY((*rt)->ReplacePolicy(text));   // validated, stored, swapped
+//
+// Thread-safety: every accessor is safe from many threads; the policy is
+// swapped atomically (readers keep the one they took).
+// Ownership: the Runtime owns the vault, directory and audit log.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "audit/audit_log.h"
+#include "auth/principals.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "policy/policy.h"
+#include "vault/vault.h"
+
+namespace coffre::server {
+
+// The name under which the vault stores its policy text (Vault::PutConfig).
+inline constexpr std::string_view kPolicyConfig = "policy";
+
+struct RuntimeOptions {
+  std::string dir;
+  std::string key_file;
+  std::string erasure_journal;
+  std::string audit_anchor;
+  Clock* clock = nullptr;  // nullptr: the system clock
+  crypto::PasswordHashParams password_params;
+  size_t write_buffer_bytes = 64u << 20;
+};
+
+class Runtime {
+ public:
+  static Result<std::unique_ptr<Runtime>> Open(const RuntimeOptions& options);
+  ~Runtime();
+
+  vault::Vault& vault() { return *vault_; }
+  auth::Directory& directory() { return *directory_; }
+  audit::AuditLog& audit() { return *audit_; }
+  Clock& clock() { return *clock_; }
+  const RuntimeOptions& options() const { return options_; }
+
+  std::shared_ptr<const policy::Policy> policy() const;
+  // Parses `text` against the vault's schema, checks that every principal's
+  // role still exists, stores it and makes it current.
+  Status ReplacePolicy(const std::string& text);
+
+ private:
+  Runtime() = default;
+
+  RuntimeOptions options_;
+  Clock* clock_ = nullptr;
+  std::unique_ptr<vault::Vault> vault_;
+  std::unique_ptr<auth::Directory> directory_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  mutable std::mutex policy_mu_;
+  std::shared_ptr<const policy::Policy> policy_;
+};
+
+}  // namespace coffre::server

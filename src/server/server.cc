@@ -1,0 +1,152 @@
+#include "server/server.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "api/api.h"
+#include "server/admin.h"
+#include "server/admin_socket.h"
+#include "server/https_server.h"
+#include "server/tls_material.h"
+
+namespace coffre::server {
+namespace {
+
+#ifdef COFFRE_TEST_HOOKS
+// Test builds only: the real time plus the number of seconds written in a
+// file, re-read on each call, so black-box tests can move the server's
+// clock (session expiry, lockout) without waiting.
+class OffsetClock final : public Clock {
+ public:
+  explicit OffsetClock(std::string path) : path_(std::move(path)) {}
+  int64_t NowUnixSeconds() const override { return DefaultClock().NowUnixSeconds() + Offset(); }
+  int64_t NowUnixMillis() const override {
+    return DefaultClock().NowUnixMillis() + Offset() * 1000;
+  }
+
+ private:
+  int64_t Offset() const {
+    std::ifstream in(path_);
+    int64_t offset = 0;
+    if (in >> offset) return offset;
+    return 0;
+  }
+  std::string path_;
+};
+#endif
+
+}  // namespace
+
+std::string AdminSocketPath(const std::string& dir) { return dir + "/admin.sock"; }
+
+Result<ListenAddress> ParseListen(std::string_view text) {
+  auto bad = [&] {
+    return Fail(ErrorCode::kInvalidArgument, "--listen: expected ADDRESS:PORT, like 127.0.0.1:8443");
+  };
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return bad();
+  std::string_view host = text.substr(0, colon);
+  std::string_view port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty() || port.empty() || port.size() > 5) return bad();
+  uint32_t p = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return bad();
+    p = p * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (p > 65535) return bad();
+  return ListenAddress{std::string(host), static_cast<uint16_t>(p)};
+}
+
+bool IsLoopback(std::string_view host) {
+  return host.rfind("127.", 0) == 0 || host == "::1" || host == "0:0:0:0:0:0:0:1";
+}
+
+Status Serve(const ServeOptions& options, std::ostream& ready) {
+  COFFRE_ASSIGN_OR_RETURN(ListenAddress listen, ParseListen(options.listen));
+  RuntimeOptions ro = options.runtime;
+#ifdef COFFRE_TEST_HOOKS
+  std::unique_ptr<OffsetClock> test_clock;
+  if (const char* path = std::getenv("COFFRE_TEST_CLOCK_FILE"); path && *path) {
+    test_clock = std::make_unique<OffsetClock>(path);
+    ro.clock = test_clock.get();
+  }
+#endif
+  COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> rt, Runtime::Open(ro));
+  vault::Vault& v = rt->vault();
+
+  COFFRE_ASSIGN_OR_RETURN(auto cert, v.GetConfig(kTlsCertConfig));
+  COFFRE_ASSIGN_OR_RETURN(auto key, v.GetSecret(kTlsKeySecret));
+  if (!cert || !key) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "the vault has no TLS certificate (made by coffre init); it cannot serve");
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto supplied, v.GetConfig(kTlsUserSuppliedConfig));
+  if (!IsLoopback(listen.host) && !(supplied && *supplied == "1")) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "refusing to listen on non-loopback address " + listen.host +
+                    " with the self-signed certificate: give your own with coffre init "
+                    "--tls-cert/--tls-key");
+  }
+
+  api::Api api({.vault = v,
+                 .directory = rt->directory(),
+                 .audit = rt->audit(),
+                 .policy = [&rt] { return rt->policy(); },
+                 .clock = rt->clock(),
+                 .openapi_json = options.openapi_json});
+  Admin admin(*rt);
+  COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
+
+  HttpsOptions ho;
+  ho.address = listen.host;
+  ho.port = listen.port;
+  ho.cert_pem = *cert;
+  ho.key_pem = *key;
+  std::fill(key->begin(), key->end(), '\0');
+  COFFRE_ASSIGN_OR_RETURN(auto https, HttpsServer::Start(ho, [&api](api::Request& r) {
+                            return api.Handle(r);
+                          }));
+  ho.key_pem.assign(ho.key_pem.size(), '\0');
+
+  // Summaries of unauthenticated failures and checkpoints of a quiet tail
+  // are written by a periodic flush.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread flusher([&] {
+    std::unique_lock lock(mu);
+    while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+      lock.unlock();
+      if (auto s = rt->audit().Flush(); !s) {
+        std::cerr << "coffre: audit flush failed: " << s.error().message << "\n";
+      }
+      lock.lock();
+    }
+  });
+
+  std::string shown_host = listen.host.find(':') != std::string::npos ? "[" + listen.host + "]" : listen.host;
+  ready << R"({"listening":"https://)" << shown_host << ":" << https->port() << "\"}" << std::endl;
+  std::cerr << "coffre: serving " << ro.dir << " on https://" << shown_host << ":" << https->port()
+            << " (admin socket " << AdminSocketPath(ro.dir) << ")\n";
+
+  https->Run();  // until SIGTERM/SIGINT, then drained
+
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  flusher.join();
+  admin_socket->Stop();
+  COFFRE_TRY(rt->audit().Checkpoint());
+  std::cerr << "coffre: stopped\n";
+  return Ok();
+}
+
+}  // namespace coffre::server

@@ -1,0 +1,45 @@
+// `coffre serve`: opens the vault's runtime, checks the TLS material and the
+// listen address, starts the admin socket and the HTTPS server, flushes the
+// audit log periodically, and shuts everything down in order on SIGTERM.
+//
+//   COFFRE_TRY(server::Serve({.runtime = {...}, .listen = "127.0.0.1:8443"}, std::cout));
+//
+// Thread-safety: call once per process.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "server/runtime.h"
+
+namespace coffre::server {
+
+// Names of the vault's TLS material (Vault::GetConfig / GetSecret).
+inline constexpr std::string_view kTlsCertConfig = "tls_cert";
+inline constexpr std::string_view kTlsUserSuppliedConfig = "tls_user_supplied";
+inline constexpr std::string_view kTlsKeySecret = "tls_key";
+
+struct ServeOptions {
+  RuntimeOptions runtime;
+  std::string listen = "127.0.0.1:8443";
+  std::string_view openapi_json;
+};
+
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+// "127.0.0.1:8443", "[::1]:8443"; kInvalidArgument otherwise.
+Result<ListenAddress> ParseListen(std::string_view text);
+bool IsLoopback(std::string_view host);
+
+// Serves until SIGTERM or SIGINT. Writes {"listening":"https://HOST:PORT"}
+// and a newline to `ready` once it accepts connections.
+Status Serve(const ServeOptions& options, std::ostream& ready);
+
+// The admin socket of a data directory.
+std::string AdminSocketPath(const std::string& dir);
+
+}  // namespace coffre::server
