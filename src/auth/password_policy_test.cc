@@ -16,7 +16,9 @@ void ExpectRefused(std::string_view password, std::string_view rule,
             std::string::npos)
       << s.error().message;
   // The message never repeats the password.
-  if (!password.empty()) EXPECT_EQ(s.error().message.find(password), std::string::npos);
+  if (!password.empty()) {
+    EXPECT_EQ(s.error().message.find(password), std::string::npos);
+  }
 }
 
 TEST(PasswordPolicy, TwelveCharactersFromFourClasses) {

@@ -105,12 +105,7 @@ Directory::Directory(storage::Store& store, const crypto::SecretKey& api_key_has
           internal::SessionLimits{options.session_idle_seconds, options.session_absolute_seconds,
                                   options.max_sessions, options.max_sessions_per_principal})),
       throttle_(std::make_unique<internal::SourceThrottle>(
-          options.throttle_burst, options.throttle_refill_seconds, options.throttle_max_sources)) {
-  // A hash of a random password with the same parameters: verifying against
-  // it costs what a real verification costs.
-  auto dummy = crypto::HashPassword(crypto::RandomString(16), params_);
-  if (dummy) dummy_hash_ = std::move(*dummy);
-}
+          options.throttle_burst, options.throttle_refill_seconds, options.throttle_max_sources)) {}
 
 Directory::~Directory() = default;
 
@@ -120,12 +115,17 @@ std::mutex& Directory::StripeFor(std::string_view name) {
 }
 
 void Directory::BurnDummyVerify(std::string_view password) {
-  if (dummy_hash_.empty()) {
+  // A hash of a random password with the same parameters: verifying against
+  // it costs what a real verification costs. Made at first need, so that
+  // commands which never log in do not pay for it.
+  std::call_once(dummy_once_, [this] {
     auto dummy = crypto::HashPassword(crypto::RandomString(16), params_);
-    if (dummy) {
-      (void)crypto::VerifyPassword(*dummy, password);
-      return;
-    }
+    if (dummy) dummy_hash_ = std::move(*dummy);
+  });
+  if (dummy_hash_.empty()) {
+    // Hashing failed (out of memory): hashing again costs about the same.
+    (void)crypto::HashPassword(password, params_);
+    return;
   }
   (void)crypto::VerifyPassword(dummy_hash_, password);
 }

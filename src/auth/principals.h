@@ -191,6 +191,7 @@ class Directory {
   Clock& clock_;
   const crypto::PasswordHashParams params_;
   const DirectoryOptions options_;
+  std::once_flag dummy_once_;
   std::string dummy_hash_;  // verified for unknown names: same cost
   std::unique_ptr<internal::SessionTable> sessions_;
   std::unique_ptr<internal::SourceThrottle> throttle_;
