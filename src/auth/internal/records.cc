@@ -1,0 +1,123 @@
+#include "auth/internal/records.h"
+
+#include "common/bytes.h"
+
+namespace coffre::auth::internal {
+namespace {
+
+constexpr char kVersion = 1;
+
+bool ReadKind(std::string_view& in, Kind& kind) {
+  if (in.empty()) return false;
+  const auto k = static_cast<unsigned char>(in[0]);
+  if (k > static_cast<unsigned char>(Kind::kUser)) return false;
+  kind = static_cast<Kind>(k);
+  in.remove_prefix(1);
+  return true;
+}
+
+bool ReadVersion(std::string_view& in) {
+  if (in.empty() || in[0] != kVersion) return false;
+  in.remove_prefix(1);
+  return true;
+}
+
+bool ReadInt(std::string_view& in, int64_t& out) {
+  uint64_t v = 0;
+  if (!ReadVarint(in, v)) return false;
+  out = static_cast<int64_t>(v);
+  return true;
+}
+
+}  // namespace
+
+std::string PrincipalKey(std::string_view name) { return std::string("p/").append(name); }
+std::string CredentialKey(std::string_view name) { return std::string("c/").append(name); }
+std::string LockKey(std::string_view name) { return std::string("l/").append(name); }
+std::string ApiKeyLookupKey(std::string_view key_hash) {
+  return std::string("apikey/").append(key_hash);
+}
+
+std::string SealContext(std::string_view record, std::string_view owner) {
+  std::string aad;
+  AppendLengthPrefixed(aad, std::string("coffre.auth.v1.").append(record));
+  AppendLengthPrefixed(aad, owner);
+  return aad;
+}
+
+std::string EncodePrincipal(const Principal& p) {
+  std::string out(1, kVersion);
+  out.push_back(static_cast<char>(p.kind));
+  AppendLengthPrefixed(out, p.role);
+  AppendVarint(out, p.suspended ? 1 : 0);
+  AppendVarint(out, static_cast<uint64_t>(p.created_ms));
+  AppendVarint(out, p.attrs.size());
+  for (const auto& [k, v] : p.attrs) {
+    AppendLengthPrefixed(out, k);
+    AppendLengthPrefixed(out, v);
+  }
+  return out;
+}
+
+std::optional<Principal> DecodePrincipal(std::string_view name, std::string_view in) {
+  Principal p;
+  p.name = std::string(name);
+  std::string_view role;
+  uint64_t suspended = 0, count = 0;
+  if (!ReadVersion(in) || !ReadKind(in, p.kind) || !ReadLengthPrefixed(in, role) ||
+      !ReadVarint(in, suspended) || !ReadInt(in, p.created_ms) || !ReadVarint(in, count)) {
+    return std::nullopt;
+  }
+  p.role = std::string(role);
+  p.suspended = suspended != 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string_view k, v;
+    if (!ReadLengthPrefixed(in, k) || !ReadLengthPrefixed(in, v)) return std::nullopt;
+    p.attrs.emplace(std::string(k), std::string(v));
+  }
+  if (!in.empty()) return std::nullopt;
+  return p;
+}
+
+std::string EncodeCredential(const CredentialRecord& c) {
+  std::string out(1, kVersion);
+  out.push_back(static_cast<char>(c.kind));
+  AppendLengthPrefixed(out, c.api_key_hash);
+  AppendLengthPrefixed(out, c.password_hash);
+  AppendLengthPrefixed(out, c.totp_secret);
+  return out;
+}
+
+std::optional<CredentialRecord> DecodeCredential(std::string_view in) {
+  CredentialRecord c;
+  std::string_view key_hash, password_hash, secret;
+  if (!ReadVersion(in) || !ReadKind(in, c.kind) || !ReadLengthPrefixed(in, key_hash) ||
+      !ReadLengthPrefixed(in, password_hash) || !ReadLengthPrefixed(in, secret) || !in.empty()) {
+    return std::nullopt;
+  }
+  c.api_key_hash = std::string(key_hash);
+  c.password_hash = std::string(password_hash);
+  c.totp_secret = std::string(secret);
+  return c;
+}
+
+std::string EncodeLock(const LockRecord& l) {
+  std::string out(1, kVersion);
+  AppendVarint(out, static_cast<uint64_t>(l.failures));
+  AppendVarint(out, static_cast<uint64_t>(l.locked_until));
+  AppendVarint(out, static_cast<uint64_t>(l.last_step + 1));
+  return out;
+}
+
+std::optional<LockRecord> DecodeLock(std::string_view in) {
+  LockRecord l;
+  int64_t step_plus_one = 0;
+  if (!ReadVersion(in) || !ReadInt(in, l.failures) || !ReadInt(in, l.locked_until) ||
+      !ReadInt(in, step_plus_one) || !in.empty()) {
+    return std::nullopt;
+  }
+  l.last_step = step_plus_one - 1;
+  return l;
+}
+
+}  // namespace coffre::auth::internal

@@ -1,0 +1,46 @@
+// Encodings of auth's records in Space::kPrincipals (docs/auth.md). Values
+// are encoded here and sealed by the Directory. Internal to auth.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "auth/principals.h"
+
+namespace coffre::auth::internal {
+
+// Store keys. Names never contain '/', so the prefixes cannot collide.
+std::string PrincipalKey(std::string_view name);         // "p/NAME"
+std::string CredentialKey(std::string_view name);        // "c/NAME"
+std::string LockKey(std::string_view name);              // "l/NAME"
+std::string ApiKeyLookupKey(std::string_view key_hash);  // "apikey/HASH"
+inline constexpr std::string_view kPrincipalPrefix = "p/";
+
+// Associated data for sealing record `record` ("principal", "credential",
+// "lock", "apikey") under `owner` (a name, or the key hash for "apikey").
+std::string SealContext(std::string_view record, std::string_view owner);
+
+std::string EncodePrincipal(const Principal& p);
+std::optional<Principal> DecodePrincipal(std::string_view name, std::string_view bytes);
+
+struct CredentialRecord {
+  Kind kind = Kind::kUser;
+  std::string api_key_hash;   // service
+  std::string password_hash;  // human: Argon2id encoded
+  std::string totp_secret;    // human: raw bytes
+};
+std::string EncodeCredential(const CredentialRecord& c);
+std::optional<CredentialRecord> DecodeCredential(std::string_view bytes);
+
+struct LockRecord {
+  int64_t failures = 0;      // consecutive failures since the last success or lock
+  int64_t locked_until = 0;  // unix seconds; 0 when not locked
+  int64_t last_step = -1;    // last accepted TOTP step; -1 when none
+};
+std::string EncodeLock(const LockRecord& l);
+std::optional<LockRecord> DecodeLock(std::string_view bytes);
+
+}  // namespace coffre::auth::internal

@@ -1,0 +1,117 @@
+#include "auth/password_policy.h"
+
+#include <pwquality.h>
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "auth/internal/utf8.h"
+
+namespace coffre::auth {
+namespace {
+
+constexpr size_t kMinLengthFourClasses = 12;
+constexpr size_t kMinLengthThreeClasses = 14;
+constexpr size_t kMinPassphraseWords = 5;
+constexpr size_t kMinPassphraseLength = 20;
+
+bool IsSeparator(char32_t c) { return c == ' ' || c == '-' || c == '_'; }
+
+size_t CountWords(const std::vector<char32_t>& cps) {
+  size_t words = 0;
+  bool in_word = false;
+  for (char32_t c : cps) {
+    if (IsSeparator(c)) {
+      in_word = false;
+    } else if (!in_word) {
+      in_word = true;
+      ++words;
+    }
+  }
+  return words;
+}
+
+int CountClasses(const std::vector<char32_t>& cps) {
+  bool lower = false, upper = false, digit = false, special = false;
+  for (char32_t c : cps) {
+    if (c >= 'a' && c <= 'z') {
+      lower = true;
+    } else if (c >= 'A' && c <= 'Z') {
+      upper = true;
+    } else if (c >= '0' && c <= '9') {
+      digit = true;
+    } else {
+      special = true;
+    }
+  }
+  return int{lower} + int{upper} + int{digit} + int{special};
+}
+
+tl::unexpected<Error> Refuse(std::string_view rule, std::string_view why) {
+  std::string message = "password refused (rule ";
+  message.append(rule);
+  message.append("): ");
+  message.append(why);
+  return Fail(ErrorCode::kInvalidArgument, std::move(message));
+}
+
+struct SettingsFree {
+  void operator()(pwquality_settings_t* s) const { pwquality_free_settings(s); }
+};
+
+Status DictionaryCheck(const std::string& password, std::string_view user_name) {
+  static std::mutex mu;
+  static std::unique_ptr<pwquality_settings_t, SettingsFree> settings(pwquality_default_settings());
+  const std::string user(user_name);
+  std::lock_guard lock(mu);
+  if (!settings) return Fail(ErrorCode::kInternal, "password dictionary check: out of memory");
+  void* aux = nullptr;
+  const int rc = pwquality_check(settings.get(), password.c_str(), nullptr,
+                                 user.empty() ? nullptr : user.c_str(), &aux);
+  if (rc >= 0) return Ok();
+  // cracklib's messages are fixed texts; none repeats the password.
+  if (rc == PWQ_ERROR_CRACKLIB_CHECK && aux != nullptr &&
+      std::string_view(static_cast<const char*>(aux)).find("error loading dictionary") !=
+          std::string_view::npos) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "password dictionary check unavailable: cracklib dictionary missing "
+                "(install cracklib-runtime)");
+  }
+  std::array<char, 256> buf{};
+  const char* why = pwquality_strerror(buf.data(), buf.size(), rc, aux);
+  return Refuse("dictionary", why != nullptr ? why : "refused by libpwquality");
+}
+
+}  // namespace
+
+Status CheckPassword(std::string_view password, const PasswordContext& context) {
+  if (password.size() > kMaxPasswordBytes) {
+    return Refuse("max-length", "at most 1024 bytes");
+  }
+  auto cps = internal::DecodeUtf8(password);
+  if (!cps) return Refuse("encoding", "must be valid UTF-8");
+  for (char32_t c : *cps) {
+    if (c == 0 || internal::IsControl(c)) {
+      return Refuse("encoding", "must not contain control characters");
+    }
+  }
+  const size_t length = cps->size();
+  const int classes = CountClasses(*cps);
+  const bool strong = (length >= kMinLengthFourClasses && classes >= 4) ||
+                      (length >= kMinLengthThreeClasses && classes >= 3) ||
+                      (length >= kMinPassphraseLength && CountWords(*cps) >= kMinPassphraseWords);
+  if (!strong) {
+    return Refuse("cnil-2022-100",
+                  "needs at least 12 characters from 4 classes (lower case, upper case, digit, "
+                  "special), or 14 from 3 classes, or a passphrase of at least 5 words and 20 "
+                  "characters");
+  }
+  if (context.dictionary_check) {
+    COFFRE_TRY(DictionaryCheck(std::string(password), context.user_name));
+  }
+  return Ok();
+}
+
+}  // namespace coffre::auth

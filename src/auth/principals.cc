@@ -1,0 +1,424 @@
+#include "auth/principals.h"
+
+#include <algorithm>
+
+#include "auth/internal/records.h"
+#include "auth/internal/session_table.h"
+#include "auth/internal/source_throttle.h"
+#include "auth/internal/tokens.h"
+#include "auth/internal/utf8.h"
+#include "auth/password_policy.h"
+#include "auth/totp.h"
+
+namespace coffre::auth {
+namespace {
+
+using internal::CredentialRecord;
+using internal::LockRecord;
+
+constexpr std::string_view kInvalidCredentials = "invalid credentials";
+constexpr std::string_view kInvalidApiKey = "invalid API key";
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+std::string Named(std::string_view what, std::string_view name) {
+  return std::string(what).append(" ").append(name);
+}
+
+}  // namespace
+
+std::string_view KindName(Kind kind) {
+  switch (kind) {
+    case Kind::kService:
+      return "service";
+    case Kind::kHuman:
+      return "human";
+    case Kind::kUser:
+      return "user";
+  }
+  return "unknown";
+}
+
+Result<Kind> ParseKind(std::string_view text) {
+  if (text == "service") return Kind::kService;
+  if (text == "human") return Kind::kHuman;
+  if (text == "user") return Kind::kUser;
+  return Fail(ErrorCode::kInvalidArgument, "kind must be service, human or user");
+}
+
+Status ValidateName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64 && IsLowerAlnum(name[0]);
+  for (char c : name) ok = ok && (IsLowerAlnum(c) || c == '.' || c == '_' || c == '-');
+  if (!ok) {
+    return Fail(ErrorCode::kInvalidArgument, "principal name must match [a-z0-9][a-z0-9._-]{0,63}");
+  }
+  return Ok();
+}
+
+Status ValidateRole(std::string_view role) {
+  bool ok = !role.empty() && role.size() <= 64;
+  for (char c : role) {
+    ok = ok && (IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' || c == '-');
+  }
+  if (!ok) return Fail(ErrorCode::kInvalidArgument, "role must match [A-Za-z0-9._-]{1,64}");
+  return Ok();
+}
+
+Status ValidateAttribute(std::string_view key, std::string_view value) {
+  bool key_ok =
+      !key.empty() && key.size() <= 32 && ((key[0] >= 'a' && key[0] <= 'z') || key[0] == '_');
+  for (char c : key) key_ok = key_ok && (IsLowerAlnum(c) || c == '_');
+  if (!key_ok) {
+    return Fail(ErrorCode::kInvalidArgument, "attribute key must match [a-z_][a-z0-9_]{0,31}");
+  }
+  auto cps = internal::DecodeUtf8(value);
+  bool value_ok = cps && !cps->empty() && cps->size() <= 128 &&
+                  std::none_of(cps->begin(), cps->end(), internal::IsControl);
+  if (!value_ok) {
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        Named("attribute", key) + ": value must be 1 to 128 printable characters of valid UTF-8");
+  }
+  return Ok();
+}
+
+Result<std::pair<std::string, std::string>> ParseAttribute(std::string_view text) {
+  const size_t eq = text.find('=');
+  if (eq == std::string_view::npos) {
+    return Fail(ErrorCode::kInvalidArgument, "attribute must be written key=value");
+  }
+  const std::string_view key = text.substr(0, eq), value = text.substr(eq + 1);
+  COFFRE_TRY(ValidateAttribute(key, value));
+  return std::pair{std::string(key), std::string(value)};
+}
+
+Directory::Directory(storage::Store& store, const crypto::SecretKey& api_key_hash_key,
+                     const crypto::SecretKey& pepper, Clock& clock,
+                     crypto::PasswordHashParams params, DirectoryOptions options)
+    : store_(store),
+      api_key_hash_key_(api_key_hash_key.Clone()),
+      pepper_(pepper.Clone()),
+      clock_(clock),
+      params_(params),
+      options_(options),
+      sessions_(std::make_unique<internal::SessionTable>(
+          internal::SessionLimits{options.session_idle_seconds, options.session_absolute_seconds,
+                                  options.max_sessions, options.max_sessions_per_principal})),
+      throttle_(std::make_unique<internal::SourceThrottle>(
+          options.throttle_burst, options.throttle_refill_seconds, options.throttle_max_sources)) {}
+
+Directory::~Directory() = default;
+
+std::mutex& Directory::StripeFor(std::string_view name) {
+  const std::string h = crypto::Hash(name);
+  return stripes_[static_cast<unsigned char>(h[0]) % stripes_.size()];
+}
+
+void Directory::BurnDummyVerify(std::string_view password) {
+  // A hash of a random password with the same parameters: verifying against
+  // it costs what a real verification costs. Made at first need, so that
+  // commands which never log in do not pay for it.
+  std::call_once(dummy_once_, [this] {
+    auto dummy = crypto::HashPassword(crypto::RandomString(16), params_);
+    if (dummy) dummy_hash_ = std::move(*dummy);
+  });
+  if (dummy_hash_.empty()) {
+    // Hashing failed (out of memory): hashing again costs about the same.
+    (void)crypto::HashPassword(password, params_);
+    return;
+  }
+  (void)crypto::VerifyPassword(dummy_hash_, password);
+}
+
+Result<std::optional<std::string>> Directory::LoadSealed(std::string_view record,
+                                                         std::string_view name) {
+  std::string key;
+  if (record == "principal")
+    key = internal::PrincipalKey(name);
+  else if (record == "credential")
+    key = internal::CredentialKey(name);
+  else
+    key = internal::LockKey(name);
+  COFFRE_ASSIGN_OR_RETURN(auto sealed, store_.Get(storage::Space::kPrincipals, key));
+  if (!sealed) return std::optional<std::string>();
+  COFFRE_ASSIGN_OR_RETURN(auto plain,
+                          crypto::Open(pepper_, *sealed, internal::SealContext(record, name),
+                                       Named("principal record", name)));
+  return std::optional<std::string>(std::move(plain));
+}
+
+Result<std::optional<Principal>> Directory::LoadPrincipal(std::string_view name) {
+  COFFRE_ASSIGN_OR_RETURN(auto bytes, LoadSealed("principal", name));
+  if (!bytes) return std::optional<Principal>();
+  auto p = internal::DecodePrincipal(name, *bytes);
+  if (!p) return Fail(ErrorCode::kDataLoss, Named("corrupt record of principal", name));
+  return std::optional<Principal>(std::move(*p));
+}
+
+Result<AddResult> Directory::Add(const NewPrincipal& spec) {
+  COFFRE_TRY(ValidateName(spec.name));
+  COFFRE_TRY(ValidateRole(spec.role));
+  for (const auto& [k, v] : spec.attrs) COFFRE_TRY(ValidateAttribute(k, v));
+  if (spec.kind == Kind::kHuman) {
+    if (spec.password.empty()) {
+      return Fail(ErrorCode::kInvalidArgument, "a human principal needs a password");
+    }
+    COFFRE_TRY(CheckPassword(spec.password, {.user_name = spec.name}));
+  } else if (!spec.password.empty()) {
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        std::string("a ").append(KindName(spec.kind)).append(" principal takes no password"));
+  }
+
+  AddResult result;
+  Principal& p = result.principal;
+  p.name = spec.name;
+  p.kind = spec.kind;
+  p.role = spec.role;
+  p.attrs = spec.attrs;
+  p.created_ms = clock_.NowUnixSeconds() * 1000;
+
+  CredentialRecord cred;
+  cred.kind = spec.kind;
+  auto batch = store_.NewBatch();
+  if (spec.kind == Kind::kService) {
+    result.api_key = internal::NewToken(internal::kApiKeyPrefix);
+    cred.api_key_hash = crypto::KeyedHash(api_key_hash_key_, result.api_key);
+    batch->Put(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred.api_key_hash),
+               crypto::Seal(pepper_, p.name, internal::SealContext("apikey", cred.api_key_hash)));
+  } else if (spec.kind == Kind::kHuman) {
+    // Hashing is slow: do it before taking the name's lock.
+    COFFRE_ASSIGN_OR_RETURN(cred.password_hash, crypto::HashPassword(spec.password, params_));
+    cred.totp_secret = crypto::RandomString(totp::kSecretBytes);
+    result.totp_secret_base32 = totp::Base32Encode(cred.totp_secret);
+    result.otpauth_uri = totp::OtpauthUri(p.name, cred.totp_secret);
+    COFFRE_ASSIGN_OR_RETURN(result.qr_text, totp::QrText(result.otpauth_uri));
+  }
+  batch->Put(storage::Space::kPrincipals, internal::PrincipalKey(p.name),
+             crypto::Seal(pepper_, internal::EncodePrincipal(p),
+                          internal::SealContext("principal", p.name)));
+  if (spec.kind != Kind::kUser) {
+    batch->Put(storage::Space::kPrincipals, internal::CredentialKey(p.name),
+               crypto::Seal(pepper_, internal::EncodeCredential(cred),
+                            internal::SealContext("credential", p.name)));
+  }
+  // A former principal of the same name leaves no lockout state behind
+  // (Remove deletes it; this guards against older data).
+  batch->Delete(storage::Space::kPrincipals, internal::LockKey(p.name));
+
+  std::lock_guard lock(StripeFor(p.name));
+  COFFRE_ASSIGN_OR_RETURN(auto existing,
+                          store_.Get(storage::Space::kPrincipals, internal::PrincipalKey(p.name)));
+  if (existing) return Fail(ErrorCode::kAlreadyExists, Named("principal already exists:", p.name));
+  COFFRE_TRY(store_.Write(*batch));
+  return result;
+}
+
+Result<std::vector<Principal>> Directory::List() {
+  std::vector<std::pair<std::string, std::string>> sealed;
+  COFFRE_TRY(store_.Scan(storage::Space::kPrincipals, internal::kPrincipalPrefix,
+                         [&](std::string_view key, std::string_view value) {
+                           sealed.emplace_back(key.substr(internal::kPrincipalPrefix.size()),
+                                               value);
+                           return true;
+                         }));
+  std::vector<Principal> out;
+  out.reserve(sealed.size());
+  for (const auto& [name, value] : sealed) {
+    COFFRE_ASSIGN_OR_RETURN(auto plain,
+                            crypto::Open(pepper_, value, internal::SealContext("principal", name),
+                                         Named("principal record", name)));
+    auto p = internal::DecodePrincipal(name, plain);
+    if (!p) return Fail(ErrorCode::kDataLoss, Named("corrupt record of principal", name));
+    out.push_back(std::move(*p));
+  }
+  return out;
+}
+
+Result<Principal> Directory::Get(std::string_view name) {
+  COFFRE_TRY(ValidateName(name));
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+  return std::move(*p);
+}
+
+Result<bool> Directory::Exists(std::string_view name) {
+  if (!ValidateName(name)) return false;
+  COFFRE_ASSIGN_OR_RETURN(auto v,
+                          store_.Get(storage::Space::kPrincipals, internal::PrincipalKey(name)));
+  return v.has_value();
+}
+
+Result<Principal> Directory::GetUser(std::string_view name) {
+  COFFRE_TRY(ValidateName(name));
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p || p->kind != Kind::kUser) return Fail(ErrorCode::kNotFound, Named("no user", name));
+  if (p->suspended) return Fail(ErrorCode::kPermissionDenied, Named("suspended user", name));
+  return std::move(*p);
+}
+
+Status Directory::SetSuspended(std::string_view name, bool suspended) {
+  COFFRE_TRY(ValidateName(name));
+  std::lock_guard lock(StripeFor(name));
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+  if (p->suspended != suspended) {
+    p->suspended = suspended;
+    auto batch = store_.NewBatch();
+    batch->Put(storage::Space::kPrincipals, internal::PrincipalKey(name),
+               crypto::Seal(pepper_, internal::EncodePrincipal(*p),
+                            internal::SealContext("principal", name)));
+    COFFRE_TRY(store_.Write(*batch));
+  }
+  if (suspended) sessions_->DropPrincipal(name);
+  return Ok();
+}
+
+Status Directory::Suspend(std::string_view name) { return SetSuspended(name, true); }
+Status Directory::Resume(std::string_view name) { return SetSuspended(name, false); }
+
+Status Directory::Remove(std::string_view name) {
+  COFFRE_TRY(ValidateName(name));
+  std::lock_guard lock(StripeFor(name));
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+  auto batch = store_.NewBatch();
+  COFFRE_ASSIGN_OR_RETURN(auto cred_bytes, LoadSealed("credential", name));
+  if (cred_bytes) {
+    auto cred = internal::DecodeCredential(*cred_bytes);
+    if (!cred) return Fail(ErrorCode::kDataLoss, Named("corrupt credential of principal", name));
+    if (!cred->api_key_hash.empty()) {
+      batch->Delete(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash));
+    }
+  }
+  batch->Delete(storage::Space::kPrincipals, internal::PrincipalKey(name));
+  batch->Delete(storage::Space::kPrincipals, internal::CredentialKey(name));
+  batch->Delete(storage::Space::kPrincipals, internal::LockKey(name));
+  COFFRE_TRY(store_.Write(*batch));
+  sessions_->DropPrincipal(name);
+  return Ok();
+}
+
+Result<Principal> Directory::AuthenticateApiKey(std::string_view key) {
+  if (!internal::WellFormedToken(key, internal::kApiKeyPrefix)) {
+    return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));
+  }
+  // The lookup is by keyed hash: no comparison of secrets, no scan.
+  const std::string key_hash = crypto::KeyedHash(api_key_hash_key_, key);
+  COFFRE_ASSIGN_OR_RETURN(
+      auto sealed, store_.Get(storage::Space::kPrincipals, internal::ApiKeyLookupKey(key_hash)));
+  if (!sealed) return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));
+  COFFRE_ASSIGN_OR_RETURN(
+      auto name,
+      crypto::Open(pepper_, *sealed, internal::SealContext("apikey", key_hash), "API key entry"));
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p || p->kind != Kind::kService) {
+    return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));
+  }
+  if (p->suspended) return Fail(ErrorCode::kPermissionDenied, Named("suspended principal", name));
+  return std::move(*p);
+}
+
+Result<LoginResult> Directory::Login(const LoginRequest& request, int64_t* retry_after_seconds) {
+  int64_t ignored = 0;
+  int64_t& retry_after = retry_after_seconds != nullptr ? *retry_after_seconds : ignored;
+  retry_after = 0;
+  const int64_t now = clock_.NowUnixSeconds();
+  // Throttle first: a throttled source never reaches an account.
+  if (const int64_t wait = throttle_->Admit(request.source, now); wait > 0) {
+    retry_after = wait;
+    return Fail(ErrorCode::kResourceExhausted, "too many failed logins from this source");
+  }
+  if (!ValidateName(request.name)) {
+    BurnDummyVerify(request.password);
+    return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
+  }
+  std::lock_guard lock(StripeFor(request.name));
+  auto result = LoginLocked(request, now, &retry_after);
+  if (result) throttle_->Refund(request.source);
+  return result;
+}
+
+Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t now,
+                                           int64_t* retry_after) {
+  const std::string_view name = request.name;
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  std::optional<CredentialRecord> cred;
+  if (p && p->kind == Kind::kHuman) {
+    COFFRE_ASSIGN_OR_RETURN(auto bytes, LoadSealed("credential", name));
+    if (bytes) {
+      cred = internal::DecodeCredential(*bytes);
+      if (!cred) return Fail(ErrorCode::kDataLoss, Named("corrupt credential of principal", name));
+    }
+  }
+  if (!cred || cred->password_hash.empty()) {
+    BurnDummyVerify(request.password);
+    return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
+  }
+
+  LockRecord lock;
+  COFFRE_ASSIGN_OR_RETURN(auto lock_bytes, LoadSealed("lock", name));
+  if (lock_bytes) {
+    auto decoded = internal::DecodeLock(*lock_bytes);
+    if (!decoded)
+      return Fail(ErrorCode::kDataLoss, Named("corrupt lockout state of principal", name));
+    lock = *decoded;
+  }
+  if (lock.locked_until > now) {
+    *retry_after = lock.locked_until - now;
+    return Fail(ErrorCode::kResourceExhausted, "account locked after repeated failed logins");
+  }
+  lock.locked_until = 0;
+
+  // Both factors are always checked: the answer and its cost do not say
+  // which one was wrong.
+  const bool password_ok = crypto::VerifyPassword(cred->password_hash, request.password);
+  const auto step = totp::Verify(cred->totp_secret, request.totp, now, lock.last_step);
+
+  auto batch = store_.NewBatch();
+  const bool ok = password_ok && step.has_value();
+  if (ok) {
+    lock.failures = 0;
+    lock.last_step = *step;
+    if (crypto::PasswordNeedsRehash(cred->password_hash, params_)) {
+      auto rehashed = crypto::HashPassword(request.password, params_);
+      if (rehashed) {
+        cred->password_hash = std::move(*rehashed);
+        batch->Put(storage::Space::kPrincipals, internal::CredentialKey(name),
+                   crypto::Seal(pepper_, internal::EncodeCredential(*cred),
+                                internal::SealContext("credential", name)));
+      }
+    }
+  } else if (++lock.failures >= options_.lockout_failures) {
+    lock.failures = 0;
+    lock.locked_until = now + options_.lockout_seconds;
+  }
+  batch->Put(
+      storage::Space::kPrincipals, internal::LockKey(name),
+      crypto::Seal(pepper_, internal::EncodeLock(lock), internal::SealContext("lock", name)));
+  COFFRE_TRY(store_.Write(*batch));
+  if (!ok) return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
+  // Only someone holding both factors learns of the suspension.
+  if (p->suspended) return Fail(ErrorCode::kPermissionDenied, Named("suspended principal", name));
+
+  COFFRE_ASSIGN_OR_RETURN(auto session, sessions_->Create(name, now));
+  return LoginResult{std::move(session.token), session.expires_at, std::move(*p)};
+}
+
+Result<Principal> Directory::AuthenticateSession(std::string_view token) {
+  if (!internal::WellFormedToken(token, internal::kSessionPrefix)) {
+    return Fail(ErrorCode::kUnauthenticated, "unknown or expired session");
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto name, sessions_->Touch(token, clock_.NowUnixSeconds()));
+  // Read the principal as stored now: a role change applies at once.
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p || p->suspended) {
+    sessions_->Drop(token);
+    return Fail(ErrorCode::kUnauthenticated, "unknown or expired session");
+  }
+  return std::move(*p);
+}
+
+void Directory::Logout(std::string_view token) { sessions_->Drop(token); }
+
+}  // namespace coffre::auth

@@ -1,0 +1,201 @@
+// Principals: who may call coffre, and how they prove it.
+//
+//   service  authenticates with an API key ("coffre_sk_" + 43 base64url
+//            characters), shown once at creation and stored only as its
+//            keyed BLAKE2b hash;
+//   human    authenticates with a password (Argon2id, the encoded hash
+//            sealed with the pepper) plus a TOTP code (RFC 6238; the secret
+//            sealed with the pepper) and gets a session token;
+//   user     an end user of an application: no credential, only a role and
+//            attributes, used when a service acts on behalf of it.
+// The role is stored as given: the caller checks it against the policy.
+//
+//   auth::Directory dir(store, ring.api_key_hash_key(), ring.pepper(), clock, params);
+//   auto added = dir.Add({.name = "billing", .kind = auth::Kind::kService,
+//                         .role = "billing"});
+//   print(added->api_key);                             // shown once
+//   auto who = dir.AuthenticateApiKey(bearer);         // Result<Principal>
+//   int64_t retry_after = 0;
+//   auto login = dir.Login({"alice", password, "123456", "192.0.2.7"}, &retry_after);
+//   auto me = dir.AuthenticateSession(login->session_token);
+//
+// Storage (Space::kPrincipals; docs/auth.md): "p/NAME" the principal,
+// "c/NAME" its credential, "l/NAME" its lockout state, "apikey/HASH" the
+// principal of an API key. Every value is sealed with the pepper, with the
+// record kind and the name (or key hash) as associated data, so values
+// cannot be moved between keys, edited (a role raised, a suspension lifted)
+// or read by someone holding only the data directory. Every change is one
+// synced atomic batch.
+//
+// Logins: per-source throttling first (5 failures at once, then one a
+// minute; kResourceExhausted with the seconds to wait), then lockout (10
+// consecutive failures of password or TOTP lock the account for 30 minutes,
+// persisted), then the password and the code, both always checked. Unknown
+// names, principals without a password and wrong passwords or codes all cost
+// one Argon2id verification and all answer kUnauthenticated "invalid
+// credentials". Sessions live in memory: 15 minutes idle (sliding), 8 hours
+// at most, 16 per principal, 10000 in all. Nothing here sleeps.
+//
+// Thread-safety: a Directory is safe for concurrent use. Operations on one
+// name are serialised (a lock stripe per name hash) so lockout counts are
+// exact under parallel guessing; other names proceed in parallel.
+// Ownership: the Directory keeps references to `store` and `clock`, which
+// must outlive it, and copies the keys. crypto::Init() must have succeeded.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "storage/store.h"
+
+namespace coffre::auth {
+
+namespace internal {
+class SessionTable;
+class SourceThrottle;
+}  // namespace internal
+
+enum class Kind { kService, kHuman, kUser };
+std::string_view KindName(Kind kind);  // "service", "human", "user"
+Result<Kind> ParseKind(std::string_view text);
+
+using Attributes = std::map<std::string, std::string, std::less<>>;
+
+struct Principal {
+  std::string name;
+  Kind kind = Kind::kUser;
+  std::string role;
+  Attributes attrs;
+  bool suspended = false;
+  int64_t created_ms = 0;  // unix milliseconds
+};
+
+// Names: [a-z0-9][a-z0-9._-]{0,63}. Roles: [A-Za-z0-9._-]{1,64}.
+// Attribute keys: [a-z_][a-z0-9_]{0,31}; values: 1 to 128 code points of
+// valid UTF-8 without control characters. Errors name the rule, and the
+// key for attributes, never the value.
+[[nodiscard]] Status ValidateName(std::string_view name);
+[[nodiscard]] Status ValidateRole(std::string_view role);
+[[nodiscard]] Status ValidateAttribute(std::string_view key, std::string_view value);
+// "key=value" (the CLI's --attr), split at the first '=' and validated.
+Result<std::pair<std::string, std::string>> ParseAttribute(std::string_view text);
+
+struct NewPrincipal {
+  std::string name;
+  Kind kind = Kind::kUser;
+  std::string role;
+  Attributes attrs;
+  std::string password;  // humans only; checked by CheckPassword first
+};
+
+struct AddResult {
+  Principal principal;
+  std::string api_key;             // service: shown once, never stored
+  std::string totp_secret_base32;  // human: for manual entry
+  std::string otpauth_uri;         // human
+  std::string qr_text;             // human: otpauth_uri as a terminal QR code
+};
+
+struct LoginRequest {
+  std::string_view name;
+  std::string_view password;
+  std::string_view totp;
+  std::string_view source;  // the client's address, for throttling
+};
+
+struct LoginResult {
+  std::string session_token;  // "coffre_st_" + 43 base64url characters
+  int64_t expires_at = 0;     // idle expiry, unix seconds; slides with use
+  Principal principal;
+};
+
+struct DirectoryOptions {
+  int64_t lockout_failures = 10;
+  int64_t lockout_seconds = 30 * 60;
+  int64_t throttle_burst = 5;
+  int64_t throttle_refill_seconds = 60;
+  size_t throttle_max_sources = 10000;
+  int64_t session_idle_seconds = 15 * 60;
+  int64_t session_absolute_seconds = 8 * 3600;
+  size_t max_sessions = 10000;
+  size_t max_sessions_per_principal = 16;
+};
+
+class Directory {
+ public:
+  Directory(storage::Store& store, const crypto::SecretKey& api_key_hash_key,
+            const crypto::SecretKey& pepper, Clock& clock, crypto::PasswordHashParams params,
+            DirectoryOptions options = {});
+  ~Directory();
+  Directory(const Directory&) = delete;
+  Directory& operator=(const Directory&) = delete;
+
+  // Creates a principal. kAlreadyExists for a taken name; kInvalidArgument
+  // for a bad name, role or attribute, a password given to a service or
+  // user or missing for a human, or a password refused by CheckPassword
+  // (the message names the rule).
+  Result<AddResult> Add(const NewPrincipal& spec);
+
+  Result<std::vector<Principal>> List();         // by name
+  Result<Principal> Get(std::string_view name);  // kNotFound
+  Result<bool> Exists(std::string_view name);
+  // An end user for X-Coffre-On-Behalf-Of: kNotFound unless `name` is a
+  // principal of kind user; kPermissionDenied when suspended.
+  Result<Principal> GetUser(std::string_view name);
+
+  // Suspension refuses the principal's key and ends its sessions at once.
+  Status Suspend(std::string_view name);
+  Status Resume(std::string_view name);
+  // Deletes the principal, its credential, lockout state and key lookup in
+  // one batch, and ends its sessions.
+  Status Remove(std::string_view name);
+
+  // kUnauthenticated "invalid API key" for a malformed or unknown key;
+  // kPermissionDenied when its principal is suspended.
+  Result<Principal> AuthenticateApiKey(std::string_view key);
+
+  // Password + TOTP login. Errors: kUnauthenticated "invalid credentials";
+  // kResourceExhausted when the source is throttled or the account locked,
+  // with *retry_after_seconds set (>= 1; 0 otherwise); kPermissionDenied
+  // when the credentials are right but the principal is suspended.
+  Result<LoginResult> Login(const LoginRequest& request, int64_t* retry_after_seconds = nullptr);
+  // The session's principal as stored now; slides the idle expiry.
+  // kUnauthenticated for an unknown, expired or ended session.
+  Result<Principal> AuthenticateSession(std::string_view token);
+  void Logout(std::string_view token);
+
+ private:
+  std::mutex& StripeFor(std::string_view name);
+  Result<std::optional<Principal>> LoadPrincipal(std::string_view name);
+  Result<std::optional<std::string>> LoadSealed(std::string_view record, std::string_view name);
+  Result<LoginResult> LoginLocked(const LoginRequest& request, int64_t now,
+                                  int64_t* retry_after_seconds);
+  Status SetSuspended(std::string_view name, bool suspended);
+  void BurnDummyVerify(std::string_view password);
+
+  storage::Store& store_;
+  const crypto::SecretKey api_key_hash_key_;
+  const crypto::SecretKey pepper_;
+  Clock& clock_;
+  const crypto::PasswordHashParams params_;
+  const DirectoryOptions options_;
+  std::once_flag dummy_once_;
+  std::string dummy_hash_;  // verified for unknown names: same cost
+  std::unique_ptr<internal::SessionTable> sessions_;
+  std::unique_ptr<internal::SourceThrottle> throttle_;
+  std::array<std::mutex, 64> stripes_;
+};
+
+}  // namespace coffre::auth
