@@ -1,0 +1,351 @@
+// The API in-process: real vault, directory, audit log and the example
+// policy, requests as values. The black-box suite (tests/blackbox) does the
+// same over TLS against the real server.
+#include "api/api.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+
+#include <boost/json.hpp>
+
+#include "api/record_json.h"
+#include "common/bytes.h"
+#include "gen/people_gen.h"
+
+namespace coffre::api {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::Init());
+    tmp_ = fs::temp_directory_path() / ("coffre-api-test-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(tmp_);
+    fs::create_directories(tmp_);
+    const std::string src = COFFRE_SOURCE_DIR;
+    auto schema = schema::Schema::LoadFile(src + "/examples/people.toml");
+    ASSERT_TRUE(schema) << schema.error().message;
+    auto pol = policy::Policy::LoadFile(src + "/examples/people-policy.toml", *schema);
+    ASSERT_TRUE(pol) << pol.error().message;
+    policy_ = std::make_shared<const policy::Policy>(std::move(*pol));
+    ASSERT_TRUE(vault::Vault::Init({.dir = dir(), .schema_path = src + "/examples/people.toml",
+                                    .key_file = tmp_ / "v.key", .erasure_journal = ""}));
+    auto v = vault::Vault::Open({.dir = dir(), .key_file = tmp_ / "v.key"});
+    ASSERT_TRUE(v) << v.error().message;
+    vault_ = std::move(*v);
+    directory_ = std::make_unique<auth::Directory>(vault_->store(), vault_->keyring().api_key_hash_key(),
+                                                   vault_->keyring().pepper(), clock_,
+                                                   crypto::kTestPasswordHashParams);
+    audit::Options ao;
+    ao.anchor_path = tmp_ / "v.audit-anchor";
+    ao.clock = &clock_;
+    auto log = audit::AuditLog::Open(vault_->store(),
+                                     crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
+                                     ao);
+    ASSERT_TRUE(log) << log.error().message;
+    audit_ = std::move(*log);
+    api_ = std::make_unique<Api>(Services{.vault = *vault_,
+                                          .directory = *directory_,
+                                          .audit = *audit_,
+                                          .policy = [this] { return policy_; },
+                                          .clock = clock_,
+                                          .openapi_json = R"({"openapi":"3.1.0"})"});
+    gen::PeopleGenerator people(7);
+    for (int i = 0; i < 6; ++i) {
+      std::string line;
+      people.NextNdjson(line);
+      json::value storage;
+      auto inputs = FieldsFromJson(line, storage);
+      ASSERT_TRUE(inputs);
+      auto ref = vault_->Put("people", *inputs);
+      ASSERT_TRUE(ref) << ref.error().message;
+      auto rec = vault_->Get("people", ref->id);
+      ASSERT_TRUE(rec);
+      std::map<std::string, std::string> fields;
+      for (const auto& f : rec->fields) fields[f.name] = f.value;
+      people_.push_back({ToHex(ref->id), ToHex(ref->subject), fields});
+    }
+  }
+
+  void TearDown() override {
+    api_.reset();
+    audit_.reset();
+    directory_.reset();
+    vault_.reset();
+    fs::remove_all(tmp_);
+  }
+
+  std::string dir() const { return (tmp_ / "v").string(); }
+
+  std::string AddService(const std::string& name, const std::string& role,
+                         auth::Attributes attrs = {}) {
+    auto added = directory_->Add({.name = name, .kind = auth::Kind::kService, .role = role,
+                                  .attrs = std::move(attrs)});
+    EXPECT_TRUE(added) << added.error().message;
+    return added ? added->api_key : std::string();
+  }
+
+  Response Call(const std::string& method, const std::string& target, const std::string& key,
+                const std::string& purpose, const std::string& body = {},
+                std::vector<std::pair<std::string, std::string>> extra = {}) {
+    Request r;
+    r.method = method;
+    r.target = target;
+    if (!key.empty()) r.headers.emplace_back("authorization", "Bearer " + key);
+    if (!purpose.empty()) r.headers.emplace_back("x-coffre-purpose", purpose);
+    for (auto& h : extra) r.headers.push_back(std::move(h));
+    r.body = body;
+    r.source = "192.0.2.1";
+    return api_->Handle(r);
+  }
+
+  static json::object Body(const Response& r) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    EXPECT_FALSE(ec) << "not JSON: status " << r.status;
+    return v.is_object() ? v.as_object() : json::object{};
+  }
+  static std::string ErrorCodeOf(const Response& r) {
+    json::object b = Body(r);
+    if (!b.contains("error")) return "";
+    return std::string(b.at("error").at("code").as_string());
+  }
+
+  std::vector<audit::Entry> AuditEntries() {
+    std::vector<audit::Entry> out;
+    EXPECT_TRUE(audit_->Query({}, [&](const audit::Entry& e) {
+      out.push_back(e);
+      return true;
+    }));
+    return out;
+  }
+
+  struct Person {
+    std::string id, subject;
+    std::map<std::string, std::string> fields;
+  };
+
+  fs::path tmp_;
+  FakeClock clock_{1795000000};
+  std::shared_ptr<const policy::Policy> policy_;
+  std::unique_ptr<vault::Vault> vault_;
+  std::unique_ptr<auth::Directory> directory_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<Api> api_;
+  std::vector<Person> people_;
+};
+
+TEST_F(ApiTest, OnlyHealthAndLoginAnswerWithoutACredential) {
+  EXPECT_EQ(Call("GET", "/healthz", "", "").status, 200);
+  const std::string record = "/v1/collections/people/records/" + people_[0].id;
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", record}, {"PATCH", record}, {"DELETE", record},
+           {"POST", "/v1/collections/people/records"}, {"POST", "/v1/collections/people/search"},
+           {"GET", "/v1/subjects/" + people_[0].subject}, {"DELETE", "/v1/subjects/" + people_[0].subject},
+           {"GET", "/v1/audit"}, {"GET", "/v1/openapi.json"}, {"GET", "/v1/nothing"}, {"GET", "/"}}) {
+    for (const std::string key : {"", "garbage", "coffre_sk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                  "coffre_st_AAAA"}) {
+      Response r = Call(method, target, key, "support", R"({"field":"email","value":"x@y.fr"})");
+      EXPECT_EQ(r.status, 401) << method << " " << target;
+      EXPECT_EQ(ErrorCodeOf(r), "unauthenticated");
+      EXPECT_EQ(r.body.find(people_[0].fields["email"]), std::string::npos);
+    }
+  }
+  // Unauthenticated failures are summarised, not written one by one.
+  EXPECT_TRUE(AuditEntries().empty());
+}
+
+TEST_F(ApiTest, SupportAgentSeesMaskedFieldsAndTheReadIsAudited) {
+  std::string key = AddService("support-app", "support_agent");
+  const Person& p = people_[0];
+  Response r = Call("GET", "/v1/collections/people/records/" + p.id, key, "support");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::object b = Body(r);
+  EXPECT_EQ(b.at("id").as_string(), p.id);
+  EXPECT_EQ(b.at("subject").as_string(), p.subject);
+  const json::object& f = b.at("fields").as_object();
+  EXPECT_EQ(f.at("last_name").as_string(), p.fields.at("last_name"));
+  EXPECT_NE(f.at("email").as_string(), p.fields.at("email"));
+  EXPECT_NE(std::string(f.at("email").as_string()).find("***@"), std::string::npos);
+  EXPECT_NE(f.at("phone").as_string(), p.fields.at("phone"));
+  EXPECT_NE(f.at("nir").as_string(), p.fields.at("nir"));
+  EXPECT_FALSE(f.contains("iban")) << "view none must leave the field out";
+  EXPECT_EQ(r.body.find(p.fields.at("nir")), std::string::npos);
+
+  auto entries = AuditEntries();
+  ASSERT_EQ(entries.size(), 1u);
+  const audit::Entry& e = entries[0];
+  EXPECT_EQ(e.principal, "support-app");
+  EXPECT_EQ(e.action, "read");
+  EXPECT_EQ(e.outcome, "allowed");
+  EXPECT_EQ(e.purpose, "support");
+  ASSERT_EQ(e.subjects.size(), 1u);
+  EXPECT_EQ(ToHex(e.subjects[0]), p.subject);
+  bool email_masked = false, iban_listed = false;
+  for (const auto& fv : e.fields) {
+    if (fv.field == "email") email_masked = fv.view == audit::kViewMasked;
+    if (fv.field == "iban") iban_listed = true;
+  }
+  EXPECT_TRUE(email_masked);
+  EXPECT_FALSE(iban_listed);
+}
+
+TEST_F(ApiTest, PurposesAreRequiredKnownAndGrantedAndDenialsAreAudited) {
+  std::string key = AddService("support-app", "support_agent");
+  const std::string target = "/v1/collections/people/records/" + people_[0].id;
+  for (const std::string purpose : {"", "marketing", "admin"}) {
+    Response r = Call("GET", target, key, purpose);
+    EXPECT_EQ(r.status, 403) << "purpose '" << purpose << "'";
+    EXPECT_EQ(ErrorCodeOf(r), "forbidden");
+    EXPECT_EQ(r.body.find(people_[0].fields["last_name"]), std::string::npos);
+  }
+  // An action the role lacks, on an existing and on a missing record: the
+  // same 403, never a 404.
+  Response del = Call("DELETE", target, key, "support");
+  EXPECT_EQ(del.status, 403);
+  Response missing = Call("DELETE", "/v1/collections/people/records/" + std::string(32, 'a'), key, "support");
+  EXPECT_EQ(missing.status, 403);
+  EXPECT_EQ(Body(del).at("error").at("message"), Body(missing).at("error").at("message"));
+  auto entries = AuditEntries();
+  ASSERT_EQ(entries.size(), 5u);
+  for (const auto& e : entries) EXPECT_EQ(e.outcome, "denied");
+}
+
+TEST_F(ApiTest, AdviserReadsOnlyItsAgencyAndOutOfScopeIs403) {
+  const Person& p = people_[0];
+  ASSERT_TRUE(p.fields.count("agency")) << "people.toml lacks agency";
+  std::string own = AddService("adviser-own", "adviser", {{"agency", p.fields.at("agency")}});
+  std::string other = AddService("adviser-other", "adviser", {{"agency", "ZZZ-none"}});
+  std::string none = AddService("adviser-none", "adviser");
+  const std::string target = "/v1/collections/people/records/" + p.id;
+  Response ok = Call("GET", target, own, "follow_up");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(Body(ok).at("fields").at("nir").as_string(), p.fields.at("nir"));  // clear
+  for (const std::string& key : {other, none}) {
+    Response r = Call("GET", target, key, "follow_up");
+    EXPECT_EQ(r.status, 403);
+    EXPECT_EQ(r.body.find(p.fields.at("last_name")), std::string::npos);
+  }
+}
+
+TEST_F(ApiTest, DelegationGivesTheIntersectionAndTheUsersScope) {
+  const Person& p = people_[0];
+  std::string crm = AddService("crm", "crm_backend");
+  std::string support = AddService("support-app", "support_agent");
+  ASSERT_TRUE(directory_->Add({.name = "alice", .kind = auth::Kind::kUser, .role = "adviser",
+                               .attrs = {{"agency", p.fields.at("agency")}}}));
+  ASSERT_TRUE(directory_->Add({.name = "bob", .kind = auth::Kind::kUser, .role = "adviser",
+                               .attrs = {{"agency", "ZZZ-none"}}}));
+  const std::string target = "/v1/collections/people/records/" + p.id;
+  Response r = Call("GET", target, crm, "follow_up", {}, {{"x-coffre-on-behalf-of", "alice"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  // crm_backend masks the NIR; the adviser sees it clear: the weaker wins.
+  EXPECT_NE(Body(r).at("fields").at("nir").as_string(), p.fields.at("nir"));
+  EXPECT_EQ(Call("GET", target, crm, "follow_up", {}, {{"x-coffre-on-behalf-of", "bob"}}).status, 403);
+  EXPECT_EQ(Call("GET", target, crm, "follow_up", {}, {{"x-coffre-on-behalf-of", "mallory"}}).status, 403);
+  EXPECT_EQ(Call("GET", target, support, "support", {}, {{"x-coffre-on-behalf-of", "alice"}}).status, 403);
+  auto entries = AuditEntries();
+  ASSERT_FALSE(entries.empty());
+  EXPECT_EQ(entries[0].on_behalf_of, "alice");
+}
+
+TEST_F(ApiTest, BadInputIs4xxAndStoresNothing) {
+  std::string admin = AddService("admin-app", "admin");
+  const std::string create = "/v1/collections/people/records";
+  auto count = [&] {
+    size_t n = 0;
+    EXPECT_TRUE(vault_->store().Scan(storage::Space::kRecords, "", [&](auto, auto) {
+      ++n;
+      return true;
+    }));
+    return n;
+  };
+  const size_t before = count();
+  EXPECT_EQ(Call("POST", create, admin, "admin", "{not json").status, 400);
+  EXPECT_EQ(Call("POST", create, admin, "admin", "[1,2]").status, 400);
+  EXPECT_EQ(Call("POST", create, admin, "admin", R"({"fields":{},"extra":1})").status, 400);
+  EXPECT_EQ(Call("POST", create, admin, "admin", R"({"fields":"x"})").status, 400);
+  EXPECT_EQ(Call("POST", create, admin, "admin", R"({"fields":{"email":[1]}})").status, 400);
+  Response invalid = Call("POST", create, admin, "admin", R"({"fields":{"email":"nope"}})");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_EQ(ErrorCodeOf(invalid), "invalid_value");
+  Response big = Call("POST", create, admin, "admin", std::string(kMaxBodyBytes + 1, ' '));
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(Call("GET", "/v1/collections/people/records/xyz", admin, "admin").status, 400);
+  EXPECT_EQ(count(), before);
+}
+
+TEST_F(ApiTest, AdminCreatesUpdatesAndDeletes) {
+  std::string admin = AddService("admin-app", "admin");
+  json::object fields;
+  for (const auto& [k, v] : people_[1].fields) fields[k] = v;
+  fields["email"] = "someone.else@example.fr";
+  // Deleting frees the person's unique values for the new record.
+  Response created = Call("DELETE", "/v1/collections/people/records/" + people_[1].id, admin, "admin");
+  ASSERT_EQ(created.status, 204) << created.body;
+  Response put = Call("POST", "/v1/collections/people/records", admin, "admin",
+                      json::serialize(json::object{{"fields", fields}}));
+  ASSERT_EQ(put.status, 201) << put.body;
+  std::string id(Body(put).at("id").as_string());
+  Response patch = Call("PATCH", "/v1/collections/people/records/" + id, admin, "admin",
+                        R"({"fields":{"email":"Changed.Address@Example.FR"}})");
+  ASSERT_EQ(patch.status, 200) << patch.body;
+  EXPECT_EQ(Body(patch).at("fields").at("email").as_string(), "changed.address@example.fr");
+  EXPECT_EQ(Call("GET", "/v1/collections/people/records/" + people_[1].id, admin, "admin").status, 404);
+}
+
+TEST_F(ApiTest, SearchNormalisesCapsAndCountsEveryHitsSubject) {
+  std::string key = AddService("support-app", "support_agent");
+  const Person& p = people_[2];
+  std::string upper = p.fields.at("email");
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  Response r = Call("POST", "/v1/collections/people/search", key, "support",
+                    json::serialize(json::object{{"field", "email"}, {"value", upper}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::array& results = Body(r).at("results").as_array();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].at("id").as_string(), p.id);
+  EXPECT_FALSE(Body(r).at("truncated").as_bool());
+  auto entries = AuditEntries();
+  ASSERT_EQ(entries.size(), 1u);
+  ASSERT_EQ(entries[0].subjects.size(), 1u);
+  EXPECT_EQ(ToHex(entries[0].subjects[0]), p.subject);
+  // A field whose view is none cannot be searched by.
+  Response by_iban = Call("POST", "/v1/collections/people/search", key, "support",
+                          json::serialize(json::object{{"field", "iban"}, {"value", "FR76"}}));
+  EXPECT_EQ(by_iban.status, 403);
+  EXPECT_EQ(Call("POST", "/v1/collections/people/search", key, "support",
+                 R"({"field":"email","value":"a@b.fr","limit":1000})").status, 400);
+}
+
+TEST_F(ApiTest, SuspendedPrincipalsAreRefusedAtOnce) {
+  std::string key = AddService("support-app", "support_agent");
+  ASSERT_TRUE(directory_->Suspend("support-app"));
+  Response r = Call("GET", "/v1/collections/people/records/" + people_[0].id, key, "support");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(ErrorCodeOf(r), "suspended");
+}
+
+TEST_F(ApiTest, AuditorReadsTheLogOthersCannot) {
+  std::string support = AddService("support-app", "support_agent");
+  std::string auditor = AddService("dpo", "auditor");
+  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + people_[0].id, support, "support").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/audit", support, "support").status, 403);
+  Response r = Call("GET", "/v1/audit?principal=support-app&limit=10", auditor, "investigation");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::array& entries = Body(r).at("entries").as_array();
+  ASSERT_GE(entries.size(), 2u);  // the read and the denied audit read
+  EXPECT_EQ(r.body.find(people_[0].fields["last_name"]), std::string::npos);
+  EXPECT_EQ(Call("GET", "/v1/audit?from=yesterday", auditor, "investigation").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/audit?bogus=1", auditor, "investigation").status, 400);
+}
+
+}  // namespace
+}  // namespace coffre::api
