@@ -316,7 +316,7 @@ TEST_F(CliE2eTest, PutGetRoundTripNormalises) {
   for (const char* name : {"first_name", "last_name", "sex", "birth_date", "nir"}) {
     EXPECT_TRUE(f.at(name).as_string() == Field(p, name)) << "field " << name;
   }
-  EXPECT_EQ(f.size(), 9u);
+  EXPECT_EQ(f.size(), 10u);
 }
 
 TEST_F(CliE2eTest, FourPhoneSpellingsFindTheSameRecord) {
@@ -540,7 +540,7 @@ TEST_F(CliE2eTest, ImportCsvWithQuotedFields) {
   InitVault();
   const std::vector<std::string> columns = {"first_name", "last_name", "sex",   "birth_date",
                                             "nir",        "email",     "phone", "postal_address",
-                                            "iban"};
+                                            "iban",       "agency"};
   auto row = [&](const Person& p) {
     std::string s;
     for (size_t c = 0; c < columns.size(); ++c) s += (c ? "," : "") + CsvCell(Field(p, columns[c]));
@@ -781,7 +781,7 @@ TEST_F(CliE2eTest, CsvQuoteInsideAnUnquotedFieldSwallowsNothing) {
   InitVault();
   const std::vector<std::string> columns = {"first_name", "last_name", "sex",   "birth_date",
                                             "nir",        "email",     "phone", "postal_address",
-                                            "iban"};
+                                            "iban",       "agency"};
   std::string file;
   for (size_t c = 0; c < columns.size(); ++c) file += (c ? "," : "") + columns[c];
   file += "\n";

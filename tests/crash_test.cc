@@ -47,7 +47,8 @@ std::vector<std::pair<const char*, const std::string*>> FieldsOf(const gen::Pers
           {"email", &p.email},
           {"phone", &p.phone},
           {"postal_address", &p.postal_address},
-          {"iban", &p.iban}};
+          {"iban", &p.iban},
+          {"agency", &p.agency}};
 }
 
 class CrashTest : public ::testing::Test {

@@ -207,6 +207,11 @@ void PeopleGenerator::Next(Person& out) {
   BuildPhone(out.phone);
   BuildPostalAddress(out.postal_address);
   BuildIban(out.iban);
+  // Drawn last, so the first person of a seed kept its other fields when
+  // agencies were added.
+  char agency[4] = {'A', 0, 0, 0};
+  WriteDigits(agency + 1, 1 + Below(kAgencyCount), 3);
+  out.agency.assign(agency, sizeof agency);
 }
 
 // NIR: sex, yy, mm, place of birth (5 characters), order number, key.
@@ -393,6 +398,8 @@ void PeopleGenerator::NextNdjson(std::string& out) {
   AppendJsonEscaped(out, scratch_.postal_address);
   out.append("\",\"iban\":\"");
   AppendJsonEscaped(out, scratch_.iban);
+  out.append("\",\"agency\":\"");
+  out.append(scratch_.agency);  // [A-Z0-9] only: nothing to escape
   out.append("\"}\n");
 }
 

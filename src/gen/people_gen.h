@@ -5,7 +5,7 @@
 // the NIR matches sex and birth date and has a correct key (some born in
 // Corsica, 2A/2B, and some abroad, department 99); the IBAN is a valid French
 // IBAN; the phone is a realistic French number; the email is unique within
-// one generator's run.
+// one generator's run; the agency is one of kAgencyCount codes, uniformly.
 //
 //   PeopleGenerator gen(/*seed=*/42);
 //   std::string line;
@@ -28,6 +28,10 @@
 
 namespace coffre::gen {
 
+// Agencies are "A001" .. "A100": enough for row scopes to matter (an
+// adviser sees about 1% of people), few enough for every one to be used.
+inline constexpr int kAgencyCount = 100;
+
 struct Person {
   std::string first_name;
   std::string last_name;
@@ -38,6 +42,7 @@ struct Person {
   std::string phone;       // as people write it, e.g. "06 39 98 00 01" or "+33 6 ..."
   std::string postal_address;
   std::string iban;        // as printed, e.g. "FR76 3000 ..." or compact
+  std::string agency;      // the branch following the person, "A001" .. "A100"
 };
 
 class PeopleGenerator {

@@ -21,8 +21,8 @@ struct PeopleGeneratorTestPeer {
 
 namespace {
 
-constexpr std::array<std::string_view, 9> kKeys = {
-    "first_name", "last_name", "sex", "birth_date", "nir", "email", "phone", "postal_address", "iban",
+constexpr std::array<std::string_view, 10> kKeys = {
+    "first_name", "last_name", "sex", "birth_date", "nir", "email", "phone", "postal_address", "iban", "agency",
 };
 
 // Reads one JSON string starting at s[i] == '"'; the generator only writes
@@ -53,11 +53,11 @@ std::optional<std::string> ParseString(std::string_view s, size_t& i) {
   return std::nullopt;
 }
 
-// A line must be exactly {"first_name":"...",...,"iban":"..."}\n with the nine
+// A line must be exactly {"first_name":"...",...,"agency":"..."}\n with the ten
 // keys in order and string values only.
-std::optional<std::array<std::string, 9>> ParseLine(std::string_view line) {
+std::optional<std::array<std::string, 10>> ParseLine(std::string_view line) {
   if (line.size() < 2 || line.front() != '{' || line.substr(line.size() - 2) != "}\n") return std::nullopt;
-  std::array<std::string, 9> values;
+  std::array<std::string, 10> values;
   size_t i = 1;
   for (size_t k = 0; k < kKeys.size(); ++k) {
     if (k > 0 && (i >= line.size() || line[i++] != ',')) return std::nullopt;
@@ -242,7 +242,8 @@ TEST(PeopleGeneratorTest, FirstPersonOfSeedOneIsPinned) {
   EXPECT_EQ(Lines(1, 1),
             R"({"first_name":"Erwan","last_name":"Da Silva","sex":"M","birth_date":"1960-07-11",)"
             R"("nir":"160071407138153","email":"erwan.dasilva.1@example.com","phone":"+33536499572",)"
-            R"("postal_address":"134 chemin Pasteur, 51100 Reims","iban":"FR76 3000 4463 2349 6473 7703 357"})"
+            R"("postal_address":"134 chemin Pasteur, 51100 Reims","iban":"FR76 3000 4463 2349 6473 7703 357",)"
+            R"("agency":"A035"})"
             "\n");
 }
 
@@ -268,8 +269,9 @@ TEST(PeopleGeneratorTest, NextAndNextNdjsonDescribeTheSamePeople) {
     b.NextNdjson(line);
     const auto v = ParseLine(line);
     ASSERT_TRUE(v.has_value()) << "line " << i;
-    const std::array<std::string, 9> fields = {p.first_name, p.last_name, p.sex, p.birth_date, p.nir,
-                                              p.email, p.phone, p.postal_address, p.iban};
+    const std::array<std::string, 10> fields = {p.first_name, p.last_name, p.sex,   p.birth_date,
+                                               p.nir,        p.email,     p.phone, p.postal_address,
+                                               p.iban,       p.agency};
     EXPECT_EQ(*v, fields);
   }
 }
@@ -280,13 +282,14 @@ TEST(PeopleGeneratorTest, TwentyThousandPeopleAreAllValid) {
   std::unordered_set<std::string> emails;
   int corsica = 0, abroad = 0, overseas = 0, women = 0, compound = 0, accented = 0;
   int grouped_iban = 0, international_phone = 0;
+  std::array<int, kAgencyCount> agencies{};
   std::string line;
   for (int i = 0; i < kCount; ++i) {
     line.clear();
     gen.NextNdjson(line);
     const auto v = ParseLine(line);
     ASSERT_TRUE(v.has_value()) << "line " << i << " is not the expected JSON object";
-    const auto& [first, last, sex, birth_date, nir, email, phone, address, iban] = *v;
+    const auto& [first, last, sex, birth_date, nir, email, phone, address, iban, agency] = *v;
     SCOPED_TRACE("person " + std::to_string(i));
 
     EXPECT_FALSE(first.empty());
@@ -338,6 +341,19 @@ TEST(PeopleGeneratorTest, TwentyThousandPeopleAreAllValid) {
     EXPECT_TRUE(IbanIsValid(iban));
     EXPECT_TRUE(RibKeyIsValid(iban));
     grouped_iban += iban.find(' ') != std::string::npos;
+
+    ASSERT_EQ(agency.size(), 4u);
+    ASSERT_EQ(agency[0], 'A');
+    ASSERT_TRUE(AllDigits(agency.substr(1)));
+    const int agency_number = std::stoi(agency.substr(1));
+    ASSERT_GE(agency_number, 1);
+    ASSERT_LE(agency_number, kAgencyCount);
+    ++agencies[agency_number - 1];
+  }
+  // 200 people per agency on average: every agency is used, none dominates.
+  for (int count : agencies) {
+    EXPECT_GT(count, kCount / kAgencyCount / 2);
+    EXPECT_LT(count, kCount / kAgencyCount * 2);
   }
   // Rough shares, so a broken branch (never taken, always taken) shows.
   EXPECT_GT(corsica, kCount / 200);   // ~2%
