@@ -51,12 +51,14 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(storage::Store& store,
   }
   std::unique_ptr<AuditLog> log(new AuditLog(store, std::move(signing_key), std::move(options)));
   COFFRE_TRY(log->Recover());
+  log->opened_ = true;
   return log;
 }
 
 AuditLog::~AuditLog() {
-  // Best effort: the tail stays chained and Open checks it anyway.
-  (void)Checkpoint();
+  // Best effort: the tail stays chained and Open checks it anyway. A log
+  // whose Open failed must not write anything.
+  if (opened_) (void)Checkpoint();
 }
 
 uint64_t AuditLog::last_seq() const {

@@ -63,9 +63,9 @@ struct Options {
 
 // Query filter. Times are inclusive, in ms since the epoch.
 struct Filter {
-  std::optional<std::string> principal;     // entries made by this principal
-  std::optional<std::string> on_behalf_of;  // entries made for this end user
-  std::optional<std::string> subject;       // 16 raw bytes: entries touching this subject
+  std::optional<std::string> principal = std::nullopt;     // entries made by this principal
+  std::optional<std::string> on_behalf_of = std::nullopt;  // entries made for this end user
+  std::optional<std::string> subject = std::nullopt;       // 16 raw bytes: entries touching this subject
   int64_t from_ms = 0;
   int64_t to_ms = INT64_MAX;
   size_t limit = 0;  // 0: no limit
@@ -153,6 +153,7 @@ class AuditLog {
   // Set when the anchor could not be written after a durable batch: every
   // later append fails until the log is reopened.
   std::optional<Error> broken_;
+  bool opened_ = false;  // Recover succeeded
 
   std::mutex counters_mu_;
   // minute (unix minutes) -> source -> failures

@@ -50,7 +50,9 @@ TEST(EntryTest, EveryTruncationAndTrailingByteIsRejected) {
   for (size_t n = 0; n < bytes.size(); ++n) {
     auto r = DecodeEntry(std::string_view(bytes).substr(0, n));
     EXPECT_FALSE(r) << "prefix of " << n << " bytes decoded";
-    if (!r) EXPECT_EQ(r.error().code, ErrorCode::kDataLoss);
+    if (!r) {
+      EXPECT_EQ(r.error().code, ErrorCode::kDataLoss);
+    }
   }
   EXPECT_FALSE(DecodeEntry(bytes + "x"));
   std::string v2 = bytes;

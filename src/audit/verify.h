@@ -29,9 +29,9 @@ namespace coffre::audit {
 struct VerifyOptions {
   // Ed25519 public key (32 raw bytes). Required when the anchor is missing;
   // when both exist they must agree.
-  std::optional<std::string> public_key;
-  std::optional<int64_t> from_ms;
-  std::optional<int64_t> to_ms;
+  std::optional<std::string> public_key = std::nullopt;
+  std::optional<int64_t> from_ms = std::nullopt;
+  std::optional<int64_t> to_ms = std::nullopt;
 };
 
 struct VerifyReport {
