@@ -10,6 +10,12 @@ int64_t SystemClock::NowUnixSeconds() const {
       .count();
 }
 
+int64_t SystemClock::NowUnixMillis() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 Clock& DefaultClock() {
   static SystemClock clock;
   return clock;

@@ -19,11 +19,15 @@ class Clock {
   virtual ~Clock() = default;
   // Seconds since the Unix epoch, UTC.
   virtual int64_t NowUnixSeconds() const = 0;
+  // Milliseconds since the Unix epoch, UTC (audit entries). Clocks without
+  // sub-second resolution return whole seconds.
+  virtual int64_t NowUnixMillis() const { return NowUnixSeconds() * 1000; }
 };
 
 class SystemClock final : public Clock {
  public:
   int64_t NowUnixSeconds() const override;
+  int64_t NowUnixMillis() const override;
 };
 
 class FakeClock final : public Clock {

@@ -245,6 +245,23 @@ class RocksStore final : public Store {
     return Ok();
   }
 
+  Status ScanRange(Space space, std::string_view begin, std::string_view end,
+                   const ScanVisitor& visit) override {
+    COFFRE_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Handle(space));
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice upper;  // must outlive the iterator
+    if (!end.empty()) {
+      upper = ToSlice(end);
+      ro.iterate_upper_bound = &upper;
+    }
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
+    for (it->Seek(ToSlice(begin)); it->Valid(); it->Next()) {
+      if (!visit(ToView(it->key()), ToView(it->value()))) break;
+    }
+    if (!it->status().ok()) return Fail(FromRocks(it->status(), Where("scan of", space)));
+    return Ok();
+  }
+
   Status CompactSpace(Space space) override {
     COFFRE_TRY(RefuseIfReadOnly("compact"));
     COFFRE_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Handle(space));

@@ -42,6 +42,19 @@ Result<std::vector<std::optional<std::string>>> Store::MultiGet(
   return out;
 }
 
+Status Store::ScanRange(Space space, std::string_view begin, std::string_view end,
+                        const ScanVisitor& visit) {
+  size_t common = 0;
+  if (!end.empty()) {
+    while (common < begin.size() && common < end.size() && begin[common] == end[common]) ++common;
+  }
+  return Scan(space, begin.substr(0, common), [&](std::string_view k, std::string_view v) {
+    if (k < begin) return true;
+    if (!end.empty() && k >= end) return false;
+    return visit(k, v);
+  });
+}
+
 Status Store::IngestAtomically(const std::vector<IngestSet>& /*sets*/) {
   return Fail(ErrorCode::kFailedPrecondition, "this storage backend cannot ingest sorted files");
 }

@@ -90,6 +90,14 @@ class Store {
   // `prefix` (all entries for an empty prefix).
   virtual Status Scan(Space space, std::string_view prefix, const ScanVisitor& visit) = 0;
 
+  // Visits, in key order, every entry of `space` with begin <= key < end
+  // (to the end of the space when `end` is empty). Unlike Scan it starts at
+  // an arbitrary key: time windows and sequence ranges (the audit log) seek
+  // straight to their first entry. The default scans the common prefix of
+  // begin and end and skips what lies before `begin`; backends seek.
+  virtual Status ScanRange(Space space, std::string_view begin, std::string_view end,
+                           const ScanVisitor& visit);
+
   // Rewrites the space's files so that deleted entries are physically gone
   // (crypto-shredding relies on it). Blocks until done.
   virtual Status CompactSpace(Space space) = 0;

@@ -388,6 +388,39 @@ TEST_P(StoreConformanceTest, ScanSkipsDeletedAndStopsEarly) {
   EXPECT_TRUE(ScanAll(*store, Space::kSubjects, "p/0003/000000").empty());
 }
 
+TEST_P(StoreConformanceTest, ScanRangeVisitsHalfOpenRangeInOrder) {
+  auto store = Open(false);
+  ASSERT_TRUE(store);
+  const std::vector<std::string> keys = {
+      Bytes({'a'}),       Bytes({'a', 0x00}), Bytes({'a', 0x7f}), Bytes({'a', 0x80}),
+      Bytes({'a', 0xff}), Bytes({'b'}),       Bytes({'b', 0x01}), Bytes({0xff, 0xff})};
+  auto batch = store->NewBatch();
+  for (const auto& k : keys) {
+    batch->Put(Space::kAudit, k, "v");
+    batch->Put(Space::kAuditBySubject, k, "other space");
+  }
+  ASSERT_TRUE(store->Write(*batch));
+  auto range = [&](std::string_view begin, std::string_view end, size_t stop_after = 100) {
+    std::vector<std::string> out;
+    auto s = store->ScanRange(Space::kAudit, begin, end, [&](std::string_view k, std::string_view v) {
+      EXPECT_EQ(v, "v");
+      out.emplace_back(k);
+      return out.size() < stop_after;
+    });
+    EXPECT_TRUE(s) << s.error().ToString();
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(range(Bytes({'a', 0x00}), Bytes({'a', 0xff})),
+            (V{Bytes({'a', 0x00}), Bytes({'a', 0x7f}), Bytes({'a', 0x80})}));
+  EXPECT_EQ(range(Bytes({'a', 0x01}), Bytes({'b', 0x01})),
+            (V{Bytes({'a', 0x7f}), Bytes({'a', 0x80}), Bytes({'a', 0xff}), Bytes({'b'})}));
+  EXPECT_EQ(range(Bytes({'b'}), ""), (V{Bytes({'b'}), Bytes({'b', 0x01}), Bytes({0xff, 0xff})}));
+  EXPECT_EQ(range("", Bytes({'a', 0x00})), (V{Bytes({'a'})}));
+  EXPECT_EQ(range(Bytes({'a', 0x80}), Bytes({'a', 0x80})), V{});
+  EXPECT_EQ(range(Bytes({'a'}), "", 2), (V{Bytes({'a'}), Bytes({'a', 0x00})}));
+}
+
 TEST_P(StoreConformanceTest, BinaryKeysAndValuesWithNulBytes) {
   auto store = Open(false);
   ASSERT_TRUE(store);

@@ -1,0 +1,513 @@
+#include "audit/audit_log.h"
+
+#include <syslog.h>
+
+#include <algorithm>
+
+#include "audit/internal/anchor.h"
+#include "audit/internal/format.h"
+#include "audit/internal/seek.h"
+#include "common/bytes.h"
+
+namespace coffre::audit {
+
+using storage::Space;
+
+namespace {
+
+// Entries per group commit; a larger queue waits for the next group.
+constexpr size_t kMaxGroupEntries = 4096;
+// Pending minutes of unauthenticated counts kept apart; older ones are
+// merged (only reached when nobody calls Flush).
+constexpr size_t kMaxPendingMinutes = 16;
+constexpr size_t kQueryChunk = 256;
+
+Error Corrupt(const std::string& what) {
+  return Error{ErrorCode::kDataLoss, "audit log: " + what};
+}
+
+}  // namespace
+
+struct AuditLog::Request {
+  std::vector<Entry> entries;
+  bool checkpoint = false;
+  bool done = false;
+  Result<uint64_t> result = 0;
+};
+
+AuditLog::AuditLog(storage::Store& store, crypto::SigningKey key, Options options)
+    : store_(store),
+      signing_key_(std::move(key)),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : DefaultClock()) {}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(storage::Store& store,
+                                                 crypto::SigningKey signing_key, Options options) {
+  if (options.anchor_path.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "the audit log needs an anchor path");
+  }
+  if (options.checkpoint_every == 0) {
+    return Fail(ErrorCode::kInvalidArgument, "audit checkpoint_every must be at least 1");
+  }
+  std::unique_ptr<AuditLog> log(new AuditLog(store, std::move(signing_key), std::move(options)));
+  COFFRE_TRY(log->Recover());
+  log->opened_ = true;
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  // Best effort: the tail stays chained and Open checks it anyway. A log
+  // whose Open failed must not write anything.
+  if (opened_) (void)Checkpoint();
+}
+
+uint64_t AuditLog::last_seq() const {
+  std::lock_guard lock(mu_);
+  return last_seq_;
+}
+
+Status AuditLog::Recover() {
+  const std::string& anchor = options_.anchor_path;
+  last_hash_ = internal::ZeroHash();
+  last_checkpoint_time_ms_ = clock_.NowUnixMillis();
+  COFFRE_ASSIGN_OR_RETURN(auto head_value, store_.Get(Space::kAudit, internal::kHeadKey));
+  auto anchor_key = internal::ReadAnchorPublicKey(anchor);
+  if (!anchor_key && anchor_key.error().code != ErrorCode::kNotFound) {
+    return Fail(anchor_key.error());
+  }
+  if (anchor_key && *anchor_key != public_key()) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "audit anchor " + anchor + " belongs to another signing key");
+  }
+
+  if (!head_value) {
+    COFFRE_ASSIGN_OR_RETURN(auto first, internal::EntryAtOrAfter(store_, 1));
+    if (first) return Fail(Corrupt("entries exist but the head is missing"));
+    if (!anchor_key) return internal::CreateAnchor(anchor, public_key());
+    COFFRE_ASSIGN_OR_RETURN(auto last_anchored, internal::ReadLastAnchorCheckpoint(anchor));
+    if (last_anchored) {
+      return Fail(Corrupt("the log is empty but anchor " + anchor + " holds checkpoint " +
+                          std::to_string(last_anchored->seq) +
+                          ": the log was removed or replaced"));
+    }
+    return Ok();
+  }
+
+  auto head = internal::DecodeHead(*head_value);
+  if (!head) return Fail(Corrupt("the head is corrupt"));
+  COFFRE_ASSIGN_OR_RETURN(auto beyond, internal::EntryAtOrAfter(store_, head->last_seq + 1));
+  if (beyond) {
+    return Fail(Corrupt("entry " + std::to_string(beyond->seq) + " lies beyond the head"));
+  }
+
+  // Walk from the last stored checkpoint to the head.
+  std::string hash = internal::ZeroHash();
+  uint64_t from = 1;
+  std::optional<internal::Checkpoint> stored_cp;
+  if (head->last_checkpoint_seq > 0) {
+    COFFRE_ASSIGN_OR_RETURN(
+        auto v, store_.Get(Space::kAudit, internal::CheckpointKey(head->last_checkpoint_seq)));
+    if (v) stored_cp = internal::DecodeCheckpointValue(head->last_checkpoint_seq, *v);
+    if (!stored_cp) {
+      return Fail(Corrupt("checkpoint " + std::to_string(head->last_checkpoint_seq) +
+                          " is missing or corrupt"));
+    }
+    if (!internal::CheckpointSignatureValid(*stored_cp, public_key())) {
+      return Fail(Corrupt("checkpoint " + std::to_string(stored_cp->seq) +
+                          " does not verify under this log's signing key"));
+    }
+    hash = stored_cp->hash;
+    from = stored_cp->seq;  // re-read it to compare its stored hash
+    last_checkpoint_time_ms_ = stored_cp->time_ms;
+  }
+  uint64_t expected = from;
+  Status walk_error = Ok();
+  COFFRE_TRY(store_.ScanRange(
+      Space::kAudit, internal::EntryKey(from), internal::EntryKey(head->last_seq + 1),
+      [&](std::string_view k, std::string_view v) {
+        auto seq = internal::SeqOfKey(k, internal::kEntryTag);
+        auto parts = internal::SplitStoredEntry(v);
+        auto e = parts ? DecodeEntry(parts->bytes) : Result<Entry>();
+        if (!seq || *seq != expected || !parts || !e || e->seq != expected) {
+          walk_error = Fail(Corrupt("entry " + std::to_string(expected) +
+                                    " is missing or altered (run coffre audit verify)"));
+          return false;
+        }
+        if (stored_cp && expected == stored_cp->seq) {
+          if (parts->hash != stored_cp->hash) {
+            walk_error = Fail(Corrupt("entry " + std::to_string(expected) +
+                                      " does not match its checkpoint"));
+            return false;
+          }
+        } else {
+          hash = internal::ChainHash(hash, expected, parts->bytes);
+          if (hash != parts->hash) {
+            walk_error = Fail(Corrupt("entry " + std::to_string(expected) +
+                                      " does not chain from the last checkpoint"));
+            return false;
+          }
+        }
+        last_time_ms_ = e->time_ms;
+        ++expected;
+        return true;
+      }));
+  COFFRE_TRY(walk_error);
+  if (expected != head->last_seq + 1 || hash != head->hash) {
+    return Fail(Corrupt("the entries since the last checkpoint do not reach the head"));
+  }
+  last_seq_ = head->last_seq;
+  last_hash_ = hash;
+  last_checkpoint_seq_ = head->last_checkpoint_seq;
+
+  // The anchor must not be ahead of the log, and must agree with it.
+  if (!anchor_key) {
+    if (!options_.recreate_anchor) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "audit anchor " + anchor +
+                      " is missing for a non-empty audit log; restore it, or start a new one "
+                      "deliberately (recreate anchor) and keep the old one as evidence");
+    }
+    COFFRE_TRY(internal::CreateAnchor(anchor, public_key()));
+    if (stored_cp) COFFRE_TRY(internal::AppendAnchor(anchor, *stored_cp));
+    return Ok();
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto anchored, internal::ReadLastAnchorCheckpoint(anchor));
+  if (anchored) {
+    if (anchored->seq > last_seq_) {
+      return Fail(Corrupt("the log ends at entry " + std::to_string(last_seq_) + " but anchor " +
+                          anchor + " holds checkpoint " + std::to_string(anchored->seq) +
+                          ": entries were removed"));
+    }
+    if (!internal::CheckpointSignatureValid(*anchored, public_key())) {
+      return Fail(Corrupt("anchor checkpoint " + std::to_string(anchored->seq) +
+                          " does not verify under this log's signing key"));
+    }
+    COFFRE_ASSIGN_OR_RETURN(auto v,
+                            store_.Get(Space::kAudit, internal::EntryKey(anchored->seq)));
+    auto parts = v ? internal::SplitStoredEntry(*v) : std::nullopt;
+    if (!parts || parts->hash != anchored->hash) {
+      return Fail(Corrupt("entry " + std::to_string(anchored->seq) +
+                          " does not match anchor checkpoint " + std::to_string(anchored->seq)));
+    }
+  }
+  // A crash between the store write and the anchor append: catch up.
+  if (stored_cp && (!anchored || anchored->seq < stored_cp->seq)) {
+    COFFRE_TRY(internal::AppendAnchor(anchor, *stored_cp));
+  }
+  return Ok();
+}
+
+Result<uint64_t> AuditLog::Append(Entry entry) {
+  COFFRE_TRY(ValidateEntry(entry));
+  std::vector<Entry> entries = TakeUnauthenticatedSummaries(false);
+  const size_t summaries = entries.size();
+  entries.push_back(std::move(entry));
+  return Submit(std::move(entries), summaries, false);
+}
+
+Status AuditLog::Flush() {
+  std::vector<Entry> entries = TakeUnauthenticatedSummaries(false);
+  bool checkpoint_due;
+  {
+    std::lock_guard lock(mu_);
+    checkpoint_due = last_seq_ > last_checkpoint_seq_ &&
+                     clock_.NowUnixMillis() - last_checkpoint_time_ms_ >=
+                         options_.checkpoint_interval_ms;
+  }
+  if (entries.empty() && !checkpoint_due) return Ok();
+  const size_t summaries = entries.size();
+  COFFRE_TRY(Submit(std::move(entries), summaries, checkpoint_due));
+  return Ok();
+}
+
+Status AuditLog::Checkpoint() {
+  std::vector<Entry> entries = TakeUnauthenticatedSummaries(true);
+  const size_t summaries = entries.size();
+  COFFRE_TRY(Submit(std::move(entries), summaries, true));
+  return Ok();
+}
+
+Result<uint64_t> AuditLog::Submit(std::vector<Entry> entries, size_t summaries, bool checkpoint) {
+  // The leading `summaries` entries hold unauthenticated counts (time_ms is
+  // their minute until stamped): remember them to put them back on failure.
+  std::vector<std::pair<int64_t, std::string>> minute_source;
+  std::vector<uint64_t> counts;
+  for (size_t i = 0; i < summaries && i < entries.size(); ++i) {
+    minute_source.emplace_back(entries[i].time_ms / 60000, entries[i].source);
+    counts.push_back(std::strtoull(entries[i].reason.c_str(), nullptr, 10));
+  }
+  Request req;
+  req.entries = std::move(entries);
+  req.checkpoint = checkpoint;
+  std::unique_lock lock(mu_);
+  queue_.push_back(&req);
+  while (!req.done) {
+    if (leader_active_) {
+      done_cv_.wait(lock);
+      continue;
+    }
+    // Lead one group: everything queued, up to kMaxGroupEntries.
+    leader_active_ = true;
+    std::vector<Request*> group;
+    size_t n = 0;
+    while (!queue_.empty() && (group.empty() || n + queue_.front()->entries.size() <= kMaxGroupEntries)) {
+      n += queue_.front()->entries.size();
+      group.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    lock.unlock();
+    Status s = CommitGroup(group);
+    lock.lock();
+    for (Request* r : group) {
+      if (!s) r->result = Fail(s.error());
+      r->done = true;
+    }
+    leader_active_ = false;
+    done_cv_.notify_all();
+  }
+  if (!req.result) {
+    // Summaries taken for this request go back to the counters.
+    std::lock_guard counters(counters_mu_);
+    for (size_t i = 0; i < counts.size(); ++i) {
+      unauthenticated_[minute_source[i].first][minute_source[i].second] += counts[i];
+    }
+  }
+  return req.result;
+}
+
+Status AuditLog::CommitGroup(std::vector<Request*>& group) {
+  // Only the leader runs this; it alone changes the chain state, under mu_.
+  if (broken_) return Fail(*broken_);
+  const int64_t now = clock_.NowUnixMillis();
+  uint64_t seq = last_seq_;
+  std::string hash = last_hash_;
+  int64_t time = std::max(now, last_time_ms_);
+  uint64_t checkpoint_seq = last_checkpoint_seq_;
+  int64_t checkpoint_time = last_checkpoint_time_ms_;
+  std::vector<internal::Checkpoint> checkpoints;
+  auto batch = store_.NewBatch();
+  auto sign = [&](uint64_t at) {
+    internal::Checkpoint c{at, time, hash, {}};
+    c.signature = signing_key_.Sign(internal::CheckpointMessage(c.seq, c.time_ms, c.hash));
+    batch->Put(Space::kAudit, internal::CheckpointKey(at), internal::EncodeCheckpointValue(c));
+    checkpoints.push_back(std::move(c));
+    checkpoint_seq = at;
+    checkpoint_time = time;
+  };
+  bool want_checkpoint = false;
+  std::vector<std::string_view> subjects;
+  for (Request* r : group) {
+    want_checkpoint |= r->checkpoint;
+    for (Entry& e : r->entries) {
+      e.seq = ++seq;
+      e.time_ms = time;
+      std::string value = EncodeEntry(e);
+      hash = internal::ChainHash(hash, seq, value);
+      value += hash;
+      batch->Put(Space::kAudit, internal::EntryKey(seq), value);
+      if (!e.principal.empty()) {
+        batch->Put(Space::kAuditByPrincipal,
+                   internal::IndexKey(internal::PrincipalPrefix(internal::kRolePrincipal, e.principal),
+                                      time, seq),
+                   "");
+      }
+      if (!e.on_behalf_of.empty()) {
+        batch->Put(Space::kAuditByPrincipal,
+                   internal::IndexKey(internal::PrincipalPrefix(internal::kRoleUser, e.on_behalf_of),
+                                      time, seq),
+                   "");
+      }
+      subjects.assign(e.subjects.begin(), e.subjects.end());
+      std::sort(subjects.begin(), subjects.end());
+      subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
+      for (std::string_view s : subjects) {
+        batch->Put(Space::kAuditBySubject, internal::IndexKey(s, time, seq), "");
+      }
+      if (seq - checkpoint_seq >= options_.checkpoint_every) sign(seq);
+    }
+    r->result = seq;
+  }
+  if (want_checkpoint && seq > checkpoint_seq) sign(seq);
+  if (batch->Count() == 0) return Ok();
+  batch->Put(Space::kAudit, internal::kHeadKey,
+             internal::EncodeHead({seq, hash, checkpoint_seq}));
+  // Fail closed: nothing below runs, and the chain state stays as it was,
+  // unless the whole group is durable.
+  COFFRE_TRY(store_.Write(*batch, /*sync=*/true));
+  {
+    std::lock_guard lock(mu_);
+    last_seq_ = seq;
+    last_hash_ = hash;
+    last_time_ms_ = time;
+    last_checkpoint_seq_ = checkpoint_seq;
+    last_checkpoint_time_ms_ = checkpoint_time;
+  }
+  for (const internal::Checkpoint& c : checkpoints) {
+    if (options_.anchor_syslog) {
+      std::string line = internal::AnchorLine(c);
+      line.pop_back();
+      openlog("coffre-audit", LOG_NDELAY, LOG_AUTHPRIV);
+      syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line.c_str());
+    }
+    Status s = internal::AppendAnchor(options_.anchor_path, c);
+    if (!s) {
+      std::lock_guard lock(mu_);
+      broken_ = s.error();
+      return s;
+    }
+  }
+  return Ok();
+}
+
+void AuditLog::CountUnauthenticated(std::string_view source) {
+  const int64_t minute = clock_.NowUnixMillis() / 60000;
+  std::lock_guard lock(counters_mu_);
+  auto& sources = unauthenticated_[minute];
+  auto it = sources.find(source);
+  if (it != sources.end()) {
+    ++it->second;
+  } else if (sources.size() < options_.max_unauthenticated_sources) {
+    sources.emplace(std::string(source), 1);
+  } else {
+    ++sources["other"];
+  }
+  while (unauthenticated_.size() > kMaxPendingMinutes) {
+    // Merge the oldest minute into the next one (nobody has been flushing).
+    auto oldest = unauthenticated_.begin();
+    auto& next = std::next(oldest)->second;
+    for (auto& [src, count] : oldest->second) {
+      auto n = next.find(src);
+      if (n != next.end()) {
+        n->second += count;
+      } else if (next.size() < options_.max_unauthenticated_sources) {
+        next.emplace(src, count);
+      } else {
+        next["other"] += count;
+      }
+    }
+    unauthenticated_.erase(oldest);
+  }
+}
+
+std::vector<Entry> AuditLog::TakeUnauthenticatedSummaries(bool all) {
+  const int64_t minute_now = clock_.NowUnixMillis() / 60000;
+  std::vector<Entry> out;
+  std::lock_guard lock(counters_mu_);
+  while (!unauthenticated_.empty() && (all || unauthenticated_.begin()->first < minute_now)) {
+    auto node = unauthenticated_.extract(unauthenticated_.begin());
+    for (auto& [source, count] : node.mapped()) {
+      Entry e;
+      e.action = "unauthenticated";
+      e.outcome = "denied";
+      e.reason = std::to_string(count) + " failures in minute " + FormatRfc3339(node.key() * 60);
+      e.source = source;
+      // Until Append stamps it, time_ms remembers the minute (Submit puts
+      // the count back there if the write fails).
+      e.time_ms = node.key() * 60000;
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+Status AuditLog::Query(const Filter& filter, const EntryVisitor& visit) {
+  if (filter.subject && filter.subject->size() != kIdBytes) {
+    return Fail(ErrorCode::kInvalidArgument, "audit query subject is not 16 bytes");
+  }
+  if (filter.subject) {
+    return QueryIndex(Space::kAuditBySubject, internal::SubjectPrefix(*filter.subject), filter,
+                      visit);
+  }
+  if (filter.on_behalf_of) {
+    return QueryIndex(Space::kAuditByPrincipal,
+                      internal::PrincipalPrefix(internal::kRoleUser, *filter.on_behalf_of), filter,
+                      visit);
+  }
+  if (filter.principal) {
+    return QueryIndex(Space::kAuditByPrincipal,
+                      internal::PrincipalPrefix(internal::kRolePrincipal, *filter.principal),
+                      filter, visit);
+  }
+  return QueryByTime(filter, visit);
+}
+
+namespace {
+
+bool Matches(const Filter& f, const Entry& e) {
+  if (e.time_ms < f.from_ms || e.time_ms > f.to_ms) return false;
+  if (f.principal && e.principal != *f.principal) return false;
+  if (f.on_behalf_of && e.on_behalf_of != *f.on_behalf_of) return false;
+  if (f.subject && std::find(e.subjects.begin(), e.subjects.end(), *f.subject) == e.subjects.end()) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status AuditLog::QueryIndex(Space space, const std::string& prefix, const Filter& filter,
+                            const EntryVisitor& visit) {
+  std::string begin = internal::IndexKey(prefix, filter.from_ms, 0);
+  std::string end = internal::IndexKey(prefix, filter.to_ms, UINT64_MAX);
+  end.push_back('\0');  // inclusive of the last key
+  size_t visited = 0;
+  bool stop = false;
+  std::vector<uint64_t> seqs;
+  auto drain = [&]() -> Status {
+    std::vector<std::string> keys;
+    keys.reserve(seqs.size());
+    for (uint64_t s : seqs) keys.push_back(internal::EntryKey(s));
+    std::vector<std::string_view> views(keys.begin(), keys.end());
+    COFFRE_ASSIGN_OR_RETURN(auto values, store_.MultiGet(Space::kAudit, views));
+    for (size_t i = 0; i < values.size() && !stop; ++i) {
+      auto parts = values[i] ? internal::SplitStoredEntry(*values[i]) : std::nullopt;
+      auto e = parts ? DecodeEntry(parts->bytes) : Result<Entry>();
+      if (!parts || !e) {
+        return Fail(Corrupt("entry " + std::to_string(seqs[i]) +
+                            " named by an index is missing or corrupt (run coffre audit verify)"));
+      }
+      if (!Matches(filter, *e)) continue;
+      if (!visit(*e) || (filter.limit != 0 && ++visited >= filter.limit)) stop = true;
+    }
+    seqs.clear();
+    return Ok();
+  };
+  Status inner = Ok();
+  COFFRE_TRY(store_.ScanRange(space, begin, end, [&](std::string_view k, std::string_view) {
+    auto seq = internal::SeqOfIndexKey(k);
+    if (!seq) return true;
+    seqs.push_back(*seq);
+    if (seqs.size() >= kQueryChunk) {
+      inner = drain();
+      if (!inner || stop) return false;
+    }
+    return true;
+  }));
+  COFFRE_TRY(inner);
+  if (!stop && !seqs.empty()) COFFRE_TRY(drain());
+  return Ok();
+}
+
+Status AuditLog::QueryByTime(const Filter& filter, const EntryVisitor& visit) {
+  COFFRE_ASSIGN_OR_RETURN(uint64_t first, internal::FirstSeqAtOrAfterTime(store_, filter.from_ms));
+  size_t visited = 0;
+  Status inner = Ok();
+  COFFRE_TRY(store_.ScanRange(
+      Space::kAudit, internal::EntryKey(first), std::string(1, internal::kEntryTag + 1),
+      [&](std::string_view k, std::string_view v) {
+        auto parts = internal::SplitStoredEntry(v);
+        auto e = parts ? DecodeEntry(parts->bytes) : Result<Entry>();
+        if (!parts || !e) {
+          auto seq = internal::SeqOfKey(k, internal::kEntryTag);
+          inner = Fail(Corrupt("entry " + std::to_string(seq.value_or(0)) +
+                               " is corrupt (run coffre audit verify)"));
+          return false;
+        }
+        if (e->time_ms > filter.to_ms) return false;
+        if (!Matches(filter, *e)) return true;
+        return visit(*e) && (filter.limit == 0 || ++visited < filter.limit);
+      }));
+  return inner;
+}
+
+}  // namespace coffre::audit

@@ -1,0 +1,163 @@
+// The tamper-evident audit log (docs/audit-log.md). Every request, allowed
+// or denied, appends an Entry; entries are hash-chained, and every N entries
+// a checkpoint over the chain is signed with Ed25519 and also appended to an
+// anchor file outside the data directory. Verification lives in verify.h.
+//
+//   auto log = audit::AuditLog::Open(store, crypto::SigningKey::FromSeed(
+//                                              keyring.audit_signing_seed()),
+//                                    {.anchor_path = dir + ".audit-anchor"});
+//   if (!log) return log.error();
+//   auto seq = (*log)->Append(entry);     // durable on return, or an error:
+//   if (!seq) return seq.error();         // then fail the request (fail closed)
+//   ...
+//   (*log)->CountUnauthenticated("https:203.0.113.9");   // bad credential
+//   (*log)->Flush();                      // about once a second (timer)
+//   (*log)->Checkpoint();                 // at shutdown
+//
+// Thread-safety: all methods are safe to call from many threads at once.
+// Concurrent Appends are committed together (group commit): one synced
+// write per group.
+// Ownership: the caller owns the Store, which must outlive the AuditLog.
+// The AuditLog owns its SigningKey. One AuditLog per store at a time.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit/entry.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "storage/store.h"
+
+namespace coffre::audit {
+
+struct Options {
+  // Anchor file, outside the data directory (default chosen by the front
+  // ends: DIR.audit-anchor). Required.
+  std::string anchor_path;
+  // Also send each checkpoint line to syslog (LOG_AUTHPRIV, ident
+  // "coffre-audit") for forwarding to another host.
+  bool anchor_syslog = false;
+  // A checkpoint at least every this many entries.
+  uint64_t checkpoint_every = 1000;
+  // Flush() checkpoints unsigned entries older than this.
+  int64_t checkpoint_interval_ms = 10'000;
+  // Distinct unauthenticated sources counted per minute; the rest are
+  // counted under "other".
+  size_t max_unauthenticated_sources = 1024;
+  // Start a new anchor for a non-empty log whose anchor is missing (after
+  // restoring a backup; keep the old anchor as evidence). Off: refuse.
+  bool recreate_anchor = false;
+  Clock* clock = nullptr;  // nullptr: DefaultClock()
+};
+
+// Query filter. Times are inclusive, in ms since the epoch.
+struct Filter {
+  std::optional<std::string> principal = std::nullopt;     // entries made by this principal
+  std::optional<std::string> on_behalf_of = std::nullopt;  // entries made for this end user
+  std::optional<std::string> subject = std::nullopt;       // 16 raw bytes: entries touching this subject
+  int64_t from_ms = 0;
+  int64_t to_ms = INT64_MAX;
+  size_t limit = 0;  // 0: no limit
+};
+
+// Return false to stop.
+using EntryVisitor = std::function<bool(const Entry& entry)>;
+
+class AuditLog {
+ public:
+  // Opens the log in `store`, continuing its chain. Fails with:
+  //   kDataLoss           the entries since the last checkpoint do not chain
+  //                       to it, a checkpoint does not verify under
+  //                       `signing_key`, or the anchor holds a checkpoint the
+  //                       log lacks (truncated or rewritten log);
+  //   kFailedPrecondition the anchor belongs to another key, or is missing
+  //                       for a non-empty log (see Options::recreate_anchor);
+  //   kInvalidArgument    no anchor path, checkpoint_every of 0;
+  //   kIoError            storage or anchor file failure.
+  static Result<std::unique_ptr<AuditLog>> Open(storage::Store& store,
+                                                crypto::SigningKey signing_key,
+                                                Options options);
+  // Tries to checkpoint the tail (errors ignored: the tail is still chained
+  // and is checked at the next Open). Call Checkpoint() to see errors.
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Numbers, stamps, chains and durably writes `entry`; returns its seq.
+  // Blocks until the entry is in a synced write. kInvalidArgument for an
+  // entry ValidateEntry refuses; kIoError when it cannot be made durable:
+  // the caller must then fail its request.
+  Result<uint64_t> Append(Entry entry);
+
+  // Counts one failed authentication from `source` (no I/O). Summaries are
+  // written by the first Append or Flush after the minute ends.
+  void CountUnauthenticated(std::string_view source);
+
+  // Writes the summaries of past minutes and, if the oldest unsigned entry
+  // is older than checkpoint_interval_ms, a checkpoint. Call periodically.
+  [[nodiscard]] Status Flush();
+
+  // Writes pending summaries (all minutes, including the current one) and a
+  // checkpoint over every entry (no-op if the last entry is checkpointed).
+  [[nodiscard]] Status Checkpoint();
+
+  // Visits the entries matching `filter` in (time, seq) order.
+  [[nodiscard]] Status Query(const Filter& filter, const EntryVisitor& visit);
+
+  // The Ed25519 public key (32 bytes) that verifies the checkpoints.
+  const std::string& public_key() const { return signing_key_.public_key(); }
+  // Seq of the last durable entry (0 when empty).
+  uint64_t last_seq() const;
+
+ private:
+  struct Request;
+  AuditLog(storage::Store& store, crypto::SigningKey key, Options options);
+  Status Recover();
+  // Group commit: queues `entries`, commits them (as the leader or with
+  // another), returns the seq of the last one. The first `summaries` are
+  // unauthenticated summaries, put back into the counters on failure.
+  Result<uint64_t> Submit(std::vector<Entry> entries, size_t summaries, bool checkpoint);
+  // Leader only: writes one group; `mu_` is not held.
+  Status CommitGroup(std::vector<Request*>& group);
+  std::vector<Entry> TakeUnauthenticatedSummaries(bool all);
+  Status QueryIndex(storage::Space space, const std::string& prefix, const Filter& filter,
+                    const EntryVisitor& visit);
+  Status QueryByTime(const Filter& filter, const EntryVisitor& visit);
+
+  storage::Store& store_;
+  crypto::SigningKey signing_key_;
+  const Options options_;
+  Clock& clock_;
+
+  mutable std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::deque<Request*> queue_;
+  bool leader_active_ = false;
+  // Chain state: changed only by the leader, read under mu_.
+  uint64_t last_seq_ = 0;
+  std::string last_hash_;
+  int64_t last_time_ms_ = 0;
+  uint64_t last_checkpoint_seq_ = 0;
+  int64_t last_checkpoint_time_ms_ = 0;
+  // Set when the anchor could not be written after a durable batch: every
+  // later append fails until the log is reopened.
+  std::optional<Error> broken_;
+  bool opened_ = false;  // Recover succeeded
+
+  std::mutex counters_mu_;
+  // minute (unix minutes) -> source -> failures
+  std::map<int64_t, std::map<std::string, uint64_t, std::less<>>> unauthenticated_;
+};
+
+}  // namespace coffre::audit

@@ -1,0 +1,546 @@
+#include "audit/audit_log.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "audit/internal/format.h"
+#include "audit/verify.h"
+#include "common/bytes.h"
+
+namespace coffre::audit {
+namespace {
+
+using storage::Space;
+namespace fs = std::filesystem;
+
+crypto::SigningKey KeyFrom(char fill) {
+  auto seed = crypto::SecretKey::FromBytes(std::string(32, fill));
+  return crypto::SigningKey::FromSeed(*seed);
+}
+
+std::string Subject(int i) { return std::string(15, '\x5a') + static_cast<char>(i); }
+
+Entry MakeEntry(int i, std::string principal = "svc-a") {
+  Entry e;
+  e.principal = std::move(principal);
+  e.action = "read";
+  e.collection = "people";
+  e.record_id = std::string(16, static_cast<char>(i & 0x7f));
+  e.subjects = {Subject(i % 5)};
+  e.fields = {{"iban", kViewMasked}, {"given_name", kViewClear}};
+  e.purpose = "support";
+  e.outcome = "allowed";
+  e.reason = "n" + std::to_string(i);
+  e.source = "https:127.0.0.1";
+  return e;
+}
+
+// Forwards to a real store; Write fails while `fail_writes` is set.
+class FailingStore final : public storage::Store {
+ public:
+  explicit FailingStore(storage::Store& inner) : inner_(inner) {}
+  std::atomic<bool> fail_writes{false};
+  std::unique_ptr<storage::WriteBatch> NewBatch() override { return inner_.NewBatch(); }
+  Status Write(storage::WriteBatch& b, bool sync) override {
+    if (fail_writes) return Fail(ErrorCode::kIoError, "injected write failure");
+    return inner_.Write(b, sync);
+  }
+  Result<std::optional<std::string>> Get(Space s, std::string_view k) override {
+    return inner_.Get(s, k);
+  }
+  Status Scan(Space s, std::string_view p, const storage::ScanVisitor& v) override {
+    return inner_.Scan(s, p, v);
+  }
+  Status ScanRange(Space s, std::string_view b, std::string_view e,
+                   const storage::ScanVisitor& v) override {
+    return inner_.ScanRange(s, b, e, v);
+  }
+  Status CompactSpace(Space s) override { return inner_.CompactSpace(s); }
+  Status Flush() override { return inner_.Flush(); }
+
+ private:
+  storage::Store& inner_;
+};
+
+class AuditLogTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::Init());
+    char tmpl[] = "/tmp/coffre-audit-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    anchor_ = dir_ + "/db.audit-anchor";
+    auto store = storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true});
+    ASSERT_TRUE(store) << store.error().ToString();
+    store_ = std::move(*store);
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  Options Opts(uint64_t every = 50) {
+    return {.anchor_path = anchor_, .checkpoint_every = every, .clock = &clock_};
+  }
+  std::unique_ptr<AuditLog> OpenLog(uint64_t every = 50, storage::Store* store = nullptr) {
+    auto log = AuditLog::Open(store ? *store : *store_, KeyFrom('k'), Opts(every));
+    EXPECT_TRUE(log) << log.error().ToString();
+    return log ? std::move(*log) : nullptr;
+  }
+  // Appends n entries, one per 10 ms of fake time... the fake clock has
+  // whole seconds, so entries share seconds; that is fine for the chain.
+  void AppendN(AuditLog& log, int n, int first = 1) {
+    for (int i = first; i < first + n; ++i) {
+      auto seq = log.Append(MakeEntry(i));
+      ASSERT_TRUE(seq) << seq.error().ToString();
+      ASSERT_EQ(*seq, static_cast<uint64_t>(i));
+    }
+  }
+  VerifyReport VerifyOrDie(const VerifyOptions& o = {}) {
+    auto r = Verify(*store_, anchor_, o);
+    EXPECT_TRUE(r) << r.error().ToString();
+    return r ? *r : VerifyReport{};
+  }
+  std::string Raw(uint64_t seq) {
+    auto v = store_->Get(Space::kAudit, internal::EntryKey(seq));
+    EXPECT_TRUE(v && *v);
+    return v && *v ? **v : std::string();
+  }
+  void Put(Space s, const std::string& k, const std::string& v) {
+    auto b = store_->NewBatch();
+    b->Put(s, k, v);
+    ASSERT_TRUE(store_->Write(*b));
+  }
+  void Del(Space s, const std::string& k) {
+    auto b = store_->NewBatch();
+    b->Delete(s, k);
+    ASSERT_TRUE(store_->Write(*b));
+  }
+  // What an attacker holding DIR does after editing entry `from`: recompute
+  // every stored hash after it (and the head), so only signatures can tell.
+  void RechainFrom(uint64_t from, uint64_t last) {
+    std::string h = internal::ZeroHash();
+    if (from > 1) h = std::string(internal::SplitStoredEntry(Raw(from - 1))->hash);
+    for (uint64_t s = from; s <= last; ++s) {
+      std::string bytes(internal::SplitStoredEntry(Raw(s))->bytes);
+      h = internal::ChainHash(h, s, bytes);
+      Put(Space::kAudit, internal::EntryKey(s), bytes + h);
+    }
+  }
+  std::vector<uint64_t> QuerySeqs(const Filter& f, AuditLog& log) {
+    std::vector<uint64_t> seqs;
+    auto s = log.Query(f, [&](const Entry& e) {
+      seqs.push_back(e.seq);
+      return true;
+    });
+    EXPECT_TRUE(s) << s.error().ToString();
+    return seqs;
+  }
+
+  FakeClock clock_{1'700'000'000};
+  std::string dir_;
+  std::string anchor_;
+  std::unique_ptr<storage::Store> store_;
+};
+
+TEST_F(AuditLogTest, AppendVerifyRoundTrip) {
+  auto log = OpenLog(1000);
+  ASSERT_TRUE(log);
+  AppendN(*log, 2100);
+  ASSERT_TRUE(log->Checkpoint());
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_TRUE(r.anchored);
+  EXPECT_EQ(r.entries, 2100u);
+  EXPECT_EQ(r.checkpoints, 3u);  // 1000, 2000 and the forced one at 2100
+  EXPECT_EQ(r.anchor_checkpoints, 3u);
+  EXPECT_EQ(r.unsigned_tail, 0u);
+  // What was stored is what was appended, stamped.
+  int i = 0;
+  ASSERT_TRUE(log->Query({}, [&](const Entry& e) {
+    ++i;
+    Entry want = MakeEntry(i);
+    want.seq = static_cast<uint64_t>(i);
+    want.time_ms = 1'700'000'000'000;
+    EXPECT_EQ(e, want);
+    return true;
+  }));
+  EXPECT_EQ(i, 2100);
+  // The anchor starts with the public key.
+  std::ifstream in(anchor_);
+  std::string first;
+  std::getline(in, first);
+  EXPECT_EQ(first, "coffre-audit-anchor v1 " + ToHex(log->public_key()));
+}
+
+TEST_F(AuditLogTest, ReopenContinuesTheChain) {
+  {
+    auto log = OpenLog();
+    AppendN(*log, 70);  // checkpoint at 50; the destructor covers the tail
+  }
+  {
+    auto log = OpenLog();
+    ASSERT_TRUE(log);
+    EXPECT_EQ(log->last_seq(), 70u);
+    AppendN(*log, 10, 71);
+  }
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 80u);
+}
+
+TEST_F(AuditLogTest, OpenRefusesAnotherKeyAndATamperedTail) {
+  FailingStore failing(*store_);
+  {
+    auto log = OpenLog(50, &failing);
+    AppendN(*log, 60);
+    ASSERT_TRUE(log->Flush());  // no checkpoint yet: the interval has not passed
+    failing.fail_writes = true;  // a crash: no checkpoint at shutdown
+  }
+  auto other = AuditLog::Open(*store_, KeyFrom('x'), Opts());
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, ErrorCode::kFailedPrecondition);
+
+  // Entries 51..60 lie after the last checkpoint (50). Alter 55 without
+  // the key: Open notices.
+  std::string value = Raw(55);
+  std::string bytes(internal::SplitStoredEntry(value)->bytes);
+  bytes[bytes.size() - 2] ^= 1;
+  Put(Space::kAudit, internal::EntryKey(55), bytes + std::string(internal::SplitStoredEntry(value)->hash));
+  auto log = AuditLog::Open(*store_, KeyFrom('k'), Opts());
+  ASSERT_FALSE(log);
+  EXPECT_EQ(log.error().code, ErrorCode::kDataLoss);
+  // Restored, the tail is accepted and checkpointed on the next occasion.
+  Put(Space::kAudit, internal::EntryKey(55), value);
+  auto restored = OpenLog();
+  ASSERT_TRUE(restored);
+  EXPECT_EQ(restored->last_seq(), 60u);
+  clock_.Advance(11);
+  ASSERT_TRUE(restored->Flush());  // the interval has passed: checkpoint 60
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.unsigned_tail, 0u);
+  EXPECT_EQ(r.anchor_checkpoints, 2u);
+}
+
+TEST_F(AuditLogTest, ConcurrentAppendsAreAllDurableAndChainedInOrder) {
+  auto log = OpenLog(100);
+  constexpr int kThreads = 8, kPerThread = 150;
+  std::vector<std::vector<uint64_t>> seqs(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto s = log->Append(MakeEntry(i, "svc-" + std::to_string(t)));
+        ASSERT_TRUE(s) << s.error().ToString();
+        seqs[t].push_back(*s);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<uint64_t> all;
+  for (auto& v : seqs) {
+    EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));
+    all.insert(v.begin(), v.end());
+  }
+  ASSERT_EQ(all.size(), size_t{kThreads * kPerThread});
+  EXPECT_EQ(*all.begin(), 1u);
+  EXPECT_EQ(*all.rbegin(), uint64_t{kThreads * kPerThread});
+  // Durable: visible to a fresh reader through the store, and chained.
+  log.reset();
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, uint64_t{kThreads * kPerThread});
+  // Each thread's entries carry its principal, in its order.
+  auto reopened = OpenLog(100);
+  auto mine = QuerySeqs({.principal = "svc-3"}, *reopened);
+  EXPECT_EQ(mine, seqs[3]);
+}
+
+TEST_F(AuditLogTest, VerifyNamesAnEditedEntry) {
+  auto log = OpenLog();
+  AppendN(*log, 120);
+  log.reset();
+  // Change the reason inside entry 42, keep its stored hash.
+  std::string value = Raw(42);
+  auto parts = internal::SplitStoredEntry(value);
+  auto e = DecodeEntry(parts->bytes);
+  ASSERT_TRUE(e);
+  e->reason = "n99";
+  Put(Space::kAudit, internal::EntryKey(42), EncodeEntry(*e) + std::string(parts->hash));
+  VerifyReport r = VerifyOrDie();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 42u);
+  EXPECT_EQ(r.problem, "entry 42 was altered");
+
+  // A flipped byte anywhere in the value is caught at the same entry.
+  for (size_t pos : {size_t{0}, size_t{5}, value.size() / 2, value.size() - 1}) {
+    std::string flipped = value;
+    flipped[pos] ^= 0x20;
+    Put(Space::kAudit, internal::EntryKey(42), flipped);
+    r = VerifyOrDie();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.first_bad_seq, 42u) << "byte " << pos;
+  }
+  Put(Space::kAudit, internal::EntryKey(42), value);
+  EXPECT_TRUE(VerifyOrDie().ok);
+}
+
+TEST_F(AuditLogTest, VerifyNamesADeletedEntry) {
+  auto log = OpenLog();
+  AppendN(*log, 120);
+  log.reset();
+  Del(Space::kAudit, internal::EntryKey(42));
+  VerifyReport r = VerifyOrDie();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 42u);
+  EXPECT_EQ(r.problem, "entry 42 is missing");
+  EXPECT_EQ(r.entries, 41u);
+}
+
+TEST_F(AuditLogTest, VerifyNamesTheFirstOfTwoSwappedEntries) {
+  auto log = OpenLog();
+  AppendN(*log, 120);
+  log.reset();
+  std::string a = Raw(42), b = Raw(57);
+  Put(Space::kAudit, internal::EntryKey(42), b);
+  Put(Space::kAudit, internal::EntryKey(57), a);
+  VerifyReport r = VerifyOrDie();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 42u);
+  EXPECT_EQ(r.problem, "entry 42 was moved or replaced (it holds entry 57)");
+}
+
+TEST_F(AuditLogTest, RecomputedHashesAreCaughtAtTheNextCheckpoint) {
+  auto log = OpenLog();
+  AppendN(*log, 120);
+  log.reset();
+  auto e = DecodeEntry(internal::SplitStoredEntry(Raw(62))->bytes);
+  e->outcome = "denied";
+  Put(Space::kAudit, internal::EntryKey(62), EncodeEntry(*e) + std::string(32, '\0'));
+  RechainFrom(62, 120);
+  VerifyReport r = VerifyOrDie();
+  EXPECT_FALSE(r.ok);
+  // The chain is consistent again; only checkpoint 100's signed hash differs.
+  EXPECT_EQ(r.first_bad_seq, 51u);
+  EXPECT_EQ(r.problem, "entries 51..100 do not match checkpoint 100");
+}
+
+TEST_F(AuditLogTest, TruncatedTailIsCaughtThroughTheAnchor) {
+  auto log = OpenLog();
+  AppendN(*log, 130);
+  log.reset();  // checkpoints 50, 100, 130 (shutdown)
+  // Remove entries 101..130 and every trace of them in DIR.
+  for (uint64_t s = 101; s <= 130; ++s) Del(Space::kAudit, internal::EntryKey(s));
+  Del(Space::kAudit, internal::CheckpointKey(130));
+  Put(Space::kAudit, internal::kHeadKey,
+      internal::EncodeHead({100, std::string(internal::SplitStoredEntry(Raw(100))->hash), 100}));
+  VerifyReport r = VerifyOrDie();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 101u);
+  EXPECT_EQ(r.problem, "entries after 100 were removed (anchor checkpoint 130)");
+  // The writer refuses to continue too.
+  auto reopened = AuditLog::Open(*store_, KeyFrom('k'), Opts());
+  ASSERT_FALSE(reopened);
+  EXPECT_EQ(reopened.error().code, ErrorCode::kDataLoss);
+  // Without the anchor, the same store looks whole: that is what the anchor is for.
+  auto no_anchor = Verify(*store_, dir_ + "/elsewhere", {.public_key = KeyFrom('k').public_key()});
+  ASSERT_TRUE(no_anchor);
+  EXPECT_TRUE(no_anchor->ok);
+  EXPECT_FALSE(no_anchor->anchored);
+}
+
+TEST_F(AuditLogTest, ResigningWithAnotherKeyIsCaught) {
+  auto log = OpenLog();
+  AppendN(*log, 120);
+  log.reset();
+  // The attacker edits entry 62, rechains, and re-signs every stored
+  // checkpoint with a key of their own.
+  auto e = DecodeEntry(internal::SplitStoredEntry(Raw(62))->bytes);
+  e->outcome = "denied";
+  Put(Space::kAudit, internal::EntryKey(62), EncodeEntry(*e) + std::string(32, '\0'));
+  RechainFrom(62, 120);
+  crypto::SigningKey forger = KeyFrom('f');
+  for (uint64_t s : {50u, 100u, 120u}) {
+    auto v = store_->Get(Space::kAudit, internal::CheckpointKey(s));
+    ASSERT_TRUE(v && *v);
+    auto c = internal::DecodeCheckpointValue(s, **v);
+    c->hash = std::string(internal::SplitStoredEntry(Raw(s))->hash);
+    c->signature = forger.Sign(internal::CheckpointMessage(c->seq, c->time_ms, c->hash));
+    Put(Space::kAudit, internal::CheckpointKey(s), internal::EncodeCheckpointValue(*c));
+  }
+  VerifyReport r = VerifyOrDie();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 50u);
+  EXPECT_EQ(r.problem, "checkpoint 50 signature invalid");
+  // With only the genuine public key (no anchor): same finding.
+  auto by_key = Verify(*store_, dir_ + "/none", {.public_key = KeyFrom('k').public_key()});
+  ASSERT_TRUE(by_key);
+  EXPECT_EQ(by_key->first_bad_seq, 50u);
+  // Handing verify the forger's key does not help while the anchor exists.
+  auto forged = Verify(*store_, anchor_, {.public_key = forger.public_key()});
+  ASSERT_TRUE(forged);
+  EXPECT_FALSE(forged->ok);
+  EXPECT_EQ(forged->problem, "the anchor's public key is not the given public key");
+}
+
+TEST_F(AuditLogTest, UnauthenticatedFailuresAreSummarisedPerSourcePerMinute) {
+  auto log = OpenLog();
+  for (int i = 0; i < 1000; ++i) log->CountUnauthenticated("https:203.0.113.9");
+  for (int i = 0; i < 3; ++i) log->CountUnauthenticated("https:198.51.100.1");
+  ASSERT_TRUE(log->Flush());
+  EXPECT_EQ(log->last_seq(), 0u);  // the minute has not passed
+  clock_.Advance(60);
+  auto seq = log->Append(MakeEntry(1));
+  ASSERT_TRUE(seq);
+  EXPECT_EQ(*seq, 3u);  // two summaries, then the entry
+  std::vector<Entry> got;
+  ASSERT_TRUE(log->Query({}, [&](const Entry& e) {
+    got.push_back(e);
+    return true;
+  }));
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].action, "unauthenticated");
+  EXPECT_EQ(got[0].source, "https:198.51.100.1");
+  EXPECT_EQ(got[0].reason, "3 failures in minute 2023-11-14T22:13:00Z");
+  EXPECT_EQ(got[1].source, "https:203.0.113.9");
+  EXPECT_EQ(got[1].reason, "1000 failures in minute 2023-11-14T22:13:00Z");
+  EXPECT_EQ(got[1].outcome, "denied");
+  EXPECT_EQ(got[2].action, "read");
+}
+
+TEST_F(AuditLogTest, UnauthenticatedSourcesAreCapped) {
+  Options o = Opts();
+  o.max_unauthenticated_sources = 2;
+  auto log = AuditLog::Open(*store_, KeyFrom('k'), o);
+  ASSERT_TRUE(log);
+  for (int s = 0; s < 100; ++s) (*log)->CountUnauthenticated("https:10.0.0." + std::to_string(s));
+  ASSERT_TRUE((*log)->Checkpoint());  // shutdown writes the current minute too
+  std::vector<std::string> sources;
+  ASSERT_TRUE((*log)->Query({}, [&](const Entry& e) {
+    sources.push_back(e.source + " " + e.reason.substr(0, e.reason.find(' ')));
+    return true;
+  }));
+  EXPECT_EQ(sources, (std::vector<std::string>{"https:10.0.0.0 1", "https:10.0.0.1 1", "other 98"}));
+}
+
+TEST_F(AuditLogTest, IndexesByPrincipalUserAndSubjectInTimeWindows) {
+  auto log = OpenLog();
+  const int64_t t0 = 1'700'000'000'000;
+  // seq 1..6, one second apart: alice, bob, alice(for user u1), bob(for u1), alice, bob
+  for (int i = 1; i <= 6; ++i) {
+    Entry e = MakeEntry(i, i % 2 ? "alice" : "bob");
+    e.subjects = {Subject(i % 3), Subject(9)};
+    if (i == 3 || i == 4) e.on_behalf_of = "u1";
+    if (i == 5) e.subjects.push_back(Subject(9));  // duplicates index once
+    ASSERT_TRUE(log->Append(e));
+    clock_.Advance(1);
+  }
+  using V = std::vector<uint64_t>;
+  EXPECT_EQ(QuerySeqs({.principal = "alice"}, *log), (V{1, 3, 5}));
+  EXPECT_EQ(QuerySeqs({.principal = "alice", .from_ms = t0 + 1000, .to_ms = t0 + 3999}, *log), (V{3}));
+  EXPECT_EQ(QuerySeqs({.principal = "alice", .from_ms = t0 + 2000, .to_ms = t0 + 4000}, *log), (V{3, 5}));
+  EXPECT_EQ(QuerySeqs({.principal = "bob", .from_ms = t0 + 1000, .to_ms = t0 + 5000}, *log),
+            (V{2, 4, 6}));
+  EXPECT_EQ(QuerySeqs({.principal = "ali"}, *log), V{});
+  EXPECT_EQ(QuerySeqs({.on_behalf_of = "u1"}, *log), (V{3, 4}));
+  EXPECT_EQ(QuerySeqs({.on_behalf_of = "alice"}, *log), V{});  // roles kept apart
+  EXPECT_EQ(QuerySeqs({.subject = Subject(0)}, *log), (V{3, 6}));
+  EXPECT_EQ(QuerySeqs({.subject = Subject(9)}, *log), (V{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(QuerySeqs({.subject = Subject(9), .from_ms = t0 + 2000, .to_ms = t0 + 3000}, *log),
+            (V{3, 4}));
+  EXPECT_EQ(QuerySeqs({.principal = "bob", .subject = Subject(9), .limit = 2}, *log), (V{2, 4}));
+  EXPECT_EQ(QuerySeqs({.from_ms = t0 + 4000}, *log), (V{5, 6}));
+  EXPECT_EQ(QuerySeqs({.to_ms = t0 + 999}, *log), (V{1}));
+  auto bad = log->Query({.subject = "short"}, [](const Entry&) { return true; });
+  EXPECT_FALSE(bad);
+}
+
+TEST_F(AuditLogTest, AFailedWriteFailsTheAppendAndLeavesNoGap) {
+  FailingStore failing(*store_);
+  auto log = OpenLog(50, &failing);
+  ASSERT_TRUE(log);
+  AppendN(*log, 3);
+  log->CountUnauthenticated("https:192.0.2.1");
+  clock_.Advance(60);
+  failing.fail_writes = true;
+  auto seq = log->Append(MakeEntry(4));
+  ASSERT_FALSE(seq);
+  EXPECT_EQ(seq.error().code, ErrorCode::kIoError);
+  EXPECT_EQ(log->last_seq(), 3u);
+  EXPECT_FALSE(log->Checkpoint());
+  failing.fail_writes = false;
+  seq = log->Append(MakeEntry(4));
+  ASSERT_TRUE(seq);
+  EXPECT_EQ(*seq, 5u);  // 4 is the unauthenticated summary, kept for the retry
+  log.reset();
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 5u);
+}
+
+TEST_F(AuditLogTest, ATornAnchorLineIsIgnored) {
+  {
+    auto log = OpenLog();
+    AppendN(*log, 60);
+  }
+  std::ofstream(anchor_, std::ios::app) << "61 17000 deadbeef";  // torn, no newline
+  {
+    auto log = OpenLog();
+    ASSERT_TRUE(log);
+    AppendN(*log, 50, 61);
+  }
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.anchor_checkpoints, 3u);  // 50, 60 (shutdown), 110
+}
+
+TEST_F(AuditLogTest, AMissingAnchorIsRefusedUnlessRecreated) {
+  {
+    auto log = OpenLog();
+    AppendN(*log, 10);
+  }
+  fs::rename(anchor_, anchor_ + ".old");
+  auto refused = AuditLog::Open(*store_, KeyFrom('k'), Opts());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+  Options o = Opts();
+  o.recreate_anchor = true;
+  auto log = AuditLog::Open(*store_, KeyFrom('k'), o);
+  ASSERT_TRUE(log) << log.error().ToString();
+  log->reset();
+  EXPECT_TRUE(VerifyOrDie().ok);
+}
+
+TEST_F(AuditLogTest, VerifyAWindowFromTheCheckpointBeforeIt) {
+  auto log = OpenLog(10);
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 1; i <= 100; ++i) {
+    ASSERT_TRUE(log->Append(MakeEntry(i)));
+    if (i % 5 == 0) clock_.Advance(1);  // 5 entries per second
+  }
+  log.reset();
+  // Entries 36..40 have time t0+7s; 56..60 t0+11s.
+  VerifyReport r = VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000});
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.first_seq, 31u);  // after checkpoint 30
+  EXPECT_EQ(r.last_seq, 60u);   // checkpoint 60 covers entry 60
+  // Damage outside the window is not this window's business...
+  Del(Space::kAudit, internal::EntryKey(80));
+  EXPECT_TRUE(VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000}).ok);
+  // ...damage inside is.
+  Del(Space::kAudit, internal::EntryKey(45));
+  r = VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 45u);
+}
+
+}  // namespace
+}  // namespace coffre::audit

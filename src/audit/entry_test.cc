@@ -1,0 +1,92 @@
+#include "audit/entry.h"
+
+#include <gtest/gtest.h>
+
+#include "audit/entry_json.h"
+#include "common/bytes.h"
+
+namespace coffre::audit {
+namespace {
+
+Entry Sample() {
+  Entry e;
+  e.seq = 300;
+  e.time_ms = 1'700'000'000'123;
+  e.principal = "billing-svc";
+  e.on_behalf_of = "agent-7";
+  e.action = "read";
+  e.collection = "people";
+  e.record_id = std::string(16, '\x01');
+  e.subjects = {std::string(16, '\x02'), std::string(16, '\x03')};
+  e.fields = {{"iban", kViewMasked}, {"family_name", kViewClear}};
+  e.purpose = "invoice";
+  e.outcome = "allowed";
+  e.source = "https:127.0.0.1";
+  return e;
+}
+
+TEST(EntryTest, RoundTrips) {
+  Entry e = Sample();
+  ASSERT_TRUE(ValidateEntry(e));
+  auto back = DecodeEntry(EncodeEntry(e));
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ(*back, e);
+  Entry empty;
+  empty.action = "login";
+  back = DecodeEntry(EncodeEntry(empty));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, empty);
+}
+
+TEST(EntryTest, EncodingIsCompactAndVersioned) {
+  std::string bytes = EncodeEntry(Sample());
+  EXPECT_EQ(bytes[0], '\x01');
+  // Ids stay raw: 3 ids x 16 bytes, not 3 x 32 hex characters.
+  EXPECT_LT(bytes.size(), 150u);
+}
+
+TEST(EntryTest, EveryTruncationAndTrailingByteIsRejected) {
+  std::string bytes = EncodeEntry(Sample());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    auto r = DecodeEntry(std::string_view(bytes).substr(0, n));
+    EXPECT_FALSE(r) << "prefix of " << n << " bytes decoded";
+    if (!r) {
+      EXPECT_EQ(r.error().code, ErrorCode::kDataLoss);
+    }
+  }
+  EXPECT_FALSE(DecodeEntry(bytes + "x"));
+  std::string v2 = bytes;
+  v2[0] = '\x02';
+  EXPECT_FALSE(DecodeEntry(v2));
+}
+
+TEST(EntryTest, DecoderRejectsBadIdsAndViews) {
+  Entry e = Sample();
+  e.fields = {{"iban", 'x'}};
+  EXPECT_FALSE(ValidateEntry(e));
+  EXPECT_FALSE(DecodeEntry(EncodeEntry(e)));
+  e = Sample();
+  e.record_id = "short";
+  EXPECT_FALSE(ValidateEntry(e));
+  EXPECT_FALSE(DecodeEntry(EncodeEntry(e)));
+  e = Sample();
+  e.subjects = {std::string(15, 'a')};
+  EXPECT_FALSE(ValidateEntry(e));
+  e = Sample();
+  e.action.clear();
+  EXPECT_FALSE(ValidateEntry(e));
+}
+
+TEST(EntryTest, JsonUsesRfc3339AndHex) {
+  EXPECT_EQ(EntryToJsonText(Sample()),
+            R"({"seq":300,"time":"2023-11-14T22:13:20.123Z","principal":"billing-svc",)"
+            R"("on_behalf_of":"agent-7","action":"read","collection":"people",)"
+            R"("record_id":"01010101010101010101010101010101",)"
+            R"("subjects":["02020202020202020202020202020202","03030303030303030303030303030303"],)"
+            R"("fields":[{"field":"iban","view":"masked"},{"field":"family_name","view":"clear"}],)"
+            R"("purpose":"invoice","outcome":"allowed","reason":"","source":"https:127.0.0.1"})");
+  EXPECT_EQ(FormatTimeMs(7), "1970-01-01T00:00:00.007Z");
+}
+
+}  // namespace
+}  // namespace coffre::audit

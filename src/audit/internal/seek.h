@@ -1,0 +1,31 @@
+// Positioning in the audit log without trusting its head: entries are
+// numbered 1.. without gaps and their times never go backwards, so a time is
+// found by binary search over seq.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "audit/internal/format.h"
+#include "common/status.h"
+#include "storage/store.h"
+
+namespace coffre::audit::internal {
+
+struct Located {
+  uint64_t seq;
+  int64_t time_ms;
+};
+
+// The first stored entry with seq >= `seq` (nullopt past the end).
+Result<std::optional<Located>> EntryAtOrAfter(storage::Store& store, uint64_t seq);
+
+// The smallest seq whose entry's time is >= time_ms; one past the last entry
+// when there is none.
+Result<uint64_t> FirstSeqAtOrAfterTime(storage::Store& store, int64_t time_ms);
+
+// The latest stored checkpoint with seq <= `seq` (nullopt if none).
+Result<std::optional<Checkpoint>> CheckpointAtOrBefore(storage::Store& store, uint64_t seq);
+
+}  // namespace coffre::audit::internal

@@ -1,0 +1,58 @@
+// Verification of an audit log (docs/audit-log.md, "What verify
+// concludes"). Needs only the public key: taken from the anchor file
+// (outside the data directory) or given by the operator, never from the
+// store, so re-signing by someone holding the data directory is caught.
+//
+//   auto report = audit::Verify(*store, dir + ".audit-anchor");
+//   if (!report) return report.error();      // could not read store or anchor
+//   if (!report->ok) std::cerr << report->problem << "\n";   // "entry 42 was altered"
+//
+// A window, for the breach report: verification starts at the signed
+// checkpoint at or before `from_ms` and ends at the first checkpoint after
+// `to_ms` (or the end of the log):
+//
+//   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2});
+//
+// Thread-safety: reads the store only; safe alongside a running AuditLog
+// (entries appended meanwhile may or may not be seen).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "storage/store.h"
+
+namespace coffre::audit {
+
+struct VerifyOptions {
+  // Ed25519 public key (32 raw bytes). Required when the anchor is missing;
+  // when both exist they must agree.
+  std::optional<std::string> public_key = std::nullopt;
+  std::optional<int64_t> from_ms = std::nullopt;
+  std::optional<int64_t> to_ms = std::nullopt;
+};
+
+struct VerifyReport {
+  bool ok = false;
+  bool anchored = false;            // an anchor file was read
+  uint64_t first_seq = 0;           // first entry checked
+  uint64_t last_seq = 0;            // last entry checked
+  uint64_t entries = 0;             // entries checked
+  uint64_t checkpoints = 0;         // stored checkpoints verified
+  uint64_t anchor_checkpoints = 0;  // anchor checkpoints verified
+  uint64_t unsigned_tail = 0;       // entries after the last verified checkpoint
+  std::optional<uint64_t> first_bad_seq;
+  // Empty when ok; else names the first problem, e.g. "entry 42 was altered",
+  // "entry 42 is missing", "entries after 1200 were removed (anchor
+  // checkpoint 2000)", "checkpoint 3000 signature invalid".
+  std::string problem;
+};
+
+// Result error only when the check could not run (I/O, no public key);
+// findings go into the report.
+Result<VerifyReport> Verify(storage::Store& store, const std::string& anchor_path,
+                            const VerifyOptions& options = {});
+
+}  // namespace coffre::audit
