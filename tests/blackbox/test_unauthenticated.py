@@ -1,0 +1,308 @@
+"""Without a valid credential, every route answers 401 and reveals nothing:
+not whether the route, the collection or the record exists, and no data.
+Also: /healthz, and the TLS versions the server accepts.
+"""
+import json
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+from conftest import Client, build_vault, error_of, stop_checked
+
+ABSENT_ID = "0" * 31 + "1"
+
+
+@pytest.fixture(scope="module")
+def seeded(coffre_bin, vault_root):
+    s = build_vault(coffre_bin, vault_root, people=10, find=(0,),
+                    principals=[("admin", "service", "admin", None)])
+    s.vault.start()
+    yield s
+    stop_checked(s.vault)
+
+
+def sweep(seeded):
+    """(method, path, json body or None) for every route and method of
+    docs/api.md with real ids, then other methods on known paths, then
+    unknown paths. No request here may need authentication to be refused."""
+    rid, sid = seeded.refs[0]["id"], seeded.refs[0]["subject"]
+    person = seeded.people[0]
+    routes = [
+        ("GET", "/v1/openapi.json", None),
+        ("POST", "/v1/collections/people/records", {"fields": seeded.spare[0]}),
+        ("GET", f"/v1/collections/people/records/{rid}", None),
+        ("GET", f"/v1/collections/people/records/{ABSENT_ID}", None),
+        ("PATCH", f"/v1/collections/people/records/{rid}", {"fields": {"email": "x@example.fr"}}),
+        ("DELETE", f"/v1/collections/people/records/{rid}", None),
+        ("POST", "/v1/collections/people/search", {"field": "email", "value": person["email"]}),
+        ("GET", f"/v1/subjects/{sid}", None),
+        ("DELETE", f"/v1/subjects/{sid}", None),
+        ("GET", "/v1/audit", None),
+        ("GET", f"/v1/audit?principal=admin&subject={sid}&from=2026-01-01T00:00:00Z"
+                f"&to=2030-01-01T00:00:00Z&limit=5", None),
+    ]
+    other_methods = [
+        ("PUT", f"/v1/collections/people/records/{rid}", {"fields": {}}),
+        ("POST", f"/v1/collections/people/records/{rid}", {"fields": {}}),
+        ("GET", "/v1/collections/people/records", None),
+        ("GET", "/v1/collections/people/search", None),
+        ("PATCH", f"/v1/subjects/{sid}", None),
+        ("POST", "/v1/audit", {}),
+        ("DELETE", "/v1/openapi.json", None),
+    ]
+    unknown = [
+        ("GET", "/", None),
+        ("GET", "/v1", None),
+        ("GET", "/v1/", None),
+        ("GET", "/v1/collections", None),
+        ("GET", "/v1/collections/nosuch/records/" + ABSENT_ID, None),
+        ("POST", "/v1/collections/nosuch/search", {"field": "x", "value": "y"}),
+        ("GET", "/v1/collections/people/records/not-an-id", None),
+        ("GET", "/v1/principals", None),
+        ("GET", "/v2/collections/people/records/" + rid, None),
+        ("GET", "/admin", None),
+        ("GET", "/metrics", None),
+        ("GET", "/.env", None),
+        ("GET", "/v1/subjects", None),
+        ("OPTIONS", "/v1/audit", None),
+    ]
+    return routes + other_methods + unknown
+
+
+NO_DATA_KEYS = ("fields", "results", "records", "entries", "subject", "id", "token", "paths")
+
+
+def assert_unauthenticated(resp, seeded):
+    error_of(resp, 401, "unauthenticated")
+    text = resp.text
+    for key in NO_DATA_KEYS:
+        assert f'"{key}"' not in text, text
+    for person in seeded.people[:3]:
+        assert person["email"] not in text and person["nir"] not in text
+    for ref in seeded.refs.values():
+        assert ref["id"] not in text and ref["subject"] not in text
+
+
+def garbage_credentials(seeded):
+    real = seeded.vault.key("admin")
+    return {
+        "none": None,
+        "garbage": "Bearer garbage",
+        "random-service-key": "Bearer coffre_sk_" + secrets.token_urlsafe(32)[:43],
+        "random-session-token": "Bearer coffre_st_" + secrets.token_urlsafe(32)[:43],
+        "empty-bearer": "Bearer ",
+        "basic": "Basic YWRtaW46YWRtaW4=",
+        "real-key-plus-one": f"Bearer {real}x",
+        "real-key-truncated": f"Bearer {real[:-1]}",
+        "real-key-without-scheme": real,
+    }
+
+
+@pytest.mark.parametrize("credential", [
+    "none", "garbage", "random-service-key", "random-session-token", "empty-bearer", "basic",
+    "real-key-plus-one", "real-key-truncated", "real-key-without-scheme"])
+def test_every_route_refuses_without_a_valid_credential(seeded, credential):
+    auth = garbage_credentials(seeded)[credential]
+    c = Client(seeded.vault.url, seeded.vault.cert, purpose="admin")
+    bodies = set()
+    try:
+        for method, path, body in sweep(seeded):
+            headers = {"Authorization": auth} if auth is not None else {}
+            kwargs = {"json": body} if body is not None else {}
+            resp = c.request(method, path, headers=headers, **kwargs)
+            assert_unauthenticated(resp, seeded)
+            bodies.add(resp.text)
+    finally:
+        c.close()
+    # Known route, unknown route, real record or absent one: the same answer.
+    assert len(bodies) == 1, bodies
+
+
+def test_refusals_are_the_same_with_and_without_purpose(seeded):
+    rid = seeded.refs[0]["id"]
+    c = Client(seeded.vault.url, seeded.vault.cert)
+    try:
+        a = c.get(f"/v1/collections/people/records/{rid}")
+        b = c.get(f"/v1/collections/people/records/{rid}", headers={"X-Coffre-Purpose": "admin"})
+        d = c.get(f"/v1/collections/people/records/{rid}",
+                  headers={"X-Coffre-Purpose": "admin", "X-Coffre-On-Behalf-Of": "nobody"})
+        for r in (a, b, d):
+            assert_unauthenticated(r, seeded)
+        assert a.text == b.text == d.text
+    finally:
+        c.close()
+
+
+def test_healthz_answers_without_credential_and_reveals_nothing(seeded):
+    c = Client(seeded.vault.url, seeded.vault.cert)
+    try:
+        r = c.get("/healthz")
+        assert r.status_code == 200, r.text
+        assert r.headers.get("Content-Type", "").startswith("application/json")
+        assert r.json() == {"status": "ok"}
+        server = r.headers.get("Server", "")
+        assert not any(ch.isdigit() for ch in server), f"Server header reveals a version: {server}"
+        assert "X-Powered-By" not in r.headers
+    finally:
+        c.close()
+
+
+def test_login_route_needs_no_credential_but_refuses_bad_logins(seeded):
+    c = Client(seeded.vault.url, seeded.vault.cert)
+    try:
+        # One failed login only: the per-source budget is small.
+        r = c.post("/v1/sessions", json={"name": "nobody", "password": "Wrong-pass-123!",
+                                         "totp": "123456"})
+        msg = error_of(r, 401, "unauthenticated")
+        assert "nobody" not in msg and "Wrong-pass" not in msg
+        assert "token" not in r.json()
+        # A body that is not a login is a 400, not a login attempt.
+        error_of(c.post("/v1/sessions", data=b"{", headers={"Content-Type": "application/json"}),
+                 400, "invalid_json")
+        error_of(c.post("/v1/sessions", json={"name": "nobody"}), 400, "invalid_request")
+    finally:
+        c.close()
+
+
+def test_openapi_needs_a_credential_but_no_purpose(seeded):
+    c = seeded.vault.client("admin")
+    try:
+        r = c.get("/v1/openapi.json")
+        assert r.status_code == 200, r.text
+        assert r.json()["openapi"].startswith("3.1")
+    finally:
+        c.close()
+
+
+# -- curl: the same refusals through another client ---------------------------
+
+def curl(seeded, *args, timeout=20):
+    argv = ["curl", "--silent", "--show-error", "--cacert", str(seeded.vault.cert),
+            "--max-time", str(timeout), "--noproxy", "*", *args]
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10, env=env)
+
+
+def test_curl_sweep(seeded):
+    base = seeded.vault.url
+    for method, path, body in sweep(seeded)[::2]:
+        args = ["-X", method, "-o", "-", "-w", "\n%{http_code}", base + path,
+                "-H", "X-Coffre-Purpose: admin"]
+        if body is not None:
+            args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+        r = curl(seeded, *args)
+        assert r.returncode == 0, r.stderr
+        text, _, status = r.stdout.rpartition("\n")
+        assert status == "401", f"{method} {path}: {status} {text[:200]}"
+        body_json = json.loads(text)
+        assert body_json["error"]["code"] == "unauthenticated"
+        assert set(body_json) == {"error"}
+
+
+def test_curl_healthz(seeded):
+    r = curl(seeded, "-o", "-", "-w", "\n%{http_code}", seeded.vault.url + "/healthz")
+    assert r.returncode == 0, r.stderr
+    text, _, status = r.stdout.rpartition("\n")
+    assert status == "200" and json.loads(text) == {"status": "ok"}
+
+
+# -- TLS versions ---------------------------------------------------------------
+
+def _permissive_context(version, cafile):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile)
+    ctx.minimum_version = version
+    ctx.maximum_version = version
+    # Lets this client offer the old versions at all (OpenSSL 3 refuses them
+    # at its default security level): the server must be the one refusing.
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return ctx
+
+
+def _handshake(port, ctx, hostname="127.0.0.1"):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=hostname) as tls:
+            return tls.version()
+
+
+@pytest.fixture(scope="module")
+def old_tls_reference_server(vault_root):
+    """A local TLS server that accepts TLS 1.0 to 1.3, to prove this client
+    really offers TLS 1.1 (else refusing it would prove nothing)."""
+    key, cert = vault_root / "ref.key", vault_root / "ref.pem"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                        "subjectAltName=IP:127.0.0.1"], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.settimeout(5)
+            try:
+                with ctx.wrap_socket(conn, server_side=True):
+                    pass
+            except (OSError, ssl.SSLError):
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield listener.getsockname()[1], cert
+    stop.set()
+    t.join(5)
+    listener.close()
+
+
+def test_tls_1_1_is_refused(seeded, old_tls_reference_server):
+    ref_port, ref_cert = old_tls_reference_server
+    assert _handshake(ref_port, _permissive_context(ssl.TLSVersion.TLSv1_1, ref_cert)) == "TLSv1.1"
+    for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            _handshake(seeded.vault.port, _permissive_context(version, seeded.vault.cert))
+
+
+def test_tls_1_2_and_1_3_are_accepted(seeded):
+    for version, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
+        ctx = ssl.create_default_context(cafile=str(seeded.vault.cert))
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+        assert _handshake(seeded.vault.port, ctx) == name
+    # The certificate names localhost too (SAN), not only the address.
+    ctx = ssl.create_default_context(cafile=str(seeded.vault.cert))
+    assert _handshake(seeded.vault.port, ctx, hostname="localhost")
+
+
+def test_curl_tls_versions(seeded):
+    url = seeded.vault.url + "/healthz"
+    old = curl(seeded, "--tlsv1.1", "--tls-max", "1.1", "--ciphers", "DEFAULT@SECLEVEL=0",
+               "-o", "/dev/null", url)
+    assert old.returncode != 0, "TLS 1.1 was accepted"
+    new = curl(seeded, "--tlsv1.2", "--tls-max", "1.2", "-o", "/dev/null", "-w", "%{http_code}", url)
+    assert new.returncode == 0 and new.stdout == "200", new.stderr
+
+
+def test_plain_http_gets_no_data(seeded):
+    with socket.create_connection(("127.0.0.1", seeded.vault.port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        try:
+            data = s.recv(4096)
+        except (ConnectionError, socket.timeout):
+            data = b""
+    assert b'"status"' not in data
+    assert seeded.vault.running()
