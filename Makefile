@@ -14,7 +14,7 @@ release: deps
 	cmake --build $(RELEASE_DIR) -j$(JOBS) --target coffre
 
 test-build: deps
-	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOFFRE_SANITIZE=ON -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
+	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOFFRE_SANITIZE=ON -DCOFFRE_TEST_HOOKS=ON -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
 	cmake --build $(TEST_DIR) -j$(JOBS)
 
 demo: release

@@ -758,6 +758,7 @@ TEST_F(CliE2eTest, ImportRejectsEveryLaterCopyOfAUniqueValue) {
       fs::remove_all(dir_);
       fs::remove(key_);
       fs::remove(dir_ + ".erasures");
+      fs::remove(dir_ + ".audit-anchor");
       InitVault();
       CliResult r = Coffre({"import", dir_, "people", path, "--chunk-rows", "2", "--commit-rows",
                             commit, "--threads", "2"});
@@ -817,10 +818,20 @@ TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
   ASSERT_EQ(Coffre({"erase-subject", dir_, subject}).exit_code, kExitOk);
   ASSERT_TRUE(fs::exists(dir_ + ".erasures"));
 
-  // Restore the backup over the data directory; the journal stays.
+  // Restore the backup over the data directory; the journal stays. The
+  // restored audit log is shorter than its anchor: refused (exit 6) until the
+  // operator starts a new anchor, keeping the old one.
   fs::remove_all(dir_);
   fs::copy(backup, dir_, fs::copy_options::recursive);
   int code = 0;
+  CliResult refused = Coffre({"get", dir_, "people", kept});
+  EXPECT_EQ(refused.exit_code, 6) << refused.err;
+  EXPECT_NE(refused.err.find("entries were removed"), std::string::npos) << refused.err;
+  CliResult re = Coffre({"audit", "reanchor", dir_});
+  ASSERT_EQ(re.exit_code, kExitOk) << re.err;
+  json::object ro = json::parse(re.LastOutLine()).as_object();
+  ASSERT_TRUE(ro.contains("previous_anchor"));
+  EXPECT_TRUE(fs::exists(std::string(ro.at("previous_anchor").as_string()))) << "the old anchor is evidence";
   GetFields(erased, &code);
   EXPECT_NE(code, kExitOk) << "an erased person came back with the backup";
   EXPECT_EQ(Find("email", Field(person(59), "email")).size(), 0u);
@@ -845,6 +856,7 @@ TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
   EXPECT_FALSE(fs::exists(dir2 + ".erasures")) << "the journal flag was ignored";
   fs::remove_all(dir2);
   fs::copy(backup2, dir2, fs::copy_options::recursive);
+  ASSERT_EQ(Coffre({"audit", "reanchor", dir2, "--erasure-journal", journal}).exit_code, kExitOk);
   r = Coffre({"get", dir2, "people", id2, "--erasure-journal", journal});
   EXPECT_EQ(r.exit_code, kExitNotFound) << r.err;
 }
@@ -865,6 +877,7 @@ TEST_F(CliE2eTest, MissingOrOlderJournalIsRefusedAndATornTailIsHarmless) {
   ASSERT_EQ(Coffre({"erase-subject", dir_, b_subject}).exit_code, kExitOk);
   fs::remove_all(dir_);
   fs::copy(backup, dir_, fs::copy_options::recursive);
+  ASSERT_EQ(Coffre({"audit", "reanchor", dir_}).exit_code, kExitOk);
   int code = 0;
   GetFields(b_id, &code);
   EXPECT_EQ(code, kExitNotFound) << "an erasure after a torn line was lost on restore";

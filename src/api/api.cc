@@ -119,7 +119,13 @@ struct Api::Impl {
   }
 
   // Appends `e`; the request fails (503) if the entry is not durable.
+  // Names a client chose (a purpose, a collection) are recorded only when
+  // the policy or the schema declares them: anything else could be a
+  // personal value typed in the wrong place. On-behalf-of users and
+  // principals are set only once resolved in the directory.
   std::optional<Response> Audit(audit::Entry e) {
+    if (!e.purpose.empty() && !s.policy()->KnowsPurpose(e.purpose)) e.purpose.clear();
+    if (!e.collection.empty() && s.vault.schema().Find(e.collection) == nullptr) e.collection.clear();
     if (!s.audit.Append(std::move(e))) {
       return ErrorResponse({503, "unavailable", "the audit log is unavailable; nothing was returned"});
     }
@@ -628,9 +634,16 @@ struct Api::Impl {
     size_t limit = kDefaultAuditLimit;
     for (const auto& [key, value] : *params) {
       if (key == "principal") {
-        if (!value.empty()) filter.principal = value;
-      } else if (key == "user") {
-        if (!value.empty()) filter.on_behalf_of = value;
+        if (value.empty()) continue;
+        // A name that no principal could have is a mistake, not an empty result.
+        if (!auth::ValidateName(value)) {
+          return Failed(std::move(e), {400, "invalid_request", "'principal' is not a valid principal name"});
+        }
+        // An end user never makes a request itself: its entries are those
+        // made on its behalf.
+        auto user = s.directory.GetUser(value);
+        bool is_user = user || user.error().code == ErrorCode::kPermissionDenied;
+        (is_user ? filter.on_behalf_of : filter.principal) = value;
       } else if (key == "subject") {
         if (value.empty()) continue;
         auto sid = ParseHexId(value, "subject");
@@ -652,8 +665,7 @@ struct Api::Impl {
         limit = n;
       } else {
         return Failed(std::move(e), {400, "invalid_request",
-                                     "unknown query parameter (allowed: principal, user, subject, "
-                                     "from, to, limit)"});
+                                     "unknown query parameter (allowed: principal, subject, from, to, limit)"});
       }
     }
     filter.limit = limit;

@@ -309,7 +309,7 @@ TEST_F(ApiTest, SearchNormalisesCapsAndCountsEveryHitsSubject) {
   Response r = Call("POST", "/v1/collections/people/search", key, "support",
                     json::serialize(json::object{{"field", "email"}, {"value", upper}}));
   ASSERT_EQ(r.status, 200) << r.body;
-  const json::array& results = Body(r).at("results").as_array();
+  const json::array results = Body(r).at("results").as_array();
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].at("id").as_string(), p.id);
   EXPECT_FALSE(Body(r).at("truncated").as_bool());
@@ -340,7 +340,7 @@ TEST_F(ApiTest, AuditorReadsTheLogOthersCannot) {
   EXPECT_EQ(Call("GET", "/v1/audit", support, "support").status, 403);
   Response r = Call("GET", "/v1/audit?principal=support-app&limit=10", auditor, "investigation");
   ASSERT_EQ(r.status, 200) << r.body;
-  const json::array& entries = Body(r).at("entries").as_array();
+  const json::array entries = Body(r).at("entries").as_array();
   ASSERT_GE(entries.size(), 2u);  // the read and the denied audit read
   EXPECT_EQ(r.body.find(people_[0].fields["last_name"]), std::string::npos);
   EXPECT_EQ(Call("GET", "/v1/audit?from=yesterday", auditor, "investigation").status, 400);

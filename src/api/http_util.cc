@@ -1,5 +1,7 @@
 #include "api/internal/http_util.h"
 
+#include "common/names.h"
+
 namespace coffre::api::internal {
 
 HttpError FromError(const Error& e) {
@@ -135,8 +137,11 @@ HttpResult<void> CheckKeys(const boost::json::object& object,
   for (const auto& kv : object) {
     bool ok = false;
     for (std::string_view a : allowed) ok = ok || kv.key() == a;
-    // The unknown key is not echoed: it is the client's text.
-    if (!ok) return HttpFail(400, "invalid_request", "the body has an unknown key (allowed: " + list + ")");
+    // The key is named only if it is an identifier: it is the client's text.
+    if (!ok) {
+      return HttpFail(400, "invalid_request",
+                      "the body has an unknown key " + QuotedName(kv.key()) + " (allowed: " + list + ")");
+    }
   }
   for (std::string_view r : required) {
     if (!object.contains(r)) {

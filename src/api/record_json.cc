@@ -1,5 +1,7 @@
 #include "api/record_json.h"
 
+#include "common/names.h"
+
 #include <charconv>
 
 #include "common/bytes.h"
@@ -39,9 +41,9 @@ Result<std::vector<vault::NamedInput>> FieldsFromObject(const boost::json::objec
         inputs.emplace_back(name, schema::Input::Integer(v.get_int64()));
         break;
       case boost::json::kind::uint64:
-        return Fail(ErrorCode::kInvalidArgument, "a number is out of the integer range");
+        return Fail(ErrorCode::kInvalidArgument, "field " + QuotedName(name) + ": the number is out of the integer range");
       case boost::json::kind::double_:
-        return Fail(ErrorCode::kInvalidArgument, "a number is not an integer");
+        return Fail(ErrorCode::kInvalidArgument, "field " + QuotedName(name) + ": the number is not an integer");
       case boost::json::kind::bool_:
         inputs.emplace_back(name, schema::Input::Boolean(v.get_bool()));
         break;
@@ -50,7 +52,7 @@ Result<std::vector<vault::NamedInput>> FieldsFromObject(const boost::json::objec
         break;
       default:
         return Fail(ErrorCode::kInvalidArgument,
-                    "field values must be strings, numbers, booleans or null");
+                    "field " + QuotedName(name) + ": values must be strings, numbers, booleans or null");
     }
   }
   return inputs;

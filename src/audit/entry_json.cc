@@ -35,7 +35,7 @@ boost::json::object EntryToJson(const Entry& e) {
   fields.reserve(e.fields.size());
   for (const auto& f : e.fields) {
     fields.emplace_back(boost::json::object{
-        {"field", f.field}, {"view", f.view == kViewMasked ? "masked" : "clear"}});
+        {"name", f.field}, {"view", f.view == kViewMasked ? "masked" : "clear"}});
   }
   o["fields"] = std::move(fields);
   o["purpose"] = e.purpose;

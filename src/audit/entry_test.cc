@@ -83,7 +83,7 @@ TEST(EntryTest, JsonUsesRfc3339AndHex) {
             R"("on_behalf_of":"agent-7","action":"read","collection":"people",)"
             R"("record_id":"01010101010101010101010101010101",)"
             R"("subjects":["02020202020202020202020202020202","03030303030303030303030303030303"],)"
-            R"("fields":[{"field":"iban","view":"masked"},{"field":"family_name","view":"clear"}],)"
+            R"("fields":[{"name":"iban","view":"masked"},{"name":"family_name","view":"clear"}],)"
             R"("purpose":"invoice","outcome":"allowed","reason":"","source":"https:127.0.0.1"})");
   EXPECT_EQ(FormatTimeMs(7), "1970-01-01T00:00:00.007Z");
 }

@@ -4,6 +4,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -83,7 +84,7 @@ void RegisterServe(CLI::App& app, Context& ctx) {
   cmd->add_option("--listen", *listen, "ADDRESS:PORT (default 127.0.0.1:8443; port 0 picks one)");
   cmd->callback([&ctx, a, listen] {
     Run(ctx, [&]() -> Status {
-      return server::Serve({.runtime = RuntimeFor(*a), .listen = *listen, .openapi_json = kOpenApiJson},
+      return server::Serve({.runtime = RuntimeFor(*a), .listen = *listen, .openapi_json = api::kOpenApiJson},
                            std::cout);
     });
   });
@@ -216,6 +217,62 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
                   << (out.contains("problem") ? out.at("problem").as_string().c_str() : "") << "\n";
         ctx.exit_code = 6;
       }
+      return Ok();
+    });
+  });
+
+  // After restoring a backup of DIR, the log is shorter than its anchor and
+  // every command refuses it (exit 6). The operator says so here: the old
+  // anchor is kept beside the new one as evidence, and the log records it.
+  auto* reanchor = group->add_subcommand(
+      "reanchor", "start a new anchor after restoring a backup (the old one is kept as evidence)");
+  auto ra = std::make_shared<ServerArgs>();
+  AddServerArgs(reanchor, *ra);
+  reanchor->callback([&ctx, ra] {
+    Run(ctx, [&]() -> Status {
+      const std::string dir = TrimSlash(ra->dir);
+      if (server::CallAdminSocket(server::AdminSocketPath(dir), {{"op", "ping"}})) {
+        return Fail(ErrorCode::kFailedPrecondition, "the server is running on " + dir + ": stop it first");
+      }
+      const std::string anchor = ResolveAnchor(dir, ra->anchor);
+      std::string kept;
+      if (fs::exists(anchor)) {
+        std::time_t now = std::time(nullptr);
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        char stamp[32];
+        std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+        kept = anchor + ".replaced-" + stamp;
+        if (fs::exists(kept)) {
+          return Fail(ErrorCode::kAlreadyExists, kept + " already exists; try again in a second");
+        }
+        std::error_code ec;
+        fs::rename(anchor, kept, ec);
+        if (ec) return Fail(ErrorCode::kIoError, "cannot move " + anchor + " to " + kept + ": " + ec.message());
+      }
+      server::RuntimeOptions o = RuntimeFor(*ra);
+      o.recreate_audit_anchor = true;
+      auto rt = server::Runtime::Open(o);
+      if (!rt) {
+        // Put the old anchor back: nothing half-done.
+        if (!kept.empty()) {
+          std::error_code ec;
+          fs::remove(anchor, ec);
+          fs::rename(kept, anchor, ec);
+        }
+        return Fail(rt.error());
+      }
+      audit::Entry self;
+      self.principal = "local";
+      self.action = "audit.reanchor";
+      self.outcome = "allowed";
+      self.reason = kept.empty() ? "no previous anchor" : "previous anchor kept as " + fs::path(kept).filename().string();
+      self.source = LocalSource();
+      COFFRE_TRY((*rt)->audit().Append(std::move(self)));
+      COFFRE_TRY((*rt)->audit().Checkpoint());
+      json::object out{{"anchor", anchor}, {"last_seq", (*rt)->audit().last_seq()}};
+      if (!kept.empty()) out["previous_anchor"] = kept;
+      PrintJson(out);
       return Ok();
     });
   });

@@ -39,6 +39,12 @@ Result<std::string> ParseId(std::string_view shown, std::string_view what) {
     return Fail(ErrorCode::kInvalidArgument,
                 std::string(what) + " must be 32 hexadecimal characters");
   }
+  // Ids are shown in lower case only: one spelling per id.
+  for (char c : shown) {
+    if (c >= 'A' && c <= 'F') {
+      return Fail(ErrorCode::kInvalidArgument, std::string(what) + " must be 32 lower-case hexadecimal characters");
+    }
+  }
   auto raw = FromHex(shown);
   if (!raw) return Fail(ErrorCode::kInvalidArgument, std::string(what) + " must be 32 hexadecimal characters");
   return raw;

@@ -194,6 +194,8 @@ Result<Policy> Policy::LoadFile(const std::string& path, const schema::Schema& s
   return Parse(text.str(), schema, path);
 }
 
+Policy Policy::DenyAll() { return Policy(std::make_shared<Rules>()); }
+
 const std::string& Policy::text() const { return rules_->text; }
 
 bool Policy::HasRole(std::string_view role) const { return rules_->roles.count(role) != 0; }

@@ -104,6 +104,9 @@ class Policy {
   [[nodiscard]] static Result<Policy> Parse(std::string_view toml, const schema::Schema& schema,
                                             std::string_view origin = "policy");
   [[nodiscard]] static Result<Policy> LoadFile(const std::string& path, const schema::Schema& schema);
+  // No purposes and no roles: every decision is a denial. A vault that was
+  // initialised without --policy holds this until `policy load`.
+  static Policy DenyAll();
 
   // The TOML text it was parsed from, so a vault can store its policy.
   const std::string& text() const;

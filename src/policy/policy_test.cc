@@ -55,6 +55,21 @@ std::map<std::string, View> ViewsByName(const Decision& d, const schema::Schema&
 constexpr Action kAllActions[] = {Action::kCreate, Action::kRead,   Action::kUpdate,
                                   Action::kDelete, Action::kSearch, Action::kExport};
 
+// ---------------------------------------------------------------- deny all
+
+TEST(DenyAllPolicy, DeniesEveryActionResourceAndDelegation) {
+  const Policy p = Policy::DenyAll();
+  EXPECT_TRUE(p.RoleNames().empty());
+  EXPECT_TRUE(p.PurposeNames().empty());
+  EXPECT_TRUE(p.text().empty());
+  const Actor admin{.name = "a", .role = "admin"};
+  for (Action a : kAllActions) {
+    EXPECT_FALSE(p.Decide(admin, "people", a, "admin").allowed);
+  }
+  EXPECT_FALSE(p.DecideResource(admin, kResourceAudit, "read", "investigation").allowed);
+  EXPECT_FALSE(p.AllowsDelegation("admin"));
+}
+
 // ---------------------------------------------------------------- example
 
 TEST(ExamplePolicy, ParsesAgainstTheExampleSchema) {

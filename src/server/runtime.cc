@@ -12,16 +12,20 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
                                                           .write_buffer_bytes = o.write_buffer_bytes}));
   vault::Vault& v = *rt->vault_;
   COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));
-  // No policy loaded yet: an empty one, which denies everything.
-  COFFRE_ASSIGN_OR_RETURN(policy::Policy p,
-                          policy::Policy::Parse(text ? *text : std::string(), v.schema(), "stored policy"));
-  rt->policy_ = std::make_shared<const policy::Policy>(std::move(p));
+  if (text) {
+    COFFRE_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::Parse(*text, v.schema(), "stored policy"));
+    rt->policy_ = std::make_shared<const policy::Policy>(std::move(p));
+  } else {
+    // No policy loaded yet: one that denies everything.
+    rt->policy_ = std::make_shared<const policy::Policy>(policy::Policy::DenyAll());
+  }
   rt->directory_ = std::make_unique<auth::Directory>(v.store(), v.keyring().api_key_hash_key(),
                                                      v.keyring().pepper(), *rt->clock_,
                                                      o.password_params);
   audit::Options ao;
   ao.anchor_path = o.audit_anchor;
   ao.clock = rt->clock_;
+  ao.recreate_anchor = o.recreate_audit_anchor;
   COFFRE_ASSIGN_OR_RETURN(
       rt->audit_,
       audit::AuditLog::Open(v.store(), crypto::SigningKey::FromSeed(v.keyring().audit_signing_seed()),

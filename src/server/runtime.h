@@ -39,6 +39,9 @@ struct RuntimeOptions {
   Clock* clock = nullptr;  // nullptr: the system clock
   crypto::PasswordHashParams password_params;
   size_t write_buffer_bytes = 64u << 20;
+  // Start a new audit anchor for a log whose anchor is missing (`coffre
+  // audit reanchor`, after restoring a backup). Off: such a log is refused.
+  bool recreate_audit_anchor = false;
 };
 
 class Runtime {

@@ -422,7 +422,12 @@ class Vault:
             return c.post("/v1/sessions", json={
                 "name": name,
                 "password": p["password"] if password is None else password,
-                "totp": self.totp_for(name) if code is None else code,
+                "totp": code if code is not None else (
+                    self.totp_for(name) if password is None
+                    # A failing attempt uses the current step without
+                    # reserving it (the server consumes a step only on
+                    # success), so the clock does not move.
+                    else hotp(p["totp_key"], int(self.now()) // 30)),
             })
         finally:
             c.close()

@@ -226,7 +226,7 @@ def _copy(v, name):
 
 
 def _verify(v, db):
-    r = v.cli("audit", "verify", db, "--anchor", f"{db}.audit-anchor", check=False)
+    r = v.cli("audit", "verify", db, "--audit-anchor", f"{db}.audit-anchor", check=False)
     return r.returncode, v.last_json(r), r
 
 

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/names.h"
 #include "policy/policy.h"
 #include "schema/schema.h"
 
@@ -46,22 +47,8 @@ struct Policy::Rules {
   std::map<std::string, Role, std::less<>> roles;
 };
 
-// Same rule as schema names: [a-z][a-z0-9_]{0,62}.
-inline bool IsIdentifier(std::string_view s) {
-  if (s.empty() || s.size() > 63 || s[0] < 'a' || s[0] > 'z') return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  }
-  return true;
-}
-
-// 'name' if it is an identifier, else a description: messages quote only
-// names that were checked, so they cannot carry arbitrary bytes (a client's
-// misspelt purpose could be anything, a personal value included).
-inline std::string QuotedName(std::string_view s) {
-  if (IsIdentifier(s)) return "'" + std::string(s) + "'";
-  return "(a name that is not [a-z][a-z0-9_]*)";
-}
+using coffre::IsIdentifier;
+using coffre::QuotedName;
 
 inline constexpr uint32_t ActionBit(Action a) { return 1u << static_cast<unsigned>(a); }
 
