@@ -219,6 +219,30 @@ std::vector<std::string> Policy::PurposeNames() const {
   return out;
 }
 
+const Limits* Policy::LimitsOf(std::string_view role) const {
+  auto it = rules_->roles.find(role);
+  if (it == rules_->roles.end() || !it->second.limits) return nullptr;
+  return &*it->second.limits;
+}
+
+OnCanary Policy::OnCanaryOf(std::string_view role) const {
+  const Limits* limits = LimitsOf(role);
+  return limits == nullptr ? OnCanary::kSuspend : limits->on_canary;
+}
+
+std::vector<std::string> Policy::RolesReadingWithoutLimits() const {
+  constexpr uint32_t kReading = ActionBit(Action::kRead) | ActionBit(Action::kSearch) |
+                                ActionBit(Action::kExport);
+  std::vector<std::string> out;
+  for (const auto& [name, role] : rules_->roles) {
+    if (role.limits && !role.limits->subjects.empty()) continue;
+    bool reads = false;
+    for (const auto& [collection, grant] : role.collections) reads = reads || (grant.actions & kReading) != 0;
+    if (reads) out.push_back(name);
+  }
+  return out;
+}
+
 Decision Policy::Decide(const Actor& who, std::string_view collection, Action action,
                         std::string_view purpose) const {
   const Evaluator eval(*rules_);

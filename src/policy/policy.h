@@ -22,6 +22,12 @@
 // `delegation = true` gets the intersection of its rights and the user's:
 // DecideOnBehalf(service, user, ...).
 //
+// Quotas: a role may carry limits ([roles.NAME.limits]): distinct subjects
+// exposed per sliding window (soft: alert, hard: suspend), a search cap, a
+// denial alert threshold and what a canary hit does. The policy only states
+// them; src/guard counts.
+//   if (const Limits* l = policy->LimitsOf("support_agent")) l->subjects[0].hard;  // 100
+//
 // Reasons are safe to send to the client and to write to the audit log:
 // they name roles, actions, collections, fields, attributes and known
 // purposes, never a value (not even an attribute value or an unknown
@@ -33,9 +39,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -97,6 +105,46 @@ struct Decision {
   std::vector<RowScope> scopes;
 };
 
+// Quotas of a role ([roles.NAME.limits]; docs/policy.md, docs/exfiltration.md).
+// Windows are whole minutes, written "10m", "1h", "24h" or "7d".
+struct SubjectLimit {
+  int64_t window_seconds = 0;
+  std::string window;  // as written in the policy ("1h"), for alerts
+  uint64_t soft = 0;   // exposing subject soft+1 raises a warning
+  uint64_t hard = 0;   // a request that would expose subject hard+1 is refused and suspends
+};
+
+struct SearchCap {
+  int64_t window_seconds = 0;
+  std::string window;
+  uint64_t max = 0;  // searches per window, matching or not; then 429
+};
+
+struct DenialAlert {
+  int64_t window_seconds = 0;
+  std::string window;
+  uint64_t alert = 0;  // this many denials (403) in the window raise a warning
+};
+
+enum class OnCanary { kSuspend, kAlert };
+
+struct Limits {
+  std::vector<SubjectLimit> subjects;  // by increasing window, distinct windows
+  std::optional<SearchCap> searches;
+  std::optional<DenialAlert> denials;
+  OnCanary on_canary = OnCanary::kSuspend;
+};
+
+// Bounds of the limits a policy may state (a load error outside them).
+inline constexpr int64_t kMaxSubjectWindowSeconds = 7 * 24 * 3600;
+inline constexpr int64_t kMaxCounterWindowSeconds = 24 * 3600;  // searches, denials
+inline constexpr uint64_t kMaxHardLimit = 1'000'000;
+
+// "10m" -> 600, "1h" -> 3600, "7d" -> 604800: a positive integer without
+// leading zeros and one unit of m, h or d. kInvalidArgument otherwise
+// (the message describes the form, never echoes the text).
+Result<int64_t> ParseWindow(std::string_view text);
+
 class Policy {
  public:
   // Parses and checks `toml` against `schema`. `origin` names the file in
@@ -116,6 +164,16 @@ class Policy {
   bool KnowsPurpose(std::string_view purpose) const;
   std::vector<std::string> RoleNames() const;     // sorted
   std::vector<std::string> PurposeNames() const;  // sorted
+
+  // The role's limits; null when the role has none (or is unknown): nothing
+  // is counted for it.
+  const Limits* LimitsOf(std::string_view role) const;
+  // What a canary hit does to a principal of `role`: the role's on_canary,
+  // kSuspend for a role without limits (and for an unknown role).
+  OnCanary OnCanaryOf(std::string_view role) const;
+  // Roles that may read, search or export a collection and have no subject
+  // limit: `coffre policy load` warns about them. Sorted.
+  std::vector<std::string> RolesReadingWithoutLimits() const;
 
   // May `who` perform `action` on `collection` for `purpose`? An empty
   // purpose and an unknown purpose are denials with distinct reasons.

@@ -234,6 +234,7 @@ TEST(ExamplePolicy, ResourcesMatrix) {
   // (role, resource, action, purpose) that are allowed; everything else is not.
   const std::set<std::tuple<std::string, std::string, std::string, std::string>> allowed = {
       {"auditor", "audit", "read", "investigation"},
+      {"auditor", "alerts", "read", "investigation"},
       {"admin", "principals", "read", "admin"},
       {"admin", "principals", "manage", "admin"},
       {"admin", "cards", "create", "admin"},
@@ -572,9 +573,64 @@ INSTANTIATE_TEST_SUITE_P(
         LoadError{"roles = {}\n" + WithPurposes(""), "no roles declared"},
         LoadError{WithPurposes("[roles.Admin]\n"), "name must match"},
         LoadError{WithPurposes("[roles]\nr = 1\n"), "role 'r': must be a table"},
-        // Quotas come later, as [roles.X.limits]: until then the key is refused.
+        LoadError{WithPurposes("[roles.r.limit]\nsubjects = 10\n"),
+                  "role 'r': unknown key 'limit' (allowed: description, delegation, collections, resources, limits)"},
+        // Limits: every key and value checked, the role and key named.
+        LoadError{WithPurposes("[roles.r]\nlimits = 3\n"), "role 'r': limits: must be a table"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubject = []\n"),
+                  "role 'r': limits: unknown key 'subject' (allowed: subjects, searches, denials, on_canary)"},
         LoadError{WithPurposes("[roles.r.limits]\nsubjects = 10\n"),
-                  "role 'r': unknown key 'limits' (allowed: description, delegation, collections, resources)"},
+                  "role 'r': limits: 'subjects' must be a non-empty array of { window, soft, hard }"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = []\n"), "'subjects' must be a non-empty array"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [1]\n"),
+                  "role 'r': limits: subjects[0]: must be a table { window, soft, hard }"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ soft = 1, hard = 2 }]\n"),
+                  "role 'r': limits: subjects[0]: has no 'window'"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", hard = 2 }]\n"),
+                  "role 'r': limits: subjects[0]: has no 'soft'"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 2 }]\n"),
+                  "role 'r': limits: subjects[0]: has no 'hard'"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = 2, max = 3 }]\n"),
+                  "subjects[0]: unknown key 'max' (allowed: window, soft, hard)"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1 h\", soft = 1, hard = 2 }]\n"),
+                  "subjects[0]: 'window' must be a duration like \"10m\", \"1h\" or \"24h\""},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = 3600, soft = 1, hard = 2 }]\n"),
+                  "subjects[0]: 'window' must be a duration"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"30s\", soft = 1, hard = 2 }]\n"),
+                  "'window' must be a duration"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"0h\", soft = 1, hard = 2 }]\n"),
+                  "'window' must be a duration"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"01h\", soft = 1, hard = 2 }]\n"),
+                  "'window' must be a duration"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"8d\", soft = 1, hard = 2 }]\n"),
+                  "subjects[0]: 'window' must be at most 168h"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 0, hard = 2 }]\n"),
+                  "subjects[0]: 'soft' must be an integer from 1 to 1000000"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = 1000001 }]\n"),
+                  "subjects[0]: 'hard' must be an integer from 1 to 1000000"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = \"2\" }]\n"),
+                  "'hard' must be an integer"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 2, hard = 2 }]\n"),
+                  "subjects[0]: 'soft' must be below 'hard'"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = 2 },"
+                               " { window = \"60m\", soft = 3, hard = 4 }]\n"),
+                  "role 'r': limits: subjects[1]: a second limit for the window 60m"},
+        LoadError{WithPurposes("[roles.r.limits]\nsearches = 300\n"),
+                  "role 'r': limits: searches: must be a table { window, max }"},
+        LoadError{WithPurposes("[roles.r.limits]\nsearches = { window = \"1h\" }\n"),
+                  "role 'r': limits: searches: has no 'max'"},
+        LoadError{WithPurposes("[roles.r.limits]\nsearches = { window = \"1h\", max = 5, alert = 1 }\n"),
+                  "limits: searches: unknown key 'alert' (allowed: window, max)"},
+        LoadError{WithPurposes("[roles.r.limits]\nsearches = { window = \"2d\", max = 5 }\n"),
+                  "limits: searches: 'window' must be at most 24h"},
+        LoadError{WithPurposes("[roles.r.limits]\ndenials = { window = \"10m\", max = 5 }\n"),
+                  "limits: denials: unknown key 'max' (allowed: window, alert)"},
+        LoadError{WithPurposes("[roles.r.limits]\ndenials = { alert = 5 }\n"), "limits: denials: has no 'window'"},
+        LoadError{WithPurposes("[roles.r.limits]\ndenials = { window = \"10m\", alert = -1 }\n"),
+                  "limits: denials: 'alert' must be an integer from 1"},
+        LoadError{WithPurposes("[roles.r.limits]\non_canary = \"ignore\"\n"),
+                  "role 'r': limits: 'on_canary' must be \"suspend\" or \"alert\""},
+        LoadError{WithPurposes("[roles.r.limits]\non_canary = true\n"), "'on_canary' must be"},
         LoadError{WithPurposes("[roles.r]\ndelegaton = true\n"), "unknown key 'delegaton'"},
         LoadError{WithPurposes("[roles.r]\ndelegation = \"yes\"\n"), "'delegation' must be true or false"},
         LoadError{WithPurposes("[roles.r]\ndescription = 1\n"), "'description' must be a string"},
@@ -637,6 +693,116 @@ INSTANTIATE_TEST_SUITE_P(
                   "'view' must be \"clear\" or \"masked\""},
         LoadError{WithPurposes("[roles.r.resources.cards]\nactions = [\"read\"]\npurposes = [\"care\"]\nfields = {}\n"),
                   "unknown key 'fields' (allowed: actions, purposes, view)"}));
+
+// ---------------------------------------------------------------- limits
+
+TEST(Limits, ExamplePolicyGivesSupportAgentsFiftyAndAHundredAnHour) {
+  Policy p = ExamplePolicy();
+  const Limits* l = p.LimitsOf("support_agent");
+  ASSERT_NE(l, nullptr);
+  ASSERT_EQ(l->subjects.size(), 2u);
+  EXPECT_EQ(l->subjects[0].window_seconds, 3600);
+  EXPECT_EQ(l->subjects[0].window, "1h");
+  EXPECT_EQ(l->subjects[0].soft, 50u);
+  EXPECT_EQ(l->subjects[0].hard, 100u);
+  EXPECT_EQ(l->subjects[1].window_seconds, 86400);
+  ASSERT_TRUE(l->searches);
+  EXPECT_GT(l->searches->max, 0u);
+  ASSERT_TRUE(l->denials);
+  EXPECT_EQ(l->on_canary, OnCanary::kSuspend);
+}
+
+TEST(Limits, ExamplePolicyLimitsEveryRoleThatReadsPeople) {
+  Policy p = ExamplePolicy();
+  EXPECT_TRUE(p.RolesReadingWithoutLimits().empty());
+  for (const char* role : {"adviser", "crm_backend", "admin"}) {
+    const Limits* l = p.LimitsOf(role);
+    ASSERT_NE(l, nullptr) << role;
+    EXPECT_FALSE(l->subjects.empty()) << role;
+    ASSERT_TRUE(l->denials) << role;
+  }
+  // The service serves many advisers: its budget is larger than one's.
+  EXPECT_GT(p.LimitsOf("crm_backend")->subjects[0].hard, p.LimitsOf("adviser")->subjects[0].hard);
+  // Roles that read no records carry none; unknown roles none either.
+  EXPECT_EQ(p.LimitsOf("auditor"), nullptr);
+  EXPECT_EQ(p.LimitsOf("payment"), nullptr);
+  EXPECT_EQ(p.LimitsOf("nobody"), nullptr);
+  EXPECT_EQ(p.OnCanaryOf("auditor"), OnCanary::kSuspend);
+  EXPECT_EQ(p.OnCanaryOf("nobody"), OnCanary::kSuspend);
+}
+
+TEST(Limits, ExamplePolicyLetsTheAuditorReadAlertsForInvestigationOnly) {
+  Policy p = ExamplePolicy();
+  Actor auditor{"dpo", "auditor", nullptr};
+  EXPECT_TRUE(p.DecideResource(auditor, kResourceAlerts, "read", "investigation").allowed);
+  EXPECT_FALSE(p.DecideResource(auditor, kResourceAlerts, "read", "support").allowed);
+  Actor agent{"agent", "support_agent", nullptr};
+  EXPECT_FALSE(p.DecideResource(agent, kResourceAlerts, "read", "support").allowed);
+}
+
+TEST(Limits, AreParsedSortedAndDefaulted) {
+  const schema::Schema schema = ClientsSchema();
+  auto p = Policy::Parse(WithPurposes(kGrant +
+                                      "[roles.r.limits]\n"
+                                      "subjects = [ { window = \"24h\", soft = 10, hard = 20 },\n"
+                                      "             { window = \"10m\", soft = 1, hard = 2 },\n"
+                                      "             { window = \"2d\", soft = 30, hard = 40 } ]\n"
+                                      "denials = { window = \"5m\", alert = 3 }\n"
+                                      "on_canary = \"alert\"\n"
+                                      "[roles.quiet.limits]\n"),
+                         schema, "p.toml");
+  ASSERT_TRUE(p) << p.error().message;
+  const Limits* l = p->LimitsOf("r");
+  ASSERT_NE(l, nullptr);
+  ASSERT_EQ(l->subjects.size(), 3u);
+  EXPECT_EQ(l->subjects[0].window_seconds, 600);
+  EXPECT_EQ(l->subjects[0].window, "10m");
+  EXPECT_EQ(l->subjects[1].window_seconds, 86400);
+  EXPECT_EQ(l->subjects[2].window_seconds, 2 * 86400);
+  EXPECT_EQ(l->subjects[2].hard, 40u);
+  EXPECT_FALSE(l->searches);
+  ASSERT_TRUE(l->denials);
+  EXPECT_EQ(l->denials->window_seconds, 300);
+  EXPECT_EQ(l->denials->alert, 3u);
+  EXPECT_EQ(l->on_canary, OnCanary::kAlert);
+  EXPECT_EQ(p->OnCanaryOf("r"), OnCanary::kAlert);
+  // An empty limits table: no quota, canaries suspend.
+  const Limits* quiet = p->LimitsOf("quiet");
+  ASSERT_NE(quiet, nullptr);
+  EXPECT_TRUE(quiet->subjects.empty());
+  EXPECT_EQ(quiet->on_canary, OnCanary::kSuspend);
+  // r reads with subject limits; quiet reads nothing.
+  EXPECT_TRUE(p->RolesReadingWithoutLimits().empty());
+}
+
+TEST(Limits, RolesReadingWithoutLimitsAreListed) {
+  const schema::Schema schema = ClientsSchema();
+  auto p = Policy::Parse(WithPurposes(kGrant +
+                                      "[roles.writer.collections.clients]\nactions = [\"create\"]\n"
+                                      "purposes = [\"care\"]\n"
+                                      "[roles.alerted.collections.clients]\nactions = [\"search\"]\n"
+                                      "purposes = [\"care\"]\n"
+                                      "[roles.alerted.limits]\non_canary = \"alert\"\n"),
+                         schema, "p.toml");
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->RolesReadingWithoutLimits(), (std::vector<std::string>{"alerted", "r"}));
+}
+
+TEST(Limits, ParseWindow) {
+  EXPECT_EQ(*ParseWindow("1m"), 60);
+  EXPECT_EQ(*ParseWindow("10m"), 600);
+  EXPECT_EQ(*ParseWindow("1h"), 3600);
+  EXPECT_EQ(*ParseWindow("24h"), 86400);
+  EXPECT_EQ(*ParseWindow("7d"), 604800);
+  EXPECT_EQ(*ParseWindow("99999m"), 99999 * 60);
+  for (const char* bad : {"", "h", "1", "0m", "01h", "1H", "1s", "1w", "-1h", "1.5h", " 1h", "1h ",
+                          "999999m", "1hh"}) {
+    auto w = ParseWindow(bad);
+    ASSERT_FALSE(w) << bad;
+    EXPECT_EQ(w.error().code, ErrorCode::kInvalidArgument);
+    if (std::string_view(bad).size() >= 2) EXPECT_EQ(w.error().message.find(bad), std::string::npos) << "echoes " << bad;
+  }
+}
 
 TEST(LoadErrorsPosition, NamesLineAndColumn) {
   const schema::Schema schema = ClientsSchema();

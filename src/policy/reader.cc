@@ -15,8 +15,12 @@ namespace coffre::policy {
 namespace {
 
 constexpr std::array<std::string_view, 2> kTopKeys = {"purposes", "roles"};
-constexpr std::array<std::string_view, 4> kRoleKeys = {"description", "delegation", "collections",
-                                                       "resources"};
+constexpr std::array<std::string_view, 5> kRoleKeys = {"description", "delegation", "collections",
+                                                       "resources", "limits"};
+constexpr std::array<std::string_view, 4> kLimitsKeys = {"subjects", "searches", "denials", "on_canary"};
+constexpr std::array<std::string_view, 3> kSubjectLimitKeys = {"window", "soft", "hard"};
+constexpr std::array<std::string_view, 2> kSearchesKeys = {"window", "max"};
+constexpr std::array<std::string_view, 2> kDenialsKeys = {"window", "alert"};
 constexpr std::array<std::string_view, 4> kCollectionKeys = {"actions", "purposes", "fields", "where"};
 constexpr std::array<std::string_view, 3> kResourceKeys = {"actions", "purposes", "view"};
 constexpr std::array<Action, 6> kActions = {Action::kCreate, Action::kRead,   Action::kUpdate,
@@ -225,6 +229,10 @@ class Reader {
         role.collections.emplace(std::string(cname), std::move(grant));
       }
     }
+    if (const toml::node* l = table->get("limits")) {
+      role.limits.emplace();
+      COFFRE_TRY(ReadLimits(*l, where + ": limits", *role.limits));
+    }
     if (const toml::node* r = table->get("resources")) {
       const toml::table* resources = r->as_table();
       if (resources == nullptr) return Err(r, where + ": 'resources' must be a table");
@@ -243,6 +251,111 @@ class Reader {
       }
     }
     return Ok();
+  }
+
+  // [roles.NAME.limits] (docs/policy.md, "Limits").
+  Status ReadLimits(const toml::node& node, const std::string& where, Limits& limits) const {
+    const toml::table* table = node.as_table();
+    if (table == nullptr) return Err(&node, where + ": must be a table");
+    COFFRE_TRY(CheckKeys(*table, where, kLimitsKeys));
+    if (const toml::node* subjects = table->get("subjects")) {
+      const toml::array* array = subjects->as_array();
+      if (array == nullptr || array->empty()) {
+        return Err(subjects, where + ": 'subjects' must be a non-empty array of { window, soft, hard }");
+      }
+      for (size_t i = 0; i < array->size(); ++i) {
+        const toml::node& item = *array->get(i);
+        const std::string at = where + ": subjects[" + std::to_string(i) + "]";
+        const toml::table* entry = item.as_table();
+        if (entry == nullptr) return Err(&item, at + ": must be a table { window, soft, hard }");
+        COFFRE_TRY(CheckKeys(*entry, at, kSubjectLimitKeys));
+        SubjectLimit limit;
+        COFFRE_TRY(ReadWindow(*entry, item, at, kMaxSubjectWindowSeconds, limit.window_seconds, limit.window));
+        COFFRE_ASSIGN_OR_RETURN(limit.soft, ReadCount(*entry, item, at, "soft"));
+        COFFRE_ASSIGN_OR_RETURN(limit.hard, ReadCount(*entry, item, at, "hard"));
+        if (limit.soft >= limit.hard) {
+          return Err(entry->get("soft"), at + ": 'soft' must be below 'hard'");
+        }
+        for (const SubjectLimit& other : limits.subjects) {
+          if (other.window_seconds == limit.window_seconds) {
+            return Err(entry->get("window"), at + ": a second limit for the window " + limit.window);
+          }
+        }
+        limits.subjects.push_back(std::move(limit));
+      }
+      std::sort(limits.subjects.begin(), limits.subjects.end(),
+                [](const SubjectLimit& a, const SubjectLimit& b) { return a.window_seconds < b.window_seconds; });
+    }
+    if (const toml::node* searches = table->get("searches")) {
+      const std::string at = where + ": searches";
+      const toml::table* entry = searches->as_table();
+      if (entry == nullptr) return Err(searches, at + ": must be a table { window, max }");
+      COFFRE_TRY(CheckKeys(*entry, at, kSearchesKeys));
+      SearchCap cap;
+      COFFRE_TRY(ReadWindow(*entry, *searches, at, kMaxCounterWindowSeconds, cap.window_seconds, cap.window));
+      COFFRE_ASSIGN_OR_RETURN(cap.max, ReadCount(*entry, *searches, at, "max"));
+      limits.searches = std::move(cap);
+    }
+    if (const toml::node* denials = table->get("denials")) {
+      const std::string at = where + ": denials";
+      const toml::table* entry = denials->as_table();
+      if (entry == nullptr) return Err(denials, at + ": must be a table { window, alert }");
+      COFFRE_TRY(CheckKeys(*entry, at, kDenialsKeys));
+      DenialAlert alert;
+      COFFRE_TRY(ReadWindow(*entry, *denials, at, kMaxCounterWindowSeconds, alert.window_seconds, alert.window));
+      COFFRE_ASSIGN_OR_RETURN(alert.alert, ReadCount(*entry, *denials, at, "alert"));
+      limits.denials = std::move(alert);
+    }
+    if (const toml::node* on_canary = table->get("on_canary")) {
+      const auto* s = on_canary->as_string();
+      if (s != nullptr && s->get() == "suspend") {
+        limits.on_canary = OnCanary::kSuspend;
+      } else if (s != nullptr && s->get() == "alert") {
+        limits.on_canary = OnCanary::kAlert;
+      } else {
+        return Err(on_canary, where + ": 'on_canary' must be \"suspend\" or \"alert\"");
+      }
+    }
+    return Ok();
+  }
+
+  template <typename Keys>
+  Status CheckKeys(const toml::table& table, const std::string& where, const Keys& allowed) const {
+    for (auto&& [key, value] : InFileOrder(table)) {
+      if (!Contains(allowed, key)) {
+        return Err(value, where + ": unknown key " + Quoted(key) + " (allowed: " + Join(allowed) + ")");
+      }
+    }
+    return Ok();
+  }
+
+  Status ReadWindow(const toml::table& entry, const toml::node& at, const std::string& where,
+                    int64_t max_seconds, int64_t& seconds, std::string& text) const {
+    const toml::node* window = entry.get("window");
+    if (window == nullptr) return Err(&at, where + ": has no 'window'");
+    const auto* s = window->as_string();
+    auto parsed = s != nullptr ? ParseWindow(s->get()) : Result<int64_t>(Fail(ErrorCode::kInvalidArgument, ""));
+    if (!parsed) {
+      return Err(window, where + ": 'window' must be a duration like \"10m\", \"1h\" or \"24h\"");
+    }
+    if (*parsed > max_seconds) {
+      return Err(window, where + ": 'window' must be at most " + std::to_string(max_seconds / 3600) + "h");
+    }
+    seconds = *parsed;
+    text = s->get();
+    return Ok();
+  }
+
+  Result<uint64_t> ReadCount(const toml::table& entry, const toml::node& at, const std::string& where,
+                             std::string_view key) const {
+    const toml::node* node = entry.get(key);
+    if (node == nullptr) return Err(&at, where + ": has no '" + std::string(key) + "'");
+    const auto* n = node->as_integer();
+    if (n == nullptr || n->get() < 1 || static_cast<uint64_t>(n->get()) > kMaxHardLimit) {
+      return Err(node, where + ": '" + std::string(key) + "' must be an integer from 1 to " +
+                           std::to_string(kMaxHardLimit));
+    }
+    return static_cast<uint64_t>(n->get());
   }
 
   Status ReadCollectionGrant(const toml::node& node, const std::string& where,
@@ -410,6 +523,24 @@ Result<toml::table> ParseToml(std::string_view text, std::string_view origin) {
 }
 
 }  // namespace
+
+Result<int64_t> ParseWindow(std::string_view text) {
+  auto bad = [] {
+    return Fail(ErrorCode::kInvalidArgument, "a window is a positive whole number of minutes (m), hours (h) or days (d)");
+  };
+  if (text.size() < 2 || text.size() > 6 || text[0] < '1' || text[0] > '9') return bad();
+  int64_t n = 0;
+  for (char c : text.substr(0, text.size() - 1)) {
+    if (c < '0' || c > '9') return bad();
+    n = n * 10 + (c - '0');
+  }
+  switch (text.back()) {
+    case 'm': return n * 60;
+    case 'h': return n * 3600;
+    case 'd': return n * 86400;
+    default: return bad();
+  }
+}
 
 Status ReadPolicy(std::string_view toml, const schema::Schema& schema, std::string_view origin,
                   Policy::Rules& out) {

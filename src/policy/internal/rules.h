@@ -39,6 +39,7 @@ struct Role {
   bool delegation = false;
   std::map<std::string, CollectionGrant, std::less<>> collections;
   std::map<std::string, ResourceGrant, std::less<>> resources;
+  std::optional<Limits> limits;  // [roles.NAME.limits]
 };
 
 struct Policy::Rules {
