@@ -1,0 +1,126 @@
+// The guard: what the API asks after the policy allowed a request and
+// before it answers (DESIGN.md, "quota" on the path of a request;
+// docs/exfiltration.md). It counts exposures, searches and denials against
+// the roles' limits (QuotaTracker), recognises canaries (CanarySet),
+// suspends principals and users in the directory (stored: survives a
+// restart), audits those suspensions as principal "coffre", and raises
+// alerts (AlertLog, then the webhook if any).
+//
+//   auto guard = Guard::Open({.vault = v, .directory = dir, .audit = log, .clock = clock});
+//   Requester who{{"support-app", "support_agent"}, std::nullopt};
+//   Verdict v = (*guard)->Expose(*policy, who, entry.subjects);
+//   if (!v.allowed()) return v.kind == Verdict::kSuspended ? 403 suspended : 429 quota_exceeded;
+//
+// - Expose: a hard limit that the response would exceed refuses it (nothing
+//   counted), suspends whoever's limit it is and raises a critical alert;
+//   a soft limit crossed raises a warning; a canary in the response raises
+//   a critical alert and, unless that party's role says on_canary =
+//   "alert", suspends the principal and the user; the response itself goes
+//   out unchanged (refusing it would reveal the canary).
+// - ChargeSearch: the search cap, matching or not; 429 with Retry-After
+//   when reached, a warning at the first refusal of a window.
+// - CountDenial: every denial (403); a warning when a role's threshold is
+//   reached in its window.
+// Failures to store an alert or a suspension are written to the server log
+// (`log`) and do not let a refused request through.
+//
+// Thread-safety: every method is safe from many threads. Suspensions are
+// serialised, so concurrent refusals of one principal suspend it, audit it
+// and alert about it once.
+// Ownership: borrows the vault, directory, audit log and clock (which must
+// outlive it); owns the tracker, the canary set, the alert log and the
+// webhook.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "audit/audit_log.h"
+#include "auth/principals.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "guard/alert_log.h"
+#include "guard/alert_webhook.h"
+#include "guard/canary_set.h"
+#include "guard/quota_tracker.h"
+#include "policy/policy.h"
+#include "vault/vault.h"
+
+namespace coffre::guard {
+
+// Name of the principal under which the guard's own actions are audited.
+inline constexpr std::string_view kGuardPrincipal = "coffre";
+
+struct Party {
+  std::string_view name;
+  std::string_view role;
+};
+
+// Who a request is counted for: the authenticated principal and, for a
+// delegated request, the registered end user.
+struct Requester {
+  Party principal;
+  std::optional<Party> user;
+};
+
+struct Verdict {
+  enum Kind { kAllowed, kSuspended, kQuotaExceeded };
+  Kind kind = kAllowed;
+  std::string message;               // for the client: names roles and limits, never data
+  int64_t retry_after_seconds = 0;   // kQuotaExceeded
+  bool allowed() const { return kind == kAllowed; }
+};
+
+struct GuardOptions {
+  vault::Vault& vault;
+  auth::Directory& directory;
+  audit::AuditLog& audit;
+  Clock& clock;
+  // Alerts are also POSTed here when set (WebhookOptions::url not empty).
+  std::optional<WebhookOptions> webhook = std::nullopt;
+  // Problems the guard cannot report otherwise (an alert not stored); no
+  // personal value. Default: standard error.
+  std::function<void(std::string_view)> log = nullptr;
+};
+
+class Guard {
+ public:
+  static Result<std::unique_ptr<Guard>> Open(GuardOptions options);
+  ~Guard();
+
+  Verdict Expose(const policy::Policy& policy, const Requester& who, std::span<const std::string> subjects);
+  Verdict ChargeSearch(const policy::Policy& policy, const Requester& who);
+  void CountDenial(const policy::Policy& policy, const Requester& who);
+
+  // `coffre canary add` in the process that owns the vault: writes them and
+  // adds them to the live set. Returns how many were added.
+  Result<size_t> AddCanaries(std::string_view collection, uint64_t count, std::string_view email_domain);
+
+  AlertLog& alerts() { return *alerts_; }
+  CanarySet& canaries() { return canaries_; }
+  QuotaTracker& quotas() { return quotas_; }
+  // Null without a webhook.
+  AlertWebhook* webhook() { return webhook_.get(); }
+
+ private:
+  explicit Guard(GuardOptions options);
+  void Raise(Alert alert);
+  // Suspends `name` unless it already is, and audits it.
+  enum class Suspension { kNow, kAlready, kFailed };
+  Suspension Suspend(std::string_view name, const std::string& why);
+  void Log(std::string_view message) const;
+
+  GuardOptions options_;
+  QuotaTracker quotas_;
+  CanarySet canaries_;
+  std::unique_ptr<AlertLog> alerts_;
+  std::unique_ptr<AlertWebhook> webhook_;
+  std::mutex suspend_mu_;
+};
+
+}  // namespace coffre::guard
