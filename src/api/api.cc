@@ -12,6 +12,7 @@
 #include "api/record_json.h"
 #include "audit/entry_json.h"
 #include "common/bytes.h"
+#include "guard/guard.h"
 #include "schema/mask.h"
 
 namespace coffre::api {
@@ -37,7 +38,7 @@ struct Caller {
   std::string source;  // "https:ADDRESS"
 };
 
-enum class RouteKind { kRecords, kRecord, kSearch, kSubject, kAudit };
+enum class RouteKind { kRecords, kRecord, kSearch, kSubject, kAudit, kAlerts };
 
 struct Route {
   RouteKind kind;
@@ -51,6 +52,7 @@ std::optional<Route> MatchRoute(std::string_view path) {
   const auto& s = *segments;
   if (s.empty() || s[0] != "v1") return std::nullopt;
   if (s.size() == 2 && s[1] == "audit") return Route{RouteKind::kAudit, {}, {}};
+  if (s.size() == 2 && s[1] == "alerts") return Route{RouteKind::kAlerts, {}, {}};
   if (s.size() == 3 && s[1] == "subjects") return Route{RouteKind::kSubject, {}, s[2]};
   if (s.size() >= 4 && s[1] == "collections") {
     if (s.size() == 4 && s[3] == "records") return Route{RouteKind::kRecords, s[2], {}};
@@ -68,6 +70,7 @@ std::string_view AllowedMethods(RouteKind kind) {
     case RouteKind::kSearch: return "POST";
     case RouteKind::kSubject: return "GET, DELETE";
     case RouteKind::kAudit: return "GET";
+    case RouteKind::kAlerts: return "GET";
   }
   return "";
 }
@@ -158,6 +161,45 @@ struct Api::Impl {
     return JsonResponse(status, body);
   }
 
+  // ---------------------------------------------------------------- guard
+
+  // Quotas and canaries (src/guard), once the policy allowed and the data
+  // was fetched, before anything is returned: `e.subjects` are exposed.
+  // A refusal is audited as a denial without subjects.
+  std::optional<Response> Guard(const Caller& c, const policy::Policy& p, audit::Entry& e) {
+    if (s.guard == nullptr) return std::nullopt;
+    guard::Verdict v = s.guard->Expose(p, Who(c), e.subjects);
+    if (v.allowed()) return std::nullopt;
+    return Refuse(std::move(e), v);
+  }
+
+  // The search cap, before a search runs (matching or not).
+  std::optional<Response> GuardSearch(const Caller& c, const policy::Policy& p, audit::Entry& e) {
+    if (s.guard == nullptr) return std::nullopt;
+    guard::Verdict v = s.guard->ChargeSearch(p, Who(c));
+    if (v.allowed()) return std::nullopt;
+    return Refuse(std::move(e), v);
+  }
+
+  static guard::Requester Who(const Caller& c) {
+    guard::Requester who{{c.principal.name, c.principal.role}, std::nullopt};
+    if (c.user) who.user = guard::Party{c.user->name, c.user->role};
+    return who;
+  }
+
+  Response Refuse(audit::Entry e, const guard::Verdict& v) {
+    const bool suspended = v.kind == guard::Verdict::kSuspended;
+    e.outcome = "denied";
+    e.reason = (suspended ? "suspended: " : "quota_exceeded: ") + v.message;
+    e.fields.clear();
+    e.subjects.clear();
+    if (auto failed = Audit(std::move(e))) return *failed;
+    if (suspended) return ErrorResponse({403, "suspended", v.message});
+    Response r = ErrorResponse({429, "quota_exceeded", v.message});
+    r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, v.retry_after_seconds)));
+    return r;
+  }
+
   // ---------------------------------------------------------------- policy
 
   policy::Decision Decide(const Caller& c, const policy::Policy& p, std::string_view collection,
@@ -216,7 +258,14 @@ struct Api::Impl {
     Caller c;
     c.source = "https:" + req.source;
     if (auto denied = Authenticate(req, c)) return *denied;
+    Response r = Serve(req, c, path, query);
+    // Every denial counts against the principal's (and user's) threshold.
+    if (r.status == 403 && s.guard != nullptr) s.guard->CountDenial(*s.policy(), Who(c));
+    return r;
+  }
 
+  // The routes of an authenticated caller.
+  Response Serve(const Request& req, Caller& c, std::string_view path, std::string_view query) {
     if (path == "/v1/openapi.json") {
       audit::Entry e = BaseEntry(c, "openapi.read", {});
       if (req.method != "GET") {
@@ -259,6 +308,7 @@ struct Api::Impl {
         if (req.method == "GET") return ExportSubject(c, *p, *route);
         return EraseSubject(c, *p, *route);
       case RouteKind::kAudit: return ReadAudit(query, c, *p);
+      case RouteKind::kAlerts: return ReadAlerts(query, c, *p);
     }
     return ErrorResponse({500, "internal", "internal error"});
   }
@@ -382,6 +432,7 @@ struct Api::Impl {
     const schema::Collection* coll = s.vault.schema().Find(r.collection);
     json::object shown = Show(*coll, *rec, d.views, e.fields);
     e.subjects = {rec->subject};
+    if (auto refused = Guard(c, p, e)) return *refused;
     return Allowed(std::move(e), 200, shown);
   }
 
@@ -462,6 +513,10 @@ struct Api::Impl {
         if (*canonical != scope.value) return Deny(std::move(e), policy::OutOfScopeReason(scope));
       }
     }
+    // A PATCH answers with the record: it exposes its subject, counted
+    // before anything is written (ADR 0008).
+    e.subjects = {old->subject};
+    if (auto refused = Guard(c, p, e)) return *refused;
     auto updated = s.vault.Update(r.collection, *id, *inputs);
     if (!updated) return Failed(std::move(e), FromError(updated.error()));
     json::object shown = Show(*coll, *updated, d.views, e.fields);
@@ -531,6 +586,7 @@ struct Api::Impl {
                                     def->name + "', which it cannot see");
     }
     e.fields = {{def->name, d.views[fi] == View::kClear ? audit::kViewClear : audit::kViewMasked}};
+    if (auto refused = GuardSearch(c, p, e)) return *refused;
     auto refs = s.vault.Find(coll->name, def->name, input, limit + 1);
     if (!refs) return Failed(std::move(e), FromError(refs.error()));
     bool truncated = refs->size() > limit;
@@ -545,6 +601,7 @@ struct Api::Impl {
       results.push_back(RefToJson(ref));
       e.subjects.push_back(ref.subject);
     }
+    if (auto refused = Guard(c, p, e)) return *refused;
     return Allowed(std::move(e), 200, json::object{{"results", std::move(results)}, {"truncated", truncated}});
   }
 
@@ -592,6 +649,7 @@ struct Api::Impl {
     }
     e.subjects = {*subject};
     e.fields = std::move(shown);
+    if (auto refused = Guard(c, p, e)) return *refused;
     return Allowed(std::move(e), 200, json::object{{"subject", ToHex(*subject)}, {"records", std::move(out)}});
   }
 
@@ -676,6 +734,49 @@ struct Api::Impl {
     });
     if (!status) return Failed(std::move(e), FromError(status.error()));
     return Allowed(std::move(e), 200, json::object{{"entries", std::move(entries)}});
+  }
+
+  // ---------------------------------------------------------------- alerts
+
+  Response ReadAlerts(std::string_view query, const Caller& c, const policy::Policy& p) {
+    audit::Entry e = BaseEntry(c, "alerts.read", {});
+    policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
+    std::optional<policy::Actor> user;
+    if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
+    policy::Decision d = p.DecideResource(who, policy::kResourceAlerts, "read", c.purpose,
+                                          user ? &*user : nullptr);
+    if (!d.allowed) return Deny(std::move(e), d.reason);
+    auto params = internal::ParseQuery(query);
+    if (!params) return Failed(std::move(e), {400, "invalid_request", params.error().message});
+    guard::AlertFilter filter;
+    filter.limit = kDefaultAuditLimit;
+    for (const auto& [key, value] : *params) {
+      if (key == "from" || key == "to") {
+        if (value.empty()) continue;
+        auto t = ParseRfc3339(value, key);
+        if (!t) return Failed(std::move(e), {400, "invalid_request", t.error().message});
+        (key == "from" ? filter.from : filter.to) = *t;
+      } else if (key == "limit") {
+        size_t n = 0;
+        bool ok = !value.empty() && value.size() <= 5 &&
+                  std::all_of(value.begin(), value.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+        if (ok) n = std::stoul(value);
+        if (!ok || n < 1 || n > kMaxAuditLimit) {
+          return Failed(std::move(e), {400, "invalid_request", "'limit' must be from 1 to 1000"});
+        }
+        filter.limit = n;
+      } else {
+        return Failed(std::move(e), {400, "invalid_request", "unknown query parameter (allowed: from, to, limit)"});
+      }
+    }
+    if (s.guard == nullptr) return Failed(std::move(e), {503, "unavailable", "alerts are not kept by this server"});
+    json::array alerts;
+    auto status = s.guard->alerts().List(filter, [&](const guard::Alert& a) {
+      alerts.push_back(guard::AlertToJsonObject(a));
+      return true;
+    });
+    if (!status) return Failed(std::move(e), FromError(status.error()));
+    return Allowed(std::move(e), 200, json::object{{"alerts", std::move(alerts)}});
   }
 };
 

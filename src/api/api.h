@@ -9,7 +9,7 @@
 //   api::Response r = api.Handle(request);
 //
 // The path of every request (DESIGN.md): authenticate → purpose and policy
-// → body → execute → audit → respond with the views applied. A request
+// → body → execute → quota (guard) → audit → respond with the views applied. A request
 // whose audit entry cannot be made durable fails with 503 and returns no
 // data. Responses never carry a personal value in an error, nor a stack
 // trace; no input yields a 5xx except a storage or audit failure.
@@ -29,6 +29,10 @@
 #include "policy/policy.h"
 #include "vault/vault.h"
 
+namespace coffre::guard {
+class Guard;
+}  // namespace coffre::guard
+
 namespace coffre::api {
 
 inline constexpr size_t kMaxBodyBytes = 1u << 20;
@@ -44,6 +48,8 @@ struct Services {
   std::function<std::shared_ptr<const policy::Policy>()> policy;
   Clock& clock;
   std::string_view openapi_json;
+  // Quotas, canaries and alerts (src/guard). Null: none (some tests).
+  guard::Guard* guard = nullptr;
 };
 
 class Api {

@@ -14,6 +14,7 @@
 #include "api/record_json.h"
 #include "common/bytes.h"
 #include "gen/people_gen.h"
+#include "guard/guard.h"
 
 namespace coffre::api {
 namespace {
@@ -51,12 +52,17 @@ class ApiTest : public ::testing::Test {
                                      ao);
     ASSERT_TRUE(log) << log.error().message;
     audit_ = std::move(*log);
+    auto g = guard::Guard::Open({.vault = *vault_, .directory = *directory_, .audit = *audit_, .clock = clock_,
+                                 .log = [](std::string_view) {}});
+    ASSERT_TRUE(g) << g.error().message;
+    guard_ = std::move(*g);
     api_ = std::make_unique<Api>(Services{.vault = *vault_,
                                           .directory = *directory_,
                                           .audit = *audit_,
                                           .policy = [this] { return policy_; },
                                           .clock = clock_,
-                                          .openapi_json = R"({"openapi":"3.1.0"})"});
+                                          .openapi_json = R"({"openapi":"3.1.0"})",
+                                          .guard = guard_.get()});
     gen::PeopleGenerator people(7);
     for (int i = 0; i < 6; ++i) {
       std::string line;
@@ -76,6 +82,7 @@ class ApiTest : public ::testing::Test {
 
   void TearDown() override {
     api_.reset();
+    guard_.reset();
     audit_.reset();
     directory_.reset();
     vault_.reset();
@@ -138,6 +145,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<auth::Directory> directory_;
   std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<guard::Guard> guard_;
   std::unique_ptr<Api> api_;
   std::vector<Person> people_;
 };
@@ -345,6 +353,221 @@ TEST_F(ApiTest, AuditorReadsTheLogOthersCannot) {
   EXPECT_EQ(r.body.find(people_[0].fields["last_name"]), std::string::npos);
   EXPECT_EQ(Call("GET", "/v1/audit?from=yesterday", auditor, "investigation").status, 400);
   EXPECT_EQ(Call("GET", "/v1/audit?bogus=1", auditor, "investigation").status, 400);
+}
+
+
+// ---------------------------------------------------------------- guard
+
+namespace guard_tests {
+
+// A policy like the example's, with small limits so a test reaches them.
+constexpr std::string_view kSmallLimits = R"(
+[purposes]
+support = "Support"
+investigation = "Investigation"
+[roles.agent.collections.people]
+actions  = ["read", "search", "export", "update"]
+purposes = ["support"]
+fields   = { "*" = "masked" }
+[roles.agent.limits]
+subjects = [ { window = "1h", soft = 2, hard = 3 } ]
+searches = { window = "10m", max = 3 }
+denials  = { window = "10m", alert = 2 }
+[roles.auditor.resources.alerts]
+actions  = ["read"]
+purposes = ["investigation"]
+)";
+
+}  // namespace guard_tests
+
+class ApiGuardTest : public ApiTest {
+ protected:
+  void UseSmallLimits() {
+    auto p = policy::Policy::Parse(guard_tests::kSmallLimits, vault_->schema(), "small");
+    ASSERT_TRUE(p) << p.error().message;
+    policy_ = std::make_shared<const policy::Policy>(std::move(*p));
+  }
+  std::vector<guard::Alert> Alerts() {
+    std::vector<guard::Alert> out;
+    EXPECT_TRUE(guard_->alerts().List({}, [&](const guard::Alert& a) {
+      out.push_back(a);
+      return true;
+    }));
+    return out;
+  }
+  std::string Record(size_t i) { return "/v1/collections/people/records/" + people_[i].id; }
+};
+
+TEST_F(ApiGuardTest, TheHardLimitRefusesBeforeAnythingIsReturnedAndSuspends) {
+  UseSmallLimits();
+  std::string key = AddService("agent-app", "agent");
+  for (size_t i = 0; i < 3; ++i) ASSERT_EQ(Call("GET", Record(i), key, "support").status, 200) << i;
+  Response refused = Call("GET", Record(3), key, "support");
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(ErrorCodeOf(refused), "suspended");
+  for (const auto& [name, value] : people_[3].fields) {
+    if (value.size() >= 4) EXPECT_EQ(refused.body.find(value), std::string::npos) << name;
+  }
+  EXPECT_EQ(refused.body.find(people_[3].subject), std::string::npos);
+  // Audited as a denial with no subject; the suspension by "coffre".
+  auto entries = AuditEntries();
+  const audit::Entry* denied = nullptr;
+  bool suspension = false;
+  for (const auto& e : entries) {
+    if (e.action == "read" && e.outcome == "denied") denied = &e;
+    suspension |= e.principal == "coffre" && e.action == "principal.suspend";
+  }
+  ASSERT_NE(denied, nullptr);
+  EXPECT_TRUE(denied->subjects.empty());
+  EXPECT_TRUE(denied->fields.empty());
+  EXPECT_EQ(denied->reason.rfind("suspended: ", 0), 0u) << denied->reason;
+  EXPECT_TRUE(suspension);
+  // Stored: the key is refused from now on, even for a re-read.
+  auto p = directory_->Get("agent-app");
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->suspended);
+  Response again = Call("GET", Record(0), key, "support");
+  EXPECT_EQ(again.status, 403);
+  EXPECT_EQ(ErrorCodeOf(again), "suspended");
+  auto alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 2u);
+  EXPECT_EQ(alerts[0].kind, guard::AlertKind::kQuotaSoft);
+  EXPECT_EQ(alerts[0].count, 3u);
+  EXPECT_EQ(alerts[1].kind, guard::AlertKind::kQuotaHard);
+  EXPECT_TRUE(alerts[1].suspended);
+}
+
+TEST_F(ApiGuardTest, GetSearchExportAndPatchShareOneCount) {
+  UseSmallLimits();
+  std::string key = AddService("agent-app", "agent");
+  ASSERT_EQ(Call("GET", Record(0), key, "support").status, 200);
+  Response hit = Call("POST", "/v1/collections/people/search", key, "support",
+                      R"({"field":"email","value":")" + people_[1].fields["email"] + R"("})");
+  ASSERT_EQ(hit.status, 200) << hit.body;
+  ASSERT_EQ(Body(hit).at("results").as_array().size(), 1u);
+  ASSERT_EQ(Call("GET", "/v1/subjects/" + people_[2].subject, key, "support").status, 200);
+  // Re-reads of the three through other routes are free.
+  ASSERT_EQ(Call("GET", "/v1/subjects/" + people_[0].subject, key, "support").status, 200);
+  ASSERT_EQ(Call("GET", Record(1), key, "support").status, 200);
+  // A PATCH returns the record: a fourth subject is refused, and nothing is written.
+  const std::string before = people_[3].fields["postal_address"];
+  Response patch = Call("PATCH", Record(3), key, "support", R"({"fields":{"postal_address":"1 rue du Test, 75001 Paris"}})");
+  EXPECT_EQ(patch.status, 403);
+  EXPECT_EQ(ErrorCodeOf(patch), "suspended");
+  auto rec = vault_->Get("people", *FromHex(people_[3].id));
+  ASSERT_TRUE(rec);
+  for (const auto& f : rec->fields) {
+    if (f.name == "postal_address") EXPECT_EQ(f.value, before);
+  }
+}
+
+TEST_F(ApiGuardTest, TheSearchCapAnswers429WithRetryAfterMatchingOrNot) {
+  UseSmallLimits();
+  std::string key = AddService("agent-app", "agent");
+  const std::string miss = R"({"field":"email","value":"nobody@example.invalid"})";
+  for (int i = 0; i < 3; ++i) {
+    Response r = Call("POST", "/v1/collections/people/search", key, "support", miss);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(Body(r).at("results").as_array().empty());
+  }
+  Response capped = Call("POST", "/v1/collections/people/search", key, "support", miss);
+  EXPECT_EQ(capped.status, 429);
+  EXPECT_EQ(ErrorCodeOf(capped), "quota_exceeded");
+  std::string retry;
+  for (const auto& [name, value] : capped.headers) {
+    if (name == "Retry-After") retry = value;
+  }
+  // Minute buckets: the first search leaves the window at the end of its
+  // minute plus 10.
+  EXPECT_EQ(retry, std::to_string(600 - clock_.NowUnixSeconds() % 60));
+  auto entries = AuditEntries();
+  ASSERT_FALSE(entries.empty());
+  EXPECT_EQ(entries.back().action, "search");
+  EXPECT_EQ(entries.back().outcome, "denied");
+  EXPECT_EQ(entries.back().reason.rfind("quota_exceeded: ", 0), 0u);
+  // Not a suspension: after the window, searches work again.
+  clock_.Advance(600);
+  EXPECT_EQ(Call("POST", "/v1/collections/people/search", key, "support", miss).status, 200);
+  auto alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].kind, guard::AlertKind::kSearchCap);
+}
+
+TEST_F(ApiGuardTest, EveryDenialCountsTowardsTheThreshold) {
+  UseSmallLimits();
+  std::string key = AddService("agent-app", "agent");
+  EXPECT_EQ(Call("DELETE", Record(0), key, "support").status, 403);  // not granted
+  EXPECT_TRUE(Alerts().empty());
+  EXPECT_EQ(Call("GET", Record(0), key, "").status, 403);  // no purpose
+  auto alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].kind, guard::AlertKind::kDenials);
+  EXPECT_EQ(alerts[0].principal, "agent-app");
+  EXPECT_EQ(alerts[0].count, 2u);
+}
+
+TEST_F(ApiGuardTest, ACanaryReadIsAnsweredUnchangedThenTheReaderIsSuspended) {
+  std::string key = AddService("support-app", "support_agent");
+  ASSERT_TRUE(guard_->AddCanaries("people", 1, ""));
+  auto ids = vault_->GetSecret(guard::kCanariesSecret);
+  ASSERT_TRUE(ids && *ids);
+  auto records = vault_->ExportSubject((*ids)->substr(0, 16));
+  ASSERT_TRUE(records);
+  ASSERT_EQ(records->size(), 1u);
+  Response r = Call("GET", "/v1/collections/people/records/" + ToHex((*records)[0].id), key, "support");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r).at("subject").as_string(), ToHex((*ids)->substr(0, 16)));
+  auto alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].kind, guard::AlertKind::kCanary);
+  EXPECT_EQ(alerts[0].severity, guard::Severity::kCritical);
+  EXPECT_TRUE(alerts[0].suspended);
+  Response next = Call("GET", Record(0), key, "support");
+  EXPECT_EQ(next.status, 403);
+  EXPECT_EQ(ErrorCodeOf(next), "suspended");
+}
+
+TEST_F(ApiGuardTest, AlertsAreServedToTheAuditorForInvestigation) {
+  std::string auditor = AddService("dpo", "auditor");
+  std::string agent = AddService("support-app", "support_agent");
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(guard_->alerts().Raise({.severity = guard::Severity::kWarning,
+                                        .kind = guard::AlertKind::kDenials,
+                                        .principal = "support-app",
+                                        .window = "10m",
+                                        .count = 20,
+                                        .limit = 20,
+                                        .detail = "test"}));
+    clock_.Advance(60);
+  }
+  Response all = Call("GET", "/v1/alerts", auditor, "investigation");
+  ASSERT_EQ(all.status, 200) << all.body;
+  const json::object all_body = Body(all);
+  const json::array& list = all_body.at("alerts").as_array();
+  ASSERT_EQ(list.size(), 5u);
+  EXPECT_EQ(list[0].at("id").as_int64(), 1);
+  EXPECT_EQ(list[0].at("kind").as_string(), "denials");
+  EXPECT_TRUE(list[0].at("user").is_null());
+  const std::string t1 = FormatRfc3339(clock_.NowUnixSeconds() - 240);
+  const std::string t2 = FormatRfc3339(clock_.NowUnixSeconds() - 120);
+  Response window = Call("GET", "/v1/alerts?from=" + t1 + "&to=" + t2 + "&limit=2", auditor, "investigation");
+  ASSERT_EQ(window.status, 200) << window.body;
+  const json::object window_body = Body(window);
+  const json::array& some = window_body.at("alerts").as_array();
+  ASSERT_EQ(some.size(), 2u);
+  EXPECT_EQ(some[0].at("id").as_int64(), 2);
+  EXPECT_EQ(some[1].at("id").as_int64(), 3);
+  for (const std::string bad : {"?limit=0", "?limit=1001", "?from=yesterday", "?subject=x", "?limit=1&limit=2"}) {
+    Response r = Call("GET", "/v1/alerts" + bad, auditor, "investigation");
+    EXPECT_EQ(r.status, 400) << bad;
+  }
+  EXPECT_EQ(Call("GET", "/v1/alerts", auditor, "support").status, 403);
+  EXPECT_EQ(Call("GET", "/v1/alerts", agent, "support").status, 403);
+  EXPECT_EQ(Call("POST", "/v1/alerts", auditor, "investigation").status, 405);
+  auto entries = AuditEntries();
+  size_t reads = 0;
+  for (const auto& e : entries) reads += e.action == "alerts.read";
+  EXPECT_EQ(reads, 9u);  // 2 served, 5 bad queries, 2 denials
 }
 
 }  // namespace

@@ -31,16 +31,6 @@ using ServerArgs = VaultArgs;
 
 void AddServerArgs(CLI::App* cmd, ServerArgs& a) { AddVaultArgs(cmd, a); }
 
-// Runs a management operation on the running server, or on the directory.
-Result<json::object> Manage(const ServerArgs& a, const json::object& request) {
-  const std::string socket = server::AdminSocketPath(TrimSlash(a.dir));
-  auto remote = server::CallAdminSocket(socket, request);
-  if (remote || remote.error().code != ErrorCode::kNotFound) return remote;
-  COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(a)));
-  server::Admin admin(*rt);
-  return admin.Execute(request, LocalSource());
-}
-
 Result<std::string> ReadFile(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Fail(ErrorCode::kNotFound, "cannot read " + std::string(what) + " " + path);
@@ -80,11 +70,19 @@ void RegisterServe(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("serve", "serve the vault over HTTPS (docs/api.md)");
   auto a = std::make_shared<ServerArgs>();
   auto listen = std::make_shared<std::string>("127.0.0.1:8443");
+  auto webhook = std::make_shared<std::string>();
+  auto webhook_ca = std::make_shared<std::string>();
   AddServerArgs(cmd, *a);
   cmd->add_option("--listen", *listen, "ADDRESS:PORT (default 127.0.0.1:8443; port 0 picks one)");
-  cmd->callback([&ctx, a, listen] {
+  cmd->add_option("--alert-webhook", *webhook,
+                  "also POST each alert as JSON to this https URL (or http to a loopback address)");
+  cmd->add_option("--alert-webhook-ca", *webhook_ca, "PEM CA certificates for the webhook (default: the system's)");
+  cmd->callback([&ctx, a, listen, webhook, webhook_ca] {
     Run(ctx, [&]() -> Status {
-      return server::Serve({.runtime = RuntimeFor(*a), .listen = *listen, .openapi_json = api::kOpenApiJson},
+      server::RuntimeOptions ro = RuntimeFor(*a);
+      ro.alert_webhook = *webhook;
+      ro.alert_webhook_ca = *webhook_ca;
+      return server::Serve({.runtime = std::move(ro), .listen = *listen, .openapi_json = api::kOpenApiJson},
                            std::cout);
     });
   });
@@ -177,6 +175,11 @@ void RegisterPolicy(CLI::App& app, Context& ctx) {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string text, ReadFile(*file, "policy"));
       COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "policy.load"}, {"text", text}}));
+      if (auto* warnings = out.if_contains("warnings"); warnings && warnings->is_array()) {
+        for (const auto& w : warnings->get_array()) {
+          if (w.is_string()) std::cerr << "coffre: warning: " << w.get_string().c_str() << "\n";
+        }
+      }
       PrintJson(out);
       return Ok();
     });
@@ -321,11 +324,21 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
 
 }  // namespace
 
+Result<json::object> Manage(const ServerArgs& a, const json::object& request) {
+  const std::string socket = server::AdminSocketPath(TrimSlash(a.dir));
+  auto remote = server::CallAdminSocket(socket, request);
+  if (remote || remote.error().code != ErrorCode::kNotFound) return remote;
+  COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(a)));
+  server::Admin admin(*rt);
+  return admin.Execute(request, LocalSource());
+}
+
 void RegisterServerCommands(CLI::App& app, Context& ctx) {
   RegisterServe(app, ctx);
   RegisterPrincipal(app, ctx);
   RegisterPolicy(app, ctx);
   RegisterAudit(app, ctx);
+  RegisterGuardCommands(app, ctx);
 }
 
 }  // namespace coffre::cli

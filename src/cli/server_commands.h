@@ -1,12 +1,20 @@
-// Registration of `serve`, `principal`, `policy` and `audit` (docs/api.md).
+// Registration of `serve`, `principal`, `policy` and `audit` (docs/api.md),
+// and of `canary` and `alerts` (guard_commands.cc).
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 
 namespace coffre::cli {
 
 void RegisterServerCommands(CLI::App& app, Context& ctx);
+void RegisterGuardCommands(CLI::App& app, Context& ctx);
+
+// Runs a management operation (server/admin.h) on the running server over
+// its socket, or on the directory itself when no server runs.
+Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request);
 
 }  // namespace coffre::cli

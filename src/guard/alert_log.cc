@@ -59,7 +59,8 @@ Status AlertLog::List(const AlertFilter& filter, const std::function<bool(const 
   uint64_t last = last_id();
   if (last == 0 || filter.from > filter.to) return Ok();
   // The first id whose time is >= from: times do not decrease with ids.
-  uint64_t lo = 1, hi = last + 1;
+  if (filter.after_id >= last) return Ok();
+  uint64_t lo = filter.after_id + 1, hi = last + 1;
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     COFFRE_ASSIGN_OR_RETURN(int64_t t, TimeOf(mid));

@@ -29,11 +29,13 @@
 
 namespace coffre::guard {
 
-// Inclusive bounds in unix seconds; limit 0: no limit.
+// Inclusive bounds in unix seconds; limit 0: no limit; only ids above
+// `after_id` (paging).
 struct AlertFilter {
   int64_t from = 0;
   int64_t to = INT64_MAX;
   size_t limit = 0;
+  uint64_t after_id = 0;
 };
 
 class AlertLog {

@@ -162,6 +162,12 @@ TEST_F(AlertLogTest, ListFiltersByTimeAndLimit) {
   EXPECT_TRUE(Ids({.from = kStart + 60, .to = kStart + 50}).empty());
   EXPECT_EQ(Ids({.to = kStart}), (std::vector<uint64_t>{1, 2}));
   EXPECT_EQ(Ids({.from = kStart + 190}), (std::vector<uint64_t>{39, 40}));
+  // Paging by id.
+  EXPECT_EQ(Ids({.limit = 3, .after_id = 12}), (std::vector<uint64_t>{13, 14, 15}));
+  EXPECT_EQ(Ids({.from = kStart + 10, .limit = 2, .after_id = 1}), (std::vector<uint64_t>{3, 4}));
+  EXPECT_EQ(Ids({.to = kStart + 10, .after_id = 3}), (std::vector<uint64_t>{4}));
+  EXPECT_TRUE(Ids({.after_id = 40}).empty());
+  EXPECT_TRUE(Ids({.after_id = 1000}).empty());
 }
 
 TEST_F(AlertLogTest, ConcurrentRaisesGetDistinctContiguousIds) {

@@ -66,6 +66,16 @@ Result<json::object> Admin::Execute(const json::object& request, std::string_vie
   e.principal = "local";
   e.action = op;
   e.source = std::string(source);
+  if (op == "canary.add" && result) {
+    // A count, never the canaries' ids: the audit log is readable without
+    // the key, and canaries must not be listable.
+    auto c = request.find("collection");
+    if (c != request.end() && c->value().is_string() &&
+        rt_.vault().schema().Find(std::string_view(c->value().get_string())) != nullptr) {
+      e.collection = std::string(c->value().get_string());
+    }
+    e.reason = std::to_string(result->at("added").as_int64()) + " canaries added";
+  }
   e.outcome = result ? "allowed" : "error";
   if (!result) e.reason = std::string(ErrorCodeName(result.error().code));
   // Fail closed: an operation that cannot be audited reports failure (the
@@ -131,7 +141,13 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
     COFFRE_TRY(rt_.ReplacePolicy(text));
     json::array roles;
     for (const std::string& r : rt_.policy()->RoleNames()) roles.push_back(json::value(r));
-    return json::object{{"roles", std::move(roles)}};
+    json::object out{{"roles", std::move(roles)}};
+    json::array warnings;
+    for (const std::string& r : rt_.policy()->RolesReadingWithoutLimits()) {
+      warnings.push_back(json::value("role '" + r + "' may read people's data without subject limits"));
+    }
+    if (!warnings.empty()) out["warnings"] = std::move(warnings);
+    return out;
   }
   if (op == "audit.verify") {
     // Entries appended so far are checkpointed first, so the whole log is
@@ -147,6 +163,48 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
     if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;
     if (!r.problem.empty()) out["problem"] = r.problem;
     return out;
+  }
+  if (op == "canary.add") {
+    COFFRE_ASSIGN_OR_RETURN(std::string collection, RequiredString(req, "collection"));
+    auto count = req.find("count");
+    if (count == req.end() || !count->value().is_int64() || count->value().get_int64() < 1) {
+      return Fail(ErrorCode::kInvalidArgument, "'count' must be a positive integer");
+    }
+    std::string domain;
+    if (auto it = req.find("email_domain"); it != req.end()) {
+      if (!it->value().is_string()) return Fail(ErrorCode::kInvalidArgument, "'email_domain' must be a string");
+      domain = std::string(it->value().get_string());
+    }
+    COFFRE_ASSIGN_OR_RETURN(size_t added, rt_.guard().AddCanaries(
+                                              collection, static_cast<uint64_t>(count->value().get_int64()), domain));
+    return json::object{{"added", static_cast<int64_t>(added)}};
+  }
+  if (op == "alerts.list") {
+    guard::AlertFilter filter;
+    for (auto [key, field] : {std::pair{"from", &filter.from}, std::pair{"to", &filter.to}}) {
+      if (auto it = req.find(key); it != req.end()) {
+        if (!it->value().is_int64()) return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be unix seconds");
+        *field = it->value().get_int64();
+      }
+    }
+    if (auto it = req.find("limit"); it != req.end()) {
+      if (!it->value().is_int64() || it->value().get_int64() < 0) {
+        return Fail(ErrorCode::kInvalidArgument, "'limit' must be a non-negative integer");
+      }
+      filter.limit = static_cast<size_t>(it->value().get_int64());
+    }
+    if (auto it = req.find("after_id"); it != req.end()) {
+      if (!it->value().is_int64() || it->value().get_int64() < 0) {
+        return Fail(ErrorCode::kInvalidArgument, "'after_id' must be a non-negative integer");
+      }
+      filter.after_id = static_cast<uint64_t>(it->value().get_int64());
+    }
+    json::array alerts;
+    COFFRE_TRY(rt_.guard().alerts().List(filter, [&](const guard::Alert& a) {
+      alerts.push_back(guard::AlertToJsonObject(a));
+      return true;
+    }));
+    return json::object{{"alerts", std::move(alerts)}};
   }
   return Fail(ErrorCode::kInvalidArgument, "unknown operation");
 }

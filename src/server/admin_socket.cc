@@ -15,6 +15,9 @@ namespace {
 
 constexpr size_t kMaxRequestBytes = 1u << 20;
 constexpr int kIoTimeoutMs = 10'000;
+// The CLI waits longer for an answer than the server for a request: some
+// operations take a while (audit verify of a long log, canary add).
+constexpr int kAnswerTimeoutMs = 300'000;
 
 Result<sockaddr_un> Address(const std::string& path) {
   sockaddr_un addr{};
@@ -27,12 +30,12 @@ Result<sockaddr_un> Address(const std::string& path) {
 }
 
 // Reads up to the first newline (or EOF), with a deadline.
-Result<std::string> ReadLine(int fd) {
+Result<std::string> ReadLine(int fd, int timeout_ms = kIoTimeoutMs) {
   std::string data;
   char buf[4096];
   while (data.find('\n') == std::string::npos) {
     pollfd p{fd, POLLIN, 0};
-    int r = ::poll(&p, 1, kIoTimeoutMs);
+    int r = ::poll(&p, 1, timeout_ms);
     if (r <= 0) return Fail(ErrorCode::kIoError, "admin socket: timed out");
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
@@ -168,7 +171,7 @@ Result<boost::json::object> CallAdminSocket(const std::string& path,
     ::close(fd);
     return Fail(sent.error());
   }
-  auto line = ReadLine(fd);
+  auto line = ReadLine(fd, kAnswerTimeoutMs);
   ::close(fd);
   if (!line) return Fail(line.error());
   boost::system::error_code ec;

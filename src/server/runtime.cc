@@ -30,11 +30,23 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
       rt->audit_,
       audit::AuditLog::Open(v.store(), crypto::SigningKey::FromSeed(v.keyring().audit_signing_seed()),
                             std::move(ao)));
+  guard::GuardOptions go{.vault = v, .directory = *rt->directory_, .audit = *rt->audit_, .clock = *rt->clock_};
+  if (!o.alert_webhook.empty()) {
+    guard::WebhookOptions wo;
+    wo.url = o.alert_webhook;
+    wo.ca_file = o.alert_webhook_ca;
+    go.webhook = std::move(wo);
+  } else if (!o.alert_webhook_ca.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "--alert-webhook-ca needs --alert-webhook");
+  }
+  COFFRE_ASSIGN_OR_RETURN(rt->guard_, guard::Guard::Open(std::move(go)));
   return rt;
 }
 
 Runtime::~Runtime() {
-  // The audit log checkpoints its tail on destruction; it needs the store.
+  // The guard stops its webhook and may still audit; the audit log
+  // checkpoints its tail on destruction; both need the store.
+  guard_.reset();
   audit_.reset();
   directory_.reset();
   vault_.reset();

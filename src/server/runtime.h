@@ -1,6 +1,6 @@
 // Everything a front end needs to serve one vault, opened from its data
-// directory: the vault, the principals directory, the audit log and the
-// policy in force. `coffre serve` holds one for its lifetime; CLI commands
+// directory: the vault, the principals directory, the audit log, the guard
+// (quotas, canaries, alerts) and the policy in force. `coffre serve` holds one for its lifetime; CLI commands
 // open one when no server runs.
 //
 //   auto rt = Runtime::Open({.dir = "demo", .key_file = "demo.key",
@@ -23,6 +23,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "guard/guard.h"
 #include "policy/policy.h"
 #include "vault/vault.h"
 
@@ -42,6 +43,10 @@ struct RuntimeOptions {
   // Start a new audit anchor for a log whose anchor is missing (`coffre
   // audit reanchor`, after restoring a backup). Off: such a log is refused.
   bool recreate_audit_anchor = false;
+  // `serve --alert-webhook URL [--alert-webhook-ca PEM]`: alerts are also
+  // POSTed there. Empty: stored only.
+  std::string alert_webhook;
+  std::string alert_webhook_ca;
 };
 
 class Runtime {
@@ -52,6 +57,7 @@ class Runtime {
   vault::Vault& vault() { return *vault_; }
   auth::Directory& directory() { return *directory_; }
   audit::AuditLog& audit() { return *audit_; }
+  guard::Guard& guard() { return *guard_; }
   Clock& clock() { return *clock_; }
   const RuntimeOptions& options() const { return options_; }
 
@@ -68,6 +74,7 @@ class Runtime {
   std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<auth::Directory> directory_;
   std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<guard::Guard> guard_;  // borrows the three above
   mutable std::mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_;
 };

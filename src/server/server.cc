@@ -99,7 +99,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                  .audit = rt->audit(),
                  .policy = [&rt] { return rt->policy(); },
                  .clock = rt->clock(),
-                 .openapi_json = options.openapi_json});
+                 .openapi_json = options.openapi_json,
+                 .guard = &rt->guard()});
   Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
 

@@ -1,0 +1,82 @@
+// `coffre canary add` and `coffre alerts` (docs/exfiltration.md). Both are
+// management operations: they go to the running server over its socket,
+// or open DIR themselves when none runs, and are audited as principal
+// `local` with the caller's uid.
+#include <iostream>
+
+#include "cli/server_commands.h"
+#include "common/clock.h"
+
+namespace coffre::cli {
+namespace {
+
+namespace json = boost::json;
+
+void RegisterCanary(CLI::App& app, Context& ctx) {
+  auto* group = app.add_subcommand("canary", "canary records: fake people whose reading raises a critical alert");
+  group->require_subcommand(1);
+  auto* add = group->add_subcommand(
+      "add", "write N generated people the API cannot tell from real ones; reading one alerts and suspends");
+  auto a = std::make_shared<VaultArgs>();
+  auto collection = std::make_shared<std::string>();
+  auto count = std::make_shared<int64_t>(0);
+  auto domain = std::make_shared<std::string>();
+  AddVaultArgs(add, *a);
+  add->add_option("COLLECTION", *collection)->required();
+  add->add_option("--count", *count, "how many (1 to 10000)")->required();
+  add->add_option("--email-domain", *domain,
+                  "a domain you own for their e-mail addresses, so mail to a canary is seen too");
+  add->callback([&ctx, a, collection, count, domain] {
+    Run(ctx, [&]() -> Status {
+      json::object req{{"op", "canary.add"}, {"collection", *collection}, {"count", *count}};
+      if (!domain->empty()) req["email_domain"] = *domain;
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, req));
+      PrintJson(out);
+      return Ok();
+    });
+  });
+}
+
+void RegisterAlerts(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("alerts", "print stored alerts as JSON lines, oldest first");
+  auto a = std::make_shared<VaultArgs>();
+  auto from = std::make_shared<std::string>();
+  auto to = std::make_shared<std::string>();
+  AddVaultArgs(cmd, *a);
+  cmd->add_option("--from", *from, "RFC 3339 UTC");
+  cmd->add_option("--to", *to, "RFC 3339 UTC");
+  cmd->callback([&ctx, a, from, to] {
+    Run(ctx, [&]() -> Status {
+      json::object req{{"op", "alerts.list"}, {"limit", 1000}};
+      if (!from->empty()) {
+        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*from, "--from"));
+        req["from"] = t;
+      }
+      if (!to->empty()) {
+        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*to, "--to"));
+        req["to"] = t;
+      }
+      // Pages of 1000 (an answer over the socket is bounded), by id.
+      while (true) {
+        COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, req));
+        const json::value* alerts = out.if_contains("alerts");
+        if (alerts == nullptr || !alerts->is_array()) {
+          return Fail(ErrorCode::kInternal, "the server's answer has no alerts");
+        }
+        for (const json::value& alert : alerts->get_array()) PrintJson(alert);
+        if (alerts->get_array().size() < 1000) break;
+        req["after_id"] = alerts->get_array().back().at("id").to_number<int64_t>();
+      }
+      return Ok();
+    });
+  });
+}
+
+}  // namespace
+
+void RegisterGuardCommands(CLI::App& app, Context& ctx) {
+  RegisterCanary(app, ctx);
+  RegisterAlerts(app, ctx);
+}
+
+}  // namespace coffre::cli
