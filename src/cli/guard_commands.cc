@@ -21,15 +21,21 @@ void RegisterCanary(CLI::App& app, Context& ctx) {
   auto collection = std::make_shared<std::string>();
   auto count = std::make_shared<int64_t>(0);
   auto domain = std::make_shared<std::string>();
+  auto seed = std::make_shared<int64_t>(-1);
   AddVaultArgs(add, *a);
   add->add_option("COLLECTION", *collection)->required();
   add->add_option("--count", *count, "how many (1 to 10000)")->required();
   add->add_option("--email-domain", *domain,
                   "a domain you own for their e-mail addresses, so mail to a canary is seen too");
-  add->callback([&ctx, a, collection, count, domain] {
+  add->add_option("--seed", *seed,
+                  "drills only: the people `coffre gen --seed` emits, so a drill can find them "
+                  "(a known seed makes canaries recognisable; production omits it)")
+      ->check(CLI::NonNegativeNumber);
+  add->callback([&ctx, a, collection, count, domain, seed] {
     Run(ctx, [&]() -> Status {
       json::object req{{"op", "canary.add"}, {"collection", *collection}, {"count", *count}};
       if (!domain->empty()) req["email_domain"] = *domain;
+      if (*seed >= 0) req["seed"] = *seed;
       COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, req));
       PrintJson(out);
       return Ok();

@@ -98,7 +98,7 @@ size_t CanarySet::size() const { return set_.load()->size(); }
 
 Result<std::vector<std::string>> AddCanaries(vault::Vault& vault, std::string_view collection,
                                              uint64_t count, std::string_view email_domain,
-                                             CanarySet* live) {
+                                             CanarySet* live, std::optional<uint64_t> seed) {
   if (count < 1 || count > kMaxCanariesPerCall) {
     return Fail(ErrorCode::kInvalidArgument,
                 "--count must be from 1 to " + std::to_string(kMaxCanariesPerCall));
@@ -117,9 +117,9 @@ Result<std::vector<std::string>> AddCanaries(vault::Vault& vault, std::string_vi
     }
   }
 
-  uint64_t seed = 0;
-  crypto::RandomBytes(&seed, sizeof seed);
-  gen::PeopleGenerator people(seed);
+  uint64_t random_seed = 0;
+  crypto::RandomBytes(&random_seed, sizeof random_seed);
+  gen::PeopleGenerator people(seed ? *seed : random_seed);
   std::lock_guard lock(SecretMutex());
   std::vector<std::string> added;
   added.reserve(count);

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -64,9 +65,13 @@ class CanarySet {
 // Fields of the collection that generated people fill are set (first_name,
 // last_name, sex, birth_date, nir, email, phone, postal_address, iban,
 // agency); a required field they do not fill is kInvalidArgument.
-// `count` is 1..kMaxCanariesPerCall. Returns the new subject ids (raw).
+// `count` is 1..kMaxCanariesPerCall. `seed` (drills only) makes them the
+// people `coffre gen --seed` emits, so a drill can find them; a known seed
+// makes canaries recognisable, so production omits it (a random seed).
+// Returns the new subject ids (raw).
 Result<std::vector<std::string>> AddCanaries(vault::Vault& vault, std::string_view collection,
                                              uint64_t count, std::string_view email_domain,
-                                             CanarySet* live = nullptr);
+                                             CanarySet* live = nullptr,
+                                             std::optional<uint64_t> seed = std::nullopt);
 
 }  // namespace coffre::guard

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "crypto/crypto.h"
+#include "gen/people_gen.h"
 
 namespace coffre::guard {
 namespace {
@@ -86,6 +87,36 @@ TEST_F(CanaryTest, AddedCanariesAreOrdinaryPeopleListedOnlyInTheSealedSecret) {
   EXPECT_EQ(reloaded.size(), 8u);
   for (const std::string& s : *added) EXPECT_TRUE(reloaded.Contains(s));
   for (const std::string& s : *more) EXPECT_TRUE(reloaded.Contains(s));
+}
+
+TEST_F(CanaryTest, ASeedGivesTheGeneratorsPeopleForDrills) {
+  auto added = AddCanaries(*vault_, "people", 2, "drill.example.org", nullptr, 99);
+  ASSERT_TRUE(added) << added.error().ToString();
+  gen::PeopleGenerator expected(99);
+  for (const std::string& subject : *added) {
+    gen::Person p;
+    expected.Next(p);
+    auto records = vault_->ExportSubject(subject);
+    ASSERT_TRUE(records);
+    for (const vault::FieldValue& f : (*records)[0].fields) {
+      if (f.name == "email") EXPECT_EQ(f.value, p.email.substr(0, p.email.find('@')) + "@drill.example.org");
+      if (f.name == "last_name") EXPECT_EQ(f.value, p.last_name);
+    }
+  }
+  // Without a seed, two calls give different people.
+  auto a = AddCanaries(*vault_, "people", 1, "");
+  auto b = AddCanaries(*vault_, "people", 1, "");
+  ASSERT_TRUE(a && b);
+  auto ra = vault_->ExportSubject((*a)[0]);
+  auto rb = vault_->ExportSubject((*b)[0]);
+  ASSERT_TRUE(ra && rb);
+  auto nir = [](const std::vector<vault::FieldValue>& fields) {
+    for (const auto& f : fields) {
+      if (f.name == "nir") return f.value;
+    }
+    return std::string();
+  };
+  EXPECT_NE(nir((*ra)[0].fields), nir((*rb)[0].fields));
 }
 
 TEST_F(CanaryTest, BadRequestsAreRefusedAndWriteNothing) {

@@ -203,8 +203,10 @@ void Guard::CountDenial(const policy::Policy& policy, const Requester& who) {
   }
 }
 
-Result<size_t> Guard::AddCanaries(std::string_view collection, uint64_t count, std::string_view email_domain) {
-  COFFRE_ASSIGN_OR_RETURN(auto added, guard::AddCanaries(options_.vault, collection, count, email_domain, &canaries_));
+Result<size_t> Guard::AddCanaries(std::string_view collection, uint64_t count, std::string_view email_domain,
+                                  std::optional<uint64_t> seed) {
+  COFFRE_ASSIGN_OR_RETURN(auto added,
+                          guard::AddCanaries(options_.vault, collection, count, email_domain, &canaries_, seed));
   return added.size();
 }
 

@@ -99,7 +99,8 @@ class Guard {
 
   // `coffre canary add` in the process that owns the vault: writes them and
   // adds them to the live set. Returns how many were added.
-  Result<size_t> AddCanaries(std::string_view collection, uint64_t count, std::string_view email_domain);
+  Result<size_t> AddCanaries(std::string_view collection, uint64_t count, std::string_view email_domain,
+                             std::optional<uint64_t> seed = std::nullopt);
 
   AlertLog& alerts() { return *alerts_; }
   CanarySet& canaries() { return canaries_; }

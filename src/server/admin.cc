@@ -175,8 +175,16 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
       if (!it->value().is_string()) return Fail(ErrorCode::kInvalidArgument, "'email_domain' must be a string");
       domain = std::string(it->value().get_string());
     }
-    COFFRE_ASSIGN_OR_RETURN(size_t added, rt_.guard().AddCanaries(
-                                              collection, static_cast<uint64_t>(count->value().get_int64()), domain));
+    std::optional<uint64_t> seed;
+    if (auto it = req.find("seed"); it != req.end()) {
+      if (!it->value().is_int64() || it->value().get_int64() < 0) {
+        return Fail(ErrorCode::kInvalidArgument, "'seed' must be a non-negative integer");
+      }
+      seed = static_cast<uint64_t>(it->value().get_int64());
+    }
+    COFFRE_ASSIGN_OR_RETURN(size_t added,
+                            rt_.guard().AddCanaries(collection, static_cast<uint64_t>(count->value().get_int64()),
+                                                    domain, seed));
     return json::object{{"added", static_cast<int64_t>(added)}};
   }
   if (op == "alerts.list") {

@@ -14,7 +14,7 @@
 //   principal.suspend | principal.resume | principal.remove  {name} -> {name}
 //   policy.load       {text} -> {roles: [...], warnings?: [...]}  (roles reading without limits)
 //   audit.verify      {anchor?} -> {ok, entries, checkpoints, first_bad_seq?, problem?}
-//   canary.add        {collection, count, email_domain?} -> {added}   (ids never leave the vault)
+//   canary.add        {collection, count, email_domain?, seed?} -> {added}   (ids never leave the vault)
 //   alerts.list       {from?, to?, limit?, after_id?} (unix seconds) -> {alerts: [...]}
 // Errors come back as Error values; over the socket as {"error": {code, message}}.
 //
