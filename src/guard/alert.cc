@@ -83,7 +83,7 @@ Result<Alert> AlertFromJson(std::string_view text) {
   const json::string* time = str("time");
   if (time == nullptr) return Fail(Malformed("time"));
   auto t = ParseRfc3339(std::string_view(*time), "time");
-  if (!t) return Fail(Malformed("time"));
+  if (!t || *t < 0) return Fail(Malformed("time"));  // alerts are raised after 1970
   a.time = *t;
   const json::string* severity = str("severity");
   if (severity == nullptr || (*severity != "warning" && *severity != "critical")) {

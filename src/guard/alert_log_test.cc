@@ -71,6 +71,7 @@ TEST(AlertJson, MalformedStoredValuesAreDataLoss) {
         replaced(R"("action":"none")", R"("action":"ignored")"),
         replaced(R"("count":51)", R"("count":"51")"), replaced(R"("user":"alice")", R"("user":3)"),
         replaced(R"("time":"2026)", R"("time":"x2026)"),
+        replaced(R"("time":"2026)", R"("time":"0226)"),
         replaced(R"("detail")", R"("details")")}) {
     auto r = AlertFromJson(bad);
     ASSERT_FALSE(r) << bad;
