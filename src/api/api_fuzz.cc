@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "api/api.h"
+#include "guard/guard.h"
 
 namespace {
 
@@ -17,6 +18,7 @@ struct World {
   std::unique_ptr<vault::Vault> vault;
   std::unique_ptr<auth::Directory> directory;
   std::unique_ptr<audit::AuditLog> audit;
+  std::unique_ptr<guard::Guard> guard;
   std::shared_ptr<const policy::Policy> policy;
   std::unique_ptr<api::Api> api;
   std::string key;
@@ -46,12 +48,16 @@ struct World {
     audit = std::move(*audit::AuditLog::Open(
         vault->store(), crypto::SigningKey::FromSeed(vault->keyring().audit_signing_seed()), ao));
     key = directory->Add({.name = "admin", .kind = auth::Kind::kService, .role = "admin"})->api_key;
+    // The guard too (quotas, denials, alerts), quiet: it logs to stderr.
+    guard = std::move(*guard::Guard::Open(
+        {.vault = *vault, .directory = *directory, .audit = *audit, .clock = clock, .log = [](std::string_view) {}}));
     api = std::make_unique<api::Api>(api::Services{.vault = *vault,
                                                    .directory = *directory,
                                                    .audit = *audit,
                                                    .policy = [this] { return policy; },
                                                    .clock = clock,
-                                                   .openapi_json = "{}"});
+                                                   .openapi_json = "{}",
+                                                   .guard = guard.get()});
   }
 };
 

@@ -406,7 +406,9 @@ TEST_F(ApiGuardTest, TheHardLimitRefusesBeforeAnythingIsReturnedAndSuspends) {
   EXPECT_EQ(refused.status, 403);
   EXPECT_EQ(ErrorCodeOf(refused), "suspended");
   for (const auto& [name, value] : people_[3].fields) {
-    if (value.size() >= 4) EXPECT_EQ(refused.body.find(value), std::string::npos) << name;
+    if (value.size() >= 4) {
+      EXPECT_EQ(refused.body.find(value), std::string::npos) << name;
+    }
   }
   EXPECT_EQ(refused.body.find(people_[3].subject), std::string::npos);
   // Audited as a denial with no subject; the suspension by "coffre".
@@ -457,7 +459,9 @@ TEST_F(ApiGuardTest, GetSearchExportAndPatchShareOneCount) {
   auto rec = vault_->Get("people", *FromHex(people_[3].id));
   ASSERT_TRUE(rec);
   for (const auto& f : rec->fields) {
-    if (f.name == "postal_address") EXPECT_EQ(f.value, before);
+    if (f.name == "postal_address") {
+      EXPECT_EQ(f.value, before);
+    }
   }
 }
 

@@ -121,7 +121,9 @@ TEST(WebhookUrl, AcceptsHttpsAnywhereAndHttpOnLoopback) {
                           "https://x_y.example.org/"}) {
     auto r = ParseWebhookUrl(bad);
     EXPECT_FALSE(r) << bad;
-    if (!r) EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    if (!r) {
+      EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    }
   }
 }
 

@@ -60,7 +60,9 @@ TEST_F(CanaryTest, AddedCanariesAreOrdinaryPeopleListedOnlyInTheSealedSecret) {
     EXPECT_EQ((*records)[0].collection, "people");
     EXPECT_EQ((*records)[0].fields.size(), 10u);  // every field, like anyone else
     for (const vault::FieldValue& f : (*records)[0].fields) {
-      if (f.name == "email") EXPECT_TRUE(f.value.ends_with("@canary.example.org")) << "domain";
+      if (f.name == "email") {
+        EXPECT_TRUE(f.value.ends_with("@canary.example.org")) << "domain";
+      }
     }
   }
   EXPECT_FALSE(live.Contains(std::string(16, 'x')));
@@ -99,8 +101,12 @@ TEST_F(CanaryTest, ASeedGivesTheGeneratorsPeopleForDrills) {
     auto records = vault_->ExportSubject(subject);
     ASSERT_TRUE(records);
     for (const vault::FieldValue& f : (*records)[0].fields) {
-      if (f.name == "email") EXPECT_EQ(f.value, p.email.substr(0, p.email.find('@')) + "@drill.example.org");
-      if (f.name == "last_name") EXPECT_EQ(f.value, p.last_name);
+      if (f.name == "email") {
+        EXPECT_EQ(f.value, p.email.substr(0, p.email.find('@')) + "@drill.example.org");
+      }
+      if (f.name == "last_name") {
+        EXPECT_EQ(f.value, p.last_name);
+      }
     }
   }
   // Without a seed, two calls give different people.

@@ -800,7 +800,9 @@ TEST(Limits, ParseWindow) {
     auto w = ParseWindow(bad);
     ASSERT_FALSE(w) << bad;
     EXPECT_EQ(w.error().code, ErrorCode::kInvalidArgument);
-    if (std::string_view(bad).size() >= 2) EXPECT_EQ(w.error().message.find(bad), std::string::npos) << "echoes " << bad;
+    if (std::string_view(bad).size() >= 2) {
+      EXPECT_EQ(w.error().message.find(bad), std::string::npos) << "echoes " << bad;
+    }
   }
 }
 
