@@ -542,5 +542,62 @@ TEST_F(AuditLogTest, VerifyAWindowFromTheCheckpointBeforeIt) {
   EXPECT_EQ(r.first_bad_seq, 45u);
 }
 
+TEST_F(AuditLogTest, AWindowSaysWhereItStartedAndVisitsEachEntryOnce) {
+  auto log = OpenLog(10);
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 1; i <= 100; ++i) {
+    ASSERT_TRUE(log->Append(MakeEntry(i)));
+    if (i % 5 == 0) clock_.Advance(1);
+  }
+  log.reset();
+  std::vector<uint64_t> seen;
+  VerifyReport r = VerifyOrDie({.from_ms = t0 + 7000,
+                                .to_ms = t0 + 11000,
+                                .visit = [&](const EntryView& e) {
+                                  EXPECT_EQ(e.principal, "svc-a");
+                                  seen.push_back(e.seq);
+                                }});
+  ASSERT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.start_checkpoint_seq, 30u);
+  EXPECT_EQ(r.start_checkpoint_time_ms, t0 + 5000);  // entries 26..30 share t0 + 5 s
+  EXPECT_EQ(r.end_checkpoint_seq, 60u);
+  ASSERT_EQ(seen.size(), 30u);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 31 + i);
+  // From before the first entry: no starting checkpoint, the walk starts at 1.
+  r = VerifyOrDie({.from_ms = 0, .to_ms = t0});
+  EXPECT_TRUE(r.ok);
+  EXPECT_FALSE(r.start_checkpoint_seq);
+  EXPECT_EQ(r.first_seq, 1u);
+  // A visited entry that a later checkpoint contradicts fails the report.
+  std::string bytes(internal::SplitStoredEntry(Raw(42))->bytes);
+  bytes[bytes.size() - 1] ^= 1;
+  Put(Space::kAudit, internal::EntryKey(42), bytes + std::string(internal::SplitStoredEntry(Raw(42))->hash));
+  RechainFrom(42, 100);
+  r = VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 41u);  // entries 41..50 do not match checkpoint 50
+}
+
+TEST_F(AuditLogTest, AppendBatchWritesAllInOrderOrNothing) {
+  auto log = OpenLog(10);
+  std::vector<Entry> batch;
+  for (int i = 1; i <= 25; ++i) batch.push_back(MakeEntry(i));
+  auto last = log->AppendBatch(batch);
+  ASSERT_TRUE(last) << last.error().ToString();
+  EXPECT_EQ(*last, 25u);
+  batch[3].action.clear();
+  auto refused = log->AppendBatch(batch);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("entry 3 "), std::string::npos) << refused.error().message;
+  EXPECT_EQ(log->last_seq(), 25u);
+  EXPECT_FALSE(log->AppendBatch({}));
+  log.reset();
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 25u);
+  EXPECT_GE(r.checkpoints, 2u);  // at 10 and 20, and the tail at close
+}
+
 }  // namespace
 }  // namespace coffre::audit

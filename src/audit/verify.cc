@@ -83,6 +83,8 @@ class Verifier {
         ++r_.checkpoints;
         start = cp->seq;
         hash = cp->hash;
+        r_.start_checkpoint_seq = cp->seq;
+        r_.start_checkpoint_time_ms = cp->time_ms;
       }
     }
     uint64_t stop_at = UINT64_MAX;  // stop at the first checkpoint >= this seq
@@ -115,7 +117,7 @@ class Verifier {
             return false;
           }
           auto parts = internal::SplitStoredEntry(v);
-          auto e = parts ? DecodeEntry(parts->bytes) : Result<Entry>();
+          auto e = parts ? DecodeEntryView(parts->bytes) : Result<EntryView>();
           if (!parts || !e) {
             inner = Bad(expected, "entry " + N(expected) + " was altered");
             return false;
@@ -132,11 +134,13 @@ class Verifier {
           }
           r_.last_seq = expected;
           ++r_.entries;
+          if (options.visit) options.visit(*e);
           bool at_checkpoint = false;
           inner = CheckCheckpoints(stored, expected, hash, at_checkpoint);
           if (!inner || !r_.problem.empty()) return false;
           if (at_checkpoint && expected >= stop_at) {
             stopped = true;
+            r_.end_checkpoint_seq = expected;
             return false;
           }
           ++expected;

@@ -13,14 +13,22 @@
 //
 //   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2});
 //
+// With `visit`, every entry checked is handed over as it is checked, so a
+// breach report reads each entry once, for both purposes:
+//
+//   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2,
+//                                  .visit = [&](const audit::EntryView& e) { ... }});
+//
 // Thread-safety: reads the store only; safe alongside a running AuditLog
 // (entries appended meanwhile may or may not be seen).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
+#include "audit/entry.h"
 #include "common/status.h"
 #include "storage/store.h"
 
@@ -32,6 +40,11 @@ struct VerifyOptions {
   std::optional<std::string> public_key = std::nullopt;
   std::optional<int64_t> from_ms = std::nullopt;
   std::optional<int64_t> to_ms = std::nullopt;
+  // Called with each entry in seq order, once its bytes decode and its
+  // stored hash continues the chain. A later finding (a checkpoint that does
+  // not match) can still fail the report: trust what was visited only when
+  // the report is ok. The view borrows bytes valid during the call only.
+  std::function<void(const EntryView& entry)> visit = nullptr;
 };
 
 struct VerifyReport {
@@ -43,6 +56,13 @@ struct VerifyReport {
   uint64_t checkpoints = 0;         // stored checkpoints verified
   uint64_t anchor_checkpoints = 0;  // anchor checkpoints verified
   uint64_t unsigned_tail = 0;       // entries after the last verified checkpoint
+  // A window: the signed checkpoint the walk started from (its hash is the
+  // chain's starting point); nullopt when it started at entry 1.
+  std::optional<uint64_t> start_checkpoint_seq;
+  int64_t start_checkpoint_time_ms = 0;
+  // The checkpoint at which a window's walk stopped; nullopt when it went
+  // to the end of the log.
+  std::optional<uint64_t> end_checkpoint_seq;
   std::optional<uint64_t> first_bad_seq;
   // Empty when ok; else names the first problem, e.g. "entry 42 was altered",
   // "entry 42 is missing", "entries after 1200 were removed (anchor
