@@ -1,0 +1,276 @@
+#include "report/breach_report.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "audit/entry.h"
+
+namespace coffre::report {
+namespace {
+
+using SubjectKey = std::array<char, 16>;
+
+struct SubjectHash {
+  size_t operator()(const SubjectKey& k) const {
+    // Ids are an 8-byte time-ordered sequence then 8 random bytes
+    // (vault/id_source.h): hash the random half, mixed.
+    uint64_t lo = 0;
+    uint64_t hi = 0;
+    std::memcpy(&hi, k.data(), 8);
+    std::memcpy(&lo, k.data() + 8, 8);
+    uint64_t x = lo ^ (hi * 0x9E3779B97F4A7C15ull);
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    return static_cast<size_t>(x);
+  }
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// One view byte per interned field: 0 not exposed, 1 masked, 2 clear.
+constexpr uint8_t kNotExposed = 0;
+constexpr uint8_t kMasked = 1;
+constexpr uint8_t kClear = 2;
+
+struct Accumulated {
+  std::vector<uint8_t> views;        // by interned field
+  std::vector<uint8_t> collections;  // by interned collection: 1 if exposed
+  uint64_t actions = 0;              // bit per interned action
+  uint64_t entries = 0;
+  uint64_t last_seq = 0;
+  int64_t first_ms = 0;
+  int64_t last_ms = 0;
+};
+
+struct InternedField {
+  std::string collection;
+  std::string field;
+  uint32_t collection_id = 0;
+  Category category = Category::kOther;
+};
+
+// Reads every verified entry once; keeps what the query asks for. No
+// allocation per entry once its fields, collections and actions are known.
+class Collector {
+ public:
+  Collector(const BreachQuery& q, const schema::Schema& schema) : q_(q), schema_(schema) {}
+
+  void Visit(const audit::EntryView& e) {
+    if (e.time_ms < q_.from_ms || e.time_ms > q_.to_ms) return;
+    if (q_.principal && e.principal != *q_.principal) return;
+    if (q_.user && e.on_behalf_of != *q_.user) return;
+    ++matched_;
+    if (e.outcome == "denied") ++denied_;
+    if (e.outcome != "allowed" || e.subject_count() == 0) return;
+    const bool id_exposing = e.action == "read" || e.action == "search" || e.action == "export";
+    if (e.field_count == 0 && !id_exposing) return;  // a write: nothing new went out
+    ++exposing_;
+
+    // The entry's fields and collection, interned once per entry.
+    fields_.clear();
+    audit::FieldCursor cursor = e.field_cursor();
+    std::string_view name;
+    char view = 0;
+    while (cursor.Next(name, view)) {
+      fields_.emplace_back(FieldId(e.collection, name), view == audit::kViewClear ? kClear : kMasked);
+    }
+    const uint32_t action = ActionId(e.action);
+    const std::optional<uint32_t> collection =
+        e.collection.empty() ? std::nullopt : std::optional<uint32_t>(CollectionId(e.collection));
+
+    for (size_t i = 0; i < e.subject_count(); ++i) {
+      SubjectKey key;
+      std::memcpy(key.data(), e.subject(i).data(), key.size());
+      auto [it, fresh] = subjects_.try_emplace(key);
+      Accumulated& a = it->second;
+      if (fresh) a.first_ms = e.time_ms;
+      if (a.last_seq != e.seq) {
+        ++a.entries;
+        a.last_seq = e.seq;
+      }
+      a.last_ms = e.time_ms;
+      a.actions |= uint64_t{1} << action;
+      if (collection) Mark(a.collections, *collection, 1);
+      for (const auto& [field, v] : fields_) {
+        Mark(a.views, field, v);
+        Mark(a.collections, interned_[field].collection_id, 1);
+      }
+    }
+  }
+
+  void Finish(BreachReport& r) {
+    r.entries_matched = matched_;
+    r.entries_exposing = exposing_;
+    r.entries_denied = denied_;
+    std::vector<const std::pair<const SubjectKey, Accumulated>*> order;
+    order.reserve(subjects_.size());
+    for (const auto& kv : subjects_) order.push_back(&kv);
+    std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first < b->first; });
+
+    // Fields in (collection, field) order, for stable output.
+    std::vector<uint32_t> field_order(interned_.size());
+    for (uint32_t i = 0; i < field_order.size(); ++i) field_order[i] = i;
+    std::sort(field_order.begin(), field_order.end(), [&](uint32_t a, uint32_t b) {
+      return std::tie(interned_[a].collection, interned_[a].field) <
+             std::tie(interned_[b].collection, interned_[b].field);
+    });
+    std::vector<bool> category_field_seen(interned_.size(), false);
+    std::vector<bool> collection_seen(collections_.size(), false);
+    uint64_t actions_seen = 0;
+
+    r.subjects.reserve(order.size());
+    for (const auto* kv : order) {
+      const Accumulated& a = kv->second;
+      SubjectExposure s;
+      s.subject.assign(kv->first.data(), kv->first.size());
+      s.entries = a.entries;
+      s.first_ms = a.first_ms;
+      s.last_ms = a.last_ms;
+      actions_seen |= a.actions;
+      for (uint32_t c = 0; c < a.collections.size(); ++c) {
+        if (a.collections[c] == 0) continue;
+        s.collections.push_back(collections_[c]);
+        collection_seen[c] = true;
+      }
+      std::sort(s.collections.begin(), s.collections.end());
+      r.records += s.collections.size();
+      for (uint32_t b = 0; b < actions_.size(); ++b) {
+        if (a.actions & (uint64_t{1} << b)) s.actions.push_back(actions_[b]);
+      }
+      std::sort(s.actions.begin(), s.actions.end());
+      // Per category: any field, any clear field, and the collections.
+      std::array<bool, kCategoryCount> any{}, clear{};
+      std::array<std::vector<uint32_t>, kCategoryCount> colls;
+      for (uint32_t f : field_order) {
+        uint8_t v = f < a.views.size() ? a.views[f] : kNotExposed;
+        if (v == kNotExposed) continue;
+        const InternedField& def = interned_[f];
+        s.fields.push_back({def.collection, def.field, v == kClear ? audit::kViewClear : audit::kViewMasked,
+                            def.category});
+        size_t c = static_cast<size_t>(def.category);
+        any[c] = true;
+        clear[c] = clear[c] || v == kClear;
+        colls[c].push_back(def.collection_id);
+        if (!category_field_seen[f]) {
+          category_field_seen[f] = true;
+          r.categories[c].fields.push_back(def.collection + "." + def.field);
+        }
+      }
+      for (size_t c = 0; c < kCategoryCount; ++c) {
+        if (!any[c]) continue;
+        ++r.categories[c].people;
+        if (clear[c]) ++r.categories[c].people_clear;
+        std::sort(colls[c].begin(), colls[c].end());
+        r.categories[c].records +=
+            static_cast<uint64_t>(std::unique(colls[c].begin(), colls[c].end()) - colls[c].begin());
+      }
+      r.subjects.push_back(std::move(s));
+    }
+    for (auto& c : r.categories) std::sort(c.fields.begin(), c.fields.end());
+    for (uint32_t c = 0; c < collections_.size(); ++c) {
+      if (collection_seen[c]) r.collections.push_back(collections_[c]);
+    }
+    std::sort(r.collections.begin(), r.collections.end());
+    for (uint32_t b = 0; b < actions_.size(); ++b) {
+      if (actions_seen & (uint64_t{1} << b)) r.actions.push_back(actions_[b]);
+    }
+    std::sort(r.actions.begin(), r.actions.end());
+  }
+
+ private:
+  static void Mark(std::vector<uint8_t>& slots, uint32_t i, uint8_t v) {
+    if (slots.size() <= i) slots.resize(i + 1, kNotExposed);
+    slots[i] = std::max(slots[i], v);  // clear wins over masked
+  }
+
+  uint32_t CollectionId(std::string_view name) {
+    if (auto it = collection_index_.find(name); it != collection_index_.end()) return it->second;
+    uint32_t id = static_cast<uint32_t>(collections_.size());
+    collections_.emplace_back(name);
+    collection_index_.emplace(std::string(name), id);
+    return id;
+  }
+
+  uint32_t ActionId(std::string_view name) {
+    for (uint32_t i = 0; i < actions_.size(); ++i) {
+      if (actions_[i] == name) return i;
+    }
+    // 64 distinct exposing actions would be a new API surface each; the
+    // last bit takes any beyond (never reached by coffre's own actions).
+    if (actions_.size() == 64) return 63;
+    actions_.emplace_back(name);
+    return static_cast<uint32_t>(actions_.size() - 1);
+  }
+
+  // A read names the collection in the entry and bare fields; an export of
+  // a subject spans collections and names fields "collection.field".
+  uint32_t FieldId(std::string_view collection, std::string_view name) {
+    qualified_.assign(collection);
+    if (!collection.empty()) qualified_ += '.';
+    qualified_ += name;
+    if (auto it = field_index_.find(std::string_view(qualified_)); it != field_index_.end()) {
+      return it->second;
+    }
+    InternedField f;
+    size_t dot = qualified_.find('.');
+    f.collection = dot == std::string::npos ? std::string() : qualified_.substr(0, dot);
+    f.field = dot == std::string::npos ? qualified_ : qualified_.substr(dot + 1);
+    f.collection_id = CollectionId(f.collection);
+    if (const schema::Collection* c = schema_.Find(f.collection)) {
+      if (const schema::FieldDef* d = c->Find(f.field)) f.category = CategoryOf(d->type);
+    }
+    uint32_t id = static_cast<uint32_t>(interned_.size());
+    interned_.push_back(std::move(f));
+    field_index_.emplace(qualified_, id);
+    return id;
+  }
+
+  const BreachQuery& q_;
+  const schema::Schema& schema_;
+  uint64_t matched_ = 0;
+  uint64_t exposing_ = 0;
+  uint64_t denied_ = 0;
+  std::unordered_map<SubjectKey, Accumulated, SubjectHash> subjects_;
+  std::vector<InternedField> interned_;
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> field_index_;
+  std::vector<std::string> collections_;
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> collection_index_;
+  std::vector<std::string> actions_;
+  std::string qualified_;                           // reused: no allocation per entry
+  std::vector<std::pair<uint32_t, uint8_t>> fields_;  // reused: the entry's fields
+};
+
+}  // namespace
+
+Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Schema& schema,
+                                       const std::string& anchor_path, const BreachQuery& query,
+                                       int64_t now_ms) {
+  if (!query.principal && !query.user) {
+    return Fail(ErrorCode::kInvalidArgument, "a breach report names a principal or a user");
+  }
+  if (query.to_ms < query.from_ms) {
+    return Fail(ErrorCode::kInvalidArgument, "the window ends before it starts ('to' is before 'from')");
+  }
+  BreachReport r;
+  r.query = query;
+  r.generated_ms = now_ms;
+  r.anchor_path = anchor_path;
+  Collector collector(query, schema);
+  COFFRE_ASSIGN_OR_RETURN(
+      r.verification,
+      audit::Verify(store, anchor_path,
+                    {.from_ms = query.from_ms,
+                     .to_ms = query.to_ms,
+                     .visit = [&](const audit::EntryView& e) { collector.Visit(e); }}));
+  // Nothing read from a log that fails verification is reported: the
+  // report says where the log was altered instead.
+  if (r.verification.ok) collector.Finish(r);
+  return r;
+}
+
+}  // namespace coffre::report

@@ -1,0 +1,103 @@
+// The breach report (issue 4, docs/exfiltration.md "Breach report"): exactly
+// whose data a principal, or an end user it acted for, received in a time
+// window, with the fields and views, counts per data category, and what a
+// notification to the supervisory authority needs. Built from the audit log
+// alone, in one pass that verifies the chain from the signed checkpoint at
+// or before `from` to the checkpoint after `to` and reads the entries as
+// they are verified (the index is not trusted: a deleted index key cannot
+// hide an exposure).
+//
+//   report::BreachQuery q{.principal = "support-app", .from_ms = t1, .to_ms = t2};
+//   auto r = report::BuildBreachReport(store, schema, anchor_path, q, clock.NowUnixMillis());
+//   if (!r) return r.error();                       // could not run (I/O)
+//   if (!r->verification.ok) ...                    // tampered log: no subjects
+//   std::string text = report::RenderMarkdown(*r, {.contact = "dpo@example.org"});
+//
+// What counts as an exposure (docs/adr/0009-breach-reports-and-approvals.md):
+// an entry of the principal (and user) in the window whose outcome is
+// "allowed", that names subjects, and that either lists returned fields
+// (read, search, export, update, bulk export, local reads) or is a read,
+// search or export (ids alone prove that a person is in the vault). Denied
+// requests and writes without returned fields expose nothing.
+//
+// Cost: one sequential read of the audit entries of the window (all
+// principals), hashing each; no allocation per entry, one per exposed
+// subject. Memory: proportional to the exposed subjects.
+//
+// Thread-safety: BuildBreachReport reads the store only; safe alongside a
+// running AuditLog (call AuditLog::Checkpoint() first so that the window
+// is covered by signatures). A BreachReport is a plain value.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/verify.h"
+#include "common/status.h"
+#include "report/categories.h"
+#include "schema/schema.h"
+#include "storage/store.h"
+
+namespace coffre::report {
+
+struct BreachQuery {
+  // Entries made by this principal; and/or made on behalf of this end user.
+  // At least one of the two.
+  std::optional<std::string> principal = std::nullopt;
+  std::optional<std::string> user = std::nullopt;
+  int64_t from_ms = 0;  // inclusive
+  int64_t to_ms = 0;    // inclusive
+};
+
+struct FieldExposure {
+  std::string collection;
+  std::string field;
+  char view = 'm';  // audit::kViewClear or kViewMasked; clear wins over masked
+  Category category = Category::kOther;
+};
+
+struct SubjectExposure {
+  std::string subject;                  // 16 raw bytes
+  std::vector<std::string> collections;  // sorted
+  std::vector<FieldExposure> fields;     // sorted by collection, then field
+  std::vector<std::string> actions;      // sorted: "read", "search", ...
+  uint64_t entries = 0;                  // exposing entries naming this subject
+  int64_t first_ms = 0;
+  int64_t last_ms = 0;
+};
+
+struct CategoryCount {
+  uint64_t people = 0;        // subjects with a field of this category exposed
+  uint64_t people_clear = 0;  // ... of whom at least one such field in clear
+  uint64_t records = 0;       // (subject, collection) pairs with such a field
+  std::vector<std::string> fields;  // "collection.field", sorted
+};
+
+struct BreachReport {
+  BreachQuery query;
+  int64_t generated_ms = 0;
+  std::string anchor_path;
+  audit::VerifyReport verification;
+  uint64_t entries_matched = 0;   // entries of the principal/user in the window
+  uint64_t entries_exposing = 0;  // of which exposed data
+  uint64_t entries_denied = 0;    // of which were denied
+  std::vector<SubjectExposure> subjects;  // sorted by id; empty unless verified
+  std::array<CategoryCount, kCategoryCount> categories{};  // indexed by Category
+  uint64_t records = 0;  // distinct (subject, collection) pairs exposed
+  std::vector<std::string> collections;  // collections with an exposure, sorted
+  std::vector<std::string> actions;      // actions that exposed data, sorted
+};
+
+// kInvalidArgument for a query without principal and user, or with
+// to_ms < from_ms; kFailedPrecondition when there is nothing to verify
+// against (no anchor, no key); I/O errors. A log that fails verification
+// is not an error: the report says so (verification.ok false, with the
+// problem and the first bad seq) and lists no subjects.
+Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Schema& schema,
+                                       const std::string& anchor_path, const BreachQuery& query,
+                                       int64_t now_ms);
+
+}  // namespace coffre::report
