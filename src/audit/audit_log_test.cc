@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -553,7 +554,8 @@ TEST_F(AuditLogTest, AWindowSaysWhereItStartedAndVisitsEachEntryOnce) {
   std::vector<uint64_t> seen;
   VerifyReport r = VerifyOrDie({.from_ms = t0 + 7000,
                                 .to_ms = t0 + 11000,
-                                .visit = [&](const EntryView& e) {
+                                .visit = [&](size_t part, const EntryView& e) {
+                                  EXPECT_EQ(part, 0u);
                                   EXPECT_EQ(e.principal, "svc-a");
                                   seen.push_back(e.seq);
                                 }});
@@ -597,6 +599,87 @@ TEST_F(AuditLogTest, AppendBatchWritesAllInOrderOrNothing) {
   EXPECT_TRUE(r.ok) << r.problem;
   EXPECT_EQ(r.entries, 25u);
   EXPECT_GE(r.checkpoints, 2u);  // at 10 and 20, and the tail at close
+}
+
+// A walk in parts finds exactly what one walk finds, wherever the damage
+// is: inside a part, at the checkpoint where parts meet, or at the end.
+TEST_F(AuditLogTest, AWalkInPartsFindsWhatOneWalkFinds) {
+  auto log = OpenLog(10);
+  std::vector<Entry> batch;
+  for (int i = 1; i <= 300; ++i) batch.push_back(MakeEntry(i));
+  ASSERT_TRUE(log->AppendBatch(batch));
+  log.reset();
+  auto both = [&](const VerifyOptions& base) {
+    VerifyOptions one = base;
+    VerifyOptions three = base;
+    three.threads = 3;
+    three.min_part_entries = 20;
+    std::vector<std::vector<uint64_t>> seen(3);
+    three.visit = [&](size_t part, const EntryView& e) { seen.at(part).push_back(e.seq); };
+    VerifyReport a = VerifyOrDie(one);
+    VerifyReport b = VerifyOrDie(three);
+    EXPECT_EQ(a.ok, b.ok);
+    EXPECT_EQ(a.problem, b.problem);
+    EXPECT_EQ(a.first_bad_seq, b.first_bad_seq);
+    if (a.ok) {
+      EXPECT_EQ(a.entries, b.entries);
+      EXPECT_EQ(a.checkpoints, b.checkpoints);
+      EXPECT_EQ(a.anchor_checkpoints, b.anchor_checkpoints);
+      EXPECT_EQ(a.unsigned_tail, b.unsigned_tail);
+      EXPECT_EQ(a.end_checkpoint_seq, b.end_checkpoint_seq);
+      // Three consecutive, ordered parts covering everything once.
+      std::vector<uint64_t> all;
+      for (const auto& p : seen) {
+        EXPECT_FALSE(p.empty());
+        EXPECT_TRUE(std::is_sorted(p.begin(), p.end()));
+        all.insert(all.end(), p.begin(), p.end());
+      }
+      EXPECT_EQ(all.size(), a.entries);
+      EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+    }
+    return b;
+  };
+  VerifyReport clean = both({});
+  EXPECT_TRUE(clean.ok);
+  EXPECT_EQ(clean.entries, 300u);
+  // Parts split at checkpoints 100 and 200 (300 entries, 3 parts).
+  for (uint64_t seq : {uint64_t{57}, uint64_t{100}, uint64_t{101}, uint64_t{200}, uint64_t{201}}) {
+    std::string saved = Raw(seq);
+    Del(Space::kAudit, internal::EntryKey(seq));
+    VerifyReport r = both({});
+    EXPECT_FALSE(r.ok) << seq;
+    EXPECT_EQ(r.first_bad_seq, seq) << r.problem;
+    Put(Space::kAudit, internal::EntryKey(seq), saved);
+    std::string edited = saved;
+    edited[edited.size() - 33] ^= 1;
+    Put(Space::kAudit, internal::EntryKey(seq), edited);
+    r = both({});
+    EXPECT_FALSE(r.ok) << seq;
+    EXPECT_EQ(r.first_bad_seq, seq) << r.problem;
+    RechainFrom(seq, 300);  // only the signatures can tell now
+    r = both({});
+    EXPECT_FALSE(r.ok) << seq;
+    Put(Space::kAudit, internal::EntryKey(seq), saved);
+    RechainFrom(seq, 300);
+    EXPECT_TRUE(both({}).ok) << seq;
+  }
+  // The stored checkpoint where two parts meet, re-signed by someone else.
+  auto cp = store_->Get(Space::kAudit, internal::CheckpointKey(100));
+  ASSERT_TRUE(cp && *cp);
+  std::string bad = **cp;
+  bad[bad.size() - 1] ^= 1;
+  Put(Space::kAudit, internal::CheckpointKey(100), bad);
+  VerifyReport r = both({});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 100u);
+  Put(Space::kAudit, internal::CheckpointKey(100), **cp);
+  // Truncation of the tail.
+  for (uint64_t s = 281; s <= 300; ++s) Del(Space::kAudit, internal::EntryKey(s));
+  r = both({});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 281u);
+  // A window, in parts.
+  EXPECT_FALSE(both({.from_ms = 0, .to_ms = INT64_MAX}).ok);
 }
 
 }  // namespace

@@ -9,18 +9,20 @@
 //
 // A window, for the breach report: verification starts at the signed
 // checkpoint at or before `from_ms` and ends at the first checkpoint after
-// `to_ms` (or the end of the log):
+// `to_ms`, or at the end of the log when no entry follows `to_ms` (then
+// removed tail entries, which may have been in the window, are caught):
 //
 //   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2});
 //
 // With `visit`, every entry checked is handed over as it is checked, so a
 // breach report reads each entry once, for both purposes:
 //
-//   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2,
-//                                  .visit = [&](const audit::EntryView& e) { ... }});
+//   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2, .threads = 2,
+//                                  .visit = [&](size_t part, const audit::EntryView& e) { ... }});
 //
 // Thread-safety: reads the store only; safe alongside a running AuditLog
-// (entries appended meanwhile may or may not be seen).
+// (entries appended meanwhile may or may not be seen). Starts its own
+// threads when asked to (VerifyOptions::threads) and joins them.
 #pragma once
 
 #include <cstdint>
@@ -40,11 +42,18 @@ struct VerifyOptions {
   std::optional<std::string> public_key = std::nullopt;
   std::optional<int64_t> from_ms = std::nullopt;
   std::optional<int64_t> to_ms = std::nullopt;
-  // Called with each entry in seq order, once its bytes decode and its
-  // stored hash continues the chain. A later finding (a checkpoint that does
-  // not match) can still fail the report: trust what was visited only when
-  // the report is ok. The view borrows bytes valid during the call only.
-  std::function<void(const EntryView& entry)> visit = nullptr;
+  // Walk in up to this many parts at once (threads), split at stored
+  // checkpoints; parts under min_part_entries are not split off. Findings
+  // are the same as one walk's.
+  unsigned threads = 1;
+  uint64_t min_part_entries = 100'000;  // tests lower it
+  // Called with each entry once its bytes decode and its stored hash
+  // continues the chain. With threads > 1, parts (0, 1, ...: consecutive seq
+  // ranges, in order) are visited concurrently, each in seq order; without,
+  // everything is part 0. A later finding (a checkpoint that does not
+  // match) can still fail the report: trust what was visited only when the
+  // report is ok. The view borrows bytes valid during the call only.
+  std::function<void(size_t part, const EntryView& entry)> visit = nullptr;
 };
 
 struct VerifyReport {

@@ -226,6 +226,10 @@ std::string Hash(std::string_view message) {
   return out;
 }
 
+void Hash(std::string_view message, unsigned char* out) {
+  crypto_generichash(out, kBlindBytes, U(message), message.size(), nullptr, 0);
+}
+
 std::string KeyedHash(const SecretKey& key, std::string_view message) {
   std::string out(kBlindBytes, '\0');
   crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), kBlindBytes, U(message),

@@ -97,6 +97,9 @@ class BlindIndexer {
 
 // BLAKE2b-256, unkeyed (chaining public data, e.g. the erasure journal).
 std::string Hash(std::string_view message);
+// The same into 32 bytes at `out`: no allocation, for hashing millions of
+// audit entries.
+void Hash(std::string_view message, unsigned char* out);
 
 // Keyed BLAKE2b-256, one shot (key-check values and API-key hashes).
 std::string KeyedHash(const SecretKey& key, std::string_view message);

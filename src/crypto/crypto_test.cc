@@ -105,6 +105,16 @@ TEST_F(CryptoTest, Blake2bKnownAnswer) {
             "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923");
 }
 
+// The same primitive through Hash (BLAKE2b-256 of "abc", RFC 7693's
+// reference code with a 32-byte digest), both forms.
+TEST_F(CryptoTest, Blake2b256BothForms) {
+  const char* want = "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319";
+  EXPECT_EQ(ToHex(Hash("abc")), want);
+  unsigned char out[32];
+  Hash("abc", out);
+  EXPECT_EQ(ToHex(std::string_view(reinterpret_cast<char*>(out), 32)), want);
+}
+
 TEST_F(CryptoTest, WrapUnwrap) {
   SecretKey kek = SecretKey::Random();
   SecretKey dk = SecretKey::Random();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <thread>
 #include <unordered_map>
 
 #include "audit/entry.h"
@@ -10,6 +12,9 @@ namespace coffre::report {
 namespace {
 
 using SubjectKey = std::array<char, 16>;
+
+// The walk uses the machine's cores, up to this many.
+constexpr unsigned kMaxThreads = 4;
 
 struct SubjectHash {
   size_t operator()(const SubjectKey& k) const {
@@ -36,11 +41,40 @@ struct StringHash {
 constexpr uint8_t kNotExposed = 0;
 constexpr uint8_t kMasked = 1;
 constexpr uint8_t kClear = 2;
+constexpr uint32_t kNoCollection = UINT32_MAX;
+
+// Small maps from interned ids to bytes: inline for the first ids (a
+// vault's fields and collections), a vector beyond, so that a subject costs
+// one allocation (its hash node) in the usual case.
+template <size_t kInline>
+class ByteSlots {
+ public:
+  uint8_t Get(uint32_t i) const {
+    if (i < kInline) return inline_[i];
+    i -= kInline;
+    return i < more_.size() ? more_[i] : kNotExposed;
+  }
+  void Raise(uint32_t i, uint8_t v) {  // max: clear wins over masked
+    uint8_t* slot;
+    if (i < kInline) {
+      slot = &inline_[i];
+    } else {
+      i -= kInline;
+      if (more_.size() <= i) more_.resize(i + 1, kNotExposed);
+      slot = &more_[i];
+    }
+    if (*slot < v) *slot = v;
+  }
+
+ private:
+  std::array<uint8_t, kInline> inline_{};
+  std::vector<uint8_t> more_;
+};
 
 struct Accumulated {
-  std::vector<uint8_t> views;        // by interned field
-  std::vector<uint8_t> collections;  // by interned collection: 1 if exposed
-  uint64_t actions = 0;              // bit per interned action
+  ByteSlots<24> views;       // by interned field
+  ByteSlots<8> collections;  // by interned collection: 1 if exposed
+  uint64_t actions = 0;      // bit per interned action
   uint64_t entries = 0;
   uint64_t last_seq = 0;
   int64_t first_ms = 0;
@@ -80,8 +114,7 @@ class Collector {
       fields_.emplace_back(FieldId(e.collection, name), view == audit::kViewClear ? kClear : kMasked);
     }
     const uint32_t action = ActionId(e.action);
-    const std::optional<uint32_t> collection =
-        e.collection.empty() ? std::nullopt : std::optional<uint32_t>(CollectionId(e.collection));
+    const uint32_t collection = e.collection.empty() ? kNoCollection : CollectionId(e.collection);
 
     for (size_t i = 0; i < e.subject_count(); ++i) {
       SubjectKey key;
@@ -95,10 +128,40 @@ class Collector {
       }
       a.last_ms = e.time_ms;
       a.actions |= uint64_t{1} << action;
-      if (collection) Mark(a.collections, *collection, 1);
+      if (collection != kNoCollection) a.collections.Raise(collection, 1);
       for (const auto& [field, v] : fields_) {
-        Mark(a.views, field, v);
-        Mark(a.collections, interned_[field].collection_id, 1);
+        a.views.Raise(field, v);
+        a.collections.Raise(interned_[field].collection_id, 1);
+      }
+    }
+  }
+
+  // Adds what `other` (a later part of the walk) collected.
+  void Absorb(const Collector& other) {
+    matched_ += other.matched_;
+    exposing_ += other.exposing_;
+    denied_ += other.denied_;
+    // Its interned ids, in ours.
+    std::vector<uint32_t> field_map, collection_map, action_map;
+    for (const InternedField& f : other.interned_) {
+      field_map.push_back(f.collection.empty() ? FieldId("", f.field) : FieldId(f.collection, f.field));
+    }
+    for (const std::string& c : other.collections_) collection_map.push_back(CollectionId(c));
+    for (const std::string& a : other.actions_) action_map.push_back(ActionId(a));
+    for (const auto& [key, theirs] : other.subjects_) {
+      auto [it, fresh] = subjects_.try_emplace(key);
+      Accumulated& a = it->second;
+      if (fresh) a.first_ms = theirs.first_ms;  // else ours is earlier: parts are in order
+      a.last_ms = theirs.last_ms;
+      a.entries += theirs.entries;
+      for (uint32_t b = 0; b < action_map.size(); ++b) {
+        if (theirs.actions & (uint64_t{1} << b)) a.actions |= uint64_t{1} << action_map[b];
+      }
+      for (uint32_t c = 0; c < collection_map.size(); ++c) {
+        if (theirs.collections.Get(c) != 0) a.collections.Raise(collection_map[c], 1);
+      }
+      for (uint32_t f = 0; f < field_map.size(); ++f) {
+        if (uint8_t v = theirs.views.Get(f); v != kNotExposed) a.views.Raise(field_map[f], v);
       }
     }
   }
@@ -132,8 +195,8 @@ class Collector {
       s.first_ms = a.first_ms;
       s.last_ms = a.last_ms;
       actions_seen |= a.actions;
-      for (uint32_t c = 0; c < a.collections.size(); ++c) {
-        if (a.collections[c] == 0) continue;
+      for (uint32_t c = 0; c < collections_.size(); ++c) {
+        if (a.collections.Get(c) == 0) continue;
         s.collections.push_back(collections_[c]);
         collection_seen[c] = true;
       }
@@ -147,7 +210,7 @@ class Collector {
       std::array<bool, kCategoryCount> any{}, clear{};
       std::array<std::vector<uint32_t>, kCategoryCount> colls;
       for (uint32_t f : field_order) {
-        uint8_t v = f < a.views.size() ? a.views[f] : kNotExposed;
+        uint8_t v = a.views.Get(f);
         if (v == kNotExposed) continue;
         const InternedField& def = interned_[f];
         s.fields.push_back({def.collection, def.field, v == kClear ? audit::kViewClear : audit::kViewMasked,
@@ -183,11 +246,6 @@ class Collector {
   }
 
  private:
-  static void Mark(std::vector<uint8_t>& slots, uint32_t i, uint8_t v) {
-    if (slots.size() <= i) slots.resize(i + 1, kNotExposed);
-    slots[i] = std::max(slots[i], v);  // clear wins over masked
-  }
-
   uint32_t CollectionId(std::string_view name) {
     if (auto it = collection_index_.find(name); it != collection_index_.end()) return it->second;
     uint32_t id = static_cast<uint32_t>(collections_.size());
@@ -249,7 +307,7 @@ class Collector {
 
 Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Schema& schema,
                                        const std::string& anchor_path, const BreachQuery& query,
-                                       int64_t now_ms) {
+                                       int64_t now_ms, const BuildOptions& options) {
   if (!query.principal && !query.user) {
     return Fail(ErrorCode::kInvalidArgument, "a breach report names a principal or a user");
   }
@@ -260,16 +318,24 @@ Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Sche
   r.query = query;
   r.generated_ms = now_ms;
   r.anchor_path = anchor_path;
-  Collector collector(query, schema);
+  // One collector per part of the walk (parts run on their own threads).
+  const unsigned threads =
+      options.threads != 0 ? options.threads : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxThreads);
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (unsigned i = 0; i < threads; ++i) collectors.push_back(std::make_unique<Collector>(query, schema));
   COFFRE_ASSIGN_OR_RETURN(
       r.verification,
       audit::Verify(store, anchor_path,
                     {.from_ms = query.from_ms,
                      .to_ms = query.to_ms,
-                     .visit = [&](const audit::EntryView& e) { collector.Visit(e); }}));
+                     .threads = threads,
+                     .min_part_entries = options.min_part_entries,
+                     .visit = [&](size_t part, const audit::EntryView& e) { collectors[part]->Visit(e); }}));
   // Nothing read from a log that fails verification is reported: the
   // report says where the log was altered instead.
-  if (r.verification.ok) collector.Finish(r);
+  if (!r.verification.ok) return r;
+  for (unsigned i = 1; i < threads; ++i) collectors[0]->Absorb(*collectors[i]);
+  collectors[0]->Finish(r);
   return r;
 }
 
