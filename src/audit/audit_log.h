@@ -125,6 +125,8 @@ class AuditLog {
   const std::string& public_key() const { return signing_key_.public_key(); }
   // Seq of the last durable entry (0 when empty).
   uint64_t last_seq() const;
+  // The anchor file (outside the data directory) that verification reads.
+  const std::string& anchor_path() const { return options_.anchor_path; }
 
  private:
   struct Request;

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "audit/entry.h"
+#include "common/clock.h"
 
 namespace coffre::report {
 namespace {
@@ -173,7 +174,9 @@ class Collector {
     std::vector<const std::pair<const SubjectKey, Accumulated>*> order;
     order.reserve(subjects_.size());
     for (const auto& kv : subjects_) order.push_back(&kv);
-    std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first < b->first; });
+    // Byte order (as unsigned), which is the order of their hex forms.
+    std::sort(order.begin(), order.end(),
+              [](auto* a, auto* b) { return std::memcmp(a->first.data(), b->first.data(), a->first.size()) < 0; });
 
     // Fields in (collection, field) order, for stable output.
     std::vector<uint32_t> field_order(interned_.size());
@@ -304,6 +307,15 @@ class Collector {
 };
 
 }  // namespace
+
+Result<BreachQuery> MakeQuery(std::optional<std::string> principal, std::optional<std::string> user,
+                              std::string_view from, std::string_view to) {
+  COFFRE_ASSIGN_OR_RETURN(int64_t f, ParseRfc3339(from, "'from'"));
+  COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(to, "'to'"));
+  if (t < f) return Fail(ErrorCode::kInvalidArgument, "'to' is before 'from'");
+  if (!principal && !user) return Fail(ErrorCode::kInvalidArgument, "a breach report names a principal");
+  return BreachQuery{std::move(principal), std::move(user), f * 1000, t * 1000 + 999};
+}
 
 Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Schema& schema,
                                        const std::string& anchor_path, const BreachQuery& query,

@@ -92,6 +92,12 @@ struct BreachReport {
   std::vector<std::string> actions;      // actions that exposed data, sorted
 };
 
+// A query from a request's text: RFC 3339 UTC times, `to` inclusive to the
+// end of its second. kInvalidArgument naming 'from' or 'to' (bad time, or
+// `to` before `from`). Names are the caller's to check (auth::ValidateName).
+Result<BreachQuery> MakeQuery(std::optional<std::string> principal, std::optional<std::string> user,
+                              std::string_view from, std::string_view to);
+
 // How the walk runs. The defaults suit production; tests split small logs.
 struct BuildOptions {
   unsigned threads = 0;                   // 0: one per core, at most 4

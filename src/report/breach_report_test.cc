@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <filesystem>
 
 #include "audit/audit_log.h"
@@ -190,7 +191,20 @@ TEST_F(BreachReportTest, ListsExactlyWhatWasReturnedWithClearWinningOverMasked) 
   EXPECT_EQ(other.fields, std::vector<std::string>{"notes.text"});
 }
 
-TEST_F(BreachReportTest, UsersAndPrincipalsAreTellApart) {
+TEST_F(BreachReportTest, SubjectsComeInTheOrderOfTheirHexForms) {
+  for (int first : {0xf0, 0x10, 0x80, 0x7f}) {
+    audit::Entry e = Read("svc", 1, {{"email", 'm'}});
+    e.subjects[0][0] = static_cast<char>(first);
+    Add(e);
+  }
+  BreachReport r = Build({.principal = "svc", .from_ms = 0, .to_ms = T(100)});
+  std::vector<std::string> hex;
+  for (const auto& s : r.subjects) hex.push_back(ToHex(s.subject));
+  ASSERT_EQ(hex.size(), 4u);
+  EXPECT_TRUE(std::is_sorted(hex.begin(), hex.end()));
+}
+
+TEST_F(BreachReportTest, UsersAndPrincipalsAreToldApart) {
   audit::Entry a = Read("crm", 1, {{"email", 'c'}});
   a.on_behalf_of = "alice";
   Add(a);

@@ -14,6 +14,7 @@
 //   principal.suspend | principal.resume | principal.remove  {name} -> {name}
 //   policy.load       {text} -> {roles: [...]}
 //   audit.verify      {anchor?} -> {ok, entries, checkpoints, first_bad_seq?, problem?}
+//   breach.report, breach.notify, bulk.export: server/breach_ops.h
 // Errors come back as Error values; over the socket as {"error": {code, message}}.
 //
 // Thread-safety: Execute is safe from several threads (the runtime is).
