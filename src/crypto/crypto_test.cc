@@ -152,6 +152,20 @@ TEST_F(KeyFileTest, CreateLoadNeverOverwrite) {
   EXPECT_TRUE(k1->ConstantTimeEquals(*k2));
 }
 
+TEST_F(KeyFileTest, BoxSecretFilesAreNotMasterKeyFiles) {
+  std::string box = dir_ + "/recipient.secret";
+  SecretKey sk = SecretKey::Random();
+  ASSERT_TRUE(WriteBoxSecretFile(box, sk));
+  auto back = LoadBoxSecretFile(box);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->ConstantTimeEquals(sk));
+  EXPECT_EQ(WriteBoxSecretFile(box, sk).error().code, ErrorCode::kAlreadyExists);
+  EXPECT_FALSE(LoadKeyFile(box));
+  std::string master = dir_ + "/master.key";
+  ASSERT_TRUE(CreateKeyFile(master));
+  EXPECT_FALSE(LoadBoxSecretFile(master));
+}
+
 TEST_F(KeyFileTest, RefusesLooseModeAndGarbage) {
   std::string path = dir_ + "/master.key";
   ASSERT_TRUE(CreateKeyFile(path));

@@ -27,6 +27,10 @@ std::string Count(uint64_t n) {
   return out;
 }
 
+// "1 person", "12 people".
+std::string People(uint64_t n) { return Count(n) + (n == 1 ? " person" : " people"); }
+std::string Records(uint64_t n) { return Count(n) + (n == 1 ? " record" : " records"); }
+
 std::string Join(const std::vector<std::string>& items, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -172,7 +176,7 @@ void NotificationMarkdown(const BreachReport& r, const RenderOptions& o, std::st
     const CategoryCount& n = r.categories[static_cast<size_t>(c)];
     if (n.people == 0) continue;
     any = true;
-    md += "\n  - " + std::string(CategoryTitle(c)) + ": " + Count(n.people) + " people, " +
+    md += "\n  - " + std::string(CategoryTitle(c)) + ": " + People(n.people) + ", " +
           Count(n.people_clear) + " of them in clear (fields: " + Join(n.fields, ", ") + ")";
   }
   md += any ? "\n" : " none beyond the fact that the people are in the vault (ids only).\n";
@@ -316,8 +320,7 @@ std::string RenderMarkdown(const BreachReport& r, const RenderOptions& o) {
   if (!r.verification.ok) return md;
 
   md += "## Summary\n\n";
-  md += "- People whose data was returned: **" + Count(r.subjects.size()) + "** (" + Count(r.records) +
-        " records";
+  md += "- People whose data was returned: **" + Count(r.subjects.size()) + "** (" + Records(r.records);
   if (!r.collections.empty()) md += ", in `" + Join(r.collections, "`, `") + "`";
   md += ").\n";
   md += "- Requests of " + Who(r) + " in the window: " + Count(r.entries_matched) + "; " +
