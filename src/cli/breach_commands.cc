@@ -75,10 +75,12 @@ json::object QueryOf(const ReportArgs& a) {
 
 // Prints a failed verification as `audit verify` does; exit status 6.
 bool VerificationFailed(const json::object& answer, Context& ctx) {
-  if (!answer.contains("ok") || answer.at("ok").as_bool()) return false;
+  const json::value* ok = answer.if_contains("ok");
+  if (ok == nullptr || !ok->is_bool() || ok->get_bool()) return false;
   PrintJson(answer);
+  const json::value* problem = answer.if_contains("problem");
   std::cerr << "coffre: the audit log fails verification over this window: "
-            << (answer.contains("problem") ? answer.at("problem").as_string().c_str() : "") << "\n";
+            << (problem != nullptr && problem->is_string() ? problem->get_string().c_str() : "") << "\n";
   ctx.exit_code = 6;
   return true;
 }
@@ -140,10 +142,13 @@ void RegisterBreachReport(CLI::App& app, Context& ctx) {
       notify["out"] = Absolute(a->notify_file);
       COFFRE_ASSIGN_OR_RETURN(json::object done, Manage(a->vault, notify));
       if (VerificationFailed(done, ctx)) return Ok();
-      std::cerr << "coffre: notification list of " << done.at("people").as_uint64() << " people ("
-                << done.at("reachable").as_uint64() << " with a contact channel, "
-                << done.at("erased").as_uint64() << " erased since) sealed to " << done.at("out").as_string().c_str()
-                << "; its decryptions are in the audit log\n";
+      auto num = [&](std::string_view key) {
+        const json::value* v = done.if_contains(key);
+        return v != nullptr && v->is_number() ? v->to_number<uint64_t>() : 0;
+      };
+      std::cerr << "coffre: notification list of " << num("people") << " people (" << num("reachable")
+                << " with a contact channel, " << num("erased") << " erased since) sealed to "
+                << Absolute(a->notify_file) << "; its decryptions are in the audit log\n";
       return Ok();
     });
   });

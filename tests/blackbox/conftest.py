@@ -49,7 +49,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_EXISTS, EXIT_DENIED, E
 ERROR_CODES = {
     "invalid_json", "invalid_request", "unauthenticated", "forbidden", "suspended",
     "not_found", "method_not_allowed", "already_exists", "payload_too_large",
-    "invalid_value", "throttled", "internal",
+    "invalid_value", "throttled", "internal", "failed_precondition", "integrity_failure",
 }
 
 
