@@ -112,7 +112,7 @@ class Walker {
     char next_hash[internal::kHashBytes];
     Status inner = Ok();
     const std::string end = last_part ? std::string(1, internal::kEntryTag + 1) : internal::EntryKey(range.last + 1);
-    COFFRE_TRY(store_.ScanRange(
+    COFFRE_TRY(store_.ScanRangeOnce(
         Space::kAudit, internal::EntryKey(range.first), end,
         [&](std::string_view k, std::string_view v) {
           auto seq = internal::SeqOfKey(k, internal::kEntryTag);

@@ -178,74 +178,94 @@ class Collector {
     std::sort(order.begin(), order.end(),
               [](auto* a, auto* b) { return std::memcmp(a->first.data(), b->first.data(), a->first.size()) < 0; });
 
-    // Fields in (collection, field) order, for stable output.
-    std::vector<uint32_t> field_order(interned_.size());
-    for (uint32_t i = 0; i < field_order.size(); ++i) field_order[i] = i;
+    // The report's tables, sorted, and our interned ids' places in them.
+    // Only what some subject was exposed to goes in.
+    std::vector<bool> field_used(interned_.size(), false), collection_used(collections_.size(), false);
+    uint64_t actions_used = 0;
+    for (const auto* kv : order) {
+      const Accumulated& a = kv->second;
+      actions_used |= a.actions;
+      for (uint32_t f = 0; f < interned_.size(); ++f) field_used[f] = field_used[f] || a.views.Get(f) != kNotExposed;
+      for (uint32_t c = 0; c < collections_.size(); ++c) {
+        collection_used[c] = collection_used[c] || a.collections.Get(c) != 0;
+      }
+    }
+    std::vector<uint32_t> field_order, collection_order, action_order;
+    for (uint32_t f = 0; f < interned_.size(); ++f) if (field_used[f]) field_order.push_back(f);
     std::sort(field_order.begin(), field_order.end(), [&](uint32_t a, uint32_t b) {
       return std::tie(interned_[a].collection, interned_[a].field) <
              std::tie(interned_[b].collection, interned_[b].field);
     });
-    std::vector<bool> category_field_seen(interned_.size(), false);
-    std::vector<bool> collection_seen(collections_.size(), false);
-    uint64_t actions_seen = 0;
+    for (uint32_t c = 0; c < collections_.size(); ++c) if (collection_used[c]) collection_order.push_back(c);
+    std::sort(collection_order.begin(), collection_order.end(),
+              [&](uint32_t a, uint32_t b) { return collections_[a] < collections_[b]; });
+    for (uint32_t b = 0; b < actions_.size(); ++b) if (actions_used & (uint64_t{1} << b)) action_order.push_back(b);
+    std::sort(action_order.begin(), action_order.end(),
+              [&](uint32_t a, uint32_t b) { return actions_[a] < actions_[b]; });
+    std::vector<uint32_t> collection_slot(collections_.size(), 0);
+    for (uint32_t i = 0; i < collection_order.size(); ++i) {
+      collection_slot[collection_order[i]] = i;
+      r.collections.push_back(collections_[collection_order[i]]);
+    }
+    for (uint32_t f : field_order) {
+      const InternedField& def = interned_[f];
+      r.fields.push_back({def.collection, def.field, def.category});
+    }
+    std::vector<uint32_t> action_bit(actions_.size(), 0);
+    for (uint32_t i = 0; i < action_order.size(); ++i) {
+      action_bit[action_order[i]] = i;
+      r.actions.push_back(actions_[action_order[i]]);
+    }
+    for (uint32_t i = 0; i < field_order.size(); ++i) {
+      r.categories[static_cast<size_t>(interned_[field_order[i]].category)].fields.push_back(r.fields[i].Name());
+    }
 
+    std::vector<std::pair<uint8_t, uint32_t>> category_collection;  // reused per subject
     r.subjects.reserve(order.size());
     for (const auto* kv : order) {
       const Accumulated& a = kv->second;
       SubjectExposure s;
-      s.subject.assign(kv->first.data(), kv->first.size());
+      s.subject = kv->first;
       s.entries = a.entries;
       s.first_ms = a.first_ms;
       s.last_ms = a.last_ms;
-      actions_seen |= a.actions;
-      for (uint32_t c = 0; c < collections_.size(); ++c) {
-        if (a.collections.Get(c) == 0) continue;
-        s.collections.push_back(collections_[c]);
-        collection_seen[c] = true;
-      }
-      std::sort(s.collections.begin(), s.collections.end());
-      r.records += s.collections.size();
       for (uint32_t b = 0; b < actions_.size(); ++b) {
-        if (a.actions & (uint64_t{1} << b)) s.actions.push_back(actions_[b]);
+        if (a.actions & (uint64_t{1} << b)) s.actions |= uint64_t{1} << action_bit[b];
       }
-      std::sort(s.actions.begin(), s.actions.end());
+      size_t n = 0;
+      for (uint32_t c : collection_order) n += a.collections.Get(c) != 0;
+      s.collections.reserve(n);
+      for (uint32_t c : collection_order) {
+        if (a.collections.Get(c) != 0) s.collections.push_back(collection_slot[c]);
+      }
+      r.records += s.collections.size();
+      n = 0;
+      for (uint32_t f : field_order) n += a.views.Get(f) != kNotExposed;
+      s.fields.reserve(n);
       // Per category: any field, any clear field, and the collections.
       std::array<bool, kCategoryCount> any{}, clear{};
-      std::array<std::vector<uint32_t>, kCategoryCount> colls;
-      for (uint32_t f : field_order) {
-        uint8_t v = a.views.Get(f);
+      category_collection.clear();
+      for (uint32_t i = 0; i < field_order.size(); ++i) {
+        uint8_t v = a.views.Get(field_order[i]);
         if (v == kNotExposed) continue;
-        const InternedField& def = interned_[f];
-        s.fields.push_back({def.collection, def.field, v == kClear ? audit::kViewClear : audit::kViewMasked,
-                            def.category});
+        const InternedField& def = interned_[field_order[i]];
+        s.fields.push_back({i, v == kClear ? audit::kViewClear : audit::kViewMasked});
         size_t c = static_cast<size_t>(def.category);
         any[c] = true;
         clear[c] = clear[c] || v == kClear;
-        colls[c].push_back(def.collection_id);
-        if (!category_field_seen[f]) {
-          category_field_seen[f] = true;
-          r.categories[c].fields.push_back(def.collection + "." + def.field);
-        }
+        category_collection.emplace_back(static_cast<uint8_t>(c), def.collection_id);
       }
+      std::sort(category_collection.begin(), category_collection.end());
+      category_collection.erase(std::unique(category_collection.begin(), category_collection.end()),
+                                category_collection.end());
+      for (const auto& [c, coll] : category_collection) ++r.categories[c].records;
       for (size_t c = 0; c < kCategoryCount; ++c) {
         if (!any[c]) continue;
         ++r.categories[c].people;
         if (clear[c]) ++r.categories[c].people_clear;
-        std::sort(colls[c].begin(), colls[c].end());
-        r.categories[c].records +=
-            static_cast<uint64_t>(std::unique(colls[c].begin(), colls[c].end()) - colls[c].begin());
       }
       r.subjects.push_back(std::move(s));
     }
-    for (auto& c : r.categories) std::sort(c.fields.begin(), c.fields.end());
-    for (uint32_t c = 0; c < collections_.size(); ++c) {
-      if (collection_seen[c]) r.collections.push_back(collections_[c]);
-    }
-    std::sort(r.collections.begin(), r.collections.end());
-    for (uint32_t b = 0; b < actions_.size(); ++b) {
-      if (actions_seen & (uint64_t{1} << b)) r.actions.push_back(actions_[b]);
-    }
-    std::sort(r.actions.begin(), r.actions.end());
   }
 
  private:

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <array>
+#include <string_view>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,21 +54,33 @@ struct BreachQuery {
   int64_t to_ms = 0;    // inclusive
 };
 
-struct FieldExposure {
+// A field exposed to someone in the report: the table the exposures point
+// into (one entry per field, not one per person and field).
+struct ReportField {
   std::string collection;
   std::string field;
-  char view = 'm';  // audit::kViewClear or kViewMasked; clear wins over masked
   Category category = Category::kOther;
+  std::string Name() const { return collection + "." + field; }  // "people.email"
 };
 
+struct FieldExposure {
+  uint32_t field = 0;  // index into BreachReport::fields
+  char view = 'm';     // audit::kViewClear or kViewMasked; clear wins over masked
+};
+
+// One person. Indexes point into the report's tables, so that a person
+// costs two small allocations, whatever the number of their fields: a
+// report may list millions.
 struct SubjectExposure {
-  std::string subject;                  // 16 raw bytes
-  std::vector<std::string> collections;  // sorted
-  std::vector<FieldExposure> fields;     // sorted by collection, then field
-  std::vector<std::string> actions;      // sorted: "read", "search", ...
-  uint64_t entries = 0;                  // exposing entries naming this subject
+  std::array<char, 16> subject{};      // raw id
+  std::vector<uint32_t> collections;   // indexes into BreachReport::collections, ascending
+  std::vector<FieldExposure> fields;   // ascending index (so by collection, then field)
+  uint64_t actions = 0;                // bit i: BreachReport::actions[i]
+  uint64_t entries = 0;                // exposing entries naming this subject
   int64_t first_ms = 0;
   int64_t last_ms = 0;
+
+  std::string_view id() const { return {subject.data(), subject.size()}; }
 };
 
 struct CategoryCount {
@@ -89,7 +102,8 @@ struct BreachReport {
   std::array<CategoryCount, kCategoryCount> categories{};  // indexed by Category
   uint64_t records = 0;  // distinct (subject, collection) pairs exposed
   std::vector<std::string> collections;  // collections with an exposure, sorted
-  std::vector<std::string> actions;      // actions that exposed data, sorted
+  std::vector<std::string> actions;      // actions that exposed data, sorted (at most 64)
+  std::vector<ReportField> fields;       // fields exposed, sorted by collection, then field
 };
 
 // A query from a request's text: RFC 3339 UTC times, `to` inclusive to the

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "audit/audit_log.h"
+#include "audit/entry_json.h"
 #include "audit/internal/format.h"
 #include "common/bytes.h"
 #include "report/render.h"
@@ -92,18 +93,23 @@ class BreachReportTest : public testing::Test {
   }
   std::vector<std::string> Ids(const BreachReport& r) {
     std::vector<std::string> ids;
-    for (const auto& s : r.subjects) ids.push_back(s.subject);
+    for (const auto& s : r.subjects) ids.emplace_back(s.id());
     return ids;
   }
   const SubjectExposure* Find(const BreachReport& r, int subject) {
     for (const auto& s : r.subjects) {
-      if (s.subject == Sid(subject)) return &s;
+      if (s.id() == Sid(subject)) return &s;
     }
     return nullptr;
   }
-  static std::string Views(const SubjectExposure& s) {
+  static std::string Views(const BreachReport& r, const SubjectExposure& s) {
     std::string out;
-    for (const auto& f : s.fields) out += f.collection + "." + f.field + "=" + f.view + " ";
+    for (const auto& f : s.fields) out += r.fields[f.field].Name() + "=" + f.view + " ";
+    return out;
+  }
+  static std::vector<std::string> Collections(const BreachReport& r, const SubjectExposure& s) {
+    std::vector<std::string> out;
+    for (uint32_t c : s.collections) out.push_back(r.collections[c]);
     return out;
   }
 
@@ -158,13 +164,13 @@ TEST_F(BreachReportTest, ListsExactlyWhatWasReturnedWithClearWinningOverMasked) 
   ASSERT_TRUE(r.verification.ok) << r.verification.problem;
   std::vector<std::string> want = {Sid(2), Sid(3), Sid(6), Sid(7), Sid(9), Sid(10)};
   EXPECT_EQ(Ids(r), want);
-  EXPECT_EQ(Views(*Find(r, 2)), "people.email=c people.first_name=c ");
-  EXPECT_EQ(Views(*Find(r, 3)), "people.email=m people.nir=m ");
-  EXPECT_EQ(Views(*Find(r, 6)), "people.email=m ");
-  EXPECT_EQ(Views(*Find(r, 9)), "");
-  EXPECT_EQ(Find(r, 9)->collections, std::vector<std::string>{"people"});
-  EXPECT_EQ(Views(*Find(r, 10)), "notes.text=c people.iban=c ");
-  EXPECT_EQ(Find(r, 10)->collections, (std::vector<std::string>{"notes", "people"}));
+  EXPECT_EQ(Views(r, *Find(r, 2)), "people.email=c people.first_name=c ");
+  EXPECT_EQ(Views(r, *Find(r, 3)), "people.email=m people.nir=m ");
+  EXPECT_EQ(Views(r, *Find(r, 6)), "people.email=m ");
+  EXPECT_EQ(Views(r, *Find(r, 9)), "");
+  EXPECT_EQ(Collections(r, *Find(r, 9)), std::vector<std::string>{"people"});
+  EXPECT_EQ(Views(r, *Find(r, 10)), "notes.text=c people.iban=c ");
+  EXPECT_EQ(Collections(r, *Find(r, 10)), (std::vector<std::string>{"notes", "people"}));
   EXPECT_EQ(Find(r, 2)->entries, 2u);
   EXPECT_EQ(Find(r, 2)->first_ms, T(1));
   EXPECT_EQ(Find(r, 2)->last_ms, T(2));
@@ -199,7 +205,7 @@ TEST_F(BreachReportTest, SubjectsComeInTheOrderOfTheirHexForms) {
   }
   BreachReport r = Build({.principal = "svc", .from_ms = 0, .to_ms = T(100)});
   std::vector<std::string> hex;
-  for (const auto& s : r.subjects) hex.push_back(ToHex(s.subject));
+  for (const auto& s : r.subjects) hex.push_back(ToHex(s.id()));
   ASSERT_EQ(hex.size(), 4u);
   EXPECT_TRUE(std::is_sorted(hex.begin(), hex.end()));
 }
@@ -338,6 +344,20 @@ TEST_F(BreachReportTest, RenderingsCarryIdsAndTheNotificationDraft) {
   md = RenderMarkdown(r, {.contact = "DPO, dpo@example.org"});
   EXPECT_NE(md.find("DPO, dpo@example.org"), std::string::npos);
   EXPECT_EQ(md.find("TO BE COMPLETED: name and contact details"), std::string::npos);
+}
+
+TEST(Render, FastTimesAgreeWithTheAuditFormat) {
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    // Up to the year 9999, and the edges.
+    int64_t ms = i == 0 ? 0 : i == 1 ? 253402300799999 : static_cast<int64_t>(x % 253402300800000ull);
+    std::string fast;
+    internal::AppendTimeMs(fast, ms);
+    ASSERT_EQ(fast, audit::FormatTimeMs(ms)) << ms;
+  }
 }
 
 TEST(Categories, FollowTheFieldTypes) {

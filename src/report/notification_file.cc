@@ -75,12 +75,12 @@ Result<NotificationResult> WriteNotificationFile(vault::Vault& vault, audit::Aud
     std::vector<std::string> decrypted_fields;  // "collection.field", for the entry
     for (size_t i = begin; i < end; ++i) {
       const SubjectExposure& x = report.subjects[i];
-      json::object out{{"subject", ToHex(x.subject)}};
-      auto records = vault.ExportSubject(x.subject);
+      json::object out{{"subject", ToHex(x.id())}};
+      auto records = vault.ExportSubject(x.id());
       if (!records && records.error().code != ErrorCode::kNotFound) return Fail(records.error());
       json::object contact;
       if (records) {
-        e.subjects.push_back(x.subject);
+        e.subjects.emplace_back(x.id());
         for (vault::Record& r : *records) {
           const schema::Collection* c = schema.Find(r.collection);
           for (vault::FieldValue& f : r.fields) {
@@ -102,8 +102,9 @@ Result<NotificationResult> WriteNotificationFile(vault::Vault& vault, audit::Aud
       json::object exposed;
       std::vector<std::string> categories;
       for (const FieldExposure& f : x.fields) {
-        exposed[f.collection + "." + f.field] = f.view == audit::kViewClear ? "clear" : "masked";
-        categories.emplace_back(CategoryName(f.category));
+        const ReportField& def = report.fields[f.field];
+        exposed[def.Name()] = f.view == audit::kViewClear ? "clear" : "masked";
+        categories.emplace_back(CategoryName(def.category));
       }
       std::sort(categories.begin(), categories.end());
       categories.erase(std::unique(categories.begin(), categories.end()), categories.end());

@@ -27,6 +27,79 @@ std::string Count(uint64_t n) {
   return out;
 }
 
+// Appends the 32 hex characters of an id: no temporary string.
+void AppendHex(std::string& out, std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char b : bytes) {
+    auto c = static_cast<unsigned char>(b);
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+}
+
+// Appends audit::FormatTimeMs(ms) ("2026-11-22T04:15:57.123Z") without
+// strftime or temporaries: two per exposed person. Days to a civil date by
+// H. Hinnant's algorithm (proleptic Gregorian, as gmtime).
+void AppendTimeMs(std::string& out, int64_t ms) {
+  if (ms < 0) {
+    out += audit::FormatTimeMs(ms);
+    return;
+  }
+  int64_t secs = ms / 1000;
+  const int64_t days = secs / 86400;
+  int64_t sod = secs % 86400;
+  const int64_t z = days + 719468;
+  const int64_t era = z / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  char buf[32];
+  auto put = [&](int at, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      buf[at + i] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+  };
+  if (y > 9999) {
+    out += audit::FormatTimeMs(ms);
+    return;
+  }
+  put(0, y, 4);
+  buf[4] = '-';
+  put(5, m, 2);
+  buf[7] = '-';
+  put(8, d, 2);
+  buf[10] = 'T';
+  put(11, sod / 3600, 2);
+  buf[13] = ':';
+  put(14, sod % 3600 / 60, 2);
+  buf[16] = ':';
+  put(17, sod % 60, 2);
+  buf[19] = '.';
+  put(20, ms % 1000, 3);
+  buf[23] = 'Z';
+  out.append(buf, 24);
+}
+
+// A person's collections, actions and fields by name, from the report's
+// tables.
+std::vector<std::string> CollectionsOf(const BreachReport& r, const SubjectExposure& x) {
+  std::vector<std::string> out;
+  for (uint32_t c : x.collections) out.push_back(r.collections[c]);
+  return out;
+}
+std::vector<std::string> ActionsOf(const BreachReport& r, const SubjectExposure& x) {
+  std::vector<std::string> out;
+  for (uint32_t b = 0; b < r.actions.size() && b < 64; ++b) {
+    if (x.actions & (uint64_t{1} << b)) out.push_back(r.actions[b]);
+  }
+  return out;
+}
+
 // "1 person", "12 people".
 std::string People(uint64_t n) { return Count(n) + (n == 1 ? " person" : " people"); }
 std::string Records(uint64_t n) { return Count(n) + (n == 1 ? " record" : " records"); }
@@ -260,40 +333,55 @@ std::string RenderJson(const BreachReport& r) {
   std::string s = json::serialize(summary);
   out += ',';
   out.append(s, 1, s.size() - 2);
-  out.reserve(out.size() + r.subjects.size() * 200);
+  // About 40 bytes per person in `subjects`, 150 plus 25 per field in
+  // `exposures`: one allocation for hundreds of megabytes, not a dozen.
+  size_t estimate = out.size() + 4096;
+  for (const SubjectExposure& x : r.subjects) estimate += 200 + 30 * x.fields.size();
+  out.reserve(estimate);
   out += ",\"subjects\":[";
   for (size_t i = 0; i < r.subjects.size(); ++i) {
     if (i > 0) out += ',';
     out += '"';
-    out += ToHex(r.subjects[i].subject);
+    AppendHex(out, r.subjects[i].id());
     out += '"';
   }
+  // Every name quoted once, not once per person.
+  std::vector<std::string> collection_json, action_json, field_json;
+  for (const auto& c : r.collections) AppendQuoted(collection_json.emplace_back(), c);
+  for (const auto& a : r.actions) AppendQuoted(action_json.emplace_back(), a);
+  for (const auto& f : r.fields) AppendQuoted(field_json.emplace_back(), f.Name());
   out += "],\"exposures\":[";
   for (size_t i = 0; i < r.subjects.size(); ++i) {
     const SubjectExposure& x = r.subjects[i];
     if (i > 0) out += ',';
-    out += "{\"subject\":\"" + ToHex(x.subject) + "\",\"collections\":[";
+    out += "{\"subject\":\"";
+    AppendHex(out, x.id());
+    out += "\",\"collections\":[";
     for (size_t j = 0; j < x.collections.size(); ++j) {
       if (j > 0) out += ',';
-      AppendQuoted(out, x.collections[j]);
+      out += collection_json[x.collections[j]];
     }
     out += "],\"fields\":{";
     for (size_t j = 0; j < x.fields.size(); ++j) {
       if (j > 0) out += ',';
-      out += '"';
-      AppendEscaped(out, x.fields[j].collection);
-      out += '.';
-      AppendEscaped(out, x.fields[j].field);
-      out += '"';
+      out += field_json[x.fields[j].field];
       out += x.fields[j].view == audit::kViewClear ? ":\"clear\"" : ":\"masked\"";
     }
     out += "},\"actions\":[";
-    for (size_t j = 0; j < x.actions.size(); ++j) {
-      if (j > 0) out += ',';
-      AppendQuoted(out, x.actions[j]);
+    bool first_action = true;
+    for (size_t b = 0; b < action_json.size() && b < 64; ++b) {
+      if ((x.actions & (uint64_t{1} << b)) == 0) continue;
+      if (!first_action) out += ',';
+      first_action = false;
+      out += action_json[b];
     }
-    out += "],\"entries\":" + std::to_string(x.entries) + ",\"first\":\"" +
-           audit::FormatTimeMs(x.first_ms) + "\",\"last\":\"" + audit::FormatTimeMs(x.last_ms) + "\"}";
+    out += "],\"entries\":";
+    out += std::to_string(x.entries);
+    out += ",\"first\":\"";
+    AppendTimeMs(out, x.first_ms);
+    out += "\",\"last\":\"";
+    AppendTimeMs(out, x.last_ms);
+    out += "\"}";
   }
   out += "],\"categories\":";
   json::object cats;
@@ -340,14 +428,13 @@ std::string RenderMarkdown(const BreachReport& r, const RenderOptions& o) {
     md += "| subject | collections | fields (view) | actions | requests | first | last |\n"
           "|---|---|---|---|---:|---|---|\n";
     for (const SubjectExposure& x : r.subjects) {
-      md += "| `" + ToHex(x.subject) + "` | " + Join(x.collections, ", ") + " | ";
+      md += "| `" + ToHex(x.id()) + "` | " + Join(CollectionsOf(r, x), ", ") + " | ";
       for (size_t j = 0; j < x.fields.size(); ++j) {
         if (j > 0) md += ", ";
-        md += x.fields[j].collection + "." + x.fields[j].field + " (" +
-              std::string(ViewName(x.fields[j].view)) + ")";
+        md += r.fields[x.fields[j].field].Name() + " (" + std::string(ViewName(x.fields[j].view)) + ")";
       }
       if (x.fields.empty()) md += "(id only)";
-      md += " | " + Join(x.actions, ", ") + " | " + std::to_string(x.entries) + " | " +
+      md += " | " + Join(ActionsOf(r, x), ", ") + " | " + std::to_string(x.entries) + " | " +
             audit::FormatTimeMs(x.first_ms) + " | " + audit::FormatTimeMs(x.last_ms) + " |\n";
     }
     md += "\n";
@@ -375,20 +462,24 @@ std::string RenderCsv(const BreachReport& r) {
   csv.reserve(r.subjects.size() * 160);
   std::string fields;
   for (const SubjectExposure& x : r.subjects) {
-    csv += ToHex(x.subject);
+    AppendHex(csv, x.id());
     csv += ',';
-    cell(csv, Join(x.collections, ";"));
+    cell(csv, Join(CollectionsOf(r, x), ";"));
     csv += ',';
     fields.clear();
     for (size_t j = 0; j < x.fields.size(); ++j) {
       if (j > 0) fields += ';';
-      fields += x.fields[j].collection + "." + x.fields[j].field + "=" + std::string(ViewName(x.fields[j].view));
+      fields += r.fields[x.fields[j].field].Name() + "=" + std::string(ViewName(x.fields[j].view));
     }
     cell(csv, fields);
     csv += '\n';
   }
   return csv;
 }
+
+namespace internal {
+void AppendTimeMs(std::string& out, int64_t ms) { report::AppendTimeMs(out, ms); }
+}  // namespace internal
 
 std::string Render(const BreachReport& r, Format f, const RenderOptions& o) {
   switch (f) {

@@ -51,4 +51,9 @@ std::string RenderMarkdown(const BreachReport& report, const RenderOptions& opti
 std::string RenderCsv(const BreachReport& report);
 std::string Render(const BreachReport& report, Format format, const RenderOptions& options = {});
 
+namespace internal {
+// audit::FormatTimeMs without temporaries (exposed for its test).
+void AppendTimeMs(std::string& out, int64_t ms);
+}  // namespace internal
+
 }  // namespace coffre::report

@@ -424,7 +424,7 @@ Result<std::vector<Record>> Vault::ListRecords(std::string_view collection, std:
   end.push_back('\xff');  // record ids are 16 bytes: every key of the collection sorts below
   // Keys first, records opened outside the scan.
   std::vector<std::pair<std::string, std::string>> found;  // id, stored value
-  COFFRE_TRY(store_->ScanRange(Space::kRecords, begin, end, [&](std::string_view k, std::string_view v) {
+  COFFRE_TRY(store_->ScanRangeOnce(Space::kRecords, begin, end, [&](std::string_view k, std::string_view v) {
     if (k.size() != prefix.size() + kIdBytes || k.substr(0, prefix.size()) != prefix) return true;
     found.emplace_back(k.substr(prefix.size()), v);
     return found.size() < limit;
