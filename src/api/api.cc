@@ -84,7 +84,6 @@ bool MethodIn(std::string_view allowed, std::string_view method) {
   return false;
 }
 
-bool MethodAllowed(RouteKind kind, std::string_view method) { return MethodIn(AllowedMethods(kind), method); }
 
 HttpResult<std::string> ParseHexId(std::string_view hex, std::string_view what) {
   auto id = ParseId(hex, what);

@@ -35,8 +35,8 @@ Result<std::optional<std::string>> OptionalString(const json::object& o, std::st
 }
 
 Result<std::string> OutPath(const json::object& o) {
-  COFFRE_ASSIGN_OR_RETURN(std::string out, RequiredString(o, "out"));
-  if (out.empty() || out[0] != '/') return Fail(ErrorCode::kInvalidArgument, "'out' must be an absolute path");
+  Result<std::string> out = RequiredString(o, "out");
+  if (out && !out->starts_with('/')) return Fail(ErrorCode::kInvalidArgument, "'out' must be an absolute path");
   return out;
 }
 
