@@ -82,6 +82,50 @@ struct Accumulated {
   int64_t last_ms = 0;
 };
 
+// Subjects to their accumulated exposure: open addressing over a dense
+// vector, so that a subject costs no allocation of its own and the walk's
+// lookups stay in a few cache lines. Not thread-safe (one per part).
+class SubjectTable {
+ public:
+  // The entry of `key`, created empty if absent; `fresh` says which.
+  Accumulated& Get(const SubjectKey& key, bool& fresh) {
+    if ((values_.size() + 1) * 2 > slots_.size()) Grow();
+    size_t mask = slots_.size() - 1;
+    for (size_t i = SubjectHash{}(key) & mask;; i = (i + 1) & mask) {
+      uint32_t v = slots_[i];
+      if (v == kEmpty) {
+        slots_[i] = static_cast<uint32_t>(values_.size());
+        keys_.push_back(key);
+        fresh = true;
+        return values_.emplace_back();
+      }
+      if (keys_[v] == key) {
+        fresh = false;
+        return values_[v];
+      }
+    }
+  }
+  size_t size() const { return values_.size(); }
+  const SubjectKey& key(size_t i) const { return keys_[i]; }
+  const Accumulated& value(size_t i) const { return values_[i]; }
+
+ private:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+  void Grow() {
+    std::vector<uint32_t> slots(std::max<size_t>(1024, slots_.size() * 2), kEmpty);
+    size_t mask = slots.size() - 1;
+    for (uint32_t v = 0; v < keys_.size(); ++v) {
+      size_t i = SubjectHash{}(keys_[v]) & mask;
+      while (slots[i] != kEmpty) i = (i + 1) & mask;
+      slots[i] = v;
+    }
+    slots_ = std::move(slots);
+  }
+  std::vector<uint32_t> slots_;  // index into keys_/values_, or kEmpty; size a power of two
+  std::vector<SubjectKey> keys_;
+  std::vector<Accumulated> values_;
+};
+
 struct InternedField {
   std::string collection;
   std::string field;
@@ -91,7 +135,7 @@ struct InternedField {
 
 // Reads every verified entry once; keeps what the query asks for. No
 // allocation per entry once its fields, collections and actions are known.
-class Collector {
+class alignas(64) Collector {  // parts write their own: no shared cache line
  public:
   Collector(const BreachQuery& q, const schema::Schema& schema) : q_(q), schema_(schema) {}
 
@@ -106,13 +150,19 @@ class Collector {
     if (e.field_count == 0 && !id_exposing) return;  // a write: nothing new went out
     ++exposing_;
 
-    // The entry's fields and collection, interned once per entry.
-    fields_.clear();
-    audit::FieldCursor cursor = e.field_cursor();
-    std::string_view name;
-    char view = 0;
-    while (cursor.Next(name, view)) {
-      fields_.emplace_back(FieldId(e.collection, name), view == audit::kViewClear ? kClear : kMasked);
+    // The entry's fields, interned. A principal's entries mostly repeat the
+    // same fields and views (its role's): the last entry's are reused when
+    // the encoded bytes are the same.
+    if (e.collection != last_collection_ || e.fields != last_fields_) {
+      fields_.clear();
+      audit::FieldCursor cursor = e.field_cursor();
+      std::string_view name;
+      char view = 0;
+      while (cursor.Next(name, view)) {
+        fields_.emplace_back(FieldId(e.collection, name), view == audit::kViewClear ? kClear : kMasked);
+      }
+      last_collection_.assign(e.collection);
+      last_fields_.assign(e.fields);
     }
     const uint32_t action = ActionId(e.action);
     const uint32_t collection = e.collection.empty() ? kNoCollection : CollectionId(e.collection);
@@ -120,8 +170,8 @@ class Collector {
     for (size_t i = 0; i < e.subject_count(); ++i) {
       SubjectKey key;
       std::memcpy(key.data(), e.subject(i).data(), key.size());
-      auto [it, fresh] = subjects_.try_emplace(key);
-      Accumulated& a = it->second;
+      bool fresh = false;
+      Accumulated& a = subjects_.Get(key, fresh);
       if (fresh) a.first_ms = e.time_ms;
       if (a.last_seq != e.seq) {
         ++a.entries;
@@ -149,9 +199,10 @@ class Collector {
     }
     for (const std::string& c : other.collections_) collection_map.push_back(CollectionId(c));
     for (const std::string& a : other.actions_) action_map.push_back(ActionId(a));
-    for (const auto& [key, theirs] : other.subjects_) {
-      auto [it, fresh] = subjects_.try_emplace(key);
-      Accumulated& a = it->second;
+    for (size_t i = 0; i < other.subjects_.size(); ++i) {
+      const Accumulated& theirs = other.subjects_.value(i);
+      bool fresh = false;
+      Accumulated& a = subjects_.Get(other.subjects_.key(i), fresh);
       if (fresh) a.first_ms = theirs.first_ms;  // else ours is earlier: parts are in order
       a.last_ms = theirs.last_ms;
       a.entries += theirs.entries;
@@ -171,19 +222,19 @@ class Collector {
     r.entries_matched = matched_;
     r.entries_exposing = exposing_;
     r.entries_denied = denied_;
-    std::vector<const std::pair<const SubjectKey, Accumulated>*> order;
-    order.reserve(subjects_.size());
-    for (const auto& kv : subjects_) order.push_back(&kv);
+    std::vector<uint32_t> order(subjects_.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     // Byte order (as unsigned), which is the order of their hex forms.
-    std::sort(order.begin(), order.end(),
-              [](auto* a, auto* b) { return std::memcmp(a->first.data(), b->first.data(), a->first.size()) < 0; });
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return std::memcmp(subjects_.key(a).data(), subjects_.key(b).data(), sizeof(SubjectKey)) < 0;
+    });
 
     // The report's tables, sorted, and our interned ids' places in them.
     // Only what some subject was exposed to goes in.
     std::vector<bool> field_used(interned_.size(), false), collection_used(collections_.size(), false);
     uint64_t actions_used = 0;
-    for (const auto* kv : order) {
-      const Accumulated& a = kv->second;
+    for (uint32_t k : order) {
+      const Accumulated& a = subjects_.value(k);
       actions_used |= a.actions;
       for (uint32_t f = 0; f < interned_.size(); ++f) field_used[f] = field_used[f] || a.views.Get(f) != kNotExposed;
       for (uint32_t c = 0; c < collections_.size(); ++c) {
@@ -222,10 +273,10 @@ class Collector {
 
     std::vector<std::pair<uint8_t, uint32_t>> category_collection;  // reused per subject
     r.subjects.reserve(order.size());
-    for (const auto* kv : order) {
-      const Accumulated& a = kv->second;
+    for (uint32_t k : order) {
+      const Accumulated& a = subjects_.value(k);
       SubjectExposure s;
-      s.subject = kv->first;
+      s.subject = subjects_.key(k);
       s.entries = a.entries;
       s.first_ms = a.first_ms;
       s.last_ms = a.last_ms;
@@ -316,7 +367,7 @@ class Collector {
   uint64_t matched_ = 0;
   uint64_t exposing_ = 0;
   uint64_t denied_ = 0;
-  std::unordered_map<SubjectKey, Accumulated, SubjectHash> subjects_;
+  SubjectTable subjects_;
   std::vector<InternedField> interned_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> field_index_;
   std::vector<std::string> collections_;
@@ -324,6 +375,8 @@ class Collector {
   std::vector<std::string> actions_;
   std::string qualified_;                           // reused: no allocation per entry
   std::vector<std::pair<uint32_t, uint8_t>> fields_;  // reused: the entry's fields
+  std::string last_collection_;  // the entry fields_ was made from
+  std::string last_fields_;
 };
 
 }  // namespace
