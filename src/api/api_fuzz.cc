@@ -20,6 +20,7 @@ struct World {
   std::shared_ptr<const policy::Policy> policy;
   std::unique_ptr<api::Api> api;
   std::string key;
+  std::string auditor_key;  // reaches the breach report parser
 
   World() {
     namespace fs = std::filesystem;
@@ -46,6 +47,7 @@ struct World {
     audit = std::move(*audit::AuditLog::Open(
         vault->store(), crypto::SigningKey::FromSeed(vault->keyring().audit_signing_seed()), ao));
     key = directory->Add({.name = "admin", .kind = auth::Kind::kService, .role = "admin"})->api_key;
+    auditor_key = directory->Add({.name = "dpo", .kind = auth::Kind::kService, .role = "auditor"})->api_key;
     api = std::make_unique<api::Api>(api::Services{.vault = *vault,
                                                    .directory = *directory,
                                                    .audit = *audit,
@@ -71,7 +73,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.method = next();
   r.target = next();
   std::string purpose = next();
-  r.headers.emplace_back("authorization", "Bearer " + world->key);
+  // The auditor for the purpose it may use (breach reports), else the admin.
+  r.headers.emplace_back("authorization",
+                         "Bearer " + (purpose == "investigation" ? world->auditor_key : world->key));
   r.headers.emplace_back("x-coffre-purpose", purpose);
   r.body = std::string(in);
   r.source = "fuzz";
