@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 
+#include "api/internal/extra_routes.h"
 #include "api/internal/http_util.h"
 #include "api/record_json.h"
 #include "audit/entry_json.h"
@@ -75,8 +76,7 @@ std::string_view AllowedMethods(RouteKind kind) {
   return "";
 }
 
-bool MethodAllowed(RouteKind kind, std::string_view method) {
-  std::string_view allowed = AllowedMethods(kind);
+bool MethodIn(std::string_view allowed, std::string_view method) {
   size_t pos = 0;
   while (pos < allowed.size()) {
     size_t comma = allowed.find(',', pos);
@@ -86,6 +86,7 @@ bool MethodAllowed(RouteKind kind, std::string_view method) {
   }
   return false;
 }
+
 
 HttpResult<std::string> ParseHexId(std::string_view hex, std::string_view what) {
   auto id = ParseId(hex, what);
@@ -280,10 +281,12 @@ struct Api::Impl {
 
     std::optional<Route> route = MatchRoute(path);
     audit::Entry e = BaseEntry(c, "request", {});
-    if (!route) return Failed(std::move(e), {404, "not_found", "no such route"});
-    if (!MethodAllowed(route->kind, req.method)) {
-      return Failed(std::move(e), {405, "method_not_allowed",
-                                   "this route answers " + std::string(AllowedMethods(route->kind))});
+    // Routes of other translation units (breach reports, approvals).
+    const std::optional<std::string_view> extra = route ? std::nullopt : internal::ExtraRouteMethods(path);
+    if (!route && !extra) return Failed(std::move(e), {404, "not_found", "no such route"});
+    const std::string_view allowed = route ? AllowedMethods(route->kind) : *extra;
+    if (!MethodIn(allowed, req.method)) {
+      return Failed(std::move(e), {405, "method_not_allowed", "this route answers " + std::string(allowed)});
     }
 
     // Purpose, then the end user a service acts for.
@@ -297,6 +300,11 @@ struct Api::Impl {
     }
 
     std::shared_ptr<const policy::Policy> p = s.policy();
+    if (extra) {
+      internal::ExtraCall call{req, path, c.principal, c.user ? &*c.user : nullptr, c.purpose, *p, s, e,
+                               [this](audit::Entry entry) { return Audit(std::move(entry)); }};
+      return internal::HandleExtraRoute(call);
+    }
     switch (route->kind) {
       case RouteKind::kRecords: return CreateRecord(req, c, *p, *route);
       case RouteKind::kRecord:

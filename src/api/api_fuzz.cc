@@ -22,6 +22,7 @@ struct World {
   std::shared_ptr<const policy::Policy> policy;
   std::unique_ptr<api::Api> api;
   std::string key;
+  std::string auditor_key;  // reaches the breach report parser
 
   World() {
     namespace fs = std::filesystem;
@@ -51,6 +52,7 @@ struct World {
     // The guard too (quotas, denials, alerts), quiet: it logs to stderr.
     guard = std::move(*guard::Guard::Open(
         {.vault = *vault, .directory = *directory, .audit = *audit, .clock = clock, .log = [](std::string_view) {}}));
+    auditor_key = directory->Add({.name = "dpo", .kind = auth::Kind::kService, .role = "auditor"})->api_key;
     api = std::make_unique<api::Api>(api::Services{.vault = *vault,
                                                    .directory = *directory,
                                                    .audit = *audit,
@@ -77,7 +79,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.method = next();
   r.target = next();
   std::string purpose = next();
-  r.headers.emplace_back("authorization", "Bearer " + world->key);
+  // The auditor for the purpose it may use (breach reports), else the admin.
+  r.headers.emplace_back("authorization",
+                         "Bearer " + (purpose == "investigation" ? world->auditor_key : world->key));
   r.headers.emplace_back("x-coffre-purpose", purpose);
   r.body = std::string(in);
   r.source = "fuzz";

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include <boost/json.hpp>
 
@@ -572,6 +574,112 @@ TEST_F(ApiGuardTest, AlertsAreServedToTheAuditorForInvestigation) {
   size_t reads = 0;
   for (const auto& e : entries) reads += e.action == "alerts.read";
   EXPECT_EQ(reads, 9u);  // 2 served, 5 bad queries, 2 denials
+}
+
+TEST_F(ApiTest, BreachReportListsWhatAPrincipalReceivedIdsOnly) {
+  std::string support = AddService("support-app", "support_agent");
+  std::string auditor = AddService("dpo", "auditor");
+  const std::string from = FormatRfc3339(clock_.NowUnixSeconds());
+  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + people_[0].id, support, "support").status, 200);
+  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + people_[2].id, support, "support").status, 200);
+  ASSERT_EQ(Call("POST", "/v1/collections/people/search", support, "support",
+                 json::serialize(json::object{{"field", "email"}, {"value", people_[4].fields["email"]}}))
+                .status,
+            200);
+  clock_.Advance(5);
+  const std::string to = FormatRfc3339(clock_.NowUnixSeconds());
+  const std::string body = json::serialize(json::object{{"principal", "support-app"}, {"from", from}, {"to", to}});
+
+  // Only the auditor, for an investigation.
+  EXPECT_EQ(Call("POST", "/v1/breach-reports", support, "support", body).status, 403);
+  EXPECT_EQ(Call("POST", "/v1/breach-reports", auditor, "support", body).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/breach-reports", auditor, "investigation").status, 405);
+
+  Response r = Call("POST", "/v1/breach-reports", auditor, "investigation", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  json::object report = Body(r);
+  std::vector<std::string> subjects;
+  for (const auto& v : report.at("subjects").as_array()) subjects.emplace_back(v.as_string());
+  std::vector<std::string> want = {people_[0].subject, people_[2].subject, people_[4].subject};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(subjects, want);
+  EXPECT_TRUE(report.at("verification").at("ok").as_bool());
+  // Ids only: no value of anyone, even the people exposed.
+  for (const auto& p : people_) {
+    for (const auto& [name, value] : p.fields) {
+      if (value.size() >= 6) EXPECT_EQ(r.body.find(value), std::string::npos) << name;
+    }
+  }
+  Response md = Call("POST", "/v1/breach-reports", auditor, "investigation",
+                     json::serialize(json::object{{"principal", "support-app"}, {"from", from}, {"to", to},
+                                                  {"format", "md"}, {"contact", "DPO, dpo@example.org"}}));
+  ASSERT_EQ(md.status, 200);
+  EXPECT_EQ(md.content_type, "text/markdown; charset=utf-8");
+  EXPECT_NE(md.body.find("DPO, dpo@example.org"), std::string::npos);
+  Response csv = Call("POST", "/v1/breach-reports", auditor, "investigation",
+                      json::serialize(json::object{{"principal", "support-app"}, {"from", from}, {"to", to},
+                                                   {"format", "csv"}}));
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_EQ(std::count(csv.body.begin(), csv.body.end(), '\n'), 4);
+
+  for (const std::string bad : {R"({"principal":"support-app","from":"yesterday","to":"2030-01-01T00:00:00Z"})",
+                                R"({"principal":"Not A Name","from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z"})",
+                                R"({"principal":"support-app","from":"2030-01-01T00:00:00Z","to":"2020-01-01T00:00:00Z"})",
+                                R"({"principal":"support-app","from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z","format":"pdf"})",
+                                R"({"principal":"support-app","from":"2020-01-01T00:00:00Z"})",
+                                R"({"principal":"support-app","from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z","x":1})"}) {
+    Response e = Call("POST", "/v1/breach-reports", auditor, "investigation", bad);
+    EXPECT_EQ(e.status, 400) << bad;
+    EXPECT_EQ(ErrorCodeOf(e), "invalid_request") << bad;
+  }
+  // Every report is audited.
+  size_t reports = 0;
+  for (const auto& e : AuditEntries()) reports += e.action == "breach_report" && e.principal == "dpo";
+  EXPECT_GE(reports, 9u);
+}
+
+TEST_F(ApiTest, ApprovalsNeedTwoDistinctAdmins) {
+  std::string alice = AddService("alice", "admin");
+  std::string bob = AddService("bob", "admin");
+  std::string support = AddService("support-app", "support_agent");
+  const std::string ask = R"({"action":"bulk_export","params":{"collection":"people"}})";
+  EXPECT_EQ(Call("POST", "/v1/approvals", support, "support", ask).status, 403);
+  Response r = Call("POST", "/v1/approvals", alice, "admin", ask);
+  ASSERT_EQ(r.status, 201) << r.body;
+  json::object a = Body(r);
+  const std::string id(a.at("id").as_string());
+  EXPECT_EQ(a.at("state").as_string(), "pending");
+  EXPECT_EQ(a.at("requester").as_string(), "alice");
+  EXPECT_TRUE(a.at("approver").is_null());
+
+  Response self = Call("POST", "/v1/approvals/" + id + "/approve", alice, "admin");
+  EXPECT_EQ(self.status, 403) << self.body;
+  EXPECT_EQ(Call("POST", "/v1/approvals/" + id + "/approve", support, "support").status, 403);
+  Response ok = Call("POST", "/v1/approvals/" + id + "/approve", bob, "admin");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(Body(ok).at("state").as_string(), "approved");
+  EXPECT_EQ(Body(ok).at("approver").as_string(), "bob");
+  EXPECT_EQ(Call("POST", "/v1/approvals/" + id + "/approve", bob, "admin").status, 409);
+  Response got = Call("GET", "/v1/approvals/" + id, alice, "admin");
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(Body(got).at("state").as_string(), "approved");
+  clock_.Advance(24 * 3600);
+  EXPECT_EQ(Body(Call("GET", "/v1/approvals/" + id, alice, "admin")).at("state").as_string(), "expired");
+
+  EXPECT_EQ(Call("GET", "/v1/approvals/" + std::string(32, '0'), alice, "admin").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/approvals/xyz", alice, "admin").status, 400);
+  EXPECT_EQ(Call("POST", "/v1/approvals", alice, "admin", R"({"action":"bulk_export","params":{"collection":"nope"}})").status,
+            422);
+  EXPECT_EQ(Call("POST", "/v1/approvals", alice, "admin", R"({"action":"format_disk","params":{}})").status, 400);
+  EXPECT_EQ(Call("POST", "/v1/approvals", alice, "admin", R"({"action":"bulk_export","params":{"collection":1}})").status,
+            400);
+  EXPECT_EQ(Call("DELETE", "/v1/approvals/" + id, alice, "admin").status, 405);
+  std::set<std::string> steps;
+  for (const auto& e : AuditEntries()) {
+    if (e.action.rfind("approval.", 0) == 0 && e.outcome == "allowed") steps.insert(e.action + ":" + e.principal);
+  }
+  EXPECT_EQ(steps, (std::set<std::string>{"approval.request:alice", "approval.approve:bob", "approval.read:alice"}));
 }
 
 }  // namespace

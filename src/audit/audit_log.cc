@@ -205,6 +205,21 @@ Result<uint64_t> AuditLog::Append(Entry entry) {
   return Submit(std::move(entries), summaries, false);
 }
 
+Result<uint64_t> AuditLog::AppendBatch(std::vector<Entry> batch) {
+  if (batch.empty()) return Fail(ErrorCode::kInvalidArgument, "no audit entries to append");
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (auto valid = ValidateEntry(batch[i]); !valid) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "audit entry " + std::to_string(i) + " of the batch: " + valid.error().message);
+    }
+  }
+  std::vector<Entry> entries = TakeUnauthenticatedSummaries(false);
+  const size_t summaries = entries.size();
+  entries.reserve(entries.size() + batch.size());
+  for (Entry& e : batch) entries.push_back(std::move(e));
+  return Submit(std::move(entries), summaries, false);
+}
+
 Status AuditLog::Flush() {
   std::vector<Entry> entries = TakeUnauthenticatedSummaries(false);
   bool checkpoint_due;

@@ -100,6 +100,12 @@ class AuditLog {
   // the caller must then fail its request.
   Result<uint64_t> Append(Entry entry);
 
+  // Appends `entries` together, in order, in one durable write (all or
+  // none); returns the seq of the last one. For operations that record many
+  // entries at once (a bulk export's parts; benchmarks filling a log).
+  // kInvalidArgument, naming the index, if any entry is refused.
+  Result<uint64_t> AppendBatch(std::vector<Entry> entries);
+
   // Counts one failed authentication from `source` (no I/O). Summaries are
   // written by the first Append or Flush after the minute ends.
   void CountUnauthenticated(std::string_view source);
@@ -119,6 +125,8 @@ class AuditLog {
   const std::string& public_key() const { return signing_key_.public_key(); }
   // Seq of the last durable entry (0 when empty).
   uint64_t last_seq() const;
+  // The anchor file (outside the data directory) that verification reads.
+  const std::string& anchor_path() const { return options_.anchor_path; }
 
  private:
   struct Request;

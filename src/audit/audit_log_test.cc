@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -540,6 +541,145 @@ TEST_F(AuditLogTest, VerifyAWindowFromTheCheckpointBeforeIt) {
   r = VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000});
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.first_bad_seq, 45u);
+}
+
+TEST_F(AuditLogTest, AWindowSaysWhereItStartedAndVisitsEachEntryOnce) {
+  auto log = OpenLog(10);
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 1; i <= 100; ++i) {
+    ASSERT_TRUE(log->Append(MakeEntry(i)));
+    if (i % 5 == 0) clock_.Advance(1);
+  }
+  log.reset();
+  std::vector<uint64_t> seen;
+  VerifyReport r = VerifyOrDie({.from_ms = t0 + 7000,
+                                .to_ms = t0 + 11000,
+                                .visit = [&](size_t part, const EntryView& e) {
+                                  EXPECT_EQ(part, 0u);
+                                  EXPECT_EQ(e.principal, "svc-a");
+                                  seen.push_back(e.seq);
+                                }});
+  ASSERT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.start_checkpoint_seq, 30u);
+  EXPECT_EQ(r.start_checkpoint_time_ms, t0 + 5000);  // entries 26..30 share t0 + 5 s
+  EXPECT_EQ(r.end_checkpoint_seq, 60u);
+  ASSERT_EQ(seen.size(), 30u);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 31 + i);
+  // From before the first entry: no starting checkpoint, the walk starts at 1.
+  r = VerifyOrDie({.from_ms = 0, .to_ms = t0});
+  EXPECT_TRUE(r.ok);
+  EXPECT_FALSE(r.start_checkpoint_seq);
+  EXPECT_EQ(r.first_seq, 1u);
+  // A visited entry that a later checkpoint contradicts fails the report.
+  std::string bytes(internal::SplitStoredEntry(Raw(42))->bytes);
+  bytes[bytes.size() - 1] ^= 1;
+  Put(Space::kAudit, internal::EntryKey(42), bytes + std::string(internal::SplitStoredEntry(Raw(42))->hash));
+  RechainFrom(42, 100);
+  r = VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 41u);  // entries 41..50 do not match checkpoint 50
+}
+
+TEST_F(AuditLogTest, AppendBatchWritesAllInOrderOrNothing) {
+  auto log = OpenLog(10);
+  std::vector<Entry> batch;
+  for (int i = 1; i <= 25; ++i) batch.push_back(MakeEntry(i));
+  auto last = log->AppendBatch(batch);
+  ASSERT_TRUE(last) << last.error().ToString();
+  EXPECT_EQ(*last, 25u);
+  batch[3].action.clear();
+  auto refused = log->AppendBatch(batch);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("entry 3 "), std::string::npos) << refused.error().message;
+  EXPECT_EQ(log->last_seq(), 25u);
+  EXPECT_FALSE(log->AppendBatch({}));
+  log.reset();
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 25u);
+  EXPECT_GE(r.checkpoints, 2u);  // at 10 and 20, and the tail at close
+}
+
+// A walk in parts finds exactly what one walk finds, wherever the damage
+// is: inside a part, at the checkpoint where parts meet, or at the end.
+TEST_F(AuditLogTest, AWalkInPartsFindsWhatOneWalkFinds) {
+  auto log = OpenLog(10);
+  std::vector<Entry> batch;
+  for (int i = 1; i <= 300; ++i) batch.push_back(MakeEntry(i));
+  ASSERT_TRUE(log->AppendBatch(batch));
+  log.reset();
+  auto both = [&](const VerifyOptions& base) {
+    VerifyOptions one = base;
+    VerifyOptions three = base;
+    three.threads = 3;
+    three.min_part_entries = 20;
+    std::vector<std::vector<uint64_t>> seen(3);
+    three.visit = [&](size_t part, const EntryView& e) { seen.at(part).push_back(e.seq); };
+    VerifyReport a = VerifyOrDie(one);
+    VerifyReport b = VerifyOrDie(three);
+    EXPECT_EQ(a.ok, b.ok);
+    EXPECT_EQ(a.problem, b.problem);
+    EXPECT_EQ(a.first_bad_seq, b.first_bad_seq);
+    if (a.ok) {
+      EXPECT_EQ(a.entries, b.entries);
+      EXPECT_EQ(a.checkpoints, b.checkpoints);
+      EXPECT_EQ(a.anchor_checkpoints, b.anchor_checkpoints);
+      EXPECT_EQ(a.unsigned_tail, b.unsigned_tail);
+      EXPECT_EQ(a.end_checkpoint_seq, b.end_checkpoint_seq);
+      // Three consecutive, ordered parts covering everything once.
+      std::vector<uint64_t> all;
+      for (const auto& p : seen) {
+        EXPECT_FALSE(p.empty());
+        EXPECT_TRUE(std::is_sorted(p.begin(), p.end()));
+        all.insert(all.end(), p.begin(), p.end());
+      }
+      EXPECT_EQ(all.size(), a.entries);
+      EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+    }
+    return b;
+  };
+  VerifyReport clean = both({});
+  EXPECT_TRUE(clean.ok);
+  EXPECT_EQ(clean.entries, 300u);
+  // Parts split at checkpoints 100 and 200 (300 entries, 3 parts).
+  for (uint64_t seq : {uint64_t{57}, uint64_t{100}, uint64_t{101}, uint64_t{200}, uint64_t{201}}) {
+    std::string saved = Raw(seq);
+    Del(Space::kAudit, internal::EntryKey(seq));
+    VerifyReport r = both({});
+    EXPECT_FALSE(r.ok) << seq;
+    EXPECT_EQ(r.first_bad_seq, seq) << r.problem;
+    Put(Space::kAudit, internal::EntryKey(seq), saved);
+    std::string edited = saved;
+    edited[edited.size() - 33] ^= 1;
+    Put(Space::kAudit, internal::EntryKey(seq), edited);
+    r = both({});
+    EXPECT_FALSE(r.ok) << seq;
+    EXPECT_EQ(r.first_bad_seq, seq) << r.problem;
+    RechainFrom(seq, 300);  // only the signatures can tell now
+    r = both({});
+    EXPECT_FALSE(r.ok) << seq;
+    Put(Space::kAudit, internal::EntryKey(seq), saved);
+    RechainFrom(seq, 300);
+    EXPECT_TRUE(both({}).ok) << seq;
+  }
+  // The stored checkpoint where two parts meet, re-signed by someone else.
+  auto cp = store_->Get(Space::kAudit, internal::CheckpointKey(100));
+  ASSERT_TRUE(cp && *cp);
+  std::string bad = **cp;
+  bad[bad.size() - 1] ^= 1;
+  Put(Space::kAudit, internal::CheckpointKey(100), bad);
+  VerifyReport r = both({});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 100u);
+  Put(Space::kAudit, internal::CheckpointKey(100), **cp);
+  // Truncation of the tail.
+  for (uint64_t s = 281; s <= 300; ++s) Del(Space::kAudit, internal::EntryKey(s));
+  r = both({});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 281u);
+  // A window, in parts.
+  EXPECT_FALSE(both({.from_ms = 0, .to_ms = INT64_MAX}).ok);
 }
 
 }  // namespace

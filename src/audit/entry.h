@@ -66,4 +66,49 @@ std::string EncodeEntry(const Entry& entry);
 // malformed input, never a crash.
 Result<Entry> DecodeEntry(std::string_view bytes);
 
+// A decoded entry that borrows the bytes it was decoded from: no allocation,
+// for walks over millions of entries (verification, breach reports). It
+// accepts exactly what DecodeEntry accepts (DecodeEntry is built on it).
+// Valid only while the bytes live.
+//
+//   auto v = audit::DecodeEntryView(bytes);
+//   if (!v) return v.error();
+//   for (size_t i = 0; i < v->subject_count(); ++i) Use(v->subject(i));
+//   audit::FieldCursor fields = v->field_cursor();
+//   std::string_view name; char view;
+//   while (fields.Next(name, view)) { ... }
+class FieldCursor {
+ public:
+  explicit FieldCursor(std::string_view encoded, size_t count) : in_(encoded), left_(count) {}
+  // The next field and its view (kViewClear or kViewMasked); false at the end.
+  bool Next(std::string_view& field, char& view);
+
+ private:
+  std::string_view in_;
+  size_t left_;
+};
+
+struct EntryView {
+  uint64_t seq = 0;
+  int64_t time_ms = 0;
+  std::string_view principal;
+  std::string_view on_behalf_of;
+  std::string_view action;
+  std::string_view collection;
+  std::string_view record_id;  // 16 raw bytes, or empty
+  std::string_view subjects;   // subject_count() x 16 raw bytes
+  std::string_view fields;     // encoded; read with field_cursor()
+  size_t field_count = 0;
+  std::string_view purpose;
+  std::string_view outcome;
+  std::string_view reason;
+  std::string_view source;
+
+  size_t subject_count() const { return subjects.size() / 16; }
+  std::string_view subject(size_t i) const { return subjects.substr(i * 16, 16); }
+  FieldCursor field_cursor() const { return FieldCursor(fields, field_count); }
+};
+
+Result<EntryView> DecodeEntryView(std::string_view bytes);
+
 }  // namespace coffre::audit

@@ -11,6 +11,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   auto e = coffre::audit::DecodeEntry(in);
+  // The borrowing decoder accepts exactly what the owning one accepts.
+  if (static_cast<bool>(coffre::audit::DecodeEntryView(in)) != static_cast<bool>(e)) std::abort();
   if (!e) return 0;
   auto again = coffre::audit::DecodeEntry(coffre::audit::EncodeEntry(*e));
   if (!again || !(*again == *e)) std::abort();

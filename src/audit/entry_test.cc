@@ -77,6 +77,41 @@ TEST(EntryTest, DecoderRejectsBadIdsAndViews) {
   EXPECT_FALSE(ValidateEntry(e));
 }
 
+TEST(EntryTest, ViewBorrowsTheBytesAndAgreesWithTheDecoder) {
+  Entry e = Sample();
+  std::string bytes = EncodeEntry(e);
+  auto v = DecodeEntryView(bytes);
+  ASSERT_TRUE(v) << v.error().ToString();
+  EXPECT_EQ(v->seq, e.seq);
+  EXPECT_EQ(v->time_ms, e.time_ms);
+  EXPECT_EQ(v->principal, e.principal);
+  EXPECT_EQ(v->on_behalf_of, e.on_behalf_of);
+  EXPECT_EQ(v->action, "read");
+  EXPECT_EQ(v->record_id, e.record_id);
+  ASSERT_EQ(v->subject_count(), 2u);
+  EXPECT_EQ(v->subject(1), e.subjects[1]);
+  // Borrowed: the views point into `bytes`.
+  EXPECT_GE(v->principal.data(), bytes.data());
+  EXPECT_LT(v->principal.data(), bytes.data() + bytes.size());
+  FieldCursor c = v->field_cursor();
+  std::string_view name;
+  char view = 0;
+  ASSERT_TRUE(c.Next(name, view));
+  EXPECT_EQ(name, "iban");
+  EXPECT_EQ(view, kViewMasked);
+  ASSERT_TRUE(c.Next(name, view));
+  EXPECT_EQ(name, "family_name");
+  EXPECT_EQ(view, kViewClear);
+  EXPECT_FALSE(c.Next(name, view));
+  EXPECT_EQ(v->source, e.source);
+  // Same verdicts as DecodeEntry on every prefix.
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeEntryView(std::string_view(bytes).substr(0, n))) << n;
+  }
+  e.fields = {{"iban", 'x'}};
+  EXPECT_FALSE(DecodeEntryView(EncodeEntry(e)));
+}
+
 TEST(EntryTest, JsonUsesRfc3339AndHex) {
   EXPECT_EQ(EntryToJsonText(Sample()),
             R"({"seq":300,"time":"2023-11-14T22:13:20.123Z","principal":"billing-svc",)"

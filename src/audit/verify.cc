@@ -1,7 +1,10 @@
 #include "audit/verify.h"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "audit/entry.h"
 #include "audit/internal/anchor.h"
@@ -63,129 +66,145 @@ class StoredCheckpoints {
   bool exhausted_ = false;
 };
 
-class Verifier {
+// What one part of a walk found. A walk over [first, last] starts from the
+// hash of entry first-1 (taken from a signed checkpoint, or zero).
+struct PartResult {
+  uint64_t entries = 0;
+  uint64_t checkpoints = 0;
+  uint64_t anchor_checkpoints = 0;
+  uint64_t last_seq = 0;              // last entry checked
+  uint64_t last_good_checkpoint = 0;  // last checkpoint that matched the chain
+  std::optional<uint64_t> end_checkpoint;
+  bool failed = false;
+  uint64_t first_bad_seq = 0;
+  std::string problem;
+};
+
+// Checks the entries of one seq range, in order: keys, decoding, seqs, the
+// chain, and every stored and anchored checkpoint on the way.
+class Walker {
  public:
-  Verifier(storage::Store& store, std::string public_key,
-           std::unique_ptr<internal::AnchorReader> anchor, VerifyReport& report)
-      : store_(store), key_(std::move(public_key)), anchor_(std::move(anchor)), r_(report) {}
-
-  Status Run(const VerifyOptions& options) {
-    // Where to start: seq 1 with the zero hash, or a signed checkpoint.
-    uint64_t start = 0;
-    std::string hash = internal::ZeroHash();
-    if (options.from_ms) {
-      COFFRE_ASSIGN_OR_RETURN(uint64_t first, internal::FirstSeqAtOrAfterTime(store_, *options.from_ms));
-      COFFRE_ASSIGN_OR_RETURN(auto cp, internal::CheckpointAtOrBefore(store_, first == 0 ? 0 : first - 1));
-      if (cp) {
-        if (!internal::CheckpointSignatureValid(*cp, key_)) {
-          return Bad(cp->seq, "checkpoint " + N(cp->seq) + " signature invalid");
-        }
-        ++r_.checkpoints;
-        start = cp->seq;
-        hash = cp->hash;
-      }
-    }
+  struct Range {
+    uint64_t first = 1;
+    uint64_t last = UINT64_MAX;     // inclusive; UINT64_MAX: the last part
     uint64_t stop_at = UINT64_MAX;  // stop at the first checkpoint >= this seq
-    if (options.to_ms) {
-      COFFRE_ASSIGN_OR_RETURN(uint64_t after, internal::FirstSeqAtOrAfterTime(
-                                                  store_, *options.to_ms == INT64_MAX
-                                                              ? INT64_MAX
-                                                              : *options.to_ms + 1));
-      stop_at = after > 1 ? after - 1 : 1;
-    }
-    last_good_checkpoint_ = start;
-    r_.first_seq = start + 1;
-    StoredCheckpoints stored(store_, start + 1);
-    next_anchor_ = anchor_ ? anchor_->Next() : std::nullopt;
-    while (next_anchor_ && next_anchor_->seq <= start) next_anchor_ = anchor_->Next();
+    std::string hash;               // h_{first-1}
+  };
 
-    uint64_t expected = start + 1;
+  Walker(storage::Store& store, const std::string& key, const std::string* anchor_path,
+         const VerifyOptions& options, size_t part)
+      : store_(store), key_(key), anchor_path_(anchor_path), options_(options), part_(part) {}
+
+  Status Run(const Range& range, PartResult& r) {
+    r_ = &r;
+    const bool last_part = range.last == UINT64_MAX;
+    StoredCheckpoints stored(store_, range.first);
+    if (anchor_path_ != nullptr) {
+      COFFRE_ASSIGN_OR_RETURN(anchor_, internal::AnchorReader::Open(*anchor_path_));
+      next_anchor_ = anchor_->Next();
+      while (next_anchor_ && next_anchor_->seq < range.first) next_anchor_ = anchor_->Next();
+    }
+    r.last_good_checkpoint = range.first - 1;
+    std::string hash = range.hash;
+    uint64_t expected = range.first;
     bool stopped = false;
+    std::string scratch;
+    char next_hash[internal::kHashBytes];
     Status inner = Ok();
-    COFFRE_TRY(store_.ScanRange(
-        Space::kAudit, internal::EntryKey(start + 1), std::string(1, internal::kEntryTag + 1),
+    const std::string end = last_part ? std::string(1, internal::kEntryTag + 1) : internal::EntryKey(range.last + 1);
+    COFFRE_TRY(store_.ScanRangeOnce(
+        Space::kAudit, internal::EntryKey(range.first), end,
         [&](std::string_view k, std::string_view v) {
           auto seq = internal::SeqOfKey(k, internal::kEntryTag);
           if (!seq) {
-            inner = Bad(expected, "entry " + N(expected) + " was altered (unexpected key)");
+            Bad(expected, "entry " + N(expected) + " was altered (unexpected key)");
             return false;
           }
           if (*seq != expected) {
-            inner = Bad(expected, "entry " + N(expected) + " is missing");
+            Bad(expected, "entry " + N(expected) + " is missing");
             return false;
           }
           auto parts = internal::SplitStoredEntry(v);
-          auto e = parts ? DecodeEntry(parts->bytes) : Result<Entry>();
+          auto e = parts ? DecodeEntryView(parts->bytes) : Result<EntryView>();
           if (!parts || !e) {
-            inner = Bad(expected, "entry " + N(expected) + " was altered");
+            Bad(expected, "entry " + N(expected) + " was altered");
             return false;
           }
           if (e->seq != expected) {
-            inner = Bad(expected, "entry " + N(expected) + " was moved or replaced (it holds entry " +
-                                      N(e->seq) + ")");
+            Bad(expected, "entry " + N(expected) + " was moved or replaced (it holds entry " + N(e->seq) + ")");
             return false;
           }
-          hash = internal::ChainHash(hash, expected, parts->bytes);
+          internal::ChainHashInto(hash, expected, parts->bytes, scratch, next_hash);
+          hash.assign(next_hash, internal::kHashBytes);  // same size: no allocation
           if (hash != parts->hash) {
-            inner = Bad(expected, "entry " + N(expected) + " was altered");
+            Bad(expected, "entry " + N(expected) + " was altered");
             return false;
           }
-          r_.last_seq = expected;
-          ++r_.entries;
+          r.last_seq = expected;
+          ++r.entries;
+          if (options_.visit) options_.visit(part_, *e);
           bool at_checkpoint = false;
           inner = CheckCheckpoints(stored, expected, hash, at_checkpoint);
-          if (!inner || !r_.problem.empty()) return false;
-          if (at_checkpoint && expected >= stop_at) {
+          if (!inner || r.failed) return false;
+          if (at_checkpoint && expected >= range.stop_at) {
             stopped = true;
+            r.end_checkpoint = expected;
             return false;
           }
           ++expected;
           return true;
         }));
     COFFRE_TRY(inner);
-    if (!r_.problem.empty()) return Ok();
-    if (!stopped) {
-      // Nothing signed may lie beyond the last entry.
-      uint64_t last = expected - 1;
-      COFFRE_ASSIGN_OR_RETURN(const Checkpoint* beyond, stored.Peek());
-      if (next_anchor_) {
-        return Bad(last + 1, "entries after " + N(last) + " were removed (anchor checkpoint " +
-                                 N(next_anchor_->seq) + ")");
+    if (r.failed || stopped) return Ok();
+    if (!last_part) {
+      // The range ends at a stored checkpoint, which later entries follow.
+      if (expected <= range.last) {
+        COFFRE_ASSIGN_OR_RETURN(auto later, internal::EntryAtOrAfter(store_, expected));
+        if (later) {
+          Bad(expected, "entry " + N(expected) + " is missing");
+        } else {
+          Bad(expected, "entries after " + N(expected - 1) + " were removed (checkpoint " + N(range.last) + ")");
+        }
       }
-      if (beyond != nullptr) {
-        return Bad(last + 1, "entries after " + N(last) + " were removed (checkpoint " +
-                                 N(beyond->seq) + ")");
-      }
+      return Ok();
     }
-    r_.unsigned_tail = r_.last_seq > last_good_checkpoint_ ? r_.last_seq - last_good_checkpoint_ : 0;
-    r_.ok = true;
+    // Nothing signed may lie beyond the last entry.
+    uint64_t last = expected - 1;
+    COFFRE_ASSIGN_OR_RETURN(const Checkpoint* beyond, stored.Peek());
+    if (next_anchor_) {
+      Bad(last + 1, "entries after " + N(last) + " were removed (anchor checkpoint " + N(next_anchor_->seq) + ")");
+    } else if (beyond != nullptr) {
+      Bad(last + 1, "entries after " + N(last) + " were removed (checkpoint " + N(beyond->seq) + ")");
+    }
     return Ok();
   }
 
  private:
-  Status Bad(uint64_t seq, std::string problem) {
-    r_.ok = false;
-    r_.first_bad_seq = seq;
-    r_.problem = std::move(problem);
-    return Ok();
+  void Bad(uint64_t seq, std::string problem) {
+    r_->failed = true;
+    r_->first_bad_seq = seq;
+    r_->problem = std::move(problem);
   }
 
   // Checks the stored and anchored checkpoints at `seq` against `hash`.
   Status CheckCheckpoints(StoredCheckpoints& stored, uint64_t seq, const std::string& hash,
                           bool& at_checkpoint) {
+    uint64_t& good = r_->last_good_checkpoint;
     for (;;) {
       COFFRE_ASSIGN_OR_RETURN(const Checkpoint* c, stored.Peek());
       if (c == nullptr || c->seq > seq) break;
       if (c->seq == seq) {
         if (!internal::CheckpointSignatureValid(*c, key_)) {
-          return Bad(seq, "checkpoint " + N(seq) + " signature invalid");
+          Bad(seq, "checkpoint " + N(seq) + " signature invalid");
+          return Ok();
         }
         if (c->hash != hash) {
-          return Bad(last_good_checkpoint_ + 1, "entries " + N(last_good_checkpoint_ + 1) + ".." +
-                                                    N(seq) + " do not match checkpoint " + N(seq));
+          Bad(good + 1, "entries " + N(good + 1) + ".." + N(seq) + " do not match checkpoint " + N(seq));
+          return Ok();
         }
-        ++r_.checkpoints;
+        ++r_->checkpoints;
         at_checkpoint = true;
+        last_verified_ = *c;
       }
       // (c->seq < seq cannot happen: its entry would have been visited.)
       stored.Pop();
@@ -193,30 +212,128 @@ class Verifier {
     while (next_anchor_ && next_anchor_->seq <= seq) {
       const Checkpoint& a = *next_anchor_;
       if (a.seq == seq) {
-        if (!internal::CheckpointSignatureValid(a, key_)) {
-          return Bad(seq, "anchor checkpoint " + N(seq) + " signature invalid");
+        // The anchor line normally repeats the stored checkpoint, just
+        // verified: the same bytes need no second Ed25519 verification.
+        bool same = last_verified_ && last_verified_->seq == a.seq && last_verified_->time_ms == a.time_ms &&
+                    last_verified_->hash == a.hash && last_verified_->signature == a.signature;
+        if (!same && !internal::CheckpointSignatureValid(a, key_)) {
+          Bad(seq, "anchor checkpoint " + N(seq) + " signature invalid");
+          return Ok();
         }
         if (a.hash != hash) {
-          return Bad(last_good_checkpoint_ + 1, "entries " + N(last_good_checkpoint_ + 1) + ".." +
-                                                    N(seq) + " do not match anchor checkpoint " +
-                                                    N(seq));
+          Bad(good + 1, "entries " + N(good + 1) + ".." + N(seq) + " do not match anchor checkpoint " + N(seq));
+          return Ok();
         }
-        ++r_.anchor_checkpoints;
+        ++r_->anchor_checkpoints;
         at_checkpoint = true;
       }
       next_anchor_ = anchor_->Next();
     }
-    if (at_checkpoint) last_good_checkpoint_ = seq;
+    if (at_checkpoint) good = seq;
     return Ok();
   }
 
   storage::Store& store_;
-  std::string key_;
+  const std::string& key_;
+  const std::string* anchor_path_;
+  const VerifyOptions& options_;
+  const size_t part_;
+  PartResult* r_ = nullptr;
   std::unique_ptr<internal::AnchorReader> anchor_;
-  VerifyReport& r_;
   std::optional<Checkpoint> next_anchor_;
-  uint64_t last_good_checkpoint_ = 0;
+  std::optional<Checkpoint> last_verified_;  // the last stored checkpoint whose signature verified
 };
+
+Status Run(storage::Store& store, const std::string& key, const std::string* anchor_path,
+           const VerifyOptions& options, VerifyReport& report) {
+  // Where to start: seq 1 with the zero hash, or a signed checkpoint.
+  uint64_t start = 0;
+  std::string hash = internal::ZeroHash();
+  if (options.from_ms) {
+    COFFRE_ASSIGN_OR_RETURN(uint64_t first, internal::FirstSeqAtOrAfterTime(store, *options.from_ms));
+    COFFRE_ASSIGN_OR_RETURN(auto cp, internal::CheckpointAtOrBefore(store, first == 0 ? 0 : first - 1));
+    if (cp) {
+      if (!internal::CheckpointSignatureValid(*cp, key)) {
+        report.first_bad_seq = cp->seq;
+        report.problem = "checkpoint " + N(cp->seq) + " signature invalid";
+        return Ok();
+      }
+      ++report.checkpoints;
+      start = cp->seq;
+      hash = cp->hash;
+      report.start_checkpoint_seq = cp->seq;
+      report.start_checkpoint_time_ms = cp->time_ms;
+    }
+  }
+  uint64_t stop_at = UINT64_MAX;
+  if (options.to_ms) {
+    COFFRE_ASSIGN_OR_RETURN(uint64_t after, internal::FirstSeqAtOrAfterTime(
+                                                store, *options.to_ms == INT64_MAX ? INT64_MAX : *options.to_ms + 1));
+    // When no entry follows the window, the window reaches the end of the
+    // log: walk to the end, so that removed entries (which may have been in
+    // the window) are caught through the checkpoints beyond.
+    COFFRE_ASSIGN_OR_RETURN(auto following, internal::EntryAtOrAfter(store, after));
+    if (following) stop_at = after > 1 ? after - 1 : 1;
+  }
+  report.first_seq = start + 1;
+
+  // Parts, split at stored checkpoints: each part starts from the hash its
+  // predecessor checks at its last entry, so together they check exactly
+  // what one walk would (a part's findings come before the next part's).
+  std::vector<Walker::Range> ranges;
+  ranges.push_back({start + 1, UINT64_MAX, stop_at, hash});
+  const unsigned threads = std::max(1u, options.threads);
+  if (threads > 1) {
+    uint64_t end = stop_at;
+    if (end == UINT64_MAX) {
+      COFFRE_ASSIGN_OR_RETURN(uint64_t past, internal::FirstSeqAtOrAfterTime(store, INT64_MAX));
+      end = past - 1;
+    }
+    uint64_t span = end > start ? end - start : 0;
+    if (span >= uint64_t{threads} * std::max<uint64_t>(1, options.min_part_entries)) {
+      for (unsigned k = 1; k < threads; ++k) {
+        auto cp = internal::CheckpointAtOrBefore(store, start + span * k / threads);
+        // A corrupt checkpoint: one walk finds and names it.
+        if (!cp || !*cp) break;
+        const Checkpoint& c = **cp;
+        Walker::Range& prev = ranges.back();
+        if (c.seq < prev.first || c.seq >= stop_at) continue;
+        prev.last = c.seq;
+        prev.stop_at = UINT64_MAX;
+        ranges.push_back({c.seq + 1, UINT64_MAX, stop_at, c.hash});
+      }
+    }
+  }
+
+  std::vector<PartResult> results(ranges.size());
+  std::vector<Status> statuses(ranges.size(), Ok());
+  auto walk = [&](size_t i) {
+    Walker w(store, key, anchor_path, options, i);
+    statuses[i] = w.Run(ranges[i], results[i]);
+  };
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < ranges.size(); ++i) workers.emplace_back(walk, i);
+  walk(0);
+  for (auto& t : workers) t.join();
+  for (const Status& s : statuses) COFFRE_TRY(s);
+
+  for (const PartResult& r : results) {
+    report.entries += r.entries;
+    report.checkpoints += r.checkpoints;
+    report.anchor_checkpoints += r.anchor_checkpoints;
+    report.last_seq = r.last_seq;
+    if (r.failed) {
+      report.first_bad_seq = r.first_bad_seq;
+      report.problem = r.problem;
+      return Ok();
+    }
+  }
+  const PartResult& last = results.back();
+  report.end_checkpoint_seq = last.end_checkpoint;
+  report.unsigned_tail = last.last_seq > last.last_good_checkpoint ? last.last_seq - last.last_good_checkpoint : 0;
+  report.ok = true;
+  return Ok();
+}
 
 }  // namespace
 
@@ -244,8 +361,8 @@ Result<VerifyReport> Verify(storage::Store& store, const std::string& anchor_pat
     return Fail(ErrorCode::kFailedPrecondition,
                 "no audit anchor at " + anchor_path + " and no public key given: nothing to verify against");
   }
-  Verifier v(store, std::move(key), std::move(anchor), report);
-  COFFRE_TRY(v.Run(options));
+  anchor.reset();  // each part reads the anchor with its own reader
+  COFFRE_TRY(Run(store, key, report.anchored ? &anchor_path : nullptr, options, report));
   return report;
 }
 

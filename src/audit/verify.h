@@ -9,18 +9,28 @@
 //
 // A window, for the breach report: verification starts at the signed
 // checkpoint at or before `from_ms` and ends at the first checkpoint after
-// `to_ms` (or the end of the log):
+// `to_ms`, or at the end of the log when no entry follows `to_ms` (then
+// removed tail entries, which may have been in the window, are caught):
 //
 //   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2});
 //
+// With `visit`, every entry checked is handed over as it is checked, so a
+// breach report reads each entry once, for both purposes:
+//
+//   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2, .threads = 2,
+//                                  .visit = [&](size_t part, const audit::EntryView& e) { ... }});
+//
 // Thread-safety: reads the store only; safe alongside a running AuditLog
-// (entries appended meanwhile may or may not be seen).
+// (entries appended meanwhile may or may not be seen). Starts its own
+// threads when asked to (VerifyOptions::threads) and joins them.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
+#include "audit/entry.h"
 #include "common/status.h"
 #include "storage/store.h"
 
@@ -32,6 +42,18 @@ struct VerifyOptions {
   std::optional<std::string> public_key = std::nullopt;
   std::optional<int64_t> from_ms = std::nullopt;
   std::optional<int64_t> to_ms = std::nullopt;
+  // Walk in up to this many parts at once (threads), split at stored
+  // checkpoints; parts under min_part_entries are not split off. Findings
+  // are the same as one walk's.
+  unsigned threads = 1;
+  uint64_t min_part_entries = 100'000;  // tests lower it
+  // Called with each entry once its bytes decode and its stored hash
+  // continues the chain. With threads > 1, parts (0, 1, ...: consecutive seq
+  // ranges, in order) are visited concurrently, each in seq order; without,
+  // everything is part 0. A later finding (a checkpoint that does not
+  // match) can still fail the report: trust what was visited only when the
+  // report is ok. The view borrows bytes valid during the call only.
+  std::function<void(size_t part, const EntryView& entry)> visit = nullptr;
 };
 
 struct VerifyReport {
@@ -43,6 +65,13 @@ struct VerifyReport {
   uint64_t checkpoints = 0;         // stored checkpoints verified
   uint64_t anchor_checkpoints = 0;  // anchor checkpoints verified
   uint64_t unsigned_tail = 0;       // entries after the last verified checkpoint
+  // A window: the signed checkpoint the walk started from (its hash is the
+  // chain's starting point); nullopt when it started at entry 1.
+  std::optional<uint64_t> start_checkpoint_seq;
+  int64_t start_checkpoint_time_ms = 0;
+  // The checkpoint at which a window's walk stopped; nullopt when it went
+  // to the end of the log.
+  std::optional<uint64_t> end_checkpoint_seq;
   std::optional<uint64_t> first_bad_seq;
   // Empty when ok; else names the first problem, e.g. "entry 42 was altered",
   // "entry 42 is missing", "entries after 1200 were removed (anchor

@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/breach_commands.h"
 #include "cli/cli_common.h"
 #include "cli/server_commands.h"
 
@@ -401,6 +402,7 @@ void RegisterCommands(CLI::App& app, Context& ctx) {
   RegisterGen(app, ctx);
   RegisterKeys(app, ctx);
   RegisterServerCommands(app, ctx);
+  RegisterBreachCommands(app, ctx);
 }
 
 }  // namespace coffre::cli

@@ -226,6 +226,10 @@ std::string Hash(std::string_view message) {
   return out;
 }
 
+void Hash(std::string_view message, unsigned char* out) {
+  crypto_generichash(out, kBlindBytes, U(message), message.size(), nullptr, 0);
+}
+
 std::string KeyedHash(const SecretKey& key, std::string_view message) {
   std::string out(kBlindBytes, '\0');
   crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), kBlindBytes, U(message),
@@ -303,6 +307,122 @@ bool PasswordNeedsRehash(std::string_view encoded, const PasswordHashParams& par
   char buf[crypto_pwhash_STRBYTES] = {};
   std::memcpy(buf, encoded.data(), encoded.size());
   return crypto_pwhash_str_needs_rehash(buf, params.ops_limit, params.mem_limit) != 0;
+}
+
+// ---------------------------------------------------------------- sealed boxes
+
+static_assert(kBoxPublicKeyBytes == crypto_box_PUBLICKEYBYTES);
+static_assert(kKeyBytes == crypto_box_SECRETKEYBYTES);
+static_assert(kBoxSealOverhead == crypto_box_SEALBYTES);
+
+std::string BoxPublicKey(const SecretKey& secret) {
+  std::string pk(kBoxPublicKeyBytes, '\0');
+  crypto_scalarmult_base(reinterpret_cast<unsigned char*>(pk.data()), secret.data());
+  return pk;
+}
+
+Result<std::string> SealToRecipient(std::string_view recipient_public_key,
+                                    std::string_view plaintext) {
+  if (recipient_public_key.size() != kBoxPublicKeyBytes) {
+    return Fail(ErrorCode::kInvalidArgument, "a recipient public key must be 32 bytes");
+  }
+  std::string out(plaintext.size() + kBoxSealOverhead, '\0');
+  if (crypto_box_seal(reinterpret_cast<unsigned char*>(out.data()), U(plaintext), plaintext.size(),
+                      U(recipient_public_key)) != 0) {
+    return Fail(ErrorCode::kInvalidArgument, "the recipient public key is not usable (low-order point)");
+  }
+  return out;
+}
+
+Result<std::string> OpenSealedBox(const SecretKey& secret, std::string_view sealed) {
+  if (sealed.size() < kBoxSealOverhead) {
+    return Fail(ErrorCode::kDataLoss, "sealed box is too short");
+  }
+  std::string pk = BoxPublicKey(secret);
+  std::string out(sealed.size() - kBoxSealOverhead, '\0');
+  if (crypto_box_seal_open(reinterpret_cast<unsigned char*>(out.data()), U(sealed), sealed.size(),
+                           U(pk), secret.data()) != 0) {
+    sodium_memzero(out.data(), out.size());
+    return Fail(ErrorCode::kDataLoss, "sealed box does not open with this secret key");
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- streams
+
+using StreamState = crypto_secretstream_xchacha20poly1305_state;
+static_assert(sizeof(StreamState) <= 64);
+static_assert(kStreamHeaderBytes == crypto_secretstream_xchacha20poly1305_HEADERBYTES);
+static_assert(kStreamChunkOverhead == crypto_secretstream_xchacha20poly1305_ABYTES);
+static_assert(kKeyBytes == crypto_secretstream_xchacha20poly1305_KEYBYTES);
+
+StreamSealer::StreamSealer(const SecretKey& key, std::string& header) {
+  header.assign(kStreamHeaderBytes, '\0');
+  crypto_secretstream_xchacha20poly1305_init_push(reinterpret_cast<StreamState*>(state_),
+                                                  reinterpret_cast<unsigned char*>(header.data()),
+                                                  key.data());
+}
+StreamSealer::~StreamSealer() { sodium_memzero(state_, sizeof state_); }
+StreamSealer::StreamSealer(StreamSealer&& o) noexcept {
+  std::memcpy(state_, o.state_, sizeof state_);
+  sodium_memzero(o.state_, sizeof o.state_);
+}
+StreamSealer& StreamSealer::operator=(StreamSealer&& o) noexcept {
+  if (this != &o) {
+    std::memcpy(state_, o.state_, sizeof state_);
+    sodium_memzero(o.state_, sizeof o.state_);
+  }
+  return *this;
+}
+
+void StreamSealer::Push(std::string_view chunk, bool final, std::string& out) {
+  size_t at = out.size();
+  out.resize(at + chunk.size() + kStreamChunkOverhead);
+  crypto_secretstream_xchacha20poly1305_push(
+      reinterpret_cast<StreamState*>(state_), reinterpret_cast<unsigned char*>(out.data() + at),
+      nullptr, U(chunk), chunk.size(), nullptr, 0,
+      final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
+            : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+}
+
+Result<StreamOpener> StreamOpener::Start(const SecretKey& key, std::string_view header) {
+  if (header.size() != kStreamHeaderBytes) {
+    return Fail(ErrorCode::kDataLoss, "stream header has the wrong size");
+  }
+  StreamOpener o;
+  if (crypto_secretstream_xchacha20poly1305_init_pull(reinterpret_cast<StreamState*>(o.state_),
+                                                      U(header), key.data()) != 0) {
+    return Fail(ErrorCode::kDataLoss, "stream header is invalid");
+  }
+  return o;
+}
+StreamOpener::~StreamOpener() { sodium_memzero(state_, sizeof state_); }
+StreamOpener::StreamOpener(StreamOpener&& o) noexcept {
+  std::memcpy(state_, o.state_, sizeof state_);
+  sodium_memzero(o.state_, sizeof o.state_);
+}
+StreamOpener& StreamOpener::operator=(StreamOpener&& o) noexcept {
+  if (this != &o) {
+    std::memcpy(state_, o.state_, sizeof state_);
+    sodium_memzero(o.state_, sizeof o.state_);
+  }
+  return *this;
+}
+
+Result<bool> StreamOpener::Pull(std::string_view sealed_chunk, std::string& out) {
+  if (sealed_chunk.size() < kStreamChunkOverhead) {
+    return Fail(ErrorCode::kDataLoss, "stream chunk is too short");
+  }
+  size_t at = out.size();
+  out.resize(at + sealed_chunk.size() - kStreamChunkOverhead);
+  unsigned char tag = 0;
+  if (crypto_secretstream_xchacha20poly1305_pull(
+          reinterpret_cast<StreamState*>(state_), reinterpret_cast<unsigned char*>(out.data() + at),
+          nullptr, &tag, U(sealed_chunk), sealed_chunk.size(), nullptr, 0) != 0) {
+    out.resize(at);
+    return Fail(ErrorCode::kDataLoss, "stream chunk does not open here (altered, reordered or from another stream)");
+  }
+  return tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
 }
 
 }  // namespace coffre::crypto

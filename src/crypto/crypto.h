@@ -97,6 +97,9 @@ class BlindIndexer {
 
 // BLAKE2b-256, unkeyed (chaining public data, e.g. the erasure journal).
 std::string Hash(std::string_view message);
+// The same into 32 bytes at `out`: no allocation, for hashing millions of
+// audit entries.
+void Hash(std::string_view message, unsigned char* out);
 
 // Keyed BLAKE2b-256, one shot (key-check values and API-key hashes).
 std::string KeyedHash(const SecretKey& key, std::string_view message);
@@ -129,6 +132,63 @@ class SigningKey {
 // True only for a valid signature of `message` under `public_key`.
 bool VerifySignature(std::string_view public_key, std::string_view message,
                      std::string_view signature);
+
+// Sealed boxes (libsodium crypto_box_seal: an ephemeral X25519 key agreement
+// with the recipient's public key, then XSalsa20-Poly1305): anyone holding
+// the recipient's public key can seal, only its secret key opens, and the
+// sender keeps nothing that opens it. For files handed to someone outside
+// coffre (bulk exports, breach notification lists; crypto/sealed_file.h).
+// The secret key is a SecretKey holding an X25519 scalar.
+inline constexpr size_t kBoxPublicKeyBytes = 32;
+inline constexpr size_t kBoxSealOverhead = 48;  // ephemeral public key + tag
+// The X25519 public key of `secret` (RFC 7748, section 6.1).
+std::string BoxPublicKey(const SecretKey& secret);
+// kInvalidArgument for a public key that is not 32 bytes or is a low-order
+// point (the shared secret would be all zero).
+Result<std::string> SealToRecipient(std::string_view recipient_public_key,
+                                    std::string_view plaintext);
+// kDataLoss when it does not open (another key, any altered byte).
+Result<std::string> OpenSealedBox(const SecretKey& secret, std::string_view sealed);
+
+// An authenticated stream of chunks under one key (libsodium
+// crypto_secretstream_xchacha20poly1305): chunks open only in order, and
+// the last is marked final, so reordered, dropped, repeated or truncated
+// chunks are all detected. Move-only; the state is wiped when destroyed.
+inline constexpr size_t kStreamHeaderBytes = 24;
+inline constexpr size_t kStreamChunkOverhead = 17;
+class StreamSealer {
+ public:
+  // `header` (kStreamHeaderBytes) must precede the chunks.
+  explicit StreamSealer(const SecretKey& key, std::string& header);
+  ~StreamSealer();
+  StreamSealer(StreamSealer&&) noexcept;
+  StreamSealer& operator=(StreamSealer&&) noexcept;
+  StreamSealer(const StreamSealer&) = delete;
+  StreamSealer& operator=(const StreamSealer&) = delete;
+  // Appends the sealed chunk (chunk size + kStreamChunkOverhead) to `out`.
+  void Push(std::string_view chunk, bool final, std::string& out);
+
+ private:
+  alignas(16) unsigned char state_[64];
+};
+
+class StreamOpener {
+ public:
+  // kDataLoss for a header of the wrong size.
+  static Result<StreamOpener> Start(const SecretKey& key, std::string_view header);
+  ~StreamOpener();
+  StreamOpener(StreamOpener&&) noexcept;
+  StreamOpener& operator=(StreamOpener&&) noexcept;
+  StreamOpener(const StreamOpener&) = delete;
+  StreamOpener& operator=(const StreamOpener&) = delete;
+  // Appends the opened chunk to `out`; returns whether it was the final
+  // one. kDataLoss when it does not open in this position.
+  Result<bool> Pull(std::string_view sealed_chunk, std::string& out);
+
+ private:
+  StreamOpener() = default;
+  alignas(16) unsigned char state_[64];
+};
 
 // Password hashing with Argon2id. The encoded hash ($argon2id$v=19$m=..,t=..,
 // p=1$salt$hash) carries its own parameters. Never log either argument.

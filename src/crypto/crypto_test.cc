@@ -13,6 +13,7 @@
 
 #include "common/bytes.h"
 #include "crypto/key_file.h"
+#include "crypto/sealed_file.h"
 
 namespace coffre::crypto {
 namespace {
@@ -104,6 +105,16 @@ TEST_F(CryptoTest, Blake2bKnownAnswer) {
             "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923");
 }
 
+// The same primitive through Hash (BLAKE2b-256 of "abc", RFC 7693's
+// reference code with a 32-byte digest), both forms.
+TEST_F(CryptoTest, Blake2b256BothForms) {
+  const char* want = "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319";
+  EXPECT_EQ(ToHex(Hash("abc")), want);
+  unsigned char out[32];
+  Hash("abc", out);
+  EXPECT_EQ(ToHex(std::string_view(reinterpret_cast<char*>(out), 32)), want);
+}
+
 TEST_F(CryptoTest, WrapUnwrap) {
   SecretKey kek = SecretKey::Random();
   SecretKey dk = SecretKey::Random();
@@ -139,6 +150,20 @@ TEST_F(KeyFileTest, CreateLoadNeverOverwrite) {
   auto k2 = LoadKeyFile(path);
   ASSERT_TRUE(k2);
   EXPECT_TRUE(k1->ConstantTimeEquals(*k2));
+}
+
+TEST_F(KeyFileTest, BoxSecretFilesAreNotMasterKeyFiles) {
+  std::string box = dir_ + "/recipient.secret";
+  SecretKey sk = SecretKey::Random();
+  ASSERT_TRUE(WriteBoxSecretFile(box, sk));
+  auto back = LoadBoxSecretFile(box);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->ConstantTimeEquals(sk));
+  EXPECT_EQ(WriteBoxSecretFile(box, sk).error().code, ErrorCode::kAlreadyExists);
+  EXPECT_FALSE(LoadKeyFile(box));
+  std::string master = dir_ + "/master.key";
+  ASSERT_TRUE(CreateKeyFile(master));
+  EXPECT_FALSE(LoadBoxSecretFile(master));
 }
 
 TEST_F(KeyFileTest, RefusesLooseModeAndGarbage) {
@@ -248,5 +273,146 @@ TEST(RandomBytes, DistinctDrawsAndForkedChildDiffers) {
 }
 
 // RFC 8032, section 7.1, TEST 1 (empty message).
+// RFC 7748, section 6.1: X25519 public keys of Alice and Bob.
+TEST_F(CryptoTest, BoxPublicKeyRfc7748) {
+  auto alice = SecretKey::FromBytes(*FromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+  auto bob = SecretKey::FromBytes(*FromHex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+  ASSERT_TRUE(alice && bob);
+  EXPECT_EQ(ToHex(BoxPublicKey(*alice)), "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+  EXPECT_EQ(ToHex(BoxPublicKey(*bob)), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+}
+
+TEST_F(CryptoTest, SealedBoxOpensOnlyWithTheRecipientsKeyAndUnaltered) {
+  SecretKey sk = SecretKey::Random();
+  std::string pk = BoxPublicKey(sk);
+  auto sealed = SealToRecipient(pk, "file key material");
+  ASSERT_TRUE(sealed) << sealed.error().ToString();
+  EXPECT_EQ(sealed->size(), 17 + kBoxSealOverhead);
+  auto again = SealToRecipient(pk, "file key material");
+  EXPECT_NE(*sealed, *again);  // an ephemeral key each time
+  auto opened = OpenSealedBox(sk, *sealed);
+  ASSERT_TRUE(opened);
+  EXPECT_EQ(*opened, "file key material");
+  for (size_t i = 0; i < sealed->size(); ++i) {
+    std::string t = *sealed;
+    t[i] ^= 0x20;
+    auto r = OpenSealedBox(sk, t);
+    ASSERT_FALSE(r) << "byte " << i;
+    EXPECT_EQ(r.error().code, ErrorCode::kDataLoss);
+  }
+  EXPECT_FALSE(OpenSealedBox(SecretKey::Random(), *sealed));
+  EXPECT_FALSE(OpenSealedBox(sk, sealed->substr(0, 10)));
+  // Keys that are not keys: wrong size, and the all-zero (low-order) point.
+  EXPECT_EQ(SealToRecipient("short", "x").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(SealToRecipient(std::string(32, '\0'), "x").error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(CryptoTest, StreamChunksOpenOnlyInOrderAndTheEndIsMarked) {
+  SecretKey key = SecretKey::Random();
+  std::string header;
+  StreamSealer sealer(key, header);
+  std::string c1, c2, c3;
+  sealer.Push("one", false, c1);
+  sealer.Push("two", false, c2);
+  sealer.Push("", true, c3);
+  auto open_all = [&](std::vector<std::string> chunks) -> Result<std::string> {
+    COFFRE_ASSIGN_OR_RETURN(StreamOpener o, StreamOpener::Start(key, header));
+    std::string out;
+    bool final = false;
+    for (const auto& c : chunks) {
+      COFFRE_ASSIGN_OR_RETURN(final, o.Pull(c, out));
+    }
+    if (!final) return Fail(ErrorCode::kDataLoss, "no final chunk");
+    return out;
+  };
+  auto all = open_all({c1, c2, c3});
+  ASSERT_TRUE(all) << all.error().ToString();
+  EXPECT_EQ(*all, "onetwo");
+  EXPECT_FALSE(open_all({c2, c1, c3}));  // reordered
+  EXPECT_FALSE(open_all({c1, c3}));      // dropped
+  EXPECT_FALSE(open_all({c1, c2}));      // truncated
+  EXPECT_FALSE(open_all({c1, c1, c2, c3}));  // repeated
+  std::string other_header;
+  StreamSealer other(key, other_header);
+  EXPECT_NE(other_header, header);
+}
+
+class SealedFileTest : public KeyFileTest {};
+
+TEST_F(SealedFileTest, RoundTripInChunksThenEveryKindOfDamageIsRefused) {
+  SecretKey sk = SecretKey::Random();
+  std::string pk = BoxPublicKey(sk);
+  std::string path = dir_ + "/out.sealed";
+  std::string plain;
+  for (int i = 0; plain.size() < 3 * kSealedFileChunkBytes + 100; ++i) {
+    plain += "{\"line\":" + std::to_string(i) + "}\n";
+  }
+  {
+    auto w = SealedFileWriter::Create(path, pk);
+    ASSERT_TRUE(w) << w.error().ToString();
+    // Odd-sized writes cross chunk boundaries.
+    for (size_t at = 0; at < plain.size(); at += 7777) {
+      ASSERT_TRUE((*w)->Write(std::string_view(plain).substr(at, 7777)));
+    }
+    ASSERT_TRUE((*w)->Finish());
+  }
+  struct stat st{};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string back;
+  size_t calls = 0;
+  auto sink = [&](std::string_view p) {
+    back.append(p);
+    ++calls;
+    EXPECT_LE(p.size(), kSealedFileChunkBytes);
+    return Ok();
+  };
+  ASSERT_TRUE(OpenSealedFile(path, sk, sink));
+  EXPECT_EQ(back, plain);
+  EXPECT_EQ(calls, 4u);
+  // The plaintext is nowhere in the file.
+  std::ifstream in(path, std::ios::binary);
+  std::string file((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(file.find("{\"line\":1}"), std::string::npos);
+
+  auto refused = [&](const std::string& bytes, const SecretKey& key) {
+    std::string p = dir_ + "/damaged";
+    std::filesystem::remove(p);
+    std::ofstream(p, std::ios::binary) << bytes;
+    back.clear();
+    Status s = OpenSealedFile(p, key, sink);
+    return !s && s.error().code == ErrorCode::kDataLoss;
+  };
+  EXPECT_TRUE(refused(file, SecretKey::Random()));                      // another key
+  for (size_t at : {size_t{0}, size_t{30}, size_t{130}, size_t{5000}, file.size() - 1}) {
+    std::string t = file;
+    t[at] ^= 1;
+    EXPECT_TRUE(refused(t, sk)) << "flipped byte " << at;
+  }
+  EXPECT_TRUE(refused(file.substr(0, file.size() - 1), sk));            // torn
+  size_t last_chunk = file.size() - (4 + (plain.size() % kSealedFileChunkBytes) + kStreamChunkOverhead);
+  EXPECT_TRUE(refused(file.substr(0, last_chunk), sk));                 // final chunk dropped
+  EXPECT_TRUE(refused(file + "x", sk));                                 // bytes after the end
+  EXPECT_TRUE(refused("not a sealed file at all, not at all, not at all", sk));
+  EXPECT_EQ(OpenSealedFile(dir_ + "/absent", sk, sink).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(SealedFileTest, NeverOverwritesAndAnUnfinishedFileIsRemoved) {
+  std::string pk = BoxPublicKey(SecretKey::Random());
+  std::string path = dir_ + "/out.sealed";
+  {
+    auto w = SealedFileWriter::Create(path, pk);
+    ASSERT_TRUE(w);
+    ASSERT_TRUE((*w)->Write("partial"));
+    auto second = SealedFileWriter::Create(path, pk);
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, ErrorCode::kAlreadyExists);
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(SealedFileWriter::Create(path, std::string(32, '\0')).error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
 }  // namespace
 }  // namespace coffre::crypto

@@ -16,6 +16,7 @@ namespace coffre::crypto {
 namespace {
 
 constexpr std::string_view kHeader = "coffre-master-key v1 ";
+constexpr std::string_view kBoxHeader = "coffre-box-secret v1 ";
 
 Status FsyncParentDir(const std::string& path) {
   std::filesystem::path parent = std::filesystem::absolute(path).parent_path();
@@ -27,9 +28,28 @@ Status FsyncParentDir(const std::string& path) {
   return Ok();
 }
 
+Status WriteKeyFileAs(const std::string& path, const SecretKey& key, std::string_view header);
+Result<SecretKey> LoadKeyFileAs(const std::string& path, std::string_view header, std::string_view what);
+
 }  // namespace
 
-Status WriteKeyFile(const std::string& path, const SecretKey& key) {
+Status WriteKeyFile(const std::string& path, const SecretKey& key) { return WriteKeyFileAs(path, key, kHeader); }
+
+Result<SecretKey> LoadKeyFile(const std::string& path) {
+  return LoadKeyFileAs(path, kHeader, "a coffre master key file");
+}
+
+Status WriteBoxSecretFile(const std::string& path, const SecretKey& key) {
+  return WriteKeyFileAs(path, key, kBoxHeader);
+}
+
+Result<SecretKey> LoadBoxSecretFile(const std::string& path) {
+  return LoadKeyFileAs(path, kBoxHeader, "a coffre recipient secret key file (coffre keygen)");
+}
+
+namespace {
+
+Status WriteKeyFileAs(const std::string& path, const SecretKey& key, std::string_view header) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == EEXIST) {
@@ -39,7 +59,7 @@ Status WriteKeyFile(const std::string& path, const SecretKey& key) {
     return Fail(ErrorCode::kIoError,
                 "cannot create key file " + path + ": " + std::strerror(errno));
   }
-  std::string text(kHeader);
+  std::string text(header);
   text += ToHex(key.view());
   text += '\n';
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
@@ -53,9 +73,7 @@ Status WriteKeyFile(const std::string& path, const SecretKey& key) {
   return FsyncParentDir(path);
 }
 
-Status CreateKeyFile(const std::string& path) { return WriteKeyFile(path, SecretKey::Random()); }
-
-Result<SecretKey> LoadKeyFile(const std::string& path) {
+Result<SecretKey> LoadKeyFileAs(const std::string& path, std::string_view kHeader, std::string_view what) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {
@@ -80,7 +98,7 @@ Result<SecretKey> LoadKeyFile(const std::string& path) {
   std::string_view text(buf, n > 0 ? static_cast<size_t>(n) : 0);
   auto bad = [&] {
     sodium_memzero(buf, sizeof buf);
-    return Fail(ErrorCode::kInvalidArgument, "file " + path + " is not a coffre master key file");
+    return Fail(ErrorCode::kInvalidArgument, "file " + path + " is not " + std::string(what));
   };
   if (text.size() != kHeader.size() + 64 + 1 || text.substr(0, kHeader.size()) != kHeader ||
       text.back() != '\n') {
@@ -93,5 +111,9 @@ Result<SecretKey> LoadKeyFile(const std::string& path) {
   sodium_memzero(buf, sizeof buf);
   return key;
 }
+
+}  // namespace
+
+Status CreateKeyFile(const std::string& path) { return WriteKeyFile(path, SecretKey::Random()); }
 
 }  // namespace coffre::crypto

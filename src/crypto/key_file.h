@@ -26,4 +26,10 @@ namespace coffre::crypto {
 
 Result<SecretKey> LoadKeyFile(const std::string& path);
 
+// A recipient's X25519 secret key for sealed files (`coffre keygen`,
+// `coffre decrypt`): the same rules, format `coffre-box-secret v1 <64 hex>\n`,
+// so neither kind of file is mistaken for the other.
+[[nodiscard]] Status WriteBoxSecretFile(const std::string& path, const SecretKey& key);
+Result<SecretKey> LoadBoxSecretFile(const std::string& path);
+
 }  // namespace coffre::crypto

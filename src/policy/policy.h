@@ -67,10 +67,12 @@ std::string_view ViewName(View v);      // "none", "masked", "clear"
 //   alerts      read     quota and canary alerts
 //   principals  read, manage   principals and their credentials
 //   cards       create, read, delete; with a view masked | clear
+//   approvals   manage   two-person approvals (request, approve, read)
 inline constexpr std::string_view kResourceAudit = "audit";
 inline constexpr std::string_view kResourceAlerts = "alerts";
 inline constexpr std::string_view kResourcePrincipals = "principals";
 inline constexpr std::string_view kResourceCards = "cards";
+inline constexpr std::string_view kResourceApprovals = "approvals";
 
 using Attributes = std::map<std::string, std::string, std::less<>>;
 

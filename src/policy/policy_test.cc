@@ -241,11 +241,12 @@ TEST(ExamplePolicy, ResourcesMatrix) {
       {"admin", "cards", "read", "admin"},
       {"admin", "cards", "delete", "admin"},
       {"payment", "cards", "read", "payment"},
+      {"admin", "approvals", "manage", "admin"},
   };
   const std::vector<std::pair<std::string, std::string>> resource_actions = {
       {"audit", "read"},       {"alerts", "read"},    {"principals", "read"}, {"principals", "manage"},
       {"cards", "create"},     {"cards", "read"},     {"cards", "delete"},    {"audit", "manage"},
-      {"records", "read"}};
+      {"records", "read"},     {"approvals", "manage"}, {"approvals", "read"}};
   int n = 0;
   for (const std::string& role : p.RoleNames()) {
     for (const auto& [resource, action] : resource_actions) {
@@ -501,7 +502,7 @@ description = "can do nothing"
     }
     EXPECT_FALSE(p->Decide({"i", "idle", nullptr}, "clients", a, "care").allowed);
   }
-  for (std::string_view r : {kResourceAudit, kResourceAlerts, kResourcePrincipals, kResourceCards}) {
+  for (std::string_view r : {kResourceAudit, kResourceAlerts, kResourcePrincipals, kResourceCards, kResourceApprovals}) {
     EXPECT_FALSE(p->DecideResource({"c", "clerk", nullptr}, r, "read", "care").allowed) << r;
   }
 
@@ -677,7 +678,7 @@ INSTANTIATE_TEST_SUITE_P(
         LoadError{WithPurposes(kGrant + "where = []\n"), "'where' must be a string or a non-empty array"},
         LoadError{WithPurposes(kGrant + "where = [1]\n"), "'where' entries must be strings"},
         LoadError{WithPurposes("[roles.r.resources.audits]\nactions = [\"read\"]\npurposes = [\"care\"]\n"),
-                  "unknown resource 'audits' (known: audit, alerts, principals, cards)"},
+                  "unknown resource 'audits' (known: audit, alerts, principals, cards, approvals)"},
         LoadError{WithPurposes("[roles.r.resources]\naudit = 1\n"), "resource 'audit': must be a table"},
         LoadError{WithPurposes("[roles.r.resources.audit]\nactions = [\"delete\"]\npurposes = [\"care\"]\n"),
                   "resource 'audit': unknown action 'delete' (known: read)"},

@@ -39,6 +39,7 @@ const std::vector<ResourceSpec>& Resources() {
       {kResourceAlerts, {"read"}, false},
       {kResourcePrincipals, {"read", "manage"}, false},
       {kResourceCards, {"create", "read", "delete"}, true},
+      {kResourceApprovals, {"manage"}, false},
   };
   return specs;
 }

@@ -1,6 +1,7 @@
 #include "server/admin.h"
 
 #include "audit/verify.h"
+#include "server/breach_ops.h"
 
 namespace coffre::server {
 namespace {
@@ -60,7 +61,8 @@ Result<json::object> Admin::Execute(const json::object& request, std::string_vie
     return Fail(ErrorCode::kInvalidArgument, "the request names no operation");
   }
   std::string op(op_it->value().get_string());
-  Result<json::object> result = Dispatch(op, request);
+  Result<json::object> result =
+      IsBreachOp(op) ? ExecuteBreachOp(rt_, op, request, source) : Dispatch(op, request);
 
   audit::Entry e;
   e.principal = "local";

@@ -16,6 +16,7 @@
 //   audit.verify      {anchor?} -> {ok, entries, checkpoints, first_bad_seq?, problem?}
 //   canary.add        {collection, count, email_domain?, seed?} -> {added}   (ids never leave the vault)
 //   alerts.list       {from?, to?, limit?, after_id?} (unix seconds) -> {alerts: [...]}
+//   breach.report, breach.notify, bulk.export: server/breach_ops.h
 // Errors come back as Error values; over the socket as {"error": {code, message}}.
 //
 // Thread-safety: Execute is safe from several threads (the runtime is).

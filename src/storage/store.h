@@ -98,6 +98,16 @@ class Store {
   virtual Status ScanRange(Space space, std::string_view begin, std::string_view end,
                            const ScanVisitor& visit);
 
+  // ScanRange for walks over much data that is read once (audit
+  // verification, breach reports, bulk exports): the backend keeps none of
+  // it in its caches, where it would evict what requests read often and
+  // where concurrent walks would contend for the cache's locks. Same
+  // results as ScanRange, which the default calls.
+  virtual Status ScanRangeOnce(Space space, std::string_view begin, std::string_view end,
+                               const ScanVisitor& visit) {
+    return ScanRange(space, begin, end, visit);
+  }
+
   // Rewrites the space's files so that deleted entries are physically gone
   // (crypto-shredding relies on it). Blocks until done.
   virtual Status CompactSpace(Space space) = 0;

@@ -408,6 +408,15 @@ TEST_P(StoreConformanceTest, ScanRangeVisitsHalfOpenRangeInOrder) {
       return out.size() < stop_after;
     });
     EXPECT_TRUE(s) << s.error().ToString();
+    // A walk read once sees exactly the same.
+    std::vector<std::string> once;
+    s = store->ScanRangeOnce(Space::kAudit, begin, end, [&](std::string_view k, std::string_view v) {
+      EXPECT_EQ(v, "v");
+      once.emplace_back(k);
+      return once.size() < stop_after;
+    });
+    EXPECT_TRUE(s) << s.error().ToString();
+    EXPECT_EQ(once, out);
     return out;
   };
   using V = std::vector<std::string>;

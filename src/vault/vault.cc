@@ -408,6 +408,36 @@ Result<std::vector<Record>> Vault::ExportSubject(std::string_view subject) {
   return records;
 }
 
+Result<std::vector<Record>> Vault::ListRecords(std::string_view collection, std::string_view after,
+                                               size_t limit) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  if (!after.empty() && after.size() != kIdBytes) {
+    return Fail(ErrorCode::kInvalidArgument, "a record id is 16 bytes");
+  }
+  const std::string prefix = layout::RecordKey(c->name, "");
+  std::string begin = prefix;
+  if (!after.empty()) {
+    begin += after;
+    begin.push_back('\0');  // just past `after`
+  }
+  std::string end = prefix;
+  end.push_back('\xff');  // record ids are 16 bytes: every key of the collection sorts below
+  // Keys first, records opened outside the scan.
+  std::vector<std::pair<std::string, std::string>> found;  // id, stored value
+  COFFRE_TRY(store_->ScanRangeOnce(Space::kRecords, begin, end, [&](std::string_view k, std::string_view v) {
+    if (k.size() != prefix.size() + kIdBytes || k.substr(0, prefix.size()) != prefix) return true;
+    found.emplace_back(k.substr(prefix.size()), v);
+    return found.size() < limit;
+  }));
+  std::vector<Record> records;
+  records.reserve(found.size());
+  for (auto& [id, value] : found) {
+    COFFRE_ASSIGN_OR_RETURN(Record r, OpenRecord(c->name, id, value));
+    records.push_back(std::move(r));
+  }
+  return records;
+}
+
 Result<Record> Vault::Update(std::string_view collection, std::string_view record_id,
                              const std::vector<NamedInput>& changes) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));

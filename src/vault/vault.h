@@ -128,6 +128,12 @@ class Vault {
   // All records of a subject, across collections.
   Result<std::vector<Record>> ExportSubject(std::string_view subject);
 
+  // Up to `limit` records of `collection` whose ids sort after `after`
+  // (empty: from the first), in id order. A bulk export pages through a
+  // collection with it, so that memory stays bounded whatever its size.
+  Result<std::vector<Record>> ListRecords(std::string_view collection, std::string_view after,
+                                          size_t limit);
+
   // Crypto-shredding: journals the erasure, deletes the subject's data keys,
   // records and index entries in one batch, then compacts.
   Result<EraseResult> EraseSubject(std::string_view subject);

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -237,6 +238,35 @@ TEST_F(VaultTest, PutGetFindSurviveReopen) {
   EXPECT_EQ(by_phone[0].id, b.id);
   EXPECT_EQ(Find("nir", Value(kPeople[2], "nir")).size(), 0u);
   EXPECT_EQ(v().Get("people", std::string(kIdBytes, 'x')).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(VaultTest, ListRecordsPagesThroughOneCollectionInIdOrder) {
+  std::vector<std::string> ids;
+  for (const auto& p : kPeople) ids.push_back(Put(p).id);
+  auto other = v().Put("contracts", {{"insurer", schema::Input::String("Acme")},
+                                     {"contract_number", schema::Input::String("C-1")}});
+  ASSERT_TRUE(other);
+  std::sort(ids.begin(), ids.end());
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    auto got = v().ListRecords("people", after, 2);
+    ASSERT_TRUE(got) << got.error().message;
+    if (got->empty()) break;
+    EXPECT_LE(got->size(), 2u);
+    for (const Record& r : *got) {
+      EXPECT_EQ(r.collection, "people");
+      EXPECT_FALSE(r.fields.empty());
+      seen.push_back(r.id);
+    }
+    after = got->back().id;
+  }
+  EXPECT_EQ(seen, ids);
+  auto contracts = v().ListRecords("contracts", "", 100);
+  ASSERT_TRUE(contracts);
+  ASSERT_EQ(contracts->size(), 1u);
+  EXPECT_EQ((*contracts)[0].id, other->id);
+  EXPECT_EQ(v().ListRecords("nope", "", 1).error().code, ErrorCode::kNotFound);
 }
 
 TEST_F(VaultTest, UniqueAndSubjectChecks) {

@@ -49,7 +49,8 @@ EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_EXISTS, EXIT_DENIED, E
 ERROR_CODES = {
     "invalid_json", "invalid_request", "unauthenticated", "forbidden", "suspended",
     "not_found", "method_not_allowed", "already_exists", "payload_too_large",
-    "invalid_value", "throttled", "quota_exceeded", "internal",
+    "invalid_value", "throttled", "quota_exceeded", "internal", "failed_precondition",
+    "integrity_failure", "unavailable",
 }
 
 

@@ -64,6 +64,15 @@ std::string ChainHash(std::string_view previous, uint64_t seq, std::string_view 
   return crypto::Hash(m);
 }
 
+void ChainHashInto(std::string_view previous, uint64_t seq, std::string_view entry_bytes,
+                   std::string& scratch, char* out) {
+  scratch.clear();
+  scratch.append(previous);
+  AppendBigEndian64(scratch, seq);
+  scratch.append(entry_bytes);
+  crypto::Hash(scratch, reinterpret_cast<unsigned char*>(out));
+}
+
 std::optional<StoredEntry> SplitStoredEntry(std::string_view value) {
   if (value.size() <= kHashBytes) return std::nullopt;
   return StoredEntry{value.substr(0, value.size() - kHashBytes),

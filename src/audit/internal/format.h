@@ -34,6 +34,10 @@ std::optional<uint64_t> SeqOfIndexKey(std::string_view key);
 
 // h_n = BLAKE2b-256(h_{n-1} || BE64(n) || entry bytes).
 std::string ChainHash(std::string_view previous, uint64_t seq, std::string_view entry_bytes);
+// The same into `out` (kHashBytes), building the message in `scratch`: no
+// allocation once scratch has grown (verification walks millions).
+void ChainHashInto(std::string_view previous, uint64_t seq, std::string_view entry_bytes,
+                   std::string& scratch, char* out);
 inline std::string ZeroHash() { return std::string(kHashBytes, '\0'); }
 
 // Stored entry value: entry bytes || h_seq.

@@ -1,0 +1,39 @@
+// Routes kept in their own translation units (issue 4: breach reports and
+// two-person approvals, report_routes.cc), so api.cc stays small. api.cc
+// authenticates, checks the method, the purpose and the on-behalf-of user as
+// for every route, then hands the request over with what it established.
+// Internal to the api module.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "api/api.h"
+#include "api/http.h"
+#include "audit/entry.h"
+
+namespace coffre::api::internal {
+
+// The methods an extra route answers ("POST", "GET"), or nullopt when the
+// path is not one of them.
+std::optional<std::string_view> ExtraRouteMethods(std::string_view path);
+
+struct ExtraCall {
+  const Request& request;
+  std::string_view path;
+  const auth::Principal& principal;
+  const auth::Principal* user;  // X-Coffre-On-Behalf-Of, resolved; null if none
+  std::string_view purpose;
+  const policy::Policy& policy;
+  Services& services;
+  // The request's entry so far: principal, user, purpose, source.
+  audit::Entry entry;
+  // Appends an entry as api.cc does (names a client chose are kept only
+  // when declared); the response to send instead when it is not durable.
+  std::function<std::optional<Response>(audit::Entry)> audit;
+};
+
+Response HandleExtraRoute(ExtraCall& call);
+
+}  // namespace coffre::api::internal

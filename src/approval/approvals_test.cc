@@ -1,0 +1,142 @@
+#include "approval/approvals.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "common/bytes.h"
+
+namespace coffre::approval {
+namespace {
+
+using storage::Space;
+
+class ApprovalsTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::Init());
+    char tmpl[] = "/tmp/coffre-approval-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto store = storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true});
+    ASSERT_TRUE(store) << store.error().ToString();
+    store_ = std::move(*store);
+    approvals_ = std::make_unique<Approvals>(*store_, key_, clock_);
+  }
+  void TearDown() override {
+    approvals_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  Approval Approved(std::string action, Params params) {
+    auto a = approvals_->Request(action, params, "alice");
+    EXPECT_TRUE(a) << a.error().ToString();
+    auto b = approvals_->Approve(a->id, "bob");
+    EXPECT_TRUE(b) << b.error().ToString();
+    return *b;
+  }
+
+  FakeClock clock_{1'800'000'000};
+  crypto::SecretKey key_ = crypto::SecretKey::Random();
+  std::string dir_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<Approvals> approvals_;
+};
+
+TEST_F(ApprovalsTest, NeedsTwoPrincipalsAndIsConsumedOnce) {
+  auto a = approvals_->Request(kBulkExport, {{"collection", "people"}}, "alice");
+  ASSERT_TRUE(a) << a.error().ToString();
+  EXPECT_EQ(a->StateAt(clock_.NowUnixMillis()), State::kPending);
+  EXPECT_EQ(a->expires_ms - a->created_ms, 24LL * 3600 * 1000);
+  // Not yet approved: not usable.
+  auto early = approvals_->Consume(a->id, kBulkExport, {{"collection", "people"}});
+  ASSERT_FALSE(early);
+  EXPECT_EQ(early.error().code, ErrorCode::kPermissionDenied);
+  // The requester cannot approve their own request.
+  auto self = approvals_->Approve(a->id, "alice");
+  ASSERT_FALSE(self);
+  EXPECT_EQ(self.error().code, ErrorCode::kPermissionDenied);
+  auto b = approvals_->Approve(a->id, "bob");
+  ASSERT_TRUE(b) << b.error().ToString();
+  EXPECT_EQ(b->approver, "bob");
+  EXPECT_EQ(approvals_->Approve(a->id, "carol").error().code, ErrorCode::kFailedPrecondition);
+  // Another action or other parameters: refused, and not consumed.
+  EXPECT_EQ(approvals_->Consume(a->id, kBulkExport, {{"collection", "cards"}}).error().code,
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(approvals_->Consume(a->id, kBreachNotification,
+                                {{"principal", "x"}, {"from", "2027-01-01T00:00:00Z"}, {"to", "2027-01-02T00:00:00Z"}})
+                .error()
+                .code,
+            ErrorCode::kPermissionDenied);
+  auto used = approvals_->Consume(a->id, kBulkExport, {{"collection", "people"}});
+  ASSERT_TRUE(used) << used.error().ToString();
+  EXPECT_EQ(approvals_->Get(a->id)->StateAt(clock_.NowUnixMillis()), State::kConsumed);
+  auto again = approvals_->Consume(a->id, kBulkExport, {{"collection", "people"}});
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message.find("consumed"), std::string::npos);
+}
+
+TEST_F(ApprovalsTest, ExpireAfter24Hours) {
+  auto a = approvals_->Request(kBulkExport, {{"collection", "people"}}, "alice");
+  ASSERT_TRUE(a);
+  clock_.Advance(24 * 3600);
+  EXPECT_EQ(approvals_->Approve(a->id, "bob").error().code, ErrorCode::kFailedPrecondition);
+  Approval b = Approved(std::string(kBulkExport), {{"collection", "people"}});
+  clock_.Advance(24 * 3600 - 1);
+  EXPECT_EQ(approvals_->Get(b.id)->StateAt(clock_.NowUnixMillis()), State::kApproved);
+  clock_.Advance(1);
+  auto late = approvals_->Consume(b.id, kBulkExport, {{"collection", "people"}});
+  ASSERT_FALSE(late);
+  EXPECT_NE(late.error().message.find("expired"), std::string::npos);
+}
+
+TEST_F(ApprovalsTest, BreachNotificationParametersAreCanonical) {
+  Approval a = Approved(std::string(kBreachNotification),
+                        {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00.500Z"}, {"to", "2027-01-02T00:00:00+00:00"}});
+  EXPECT_EQ(a.params.at("from"), "2027-01-01T00:00:00Z");
+  EXPECT_EQ(a.params.at("to"), "2027-01-02T00:00:00Z");
+  // A user the approval did not name is another report.
+  EXPECT_FALSE(approvals_->Consume(a.id, kBreachNotification,
+                                   {{"principal", "support-app"}, {"user", "u1"}, {"from", "2027-01-01T00:00:00Z"},
+                                    {"to", "2027-01-02T00:00:00Z"}}));
+  EXPECT_TRUE(approvals_->Consume(a.id, kBreachNotification,
+                                  {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00Z"},
+                                   {"to", "2027-01-02T00:00:00Z"}}));
+}
+
+TEST_F(ApprovalsTest, RefusesUnknownActionsAndBadParameters) {
+  EXPECT_EQ(approvals_->Request("drop_everything", {}, "alice").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(approvals_->Request(kBulkExport, {}, "alice"));
+  EXPECT_FALSE(approvals_->Request(kBulkExport, {{"collection", "people"}, {"extra", "1"}}, "alice"));
+  EXPECT_FALSE(approvals_->Request(kBulkExport, {{"collection", "Jean Dupont"}}, "alice"));
+  EXPECT_FALSE(approvals_->Request(kBreachNotification, {{"from", "2027-01-01T00:00:00Z"}, {"to", "2027-01-02T00:00:00Z"}}, "alice"));
+  EXPECT_FALSE(approvals_->Request(kBreachNotification,
+                                   {{"principal", "x"}, {"from", "2027-01-02T00:00:00Z"}, {"to", "2027-01-01T00:00:00Z"}},
+                                   "alice"));
+  EXPECT_FALSE(approvals_->Request(kBreachNotification, {{"principal", "x"}, {"from", "yesterday"}, {"to", "2027-01-01T00:00:00Z"}}, "alice"));
+  EXPECT_EQ(approvals_->Get(std::string(16, 'x')).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(ApprovalsTest, AStoredApprovalCannotBeForgedEditedOrMoved) {
+  auto a = approvals_->Request(kBulkExport, {{"collection", "people"}}, "alice");
+  auto b = approvals_->Request(kBulkExport, {{"collection", "people"}}, "carol");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(approvals_->Approve(b->id, "bob"));
+  // Copy b's (approved) value over a's key: does not open under a's id.
+  auto value = store_->Get(Space::kCounters, "approval/" + ToHex(b->id));
+  ASSERT_TRUE(value && *value);
+  auto batch = store_->NewBatch();
+  batch->Put(Space::kCounters, "approval/" + ToHex(a->id), **value);
+  ASSERT_TRUE(store_->Write(*batch));
+  EXPECT_EQ(approvals_->Get(a->id).error().code, ErrorCode::kDataLoss);
+  EXPECT_FALSE(approvals_->Consume(a->id, kBulkExport, {{"collection", "people"}}));
+  // Plain JSON written by someone without the key is refused too.
+  batch = store_->NewBatch();
+  batch->Put(Space::kCounters, "approval/" + ToHex(a->id), R"({"action":"bulk_export"})");
+  ASSERT_TRUE(store_->Write(*batch));
+  EXPECT_EQ(approvals_->Get(a->id).error().code, ErrorCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace coffre::approval

@@ -1,0 +1,36 @@
+// Management operations of issue 4, over the same JSON requests as admin.h
+// (the CLI reaches them over the admin socket while the server runs, or
+// opens the data directory itself): breach reports, the art. 34
+// notification list and bulk exports. Files are written by the process that
+// holds the vault, at the absolute path the request names (created, never
+// overwritten, mode 0600); the socket only carries summaries.
+//
+//   breach.report  {principal, user?, from, to, format?: md|json|csv, contact?, out}
+//                  -> {ok: true, people, records, entries, verified, out}
+//                   | {ok: false, first_bad_seq, problem}        (nothing written)
+//   breach.notify  {principal, user?, from, to, approval, recipient, out}
+//                  -> {people, reachable, unreachable, erased, bytes, out}
+//   bulk.export    {collection, approval, recipient, out}
+//                  -> {records, subjects, audit_entries, bytes, out}
+// `principal` may name an end user (kind user): the report then covers the
+// requests made on its behalf. Times are RFC 3339 UTC; `recipient` is an
+// X25519 public key in hex; `approval` an approval id in hex.
+//
+// Thread-safety: as Admin.
+#pragma once
+
+#include <string_view>
+
+#include <boost/json.hpp>
+
+#include "common/status.h"
+#include "server/runtime.h"
+
+namespace coffre::server {
+
+bool IsBreachOp(std::string_view op);
+
+Result<boost::json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const boost::json::object& request,
+                                            std::string_view source);
+
+}  // namespace coffre::server

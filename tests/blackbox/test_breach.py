@@ -1,0 +1,400 @@
+"""Breach reports, two-person approvals and bulk exports against the real
+server (issue 4, docs/exfiltration.md).
+
+Several principals read known sets of people through the API (masked and
+clear views, searches, denied reads, a service acting for a user), before,
+during and after a window. The breach report of one principal over the
+window, from the CLI (over the admin socket while the server runs) and from
+the API, lists exactly the people it received, no more and no fewer, with
+the fields and views it got. Approvals need two distinct admins; a bulk
+export and the art. 34 notification list come back sealed to a recipient
+and open with its key only; an audit entry tampered with inside the window
+makes the report fail (exit 6 / 500 integrity_failure).
+"""
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import (EXIT_DENIED, EXIT_INTEGRITY, EXIT_OK, Vault, build_vault, canonical, error_of,
+                      stop_checked)
+
+PEOPLE = "/v1/collections/people/records"
+SEARCH = "/v1/collections/people/search"
+
+# What support_agent sees (examples/people-policy.toml): iban hidden, the
+# identifiers masked, the rest clear.
+SUPPORT_VIEWS = {
+    "people.first_name": "clear", "people.last_name": "clear", "people.sex": "clear",
+    "people.birth_date": "clear", "people.postal_address": "clear", "people.agency": "clear",
+    "people.nir": "masked", "people.email": "masked", "people.phone": "masked",
+}
+# crm_backend for an adviser: the adviser's clear view, narrowed by the
+# service's masks.
+CRM_VIEWS = {f: "clear" for f in SUPPORT_VIEWS}
+CRM_VIEWS.update({"people.nir": "masked", "people.iban": "masked"})
+ADVISER_VIEWS = {f: "clear" for f in SUPPORT_VIEWS}
+ADVISER_VIEWS["people.iban"] = "clear"
+
+
+def _pick(s):
+    """Indexes of the people the tests read: two of the adviser's agency (the
+    most common one), eight of others."""
+    agencies = [p["agency"] for p in s.people]
+    s.agency = max(sorted(set(agencies)), key=agencies.count)
+    same = [i for i, p in enumerate(s.people) if p["agency"] == s.agency]
+    other = [i for i, p in enumerate(s.people) if p["agency"] != s.agency]
+    assert len(same) >= 2 and len(other) >= 8, "the generated agencies do not spread as expected"
+    s.same, s.other = same, other
+    return sorted(set(same[:2] + other[:8]))
+
+
+def _principals(s):
+    agency = s.agency
+    return [
+        ("admin-a", "service", "admin", None),
+        ("admin-b", "service", "admin", None),
+        ("support", "service", "support_agent", None),
+        ("adviser", "service", "adviser", {"agency": agency}),
+        ("crm", "service", "crm_backend", None),
+        ("user-a", "user", "adviser", {"agency": agency}),
+        ("auditor", "service", "auditor", None),
+    ]
+
+
+@pytest.fixture(scope="module")
+def drill(coffre_bin, vault_root):
+    s = build_vault(coffre_bin, vault_root, people=40, find=_pick, principals=_principals, seed=23)
+    v = s.vault
+    v.start()
+    o = s.other
+    s.support_window = [o[0], o[1], o[2]]      # read (o[0] twice)
+    s.support_search = o[3]                      # found by a search
+    s.support_before, s.support_after = o[4], o[5]
+    s.adviser_ok, s.adviser_denied = s.same[1], o[6]
+    s.crm_read = s.same[0]
+
+    support = v.client("support", "support")
+    # Before the window.
+    assert support.get(f"{PEOPLE}/{s.refs[s.support_before]['id']}").status_code == 200
+    v.advance(10)
+    s.t1 = int(v.now())
+    # The window.
+    for i in s.support_window + [s.support_window[0]]:
+        r = support.get(f"{PEOPLE}/{s.refs[i]['id']}")
+        assert r.status_code == 200, r.text
+    r = support.post(SEARCH, json={"field": "email", "value": s.people[s.support_search]["email"]})
+    assert r.status_code == 200 and len(r.json()["results"]) == 1, r.text
+    r = support.post(SEARCH, json={"field": "email", "value": "nobody.at.all@example.fr"})
+    assert r.status_code == 200 and r.json()["results"] == [], r.text
+    # Denied: no purpose it may use; refused iban search.
+    error_of(support.get(f"{PEOPLE}/{s.refs[o[7]]['id']}", headers={"X-Coffre-Purpose": "admin"}), 403)
+    error_of(support.post(SEARCH, json={"field": "iban", "value": s.people[o[7]]["iban"]}), 403)
+    adviser = v.client("adviser", "follow_up")
+    assert adviser.get(f"{PEOPLE}/{s.refs[s.adviser_ok]['id']}").status_code == 200
+    error_of(adviser.get(f"{PEOPLE}/{s.refs[s.adviser_denied]['id']}"), 403, "forbidden")
+    crm = v.client("crm", "follow_up", on_behalf_of="user-a")
+    assert crm.get(f"{PEOPLE}/{s.refs[s.crm_read]['id']}").status_code == 200
+    s.t2 = int(v.now())
+    v.advance(10)
+    # After the window.
+    assert support.get(f"{PEOPLE}/{s.refs[s.support_after]['id']}").status_code == 200
+    for c in (support, adviser, crm):
+        c.close()
+    yield s
+    if v.running():
+        stop_checked(v)
+
+
+def iso(t):
+    import datetime
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window(s, **extra):
+    return {"from": iso(s.t1), "to": iso(s.t2), **extra}
+
+
+def subjects_of(s, indexes):
+    return sorted({s.refs[i]["subject"] for i in indexes})
+
+
+def cli_report(s, *args, db=None, check_exit=EXIT_OK):
+    v = s.vault
+    r = v.cli("breach-report", db or v.dir, *args, check=False)
+    assert r.returncode == check_exit, (r.returncode, r.stdout[-500:], r.stderr[-1000:])
+    return r
+
+
+def cli_json(s, principal, *more, db=None):
+    r = cli_report(s, "--principal", principal, "--from", iso(s.t1), "--to", iso(s.t2),
+                   "--format", "json", *more, db=db)
+    return json.loads(r.stdout)
+
+
+def api_report(s, body):
+    c = s.vault.client("auditor", "investigation")
+    try:
+        return c.post("/v1/breach-reports", json=body)
+    finally:
+        c.close()
+
+
+def exposures(report):
+    return {x["subject"]: x for x in report["exposures"]}
+
+
+# ---------------------------------------------------------------------------
+
+def test_cli_report_lists_exactly_the_people_returned_with_their_views(drill):
+    s = drill
+    report = cli_json(s, "support")
+    assert report["verification"]["ok"] is True
+    assert report["verification"]["anchored"] is True
+    assert report["verification"]["entries"] >= 8
+    want = subjects_of(s, s.support_window + [s.support_search])
+    assert report["subjects"] == want, "the report lists other people than those read"
+    assert report["people"] == 4
+    x = exposures(report)
+    for i in s.support_window:
+        assert x[s.refs[i]["subject"]]["fields"] == SUPPORT_VIEWS
+        assert x[s.refs[i]["subject"]]["actions"] == ["read"]
+    assert x[s.refs[s.support_window[0]]["subject"]]["entries"] == 2
+    hit = x[s.refs[s.support_search]["subject"]]
+    assert hit["fields"] == {"people.email": "masked"} and hit["actions"] == ["search"]
+    # Reads outside the window and denied reads are not in it.
+    for i in (s.support_before, s.support_after, s.other[7]):
+        assert s.refs[i]["subject"] not in report["subjects"]
+    assert report["entries"]["denied"] >= 2
+    cats = report["categories"]
+    # Contact: the postal address is clear for support, email and phone masked.
+    assert cats["contact"]["people"] == 4 and cats["contact"]["people_clear"] == 3
+    assert cats["identity"]["people_clear"] == 3
+    assert cats["financial"]["people"] == 0, "support never saw an IBAN"
+    assert cats["national_id"]["people"] == 3 and cats["national_id"]["people_clear"] == 0
+
+
+def test_api_report_agrees_with_the_cli_and_carries_ids_only(drill):
+    s = drill
+    r = api_report(s, window(s, principal="support", format="json"))
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    api = r.json()
+    cli = cli_json(s, "support")
+    for key in ("subjects", "exposures", "categories", "people", "records"):
+        assert api[key] == cli[key], key
+    # No personal value of anyone, in any format.
+    for fmt in ("json", "md", "csv"):
+        text = api_report(s, window(s, principal="support", format=fmt)).text
+        for p in s.people:
+            c = canonical(p)
+            for field in ("email", "nir", "phone", "iban", "last_name"):
+                assert c[field] not in text, (fmt, field)
+    csv = api_report(s, window(s, principal="support", format="csv"))
+    assert csv.headers["Content-Type"].startswith("text/csv")
+    rows = csv.text.strip().splitlines()
+    assert rows[0] == "subject,collections,fields"
+    assert sorted(row.split(",")[0] for row in rows[1:]) == api["subjects"]
+    md = api_report(s, window(s, principal="support", format="md", contact="DPO, dpo@example.org"))
+    assert md.headers["Content-Type"].startswith("text/markdown")
+    assert "art. 33(3)" in md.text and "DPO, dpo@example.org" in md.text
+    assert "Approximate number of data subjects concerned: 4" in md.text
+
+
+def test_denied_reads_expose_nothing_and_users_are_reported_apart(drill):
+    s = drill
+    adviser = cli_json(s, "adviser")
+    assert adviser["subjects"] == subjects_of(s, [s.adviser_ok])
+    assert exposures(adviser)[s.refs[s.adviser_ok]["subject"]]["fields"] == ADVISER_VIEWS
+    assert adviser["entries"]["denied"] == 1
+    # The end user's report: what was read on its behalf, by any service.
+    for report in (cli_json(s, "user-a"), cli_json(s, "crm", "--user", "user-a"),
+                   api_report(s, window(s, principal="user-a")).json()):
+        assert report["subjects"] == subjects_of(s, [s.crm_read])
+        assert exposures(report)[s.refs[s.crm_read]["subject"]]["fields"] == CRM_VIEWS
+    assert cli_json(s, "crm", "--user", "admin-a")["subjects"] == []
+
+
+def test_only_the_auditor_asks_for_reports(drill):
+    s = drill
+    body = window(s, principal="support")
+    for who, purpose in (("support", "support"), ("admin-a", "admin"), ("auditor", "support")):
+        c = s.vault.client(who, purpose)
+        error_of(c.post("/v1/breach-reports", json=body), 403, "forbidden")
+        c.close()
+    c = s.vault.client("auditor", "investigation")
+    error_of(c.post("/v1/breach-reports", json={"principal": "support", "from": "soon", "to": iso(s.t2)}),
+             400, "invalid_request")
+    error_of(c.post("/v1/breach-reports", json={**body, "format": "pdf"}), 400, "invalid_request")
+    error_of(c.get("/v1/breach-reports"), 405)
+    c.close()
+
+
+def _approve(s, action, params):
+    a = s.vault.client("admin-a", "admin")
+    b = s.vault.client("admin-b", "admin")
+    try:
+        r = a.post("/v1/approvals", json={"action": action, "params": params})
+        assert r.status_code == 201, r.text
+        approval = r.json()
+        assert approval["state"] == "pending" and approval["requester"] == "admin-a"
+        error_of(a.post(f"/v1/approvals/{approval['id']}/approve"), 403, "forbidden")
+        r = b.post(f"/v1/approvals/{approval['id']}/approve")
+        assert r.status_code == 200, r.text
+        assert r.json()["state"] == "approved" and r.json()["approver"] == "admin-b"
+        return approval["id"]
+    finally:
+        a.close()
+        b.close()
+
+
+def _keygen(s, name):
+    r = s.vault.cli("keygen", "--out-secret", s.vault.root / f"{name}.secret")
+    return s.vault.last_json(r)["public_key"]
+
+
+def _decrypt(s, name, sealed):
+    r = s.vault.cli("decrypt", "--secret-key", s.vault.root / f"{name}.secret", sealed)
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def _audit(s, query):
+    c = s.vault.client("auditor", "investigation")
+    try:
+        r = c.get(f"/v1/audit?{query}")
+        assert r.status_code == 200, r.text
+        return r.json()["entries"]
+    finally:
+        c.close()
+
+
+def test_bulk_export_needs_two_admins_and_comes_back_sealed(drill):
+    s = drill
+    v = s.vault
+    pk = _keygen(s, "export")
+    out = v.root / "people.sealed"
+    # Not approved yet: refused.
+    a = v.client("admin-a", "admin")
+    r = a.post("/v1/approvals", json={"action": "bulk_export", "params": {"collection": "people"}})
+    a.close()
+    assert r.status_code == 201
+    pending = r.json()["id"]
+    r = v.cli("bulk-export", v.dir, "people", "--approval", pending, "--recipient", pk, "--out", out, check=False)
+    assert r.returncode == EXIT_DENIED, r.stderr
+    assert not out.exists()
+
+    approval = _approve(s, "bulk_export", {"collection": "people"})
+    r = v.cli("bulk-export", v.dir, "people", "--approval", approval, "--recipient", pk, "--out", out)
+    summary = v.last_json(r)
+    assert summary["records"] == len(s.people)
+    raw = out.read_bytes()
+    for p in s.people:
+        assert canonical(p)["email"].encode() not in raw
+    lines = _decrypt(s, "export", out)
+    assert len(lines) == len(s.people)
+    assert {canonical(p)["email"] for p in s.people} == {x["fields"]["email"] for x in lines}
+    exported = {x["subject"] for x in lines}
+    # The audit log lists every exported subject.
+    audited = set()
+    for e in _audit(s, "principal=local&limit=1000"):
+        if e["action"] == "bulk_export":
+            audited.update(e["subjects"])
+    assert audited == exported
+    # Single use; another key cannot open it.
+    r = v.cli("bulk-export", v.dir, "people", "--approval", approval, "--recipient", pk,
+              "--out", v.root / "again.sealed", check=False)
+    assert r.returncode == EXIT_DENIED
+    _keygen(s, "stranger")
+    r = v.cli("decrypt", "--secret-key", v.root / "stranger.secret", out, check=False)
+    assert r.returncode == EXIT_INTEGRITY and not r.stdout
+
+
+def test_notification_list_holds_the_contact_channels_of_exactly_the_exposed(drill):
+    s = drill
+    v = s.vault
+    pk = _keygen(s, "dpo")
+    out = v.root / "notify.sealed"
+    args = ["--principal", "support", "--from", iso(s.t1), "--to", iso(s.t2), "--format", "json",
+            "--notify-file", out, "--recipient", pk]
+    # An approval for another window does not do.
+    other = _approve(s, "breach_notification", {"principal": "support", "from": iso(s.t1), "to": iso(s.t2 + 60)})
+    cli_report(s, *args, "--approval", other, check_exit=EXIT_DENIED)
+    assert not out.exists()
+    approval = _approve(s, "breach_notification", {"principal": "support", "from": iso(s.t1), "to": iso(s.t2)})
+    r = cli_report(s, *args, "--approval", approval)
+    assert json.loads(r.stdout)["subjects"] == subjects_of(s, s.support_window + [s.support_search])
+    lines = _decrypt(s, "dpo", out)
+    header, people = lines[0], lines[1:]
+    assert header["people"] == 4 and header["principal"] == "support"
+    by_subject = {x["subject"]: x for x in people}
+    assert sorted(by_subject) == subjects_of(s, s.support_window + [s.support_search])
+    for i in s.support_window + [s.support_search]:
+        x = by_subject[s.refs[i]["subject"]]
+        c = canonical(s.people[i])
+        assert x["contact"]["people.email"] == c["email"]
+        assert x["contact"]["people.phone"] == c["phone"]
+        assert x["contact"]["people.postal_address"]
+        assert set(x["contact"]) == {"people.email", "people.phone", "people.postal_address"}
+    # Its decryptions are audited as reads by local; the approval is spent.
+    reads = [e for e in _audit(s, "principal=local&limit=1000")
+             if e["action"] == "read" and "breach notification" in e.get("reason", "")]
+    assert sorted({sub for e in reads for sub in e["subjects"]}) == sorted(by_subject)
+    cli_report(s, *args[:-4], "--notify-file", v.root / "notify2.sealed", "--recipient", pk,
+               "--approval", approval, check_exit=EXIT_DENIED)
+
+
+# -- tampering (stops the server: keep last) ---------------------------------------------------
+
+def _ldb(db, *args):
+    r = subprocess.run(["ldb", f"--db={db}", "--column_family=audit", "--hex", *args],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"ldb {args[0]}: {r.stdout[-300:]} {r.stderr[-300:]}"
+    return r.stdout.strip()
+
+
+def test_a_tampered_entry_in_the_window_fails_the_report(drill, coffre_bin):
+    s = drill
+    v = s.vault
+    seq = next(e["seq"] for e in _audit(s, "principal=support&limit=1000")
+               if e["action"] == "read" and e["outcome"] == "allowed"
+               and e["subjects"] == [s.refs[s.support_window[1]]["subject"]])
+    stop_checked(v)
+    name = "tampered"
+    db = v.root / name
+    subprocess.run(["cp", "-a", str(v.dir), str(db)], check=True, timeout=60)
+    shutil.copy2(v.anchor, v.root / f"{name}.audit-anchor")
+    shutil.copy2(v.key_file, v.root / f"{name}.key")
+    shutil.copy2(v.root / "vault.erasures", v.root / f"{name}.erasures")
+    key = "0x65" + f"{seq:016X}"
+    raw = bytearray.fromhex(_ldb(db, "get", key)[2:])
+    raw[-33] ^= 0x01  # the last byte of the entry, before its stored hash
+    _ldb(db, "put", key, "0x" + raw.hex().upper())
+
+    # The untouched vault still reports; the copy does not.
+    assert cli_json(s, "support")["verification"]["ok"] is True
+    r = cli_report(s, "--principal", "support", "--from", iso(s.t1), "--to", iso(s.t2), "--format", "json",
+                   db=db, check_exit=EXIT_INTEGRITY)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["ok"] is False and out["first_bad_seq"] == seq, out
+    assert "subjects" not in out
+
+    # The same through the API of a server on the tampered copy.
+    t = Vault(coffre_bin, v.root, name)
+    t.principals = v.principals
+    t.set_clock(v.offset)
+    t.start()
+    try:
+        error = error_of(api_report(s_with(t), window(s, principal="support")), 500, "integrity_failure")
+        assert "verification" in error and str(seq) in error
+    finally:
+        stop_checked(t)
+
+
+def s_with(vault):
+    """Something api_report takes, for another vault."""
+    class View:
+        pass
+    x = View()
+    x.vault = vault
+    return x
