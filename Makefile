@@ -24,6 +24,7 @@ test: test-build
 	cd $(TEST_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 900
 
 bench: release
+	scripts/install-deps --bench
 	cmake --build $(RELEASE_DIR) -j$(JOBS) --target import_bench breach_bench
 	bench/run-all $(RELEASE_DIR)
 
