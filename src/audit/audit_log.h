@@ -21,7 +21,6 @@
 // The AuditLog owns its SigningKey. One AuditLog per store at a time.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -136,6 +135,10 @@ class AuditLog {
   // another), returns the seq of the last one. The first `summaries` are
   // unauthenticated summaries, put back into the counters on failure.
   Result<uint64_t> Submit(std::vector<Entry> entries, size_t summaries, bool checkpoint);
+  // After `req` is done: puts its summaries back on failure, returns its result.
+  Result<uint64_t> FinishSubmit(Request& req,
+                                const std::vector<std::pair<int64_t, std::string>>& minute_source,
+                                const std::vector<uint64_t>& counts);
   // Leader only: writes one group; `mu_` is not held.
   Status CommitGroup(std::vector<Request*>& group);
   std::vector<Entry> TakeUnauthenticatedSummaries(bool all);
@@ -149,8 +152,9 @@ class AuditLog {
   Clock& clock_;
 
   mutable std::mutex mu_;
-  std::condition_variable done_cv_;
   std::deque<Request*> queue_;
+  // True from the moment a caller leads a group until the queue is empty:
+  // a leader that finds the queue non-empty hands the role to its front.
   bool leader_active_ = false;
   // Chain state: changed only by the leader, read under mu_.
   uint64_t last_seq_ = 0;
