@@ -17,10 +17,10 @@
 //                   printed shape of a NIR
 //                   "184127645108946"          -> "1 84 ** ** *** *** **"
 //   iban            the last four characters
-//                   "FR7630006000011234567890189" -> "**** 0189"
+//                   an IBAN ending in 0189     -> "**** 0189"
 //   pan             the first six and last four digits (PCI DSS limit), one
 //                   '*' per hidden digit; below 13 digits the last four only
-//                   "4970101234560001"         -> "497010******0001"
+//                   16 digits, 497010…0001     -> "497010******0001"
 //   name            first letter (with its combining marks) and '.'
 //                   "Émilie"                   -> "É."
 //   text, postal_address, date, integer, enum, boolean
