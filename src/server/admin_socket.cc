@@ -84,7 +84,12 @@ Result<std::unique_ptr<AdminSocket>> AdminSocket::Start(const std::string& path,
     ::close(fd);
     return Fail(ErrorCode::kIoError, "cannot listen on " + path + ": " + std::strerror(err));
   }
-  ::chmod(path.c_str(), 0600);
+  if (::chmod(path.c_str(), 0600) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return Fail(ErrorCode::kIoError, "cannot make " + path + " private: " + std::strerror(err));
+  }
   std::unique_ptr<AdminSocket> s(new AdminSocket(path, fd, admin));
   if (::pipe2(s->wake_pipe_, O_CLOEXEC) != 0) return Fail(ErrorCode::kIoError, "cannot create a pipe");
   s->thread_ = std::thread([p = s.get()] { p->Serve(); });
@@ -132,10 +137,18 @@ void AdminSocket::Serve() {
 void AdminSocket::Answer(int client) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  std::string source = "cli:uid=?";
-  if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-    source = "cli:uid=" + std::to_string(cred.uid);
+  // The file mode keeps other users out; the peer's uid is checked as well,
+  // so a socket whose mode was loosened still serves only the server's own
+  // user (or root), and an unknown peer is refused.
+  if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+      (cred.uid != ::geteuid() && cred.uid != 0)) {
+    (void)WriteAll(client, boost::json::serialize(ErrorToJson(
+                               {ErrorCode::kPermissionDenied,
+                                "the admin socket serves only the user running the server"})) +
+                               "\n");
+    return;
   }
+  const std::string source = "cli:uid=" + std::to_string(cred.uid);
   boost::json::object answer;
   auto line = ReadLine(client);
   if (!line) {

@@ -74,8 +74,11 @@ Result<TlsMaterial> GenerateSelfSigned(std::chrono::system_clock::time_point now
   X509_set_pubkey(cert.get(), key.get());
   COFFRE_TRY(AddExtension(cert.get(), NID_subject_alt_name,
                           "DNS:localhost,IP:127.0.0.1,IP:0:0:0:0:0:0:0:1"));
-  COFFRE_TRY(AddExtension(cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
-  COFFRE_TRY(AddExtension(cert.get(), NID_key_usage, "critical,digitalSignature,keyCertSign"));
+  // A leaf, not a CA: a client that trusts it (curl --cacert, or a system
+  // trust store) must not thereby trust other certificates signed with the
+  // vault's TLS key.
+  COFFRE_TRY(AddExtension(cert.get(), NID_basic_constraints, "critical,CA:FALSE"));
+  COFFRE_TRY(AddExtension(cert.get(), NID_key_usage, "critical,digitalSignature"));
   COFFRE_TRY(AddExtension(cert.get(), NID_ext_key_usage, "serverAuth"));
   COFFRE_TRY(AddExtension(cert.get(), NID_subject_key_identifier, "hash"));
   if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {

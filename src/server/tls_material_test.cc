@@ -25,6 +25,9 @@ TEST(TlsMaterial, SelfSignedCertificateMatchesItsKeyAndNamesLoopback) {
   EXPECT_EQ(X509_check_ip_asc(cert.get(), "127.0.0.1", 0), 1);
   EXPECT_EQ(X509_check_ip_asc(cert.get(), "::1", 0), 1);
   EXPECT_NE(X509_check_host(cert.get(), "example.org", 0, 0, nullptr), 1);
+  // A leaf that cannot sign other certificates (review finding 15).
+  EXPECT_EQ(X509_check_ca(cert.get()), 0);
+  EXPECT_EQ(X509_get_key_usage(cert.get()) & KU_KEY_CERT_SIGN, 0u);
   // Self-signed: its own key verifies it.
   EVP_PKEY* pub = X509_get0_pubkey(cert.get());
   EXPECT_EQ(X509_verify(cert.get(), pub), 1);

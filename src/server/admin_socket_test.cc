@@ -1,0 +1,88 @@
+// The admin socket answers only the user running the server (or root), even
+// when its file mode has been loosened (review finding 14).
+#include "server/admin_socket.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "crypto/crypto.h"
+#include "server/admin.h"
+#include "server/runtime.h"
+#include "server/server.h"
+#include "vault/vault.h"
+
+namespace coffre::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+class AdminSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::Init());
+    root_ = fs::temp_directory_path() / ("coffre-admin-socket-" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    fs::permissions(root_, fs::perms::all);  // other users may reach the socket's directory
+    const std::string dir = root_ / "v";
+    ASSERT_TRUE(vault::Vault::Init({.dir = dir,
+                                    .schema_path = std::string(COFFRE_SOURCE_DIR) + "/examples/people.toml",
+                                    .key_file = root_ / "v.key",
+                                    .erasure_journal = ""}));
+    auto rt = Runtime::Open({.dir = dir, .key_file = root_ / "v.key", .erasure_journal = "",
+                             .audit_anchor = root_ / "v.audit-anchor"});
+    ASSERT_TRUE(rt) << rt.error().message;
+    rt_ = std::move(*rt);
+    admin_ = std::make_unique<Admin>(*rt_);
+    path_ = AdminSocketPath(dir);
+    auto sock = AdminSocket::Start(path_, *admin_);
+    ASSERT_TRUE(sock) << sock.error().message;
+    socket_ = std::move(*sock);
+    fs::permissions(dir, fs::perms::all);
+  }
+  void TearDown() override {
+    socket_.reset();
+    admin_.reset();
+    rt_.reset();
+    fs::remove_all(root_);
+  }
+
+  fs::path root_;
+  std::string path_;
+  std::unique_ptr<Runtime> rt_;
+  std::unique_ptr<Admin> admin_;
+  std::unique_ptr<AdminSocket> socket_;
+};
+
+TEST_F(AdminSocketTest, TheSocketIsPrivateAndServesItsOwnUser) {
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto r = CallAdminSocket(path_, {{"op", "principal.list"}});
+  ASSERT_TRUE(r) << r.error().message;
+}
+
+TEST_F(AdminSocketTest, AnotherUserIsRefusedEvenThroughALoosenedMode) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    auto r = CallAdminSocket(path_, {{"op", "principal.list"}});
+    if (r) ::_exit(11);  // served: the uid check is missing
+    ::_exit(r.error().code == ErrorCode::kPermissionDenied ? 0 : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: could not drop privileges, 11: served another user, "
+                                       "12: refused with another error";
+}
+
+}  // namespace
+}  // namespace coffre::server
