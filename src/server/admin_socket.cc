@@ -137,6 +137,10 @@ void AdminSocket::Serve() {
 void AdminSocket::Answer(int client) {
   ucred cred{};
   socklen_t len = sizeof cred;
+  // The request is read before anything is answered: closing a socket
+  // with unread data resets it, and the client would see an I/O error
+  // instead of the refusal.
+  auto line = ReadLine(client);
   // The file mode keeps other users out; the peer's uid is checked as well,
   // so a socket whose mode was loosened still serves only the server's own
   // user (or root), and an unknown peer is refused.
@@ -150,7 +154,6 @@ void AdminSocket::Answer(int client) {
   }
   const std::string source = "cli:uid=" + std::to_string(cred.uid);
   boost::json::object answer;
-  auto line = ReadLine(client);
   if (!line) {
     answer = ErrorToJson(line.error());
   } else {
