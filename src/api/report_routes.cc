@@ -235,7 +235,7 @@ Response Approvals(ExtraCall& c, const Match& m) {
 
 }  // namespace
 
-std::optional<std::string_view> ExtraRouteMethods(std::string_view path) {
+std::optional<std::string_view> ReportRouteMethods(std::string_view path) {
   auto m = MatchExtra(path);
   if (!m) return std::nullopt;
   switch (m->kind) {
@@ -247,7 +247,7 @@ std::optional<std::string_view> ExtraRouteMethods(std::string_view path) {
   return std::nullopt;
 }
 
-Response HandleExtraRoute(ExtraCall& c) {
+Response HandleReportRoute(ExtraCall& c) {
   auto m = MatchExtra(c.path);
   if (!m) return ErrorResponse({404, "not_found", "no such route"});
   if (m->kind == Kind::kBreachReports) return BreachReport(c);
