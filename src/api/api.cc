@@ -595,16 +595,23 @@ struct Api::Impl {
     }
     e.fields = {{def->name, d.views[fi] == View::kClear ? audit::kViewClear : audit::kViewMasked}};
     if (auto refused = GuardSearch(c, p, e)) return *refused;
-    auto refs = s.vault.Find(coll->name, def->name, input, limit + 1);
+    // Under a row scope, the limit applies to the hits in scope: candidates
+    // are filtered first, up to a bound on the records opened per search.
+    const bool scoped = !d.scopes.empty();
+    auto refs = s.vault.Find(coll->name, def->name, input, scoped ? kMaxScopedSearchCandidates + 1 : limit + 1);
     if (!refs) return Failed(std::move(e), FromError(refs.error()));
-    bool truncated = refs->size() > limit;
-    if (truncated) refs->resize(limit);
+    bool truncated = refs->size() > (scoped ? kMaxScopedSearchCandidates : limit);
+    if (scoped && truncated) refs->resize(kMaxScopedSearchCandidates);
     json::array results;
     for (const vault::RecordRef& ref : *refs) {
-      if (!d.scopes.empty()) {
+      if (scoped) {
         auto rec = s.vault.Get(coll->name, ref.id);
         if (!rec) continue;  // erased meanwhile
         if (!policy::InScope(d, rec->fields)) continue;
+      }
+      if (results.size() == limit) {
+        truncated = true;
+        break;
       }
       results.push_back(RefToJson(ref));
       e.subjects.push_back(ref.subject);

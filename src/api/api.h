@@ -37,6 +37,9 @@ namespace coffre::api {
 
 inline constexpr size_t kMaxBodyBytes = 1u << 20;
 inline constexpr size_t kDefaultSearchLimit = 100;
+// A search under a row scope opens at most this many matching records to
+// find those in scope; past it the answer says `truncated`.
+inline constexpr size_t kMaxScopedSearchCandidates = 10000;
 inline constexpr size_t kDefaultAuditLimit = 100;
 inline constexpr size_t kMaxAuditLimit = 1000;
 

@@ -335,6 +335,62 @@ TEST_F(ApiTest, SearchNormalisesCapsAndCountsEveryHitsSubject) {
                  R"({"field":"email","value":"a@b.fr","limit":1000})").status, 400);
 }
 
+TEST_F(ApiTest, ScopedSearchLimitsTheHitsInScopeNotTheCandidates) {
+  // Five people share a phone number: three of another agency, stored
+  // first (ids are time-ordered, so their index entries come first), then
+  // two of the adviser's own.
+  gen::PeopleGenerator more(11);
+  const std::string shared_phone = people_[0].fields.at("phone");
+  std::vector<std::string> own;
+  for (int i = 0; i < 5; ++i) {
+    std::string line;
+    more.NextNdjson(line);
+    json::object o = json::parse(line).as_object();
+    o["phone"] = shared_phone;
+    o["agency"] = i < 3 ? "ZZZ-other" : "ZZZ-own";
+    std::string text = json::serialize(o);
+    json::value storage;
+    auto inputs = FieldsFromJson(text, storage);
+    ASSERT_TRUE(inputs);
+    auto ref = vault_->Put("people", *inputs);
+    ASSERT_TRUE(ref) << ref.error().message;
+    if (i >= 3) own.push_back(ToHex(ref->id));
+  }
+  // A role that searches its own agency's people.
+  auto pol = policy::Policy::Parse(R"(
+[purposes]
+follow_up = "Following the people of one's agency"
+[roles.agency_desk.collections.people]
+actions  = ["search"]
+purposes = ["follow_up"]
+fields   = { "*" = "clear" }
+where    = "agency = principal.agency"
+)",
+                                   vault_->schema());
+  ASSERT_TRUE(pol) << pol.error().message;
+  policy_ = std::make_shared<const policy::Policy>(std::move(*pol));
+  std::string desk = AddService("desk", "agency_desk", {{"agency", "ZZZ-own"}});
+  auto search = [&](int limit) {
+    return Call("POST", "/v1/collections/people/search", desk, "follow_up",
+                json::serialize(json::object{{"field", "phone"}, {"value", shared_phone}, {"limit", limit}}));
+  };
+  Response both = search(2);
+  ASSERT_EQ(both.status, 200) << both.body;
+  json::array hits = Body(both).at("results").as_array();
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].at("id").as_string(), own[0]);
+  EXPECT_EQ(hits[1].at("id").as_string(), own[1]);
+  EXPECT_FALSE(Body(both).at("truncated").as_bool());
+  Response one = search(1);
+  ASSERT_EQ(one.status, 200) << one.body;
+  ASSERT_EQ(Body(one).at("results").as_array().size(), 1u);
+  EXPECT_TRUE(Body(one).at("truncated").as_bool());
+  // Only the subjects returned count as exposed.
+  auto entries = AuditEntries();
+  ASSERT_FALSE(entries.empty());
+  EXPECT_EQ(entries.back().subjects.size(), 1u);
+}
+
 TEST_F(ApiTest, SuspendedPrincipalsAreRefusedAtOnce) {
   std::string key = AddService("support-app", "support_agent");
   ASSERT_TRUE(directory_->Suspend("support-app"));
