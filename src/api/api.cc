@@ -241,6 +241,20 @@ struct Api::Impl {
     return out;
   }
 
+  // The record `id` (raw) of `collection`, loaded and checked against the
+  // decision's row scope. Sets `e.record_id`. On failure, the response to
+  // send (the error or denial already audited).
+  tl::expected<vault::Record, Response> LoadInScope(std::string_view collection, const std::string& id,
+                                                    const policy::Decision& d, audit::Entry& e) {
+    e.record_id = id;
+    auto rec = s.vault.Get(collection, id);
+    if (!rec) return tl::unexpected(Failed(std::move(e), FromError(rec.error())));
+    if (const policy::RowScope* out = policy::FirstViolatedScope(d, rec->fields)) {
+      return tl::unexpected(Deny(std::move(e), policy::OutOfScopeReason(*out)));
+    }
+    return std::move(*rec);
+  }
+
   // ---------------------------------------------------------------- entry
 
   Response Handle(const Request& req) {
@@ -431,12 +445,8 @@ struct Api::Impl {
     if (!d.allowed) return Deny(std::move(e), d.reason);
     auto id = ParseHexId(r.id, "record id");
     if (!id) return Failed(std::move(e), id.error());
-    e.record_id = *id;
-    auto rec = s.vault.Get(r.collection, *id);
-    if (!rec) return Failed(std::move(e), FromError(rec.error()));
-    if (const policy::RowScope* out = policy::FirstViolatedScope(d, rec->fields)) {
-      return Deny(std::move(e), policy::OutOfScopeReason(*out));
-    }
+    auto rec = LoadInScope(r.collection, *id, d, e);
+    if (!rec) return std::move(rec.error());
     const schema::Collection* coll = s.vault.schema().Find(r.collection);
     json::object shown = Show(*coll, *rec, d.views, e.fields);
     e.subjects = {rec->subject};
@@ -492,7 +502,7 @@ struct Api::Impl {
     if (!d.allowed) return Deny(std::move(e), d.reason);
     auto id = ParseHexId(r.id, "record id");
     if (!id) return Failed(std::move(e), id.error());
-    e.record_id = *id;
+    e.record_id = *id;  // also on the entries of a bad body
     auto body = internal::ParseObjectBody(req, kMaxBodyBytes);
     if (!body) return Failed(std::move(e), body.error());
     if (auto k = internal::CheckKeys(*body, {"fields"}, {"fields"}); !k) return Failed(std::move(e), k.error());
@@ -502,11 +512,8 @@ struct Api::Impl {
     }
     auto inputs = FieldsFromObject(fields_value.get_object());
     if (!inputs) return Failed(std::move(e), {400, "invalid_request", inputs.error().message});
-    auto old = s.vault.Get(r.collection, *id);
-    if (!old) return Failed(std::move(e), FromError(old.error()));
-    if (const policy::RowScope* out = policy::FirstViolatedScope(d, old->fields)) {
-      return Deny(std::move(e), policy::OutOfScopeReason(*out));
-    }
+    auto old = LoadInScope(r.collection, *id, d, e);
+    if (!old) return std::move(old.error());
     // The record as it would be written must stay in scope too.
     const schema::Collection* coll = s.vault.schema().Find(r.collection);
     for (const policy::RowScope& scope : d.scopes) {
@@ -538,12 +545,8 @@ struct Api::Impl {
     if (!d.allowed) return Deny(std::move(e), d.reason);
     auto id = ParseHexId(r.id, "record id");
     if (!id) return Failed(std::move(e), id.error());
-    e.record_id = *id;
-    auto old = s.vault.Get(r.collection, *id);
-    if (!old) return Failed(std::move(e), FromError(old.error()));
-    if (const policy::RowScope* out = policy::FirstViolatedScope(d, old->fields)) {
-      return Deny(std::move(e), policy::OutOfScopeReason(*out));
-    }
+    auto old = LoadInScope(r.collection, *id, d, e);
+    if (!old) return std::move(old.error());
     if (auto done = s.vault.DeleteRecord(r.collection, *id); !done) {
       return Failed(std::move(e), FromError(done.error()));
     }
