@@ -134,6 +134,19 @@ Result<int> ParseEvidenceMonths(std::string_view text) {
   return n;
 }
 
+int64_t MonthIndex(int64_t unix_seconds) {
+  // Civil from days (H. Hinnant), month resolution.
+  int64_t z = (unix_seconds >= 0 ? unix_seconds : unix_seconds - 86399) / 86400 + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = yoe + era * 400 + (m <= 2);
+  return y * 12 + m - 1;
+}
+
 std::string_view StateName(State s) {
   switch (s) {
     case State::kActive: return "active";

@@ -116,6 +116,10 @@ struct SweepStats {
   size_t unreadable = 0;  // entries that did not open: left in place
 };
 
+// year * 12 + month - 1 of `unix_seconds` (UTC): the sweep's results only
+// change when it does.
+int64_t MonthIndex(int64_t unix_seconds);
+
 struct CardsOptions {
   int evidence_months = kDefaultEvidenceMonths;
 };

@@ -334,3 +334,17 @@ TEST_F(CardsTest, DeleteShredsEverything) {
 
 }  // namespace
 }  // namespace coffre::cards
+
+namespace coffre::cards {
+namespace {
+
+TEST(MonthIndex, ChangesExactlyAtMonthBoundaries) {
+  EXPECT_EQ(MonthIndex(1806537600), 2027 * 12 + 3);      // 2027-04-01T00:00:00Z
+  EXPECT_EQ(MonthIndex(1806537599), 2027 * 12 + 2);      // 2027-03-31T23:59:59Z
+  EXPECT_EQ(MonthIndex(0), 1970 * 12);
+  EXPECT_EQ(MonthIndex(1835481600), 2028 * 12 + 2);      // 2028-03-01 (leap year)
+  EXPECT_EQ(MonthIndex(1835481599), 2028 * 12 + 1);
+}
+
+}  // namespace
+}  // namespace coffre::cards
