@@ -12,6 +12,7 @@
 #include "api/internal/http_util.h"
 #include "api/record_json.h"
 #include "audit/entry_json.h"
+#include "cards/card_rules.h"
 #include "common/bytes.h"
 #include "guard/guard.h"
 #include "schema/mask.h"
@@ -267,6 +268,10 @@ struct Api::Impl {
     }
     if (path == "/v1/sessions") {
       if (req.method != "POST") return ErrorResponse({405, "method_not_allowed", "use POST"});
+      if (auto why = cards::FindSecurityCodeInBody(req.body)) {
+        s.audit.CountUnauthenticated(req.source);  // no principal yet: counted, as failed logins are
+        return ErrorResponse({422, "invalid_value", std::move(*why)});
+      }
       return Login(req);
     }
 
@@ -301,6 +306,15 @@ struct Api::Impl {
     const std::string_view allowed = route ? AllowedMethods(route->kind) : *extra;
     if (!MethodIn(allowed, req.method)) {
       return Failed(std::move(e), {405, "method_not_allowed", "this route answers " + std::string(allowed)});
+    }
+    // Incident 1: a card security code in any body, of any route, is
+    // refused before anything else reads it (docs/cards.md). The entry
+    // names the rule, never a value.
+    if (auto why = cards::FindSecurityCodeInBody(req.body)) {
+      e.outcome = "error";
+      e.reason = "invalid_value: security_code";
+      if (auto failed = Audit(std::move(e))) return *failed;
+      return ErrorResponse({422, "invalid_value", std::move(*why)});
     }
 
     // Purpose, then the end user a service acts for.

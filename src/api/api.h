@@ -32,6 +32,9 @@
 namespace coffre::guard {
 class Guard;
 }  // namespace coffre::guard
+namespace coffre::cards {
+class Cards;
+}  // namespace coffre::cards
 
 namespace coffre::api {
 
@@ -53,6 +56,8 @@ struct Services {
   std::string_view openapi_json;
   // Quotas, canaries and alerts (src/guard). Null: none (some tests).
   guard::Guard* guard = nullptr;
+  // Payment cards (src/cards, /v1/cards). Null: the card routes answer 503.
+  cards::Cards* cards = nullptr;
 };
 
 class Api {

@@ -143,13 +143,13 @@ TEST_F(CanaryTest, BadRequestsAreRefusedAndWriteNothing) {
 
 TEST_F(CanaryTest, ACollectionNeedingFieldsPeopleDoNotHaveIsRefused) {
   vault_.reset();
-  std::ofstream(tmp_ + "/cards.toml") << "version = 1\n[collections.cards]\nfields = [\n"
+  std::ofstream(tmp_ + "/cards.toml") << "version = 1\n[collections.wallet]\nfields = [\n"
                                          "  { name = \"email\", type = \"email\", required = true },\n"
                                          "  { name = \"pan\", type = \"pan\", required = true },\n]\n";
   ASSERT_TRUE(vault::Vault::Init({tmp_ + "/w", tmp_ + "/cards.toml", tmp_ + "/w.key", "", {}, {}}));
   auto v = vault::Vault::Open({.dir = tmp_ + "/w", .key_file = tmp_ + "/w.key"});
   ASSERT_TRUE(v);
-  auto r = AddCanaries(**v, "cards", 1, "");
+  auto r = AddCanaries(**v, "wallet", 1, "");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message.find("requires field 'pan'"), std::string::npos) << r.error().message;

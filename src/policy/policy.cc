@@ -78,6 +78,13 @@ Decision Combine(Decision service, Decision user) {
   return Allow(Weaker(service.views, user.views), std::move(scopes));
 }
 
+// Incident 1, at run time too (the reader refuses such policies already):
+// only the payment role, for the payment purpose, sees card numbers in
+// clear. A delegated decision intersects both sides, so it holds there too.
+bool ClearCardNumbers(std::string_view role, std::string_view purpose) {
+  return role == kPaymentRole && purpose == kPaymentPurpose;
+}
+
 // The checks shared by every Decide*; it only reads the rules.
 class Evaluator {
  public:
@@ -136,7 +143,13 @@ class Evaluator {
       }
       scopes.push_back(RowScope{role->name, rule.field.name, rule.attribute, std::move(*canonical)});
     }
-    return Allow(grant.views, std::move(scopes));
+    std::vector<View> views = grant.views;
+    if (!ClearCardNumbers(role->name, purpose)) {
+      for (size_t i = 0; i < views.size() && i < grant.card_numbers.size(); ++i) {
+        if (grant.card_numbers[i]) views[i] = std::min(views[i], View::kMasked);
+      }
+    }
+    return Allow(std::move(views), std::move(scopes));
   }
 
   Decision Resource(const Actor& who, Side side, std::string_view resource, std::string_view action,
@@ -159,7 +172,12 @@ class Evaluator {
       return Deny(prefix + r + " may not use " + res + " for purpose '" + std::string(purpose) + "'");
     }
     std::vector<View> views;
-    if (grant.view) views.push_back(*grant.view);
+    if (grant.view) {
+      views.push_back(*grant.view);
+      if (resource == kResourceCards && !ClearCardNumbers(role->name, purpose)) {
+        views[0] = std::min(views[0], View::kMasked);
+      }
+    }
     return Allow(std::move(views), {});
   }
 

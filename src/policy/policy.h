@@ -66,13 +66,23 @@ std::string_view ViewName(View v);      // "none", "masked", "clear"
 //   audit       read     the audit log (GET /v1/audit, breach reports)
 //   alerts      read     quota and canary alerts
 //   principals  read, manage   principals and their credentials
-//   cards       create, read, delete; with a view masked | clear
+//   cards       create, read, complete, delete; with a view masked | clear
 //   approvals   manage   two-person approvals (request, approve, read)
 inline constexpr std::string_view kResourceAudit = "audit";
 inline constexpr std::string_view kResourceAlerts = "alerts";
 inline constexpr std::string_view kResourcePrincipals = "principals";
 inline constexpr std::string_view kResourceCards = "cards";
 inline constexpr std::string_view kResourceApprovals = "approvals";
+
+// Card numbers in clear (incident 1): only a role named `payment` using
+// the purpose `payment` may see them, for the `cards` resource and for
+// `pan` fields of any collection. A policy granting a clear view of either
+// to another role or purpose is refused at load (an explicit `pan =
+// "clear"` or `view = "clear"`; a "*" = "clear" default gives pan fields
+// masked), and every decision caps those views at masked unless the
+// acting principal's role is `payment` and the purpose `payment` (ADR 0010).
+inline constexpr std::string_view kPaymentRole = "payment";
+inline constexpr std::string_view kPaymentPurpose = "payment";
 
 using Attributes = std::map<std::string, std::string, std::less<>>;
 

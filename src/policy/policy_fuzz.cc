@@ -18,7 +18,7 @@ fields = [
   { name = "email",  type = "email" },
   { name = "agency", type = "text" },
 ]
-[collections.cards]
+[collections.wallet]
 fields = [ { name = "pan", type = "pan" } ]
 )";
 

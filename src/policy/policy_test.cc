@@ -240,12 +240,15 @@ TEST(ExamplePolicy, ResourcesMatrix) {
       {"admin", "cards", "create", "admin"},
       {"admin", "cards", "read", "admin"},
       {"admin", "cards", "delete", "admin"},
+      {"payment", "cards", "create", "payment"},
       {"payment", "cards", "read", "payment"},
+      {"payment", "cards", "complete", "payment"},
       {"admin", "approvals", "manage", "admin"},
   };
   const std::vector<std::pair<std::string, std::string>> resource_actions = {
       {"audit", "read"},       {"alerts", "read"},    {"principals", "read"}, {"principals", "manage"},
-      {"cards", "create"},     {"cards", "read"},     {"cards", "delete"},    {"audit", "manage"},
+      {"cards", "create"},     {"cards", "read"},     {"cards", "delete"},    {"cards", "complete"},
+      {"audit", "manage"},
       {"records", "read"},     {"approvals", "manage"}, {"approvals", "read"}};
   int n = 0;
   for (const std::string& role : p.RoleNames()) {
@@ -401,7 +404,7 @@ where = "region = principal.region"
 [roles.gateway.resources.cards]
 actions = ["read"]
 purposes = ["care"]
-view = "clear"
+view = "masked"
 [roles.gateway.resources.audit]
 actions = ["read"]
 purposes = ["care"]
@@ -464,7 +467,7 @@ TEST(Delegation, IntersectionOfViewsPurposesAndBothScopes) {
   ASSERT_TRUE(d.allowed);
   EXPECT_EQ(d.views, (std::vector<View>{View::kClear, View::kClear, View::kMasked, View::kMasked, View::kNone}));
 
-  // Resources: the weaker card view, and a resource only the service has is denied.
+  // Resources: the card view (masked on both sides), and a resource only the service has is denied.
   d = p->DecideResource(gateway, kResourceCards, "read", "care", &nurse);
   ASSERT_TRUE(d.allowed) << d.reason;
   EXPECT_EQ(d.views, std::vector<View>{View::kMasked});
@@ -694,6 +697,71 @@ INSTANTIATE_TEST_SUITE_P(
                   "'view' must be \"clear\" or \"masked\""},
         LoadError{WithPurposes("[roles.r.resources.cards]\nactions = [\"read\"]\npurposes = [\"care\"]\nfields = {}\n"),
                   "unknown key 'fields' (allowed: actions, purposes, view)"}));
+
+// ---------------------------------------------------------------- card numbers
+
+constexpr std::string_view kCardSchema = R"(version = 1
+[collections.orders]
+fields = [ { name = "label", type = "text" }, { name = "pan", type = "pan" } ]
+)";
+
+constexpr std::string_view kCardPurposes = "[purposes]\npayment = \"Pay\"\nadmin = \"Admin\"\n";
+
+TEST(CardNumbers, ClearOnlyForThePaymentRoleAndPurpose) {
+  auto schema = schema::Schema::Parse(kCardSchema, "orders.toml");
+  ASSERT_TRUE(schema);
+  // Refused at load: an explicit clear card view outside role payment with purposes ["payment"].
+  for (std::string body : {
+           "[roles.admin.resources.cards]\nactions = [\"read\"]\npurposes = [\"admin\"]\nview = \"clear\"\n",
+           "[roles.payment.resources.cards]\nactions = [\"read\"]\npurposes = [\"payment\", \"admin\"]\nview = \"clear\"\n",
+           "[roles.cashier.resources.cards]\nactions = [\"read\"]\npurposes = [\"payment\"]\nview = \"clear\"\n",
+           "[roles.admin.collections.orders]\nactions = [\"read\"]\npurposes = [\"admin\"]\nfields = { pan = \"clear\" }\n",
+           "[roles.cashier.collections.orders]\nactions = [\"read\"]\npurposes = [\"payment\"]\nfields = { \"*\" = \"masked\", pan = \"clear\" }\n"}) {
+    auto p = Policy::Parse(std::string(kCardPurposes) + body, *schema, "p.toml");
+    ASSERT_FALSE(p) << body;
+    EXPECT_NE(p.error().message.find("card numbers are shown in clear only to role 'payment'"), std::string::npos)
+        << p.error().message;
+  }
+  auto p = Policy::Parse(std::string(kCardPurposes) + R"(
+[roles.payment]
+delegation = true
+[roles.payment.resources.cards]
+actions = ["read"]
+purposes = ["payment"]
+view = "clear"
+[roles.payment.collections.orders]
+actions = ["read"]
+purposes = ["payment"]
+fields = { "*" = "clear" }
+[roles.admin.resources.cards]
+actions = ["read"]
+purposes = ["admin"]
+[roles.admin.collections.orders]
+actions = ["read"]
+purposes = ["admin"]
+fields = { "*" = "clear" }
+)", *schema, "p.toml");
+  ASSERT_TRUE(p) << p.error().message;
+  const Actor pay{"pay", "payment", nullptr};
+  const Actor admin{"adm", "admin", nullptr};
+  Decision d = p->DecideResource(pay, kResourceCards, "read", "payment");
+  ASSERT_TRUE(d.allowed);
+  EXPECT_EQ(d.views, std::vector<View>{View::kClear});
+  d = p->Decide(pay, "orders", Action::kRead, "payment");
+  ASSERT_TRUE(d.allowed);
+  EXPECT_EQ(d.views, (std::vector<View>{View::kClear, View::kClear}));
+  // "*" = "clear" gives pan fields masked to anyone else; the view of cards defaults to masked.
+  d = p->Decide(admin, "orders", Action::kRead, "admin");
+  ASSERT_TRUE(d.allowed);
+  EXPECT_EQ(d.views, (std::vector<View>{View::kClear, View::kMasked}));
+  d = p->DecideResource(admin, kResourceCards, "read", "admin");
+  ASSERT_TRUE(d.allowed);
+  EXPECT_EQ(d.views, std::vector<View>{View::kMasked});
+  // A payment service acting for a user of the payment role: still clear.
+  d = p->DecideResource(pay, kResourceCards, "read", "payment", &pay);
+  ASSERT_TRUE(d.allowed) << d.reason;
+  EXPECT_EQ(d.views, std::vector<View>{View::kClear});
+}
 
 // ---------------------------------------------------------------- limits
 

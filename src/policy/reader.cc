@@ -38,7 +38,7 @@ const std::vector<ResourceSpec>& Resources() {
       {kResourceAudit, {"read"}, false},
       {kResourceAlerts, {"read"}, false},
       {kResourcePrincipals, {"read", "manage"}, false},
-      {kResourceCards, {"create", "read", "delete"}, true},
+      {kResourceCards, {"create", "read", "complete", "delete"}, true},
       {kResourceApprovals, {"manage"}, false},
   };
   return specs;
@@ -227,6 +227,8 @@ class Reader {
         CollectionGrant grant;
         COFFRE_TRY(ReadCollectionGrant(*cnode, where + ": collection '" + std::string(cname) + "'",
                                        *collection, rules, grant));
+        COFFRE_TRY(CheckCardNumberViews(*cnode, where + ": collection '" + std::string(cname) + "'",
+                                        role.name, *collection, grant));
         role.collections.emplace(std::string(cname), std::move(grant));
       }
     }
@@ -248,8 +250,41 @@ class Reader {
         ResourceGrant grant;
         COFFRE_TRY(ReadResourceGrant(*rnode, where + ": resource '" + std::string(rname) + "'", *spec,
                                      rules, grant));
+        if (grant.view == View::kClear && !ClearCardsAllowed(role.name, grant.purposes)) {
+          return Err(rnode->as_table()->get("view"),
+                     where + ": resource '" + std::string(rname) + "': " + std::string(kClearCardsRule));
+        }
         role.resources.emplace(std::string(rname), std::move(grant));
       }
+    }
+    return Ok();
+  }
+
+  // Incident 1: card numbers in clear only for the payment role and purpose.
+  static constexpr std::string_view kClearCardsRule =
+      "card numbers are shown in clear only to role 'payment' with purposes = [\"payment\"] (incident 1); "
+      "use \"masked\"";
+
+  static bool ClearCardsAllowed(std::string_view role, const std::set<std::string, std::less<>>& purposes) {
+    return role == kPaymentRole && purposes.size() == 1 && *purposes.begin() == kPaymentPurpose;
+  }
+
+  // Marks the grant's pan fields; an explicit clear view of one is an error
+  // outside the payment role and purpose, a "*" default one is masked.
+  Status CheckCardNumberViews(const toml::node& node, const std::string& where, std::string_view role,
+                              const schema::Collection& collection, CollectionGrant& grant) const {
+    grant.card_numbers.assign(collection.fields.size(), false);
+    const bool allowed = ClearCardsAllowed(role, grant.purposes);
+    const toml::table* fields = node.as_table() ? node.as_table()->get_as<toml::table>("fields") : nullptr;
+    for (size_t i = 0; i < collection.fields.size(); ++i) {
+      if (collection.fields[i].type != schema::FieldType::kPan) continue;
+      grant.card_numbers[i] = true;
+      if (grant.views[i] != View::kClear || allowed) continue;
+      const toml::node* explicit_view = fields ? fields->get(collection.fields[i].name) : nullptr;
+      if (explicit_view != nullptr) {
+        return Err(explicit_view, where + ": field '" + collection.fields[i].name + "': " + std::string(kClearCardsRule));
+      }
+      grant.views[i] = View::kMasked;
     }
     return Ok();
   }

@@ -33,6 +33,10 @@
 
 namespace coffre::schema {
 
+// Every vault has a built-in collection of payment cards (src/cards,
+// docs/cards.md) under this name; a schema may not declare one.
+inline constexpr std::string_view kReservedCardsCollection = "cards";
+
 enum class FieldType {
   kText,
   kName,

@@ -251,14 +251,26 @@ TEST(Examples, PeopleMatchesTheGenerator) {
   EXPECT_EQ(people->Find("sex")->enum_values, (std::vector<std::string>{"F", "M"}));
 }
 
-TEST(Examples, CardSiteHasNoCvv) {
+TEST(Examples, CardSiteLeavesCardsToTheBuiltInCollection) {
   auto schema = Schema::LoadFile(std::string(COFFRE_SOURCE_DIR) + "/examples/card-site.toml");
   ASSERT_TRUE(schema) << schema.error().message;
-  bool has_pan = false;
+  EXPECT_NE(schema->Find("customers"), nullptr);
+  EXPECT_EQ(schema->Find("cards"), nullptr);
   for (const Collection& c : schema->collections()) {
-    for (const FieldDef& f : c.fields) has_pan |= f.type == FieldType::kPan;
+    for (const FieldDef& f : c.fields) EXPECT_NE(f.type, FieldType::kPan) << c.name << "." << f.name;
   }
-  EXPECT_TRUE(has_pan);
+}
+
+TEST(Schema, CardsIsAReservedCollectionName) {
+  auto s = Schema::Parse("version = 1\n[collections.cards]\nfields = [ { name = \"holder\", type = \"name\" } ]\n",
+                         "x.toml");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(s.error().message.find("collection 'cards': the name is reserved"), std::string::npos)
+      << s.error().message;
+  // Only the exact name: a collection that merely mentions cards is fine.
+  EXPECT_TRUE(Schema::Parse("version = 1\n[collections.gift_cards]\nfields = [ { name = \"label\", type = \"text\" } ]\n",
+                            "x.toml"));
 }
 
 }  // namespace

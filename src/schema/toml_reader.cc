@@ -132,6 +132,10 @@ class Reader {
     if (!IsIdentifier(name)) {
       return Err(&node, where + ": name must match [a-z][a-z0-9_]{0,62}");
     }
+    if (name == kReservedCardsCollection) {
+      return Err(&node, where + ": the name is reserved: every vault has a built-in 'cards' collection "
+                                "for payment cards (POST /v1/cards, docs/cards.md); name yours otherwise");
+    }
     const toml::table* table = node.as_table();
     if (table == nullptr) return Err(&node, where + ": must be a table");
     for (auto&& [key, value] : *table) {

@@ -40,13 +40,36 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
     return Fail(ErrorCode::kInvalidArgument, "--alert-webhook-ca needs --alert-webhook");
   }
   COFFRE_ASSIGN_OR_RETURN(rt->guard_, guard::Guard::Open(std::move(go)));
+  COFFRE_ASSIGN_OR_RETURN(rt->cards_, cards::Cards::Open(v));
   return rt;
+}
+
+Result<cards::SweepStats> Runtime::SweepCards() {
+  COFFRE_ASSIGN_OR_RETURN(cards::SweepStats stats,
+                          cards_->Sweep(clock_->NowUnixSeconds(), [this](const cards::SweepEvent& ev) -> Status {
+                            audit::Entry e;
+                            e.principal = "coffre";
+                            e.action = std::string(cards::SweepEventName(ev.kind));
+                            e.record_id = ev.id;
+                            if (!ev.subject.empty()) e.subjects = {ev.subject};
+                            e.outcome = "allowed";
+                            e.reason = ev.kind == cards::SweepEvent::kExpired
+                                           ? "expiry month ended: number replaced by its keyed hash"
+                                           : "evidence retention ended: card deleted";
+                            e.source = "coffre:cards";
+                            auto appended = audit_->Append(std::move(e));
+                            if (!appended) return Fail(std::move(appended).error());
+                            return Ok();
+                          }));
+  COFFRE_TRY(cards_->CompactIfShredded());
+  return stats;
 }
 
 Runtime::~Runtime() {
   // The guard stops its webhook and may still audit; the audit log
   // checkpoints its tail on destruction; both need the store.
   guard_.reset();
+  cards_.reset();
   audit_.reset();
   directory_.reset();
   vault_.reset();

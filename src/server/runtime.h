@@ -1,6 +1,6 @@
 // Everything a front end needs to serve one vault, opened from its data
 // directory: the vault, the principals directory, the audit log, the guard
-// (quotas, canaries, alerts) and the policy in force. `coffre serve` holds one for its lifetime; CLI commands
+// (quotas, canaries, alerts), the payment cards and the policy in force. `coffre serve` holds one for its lifetime; CLI commands
 // open one when no server runs.
 //
 //   auto rt = Runtime::Open({.dir = "demo", .key_file = "demo.key",
@@ -19,6 +19,7 @@
 #include <string>
 
 #include "audit/audit_log.h"
+#include "cards/cards.h"
 #include "auth/principals.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -58,6 +59,7 @@ class Runtime {
   auth::Directory& directory() { return *directory_; }
   audit::AuditLog& audit() { return *audit_; }
   guard::Guard& guard() { return *guard_; }
+  cards::Cards& cards() { return *cards_; }
   Clock& clock() { return *clock_; }
   const RuntimeOptions& options() const { return options_; }
 
@@ -65,6 +67,15 @@ class Runtime {
   // Parses `text` against the vault's schema, checks that every principal's
   // role still exists, stores it and makes it current.
   Status ReplacePolicy(const std::string& text);
+
+  // The card sweep at the clock's now (docs/cards.md, "Lifecycle"): cards
+  // past their expiry month lose their number, evidences past their
+  // retention go; one audit entry per card (principal `coffre`, action
+  // card.expire or card.evidence_delete, the card id as record id, never
+  // the number); then the cards space is compacted if anything changed.
+  // `coffre serve` runs it at start and whenever the month changes;
+  // `coffre cards sweep DIR` (and the retention sweeper) call it too.
+  Result<cards::SweepStats> SweepCards();
 
  private:
   Runtime() = default;
@@ -75,6 +86,7 @@ class Runtime {
   std::unique_ptr<auth::Directory> directory_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<guard::Guard> guard_;  // borrows the three above
+  std::unique_ptr<cards::Cards> cards_;  // borrows the vault
   mutable std::mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_;
 };

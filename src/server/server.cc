@@ -100,7 +100,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                  .policy = [&rt] { return rt->policy(); },
                  .clock = rt->clock(),
                  .openapi_json = options.openapi_json,
-                 .guard = &rt->guard()});
+                 .guard = &rt->guard(),
+                 .cards = &rt->cards()});
   Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
 
@@ -120,15 +121,43 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
+  // The card sweep too (docs/cards.md): cards expire with their month, so
+  // it runs at start and whenever the clock's month changes (retried each
+  // second after a failure); numbers replaced by `complete` leave the files
+  // at the next compaction, at most kCardCompactionSeconds later.
+  constexpr int64_t kCardCompactionSeconds = 60;
   std::thread flusher([&] {
     std::unique_lock lock(mu);
-    while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+    int64_t swept_month = -1;
+    int64_t compacted_at = rt->clock().NowUnixSeconds();
+    do {
       lock.unlock();
       if (auto s = rt->audit().Flush(); !s) {
         std::cerr << "coffre: audit flush failed: " << s.error().message << "\n";
       }
+      const int64_t now = rt->clock().NowUnixSeconds();
+      const int64_t month = cards::MonthIndex(now);
+      if (month != swept_month) {
+        auto swept = rt->SweepCards();
+        if (swept) {
+          swept_month = month;
+          compacted_at = now;
+          if (swept->expired + swept->evidence_deleted + swept->unreadable > 0) {
+            std::cerr << "coffre: card sweep: " << swept->expired << " expired, " << swept->evidence_deleted
+                      << " evidences deleted, " << swept->unreadable << " unreadable\n";
+          }
+        } else {
+          std::cerr << "coffre: card sweep failed: " << swept.error().message << "\n";
+        }
+      }
+      if (rt->cards().shred_pending() && now - compacted_at >= kCardCompactionSeconds) {
+        if (auto s = rt->cards().CompactIfShredded(); !s) {
+          std::cerr << "coffre: card compaction failed: " << s.error().message << "\n";
+        }
+        compacted_at = now;
+      }
       lock.lock();
-    }
+    } while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; }));
   });
 
   std::string shown_host = listen.host.find(':') != std::string::npos ? "[" + listen.host + "]" : listen.host;

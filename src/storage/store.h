@@ -43,8 +43,9 @@ enum class Space : uint8_t {
   kPrincipals = 8,         // principals, their credentials (hashed, sealed), lockout state
   kCounters = 9,           // quota counters, suspensions
   kAlerts = 10,            // raised alerts
+  kCards = 11,             // payment cards: sealed cards, their wrapped keys, card-hash index
 };
-inline constexpr int kSpaceCount = 11;
+inline constexpr int kSpaceCount = 12;
 std::string_view SpaceName(Space s);
 
 class WriteBatch {

@@ -1,7 +1,8 @@
 // The vault's sub-keys, sealed under the master key in the meta space
 // (docs/key-hierarchy.md): the data-key wrapping key, one blind-index key
 // per searchable field, the API-key hashing key, the password pepper, the
-// audit signing seed and the key that seals the vault's other secrets.
+// audit signing seed, the key that seals the vault's other secrets and the
+// card-hash key.
 //
 //   auto ring = Keyring::Load(store, vault_id, master, schema);
 //   const crypto::SecretKey& kek = ring->kek();
@@ -38,6 +39,9 @@ class Keyring {
   const crypto::SecretKey& secrets_key() const { return secrets_; }
   // Seed of the Ed25519 key that signs audit checkpoints.
   const crypto::SecretKey& audit_signing_seed() const { return audit_seed_; }
+  // Keyed BLAKE2b of card numbers (src/cards): recognises a card after its
+  // number is gone, and never leaves the keyring.
+  const crypto::SecretKey& card_hash_key() const { return card_hash_; }
   // nullptr when the field is not searchable.
   const crypto::BlindIndexer* blind(std::string_view collection, std::string_view field) const;
 
@@ -52,6 +56,7 @@ class Keyring {
   crypto::SecretKey pepper_;
   crypto::SecretKey audit_seed_;
   crypto::SecretKey secrets_;
+  crypto::SecretKey card_hash_;
   std::map<std::string, crypto::BlindIndexer, std::less<>> blind_;
 };
 

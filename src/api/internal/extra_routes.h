@@ -50,4 +50,8 @@ struct RouteFamily {
 std::optional<std::string_view> ReportRouteMethods(std::string_view path);
 Response HandleReportRoute(ExtraCall& call);
 
+// card_routes.cc: /v1/cards (payment cards, docs/cards.md).
+std::optional<std::string_view> CardRouteMethods(std::string_view path);
+Response HandleCardRoute(ExtraCall& call);
+
 }  // namespace coffre::api::internal

@@ -25,6 +25,7 @@ struct CollectionGrant {
   uint32_t actions = 0;                 // bit (1 << Action)
   std::set<std::string, std::less<>> purposes;
   std::vector<View> views;              // one per schema field
+  std::vector<bool> card_numbers;       // one per schema field: a `pan` field
   std::vector<ScopeRule> scopes;
 };
 

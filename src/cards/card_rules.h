@@ -1,0 +1,105 @@
+// The rules of card numbers that every front end applies, with no storage
+// and no keys (docs/cards.md): Luhn, the card number and expiry formats,
+// the card token, and the security-code detector of incident 1.
+//
+//   if (auto why = cards::FindSecurityCode(body_json)) return Reply(422, *why);
+//   auto pan = cards::NormalizePan(" 4970 1012 3456 0001");  // digits only, Luhn checked
+//   auto exp = cards::ParseExpiry("12/29");                     // {2029, 12}
+//   std::string token = cards::MakeToken(card_id, "0001");      // "ct_…0001", fails Luhn
+//
+// Security codes (CVV, CVC, cryptogram) are never accepted (PCI DSS 3.3.1,
+// CNIL): FindSecurityCode refuses a JSON value when, at any depth,
+//   - a key is named like one, case-insensitively and whatever its
+//     separators: a word cvv, cvv2, cvc, cvc2, cid, csc, cvn, cvn2, cav2,
+//     cvd, pin or pinblock ("card_CVV", "cvcCode", "CID"), or a spelling
+//     containing cvv, cvc, cryptogram (cryptogramme), securitycode,
+//     cardverification, verificationvalue or codesecurite
+//     ("security-code", "CardVerificationValue", "code_de_securite"...);
+//   - an object carries a card number (a key named like one: a word pan,
+//     or cardnumber, cardno, ccnum, numerocarte, primaryaccountnumber; or a
+//     string of 12 to 19 digits passing Luhn) and another of its members
+//     holds a lone 3- or 4-digit value (a string of just 3 or 4 digits, or
+//     an integer from 100 to 9999), unless that member's key names a year,
+//     a month or an expiry (year, yy, yyyy, month, mm, exp, expiry,
+//     expiration, annee, mois): "12/29", "2029" as expiry_year pass.
+// The message names the rule and, for an identifier-shaped key, the key;
+// never a value (nor a key that is not an identifier: it could be one).
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "common/status.h"
+#include "schema/schema.h"
+
+namespace coffre::cards {
+
+// ---------------------------------------------------------------- security codes
+
+// True for a key named like a card security code or PIN (rules above).
+bool LooksLikeSecurityCodeName(std::string_view key);
+// True for a key named like a card number (rules above).
+bool LooksLikePanName(std::string_view key);
+
+// Why `value` must be refused (a security code, rules above), or nullopt.
+std::optional<std::string> FindSecurityCode(const boost::json::value& value);
+// The same over a request body; nullopt too when it is not JSON (the
+// request's own validation refuses it next).
+std::optional<std::string> FindSecurityCodeInBody(std::string_view body);
+// The same over one row of fields (`coffre import`, `coffre put`), as an
+// object holding them.
+std::optional<std::string> FindSecurityCodeInFields(
+    const std::vector<std::pair<std::string_view, schema::Input>>& fields);
+
+// ---------------------------------------------------------------- numbers
+
+// True when `digits` (ASCII digits only, non-empty) passes the Luhn check.
+bool PassesLuhn(std::string_view digits);
+
+// The card number as digits only: spaces and '-' are dropped; then 12 to 19
+// digits passing Luhn. kInvalidArgument naming 'pan' and the rule.
+Result<std::string> NormalizePan(std::string_view text);
+
+struct Expiry {
+  int year = 0;   // 2000..2099
+  int month = 0;  // 1..12
+  std::string Text() const;  // "MM/YY"
+  // The first second (UTC) after the card's last valid day: the first of
+  // the next month, 00:00:00.
+  int64_t EndUnixSeconds() const;
+  // That instant `months` months later (evidence is kept that long).
+  int64_t EndPlusMonthsUnixSeconds(int months) const;
+};
+// "MM/YY" exactly (two digits, '/', two digits; month 01..12, year 20YY).
+// kInvalidArgument naming 'expiry' and the rule.
+Result<Expiry> ParseExpiry(std::string_view text);
+
+// ---------------------------------------------------------------- tokens
+
+// A card's token (docs/cards.md, "Token"): "ct_" then 44 digits: the card
+// id (16 random bytes, 128 bits) as 39 decimal digits, one check digit
+// chosen so that the 44 digits FAIL Luhn, and the card's last 4 digits.
+// 44 digits is no card number's length (12 to 19) and fails Luhn anyway.
+inline constexpr std::string_view kTokenPrefix = "ct_";
+inline constexpr size_t kTokenDigits = 44;
+inline constexpr size_t kCardIdBytes = 16;
+
+std::string MakeToken(std::string_view card_id, std::string_view last4);
+
+struct ParsedToken {
+  std::string card_id;  // 16 raw bytes
+  std::string last4;
+};
+// kInvalidArgument ("not a card token") for anything MakeToken cannot
+// produce: prefix, length, digits, a number of 2^128 or more, the check digit.
+Result<ParsedToken> ParseToken(std::string_view token);
+
+}  // namespace coffre::cards
