@@ -27,6 +27,8 @@ std::string_view SpaceName(Space s) {
       return "counters";
     case Space::kAlerts:
       return "alerts";
+    case Space::kCredentials:
+      return "credentials";
   }
   return "unknown";
 }

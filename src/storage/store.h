@@ -43,8 +43,12 @@ enum class Space : uint8_t {
   kPrincipals = 8,         // principals, their credentials (hashed, sealed), lockout state
   kCounters = 9,           // quota counters, suspensions
   kAlerts = 10,            // raised alerts
+  // 11 is reserved (issue 5, merged separately).
+  kCredentials = 12,       // end users' credentials (hashed, sealed), src/credentials
 };
-inline constexpr int kSpaceCount = 11;
+// One more than the largest value; values in between may be unassigned
+// (SpaceName answers "unknown" for them).
+inline constexpr int kSpaceCount = 13;
 std::string_view SpaceName(Space s);
 
 class WriteBatch {

@@ -59,6 +59,7 @@ inline constexpr std::string_view kApiKeyHashName = "apikey.1";
 inline constexpr std::string_view kPepperName = "pepper.1";
 inline constexpr std::string_view kAuditSignName = "audit.sign.1";
 inline constexpr std::string_view kSecretsName = "secrets.1";
+inline constexpr std::string_view kCredentialTokenName = "credential.token.1";
 
 // meta space: configuration ("config/" + name, plain) and small secrets
 // ("secret/" + name, sealed under the secrets key with SecretAad).
