@@ -32,6 +32,9 @@
 namespace coffre::guard {
 class Guard;
 }  // namespace coffre::guard
+namespace coffre::credentials {
+class Credentials;
+}  // namespace coffre::credentials
 
 namespace coffre::api {
 
@@ -50,6 +53,8 @@ struct Services {
   std::string_view openapi_json;
   // Quotas, canaries and alerts (src/guard). Null: none (some tests).
   guard::Guard* guard = nullptr;
+  // End users' passwords (src/credentials). Null: /v1/credentials answers 503.
+  credentials::Credentials* credentials = nullptr;
 };
 
 class Api {

@@ -22,6 +22,9 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   rt->directory_ = std::make_unique<auth::Directory>(v.store(), v.keyring().api_key_hash_key(),
                                                      v.keyring().pepper(), *rt->clock_,
                                                      o.password_params);
+  rt->credentials_ = std::make_unique<credentials::Credentials>(
+      v.store(), v.keyring().pepper(), v.keyring().credential_token_key(), *rt->clock_,
+      o.credential_options);
   audit::Options ao;
   ao.anchor_path = o.audit_anchor;
   ao.clock = rt->clock_;
@@ -48,6 +51,7 @@ Runtime::~Runtime() {
   // checkpoints its tail on destruction; both need the store.
   guard_.reset();
   audit_.reset();
+  credentials_.reset();
   directory_.reset();
   vault_.reset();
 }

@@ -100,7 +100,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                  .policy = [&rt] { return rt->policy(); },
                  .clock = rt->clock(),
                  .openapi_json = options.openapi_json,
-                 .guard = &rt->guard()});
+                 .guard = &rt->guard(),
+                 .credentials = &rt->credentials()});
   Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
 

@@ -50,4 +50,8 @@ struct RouteFamily {
 std::optional<std::string_view> ReportRouteMethods(std::string_view path);
 Response HandleReportRoute(ExtraCall& call);
 
+// credential_routes.cc: /v1/credentials/{user}[/verify|/reset].
+std::optional<std::string_view> CredentialRouteMethods(std::string_view path);
+Response HandleCredentialRoute(ExtraCall& call);
+
 }  // namespace coffre::api::internal
