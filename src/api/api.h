@@ -35,6 +35,9 @@ class Guard;
 namespace coffre::cards {
 class Cards;
 }  // namespace coffre::cards
+namespace coffre::credentials {
+class Credentials;
+}  // namespace coffre::credentials
 
 namespace coffre::api {
 
@@ -58,6 +61,8 @@ struct Services {
   guard::Guard* guard = nullptr;
   // Payment cards (src/cards, /v1/cards). Null: the card routes answer 503.
   cards::Cards* cards = nullptr;
+  // End users' passwords (src/credentials). Null: /v1/credentials answers 503.
+  credentials::Credentials* credentials = nullptr;
 };
 
 class Api {

@@ -15,6 +15,7 @@
 
 #include "api/record_json.h"
 #include "common/bytes.h"
+#include "credentials/credentials.h"
 #include "gen/people_gen.h"
 #include "guard/guard.h"
 
@@ -58,13 +59,18 @@ class ApiTest : public ::testing::Test {
                                  .log = [](std::string_view) {}});
     ASSERT_TRUE(g) << g.error().message;
     guard_ = std::move(*g);
+    credentials::Options co;
+    co.params = crypto::kTestPasswordHashParams;
+    credentials_ = std::make_unique<credentials::Credentials>(
+        vault_->store(), vault_->keyring().pepper(), vault_->keyring().credential_token_key(), clock_, co);
     api_ = std::make_unique<Api>(Services{.vault = *vault_,
                                           .directory = *directory_,
                                           .audit = *audit_,
                                           .policy = [this] { return policy_; },
                                           .clock = clock_,
                                           .openapi_json = R"({"openapi":"3.1.0"})",
-                                          .guard = guard_.get()});
+                                          .guard = guard_.get(),
+                                          .credentials = credentials_.get()});
     gen::PeopleGenerator people(7);
     for (int i = 0; i < 6; ++i) {
       std::string line;
@@ -84,6 +90,7 @@ class ApiTest : public ::testing::Test {
 
   void TearDown() override {
     api_.reset();
+    credentials_.reset();
     guard_.reset();
     audit_.reset();
     directory_.reset();
@@ -148,6 +155,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<auth::Directory> directory_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<guard::Guard> guard_;
+  std::unique_ptr<credentials::Credentials> credentials_;
   std::unique_ptr<Api> api_;
   std::vector<Person> people_;
 };
@@ -736,6 +744,146 @@ TEST_F(ApiTest, ApprovalsNeedTwoDistinctAdmins) {
     if (e.action.rfind("approval.", 0) == 0 && e.outcome == "allowed") steps.insert(e.action + ":" + e.principal);
   }
   EXPECT_EQ(steps, (std::set<std::string>{"approval.request:alice", "approval.approve:bob", "approval.read:alice"}));
+}
+
+// ---------------------------------------------------------------- credentials
+
+std::string JsonPassword(const std::string& password, const std::string& token = {}) {
+  json::object o{{"password", password}};
+  if (!token.empty()) o["reset_token"] = token;
+  return json::serialize(o);
+}
+
+std::string FreshPassword() {
+  std::string out = "Wm4!";
+  for (unsigned char c : crypto::RandomString(14)) out += "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"[c % 55];
+  return out + "%Tq8";
+}
+
+TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
+  const std::string login = AddService("login", "login_service");
+  const std::string support = AddService("helpdesk", "support_agent");
+  const std::string p1 = FreshPassword(), p2 = FreshPassword();
+  const std::string base = "/v1/credentials/u-42";
+
+  // Policy: the resource, the action and the purpose.
+  EXPECT_EQ(Call("PUT", base, support, "support", JsonPassword(p1)).status, 403);
+  EXPECT_EQ(Call("PUT", base, login, "support", JsonPassword(p1)).status, 403);
+  EXPECT_EQ(Call("PUT", base, "", "", JsonPassword(p1)).status, 401);
+
+  Response set = Call("PUT", base, login, "authentication", JsonPassword(p1));
+  ASSERT_EQ(set.status, 201) << set.body;
+  EXPECT_EQ(Body(set).at("user").as_string(), "u-42");
+  EXPECT_TRUE(Body(set).at("locked_until").is_null());
+  Response again = Call("PUT", base, login, "authentication", JsonPassword(p2));
+  ASSERT_EQ(again.status, 200) << again.body;
+
+  Response ok = Call("POST", base + "/verify", login, "authentication", JsonPassword(p2));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.body, R"({"valid":true})");
+  Response no = Call("POST", base + "/verify", login, "authentication", JsonPassword(p1));
+  ASSERT_EQ(no.status, 200);
+  EXPECT_EQ(no.body, R"({"valid":false})");
+  EXPECT_EQ(Call("POST", "/v1/credentials/u-unknown/verify", login, "authentication", JsonPassword(p1)).body,
+            R"({"valid":false})");
+
+  // Rules: 422 naming the rule, never the value.
+  for (const auto& [password, rule] : std::vector<std::pair<std::string, std::string>>{
+           {"Sh0rt!pw", "cnil-2022-100"}, {"Password123456", "dictionary"}, {p1, "history"}}) {
+    Response r = Call("PUT", base, login, "authentication", JsonPassword(password));
+    EXPECT_EQ(r.status, 422) << rule;
+    EXPECT_EQ(ErrorCodeOf(r), "invalid_value");
+    EXPECT_NE(r.body.find("rule " + rule), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find(password), std::string::npos);
+  }
+
+  // User ids: opaque only.
+  for (const std::string bad : {"jean.dupont%40example.org", "0612345678", "a.b"}) {
+    Response r = Call("PUT", "/v1/credentials/" + bad, login, "authentication", JsonPassword(p1));
+    EXPECT_TRUE(r.status == 400 || r.status == 404) << bad << " " << r.status;
+    EXPECT_EQ(r.body.find(bad), std::string::npos);
+  }
+  EXPECT_EQ(Call("PUT", "/v1/credentials/jean@example.org", login, "authentication", JsonPassword(p1)).status, 400);
+
+  // Reset: a token, once.
+  Response reset = Call("POST", base + "/reset", login, "authentication");
+  ASSERT_EQ(reset.status, 201) << reset.body;
+  const std::string token(Body(reset).at("reset_token").as_string());
+  const std::string p3 = FreshPassword();
+  EXPECT_EQ(Call("PUT", base, login, "authentication", JsonPassword(p3, token + "x")).status, 403);
+  ASSERT_EQ(Call("PUT", base, login, "authentication", JsonPassword(p3, token)).status, 200);
+  EXPECT_EQ(Call("PUT", base, login, "authentication", JsonPassword(FreshPassword(), token)).status, 403);
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p3)).body, R"({"valid":true})");
+  EXPECT_EQ(Call("POST", "/v1/credentials/u-none/reset", login, "authentication").status, 404);
+
+  // Metadata only.
+  Response meta = Call("GET", base, login, "authentication");
+  ASSERT_EQ(meta.status, 200) << meta.body;
+  json::object m = Body(meta);
+  EXPECT_EQ(m.size(), 4u);
+  EXPECT_EQ(m.at("created_at").as_string(), FormatRfc3339(clock_.NowUnixSeconds()));
+  EXPECT_EQ(meta.body.find("argon2"), std::string::npos);
+
+  // Bad bodies and methods.
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", R"({"password":1})").status, 400);
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", R"({"password":"x","extra":1})").status, 400);
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", "{").status, 400);
+  EXPECT_EQ(Call("DELETE", base, login, "authentication").status, 405);
+  EXPECT_EQ(Call("GET", base + "/verify", login, "authentication").status, 405);
+
+  // Audited, with the user id and never a value.
+  size_t entries = 0;
+  for (const auto& e : AuditEntries()) {
+    if (e.action.rfind("credential.", 0) != 0) continue;
+    ++entries;
+    const std::string all = e.principal + e.action + e.reason + e.purpose + e.on_behalf_of;
+    for (const std::string& secret : {p1, p2, p3, token, std::string("$argon2")}) {
+      EXPECT_EQ(all.find(secret), std::string::npos) << e.action;
+    }
+  }
+  EXPECT_GE(entries, 20u);
+  std::set<std::string> allowed;
+  for (const auto& e : AuditEntries()) {
+    if (e.outcome == "allowed" && e.action.rfind("credential.", 0) == 0) allowed.insert(e.action + " " + e.reason);
+  }
+  EXPECT_TRUE(allowed.count("credential.verify user u-42: valid")) << *allowed.begin();
+  EXPECT_TRUE(allowed.count("credential.verify user u-42: not valid"));
+  EXPECT_TRUE(allowed.count("credential.set user u-42: created"));
+  EXPECT_TRUE(allowed.count("credential.redeem user u-42: changed"));
+  EXPECT_TRUE(allowed.count("credential.reset user u-42: reset token issued"));
+  EXPECT_TRUE(allowed.count("credential.read user u-42"));
+}
+
+TEST_F(ApiTest, CredentialsDelayAndLockoutAnswer429WithRetryAfter) {
+  const std::string login = AddService("login", "login_service");
+  const std::string p = FreshPassword();
+  const std::string base = "/v1/credentials/u-7";
+  ASSERT_EQ(Call("PUT", base, login, "authentication", JsonPassword(p)).status, 201);
+  auto retry_after = [](const Response& r) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == "Retry-After") return std::stoll(v);
+    }
+    return -1LL;
+  };
+  int failures = 0;
+  while (failures < 10) {
+    Response r = Call("POST", base + "/verify", login, "authentication", JsonPassword("Not-the-password-42"));
+    if (r.status == 429) {
+      EXPECT_EQ(ErrorCodeOf(r), "throttled");
+      ASSERT_GE(retry_after(r), 1);
+      clock_.Advance(retry_after(r));
+      continue;
+    }
+    ASSERT_EQ(r.status, 200);
+    ++failures;
+  }
+  Response locked = Call("POST", base + "/verify", login, "authentication", JsonPassword(p));
+  EXPECT_EQ(locked.status, 429);
+  EXPECT_EQ(retry_after(locked), 1800);
+  json::object m = Body(Call("GET", base, login, "authentication"));
+  EXPECT_EQ(m.at("locked_until").as_string(), FormatRfc3339(clock_.NowUnixSeconds() + 1800));
+  clock_.Advance(1800);
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p)).body, R"({"valid":true})");
 }
 
 }  // namespace

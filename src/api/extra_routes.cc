@@ -9,6 +9,7 @@ namespace {
 constexpr RouteFamily kFamilies[] = {
     {ReportRouteMethods, HandleReportRoute},
     {CardRouteMethods, HandleCardRoute},
+    {CredentialRouteMethods, HandleCredentialRoute},
 };
 
 }  // namespace

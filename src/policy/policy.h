@@ -73,6 +73,8 @@ inline constexpr std::string_view kResourceAlerts = "alerts";
 inline constexpr std::string_view kResourcePrincipals = "principals";
 inline constexpr std::string_view kResourceCards = "cards";
 inline constexpr std::string_view kResourceApprovals = "approvals";
+// End users' passwords (src/credentials): set, verify, reset, read (metadata).
+inline constexpr std::string_view kResourceCredentials = "credentials";
 
 // Card numbers in clear (incident 1): only a role named `payment` using
 // the purpose `payment` may see them, for the `cards` resource and for

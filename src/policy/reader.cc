@@ -40,6 +40,7 @@ const std::vector<ResourceSpec>& Resources() {
       {kResourcePrincipals, {"read", "manage"}, false},
       {kResourceCards, {"create", "read", "complete", "delete"}, true},
       {kResourceApprovals, {"manage"}, false},
+      {kResourceCredentials, {"set", "verify", "reset", "read"}, false},
   };
   return specs;
 }

@@ -22,6 +22,9 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   rt->directory_ = std::make_unique<auth::Directory>(v.store(), v.keyring().api_key_hash_key(),
                                                      v.keyring().pepper(), *rt->clock_,
                                                      o.password_params);
+  rt->credentials_ = std::make_unique<credentials::Credentials>(
+      v.store(), v.keyring().pepper(), v.keyring().credential_token_key(), *rt->clock_,
+      o.credential_options);
   audit::Options ao;
   ao.anchor_path = o.audit_anchor;
   ao.clock = rt->clock_;
@@ -71,6 +74,7 @@ Runtime::~Runtime() {
   guard_.reset();
   cards_.reset();
   audit_.reset();
+  credentials_.reset();
   directory_.reset();
   vault_.reset();
 }

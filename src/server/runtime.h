@@ -1,6 +1,6 @@
 // Everything a front end needs to serve one vault, opened from its data
 // directory: the vault, the principals directory, the audit log, the guard
-// (quotas, canaries, alerts), the payment cards and the policy in force. `coffre serve` holds one for its lifetime; CLI commands
+// (quotas, canaries, alerts), the payment cards, end users' credentials and the policy in force. `coffre serve` holds one for its lifetime; CLI commands
 // open one when no server runs.
 //
 //   auto rt = Runtime::Open({.dir = "demo", .key_file = "demo.key",
@@ -23,6 +23,7 @@
 #include "auth/principals.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "credentials/credentials.h"
 #include "crypto/crypto.h"
 #include "guard/guard.h"
 #include "policy/policy.h"
@@ -40,6 +41,9 @@ struct RuntimeOptions {
   std::string audit_anchor;
   Clock* clock = nullptr;  // nullptr: the system clock
   crypto::PasswordHashParams password_params;
+  // End users' passwords (src/credentials): production parameters and caps
+  // by default; only tests change them.
+  credentials::Options credential_options;
   size_t write_buffer_bytes = 64u << 20;
   // Start a new audit anchor for a log whose anchor is missing (`coffre
   // audit reanchor`, after restoring a backup). Off: such a log is refused.
@@ -60,6 +64,7 @@ class Runtime {
   audit::AuditLog& audit() { return *audit_; }
   guard::Guard& guard() { return *guard_; }
   cards::Cards& cards() { return *cards_; }
+  credentials::Credentials& credentials() { return *credentials_; }
   Clock& clock() { return *clock_; }
   const RuntimeOptions& options() const { return options_; }
 
@@ -87,6 +92,7 @@ class Runtime {
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<guard::Guard> guard_;  // borrows the three above
   std::unique_ptr<cards::Cards> cards_;  // borrows the vault
+  std::unique_ptr<credentials::Credentials> credentials_;
   mutable std::mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_;
 };

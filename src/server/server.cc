@@ -101,7 +101,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                  .clock = rt->clock(),
                  .openapi_json = options.openapi_json,
                  .guard = &rt->guard(),
-                 .cards = &rt->cards()});
+                 .cards = &rt->cards(),
+                 .credentials = &rt->credentials()});
   Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
 

@@ -29,6 +29,8 @@ std::string_view SpaceName(Space s) {
       return "alerts";
     case Space::kCards:
       return "cards";
+    case Space::kCredentials:
+      return "credentials";
   }
   return "unknown";
 }

@@ -44,8 +44,10 @@ enum class Space : uint8_t {
   kCounters = 9,           // quota counters, suspensions
   kAlerts = 10,            // raised alerts
   kCards = 11,             // payment cards: sealed cards, their wrapped keys, card-hash index
+  kCredentials = 12,       // end users' credentials (hashed, sealed), src/credentials
 };
-inline constexpr int kSpaceCount = 12;
+// One more than the largest value.
+inline constexpr int kSpaceCount = 13;
 std::string_view SpaceName(Space s);
 
 class WriteBatch {

@@ -50,6 +50,8 @@ Result<Keyring> Keyring::LoadOrCreate(storage::Store& store, storage::WriteBatch
                           LoadOrCreateOne(store, batch, vault_id, master, layout::kSecretsName));
   COFFRE_ASSIGN_OR_RETURN(ring.card_hash_,
                           LoadOrCreateOne(store, batch, vault_id, master, layout::kCardHashName));
+  COFFRE_ASSIGN_OR_RETURN(ring.credential_token_,
+                          LoadOrCreateOne(store, batch, vault_id, master, layout::kCredentialTokenName));
   for (const auto& c : schema.collections()) {
     for (const auto& f : c.fields) {
       if (!f.searchable && !f.unique) continue;

@@ -37,6 +37,8 @@ class Keyring {
   const crypto::SecretKey& pepper() const { return pepper_; }
   // Seals the vault's small secrets (the TLS private key), Vault::PutSecret.
   const crypto::SecretKey& secrets_key() const { return secrets_; }
+  // Keyed hash of end users' password-reset tokens (src/credentials).
+  const crypto::SecretKey& credential_token_key() const { return credential_token_; }
   // Seed of the Ed25519 key that signs audit checkpoints.
   const crypto::SecretKey& audit_signing_seed() const { return audit_seed_; }
   // Keyed BLAKE2b of card numbers (src/cards): recognises a card after its
@@ -57,6 +59,7 @@ class Keyring {
   crypto::SecretKey audit_seed_;
   crypto::SecretKey secrets_;
   crypto::SecretKey card_hash_;
+  crypto::SecretKey credential_token_;
   std::map<std::string, crypto::BlindIndexer, std::less<>> blind_;
 };
 

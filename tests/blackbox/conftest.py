@@ -50,7 +50,7 @@ ERROR_CODES = {
     "invalid_json", "invalid_request", "unauthenticated", "forbidden", "suspended",
     "not_found", "method_not_allowed", "already_exists", "payload_too_large",
     "invalid_value", "throttled", "quota_exceeded", "internal", "failed_precondition",
-    "integrity_failure", "unavailable",
+    "integrity_failure", "unavailable", "busy",
 }
 
 

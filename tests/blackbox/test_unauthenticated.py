@@ -45,6 +45,13 @@ def sweep(seeded):
         ("GET", "/v1/audit", None),
         ("GET", f"/v1/audit?principal=admin&subject={sid}&from=2026-01-01T00:00:00Z"
                 f"&to=2030-01-01T00:00:00Z&limit=5", None),
+        # End users' credentials (docs/credentials.md).
+        ("PUT", "/v1/credentials/u-1", {"password": "Zq8!unauth-Probe-77"}),
+        ("PUT", "/v1/credentials/u-1", {"password": "Zq8!unauth-Probe-77",
+                                        "reset_token": "coffre_rt_" + "A" * 43}),
+        ("POST", "/v1/credentials/u-1/verify", {"password": "Zq8!unauth-Probe-77"}),
+        ("POST", "/v1/credentials/u-1/reset", {}),
+        ("GET", "/v1/credentials/u-1", None),
     ]
     other_methods = [
         ("PUT", f"/v1/collections/people/records/{rid}", {"fields": {}}),
@@ -54,6 +61,9 @@ def sweep(seeded):
         ("PATCH", f"/v1/subjects/{sid}", None),
         ("POST", "/v1/audit", {}),
         ("DELETE", "/v1/openapi.json", None),
+        ("DELETE", "/v1/credentials/u-1", None),
+        ("GET", "/v1/credentials/u-1/verify", None),
+        ("PUT", "/v1/credentials/u-1/reset", {}),
     ]
     unknown = [
         ("GET", "/", None),
@@ -70,11 +80,14 @@ def sweep(seeded):
         ("GET", "/.env", None),
         ("GET", "/v1/subjects", None),
         ("OPTIONS", "/v1/audit", None),
+        ("GET", "/v1/credentials", None),
+        ("GET", "/v1/credentials/u-1/history", None),
     ]
     return routes + other_methods + unknown
 
 
-NO_DATA_KEYS = ("fields", "results", "records", "entries", "subject", "id", "token", "paths")
+NO_DATA_KEYS = ("fields", "results", "records", "entries", "subject", "id", "token", "paths",
+                "valid", "reset_token", "created_at", "changed_at", "locked_until")
 
 
 def assert_unauthenticated(resp, seeded):

@@ -53,5 +53,8 @@ Response HandleReportRoute(ExtraCall& call);
 // card_routes.cc: /v1/cards (payment cards, docs/cards.md).
 std::optional<std::string_view> CardRouteMethods(std::string_view path);
 Response HandleCardRoute(ExtraCall& call);
+// credential_routes.cc: /v1/credentials/{user}[/verify|/reset].
+std::optional<std::string_view> CredentialRouteMethods(std::string_view path);
+Response HandleCredentialRoute(ExtraCall& call);
 
 }  // namespace coffre::api::internal

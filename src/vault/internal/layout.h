@@ -61,6 +61,7 @@ inline constexpr std::string_view kAuditSignName = "audit.sign.1";
 inline constexpr std::string_view kSecretsName = "secrets.1";
 // Keyed BLAKE2b of card numbers (src/cards, docs/cards.md).
 inline constexpr std::string_view kCardHashName = "cardhash.1";
+inline constexpr std::string_view kCredentialTokenName = "credential.token.1";
 
 // meta space: configuration ("config/" + name, plain) and small secrets
 // ("secret/" + name, sealed under the secrets key with SecretAad).
