@@ -32,6 +32,9 @@
 namespace coffre::guard {
 class Guard;
 }  // namespace coffre::guard
+namespace coffre::retention {
+class Retention;
+}  // namespace coffre::retention
 
 namespace coffre::api {
 
@@ -50,6 +53,9 @@ struct Services {
   std::string_view openapi_json;
   // Quotas, canaries and alerts (src/guard). Null: none (some tests).
   guard::Guard* guard = nullptr;
+  // Legal holds and the archive (src/retention). Null: their routes answer
+  // 503 (some tests).
+  retention::Retention* retention = nullptr;
 };
 
 class Api {

@@ -8,6 +8,7 @@ namespace {
 
 constexpr RouteFamily kFamilies[] = {
     {ReportRouteMethods, HandleReportRoute},
+    {RetentionRouteMethods, HandleRetentionRoute},
 };
 
 }  // namespace

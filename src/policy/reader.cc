@@ -40,6 +40,8 @@ const std::vector<ResourceSpec>& Resources() {
       {kResourcePrincipals, {"read", "manage"}, false},
       {kResourceCards, {"create", "read", "delete"}, true},
       {kResourceApprovals, {"manage"}, false},
+      {kResourceRetention, {"read", "manage"}, false},
+      {kResourceArchive, {"read"}, false},
   };
   return specs;
 }

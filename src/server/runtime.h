@@ -25,6 +25,7 @@
 #include "crypto/crypto.h"
 #include "guard/guard.h"
 #include "policy/policy.h"
+#include "retention/retention.h"
 #include "vault/vault.h"
 
 namespace coffre::server {
@@ -37,7 +38,10 @@ struct RuntimeOptions {
   std::string key_file;
   std::string erasure_journal;
   std::string audit_anchor;
-  Clock* clock = nullptr;  // nullptr: the system clock
+  // nullptr: the system clock (in test builds, COFFRE_TEST_CLOCK_FILE, if
+  // set, names a file holding an offset in seconds added to it, re-read on
+  // each call: drills move the clock of the server and of CLI commands).
+  Clock* clock = nullptr;
   crypto::PasswordHashParams password_params;
   size_t write_buffer_bytes = 64u << 20;
   // Start a new audit anchor for a log whose anchor is missing (`coffre
@@ -58,6 +62,7 @@ class Runtime {
   auth::Directory& directory() { return *directory_; }
   audit::AuditLog& audit() { return *audit_; }
   guard::Guard& guard() { return *guard_; }
+  retention::Retention& retention() { return *retention_; }
   Clock& clock() { return *clock_; }
   const RuntimeOptions& options() const { return options_; }
 
@@ -71,10 +76,12 @@ class Runtime {
 
   RuntimeOptions options_;
   Clock* clock_ = nullptr;
+  std::unique_ptr<Clock> test_clock_;  // COFFRE_TEST_CLOCK_FILE (test builds)
   std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<auth::Directory> directory_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<guard::Guard> guard_;  // borrows the three above
+  std::unique_ptr<retention::Retention> retention_;  // borrows vault and audit
   mutable std::mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_;
 };

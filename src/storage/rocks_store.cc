@@ -30,7 +30,8 @@ constexpr std::array<Space, kSpaceCount> kAllSpaces = {
     Space::kMeta,          Space::kKeys,       Space::kRecords,
     Space::kIndex,         Space::kSubjects,   Space::kAudit,
     Space::kAuditByPrincipal, Space::kAuditBySubject, Space::kPrincipals,
-    Space::kCounters,      Space::kAlerts};
+    Space::kCounters,      Space::kAlerts,     Space::kArchive,
+    Space::kRetention};
 
 // Shared by all column families of one store: a bound on read memory that
 // does not grow with the data (index and filter blocks live in it too).
@@ -71,7 +72,8 @@ rocksdb::ColumnFamilyOptions SpaceOptions(Space space, const RocksOptions& o,
   // (So RocksOptions::disable_compression_everywhere needs nothing more.)
 
   const bool small = space == Space::kMeta || space == Space::kPrincipals ||
-                     space == Space::kCounters || space == Space::kAlerts;
+                     space == Space::kCounters || space == Space::kAlerts ||
+                     space == Space::kArchive || space == Space::kRetention;
   cf.write_buffer_size = small ? kSmallWriteBufferBytes : o.write_buffer_bytes;
   cf.max_write_buffer_number = kMaxWriteBufferNumber;
   // Keeps space amplification near 1.1x whatever the data size, and makes

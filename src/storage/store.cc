@@ -27,6 +27,10 @@ std::string_view SpaceName(Space s) {
       return "counters";
     case Space::kAlerts:
       return "alerts";
+    case Space::kArchive:
+      return "archive";
+    case Space::kRetention:
+      return "retention";
   }
   return "unknown";
 }

@@ -50,4 +50,8 @@ struct RouteFamily {
 std::optional<std::string_view> ReportRouteMethods(std::string_view path);
 Response HandleReportRoute(ExtraCall& call);
 
+// retention_routes.cc: /v1/subjects/{s}/hold, /v1/archive/{collection}/{id}.
+std::optional<std::string_view> RetentionRouteMethods(std::string_view path);
+Response HandleRetentionRoute(ExtraCall& call);
+
 }  // namespace coffre::api::internal
