@@ -38,6 +38,9 @@ class Cards;
 namespace coffre::credentials {
 class Credentials;
 }  // namespace coffre::credentials
+namespace coffre::retention {
+class Retention;
+}  // namespace coffre::retention
 
 namespace coffre::api {
 
@@ -63,6 +66,9 @@ struct Services {
   cards::Cards* cards = nullptr;
   // End users' passwords (src/credentials). Null: /v1/credentials answers 503.
   credentials::Credentials* credentials = nullptr;
+  // Legal holds and the archive (src/retention). Null: their routes answer
+  // 503 (some tests).
+  retention::Retention* retention = nullptr;
 };
 
 class Api {

@@ -10,6 +10,7 @@ constexpr RouteFamily kFamilies[] = {
     {ReportRouteMethods, HandleReportRoute},
     {CardRouteMethods, HandleCardRoute},
     {CredentialRouteMethods, HandleCredentialRoute},
+    {RetentionRouteMethods, HandleRetentionRoute},
 };
 
 }  // namespace

@@ -339,6 +339,7 @@ void RegisterServerCommands(CLI::App& app, Context& ctx) {
   RegisterPolicy(app, ctx);
   RegisterAudit(app, ctx);
   RegisterGuardCommands(app, ctx);
+  RegisterRetentionCommands(app, ctx);
 }
 
 }  // namespace coffre::cli

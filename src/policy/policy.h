@@ -68,6 +68,8 @@ std::string_view ViewName(View v);      // "none", "masked", "clear"
 //   principals  read, manage   principals and their credentials
 //   cards       create, read, complete, delete; with a view masked | clear
 //   approvals   manage   two-person approvals (request, approve, read)
+//   retention   read, manage   legal holds on subjects (docs/retention.md)
+//   archive     read     archived records, in clear (docs/retention.md)
 inline constexpr std::string_view kResourceAudit = "audit";
 inline constexpr std::string_view kResourceAlerts = "alerts";
 inline constexpr std::string_view kResourcePrincipals = "principals";
@@ -85,6 +87,8 @@ inline constexpr std::string_view kResourceCredentials = "credentials";
 // acting principal's role is `payment` and the purpose `payment` (ADR 0010).
 inline constexpr std::string_view kPaymentRole = "payment";
 inline constexpr std::string_view kPaymentPurpose = "payment";
+inline constexpr std::string_view kResourceRetention = "retention";
+inline constexpr std::string_view kResourceArchive = "archive";
 
 using Attributes = std::map<std::string, std::string, std::less<>>;
 

@@ -41,6 +41,8 @@ const std::vector<ResourceSpec>& Resources() {
       {kResourceCards, {"create", "read", "complete", "delete"}, true},
       {kResourceApprovals, {"manage"}, false},
       {kResourceCredentials, {"set", "verify", "reset", "read"}, false},
+      {kResourceRetention, {"read", "manage"}, false},
+      {kResourceArchive, {"read"}, false},
   };
   return specs;
 }

@@ -65,9 +65,50 @@ struct FieldDef {
   std::vector<std::string> enum_values;  // kEnum only
 };
 
+// A retention period: a count of calendar units (docs/retention.md).
+// "3y" is three calendar years: 2026-02-28 + 1y = 2027-02-28, and a day
+// past the end of a month clamps to its last day (2024-02-29 + 1y =
+// 2025-02-28).
+struct Duration {
+  enum class Unit { kDays, kWeeks, kMonths, kYears };
+  uint32_t count = 0;
+  Unit unit = Unit::kDays;
+  bool operator==(const Duration&) const = default;
+};
+
+// Parses "90d", "6w", "18m", "3y" (count 1 .. 36500 days' worth). nullopt
+// when malformed.
+std::optional<Duration> ParseDuration(std::string_view text);
+std::string FormatDuration(const Duration& d);  // "3y"
+// `unix_seconds` + `d`, in UTC calendar arithmetic.
+int64_t AddDuration(int64_t unix_seconds, const Duration& d);
+
+// Midnight UTC of a canonical `date` value ("2026-11-22"), unix seconds;
+// nullopt when malformed.
+std::optional<int64_t> DateToUnixSeconds(std::string_view date);
+
+// The name `from` takes to count from the record's last write.
+inline constexpr std::string_view kFromLastActivity = "last_activity";
+
+// How long a collection's records are kept ([collections.NAME.retention]).
+// After parsing, delete_after is always set (a category supplies it) and
+// archive_after, when set, comes strictly before it.
+struct RetentionRule {
+  enum class Category { kNone, kProspect, kClient };
+  Category category = Category::kNone;
+  // kFromLastActivity, or the name of a `date` field of the collection.
+  std::string from = std::string(kFromLastActivity);
+  std::optional<Duration> archive_after;
+  Duration delete_after;
+
+  bool FromLastActivity() const { return from == kFromLastActivity; }
+};
+std::string_view CategoryName(RetentionRule::Category c);  // "", "prospect", "client"
+
 struct Collection {
   std::string name;
   std::vector<FieldDef> fields;  // in declaration order
+  std::optional<RetentionRule> retention;  // none: kept until erased
 
   const FieldDef* Find(std::string_view field) const;
 };

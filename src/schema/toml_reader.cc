@@ -139,9 +139,9 @@ class Reader {
     const toml::table* table = node.as_table();
     if (table == nullptr) return Err(&node, where + ": must be a table");
     for (auto&& [key, value] : *table) {
-      if (key.str() != "fields") {
+      if (key.str() != "fields" && key.str() != "retention") {
         return Err(&value, where + ": unknown key '" + std::string(key.str()) +
-                               "' (allowed: fields)");
+                               "' (allowed: fields, retention)");
       }
     }
     out.name = std::string(name);
@@ -162,6 +162,90 @@ class Reader {
       }
       out.fields.push_back(std::move(def));
     }
+    if (const toml::node* r = table->get("retention")) COFFRE_TRY(ReadRetention(*r, where, out));
+    return Ok();
+  }
+
+  // [collections.NAME.retention] (docs/retention.md). Read after the
+  // fields, since `from` names one of them.
+  Status ReadRetention(const toml::node& node, const std::string& collection_where,
+                       Collection& out) const {
+    const std::string where = collection_where + ": retention";
+    const toml::table* table = node.as_table();
+    if (table == nullptr) return Err(&node, where + ": must be a table");
+    for (auto&& [key, value] : *table) {
+      std::string_view k = key.str();
+      if (k != "category" && k != "from" && k != "archive_after" && k != "delete_after") {
+        return Err(&value, where + ": unknown key '" + std::string(k) +
+                               "' (allowed: category, from, archive_after, delete_after)");
+      }
+    }
+    RetentionRule rule;
+    auto string_of = [&](std::string_view key) -> Result<std::optional<std::string>> {
+      const toml::node* n = table->get(key);
+      if (n == nullptr) return std::optional<std::string>();
+      if (!n->is_string()) return Err(n, where + ": '" + std::string(key) + "' must be a string");
+      return std::optional<std::string>(n->as_string()->get());
+    };
+    COFFRE_ASSIGN_OR_RETURN(auto category, string_of("category"));
+    COFFRE_ASSIGN_OR_RETURN(auto from, string_of("from"));
+    COFFRE_ASSIGN_OR_RETURN(auto archive, string_of("archive_after"));
+    COFFRE_ASSIGN_OR_RETURN(auto del, string_of("delete_after"));
+    if (category) {
+      if (*category == "prospect") {
+        rule.category = RetentionRule::Category::kProspect;
+      } else if (*category == "client") {
+        rule.category = RetentionRule::Category::kClient;
+      } else {
+        return Err(table->get("category"), where + ": 'category' must be \"prospect\" or \"client\"");
+      }
+    }
+    auto duration_of = [&](std::string_view key, const std::string& text) -> Result<Duration> {
+      auto d = ParseDuration(text);
+      if (!d) {
+        return Err(table->get(key), where + ": '" + std::string(key) +
+                                        "' must be a duration like \"90d\", \"6w\", \"18m\" or "
+                                        "\"3y\" (at most 100 years)");
+      }
+      return *d;
+    };
+    if (del) {
+      COFFRE_ASSIGN_OR_RETURN(rule.delete_after, duration_of("delete_after", *del));
+    } else if (rule.category != RetentionRule::Category::kNone) {
+      // CNIL: prospects are kept 3 years after the last contact, clients 3
+      // years after the end of the relationship.
+      rule.delete_after = Duration{3, Duration::Unit::kYears};
+    } else {
+      return Err(&node, where + ": needs 'delete_after' (or a 'category' that supplies it)");
+    }
+    if (archive) {
+      COFFRE_ASSIGN_OR_RETURN(Duration a, duration_of("archive_after", *archive));
+      if (AddDuration(0, a) >= AddDuration(0, rule.delete_after)) {
+        return Err(table->get("archive_after"),
+                   where + ": 'archive_after' (" + FormatDuration(a) +
+                       ") must come before 'delete_after' (" + FormatDuration(rule.delete_after) + ")");
+      }
+      rule.archive_after = a;
+    }
+    if (rule.category == RetentionRule::Category::kClient && !from) {
+      return Err(&node, where + ": category 'client' counts from the end of the relationship: "
+                                "'from' must name a date field of the collection");
+    }
+    if (from && *from != kFromLastActivity) {
+      const FieldDef* f = out.Find(*from);
+      if (f == nullptr) {
+        return Err(table->get("from"), where + ": 'from' names no field of the collection (a date "
+                                               "field, or \"last_activity\")");
+      }
+      if (f->type != FieldType::kDate) {
+        return Err(table->get("from"), where + ": 'from' field '" + f->name + "' is not a date field");
+      }
+    } else if (from && rule.category == RetentionRule::Category::kClient) {
+      return Err(table->get("from"), where + ": category 'client' counts from the end of the "
+                                             "relationship: 'from' must name a date field, not last_activity");
+    }
+    if (from) rule.from = *from;
+    out.retention = std::move(rule);
     return Ok();
   }
 

@@ -1,6 +1,8 @@
 #include "server/admin.h"
 
 #include "audit/verify.h"
+#include "common/bytes.h"
+#include "common/clock.h"
 #include "server/breach_ops.h"
 
 namespace coffre::server {
@@ -24,6 +26,44 @@ json::object PrincipalToJson(const auth::Principal& p) {
                       {"role", p.role},
                       {"attrs", std::move(attrs)},
                       {"suspended", p.suspended}};
+}
+
+json::value Time(int64_t t) { return json::value(FormatRfc3339(t)); }
+
+json::object RuleToJson(const schema::RetentionRule& r) {
+  json::object o{{"from", r.from}, {"delete_after", schema::FormatDuration(r.delete_after)}};
+  o["archive_after"] = r.archive_after ? json::value(schema::FormatDuration(*r.archive_after)) : json::value(nullptr);
+  o["category"] = r.category == schema::RetentionRule::Category::kNone ? json::value(nullptr)
+                                                                      : json::value(schema::CategoryName(r.category));
+  return o;
+}
+
+json::object PlanToJson(const retention::Plan& plan) {
+  json::array collections;
+  for (const retention::CollectionPlan& cp : plan.collections) {
+    json::array records;
+    for (const retention::PlannedRecord& p : cp.records) {
+      json::object o{{"id", ToHex(p.id)},   {"subject", ToHex(p.subject)}, {"state", p.archived ? "archived" : "online"},
+                     {"action", p.action}, {"due", Time(p.due)},          {"held", p.held}};
+      if (p.activity_unknown) o["activity_unknown"] = true;
+      records.push_back(std::move(o));
+    }
+    collections.push_back(json::object{{"collection", cp.collection},
+                                       {"rule", RuleToJson(cp.rule)},
+                                       {"online", cp.online},
+                                       {"archived", cp.archived},
+                                       {"due_now", cp.due_now},
+                                       {"held", cp.held},
+                                       {"undated", cp.undated},
+                                       {"records", std::move(records)},
+                                       {"truncated", cp.truncated}});
+  }
+  return json::object{{"now", Time(plan.now)}, {"collections", std::move(collections)}};
+}
+
+Result<std::string> SubjectOf(const json::object& req) {
+  COFFRE_ASSIGN_OR_RETURN(std::string hex, RequiredString(req, "subject"));
+  return ParseId(hex, "subject");
 }
 
 }  // namespace
@@ -77,6 +117,15 @@ Result<json::object> Admin::Execute(const json::object& request, std::string_vie
       e.collection = std::string(c->value().get_string());
     }
     e.reason = std::to_string(result->at("added").as_int64()) + " canaries added";
+  }
+  if (op == "retention.hold" || op == "retention.release") {
+    // The subject the hold is about (an id, never a value).
+    if (auto subject = SubjectOf(request)) e.subjects = {*subject};
+  }
+  if (op == "retention.run" && result) {
+    e.reason = std::to_string(result->at("archived").to_number<int64_t>()) + " archived, " +
+               std::to_string(result->at("deleted").to_number<int64_t>()) + " deleted, " +
+               std::to_string(result->at("held").to_number<int64_t>()) + " held";
   }
   e.outcome = result ? "allowed" : "error";
   if (!result) e.reason = std::string(ErrorCodeName(result.error().code));
@@ -215,6 +264,43 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
       return true;
     }));
     return json::object{{"alerts", std::move(alerts)}};
+  }
+  if (op == "retention.run") {
+    COFFRE_ASSIGN_OR_RETURN(retention::SweepResult r, rt_.retention().Sweep());
+    json::array held;
+    for (const std::string& s : r.held_subjects) held.push_back(json::value(ToHex(s)));
+    return json::object{{"at", Time(r.at)},
+                        {"archived", r.archived},
+                        {"deleted", r.deleted},
+                        {"held", r.held},
+                        {"held_subjects", std::move(held)},
+                        {"stamped", r.stamped}};
+  }
+  if (op == "retention.report") {
+    size_t limit = 1000;
+    if (auto it = req.find("limit"); it != req.end()) {
+      if (!it->value().is_int64() || it->value().get_int64() < 1 || it->value().get_int64() > 100000) {
+        return Fail(ErrorCode::kInvalidArgument, "'limit' must be an integer from 1 to 100000");
+      }
+      limit = static_cast<size_t>(it->value().get_int64());
+    }
+    COFFRE_ASSIGN_OR_RETURN(retention::Plan plan, rt_.retention().Report(limit));
+    return PlanToJson(plan);
+  }
+  if (op == "retention.hold" || op == "retention.release") {
+    COFFRE_ASSIGN_OR_RETURN(std::string subject, SubjectOf(req));
+    if (op == "retention.hold") {
+      COFFRE_TRY(rt_.retention().SetHold(subject, "local"));
+    } else {
+      COFFRE_TRY(rt_.retention().ReleaseHold(subject));
+    }
+    COFFRE_ASSIGN_OR_RETURN(auto hold, rt_.retention().GetHold(subject));
+    json::object out{{"subject", ToHex(subject)}, {"held", hold.has_value()}};
+    if (hold) {
+      out["since"] = Time(hold->since);
+      out["by"] = hold->by;
+    }
+    return out;
   }
   return Fail(ErrorCode::kInvalidArgument, "unknown operation");
 }

@@ -16,6 +16,9 @@
 //   audit.verify      {anchor?} -> {ok, entries, checkpoints, first_bad_seq?, problem?}
 //   canary.add        {collection, count, email_domain?, seed?} -> {added}   (ids never leave the vault)
 //   alerts.list       {from?, to?, limit?, after_id?} (unix seconds) -> {alerts: [...]}
+//   retention.run     {} -> {at, archived, deleted, held, held_subjects, stamped}
+//   retention.report  {limit?} -> docs/retention.md, "Report"
+//   retention.hold | retention.release  {subject (hex)} -> {subject, held, since?, by?}
 //   breach.report, breach.notify, bulk.export: server/breach_ops.h
 // Errors come back as Error values; over the socket as {"error": {code, message}}.
 //

@@ -1,15 +1,51 @@
 #include "server/runtime.h"
 
+#include <cstdlib>
+#include <fstream>
+
 namespace coffre::server {
+namespace {
+
+#ifdef COFFRE_TEST_HOOKS
+// Test builds only: the real time plus the number of seconds written in a
+// file, re-read on each call, so black-box tests can move the clock
+// (session expiry, lockout, retention) without waiting.
+class OffsetClock final : public Clock {
+ public:
+  explicit OffsetClock(std::string path) : path_(std::move(path)) {}
+  int64_t NowUnixSeconds() const override { return DefaultClock().NowUnixSeconds() + Offset(); }
+  int64_t NowUnixMillis() const override {
+    return DefaultClock().NowUnixMillis() + Offset() * 1000;
+  }
+
+ private:
+  int64_t Offset() const {
+    std::ifstream in(path_);
+    int64_t offset = 0;
+    if (in >> offset) return offset;
+    return 0;
+  }
+  std::string path_;
+};
+#endif
+
+}  // namespace
 
 Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   std::unique_ptr<Runtime> rt(new Runtime());
   rt->options_ = o;
   rt->clock_ = o.clock != nullptr ? o.clock : &DefaultClock();
+#ifdef COFFRE_TEST_HOOKS
+  if (const char* path = std::getenv("COFFRE_TEST_CLOCK_FILE"); o.clock == nullptr && path && *path) {
+    rt->test_clock_ = std::make_unique<OffsetClock>(path);
+    rt->clock_ = rt->test_clock_.get();
+  }
+#endif
   COFFRE_ASSIGN_OR_RETURN(rt->vault_, vault::Vault::Open({.dir = o.dir,
                                                           .key_file = o.key_file,
                                                           .erasure_journal = o.erasure_journal,
-                                                          .write_buffer_bytes = o.write_buffer_bytes}));
+                                                          .write_buffer_bytes = o.write_buffer_bytes,
+                                                          .clock = rt->clock_}));
   vault::Vault& v = *rt->vault_;
   COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));
   if (text) {
@@ -44,6 +80,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   }
   COFFRE_ASSIGN_OR_RETURN(rt->guard_, guard::Guard::Open(std::move(go)));
   COFFRE_ASSIGN_OR_RETURN(rt->cards_, cards::Cards::Open(v));
+  rt->retention_ = std::make_unique<retention::Retention>(v, *rt->audit_, *rt->clock_);
   return rt;
 }
 
@@ -71,6 +108,7 @@ Result<cards::SweepStats> Runtime::SweepCards() {
 Runtime::~Runtime() {
   // The guard stops its webhook and may still audit; the audit log
   // checkpoints its tail on destruction; both need the store.
+  retention_.reset();
   guard_.reset();
   cards_.reset();
   audit_.reset();

@@ -27,6 +27,7 @@
 #include "crypto/crypto.h"
 #include "guard/guard.h"
 #include "policy/policy.h"
+#include "retention/retention.h"
 #include "vault/vault.h"
 
 namespace coffre::server {
@@ -39,7 +40,10 @@ struct RuntimeOptions {
   std::string key_file;
   std::string erasure_journal;
   std::string audit_anchor;
-  Clock* clock = nullptr;  // nullptr: the system clock
+  // nullptr: the system clock (in test builds, COFFRE_TEST_CLOCK_FILE, if
+  // set, names a file holding an offset in seconds added to it, re-read on
+  // each call: drills move the clock of the server and of CLI commands).
+  Clock* clock = nullptr;
   crypto::PasswordHashParams password_params;
   // End users' passwords (src/credentials): production parameters and caps
   // by default; only tests change them.
@@ -65,6 +69,7 @@ class Runtime {
   guard::Guard& guard() { return *guard_; }
   cards::Cards& cards() { return *cards_; }
   credentials::Credentials& credentials() { return *credentials_; }
+  retention::Retention& retention() { return *retention_; }
   Clock& clock() { return *clock_; }
   const RuntimeOptions& options() const { return options_; }
 
@@ -87,12 +92,14 @@ class Runtime {
 
   RuntimeOptions options_;
   Clock* clock_ = nullptr;
+  std::unique_ptr<Clock> test_clock_;  // COFFRE_TEST_CLOCK_FILE (test builds)
   std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<auth::Directory> directory_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<guard::Guard> guard_;  // borrows the three above
   std::unique_ptr<cards::Cards> cards_;  // borrows the vault
   std::unique_ptr<credentials::Credentials> credentials_;
+  std::unique_ptr<retention::Retention> retention_;  // borrows vault and audit
   mutable std::mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_;
 };

@@ -3,7 +3,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -16,30 +15,7 @@
 
 namespace coffre::server {
 namespace {
-
-#ifdef COFFRE_TEST_HOOKS
-// Test builds only: the real time plus the number of seconds written in a
-// file, re-read on each call, so black-box tests can move the server's
-// clock (session expiry, lockout) without waiting.
-class OffsetClock final : public Clock {
- public:
-  explicit OffsetClock(std::string path) : path_(std::move(path)) {}
-  int64_t NowUnixSeconds() const override { return DefaultClock().NowUnixSeconds() + Offset(); }
-  int64_t NowUnixMillis() const override {
-    return DefaultClock().NowUnixMillis() + Offset() * 1000;
-  }
-
- private:
-  int64_t Offset() const {
-    std::ifstream in(path_);
-    int64_t offset = 0;
-    if (in >> offset) return offset;
-    return 0;
-  }
-  std::string path_;
-};
-#endif
-
+constexpr auto kRetentionSweepInterval = std::chrono::hours(1);
 }  // namespace
 
 std::string AdminSocketPath(const std::string& dir) { return dir + "/admin.sock"; }
@@ -70,13 +46,6 @@ bool IsLoopback(std::string_view host) {
 Status Serve(const ServeOptions& options, std::ostream& ready) {
   COFFRE_ASSIGN_OR_RETURN(ListenAddress listen, ParseListen(options.listen));
   RuntimeOptions ro = options.runtime;
-#ifdef COFFRE_TEST_HOOKS
-  std::unique_ptr<OffsetClock> test_clock;
-  if (const char* path = std::getenv("COFFRE_TEST_CLOCK_FILE"); path && *path) {
-    test_clock = std::make_unique<OffsetClock>(path);
-    ro.clock = test_clock.get();
-  }
-#endif
   COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> rt, Runtime::Open(ro));
   vault::Vault& v = rt->vault();
 
@@ -102,7 +71,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                  .openapi_json = options.openapi_json,
                  .guard = &rt->guard(),
                  .cards = &rt->cards(),
-                 .credentials = &rt->credentials()});
+                 .credentials = &rt->credentials(),
+                 .retention = &rt->retention()});
   Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
 
@@ -118,7 +88,9 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   ho.key_pem.assign(ho.key_pem.size(), '\0');
 
   // Summaries of unauthenticated failures and checkpoints of a quiet tail
-  // are written by a periodic flush.
+  // are written by a periodic flush. The retention sweeper runs at start
+  // and then hourly (ADR 0012), on the same thread: it is audited as
+  // principal `coffre`, and `coffre retention run` runs it on demand.
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
@@ -131,6 +103,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     std::unique_lock lock(mu);
     int64_t swept_month = -1;
     int64_t compacted_at = rt->clock().NowUnixSeconds();
+    auto next_sweep = std::chrono::steady_clock::now();
     do {
       lock.unlock();
       if (auto s = rt->audit().Flush(); !s) {
@@ -156,6 +129,15 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
           std::cerr << "coffre: card compaction failed: " << s.error().message << "\n";
         }
         compacted_at = now;
+      }
+      if (std::chrono::steady_clock::now() >= next_sweep) {
+        next_sweep = std::chrono::steady_clock::now() + kRetentionSweepInterval;
+        if (auto r = rt->retention().Sweep(); !r) {
+          std::cerr << "coffre: retention sweep failed: " << r.error().message << "\n";
+        } else if (r->archived + r->deleted + r->held > 0) {
+          std::cerr << "coffre: retention: " << r->archived << " archived, " << r->deleted << " deleted, "
+                    << r->held << " held\n";
+        }
       }
       lock.lock();
     } while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; }));

@@ -31,7 +31,7 @@ constexpr std::array kAllSpaces = {
     Space::kIndex,         Space::kSubjects,   Space::kAudit,
     Space::kAuditByPrincipal, Space::kAuditBySubject, Space::kPrincipals,
     Space::kCounters,      Space::kAlerts,     Space::kCards,
-    Space::kCredentials};
+    Space::kCredentials,   Space::kArchive,    Space::kRetention};
 
 // Shared by all column families of one store: a bound on read memory that
 // does not grow with the data (index and filter blocks live in it too).
@@ -79,7 +79,8 @@ rocksdb::ColumnFamilyOptions SpaceOptions(Space space, const RocksOptions& o,
 
   const bool small = space == Space::kMeta || space == Space::kPrincipals ||
                      space == Space::kCounters || space == Space::kAlerts ||
-                     space == Space::kCards || space == Space::kCredentials;
+                     space == Space::kCards || space == Space::kCredentials ||
+                     space == Space::kArchive || space == Space::kRetention;
   cf.write_buffer_size = small ? kSmallWriteBufferBytes : o.write_buffer_bytes;
   cf.max_write_buffer_number = kMaxWriteBufferNumber;
   // Keeps space amplification near 1.1x whatever the data size, and makes

@@ -31,6 +31,10 @@ std::string_view SpaceName(Space s) {
       return "cards";
     case Space::kCredentials:
       return "credentials";
+    case Space::kArchive:
+      return "archive";
+    case Space::kRetention:
+      return "retention";
   }
   return "unknown";
 }

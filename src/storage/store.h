@@ -45,9 +45,11 @@ enum class Space : uint8_t {
   kAlerts = 10,            // raised alerts
   kCards = 11,             // payment cards: sealed cards, their wrapped keys, card-hash index
   kCredentials = 12,       // end users' credentials (hashed, sealed), src/credentials
+  kArchive = 13,           // archived records (retention), docs/retention.md
+  kRetention = 14,         // legal holds (retention), docs/retention.md
 };
 // One more than the largest value.
-inline constexpr int kSpaceCount = 13;
+inline constexpr int kSpaceCount = 15;
 std::string_view SpaceName(Space s);
 
 class WriteBatch {

@@ -402,6 +402,9 @@ bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
 Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
   chunk.row_ops.assign(chunk.rows.size(), {0, 0});
   uint32_t schema_version = vault_.schema().version();
+  // Last activity (docs/retention.md): one clock read per chunk; the value
+  // rides in the membership entry the import writes anyway.
+  const std::string activity = layout::MemberValue(vault_.clock().NowUnixSeconds());
   SealedRecord& sealed = sc.sealed;
   for (size_t r = 0; r < chunk.rows.size(); ++r) {
     const Row& row = chunk.rows[r];
@@ -427,7 +430,7 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
     size_t ops_begin = chunk.ops.size();
     AppendOp(chunk.ops, Space::kRecords, sealed.record_key, sealed.record_value);
     AppendOp(chunk.ops, Space::kKeys, sealed.data_key_key, sealed.data_key_value);
-    AppendOp(chunk.ops, Space::kSubjects, sealed.member_key, "");
+    AppendOp(chunk.ops, Space::kSubjects, sealed.member_key, activity);
     chunk.row_ops[r] = {ops_begin, chunk.ops.size()};
     ++chunk.valid;
   }

@@ -155,6 +155,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
   COFFRE_TRY(crypto::Init());
   std::unique_ptr<Vault> v(new Vault());
   v->options_ = o;
+  v->clock_ = o.clock != nullptr ? o.clock : &DefaultClock();
   COFFRE_ASSIGN_OR_RETURN(v->master_, crypto::LoadKeyFile(o.key_file));
   COFFRE_ASSIGN_OR_RETURN(v->store_, storage::OpenRocksStore({
                                          .path = o.dir,
@@ -321,7 +322,7 @@ Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<Name
   }
   if (new_key) batch->Put(Space::kKeys, sealed.data_key_key, sealed.data_key_value);
   batch->Put(Space::kRecords, sealed.record_key, sealed.record_value);
-  batch->Put(Space::kSubjects, sealed.member_key, "");
+  batch->Put(Space::kSubjects, sealed.member_key, layout::MemberValue(clock_->NowUnixSeconds()));
   COFFRE_TRY(store_->Write(*batch));
   return RecordRef{sealed.record_id, sealed.subject};
 }
@@ -411,6 +412,18 @@ Result<std::vector<Record>> Vault::ExportSubject(std::string_view subject) {
 Result<std::vector<Record>> Vault::ListRecords(std::string_view collection, std::string_view after,
                                                size_t limit) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  return ListIn(Space::kRecords, *c, after, limit);
+}
+
+Result<std::vector<Record>> Vault::ListArchived(std::string_view collection, std::string_view after,
+                                                size_t limit) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  return ListIn(Space::kArchive, *c, after, limit);
+}
+
+Result<std::vector<Record>> Vault::ListIn(Space space, const schema::Collection& collection,
+                                          std::string_view after, size_t limit) {
+  const schema::Collection* c = &collection;
   if (!after.empty() && after.size() != kIdBytes) {
     return Fail(ErrorCode::kInvalidArgument, "a record id is 16 bytes");
   }
@@ -424,7 +437,7 @@ Result<std::vector<Record>> Vault::ListRecords(std::string_view collection, std:
   end.push_back('\xff');  // record ids are 16 bytes: every key of the collection sorts below
   // Keys first, records opened outside the scan.
   std::vector<std::pair<std::string, std::string>> found;  // id, stored value
-  COFFRE_TRY(store_->ScanRangeOnce(Space::kRecords, begin, end, [&](std::string_view k, std::string_view v) {
+  COFFRE_TRY(store_->ScanRangeOnce(space, begin, end, [&](std::string_view k, std::string_view v) {
     if (k.size() != prefix.size() + kIdBytes || k.substr(0, prefix.size()) != prefix) return true;
     found.emplace_back(k.substr(prefix.size()), v);
     return found.size() < limit;
@@ -505,8 +518,30 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
     if (!existed) batch->Put(Space::kIndex, e.key, e.value);
   }
   batch->Put(Space::kRecords, sealed.record_key, sealed.record_value);
+  batch->Put(Space::kSubjects, layout::MemberKey(old.subject, c->name, record_id),
+             layout::MemberValue(clock_->NowUnixSeconds()));
   COFFRE_TRY(store_->Write(*batch));
   return Record{c->name, std::string(record_id), old.subject, std::move(fields)};
+}
+
+Status Vault::DeleteMembership(storage::WriteBatch& batch, std::string_view subject,
+                               std::string_view collection, std::string_view record_id) {
+  const std::string member = layout::MemberKey(subject, collection, record_id);
+  batch.Delete(Space::kSubjects, member);
+  // Other records of this subject in this collection (online or archived)
+  // still need the key.
+  std::string prefix(subject);
+  AppendLengthPrefixed(prefix, collection);
+  bool others = false;
+  COFFRE_TRY(store_->Scan(Space::kSubjects, prefix, [&](std::string_view key, std::string_view) {
+    if (key != member) {
+      others = true;
+      return false;
+    }
+    return true;
+  }));
+  if (!others) batch.Delete(Space::kKeys, layout::DataKeyKey(subject, collection));
+  return Ok();
 }
 
 Status Vault::DeleteRecord(std::string_view collection, std::string_view record_id) {
@@ -516,21 +551,86 @@ Status Vault::DeleteRecord(std::string_view collection, std::string_view record_
   auto batch = store_->NewBatch();
   for (const std::string& k : IndexKeysOf(keyring_, *c, old)) batch->Delete(Space::kIndex, k);
   batch->Delete(Space::kRecords, layout::RecordKey(c->name, record_id));
-  const std::string member = layout::MemberKey(old.subject, c->name, record_id);
-  batch->Delete(Space::kSubjects, member);
-  // Other records of this subject in this collection still need the key.
-  std::string prefix = old.subject;
-  AppendLengthPrefixed(prefix, c->name);
-  bool others = false;
-  COFFRE_TRY(store_->Scan(Space::kSubjects, prefix, [&](std::string_view key, std::string_view) {
-    if (key != member) {
-      others = true;
-      return false;
-    }
-    return true;
-  }));
-  if (!others) batch->Delete(Space::kKeys, layout::DataKeyKey(old.subject, c->name));
+  COFFRE_TRY(DeleteMembership(*batch, old.subject, c->name, record_id));
   return store_->Write(*batch);
+}
+
+Result<std::optional<int64_t>> Vault::LastActivity(std::string_view subject, std::string_view collection,
+                                                   std::string_view record_id) {
+  COFFRE_TRY(CheckSubject(subject));
+  COFFRE_ASSIGN_OR_RETURN(auto v, store_->Get(Space::kSubjects, layout::MemberKey(subject, collection, record_id)));
+  if (!v) return Fail(ErrorCode::kNotFound, "no such record");
+  if (v->size() != 8) return std::optional<int64_t>();
+  return std::optional<int64_t>(static_cast<int64_t>(ReadBigEndian64(*v)));
+}
+
+Result<bool> Vault::HasSubject(std::string_view subject) {
+  COFFRE_TRY(CheckSubject(subject));
+  bool known = false;
+  COFFRE_TRY(store_->Scan(Space::kSubjects, subject, [&](std::string_view, std::string_view) {
+    known = true;
+    return false;
+  }));
+  return known;
+}
+
+Status Vault::StampUnknownActivity(std::string_view subject, std::string_view collection,
+                                   std::string_view record_id, int64_t when) {
+  std::lock_guard lock(write_mu_);
+  COFFRE_ASSIGN_OR_RETURN(auto known, LastActivity(subject, collection, record_id));
+  if (known) return Ok();
+  auto batch = store_->NewBatch();
+  batch->Put(Space::kSubjects, layout::MemberKey(subject, collection, record_id), layout::MemberValue(when));
+  return store_->Write(*batch);
+}
+
+Status Vault::ArchiveRecord(std::string_view collection, std::string_view record_id) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  std::lock_guard lock(write_mu_);
+  const std::string key = layout::RecordKey(c->name, record_id);
+  COFFRE_ASSIGN_OR_RETURN(auto value, store_->Get(Space::kRecords, key));
+  if (!value) return Fail(ErrorCode::kNotFound, "no record with this id in collection '" + c->name + "'");
+  // Opened to find its index entries (keyed by the values).
+  COFFRE_ASSIGN_OR_RETURN(Record old, OpenRecord(c->name, record_id, *value));
+  auto batch = store_->NewBatch();
+  for (const std::string& k : IndexKeysOf(keyring_, *c, old)) batch->Delete(Space::kIndex, k);
+  batch->Delete(Space::kRecords, key);
+  batch->Put(Space::kArchive, key, *value);
+  return store_->Write(*batch);
+}
+
+Result<Record> Vault::GetArchived(std::string_view collection, std::string_view record_id) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  COFFRE_ASSIGN_OR_RETURN(auto value, store_->Get(Space::kArchive, layout::RecordKey(c->name, record_id)));
+  auto none = [&] {
+    return Fail(ErrorCode::kNotFound, "no archived record with this id in collection '" + c->name + "'");
+  };
+  if (!value) return none();
+  auto r = OpenRecord(c->name, record_id, *value);
+  if (!r && r.error().code == ErrorCode::kNotFound) return none();
+  return r;
+}
+
+Status Vault::DeleteArchived(std::string_view collection, std::string_view record_id) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  std::lock_guard lock(write_mu_);
+  const std::string key = layout::RecordKey(c->name, record_id);
+  COFFRE_ASSIGN_OR_RETURN(auto value, store_->Get(Space::kArchive, key));
+  if (!value || value->size() < layout::kRecordHeaderBytes) {
+    return Fail(ErrorCode::kNotFound, "no archived record with this id in collection '" + c->name + "'");
+  }
+  const std::string subject = value->substr(1, kIdBytes);
+  auto batch = store_->NewBatch();
+  batch->Delete(Space::kArchive, key);
+  COFFRE_TRY(DeleteMembership(*batch, subject, c->name, record_id));
+  return store_->Write(*batch);
+}
+
+Status Vault::CompactDeleted() {
+  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive}) {
+    COFFRE_TRY(store_->CompactSpace(sp));
+  }
+  return Ok();
 }
 
 Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::WriteBatch& batch) {
@@ -556,6 +656,12 @@ Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::Wri
       batch.Delete(Space::kRecords, record_key);
       ++result.records;
     }
+    // Archived records go too (no index entries: archiving removed them).
+    COFFRE_ASSIGN_OR_RETURN(auto archived, store_->Get(Space::kArchive, record_key));
+    if (archived) {
+      batch.Delete(Space::kArchive, record_key);
+      ++result.records;
+    }
     batch.Delete(Space::kSubjects, mk);
   }
   COFFRE_TRY(store_->Scan(Space::kKeys, subject, [&](std::string_view key, std::string_view) {
@@ -567,7 +673,7 @@ Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::Wri
 }
 
 Status Vault::CompactAfterErasure() {
-  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects}) {
+  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive}) {
     COFFRE_TRY(store_->CompactSpace(sp));
   }
   auto done = store_->NewBatch();
@@ -606,7 +712,7 @@ Result<EraseResult> Vault::EraseSubject(std::string_view subject) {
     // file as it is, not as it was when the vault was opened.
     COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
     COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> entries, journal.ReadAll());
-    COFFRE_TRY(journal.Append(subject, DefaultClock().NowUnixSeconds()));
+    COFFRE_TRY(journal.Append(subject, clock_->NowUnixSeconds()));
     entries.emplace_back(subject);
     batch->Put(Space::kMeta, layout::kMetaErasuresApplied, AppliedValue(entries));
   }

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
 #include "schema/schema.h"
@@ -57,6 +58,9 @@ struct OpenOptions {
   bool read_only = false;
   bool disable_compression_everywhere = false;  // for plaintext-at-rest tests
   size_t write_buffer_bytes = 64u << 20;
+  // Stamps last activity (retention) and the erasure journal. Not owned;
+  // must outlive the vault. nullptr: the system clock.
+  Clock* clock = nullptr;
 };
 
 // A field as given by a caller, before validation.
@@ -96,6 +100,7 @@ class Vault {
   storage::Store& store() { return *store_; }
   const Keyring& keyring() const { return keyring_; }
   IdSource& ids() { return ids_; }
+  Clock& clock() const { return *clock_; }
   // Serialises writers that check unique constraints (Put, erasure,
   // rotation, bulk import).
   std::unique_lock<std::mutex> LockWrites() { return std::unique_lock(write_mu_); }
@@ -134,6 +139,38 @@ class Vault {
   Result<std::vector<Record>> ListRecords(std::string_view collection, std::string_view after,
                                           size_t limit);
 
+  // ---- Retention (docs/retention.md) ----
+  // Every write of a record (Put, Update, bulk import) stamps its last
+  // activity: the membership entry's value is the write's time (the
+  // vault's clock, unix seconds). Reads do not count. nullopt for a record
+  // written before coffre tracked it; kNotFound when there is no such
+  // record, online or archived.
+  Result<std::optional<int64_t>> LastActivity(std::string_view subject, std::string_view collection,
+                                              std::string_view record_id);
+  // Whether the subject has any record, online or archived.
+  Result<bool> HasSubject(std::string_view subject);
+  // Stamps `when` as the last activity of a record that has none (records
+  // older than the tracking); a stamped one is left as it is.
+  Status StampUnknownActivity(std::string_view subject, std::string_view collection,
+                              std::string_view record_id, int64_t when);
+
+  // Moves a record out of the online base into the archive space, in one
+  // batch: its sealed form is kept as is (same data key, same associated
+  // data), its index entries are deleted, its membership (and so its data
+  // key and last activity) stays. Get, Find and ListRecords no longer see
+  // it; GetArchived does. kNotFound when it is not online.
+  Status ArchiveRecord(std::string_view collection, std::string_view record_id);
+  Result<Record> GetArchived(std::string_view collection, std::string_view record_id);
+  // ListRecords over the archive.
+  Result<std::vector<Record>> ListArchived(std::string_view collection, std::string_view after,
+                                           size_t limit);
+  // DeleteRecord for an archived record: shreds the (subject, collection)
+  // data key with the subject's last record there, online or archived.
+  Status DeleteArchived(std::string_view collection, std::string_view record_id);
+  // Compacts the spaces deleted entries lived in, so that shredded keys and
+  // records are physically gone (after DeleteRecord / DeleteArchived).
+  Status CompactDeleted();
+
   // Crypto-shredding: journals the erasure, deletes the subject's data keys,
   // records and index entries in one batch, then compacts.
   Result<EraseResult> EraseSubject(std::string_view subject);
@@ -160,6 +197,13 @@ class Vault {
   Result<crypto::SecretKey> LoadDataKey(std::string_view subject, std::string_view collection);
   Result<Record> OpenRecord(std::string_view collection, std::string_view record_id,
                             std::string_view value);
+  Result<std::vector<Record>> ListIn(storage::Space space, const schema::Collection& c,
+                                     std::string_view after, size_t limit);
+  // Adds to `batch` the deletion of the membership of (subject, collection,
+  // record) and of the data key when no other record of the subject in the
+  // collection needs it.
+  Status DeleteMembership(storage::WriteBatch& batch, std::string_view subject,
+                          std::string_view collection, std::string_view record_id);
   Status ReplayErasureJournal();
   Status FinishPendingCompaction();
   // Adds the deletion of every entry of `subject` to `batch`.
@@ -174,6 +218,7 @@ class Vault {
   Keyring keyring_;
   IdSource ids_;
   std::mutex write_mu_;
+  Clock* clock_ = nullptr;
 };
 
 // Encodes a record's fields as the sealed plaintext, and back.

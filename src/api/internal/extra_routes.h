@@ -56,5 +56,8 @@ Response HandleCardRoute(ExtraCall& call);
 // credential_routes.cc: /v1/credentials/{user}[/verify|/reset].
 std::optional<std::string_view> CredentialRouteMethods(std::string_view path);
 Response HandleCredentialRoute(ExtraCall& call);
+// retention_routes.cc: /v1/subjects/{s}/hold, /v1/archive/{collection}/{id}.
+std::optional<std::string_view> RetentionRouteMethods(std::string_view path);
+Response HandleRetentionRoute(ExtraCall& call);
 
 }  // namespace coffre::api::internal

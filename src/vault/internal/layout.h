@@ -120,6 +120,15 @@ inline std::string MemberKey(std::string_view subject, std::string_view collecti
   return k;
 }
 
+// subjects space, value: the record's last activity, unix seconds (u64 BE),
+// written with every write of the record (docs/retention.md). Empty in
+// vaults written before it was tracked.
+inline std::string MemberValue(int64_t last_activity) {
+  std::string v;
+  AppendBigEndian64(v, static_cast<uint64_t>(last_activity));
+  return v;
+}
+
 // Splits a membership key of `subject` (16 bytes) into collection and record
 // id; false if malformed.
 inline bool ParseMemberKey(std::string_view key, std::string_view& collection,

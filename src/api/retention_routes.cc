@@ -1,0 +1,175 @@
+// Legal holds and the archive over HTTP (docs/api.md, docs/retention.md):
+//
+//   GET    /v1/subjects/{s}/hold                 resource retention, action read
+//   PUT    /v1/subjects/{s}/hold                 resource retention, action manage
+//   DELETE /v1/subjects/{s}/hold                 resource retention, action manage
+//   GET    /v1/archive/{collection}/{id}         resource archive, action read
+//
+// A hold is set by a principal acting for itself (a legal decision has one
+// accountable author, never an end user behind a service). An archived
+// record is shown in clear to whoever the policy grants `archive` read
+// (examples/people-policy.toml: the archivist, purpose legal_claim); the
+// read counts against the reader's quotas like any record read, and is
+// audited with the fields returned.
+#include <boost/json.hpp>
+
+#include "api/internal/extra_routes.h"
+#include "api/internal/http_util.h"
+#include "api/record_json.h"
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "guard/guard.h"
+#include "retention/retention.h"
+
+namespace coffre::api::internal {
+namespace {
+
+namespace json = boost::json;
+
+enum class Kind { kHold, kArchived };
+
+struct Match {
+  Kind kind;
+  std::string_view collection;
+  std::string_view id;
+};
+
+std::optional<Match> MatchRetention(std::string_view path) {
+  auto segments = PathSegments(path);
+  if (!segments) return std::nullopt;
+  const auto& s = *segments;
+  if (s.size() == 4 && s[0] == "v1" && s[1] == "subjects" && s[3] == "hold") return Match{Kind::kHold, {}, s[2]};
+  if (s.size() == 4 && s[0] == "v1" && s[1] == "archive") return Match{Kind::kArchived, s[2], s[3]};
+  return std::nullopt;
+}
+
+// The audit helpers, as in report_routes.cc.
+class Call {
+ public:
+  Call(ExtraCall& c, std::string action) : c_(c), e_(c.entry) { e_.action = std::move(action); }
+  audit::Entry& entry() { return e_; }
+  Response Deny(std::string reason) {
+    e_.outcome = "denied";
+    e_.reason = reason;
+    e_.fields.clear();
+    e_.subjects.clear();
+    if (auto failed = c_.audit(e_)) return *failed;
+    return ErrorResponse({403, "forbidden", std::move(reason)});
+  }
+  Response Failed(const HttpError& error) {
+    e_.outcome = "error";
+    e_.reason = error.code;
+    e_.fields.clear();
+    if (auto failed = c_.audit(e_)) return *failed;
+    return ErrorResponse(error);
+  }
+  Response Allowed(Response r) {
+    e_.outcome = "allowed";
+    if (auto failed = c_.audit(e_)) return *failed;
+    return r;
+  }
+  Response Refused(const guard::Verdict& v) {
+    const bool suspended = v.kind == guard::Verdict::kSuspended;
+    e_.outcome = "denied";
+    e_.reason = (suspended ? "suspended: " : "quota_exceeded: ") + v.message;
+    e_.fields.clear();
+    e_.subjects.clear();
+    if (auto failed = c_.audit(e_)) return *failed;
+    if (suspended) return ErrorResponse({403, "suspended", v.message});
+    Response r = ErrorResponse({429, "quota_exceeded", v.message});
+    r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, v.retry_after_seconds)));
+    return r;
+  }
+
+ private:
+  ExtraCall& c_;
+  audit::Entry e_;
+};
+
+policy::Decision Decide(const ExtraCall& c, std::string_view resource, std::string_view action) {
+  policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
+  std::optional<policy::Actor> user;
+  if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
+  return c.policy.DecideResource(who, resource, action, c.purpose, user ? &*user : nullptr);
+}
+
+HttpError RetentionError(const Error& e) {
+  if (e.code == ErrorCode::kInvalidArgument) return {400, "invalid_request", e.message};
+  return FromError(e);
+}
+
+json::object HoldToJson(std::string_view subject, const std::optional<retention::Hold>& h) {
+  json::object o{{"subject", ToHex(subject)}, {"held", h.has_value()}};
+  if (h) {
+    o["since"] = FormatRfc3339(h->since);
+    o["by"] = h->by;
+  }
+  return o;
+}
+
+Response HoldRoute(ExtraCall& c, const Match& m) {
+  const std::string_view method = c.request.method;
+  Call call(c, method == "GET" ? "retention.hold.read" : method == "PUT" ? "retention.hold" : "retention.release");
+  policy::Decision d = Decide(c, policy::kResourceRetention, method == "GET" ? "read" : "manage");
+  if (!d.allowed) return call.Deny(d.reason);
+  if (method != "GET" && c.user != nullptr) {
+    return call.Deny("legal holds are set and released by principals acting for themselves, not on behalf of a user");
+  }
+  auto subject = ParseId(m.id, "subject");
+  if (!subject) return call.Failed({400, "invalid_request", subject.error().message});
+  call.entry().subjects = {*subject};
+  if (c.services.retention == nullptr) {
+    return call.Failed({503, "unavailable", "retention is not available on this server"});
+  }
+  retention::Retention& r = *c.services.retention;
+  if (method == "PUT") {
+    if (auto s = r.SetHold(*subject, c.principal.name); !s) return call.Failed(RetentionError(s.error()));
+  } else if (method == "DELETE") {
+    if (auto s = r.ReleaseHold(*subject); !s) return call.Failed(RetentionError(s.error()));
+  }
+  auto hold = r.GetHold(*subject);
+  if (!hold) return call.Failed(RetentionError(hold.error()));
+  return call.Allowed(JsonResponse(200, HoldToJson(*subject, *hold)));
+}
+
+Response ArchivedRoute(ExtraCall& c, const Match& m) {
+  Call call(c, "archive.read");
+  policy::Decision d = Decide(c, policy::kResourceArchive, "read");
+  if (!d.allowed) return call.Deny(d.reason);
+  const schema::Collection* coll = c.services.vault.schema().Find(m.collection);
+  if (coll == nullptr) return call.Failed({404, "not_found", "no such collection"});
+  call.entry().collection = coll->name;
+  auto id = ParseId(m.id, "record id");
+  if (!id) return call.Failed({400, "invalid_request", id.error().message});
+  call.entry().record_id = *id;
+  auto rec = c.services.vault.GetArchived(coll->name, *id);
+  if (!rec) return call.Failed(FromError(rec.error()));
+  call.entry().subjects = {rec->subject};
+  if (c.services.guard != nullptr) {
+    guard::Requester who{{c.principal.name, c.principal.role}, std::nullopt};
+    if (c.user) who.user = guard::Party{c.user->name, c.user->role};
+    guard::Verdict v = c.services.guard->Expose(c.policy, who, call.entry().subjects);
+    if (!v.allowed()) return call.Refused(v);
+  }
+  json::object out = RecordToJson(*coll, *rec);
+  out["archived"] = true;
+  for (const vault::FieldValue& f : rec->fields) call.entry().fields.push_back({f.name, audit::kViewClear});
+  return call.Allowed(JsonResponse(200, out));
+}
+
+}  // namespace
+
+std::optional<std::string_view> RetentionRouteMethods(std::string_view path) {
+  auto m = MatchRetention(path);
+  if (!m) return std::nullopt;
+  return m->kind == Kind::kHold ? "GET, PUT, DELETE" : "GET";
+}
+
+Response HandleRetentionRoute(ExtraCall& c) {
+  auto m = MatchRetention(c.path);
+  if (!m) return ErrorResponse({404, "not_found", "no such route"});
+  if (m->kind == Kind::kHold) return HoldRoute(c, *m);
+  return ArchivedRoute(c, *m);
+}
+
+}  // namespace coffre::api::internal

@@ -1,0 +1,70 @@
+// `coffre retention run|report|hold|release DIR` (docs/retention.md). They
+// are management operations: they go to the running server over its socket,
+// or open DIR themselves when none runs, and are audited as principal
+// `local` with the caller's uid (the deletions and archives of a run are
+// audited as principal `coffre`).
+#include "cli/server_commands.h"
+
+namespace coffre::cli {
+namespace {
+
+namespace json = boost::json;
+
+void RegisterRun(CLI::App* group, Context& ctx) {
+  auto* cmd = group->add_subcommand("run", "apply the retention rules now: archive and crypto-shred what is due");
+  auto a = std::make_shared<VaultArgs>();
+  AddVaultArgs(cmd, *a);
+  cmd->callback([&ctx, a] {
+    Run(ctx, [&]() -> Status {
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "retention.run"}}));
+      PrintJson(out);
+      return Ok();
+    });
+  });
+}
+
+void RegisterReport(CLI::App* group, Context& ctx) {
+  auto* cmd = group->add_subcommand(
+      "report", "print, as JSON, what the rules will archive or delete and when (ids, never values)");
+  auto a = std::make_shared<VaultArgs>();
+  auto limit = std::make_shared<int64_t>(1000);
+  AddVaultArgs(cmd, *a);
+  cmd->add_option("--limit", *limit, "records listed per collection, soonest first (default 1000)")
+      ->check(CLI::Range(1, 100000));
+  cmd->callback([&ctx, a, limit] {
+    Run(ctx, [&]() -> Status {
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "retention.report"}, {"limit", *limit}}));
+      PrintJson(out);
+      return Ok();
+    });
+  });
+}
+
+void RegisterHold(CLI::App* group, Context& ctx, const char* name, const char* help, const char* op) {
+  auto* cmd = group->add_subcommand(name, help);
+  auto a = std::make_shared<VaultArgs>();
+  auto subject = std::make_shared<std::string>();
+  AddVaultArgs(cmd, *a);
+  cmd->add_option("SUBJECT", *subject, "subject id (hex)")->required();
+  cmd->callback([&ctx, a, subject, op] {
+    Run(ctx, [&]() -> Status {
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", op}, {"subject", *subject}}));
+      PrintJson(out);
+      return Ok();
+    });
+  });
+}
+
+}  // namespace
+
+void RegisterRetentionCommands(CLI::App& app, Context& ctx) {
+  auto* group = app.add_subcommand("retention", "retention rules: sweep, report, legal holds (docs/retention.md)");
+  group->require_subcommand(1);
+  RegisterRun(group, ctx);
+  RegisterReport(group, ctx);
+  RegisterHold(group, ctx, "hold", "put a subject under a legal hold: the sweeper keeps all its records",
+               "retention.hold");
+  RegisterHold(group, ctx, "release", "release a subject's legal hold", "retention.release");
+}
+
+}  // namespace coffre::cli

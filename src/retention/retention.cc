@@ -1,0 +1,268 @@
+#include "retention/retention.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/bytes.h"
+#include "storage/store.h"
+
+namespace coffre::retention {
+namespace {
+
+using storage::Space;
+
+constexpr std::string_view kHoldPrefix = "hold/";
+constexpr size_t kPage = 512;
+
+std::string HoldKey(std::string_view subject) {
+  std::string k(kHoldPrefix);
+  k += subject;
+  return k;
+}
+
+// "delete_after 3y from last_contact": names and periods, never a value.
+std::string RuleText(const schema::RetentionRule& r, bool del) {
+  std::string t = del ? "delete_after " + schema::FormatDuration(r.delete_after)
+                      : "archive_after " + schema::FormatDuration(*r.archive_after);
+  t += " from " + r.from;
+  if (r.category != schema::RetentionRule::Category::kNone) {
+    t += " (" + std::string(schema::CategoryName(r.category)) + ")";
+  }
+  return t;
+}
+
+}  // namespace
+
+// One record seen by a walk: where it is and when its next action falls.
+struct Retention::Visit {
+  const schema::Collection* collection;
+  const vault::Record* record;
+  bool archived;
+  std::optional<int64_t> base;  // nullopt: not due (client without end date)
+  bool activity_unknown;
+};
+
+Status Retention::SetHold(std::string_view subject, std::string_view by) {
+  COFFRE_ASSIGN_OR_RETURN(bool known, vault_.HasSubject(subject));
+  if (!known) return Fail(ErrorCode::kNotFound, "unknown subject");
+  std::string v;
+  AppendBigEndian64(v, static_cast<uint64_t>(clock_.NowUnixSeconds()));
+  v += by;
+  auto batch = vault_.store().NewBatch();
+  batch->Put(Space::kRetention, HoldKey(subject), v);
+  return vault_.store().Write(*batch);
+}
+
+Status Retention::ReleaseHold(std::string_view subject) {
+  if (subject.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
+  COFFRE_ASSIGN_OR_RETURN(auto h, vault_.store().Get(Space::kRetention, HoldKey(subject)));
+  if (!h) return Fail(ErrorCode::kNotFound, "the subject is not under a legal hold");
+  auto batch = vault_.store().NewBatch();
+  batch->Delete(Space::kRetention, HoldKey(subject));
+  return vault_.store().Write(*batch);
+}
+
+Result<std::optional<Hold>> Retention::GetHold(std::string_view subject) {
+  if (subject.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
+  COFFRE_ASSIGN_OR_RETURN(auto v, vault_.store().Get(Space::kRetention, HoldKey(subject)));
+  if (!v) return std::optional<Hold>();
+  if (v->size() < 8) return Fail(ErrorCode::kDataLoss, "a legal hold entry is malformed");
+  return std::optional<Hold>(Hold{std::string(subject), static_cast<int64_t>(ReadBigEndian64(*v)), v->substr(8)});
+}
+
+Result<std::vector<Hold>> Retention::ListHolds() {
+  std::vector<Hold> out;
+  bool bad = false;
+  COFFRE_TRY(vault_.store().Scan(Space::kRetention, kHoldPrefix, [&](std::string_view k, std::string_view v) {
+    if (k.size() != kHoldPrefix.size() + kIdBytes || v.size() < 8) {
+      bad = true;
+      return false;
+    }
+    out.push_back({std::string(k.substr(kHoldPrefix.size())), static_cast<int64_t>(ReadBigEndian64(v)),
+                   std::string(v.substr(8))});
+    return true;
+  }));
+  if (bad) return Fail(ErrorCode::kDataLoss, "a legal hold entry is malformed");
+  return out;
+}
+
+template <typename F>
+Status Retention::ForEachRecord(F&& visit) {
+  for (const schema::Collection& c : vault_.schema().collections()) {
+    if (!c.retention) continue;
+    const schema::RetentionRule& rule = *c.retention;
+    const schema::FieldDef* from_field = rule.FromLastActivity() ? nullptr : c.Find(rule.from);
+    for (bool archived : {false, true}) {
+      std::string after;
+      while (true) {
+        auto page = archived ? vault_.ListArchived(c.name, after, kPage) : vault_.ListRecords(c.name, after, kPage);
+        if (!page) return Fail(page.error());
+        for (const vault::Record& r : *page) {
+          Visit v{&c, &r, archived, std::nullopt, false};
+          std::optional<int64_t> date;
+          if (from_field != nullptr) {
+            for (const vault::FieldValue& f : r.fields) {
+              if (f.name == from_field->name) date = schema::DateToUnixSeconds(f.value);
+            }
+          }
+          if (date) {
+            v.base = date;
+          } else if (rule.category != schema::RetentionRule::Category::kClient) {
+            COFFRE_ASSIGN_OR_RETURN(auto last, vault_.LastActivity(r.subject, c.name, r.id));
+            v.activity_unknown = !last;
+            v.base = last;
+          }
+          COFFRE_TRY(visit(v));
+        }
+        if (page->size() < kPage) break;
+        after = page->back().id;
+      }
+    }
+  }
+  return Ok();
+}
+
+Result<SweepResult> Retention::Sweep() {
+  std::lock_guard lock(sweep_mu_);
+  SweepResult out;
+  out.at = clock_.NowUnixSeconds();
+  COFFRE_ASSIGN_OR_RETURN(std::vector<Hold> holds, ListHolds());
+  std::set<std::string> held;
+  for (Hold& h : holds) held.insert(std::move(h.subject));
+  std::set<std::string> held_due;
+
+  auto audit = [&](const Visit& v, std::string action, std::string reason) -> Status {
+    audit::Entry e;
+    e.principal = std::string(kPrincipal);
+    e.action = std::move(action);
+    e.collection = v.collection->name;
+    e.record_id = v.record->id;
+    e.subjects = {v.record->subject};
+    e.outcome = "allowed";
+    e.reason = std::move(reason);
+    e.source = std::string(kSource);
+    COFFRE_TRY(audit_.Append(std::move(e)));
+    return Ok();
+  };
+  Status walked = ForEachRecord([&](Visit& v) -> Status {
+    const schema::RetentionRule& rule = *v.collection->retention;
+    if (v.activity_unknown) {
+      // Written before coffre tracked activity: its period starts now.
+      COFFRE_TRY(vault_.StampUnknownActivity(v.record->subject, v.collection->name, v.record->id, out.at));
+      ++out.stamped;
+      v.base = out.at;
+    }
+    if (!v.base) return Ok();
+    const bool del = out.at >= schema::AddDuration(*v.base, rule.delete_after);
+    const bool arch = !del && !v.archived && rule.archive_after &&
+                      out.at >= schema::AddDuration(*v.base, *rule.archive_after);
+    if (!del && !arch) return Ok();
+    if (held.count(v.record->subject) != 0) {
+      ++out.held;
+      held_due.insert(v.record->subject);
+      return Ok();
+    }
+    if (del) {
+      COFFRE_TRY(v.archived ? vault_.DeleteArchived(v.collection->name, v.record->id)
+                            : vault_.DeleteRecord(v.collection->name, v.record->id));
+      ++out.deleted;
+      return audit(v, "retention.delete", RuleText(rule, true) + (v.archived ? ", from the archive" : ""));
+    }
+    COFFRE_TRY(vault_.ArchiveRecord(v.collection->name, v.record->id));
+    ++out.archived;
+    return audit(v, "retention.archive", RuleText(rule, false));
+  });
+  // Whatever happened, shredded keys must not linger in older files.
+  Status compacted = out.deleted > 0 ? vault_.CompactDeleted() : Ok();
+  out.held_subjects.assign(held_due.begin(), held_due.end());
+  audit::Entry summary;
+  summary.principal = std::string(kPrincipal);
+  summary.action = "retention.sweep";
+  summary.outcome = walked && compacted ? "allowed" : "error";
+  summary.reason = std::to_string(out.archived) + " archived, " + std::to_string(out.deleted) + " deleted, " +
+                   std::to_string(out.held) + " held";
+  summary.source = std::string(kSource);
+  auto appended = audit_.Append(std::move(summary));
+  if (!walked) return Fail(walked.error());
+  if (!compacted) return Fail(compacted.error());
+  if (!appended) return Fail(appended.error());
+  return out;
+}
+
+Result<Plan> Retention::Report(size_t limit) {
+  Plan plan;
+  plan.now = clock_.NowUnixSeconds();
+  COFFRE_ASSIGN_OR_RETURN(std::vector<Hold> holds, ListHolds());
+  std::set<std::string> held;
+  for (Hold& h : holds) held.insert(std::move(h.subject));
+  CollectionPlan* current = nullptr;
+  auto by_due = [](const PlannedRecord& a, const PlannedRecord& b) {
+    return a.due != b.due ? a.due < b.due : a.id < b.id;
+  };
+  auto trim = [&](CollectionPlan& cp, size_t keep) {
+    if (cp.records.size() <= keep) return;
+    std::nth_element(cp.records.begin(), cp.records.begin() + static_cast<std::ptrdiff_t>(keep),
+                     cp.records.end(), by_due);
+    cp.records.resize(keep);
+    cp.truncated = true;
+  };
+  COFFRE_TRY(ForEachRecord([&](Visit& v) -> Status {
+    if (current == nullptr || current->collection != v.collection->name) {
+      if (current != nullptr) trim(*current, limit);
+      plan.collections.push_back({});
+      current = &plan.collections.back();
+      current->collection = v.collection->name;
+      current->rule = *v.collection->retention;
+    }
+    CollectionPlan& cp = *current;
+    (v.archived ? cp.archived : cp.online)++;
+    if (v.activity_unknown) v.base = plan.now;
+    if (!v.base) {
+      ++cp.undated;
+      return Ok();
+    }
+    const schema::RetentionRule& rule = cp.rule;
+    PlannedRecord p;
+    p.id = v.record->id;
+    p.subject = v.record->subject;
+    p.archived = v.archived;
+    p.activity_unknown = v.activity_unknown;
+    p.held = held.count(p.subject) != 0;
+    const int64_t delete_due = schema::AddDuration(*v.base, rule.delete_after);
+    if (!v.archived && rule.archive_after && schema::AddDuration(*v.base, *rule.archive_after) < delete_due &&
+        plan.now < delete_due) {
+      p.action = "archive";
+      p.due = schema::AddDuration(*v.base, *rule.archive_after);
+    } else {
+      p.action = "delete";
+      p.due = delete_due;
+    }
+    if (p.due <= plan.now) {
+      ++cp.due_now;
+      if (p.held) ++cp.held;
+    }
+    cp.records.push_back(std::move(p));
+    if (cp.records.size() > 2 * limit + 64) trim(cp, limit);
+    return Ok();
+  }));
+  if (current != nullptr) trim(*current, limit);
+  // Collections with a rule but no record are listed too.
+  std::vector<CollectionPlan> ordered;
+  for (const schema::Collection& c : vault_.schema().collections()) {
+    if (!c.retention) continue;
+    auto it = std::find_if(plan.collections.begin(), plan.collections.end(),
+                           [&](const CollectionPlan& cp) { return cp.collection == c.name; });
+    if (it != plan.collections.end()) {
+      ordered.push_back(std::move(*it));
+    } else {
+      ordered.push_back({});
+      ordered.back().collection = c.name;
+      ordered.back().rule = *c.retention;
+    }
+    std::sort(ordered.back().records.begin(), ordered.back().records.end(), by_due);
+  }
+  plan.collections = std::move(ordered);
+  return plan;
+}
+
+}  // namespace coffre::retention
