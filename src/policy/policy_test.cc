@@ -74,10 +74,10 @@ TEST(DenyAllPolicy, DeniesEveryActionResourceAndDelegation) {
 
 TEST(ExamplePolicy, ParsesAgainstTheExampleSchema) {
   const Policy p = ExamplePolicy();
-  EXPECT_EQ(p.RoleNames(), (std::vector<std::string>{"admin", "adviser", "auditor", "crm_backend", "payment",
+  EXPECT_EQ(p.RoleNames(), (std::vector<std::string>{"admin", "adviser", "auditor", "crm_backend", "login_service", "payment",
                                                       "support_agent"}));
   EXPECT_EQ(p.PurposeNames(),
-            (std::vector<std::string>{"admin", "follow_up", "investigation", "payment", "support"}));
+            (std::vector<std::string>{"admin", "authentication", "follow_up", "investigation", "payment", "support"}));
   EXPECT_TRUE(p.AllowsDelegation("crm_backend"));
   for (const char* role : {"admin", "adviser", "auditor", "payment", "support_agent", "nobody"}) {
     EXPECT_FALSE(p.AllowsDelegation(role)) << role;
@@ -681,7 +681,7 @@ INSTANTIATE_TEST_SUITE_P(
         LoadError{WithPurposes(kGrant + "where = []\n"), "'where' must be a string or a non-empty array"},
         LoadError{WithPurposes(kGrant + "where = [1]\n"), "'where' entries must be strings"},
         LoadError{WithPurposes("[roles.r.resources.audits]\nactions = [\"read\"]\npurposes = [\"care\"]\n"),
-                  "unknown resource 'audits' (known: audit, alerts, principals, cards, approvals)"},
+                  "unknown resource 'audits' (known: audit, alerts, principals, cards, approvals, credentials, retention, archive)"},
         LoadError{WithPurposes("[roles.r.resources]\naudit = 1\n"), "resource 'audit': must be a table"},
         LoadError{WithPurposes("[roles.r.resources.audit]\nactions = [\"delete\"]\npurposes = [\"care\"]\n"),
                   "resource 'audit': unknown action 'delete' (known: read)"},

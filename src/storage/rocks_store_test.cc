@@ -207,13 +207,15 @@ TEST_F(RocksStoreTest, CreatesEveryColumnFamilyWithChosenOptions) {
     EXPECT_TRUE(cf.options.level_compaction_dynamic_level_bytes) << cf.name;
     EXPECT_EQ(cf.options.max_write_buffer_number, 4) << cf.name;
     const bool small = cf.name == "meta" || cf.name == "principals" || cf.name == "counters" ||
-                       cf.name == "alerts" || cf.name == "credentials";
+                       cf.name == "alerts" || cf.name == "cards" || cf.name == "credentials" ||
+                       cf.name == "archive" || cf.name == "retention";
     EXPECT_EQ(cf.options.write_buffer_size, small ? 4u << 20 : 64u << 20) << cf.name;
   }
   EXPECT_EQ(names, (std::vector<std::string>{"default", "meta", "keys", "records", "index",
                                              "subjects", "audit", "audit_by_principal",
                                              "audit_by_subject", "principals", "counters",
-                                             "alerts", "credentials"}));
+                                             "alerts", "cards", "credentials", "archive",
+                                             "retention"}));
   EXPECT_EQ(db_options.max_background_jobs, 2);
   EXPECT_EQ(db_options.bytes_per_sync, 1u << 20);
   EXPECT_EQ(db_options.wal_compression, rocksdb::kNoCompression);
