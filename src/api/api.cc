@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 
+#include "api/internal/audited.h"
 #include "api/internal/extra_routes.h"
 #include "api/internal/http_util.h"
 #include "api/record_json.h"
@@ -21,6 +22,11 @@ namespace coffre::api {
 namespace {
 
 namespace json = boost::json;
+using internal::AppendEntry;
+using internal::AuditedDeny;
+using internal::AuditedFailure;
+using internal::AuditedRefusal;
+using internal::RequesterOf;
 using internal::ErrorResponse;
 using internal::FromError;
 using internal::HttpError;
@@ -137,21 +143,14 @@ struct Api::Impl {
     return std::nullopt;
   }
 
-  Response Deny(audit::Entry e, std::string reason) {
-    e.outcome = "denied";
-    e.reason = reason;
-    e.fields.clear();
-    if (auto failed = Audit(std::move(e))) return *failed;
-    return ErrorResponse({403, "forbidden", std::move(reason)});
+  AppendEntry Appender() {
+    return [this](audit::Entry e) { return Audit(std::move(e)); };
   }
 
+  Response Deny(audit::Entry e, std::string reason) { return AuditedDeny(Appender(), std::move(e), std::move(reason)); }
+
   Response Failed(audit::Entry e, const HttpError& error) {
-    e.outcome = "error";
-    e.reason = error.code;
-    e.fields.clear();
-    e.subjects.clear();
-    if (auto failed = Audit(std::move(e))) return *failed;
-    Response r = ErrorResponse(error);
+    Response r = AuditedFailure(Appender(), std::move(e), error);
     if (error.status == 405) r.headers.emplace_back("Allow", "GET, POST, PATCH, DELETE");
     return r;
   }
@@ -183,24 +182,9 @@ struct Api::Impl {
     return Refuse(std::move(e), v);
   }
 
-  static guard::Requester Who(const Caller& c) {
-    guard::Requester who{{c.principal.name, c.principal.role}, std::nullopt};
-    if (c.user) who.user = guard::Party{c.user->name, c.user->role};
-    return who;
-  }
+  static guard::Requester Who(const Caller& c) { return RequesterOf(c.principal, c.user ? &*c.user : nullptr); }
 
-  Response Refuse(audit::Entry e, const guard::Verdict& v) {
-    const bool suspended = v.kind == guard::Verdict::kSuspended;
-    e.outcome = "denied";
-    e.reason = (suspended ? "suspended: " : "quota_exceeded: ") + v.message;
-    e.fields.clear();
-    e.subjects.clear();
-    if (auto failed = Audit(std::move(e))) return *failed;
-    if (suspended) return ErrorResponse({403, "suspended", v.message});
-    Response r = ErrorResponse({429, "quota_exceeded", v.message});
-    r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, v.retry_after_seconds)));
-    return r;
-  }
+  Response Refuse(audit::Entry e, const guard::Verdict& v) { return AuditedRefusal(Appender(), std::move(e), v); }
 
   // ---------------------------------------------------------------- policy
 
@@ -330,7 +314,7 @@ struct Api::Impl {
     std::shared_ptr<const policy::Policy> p = s.policy();
     if (extra) {
       internal::ExtraCall call{req, path, c.principal, c.user ? &*c.user : nullptr, c.purpose, *p, s, e,
-                               [this](audit::Entry entry) { return Audit(std::move(entry)); }};
+                               Appender()};
       return internal::HandleExtraRoute(call);
     }
     switch (route->kind) {

@@ -15,6 +15,7 @@
 // reads of a card attached to a subject count in the guard's quotas.
 #include <boost/json.hpp>
 
+#include "api/internal/audited.h"
 #include "api/internal/extra_routes.h"
 #include "api/internal/http_util.h"
 #include "cards/card_rules.h"
@@ -45,63 +46,6 @@ std::optional<Match> MatchCards(std::string_view path) {
   if (s.size() == 3) return Match{Kind::kCard, s[2]};
   if (s.size() == 4 && s[3] == "complete") return Match{Kind::kComplete, s[2]};
   return std::nullopt;
-}
-
-class Call {
- public:
-  Call(ExtraCall& c, std::string action) : c_(c), e_(c.entry) { e_.action = std::move(action); }
-  audit::Entry& entry() { return e_; }
-
-  Response Deny(std::string reason) {
-    e_.outcome = "denied";
-    e_.reason = reason;
-    e_.fields.clear();
-    e_.subjects.clear();
-    if (auto failed = c_.audit(e_)) return *failed;
-    return ErrorResponse({403, "forbidden", std::move(reason)});
-  }
-  Response Failed(const HttpError& error) {
-    e_.outcome = "error";
-    e_.reason = error.code;
-    e_.fields.clear();
-    e_.subjects.clear();
-    if (auto failed = c_.audit(e_)) return *failed;
-    return ErrorResponse(error);
-  }
-  Response Allowed(Response r) {
-    e_.outcome = "allowed";
-    if (auto failed = c_.audit(e_)) return *failed;
-    return r;
-  }
-  // Quotas and canaries for the card's subject, before anything is returned.
-  std::optional<Response> Guard(const policy::Policy& p) {
-    if (c_.services.guard == nullptr || e_.subjects.empty()) return std::nullopt;
-    guard::Requester who{{c_.principal.name, c_.principal.role}, std::nullopt};
-    if (c_.user) who.user = guard::Party{c_.user->name, c_.user->role};
-    guard::Verdict v = c_.services.guard->Expose(p, who, e_.subjects);
-    if (v.allowed()) return std::nullopt;
-    const bool suspended = v.kind == guard::Verdict::kSuspended;
-    e_.outcome = "denied";
-    e_.reason = (suspended ? "suspended: " : "quota_exceeded: ") + v.message;
-    e_.fields.clear();
-    e_.subjects.clear();
-    if (auto failed = c_.audit(e_)) return *failed;
-    if (suspended) return ErrorResponse({403, "suspended", v.message});
-    Response r = ErrorResponse({429, "quota_exceeded", v.message});
-    r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, v.retry_after_seconds)));
-    return r;
-  }
-
- private:
-  ExtraCall& c_;
-  audit::Entry e_;
-};
-
-policy::Decision Decide(const ExtraCall& c, std::string_view action) {
-  policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
-  std::optional<policy::Actor> user;
-  if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
-  return c.policy.DecideResource(who, policy::kResourceCards, action, c.purpose, user ? &*user : nullptr);
 }
 
 HttpError CardError(const Error& e) {
@@ -142,8 +86,8 @@ void Identify(audit::Entry& e, const cards::Card& card) {
 }
 
 Response Create(ExtraCall& c, cards::Cards& store) {
-  Call call(c, "card.create");
-  policy::Decision d = Decide(c, "create");
+  RouteCall call(c, "card.create");
+  policy::Decision d = DecideResource(c, policy::kResourceCards, "create");
   if (!d.allowed) return call.Deny(d.reason);
   auto body = ParseObjectBody(c.request, kMaxBodyBytes);
   if (!body) return call.Failed(body.error());
@@ -192,8 +136,8 @@ Response Create(ExtraCall& c, cards::Cards& store) {
 Response OnCard(ExtraCall& c, cards::Cards& store, const Match& m) {
   const bool read = m.kind == Kind::kCard && c.request.method == "GET";
   const bool complete = m.kind == Kind::kComplete;
-  Call call(c, read ? "card.read" : complete ? "card.complete" : "card.delete");
-  policy::Decision d = Decide(c, read ? "read" : complete ? "complete" : "delete");
+  RouteCall call(c, read ? "card.read" : complete ? "card.complete" : "card.delete");
+  policy::Decision d = DecideResource(c, policy::kResourceCards, read ? "read" : complete ? "complete" : "delete");
   if (!d.allowed) return call.Deny(d.reason);
   if (complete && !c.request.body.empty()) {
     auto body = ParseObjectBody(c.request, kMaxBodyBytes);
@@ -212,7 +156,7 @@ Response OnCard(ExtraCall& c, cards::Cards& store, const Match& m) {
     json::object out = CardToJson(*card, view);
     const bool clear = out.at("view").as_string() == "clear";
     call.entry().fields = {{"pan", clear ? audit::kViewClear : audit::kViewMasked}};
-    if (auto refused = call.Guard(c.policy)) return *refused;
+    if (auto refused = call.Guard()) return *refused;
     return call.Allowed(JsonResponse(200, out));
   }
   if (complete) {
@@ -245,7 +189,7 @@ Response HandleCardRoute(ExtraCall& c) {
   auto m = MatchCards(c.path);
   if (!m) return ErrorResponse({404, "not_found", "no such route"});
   if (c.services.cards == nullptr) {
-    Call call(c, "card.request");
+    RouteCall call(c, "card.request");
     return call.Failed({503, "unavailable", "cards are not kept by this server"});
   }
   if (m->kind == Kind::kCards) return Create(c, *c.services.cards);

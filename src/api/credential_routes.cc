@@ -13,6 +13,7 @@
 // the lockout; 503 busy with Retry-After when the Argon2id slots are taken.
 #include <boost/json.hpp>
 
+#include "api/internal/audited.h"
 #include "api/internal/extra_routes.h"
 #include "api/internal/http_util.h"
 #include "auth/password_policy.h"
@@ -42,55 +43,6 @@ std::optional<Match> MatchCredential(std::string_view path) {
   return std::nullopt;
 }
 
-// The audit helpers of api.cc over the call's entry, as in report_routes.cc;
-// the reason starts with the user id once it is known to be well formed.
-class Call {
- public:
-  Call(ExtraCall& c, std::string action) : c_(c), e_(c.entry) { e_.action = std::move(action); }
-
-  void SetUser(std::string_view user) { user_ = "user " + std::string(user); }
-
-  Response Deny(std::string reason) {
-    e_.outcome = "denied";
-    e_.reason = Reason(reason);
-    if (auto failed = c_.audit(e_)) return *failed;
-    return ErrorResponse({403, "forbidden", std::move(reason)});
-  }
-  Response Failed(const HttpError& error, int64_t retry_after = 0) {
-    e_.outcome = error.status == 403 ? "denied" : "error";
-    e_.reason = Reason(error.code);
-    if (auto failed = c_.audit(e_)) return *failed;
-    Response r = ErrorResponse(error);
-    if (retry_after > 0) r.headers.emplace_back("Retry-After", std::to_string(retry_after));
-    return r;
-  }
-  Response Allowed(Response r, std::string_view detail = {}) {
-    e_.outcome = "allowed";
-    e_.reason = Reason(detail);
-    if (auto failed = c_.audit(e_)) return *failed;
-    r.headers.emplace_back("Cache-Control", "no-store");
-    return r;
-  }
-
- private:
-  std::string Reason(std::string_view detail) const {
-    if (user_.empty()) return std::string(detail);
-    if (detail.empty()) return user_;
-    return user_ + ": " + std::string(detail);
-  }
-  ExtraCall& c_;
-  audit::Entry e_;
-  std::string user_;
-};
-
-policy::Decision Decide(const ExtraCall& c, std::string_view action) {
-  policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
-  std::optional<policy::Actor> user;
-  if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
-  return c.policy.DecideResource(who, policy::kResourceCredentials, action, c.purpose,
-                                 user ? &*user : nullptr);
-}
-
 json::value Time(int64_t seconds) {
   return seconds == 0 ? json::value(nullptr) : json::value(FormatRfc3339(seconds));
 }
@@ -103,7 +55,7 @@ json::object MetadataJson(std::string_view user, const credentials::Metadata& m)
 }
 
 // A core error of the credentials module as the client sees it.
-Response Refused(Call& call, const Error& e, const credentials::Wait& w) {
+Response Refused(RouteCall& call, const Error& e, const credentials::Wait& w) {
   switch (w.reason) {
     case credentials::Wait::kBusy:
       return call.Failed({503, "busy", e.message}, w.retry_after_seconds);
@@ -161,19 +113,19 @@ Response Handle(ExtraCall& c, const Match& m) {
     }
     if (b) body = std::move(*b);
     else {
-      Call call(c, audit_action);
-      policy::Decision d = Decide(c, policy_action);
+      RouteCall call(c, audit_action);
+      policy::Decision d = DecideResource(c, policy::kResourceCredentials, policy_action);
       if (!d.allowed) return call.Deny(d.reason);
       return call.Failed(b.error());
     }
   }
-  Call call(c, audit_action);
-  policy::Decision d = Decide(c, policy_action);
+  RouteCall call(c, audit_action);
+  policy::Decision d = DecideResource(c, policy::kResourceCredentials, policy_action);
   if (!d.allowed) return call.Deny(d.reason);
   if (auto s = credentials::ValidateUserId(m.user); !s) {
     return call.Failed({400, "invalid_request", s.error().message});
   }
-  call.SetUser(m.user);
+  call.SetReasonPrefix("user " + std::string(m.user));
   credentials::Credentials* creds = c.services.credentials;
   if (creds == nullptr) {
     return call.Failed({503, "unavailable", "credentials are not kept by this server"});

@@ -12,6 +12,7 @@
 // cannot ask for or give one (two people means two accountable principals).
 #include <boost/json.hpp>
 
+#include "api/internal/audited.h"
 #include "api/internal/extra_routes.h"
 #include "api/internal/http_util.h"
 #include "approval/approvals.h"
@@ -47,44 +48,6 @@ std::optional<Match> MatchExtra(std::string_view path) {
   return std::nullopt;
 }
 
-// The audit helpers of api.cc, over the call's entry.
-class Call {
- public:
-  explicit Call(ExtraCall& c, std::string action) : c_(c), e_(c.entry) { e_.action = std::move(action); }
-
-  audit::Entry& entry() { return e_; }
-
-  Response Deny(std::string reason) {
-    e_.outcome = "denied";
-    e_.reason = reason;
-    if (auto failed = c_.audit(e_)) return *failed;
-    return ErrorResponse({403, "forbidden", std::move(reason)});
-  }
-  Response Failed(const HttpError& error) {
-    e_.outcome = "error";
-    e_.reason = error.code;
-    if (auto failed = c_.audit(e_)) return *failed;
-    return ErrorResponse(error);
-  }
-  // Appends the allowed entry, then answers `r` (nothing goes out unaudited).
-  Response Allowed(Response r) {
-    e_.outcome = "allowed";
-    if (auto failed = c_.audit(e_)) return *failed;
-    return r;
-  }
-
- private:
-  ExtraCall& c_;
-  audit::Entry e_;
-};
-
-policy::Decision Decide(const ExtraCall& c, std::string_view resource, std::string_view action) {
-  policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
-  std::optional<policy::Actor> user;
-  if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
-  return c.policy.DecideResource(who, resource, action, c.purpose, user ? &*user : nullptr);
-}
-
 HttpResult<std::optional<std::string>> OptionalName(const json::object& body, std::string_view key) {
   auto v = StringMember(body, key);
   if (!v) return tl::unexpected(v.error());
@@ -98,8 +61,8 @@ HttpResult<std::optional<std::string>> OptionalName(const json::object& body, st
 // ---------------------------------------------------------------- reports
 
 Response BreachReport(ExtraCall& c) {
-  Call call(c, "breach_report");
-  policy::Decision d = Decide(c, policy::kResourceAudit, "read");
+  RouteCall call(c, "breach_report");
+  policy::Decision d = DecideResource(c, policy::kResourceAudit, "read");
   if (!d.allowed) return call.Deny(d.reason);
   auto body = ParseObjectBody(c.request, kMaxBodyBytes);
   if (!body) return call.Failed(body.error());
@@ -182,8 +145,8 @@ Response Approvals(ExtraCall& c, const Match& m) {
   const char* action = m.kind == Kind::kApprovals  ? "approval.request"
                        : m.kind == Kind::kApprove ? "approval.approve"
                                                   : "approval.read";
-  Call call(c, action);
-  policy::Decision d = Decide(c, policy::kResourceApprovals, "manage");
+  RouteCall call(c, action);
+  policy::Decision d = DecideResource(c, policy::kResourceApprovals, "manage");
   if (!d.allowed) return call.Deny(d.reason);
   if (c.user != nullptr) {
     return call.Deny("approvals are asked for and given by principals acting for themselves, not on behalf of a user");

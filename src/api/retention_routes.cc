@@ -13,6 +13,7 @@
 // audited with the fields returned.
 #include <boost/json.hpp>
 
+#include "api/internal/audited.h"
 #include "api/internal/extra_routes.h"
 #include "api/internal/http_util.h"
 #include "api/record_json.h"
@@ -43,56 +44,6 @@ std::optional<Match> MatchRetention(std::string_view path) {
   return std::nullopt;
 }
 
-// The audit helpers, as in report_routes.cc.
-class Call {
- public:
-  Call(ExtraCall& c, std::string action) : c_(c), e_(c.entry) { e_.action = std::move(action); }
-  audit::Entry& entry() { return e_; }
-  Response Deny(std::string reason) {
-    e_.outcome = "denied";
-    e_.reason = reason;
-    e_.fields.clear();
-    e_.subjects.clear();
-    if (auto failed = c_.audit(e_)) return *failed;
-    return ErrorResponse({403, "forbidden", std::move(reason)});
-  }
-  Response Failed(const HttpError& error) {
-    e_.outcome = "error";
-    e_.reason = error.code;
-    e_.fields.clear();
-    if (auto failed = c_.audit(e_)) return *failed;
-    return ErrorResponse(error);
-  }
-  Response Allowed(Response r) {
-    e_.outcome = "allowed";
-    if (auto failed = c_.audit(e_)) return *failed;
-    return r;
-  }
-  Response Refused(const guard::Verdict& v) {
-    const bool suspended = v.kind == guard::Verdict::kSuspended;
-    e_.outcome = "denied";
-    e_.reason = (suspended ? "suspended: " : "quota_exceeded: ") + v.message;
-    e_.fields.clear();
-    e_.subjects.clear();
-    if (auto failed = c_.audit(e_)) return *failed;
-    if (suspended) return ErrorResponse({403, "suspended", v.message});
-    Response r = ErrorResponse({429, "quota_exceeded", v.message});
-    r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, v.retry_after_seconds)));
-    return r;
-  }
-
- private:
-  ExtraCall& c_;
-  audit::Entry e_;
-};
-
-policy::Decision Decide(const ExtraCall& c, std::string_view resource, std::string_view action) {
-  policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
-  std::optional<policy::Actor> user;
-  if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
-  return c.policy.DecideResource(who, resource, action, c.purpose, user ? &*user : nullptr);
-}
-
 HttpError RetentionError(const Error& e) {
   if (e.code == ErrorCode::kInvalidArgument) return {400, "invalid_request", e.message};
   return FromError(e);
@@ -109,8 +60,8 @@ json::object HoldToJson(std::string_view subject, const std::optional<retention:
 
 Response HoldRoute(ExtraCall& c, const Match& m) {
   const std::string_view method = c.request.method;
-  Call call(c, method == "GET" ? "retention.hold.read" : method == "PUT" ? "retention.hold" : "retention.release");
-  policy::Decision d = Decide(c, policy::kResourceRetention, method == "GET" ? "read" : "manage");
+  RouteCall call(c, method == "GET" ? "retention.hold.read" : method == "PUT" ? "retention.hold" : "retention.release");
+  policy::Decision d = DecideResource(c, policy::kResourceRetention, method == "GET" ? "read" : "manage");
   if (!d.allowed) return call.Deny(d.reason);
   if (method != "GET" && c.user != nullptr) {
     return call.Deny("legal holds are set and released by principals acting for themselves, not on behalf of a user");
@@ -133,8 +84,8 @@ Response HoldRoute(ExtraCall& c, const Match& m) {
 }
 
 Response ArchivedRoute(ExtraCall& c, const Match& m) {
-  Call call(c, "archive.read");
-  policy::Decision d = Decide(c, policy::kResourceArchive, "read");
+  RouteCall call(c, "archive.read");
+  policy::Decision d = DecideResource(c, policy::kResourceArchive, "read");
   if (!d.allowed) return call.Deny(d.reason);
   const schema::Collection* coll = c.services.vault.schema().Find(m.collection);
   if (coll == nullptr) return call.Failed({404, "not_found", "no such collection"});
@@ -145,12 +96,7 @@ Response ArchivedRoute(ExtraCall& c, const Match& m) {
   auto rec = c.services.vault.GetArchived(coll->name, *id);
   if (!rec) return call.Failed(FromError(rec.error()));
   call.entry().subjects = {rec->subject};
-  if (c.services.guard != nullptr) {
-    guard::Requester who{{c.principal.name, c.principal.role}, std::nullopt};
-    if (c.user) who.user = guard::Party{c.user->name, c.user->role};
-    guard::Verdict v = c.services.guard->Expose(c.policy, who, call.entry().subjects);
-    if (!v.allowed()) return call.Refused(v);
-  }
+  if (auto refused = call.Guard()) return *refused;
   json::object out = RecordToJson(*coll, *rec);
   out["archived"] = true;
   for (const vault::FieldValue& f : rec->fields) call.entry().fields.push_back({f.name, audit::kViewClear});
