@@ -149,10 +149,16 @@ struct Api::Impl {
 
   Response Deny(audit::Entry e, std::string reason) { return AuditedDeny(Appender(), std::move(e), std::move(reason)); }
 
-  Response Failed(audit::Entry e, const HttpError& error) {
-    Response r = AuditedFailure(Appender(), std::move(e), error);
-    if (error.status == 405) r.headers.emplace_back("Allow", "GET, POST, PATCH, DELETE");
+  Response Failed(audit::Entry e, const HttpError& error) { return AuditedFailure(Appender(), std::move(e), error); }
+
+  // 405 with the route's own methods in Allow (RFC 9110, 15.5.6).
+  static Response WithAllow(Response r, std::string_view allowed) {
+    r.headers.emplace_back("Allow", std::string(allowed));
     return r;
+  }
+  Response MethodNotAllowed(audit::Entry e, std::string_view allowed) {
+    return WithAllow(Failed(std::move(e), {405, "method_not_allowed", "this route answers " + std::string(allowed)}),
+                     allowed);
   }
 
   Response Allowed(audit::Entry e, int status, const json::value& body) {
@@ -246,12 +252,12 @@ struct Api::Impl {
     auto [path, query] = internal::SplitTarget(req.target);
     if (path == "/healthz") {
       if (req.method != "GET" && req.method != "HEAD") {
-        return ErrorResponse({405, "method_not_allowed", "use GET"});
+        return WithAllow(ErrorResponse({405, "method_not_allowed", "use GET"}), "GET, HEAD");
       }
       return JsonResponse(200, json::object{{"status", "ok"}});
     }
     if (path == "/v1/sessions") {
-      if (req.method != "POST") return ErrorResponse({405, "method_not_allowed", "use POST"});
+      if (req.method != "POST") return WithAllow(ErrorResponse({405, "method_not_allowed", "use POST"}), "POST");
       if (auto why = cards::FindSecurityCodeInBody(req.body)) {
         s.audit.CountUnauthenticated(req.source);  // no principal yet: counted, as failed logins are
         return ErrorResponse({422, "invalid_value", std::move(*why)});
@@ -272,9 +278,7 @@ struct Api::Impl {
   Response Serve(const Request& req, Caller& c, std::string_view path, std::string_view query) {
     if (path == "/v1/openapi.json") {
       audit::Entry e = BaseEntry(c, "openapi.read", {});
-      if (req.method != "GET") {
-        return Failed(std::move(e), {405, "method_not_allowed", "use GET"});
-      }
+      if (req.method != "GET") return MethodNotAllowed(std::move(e), "GET");
       e.outcome = "allowed";
       if (auto failed = Audit(std::move(e))) return *failed;
       Response r;
@@ -288,9 +292,7 @@ struct Api::Impl {
     const std::optional<std::string_view> extra = route ? std::nullopt : internal::ExtraRouteMethods(path);
     if (!route && !extra) return Failed(std::move(e), {404, "not_found", "no such route"});
     const std::string_view allowed = route ? AllowedMethods(route->kind) : *extra;
-    if (!MethodIn(allowed, req.method)) {
-      return Failed(std::move(e), {405, "method_not_allowed", "this route answers " + std::string(allowed)});
-    }
+    if (!MethodIn(allowed, req.method)) return MethodNotAllowed(std::move(e), allowed);
     // Incident 1: a card security code in any body, of any route, is
     // refused before anything else reads it (docs/cards.md). The entry
     // names the rule, never a value.

@@ -140,7 +140,8 @@ HttpResult<void> CheckKeys(const boost::json::object& object,
     // The key is named only if it is an identifier: it is the client's text.
     if (!ok) {
       return HttpFail(400, "invalid_request",
-                      "the body has an unknown key " + QuotedName(kv.key()) + " (allowed: " + list + ")");
+                      "the body has an unknown key " + QuotedName(kv.key()) +
+                          (list.empty() ? " (this route takes an empty object)" : " (allowed: " + list + ")"));
     }
   }
   for (std::string_view r : required) {

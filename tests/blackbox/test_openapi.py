@@ -109,6 +109,8 @@ def test_the_server_answers_exactly_the_documented_methods(served):
                 where = f"{m.upper()} {path}"
                 if m not in documented:
                     error_of(r, 405, "method_not_allowed")
+                    allow = {x.strip().lower() for x in r.headers.get("Allow", "").split(",")}
+                    assert allow - {"head"} == set(documented), f"{where}: Allow {r.headers.get('Allow')}"
                     continue
                 assert r.status_code not in (404, 405), f"{where}: {r.status_code} {r.text[:200]}"
                 if needs_purpose(doc, item, item[m]):
