@@ -8,6 +8,7 @@
 #include <string>
 
 #include "schema/schema.h"
+#include "tests/vectors/public_vectors.h"
 
 namespace coffre::schema {
 namespace {
@@ -62,7 +63,7 @@ TEST(Mask, NirShowsOnlySexAndBirthYear) {
 }
 
 TEST(Mask, IbanShowsLastFour) {
-  EXPECT_EQ(M(FieldType::kIban, "FR7630006000011234567890189"), "**** 0189");
+  EXPECT_EQ(M(FieldType::kIban, test_vectors::kFrenchIban), "**** 0189");
   EXPECT_EQ(MaskOfInput(FieldType::kIban, "GB82 WEST 1234 5698 7654 32"), "**** 5432");
   EXPECT_EQ(MaskOfInput(FieldType::kIban, "BE68 5390 0754 7034"), "**** 7034");
 }
@@ -120,7 +121,7 @@ TEST(Mask, HiddenPartsNeverAppear) {
   const std::string masked = M(FieldType::kNir, nir);
   EXPECT_EQ(masked.find("1276"), std::string::npos);
   EXPECT_EQ(masked.find("46", 5), std::string::npos);
-  const std::string iban = M(FieldType::kIban, "FR7630006000011234567890189");
+  const std::string iban = M(FieldType::kIban, test_vectors::kFrenchIban);
   EXPECT_EQ(iban.find("FR76"), std::string::npos);
   EXPECT_EQ(iban.find("3000"), std::string::npos);
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "schema/schema.h"
+#include "tests/vectors/public_vectors.h"
 
 namespace coffre::schema {
 namespace {
@@ -293,7 +294,7 @@ TEST(Iban, KnownAnswers) {
   EXPECT_EQ(Ok(FieldType::kIban, "DE89 3704 0044 0532 0130 00"), "DE89370400440532013000");
   EXPECT_EQ(Ok(FieldType::kIban, "FR14 2004 1010 0505 0001 3M02 606"), "FR1420041010050500013M02606");
   EXPECT_EQ(Ok(FieldType::kIban, "fr14 2004 1010 0505 0001 3m02 606"), "FR1420041010050500013M02606");
-  EXPECT_EQ(Ok(FieldType::kIban, "FR76 3000 6000 0112 3456 7890 189"), "FR7630006000011234567890189");
+  EXPECT_EQ(Ok(FieldType::kIban, test_vectors::kFrenchIbanGrouped), test_vectors::kFrenchIban);
   EXPECT_EQ(Ok(FieldType::kIban, "BE68 5390 0754 7034"), "BE68539007547034");
   EXPECT_EQ(Ok(FieldType::kIban, "NL91 ABNA 0417 1643 00"), "NL91ABNA0417164300");
   EXPECT_EQ(Ok(FieldType::kIban, "CH93 0076 2011 6238 5295 7"), "CH9300762011623852957");
