@@ -174,7 +174,8 @@ TEST(SchemaParse, RejectsMalformedEntries) {
 }
 
 TEST(SchemaParse, RefusesCardSecurityCodesAndPasswords) {
-  for (std::string_view name : {"cvv", "card_cvv2", "cvc", "card_security_code", "cryptogramme", "pin"}) {
+  for (std::string_view name : {"cvv", "card_cvv2", "cvc", "card_security_code", "cryptogramme", "pin", "cid",
+                                 "cvvx_ok", "code_securite"}) {
     ExpectError(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }"),
                 {"card security code"});
   }
@@ -182,7 +183,7 @@ TEST(SchemaParse, RefusesCardSecurityCodesAndPasswords) {
     ExpectError(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }"), {"password"});
   }
   // Names that merely contain the letters are fine.
-  for (std::string_view name : {"pinned", "spinach", "cvvx_ok", "passwords_changed_at"}) {
+  for (std::string_view name : {"pinned", "spinach", "client", "cidre", "passwords_changed_at"}) {
     EXPECT_TRUE(Schema::Parse(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }")))
         << name;
   }
