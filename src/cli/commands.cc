@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <boost/json.hpp>
@@ -50,7 +51,7 @@ struct InitArgs {
   std::string policy;
   std::string tls_cert;
   std::string tls_key;
-  std::string card_evidence_months;  // empty: cards::kDefaultEvidenceMonths
+  std::optional<std::string> card_evidence_months;  // none: cards::kDefaultEvidenceMonths
 };
 
 // Everything init stores besides the schema, prepared before the vault is
@@ -61,8 +62,8 @@ Status PrepareInit(const InitArgs& a, vault::InitOptions& o) {
     COFFRE_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::LoadFile(a.policy, schema));
     o.config.emplace_back(server::kPolicyConfig, p.text());
   }
-  if (!a.card_evidence_months.empty()) {
-    auto months = cards::ParseEvidenceMonths(a.card_evidence_months);
+  if (a.card_evidence_months) {
+    auto months = cards::ParseEvidenceMonths(*a.card_evidence_months);
     if (!months) return Fail(ErrorCode::kInvalidArgument, "--card-evidence-months: " + months.error().message);
     o.config.emplace_back(cards::kEvidenceMonthsConfig, std::to_string(*months));
   }
@@ -97,9 +98,11 @@ void RegisterInit(CLI::App& app, Context& ctx) {
                   "audit anchor to create (default: $COFFRE_AUDIT_ANCHOR, else DIR.audit-anchor)");
   cmd->add_option("--tls-cert", a->tls_cert, "PEM certificate for serve (default: self-signed)");
   cmd->add_option("--tls-key", a->tls_key, "PEM private key of --tls-cert");
-  cmd->add_option("--card-evidence-months", a->card_evidence_months,
-                  "months a card's evidence (number hash, last 4, expiry) is kept after its expiry month, "
-                  "1 to 120 (default 13)");
+  auto* months = cmd->add_option_function<std::string>(
+      "--card-evidence-months", [a](const std::string& v) { a->card_evidence_months = v; },
+      "months a card's evidence (number hash, last 4, expiry) is kept after its expiry month, "
+      "1 to 120 (default 13)");
+  months->type_name("N");
   cmd->callback([&ctx, a] {
     Run(ctx, [&]() -> Status {
       const std::string dir = TrimSlash(a->vault.dir);
