@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <new>
 
 #include <boost/json.hpp>
 
@@ -84,6 +85,8 @@ struct Member {
   std::string_view text;
   int64_t integer = 0;
   ValueHint hint = ValueHint::kUnknown;
+  // The schema field the member is, if any: its name is already read.
+  const schema::FieldDef* def = nullptr;
   schema::KeyClass names;  // filled by CheckMembers
 };
 
@@ -91,7 +94,12 @@ struct Member {
 std::optional<std::string> CheckMembers(Member* members, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     Member& m = members[i];
-    m.names = schema::ClassifyKey(m.key);
+    if (m.def != nullptr) {
+      m.names = m.def->name_class;
+      m.hint = HintFor(m.def);
+    } else {
+      m.names = schema::ClassifyKey(m.key);
+    }
     if (m.names.security_code) return CodeNameMessage(m.key);
   }
   bool carries_pan = false;
@@ -141,7 +149,7 @@ std::optional<std::string> Walk(const json::value& v, const schema::Collection* 
   for (const auto& kv : o) {
     std::string_view key(kv.key().data(), kv.key().size());
     members.push_back(FromJson(key, kv.value()));
-    if (typed != nullptr) members.back().hint = HintFor(typed->Find(key));
+    if (typed != nullptr) members.back().def = typed->Find(key);
   }
   if (auto why = CheckMembers(members.data(), members.size())) return why;
   for (const auto& kv : o) {
@@ -216,20 +224,20 @@ std::optional<std::string> FindSecurityCodeInRow(std::string_view row, const sch
 }
 
 std::optional<std::string> FindSecurityCodeInFields(
-    const std::vector<std::pair<std::string_view, schema::Input>>& fields, const schema::Collection* collection) {
-  // On the stack for rows of up to 64 fields (every imported row comes here).
+    const std::vector<std::pair<std::string_view, schema::Input>>& fields, const schema::FieldDef* const* defs) {
+  // On the stack for rows of up to 64 fields (every imported row comes
+  // here), and only the members used are constructed.
   constexpr size_t kInline = 64;
-  std::array<Member, kInline> inline_members;
+  alignas(Member) unsigned char inline_storage[kInline * sizeof(Member)];
   std::vector<Member> heap;
-  Member* members = inline_members.data();
+  Member* members = reinterpret_cast<Member*>(inline_storage);
   if (fields.size() > kInline) {
     heap.resize(fields.size());
     members = heap.data();
   }
   for (size_t i = 0; i < fields.size(); ++i) {
     const auto& [key, in] = fields[i];
-    Member& m = members[i];
-    m = Member{};
+    Member& m = *new (&members[i]) Member{};
     m.key = key;
     if (in.kind == schema::Input::Kind::kString) {
       m.kind = Member::kString;
@@ -238,9 +246,17 @@ std::optional<std::string> FindSecurityCodeInFields(
       m.kind = Member::kInteger;
       m.integer = in.integer;
     }
-    if (collection != nullptr) m.hint = HintFor(collection->Find(key));
+    if (defs != nullptr) m.def = defs[i];
   }
   return CheckMembers(members, fields.size());
+}
+
+std::optional<std::string> FindSecurityCodeInFields(
+    const std::vector<std::pair<std::string_view, schema::Input>>& fields, const schema::Collection* collection) {
+  if (collection == nullptr) return FindSecurityCodeInFields(fields, static_cast<const schema::FieldDef* const*>(nullptr));
+  std::vector<const schema::FieldDef*> defs(fields.size());
+  for (size_t i = 0; i < fields.size(); ++i) defs[i] = collection->Find(fields[i].first);
+  return FindSecurityCodeInFields(fields, defs.data());
 }
 
 bool PassesLuhn(std::string_view digits) {

@@ -76,11 +76,16 @@ std::optional<std::string> FindSecurityCodeInRecordBody(std::string_view body,
 // typed; bulk import, for rows it cannot read as fields).
 std::optional<std::string> FindSecurityCodeInRow(std::string_view row, const schema::Collection& collection);
 // The same over one row of fields (Vault::Put, Update and bulk import), as
-// an object holding them, typed by `collection` when given. No allocation
-// for rows of up to 64 fields whose names have up to 128 bytes.
+// an object holding them, typed by `collection` when given.
 std::optional<std::string> FindSecurityCodeInFields(
     const std::vector<std::pair<std::string_view, schema::Input>>& fields,
     const schema::Collection* collection = nullptr);
+// The same with each field's schema definition given (`defs[i]` for
+// `fields[i]`, null for a name the collection does not have), as the vault
+// has them at hand: known fields' names were read when the schema loaded,
+// so a row costs a few comparisons per field.
+std::optional<std::string> FindSecurityCodeInFields(
+    const std::vector<std::pair<std::string_view, schema::Input>>& fields, const schema::FieldDef* const* defs);
 
 // ---------------------------------------------------------------- numbers
 

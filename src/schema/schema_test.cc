@@ -189,6 +189,28 @@ TEST(SchemaParse, RefusesCardSecurityCodesAndPasswords) {
   }
 }
 
+// The loader reads each field's name once for the security-code check
+// (schema/card_names.h), which then reads it on every row.
+TEST(SchemaParse, FieldsKnowWhatTheirNamesSayOfCards) {
+  auto s = Schema::Parse(R"(version = 1
+[collections.c]
+fields = [
+  { name = "card_number", type = "text" },
+  { name = "expiry_year", type = "integer" },
+  { name = "customer_phone", type = "phone" },
+  { name = "note", type = "text" },
+]
+)");
+  ASSERT_TRUE(s) << s.error().message;
+  const Collection& c = *s->Find("c");
+  EXPECT_TRUE(c.Find("card_number")->name_class.pan);
+  EXPECT_FALSE(c.Find("card_number")->name_class.date);
+  EXPECT_TRUE(c.Find("expiry_year")->name_class.date);
+  EXPECT_TRUE(c.Find("customer_phone")->name_class.other_number);
+  const KeyClass note = c.Find("note")->name_class;
+  EXPECT_FALSE(note.pan || note.date || note.other_number || note.security_code);
+}
+
 TEST(SchemaParse, ErrorNamesTheOrigin) {
   auto r = Schema::Parse("[collections.x]\n", "/etc/coffre/schema.toml");
   ASSERT_FALSE(r);

@@ -156,6 +156,8 @@ class Reader {
           return Err(&f, where + ": duplicate field '" + def.name + "'");
         }
       }
+      // Read once here rather than on every row the vault checks.
+      def.name_class = ClassifyKey(def.name);
       out.fields.push_back(std::move(def));
     }
     if (const toml::node* r = table->get("retention")) COFFRE_TRY(ReadRetention(*r, where, out));
