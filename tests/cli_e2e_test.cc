@@ -684,6 +684,167 @@ TEST_F(CliE2eTest, EraseSubjectRemovesEverything) {
   EXPECT_EQ(Find("email", Field(person(51), "email")).size(), 1u);
 }
 
+// ---------------------------------------------------------------- cards
+
+// A number of 16 digits passing Luhn (computed: no card number is written
+// in this file).
+std::string LuhnNumber(unsigned seed) {
+  std::string s = "4";
+  while (s.size() < 15) s += static_cast<char>('0' + (seed = seed * 1103515245u + 12345u) / 65536u % 10);
+  for (char c = '0'; c <= '9'; ++c) {
+    std::string t = s + c;
+    int sum = 0;
+    for (size_t k = 0; k < t.size(); ++k) {
+      int d = t[t.size() - 1 - k] - '0';
+      if (k % 2 == 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+      sum += d;
+    }
+    if (sum % 10 == 0) return t;
+  }
+  return {};
+}
+
+// Incident 1: `coffre put` refuses a security code, at any depth and in any
+// case, or a lone 3-digit value beside a card number, by that rule before
+// any other (here the keys are unknown to the collection too), naming the
+// rule, never the values, and writes nothing.
+TEST_F(CliE2eTest, PutRefusesSecurityCodesBeforeAnyOtherRule) {
+  InitVault();
+  const Person& p = person(8);
+  const std::string pan = LuhnNumber(5);
+  json::object base;
+  for (const auto& [k, v] : p) base[k] = v;
+  auto with = [&](const json::object& extra) {
+    json::object o = base;
+    for (const auto& kv : extra) o[kv.key()] = kv.value();
+    return json::serialize(o);
+  };
+  struct Case {
+    const char* what;
+    std::string json;
+    std::string rule;
+  };
+  const std::vector<Case> cases = {
+      {"cvv key", with(json::object{{"cvv", "582"}}), "security codes"},
+      {"nested and cased", with(json::object{{"card", json::object{{"number", pan}, {"Card-CVC2", "582"}}}}), "security codes"},
+      {"in an array", with(json::object{{"cards", json::array{json::object{{"CRYPTOGRAMME", 582}}}}}), "security codes"},
+      {"lone digits beside a pan", with(json::object{{"pan", pan}, {"extra", "582"}}), "lone 3- or 4-digit"},
+      {"lone digits beside a number", with(json::object{{"card", json::object{{"n", pan}, {"c", 582}}}}), "lone 3- or 4-digit"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    CliResult r = Coffre({"put", dir_, "people", c.json});
+    EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find(c.rule), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("582"), std::string::npos) << "the message carries the code";
+    EXPECT_EQ(r.err.find(pan), std::string::npos) << "the message carries the number";
+    EXPECT_EQ(r.err.find(pan.substr(12)), std::string::npos) << "the message carries the last 4";
+    EXPECT_EQ(LeakedFields(p, r.err), std::vector<std::string>{});
+  }
+  EXPECT_EQ(Find("email", Field(p, "email")).size(), 0u);
+  Put(p);
+  EXPECT_EQ(Find("email", Field(p, "email")).size(), 1u);
+}
+
+// `coffre import`: such rows go to FILE.rejects with their line and the
+// rule, never the values; the other rows are imported.
+TEST_F(CliE2eTest, ImportRejectsRowsWithSecurityCodes) {
+  InitVault();
+  const std::string pan = LuhnNumber(6);
+  auto row = [&](size_t i, std::string extra) {
+    std::string j = ToJson(person(i));
+    if (!extra.empty()) j = j.substr(0, j.size() - 1) + "," + extra + "}";
+    return j + "\n";
+  };
+  std::string file;
+  file += row(20, "");                                                  // 1
+  file += row(21, "\"CVV\":\"582\"");                                   // 2
+  file += row(22, "\"card\":{\"number\":\"" + pan + "\",\"cvc\":\"582\"}");  // 3: nested
+  file += row(23, "\"pan\":\"" + pan + "\",\"x\":\"0582\"");            // 4: lone digits
+  file += row(24, "\"security-code\":582.0");                           // 5: a double too
+  file += row(25, "");                                                  // 6
+  const std::string path = tmp_ / "cards.ndjson";
+  WriteFileOrDie(path, file);
+  CliResult r = Coffre({"import", dir_, "people", path});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object stats = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(stats.at("imported").as_int64(), 2);
+  EXPECT_EQ(stats.at("rejected").as_int64(), 4);
+  const std::string rejects = ReadFileOrDie(path + ".rejects");
+  EXPECT_EQ(RejectedLines(rejects), (std::vector<int>{2, 3, 4, 5}));
+  for (int line : {2, 3, 5}) {
+    EXPECT_NE(rejects.find("line " + std::to_string(line) + ": card security codes"), std::string::npos) << line;
+  }
+  EXPECT_NE(rejects.find("line 4: 'x' holds a lone 3- or 4-digit value"), std::string::npos) << rejects;
+  EXPECT_EQ(rejects.find("582"), std::string::npos) << "the rejects file carries the code";
+  EXPECT_EQ(rejects.find(pan), std::string::npos) << "the rejects file carries the number";
+  for (size_t i = 20; i <= 25; ++i) EXPECT_EQ(LeakedFields(person(i), rejects), std::vector<std::string>{});
+  EXPECT_EQ(Find("email", Field(person(20), "email")).size(), 1u);
+  EXPECT_EQ(Find("email", Field(person(25), "email")).size(), 1u);
+  for (size_t i = 21; i <= 24; ++i) EXPECT_EQ(Find("email", Field(person(i), "email")).size(), 0u) << i;
+
+  // CSV: a column named like a security code rejects every row for it,
+  // even a row whose columns do not match the header.
+  const std::vector<std::string> columns = {"first_name", "last_name", "sex", "birth_date", "nir", "email",
+                                            "phone", "postal_address", "iban", "agency"};
+  auto csv_row = [&](const Person& p, std::string extra) {
+    std::string line;
+    for (size_t c = 0; c < columns.size(); ++c) line += (c ? "," : "") + CsvCell(Field(p, columns[c]));
+    return line + extra + "\n";
+  };
+  std::string header;
+  for (size_t c = 0; c < columns.size(); ++c) header += (c ? "," : "") + columns[c];
+  std::string csv = header + ",Card_Cvv\n" + csv_row(person(26), ",582") + csv_row(person(27), "");
+  const std::string csv_path = tmp_ / "cards.csv";
+  WriteFileOrDie(csv_path, csv);
+  r = Coffre({"import", dir_, "people", csv_path});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_EQ(json::parse(r.LastOutLine()).as_object().at("rejected").as_int64(), 2);
+  std::string csv_rejects = ReadFileOrDie(csv_path + ".rejects");
+  EXPECT_EQ(RejectedLines(csv_rejects), (std::vector<int>{2, 3}));
+  EXPECT_NE(csv_rejects.find("line 3: card security codes"), std::string::npos) << csv_rejects;
+  EXPECT_EQ(csv_rejects.find("582"), std::string::npos);
+  // A row with one column too many holding a card number and 3 digits.
+  csv = header + "\n" + csv_row(person(28), "," + pan + ",582") + csv_row(person(29), "");
+  WriteFileOrDie(csv_path, csv);
+  r = Coffre({"import", dir_, "people", csv_path});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  csv_rejects = ReadFileOrDie(csv_path + ".rejects");
+  EXPECT_EQ(RejectedLines(csv_rejects), (std::vector<int>{2}));
+  EXPECT_NE(csv_rejects.find("lone 3- or 4-digit"), std::string::npos) << csv_rejects;
+  EXPECT_EQ(csv_rejects.find(pan), std::string::npos);
+  EXPECT_EQ(Find("email", Field(person(29), "email")).size(), 1u);
+}
+
+// `coffre init --card-evidence-months N`: 1 to 120, checked before anything
+// is created; `coffre cards sweep` reports the value in force.
+TEST_F(CliE2eTest, InitTakesTheCardEvidenceMonths) {
+  for (std::string bad : {"0", "121", "013", "12x", "-1", "", "999999999999"}) {
+    SCOPED_TRACE(bad);
+    CliResult r = Coffre({"init", dir_, "--schema", PeopleSchema(), "--card-evidence-months", bad});
+    EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+    EXPECT_NE(r.err.find("--card-evidence-months"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir_));
+    EXPECT_FALSE(fs::exists(key_));
+  }
+  CliResult r = Coffre({"init", dir_, "--schema", PeopleSchema(), "--card-evidence-months", "24"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  r = Coffre({"cards", "sweep", dir_});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object o = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(o.at("evidence_months").as_int64(), 24);
+  EXPECT_EQ(o.at("expired").as_int64(), 0);
+  EXPECT_EQ(o.at("evidence_deleted").as_int64(), 0);
+
+  TempDir other;
+  const std::string dir2 = other / "vault";
+  ASSERT_EQ(Coffre({"init", dir2, "--schema", PeopleSchema()}).exit_code, kExitOk);
+  r = Coffre({"cards", "sweep", dir2});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_EQ(json::parse(r.LastOutLine()).as_object().at("evidence_months").as_int64(), 13);
+}
+
 // ---------------------------------------------------------------- keys rotate
 
 TEST_F(CliE2eTest, KeyRotationRetiresTheOldKey) {

@@ -14,6 +14,7 @@
 #include "api/record_json.h"
 #include "audit/entry_json.h"
 #include "cards/card_rules.h"
+#include "cards/cards.h"
 #include "common/bytes.h"
 #include "guard/guard.h"
 #include "schema/mask.h"
@@ -295,8 +296,14 @@ struct Api::Impl {
     if (!MethodIn(allowed, req.method)) return MethodNotAllowed(std::move(e), allowed);
     // Incident 1: a card security code in any body, of any route, is
     // refused before anything else reads it (docs/cards.md). The entry
-    // names the rule, never a value.
-    if (auto why = cards::FindSecurityCodeInBody(req.body)) {
+    // names the rule, never a value. A record's fields are typed by their
+    // collection (a NIR is no card number), as Vault::Put types them.
+    const schema::Collection* typed = nullptr;
+    if (route && (route->kind == RouteKind::kRecords || route->kind == RouteKind::kRecord)) {
+      typed = s.vault.schema().Find(route->collection);
+    }
+    if (auto why = typed != nullptr ? cards::FindSecurityCodeInRecordBody(req.body, *typed)
+                                    : cards::FindSecurityCodeInBody(req.body)) {
       e.outcome = "error";
       e.reason = "invalid_value: security_code";
       if (auto failed = Audit(std::move(e))) return *failed;
@@ -679,7 +686,15 @@ struct Api::Impl {
     if (!subject) return Failed(std::move(e), subject.error());
     auto records = s.vault.ExportSubject(*subject);
     if (!records) return Failed(std::move(e), FromError(records.error()));
-    if (records->empty()) return Failed(std::move(e), {404, "not_found", "no such subject"});
+    // The subject's payment cards go with it (Vault::EraseSubject): erasing
+    // them takes the right to delete cards too.
+    size_t cards = 0;
+    if (s.cards != nullptr) {
+      auto n = s.cards->CountOfSubject(*subject);
+      if (!n) return Failed(std::move(e), FromError(n.error()));
+      cards = *n;
+    }
+    if (records->empty() && cards == 0) return Failed(std::move(e), {404, "not_found", "no such subject"});
     for (const vault::Record& rec : *records) {
       policy::Decision d = Decide(c, p, rec.collection, Action::kDelete);
       if (!d.allowed) return Deny(std::move(e), d.reason);
@@ -687,11 +702,21 @@ struct Api::Impl {
         return Deny(std::move(e), policy::OutOfScopeReason(*o));
       }
     }
+    if (cards > 0) {
+      policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
+      std::optional<policy::Actor> user;
+      if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
+      policy::Decision d = p.DecideResource(who, policy::kResourceCards, "delete", c.purpose,
+                                            user ? &*user : nullptr);
+      if (!d.allowed) return Deny(std::move(e), "the subject has payment cards: " + d.reason);
+    }
     e.subjects = {*subject};
     auto erased = s.vault.EraseSubject(*subject);
     if (!erased) return Failed(std::move(e), FromError(erased.error()));
     return Allowed(std::move(e), 200,
-                   json::object{{"subject", ToHex(*subject)}, {"erased_records", erased->records}});
+                   json::object{{"subject", ToHex(*subject)},
+                                {"erased_records", erased->records},
+                                {"erased_cards", erased->cards}});
   }
 
   // ---------------------------------------------------------------- audit

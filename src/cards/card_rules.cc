@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <new>
 
 #include <boost/json.hpp>
+
+#include "schema/card_names.h"
 
 namespace coffre::cards {
 namespace {
@@ -12,71 +15,12 @@ namespace {
 namespace json = boost::json;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
-bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
-char Lower(char c) { return IsUpper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// The words of a key, lower-cased: split at every character that is not a
-// letter or a digit and where a lower-case letter or a digit meets an
-// upper-case one ("cardCVV2" -> card, cvv2; "CVV" -> cvv).
-std::vector<std::string> Words(std::string_view key) {
-  std::vector<std::string> words;
-  std::string word;
-  char prev = 0;
-  for (char c : key) {
-    bool alnum = IsDigit(c) || IsLower(c) || IsUpper(c);
-    if (!alnum) {
-      if (!word.empty()) words.push_back(std::move(word));
-      word.clear();
-    } else {
-      if (IsUpper(c) && (IsLower(prev) || IsDigit(prev)) && !word.empty()) {
-        words.push_back(std::move(word));
-        word.clear();
-      }
-      word += Lower(c);
-    }
-    prev = c;
-  }
-  if (!word.empty()) words.push_back(std::move(word));
-  return words;
-}
-
-// The key's letters and digits only, lower-cased ("Security-Code" -> "securitycode").
-std::string Squashed(std::string_view key) {
-  std::string out;
-  for (char c : key) {
-    if (IsDigit(c) || IsLower(c) || IsUpper(c)) out += Lower(c);
-  }
-  return out;
-}
-
-bool AnyWordIn(const std::vector<std::string>& words, std::initializer_list<std::string_view> set) {
-  for (const std::string& w : words) {
-    for (std::string_view s : set) {
-      if (w == s) return true;
-    }
-  }
-  return false;
-}
-
-bool ContainsAny(std::string_view s, std::initializer_list<std::string_view> parts) {
-  for (std::string_view p : parts) {
-    if (s.find(p) != std::string_view::npos) return true;
-  }
-  return false;
-}
-
-// Keys of a year, a month or an expiry: a 4-digit year beside a card number
-// is not a security code.
-bool NamesADate(std::string_view key) {
-  return AnyWordIn(Words(key), {"year", "yy", "yyyy", "month", "mm", "exp", "expiry", "expiration", "expires",
-                                "annee", "mois"}) ||
-         ContainsAny(Squashed(key), {"expiry", "expiration", "year"});
-}
 
 bool IsIdentifierKey(std::string_view key) {
   if (key.empty() || key.size() > 63) return false;
-  return std::all_of(key.begin(), key.end(), [](char c) { return IsDigit(c) || IsLower(c) || IsUpper(c) || c == '_'; });
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  });
 }
 
 std::string NameOf(std::string_view key) {
@@ -94,17 +38,30 @@ std::string LoneDigitsMessage(std::string_view key) {
 }
 
 // A string of 12 to 19 digits (spaces and '-' allowed) that passes Luhn.
+// No allocation: it runs on every string of every imported row.
 bool LooksLikePanValue(std::string_view s) {
-  if (s.size() > 64) return false;
-  std::string digits;
+  if (s.size() < 12 || s.size() > 64) return false;
+  size_t digits = 0;
   for (char c : s) {
     if (IsDigit(c)) {
-      digits += c;
+      ++digits;
     } else if (c != ' ' && c != '-') {
       return false;
     }
   }
-  return digits.size() >= 12 && digits.size() <= 19 && PassesLuhn(digits);
+  if (digits < 12 || digits > 19) return false;
+  int sum = 0;
+  size_t k = 0;
+  for (size_t i = s.size(); i-- > 0;) {
+    if (!IsDigit(s[i])) continue;
+    int d = s[i] - '0';
+    if (k++ % 2 == 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 == 0;
 }
 
 bool IsLoneDigitsString(std::string_view s) {
@@ -127,23 +84,35 @@ struct Member {
   enum Kind { kString, kInteger, kOther } kind = kOther;
   std::string_view text;
   int64_t integer = 0;
+  ValueHint hint = ValueHint::kUnknown;
+  // The schema field the member is, if any: its name is already read.
+  const schema::FieldDef* def = nullptr;
+  schema::KeyClass names;  // filled by CheckMembers
 };
 
 // The rules on the members of one object (not their children).
-std::optional<std::string> CheckMembers(const std::vector<Member>& members) {
-  for (const Member& m : members) {
-    if (LooksLikeSecurityCodeName(m.key)) return CodeNameMessage(m.key);
+std::optional<std::string> CheckMembers(Member* members, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    Member& m = members[i];
+    if (m.def != nullptr) {
+      m.names = m.def->name_class;
+      m.hint = HintFor(m.def);
+    } else {
+      m.names = schema::ClassifyKey(m.key);
+    }
+    if (m.names.security_code) return CodeNameMessage(m.key);
   }
   bool carries_pan = false;
-  for (const Member& m : members) {
-    if (LooksLikePanName(m.key) || (m.kind == Member::kString && LooksLikePanValue(m.text))) {
-      carries_pan = true;
-      break;
-    }
+  for (size_t i = 0; i < n && !carries_pan; ++i) {
+    const Member& m = members[i];
+    carries_pan = m.names.pan || m.hint == ValueHint::kCardNumber ||
+                  (m.hint == ValueHint::kUnknown && !m.names.other_number && m.kind == Member::kString &&
+                   LooksLikePanValue(m.text));
   }
   if (!carries_pan) return std::nullopt;
-  for (const Member& m : members) {
-    if (LooksLikePanName(m.key) || NamesADate(m.key)) continue;
+  for (size_t i = 0; i < n; ++i) {
+    const Member& m = members[i];
+    if (m.names.pan || m.names.date || m.hint == ValueHint::kCardNumber) continue;
     bool lone = (m.kind == Member::kString && IsLoneDigitsString(m.text)) ||
                 (m.kind == Member::kInteger && IsLoneDigitsInteger(m.integer));
     if (lone) return LoneDigitsMessage(m.key);
@@ -151,10 +120,25 @@ std::optional<std::string> CheckMembers(const std::vector<Member>& members) {
   return std::nullopt;
 }
 
-std::optional<std::string> Walk(const json::value& v) {
+Member FromJson(std::string_view key, const json::value& x) {
+  Member m;
+  m.key = key;
+  if (x.is_string()) {
+    m.kind = Member::kString;
+    m.text = std::string_view(x.get_string().data(), x.get_string().size());
+  } else if (x.is_int64()) {
+    m.kind = Member::kInteger;
+    m.integer = x.get_int64();
+  }  // a uint64 is beyond int64: not 3 or 4 digits
+  return m;
+}
+
+// `typed`: the collection whose fields the members of `v` are (a record's
+// "fields" object), or null.
+std::optional<std::string> Walk(const json::value& v, const schema::Collection* typed) {
   if (v.is_array()) {
     for (const json::value& item : v.get_array()) {
-      if (auto why = Walk(item)) return why;
+      if (auto why = Walk(item, nullptr)) return why;
     }
     return std::nullopt;
   }
@@ -163,60 +147,97 @@ std::optional<std::string> Walk(const json::value& v) {
   std::vector<Member> members;
   members.reserve(o.size());
   for (const auto& kv : o) {
-    Member m;
-    m.key = std::string_view(kv.key().data(), kv.key().size());
-    const json::value& x = kv.value();
-    if (x.is_string()) {
-      m.kind = Member::kString;
-      m.text = std::string_view(x.get_string().data(), x.get_string().size());
-    } else if (x.is_int64()) {
-      m.kind = Member::kInteger;
-      m.integer = x.get_int64();
-    } else if (x.is_uint64()) {
-      m.kind = Member::kOther;  // beyond int64: not 3 or 4 digits
-    }
-    members.push_back(m);
+    std::string_view key(kv.key().data(), kv.key().size());
+    members.push_back(FromJson(key, kv.value()));
+    if (typed != nullptr) members.back().def = typed->Find(key);
   }
-  if (auto why = CheckMembers(members)) return why;
+  if (auto why = CheckMembers(members.data(), members.size())) return why;
   for (const auto& kv : o) {
-    if (auto why = Walk(kv.value())) return why;
+    if (auto why = Walk(kv.value(), nullptr)) return why;
   }
   return std::nullopt;
 }
 
-}  // namespace
-
-bool LooksLikeSecurityCodeName(std::string_view key) {
-  if (AnyWordIn(Words(key), {"cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "cvn", "cvn2", "cav2", "cvd", "pin",
-                             "pinblock"})) {
-    return true;
+// A record body: its top-level "fields" object holds `collection`'s fields.
+std::optional<std::string> WalkRecordBody(const json::value& v, const schema::Collection& collection) {
+  if (!v.is_object()) return Walk(v, nullptr);
+  const json::object& o = v.get_object();
+  std::vector<Member> members;
+  members.reserve(o.size());
+  for (const auto& kv : o) members.push_back(FromJson(std::string_view(kv.key().data(), kv.key().size()), kv.value()));
+  if (auto why = CheckMembers(members.data(), members.size())) return why;
+  for (const auto& kv : o) {
+    const bool fields = kv.key() == "fields" && kv.value().is_object();
+    if (auto why = Walk(kv.value(), fields ? &collection : nullptr)) return why;
   }
-  return ContainsAny(Squashed(key), {"cvv", "cvc", "cryptogram", "securitycode", "cardverification",
-                                     "verificationvalue", "codesecurite", "codedesecurite"});
+  return std::nullopt;
 }
 
-bool LooksLikePanName(std::string_view key) {
-  if (AnyWordIn(Words(key), {"pan"})) return true;
-  return ContainsAny(Squashed(key), {"cardnumber", "cardno", "ccnum", "numerocarte", "numerodecarte",
-                                     "primaryaccountnumber"});
-}
-
-std::optional<std::string> FindSecurityCode(const json::value& value) { return Walk(value); }
-
-std::optional<std::string> FindSecurityCodeInBody(std::string_view body) {
+std::optional<json::value> ParseBody(std::string_view body) {
   if (body.empty()) return std::nullopt;
   boost::system::error_code ec;
   json::value v = json::parse(json::string_view(body.data(), body.size()), ec);
   if (ec) return std::nullopt;
-  return Walk(v);
+  return v;
+}
+
+}  // namespace
+
+ValueHint HintFor(const schema::FieldDef* def) {
+  if (def == nullptr) return ValueHint::kUnknown;
+  switch (def->type) {
+    case schema::FieldType::kPan: return ValueHint::kCardNumber;
+    case schema::FieldType::kNir:
+    case schema::FieldType::kIban:
+    case schema::FieldType::kPhone:
+    case schema::FieldType::kEmail:
+    case schema::FieldType::kDate:
+    case schema::FieldType::kInteger:
+    case schema::FieldType::kBoolean:
+    case schema::FieldType::kEnum: return ValueHint::kOtherNumber;
+    case schema::FieldType::kText:
+    case schema::FieldType::kName:
+    case schema::FieldType::kPostalAddress: return ValueHint::kUnknown;
+  }
+  return ValueHint::kUnknown;
+}
+
+std::optional<std::string> FindSecurityCode(const json::value& value) { return Walk(value, nullptr); }
+
+std::optional<std::string> FindSecurityCodeInBody(std::string_view body) {
+  auto v = ParseBody(body);
+  if (!v) return std::nullopt;
+  return Walk(*v, nullptr);
+}
+
+std::optional<std::string> FindSecurityCodeInRecordBody(std::string_view body,
+                                                        const schema::Collection& collection) {
+  auto v = ParseBody(body);
+  if (!v) return std::nullopt;
+  return WalkRecordBody(*v, collection);
+}
+
+std::optional<std::string> FindSecurityCodeInRow(std::string_view row, const schema::Collection& collection) {
+  auto v = ParseBody(row);
+  if (!v) return std::nullopt;
+  return Walk(*v, v->is_object() ? &collection : nullptr);
 }
 
 std::optional<std::string> FindSecurityCodeInFields(
-    const std::vector<std::pair<std::string_view, schema::Input>>& fields) {
-  std::vector<Member> members;
-  members.reserve(fields.size());
-  for (const auto& [key, in] : fields) {
-    Member m;
+    const std::vector<std::pair<std::string_view, schema::Input>>& fields, const schema::FieldDef* const* defs) {
+  // On the stack for rows of up to 64 fields (every imported row comes
+  // here), and only the members used are constructed.
+  constexpr size_t kInline = 64;
+  alignas(Member) unsigned char inline_storage[kInline * sizeof(Member)];
+  std::vector<Member> heap;
+  Member* members = reinterpret_cast<Member*>(inline_storage);
+  if (fields.size() > kInline) {
+    heap.resize(fields.size());
+    members = heap.data();
+  }
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const auto& [key, in] = fields[i];
+    Member& m = *new (&members[i]) Member{};
     m.key = key;
     if (in.kind == schema::Input::Kind::kString) {
       m.kind = Member::kString;
@@ -225,9 +246,17 @@ std::optional<std::string> FindSecurityCodeInFields(
       m.kind = Member::kInteger;
       m.integer = in.integer;
     }
-    members.push_back(m);
+    if (defs != nullptr) m.def = defs[i];
   }
-  return CheckMembers(members);
+  return CheckMembers(members, fields.size());
+}
+
+std::optional<std::string> FindSecurityCodeInFields(
+    const std::vector<std::pair<std::string_view, schema::Input>>& fields, const schema::Collection* collection) {
+  if (collection == nullptr) return FindSecurityCodeInFields(fields, static_cast<const schema::FieldDef* const*>(nullptr));
+  std::vector<const schema::FieldDef*> defs(fields.size());
+  for (size_t i = 0; i < fields.size(); ++i) defs[i] = collection->Find(fields[i].first);
+  return FindSecurityCodeInFields(fields, defs.data());
 }
 
 bool PassesLuhn(std::string_view digits) {

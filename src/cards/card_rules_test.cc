@@ -181,5 +181,79 @@ TEST(SecurityCode, RowsOfFields) {
   EXPECT_FALSE(FindSecurityCodeInFields(row));
 }
 
+// Key names are read by words and squashed the same way whatever their
+// length (a long key takes another path in schema/card_names.cc).
+TEST(SecurityCode, LongKeysAreReadLikeShortOnes) {
+  std::string filler(200, 'a');
+  EXPECT_TRUE(LooksLikeSecurityCodeName(filler + "_cvv"));
+  EXPECT_TRUE(LooksLikeSecurityCodeName(filler + "SecurityCode"));
+  EXPECT_TRUE(LooksLikePanName(filler + "_pan"));
+  EXPECT_FALSE(LooksLikeSecurityCodeName(filler + "_pinned"));
+  EXPECT_TRUE(schema::ClassifyKey(filler + "_expiry_year").date);
+  EXPECT_TRUE(schema::ClassifyKey("customerPhone").other_number);
+  EXPECT_TRUE(schema::ClassifyKey("NIR").other_number);
+  EXPECT_FALSE(schema::ClassifyKey("reference").other_number);
+}
+
+schema::Schema Typed() {
+  auto s = schema::Schema::Parse(R"(version = 1
+[collections.wallets]
+fields = [
+  { name = "number", type = "pan" },
+  { name = "social", type = "nir" },
+  { name = "note",   type = "text" },
+  { name = "code",   type = "text" },
+  { name = "count",  type = "integer" },
+]
+)");
+  EXPECT_TRUE(s) << s.error().message;
+  return *s;
+}
+
+// A long number explained by its type (or by its key) is no card number;
+// a field of type pan is one whatever its name.
+TEST(SecurityCode, TypedFieldsSayWhatTheirDigitsAre) {
+  schema::Schema schema = Typed();
+  const schema::Collection& wallets = *schema.Find("wallets");
+  using In = schema::Input;
+  using Row = std::vector<std::pair<std::string_view, In>>;
+  const std::string luhn15 = LuhnNumber("1", 15, 4);  // NIR-shaped, passes Luhn
+  // Untyped, a Luhn-passing number beside 3 digits is refused...
+  EXPECT_TRUE(FindSecurityCodeInFields(Row{{"social", In::String(luhn15)}, {"code", In::String("042")}}));
+  // ... typed nir, or under a key naming a NIR or a phone, it is not.
+  EXPECT_FALSE(FindSecurityCodeInFields(Row{{"social", In::String(luhn15)}, {"code", In::String("042")}}, &wallets));
+  EXPECT_FALSE(FindSecurityCodeInFields(Row{{"nir", In::String(luhn15)}, {"code", In::String("042")}}));
+  EXPECT_FALSE(Find("{\"phone_number\":\"" + luhn15 + "\",\"code\":\"042\"}"));
+  // A pan field carries a card number even when empty or oddly named.
+  EXPECT_TRUE(FindSecurityCodeInFields(Row{{"number", In::Null()}, {"count", In::Integer(123)}}, &wallets));
+  EXPECT_FALSE(FindSecurityCodeInFields(Row{{"number", In::Null()}, {"count", In::Integer(12)}}, &wallets));
+  // A free-text field holding a card number still counts.
+  EXPECT_TRUE(FindSecurityCodeInFields(
+      Row{{"note", In::String(LuhnNumber("4", 16, 5))}, {"code", In::String("042")}}, &wallets));
+
+  // Record bodies: the members of "fields" are typed, the rest is not.
+  auto record = [&](std::string fields) { return "{\"fields\":" + fields + ",\"subject\":null}"; };
+  EXPECT_FALSE(FindSecurityCodeInRecordBody(record("{\"social\":\"" + luhn15 + "\",\"code\":\"042\"}"), wallets));
+  EXPECT_TRUE(FindSecurityCodeInBody(record("{\"social\":\"" + luhn15 + "\",\"code\":\"042\"}")));
+  EXPECT_TRUE(FindSecurityCodeInRecordBody(record("{\"number\":\"x\",\"code\":\"042\"}"), wallets));
+  EXPECT_TRUE(FindSecurityCodeInRecordBody(record("{\"note\":{\"CVC\":1}}"), wallets));
+  EXPECT_TRUE(FindSecurityCodeInRecordBody("{\"fields\":{},\"cvv\":\"1\"}", wallets));
+  EXPECT_FALSE(FindSecurityCodeInRecordBody("{not json", wallets));
+  // NDJSON rows: the top-level members are the fields.
+  EXPECT_FALSE(FindSecurityCodeInRow("{\"social\":\"" + luhn15 + "\",\"code\":\"042\"}", wallets));
+  EXPECT_TRUE(FindSecurityCodeInRow("{\"number\":\"x\",\"code\":\"0421\"}", wallets));
+  EXPECT_TRUE(FindSecurityCodeInRow("{\"note\":[{\"cvv2\":\"1\"}]}", wallets));
+}
+
+// A schema cannot declare a field that this detector would refuse.
+TEST(SecurityCode, SchemaRefusesTheSameNames) {
+  for (std::string name : {"cvv", "card_cvc", "cid", "csc", "pin_code", "cryptogramme_visuel", "code_securite"}) {
+    auto s = schema::Schema::Parse("version = 1\n[collections.c]\nfields = [ { name = \"" + name +
+                                   "\", type = \"text\" } ]\n");
+    EXPECT_FALSE(s) << name;
+    EXPECT_TRUE(LooksLikeSecurityCodeName(name)) << name;
+  }
+}
+
 }  // namespace
 }  // namespace coffre::cards

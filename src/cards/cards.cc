@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "cards/card_layout.h"
 #include "cards/card_rules.h"
 #include "common/bytes.h"
 #include "schema/mask.h"
@@ -16,9 +17,12 @@ namespace json = boost::json;
 using storage::Space;
 
 constexpr char kFormatV1 = 0x01;
-constexpr std::string_view kCardPrefix = "c/";
-constexpr std::string_view kKeyPrefix = "k/";
-constexpr std::string_view kHashPrefix = "h/";
+using layout::CardKey;
+using layout::DataKeyKey;
+using layout::HashKey;
+using layout::kCardPrefix;
+using layout::kHashPrefix;
+using layout::SubjectKey;
 
 char StateByte(State s) {
   switch (s) {
@@ -38,10 +42,12 @@ std::optional<State> StateFromByte(char c) {
   }
 }
 
-std::string CardKey(std::string_view id) { return std::string(kCardPrefix) + std::string(id); }
-std::string DataKeyKey(std::string_view id) { return std::string(kKeyPrefix) + std::string(id); }
-std::string HashKey(std::string_view hash, std::string_view id) {
-  return std::string(kHashPrefix) + std::string(hash) + std::string(id);
+// Every entry of a card, to delete it (crypto-shredded with its key).
+void DeleteCard(storage::WriteBatch& batch, const Card& c) {
+  batch.Delete(Space::kCards, CardKey(c.id));
+  batch.Delete(Space::kCards, DataKeyKey(c.id));
+  batch.Delete(Space::kCards, HashKey(c.hash, c.id));
+  if (!c.subject.empty()) batch.Delete(Space::kCards, SubjectKey(c.subject, c.id));
 }
 
 // The sealed card's associated data: vault, card id (the token's random
@@ -232,6 +238,7 @@ Result<Created> Cards::Create(const NewCard& in, int64_t now_s) {
   batch->Put(Space::kCards, CardKey(c.id), sealed);
   batch->Put(Space::kCards, DataKeyKey(c.id), crypto::WrapKey(kek_, data_key, KeyAad(vault_id_, c.id)));
   batch->Put(Space::kCards, HashKey(c.hash, c.id), "");
+  if (!c.subject.empty()) batch->Put(Space::kCards, SubjectKey(c.subject, c.id), c.hash);
   COFFRE_TRY(store_.Write(*batch));
   out.card = std::move(c);
   return out;
@@ -329,9 +336,7 @@ Result<Card> Cards::Delete(std::string_view token) {
   std::lock_guard lock(mu_);
   COFFRE_ASSIGN_OR_RETURN(Card c, Load(t.card_id, token));
   auto batch = store_.NewBatch();
-  batch->Delete(Space::kCards, CardKey(c.id));
-  batch->Delete(Space::kCards, DataKeyKey(c.id));
-  batch->Delete(Space::kCards, HashKey(c.hash, c.id));
+  DeleteCard(*batch, c);
   COFFRE_TRY(store_.Write(*batch));
   shredded_ = true;
   return c;
@@ -357,9 +362,7 @@ Result<SweepStats> Cards::Sweep(int64_t now_s, const std::function<Status(const 
     auto batch = store_.NewBatch();
     if (now_s >= c->evidence_until_s) {
       event.kind = SweepEvent::kEvidenceDeleted;
-      batch->Delete(Space::kCards, CardKey(c->id));
-      batch->Delete(Space::kCards, DataKeyKey(c->id));
-      batch->Delete(Space::kCards, HashKey(c->hash, c->id));
+      DeleteCard(*batch, *c);
     } else if (c->state != State::kEvidence && now_s >= c->expires_s) {
       COFFRE_TRY(WriteEvidence(*c, *batch));
     } else {
@@ -372,6 +375,15 @@ Result<SweepStats> Cards::Sweep(int64_t now_s, const std::function<Status(const 
     COFFRE_TRY(on_event(event));
   }
   return stats;
+}
+
+Result<size_t> Cards::CountOfSubject(std::string_view subject) {
+  size_t n = 0;
+  COFFRE_TRY(store_.Scan(Space::kCards, layout::SubjectPrefix(subject), [&](std::string_view key, std::string_view) {
+    n += key.size() == layout::kSubjectPrefix.size() + 2 * layout::kIdBytes;
+    return true;
+  }));
+  return n;
 }
 
 Status Cards::CompactIfShredded() {

@@ -14,10 +14,12 @@
 //   (*cards)->Sweep(now, [&](const cards::SweepEvent& e) { return Audit(e); });
 //   (*cards)->CompactIfShredded();                        // old versions leave the files
 //
-// Storage: Space::kCards (docs/storage-layout.md), keys
+// Storage: Space::kCards (cards/card_layout.h, docs/storage-layout.md), keys
 //   "c/" + id       version || state || Seal(data key, payload, aad)
 //   "k/" + id       WrapKey(kek, data key, aad)
 //   "h/" + hash + id  (empty)  recognition index, hash = keyed BLAKE2b(pan)
+//   "s/" + subject + id  hash  the cards of a subject, which
+//                   Vault::EraseSubject deletes with the subject
 // with id the card id (16 random bytes, also the audit record id) and both
 // associated data binding the vault id and the token (so a sealed card or
 // key moved under another token does not open).
@@ -151,6 +153,10 @@ class Cards {
 
   // Deletes the card at once with its key and hash entry (crypto-shredded).
   Result<Card> Delete(std::string_view token);
+
+  // How many cards (numbers or evidences) are attached to `subject` (raw).
+  // Vault::EraseSubject deletes them with the subject, in its batch.
+  Result<size_t> CountOfSubject(std::string_view subject);
 
   // Cards whose expiry month ended before `now` become evidences; evidences
   // whose retention ended are deleted. `on_event` is called after each

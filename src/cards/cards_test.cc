@@ -9,6 +9,7 @@
 
 #include "cards/card_rules.h"
 #include "common/bytes.h"
+#include "vault/vault.h"
 
 namespace coffre::cards {
 namespace {
@@ -330,6 +331,157 @@ TEST_F(CardsTest, DeleteShredsEverything) {
   EXPECT_EQ(cards_->Get(c.token).error().code, ErrorCode::kNotFound);
   EXPECT_FALSE(Raw("k/", c.id));
   EXPECT_FALSE(cards_->Create({.pan = pan, .expiry = "12/28"}, kNow)->known);
+}
+
+TEST_F(CardsTest, SubjectEntryFollowsTheCard) {
+  const std::string subject(16, 's');
+  auto made = cards_->Create({.pan = LuhnNumber("4", 16, 16), .expiry = "03/27", .subject = subject}, kNow);
+  ASSERT_TRUE(made);
+  auto other = cards_->Create({.pan = LuhnNumber("4", 16, 17), .expiry = "03/27", .subject = subject}, kNow);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(*Raw("s/" + subject, made->card.id), made->card.hash);
+  EXPECT_EQ(*cards_->CountOfSubject(subject), 2u);
+  EXPECT_EQ(*cards_->CountOfSubject(std::string(16, 't')), 0u);
+  // Completed: still the subject's (an evidence is about the person too).
+  ASSERT_TRUE(cards_->Complete(made->card.token, kNow));
+  EXPECT_EQ(*cards_->CountOfSubject(subject), 2u);
+  ASSERT_TRUE(cards_->Delete(other->card.token));
+  EXPECT_FALSE(Raw("s/" + subject, other->card.id));
+  EXPECT_EQ(*cards_->CountOfSubject(subject), 1u);
+  // The evidence's deletion by the sweep takes the entry too.
+  ASSERT_TRUE(cards_->Sweep(1840752000, [](const SweepEvent&) { return Ok(); }));
+  EXPECT_FALSE(Raw("s/" + subject, made->card.id));
+  EXPECT_EQ(*cards_->CountOfSubject(subject), 0u);
+}
+
+// Erasing a subject (Vault::EraseSubject, and its replay from the erasure
+// journal on a restored backup) deletes the subject's cards with it.
+class CardsInVaultTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::Init());
+    char tmpl[] = "/tmp/coffre-cards-vault-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    tmp_ = tmpl;
+    std::ofstream(tmp_ + "/schema.toml")
+        << "version = 1\n[collections.customers]\nfields = [ { name = \"last_name\", type = \"name\", "
+           "required = true } ]\n";
+    auto init = vault::Vault::Init({dir(), tmp_ + "/schema.toml", key(), journal()});
+    ASSERT_TRUE(init) << init.error().ToString();
+    Open();
+  }
+  void TearDown() override {
+    cards_.reset();
+    vault_.reset();
+    fs::remove_all(tmp_);
+  }
+  std::string dir() const { return tmp_ + "/vault"; }
+  std::string key() const { return tmp_ + "/vault.key"; }
+  std::string journal() const { return tmp_ + "/vault.erasures"; }
+  void Open() {
+    cards_.reset();
+    vault_.reset();
+    auto v = vault::Vault::Open({.dir = dir(), .key_file = key(), .erasure_journal = journal()});
+    ASSERT_TRUE(v) << v.error().ToString();
+    vault_ = std::move(*v);
+    auto c = Cards::Open(*vault_);
+    ASSERT_TRUE(c) << c.error().ToString();
+    cards_ = std::move(*c);
+  }
+  void Close() {
+    cards_.reset();
+    vault_.reset();
+  }
+  std::string Customer(std::string_view name) {
+    auto ref = vault_->Put("customers", {{"last_name", schema::Input::String(name)}});
+    EXPECT_TRUE(ref) << ref.error().ToString();
+    return ref ? ref->subject : std::string();
+  }
+  Card MakeFor(const std::string& subject, unsigned seed) {
+    auto c = cards_->Create({.pan = LuhnNumber("4", 16, seed), .expiry = "12/28", .subject = subject}, kNow);
+    EXPECT_TRUE(c) << c.error().ToString();
+    return c->card;
+  }
+  // Entries of the cards space whose key holds `id`.
+  size_t EntriesOf(std::string_view id) {
+    size_t n = 0;
+    EXPECT_TRUE(vault_->store().Scan(Space::kCards, "", [&](std::string_view k, std::string_view) {
+      n += k.find(id) != std::string_view::npos;
+      return true;
+    }));
+    return n;
+  }
+
+  std::string tmp_;
+  std::unique_ptr<vault::Vault> vault_;
+  std::unique_ptr<Cards> cards_;
+};
+
+TEST_F(CardsInVaultTest, ErasingTheSubjectShredsItsCardsAndOnlyThem) {
+  const std::string jeanne = Customer("Martin");
+  const std::string paul = Customer("Durand");
+  Card active = MakeFor(jeanne, 1);
+  Card evidence = MakeFor(jeanne, 2);
+  ASSERT_TRUE(cards_->Complete(evidence.token, kNow));
+  Card kept = MakeFor(paul, 3);
+  auto anonymous = cards_->Create({.pan = LuhnNumber("5", 16, 4), .expiry = "12/28"}, kNow);
+  ASSERT_TRUE(anonymous);
+  const std::string old_key = *vault_->store().Get(Space::kCards, "k/" + active.id).value();
+
+  auto erased = vault_->EraseSubject(jeanne);
+  ASSERT_TRUE(erased) << erased.error().ToString();
+  EXPECT_EQ(erased->cards, 2u);
+  EXPECT_EQ(erased->records, 1u);
+  for (const Card* c : {&active, &evidence}) {
+    EXPECT_EQ(cards_->Get(c->token).error().code, ErrorCode::kNotFound);
+    EXPECT_EQ(EntriesOf(c->id), 0u);  // card, key, hash and subject entries
+  }
+  EXPECT_EQ(*cards_->CountOfSubject(jeanne), 0u);
+  // Not recognised any more either.
+  EXPECT_FALSE(cards_->Create({.pan = LuhnNumber("4", 16, 1), .expiry = "12/28"}, kNow)->known);
+  // Compacted away: the wrapped key is in no file of the data directory.
+  std::string files;
+  for (const auto& e : fs::recursive_directory_iterator(dir())) {
+    if (e.is_regular_file()) files += FileBytes(e.path());
+  }
+  EXPECT_EQ(files.find(old_key), std::string::npos);
+  // Others' cards, and cards of no subject, stay.
+  EXPECT_TRUE(cards_->Get(kept.token));
+  EXPECT_TRUE(cards_->Get(anonymous->card.token));
+  EXPECT_EQ(*cards_->CountOfSubject(paul), 1u);
+}
+
+TEST_F(CardsInVaultTest, ASubjectWithOnlyCardsLeftCanBeErased) {
+  const std::string jeanne = Customer("Martin");
+  Card c = MakeFor(jeanne, 5);
+  auto records = vault_->ExportSubject(jeanne);
+  ASSERT_TRUE(records);
+  ASSERT_EQ(records->size(), 1u);
+  ASSERT_TRUE(vault_->DeleteRecord("customers", (*records)[0].id));
+  auto erased = vault_->EraseSubject(jeanne);
+  ASSERT_TRUE(erased) << erased.error().ToString();
+  EXPECT_EQ(erased->cards, 1u);
+  EXPECT_EQ(cards_->Get(c.token).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(CardsInVaultTest, ARestoredBackupForgetsTheErasedSubjectsCards) {
+  const std::string jeanne = Customer("Martin");
+  const std::string paul = Customer("Durand");
+  Card gone = MakeFor(jeanne, 6);
+  Card kept = MakeFor(paul, 7);
+  Close();
+  const std::string backup = tmp_ + "/backup";
+  fs::copy(dir(), backup, fs::copy_options::recursive);
+  Open();
+  ASSERT_TRUE(vault_->EraseSubject(jeanne));
+  Close();
+  // The backup comes back; the erasure journal (kept outside it) does not.
+  fs::remove_all(dir());
+  fs::rename(backup, dir());
+  Open();
+  EXPECT_EQ(cards_->Get(gone.token).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(EntriesOf(gone.id), 0u);
+  EXPECT_TRUE(cards_->Get(kept.token));
 }
 
 }  // namespace

@@ -14,11 +14,14 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <boost/json.hpp>
 
 #include "api/record_json.h"
+#include "cards/card_rules.h"
+#include "cards/cards.h"
 #include "common/bytes.h"
 #include "gen/people_gen.h"
 #include "vault/importer.h"
@@ -48,6 +51,7 @@ struct InitArgs {
   std::string policy;
   std::string tls_cert;
   std::string tls_key;
+  std::optional<std::string> card_evidence_months;  // none: cards::kDefaultEvidenceMonths
 };
 
 // Everything init stores besides the schema, prepared before the vault is
@@ -57,6 +61,11 @@ Status PrepareInit(const InitArgs& a, vault::InitOptions& o) {
   if (!a.policy.empty()) {
     COFFRE_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::LoadFile(a.policy, schema));
     o.config.emplace_back(server::kPolicyConfig, p.text());
+  }
+  if (a.card_evidence_months) {
+    auto months = cards::ParseEvidenceMonths(*a.card_evidence_months);
+    if (!months) return Fail(ErrorCode::kInvalidArgument, "--card-evidence-months: " + months.error().message);
+    o.config.emplace_back(cards::kEvidenceMonthsConfig, std::to_string(*months));
   }
   if (a.tls_cert.empty() != a.tls_key.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
@@ -89,6 +98,11 @@ void RegisterInit(CLI::App& app, Context& ctx) {
                   "audit anchor to create (default: $COFFRE_AUDIT_ANCHOR, else DIR.audit-anchor)");
   cmd->add_option("--tls-cert", a->tls_cert, "PEM certificate for serve (default: self-signed)");
   cmd->add_option("--tls-key", a->tls_key, "PEM private key of --tls-cert");
+  auto* months = cmd->add_option_function<std::string>(
+      "--card-evidence-months", [a](const std::string& v) { a->card_evidence_months = v; },
+      "months a card's evidence (number hash, last 4, expiry) is kept after its expiry month, "
+      "1 to 120 (default 13)");
+  months->type_name("N");
   cmd->callback([&ctx, a] {
     Run(ctx, [&]() -> Status {
       const std::string dir = TrimSlash(a->vault.dir);
@@ -151,9 +165,17 @@ void RegisterPut(CLI::App& app, Context& ctx) {
       if (!subject->empty()) {
         COFFRE_ASSIGN_OR_RETURN(subj, ParseId(*subject, "subject"));
       }
+      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
+      // Incident 1: a security code anywhere in the record, nested too, is
+      // refused before any other rule (docs/cards.md); Put checks its
+      // fields again, as it does for every front end.
+      const schema::Collection* typed = local->vault().schema().Find(*collection);
+      if (auto why = typed != nullptr ? cards::FindSecurityCodeInRow(*json, *typed)
+                                      : cards::FindSecurityCodeInBody(*json)) {
+        return Fail(ErrorCode::kInvalidArgument, std::move(*why));
+      }
       boost::json::value storage;
       COFFRE_ASSIGN_OR_RETURN(auto inputs, FieldsFromJson(*json, storage));
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
       COFFRE_ASSIGN_OR_RETURN(auto ref, local->vault().Put(*collection, inputs, subj));
       COFFRE_TRY(local->Audit("create", *collection, ref.id, {ref.subject}));
       PrintJson(RefToJson(ref));
@@ -346,7 +368,8 @@ void RegisterErase(CLI::App& app, Context& ctx) {
                            COFFRE_TRY(local.Audit("erase", {}, {}, {raw}));
                            PrintJson({{"subject", shown},
                                       {"erased_records", r.records},
-                                      {"destroyed_keys", r.keys}});
+                                      {"destroyed_keys", r.keys},
+                                      {"erased_cards", r.cards}});
                            return Ok();
                          });
 }

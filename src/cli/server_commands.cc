@@ -340,6 +340,7 @@ void RegisterServerCommands(CLI::App& app, Context& ctx) {
   RegisterAudit(app, ctx);
   RegisterGuardCommands(app, ctx);
   RegisterRetentionCommands(app, ctx);
+  RegisterCardCommands(app, ctx);
 }
 
 }  // namespace coffre::cli

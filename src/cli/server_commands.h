@@ -13,6 +13,7 @@ namespace coffre::cli {
 void RegisterServerCommands(CLI::App& app, Context& ctx);
 void RegisterGuardCommands(CLI::App& app, Context& ctx);
 void RegisterRetentionCommands(CLI::App& app, Context& ctx);  // retention_commands.cc
+void RegisterCardCommands(CLI::App& app, Context& ctx);       // card_commands.cc
 
 // Runs a management operation (server/admin.h) on the running server over
 // its socket, or on the directory itself when no server runs.

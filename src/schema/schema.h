@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "schema/card_names.h"
 
 namespace coffre::schema {
 
@@ -63,6 +64,9 @@ struct FieldDef {
   bool searchable = false;  // equality lookup through a blind index
   bool unique = false;      // implies searchable
   std::vector<std::string> enum_values;  // kEnum only
+  // What the name says of a card (schema/card_names.h), set by the loader:
+  // the security-code check reads it for every field of every row.
+  KeyClass name_class;
 };
 
 // A retention period: a count of calendar units (docs/retention.md).

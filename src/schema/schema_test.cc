@@ -174,7 +174,8 @@ TEST(SchemaParse, RejectsMalformedEntries) {
 }
 
 TEST(SchemaParse, RefusesCardSecurityCodesAndPasswords) {
-  for (std::string_view name : {"cvv", "card_cvv2", "cvc", "card_security_code", "cryptogramme", "pin"}) {
+  for (std::string_view name : {"cvv", "card_cvv2", "cvc", "card_security_code", "cryptogramme", "pin", "cid",
+                                 "cvvx_ok", "code_securite"}) {
     ExpectError(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }"),
                 {"card security code"});
   }
@@ -182,10 +183,32 @@ TEST(SchemaParse, RefusesCardSecurityCodesAndPasswords) {
     ExpectError(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }"), {"password"});
   }
   // Names that merely contain the letters are fine.
-  for (std::string_view name : {"pinned", "spinach", "cvvx_ok", "passwords_changed_at"}) {
+  for (std::string_view name : {"pinned", "spinach", "client", "cidre", "passwords_changed_at"}) {
     EXPECT_TRUE(Schema::Parse(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }")))
         << name;
   }
+}
+
+// The loader reads each field's name once for the security-code check
+// (schema/card_names.h), which then reads it on every row.
+TEST(SchemaParse, FieldsKnowWhatTheirNamesSayOfCards) {
+  auto s = Schema::Parse(R"(version = 1
+[collections.c]
+fields = [
+  { name = "card_number", type = "text" },
+  { name = "expiry_year", type = "integer" },
+  { name = "customer_phone", type = "phone" },
+  { name = "note", type = "text" },
+]
+)");
+  ASSERT_TRUE(s) << s.error().message;
+  const Collection& c = *s->Find("c");
+  EXPECT_TRUE(c.Find("card_number")->name_class.pan);
+  EXPECT_FALSE(c.Find("card_number")->name_class.date);
+  EXPECT_TRUE(c.Find("expiry_year")->name_class.date);
+  EXPECT_TRUE(c.Find("customer_phone")->name_class.other_number);
+  const KeyClass note = c.Find("note")->name_class;
+  EXPECT_FALSE(note.pan || note.date || note.other_number || note.security_code);
 }
 
 TEST(SchemaParse, ErrorNamesTheOrigin) {

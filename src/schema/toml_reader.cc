@@ -12,6 +12,7 @@
 
 #include <toml++/toml.h>
 
+#include "schema/card_names.h"
 #include "schema/schema.h"
 
 namespace coffre::schema {
@@ -47,14 +48,9 @@ bool HasToken(std::string_view name, std::string_view token) {
 // data fields; they go to the credentials feature, which stores one-way
 // hashes only. Refusing such field names makes the mistake hard to make.
 std::optional<std::string_view> ForbiddenFieldReason(std::string_view name) {
-  for (std::string_view t : {"cvv", "cvv2", "cvc", "cvc2", "cvn", "cvn2", "cav2", "csc",
-                             "cryptogram", "cryptogramme", "pin", "pinblock"}) {
-    if (HasToken(name, t)) {
-      return "looks like a card security code or PIN, which must never be stored";
-    }
-  }
-  if (name.find("security_code") != std::string_view::npos ||
-      name.find("securitycode") != std::string_view::npos) {
+  // The very rule by which every request is refused (schema/card_names.h):
+  // a field named so could never be written.
+  if (LooksLikeSecurityCodeName(name)) {
     return "looks like a card security code or PIN, which must never be stored";
   }
   for (std::string_view t : {"password", "passwd", "pwd", "passphrase", "motdepasse", "mdp"}) {
@@ -160,6 +156,8 @@ class Reader {
           return Err(&f, where + ": duplicate field '" + def.name + "'");
         }
       }
+      // Read once here rather than on every row the vault checks.
+      def.name_class = ClassifyKey(def.name);
       out.fields.push_back(std::move(def));
     }
     if (const toml::node* r = table->get("retention")) COFFRE_TRY(ReadRetention(*r, where, out));

@@ -127,6 +127,10 @@ Result<json::object> Admin::Execute(const json::object& request, std::string_vie
                std::to_string(result->at("deleted").to_number<int64_t>()) + " deleted, " +
                std::to_string(result->at("held").to_number<int64_t>()) + " held";
   }
+  if (op == "cards.sweep" && result) {
+    e.reason = std::to_string(result->at("expired").to_number<int64_t>()) + " expired, " +
+               std::to_string(result->at("evidence_deleted").to_number<int64_t>()) + " evidences deleted";
+  }
   e.outcome = result ? "allowed" : "error";
   if (!result) e.reason = std::string(ErrorCodeName(result.error().code));
   // Fail closed: an operation that cannot be audited reports failure (the
@@ -275,6 +279,15 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
                         {"held", r.held},
                         {"held_subjects", std::move(held)},
                         {"stamped", r.stamped}};
+  }
+  if (op == "cards.sweep") {
+    COFFRE_ASSIGN_OR_RETURN(cards::SweepStats st, rt_.SweepCards());
+    return json::object{{"at", Time(rt_.clock().NowUnixSeconds())},
+                        {"scanned", st.scanned},
+                        {"expired", st.expired},
+                        {"evidence_deleted", st.evidence_deleted},
+                        {"unreadable", st.unreadable},
+                        {"evidence_months", rt_.cards().options().evidence_months}};
   }
   if (op == "retention.report") {
     size_t limit = 1000;

@@ -19,6 +19,8 @@
 //   retention.run     {} -> {at, archived, deleted, held, held_subjects, stamped}
 //   retention.report  {limit?} -> docs/retention.md, "Report"
 //   retention.hold | retention.release  {subject (hex)} -> {subject, held, since?, by?}
+//   cards.sweep       {} -> {at, scanned, expired, evidence_deleted, unreadable, evidence_months}
+//                     (the card sweep now: Runtime::SweepCards, docs/cards.md)
 //   breach.report, breach.notify, bulk.export: server/breach_ops.h
 // Errors come back as Error values; over the socket as {"error": {code, message}}.
 //

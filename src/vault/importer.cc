@@ -19,6 +19,7 @@
 
 #include <simdjson.h>
 
+#include "cards/card_rules.h"
 #include "common/bytes.h"
 #include "crypto/crypto.h"
 #include "storage/sorted_file_writer.h"
@@ -162,6 +163,8 @@ class Pipeline {
   ImportFormat format_;
   std::string tmp_dir_;
   std::vector<std::string> header_;  // CSV column names
+  // Why every row is rejected when a column is named like a security code.
+  std::optional<std::string> header_security_code_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -262,6 +265,11 @@ Status Pipeline::ReadAll() {
         }
         for (auto c : cells) header_.emplace_back(c);
         header_pending = false;
+        // A column named like a security code: every row is rejected for it.
+        for (const std::string& name : header_) {
+          if (header_security_code_) break;
+          header_security_code_ = cards::FindSecurityCodeInFields({{name, schema::Input::Null()}});
+        }
         chunk_start = end + 1;
       } else {
         if (chunk->rows.empty()) chunk_start = rec_start;
@@ -351,12 +359,18 @@ std::string Pipeline::TmpPath(std::string_view what, uint64_t n) const {
 }
 
 bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
+  std::string_view text(chunk.data.data() + row.begin, row.end - row.begin);
+  // Incident 1: a row holding a card security code is rejected for that
+  // before any other rule (docs/cards.md); rows that parse into fields are
+  // checked by Vault::Validate, the others here.
   auto reject = [&](std::string reason) {
+    if (format_ == ImportFormat::kNdjson) {
+      if (auto why = cards::FindSecurityCodeInRow(text, collection_)) reason = std::move(*why);
+    }
     chunk.rejects.emplace_back(row.line, std::move(reason));
     return false;
   };
   sc.inputs.clear();
-  std::string_view text(chunk.data.data() + row.begin, row.end - row.begin);
   if (format_ == ImportFormat::kNdjson) {
     // The chunk buffer carries simdjson's padding after its last row, so
     // rows parse in place (realloc_if_needed = false).
@@ -388,8 +402,15 @@ bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
     }
     return true;
   }
+  if (header_security_code_) return reject(*header_security_code_);
   if (!SplitCsv(text, sc.cells, sc.csv)) return reject("malformed CSV (unbalanced quotes)");
   if (sc.cells.size() != header_.size()) {
+    for (size_t i = 0; i < sc.cells.size(); ++i) {
+      sc.inputs.emplace_back(i < header_.size() ? std::string_view(header_[i]) : std::string_view(),
+                             schema::Input::String(sc.cells[i]));
+    }
+    if (auto why = cards::FindSecurityCodeInFields(sc.inputs, &collection_)) return reject(std::move(*why));
+    sc.inputs.clear();
     return reject("has " + std::to_string(sc.cells.size()) + " columns, the header has " +
                   std::to_string(header_.size()));
   }

@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <filesystem>
 
+#include "cards/card_layout.h"
+#include "cards/card_rules.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "crypto/key_file.h"
@@ -229,9 +232,26 @@ Result<std::optional<std::string>> Vault::GetSecret(std::string_view name) {
 
 Result<std::vector<FieldValue>> Vault::Validate(const schema::Collection& c,
                                                 const std::vector<NamedInput>& inputs) const {
+  // Each input's field, looked up once (on the stack for usual rows: this
+  // is the import's hot path).
+  constexpr size_t kInlineFields = 64;
+  std::array<const schema::FieldDef*, kInlineFields> inline_defs;
+  std::vector<const schema::FieldDef*> heap_defs;
+  const schema::FieldDef** defs = inline_defs.data();
+  if (inputs.size() > kInlineFields) {
+    heap_defs.resize(inputs.size());
+    defs = heap_defs.data();
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) defs[i] = c.Find(inputs[i].first);
+  // Incident 1: a card security code is refused before any other rule
+  // looks at the row (docs/cards.md), whatever the front end.
+  if (auto why = cards::FindSecurityCodeInFields(inputs, defs)) {
+    return Fail(ErrorCode::kInvalidArgument, std::move(*why));
+  }
   std::vector<const schema::Input*> given(c.fields.size(), nullptr);
-  for (const auto& [name, input] : inputs) {
-    const schema::FieldDef* def = c.Find(name);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& [name, input] = inputs[i];
+    const schema::FieldDef* def = defs[i];
     if (def == nullptr) {
       return Fail(ErrorCode::kInvalidArgument,
                   "field " + ShownFieldName(name) + ": unknown in collection '" + c.name + "'");
@@ -454,6 +474,9 @@ Result<std::vector<Record>> Vault::ListIn(Space space, const schema::Collection&
 Result<Record> Vault::Update(std::string_view collection, std::string_view record_id,
                              const std::vector<NamedInput>& changes) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  if (auto why = cards::FindSecurityCodeInFields(changes, c)) {
+    return Fail(ErrorCode::kInvalidArgument, std::move(*why));
+  }
   // Validate the changes before taking the lock or reading anything.
   std::vector<std::optional<std::string>> changed(c->fields.size());
   std::vector<bool> touched(c->fields.size(), false);
@@ -627,7 +650,7 @@ Status Vault::DeleteArchived(std::string_view collection, std::string_view recor
 }
 
 Status Vault::CompactDeleted() {
-  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive}) {
+  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive, Space::kCards}) {
     COFFRE_TRY(store_->CompactSpace(sp));
   }
   return Ok();
@@ -669,11 +692,25 @@ Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::Wri
     ++result.keys;
     return true;
   }));
+  // The subject's payment cards (src/cards), numbers and evidences alike:
+  // each with its data key, so crypto-shredded; found by their subject
+  // entry, whose value is the hash naming their recognition entry.
+  const std::string card_prefix = cards::layout::SubjectPrefix(subject);
+  COFFRE_TRY(store_->Scan(Space::kCards, card_prefix, [&](std::string_view key, std::string_view hash) {
+    std::string_view id = key.substr(card_prefix.size());
+    if (id.size() != cards::layout::kIdBytes) return true;
+    batch.Delete(Space::kCards, cards::layout::CardKey(id));
+    batch.Delete(Space::kCards, cards::layout::DataKeyKey(id));
+    if (hash.size() == cards::layout::kHashBytes) batch.Delete(Space::kCards, cards::layout::HashKey(hash, id));
+    batch.Delete(Space::kCards, key);
+    ++result.cards;
+    return true;
+  }));
   return result;
 }
 
 Status Vault::CompactAfterErasure() {
-  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive}) {
+  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive, Space::kCards}) {
     COFFRE_TRY(store_->CompactSpace(sp));
   }
   auto done = store_->NewBatch();

@@ -8,7 +8,9 @@
 //   auto hits = (*v)->Find("people", "email", schema::Input::String("A@B.FR"));
 //   COFFRE_TRY((*v)->EraseSubject(ids->subject));
 //
-// Every personal value is validated and normalised by its schema type, then
+// Every row is first refused if it holds a card security code (CVV, CVC,
+// cryptogram; cards/card_rules.h), whatever the front end; then every
+// personal value is validated and normalised by its schema type, then
 // sealed with the (subject, collection) data key; searchable fields get a
 // blind index entry. Formats: docs/key-hierarchy.md. Ids are raw 16 bytes in
 // this API; front ends show them as hex.
@@ -86,6 +88,7 @@ struct RecordRef {
 struct EraseResult {
   size_t records = 0;
   size_t keys = 0;
+  size_t cards = 0;  // payment cards attached to the subject (src/cards)
 };
 
 class Vault {
@@ -105,7 +108,8 @@ class Vault {
   // rotation, bulk import).
   std::unique_lock<std::mutex> LockWrites() { return std::unique_lock(write_mu_); }
 
-  // Validates every field (unknown, duplicate, missing required, type rule)
+  // Validates every field (security code first, then unknown, duplicate,
+  // missing required, type rule)
   // before writing anything. `subject` (raw) attaches the record to an
   // existing person; otherwise a new subject is created.
   Result<RecordRef> Put(std::string_view collection, const std::vector<NamedInput>& fields,
@@ -172,7 +176,8 @@ class Vault {
   Status CompactDeleted();
 
   // Crypto-shredding: journals the erasure, deletes the subject's data keys,
-  // records and index entries in one batch, then compacts.
+  // records and index entries, and the payment cards attached to it (with
+  // their keys; cards/card_layout.h), in one batch, then compacts.
   Result<EraseResult> EraseSubject(std::string_view subject);
 
   // Writes a new key file, re-seals the keyring under it and updates the
@@ -188,7 +193,9 @@ class Vault {
   Status PutSecret(std::string_view name, std::string_view plaintext);
   Result<std::optional<std::string>> GetSecret(std::string_view name);
 
-  // Validates and normalises a record's fields into schema order.
+  // Validates and normalises a record's fields into schema order; a row
+  // holding a card security code is refused first (kInvalidArgument naming
+  // the rule, never the value).
   Result<std::vector<FieldValue>> Validate(const schema::Collection& collection,
                                            const std::vector<NamedInput>& fields) const;
 

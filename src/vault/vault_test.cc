@@ -705,6 +705,80 @@ TEST_F(VaultTest, ValidationErrorsNameFieldAndRuleNeverValue) {
   EXPECT_NE(f.error().message.find("not searchable"), std::string::npos);
 }
 
+// ---------------------------------------------------------------- security codes
+
+// A number of `n` digits passing Luhn (computed: no card number is written
+// in this file).
+std::string LuhnDigits(size_t n, unsigned seed) {
+  std::string s = "4";
+  while (s.size() < n - 1) s += static_cast<char>('0' + (seed = seed * 1103515245u + 12345u) / 65536u % 10);
+  for (char c = '0'; c <= '9'; ++c) {
+    std::string t = s + c;
+    int sum = 0;
+    for (size_t k = 0; k < t.size(); ++k) {
+      int d = t[t.size() - 1 - k] - '0';
+      if (k % 2 == 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+      sum += d;
+    }
+    if (sum % 10 == 0) return t;
+  }
+  return {};
+}
+
+// Incident 1: whatever the front end, a row holding a card security code is
+// refused by that rule before any other, and nothing is written.
+TEST_F(VaultTest, SecurityCodesAreRefusedBeforeAnyOtherRule) {
+  const std::string pan = LuhnDigits(16, 3);
+  struct Case {
+    const char* what;
+    std::string collection;
+    Fields fields;
+    std::string rule;
+  };
+  std::vector<Case> cases = {
+      // Unknown in the collection and the row lacks required fields: the
+      // security code is what the message names.
+      {"cvv key", "people", {{"first_name", "Ana"}, {"cvv", "582"}}, "security codes"},
+      {"cased key", "people", With(kPeople[0], "Card_CVC2", "582"), "security codes"},
+      {"cryptogramme", "people", With(kPeople[0], "cryptogrammeVisuel", "5821"), "security codes"},
+      {"lone digits beside a pan", "contracts", {{"insurer", "582"}, {"contract_number", pan}}, "lone 3- or 4-digit"},
+      {"lone digits beside a pan key", "people", {{"pan", "x"}, {"note", "0582"}}, "lone 3- or 4-digit"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto put = v().Put(c.collection, Inputs(c.fields));
+    ASSERT_FALSE(put);
+    EXPECT_EQ(put.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(put.error().message.find(c.rule), std::string::npos) << put.error().message;
+    EXPECT_EQ(put.error().message.find("582"), std::string::npos) << "the message carries the code";
+    EXPECT_EQ(put.error().message.find(pan), std::string::npos) << "the message carries the number";
+    EXPECT_EQ(Count(Space::kRecords), 0u);
+    EXPECT_EQ(Count(Space::kKeys), 0u);
+  }
+  // Digits that are not a card number beside 3 digits are just digits.
+  EXPECT_TRUE(v().Put("contracts", {{"insurer", schema::Input::String("582")},
+                                    {"contract_number", schema::Input::String("C-" + pan)}}));
+
+  // Update: the same rule, before the record is even read.
+  RecordRef a = Put(kPeople[0]);
+  RecordRef k = PutContract("Mutuelle", "C-1", a.subject);
+  auto u = v().Update("people", a.id,
+                      {{"email", schema::Input::String("x@example.fr")}, {"CVV", schema::Input::Null()}});
+  ASSERT_FALSE(u);
+  EXPECT_NE(u.error().message.find("security codes"), std::string::npos) << u.error().message;
+  u = v().Update("contracts", k.id,
+                 {{"contract_number", schema::Input::String(pan)}, {"insurer", schema::Input::Integer(582)}});
+  ASSERT_FALSE(u);
+  EXPECT_NE(u.error().message.find("lone 3- or 4-digit"), std::string::npos) << u.error().message;
+  EXPECT_EQ(u.error().message.find("582"), std::string::npos);
+  EXPECT_EQ(u.error().message.find(pan), std::string::npos);
+  auto rec = v().Get("contracts", k.id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->fields[1].value, "C-1");
+  EXPECT_EQ(Find("email", Value(kPeople[0], "email")).size(), 1u);
+  EXPECT_EQ(Find("email", "x@example.fr").size(), 0u);
+}
+
 // ---------------------------------------------------------------- master key
 
 TEST_F(VaultTest, RotationKeepsDataAndSearch) {

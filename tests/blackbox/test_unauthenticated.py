@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -22,8 +23,32 @@ def seeded(coffre_bin, vault_root):
     s = build_vault(coffre_bin, vault_root, people=10, find=(0,),
                     principals=[("admin", "service", "admin", None)])
     s.vault.start()
+    # A real card, so that the card routes are swept with a real token.
+    s.card_pan = luhn_complete("497010" + "".join(secrets.choice("0123456789") for _ in range(9)))
+    c = s.vault.client("admin", purpose="admin")
+    try:
+        year = time.gmtime().tm_year + 3
+        r = c.post("/v1/cards", json={"pan": s.card_pan, "expiry": f"12/{year % 100:02d}",
+                                      "subject": s.refs[0]["subject"]})
+        assert r.status_code == 201, r.text
+        s.card_token = r.json()["token"]
+    finally:
+        c.close()
     yield s
     stop_checked(s.vault)
+
+
+def luhn_complete(digits):
+    """`digits` and the check digit that makes them pass Luhn."""
+    for d in "0123456789":
+        n = digits + d
+        total = 0
+        for i, ch in enumerate(reversed(n)):
+            v = int(ch) * (2 if i % 2 else 1)
+            total += v - 9 if v > 9 else v
+        if total % 10 == 0:
+            return n
+    raise AssertionError("unreachable")
 
 
 def sweep(seeded):
@@ -32,6 +57,8 @@ def sweep(seeded):
     unknown paths. No request here may need authentication to be refused."""
     rid, sid = seeded.refs[0]["id"], seeded.refs[0]["subject"]
     person = seeded.people[0]
+    token = seeded.card_token
+    absent_token = "ct_" + "0" * 40 + token[-4:]
     routes = [
         ("GET", "/v1/openapi.json", None),
         ("POST", "/v1/collections/people/records", {"fields": seeded.spare[0]}),
@@ -52,6 +79,12 @@ def sweep(seeded):
         ("POST", "/v1/credentials/u-1/verify", {"password": "Zq8!unauth-Probe-77"}),
         ("POST", "/v1/credentials/u-1/reset", {}),
         ("GET", "/v1/credentials/u-1", None),
+        # Payment cards (docs/cards.md): incident 1's URL.
+        ("POST", "/v1/cards", {"pan": seeded.card_pan, "expiry": "12/30"}),
+        ("GET", f"/v1/cards/{token}", None),
+        ("GET", f"/v1/cards/{absent_token}", None),
+        ("DELETE", f"/v1/cards/{token}", None),
+        ("POST", f"/v1/cards/{token}/complete", None),
     ]
     other_methods = [
         ("PUT", f"/v1/collections/people/records/{rid}", {"fields": {}}),
@@ -64,6 +97,10 @@ def sweep(seeded):
         ("DELETE", "/v1/credentials/u-1", None),
         ("GET", "/v1/credentials/u-1/verify", None),
         ("PUT", "/v1/credentials/u-1/reset", {}),
+        ("GET", "/v1/cards", None),
+        ("PUT", f"/v1/cards/{token}", {"pan": seeded.card_pan}),
+        ("PATCH", f"/v1/cards/{token}", {}),
+        ("GET", f"/v1/cards/{token}/complete", None),
     ]
     unknown = [
         ("GET", "/", None),
@@ -82,6 +119,12 @@ def sweep(seeded):
         ("OPTIONS", "/v1/audit", None),
         ("GET", "/v1/credentials", None),
         ("GET", "/v1/credentials/u-1/history", None),
+        ("GET", "/v1/cards/", None),
+        ("GET", "/v1/cards?all=1", None),
+        ("GET", f"/v1/cards/{token}/number", None),
+        ("GET", f"/v1/subjects/{sid}/cards", None),
+        ("GET", "/v1/collections/cards/records", None),
+        ("GET", "/cards", None),
     ]
     return routes + other_methods + unknown
 
@@ -99,6 +142,10 @@ def assert_unauthenticated(resp, seeded):
         assert person["email"] not in text and person["nir"] not in text
     for ref in seeded.refs.values():
         assert ref["id"] not in text and ref["subject"] not in text
+    # Nothing of the card: number, its first 6 or last 4, token.
+    pan = seeded.card_pan
+    for part in (pan, pan[:6], pan[-4:], seeded.card_token, seeded.card_token[3:20]):
+        assert part not in text, "a card's number or token in an unauthenticated answer"
 
 
 def garbage_credentials(seeded):

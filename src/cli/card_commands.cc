@@ -1,0 +1,35 @@
+// `coffre cards sweep DIR` (docs/cards.md, "Sweep"): the card sweep now,
+// rather than at the next change of month. A management operation: it goes
+// to the running server over its socket, or opens DIR itself when none
+// runs; audited as principal `local` with the caller's uid (each expired or
+// deleted card is audited as principal `coffre`).
+#include "cli/server_commands.h"
+
+namespace coffre::cli {
+namespace {
+
+namespace json = boost::json;
+
+void RegisterSweep(CLI::App* group, Context& ctx) {
+  auto* cmd = group->add_subcommand(
+      "sweep", "expire the cards past their expiry month and delete the evidences past their retention, now");
+  auto a = std::make_shared<VaultArgs>();
+  AddVaultArgs(cmd, *a);
+  cmd->callback([&ctx, a] {
+    Run(ctx, [&]() -> Status {
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "cards.sweep"}}));
+      PrintJson(out);
+      return Ok();
+    });
+  });
+}
+
+}  // namespace
+
+void RegisterCardCommands(CLI::App& app, Context& ctx) {
+  auto* group = app.add_subcommand("cards", "payment cards (docs/cards.md)");
+  group->require_subcommand(1);
+  RegisterSweep(group, ctx);
+}
+
+}  // namespace coffre::cli
