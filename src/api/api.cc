@@ -205,6 +205,12 @@ struct Api::Impl {
     return p.Decide(who, collection, action, c.purpose);
   }
 
+  // The decision on a resource that is not a collection (audit, alerts, cards).
+  static policy::Decision DecideOn(const Caller& c, const policy::Policy& p, std::string_view resource,
+                                   std::string_view action) {
+    return internal::DecideResource(p, c.principal, c.user ? &*c.user : nullptr, c.purpose, resource, action);
+  }
+
   // The record as the decision's views show it; `shown` lists the fields
   // returned, for the audit entry.
   json::object Show(const schema::Collection& c, const vault::Record& r,
@@ -703,11 +709,7 @@ struct Api::Impl {
       }
     }
     if (cards > 0) {
-      policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
-      std::optional<policy::Actor> user;
-      if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
-      policy::Decision d = p.DecideResource(who, policy::kResourceCards, "delete", c.purpose,
-                                            user ? &*user : nullptr);
+      policy::Decision d = DecideOn(c, p, policy::kResourceCards, "delete");
       if (!d.allowed) return Deny(std::move(e), "the subject has payment cards: " + d.reason);
     }
     e.subjects = {*subject};
@@ -723,11 +725,7 @@ struct Api::Impl {
 
   Response ReadAudit(std::string_view query, const Caller& c, const policy::Policy& p) {
     audit::Entry e = BaseEntry(c, "audit.read", {});
-    policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
-    std::optional<policy::Actor> user;
-    if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
-    policy::Decision d = p.DecideResource(who, policy::kResourceAudit, "read", c.purpose,
-                                          user ? &*user : nullptr);
+    policy::Decision d = DecideOn(c, p, policy::kResourceAudit, "read");
     if (!d.allowed) return Deny(std::move(e), d.reason);
     auto params = internal::ParseQuery(query);
     if (!params) return Failed(std::move(e), {400, "invalid_request", params.error().message});
@@ -783,11 +781,7 @@ struct Api::Impl {
 
   Response ReadAlerts(std::string_view query, const Caller& c, const policy::Policy& p) {
     audit::Entry e = BaseEntry(c, "alerts.read", {});
-    policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
-    std::optional<policy::Actor> user;
-    if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
-    policy::Decision d = p.DecideResource(who, policy::kResourceAlerts, "read", c.purpose,
-                                          user ? &*user : nullptr);
+    policy::Decision d = DecideOn(c, p, policy::kResourceAlerts, "read");
     if (!d.allowed) return Deny(std::move(e), d.reason);
     auto params = internal::ParseQuery(query);
     if (!params) return Failed(std::move(e), {400, "invalid_request", params.error().message});

@@ -59,11 +59,17 @@ guard::Requester RequesterOf(const auth::Principal& principal, const auth::Princ
   return who;
 }
 
+policy::Decision DecideResource(const policy::Policy& policy, const auth::Principal& principal,
+                                const auth::Principal* user, std::string_view purpose,
+                                std::string_view resource, std::string_view action) {
+  policy::Actor who{principal.name, principal.role, &principal.attrs};
+  std::optional<policy::Actor> for_user;
+  if (user != nullptr) for_user = policy::Actor{user->name, user->role, &user->attrs};
+  return policy.DecideResource(who, resource, action, purpose, for_user ? &*for_user : nullptr);
+}
+
 policy::Decision DecideResource(const ExtraCall& c, std::string_view resource, std::string_view action) {
-  policy::Actor who{c.principal.name, c.principal.role, &c.principal.attrs};
-  std::optional<policy::Actor> user;
-  if (c.user) user = policy::Actor{c.user->name, c.user->role, &c.user->attrs};
-  return c.policy.DecideResource(who, resource, action, c.purpose, user ? &*user : nullptr);
+  return DecideResource(c.policy, c.principal, c.user, c.purpose, resource, action);
 }
 
 RouteCall::RouteCall(ExtraCall& c, std::string action) : c_(c), e_(c.entry) { e_.action = std::move(action); }

@@ -53,8 +53,12 @@ Response AuditedAllowed(const AppendEntry& append, audit::Entry e, Response r);
 // acts for.
 guard::Requester RequesterOf(const auth::Principal& principal, const auth::Principal* user);
 
-// The policy's decision on a resource for the call's principal, purpose and
-// on-behalf-of user.
+// The policy's decision on a resource (cards, credentials, ...) for a
+// principal, the user it acts for (null if none) and a purpose; the second
+// form for an extra route's call.
+policy::Decision DecideResource(const policy::Policy& policy, const auth::Principal& principal,
+                                const auth::Principal* user, std::string_view purpose,
+                                std::string_view resource, std::string_view action);
 policy::Decision DecideResource(const ExtraCall& c, std::string_view resource, std::string_view action);
 
 // One extra-route call: its entry (from ExtraCall::entry, with `action`)
