@@ -101,7 +101,8 @@ class RetentionCliTest : public ::testing::Test {
   }
   void SetClock(int64_t offset) { WriteFileOrDie(clock_, std::to_string(offset) + "\n"); }
 
-  Ref Put(const std::string& collection, const json::object& fields, const std::string& subject = "") {
+  Ref Put(const std::string& collection, const json::object& fields,
+          const std::string& subject = "") {
     std::vector<std::string> args = {"put", dir_, collection, json::serialize(fields)};
     if (!subject.empty()) args.insert(args.end(), {"--subject", subject});
     CliResult r = Coffre(args);
@@ -136,7 +137,9 @@ class RetentionCliTest : public ::testing::Test {
     return {};
   }
 
-  static int64_t Count(const json::object& o, const char* key) { return o.at(key).to_number<int64_t>(); }
+  static int64_t Count(const json::object& o, const char* key) {
+    return o.at(key).to_number<int64_t>();
+  }
 
   TempDir tmp_;
   std::string dir_ = tmp_ / "vault";
@@ -146,10 +149,14 @@ class RetentionCliTest : public ::testing::Test {
 
 TEST_F(RetentionCliTest, RunArchivesAndShredsWhatIsDueAndTheReportSaidWhen) {
   const std::string arch_contact = Date(-400), new_contact = Date(-10);
-  Ref p_old = Put("prospects", {{"email", "old.prospect@example.org"}, {"last_contact", "2000-03-10"}});
-  Ref p_arch = Put("prospects", {{"email", "archived.prospect@example.org"}, {"last_contact", arch_contact}});
-  Ref p_new = Put("prospects", {{"email", "new.prospect@example.org"}, {"last_contact", new_contact}});
-  Ref c_old = Put("clients", {{"email", "former.client@example.org"}, {"relationship_end", "2001-05-20"}});
+  Ref p_old =
+      Put("prospects", {{"email", "old.prospect@example.org"}, {"last_contact", "2000-03-10"}});
+  Ref p_arch = Put("prospects",
+                   {{"email", "archived.prospect@example.org"}, {"last_contact", arch_contact}});
+  Ref p_new =
+      Put("prospects", {{"email", "new.prospect@example.org"}, {"last_contact", new_contact}});
+  Ref c_old =
+      Put("clients", {{"email", "former.client@example.org"}, {"relationship_end", "2001-05-20"}});
   Ref c_on = Put("clients", {{"email", "current.client@example.org"}});
   // Same subject as the former client, in a collection without a rule.
   Ref note = Put("notes", {{"text", "kept"}}, c_old.subject);
@@ -160,18 +167,22 @@ TEST_F(RetentionCliTest, RunArchivesAndShredsWhatIsDueAndTheReportSaidWhen) {
   EXPECT_EQ(last_out_.find("example.org"), std::string::npos) << "the report carries a value";
   ASSERT_EQ(report.at("collections").as_array().size(), 3u) << "notes has no rule";
   const json::object prospects = CollectionOf(report, "prospects");
-  EXPECT_EQ(prospects.at("rule").as_object(),
-            (json::object{{"from", "last_contact"}, {"delete_after", "3y"}, {"archive_after", "1y"},
-                          {"category", "prospect"}}));
+  EXPECT_EQ(prospects.at("rule").as_object(), (json::object{{"from", "last_contact"},
+                                                            {"delete_after", "3y"},
+                                                            {"archive_after", "1y"},
+                                                            {"category", "prospect"}}));
   EXPECT_EQ(Count(prospects, "online"), 3);
   EXPECT_EQ(Count(prospects, "archived"), 0);
   EXPECT_EQ(Count(prospects, "due_now"), 2);
   const json::array& planned = prospects.at("records").as_array();
   ASSERT_EQ(planned.size(), 3u);
   // Soonest first, with ids and subjects only.
-  EXPECT_EQ(planned[0].as_object(), (json::object{{"id", p_old.id}, {"subject", p_old.subject},
-                                                  {"state", "online"}, {"action", "delete"},
-                                                  {"due", "2003-03-10T00:00:00Z"}, {"held", false}}));
+  EXPECT_EQ(planned[0].as_object(), (json::object{{"id", p_old.id},
+                                                  {"subject", p_old.subject},
+                                                  {"state", "online"},
+                                                  {"action", "delete"},
+                                                  {"due", "2003-03-10T00:00:00Z"},
+                                                  {"held", false}}));
   EXPECT_EQ(planned[1].at("id").as_string(), p_arch.id);
   EXPECT_EQ(planned[1].at("action").as_string(), "archive");
   EXPECT_EQ(planned[1].at("due").as_string(), MidnightPlusYears(arch_contact, 1));
@@ -207,7 +218,8 @@ TEST_F(RetentionCliTest, RunArchivesAndShredsWhatIsDueAndTheReportSaidWhen) {
   EXPECT_EQ(GetExit("notes", note), kExitOk) << "shredding one collection's key spares the others";
 
   json::object again = Run();
-  EXPECT_EQ(Count(again, "archived") + Count(again, "deleted"), 0) << "a second run has nothing to do";
+  EXPECT_EQ(Count(again, "archived") + Count(again, "deleted"), 0)
+      << "a second run has nothing to do";
 
   // The archived prospect is now counted down to its deletion.
   report = Report();
@@ -216,10 +228,14 @@ TEST_F(RetentionCliTest, RunArchivesAndShredsWhatIsDueAndTheReportSaidWhen) {
   EXPECT_EQ(Count(after, "archived"), 1);
   const json::array& next = after.at("records").as_array();
   ASSERT_EQ(next.size(), 2u);
-  EXPECT_EQ(next[0].at("id").as_string(), p_new.id) << "archived in a year, before the other's deletion";
-  EXPECT_EQ(next[1].as_object(), (json::object{{"id", p_arch.id}, {"subject", p_arch.subject},
-                                               {"state", "archived"}, {"action", "delete"},
-                                               {"due", MidnightPlusYears(arch_contact, 3)}, {"held", false}}));
+  EXPECT_EQ(next[0].at("id").as_string(), p_new.id)
+      << "archived in a year, before the other's deletion";
+  EXPECT_EQ(next[1].as_object(), (json::object{{"id", p_arch.id},
+                                               {"subject", p_arch.subject},
+                                               {"state", "archived"},
+                                               {"action", "delete"},
+                                               {"due", MidnightPlusYears(arch_contact, 3)},
+                                               {"held", false}}));
 
   // Audited as principal coffre, with ids and the rule, never a value.
   CliResult audit = Coffre({"audit", "list", dir_, "--principal", "coffre"});
@@ -248,7 +264,8 @@ TEST_F(RetentionCliTest, RunArchivesAndShredsWhatIsDueAndTheReportSaidWhen) {
 }
 
 TEST_F(RetentionCliTest, AHoldKeepsTheSubjectUntilReleased) {
-  Ref c_old = Put("clients", {{"email", "held.client@example.org"}, {"relationship_end", "2001-05-20"}});
+  Ref c_old =
+      Put("clients", {{"email", "held.client@example.org"}, {"relationship_end", "2001-05-20"}});
 
   json::object held = Retention({"retention", "hold", dir_, c_old.subject});
   EXPECT_EQ(held.at("subject").as_string(), c_old.subject);
@@ -290,7 +307,9 @@ TEST_F(RetentionCliTest, BadInputIsRefusedWithAClearErrorAndNothingChanges) {
   };
   const std::string unknown(32, '0');
   const std::vector<Case> cases = {
-      {{"retention", "hold", dir_, "not-hex"}, kExitInvalid, "subject must be 32 hexadecimal characters"},
+      {{"retention", "hold", dir_, "not-hex"},
+       kExitInvalid,
+       "subject must be 32 hexadecimal characters"},
       {{"retention", "hold", dir_, c_old.subject.substr(0, 30)}, kExitInvalid, "32 hexadecimal"},
       {{"retention", "release", dir_, "ZZ"}, kExitInvalid, "32 hexadecimal"},
       {{"retention", "hold", dir_, unknown}, kExitNotFound, "unknown subject"},
@@ -320,8 +339,10 @@ TEST_F(RetentionCliTest, BadInputIsRefusedWithAClearErrorAndNothingChanges) {
 }
 
 TEST_F(RetentionCliTest, TheSameCommandsGoToARunningServer) {
-  Ref p_old = Put("prospects", {{"email", "old.prospect@example.org"}, {"last_contact", "2000-03-10"}});
-  Ref c_old = Put("clients", {{"email", "former.client@example.org"}, {"relationship_end", "2001-05-20"}});
+  Ref p_old =
+      Put("prospects", {{"email", "old.prospect@example.org"}, {"last_contact", "2000-03-10"}});
+  Ref c_old =
+      Put("clients", {{"email", "former.client@example.org"}, {"relationship_end", "2001-05-20"}});
   Ref c_on = Put("clients", {{"email", "current.client@example.org"}});
 
   // The server sweeps at start too (ADR 0012): c_old is held before, and
@@ -331,7 +352,8 @@ TEST_F(RetentionCliTest, TheSameCommandsGoToARunningServer) {
   EXPECT_TRUE(Retention({"retention", "hold", dir_, c_old.subject}).at("held").as_bool());
   CliChild server;
   std::string error;
-  ASSERT_TRUE(server.Start({"serve", dir_, "--listen", "127.0.0.1:0"}, {{"COFFRE_TEST_CLOCK_FILE", clock_}}, error))
+  ASSERT_TRUE(server.Start({"serve", dir_, "--listen", "127.0.0.1:0"},
+                           {{"COFFRE_TEST_CLOCK_FILE", clock_}}, error))
       << error;
   auto line = server.ReadLine();
   ASSERT_TRUE(line && line->find("\"listening\"") != std::string::npos) << "serve did not start";
@@ -384,7 +406,8 @@ TEST_F(RetentionCliTest, LastActivityCountsFromTheLastWrite) {
   EXPECT_EQ(GetExit("visits", second), kExitOk);
   const json::array planned = CollectionOf(Report(), "visits").at("records").as_array();
   ASSERT_EQ(planned.size(), 2u);
-  EXPECT_EQ(planned[0].at("id").as_string(), second.id) << "the second visit is archived 4 days before";
+  EXPECT_EQ(planned[0].at("id").as_string(), second.id)
+      << "the second visit is archived 4 days before";
   EXPECT_EQ(planned[0].at("action").as_string(), "archive");
   EXPECT_EQ(planned[1].at("id").as_string(), first.id);
   EXPECT_EQ(planned[1].at("state").as_string(), "archived");
