@@ -30,8 +30,8 @@ namespace fs = std::filesystem;
 
 // As the management commands: the running server, else the directory.
 Result<json::object> Manage(const VaultArgs& a, const json::object& request) {
-  auto remote = server::CallAdminSocket(server::AdminSocketPath(TrimSlash(a.dir)), request);
-  if (remote || remote.error().code != ErrorCode::kNotFound) return remote;
+  COFFRE_ASSIGN_OR_RETURN(auto remote, server::TryAdminSocket(server::AdminSocketPath(TrimSlash(a.dir)), request));
+  if (remote) return std::move(*remote);
   COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(a)));
   server::Admin admin(*rt);
   return admin.Execute(request, LocalSource());

@@ -18,7 +18,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // A usage error (missing DIR, bad option value) is invalid input: exit
+    // 2 like every other (cli/commands.h), not CLI11's own codes; --help
+    // still exits 0.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return ctx.exit_code;
 }

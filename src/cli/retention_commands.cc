@@ -1,8 +1,10 @@
 // `coffre retention run|report|hold|release DIR` (docs/retention.md). They
 // are management operations: they go to the running server over its socket,
 // or open DIR themselves when none runs, and are audited as principal
-// `local` with the caller's uid (the deletions and archives of a run are
-// audited as principal `coffre`).
+// `local` with the caller's uid (the deletions and archives of a run, and
+// the card sweep it also runs, are audited as principal `coffre`). Each
+// prints one JSON object; errors exit 2 (bad subject id), 3 (unknown
+// subject, no hold to release, no vault at DIR).
 #include "cli/server_commands.h"
 
 namespace coffre::cli {
@@ -11,7 +13,8 @@ namespace {
 namespace json = boost::json;
 
 void RegisterRun(CLI::App* group, Context& ctx) {
-  auto* cmd = group->add_subcommand("run", "apply the retention rules now: archive and crypto-shred what is due");
+  auto* cmd = group->add_subcommand(
+      "run", "apply the retention rules now: archive and crypto-shred what is due, and sweep expired cards");
   auto a = std::make_shared<VaultArgs>();
   AddVaultArgs(cmd, *a);
   cmd->callback([&ctx, a] {

@@ -198,11 +198,11 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
       const std::string dir = TrimSlash(va->dir);
       const std::string anchor = ResolveAnchor(dir, va->anchor);
       json::object out;
-      auto remote = server::CallAdminSocket(server::AdminSocketPath(dir),
-                                            {{"op", "audit.verify"}, {"anchor", anchor}});
+      COFFRE_ASSIGN_OR_RETURN(auto remote, server::TryAdminSocket(server::AdminSocketPath(dir),
+                                                                  {{"op", "audit.verify"}, {"anchor", anchor}}));
       if (remote) {
         out = std::move(*remote);
-      } else if (remote.error().code == ErrorCode::kNotFound) {
+      } else {
         // Needs no key: the store is read as it is, checked against the
         // public key in the anchor.
         COFFRE_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore({.path = dir, .read_only = true}));
@@ -211,8 +211,6 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
                {"anchored", r.anchored}};
         if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;
         if (!r.problem.empty()) out["problem"] = r.problem;
-      } else {
-        return Fail(remote.error());
       }
       PrintJson(out);
       if (!out.at("ok").as_bool()) {
@@ -326,8 +324,8 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
 
 Result<json::object> Manage(const ServerArgs& a, const json::object& request) {
   const std::string socket = server::AdminSocketPath(TrimSlash(a.dir));
-  auto remote = server::CallAdminSocket(socket, request);
-  if (remote || remote.error().code != ErrorCode::kNotFound) return remote;
+  COFFRE_ASSIGN_OR_RETURN(auto remote, server::TryAdminSocket(socket, request));
+  if (remote) return std::move(*remote);
   COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(a)));
   server::Admin admin(*rt);
   return admin.Execute(request, LocalSource());

@@ -74,10 +74,10 @@ TEST(DenyAllPolicy, DeniesEveryActionResourceAndDelegation) {
 
 TEST(ExamplePolicy, ParsesAgainstTheExampleSchema) {
   const Policy p = ExamplePolicy();
-  EXPECT_EQ(p.RoleNames(), (std::vector<std::string>{"admin", "adviser", "auditor", "crm_backend", "login_service", "payment",
-                                                      "support_agent"}));
-  EXPECT_EQ(p.PurposeNames(),
-            (std::vector<std::string>{"admin", "authentication", "follow_up", "investigation", "payment", "support"}));
+  EXPECT_EQ(p.RoleNames(), (std::vector<std::string>{"admin", "adviser", "archivist", "auditor", "crm_backend",
+                                                      "login_service", "payment", "support_agent"}));
+  EXPECT_EQ(p.PurposeNames(), (std::vector<std::string>{"admin", "authentication", "follow_up", "investigation",
+                                                        "legal_claim", "payment", "support"}));
   EXPECT_TRUE(p.AllowsDelegation("crm_backend"));
   for (const char* role : {"admin", "adviser", "auditor", "payment", "support_agent", "nobody"}) {
     EXPECT_FALSE(p.AllowsDelegation(role)) << role;
@@ -87,6 +87,21 @@ TEST(ExamplePolicy, ParsesAgainstTheExampleSchema) {
   EXPECT_TRUE(p.KnowsPurpose("follow_up"));
   EXPECT_FALSE(p.KnowsPurpose("marketing"));
   EXPECT_NE(p.text().find("[roles.adviser]"), std::string::npos);
+}
+
+// The archive (docs/retention.md) is read by the archivist for a legal
+// claim, and by nobody else for any purpose.
+TEST(ExamplePolicy, OnlyTheArchivistReadsTheArchiveForALegalClaim) {
+  const Policy p = ExamplePolicy();
+  for (const std::string& role : p.RoleNames()) {
+    for (const std::string& purpose : p.PurposeNames()) {
+      const bool want = role == "archivist" && purpose == "legal_claim";
+      EXPECT_EQ(p.DecideResource({"x", role, nullptr}, kResourceArchive, "read", purpose).allowed, want)
+          << role << " / " << purpose;
+      EXPECT_EQ(p.DecideResource({"x", role, nullptr}, kResourceRetention, "manage", purpose).allowed, want)
+          << role << " / " << purpose;
+    }
+  }
 }
 
 // Every examples/NAME-policy.toml loads against examples/NAME.toml.
@@ -154,7 +169,7 @@ TEST(ExamplePolicy, SupportAgentSeesContactDetailsMasked) {
       {"first_name", View::kClear}, {"last_name", View::kClear}, {"sex", View::kClear},
       {"birth_date", View::kClear}, {"nir", View::kMasked},      {"email", View::kMasked},
       {"phone", View::kMasked},     {"postal_address", View::kClear}, {"iban", View::kNone},
-      {"agency", View::kClear}};
+      {"agency", View::kClear},     {"relationship_end", View::kClear}};
   EXPECT_EQ(ViewsByName(d, schema, "people"), want);
 }
 

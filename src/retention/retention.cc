@@ -50,6 +50,10 @@ Status Retention::SetHold(std::string_view subject, std::string_view by) {
   v += by;
   auto batch = vault_.store().NewBatch();
   batch->Put(Space::kRetention, HoldKey(subject), v);
+  // A sweep re-reads the hold under the same lock before it acts on a
+  // record: once this returns, no record of the subject is archived or
+  // deleted.
+  std::lock_guard lock(act_mu_);
   return vault_.store().Write(*batch);
 }
 
@@ -86,12 +90,28 @@ Result<std::vector<Hold>> Retention::ListHolds() {
   return out;
 }
 
+Result<std::optional<int64_t>> Retention::BaseOf(const schema::Collection& c, const vault::Record& r,
+                                                 bool& activity_unknown) {
+  const schema::RetentionRule& rule = *c.retention;
+  activity_unknown = false;
+  if (!rule.FromLastActivity()) {
+    for (const vault::FieldValue& f : r.fields) {
+      if (f.name == rule.from) {
+        if (auto date = schema::DateToUnixSeconds(f.value)) return std::optional<int64_t>(*date);
+      }
+    }
+    // A client's relationship without an end goes on: not due.
+    if (rule.category == schema::RetentionRule::Category::kClient) return std::optional<int64_t>();
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto last, vault_.LastActivity(r.subject, c.name, r.id));
+  activity_unknown = !last;
+  return last;
+}
+
 template <typename F>
 Status Retention::ForEachRecord(F&& visit) {
   for (const schema::Collection& c : vault_.schema().collections()) {
     if (!c.retention) continue;
-    const schema::RetentionRule& rule = *c.retention;
-    const schema::FieldDef* from_field = rule.FromLastActivity() ? nullptr : c.Find(rule.from);
     for (bool archived : {false, true}) {
       std::string after;
       while (true) {
@@ -99,19 +119,7 @@ Status Retention::ForEachRecord(F&& visit) {
         if (!page) return Fail(page.error());
         for (const vault::Record& r : *page) {
           Visit v{&c, &r, archived, std::nullopt, false};
-          std::optional<int64_t> date;
-          if (from_field != nullptr) {
-            for (const vault::FieldValue& f : r.fields) {
-              if (f.name == from_field->name) date = schema::DateToUnixSeconds(f.value);
-            }
-          }
-          if (date) {
-            v.base = date;
-          } else if (rule.category != schema::RetentionRule::Category::kClient) {
-            COFFRE_ASSIGN_OR_RETURN(auto last, vault_.LastActivity(r.subject, c.name, r.id));
-            v.activity_unknown = !last;
-            v.base = last;
-          }
+          COFFRE_ASSIGN_OR_RETURN(v.base, BaseOf(c, r, v.activity_unknown));
           COFFRE_TRY(visit(v));
         }
         if (page->size() < kPage) break;
@@ -152,23 +160,50 @@ Result<SweepResult> Retention::Sweep() {
       ++out.stamped;
       v.base = out.at;
     }
-    if (!v.base) return Ok();
-    const bool del = out.at >= schema::AddDuration(*v.base, rule.delete_after);
-    const bool arch = !del && !v.archived && rule.archive_after &&
-                      out.at >= schema::AddDuration(*v.base, *rule.archive_after);
-    if (!del && !arch) return Ok();
-    if (held.count(v.record->subject) != 0) {
+    auto due = [&](const std::optional<int64_t>& base, bool& del) {
+      if (!base) return false;
+      del = out.at >= schema::AddDuration(*base, rule.delete_after);
+      return del || (!v.archived && rule.archive_after && out.at >= schema::AddDuration(*base, *rule.archive_after));
+    };
+    bool del = false;
+    if (!due(v.base, del)) return Ok();
+    // Decided on what the walk read, which may be a page old: under
+    // act_mu_, the hold and (for an online record, which can be written)
+    // the record are read again, so that a hold set or a write made since
+    // is seen (docs/retention.md, "Sweep").
+    std::lock_guard act(act_mu_);
+    bool is_held = held.count(v.record->subject) != 0;
+    if (!is_held) {
+      COFFRE_ASSIGN_OR_RETURN(auto h, vault_.store().Get(Space::kRetention, HoldKey(v.record->subject)));
+      is_held = h.has_value();
+    }
+    if (is_held) {
       ++out.held;
       held_due.insert(v.record->subject);
       return Ok();
     }
+    if (!v.archived) {
+      auto now = vault_.Get(v.collection->name, v.record->id);
+      if (!now && now.error().code == ErrorCode::kNotFound) return Ok();  // deleted or erased since
+      if (!now) return Fail(now.error());
+      bool unknown = false;
+      COFFRE_ASSIGN_OR_RETURN(auto base, BaseOf(*v.collection, *now, unknown));
+      if (unknown) base = out.at;  // stamped above
+      if (!due(base, del)) return Ok();
+    }
+    // kNotFound: erased since (EraseSubject does not take act_mu_).
+    auto gone = [](const Status& s) { return !s && s.error().code == ErrorCode::kNotFound; };
     if (del) {
-      COFFRE_TRY(v.archived ? vault_.DeleteArchived(v.collection->name, v.record->id)
-                            : vault_.DeleteRecord(v.collection->name, v.record->id));
+      Status s = v.archived ? vault_.DeleteArchived(v.collection->name, v.record->id)
+                            : vault_.DeleteRecord(v.collection->name, v.record->id);
+      if (gone(s)) return Ok();
+      COFFRE_TRY(s);
       ++out.deleted;
       return audit(v, "retention.delete", RuleText(rule, true) + (v.archived ? ", from the archive" : ""));
     }
-    COFFRE_TRY(vault_.ArchiveRecord(v.collection->name, v.record->id));
+    Status s = vault_.ArchiveRecord(v.collection->name, v.record->id);
+    if (gone(s)) return Ok();
+    COFFRE_TRY(s);
     ++out.archived;
     return audit(v, "retention.archive", RuleText(rule, false));
   });

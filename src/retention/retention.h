@@ -112,11 +112,19 @@ class Retention {
   // Calls `visit` for every record of every collection with a rule.
   template <typename F>
   Status ForEachRecord(F&& visit);
+  // When the record's period starts: its date field, else its last
+  // activity (nullopt and `activity_unknown` when never stamped), or
+  // nullopt for a client without an end of relationship.
+  Result<std::optional<int64_t>> BaseOf(const schema::Collection& c, const vault::Record& r,
+                                        bool& activity_unknown);
 
   vault::Vault& vault_;
   audit::AuditLog& audit_;
   Clock& clock_;
   std::mutex sweep_mu_;
+  // Held by SetHold's write and by a sweep from its last check of a
+  // record to its action on it.
+  std::mutex act_mu_;
 };
 
 }  // namespace coffre::retention

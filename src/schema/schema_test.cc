@@ -261,17 +261,51 @@ TEST(Examples, PeopleMatchesTheGenerator) {
       {"postal_address", FieldType::kPostalAddress, false, false},
       {"iban", FieldType::kIban, false, false},
       {"agency", FieldType::kText, false, false},
+      // Not generated: the organisation's own, optional (retention).
+      {"relationship_end", FieldType::kDate, false, false},
   };
   ASSERT_EQ(people->fields.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     const FieldDef& f = people->fields[i];
     EXPECT_EQ(f.name, want[i].name);
     EXPECT_EQ(f.type, want[i].type) << f.name;
-    EXPECT_TRUE(f.required) << f.name;
+    EXPECT_EQ(f.required, f.name != "relationship_end") << f.name;
     EXPECT_EQ(f.searchable, want[i].searchable) << f.name;
     EXPECT_EQ(f.unique, want[i].unique) << f.name;
   }
   EXPECT_EQ(people->Find("sex")->enum_values, (std::vector<std::string>{"F", "M"}));
+}
+
+// The examples of issue 5 carry the CNIL's periods (docs/retention.md):
+// clients 3 years after the end of the relationship, prospects 3 years
+// after their last contact, archives for the legal periods.
+TEST(Examples, CarryRealisticRetentionRules) {
+  struct Want {
+    std::string file, collection;
+    RetentionRule::Category category;
+    std::string from, archive_after, delete_after;
+  };
+  using C = RetentionRule::Category;
+  const std::vector<Want> want = {
+      {"people.toml", "people", C::kClient, "relationship_end", "3y", "5y"},
+      {"psychics.toml", "clients", C::kClient, "last_consultation", "", "3y"},
+      {"psychics.toml", "prospects", C::kProspect, "last_activity", "", "3y"},
+      {"psychics.toml", "rdv", C::kNone, "rdv_date", "1y", "3y"},
+      {"card-site.toml", "customers", C::kClient, "last_order", "", "3y"},
+      {"card-site.toml", "orders", C::kNone, "order_date", "3y", "10y"},
+  };
+  for (const Want& w : want) {
+    auto schema = Schema::LoadFile(std::string(COFFRE_SOURCE_DIR) + "/examples/" + w.file);
+    ASSERT_TRUE(schema) << schema.error().message;
+    const Collection* c = schema->Find(w.collection);
+    ASSERT_NE(c, nullptr) << w.file << " " << w.collection;
+    ASSERT_TRUE(c->retention) << w.file << " " << w.collection;
+    EXPECT_EQ(c->retention->category, w.category) << w.collection;
+    EXPECT_EQ(c->retention->from, w.from) << w.collection;
+    EXPECT_EQ(c->retention->archive_after ? FormatDuration(*c->retention->archive_after) : "", w.archive_after)
+        << w.collection;
+    EXPECT_EQ(FormatDuration(c->retention->delete_after), w.delete_after) << w.collection;
+  }
 }
 
 TEST(Examples, CardSiteLeavesCardsToTheBuiltInCollection) {

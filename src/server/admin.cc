@@ -271,6 +271,8 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
   }
   if (op == "retention.run") {
     COFFRE_ASSIGN_OR_RETURN(retention::SweepResult r, rt_.retention().Sweep());
+    // The card sweep too (cards expire with their month; docs/retention.md).
+    COFFRE_ASSIGN_OR_RETURN(cards::SweepStats c, rt_.SweepCards());
     json::array held;
     for (const std::string& s : r.held_subjects) held.push_back(json::value(ToHex(s)));
     return json::object{{"at", Time(r.at)},
@@ -278,7 +280,10 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
                         {"deleted", r.deleted},
                         {"held", r.held},
                         {"held_subjects", std::move(held)},
-                        {"stamped", r.stamped}};
+                        {"stamped", r.stamped},
+                        {"cards", json::object{{"expired", c.expired},
+                                               {"evidence_deleted", c.evidence_deleted},
+                                               {"unreadable", c.unreadable}}}};
   }
   if (op == "cards.sweep") {
     COFFRE_ASSIGN_OR_RETURN(cards::SweepStats st, rt_.SweepCards());

@@ -16,7 +16,8 @@
 //   audit.verify      {anchor?} -> {ok, entries, checkpoints, first_bad_seq?, problem?}
 //   canary.add        {collection, count, email_domain?, seed?} -> {added}   (ids never leave the vault)
 //   alerts.list       {from?, to?, limit?, after_id?} (unix seconds) -> {alerts: [...]}
-//   retention.run     {} -> {at, archived, deleted, held, held_subjects, stamped}
+//   retention.run     {} -> {at, archived, deleted, held, held_subjects, stamped,
+//                     cards: {expired, evidence_deleted, unreadable}}  (the card sweep too)
 //   retention.report  {limit?} -> docs/retention.md, "Report"
 //   retention.hold | retention.release  {subject (hex)} -> {subject, held, since?, by?}
 //   cards.sweep       {} -> {at, scanned, expired, evidence_deleted, unreadable, evidence_months}

@@ -14,6 +14,9 @@ namespace coffre::server {
 namespace {
 
 constexpr size_t kMaxRequestBytes = 1u << 20;
+// Answers may be larger (a retention report lists up to 100,000 records
+// per collection); still bounded.
+constexpr size_t kMaxAnswerBytes = 256u << 20;
 constexpr int kIoTimeoutMs = 10'000;
 // The CLI waits longer for an answer than the server for a request: some
 // operations take a while (audit verify of a long log, canary add).
@@ -29,8 +32,9 @@ Result<sockaddr_un> Address(const std::string& path) {
   return addr;
 }
 
-// Reads up to the first newline (or EOF), with a deadline.
-Result<std::string> ReadLine(int fd, int timeout_ms = kIoTimeoutMs) {
+// Reads up to the first newline (or EOF), with a deadline and a bound:
+// past `max_bytes`, kInvalidArgument (a request) or kIoError (an answer).
+Result<std::string> ReadLine(int fd, int timeout_ms = kIoTimeoutMs, size_t max_bytes = kMaxRequestBytes) {
   std::string data;
   char buf[4096];
   while (data.find('\n') == std::string::npos) {
@@ -42,7 +46,10 @@ Result<std::string> ReadLine(int fd, int timeout_ms = kIoTimeoutMs) {
     if (n < 0) return Fail(ErrorCode::kIoError, std::string("admin socket: ") + std::strerror(errno));
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxRequestBytes) return Fail(ErrorCode::kInvalidArgument, "admin request too large");
+    if (data.size() > max_bytes) {
+      if (max_bytes == kMaxRequestBytes) return Fail(ErrorCode::kInvalidArgument, "admin request too large");
+      return Fail(ErrorCode::kIoError, "the server's answer is too large");
+    }
   }
   if (auto nl = data.find('\n'); nl != std::string::npos) data.resize(nl);
   return data;
@@ -171,15 +178,15 @@ void AdminSocket::Answer(int client) {
   (void)WriteAll(client, boost::json::serialize(answer) + "\n");
 }
 
-Result<boost::json::object> CallAdminSocket(const std::string& path,
-                                            const boost::json::object& request) {
+Result<std::optional<boost::json::object>> TryAdminSocket(const std::string& path,
+                                                          const boost::json::object& request) {
   COFFRE_ASSIGN_OR_RETURN(sockaddr_un addr, Address(path));
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Fail(ErrorCode::kIoError, "cannot create a socket");
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int err = errno;
     ::close(fd);
-    if (err == ENOENT || err == ECONNREFUSED) return Fail(ErrorCode::kNotFound, "no server running");
+    if (err == ENOENT || err == ECONNREFUSED) return std::optional<boost::json::object>();
     return Fail(ErrorCode::kIoError, "cannot reach the server at " + path + ": " + std::strerror(err));
   }
   Status sent = WriteAll(fd, boost::json::serialize(request) + "\n");
@@ -187,14 +194,21 @@ Result<boost::json::object> CallAdminSocket(const std::string& path,
     ::close(fd);
     return Fail(sent.error());
   }
-  auto line = ReadLine(fd, kAnswerTimeoutMs);
+  auto line = ReadLine(fd, kAnswerTimeoutMs, kMaxAnswerBytes);
   ::close(fd);
   if (!line) return Fail(line.error());
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(*line, ec);
   if (ec || !v.is_object()) return Fail(ErrorCode::kIoError, "the server's answer is not JSON");
   if (v.as_object().contains("error")) return Fail(ErrorFromJson(v));
-  return std::move(v.as_object());
+  return std::optional<boost::json::object>(std::move(v.as_object()));
+}
+
+Result<boost::json::object> CallAdminSocket(const std::string& path,
+                                            const boost::json::object& request) {
+  COFFRE_ASSIGN_OR_RETURN(auto answer, TryAdminSocket(path, request));
+  if (!answer) return Fail(ErrorCode::kNotFound, "no server running");
+  return std::move(*answer);
 }
 
 }  // namespace coffre::server

@@ -4,14 +4,15 @@
 // audited source.
 //
 //   auto sock = AdminSocket::Start(dir + "/admin.sock", admin);   // server
-//   auto answer = CallAdminSocket(dir + "/admin.sock", request);  // CLI
-//   if (!answer && answer.error().code == ErrorCode::kNotFound) { open DIR directly }
+//   auto answer = TryAdminSocket(dir + "/admin.sock", request);   // CLI
+//   if (answer && !*answer) { no server: open DIR directly }
 //
 // Thread-safety: the server side answers on its own thread, one connection
 // at a time; Stop() (or the destructor) joins it and removes the socket.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -42,9 +43,15 @@ class AdminSocket {
   std::thread thread_;
 };
 
-// Sends `request` to the server listening at `path`. kNotFound when no
+// Sends `request` to the server listening at `path`: nullopt when no
 // server listens there (no socket, or a stale one); the server's error,
-// decoded, when it refuses the operation.
+// decoded, when it refuses the operation. A kNotFound the server answers
+// (an unknown principal, subject...) is that answer, not the absence of a
+// server: callers that fall back to opening the directory use this.
+Result<std::optional<boost::json::object>> TryAdminSocket(const std::string& path,
+                                                          const boost::json::object& request);
+// TryAdminSocket with no server as kNotFound ("no server running"), for
+// callers that only need to know whether one answers (ping).
 Result<boost::json::object> CallAdminSocket(const std::string& path,
                                             const boost::json::object& request);
 

@@ -1,5 +1,6 @@
 // The admin socket answers only the user running the server (or root), even
-// when its file mode has been loosened (review finding 14).
+// when its file mode has been loosened (review finding 14), and tells "no
+// server" apart from a server's refusal.
 #include "server/admin_socket.h"
 
 #include <gtest/gtest.h>
@@ -64,6 +65,23 @@ TEST_F(AdminSocketTest, TheSocketIsPrivateAndServesItsOwnUser) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto r = CallAdminSocket(path_, {{"op", "principal.list"}});
   ASSERT_TRUE(r) << r.error().message;
+}
+
+// The CLI opens the directory itself only when no server listens: a
+// kNotFound the server answers must not look like the absence of one (the
+// CLI would then try the directory the server holds).
+TEST_F(AdminSocketTest, AServersNotFoundIsNotTheAbsenceOfAServer) {
+  auto refused = TryAdminSocket(path_, {{"op", "retention.release"}, {"subject", std::string(32, '0')}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(refused.error().message, "the subject is not under a legal hold");
+  auto none = TryAdminSocket((root_ / "absent" / "admin.sock").string(), {{"op", "ping"}});
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(none->has_value());
+  auto answered = TryAdminSocket(path_, {{"op", "principal.list"}});
+  ASSERT_TRUE(answered) << answered.error().message;
+  ASSERT_TRUE(answered->has_value());
+  EXPECT_TRUE((*answered)->contains("principals"));
 }
 
 TEST_F(AdminSocketTest, AnotherUserIsRefusedEvenThroughALoosenedMode) {

@@ -159,6 +159,10 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
   std::unique_ptr<Vault> v(new Vault());
   v->options_ = o;
   v->clock_ = o.clock != nullptr ? o.clock : &DefaultClock();
+  // Said first: a mistyped DIR is not a missing key file.
+  if (std::error_code ec; !fs::is_directory(o.dir, ec)) {
+    return Fail(ErrorCode::kNotFound, "no vault at " + o.dir);
+  }
   COFFRE_ASSIGN_OR_RETURN(v->master_, crypto::LoadKeyFile(o.key_file));
   COFFRE_ASSIGN_OR_RETURN(v->store_, storage::OpenRocksStore({
                                          .path = o.dir,
