@@ -690,10 +690,18 @@ struct Api::Impl {
     if (!AnyCollectionAllows(c, p, Action::kDelete, &reason)) return Deny(std::move(e), reason);
     auto subject = ParseHexId(r.id, "subject");
     if (!subject) return Failed(std::move(e), subject.error());
-    auto records = s.vault.ExportSubject(*subject);
+    // Online and archived records go alike (Vault::EraseSubject), so the
+    // caller must be allowed to delete each of them.
+    auto records = s.vault.ArchivedOfSubject(*subject);
     if (!records) return Failed(std::move(e), FromError(records.error()));
-    // The subject's payment cards go with it (Vault::EraseSubject): erasing
-    // them takes the right to delete cards too.
+    if (auto online = s.vault.ExportSubject(*subject)) {
+      records->insert(records->end(), std::make_move_iterator(online->begin()),
+                      std::make_move_iterator(online->end()));
+    } else if (online.error().code != ErrorCode::kNotFound) {
+      return Failed(std::move(e), FromError(online.error()));
+    }
+    // The subject's payment cards go with it: erasing them takes the right
+    // to delete cards too.
     size_t cards = 0;
     if (s.cards != nullptr) {
       auto n = s.cards->CountOfSubject(*subject);

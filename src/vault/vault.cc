@@ -414,7 +414,7 @@ Result<std::vector<RecordRef>> Vault::Find(std::string_view collection, std::str
   return refs;
 }
 
-Result<std::vector<Record>> Vault::ExportSubject(std::string_view subject) {
+Result<std::vector<Record>> Vault::RecordsOfSubject(std::string_view subject, Space space, bool* known) {
   COFFRE_TRY(CheckSubject(subject));
   std::vector<std::pair<std::string, std::string>> members;  // collection, record id
   COFFRE_TRY(store_->Scan(Space::kSubjects, subject, [&](std::string_view key, std::string_view) {
@@ -422,15 +422,27 @@ Result<std::vector<Record>> Vault::ExportSubject(std::string_view subject) {
     if (layout::ParseMemberKey(key, collection, id)) members.emplace_back(collection, id);
     return true;
   }));
-  if (members.empty()) return Fail(ErrorCode::kNotFound, "unknown subject");
+  *known = !members.empty();
   std::vector<Record> records;
   for (auto& [collection, id] : members) {
-    COFFRE_ASSIGN_OR_RETURN(auto v, store_->Get(Space::kRecords, layout::RecordKey(collection, id)));
+    COFFRE_ASSIGN_OR_RETURN(auto v, store_->Get(space, layout::RecordKey(collection, id)));
     if (!v) continue;
     COFFRE_ASSIGN_OR_RETURN(Record r, OpenRecord(collection, id, *v));
     records.push_back(std::move(r));
   }
   return records;
+}
+
+Result<std::vector<Record>> Vault::ExportSubject(std::string_view subject) {
+  bool known = false;
+  COFFRE_ASSIGN_OR_RETURN(auto records, RecordsOfSubject(subject, Space::kRecords, &known));
+  if (!known) return Fail(ErrorCode::kNotFound, "unknown subject");
+  return records;
+}
+
+Result<std::vector<Record>> Vault::ArchivedOfSubject(std::string_view subject) {
+  bool known = false;
+  return RecordsOfSubject(subject, Space::kArchive, &known);
 }
 
 Result<std::vector<Record>> Vault::ListRecords(std::string_view collection, std::string_view after,

@@ -134,8 +134,11 @@ class Vault {
   Result<std::vector<RecordRef>> Find(std::string_view collection, std::string_view field,
                                       const schema::Input& value, size_t limit = SIZE_MAX);
 
-  // All records of a subject, across collections.
+  // All records of a subject, across collections (online ones; kNotFound
+  // when the subject has no record, online or archived).
   Result<std::vector<Record>> ExportSubject(std::string_view subject);
+  // The subject's archived records (docs/retention.md); empty when none.
+  Result<std::vector<Record>> ArchivedOfSubject(std::string_view subject);
 
   // Up to `limit` records of `collection` whose ids sort after `after`
   // (empty: from the first), in id order. A bulk export pages through a
@@ -206,6 +209,9 @@ class Vault {
                             std::string_view value);
   Result<std::vector<Record>> ListIn(storage::Space space, const schema::Collection& c,
                                      std::string_view after, size_t limit);
+  // The subject's records found in `space` (records or archive), and
+  // whether it has any membership at all.
+  Result<std::vector<Record>> RecordsOfSubject(std::string_view subject, storage::Space space, bool* known);
   // Adds to `batch` the deletion of the membership of (subject, collection,
   // record) and of the data key when no other record of the subject in the
   // collection needs it.

@@ -281,7 +281,7 @@ def test_admin_erases_a_subject(seeded):
         ref = r.json()
         r = c.delete(f"/v1/subjects/{ref['subject']}")
         assert r.status_code == 200, r.text
-        assert r.json() == {"subject": ref["subject"], "erased_records": 1}
+        assert r.json() == {"subject": ref["subject"], "erased_records": 1, "erased_cards": 0}
         error_of(c.get(f"{PEOPLE}/{ref['id']}"), 404, "not_found")
     finally:
         c.close()

@@ -337,6 +337,25 @@ def test_archived_records_are_read_only_by_the_archivist_for_a_legal_claim(drill
     assert {f["name"] for f in reads[0]["fields"]} == set(want)
 
 
+def test_a_subject_whose_records_are_all_archived_can_still_be_erased(drill):
+    # The right to erasure holds for archived data too: DELETE
+    # /v1/subjects/{s} finds the archived record, checks the caller may
+    # delete it, and shreds it. Runs after the archive test, which reads it.
+    d = drill
+    ref = d.refs[P_ARCH]
+    support = d.v.client("support", "support")
+    try:
+        error_of(support.delete(f"/v1/subjects/{ref['subject']}"), 403, "forbidden")
+    finally:
+        support.close()
+    assert d.archivist.get(f"/v1/archive/people/{ref['id']}").status_code == 200, "a denial erased nothing"
+    r = d.admin.delete(f"/v1/subjects/{ref['subject']}")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"subject": ref["subject"], "erased_records": 1, "erased_cards": 0}
+    error_of(d.archivist.get(f"/v1/archive/people/{ref['id']}"), 404, "not_found")
+    error_of(d.admin.delete(f"/v1/subjects/{ref['subject']}"), 404, "not_found")
+
+
 def test_after_release_the_next_sweep_removes_the_held_subject(drill):
     d = drill
     held = d.refs[P_HELD]
