@@ -18,6 +18,7 @@
 
 #include "cli_runner.h"
 #include "test_util.h"
+#include "tests/vectors/card_numbers.h"
 
 namespace coffre::testing {
 namespace {
@@ -686,24 +687,6 @@ TEST_F(CliE2eTest, EraseSubjectRemovesEverything) {
 
 // ---------------------------------------------------------------- cards
 
-// A number of 16 digits passing Luhn (computed: no card number is written
-// in this file).
-std::string LuhnNumber(unsigned seed) {
-  std::string s = "4";
-  while (s.size() < 15) s += static_cast<char>('0' + (seed = seed * 1103515245u + 12345u) / 65536u % 10);
-  for (char c = '0'; c <= '9'; ++c) {
-    std::string t = s + c;
-    int sum = 0;
-    for (size_t k = 0; k < t.size(); ++k) {
-      int d = t[t.size() - 1 - k] - '0';
-      if (k % 2 == 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-      sum += d;
-    }
-    if (sum % 10 == 0) return t;
-  }
-  return {};
-}
-
 // Incident 1: `coffre put` refuses a security code, at any depth and in any
 // case, or a lone 3-digit value beside a card number, by that rule before
 // any other (here the keys are unknown to the collection too), naming the
@@ -711,7 +694,7 @@ std::string LuhnNumber(unsigned seed) {
 TEST_F(CliE2eTest, PutRefusesSecurityCodesBeforeAnyOtherRule) {
   InitVault();
   const Person& p = person(8);
-  const std::string pan = LuhnNumber(5);
+  const std::string pan = test_vectors::LuhnNumber("4", 16, 5);
   json::object base;
   for (const auto& [k, v] : p) base[k] = v;
   auto with = [&](const json::object& extra) {
@@ -751,7 +734,7 @@ TEST_F(CliE2eTest, PutRefusesSecurityCodesBeforeAnyOtherRule) {
 // rule, never the values; the other rows are imported.
 TEST_F(CliE2eTest, ImportRejectsRowsWithSecurityCodes) {
   InitVault();
-  const std::string pan = LuhnNumber(6);
+  const std::string pan = test_vectors::LuhnNumber("4", 16, 6);
   auto row = [&](size_t i, std::string extra) {
     std::string j = ToJson(person(i));
     if (!extra.empty()) j = j.substr(0, j.size() - 1) + "," + extra + "}";

@@ -5,22 +5,14 @@
 #include <boost/json.hpp>
 
 #include "crypto/crypto.h"
+#include "tests/vectors/card_numbers.h"
 
 namespace coffre::cards {
 namespace {
 
-namespace json = boost::json;
+using test_vectors::LuhnNumber;
 
-// A Luhn-valid number of `n` digits starting with `prefix`, computed (no
-// whole card number is written in this file).
-std::string LuhnNumber(std::string prefix, size_t n, unsigned seed) {
-  std::string s = prefix;
-  while (s.size() < n - 1) s += static_cast<char>('0' + (seed = seed * 1103515245u + 12345u) / 65536u % 10);
-  for (char c = '0'; c <= '9'; ++c) {
-    if (PassesLuhn(s + c)) return s + c;
-  }
-  return {};
-}
+namespace json = boost::json;
 
 std::optional<std::string> Find(std::string_view text) {
   boost::system::error_code ec;

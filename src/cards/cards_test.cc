@@ -10,23 +10,17 @@
 #include "cards/card_rules.h"
 #include "common/bytes.h"
 #include "vault/vault.h"
+#include "tests/vectors/card_numbers.h"
 
 namespace coffre::cards {
 namespace {
+
+using test_vectors::LuhnNumber;
 
 using storage::Space;
 namespace fs = std::filesystem;
 
 constexpr int64_t kNow = 1'800'000'000;  // 2027-01-15T08:00:00Z
-
-std::string LuhnNumber(std::string prefix, size_t n, unsigned seed) {
-  std::string s = prefix;
-  while (s.size() < n - 1) s += static_cast<char>('0' + (seed = seed * 1103515245u + 12345u) / 65536u % 10);
-  for (char c = '0'; c <= '9'; ++c) {
-    if (PassesLuhn(s + c)) return s + c;
-  }
-  return {};
-}
 
 std::string FileBytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -20,6 +20,7 @@
 #include "common/bytes.h"
 #include "vault/erasure_journal.h"
 #include "vault/internal/layout.h"
+#include "tests/vectors/card_numbers.h"
 
 namespace coffre::vault {
 namespace {
@@ -707,28 +708,10 @@ TEST_F(VaultTest, ValidationErrorsNameFieldAndRuleNeverValue) {
 
 // ---------------------------------------------------------------- security codes
 
-// A number of `n` digits passing Luhn (computed: no card number is written
-// in this file).
-std::string LuhnDigits(size_t n, unsigned seed) {
-  std::string s = "4";
-  while (s.size() < n - 1) s += static_cast<char>('0' + (seed = seed * 1103515245u + 12345u) / 65536u % 10);
-  for (char c = '0'; c <= '9'; ++c) {
-    std::string t = s + c;
-    int sum = 0;
-    for (size_t k = 0; k < t.size(); ++k) {
-      int d = t[t.size() - 1 - k] - '0';
-      if (k % 2 == 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-      sum += d;
-    }
-    if (sum % 10 == 0) return t;
-  }
-  return {};
-}
-
 // Incident 1: whatever the front end, a row holding a card security code is
 // refused by that rule before any other, and nothing is written.
 TEST_F(VaultTest, SecurityCodesAreRefusedBeforeAnyOtherRule) {
-  const std::string pan = LuhnDigits(16, 3);
+  const std::string pan = test_vectors::LuhnNumber("4", 16, 3);
   struct Case {
     const char* what;
     std::string collection;

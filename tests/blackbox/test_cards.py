@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Client, Vault, error_of, stop_checked
+from conftest import REPO, Client, Vault, error_of, luhn_complete, stop_checked
 
 SCHEMA = REPO / "examples" / "card-site.toml"
 POLICY = REPO / "examples" / "card-site-policy.toml"
@@ -56,19 +56,6 @@ actions  = ["read"]
 purposes = ["payment"]
 fields   = { "*" = "clear", pan = "clear" }
 """
-
-
-def luhn_complete(digits):
-    """`digits` and the check digit that makes them pass Luhn."""
-    for d in "0123456789":
-        n = digits + d
-        total = 0
-        for i, ch in enumerate(reversed(n)):
-            v = int(ch) * (2 if i % 2 else 1)
-            total += v - 9 if v > 9 else v
-        if total % 10 == 0:
-            return n
-    raise AssertionError("unreachable")
 
 
 def new_pan(prefix="497010"):

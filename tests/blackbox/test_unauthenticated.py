@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import Client, build_vault, error_of, stop_checked
+from conftest import Client, build_vault, error_of, luhn_complete, stop_checked
 
 ABSENT_ID = "0" * 31 + "1"
 
@@ -36,19 +36,6 @@ def seeded(coffre_bin, vault_root):
         c.close()
     yield s
     stop_checked(s.vault)
-
-
-def luhn_complete(digits):
-    """`digits` and the check digit that makes them pass Luhn."""
-    for d in "0123456789":
-        n = digits + d
-        total = 0
-        for i, ch in enumerate(reversed(n)):
-            v = int(ch) * (2 if i % 2 else 1)
-            total += v - 9 if v > 9 else v
-        if total % 10 == 0:
-            return n
-    raise AssertionError("unreachable")
 
 
 def sweep(seeded):
