@@ -854,6 +854,37 @@ TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
   EXPECT_TRUE(allowed.count("credential.read user u-42"));
 }
 
+// A role that may only issue reset tokens (a help desk sending reset links)
+// cannot spend them: redeeming sets a password, which takes `set`.
+TEST_F(ApiTest, CredentialsRedeemingATokenTakesSetNotReset) {
+  auto p = policy::Policy::Parse(R"(
+[purposes]
+authentication = "log end users in"
+[roles.login_service.resources.credentials]
+actions  = ["set", "verify", "reset", "read"]
+purposes = ["authentication"]
+[roles.helpdesk.resources.credentials]
+actions  = ["reset"]
+purposes = ["authentication"]
+)",
+                                 vault_->schema(), "helpdesk");
+  ASSERT_TRUE(p) << p.error().message;
+  policy_ = std::make_shared<const policy::Policy>(std::move(*p));
+  const std::string login = AddService("login", "login_service");
+  const std::string helpdesk = AddService("helpdesk", "helpdesk");
+  const std::string base = "/v1/credentials/u-9";
+  const std::string p1 = FreshPassword(), p2 = FreshPassword();
+  ASSERT_EQ(Call("PUT", base, login, "authentication", JsonPassword(p1)).status, 201);
+  Response issued = Call("POST", base + "/reset", helpdesk, "authentication");
+  ASSERT_EQ(issued.status, 201);
+  const std::string token(Body(issued).at("reset_token").as_string());
+  EXPECT_EQ(Call("PUT", base, helpdesk, "authentication", JsonPassword(p2, token)).status, 403);
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p1)).body, R"({"valid":true})");
+  // The token is still good for the login service, which may set passwords.
+  EXPECT_EQ(Call("PUT", base, login, "authentication", JsonPassword(p2, token)).status, 200);
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p2)).body, R"({"valid":true})");
+}
+
 TEST_F(ApiTest, CredentialsDelayAndLockoutAnswer429WithRetryAfter) {
   const std::string login = AddService("login", "login_service");
   const std::string p = FreshPassword();

@@ -1,7 +1,7 @@
 // End users' passwords over HTTP (docs/credentials.md, ADR 0011):
 //
 //   PUT  /v1/credentials/{user}          {password}               action set
-//   PUT  /v1/credentials/{user}          {password, reset_token}  action reset
+//   PUT  /v1/credentials/{user}          {password, reset_token}  action set
 //   POST /v1/credentials/{user}/verify   {password}               action verify
 //   POST /v1/credentials/{user}/reset    {}                       action reset
 //   GET  /v1/credentials/{user}          metadata only            action read
@@ -103,14 +103,14 @@ Response Handle(ExtraCall& c, const Match& m) {
     policy_action = "reset";
     audit_action = "credential.reset";
   } else if (!get) {
-    // PUT: a reset token makes it a redemption (action reset), else a set.
+    // PUT: a reset token makes it a redemption, else a set; both set a
+    // password, so both need `set`. `reset` only issues tokens: a role that
+    // may send reset links must not be able to spend them (it would take
+    // over any account).
     policy_action = "set";
     audit_action = "credential.set";
     auto b = ReadBody(c.request, true);
-    if (b && b->reset_token) {
-      policy_action = "reset";
-      audit_action = "credential.redeem";
-    }
+    if (b && b->reset_token) audit_action = "credential.redeem";
     if (b) body = std::move(*b);
     else {
       RouteCall call(c, audit_action);

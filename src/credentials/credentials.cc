@@ -265,9 +265,15 @@ Result<Metadata> Credentials::Change(std::string_view user, std::string_view pas
                                     std::optional<std::string_view> token, Wait* wait) {
   if (wait != nullptr) *wait = {};
   COFFRE_TRY(ValidateUserId(user));
-  COFFRE_TRY(auth::CheckPassword(password, {.user_name = user}));
   UserTurn turn(*this, user);
   if (!turn.held()) return Busy(wait);
+  // One slot for the whole change: the dictionary check (libpwquality runs
+  // one check at a time, ~8 ms for a long password), the history checks
+  // and the new hash. A flood of changes is refused at the cap, never
+  // queued on the dictionary's lock by every worker.
+  Slot slot(slots_);
+  if (!slot.held()) return Busy(wait);
+  COFFRE_TRY(auth::CheckPassword(password, {.user_name = user}));
   COFFRE_ASSIGN_OR_RETURN(auto existing, Load(user));
   const int64_t now = clock_.NowUnixSeconds();
   if (token) {
@@ -283,8 +289,6 @@ Result<Metadata> Credentials::Change(std::string_view user, std::string_view pas
   Record r = existing ? std::move(*existing) : Record{};
   std::string hash;
   {
-    Slot slot(slots_);
-    if (!slot.held()) return Busy(wait);
     if (options_.while_hashing_for_test) options_.while_hashing_for_test();
     // Each earlier hash is verified with its own parameters.
     const size_t checked = std::min(r.hashes.size(), options_.history);

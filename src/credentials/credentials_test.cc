@@ -341,6 +341,13 @@ TEST_F(CredentialsTest, ConcurrencyCapRefusesBeyondNAtOnce) {
   Wait w;
   EXPECT_FALSE(creds_->Set("u-new", StrongPassword(), &w));
   EXPECT_EQ(w.reason, Wait::kBusy);
+  // The dictionary check runs under a slot too (one check at a time in
+  // libpwquality): a weak password is refused as busy, not checked.
+  w = {};
+  auto weak = creds_->Set("u-new", "short", &w);
+  ASSERT_FALSE(weak);
+  EXPECT_EQ(weak.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(w.reason, Wait::kBusy);
   // The same user while one of its calls runs: busy too.
   EXPECT_FALSE(creds_->Verify("u0", p, &w));
   EXPECT_EQ(w.reason, Wait::kBusy);
