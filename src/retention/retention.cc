@@ -207,8 +207,10 @@ Result<SweepResult> Retention::Sweep() {
     ++out.archived;
     return audit(v, "retention.archive", RuleText(rule, false));
   });
-  // Whatever happened, shredded keys must not linger in older files.
-  Status compacted = out.deleted > 0 ? vault_.CompactDeleted() : Ok();
+  // Whatever happened, shredded keys must not linger in older files, nor
+  // the index entries of archived records (ADR 0012: a copied index
+  // reveals nothing about the archive).
+  Status compacted = out.deleted > 0 || out.archived > 0 ? vault_.CompactDeleted() : Ok();
   out.held_subjects.assign(held_due.begin(), held_due.end());
   audit::Entry summary;
   summary.principal = std::string(kPrincipal);

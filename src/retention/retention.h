@@ -15,8 +15,8 @@
 // goes on (the record is not due). Once `delete_after` has passed, the
 // record, online or archived, is deleted by crypto-shredding (Vault::
 // DeleteRecord / DeleteArchived shred the (subject, collection) data key
-// with the subject's last record there; the spaces are compacted after the
-// sweep). Once only `archive_after` has passed, an online record moves to
+// with the subject's last record there; the spaces are compacted after a
+// sweep that deleted or archived anything). Once only `archive_after` has passed, an online record moves to
 // the archive (Vault::ArchiveRecord). Subjects under a legal hold are
 // skipped. Each deletion and archive is audited as principal `coffre`
 // (actions retention.delete / retention.archive; ids, never values).

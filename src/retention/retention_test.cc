@@ -235,6 +235,35 @@ TEST_F(RetentionTest, ArchivesThenDeletes) {
   EXPECT_EQ(entries[0].reason, "delete_after 3y from last_contact (prospect), from the archive");
 }
 
+// ADR 0012: a copied index reveals nothing about archived records, so an
+// archive-only sweep compacts too: the blind-index entries it deleted leave
+// the older files, not only the live view.
+TEST_F(RetentionTest, ArchivedIndexEntriesAreGoneFromEveryFile) {
+  Put("prospects", {{"email", "archived.only@example.fr"}, {"last_contact", "2025-10-27"}});
+  std::vector<std::string> index_keys;
+  ASSERT_TRUE(vault_->store().Scan(Space::kIndex, "", [&](std::string_view k, std::string_view) {
+    index_keys.emplace_back(k);
+    return true;
+  }));
+  ASSERT_FALSE(index_keys.empty());
+  auto files_holding = [&](const std::string& needle) {
+    size_t n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(tmp_ / "v")) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (content.find(needle) != std::string::npos) ++n;
+    }
+    return n;
+  };
+  ASSERT_TRUE(vault_->store().Flush());
+  for (const std::string& k : index_keys) ASSERT_GT(files_holding(k), 0u) << "positive control: on disk";
+  SweepResult r = Sweep();
+  ASSERT_EQ(r.archived, 1u);
+  ASSERT_EQ(r.deleted, 0u);
+  for (const std::string& k : index_keys) EXPECT_EQ(files_holding(k), 0u) << "archived record's index entry on disk";
+}
+
 TEST_F(RetentionTest, HeldSubjectIsSkippedThenSweptAfterRelease) {
   auto c = Put("clients", {{"email", "held.client@example.fr"}, {"relationship_end", "2020-01-15"}});
   auto ongoing = Put("clients", {{"email", "ongoing.client@example.fr"}});
