@@ -264,6 +264,38 @@ TEST_F(RetentionTest, ArchivedIndexEntriesAreGoneFromEveryFile) {
   for (const std::string& k : index_keys) EXPECT_EQ(files_holding(k), 0u) << "archived record's index entry on disk";
 }
 
+// A record that no longer opens, or one whose subject went between the
+// walk's scan and the work on it, must not keep every other record online.
+TEST_F(RetentionTest, OneBadRecordDoesNotStopTheSweep) {
+  auto a = Put("visits", {{"note", "first"}});
+  auto corrupt = Put("visits", {{"note", "second"}});
+  auto vanished = Put("visits", {{"note", "third"}});
+  auto d = Put("visits", {{"note", "fourth"}});
+  clock_.Advance(31 * kDay);
+  auto [key, sealed] = Raw(Space::kRecords, corrupt.id);
+  ASSERT_FALSE(sealed.empty());
+  sealed.back() = static_cast<char>(sealed.back() ^ 1);
+  auto [member, activity] = Raw(Space::kSubjects, vanished.id);
+  ASSERT_FALSE(member.empty());
+  auto batch = vault_->store().NewBatch();
+  batch->Put(Space::kRecords, key, sealed);  // does not open any more: kDataLoss
+  batch->Delete(Space::kSubjects, member);   // as if erased during the walk
+  ASSERT_TRUE(vault_->store().Write(*batch));
+  ASSERT_EQ(vault_->Get("visits", corrupt.id).error().code, ErrorCode::kDataLoss);
+
+  SweepResult r = Sweep();
+  EXPECT_EQ(r.deleted, 2u);
+  EXPECT_EQ(r.unreadable, 1u);
+  EXPECT_EQ(r.skipped, 1u);
+  EXPECT_FALSE(Online("visits", a));
+  EXPECT_FALSE(Online("visits", d));
+  EXPECT_EQ(Raw(Space::kRecords, corrupt.id).second, sealed) << "an unreadable record is left in place";
+  auto summary = AuditEntries("retention.sweep");
+  ASSERT_FALSE(summary.empty());
+  EXPECT_EQ(summary.back().outcome, "allowed");
+  EXPECT_EQ(summary.back().reason, "0 archived, 2 deleted, 0 held, 1 unreadable");
+}
+
 TEST_F(RetentionTest, HeldSubjectIsSkippedThenSweptAfterRelease) {
   auto c = Put("clients", {{"email", "held.client@example.fr"}, {"relationship_end", "2020-01-15"}});
   auto ongoing = Put("clients", {{"email", "ongoing.client@example.fr"}});
