@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "guard/guard.h"
 #include "retention/retention.h"
+#include "schema/mask.h"
 
 namespace coffre::api::internal {
 namespace {
@@ -97,9 +98,18 @@ Response ArchivedRoute(ExtraCall& c, const Match& m) {
   if (!rec) return call.Failed(FromError(rec.error()));
   call.entry().subjects = {rec->subject};
   if (auto refused = call.Guard()) return *refused;
+  // Card numbers stay masked unless the same reader would see them in clear
+  // through the cards resource (role payment, purpose payment: ADR 0010).
+  const policy::Decision cards = DecideResource(c, policy::kResourceCards, "read");
+  const bool pan_clear = cards.allowed && !cards.views.empty() && cards.views[0] == policy::View::kClear;
+  for (vault::FieldValue& f : rec->fields) {
+    const schema::FieldDef* def = coll->Find(f.name);
+    const bool masked = def != nullptr && def->type == schema::FieldType::kPan && !pan_clear;
+    if (masked) f.value = schema::Mask(*def, f.value);
+    call.entry().fields.push_back({f.name, masked ? audit::kViewMasked : audit::kViewClear});
+  }
   json::object out = RecordToJson(*coll, *rec);
   out["archived"] = true;
-  for (const vault::FieldValue& f : rec->fields) call.entry().fields.push_back({f.name, audit::kViewClear});
   return call.Allowed(JsonResponse(200, out));
 }
 

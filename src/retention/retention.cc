@@ -109,21 +109,30 @@ Result<std::optional<int64_t>> Retention::BaseOf(const schema::Collection& c, co
 }
 
 template <typename F>
-Status Retention::ForEachRecord(F&& visit) {
+Status Retention::ForEachRecord(F&& visit, Missed& missed) {
   for (const schema::Collection& c : vault_.schema().collections()) {
     if (!c.retention) continue;
     for (bool archived : {false, true}) {
       std::string after;
       while (true) {
-        auto page = archived ? vault_.ListArchived(c.name, after, kPage) : vault_.ListRecords(c.name, after, kPage);
-        if (!page) return Fail(page.error());
-        for (const vault::Record& r : *page) {
+        // One record that no longer opens must not keep every other past
+        // its rule online.
+        COFFRE_ASSIGN_OR_RETURN(vault::RecordPage page, vault_.WalkRecords(c.name, archived, after, kPage));
+        missed.gone += page.gone;
+        missed.unreadable += page.unreadable.size();
+        for (const vault::Record& r : page.records) {
           Visit v{&c, &r, archived, std::nullopt, false};
-          COFFRE_ASSIGN_OR_RETURN(v.base, BaseOf(c, r, v.activity_unknown));
+          auto base = BaseOf(c, r, v.activity_unknown);
+          if (!base && base.error().code == ErrorCode::kNotFound) {
+            ++missed.gone;  // its membership went with a deletion or an erasure since
+            continue;
+          }
+          if (!base) return Fail(base.error());
+          v.base = *base;
           COFFRE_TRY(visit(v));
         }
-        if (page->size() < kPage) break;
-        after = page->back().id;
+        if (!page.more) break;
+        after = page.last;
       }
     }
   }
@@ -152,11 +161,21 @@ Result<SweepResult> Retention::Sweep() {
     COFFRE_TRY(audit_.Append(std::move(e)));
     return Ok();
   };
+  Missed missed;
+  // kNotFound: deleted or erased since (EraseSubject does not take act_mu_).
+  auto gone = [](const Status& s) { return !s && s.error().code == ErrorCode::kNotFound; };
+  auto unreadable = [](const Status& s) { return !s && s.error().code == ErrorCode::kDataLoss; };
+  auto count = [](size_t& n) -> Status {
+    ++n;
+    return Ok();
+  };
   Status walked = ForEachRecord([&](Visit& v) -> Status {
     const schema::RetentionRule& rule = *v.collection->retention;
     if (v.activity_unknown) {
       // Written before coffre tracked activity: its period starts now.
-      COFFRE_TRY(vault_.StampUnknownActivity(v.record->subject, v.collection->name, v.record->id, out.at));
+      Status s = vault_.StampUnknownActivity(v.record->subject, v.collection->name, v.record->id, out.at);
+      if (gone(s)) return count(missed.gone);
+      COFFRE_TRY(s);
       ++out.stamped;
       v.base = out.at;
     }
@@ -184,38 +203,46 @@ Result<SweepResult> Retention::Sweep() {
     }
     if (!v.archived) {
       auto now = vault_.Get(v.collection->name, v.record->id);
-      if (!now && now.error().code == ErrorCode::kNotFound) return Ok();  // deleted or erased since
+      if (!now && now.error().code == ErrorCode::kNotFound) return count(missed.gone);
+      if (!now && now.error().code == ErrorCode::kDataLoss) return count(missed.unreadable);
       if (!now) return Fail(now.error());
       bool unknown = false;
-      COFFRE_ASSIGN_OR_RETURN(auto base, BaseOf(*v.collection, *now, unknown));
-      if (unknown) base = out.at;  // stamped above
-      if (!due(base, del)) return Ok();
+      auto base = BaseOf(*v.collection, *now, unknown);
+      if (!base && base.error().code == ErrorCode::kNotFound) return count(missed.gone);
+      if (!base) return Fail(base.error());
+      if (unknown) *base = out.at;  // stamped above
+      if (!due(*base, del)) return Ok();
     }
-    // kNotFound: erased since (EraseSubject does not take act_mu_).
-    auto gone = [](const Status& s) { return !s && s.error().code == ErrorCode::kNotFound; };
     if (del) {
       Status s = v.archived ? vault_.DeleteArchived(v.collection->name, v.record->id)
                             : vault_.DeleteRecord(v.collection->name, v.record->id);
-      if (gone(s)) return Ok();
+      if (gone(s)) return count(missed.gone);
+      if (unreadable(s)) return count(missed.unreadable);
       COFFRE_TRY(s);
       ++out.deleted;
       return audit(v, "retention.delete", RuleText(rule, true) + (v.archived ? ", from the archive" : ""));
     }
     Status s = vault_.ArchiveRecord(v.collection->name, v.record->id);
-    if (gone(s)) return Ok();
+    if (gone(s)) return count(missed.gone);
+    if (unreadable(s)) return count(missed.unreadable);
     COFFRE_TRY(s);
     ++out.archived;
     return audit(v, "retention.archive", RuleText(rule, false));
-  });
-  // Whatever happened, shredded keys must not linger in older files.
-  Status compacted = out.deleted > 0 ? vault_.CompactDeleted() : Ok();
+  }, missed);
+  out.skipped = missed.gone;
+  out.unreadable = missed.unreadable;
+  // Whatever happened, shredded keys must not linger in older files, nor
+  // the index entries of archived records (ADR 0012: a copied index
+  // reveals nothing about the archive).
+  Status compacted = out.deleted > 0 || out.archived > 0 ? vault_.CompactDeleted() : Ok();
   out.held_subjects.assign(held_due.begin(), held_due.end());
   audit::Entry summary;
   summary.principal = std::string(kPrincipal);
   summary.action = "retention.sweep";
   summary.outcome = walked && compacted ? "allowed" : "error";
   summary.reason = std::to_string(out.archived) + " archived, " + std::to_string(out.deleted) + " deleted, " +
-                   std::to_string(out.held) + " held";
+                   std::to_string(out.held) + " held" +
+                   (out.unreadable > 0 ? ", " + std::to_string(out.unreadable) + " unreadable" : "");
   summary.source = std::string(kSource);
   auto appended = audit_.Append(std::move(summary));
   if (!walked) return Fail(walked.error());
@@ -241,6 +268,7 @@ Result<Plan> Retention::Report(size_t limit) {
     cp.records.resize(keep);
     cp.truncated = true;
   };
+  Missed missed;  // the report lists what it can read
   COFFRE_TRY(ForEachRecord([&](Visit& v) -> Status {
     if (current == nullptr || current->collection != v.collection->name) {
       if (current != nullptr) trim(*current, limit);
@@ -279,7 +307,7 @@ Result<Plan> Retention::Report(size_t limit) {
     cp.records.push_back(std::move(p));
     if (cp.records.size() > 2 * limit + 64) trim(cp, limit);
     return Ok();
-  }));
+  }, missed));
   if (current != nullptr) trim(*current, limit);
   // Collections with a rule but no record are listed too.
   std::vector<CollectionPlan> ordered;

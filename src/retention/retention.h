@@ -15,8 +15,8 @@
 // goes on (the record is not due). Once `delete_after` has passed, the
 // record, online or archived, is deleted by crypto-shredding (Vault::
 // DeleteRecord / DeleteArchived shred the (subject, collection) data key
-// with the subject's last record there; the spaces are compacted after the
-// sweep). Once only `archive_after` has passed, an online record moves to
+// with the subject's last record there; the spaces are compacted after a
+// sweep that deleted or archived anything). Once only `archive_after` has passed, an online record moves to
 // the archive (Vault::ArchiveRecord). Subjects under a legal hold are
 // skipped. Each deletion and archive is audited as principal `coffre`
 // (actions retention.delete / retention.archive; ids, never values).
@@ -56,6 +56,8 @@ struct SweepResult {
   size_t deleted = 0;          // online and archived records shredded
   size_t held = 0;             // due records skipped because their subject is held
   size_t stamped = 0;          // records without a last activity, stamped now
+  size_t skipped = 0;          // deleted or erased between the walk's scan and the work on them
+  size_t unreadable = 0;       // records that do not open (kDataLoss): left in place, the sweep goes on
   std::vector<std::string> held_subjects;  // raw, distinct, of the held due records
 };
 
@@ -98,9 +100,10 @@ class Retention {
   Result<std::optional<Hold>> GetHold(std::string_view subject);
   Result<std::vector<Hold>> ListHolds();
 
-  // Applies every rule once, at the clock's now. Stops at the first error
-  // (an audit entry that cannot be made durable included); what was done
-  // before it stays done and audited.
+  // Applies every rule once, at the clock's now. A record deleted or erased
+  // meanwhile is skipped, one that does not open is counted unreadable and
+  // left; any other error stops the sweep (an audit entry that cannot be
+  // made durable included); what was done before it stays done and audited.
   Result<SweepResult> Sweep();
 
   // What the rules will do, without doing it: per collection with a rule,
@@ -109,9 +112,13 @@ class Retention {
 
  private:
   struct Visit;
-  // Calls `visit` for every record of every collection with a rule.
+  // Calls `visit` for every record of every collection with a rule; counts
+  // apart those gone since the scan and those that do not open.
+  struct Missed {
+    size_t gone = 0, unreadable = 0;
+  };
   template <typename F>
-  Status ForEachRecord(F&& visit);
+  Status ForEachRecord(F&& visit, Missed& missed);
   // When the record's period starts: its date field, else its last
   // activity (nullopt and `activity_unknown` when never stamped), or
   // nullopt for a client without an end of relationship.

@@ -235,6 +235,70 @@ TEST_F(RetentionTest, ArchivesThenDeletes) {
   EXPECT_EQ(entries[0].reason, "delete_after 3y from last_contact (prospect), from the archive");
 }
 
+// ADR 0012: a copied index reveals nothing about archived records, so an
+// archive-only sweep compacts too: the blind-index entries it deleted leave
+// the older files, not only the live view.
+TEST_F(RetentionTest, ArchivedIndexEntriesAreGoneFromEveryFile) {
+  Put("prospects", {{"email", "archived.only@example.fr"}, {"last_contact", "2025-10-27"}});
+  std::vector<std::string> index_keys;
+  ASSERT_TRUE(vault_->store().Scan(Space::kIndex, "", [&](std::string_view k, std::string_view) {
+    index_keys.emplace_back(k);
+    return true;
+  }));
+  ASSERT_FALSE(index_keys.empty());
+  auto files_holding = [&](const std::string& needle) {
+    size_t n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(tmp_ / "v")) {
+      // Table and log files. A MANIFEST keeps the boundary keys of files
+      // that compaction removed until it is rewritten (at the next open).
+      const std::string ext = e.path().extension().string();
+      if (!e.is_regular_file() || (ext != ".sst" && ext != ".log")) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (content.find(needle) != std::string::npos) ++n;
+    }
+    return n;
+  };
+  ASSERT_TRUE(vault_->store().Flush());
+  for (const std::string& k : index_keys) ASSERT_GT(files_holding(k), 0u) << "positive control: on disk";
+  SweepResult r = Sweep();
+  ASSERT_EQ(r.archived, 1u);
+  ASSERT_EQ(r.deleted, 0u);
+  for (const std::string& k : index_keys) EXPECT_EQ(files_holding(k), 0u) << "archived record's index entry on disk";
+}
+
+// A record that no longer opens, or one whose subject went between the
+// walk's scan and the work on it, must not keep every other record online.
+TEST_F(RetentionTest, OneBadRecordDoesNotStopTheSweep) {
+  auto a = Put("visits", {{"note", "first"}});
+  auto corrupt = Put("visits", {{"note", "second"}});
+  auto vanished = Put("visits", {{"note", "third"}});
+  auto d = Put("visits", {{"note", "fourth"}});
+  clock_.Advance(31 * kDay);
+  auto [key, sealed] = Raw(Space::kRecords, corrupt.id);
+  ASSERT_FALSE(sealed.empty());
+  sealed.back() = static_cast<char>(sealed.back() ^ 1);
+  auto [member, activity] = Raw(Space::kSubjects, vanished.id);
+  ASSERT_FALSE(member.empty());
+  auto batch = vault_->store().NewBatch();
+  batch->Put(Space::kRecords, key, sealed);  // does not open any more: kDataLoss
+  batch->Delete(Space::kSubjects, member);   // as if erased during the walk
+  ASSERT_TRUE(vault_->store().Write(*batch));
+  ASSERT_EQ(vault_->Get("visits", corrupt.id).error().code, ErrorCode::kDataLoss);
+
+  SweepResult r = Sweep();
+  EXPECT_EQ(r.deleted, 2u);
+  EXPECT_EQ(r.unreadable, 1u);
+  EXPECT_EQ(r.skipped, 1u);
+  EXPECT_FALSE(Online("visits", a));
+  EXPECT_FALSE(Online("visits", d));
+  EXPECT_EQ(Raw(Space::kRecords, corrupt.id).second, sealed) << "an unreadable record is left in place";
+  auto summary = AuditEntries("retention.sweep");
+  ASSERT_FALSE(summary.empty());
+  EXPECT_EQ(summary.back().outcome, "allowed");
+  EXPECT_EQ(summary.back().reason, "0 archived, 2 deleted, 0 held, 1 unreadable");
+}
+
 TEST_F(RetentionTest, HeldSubjectIsSkippedThenSweptAfterRelease) {
   auto c = Put("clients", {{"email", "held.client@example.fr"}, {"relationship_end", "2020-01-15"}});
   auto ongoing = Put("clients", {{"email", "ongoing.client@example.fr"}});

@@ -281,6 +281,8 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
                         {"held", r.held},
                         {"held_subjects", std::move(held)},
                         {"stamped", r.stamped},
+                        {"skipped", r.skipped},
+                        {"unreadable", r.unreadable},
                         {"cards", json::object{{"expired", c.expired},
                                                {"evidence_deleted", c.evidence_deleted},
                                                {"unreadable", c.unreadable}}}};

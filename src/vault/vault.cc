@@ -457,6 +457,47 @@ Result<std::vector<Record>> Vault::ListArchived(std::string_view collection, std
   return ListIn(Space::kArchive, *c, after, limit);
 }
 
+Result<RecordPage> Vault::WalkRecords(std::string_view collection, bool archived, std::string_view after,
+                                      size_t limit) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  if (!after.empty() && after.size() != kIdBytes) {
+    return Fail(ErrorCode::kInvalidArgument, "a record id is 16 bytes");
+  }
+  const std::string prefix = layout::RecordKey(c->name, "");
+  std::string begin = prefix;
+  if (!after.empty()) {
+    begin += after;
+    begin.push_back('\0');
+  }
+  std::string end = prefix;
+  end.push_back('\xff');
+  std::vector<std::pair<std::string, std::string>> found;  // id, stored value
+  COFFRE_TRY(store_->ScanRangeOnce(archived ? Space::kArchive : Space::kRecords, begin, end,
+                                   [&](std::string_view k, std::string_view v) {
+                                     if (k.size() != prefix.size() + kIdBytes || k.substr(0, prefix.size()) != prefix) {
+                                       return true;
+                                     }
+                                     found.emplace_back(k.substr(prefix.size()), v);
+                                     return found.size() < limit;
+                                   }));
+  RecordPage page;
+  page.more = found.size() >= limit;
+  if (!found.empty()) page.last = found.back().first;
+  for (auto& [id, value] : found) {
+    auto r = OpenRecord(c->name, id, value);
+    if (r) {
+      page.records.push_back(std::move(*r));
+    } else if (r.error().code == ErrorCode::kNotFound) {
+      ++page.gone;  // its data key went with an erasure or a deletion since the scan
+    } else if (r.error().code == ErrorCode::kDataLoss) {
+      page.unreadable.push_back(id);
+    } else {
+      return Fail(r.error());
+    }
+  }
+  return page;
+}
+
 Result<std::vector<Record>> Vault::ListIn(Space space, const schema::Collection& collection,
                                           std::string_view after, size_t limit) {
   const schema::Collection* c = &collection;

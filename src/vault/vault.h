@@ -91,6 +91,16 @@ struct EraseResult {
   size_t cards = 0;  // payment cards attached to the subject (src/cards)
 };
 
+// A page of a walk that must not stop at one bad record (the retention
+// sweep): records that opened, and apart those that did not.
+struct RecordPage {
+  std::vector<Record> records;
+  std::vector<std::string> unreadable;  // ids that fail to open (kDataLoss), left in place
+  size_t gone = 0;                      // deleted or erased between the scan and the open
+  std::string last;                     // id of the last entry scanned: the next page's `after`
+  bool more = false;                    // `limit` entries scanned: there may be more
+};
+
 class Vault {
  public:
   static Result<InitResult> Init(const InitOptions& options);
@@ -171,6 +181,10 @@ class Vault {
   // ListRecords over the archive.
   Result<std::vector<Record>> ListArchived(std::string_view collection, std::string_view after,
                                            size_t limit);
+  // ListRecords (archived false) or ListArchived (true), without stopping
+  // at a record that does not open (RecordPage).
+  Result<RecordPage> WalkRecords(std::string_view collection, bool archived, std::string_view after,
+                                 size_t limit);
   // DeleteRecord for an archived record: shreds the (subject, collection)
   // data key with the subject's last record there, online or archived.
   Status DeleteArchived(std::string_view collection, std::string_view record_id);

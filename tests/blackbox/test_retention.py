@@ -34,6 +34,7 @@ DRILL_SCHEMA_EXTRA = """
 fields = [
   { name = "email",        type = "email", required = true, unique = true, searchable = true },
   { name = "last_contact", type = "date" },
+  { name = "card",         type = "pan" },
 ]
 [collections.prospects.retention]
 category      = "prospect"
@@ -144,6 +145,8 @@ def drill(coffre_bin, vault_root):
         fields = {"email": spare[n]["email"]}
         if contact is not None:
             fields["last_contact"] = contact.isoformat()
+        if key == "arch":
+            fields["card"] = TEST_PAN  # a card number, to be masked in the archive
         r = d.admin.post("/v1/collections/prospects/records", json={"fields": fields})
         assert r.status_code == 201, r.text
         d.prospects[key] = r.json()
@@ -325,7 +328,13 @@ def test_archived_records_are_read_only_by_the_archivist_for_a_legal_claim(drill
     error_of(d.archivist.get(record_path("people", d.refs[P_KEEP])), 403, "forbidden")
     error_of(d.archivist.get(f"/v1/archive/people/{d.refs[P_KEEP]['id']}"), 404, "not_found")
     error_of(d.archivist.get(f"/v1/archive/people/{d.refs[P_DEL]['id']}"), 404, "not_found")
-    assert d.archivist.get(f"/v1/archive/prospects/{d.prospects['arch']['id']}").status_code == 200
+    r = d.archivist.get(f"/v1/archive/prospects/{d.prospects['arch']['id']}")
+    assert r.status_code == 200, r.text
+    # Card numbers stay masked in the archive: only role payment with
+    # purpose payment sees them in clear (ADR 0010), and it has no archive read.
+    fields = r.json()["fields"]
+    assert fields["card"] == TEST_PAN[:6] + "******" + TEST_PAN[-4:], fields
+    assert "*" not in fields["email"] and fields["last_contact"] == d.contacts["arch"].isoformat()
     error_of(d.archivist.get(f"/v1/archive/prospects/{d.prospects['del']['id']}"), 404, "not_found")
 
     # Every archive read is audited with the fields shown.
@@ -335,6 +344,13 @@ def test_archived_records_are_read_only_by_the_archivist_for_a_legal_claim(drill
     assert len(reads) == 1, reads
     assert reads[0]["subjects"] == [ref["subject"]]
     assert {f["name"] for f in reads[0]["fields"]} == set(want)
+    assert all(f["view"] == "clear" for f in reads[0]["fields"]), reads[0]
+    r = d.auditor.get("/v1/audit", params={"principal": "archivist", "limit": 1000})
+    reads = [e for e in r.json()["entries"] if e["action"] == "archive.read" and e["outcome"] == "allowed"
+             and e["record_id"] == d.prospects["arch"]["id"]]
+    assert len(reads) == 1, reads
+    assert {f["name"]: f["view"] for f in reads[0]["fields"]} == {
+        "email": "clear", "last_contact": "clear", "card": "masked"}, reads[0]
 
 
 def test_a_subject_whose_records_are_all_archived_can_still_be_erased(drill):
