@@ -76,7 +76,7 @@ TEST(Token, NeverPassesLuhnKeepsLastFourAndRoundTrips) {
   for (int i = 0; i < 20000; ++i) {
     std::string id = crypto::RandomString(kCardIdBytes);
     std::string last4 = LuhnNumber("4", 16, static_cast<unsigned>(i)).substr(12);
-    std::string t = MakeToken(id, last4);
+    std::string t = *MakeToken(id, last4);
     ASSERT_EQ(t.size(), kTokenPrefix.size() + kTokenDigits);
     ASSERT_EQ(t.substr(0, 3), "ct_");
     std::string digits = t.substr(3);
@@ -89,14 +89,14 @@ TEST(Token, NeverPassesLuhnKeepsLastFourAndRoundTrips) {
   }
   // Extremes of the id.
   for (std::string id : {std::string(16, '\0'), std::string(16, '\xff')}) {
-    auto back = ParseToken(MakeToken(id, "0000"));
+    auto back = ParseToken(*MakeToken(id, "0000"));
     ASSERT_TRUE(back);
     EXPECT_EQ(back->card_id, id);
   }
 }
 
 TEST(Token, RefusesWhatMakeTokenCannotProduce) {
-  std::string t = MakeToken(crypto::RandomString(kCardIdBytes), "1234");
+  std::string t = *MakeToken(crypto::RandomString(kCardIdBytes), "1234");
   std::string flipped = t;
   flipped[10] = static_cast<char>('0' + (flipped[10] - '0' + 1) % 10);  // the check digit catches it
   std::string other_last4 = t.substr(0, t.size() - 1) + static_cast<char>('0' + (t.back() - '0' + 1) % 10);
@@ -105,6 +105,21 @@ TEST(Token, RefusesWhatMakeTokenCannotProduce) {
     auto r = ParseToken(bad);
     EXPECT_FALSE(r) << bad;
   }
+}
+
+// An id of another length (a store key, say) is refused, not read past.
+TEST(Token, MakeTokenRefusesAnIdOrLastFourOfTheWrongShape) {
+  ASSERT_TRUE(crypto::Init());
+  for (size_t n : {size_t{0}, size_t{15}, size_t{17}, size_t{64}}) {
+    auto t = MakeToken(std::string(n, '\x7f'), "1234");
+    ASSERT_FALSE(t) << n;
+    EXPECT_EQ(t.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(t.error().message.find("16 bytes"), std::string::npos) << t.error().message;
+  }
+  for (std::string_view last4 : {"123", "12345", "12a4", ""}) {
+    EXPECT_FALSE(MakeToken(crypto::RandomString(kCardIdBytes), last4)) << last4;
+  }
+  EXPECT_TRUE(MakeToken(crypto::RandomString(kCardIdBytes), "0000"));
 }
 
 TEST(SecurityCode, EveryNameAtAnyDepthAnyCase) {
