@@ -64,10 +64,13 @@ bool LooksLikePanValue(std::string_view s) {
   return sum % 10 == 0;
 }
 
+// ASCII whitespace: space, \t, \n, \v, \f, \r (a "123\n" is still 3 digits).
+bool IsAsciiSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 bool IsLoneDigitsString(std::string_view s) {
   size_t b = 0, e = s.size();
-  while (b < e && s[b] == ' ') ++b;
-  while (e > b && s[e - 1] == ' ') --e;
+  while (b < e && IsAsciiSpace(s[b])) ++b;
+  while (e > b && IsAsciiSpace(s[e - 1])) --e;
   size_t n = e - b;
   if (n != 3 && n != 4) return false;
   for (size_t i = b; i < e; ++i) {

@@ -141,7 +141,10 @@ TEST(SecurityCode, EveryNameAtAnyDepthAnyCase) {
 
 TEST(SecurityCode, LoneDigitsBesideAPan) {
   for (std::string_view inner : {",\"code\":\"123\"", ",\"code\":\"0123\"", ",\"x\":737", ",\"x\":9999",
-                                 ",\"note\":\" 042 \""}) {
+                                 ",\"note\":\" 042 \"",
+                                 // Any ASCII whitespace around the digits, not just spaces.
+                                 ",\"note\":\"123\\t\"", ",\"note\":\"123\\n\"", ",\"note\":\"\\r\\n0123\\r\\n\"",
+                                 ",\"note\":\"\\t 123\\f\"", ",\"note\":\"\\u000b123\""}) {
     auto why = Find(Body(inner));
     ASSERT_TRUE(why) << inner;
     EXPECT_NE(why->find("lone 3- or 4-digit"), std::string::npos) << *why;
@@ -185,6 +188,10 @@ TEST(SecurityCode, RowsOfFields) {
   row.back() = {"Card_CVC", In::Null()};
   EXPECT_TRUE(FindSecurityCodeInFields(row));
   row.back() = {"amount", In::Integer(42)};
+  EXPECT_FALSE(FindSecurityCodeInFields(row));
+  row.back() = {"note", In::String("123\t")};
+  EXPECT_TRUE(FindSecurityCodeInFields(row));
+  row.back() = {"note", In::String("12 3")};
   EXPECT_FALSE(FindSecurityCodeInFields(row));
 }
 
