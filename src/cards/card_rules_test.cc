@@ -126,7 +126,9 @@ TEST(SecurityCode, EveryNameAtAnyDepthAnyCase) {
   for (std::string name : {"cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "cvn", "cvd", "cryptogram", "cryptogramme",
                            "card_verification", "card_verification_value", "security_code", "securityCode",
                            "SECURITY-CODE", "Card Security Code", "code_securite", "pin", "CVV", "Cvc2",
-                           "card_cvv", "cardCvv", "CVVcode", "cvv_number", "Cryptogramme_visuel", "CID"}) {
+                           "card_cvv", "cardCvv", "CVVcode", "cvv_number", "Cryptogramme_visuel", "CID",
+                           "ccv", "CCV", "card_ccv", "cv2", "CV2", "card_cv2", "card_code", "cardCode", "CardCode",
+                           "cardcode", "card_verification", "cardVerification"}) {
     for (std::string_view shape : {"{\"%\":\"123\"}", "{\"card\":{\"%\":\"123\"}}", "{\"a\":[{\"b\":{\"%\":1}}]}",
                                    "[{\"x\":{\"%\":null}}]", "{\"fields\":{\"%\":\"\"}}"}) {
       std::string text(shape);
@@ -172,7 +174,8 @@ TEST(SecurityCode, NoFalsePositives) {
   EXPECT_FALSE(Find("{\"field\":\"email\",\"value\":\"a@b.fr\",\"limit\":100}"));
   EXPECT_FALSE(Find("{\"name\":\"alice\",\"password\":\"Kq7!aaaaaaaa\",\"totp\":\"123456\"}"));
   EXPECT_FALSE(Find("[1,2,3,\"123\"]"));
-  for (std::string name : {"pinned", "spinach", "incident", "description", "decide", "capacity", "cidre"}) {
+  for (std::string name : {"pinned", "spinach", "incident", "description", "decide", "capacity", "cidre",
+                           "cardholder", "card_type", "postcode", "cv", "cv_file", "accurate"}) {
     EXPECT_FALSE(LooksLikeSecurityCodeName(name)) << name;
   }
   EXPECT_FALSE(FindSecurityCodeInBody("not json {\"cvv\""));
@@ -261,7 +264,8 @@ TEST(SecurityCode, TypedFieldsSayWhatTheirDigitsAre) {
 
 // A schema cannot declare a field that this detector would refuse.
 TEST(SecurityCode, SchemaRefusesTheSameNames) {
-  for (std::string name : {"cvv", "card_cvc", "cid", "csc", "pin_code", "cryptogramme_visuel", "code_securite"}) {
+  for (std::string name : {"cvv", "card_cvc", "cid", "csc", "pin_code", "cryptogramme_visuel", "code_securite",
+                           "ccv", "cv2", "card_code", "cardcode", "card_verification"}) {
     auto s = schema::Schema::Parse("version = 1\n[collections.c]\nfields = [ { name = \"" + name +
                                    "\", type = \"text\" } ]\n");
     EXPECT_FALSE(s) << name;
