@@ -55,6 +55,12 @@ HttpError CardError(const Error& e) {
 
 json::value Time(int64_t s) { return s == 0 ? json::value(nullptr) : json::value(FormatRfc3339(s)); }
 
+// The view of card numbers that `d` gives: clear only for the payment role
+// under the payment purpose (src/policy caps every other one at masked).
+policy::View NumberView(const policy::Decision& d) {
+  return d.views.empty() ? policy::View::kMasked : d.views[0];
+}
+
 // The card as `view` shows it. An evidence has no number to show.
 json::object CardToJson(const cards::Card& card, policy::View view) {
   const bool clear = view == policy::View::kClear && !card.pan.empty();
@@ -127,9 +133,12 @@ Response Create(ExtraCall& c, cards::Cards& store) {
                    {"last4", made->card.last4},
                    {"expiry", made->card.expiry},
                    {"save", made->card.save},
-                   {"known", made->known},
                    {"number_until", Time(made->card.expires_s)},
                    {"evidence_until", Time(made->card.evidence_until_s)}};
+  // Whether the vault already knew this number, only to a caller that may
+  // see numbers in clear: to one that sees the masked 6 + 4 digits, it would
+  // be an oracle over the ~10^5 numbers left (docs/cards.md, ADR 0010).
+  if (NumberView(d) == policy::View::kClear) out["known"] = made->known;
   return call.Allowed(JsonResponse(201, out));
 }
 
@@ -152,8 +161,7 @@ Response OnCard(ExtraCall& c, cards::Cards& store, const Match& m) {
     auto card = store.Get(m.token);
     if (!card) return call.Failed(CardError(card.error()));
     Identify(call.entry(), *card);
-    const policy::View view = d.views.empty() ? policy::View::kMasked : d.views[0];
-    json::object out = CardToJson(*card, view);
+    json::object out = CardToJson(*card, NumberView(d));
     const bool clear = out.at("view").as_string() == "clear";
     call.entry().fields = {{"pan", clear ? audit::kViewClear : audit::kViewMasked}};
     if (auto refused = call.Guard()) return *refused;

@@ -64,10 +64,13 @@ bool LooksLikePanValue(std::string_view s) {
   return sum % 10 == 0;
 }
 
+// ASCII whitespace: space, \t, \n, \v, \f, \r (a "123\n" is still 3 digits).
+bool IsAsciiSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 bool IsLoneDigitsString(std::string_view s) {
   size_t b = 0, e = s.size();
-  while (b < e && s[b] == ' ') ++b;
-  while (e > b && s[e - 1] == ' ') --e;
+  while (b < e && IsAsciiSpace(s[b])) ++b;
+  while (e > b && IsAsciiSpace(s[e - 1])) --e;
   size_t n = e - b;
   if (n != 3 && n != 4) return false;
   for (size_t i = b; i < e; ++i) {
@@ -337,8 +340,10 @@ namespace {
 
 constexpr size_t kIdDigits = 39;  // 2^128 - 1 has 39 decimal digits
 
-// The 16 big-endian bytes as 39 decimal digits, zero-padded.
-std::string IdToDecimal(std::string_view id) {
+// The 16 big-endian bytes as 39 decimal digits, zero-padded; nullopt when
+// `id` is not 16 bytes (a store key of another length, say).
+std::optional<std::string> IdToDecimal(std::string_view id) {
+  if (id.size() != kCardIdBytes) return std::nullopt;
   std::array<unsigned char, kCardIdBytes> n{};
   std::copy(id.begin(), id.end(), n.begin());
   std::string digits(kIdDigits, '0');
@@ -386,8 +391,13 @@ char CheckDigit(std::string_view id_digits, std::string_view last4) {
 
 }  // namespace
 
-std::string MakeToken(std::string_view card_id, std::string_view last4) {
-  std::string id_digits = IdToDecimal(card_id);
+Result<std::string> MakeToken(std::string_view card_id, std::string_view last4) {
+  auto decimal = IdToDecimal(card_id);
+  if (!decimal) return Fail(ErrorCode::kInvalidArgument, "a card id is 16 bytes");
+  if (last4.size() != 4 || !std::all_of(last4.begin(), last4.end(), IsDigit)) {
+    return Fail(ErrorCode::kInvalidArgument, "a card's last 4 are 4 digits");
+  }
+  const std::string& id_digits = *decimal;
   std::string t(kTokenPrefix);
   t += id_digits;
   t += CheckDigit(id_digits, last4);

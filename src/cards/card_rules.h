@@ -6,7 +6,7 @@
 //   if (auto why = cards::FindSecurityCodeInFields(row, &collection)) reject(*why);
 //   auto pan = cards::NormalizePan(" 4970 1012 3456 0001");  // digits only, Luhn checked
 //   auto exp = cards::ParseExpiry("12/29");                     // {2029, 12}
-//   std::string token = cards::MakeToken(card_id, "0001");      // "ct_…0001", fails Luhn
+//   auto token = cards::MakeToken(card_id, "0001");  // "ct_…0001", fails Luhn
 //
 // Security codes (CVV, CVC, cryptogram) are never accepted (PCI DSS 3.3.1,
 // CNIL): FindSecurityCode refuses a JSON value when, at any depth,
@@ -120,7 +120,9 @@ inline constexpr std::string_view kTokenPrefix = "ct_";
 inline constexpr size_t kTokenDigits = 44;
 inline constexpr size_t kCardIdBytes = 16;
 
-std::string MakeToken(std::string_view card_id, std::string_view last4);
+// kInvalidArgument when `card_id` is not kCardIdBytes bytes or `last4` not
+// 4 digits (nothing is read past either).
+Result<std::string> MakeToken(std::string_view card_id, std::string_view last4);
 
 struct ParsedToken {
   std::string card_id;  // 16 raw bytes

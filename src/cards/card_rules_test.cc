@@ -76,7 +76,7 @@ TEST(Token, NeverPassesLuhnKeepsLastFourAndRoundTrips) {
   for (int i = 0; i < 20000; ++i) {
     std::string id = crypto::RandomString(kCardIdBytes);
     std::string last4 = LuhnNumber("4", 16, static_cast<unsigned>(i)).substr(12);
-    std::string t = MakeToken(id, last4);
+    std::string t = *MakeToken(id, last4);
     ASSERT_EQ(t.size(), kTokenPrefix.size() + kTokenDigits);
     ASSERT_EQ(t.substr(0, 3), "ct_");
     std::string digits = t.substr(3);
@@ -89,14 +89,14 @@ TEST(Token, NeverPassesLuhnKeepsLastFourAndRoundTrips) {
   }
   // Extremes of the id.
   for (std::string id : {std::string(16, '\0'), std::string(16, '\xff')}) {
-    auto back = ParseToken(MakeToken(id, "0000"));
+    auto back = ParseToken(*MakeToken(id, "0000"));
     ASSERT_TRUE(back);
     EXPECT_EQ(back->card_id, id);
   }
 }
 
 TEST(Token, RefusesWhatMakeTokenCannotProduce) {
-  std::string t = MakeToken(crypto::RandomString(kCardIdBytes), "1234");
+  std::string t = *MakeToken(crypto::RandomString(kCardIdBytes), "1234");
   std::string flipped = t;
   flipped[10] = static_cast<char>('0' + (flipped[10] - '0' + 1) % 10);  // the check digit catches it
   std::string other_last4 = t.substr(0, t.size() - 1) + static_cast<char>('0' + (t.back() - '0' + 1) % 10);
@@ -107,11 +107,28 @@ TEST(Token, RefusesWhatMakeTokenCannotProduce) {
   }
 }
 
+// An id of another length (a store key, say) is refused, not read past.
+TEST(Token, MakeTokenRefusesAnIdOrLastFourOfTheWrongShape) {
+  ASSERT_TRUE(crypto::Init());
+  for (size_t n : {size_t{0}, size_t{15}, size_t{17}, size_t{64}}) {
+    auto t = MakeToken(std::string(n, '\x7f'), "1234");
+    ASSERT_FALSE(t) << n;
+    EXPECT_EQ(t.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(t.error().message.find("16 bytes"), std::string::npos) << t.error().message;
+  }
+  for (std::string_view last4 : {"123", "12345", "12a4", ""}) {
+    EXPECT_FALSE(MakeToken(crypto::RandomString(kCardIdBytes), last4)) << last4;
+  }
+  EXPECT_TRUE(MakeToken(crypto::RandomString(kCardIdBytes), "0000"));
+}
+
 TEST(SecurityCode, EveryNameAtAnyDepthAnyCase) {
   for (std::string name : {"cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "cvn", "cvd", "cryptogram", "cryptogramme",
                            "card_verification", "card_verification_value", "security_code", "securityCode",
                            "SECURITY-CODE", "Card Security Code", "code_securite", "pin", "CVV", "Cvc2",
-                           "card_cvv", "cardCvv", "CVVcode", "cvv_number", "Cryptogramme_visuel", "CID"}) {
+                           "card_cvv", "cardCvv", "CVVcode", "cvv_number", "Cryptogramme_visuel", "CID",
+                           "ccv", "CCV", "card_ccv", "cv2", "CV2", "card_cv2", "card_code", "cardCode", "CardCode",
+                           "cardcode", "card_verification", "cardVerification"}) {
     for (std::string_view shape : {"{\"%\":\"123\"}", "{\"card\":{\"%\":\"123\"}}", "{\"a\":[{\"b\":{\"%\":1}}]}",
                                    "[{\"x\":{\"%\":null}}]", "{\"fields\":{\"%\":\"\"}}"}) {
       std::string text(shape);
@@ -126,7 +143,10 @@ TEST(SecurityCode, EveryNameAtAnyDepthAnyCase) {
 
 TEST(SecurityCode, LoneDigitsBesideAPan) {
   for (std::string_view inner : {",\"code\":\"123\"", ",\"code\":\"0123\"", ",\"x\":737", ",\"x\":9999",
-                                 ",\"note\":\" 042 \""}) {
+                                 ",\"note\":\" 042 \"",
+                                 // Any ASCII whitespace around the digits, not just spaces.
+                                 ",\"note\":\"123\\t\"", ",\"note\":\"123\\n\"", ",\"note\":\"\\r\\n0123\\r\\n\"",
+                                 ",\"note\":\"\\t 123\\f\"", ",\"note\":\"\\u000b123\""}) {
     auto why = Find(Body(inner));
     ASSERT_TRUE(why) << inner;
     EXPECT_NE(why->find("lone 3- or 4-digit"), std::string::npos) << *why;
@@ -154,7 +174,8 @@ TEST(SecurityCode, NoFalsePositives) {
   EXPECT_FALSE(Find("{\"field\":\"email\",\"value\":\"a@b.fr\",\"limit\":100}"));
   EXPECT_FALSE(Find("{\"name\":\"alice\",\"password\":\"Kq7!aaaaaaaa\",\"totp\":\"123456\"}"));
   EXPECT_FALSE(Find("[1,2,3,\"123\"]"));
-  for (std::string name : {"pinned", "spinach", "incident", "description", "decide", "capacity", "cidre"}) {
+  for (std::string name : {"pinned", "spinach", "incident", "description", "decide", "capacity", "cidre",
+                           "cardholder", "card_type", "postcode", "cv", "cv_file", "accurate"}) {
     EXPECT_FALSE(LooksLikeSecurityCodeName(name)) << name;
   }
   EXPECT_FALSE(FindSecurityCodeInBody("not json {\"cvv\""));
@@ -170,6 +191,10 @@ TEST(SecurityCode, RowsOfFields) {
   row.back() = {"Card_CVC", In::Null()};
   EXPECT_TRUE(FindSecurityCodeInFields(row));
   row.back() = {"amount", In::Integer(42)};
+  EXPECT_FALSE(FindSecurityCodeInFields(row));
+  row.back() = {"note", In::String("123\t")};
+  EXPECT_TRUE(FindSecurityCodeInFields(row));
+  row.back() = {"note", In::String("12 3")};
   EXPECT_FALSE(FindSecurityCodeInFields(row));
 }
 
@@ -239,7 +264,8 @@ TEST(SecurityCode, TypedFieldsSayWhatTheirDigitsAre) {
 
 // A schema cannot declare a field that this detector would refuse.
 TEST(SecurityCode, SchemaRefusesTheSameNames) {
-  for (std::string name : {"cvv", "card_cvc", "cid", "csc", "pin_code", "cryptogramme_visuel", "code_securite"}) {
+  for (std::string name : {"cvv", "card_cvc", "cid", "csc", "pin_code", "cryptogramme_visuel", "code_securite",
+                           "ccv", "cv2", "card_code", "cardcode", "card_verification"}) {
     auto s = schema::Schema::Parse("version = 1\n[collections.c]\nfields = [ { name = \"" + name +
                                    "\", type = \"text\" } ]\n");
     EXPECT_FALSE(s) << name;

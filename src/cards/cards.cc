@@ -213,7 +213,7 @@ Result<Created> Cards::Create(const NewCard& in, int64_t now_s) {
   Card c;
   c.id = crypto::RandomString(kCardIdBytes);
   c.last4 = pan.substr(pan.size() - 4);
-  c.token = MakeToken(c.id, c.last4);
+  COFFRE_ASSIGN_OR_RETURN(c.token, MakeToken(c.id, c.last4));
   c.state = in.save ? State::kSaved : State::kActive;
   c.hash = PanHash(hash_key_, pan);
   c.pan = std::move(pan);
@@ -269,7 +269,9 @@ Result<Card> Cards::Load(std::string_view id, std::string_view token) {
   if (!expiry || c.last4.size() != 4) return Fail(ErrorCode::kDataLoss, "card " + ToHex(id) + " is corrupt");
   c.expires_s = expiry->EndUnixSeconds();
   c.evidence_until_s = expiry->EndPlusMonthsUnixSeconds(options_.evidence_months);
-  c.token = MakeToken(c.id, c.last4);
+  auto made = MakeToken(c.id, c.last4);
+  if (!made) return Fail(ErrorCode::kDataLoss, "card " + ToHex(id) + " is corrupt: " + made.error().message);
+  c.token = std::move(*made);
   // The token names the card and its last 4 digits: another last 4 is
   // another (unknown) card.
   if (!token.empty() && c.token != token) return Fail(ErrorCode::kNotFound, "no such card");
@@ -350,6 +352,10 @@ Result<SweepStats> Cards::Sweep(int64_t now_s, const std::function<Status(const 
   }));
   SweepStats stats;
   for (const std::string& id : ids) {
+    if (id.size() != kCardIdBytes) {  // no card of ours: left in place, like an unreadable one
+      ++stats.unreadable;
+      continue;
+    }
     std::unique_lock lock(mu_);
     auto c = Load(id, {});
     if (!c) {

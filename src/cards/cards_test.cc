@@ -97,10 +97,10 @@ TEST_F(CardsTest, CreateThenGetMaskedAndClear) {
   }));
   // A token of the same id with other last 4 is another (unknown) card.
   std::string id = ParseToken(made.token)->card_id;
-  std::string other = MakeToken(id, made.last4 == "0000" ? "0001" : "0000");
+  std::string other = *MakeToken(id, made.last4 == "0000" ? "0001" : "0000");
   EXPECT_EQ(cards_->Get(other).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(cards_->Get("ct_123").error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(cards_->Get(MakeToken(crypto::RandomString(16), "1234")).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(cards_->Get(*MakeToken(crypto::RandomString(16), "1234")).error().code, ErrorCode::kNotFound);
 }
 
 TEST_F(CardsTest, ValidationNamesTheFieldNeverTheValue) {
@@ -301,6 +301,30 @@ TEST_F(CardsTest, EvidenceMonthsAreConfigurable) {
   EXPECT_EQ(cards_->Get(c.token).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(*ParseEvidenceMonths("13"), 13);
   for (std::string_view bad : {"0", "121", "013", "x", "", "-1"}) EXPECT_FALSE(ParseEvidenceMonths(bad)) << bad;
+}
+
+// A store key under the card prefix whose id is not 16 bytes is no card:
+// the sweep leaves it, counted unreadable, and goes on with the others.
+TEST_F(CardsTest, SweepSkipsKeysOfAnotherLength) {
+  Card c = Make(LuhnNumber("4", 16, 13), "03/27");
+  auto batch = store_->NewBatch();
+  const std::string id = ParseToken(c.token)->card_id;
+  // The card's own entries under longer and shorter ids.
+  for (const std::string& other : {id + std::string(20, '\x01'), id.substr(0, 9)}) {
+    batch->Put(Space::kCards, "c/" + other, *Raw("c/", id));
+    batch->Put(Space::kCards, "k/" + other, *Raw("k/", id));
+  }
+  ASSERT_TRUE(store_->Write(*batch));
+  size_t events = 0;
+  auto s = cards_->Sweep(1806537600, [&](const SweepEvent&) {  // 2027-04-01: c expired
+    ++events;
+    return Ok();
+  });
+  ASSERT_TRUE(s) << s.error().ToString();
+  EXPECT_EQ(s->unreadable, 2u);
+  EXPECT_EQ(s->expired, 1u);
+  EXPECT_EQ(events, 1u);
+  EXPECT_EQ(cards_->Get(c.token)->state, State::kEvidence);
 }
 
 TEST_F(CardsTest, AFailingAuditStopsTheSweepAfterADurableChange) {

@@ -79,8 +79,9 @@ KeyClass ClassifyKey(std::string_view key) {
   const KeyText k(key);
   KeyClass out;
   out.security_code =
-      k.HasWord({"cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "cvn", "cvn2", "cav2", "cvd", "pin", "pinblock"}) ||
-      k.Contains({"cvv", "cvc", "cryptogram", "securitycode", "cardverification", "verificationvalue",
+      k.HasWord({"cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "cvn", "cvn2", "cav2", "cvd", "ccv", "ccv2", "cv2",
+                 "pin", "pinblock"}) ||
+      k.Contains({"cvv", "cvc", "cryptogram", "securitycode", "cardverification", "verificationvalue", "cardcode",
                   "codesecurite", "codedesecurite"});
   out.pan = k.HasWord({"pan"}) ||
             k.Contains({"cardnumber", "cardno", "ccnum", "numerocarte", "numerodecarte", "primaryaccountnumber"});

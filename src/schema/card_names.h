@@ -13,9 +13,10 @@
 // ("cardCVV2" -> card, cvv2), lower-cased; it is also read "squashed", its
 // letters and digits only ("Security-Code" -> securitycode):
 //   security code  a word cvv, cvv2, cvc, cvc2, cid, csc, cvn, cvn2, cav2,
-//                  cvd, pin or pinblock, or a squashed name containing cvv,
-//                  cvc, cryptogram (cryptogramme), securitycode,
-//                  cardverification, verificationvalue or codesecurite;
+//                  cvd, ccv, ccv2, cv2, pin or pinblock, or a squashed name
+//                  containing cvv, cvc, cryptogram (cryptogramme),
+//                  securitycode, cardverification, verificationvalue,
+//                  cardcode or codesecurite;
 //   card number    a word pan, or a squashed name containing cardnumber,
 //                  cardno, ccnum, numerocarte, numerodecarte or
 //                  primaryaccountnumber;

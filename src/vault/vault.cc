@@ -534,7 +534,25 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
   if (auto why = cards::FindSecurityCodeInFields(changes, c)) {
     return Fail(ErrorCode::kInvalidArgument, std::move(*why));
   }
-  // Validate the changes before taking the lock or reading anything.
+  std::lock_guard lock(write_mu_);
+  COFFRE_ASSIGN_OR_RETURN(Record old, Get(c->name, record_id));
+  // The record as it would be: a security code split over two writes (a
+  // pan stored first, a lone "123" patched in later, or the reverse) is
+  // refused like one sent whole, before any other rule looks at the patch.
+  // Under the lock, so no concurrent update slips in between.
+  {
+    std::vector<NamedInput> after(changes.begin(), changes.end());
+    for (const auto& f : old.fields) {
+      const schema::FieldDef* def = c->Find(f.name);
+      if (def == nullptr) continue;  // not kept by the rewrite either
+      const bool patched = std::any_of(changes.begin(), changes.end(),
+                                       [&](const NamedInput& in) { return c->Find(in.first) == def; });
+      if (!patched) after.emplace_back(def->name, schema::Input::String(f.value));
+    }
+    if (auto why = cards::FindSecurityCodeInFields(after, c)) {
+      return Fail(ErrorCode::kInvalidArgument, std::move(*why));
+    }
+  }
   std::vector<std::optional<std::string>> changed(c->fields.size());
   std::vector<bool> touched(c->fields.size(), false);
   for (const auto& [name, input] : changes) {
@@ -558,8 +576,6 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
     changed[pos] = std::move(value);
   }
 
-  std::lock_guard lock(write_mu_);
-  COFFRE_ASSIGN_OR_RETURN(Record old, Get(c->name, record_id));
   const std::vector<std::string> old_keys = IndexKeysOf(keyring_, *c, old);
   std::vector<std::optional<std::string>> merged(c->fields.size());
   for (auto& f : old.fields) {

@@ -132,6 +132,9 @@ class Vault {
   // validated like Put's; a null or empty value removes an optional field.
   // The record keeps its id, subject and data key; its index entries move
   // with the values; unique fields are checked. kNotFound when absent.
+  // A card security code is looked for first in the changes, then in the
+  // record as it would be (stored fields overlaid with the changes), so that
+  // a pan and a lone 3-4 digit value written in two updates are refused.
   Result<Record> Update(std::string_view collection, std::string_view record_id,
                         const std::vector<NamedInput>& changes);
 

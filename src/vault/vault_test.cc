@@ -762,6 +762,46 @@ TEST_F(VaultTest, SecurityCodesAreRefusedBeforeAnyOtherRule) {
   EXPECT_EQ(Find("email", "x@example.fr").size(), 0u);
 }
 
+// A security code split over two writes: the number stored first and the
+// lone digits patched in later, or the reverse. Update checks the record as
+// it would be, and nothing is written.
+TEST_F(VaultTest, SecurityCodeSplitOverTwoWritesIsRefused) {
+  const std::string pan = test_vectors::LuhnNumber("4", 16, 5);
+  RecordRef a = Put(kPeople[0]);
+  // The number first, then "582" beside it.
+  RecordRef k = PutContract("Mutuelle", pan, a.subject);
+  for (const schema::Input& code : {schema::Input::String("582"), schema::Input::String("0582"),
+                                    schema::Input::Integer(582)}) {
+    auto u = v().Update("contracts", k.id, {{"insurer", code}});
+    ASSERT_FALSE(u);
+    EXPECT_EQ(u.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(u.error().message.find("lone 3- or 4-digit"), std::string::npos) << u.error().message;
+    EXPECT_EQ(u.error().message.find("582"), std::string::npos) << "the message carries the code";
+    EXPECT_EQ(u.error().message.find(pan), std::string::npos) << "the message carries the number";
+  }
+  auto rec = v().Get("contracts", k.id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->fields[0].value, "Mutuelle");
+  // Other text beside the number is fine.
+  EXPECT_TRUE(v().Update("contracts", k.id, {{"insurer", schema::Input::String("Acme")}}));
+
+  // "582" first, then the number beside it.
+  RecordRef j = PutContract("582", "C-1", a.subject);
+  auto u = v().Update("contracts", j.id, {{"contract_number", schema::Input::String(pan)}});
+  ASSERT_FALSE(u);
+  EXPECT_NE(u.error().message.find("lone 3- or 4-digit"), std::string::npos) << u.error().message;
+  EXPECT_EQ(u.error().message.find(pan), std::string::npos);
+  rec = v().Get("contracts", j.id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->fields[1].value, "C-1");
+  auto holding = v().Find("contracts", "contract_number", schema::Input::String(pan));
+  ASSERT_TRUE(holding) << holding.error().message;
+  EXPECT_EQ(holding->size(), 1u) << "only the first record holds the number";
+  // Both at once, the digits replaced: the record as it would be has none.
+  EXPECT_TRUE(v().Update("contracts", j.id, {{"insurer", schema::Input::String("Acme")},
+                                             {"contract_number", schema::Input::String(pan)}}));
+}
+
 // ---------------------------------------------------------------- master key
 
 TEST_F(VaultTest, RotationKeepsDataAndSearch) {

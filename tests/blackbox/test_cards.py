@@ -330,6 +330,27 @@ def test_after_complete_no_role_gets_the_number_and_the_card_is_still_recognised
     assert site.create(site.pan())["known"] is False
 
 
+def test_only_a_caller_seeing_numbers_in_clear_learns_whether_one_is_known(site):
+    # The admin may create cards but sees numbers masked (first 6, last 4):
+    # a "known" answer would let it try the ~10^5 numbers left until one is
+    # known. It gets no "known" at all, for a known number or a new one.
+    admin = site.client("admin", "admin")
+    pan = site.pan("455673")
+    first = site.create(pan)
+    assert first["known"] is False
+    for number in (pan, site.pan("455673")):
+        r = admin.post(CARDS, json={"pan": number, "expiry": expiry_of(site.vault.now(), 3)})
+        assert r.status_code == 201, r.text
+        made = r.json()
+        assert "known" not in made, made
+        assert made["token"].endswith(number[-4:]) and made["state"] == "active"
+        assert admin.delete(f"{CARDS}/{made['token']}").status_code == 204
+    # The payment role with the payment purpose still learns it.
+    again = site.create(pan)
+    assert again["known"] is True
+    assert admin.delete(f"{CARDS}/{again['token']}").status_code == 204
+
+
 def test_a_saved_card_keeps_its_number_after_complete(site):
     pan = site.pan("401288")
     made = site.create(pan, save=True)
