@@ -457,29 +457,34 @@ Result<std::vector<Record>> Vault::ListArchived(std::string_view collection, std
   return ListIn(Space::kArchive, *c, after, limit);
 }
 
-Result<RecordPage> Vault::WalkRecords(std::string_view collection, bool archived, std::string_view after,
-                                      size_t limit) {
-  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+Result<std::vector<std::pair<std::string, std::string>>> Vault::ScanPage(Space space,
+                                                                         const schema::Collection& c,
+                                                                         std::string_view after, size_t limit) {
   if (!after.empty() && after.size() != kIdBytes) {
     return Fail(ErrorCode::kInvalidArgument, "a record id is 16 bytes");
   }
-  const std::string prefix = layout::RecordKey(c->name, "");
+  const std::string prefix = layout::RecordKey(c.name, "");
   std::string begin = prefix;
   if (!after.empty()) {
     begin += after;
-    begin.push_back('\0');
+    begin.push_back('\0');  // just past `after`
   }
   std::string end = prefix;
-  end.push_back('\xff');
+  end.push_back('\xff');  // record ids are 16 bytes: every key of the collection sorts below
+  // Keys first, records opened outside the scan.
   std::vector<std::pair<std::string, std::string>> found;  // id, stored value
-  COFFRE_TRY(store_->ScanRangeOnce(archived ? Space::kArchive : Space::kRecords, begin, end,
-                                   [&](std::string_view k, std::string_view v) {
-                                     if (k.size() != prefix.size() + kIdBytes || k.substr(0, prefix.size()) != prefix) {
-                                       return true;
-                                     }
-                                     found.emplace_back(k.substr(prefix.size()), v);
-                                     return found.size() < limit;
-                                   }));
+  COFFRE_TRY(store_->ScanRangeOnce(space, begin, end, [&](std::string_view k, std::string_view v) {
+    if (k.size() != prefix.size() + kIdBytes || k.substr(0, prefix.size()) != prefix) return true;
+    found.emplace_back(k.substr(prefix.size()), v);
+    return found.size() < limit;
+  }));
+  return found;
+}
+
+Result<RecordPage> Vault::WalkRecords(std::string_view collection, bool archived, std::string_view after,
+                                      size_t limit) {
+  COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
+  COFFRE_ASSIGN_OR_RETURN(auto found, ScanPage(archived ? Space::kArchive : Space::kRecords, *c, after, limit));
   RecordPage page;
   page.more = found.size() >= limit;
   if (!found.empty()) page.last = found.back().first;
@@ -500,29 +505,11 @@ Result<RecordPage> Vault::WalkRecords(std::string_view collection, bool archived
 
 Result<std::vector<Record>> Vault::ListIn(Space space, const schema::Collection& collection,
                                           std::string_view after, size_t limit) {
-  const schema::Collection* c = &collection;
-  if (!after.empty() && after.size() != kIdBytes) {
-    return Fail(ErrorCode::kInvalidArgument, "a record id is 16 bytes");
-  }
-  const std::string prefix = layout::RecordKey(c->name, "");
-  std::string begin = prefix;
-  if (!after.empty()) {
-    begin += after;
-    begin.push_back('\0');  // just past `after`
-  }
-  std::string end = prefix;
-  end.push_back('\xff');  // record ids are 16 bytes: every key of the collection sorts below
-  // Keys first, records opened outside the scan.
-  std::vector<std::pair<std::string, std::string>> found;  // id, stored value
-  COFFRE_TRY(store_->ScanRangeOnce(space, begin, end, [&](std::string_view k, std::string_view v) {
-    if (k.size() != prefix.size() + kIdBytes || k.substr(0, prefix.size()) != prefix) return true;
-    found.emplace_back(k.substr(prefix.size()), v);
-    return found.size() < limit;
-  }));
+  COFFRE_ASSIGN_OR_RETURN(auto found, ScanPage(space, collection, after, limit));
   std::vector<Record> records;
   records.reserve(found.size());
   for (auto& [id, value] : found) {
-    COFFRE_ASSIGN_OR_RETURN(Record r, OpenRecord(c->name, id, value));
+    COFFRE_ASSIGN_OR_RETURN(Record r, OpenRecord(collection.name, id, value));
     records.push_back(std::move(r));
   }
   return records;

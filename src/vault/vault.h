@@ -226,6 +226,10 @@ class Vault {
                             std::string_view value);
   Result<std::vector<Record>> ListIn(storage::Space space, const schema::Collection& c,
                                      std::string_view after, size_t limit);
+  // Up to `limit` (id, stored value) pairs of `c` in `space` after `after`.
+  Result<std::vector<std::pair<std::string, std::string>>> ScanPage(storage::Space space,
+                                                                    const schema::Collection& c,
+                                                                    std::string_view after, size_t limit);
   // The subject's records found in `space` (records or archive), and
   // whether it has any membership at all.
   Result<std::vector<Record>> RecordsOfSubject(std::string_view subject, storage::Space space, bool* known);
