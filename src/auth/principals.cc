@@ -100,6 +100,7 @@ Directory::Directory(storage::Store& store, const crypto::SecretKey& api_key_has
       pepper_(pepper.Clone()),
       clock_(clock),
       params_(params),
+      hash_slots_(options.max_concurrent_hashes),
       options_(options),
       sessions_(std::make_unique<internal::SessionTable>(
           internal::SessionLimits{options.session_idle_seconds, options.session_absolute_seconds,
@@ -328,6 +329,15 @@ Result<LoginResult> Directory::Login(const LoginRequest& request, int64_t* retry
   if (const int64_t wait = throttle_->Admit(request.source, now); wait > 0) {
     retry_after = wait;
     return Fail(ErrorCode::kResourceExhausted, "too many failed logins from this source");
+  }
+  // Every path below runs Argon2id (the real hash or the dummy one): a
+  // slot first, so a flood of logins from many sources holds at most
+  // max_concurrent_hashes x the parameters' memory and no waiting worker.
+  HashSlot slot(hash_slots_);
+  if (!slot.held()) {
+    throttle_->Refund(request.source);  // not an attempt: nothing was checked
+    retry_after = 1;
+    return Fail(ErrorCode::kResourceExhausted, "too many logins in progress; retry shortly");
   }
   if (!ValidateName(request.name)) {
     BurnDummyVerify(request.password);

@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/hash_slots.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
 #include "storage/store.h"
@@ -131,6 +132,10 @@ struct DirectoryOptions {
   int64_t session_absolute_seconds = 8 * 3600;
   size_t max_sessions = 10000;
   size_t max_sessions_per_principal = 16;
+  // Logins whose Argon2id runs at once (each takes the parameters' memory:
+  // 64 MiB by default); beyond it a login is refused at once with
+  // kResourceExhausted and a retry-after of 1 s, before any hash.
+  size_t max_concurrent_hashes = 4;
 };
 
 class Directory {
@@ -190,6 +195,7 @@ class Directory {
   const crypto::SecretKey pepper_;
   Clock& clock_;
   const crypto::PasswordHashParams params_;
+  HashSlots hash_slots_;
   const DirectoryOptions options_;
   std::once_flag dummy_once_;
   std::string dummy_hash_;  // verified for unknown names: same cost

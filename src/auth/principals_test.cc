@@ -161,6 +161,24 @@ TEST_F(DirectoryTest, HumanEnrolmentShowsUriAndQr) {
   EXPECT_NE(r->qr_text.find("\u2588"), std::string::npos);
 }
 
+// A login takes one of the Argon2id slots before anything is hashed; with
+// none free it is refused at once, costs the source nothing, and the
+// account is untouched (no failure counted).
+TEST_F(DirectoryTest, LoginsBeyondTheHashCapAreRefusedBeforeAnyHash) {
+  const std::string secret = AddHuman("alice");
+  Reopen({.max_concurrent_hashes = 0});
+  for (int i = 0; i < 12; ++i) {  // more than the source's burst and the lockout
+    int64_t retry_after = 0;
+    auto r = Login("alice", kPassword, Code(secret), "198.51.100.40", &retry_after);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+    EXPECT_EQ(retry_after, 1);
+  }
+  Reopen();
+  auto login = Login("alice", kPassword, Code(secret), "198.51.100.40");
+  EXPECT_TRUE(login) << login.error().ToString();
+}
+
 TEST_F(DirectoryTest, HumanLogsInWithPasswordAndTotp) {
   const std::string secret = AddHuman("alice");
   auto login = Login("alice", kPassword, Code(secret));

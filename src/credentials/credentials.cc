@@ -122,32 +122,6 @@ Status ValidateUserId(std::string_view user) {
   return Ok();
 }
 
-bool HashSlots::TryAcquire() {
-  size_t n = in_use_.load();
-  while (n < cap_) {
-    if (in_use_.compare_exchange_weak(n, n + 1)) return true;
-  }
-  return false;
-}
-
-void HashSlots::Release() { in_use_.fetch_sub(1); }
-
-// One Argon2id computation in flight, released on scope exit.
-class Credentials::Slot {
- public:
-  explicit Slot(HashSlots& slots) : slots_(slots), held_(slots.TryAcquire()) {}
-  ~Slot() {
-    if (held_) slots_.Release();
-  }
-  Slot(const Slot&) = delete;
-  Slot& operator=(const Slot&) = delete;
-  bool held() const { return held_; }
-
- private:
-  HashSlots& slots_;
-  bool held_;
-};
-
 // The only operation on a user in progress, released on scope exit; taken
 // with try semantics, so concurrent calls for one user are refused rather
 // than queued (lockout counts stay exact and no handler waits).
@@ -271,7 +245,7 @@ Result<Metadata> Credentials::Change(std::string_view user, std::string_view pas
   // one check at a time, ~8 ms for a long password), the history checks
   // and the new hash. A flood of changes is refused at the cap, never
   // queued on the dictionary's lock by every worker.
-  Slot slot(slots_);
+  HashSlot slot(slots_);
   if (!slot.held()) return Busy(wait);
   COFFRE_TRY(auth::CheckPassword(password, {.user_name = user}));
   COFFRE_ASSIGN_OR_RETURN(auto existing, Load(user));
@@ -349,7 +323,7 @@ Result<bool> Credentials::Verify(std::string_view user, std::string_view passwor
   const int64_t now = clock_.NowUnixSeconds();
   if (!r) {
     // No credential: a real verification's cost, and the same answer.
-    Slot slot(slots_);
+    HashSlot slot(slots_);
     if (!slot.held()) return Busy(&w);
     if (options_.while_hashing_for_test) options_.while_hashing_for_test();
     const std::string& dummy = DummyHash();
@@ -372,7 +346,7 @@ Result<bool> Credentials::Verify(std::string_view user, std::string_view passwor
   bool ok = false;
   bool changed = false;
   {
-    Slot slot(slots_);
+    HashSlot slot(slots_);
     if (!slot.held()) return Busy(&w);
     if (options_.while_hashing_for_test) options_.while_hashing_for_test();
     ok = crypto::VerifyPassword(r->hashes.front(), password);

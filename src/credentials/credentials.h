@@ -50,6 +50,7 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/hash_slots.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
 #include "storage/store.h"
@@ -97,19 +98,7 @@ struct Wait {
   int64_t retry_after_seconds = 0;  // >= 1 when reason != kNone
 };
 
-// A counting semaphore that never blocks: TryAcquire fails at the cap.
-class HashSlots {
- public:
-  explicit HashSlots(size_t cap) : cap_(cap) {}
-  bool TryAcquire();
-  void Release();
-  size_t in_use() const { return in_use_.load(); }
-  size_t cap() const { return cap_; }
-
- private:
-  const size_t cap_;
-  std::atomic<size_t> in_use_{0};
-};
+using coffre::HashSlots;  // common/hash_slots.h
 
 class Credentials {
  public:
@@ -141,7 +130,6 @@ class Credentials {
 
  private:
   class UserTurn;
-  class Slot;
   struct Record;
   Result<std::optional<Record>> Load(std::string_view user);
   void Put(storage::WriteBatch& batch, std::string_view user, const Record& r) const;
