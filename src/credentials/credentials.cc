@@ -367,12 +367,15 @@ Result<bool> Credentials::Verify(std::string_view user, std::string_view passwor
     changed = true;
     r->locked_until = 0;
     r->next_attempt = 0;
+    // The delay and the lock count from when the failure is known, after
+    // the hash: a slow hash must not use up the delay it earns.
+    const int64_t failed_at = clock_.NowUnixSeconds();
     if (++r->failures >= options_.lockout_failures) {
       r->failures = 0;
-      r->locked_until = now + options_.lockout_seconds;
+      r->locked_until = failed_at + options_.lockout_seconds;
     } else if (r->failures > options_.free_failures) {
       const int64_t exponent = std::min<int64_t>(r->failures - options_.free_failures - 1, 20);
-      r->next_attempt = now + (int64_t{1} << exponent);
+      r->next_attempt = failed_at + (int64_t{1} << exponent);
     }
   }
   if (changed) {

@@ -228,6 +228,22 @@ TEST_F(CredentialsTest, ExponentialDelayThenLockoutAfterTen) {
   EXPECT_TRUE(*creds_->Verify("u1", p, &w));
 }
 
+// The delay counts from when the failure is known: a hash slower than the
+// delay (here the clock moves 5 s during each hash) does not use it up.
+TEST_F(CredentialsTest, TheDelayCountsFromTheEndOfTheFailedHash) {
+  const std::string p = StrongPassword();
+  ASSERT_TRUE(creds_->Set("u-slow", p));
+  Options o;
+  o.while_hashing_for_test = [&] { clock_.Advance(5); };
+  Reopen(std::move(o));
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(*creds_->Verify("u-slow", "Not-the-password-42"));
+  Wait w;
+  auto r = creds_->Verify("u-slow", "Not-the-password-42", &w);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(w.reason, Wait::kDelayed);
+  EXPECT_EQ(w.retry_after_seconds, 1);
+}
+
 TEST_F(CredentialsTest, LockoutSurvivesRestartAndResetUnlocks) {
   const std::string p = StrongPassword(), p2 = StrongPassword();
   ASSERT_TRUE(creds_->Set("u1", p));
