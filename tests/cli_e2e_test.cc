@@ -26,13 +26,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-// Exit codes of the CLI contract.
-constexpr int kExitOk = 0;
-constexpr int kExitInvalid = 2;
-constexpr int kExitNotFound = 3;
-constexpr int kExitExists = 4;
-constexpr int kExitWrongKey = 5;
-
 // One person as `coffre gen` prints it: field name -> value, in gen order.
 using Person = std::vector<std::pair<std::string, std::string>>;
 

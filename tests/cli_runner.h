@@ -24,6 +24,14 @@ namespace coffre::testing {
 
 using EnvVars = std::vector<std::pair<std::string, std::string>>;
 
+// Exit codes of the CLI contract (README), written here rather than taken
+// from src/cli so that the tests hold the binary to the documented values.
+constexpr int kExitOk = 0;
+constexpr int kExitInvalid = 2;
+constexpr int kExitNotFound = 3;
+constexpr int kExitExists = 4;
+constexpr int kExitWrongKey = 5;
+
 struct CliResult {
   int exit_code = -1;  // exit status, or 128 + signal number
   std::string out;     // everything written to stdout

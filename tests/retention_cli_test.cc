@@ -26,9 +26,6 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr int kExitOk = 0;
-constexpr int kExitInvalid = 2;
-constexpr int kExitNotFound = 3;
 constexpr int64_t kDay = 86400;
 
 constexpr const char* kSchema = R"(version = 1
