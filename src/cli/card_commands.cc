@@ -6,30 +6,13 @@
 #include "cli/server_commands.h"
 
 namespace coffre::cli {
-namespace {
-
-namespace json = boost::json;
-
-void RegisterSweep(CLI::App* group, Context& ctx) {
-  auto* cmd = group->add_subcommand(
-      "sweep", "expire the cards past their expiry month and delete the evidences past their retention, now");
-  auto a = std::make_shared<VaultArgs>();
-  AddVaultArgs(cmd, *a);
-  cmd->callback([&ctx, a] {
-    Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "cards.sweep"}}));
-      PrintJson(out);
-      return Ok();
-    });
-  });
-}
-
-}  // namespace
 
 void RegisterCardCommands(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("cards", "payment cards (docs/cards.md)");
   group->require_subcommand(1);
-  RegisterSweep(group, ctx);
+  RegisterManageCommand(
+      group, ctx, "sweep",
+      "expire the cards past their expiry month and delete the evidences past their retention, now", "cards.sweep");
 }
 
 }  // namespace coffre::cli

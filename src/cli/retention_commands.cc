@@ -12,20 +12,6 @@ namespace {
 
 namespace json = boost::json;
 
-void RegisterRun(CLI::App* group, Context& ctx) {
-  auto* cmd = group->add_subcommand(
-      "run", "apply the retention rules now: archive and crypto-shred what is due, and sweep expired cards");
-  auto a = std::make_shared<VaultArgs>();
-  AddVaultArgs(cmd, *a);
-  cmd->callback([&ctx, a] {
-    Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "retention.run"}}));
-      PrintJson(out);
-      return Ok();
-    });
-  });
-}
-
 void RegisterReport(CLI::App* group, Context& ctx) {
   auto* cmd = group->add_subcommand(
       "report", "print, as JSON, what the rules will archive or delete and when (ids, never values)");
@@ -63,7 +49,9 @@ void RegisterHold(CLI::App* group, Context& ctx, const char* name, const char* h
 void RegisterRetentionCommands(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("retention", "retention rules: sweep, report, legal holds (docs/retention.md)");
   group->require_subcommand(1);
-  RegisterRun(group, ctx);
+  RegisterManageCommand(
+      group, ctx, "run",
+      "apply the retention rules now: archive and crypto-shred what is due, and sweep expired cards", "retention.run");
   RegisterReport(group, ctx);
   RegisterHold(group, ctx, "hold", "put a subject under a legal hold: the sweeper keeps all its records",
                "retention.hold");

@@ -331,6 +331,19 @@ Result<json::object> Manage(const ServerArgs& a, const json::object& request) {
   return admin.Execute(request, LocalSource());
 }
 
+void RegisterManageCommand(CLI::App* group, Context& ctx, const char* name, const char* help, const char* op) {
+  auto* cmd = group->add_subcommand(name, help);
+  auto a = std::make_shared<VaultArgs>();
+  AddVaultArgs(cmd, *a);
+  cmd->callback([&ctx, a, op] {
+    Run(ctx, [&]() -> Status {
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", op}}));
+      PrintJson(out);
+      return Ok();
+    });
+  });
+}
+
 void RegisterServerCommands(CLI::App& app, Context& ctx) {
   RegisterServe(app, ctx);
   RegisterPrincipal(app, ctx);

@@ -19,4 +19,8 @@ void RegisterCardCommands(CLI::App& app, Context& ctx);       // card_commands.c
 // its socket, or on the directory itself when no server runs.
 Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request);
 
+// `GROUP NAME DIR`: a subcommand that runs the management operation `op`
+// with no argument but DIR (and the vault options) and prints its answer.
+void RegisterManageCommand(CLI::App* group, Context& ctx, const char* name, const char* help, const char* op);
+
 }  // namespace coffre::cli
