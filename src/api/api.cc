@@ -135,14 +135,27 @@ struct Api::Impl {
   // the policy or the schema declares them: anything else could be a
   // personal value typed in the wrong place. On-behalf-of users and
   // principals are set only once resolved in the directory.
+  // With a deferral in force on this thread (HandleDeferred), the entry is
+  // kept for the caller, which holds the response until it is durable.
   std::optional<Response> Audit(audit::Entry e) {
     if (!e.purpose.empty() && !s.policy()->KnowsPurpose(e.purpose)) e.purpose.clear();
     if (!e.collection.empty() && s.vault.schema().Find(e.collection) == nullptr) e.collection.clear();
-    if (!s.audit.Append(std::move(e))) {
-      return ErrorResponse({503, "unavailable", "the audit log is unavailable; nothing was returned"});
+    if (t_deferred != nullptr) {
+      t_deferred->push_back(std::move(e));
+      return std::nullopt;
     }
+    if (!s.audit.Append(std::move(e))) return AuditUnavailable();
     return std::nullopt;
   }
+
+  static Response AuditUnavailable() {
+    return ErrorResponse({503, "unavailable", "the audit log is unavailable; nothing was returned"});
+  }
+
+  // The entries of the request being handled on this thread by
+  // HandleDeferred; null otherwise. Every append of a route goes through
+  // Audit(), so one scope covers all of them, extra routes included.
+  static thread_local std::vector<audit::Entry>* t_deferred;
 
   AppendEntry Appender() {
     return [this](audit::Entry e) { return Audit(std::move(e)); };
@@ -825,8 +838,29 @@ struct Api::Impl {
   }
 };
 
+thread_local std::vector<audit::Entry>* Api::Impl::t_deferred = nullptr;
+
 Api::Api(Services services) : impl_(std::make_unique<Impl>(std::move(services))) {}
 Api::~Api() = default;
+
+bool Api::IsNonBlocking(const Request& request) {
+  auto [path, query] = internal::SplitTarget(request.target);
+  if (path == "/healthz") return true;
+  if (request.method != "GET") return false;
+  if (path == "/v1/openapi.json") return true;
+  std::optional<Route> route = MatchRoute(path);
+  return route && route->kind == RouteKind::kRecord;
+}
+
+Response Api::AuditUnavailable() { return Impl::AuditUnavailable(); }
+
+Response Api::HandleDeferred(const Request& request, std::vector<audit::Entry>& deferred) {
+  struct Scope {
+    explicit Scope(std::vector<audit::Entry>* d) { Impl::t_deferred = d; }
+    ~Scope() { Impl::t_deferred = nullptr; }
+  } scope(&deferred);
+  return Handle(request);
+}
 
 Response Api::Handle(const Request& request) {
   try {

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "api/http.h"
 #include "audit/audit_log.h"
@@ -79,6 +80,23 @@ class Api {
   Api& operator=(const Api&) = delete;
 
   Response Handle(const Request& request);
+
+  // Whether `request` may be handled on a thread that must not block (an
+  // I/O thread): a route that only reads and audits (GET of a record, the
+  // health check, the OpenAPI document). Anything that writes to the store,
+  // hashes a password or scans is not.
+  static bool IsNonBlocking(const Request& request);
+
+  // Handle(), with the request's audit entries moved into `deferred`
+  // instead of appended: the store is only read, and nothing waits for a
+  // sync. The caller must make `deferred` durable (AuditLog::AppendBatchAsync)
+  // before sending the response, and send AuditUnavailable() instead if
+  // that fails (fail closed, as Handle does). For IsNonBlocking requests;
+  // any request is handled correctly, but a write or a hash blocks.
+  Response HandleDeferred(const Request& request, std::vector<audit::Entry>& deferred);
+
+  // The response to send when a request's entries cannot be made durable.
+  static Response AuditUnavailable();
 
  private:
   struct Impl;

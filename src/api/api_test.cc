@@ -215,6 +215,64 @@ TEST_F(ApiTest, SupportAgentSeesMaskedFieldsAndTheReadIsAudited) {
   EXPECT_FALSE(iban_listed);
 }
 
+// HandleDeferred (the server's I/O threads): the same answer as Handle,
+// but the entries come back to the caller instead of being appended; only
+// reads and the health check count as non-blocking.
+TEST_F(ApiTest, DeferredHandlingReturnsTheEntriesInsteadOfAppendingThem) {
+  std::string key = AddService("support-app", "support_agent");
+  const Person& p = people_[0];
+  const std::string target = "/v1/collections/people/records/" + p.id;
+  Request r;
+  r.method = "GET";
+  r.target = target;
+  r.headers = {{"authorization", "Bearer " + key}, {"x-coffre-purpose", "support"}};
+  r.source = "192.0.2.1";
+  EXPECT_TRUE(Api::IsNonBlocking(r));
+
+  std::vector<audit::Entry> deferred;
+  Response got = api_->HandleDeferred(r, deferred);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_TRUE(AuditEntries().empty()) << "a deferred entry was appended";
+  ASSERT_EQ(deferred.size(), 1u);
+  EXPECT_EQ(deferred[0].principal, "support-app");
+  EXPECT_EQ(deferred[0].action, "read");
+  EXPECT_EQ(deferred[0].outcome, "allowed");
+  ASSERT_EQ(deferred[0].subjects.size(), 1u);
+  EXPECT_EQ(ToHex(deferred[0].subjects[0]), p.subject);
+  // The same request through Handle: same body, and the entry is appended.
+  Response direct = Call("GET", target, key, "support");
+  EXPECT_EQ(direct.body, got.body);
+  EXPECT_EQ(AuditEntries().size(), 1u);
+
+  // A denial is deferred too (and nothing else leaks into the log).
+  Request denied = r;
+  denied.headers[1].second = "follow_up";
+  deferred.clear();
+  EXPECT_EQ(api_->HandleDeferred(denied, deferred).status, 403);
+  ASSERT_EQ(deferred.size(), 1u);
+  EXPECT_EQ(deferred[0].outcome, "denied");
+  EXPECT_EQ(AuditEntries().size(), 1u);
+  // Outside HandleDeferred, appends are immediate again (the deferral is
+  // per call, not per thread for good).
+  EXPECT_EQ(Call("GET", target, key, "support").status, 200);
+  EXPECT_EQ(AuditEntries().size(), 2u);
+
+  Request other = r;
+  for (auto [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"PATCH", target}, {"DELETE", target}, {"POST", "/v1/collections/people/records"},
+           {"POST", "/v1/collections/people/search"}, {"GET", "/v1/subjects/" + p.subject},
+           {"GET", "/v1/audit"}, {"POST", "/v1/sessions"}, {"GET", "/v1/cards"}}) {
+    other.method = method;
+    other.target = path;
+    EXPECT_FALSE(Api::IsNonBlocking(other)) << method << " " << path;
+  }
+  other.method = "GET";
+  for (const std::string& path : std::vector<std::string>{"/healthz", "/v1/openapi.json", target + "?x=1"}) {
+    other.target = path;
+    EXPECT_TRUE(Api::IsNonBlocking(other)) << path;
+  }
+}
+
 TEST_F(ApiTest, PurposesAreRequiredKnownAndGrantedAndDenialsAreAudited) {
   std::string key = AddService("support-app", "support_agent");
   const std::string target = "/v1/collections/people/records/" + people_[0].id;

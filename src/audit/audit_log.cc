@@ -3,7 +3,10 @@
 #include <syslog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <semaphore>
+#include <thread>
 
 #include "audit/internal/anchor.h"
 #include "audit/internal/format.h"
@@ -29,17 +32,23 @@ Error Corrupt(const std::string& what) {
 
 }  // namespace
 
-// One caller of Submit, queued. Its thread sleeps on `wake` until the
-// leader of its group has set `result` (done) or hands it the leadership.
-// Each caller is woken alone: a shared condition variable woke every
-// waiter at every commit, and they all fought for mu_ again (measured by
-// bench/http: most of the server's time went to those wake-ups).
+// One submission, queued for the committer thread. A blocking caller
+// (Append, AppendBatch, Flush, Checkpoint) keeps it on its stack and sleeps
+// on `wake`; an asynchronous one (AppendBatchAsync) gives it to the queue,
+// and the committer calls `done` and deletes it. Each blocking caller is
+// woken alone: a shared condition variable woke every waiter at every
+// commit, and they all fought for mu_ again (measured by bench/http).
 struct AuditLog::Request {
   std::vector<Entry> entries;
   bool checkpoint = false;
-  // Written before `wake` is released; read after it is acquired.
-  bool done = false;
+  // The unauthenticated summaries at the front of `entries` (minute,
+  // source, count), put back into the counters if the group fails.
+  std::vector<std::pair<int64_t, std::string>> minute_source;
+  std::vector<uint64_t> counts;
   Result<uint64_t> result = 0;
+  // Set: asynchronous (heap-allocated, owned by the queue once submitted).
+  DoneCallback done;
+  // Blocking: released once `result` is set.
   std::binary_semaphore wake{0};
 };
 
@@ -60,13 +69,21 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(storage::Store& store,
   std::unique_ptr<AuditLog> log(new AuditLog(store, std::move(signing_key), std::move(options)));
   COFFRE_TRY(log->Recover());
   log->opened_ = true;
+  log->committer_ = std::thread([raw = log.get()] { raw->RunCommitter(); });
   return log;
 }
 
 AuditLog::~AuditLog() {
   // Best effort: the tail stays chained and Open checks it anyway. A log
-  // whose Open failed must not write anything.
-  if (opened_) (void)Checkpoint();
+  // whose Open failed must not write anything (and has no committer).
+  if (!opened_) return;
+  (void)Checkpoint();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  queued_.notify_one();
+  committer_.join();
 }
 
 uint64_t AuditLog::last_seq() const {
@@ -213,7 +230,7 @@ Result<uint64_t> AuditLog::Append(Entry entry) {
   return Submit(std::move(entries), summaries, false);
 }
 
-Result<uint64_t> AuditLog::AppendBatch(std::vector<Entry> batch) {
+Result<std::vector<Entry>> AuditLog::PrepareBatch(std::vector<Entry> batch, size_t& summaries) {
   if (batch.empty()) return Fail(ErrorCode::kInvalidArgument, "no audit entries to append");
   for (size_t i = 0; i < batch.size(); ++i) {
     if (auto valid = ValidateEntry(batch[i]); !valid) {
@@ -222,10 +239,26 @@ Result<uint64_t> AuditLog::AppendBatch(std::vector<Entry> batch) {
     }
   }
   std::vector<Entry> entries = TakeUnauthenticatedSummaries(false);
-  const size_t summaries = entries.size();
+  summaries = entries.size();
   entries.reserve(entries.size() + batch.size());
   for (Entry& e : batch) entries.push_back(std::move(e));
+  return entries;
+}
+
+Result<uint64_t> AuditLog::AppendBatch(std::vector<Entry> batch) {
+  size_t summaries = 0;
+  COFFRE_ASSIGN_OR_RETURN(std::vector<Entry> entries, PrepareBatch(std::move(batch), summaries));
   return Submit(std::move(entries), summaries, false);
+}
+
+Status AuditLog::AppendBatchAsync(std::vector<Entry> batch, DoneCallback done) {
+  size_t summaries = 0;
+  COFFRE_ASSIGN_OR_RETURN(std::vector<Entry> entries, PrepareBatch(std::move(batch), summaries));
+  auto req = std::make_unique<Request>();
+  req->done = std::move(done);
+  Enqueue(*req, std::move(entries), summaries, false);
+  req.release();  // the committer deletes it
+  return Ok();
 }
 
 Status AuditLog::Flush() {
@@ -250,72 +283,92 @@ Status AuditLog::Checkpoint() {
   return Ok();
 }
 
-Result<uint64_t> AuditLog::Submit(std::vector<Entry> entries, size_t summaries, bool checkpoint) {
+void AuditLog::Enqueue(Request& req, std::vector<Entry> entries, size_t summaries, bool checkpoint) {
   // The leading `summaries` entries hold unauthenticated counts (time_ms is
   // their minute until stamped): remember them to put them back on failure.
-  std::vector<std::pair<int64_t, std::string>> minute_source;
-  std::vector<uint64_t> counts;
   for (size_t i = 0; i < summaries && i < entries.size(); ++i) {
-    minute_source.emplace_back(entries[i].time_ms / 60000, entries[i].source);
-    counts.push_back(std::strtoull(entries[i].reason.c_str(), nullptr, 10));
+    req.minute_source.emplace_back(entries[i].time_ms / 60000, entries[i].source);
+    req.counts.push_back(std::strtoull(entries[i].reason.c_str(), nullptr, 10));
   }
-  Request req;
   req.entries = std::move(entries);
   req.checkpoint = checkpoint;
-  std::unique_lock lock(mu_);
-  queue_.push_back(&req);
-  if (leader_active_) {
-    // A leader is committing: it takes this request into a later group, or
-    // hands the leadership to it.
-    lock.unlock();
-    req.wake.acquire();
-    if (req.done) return FinishSubmit(req, minute_source, counts);
-    lock.lock();
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(&req);
+    queued_entries_ += req.entries.size();
+    wake = committer_idle_ || (committer_lingering_ && queued_entries_ >= options_.group_target);
+    committer_idle_ = false;
+    if (wake) committer_lingering_ = false;
   }
-  // Leader: the queue is never left non-empty without one, so this request
-  // is at its front. Commit everything queued, up to kMaxGroupEntries.
-  leader_active_ = true;
-  std::vector<Request*> group;
-  size_t n = 0;
-  while (!queue_.empty() &&
-         (group.empty() || n + queue_.front()->entries.size() <= kMaxGroupEntries)) {
-    n += queue_.front()->entries.size();
-    group.push_back(queue_.front());
-    queue_.pop_front();
-  }
-  lock.unlock();
-  Status s = CommitGroup(group);
-  lock.lock();
-  // Requests queued meanwhile: the first one leads the next group.
-  Request* next = queue_.empty() ? nullptr : queue_.front();
-  leader_active_ = next != nullptr;
-  lock.unlock();
-  for (Request* r : group) {
-    if (!s) r->result = Fail(s.error());
-    r->done = true;
-    // `r` may be gone as soon as it is released (it lives on its caller's
-    // stack): touch nothing of it afterwards.
-    if (r != &req) r->wake.release();
-  }
-  if (next != nullptr) next->wake.release();
-  return FinishSubmit(req, minute_source, counts);
+  // A busy committer takes the queue when its sync ends: no wake-up.
+  if (wake) queued_.notify_one();
 }
 
-Result<uint64_t> AuditLog::FinishSubmit(Request& req,
-                                        const std::vector<std::pair<int64_t, std::string>>& minute_source,
-                                        const std::vector<uint64_t>& counts) {
-  if (!req.result) {
-    // Summaries taken for this request go back to the counters.
-    std::lock_guard counters(counters_mu_);
-    for (size_t i = 0; i < counts.size(); ++i) {
-      unauthenticated_[minute_source[i].first][minute_source[i].second] += counts[i];
-    }
-  }
+Result<uint64_t> AuditLog::Submit(std::vector<Entry> entries, size_t summaries, bool checkpoint) {
+  Request req;
+  Enqueue(req, std::move(entries), summaries, checkpoint);
+  req.wake.acquire();
   return req.result;
 }
 
+void AuditLog::RunCommitter() {
+  std::vector<Request*> group;
+  const auto linger = std::chrono::microseconds(options_.group_linger_us);
+  bool loaded = false;  // entries were waiting when the last group was written
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (queue_.empty()) {
+      loaded = false;
+      if (stopping_) return;
+      committer_idle_ = true;
+      queued_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      committer_idle_ = false;
+      continue;
+    }
+    if (loaded && !stopping_ && linger.count() > 0 && queued_entries_ < options_.group_target) {
+      committer_lingering_ = true;
+      queued_.wait_for(lock, linger, [&] { return queued_entries_ >= options_.group_target || stopping_; });
+      committer_lingering_ = false;
+    }
+    // Everything queued, up to kMaxGroupEntries (a submission is never split).
+    group.clear();
+    size_t n = 0;
+    while (!queue_.empty() &&
+           (group.empty() || n + queue_.front()->entries.size() <= kMaxGroupEntries)) {
+      n += queue_.front()->entries.size();
+      group.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    queued_entries_ -= n;
+    lock.unlock();
+    Status s = CommitGroup(group);
+    for (Request* r : group) {
+      if (!s) {
+        r->result = Fail(s.error());
+        // Summaries taken for this request go back to the counters.
+        std::lock_guard counters(counters_mu_);
+        for (size_t i = 0; i < r->counts.size(); ++i) {
+          unauthenticated_[r->minute_source[i].first][r->minute_source[i].second] += r->counts[i];
+        }
+      }
+      if (r->done) {
+        std::unique_ptr<Request> owned(r);
+        owned->done(owned->result);
+      } else {
+        // `r` lives on its caller's stack and may be gone as soon as it is
+        // released: touch nothing of it afterwards.
+        r->wake.release();
+      }
+    }
+    lock.lock();
+    loaded = !queue_.empty();
+  }
+}
+
 Status AuditLog::CommitGroup(std::vector<Request*>& group) {
-  // Only the leader runs this; it alone changes the chain state, under mu_.
+  // Only the committer thread runs this; it alone changes the chain state,
+  // under mu_.
   if (broken_) return Fail(*broken_);
   const int64_t now = clock_.NowUnixMillis();
   uint64_t seq = last_seq_;

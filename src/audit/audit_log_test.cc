@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -43,14 +46,17 @@ Entry MakeEntry(int i, std::string principal = "svc-a") {
   return e;
 }
 
-// Forwards to a real store; Write fails while `fail_writes` is set.
+// Forwards to a real store; Write fails while `fail_writes` is set, and
+// counts the writes it forwards.
 class FailingStore final : public storage::Store {
  public:
   explicit FailingStore(storage::Store& inner) : inner_(inner) {}
   std::atomic<bool> fail_writes{false};
+  std::atomic<int> writes{0};
   std::unique_ptr<storage::WriteBatch> NewBatch() override { return inner_.NewBatch(); }
   Status Write(storage::WriteBatch& b, bool sync) override {
     if (fail_writes) return Fail(ErrorCode::kIoError, "injected write failure");
+    ++writes;
     return inner_.Write(b, sync);
   }
   Result<std::optional<std::string>> Get(Space s, std::string_view k) override {
@@ -599,6 +605,110 @@ TEST_F(AuditLogTest, AppendBatchWritesAllInOrderOrNothing) {
   EXPECT_TRUE(r.ok) << r.problem;
   EXPECT_EQ(r.entries, 25u);
   EXPECT_GE(r.checkpoints, 2u);  // at 10 and 20, and the tail at close
+}
+
+// The asynchronous path: AppendBatchAsync returns before the entries are
+// durable and calls back once they are, in submission order, interleaved
+// with blocking appends from other threads, all in one chain.
+TEST_F(AuditLogTest, AsyncBatchesCallBackOnceDurableAndChainWithBlockingAppends) {
+  auto log = OpenLog(20);
+  constexpr int kBatches = 200;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<uint64_t> done_seqs;
+  int failures = 0;
+  std::thread blocking([&] {
+    for (int i = 0; i < 100; ++i) {
+      auto s = log->Append(MakeEntry(i, "svc-blocking"));
+      ASSERT_TRUE(s) << s.error().ToString();
+    }
+  });
+  for (int i = 0; i < kBatches; ++i) {
+    std::vector<Entry> batch = {MakeEntry(i, "svc-async"), MakeEntry(i, "svc-async")};
+    Status queued = log->AppendBatchAsync(std::move(batch), [&](const Result<uint64_t>& r) {
+      std::lock_guard lock(mu);
+      if (r) {
+        done_seqs.push_back(*r);
+      } else {
+        ++failures;
+      }
+      cv.notify_all();
+    });
+    ASSERT_TRUE(queued) << queued.error().ToString();
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60),
+                            [&] { return done_seqs.size() + failures == size_t{kBatches}; }));
+  }
+  blocking.join();
+  EXPECT_EQ(failures, 0);
+  // Each callback's seq is its batch's last entry: submission order, and
+  // the entry before it is the batch's first (a batch is never split).
+  EXPECT_TRUE(std::is_sorted(done_seqs.begin(), done_seqs.end()));
+  auto async_seqs = QuerySeqs({.principal = "svc-async"}, *log);
+  ASSERT_EQ(async_seqs.size(), size_t{2 * kBatches});
+  for (size_t i = 0; i < done_seqs.size(); ++i) {
+    EXPECT_EQ(async_seqs[2 * i + 1], done_seqs[i]);
+    EXPECT_EQ(async_seqs[2 * i], done_seqs[i] - 1);
+  }
+  EXPECT_EQ(log->last_seq(), uint64_t{2 * kBatches + 100});
+  log.reset();
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, uint64_t{2 * kBatches + 100});
+}
+
+TEST_F(AuditLogTest, AsyncBatchRefusesAnInvalidEntryAndReportsAFailedWrite) {
+  FailingStore failing(*store_);
+  auto log = OpenLog(50, &failing);
+  AppendN(*log, 2);
+  std::vector<Entry> bad = {MakeEntry(3), MakeEntry(4)};
+  bad[1].action.clear();
+  bool called = false;
+  Status refused = log->AppendBatchAsync(std::move(bad), [&](const Result<uint64_t>&) { called = true; });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("entry 1 "), std::string::npos) << refused.error().message;
+
+  // Fail closed: the callback gets the write's error, and nothing is kept.
+  failing.fail_writes = true;
+  std::promise<Result<uint64_t>> outcome;
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)}, [&](const Result<uint64_t>& r) { outcome.set_value(r); }));
+  Result<uint64_t> r = outcome.get_future().get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kIoError);
+  EXPECT_FALSE(called);
+  EXPECT_EQ(log->last_seq(), 2u);
+  failing.fail_writes = false;
+  std::promise<Result<uint64_t>> retried;
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)}, [&](const Result<uint64_t>& r2) { retried.set_value(r2); }));
+  Result<uint64_t> again = retried.get_future().get();
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(*again, 3u);  // no gap
+}
+
+// Under load the committer lingers for a fuller group: many concurrent
+// appenders share few syncs, and each still returns only once durable.
+TEST_F(AuditLogTest, ConcurrentAppendersShareGroupsUnderLoad) {
+  FailingStore counting(*store_);
+  auto log = OpenLog(1000, &counting);
+  constexpr int kThreads = 32, kPerThread = 40;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto s = log->Append(MakeEntry(i, "svc-" + std::to_string(t)));
+        ASSERT_TRUE(s) << s.error().ToString();
+        auto stored = store_->Get(Space::kAudit, internal::EntryKey(*s));
+        ASSERT_TRUE(stored && *stored) << "seq " << *s << " returned before it was written";
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  // 1,280 entries; one write each would be 1,280 writes.
+  EXPECT_LT(counting.writes.load(), kThreads * kPerThread / 4) << counting.writes.load() << " writes";
+  EXPECT_EQ(log->last_seq(), uint64_t{kThreads * kPerThread});
 }
 
 // A walk in parts finds exactly what one walk finds, wherever the damage

@@ -149,11 +149,33 @@ Result<std::optional<std::string>> Directory::LoadSealed(std::string_view record
 }
 
 Result<std::optional<Principal>> Directory::LoadPrincipal(std::string_view name) {
+  uint64_t generation;
+  {
+    std::lock_guard lock(cache_mu_);
+    if (auto it = cached_principals_.find(std::string(name)); it != cached_principals_.end()) {
+      return std::optional<Principal>(it->second);
+    }
+    generation = cache_generation_;
+  }
   COFFRE_ASSIGN_OR_RETURN(auto bytes, LoadSealed("principal", name));
   if (!bytes) return std::optional<Principal>();
   auto p = internal::DecodePrincipal(name, *bytes);
   if (!p) return Fail(ErrorCode::kDataLoss, Named("corrupt record of principal", name));
+  {
+    std::lock_guard lock(cache_mu_);
+    if (generation == cache_generation_) {
+      if (cached_principals_.size() >= kMaxCached) cached_principals_.clear();
+      cached_principals_.emplace(std::string(name), *p);
+    }
+  }
   return std::optional<Principal>(std::move(*p));
+}
+
+void Directory::Invalidate() {
+  std::lock_guard lock(cache_mu_);
+  ++cache_generation_;
+  cached_principals_.clear();
+  cached_key_names_.clear();
 }
 
 Result<AddResult> Directory::Add(const NewPrincipal& spec) {
@@ -212,6 +234,7 @@ Result<AddResult> Directory::Add(const NewPrincipal& spec) {
                           store_.Get(storage::Space::kPrincipals, internal::PrincipalKey(p.name)));
   if (existing) return Fail(ErrorCode::kAlreadyExists, Named("principal already exists:", p.name));
   COFFRE_TRY(store_.Write(*batch));
+  Invalidate();
   return result;
 }
 
@@ -269,7 +292,10 @@ Status Directory::SetSuspended(std::string_view name, bool suspended) {
     batch->Put(storage::Space::kPrincipals, internal::PrincipalKey(name),
                crypto::Seal(pepper_, internal::EncodePrincipal(*p),
                             internal::SealContext("principal", name)));
-    COFFRE_TRY(store_.Write(*batch));
+    Status written = store_.Write(*batch);
+    // Also after a failed write: its outcome is unknown.
+    Invalidate();
+    COFFRE_TRY(std::move(written));
   }
   if (suspended) sessions_->DropPrincipal(name);
   return Ok();
@@ -295,7 +321,9 @@ Status Directory::Remove(std::string_view name) {
   batch->Delete(storage::Space::kPrincipals, internal::PrincipalKey(name));
   batch->Delete(storage::Space::kPrincipals, internal::CredentialKey(name));
   batch->Delete(storage::Space::kPrincipals, internal::LockKey(name));
-  COFFRE_TRY(store_.Write(*batch));
+  Status written = store_.Write(*batch);
+  Invalidate();
+  COFFRE_TRY(std::move(written));
   sessions_->DropPrincipal(name);
   return Ok();
 }
@@ -306,12 +334,25 @@ Result<Principal> Directory::AuthenticateApiKey(std::string_view key) {
   }
   // The lookup is by keyed hash: no comparison of secrets, no scan.
   const std::string key_hash = crypto::KeyedHash(api_key_hash_key_, key);
-  COFFRE_ASSIGN_OR_RETURN(
-      auto sealed, store_.Get(storage::Space::kPrincipals, internal::ApiKeyLookupKey(key_hash)));
-  if (!sealed) return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));
-  COFFRE_ASSIGN_OR_RETURN(
-      auto name,
-      crypto::Open(pepper_, *sealed, internal::SealContext("apikey", key_hash), "API key entry"));
+  std::string name;
+  uint64_t generation;
+  {
+    std::lock_guard lock(cache_mu_);
+    if (auto it = cached_key_names_.find(key_hash); it != cached_key_names_.end()) name = it->second;
+    generation = cache_generation_;
+  }
+  if (name.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(
+        auto sealed, store_.Get(storage::Space::kPrincipals, internal::ApiKeyLookupKey(key_hash)));
+    if (!sealed) return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));
+    COFFRE_ASSIGN_OR_RETURN(
+        name, crypto::Open(pepper_, *sealed, internal::SealContext("apikey", key_hash), "API key entry"));
+    std::lock_guard lock(cache_mu_);
+    if (generation == cache_generation_) {
+      if (cached_key_names_.size() >= kMaxCached) cached_key_names_.clear();
+      cached_key_names_.emplace(key_hash, name);
+    }
+  }
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
   if (!p || p->kind != Kind::kService) {
     return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));

@@ -51,6 +51,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -189,6 +190,8 @@ class Directory {
                                   int64_t* retry_after_seconds);
   Status SetSuspended(std::string_view name, bool suspended);
   void BurnDummyVerify(std::string_view password);
+  // After a write to principals or keys: drops what the cache holds.
+  void Invalidate();
 
   storage::Store& store_;
   const crypto::SecretKey api_key_hash_key_;
@@ -202,6 +205,18 @@ class Directory {
   std::unique_ptr<internal::SessionTable> sessions_;
   std::unique_ptr<internal::SourceThrottle> throttle_;
   std::array<std::mutex, 64> stripes_;
+
+  // What every authenticated request reads, kept in memory: principals by
+  // name and the names behind API keys, by keyed hash (never a key). This
+  // Directory makes every write to them (while a server runs, the CLI's
+  // writes go through it), and each write clears the cache after it is
+  // durable; a read that began before a write stores nothing (generation).
+  // At most kMaxCached of each; when full, emptied.
+  static constexpr size_t kMaxCached = 4096;
+  std::mutex cache_mu_;
+  uint64_t cache_generation_ = 0;
+  std::unordered_map<std::string, Principal> cached_principals_;
+  std::unordered_map<std::string, std::string> cached_key_names_;
 };
 
 }  // namespace coffre::auth

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <thread>
+#include <vector>
 
 #include "auth/totp.h"
 
@@ -406,6 +407,53 @@ TEST_F(DirectoryTest, SuspensionStopsKeysAndSessionsAtOnce) {
   clock_.Advance(30);
   EXPECT_TRUE(Login("alice", kPassword, Code(secret)));
   EXPECT_EQ(directory_->Suspend("ghost").error().code, ErrorCode::kNotFound);
+}
+
+// Principals and API keys are cached in memory after the first read; every
+// write clears the cache, so a suspension or removal applies to the very
+// next request, including while other threads keep authenticating.
+TEST_F(DirectoryTest, CachedPrincipalsFollowSuspensionAndRemovalAtOnce) {
+  AddResult svc = AddService("svc");
+  ASSERT_TRUE(directory_->Add({.name = "client-42", .kind = Kind::kUser, .role = "customer"}));
+  for (int i = 0; i < 3; ++i) {  // warm the cache
+    ASSERT_TRUE(directory_->AuthenticateApiKey(svc.api_key));
+    ASSERT_TRUE(directory_->GetUser("client-42"));
+  }
+  ASSERT_TRUE(directory_->Suspend("svc"));
+  ASSERT_TRUE(directory_->Suspend("client-42"));
+  EXPECT_EQ(directory_->AuthenticateApiKey(svc.api_key).error().code, ErrorCode::kPermissionDenied);
+  EXPECT_EQ(directory_->GetUser("client-42").error().code, ErrorCode::kPermissionDenied);
+  ASSERT_TRUE(directory_->Resume("svc"));
+  ASSERT_TRUE(directory_->AuthenticateApiKey(svc.api_key));
+
+  // Readers racing a suspension: once Suspend has returned, no reader
+  // that starts afterwards is let in.
+  std::atomic<bool> suspended{false}, stop{false};
+  std::atomic<int> late_admissions{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (!stop) {
+        const bool after = suspended.load();
+        auto who = directory_->AuthenticateApiKey(svc.api_key);
+        if (after && who) ++late_admissions;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(directory_->Suspend("svc"));
+  suspended = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(late_admissions.load(), 0);
+
+  ASSERT_TRUE(directory_->Remove("svc"));
+  EXPECT_EQ(directory_->AuthenticateApiKey(svc.api_key).error().code, ErrorCode::kUnauthenticated);
+  // A new principal of the same name gets a new key; the old one stays dead.
+  AddResult again = AddService("svc");
+  EXPECT_FALSE(directory_->AuthenticateApiKey(svc.api_key));
+  EXPECT_TRUE(directory_->AuthenticateApiKey(again.api_key));
 }
 
 TEST_F(DirectoryTest, RemoveDeletesEverythingInOneGo) {

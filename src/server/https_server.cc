@@ -10,7 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -47,6 +47,20 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
 
 class Server;
 
+// What sessions count on the server. Shared, so that a session destroyed
+// with its io_context (pending handlers at shutdown) never touches a
+// destroyed server.
+struct Counters {
+  std::atomic<int> in_flight{0};       // requests not yet answered
+  std::atomic<size_t> connections{0};  // live sessions
+};
+
+std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
+  std::vector<std::unique_ptr<net::io_context>> v;
+  for (int i = 0; i < n; ++i) v.push_back(std::make_unique<net::io_context>(1));
+  return v;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, ssl::context& ctx, Server& server);
@@ -66,15 +80,22 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   Server& server_;
+  std::shared_ptr<Counters> counters_;
   std::string peer_;
+  // A request of this session is being handled or answered: counted in the
+  // server's in_flight until its response is written (a graceful stop
+  // waits for it).
+  bool in_flight_ = false;
 };
 
 class Server final : public HttpsServer {
  public:
-  Server(const HttpsOptions& o, Handler handler)
+  Server(const HttpsOptions& o, Handler handler, InlineHandler inline_handler)
       : options_(o),
         handler_(std::move(handler)),
-        ioc_(o.io_threads),
+        inline_handler_(std::move(inline_handler)),
+        iocs_(MakeContexts(o.io_threads)),
+        ioc_(*iocs_[0]),
         tls_(ssl::context::tls_server),
         acceptor_(ioc_),
         workers_(static_cast<size_t>(o.worker_threads)),
@@ -125,8 +146,12 @@ class Server final : public HttpsServer {
     }
     DoAccept();
     std::vector<std::thread> threads;
-    for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+    // Each context runs until stopped, even while it has no connection.
+    std::vector<net::executor_work_guard<net::io_context::executor_type>> busy;
+    for (auto& ctx : iocs_) busy.push_back(net::make_work_guard(*ctx));
+    for (size_t i = 1; i < iocs_.size(); ++i) threads.emplace_back([this, i] { iocs_[i]->run(); });
     ioc_.run();
+    for (auto& ctx : iocs_) ctx->stop();
     for (auto& t : threads) t.join();
     workers_.join();
   }
@@ -140,24 +165,42 @@ class Server final : public HttpsServer {
   ssl::context& tls() { return tls_; }
   bool draining() const { return draining_.load(); }
   net::thread_pool& workers() { return workers_; }
-  std::atomic<int>& in_flight() { return in_flight_; }
-  std::atomic<size_t>& connections() { return connections_; }
+  const std::shared_ptr<Counters>& counters() { return counters_; }
 
   api::Response Handle(api::Request& request) {
     try {
       return handler_(request);
     } catch (...) {
       // A handler must not throw; if one does, the request fails closed.
-      return api::Response{500, ErrorBody("internal", "internal error"), "application/json", {}};
+      return InternalError();
     }
+  }
+
+  // Offers `request` to the inline handler; true if it took it (it then
+  // calls `reply`, now or later).
+  bool HandleInline(api::Request& request, Reply& reply) {
+    if (!inline_handler_) return false;
+    try {
+      return inline_handler_(request, reply);
+    } catch (...) {
+      reply(InternalError());
+      return true;
+    }
+  }
+
+  static api::Response InternalError() {
+    return api::Response{500, ErrorBody("internal", "internal error"), "application/json", {}};
   }
 
  private:
   void DoAccept() {
-    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    // Connections are spread over the contexts in turn; each context has
+    // one thread, so a session needs no strand.
+    net::io_context& next = *iocs_[next_context_++ % iocs_.size()];
+    acceptor_.async_accept(next, [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (!acceptor_.is_open()) return;  // stopping
-      } else if (connections_.load() < options_.max_connections) {
+      } else if (counters_->connections.load() < options_.max_connections) {
         std::make_shared<Session>(std::move(socket), tls_, *this)->Start();
       }  // else: over the cap, the socket closes here
       DoAccept();
@@ -173,11 +216,12 @@ class Server final : public HttpsServer {
     PollDrained();
   }
 
-  // Handlers in flight finish their durable work; then the loop stops.
-  // Connections idle in keep-alive are dropped: nothing of theirs is pending.
+  // Requests in flight finish their durable work and their responses are
+  // written; then the loops stop. Connections idle in keep-alive are
+  // dropped: nothing of theirs is pending.
   void PollDrained() {
-    if (in_flight_.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
-      ioc_.stop();
+    if (counters_->in_flight.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+      for (auto& ctx : iocs_) ctx->stop();
       return;
     }
     drain_timer_.emplace(ioc_, std::chrono::milliseconds(10));
@@ -186,7 +230,13 @@ class Server final : public HttpsServer {
 
   HttpsOptions options_;
   Handler handler_;
-  net::io_context ioc_;
+  InlineHandler inline_handler_;
+  // One io_context per I/O thread (concurrency hint 1): no locking between
+  // I/O threads and no strands; the first also runs the acceptor, the
+  // signals and the drain timer.
+  std::vector<std::unique_ptr<net::io_context>> iocs_;
+  net::io_context& ioc_;
+  size_t next_context_ = 0;  // used by the accept handler only
   ssl::context tls_;
   tcp::acceptor acceptor_;
   net::thread_pool workers_;
@@ -194,17 +244,19 @@ class Server final : public HttpsServer {
   std::optional<net::steady_timer> drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::atomic<bool> draining_{false};
-  std::atomic<int> in_flight_{0};
-  std::atomic<size_t> connections_{0};
+  std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
   uint16_t port_ = 0;
 };
 
 Session::Session(tcp::socket&& socket, ssl::context& ctx, Server& server)
-    : stream_(std::move(socket), ctx), server_(server) {
-  server_.connections().fetch_add(1);
+    : stream_(std::move(socket), ctx), server_(server), counters_(server.counters()) {
+  counters_->connections.fetch_add(1);
 }
 
-Session::~Session() { server_.connections().fetch_sub(1); }
+Session::~Session() {
+  if (in_flight_) counters_->in_flight.fetch_sub(1);
+  counters_->connections.fetch_sub(1);
+}
 
 void Session::Start() {
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
@@ -270,15 +322,19 @@ void Session::OnRead(beast::error_code ec, size_t) {
   request.source = peer_;
   const bool keep_alive = req.keep_alive() && !server_.draining();
 
-  server_.in_flight().fetch_add(1);
+  counters_->in_flight.fetch_add(1);
+  in_flight_ = true;
+  // Answered once, by the inline handler (on this thread or the audit
+  // log's) or by a worker; the write runs on this session's I/O thread.
+  Reply reply = [self = shared_from_this(), keep_alive](api::Response response) {
+    net::dispatch(self->stream_.get_executor(), [self, response = std::move(response), keep_alive]() mutable {
+      self->Write(std::move(response), keep_alive);
+    });
+  };
+  if (server_.HandleInline(request, reply)) return;
   net::post(server_.workers(), [self = shared_from_this(), request = std::move(request),
-                                keep_alive]() mutable {
-    api::Response response = self->server_.Handle(request);
-    net::post(self->stream_.get_executor(),
-              [self, response = std::move(response), keep_alive]() mutable {
-                self->Write(std::move(response), keep_alive);
-              });
-    self->server_.in_flight().fetch_sub(1);
+                                reply = std::move(reply)]() mutable {
+    reply(self->server_.Handle(request));
   });
 }
 
@@ -304,6 +360,10 @@ void Session::Write(api::Response response, bool keep_alive) {
 }
 
 void Session::OnWrite(bool keep_alive, beast::error_code ec, size_t) {
+  if (in_flight_) {
+    in_flight_ = false;
+    counters_->in_flight.fetch_sub(1);
+  }
   if (ec) return;
   if (!keep_alive) return DoClose();
   DoRead();
@@ -320,11 +380,11 @@ void Session::DoClose() {
 }  // namespace
 
 Result<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsOptions& options,
-                                                        Handler handler) {
+                                                        Handler handler, InlineHandler inline_handler) {
   if (options.io_threads < 1 || options.worker_threads < 1) {
     return Fail(ErrorCode::kInvalidArgument, "the server needs at least one thread of each kind");
   }
-  auto server = std::make_unique<Server>(options, std::move(handler));
+  auto server = std::make_unique<Server>(options, std::move(handler), std::move(inline_handler));
   COFFRE_TRY(server->Listen());
   return std::unique_ptr<HttpsServer>(std::move(server));
 }

@@ -1,5 +1,6 @@
 // The HTTPS front door: TLS 1.2+ with Boost.Beast over Asio, keep-alive,
-// bounded bodies and timeouts, handlers run on a worker pool, graceful stop.
+// bounded bodies and timeouts, one event loop per I/O thread, blocking
+// handlers on a worker pool, graceful stop (docs/adr/0013).
 //
 //   auto srv = HttpsServer::Start({.address = "127.0.0.1", .port = 0,
 //                                  .cert_pem = cert, .key_pem = key},
@@ -9,7 +10,14 @@
 //
 // The handler may block (synced writes, password hashing): it runs on a
 // pool of worker threads, never on the I/O threads, so a slow request does
-// not stall reads and writes of other connections.
+// not stall reads and writes of other connections. An optional inline
+// handler is offered each request first, on its I/O thread: it takes the
+// requests it can serve without blocking (reads whose audit entries are
+// made durable asynchronously) and answers them through a Reply, from any
+// thread, when their entries are durable; the others go to the workers.
+// Serving on the I/O thread saves two thread hand-offs per request, which
+// on this 2-core machine cost more than the request itself (docs/api.md,
+// "Threads").
 //
 // Thread-safety: Start and Run from one thread; Stop from any thread.
 // Ownership: the server owns its sockets, threads and TLS context; the
@@ -33,7 +41,7 @@ struct HttpsOptions {
   std::string cert_pem;
   std::string key_pem;
   int io_threads = 2;
-  int worker_threads = 64;       // concurrent handlers (each may wait on a sync)
+  int worker_threads = 64;       // concurrent blocking handlers (each may wait on a sync)
   size_t max_body_bytes = 1u << 20;
   size_t max_header_bytes = 16u << 10;
   size_t max_connections = 4096;
@@ -44,12 +52,23 @@ struct HttpsOptions {
 };
 
 using Handler = std::function<api::Response(api::Request&)>;
+// Sends the response of a request taken by an InlineHandler. Call it
+// exactly once, from any thread, and call or drop every copy before the
+// server is destroyed (it holds the connection): Run() returns once every
+// reply was called, unless drain_timeout passed first.
+using Reply = std::function<void(api::Response)>;
+// Runs on an I/O thread and must not block: returns false (leaving the
+// request as it was) to pass it to the Handler, or true after taking
+// `reply` (copy or move it) to answer later. If it throws, it must not
+// have replied: the server answers 500.
+using InlineHandler = std::function<bool(api::Request&, Reply& reply)>;
 
 class HttpsServer {
  public:
   // Binds and listens (kInvalidArgument for a bad address or TLS material,
   // kIoError when the port cannot be bound).
-  static Result<std::unique_ptr<HttpsServer>> Start(const HttpsOptions& options, Handler handler);
+  static Result<std::unique_ptr<HttpsServer>> Start(const HttpsOptions& options, Handler handler,
+                                                    InlineHandler inline_handler = nullptr);
   virtual ~HttpsServer() = default;
 
   virtual uint16_t port() const = 0;

@@ -82,9 +82,29 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   ho.cert_pem = *cert;
   ho.key_pem = *key;
   std::fill(key->begin(), key->end(), '\0');
-  COFFRE_ASSIGN_OR_RETURN(auto https, HttpsServer::Start(ho, [&api](api::Request& r) {
-                            return api.Handle(r);
-                          }));
+  // Reads are served on the I/O threads, their audit entries made durable
+  // by the log's committer while the thread serves other connections; the
+  // response leaves once they are (503 if they cannot be). The rest runs
+  // on the workers (docs/api.md, "Threads").
+  audit::AuditLog& log = rt->audit();
+  auto serve_inline = [&api, &log](api::Request& r, Reply& reply) {
+    if (!api::Api::IsNonBlocking(r)) return false;
+    std::vector<audit::Entry> deferred;
+    api::Response response = api.HandleDeferred(r, deferred);
+    if (deferred.empty()) {
+      reply(std::move(response));
+      return true;
+    }
+    Status queued = log.AppendBatchAsync(
+        std::move(deferred), [reply, response = std::move(response)](const Result<uint64_t>& durable) mutable {
+          reply(durable ? std::move(response) : api::Api::AuditUnavailable());
+        });
+    if (!queued) reply(api::Api::AuditUnavailable());
+    return true;
+  };
+  COFFRE_ASSIGN_OR_RETURN(auto https, HttpsServer::Start(
+                                          ho, [&api](api::Request& r) { return api.Handle(r); },
+                                          serve_inline));
   ho.key_pem.assign(ho.key_pem.size(), '\0');
 
   // Summaries of unauthenticated failures and checkpoints of a quiet tail
@@ -157,6 +177,9 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   cv.notify_all();
   flusher.join();
   admin_socket->Stop();
+  // Also completes every asynchronous append queued before it (the
+  // committer works in order), so no reply is left pending when `https`
+  // is destroyed, even after a drain timeout.
   COFFRE_TRY(rt->audit().Checkpoint());
   std::cerr << "coffre: stopped\n";
   return Ok();

@@ -1,0 +1,182 @@
+#include "server/https_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/tls_material.h"
+
+namespace coffre::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A bare TLS 1.2+ client over one keep-alive connection (no certificate
+// check: what is tested is the server's request handling).
+class Client {
+ public:
+  explicit Client(uint16_t port) {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    ok_ = ok_ && SSL_connect(ssl_) == 1;
+  }
+  ~Client() {
+    SSL_free(ssl_);
+    ::close(fd_);
+    SSL_CTX_free(ctx_);
+  }
+  bool ok() const { return ok_; }
+
+  // Sends GET `path` and returns "STATUS BODY", or "" if the connection broke.
+  std::string Get(const std::string& path) {
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if (SSL_write(ssl_, req.data(), static_cast<int>(req.size())) <= 0) return "";
+    std::string in;
+    char buf[4096];
+    for (;;) {
+      size_t end = in.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        size_t cl = in.find("Content-Length: ");
+        if (cl == std::string::npos) cl = in.find("content-length: ");
+        if (cl != std::string::npos && cl < end) {
+          size_t n = std::stoul(in.substr(cl + 16));
+          if (in.size() >= end + 4 + n) return in.substr(9, 3) + " " + in.substr(end + 4, n);
+        }
+      }
+      int got = SSL_read(ssl_, buf, sizeof buf);
+      if (got <= 0) return "";
+      in.append(buf, static_cast<size_t>(got));
+    }
+  }
+
+ private:
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+class HttpsServerTest : public ::testing::Test {
+ protected:
+  void Start(Handler handler, InlineHandler inline_handler) {
+    auto tls = GenerateSelfSigned(std::chrono::system_clock::now());
+    ASSERT_TRUE(tls) << tls.error().ToString();
+    HttpsOptions ho;
+    ho.port = 0;
+    ho.cert_pem = tls->cert_pem;
+    ho.key_pem = tls->key_pem;
+    ho.stop_on_signals = false;
+    ho.worker_threads = 2;
+    auto srv = HttpsServer::Start(ho, std::move(handler), std::move(inline_handler));
+    ASSERT_TRUE(srv) << srv.error().ToString();
+    server_ = std::move(*srv);
+    runner_ = std::thread([this] { server_->Run(); });
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (runner_.joinable()) runner_.join();
+  }
+  static api::Response Text(int status, std::string body) {
+    return api::Response{status, std::move(body), "text/plain", {}};
+  }
+
+  std::unique_ptr<HttpsServer> server_;
+  std::thread runner_;
+};
+
+// The inline handler takes what it claims, on the I/O thread, and may
+// answer later from another thread; the rest goes to the workers. Both
+// kinds interleave on one keep-alive connection, each answered in turn.
+TEST_F(HttpsServerTest, InlineRequestsAnswerLaterFromAnotherThreadAndTheRestGoToWorkers) {
+  std::atomic<int> worker_calls{0};
+  std::mutex mu;
+  std::vector<std::thread> repliers;
+  Start(
+      [&](api::Request& r) {
+        ++worker_calls;
+        return Text(200, "worker " + r.target);
+      },
+      [&](api::Request& r, Reply& reply) {
+        if (r.target.rfind("/inline", 0) != 0) return false;
+        if (r.target == "/inline/now") {
+          reply(Text(200, "now"));
+          return true;
+        }
+        if (r.target == "/inline/throw") throw std::runtime_error("handler bug");
+        std::lock_guard lock(mu);
+        repliers.emplace_back([reply, target = r.target] {
+          std::this_thread::sleep_for(50ms);
+          reply(Text(target == "/inline/fail" ? 503 : 200, "later " + target));
+        });
+        return true;
+      });
+  Client c(server_->port());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.Get("/inline/a"), "200 later /inline/a");
+  EXPECT_EQ(c.Get("/other"), "200 worker /other");
+  EXPECT_EQ(c.Get("/inline/now"), "200 now");
+  EXPECT_EQ(c.Get("/inline/fail"), "503 later /inline/fail");
+  EXPECT_EQ(c.Get("/inline/b"), "200 later /inline/b");
+  EXPECT_EQ(c.Get("/inline/throw").substr(0, 4), "500 ");
+  EXPECT_EQ(c.Get("/other2"), "200 worker /other2");
+  EXPECT_EQ(worker_calls.load(), 2);
+  std::lock_guard lock(mu);
+  for (auto& t : repliers) t.join();
+}
+
+// A graceful stop waits for an inline request whose answer is pending
+// (its audit entry being made durable): the client gets it.
+TEST_F(HttpsServerTest, StopWaitsForAPendingInlineAnswer) {
+  std::mutex mu;
+  std::condition_variable taken;
+  std::optional<Reply> pending;
+  Start([&](api::Request&) { return Text(200, "worker"); },
+        [&](api::Request&, Reply& reply) {
+          std::lock_guard lock(mu);
+          pending = std::move(reply);
+          taken.notify_all();
+          return true;
+        });
+  Client c(server_->port());
+  ASSERT_TRUE(c.ok());
+  std::future<std::string> answer = std::async(std::launch::async, [&] { return c.Get("/slow"); });
+  Reply reply;
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(taken.wait_for(lock, 10s, [&] { return pending.has_value(); }));
+    reply = std::move(*pending);
+    pending.reset();
+  }
+  server_->Stop();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(answer.wait_for(0s), std::future_status::timeout) << "answered before the reply";
+  reply(Text(200, "durable"));
+  reply = nullptr;  // the connection is the server's again
+  ASSERT_EQ(answer.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(answer.get(), "200 durable");
+  runner_.join();  // Run returned: drained
+  server_.reset();
+}
+
+}  // namespace
+}  // namespace coffre::server
