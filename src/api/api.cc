@@ -856,8 +856,9 @@ Response Api::AuditUnavailable() { return Impl::AuditUnavailable(); }
 
 Response Api::HandleDeferred(const Request& request, std::vector<audit::Entry>& deferred) {
   struct Scope {
-    explicit Scope(std::vector<audit::Entry>* d) { Impl::t_deferred = d; }
-    ~Scope() { Impl::t_deferred = nullptr; }
+    explicit Scope(std::vector<audit::Entry>* d) : previous(Impl::t_deferred) { Impl::t_deferred = d; }
+    ~Scope() { Impl::t_deferred = previous; }
+    std::vector<audit::Entry>* previous;
   } scope(&deferred);
   return Handle(request);
 }
@@ -865,9 +866,10 @@ Response Api::HandleDeferred(const Request& request, std::vector<audit::Entry>& 
 Response Api::Handle(const Request& request) {
   try {
     return impl_->Handle(request);
-  } catch (const std::exception&) {
+  } catch (...) {
     // Boost.JSON may throw on allocation; nothing is half-written (every
     // write is one batch), and nothing of the exception reaches the client.
+    // Entries already collected by HandleDeferred stay with the caller.
     return internal::ErrorResponse({500, "internal", "internal error"});
   }
 }

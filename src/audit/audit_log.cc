@@ -68,8 +68,8 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(storage::Store& store,
   }
   std::unique_ptr<AuditLog> log(new AuditLog(store, std::move(signing_key), std::move(options)));
   COFFRE_TRY(log->Recover());
-  log->opened_ = true;
   log->committer_ = std::thread([raw = log.get()] { raw->RunCommitter(); });
+  log->opened_ = true;  // only now: the destructor's checkpoint needs the committer
   return log;
 }
 
@@ -252,10 +252,13 @@ Result<uint64_t> AuditLog::AppendBatch(std::vector<Entry> batch) {
 }
 
 Status AuditLog::AppendBatchAsync(std::vector<Entry> batch, DoneCallback done) {
-  size_t summaries = 0;
-  COFFRE_ASSIGN_OR_RETURN(std::vector<Entry> entries, PrepareBatch(std::move(batch), summaries));
+  if (!done) return Fail(ErrorCode::kInvalidArgument, "an asynchronous append needs a callback");
+  // Allocated first: once PrepareBatch has taken the pending summaries,
+  // nothing may fail before they are queued.
   auto req = std::make_unique<Request>();
   req->done = std::move(done);
+  size_t summaries = 0;
+  COFFRE_ASSIGN_OR_RETURN(std::vector<Entry> entries, PrepareBatch(std::move(batch), summaries));
   Enqueue(*req, std::move(entries), summaries, false);
   req.release();  // the committer deletes it
   return Ok();
@@ -342,7 +345,14 @@ void AuditLog::RunCommitter() {
     }
     queued_entries_ -= n;
     lock.unlock();
-    Status s = CommitGroup(group);
+    Status s = Ok();
+    try {
+      s = CommitGroup(group);
+    } catch (...) {
+      // Out of memory while encoding or signing: the group fails (closed),
+      // and this thread goes on.
+      s = Fail(ErrorCode::kInternal, "audit log: the group could not be written");
+    }
     for (Request* r : group) {
       if (!s) {
         r->result = Fail(s.error());
@@ -354,7 +364,11 @@ void AuditLog::RunCommitter() {
       }
       if (r->done) {
         std::unique_ptr<Request> owned(r);
-        owned->done(owned->result);
+        try {
+          owned->done(owned->result);
+        } catch (...) {
+          // A callback must not throw; if one does, the others still run.
+        }
       } else {
         // `r` lives on its caller's stack and may be gone as soon as it is
         // released: touch nothing of it afterwards.

@@ -120,7 +120,8 @@ class AuditLog {
   // AppendBatch without waiting: validates and queues `entries` (an error,
   // and nothing queued, for an entry ValidateEntry refuses), then returns.
   // `done` gets the seq of the last entry once the batch is durable, or the
-  // error that kept it from being so. It runs on the committer thread: it
+  // error that kept it from being so (`done` is required: kInvalidArgument
+  // without one). It runs on the committer thread: it
   // must be quick, must not throw, and must not call the log's blocking
   // methods (they would wait for the thread that runs it).
   using DoneCallback = std::function<void(const Result<uint64_t>&)>;

@@ -178,12 +178,13 @@ class Server final : public HttpsServer {
 
   // Offers `request` to the inline handler; true if it took it (it then
   // calls `reply`, now or later).
-  bool HandleInline(api::Request& request, Reply& reply) {
+  // `fallback` answers 500 if the handler throws (ignored if it replied).
+  bool HandleInline(api::Request& request, Reply& offered, Reply& fallback) {
     if (!inline_handler_) return false;
     try {
-      return inline_handler_(request, reply);
+      return inline_handler_(request, offered);
     } catch (...) {
-      reply(InternalError());
+      fallback(InternalError());
       return true;
     }
   }
@@ -326,12 +327,16 @@ void Session::OnRead(beast::error_code ec, size_t) {
   in_flight_ = true;
   // Answered once, by the inline handler (on this thread or the audit
   // log's) or by a worker; the write runs on this session's I/O thread.
-  Reply reply = [self = shared_from_this(), keep_alive](api::Response response) {
+  // One-shot: a second call (a handler that replied, then threw) is ignored.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  Reply reply = [self = shared_from_this(), keep_alive, answered](api::Response response) {
+    if (answered->exchange(true)) return;
     net::dispatch(self->stream_.get_executor(), [self, response = std::move(response), keep_alive]() mutable {
       self->Write(std::move(response), keep_alive);
     });
   };
-  if (server_.HandleInline(request, reply)) return;
+  Reply offered = reply;  // the inline handler may move its copy away
+  if (server_.HandleInline(request, offered, reply)) return;
   net::post(server_.workers(), [self = shared_from_this(), request = std::move(request),
                                 reply = std::move(reply)]() mutable {
     reply(self->server_.Handle(request));

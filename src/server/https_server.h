@@ -59,8 +59,8 @@ using Handler = std::function<api::Response(api::Request&)>;
 using Reply = std::function<void(api::Response)>;
 // Runs on an I/O thread and must not block: returns false (leaving the
 // request as it was) to pass it to the Handler, or true after taking
-// `reply` (copy or move it) to answer later. If it throws, it must not
-// have replied: the server answers 500.
+// `reply` (copy or move it) to answer later. If it throws, the server
+// answers 500 (unless it had replied: a reply answers once).
 using InlineHandler = std::function<bool(api::Request&, Reply& reply)>;
 
 class HttpsServer {

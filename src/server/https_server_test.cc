@@ -123,6 +123,10 @@ TEST_F(HttpsServerTest, InlineRequestsAnswerLaterFromAnotherThreadAndTheRestGoTo
           return true;
         }
         if (r.target == "/inline/throw") throw std::runtime_error("handler bug");
+        if (r.target == "/inline/reply-then-throw") {
+          reply(Text(200, "first"));
+          throw std::runtime_error("handler bug after its reply");
+        }
         std::lock_guard lock(mu);
         repliers.emplace_back([reply, target = r.target] {
           std::this_thread::sleep_for(50ms);
@@ -138,6 +142,8 @@ TEST_F(HttpsServerTest, InlineRequestsAnswerLaterFromAnotherThreadAndTheRestGoTo
   EXPECT_EQ(c.Get("/inline/fail"), "503 later /inline/fail");
   EXPECT_EQ(c.Get("/inline/b"), "200 later /inline/b");
   EXPECT_EQ(c.Get("/inline/throw").substr(0, 4), "500 ");
+  EXPECT_EQ(c.Get("/inline/reply-then-throw"), "200 first");  // one answer only
+  EXPECT_EQ(c.Get("/inline/now"), "200 now");
   EXPECT_EQ(c.Get("/other2"), "200 worker /other2");
   EXPECT_EQ(worker_calls.load(), 2);
   std::lock_guard lock(mu);

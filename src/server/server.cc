@@ -105,6 +105,13 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   COFFRE_ASSIGN_OR_RETURN(auto https, HttpsServer::Start(
                                           ho, [&api](api::Request& r) { return api.Handle(r); },
                                           serve_inline));
+  // On every way out of here, no reply may outlive `https` (it holds a
+  // connection of its I/O loops): a checkpoint waits for every append queued
+  // before it, callbacks included. Destroyed before `https`.
+  struct AuditBarrier {
+    audit::AuditLog& log;
+    ~AuditBarrier() { (void)log.Checkpoint(); }
+  } barrier{log};
   ho.key_pem.assign(ho.key_pem.size(), '\0');
 
   // Summaries of unauthenticated failures and checkpoints of a quiet tail
