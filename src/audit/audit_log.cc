@@ -3,8 +3,6 @@
 #include <syslog.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cstdlib>
 #include <semaphore>
 #include <thread>
 
@@ -299,10 +297,8 @@ void AuditLog::Enqueue(Request& req, std::vector<Entry> entries, size_t summarie
   {
     std::lock_guard lock(mu_);
     queue_.push_back(&req);
-    queued_entries_ += req.entries.size();
-    wake = committer_idle_ || (committer_lingering_ && queued_entries_ >= options_.group_target);
+    wake = committer_idle_;
     committer_idle_ = false;
-    if (wake) committer_lingering_ = false;
   }
   // A busy committer takes the queue when its sync ends: no wake-up.
   if (wake) queued_.notify_one();
@@ -317,22 +313,14 @@ Result<uint64_t> AuditLog::Submit(std::vector<Entry> entries, size_t summaries, 
 
 void AuditLog::RunCommitter() {
   std::vector<Request*> group;
-  const auto linger = std::chrono::microseconds(options_.group_linger_us);
-  bool loaded = false;  // entries were waiting when the last group was written
   std::unique_lock lock(mu_);
   for (;;) {
     if (queue_.empty()) {
-      loaded = false;
       if (stopping_) return;
       committer_idle_ = true;
       queued_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       committer_idle_ = false;
       continue;
-    }
-    if (loaded && !stopping_ && linger.count() > 0 && queued_entries_ < options_.group_target) {
-      committer_lingering_ = true;
-      queued_.wait_for(lock, linger, [&] { return queued_entries_ >= options_.group_target || stopping_; });
-      committer_lingering_ = false;
     }
     // Everything queued, up to kMaxGroupEntries (a submission is never split).
     group.clear();
@@ -343,7 +331,6 @@ void AuditLog::RunCommitter() {
       group.push_back(queue_.front());
       queue_.pop_front();
     }
-    queued_entries_ -= n;
     lock.unlock();
     Status s = Ok();
     try {
@@ -376,7 +363,6 @@ void AuditLog::RunCommitter() {
       }
     }
     lock.lock();
-    loaded = !queue_.empty();
   }
 }
 

@@ -62,13 +62,6 @@ struct Options {
   // Start a new anchor for a non-empty log whose anchor is missing (after
   // restoring a backup; keep the old anchor as evidence). Off: refuse.
   bool recreate_anchor = false;
-  // Under load (entries were already waiting when the last group was
-  // written), the committer waits up to this long for at least
-  // `group_target` entries before writing the next group: fewer fsyncs,
-  // each costing ~100 µs of CPU here, for at most this much added latency.
-  // 0: never wait.
-  int64_t group_linger_us = 500;
-  size_t group_target = 48;
   Clock* clock = nullptr;  // nullptr: DefaultClock()
 };
 
@@ -180,8 +173,6 @@ class AuditLog {
   std::deque<Request*> queue_;
   std::condition_variable queued_;
   bool committer_idle_ = false;  // waiting on queued_: the next Enqueue wakes it
-  bool committer_lingering_ = false;  // the Enqueue that reaches group_target wakes it
-  size_t queued_entries_ = 0;         // entries in queue_
   bool stopping_ = false;
   std::thread committer_;
   // Chain state: changed only by the committer, read under mu_.

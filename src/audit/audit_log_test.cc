@@ -688,8 +688,8 @@ TEST_F(AuditLogTest, AsyncBatchRefusesAnInvalidEntryAndReportsAFailedWrite) {
   EXPECT_EQ(*again, 3u);  // no gap
 }
 
-// Under load the committer lingers for a fuller group: many concurrent
-// appenders share few syncs, and each still returns only once durable.
+// Many concurrent appenders share few syncs (what is queued while one
+// group syncs goes into the next), and each returns only once durable.
 TEST_F(AuditLogTest, ConcurrentAppendersShareGroupsUnderLoad) {
   FailingStore counting(*store_);
   auto log = OpenLog(1000, &counting);
