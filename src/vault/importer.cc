@@ -770,7 +770,12 @@ Status Pipeline::Ingest(Group& group) {
       const IndexRun& run = group.runs[r];
       const IndexRun::Entry& e = run.entries[i];
       COFFRE_TRY(writer->Add(run.key(e), run.value(e)));
-      if (i + 1 < run.entries.size()) heap.push({r, i + 1});
+      if (i + 1 < run.entries.size()) {
+        // The runs' bytes are far apart (megabytes each): start loading the
+        // key this run offers next while the heap works.
+        __builtin_prefetch(run.bytes.data() + run.entries[i + 1].offset);
+        heap.push({r, i + 1});
+      }
     }
     COFFRE_TRY(writer->Finish());
     sets.push_back({Space::kIndex, {path}});
