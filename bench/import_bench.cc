@@ -58,6 +58,7 @@ struct ChildResult {
   int status = -1;
   std::string out;
   long max_rss_kb = 0;
+  double cpu_seconds = 0;  // user + system, all threads
 };
 
 ChildResult RunChild(const std::vector<std::string>& args) {
@@ -83,6 +84,8 @@ ChildResult RunChild(const std::vector<std::string>& args) {
   struct rusage ru{};
   wait4(pid, &r.status, 0, &ru);
   r.max_rss_kb = ru.ru_maxrss;
+  r.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                  static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   return r;
 }
 
@@ -317,6 +320,7 @@ int main(int argc, char** argv) {
 
   std::vector<double> ours, raw, ratios;
   std::vector<long> rss;
+  std::vector<double> cpu_us;  // CPU per person of the whole import process
   double entries_per_person = 0;
   for (int run = 0; run < runs; ++run) {
     std::string vault = work + "/vault-" + std::to_string(run);
@@ -338,8 +342,9 @@ int main(int argc, char** argv) {
     raw.push_back(count / raw_secs);
     ratios.push_back(raw_secs / secs);
     rss.push_back(imp.max_rss_kb);
-    std::fprintf(stderr, "run %d: coffre %.0f people/s (%.2f s, peak RSS %ld MB), raw RocksDB %.0f rows/s (%.2f s), ratio %.2f\n",
-                 run + 1, count / secs, secs, imp.max_rss_kb / 1024, count / raw_secs, raw_secs, raw_secs / secs);
+    cpu_us.push_back(imp.cpu_seconds * 1e6 / count);
+    std::fprintf(stderr, "run %d: coffre %.0f people/s (%.2f s, %.2f us CPU per person, peak RSS %ld MB), raw RocksDB %.0f rows/s (%.2f s), ratio %.2f\n",
+                 run + 1, count / secs, secs, cpu_us.back(), imp.max_rss_kb / 1024, count / raw_secs, raw_secs, raw_secs / secs);
     fs::remove_all(vault);
     fs::remove_all(rawdir);
     fs::remove(key);
@@ -354,9 +359,10 @@ int main(int argc, char** argv) {
   std::printf("| coffre import (end to end, CLI) | %.0f people/s |\n", Median(ours));
   std::printf("| raw RocksDB, same entries and batching | %.0f rows/s |\n", Median(raw));
   std::printf("| ratio coffre / raw | %.2f |\n", Median(ratios));
+  std::printf("| coffre import CPU per person (user + sys, process) | %.2f us |\n", Median(cpu_us));
   std::printf("| coffre import peak RSS | %ld MB |\n\n", *std::max_element(rss.begin(), rss.end()) / 1024);
-  std::printf("Per run (coffre people/s, raw rows/s):");
-  for (int i = 0; i < runs; ++i) std::printf(" %.0f/%.0f", ours[i], raw[i]);
+  std::printf("Per run (coffre people/s, raw rows/s, ratio, coffre CPU us/person):");
+  for (int i = 0; i < runs; ++i) std::printf(" %.0f/%.0f/%.2f/%.2f", ours[i], raw[i], ratios[i], cpu_us[i]);
   std::printf("\n");
   return 0;
 }

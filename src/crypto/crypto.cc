@@ -131,6 +131,8 @@ void RandomBytes(void* out, size_t n) {
   pool.Take(static_cast<unsigned char*>(out), n);
 }
 
+void Wipe(void* p, size_t n) { sodium_memzero(p, n); }
+
 std::string RandomString(size_t n) {
   std::string s(n, '\0');
   RandomBytes(s.data(), n);
@@ -179,6 +181,11 @@ Result<std::string> Open(const SecretKey& key, std::string_view sealed, std::str
 
 std::string WrapKey(const SecretKey& kek, const SecretKey& key, std::string_view aad) {
   return Seal(kek, key.view(), aad);
+}
+
+void WrapKeyAppend(const SecretKey& kek, const SecretKey& key, std::string_view aad,
+                   std::string& out) {
+  SealAppend(kek, key.view(), aad, out);
 }
 
 Result<SecretKey> UnwrapKey(const SecretKey& kek, std::string_view wrapped, std::string_view aad,

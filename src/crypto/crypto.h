@@ -64,6 +64,10 @@ class SecretKey {
 void RandomBytes(void* out, size_t n);
 std::string RandomString(size_t n);
 
+// Overwrites `n` bytes with zeros in a way the compiler cannot elide (for
+// plaintext copies and other secrets held in ordinary buffers).
+void Wipe(void* p, size_t n);
+
 // AEAD. Output layout: nonce(24) || ciphertext || tag(16).
 std::string Seal(const SecretKey& key, std::string_view plaintext, std::string_view aad);
 // Appends the sealed form to `out` (no temporary allocation).
@@ -76,6 +80,9 @@ Result<std::string> Open(const SecretKey& key, std::string_view sealed, std::str
 
 // Wrapping a key is sealing it; these keep the key in a SecretKey.
 std::string WrapKey(const SecretKey& kek, const SecretKey& key, std::string_view aad);
+// Appends the wrapped form (the same bytes as WrapKey) to `out`.
+void WrapKeyAppend(const SecretKey& kek, const SecretKey& key, std::string_view aad,
+                   std::string& out);
 Result<SecretKey> UnwrapKey(const SecretKey& kek, std::string_view wrapped, std::string_view aad,
                             std::string_view what = "wrapped key");
 

@@ -221,8 +221,11 @@ class RocksStore final : public Store {
     for (std::string_view k : keys) slices.push_back(ToSlice(k));
     std::vector<rocksdb::PinnableSlice> values(keys.size());
     std::vector<rocksdb::Status> statuses(keys.size());
+    // RocksDB sorts the keys unless told they are sorted; callers that can
+    // (the bulk importer's unique checks) pass them in order, so check.
+    bool sorted = std::is_sorted(keys.begin(), keys.end());
     db_->MultiGet(rocksdb::ReadOptions(), cf, keys.size(), slices.data(), values.data(),
-                  statuses.data(), /*sorted_input=*/false);
+                  statuses.data(), sorted);
     std::vector<std::optional<std::string>> out(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
       if (statuses[i].IsNotFound()) continue;

@@ -15,7 +15,6 @@
 #include <mutex>
 #include <queue>
 #include <thread>
-#include <unordered_set>
 
 #include <simdjson.h>
 
@@ -38,16 +37,69 @@ struct Row {
 };
 
 struct UniqueProbe {
-  size_t row = 0;
-  std::string key;
-  size_t field = 0;
+  uint32_t row = 0;
+  uint32_t entry = 0;  // in Chunk::index.entries
+  uint16_t field = 0;
   bool in_store = false;  // found by the worker's lookup
+};
+
+// An exact set of unique-index keys. A unique key is lp(collection) ||
+// lp(field) || blind value, so (field, blind value) identifies it; the blind
+// value is a keyed hash, so its first bytes serve as the hash (nobody
+// without the key can make them collide). Open addressing, no allocation
+// per key.
+class UniqueKeySet {
+ public:
+  bool Contains(uint16_t field, const char* blind) const {
+    if (slots_.empty()) return false;
+    for (size_t i = Home(blind);; i = (i + 1) & (slots_.size() - 1)) {
+      const Slot& s = slots_[i];
+      if (!s.used) return false;
+      if (s.field == field && std::memcmp(s.blind, blind, crypto::kBlindBytes) == 0) return true;
+    }
+  }
+  void Insert(uint16_t field, const char* blind) {
+    if (2 * (size_ + 1) > slots_.size()) Grow();
+    for (size_t i = Home(blind);; i = (i + 1) & (slots_.size() - 1)) {
+      Slot& s = slots_[i];
+      if (!s.used) {
+        s.used = true;
+        s.field = field;
+        std::memcpy(s.blind, blind, crypto::kBlindBytes);
+        ++size_;
+        return;
+      }
+      if (s.field == field && std::memcmp(s.blind, blind, crypto::kBlindBytes) == 0) return;
+    }
+  }
+
+ private:
+  struct Slot {
+    char blind[crypto::kBlindBytes];
+    uint16_t field = 0;
+    bool used = false;
+  };
+  size_t Home(const char* blind) const {
+    uint64_t h = 0;
+    std::memcpy(&h, blind, sizeof h);
+    return static_cast<size_t>(h) & (slots_.size() - 1);
+  }
+  void Grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 1024 : 2 * old.size(), Slot{});
+    size_ = 0;
+    for (const Slot& s : old) {
+      if (s.used) Insert(s.field, s.blind);
+    }
+  }
+  std::vector<Slot> slots_;  // size: a power of two, at most half full
+  size_t size_ = 0;
 };
 
 // The rows of one atomic commit, handed from the committer to the ingester.
 struct Group {
   uint64_t number = 0;
-  std::vector<std::vector<IndexEntry>> runs;  // each sorted by key
+  std::vector<IndexRun> runs;  // each sorted by key
   std::vector<std::pair<Space, std::string>> files;
   uint64_t imported = 0;
   uint64_t rejected = 0;
@@ -64,21 +116,35 @@ struct Chunk {
   uint64_t epoch = 0;    // groups ingested before the worker's unique lookups
 
   // Filled by a worker.
-  std::string ops;  // per-row encoded entries of the sorted files, for the slow path
-  std::vector<std::pair<size_t, size_t>> row_ops;  // row -> [begin, end) in ops; empty if rejected
-  std::vector<IndexEntry> index;   // sorted by key; each carries its row
-  std::vector<UniqueProbe> probes;
+  // Entries of the three sorted files, length-prefixed key and value, one
+  // per valid row in each (kOrderedSpaces order); op_rows[i] is the row of
+  // the i-th entry of each, so the slow path can leave rows out.
+  std::string ops[3];
+  std::vector<uint32_t> op_rows;
+  IndexRun index;  // sorted by key; each entry carries its row
+  std::vector<UniqueProbe> probes;  // grouped by row
   std::vector<std::pair<uint64_t, std::string>> rejects;  // line, reason
   std::vector<std::pair<Space, std::string>> files;       // sorted files written
   uint64_t valid = 0;
-  std::optional<Error> error;
+
+  // Empties the chunk for reuse, keeping its buffers' capacity.
+  void Reset() {
+    seq = last_line = id_base = epoch = valid = 0;
+    data.clear();
+    rows.clear();
+    for (std::string& o : ops) o.clear();
+    op_rows.clear();
+    index.Clear();
+    probes.clear();
+    rejects.clear();
+    files.clear();
+  }
 };
 
 // The three spaces whose keys a chunk writes in increasing order.
 constexpr Space kOrderedSpaces[] = {Space::kRecords, Space::kKeys, Space::kSubjects};
 
-void AppendOp(std::string& ops, Space space, std::string_view key, std::string_view value) {
-  ops.push_back(static_cast<char>(space));
+void AppendOp(std::string& ops, std::string_view key, std::string_view value) {
   AppendLengthPrefixed(ops, key);
   AppendLengthPrefixed(ops, value);
 }
@@ -129,7 +195,21 @@ class Pipeline {
   Pipeline(Vault& vault, const ImportOptions& options, const schema::Collection& collection,
            ImportFormat format, std::string tmp_dir)
       : vault_(vault), options_(options), collection_(collection), format_(format),
-        tmp_dir_(std::move(tmp_dir)) {}
+        tmp_dir_(std::move(tmp_dir)) {
+    // Index keys start with lp(collection) || lp(field); no field's prefix
+    // is a prefix of another's (length-prefixed), so ordering keys of
+    // different fields is ordering their fields' prefixes.
+    std::vector<std::pair<std::string, size_t>> prefixes;
+    for (size_t i = 0; i < collection_.fields.size(); ++i) {
+      std::string p;
+      AppendLengthPrefixed(p, collection_.name);
+      AppendLengthPrefixed(p, collection_.fields[i].name);
+      prefixes.emplace_back(std::move(p), i);
+    }
+    std::sort(prefixes.begin(), prefixes.end());
+    field_rank_.resize(prefixes.size());
+    for (size_t r = 0; r < prefixes.size(); ++r) field_rank_[prefixes[r].second] = static_cast<uint32_t>(r);
+  }
 
   Result<ImportStats> Run();
 
@@ -139,8 +219,22 @@ class Pipeline {
     std::vector<NamedInput> inputs;
     std::vector<std::string_view> cells;
     std::string csv;
+    std::vector<FieldValue> fields;
     SealedRecord sealed;
+    std::vector<std::string_view> keys;
+    std::vector<UniqueProbe> probes;
+    std::vector<uint32_t> row_starts;
   };
+
+  // Byte order of index keys, cheaply: field prefix, then the blind value's
+  // first 8 bytes, then (rarely) the whole keys.
+  bool Before(const IndexRun& ra, const IndexRun::Entry& a, const IndexRun& rb,
+              const IndexRun::Entry& b) const {
+    if (a.field != b.field) return field_rank_[a.field] < field_rank_[b.field];
+    if (a.head != b.head) return a.head < b.head;
+    return ra.key(a) < rb.key(b);
+  }
+  std::unique_ptr<Chunk> NewChunk();
 
   Status ReadAll();
   void WorkerLoop();
@@ -158,6 +252,7 @@ class Pipeline {
   void SetError(Error e);
 
   Vault& vault_;
+  std::vector<uint32_t> field_rank_;  // by field index: rank of its index-key prefix
   const ImportOptions& options_;
   const schema::Collection& collection_;
   ImportFormat format_;
@@ -169,6 +264,7 @@ class Pipeline {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Chunk>> todo_;
+  std::vector<std::unique_ptr<Chunk>> free_chunks_;  // committed, kept for their buffers
   std::map<uint64_t, std::unique_ptr<Chunk>> done_;
   size_t in_flight_ = 0;
   size_t max_in_flight_ = 4;
@@ -180,7 +276,7 @@ class Pipeline {
   // groups a worker's lookup may not have seen (not yet ingested then).
   Group group_;
   uint64_t group_rows_ = 0;
-  std::map<uint64_t, std::unordered_set<std::string>> pending_unique_;  // by group
+  std::map<uint64_t, UniqueKeySet> pending_unique_;  // by group
   std::atomic<uint64_t> groups_ingested_{0};
 
   // Ingester: at most one group queued while another is being ingested.
@@ -219,7 +315,7 @@ Status Pipeline::ReadAll() {
   uint64_t rec_line = 1;
   uint64_t seq = 0;
   bool header_pending = format_ == ImportFormat::kCsv;
-  auto chunk = std::make_unique<Chunk>();
+  auto chunk = NewChunk();
   size_t chunk_start = 0;  // start of the chunk's first record in `pending`
   std::vector<char> block(1 << 20);
   bool eof = false;
@@ -242,7 +338,7 @@ Status Pipeline::ReadAll() {
       todo_.push_back(std::move(chunk));
     }
     cv_.notify_all();
-    chunk = std::make_unique<Chunk>();
+    chunk = NewChunk();
     pending.erase(0, cut);
     scan -= cut;
     rec_start -= cut;
@@ -354,6 +450,14 @@ Status Pipeline::ReadAll() {
   return status;
 }
 
+std::unique_ptr<Chunk> Pipeline::NewChunk() {
+  std::lock_guard lock(mu_);
+  if (free_chunks_.empty()) return std::make_unique<Chunk>();
+  auto chunk = std::move(free_chunks_.back());
+  free_chunks_.pop_back();
+  return chunk;
+}
+
 std::string Pipeline::TmpPath(std::string_view what, uint64_t n) const {
   return tmp_dir_ + "/" + std::string(what) + "-" + std::to_string(n) + ".sst";
 }
@@ -421,18 +525,17 @@ bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
 }
 
 Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
-  chunk.row_ops.assign(chunk.rows.size(), {0, 0});
   uint32_t schema_version = vault_.schema().version();
   // Last activity (docs/retention.md): one clock read per chunk; the value
   // rides in the membership entry the import writes anyway.
   const std::string activity = layout::MemberValue(vault_.clock().NowUnixSeconds());
   SealedRecord& sealed = sc.sealed;
+  std::vector<FieldValue>& fields = sc.fields;
   for (size_t r = 0; r < chunk.rows.size(); ++r) {
     const Row& row = chunk.rows[r];
     if (!ParseRow(chunk, row, sc)) continue;
-    auto fields = vault_.Validate(collection_, sc.inputs);
-    if (!fields) {
-      chunk.rejects.emplace_back(row.line, fields.error().message);
+    if (Status valid = vault_.ValidateInto(collection_, sc.inputs, fields); !valid) {
+      chunk.rejects.emplace_back(row.line, valid.error().message);
       continue;
     }
     sealed.Reset();
@@ -441,31 +544,38 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
     IdSource::MakeInto(chunk.id_base + 2 * r, sealed.record_id.data());
     IdSource::MakeInto(chunk.id_base + 2 * r + 1, sealed.subject.data());
     crypto::SecretKey data_key = crypto::SecretKey::Random();
-    SealRecord(vault_.keyring(), collection_, schema_version, *fields, data_key, true, sealed);
-    for (size_t i = 0; i < sealed.index.size(); ++i) {
-      IndexEntry& e = sealed.index[i];
-      if (e.unique) chunk.probes.push_back({r, e.key, e.field});
-      e.row = r;
-      chunk.index.push_back(std::move(e));
-    }
-    size_t ops_begin = chunk.ops.size();
-    AppendOp(chunk.ops, Space::kRecords, sealed.record_key, sealed.record_value);
-    AppendOp(chunk.ops, Space::kKeys, sealed.data_key_key, sealed.data_key_value);
-    AppendOp(chunk.ops, Space::kSubjects, sealed.member_key, activity);
-    chunk.row_ops[r] = {ops_begin, chunk.ops.size()};
+    SealRecord(vault_.keyring(), collection_, schema_version, fields, data_key, true, sealed,
+               chunk.index, static_cast<uint32_t>(r));
+    AppendOp(chunk.ops[0], sealed.record_key, sealed.record_value);
+    AppendOp(chunk.ops[1], sealed.data_key_key, sealed.data_key_value);
+    AppendOp(chunk.ops[2], sealed.member_key, activity);
+    chunk.op_rows.push_back(static_cast<uint32_t>(r));
     ++chunk.valid;
   }
   // Index entries carry their row so that the committer can drop a row's
   // entries if a unique check rejects it.
-  std::sort(chunk.index.begin(), chunk.index.end(),
-            [](const IndexEntry& a, const IndexEntry& b) { return a.key < b.key; });
+  std::vector<IndexRun::Entry>& entries = chunk.index.entries;
+  std::sort(entries.begin(), entries.end(), [&](const IndexRun::Entry& a, const IndexRun::Entry& b) {
+    return Before(chunk.index, a, chunk.index, b);
+  });
+  // Unique keys, looked up in key order (RocksDB then skips its own sort),
+  // then grouped by row for the committer (counting sort: rows are dense).
+  sc.probes.clear();
+  sc.keys.clear();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!entries[i].unique) continue;
+    sc.probes.push_back({entries[i].row, static_cast<uint32_t>(i), entries[i].field, false});
+    sc.keys.push_back(chunk.index.key(entries[i]));
+  }
   chunk.epoch = groups_ingested_.load(std::memory_order_acquire);
-  if (!chunk.probes.empty()) {
-    std::vector<std::string_view> keys;
-    keys.reserve(chunk.probes.size());
-    for (const UniqueProbe& p : chunk.probes) keys.push_back(p.key);
-    COFFRE_ASSIGN_OR_RETURN(auto found, vault_.store().MultiGet(Space::kIndex, keys));
-    for (size_t i = 0; i < found.size(); ++i) chunk.probes[i].in_store = found[i].has_value();
+  if (!sc.probes.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(auto found, vault_.store().MultiGet(Space::kIndex, sc.keys));
+    for (size_t i = 0; i < found.size(); ++i) sc.probes[i].in_store = found[i].has_value();
+    sc.row_starts.assign(chunk.rows.size() + 1, 0);
+    for (const UniqueProbe& p : sc.probes) ++sc.row_starts[p.row + 1];
+    for (size_t r = 0; r < chunk.rows.size(); ++r) sc.row_starts[r + 1] += sc.row_starts[r];
+    chunk.probes.resize(sc.probes.size());
+    for (const UniqueProbe& p : sc.probes) chunk.probes[sc.row_starts[p.row]++] = p;
   }
   return WriteChunkFiles(chunk, nullptr);
 }
@@ -476,25 +586,20 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
 Status Pipeline::WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop) {
   for (auto& [space, path] : chunk.files) std::filesystem::remove(path);
   chunk.files.clear();
-  for (Space space : kOrderedSpaces) {
+  for (size_t s = 0; s < std::size(kOrderedSpaces); ++s) {
+    const Space space = kOrderedSpaces[s];
     std::unique_ptr<storage::SortedFileWriter> writer;
     std::string path = TmpPath(storage::SpaceName(space), chunk.seq);
-    for (size_t r = 0; r < chunk.rows.size(); ++r) {
-      auto [begin, end] = chunk.row_ops[r];
-      if (begin == end || (drop && (*drop)[r])) continue;
-      std::string_view ops(chunk.ops.data() + begin, end - begin);
-      while (!ops.empty()) {
-        auto op_space = static_cast<Space>(ops[0]);
-        ops.remove_prefix(1);
-        std::string_view key, value;
-        ReadLengthPrefixed(ops, key);
-        ReadLengthPrefixed(ops, value);
-        if (op_space != space) continue;
-        if (!writer) {
-          COFFRE_ASSIGN_OR_RETURN(writer, storage::SortedFileWriter::Create(path));
-        }
-        COFFRE_TRY(writer->Add(key, value));
+    std::string_view ops(chunk.ops[s]);
+    for (size_t i = 0; !ops.empty(); ++i) {
+      std::string_view key, value;
+      ReadLengthPrefixed(ops, key);
+      ReadLengthPrefixed(ops, value);
+      if (drop && (*drop)[chunk.op_rows[i]]) continue;
+      if (!writer) {
+        COFFRE_ASSIGN_OR_RETURN(writer, storage::SortedFileWriter::Create(path));
       }
+      COFFRE_TRY(writer->Add(key, value));
     }
     if (writer) {
       COFFRE_TRY(writer->Finish());
@@ -520,8 +625,7 @@ void Pipeline::WorkerLoop() {
       SetError(s.error());
       return;
     }
-    chunk->data.clear();
-    chunk->data.shrink_to_fit();
+    chunk->data.clear();  // keeps its capacity: the chunk is reused (NewChunk)
     {
       std::lock_guard lock(mu_);
       done_.emplace(chunk->seq, std::move(chunk));
@@ -550,13 +654,15 @@ Status Pipeline::Commit(Chunk& chunk) {
     const UniqueProbe* taken_probe = nullptr;
     for (size_t i = begin; i < end && !taken_probe; ++i) {
       UniqueProbe& p = chunk.probes[i];
+      std::string_view key = chunk.index.key(chunk.index.entries[p.entry]);
       if (stale && !p.in_store) {
-        COFFRE_ASSIGN_OR_RETURN(auto existing, vault_.store().Get(Space::kIndex, p.key));
+        COFFRE_ASSIGN_OR_RETURN(auto existing, vault_.store().Get(Space::kIndex, key));
         p.in_store = existing.has_value();
       }
       bool taken = p.in_store;
+      const char* blind = key.data() + key.size() - crypto::kBlindBytes;
       for (auto it = pending_unique_.lower_bound(chunk.epoch); !taken && it != pending_unique_.end(); ++it) {
-        taken = it->second.count(p.key) > 0;
+        taken = it->second.Contains(p.field, blind);
       }
       if (taken) taken_probe = &p;
     }
@@ -567,7 +673,10 @@ Status Pipeline::Commit(Chunk& chunk) {
                                  "field '" + collection_.fields[taken_probe->field].name +
                                      "': value already exists (unique)");
     } else {
-      for (size_t i = begin; i < end; ++i) mine.insert(chunk.probes[i].key);
+      for (size_t i = begin; i < end; ++i) {
+        std::string_view key = chunk.index.key(chunk.index.entries[chunk.probes[i].entry]);
+        mine.Insert(chunk.probes[i].field, key.data() + key.size() - crypto::kBlindBytes);
+      }
     }
     begin = end;
   }
@@ -578,13 +687,15 @@ Status Pipeline::Commit(Chunk& chunk) {
     COFFRE_TRY(WriteChunkFiles(chunk, &clash));
   }
   if (any_clash) {
-    std::vector<IndexEntry> kept;
-    for (size_t i = 0; i < chunk.index.size(); ++i) {
-      if (!clash[chunk.index[i].row]) kept.push_back(std::move(chunk.index[i]));
-    }
-    chunk.index = std::move(kept);
+    auto& entries = chunk.index.entries;
+    entries.erase(std::remove_if(entries.begin(), entries.end(),
+                                 [&](const IndexRun::Entry& e) { return clash[e.row]; }),
+                  entries.end());
   }
-  if (!chunk.index.empty()) group_.runs.push_back(std::move(chunk.index));
+  if (!chunk.index.entries.empty()) {
+    group_.runs.push_back(std::move(chunk.index));
+    chunk.index.Clear();
+  }
   for (auto& f : chunk.files) group_.files.push_back(std::move(f));
   chunk.files.clear();
 
@@ -647,16 +758,24 @@ Status Pipeline::Ingest(Group& group) {
     COFFRE_ASSIGN_OR_RETURN(auto writer, storage::SortedFileWriter::Create(path));
     using Head = std::pair<size_t, size_t>;  // run, position
     auto after = [&](const Head& a, const Head& b) {
-      return group.runs[a.first][a.second].key > group.runs[b.first][b.second].key;
+      const IndexRun& ra = group.runs[a.first];
+      const IndexRun& rb = group.runs[b.first];
+      return Before(rb, rb.entries[b.second], ra, ra.entries[a.second]);
     };
     std::priority_queue<Head, std::vector<Head>, decltype(after)> heap(after);
     for (size_t r = 0; r < group.runs.size(); ++r) heap.push({r, 0});
     while (!heap.empty()) {
       auto [r, i] = heap.top();
       heap.pop();
-      const IndexEntry& e = group.runs[r][i];
-      COFFRE_TRY(writer->Add(e.key, e.value));
-      if (i + 1 < group.runs[r].size()) heap.push({r, i + 1});
+      const IndexRun& run = group.runs[r];
+      const IndexRun::Entry& e = run.entries[i];
+      COFFRE_TRY(writer->Add(run.key(e), run.value(e)));
+      if (i + 1 < run.entries.size()) {
+        // The runs' bytes are far apart (megabytes each): start loading the
+        // key this run offers next while the heap works.
+        __builtin_prefetch(run.bytes.data() + run.entries[i + 1].offset);
+        heap.push({r, i + 1});
+      }
     }
     COFFRE_TRY(writer->Finish());
     sets.push_back({Space::kIndex, {path}});
@@ -698,10 +817,11 @@ void Pipeline::CommitterLoop() {
     }
     Status s = Commit(*chunk);
     if (s && group_rows_ >= options_.commit_rows) s = IngestGroup();
-    chunk.reset();
+    chunk->Reset();
     {
       std::lock_guard lock(mu_);
       --in_flight_;
+      free_chunks_.push_back(std::move(chunk));
     }
     cv_.notify_all();
     if (!s) {

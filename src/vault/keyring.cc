@@ -1,5 +1,7 @@
 #include "vault/keyring.h"
 
+#include <cstring>
+
 #include "vault/internal/layout.h"
 
 namespace coffre::vault {
@@ -65,9 +67,20 @@ Result<Keyring> Keyring::LoadOrCreate(storage::Store& store, storage::WriteBatch
 
 const crypto::BlindIndexer* Keyring::blind(std::string_view collection,
                                            std::string_view field) const {
-  std::string k(collection);
-  k += '\0';
-  k += field;
+  // On the stack for usual names: this runs for every indexed field of every
+  // imported row.
+  char buf[256];
+  std::string heap;
+  std::string_view k;
+  if (collection.size() + 1 + field.size() <= sizeof buf) {
+    std::memcpy(buf, collection.data(), collection.size());
+    buf[collection.size()] = '\0';
+    std::memcpy(buf + collection.size() + 1, field.data(), field.size());
+    k = std::string_view(buf, collection.size() + 1 + field.size());
+  } else {
+    heap.append(collection).append(1, '\0').append(field);
+    k = heap;
+  }
   auto it = blind_.find(k);
   return it == blind_.end() ? nullptr : &it->second;
 }

@@ -1,5 +1,7 @@
 #include "vault/record_sealer.h"
 
+#include <cstring>
+
 #include "vault/internal/layout.h"
 
 namespace coffre::vault {
@@ -34,48 +36,89 @@ void AppendIndexKey(const Keyring& keyring, std::string_view collection,
   if (!def.unique) key += record_id;
 }
 
-}  // namespace
-
-void SealRecord(const Keyring& keyring, const schema::Collection& collection,
-                uint32_t schema_version, const std::vector<FieldValue>& fields,
-                const crypto::SecretKey& data_key, bool wrap_key, SealedRecord& out) {
+// Everything but the index entries, which go to `emit(def, pos, value)`.
+template <typename EmitIndex>
+void SealRecordCore(const Keyring& keyring, const schema::Collection& collection,
+                    uint32_t schema_version, const std::vector<FieldValue>& fields,
+                    const crypto::SecretKey& data_key, bool wrap_key, SealedRecord& out,
+                    EmitIndex&& emit) {
   const std::string& id = out.record_id;
   const std::string& subject = out.subject;
-  std::string aad;
-  aad.reserve(96);
+  std::string& aad = out.aad;
+  aad.clear();
   if (wrap_key) {
-    out.data_key_key = layout::DataKeyKey(subject, collection.name);
+    out.data_key_key.clear();
+    layout::AppendDataKeyKey(out.data_key_key, subject, collection.name);
     out.data_key_value.push_back(layout::kFormatV1);
     AppendBigEndian32(out.data_key_value, layout::kKekVersion);
     layout::AppendDataKeyAad(aad, subject, collection.name);
-    out.data_key_value += crypto::WrapKey(keyring.kek(), data_key, aad);
+    crypto::WrapKeyAppend(keyring.kek(), data_key, aad, out.data_key_value);
     aad.clear();
   }
 
-  std::string plain;
-  plain.reserve(512);
+  std::string& plain = out.plain;
+  plain.clear();
   EncodeFields(fields, plain);
-  out.record_key = layout::RecordKey(collection.name, id);
+  out.record_key.clear();
+  layout::AppendRecordKey(out.record_key, collection.name, id);
   out.record_value.reserve(layout::kRecordHeaderBytes + plain.size() + crypto::kSealOverhead);
   out.record_value.push_back(layout::kFormatV1);
   out.record_value += subject;
   AppendBigEndian32(out.record_value, schema_version);
   layout::AppendRecordAad(aad, collection.name, id, subject, schema_version);
   crypto::SealAppend(data_key, plain, aad, out.record_value);
-  crypto::RandomBytes(plain.data(), plain.size());  // overwrite the plaintext copy
+  crypto::Wipe(plain.data(), plain.size());  // the plaintext copy
 
-  out.member_key = layout::MemberKey(subject, collection.name, id);
+  out.member_key.clear();
+  layout::AppendMemberKey(out.member_key, subject, collection.name, id);
 
   for (const FieldValue& f : fields) {
     size_t pos = 0;
     const schema::FieldDef* def = FieldDefOf(collection, f.name, &pos);
     if (def == nullptr || !(def->searchable || def->unique)) continue;
-    IndexEntry& e = out.index.emplace_back();
-    AppendIndexKey(keyring, collection.name, *def, f.value, id, e.key);
-    if (def->unique) e.value = id;
-    e.unique = def->unique;
-    e.field = pos;
+    emit(*def, pos, f.value);
   }
+}
+
+}  // namespace
+
+void SealRecord(const Keyring& keyring, const schema::Collection& collection,
+                uint32_t schema_version, const std::vector<FieldValue>& fields,
+                const crypto::SecretKey& data_key, bool wrap_key, SealedRecord& out) {
+  const std::string& id = out.record_id;
+  SealRecordCore(keyring, collection, schema_version, fields, data_key, wrap_key, out,
+                 [&](const schema::FieldDef& def, size_t pos, std::string_view value) {
+                   IndexEntry& e = out.index.emplace_back();
+                   AppendIndexKey(keyring, collection.name, def, value, id, e.key);
+                   if (def.unique) e.value = id;
+                   e.unique = def.unique;
+                   e.field = pos;
+                 });
+}
+
+void SealRecord(const Keyring& keyring, const schema::Collection& collection,
+                uint32_t schema_version, const std::vector<FieldValue>& fields,
+                const crypto::SecretKey& data_key, bool wrap_key, SealedRecord& out,
+                IndexRun& index, uint32_t row) {
+  const std::string& id = out.record_id;
+  SealRecordCore(keyring, collection, schema_version, fields, data_key, wrap_key, out,
+                 [&](const schema::FieldDef& def, size_t pos, std::string_view value) {
+                   IndexRun::Entry e;
+                   e.offset = static_cast<uint32_t>(index.bytes.size());
+                   AppendIndexKey(keyring, collection.name, def, value, id, index.bytes);
+                   e.key_size = static_cast<uint16_t>(index.bytes.size() - e.offset);
+                   const size_t blind_at =
+                       e.offset + e.key_size - crypto::kBlindBytes - (def.unique ? 0 : id.size());
+                   uint64_t head = 0;
+                   std::memcpy(&head, index.bytes.data() + blind_at, sizeof head);
+                   e.head = __builtin_bswap64(head);
+                   if (def.unique) index.bytes += id;
+                   e.value_size = static_cast<uint16_t>(index.bytes.size() - e.offset - e.key_size);
+                   e.row = row;
+                   e.field = static_cast<uint16_t>(pos);
+                   e.unique = def.unique;
+                   index.entries.push_back(e);
+                 });
 }
 
 std::vector<std::string> IndexKeysOf(const Keyring& keyring, const schema::Collection& collection,

@@ -25,6 +25,31 @@ struct IndexEntry {
   size_t row = 0;        // bulk import: the row it belongs to
 };
 
+// The blind-index entries of many rows in one buffer (bulk import): no
+// allocation per entry. Not thread-safe; one per chunk of rows.
+struct IndexRun {
+  struct Entry {
+    uint64_t head = 0;      // first 8 bytes of the blind value, big-endian (cheap ordering)
+    uint32_t offset = 0;    // key, then value, in `bytes`
+    uint16_t key_size = 0;
+    uint16_t value_size = 0;
+    uint32_t row = 0;       // the row it belongs to
+    uint16_t field = 0;     // index into the collection's fields
+    bool unique = false;    // must not exist yet
+  };
+  std::string bytes;
+  std::vector<Entry> entries;
+
+  std::string_view key(const Entry& e) const { return {bytes.data() + e.offset, e.key_size}; }
+  std::string_view value(const Entry& e) const {
+    return {bytes.data() + e.offset + e.key_size, e.value_size};
+  }
+  void Clear() {
+    bytes.clear();
+    entries.clear();
+  }
+};
+
 struct SealedRecord {
   std::string record_id;        // raw
   std::string subject;          // raw
@@ -34,6 +59,9 @@ struct SealedRecord {
   std::string record_value;
   std::string member_key;
   std::vector<IndexEntry> index;
+  // Scratch buffers kept across rows (wiped after use).
+  std::string plain;
+  std::string aad;
 
   void Reset();
 };
@@ -43,6 +71,13 @@ struct SealedRecord {
 void SealRecord(const Keyring& keyring, const schema::Collection& collection,
                 uint32_t schema_version, const std::vector<FieldValue>& fields,
                 const crypto::SecretKey& data_key, bool wrap_key, SealedRecord& out);
+
+// The same, with the index entries appended to `index` (tagged with `row`)
+// instead of out.index: the bulk importer's form.
+void SealRecord(const Keyring& keyring, const schema::Collection& collection,
+                uint32_t schema_version, const std::vector<FieldValue>& fields,
+                const crypto::SecretKey& data_key, bool wrap_key, SealedRecord& out,
+                IndexRun& index, uint32_t row);
 
 // The blind-index entries of an existing record, for deletion.
 std::vector<std::string> IndexKeysOf(const Keyring& keyring, const schema::Collection& collection,

@@ -236,6 +236,13 @@ Result<std::optional<std::string>> Vault::GetSecret(std::string_view name) {
 
 Result<std::vector<FieldValue>> Vault::Validate(const schema::Collection& c,
                                                 const std::vector<NamedInput>& inputs) const {
+  std::vector<FieldValue> out;
+  COFFRE_TRY(ValidateInto(c, inputs, out));
+  return out;
+}
+
+Status Vault::ValidateInto(const schema::Collection& c, const std::vector<NamedInput>& inputs,
+                           std::vector<FieldValue>& out) const {
   // Each input's field, looked up once (on the stack for usual rows: this
   // is the import's hot path).
   constexpr size_t kInlineFields = 64;
@@ -252,7 +259,13 @@ Result<std::vector<FieldValue>> Vault::Validate(const schema::Collection& c,
   if (auto why = cards::FindSecurityCodeInFields(inputs, defs)) {
     return Fail(ErrorCode::kInvalidArgument, std::move(*why));
   }
-  std::vector<const schema::Input*> given(c.fields.size(), nullptr);
+  std::array<const schema::Input*, kInlineFields> inline_given{};
+  std::vector<const schema::Input*> heap_given;
+  const schema::Input** given = inline_given.data();
+  if (c.fields.size() > kInlineFields) {
+    heap_given.assign(c.fields.size(), nullptr);
+    given = heap_given.data();
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
     const auto& [name, input] = inputs[i];
     const schema::FieldDef* def = defs[i];
@@ -266,8 +279,7 @@ Result<std::vector<FieldValue>> Vault::Validate(const schema::Collection& c,
     }
     given[pos] = &input;
   }
-  std::vector<FieldValue> out;
-  out.reserve(c.fields.size());
+  size_t n = 0;  // elements of `out` in use; the others keep their buffers for the next row
   for (size_t i = 0; i < c.fields.size(); ++i) {
     const schema::FieldDef& def = c.fields[i];
     const schema::Input* in = given[i];
@@ -279,10 +291,14 @@ Result<std::vector<FieldValue>> Vault::Validate(const schema::Collection& c,
       }
       continue;
     }
-    COFFRE_ASSIGN_OR_RETURN(std::string value, schema::Normalize(def, *in));
-    out.push_back({def.name, std::move(value)});
+    if (n == out.size()) out.emplace_back();
+    FieldValue& f = out[n++];
+    f.name.assign(def.name);
+    f.value.clear();
+    COFFRE_TRY(schema::NormalizeInto(def, *in, f.value));
   }
-  return out;
+  out.resize(n);
+  return Ok();
 }
 
 Result<crypto::SecretKey> Vault::LoadDataKey(std::string_view subject, std::string_view collection) {

@@ -218,6 +218,11 @@ class Vault {
   // the rule, never the value).
   Result<std::vector<FieldValue>> Validate(const schema::Collection& collection,
                                            const std::vector<NamedInput>& fields) const;
+  // The same into `out`, reusing its elements' buffers (the bulk importer
+  // validates millions of rows with one vector). `out` is unspecified on error.
+  [[nodiscard]] Status ValidateInto(const schema::Collection& collection,
+                                    const std::vector<NamedInput>& fields,
+                                    std::vector<FieldValue>& out) const;
 
  private:
   Vault() = default;

@@ -706,6 +706,40 @@ TEST_F(VaultTest, ValidationErrorsNameFieldAndRuleNeverValue) {
   EXPECT_NE(f.error().message.find("not searchable"), std::string::npos);
 }
 
+// The importer validates every row into one reused vector: each result must
+// be exactly what Validate gives for that row alone, whatever came before
+// (a longer row, another collection, a rejected row).
+TEST_F(VaultTest, ValidateIntoAReusedVectorMatchesValidate) {
+  const schema::Collection* people = v().schema().Find("people");
+  const schema::Collection* contracts = v().schema().Find("contracts");
+  ASSERT_NE(people, nullptr);
+  ASSERT_NE(contracts, nullptr);
+  const Fields contract = {{"insurer", "Mutuelle du Nord"}, {"contract_number", "C-2026-0042"}};
+  const Fields bad = With(kPeople[1], "email", "adele.perrin2.example.org");
+  struct Row {
+    const schema::Collection* collection;
+    const Fields* fields;
+  };
+  const Row rows[] = {{people, &kPeople[0]}, {contracts, &contract}, {people, &bad},
+                      {people, &kPeople[1]}, {contracts, &contract}, {people, &kPeople[0]}};
+  std::vector<FieldValue> reused;
+  for (const Row& row : rows) {
+    auto inputs = Inputs(*row.fields);
+    auto fresh = v().Validate(*row.collection, inputs);
+    Status into = v().ValidateInto(*row.collection, inputs, reused);
+    ASSERT_EQ(static_cast<bool>(fresh), static_cast<bool>(into));
+    if (!fresh) {
+      EXPECT_EQ(into.error().message, fresh.error().message);
+      continue;
+    }
+    ASSERT_EQ(reused.size(), fresh->size());
+    for (size_t i = 0; i < reused.size(); ++i) {
+      EXPECT_EQ(reused[i].name, (*fresh)[i].name);
+      EXPECT_EQ(reused[i].value, (*fresh)[i].value);
+    }
+  }
+}
+
 // ---------------------------------------------------------------- security codes
 
 // Incident 1: whatever the front end, a row holding a card security code is

@@ -75,6 +75,10 @@ inline std::string SecretAad(std::string_view vault_id, std::string_view name) {
 }
 
 // keys space: subject || collection
+inline void AppendDataKeyKey(std::string& k, std::string_view subject, std::string_view collection) {
+  k += subject;
+  k += collection;
+}
 inline std::string DataKeyKey(std::string_view subject, std::string_view collection) {
   std::string k;
   k.reserve(subject.size() + collection.size());
@@ -91,6 +95,10 @@ inline void AppendDataKeyAad(std::string& aad, std::string_view subject,
 }
 
 // records space: lp(collection) || record_id
+inline void AppendRecordKey(std::string& k, std::string_view collection, std::string_view record_id) {
+  AppendLengthPrefixed(k, collection);
+  k += record_id;
+}
 inline std::string RecordKey(std::string_view collection, std::string_view record_id) {
   std::string k;
   AppendLengthPrefixed(k, collection);
@@ -112,6 +120,12 @@ inline void AppendRecordAad(std::string& aad, std::string_view collection,
 inline constexpr size_t kRecordHeaderBytes = 1 + kIdBytes + 4;
 
 // subjects space: subject || lp(collection) || record_id
+inline void AppendMemberKey(std::string& k, std::string_view subject, std::string_view collection,
+                            std::string_view record_id) {
+  k += subject;
+  AppendLengthPrefixed(k, collection);
+  k += record_id;
+}
 inline std::string MemberKey(std::string_view subject, std::string_view collection,
                              std::string_view record_id) {
   std::string k(subject);
