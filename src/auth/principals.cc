@@ -161,14 +161,17 @@ Result<std::optional<Principal>> Directory::LoadPrincipal(std::string_view name)
   if (!bytes) return std::optional<Principal>();
   auto p = internal::DecodePrincipal(name, *bytes);
   if (!p) return Fail(ErrorCode::kDataLoss, Named("corrupt record of principal", name));
-  {
-    std::lock_guard lock(cache_mu_);
-    if (generation == cache_generation_) {
-      if (cached_principals_.size() >= kMaxCached) cached_principals_.clear();
-      cached_principals_.emplace(std::string(name), *p);
-    }
-  }
+  CacheIfCurrent(cached_principals_, std::string(name), *p, generation);
   return std::optional<Principal>(std::move(*p));
+}
+
+template <class V>
+void Directory::CacheIfCurrent(std::unordered_map<std::string, V>& map, std::string key, V value,
+                               uint64_t generation) {
+  std::lock_guard lock(cache_mu_);
+  if (generation != cache_generation_) return;
+  if (map.size() >= kMaxCached) map.clear();
+  map.emplace(std::move(key), std::move(value));
 }
 
 void Directory::Invalidate() {
@@ -347,11 +350,7 @@ Result<Principal> Directory::AuthenticateApiKey(std::string_view key) {
     if (!sealed) return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));
     COFFRE_ASSIGN_OR_RETURN(
         name, crypto::Open(pepper_, *sealed, internal::SealContext("apikey", key_hash), "API key entry"));
-    std::lock_guard lock(cache_mu_);
-    if (generation == cache_generation_) {
-      if (cached_key_names_.size() >= kMaxCached) cached_key_names_.clear();
-      cached_key_names_.emplace(key_hash, name);
-    }
+    CacheIfCurrent(cached_key_names_, key_hash, name, generation);
   }
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
   if (!p || p->kind != Kind::kService) {

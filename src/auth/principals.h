@@ -192,6 +192,11 @@ class Directory {
   void BurnDummyVerify(std::string_view password);
   // After a write to principals or keys: drops what the cache holds.
   void Invalidate();
+  // Caches `value` under `key` unless a write came since `generation` was
+  // read; empties `map` first when it holds kMaxCached.
+  template <class V>
+  void CacheIfCurrent(std::unordered_map<std::string, V>& map, std::string key, V value,
+                      uint64_t generation);
 
   storage::Store& store_;
   const crypto::SecretKey api_key_hash_key_;

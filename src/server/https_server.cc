@@ -176,9 +176,9 @@ class Server final : public HttpsServer {
     }
   }
 
-  // Offers `request` to the inline handler; true if it took it (it then
-  // calls `reply`, now or later).
-  // `fallback` answers 500 if the handler throws (ignored if it replied).
+  // Offers `request` to the inline handler with `offered`; true if it took
+  // it (it then calls `offered`, now or later). `fallback`, the same
+  // one-shot reply, answers 500 if the handler throws.
   bool HandleInline(api::Request& request, Reply& offered, Reply& fallback) {
     if (!inline_handler_) return false;
     try {
