@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 
 #include "api/record_json.h"
+#include "auth/test_passwords.h"
 #include "common/bytes.h"
 #include "credentials/credentials.h"
 #include "gen/people_gen.h"
@@ -812,11 +813,7 @@ std::string JsonPassword(const std::string& password, const std::string& token =
   return json::serialize(o);
 }
 
-std::string FreshPassword() {
-  std::string out = "Wm4!";
-  for (unsigned char c : crypto::RandomString(14)) out += "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"[c % 55];
-  return out + "%Tq8";
-}
+using auth::testing::FreshPassword;
 
 TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
   const std::string login = AddService("login", "login_service");

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/test_passwords.h"
 #include "common/bytes.h"
 
 namespace coffre::credentials {
@@ -16,13 +17,7 @@ namespace {
 using storage::Space;
 
 // A fresh password every call: all four classes, nothing a dictionary knows.
-std::string StrongPassword() {
-  static const char kAlphabet[] = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-  std::string random = crypto::RandomString(16);
-  std::string out = "Qv7!";
-  for (unsigned char c : random) out += kAlphabet[c % (sizeof(kAlphabet) - 1)];
-  return out + "#z4K";
-}
+std::string StrongPassword() { return auth::testing::FreshPassword(); }
 
 class CredentialsTest : public testing::Test {
  protected:

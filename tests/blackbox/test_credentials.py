@@ -19,7 +19,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import build_vault, error_of
+from conftest import build_vault, error_of, strong_password
 
 USERS = 1000
 PURPOSE = "authentication"
@@ -37,7 +37,7 @@ class Secrets(dict):
 def fresh_password():
     """All four classes, random, nothing a dictionary knows; no two share
     more than the fixed 4-character ends."""
-    return "Rv8&" + secrets.token_urlsafe(15) + "y!M2"
+    return strong_password()
 
 
 @pytest.fixture(scope="module")
