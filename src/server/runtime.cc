@@ -45,6 +45,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
                                                           .key_file = o.key_file,
                                                           .erasure_journal = o.erasure_journal,
                                                           .write_buffer_bytes = o.write_buffer_bytes,
+                                                          .row_cache_bytes = o.row_cache_bytes,
                                                           .clock = rt->clock_}));
   vault::Vault& v = *rt->vault_;
   COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));

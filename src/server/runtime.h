@@ -49,6 +49,8 @@ struct RuntimeOptions {
   // by default; only tests change them.
   credentials::Options credential_options;
   size_t write_buffer_bytes = 64u << 20;
+  // vault::OpenOptions::row_cache_bytes; Serve sets kServeRowCacheBytes.
+  size_t row_cache_bytes = 0;
   // Start a new audit anchor for a log whose anchor is missing (`coffre
   // audit reanchor`, after restoring a backup). Off: such a log is refused.
   bool recreate_audit_anchor = false;

@@ -20,6 +20,9 @@ namespace coffre::server {
 inline constexpr std::string_view kTlsCertConfig = "tls_cert";
 inline constexpr std::string_view kTlsUserSuppliedConfig = "tls_user_supplied";
 inline constexpr std::string_view kTlsKeySecret = "tls_key";
+// RocksDB row cache of a serving process (docs/storage-layout.md): bounded,
+// like the 64 MB block cache.
+inline constexpr size_t kServeRowCacheBytes = 32u << 20;
 
 struct ServeOptions {
   RuntimeOptions runtime;

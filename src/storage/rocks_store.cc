@@ -469,6 +469,9 @@ Result<std::unique_ptr<Store>> OpenRocksStore(const RocksOptions& options) {
   // to cache.
   auto cache = rocksdb::NewLRUCache(kBlockCacheBytes, /*num_shard_bits=*/4);
   rocksdb::DBOptions db_options = MakeDbOptions(options);
+  if (options.row_cache_bytes > 0) {
+    db_options.row_cache = rocksdb::NewLRUCache(options.row_cache_bytes, /*num_shard_bits=*/4);
+  }
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   // RocksDB's own "default" family is never written; no compression there

@@ -30,12 +30,13 @@ extern char** environ;
 namespace coffre::storage {
 namespace {
 
-StoreBackend RocksBackend() {
-  return {.name = "RocksDB",
-          .open = [](const std::string& dir, bool reopen) -> std::unique_ptr<Store> {
+StoreBackend RocksBackend(size_t row_cache_bytes = 0) {
+  return {.name = row_cache_bytes == 0 ? "RocksDB" : "RocksDBRowCache",
+          .open = [row_cache_bytes](const std::string& dir, bool reopen) -> std::unique_ptr<Store> {
             auto s = OpenRocksStore({.path = dir + "/db",
                                      .create_if_missing = !reopen,
-                                     .disable_compression_everywhere = true});
+                                     .disable_compression_everywhere = true,
+                                     .row_cache_bytes = row_cache_bytes});
             if (!s) {
               ADD_FAILURE() << s.error().ToString();
               return nullptr;
@@ -45,8 +46,9 @@ StoreBackend RocksBackend() {
           .data_in_dir = true};
 }
 
-INSTANTIATE_TEST_SUITE_P(RocksDB, StoreConformanceTest, testing::Values(RocksBackend()),
-                         StoreBackendName);
+// The whole suite again with the row cache `coffre serve` turns on.
+INSTANTIATE_TEST_SUITE_P(RocksDB, StoreConformanceTest,
+                         testing::Values(RocksBackend(), RocksBackend(1u << 20)), StoreBackendName);
 
 class RocksStoreTest : public testing::Test {
  protected:
@@ -315,6 +317,43 @@ TEST_F(RocksStoreTest, IngestedSortedFileIsVisibleAndDurable) {
   ASSERT_TRUE(store);
   EXPECT_EQ(CountPrefix(**store, Space::kIndex, "ix/"), 1000u);
   EXPECT_EQ(Get(**store, Space::kIndex, "ix/00010"), "v10");
+}
+
+// The row cache answers point lookups from table files; no change of a key,
+// by a write, a deletion, an ingested file or a compaction, may leave it
+// answering the old value.
+TEST_F(RocksStoreTest, TheRowCacheNeverAnswersAStaleValue) {
+  auto opened = OpenRocksStore({.path = db_, .create_if_missing = true, .row_cache_bytes = 1u << 20});
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  Store& store = **opened;
+  auto in_files = [&](const char* value) {
+    Put(store, Space::kRecords, "rec/1", value);
+    ASSERT_TRUE(store.Flush());  // into a table file, where the row cache applies
+    EXPECT_EQ(Get(store, Space::kRecords, "rec/1"), value);
+    EXPECT_EQ(Get(store, Space::kRecords, "rec/1"), value);  // now from the cache
+  };
+  in_files("v1");
+  in_files("v2");  // overwritten: the newer file is read first
+
+  auto batch = store.NewBatch();
+  batch->Delete(Space::kRecords, "rec/1");
+  ASSERT_TRUE(store.Write(*batch));
+  EXPECT_EQ(Get(store, Space::kRecords, "rec/1"), std::nullopt);  // tombstone in the memtable
+  ASSERT_TRUE(store.Flush());
+  EXPECT_EQ(Get(store, Space::kRecords, "rec/1"), std::nullopt);  // tombstone in a file
+  ASSERT_TRUE(store.CompactSpace(Space::kRecords));
+  EXPECT_EQ(Get(store, Space::kRecords, "rec/1"), std::nullopt);  // both gone
+
+  in_files("v3");
+  const std::string file = dir_ + "/r.sst";
+  auto w = SortedFileWriter::Create(file);
+  ASSERT_TRUE(w);
+  ASSERT_TRUE((*w)->Add("rec/1", "v4"));
+  ASSERT_TRUE((*w)->Finish());
+  ASSERT_TRUE(store.IngestSortedFiles(Space::kRecords, {file}));
+  EXPECT_EQ(Get(store, Space::kRecords, "rec/1"), "v4");
+  ASSERT_TRUE(store.CompactSpace(Space::kRecords));
+  EXPECT_EQ(Get(store, Space::kRecords, "rec/1"), "v4");
 }
 
 // Bulk import commits a group of files into several spaces at once: after a

@@ -149,6 +149,12 @@ struct RocksOptions {
   bool disable_compression_everywhere = false;
   // Larger memtables for bulk import.
   size_t write_buffer_bytes = 64u << 20;
+  // RocksDB's row cache: point lookups that hit it skip the index, filter and
+  // data blocks (a cached Vault::Get costs ~5 us instead of ~13 us). 0: off.
+  // It holds values as stored (ciphertext, wrapped keys), like the block
+  // cache; a deleted key is never served from it, since the tombstone sits
+  // in a newer memtable or file and is found first.
+  size_t row_cache_bytes = 0;
 };
 
 // Opens (or, with create_if_missing, creates) the RocksDB store at

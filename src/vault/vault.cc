@@ -171,6 +171,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
                                          .disable_compression_everywhere =
                                              o.disable_compression_everywhere,
                                          .write_buffer_bytes = o.write_buffer_bytes,
+                                         .row_cache_bytes = o.row_cache_bytes,
                                      }));
   COFFRE_ASSIGN_OR_RETURN(std::string format, GetRequiredMeta(*v->store_, layout::kMetaFormat));
   if (format != "1") {

@@ -60,6 +60,8 @@ struct OpenOptions {
   bool read_only = false;
   bool disable_compression_everywhere = false;  // for plaintext-at-rest tests
   size_t write_buffer_bytes = 64u << 20;
+  // storage::RocksOptions::row_cache_bytes (the server turns it on).
+  size_t row_cache_bytes = 0;
   // Stamps last activity (retention) and the erasure journal. Not owned;
   // must outlive the vault. nullptr: the system clock.
   Clock* clock = nullptr;
