@@ -50,6 +50,15 @@ struct AuditLog::Request {
   std::binary_semaphore wake{0};
 };
 
+struct AuditLog::Written {
+  std::vector<Request*> group;
+  // Failed before or while writing: completed with it, nothing to sync.
+  Status status = Ok();
+  // Signed in this group; anchored once it is durable.
+  std::vector<internal::Checkpoint> checkpoints;
+  uint64_t last_seq = 0;  // the chain's last seq after this group
+};
+
 AuditLog::AuditLog(storage::Store& store, crypto::SigningKey key, Options options)
     : store_(store),
       signing_key_(std::move(key)),
@@ -66,8 +75,10 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(storage::Store& store,
   }
   std::unique_ptr<AuditLog> log(new AuditLog(store, std::move(signing_key), std::move(options)));
   COFFRE_TRY(log->Recover());
+  log->durable_seq_ = log->last_seq_;
+  log->syncer_ = std::thread([raw = log.get()] { raw->RunSyncer(); });
   log->committer_ = std::thread([raw = log.get()] { raw->RunCommitter(); });
-  log->opened_ = true;  // only now: the destructor's checkpoint needs the committer
+  log->opened_ = true;  // only now: the destructor's checkpoint needs both threads
   return log;
 }
 
@@ -81,12 +92,13 @@ AuditLog::~AuditLog() {
     stopping_ = true;
   }
   queued_.notify_one();
-  committer_.join();
+  committer_.join();  // it tells the syncer, which drains what is left
+  syncer_.join();
 }
 
 uint64_t AuditLog::last_seq() const {
   std::lock_guard lock(mu_);
-  return last_seq_;
+  return durable_seq_;
 }
 
 Status AuditLog::Recover() {
@@ -312,71 +324,141 @@ Result<uint64_t> AuditLog::Submit(std::vector<Entry> entries, size_t summaries, 
 }
 
 void AuditLog::RunCommitter() {
-  std::vector<Request*> group;
   std::unique_lock lock(mu_);
   for (;;) {
     if (queue_.empty()) {
-      if (stopping_) return;
+      if (stopping_) break;
       committer_idle_ = true;
       queued_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       committer_idle_ = false;
       continue;
     }
     // Everything queued, up to kMaxGroupEntries (a submission is never split).
-    group.clear();
+    auto w = std::make_unique<Written>();
     size_t n = 0;
     while (!queue_.empty() &&
-           (group.empty() || n + queue_.front()->entries.size() <= kMaxGroupEntries)) {
+           (w->group.empty() || n + queue_.front()->entries.size() <= kMaxGroupEntries)) {
       n += queue_.front()->entries.size();
-      group.push_back(queue_.front());
+      w->group.push_back(queue_.front());
       queue_.pop_front();
     }
     lock.unlock();
-    Status s = Ok();
     try {
-      s = CommitGroup(group);
+      w->status = CommitGroup(w->group, w->checkpoints);
     } catch (...) {
       // Out of memory while encoding or signing: the group fails (closed),
       // and this thread goes on.
-      s = Fail(ErrorCode::kInternal, "audit log: the group could not be written");
+      w->status = Fail(ErrorCode::kInternal, "audit log: the group could not be written");
     }
-    for (Request* r : group) {
-      if (!s) {
-        r->result = Fail(s.error());
-        // Summaries taken for this request go back to the counters.
-        std::lock_guard counters(counters_mu_);
-        for (size_t i = 0; i < r->counts.size(); ++i) {
-          unauthenticated_[r->minute_source[i].first][r->minute_source[i].second] += r->counts[i];
-        }
+    lock.lock();
+    w->last_seq = last_seq_;
+    // Even a failed group goes through the syncer: submissions complete in
+    // the order they were taken.
+    written_.push_back(std::move(w));
+    if (syncer_idle_) {
+      syncer_idle_ = false;
+      written_cv_.notify_one();
+    }
+  }
+  committer_done_ = true;
+  written_cv_.notify_one();
+}
+
+void AuditLog::RunSyncer() {
+  std::deque<std::unique_ptr<Written>> taken;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (written_.empty()) {
+      if (committer_done_) return;
+      syncer_idle_ = true;
+      written_cv_.wait(lock, [&] { return !written_.empty() || committer_done_; });
+      syncer_idle_ = false;
+      continue;
+    }
+    taken.swap(written_);
+    // A log already broken syncs nothing more: what it covers fails.
+    Status s = broken_ ? Status(Fail(*broken_)) : Status(Ok());
+    lock.unlock();
+    const bool any_written =
+        std::any_of(taken.begin(), taken.end(), [](const auto& w) { return w->status.has_value(); });
+    if (s && any_written) {
+      try {
+        s = store_.SyncWal();
+      } catch (...) {
+        s = Fail(ErrorCode::kInternal, "audit log: the sync could not be made");
       }
-      if (r->done) {
-        std::unique_ptr<Request> owned(r);
-        try {
-          owned->done(owned->result);
-        } catch (...) {
-          // A callback must not throw; if one does, the others still run.
+    }
+    for (auto& w : taken) {
+      if (!w->status) {
+        Complete(w->group, w->status);
+        continue;
+      }
+      // Anchors follow durability, never precede it (ADR 0014).
+      for (const internal::Checkpoint& c : w->checkpoints) {
+        if (!s) break;
+        if (options_.anchor_syslog) {
+          std::string line = internal::AnchorLine(c);
+          line.pop_back();
+          openlog("coffre-audit", LOG_NDELAY, LOG_AUTHPRIV);
+          syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line.c_str());
         }
+        s = internal::AppendAnchor(options_.anchor_path, c);
+      }
+      if (s) {
+        std::lock_guard guard(mu_);
+        durable_seq_ = w->last_seq;
       } else {
-        // `r` lives on its caller's stack and may be gone as soon as it is
-        // released: touch nothing of it afterwards.
-        r->wake.release();
+        // Fail closed: this group and every later one fail until the log is
+        // reopened (its chain state cannot be taken back).
+        std::lock_guard guard(mu_);
+        if (!broken_) broken_ = s.error();
       }
+      Complete(w->group, s);
     }
+    taken.clear();
     lock.lock();
   }
 }
 
-Status AuditLog::CommitGroup(std::vector<Request*>& group) {
+void AuditLog::Complete(std::vector<Request*>& group, const Status& s) {
+  for (Request* r : group) {
+    if (!s) {
+      r->result = Fail(s.error());
+      // Summaries taken for this request go back to the counters.
+      std::lock_guard counters(counters_mu_);
+      for (size_t i = 0; i < r->counts.size(); ++i) {
+        unauthenticated_[r->minute_source[i].first][r->minute_source[i].second] += r->counts[i];
+      }
+    }
+    if (r->done) {
+      std::unique_ptr<Request> owned(r);
+      try {
+        owned->done(owned->result);
+      } catch (...) {
+        // A callback must not throw; if one does, the others still run.
+      }
+    } else {
+      // `r` lives on its caller's stack and may be gone as soon as it is
+      // released: touch nothing of it afterwards.
+      r->wake.release();
+    }
+  }
+}
+
+Status AuditLog::CommitGroup(std::vector<Request*>& group,
+                             std::vector<internal::Checkpoint>& checkpoints) {
   // Only the committer thread runs this; it alone changes the chain state,
   // under mu_.
-  if (broken_) return Fail(*broken_);
+  {
+    std::lock_guard lock(mu_);
+    if (broken_) return Fail(*broken_);
+  }
   const int64_t now = clock_.NowUnixMillis();
   uint64_t seq = last_seq_;
   std::string hash = last_hash_;
   int64_t time = std::max(now, last_time_ms_);
   uint64_t checkpoint_seq = last_checkpoint_seq_;
   int64_t checkpoint_time = last_checkpoint_time_ms_;
-  std::vector<internal::Checkpoint> checkpoints;
   auto batch = store_.NewBatch();
   auto sign = [&](uint64_t at) {
     internal::Checkpoint c{at, time, hash, {}};
@@ -424,8 +506,9 @@ Status AuditLog::CommitGroup(std::vector<Request*>& group) {
   batch->Put(Space::kAudit, internal::kHeadKey,
              internal::EncodeHead({seq, hash, checkpoint_seq}));
   // Fail closed: nothing below runs, and the chain state stays as it was,
-  // unless the whole group is durable.
-  COFFRE_TRY(store_.Write(*batch, /*sync=*/true));
+  // unless the whole group is written. The syncer makes it durable (and
+  // anchors `checkpoints`) before anyone in the group is answered.
+  COFFRE_TRY(store_.Write(*batch, /*sync=*/false));
   {
     std::lock_guard lock(mu_);
     last_seq_ = seq;
@@ -433,20 +516,6 @@ Status AuditLog::CommitGroup(std::vector<Request*>& group) {
     last_time_ms_ = time;
     last_checkpoint_seq_ = checkpoint_seq;
     last_checkpoint_time_ms_ = checkpoint_time;
-  }
-  for (const internal::Checkpoint& c : checkpoints) {
-    if (options_.anchor_syslog) {
-      std::string line = internal::AnchorLine(c);
-      line.pop_back();
-      openlog("coffre-audit", LOG_NDELAY, LOG_AUTHPRIV);
-      syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line.c_str());
-    }
-    Status s = internal::AppendAnchor(options_.anchor_path, c);
-    if (!s) {
-      std::lock_guard lock(mu_);
-      broken_ = s.error();
-      return s;
-    }
   }
   return Ok();
 }
@@ -539,6 +608,8 @@ bool Matches(const Filter& f, const Entry& e) {
 
 Status AuditLog::QueryIndex(Space space, const std::string& prefix, const Filter& filter,
                             const EntryVisitor& visit) {
+  // Written but not yet synced entries stay invisible (ADR 0014).
+  const uint64_t durable = last_seq();
   std::string begin = internal::IndexKey(prefix, filter.from_ms, 0);
   std::string end = internal::IndexKey(prefix, filter.to_ms, UINT64_MAX);
   end.push_back('\0');  // inclusive of the last key
@@ -567,7 +638,7 @@ Status AuditLog::QueryIndex(Space space, const std::string& prefix, const Filter
   Status inner = Ok();
   COFFRE_TRY(store_.ScanRange(space, begin, end, [&](std::string_view k, std::string_view) {
     auto seq = internal::SeqOfIndexKey(k);
-    if (!seq) return true;
+    if (!seq || *seq > durable) return true;
     seqs.push_back(*seq);
     if (seqs.size() >= kQueryChunk) {
       inner = drain();
@@ -581,12 +652,15 @@ Status AuditLog::QueryIndex(Space space, const std::string& prefix, const Filter
 }
 
 Status AuditLog::QueryByTime(const Filter& filter, const EntryVisitor& visit) {
+  // Written but not yet synced entries stay invisible (ADR 0014).
+  const uint64_t durable = last_seq();
   COFFRE_ASSIGN_OR_RETURN(uint64_t first, internal::FirstSeqAtOrAfterTime(store_, filter.from_ms));
   size_t visited = 0;
   Status inner = Ok();
   COFFRE_TRY(store_.ScanRange(
       Space::kAudit, internal::EntryKey(first), std::string(1, internal::kEntryTag + 1),
       [&](std::string_view k, std::string_view v) {
+        if (internal::SeqOfKey(k, internal::kEntryTag).value_or(0) > durable) return false;
         auto parts = internal::SplitStoredEntry(v);
         auto e = parts ? DecodeEntry(parts->bytes) : Result<Entry>();
         if (!parts || !e) {

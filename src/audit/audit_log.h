@@ -16,10 +16,12 @@
 //
 // Thread-safety: all methods are safe to call from many threads at once.
 // One committer thread, owned by the log, writes every entry: whatever is
-// queued while it syncs goes into its next group (group commit: one synced
-// write per group). Blocking calls wait for their group; AppendBatchAsync
-// returns at once and is told when its group is durable (a server thread
-// that must not block, docs/audit-log.md).
+// queued while it writes goes into its next group. A second thread, the
+// syncer, makes the written groups durable (one sync for every group written
+// while the previous sync ran, ADR 0014) and only then completes them.
+// Blocking calls wait for their group; AppendBatchAsync returns at once and
+// is told when its group is durable (a server thread that must not block,
+// docs/audit-log.md).
 // Ownership: the caller owns the Store, which must outlive the AuditLog.
 // The AuditLog owns its SigningKey. One AuditLog per store at a time.
 #pragma once
@@ -44,6 +46,10 @@
 #include "storage/store.h"
 
 namespace coffre::audit {
+
+namespace internal {
+struct Checkpoint;
+}
 
 struct Options {
   // Anchor file, outside the data directory (default chosen by the front
@@ -114,7 +120,7 @@ class AuditLog {
   // and nothing queued, for an entry ValidateEntry refuses), then returns.
   // `done` gets the seq of the last entry once the batch is durable, or the
   // error that kept it from being so (`done` is required: kInvalidArgument
-  // without one). It runs on the committer thread: it
+  // without one). It runs on the log's syncer thread (ADR 0014): it
   // must be quick, must not throw, and must not call the log's blocking
   // methods (they would wait for the thread that runs it).
   using DoneCallback = std::function<void(const Result<uint64_t>&)>;
@@ -137,7 +143,8 @@ class AuditLog {
 
   // The Ed25519 public key (32 bytes) that verifies the checkpoints.
   const std::string& public_key() const { return signing_key_.public_key(); }
-  // Seq of the last durable entry (0 when empty).
+  // Seq of the last durable entry (0 when empty): entries written but not
+  // yet synced are not counted, and Query does not show them.
   uint64_t last_seq() const;
   // The anchor file (outside the data directory) that verification reads.
   const std::string& anchor_path() const { return options_.anchor_path; }
@@ -154,11 +161,23 @@ class AuditLog {
   void Enqueue(Request& req, std::vector<Entry> entries, size_t summaries, bool checkpoint);
   // Queues and waits: the seq of the last entry, or the commit's error.
   Result<uint64_t> Submit(std::vector<Entry> entries, size_t summaries, bool checkpoint);
-  // The committer thread: commits what is queued, group by group, until
-  // stopping_ and the queue is empty.
+  // A group written (unsynced) by the committer, or refused, waiting for
+  // the syncer to complete it in order (ADR 0014).
+  struct Written;
+  // The committer thread: writes what is queued, group by group, unsynced,
+  // and hands each group to the syncer, until stopping_ and the queue is
+  // empty.
   void RunCommitter();
-  // Committer only: writes one group; `mu_` is not held.
-  Status CommitGroup(std::vector<Request*>& group);
+  // Committer only: numbers, chains and writes one group (sync=false), then
+  // advances the chain state; `mu_` is not held. Fills the checkpoints to
+  // anchor once the group is durable.
+  Status CommitGroup(std::vector<Request*>& group, std::vector<internal::Checkpoint>& checkpoints);
+  // The syncer thread: syncs what the committer wrote, anchors its
+  // checkpoints, then completes the submissions, until the committer has
+  // stopped and nothing is left.
+  void RunSyncer();
+  // Sets results (on failure), then wakes or calls back each request.
+  void Complete(std::vector<Request*>& group, const Status& s);
   std::vector<Entry> TakeUnauthenticatedSummaries(bool all);
   Status QueryIndex(storage::Space space, const std::string& prefix, const Filter& filter,
                     const EntryVisitor& visit);
@@ -175,14 +194,23 @@ class AuditLog {
   bool committer_idle_ = false;  // waiting on queued_: the next Enqueue wakes it
   bool stopping_ = false;
   std::thread committer_;
+  // Groups written by the committer, oldest first, for the syncer.
+  std::deque<std::unique_ptr<Written>> written_;
+  std::condition_variable written_cv_;
+  bool syncer_idle_ = false;       // waiting on written_cv_
+  bool committer_done_ = false;    // RunCommitter returned: the syncer may stop
+  std::thread syncer_;
+  // The last seq covered by a finished sync: what readers may see.
+  uint64_t durable_seq_ = 0;
   // Chain state: changed only by the committer, read under mu_.
   uint64_t last_seq_ = 0;
   std::string last_hash_;
   int64_t last_time_ms_ = 0;
   uint64_t last_checkpoint_seq_ = 0;
   int64_t last_checkpoint_time_ms_ = 0;
-  // Set when the anchor could not be written after a durable batch: every
-  // later append fails until the log is reopened.
+  // Set when a sync failed, or the anchor could not be written after a
+  // durable batch: every later append fails until the log is reopened.
+  // Under mu_.
   std::optional<Error> broken_;
   bool opened_ = false;  // Recover succeeded
 

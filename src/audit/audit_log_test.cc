@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "audit/internal/anchor.h"
 #include "audit/internal/format.h"
 #include "audit/verify.h"
 #include "common/bytes.h"
@@ -71,10 +72,50 @@ class FailingStore final : public storage::Store {
   }
   Status CompactSpace(Space s) override { return inner_.CompactSpace(s); }
   Status Flush() override { return inner_.Flush(); }
+  // SyncWal fails while `fail_syncs` is set; while syncs are held (Hold),
+  // it waits inside until Release, like a slow disk.
+  std::atomic<bool> fail_syncs{false};
+  std::atomic<int> syncs{0};
+  std::atomic<int> syncs_waiting{0};
+  Status SyncWal() override {
+    {
+      std::unique_lock lock(hold_mu_);
+      ++syncs_waiting;
+      hold_cv_.wait(lock, [&] { return !held_; });
+      --syncs_waiting;
+    }
+    if (fail_syncs) return Fail(ErrorCode::kIoError, "injected sync failure");
+    ++syncs;
+    return inner_.SyncWal();
+  }
+  void Hold() {
+    std::lock_guard lock(hold_mu_);
+    held_ = true;
+  }
+  void Release() {
+    {
+      std::lock_guard lock(hold_mu_);
+      held_ = false;
+    }
+    hold_cv_.notify_all();
+  }
 
  private:
   storage::Store& inner_;
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  bool held_ = false;
 };
+
+// Polls `cond` for up to 20 s (the log's threads run on their own).
+template <typename F>
+bool Eventually(F cond) {
+  for (int i = 0; i < 2000; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return cond();
+}
 
 class AuditLogTest : public testing::Test {
  protected:
@@ -257,8 +298,10 @@ TEST_F(AuditLogTest, ConcurrentAppendsAreAllDurableAndChainedInOrder) {
     });
   }
   for (auto& th : threads) th.join();
-  // 1,280 entries; one write each would be 1,280 writes.
-  EXPECT_LT(counting.writes.load(), kThreads * kPerThread / 4) << counting.writes.load() << " writes";
+  // 1,280 entries; one sync each would be 1,280 syncs. (Groups are written
+  // while the previous sync runs, so writes outnumber syncs, ADR 0014.)
+  EXPECT_LT(counting.syncs.load(), kThreads * kPerThread / 4) << counting.syncs.load() << " syncs";
+  EXPECT_LE(counting.syncs.load(), counting.writes.load());
   std::set<uint64_t> all;
   for (auto& v : seqs) {
     EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));
@@ -693,6 +736,109 @@ TEST_F(AuditLogTest, AsyncBatchRefusesAnInvalidEntryAndReportsAFailedWrite) {
   Result<uint64_t> again = retried.get_future().get();
   ASSERT_TRUE(again) << again.error().ToString();
   EXPECT_EQ(*again, 3u);  // no gap
+}
+
+// ADR 0014: the committer writes the next groups while a sync is in
+// progress; nobody is answered, and no reader sees an entry, before the sync
+// that covers it has returned.
+TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
+  FailingStore failing(*store_);
+  auto log = OpenLog(5, &failing);
+  AppendN(*log, 2);
+  failing.Hold();
+  std::mutex mu;
+  std::vector<uint64_t> done;
+  auto record = [&](const Result<uint64_t>& r) {
+    std::lock_guard lock(mu);
+    done.push_back(r ? *r : 0);
+  };
+  const int writes_before = failing.writes;
+  const int syncs_before = failing.syncs;
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3, "svc-held")}, record));
+  ASSERT_TRUE(Eventually([&] { return failing.syncs_waiting == 1; }));
+  // The sync of entry 3 hangs; entries 4..9 are still written meanwhile,
+  // each in its own group (submitted once the previous one is written), and
+  // checkpoint 5 is signed.
+  for (int i = 4; i <= 9; ++i) {
+    ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i, "svc-held")}, record));
+    ASSERT_TRUE(Eventually([&] { return failing.writes - writes_before == i - 2; })) << i;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(done.empty());
+  }
+  EXPECT_EQ(log->last_seq(), 2u);
+  EXPECT_TRUE(QuerySeqs({.principal = "svc-held"}, *log).empty());
+  EXPECT_EQ(QuerySeqs({}, *log), (std::vector<uint64_t>{1, 2}));
+  auto anchored = internal::ReadLastAnchorCheckpoint(anchor_);
+  ASSERT_TRUE(anchored);
+  EXPECT_FALSE(*anchored) << "checkpoint 5 anchored before it was durable";
+
+  failing.Release();
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard lock(mu);
+    return done.size() == 7;
+  }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(done, (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));  // in order, all durable
+  }
+  EXPECT_EQ(log->last_seq(), 9u);
+  EXPECT_EQ(QuerySeqs({.principal = "svc-held"}, *log), (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));
+  anchored = internal::ReadLastAnchorCheckpoint(anchor_);
+  ASSERT_TRUE(anchored && *anchored);
+  EXPECT_EQ((*anchored)->seq, 5u);
+  // Two syncs for seven groups: the one held, and one for the six groups
+  // written while it was.
+  EXPECT_EQ(failing.syncs - syncs_before, 2);
+  log.reset();
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 9u);
+}
+
+// Fail closed when a sync fails: every submission it covered fails, and so
+// does every later one until the log is reopened; no checkpoint it covered
+// is anchored. Reopened, the log verifies (entries that reached the disk
+// anyway are kept: over-recording is safe).
+TEST_F(AuditLogTest, AFailedSyncFailsItsGroupsAndBreaksTheLogUntilReopened) {
+  FailingStore failing(*store_);
+  {
+    auto log = OpenLog(4, &failing);
+    AppendN(*log, 2);
+    failing.fail_syncs = true;
+    auto seq = log->Append(MakeEntry(3));
+    ASSERT_FALSE(seq);
+    EXPECT_EQ(seq.error().code, ErrorCode::kIoError);
+    EXPECT_NE(seq.error().message.find("injected sync failure"), std::string::npos);
+    EXPECT_EQ(log->last_seq(), 2u);
+    failing.fail_syncs = false;
+    // Broken: the disk is back, but the chain state cannot be trusted.
+    for (int i = 4; i <= 6; ++i) {
+      std::promise<Result<uint64_t>> outcome;
+      ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i)}, [&](const Result<uint64_t>& r) { outcome.set_value(r); }));
+      Result<uint64_t> r = outcome.get_future().get();
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().code, ErrorCode::kIoError);
+    }
+    EXPECT_FALSE(log->Checkpoint());
+    EXPECT_EQ(log->last_seq(), 2u);
+    EXPECT_EQ(QuerySeqs({}, *log), (std::vector<uint64_t>{1, 2}));
+  }
+  auto anchored = internal::ReadLastAnchorCheckpoint(anchor_);
+  ASSERT_TRUE(anchored);
+  EXPECT_FALSE(*anchored);  // checkpoint 4 would have covered entry 3
+  auto log = OpenLog(4);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->last_seq(), 3u);  // entry 3 reached the WAL before the sync failed
+  auto seq = log->Append(MakeEntry(4));
+  ASSERT_TRUE(seq) << seq.error().ToString();
+  EXPECT_EQ(*seq, 4u);
+  log.reset();
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 4u);
 }
 
 TEST_F(AuditLogTest, AWalkInPartsFindsWhatOneWalkFinds) {

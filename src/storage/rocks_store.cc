@@ -316,6 +316,13 @@ class RocksStore final : public Store {
     return FlushAll();
   }
 
+  Status SyncWal() override {
+    COFFRE_TRY(RefuseIfReadOnly("sync"));
+    rocksdb::Status s = db_->SyncWAL();
+    if (!s.ok()) return Fail(FromRocks(s, "cannot sync the write-ahead log of " + path_));
+    return Ok();
+  }
+
   Status IngestAtomically(const std::vector<IngestSet>& sets) override {
     COFFRE_TRY(RefuseIfReadOnly("ingest into"));
     std::vector<rocksdb::IngestExternalFileArg> args;

@@ -270,6 +270,7 @@ TEST_F(RocksStoreTest, ReadOnlySeesDataAndRefusesWrites) {
   EXPECT_NE(w.error().message.find("read-only"), std::string::npos);
   EXPECT_FALSE(store.CompactSpace(Space::kRecords));
   EXPECT_FALSE(store.Flush());
+  EXPECT_FALSE(store.SyncWal());
   EXPECT_FALSE(store.IngestSortedFiles(Space::kRecords, {}));
   EXPECT_EQ(Get(store, Space::kRecords, "r2"), std::nullopt);
 }

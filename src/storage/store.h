@@ -120,6 +120,14 @@ class Store {
   // Writes all in-memory data to files (used before copying a directory).
   virtual Status Flush() = 0;
 
+  // Makes every write that returned before this call durable, as if it had
+  // been written with sync: the write-ahead log is flushed to stable
+  // storage. Lets a writer overlap its next batch with the sync of the last
+  // (the audit log, ADR 0014). Note: RocksDB shows an unsynced write to
+  // readers at once; a writer that needs readers to see only durable data
+  // must bound its reads itself. Refused by a read-only store.
+  virtual Status SyncWal() = 0;
+
   // Adds externally built sorted files (see sorted_file_writer.h) to one or
   // more spaces in one atomic step, bypassing the write-ahead log and
   // memtables: the fast path for bulk import. Either every file of every set
