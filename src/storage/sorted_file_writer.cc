@@ -34,7 +34,15 @@ Result<std::unique_ptr<SortedFileWriter>> SortedFileWriter::Create(const std::st
   impl->options.bottommost_compression = rocksdb::kNoCompression;
   impl->options.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(internal::TableOptions(nullptr, /*bloom_filter=*/true)));
-  impl->writer = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), impl->options);
+  // Keep the file's pages in the OS page cache (RocksDB's default drops them
+  // every megabyte written): an imported file is read again within seconds,
+  // by the unique lookups of the next chunks and by the compaction of the
+  // index space, and dropping the pages forced an early writeback and then
+  // reads back from disk (measured: ~5% of an import's CPU in fadvise,
+  // writeback and readahead). Durability is unchanged: Finish still syncs.
+  impl->writer = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), impl->options,
+                                                          /*column_family=*/nullptr,
+                                                          /*invalidate_page_cache=*/false);
   rocksdb::Status s = impl->writer->Open(path);
   if (!s.ok()) return Fail(internal::FromRocks(s, "cannot create sorted file " + path));
   return std::unique_ptr<SortedFileWriter>(new SortedFileWriter(std::move(impl)));
