@@ -43,8 +43,8 @@ class SortedFileWriter {
   // index (measured: most of a bulk import's unique-lookup CPU, once per
   // level-0 index file). Both are RocksDB's table format; a compaction
   // rewrites the file with the store's own options.
-  [[nodiscard]] static Result<std::unique_ptr<SortedFileWriter>> Create(const std::string& path,
-                                                                        uint64_t expected_entries = 0);
+  [[nodiscard]] static Result<std::unique_ptr<SortedFileWriter>> Create(
+      const std::string& path, uint64_t expected_entries = 0);
 
   ~SortedFileWriter();
   SortedFileWriter(const SortedFileWriter&) = delete;

@@ -597,7 +597,8 @@ Status Pipeline::WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop) {
       ReadLengthPrefixed(ops, value);
       if (drop && (*drop)[chunk.op_rows[i]]) continue;
       if (!writer) {
-        COFFRE_ASSIGN_OR_RETURN(writer, storage::SortedFileWriter::Create(path, chunk.op_rows.size()));
+        COFFRE_ASSIGN_OR_RETURN(writer,
+                                storage::SortedFileWriter::Create(path, chunk.op_rows.size()));
       }
       COFFRE_TRY(writer->Add(key, value));
     }

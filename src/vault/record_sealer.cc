@@ -26,8 +26,8 @@ const schema::FieldDef* FieldDefOf(const schema::Collection& c, std::string_view
 
 // `idx` is keyring.blind(collection, def.name), looked up by the caller.
 void AppendIndexKey(const crypto::BlindIndexer* idx, std::string_view collection,
-                    const schema::FieldDef& def, std::string_view value,
-                    std::string_view record_id, std::string& key) {
+                    const schema::FieldDef& def, std::string_view value, std::string_view record_id,
+                    std::string& key) {
   AppendLengthPrefixed(key, collection);
   AppendLengthPrefixed(key, def.name);
   size_t at = key.size();
