@@ -172,7 +172,7 @@ double RawImport(const std::string& dir, const Shape& shape, size_t chunk_rows, 
           {Space::kRecords, &shape.records}, {Space::kKeys, &shape.keys}, {Space::kSubjects, &shape.subjects}};
       for (auto [space, sizes] : ordered) {
         std::string path = tmp + "/" + std::string(coffre::storage::SpaceName(space)) + "-" + std::to_string(c) + ".sst";
-        auto w = coffre::storage::SortedFileWriter::Create(path);
+        auto w = coffre::storage::SortedFileWriter::Create(path, end - begin);  // as the importer
         for (size_t r = begin; r < end; ++r) {
           auto [kl, vl] = (*sizes)[r];
           // Increasing keys, as coffre's time-ordered ids give: row number first.
@@ -220,7 +220,9 @@ double RawImport(const std::string& dir, const Shape& shape, size_t chunk_rows, 
       cv.notify_all();
       std::vector<coffre::storage::IngestSet> sets;
       std::string path = tmp + "/index-" + std::to_string(g.number) + ".sst";
-      auto w = coffre::storage::SortedFileWriter::Create(path);
+      size_t entries = 0;
+      for (const auto& run : g.runs) entries += run.size();
+      auto w = coffre::storage::SortedFileWriter::Create(path, entries);  // as the importer
       using Head = std::pair<size_t, size_t>;
       auto after = [&](const Head& a, const Head& b) { return g.runs[a.first][a.second] > g.runs[b.first][b.second]; };
       std::priority_queue<Head, std::vector<Head>, decltype(after)> heap(after);

@@ -357,6 +357,61 @@ TEST_F(RocksStoreTest, TheRowCacheNeverAnswersAStaleValue) {
   EXPECT_EQ(Get(store, Space::kRecords, "rec/1"), "v4");
 }
 
+// A file whose size is given up front gets one whole-file filter (one probe
+// per lookup), others partitioned filters; lookups through either find every
+// present key and no absent one.
+TEST_F(RocksStoreTest, SortedFilesOfKnownSizeGetAWholeFileFilter) {
+  auto store = Create();
+  ASSERT_TRUE(store);
+  auto contents = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  struct Case {
+    std::string path;
+    uint64_t expected;
+    const char* filter;  // RocksDB's name of the filter block, in the metaindex
+    const char* prefix;
+  };
+  const Case cases[] = {
+      {dir_ + "/whole.sst", 2000, "fullfilter.", "w/"},
+      {dir_ + "/parts.sst", 0, "partitionedfilter.", "p/"},
+      {dir_ + "/big.sst", SortedFileWriter::kMaxWholeFilterEntries + 1, "partitionedfilter.", "b/"},
+  };
+  for (const Case& c : cases) {
+    auto w = SortedFileWriter::Create(c.path, c.expected);
+    ASSERT_TRUE(w) << w.error().ToString();
+    for (int i = 0; i < 2000; i += 2) {  // even numbers only
+      char key[16];
+      snprintf(key, sizeof key, "%s%05d", c.prefix, i);
+      ASSERT_TRUE((*w)->Add(key, "v"));
+    }
+    ASSERT_TRUE((*w)->Finish());
+    const std::string bytes = contents(c.path);
+    EXPECT_NE(bytes.find(c.filter), std::string::npos) << c.path;
+    if (std::string_view(c.filter) == "fullfilter.") {
+      EXPECT_EQ(bytes.find("partitionedfilter."), std::string::npos) << c.path;
+    }
+    ASSERT_TRUE(store->IngestSortedFiles(Space::kIndex, {c.path}));
+  }
+  for (const Case& c : cases) {
+    std::vector<std::string> keys;
+    for (int i = 0; i < 2000; ++i) {
+      char key[16];
+      snprintf(key, sizeof key, "%s%05d", c.prefix, i);
+      keys.emplace_back(key);
+    }
+    std::vector<std::string_view> views(keys.begin(), keys.end());
+    auto found = store->MultiGet(Space::kIndex, views);
+    ASSERT_TRUE(found) << found.error().ToString();
+    ASSERT_EQ(found->size(), keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      EXPECT_EQ((*found)[i].has_value(), i % 2 == 0) << c.path << " " << i;
+      EXPECT_EQ(Get(*store, Space::kIndex, keys[i]).has_value(), i % 2 == 0) << c.path << " " << i;
+    }
+  }
+}
+
 // Bulk import commits a group of files into several spaces at once: after a
 // successful call every space holds its files; a failing set leaves no space
 // changed.

@@ -31,8 +31,20 @@ namespace coffre::storage {
 
 class SortedFileWriter {
  public:
-  // Creates (or truncates) the file at `path`.
-  [[nodiscard]] static Result<std::unique_ptr<SortedFileWriter>> Create(const std::string& path);
+  // Files of at most this many entries get one whole-file bloom filter;
+  // bigger ones (or of unknown size) get partitioned filters, like the files
+  // RocksDB writes itself. 2^19 entries at 10 bits/key is 640 KB, which
+  // fits a shard of the store's block cache.
+  static constexpr uint64_t kMaxWholeFilterEntries = uint64_t{1} << 19;
+
+  // Creates (or truncates) the file at `path`. `expected_entries` (0: not
+  // known) only chooses the filter's layout: a whole-file filter is one
+  // probe per lookup, where a partitioned one first searches its partition
+  // index (measured: most of a bulk import's unique-lookup CPU, once per
+  // level-0 index file). Both are RocksDB's table format; a compaction
+  // rewrites the file with the store's own options.
+  [[nodiscard]] static Result<std::unique_ptr<SortedFileWriter>> Create(
+      const std::string& path, uint64_t expected_entries = 0);
 
   ~SortedFileWriter();
   SortedFileWriter(const SortedFileWriter&) = delete;

@@ -597,7 +597,8 @@ Status Pipeline::WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop) {
       ReadLengthPrefixed(ops, value);
       if (drop && (*drop)[chunk.op_rows[i]]) continue;
       if (!writer) {
-        COFFRE_ASSIGN_OR_RETURN(writer, storage::SortedFileWriter::Create(path));
+        COFFRE_ASSIGN_OR_RETURN(writer,
+                                storage::SortedFileWriter::Create(path, chunk.op_rows.size()));
       }
       COFFRE_TRY(writer->Add(key, value));
     }
@@ -755,7 +756,9 @@ Status Pipeline::Ingest(Group& group) {
   if (!group.runs.empty()) {
     // k-way merge of the workers' sorted runs straight into one sorted file.
     std::string path = TmpPath("index", group.number);
-    COFFRE_ASSIGN_OR_RETURN(auto writer, storage::SortedFileWriter::Create(path));
+    uint64_t entries = 0;
+    for (const IndexRun& run : group.runs) entries += run.entries.size();
+    COFFRE_ASSIGN_OR_RETURN(auto writer, storage::SortedFileWriter::Create(path, entries));
     using Head = std::pair<size_t, size_t>;  // run, position
     auto after = [&](const Head& a, const Head& b) {
       const IndexRun& ra = group.runs[a.first];

@@ -24,10 +24,10 @@ const schema::FieldDef* FieldDefOf(const schema::Collection& c, std::string_view
   return def;
 }
 
-void AppendIndexKey(const Keyring& keyring, std::string_view collection,
-                    const schema::FieldDef& def, std::string_view value,
-                    std::string_view record_id, std::string& key) {
-  const crypto::BlindIndexer* idx = keyring.blind(collection, def.name);
+// `idx` is keyring.blind(collection, def.name), looked up by the caller.
+void AppendIndexKey(const crypto::BlindIndexer* idx, std::string_view collection,
+                    const schema::FieldDef& def, std::string_view value, std::string_view record_id,
+                    std::string& key) {
   AppendLengthPrefixed(key, collection);
   AppendLengthPrefixed(key, def.name);
   size_t at = key.size();
@@ -72,11 +72,31 @@ void SealRecordCore(const Keyring& keyring, const schema::Collection& collection
   out.member_key.clear();
   layout::AppendMemberKey(out.member_key, subject, collection.name, id);
 
+  // Fields usually come in schema order (Vault::ValidateInto), so the next
+  // definition is tried before searching by name; the blind indexers of the
+  // collection's fields are looked up once per SealedRecord, not per row.
+  if (out.indexers_keyring != &keyring || out.indexers_collection != &collection) {
+    out.indexers.assign(collection.fields.size(), nullptr);
+    for (size_t i = 0; i < collection.fields.size(); ++i) {
+      const schema::FieldDef& def = collection.fields[i];
+      if (def.searchable || def.unique) out.indexers[i] = keyring.blind(collection.name, def.name);
+    }
+    out.indexers_keyring = &keyring;
+    out.indexers_collection = &collection;
+  }
+  size_t next = 0;
   for (const FieldValue& f : fields) {
-    size_t pos = 0;
-    const schema::FieldDef* def = FieldDefOf(collection, f.name, &pos);
-    if (def == nullptr || !(def->searchable || def->unique)) continue;
-    emit(*def, pos, f.value);
+    size_t pos = next;
+    const schema::FieldDef* def = nullptr;
+    if (pos < collection.fields.size() && collection.fields[pos].name == f.name) {
+      def = &collection.fields[pos];
+    } else {
+      def = FieldDefOf(collection, f.name, &pos);
+    }
+    if (def == nullptr) continue;
+    next = pos + 1;
+    if (!(def->searchable || def->unique)) continue;
+    emit(*def, pos, out.indexers[pos], f.value);
   }
 }
 
@@ -87,9 +107,10 @@ void SealRecord(const Keyring& keyring, const schema::Collection& collection,
                 const crypto::SecretKey& data_key, bool wrap_key, SealedRecord& out) {
   const std::string& id = out.record_id;
   SealRecordCore(keyring, collection, schema_version, fields, data_key, wrap_key, out,
-                 [&](const schema::FieldDef& def, size_t pos, std::string_view value) {
+                 [&](const schema::FieldDef& def, size_t pos, const crypto::BlindIndexer* idx,
+                     std::string_view value) {
                    IndexEntry& e = out.index.emplace_back();
-                   AppendIndexKey(keyring, collection.name, def, value, id, e.key);
+                   AppendIndexKey(idx, collection.name, def, value, id, e.key);
                    if (def.unique) e.value = id;
                    e.unique = def.unique;
                    e.field = pos;
@@ -102,10 +123,11 @@ void SealRecord(const Keyring& keyring, const schema::Collection& collection,
                 IndexRun& index, uint32_t row) {
   const std::string& id = out.record_id;
   SealRecordCore(keyring, collection, schema_version, fields, data_key, wrap_key, out,
-                 [&](const schema::FieldDef& def, size_t pos, std::string_view value) {
+                 [&](const schema::FieldDef& def, size_t pos, const crypto::BlindIndexer* idx,
+                     std::string_view value) {
                    IndexRun::Entry e;
                    e.offset = static_cast<uint32_t>(index.bytes.size());
-                   AppendIndexKey(keyring, collection.name, def, value, id, index.bytes);
+                   AppendIndexKey(idx, collection.name, def, value, id, index.bytes);
                    e.key_size = static_cast<uint16_t>(index.bytes.size() - e.offset);
                    const size_t blind_at =
                        e.offset + e.key_size - crypto::kBlindBytes - (def.unique ? 0 : id.size());
@@ -129,7 +151,8 @@ std::vector<std::string> IndexKeysOf(const Keyring& keyring, const schema::Colle
     const schema::FieldDef* def = FieldDefOf(collection, f.name, &pos);
     if (def == nullptr || !(def->searchable || def->unique)) continue;
     std::string key;
-    AppendIndexKey(keyring, collection.name, *def, f.value, record.id, key);
+    AppendIndexKey(keyring.blind(collection.name, def->name), collection.name, *def, f.value,
+                   record.id, key);
     keys.push_back(std::move(key));
   }
   return keys;

@@ -62,6 +62,12 @@ struct SealedRecord {
   // Scratch buffers kept across rows (wiped after use).
   std::string plain;
   std::string aad;
+  // The blind indexer of each field of the last collection sealed (null for
+  // fields without an index), valid while that keyring is: a SealedRecord
+  // lives for one import or one write, under the vault's write lock.
+  std::vector<const crypto::BlindIndexer*> indexers;
+  const Keyring* indexers_keyring = nullptr;
+  const schema::Collection* indexers_collection = nullptr;
 
   void Reset();
 };

@@ -254,7 +254,15 @@ Status Vault::ValidateInto(const schema::Collection& c, const std::vector<NamedI
     heap_defs.resize(inputs.size());
     defs = heap_defs.data();
   }
-  for (size_t i = 0; i < inputs.size(); ++i) defs[i] = c.Find(inputs[i].first);
+  // Rows usually name their fields in schema order: try the field after the
+  // previous one before searching by name (names are unique in a collection).
+  for (size_t i = 0, next = 0; i < inputs.size(); ++i) {
+    std::string_view name = inputs[i].first;
+    const schema::FieldDef* def =
+        next < c.fields.size() && c.fields[next].name == name ? &c.fields[next] : c.Find(name);
+    defs[i] = def;
+    if (def != nullptr) next = static_cast<size_t>(def - c.fields.data()) + 1;
+  }
   // Incident 1: a card security code is refused before any other rule
   // looks at the row (docs/cards.md), whatever the front end.
   if (auto why = cards::FindSecurityCodeInFields(inputs, defs)) {
