@@ -33,7 +33,7 @@ Error Corrupt(const std::string& what) {
 // One submission, queued for the committer thread. A blocking caller
 // (Append, AppendBatch, Flush, Checkpoint) keeps it on its stack and sleeps
 // on `wake`; an asynchronous one (AppendBatchAsync) gives it to the queue,
-// and the committer calls `done` and deletes it. Each blocking caller is
+// and the syncer calls `done` and deletes it. Each blocking caller is
 // woken alone: a shared condition variable woke every waiter at every
 // commit, and they all fought for mu_ again (measured by bench/http).
 struct AuditLog::Request {
@@ -77,7 +77,18 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(storage::Store& store,
   COFFRE_TRY(log->Recover());
   log->durable_seq_ = log->last_seq_;
   log->syncer_ = std::thread([raw = log.get()] { raw->RunSyncer(); });
-  log->committer_ = std::thread([raw = log.get()] { raw->RunCommitter(); });
+  try {
+    log->committer_ = std::thread([raw = log.get()] { raw->RunCommitter(); });
+  } catch (...) {
+    // No committer: stop the syncer before the log goes away.
+    {
+      std::lock_guard lock(log->mu_);
+      log->committer_done_ = true;
+    }
+    log->written_cv_.notify_one();
+    log->syncer_.join();
+    return Fail(ErrorCode::kInternal, "audit log: cannot start the committer thread");
+  }
   log->opened_ = true;  // only now: the destructor's checkpoint needs both threads
   return log;
 }
@@ -270,7 +281,7 @@ Status AuditLog::AppendBatchAsync(std::vector<Entry> batch, DoneCallback done) {
   size_t summaries = 0;
   COFFRE_ASSIGN_OR_RETURN(std::vector<Entry> entries, PrepareBatch(std::move(batch), summaries));
   Enqueue(*req, std::move(entries), summaries, false);
-  req.release();  // the committer deletes it
+  req.release();  // the syncer deletes it
   return Ok();
 }
 
@@ -309,10 +320,15 @@ void AuditLog::Enqueue(Request& req, std::vector<Entry> entries, size_t summarie
   {
     std::lock_guard lock(mu_);
     queue_.push_back(&req);
-    wake = committer_idle_;
-    committer_idle_ = false;
+    ++enqueued_;
+    // A busy committer takes the queue when its write ends. An idle one
+    // with a group already written and waiting for the next sync is left
+    // asleep: the syncer wakes it, and waits for its write, just before that
+    // sync. What is queued meanwhile then makes one group, covered by that
+    // same sync, instead of one group and one wake-up per submission.
+    wake = committer_idle_ && written_.empty();
+    if (wake) committer_idle_ = false;
   }
-  // A busy committer takes the queue when its sync ends: no wake-up.
   if (wake) queued_.notify_one();
 }
 
@@ -352,10 +368,11 @@ void AuditLog::RunCommitter() {
     }
     lock.lock();
     w->last_seq = last_seq_;
+    written_through_ += w->group.size();
     // Even a failed group goes through the syncer: submissions complete in
     // the order they were taken.
     written_.push_back(std::move(w));
-    if (syncer_idle_) {
+    if (syncer_idle_ || syncer_waiting_) {
       syncer_idle_ = false;
       written_cv_.notify_one();
     }
@@ -370,10 +387,29 @@ void AuditLog::RunSyncer() {
   for (;;) {
     if (written_.empty()) {
       if (committer_done_) return;
+      // Submissions queued while a written group waited were left to us
+      // (Enqueue does not wake the committer for them): hand them over.
+      if (!queue_.empty() && committer_idle_) {
+        committer_idle_ = false;
+        queued_.notify_one();
+      }
       syncer_idle_ = true;
       written_cv_.wait(lock, [&] { return !written_.empty() || committer_done_; });
       syncer_idle_ = false;
       continue;
+    }
+    // Before syncing, let the committer write what was queued during the
+    // last sync (it is not woken for it, see Enqueue): one write of ~100 us
+    // now saves those submissions a whole sync later.
+    if (written_through_ < enqueued_) {
+      const uint64_t target = enqueued_;
+      if (!queue_.empty() && committer_idle_) {
+        committer_idle_ = false;
+        queued_.notify_one();
+      }
+      syncer_waiting_ = true;
+      written_cv_.wait(lock, [&] { return written_through_ >= target || committer_done_; });
+      syncer_waiting_ = false;
     }
     taken.swap(written_);
     // A log already broken syncs nothing more: what it covers fails.
@@ -394,15 +430,20 @@ void AuditLog::RunSyncer() {
         continue;
       }
       // Anchors follow durability, never precede it (ADR 0014).
-      for (const internal::Checkpoint& c : w->checkpoints) {
-        if (!s) break;
-        if (options_.anchor_syslog) {
-          std::string line = internal::AnchorLine(c);
-          line.pop_back();
-          openlog("coffre-audit", LOG_NDELAY, LOG_AUTHPRIV);
-          syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line.c_str());
+      try {
+        for (const internal::Checkpoint& c : w->checkpoints) {
+          if (!s) break;
+          if (options_.anchor_syslog) {
+            std::string line = internal::AnchorLine(c);
+            line.pop_back();
+            openlog("coffre-audit", LOG_NDELAY, LOG_AUTHPRIV);
+            syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line.c_str());
+          }
+          s = internal::AppendAnchor(options_.anchor_path, c);
         }
-        s = internal::AppendAnchor(options_.anchor_path, c);
+      } catch (...) {
+        // Out of memory: fail closed, like a failed anchor write.
+        s = Fail(ErrorCode::kInternal, "audit log: the anchor could not be written");
       }
       if (s) {
         std::lock_guard guard(mu_);

@@ -197,7 +197,10 @@ class AuditLog {
   // Groups written by the committer, oldest first, for the syncer.
   std::deque<std::unique_ptr<Written>> written_;
   std::condition_variable written_cv_;
-  bool syncer_idle_ = false;       // waiting on written_cv_
+  bool syncer_idle_ = false;       // waiting on written_cv_ for a group
+  bool syncer_waiting_ = false;    // waiting on written_cv_ for written_through_
+  uint64_t enqueued_ = 0;          // submissions queued, ever
+  uint64_t written_through_ = 0;   // submissions handed to the syncer, ever
   bool committer_done_ = false;    // RunCommitter returned: the syncer may stop
   std::thread syncer_;
   // The last seq covered by a finished sync: what readers may see.

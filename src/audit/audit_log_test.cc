@@ -75,6 +75,7 @@ class FailingStore final : public storage::Store {
   // SyncWal fails while `fail_syncs` is set; while syncs are held (Hold),
   // it waits inside until Release, like a slow disk.
   std::atomic<bool> fail_syncs{false};
+  std::atomic<bool> fail_one_sync{false};  // the next sync only
   std::atomic<int> syncs{0};
   std::atomic<int> syncs_waiting{0};
   Status SyncWal() override {
@@ -84,7 +85,9 @@ class FailingStore final : public storage::Store {
       hold_cv_.wait(lock, [&] { return !held_; });
       --syncs_waiting;
     }
-    if (fail_syncs) return Fail(ErrorCode::kIoError, "injected sync failure");
+    if (fail_syncs || fail_one_sync.exchange(false)) {
+      return Fail(ErrorCode::kIoError, "injected sync failure");
+    }
     ++syncs;
     return inner_.SyncWal();
   }
@@ -746,6 +749,11 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
   auto log = OpenLog(5, &failing);
   AppendN(*log, 2);
   failing.Hold();
+  // A failed ASSERT must not leave the log's destructor waiting on the held sync.
+  struct Releaser {
+    FailingStore& f;
+    ~Releaser() { f.Release(); }
+  } releaser{failing};
   std::mutex mu;
   std::vector<uint64_t> done;
   auto record = [&](const Result<uint64_t>& r) {
@@ -756,14 +764,14 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
   const int syncs_before = failing.syncs;
   ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3, "svc-held")}, record));
   ASSERT_TRUE(Eventually([&] { return failing.syncs_waiting == 1; }));
-  // The sync of entry 3 hangs; entries 4..9 are still written meanwhile,
-  // each in its own group (submitted once the previous one is written), and
-  // checkpoint 5 is signed.
-  for (int i = 4; i <= 9; ++i) {
-    ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i, "svc-held")}, record));
-    ASSERT_TRUE(Eventually([&] { return failing.writes - writes_before == i - 2; })) << i;
-  }
+  // The sync of entry 3 hangs; entry 4 is still written meanwhile. Entries
+  // 5..9 then wait in the queue, without waking the committer, since a
+  // written group already waits for the next sync.
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(4, "svc-held")}, record));
+  ASSERT_TRUE(Eventually([&] { return failing.writes - writes_before == 2; }));
+  for (int i = 5; i <= 9; ++i) ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i, "svc-held")}, record));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(failing.writes - writes_before, 2);
   {
     std::lock_guard lock(mu);
     EXPECT_TRUE(done.empty());
@@ -775,6 +783,8 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
   ASSERT_TRUE(anchored);
   EXPECT_FALSE(*anchored) << "checkpoint 5 anchored before it was durable";
 
+  // Released: the sync of entry 3 ends; before the next one, 5..9 are
+  // written as one group (checkpoint 5 signed there), and one sync covers 4..9.
   failing.Release();
   ASSERT_TRUE(Eventually([&] {
     std::lock_guard lock(mu);
@@ -789,8 +799,9 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
   anchored = internal::ReadLastAnchorCheckpoint(anchor_);
   ASSERT_TRUE(anchored && *anchored);
   EXPECT_EQ((*anchored)->seq, 5u);
-  // Two syncs for seven groups: the one held, and one for the six groups
-  // written while it was.
+  // Three groups ({3}, {4}, {5..9}) and two syncs: the one held, and one for
+  // everything submitted while it was.
+  EXPECT_EQ(failing.writes - writes_before, 3);
   EXPECT_EQ(failing.syncs - syncs_before, 2);
   log.reset();
   VerifyReport r = VerifyOrDie();
@@ -839,6 +850,146 @@ TEST_F(AuditLogTest, AFailedSyncFailsItsGroupsAndBreaksTheLogUntilReopened) {
   VerifyReport r = VerifyOrDie();
   EXPECT_TRUE(r.ok) << r.problem;
   EXPECT_EQ(r.entries, 4u);
+}
+
+// A group written while a sync runs is chained onto the entries of that
+// sync: if it fails, the group fails too, though its own sync would have
+// succeeded, and the checkpoint it signed is never anchored.
+TEST_F(AuditLogTest, AGroupWrittenDuringAFailingSyncFailsAndIsNotAnchored) {
+  FailingStore failing(*store_);
+  auto log = OpenLog(4, &failing);
+  AppendN(*log, 2);
+  failing.Hold();
+  struct Releaser {
+    FailingStore& f;
+    ~Releaser() { f.Release(); }
+  } releaser{failing};
+  std::mutex mu;
+  std::vector<int64_t> done;
+  auto record = [&](const Result<uint64_t>& r) {
+    std::lock_guard lock(mu);
+    done.push_back(r ? static_cast<int64_t>(*r) : -1);
+  };
+  const int writes_before = failing.writes;
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)}, record));
+  ASSERT_TRUE(Eventually([&] { return failing.syncs_waiting == 1; }));
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(4)}, record));  // signs checkpoint 4
+  ASSERT_TRUE(Eventually([&] { return failing.writes - writes_before == 2; }));
+  failing.fail_one_sync = true;  // the sync of entry 3 fails, later ones would not
+  failing.Release();
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard lock(mu);
+    return done.size() == 2;
+  }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(done, (std::vector<int64_t>{-1, -1}));
+  }
+  auto anchored = internal::ReadLastAnchorCheckpoint(anchor_);
+  ASSERT_TRUE(anchored);
+  EXPECT_FALSE(*anchored) << "checkpoint 4 anchored after the sync under it failed";
+  EXPECT_EQ(log->last_seq(), 2u);
+  EXPECT_FALSE(log->Append(MakeEntry(5)));
+  log.reset();
+  auto again = OpenLog(4);
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(again->Append(MakeEntry(9)));
+  again.reset();
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+}
+
+// A group whose write fails between two written groups is answered in its
+// place: after the earlier group's sync, before the later group.
+TEST_F(AuditLogTest, AFailedWriteIsAnsweredInOrderBetweenUnsyncedGroups) {
+  FailingStore failing(*store_);
+  auto log = OpenLog(100, &failing);
+  AppendN(*log, 2);
+  failing.Hold();
+  struct Releaser {
+    FailingStore& f;
+    ~Releaser() { f.Release(); }
+  } releaser{failing};
+  std::mutex mu;
+  std::vector<int64_t> done;
+  auto record = [&](const Result<uint64_t>& r) {
+    std::lock_guard lock(mu);
+    done.push_back(r ? static_cast<int64_t>(*r) : -1);
+  };
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)}, record));
+  ASSERT_TRUE(Eventually([&] { return failing.syncs_waiting == 1; }));
+  failing.fail_writes = true;
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(100), MakeEntry(101)}, record));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  failing.fail_writes = false;
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(4)}, record));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(done.empty()) << "the failed group was answered before the earlier one";
+  }
+  failing.Release();
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard lock(mu);
+    return done.size() == 3;
+  }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(done, (std::vector<int64_t>{3, -1, 4}));  // and 4 reuses the failed seqs
+  }
+  log.reset();
+  VerifyReport r = VerifyOrDie();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 4u);
+}
+
+// The anchor cannot be written after a durable sync: the group fails and the
+// log breaks; reopened, the stored checkpoint is anchored.
+TEST_F(AuditLogTest, AnAnchorFailureAfterTheSyncBreaksTheLog) {
+  {
+    auto log = OpenLog(3);
+    AppendN(*log, 2);
+    fs::rename(anchor_, anchor_ + ".kept");
+    fs::create_directory(anchor_);  // appending to it fails
+    auto seq = log->Append(MakeEntry(3));  // signs checkpoint 3
+    EXPECT_FALSE(seq);
+    EXPECT_EQ(log->last_seq(), 2u);
+    EXPECT_FALSE(log->Append(MakeEntry(4)));
+    fs::remove(anchor_);
+    fs::rename(anchor_ + ".kept", anchor_);
+  }
+  auto log = OpenLog(3);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->last_seq(), 3u);
+  auto anchored = internal::ReadLastAnchorCheckpoint(anchor_);
+  ASSERT_TRUE(anchored && *anchored);
+  EXPECT_EQ((*anchored)->seq, 3u);
+}
+
+// Destroying the log while a sync is held, with submissions written and
+// queued: the destructor waits, and every callback runs once, in order.
+TEST_F(AuditLogTest, TheDestructorWaitsForAHeldSyncAndAnswersEveryone) {
+  FailingStore failing(*store_);
+  auto log = OpenLog(100, &failing);
+  AppendN(*log, 1);
+  failing.Hold();
+  std::mutex mu;
+  std::vector<int64_t> done;
+  auto record = [&](const Result<uint64_t>& r) {
+    std::lock_guard lock(mu);
+    done.push_back(r ? static_cast<int64_t>(*r) : -1);
+  };
+  for (int i = 2; i <= 6; ++i) ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i)}, record));
+  std::thread closer([&] { log.reset(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(done.empty());
+  }
+  failing.Release();
+  closer.join();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(done, (std::vector<int64_t>{2, 3, 4, 5, 6}));
 }
 
 TEST_F(AuditLogTest, AWalkInPartsFindsWhatOneWalkFinds) {

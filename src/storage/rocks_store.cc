@@ -15,6 +15,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/version.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -101,6 +102,12 @@ rocksdb::ColumnFamilyOptions SpaceOptions(Space space, const RocksOptions& o,
   return cf;
 }
 
+// SyncWal relies on RocksDB 7.7's fix for a WAL switched (memtable flush)
+// during SyncWAL, whose unsynced tail older versions could drop from the
+// sync (facebook/rocksdb#10560): the audit log writes while it syncs.
+static_assert(ROCKSDB_MAJOR > 7 || (ROCKSDB_MAJOR == 7 && ROCKSDB_MINOR >= 7),
+              "coffre needs RocksDB 7.7 or later (Store::SyncWal)");
+
 rocksdb::DBOptions MakeDbOptions(const RocksOptions& o) {
   rocksdb::DBOptions db;
   db.create_if_missing = o.create_if_missing && !o.read_only;
@@ -118,6 +125,10 @@ rocksdb::DBOptions MakeDbOptions(const RocksOptions& o) {
   db.allow_concurrent_memtable_write = true;
   db.enable_write_thread_adaptive_yield = true;
   db.keep_log_file_num = 10;
+  // After a crash, what the WAL held (unsynced audit groups included) is
+  // flushed into synced table files at open, before the audit log anchors a
+  // checkpoint found there. (RocksDB's default, pinned.)
+  db.avoid_flush_during_recovery = false;
   // Measured on the 2-core reference machine (docs/storage-layout.md):
   // pipelined writes gave no gain for bulk batches and lost ~10% for
   // concurrent small synced batches, so the plain write path stays.
@@ -326,7 +337,9 @@ class RocksStore final : public Store {
 
   Status SyncWal() override {
     COFFRE_TRY(RefuseIfReadOnly("sync"));
-    rocksdb::Status s = db_->SyncWAL();
+    // FlushWAL(sync) flushes RocksDB's own WAL buffer first (needed if
+    // manual_wal_flush were ever turned on), then syncs every live WAL.
+    rocksdb::Status s = db_->FlushWAL(/*sync=*/true);
     if (!s.ok()) return Fail(FromRocks(s, "cannot sync the write-ahead log of " + path_));
     return Ok();
   }
