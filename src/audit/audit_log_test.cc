@@ -110,6 +110,45 @@ class FailingStore final : public storage::Store {
   bool held_ = false;
 };
 
+// Holds the store's syncs (like a slow disk) until Release or the end of
+// the scope, so that a failed ASSERT cannot leave the log's destructor
+// waiting on a held sync.
+class HeldSyncs {
+ public:
+  explicit HeldSyncs(FailingStore& f) : f_(f) { f_.Hold(); }
+  ~HeldSyncs() { f_.Release(); }
+  HeldSyncs(const HeldSyncs&) = delete;
+  HeldSyncs& operator=(const HeldSyncs&) = delete;
+  void Release() { f_.Release(); }
+
+ private:
+  FailingStore& f_;
+};
+
+// The outcomes of asynchronous appends, in the order their callbacks ran:
+// the seq, or -1 for an error.
+class Outcomes {
+ public:
+  AuditLog::DoneCallback Callback() {
+    return [this](const Result<uint64_t>& r) {
+      std::lock_guard lock(mu_);
+      seqs_.push_back(r ? static_cast<int64_t>(*r) : -1);
+    };
+  }
+  std::vector<int64_t> Get() const {
+    std::lock_guard lock(mu_);
+    return seqs_;
+  }
+  size_t size() const {
+    std::lock_guard lock(mu_);
+    return seqs_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<int64_t> seqs_;
+};
+
 // Polls `cond` for up to 20 s (the log's threads run on their own).
 template <typename F>
 bool Eventually(F cond) {
@@ -748,18 +787,9 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
   FailingStore failing(*store_);
   auto log = OpenLog(5, &failing);
   AppendN(*log, 2);
-  failing.Hold();
-  // A failed ASSERT must not leave the log's destructor waiting on the held sync.
-  struct Releaser {
-    FailingStore& f;
-    ~Releaser() { f.Release(); }
-  } releaser{failing};
-  std::mutex mu;
-  std::vector<uint64_t> done;
-  auto record = [&](const Result<uint64_t>& r) {
-    std::lock_guard lock(mu);
-    done.push_back(r ? *r : 0);
-  };
+  HeldSyncs held(failing);
+  Outcomes done;
+  auto record = done.Callback();
   const int writes_before = failing.writes;
   const int syncs_before = failing.syncs;
   ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3, "svc-held")}, record));
@@ -772,10 +802,7 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
   for (int i = 5; i <= 9; ++i) ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i, "svc-held")}, record));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(failing.writes - writes_before, 2);
-  {
-    std::lock_guard lock(mu);
-    EXPECT_TRUE(done.empty());
-  }
+  EXPECT_EQ(done.size(), 0u);
   EXPECT_EQ(log->last_seq(), 2u);
   EXPECT_TRUE(QuerySeqs({.principal = "svc-held"}, *log).empty());
   EXPECT_EQ(QuerySeqs({}, *log), (std::vector<uint64_t>{1, 2}));
@@ -785,15 +812,9 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
 
   // Released: the sync of entry 3 ends; before the next one, 5..9 are
   // written as one group (checkpoint 5 signed there), and one sync covers 4..9.
-  failing.Release();
-  ASSERT_TRUE(Eventually([&] {
-    std::lock_guard lock(mu);
-    return done.size() == 7;
-  }));
-  {
-    std::lock_guard lock(mu);
-    EXPECT_EQ(done, (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));  // in order, all durable
-  }
+  held.Release();
+  ASSERT_TRUE(Eventually([&] { return done.size() == 7; }));
+  EXPECT_EQ(done.Get(), (std::vector<int64_t>{3, 4, 5, 6, 7, 8, 9}));  // in order, all durable
   EXPECT_EQ(log->last_seq(), 9u);
   EXPECT_EQ(QuerySeqs({.principal = "svc-held"}, *log), (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));
   anchored = internal::ReadLastAnchorCheckpoint(anchor_);
@@ -859,32 +880,18 @@ TEST_F(AuditLogTest, AGroupWrittenDuringAFailingSyncFailsAndIsNotAnchored) {
   FailingStore failing(*store_);
   auto log = OpenLog(4, &failing);
   AppendN(*log, 2);
-  failing.Hold();
-  struct Releaser {
-    FailingStore& f;
-    ~Releaser() { f.Release(); }
-  } releaser{failing};
-  std::mutex mu;
-  std::vector<int64_t> done;
-  auto record = [&](const Result<uint64_t>& r) {
-    std::lock_guard lock(mu);
-    done.push_back(r ? static_cast<int64_t>(*r) : -1);
-  };
+  HeldSyncs held(failing);
+  Outcomes done;
+  auto record = done.Callback();
   const int writes_before = failing.writes;
   ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)}, record));
   ASSERT_TRUE(Eventually([&] { return failing.syncs_waiting == 1; }));
   ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(4)}, record));  // signs checkpoint 4
   ASSERT_TRUE(Eventually([&] { return failing.writes - writes_before == 2; }));
   failing.fail_one_sync = true;  // the sync of entry 3 fails, later ones would not
-  failing.Release();
-  ASSERT_TRUE(Eventually([&] {
-    std::lock_guard lock(mu);
-    return done.size() == 2;
-  }));
-  {
-    std::lock_guard lock(mu);
-    EXPECT_EQ(done, (std::vector<int64_t>{-1, -1}));
-  }
+  held.Release();
+  ASSERT_TRUE(Eventually([&] { return done.size() == 2; }));
+  EXPECT_EQ(done.Get(), (std::vector<int64_t>{-1, -1}));
   auto anchored = internal::ReadLastAnchorCheckpoint(anchor_);
   ASSERT_TRUE(anchored);
   EXPECT_FALSE(*anchored) << "checkpoint 4 anchored after the sync under it failed";
@@ -905,17 +912,9 @@ TEST_F(AuditLogTest, AFailedWriteIsAnsweredInOrderBetweenUnsyncedGroups) {
   FailingStore failing(*store_);
   auto log = OpenLog(100, &failing);
   AppendN(*log, 2);
-  failing.Hold();
-  struct Releaser {
-    FailingStore& f;
-    ~Releaser() { f.Release(); }
-  } releaser{failing};
-  std::mutex mu;
-  std::vector<int64_t> done;
-  auto record = [&](const Result<uint64_t>& r) {
-    std::lock_guard lock(mu);
-    done.push_back(r ? static_cast<int64_t>(*r) : -1);
-  };
+  HeldSyncs held(failing);
+  Outcomes done;
+  auto record = done.Callback();
   ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)}, record));
   ASSERT_TRUE(Eventually([&] { return failing.syncs_waiting == 1; }));
   failing.fail_writes = true;
@@ -924,19 +923,10 @@ TEST_F(AuditLogTest, AFailedWriteIsAnsweredInOrderBetweenUnsyncedGroups) {
   failing.fail_writes = false;
   ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(4)}, record));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  {
-    std::lock_guard lock(mu);
-    EXPECT_TRUE(done.empty()) << "the failed group was answered before the earlier one";
-  }
-  failing.Release();
-  ASSERT_TRUE(Eventually([&] {
-    std::lock_guard lock(mu);
-    return done.size() == 3;
-  }));
-  {
-    std::lock_guard lock(mu);
-    EXPECT_EQ(done, (std::vector<int64_t>{3, -1, 4}));  // and 4 reuses the failed seqs
-  }
+  EXPECT_EQ(done.size(), 0u) << "the failed group was answered before the earlier one";
+  held.Release();
+  ASSERT_TRUE(Eventually([&] { return done.size() == 3; }));
+  EXPECT_EQ(done.Get(), (std::vector<int64_t>{3, -1, 4}));  // and 4 reuses the failed seqs
   log.reset();
   VerifyReport r = VerifyOrDie();
   EXPECT_TRUE(r.ok) << r.problem;
@@ -972,24 +962,16 @@ TEST_F(AuditLogTest, TheDestructorWaitsForAHeldSyncAndAnswersEveryone) {
   FailingStore failing(*store_);
   auto log = OpenLog(100, &failing);
   AppendN(*log, 1);
-  failing.Hold();
-  std::mutex mu;
-  std::vector<int64_t> done;
-  auto record = [&](const Result<uint64_t>& r) {
-    std::lock_guard lock(mu);
-    done.push_back(r ? static_cast<int64_t>(*r) : -1);
-  };
+  HeldSyncs held(failing);
+  Outcomes done;
+  auto record = done.Callback();
   for (int i = 2; i <= 6; ++i) ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i)}, record));
   std::thread closer([&] { log.reset(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  {
-    std::lock_guard lock(mu);
-    EXPECT_TRUE(done.empty());
-  }
-  failing.Release();
+  EXPECT_EQ(done.size(), 0u);
+  held.Release();
   closer.join();
-  std::lock_guard lock(mu);
-  EXPECT_EQ(done, (std::vector<int64_t>{2, 3, 4, 5, 6}));
+  EXPECT_EQ(done.Get(), (std::vector<int64_t>{2, 3, 4, 5, 6}));
 }
 
 TEST_F(AuditLogTest, AWalkInPartsFindsWhatOneWalkFinds) {
