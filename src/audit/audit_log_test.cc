@@ -831,9 +831,9 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
 }
 
 // Fail closed when a sync fails: every submission it covered fails, and so
-// does every later one until the log is reopened; no checkpoint it covered
-// is anchored. Reopened, the log verifies (entries that reached the disk
-// anyway are kept: over-recording is safe).
+// does every later one until the log is reopened. Reopened, the log verifies
+// (entries that reached the disk anyway are kept: over-recording is safe).
+// (A checkpoint under a failed sync: AGroupWrittenDuringAFailingSync... below.)
 TEST_F(AuditLogTest, AFailedSyncFailsItsGroupsAndBreaksTheLogUntilReopened) {
   FailingStore failing(*store_);
   {
@@ -860,7 +860,7 @@ TEST_F(AuditLogTest, AFailedSyncFailsItsGroupsAndBreaksTheLogUntilReopened) {
   }
   auto anchored = internal::ReadLastAnchorCheckpoint(anchor_);
   ASSERT_TRUE(anchored);
-  EXPECT_FALSE(*anchored);  // checkpoint 4 would have covered entry 3
+  EXPECT_FALSE(*anchored);  // nothing was ever checkpointed
   auto log = OpenLog(4);
   ASSERT_TRUE(log);
   EXPECT_EQ(log->last_seq(), 3u);  // entry 3 reached the WAL before the sync failed
