@@ -389,10 +389,7 @@ void AuditLog::RunSyncer() {
       if (committer_done_) return;
       // Submissions queued while a written group waited were left to us
       // (Enqueue does not wake the committer for them): hand them over.
-      if (!queue_.empty() && committer_idle_) {
-        committer_idle_ = false;
-        queued_.notify_one();
-      }
+      WakeCommitterForQueued();
       syncer_idle_ = true;
       written_cv_.wait(lock, [&] { return !written_.empty() || committer_done_; });
       syncer_idle_ = false;
@@ -403,10 +400,7 @@ void AuditLog::RunSyncer() {
     // now saves those submissions a whole sync later.
     if (written_through_ < enqueued_) {
       const uint64_t target = enqueued_;
-      if (!queue_.empty() && committer_idle_) {
-        committer_idle_ = false;
-        queued_.notify_one();
-      }
+      WakeCommitterForQueued();
       syncer_waiting_ = true;
       written_cv_.wait(lock, [&] { return written_through_ >= target || committer_done_; });
       syncer_waiting_ = false;
@@ -445,19 +439,27 @@ void AuditLog::RunSyncer() {
         // Out of memory: fail closed, like a failed anchor write.
         s = Fail(ErrorCode::kInternal, "audit log: the anchor could not be written");
       }
-      if (s) {
+      {
         std::lock_guard guard(mu_);
-        durable_seq_ = w->last_seq;
-      } else {
-        // Fail closed: this group and every later one fail until the log is
-        // reopened (its chain state cannot be taken back).
-        std::lock_guard guard(mu_);
-        if (!broken_) broken_ = s.error();
+        if (s) {
+          durable_seq_ = w->last_seq;
+        } else if (!broken_) {
+          // Fail closed: this group and every later one fail until the log
+          // is reopened (its chain state cannot be taken back).
+          broken_ = s.error();
+        }
       }
       Complete(w->group, s);
     }
     taken.clear();
     lock.lock();
+  }
+}
+
+void AuditLog::WakeCommitterForQueued() {
+  if (!queue_.empty() && committer_idle_) {
+    committer_idle_ = false;
+    queued_.notify_one();
   }
 }
 

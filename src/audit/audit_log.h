@@ -176,6 +176,8 @@ class AuditLog {
   // checkpoints, then completes the submissions, until the committer has
   // stopped and nothing is left.
   void RunSyncer();
+  // Syncer, with mu_ held: wakes an idle committer if anything is queued.
+  void WakeCommitterForQueued();
   // Sets results (on failure), then wakes or calls back each request.
   void Complete(std::vector<Request*>& group, const Status& s);
   std::vector<Entry> TakeUnauthenticatedSummaries(bool all);

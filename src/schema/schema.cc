@@ -15,6 +15,11 @@ const FieldDef* Collection::Find(std::string_view field) const {
   return nullptr;
 }
 
+const FieldDef* Collection::Find(std::string_view field, size_t hint) const {
+  if (hint < fields.size() && fields[hint].name == field) return &fields[hint];
+  return Find(field);
+}
+
 const Collection* Schema::Find(std::string_view collection) const {
   for (const Collection& c : collections_) {
     if (c.name == collection) return &c;

@@ -115,6 +115,12 @@ struct Collection {
   std::optional<RetentionRule> retention;  // none: kept until erased
 
   const FieldDef* Find(std::string_view field) const;
+  // The same, trying fields[hint] first: rows usually name their fields in
+  // schema order, so a caller passes the position after the last field found
+  // (names are unique in a collection). Any hint, even past the end, is fine.
+  const FieldDef* Find(std::string_view field, size_t hint) const;
+  // Position of `def`, which must be one of `fields`.
+  size_t PositionOf(const FieldDef& def) const { return static_cast<size_t>(&def - fields.data()); }
 };
 
 class Schema {

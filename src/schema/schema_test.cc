@@ -211,6 +211,22 @@ fields = [
   EXPECT_FALSE(note.pan || note.date || note.other_number || note.security_code);
 }
 
+// Find with a hint (the importer's per-row lookups) finds what Find finds,
+// whatever the hint: right, wrong or past the end.
+TEST(SchemaTest, FindWithAHintAgreesWithFind) {
+  auto s = Schema::LoadFile(std::string(COFFRE_SOURCE_DIR) + "/examples/people.toml");
+  ASSERT_TRUE(s) << s.error().message;
+  const Collection& c = *s->Find("people");
+  for (const FieldDef& f : c.fields) {
+    for (size_t hint = 0; hint <= c.fields.size() + 1; ++hint) {
+      EXPECT_EQ(c.Find(f.name, hint), c.Find(f.name)) << f.name << " " << hint;
+    }
+    EXPECT_EQ(c.PositionOf(*c.Find(f.name)), static_cast<size_t>(&f - c.fields.data()));
+  }
+  EXPECT_EQ(c.Find("no_such_field", 0), nullptr);
+  EXPECT_EQ(c.Find("no_such_field", 99), nullptr);
+}
+
 TEST(SchemaParse, ErrorNamesTheOrigin) {
   auto r = Schema::Parse("[collections.x]\n", "/etc/coffre/schema.toml");
   ASSERT_FALSE(r);

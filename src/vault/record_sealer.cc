@@ -17,13 +17,6 @@ void SealedRecord::Reset() {
 
 namespace {
 
-// The field named `name` and its position in the collection.
-const schema::FieldDef* FieldDefOf(const schema::Collection& c, std::string_view name, size_t* pos) {
-  const schema::FieldDef* def = c.Find(name);
-  if (def != nullptr) *pos = static_cast<size_t>(def - c.fields.data());
-  return def;
-}
-
 // `idx` is keyring.blind(collection, def.name), looked up by the caller.
 void AppendIndexKey(const crypto::BlindIndexer* idx, std::string_view collection,
                     const schema::FieldDef& def, std::string_view value, std::string_view record_id,
@@ -86,14 +79,9 @@ void SealRecordCore(const Keyring& keyring, const schema::Collection& collection
   }
   size_t next = 0;
   for (const FieldValue& f : fields) {
-    size_t pos = next;
-    const schema::FieldDef* def = nullptr;
-    if (pos < collection.fields.size() && collection.fields[pos].name == f.name) {
-      def = &collection.fields[pos];
-    } else {
-      def = FieldDefOf(collection, f.name, &pos);
-    }
+    const schema::FieldDef* def = collection.Find(f.name, next);
     if (def == nullptr) continue;
+    const size_t pos = collection.PositionOf(*def);
     next = pos + 1;
     if (!(def->searchable || def->unique)) continue;
     emit(*def, pos, out.indexers[pos], f.value);
@@ -147,8 +135,7 @@ std::vector<std::string> IndexKeysOf(const Keyring& keyring, const schema::Colle
                                      const Record& record) {
   std::vector<std::string> keys;
   for (const FieldValue& f : record.fields) {
-    size_t pos = 0;
-    const schema::FieldDef* def = FieldDefOf(collection, f.name, &pos);
+    const schema::FieldDef* def = collection.Find(f.name);
     if (def == nullptr || !(def->searchable || def->unique)) continue;
     std::string key;
     AppendIndexKey(keyring.blind(collection.name, def->name), collection.name, *def, f.value,

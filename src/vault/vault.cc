@@ -254,14 +254,12 @@ Status Vault::ValidateInto(const schema::Collection& c, const std::vector<NamedI
     heap_defs.resize(inputs.size());
     defs = heap_defs.data();
   }
-  // Rows usually name their fields in schema order: try the field after the
-  // previous one before searching by name (names are unique in a collection).
+  // Rows usually name their fields in schema order: the field after the
+  // previous one is tried first.
   for (size_t i = 0, next = 0; i < inputs.size(); ++i) {
-    std::string_view name = inputs[i].first;
-    const schema::FieldDef* def =
-        next < c.fields.size() && c.fields[next].name == name ? &c.fields[next] : c.Find(name);
+    const schema::FieldDef* def = c.Find(inputs[i].first, next);
     defs[i] = def;
-    if (def != nullptr) next = static_cast<size_t>(def - c.fields.data()) + 1;
+    if (def != nullptr) next = c.PositionOf(*def) + 1;
   }
   // Incident 1: a card security code is refused before any other rule
   // looks at the row (docs/cards.md), whatever the front end.
