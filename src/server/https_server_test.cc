@@ -47,6 +47,38 @@ class Client {
   }
   bool ok() const { return ok_; }
 
+  // Sends `method` `path` and returns the whole response as sent (status
+  // line, headers, and the body the Content-Length announces unless
+  // `head`), or "" if the connection broke first.
+  std::string Exchange(const std::string& method, const std::string& path, bool head = false) {
+    const std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if (SSL_write(ssl_, req.data(), static_cast<int>(req.size())) <= 0) return "";
+    std::string in;
+    char buf[4096];
+    for (;;) {
+      size_t end = in.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        size_t n = 0;
+        size_t cl = in.find("\r\nContent-Length: ");
+        if (cl != std::string::npos && cl < end && !head) n = std::stoul(in.substr(cl + 18));
+        if (in.size() >= end + 4 + n) return in;  // more would be a stray byte: see Pending
+      }
+      int got = SSL_read(ssl_, buf, sizeof buf);
+      if (got <= 0) return "";
+      in.append(buf, static_cast<size_t>(got));
+    }
+  }
+
+  // Bytes already received and not yet read (a body sent after a HEAD
+  // answer would show here).
+  int Pending() { return SSL_pending(ssl_); }
+
+  // True once the server has closed the connection.
+  bool Closed() {
+    char b;
+    return SSL_read(ssl_, &b, 1) <= 0;
+  }
+
   // Sends GET `path` and returns "STATUS BODY", or "" if the connection broke.
   std::string Get(const std::string& path) {
     const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -182,6 +214,60 @@ TEST_F(HttpsServerTest, StopWaitsForAPendingInlineAnswer) {
   EXPECT_EQ(answer.get(), "200 durable");
   runner_.join();  // Run returned: drained
   server_.reset();
+}
+
+// The response as it goes on the wire: status line, the security headers
+// on every answer, the handler's own headers, a length, and exactly that
+// many bytes; a HEAD answer has the same headers and no body, so the next
+// answer on the connection starts where it should.
+TEST_F(HttpsServerTest, ResponsesAreFramedExactlyAndHeadGetsNoBody) {
+  Start(
+      [&](api::Request& r) {
+        if (r.target == "/empty") return api::Response{204, "", "application/json", {}};
+        api::Response ok = Text(200, "abc");
+        ok.headers.emplace_back("X-Test", "1");
+        return ok;
+      },
+      nullptr);
+  Client c(server_->port());
+  ASSERT_TRUE(c.ok());
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n"
+      "X-Content-Type-Options: nosniff\r\nStrict-Transport-Security: max-age=31536000\r\n"
+      "X-Test: 1\r\nContent-Length: 3\r\n\r\n";
+  EXPECT_EQ(c.Exchange("GET", "/a"), head + "abc");
+  EXPECT_EQ(c.Exchange("HEAD", "/a", /*head=*/true), head);
+  EXPECT_EQ(c.Pending(), 0) << "a body followed the HEAD answer";
+  EXPECT_EQ(c.Exchange("GET", "/empty"),
+            "HTTP/1.1 204 No Content\r\nCache-Control: no-store\r\n"
+            "X-Content-Type-Options: nosniff\r\nStrict-Transport-Security: max-age=31536000\r\n\r\n");
+  EXPECT_EQ(c.Get("/a"), "200 abc");  // the connection is still in step
+}
+
+// A header a handler set that would split the response (CR or LF in it, or
+// a name that is not a token) is never sent: the answer is a plain 500 and
+// the connection closes.
+TEST_F(HttpsServerTest, AHeaderThatWouldSplitTheResponseBecomesA500) {
+  Start(
+      [&](api::Request& r) {
+        api::Response bad = Text(200, "abc");
+        if (r.target == "/value") bad.headers.emplace_back("X-Test", "1\r\nSet-Cookie: injected=1");
+        if (r.target == "/name") bad.headers.emplace_back("X Test", "1");
+        if (r.target == "/nul") bad.headers.emplace_back("X-Test", std::string("1\0", 2));
+        if (r.target == "/body") bad = api::Response{204, "abc", "text/plain", {}};
+        return bad;
+      },
+      nullptr);
+  for (const char* target : {"/value", "/name", "/nul", "/body"}) {
+    Client c(server_->port());
+    ASSERT_TRUE(c.ok());
+    const std::string got = c.Exchange("GET", target);
+    EXPECT_EQ(got.substr(0, 13), "HTTP/1.1 500 ") << target;
+    EXPECT_EQ(got.find("injected"), std::string::npos) << target;
+    EXPECT_EQ(got.find("X-Test"), std::string::npos) << target;
+    EXPECT_NE(got.find("\r\nConnection: close\r\n"), std::string::npos) << target;
+    EXPECT_TRUE(c.Closed()) << target;
+  }
 }
 
 }  // namespace
