@@ -3,6 +3,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -107,6 +108,56 @@ bool FormatResponse(const api::Response& response, bool keep_alive, bool head, s
   return true;
 }
 
+// Parses a request straight into an api::Request: header names lower-cased
+// as they arrive, no field container in between (Beast's parser<> kept a
+// heap node per header, which OnRead then copied again). Limits, framing,
+// chunked bodies and keep-alive stay Beast's (basic_parser).
+class RequestParser final : public http::basic_parser<true> {
+ public:
+  explicit RequestParser(size_t max_body_bytes) : max_body_bytes_(max_body_bytes) {}
+  api::Request& request() { return req_; }
+  http::verb verb() const { return verb_; }
+
+ private:
+  void on_request_impl(http::verb method, beast::string_view method_str, beast::string_view target,
+                       int, beast::error_code&) override {
+    verb_ = method;
+    req_.method.assign(method_str.data(), method_str.size());
+    req_.target.assign(target.data(), target.size());
+    req_.headers.reserve(8);
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = http::error::bad_version;  // a request parser never sees a status line
+  }
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    auto& [lower, v] = req_.headers.emplace_back();
+    lower.resize(name.size());
+    for (size_t i = 0; i < name.size(); ++i) {
+      lower[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+    }
+    v.assign(value.data(), value.size());
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
+    if (length) req_.body.reserve(static_cast<size_t>(std::min<std::uint64_t>(*length, max_body_bytes_)));
+  }
+  size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  size_t max_body_bytes_;
+  api::Request req_;
+  http::verb verb_ = http::verb::unknown;
+};
+
 class Server;
 
 // What sessions count on the server. Shared, so that a session destroyed
@@ -139,7 +190,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::ssl_stream<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   std::string out_;  // the response being written; its capacity is reused
   Server& server_;
   std::shared_ptr<Counters> counters_;
@@ -344,7 +395,7 @@ void Session::OnHandshake(beast::error_code ec) {
 }
 
 void Session::DoRead() {
-  parser_.emplace();
+  parser_.emplace(server_.options().max_body_bytes);
   parser_->body_limit(server_.options().max_body_bytes);
   parser_->header_limit(static_cast<uint32_t>(server_.options().max_header_bytes));
   beast::get_lowest_layer(stream_).expires_after(server_.options().idle_timeout);
@@ -377,19 +428,10 @@ void Session::OnRead(beast::error_code ec, size_t) {
     return DoClose();
   }
 
-  auto& req = parser_->get();
-  api::Request request;
-  request.method = std::string(req.method_string());
-  request.target = std::string(req.target());
-  request.headers.reserve(8);
-  for (const auto& field : req) {
-    std::string name(field.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    request.headers.emplace_back(std::move(name), std::string(field.value()));
-  }
-  request.body = std::move(req.body());
+  api::Request request = std::move(parser_->request());
   request.source = peer_;
-  const bool keep_alive = req.keep_alive() && !server_.draining();
+  const bool keep_alive = parser_->keep_alive() && !server_.draining();
+  const bool head = parser_->verb() == http::verb::head;
 
   counters_->in_flight.fetch_add(1);
   in_flight_ = true;
@@ -397,7 +439,6 @@ void Session::OnRead(beast::error_code ec, size_t) {
   // log's) or by a worker; the write runs on this session's I/O thread.
   // One-shot: a second call (a handler that replied, then threw) is ignored.
   auto answered = std::make_shared<std::atomic<bool>>(false);
-  const bool head = req.method() == http::verb::head;
   Reply reply = [self = shared_from_this(), keep_alive, head, answered](api::Response response) {
     if (answered->exchange(true)) return;
     net::dispatch(self->stream_.get_executor(), [self, response = std::move(response), keep_alive, head]() mutable {

@@ -51,7 +51,11 @@ class Client {
   // line, headers, and the body the Content-Length announces unless
   // `head`), or "" if the connection broke first.
   std::string Exchange(const std::string& method, const std::string& path, bool head = false) {
-    const std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    return Send(method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", head);
+  }
+
+  // Sends `req` as it is and returns the response, as Exchange does.
+  std::string Send(const std::string& req, bool head = false) {
     if (SSL_write(ssl_, req.data(), static_cast<int>(req.size())) <= 0) return "";
     std::string in;
     char buf[4096];
@@ -242,6 +246,45 @@ TEST_F(HttpsServerTest, ResponsesAreFramedExactlyAndHeadGetsNoBody) {
             "HTTP/1.1 204 No Content\r\nCache-Control: no-store\r\n"
             "X-Content-Type-Options: nosniff\r\nStrict-Transport-Security: max-age=31536000\r\n\r\n");
   EXPECT_EQ(c.Get("/a"), "200 abc");  // the connection is still in step
+}
+
+// What a handler gets: the method and target as sent, header names in
+// lower case with their values, the body whole, whether it came with a
+// length or chunked; a body over the limit is refused before any handler.
+TEST_F(HttpsServerTest, RequestsReachTheHandlerWholeWithLowerCaseHeaderNames) {
+  Start(
+      [&](api::Request& r) {
+        std::string seen = r.method + " " + r.target + " [" + r.body + "]";
+        for (const auto& [name, value] : r.headers) seen += " " + name + "=" + value;
+        return Text(200, seen);
+      },
+      nullptr);
+  Client c(server_->port());
+  ASSERT_TRUE(c.ok());
+  auto body_of = [](const std::string& response) {
+    size_t end = response.find("\r\n\r\n");
+    return end == std::string::npos ? std::string("(none)") : response.substr(end + 4);
+  };
+  EXPECT_EQ(body_of(c.Send("POST /p?q=1 HTTP/1.1\r\nHost: h\r\nX-Mixed-Case: A b\r\n"
+                           "Content-Length: 5\r\n\r\nhello")),
+            "POST /p?q=1 [hello] host=h x-mixed-case=A b content-length=5");
+  EXPECT_EQ(body_of(c.Send("PUT /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")),
+            "PUT /c [abcde] host=h transfer-encoding=chunked");
+  EXPECT_EQ(c.Get("/after"), "200 GET /after [] host=127.0.0.1");  // still in step
+
+  Client big(server_->port());
+  ASSERT_TRUE(big.ok());
+  const std::string over = big.Send("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                                    std::to_string((1u << 20) + 1) + "\r\n\r\n");
+  EXPECT_EQ(over.substr(0, 13), "HTTP/1.1 413 ");
+  Client chunked(server_->port());
+  ASSERT_TRUE(chunked.ok());
+  std::string req = "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string piece(64 * 1024, 'x');
+  for (int i = 0; i < 17; ++i) req += "10000\r\n" + piece + "\r\n";  // 17 x 64 KiB > 1 MiB
+  req += "0\r\n\r\n";
+  EXPECT_EQ(chunked.Send(req).substr(0, 13), "HTTP/1.1 413 ");
 }
 
 // A header a handler set that would split the response (CR or LF in it, or

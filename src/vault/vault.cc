@@ -390,7 +390,7 @@ Result<Record> Vault::OpenRecord(std::string_view collection, std::string_view r
   COFFRE_ASSIGN_OR_RETURN(std::string plain,
                           crypto::Open(key, value.substr(layout::kRecordHeaderBytes), aad, "record"));
   auto fields = DecodeFields(plain);
-  crypto::RandomBytes(plain.data(), plain.size());
+  crypto::Wipe(plain.data(), plain.size());
   if (!fields) return Fail(fields.error());
   r.fields = std::move(*fields);
   return r;
