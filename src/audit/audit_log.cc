@@ -374,7 +374,11 @@ void AuditLog::RunCommitter() {
     written_.push_back(std::move(w));
     if (syncer_idle_ || syncer_waiting_) {
       syncer_idle_ = false;
+      // Notified after unlocking: woken under the lock, the syncer would
+      // only block again on mu_ until this thread lets go of it.
+      lock.unlock();
       written_cv_.notify_one();
+      lock.lock();
     }
   }
   committer_done_ = true;
@@ -389,8 +393,8 @@ void AuditLog::RunSyncer() {
       if (committer_done_) return;
       // Submissions queued while a written group waited were left to us
       // (Enqueue does not wake the committer for them): hand them over.
-      WakeCommitterForQueued();
       syncer_idle_ = true;
+      WakeCommitterForQueued(lock);
       written_cv_.wait(lock, [&] { return !written_.empty() || committer_done_; });
       syncer_idle_ = false;
       continue;
@@ -400,8 +404,8 @@ void AuditLog::RunSyncer() {
     // now saves those submissions a whole sync later.
     if (written_through_ < enqueued_) {
       const uint64_t target = enqueued_;
-      WakeCommitterForQueued();
       syncer_waiting_ = true;
+      WakeCommitterForQueued(lock);
       written_cv_.wait(lock, [&] { return written_through_ >= target || committer_done_; });
       syncer_waiting_ = false;
     }
@@ -456,10 +460,14 @@ void AuditLog::RunSyncer() {
   }
 }
 
-void AuditLog::WakeCommitterForQueued() {
+void AuditLog::WakeCommitterForQueued(std::unique_lock<std::mutex>& lock) {
   if (!queue_.empty() && committer_idle_) {
     committer_idle_ = false;
+    // Notified unlocked, for the reason RunCommitter gives; the caller's
+    // wait re-checks its condition under the lock.
+    lock.unlock();
     queued_.notify_one();
+    lock.lock();
   }
 }
 

@@ -176,8 +176,9 @@ class AuditLog {
   // checkpoints, then completes the submissions, until the committer has
   // stopped and nothing is left.
   void RunSyncer();
-  // Syncer, with mu_ held: wakes an idle committer if anything is queued.
-  void WakeCommitterForQueued();
+  // Syncer, with mu_ held by `lock`: wakes an idle committer if anything is
+  // queued (releasing and retaking `lock` to notify).
+  void WakeCommitterForQueued(std::unique_lock<std::mutex>& lock);
   // Sets results (on failure), then wakes or calls back each request.
   void Complete(std::vector<Request*>& group, const Status& s);
   std::vector<Entry> TakeUnauthenticatedSummaries(bool all);
