@@ -381,6 +381,11 @@ Session::~Session() {
 void Session::Start() {
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
     beast::error_code ec;
+    // Responses go out whole, as soon as they are written: without this,
+    // the tail segment of a response larger than one segment waits for the
+    // client's delayed ACK (Nagle's algorithm), up to 40 ms.
+    beast::get_lowest_layer(self->stream_).socket().set_option(tcp::no_delay(true), ec);
+    ec = {};
     auto endpoint = beast::get_lowest_layer(self->stream_).socket().remote_endpoint(ec);
     if (!ec) self->peer_ = endpoint.address().to_string();
     beast::get_lowest_layer(self->stream_).expires_after(self->server_.options().handshake_timeout);
