@@ -1,6 +1,7 @@
 // The only translation unit that includes Boost.Beast (slow to compile).
 #include "server/https_server.h"
 
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -49,19 +50,43 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
   return body;
 }
 
-// A header name is an RFC 9110 token; a value has no CR, LF or NUL (no
-// response splitting, whatever a handler puts there).
+// A header name is an RFC 9110 token (ASCII letters, digits and
+// !#$%&'*+-.^_`|~); a value is visible ASCII, spaces, tabs and obs-text,
+// never CR, LF, NUL or another control character (no response splitting,
+// whatever a handler puts there).
+bool IsTokenChar(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9')) return true;
+  return c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
 bool IsHeaderName(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (!(std::isalnum(u) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr) || c == '\0') return false;
-  }
-  return true;
+  return !name.empty() && std::all_of(name.begin(), name.end(), IsTokenChar);
 }
 
 bool IsHeaderValue(std::string_view value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  return std::all_of(value.begin(), value.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u == '\t' || (u >= 0x20 && u != 0x7f);
+  });
+}
+
+bool EqualsLowerAscii(std::string_view name, std::string_view lower) {
+  return name.size() == lower.size() &&
+         std::equal(name.begin(), name.end(), lower.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+// Headers the server writes itself: the framing and the security headers.
+// A handler that sets one would send it twice or contradict the framing.
+bool IsServerHeader(std::string_view name) {
+  for (std::string_view own : {"content-length", "transfer-encoding", "connection", "content-type",
+                               "cache-control", "x-content-type-options",
+                               "strict-transport-security"}) {
+    if (EqualsLowerAscii(name, own)) return true;
+  }
+  return false;
 }
 
 void AppendHeader(std::string& out, std::string_view name, std::string_view value) {
@@ -77,17 +102,19 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view valu
 // buffer-sequence view on every write (~5% of the server's CPU under
 // bench/http); the bytes are the same as Beast's. The answer to a HEAD
 // request has the headers of the GET answer and no body (RFC 9110 9.3.2).
-// False if a handler set a header that cannot be sent as it is (then
-// nothing is formatted).
+// False if the handler's answer cannot be sent as it is (then nothing is
+// formatted): a header that is not a valid field, or one the server writes
+// itself; a status that is not a final one (1xx would leave the client
+// waiting for another answer); a body with a status that has none.
 bool FormatResponse(const api::Response& response, bool keep_alive, bool head, std::string& out) {
   for (const auto& [name, value] : response.headers) {
-    if (!IsHeaderName(name) || !IsHeaderValue(value)) return false;
+    if (!IsHeaderName(name) || !IsHeaderValue(value) || IsServerHeader(name)) return false;
   }
   if (!IsHeaderValue(response.content_type)) return false;
   const int status = response.status;
-  if (status < 100 || status > 999) return false;
-  // 1xx, 204 and 304 carry no body and no Content-Length (RFC 9110 8.6).
-  const bool bodiless = status < 200 || status == 204 || status == 304;
+  if (status < 200 || status > 599) return false;
+  // 204 and 304 carry no body and no Content-Length (RFC 9110 8.6).
+  const bool bodiless = status == 204 || status == 304;
   if (bodiless && !response.body.empty()) return false;
   out.clear();
   out += "HTTP/1.1 ";
@@ -129,8 +156,9 @@ class RequestParser final : public http::basic_parser<true> {
   void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
     ec = http::error::bad_version;  // a request parser never sees a status line
   }
-  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+  void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
+    if (f == http::field::transfer_encoding) transfer_encoding_ = true;
     auto& [lower, v] = req_.headers.emplace_back();
     lower.resize(name.size());
     for (size_t i = 0; i < name.size(); ++i) {
@@ -138,7 +166,12 @@ class RequestParser final : public http::basic_parser<true> {
     }
     v.assign(value.data(), value.size());
   }
-  void on_header_impl(beast::error_code&) override {}
+  void on_header_impl(beast::error_code& ec) override {
+    // A transfer coding that does not end in chunked leaves the body's
+    // length unknown: Beast would read no body and take what follows as
+    // the next request (smuggling). RFC 9112 6.3: 400, and close.
+    if (transfer_encoding_ && !chunked()) ec = http::error::bad_transfer_encoding;
+  }
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
     if (length) req_.body.reserve(static_cast<size_t>(std::min<std::uint64_t>(*length, max_body_bytes_)));
   }
@@ -154,6 +187,7 @@ class RequestParser final : public http::basic_parser<true> {
   void on_finish_impl(beast::error_code&) override {}
 
   size_t max_body_bytes_;
+  bool transfer_encoding_ = false;
   api::Request req_;
   http::verb verb_ = http::verb::unknown;
 };
@@ -191,7 +225,10 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::ssl_stream<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
-  std::string out_;  // the response being written; its capacity is reused
+  // The response being written; wiped once written (it holds what the
+  // caller was shown), its capacity reused unless it grew past kKeptOutBytes.
+  std::string out_;
+  static constexpr size_t kKeptOutBytes = 64u << 10;
   Server& server_;
   std::shared_ptr<Counters> counters_;
   std::string peer_;
@@ -369,11 +406,13 @@ Session::Session(tcp::socket&& socket, ssl::context& ctx, Server& server)
   // read and write buffers after every record and allocates them again for
   // the next, a malloc/free pair each way per request (~3% of the server's
   // CPU under bench/http). A connection keeps them instead: ~34 KiB more
-  // per open connection, within the 160 KiB budget (bench/RESULTS.md).
+  // per open connection (bench/credentials checks the flood's peak RSS
+  // against its stated per-connection budget).
   SSL_clear_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
 }
 
 Session::~Session() {
+  OPENSSL_cleanse(out_.data(), out_.size());  // a write cut short at shutdown
   if (in_flight_) counters_->in_flight.fetch_sub(1);
   counters_->connections.fetch_sub(1);
 }
@@ -472,6 +511,9 @@ void Session::Write(api::Response response, bool keep_alive, bool head) {
 }
 
 void Session::OnWrite(bool keep_alive, beast::error_code ec, size_t) {
+  OPENSSL_cleanse(out_.data(), out_.size());
+  out_.clear();
+  if (out_.capacity() > kKeptOutBytes) std::string().swap(out_);
   if (in_flight_) {
     in_flight_ = false;
     counters_->in_flight.fetch_sub(1);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -35,6 +36,9 @@ class Client {
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    // A server that fails to answer or to close fails the test, not hangs it.
+    timeval timeout{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ssl_ = SSL_new(ctx_);
     SSL_set_fd(ssl_, fd_);
@@ -287,6 +291,34 @@ TEST_F(HttpsServerTest, RequestsReachTheHandlerWholeWithLowerCaseHeaderNames) {
   EXPECT_EQ(chunked.Send(req).substr(0, 13), "HTTP/1.1 413 ");
 }
 
+// A transfer coding that does not end in chunked leaves the body's length
+// unknown; the request is refused (400) and the connection closed, so what
+// follows it is never read as a request of its own (smuggling).
+TEST_F(HttpsServerTest, ATransferCodingOtherThanChunkedIsRefusedAndNothingIsSmuggled) {
+  std::atomic<int> calls{0};
+  Start(
+      [&](api::Request&) {
+        ++calls;
+        return Text(200, "handled");
+      },
+      nullptr);
+  Client c(server_->port());
+  ASSERT_TRUE(c.ok());
+  const std::string got =
+      c.Send("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"
+             "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(got.substr(0, 13), "HTTP/1.1 400 ");
+  EXPECT_NE(got.find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(c.Closed());
+  EXPECT_EQ(calls.load(), 0);
+  Client chunked_last(server_->port());  // chunked as the last coding is fine
+  ASSERT_TRUE(chunked_last.ok());
+  EXPECT_EQ(chunked_last.Send("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "0\r\n\r\n")
+                .substr(0, 13),
+            "HTTP/1.1 200 ");
+}
+
 // A header a handler set that would split the response (CR or LF in it, or
 // a name that is not a token) is never sent: the answer is a plain 500 and
 // the connection closes.
@@ -297,17 +329,26 @@ TEST_F(HttpsServerTest, AHeaderThatWouldSplitTheResponseBecomesA500) {
         if (r.target == "/value") bad.headers.emplace_back("X-Test", "1\r\nSet-Cookie: injected=1");
         if (r.target == "/name") bad.headers.emplace_back("X Test", "1");
         if (r.target == "/nul") bad.headers.emplace_back("X-Test", std::string("1\0", 2));
+        if (r.target == "/control") bad.headers.emplace_back("X-Test", "1\x01");
+        if (r.target == "/length") bad.headers.emplace_back("Content-Length", "0");
+        if (r.target == "/encoding") bad.headers.emplace_back("transfer-encoding", "chunked");
+        if (r.target == "/cache") bad.headers.emplace_back("Cache-control", "public");
         if (r.target == "/body") bad = api::Response{204, "abc", "text/plain", {}};
+        if (r.target == "/interim") bad = api::Response{101, "", "text/plain", {}};
         return bad;
       },
       nullptr);
-  for (const char* target : {"/value", "/name", "/nul", "/body"}) {
+  for (const char* target :
+       {"/value", "/name", "/nul", "/control", "/length", "/encoding", "/cache", "/body", "/interim"}) {
     Client c(server_->port());
     ASSERT_TRUE(c.ok());
     const std::string got = c.Exchange("GET", target);
     EXPECT_EQ(got.substr(0, 13), "HTTP/1.1 500 ") << target;
     EXPECT_EQ(got.find("injected"), std::string::npos) << target;
     EXPECT_EQ(got.find("X-Test"), std::string::npos) << target;
+    EXPECT_EQ(got.find("public"), std::string::npos) << target;
+    EXPECT_EQ(got.find("chunked"), std::string::npos) << target;
+    EXPECT_EQ(got.find("Content-Length: 0"), std::string::npos) << target;
     EXPECT_NE(got.find("\r\nConnection: close\r\n"), std::string::npos) << target;
     EXPECT_TRUE(c.Closed()) << target;
   }
