@@ -89,24 +89,10 @@ class Client {
 
   // Sends GET `path` and returns "STATUS BODY", or "" if the connection broke.
   std::string Get(const std::string& path) {
-    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-    if (SSL_write(ssl_, req.data(), static_cast<int>(req.size())) <= 0) return "";
-    std::string in;
-    char buf[4096];
-    for (;;) {
-      size_t end = in.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        size_t cl = in.find("Content-Length: ");
-        if (cl == std::string::npos) cl = in.find("content-length: ");
-        if (cl != std::string::npos && cl < end) {
-          size_t n = std::stoul(in.substr(cl + 16));
-          if (in.size() >= end + 4 + n) return in.substr(9, 3) + " " + in.substr(end + 4, n);
-        }
-      }
-      int got = SSL_read(ssl_, buf, sizeof buf);
-      if (got <= 0) return "";
-      in.append(buf, static_cast<size_t>(got));
-    }
+    const std::string in = Exchange("GET", path);
+    const size_t end = in.find("\r\n\r\n");
+    if (in.size() < 12 || end == std::string::npos) return "";
+    return in.substr(9, 3) + " " + in.substr(end + 4);
   }
 
  private:
