@@ -180,9 +180,8 @@ class RequestParser final : public http::basic_parser<true> {
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
-    req_.body.append(body.data(), body.size());
-    return body.size();
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code& ec) override {
+    return on_body_impl(body, ec);  // chunks are appended as a length-framed body is
   }
   void on_finish_impl(beast::error_code&) override {}
 
