@@ -964,6 +964,8 @@ TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
   CliResult refused = Coffre({"get", dir_, "people", kept});
   EXPECT_EQ(refused.exit_code, 6) << refused.err;
   EXPECT_NE(refused.err.find("entries were removed"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("coffre audit reanchor"), std::string::npos)
+      << "the refusal must name the command that fixes it: " << refused.err;
   CliResult re = Coffre({"audit", "reanchor", dir_});
   ASSERT_EQ(re.exit_code, kExitOk) << re.err;
   json::object ro = json::parse(re.LastOutLine()).as_object();
