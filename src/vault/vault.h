@@ -228,7 +228,7 @@ class Vault {
   // key-check value in one batch, then compacts the meta space so that the
   // entries sealed under the old key leave the files. Records are not
   // rewritten. With an empty `new_key_file` the key file in use is replaced
-  // in place (docs/adr/0015b-master-key-rotation-files.md): the new key is
+  // in place (docs/adr/0015b-every-deletion-journalled-and-compacted.md): the new key is
   // written to KEY.new, the rotation committed, the old key file linked to
   // KEY.old-<UTC time> (returned in `retired`) and KEY.new renamed over KEY;
   // Open finishes a rotation a crash interrupted.
