@@ -77,8 +77,8 @@ TEST_P(FixtureVaultTest, OpensVerifiesReadsAndWrites) {
   std::string erased(expected_.at("erased_subject").as_string());
   auto exported = Run({"export-subject", vault_, erased});
   EXPECT_EQ(exported.exit_code, kExitNotFound) << "erased subject " << erased << " came back";
-  auto found = Run({"find", vault_, "people",
-                    "email=" + std::string(expected_.at("erased_email").as_string())});
+  auto found = Run(
+      {"find", vault_, "people", "email=" + std::string(expected_.at("erased_email").as_string())});
   ASSERT_EQ(found.exit_code, kExitOk) << found.err;
   EXPECT_TRUE(found.OutLines().empty()) << "the erased person is still indexed";
 
@@ -88,8 +88,8 @@ TEST_P(FixtureVaultTest, OpensVerifiesReadsAndWrites) {
   EXPECT_NE(principals.out.find("fixture-support"), std::string::npos);
 
   // A held subject can be released (the hold was kept).
-  auto release = Run({"retention", "release", vault_,
-                      std::string(expected_.at("held_subject").as_string())});
+  auto release =
+      Run({"retention", "release", vault_, std::string(expected_.at("held_subject").as_string())});
   EXPECT_EQ(release.exit_code, kExitOk) << release.err;
 
   // The vault takes new writes, and reads them back.
