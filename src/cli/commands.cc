@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
-#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -148,6 +147,63 @@ void RegisterInit(CLI::App& app, Context& ctx) {
   });
 }
 
+// What `put` and `find` read a personal value from. A value in argv is seen
+// by every local user (ps, /proc/PID/cmdline) and kept by the shell's
+// history, so the argv forms still work but warn (ADR 0015h).
+constexpr size_t kMaxRecordBytes = 1u << 20;  // as the HTTPS API's body limit
+constexpr size_t kMaxValueBytes = 64u << 10;
+
+Result<std::string> ReadBounded(std::istream& in, size_t limit, std::string_view what) {
+  std::string text;
+  char buf[8192];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > limit) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  std::string(what) + " is larger than " + std::to_string(limit) + " bytes");
+    }
+  }
+  if (in.bad()) return Fail(ErrorCode::kIoError, "cannot read " + std::string(what));
+  return text;
+}
+
+void WarnValueInArgv(std::string_view instead) {
+  std::cerr << "coffre: warning: a personal value was given on the command line, where other local "
+               "users can read it (ps, /proc) and the shell history keeps it; "
+            << instead << "\n";
+}
+
+// The record of `put`: '-' reads standard input, '@FILE' reads FILE, any
+// other argument is the JSON itself (warned).
+Result<std::string> RecordText(const std::string& arg) {
+  if (arg == "-") return ReadBounded(std::cin, kMaxRecordBytes, "the record on standard input");
+  if (arg.starts_with('@')) {
+    const std::string path = arg.substr(1);
+    std::ifstream in(path, std::ios::binary);
+    if (path.empty() || !in)
+      return Fail(ErrorCode::kNotFound, "cannot read the record file " + path);
+    return ReadBounded(in, kMaxRecordBytes, "the record file " + path);
+  }
+  WarnValueInArgv("pass the record on standard input ('-') or in a file ('@FILE') instead");
+  return arg;
+}
+
+// The value of `find FIELD`: one line of standard input, its newline
+// stripped (prompted for on a terminal).
+Result<std::string> ValueFromStdin(const std::string& field) {
+  if (::isatty(STDIN_FILENO) == 1) std::cerr << "coffre: value of " << field << ": " << std::flush;
+  COFFRE_ASSIGN_OR_RETURN(std::string value,
+                          ReadBounded(std::cin, kMaxValueBytes, "the value on standard input"));
+  if (value.empty()) return Fail(ErrorCode::kInvalidArgument, "no value on standard input");
+  if (value.back() == '\n') value.pop_back();
+  if (!value.empty() && value.back() == '\r') value.pop_back();
+  if (value.find('\n') != std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "standard input holds more than one line: give one value");
+  }
+  return value;
+}
+
 void RegisterPut(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("put", "validate, seal and store one record");
   auto a = std::make_shared<VaultArgs>();
@@ -156,11 +212,15 @@ void RegisterPut(CLI::App& app, Context& ctx) {
   auto subject = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
   cmd->add_option("COLLECTION", *collection)->required();
-  cmd->add_option("JSON", *json, "the record as a JSON object ('-' reads standard input)")->required();
+  cmd->add_option(
+         "JSON", *json,
+         "the record as a JSON object: '-' reads it from standard input, '@FILE' from FILE "
+         "(a record written here is visible to other local users and warned about)")
+      ->required();
   cmd->add_option("--subject", *subject, "attach the record to this existing subject");
   cmd->callback([&ctx, a, collection, json, subject] {
     Run(ctx, [&]() -> Status {
-      if (*json == "-") *json = std::string(std::istreambuf_iterator<char>(std::cin), {});
+      COFFRE_ASSIGN_OR_RETURN(*json, RecordText(*json));
       std::optional<std::string> subj;
       if (!subject->empty()) {
         COFFRE_ASSIGN_OR_RETURN(subj, ParseId(*subject, "subject"));
@@ -211,16 +271,27 @@ void RegisterFind(CLI::App& app, Context& ctx) {
   auto query = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
   cmd->add_option("COLLECTION", *collection)->required();
-  cmd->add_option("FIELD=VALUE", *query)->required();
+  cmd->add_option(
+         "FIELD", *query,
+         "a searchable field; its value is read from standard input, one line (FIELD=VALUE "
+         "also works but shows the value to other local users and is warned about)")
+      ->required();
   cmd->callback([&ctx, a, collection, query] {
     Run(ctx, [&]() -> Status {
       auto eq = query->find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return Fail(ErrorCode::kInvalidArgument, "the query must be FIELD=VALUE");
+      if (eq == 0 || query->empty()) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "the query must be FIELD (value on standard input)");
+      }
+      std::string field = query->substr(0, eq);
+      std::string value;
+      if (eq == std::string::npos) {
+        COFFRE_ASSIGN_OR_RETURN(value, ValueFromStdin(field));
+      } else {
+        WarnValueInArgv("give FIELD alone and the value on standard input instead");
+        value = query->substr(eq + 1);
       }
       COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      std::string field = query->substr(0, eq);
-      std::string value = query->substr(eq + 1);
       COFFRE_ASSIGN_OR_RETURN(auto refs,
                               local->vault().Find(*collection, field, schema::Input::String(value)));
       std::vector<std::string> subjects;
