@@ -86,11 +86,15 @@ Status PrepareInit(const InitArgs& a, vault::InitOptions& o) {
 
 void RegisterInit(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("init", "create a new vault and its master key file");
+  Examples(cmd,
+           {"coffre init vault --schema examples/people.toml --policy examples/people-policy.toml",
+            "coffre init /srv/coffre/data --schema people.toml --key-file /etc/coffre/master.key"});
   auto a = std::make_shared<InitArgs>();
   cmd->add_option("DIR", a->vault.dir, "data directory to create")->required();
   cmd->add_option("--schema", a->schema, "schema TOML file")->required();
   cmd->add_option("--policy", a->policy, "policy TOML file (default: none, everything denied)");
-  cmd->add_option("--key-file", a->vault.key_file, "master key file to create (default: DIR.key)");
+  cmd->add_option("--key-file", a->vault.key_file,
+                  "master key file to create (default: $COFFRE_KEY_FILE, else DIR.key)");
   cmd->add_option("--erasure-journal", a->vault.journal,
                   "erasure journal to create (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
   cmd->add_option("--audit-anchor", a->vault.anchor,
@@ -206,12 +210,17 @@ Result<std::string> ValueFromStdin(const std::string& field) {
 
 void RegisterPut(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("put", "validate, seal and store one record");
+  Examples(cmd,
+           {"coffre gen --count 1 | coffre put vault people -    # the record on standard input",
+            "coffre put vault people @person.json",
+            "coffre put vault notes @note.json --subject 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto a = std::make_shared<VaultArgs>();
   auto collection = std::make_shared<std::string>();
   auto json = std::make_shared<std::string>();
   auto subject = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", *collection)->required();
+  cmd->add_option("COLLECTION", *collection, "collection of the schema to store into, e.g. people")
+      ->required();
   cmd->add_option(
          "JSON", *json,
          "the record as a JSON object: '-' reads it from standard input, '@FILE' from FILE "
@@ -246,12 +255,14 @@ void RegisterPut(CLI::App& app, Context& ctx) {
 
 void RegisterGet(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("get", "read one record");
+  Examples(cmd, {"coffre get vault people 9c41d0e2b7a35f68c1e04d2b9a7f3e15"});
   auto a = std::make_shared<VaultArgs>();
   auto collection = std::make_shared<std::string>();
   auto id = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", *collection)->required();
-  cmd->add_option("ID", *id)->required();
+  cmd->add_option("COLLECTION", *collection, "collection of the record, e.g. people")->required();
+  cmd->add_option("ID", *id, "record id, 32 hex digits (as put, find and import print it)")
+      ->required();
   cmd->callback([&ctx, a, collection, id] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*id, "record id"));
@@ -266,11 +277,14 @@ void RegisterGet(CLI::App& app, Context& ctx) {
 
 void RegisterFind(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("find", "equality search on a searchable field");
+  Examples(cmd, {"coffre find vault people email         # then type the address and Enter",
+                 "coffre find vault people phone < phone.txt",
+                 "printf '%s\\n' \"$NIR\" | coffre find vault people nir"});
   auto a = std::make_shared<VaultArgs>();
   auto collection = std::make_shared<std::string>();
   auto query = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", *collection)->required();
+  cmd->add_option("COLLECTION", *collection, "collection to search, e.g. people")->required();
   cmd->add_option(
          "FIELD", *query,
          "a searchable field; its value is read from standard input, one line (FIELD=VALUE "
@@ -330,13 +344,16 @@ class ProgressBar {
 
 void RegisterImport(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("import", "bulk-import a CSV (with header) or NDJSON file");
+  Examples(cmd, {"coffre import vault people people.csv",
+                 "coffre import vault people people.ndjson --format ndjson --report-commits"});
   auto a = std::make_shared<VaultArgs>();
   auto o = std::make_shared<vault::ImportOptions>();
   auto report = std::make_shared<bool>(false);
   auto format = std::make_shared<std::string>("auto");
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", o->collection)->required();
-  cmd->add_option("FILE", o->path)->required();
+  cmd->add_option("COLLECTION", o->collection, "collection to import into, e.g. people")
+      ->required();
+  cmd->add_option("FILE", o->path, "the CSV (header row) or NDJSON file to import")->required();
   cmd->add_option("--format", *format, "auto, csv or ndjson")->check(CLI::IsMember({"auto", "csv", "ndjson"}));
   cmd->add_option("--threads", o->threads, "worker threads (default: one per core)");
   cmd->add_option("--chunk-rows", o->chunk_rows, "rows per worker task");
@@ -399,10 +416,12 @@ using SubjectBody = std::function<Status(Local&, const std::string& raw, const s
 void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name,
                             const std::string& help, SubjectBody body) {
   auto* cmd = app.add_subcommand(name, help);
+  Examples(cmd, {"coffre " + name + " vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto a = std::make_shared<VaultArgs>();
   auto subject = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("SUBJECT", *subject)->required();
+  cmd->add_option("SUBJECT", *subject, "the person's subject id, 32 hex digits (as put prints it)")
+      ->required();
   cmd->callback([&ctx, a, subject, body] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*subject, "subject"));
@@ -447,6 +466,7 @@ void RegisterErase(CLI::App& app, Context& ctx) {
 
 void RegisterGen(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("gen", "write synthetic French people as NDJSON to stdout");
+  Examples(cmd, {"coffre gen --count 1000 --seed 7 > people.ndjson"});
   auto count = std::make_shared<uint64_t>(10);
   auto seed = std::make_shared<uint64_t>(1);
   cmd->add_option("--count", *count, "how many people")->required();
@@ -462,7 +482,11 @@ void RegisterGen(CLI::App& app, Context& ctx) {
 void RegisterKeys(CLI::App& app, Context& ctx) {
   auto* keys = app.add_subcommand("keys", "key management");
   keys->require_subcommand(1);
+  Examples(keys, {"coffre keys rotate vault --new-key-file vault.key.2027"});
   auto* cmd = keys->add_subcommand("rotate", "new master key: rewrap the keyring, records untouched");
+  Examples(cmd, {"coffre keys rotate vault --new-key-file vault.key.2027",
+                 "coffre keys rotate vault --key-file /etc/coffre/old.key --new-key-file "
+                 "/etc/coffre/new.key"});
   auto a = std::make_shared<VaultArgs>();
   auto next = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
