@@ -180,7 +180,10 @@ void WarnValueInArgv(std::string_view instead) {
 // The record of `put`: '-' reads standard input, '@FILE' reads FILE, any
 // other argument is the JSON itself (warned).
 Result<std::string> RecordText(const std::string& arg) {
-  if (arg == "-") return ReadBounded(std::cin, kMaxRecordBytes, "the record on standard input");
+  if (arg == "-") {
+    if (::isatty(STDIN_FILENO) == 1) std::cerr << "coffre: type the record, then Ctrl-D\n";
+    return ReadBounded(std::cin, kMaxRecordBytes, "the record on standard input");
+  }
   if (arg.starts_with('@')) {
     const std::string path = arg.substr(1);
     std::ifstream in(path, std::ios::binary);
