@@ -434,9 +434,8 @@ def test_e_switching_routes_collections_sessions_or_services_does_not_escape(cof
     refs = [v.find("email", p["email"])[0] for p in people]
     notes = []
     for p, ref in zip(people, refs):
-        out = v.last_json(v.cli("put", v.dir, "notes",
-                                json.dumps({"email": p["email"], "note": "called about a parcel"}),
-                                "--subject", ref["subject"]))
+        out = v.last_json(v.cli("put", v.dir, "notes", "-", "--subject", ref["subject"],
+                                input=json.dumps({"email": p["email"], "note": "called about a parcel"})))
         assert out["subject"] == ref["subject"]
         notes.append(out)
     password = strong_password()
