@@ -1175,6 +1175,31 @@ subjects = [ { window = "1h", soft = 1, hard = 2 } ]
   EXPECT_EQ(ErrorCodeOf(third), "suspended");
 }
 
+// The same question asked by a PATCH that takes someone's email.
+TEST_F(ApiTest, APatchClashNamesTheHolderInTheAudit) {
+  std::string admin = AddService("admin-app", "admin");
+  Response r = Call("PATCH", "/v1/collections/people/records/" + people_[1].id, admin, "admin",
+                    R"({"fields":{"email":")" + people_[0].fields["email"] + R"("}})");
+  ASSERT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(ErrorCodeOf(r), "already_exists");
+  EXPECT_EQ(r.body.find(people_[0].fields["email"]), std::string::npos);
+  const audit::Entry* entry = nullptr;
+  auto entries = AuditEntries();
+  for (const auto& e : entries) {
+    if (e.action == "update" && e.principal == "admin-app") entry = &e;
+  }
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(entry->outcome, "error");
+  EXPECT_EQ(entry->subjects, std::vector<std::string>{*FromHex(people_[0].subject)});
+  EXPECT_TRUE(entry->fields.empty());
+  // Nothing was written.
+  auto rec = vault_->Get("people", *FromHex(people_[1].id));
+  ASSERT_TRUE(rec);
+  for (const auto& f : rec->fields) {
+    if (f.name == "email") EXPECT_EQ(f.value, people_[1].fields["email"]);
+  }
+}
+
 TEST_F(ApiGuardTest, UniqueValuesAreChargedToTheSearchCapMatchingOrNot) {
   auto p = policy::Policy::Parse(R"(
 [purposes]
