@@ -5,6 +5,7 @@ Also: /healthz, and the TLS versions the server accepts.
 import concurrent.futures
 import json
 import os
+import re
 import secrets
 import socket
 import ssl
@@ -221,10 +222,8 @@ def test_only_health_readiness_and_login_answer_without_a_credential(seeded):
     try:
         swept = 0
         for path, item in doc["paths"].items():
-            target = path
-            for name, value in SAMPLE.items():
-                target = target.replace("{" + name + "}", value)
-            assert "{" not in target, f"no sample value for {path}"
+            # A well-formed value per parameter; one no sample names gets an id.
+            target = re.sub(r"\{([a-z_]+)\}", lambda m: SAMPLE.get(m.group(1), ABSENT_ID), path)
             for method in ("get", "put", "post", "patch", "delete"):
                 if method not in item or (path, method) in OPEN_OPERATIONS:
                     continue
