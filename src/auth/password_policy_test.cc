@@ -135,7 +135,7 @@ struct Guessed {
 // it. Their estimates are in ADR 0015g.
 constexpr Guessed kGuessed[] = {
     // A word or a name, French ones included, with a year and punctuation.
-    {"Soleil2024!!", internal::kWord, "a common word or name"},
+    {"Soleil2024!!", internal::kYear, "a year"},
     {"Motdepasse1!!", internal::kWord, "a common word or name"},
     {"Bonjour2023$$", internal::kWord, "a common word or name"},
     {"Marseille2025!", internal::kWord, "a common word or name"},
@@ -188,6 +188,8 @@ TEST(Guessable, TheRefusalNamesTheRuleAndAdvises) {
   const std::string& m = s.error().message;
   EXPECT_EQ(m.rfind("password refused (rule guessable): ", 0), 0u) << m;
   EXPECT_NE(m.find("it is built on a common word or name"), std::string::npos) << m;
+  EXPECT_NE(m.find("a year"), std::string::npos) << m;  // zxcvbn-c says a date
+  EXPECT_EQ(m.find("a date"), std::string::npos) << m;
   EXPECT_NE(m.find("12 or more random characters"), std::string::npos) << m;
   EXPECT_NE(m.find("passphrase of 5 or more random words"), std::string::npos) << m;
   EXPECT_EQ(m.find("Soleil"), std::string::npos);

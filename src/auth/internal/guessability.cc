@@ -117,6 +117,12 @@ unsigned WeaknessOf(int type) {
   }
 }
 
+// 1900..2099 alone.
+bool IsYear(std::string_view digits) {
+  return digits.size() == 4 && (digits.starts_with("19") || digits.starts_with("20")) &&
+         std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 double Log2(double x) { return std::log(x) / std::log(2.0); }
 
 struct Match {
@@ -130,7 +136,12 @@ Match Zxcvbn(const std::string& text, const std::vector<const char*>& dict) {
   m.bits = ZxcvbnMatch(text.c_str(), const_cast<const char**>(dict.data()), &raw);
   const std::unique_ptr<ZxcMatch_t, FreeInfo> info(raw);
   for (const ZxcMatch_t* part = info.get(); part != nullptr; part = part->Next) {
-    m.weaknesses |= WeaknessOf(part->Type);
+    unsigned w = WeaknessOf(part->Type);
+    // zxcvbn-c reads "2024" as a date (20/2/4); people mean a year.
+    if ((w & kDate) != 0 && IsYear(std::string_view(text).substr(part->Begin, part->Length))) {
+      w = (w & ~kDate) | kYear;
+    }
+    m.weaknesses |= w;
   }
   return m;
 }
@@ -269,11 +280,13 @@ Guessability EstimateGuessability(std::string_view password, std::string_view us
     if (unit.bits < best.bits) best = {unit.bits, unit.weaknesses | kRepeat};
   }
   // zxcvbn knows the walks of QWERTY keyboards, not of AZERTY ones: the same
-  // keys on a QWERTY keyboard show them ("1aqw2zsx" -> "!qaz@wsx").
+  // keys on a QWERTY keyboard show them ("1aqw2zsx" -> "1qaz2wsx"). Only a
+  // walk found there counts: anything else would give random passwords a
+  // second draw at zxcvbn's chance finds (leet-speak "r|ta" for "rita").
   const std::string qwerty = AzertyAsQwerty(password);
   if (qwerty != password) {
     const Match walked = Zxcvbn(qwerty, dict);
-    if (walked.bits < best.bits) best = walked;
+    if ((walked.weaknesses & kKeyboard) != 0 && walked.bits < best.bits) best = walked;
   }
   Guessability g;
   g.bits = best.bits;
