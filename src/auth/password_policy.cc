@@ -118,7 +118,7 @@ std::string DescribeWeaknesses(unsigned w) {
     out.append(out.empty() ? "it is built on " : ", ");
     out.append(text);
   }
-  if (out.empty()) out = "it is short for its kind of characters";
+  if (out.empty()) out = "it is made of predictable parts";
   return out;
 }
 

@@ -361,6 +361,18 @@ TEST(Guessable, EstimatesAreThreadSafe) {
   for (int m : mismatches) EXPECT_EQ(m, 0);
 }
 
+// Any bytes, as the fuzz target feeds them (invalid UTF-8, NUL inside): an
+// estimate, nothing more (ASan/UBSan watch the variants' string work).
+TEST(Guessable, AnyBytesAreEstimated) {
+  std::mt19937_64 rng(255);
+  for (int i = 0; i < 2000; ++i) {
+    std::string bytes(rng() % 48, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng() % 256);
+    const internal::Guessability g = internal::EstimateGuessability(bytes, bytes.substr(0, 6));
+    EXPECT_GE(g.bits, 0.0);
+  }
+}
+
 TEST(Guessable, LongPasswordsAreEstimated) {
   // The longest accepted password, random or a repeated word: both end.
   std::mt19937_64 rng(1024);

@@ -261,8 +261,8 @@ Guessability EstimateGuessability(std::string_view password, std::string_view us
   if (!user_name.empty()) {
     name_lower = LowerUtf8(user_name);
     name_folded = FoldAccents(user_name);
-    dict.push_back(name_lower.c_str());
-    if (name_folded != name_lower) dict.push_back(name_folded.c_str());
+    if (!name_lower.empty()) dict.push_back(name_lower.c_str());
+    if (!name_folded.empty() && name_folded != name_lower) dict.push_back(name_folded.c_str());
   }
   for (const std::string& w : words) dict.push_back(w.c_str());
   dict.push_back(nullptr);
