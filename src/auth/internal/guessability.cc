@@ -130,10 +130,11 @@ struct Match {
   unsigned weaknesses = 0;
 };
 
-Match Zxcvbn(const std::string& text, const std::vector<const char*>& dict) {
+// `dict` is not changed; ZxcvbnMatch takes it as a non-const array.
+Match Zxcvbn(const std::string& text, std::vector<const char*>& dict) {
   ZxcMatch_t* raw = nullptr;
   Match m;
-  m.bits = ZxcvbnMatch(text.c_str(), const_cast<const char**>(dict.data()), &raw);
+  m.bits = ZxcvbnMatch(text.c_str(), dict.data(), &raw);
   const std::unique_ptr<ZxcMatch_t, FreeInfo> info(raw);
   for (const ZxcMatch_t* part = info.get(); part != nullptr; part = part->Next) {
     unsigned w = WeaknessOf(part->Type);
