@@ -11,10 +11,12 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/bytes.h"
@@ -1000,6 +1002,44 @@ TEST_F(VaultTest, RestoredBackupForgetsDeletedRecords) {
   ASSERT_TRUE(v().DeleteRecord("people", kept.id));
   Reopen();
   EXPECT_EQ(v().Get("people", kept.id).error().code, ErrorCode::kNotFound);
+}
+
+// Deletions from many threads (a server): each journalled once, the applied
+// count and chain stored by the last one match the journal, and the shared
+// compactions leave the pending flag cleared.
+TEST_F(VaultTest, ConcurrentDeletionsKeepTheJournalChainExact) {
+  RecordRef a = Put(kPeople[0]);
+  std::vector<RecordRef> contracts;
+  for (int i = 0; i < 16; ++i)
+    contracts.push_back(PutContract("MAIF", "C-" + std::to_string(i), a.subject));
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < 16; i += 4) {
+        if (!v().DeleteRecord("contracts", contracts[i].id)) ++failed;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed.load(), 0);
+  auto journal = ErasureJournal::Open(journal_, v().vault_id());
+  ASSERT_TRUE(journal);
+  auto entries = journal->ReadAll();
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 16u);
+  const std::string applied = RawGet(Space::kMeta, std::string(layout::kMetaErasuresApplied));
+  ASSERT_EQ(applied.size(), 40u);
+  EXPECT_EQ(ReadBigEndian64(applied), 16u);
+  EXPECT_EQ(applied.substr(8), ErasureJournal::Chain(*entries, entries->size()));
+  auto pending = store().Get(Space::kMeta, "erasure_compaction_pending");
+  ASSERT_TRUE(pending);
+  EXPECT_FALSE(pending->has_value());
+  auto key = store().Get(Space::kKeys, layout::DataKeyKey(a.subject, "contracts"));
+  ASSERT_TRUE(key);
+  EXPECT_FALSE(key->has_value()) << "the last contract's deletion shreds the key";
+  Reopen();
+  EXPECT_TRUE(v().Get("people", a.id));
 }
 
 // The journal format outlives releases: a v1 journal (subject lines only,
