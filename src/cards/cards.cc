@@ -28,7 +28,8 @@ char StateByte(State s) {
   switch (s) {
     case State::kActive: return 'a';
     case State::kSaved: return 's';
-    case State::kEvidence: return 'e';
+    case State::kEvidence:
+      return layout::kEvidenceStateByte;
   }
   return '?';
 }
@@ -37,7 +38,8 @@ std::optional<State> StateFromByte(char c) {
   switch (c) {
     case 'a': return State::kActive;
     case 's': return State::kSaved;
-    case 'e': return State::kEvidence;
+    case layout::kEvidenceStateByte:
+      return State::kEvidence;
     default: return std::nullopt;
   }
 }

@@ -554,6 +554,27 @@ TEST_F(CardsInVaultTest, ARestoredBackupForgetsDeletedCompletedAndSweptCards) {
   EXPECT_TRUE(cards_->Get(kept.token));
 }
 
+// A replay interrupted after a card entry's batch (card and key gone, the
+// vault's applied count not yet moved) still removes, at the next open, the
+// card's recognition and subject entries.
+TEST_F(CardsInVaultTest, AnInterruptedReplayLeavesNoRecognitionEntryBehind) {
+  const std::string jeanne = Customer("Martin");
+  Card c = MakeFor(jeanne, 21);
+  auto batch = vault_->store().NewBatch();
+  batch->Delete(Space::kCards, "c/" + c.id);
+  batch->Delete(Space::kCards, "k/" + c.id);
+  ASSERT_TRUE(vault_->store().Write(*batch));
+  ASSERT_EQ(EntriesOf(c.id), 2u);  // hash and subject entries
+  const std::string vault_id = vault_->vault_id();
+  Close();
+  auto j = vault::ErasureJournal::Open(journal(), vault_id);
+  ASSERT_TRUE(j);
+  ASSERT_TRUE(j->Append(vault::JournalEntry::Card(c.id), kNow));
+  Open();
+  EXPECT_EQ(EntriesOf(c.id), 0u);
+  EXPECT_EQ(*cards_->CountOfSubject(jeanne), 0u);
+}
+
 }  // namespace
 }  // namespace coffre::cards
 

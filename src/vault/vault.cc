@@ -929,12 +929,15 @@ Result<bool> Vault::CollectRecordDeletion(std::string_view collection, std::stri
 Result<bool> Vault::CollectCardDeletion(std::string_view card_id, bool number_only,
                                         storage::WriteBatch& batch) {
   COFFRE_ASSIGN_OR_RETURN(auto sealed, store_->Get(Space::kCards, cards::layout::CardKey(card_id)));
-  if (!sealed) return false;
-  // The state byte (docs/key-hierarchy.md) is in clear: an evidence ('e')
-  // holds no number. A card that does was made irreversible after the
-  // backup was taken; the vault cannot rebuild its evidence without the
-  // cards module, so the card goes altogether (ADR 0015b).
-  if (number_only && sealed->size() >= 2 && (*sealed)[1] == 'e') return false;
+  // Already gone (a replay interrupted after this entry's batch included):
+  // its recognition and subject entries must go all the same.
+  if (!sealed) return true;
+  // The state byte (docs/key-hierarchy.md) is in clear: an evidence holds
+  // no number. A card that does was made irreversible after the backup was
+  // taken; the vault cannot rebuild its evidence without the cards module,
+  // so the card goes altogether (ADR 0015b).
+  if (number_only && sealed->size() >= 2 && (*sealed)[1] == cards::layout::kEvidenceStateByte)
+    return false;
   batch.Delete(Space::kCards, cards::layout::CardKey(card_id));
   batch.Delete(Space::kCards, cards::layout::DataKeyKey(card_id));
   return true;

@@ -282,7 +282,8 @@ class Vault {
   Result<bool> CollectRecordDeletion(std::string_view collection, std::string_view record_id,
                                      storage::WriteBatch& batch);
   // Replays a card entry: deletes the card's sealed form and key (for
-  // `number_only`, only when it still holds its number); true when it did.
+  // `number_only`, only when it still holds its number); true when the card
+  // is gone (its hash and subject entries then go too).
   Result<bool> CollectCardDeletion(std::string_view card_id, bool number_only,
                                    storage::WriteBatch& batch);
   Status CompactNow();
