@@ -28,8 +28,7 @@ char StateByte(State s) {
   switch (s) {
     case State::kActive: return 'a';
     case State::kSaved: return 's';
-    case State::kEvidence:
-      return layout::kEvidenceStateByte;
+    case State::kEvidence: return layout::kEvidenceStateByte;
   }
   return '?';
 }
@@ -38,8 +37,7 @@ std::optional<State> StateFromByte(char c) {
   switch (c) {
     case 'a': return State::kActive;
     case 's': return State::kSaved;
-    case layout::kEvidenceStateByte:
-      return State::kEvidence;
+    case layout::kEvidenceStateByte: return State::kEvidence;
     default: return std::nullopt;
   }
 }
