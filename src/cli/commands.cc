@@ -259,13 +259,33 @@ class ProgressBar {
 
 void RegisterImport(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("import", "bulk-import a CSV (with header) or NDJSON file");
+  cmd->footer(
+      "Every row read is counted as imported or rejected; exit 2 when rows were given\n"
+      "and none was imported. Reasons of rejected rows (line and rule, never values) go\n"
+      "to --rejects, else to FILE.rejects beside a regular file, else (standard input,\n"
+      "pipe, device) to ./coffre-import-TIMESTAMP.rejects; the path is printed on stderr.\n"
+      "Examples:\n"
+      "  coffre import DIR people people.csv\n"
+      "  coffre gen --count 1000 | coffre import DIR people - --ids-out ids.ndjson\n"
+      "  coffre import DIR rdv rdv.ndjson --subject-key clients.email \\\n"
+      "      --key-field crm_id --ids-out ids.ndjson");
   auto a = std::make_shared<VaultArgs>();
   auto o = std::make_shared<vault::ImportOptions>();
   auto report = std::make_shared<bool>(false);
   auto format = std::make_shared<std::string>("auto");
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", o->collection)->required();
-  cmd->add_option("FILE", o->path)->required();
+  cmd->add_option("COLLECTION", o->collection, "the collection the rows go to")->required();
+  cmd->add_option("FILE", o->path, "the CSV or NDJSON file; - (or /dev/stdin) reads standard input")->required();
+  cmd->add_option("--rejects", o->rejects_path,
+                  "where the reasons of rejected rows go (mode 0600; default: see below)");
+  cmd->add_option("--ids-out", o->ids_out_path,
+                  "a new file (mode 0600) with one line per imported row: "
+                  "{\"line\":L,\"id\":ID,\"subject\":SUBJECT[,\"key\":KEY]}");
+  cmd->add_option("--key-field", o->key_field,
+                  "a column copied as \"key\" into --ids-out (the source's own id); stored only if a field");
+  cmd->add_option("--subject-key", o->subject_key,
+                  "[COLLECTION.]FIELD: attach each row to the existing person whose unique FIELD has the "
+                  "row's value (rows matching nobody are rejected) instead of creating a person");
   cmd->add_option("--format", *format, "auto, csv or ndjson")->check(CLI::IsMember({"auto", "csv", "ndjson"}));
   cmd->add_option("--threads", o->threads, "worker threads (default: one per core)");
   cmd->add_option("--chunk-rows", o->chunk_rows, "rows per worker task");
@@ -305,17 +325,23 @@ void RegisterImport(CLI::App& app, Context& ctx) {
       }
       if (!stats) return Fail(stats.error());
       // One entry for the whole import (ids of imported rows are not listed).
-      COFFRE_TRY(local->Audit("import", o->collection, {}, {},  {},
-                              std::to_string(stats->imported) + " imported, " +
-                                  std::to_string(stats->rejected) + " rejected"));
+      std::string reason = std::to_string(stats->imported) + " imported, " +
+                           std::to_string(stats->rejected) + " rejected";
+      if (!o->subject_key.empty()) reason += ", attached to existing subjects by " + o->subject_key;
+      COFFRE_TRY(local->Audit("import", o->collection, {}, {}, {}, reason));
       if (stats->rejected > 0) {
-        std::cerr << "coffre: " << stats->rejected << " rows rejected; reasons in "
-                  << (o->rejects_path.empty() ? o->path + ".rejects" : o->rejects_path) << '\n';
+        std::cerr << "coffre: " << stats->rejected << " rows rejected; reasons in " << stats->rejects_path
+                  << '\n';
       }
-      std::printf("{\"imported\":%llu,\"rejected\":%llu,\"seconds\":%.3f}\n",
+      std::printf("{\"imported\":%llu,\"rejected\":%llu,\"seconds\":%.3f,\"read\":%llu}\n",
                   static_cast<unsigned long long>(stats->imported),
-                  static_cast<unsigned long long>(stats->rejected), stats->seconds);
+                  static_cast<unsigned long long>(stats->rejected), stats->seconds,
+                  static_cast<unsigned long long>(stats->read));
       std::fflush(stdout);
+      if (stats->read > 0 && stats->imported == 0) {
+        return Fail(ErrorCode::kInvalidArgument, "nothing imported: all " + std::to_string(stats->read) +
+                                                     " rows were rejected (reasons in " + stats->rejects_path + ")");
+      }
       return Ok();
     });
   });
