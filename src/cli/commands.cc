@@ -24,6 +24,7 @@
 #include "cards/cards.h"
 #include "common/bytes.h"
 #include "gen/people_gen.h"
+#include "guard/canary_set.h"
 #include "vault/importer.h"
 #include "policy/policy.h"
 #include "server/server.h"
@@ -286,7 +287,10 @@ void RegisterImport(CLI::App& app, Context& ctx) {
   cmd->add_option("--subject-key", o->subject_key,
                   "[COLLECTION.]FIELD: attach each row to the existing person whose unique FIELD has the "
                   "row's value (rows matching nobody are rejected) instead of creating a person");
-  cmd->add_option("--format", *format, "auto, csv or ndjson")->check(CLI::IsMember({"auto", "csv", "ndjson"}));
+  cmd->add_option("--format", *format,
+                  "auto, csv, ndjson, or export (a decrypted `coffre bulk-export` file: keeps record and "
+                  "subject ids, recreates canaries; into a collection with no record)")
+      ->check(CLI::IsMember({"auto", "csv", "ndjson", "export"}));
   cmd->add_option("--threads", o->threads, "worker threads (default: one per core)");
   cmd->add_option("--chunk-rows", o->chunk_rows, "rows per worker task");
   cmd->add_option("--commit-rows", o->commit_rows,
@@ -297,6 +301,7 @@ void RegisterImport(CLI::App& app, Context& ctx) {
     Run(ctx, [&]() -> Status {
       o->format = *format == "csv" ? vault::ImportFormat::kCsv
                   : *format == "ndjson" ? vault::ImportFormat::kNdjson
+                  : *format == "export" ? vault::ImportFormat::kExport
                                         : vault::ImportFormat::kAuto;
       COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
       vault::Vault* v = &local->vault();
@@ -311,6 +316,9 @@ void RegisterImport(CLI::App& app, Context& ctx) {
           std::fflush(stdout);
         }
         if (tty) bar.Update(p);
+      };
+      o->on_canaries = [v](const std::vector<std::string>& subjects) {
+        return guard::RegisterCanaries(*v, subjects);
       };
       auto stats = vault::Import(*v, *o);
       if (tty) {
@@ -328,6 +336,9 @@ void RegisterImport(CLI::App& app, Context& ctx) {
       std::string reason = std::to_string(stats->imported) + " imported, " +
                            std::to_string(stats->rejected) + " rejected";
       if (!o->subject_key.empty()) reason += ", attached to existing subjects by " + o->subject_key;
+      if (o->format == vault::ImportFormat::kExport) {
+        reason += ", ids kept from a bulk export, " + std::to_string(stats->canaries) + " canaries";
+      }
       COFFRE_TRY(local->Audit("import", o->collection, {}, {}, {}, reason));
       if (stats->rejected > 0) {
         std::cerr << "coffre: " << stats->rejected << " rows rejected; reasons in " << stats->rejects_path

@@ -104,7 +104,8 @@ struct Group {
   uint64_t imported = 0;
   uint64_t rejected = 0;
   uint64_t last_line = 0;
-  std::string ids_lines;  // --ids-out lines, written once the group is durable
+  std::string ids_lines;              // --ids-out lines, written once the group is durable
+  std::vector<std::string> canaries;  // --format export: subjects flagged canary
 };
 
 // An output file of the import (rejects, ids): created with mode 0600, written
@@ -150,6 +151,23 @@ class OutFile {
   int fd_ = -1;
   std::string path_;
 };
+
+// 32 hex digits into 16 bytes at `out`; false if `hex` is not that.
+bool HexInto(std::string_view hex, char* out) {
+  if (hex.size() != 2 * kIdBytes) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < kIdBytes; ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return true;
+}
 
 // Appends `s` as a JSON string (quotes and escapes).
 void AppendJsonString(std::string& out, std::string_view s) {
@@ -200,6 +218,7 @@ struct Chunk {
   // --ids-out: record id || subject id (32 bytes) of row r at 32 * r, and
   // the row's --key-field value at key_spans[r] in key_text.
   std::string row_ids;
+  std::vector<uint8_t> row_canary;  // --format export: the line says "canary":true
   std::string key_text;
   std::vector<std::pair<uint32_t, uint32_t>> key_spans;  // offset, size; size ~0u: none
   IndexRun index;                   // sorted by key; each entry carries its row
@@ -217,6 +236,7 @@ struct Chunk {
     for (auto& r : op_rows) r.clear();
     sorted.clear();
     row_ids.clear();
+    row_canary.clear();
     key_text.clear();
     key_spans.clear();
     index.Clear();
@@ -350,6 +370,10 @@ class Pipeline {
   // --key-field and --subject-key: copies the row's key, takes out the
   // columns that are not fields, and finds the subject to attach to (with
   // its data key). False if the row is rejected (reason added).
+  struct AttachKey;
+  // The data key of an existing (or kept, --format export) subject for this
+  // collection: from the store, or created once for the whole import.
+  Result<const AttachKey*> KeyOfSubject(const std::string& subject);
   Result<bool> PrepareColumns(Chunk& chunk, size_t r, Scratch& scratch, std::string& subject,
                               const crypto::SecretKey** data_key, bool* wrap_key);
   Status Prepare(Chunk& chunk, Scratch& scratch);
@@ -409,11 +433,13 @@ class Pipeline {
 
   ImportProgress progress_;
   uint64_t rows_read_ = 0;  // reader: rows handed to the pipeline
+  uint64_t canaries_ = 0;   // committed rows flagged canary
   OutFile rejects_;
   std::string rejects_path_;    // where rejects_ is (or will be) created
   bool rejects_fresh_ = false;  // the default beside a pipe or device: a new file
   std::string rejects_text_;    // committer: one chunk's reject lines
   OutFile ids_out_;
+  std::string last_kept_id_;  // committer, --format export: the last record id kept
 };
 
 void Pipeline::SetError(Error e) {
@@ -541,7 +567,7 @@ Status Pipeline::ReadAll() {
       header_pending = format_ == ImportFormat::kCsv;
     }
     while (status && scan < pending.size()) {
-      if (format_ == ImportFormat::kNdjson) {
+      if (format_ != ImportFormat::kCsv) {
         const void* nl = std::memchr(pending.data() + scan, '\n', pending.size() - scan);
         if (nl == nullptr) {
           scan = pending.size();
@@ -614,20 +640,42 @@ bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
   // before any other rule (docs/cards.md); rows that parse into fields are
   // checked by Vault::Validate, the others here.
   auto reject = [&](std::string reason) {
-    if (format_ == ImportFormat::kNdjson) {
+    if (format_ != ImportFormat::kCsv) {
       if (auto why = cards::FindSecurityCodeInRow(text, collection_)) reason = std::move(*why);
     }
     chunk.rejects.emplace_back(row.line, std::move(reason));
     return false;
   };
   sc.inputs.clear();
-  if (format_ == ImportFormat::kNdjson) {
+  if (format_ != ImportFormat::kCsv) {
     // The chunk buffer carries simdjson's padding after its last row, so
     // rows parse in place (realloc_if_needed = false).
     simdjson::dom::element doc;
     simdjson::dom::object obj;
     if (sc.parser.parse(text.data(), text.size(), false).get(doc) || doc.get(obj)) {
       return reject("not a JSON object");
+    }
+    if (format_ == ImportFormat::kExport) {
+      // A line of `coffre bulk-export`: {"collection","id","subject",
+      // "fields":{...}[,"canary":true]}; the ids are kept.
+      std::string_view coll, id_hex, subject_hex;
+      simdjson::dom::object fields;
+      if (obj["collection"].get(coll) || obj["id"].get(id_hex) || obj["subject"].get(subject_hex) ||
+          obj["fields"].get(fields)) {
+        return reject("not a bulk-export line (collection, id, subject, fields)");
+      }
+      if (coll != collection_.name) {
+        return reject("the line is of another collection than '" + collection_.name + "'");
+      }
+      char* ids = chunk.row_ids.data() + 2 * kIdBytes * (&row - chunk.rows.data());
+      if (!HexInto(id_hex, ids) || !HexInto(subject_hex, ids + kIdBytes)) {
+        return reject("id or subject is not 32 hex digits");
+      }
+      bool canary = false;
+      if (auto c = obj["canary"]; !c.error() && c.get(canary))
+        return reject("canary is not a boolean");
+      chunk.row_canary[&row - chunk.rows.data()] = canary ? 1 : 0;
+      obj = fields;
     }
     for (auto [key, value] : obj) {
       switch (value.type()) {
@@ -669,6 +717,22 @@ bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
     sc.inputs.emplace_back(header_[i], schema::Input::String(sc.cells[i]));
   }
   return true;
+}
+
+Result<const Pipeline::AttachKey*> Pipeline::KeyOfSubject(const std::string& subject) {
+  {
+    std::lock_guard lock(attach_mu_);
+    auto it = attach_keys_.find(subject);
+    if (it != attach_keys_.end()) return &it->second;
+  }
+  COFFRE_ASSIGN_OR_RETURN(std::optional<crypto::SecretKey> stored,
+                          vault_.FindDataKey(subject, collection_.name));
+  AttachKey fresh;
+  fresh.stored = stored.has_value();
+  fresh.key = stored ? std::move(*stored) : crypto::SecretKey::Random();
+  std::lock_guard lock(attach_mu_);
+  // Another worker may have added it meanwhile: theirs wins.
+  return &attach_keys_.try_emplace(subject, std::move(fresh)).first->second;
 }
 
 Result<bool> Pipeline::PrepareColumns(Chunk& chunk, size_t r, Scratch& sc, std::string& subject,
@@ -716,22 +780,7 @@ Result<bool> Pipeline::PrepareColumns(Chunk& chunk, size_t r, Scratch& sc, std::
       return false;
     }
     subject = std::move((*refs)[0].subject);
-    AttachKey* found = nullptr;
-    {
-      std::lock_guard lock(attach_mu_);
-      auto it = attach_keys_.find(subject);
-      if (it != attach_keys_.end()) found = &it->second;
-    }
-    if (found == nullptr) {
-      COFFRE_ASSIGN_OR_RETURN(std::optional<crypto::SecretKey> stored,
-                              vault_.FindDataKey(subject, collection_.name));
-      AttachKey fresh;
-      fresh.stored = stored.has_value();
-      fresh.key = stored ? std::move(*stored) : crypto::SecretKey::Random();
-      std::lock_guard lock(attach_mu_);
-      // Another worker may have added it meanwhile: theirs wins.
-      found = &attach_keys_.try_emplace(subject, std::move(fresh)).first->second;
-    }
+    COFFRE_ASSIGN_OR_RETURN(const AttachKey* found, KeyOfSubject(subject));
     *data_key = &found->key;
     *wrap_key = !found->stored;
   }
@@ -752,16 +801,29 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
   SealedRecord& sealed = sc.sealed;
   std::vector<FieldValue>& fields = sc.fields;
   const bool ids_out = ids_out_.is_open();
-  if (ids_out) {
-    chunk.row_ids.resize(chunk.rows.size() * 2 * kIdBytes);
-    if (!options_.key_field.empty()) chunk.key_spans.assign(chunk.rows.size(), {0, ~0u});
-  }
+  const bool keep_ids = format_ == ImportFormat::kExport;
+  if (ids_out || keep_ids) chunk.row_ids.resize(chunk.rows.size() * 2 * kIdBytes);
+  if (keep_ids) chunk.row_canary.assign(chunk.rows.size(), 0);
+  if (ids_out && !options_.key_field.empty()) chunk.key_spans.assign(chunk.rows.size(), {0, ~0u});
   std::string attach_subject;
+  std::string_view previous_id;  // --format export: ids must increase (sorted files)
   for (size_t r = 0; r < chunk.rows.size(); ++r) {
     const Row& row = chunk.rows[r];
     if (!ParseRow(chunk, row, sc)) continue;
     const crypto::SecretKey* attach_key = nullptr;
     bool wrap_key = true;
+    if (keep_ids) {
+      std::string_view id(chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+      if (!previous_id.empty() && id <= previous_id) {
+        chunk.rejects.emplace_back(row.line,
+                                   "record id repeated or out of order (an export is in id order)");
+        continue;
+      }
+      attach_subject.assign(chunk.row_ids.data() + 2 * kIdBytes * r + kIdBytes, kIdBytes);
+      COFFRE_ASSIGN_OR_RETURN(const AttachKey* key, KeyOfSubject(attach_subject));
+      attach_key = &key->key;
+      wrap_key = !key->stored;
+    }
     if (!options_.key_field.empty() || subject_key_) {
       COFFRE_ASSIGN_OR_RETURN(bool kept,
                               PrepareColumns(chunk, r, sc, attach_subject, &attach_key, &wrap_key));
@@ -773,7 +835,12 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
     }
     sealed.Reset();
     sealed.record_id.resize(kIdBytes);
-    IdSource::MakeInto(chunk.id_base + 2 * r, sealed.record_id.data());
+    if (keep_ids) {
+      std::memcpy(sealed.record_id.data(), chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+      previous_id = std::string_view(chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+    } else {
+      IdSource::MakeInto(chunk.id_base + 2 * r, sealed.record_id.data());
+    }
     if (attach_key != nullptr) {
       sealed.subject = attach_subject;
     } else {
@@ -849,7 +916,8 @@ Status Pipeline::WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop) {
       }
       return writer->Add(key, value);
     };
-    const bool sort = subject_key_ && space != Space::kRecords;
+    const bool sort =
+        (subject_key_ || format_ == ImportFormat::kExport) && space != Space::kRecords;
     chunk.sorted.clear();
     std::string_view ops(chunk.ops[s]);
     for (size_t i = 0; !ops.empty(); ++i) {
@@ -916,12 +984,32 @@ Status Pipeline::Commit(Chunk& chunk) {
   auto& mine = pending_unique_[group_.number];
   std::vector<bool> clash(chunk.rows.size(), false);
   bool any_clash = false;
+  if (format_ == ImportFormat::kExport) {
+    // Kept record ids increase within a chunk (Prepare); across chunks too,
+    // or a repeated id would overwrite a record.
+    for (uint32_t r : chunk.op_rows[0]) {
+      std::string_view id(chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+      if (!last_kept_id_.empty() && id <= last_kept_id_) {
+        clash[r] = true;
+        any_clash = true;
+        chunk.rejects.emplace_back(chunk.rows[r].line,
+                                   "record id repeated or out of order (an export is in id order)");
+      } else {
+        last_kept_id_.assign(id);
+        break;  // the rest of the chunk increases from here
+      }
+    }
+  }
   // A row's probes are contiguous (Prepare adds them row by row). Its keys are
   // reserved only once all of them are free, so a rejected row never touches
   // what earlier rows reserved.
   for (size_t begin = 0; begin < chunk.probes.size();) {
     size_t end = begin;
     while (end < chunk.probes.size() && chunk.probes[end].row == chunk.probes[begin].row) ++end;
+    if (clash[chunk.probes[begin].row]) {
+      begin = end;
+      continue;
+    }
     const UniqueProbe* taken_probe = nullptr;
     for (size_t i = begin; i < end && !taken_probe; ++i) {
       UniqueProbe& p = chunk.probes[i];
@@ -984,6 +1072,15 @@ Status Pipeline::Commit(Chunk& chunk) {
       rejects_text_ += '\n';
     }
     COFFRE_TRY(rejects_.Write(rejects_text_));
+  }
+  if (format_ == ImportFormat::kExport) {
+    for (uint32_t r : chunk.op_rows[0]) {
+      if (clash[r]) continue;
+      last_kept_id_.assign(chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+      if (chunk.row_canary[r]) {
+        group_.canaries.emplace_back(chunk.row_ids.data() + 2 * kIdBytes * r + kIdBytes, kIdBytes);
+      }
+    }
   }
   if (ids_out_.is_open()) {
     // Written by the ingester once the group is durable.
@@ -1091,6 +1188,15 @@ Status Pipeline::Ingest(Group& group) {
     }
     if (!set.paths.empty()) sets.push_back(std::move(set));
   }
+  if (!group.canaries.empty()) {
+    // Registered before the records exist: a listed subject that never
+    // arrives is harmless, a canary left unlisted would pass for a person.
+    if (!options_.on_canaries) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "the input holds canaries and nothing registers them");
+    }
+    COFFRE_TRY(options_.on_canaries(group.canaries));
+  }
   if (!sets.empty()) COFFRE_TRY(vault_.store().IngestAtomically(sets));
   groups_ingested_.store(group.number + 1, std::memory_order_release);
 
@@ -1098,6 +1204,7 @@ Status Pipeline::Ingest(Group& group) {
   {
     std::lock_guard lock(mu_);
     progress_.imported += group.imported;
+    canaries_ += group.canaries.size();
     progress_.rejected += group.rejected;
     progress_.committed_through_line = group.last_line;
     snapshot = progress_;
@@ -1194,6 +1301,7 @@ Result<ImportStats> Pipeline::Run() {
   stats.rejected = progress_.rejected;
   stats.committed_through_line = progress_.committed_through_line;
   stats.rejects_path = rejects_path_;
+  stats.canaries = canaries_;
   if (stats.imported + stats.rejected != stats.read) {
     // Never report a count that leaves rows unaccounted for.
     return Fail(ErrorCode::kInternal,
@@ -1312,6 +1420,21 @@ Result<ImportStats> Import(Vault& vault, const ImportOptions& in) {
   if (options.chunk_rows == 0) options.chunk_rows = 8192;
   if (options.commit_rows == 0) options.commit_rows = 65536;
   std::optional<SubjectKey> subject_key;
+  if (options.format == ImportFormat::kExport) {
+    if (!options.subject_key.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "--subject-key does not apply to --format export (it keeps subjects)");
+    }
+    // Kept ids must not overwrite records: a collection is migrated once,
+    // into a collection that has none.
+    COFFRE_ASSIGN_OR_RETURN(auto online, vault.ListRecords(collection->name, "", 1));
+    COFFRE_ASSIGN_OR_RETURN(auto archived, vault.ListArchived(collection->name, "", 1));
+    if (!online.empty() || !archived.empty()) {
+      return Fail(ErrorCode::kAlreadyExists, "--format export keeps record ids: collection '" +
+                                                 collection->name +
+                                                 "' must be empty (import into a new vault)");
+    }
+  }
   if (!options.subject_key.empty()) {
     COFFRE_ASSIGN_OR_RETURN(subject_key,
                             ResolveSubjectKey(vault.schema(), *collection, options.subject_key));

@@ -44,13 +44,19 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "vault/vault.h"
 
 namespace coffre::vault {
 
-enum class ImportFormat { kAuto, kCsv, kNdjson };
+// kExport: the plaintext of `coffre bulk-export` (one
+// {"collection","id","subject","fields":{...}[,"canary":true]} per line).
+// Record and subject ids are kept (a migration into a new vault); the ids
+// must increase (an export lists them in order) and the collection must
+// have no record yet; rows flagged canary are handed to `on_canaries`.
+enum class ImportFormat { kAuto, kCsv, kNdjson, kExport };
 
 struct ImportProgress {
   uint64_t bytes_read = 0;
@@ -78,6 +84,11 @@ struct ImportOptions {
   size_t commit_rows = 65536;  // rows per durable, atomic commit (whole chunks)
   // Called by the committer after each durable chunk.
   std::function<void(const ImportProgress&)> on_commit;
+  // kExport: called with the subjects (raw ids) of rows flagged canary,
+  // before the group holding them is ingested (an unlisted canary would
+  // pass for a person; a listed subject that never arrives is harmless).
+  // An input with canaries and no callback fails.
+  std::function<Status(const std::vector<std::string>& subjects)> on_canaries;
 };
 
 struct ImportStats {
@@ -87,6 +98,7 @@ struct ImportStats {
   double seconds = 0;
   uint64_t committed_through_line = 0;
   std::string rejects_path;  // where rejects go; the file exists iff rejected > 0
+  uint64_t canaries = 0;     // kExport: imported rows flagged canary
 };
 
 Result<ImportStats> Import(Vault& vault, const ImportOptions& options);
