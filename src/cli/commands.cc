@@ -243,9 +243,15 @@ class ProgressBar {
     Draw(p);
   }
   void Draw(const vault::ImportProgress& p) {
-    double frac = p.bytes_total ? static_cast<double>(p.bytes_read) / p.bytes_total : 1.0;
-    int filled = static_cast<int>(frac * 30);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (p.bytes_total == 0) {  // a pipe: no size, counts only
+      std::fprintf(stderr, "\r%llu imported  %llu rejected  %.0f rows/s ",
+                   static_cast<unsigned long long>(p.imported), static_cast<unsigned long long>(p.rejected),
+                   secs > 0 ? (p.imported + p.rejected) / secs : 0.0);
+      return;
+    }
+    double frac = static_cast<double>(p.bytes_read) / p.bytes_total;
+    int filled = static_cast<int>(frac * 30);
     std::fprintf(stderr, "\r[%-30s] %3d%%  %llu imported  %llu rejected  %.0f rows/s ",
                  std::string(static_cast<size_t>(filled), '#').c_str(), static_cast<int>(frac * 100),
                  static_cast<unsigned long long>(p.imported), static_cast<unsigned long long>(p.rejected),

@@ -1265,12 +1265,25 @@ void Pipeline::CommitterLoop() {
   }
 }
 
+// The rejects file replaces what is at its path: never the input itself.
+Status CheckRejectsIsNotInput(const std::string& input, const std::string& rejects) {
+  struct stat in {
+  }, out{};
+  if (input == "-" || ::stat(input.c_str(), &in) != 0 || ::stat(rejects.c_str(), &out) != 0)
+    return Ok();
+  if (in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+    return Fail(ErrorCode::kInvalidArgument, "--rejects names the input file itself");
+  }
+  return Ok();
+}
+
 Result<ImportStats> Pipeline::Run() {
   auto start = std::chrono::steady_clock::now();
   unsigned threads =
       options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   max_in_flight_ = 2 * threads + 2;
   if (!rejects_fresh_) {
+    COFFRE_TRY(CheckRejectsIsNotInput(options_.path, rejects_path_));
     // A stale file would mislead (a device named by --rejects stays).
     struct stat st {};
     if (::lstat(rejects_path_.c_str(), &st) == 0 && S_ISREG(st.st_mode))
@@ -1343,9 +1356,15 @@ ImportFormat FormatFromName(const std::string& path) {
 }  // namespace
 
 std::string DefaultRejectsPath(const std::string& path, int64_t unix_seconds) {
+  // /dev/stdin redirected from a file stats as a regular file: what counts
+  // is the name given, never a device's or /proc's directory.
+  std::error_code ec;
+  const std::string absolute = std::filesystem::absolute(path, ec).lexically_normal().string();
+  const bool system_dir = absolute.rfind("/dev/", 0) == 0 || absolute.rfind("/proc/", 0) == 0;
   struct stat st {};
-  if (path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+  if (path != "-" && !system_dir && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     return path + ".rejects";
+  }
   std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   ::gmtime_r(&t, &tm);

@@ -241,6 +241,25 @@ TEST_F(ImporterTest, DefaultRejectsPathNeverBesideADevice) {
   EXPECT_EQ(DefaultRejectsPath("/dev/stdin", 1796648709),
             "./coffre-import-20261207T130509Z.rejects");
   EXPECT_EQ(DefaultRejectsPath("/dev/null", 0), "./coffre-import-19700101T000000Z.rejects");
+  // `import DIR people /dev/stdin < file`: /dev/stdin stats as a regular
+  // file, and still no file is written in /dev.
+  int saved = ::dup(STDIN_FILENO);
+  int fd = ::open(regular.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ::dup2(fd, STDIN_FILENO);
+  ::close(fd);
+  std::string redirected = DefaultRejectsPath("/dev/stdin", 0);
+  ::dup2(saved, STDIN_FILENO);
+  ::close(saved);
+  EXPECT_EQ(redirected, "./coffre-import-19700101T000000Z.rejects");
+}
+
+TEST_F(ImporterTest, RejectsNeverReplaceTheInput) {
+  std::string input = File("people.ndjson", PersonJson(People(1)[0]) + "\n{}\n");
+  auto stats = Import(*vault_, {.collection = "people", .path = input, .rejects_path = input});
+  ASSERT_FALSE(stats);
+  EXPECT_EQ(stats.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ReadFile(input), PersonJson(People(1)[0]) + "\n{}\n");
 }
 
 TEST_F(ImporterTest, IdsOutListsEveryImportedRowWithItsKey) {
