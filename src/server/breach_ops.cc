@@ -159,12 +159,16 @@ Result<json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const jso
     COFFRE_ASSIGN_OR_RETURN(std::string approval_id, ApprovalId(req));
     COFFRE_ASSIGN_OR_RETURN(std::string recipient, PublicKey(req));
     COFFRE_ASSIGN_OR_RETURN(std::string out, OutPath(req));
-    COFFRE_ASSIGN_OR_RETURN(bulk::ExportResult x, bulk::Export(rt.vault(), rt.audit(), approvals,
-                                                               {.collection = collection,
-                                                                .approval_id = approval_id,
-                                                                .recipient_public_key = recipient,
-                                                                .out_path = out,
-                                                                .source = std::string(source)}));
+    COFFRE_ASSIGN_OR_RETURN(bulk::ExportResult x,
+                            bulk::Export(rt.vault(), rt.audit(), approvals,
+                                         {.collection = collection,
+                                          .approval_id = approval_id,
+                                          .recipient_public_key = recipient,
+                                          .out_path = out,
+                                          .source = std::string(source),
+                                          .is_canary = [&](std::string_view s) {
+                                            return rt.guard().canaries().Contains(s);
+                                          }}));
     return json::object{{"records", x.records}, {"subjects", x.subjects}, {"audit_entries", x.audit_entries},
                         {"bytes", x.bytes}, {"out", out}};
   }

@@ -17,8 +17,8 @@ import subprocess
 
 import pytest
 
-from conftest import (EXIT_DENIED, EXIT_INTEGRITY, EXIT_OK, Client, Vault, build_vault, canonical,
-                      error_of, stop_checked, strong_password)
+from conftest import (EXIT_DENIED, EXIT_EXISTS, EXIT_INTEGRITY, EXIT_OK, SCHEMA, Client, Vault,
+                      build_vault, canonical, error_of, stop_checked, strong_password)
 
 PEOPLE = "/v1/collections/people/records"
 SEARCH = "/v1/collections/people/search"
@@ -318,6 +318,21 @@ def test_bulk_export_needs_two_admins_and_comes_back_sealed(drill):
         if e["action"] == "bulk_export":
             audited.update(e["subjects"])
     assert audited == exported
+    # The migration path (docs/import.md): the decrypted export imports into a
+    # new vault with every record and subject id kept, the values unchanged.
+    plain = v.root / "people.export.ndjson"
+    v.cli("decrypt", "--secret-key", v.root / "export.secret", "--out", plain, out)
+    new_dir = v.root / "migrated"
+    v.cli("init", new_dir, "--schema", SCHEMA)
+    r = v.cli("import", new_dir, "people", plain, "--format", "export")
+    assert v.last_json(r)["imported"] == len(lines) and v.last_json(r)["rejected"] == 0
+    for x in lines[:5] + lines[-5:]:
+        got = v.last_json(v.cli("get", new_dir, "people", x["id"]))
+        assert got["subject"] == x["subject"] and got["fields"] == x["fields"]
+    # Once only: the collection now holds those ids.
+    r = v.cli("import", new_dir, "people", plain, "--format", "export", check=False)
+    assert r.returncode == EXIT_EXISTS, r.stderr
+    plain.unlink()
     # Single use; another key cannot open it.
     r = v.cli("bulk-export", v.dir, "people", "--approval", approval, "--recipient", pk,
               "--out", v.root / "again.sealed", check=False)
