@@ -70,6 +70,9 @@ struct Services {
   // Legal holds and the archive (src/retention). Null: their routes answer
   // 503 (some tests).
   retention::Retention* retention = nullptr;
+  // The server's log, one line per call (a failed login names the
+  // principal only if it is registered). Null: standard error.
+  std::function<void(std::string_view)> log = nullptr;
 };
 
 class Api {
