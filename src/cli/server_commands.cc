@@ -122,8 +122,8 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
         COFFRE_ASSIGN_OR_RETURN(std::string password, ReadPassword());
         req["password"] = password;
         std::fill(password.begin(), password.end(), '\0');
-        if (!totp->issuer.empty()) req["totp_issuer"] = totp->issuer;
       }
+      if (!totp->issuer.empty()) req["totp_issuer"] = totp->issuer;  // refused unless human
       COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, req));
       if (out.contains("otpauth_uri")) COFFRE_TRY(ShowTotpEnrolment(out, *totp));
       if (out.contains("api_key")) {
