@@ -57,7 +57,7 @@ Result<json::object> AttrsObject(const std::vector<std::string>& attrs) {
 }
 
 void AddNameArg(CLI::App* cmd, std::string& name) {
-  cmd->add_option("NAME", name, "the principal's name")->required();
+  cmd->add_option("NAME", name, "the principal's name (as principal list shows it)")->required();
 }
 
 }  // namespace
@@ -105,7 +105,9 @@ void RegisterPrincipalLifecycle(CLI::App* group, Context& ctx) {
   {
     auto* cmd = group->add_subcommand(
         "update", "change a principal's role or attributes (applies at once, to sessions too)");
-    cmd->footer("Example: coffre principal update /srv/coffre alice --role dpo --attr team=b");
+    Examples(cmd,
+             {"coffre principal update vault alice --role dpo",
+              "coffre principal update vault adviser-42 --attr agency=A043 --remove-attr team"});
     auto a = std::make_shared<VaultArgs>();
     auto name = std::make_shared<std::string>();
     auto role = std::make_shared<std::string>();
@@ -137,7 +139,10 @@ void RegisterPrincipalLifecycle(CLI::App* group, Context& ctx) {
   {
     auto* cmd = group->add_subcommand(
         "rotate-key", "give a service a new API key; the old one works until --grace ends");
-    cmd->footer("Example: coffre principal rotate-key /srv/coffre billing-app --grace 24h");
+    Examples(
+        cmd,
+        {"coffre principal rotate-key vault crm --grace 24h    # the old key works one more day",
+         "coffre principal rotate-key vault crm    # after a leak: the old key stops now"});
     auto a = std::make_shared<VaultArgs>();
     auto name = std::make_shared<std::string>();
     auto grace = std::make_shared<std::string>("0");
@@ -161,8 +166,9 @@ void RegisterPrincipalLifecycle(CLI::App* group, Context& ctx) {
   {
     auto* cmd = group->add_subcommand(
         "reset-totp", "give a human a new TOTP secret (the old one and their sessions end)");
-    cmd->footer(
-        "Example: coffre principal reset-totp /srv/coffre alice --totp-issuer 'ACME vault'");
+    Examples(cmd,
+             {"coffre principal reset-totp vault alice",
+              "coffre principal reset-totp vault alice --totp-issuer 'ACME vault' --qr light"});
     auto a = std::make_shared<VaultArgs>();
     auto name = std::make_shared<std::string>();
     auto totp = std::make_shared<TotpOptions>();
@@ -183,7 +189,7 @@ void RegisterPrincipalLifecycle(CLI::App* group, Context& ctx) {
   {
     auto* cmd = group->add_subcommand(
         "unlock", "lift a human's account lock (10 failed logins lock it for 30 minutes)");
-    cmd->footer("Example: coffre principal unlock /srv/coffre alice");
+    Examples(cmd, {"coffre principal unlock vault alice"});
     auto a = std::make_shared<VaultArgs>();
     auto name = std::make_shared<std::string>();
     AddVaultArgs(cmd, *a);
@@ -200,7 +206,7 @@ void RegisterPrincipalLifecycle(CLI::App* group, Context& ctx) {
   {
     auto* cmd = group->add_subcommand("usage",
                                       "what a principal has used of its role's quotas, per window");
-    cmd->footer("Example: coffre principal usage /srv/coffre support-app");
+    Examples(cmd, {"coffre principal usage vault crm"});
     auto a = std::make_shared<VaultArgs>();
     auto name = std::make_shared<std::string>();
     AddVaultArgs(cmd, *a);
