@@ -73,7 +73,9 @@ class ApiTest : public ::testing::Test {
                                           .openapi_json = R"({"openapi":"3.1.0"})",
                                           .guard = guard_.get(),
                                           .credentials = credentials_.get(),
-                                          .log = [this](std::string_view line) { log_lines_.emplace_back(line); }});
+                                          .log = [this](std::string_view line) {
+                                            log_lines_.emplace_back(line);
+                                          }});
     gen::PeopleGenerator people(7);
     for (int i = 0; i < 6; ++i) {
       std::string line;

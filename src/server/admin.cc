@@ -60,6 +60,8 @@ std::string PrincipalAuditReason(std::string_view op, const json::object& req,
                                  const Result<json::object>& result) {
   auto name = req.find("name");
   if (name == req.end() || !name->value().is_string()) return {};
+  // An invalid name could be anything typed by mistake: not written.
+  if (!auth::ValidateName(name->value().get_string())) return "principal (invalid name)";
   std::string out = "principal " + std::string(name->value().get_string());
   if (!result) return out;
   if (op == "principal.update") {

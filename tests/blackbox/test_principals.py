@@ -137,13 +137,17 @@ def test_update_changes_role_and_attributes(pv, running):
             assert r.returncode == code, (args, r.returncode, r.stderr)
         r = v.cli("principal", "update", v.dir, "ghost", "--role", "adviser", check=False)
         assert r.returncode == 3, r.stderr
+        # Something typed by mistake as the name is not written to the audit log.
+        r = v.cli("principal", "update", v.dir, "Sunny Pass-1!", "--role", "adviser", check=False)
+        assert r.returncode == 2, r.stderr
     finally:
         if running:
             stop_checked(v)
     updates = [e for e in audit_entries(v, "principal.update") if e["outcome"] == "allowed"]
     assert updates[-1]["reason"] == "principal hana; role support_agent; attributes removed agency,team"
-    # Attribute values never reach the audit log.
+    # Attribute values never reach the audit log, nor invalid names.
     assert all("A042" not in e["reason"] for e in updates)
+    assert "Sunny" not in v.cli("audit", "list", v.dir).stdout
 
 
 def test_rotate_key_keeps_the_old_key_for_its_grace(pv):
