@@ -256,8 +256,27 @@ Result<AddResult> Directory::Add(const NewPrincipal& spec) {
   COFFRE_ASSIGN_OR_RETURN(auto existing,
                           store_.Get(storage::Space::kPrincipals, internal::PrincipalKey(p.name)));
   if (existing) return Fail(ErrorCode::kAlreadyExists, Named("principal already exists:", p.name));
+  // A new human keeps the count its name had while unknown, so the lock
+  // does not vanish when the account appears (that would tell it exists).
+  const std::string name_hash = crypto::Hash(p.name);
+  std::optional<LockRecord> carried;
+  if (spec.kind == Kind::kHuman) {
+    std::lock_guard memory(unregistered_mu_);
+    if (auto it = unregistered_locks_.find(name_hash); it != unregistered_locks_.end()) {
+      carried = *it->second;
+    }
+  }
+  if (carried) {
+    batch->Put(storage::Space::kPrincipals, internal::LockKey(p.name),
+               crypto::Seal(pepper_, internal::EncodeLock(*carried),
+                            internal::SealContext("lock", p.name)));
+  }
   COFFRE_TRY(store_.Write(*batch));
   Invalidate();
+  if (carried) {
+    std::lock_guard memory(unregistered_mu_);
+    unregistered_locks_.erase(name_hash);
+  }
   return result;
 }
 
@@ -348,10 +367,24 @@ Status Directory::Remove(std::string_view name) {
   batch->Delete(storage::Space::kPrincipals, internal::PrincipalKey(name));
   batch->Delete(storage::Space::kPrincipals, internal::CredentialKey(name));
   batch->Delete(storage::Space::kPrincipals, internal::LockKey(name));
+  // A removed human's count goes on in memory, as for any unknown name, so
+  // the lock does not vanish when the account does.
+  std::optional<LockRecord> carried;
+  if (p->kind == Kind::kHuman) {
+    COFFRE_ASSIGN_OR_RETURN(auto lock_bytes, LoadSealed("lock", name));
+    if (lock_bytes) carried = internal::DecodeLock(*lock_bytes);
+  }
   Status written = store_.Write(*batch);
   Invalidate();
   COFFRE_TRY(std::move(written));
   sessions_->DropPrincipal(name);
+  if (carried && (carried->failures > 0 || carried->locked_until > 0)) {
+    carried->last_step = -1;
+    std::lock_guard memory(unregistered_mu_);
+    if (unregistered_locks_.size() < options_.max_unregistered_locks) {
+      unregistered_locks_[crypto::Hash(name)] = std::make_unique<LockRecord>(*carried);
+    }
+  }
   return Ok();
 }
 

@@ -401,6 +401,29 @@ TEST_F(DirectoryTest, UnknownNamesLockLikeHumans) {
   EXPECT_TRUE(Login("alice", kPassword, Code(secret), "10.8.0.2"));
 }
 
+// The lock follows the name across Add and Remove: an account appearing or
+// disappearing does not lift it (which would tell that it did).
+TEST_F(DirectoryTest, ALockSurvivesTheNameBeingAddedOrRemoved) {
+  for (int i = 0; i < 10; ++i)
+    ASSERT_FALSE(Login("newhire", "x", "000000", "10.3.0." + std::to_string(i)));
+  const std::string secret = AddHuman("newhire");
+  int64_t retry_after = 0;
+  auto r = Login("newhire", kPassword, Code(secret), "10.3.1.1", &retry_after);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(retry_after, 30 * 60);
+  ASSERT_TRUE(directory_->Remove("newhire"));
+  r = Login("newhire", kPassword, Code(secret), "10.3.1.2", &retry_after);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(retry_after, 30 * 60);
+  // A name without failures leaves nothing behind.
+  const std::string other = AddHuman("other");
+  ASSERT_TRUE(directory_->Remove("other"));
+  EXPECT_EQ(Login("other", kPassword, "000000", "10.3.1.3").error().code,
+            ErrorCode::kUnauthenticated);
+}
+
 TEST_F(DirectoryTest, UnregisteredLockStateStaysBounded) {
   Reopen({.lockout_failures = 3, .max_unregistered_locks = 8});
   for (int i = 0; i < 100; ++i) {
@@ -541,6 +564,24 @@ TEST_F(DirectoryTest, ParallelGuessesLockAfterExactlyTen) {
       for (int i = 0; i < 4; ++i) {
         auto r = Login("alice", "Wrong-Password-99!", "000000",
                        "10.1." + std::to_string(t) + "." + std::to_string(i));
+        if (!r && r.error().code == ErrorCode::kUnauthenticated) ++unauthenticated;
+        if (!r && r.error().code == ErrorCode::kResourceExhausted) ++exhausted;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(unauthenticated.load(), 10);
+  EXPECT_EQ(exhausted.load(), 22);
+}
+
+TEST_F(DirectoryTest, ParallelGuessesAtAnUnknownNameLockAfterExactlyTen) {
+  std::atomic<int> unauthenticated{0}, exhausted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        auto r = Login("ghost", "Wrong-Password-99!", "000000",
+                       "10.2." + std::to_string(t) + "." + std::to_string(i));
         if (!r && r.error().code == ErrorCode::kUnauthenticated) ++unauthenticated;
         if (!r && r.error().code == ErrorCode::kResourceExhausted) ++exhausted;
       }
