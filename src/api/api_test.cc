@@ -917,7 +917,8 @@ TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
 
   // Rules: 422 naming the rule, never the value.
   for (const auto& [password, rule] : std::vector<std::pair<std::string, std::string>>{
-           {"Sh0rt!pw", "cnil-2022-100"}, {"Password123456", "dictionary"}, {p1, "history"}}) {
+           {"Sh0rt!pw", "cnil-2022-100"}, {"Password123456", "dictionary"},
+           {"Password2024!!", "guessable"}, {p1, "history"}}) {
     Response r = Call("PUT", base, login, "authentication", JsonPassword(password));
     EXPECT_EQ(r.status, 422) << rule;
     EXPECT_EQ(ErrorCodeOf(r), "invalid_value");
