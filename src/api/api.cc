@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <string>
@@ -504,6 +505,24 @@ struct Api::Impl {
     return std::nullopt;
   }
 
+  // One line per failed login. People type passwords into name fields: a
+  // name is written only when it is a principal's.
+  void LogFailedLogin(const auth::LoginNote& note, std::string_view name, std::string_view source,
+                      const Error& error) {
+    std::string line = "coffre: failed login: ";
+    line += note.registered ? "principal " + std::string(name) : std::string("unregistered name");
+    line += " from ";
+    line += source;
+    line += ": ";
+    line += note.refusal.empty() ? ErrorCodeName(error.code) : note.refusal;
+    if (s.log) {
+      s.log(line);
+    } else {
+      line += '\n';
+      std::cerr << line << std::flush;
+    }
+  }
+
   Response Login(const Request& req) {
     auto body = internal::ParseObjectBody(req, kMaxBodyBytes);
     if (!body) return ErrorResponse(body.error());
@@ -517,7 +536,9 @@ struct Api::Impl {
     if (!password) return ErrorResponse(password.error());
     if (!totp) return ErrorResponse(totp.error());
     int64_t retry_after = 0;
-    auto login = s.directory.Login({**name, **password, **totp, req.source}, &retry_after);
+    auth::LoginNote note;
+    auto login = s.directory.Login({**name, **password, **totp, req.source}, &retry_after, &note);
+    if (!login) LogFailedLogin(note, **name, req.source, login.error());
     if (!login) {
       switch (login.error().code) {
         case ErrorCode::kUnauthenticated:

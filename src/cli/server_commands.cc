@@ -13,6 +13,7 @@
 #include "audit/entry_json.h"
 #include "audit/verify.h"
 #include "cli/cli_common.h"
+#include "cli/principal_commands.h"
 #include "cli/server_commands.h"
 #include "common/bytes.h"
 #include "openapi_json.h"
@@ -111,6 +112,7 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
   auto kind = std::make_shared<std::string>();
   auto role = std::make_shared<std::string>();
   auto attrs = std::make_shared<std::vector<std::string>>();
+  auto totp = std::make_shared<TotpOptions>();
   AddServerArgs(add, *a);
   add->add_option("NAME", *name,
                   "the principal's name, unique in the vault (its login for a human)")
@@ -118,7 +120,8 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
   add->add_option("--kind", *kind, "service | human | user")->required();
   add->add_option("--role", *role, "a role of the loaded policy")->required();
   add->add_option("--attr", *attrs, "attribute k=v (repeatable), e.g. agency=A042");
-  add->callback([&ctx, a, name, kind, role, attrs] {
+  AddTotpOptions(add, *totp);
+  add->callback([&ctx, a, name, kind, role, attrs, totp] {
     Run(ctx, [&]() -> Status {
       json::object attr_obj;
       for (const std::string& kv : *attrs) {
@@ -135,13 +138,9 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
         req["password"] = password;
         std::fill(password.begin(), password.end(), '\0');
       }
+      if (!totp->issuer.empty()) req["totp_issuer"] = totp->issuer;  // refused unless human
       COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, req));
-      if (auto* qr = out.if_contains("qr"); qr && qr->is_string()) {
-        std::cout << "Scan this code with an authenticator app (or enter the URI below):\n"
-                  << qr->get_string().c_str() << "\n"
-                  << out.at("otpauth_uri").get_string().c_str() << "\n";
-        out.erase("qr");
-      }
+      if (out.contains("otpauth_uri")) COFFRE_TRY(ShowTotpEnrolment(out, *totp));
       if (out.contains("api_key")) {
         std::cerr << "coffre: the API key is shown once, below; store it in your secret manager.\n";
       }
@@ -178,6 +177,7 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
       });
     });
   }
+  RegisterPrincipalLifecycle(group, ctx);
 }
 
 void RegisterPolicy(CLI::App& app, Context& ctx) {
