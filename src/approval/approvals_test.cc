@@ -112,8 +112,12 @@ TEST_F(ApprovalsTest, BreachNotificationParametersAreCanonical) {
   EXPECT_FALSE(approvals_->Consume(a.id, kBreachNotification,
                                    {{"principal", "support-app"}, {"user", "u1"}, {"from", "2027-01-01T00:00:00Z"},
                                     {"to", "2027-01-02T00:00:00Z"}}));
+  // Another window (from a whole second earlier) is another report.
+  EXPECT_FALSE(approvals_->Consume(a.id, kBreachNotification,
+                                   {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00Z"},
+                                    {"to", "2027-01-02T00:00:00Z"}}));
   EXPECT_TRUE(approvals_->Consume(a.id, kBreachNotification,
-                                  {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00Z"},
+                                  {{"principal", "support-app"}, {"from", "2027-01-01T01:00:00.5+01:00"},
                                    {"to", "2027-01-02T00:00:00Z"}}));
 }
 
