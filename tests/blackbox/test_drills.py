@@ -322,7 +322,7 @@ def test_c_a_canary_read_alerts_and_suspends_its_readers(coffre_bin, tmp_path_fa
         assert len(added) == 1 and added[0]["subjects"] == [] and "3 canaries" in added[0]["reason"], added
 
         # Issue 13, item 6: breach reports count the canaries read and never list them.
-        window = {"from": "2000-01-01", "to": "2999-12-31"}
+        window = {"from": "2000-01-01T00:00:00Z", "to": "2999-12-31T23:59:59Z"}
         for who, people in (("searcher", [s.refs[0]["subject"]]), ("getter", [])):
             r = dpo.post("/v1/breach-reports", json={"principal": who, **window, "format": "json"})
             assert r.status_code == 200, r.text
