@@ -48,8 +48,8 @@ std::string Account(const BreachReport& r, bool fr) {
   if (r.query.principal) s += (fr ? "le compte `" : "the account `") + *r.query.principal + "`";
   if (r.query.user) {
     if (fr) {
-      s += r.query.principal ? " agissant pour le compte de l'utilisateur `"
-                             : "les services agissant pour le compte de l'utilisateur `";
+      s += r.query.principal ? " agissant au nom de l'utilisateur `"
+                             : "les services agissant au nom de l'utilisateur `";
     } else {
       s += r.query.principal ? " acting on behalf of the user `"
                              : "services acting on behalf of the user `";
@@ -99,6 +99,59 @@ std::string_view Consequences(Category c, bool fr) {
              "financières, tentatives d'escroquerie citant le compte pour paraître authentiques";
     case Category::kOther:
       return "dépend du champ : évaluer chaque champ listé";
+  }
+  return "";
+}
+
+std::string_view ShortNameFr(Category c) {
+  switch (c) {
+    case Category::kIdentity:
+      return "identité";
+    case Category::kContact:
+      return "coordonnées";
+    case Category::kNationalId:
+      return "numéro d'identification national";
+    case Category::kFinancial:
+      return "données financières";
+    case Category::kOther:
+      return "autres données";
+  }
+  return "autres données";
+}
+
+// The likely consequences, told to the person (art. 34(2), in clear and
+// plain language). "Other" fields need an assessment, not a sentence.
+std::string ForThePerson(Category c, bool fr) {
+  switch (c) {
+    case Category::kIdentity:
+      return fr ? "Une personne malveillante pourrait se servir de votre nom et de votre date de "
+                  "naissance pour "
+                  "se faire passer pour vous, ou pour rendre une tentative d'escroquerie plus "
+                  "crédible."
+                : "Someone could use your name and date of birth to pass themselves off as you, or "
+                  "to make a "
+                  "scam more convincing.";
+    case Category::kContact:
+      return fr ? "Vous pourriez recevoir des courriels, SMS, appels ou courriers frauduleux "
+                  "(hameçonnage) qui "
+                  "citent vos coordonnées pour paraître authentiques."
+                : "You may receive fraudulent emails, text messages, calls or letters (phishing) "
+                  "that quote your "
+                  "details to look genuine.";
+    case Category::kNationalId:
+      return fr ? "Votre numéro de sécurité sociale pourrait servir à usurper votre identité "
+                  "auprès "
+                  "d'administrations, d'employeurs, d'assureurs ou de banques ; ce numéro ne peut "
+                  "pas être changé."
+                : "Your social security number could be used to impersonate you with "
+                  "administrations, employers, "
+                  "insurers or banks; this number cannot be changed.";
+    case Category::kFinancial:
+      return fr ? "Vos coordonnées bancaires pourraient servir à des prélèvements ou à des "
+                  "paiements frauduleux."
+                : "Your bank details could be used for fraudulent direct debits or payments.";
+    case Category::kOther:
+      break;
   }
   return "";
 }
@@ -165,7 +218,8 @@ void Article33(const BreachReport& r, const RenderOptions& o, std::string& md) {
           " et le " + To(r) + " (UTC), " + Account(r, true) +
           " a reçu des données personnelles du coffre au moyen de " + Num(fr, r.entries_exposing) +
           " requêtes (" + Join(r.actions, ", ") +
-          "). Si ces identifiants ont été utilisés par une personne qui n'y était pas autorisée, "
+          "). Si les identifiants de ce compte ont été utilisés par une personne qui n'y était pas "
+          "autorisée, "
           "il s'agit "
           "d'une violation de la confidentialité. [À COMPLÉTER : comment la violation a été "
           "découverte, et "
@@ -216,8 +270,8 @@ void Article33(const BreachReport& r, const RenderOptions& o, std::string& md) {
     md += any ? "\n"
               : " aucune au-delà du fait que les personnes figurent dans le coffre (identifiants "
                 "seuls).\n";
-    md += "- Nombre approximatif d'enregistrements concernés : " + Num(fr, r.records) +
-          " (un enregistrement par personne et par collection).\n";
+    md += "- Nombre approximatif d'enregistrements de données à caractère personnel concernés : " +
+          Num(fr, r.records) + " (un enregistrement par personne et par collection).\n";
     md +=
         "- Une valeur masquée ne montre qu'une partie de la donnée (par exemple les quatre "
         "derniers caractères "
@@ -234,11 +288,10 @@ void Article33(const BreachReport& r, const RenderOptions& o, std::string& md) {
         "of a category are counted in it but not \"in clear\".\n";
   }
   if (r.canaries > 0) {
-    md += fr ? "- Le compte a aussi lu " + Num(fr, r.canaries) +
-                   " fiche(s) leurre (canaris) : des personnes fictives placées dans le coffre, "
-                   "qui ne sont "
-                   "pas comptées ci-dessus. Leur lecture indique un parcours systématique du "
-                   "coffre.\n"
+    md += fr ? "- Le compte a aussi consulté " + Num(fr, r.canaries) +
+                   " fiche(s) leurre (« canaris ») : des personnes fictives placées dans le "
+                   "coffre, qui ne sont pas comptées ci-dessus. Leur consultation indique un "
+                   "parcours systématique du coffre.\n"
              : "- The account also read " + Num(fr, r.canaries) +
                    " canary record(s): fictitious people planted in the vault, not counted above. "
                    "Reading "
@@ -262,7 +315,7 @@ void Article33(const BreachReport& r, const RenderOptions& o, std::string& md) {
   for (Category c : kAllCategories) {
     if (!Exposed(r, c)) continue;
     any = true;
-    md += "\n- " + std::string(CategoryName(c)) + (fr ? " : " : ": ") +
+    md += "\n- " + std::string(fr ? ShortNameFr(c) : CategoryName(c)) + (fr ? " : " : ": ") +
           std::string(Consequences(c, fr)) + ".";
   }
   md += any ? "\n"
@@ -335,7 +388,7 @@ void Article34(const BreachReport& r, const RenderOptions& o, std::string& md) {
   for (Category c : kAllCategories) {
     if (!Exposed(r, c)) continue;
     titles.emplace_back(Title(c, fr));
-    consequences.emplace_back(Consequences(c, fr));
+    if (c != Category::kOther) consequences.emplace_back(ForThePerson(c, fr));
   }
   const std::vector<std::string> advice = Advice(r, fr);
   if (fr) {
@@ -352,14 +405,13 @@ void Article34(const BreachReport& r, const RenderOptions& o, std::string& md) {
         "autorisée (chiffrées, par exemple), si des mesures ultérieures rendent ce risque élevé "
         "improbable, ou si "
         "elle exigerait des efforts disproportionnés (une communication publique la remplace "
-        "alors). Adressez-la "
-        "par les moyens de contact de la liste de l'article 34 (`--notify-file`).\n\n";
+        "alors). Envoyez-la aux coordonnées figurant dans la liste de l'article 34 "
+        "(`--notify-file`).\n\n";
     md += "**Objet : incident de sécurité concernant vos données personnelles**\n\n";
     md += "Madame, Monsieur,\n\n";
     md +=
-        "Nous vous informons d'un incident de sécurité qui concerne des données personnelles vous "
-        "concernant, "
-        "détenues par [À COMPLÉTER : nom de l'organisme].\n\n";
+        "Nous vous informons d'un incident de sécurité touchant des données personnelles qui vous "
+        "concernent, détenues par [À COMPLÉTER : nom de l'organisme].\n\n";
     md += "**Ce qui s'est passé.** Entre le " + From(r) + " et le " + To(r) +
           " (heure UTC), un compte d'accès à notre système d'information a été utilisé pour "
           "consulter des "
@@ -369,10 +421,9 @@ void Article34(const BreachReport& r, const RenderOptions& o, std::string& md) {
           ". [À COMPLÉTER : pour chaque personne, la liste de l'article 34 indique les données qui "
           "la "
           "concernent.]\n\n";
-    md += "**Les conséquences possibles.** " +
-          (consequences.empty() ? std::string("Aucune identifiée.")
-                                : Join(consequences, " ; ") + ".") +
-          "\n\n";
+    md += "**Les conséquences possibles.**";
+    for (const std::string& c : consequences) md += "\n- " + c;
+    md += consequences.empty() ? " [À COMPLÉTER.]\n\n" : "\n\n";
     md +=
         "**Les mesures que nous avons prises.** [À COMPLÉTER : suspension du compte, révocation de "
         "ses "
@@ -424,10 +475,9 @@ void Article34(const BreachReport& r, const RenderOptions& o, std::string& md) {
     md += "**The data concerned.** Depending on the person: " + Join(titles, "; ") +
           ". [TO BE COMPLETED: for each person, the art. 34 list gives the data that concern "
           "them.]\n\n";
-    md +=
-        "**The possible consequences.** " +
-        (consequences.empty() ? std::string("None identified.") : Join(consequences, "; ") + ".") +
-        "\n\n";
+    md += "**The possible consequences.**";
+    for (const std::string& c : consequences) md += "\n- " + c;
+    md += consequences.empty() ? " [TO BE COMPLETED.]\n\n" : "\n\n";
     md +=
         "**What we have done.** [TO BE COMPLETED: account suspended, credentials revoked, other "
         "measures.]\n\n";
