@@ -254,11 +254,13 @@ Status Run(storage::Store& store, const std::string& key, const std::string* anc
   // signed time is before `from_ms`. Entry times are not verified until the
   // walk reaches them, so the binary search over them only suggests a
   // checkpoint: someone who shifted the times of a few entries must not
-  // move the start past exposures. Checkpoint c's time is that of entry c
-  // (audit_log.cc stamps a group and its checkpoint with one time) and
-  // times never go backwards, so c.time_ms < from_ms proves that no entry
-  // up to c is in the window; otherwise earlier checkpoints are tried, down
-  // to entry 1.
+  // move the start past exposures. Checkpoint c is stamped at or after
+  // entry c (with its commit group, or later when signed on demand or on
+  // the timer) and times never go backwards, so c.time_ms < from_ms proves
+  // that no entry up to c is in the window; otherwise earlier checkpoints
+  // are tried, down to entry 1 (an honest log never needs to: the search's
+  // checkpoint precedes an entry before `from_ms`, unless it was signed
+  // late).
   uint64_t start = 0;
   std::string hash = internal::ZeroHash();
   if (options.from_ms) {

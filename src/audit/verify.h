@@ -9,12 +9,12 @@
 //
 // A window, for the breach report: verification starts at a signed
 // checkpoint whose signed time is before `from_ms` (or at entry 1) and ends
-// at the first checkpoint whose verified time is after `to_ms`, or at the
+// at the first checkpoint whose entry's verified time is after `to_ms`, or at the
 // end of the log when there is none (then removed tail entries, which may
 // have been in the window, are caught). Both ends are decided by verified
 // times, never by the stored entries' times alone: shifting the time of a
 // few entries cannot move the walk past any entry of the window.
-// A checkpoint's time is that of its entry, and entry times never go
+// A checkpoint is stamped at or after its entry, and entry times never go
 // backwards (docs/audit-log.md):
 //
 //   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2});
