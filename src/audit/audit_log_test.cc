@@ -746,6 +746,26 @@ TEST_F(AuditLogTest, ShiftedEntryTimesCannotMoveAWindowPastItsEntries) {
   EXPECT_EQ(clean.end_checkpoint_seq, 70u);
 }
 
+// A checkpoint signed on demand after a quiet spell carries the later time:
+// it proves nothing about `from` after its entries, and an honest window
+// still verifies (from an earlier checkpoint, or entry 1) with every entry.
+TEST_F(AuditLogTest, ALateSignedCheckpointIsStillAWindowsSafeStart) {
+  auto log = OpenLog(1000);
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(log->Append(MakeEntry(i)));  // t0
+  clock_.Advance(100);
+  ASSERT_TRUE(log->Checkpoint());  // checkpoint 5, signed at t0 + 100 s
+  for (int i = 6; i <= 10; ++i) ASSERT_TRUE(log->Append(MakeEntry(i)));  // t0 + 100 s
+  log.reset();
+  std::vector<uint64_t> seen;
+  VerifyReport r = VerifyOrDie({.from_ms = t0 + 50'000, .to_ms = t0 + 200'000,
+                                .visit = [&](size_t, const EntryView& e) { seen.push_back(e.seq); }});
+  ASSERT_TRUE(r.ok) << r.problem;
+  EXPECT_FALSE(r.start_checkpoint_seq);  // checkpoint 5's signed time is not before `from`
+  EXPECT_EQ(seen.front(), 1u);
+  EXPECT_EQ(seen.back(), 10u);
+}
+
 TEST_F(AuditLogTest, AppendBatchWritesAllInOrderOrNothing) {
   auto log = OpenLog(10);
   std::vector<Entry> batch;
