@@ -16,6 +16,7 @@
 #include "cli/principal_commands.h"
 #include "cli/server_commands.h"
 #include "common/bytes.h"
+#include "common/time_text.h"
 #include "openapi_json.h"
 #include "server/admin.h"
 #include "server/admin_socket.h"
@@ -312,8 +313,8 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
   AddServerArgs(list, *la);
   list->add_option("--principal", *principal, "only the entries of this principal or end user");
   list->add_option("--subject", *subject, "only the entries naming this subject id (hex)");
-  list->add_option("--from", *from, "RFC 3339 UTC");
-  list->add_option("--to", *to, "RFC 3339 UTC");
+  list->add_option("--from", *from, "start (inclusive): RFC 3339 with any offset, or a date (UTC, from its start)");
+  list->add_option("--to", *to, "end (inclusive): RFC 3339 with any offset, or a date (UTC, to its end)");
   list->callback([&ctx, la, principal, subject, from, to] {
     Run(ctx, [&]() -> Status {
       audit::Filter f;
@@ -322,12 +323,10 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
         COFFRE_ASSIGN_OR_RETURN(f.subject, ParseId(*subject, "subject"));
       }
       if (!from->empty()) {
-        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*from, "--from"));
-        f.from_ms = t * 1000;
+        COFFRE_ASSIGN_OR_RETURN(f.from_ms, ParseTime(*from, TimeBound::kFrom, "--from"));
       }
       if (!to->empty()) {
-        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*to, "--to"));
-        f.to_ms = t * 1000 + 999;
+        COFFRE_ASSIGN_OR_RETURN(f.to_ms, ParseTime(*to, TimeBound::kTo, "--to"));
       }
       COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(*la)));
       COFFRE_TRY(rt->audit().Query(f, [](const audit::Entry& e) {
