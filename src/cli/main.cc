@@ -22,6 +22,8 @@ std::string RootFooter() {
   COFFRE_ERASURE_JOURNAL  erasure journal, when --erasure-journal is not given (else DIR.erasures)
   COFFRE_AUDIT_ANCHOR     audit anchor, when --audit-anchor is not given (else DIR.audit-anchor)
   TMPDIR                  where breach-report stages a report it prints (else /tmp)
+  NO_COLOR                principal add/reset-totp --qr auto: set, the QR code has no colours
+  TERM                    principal add/reset-totp --qr auto: dumb, the QR code has no colours
 )";
 #ifdef COFFRE_TEST_HOOKS
   text += "  COFFRE_TEST_CLOCK_FILE  test builds only: seconds added to the clock, read from it\n";
