@@ -530,9 +530,11 @@ void RegisterGen(CLI::App& app, Context& ctx) {
 void RegisterKeys(CLI::App& app, Context& ctx) {
   auto* keys = app.add_subcommand("keys", "key management");
   keys->require_subcommand(1);
-  Examples(keys, {"coffre keys rotate vault --new-key-file vault.key.2027"});
+  Examples(keys, {"coffre keys rotate vault"});
   auto* cmd = keys->add_subcommand("rotate", "new master key: rewrap the keyring, records untouched");
-  Examples(cmd, {"coffre keys rotate vault --new-key-file vault.key.2027",
+  Examples(cmd, {"coffre keys rotate vault    # vault.key replaced, the old one kept as "
+                 "vault.key.old-<UTC time>",
+                 "coffre keys rotate vault --new-key-file vault.key.2027",
                  "coffre keys rotate vault --key-file /etc/coffre/old.key --new-key-file "
                  "/etc/coffre/new.key"});
   auto a = std::make_shared<VaultArgs>();
