@@ -38,6 +38,12 @@ void AppendLengthPrefixed(std::string& out, std::string_view s);
 // Reads one length-prefixed string from the front of `in` and advances it.
 bool ReadLengthPrefixed(std::string_view& in, std::string_view& out);
 void AppendVarint(std::string& out, uint64_t v);
+
+// Appends `s` escaped for the inside of a JSON string: quote and backslash
+// escaped, control characters as \u00XX; other bytes as they are. No
+// allocation beyond `out`'s growth (the import's ids file and the breach
+// report write them by the hundred thousand).
+void AppendJsonEscaped(std::string& out, std::string_view s);
 bool ReadVarint(std::string_view& in, uint64_t& v);
 
 }  // namespace coffre

@@ -49,3 +49,15 @@ TEST(BigEndian, RoundTrip) {
 
 }  // namespace
 }  // namespace coffre
+
+namespace coffre {
+namespace {
+
+TEST(JsonEscaped, QuotesBackslashesAndControlCharactersOnly) {
+  std::string out = "x";
+  AppendJsonEscaped(out, std::string_view("a\"b\\c\n\x01\x1f\x7f\xc3\xa9", 11));
+  EXPECT_EQ(out, "xa\\\"b\\\\c\\u000a\\u0001\\u001f\x7f\xc3\xa9");
+}
+
+}  // namespace
+}  // namespace coffre

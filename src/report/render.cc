@@ -13,21 +13,12 @@ namespace coffre::report {
 namespace {
 
 namespace json = boost::json;
+using internal::Count;
 
 std::string Time(int64_t ms) { return FormatRfc3339(ms / 1000); }
 
 std::string_view ViewName(char v) { return v == audit::kViewClear ? "clear" : "masked"; }
 
-// "1,234,567"
-std::string Count(uint64_t n) {
-  std::string digits = std::to_string(n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 // Appends the 32 hex characters of an id: no temporary string.
 void AppendHex(std::string& out, std::string_view bytes) {
@@ -113,29 +104,11 @@ std::string Join(const std::vector<std::string>& items, std::string_view sep) {
   return out;
 }
 
-// Appends `s` escaped for a JSON string (names are identifiers; escaping
-// is a safeguard). No allocation: exposures are rendered by the hundred
-// thousand.
-void AppendEscaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-}
-
+// Appends `s` as a JSON string (names are identifiers; escaping is a
+// safeguard).
 void AppendQuoted(std::string& out, std::string_view s) {
   out += '"';
-  AppendEscaped(out, s);
+  AppendJsonEscaped(out, s);
   out += '"';
 }
 

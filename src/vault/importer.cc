@@ -171,21 +171,8 @@ bool HexInto(std::string_view hex, char* out) {
 
 // Appends `s` as a JSON string (quotes and escapes).
 void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += ch;
-    }
-  }
+  AppendJsonEscaped(out, s);
   out += '"';
 }
 
