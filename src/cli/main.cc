@@ -5,12 +5,23 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "server/process_limits.h"
 
 int main(int argc, char** argv) {
+  // Every command may hold the master key, the TLS key or personal values:
+  // none of it goes into a core dump (COFFRE_ALLOW_CORE_DUMPS=1 to debug).
+  if (const char* allow = std::getenv("COFFRE_ALLOW_CORE_DUMPS");
+      allow == nullptr || std::string_view(allow) != "1") {
+    if (auto s = coffre::server::DisableCoreDumps(); !s) {
+      std::cerr << "coffre: " << s.error().message << "\n";
+      return 1;
+    }
+  }
   CLI::App app{"coffre: a vault for personal data"};
   app.require_subcommand(1);
   coffre::cli::Context ctx;
