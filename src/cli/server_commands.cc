@@ -84,10 +84,10 @@ void RegisterServe(CLI::App& app, Context& ctx) {
                 "connections from trusted proxies start with a PROXY protocol v2 header");
   cmd->add_option("--max-connections", edge->max_connections,
                   "connections at once (default 4096, fewer if the descriptor limit is lower)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--max-connections-per-source", edge->max_connections_per_source,
-                  "connections at once per client address, an IPv6 client per /64 (default 64)")
-      ->check(CLI::PositiveNumber);
+                  "connections at once per client address, an IPv6 client per /64 (default 256)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--alert-webhook", *webhook,
                   "also POST each alert as JSON to this https URL (or http to a loopback address)");
   cmd->add_option("--alert-webhook-ca", *webhook_ca,

@@ -2,7 +2,7 @@
 // cap on connections that have not finished their TLS handshake, which
 // sources known to complete handshakes may pass (ADR 0015e).
 //
-//   Admission admission({.max_connections = 4096, .per_source = 64, .max_pending = 2048});
+//   Admission admission({.max_connections = 4096, .per_source = 256, .max_pending = 2048});
 //   auto slot = admission.Admit("192.0.2.1", /*exempt=*/false);
 //   if (!slot) close();               // over a cap
 //   admission.HandshakeDone(*slot);   // no longer pending; the source is known
@@ -24,7 +24,7 @@ class Admission {
  public:
   struct Limits {
     size_t max_connections = 4096;
-    size_t per_source = 64;     // 0: none
+    size_t per_source = 256;    // 0: none
     size_t max_pending = 2048;  // before the handshake ends, from sources not known
   };
   // A connection's hold on its slots. Exempt slots (a trusted proxy's own

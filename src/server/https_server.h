@@ -56,7 +56,7 @@ struct HttpsOptions {
   // the last 30 minutes (0: half of max_connections). A trusted proxy's own
   // connections count under the client they carry.
   size_t max_connections = 4096;
-  size_t max_connections_per_source = 64;
+  size_t max_connections_per_source = 256;
   size_t max_pending_handshakes = 0;
   // Until the first byte of the TLS handshake (and the whole PROXY header)
   // arrives; then the handshake must end within handshake_timeout.
