@@ -21,8 +21,12 @@
 //
 // Every buffer of a connection is bounded: the headers by
 // max_header_bytes, the body by max_body_bytes, a chunk header and the
-// trailer section by the read buffer (max_header_bytes more); a request
+// trailer section by the read buffer (max_header_bytes + 16 KiB); a request
 // with a trailer field is refused (400), never merged into its headers.
+// api::Request::source is the client's address: the peer's, or the one a
+// trusted proxy names (PROXY v2 header, X-Forwarded-For). Out of
+// descriptors, accepting backs off (up to 500 ms) and sheds one waiting
+// client with a reserve descriptor.
 //
 // Thread-safety: Start and Run from one thread; Stop from any thread.
 // Ownership: the server owns its sockets, threads and TLS context; the
