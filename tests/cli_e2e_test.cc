@@ -128,8 +128,9 @@ class CliE2eTest : public ::testing::Test {
 
   static const Person& person(size_t i) { return (*people_)[i]; }
 
-  CliResult Coffre(const std::vector<std::string>& args, const EnvVars& env = {}) {
-    return RunCoffre(args, env);
+  CliResult Coffre(const std::vector<std::string>& args, const EnvVars& env = {},
+                   const std::string& stdin_data = "") {
+    return RunCoffre(args, env, stdin_data);
   }
 
   void InitVault() {
@@ -137,24 +138,25 @@ class CliE2eTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, kExitOk) << r.err;
   }
 
-  // Puts `p`, returns {id, subject}.
+  // Puts `p` (the record on standard input), returns {id, subject}.
   std::pair<std::string, std::string> Put(const Person& p,
                                           const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"put", dir_, "people", ToJson(p)};
+    std::vector<std::string> args = {"put", dir_, "people", "-"};
     args.insert(args.end(), extra.begin(), extra.end());
-    CliResult r = Coffre(args);
+    CliResult r = Coffre(args, {}, ToJson(p));
     EXPECT_EQ(r.exit_code, kExitOk) << r.err;
     if (r.exit_code != kExitOk) return {};
     json::object o = json::parse(r.LastOutLine()).as_object();
     return {std::string(o.at("id").as_string()), std::string(o.at("subject").as_string())};
   }
 
-  // Ids found for FIELD=VALUE; fails the test on a non-zero exit.
+  // Ids found for FIELD (the value on standard input); fails the test on a
+  // non-zero exit.
   std::vector<std::string> Find(const std::string& field, const std::string& value,
                                 const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"find", dir_, "people", field + "=" + value};
+    std::vector<std::string> args = {"find", dir_, "people", field};
     args.insert(args.end(), extra.begin(), extra.end());
-    CliResult r = Coffre(args);
+    CliResult r = Coffre(args, {}, value + "\n");
     EXPECT_EQ(r.exit_code, kExitOk) << "find on field " << field << ": " << r.err;
     std::vector<std::string> ids;
     for (const std::string& line : r.OutLines()) {
@@ -337,6 +339,85 @@ TEST_F(CliE2eTest, FindWithoutMatchExitsZeroWithEmptyOutput) {
   }
   // The email search normalises case.
   EXPECT_EQ(Find("email", Upper(Field(person(3), "email"))).size(), 1u);
+}
+
+// Review finding (issue 13, item 11): a personal value in argv is seen by
+// every local user (ps, /proc/PID/cmdline) and kept by the shell history.
+// `put DIR C -` and `put DIR C @FILE` take the record from standard input
+// or a file, `find DIR C FIELD` the value from standard input; the argv
+// forms still work but warn, and the warning names no value.
+TEST_F(CliE2eTest, PutTakesTheRecordFromStdinOrAFileSilently) {
+  InitVault();
+  CliResult r = Coffre({"put", dir_, "people", "-"}, {}, ToJson(person(10)));
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_EQ(r.err, "") << "the stdin form must not warn";
+  std::string from_stdin(json::parse(r.LastOutLine()).as_object().at("id").as_string());
+
+  const std::string file = tmp_ / "record.json";
+  WriteFileOrDie(file, ToJson(person(11)));
+  r = Coffre({"put", dir_, "people", "@" + file});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_EQ(r.err, "") << "the @FILE form must not warn";
+  std::string from_file(json::parse(r.LastOutLine()).as_object().at("id").as_string());
+
+  EXPECT_EQ(GetFields(from_stdin).at("nir"), Field(person(10), "nir"));
+  EXPECT_EQ(GetFields(from_file).at("nir"), Field(person(11), "nir"));
+
+  const std::string missing = tmp_ / "no-such-record.json";
+  r = Coffre({"put", dir_, "people", "@" + missing});
+  EXPECT_EQ(r.exit_code, kExitNotFound) << r.err;
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+
+  // Bounded like an API request body (1 MiB).
+  std::string huge = "{\"note\":\"" + std::string(size_t{1} << 20, 'x') + "\"}";
+  r = Coffre({"put", dir_, "people", "-"}, {}, huge);
+  EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+  EXPECT_NE(r.err.find("larger than"), std::string::npos) << r.err;
+}
+
+TEST_F(CliE2eTest, PutWithTheRecordInArgvWarnsWithoutNamingAValue) {
+  InitVault();
+  CliResult r = Coffre({"put", dir_, "people", ToJson(person(12))});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_NE(r.err.find("coffre: warning: "), std::string::npos) << "no warning";
+  EXPECT_NE(r.err.find("command line"), std::string::npos);
+  EXPECT_NE(r.err.find("'-'"), std::string::npos) << "the warning gives no safer form";
+  EXPECT_EQ(LeakedFields(person(12), r.err), std::vector<std::string>{});
+  EXPECT_EQ(r.err.find('{'), std::string::npos) << "the warning quotes the record";
+}
+
+TEST_F(CliE2eTest, FindTakesTheValueFromStdin) {
+  InitVault();
+  auto [id, subject] = Put(person(13));
+  const std::string email = Field(person(13), "email");
+  for (const std::string& input : {email + "\n", email, email + "\r\n"}) {
+    CliResult r = Coffre({"find", dir_, "people", "email"}, {}, input);
+    ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+    EXPECT_EQ(r.err, "") << "the stdin form must not warn";
+    ASSERT_EQ(r.OutLines().size(), 1u) << "input of " << input.size() << " bytes";
+    EXPECT_EQ(json::parse(r.LastOutLine()).as_object().at("id").as_string(), id);
+  }
+
+  // One value: a second line is refused, not searched.
+  CliResult r = Coffre({"find", dir_, "people", "email"}, {}, email + "\n" + email + "\n");
+  EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+  EXPECT_NE(r.err.find("one value"), std::string::npos) << r.err;
+  EXPECT_EQ(LeakedFields(person(13), r.err), std::vector<std::string>{});
+  r = Coffre({"find", dir_, "people", "email"}, {}, "");
+  EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+  EXPECT_NE(r.err.find("no value on standard input"), std::string::npos) << r.err;
+}
+
+TEST_F(CliE2eTest, FindWithTheValueInArgvWarnsWithoutNamingIt) {
+  InitVault();
+  auto [id, subject] = Put(person(14));
+  CliResult r = Coffre({"find", dir_, "people", "nir=" + Field(person(14), "nir")});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  ASSERT_EQ(r.OutLines().size(), 1u);
+  EXPECT_EQ(json::parse(r.LastOutLine()).as_object().at("id").as_string(), id);
+  EXPECT_NE(r.err.find("coffre: warning: "), std::string::npos) << "no warning";
+  EXPECT_NE(r.err.find("standard input"), std::string::npos) << "the warning gives no safer form";
+  EXPECT_EQ(LeakedFields(person(14), r.err), std::vector<std::string>{});
 }
 
 struct BadPut {

@@ -1,6 +1,7 @@
 #include "api/api.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include "cards/card_rules.h"
 #include "cards/cards.h"
 #include "common/bytes.h"
+#include "common/hash_slots.h"
 #include "guard/guard.h"
 #include "schema/mask.h"
 
@@ -114,8 +116,10 @@ bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
 
 struct Api::Impl {
   Services s;
+  // Requests with a large body being handled (Services::max_large_bodies).
+  HashSlots large_bodies;
 
-  explicit Impl(Services services) : s(std::move(services)) {}
+  explicit Impl(Services services) : s(std::move(services)), large_bodies(s.max_large_bodies) {}
 
   // ---------------------------------------------------------------- audit
 
@@ -202,6 +206,53 @@ struct Api::Impl {
     return Refuse(std::move(e), v);
   }
 
+  // A value for a unique field asks "is this value in the vault?": 409
+  // answers yes (issue 13, membership test). Such writes are charged to the
+  // search cap, matching or not, as searches are (so the cap's 429 does not
+  // answer either); nullopt when there is none or it is not reached.
+  std::optional<Response> GuardUniqueProbe(const Caller& c, const policy::Policy& p,
+                                           const schema::Collection& coll,
+                                           const std::vector<vault::NamedInput>& inputs,
+                                           audit::Entry& e) {
+    if (UniqueInputs(coll, inputs).empty()) return std::nullopt;
+    return GuardSearch(c, p, e);
+  }
+
+  static std::vector<const vault::NamedInput*> UniqueInputs(
+      const schema::Collection& coll, const std::vector<vault::NamedInput>& inputs) {
+    std::vector<const vault::NamedInput*> out;
+    for (const vault::NamedInput& in : inputs) {
+      const schema::FieldDef* def = coll.Find(in.first);
+      if (def != nullptr && def->unique && in.second.kind != schema::Input::Kind::kNull)
+        out.push_back(&in);
+    }
+    return out;
+  }
+
+  // A write refused for a unique clash tells the caller that someone holds
+  // the value: the holder's subject is exposed, counted in quotas like a
+  // read (a hard limit refuses the answer and suspends) and named in the
+  // audit entry, which records the clash as an error.
+  Response Clash(const Caller& c, const policy::Policy& p, const schema::Collection& coll,
+                 const std::vector<vault::NamedInput>& inputs, audit::Entry e,
+                 const HttpError& error) {
+    std::vector<std::string> holders;
+    for (const vault::NamedInput* in : UniqueInputs(coll, inputs)) {
+      auto refs = s.vault.Find(coll.name, in->first, in->second, 1);
+      if (!refs || refs->empty()) continue;  // not this field, or gone meanwhile
+      if (std::find(holders.begin(), holders.end(), refs->front().subject) == holders.end()) {
+        holders.push_back(refs->front().subject);
+      }
+    }
+    e.subjects = holders;
+    e.fields.clear();
+    if (auto refused = Guard(c, p, e)) return *refused;
+    e.outcome = "error";
+    e.reason = error.code;
+    if (auto failed = Audit(std::move(e))) return *failed;
+    return ErrorResponse(error);
+  }
+
   static guard::Requester Who(const Caller& c) { return RequesterOf(c.principal, c.user ? &*c.user : nullptr); }
 
   Response Refuse(audit::Entry e, const guard::Verdict& v) { return AuditedRefusal(Appender(), std::move(e), v); }
@@ -278,8 +329,28 @@ struct Api::Impl {
       }
       return JsonResponse(200, json::object{{"status", "ok"}});
     }
+    // Readiness: whether requests can be served, i.e. audited. /healthz
+    // says the process answers; /readyz says 503 while the audit log cannot
+    // commit, when every other request fails with 503 too (docs/api.md).
+    if (path == "/readyz") {
+      if (req.method != "GET" && req.method != "HEAD") {
+        return WithAllow(ErrorResponse({405, "method_not_allowed", "use GET"}), "GET, HEAD");
+      }
+      if (!s.audit.Health()) {
+        return ErrorResponse(
+            {503, "unavailable", "the audit log cannot commit: requests are refused"});
+      }
+      return JsonResponse(200, json::object{{"status", "ready"}});
+    }
     if (path == "/v1/sessions") {
       if (req.method != "POST") return WithAllow(ErrorResponse({405, "method_not_allowed", "use POST"}), "POST");
+      // Before any credential, nothing larger than a login is parsed: the
+      // security-code scan and the login each build the body's JSON, and
+      // 64 workers parsing 1 MiB bodies at once took 1 GiB (issue 13).
+      if (req.body.size() > kMaxLoginBodyBytes) {
+        s.audit.CountUnauthenticated(req.source);
+        return ErrorResponse({413, "payload_too_large", "a login body is at most 4 KiB"});
+      }
       if (auto why = cards::FindSecurityCodeInBody(req.body)) {
         s.audit.CountUnauthenticated(req.source);  // no principal yet: counted, as failed logins are
         return ErrorResponse({422, "invalid_value", std::move(*why)});
@@ -315,6 +386,16 @@ struct Api::Impl {
     if (!route && !extra) return Failed(std::move(e), {404, "not_found", "no such route"});
     const std::string_view allowed = route ? AllowedMethods(route->kind) : *extra;
     if (!MethodIn(allowed, req.method)) return MethodNotAllowed(std::move(e), allowed);
+    // A large body is parsed (scan, then route) by a bounded number of
+    // requests at once, so memory stays bounded whatever the concurrency.
+    std::optional<HashSlot> body_slot;
+    if (req.body.size() > kLargeBodyBytes) {
+      body_slot.emplace(large_bodies);
+      if (!body_slot->held()) {
+        return AuditedFailure(Appender(), std::move(e),
+                              {503, "busy", "too many large requests at once; retry later"}, 1);
+      }
+    }
     // Incident 1: a card security code in any body, of any route, is
     // refused before anything else reads it (docs/cards.md). The entry
     // names the rule, never a value. A record's fields are typed by their
@@ -518,10 +599,17 @@ struct Api::Impl {
         return Deny(std::move(e), policy::OutOfScopeReason(*out));
       }
     }
+    const schema::Collection* coll = s.vault.schema().Find(r.collection);
+    if (coll != nullptr) {
+      if (auto refused = GuardUniqueProbe(c, p, *coll, *inputs, e)) return *refused;
+    }
     auto ref = s.vault.Put(r.collection, *inputs, subject);
     if (!ref) {
       HttpError err = FromError(ref.error());
       if (ref.error().code == ErrorCode::kNotFound) err = {422, "invalid_value", "unknown subject"};
+      if (ref.error().code == ErrorCode::kAlreadyExists && coll != nullptr) {
+        return Clash(c, p, *coll, *inputs, std::move(e), err);
+      }
       return Failed(std::move(e), err);
     }
     e.record_id = ref->id;
@@ -565,8 +653,14 @@ struct Api::Impl {
     // before anything is written (ADR 0008).
     e.subjects = {old->subject};
     if (auto refused = Guard(c, p, e)) return *refused;
+    if (auto refused = GuardUniqueProbe(c, p, *coll, *inputs, e)) return *refused;
     auto updated = s.vault.Update(r.collection, *id, *inputs);
-    if (!updated) return Failed(std::move(e), FromError(updated.error()));
+    if (!updated) {
+      if (updated.error().code == ErrorCode::kAlreadyExists) {
+        return Clash(c, p, *coll, *inputs, std::move(e), FromError(updated.error()));
+      }
+      return Failed(std::move(e), FromError(updated.error()));
+    }
     json::value shown(Show(*coll, *updated, d.views, e.fields));
     e.subjects = {updated->subject};
     return Allowed(std::move(e), 200, shown);
@@ -698,10 +792,43 @@ struct Api::Impl {
       o.erase("subject");
       out.push_back(std::move(o));
     }
+    // GDPR art. 15(1)(c): to whom the data were disclosed. From the audit
+    // log's by-subject index: every allowed request that returned some of
+    // the person's data, most recent kMaxExportAccesses.
+    std::deque<json::object> accesses;
+    bool accesses_truncated = false;
+    audit::Filter filter;
+    filter.subject = *subject;
+    auto status = s.audit.Query(filter, [&](const audit::Entry& entry) {
+      if (entry.outcome != "allowed" || entry.fields.empty()) return true;
+      json::object a;
+      a["time"] = FormatRfc3339(entry.time_ms / 1000);
+      a["principal"] = entry.principal;
+      a["on_behalf_of"] =
+          entry.on_behalf_of.empty() ? json::value(nullptr) : json::value(entry.on_behalf_of);
+      a["purpose"] = entry.purpose;
+      a["action"] = entry.action;
+      json::array fields;
+      for (const audit::FieldView& f : entry.fields) fields.push_back(json::string(f.field));
+      a["fields"] = std::move(fields);
+      accesses.push_back(std::move(a));
+      if (accesses.size() > kMaxExportAccesses) {
+        accesses.pop_front();
+        accesses_truncated = true;
+      }
+      return true;
+    });
+    if (!status) return Failed(std::move(e), FromError(status.error()));
+    json::array access_list;
+    for (json::object& a : accesses) access_list.push_back(std::move(a));
     e.subjects = {*subject};
     e.fields = std::move(shown);
     if (auto refused = Guard(c, p, e)) return *refused;
-    return Allowed(std::move(e), 200, json::object{{"subject", ToHex(*subject)}, {"records", std::move(out)}});
+    return Allowed(std::move(e), 200,
+                   json::object{{"subject", ToHex(*subject)},
+                                {"records", std::move(out)},
+                                {"accesses", std::move(access_list)},
+                                {"accesses_truncated", accesses_truncated}});
   }
 
   Response EraseSubject(const Caller& c, const policy::Policy& p, const Route& r) {
@@ -852,7 +979,7 @@ Api::~Api() = default;
 
 bool Api::IsNonBlocking(const Request& request) {
   auto [path, query] = internal::SplitTarget(request.target);
-  if (path == "/healthz") return true;
+  if (path == "/healthz" || path == "/readyz") return true;
   if (request.method != "GET") return false;
   if (path == "/v1/openapi.json") return true;
   std::optional<Route> route = MatchRoute(path);

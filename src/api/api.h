@@ -46,12 +46,23 @@ class Retention;
 namespace coffre::api {
 
 inline constexpr size_t kMaxBodyBytes = 1u << 20;
+// POST /v1/sessions, read before any credential: a name, a password of at
+// most 1 KiB (auth::kMaxPasswordBytes) and a code fit with room to spare.
+inline constexpr size_t kMaxLoginBodyBytes = 4096;
+// Bodies above this size are parsed by at most kMaxLargeBodies requests at
+// once (a JSON document takes many times its size in memory); beyond, 503
+// busy with Retry-After. Records and searches are far smaller.
+inline constexpr size_t kLargeBodyBytes = 64u << 10;
+inline constexpr size_t kDefaultMaxLargeBodies = 8;
 inline constexpr size_t kDefaultSearchLimit = 100;
 // A search under a row scope opens at most this many matching records to
 // find those in scope; past it the answer says `truncated`.
 inline constexpr size_t kMaxScopedSearchCandidates = 10000;
 inline constexpr size_t kDefaultAuditLimit = 100;
 inline constexpr size_t kMaxAuditLimit = 1000;
+// A subject's export lists at most this many accesses to their data (the
+// most recent; `accesses_truncated` says when older ones were left out).
+inline constexpr size_t kMaxExportAccesses = 1000;
 
 struct Services {
   vault::Vault& vault;
@@ -70,6 +81,8 @@ struct Services {
   // Legal holds and the archive (src/retention). Null: their routes answer
   // 503 (some tests).
   retention::Retention* retention = nullptr;
+  // How many requests with a body above kLargeBodyBytes are handled at once.
+  size_t max_large_bodies = kDefaultMaxLargeBodies;
 };
 
 class Api {

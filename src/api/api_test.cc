@@ -15,6 +15,7 @@
 
 #include "api/record_json.h"
 #include "auth/test_passwords.h"
+#include "auth/totp.h"
 #include "common/bytes.h"
 #include "credentials/credentials.h"
 #include "gen/people_gen.h"
@@ -109,6 +110,30 @@ class ApiTest : public ::testing::Test {
     return added ? added->api_key : std::string();
   }
 
+  // A human principal logged in: returns its session token.
+  std::string AddHuman(const std::string& name, const std::string& role) {
+    const std::string password = auth::testing::FreshPassword();
+    auto added = directory_->Add({.name = name, .kind = auth::Kind::kHuman, .role = role, .password = password});
+    EXPECT_TRUE(added) << added.error().message;
+    if (!added) return {};
+    auto secret = auth::totp::Base32Decode(added->totp_secret_base32);
+    auto code = auth::totp::Generate(*secret, clock_.NowUnixSeconds());
+    auto login = directory_->Login({name, password, *code, "192.0.2.9"});
+    EXPECT_TRUE(login) << login.error().message;
+    return login ? login->session_token : std::string();
+  }
+
+  // A new person's fields for POST /v1/collections/people/records, with
+  // `overrides` (e.g. another person's email).
+  std::string NewPersonBody(uint64_t seed, const std::map<std::string, std::string>& overrides = {}) {
+    gen::PeopleGenerator gen(seed);
+    std::string line;
+    gen.NextNdjson(line);
+    json::object fields = json::parse(line).as_object();
+    for (const auto& [k, v] : overrides) fields[k] = v;
+    return json::serialize(json::object{{"fields", std::move(fields)}});
+  }
+
   Response Call(const std::string& method, const std::string& target, const std::string& key,
                 const std::string& purpose, const std::string& body = {},
                 std::vector<std::pair<std::string, std::string>> extra = {}) {
@@ -163,6 +188,7 @@ class ApiTest : public ::testing::Test {
 
 TEST_F(ApiTest, OnlyHealthAndLoginAnswerWithoutACredential) {
   EXPECT_EQ(Call("GET", "/healthz", "", "").status, 200);
+  EXPECT_EQ(Call("GET", "/readyz", "", "").status, 200);
   const std::string record = "/v1/collections/people/records/" + people_[0].id;
   for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
            {"GET", record}, {"PATCH", record}, {"DELETE", record},
@@ -764,7 +790,7 @@ TEST_F(ApiTest, BreachReportListsWhatAPrincipalReceivedIdsOnly) {
 
 TEST_F(ApiTest, ApprovalsNeedTwoDistinctAdmins) {
   std::string alice = AddService("alice", "admin");
-  std::string bob = AddService("bob", "admin");
+  std::string bob = AddHuman("bob", "admin");
   std::string support = AddService("support-app", "support_agent");
   const std::string ask = R"({"action":"bulk_export","params":{"collection":"people"}})";
   EXPECT_EQ(Call("POST", "/v1/approvals", support, "support", ask).status, 403);
@@ -778,6 +804,12 @@ TEST_F(ApiTest, ApprovalsNeedTwoDistinctAdmins) {
 
   Response self = Call("POST", "/v1/approvals/" + id + "/approve", alice, "admin");
   EXPECT_EQ(self.status, 403) << self.body;
+  // Issue 13: a second service key of the same administrator is no second
+  // person: only a human principal approves.
+  std::string carol = AddService("carol", "admin");
+  Response service = Call("POST", "/v1/approvals/" + id + "/approve", carol, "admin");
+  EXPECT_EQ(service.status, 403) << service.body;
+  EXPECT_NE(service.body.find("human"), std::string::npos) << service.body;
   EXPECT_EQ(Call("POST", "/v1/approvals/" + id + "/approve", support, "support").status, 403);
   Response ok = Call("POST", "/v1/approvals/" + id + "/approve", bob, "admin");
   ASSERT_EQ(ok.status, 200) << ok.body;
@@ -844,7 +876,8 @@ TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
 
   // Rules: 422 naming the rule, never the value.
   for (const auto& [password, rule] : std::vector<std::pair<std::string, std::string>>{
-           {"Sh0rt!pw", "cnil-2022-100"}, {"Password123456", "dictionary"}, {p1, "history"}}) {
+           {"Sh0rt!pw", "cnil-2022-100"}, {"Password123456", "dictionary"},
+           {"Password2024!!", "guessable"}, {p1, "history"}}) {
     Response r = Call("PUT", base, login, "authentication", JsonPassword(password));
     EXPECT_EQ(r.status, 422) << rule;
     EXPECT_EQ(ErrorCodeOf(r), "invalid_value");
@@ -970,6 +1003,272 @@ TEST_F(ApiTest, CredentialsDelayAndLockoutAnswer429WithRetryAfter) {
   EXPECT_EQ(m.at("locked_until").as_string(), FormatRfc3339(clock_.NowUnixSeconds() + 1800));
   clock_.Advance(1800);
   EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p)).body, R"({"valid":true})");
+}
+
+// ---------------------------------------------------------------- issue 13
+
+// GET /v1/approvals?state=pending lists what waits; a human approves, never
+// the requester, even a human one.
+TEST_F(ApiTest, PendingApprovalsAreListedAndOnlyAnotherHumanApproves) {
+  std::string alice = AddService("alice", "admin");
+  std::string dana = AddHuman("dana", "admin");
+  std::string erin = AddHuman("erin", "admin");
+  const std::string ask = R"({"action":"bulk_export","params":{"collection":"people"}})";
+  Response first = Call("POST", "/v1/approvals", alice, "admin", ask);
+  ASSERT_EQ(first.status, 201) << first.body;
+  clock_.Advance(60);
+  Response second = Call("POST", "/v1/approvals", dana, "admin", ask);
+  ASSERT_EQ(second.status, 201) << second.body;
+  const std::string id1(Body(first).at("id").as_string());
+  const std::string id2(Body(second).at("id").as_string());
+
+  Response pending = Call("GET", "/v1/approvals?state=pending", dana, "admin");
+  ASSERT_EQ(pending.status, 200) << pending.body;
+  const json::object page = Body(pending);
+  const json::array& listed = page.at("approvals").as_array();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].at("id").as_string(), id1) << "oldest first";
+  EXPECT_EQ(listed[1].at("id").as_string(), id2);
+  EXPECT_EQ(listed[1].at("requester").as_string(), "dana");
+  EXPECT_FALSE(page.at("truncated").as_bool());
+
+  // The requester may not approve their own, human or not.
+  EXPECT_EQ(Call("POST", "/v1/approvals/" + id2 + "/approve", dana, "admin").status, 403);
+  ASSERT_EQ(Call("POST", "/v1/approvals/" + id2 + "/approve", erin, "admin").status, 200);
+  Response still = Call("GET", "/v1/approvals?state=pending", alice, "admin");
+  ASSERT_EQ(Body(still).at("approvals").as_array().size(), 1u);
+  EXPECT_EQ(Body(still).at("approvals").as_array()[0].at("id").as_string(), id1);
+  Response approved = Call("GET", "/v1/approvals?state=approved&limit=5", alice, "admin");
+  ASSERT_EQ(Body(approved).at("approvals").as_array().size(), 1u);
+  EXPECT_EQ(Body(approved).at("approvals").as_array()[0].at("approver").as_string(), "erin");
+  Response all = Call("GET", "/v1/approvals?limit=1", alice, "admin");
+  EXPECT_EQ(Body(all).at("approvals").as_array().size(), 1u);
+  EXPECT_TRUE(Body(all).at("truncated").as_bool());
+  clock_.Advance(24 * 3600);
+  EXPECT_TRUE(Body(Call("GET", "/v1/approvals?state=pending", alice, "admin")).at("approvals").as_array().empty());
+  EXPECT_EQ(Body(Call("GET", "/v1/approvals?state=expired", alice, "admin")).at("approvals").as_array().size(), 2u)
+      << "an approval that was never consumed expires too";
+
+  for (const std::string bad : {"state=waiting", "limit=0", "limit=1001", "limit=x", "who=alice"}) {
+    Response r = Call("GET", "/v1/approvals?" + bad, alice, "admin");
+    EXPECT_EQ(r.status, 400) << bad;
+  }
+  std::string support = AddService("support-app", "support_agent");
+  EXPECT_EQ(Call("GET", "/v1/approvals?state=pending", support, "support").status, 403);
+  bool audited = false;
+  for (const auto& e : AuditEntries()) audited |= e.action == "approval.list" && e.outcome == "allowed";
+  EXPECT_TRUE(audited);
+}
+
+// Issue 13: /healthz stayed 200 while every request failed 503 because the
+// audit log could not commit. /readyz says so.
+TEST_F(ApiTest, ReadyzIs503WhileTheAuditLogCannotCommit) {
+  std::string admin = AddService("admin-app", "admin");
+  EXPECT_EQ(Call("GET", "/readyz", "", "").status, 200);
+  EXPECT_EQ(Call("HEAD", "/readyz", "", "").status, 200);
+  EXPECT_EQ(Call("POST", "/readyz", "", "").status, 405);
+  const std::string record = "/v1/collections/people/records/" + people_[0].id;
+  ASSERT_EQ(Call("GET", record, admin, "admin").status, 200);
+  // The anchor file goes away: the next checkpoint cannot be anchored, and
+  // the log fails closed from then on.
+  fs::rename(tmp_ / "v.audit-anchor", tmp_ / "v.audit-anchor.moved");
+  EXPECT_FALSE(audit_->Checkpoint());
+  Response r = Call("GET", record, admin, "admin");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body.find(people_[0].fields["email"]), std::string::npos);
+  EXPECT_EQ(Call("GET", "/healthz", "", "").status, 200) << "the process is alive";
+  Response ready = Call("GET", "/readyz", "", "");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_EQ(ErrorCodeOf(ready), "unavailable");
+  EXPECT_EQ(ready.body.find("anchor"), std::string::npos) << "no detail for an unauthenticated caller";
+  EXPECT_TRUE(Api::IsNonBlocking({.method = "GET", .target = "/readyz"}));
+}
+
+// Issue 13: the security-code scan parsed any body of POST /v1/sessions
+// before a credential; 64 parallel 1 MiB bodies took 1 GiB. A login body is
+// small: more is refused unparsed.
+TEST_F(ApiTest, ALoginBodyLargerThanALoginIsRefusedUnparsed) {
+  std::string big = R"({"name":"nobody","password":")" + std::string(kMaxLoginBodyBytes, 'a') + R"(","totp":"1"})";
+  Response r = Call("POST", "/v1/sessions", "", "", big);
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(ErrorCodeOf(r), "payload_too_large");
+  // Not JSON at all, 1 MiB: refused the same way, before any parse.
+  Response junk = Call("POST", "/v1/sessions", "", "", std::string(kMaxBodyBytes, '['));
+  EXPECT_EQ(junk.status, 413);
+  // A login-sized body is still a login.
+  Response small = Call("POST", "/v1/sessions", "", "", R"({"name":"nobody","password":"Wrong-pass-123!","totp":"123456"})");
+  EXPECT_EQ(small.status, 401) << small.body;
+}
+
+// Large bodies are parsed by a bounded number of requests at once; past
+// the bound, 503 busy with Retry-After, audited. Small bodies never wait.
+TEST_F(ApiTest, LargeBodiesBeyondTheCapAreBusy) {
+  Api capped(Services{.vault = *vault_,
+                      .directory = *directory_,
+                      .audit = *audit_,
+                      .policy = [this] { return policy_; },
+                      .clock = clock_,
+                      .openapi_json = "{}",
+                      .guard = guard_.get(),
+                      .max_large_bodies = 0});
+  std::string admin = AddService("admin-app", "admin");
+  auto call = [&](const std::string& body) {
+    Request r;
+    r.method = "POST";
+    r.target = "/v1/collections/people/records";
+    r.headers = {{"authorization", "Bearer " + admin}, {"x-coffre-purpose", "admin"}};
+    r.body = body;
+    r.source = "192.0.2.1";
+    return capped.Handle(r);
+  };
+  std::string padded = NewPersonBody(901);
+  padded.insert(padded.size() - 1, ",\"pad\":\"" + std::string(kLargeBodyBytes, 'x') + "\"");
+  Response busy = call(padded);
+  EXPECT_EQ(busy.status, 503) << busy.body;
+  EXPECT_EQ(ErrorCodeOf(busy), "busy");
+  bool retry_after = false;
+  for (const auto& [k, v] : busy.headers) retry_after |= k == "Retry-After" && v == "1";
+  EXPECT_TRUE(retry_after);
+  EXPECT_EQ(call(NewPersonBody(902)).status, 201);
+}
+
+// Issue 13: a role without `search` learnt from 409 versus 201 whether a
+// person is in the vault, without cap or quota. A clash exposes the holder:
+// counted in quotas, audited with the subject.
+TEST_F(ApiGuardTest, AUniqueClashExposesTheHolderInQuotasAndTheAudit) {
+  auto p = policy::Policy::Parse(R"(
+[purposes]
+intake = "Intake"
+[roles.intake.collections.people]
+actions  = ["create", "update"]
+purposes = ["intake"]
+fields   = { "*" = "masked" }
+[roles.intake.limits]
+subjects = [ { window = "1h", soft = 1, hard = 2 } ]
+)",
+                                 vault_->schema(), "clash");
+  ASSERT_TRUE(p) << p.error().message;
+  policy_ = std::make_shared<const policy::Policy>(std::move(*p));
+  std::string key = AddService("intake-app", "intake");
+  auto probe = [&](size_t i) {
+    return Call("POST", "/v1/collections/people/records", key, "intake",
+                NewPersonBody(700 + i, {{"email", people_[i].fields["email"]}}));
+  };
+  Response clash = probe(0);
+  ASSERT_EQ(clash.status, 409) << clash.body;
+  EXPECT_EQ(clash.body.find(people_[0].fields["email"]), std::string::npos);
+  const audit::Entry* entry = nullptr;
+  auto entries = AuditEntries();
+  for (const auto& e : entries) {
+    if (e.action == "create" && e.principal == "intake-app") entry = &e;
+  }
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(entry->outcome, "error");
+  EXPECT_EQ(entry->reason, "already_exists");
+  EXPECT_EQ(entry->subjects, std::vector<std::string>{*FromHex(people_[0].subject)});
+  ASSERT_EQ(probe(1).status, 409);
+  ASSERT_EQ(probe(0).status, 409) << "the same holder again is not a new exposure";
+  Response created = Call("POST", "/v1/collections/people/records", key, "intake", NewPersonBody(801));
+  ASSERT_EQ(created.status, 201) << created.body;
+  // A new person is no exposure.
+  Response third = probe(2);
+  EXPECT_EQ(third.status, 403) << "a third holder passes the hard limit: " << third.body;
+  EXPECT_EQ(ErrorCodeOf(third), "suspended");
+}
+
+// The same question asked by a PATCH that takes someone's email.
+TEST_F(ApiTest, APatchClashNamesTheHolderInTheAudit) {
+  std::string admin = AddService("admin-app", "admin");
+  Response r = Call("PATCH", "/v1/collections/people/records/" + people_[1].id, admin, "admin",
+                    R"({"fields":{"email":")" + people_[0].fields["email"] + R"("}})");
+  ASSERT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(ErrorCodeOf(r), "already_exists");
+  EXPECT_EQ(r.body.find(people_[0].fields["email"]), std::string::npos);
+  const audit::Entry* entry = nullptr;
+  auto entries = AuditEntries();
+  for (const auto& e : entries) {
+    if (e.action == "update" && e.principal == "admin-app") entry = &e;
+  }
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(entry->outcome, "error");
+  EXPECT_EQ(entry->subjects, std::vector<std::string>{*FromHex(people_[0].subject)});
+  EXPECT_TRUE(entry->fields.empty());
+  // Nothing was written.
+  auto rec = vault_->Get("people", *FromHex(people_[1].id));
+  ASSERT_TRUE(rec);
+  for (const auto& f : rec->fields) {
+    if (f.name == "email") EXPECT_EQ(f.value, people_[1].fields["email"]);
+  }
+}
+
+TEST_F(ApiGuardTest, UniqueValuesAreChargedToTheSearchCapMatchingOrNot) {
+  auto p = policy::Policy::Parse(R"(
+[purposes]
+intake = "Intake"
+[roles.intake.collections.people]
+actions  = ["create"]
+purposes = ["intake"]
+fields   = { "*" = "masked" }
+[roles.intake.limits]
+subjects = [ { window = "1h", soft = 50, hard = 100 } ]
+searches = { window = "10m", max = 2 }
+)",
+                                 vault_->schema(), "cap");
+  ASSERT_TRUE(p) << p.error().message;
+  policy_ = std::make_shared<const policy::Policy>(std::move(*p));
+  std::string key = AddService("intake-app", "intake");
+  const std::string records = "/v1/collections/people/records";
+  ASSERT_EQ(Call("POST", records, key, "intake", NewPersonBody(811)).status, 201);
+  ASSERT_EQ(Call("POST", records, key, "intake", NewPersonBody(812, {{"email", people_[0].fields["email"]}})).status,
+            409);
+  // The cap is reached: a clash and a new person get the same 429.
+  Response a = Call("POST", records, key, "intake", NewPersonBody(813, {{"email", people_[1].fields["email"]}}));
+  Response b = Call("POST", records, key, "intake", NewPersonBody(814));
+  EXPECT_EQ(a.status, 429) << a.body;
+  EXPECT_EQ(b.status, 429) << b.body;
+  EXPECT_EQ(a.body, b.body);
+}
+
+// Issue 13: no shipped role could answer a subject access request. The dpo
+// exports the person with, for GDPR art. 15(1)(c), who read their data,
+// when and for which purpose.
+TEST_F(ApiTest, TheDpoExportsASubjectWithWhoReadItWhenAndWhy) {
+  const Person& p = people_[0];
+  std::string support = AddService("support-app", "support_agent");
+  std::string dpo = AddService("dpo-app", "dpo");
+  std::string admin = AddService("admin-app", "admin");
+  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + p.id, support, "support").status, 200);
+  clock_.Advance(10);
+  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + p.id, admin, "admin").status, 200);
+  // Reads of someone else are not listed.
+  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + people_[1].id, support, "support").status, 200);
+
+  Response r = Call("GET", "/v1/subjects/" + p.subject, dpo, "subject_access");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::object body = Body(r);
+  EXPECT_EQ(body.at("subject").as_string(), p.subject);
+  ASSERT_EQ(body.at("records").as_array().size(), 1u);
+  EXPECT_EQ(body.at("records").as_array()[0].at("fields").at("email").as_string(), p.fields.at("email"))
+      << "the person gets their data in clear";
+  const json::array& accesses = body.at("accesses").as_array();
+  ASSERT_EQ(accesses.size(), 2u) << r.body;
+  EXPECT_EQ(accesses[0].at("principal").as_string(), "support-app");
+  EXPECT_EQ(accesses[0].at("purpose").as_string(), "support");
+  EXPECT_EQ(accesses[0].at("action").as_string(), "read");
+  EXPECT_EQ(accesses[0].at("time").as_string(), FormatRfc3339(clock_.NowUnixSeconds() - 10));
+  EXPECT_TRUE(accesses[0].at("on_behalf_of").is_null());
+  EXPECT_FALSE(accesses[0].at("fields").as_array().empty());
+  EXPECT_EQ(accesses[1].at("principal").as_string(), "admin-app");
+  EXPECT_EQ(accesses[1].at("purpose").as_string(), "admin");
+  EXPECT_FALSE(body.at("accesses_truncated").as_bool());
+  // The dpo's own export is listed in the next one.
+  Response again = Call("GET", "/v1/subjects/" + p.subject, dpo, "subject_access");
+  ASSERT_EQ(Body(again).at("accesses").as_array().size(), 3u);
+  EXPECT_EQ(Body(again).at("accesses").as_array()[2].at("action").as_string(), "export");
+  // For no other purpose, and the dpo reads no single record.
+  EXPECT_EQ(Call("GET", "/v1/subjects/" + p.subject, dpo, "support").status, 403);
+  EXPECT_EQ(Call("GET", "/v1/collections/people/records/" + p.id, dpo, "subject_access").status, 403);
+  EXPECT_EQ(Call("DELETE", "/v1/subjects/" + p.subject, dpo, "subject_access").status, 403);
 }
 
 }  // namespace

@@ -2,14 +2,17 @@
 //
 //   POST /v1/breach-reports           resource audit, action read
 //   POST /v1/approvals                resource approvals, action manage
+//   GET  /v1/approvals[?state=&limit=] resource approvals, action manage
 //   GET  /v1/approvals/{id}           resource approvals, action manage
 //   POST /v1/approvals/{id}/approve   resource approvals, action manage;
-//                                     another principal than the requester
+//                                     a human principal (password and
+//                                     TOTP), never the requester
 //
 // A report carries ids, field names and counts only: it is computed from
 // the audit log, which holds no personal value. Approvals are made by
 // principals acting for themselves: a service acting on behalf of a user
 // cannot ask for or give one (two people means two accountable principals).
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "api/internal/audited.h"
@@ -27,6 +30,8 @@ namespace {
 namespace json = boost::json;
 
 constexpr size_t kMaxContactBytes = 1000;
+constexpr size_t kDefaultApprovalLimit = 100;
+constexpr size_t kMaxApprovalLimit = 1000;
 
 enum class Kind { kBreachReports, kApprovals, kApproval, kApprove };
 
@@ -141,10 +146,57 @@ HttpError ApprovalError(const Error& e) {
   return FromError(e);
 }
 
+// GET /v1/approvals: what waits (state=pending), or any state.
+Response ListApprovals(RouteCall& call, ExtraCall& c, approval::Approvals& approvals, int64_t now) {
+  auto params = ParseQuery(SplitTarget(c.request.target).second);
+  if (!params) return call.Failed({400, "invalid_request", params.error().message});
+  std::optional<approval::State> state;
+  size_t limit = kDefaultApprovalLimit;
+  for (const auto& [key, value] : *params) {
+    if (key == "state") {
+      if (value.empty()) continue;
+      bool known = false;
+      for (approval::State st : {approval::State::kPending, approval::State::kApproved,
+                                 approval::State::kConsumed, approval::State::kExpired}) {
+        if (value == approval::StateName(st)) {
+          state = st;
+          known = true;
+        }
+      }
+      if (!known) {
+        return call.Failed(
+            {400, "invalid_request", "'state' must be pending, approved, consumed or expired"});
+      }
+    } else if (key == "limit") {
+      bool ok =
+          !value.empty() && value.size() <= 4 &&
+          std::all_of(value.begin(), value.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+      size_t n = ok ? std::stoul(value) : 0;
+      if (n < 1 || n > kMaxApprovalLimit) {
+        return call.Failed({400, "invalid_request", "'limit' must be from 1 to 1000"});
+      }
+      limit = n;
+    } else {
+      return call.Failed(
+          {400, "invalid_request", "unknown query parameter (allowed: state, limit)"});
+    }
+  }
+  bool more = false;
+  auto list = approvals.List(state, limit, &more);
+  if (!list) return call.Failed(ApprovalError(list.error()));
+  json::array out;
+  for (const approval::Approval& a : *list) out.push_back(ApprovalToJson(a, now));
+  call.entry().reason = std::to_string(list->size()) + " approvals";
+  return call.Allowed(
+      JsonResponse(200, json::object{{"approvals", std::move(out)}, {"truncated", more}}));
+}
+
 Response Approvals(ExtraCall& c, const Match& m) {
-  const char* action = m.kind == Kind::kApprovals  ? "approval.request"
-                       : m.kind == Kind::kApprove ? "approval.approve"
-                                                  : "approval.read";
+  const bool list = m.kind == Kind::kApprovals && c.request.method == "GET";
+  const char* action = list                         ? "approval.list"
+                       : m.kind == Kind::kApprovals ? "approval.request"
+                       : m.kind == Kind::kApprove   ? "approval.approve"
+                                                    : "approval.read";
   RouteCall call(c, action);
   policy::Decision d = DecideResource(c, policy::kResourceApprovals, "manage");
   if (!d.allowed) return call.Deny(d.reason);
@@ -154,6 +206,7 @@ Response Approvals(ExtraCall& c, const Match& m) {
   approval::Approvals approvals(c.services.vault.store(), c.services.vault.keyring().secrets_key(), c.services.clock);
   const int64_t now = c.services.clock.NowUnixMillis();
 
+  if (list) return ListApprovals(call, c, approvals, now);
   if (m.kind == Kind::kApprovals) {
     auto body = ParseObjectBody(c.request, kMaxBodyBytes);
     if (!body) return call.Failed(body.error());
@@ -187,6 +240,13 @@ Response Approvals(ExtraCall& c, const Match& m) {
     if (!a) return call.Failed(ApprovalError(a.error()));
     return call.Allowed(JsonResponse(200, ApprovalToJson(*a, now)));
   }
+  // Two people: a service key is a program's credential, which one
+  // administrator could hold twice; a human principal logs in with a
+  // password and a TOTP code of their own (issue 13).
+  if (c.principal.kind != auth::Kind::kHuman) {
+    return call.Deny("approvals are given by a human principal (password and TOTP login), not a " +
+                     std::string(auth::KindName(c.principal.kind)));
+  }
   auto a = approvals.Approve(*id, c.principal.name);
   if (!a) {
     if (a.error().code == ErrorCode::kPermissionDenied) return call.Deny(a.error().message);
@@ -202,8 +262,8 @@ std::optional<std::string_view> ReportRouteMethods(std::string_view path) {
   auto m = MatchExtra(path);
   if (!m) return std::nullopt;
   switch (m->kind) {
+    case Kind::kApprovals: return "GET, POST";
     case Kind::kBreachReports:
-    case Kind::kApprovals:
     case Kind::kApprove: return "POST";
     case Kind::kApproval: return "GET";
   }

@@ -1,6 +1,8 @@
 #include "approval/approvals.h"
 
+#include <algorithm>
 #include <mutex>
+#include <tuple>
 
 #include <boost/json.hpp>
 
@@ -200,6 +202,43 @@ Result<Approval> Approvals::Get(std::string_view id) {
   auto text = crypto::Open(key_, *value, Aad(id), "approval");
   if (!text) return Fail(ErrorCode::kDataLoss, "approval " + ToHex(id) + " was altered or moved");
   return FromJson(id, *text);
+}
+
+Result<std::vector<Approval>> Approvals::List(std::optional<State> state, size_t limit,
+                                              bool* more) {
+  const int64_t now = clock_.NowUnixMillis();
+  std::vector<Approval> out;
+  std::optional<Error> failed;
+  if (more != nullptr) *more = false;
+  COFFRE_TRY(
+      store_.Scan(Space::kCounters, kKeyPrefix, [&](std::string_view key, std::string_view value) {
+        auto id = FromHex(key.substr(kKeyPrefix.size()));
+        if (!id || id->size() != kIdBytes) {
+          failed = Error{ErrorCode::kDataLoss, "an approval's key was altered"};
+          return false;
+        }
+        auto text = crypto::Open(key_, value, Aad(*id), "approval");
+        if (!text) {
+          failed = Error{ErrorCode::kDataLoss, "approval " + ToHex(*id) + " was altered or moved"};
+          return false;
+        }
+        auto a = FromJson(*id, *text);
+        if (!a) {
+          failed = a.error();
+          return false;
+        }
+        if (!state || a->StateAt(now) == *state) out.push_back(std::move(*a));
+        return true;
+      }));
+  if (failed) return Fail(*failed);
+  std::sort(out.begin(), out.end(), [](const Approval& x, const Approval& y) {
+    return std::tie(x.created_ms, x.id) < std::tie(y.created_ms, y.id);
+  });
+  if (out.size() > limit) {
+    out.resize(limit);
+    if (more != nullptr) *more = true;
+  }
+  return out;
 }
 
 Result<Approval> Approvals::Approve(std::string_view id, std::string_view approver) {

@@ -26,8 +26,10 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -72,12 +74,19 @@ class Approvals {
 
   // A pending approval asked for by `requester`.
   Result<Approval> Request(std::string_view action, const Params& params, std::string_view requester);
+  // Who may approve is checked by the caller too: over the API, only a
+  // human principal (src/api/report_routes.cc).
   // kNotFound for an unknown id; kPermissionDenied when `approver` is the
   // requester; kFailedPrecondition unless pending (already approved,
   // consumed or expired).
   Result<Approval> Approve(std::string_view id, std::string_view approver);
   // kNotFound for an unknown id; kDataLoss when the stored value was altered.
   Result<Approval> Get(std::string_view id);
+  // The approvals in state `state` now (every state when nullopt), oldest
+  // request first, at most `limit`; `*more` (when given) says whether more
+  // matched. kDataLoss when a stored value was altered.
+  Result<std::vector<Approval>> List(std::optional<State> state, size_t limit,
+                                     bool* more = nullptr);
   // Marks an approved, unexpired, unconsumed approval of `action` with the
   // same (canonical) parameters as consumed, durably, and returns it.
   // kPermissionDenied when it is not approved, expired, consumed, or for

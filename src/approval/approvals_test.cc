@@ -138,5 +138,40 @@ TEST_F(ApprovalsTest, AStoredApprovalCannotBeForgedEditedOrMoved) {
   EXPECT_EQ(approvals_->Get(a->id).error().code, ErrorCode::kDataLoss);
 }
 
+// GET /v1/approvals?state=pending: what waits, oldest first, by state.
+TEST_F(ApprovalsTest, ListsByStateOldestFirst) {
+  auto first = approvals_->Request(kBulkExport, {{"collection", "people"}}, "alice");
+  ASSERT_TRUE(first);
+  clock_.Advance(5);
+  auto second = approvals_->Request(kBulkExport, {{"collection", "orders"}}, "alice");
+  ASSERT_TRUE(second);
+  clock_.Advance(5);
+  Approval done = Approved(std::string(kBulkExport), {{"collection", "cards"}});
+  auto pending = approvals_->List(State::kPending, 100);
+  ASSERT_TRUE(pending) << pending.error().ToString();
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].id, first->id);
+  EXPECT_EQ((*pending)[1].id, second->id);
+  auto approved = approvals_->List(State::kApproved, 100);
+  ASSERT_TRUE(approved);
+  ASSERT_EQ(approved->size(), 1u);
+  EXPECT_EQ((*approved)[0].id, done.id);
+  bool more = false;
+  auto one = approvals_->List(std::nullopt, 1, &more);
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->size(), 1u);
+  EXPECT_TRUE(more);
+  clock_.Advance(24 * 3600);
+  EXPECT_TRUE(approvals_->List(State::kPending, 100)->empty());
+  EXPECT_EQ(approvals_->List(State::kExpired, 100)->size(), 3u);
+  // An altered value fails the listing, as Get does.
+  auto batch = store_->NewBatch();
+  batch->Put(Space::kCounters, "approval/" + ToHex(first->id), "garbage");
+  ASSERT_TRUE(store_->Write(*batch));
+  auto broken = approvals_->List(std::nullopt, 100);
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.error().code, ErrorCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace coffre::approval

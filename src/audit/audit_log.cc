@@ -107,6 +107,15 @@ AuditLog::~AuditLog() {
   syncer_.join();
 }
 
+Status AuditLog::Health() const {
+  {
+    std::lock_guard lock(mu_);
+    if (broken_) return Fail(*broken_);
+  }
+  if (last_group_failed_.load()) return Fail(ErrorCode::kIoError, "the last audit write failed");
+  return Ok();
+}
+
 uint64_t AuditLog::last_seq() const {
   std::lock_guard lock(mu_);
   return durable_seq_;
@@ -472,6 +481,7 @@ void AuditLog::WakeCommitterForQueued(std::unique_lock<std::mutex>& lock) {
 }
 
 void AuditLog::Complete(std::vector<Request*>& group, const Status& s) {
+  last_group_failed_.store(!s);
   for (Request* r : group) {
     if (!s) {
       r->result = Fail(s.error());

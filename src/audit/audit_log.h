@@ -26,6 +26,7 @@
 // The AuditLog owns its SigningKey. One AuditLog per store at a time.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -146,6 +147,11 @@ class AuditLog {
   // Seq of the last durable entry (0 when empty): entries written but not
   // yet synced are not counted, and Query does not show them.
   uint64_t last_seq() const;
+  // Whether the log can make entries durable, for readiness (/readyz): an
+  // error once a sync or an anchor write failed (every later append fails
+  // until the log is reopened), or while the last group written failed
+  // (cleared by the next group that commits). The error names no value.
+  [[nodiscard]] Status Health() const;
   // The anchor file (outside the data directory) that verification reads.
   const std::string& anchor_path() const { return options_.anchor_path; }
 
@@ -218,6 +224,8 @@ class AuditLog {
   // durable batch: every later append fails until the log is reopened.
   // Under mu_.
   std::optional<Error> broken_;
+  // Whether the last group completed failed (Health); any thread.
+  std::atomic<bool> last_group_failed_{false};
   bool opened_ = false;  // Recover succeeded
 
   std::mutex counters_mu_;

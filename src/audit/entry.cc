@@ -1,11 +1,12 @@
 #include "audit/entry.h"
 
+#include "audit/format_version.h"
 #include "common/bytes.h"
 
 namespace coffre::audit {
 namespace {
 
-constexpr unsigned char kVersion = 1;
+constexpr unsigned char kVersion = kEntryFormatVersion;
 
 Error Malformed(std::string_view what) {
   return Error{ErrorCode::kDataLoss, "audit entry is malformed: " + std::string(what)};

@@ -1,6 +1,7 @@
 // libFuzzer target for auth's parsers of untrusted text: base32, attributes
-// (the CLI's --attr), names, the password rules, TOTP codes and bearer
-// tokens. Built with -DCOFFRE_FUZZ=ON (clang only).
+// (the CLI's --attr), names, the password rules and the guessability
+// estimate, TOTP codes and bearer tokens. Built with -DCOFFRE_FUZZ=ON
+// (clang only).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -27,6 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)ValidateName(text);
   (void)ValidateRole(text);
   (void)CheckPassword(text, {.dictionary_check = false});
+  // zxcvbn and coffre's variants around it (repeats, AZERTY) on any bytes.
+  if (text.size() <= kMaxPasswordBytes) (void)EstimateGuessesLog10(text, text.substr(0, 8));
   (void)totp::Verify("12345678901234567890", text, 1111111111, -1);
   (void)internal::WellFormedToken(text, internal::kApiKeyPrefix);
   return 0;

@@ -6,7 +6,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
+#include "auth/internal/guessability.h"
 #include "auth/internal/utf8.h"
 
 namespace coffre::auth {
@@ -61,14 +63,29 @@ struct SettingsFree {
   void operator()(pwquality_settings_t* s) const { pwquality_free_settings(s); }
 };
 
-Status DictionaryCheck(const std::string& password, std::string_view user_name) {
+// Settings for pwquality_check: its defaults, and the same without cracklib
+// for passphrases (`with_cracklib` false).
+pwquality_settings_t* Settings(bool with_cracklib) {
+  static const std::unique_ptr<pwquality_settings_t, SettingsFree> defaults(
+      pwquality_default_settings());
+  static const std::unique_ptr<pwquality_settings_t, SettingsFree> no_cracklib = [] {
+    std::unique_ptr<pwquality_settings_t, SettingsFree> s(pwquality_default_settings());
+    if (s && pwquality_set_int_value(s.get(), PWQ_SETTING_DICT_CHECK, 0) != 0) s.reset();
+    return s;
+  }();
+  return with_cracklib ? defaults.get() : no_cracklib.get();
+}
+
+Status DictionaryCheck(const std::string& password, std::string_view user_name,
+                       bool with_cracklib) {
   static std::mutex mu;
-  static std::unique_ptr<pwquality_settings_t, SettingsFree> settings(pwquality_default_settings());
   const std::string user(user_name);
   std::lock_guard lock(mu);
-  if (!settings) return Fail(ErrorCode::kInternal, "password dictionary check: out of memory");
+  pwquality_settings_t* settings = Settings(with_cracklib);
+  if (settings == nullptr)
+    return Fail(ErrorCode::kInternal, "password dictionary check: out of memory");
   void* aux = nullptr;
-  const int rc = pwquality_check(settings.get(), password.c_str(), nullptr,
+  const int rc = pwquality_check(settings, password.c_str(), nullptr,
                                  user.empty() ? nullptr : user.c_str(), &aux);
   if (rc >= 0) return Ok();
   // cracklib's messages are fixed texts; none repeats the password.
@@ -84,7 +101,45 @@ Status DictionaryCheck(const std::string& password, std::string_view user_name) 
   return Refuse("dictionary", why != nullptr ? why : "refused by libpwquality");
 }
 
+// "it is made of a word or name, a year": what zxcvbn found, never the
+// password nor a part of it.
+std::string DescribeWeaknesses(unsigned w) {
+  static constexpr std::pair<unsigned, std::string_view> kKinds[] = {
+      {internal::kWord, "a common word or name"},
+      {internal::kKeyboard, "a keyboard walk"},
+      {internal::kSequence, "a sequence (abcd, 1234)"},
+      {internal::kRepeat, "a repeated pattern"},
+      {internal::kDate, "a date"},
+      {internal::kYear, "a year"},
+  };
+  std::string out;
+  for (const auto& [bit, text] : kKinds) {
+    if ((w & bit) == 0) continue;
+    out.append(out.empty() ? "it is built on " : ", ");
+    out.append(text);
+  }
+  if (out.empty()) out = "it is made of predictable parts";
+  return out;
+}
+
+Status GuessabilityCheck(std::string_view password, std::string_view user_name) {
+  const internal::Guessability g = internal::EstimateGuessability(password, user_name);
+  if (g.log10_guesses >= kMinGuessesLog10) return Ok();
+  static const std::string kFirstGuesses = "a password cracker would find it among its first 10^" +
+                                           std::to_string(static_cast<int>(kMinGuessesLog10)) +
+                                           " guesses: ";
+  return Refuse("guessable",
+                kFirstGuesses + DescribeWeaknesses(g.weaknesses) +
+                    ". Avoid words, names, dates, years, keyboard walks and repeats, even with "
+                    "capitals, digits or symbols added; use 12 or more random characters (a "
+                    "password manager's generator) or a passphrase of 5 or more random words");
+}
+
 }  // namespace
+
+double EstimateGuessesLog10(std::string_view password, std::string_view user_name) {
+  return internal::EstimateGuessability(password, user_name).log10_guesses;
+}
 
 Status CheckPassword(std::string_view password, const PasswordContext& context) {
   if (password.size() > kMaxPasswordBytes) {
@@ -99,9 +154,9 @@ Status CheckPassword(std::string_view password, const PasswordContext& context) 
   }
   const size_t length = cps->size();
   const int classes = CountClasses(*cps);
+  const bool passphrase = length >= kMinPassphraseLength && CountWords(*cps) >= kMinPassphraseWords;
   const bool strong = (length >= kMinLengthFourClasses && classes >= 4) ||
-                      (length >= kMinLengthThreeClasses && classes >= 3) ||
-                      (length >= kMinPassphraseLength && CountWords(*cps) >= kMinPassphraseWords);
+                      (length >= kMinLengthThreeClasses && classes >= 3) || passphrase;
   if (!strong) {
     return Refuse("cnil-2022-100",
                   "needs at least 12 characters from 4 classes (lower case, upper case, digit, "
@@ -109,7 +164,12 @@ Status CheckPassword(std::string_view password, const PasswordContext& context) 
                   "characters");
   }
   if (context.dictionary_check) {
-    COFFRE_TRY(DictionaryCheck(std::string(password), context.user_name));
+    // A passphrase is dictionary words by design, and cracklib's rule
+    // against neighbouring letters ("ab", "de") refused 1 in 100 random
+    // 5-word passphrases: zxcvbn, which counts words, judges them alone.
+    COFFRE_TRY(DictionaryCheck(std::string(password), context.user_name,
+                               /*with_cracklib=*/!passphrase));
+    COFFRE_TRY(GuessabilityCheck(password, context.user_name));
   }
   return Ok();
 }

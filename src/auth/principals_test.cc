@@ -146,6 +146,12 @@ TEST_F(DirectoryTest, AddValidatesItsInput) {
   ASSERT_FALSE(weak);
   EXPECT_NE(weak.error().message.find("rule cnil-2022-100"), std::string::npos);
   EXPECT_EQ(weak.error().message.find("short-Pw1"), std::string::npos);
+  // Staff passwords meet the rule "guessable" too (issue 13).
+  auto guessable = directory_->Add(
+      {.name = "h1", .kind = Kind::kHuman, .role = "r", .password = "Password2024!!"});
+  ASSERT_FALSE(guessable);
+  EXPECT_EQ(guessable.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(guessable.error().message.find("rule guessable"), std::string::npos);
   EXPECT_FALSE(*directory_->Exists("h1"));
 }
 

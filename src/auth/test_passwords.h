@@ -8,7 +8,8 @@
 // about 6 times in 10,000, enough to make a test flaky in CI. This generator
 // never puts two such characters side by side, nor the same one twice, so the
 // rule cannot fire; the other rules (length, four classes, no dictionary
-// word) hold by construction.
+// word, and 16 random characters put it far above the rule "guessable")
+// hold by construction.
 //
 // Thread-safety: thread-safe (libsodium's generator).
 #pragma once

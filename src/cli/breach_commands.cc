@@ -88,6 +88,11 @@ bool VerificationFailed(const json::object& answer, Context& ctx) {
 void RegisterBreachReport(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("breach-report",
                                  "whose data a principal received in a window, from the verified audit log");
+  Examples(cmd, {"coffre breach-report vault --principal crm --from 2026-11-01T00:00:00Z --to "
+                 "2026-11-30T23:59:59Z",
+                 "coffre breach-report vault --principal crm --from 2026-11-01T00:00:00Z --to "
+                 "2026-11-30T23:59:59Z "
+                 "--format json --out report.json"});
   auto a = std::make_shared<ReportArgs>();
   AddVaultArgs(cmd, a->vault);
   cmd->add_option("--principal", a->principal, "the principal (or end user) whose requests to report")->required();
@@ -157,13 +162,16 @@ void RegisterBreachReport(CLI::App& app, Context& ctx) {
 void RegisterBulkExport(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("bulk-export",
                                  "export a whole collection, sealed to a recipient, under a two-person approval");
+  Examples(cmd, {"coffre bulk-export vault people --approval 0d9e5a7c3b1f4e2a8c6d0b9a7f5e3c1d "
+                 "--recipient e4b1c2d3a4f5061728394a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f "
+                 "--out people.sealed"});
   auto a = std::make_shared<VaultArgs>();
   auto collection = std::make_shared<std::string>();
   auto approval = std::make_shared<std::string>();
   auto recipient = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", *collection)->required();
+  cmd->add_option("COLLECTION", *collection, "the collection to export, e.g. people")->required();
   cmd->add_option("--approval", *approval, "approved bulk_export approval id (POST /v1/approvals)")->required();
   cmd->add_option("--recipient", *recipient, "X25519 public key (hex) of the recipient (coffre keygen)")->required();
   cmd->add_option("--out", *out, "the sealed file to create")->required();
@@ -182,6 +190,7 @@ void RegisterBulkExport(CLI::App& app, Context& ctx) {
 
 void RegisterKeygen(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("keygen", "make an X25519 key pair for receiving sealed files");
+  Examples(cmd, {"coffre keygen --out-secret recipient.secret    # prints the public key"});
   auto secret = std::make_shared<std::string>();
   cmd->add_option("--out-secret", *secret, "the secret key file to create (mode 0600, never overwritten)")
       ->required();
@@ -198,11 +207,13 @@ void RegisterKeygen(CLI::App& app, Context& ctx) {
 
 void RegisterDecrypt(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("decrypt", "open a sealed file (bulk export, notification list)");
+  Examples(cmd, {"coffre decrypt --secret-key recipient.secret people.sealed --out people.ndjson"});
   auto secret = std::make_shared<std::string>();
   auto in = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   cmd->add_option("--secret-key", *secret, "the recipient's secret key file (coffre keygen)")->required();
-  cmd->add_option("IN", *in, "the sealed file")->required();
+  cmd->add_option("IN", *in, "the sealed file to open (bulk-export, breach-report --notify-file)")
+      ->required();
   cmd->add_option("--out", *out, "write the plaintext to this new file (default: standard output)");
   cmd->callback([&ctx, secret, in, out] {
     Run(ctx, [&]() -> Status {

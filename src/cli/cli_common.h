@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdlib>
+#include <initializer_list>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
@@ -73,6 +75,19 @@ inline void AddVaultArgs(CLI::App* cmd, VaultArgs& a) {
                   "erasure journal (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
   cmd->add_option("--audit-anchor", a.anchor,
                   "audit anchor file (default: $COFFRE_AUDIT_ANCHOR, else DIR.audit-anchor)");
+}
+
+// Ends `cmd`'s --help with an "Examples:" section, one command line per
+// entry. Subcommands do not inherit it (CLI11 copies a string footer, not a
+// callback): every command gives its own, and tests/cli_help_test.cc checks.
+inline void Examples(CLI::App* cmd, std::initializer_list<std::string_view> lines) {
+  std::string text = "Examples:\n";
+  for (std::string_view line : lines) {
+    text += "  ";
+    text += line;
+    text += '\n';
+  }
+  cmd->footer([text] { return text; });
 }
 
 inline void PrintJson(const boost::json::value& v) { std::cout << boost::json::serialize(v) << '\n'; }

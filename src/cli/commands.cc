@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
-#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -87,11 +86,15 @@ Status PrepareInit(const InitArgs& a, vault::InitOptions& o) {
 
 void RegisterInit(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("init", "create a new vault and its master key file");
+  Examples(cmd,
+           {"coffre init vault --schema examples/people.toml --policy examples/people-policy.toml",
+            "coffre init /srv/coffre/data --schema people.toml --key-file /etc/coffre/master.key"});
   auto a = std::make_shared<InitArgs>();
   cmd->add_option("DIR", a->vault.dir, "data directory to create")->required();
   cmd->add_option("--schema", a->schema, "schema TOML file")->required();
   cmd->add_option("--policy", a->policy, "policy TOML file (default: none, everything denied)");
-  cmd->add_option("--key-file", a->vault.key_file, "master key file to create (default: DIR.key)");
+  cmd->add_option("--key-file", a->vault.key_file,
+                  "master key file to create (default: $COFFRE_KEY_FILE, else DIR.key)");
   cmd->add_option("--erasure-journal", a->vault.journal,
                   "erasure journal to create (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
   cmd->add_option("--audit-anchor", a->vault.anchor,
@@ -148,19 +151,88 @@ void RegisterInit(CLI::App& app, Context& ctx) {
   });
 }
 
+// What `put` and `find` read a personal value from. A value in argv is seen
+// by every local user (ps, /proc/PID/cmdline) and kept by the shell's
+// history, so the argv forms still work but warn (ADR 0015h).
+constexpr size_t kMaxRecordBytes = 1u << 20;  // as the HTTPS API's body limit
+constexpr size_t kMaxValueBytes = 64u << 10;
+
+Result<std::string> ReadBounded(std::istream& in, size_t limit, std::string_view what) {
+  std::string text;
+  char buf[8192];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > limit) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  std::string(what) + " is larger than " + std::to_string(limit) + " bytes");
+    }
+  }
+  if (in.bad()) return Fail(ErrorCode::kIoError, "cannot read " + std::string(what));
+  return text;
+}
+
+void WarnValueInArgv(std::string_view instead) {
+  std::cerr << "coffre: warning: a personal value was given on the command line, where other local "
+               "users can read it (ps, /proc) and the shell history keeps it; "
+            << instead << "\n";
+}
+
+// The record of `put`: '-' reads standard input, '@FILE' reads FILE, any
+// other argument is the JSON itself (warned).
+Result<std::string> RecordText(const std::string& arg) {
+  if (arg == "-") {
+    if (::isatty(STDIN_FILENO) == 1) std::cerr << "coffre: type the record, then Ctrl-D\n";
+    return ReadBounded(std::cin, kMaxRecordBytes, "the record on standard input");
+  }
+  if (arg.starts_with('@')) {
+    const std::string path = arg.substr(1);
+    std::ifstream in(path, std::ios::binary);
+    if (path.empty() || !in)
+      return Fail(ErrorCode::kNotFound, "cannot read the record file " + path);
+    return ReadBounded(in, kMaxRecordBytes, "the record file " + path);
+  }
+  WarnValueInArgv("pass the record on standard input ('-') or in a file ('@FILE') instead");
+  return arg;
+}
+
+// The value of `find FIELD`: one line of standard input, its newline
+// stripped (prompted for on a terminal).
+Result<std::string> ValueFromStdin(const std::string& field) {
+  if (::isatty(STDIN_FILENO) == 1) std::cerr << "coffre: value of " << field << ": " << std::flush;
+  COFFRE_ASSIGN_OR_RETURN(std::string value,
+                          ReadBounded(std::cin, kMaxValueBytes, "the value on standard input"));
+  if (value.empty()) return Fail(ErrorCode::kInvalidArgument, "no value on standard input");
+  if (value.back() == '\n') value.pop_back();
+  if (!value.empty() && value.back() == '\r') value.pop_back();
+  if (value.find('\n') != std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "standard input holds more than one line: give one value");
+  }
+  return value;
+}
+
 void RegisterPut(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("put", "validate, seal and store one record");
+  Examples(cmd,
+           {"coffre gen --count 1 | coffre put vault people -    # the record on standard input",
+            "coffre put vault people @person.json",
+            "coffre put vault notes @note.json --subject 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto a = std::make_shared<VaultArgs>();
   auto collection = std::make_shared<std::string>();
   auto json = std::make_shared<std::string>();
   auto subject = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", *collection)->required();
-  cmd->add_option("JSON", *json, "the record as a JSON object ('-' reads standard input)")->required();
+  cmd->add_option("COLLECTION", *collection, "collection of the schema to store into, e.g. people")
+      ->required();
+  cmd->add_option(
+         "JSON", *json,
+         "the record as a JSON object: '-' reads it from standard input, '@FILE' from FILE "
+         "(a record written here is visible to other local users and warned about)")
+      ->required();
   cmd->add_option("--subject", *subject, "attach the record to this existing subject");
   cmd->callback([&ctx, a, collection, json, subject] {
     Run(ctx, [&]() -> Status {
-      if (*json == "-") *json = std::string(std::istreambuf_iterator<char>(std::cin), {});
+      COFFRE_ASSIGN_OR_RETURN(*json, RecordText(*json));
       std::optional<std::string> subj;
       if (!subject->empty()) {
         COFFRE_ASSIGN_OR_RETURN(subj, ParseId(*subject, "subject"));
@@ -186,12 +258,14 @@ void RegisterPut(CLI::App& app, Context& ctx) {
 
 void RegisterGet(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("get", "read one record");
+  Examples(cmd, {"coffre get vault people 9c41d0e2b7a35f68c1e04d2b9a7f3e15"});
   auto a = std::make_shared<VaultArgs>();
   auto collection = std::make_shared<std::string>();
   auto id = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", *collection)->required();
-  cmd->add_option("ID", *id)->required();
+  cmd->add_option("COLLECTION", *collection, "collection of the record, e.g. people")->required();
+  cmd->add_option("ID", *id, "record id, 32 hex digits (as put, find and import print it)")
+      ->required();
   cmd->callback([&ctx, a, collection, id] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*id, "record id"));
@@ -206,21 +280,35 @@ void RegisterGet(CLI::App& app, Context& ctx) {
 
 void RegisterFind(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("find", "equality search on a searchable field");
+  Examples(cmd, {"coffre find vault people email         # then type the address and Enter",
+                 "coffre find vault people phone < phone.txt",
+                 "printf '%s\\n' \"$NIR\" | coffre find vault people nir"});
   auto a = std::make_shared<VaultArgs>();
   auto collection = std::make_shared<std::string>();
   auto query = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", *collection)->required();
-  cmd->add_option("FIELD=VALUE", *query)->required();
+  cmd->add_option("COLLECTION", *collection, "collection to search, e.g. people")->required();
+  cmd->add_option(
+         "FIELD", *query,
+         "a searchable field; its value is read from standard input, one line (FIELD=VALUE "
+         "also works but shows the value to other local users and is warned about)")
+      ->required();
   cmd->callback([&ctx, a, collection, query] {
     Run(ctx, [&]() -> Status {
       auto eq = query->find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return Fail(ErrorCode::kInvalidArgument, "the query must be FIELD=VALUE");
+      if (eq == 0 || query->empty()) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "the query must be FIELD (value on standard input)");
+      }
+      std::string field = query->substr(0, eq);
+      std::string value;
+      if (eq == std::string::npos) {
+        COFFRE_ASSIGN_OR_RETURN(value, ValueFromStdin(field));
+      } else {
+        WarnValueInArgv("give FIELD alone and the value on standard input instead");
+        value = query->substr(eq + 1);
       }
       COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      std::string field = query->substr(0, eq);
-      std::string value = query->substr(eq + 1);
       COFFRE_ASSIGN_OR_RETURN(auto refs,
                               local->vault().Find(*collection, field, schema::Input::String(value)));
       std::vector<std::string> subjects;
@@ -259,13 +347,16 @@ class ProgressBar {
 
 void RegisterImport(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("import", "bulk-import a CSV (with header) or NDJSON file");
+  Examples(cmd, {"coffre import vault people people.csv",
+                 "coffre import vault people people.ndjson --format ndjson --report-commits"});
   auto a = std::make_shared<VaultArgs>();
   auto o = std::make_shared<vault::ImportOptions>();
   auto report = std::make_shared<bool>(false);
   auto format = std::make_shared<std::string>("auto");
   AddVaultArgs(cmd, *a);
-  cmd->add_option("COLLECTION", o->collection)->required();
-  cmd->add_option("FILE", o->path)->required();
+  cmd->add_option("COLLECTION", o->collection, "collection to import into, e.g. people")
+      ->required();
+  cmd->add_option("FILE", o->path, "the CSV (header row) or NDJSON file to import")->required();
   cmd->add_option("--format", *format, "auto, csv or ndjson")->check(CLI::IsMember({"auto", "csv", "ndjson"}));
   cmd->add_option("--threads", o->threads, "worker threads (default: one per core)");
   cmd->add_option("--chunk-rows", o->chunk_rows, "rows per worker task");
@@ -328,10 +419,12 @@ using SubjectBody = std::function<Status(Local&, const std::string& raw, const s
 void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name,
                             const std::string& help, SubjectBody body) {
   auto* cmd = app.add_subcommand(name, help);
+  Examples(cmd, {"coffre " + name + " vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto a = std::make_shared<VaultArgs>();
   auto subject = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("SUBJECT", *subject)->required();
+  cmd->add_option("SUBJECT", *subject, "the person's subject id, 32 hex digits (as put prints it)")
+      ->required();
   cmd->callback([&ctx, a, subject, body] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*subject, "subject"));
@@ -376,6 +469,7 @@ void RegisterErase(CLI::App& app, Context& ctx) {
 
 void RegisterGen(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("gen", "write synthetic French people as NDJSON to stdout");
+  Examples(cmd, {"coffre gen --count 1000 --seed 7 > people.ndjson"});
   auto count = std::make_shared<uint64_t>(10);
   auto seed = std::make_shared<uint64_t>(1);
   cmd->add_option("--count", *count, "how many people")->required();
@@ -391,7 +485,11 @@ void RegisterGen(CLI::App& app, Context& ctx) {
 void RegisterKeys(CLI::App& app, Context& ctx) {
   auto* keys = app.add_subcommand("keys", "key management");
   keys->require_subcommand(1);
+  Examples(keys, {"coffre keys rotate vault --new-key-file vault.key.2027"});
   auto* cmd = keys->add_subcommand("rotate", "new master key: rewrap the keyring, records untouched");
+  Examples(cmd, {"coffre keys rotate vault --new-key-file vault.key.2027",
+                 "coffre keys rotate vault --key-file /etc/coffre/old.key --new-key-file "
+                 "/etc/coffre/new.key"});
   auto a = std::make_shared<VaultArgs>();
   auto next = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);

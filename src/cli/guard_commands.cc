@@ -4,6 +4,7 @@
 // `local` with the caller's uid.
 #include <iostream>
 
+#include "cli/cli_common.h"
 #include "cli/server_commands.h"
 #include "common/clock.h"
 
@@ -15,15 +16,18 @@ namespace json = boost::json;
 void RegisterCanary(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("canary", "canary records: fake people whose reading raises a critical alert");
   group->require_subcommand(1);
+  Examples(group, {"coffre canary add vault people --count 20 --email-domain canary.example.org"});
   auto* add = group->add_subcommand(
       "add", "write N generated people the API cannot tell from real ones; reading one alerts and suspends");
+  Examples(add, {"coffre canary add vault people --count 20 --email-domain canary.example.org"});
   auto a = std::make_shared<VaultArgs>();
   auto collection = std::make_shared<std::string>();
   auto count = std::make_shared<int64_t>(0);
   auto domain = std::make_shared<std::string>();
   auto seed = std::make_shared<int64_t>(-1);
   AddVaultArgs(add, *a);
-  add->add_option("COLLECTION", *collection)->required();
+  add->add_option("COLLECTION", *collection, "collection to plant them in, e.g. people")
+      ->required();
   add->add_option("--count", *count, "how many (1 to 10000)")->required();
   add->add_option("--email-domain", *domain,
                   "a domain you own for their e-mail addresses, so mail to a canary is seen too");
@@ -45,6 +49,8 @@ void RegisterCanary(CLI::App& app, Context& ctx) {
 
 void RegisterAlerts(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("alerts", "print stored alerts as JSON lines, oldest first");
+  Examples(cmd, {"coffre alerts vault",
+                 "coffre alerts vault --from 2026-12-01T00:00:00Z --to 2026-12-07T23:59:59Z"});
   auto a = std::make_shared<VaultArgs>();
   auto from = std::make_shared<std::string>();
   auto to = std::make_shared<std::string>();

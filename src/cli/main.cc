@@ -5,12 +5,49 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 #include <string_view>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/version.h"
 #include "server/process_limits.h"
+
+namespace {
+
+// The end of `coffre --help`: what the commands read besides their
+// arguments, what their exit codes mean, and a first session.
+std::string RootFooter() {
+  std::string text = R"(Environment:
+  COFFRE_KEY_FILE         master key file, when --key-file is not given (else DIR.key)
+  COFFRE_ERASURE_JOURNAL  erasure journal, when --erasure-journal is not given (else DIR.erasures)
+  COFFRE_AUDIT_ANCHOR     audit anchor, when --audit-anchor is not given (else DIR.audit-anchor)
+  TMPDIR                  where breach-report stages a report it prints (else /tmp)
+  COFFRE_ALLOW_CORE_DUMPS 1 keeps core dumps possible, for debugging (else they are off:
+                          they would hold keys and personal values)
+)";
+#ifdef COFFRE_TEST_HOOKS
+  text += "  COFFRE_TEST_CLOCK_FILE  test builds only: seconds added to the clock, read from it\n";
+#endif
+  text += R"(
+Exit codes: 0 ok, 1 internal or I/O error, 2 invalid input, 3 not found, 4 already exists,
+  5 wrong key file or permission denied, 6 integrity failure (tampered or truncated data).
+
+Personal values go on standard input or in a file, never in arguments (other users see
+arguments in ps and the shell keeps them): put DIR C - or @FILE, find DIR C FIELD.
+`coffre COMMAND --help` describes a command; docs/api.md describes them all.
+
+Examples:
+  coffre init vault --schema examples/people.toml --policy examples/people-policy.toml
+  coffre gen --count 100 > people.ndjson && coffre import vault people people.ndjson
+  coffre find vault people email < address.txt
+  coffre serve vault --listen 127.0.0.1:8443
+)";
+  return text;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Every command may hold the master key, the TLS key or personal values:
@@ -24,8 +61,11 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"coffre: a vault for personal data"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", coffre::cli::VersionText,
+                       "print coffre's version, its on-disk formats and its libraries' versions");
   coffre::cli::Context ctx;
   coffre::cli::RegisterCommands(app, ctx);
+  app.footer(RootFooter);  // a callback: not inherited by the subcommands
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

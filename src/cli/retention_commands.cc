@@ -5,6 +5,7 @@
 // the card sweep it also runs, are audited as principal `coffre`). Each
 // prints one JSON object; errors exit 2 (bad subject id), 3 (unknown
 // subject, no hold to release, no vault at DIR).
+#include "cli/cli_common.h"
 #include "cli/server_commands.h"
 
 namespace coffre::cli {
@@ -15,6 +16,7 @@ namespace json = boost::json;
 void RegisterReport(CLI::App* group, Context& ctx) {
   auto* cmd = group->add_subcommand(
       "report", "print, as JSON, what the rules will archive or delete and when (ids, never values)");
+  Examples(cmd, {"coffre retention report vault", "coffre retention report vault --limit 50"});
   auto a = std::make_shared<VaultArgs>();
   auto limit = std::make_shared<int64_t>(1000);
   AddVaultArgs(cmd, *a);
@@ -31,6 +33,8 @@ void RegisterReport(CLI::App* group, Context& ctx) {
 
 void RegisterHold(CLI::App* group, Context& ctx, const char* name, const char* help, const char* op) {
   auto* cmd = group->add_subcommand(name, help);
+  Examples(cmd,
+           {std::string("coffre retention ") + name + " vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto a = std::make_shared<VaultArgs>();
   auto subject = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
@@ -49,9 +53,13 @@ void RegisterHold(CLI::App* group, Context& ctx, const char* name, const char* h
 void RegisterRetentionCommands(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("retention", "retention rules: sweep, report, legal holds (docs/retention.md)");
   group->require_subcommand(1);
-  RegisterManageCommand(
-      group, ctx, "run",
-      "apply the retention rules now: archive and crypto-shred what is due, and sweep expired cards", "retention.run");
+  Examples(group, {"coffre retention report vault", "coffre retention run vault",
+                   "coffre retention hold vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
+  auto* run = RegisterManageCommand(group, ctx, "run",
+                                    "apply the retention rules now: archive and crypto-shred what "
+                                    "is due, and sweep expired cards",
+                                    "retention.run");
+  Examples(run, {"coffre retention run vault"});
   RegisterReport(group, ctx);
   RegisterHold(group, ctx, "hold", "put a subject under a legal hold: the sweeper keeps all its records",
                "retention.hold");

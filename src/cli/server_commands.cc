@@ -68,6 +68,13 @@ Result<std::string> ReadPassword() {
 
 void RegisterServe(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("serve", "serve the vault over HTTPS (docs/api.md)");
+  Examples(
+      cmd,
+      {"coffre serve vault",
+       "coffre serve /srv/coffre/data --listen 10.0.0.5:8443 --key-file /etc/coffre/master.key",
+       "coffre serve vault --alert-webhook https://alerts.example.org/coffre",
+       "coffre serve vault --listen 10.0.0.5:8443 --trusted-proxy 10.0.0.2 --proxy-protocol    # "
+       "behind HAProxy"});
   auto a = std::make_shared<ServerArgs>();
   auto listen = std::make_shared<std::string>("127.0.0.1:8443");
   auto webhook = std::make_shared<std::string>();
@@ -109,15 +116,25 @@ void RegisterServe(CLI::App& app, Context& ctx) {
 void RegisterPrincipal(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("principal", "manage who may call coffre");
   group->require_subcommand(1);
+  Examples(group, {"coffre principal add vault crm --kind service --role support_agent",
+                   "coffre principal list vault"});
 
   auto* add = group->add_subcommand("add", "add a service, human or user principal");
+  Examples(
+      add,
+      {"coffre principal add vault crm --kind service --role support_agent    # prints its API key "
+       "once",
+       "coffre principal add vault alice --kind human --role admin    # asks for her password",
+       "coffre principal add vault adviser-42 --kind service --role adviser --attr agency=A042"});
   auto a = std::make_shared<ServerArgs>();
   auto name = std::make_shared<std::string>();
   auto kind = std::make_shared<std::string>();
   auto role = std::make_shared<std::string>();
   auto attrs = std::make_shared<std::vector<std::string>>();
   AddServerArgs(add, *a);
-  add->add_option("NAME", *name)->required();
+  add->add_option("NAME", *name,
+                  "the principal's name, unique in the vault (its login for a human)")
+      ->required();
   add->add_option("--kind", *kind, "service | human | user")->required();
   add->add_option("--role", *role, "a role of the loaded policy")->required();
   add->add_option("--attr", *attrs, "attribute k=v (repeatable), e.g. agency=A042");
@@ -154,6 +171,7 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
   });
 
   auto* list = group->add_subcommand("list", "list principals, one JSON object per line");
+  Examples(list, {"coffre principal list vault"});
   auto la = std::make_shared<ServerArgs>();
   AddServerArgs(list, *la);
   list->callback([&ctx, la] {
@@ -166,10 +184,11 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
 
   for (const char* verb : {"suspend", "resume", "remove"}) {
     auto* cmd = group->add_subcommand(verb, std::string(verb) + " a principal");
+    Examples(cmd, {"coffre principal " + std::string(verb) + " vault crm"});
     auto va = std::make_shared<ServerArgs>();
     auto who = std::make_shared<std::string>();
     AddServerArgs(cmd, *va);
-    cmd->add_option("NAME", *who)->required();
+    cmd->add_option("NAME", *who, "the principal's name (as principal list shows it)")->required();
     std::string op = std::string("principal.") + verb;
     cmd->callback([&ctx, va, who, op] {
       Run(ctx, [&]() -> Status {
@@ -184,11 +203,13 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
 void RegisterPolicy(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("policy", "access policies");
   group->require_subcommand(1);
+  Examples(group, {"coffre policy load vault examples/people-policy.toml"});
   auto* load = group->add_subcommand("load", "replace the vault's policy with FILE");
+  Examples(load, {"coffre policy load vault examples/people-policy.toml"});
   auto a = std::make_shared<ServerArgs>();
   auto file = std::make_shared<std::string>();
   AddServerArgs(load, *a);
-  load->add_option("FILE", *file, "policy TOML")->required();
+  load->add_option("FILE", *file, "the policy TOML file (docs/policy.md)")->required();
   load->callback([&ctx, a, file] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string text, ReadFile(*file, "policy"));
@@ -207,8 +228,11 @@ void RegisterPolicy(CLI::App& app, Context& ctx) {
 void RegisterAudit(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("audit", "the tamper-evident audit log");
   group->require_subcommand(1);
+  Examples(group, {"coffre audit verify vault", "coffre audit list vault --principal crm"});
 
   auto* verify = group->add_subcommand("verify", "check the chain, the signatures and the anchor");
+  Examples(verify, {"coffre audit verify vault",
+                    "coffre audit verify /srv/coffre/data --audit-anchor /var/lib/coffre/anchor"});
   auto va = std::make_shared<ServerArgs>();
   AddServerArgs(verify, *va);
   verify->callback([&ctx, va] {
@@ -245,6 +269,7 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
   // anchor is kept beside the new one as evidence, and the log records it.
   auto* reanchor = group->add_subcommand(
       "reanchor", "start a new anchor after restoring a backup (the old one is kept as evidence)");
+  Examples(reanchor, {"coffre audit reanchor vault    # with the server stopped"});
   auto ra = std::make_shared<ServerArgs>();
   AddServerArgs(reanchor, *ra);
   reanchor->callback([&ctx, ra] {
@@ -297,14 +322,16 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
   });
 
   auto* list = group->add_subcommand("list", "print audit entries as JSON lines");
+  Examples(list, {"coffre audit list vault --principal crm --from 2026-01-01T00:00:00Z",
+                  "coffre audit list vault --subject 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto la = std::make_shared<ServerArgs>();
   auto principal = std::make_shared<std::string>();
   auto subject = std::make_shared<std::string>();
   auto from = std::make_shared<std::string>();
   auto to = std::make_shared<std::string>();
   AddServerArgs(list, *la);
-  list->add_option("--principal", *principal);
-  list->add_option("--subject", *subject);
+  list->add_option("--principal", *principal, "only the entries of this principal or end user");
+  list->add_option("--subject", *subject, "only the entries naming this subject id (hex)");
   list->add_option("--from", *from, "RFC 3339 UTC");
   list->add_option("--to", *to, "RFC 3339 UTC");
   list->callback([&ctx, la, principal, subject, from, to] {
@@ -349,7 +376,8 @@ Result<json::object> Manage(const ServerArgs& a, const json::object& request) {
   return admin.Execute(request, LocalSource());
 }
 
-void RegisterManageCommand(CLI::App* group, Context& ctx, const char* name, const char* help, const char* op) {
+CLI::App* RegisterManageCommand(CLI::App* group, Context& ctx, const char* name, const char* help,
+                                const char* op) {
   auto* cmd = group->add_subcommand(name, help);
   auto a = std::make_shared<VaultArgs>();
   AddVaultArgs(cmd, *a);
@@ -360,6 +388,7 @@ void RegisterManageCommand(CLI::App* group, Context& ctx, const char* name, cons
       return Ok();
     });
   });
+  return cmd;
 }
 
 void RegisterServerCommands(CLI::App& app, Context& ctx) {

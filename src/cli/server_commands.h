@@ -21,6 +21,8 @@ Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object
 
 // `GROUP NAME DIR`: a subcommand that runs the management operation `op`
 // with no argument but DIR (and the vault options) and prints its answer.
-void RegisterManageCommand(CLI::App* group, Context& ctx, const char* name, const char* help, const char* op);
+// Returns it, for its Examples.
+CLI::App* RegisterManageCommand(CLI::App* group, Context& ctx, const char* name, const char* help,
+                                const char* op);
 
 }  // namespace coffre::cli

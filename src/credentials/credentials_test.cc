@@ -116,7 +116,11 @@ TEST_F(CredentialsTest, WeakPasswordsNameTheRule) {
   for (const Case& c : std::vector<Case>{{"Short1!a", "cnil-2022-100"},
                                          {"alllowercaseletters", "cnil-2022-100"},
                                          {"Password123456", "dictionary"},
-                                         {"Zebulon-7-Quartz!x", "dictionary"}}) {
+                                         {"Zebulon-7-Quartz!x", "dictionary"},
+                                         // What a cracker tries first (issue 13).
+                                         {"Password2024!!", "guessable"},
+                                         {"Marseille2025!", "guessable"},
+                                         {"Nicolas#Nicolas#", "guessable"}}) {
     auto m = creds_->Set("zebulon", c.password);
     ASSERT_FALSE(m) << c.rule;
     EXPECT_EQ(m.error().code, ErrorCode::kInvalidArgument);

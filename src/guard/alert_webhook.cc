@@ -1,12 +1,29 @@
 #include "guard/alert_webhook.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <string>
 
 namespace coffre::guard {
 namespace {
 
+// A literal loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) or
+// the name localhost (RFC 6761: it resolves to loopback; the transport
+// connects to loopback addresses only for plain http). The host is parsed
+// as an address: a name that merely starts with "127." is no address.
 bool IsLoopbackHost(std::string_view host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  const std::string text(host);
+  in_addr v4{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;
 }
 
 bool HostChar(char c) {

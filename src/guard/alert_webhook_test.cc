@@ -113,12 +113,19 @@ TEST(WebhookUrl, AcceptsHttpsAnywhereAndHttpOnLoopback) {
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->port, 8080);
   EXPECT_TRUE(ParseWebhookUrl("http://localhost/x"));
+  EXPECT_TRUE(ParseWebhookUrl("http://127.255.0.9:81/x"));
+  EXPECT_TRUE(ParseWebhookUrl("http://[::ffff:127.0.0.1]:81/x"));
   EXPECT_TRUE(ParseWebhookUrl("https://10.0.0.7:8443/x"));
-  for (const char* bad : {"", "siem.example.org", "ftp://x.example.org/", "http://siem.example.org/",
-                          "http://10.0.0.7/", "https://user:pw@x.example.org/", "https://x.example.org:0/",
-                          "https://x.example.org:99999/", "https://x.example.org:/", "https:///path",
-                          "https://x.example.org/a b", "https://x.example.org/#frag", "https://[::1/",
-                          "https://x_y.example.org/"}) {
+  for (const char* bad :
+       {"", "siem.example.org", "ftp://x.example.org/", "http://siem.example.org/",
+        "http://10.0.0.7/", "https://user:pw@x.example.org/", "https://x.example.org:0/",
+        "https://x.example.org:99999/", "https://x.example.org:/", "https:///path",
+        "https://x.example.org/a b", "https://x.example.org/#frag", "https://[::1/",
+        "https://x_y.example.org/",
+        // Issue 13: names that only look like loopback addresses.
+        "http://127.attacker.example/", "http://127.0.0.1.attacker.example/",
+        "http://127.0.0.1.nip.io:8080/", "http://127/", "http://127.1/", "http://[::2]/",
+        "http://[::ffff:10.0.0.1]/", "http://localhost.attacker.example/"}) {
     auto r = ParseWebhookUrl(bad);
     EXPECT_FALSE(r) << bad;
     if (!r) {

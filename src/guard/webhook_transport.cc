@@ -116,8 +116,19 @@ class HttpTransport final : public WebhookTransport {
 
     if (!url_.https) {
       tcp::socket socket(ioc);
-      ec = Step(ioc, deadline, [&](auto h) { net::async_connect(socket, endpoints, h); },
-                [&] { beast::error_code ignored; socket.close(ignored); });
+      // Plain http goes to loopback only (ParseWebhookUrl): a name such as
+      // localhost is trusted only for the loopback addresses it resolves to.
+      const auto loopback_only = [](const beast::error_code&, const tcp::endpoint& e) {
+        return e.address().is_loopback() ||
+               (e.address().is_v6() && e.address().to_v6().is_v4_mapped() &&
+                net::ip::make_address_v4(net::ip::v4_mapped, e.address().to_v6()).is_loopback());
+      };
+      ec = Step(
+          ioc, deadline, [&](auto h) { net::async_connect(socket, endpoints, loopback_only, h); },
+          [&] {
+            beast::error_code ignored;
+            socket.close(ignored);
+          });
       if (ec) return Failure("cannot connect: " + ec.message());
       return Exchange(ioc, deadline, socket, body);
     }

@@ -185,8 +185,16 @@ class Evaluator {
   std::string CheckDelegation(const Actor& service) const {
     const Role* role = FindRole(service.role);
     if (role == nullptr) return Prefix(Side::kService) + "unknown role " + QuotedName(service.role);
-    if (!role->delegation) return "role '" + role->name + "' may not act on behalf of users";
+    if (role->delegation == Delegation::kNone) return "role '" + role->name + "' may not act on behalf of users";
     return {};
+  }
+
+  // Empty unless `who`'s role may act only on behalf of a user (delegation
+  // = "required") and no user is named.
+  std::string CheckDirect(const Actor& who) const {
+    const Role* role = FindRole(who.role);
+    if (role == nullptr || role->delegation != Delegation::kRequired) return {};
+    return "role '" + role->name + "' acts only on behalf of a user (X-Coffre-On-Behalf-Of is required)";
   }
 
  private:
@@ -220,7 +228,12 @@ bool Policy::HasRole(std::string_view role) const { return rules_->roles.count(r
 
 bool Policy::AllowsDelegation(std::string_view role) const {
   auto it = rules_->roles.find(role);
-  return it != rules_->roles.end() && it->second.delegation;
+  return it != rules_->roles.end() && it->second.delegation != Delegation::kNone;
+}
+
+bool Policy::RequiresDelegation(std::string_view role) const {
+  auto it = rules_->roles.find(role);
+  return it != rules_->roles.end() && it->second.delegation == Delegation::kRequired;
 }
 
 bool Policy::KnowsPurpose(std::string_view purpose) const { return rules_->purposes.count(purpose) != 0; }
@@ -265,6 +278,7 @@ Decision Policy::Decide(const Actor& who, std::string_view collection, Action ac
                         std::string_view purpose) const {
   const Evaluator eval(*rules_);
   if (std::string why = eval.CheckPurpose(purpose); !why.empty()) return Deny(std::move(why));
+  if (std::string why = eval.CheckDirect(who); !why.empty()) return Deny(std::move(why));
   return eval.Collection(who, Side::kDirect, collection, action, purpose);
 }
 
@@ -281,7 +295,10 @@ Decision Policy::DecideResource(const Actor& who, std::string_view resource, std
                                 std::string_view purpose, const Actor* on_behalf_of) const {
   const Evaluator eval(*rules_);
   if (std::string why = eval.CheckPurpose(purpose); !why.empty()) return Deny(std::move(why));
-  if (on_behalf_of == nullptr) return eval.Resource(who, Side::kDirect, resource, action, purpose);
+  if (on_behalf_of == nullptr) {
+    if (std::string why = eval.CheckDirect(who); !why.empty()) return Deny(std::move(why));
+    return eval.Resource(who, Side::kDirect, resource, action, purpose);
+  }
   if (std::string why = eval.CheckDelegation(who); !why.empty()) return Deny(std::move(why));
   return Combine(eval.Resource(who, Side::kService, resource, action, purpose),
                  eval.Resource(*on_behalf_of, Side::kUser, resource, action, purpose));

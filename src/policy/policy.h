@@ -20,7 +20,9 @@
 //
 // On behalf of a user (X-Coffre-On-Behalf-Of): a service whose role has
 // `delegation = true` gets the intersection of its rights and the user's:
-// DecideOnBehalf(service, user, ...).
+// DecideOnBehalf(service, user, ...). With `delegation = "required"` it gets
+// nothing without a user: Decide and DecideResource deny (a shared back end
+// must not read beyond the user it serves).
 //
 // Quotas: a role may carry limits ([roles.NAME.limits]): distinct subjects
 // exposed per sliding window (soft: alert, hard: suspend), a search cap, a
@@ -179,6 +181,9 @@ class Policy {
 
   bool HasRole(std::string_view role) const;
   bool AllowsDelegation(std::string_view role) const;  // false for unknown roles
+  // delegation = "required": the role acts only on behalf of a user; every
+  // Decide and DecideResource without one is denied. False for unknown roles.
+  bool RequiresDelegation(std::string_view role) const;
   bool KnowsPurpose(std::string_view purpose) const;
   std::vector<std::string> RoleNames() const;     // sorted
   std::vector<std::string> PurposeNames() const;  // sorted

@@ -75,10 +75,11 @@ TEST(DenyAllPolicy, DeniesEveryActionResourceAndDelegation) {
 TEST(ExamplePolicy, ParsesAgainstTheExampleSchema) {
   const Policy p = ExamplePolicy();
   EXPECT_EQ(p.RoleNames(), (std::vector<std::string>{"admin", "adviser", "archivist", "auditor", "crm_backend",
-                                                      "login_service", "payment", "support_agent"}));
+                                                      "dpo", "login_service", "payment", "support_agent"}));
   EXPECT_EQ(p.PurposeNames(), (std::vector<std::string>{"admin", "authentication", "follow_up", "investigation",
-                                                        "legal_claim", "payment", "support"}));
+                                                        "legal_claim", "payment", "subject_access", "support"}));
   EXPECT_TRUE(p.AllowsDelegation("crm_backend"));
+  EXPECT_TRUE(p.RequiresDelegation("crm_backend"));
   for (const char* role : {"admin", "adviser", "auditor", "payment", "support_agent", "nobody"}) {
     EXPECT_FALSE(p.AllowsDelegation(role)) << role;
   }
@@ -136,7 +137,10 @@ TEST(ExamplePolicy, FullMatrixOnPeople) {
       {"auditor", {{}, ""}},
       {"admin", {{Action::kCreate, Action::kRead, Action::kUpdate, Action::kDelete}, "admin"}},
       {"payment", {{}, ""}},
-      {"crm_backend", {{Action::kRead, Action::kSearch}, "follow_up"}},
+      // Only on behalf of an adviser (delegation = "required"): nothing alone.
+      {"crm_backend", {{}, ""}},
+      // Subject access requests (GDPR art. 15): find the person, export them.
+      {"dpo", {{Action::kSearch, Action::kExport}, "subject_access"}},
   };
   const Attributes attrs = {{"agency", "A042"}};
   int allowed = 0;
@@ -158,6 +162,15 @@ TEST(ExamplePolicy, FullMatrixOnPeople) {
     }
   }
   EXPECT_EQ(allowed, 2 + 1 + 4 + 2);
+  // The only roles that may answer a subject access request alone.
+  std::vector<std::string> exporters;
+  for (const std::string& role : p.RoleNames()) {
+    for (const std::string& purpose : p.PurposeNames()) {
+      if (p.Decide({"someone", role, &attrs}, "people", Action::kExport, purpose).allowed) exporters.push_back(role);
+    }
+  }
+  EXPECT_EQ(exporters, std::vector<std::string>{"dpo"});
+  EXPECT_NE(p.LimitsOf("dpo"), nullptr) << "the dpo has quotas";
 }
 
 TEST(ExamplePolicy, SupportAgentSeesContactDetailsMasked) {
@@ -390,6 +403,68 @@ TEST(Delegation, OnlyDelegationRolesMayActForUsers) {
   EXPECT_FALSE(p.DecideResource({"pay", "payment", nullptr}, "audit", "read", "investigation",
                                 &alice)
                    .allowed);
+}
+
+// Issue 13: crm_backend without X-Coffre-On-Behalf-Of read every agency.
+// With delegation = "required", a request for itself is denied, on
+// collections and resources, while on behalf of an adviser works as before.
+TEST(Delegation, RequiredDeniesEveryRequestWithoutAUser) {
+  const Policy p = ExamplePolicy();
+  const Actor crm{"crm", "crm_backend", nullptr};
+  const Attributes attrs = {{"agency", "A042"}};
+  const Actor alice{"alice", "adviser", &attrs};
+  for (Action action : {Action::kRead, Action::kSearch}) {
+    const Decision d = p.Decide(crm, "people", action, "follow_up");
+    EXPECT_FALSE(d.allowed) << ActionName(action);
+    EXPECT_EQ(d.reason, "role 'crm_backend' acts only on behalf of a user (X-Coffre-On-Behalf-Of is required)");
+    EXPECT_TRUE(d.views.empty());
+  }
+  EXPECT_TRUE(p.DecideOnBehalf(crm, alice, "people", Action::kRead, "follow_up").allowed);
+  EXPECT_FALSE(p.RequiresDelegation("adviser"));
+  EXPECT_FALSE(p.RequiresDelegation("ghost"));
+
+  constexpr std::string_view kRequired = R"(
+[purposes]
+care = "Care"
+[roles.gw]
+delegation = "required"
+[roles.gw.collections.clients]
+actions = ["read"]
+purposes = ["care"]
+fields = { "*" = "clear" }
+[roles.gw.resources.audit]
+actions = ["read"]
+purposes = ["care"]
+[roles.nurse.collections.clients]
+actions = ["read"]
+purposes = ["care"]
+fields = { "*" = "clear" }
+[roles.nurse.resources.audit]
+actions = ["read"]
+purposes = ["care"]
+)";
+  auto schema = schema::Schema::Parse(R"(
+[collections.clients]
+fields = [ { name = "name", type = "name" } ]
+)",
+                                      "clients.toml");
+  ASSERT_TRUE(schema) << schema.error().message;
+  auto q = Policy::Parse(kRequired, *schema, "required.toml");
+  ASSERT_TRUE(q) << q.error().message;
+  const Actor gw{"gw", "gw", nullptr};
+  const Actor nurse{"n", "nurse", nullptr};
+  EXPECT_TRUE(q->AllowsDelegation("gw"));
+  EXPECT_FALSE(q->Decide(gw, "clients", Action::kRead, "care").allowed);
+  EXPECT_FALSE(q->DecideResource(gw, kResourceAudit, "read", "care").allowed);
+  EXPECT_TRUE(q->DecideOnBehalf(gw, nurse, "clients", Action::kRead, "care").allowed);
+  EXPECT_TRUE(q->DecideResource(gw, kResourceAudit, "read", "care", &nurse).allowed);
+  // `true` keeps today's meaning: alone or on behalf of a user.
+  std::string optional(kRequired);
+  optional.replace(optional.find("\"required\""), 10, "true");
+  auto r = Policy::Parse(optional, *schema, "optional.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->Decide(gw, "clients", Action::kRead, "care").allowed);
+  EXPECT_FALSE(r->RequiresDelegation("gw"));
 }
 
 // A schema and policy written for the intersection rules.
@@ -651,7 +726,9 @@ INSTANTIATE_TEST_SUITE_P(
                   "role 'r': limits: 'on_canary' must be \"suspend\" or \"alert\""},
         LoadError{WithPurposes("[roles.r.limits]\non_canary = true\n"), "'on_canary' must be"},
         LoadError{WithPurposes("[roles.r]\ndelegaton = true\n"), "unknown key 'delegaton'"},
-        LoadError{WithPurposes("[roles.r]\ndelegation = \"yes\"\n"), "'delegation' must be true or false"},
+        LoadError{WithPurposes("[roles.r]\ndelegation = \"yes\"\n"),
+                  "'delegation' must be true, false or \"required\""},
+        LoadError{WithPurposes("[roles.r]\ndelegation = 1\n"), "'delegation' must be true, false or \"required\""},
         LoadError{WithPurposes("[roles.r]\ndescription = 1\n"), "'description' must be a string"},
         LoadError{WithPurposes("[roles.r]\ncollections = 1\n"), "'collections' must be a table"},
         LoadError{WithPurposes("[roles.r]\nresources = 1\n"), "'resources' must be a table"},

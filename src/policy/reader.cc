@@ -215,9 +215,15 @@ class Reader {
       return Err(d, where + ": 'description' must be a string");
     }
     if (const toml::node* d = table->get("delegation")) {
-      const auto* b = d->as_boolean();
-      if (b == nullptr) return Err(d, where + ": 'delegation' must be true or false");
-      role.delegation = b->get();
+      // true: may act on behalf of users; "required": only on behalf of
+      // users (a request without X-Coffre-On-Behalf-Of is denied).
+      if (const auto* b = d->as_boolean()) {
+        role.delegation = b->get() ? Delegation::kAllowed : Delegation::kNone;
+      } else if (const auto* t = d->as_string(); t != nullptr && t->get() == "required") {
+        role.delegation = Delegation::kRequired;
+      } else {
+        return Err(d, where + ": 'delegation' must be true, false or \"required\"");
+      }
     }
     if (const toml::node* c = table->get("collections")) {
       const toml::table* collections = c->as_table();

@@ -9,11 +9,14 @@
 
 #include "common/bytes.h"
 #include "crypto/crypto.h"
+#include "vault/format_version.h"
 
 namespace coffre::vault {
 namespace {
 
 constexpr std::string_view kHeader = "coffre-erasure-journal v1 ";
+static_assert(kHeader[kHeader.size() - 2] == '0' + kErasureJournalFormatVersion,
+              "the header's version and kErasureJournalFormatVersion differ");
 
 Status WriteAllSynced(const std::string& path, std::string_view text, int flags) {
   int fd = ::open(path.c_str(), flags | O_WRONLY | O_CLOEXEC, 0600);

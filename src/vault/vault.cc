@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "crypto/key_file.h"
 #include "vault/erasure_journal.h"
+#include "vault/format_version.h"
 #include "vault/internal/layout.h"
 #include "vault/record_sealer.h"
 
@@ -131,7 +132,7 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
 
   std::string vault_id = crypto::RandomString(kIdBytes);
   auto batch = (*store)->NewBatch();
-  batch->Put(Space::kMeta, layout::kMetaFormat, "1");
+  batch->Put(Space::kMeta, layout::kMetaFormat, std::to_string(kFormatVersion));
   batch->Put(Space::kMeta, layout::kMetaVaultId, vault_id);
   batch->Put(Space::kMeta, layout::kMetaSchema, schema.source());
   batch->Put(Space::kMeta, layout::kMetaKeyCheck,
@@ -174,7 +175,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
                                          .row_cache_bytes = o.row_cache_bytes,
                                      }));
   COFFRE_ASSIGN_OR_RETURN(std::string format, GetRequiredMeta(*v->store_, layout::kMetaFormat));
-  if (format != "1") {
+  if (format != std::to_string(kFormatVersion)) {
     return Fail(ErrorCode::kFailedPrecondition, "vault format " + format + " is not supported");
   }
   COFFRE_ASSIGN_OR_RETURN(v->vault_id_, GetRequiredMeta(*v->store_, layout::kMetaVaultId));

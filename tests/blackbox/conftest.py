@@ -258,7 +258,7 @@ class Vault:
 
     def find(self, field, value):
         """Refs of `people` records with field == value (local CLI; server stopped)."""
-        r = self.cli("find", self.dir, "people", f"{field}={value}")
+        r = self.cli("find", self.dir, "people", field, input=value + "\n")
         return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
     def add_principal(self, name, kind, role, attrs=None, password=None):

@@ -17,8 +17,8 @@ import subprocess
 
 import pytest
 
-from conftest import (EXIT_DENIED, EXIT_INTEGRITY, EXIT_OK, Vault, build_vault, canonical, error_of,
-                      stop_checked)
+from conftest import (EXIT_DENIED, EXIT_INTEGRITY, EXIT_OK, Client, Vault, build_vault, canonical,
+                      error_of, stop_checked, strong_password)
 
 PEOPLE = "/v1/collections/people/records"
 SEARCH = "/v1/collections/people/search"
@@ -54,7 +54,9 @@ def _principals(s):
     agency = s.agency
     return [
         ("admin-a", "service", "admin", None),
-        ("admin-b", "service", "admin", None),
+        # The second person of an approval is a human (password and TOTP).
+        ("admin-b", "human", "admin", None, strong_password()),
+        ("admin-c", "service", "admin", None),
         ("support", "service", "support_agent", None),
         ("adviser", "service", "adviser", {"agency": agency}),
         ("crm", "service", "crm_backend", None),
@@ -231,15 +233,29 @@ def test_only_the_auditor_asks_for_reports(drill):
     c.close()
 
 
+def _human(s, name, purpose):
+    r = s.vault.login(name)
+    assert r.status_code == 201, r.text
+    return Client(s.vault.url, s.vault.cert, token=r.json()["token"], purpose=purpose)
+
+
 def _approve(s, action, params):
     a = s.vault.client("admin-a", "admin")
-    b = s.vault.client("admin-b", "admin")
+    b = _human(s, "admin-b", "admin")
+    c = s.vault.client("admin-c", "admin")
     try:
         r = a.post("/v1/approvals", json={"action": action, "params": params})
         assert r.status_code == 201, r.text
         approval = r.json()
         assert approval["state"] == "pending" and approval["requester"] == "admin-a"
         error_of(a.post(f"/v1/approvals/{approval['id']}/approve"), 403, "forbidden")
+        # Issue 13: what waits is listed; a service key is no second person.
+        r = b.get("/v1/approvals", params={"state": "pending"})
+        assert r.status_code == 200, r.text
+        assert approval["id"] in [p["id"] for p in r.json()["approvals"]]
+        assert all(p["state"] == "pending" for p in r.json()["approvals"])
+        msg = error_of(c.post(f"/v1/approvals/{approval['id']}/approve"), 403, "forbidden")
+        assert "human" in msg, msg
         r = b.post(f"/v1/approvals/{approval['id']}/approve")
         assert r.status_code == 200, r.text
         assert r.json()["state"] == "approved" and r.json()["approver"] == "admin-b"
@@ -247,6 +263,7 @@ def _approve(s, action, params):
     finally:
         a.close()
         b.close()
+        c.close()
 
 
 def _keygen(s, name):

@@ -112,6 +112,11 @@ def test_every_password_verifies_and_only_its_own(drill):
     ("Abcdefgh1234!", "dictionary"),           # 13 characters, 4 classes, systematic
     ("abcdefghijklm1", "cnil-2022-100"),       # 14 characters but 2 classes
     ("Password123456", "dictionary"),          # 14 characters, 3 classes: a word
+    ("Password2024!!", "guessable"),           # 4 classes, cracklib passes it: a cracker's first try
+    ("Marseille2025!", "guessable"),           # a French word and a year
+    ("1qaz2wsx3edc!Q", "guessable"),           # a keyboard walk
+    ("14/07/1989Ab!", "guessable"),            # a date
+    ("Nicolas#Nicolas#", "guessable"),         # a name, repeated
 ])
 def test_weak_passwords_are_refused_naming_the_rule(drill, password, rule):
     v = drill["vault"]
@@ -125,6 +130,25 @@ def test_weak_passwords_are_refused_naming_the_rule(drill, password, rule):
     r = c.request("PUT", "/v1/credentials/u-brand-new", json={"password": password})
     assert r.status_code == 422 and f"rule {rule}" in r.text
     assert c.get("/v1/credentials/u-brand-new").status_code == 404
+
+
+def test_a_password_a_cracker_tries_first_is_refused_with_advice(drill):
+    """Issue 13, item 7: `Password2024!!` meets the composition rules and
+    cracklib accepts it; the rule `guessable` refuses it and says why and
+    what to do instead, without repeating it."""
+    c = drill["vault"].client("login", purpose=PURPOSE)
+    r = c.request("PUT", "/v1/credentials/u-guessable", json={"password": "Password2024!!"})
+    drill["sent"].add("Password2024!!")
+    err = error_of(r, 422, "invalid_value")
+    assert "password refused (rule guessable)" in err, err
+    assert "a common word or name" in err and "a year" in err, err
+    assert "12 or more random characters" in err and "5 or more random words" in err, err
+    assert "Password" not in r.text and "2024" not in r.text
+    assert c.get("/v1/credentials/u-guessable").status_code == 404
+    # A passphrase of 5 random words passes.
+    phrase = "lantern meadow copper falcon tundra"
+    drill["sent"].add(phrase)
+    assert c.request("PUT", "/v1/credentials/u-guessable", json={"password": phrase}).status_code == 201
 
 
 def test_the_user_name_and_the_last_four_are_refused(drill):

@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from conftest import (EXIT_OK, SCHEMA, Vault, build_vault, error_of, stop_checked,
+from conftest import (EXIT_OK, POLICY, SCHEMA, Vault, build_vault, error_of, stop_checked,
                       strong_password)
 
 PEOPLE = "/v1/collections/people/records"
@@ -58,6 +58,17 @@ def audit_of(auditor, principal):
     r = auditor.get("/v1/audit", params={"principal": principal, "limit": 1000})
     assert r.status_code == 200, r.text
     return r.json()["entries"]
+
+
+LOOKUP_ROLE = """
+[roles.lookup]
+description = "Drill fixture: finds the ids of the records the attacker targets"
+
+[roles.lookup.collections.people]
+actions  = ["search"]
+purposes = ["follow_up"]
+fields   = { "*" = "clear" }
+"""
 
 
 def lookup(client, emails):
@@ -130,9 +141,15 @@ def big(coffre_bin, tmp_path_factory, webhook):
     started = time.monotonic()
     s = build_vault(coffre_bin, root, people=20000, principals=[
         ("stolen-agent", "service", "support_agent", None),
-        ("lookup", "service", "crm_backend", None),
         ("dpo", "service", "auditor", None),
     ])
+    # The drill's own lookup service (a test fixture, not an attacker): the
+    # example's crm_backend searches only on behalf of an adviser, who may
+    # not search, so the example policy plus one role that may.
+    policy = root / "policy-with-lookup.toml"
+    policy.write_text(POLICY.read_text(encoding="utf-8") + LOOKUP_ROLE, encoding="utf-8")
+    s.vault.cli("policy", "load", s.vault.dir, policy)
+    s.vault.add_principal("lookup", "service", "lookup")
     s.build_seconds = time.monotonic() - started
     s.vault.start(["--alert-webhook", webhook.url])
     yield s
@@ -434,9 +451,8 @@ def test_e_switching_routes_collections_sessions_or_services_does_not_escape(cof
     refs = [v.find("email", p["email"])[0] for p in people]
     notes = []
     for p, ref in zip(people, refs):
-        out = v.last_json(v.cli("put", v.dir, "notes",
-                                json.dumps({"email": p["email"], "note": "called about a parcel"}),
-                                "--subject", ref["subject"]))
+        out = v.last_json(v.cli("put", v.dir, "notes", "-", "--subject", ref["subject"],
+                                input=json.dumps({"email": p["email"], "note": "called about a parcel"})))
         assert out["subject"] == ref["subject"]
         notes.append(out)
     password = strong_password()

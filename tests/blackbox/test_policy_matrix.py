@@ -50,6 +50,7 @@ def _principals(s):
         ("user-support", "user", "support_agent", None),
         ("user-paused", "user", "adviser", {"agency": agency_a}),
         ("admin-paused", "service", "admin", None),
+        ("dpo", "service", "dpo", None),
     ]
 
 
@@ -93,7 +94,6 @@ def read_views(s, principal, purpose, which="a", on_behalf_of=None):
     ("admin", "admin", "admin"),
     ("support", "support_agent", "support"),
     ("adviser-a", "adviser", "follow_up"),
-    ("crm", "crm_backend", "follow_up"),
 ])
 def test_field_views_per_role(seeded, principal, role, purpose):
     assert read_views(seeded, principal, purpose) == VIEWS[role]
@@ -112,7 +112,7 @@ def test_masked_formats_are_exact(seeded):
     assert fields["nir"] == f"{person['nir'][0]} {person['nir'][1:3]} ** ** *** *** **"
     assert "iban" not in fields
     # crm_backend masks the IBAN to its last four characters.
-    r = read(seeded, "crm", "follow_up")
+    r = read(seeded, "crm", "follow_up", on_behalf_of="user-a")
     assert r.status_code == 200, r.text
     iban = person["iban"].replace(" ", "")
     assert r.json()["fields"]["iban"] == "**** " + iban[-4:]
@@ -315,10 +315,9 @@ def test_audit_log_is_for_auditors(seeded, principal, purpose, status):
 def test_delegation_gets_the_intersection_and_the_users_scope(seeded):
     expected = weaker(VIEWS["crm_backend"], VIEWS["adviser"])
     assert read_views(seeded, "crm", "follow_up", "a", on_behalf_of="user-a") == expected
-    # user-a's agency is a: b is out of scope, although crm alone reads it.
+    # user-a's agency is a: b is out of scope.
     msg = error_of(read(seeded, "crm", "follow_up", "b", on_behalf_of="user-a"), 403, "forbidden")
     assert "agency" in msg
-    assert read_views(seeded, "crm", "follow_up", "b") == VIEWS["crm_backend"]
     assert read_views(seeded, "crm", "follow_up", "b", on_behalf_of="user-b") == expected
     # The adviser cannot search, so neither can crm on its behalf.
     c = seeded.vault.client("crm", "follow_up", on_behalf_of="user-a")
@@ -330,6 +329,29 @@ def test_delegation_gets_the_intersection_and_the_users_scope(seeded):
         c.close()
 
 
+def test_required_delegation_refuses_the_service_alone(seeded):
+    """Issue 13: crm_backend left out X-Coffre-On-Behalf-Of and read people
+    of every agency in clear. Its role says delegation = "required": alone,
+    it reads, searches and exports nothing, whatever the agency."""
+    c = seeded.vault.client("crm", "follow_up")
+    try:
+        for i in (seeded.ia, seeded.ib):
+            ref = seeded.refs[i]
+            r = c.get(f"{PEOPLE}/{ref['id']}")
+            msg = error_of(r, 403, "forbidden")
+            assert "X-Coffre-On-Behalf-Of" in msg, msg
+            assert '"fields"' not in r.text
+            error_of(c.get(f"/v1/subjects/{ref['subject']}"), 403, "forbidden")
+        person = seeded.people[seeded.ib]
+        r = c.post("/v1/collections/people/search", json={"field": "email", "value": person["email"]})
+        error_of(r, 403, "forbidden")
+        assert seeded.refs[seeded.ib]["id"] not in r.text
+    finally:
+        c.close()
+    # On behalf of the adviser of that agency, it works as before.
+    assert read(seeded, "crm", "follow_up", "b", on_behalf_of="user-b").status_code == 200
+
+
 def test_delegation_needs_both_to_allow_the_purpose(seeded):
     # The support agent has no follow_up purpose: the intersection is empty.
     error_of(read(seeded, "crm", "follow_up", "a", on_behalf_of="user-support"), 403, "forbidden")
@@ -337,13 +359,9 @@ def test_delegation_needs_both_to_allow_the_purpose(seeded):
 
 @pytest.mark.parametrize("user", ["nobody-here", "admin", "support", "crm", "UPPER", "a b", ""])
 def test_unknown_or_non_user_on_behalf_of_is_refused(seeded, user):
-    r = read(seeded, "crm", "follow_up", "a", on_behalf_of=user)
-    if user == "":
-        # An empty header: refused, or read as absent (crm alone): never more.
-        if r.status_code == 200:
-            assert views_of(r.json()["fields"], rec(seeded, "a")[1]) == VIEWS["crm_backend"]
-            return
-    error_of(r, 403, "forbidden")
+    # An empty header too: refused as a bad user, or as absent (crm never
+    # reads alone, delegation = "required").
+    error_of(read(seeded, "crm", "follow_up", "a", on_behalf_of=user), 403, "forbidden")
 
 
 def test_suspended_on_behalf_of_user_is_refused(seeded):
@@ -395,3 +413,70 @@ def test_unknown_role_is_refused_at_add(seeded):
     r = seeded.vault.cli("principal", "add", seeded.vault.dir, "ghost", "--kind", "service",
                          "--role", "no_such_role", check=False)
     assert r.returncode == 2, (r.returncode, r.stderr)
+
+
+# -- subject access requests and membership tests (issue 13) ---------------------------
+
+def test_the_dpo_answers_a_subject_access_request(seeded):
+    """No shipped role could answer GET /v1/subjects/{s}. The dpo finds the
+    person who wrote in, exports them in clear, and learns who read their
+    data, when and why (GDPR art. 15(1)(c))."""
+    ref, person = rec(seeded, "a")
+    assert read(seeded, "support", "support").status_code == 200
+    dpo = seeded.vault.client("dpo", "subject_access")
+    try:
+        r = dpo.post("/v1/collections/people/search", json={"field": "email", "value": person["email"]})
+        assert r.status_code == 200, r.text
+        assert [hit["subject"] for hit in r.json()["results"]] == [ref["subject"]]
+        r = dpo.get(f"/v1/subjects/{ref['subject']}")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["subject"] == ref["subject"]
+        assert [x["id"] for x in body["records"]] == [ref["id"]]
+        assert views_of(body["records"][0]["fields"], person) == expect_views("clear")
+        reads = [a for a in body["accesses"] if a["principal"] == "support"]
+        assert reads, body["accesses"]
+        assert reads[-1]["purpose"] == "support" and reads[-1]["action"] == "read"
+        assert reads[-1]["on_behalf_of"] is None and "email" in reads[-1]["fields"]
+        assert reads[-1]["time"].endswith("Z")
+        assert body["accesses_truncated"] is False
+        # The dpo reads no single record and erases nothing.
+        error_of(dpo.get(f"{PEOPLE}/{ref['id']}"), 403, "forbidden")
+        error_of(dpo.delete(f"/v1/subjects/{ref['subject']}"), 403, "forbidden")
+    finally:
+        dpo.close()
+    # For no other purpose; and no other role exports a person.
+    for principal, purpose in (("dpo", "support"), ("dpo", "investigation"), ("admin", "admin"),
+                               ("support", "support"), ("adviser-a", "follow_up"), ("crm", "follow_up"),
+                               ("auditor", "investigation")):
+        c = seeded.vault.client(principal, purpose)
+        try:
+            error_of(c.get(f"/v1/subjects/{ref['subject']}"), 403, "forbidden")
+        finally:
+            c.close()
+
+
+def test_a_unique_clash_is_audited_as_an_exposure_of_the_holder(seeded):
+    """A role without `search` (admin) learnt from 409 versus 201 whether a
+    person is in the vault, with no quota and nothing in the audit log
+    about whom. The clash now names the holder, and counts in the quotas."""
+    ref, person = rec(seeded, "b")
+    probe = dict(seeded.spare[3])
+    probe["email"] = person["email"]
+    c = seeded.vault.client("admin", "admin")
+    try:
+        r = c.post(PEOPLE, json={"fields": probe})
+        error_of(r, 409, "already_exists")
+        assert person["email"] not in r.text and ref["subject"] not in r.text
+    finally:
+        c.close()
+    auditor = seeded.vault.client("auditor", "investigation")
+    try:
+        r = auditor.get("/v1/audit", params={"principal": "admin", "subject": ref["subject"]})
+        assert r.status_code == 200, r.text
+        clashes = [e for e in r.json()["entries"] if e["action"] == "create"]
+        assert len(clashes) == 1, r.json()["entries"]
+        assert clashes[0]["outcome"] == "error" and clashes[0]["reason"] == "already_exists"
+        assert clashes[0]["subjects"] == [ref["subject"]]
+    finally:
+        auditor.close()

@@ -503,3 +503,39 @@ def test_no_core_dumps_and_descriptors_raised(coffre_bin, tmp_path):
         finally:
             p.send_signal(signal.SIGTERM)
             assert p.wait(60) == 0
+
+
+# -- health and readiness (issue 13) ---------------------------------------------
+
+def test_readyz_says_503_while_the_audit_log_cannot_commit(coffre_bin, tmp_path):
+    """/healthz stayed 200 while every request failed 503 because the audit
+    log could not commit. /readyz answers 503 then; /healthz says the
+    process is alive."""
+    s = build_vault(coffre_bin, tmp_path, people=3, find=(0,),
+                    principals=[("admin", "service", "admin", None)])
+    v = s.vault
+    v.start()
+    anonymous = Client(v.url, v.cert)
+    admin = v.client("admin", "admin")
+    record = f"{PEOPLE}/{s.refs[0]['id']}"
+    try:
+        r = anonymous.get("/readyz")
+        assert r.status_code == 200 and r.json() == {"status": "ready"}, r.text
+        assert admin.get(record).status_code == 200
+        # The anchor goes away, then the clock passes the checkpoint interval:
+        # the flusher's checkpoint cannot be anchored and the log fails closed.
+        os.rename(v.anchor, str(v.anchor) + ".moved")
+        v.advance(60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and anonymous.get("/readyz").status_code == 200:
+            time.sleep(0.2)
+        ready = anonymous.get("/readyz")
+        error_of(ready, 503, "unavailable")
+        error_of(admin.get(record), 503, "unavailable")
+        assert s.people[0]["email"] not in ready.text and "anchor" not in ready.text
+        health = anonymous.get("/healthz")
+        assert health.status_code == 200 and health.json() == {"status": "ok"}
+    finally:
+        anonymous.close()
+        admin.close()
+        v.stop()  # the log is broken: the exit status says so, and is not checked

@@ -187,3 +187,15 @@ def test_suspension_ends_sessions_and_refuses_logins(seeded):
     finally:
         v.cli("principal", "resume", v.dir, "hana")
     login_ok(seeded, "hana", source_ip="127.0.2.2")
+
+
+def test_a_staff_password_a_cracker_tries_first_is_refused(seeded):
+    """Issue 13, item 7: staff passwords meet the rule `guessable` too."""
+    v = seeded.vault
+    r = v.cli("principal", "add", v.dir, "yann", "--kind", "human", "--role", "support_agent",
+              input="Password2024!!\n", check=False)
+    assert r.returncode == 2, r.stderr
+    assert "rule guessable" in r.stderr, r.stderr
+    assert "Password2024" not in r.stdout + r.stderr
+    # Nothing was added: the name is still free.
+    v.add_principal("yann", "human", "support_agent", password=strong_password())

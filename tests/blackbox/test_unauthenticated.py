@@ -2,8 +2,10 @@
 not whether the route, the collection or the record exists, and no data.
 Also: /healthz, and the TLS versions the server accepts.
 """
+import concurrent.futures
 import json
 import os
+import re
 import secrets
 import socket
 import ssl
@@ -59,6 +61,19 @@ def sweep(seeded):
         ("GET", "/v1/audit", None),
         ("GET", f"/v1/audit?principal=admin&subject={sid}&from=2026-01-01T00:00:00Z"
                 f"&to=2030-01-01T00:00:00Z&limit=5", None),
+        ("GET", "/v1/alerts", None),
+        # Breach reports and two-person approvals.
+        ("POST", "/v1/breach-reports", {"principal": "admin", "from": "2026-01-01T00:00:00Z",
+                                        "to": "2030-01-01T00:00:00Z"}),
+        ("GET", "/v1/approvals?state=pending", None),
+        ("POST", "/v1/approvals", {"action": "bulk_export", "params": {"collection": "people"}}),
+        ("GET", f"/v1/approvals/{ABSENT_ID}", None),
+        ("POST", f"/v1/approvals/{ABSENT_ID}/approve", None),
+        # Legal holds and the archive.
+        ("GET", f"/v1/subjects/{sid}/hold", None),
+        ("PUT", f"/v1/subjects/{sid}/hold", {"reason": "claim"}),
+        ("DELETE", f"/v1/subjects/{sid}/hold", None),
+        ("GET", f"/v1/archive/people/{rid}", None),
         # End users' credentials (docs/credentials.md).
         ("PUT", "/v1/credentials/u-1", {"password": "Zq8!unauth-Probe-77"}),
         ("PUT", "/v1/credentials/u-1", {"password": "Zq8!unauth-Probe-77",
@@ -183,6 +198,84 @@ def test_refusals_are_the_same_with_and_without_purpose(seeded):
         assert a.text == b.text == d.text
     finally:
         c.close()
+
+
+OPEN_OPERATIONS = {("/healthz", "get"), ("/readyz", "get"), ("/v1/sessions", "post")}
+SAMPLE = {"collection": "people", "id": ABSENT_ID, "subject": "0" * 31 + "2",
+          "token": "ct_" + "0" * 44, "user": "u-unauth-1"}
+
+
+def test_only_health_readiness_and_login_answer_without_a_credential(seeded):
+    """Issue 13: /healthz, /readyz and POST /v1/sessions are the only routes
+    that answer without a credential: every operation of the OpenAPI
+    document, the others included, answers 401."""
+    c = seeded.vault.client("admin")
+    try:
+        doc = c.get("/v1/openapi.json").json()
+    finally:
+        c.close()
+    open_in_doc = {(path, method) for path, item in doc["paths"].items()
+                   for method, op in item.items()
+                   if isinstance(op, dict) and op.get("security") == []}
+    assert open_in_doc == OPEN_OPERATIONS
+    anonymous = Client(seeded.vault.url, seeded.vault.cert, purpose="admin")
+    try:
+        swept = 0
+        for path, item in doc["paths"].items():
+            # A well-formed value per parameter; one no sample names gets an id.
+            target = re.sub(r"\{([a-z_]+)\}", lambda m: SAMPLE.get(m.group(1), ABSENT_ID), path)
+            for method in ("get", "put", "post", "patch", "delete"):
+                if method not in item or (path, method) in OPEN_OPERATIONS:
+                    continue
+                resp = anonymous.request(method.upper(), target, json={})
+                assert resp.status_code == 401, f"{method.upper()} {path}: {resp.status_code} {resp.text[:200]}"
+                assert_unauthenticated(resp, seeded)
+                swept += 1
+        assert swept >= 25, swept
+    finally:
+        anonymous.close()
+
+
+def test_readyz_answers_without_credential_and_reveals_nothing(seeded):
+    c = Client(seeded.vault.url, seeded.vault.cert)
+    try:
+        r = c.get("/readyz")
+        assert r.status_code == 200, r.text
+        assert r.json() == {"status": "ready"}
+        error_of(c.post("/readyz"), 405, "method_not_allowed")
+    finally:
+        c.close()
+
+
+def test_a_login_body_larger_than_a_login_is_refused_unparsed(seeded):
+    """Issue 13: the security-code scan parsed any body of POST /v1/sessions
+    before a credential (64 parallel 1 MiB bodies: 1 GiB of RSS). More than
+    a login holds is refused unparsed, and the server's memory stays small."""
+    # 1 MiB of small JSON values: a document many times its size once parsed.
+    body = b"[" + b"0," * ((1 << 19) - 8) + b"0]"
+    pid = seeded.vault.proc.pid
+
+    def peak_rss_kib():
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    before = peak_rss_kib()
+
+    def one(_):
+        c = Client(seeded.vault.url, seeded.vault.cert)
+        try:
+            return c.post("/v1/sessions", data=body, headers={"Content-Type": "application/json"})
+        finally:
+            c.close()
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        answers = list(pool.map(one, range(64)))
+    for r in answers:
+        error_of(r, 413, "payload_too_large")
+    grown_mib = (peak_rss_kib() - before) / 1024
+    assert grown_mib < 300, f"peak RSS grew by {grown_mib:.0f} MiB for 64 unauthenticated bodies"
 
 
 def test_healthz_answers_without_credential_and_reveals_nothing(seeded):

@@ -35,9 +35,13 @@ struct ResourceGrant {
   std::optional<View> view;             // cards only
 };
 
+// Whether a role's principals act on behalf of end users (delegation =
+// false | true | "required").
+enum class Delegation { kNone, kAllowed, kRequired };
+
 struct Role {
   std::string name;
-  bool delegation = false;
+  Delegation delegation = Delegation::kNone;
   std::map<std::string, CollectionGrant, std::less<>> collections;
   std::map<std::string, ResourceGrant, std::less<>> resources;
   std::optional<Limits> limits;  // [roles.NAME.limits]
