@@ -19,8 +19,8 @@ import time
 import pytest
 
 import rawhttp
-from conftest import (POLICY, SCHEMA, Client, Vault, build_vault, child_env, error_of,
-                      stop_checked)
+from conftest import (POLICY, SCHEMA, Client, Vault, build_vault, child_env, error_of, hotp,
+                      stop_checked, strong_password)
 
 PEOPLE = "/v1/collections/people/records"
 
@@ -406,6 +406,41 @@ def test_the_client_address_comes_from_trusted_proxies_only(seeded):
     sources = _audit_sources(v)
     assert "https:203.0.113.5" in sources and "https:203.0.113.7" in sources, sources[-6:]
     assert "https:203.0.113.6" not in sources
+
+
+def _login_via(v, name, peer, forwarded_for, wrong=False):
+    """POST /v1/sessions from `peer` with an X-Forwarded-For header."""
+    p = v.principals[name]
+    body = {"name": name, "password": p["password"] + ("!" if wrong else ""),
+            "totp": hotp(p["totp_key"], int(v.now()) // 30) if wrong else v.totp_for(name)}
+    c = Client(v.url, v.cert, source_ip=peer)
+    try:
+        return c.post("/v1/sessions", json=body, headers={"X-Forwarded-For": forwarded_for})
+    finally:
+        c.close()
+
+
+def test_logins_behind_a_trusted_proxy_are_throttled_per_client(coffre_bin, tmp_path):
+    """Five failures from one client behind the proxy do not lock out the
+    next client of the same proxy; an untrusted peer's X-Forwarded-For
+    changes nothing."""
+    s = build_vault(coffre_bin, tmp_path, people=2, principals=[
+        ("hugo", "human", "support_agent", None, strong_password()),
+        ("ines", "human", "support_agent", None, strong_password())])
+    v = s.vault
+    v.start(extra_args=["--trusted-proxy", "127.0.0.2"])
+    try:
+        for _ in range(5):
+            error_of(_login_via(v, "hugo", "127.0.0.2", "198.51.100.10", wrong=True), 401)
+        error_of(_login_via(v, "hugo", "127.0.0.2", "198.51.100.10", wrong=True), 429, "throttled")
+        r = _login_via(v, "hugo", "127.0.0.2", "198.51.100.11")
+        assert r.status_code == 201, r.text
+        # Not trusted: the header is the client's own claim, and ignored.
+        for _ in range(5):
+            error_of(_login_via(v, "ines", "127.0.0.3", "198.51.100.12", wrong=True), 401)
+        error_of(_login_via(v, "ines", "127.0.0.3", "198.51.100.13"), 429, "throttled")
+    finally:
+        stop_checked(v)
 
 
 def test_every_answer_has_a_request_id_and_errors_are_logged(seeded):
