@@ -695,6 +695,206 @@ TEST_F(CliE2eTest, ImportRejectsTheSecondOfTwoEqualEmails) {
   EXPECT_EQ(Find("email", Field(person(40), "email")), std::vector<std::string>{existing});
 }
 
+// Finding of issue 13: `coffre gen --count 1000 | coffre import DIR people
+// /dev/stdin` imported 970, rejected 1, lost 29 and exited 0 (format
+// detection read the pipe first). Both spellings of standard input now
+// import every row; rejects go to ./coffre-import-TIMESTAMP.rejects (0600),
+// never beside the device, and stderr names the file.
+TEST_F(CliE2eTest, ImportFromAPipeLosesNoRow) {
+  CliResult gen = Coffre({"gen", "--count", "1000", "--seed", "13"});
+  ASSERT_EQ(gen.exit_code, kExitOk) << gen.err;
+  ASSERT_EQ(gen.OutLines().size(), 1000u);
+  const std::string work = tmp_ / "work";
+  fs::create_directories(work);
+  int round = 0;
+  for (std::string input : {"/dev/stdin", "-"}) {
+    SCOPED_TRACE(input);
+    dir_ = tmp_ / ("vault" + std::to_string(++round));
+    InitVault();
+    CliResult r = RunCoffreIn(work, {"import", dir_, "people", input, "--chunk-rows", "64"}, {}, gen.out);
+    ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+    json::object stats = json::parse(r.LastOutLine()).as_object();
+    EXPECT_EQ(stats.at("imported").as_int64(), 1000);
+    EXPECT_EQ(stats.at("rejected").as_int64(), 0);
+    ASSERT_TRUE(stats.contains("read"));
+    EXPECT_EQ(stats.at("read").as_int64(), 1000);
+    EXPECT_TRUE(fs::is_empty(work)) << "no rejects file without rejects";
+  }
+
+  // With a bad row (line 3) through a pipe: the rejects file is a new file
+  // in the working directory, named on stderr, never /dev/stdin.rejects.
+  std::string text = ToJson(person(1)) + "\n" + ToJson(person(2)) + "\n{\"nir\":\"x\"}\n";
+  for (std::string input : {"/dev/stdin", "-"}) {
+    SCOPED_TRACE(input);
+    dir_ = tmp_ / ("vault" + std::to_string(++round));
+    InitVault();
+    const std::string here = tmp_ / ("work" + std::to_string(round));
+    fs::create_directories(here);
+    CliResult r = RunCoffreIn(here, {"import", dir_, "people", input}, {}, text);
+    ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+    EXPECT_EQ(r.err.find("/dev/stdin.rejects"), std::string::npos) << r.err;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(here)) files.push_back(e.path());
+    ASSERT_EQ(files.size(), 1u);
+    std::string name = files[0].filename().string();
+    EXPECT_EQ(name.rfind("coffre-import-", 0), 0u) << name;
+    EXPECT_EQ(name.substr(name.size() - 8), ".rejects") << name;
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+    EXPECT_EQ(RejectedLines(ReadFileOrDie(files[0].string())), std::vector<int>{3});
+    struct stat st {};
+    ASSERT_EQ(::stat(files[0].c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+  }
+
+  // --rejects PATH wins.
+  dir_ = tmp_ / "vault9";
+  InitVault();
+  std::string rejects = tmp_ / "my.rejects";
+  CliResult r = RunCoffreIn(work, {"import", dir_, "people", "-", "--rejects", rejects}, {}, text);
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_EQ(RejectedLines(ReadFileOrDie(rejects)), std::vector<int>{3});
+  EXPECT_NE(r.err.find(rejects), std::string::npos) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::stat(rejects.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(CliE2eTest, ImportOfNothingButRejectedRowsExitsTwo) {
+  InitVault();
+  std::string path = tmp_ / "bad.ndjson";
+  WriteFileOrDie(path, ToJson(Without(person(1), "nir")) + "\n" + "not json\n");
+  CliResult r = Coffre({"import", dir_, "people", path});
+  EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
+  json::object stats = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(stats.at("read").as_int64(), 2);
+  EXPECT_EQ(stats.at("imported").as_int64(), 0);
+  EXPECT_EQ(stats.at("rejected").as_int64(), 2);
+  EXPECT_NE(r.err.find("nothing imported"), std::string::npos) << r.err;
+  // A regular file keeps its FILE.rejects (existing scripts read it).
+  EXPECT_EQ(RejectedLines(ReadFileOrDie(path + ".rejects")), (std::vector<int>{1, 2}));
+
+  // An empty input is not an error: there was nothing to import.
+  std::string empty = tmp_ / "empty.ndjson";
+  WriteFileOrDie(empty, "\n");
+  r = Coffre({"import", dir_, "people", empty});
+  EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+}
+
+TEST_F(CliE2eTest, ImportIdsOutListsEachRowsIds) {
+  InitVault();
+  std::string file;
+  for (size_t i = 0; i < 6; ++i) {
+    json::object o = json::parse(ToJson(person(i))).as_object();
+    o["crm_id"] = "CRM-" + std::to_string(i);
+    file += json::serialize(o) + "\n";
+  }
+  file += ToJson(Without(person(6), "email")) + "\n";  // line 7: rejected
+  std::string path = tmp_ / "people.ndjson";
+  WriteFileOrDie(path, file);
+  std::string ids = tmp_ / "ids.ndjson";
+  CliResult r = Coffre({"import", dir_, "people", path, "--ids-out", ids, "--key-field", "crm_id",
+                        "--chunk-rows", "2"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::stat(ids.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string text = ReadFileOrDie(ids);
+  size_t start = 0;
+  int n = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    json::object e = json::parse(text.substr(start, nl - start)).as_object();
+    start = nl + 1;
+    ++n;
+    int64_t line = e.at("line").as_int64();
+    EXPECT_EQ(line, n);
+    EXPECT_EQ(e.at("key").as_string(), "CRM-" + std::to_string(line - 1));
+    std::string id(e.at("id").as_string());
+    ASSERT_TRUE(IsHexId(id));
+    // The id is the record's: find by email gives it, and get shows the subject.
+    EXPECT_EQ(Find("email", Field(person(static_cast<size_t>(line - 1)), "email")), std::vector<std::string>{id});
+    CliResult got = Coffre({"get", dir_, "people", id});
+    ASSERT_EQ(got.exit_code, kExitOk) << got.err;
+    json::object rec = json::parse(got.LastOutLine()).as_object();
+    EXPECT_EQ(rec.at("subject").as_string(), e.at("subject").as_string());
+    EXPECT_FALSE(rec.at("fields").as_object().contains("crm_id")) << "the key column is not stored";
+  }
+  EXPECT_EQ(n, 6);
+
+  // Never overwritten: a second run refuses before importing anything.
+  r = Coffre({"import", dir_, "people", path, "--ids-out", ids});
+  EXPECT_EQ(r.exit_code, kExitExists) << r.err;
+}
+
+// --subject-key: orders attached to existing customers by their unique email,
+// instead of one new person per order.
+TEST_F(CliE2eTest, ImportSubjectKeyAttachesToExistingPeople) {
+  CliResult init = Coffre({"init", dir_, "--schema", SourceDir() + "/examples/card-site.toml"});
+  ASSERT_EQ(init.exit_code, kExitOk) << init.err;
+  std::string customers;
+  for (size_t i = 0; i < 3; ++i) {
+    json::object o;
+    for (const char* f : {"first_name", "last_name", "email"}) o[f] = Field(person(i), f);
+    customers += json::serialize(o) + "\n";
+  }
+  std::string cpath = tmp_ / "customers.ndjson";
+  WriteFileOrDie(cpath, customers);
+  std::string cids = tmp_ / "customers.ids";
+  CliResult r = Coffre({"import", dir_, "customers", cpath, "--ids-out", cids});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  std::vector<std::string> subjects;
+  {
+    std::string text = ReadFileOrDie(cids);
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t nl = text.find('\n', start);
+      subjects.emplace_back(json::parse(text.substr(start, nl - start)).as_object().at("subject").as_string());
+      start = nl + 1;
+    }
+  }
+  ASSERT_EQ(subjects.size(), 3u);
+
+  std::string orders;
+  auto order = [&](const std::string& ref, const std::string& email) {
+    orders += "{\"reference\":\"" + ref + "\",\"card_token\":\"tok_" + ref +
+              "\",\"amount_eur\":\"12.50\",\"status\":\"completed\",\"email\":\"" + email + "\"}\n";
+  };
+  order("R1", Field(person(0), "email"));
+  order("R2", Upper(Field(person(1), "email")));
+  order("R3", Field(person(1), "email"));
+  order("R4", Field(person(10), "email"));  // not a customer: rejected
+  std::string opath = tmp_ / "orders.ndjson";
+  WriteFileOrDie(opath, orders);
+  std::string oids = tmp_ / "orders.ids";
+  r = Coffre({"import", dir_, "orders", opath, "--subject-key", "customers.email", "--ids-out", oids,
+              "--key-field", "reference"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object stats = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(stats.at("imported").as_int64(), 3);
+  EXPECT_EQ(stats.at("rejected").as_int64(), 1);
+  std::string rejects = ReadFileOrDie(opath + ".rejects");
+  EXPECT_EQ(RejectedLines(rejects), std::vector<int>{4});
+  EXPECT_EQ(LeakedFields(person(10), rejects), std::vector<std::string>{});
+
+  std::map<std::string, std::string> subject_of_ref;
+  std::string text = ReadFileOrDie(oids);
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    json::object e = json::parse(text.substr(start, nl - start)).as_object();
+    subject_of_ref[std::string(e.at("key").as_string())] = std::string(e.at("subject").as_string());
+    start = nl + 1;
+  }
+  EXPECT_EQ(subject_of_ref["R1"], subjects[0]);
+  EXPECT_EQ(subject_of_ref["R2"], subjects[1]);
+  EXPECT_EQ(subject_of_ref["R3"], subjects[1]);
+  // The subject's export holds the customer and both orders, all readable.
+  CliResult exported = Coffre({"export-subject", dir_, subjects[1]});
+  ASSERT_EQ(exported.exit_code, kExitOk) << exported.err;
+  EXPECT_NE(exported.out.find("tok_R2"), std::string::npos);
+  EXPECT_NE(exported.out.find("tok_R3"), std::string::npos);
+}
+
 // ---------------------------------------------------------------- subjects
 
 TEST_F(CliE2eTest, PutWithSubjectAttachesAndExportShowsBoth) {
@@ -856,7 +1056,8 @@ TEST_F(CliE2eTest, ImportRejectsRowsWithSecurityCodes) {
   const std::string csv_path = tmp_ / "cards.csv";
   WriteFileOrDie(csv_path, csv);
   r = Coffre({"import", dir_, "people", csv_path});
-  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  // Every row rejected: nothing imported, exit 2 (issue 13).
+  ASSERT_EQ(r.exit_code, kExitInvalid) << r.err;
   EXPECT_EQ(json::parse(r.LastOutLine()).as_object().at("rejected").as_int64(), 2);
   std::string csv_rejects = ReadFileOrDie(csv_path + ".rejects");
   EXPECT_EQ(RejectedLines(csv_rejects), (std::vector<int>{2, 3}));

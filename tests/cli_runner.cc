@@ -90,7 +90,7 @@ CliResult RunnerFailure(const std::string& why) {
 // Spawns coffre with stdin from `in` (or /dev/null), stdout to `out_fd` and
 // stderr to `err_fd`, then runs the I/O loop until both capture pipes close.
 CliResult Run(const std::vector<std::string>& args, const EnvVars& env,
-              const std::string& stdin_data, int stdout_file_fd) {
+              const std::string& stdin_data, int stdout_file_fd, const std::string& cwd = "") {
   IgnoreSigpipeOnce();
   Pipe in, out, err;
   if (!in.Open() || !err.Open() || (stdout_file_fd < 0 && !out.Open()))
@@ -101,6 +101,7 @@ CliResult Run(const std::vector<std::string>& args, const EnvVars& env,
   posix_spawn_file_actions_adddup2(&fa, stdout_file_fd >= 0 ? stdout_file_fd : out.fd[1],
                                    STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&fa, err.fd[1], STDERR_FILENO);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
   ExecArgs exec(args, env);
   pid_t pid = -1;
   int rc = ::posix_spawn(&pid, exec.argv()[0], &fa, nullptr, exec.argv(), exec.envp());
@@ -180,6 +181,11 @@ std::string CoffreBinary() {
 CliResult RunCoffre(const std::vector<std::string>& args, const EnvVars& env,
                     const std::string& stdin_data) {
   return Run(args, env, stdin_data, -1);
+}
+
+CliResult RunCoffreIn(const std::string& cwd, const std::vector<std::string>& args,
+                      const EnvVars& env, const std::string& stdin_data) {
+  return Run(args, env, stdin_data, -1, cwd);
 }
 
 CliResult RunCoffreToFile(const std::vector<std::string>& args, const std::string& stdout_path,

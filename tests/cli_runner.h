@@ -51,6 +51,10 @@ std::string CoffreBinary();
 CliResult RunCoffre(const std::vector<std::string>& args, const EnvVars& env = {},
                     const std::string& stdin_data = "");
 
+// The same, run in the working directory `cwd`.
+CliResult RunCoffreIn(const std::string& cwd, const std::vector<std::string>& args,
+                      const EnvVars& env = {}, const std::string& stdin_data = "");
+
 // Runs coffre with stdout redirected to the file `stdout_path` (for large
 // outputs such as `gen`); stderr is captured.
 CliResult RunCoffreToFile(const std::vector<std::string>& args, const std::string& stdout_path,

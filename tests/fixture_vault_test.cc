@@ -86,6 +86,15 @@ TEST_P(FixtureVaultTest, OpensVerifiesReadsAndWrites) {
   auto principals = Run({"principal", "list", vault_});
   ASSERT_EQ(principals.exit_code, kExitOk) << principals.err;
   EXPECT_NE(principals.out.find("fixture-support"), std::string::npos);
+  // ... and take the lifecycle operations added later (ADR 0015c): a key
+  // rotation with grace writes the newer credential format over the old.
+  auto rotated = Run({"principal", "rotate-key", vault_, "fixture-support", "--grace", "1h"});
+  EXPECT_EQ(rotated.exit_code, kExitOk) << rotated.err;
+  EXPECT_NE(rotated.out.find("coffre_sk_"), std::string::npos);
+  auto updated = Run({"principal", "update", vault_, "fixture-support", "--attr", "team=b"});
+  EXPECT_EQ(updated.exit_code, kExitOk) << updated.err;
+  auto usage = Run({"principal", "usage", vault_, "fixture-support"});
+  EXPECT_EQ(usage.exit_code, kExitOk) << usage.err;
 
   // A held subject can be released (the hold was kept).
   auto release =

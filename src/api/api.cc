@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "cards/cards.h"
 #include "common/bytes.h"
 #include "common/hash_slots.h"
+#include "common/time_text.h"
 #include "guard/guard.h"
 #include "schema/mask.h"
 
@@ -102,6 +104,14 @@ HttpResult<std::string> ParseHexId(std::string_view hex, std::string_view what) 
   auto id = ParseId(hex, what);
   if (!id) return HttpFail(400, "invalid_request", id.error().message);
   return std::move(*id);
+}
+
+// A `from` or `to` query parameter, in ms (common/time_text.h). Form
+// decoding turns an unescaped '+' into a space, and a time holds no space:
+// "10:00:00+01:00" typed into a URL arrives as "10:00:00 01:00", read back.
+Result<int64_t> ParseQueryTime(std::string value, std::string_view key) {
+  std::replace(value.begin(), value.end(), ' ', '+');
+  return ParseTime(value, key == "to" ? TimeBound::kTo : TimeBound::kFrom, key);
 }
 
 bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
@@ -504,6 +514,24 @@ struct Api::Impl {
     return std::nullopt;
   }
 
+  // One line per failed login. People type passwords into name fields: a
+  // name is written only when it is a principal's.
+  void LogFailedLogin(const auth::LoginNote& note, std::string_view name, std::string_view source,
+                      const Error& error) {
+    std::string line = "coffre: failed login: ";
+    line += note.registered ? "principal " + std::string(name) : std::string("unregistered name");
+    line += " from ";
+    line += source;
+    line += ": ";
+    line += note.refusal.empty() ? ErrorCodeName(error.code) : note.refusal;
+    if (s.log) {
+      s.log(line);
+    } else {
+      line += '\n';
+      std::cerr << line << std::flush;
+    }
+  }
+
   Response Login(const Request& req) {
     auto body = internal::ParseObjectBody(req, kMaxBodyBytes);
     if (!body) return ErrorResponse(body.error());
@@ -517,7 +545,9 @@ struct Api::Impl {
     if (!password) return ErrorResponse(password.error());
     if (!totp) return ErrorResponse(totp.error());
     int64_t retry_after = 0;
-    auto login = s.directory.Login({**name, **password, **totp, req.source}, &retry_after);
+    auth::LoginNote note;
+    auto login = s.directory.Login({**name, **password, **totp, req.source}, &retry_after, &note);
+    if (!login) LogFailedLogin(note, **name, req.source, login.error());
     if (!login) {
       switch (login.error().code) {
         case ErrorCode::kUnauthenticated:
@@ -905,9 +935,9 @@ struct Api::Impl {
         filter.subject = *sid;
       } else if (key == "from" || key == "to") {
         if (value.empty()) continue;
-        auto t = ParseRfc3339(value, key);
+        auto t = ParseQueryTime(value, key);
         if (!t) return Failed(std::move(e), {400, "invalid_request", t.error().message});
-        (key == "from" ? filter.from_ms : filter.to_ms) = *t * 1000 + (key == "to" ? 999 : 0);
+        (key == "from" ? filter.from_ms : filter.to_ms) = *t;
       } else if (key == "limit") {
         size_t n = 0;
         bool ok = !value.empty() && value.size() <= 5 &&
@@ -945,9 +975,10 @@ struct Api::Impl {
     for (const auto& [key, value] : *params) {
       if (key == "from" || key == "to") {
         if (value.empty()) continue;
-        auto t = ParseRfc3339(value, key);
+        auto t = ParseQueryTime(value, key);
         if (!t) return Failed(std::move(e), {400, "invalid_request", t.error().message});
-        (key == "from" ? filter.from : filter.to) = *t;
+        // Alerts keep whole seconds: those the bound's millisecond falls in.
+        (key == "from" ? filter.from : filter.to) = *t / 1000 - (*t % 1000 < 0);
       } else if (key == "limit") {
         size_t n = 0;
         bool ok = !value.empty() && value.size() <= 5 &&

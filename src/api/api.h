@@ -83,6 +83,9 @@ struct Services {
   retention::Retention* retention = nullptr;
   // How many requests with a body above kLargeBodyBytes are handled at once.
   size_t max_large_bodies = kDefaultMaxLargeBodies;
+  // The server's log, one line per call (a failed login names the
+  // principal only if it is registered). Null: standard error.
+  std::function<void(std::string_view)> log = nullptr;
 };
 
 class Api {

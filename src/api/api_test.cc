@@ -72,7 +72,10 @@ class ApiTest : public ::testing::Test {
                                           .clock = clock_,
                                           .openapi_json = R"({"openapi":"3.1.0"})",
                                           .guard = guard_.get(),
-                                          .credentials = credentials_.get()});
+                                          .credentials = credentials_.get(),
+                                          .log = [this](std::string_view line) {
+                                            log_lines_.emplace_back(line);
+                                          }});
     gen::PeopleGenerator people(7);
     for (int i = 0; i < 6; ++i) {
       std::string line;
@@ -184,7 +187,45 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<credentials::Credentials> credentials_;
   std::unique_ptr<Api> api_;
   std::vector<Person> people_;
+  std::vector<std::string> log_lines_;  // the server log (Services::log)
 };
+
+// Every failed login leaves one line in the server log, with the source
+// and why; the name only when it is a principal's (people type passwords
+// into name fields). Before, there was no line at all.
+TEST_F(ApiTest, FailedLoginsAreLoggedNamingOnlyRegisteredPrincipals) {
+  const std::string password = "Violet-Harbor-42!x";  // fake, passes the policy
+  ASSERT_TRUE(directory_->Add({.name = "alice",
+                               .kind = auth::Kind::kHuman,
+                               .role = "support_agent",
+                               .password = password}));
+  auto login = [&](const std::string& name, const std::string& pw) {
+    json::object body{{"name", name}, {"password", pw}, {"totp", "000000"}};
+    return Call("POST", "/v1/sessions", "", "", json::serialize(body)).status;
+  };
+  EXPECT_EQ(login("alice", "Wrong-Password-99!"), 401);
+  ASSERT_EQ(log_lines_.size(), 1u);
+  EXPECT_EQ(log_lines_[0],
+            "coffre: failed login: principal alice from 192.0.2.1: invalid credentials");
+  // A password typed into the name field (not a valid name), and a valid
+  // but unknown name: neither is written.
+  EXPECT_EQ(login("Sunny-Meadow-77?", "x"), 401);
+  EXPECT_EQ(login("bob", "x"), 401);
+  ASSERT_EQ(log_lines_.size(), 3u);
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(log_lines_[i],
+              "coffre: failed login: unregistered name from 192.0.2.1: invalid credentials");
+  }
+  for (int i = 0; i < 4; ++i) (void)login("bob", "x");  // 5 failures in all
+  EXPECT_EQ(login("bob", "x"), 429);
+  EXPECT_EQ(log_lines_.back(),
+            "coffre: failed login: unregistered name from 192.0.2.1: throttled (name, source)");
+  for (const std::string& line : log_lines_) {
+    EXPECT_EQ(line.find("Wrong-Password"), std::string::npos);
+    EXPECT_EQ(line.find("Sunny"), std::string::npos);
+    EXPECT_EQ(line.find("bob"), std::string::npos);
+  }
+}
 
 TEST_F(ApiTest, OnlyHealthAndLoginAnswerWithoutACredential) {
   EXPECT_EQ(Call("GET", "/healthz", "", "").status, 200);

@@ -21,6 +21,7 @@
 #include "approval/approvals.h"
 #include "common/bytes.h"
 #include "common/clock.h"
+#include "guard/guard.h"
 #include "report/breach_report.h"
 #include "report/render.h"
 
@@ -71,7 +72,8 @@ Response BreachReport(ExtraCall& c) {
   if (!d.allowed) return call.Deny(d.reason);
   auto body = ParseObjectBody(c.request, kMaxBodyBytes);
   if (!body) return call.Failed(body.error());
-  if (auto k = CheckKeys(*body, {"principal", "user", "from", "to", "format", "contact"}, {"principal", "from", "to"});
+  if (auto k = CheckKeys(*body, {"principal", "user", "from", "to", "format", "contact", "lang"},
+                         {"principal", "from", "to"});
       !k) {
     return call.Failed(k.error());
   }
@@ -83,11 +85,14 @@ Response BreachReport(ExtraCall& c) {
   auto to = StringMember(*body, "to");
   auto format_name = StringMember(*body, "format");
   auto contact = StringMember(*body, "contact");
-  for (const auto* m : {&from, &to, &format_name, &contact}) {
+  auto lang_name = StringMember(*body, "lang");
+  for (const auto* m : {&from, &to, &format_name, &contact, &lang_name}) {
     if (!*m) return call.Failed(m->error());
   }
   auto format = report::ParseFormat(format_name->value_or("json"));
   if (!format) return call.Failed({400, "invalid_request", "'format' must be json, md or csv"});
+  auto lang = report::ParseLang(lang_name->value_or("en"));
+  if (!lang) return call.Failed({400, "invalid_request", "'lang' must be en or fr"});
   if (*contact && (*contact)->size() > kMaxContactBytes) {
     return call.Failed({400, "invalid_request", "'contact' is longer than 1000 bytes"});
   }
@@ -107,8 +112,21 @@ Response BreachReport(ExtraCall& c) {
   // Everything appended so far is signed first: the window is covered by
   // checkpoints the anchor holds too.
   if (auto s = c.services.audit.Checkpoint(); !s) return call.Failed(FromError(s.error()));
-  auto r = report::BuildBreachReport(c.services.vault.store(), c.services.vault.schema(),
-                                     c.services.audit.anchor_path(), *query, c.services.clock.NowUnixMillis());
+  // Canaries are counted, never listed: the running guard's set, else the
+  // vault's (servers without a guard, in tests).
+  std::optional<guard::CanarySet> loaded;
+  const guard::CanarySet* canaries = nullptr;
+  if (c.services.guard != nullptr) {
+    canaries = &c.services.guard->canaries();
+  } else {
+    loaded.emplace();
+    if (auto s = loaded->Load(c.services.vault); !s) return call.Failed(FromError(s.error()));
+    canaries = &*loaded;
+  }
+  auto r = report::BuildBreachReport(
+      c.services.vault.store(), c.services.vault.schema(), c.services.audit.anchor_path(), *query,
+      c.services.clock.NowUnixMillis(),
+      {.is_canary = [canaries](std::string_view subject) { return canaries->Contains(subject); }});
   if (!r) return call.Failed(FromError(r.error()));
   if (!r->verification.ok) {
     std::string message = "the audit log fails verification: " + r->verification.problem;
@@ -117,7 +135,7 @@ Response BreachReport(ExtraCall& c) {
   Response out;
   out.status = 200;
   out.content_type = std::string(report::ContentType(*format));
-  out.body = report::Render(*r, *format, {.contact = std::string(contact->value_or(""))});
+  out.body = report::Render(*r, *format, {.contact = std::string(contact->value_or("")), .lang = *lang});
   call.entry().reason = std::to_string(r->subjects.size()) + " people";
   return call.Allowed(std::move(out));
 }

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "common/bytes.h"
+#include "common/time_text.h"
 
 namespace coffre::approval {
 namespace {
@@ -94,13 +95,18 @@ Result<Approval> FromJson(std::string_view id, std::string_view text) {
   return a;
 }
 
-Result<std::string> CanonicalTime(const Params& p, std::string_view key, std::string_view action) {
+// A window's bound in its canonical text (common/time_text.h), which the
+// report's query gives back (report::NotificationParams): any offset or a
+// date is accepted, and the same window always reads the same.
+Result<std::pair<int64_t, std::string>> CanonicalTime(const Params& p, std::string_view key,
+                                                      std::string_view action) {
   auto it = p.find(key);
   if (it == p.end()) {
     return Fail(ErrorCode::kInvalidArgument, std::string(action) + ": parameter '" + std::string(key) + "' is required");
   }
-  COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(it->second, key));
-  return FormatRfc3339(t);
+  const TimeBound bound = key == "to" ? TimeBound::kTo : TimeBound::kFrom;
+  COFFRE_ASSIGN_OR_RETURN(int64_t ms, ParseTime(it->second, bound, std::string(action) + ": '" + std::string(key) + "'"));
+  return std::pair{ms, FormatTimeBound(ms, bound)};
 }
 
 }  // namespace
@@ -162,11 +168,11 @@ Result<Params> CanonicalParams(std::string_view action, const Params& p) {
     if (!any) {
       return Fail(ErrorCode::kInvalidArgument, "breach_notification: parameter 'principal' is required");
     }
-    COFFRE_ASSIGN_OR_RETURN(std::string from, CanonicalTime(p, "from", action));
-    COFFRE_ASSIGN_OR_RETURN(std::string to, CanonicalTime(p, "to", action));
-    if (to < from) return Fail(ErrorCode::kInvalidArgument, "breach_notification: 'to' is before 'from'");
-    out.emplace("from", from);
-    out.emplace("to", to);
+    COFFRE_ASSIGN_OR_RETURN(auto from, CanonicalTime(p, "from", action));
+    COFFRE_ASSIGN_OR_RETURN(auto to, CanonicalTime(p, "to", action));
+    if (to.first < from.first) return Fail(ErrorCode::kInvalidArgument, "breach_notification: 'to' is before 'from'");
+    out.emplace("from", std::move(from.second));
+    out.emplace("to", std::move(to.second));
     return out;
   }
   return Fail(ErrorCode::kInvalidArgument, "unknown approval action (known: bulk_export, breach_notification)");

@@ -94,14 +94,30 @@ TEST_F(ApprovalsTest, ExpireAfter24Hours) {
 TEST_F(ApprovalsTest, BreachNotificationParametersAreCanonical) {
   Approval a = Approved(std::string(kBreachNotification),
                         {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00.500Z"}, {"to", "2027-01-02T00:00:00+00:00"}});
-  EXPECT_EQ(a.params.at("from"), "2027-01-01T00:00:00Z");
+  EXPECT_EQ(a.params.at("from"), "2027-01-01T00:00:00.500Z");  // the report's window, to the millisecond
   EXPECT_EQ(a.params.at("to"), "2027-01-02T00:00:00Z");
+  // Any offset and plain dates (issue 13, item 5): the same window reads the same.
+  Approval b = Approved(std::string(kBreachNotification),
+                        {{"principal", "support-app"}, {"from", "2027-01-01T01:00:00+01:00"}, {"to", "2027-01-01"}});
+  EXPECT_EQ(b.params.at("from"), "2027-01-01T00:00:00Z");
+  EXPECT_EQ(b.params.at("to"), "2027-01-01T23:59:59Z");  // the whole day
+  EXPECT_TRUE(approvals_->Consume(b.id, kBreachNotification,
+                                  {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00Z"},
+                                   {"to", "2027-01-01T23:59:59Z"}}));
+  auto impossible = approvals_->Request(kBreachNotification,
+                                        {{"principal", "x"}, {"from", "2027-02-29"}, {"to", "2027-03-01"}}, "alice");
+  ASSERT_FALSE(impossible);
+  EXPECT_NE(impossible.error().message.find("2027-02 has no day 29"), std::string::npos);
   // A user the approval did not name is another report.
   EXPECT_FALSE(approvals_->Consume(a.id, kBreachNotification,
                                    {{"principal", "support-app"}, {"user", "u1"}, {"from", "2027-01-01T00:00:00Z"},
                                     {"to", "2027-01-02T00:00:00Z"}}));
+  // Another window (from a whole second earlier) is another report.
+  EXPECT_FALSE(approvals_->Consume(a.id, kBreachNotification,
+                                   {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00Z"},
+                                    {"to", "2027-01-02T00:00:00Z"}}));
   EXPECT_TRUE(approvals_->Consume(a.id, kBreachNotification,
-                                  {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00Z"},
+                                  {{"principal", "support-app"}, {"from", "2027-01-01T01:00:00.5+01:00"},
                                    {"to", "2027-01-02T00:00:00Z"}}));
 }
 

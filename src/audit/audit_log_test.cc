@@ -11,6 +11,7 @@
 #include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -629,8 +630,9 @@ TEST_F(AuditLogTest, VerifyAWindowFromTheCheckpointBeforeIt) {
   // Entries 36..40 have time t0+7s; 56..60 t0+11s.
   VerifyReport r = VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000});
   EXPECT_TRUE(r.ok) << r.problem;
-  EXPECT_EQ(r.first_seq, 31u);  // after checkpoint 30
-  EXPECT_EQ(r.last_seq, 60u);   // checkpoint 60 covers entry 60
+  EXPECT_EQ(r.first_seq, 31u);  // after checkpoint 30, the last one signed before t0 + 7 s
+  // Checkpoint 70 is the first whose (signed) time is after the window.
+  EXPECT_EQ(r.last_seq, 70u);
   // Damage outside the window is not this window's business...
   Del(Space::kAudit, internal::EntryKey(80));
   EXPECT_TRUE(VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000}).ok);
@@ -660,8 +662,8 @@ TEST_F(AuditLogTest, AWindowSaysWhereItStartedAndVisitsEachEntryOnce) {
   ASSERT_TRUE(r.ok) << r.problem;
   EXPECT_EQ(r.start_checkpoint_seq, 30u);
   EXPECT_EQ(r.start_checkpoint_time_ms, t0 + 5000);  // entries 26..30 share t0 + 5 s
-  EXPECT_EQ(r.end_checkpoint_seq, 60u);
-  ASSERT_EQ(seen.size(), 30u);
+  EXPECT_EQ(r.end_checkpoint_seq, 70u);  // the first checkpoint signed after t0 + 11 s
+  ASSERT_EQ(seen.size(), 40u);
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 31 + i);
   // From before the first entry: no starting checkpoint, the walk starts at 1.
   r = VerifyOrDie({.from_ms = 0, .to_ms = t0});
@@ -676,6 +678,92 @@ TEST_F(AuditLogTest, AWindowSaysWhereItStartedAndVisitsEachEntryOnce) {
   r = VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000});
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.first_bad_seq, 41u);  // entries 41..50 do not match checkpoint 50
+}
+
+// Issue 13, item 11: the ends of a window came from a binary search over
+// stored entry times, which nothing had verified yet. Shifting the times of
+// the window's first (or last) entries moved the walk past them: "ok" with
+// their exposures silently left out. A window must either visit every
+// entry of the window or fail.
+TEST_F(AuditLogTest, ShiftedEntryTimesCannotMoveAWindowPastItsEntries) {
+  auto log = OpenLog(10);
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 1; i <= 100; ++i) {
+    ASSERT_TRUE(log->Append(MakeEntry(i)));
+    if (i % 5 == 0) clock_.Advance(1);  // entries 5k+1..5k+5 at t0 + k s
+  }
+  log.reset();
+  const int64_t from = t0 + 7000, to = t0 + 11000;  // entries 36..60
+  // Rewrites the time inside entries [first, last], keeping their stored hashes.
+  auto shift = [&](uint64_t first, uint64_t last, int64_t time_ms) {
+    std::map<uint64_t, std::string> saved;
+    for (uint64_t s = first; s <= last; ++s) {
+      saved[s] = Raw(s);
+      auto parts = internal::SplitStoredEntry(saved[s]);
+      auto e = DecodeEntry(parts->bytes);
+      EXPECT_TRUE(e);
+      e->time_ms = time_ms;
+      Put(Space::kAudit, internal::EntryKey(s), EncodeEntry(*e) + std::string(parts->hash));
+    }
+    return saved;
+  };
+  auto restore = [&](const std::map<uint64_t, std::string>& saved) {
+    for (const auto& [s, v] : saved) Put(Space::kAudit, internal::EntryKey(s), v);
+  };
+  auto check = [&](const char* what, bool rechain) {
+    if (rechain) RechainFrom(1, 100);
+    std::vector<uint64_t> seen;
+    VerifyReport r = VerifyOrDie({.from_ms = from, .to_ms = to, .visit = [&](size_t, const EntryView& e) {
+                                    seen.push_back(e.seq);
+                                  }});
+    if (r.ok) {
+      // Then every entry of the window was visited.
+      for (uint64_t s = 36; s <= 60; ++s) {
+        EXPECT_NE(std::find(seen.begin(), seen.end(), s), seen.end()) << what << ": entry " << s;
+      }
+    }
+    EXPECT_FALSE(r.ok) << what << ": the shifted entries lie on the walk and were altered";
+  };
+  // The first entries of the window moved before it: the search then points
+  // at checkpoint 50, whose signed time (t0 + 9 s) is not before `from`.
+  auto saved = shift(36, 50, t0);
+  check("start, stored hashes kept", false);
+  check("start, chain recomputed", true);
+  restore(saved);
+  RechainFrom(1, 100);
+  ASSERT_TRUE(VerifyOrDie({.from_ms = from, .to_ms = to}).ok);
+  // The last entries of the window moved after it: the search then ends
+  // the window at entry 50, and a walk stopping at checkpoint 50 would skip
+  // 51..60.
+  saved = shift(51, 60, t0 + 60'000);
+  check("end, stored hashes kept", false);
+  check("end, chain recomputed", true);
+  restore(saved);
+  RechainFrom(1, 100);
+  VerifyReport clean = VerifyOrDie({.from_ms = from, .to_ms = to});
+  ASSERT_TRUE(clean.ok) << clean.problem;
+  EXPECT_EQ(clean.start_checkpoint_seq, 30u);
+  EXPECT_EQ(clean.end_checkpoint_seq, 70u);
+}
+
+// A checkpoint signed on demand after a quiet spell carries the later time:
+// it proves nothing about `from` after its entries, and an honest window
+// still verifies (from an earlier checkpoint, or entry 1) with every entry.
+TEST_F(AuditLogTest, ALateSignedCheckpointIsStillAWindowsSafeStart) {
+  auto log = OpenLog(1000);
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(log->Append(MakeEntry(i)));  // t0
+  clock_.Advance(100);
+  ASSERT_TRUE(log->Checkpoint());  // checkpoint 5, signed at t0 + 100 s
+  for (int i = 6; i <= 10; ++i) ASSERT_TRUE(log->Append(MakeEntry(i)));  // t0 + 100 s
+  log.reset();
+  std::vector<uint64_t> seen;
+  VerifyReport r = VerifyOrDie({.from_ms = t0 + 50'000, .to_ms = t0 + 200'000,
+                                .visit = [&](size_t, const EntryView& e) { seen.push_back(e.seq); }});
+  ASSERT_TRUE(r.ok) << r.problem;
+  EXPECT_FALSE(r.start_checkpoint_seq);  // checkpoint 5's signed time is not before `from`
+  EXPECT_EQ(seen.front(), 1u);
+  EXPECT_EQ(seen.back(), 10u);
 }
 
 TEST_F(AuditLogTest, AppendBatchWritesAllInOrderOrNothing) {

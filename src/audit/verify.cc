@@ -86,9 +86,11 @@ class Walker {
  public:
   struct Range {
     uint64_t first = 1;
-    uint64_t last = UINT64_MAX;     // inclusive; UINT64_MAX: the last part
-    uint64_t stop_at = UINT64_MAX;  // stop at the first checkpoint >= this seq
-    std::string hash;               // h_{first-1}
+    uint64_t last = UINT64_MAX;  // inclusive; UINT64_MAX: the last part
+    // Stop at the first checkpoint whose entry's verified time is after
+    // this (the window's end): every later entry is later still.
+    std::optional<int64_t> stop_after_ms;
+    std::string hash;  // h_{first-1}
   };
 
   Walker(storage::Store& store, const std::string& key, const std::string* anchor_path,
@@ -146,7 +148,9 @@ class Walker {
           bool at_checkpoint = false;
           inner = CheckCheckpoints(stored, expected, hash, at_checkpoint);
           if (!inner || r.failed) return false;
-          if (at_checkpoint && expected >= range.stop_at) {
+          // The checkpoint just matched authenticates this entry's time;
+          // times never go backwards, so nothing after it is in the window.
+          if (at_checkpoint && range.stop_after_ms && e->time_ms > *range.stop_after_ms) {
             stopped = true;
             r.end_checkpoint = expected;
             return false;
@@ -246,18 +250,36 @@ class Walker {
 
 Status Run(storage::Store& store, const std::string& key, const std::string* anchor_path,
            const VerifyOptions& options, VerifyReport& report) {
-  // Where to start: seq 1 with the zero hash, or a signed checkpoint.
+  // Where to start: seq 1 with the zero hash, or a signed checkpoint whose
+  // signed time is before `from_ms`. Entry times are not verified until the
+  // walk reaches them, so the binary search over them only suggests a
+  // checkpoint: someone who shifted the times of a few entries must not
+  // move the start past exposures. Checkpoint c is stamped at or after
+  // entry c (with its commit group, or later when signed on demand or on
+  // the timer) and times never go backwards, so c.time_ms < from_ms proves
+  // that no entry up to c is in the window; otherwise earlier checkpoints
+  // are tried, down to entry 1 (an honest log never needs to: the search's
+  // checkpoint precedes an entry before `from_ms`, unless it was signed
+  // late).
   uint64_t start = 0;
   std::string hash = internal::ZeroHash();
   if (options.from_ms) {
     COFFRE_ASSIGN_OR_RETURN(uint64_t first, internal::FirstSeqAtOrAfterTime(store, *options.from_ms));
     COFFRE_ASSIGN_OR_RETURN(auto cp, internal::CheckpointAtOrBefore(store, first == 0 ? 0 : first - 1));
-    if (cp) {
+    while (cp) {
       if (!internal::CheckpointSignatureValid(*cp, key)) {
         report.first_bad_seq = cp->seq;
         report.problem = "checkpoint " + N(cp->seq) + " signature invalid";
         return Ok();
       }
+      if (cp->time_ms < *options.from_ms) break;
+      if (cp->seq <= 1) {
+        cp.reset();
+        break;
+      }
+      COFFRE_ASSIGN_OR_RETURN(cp, internal::CheckpointAtOrBefore(store, cp->seq - 1));
+    }
+    if (cp) {
       ++report.checkpoints;
       start = cp->seq;
       hash = cp->hash;
@@ -265,13 +287,13 @@ Status Run(storage::Store& store, const std::string& key, const std::string* anc
       report.start_checkpoint_time_ms = cp->time_ms;
     }
   }
+  // Where to stop is decided by verified times only (Walker::Range). The
+  // binary search's guess of the window's last entry only places the
+  // split points of a walk in parts.
   uint64_t stop_at = UINT64_MAX;
   if (options.to_ms) {
     COFFRE_ASSIGN_OR_RETURN(uint64_t after, internal::FirstSeqAtOrAfterTime(
                                                 store, *options.to_ms == INT64_MAX ? INT64_MAX : *options.to_ms + 1));
-    // When no entry follows the window, the window reaches the end of the
-    // log: walk to the end, so that removed entries (which may have been in
-    // the window) are caught through the checkpoints beyond.
     COFFRE_ASSIGN_OR_RETURN(auto following, internal::EntryAtOrAfter(store, after));
     if (following) stop_at = after > 1 ? after - 1 : 1;
   }
@@ -281,7 +303,7 @@ Status Run(storage::Store& store, const std::string& key, const std::string* anc
   // predecessor checks at its last entry, so together they check exactly
   // what one walk would (a part's findings come before the next part's).
   std::vector<Walker::Range> ranges;
-  ranges.push_back({start + 1, UINT64_MAX, stop_at, hash});
+  ranges.push_back({start + 1, UINT64_MAX, options.to_ms, hash});
   const unsigned threads = std::max(1u, options.threads);
   if (threads > 1) {
     uint64_t end = stop_at;
@@ -299,8 +321,8 @@ Status Run(storage::Store& store, const std::string& key, const std::string* anc
         Walker::Range& prev = ranges.back();
         if (c.seq < prev.first || c.seq >= stop_at) continue;
         prev.last = c.seq;
-        prev.stop_at = UINT64_MAX;
-        ranges.push_back({c.seq + 1, UINT64_MAX, stop_at, c.hash});
+        prev.stop_after_ms.reset();
+        ranges.push_back({c.seq + 1, UINT64_MAX, options.to_ms, c.hash});
       }
     }
   }
@@ -336,6 +358,17 @@ Status Run(storage::Store& store, const std::string& key, const std::string* anc
 }
 
 }  // namespace
+
+Result<bool> IndexNames(storage::Store& store, bool as_user, std::string_view name) {
+  bool found = false;
+  COFFRE_TRY(store.Scan(Space::kAuditByPrincipal,
+                        internal::PrincipalPrefix(as_user ? internal::kRoleUser : internal::kRolePrincipal, name),
+                        [&](std::string_view, std::string_view) {
+                          found = true;
+                          return false;
+                        }));
+  return found;
+}
 
 Result<VerifyReport> Verify(storage::Store& store, const std::string& anchor_path,
                             const VerifyOptions& options) {

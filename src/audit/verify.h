@@ -7,10 +7,15 @@
 //   if (!report) return report.error();      // could not read store or anchor
 //   if (!report->ok) std::cerr << report->problem << "\n";   // "entry 42 was altered"
 //
-// A window, for the breach report: verification starts at the signed
-// checkpoint at or before `from_ms` and ends at the first checkpoint after
-// `to_ms`, or at the end of the log when no entry follows `to_ms` (then
-// removed tail entries, which may have been in the window, are caught):
+// A window, for the breach report: verification starts at a signed
+// checkpoint whose signed time is before `from_ms` (or at entry 1) and ends
+// at the first checkpoint whose entry's verified time is after `to_ms`, or at the
+// end of the log when there is none (then removed tail entries, which may
+// have been in the window, are caught). Both ends are decided by verified
+// times, never by the stored entries' times alone: shifting the time of a
+// few entries cannot move the walk past any entry of the window.
+// A checkpoint is stamped at or after its entry, and entry times never go
+// backwards (docs/audit-log.md):
 //
 //   audit::Verify(*store, anchor, {.from_ms = t1, .to_ms = t2});
 //
@@ -83,5 +88,12 @@ struct VerifyReport {
 // findings go into the report.
 Result<VerifyReport> Verify(storage::Store& store, const std::string& anchor_path,
                             const VerifyOptions& options = {});
+
+// Whether the by-principal index holds an entry made by principal `name`
+// (as_user false) or on behalf of end user `name` (as_user true). The index
+// is not chained: "yes" is as good as the index (a planted key can only
+// make a name look used), "no" proves nothing (keys can be deleted), so a
+// caller that must be sure walks the verified log (Verify with `visit`).
+Result<bool> IndexNames(storage::Store& store, bool as_user, std::string_view name);
 
 }  // namespace coffre::audit

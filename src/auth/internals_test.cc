@@ -146,6 +146,53 @@ TEST(Records, RoundTripAndRefuseTruncation) {
   EXPECT_EQ(cb->password_hash, c.password_hash);
   EXPECT_EQ(cb->totp_secret, c.totp_secret);
   EXPECT_TRUE(cb->api_key_hash.empty());
+  // Without a previous key the bytes are version 1, as vaults made before
+  // key rotation hold them.
+  EXPECT_EQ(EncodeCredential(c)[0], 1);
+
+  CredentialRecord rotated{.kind = Kind::kService,
+                           .api_key_hash = "new",
+                           .previous_api_key_hash = "old",
+                           .previous_expires_at = 1'800'086'400};
+  const std::string rb = EncodeCredential(rotated);
+  EXPECT_EQ(rb[0], 2);
+  auto rback = DecodeCredential(rb);
+  ASSERT_TRUE(rback);
+  EXPECT_EQ(rback->api_key_hash, "new");
+  EXPECT_EQ(rback->previous_api_key_hash, "old");
+  EXPECT_EQ(rback->previous_expires_at, 1'800'086'400);
+  for (size_t n = 0; n < rb.size(); ++n) EXPECT_FALSE(DecodeCredential(rb.substr(0, n))) << n;
+  EXPECT_FALSE(DecodeCredential(rb + "x"));
+}
+
+TEST(Records, ApiKeyLookupKeepsTheOldFormat) {
+  // Today's value is the bare name; a retiring key adds its expiry.
+  auto plain = DecodeApiKeyLookup("billing");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->name, "billing");
+  EXPECT_EQ(plain->expires_at, 0);
+  EXPECT_EQ(EncodeApiKeyLookup({"billing", 0}), "billing");
+  auto retiring = DecodeApiKeyLookup(EncodeApiKeyLookup({"billing", 1'800'000'000}));
+  ASSERT_TRUE(retiring);
+  EXPECT_EQ(retiring->name, "billing");
+  EXPECT_EQ(retiring->expires_at, 1'800'000'000);
+  for (std::string_view bad :
+       {std::string_view(""), std::string_view("x\0", 2), std::string_view("x\0a1", 4),
+        std::string_view("x\0"
+                         "0",
+                         3)}) {
+    EXPECT_FALSE(DecodeApiKeyLookup(bad));
+  }
+}
+
+TEST(SourceThrottle, ForgetsByPrefix) {
+  SourceThrottle t(1, 60, 100);
+  EXPECT_EQ(t.Admit("aa:1", 1000), 0);
+  EXPECT_EQ(t.Admit("ab:1", 1000), 0);
+  EXPECT_GT(t.Admit("aa:1", 1000), 0);
+  t.ForgetPrefix("aa");
+  EXPECT_EQ(t.Admit("aa:1", 1000), 0);
+  EXPECT_GT(t.Admit("ab:1", 1000), 0);
 }
 
 }  // namespace

@@ -17,6 +17,15 @@ using internal::CredentialRecord;
 using internal::LockRecord;
 
 constexpr std::string_view kInvalidCredentials = "invalid credentials";
+constexpr int64_t kMaxGraceSeconds = 7 * 24 * 3600;
+
+// The (name, source) throttle's key: a fixed-size digest of the name (it
+// may be anything a client typed, a password included), then the source;
+// Unlock forgets a name's keys by this prefix.
+std::string NamePrefix(std::string_view name) { return crypto::Hash(name).substr(0, 16); }
+std::string PairKey(std::string_view name, std::string_view source) {
+  return NamePrefix(name).append(source);
+}
 constexpr std::string_view kInvalidApiKey = "invalid API key";
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
@@ -105,8 +114,11 @@ Directory::Directory(storage::Store& store, const crypto::SecretKey& api_key_has
       sessions_(std::make_unique<internal::SessionTable>(
           internal::SessionLimits{options.session_idle_seconds, options.session_absolute_seconds,
                                   options.max_sessions, options.max_sessions_per_principal})),
-      throttle_(std::make_unique<internal::SourceThrottle>(
-          options.throttle_burst, options.throttle_refill_seconds, options.throttle_max_sources)) {}
+      throttle_(std::make_unique<internal::SourceThrottle>(options.source_throttle_burst,
+                                                           options.source_throttle_refill_seconds,
+                                                           options.throttle_max_sources)),
+      pair_throttle_(std::make_unique<internal::SourceThrottle>(
+          options.throttle_burst, options.throttle_refill_seconds, options.throttle_max_pairs)) {}
 
 Directory::~Directory() = default;
 
@@ -185,6 +197,12 @@ Result<AddResult> Directory::Add(const NewPrincipal& spec) {
   COFFRE_TRY(ValidateName(spec.name));
   COFFRE_TRY(ValidateRole(spec.role));
   for (const auto& [k, v] : spec.attrs) COFFRE_TRY(ValidateAttribute(k, v));
+  if (!spec.totp_issuer.empty()) {
+    if (spec.kind != Kind::kHuman) {
+      return Fail(ErrorCode::kInvalidArgument, "a TOTP issuer is for human principals only");
+    }
+    COFFRE_TRY(totp::ValidateIssuer(spec.totp_issuer));
+  }
   if (spec.kind == Kind::kHuman) {
     if (spec.password.empty()) {
       return Fail(ErrorCode::kInvalidArgument, "a human principal needs a password");
@@ -203,6 +221,8 @@ Result<AddResult> Directory::Add(const NewPrincipal& spec) {
   p.role = spec.role;
   p.attrs = spec.attrs;
   p.created_ms = clock_.NowUnixSeconds() * 1000;
+  const std::string_view issuer =
+      spec.totp_issuer.empty() ? totp::kDefaultIssuer : std::string_view(spec.totp_issuer);
 
   CredentialRecord cred;
   cred.kind = spec.kind;
@@ -211,14 +231,14 @@ Result<AddResult> Directory::Add(const NewPrincipal& spec) {
     result.api_key = internal::NewToken(internal::kApiKeyPrefix);
     cred.api_key_hash = crypto::KeyedHash(api_key_hash_key_, result.api_key);
     batch->Put(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred.api_key_hash),
-               crypto::Seal(pepper_, p.name, internal::SealContext("apikey", cred.api_key_hash)));
+               crypto::Seal(pepper_, internal::EncodeApiKeyLookup({p.name, 0}),
+                            internal::SealContext("apikey", cred.api_key_hash)));
   } else if (spec.kind == Kind::kHuman) {
     // Hashing is slow: do it before taking the name's lock.
     COFFRE_ASSIGN_OR_RETURN(cred.password_hash, crypto::HashPassword(spec.password, params_));
     cred.totp_secret = crypto::RandomString(totp::kSecretBytes);
     result.totp_secret_base32 = totp::Base32Encode(cred.totp_secret);
-    result.otpauth_uri = totp::OtpauthUri(p.name, cred.totp_secret);
-    COFFRE_ASSIGN_OR_RETURN(result.qr_text, totp::QrText(result.otpauth_uri));
+    result.otpauth_uri = totp::OtpauthUri(p.name, cred.totp_secret, issuer);
   }
   batch->Put(storage::Space::kPrincipals, internal::PrincipalKey(p.name),
              crypto::Seal(pepper_, internal::EncodePrincipal(p),
@@ -236,8 +256,27 @@ Result<AddResult> Directory::Add(const NewPrincipal& spec) {
   COFFRE_ASSIGN_OR_RETURN(auto existing,
                           store_.Get(storage::Space::kPrincipals, internal::PrincipalKey(p.name)));
   if (existing) return Fail(ErrorCode::kAlreadyExists, Named("principal already exists:", p.name));
+  // A new human keeps the count its name had while unknown, so the lock
+  // does not vanish when the account appears (that would tell it exists).
+  const std::string name_hash = crypto::Hash(p.name);
+  std::optional<LockRecord> carried;
+  if (spec.kind == Kind::kHuman) {
+    std::lock_guard memory(unregistered_mu_);
+    if (auto it = unregistered_locks_.find(name_hash); it != unregistered_locks_.end()) {
+      carried = *it->second;
+    }
+  }
+  if (carried) {
+    batch->Put(storage::Space::kPrincipals, internal::LockKey(p.name),
+               crypto::Seal(pepper_, internal::EncodeLock(*carried),
+                            internal::SealContext("lock", p.name)));
+  }
   COFFRE_TRY(store_.Write(*batch));
   Invalidate();
+  if (carried) {
+    std::lock_guard memory(unregistered_mu_);
+    unregistered_locks_.erase(name_hash);
+  }
   return result;
 }
 
@@ -320,14 +359,32 @@ Status Directory::Remove(std::string_view name) {
     if (!cred->api_key_hash.empty()) {
       batch->Delete(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash));
     }
+    if (!cred->previous_api_key_hash.empty()) {
+      batch->Delete(storage::Space::kPrincipals,
+                    internal::ApiKeyLookupKey(cred->previous_api_key_hash));
+    }
   }
   batch->Delete(storage::Space::kPrincipals, internal::PrincipalKey(name));
   batch->Delete(storage::Space::kPrincipals, internal::CredentialKey(name));
   batch->Delete(storage::Space::kPrincipals, internal::LockKey(name));
+  // A removed human's count goes on in memory, as for any unknown name, so
+  // the lock does not vanish when the account does.
+  std::optional<LockRecord> carried;
+  if (p->kind == Kind::kHuman) {
+    COFFRE_ASSIGN_OR_RETURN(auto lock_bytes, LoadSealed("lock", name));
+    if (lock_bytes) carried = internal::DecodeLock(*lock_bytes);
+  }
   Status written = store_.Write(*batch);
   Invalidate();
   COFFRE_TRY(std::move(written));
   sessions_->DropPrincipal(name);
+  if (carried && (carried->failures > 0 || carried->locked_until > 0)) {
+    carried->last_step = -1;
+    std::lock_guard memory(unregistered_mu_);
+    if (unregistered_locks_.size() < options_.max_unregistered_locks) {
+      unregistered_locks_[crypto::Hash(name)] = std::make_unique<LockRecord>(*carried);
+    }
+  }
   return Ok();
 }
 
@@ -338,10 +395,13 @@ Result<Principal> Directory::AuthenticateApiKey(std::string_view key) {
   // The lookup is by keyed hash: no comparison of secrets, no scan.
   const std::string key_hash = crypto::KeyedHash(api_key_hash_key_, key);
   std::string name;
+  int64_t expires_at = 0;
   uint64_t generation;
   {
     std::lock_guard lock(cache_mu_);
-    if (auto it = cached_key_names_.find(key_hash); it != cached_key_names_.end()) name = it->second;
+    if (auto it = cached_key_names_.find(key_hash); it != cached_key_names_.end()) {
+      std::tie(name, expires_at) = it->second;
+    }
     generation = cache_generation_;
   }
   if (name.empty()) {
@@ -349,8 +409,17 @@ Result<Principal> Directory::AuthenticateApiKey(std::string_view key) {
         auto sealed, store_.Get(storage::Space::kPrincipals, internal::ApiKeyLookupKey(key_hash)));
     if (!sealed) return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));
     COFFRE_ASSIGN_OR_RETURN(
-        name, crypto::Open(pepper_, *sealed, internal::SealContext("apikey", key_hash), "API key entry"));
-    CacheIfCurrent(cached_key_names_, key_hash, name, generation);
+        auto plain,
+        crypto::Open(pepper_, *sealed, internal::SealContext("apikey", key_hash), "API key entry"));
+    auto lookup = internal::DecodeApiKeyLookup(plain);
+    if (!lookup) return Fail(ErrorCode::kDataLoss, "corrupt API key entry");
+    name = std::move(lookup->name);
+    expires_at = lookup->expires_at;
+    CacheIfCurrent(cached_key_names_, key_hash, std::pair{name, expires_at}, generation);
+  }
+  // A key replaced with a grace period stops at its end.
+  if (expires_at != 0 && clock_.NowUnixSeconds() >= expires_at) {
+    return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));
   }
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
   if (!p || p->kind != Kind::kService) {
@@ -360,14 +429,29 @@ Result<Principal> Directory::AuthenticateApiKey(std::string_view key) {
   return std::move(*p);
 }
 
-Result<LoginResult> Directory::Login(const LoginRequest& request, int64_t* retry_after_seconds) {
+Result<LoginResult> Directory::Login(const LoginRequest& request, int64_t* retry_after_seconds,
+                                     LoginNote* note_out) {
   int64_t ignored = 0;
   int64_t& retry_after = retry_after_seconds != nullptr ? *retry_after_seconds : ignored;
   retry_after = 0;
+  LoginNote ignored_note;
+  LoginNote& note = note_out != nullptr ? *note_out : ignored_note;
+  note = LoginNote{};
   const int64_t now = clock_.NowUnixSeconds();
-  // Throttle first: a throttled source never reaches an account.
+  // Throttle first: a throttled attempt never reaches an account. The
+  // source's bound is high (a NAT or a proxy holds many people); the
+  // (name, source) bound is the tight one, so failures under one name do
+  // not shut out the others behind the same address.
   if (const int64_t wait = throttle_->Admit(request.source, now); wait > 0) {
     retry_after = wait;
+    note.refusal = "throttled (source)";
+    return Fail(ErrorCode::kResourceExhausted, "too many failed logins from this source");
+  }
+  const std::string pair = PairKey(request.name, request.source);
+  if (const int64_t wait = pair_throttle_->Admit(pair, now); wait > 0) {
+    throttle_->Refund(request.source);  // not an attempt: nothing was checked
+    retry_after = wait;
+    note.refusal = "throttled (name, source)";
     return Fail(ErrorCode::kResourceExhausted, "too many failed logins from this source");
   }
   // Every path below runs Argon2id (the real hash or the dummy one): a
@@ -376,34 +460,101 @@ Result<LoginResult> Directory::Login(const LoginRequest& request, int64_t* retry
   HashSlot slot(hash_slots_);
   if (!slot.held()) {
     throttle_->Refund(request.source);  // not an attempt: nothing was checked
+    pair_throttle_->Refund(pair);
     retry_after = 1;
+    note.refusal = "busy";
     return Fail(ErrorCode::kResourceExhausted, "too many logins in progress; retry shortly");
   }
   if (!ValidateName(request.name)) {
     BurnDummyVerify(request.password);
+    note.refusal = kInvalidCredentials;
     return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
   }
   std::lock_guard lock(StripeFor(request.name));
-  auto result = LoginLocked(request, now, &retry_after);
-  if (result) throttle_->Refund(request.source);
+  auto result = LoginLocked(request, now, &retry_after, note);
+  if (result) {
+    throttle_->Refund(request.source);
+    pair_throttle_->Refund(pair);
+  }
   return result;
 }
 
-Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t now,
-                                           int64_t* retry_after) {
-  const std::string_view name = request.name;
-  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
-  std::optional<CredentialRecord> cred;
-  if (p && p->kind == Kind::kHuman) {
-    COFFRE_ASSIGN_OR_RETURN(auto bytes, LoadSealed("credential", name));
-    if (bytes) {
-      cred = internal::DecodeCredential(*bytes);
-      if (!cred) return Fail(ErrorCode::kDataLoss, Named("corrupt credential of principal", name));
+Result<LoginResult> Directory::UnregisteredAttempt(std::string_view name, std::string_view password,
+                                                   int64_t now, int64_t* retry_after,
+                                                   LoginNote& note) {
+  // The same rule as a human's stored lock (LoginLocked), kept in memory:
+  // 10 failures lock the name for 30 minutes, whether it exists or not.
+  // The caller holds the name's stripe, so counts are exact.
+  const std::string key = crypto::Hash(name);
+  {
+    std::lock_guard lock(unregistered_mu_);
+    auto it = unregistered_locks_.find(key);
+    if (it != unregistered_locks_.end() && it->second->locked_until > now) {
+      *retry_after = it->second->locked_until - now;
+      note.refusal = "locked";
+      return Fail(ErrorCode::kResourceExhausted, "account locked after repeated failed logins");
     }
   }
+  BurnDummyVerify(password);
+  {
+    std::lock_guard lock(unregistered_mu_);
+    auto it = unregistered_locks_.find(key);
+    if (it == unregistered_locks_.end()) {
+      if (unregistered_locks_.size() >= std::max<size_t>(options_.max_unregistered_locks, 1)) {
+        // Full: forget names whose lock has ended and that have no count,
+        // then the one least far from nothing (fewest failures, unlocked).
+        std::erase_if(unregistered_locks_, [now](const auto& e) {
+          return e.second->locked_until <= now && e.second->failures == 0;
+        });
+        if (unregistered_locks_.size() >= options_.max_unregistered_locks) {
+          auto least =
+              std::min_element(unregistered_locks_.begin(), unregistered_locks_.end(),
+                               [](const auto& a, const auto& b) {
+                                 return std::pair(a.second->locked_until, a.second->failures) <
+                                        std::pair(b.second->locked_until, b.second->failures);
+                               });
+          unregistered_locks_.erase(least);
+        }
+      }
+      it = unregistered_locks_.emplace(key, std::make_unique<LockRecord>()).first;
+    }
+    LockRecord& l = *it->second;
+    if (l.locked_until <= now) l.locked_until = 0;
+    if (++l.failures >= options_.lockout_failures) {
+      l.failures = 0;
+      l.locked_until = now + options_.lockout_seconds;
+    }
+  }
+  note.refusal = kInvalidCredentials;
+  return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
+}
+
+Result<std::optional<CredentialRecord>> Directory::LoadCredential(std::string_view name) {
+  COFFRE_ASSIGN_OR_RETURN(auto bytes, LoadSealed("credential", name));
+  if (!bytes) return std::optional<CredentialRecord>();
+  auto cred = internal::DecodeCredential(*bytes);
+  if (!cred) return Fail(ErrorCode::kDataLoss, Named("corrupt credential of principal", name));
+  return std::optional<CredentialRecord>(std::move(*cred));
+}
+
+void Directory::PutCredential(storage::WriteBatch& batch, std::string_view name,
+                              const CredentialRecord& cred) {
+  batch.Put(storage::Space::kPrincipals, internal::CredentialKey(name),
+            crypto::Seal(pepper_, internal::EncodeCredential(cred),
+                         internal::SealContext("credential", name)));
+}
+
+Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t now,
+                                           int64_t* retry_after, LoginNote& note) {
+  const std::string_view name = request.name;
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  note.registered = p.has_value();
+  std::optional<CredentialRecord> cred;
+  if (p && p->kind == Kind::kHuman) {
+    COFFRE_ASSIGN_OR_RETURN(cred, LoadCredential(name));
+  }
   if (!cred || cred->password_hash.empty()) {
-    BurnDummyVerify(request.password);
-    return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
+    return UnregisteredAttempt(name, request.password, now, retry_after, note);
   }
 
   LockRecord lock;
@@ -416,6 +567,7 @@ Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t 
   }
   if (lock.locked_until > now) {
     *retry_after = lock.locked_until - now;
+    note.refusal = "locked";
     return Fail(ErrorCode::kResourceExhausted, "account locked after repeated failed logins");
   }
   lock.locked_until = 0;
@@ -434,9 +586,7 @@ Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t 
       auto rehashed = crypto::HashPassword(request.password, params_);
       if (rehashed) {
         cred->password_hash = std::move(*rehashed);
-        batch->Put(storage::Space::kPrincipals, internal::CredentialKey(name),
-                   crypto::Seal(pepper_, internal::EncodeCredential(*cred),
-                                internal::SealContext("credential", name)));
+        PutCredential(*batch, name, *cred);
       }
     }
   } else if (++lock.failures >= options_.lockout_failures) {
@@ -447,12 +597,150 @@ Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t 
       storage::Space::kPrincipals, internal::LockKey(name),
       crypto::Seal(pepper_, internal::EncodeLock(lock), internal::SealContext("lock", name)));
   COFFRE_TRY(store_.Write(*batch));
-  if (!ok) return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
+  if (!ok) {
+    note.refusal = kInvalidCredentials;
+    return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
+  }
   // Only someone holding both factors learns of the suspension.
-  if (p->suspended) return Fail(ErrorCode::kPermissionDenied, Named("suspended principal", name));
+  if (p->suspended) {
+    note.refusal = "suspended";
+    return Fail(ErrorCode::kPermissionDenied, Named("suspended principal", name));
+  }
 
   COFFRE_ASSIGN_OR_RETURN(auto session, sessions_->Create(name, now));
   return LoginResult{std::move(session.token), session.expires_at, std::move(*p)};
+}
+
+Result<Principal> Directory::Update(std::string_view name, const PrincipalUpdate& update) {
+  COFFRE_TRY(ValidateName(name));
+  if (!update.role && update.set_attrs.empty() && update.remove_attrs.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "nothing to update: give a role or attributes");
+  }
+  if (update.role) COFFRE_TRY(ValidateRole(*update.role));
+  for (const auto& [k, v] : update.set_attrs) COFFRE_TRY(ValidateAttribute(k, v));
+  std::lock_guard lock(StripeFor(name));
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+  for (const std::string& k : update.remove_attrs) {
+    if (update.set_attrs.contains(k)) {
+      return Fail(ErrorCode::kInvalidArgument, Named("attribute", k) + " is both set and removed");
+    }
+    if (p->attrs.erase(k) == 0) {
+      return Fail(ErrorCode::kNotFound, Named("principal", name) + " has no attribute " + k);
+    }
+  }
+  for (const auto& [k, v] : update.set_attrs) p->attrs[k] = v;
+  if (update.role) p->role = *update.role;
+  auto batch = store_.NewBatch();
+  batch->Put(storage::Space::kPrincipals, internal::PrincipalKey(name),
+             crypto::Seal(pepper_, internal::EncodePrincipal(*p),
+                          internal::SealContext("principal", name)));
+  Status written = store_.Write(*batch);
+  Invalidate();  // also after a failed write: its outcome is unknown
+  COFFRE_TRY(std::move(written));
+  return std::move(*p);
+}
+
+Result<RotatedKey> Directory::RotateApiKey(std::string_view name, int64_t grace_seconds) {
+  COFFRE_TRY(ValidateName(name));
+  if (grace_seconds < 0 || grace_seconds > kMaxGraceSeconds) {
+    return Fail(ErrorCode::kInvalidArgument, "grace must be from 0 to 7 days");
+  }
+  std::lock_guard lock(StripeFor(name));
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+  if (p->kind != Kind::kService) {
+    return Fail(ErrorCode::kInvalidArgument, Named("principal", name) + " is a " +
+                                                 std::string(KindName(p->kind)) +
+                                                 ": only a service has an API key");
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto cred, LoadCredential(name));
+  if (!cred || cred->api_key_hash.empty()) {
+    return Fail(ErrorCode::kDataLoss, Named("no API key stored for principal", name));
+  }
+  const int64_t now = clock_.NowUnixSeconds();
+  auto batch = store_.NewBatch();
+  // One old key at most: a key kept by an earlier rotation stops now.
+  if (!cred->previous_api_key_hash.empty()) {
+    batch->Delete(storage::Space::kPrincipals,
+                  internal::ApiKeyLookupKey(cred->previous_api_key_hash));
+  }
+  RotatedKey out;
+  if (grace_seconds > 0) {
+    out.previous_valid_until = now + grace_seconds;
+    cred->previous_api_key_hash = cred->api_key_hash;
+    cred->previous_expires_at = out.previous_valid_until;
+    batch->Put(
+        storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
+        crypto::Seal(pepper_,
+                     internal::EncodeApiKeyLookup({std::string(name), out.previous_valid_until}),
+                     internal::SealContext("apikey", cred->api_key_hash)));
+  } else {
+    batch->Delete(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash));
+    cred->previous_api_key_hash.clear();
+    cred->previous_expires_at = 0;
+  }
+  out.api_key = internal::NewToken(internal::kApiKeyPrefix);
+  cred->api_key_hash = crypto::KeyedHash(api_key_hash_key_, out.api_key);
+  batch->Put(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
+             crypto::Seal(pepper_, internal::EncodeApiKeyLookup({std::string(name), 0}),
+                          internal::SealContext("apikey", cred->api_key_hash)));
+  PutCredential(*batch, name, *cred);
+  Status written = store_.Write(*batch);
+  Invalidate();
+  COFFRE_TRY(std::move(written));
+  return out;
+}
+
+Result<TotpEnrolment> Directory::ResetTotp(std::string_view name, std::string_view issuer) {
+  COFFRE_TRY(ValidateName(name));
+  if (issuer.empty()) issuer = totp::kDefaultIssuer;
+  COFFRE_TRY(totp::ValidateIssuer(issuer));
+  std::lock_guard lock(StripeFor(name));
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+  if (p->kind != Kind::kHuman) {
+    return Fail(ErrorCode::kInvalidArgument, Named("principal", name) + " is a " +
+                                                 std::string(KindName(p->kind)) +
+                                                 ": only a human has a TOTP secret");
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto cred, LoadCredential(name));
+  if (!cred) return Fail(ErrorCode::kDataLoss, Named("no credential stored for principal", name));
+  cred->totp_secret = crypto::RandomString(totp::kSecretBytes);
+  auto batch = store_.NewBatch();
+  PutCredential(*batch, name, *cred);
+  COFFRE_TRY(store_.Write(*batch));
+  // Whoever held the old second factor keeps no session made with it.
+  sessions_->DropPrincipal(name);
+  return TotpEnrolment{totp::Base32Encode(cred->totp_secret),
+                       totp::OtpauthUri(name, cred->totp_secret, issuer)};
+}
+
+Result<bool> Directory::Unlock(std::string_view name) {
+  COFFRE_TRY(ValidateName(name));
+  std::lock_guard lock(StripeFor(name));
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  if (!p || p->kind != Kind::kHuman)
+    return Fail(ErrorCode::kNotFound, Named("no human principal", name));
+  bool was_locked = false;
+  COFFRE_ASSIGN_OR_RETURN(auto lock_bytes, LoadSealed("lock", name));
+  if (lock_bytes) {
+    auto l = internal::DecodeLock(*lock_bytes);
+    if (!l) return Fail(ErrorCode::kDataLoss, Named("corrupt lockout state of principal", name));
+    was_locked = l->locked_until > clock_.NowUnixSeconds();
+    if (l->failures != 0 || l->locked_until != 0) {
+      // The last accepted TOTP step stays: no replay after an unlock.
+      l->failures = 0;
+      l->locked_until = 0;
+      auto batch = store_.NewBatch();
+      batch->Put(
+          storage::Space::kPrincipals, internal::LockKey(name),
+          crypto::Seal(pepper_, internal::EncodeLock(*l), internal::SealContext("lock", name)));
+      COFFRE_TRY(store_.Write(*batch));
+    }
+  }
+  pair_throttle_->ForgetPrefix(NamePrefix(name));
+  return was_locked;
 }
 
 Result<Principal> Directory::AuthenticateSession(std::string_view token) {

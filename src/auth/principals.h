@@ -15,25 +15,32 @@
 //                         .role = "billing"});
 //   print(added->api_key);                             // shown once
 //   auto who = dir.AuthenticateApiKey(bearer);         // Result<Principal>
+//   auto rotated = dir.RotateApiKey("billing", 24 * 3600);  // old key: 24 h more
 //   int64_t retry_after = 0;
 //   auto login = dir.Login({"alice", password, "123456", "192.0.2.7"}, &retry_after);
 //   auto me = dir.AuthenticateSession(login->session_token);
 //
 // Storage (Space::kPrincipals; docs/auth.md): "p/NAME" the principal,
 // "c/NAME" its credential, "l/NAME" its lockout state, "apikey/HASH" the
-// principal of an API key. Every value is sealed with the pepper, with the
+// principal of an API key (and, for a key replaced with a grace period,
+// when it stops). Every value is sealed with the pepper, with the
 // record kind and the name (or key hash) as associated data, so values
 // cannot be moved between keys, edited (a role raised, a suspension lifted)
 // or read by someone holding only the data directory. Every change is one
 // synced atomic batch.
 //
-// Logins: per-source throttling first (5 failures at once, then one a
-// minute; kResourceExhausted with the seconds to wait), then lockout (10
-// consecutive failures of password or TOTP lock the account for 30 minutes,
-// persisted), then the password and the code, both always checked. Unknown
-// names, principals without a password and wrong passwords or codes all cost
-// one Argon2id verification and all answer kUnauthenticated "invalid
-// credentials". Sessions live in memory: 15 minutes idle (sliding), 8 hours
+// Logins (ADR 0005, ADR 0015c): throttling first, in memory: per source (50
+// failures at once, then one per 6 s) and per (name, source) (5 at once,
+// then one a minute), so one client behind a shared address cannot shut out
+// the others; kResourceExhausted with the seconds to wait. Then the account
+// lock: 10 consecutive failures lock the name for 30 minutes. A human's
+// lock is stored; any other name (unknown, a service, a user) is counted
+// and locked the same way in memory (bounded, never written), so neither
+// the answers nor the lock tell whether a name exists. Then the password
+// and the code, both always checked. Unknown names, principals without a
+// password and wrong passwords or codes all cost one Argon2id verification
+// and all answer kUnauthenticated "invalid credentials". Unlock lifts a
+// human's lock. Sessions live in memory: 15 minutes idle (sliding), 8 hours
 // at most, 16 per principal, 10000 in all. Nothing here sleeps.
 //
 // Thread-safety: a Directory is safe for concurrent use. Operations on one
@@ -51,8 +58,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -67,6 +74,8 @@ namespace coffre::auth {
 namespace internal {
 class SessionTable;
 class SourceThrottle;
+struct CredentialRecord;
+struct LockRecord;
 }  // namespace internal
 
 enum class Kind { kService, kHuman, kUser };
@@ -99,15 +108,41 @@ struct NewPrincipal {
   Kind kind = Kind::kUser;
   std::string role;
   Attributes attrs;
-  std::string password;  // humans only; checked by CheckPassword first
+  std::string password;     // humans only; checked by CheckPassword first
+  std::string totp_issuer;  // humans: the authenticator's label; empty: "coffre"
 };
 
 struct AddResult {
   Principal principal;
   std::string api_key;             // service: shown once, never stored
   std::string totp_secret_base32;  // human: for manual entry
-  std::string otpauth_uri;         // human
-  std::string qr_text;             // human: otpauth_uri as a terminal QR code
+  std::string otpauth_uri;         // human (draw it with totp::QrText)
+};
+
+// What `principal update` changes; at least one part must be set.
+struct PrincipalUpdate {
+  std::optional<std::string> role;
+  Attributes set_attrs;                   // added or replaced
+  std::vector<std::string> remove_attrs;  // removed (kNotFound when absent)
+};
+
+struct RotatedKey {
+  std::string api_key;               // shown once, never stored
+  int64_t previous_valid_until = 0;  // unix seconds; 0: the old key stopped at once
+};
+
+struct TotpEnrolment {
+  std::string totp_secret_base32;
+  std::string otpauth_uri;
+};
+
+// Why a login was refused, for the server's log only (never the client:
+// every refusal looks the same to it).
+struct LoginNote {
+  bool registered = false;   // the name is a principal's (the log may name it)
+  std::string_view refusal;  // "invalid credentials", "throttled (source)",
+                             // "throttled (name, source)", "locked", "busy",
+                             // "suspended"; empty on success
 };
 
 struct LoginRequest {
@@ -126,9 +161,19 @@ struct LoginResult {
 struct DirectoryOptions {
   int64_t lockout_failures = 10;
   int64_t lockout_seconds = 30 * 60;
+  // Per (name, source): burst, then one failure per refill.
   int64_t throttle_burst = 5;
   int64_t throttle_refill_seconds = 60;
+  size_t throttle_max_pairs = 50000;
+  // Per source, whatever the names: a higher bound for shared addresses
+  // (an office NAT, a reverse proxy).
+  int64_t source_throttle_burst = 50;
+  int64_t source_throttle_refill_seconds = 6;
   size_t throttle_max_sources = 10000;
+  // Lock state of names that are not humans' (unknown names included),
+  // in memory: at most this many names (when full, the least failed and
+  // unlocked go first).
+  size_t max_unregistered_locks = 65536;
   int64_t session_idle_seconds = 15 * 60;
   int64_t session_absolute_seconds = 8 * 3600;
   size_t max_sessions = 10000;
@@ -164,6 +209,26 @@ class Directory {
   // Suspension refuses the principal's key and ends its sessions at once.
   Status Suspend(std::string_view name);
   Status Resume(std::string_view name);
+
+  // Changes the role and attributes (the caller checks the role against the
+  // policy). Applies at once, to sessions too. kInvalidArgument for an
+  // empty update or a bad role or attribute; kNotFound for an unknown name
+  // or an attribute to remove that it does not have. Returns the result.
+  Result<Principal> Update(std::string_view name, const PrincipalUpdate& update);
+  // A new API key for a service. The old one keeps working for
+  // `grace_seconds` (0: it stops at once; at most 7 days); a key kept from
+  // an earlier rotation stops at once. kInvalidArgument for a principal
+  // that is not a service or a bad grace.
+  Result<RotatedKey> RotateApiKey(std::string_view name, int64_t grace_seconds);
+  // A new TOTP secret for a human; the old one stops at once, and so do the
+  // human's sessions. kInvalidArgument for a principal that is not a human
+  // or a bad issuer.
+  Result<TotpEnrolment> ResetTotp(std::string_view name, std::string_view issuer = {});
+  // Lifts a human's account lock and forgets the name's per-(name, source)
+  // throttling; returns whether it was locked. kNotFound unless `name` is a
+  // human (other names' lock state is never written: they have no account
+  // to unlock).
+  Result<bool> Unlock(std::string_view name);
   // Deletes the principal, its credential, lockout state and key lookup in
   // one batch, and ends its sessions.
   Status Remove(std::string_view name);
@@ -176,7 +241,9 @@ class Directory {
   // kResourceExhausted when the source is throttled or the account locked,
   // with *retry_after_seconds set (>= 1; 0 otherwise); kPermissionDenied
   // when the credentials are right but the principal is suspended.
-  Result<LoginResult> Login(const LoginRequest& request, int64_t* retry_after_seconds = nullptr);
+  // `note`, when given, says why for the server's log.
+  Result<LoginResult> Login(const LoginRequest& request, int64_t* retry_after_seconds = nullptr,
+                            LoginNote* note = nullptr);
   // The session's principal as stored now; slides the idle expiry.
   // kUnauthenticated for an unknown, expired or ended session.
   Result<Principal> AuthenticateSession(std::string_view token);
@@ -187,7 +254,15 @@ class Directory {
   Result<std::optional<Principal>> LoadPrincipal(std::string_view name);
   Result<std::optional<std::string>> LoadSealed(std::string_view record, std::string_view name);
   Result<LoginResult> LoginLocked(const LoginRequest& request, int64_t now,
-                                  int64_t* retry_after_seconds);
+                                  int64_t* retry_after_seconds, LoginNote& note);
+  // A failed login under a name that has no stored lock (not a human's):
+  // the same lock, in memory.
+  Result<LoginResult> UnregisteredAttempt(std::string_view name, std::string_view password,
+                                          int64_t now, int64_t* retry_after_seconds,
+                                          LoginNote& note);
+  Result<std::optional<internal::CredentialRecord>> LoadCredential(std::string_view name);
+  void PutCredential(storage::WriteBatch& batch, std::string_view name,
+                     const internal::CredentialRecord& cred);
   Status SetSuspended(std::string_view name, bool suspended);
   void BurnDummyVerify(std::string_view password);
   // After a write to principals or keys: drops what the cache holds.
@@ -208,7 +283,12 @@ class Directory {
   std::once_flag dummy_once_;
   std::string dummy_hash_;  // verified for unknown names: same cost
   std::unique_ptr<internal::SessionTable> sessions_;
-  std::unique_ptr<internal::SourceThrottle> throttle_;
+  std::unique_ptr<internal::SourceThrottle> throttle_;       // by source
+  std::unique_ptr<internal::SourceThrottle> pair_throttle_;  // by (name, source)
+  // Lock state of names without a stored one, by BLAKE2b(name): counted
+  // and locked like a human's, so a lock says nothing about existence.
+  std::mutex unregistered_mu_;
+  std::unordered_map<std::string, std::unique_ptr<internal::LockRecord>> unregistered_locks_;
   std::array<std::mutex, 64> stripes_;
 
   // What every authenticated request reads, kept in memory: principals by
@@ -221,7 +301,8 @@ class Directory {
   std::mutex cache_mu_;
   uint64_t cache_generation_ = 0;
   std::unordered_map<std::string, Principal> cached_principals_;
-  std::unordered_map<std::string, std::string> cached_key_names_;
+  // key hash -> (name, expiry in unix seconds or 0)
+  std::unordered_map<std::string, std::pair<std::string, int64_t>> cached_key_names_;
 };
 
 }  // namespace coffre::auth

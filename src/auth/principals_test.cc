@@ -165,7 +165,28 @@ TEST_F(DirectoryTest, HumanEnrolmentShowsUriAndQr) {
   EXPECT_EQ(r->totp_secret_base32.size(), 32u);  // 20 bytes
   EXPECT_EQ(r->otpauth_uri, "otpauth://totp/coffre:alice?secret=" + r->totp_secret_base32 +
                                 "&issuer=coffre&algorithm=SHA1&digits=6&period=30");
-  EXPECT_NE(r->qr_text.find("\u2588"), std::string::npos);
+}
+
+TEST_F(DirectoryTest, HumanEnrolmentTakesAnIssuer) {
+  auto r = directory_->Add({.name = "alice",
+                            .kind = Kind::kHuman,
+                            .role = "support",
+                            .password = std::string(kPassword),
+                            .totp_issuer = "ACME Vault"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->otpauth_uri, "otpauth://totp/ACME%20Vault:alice?secret=" + r->totp_secret_base32 +
+                                "&issuer=ACME%20Vault&algorithm=SHA1&digits=6&period=30");
+  auto bad = directory_->Add({.name = "bob",
+                              .kind = Kind::kHuman,
+                              .role = "support",
+                              .password = std::string(kPassword),
+                              .totp_issuer = "a:b"});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  auto svc = directory_->Add(
+      {.name = "svc", .kind = Kind::kService, .role = "billing", .totp_issuer = "ACME"});
+  ASSERT_FALSE(svc);
+  EXPECT_EQ(svc.error().code, ErrorCode::kInvalidArgument);
 }
 
 // A login takes one of the Argon2id slots before anything is hashed; with
@@ -292,8 +313,9 @@ TEST_F(DirectoryTest, LockoutSurvivesARestart) {
   EXPECT_EQ(retry_after, 30 * 60);
 }
 
-TEST_F(DirectoryTest, ThrottlePerSourceComesBeforeTheAccount) {
+TEST_F(DirectoryTest, ThrottlePerNameAndSourceComesBeforeTheAccount) {
   const std::string secret = AddHuman("alice");
+  const std::string bob = AddHuman("bob");
   const std::string_view attacker = "203.0.113.66";
   for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(Login("alice", "Wrong-Password-99!", Code(secret), attacker).error().code,
@@ -303,15 +325,18 @@ TEST_F(DirectoryTest, ThrottlePerSourceComesBeforeTheAccount) {
   // with the right credentials.
   for (int i = 0; i < 20; ++i) {
     int64_t retry_after = 0;
-    auto r = Login("alice", kPassword, Code(secret), attacker, &retry_after);
+    LoginNote note;
+    auto r = directory_->Login({"alice", kPassword, Code(secret), attacker}, &retry_after, &note);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
     EXPECT_EQ(retry_after, 60);
+    EXPECT_EQ(note.refusal, "throttled (name, source)");
   }
-  // Other names from the same source are throttled as well.
+  // Another name from the same address (a colleague behind the same NAT or
+  // proxy) is not throttled: before, this login got kResourceExhausted.
   int64_t retry_after = 0;
-  EXPECT_EQ(Login("bob", kPassword, "000000", attacker, &retry_after).error().code,
-            ErrorCode::kResourceExhausted);
+  auto colleague = Login("bob", kPassword, Code(bob), attacker, &retry_after);
+  ASSERT_TRUE(colleague) << colleague.error().ToString();
   // The account took 5 failures, not 26: its owner logs in from elsewhere.
   auto owner = Login("alice", kPassword, Code(secret), "192.0.2.10", &retry_after);
   ASSERT_TRUE(owner) << owner.error().ToString();
@@ -328,6 +353,214 @@ TEST_F(DirectoryTest, ThrottlePerSourceComesBeforeTheAccount) {
   EXPECT_EQ(retry_after, 60);
 }
 
+TEST_F(DirectoryTest, ASourceIsThrottledAfterFiftyFailuresUnderAnyNames) {
+  Reopen({.lockout_failures = 1000});
+  const std::string secret = AddHuman("alice");
+  const std::string_view proxy = "198.51.100.7";
+  // 50 failures under 50 names: each name is far from its own bound.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(Login("user" + std::to_string(i), "x", "000000", proxy).error().code,
+              ErrorCode::kUnauthenticated)
+        << i;
+  }
+  int64_t retry_after = 0;
+  LoginNote note;
+  auto r = directory_->Login({"alice", kPassword, Code(secret), proxy}, &retry_after, &note);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(retry_after, 6);
+  EXPECT_EQ(note.refusal, "throttled (source)");
+  // Then one attempt per 6 s.
+  clock_.Advance(6);
+  EXPECT_TRUE(Login("alice", kPassword, Code(secret), proxy));
+  EXPECT_EQ(Login("nobody", "x", "000000", proxy).error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(Login("nobody", "x", "000000", proxy).error().code, ErrorCode::kResourceExhausted);
+}
+
+// An unknown name, a service's and a user's are counted and locked exactly
+// like a human's (in memory), so the answers do not tell which exist.
+// Before, only a human's name ever locked.
+TEST_F(DirectoryTest, UnknownNamesLockLikeHumans) {
+  const std::string secret = AddHuman("alice");
+  AddService("svc");
+  ASSERT_TRUE(directory_->Add({.name = "client-1", .kind = Kind::kUser, .role = "customer"}));
+  auto run = [&](const std::string& name, int n) {
+    std::vector<std::pair<ErrorCode, int64_t>> seen;
+    for (int i = 0; i < n; ++i) {
+      int64_t retry_after = 0;
+      auto r = Login(name, "Wrong-Password-99!", Code(secret),
+                     "10.7." + std::to_string(n) + "." + std::to_string(i) + name, &retry_after);
+      seen.emplace_back(r ? ErrorCode::kInternal : r.error().code, retry_after);
+    }
+    return seen;
+  };
+  const auto human = run("alice", 12);
+  EXPECT_EQ(human[9].first, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(human[10].first, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(human[10].second, 30 * 60);
+  for (const std::string name : {"ghost", "svc", "client-1"}) {
+    EXPECT_EQ(run(name, 12), human) << name;
+  }
+  // Locked names open again after 30 minutes, known or not.
+  clock_.Advance(30 * 60);
+  EXPECT_EQ(Login("ghost", "x", "000000", "10.8.0.1").error().code, ErrorCode::kUnauthenticated);
+  EXPECT_TRUE(Login("alice", kPassword, Code(secret), "10.8.0.2"));
+}
+
+// The lock follows the name across Add and Remove: an account appearing or
+// disappearing does not lift it (which would tell that it did).
+TEST_F(DirectoryTest, ALockSurvivesTheNameBeingAddedOrRemoved) {
+  for (int i = 0; i < 10; ++i)
+    ASSERT_FALSE(Login("newhire", "x", "000000", "10.3.0." + std::to_string(i)));
+  const std::string secret = AddHuman("newhire");
+  int64_t retry_after = 0;
+  auto r = Login("newhire", kPassword, Code(secret), "10.3.1.1", &retry_after);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(retry_after, 30 * 60);
+  ASSERT_TRUE(directory_->Remove("newhire"));
+  r = Login("newhire", kPassword, Code(secret), "10.3.1.2", &retry_after);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(retry_after, 30 * 60);
+  // A name without failures leaves nothing behind.
+  const std::string other = AddHuman("other");
+  ASSERT_TRUE(directory_->Remove("other"));
+  EXPECT_EQ(Login("other", kPassword, "000000", "10.3.1.3").error().code,
+            ErrorCode::kUnauthenticated);
+}
+
+TEST_F(DirectoryTest, UnregisteredLockStateStaysBounded) {
+  Reopen({.lockout_failures = 3, .max_unregistered_locks = 8});
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_FALSE(Login("ghost" + std::to_string(i), "x", "000000", "10.9." + std::to_string(i)));
+  }
+  // Locks are kept over mere counts when room is needed.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Login("target", "x", "000000", "10.10.0." + std::to_string(i)).error().code,
+              ErrorCode::kUnauthenticated);
+  }
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_FALSE(Login("more" + std::to_string(i), "x", "000000", "10.11." + std::to_string(i)));
+  }
+  EXPECT_EQ(Login("target", "x", "000000", "10.10.1.1").error().code,
+            ErrorCode::kResourceExhausted);
+}
+
+TEST_F(DirectoryTest, UnlockLiftsAHumansLockAndItsThrottles) {
+  const std::string secret = AddHuman("alice");
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_FALSE(Login("alice", "Wrong-Password-99!", Code(secret), "10.0.0." + std::to_string(i)));
+  }
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_FALSE(Login("alice", "Wrong-Password-99!", Code(secret), "192.0.2.50"));
+  }
+  ASSERT_EQ(Login("alice", kPassword, Code(secret), "192.0.2.50").error().code,
+            ErrorCode::kResourceExhausted);
+  auto unlocked = directory_->Unlock("alice");
+  ASSERT_TRUE(unlocked) << unlocked.error().ToString();
+  EXPECT_TRUE(*unlocked);
+  // The lock and the (name, source) throttle are gone.
+  auto login = Login("alice", kPassword, Code(secret), "192.0.2.50");
+  ASSERT_TRUE(login) << login.error().ToString();
+  // The last accepted step stays: the code just used is not accepted again.
+  ASSERT_TRUE(directory_->Unlock("alice"));
+  EXPECT_EQ(Login("alice", kPassword, Code(secret), "192.0.2.51").error().code,
+            ErrorCode::kUnauthenticated);
+  EXPECT_FALSE(*directory_->Unlock("alice"));
+  AddService("svc");
+  EXPECT_EQ(directory_->Unlock("svc").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(directory_->Unlock("ghost").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(DirectoryTest, UpdateChangesRoleAndAttributesAtOnce) {
+  const std::string secret = AddHuman("alice");
+  auto login = Login("alice", kPassword, Code(secret));
+  ASSERT_TRUE(login);
+  auto updated = directory_->Update(
+      "alice", {.role = "dpo", .set_attrs = {{"team", "b"}}, .remove_attrs = {"agency"}});
+  ASSERT_TRUE(updated) << updated.error().ToString();
+  EXPECT_EQ(updated->role, "dpo");
+  EXPECT_EQ(updated->attrs, (Attributes{{"team", "b"}}));
+  auto me = directory_->AuthenticateSession(login->session_token);
+  ASSERT_TRUE(me);
+  EXPECT_EQ(me->role, "dpo");
+  EXPECT_EQ(me->attrs, (Attributes{{"team", "b"}}));
+  EXPECT_EQ(directory_->Get("alice")->role, "dpo");
+
+  EXPECT_EQ(directory_->Update("alice", {}).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(directory_->Update("alice", {.role = "bad role"}).error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(directory_->Update("alice", {.remove_attrs = {"agency"}}).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(directory_->Update("ghost", {.role = "dpo"}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(directory_->Get("alice")->attrs, (Attributes{{"team", "b"}}));  // unchanged
+}
+
+TEST_F(DirectoryTest, RotatedKeyKeepsTheOldOneForItsGrace) {
+  AddResult svc = AddService("svc");
+  auto rotated = directory_->RotateApiKey("svc", 3600);
+  ASSERT_TRUE(rotated) << rotated.error().ToString();
+  EXPECT_NE(rotated->api_key, svc.api_key);
+  EXPECT_EQ(rotated->previous_valid_until, kStart + 3600);
+  EXPECT_TRUE(directory_->AuthenticateApiKey(svc.api_key));
+  EXPECT_TRUE(directory_->AuthenticateApiKey(rotated->api_key));
+  // Also when read from the store rather than the cache.
+  Reopen();
+  clock_.Advance(3599);
+  EXPECT_TRUE(directory_->AuthenticateApiKey(svc.api_key));
+  clock_.Advance(1);
+  EXPECT_EQ(directory_->AuthenticateApiKey(svc.api_key).error().code, ErrorCode::kUnauthenticated);
+  EXPECT_TRUE(directory_->AuthenticateApiKey(rotated->api_key));
+
+  // A second rotation ends the key kept by the first at once; grace 0
+  // ends the current one at once.
+  auto second = directory_->RotateApiKey("svc", 600);
+  ASSERT_TRUE(second);
+  auto third = directory_->RotateApiKey("svc", 0);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->previous_valid_until, 0);
+  EXPECT_FALSE(directory_->AuthenticateApiKey(rotated->api_key));
+  EXPECT_FALSE(directory_->AuthenticateApiKey(second->api_key));
+  EXPECT_TRUE(directory_->AuthenticateApiKey(third->api_key));
+
+  // Removing the service removes its old key too: a new service of the
+  // same name does not inherit it.
+  auto fourth = directory_->RotateApiKey("svc", 3600);
+  ASSERT_TRUE(fourth);
+  ASSERT_TRUE(directory_->Remove("svc"));
+  AddService("svc");
+  EXPECT_FALSE(directory_->AuthenticateApiKey(third->api_key));
+  EXPECT_FALSE(directory_->AuthenticateApiKey(fourth->api_key));
+
+  EXPECT_EQ(directory_->RotateApiKey("svc", -1).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(directory_->RotateApiKey("svc", 8 * 24 * 3600).error().code,
+            ErrorCode::kInvalidArgument);
+  AddHuman("alice");
+  EXPECT_EQ(directory_->RotateApiKey("alice", 0).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(directory_->RotateApiKey("ghost", 0).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(DirectoryTest, ResetTotpReplacesTheSecretAndEndsSessions) {
+  const std::string old_secret = AddHuman("alice");
+  auto login = Login("alice", kPassword, Code(old_secret));
+  ASSERT_TRUE(login);
+  auto reset = directory_->ResetTotp("alice", "ACME");
+  ASSERT_TRUE(reset) << reset.error().ToString();
+  EXPECT_EQ(reset->otpauth_uri.substr(0, 26), "otpauth://totp/ACME:alice?");
+  auto secret = totp::Base32Decode(reset->totp_secret_base32);
+  ASSERT_TRUE(secret);
+  EXPECT_NE(*secret, old_secret);
+  EXPECT_FALSE(directory_->AuthenticateSession(login->session_token));
+  clock_.Advance(30);
+  EXPECT_EQ(Login("alice", kPassword, Code(old_secret)).error().code, ErrorCode::kUnauthenticated);
+  clock_.Advance(30);
+  EXPECT_TRUE(Login("alice", kPassword, Code(*secret)));
+  AddService("svc");
+  EXPECT_EQ(directory_->ResetTotp("svc").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(directory_->ResetTotp("ghost").error().code, ErrorCode::kNotFound);
+}
+
 TEST_F(DirectoryTest, ParallelGuessesLockAfterExactlyTen) {
   const std::string secret = AddHuman("alice");
   std::atomic<int> unauthenticated{0}, exhausted{0};
@@ -337,6 +570,24 @@ TEST_F(DirectoryTest, ParallelGuessesLockAfterExactlyTen) {
       for (int i = 0; i < 4; ++i) {
         auto r = Login("alice", "Wrong-Password-99!", "000000",
                        "10.1." + std::to_string(t) + "." + std::to_string(i));
+        if (!r && r.error().code == ErrorCode::kUnauthenticated) ++unauthenticated;
+        if (!r && r.error().code == ErrorCode::kResourceExhausted) ++exhausted;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(unauthenticated.load(), 10);
+  EXPECT_EQ(exhausted.load(), 22);
+}
+
+TEST_F(DirectoryTest, ParallelGuessesAtAnUnknownNameLockAfterExactlyTen) {
+  std::atomic<int> unauthenticated{0}, exhausted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        auto r = Login("ghost", "Wrong-Password-99!", "000000",
+                       "10.2." + std::to_string(t) + "." + std::to_string(i));
         if (!r && r.error().code == ErrorCode::kUnauthenticated) ++unauthenticated;
         if (!r && r.error().code == ErrorCode::kResourceExhausted) ++exhausted;
       }

@@ -112,19 +112,52 @@ std::optional<int64_t> Verify(std::string_view secret, std::string_view code, in
   return matched;
 }
 
-std::string OtpauthUri(std::string_view account, std::string_view secret) {
-  std::string uri = "otpauth://totp/coffre:";
+Status ValidateIssuer(std::string_view issuer) {
+  bool ok = !issuer.empty() && issuer.size() <= 64;
+  for (char c : issuer) ok = ok && c >= 0x20 && c < 0x7f && c != ':';
+  if (!ok) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "TOTP issuer must be 1 to 64 printable ASCII characters without ':'");
+  }
+  return Ok();
+}
+
+namespace {
+
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string OtpauthUri(std::string_view account, std::string_view secret, std::string_view issuer) {
+  const std::string encoded_issuer = PercentEncode(issuer);
+  std::string uri = "otpauth://totp/";
+  uri.append(encoded_issuer).append(":");
   uri.append(account);
   uri.append("?secret=");
   uri.append(Base32Encode(secret));
-  uri.append("&issuer=coffre&algorithm=SHA1&digits=");
+  uri.append("&issuer=").append(encoded_issuer).append("&algorithm=SHA1&digits=");
   uri.append(std::to_string(kDigits));
   uri.append("&period=");
   uri.append(std::to_string(kPeriodSeconds));
   return uri;
 }
 
-Result<std::string> QrText(std::string_view text) {
+Result<std::string> QrText(std::string_view text, QrStyle style) {
   const std::string owned(text);  // qrencode wants a NUL-terminated string
   std::unique_ptr<QRcode, decltype(&QRcode_free)> qr(
       QRcode_encodeString(owned.c_str(), 0, QR_ECLEVEL_M, QR_MODE_8, 1), &QRcode_free);
@@ -138,12 +171,16 @@ Result<std::string> QrText(std::string_view text) {
     if (x < 0 || y < 0 || x >= width || y >= width) return false;
     return (qr->data[y * width + x] & 1) != 0;
   };
+  // Which modules are drawn as ink: the dark ones on a light field (set by
+  // colours, or the caller's), else the light ones on a dark background.
+  const bool ink_dark = style != QrStyle::kLightOnDark;
   std::string out;
   for (int y = 0; y < size; y += 2) {
+    if (style == QrStyle::kAnsi) out += "\x1b[30;107m";
     for (int x = 0; x < size; ++x) {
-      // Ink marks light modules: the terminal background is dark.
-      const bool top = !dark(x, y);
-      const bool bottom = y + 1 < size ? !dark(x, y + 1) : false;
+      const bool top = dark(x, y) == ink_dark;
+      // Below the last row: nothing drawn.
+      const bool bottom = y + 1 < size ? dark(x, y + 1) == ink_dark : false;
       if (top && bottom) {
         out += "\u2588";
       } else if (top) {
@@ -154,6 +191,7 @@ Result<std::string> QrText(std::string_view text) {
         out += ' ';
       }
     }
+    if (style == QrStyle::kAnsi) out += "\x1b[0m";
     out += '\n';
   }
   return out;

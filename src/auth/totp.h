@@ -49,13 +49,32 @@ Result<std::string> Generate(std::string_view secret, int64_t unix_seconds, int 
 std::optional<int64_t> Verify(std::string_view secret, std::string_view code, int64_t unix_seconds,
                               int64_t last_step);
 
-// otpauth://totp/coffre:ACCOUNT?secret=BASE32&issuer=coffre&algorithm=SHA1&digits=6&period=30
-// `account` must be URI-safe (principal names are: [a-z0-9._-]).
-std::string OtpauthUri(std::string_view account, std::string_view secret);
+inline constexpr std::string_view kDefaultIssuer = "coffre";
+
+// An issuer (the name an authenticator app shows above the code): 1 to 64
+// printable ASCII characters, no ':' (it separates issuer and account in
+// the label). kInvalidArgument naming the rule.
+[[nodiscard]] Status ValidateIssuer(std::string_view issuer);
+
+// otpauth://totp/ISSUER:ACCOUNT?secret=BASE32&issuer=ISSUER&algorithm=SHA1&digits=6&period=30
+// with ISSUER percent-encoded (RFC 3986 unreserved characters kept).
+// `account` must be URI-safe (principal names are: [a-z0-9._-]); `issuer`
+// must pass ValidateIssuer.
+std::string OtpauthUri(std::string_view account, std::string_view secret,
+                       std::string_view issuer = kDefaultIssuer);
+
+// How QrText draws: the terminal's background is unknown, so either colours
+// are set explicitly (kAnsi: black modules on a white field, readable on
+// dark and light terminals alike) or the caller says which background the
+// text will be shown on.
+enum class QrStyle {
+  kAnsi,         // ANSI colours (30;107), reset at the end of every line
+  kDarkOnLight,  // dark modules drawn as ink: light background (paper, files)
+  kLightOnDark,  // light modules drawn as ink: dark background, no colours
+};
 
 // `text` as a QR code (error correction M) drawn with "█▀▄ " in rows of two
-// modules, light modules drawn as ink so it reads on a dark terminal, with a
-// 2-module quiet zone. Lines end with '\n'.
-Result<std::string> QrText(std::string_view text);
+// modules, with a 2-module quiet zone. Lines end with '\n'.
+Result<std::string> QrText(std::string_view text, QrStyle style = QrStyle::kAnsi);
 
 }  // namespace coffre::auth::totp

@@ -115,7 +115,7 @@ TEST(Totp, OtpauthUriHasTheDocumentedShape) {
 }
 
 TEST(Totp, QrTextIsASquareOfHalfBlocks) {
-  auto qr = QrText(OtpauthUri("alice", kRfcSecret));
+  auto qr = QrText(OtpauthUri("alice", kRfcSecret), QrStyle::kDarkOnLight);
   ASSERT_TRUE(qr) << qr.error().ToString();
   // Count lines and the columns of the first line (each cell is one code point).
   size_t lines = 0, first_columns = 0, columns = 0;
@@ -134,8 +134,65 @@ TEST(Totp, QrTextIsASquareOfHalfBlocks) {
   ASSERT_GE(first_columns, 25u);
   EXPECT_EQ((first_columns - 25) % 4, 0u);
   EXPECT_EQ(lines, (first_columns + 1) / 2);
-  // The quiet zone is light, hence inked: the first line is full blocks.
-  EXPECT_EQ(qr->substr(0, 3), "\u2588");
+  // Coloured by default: black on white, whatever the terminal.
+  auto ansi = QrText(OtpauthUri("alice", kRfcSecret));
+  ASSERT_TRUE(ansi);
+  EXPECT_EQ(ansi->substr(0, 9), "\x1b[30;107m");
+  EXPECT_EQ(ansi->substr(ansi->size() - 5), "\x1b[0m\n");
+}
+
+// The three styles draw the same symbol: light-on-dark is the exact
+// negative of dark-on-light (before the last, half-drawn line), and the
+// ANSI style is dark-on-light inside its colour codes.
+TEST(Totp, QrStylesAreNegativesOfEachOther) {
+  const std::string uri = OtpauthUri("alice", kRfcSecret);
+  auto ansi = QrText(uri, QrStyle::kAnsi);
+  auto light = QrText(uri, QrStyle::kDarkOnLight);
+  auto dark = QrText(uri, QrStyle::kLightOnDark);
+  ASSERT_TRUE(ansi && light && dark);
+  // The quiet zone is light: blank on a light field, ink on a dark one.
+  EXPECT_EQ(light->substr(0, 1), " ");
+  EXPECT_EQ(dark->substr(0, 3), "\u2588");
+  std::string stripped;
+  for (size_t i = 0; i < ansi->size();) {
+    if (ansi->compare(i, 1, "\x1b") == 0) {
+      i = ansi->find('m', i) + 1;
+    } else {
+      stripped += (*ansi)[i++];
+    }
+  }
+  EXPECT_EQ(stripped, *light);
+  auto negative = [](std::string_view cell) -> std::string {
+    if (cell == " ") return "\u2588";
+    if (cell == "\u2588") return " ";
+    if (cell == "\u2580") return "\u2584";
+    return "\u2580";
+  };
+  const std::string_view l(*light), d(*dark);
+  const size_t last_line = l.rfind('\n', l.size() - 2) + 1;
+  size_t i = 0, j = 0;
+  while (i < last_line) {
+    if (l[i] == '\n') {
+      ASSERT_EQ(d[j], '\n');
+      ++i, ++j;
+      continue;
+    }
+    const size_t li = l[i] == ' ' ? 1 : 3, dj = d[j] == ' ' ? 1 : 3;
+    EXPECT_EQ(negative(l.substr(i, li)), std::string(d.substr(j, dj))) << i;
+    i += li, j += dj;
+  }
+}
+
+TEST(Totp, IssuerIsValidatedAndEncoded) {
+  EXPECT_TRUE(ValidateIssuer("coffre"));
+  EXPECT_TRUE(ValidateIssuer("ACME Vault (prod)"));
+  for (std::string_view bad : {"", "a:b", "tab\there", "\xc3\xa9t\xc3\xa9"}) {
+    EXPECT_FALSE(ValidateIssuer(bad)) << bad;
+  }
+  EXPECT_EQ(ValidateIssuer(std::string(65, 'x')).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(OtpauthUri("alice", kRfcSecret, "A&B Co"),
+            "otpauth://totp/A%26B%20Co:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+            "&issuer=A%26B%20Co&algorithm=SHA1&digits=6&period=30");
 }
 
 }  // namespace

@@ -73,6 +73,7 @@ Result<ExportResult> Export(vault::Vault& vault, audit::AuditLog& log, approval:
     for (vault::Record& r : page) {
       boost::json::object line = api::RecordToJson(*coll, r);
       line["collection"] = o.collection;
+      if (o.is_canary && o.is_canary(r.subject)) line["canary"] = true;
       lines = boost::json::serialize(line);
       lines += '\n';
       Status written = writer->Write(lines);

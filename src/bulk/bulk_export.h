@@ -19,14 +19,21 @@
 // file is removed; the approval stays consumed and the entries written so
 // far stay in the log (over-recording is safe).
 //
-// Lines: {"collection":"people","id":"…","subject":"…","fields":{…}}.
+// Lines: {"collection":"people","id":"…","subject":"…","fields":{…}}, in
+// record id order, plus "canary":true on the records of canary subjects:
+// canaries stay in (leaving them out would tell the recipient which records
+// are real), flagged inside the sealed file so that `coffre import
+// NEWDIR COLLECTION FILE --format export` recreates them as canaries and
+// keeps every record and subject id (docs/import.md, "Migrating a vault").
 //
 // Thread-safety: one export at a time per output file; safe alongside
 // requests (pages are read with the vault's normal calls).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "approval/approvals.h"
 #include "audit/audit_log.h"
@@ -42,6 +49,9 @@ struct ExportOptions {
   std::string out_path;
   std::string source;                // the audited source, "cli:uid=1000"
   size_t page_records = 1000;
+  // Whether a subject (raw id) is a canary (guard::CanarySet::Contains);
+  // unset: no record is flagged.
+  std::function<bool(std::string_view subject)> is_canary;
 };
 
 struct ExportResult {

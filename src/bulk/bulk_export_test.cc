@@ -9,9 +9,12 @@
 #include <fstream>
 #include <set>
 
+#include "api/record_json.h"
 #include "common/bytes.h"
 #include "crypto/sealed_file.h"
 #include "gen/people_gen.h"
+#include "guard/canary_set.h"
+#include "vault/importer.h"
 
 namespace coffre::bulk {
 namespace {
@@ -171,6 +174,131 @@ TEST_F(BulkExportTest, AnExistingOutputWastesNoApproval) {
   o.recipient_public_key = std::string(32, '\0');
   EXPECT_EQ(Export(*vault_, *log_, *approvals_, o).error().code, ErrorCode::kInvalidArgument);
   EXPECT_TRUE(Export(*vault_, *log_, *approvals_, Options(id, tmp_ + "/fine.sealed")));
+}
+
+// Issue 13: a bulk export is a migration path. Its plaintext imports into a
+// new vault with every record and subject id kept, the same values, the
+// blind indexes rebuilt, and its canaries flagged inside the sealed file and
+// recreated as canaries.
+TEST_F(BulkExportTest, ReimportsIntoANewVaultWithItsIdsAndCanaries) {
+  guard::CanarySet canaries;
+  auto added = guard::AddCanaries(*vault_, "people", 3, "", &canaries, /*seed=*/99);
+  ASSERT_TRUE(added) << added.error().message;
+  const std::string out = tmp_ + "/people.sealed";
+  ExportOptions o = Options(Approved("people"), out);
+  o.is_canary = [&](std::string_view s) { return canaries.Contains(s); };
+  auto r = Export(*vault_, *log_, *approvals_, o);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->records, 253u);
+
+  std::string plain;
+  ASSERT_TRUE(crypto::OpenSealedFile(out, secret_, [&](std::string_view p) {
+    plain.append(p);
+    return Ok();
+  }));
+  std::vector<json::object> lines;
+  std::set<std::string> flagged;
+  for (size_t at = 0; at < plain.size();) {
+    size_t nl = plain.find('\n', at);
+    lines.push_back(json::parse(plain.substr(at, nl - at)).as_object());
+    if (const json::value* c = lines.back().if_contains("canary")) {
+      EXPECT_TRUE(c->as_bool());
+      flagged.insert(*FromHex(std::string(lines.back().at("subject").as_string())));
+    }
+    at = nl + 1;
+  }
+  EXPECT_EQ(flagged, std::set<std::string>(added->begin(), added->end()));
+  const std::string plain_path = tmp_ + "/people.ndjson";
+  std::ofstream(plain_path) << plain;
+
+  // A new vault.
+  const std::string dir = tmp_ + "/new";
+  ASSERT_TRUE(vault::Vault::Init(
+      {dir, COFFRE_SOURCE_DIR "/examples/people.toml", dir + ".key", dir + ".erasures"}));
+  auto opened = vault::Vault::Open(
+      {.dir = dir, .key_file = dir + ".key", .erasure_journal = dir + ".erasures"});
+  ASSERT_TRUE(opened) << opened.error().message;
+  std::unique_ptr<vault::Vault> fresh = std::move(*opened);
+  vault::ImportOptions io{
+      .collection = "people", .path = plain_path, .format = vault::ImportFormat::kExport};
+  io.chunk_rows = 64;
+  io.commit_rows = 128;
+  io.on_canaries = [&](const std::vector<std::string>& s) {
+    return guard::RegisterCanaries(*fresh, s);
+  };
+  auto stats = vault::Import(*fresh, io);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->imported, 253u);
+  EXPECT_EQ(stats->rejected, 0u);
+  EXPECT_EQ(stats->canaries, 3u);
+
+  const schema::Collection* people = fresh->schema().Find("people");
+  for (const json::object& line : lines) {
+    std::string id = *FromHex(std::string(line.at("id").as_string()));
+    auto rec = fresh->Get("people", id);
+    ASSERT_TRUE(rec) << rec.error().message;
+    EXPECT_EQ(rec->subject, *FromHex(std::string(line.at("subject").as_string())));
+    EXPECT_TRUE(api::RecordToJson(*people, *rec).at("fields") == line.at("fields"))
+        << "values differ";
+  }
+  auto found = fresh->Find("people", "email", schema::Input::String(first_email_));
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->size(), 1u);
+  guard::CanarySet reloaded;
+  ASSERT_TRUE(reloaded.Load(*fresh));
+  EXPECT_EQ(reloaded.size(), 3u);
+  for (const std::string& s : *added) EXPECT_TRUE(reloaded.Contains(s));
+
+  // Once only: the ids are taken now.
+  auto again = vault::Import(*fresh, io);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
+}
+
+TEST_F(BulkExportTest, ReimportRefusesRepeatedOrUnorderedIds) {
+  const std::string out = tmp_ + "/people.sealed";
+  ASSERT_TRUE(Export(*vault_, *log_, *approvals_, Options(Approved("people"), out)));
+  std::string plain;
+  ASSERT_TRUE(crypto::OpenSealedFile(out, secret_, [&](std::string_view p) {
+    plain.append(p);
+    return Ok();
+  }));
+  std::vector<std::string> lines;
+  for (size_t at = 0; at < plain.size();) {
+    size_t nl = plain.find('\n', at);
+    lines.push_back(plain.substr(at, nl - at + 1));
+    at = nl + 1;
+  }
+  // Line 2 goes before line 1 (out of order: rejected); line 3 is repeated
+  // at the end, in another chunk (rejected); a line of another collection.
+  std::string text = lines[1] + lines[0] + lines[2] + lines[3] + lines[4] + lines[2];
+  text += "{\"collection\":\"other\",\"id\":\"00\",\"subject\":\"00\",\"fields\":{}}\n";
+  const std::string path = tmp_ + "/tampered.ndjson";
+  std::ofstream(path) << text;
+  const std::string dir = tmp_ + "/new";
+  ASSERT_TRUE(vault::Vault::Init(
+      {dir, COFFRE_SOURCE_DIR "/examples/people.toml", dir + ".key", dir + ".erasures"}));
+  auto opened = vault::Vault::Open(
+      {.dir = dir, .key_file = dir + ".key", .erasure_journal = dir + ".erasures"});
+  ASSERT_TRUE(opened) << opened.error().message;
+  vault::ImportOptions io{.collection = "people",
+                          .path = path,
+                          .rejects_path = tmp_ + "/rejects",
+                          .format = vault::ImportFormat::kExport};
+  io.chunk_rows = 2;
+  auto stats = vault::Import(**opened, io);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->read, 7u);
+  EXPECT_EQ(stats->imported, 4u);
+  EXPECT_EQ(stats->rejected, 3u);
+  std::ifstream in(tmp_ + "/rejects");
+  std::string rejects((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(rejects.find("line 2: record id repeated or out of order"), std::string::npos)
+      << rejects;
+  EXPECT_NE(rejects.find("line 6: record id repeated or out of order"), std::string::npos)
+      << rejects;
+  EXPECT_NE(rejects.find("line 7: the line is of another collection"), std::string::npos)
+      << rejects;
 }
 
 }  // namespace

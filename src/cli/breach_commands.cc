@@ -63,7 +63,7 @@ class TempDir {
 
 struct ReportArgs {
   VaultArgs vault;
-  std::string principal, user, from, to, format = "md", contact, out;
+  std::string principal, user, from, to, format = "md", contact, lang = "en", out;
   std::string notify_file, recipient, approval;
 };
 
@@ -97,10 +97,17 @@ void RegisterBreachReport(CLI::App& app, Context& ctx) {
   AddVaultArgs(cmd, a->vault);
   cmd->add_option("--principal", a->principal, "the principal (or end user) whose requests to report")->required();
   cmd->add_option("--user", a->user, "only the requests made on behalf of this end user");
-  cmd->add_option("--from", a->from, "start of the window, RFC 3339 UTC")->required();
-  cmd->add_option("--to", a->to, "end of the window, RFC 3339 UTC (inclusive)")->required();
+  cmd->add_option("--from", a->from,
+                  "start of the window (inclusive): RFC 3339 with any offset (2026-12-01T10:00:00+01:00), "
+                  "or a date, from its start (UTC)")
+      ->required();
+  cmd->add_option("--to", a->to,
+                  "end of the window (inclusive): RFC 3339 with any offset, or a date, to its end (UTC)")
+      ->required();
   cmd->add_option("--format", a->format, "md (default), json or csv")->check(CLI::IsMember({"md", "json", "csv"}));
   cmd->add_option("--contact", a->contact, "contact point for the notification draft (art. 33(3)(b))");
+  cmd->add_option("--lang", a->lang, "language of the notification drafts: en (default) or fr")
+      ->check(CLI::IsMember({"en", "fr"}));
   cmd->add_option("--out", a->out, "write the report to this new file instead of standard output");
   cmd->add_option("--notify-file", a->notify_file,
                   "also write the art. 34 list (contact channels of the people exposed), sealed to --recipient");
@@ -128,6 +135,7 @@ void RegisterBreachReport(CLI::App& app, Context& ctx) {
       req["format"] = a->format;
       req["out"] = out;
       if (!a->contact.empty()) req["contact"] = a->contact;
+      req["lang"] = a->lang;
       COFFRE_ASSIGN_OR_RETURN(json::object answer, Manage(a->vault, req));
       if (VerificationFailed(answer, ctx)) return Ok();
       if (tmp) {

@@ -23,6 +23,7 @@
 #include "cards/cards.h"
 #include "common/bytes.h"
 #include "gen/people_gen.h"
+#include "guard/canary_set.h"
 #include "vault/importer.h"
 #include "policy/policy.h"
 #include "server/server.h"
@@ -330,9 +331,15 @@ class ProgressBar {
     Draw(p);
   }
   void Draw(const vault::ImportProgress& p) {
-    double frac = p.bytes_total ? static_cast<double>(p.bytes_read) / p.bytes_total : 1.0;
-    int filled = static_cast<int>(frac * 30);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (p.bytes_total == 0) {  // a pipe: no size, counts only
+      std::fprintf(stderr, "\r%llu imported  %llu rejected  %.0f rows/s ",
+                   static_cast<unsigned long long>(p.imported), static_cast<unsigned long long>(p.rejected),
+                   secs > 0 ? (p.imported + p.rejected) / secs : 0.0);
+      return;
+    }
+    double frac = static_cast<double>(p.bytes_read) / p.bytes_total;
+    int filled = static_cast<int>(frac * 30);
     std::fprintf(stderr, "\r[%-30s] %3d%%  %llu imported  %llu rejected  %.0f rows/s ",
                  std::string(static_cast<size_t>(filled), '#').c_str(), static_cast<int>(frac * 100),
                  static_cast<unsigned long long>(p.imported), static_cast<unsigned long long>(p.rejected),
@@ -347,8 +354,20 @@ class ProgressBar {
 
 void RegisterImport(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("import", "bulk-import a CSV (with header) or NDJSON file");
-  Examples(cmd, {"coffre import vault people people.csv",
-                 "coffre import vault people people.ndjson --format ndjson --report-commits"});
+  // Examples() with a word first on where the rows go (tests/cli_help_test.cc).
+  cmd->footer([] {
+    return std::string(
+        "Every row read is counted as imported or rejected; exit 2 when rows were given\n"
+        "and none was imported. Reasons of rejected rows (line and rule, never values) go\n"
+        "to --rejects, else to FILE.rejects beside a regular file, else (standard input,\n"
+        "pipe, device) to ./coffre-import-TIMESTAMP.rejects; the path is printed on stderr.\n"
+        "Examples:\n"
+        "  coffre import vault people people.csv\n"
+        "  coffre import vault people people.ndjson --format ndjson --report-commits\n"
+        "  coffre gen --count 1000 | coffre import vault people - --ids-out ids.ndjson\n"
+        "  coffre import vault orders orders.ndjson --subject-key customers.email --key-field reference\n"
+        "  coffre import newvault people people.export.ndjson --format export\n");
+  });
   auto a = std::make_shared<VaultArgs>();
   auto o = std::make_shared<vault::ImportOptions>();
   auto report = std::make_shared<bool>(false);
@@ -356,8 +375,21 @@ void RegisterImport(CLI::App& app, Context& ctx) {
   AddVaultArgs(cmd, *a);
   cmd->add_option("COLLECTION", o->collection, "collection to import into, e.g. people")
       ->required();
-  cmd->add_option("FILE", o->path, "the CSV (header row) or NDJSON file to import")->required();
-  cmd->add_option("--format", *format, "auto, csv or ndjson")->check(CLI::IsMember({"auto", "csv", "ndjson"}));
+  cmd->add_option("FILE", o->path, "the CSV or NDJSON file; - (or /dev/stdin) reads standard input")->required();
+  cmd->add_option("--rejects", o->rejects_path,
+                  "where the reasons of rejected rows go (mode 0600; default: see below)");
+  cmd->add_option("--ids-out", o->ids_out_path,
+                  "a new file (mode 0600) with one line per imported row: "
+                  "{\"line\":L,\"id\":ID,\"subject\":SUBJECT[,\"key\":KEY]}");
+  cmd->add_option("--key-field", o->key_field,
+                  "a column copied as \"key\" into --ids-out (the source's own id); stored only if a field");
+  cmd->add_option("--subject-key", o->subject_key,
+                  "[COLLECTION.]FIELD: attach each row to the existing person whose unique FIELD has the "
+                  "row's value (rows matching nobody are rejected) instead of creating a person");
+  cmd->add_option("--format", *format,
+                  "auto, csv, ndjson, or export (a decrypted `coffre bulk-export` file: keeps record and "
+                  "subject ids, recreates canaries; into a collection with no record)")
+      ->check(CLI::IsMember({"auto", "csv", "ndjson", "export"}));
   cmd->add_option("--threads", o->threads, "worker threads (default: one per core)");
   cmd->add_option("--chunk-rows", o->chunk_rows, "rows per worker task");
   cmd->add_option("--commit-rows", o->commit_rows,
@@ -368,6 +400,7 @@ void RegisterImport(CLI::App& app, Context& ctx) {
     Run(ctx, [&]() -> Status {
       o->format = *format == "csv" ? vault::ImportFormat::kCsv
                   : *format == "ndjson" ? vault::ImportFormat::kNdjson
+                  : *format == "export" ? vault::ImportFormat::kExport
                                         : vault::ImportFormat::kAuto;
       COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
       vault::Vault* v = &local->vault();
@@ -383,6 +416,9 @@ void RegisterImport(CLI::App& app, Context& ctx) {
         }
         if (tty) bar.Update(p);
       };
+      o->on_canaries = [v](const std::vector<std::string>& subjects) {
+        return guard::RegisterCanaries(*v, subjects);
+      };
       auto stats = vault::Import(*v, *o);
       if (tty) {
         if (stats) {
@@ -396,17 +432,26 @@ void RegisterImport(CLI::App& app, Context& ctx) {
       }
       if (!stats) return Fail(stats.error());
       // One entry for the whole import (ids of imported rows are not listed).
-      COFFRE_TRY(local->Audit("import", o->collection, {}, {},  {},
-                              std::to_string(stats->imported) + " imported, " +
-                                  std::to_string(stats->rejected) + " rejected"));
-      if (stats->rejected > 0) {
-        std::cerr << "coffre: " << stats->rejected << " rows rejected; reasons in "
-                  << (o->rejects_path.empty() ? o->path + ".rejects" : o->rejects_path) << '\n';
+      std::string reason = std::to_string(stats->imported) + " imported, " +
+                           std::to_string(stats->rejected) + " rejected";
+      if (!o->subject_key.empty()) reason += ", attached to existing subjects by " + o->subject_key;
+      if (o->format == vault::ImportFormat::kExport) {
+        reason += ", ids kept from a bulk export, " + std::to_string(stats->canaries) + " canaries";
       }
-      std::printf("{\"imported\":%llu,\"rejected\":%llu,\"seconds\":%.3f}\n",
+      COFFRE_TRY(local->Audit("import", o->collection, {}, {}, {}, reason));
+      if (stats->rejected > 0) {
+        std::cerr << "coffre: " << stats->rejected << " rows rejected; reasons in " << stats->rejects_path
+                  << '\n';
+      }
+      std::printf("{\"imported\":%llu,\"rejected\":%llu,\"seconds\":%.3f,\"read\":%llu}\n",
                   static_cast<unsigned long long>(stats->imported),
-                  static_cast<unsigned long long>(stats->rejected), stats->seconds);
+                  static_cast<unsigned long long>(stats->rejected), stats->seconds,
+                  static_cast<unsigned long long>(stats->read));
       std::fflush(stdout);
+      if (stats->read > 0 && stats->imported == 0) {
+        return Fail(ErrorCode::kInvalidArgument, "nothing imported: all " + std::to_string(stats->read) +
+                                                     " rows were rejected (reasons in " + stats->rejects_path + ")");
+      }
       return Ok();
     });
   });

@@ -7,6 +7,7 @@
 #include "cli/cli_common.h"
 #include "cli/server_commands.h"
 #include "common/clock.h"
+#include "common/time_text.h"
 
 namespace coffre::cli {
 namespace {
@@ -55,18 +56,18 @@ void RegisterAlerts(CLI::App& app, Context& ctx) {
   auto from = std::make_shared<std::string>();
   auto to = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("--from", *from, "RFC 3339 UTC");
-  cmd->add_option("--to", *to, "RFC 3339 UTC");
+  cmd->add_option("--from", *from, "start (inclusive): RFC 3339 with any offset, or a date (UTC, from its start)");
+  cmd->add_option("--to", *to, "end (inclusive): RFC 3339 with any offset, or a date (UTC, to its end)");
   cmd->callback([&ctx, a, from, to] {
     Run(ctx, [&]() -> Status {
       json::object req{{"op", "alerts.list"}, {"limit", 1000}};
       if (!from->empty()) {
-        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*from, "--from"));
-        req["from"] = t;
+        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseTime(*from, TimeBound::kFrom, "--from"));
+        req["from"] = t / 1000 - (t % 1000 < 0);  // alerts keep whole seconds
       }
       if (!to->empty()) {
-        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*to, "--to"));
-        req["to"] = t;
+        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseTime(*to, TimeBound::kTo, "--to"));
+        req["to"] = t / 1000 - (t % 1000 < 0);
       }
       // Pages of 1000 (an answer over the socket is bounded), by id.
       while (true) {

@@ -24,6 +24,8 @@ std::string RootFooter() {
   COFFRE_ERASURE_JOURNAL  erasure journal, when --erasure-journal is not given (else DIR.erasures)
   COFFRE_AUDIT_ANCHOR     audit anchor, when --audit-anchor is not given (else DIR.audit-anchor)
   TMPDIR                  where breach-report stages a report it prints (else /tmp)
+  NO_COLOR                principal add/reset-totp --qr auto: set, the QR code has no colours
+  TERM                    principal add/reset-totp --qr auto: dumb, the QR code has no colours
   COFFRE_ALLOW_CORE_DUMPS 1 keeps core dumps possible, for debugging (else they are off:
                           they would hold keys and personal values)
 )";

@@ -13,8 +13,10 @@
 #include "audit/entry_json.h"
 #include "audit/verify.h"
 #include "cli/cli_common.h"
+#include "cli/principal_commands.h"
 #include "cli/server_commands.h"
 #include "common/bytes.h"
+#include "common/time_text.h"
 #include "openapi_json.h"
 #include "server/admin.h"
 #include "server/admin_socket.h"
@@ -131,6 +133,7 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
   auto kind = std::make_shared<std::string>();
   auto role = std::make_shared<std::string>();
   auto attrs = std::make_shared<std::vector<std::string>>();
+  auto totp = std::make_shared<TotpOptions>();
   AddServerArgs(add, *a);
   add->add_option("NAME", *name,
                   "the principal's name, unique in the vault (its login for a human)")
@@ -138,7 +141,8 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
   add->add_option("--kind", *kind, "service | human | user")->required();
   add->add_option("--role", *role, "a role of the loaded policy")->required();
   add->add_option("--attr", *attrs, "attribute k=v (repeatable), e.g. agency=A042");
-  add->callback([&ctx, a, name, kind, role, attrs] {
+  AddTotpOptions(add, *totp);
+  add->callback([&ctx, a, name, kind, role, attrs, totp] {
     Run(ctx, [&]() -> Status {
       json::object attr_obj;
       for (const std::string& kv : *attrs) {
@@ -155,13 +159,9 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
         req["password"] = password;
         std::fill(password.begin(), password.end(), '\0');
       }
+      if (!totp->issuer.empty()) req["totp_issuer"] = totp->issuer;  // refused unless human
       COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, req));
-      if (auto* qr = out.if_contains("qr"); qr && qr->is_string()) {
-        std::cout << "Scan this code with an authenticator app (or enter the URI below):\n"
-                  << qr->get_string().c_str() << "\n"
-                  << out.at("otpauth_uri").get_string().c_str() << "\n";
-        out.erase("qr");
-      }
+      if (out.contains("otpauth_uri")) COFFRE_TRY(ShowTotpEnrolment(out, *totp));
       if (out.contains("api_key")) {
         std::cerr << "coffre: the API key is shown once, below; store it in your secret manager.\n";
       }
@@ -198,6 +198,7 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
       });
     });
   }
+  RegisterPrincipalLifecycle(group, ctx);
 }
 
 void RegisterPolicy(CLI::App& app, Context& ctx) {
@@ -332,8 +333,8 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
   AddServerArgs(list, *la);
   list->add_option("--principal", *principal, "only the entries of this principal or end user");
   list->add_option("--subject", *subject, "only the entries naming this subject id (hex)");
-  list->add_option("--from", *from, "RFC 3339 UTC");
-  list->add_option("--to", *to, "RFC 3339 UTC");
+  list->add_option("--from", *from, "start (inclusive): RFC 3339 with any offset, or a date (UTC, from its start)");
+  list->add_option("--to", *to, "end (inclusive): RFC 3339 with any offset, or a date (UTC, to its end)");
   list->callback([&ctx, la, principal, subject, from, to] {
     Run(ctx, [&]() -> Status {
       audit::Filter f;
@@ -342,12 +343,10 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
         COFFRE_ASSIGN_OR_RETURN(f.subject, ParseId(*subject, "subject"));
       }
       if (!from->empty()) {
-        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*from, "--from"));
-        f.from_ms = t * 1000;
+        COFFRE_ASSIGN_OR_RETURN(f.from_ms, ParseTime(*from, TimeBound::kFrom, "--from"));
       }
       if (!to->empty()) {
-        COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(*to, "--to"));
-        f.to_ms = t * 1000 + 999;
+        COFFRE_ASSIGN_OR_RETURN(f.to_ms, ParseTime(*to, TimeBound::kTo, "--to"));
       }
       COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(*la)));
       COFFRE_TRY(rt->audit().Query(f, [](const audit::Entry& e) {

@@ -46,9 +46,10 @@ Clock& DefaultClock();
 // RFC 3339 UTC, e.g. "2026-11-22T04:15:57Z".
 std::string FormatRfc3339(int64_t unix_seconds);
 
-// Parses RFC 3339 in UTC ("2026-11-22T04:15:57Z", optional fraction of a
-// second, which is dropped; "+00:00" accepted for Z; other offsets refused:
-// coffre speaks UTC everywhere). kInvalidArgument names `what`.
+// Parses an RFC 3339 time with any offset ("2026-11-22T04:15:57Z",
+// "2026-11-22T05:15:57.5+01:00") to the Unix second it falls in: the
+// instant form of ParseTime (common/time_text.h), which windows' bounds use.
+// kInvalidArgument names `what`.
 Result<int64_t> ParseRfc3339(std::string_view text, std::string_view what = "time");
 
 }  // namespace coffre

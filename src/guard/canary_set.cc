@@ -96,6 +96,28 @@ size_t CanarySet::Count(std::span<const std::string> subjects) const {
 
 size_t CanarySet::size() const { return set_.load()->size(); }
 
+Status RegisterCanaries(vault::Vault& vault, std::span<const std::string> subjects,
+                        CanarySet* live) {
+  for (const std::string& s : subjects) {
+    if (s.size() != kIdBytes)
+      return Fail(ErrorCode::kInvalidArgument, "a canary subject id is 16 bytes");
+  }
+  std::lock_guard lock(SecretMutex());
+  COFFRE_ASSIGN_OR_RETURN(std::string ids, StoredIds(vault));
+  std::unordered_set<std::string_view> listed;
+  for (size_t at = 0; at < ids.size(); at += kIdBytes)
+    listed.insert(std::string_view(ids).substr(at, kIdBytes));
+  std::string added;
+  for (const std::string& s : subjects) {
+    if (listed.insert(s).second) added += s;
+  }
+  if (added.empty()) return Ok();
+  ids += added;
+  COFFRE_TRY(vault.PutSecret(kCanariesSecret, ids));
+  if (live != nullptr) live->Add(subjects);
+  return Ok();
+}
+
 Result<std::vector<std::string>> AddCanaries(vault::Vault& vault, std::string_view collection,
                                              uint64_t count, std::string_view email_domain,
                                              CanarySet* live, std::optional<uint64_t> seed) {

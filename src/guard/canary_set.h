@@ -74,4 +74,11 @@ Result<std::vector<std::string>> AddCanaries(vault::Vault& vault, std::string_vi
                                              CanarySet* live = nullptr,
                                              std::optional<uint64_t> seed = std::nullopt);
 
+// Adds existing subjects (16 raw bytes each) to the stored canary list, and
+// to `live` if given; ids already listed are not repeated. The bulk import
+// of a `coffre bulk-export` file recreates its canaries with it
+// (docs/import.md).
+[[nodiscard]] Status RegisterCanaries(vault::Vault& vault, std::span<const std::string> subjects,
+                                      CanarySet* live = nullptr);
+
 }  // namespace coffre::guard

@@ -155,6 +155,26 @@ TEST_F(CanaryTest, ACollectionNeedingFieldsPeopleDoNotHaveIsRefused) {
   EXPECT_NE(r.error().message.find("requires field 'pan'"), std::string::npos) << r.error().message;
 }
 
+// The import of a bulk export registers its canaries by subject id: each
+// once, whatever how often a subject comes, and beside those already listed.
+TEST_F(CanaryTest, RegisteredSubjectsJoinTheListOnce) {
+  auto first = AddCanaries(*vault_, "people", 1, "");
+  ASSERT_TRUE(first) << first.error().ToString();
+  const std::string a(16, 'a'), b(16, 'b');
+  CanarySet live;
+  ASSERT_TRUE(RegisterCanaries(*vault_, std::vector<std::string>{a, b, a, (*first)[0]}, &live));
+  ASSERT_TRUE(RegisterCanaries(*vault_, std::vector<std::string>{b}));
+  auto stored = vault_->GetSecret(kCanariesSecret);
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->size(), 3u * 16);
+  CanarySet set;
+  ASSERT_TRUE(set.Load(*vault_));
+  EXPECT_EQ(set.size(), 3u);
+  EXPECT_TRUE(set.Contains(a) && set.Contains(b) && set.Contains((*first)[0]));
+  EXPECT_TRUE(live.Contains(a));
+  EXPECT_FALSE(RegisterCanaries(*vault_, std::vector<std::string>{"short"}));
+}
+
 TEST_F(CanaryTest, AMalformedStoredListIsDataLoss) {
   ASSERT_TRUE(vault_->PutSecret(kCanariesSecret, std::string(15, 'x')));
   CanarySet set;

@@ -270,7 +270,8 @@ SearchOutcome QuotaTracker::ChargeSearch(std::span<const Counted> who) {
     st.searches->Advance(now_minute);
     if (st.searches->total() >= cap.max) {
       Crossing c{i, cap.window, cap.window_seconds, st.searches->total() + 1, cap.max};
-      out.retry_after_seconds = std::max(out.retry_after_seconds, st.searches->SecondsUntilBelow(cap.max, now_s));
+      out.retry_after_seconds =
+          std::max(out.retry_after_seconds, st.searches->SecondsUntilBelow(cap.max, now_s));
       if (now_s >= st.search_alert_quiet_until_s) {
         st.search_alert_quiet_until_s = now_s + cap.window_seconds;
         out.alerts.push_back(c);
@@ -300,13 +301,15 @@ std::vector<Crossing> QuotaTracker::CountDenial(std::span<const Counted> who) {
     st.denials->Add();
     if (!st.denials_alerted && st.denials->total() >= threshold.alert) {
       st.denials_alerted = true;
-      out.push_back({i, threshold.window, threshold.window_seconds, st.denials->total(), threshold.alert});
+      out.push_back(
+          {i, threshold.window, threshold.window_seconds, st.denials->total(), threshold.alert});
     }
   }
   return out;
 }
 
-std::vector<size_t> QuotaTracker::ExposedCounts(std::string_view name, const policy::Limits& limits) {
+std::vector<size_t> QuotaTracker::ExposedCounts(std::string_view name,
+                                                const policy::Limits& limits) {
   std::vector<size_t> out;
   Counted who[] = {{name, &limits}};
   Locks locks(*this, who);
@@ -318,6 +321,43 @@ std::vector<size_t> QuotaTracker::ExposedCounts(std::string_view name, const pol
     out.push_back(w.exposed.size());
   }
   return out;
+}
+
+QuotaTracker::Usage QuotaTracker::UsageOf(std::string_view name, const policy::Limits& limits) {
+  Usage out;
+  out.subjects.assign(limits.subjects.size(), 0);
+  Counted who[] = {{name, &limits}};
+  Locks locks(*this, who);
+  Stripe& stripe = StripeOf(name);
+  auto it = stripe.names.find(name);
+  if (it == stripe.names.end()) return out;
+  NameState& st = it->second;
+  const int64_t now_ms = clock_.NowUnixMillis();
+  for (size_t i = 0; i < limits.subjects.size(); ++i) {
+    for (SubjectWindow& w : st.windows) {
+      if (w.window_ms != limits.subjects[i].window_seconds * 1000) continue;
+      w.Expire(now_ms);
+      out.subjects[i] = w.exposed.size();
+    }
+  }
+  const int64_t now_minute = now_ms / 60000;
+  if (limits.searches && st.searches &&
+      st.searches->window_seconds() == limits.searches->window_seconds) {
+    st.searches->Advance(now_minute);
+    out.searches = st.searches->total();
+  }
+  if (limits.denials && st.denials &&
+      st.denials->window_seconds() == limits.denials->window_seconds) {
+    st.denials->Advance(now_minute);
+    out.denials = st.denials->total();
+  }
+  return out;
+}
+
+void QuotaTracker::Forget(std::string_view name) {
+  Stripe& stripe = StripeOf(name);
+  std::lock_guard lock(stripe.mu);
+  if (auto it = stripe.names.find(name); it != stripe.names.end()) stripe.names.erase(it);
 }
 
 size_t QuotaTracker::TrackedNames() const {

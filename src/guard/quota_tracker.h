@@ -53,11 +53,11 @@ struct Counted {
 
 // A limit reached or crossed by one request.
 struct Crossing {
-  size_t who = 0;              // index into the Counted span
-  std::string window;          // as written in the policy, "1h"
+  size_t who = 0;      // index into the Counted span
+  std::string window;  // as written in the policy, "1h"
   int64_t window_seconds = 0;
-  uint64_t count = 0;          // the count the request reached (or would have)
-  uint64_t limit = 0;          // the soft, hard, max or alert value
+  uint64_t count = 0;  // the count the request reached (or would have)
+  uint64_t limit = 0;  // the soft, hard, max or alert value
 };
 
 struct ExposureOutcome {
@@ -90,7 +90,8 @@ class QuotaTracker {
   // Counts the distinct `subjects` (16-byte raw ids; repeats are one) as
   // exposed to every name of `who`, unless one of them would exceed a hard
   // limit: then nothing is counted.
-  ExposureOutcome ChargeSubjects(std::span<const Counted> who, std::span<const std::string> subjects);
+  ExposureOutcome ChargeSubjects(std::span<const Counted> who,
+                                 std::span<const std::string> subjects);
 
   // Counts one search for every name of `who` that has a search cap, unless
   // one of them has reached its cap: then nothing is counted.
@@ -103,6 +104,20 @@ class QuotaTracker {
   // Subjects currently counted for `name`, per subject window (by
   // increasing window), after expiring old ones. For tests and bounds.
   std::vector<size_t> ExposedCounts(std::string_view name, const policy::Limits& limits);
+
+  // What `name` has used of `limits` now (`coffre principal usage`): the
+  // subjects of each subject window (parallel to limits.subjects), the
+  // searches and the denials in their windows. Creates no state.
+  struct Usage {
+    std::vector<uint64_t> subjects;
+    uint64_t searches = 0;
+    uint64_t denials = 0;
+  };
+  Usage UsageOf(std::string_view name, const policy::Limits& limits);
+
+  // Forgets every count of `name` (`coffre principal resume`: a resumed
+  // principal starts with empty windows; ADR 0015c supersedes ADR 0008).
+  void Forget(std::string_view name);
   // Names with state (principals and users seen since the start).
   size_t TrackedNames() const;
 

@@ -62,7 +62,8 @@ TEST(QuotaTracker, SoftLimitAlertsAtSoftPlusOneOncePerCrossing) {
   FakeClock clock(kStart);
   QuotaTracker q(clock);
   const policy::Limits l = SubjectLimits({Hourly(3, 10)});
-  for (uint64_t i = 1; i <= 3; ++i) EXPECT_TRUE(Expose(q, "app", l, {Subject(i)}).soft.empty()) << i;
+  for (uint64_t i = 1; i <= 3; ++i)
+    EXPECT_TRUE(Expose(q, "app", l, {Subject(i)}).soft.empty()) << i;
   ExposureOutcome fourth = Expose(q, "app", l, {Subject(4)});
   ASSERT_EQ(fourth.soft.size(), 1u);
   EXPECT_EQ(fourth.soft[0].count, 4u);
@@ -71,7 +72,8 @@ TEST(QuotaTracker, SoftLimitAlertsAtSoftPlusOneOncePerCrossing) {
   EXPECT_TRUE(Expose(q, "app", l, {Subject(4)}).soft.empty());
   // The window empties; crossing again alerts again.
   clock.Advance(3600);
-  for (uint64_t i = 11; i <= 13; ++i) EXPECT_TRUE(Expose(q, "app", l, {Subject(i)}).soft.empty()) << i;
+  for (uint64_t i = 11; i <= 13; ++i)
+    EXPECT_TRUE(Expose(q, "app", l, {Subject(i)}).soft.empty()) << i;
   EXPECT_EQ(Expose(q, "app", l, {Subject(14)}).soft.size(), 1u);
 }
 
@@ -90,7 +92,7 @@ TEST(QuotaTracker, WindowEdgesAreFirstExposurePlusWindowExclusive) {
   EXPECT_FALSE(Expose(q, "app", l, {Subject(3)}).refused());
   // The re-read at t = 599 did not extend subject 1's window: it counts anew.
   EXPECT_TRUE(Expose(q, "app", l, {Subject(1)}).refused());
-  clock.Advance(300);                                         // t = 900: subject 2 left
+  clock.Advance(300);  // t = 900: subject 2 left
   EXPECT_FALSE(Expose(q, "app", l, {Subject(1)}).refused());
 }
 
@@ -214,7 +216,7 @@ TEST(QuotaTracker, SearchCapRefusesWithRetryAfterAndAlertsOncePerWindow) {
   clock.Advance(120);
   EXPECT_FALSE(q.ChargeSearch(who).refused());  // minute 2
   EXPECT_FALSE(q.ChargeSearch(who).refused());
-  clock.Advance(30);                             // 150 s
+  clock.Advance(30);  // 150 s
   SearchOutcome over = q.ChargeSearch(who);
   ASSERT_TRUE(over.refused());
   EXPECT_EQ(over.over[0].limit, 3u);
@@ -226,7 +228,7 @@ TEST(QuotaTracker, SearchCapRefusesWithRetryAfterAndAlertsOncePerWindow) {
   EXPECT_TRUE(again.alerts.empty());  // one alert per window
   clock.Advance(449);
   EXPECT_TRUE(q.ChargeSearch(who).refused());
-  clock.Advance(1);                               // 600 s
+  clock.Advance(1);  // 600 s
   EXPECT_FALSE(q.ChargeSearch(who).refused());
   // Refusals were not counted: the window holds minutes 2 (two) and 10 (one).
   SearchOutcome full = q.ChargeSearch(who);
@@ -297,6 +299,36 @@ TEST(QuotaTracker, ANewPolicyKeepsTheWindowsItKeeps) {
   EXPECT_EQ(q.ExposedCounts("app", after), (std::vector<size_t>{0, 4}));
   EXPECT_TRUE(Expose(q, "app", after, {Subject(5)}).refused());
   EXPECT_FALSE(Expose(q, "app", after, {Subject(1)}).refused());
+}
+
+// `principal usage` reads the counts without creating state; `principal
+// resume` forgets them, so the next new subject does not refuse at once.
+TEST(QuotaTracker, UsageReadsAndForgetEmptiesTheWindows) {
+  FakeClock clock(kStart);
+  QuotaTracker q(clock);
+  policy::Limits l = SubjectLimits({Hourly(1, 2), {24 * 3600, "24h", 5, 10}});
+  l.searches = policy::SearchCap{3600, "1h", 10};
+  l.denials = policy::DenialAlert{3600, "1h", 10};
+  QuotaTracker::Usage none = q.UsageOf("app", l);
+  EXPECT_EQ(none.subjects, (std::vector<uint64_t>{0, 0}));
+  EXPECT_EQ(q.TrackedNames(), 0u);
+
+  EXPECT_FALSE(Expose(q, "app", l, {Subject(1), Subject(2)}).refused());
+  Counted who[] = {{"app", &l}};
+  EXPECT_FALSE(q.ChargeSearch(who).refused());
+  q.CountDenial(who);
+  q.CountDenial(who);
+  QuotaTracker::Usage used = q.UsageOf("app", l);
+  EXPECT_EQ(used.subjects, (std::vector<uint64_t>{2, 2}));
+  EXPECT_EQ(used.searches, 1u);
+  EXPECT_EQ(used.denials, 2u);
+  EXPECT_TRUE(Expose(q, "app", l, {Subject(3)}).refused());
+
+  q.Forget("app");
+  EXPECT_EQ(q.UsageOf("app", l).subjects, (std::vector<uint64_t>{0, 0}));
+  EXPECT_FALSE(Expose(q, "app", l, {Subject(3)}).refused());
+  EXPECT_EQ(q.UsageOf("app", l).subjects, (std::vector<uint64_t>{1, 1}));
+  q.Forget("nobody");  // no state: nothing happens
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "report/breach_report.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -8,6 +9,7 @@
 
 #include "audit/entry.h"
 #include "common/clock.h"
+#include "common/time_text.h"
 
 namespace coffre::report {
 namespace {
@@ -218,12 +220,22 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
     }
   }
 
-  void Finish(BreachReport& r) {
+  void Finish(BreachReport& r, const std::function<bool(std::string_view)>& is_canary) {
     r.entries_matched = matched_;
     r.entries_exposing = exposing_;
     r.entries_denied = denied_;
-    std::vector<uint32_t> order(subjects_.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    // Canaries are planted records, not people: counted, never listed, and
+    // what only they received is not in the report's tables either.
+    std::vector<uint32_t> order;
+    order.reserve(subjects_.size());
+    for (uint32_t i = 0; i < subjects_.size(); ++i) {
+      const SubjectKey& k = subjects_.key(i);
+      if (is_canary && is_canary(std::string_view(k.data(), k.size()))) {
+        ++r.canaries;
+      } else {
+        order.push_back(i);
+      }
+    }
     // Byte order (as unsigned), which is the order of their hex forms.
     std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
       return std::memcmp(subjects_.key(a).data(), subjects_.key(b).data(), sizeof(SubjectKey)) < 0;
@@ -383,11 +395,11 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
 
 Result<BreachQuery> MakeQuery(std::optional<std::string> principal, std::optional<std::string> user,
                               std::string_view from, std::string_view to) {
-  COFFRE_ASSIGN_OR_RETURN(int64_t f, ParseRfc3339(from, "'from'"));
-  COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(to, "'to'"));
+  COFFRE_ASSIGN_OR_RETURN(int64_t f, ParseTime(from, TimeBound::kFrom, "'from'"));
+  COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseTime(to, TimeBound::kTo, "'to'"));
   if (t < f) return Fail(ErrorCode::kInvalidArgument, "'to' is before 'from'");
   if (!principal && !user) return Fail(ErrorCode::kInvalidArgument, "a breach report names a principal");
-  return BreachQuery{std::move(principal), std::move(user), f * 1000, t * 1000 + 999};
+  return BreachQuery{std::move(principal), std::move(user), f, t};
 }
 
 Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Schema& schema,
@@ -420,7 +432,50 @@ Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Sche
   // report says where the log was altered instead.
   if (!r.verification.ok) return r;
   for (unsigned i = 1; i < threads; ++i) collectors[0]->Absorb(*collectors[i]);
-  collectors[0]->Finish(r);
+  collectors[0]->Finish(r, options.is_canary);
+  if (r.entries_matched > 0) return r;
+
+  // A quiet window: was the name ever used at all? The index says yes at
+  // once; its "no" is confirmed on the verified log (module comment).
+  bool principal_named = !query.principal, user_named = !query.user;
+  if (query.principal) {
+    COFFRE_ASSIGN_OR_RETURN(principal_named, audit::IndexNames(store, false, *query.principal));
+  }
+  if (query.user) {
+    COFFRE_ASSIGN_OR_RETURN(user_named, audit::IndexNames(store, true, *query.user));
+  }
+  if (!principal_named || !user_named) {
+    std::atomic<bool> seen_principal = principal_named, seen_user = user_named;
+    COFFRE_ASSIGN_OR_RETURN(
+        audit::VerifyReport whole,
+        audit::Verify(store, anchor_path,
+                      {.threads = threads,
+                       .min_part_entries = options.min_part_entries,
+                       .visit = [&](size_t, const audit::EntryView& e) {
+                         if (query.principal && e.principal == *query.principal) {
+                           seen_principal.store(true, std::memory_order_relaxed);
+                         }
+                         if (query.user && e.on_behalf_of == *query.user) {
+                           seen_user.store(true, std::memory_order_relaxed);
+                         }
+                       }}));
+    if (!whole.ok) {
+      // The answer cannot be trusted: the report fails as a tampered window does.
+      r.verification = std::move(whole);
+      return r;
+    }
+    principal_named = seen_principal.load();
+    user_named = seen_user.load();
+  }
+  // The names are not repeated: an end user's name may be a person's.
+  if (!principal_named) {
+    return Fail(ErrorCode::kNotFound,
+                "no audit entry has ever named this principal: it never made a request (check the name)");
+  }
+  if (!user_named) {
+    return Fail(ErrorCode::kNotFound,
+                "no audit entry has ever named this user: no request was ever made on its behalf (check the name)");
+  }
   return r;
 }
 

@@ -33,6 +33,7 @@
 #include <array>
 #include <string_view>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -98,7 +99,10 @@ struct BreachReport {
   uint64_t entries_matched = 0;   // entries of the principal/user in the window
   uint64_t entries_exposing = 0;  // of which exposed data
   uint64_t entries_denied = 0;    // of which were denied
-  std::vector<SubjectExposure> subjects;  // sorted by id; empty unless verified
+  std::vector<SubjectExposure> subjects;  // sorted by id; empty unless verified; never a canary
+  // Canary records (BuildOptions::is_canary) whose ids the window's entries
+  // name: planted people, not people exposed. Only their number is kept.
+  uint64_t canaries = 0;
   std::array<CategoryCount, kCategoryCount> categories{};  // indexed by Category
   uint64_t records = 0;  // distinct (subject, collection) pairs exposed
   std::vector<std::string> collections;  // collections with an exposure, sorted
@@ -106,9 +110,10 @@ struct BreachReport {
   std::vector<ReportField> fields;       // fields exposed, sorted by collection, then field
 };
 
-// A query from a request's text: RFC 3339 UTC times, `to` inclusive to the
-// end of its second. kInvalidArgument naming 'from' or 'to' (bad time, or
-// `to` before `from`). Names are the caller's to check (auth::ValidateName).
+// A query from a request's text: RFC 3339 times with any offset, or dates
+// (UTC days), `to` inclusive to the end of what it names (common/time_text.h).
+// kInvalidArgument naming 'from' or 'to' (bad time, or `to` before `from`).
+// Names are the caller's to check (auth::ValidateName).
 Result<BreachQuery> MakeQuery(std::optional<std::string> principal, std::optional<std::string> user,
                               std::string_view from, std::string_view to);
 
@@ -116,13 +121,23 @@ Result<BreachQuery> MakeQuery(std::optional<std::string> principal, std::optiona
 struct BuildOptions {
   unsigned threads = 0;                   // 0: one per core, at most 4
   uint64_t min_part_entries = 100'000;    // audit::VerifyOptions
+  // Whether a subject id (16 raw bytes) is a canary record (the guard's
+  // CanarySet): counted in BreachReport::canaries, never listed. Null: none.
+  std::function<bool(std::string_view subject)> is_canary = nullptr;
 };
 
 // kInvalidArgument for a query without principal and user, or with
-// to_ms < from_ms; kFailedPrecondition when there is nothing to verify
-// against (no anchor, no key); I/O errors. A log that fails verification
-// is not an error: the report says so (verification.ok false, with the
-// problem and the first bad seq) and lists no subjects.
+// to_ms < from_ms; kNotFound when no entry of the log has ever named the
+// principal (or the user): a typo, not a quiet window, which gives a report
+// of no one; kFailedPrecondition when there is nothing to verify against
+// (no anchor, no key); I/O errors. A log that fails verification is not an
+// error: the report says so (verification.ok false, with the problem and
+// the first bad seq) and lists no subjects.
+//
+// "Never named" is decided by the index when it names them, else by a
+// verified walk of the whole log (the index is not chained: deleting its
+// keys must not turn a report into "no such principal"); that walk costs
+// what `coffre audit verify` costs, on this error path only.
 Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Schema& schema,
                                        const std::string& anchor_path, const BreachQuery& query,
                                        int64_t now_ms, const BuildOptions& options = {});

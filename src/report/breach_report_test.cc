@@ -227,7 +227,155 @@ TEST_F(BreachReportTest, UsersAndPrincipalsAreToldApart) {
             (std::vector<std::string>{Sid(1)}));
   EXPECT_EQ(Ids(Build({.user = "alice", .from_ms = 0, .to_ms = T(100)})),
             (std::vector<std::string>{Sid(1), Sid(3)}));
-  EXPECT_TRUE(Build({.principal = "alice", .from_ms = 0, .to_ms = T(100)}).subjects.empty());
+  // "alice" never made a request herself: no entry names her as a principal.
+  EXPECT_TRUE(Build({.principal = "crm", .user = "bob", .from_ms = 0, .to_ms = T(0)}).subjects.empty());
+  auto never = BuildBreachReport(*store_, schema_, anchor_, {.principal = "alice", .from_ms = 0, .to_ms = T(100)}, 0);
+  ASSERT_FALSE(never);
+  EXPECT_EQ(never.error().code, ErrorCode::kNotFound);
+}
+
+// Issue 13, item 6: a name no entry has ever named is a mistake (a typo),
+// not a report of no one with a notification draft; a name used before,
+// but not in the window, is a report of no one.
+TEST_F(BreachReportTest, ANameNeverUsedIsNotFoundAndAQuietWindowIsNoOne) {
+  for (int i = 1; i <= 10; ++i) Add(Read("svc", i, {{"email", 'm'}}));
+  audit::Entry a = Read("crm", 11, {{"email", 'c'}});
+  a.on_behalf_of = "alice";
+  Add(a);
+  ASSERT_TRUE(log_->Checkpoint());
+  auto build = [&](BreachQuery q) { return BuildBreachReport(*store_, schema_, anchor_, q, 0); };
+  for (BreachQuery q : {BreachQuery{.principal = "svc2", .from_ms = 0, .to_ms = T(100)},
+                        BreachQuery{.user = "bob", .from_ms = 0, .to_ms = T(100)},
+                        BreachQuery{.principal = "svc", .user = "bob", .from_ms = 0, .to_ms = T(100)}}) {
+    auto r = build(q);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+    EXPECT_EQ(r.error().message.find("bob"), std::string::npos) << "a user's name may be a person's";
+  }
+  // Named before, quiet in the window: a verified report of no one, and no draft to send.
+  auto quiet = build({.principal = "svc", .from_ms = T(50), .to_ms = T(60)});
+  ASSERT_TRUE(quiet) << quiet.error().ToString();
+  EXPECT_TRUE(quiet->verification.ok);
+  EXPECT_TRUE(quiet->subjects.empty());
+  std::string md = RenderMarkdown(*quiet);
+  EXPECT_NE(md.find("there is no notification to draft"), std::string::npos);
+  EXPECT_EQ(md.find("(a) Nature"), std::string::npos);
+  auto quiet_user = build({.user = "alice", .from_ms = T(50), .to_ms = T(60)});
+  ASSERT_TRUE(quiet_user) << quiet_user.error().ToString();
+  EXPECT_TRUE(quiet_user->subjects.empty());
+
+  // The index is not chained: with svc's index keys deleted, the verified
+  // log still says that svc was named.
+  std::vector<std::string> keys;
+  ASSERT_TRUE(store_->Scan(Space::kAuditByPrincipal, "", [&](std::string_view k, std::string_view) {
+    keys.emplace_back(k);
+    return true;
+  }));
+  auto batch = store_->NewBatch();
+  for (const auto& k : keys) batch->Delete(Space::kAuditByPrincipal, k);
+  ASSERT_TRUE(store_->Write(*batch));
+  quiet = build({.principal = "svc", .from_ms = T(50), .to_ms = T(60)});
+  ASSERT_TRUE(quiet) << quiet.error().ToString();
+  EXPECT_TRUE(quiet->verification.ok);
+  EXPECT_EQ(build({.principal = "svc2", .from_ms = T(50), .to_ms = T(60)}).error().code, ErrorCode::kNotFound);
+  // ...and when that walk finds the log altered, the report fails as a tampered window does.
+  auto v = store_->Get(Space::kAudit, audit::internal::EntryKey(3));
+  ASSERT_TRUE(v && *v);
+  std::string value = **v;
+  value[value.size() - 33] ^= 1;
+  auto edit = store_->NewBatch();
+  edit->Put(Space::kAudit, audit::internal::EntryKey(3), value);
+  ASSERT_TRUE(store_->Write(*edit));
+  quiet = build({.principal = "svc", .from_ms = T(50), .to_ms = T(60)});
+  ASSERT_TRUE(quiet) << quiet.error().ToString();
+  EXPECT_FALSE(quiet->verification.ok);
+  EXPECT_EQ(quiet->verification.first_bad_seq, 3u);
+}
+
+// Issue 13, item 6: canary records are planted people; a report counts
+// them, never lists them, and they count in no category.
+TEST_F(BreachReportTest, CanariesAreCountedNeverListed) {
+  Add(Read("svc", 1, {{"email", 'c'}}));
+  Add(Read("svc", 2, {{"email", 'm'}}));
+  Add(Read("svc", 3, {{"nir", 'c'}}));  // the canary: only it received a nir
+  audit::Entry search;
+  search.principal = "svc";
+  search.action = "search";
+  search.subjects = {Sid(2), Sid(3)};
+  search.fields = {{"email", 'c'}};
+  Add(search);
+  ASSERT_TRUE(log_->Checkpoint());
+  auto r = BuildBreachReport(*store_, schema_, anchor_, {.principal = "svc", .from_ms = 0, .to_ms = T(100)}, 0,
+                             {.is_canary = [](std::string_view s) { return s == Sid(3); }});
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_TRUE(r->verification.ok);
+  EXPECT_EQ(Ids(*r), (std::vector<std::string>{Sid(1), Sid(2)}));
+  EXPECT_EQ(r->canaries, 1u);
+  EXPECT_EQ(r->records, 2u);
+  EXPECT_EQ(r->categories[static_cast<size_t>(Category::kNationalId)].people, 0u);
+  EXPECT_EQ(r->categories[static_cast<size_t>(Category::kContact)].people, 2u);
+  for (const auto& f : r->fields) EXPECT_NE(f.Name(), "people.nir");
+  json::value j = json::parse(RenderJson(*r));
+  EXPECT_EQ(j.at("people").as_int64(), 2);
+  EXPECT_EQ(j.at("canaries").as_int64(), 1);
+  for (Format f : {Format::kJson, Format::kMarkdown, Format::kCsv}) {
+    for (Lang lang : {Lang::kEn, Lang::kFr}) {
+      EXPECT_EQ(Render(*r, f, {.lang = lang}).find(ToHex(Sid(3))), std::string::npos) << "a canary's id";
+    }
+  }
+  EXPECT_NE(RenderMarkdown(*r).find("Canary records read: **1**"), std::string::npos);
+}
+
+// Issue 13, item 11: shifting the times of the window's first entries made
+// the report start from a later checkpoint and drop their exposures while
+// saying "ok". The report must include every exposure or fail.
+TEST_F(BreachReportTest, ShiftedEntryTimesNeverGiveAnOkReportWithFewerPeople) {
+  for (int i = 1; i <= 30; ++i) Add(Read("svc", i, {{"email", 'm'}}));  // entry i at T(i - 1)
+  ASSERT_TRUE(log_->Checkpoint());                                      // checkpoints 7, 14, 21, 28, 30
+  const BreachQuery q{.principal = "svc", .from_ms = T(5), .to_ms = T(29)};
+  BreachReport clean = Build(q);
+  ASSERT_TRUE(clean.verification.ok);
+  ASSERT_EQ(clean.subjects.size(), 25u);  // entries 6..30
+  // Someone holding DIR moves entries 6..14 before the window (their stored
+  // hashes kept): the time search now lands after checkpoint 14.
+  for (uint64_t seq = 6; seq <= 14; ++seq) {
+    auto v = store_->Get(Space::kAudit, audit::internal::EntryKey(seq));
+    ASSERT_TRUE(v && *v);
+    auto parts = audit::internal::SplitStoredEntry(**v);
+    auto e = audit::DecodeEntry(parts->bytes);
+    ASSERT_TRUE(e);
+    e->time_ms = T(0);
+    auto batch = store_->NewBatch();
+    batch->Put(Space::kAudit, audit::internal::EntryKey(seq), audit::EncodeEntry(*e) + std::string(parts->hash));
+    ASSERT_TRUE(store_->Write(*batch));
+  }
+  for (unsigned threads : {1u, 3u}) {
+    auto r = BuildBreachReport(*store_, schema_, anchor_, q, 0, {.threads = threads, .min_part_entries = 3});
+    ASSERT_TRUE(r) << r.error().ToString();
+    if (r->verification.ok) {
+      EXPECT_EQ(r->subjects.size(), 25u) << "an ok report that lost exposures";
+    }
+    EXPECT_FALSE(r->verification.ok) << "entries 6..14 were altered and lie in the window";
+    EXPECT_TRUE(r->subjects.empty());
+  }
+}
+
+TEST_F(BreachReportTest, QueriesTakeAnyOffsetAndPlainDates) {
+  auto q = MakeQuery("svc", std::nullopt, "2026-12-01", "2026-12-01");
+  ASSERT_TRUE(q) << q.error().ToString();
+  EXPECT_EQ(q->from_ms, 1'796'083'200'000);
+  EXPECT_EQ(q->to_ms, 1'796'083'200'000 + 86'400'000 - 1);
+  q = MakeQuery("svc", std::nullopt, "2026-12-01T10:00:00+01:00", "2026-12-01t09:30:00.5z");
+  ASSERT_TRUE(q) << q.error().ToString();
+  EXPECT_EQ(q->from_ms, 1'796'083'200'000 + 9 * 3'600'000);
+  EXPECT_EQ(q->to_ms, 1'796'083'200'000 + 9 * 3'600'000 + 30 * 60'000 + 599);
+  auto bad = MakeQuery("svc", std::nullopt, "2026-02-30", "2026-12-01");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.error().message.find("'from': 2026-02 has no day 30"), std::string::npos) << bad.error().message;
+  // The same instant on both sides, written with different offsets, is a window.
+  EXPECT_TRUE(MakeQuery("svc", std::nullopt, "2026-12-01T10:00:00+01:00", "2026-12-01T09:00:00Z"));
+  EXPECT_FALSE(MakeQuery("svc", std::nullopt, "2026-12-01T10:00:01+01:00", "2026-12-01T09:00:00Z"));
 }
 
 TEST_F(BreachReportTest, ADeletedIndexKeyHidesNothing) {
@@ -341,9 +489,27 @@ TEST_F(BreachReportTest, RenderingsCarryIdsAndTheNotificationDraft) {
     EXPECT_NE(md.find(part), std::string::npos) << part;
   }
   EXPECT_NE(md.find(ToHex(Sid(2))), std::string::npos);
+  EXPECT_NE(md.find("Draft notice to the people concerned (GDPR art. 34)"), std::string::npos);
   md = RenderMarkdown(r, {.contact = "DPO, dpo@example.org"});
   EXPECT_NE(md.find("DPO, dpo@example.org"), std::string::npos);
   EXPECT_EQ(md.find("TO BE COMPLETED: name and contact details"), std::string::npos);
+
+  // Issue 13, item 6: the drafts in French.
+  std::string fr = RenderMarkdown(r, {.lang = Lang::kFr});
+  for (const char* part : {"Projet de notification à l'autorité de contrôle (RGPD, art. 33)",
+                           "a) Nature de la violation de données à caractère personnel",
+                           "Nombre approximatif de personnes concernées : 2", "b) Point de contact",
+                           "À COMPLÉTER : nom et coordonnées du délégué à la protection des données",
+                           "c) Conséquences probables", "d) Mesures prises ou envisagées",
+                           "Projet d'information des personnes concernées (RGPD, art. 34)", "Madame, Monsieur,",
+                           "Surveillez vos relevés de compte", "CNIL", "coordonnées (adresses électroniques"}) {
+    EXPECT_NE(fr.find(part), std::string::npos) << part;
+  }
+  EXPECT_EQ(fr.find("TO BE COMPLETED"), std::string::npos);
+  EXPECT_EQ(fr.find("Draft notification"), std::string::npos);
+  EXPECT_EQ(*ParseLang("fr"), Lang::kFr);
+  EXPECT_EQ(*ParseLang("en"), Lang::kEn);
+  EXPECT_FALSE(ParseLang("de"));
 }
 
 TEST(Render, FastTimesAgreeWithTheAuditFormat) {

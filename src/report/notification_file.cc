@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "common/bytes.h"
+#include "common/time_text.h"
 #include "common/clock.h"
 #include "crypto/sealed_file.h"
 
@@ -24,8 +25,8 @@ approval::Params NotificationParams(const BreachQuery& q) {
   approval::Params p;
   if (q.principal) p.emplace("principal", *q.principal);
   if (q.user) p.emplace("user", *q.user);
-  p.emplace("from", FormatRfc3339(q.from_ms / 1000));
-  p.emplace("to", FormatRfc3339(q.to_ms / 1000));
+  p.emplace("from", FormatTimeBound(q.from_ms, TimeBound::kFrom));
+  p.emplace("to", FormatTimeBound(q.to_ms, TimeBound::kTo));
   return p;
 }
 
@@ -59,8 +60,8 @@ Result<NotificationResult> WriteNotificationFile(vault::Vault& vault, audit::Aud
   json::object header{{"notification", "coffre art. 34 list v1"},
                       {"principal", report.query.principal ? json::value(*report.query.principal) : json::value(nullptr)},
                       {"user", report.query.user ? json::value(*report.query.user) : json::value(nullptr)},
-                      {"from", FormatRfc3339(report.query.from_ms / 1000)},
-                      {"to", FormatRfc3339(report.query.to_ms / 1000)},
+                      {"from", FormatTimeBound(report.query.from_ms, TimeBound::kFrom)},
+                      {"to", FormatTimeBound(report.query.to_ms, TimeBound::kTo)},
                       {"people", report.subjects.size()}};
   COFFRE_TRY(writer->Write(json::serialize(header) + "\n"));
 

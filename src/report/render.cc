@@ -6,6 +6,8 @@
 #include "audit/entry_json.h"
 #include "common/bytes.h"
 #include "common/clock.h"
+#include "common/time_text.h"
+#include "report/drafts.h"
 
 namespace coffre::report {
 namespace {
@@ -100,8 +102,6 @@ std::vector<std::string> ActionsOf(const BreachReport& r, const SubjectExposure&
   return out;
 }
 
-// "1 person", "12 people".
-std::string People(uint64_t n) { return Count(n) + (n == 1 ? " person" : " people"); }
 std::string Records(uint64_t n) { return Count(n) + (n == 1 ? " record" : " records"); }
 
 std::string Join(const std::vector<std::string>& items, std::string_view sep) {
@@ -175,16 +175,6 @@ std::string Who(const BreachReport& r) {
   return s;
 }
 
-std::string Account(const BreachReport& r) {
-  std::string s;
-  if (r.query.principal) s += "the account `" + *r.query.principal + "`";
-  if (r.query.user) {
-    s += r.query.principal ? " acting on behalf of the user `" : "services acting on behalf of the user `";
-    s += *r.query.user + "`";
-  }
-  return s;
-}
-
 void VerificationMarkdown(const BreachReport& r, std::string& md) {
   const audit::VerifyReport& v = r.verification;
   md += "## Verification of the audit log\n\n";
@@ -223,74 +213,13 @@ void VerificationMarkdown(const BreachReport& r, std::string& md) {
   md += "\n\n";
 }
 
-void NotificationMarkdown(const BreachReport& r, const RenderOptions& o, std::string& md) {
-  md += "## Draft notification to the supervisory authority (GDPR art. 33(3))\n\n";
-  md += "> **DRAFT generated from the audit log. Review and complete every part marked "
-        "[TO BE COMPLETED] before sending.** Notify within 72 hours of becoming aware of the "
-        "breach (art. 33(1)); what is not yet known may be provided in phases (art. 33(4)).\n\n";
-  const uint64_t people = r.subjects.size();
-  md += "**(a) Nature of the personal data breach.** Between " + Time(r.query.from_ms) + " and " +
-        Time(r.query.to_ms) + " (UTC), " + Account(r) + " received personal data from the vault " +
-        "through " + Count(r.entries_exposing) + " requests (" + Join(r.actions, ", ") + ")";
-  md += people == 0 ? ", exposing no one.\n" : ". If these credentials were used by someone not "
-                                              "entitled to them, this is a breach of confidentiality. "
-                                              "[TO BE COMPLETED: how the breach was discovered, and how "
-                                              "the credentials were obtained.]\n";
-  md += "\n";
-  md += "- Categories of data subjects: the people whose records are kept in " +
-        std::string(r.collections.size() == 1 ? "the collection " : "the collections ") +
-        (r.collections.empty() ? std::string("(none)") : "`" + Join(r.collections, "`, `") + "`") +
-        ". [TO BE COMPLETED: who they are, e.g. customers, patients, employees.]\n";
-  md += "- Approximate number of data subjects concerned: " + Count(people) +
-        " (the exact count, from the audit log).\n";
-  md += "- Categories of personal data concerned:";
-  bool any = false;
-  for (Category c : kAllCategories) {
-    const CategoryCount& n = r.categories[static_cast<size_t>(c)];
-    if (n.people == 0) continue;
-    any = true;
-    md += "\n  - " + std::string(CategoryTitle(c)) + ": " + People(n.people) + ", " +
-          Count(n.people_clear) + " of them in clear (fields: " + Join(n.fields, ", ") + ")";
-  }
-  md += any ? "\n" : " none beyond the fact that the people are in the vault (ids only).\n";
-  md += "- Approximate number of personal data records concerned: " + Count(r.records) +
-        " (one record per person and collection).\n";
-  md += "- Masked values show only part of a value (for example the last four characters of an "
-        "IBAN, or the first letter of an email address); people who received only masked values "
-        "of a category are counted in it but not \"in clear\".\n\n";
-  md += "**(b) Contact point.** ";
-  md += o.contact.empty() ? "**[TO BE COMPLETED: name and contact details of the data protection "
-                            "officer or other contact point]**"
-                          : o.contact;
-  md += "\n\n";
-  md += "**(c) Likely consequences.**";
-  any = false;
-  for (Category c : kAllCategories) {
-    if (r.categories[static_cast<size_t>(c)].people == 0) continue;
-    any = true;
-    md += "\n- " + std::string(CategoryName(c)) + ": " + std::string(CategoryConsequences(c)) + ".";
-  }
-  md += any ? "\n" : " None identified: no personal data field was returned.\n";
-  md += "\n";
-  md += "**(d) Measures taken or proposed.**\n";
-  md += "- Taken: the audit log was verified over the window and the people concerned were "
-        "identified exactly (this report, generated " + Time(r.generated_ms) + "). [TO BE "
-        "COMPLETED: when the account was suspended and its credentials revoked.]\n";
-  md += "- Proposed: suspend the account (`coffre principal suspend`) and replace its credentials "
-        "if not done; review the role's per-person limits; tell the people concerned without undue "
-        "delay when the breach is likely to result in a high risk to them (art. 34): `coffre "
-        "breach-report --notify-file` produces their contact details, encrypted, once a second "
-        "administrator approves.";
-  if (r.categories[static_cast<size_t>(Category::kFinancial)].people_clear > 0) {
-    md += " Alert the banks and card issuers concerned, and watch for fraudulent debits.";
-  }
-  if (r.categories[static_cast<size_t>(Category::kNationalId)].people_clear > 0) {
-    md += " Advise the people concerned to watch for identity fraud.";
-  }
-  md += "\n";
-}
-
 }  // namespace
+
+Result<Lang> ParseLang(std::string_view name) {
+  if (name == "en") return Lang::kEn;
+  if (name == "fr") return Lang::kFr;
+  return Fail(ErrorCode::kInvalidArgument, "lang must be en or fr");
+}
 
 Result<Format> ParseFormat(std::string_view name) {
   if (name == "json") return Format::kJson;
@@ -312,8 +241,8 @@ std::string RenderJson(const BreachReport& r) {
   json::object head{{"report", "coffre breach report v1"},
                     {"principal", r.query.principal ? json::value(*r.query.principal) : json::value(nullptr)},
                     {"user", r.query.user ? json::value(*r.query.user) : json::value(nullptr)},
-                    {"from", Time(r.query.from_ms)},
-                    {"to", Time(r.query.to_ms)},
+                    {"from", FormatTimeBound(r.query.from_ms, TimeBound::kFrom)},
+                    {"to", FormatTimeBound(r.query.to_ms, TimeBound::kTo)},
                     {"generated_at", Time(r.generated_ms)},
                     {"verification", VerificationJson(r)}};
   std::string out = json::serialize(head);
@@ -324,6 +253,7 @@ std::string RenderJson(const BreachReport& r) {
                                {"exposing", r.entries_exposing},
                                {"denied", r.entries_denied}}},
       {"people", r.subjects.size()},
+      {"canaries", r.canaries},
       {"records", r.records}};
   json::array collections, actions;
   for (const auto& c : r.collections) collections.emplace_back(c);
@@ -401,7 +331,8 @@ std::string RenderJson(const BreachReport& r) {
 
 std::string RenderMarkdown(const BreachReport& r, const RenderOptions& o) {
   std::string md = "# Breach report: " + Who(r) + "\n\n";
-  md += "Window: " + Time(r.query.from_ms) + " to " + Time(r.query.to_ms) +
+  md += "Window: " + FormatTimeBound(r.query.from_ms, TimeBound::kFrom) + " to " +
+        FormatTimeBound(r.query.to_ms, TimeBound::kTo) +
         " (UTC, inclusive). Generated " + Time(r.generated_ms) +
         " by coffre from the audit log alone. It lists ids, never personal values.\n\n";
   VerificationMarkdown(r, md);
@@ -414,7 +345,13 @@ std::string RenderMarkdown(const BreachReport& r, const RenderOptions& o) {
   md += "- Requests of " + Who(r) + " in the window: " + Count(r.entries_matched) + "; " +
         Count(r.entries_exposing) + " returned personal data";
   if (!r.actions.empty()) md += " (" + Join(r.actions, ", ") + ")";
-  md += "; " + Count(r.entries_denied) + " were denied and returned nothing.\n\n";
+  md += "; " + Count(r.entries_denied) + " were denied and returned nothing.\n";
+  if (r.canaries > 0) {
+    md += "- Canary records read: **" + Count(r.canaries) +
+          "** (planted people, not counted above; their ids stay in the vault). Reading them is a sign of a "
+          "systematic sweep.\n";
+  }
+  md += "\n";
   md += "| category | people | of whom in clear | records | fields |\n|---|---:|---:|---:|---|\n";
   for (Category c : kAllCategories) {
     const CategoryCount& n = r.categories[static_cast<size_t>(c)];
@@ -439,7 +376,7 @@ std::string RenderMarkdown(const BreachReport& r, const RenderOptions& o) {
     }
     md += "\n";
   }
-  NotificationMarkdown(r, o, md);
+  internal::AppendNotificationDrafts(r, o, md);
   return md;
 }
 

@@ -1,5 +1,7 @@
 // A breach report as JSON, Markdown (with the draft notification to the
-// supervisory authority, GDPR art. 33(3)) or CSV (one row per person).
+// supervisory authority, GDPR art. 33(3), and the draft notice to the
+// people concerned, art. 34, in English or French: drafts.h) or CSV (one
+// row per person). Canary records are never listed: `canaries` counts them.
 // Every format carries ids, field names and counts only: the report is
 // built from the audit log, which holds no personal value.
 //
@@ -14,7 +16,7 @@
 //                    "to_checkpoint":3000,"first_seq":2001,"last_seq":3000,"entries":1000,
 //                    "checkpoints":2,"anchor_checkpoints":2,"unsigned_tail":0},
 //    "entries":{"matched":40,"exposing":35,"denied":5},
-//    "people":12,"records":12,"collections":["people"],"actions":["read","search"],
+//    "people":12,"canaries":0,"records":12,"collections":["people"],"actions":["read","search"],
 //    "subjects":["<id>",…],
 //    "exposures":[{"subject":"<id>","collections":["people"],
 //                  "fields":{"people.email":"masked","people.first_name":"clear"},
@@ -39,11 +41,18 @@ Result<Format> ParseFormat(std::string_view name);
 // "application/json", "text/markdown; charset=utf-8", "text/csv; charset=utf-8".
 std::string_view ContentType(Format f);
 
+// The language of the notification drafts (the rest of a report is in
+// English): "en" (default) or "fr".
+enum class Lang { kEn, kFr };
+// "en", "fr"; kInvalidArgument otherwise.
+Result<Lang> ParseLang(std::string_view name);
+
 struct RenderOptions {
   // The contact point of the notification draft (art. 33(3)(b)): the data
   // protection officer or another contact. Empty: a placeholder, clearly
   // marked as to be completed.
   std::string contact;
+  Lang lang = Lang::kEn;
 };
 
 std::string RenderJson(const BreachReport& report);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 
+#include "common/time_text.h"
 #include "schema/schema.h"
 
 namespace coffre::schema {
@@ -92,19 +93,12 @@ int64_t AddDuration(int64_t t, const Duration& d) {
 }
 
 std::optional<int64_t> DateToUnixSeconds(std::string_view t) {
-  if (t.size() != 10 || t[4] != '-' || t[7] != '-') return std::nullopt;
-  auto num = [&](size_t pos, size_t n, unsigned& out) {
-    out = 0;
-    for (size_t i = pos; i < pos + n; ++i) {
-      if (t[i] < '0' || t[i] > '9') return false;
-      out = out * 10 + static_cast<unsigned>(t[i] - '0');
-    }
-    return true;
-  };
-  unsigned y, m, d;
-  if (!num(0, 4, y) || !num(5, 2, m) || !num(8, 2, d)) return std::nullopt;
-  if (m < 1 || m > 12 || d < 1 || d > DaysInMonth(y, m)) return std::nullopt;
-  return DaysFromCivil(y, m, d) * 86400;
+  // A stored date field is a plain date: the project's one time parser
+  // (common/time_text.h) reads it as the start of its UTC day.
+  if (t.size() != 10) return std::nullopt;
+  auto ms = ParseTime(t, TimeBound::kFrom, "date");
+  if (!ms) return std::nullopt;
+  return *ms / 1000;  // a whole day: no remainder
 }
 
 std::string_view CategoryName(RetentionRule::Category c) {

@@ -140,5 +140,13 @@ TEST(DurationTest, CalendarArithmetic) {
   EXPECT_EQ(FormatDuration(*ParseDuration("18m")), "18m");
 }
 
+TEST(DurationTest, DateFieldsAreReadByTheOneTimeParser) {
+  EXPECT_EQ(DateToUnixSeconds("2024-02-29"), 1'709'164'800);
+  EXPECT_EQ(DateToUnixSeconds("1969-12-31"), -86'400);
+  for (const char* bad : {"2026-02-29", "2026-02-30", "2026-13-01", "2026-12-01T00:00:00Z", "01/12/2026", ""}) {
+    EXPECT_FALSE(DateToUnixSeconds(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace coffre::schema

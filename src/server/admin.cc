@@ -30,6 +30,73 @@ json::object PrincipalToJson(const auth::Principal& p) {
 
 json::value Time(int64_t t) { return json::value(FormatRfc3339(t)); }
 
+Result<auth::Attributes> AttrsOf(const json::object& req) {
+  auth::Attributes attrs;
+  if (auto it = req.find("attrs"); it != req.end()) {
+    if (!it->value().is_object())
+      return Fail(ErrorCode::kInvalidArgument, "'attrs' must be an object");
+    for (const auto& kv : it->value().get_object()) {
+      if (!kv.value().is_string())
+        return Fail(ErrorCode::kInvalidArgument, "attribute values must be strings");
+      attrs.emplace(std::string(kv.key()), std::string(kv.value().get_string()));
+    }
+  }
+  return attrs;
+}
+
+Result<std::string> OptionalString(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end()) return std::string();
+  if (!it->value().is_string()) {
+    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be a string");
+  }
+  return std::string(it->value().get_string());
+}
+
+// The target of a principal operation and what changed, for its audit
+// entry (which has no field for a target): names, roles and attribute
+// keys, never an attribute value or a secret.
+std::string PrincipalAuditReason(std::string_view op, const json::object& req,
+                                 const Result<json::object>& result) {
+  auto name = req.find("name");
+  if (name == req.end() || !name->value().is_string()) return {};
+  // An invalid name could be anything typed by mistake: not written.
+  if (!auth::ValidateName(name->value().get_string())) return "principal (invalid name)";
+  std::string out = "principal " + std::string(name->value().get_string());
+  if (!result) return out;
+  if (op == "principal.update") {
+    if (auto r = result->find("role"); r != result->end() && req.contains("role")) {
+      out += "; role " + std::string(r->value().get_string());
+    }
+    for (std::string_view part : {"attrs", "remove_attrs"}) {
+      auto it = req.find(part);
+      if (it == req.end()) continue;
+      std::string keys;
+      if (it->value().is_object()) {
+        for (const auto& kv : it->value().get_object())
+          keys += (keys.empty() ? "" : ",") + std::string(kv.key());
+      } else if (it->value().is_array()) {
+        for (const auto& k : it->value().get_array()) {
+          if (k.is_string()) keys += (keys.empty() ? "" : ",") + std::string(k.get_string());
+        }
+      }
+      if (!keys.empty())
+        out += (part == "attrs" ? "; attributes set " : "; attributes removed ") + keys;
+    }
+  }
+  if (op == "principal.rotate-key") {
+    auto until = result->find("previous_valid_until");
+    out += until != result->end()
+               ? "; old key valid until " + std::string(until->value().get_string())
+               : "; old key revoked";
+  }
+  if (op == "principal.unlock") {
+    out += result->at("was_locked").as_bool() ? "; was locked" : "; was not locked";
+  }
+  if (op == "principal.resume") out += "; quota windows cleared";
+  return out;
+}
+
 json::object RuleToJson(const schema::RetentionRule& r) {
   json::object o{{"from", r.from}, {"delete_after", schema::FormatDuration(r.delete_after)}};
   o["archive_after"] = r.archive_after ? json::value(schema::FormatDuration(*r.archive_after)) : json::value(nullptr);
@@ -127,12 +194,16 @@ Result<json::object> Admin::Execute(const json::object& request, std::string_vie
                std::to_string(result->at("deleted").to_number<int64_t>()) + " deleted, " +
                std::to_string(result->at("held").to_number<int64_t>()) + " held";
   }
+  if (op.starts_with("principal.") && op != "principal.list") {
+    e.reason = PrincipalAuditReason(op, request, result);
+    if (!result) e.reason += "; " + std::string(ErrorCodeName(result.error().code));
+  }
   if (op == "cards.sweep" && result) {
     e.reason = std::to_string(result->at("expired").to_number<int64_t>()) + " expired, " +
                std::to_string(result->at("evidence_deleted").to_number<int64_t>()) + " evidences deleted";
   }
   e.outcome = result ? "allowed" : "error";
-  if (!result) e.reason = std::string(ErrorCodeName(result.error().code));
+  if (!result && e.reason.empty()) e.reason = std::string(ErrorCodeName(result.error().code));
   // Fail closed: an operation that cannot be audited reports failure (the
   // change, if any, is durable; the audit gap is reported to the caller).
   if (auto appended = rt_.audit().Append(std::move(e)); !appended) {
@@ -154,27 +225,21 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
       return Fail(ErrorCode::kInvalidArgument,
                   "role '" + spec.role + "' is not in the loaded policy (coffre policy load)");
     }
-    if (auto it = req.find("attrs"); it != req.end()) {
-      if (!it->value().is_object()) return Fail(ErrorCode::kInvalidArgument, "'attrs' must be an object");
-      for (const auto& kv : it->value().get_object()) {
-        if (!kv.value().is_string()) {
-          return Fail(ErrorCode::kInvalidArgument, "attribute values must be strings");
-        }
-        spec.attrs.emplace(std::string(kv.key()), std::string(kv.value().get_string()));
-      }
-    }
+    COFFRE_ASSIGN_OR_RETURN(spec.attrs, AttrsOf(req));
     if (auto it = req.find("password"); it != req.end()) {
       if (!it->value().is_string()) return Fail(ErrorCode::kInvalidArgument, "'password' must be a string");
       spec.password = std::string(it->value().get_string());
     }
+    COFFRE_ASSIGN_OR_RETURN(spec.totp_issuer, OptionalString(req, "totp_issuer"));
     COFFRE_ASSIGN_OR_RETURN(auth::AddResult added, dir.Add(spec));
     json::object out{{"name", added.principal.name},
                      {"kind", auth::KindName(added.principal.kind)},
                      {"role", added.principal.role}};
     if (!added.api_key.empty()) out["api_key"] = added.api_key;
+    // The CLI shows these on standard error and drops them from its output.
     if (!added.otpauth_uri.empty()) {
       out["otpauth_uri"] = added.otpauth_uri;
-      out["qr"] = added.qr_text;
+      out["totp_key"] = added.totp_secret_base32;
     }
     return out;
   }
@@ -187,9 +252,92 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
   if (op == "principal.suspend" || op == "principal.resume" || op == "principal.remove") {
     COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
     if (op == "principal.suspend") COFFRE_TRY(dir.Suspend(name));
-    if (op == "principal.resume") COFFRE_TRY(dir.Resume(name));
+    if (op == "principal.resume") {
+      COFFRE_TRY(dir.Resume(name));
+      // The windows start empty: a resumed principal is not suspended again
+      // by the next new subject (ADR 0015c supersedes ADR 0008 on this).
+      rt_.guard().quotas().Forget(name);
+    }
     if (op == "principal.remove") COFFRE_TRY(dir.Remove(name));
     return json::object{{"name", name}};
+  }
+  if (op == "principal.update") {
+    COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
+    auth::PrincipalUpdate update;
+    if (req.contains("role")) {
+      COFFRE_ASSIGN_OR_RETURN(std::string role, RequiredString(req, "role"));
+      if (!rt_.policy()->HasRole(role)) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "role '" + role + "' is not in the loaded policy (coffre policy load)");
+      }
+      update.role = std::move(role);
+    }
+    COFFRE_ASSIGN_OR_RETURN(update.set_attrs, AttrsOf(req));
+    if (auto it = req.find("remove_attrs"); it != req.end()) {
+      if (!it->value().is_array())
+        return Fail(ErrorCode::kInvalidArgument, "'remove_attrs' must be an array");
+      for (const auto& k : it->value().get_array()) {
+        if (!k.is_string())
+          return Fail(ErrorCode::kInvalidArgument, "'remove_attrs' must hold strings");
+        update.remove_attrs.emplace_back(k.get_string());
+      }
+    }
+    COFFRE_ASSIGN_OR_RETURN(auth::Principal p, dir.Update(name, update));
+    return PrincipalToJson(p);
+  }
+  if (op == "principal.rotate-key") {
+    COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
+    int64_t grace = 0;
+    if (auto it = req.find("grace_seconds"); it != req.end()) {
+      if (!it->value().is_int64())
+        return Fail(ErrorCode::kInvalidArgument, "'grace_seconds' must be an integer");
+      grace = it->value().get_int64();
+    }
+    COFFRE_ASSIGN_OR_RETURN(auth::RotatedKey k, dir.RotateApiKey(name, grace));
+    json::object out{{"name", name}, {"api_key", k.api_key}};
+    if (k.previous_valid_until != 0) out["previous_valid_until"] = Time(k.previous_valid_until);
+    return out;
+  }
+  if (op == "principal.reset-totp") {
+    COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
+    COFFRE_ASSIGN_OR_RETURN(std::string issuer, OptionalString(req, "totp_issuer"));
+    COFFRE_ASSIGN_OR_RETURN(auth::TotpEnrolment t, dir.ResetTotp(name, issuer));
+    return json::object{
+        {"name", name}, {"otpauth_uri", t.otpauth_uri}, {"totp_key", t.totp_secret_base32}};
+  }
+  if (op == "principal.unlock") {
+    COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
+    COFFRE_ASSIGN_OR_RETURN(bool was_locked, dir.Unlock(name));
+    return json::object{{"name", name}, {"was_locked", was_locked}};
+  }
+  if (op == "principal.usage") {
+    COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
+    COFFRE_ASSIGN_OR_RETURN(auth::Principal p, dir.Get(name));
+    auto policy = rt_.policy();
+    json::object out{{"name", p.name}, {"role", p.role}, {"suspended", p.suspended}};
+    const policy::Limits* limits = policy->LimitsOf(p.role);
+    if (limits == nullptr) {
+      out["limits"] = nullptr;  // the role has no limits: nothing is counted
+      return out;
+    }
+    guard::QuotaTracker::Usage u = rt_.guard().quotas().UsageOf(name, *limits);
+    json::array subjects;
+    for (size_t i = 0; i < limits->subjects.size(); ++i) {
+      const policy::SubjectLimit& l = limits->subjects[i];
+      subjects.push_back(json::object{
+          {"window", l.window}, {"count", u.subjects[i]}, {"soft", l.soft}, {"hard", l.hard}});
+    }
+    out["subjects"] = std::move(subjects);
+    out["searches"] = limits->searches
+                          ? json::value(json::object{{"window", limits->searches->window},
+                                                     {"count", u.searches},
+                                                     {"max", limits->searches->max}})
+                          : json::value(nullptr);
+    out["denials"] = limits->denials ? json::value(json::object{{"window", limits->denials->window},
+                                                                {"count", u.denials},
+                                                                {"alert", limits->denials->alert}})
+                                     : json::value(nullptr);
+    return out;
   }
   if (op == "policy.load") {
     COFFRE_ASSIGN_OR_RETURN(std::string text, RequiredString(req, "text"));

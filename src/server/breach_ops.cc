@@ -74,8 +74,11 @@ Result<report::BreachReport> Build(Runtime& rt, const report::BreachQuery& q) {
   // Everything appended so far is signed first, so the window is covered
   // by checkpoints the anchor also holds.
   COFFRE_TRY(rt.audit().Checkpoint());
-  return report::BuildBreachReport(rt.vault().store(), rt.vault().schema(), rt.options().audit_anchor, q,
-                                   rt.clock().NowUnixMillis());
+  // Canaries are counted, never listed (docs/exfiltration.md).
+  guard::CanarySet& canaries = rt.guard().canaries();
+  return report::BuildBreachReport(
+      rt.vault().store(), rt.vault().schema(), rt.options().audit_anchor, q, rt.clock().NowUnixMillis(),
+      {.is_canary = [&canaries](std::string_view subject) { return canaries.Contains(subject); }});
 }
 
 json::object Failed(const report::BreachReport& r) {
@@ -126,12 +129,15 @@ Result<json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const jso
     COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> format_name, OptionalString(req, "format"));
     COFFRE_ASSIGN_OR_RETURN(report::Format format, report::ParseFormat(format_name.value_or("md")));
     COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> contact, OptionalString(req, "contact"));
+    COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> lang_name, OptionalString(req, "lang"));
+    COFFRE_ASSIGN_OR_RETURN(report::Lang lang, report::ParseLang(lang_name.value_or("en")));
     COFFRE_ASSIGN_OR_RETURN(std::string out, OutPath(req));
     COFFRE_ASSIGN_OR_RETURN(report::BreachReport r, Build(rt, q));
     if (!r.verification.ok) return Failed(r);
-    COFFRE_TRY(WriteNewFile(out, report::Render(r, format, {.contact = contact.value_or("")})));
+    COFFRE_TRY(WriteNewFile(out, report::Render(r, format, {.contact = contact.value_or(""), .lang = lang})));
     return json::object{{"ok", true},
                         {"people", r.subjects.size()},
+                        {"canaries", r.canaries},
                         {"records", r.records},
                         {"entries", r.entries_exposing},
                         {"verified", r.verification.entries},
@@ -159,12 +165,16 @@ Result<json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const jso
     COFFRE_ASSIGN_OR_RETURN(std::string approval_id, ApprovalId(req));
     COFFRE_ASSIGN_OR_RETURN(std::string recipient, PublicKey(req));
     COFFRE_ASSIGN_OR_RETURN(std::string out, OutPath(req));
-    COFFRE_ASSIGN_OR_RETURN(bulk::ExportResult x, bulk::Export(rt.vault(), rt.audit(), approvals,
-                                                               {.collection = collection,
-                                                                .approval_id = approval_id,
-                                                                .recipient_public_key = recipient,
-                                                                .out_path = out,
-                                                                .source = std::string(source)}));
+    COFFRE_ASSIGN_OR_RETURN(bulk::ExportResult x,
+                            bulk::Export(rt.vault(), rt.audit(), approvals,
+                                         {.collection = collection,
+                                          .approval_id = approval_id,
+                                          .recipient_public_key = recipient,
+                                          .out_path = out,
+                                          .source = std::string(source),
+                                          .is_canary = [&](std::string_view s) {
+                                            return rt.guard().canaries().Contains(s);
+                                          }}));
     return json::object{{"records", x.records}, {"subjects", x.subjects}, {"audit_entries", x.audit_entries},
                         {"bytes", x.bytes}, {"out", out}};
   }

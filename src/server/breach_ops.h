@@ -5,15 +5,17 @@
 // holds the vault, at the absolute path the request names (created, never
 // overwritten, mode 0600); the socket only carries summaries.
 //
-//   breach.report  {principal, user?, from, to, format?: md|json|csv, contact?, out}
-//                  -> {ok: true, people, records, entries, verified, out}
+//   breach.report  {principal, user?, from, to, format?: md|json|csv, contact?, lang?: en|fr, out}
+//                  -> {ok: true, people, canaries, records, entries, verified, out}
 //                   | {ok: false, first_bad_seq, problem}        (nothing written)
 //   breach.notify  {principal, user?, from, to, approval, recipient, out}
 //                  -> {people, reachable, unreachable, erased, bytes, out}
 //   bulk.export    {collection, approval, recipient, out}
 //                  -> {records, subjects, audit_entries, bytes, out}
 // `principal` may name an end user (kind user): the report then covers the
-// requests made on its behalf. Times are RFC 3339 UTC; `recipient` is an
+// requests made on its behalf; a name no audit entry has ever named is
+// kNotFound. Times are RFC 3339 with any offset, or dates (UTC days,
+// common/time_text.h); `recipient` is an
 // X25519 public key in hex; `approval` an approval id in hex.
 //
 // Thread-safety: as Admin.

@@ -1,6 +1,7 @@
 #include "vault/importer.h"
 
 #include <fcntl.h>
+#include <simdjson.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,8 +16,7 @@
 #include <mutex>
 #include <queue>
 #include <thread>
-
-#include <simdjson.h>
+#include <unordered_map>
 
 #include "cards/card_rules.h"
 #include "common/bytes.h"
@@ -104,6 +104,98 @@ struct Group {
   uint64_t imported = 0;
   uint64_t rejected = 0;
   uint64_t last_line = 0;
+  std::string ids_lines;              // --ids-out lines, written once the group is durable
+  std::vector<std::string> canaries;  // --format export: subjects flagged canary
+};
+
+// An output file of the import (rejects, ids): created with mode 0600, written
+// with write(2) in whole buffers. Not thread-safe.
+class OutFile {
+ public:
+  OutFile() = default;
+  OutFile(const OutFile&) = delete;
+  OutFile& operator=(const OutFile&) = delete;
+  ~OutFile() { Close(); }
+
+  // `exclusive`: fail with kAlreadyExists if the path exists.
+  Status Open(const std::string& path, bool exclusive) {
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (exclusive ? O_EXCL : O_TRUNC);
+    fd_ = ::open(path.c_str(), flags, 0600);
+    if (fd_ < 0) {
+      return Fail(errno == EEXIST ? ErrorCode::kAlreadyExists : ErrorCode::kIoError,
+                  "cannot create " + path + ": " + std::strerror(errno));
+    }
+    struct stat st {};
+    // A regular file that existed keeps no wider mode than a new one.
+    if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) ::fchmod(fd_, 0600);
+    path_ = path;
+    return Ok();
+  }
+  bool is_open() const { return fd_ >= 0; }
+  Status Write(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        return Fail(ErrorCode::kIoError, "cannot write " + path_ + ": " + std::strerror(errno));
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return Ok();
+  }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+// 32 hex digits into 16 bytes at `out`; false if `hex` is not that.
+bool HexInto(std::string_view hex, char* out) {
+  if (hex.size() != 2 * kIdBytes) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < kIdBytes; ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return true;
+}
+
+// Appends `s` as a JSON string (quotes and escapes).
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+}
+
+// The key/value entries of one space, with their rows, to be written in key
+// order (--subject-key: memberships and data keys of existing subjects do
+// not come in id order).
+struct OpRef {
+  std::string_view key;
+  std::string_view value;
+  uint32_t row = 0;
 };
 
 // One batch of rows travelling through the pipeline.
@@ -116,12 +208,20 @@ struct Chunk {
   uint64_t epoch = 0;    // groups ingested before the worker's unique lookups
 
   // Filled by a worker.
-  // Entries of the three sorted files, length-prefixed key and value, one
-  // per valid row in each (kOrderedSpaces order); op_rows[i] is the row of
-  // the i-th entry of each, so the slow path can leave rows out.
+  // Entries of the three sorted files, length-prefixed key and value
+  // (kOrderedSpaces order): one record and one membership per valid row,
+  // one data key per new data key; op_rows[s][i] is the row of the i-th
+  // entry of ops[s], so the slow path can leave rows out.
   std::string ops[3];
-  std::vector<uint32_t> op_rows;
-  IndexRun index;  // sorted by key; each entry carries its row
+  std::vector<uint32_t> op_rows[3];
+  std::vector<OpRef> sorted;  // scratch of WriteChunkFiles (--subject-key)
+  // --ids-out: record id || subject id (32 bytes) of row r at 32 * r, and
+  // the row's --key-field value at key_spans[r] in key_text.
+  std::string row_ids;
+  std::vector<uint8_t> row_canary;  // --format export: the line says "canary":true
+  std::string key_text;
+  std::vector<std::pair<uint32_t, uint32_t>> key_spans;  // offset, size; size ~0u: none
+  IndexRun index;                   // sorted by key; each entry carries its row
   std::vector<UniqueProbe> probes;  // grouped by row
   std::vector<std::pair<uint64_t, std::string>> rejects;  // line, reason
   std::vector<std::pair<Space, std::string>> files;       // sorted files written
@@ -133,7 +233,12 @@ struct Chunk {
     data.clear();
     rows.clear();
     for (std::string& o : ops) o.clear();
-    op_rows.clear();
+    for (auto& r : op_rows) r.clear();
+    sorted.clear();
+    row_ids.clear();
+    row_canary.clear();
+    key_text.clear();
+    key_spans.clear();
     index.Clear();
     probes.clear();
     rejects.clear();
@@ -190,12 +295,24 @@ bool SplitCsv(std::string_view rec, std::vector<std::string_view>& out, std::str
   }
 }
 
+// --subject-key, resolved: where FIELD is unique.
+struct SubjectKey {
+  const schema::Collection* collection = nullptr;
+  std::string field;
+};
+
 class Pipeline {
  public:
   Pipeline(Vault& vault, const ImportOptions& options, const schema::Collection& collection,
-           ImportFormat format, std::string tmp_dir)
-      : vault_(vault), options_(options), collection_(collection), format_(format),
-        tmp_dir_(std::move(tmp_dir)) {
+           ImportFormat format, std::string tmp_dir, std::optional<SubjectKey> subject_key)
+      : vault_(vault),
+        options_(options),
+        collection_(collection),
+        format_(format),
+        tmp_dir_(std::move(tmp_dir)),
+        subject_key_(std::move(subject_key)) {
+    key_column_ = !options_.key_field.empty() && collection_.Find(options_.key_field) == nullptr;
+    subject_column_ = subject_key_ && collection_.Find(subject_key_->field) == nullptr;
     // Index keys start with lp(collection) || lp(field); no field's prefix
     // is a prefix of another's (length-prefixed), so ordering keys of
     // different fields is ordering their fields' prefixes.
@@ -208,10 +325,19 @@ class Pipeline {
     }
     std::sort(prefixes.begin(), prefixes.end());
     field_rank_.resize(prefixes.size());
-    for (size_t r = 0; r < prefixes.size(); ++r) field_rank_[prefixes[r].second] = static_cast<uint32_t>(r);
+    for (size_t r = 0; r < prefixes.size(); ++r)
+      field_rank_[prefixes[r].second] = static_cast<uint32_t>(r);
   }
 
   Result<ImportStats> Run();
+  // Creates the --ids-out file (before anything is read).
+  void SetRejectsPath(std::string path, bool fresh) {
+    rejects_path_ = std::move(path);
+    rejects_fresh_ = fresh;
+  }
+  Status OpenIdsOut() {
+    return options_.ids_out_path.empty() ? Ok() : ids_out_.Open(options_.ids_out_path, true);
+  }
 
  private:
   struct Scratch {
@@ -241,9 +367,19 @@ class Pipeline {
   void CommitterLoop();
   // Parses and validates one row into `scratch.inputs`; false if rejected.
   bool ParseRow(Chunk& chunk, const Row& row, Scratch& scratch);
+  // --key-field and --subject-key: copies the row's key, takes out the
+  // columns that are not fields, and finds the subject to attach to (with
+  // its data key). False if the row is rejected (reason added).
+  struct AttachKey;
+  // The data key of an existing (or kept, --format export) subject for this
+  // collection: from the store, or created once for the whole import.
+  Result<const AttachKey*> KeyOfSubject(const std::string& subject);
+  Result<bool> PrepareColumns(Chunk& chunk, size_t r, Scratch& scratch, std::string& subject,
+                              const crypto::SecretKey** data_key, bool* wrap_key);
   Status Prepare(Chunk& chunk, Scratch& scratch);
   Status WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop);
   Status Commit(Chunk& chunk);
+  Status OpenRejects();
   // Hands the current group to the ingester (waits while it is busy).
   Status IngestGroup();
   void IngesterLoop();
@@ -257,7 +393,19 @@ class Pipeline {
   const schema::Collection& collection_;
   ImportFormat format_;
   std::string tmp_dir_;
-  std::vector<std::string> header_;  // CSV column names
+  std::optional<SubjectKey> subject_key_;
+  bool key_column_ = false;      // the --key-field column is not a field: not stored
+  bool subject_column_ = false;  // the --subject-key column is not a field: not stored
+  // --subject-key: the (subject, collection) data key of every subject
+  // attached to so far, and whether it was in the store before the import
+  // (otherwise every chunk that uses it writes it, wrapped; all the same key).
+  struct AttachKey {
+    crypto::SecretKey key;
+    bool stored = false;
+  };
+  std::mutex attach_mu_;
+  std::unordered_map<std::string, AttachKey> attach_keys_;  // by subject; nodes never move
+  std::vector<std::string> header_;                         // CSV column names
   // Why every row is rejected when a column is named like a security code.
   std::optional<std::string> header_security_code_;
 
@@ -284,7 +432,14 @@ class Pipeline {
   bool committer_done_ = false;
 
   ImportProgress progress_;
-  std::ofstream rejects_;
+  uint64_t rows_read_ = 0;  // reader: rows handed to the pipeline
+  uint64_t canaries_ = 0;   // committed rows flagged canary
+  OutFile rejects_;
+  std::string rejects_path_;    // where rejects_ is (or will be) created
+  bool rejects_fresh_ = false;  // the default beside a pipe or device: a new file
+  std::string rejects_text_;    // committer: one chunk's reject lines
+  OutFile ids_out_;
+  std::string last_kept_id_;  // committer, --format export: the last record id kept
 };
 
 void Pipeline::SetError(Error e) {
@@ -294,24 +449,26 @@ void Pipeline::SetError(Error e) {
 }
 
 Status Pipeline::ReadAll() {
-  int fd = ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool from_stdin = options_.path == "-";
+  int fd = from_stdin ? STDIN_FILENO : ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return Fail(ErrorCode::kNotFound, "cannot open import file " + options_.path + ": " +
-                                          std::strerror(errno));
+    return Fail(ErrorCode::kNotFound,
+                "cannot open import file " + options_.path + ": " + std::strerror(errno));
   }
-  struct stat st{};
+  struct stat st {};
   ::fstat(fd, &st);
   {
     std::lock_guard lock(mu_);
-    progress_.bytes_total = static_cast<uint64_t>(st.st_size);
+    // A pipe or a device has no size: the progress bar then shows counts only.
+    progress_.bytes_total = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
   }
   std::string pending;
-  size_t scan = 0;         // next byte of `pending` to scan
-  size_t rec_start = 0;    // start of the current record in `pending`
+  size_t scan = 0;       // next byte of `pending` to scan
+  size_t rec_start = 0;  // start of the current record in `pending`
   bool in_quotes = false;
-  bool field_start = true;  // CSV: the next byte starts a field
+  bool field_start = true;   // CSV: the next byte starts a field
   bool just_closed = false;  // CSV: the previous byte closed a quoted field
-  uint64_t line = 1;       // line number of the next byte
+  uint64_t line = 1;         // line number of the next byte
   uint64_t rec_line = 1;
   uint64_t seq = 0;
   bool header_pending = format_ == ImportFormat::kCsv;
@@ -351,12 +508,14 @@ Status Pipeline::ReadAll() {
     size_t stop = end;
     if (stop > rec_start && pending[stop - 1] == '\r') --stop;
     bool blank = true;
-    for (size_t i = rec_start; i < stop && blank; ++i) blank = pending[i] == ' ' || pending[i] == '\t';
+    for (size_t i = rec_start; i < stop && blank; ++i)
+      blank = pending[i] == ' ' || pending[i] == '\t';
     if (!blank) {
       if (header_pending) {
         std::vector<std::string_view> cells;
         std::string scratch;
-        if (!SplitCsv(std::string_view(pending).substr(rec_start, stop - rec_start), cells, scratch)) {
+        if (!SplitCsv(std::string_view(pending).substr(rec_start, stop - rec_start), cells,
+                      scratch)) {
           return Fail(ErrorCode::kInvalidArgument, "CSV header row is malformed");
         }
         for (auto c : cells) header_.emplace_back(c);
@@ -371,6 +530,7 @@ Status Pipeline::ReadAll() {
         if (chunk->rows.empty()) chunk_start = rec_start;
         chunk->rows.push_back({rec_start, stop, rec_line});
         chunk->last_line = line;
+        ++rows_read_;
       }
     } else if (chunk->rows.empty()) {
       chunk_start = end + 1;
@@ -384,6 +544,7 @@ Status Pipeline::ReadAll() {
   Status status = Ok();
   while (!eof && status) {
     ssize_t n = ::read(fd, block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       status = Fail(ErrorCode::kIoError, "cannot read import file " + options_.path);
       break;
@@ -395,8 +556,18 @@ Status Pipeline::ReadAll() {
       std::lock_guard lock(mu_);
       progress_.bytes_read += static_cast<uint64_t>(n);
     }
+    if (format_ == ImportFormat::kAuto) {
+      // Detected from the bytes read, which are then parsed as they are: a
+      // pipe cannot be read twice. The first byte that is not white space
+      // decides ('{': NDJSON); an input of white space only holds no row.
+      size_t first = pending.find_first_not_of(" \t\r\n");
+      if (first == std::string::npos && !eof) continue;
+      format_ = first != std::string::npos && pending[first] != '{' ? ImportFormat::kCsv
+                                                                    : ImportFormat::kNdjson;
+      header_pending = format_ == ImportFormat::kCsv;
+    }
     while (status && scan < pending.size()) {
-      if (format_ == ImportFormat::kNdjson) {
+      if (format_ != ImportFormat::kCsv) {
         const void* nl = std::memchr(pending.data() + scan, '\n', pending.size() - scan);
         if (nl == nullptr) {
           scan = pending.size();
@@ -438,8 +609,9 @@ Status Pipeline::ReadAll() {
     }
     if (eof && status && rec_start < pending.size()) status = finish_record(pending.size());
   }
-  ::close(fd);
-  if (status && header_pending) status = Fail(ErrorCode::kInvalidArgument, "CSV file has no header row");
+  if (!from_stdin) ::close(fd);
+  if (status && header_pending)
+    status = Fail(ErrorCode::kInvalidArgument, "CSV file has no header row");
   if (status && !chunk->rows.empty()) status = emit(pending.size());
   {
     std::lock_guard lock(mu_);
@@ -468,20 +640,42 @@ bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
   // before any other rule (docs/cards.md); rows that parse into fields are
   // checked by Vault::Validate, the others here.
   auto reject = [&](std::string reason) {
-    if (format_ == ImportFormat::kNdjson) {
+    if (format_ != ImportFormat::kCsv) {
       if (auto why = cards::FindSecurityCodeInRow(text, collection_)) reason = std::move(*why);
     }
     chunk.rejects.emplace_back(row.line, std::move(reason));
     return false;
   };
   sc.inputs.clear();
-  if (format_ == ImportFormat::kNdjson) {
+  if (format_ != ImportFormat::kCsv) {
     // The chunk buffer carries simdjson's padding after its last row, so
     // rows parse in place (realloc_if_needed = false).
     simdjson::dom::element doc;
     simdjson::dom::object obj;
     if (sc.parser.parse(text.data(), text.size(), false).get(doc) || doc.get(obj)) {
       return reject("not a JSON object");
+    }
+    if (format_ == ImportFormat::kExport) {
+      // A line of `coffre bulk-export`: {"collection","id","subject",
+      // "fields":{...}[,"canary":true]}; the ids are kept.
+      std::string_view coll, id_hex, subject_hex;
+      simdjson::dom::object fields;
+      if (obj["collection"].get(coll) || obj["id"].get(id_hex) || obj["subject"].get(subject_hex) ||
+          obj["fields"].get(fields)) {
+        return reject("not a bulk-export line (collection, id, subject, fields)");
+      }
+      if (coll != collection_.name) {
+        return reject("the line is of another collection than '" + collection_.name + "'");
+      }
+      char* ids = chunk.row_ids.data() + 2 * kIdBytes * (&row - chunk.rows.data());
+      if (!HexInto(id_hex, ids) || !HexInto(subject_hex, ids + kIdBytes)) {
+        return reject("id or subject is not 32 hex digits");
+      }
+      bool canary = false;
+      if (auto c = obj["canary"]; !c.error() && c.get(canary))
+        return reject("canary is not a boolean");
+      chunk.row_canary[&row - chunk.rows.data()] = canary ? 1 : 0;
+      obj = fields;
     }
     for (auto [key, value] : obj) {
       switch (value.type()) {
@@ -513,13 +707,88 @@ bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
       sc.inputs.emplace_back(i < header_.size() ? std::string_view(header_[i]) : std::string_view(),
                              schema::Input::String(sc.cells[i]));
     }
-    if (auto why = cards::FindSecurityCodeInFields(sc.inputs, &collection_)) return reject(std::move(*why));
+    if (auto why = cards::FindSecurityCodeInFields(sc.inputs, &collection_))
+      return reject(std::move(*why));
     sc.inputs.clear();
     return reject("has " + std::to_string(sc.cells.size()) + " columns, the header has " +
                   std::to_string(header_.size()));
   }
   for (size_t i = 0; i < sc.cells.size(); ++i) {
     sc.inputs.emplace_back(header_[i], schema::Input::String(sc.cells[i]));
+  }
+  return true;
+}
+
+Result<const Pipeline::AttachKey*> Pipeline::KeyOfSubject(const std::string& subject) {
+  {
+    std::lock_guard lock(attach_mu_);
+    auto it = attach_keys_.find(subject);
+    if (it != attach_keys_.end()) return &it->second;
+  }
+  COFFRE_ASSIGN_OR_RETURN(std::optional<crypto::SecretKey> stored,
+                          vault_.FindDataKey(subject, collection_.name));
+  AttachKey fresh;
+  fresh.stored = stored.has_value();
+  fresh.key = stored ? std::move(*stored) : crypto::SecretKey::Random();
+  std::lock_guard lock(attach_mu_);
+  // Another worker may have added it meanwhile: theirs wins.
+  return &attach_keys_.try_emplace(subject, std::move(fresh)).first->second;
+}
+
+Result<bool> Pipeline::PrepareColumns(Chunk& chunk, size_t r, Scratch& sc, std::string& subject,
+                                      const crypto::SecretKey** data_key, bool* wrap_key) {
+  const Row& row = chunk.rows[r];
+  const schema::Input* key_input = nullptr;
+  const schema::Input* subject_input = nullptr;
+  for (const NamedInput& in : sc.inputs) {
+    if (!options_.key_field.empty() && in.first == options_.key_field) key_input = &in.second;
+    if (subject_key_ && in.first == subject_key_->field) subject_input = &in.second;
+  }
+  if (key_input != nullptr && !chunk.key_spans.empty() &&
+      key_input->kind != schema::Input::Kind::kNull) {
+    const size_t start = chunk.key_text.size();
+    switch (key_input->kind) {
+      case schema::Input::Kind::kString:
+        chunk.key_text += key_input->text;
+        break;
+      case schema::Input::Kind::kInteger:
+        chunk.key_text += std::to_string(key_input->integer);
+        break;
+      default:
+        chunk.key_text += key_input->boolean ? "true" : "false";
+    }
+    chunk.key_spans[r] = {static_cast<uint32_t>(start),
+                          static_cast<uint32_t>(chunk.key_text.size() - start)};
+  }
+  if (subject_key_) {
+    const SubjectKey& sk = *subject_key_;
+    if (subject_input == nullptr || subject_input->kind == schema::Input::Kind::kNull ||
+        (subject_input->kind == schema::Input::Kind::kString && subject_input->text.empty())) {
+      chunk.rejects.emplace_back(row.line, "field '" + sk.field + "': missing (--subject-key)");
+      return false;
+    }
+    auto refs = vault_.Find(sk.collection->name, sk.field, *subject_input, 1);
+    if (!refs) {
+      if (refs.error().code != ErrorCode::kInvalidArgument) return Fail(refs.error());
+      chunk.rejects.emplace_back(row.line, refs.error().message + " (--subject-key)");
+      return false;
+    }
+    if (refs->empty()) {
+      chunk.rejects.emplace_back(row.line, "field '" + sk.field + "': no subject in collection '" +
+                                               sk.collection->name +
+                                               "' has this value (--subject-key)");
+      return false;
+    }
+    subject = std::move((*refs)[0].subject);
+    COFFRE_ASSIGN_OR_RETURN(const AttachKey* found, KeyOfSubject(subject));
+    *data_key = &found->key;
+    *wrap_key = !found->stored;
+  }
+  if (key_column_ || subject_column_) {
+    std::erase_if(sc.inputs, [&](const NamedInput& in) {
+      return (key_column_ && in.first == options_.key_field) ||
+             (subject_column_ && in.first == subject_key_->field);
+    });
   }
   return true;
 }
@@ -531,33 +800,80 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
   const std::string activity = layout::MemberValue(vault_.clock().NowUnixSeconds());
   SealedRecord& sealed = sc.sealed;
   std::vector<FieldValue>& fields = sc.fields;
+  const bool ids_out = ids_out_.is_open();
+  const bool keep_ids = format_ == ImportFormat::kExport;
+  if (ids_out || keep_ids) chunk.row_ids.resize(chunk.rows.size() * 2 * kIdBytes);
+  if (keep_ids) chunk.row_canary.assign(chunk.rows.size(), 0);
+  if (ids_out && !options_.key_field.empty()) chunk.key_spans.assign(chunk.rows.size(), {0, ~0u});
+  std::string attach_subject;
+  std::string_view previous_id;  // --format export: ids must increase (sorted files)
   for (size_t r = 0; r < chunk.rows.size(); ++r) {
     const Row& row = chunk.rows[r];
     if (!ParseRow(chunk, row, sc)) continue;
+    const crypto::SecretKey* attach_key = nullptr;
+    bool wrap_key = true;
+    if (keep_ids) {
+      std::string_view id(chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+      if (!previous_id.empty() && id <= previous_id) {
+        chunk.rejects.emplace_back(row.line,
+                                   "record id repeated or out of order (an export is in id order)");
+        continue;
+      }
+      attach_subject.assign(chunk.row_ids.data() + 2 * kIdBytes * r + kIdBytes, kIdBytes);
+      COFFRE_ASSIGN_OR_RETURN(const AttachKey* key, KeyOfSubject(attach_subject));
+      attach_key = &key->key;
+      wrap_key = !key->stored;
+    }
+    if (!options_.key_field.empty() || subject_key_) {
+      COFFRE_ASSIGN_OR_RETURN(bool kept,
+                              PrepareColumns(chunk, r, sc, attach_subject, &attach_key, &wrap_key));
+      if (!kept) continue;
+    }
     if (Status valid = vault_.ValidateInto(collection_, sc.inputs, fields); !valid) {
       chunk.rejects.emplace_back(row.line, valid.error().message);
       continue;
     }
     sealed.Reset();
     sealed.record_id.resize(kIdBytes);
-    sealed.subject.resize(kIdBytes);
-    IdSource::MakeInto(chunk.id_base + 2 * r, sealed.record_id.data());
-    IdSource::MakeInto(chunk.id_base + 2 * r + 1, sealed.subject.data());
-    crypto::SecretKey data_key = crypto::SecretKey::Random();
-    SealRecord(vault_.keyring(), collection_, schema_version, fields, data_key, true, sealed,
-               chunk.index, static_cast<uint32_t>(r));
+    if (keep_ids) {
+      std::memcpy(sealed.record_id.data(), chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+      previous_id = std::string_view(chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+    } else {
+      IdSource::MakeInto(chunk.id_base + 2 * r, sealed.record_id.data());
+    }
+    if (attach_key != nullptr) {
+      sealed.subject = attach_subject;
+    } else {
+      sealed.subject.resize(kIdBytes);
+      IdSource::MakeInto(chunk.id_base + 2 * r + 1, sealed.subject.data());
+    }
+    crypto::SecretKey data_key;
+    if (attach_key == nullptr) data_key = crypto::SecretKey::Random();
+    SealRecord(vault_.keyring(), collection_, schema_version, fields,
+               attach_key != nullptr ? *attach_key : data_key, wrap_key, sealed, chunk.index,
+               static_cast<uint32_t>(r));
     AppendOp(chunk.ops[0], sealed.record_key, sealed.record_value);
-    AppendOp(chunk.ops[1], sealed.data_key_key, sealed.data_key_value);
+    chunk.op_rows[0].push_back(static_cast<uint32_t>(r));
+    if (wrap_key) {
+      AppendOp(chunk.ops[1], sealed.data_key_key, sealed.data_key_value);
+      chunk.op_rows[1].push_back(static_cast<uint32_t>(r));
+    }
     AppendOp(chunk.ops[2], sealed.member_key, activity);
-    chunk.op_rows.push_back(static_cast<uint32_t>(r));
+    chunk.op_rows[2].push_back(static_cast<uint32_t>(r));
+    if (ids_out) {
+      std::memcpy(chunk.row_ids.data() + 2 * kIdBytes * r, sealed.record_id.data(), kIdBytes);
+      std::memcpy(chunk.row_ids.data() + 2 * kIdBytes * r + kIdBytes, sealed.subject.data(),
+                  kIdBytes);
+    }
     ++chunk.valid;
   }
   // Index entries carry their row so that the committer can drop a row's
   // entries if a unique check rejects it.
   std::vector<IndexRun::Entry>& entries = chunk.index.entries;
-  std::sort(entries.begin(), entries.end(), [&](const IndexRun::Entry& a, const IndexRun::Entry& b) {
-    return Before(chunk.index, a, chunk.index, b);
-  });
+  std::sort(entries.begin(), entries.end(),
+            [&](const IndexRun::Entry& a, const IndexRun::Entry& b) {
+              return Before(chunk.index, a, chunk.index, b);
+            });
   // Unique keys, looked up in key order (RocksDB then skips its own sort),
   // then grouped by row for the committer (counting sort: rows are dense).
   sc.probes.clear();
@@ -581,8 +897,11 @@ Status Pipeline::Prepare(Chunk& chunk, Scratch& sc) {
 }
 
 // Writes the chunk's records, data keys and memberships as three sorted
-// files (rows are in id order, so entries already are), leaving out the rows
-// marked in `drop`. Replaces any files written before.
+// files, leaving out the rows marked in `drop`. Replaces any files written
+// before. New subjects' entries are in id order already (rows are); with
+// --subject-key the data keys and memberships of existing subjects are
+// sorted here, and a data key wrapped by several rows is written once (every
+// copy wraps the same key).
 Status Pipeline::WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop) {
   for (auto& [space, path] : chunk.files) std::filesystem::remove(path);
   chunk.files.clear();
@@ -590,17 +909,36 @@ Status Pipeline::WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop) {
     const Space space = kOrderedSpaces[s];
     std::unique_ptr<storage::SortedFileWriter> writer;
     std::string path = TmpPath(storage::SpaceName(space), chunk.seq);
+    const std::vector<uint32_t>& rows = chunk.op_rows[s];
+    auto add = [&](std::string_view key, std::string_view value) -> Status {
+      if (!writer) {
+        COFFRE_ASSIGN_OR_RETURN(writer, storage::SortedFileWriter::Create(path, rows.size()));
+      }
+      return writer->Add(key, value);
+    };
+    const bool sort =
+        (subject_key_ || format_ == ImportFormat::kExport) && space != Space::kRecords;
+    chunk.sorted.clear();
     std::string_view ops(chunk.ops[s]);
     for (size_t i = 0; !ops.empty(); ++i) {
-      std::string_view key, value;
-      ReadLengthPrefixed(ops, key);
-      ReadLengthPrefixed(ops, value);
-      if (drop && (*drop)[chunk.op_rows[i]]) continue;
-      if (!writer) {
-        COFFRE_ASSIGN_OR_RETURN(writer,
-                                storage::SortedFileWriter::Create(path, chunk.op_rows.size()));
+      OpRef op;
+      ReadLengthPrefixed(ops, op.key);
+      ReadLengthPrefixed(ops, op.value);
+      op.row = rows[i];
+      if (drop && (*drop)[op.row]) continue;
+      if (sort) {
+        chunk.sorted.push_back(op);
+      } else {
+        COFFRE_TRY(add(op.key, op.value));
       }
-      COFFRE_TRY(writer->Add(key, value));
+    }
+    if (sort) {
+      std::stable_sort(chunk.sorted.begin(), chunk.sorted.end(),
+                       [](const OpRef& a, const OpRef& b) { return a.key < b.key; });
+      chunk.sorted.erase(std::unique(chunk.sorted.begin(), chunk.sorted.end(),
+                                     [](const OpRef& a, const OpRef& b) { return a.key == b.key; }),
+                         chunk.sorted.end());
+      for (const OpRef& op : chunk.sorted) COFFRE_TRY(add(op.key, op.value));
     }
     if (writer) {
       COFFRE_TRY(writer->Finish());
@@ -646,12 +984,32 @@ Status Pipeline::Commit(Chunk& chunk) {
   auto& mine = pending_unique_[group_.number];
   std::vector<bool> clash(chunk.rows.size(), false);
   bool any_clash = false;
+  if (format_ == ImportFormat::kExport) {
+    // Kept record ids increase within a chunk (Prepare); across chunks too,
+    // or a repeated id would overwrite a record.
+    for (uint32_t r : chunk.op_rows[0]) {
+      std::string_view id(chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+      if (!last_kept_id_.empty() && id <= last_kept_id_) {
+        clash[r] = true;
+        any_clash = true;
+        chunk.rejects.emplace_back(chunk.rows[r].line,
+                                   "record id repeated or out of order (an export is in id order)");
+      } else {
+        last_kept_id_.assign(id);
+        break;  // the rest of the chunk increases from here
+      }
+    }
+  }
   // A row's probes are contiguous (Prepare adds them row by row). Its keys are
   // reserved only once all of them are free, so a rejected row never touches
   // what earlier rows reserved.
   for (size_t begin = 0; begin < chunk.probes.size();) {
     size_t end = begin;
     while (end < chunk.probes.size() && chunk.probes[end].row == chunk.probes[begin].row) ++end;
+    if (clash[chunk.probes[begin].row]) {
+      begin = end;
+      continue;
+    }
     const UniqueProbe* taken_probe = nullptr;
     for (size_t i = begin; i < end && !taken_probe; ++i) {
       UniqueProbe& p = chunk.probes[i];
@@ -662,7 +1020,8 @@ Status Pipeline::Commit(Chunk& chunk) {
       }
       bool taken = p.in_store;
       const char* blind = key.data() + key.size() - crypto::kBlindBytes;
-      for (auto it = pending_unique_.lower_bound(chunk.epoch); !taken && it != pending_unique_.end(); ++it) {
+      for (auto it = pending_unique_.lower_bound(chunk.epoch);
+           !taken && it != pending_unique_.end(); ++it) {
         taken = it->second.Contains(p.field, blind);
       }
       if (taken) taken_probe = &p;
@@ -703,11 +1062,50 @@ Status Pipeline::Commit(Chunk& chunk) {
   std::sort(chunk.rejects.begin(), chunk.rejects.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   if (!chunk.rejects.empty()) {
-    if (!rejects_.is_open()) {
-      rejects_.open(options_.rejects_path, std::ios::out | std::ios::trunc);
-      if (!rejects_) return Fail(ErrorCode::kIoError, "cannot write " + options_.rejects_path);
+    if (!rejects_.is_open()) COFFRE_TRY(OpenRejects());
+    rejects_text_.clear();
+    for (const auto& [line, reason] : chunk.rejects) {
+      rejects_text_ += "line ";
+      rejects_text_ += std::to_string(line);
+      rejects_text_ += ": ";
+      rejects_text_ += reason;
+      rejects_text_ += '\n';
     }
-    for (const auto& [line, reason] : chunk.rejects) rejects_ << "line " << line << ": " << reason << '\n';
+    COFFRE_TRY(rejects_.Write(rejects_text_));
+  }
+  if (format_ == ImportFormat::kExport) {
+    for (uint32_t r : chunk.op_rows[0]) {
+      if (clash[r]) continue;
+      last_kept_id_.assign(chunk.row_ids.data() + 2 * kIdBytes * r, kIdBytes);
+      if (chunk.row_canary[r]) {
+        group_.canaries.emplace_back(chunk.row_ids.data() + 2 * kIdBytes * r + kIdBytes, kIdBytes);
+      }
+    }
+  }
+  if (ids_out_.is_open()) {
+    // Written by the ingester once the group is durable.
+    std::string& out = group_.ids_lines;
+    for (uint32_t r : chunk.op_rows[0]) {
+      if (clash[r]) continue;
+      std::string_view ids(chunk.row_ids.data() + 2 * kIdBytes * r, 2 * kIdBytes);
+      out += "{\"line\":";
+      out += std::to_string(chunk.rows[r].line);
+      out += ",\"id\":\"";
+      out += ToHex(ids.substr(0, kIdBytes));
+      out += "\",\"subject\":\"";
+      out += ToHex(ids.substr(kIdBytes));
+      out += '"';
+      if (!chunk.key_spans.empty()) {
+        out += ",\"key\":";
+        auto [offset, size] = chunk.key_spans[r];
+        if (size == ~0u) {
+          out += "null";
+        } else {
+          AppendJsonString(out, std::string_view(chunk.key_text).substr(offset, size));
+        }
+      }
+      out += "}\n";
+    }
   }
   group_rows_ += chunk.rows.size();
   group_.imported += imported;
@@ -790,6 +1188,15 @@ Status Pipeline::Ingest(Group& group) {
     }
     if (!set.paths.empty()) sets.push_back(std::move(set));
   }
+  if (!group.canaries.empty()) {
+    // Registered before the records exist: a listed subject that never
+    // arrives is harmless, a canary left unlisted would pass for a person.
+    if (!options_.on_canaries) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "the input holds canaries and nothing registers them");
+    }
+    COFFRE_TRY(options_.on_canaries(group.canaries));
+  }
   if (!sets.empty()) COFFRE_TRY(vault_.store().IngestAtomically(sets));
   groups_ingested_.store(group.number + 1, std::memory_order_release);
 
@@ -797,12 +1204,32 @@ Status Pipeline::Ingest(Group& group) {
   {
     std::lock_guard lock(mu_);
     progress_.imported += group.imported;
+    canaries_ += group.canaries.size();
     progress_.rejected += group.rejected;
     progress_.committed_through_line = group.last_line;
     snapshot = progress_;
   }
+  if (!group.ids_lines.empty()) COFFRE_TRY(ids_out_.Write(group.ids_lines));
   if (options_.on_commit) options_.on_commit(snapshot);
   return Ok();
+}
+
+// Created at the first rejected row, so a clean import leaves no file. The
+// default beside a pipe or device is a fresh name in the working directory
+// (O_EXCL; -2, -3, ... if an import in the same second took it).
+Status Pipeline::OpenRejects() {
+  if (!rejects_fresh_) return rejects_.Open(rejects_path_, false);
+  const std::string base = rejects_path_.substr(0, rejects_path_.size() - std::strlen(".rejects"));
+  for (int n = 1;; ++n) {
+    std::string path = n == 1 ? rejects_path_ : base + "-" + std::to_string(n) + ".rejects";
+    Status s = rejects_.Open(path, true);
+    if (s) {
+      std::lock_guard lock(mu_);
+      rejects_path_ = std::move(path);
+      return Ok();
+    }
+    if (s.error().code != ErrorCode::kAlreadyExists || n >= 100) return s;
+  }
 }
 
 void Pipeline::CommitterLoop() {
@@ -838,12 +1265,30 @@ void Pipeline::CommitterLoop() {
   }
 }
 
+// The rejects file replaces what is at its path: never the input itself.
+Status CheckRejectsIsNotInput(const std::string& input, const std::string& rejects) {
+  struct stat in {
+  }, out{};
+  if (input == "-" || ::stat(input.c_str(), &in) != 0 || ::stat(rejects.c_str(), &out) != 0)
+    return Ok();
+  if (in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+    return Fail(ErrorCode::kInvalidArgument, "--rejects names the input file itself");
+  }
+  return Ok();
+}
+
 Result<ImportStats> Pipeline::Run() {
   auto start = std::chrono::steady_clock::now();
-  unsigned threads = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads =
+      options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   max_in_flight_ = 2 * threads + 2;
-  std::error_code ec;
-  std::filesystem::remove(options_.rejects_path, ec);  // a stale file would mislead
+  if (!rejects_fresh_) {
+    COFFRE_TRY(CheckRejectsIsNotInput(options_.path, rejects_path_));
+    // A stale file would mislead (a device named by --rejects stays).
+    struct stat st {};
+    if (::lstat(rejects_path_.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+      ::unlink(rejects_path_.c_str());
+  }
 
   std::vector<std::thread> workers;
   for (unsigned i = 0; i < threads; ++i) workers.emplace_back([this] { WorkerLoop(); });
@@ -859,13 +1304,25 @@ Result<ImportStats> Pipeline::Run() {
   for (auto& w : workers) w.join();
   committer.join();
   ingester.join();
-  if (rejects_.is_open()) rejects_.close();
+  rejects_.Close();
+  ids_out_.Close();
   if (error_) return Fail(*error_);
 
   ImportStats stats;
+  stats.read = rows_read_;
   stats.imported = progress_.imported;
   stats.rejected = progress_.rejected;
   stats.committed_through_line = progress_.committed_through_line;
+  stats.rejects_path = rejects_path_;
+  stats.canaries = canaries_;
+  if (stats.imported + stats.rejected != stats.read) {
+    // Never report a count that leaves rows unaccounted for.
+    return Fail(ErrorCode::kInternal,
+                std::to_string(stats.read) + " rows read but " + std::to_string(stats.imported) +
+                    " imported and " + std::to_string(stats.rejected) +
+                    " rejected: rows unaccounted for; committed through line " +
+                    std::to_string(stats.committed_through_line));
+  }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;
 }
@@ -876,49 +1333,152 @@ Result<ImportStats> Pipeline::Run() {
 // open of the vault.
 Result<std::string> MakeImportDir(const std::string& dir) {
   std::error_code ec;
-  std::string path = dir + "/" + std::string(layout::kImportDirPrefix) + ToHex(crypto::RandomString(8));
+  std::string path =
+      dir + "/" + std::string(layout::kImportDirPrefix) + ToHex(crypto::RandomString(8));
   if (!std::filesystem::create_directory(path, ec)) {
     return Fail(ErrorCode::kIoError, "cannot create a working directory in " + dir);
   }
   return path;
 }
 
-ImportFormat DetectFormat(const std::string& path) {
+// The format a file name announces; kAuto when it announces none (then the
+// reader decides from the first bytes it reads: the input is read once).
+ImportFormat FormatFromName(const std::string& path) {
   auto ends = [&](std::string_view suffix) {
-    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return path.size() >= suffix.size() &&
+           path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   if (ends(".csv") || ends(".CSV")) return ImportFormat::kCsv;
   if (ends(".ndjson") || ends(".jsonl") || ends(".json")) return ImportFormat::kNdjson;
-  std::ifstream in(path);
-  char c = 0;
-  while (in.get(c)) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    return c == '{' ? ImportFormat::kNdjson : ImportFormat::kCsv;
+  return ImportFormat::kAuto;
+}
+
+}  // namespace
+
+std::string DefaultRejectsPath(const std::string& path, int64_t unix_seconds) {
+  // /dev/stdin redirected from a file stats as a regular file: what counts
+  // is the name given, never a device's or /proc's directory.
+  std::error_code ec;
+  const std::string absolute = std::filesystem::absolute(path, ec).lexically_normal().string();
+  const bool system_dir = absolute.rfind("/dev/", 0) == 0 || absolute.rfind("/proc/", 0) == 0;
+  struct stat st {};
+  if (path != "-" && !system_dir && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    return path + ".rejects";
   }
-  return ImportFormat::kNdjson;
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  return std::string("./coffre-import-") + stamp + ".rejects";
+}
+
+namespace {
+
+// --subject-key [COLLECTION.]FIELD: FIELD must be unique in COLLECTION, and
+// COLLECTION cannot be the imported one (an attached row would carry a value
+// that is already there, and clash). Without COLLECTION, the one other
+// collection where FIELD is unique.
+Result<SubjectKey> ResolveSubjectKey(const schema::Schema& schema, const schema::Collection& target,
+                                     std::string_view spec) {
+  auto unique_in = [](const schema::Collection& c, std::string_view field) {
+    const schema::FieldDef* d = c.Find(field);
+    return d != nullptr && d->unique;
+  };
+  size_t dot = spec.find('.');
+  if (dot != std::string_view::npos) {
+    std::string_view name = spec.substr(0, dot), field = spec.substr(dot + 1);
+    const schema::Collection* c = schema.Find(name);
+    if (c == nullptr)
+      return Fail(ErrorCode::kNotFound,
+                  "--subject-key: unknown collection '" + std::string(name) + "'");
+    if (!unique_in(*c, field)) {
+      return Fail(ErrorCode::kInvalidArgument, "--subject-key: '" + std::string(field) +
+                                                   "' is not a unique field of collection '" +
+                                                   c->name + "'");
+    }
+    if (c == &target) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "--subject-key: '" + std::string(field) +
+                      "' is unique in the imported collection '" + c->name +
+                      "' itself, so a row carrying an existing value would clash; name a field of "
+                      "another collection");
+    }
+    return SubjectKey{c, std::string(field)};
+  }
+  const schema::Collection* found = nullptr;
+  for (const schema::Collection& c : schema.collections()) {
+    if (&c == &target || !unique_in(c, spec)) continue;
+    if (found != nullptr) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "--subject-key: '" + std::string(spec) +
+                      "' is unique in several collections; write COLLECTION." + std::string(spec));
+    }
+    found = &c;
+  }
+  if (found == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument, "--subject-key: no collection other than '" +
+                                                 target.name + "' has a unique field '" +
+                                                 std::string(spec) + "'");
+  }
+  return SubjectKey{found, std::string(spec)};
 }
 
 }  // namespace
 
 Result<ImportStats> Import(Vault& vault, const ImportOptions& in) {
   const schema::Collection* collection = vault.schema().Find(in.collection);
-  if (collection == nullptr) return Fail(ErrorCode::kNotFound, "unknown collection '" + in.collection + "'");
+  if (collection == nullptr)
+    return Fail(ErrorCode::kNotFound, "unknown collection '" + in.collection + "'");
   ImportOptions options = in;
-  if (options.rejects_path.empty()) options.rejects_path = options.path + ".rejects";
+  bool fresh_rejects = false;
+  if (options.rejects_path.empty()) {
+    options.rejects_path = DefaultRejectsPath(options.path, vault.clock().NowUnixSeconds());
+    fresh_rejects = options.rejects_path.rfind("./coffre-import-", 0) == 0;
+  }
   if (options.chunk_rows == 0) options.chunk_rows = 8192;
   if (options.commit_rows == 0) options.commit_rows = 65536;
-  COFFRE_ASSIGN_OR_RETURN(std::string tmp_dir, MakeImportDir(vault.dir()));
-  struct stat st{};
-  if (::stat(options.path.c_str(), &st) != 0) {
+  std::optional<SubjectKey> subject_key;
+  if (options.format == ImportFormat::kExport) {
+    if (!options.subject_key.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "--subject-key does not apply to --format export (it keeps subjects)");
+    }
+    // Kept ids must not overwrite records: a collection is migrated once,
+    // into a collection that has none.
+    COFFRE_ASSIGN_OR_RETURN(auto online, vault.ListRecords(collection->name, "", 1));
+    COFFRE_ASSIGN_OR_RETURN(auto archived, vault.ListArchived(collection->name, "", 1));
+    if (!online.empty() || !archived.empty()) {
+      return Fail(ErrorCode::kAlreadyExists, "--format export keeps record ids: collection '" +
+                                                 collection->name +
+                                                 "' must be empty (import into a new vault)");
+    }
+  }
+  if (!options.subject_key.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(subject_key,
+                            ResolveSubjectKey(vault.schema(), *collection, options.subject_key));
+  }
+  struct stat st {};
+  if (options.path != "-" && ::stat(options.path.c_str(), &st) != 0) {
     return Fail(ErrorCode::kNotFound, "cannot open import file " + options.path);
   }
-  ImportFormat format = options.format == ImportFormat::kAuto ? DetectFormat(options.path) : options.format;
+  ImportFormat format =
+      options.format == ImportFormat::kAuto ? FormatFromName(options.path) : options.format;
+  COFFRE_ASSIGN_OR_RETURN(std::string tmp_dir, MakeImportDir(vault.dir()));
   // Unique checks assume no other writer adds index entries meanwhile.
   auto writes = vault.LockWrites();
-  Pipeline pipeline(vault, options, *collection, format, tmp_dir);
-  auto stats = pipeline.Run();
+  Pipeline pipeline(vault, options, *collection, format, tmp_dir, std::move(subject_key));
+  pipeline.SetRejectsPath(options.rejects_path, fresh_rejects);
+  Status opened = pipeline.OpenIdsOut();
+  Result<ImportStats> stats = opened ? pipeline.Run() : Result<ImportStats>(Fail(opened.error()));
   std::error_code ec;
   std::filesystem::remove_all(tmp_dir, ec);  // files not ingested (after a failure)
+  if (!stats && opened && !options.ids_out_path.empty()) {
+    // Nothing committed: no ids file (committed rows keep theirs).
+    struct stat ids {};
+    if (::stat(options.ids_out_path.c_str(), &ids) == 0 && ids.st_size == 0)
+      ::unlink(options.ids_out_path.c_str());
+  }
   return stats;
 }
 

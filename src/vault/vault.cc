@@ -324,6 +324,14 @@ Result<crypto::SecretKey> Vault::LoadDataKey(std::string_view subject, std::stri
   return crypto::UnwrapKey(keyring_.kek(), value.substr(5), aad, "data key");
 }
 
+Result<std::optional<crypto::SecretKey>> Vault::FindDataKey(std::string_view subject,
+                                                            std::string_view collection) {
+  auto key = LoadDataKey(subject, collection);
+  if (key) return std::optional<crypto::SecretKey>(std::move(*key));
+  if (key.error().code == ErrorCode::kNotFound) return std::optional<crypto::SecretKey>();
+  return Fail(key.error());
+}
+
 Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<NamedInput>& inputs,
                              std::optional<std::string> subject) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));

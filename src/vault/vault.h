@@ -145,6 +145,12 @@ class Vault {
   // collection) data key is shredded in the same batch. kNotFound when absent.
   Status DeleteRecord(std::string_view collection, std::string_view record_id);
 
+  // The data key of (subject, collection), nullopt when the subject has
+  // none there yet. The bulk importer attaches rows to existing subjects
+  // with it (--subject-key). kDataLoss when the stored key does not open.
+  Result<std::optional<crypto::SecretKey>> FindDataKey(std::string_view subject,
+                                                       std::string_view collection);
+
   // Equality search on a searchable field; the value is normalised first.
   Result<std::vector<RecordRef>> Find(std::string_view collection, std::string_view field,
                                       const schema::Input& value, size_t limit = SIZE_MAX);

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import selectors
 import shutil
 import secrets
@@ -192,6 +193,15 @@ def secret_from_otpauth(uri: str) -> bytes:
 # The vault and its server
 
 
+def totp_key_from_stderr(stderr: str) -> bytes:
+    """The base32 TOTP key that `principal add --kind human` and
+    `principal reset-totp` print once on stderr."""
+    m = re.search(r"enter this key by hand[^:]*: ([A-Z2-7]+)\s*$", stderr, re.M)
+    assert m, f"no TOTP key on stderr: {stderr[-300:]}"
+    text = m.group(1)
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
 def read_ndjson(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -273,10 +283,11 @@ class Vault:
             assert out.get("api_key"), "no api_key for a service"
             entry["api_key"] = out["api_key"]
         if kind == "human":
-            assert out.get("otpauth_uri"), "no otpauth_uri for a human"
+            # The secret is shown once, on stderr (QR code and key), never in
+            # the JSON on stdout.
+            assert "otpauth_uri" not in out and "totp_key" not in out, out
             entry["password"] = password
-            entry["otpauth_uri"] = out["otpauth_uri"]
-            entry["totp_key"] = secret_from_otpauth(out["otpauth_uri"])
+            entry["totp_key"] = totp_key_from_stderr(r.stderr)
         self.principals[name] = entry
         return entry
 

@@ -17,8 +17,9 @@ import subprocess
 
 import pytest
 
-from conftest import (EXIT_DENIED, EXIT_INTEGRITY, EXIT_OK, Client, Vault, build_vault, canonical,
-                      error_of, stop_checked, strong_password)
+from conftest import (EXIT_DENIED, EXIT_EXISTS, EXIT_INTEGRITY, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK,
+                      SCHEMA, Client, Vault,
+                      build_vault, canonical, error_of, stop_checked, strong_password)
 
 PEOPLE = "/v1/collections/people/records"
 SEARCH = "/v1/collections/people/search"
@@ -215,7 +216,10 @@ def test_denied_reads_expose_nothing_and_users_are_reported_apart(drill):
                    api_report(s, window(s, principal="user-a")).json()):
         assert report["subjects"] == subjects_of(s, [s.crm_read])
         assert exposures(report)[s.refs[s.crm_read]["subject"]]["fields"] == CRM_VIEWS
-    assert cli_json(s, "crm", "--user", "admin-a")["subjects"] == []
+    # No request was ever made on behalf of admin-a: a mistake, not a report of no one.
+    r = cli_report(s, "--principal", "crm", "--user", "admin-a", "--from", iso(s.t1), "--to", iso(s.t2),
+                   check_exit=EXIT_NOT_FOUND)
+    assert not r.stdout
 
 
 def test_only_the_auditor_asks_for_reports(drill):
@@ -231,6 +235,97 @@ def test_only_the_auditor_asks_for_reports(drill):
     error_of(c.post("/v1/breach-reports", json={**body, "format": "pdf"}), 400, "invalid_request")
     error_of(c.get("/v1/breach-reports"), 405)
     c.close()
+
+
+def iso_offset(t, hours):
+    """The same instant as iso(t), written in another offset (RFC 3339)."""
+    import datetime
+    tz = datetime.timezone(datetime.timedelta(hours=hours))
+    return datetime.datetime.fromtimestamp(t, tz).isoformat()
+
+
+def day(t):
+    import datetime
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def test_times_take_any_offset_and_plain_dates(drill):
+    """Issue 13, item 5: every time parameter takes RFC 3339 with any offset
+    and a plain date (a UTC day, whole as `from` and as `to`)."""
+    s = drill
+    v = s.vault
+    want = cli_json(s, "support")["subjects"]
+    # The same window written with +01:00 and -05:30 offsets (lowercase t and z elsewhere).
+    r = cli_report(s, "--principal", "support", "--from", iso_offset(s.t1, 1), "--to", iso_offset(s.t2, -5.5),
+                   "--format", "json")
+    assert json.loads(r.stdout)["subjects"] == want
+    body = {"principal": "support", "from": iso(s.t1).lower(), "to": iso_offset(s.t2, 2)}
+    r = api_report(s, body)
+    assert r.status_code == 200, r.text
+    assert r.json()["subjects"] == want
+    # Plain dates: the whole UTC days around the window (support read more then).
+    r = cli_report(s, "--principal", "support", "--from", day(s.t1 - 3600), "--to", day(s.t2 + 3600),
+                   "--format", "json")
+    by_day = json.loads(r.stdout)
+    assert set(want) <= set(by_day["subjects"])
+    assert by_day["from"].endswith("T00:00:00Z") and by_day["to"].endswith("T23:59:59Z"), by_day
+    # /v1/audit and /v1/alerts: an offset, even with its '+' left unescaped in the URL, and dates.
+    from_plus = iso_offset(s.t1, 1)
+    entries = _audit(s, f"principal=support&from={from_plus}&to={iso(s.t2)}&limit=1000")
+    encoded = _audit(s, f"principal=support&from={from_plus.replace('+', '%2B')}&to={iso(s.t2)}&limit=1000")
+    exact = _audit(s, f"principal=support&from={iso(s.t1)}&to={iso(s.t2)}&limit=1000")
+    assert entries == encoded == exact and entries
+    assert _audit(s, f"principal=support&from={day(s.t1)}&to={day(s.t2)}&limit=1000")
+    c = v.client("auditor", "investigation")
+    try:
+        error_of(c.get("/v1/audit?from=2026-02-30"), 400, "invalid_request")
+        assert "2026-02 has no day 30" in c.get("/v1/audit?from=2026-02-30").text
+        error_of(c.get("/v1/audit?to=2026-12-01T10:00:00"), 400, "invalid_request")
+        error_of(c.post("/v1/breach-reports", json={**body, "from": "2026-02-29"}), 400, "invalid_request")
+        r = c.get(f"/v1/alerts?from={day(s.t1)}&to={iso_offset(s.t2, 1)}")
+        assert r.status_code == 200 and "alerts" in r.json(), r.text
+        error_of(c.get("/v1/alerts?from=2026-12-01T25:00:00Z"), 400, "invalid_request")
+    finally:
+        c.close()
+    r = cli_report(s, "--principal", "support", "--from", "2026-02-30", "--to", iso(s.t2), check_exit=EXIT_INVALID)
+    assert "2026-02 has no day 30" in r.stderr
+    r = v.cli("alerts", v.dir, "--from", "2026-13-01", check=False)
+    assert r.returncode == EXIT_INVALID and "month 13" in r.stderr, r.stderr
+
+
+def test_a_name_never_used_is_not_found_and_a_quiet_window_is_no_one(drill):
+    """Issue 13, item 6."""
+    s = drill
+    r = cli_report(s, "--principal", "suport", "--from", iso(s.t1), "--to", iso(s.t2), check_exit=EXIT_NOT_FOUND)
+    assert "no audit entry has ever named this principal" in r.stderr and not r.stdout
+    error_of(api_report(s, window(s, principal="suport")), 404, "not_found")
+    error_of(api_report(s, window(s, principal="crm", user="nobody-ever")), 404, "not_found")
+    # support was named, but not in this window: a report of no one, and no draft to send.
+    quiet = {"from": iso(s.t1 - 3), "to": iso(s.t1 - 2)}
+    r = api_report(s, {"principal": "support", **quiet, "format": "json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["people"] == 0 and r.json()["subjects"] == []
+    md = api_report(s, {"principal": "support", **quiet, "format": "md"}).text
+    assert "there is no notification to draft" in md and "(a) Nature" not in md
+
+
+def test_notification_drafts_in_french(drill):
+    """Issue 13, item 6: --lang fr / "lang": "fr"; English by default."""
+    s = drill
+    r = cli_report(s, "--principal", "support", "--from", iso(s.t1), "--to", iso(s.t2), "--lang", "fr")
+    fr = r.stdout
+    for part in ("Projet de notification à l'autorité de contrôle (RGPD, art. 33)",
+                 "Nombre approximatif de personnes concernées : 4",
+                 "Projet d'information des personnes concernées (RGPD, art. 34)", "Madame, Monsieur,", "CNIL"):
+        assert part in fr, part
+    assert "TO BE COMPLETED" not in fr
+    api = api_report(s, window(s, principal="support", format="md", lang="fr"))
+    assert api.status_code == 200 and "RGPD, art. 33" in api.text
+    en = api_report(s, window(s, principal="support", format="md")).text
+    assert "Draft notice to the people concerned (GDPR art. 34)" in en and "RGPD" not in en
+    error_of(api_report(s, window(s, principal="support", format="md", lang="de")), 400, "invalid_request")
+    cli_report(s, "--principal", "support", "--from", iso(s.t1), "--to", iso(s.t2), "--lang", "de",
+               check_exit=EXIT_INVALID)
 
 
 def _human(s, name, purpose):
@@ -318,6 +413,21 @@ def test_bulk_export_needs_two_admins_and_comes_back_sealed(drill):
         if e["action"] == "bulk_export":
             audited.update(e["subjects"])
     assert audited == exported
+    # The migration path (docs/import.md): the decrypted export imports into a
+    # new vault with every record and subject id kept, the values unchanged.
+    plain = v.root / "people.export.ndjson"
+    v.cli("decrypt", "--secret-key", v.root / "export.secret", "--out", plain, out)
+    new_dir = v.root / "migrated"
+    v.cli("init", new_dir, "--schema", SCHEMA)
+    r = v.cli("import", new_dir, "people", plain, "--format", "export")
+    assert v.last_json(r)["imported"] == len(lines) and v.last_json(r)["rejected"] == 0
+    for x in lines[:5] + lines[-5:]:
+        got = v.last_json(v.cli("get", new_dir, "people", x["id"]))
+        assert got["subject"] == x["subject"] and got["fields"] == x["fields"]
+    # Once only: the collection now holds those ids.
+    r = v.cli("import", new_dir, "people", plain, "--format", "export", check=False)
+    assert r.returncode == EXIT_EXISTS, r.stderr
+    plain.unlink()
     # Single use; another key cannot open it.
     r = v.cli("bulk-export", v.dir, "people", "--approval", approval, "--recipient", pk,
               "--out", v.root / "again.sealed", check=False)
@@ -378,11 +488,7 @@ def test_a_tampered_entry_in_the_window_fails_the_report(drill, coffre_bin):
                and e["subjects"] == [s.refs[s.support_window[1]]["subject"]])
     stop_checked(v)
     name = "tampered"
-    db = v.root / name
-    subprocess.run(["cp", "-a", str(v.dir), str(db)], check=True, timeout=60)
-    shutil.copy2(v.anchor, v.root / f"{name}.audit-anchor")
-    shutil.copy2(v.key_file, v.root / f"{name}.key")
-    shutil.copy2(v.root / "vault.erasures", v.root / f"{name}.erasures")
+    db = _copy(v, name)
     key = "0x65" + f"{seq:016X}"
     raw = bytearray.fromhex(_ldb(db, "get", key)[2:])
     raw[-33] ^= 0x01  # the last byte of the entry, before its stored hash
@@ -406,6 +512,84 @@ def test_a_tampered_entry_in_the_window_fails_the_report(drill, coffre_bin):
         assert "verification" in error and str(seq) in error
     finally:
         stop_checked(t)
+
+
+def _copy(v, name):
+    db = v.root / name
+    subprocess.run(["cp", "-a", str(v.dir), str(db)], check=True, timeout=60)
+    shutil.copy2(v.anchor, v.root / f"{name}.audit-anchor")
+    shutil.copy2(v.key_file, v.root / f"{name}.key")
+    shutil.copy2(v.root / "vault.erasures", v.root / f"{name}.erasures")
+    return db
+
+
+def _varint(b, i):
+    value = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        value |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return value, i
+
+
+def _enc_varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _scan(db, tag):
+    """{seq: value bytes} of the audit space's keys with this tag ('e', 'c')."""
+    out = {}
+    for line in _ldb(db, "scan", f"--from=0x{ord(tag):02X}", f"--to=0x{ord(tag) + 1:02X}").splitlines():
+        key, sep, value = line.partition(" : ")
+        if not sep:
+            continue
+        k = bytes.fromhex(key.strip()[2:])
+        out[int.from_bytes(k[1:9], "big")] = bytes.fromhex(value.strip()[2:])
+    return out
+
+
+def test_shifted_entry_times_never_give_an_ok_report_with_fewer_people(drill):
+    """Issue 13, item 11: someone holding DIR moves the times of the window's
+    entries (and of those up to the next checkpoint) before the window,
+    keeping their stored hashes. The time search then starts the report at
+    that later checkpoint: today's main said ok with 0 people. The report
+    must fail (exit 6) or list everyone."""
+    s = drill
+    v = s.vault
+    assert not v.running()  # stopped by the test above
+    want = subjects_of(s, s.support_window + [s.support_search])
+    db = _copy(v, "shifted")
+    entries = _scan(db, "e")
+    times = {}
+    for seq, value in entries.items():
+        b = value[:-32]
+        assert b[0] == 1, "entry format version"
+        _, i = _varint(b, 1)
+        times[seq], _ = _varint(b, i)
+    first = min(seq for seq, t in times.items() if t >= s.t1 * 1000)
+    last = max(seq for seq, t in times.items() if t <= s.t2 * 1000 + 999)
+    after = min(seq for seq in _scan(db, "c") if seq >= last)
+    for seq in range(first, after + 1):
+        value = entries[seq]
+        b, stored_hash = value[:-32], value[-32:]
+        _, i = _varint(b, 1)
+        _, j = _varint(b, i)
+        shifted = b[:i] + _enc_varint(s.t1 * 1000 - 1000) + b[j:]
+        _ldb(db, "put", "0x65" + f"{seq:016X}", "0x" + (shifted + stored_hash).hex().upper())
+    r = v.cli("breach-report", db, "--principal", "support", "--from", iso(s.t1), "--to", iso(s.t2),
+              "--format", "json", check=False)
+    if r.returncode == EXIT_OK:
+        assert json.loads(r.stdout)["subjects"] == want, "an ok report that lost exposures"
+    assert r.returncode == EXIT_INTEGRITY, (r.returncode, r.stdout[-300:], r.stderr[-300:])
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["ok"] is False and first <= out["first_bad_seq"] <= after, out
 
 
 def s_with(vault):

@@ -337,6 +337,20 @@ def test_c_a_canary_read_alerts_and_suspends_its_readers(coffre_bin, tmp_path_fa
         # The audit log records the addition by `local`, with a count only.
         added = [e for e in audit_of(dpo, "local") if e["action"] == "canary.add"]
         assert len(added) == 1 and added[0]["subjects"] == [] and "3 canaries" in added[0]["reason"], added
+
+        # Issue 13, item 6: breach reports count the canaries read and never list them.
+        window = {"from": "2000-01-01T00:00:00Z", "to": "2999-12-31T23:59:59Z"}
+        for who, people in (("searcher", [s.refs[0]["subject"]]), ("getter", [])):
+            r = dpo.post("/v1/breach-reports", json={"principal": who, **window, "format": "json"})
+            assert r.status_code == 200, r.text
+            assert r.json()["subjects"] == people and r.json()["people"] == len(people)
+            assert r.json()["canaries"] == 1
+            for fmt in ("json", "md", "csv"):
+                text = dpo.post("/v1/breach-reports", json={"principal": who, **window, "format": fmt}).text
+                assert canary_ref["subject"] not in text, fmt
+        r = v.cli("breach-report", v.dir, "--principal", "searcher", "--from", window["from"], "--to",
+                  window["to"], "--format", "json")
+        assert json.loads(r.stdout)["canaries"] == 1 and canary_ref["subject"] not in r.stdout
     finally:
         stop_checked(v)
 

@@ -1,6 +1,8 @@
 // Positioning in the audit log without trusting its head: entries are
 // numbered 1.. without gaps and their times never go backwards, so a time is
-// found by binary search over seq.
+// found by binary search over seq. The times read here are not verified:
+// the answers are hints, and Verify decides a window's ends by signed times
+// (verify.h); someone holding DIR can shift them.
 #pragma once
 
 #include <cstdint>

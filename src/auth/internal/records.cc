@@ -6,6 +6,7 @@ namespace coffre::auth::internal {
 namespace {
 
 constexpr char kVersion = 1;
+constexpr char kCredentialVersion2 = 2;  // with a previous API key
 
 bool ReadKind(std::string_view& in, Kind& kind) {
   if (in.empty()) return false;
@@ -80,25 +81,61 @@ std::optional<Principal> DecodePrincipal(std::string_view name, std::string_view
 }
 
 std::string EncodeCredential(const CredentialRecord& c) {
-  std::string out(1, kVersion);
+  const bool v2 = !c.previous_api_key_hash.empty();
+  std::string out(1, v2 ? kCredentialVersion2 : kVersion);
   out.push_back(static_cast<char>(c.kind));
   AppendLengthPrefixed(out, c.api_key_hash);
   AppendLengthPrefixed(out, c.password_hash);
   AppendLengthPrefixed(out, c.totp_secret);
+  if (v2) {
+    AppendLengthPrefixed(out, c.previous_api_key_hash);
+    AppendVarint(out, static_cast<uint64_t>(c.previous_expires_at));
+  }
   return out;
 }
 
 std::optional<CredentialRecord> DecodeCredential(std::string_view in) {
   CredentialRecord c;
-  std::string_view key_hash, password_hash, secret;
-  if (!ReadVersion(in) || !ReadKind(in, c.kind) || !ReadLengthPrefixed(in, key_hash) ||
-      !ReadLengthPrefixed(in, password_hash) || !ReadLengthPrefixed(in, secret) || !in.empty()) {
+  if (in.empty() || (in[0] != kVersion && in[0] != kCredentialVersion2)) return std::nullopt;
+  const bool v2 = in[0] == kCredentialVersion2;
+  in.remove_prefix(1);
+  std::string_view key_hash, password_hash, secret, previous;
+  if (!ReadKind(in, c.kind) || !ReadLengthPrefixed(in, key_hash) ||
+      !ReadLengthPrefixed(in, password_hash) || !ReadLengthPrefixed(in, secret)) {
     return std::nullopt;
   }
+  if (v2 && (!ReadLengthPrefixed(in, previous) || !ReadInt(in, c.previous_expires_at) ||
+             previous.empty())) {
+    return std::nullopt;
+  }
+  if (!in.empty()) return std::nullopt;
   c.api_key_hash = std::string(key_hash);
   c.password_hash = std::string(password_hash);
   c.totp_secret = std::string(secret);
+  c.previous_api_key_hash = std::string(previous);
   return c;
+}
+
+std::string EncodeApiKeyLookup(const ApiKeyLookup& l) {
+  std::string out = l.name;
+  if (l.expires_at > 0) out.append(1, '\0').append(std::to_string(l.expires_at));
+  return out;
+}
+
+std::optional<ApiKeyLookup> DecodeApiKeyLookup(std::string_view bytes) {
+  ApiKeyLookup l;
+  const size_t nul = bytes.find('\0');
+  l.name = std::string(bytes.substr(0, nul));
+  if (l.name.empty()) return std::nullopt;
+  if (nul == std::string_view::npos) return l;
+  const std::string_view digits = bytes.substr(nul + 1);
+  if (digits.empty() || digits.size() > 18) return std::nullopt;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    l.expires_at = l.expires_at * 10 + (c - '0');
+  }
+  if (l.expires_at == 0) return std::nullopt;
+  return l;
 }
 
 std::string EncodeLock(const LockRecord& l) {

@@ -31,9 +31,27 @@ struct CredentialRecord {
   std::string api_key_hash;   // service
   std::string password_hash;  // human: Argon2id encoded
   std::string totp_secret;    // human: raw bytes
+  // Service, after `rotate-key --grace`: the replaced key's hash and when
+  // it stops working (unix seconds). Empty / 0 when none.
+  std::string previous_api_key_hash;
+  int64_t previous_expires_at = 0;
 };
+// Version 1 (kind, key hash, password hash, TOTP secret) when there is no
+// previous key, so vaults that never rotated keep today's bytes; version 2
+// appends the previous key's hash and expiry. Both are decoded.
 std::string EncodeCredential(const CredentialRecord& c);
 std::optional<CredentialRecord> DecodeCredential(std::string_view bytes);
+
+// The value of "apikey/HASH" before sealing: the service's name, followed
+// for a key replaced with a grace period by '\0' and its expiry in decimal
+// unix seconds (names never hold '\0', so older values decode as "no
+// expiry").
+struct ApiKeyLookup {
+  std::string name;
+  int64_t expires_at = 0;  // 0: current key, no expiry
+};
+std::string EncodeApiKeyLookup(const ApiKeyLookup& l);
+std::optional<ApiKeyLookup> DecodeApiKeyLookup(std::string_view bytes);
 
 struct LockRecord {
   int64_t failures = 0;      // consecutive failures since the last success or lock

@@ -30,6 +30,11 @@ void SourceThrottle::Refund(std::string_view source) {
   if (it != tat_.end()) it->second -= refill_;
 }
 
+void SourceThrottle::ForgetPrefix(std::string_view prefix) {
+  std::lock_guard lock(mu_);
+  std::erase_if(tat_, [prefix](const auto& entry) { return entry.first.starts_with(prefix); });
+}
+
 void SourceThrottle::MakeRoom(int64_t now) {
   std::erase_if(tat_, [now](const auto& entry) { return entry.second <= now; });
   if (tat_.size() < max_sources_) return;

@@ -1,15 +1,16 @@
-// Per-source throttling of failed logins, in memory and bounded.
+// Throttling of failed logins by key, in memory and bounded. The Directory
+// keeps two: one keyed by source address (50 failures at once, then one
+// per 6 s) and one keyed by (name, source) (5 at once, then one a minute;
+// ADR 0005, ADR 0015c).
 //
-// A generic cell rate algorithm (GCRA): each source may fail `burst` times at
+// A generic cell rate algorithm (GCRA): each key may fail `burst` times at
 // once, then once per `refill_seconds`. An attempt is admitted (and charged
 // in advance, so parallel attempts cannot slip through together) or refused
 // with the seconds to wait; a successful attempt is refunded. Checked before
-// the account is touched, so one source cannot drive every account into
-// lockout: with the defaults (5, 60 s) it makes at most 60 failures an
-// hour, i.e. keeps at most ~3 accounts locked (10 failures, 30 minutes).
+// the account is touched.
 //
-// At most `max_sources` sources are tracked; when full, sources whose debt
-// is paid are forgotten first, then the one with the least debt.
+// At most `max_sources` keys are tracked; when full, keys whose debt is
+// paid are forgotten first, then the one with the least debt.
 //
 // Internal to auth. Thread-safety: thread-safe.
 #pragma once
@@ -30,6 +31,8 @@ class SourceThrottle {
   int64_t Admit(std::string_view source, int64_t now);
   // Returns the charge of an admitted attempt that succeeded.
   void Refund(std::string_view source);
+  // Forgets every key that starts with `prefix` (an admin's unlock).
+  void ForgetPrefix(std::string_view prefix);
 
   size_t TrackedForTest() const;
 
