@@ -514,6 +514,15 @@ double CpuSeconds() {
 // hanging), and serves again once descriptors are free.
 TEST_F(HttpsServerTest, OutOfDescriptorsTheServerBacksOffAndRecovers) {
   Start([&](api::Request&) { return Text(200, "ok"); }, nullptr);
+  // Every thread of the server started and served before descriptors run
+  // out (the sanitizers' runtime needs a pipe the first time it checks a
+  // type): two connections, one per I/O thread, each answered by a worker.
+  for (int i = 0; i < 2; ++i) {
+    Client warm(server_->port());
+    ASSERT_TRUE(warm.ok());
+    ASSERT_EQ(warm.Get("/"), "200 ok");
+  }
+  std::this_thread::sleep_for(300ms);
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
   constexpr int kClients = 24;
