@@ -1159,6 +1159,41 @@ TEST_F(CliE2eTest, KeyRotationRefusesANewKeyFileInsideTheDataDirectory) {
   EXPECT_EQ(code, kExitOk) << "the vault no longer opens with its key";
 }
 
+// Issue 13 item 9: `keys rotate` without --new-key-file replaces the key
+// file in use, keeps the old one apart, and every later command opens the
+// vault as before (it used to leave DIR.key.new beside DIR.key and fail).
+TEST_F(CliE2eTest, KeyRotationInPlaceLeavesAVaultThatOpens) {
+  InitVault();
+  auto [id, subject] = Put(person(54));
+  const std::string before = ReadFileOrDie(key_);
+  CliResult r = Coffre({"keys", "rotate", dir_});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  json::object o = json::parse(r.LastOutLine()).as_object();
+  EXPECT_EQ(std::string(o.at("key_file").as_string()), key_);
+  const std::string retired(o.at("retired_key_file").as_string());
+  EXPECT_EQ(ReadFileOrDie(retired), before) << "the old key is kept apart";
+  EXPECT_NE(ReadFileOrDie(key_), before);
+  EXPECT_FALSE(fs::exists(key_ + ".new"));
+  struct stat st {};
+  ASSERT_EQ(::stat(key_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  int code = 0;
+  auto fields = GetFields(id, &code);
+  EXPECT_EQ(code, kExitOk) << "the vault does not open after keys rotate";
+  EXPECT_TRUE(fields["nir"] == Field(person(54), "nir"));
+  EXPECT_EQ(Find("email", Field(person(54), "email")), std::vector<std::string>{id});
+  r = Coffre({"get", dir_, "people", id, "--key-file", retired});
+  EXPECT_EQ(r.exit_code, kExitWrongKey) << r.err;
+  // And again: a second rotation keeps both old keys.
+  r = Coffre({"keys", "rotate", dir_});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  const std::string retired2(json::parse(r.LastOutLine()).as_object().at("retired_key_file").as_string());
+  EXPECT_NE(retired2, retired);
+  EXPECT_TRUE(fs::exists(retired));
+  GetFields(id, &code);
+  EXPECT_EQ(code, kExitOk);
+}
+
 // Review finding H1: a rejected duplicate must not release the key its
 // first holder reserved, or a third row with the same value gets in.
 TEST_F(CliE2eTest, ImportRejectsEveryLaterCopyOfAUniqueValue) {
@@ -1246,6 +1281,8 @@ TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
   CliResult refused = Coffre({"get", dir_, "people", kept});
   EXPECT_EQ(refused.exit_code, 6) << refused.err;
   EXPECT_NE(refused.err.find("entries were removed"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("coffre audit reanchor"), std::string::npos)
+      << "the refusal must name the command that fixes it: " << refused.err;
   CliResult re = Coffre({"audit", "reanchor", dir_});
   ASSERT_EQ(re.exit_code, kExitOk) << re.err;
   json::object ro = json::parse(re.LastOutLine()).as_object();

@@ -229,9 +229,12 @@ Status AuditLog::Recover() {
   COFFRE_ASSIGN_OR_RETURN(auto anchored, internal::ReadLastAnchorCheckpoint(anchor));
   if (anchored) {
     if (anchored->seq > last_seq_) {
-      return Fail(Corrupt("the log ends at entry " + std::to_string(last_seq_) + " but anchor " +
-                          anchor + " holds checkpoint " + std::to_string(anchored->seq) +
-                          ": entries were removed"));
+      return Fail(
+          Corrupt("the log ends at entry " + std::to_string(last_seq_) + " but anchor " + anchor +
+                  " holds checkpoint " + std::to_string(anchored->seq) +
+                  ": entries were removed (after restoring a backup of the data directory,"
+                  " run `coffre audit reanchor DIR` to start a new anchor; the old one is kept"
+                  " as evidence)"));
     }
     if (!internal::CheckpointSignatureValid(*anchored, public_key())) {
       return Fail(Corrupt("anchor checkpoint " + std::to_string(anchored->seq) +

@@ -28,7 +28,7 @@ char StateByte(State s) {
   switch (s) {
     case State::kActive: return 'a';
     case State::kSaved: return 's';
-    case State::kEvidence: return 'e';
+    case State::kEvidence: return layout::kEvidenceStateByte;
   }
   return '?';
 }
@@ -37,7 +37,7 @@ std::optional<State> StateFromByte(char c) {
   switch (c) {
     case 'a': return State::kActive;
     case 's': return State::kSaved;
-    case 'e': return State::kEvidence;
+    case layout::kEvidenceStateByte: return State::kEvidence;
     default: return std::nullopt;
   }
 }
@@ -184,8 +184,15 @@ Result<std::unique_ptr<Cards>> Cards::Open(vault::Vault& vault) {
   if (months) {
     COFFRE_ASSIGN_OR_RETURN(o.evidence_months, ParseEvidenceMonths(*months));
   }
-  return std::make_unique<Cards>(vault.store(), vault.vault_id(), vault.keyring().kek(),
-                                 vault.keyring().card_hash_key(), o);
+  auto cards = std::make_unique<Cards>(vault.store(), vault.vault_id(), vault.keyring().kek(),
+                                       vault.keyring().card_hash_key(), o);
+  cards->vault_ = &vault;
+  return cards;
+}
+
+Status Cards::CommitDeletion(const vault::JournalEntry& entry, storage::WriteBatch& batch) {
+  if (vault_ == nullptr) return store_.Write(batch);
+  return vault_->CommitDeletion({entry}, batch);
 }
 
 Result<Created> Cards::Create(const NewCard& in, int64_t now_s) {
@@ -324,7 +331,7 @@ Result<Card> Cards::Complete(std::string_view token, int64_t now_s) {
     return c;
   }
   COFFRE_TRY(WriteEvidence(c, *batch));
-  COFFRE_TRY(store_.Write(*batch));
+  COFFRE_TRY(CommitDeletion(vault::JournalEntry::CardNumber(c.id), *batch));
   shredded_ = true;
   std::fill(c.pan.begin(), c.pan.end(), '\0');
   c.pan.clear();
@@ -339,7 +346,7 @@ Result<Card> Cards::Delete(std::string_view token) {
   COFFRE_ASSIGN_OR_RETURN(Card c, Load(t.card_id, token));
   auto batch = store_.NewBatch();
   DeleteCard(*batch, c);
-  COFFRE_TRY(store_.Write(*batch));
+  COFFRE_TRY(CommitDeletion(vault::JournalEntry::Card(c.id), *batch));
   shredded_ = true;
   return c;
 }
@@ -369,12 +376,13 @@ Result<SweepStats> Cards::Sweep(int64_t now_s, const std::function<Status(const 
     if (now_s >= c->evidence_until_s) {
       event.kind = SweepEvent::kEvidenceDeleted;
       DeleteCard(*batch, *c);
+      COFFRE_TRY(CommitDeletion(vault::JournalEntry::Card(c->id), *batch));
     } else if (c->state != State::kEvidence && now_s >= c->expires_s) {
       COFFRE_TRY(WriteEvidence(*c, *batch));
+      COFFRE_TRY(CommitDeletion(vault::JournalEntry::CardNumber(c->id), *batch));
     } else {
       continue;
     }
-    COFFRE_TRY(store_.Write(*batch));
     shredded_ = true;
     lock.unlock();
     ++(event.kind == SweepEvent::kExpired ? stats.expired : stats.evidence_deleted);
@@ -394,7 +402,7 @@ Result<size_t> Cards::CountOfSubject(std::string_view subject) {
 
 Status Cards::CompactIfShredded() {
   if (!shredded_.exchange(false)) return Ok();
-  Status s = store_.CompactSpace(Space::kCards);
+  Status s = vault_ != nullptr ? vault_->CompactDeleted() : store_.CompactSpace(Space::kCards);
   if (!s) shredded_ = true;  // tried again next time
   return s;
 }

@@ -41,6 +41,7 @@
 #include "common/status.h"
 #include "crypto/crypto.h"
 #include "storage/store.h"
+#include "vault/erasure_journal.h"
 
 namespace coffre::vault {
 class Vault;
@@ -131,6 +132,10 @@ class Cards {
   Cards(storage::Store& store, std::string vault_id, const crypto::SecretKey& kek,
         const crypto::SecretKey& hash_key, CardsOptions options);
   // Over the vault's store and keyring, with its evidence months config.
+  // Deletions (Delete, Complete, the sweep) are then journalled in the
+  // vault's erasure journal (Vault::CommitDeletion), so that a restored
+  // backup does not bring a deleted card or number back; a Cards made with
+  // the constructor journals nothing (tests).
   static Result<std::unique_ptr<Cards>> Open(vault::Vault& vault);
 
   const CardsOptions& options() const { return options_; }
@@ -166,13 +171,16 @@ class Cards {
 
   // After numbers or keys were replaced or deleted, compacts the cards
   // space so that their old versions leave the files and the write-ahead
-  // log (Store::CompactSpace); does nothing when none was.
+  // log (Store::CompactSpace; Vault::CompactDeleted when opened over a
+  // vault); does nothing when none was.
   Status CompactIfShredded();
   bool shred_pending() const { return shredded_.load(); }
 
  private:
   Result<Card> Load(std::string_view id, std::string_view token);
   Status WriteEvidence(const Card& card, storage::WriteBatch& batch);
+  // Writes a batch that deletes a card or its number, journalled first.
+  Status CommitDeletion(const vault::JournalEntry& entry, storage::WriteBatch& batch);
 
   storage::Store& store_;
   std::string vault_id_;
@@ -181,6 +189,7 @@ class Cards {
   CardsOptions options_;
   std::mutex mu_;
   std::atomic<bool> shredded_{false};
+  vault::Vault* vault_ = nullptr;  // journals deletions; not owned
 };
 
 }  // namespace coffre::cards

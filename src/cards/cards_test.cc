@@ -502,6 +502,79 @@ TEST_F(CardsInVaultTest, ARestoredBackupForgetsTheErasedSubjectsCards) {
   EXPECT_TRUE(cards_->Get(kept.token));
 }
 
+// Issue 13 item 2: a card deleted over the API, made irreversible by
+// `complete`, or deleted or expired by the sweep is journalled; restoring a
+// backup taken before brings none of them back.
+TEST_F(CardsInVaultTest, ARestoredBackupForgetsDeletedCompletedAndSweptCards) {
+  auto make = [&](unsigned seed, const char* expiry, bool save = false) {
+    auto c =
+        cards_->Create({.pan = LuhnNumber("4", 16, seed), .expiry = expiry, .save = save}, kNow);
+    EXPECT_TRUE(c) << c.error().ToString();
+    return c->card;
+  };
+  Card deleted = make(11, "12/28");
+  Card completed = make(12, "12/28");
+  Card swept_away = make(13, "01/27");  // evidence retention over by the sweep: deleted
+  Card expired = make(14, "03/28");     // expired at the sweep: number gone
+  Card kept = make(15, "12/28");
+  Card saved = make(16, "12/28", true);  // completed, kept at the holder's request
+  Close();
+  const std::string backup = tmp_ + "/backup";
+  fs::copy(dir(), backup, fs::copy_options::recursive);
+  Open();
+  ASSERT_TRUE(cards_->Delete(deleted.token));
+  ASSERT_TRUE(cards_->Complete(completed.token, kNow));
+  ASSERT_TRUE(cards_->Complete(saved.token, kNow));
+  auto swept = cards_->Sweep(1843430400, [](const SweepEvent&) { return Ok(); });  // 2028-06-01
+  ASSERT_TRUE(swept) << swept.error().ToString();
+  EXPECT_EQ(swept->evidence_deleted, 1u);
+  EXPECT_EQ(swept->expired, 1u);
+  Close();
+  fs::remove_all(dir());
+  fs::rename(backup, dir());
+  Open();
+  for (const Card* c : {&deleted, &swept_away}) {
+    EXPECT_EQ(cards_->Get(c->token).error().code, ErrorCode::kNotFound)
+        << "a deleted card came back";
+    EXPECT_EQ(EntriesOf(c->id), 0u);
+  }
+  for (const Card* c : {&completed, &expired}) {
+    auto back = cards_->Get(c->token);
+    EXPECT_TRUE(!back || back->pan.empty()) << "a card number made irreversible came back";
+    if (!back) EXPECT_EQ(EntriesOf(c->id), 0u);
+  }
+  auto k = cards_->Get(kept.token);
+  ASSERT_TRUE(k) << k.error().ToString();
+  EXPECT_FALSE(k->pan.empty());
+  auto s = cards_->Get(saved.token);
+  ASSERT_TRUE(s) << s.error().ToString();
+  EXPECT_FALSE(s->pan.empty()) << "a saved card's completion does not shred it";
+  // Replayed once: reopening changes nothing more.
+  Open();
+  EXPECT_TRUE(cards_->Get(kept.token));
+}
+
+// A replay interrupted after a card entry's batch (card and key gone, the
+// vault's applied count not yet moved) still removes, at the next open, the
+// card's recognition and subject entries.
+TEST_F(CardsInVaultTest, AnInterruptedReplayLeavesNoRecognitionEntryBehind) {
+  const std::string jeanne = Customer("Martin");
+  Card c = MakeFor(jeanne, 21);
+  auto batch = vault_->store().NewBatch();
+  batch->Delete(Space::kCards, "c/" + c.id);
+  batch->Delete(Space::kCards, "k/" + c.id);
+  ASSERT_TRUE(vault_->store().Write(*batch));
+  ASSERT_EQ(EntriesOf(c.id), 2u);  // hash and subject entries
+  const std::string vault_id = vault_->vault_id();
+  Close();
+  auto j = vault::ErasureJournal::Open(journal(), vault_id);
+  ASSERT_TRUE(j);
+  ASSERT_TRUE(j->Append(vault::JournalEntry::Card(c.id), kNow));
+  Open();
+  EXPECT_EQ(EntriesOf(c.id), 0u);
+  EXPECT_EQ(*cards_->CountOfSubject(jeanne), 0u);
+}
+
 }  // namespace
 }  // namespace coffre::cards
 

@@ -530,26 +530,36 @@ void RegisterGen(CLI::App& app, Context& ctx) {
 void RegisterKeys(CLI::App& app, Context& ctx) {
   auto* keys = app.add_subcommand("keys", "key management");
   keys->require_subcommand(1);
-  Examples(keys, {"coffre keys rotate vault --new-key-file vault.key.2027"});
+  Examples(keys, {"coffre keys rotate vault"});
   auto* cmd = keys->add_subcommand("rotate", "new master key: rewrap the keyring, records untouched");
-  Examples(cmd, {"coffre keys rotate vault --new-key-file vault.key.2027",
+  Examples(cmd, {"coffre keys rotate vault    # vault.key replaced, the old one kept as "
+                 "vault.key.old-<UTC time>",
+                 "coffre keys rotate vault --new-key-file vault.key.2027",
                  "coffre keys rotate vault --key-file /etc/coffre/old.key --new-key-file "
                  "/etc/coffre/new.key"});
   auto a = std::make_shared<VaultArgs>();
   auto next = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("--new-key-file", *next, "key file to create for the new master key")->required();
+  cmd->add_option(
+      "--new-key-file", *next,
+      "key file to create for the new master key; default: the key file in use is replaced"
+      " in place and the old one kept as KEY.old-<UTC time>");
   cmd->callback([&ctx, a, next] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      COFFRE_ASSIGN_OR_RETURN(size_t n, local->vault().RotateMasterKey(*next));
+      std::string retired;
+      COFFRE_ASSIGN_OR_RETURN(size_t n, local->vault().RotateMasterKey(*next, &retired));
+      const std::string key_file = next->empty() ? ResolveKeyFile(a->dir, a->key_file) : *next;
       COFFRE_TRY(local->Audit("keys.rotate", {}, {}, {}));
-      std::cerr << "coffre: the vault now opens only with " << *next
-                << ". Rotation replaces the master key, not the sub-keys it protects: it retires"
+      std::cerr << "coffre: the vault now opens only with the new key in " << key_file;
+      if (!retired.empty()) std::cerr << "; the old key is kept in " << retired;
+      std::cerr << ". Rotation replaces the master key, not the sub-keys it protects: it retires"
                    " an old key file, but after a key file AND a copy of the data directory have"
                    " leaked, the leaked copy stays readable. Destroy the old key file once backups"
                    " made with it have expired.\n";
-      PrintJson({{"rewrapped", n}, {"key_file", *next}});
+      boost::json::object out{{"rewrapped", n}, {"key_file", key_file}};
+      if (!retired.empty()) out["retired_key_file"] = retired;
+      PrintJson(out);
       return Ok();
     });
   });

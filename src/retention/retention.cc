@@ -214,8 +214,10 @@ Result<SweepResult> Retention::Sweep() {
       if (!due(*base, del)) return Ok();
     }
     if (del) {
-      Status s = v.archived ? vault_.DeleteArchived(v.collection->name, v.record->id)
-                            : vault_.DeleteRecord(v.collection->name, v.record->id);
+      // Journalled one by one; compacted once, after the sweep.
+      Status s = v.archived
+                     ? vault_.DeleteArchived(v.collection->name, v.record->id, vault::Compaction::kDeferred)
+                     : vault_.DeleteRecord(v.collection->name, v.record->id, vault::Compaction::kDeferred);
       if (gone(s)) return count(missed.gone);
       if (unreadable(s)) return count(missed.unreadable);
       COFFRE_TRY(s);

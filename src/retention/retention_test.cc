@@ -60,14 +60,28 @@ class RetentionTest : public ::testing::Test {
     fs::remove_all(tmp_);
     fs::create_directories(tmp_);
     std::ofstream(tmp_ / "s.toml") << kSchema;
-    auto init = vault::Vault::Init({.dir = tmp_ / "v", .schema_path = tmp_ / "s.toml", .key_file = tmp_ / "v.key",
-                                    .erasure_journal = ""});
+    auto init = vault::Vault::Init({.dir = tmp_ / "v",
+                                    .schema_path = tmp_ / "s.toml",
+                                    .key_file = tmp_ / "v.key",
+                                    .erasure_journal = tmp_ / "v.erasures"});
     ASSERT_TRUE(init) << init.error().message;
-    auto v = vault::Vault::Open({.dir = tmp_ / "v", .key_file = tmp_ / "v.key", .clock = &clock_});
+    OpenAll("v.audit-anchor");
+  }
+  // Opens the vault (replaying its erasure journal), its audit log with the
+  // anchor `anchor` beside it, and the retention rules.
+  void OpenAll(const std::string& anchor) {
+    retention_.reset();
+    audit_.reset();
+    vault_.reset();
+    auto v = vault::Vault::Open({.dir = tmp_ / "v",
+                                 .key_file = tmp_ / "v.key",
+                                 .erasure_journal = tmp_ / "v.erasures",
+                                 .clock = &clock_});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
     audit::Options ao;
-    ao.anchor_path = tmp_ / "v.audit-anchor";
+    ao.anchor_path = tmp_ / anchor;
+    ao.recreate_anchor = anchor != "v.audit-anchor";
     ao.clock = &clock_;
     auto log = audit::AuditLog::Open(vault_->store(),
                                      crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()), ao);
@@ -176,6 +190,40 @@ TEST_F(RetentionTest, DeletesByCryptoShreddingWhenTheDateFieldIsPastItsRule) {
   EXPECT_EQ(entries[0].reason, "delete_after 3y from last_contact (prospect)");
   EXPECT_TRUE(entries[0].fields.empty());
   EXPECT_EQ(AuditEntries("retention.sweep").size(), 1u);
+}
+
+// Issue 13 item 2: records the sweeper deleted (online or from the archive)
+// stay deleted when a backup taken before the sweep is restored.
+TEST_F(RetentionTest, ARestoredBackupForgetsWhatTheSweepDeleted) {
+  auto recent =
+      Put("prospects", {{"email", "recent.prospect@example.fr"}, {"last_contact", "2026-11-01"}});
+  auto mid =
+      Put("prospects", {{"email", "mid.prospect@example.fr"}, {"last_contact", "2023-12-30"}});
+  EXPECT_EQ(Sweep().archived, 1u);  // mid: past 1y, not yet 3y
+  ASSERT_TRUE(Archived("prospects", mid));
+  auto old =
+      Put("prospects", {{"email", "old.prospect@example.fr"}, {"last_contact", "2023-06-30"}});
+  auto visit = Put("visits", {{"note", "a visit"}});
+  clock_.Advance(31 * kDay);  // the visit and mid are due for deletion too
+  retention_.reset();
+  audit_.reset();
+  vault_.reset();
+  fs::copy(tmp_ / "v", tmp_ / "backup", fs::copy_options::recursive);
+  OpenAll("v.audit-anchor");
+  EXPECT_EQ(Sweep().deleted, 3u);
+  retention_.reset();
+  audit_.reset();
+  vault_.reset();
+  fs::remove_all(tmp_ / "v");
+  fs::rename(tmp_ / "backup", tmp_ / "v");
+  OpenAll("restored.audit-anchor");  // the restored log is older than its anchor
+  EXPECT_FALSE(Online("prospects", old)) << "a record deleted by the sweep came back";
+  EXPECT_FALSE(Online("visits", visit)) << "a record deleted by the sweep came back";
+  EXPECT_EQ(DataKeys(old.subject), 0u);
+  EXPECT_EQ(DataKeys(visit.subject), 0u);
+  EXPECT_FALSE(Archived("prospects", mid)) << "an archived record deleted by the sweep came back";
+  EXPECT_EQ(DataKeys(mid.subject), 0u);
+  EXPECT_TRUE(Online("prospects", recent));
 }
 
 TEST_F(RetentionTest, LastActivityCountsWritesNotReads) {

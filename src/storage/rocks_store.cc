@@ -125,6 +125,13 @@ rocksdb::DBOptions MakeDbOptions(const RocksOptions& o) {
   db.allow_concurrent_memtable_write = true;
   db.enable_write_thread_adaptive_yield = true;
   db.keep_log_file_num = 10;
+  // Every change of the file set starts a new MANIFEST holding the live
+  // files only, and the old one is deleted: a MANIFEST kept for long would
+  // list the key boundaries (blind-index hashes) of files that held
+  // deleted entries (ADR 0004, RollManifest). A MANIFEST is a few hundred
+  // bytes per live file, written at each flush or compaction.
+  db.max_manifest_file_size = 1;
+  db.manifest_preallocation_size = 64 << 10;
   // After a crash, what the WAL held (unsynced audit groups included) is
   // flushed into synced table files at open, before the audit log anchors a
   // checkpoint found there. (RocksDB's default, pinned.)
@@ -330,6 +337,28 @@ class RocksStore final : public Store {
     return Ok();
   }
 
+  Status RollManifest() override {
+    COFFRE_TRY(RefuseIfReadOnly("roll the MANIFEST of"));
+    // A change of the file set after the compactions: a flush of the
+    // default family (which holds nothing else) makes RocksDB write a new
+    // MANIFEST from the live files (max_manifest_file_size); the purge then
+    // deletes the old one in this thread.
+    rocksdb::ColumnFamilyHandle* cf = db_->DefaultColumnFamily();
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::Status s = db_->Put(wo, cf, "manifest-roll", "");
+    if (s.ok()) {
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      fo.allow_write_stall = true;
+      s = db_->Flush(fo, cf);
+    }
+    if (s.ok()) s = db_->DisableFileDeletions();
+    if (s.ok()) s = db_->EnableFileDeletions(/*force=*/false);
+    if (!s.ok()) return Fail(FromRocks(s, "cannot roll the MANIFEST of store " + path_));
+    return Ok();
+  }
+
   Status Flush() override {
     COFFRE_TRY(RefuseIfReadOnly("flush"));
     return FlushAll();
@@ -502,8 +531,9 @@ Result<std::unique_ptr<Store>> OpenRocksStore(const RocksOptions& options) {
   }
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  // RocksDB's own "default" family is never written; no compression there
-  // either, so that nothing could ever hide in a compressed block.
+  // RocksDB's own "default" family holds only RollManifest's marker (no
+  // data); no compression there either, so that nothing could ever hide in
+  // a compressed block.
   rocksdb::ColumnFamilyOptions default_cf;
   default_cf.compression = rocksdb::kNoCompression;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, default_cf);

@@ -415,6 +415,38 @@ TEST_F(RocksStoreTest, SortedFilesOfKnownSizeGetAWholeFileFilter) {
 // Bulk import commits a group of files into several spaces at once: after a
 // successful call every space holds its files; a failing set leaves no space
 // changed.
+// ADR 0004's gap, closed by ADR 0015b: the MANIFEST keeps the smallest and
+// largest key of every file it listed (blind-index hashes are keys), also
+// after CompactSpace dropped the entries. RollManifest leaves them in no
+// file of the directory, while the store stays open (a server).
+TEST_F(RocksStoreTest, RollManifestForgetsTheBoundsOfDeletedFiles) {
+  auto store = Create();
+  ASSERT_TRUE(store);
+  const std::string gone = "blind-hash-of-a-deleted-value-0123456789";
+  Put(*store, Space::kIndex, gone, "id");
+  Put(*store, Space::kIndex, "zz-kept", "id");
+  ASSERT_TRUE(store->Flush());
+  auto b = store->NewBatch();
+  b->Delete(Space::kIndex, gone);
+  ASSERT_TRUE(store->Write(*b));
+  auto holding = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(db_)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (content.find(gone) != std::string::npos) names.push_back(e.path().filename().string());
+    }
+    return names;
+  };
+  ASSERT_TRUE(store->CompactSpace(Space::kIndex));
+  std::vector<std::string> before_roll = holding();
+  ASSERT_EQ(before_roll.size(), 1u) << "positive control: the MANIFEST still lists the key";
+  EXPECT_EQ(before_roll[0].rfind("MANIFEST-", 0), 0u) << before_roll[0];
+  ASSERT_TRUE(store->RollManifest());
+  EXPECT_EQ(holding(), std::vector<std::string>{});
+  EXPECT_EQ(Get(*store, Space::kIndex, "zz-kept"), "id");
+}
+
 TEST_F(RocksStoreTest, IngestAtomicallyAcrossSpaces) {
   auto store = Create();
   ASSERT_TRUE(store);

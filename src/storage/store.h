@@ -117,6 +117,13 @@ class Store {
   // (crypto-shredding relies on it). Blocks until done.
   virtual Status CompactSpace(Space space) = 0;
 
+  // After CompactSpace dropped deleted entries, makes the store's own
+  // bookkeeping forget them too: RocksDB's MANIFEST keeps the smallest and
+  // largest key of every file it ever listed (blind-index hashes among
+  // them), so a fresh MANIFEST is written and the old one deleted (ADR
+  // 0004). Backends without such bookkeeping need nothing.
+  virtual Status RollManifest() { return Ok(); }
+
   // Writes all in-memory data to files (used before copying a directory).
   virtual Status Flush() = 0;
 

@@ -1,11 +1,13 @@
 #include "vault/erasure_journal.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 #include "common/bytes.h"
 #include "crypto/crypto.h"
@@ -31,7 +33,77 @@ Status WriteAllSynced(const std::string& path, std::string_view text, int flags)
   return Ok();
 }
 
+constexpr std::string_view kRecordWord = "record";
+constexpr std::string_view kCardWord = "card";
+constexpr std::string_view kCardNumberWord = "card-number";
+
+bool IsCollectionName(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name[0] < 'a' || name[0] > 'z') return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+// The text of a line after its time; nullopt for a malformed (torn) one.
+std::optional<JournalEntry> ParseEntry(std::string_view text) {
+  auto space = text.find(' ');
+  if (space == std::string_view::npos) {  // v1: a subject
+    auto subject = ParseId(text, "subject");
+    if (!subject) return std::nullopt;
+    return JournalEntry::Subject(*subject);
+  }
+  std::string_view word = text.substr(0, space);
+  std::string_view rest = text.substr(space + 1);
+  if (word == kRecordWord) {
+    auto gap = rest.find(' ');
+    if (gap == std::string_view::npos || !IsCollectionName(rest.substr(0, gap)))
+      return std::nullopt;
+    auto id = ParseId(rest.substr(gap + 1), "record id");
+    if (!id) return std::nullopt;
+    return JournalEntry::Record(rest.substr(0, gap), *id);
+  }
+  if (word == kCardWord || word == kCardNumberWord) {
+    auto id = ParseId(rest, "card id");
+    if (!id) return std::nullopt;
+    return word == kCardWord ? JournalEntry::Card(*id) : JournalEntry::CardNumber(*id);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::string JournalEntry::ChainBytes() const {
+  switch (kind) {
+    case Kind::kSubject:
+      return id;
+    case Kind::kRecord: {
+      std::string b = "r";
+      AppendLengthPrefixed(b, collection);
+      b += id;
+      return b;
+    }
+    case Kind::kCard:
+      return "c" + id;
+    case Kind::kCardNumber:
+      return "n" + id;
+  }
+  return id;
+}
+
+std::string JournalEntry::LineText() const {
+  switch (kind) {
+    case Kind::kSubject:
+      return ToHex(id);
+    case Kind::kRecord:
+      return std::string(kRecordWord) + ' ' + collection + ' ' + ToHex(id);
+    case Kind::kCard:
+      return std::string(kCardWord) + ' ' + ToHex(id);
+    case Kind::kCardNumber:
+      return std::string(kCardNumberWord) + ' ' + ToHex(id);
+  }
+  return ToHex(id);
+}
 
 Result<ErasureJournal> ErasureJournal::Create(const std::string& path, std::string_view vault_id) {
   ErasureJournal j;
@@ -78,13 +150,27 @@ Result<ErasureJournal> ErasureJournal::Open(const std::string& path, std::string
   return j;
 }
 
-std::string ErasureJournal::Chain(const std::vector<std::string>& subjects, size_t n) {
+std::string ErasureJournal::Extend(const std::string& chain, const JournalEntry& entry) {
+  return crypto::Hash(chain + entry.ChainBytes());
+}
+
+std::string ErasureJournal::Chain(const std::vector<JournalEntry>& entries, size_t n) {
   std::string h(32, '\0');
-  for (size_t i = 0; i < n && i < subjects.size(); ++i) h = crypto::Hash(h + subjects[i]);
+  for (size_t i = 0; i < n && i < entries.size(); ++i) h = Extend(h, entries[i]);
   return h;
 }
 
 Status ErasureJournal::Append(std::string_view subject, int64_t unix_seconds) {
+  auto appended = Append(JournalEntry::Subject(subject), unix_seconds);
+  if (!appended) return Fail(std::move(appended).error());
+  return Ok();
+}
+
+Result<uint64_t> ErasureJournal::Append(const JournalEntry& entry, int64_t unix_seconds) {
+  if (entry.id.size() != 16 ||
+      (entry.kind == JournalEntry::Kind::kRecord && !IsCollectionName(entry.collection))) {
+    return Fail(ErrorCode::kInvalidArgument, "malformed erasure journal entry");
+  }
   std::string line;
   // After a torn write the file does not end with a newline: start a fresh
   // line, so the torn bytes stay a malformed line of their own.
@@ -97,26 +183,36 @@ Status ErasureJournal::Append(std::string_view subject, int64_t unix_seconds) {
   }
   line += std::to_string(unix_seconds);
   line += ' ';
-  line += ToHex(subject);
+  line += entry.LineText();
   line += '\n';
-  return WriteAllSynced(path_, line, O_APPEND);
+  COFFRE_TRY(WriteAllSynced(path_, line, O_APPEND));
+  return Size();
 }
 
-Result<std::vector<std::string>> ErasureJournal::ReadAll() const {
+Result<uint64_t> ErasureJournal::Size() const {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) {
+    return Fail(ErrorCode::kIoError,
+                "cannot stat erasure journal " + path_ + ": " + std::strerror(errno));
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Result<std::vector<JournalEntry>> ErasureJournal::ReadAll() const {
   std::ifstream in(path_);
   if (!in) return Fail(ErrorCode::kIoError, "cannot read erasure journal " + path_);
   std::string line;
   std::getline(in, line);  // header, checked by Open
-  std::vector<std::string> subjects;
+  std::vector<JournalEntry> entries;
   while (std::getline(in, line)) {
     if (in.eof()) break;  // no final newline: a torn, unacknowledged append
     auto space = line.find(' ');
     if (space == std::string::npos || space == 0) continue;  // torn line
-    auto subject = ParseId(std::string_view(line).substr(space + 1), "subject");
-    if (!subject) continue;  // torn line
-    subjects.push_back(std::move(*subject));
+    auto entry = ParseEntry(std::string_view(line).substr(space + 1));
+    if (!entry) continue;  // torn line
+    entries.push_back(std::move(*entry));
   }
-  return subjects;
+  return entries;
 }
 
 }  // namespace coffre::vault

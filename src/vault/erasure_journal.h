@@ -1,27 +1,66 @@
 // The erasure journal: an append-only file, kept outside the data directory
-// and its backups, listing every erased subject. A vault restored from a
-// backup replays the entries it has not applied, so an erased person does not
-// come back.
+// and its backups, listing every deletion of personal data: erased subjects,
+// deleted records, deleted payment cards and card numbers made irreversible.
+// A vault restored from a backup replays the entries it has not applied, so
+// nothing deleted comes back.
 //
-// Format: a header line `coffre-erasure-journal v1 <vault id hex>` then one
-// line per erasure: `<unix seconds> <subject hex>`. Each append is fsynced
-// before the erasure itself is written, and starts on a new line even after a
-// torn write; a malformed line (torn, never acknowledged) is skipped. The
-// vault keeps, in its meta space, how many entries it has applied and a hash
-// chained over them (Chain), so a journal replaced by another copy is noticed.
+//   auto j = ErasureJournal::Open(path, vault_id);
+//   COFFRE_TRY(j->Append(JournalEntry::Record("people", record_id), now));
+//   auto entries = j->ReadAll();
+//
+// Format (docs/key-hierarchy.md, "Erasure journal"): a header line
+// `coffre-erasure-journal v1 <vault id hex>` then one line per deletion:
+//   `<unix seconds> <subject hex>`                       a subject (v1)
+//   `<unix seconds> record <collection> <record hex>`    one record
+//   `<unix seconds> card <card hex>`                     one payment card
+//   `<unix seconds> card-number <card hex>`              a card's number only
+// Each append is fsynced before the deletion itself is written, and starts
+// on a new line even after a torn write; a malformed line (torn, never
+// acknowledged) is skipped. The vault keeps, in its meta space, how many
+// entries it has applied and a hash chained over them (Chain), so a journal
+// replaced by another copy is noticed.
 //
 // The journal is created by `init` only: a missing journal is an error, never
-// silently a new empty one (which would forget every erasure).
+// silently a new empty one (which would forget every deletion).
 //
 // Thread-safety: not thread-safe; the vault serialises writers.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 
 namespace coffre::vault {
+
+// One deletion. Ids are raw 16 bytes; `collection` only for a record.
+struct JournalEntry {
+  enum class Kind { kSubject, kRecord, kCard, kCardNumber };
+  Kind kind = Kind::kSubject;
+  std::string collection;
+  std::string id;
+
+  static JournalEntry Subject(std::string_view subject) {
+    return {Kind::kSubject, {}, std::string(subject)};
+  }
+  static JournalEntry Record(std::string_view collection, std::string_view record_id) {
+    return {Kind::kRecord, std::string(collection), std::string(record_id)};
+  }
+  static JournalEntry Card(std::string_view card_id) {
+    return {Kind::kCard, {}, std::string(card_id)};
+  }
+  static JournalEntry CardNumber(std::string_view card_id) {
+    return {Kind::kCardNumber, {}, std::string(card_id)};
+  }
+
+  // What Chain hashes: the raw subject for a subject (so v1 chains are
+  // unchanged), else a kind byte then the fields; no two entries share it.
+  std::string ChainBytes() const;
+  // The line's text after the time, without the newline.
+  std::string LineText() const;
+  bool operator==(const JournalEntry&) const = default;
+};
 
 class ErasureJournal {
  public:
@@ -31,14 +70,21 @@ class ErasureJournal {
   // another vault.
   static Result<ErasureJournal> Open(const std::string& path, std::string_view vault_id);
 
-  // Hash chained over subjects[0..n): H(H(...H(zero || s0)...) || s(n-1)).
-  static std::string Chain(const std::vector<std::string>& subjects, size_t n);
+  // Hash chained over entries[0..n): H(H(...H(zero || b0)...) || b(n-1)),
+  // with b the entries' ChainBytes.
+  static std::string Chain(const std::vector<JournalEntry>& entries, size_t n);
+  // Extends a chain value by one entry.
+  static std::string Extend(const std::string& chain, const JournalEntry& entry);
 
-  // Appends and fsyncs one entry.
+  // Appends and fsyncs one entry; returns the journal's size afterwards.
+  Result<uint64_t> Append(const JournalEntry& entry, int64_t unix_seconds);
+  // A subject erasure (the v1 line).
   Status Append(std::string_view subject, int64_t unix_seconds);
 
-  // Subjects (raw) in journal order.
-  Result<std::vector<std::string>> ReadAll() const;
+  // Entries in journal order.
+  Result<std::vector<JournalEntry>> ReadAll() const;
+  // The journal's size in bytes (a change means another writer, or a copy).
+  Result<uint64_t> Size() const;
 
   const std::string& path() const { return path_; }
 

@@ -9,6 +9,10 @@ namespace coffre::vault {
 inline constexpr int kFormatVersion = 1;
 
 // The erasure journal: the `vN` of its header line (erasure_journal.h).
+// Still 1 since issue 13 added record, card and card-number lines: v1
+// subject lines are unchanged, and an older coffre skips the new lines as
+// torn, counts fewer entries than the vault applied and refuses to open
+// (fail closed; ADR 0015b).
 inline constexpr int kErasureJournalFormatVersion = 1;
 
 }  // namespace coffre::vault

@@ -1,8 +1,14 @@
 #include "vault/vault.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include "cards/card_layout.h"
@@ -180,10 +186,24 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
   }
   COFFRE_ASSIGN_OR_RETURN(v->vault_id_, GetRequiredMeta(*v->store_, layout::kMetaVaultId));
   COFFRE_ASSIGN_OR_RETURN(std::string kcv, GetRequiredMeta(*v->store_, layout::kMetaKeyCheck));
-  if (!crypto::ConstantTimeEquals(
-          kcv, crypto::KeyedHash(v->master_, layout::KeyCheckMessage(v->vault_id_)))) {
-    return Fail(ErrorCode::kPermissionDenied,
-                "the key file " + o.key_file + " does not open this vault (wrong key file)");
+  auto opens = [&](const crypto::SecretKey& key) {
+    return crypto::ConstantTimeEquals(
+        kcv, crypto::KeyedHash(key, layout::KeyCheckMessage(v->vault_id_)));
+  };
+  if (!opens(v->master_)) {
+    // A rotation in place that crashed after its commit left the new key
+    // in KEY.new: finish it (ADR 0015b).
+    const std::string pending = PendingKeyFile(o.key_file);
+    std::error_code ec;
+    auto next = fs::exists(pending, ec) ? crypto::LoadKeyFile(pending)
+                                        : Result<crypto::SecretKey>(Fail(ErrorCode::kNotFound, ""));
+    if (!next || !opens(*next)) {
+      return Fail(ErrorCode::kPermissionDenied,
+                  "the key file " + o.key_file + " does not open this vault (wrong key file)");
+    }
+    if (!o.read_only)
+      COFFRE_TRY(FinishKeyFileRotation(o.key_file, v->clock_->NowUnixSeconds(), nullptr));
+    v->master_ = std::move(*next);
   }
   COFFRE_ASSIGN_OR_RETURN(std::string source, GetRequiredMeta(*v->store_, layout::kMetaSchema));
   COFFRE_ASSIGN_OR_RETURN(v->schema_, schema::Schema::Parse(source, "stored schema"));
@@ -659,15 +679,19 @@ Status Vault::DeleteMembership(storage::WriteBatch& batch, std::string_view subj
   return Ok();
 }
 
-Status Vault::DeleteRecord(std::string_view collection, std::string_view record_id) {
+Status Vault::DeleteRecord(std::string_view collection, std::string_view record_id,
+                           Compaction when) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
-  std::lock_guard lock(write_mu_);
-  COFFRE_ASSIGN_OR_RETURN(Record old, Get(c->name, record_id));
-  auto batch = store_->NewBatch();
-  for (const std::string& k : IndexKeysOf(keyring_, *c, old)) batch->Delete(Space::kIndex, k);
-  batch->Delete(Space::kRecords, layout::RecordKey(c->name, record_id));
-  COFFRE_TRY(DeleteMembership(*batch, old.subject, c->name, record_id));
-  return store_->Write(*batch);
+  {
+    std::lock_guard lock(write_mu_);
+    COFFRE_ASSIGN_OR_RETURN(Record old, Get(c->name, record_id));
+    auto batch = store_->NewBatch();
+    for (const std::string& k : IndexKeysOf(keyring_, *c, old)) batch->Delete(Space::kIndex, k);
+    batch->Delete(Space::kRecords, layout::RecordKey(c->name, record_id));
+    COFFRE_TRY(DeleteMembership(*batch, old.subject, c->name, record_id));
+    COFFRE_TRY(CommitDeletion({JournalEntry::Record(c->name, record_id)}, *batch));
+  }
+  return when == Compaction::kNow ? CompactDeleted() : Ok();
 }
 
 Result<std::optional<int64_t>> Vault::LastActivity(std::string_view subject, std::string_view collection,
@@ -726,26 +750,109 @@ Result<Record> Vault::GetArchived(std::string_view collection, std::string_view 
   return r;
 }
 
-Status Vault::DeleteArchived(std::string_view collection, std::string_view record_id) {
+Status Vault::DeleteArchived(std::string_view collection, std::string_view record_id,
+                             Compaction when) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
-  std::lock_guard lock(write_mu_);
-  const std::string key = layout::RecordKey(c->name, record_id);
-  COFFRE_ASSIGN_OR_RETURN(auto value, store_->Get(Space::kArchive, key));
-  if (!value || value->size() < layout::kRecordHeaderBytes) {
-    return Fail(ErrorCode::kNotFound, "no archived record with this id in collection '" + c->name + "'");
+  {
+    std::lock_guard lock(write_mu_);
+    const std::string key = layout::RecordKey(c->name, record_id);
+    COFFRE_ASSIGN_OR_RETURN(auto value, store_->Get(Space::kArchive, key));
+    if (!value || value->size() < layout::kRecordHeaderBytes) {
+      return Fail(ErrorCode::kNotFound,
+                  "no archived record with this id in collection '" + c->name + "'");
+    }
+    const std::string subject = value->substr(1, kIdBytes);
+    auto batch = store_->NewBatch();
+    batch->Delete(Space::kArchive, key);
+    COFFRE_TRY(DeleteMembership(*batch, subject, c->name, record_id));
+    COFFRE_TRY(CommitDeletion({JournalEntry::Record(c->name, record_id)}, *batch));
   }
-  const std::string subject = value->substr(1, kIdBytes);
-  auto batch = store_->NewBatch();
-  batch->Delete(Space::kArchive, key);
-  COFFRE_TRY(DeleteMembership(*batch, subject, c->name, record_id));
-  return store_->Write(*batch);
+  return when == Compaction::kNow ? CompactDeleted() : Ok();
+}
+
+namespace {
+
+std::string AppliedValue(uint64_t count, std::string_view chain) {
+  std::string v;
+  AppendBigEndian64(v, count);
+  v += chain;
+  return v;
+}
+
+constexpr Space kDeletedSpaces[] = {Space::kKeys,     Space::kRecords, Space::kIndex,
+                                    Space::kSubjects, Space::kArchive, Space::kCards};
+
+}  // namespace
+
+Status Vault::CommitDeletion(const std::vector<JournalEntry>& entries, storage::WriteBatch& batch) {
+  std::lock_guard lock(journal_mu_);
+  if (!options_.erasure_journal.empty() && !entries.empty()) {
+    // Journal first: if we crash after the append, the next open replays it.
+    // The file is re-read when its size is not the one this vault left, so
+    // the applied count and chain describe the file as it is (another copy
+    // put in place meanwhile included), not as it was at open.
+    COFFRE_ASSIGN_OR_RETURN(auto journal,
+                            ErasureJournal::Open(options_.erasure_journal, vault_id_));
+    COFFRE_ASSIGN_OR_RETURN(uint64_t size, journal.Size());
+    if (!journal_known_ || size != journal_size_) {
+      COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> all, journal.ReadAll());
+      journal_count_ = all.size();
+      journal_chain_ = ErasureJournal::Chain(all, all.size());
+    }
+    journal_known_ = false;  // until every append below went through
+    for (const JournalEntry& e : entries) {
+      COFFRE_ASSIGN_OR_RETURN(size, journal.Append(e, clock_->NowUnixSeconds()));
+      journal_chain_ = ErasureJournal::Extend(journal_chain_, e);
+      ++journal_count_;
+    }
+    journal_size_ = size;
+    journal_known_ = true;
+    batch.Put(Space::kMeta, layout::kMetaErasuresApplied,
+              AppliedValue(journal_count_, journal_chain_));
+  }
+  batch.Put(Space::kMeta, layout::kMetaCompactionPending, "1");
+  ++deletions_;
+  return store_->Write(batch);
 }
 
 Status Vault::CompactDeleted() {
-  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive, Space::kCards}) {
-    COFFRE_TRY(store_->CompactSpace(sp));
+  std::unique_lock lock(compact_mu_);
+  const uint64_t mine = ++compact_requested_;
+  while (compact_done_ < mine) {
+    if (compact_running_) {
+      compact_cv_.wait(lock);
+      continue;
+    }
+    // This compaction starts after every deletion requested so far was
+    // written: it serves all of them.
+    compact_running_ = true;
+    const uint64_t serves = compact_requested_;
+    lock.unlock();
+    Status s = CompactNow();
+    lock.lock();
+    compact_running_ = false;
+    if (s) compact_done_ = std::max(compact_done_, serves);
+    compact_cv_.notify_all();
+    if (!s) return s;
   }
   return Ok();
+}
+
+Status Vault::CompactNow() {
+  uint64_t before = 0;
+  {
+    std::lock_guard lock(journal_mu_);
+    before = deletions_;
+  }
+  for (Space sp : kDeletedSpaces) COFFRE_TRY(store_->CompactSpace(sp));
+  COFFRE_TRY(store_->RollManifest());
+  // A deletion committed during the compaction may have missed it: its
+  // flag stays for the next compaction (or the next open).
+  std::lock_guard lock(journal_mu_);
+  if (deletions_ != before) return Ok();
+  auto done = store_->NewBatch();
+  done->Delete(Space::kMeta, layout::kMetaCompactionPending);
+  return store_->Write(*done);
 }
 
 Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::WriteBatch& batch) {
@@ -801,13 +908,61 @@ Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::Wri
   return result;
 }
 
-Status Vault::CompactAfterErasure() {
-  for (Space sp : {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive, Space::kCards}) {
-    COFFRE_TRY(store_->CompactSpace(sp));
+Result<bool> Vault::CollectRecordDeletion(std::string_view collection, std::string_view record_id,
+                                          storage::WriteBatch& batch) {
+  const schema::Collection* c = schema_.Find(collection);
+  if (c == nullptr) return false;  // no such collection: nothing of it is stored
+  const std::string key = layout::RecordKey(c->name, record_id);
+  std::string subject;
+  COFFRE_ASSIGN_OR_RETURN(auto online, store_->Get(Space::kRecords, key));
+  if (online && online->size() >= layout::kRecordHeaderBytes) {
+    subject = online->substr(1, kIdBytes);
+    // Opened to find its index entries (keyed by the values); one that no
+    // longer opens has no data key left to shred.
+    if (auto r = OpenRecord(c->name, record_id, *online)) {
+      for (const std::string& ik : IndexKeysOf(keyring_, *c, *r)) batch.Delete(Space::kIndex, ik);
+    }
+    batch.Delete(Space::kRecords, key);
   }
-  auto done = store_->NewBatch();
-  done->Delete(Space::kMeta, layout::kMetaCompactionPending);
-  return store_->Write(*done);
+  COFFRE_ASSIGN_OR_RETURN(auto archived, store_->Get(Space::kArchive, key));
+  if (archived && archived->size() >= layout::kRecordHeaderBytes) {
+    subject = archived->substr(1, kIdBytes);
+    batch.Delete(Space::kArchive, key);
+  }
+  if (subject.empty()) return false;
+  COFFRE_TRY(DeleteMembership(batch, subject, c->name, record_id));
+  return true;
+}
+
+Result<bool> Vault::CollectCardDeletion(std::string_view card_id, bool number_only,
+                                        storage::WriteBatch& batch) {
+  COFFRE_ASSIGN_OR_RETURN(auto sealed, store_->Get(Space::kCards, cards::layout::CardKey(card_id)));
+  // Already gone (a replay interrupted after this entry's batch included):
+  // its recognition and subject entries must go all the same.
+  if (!sealed) return true;
+  // The state byte (docs/key-hierarchy.md) is in clear: an evidence holds
+  // no number. A card that does was made irreversible after the backup was
+  // taken; the vault cannot rebuild its evidence without the cards module,
+  // so the card goes altogether (ADR 0015b).
+  if (number_only && sealed->size() >= 2 && (*sealed)[1] == cards::layout::kEvidenceStateByte)
+    return false;
+  batch.Delete(Space::kCards, cards::layout::CardKey(card_id));
+  batch.Delete(Space::kCards, cards::layout::DataKeyKey(card_id));
+  return true;
+}
+
+Result<EraseResult> Vault::EraseSubject(std::string_view subject) {
+  COFFRE_TRY(CheckSubject(subject));
+  EraseResult result;
+  {
+    std::lock_guard lock(write_mu_);
+    auto batch = store_->NewBatch();
+    COFFRE_ASSIGN_OR_RETURN(result, CollectErasure(subject, *batch));
+    if (batch->Count() == 0) return Fail(ErrorCode::kNotFound, "unknown subject");
+    COFFRE_TRY(CommitDeletion({JournalEntry::Subject(subject)}, *batch));
+  }
+  COFFRE_TRY(CompactDeleted());
+  return result;
 }
 
 // An erasure whose compaction was interrupted (kill, I/O error) left the
@@ -815,95 +970,188 @@ Status Vault::CompactAfterErasure() {
 Status Vault::FinishPendingCompaction() {
   COFFRE_ASSIGN_OR_RETURN(auto pending, store_->Get(Space::kMeta, layout::kMetaCompactionPending));
   if (!pending) return Ok();
-  return CompactAfterErasure();
-}
-
-namespace {
-
-std::string AppliedValue(const std::vector<std::string>& subjects) {
-  std::string v;
-  AppendBigEndian64(v, subjects.size());
-  v += ErasureJournal::Chain(subjects, subjects.size());
-  return v;
-}
-
-}  // namespace
-
-Result<EraseResult> Vault::EraseSubject(std::string_view subject) {
-  COFFRE_TRY(CheckSubject(subject));
-  std::lock_guard lock(write_mu_);
-  auto batch = store_->NewBatch();
-  COFFRE_ASSIGN_OR_RETURN(EraseResult result, CollectErasure(subject, *batch));
-  if (batch->Count() == 0) return Fail(ErrorCode::kNotFound, "unknown subject");
-  if (!options_.erasure_journal.empty()) {
-    // Journal first: if we crash after this line, the next open replays it.
-    // The journal is read afresh, so the applied count and hash describe the
-    // file as it is, not as it was when the vault was opened.
-    COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
-    COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> entries, journal.ReadAll());
-    COFFRE_TRY(journal.Append(subject, clock_->NowUnixSeconds()));
-    entries.emplace_back(subject);
-    batch->Put(Space::kMeta, layout::kMetaErasuresApplied, AppliedValue(entries));
-  }
-  batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
-  COFFRE_TRY(store_->Write(*batch));
-  COFFRE_TRY(CompactAfterErasure());
-  return result;
+  return CompactDeleted();
 }
 
 Status Vault::ReplayErasureJournal() {
   COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
-  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> subjects, journal.ReadAll());
-  COFFRE_ASSIGN_OR_RETURN(auto applied_raw, store_->Get(Space::kMeta, layout::kMetaErasuresApplied));
+  COFFRE_ASSIGN_OR_RETURN(uint64_t size, journal.Size());
+  COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, journal.ReadAll());
+  COFFRE_ASSIGN_OR_RETURN(auto applied_raw,
+                          store_->Get(Space::kMeta, layout::kMetaErasuresApplied));
   uint64_t applied = 0;
   std::string applied_hash = ErasureJournal::Chain({}, 0);
   if (applied_raw && applied_raw->size() == 8 + 32) {
     applied = ReadBigEndian64(*applied_raw);
     applied_hash = applied_raw->substr(8);
   }
-  if (applied > subjects.size()) {
+  if (applied > entries.size()) {
     return Fail(ErrorCode::kFailedPrecondition,
-                "erasure journal " + journal.path() + " holds " + std::to_string(subjects.size()) +
-                    " erasures but this vault has applied " + std::to_string(applied) +
+                "erasure journal " + journal.path() + " holds " + std::to_string(entries.size()) +
+                    " deletions but this vault has applied " + std::to_string(applied) +
                     ": it was replaced by an older copy; restore the newest journal");
+  }
+  const std::string chain = ErasureJournal::Chain(entries, entries.size());
+  {
+    std::lock_guard lock(journal_mu_);
+    journal_known_ = true;
+    journal_size_ = size;
+    journal_count_ = entries.size();
+    journal_chain_ = chain;
   }
   // The applied prefix must be the journal's own: a different journal
   // (another copy, edited) is replayed in full, which is idempotent.
-  size_t start = ErasureJournal::Chain(subjects, applied) == applied_hash ? applied : 0;
-  if (start == subjects.size()) return Ok();
-  std::lock_guard lock(write_mu_);
-  auto batch = store_->NewBatch();
-  for (size_t i = start; i < subjects.size(); ++i) {
-    COFFRE_TRY(CollectErasure(subjects[i], *batch));
+  size_t start = ErasureJournal::Chain(entries, applied) == applied_hash ? applied : 0;
+  if (start == entries.size()) return Ok();
+  {
+    std::lock_guard lock(write_mu_);
+    // One batch per entry: a record's data key goes with the subject's last
+    // record in its collection, which DeleteMembership sees in the store.
+    std::vector<std::string> cards_gone;
+    for (size_t i = start; i < entries.size(); ++i) {
+      const JournalEntry& e = entries[i];
+      auto batch = store_->NewBatch();
+      batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
+      switch (e.kind) {
+        case JournalEntry::Kind::kSubject:
+          COFFRE_TRY(CollectErasure(e.id, *batch));
+          break;
+        case JournalEntry::Kind::kRecord:
+          COFFRE_TRY(CollectRecordDeletion(e.collection, e.id, *batch));
+          break;
+        case JournalEntry::Kind::kCard:
+        case JournalEntry::Kind::kCardNumber: {
+          COFFRE_ASSIGN_OR_RETURN(
+              bool gone,
+              CollectCardDeletion(e.id, e.kind == JournalEntry::Kind::kCardNumber, *batch));
+          if (gone) cards_gone.push_back(e.id);
+          break;
+        }
+      }
+      COFFRE_TRY(store_->Write(*batch));
+    }
+    auto batch = store_->NewBatch();
+    if (!cards_gone.empty()) {
+      // Their recognition and subject entries are keyed by the number's
+      // hash and the subject, which only the sealed card held: found by
+      // their id, in one pass over each.
+      std::sort(cards_gone.begin(), cards_gone.end());
+      for (std::string_view prefix : {cards::layout::kHashPrefix, cards::layout::kSubjectPrefix}) {
+        COFFRE_TRY(store_->Scan(Space::kCards, prefix, [&](std::string_view key, std::string_view) {
+          if (key.size() >= cards::layout::kIdBytes &&
+              std::binary_search(cards_gone.begin(), cards_gone.end(),
+                                 key.substr(key.size() - cards::layout::kIdBytes))) {
+            batch->Delete(Space::kCards, key);
+          }
+          return true;
+        }));
+      }
+    }
+    batch->Put(Space::kMeta, layout::kMetaErasuresApplied, AppliedValue(entries.size(), chain));
+    batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
+    {
+      std::lock_guard lock(journal_mu_);
+      ++deletions_;
+    }
+    COFFRE_TRY(store_->Write(*batch));
   }
-  batch->Put(Space::kMeta, layout::kMetaErasuresApplied, AppliedValue(subjects));
-  batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
-  COFFRE_TRY(store_->Write(*batch));
-  return CompactAfterErasure();
+  return CompactDeleted();
 }
 
-Result<size_t> Vault::RotateMasterKey(const std::string& new_key_file) {
-  if (IsInside(new_key_file, options_.dir)) {
+namespace {
+
+// "20261207T125000Z"
+std::string CompactUtc(int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+Status FsyncDirOf(const std::string& path) {
+  std::string dir = fs::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return Fail(ErrorCode::kIoError, "cannot open directory " + dir + ": " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0)
+    return Fail(ErrorCode::kIoError, "cannot sync directory " + dir + ": " + std::strerror(errno));
+  return Ok();
+}
+
+}  // namespace
+
+std::string PendingKeyFile(const std::string& key_file) { return key_file + ".new"; }
+
+Status FinishKeyFileRotation(const std::string& key_file, int64_t now, std::string* retired) {
+  const std::string pending = PendingKeyFile(key_file);
+  // The old key is kept under a new name (a hard link: KEY itself never
+  // disappears), then KEY.new replaces KEY in one rename. A crash between
+  // the two leaves KEY.new, which Open finishes with.
+  std::string old = key_file + ".old-" + CompactUtc(now);
+  for (int n = 1; ::link(key_file.c_str(), old.c_str()) != 0; ++n) {
+    if (errno != EEXIST || n > 99) {
+      return Fail(ErrorCode::kIoError,
+                  "cannot keep the old key file as " + old + ": " + std::strerror(errno));
+    }
+    old = key_file + ".old-" + CompactUtc(now) + "-" + std::to_string(n);
+  }
+  if (::rename(pending.c_str(), key_file.c_str()) != 0) {
+    return Fail(ErrorCode::kIoError,
+                "cannot rename " + pending + " to " + key_file + ": " + std::strerror(errno));
+  }
+  COFFRE_TRY(FsyncDirOf(key_file));
+  if (retired) *retired = old;
+  return Ok();
+}
+
+Result<size_t> Vault::RotateMasterKey(const std::string& new_key_file, std::string* retired) {
+  const bool in_place = new_key_file.empty();
+  const std::string target = in_place ? PendingKeyFile(options_.key_file) : new_key_file;
+  if (IsInside(target, options_.dir)) {
     return Fail(ErrorCode::kInvalidArgument,
-                "key file " + new_key_file + " is inside the data directory; keep it outside");
+                "key file " + target + " is inside the data directory; keep it outside");
   }
   std::lock_guard lock(write_mu_);
+  std::error_code ec;
+  if (in_place && fs::exists(target, ec)) {
+    // Left by a rotation that crashed before its commit: had it committed,
+    // Open would have finished it. The vault never opened with this key.
+    COFFRE_ASSIGN_OR_RETURN(std::string kcv, GetRequiredMeta(*store_, layout::kMetaKeyCheck));
+    auto stale = crypto::LoadKeyFile(target);
+    if (stale && crypto::ConstantTimeEquals(
+                     kcv, crypto::KeyedHash(*stale, layout::KeyCheckMessage(vault_id_)))) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "key file " + target + " already opens this vault");
+    }
+    fs::remove(target, ec);
+  }
   crypto::SecretKey next = crypto::SecretKey::Random();
-  COFFRE_TRY(crypto::WriteKeyFile(new_key_file, next));
+  COFFRE_TRY(crypto::WriteKeyFile(target, next));
   auto batch = store_->NewBatch();
   size_t count = 0;
   auto undo = [&](Error e) -> Result<size_t> {
-    std::error_code ec;
-    fs::remove(new_key_file, ec);
+    fs::remove(target, ec);
     return Fail(std::move(e));
   };
-  if (auto s = Keyring::Reseal(*store_, *batch, vault_id_, master_, next, &count); !s) {
+  if (auto s = Keyring::Reseal(*store_, *batch, vault_id_, master_, next, &count); !s)
     return undo(s.error());
-  }
   batch->Put(Space::kMeta, layout::kMetaKeyCheck,
              crypto::KeyedHash(next, layout::KeyCheckMessage(vault_id_)));
   if (auto s = store_->Write(*batch); !s) return undo(s.error());
   master_ = std::move(next);
+  // Committed: from here on only the new key opens the vault.
+  if (in_place)
+    COFFRE_TRY(FinishKeyFileRotation(options_.key_file, clock_->NowUnixSeconds(), retired));
+  // The entries sealed under the old key (and the old key-check value) are
+  // still in older files of the meta space: compacted away, so that a copy
+  // of the directory taken now and the retired key file read nothing.
+  COFFRE_TRY(store_->CompactSpace(Space::kMeta));
+  COFFRE_TRY(store_->RollManifest());
   return count;
 }
 

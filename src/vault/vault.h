@@ -20,6 +20,7 @@
 // Ownership: the Vault owns its Store; Open() takes the directory's lock.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,7 @@
 #include "crypto/crypto.h"
 #include "schema/schema.h"
 #include "storage/store.h"
+#include "vault/erasure_journal.h"
 #include "vault/id_source.h"
 #include "vault/keyring.h"
 
@@ -93,6 +95,10 @@ struct EraseResult {
   size_t cards = 0;  // payment cards attached to the subject (src/cards)
 };
 
+// When a deletion's entries leave the store's files (ADR 0004). kDeferred
+// is for a caller that deletes many and calls CompactDeleted once after.
+enum class Compaction { kNow, kDeferred };
+
 // A page of a walk that must not stop at one bad record (the retention
 // sweep): records that opened, and apart those that did not.
 struct RecordPage {
@@ -142,8 +148,12 @@ class Vault {
 
   // Deletes one record with its index entries and membership, in one batch.
   // When it was the subject's last record in this collection, the (subject,
-  // collection) data key is shredded in the same batch. kNotFound when absent.
-  Status DeleteRecord(std::string_view collection, std::string_view record_id);
+  // collection) data key is shredded in the same batch. The deletion is
+  // journalled first (CommitDeletion), so a restored backup does not bring
+  // the record back; with Compaction::kNow its bytes are gone from the
+  // store's files on return (CompactDeleted). kNotFound when absent.
+  Status DeleteRecord(std::string_view collection, std::string_view record_id,
+                      Compaction when = Compaction::kNow);
 
   // The data key of (subject, collection), nullopt when the subject has
   // none there yet. The bulk importer attaches rows to existing subjects
@@ -198,10 +208,22 @@ class Vault {
                                  size_t limit);
   // DeleteRecord for an archived record: shreds the (subject, collection)
   // data key with the subject's last record there, online or archived.
-  Status DeleteArchived(std::string_view collection, std::string_view record_id);
-  // Compacts the spaces deleted entries lived in, so that shredded keys and
-  // records are physically gone (after DeleteRecord / DeleteArchived).
+  Status DeleteArchived(std::string_view collection, std::string_view record_id,
+                        Compaction when = Compaction::kNow);
+  // Compacts the spaces deleted entries lived in and rolls the MANIFEST, so
+  // that shredded keys and records are physically gone from the directory
+  // (ADR 0004). Batched: concurrent callers share one compaction that
+  // started after their deletions were written. Clears the compaction
+  // pending flag when no deletion came in meanwhile.
   Status CompactDeleted();
+
+  // Every deletion of personal data goes through here: journals `entries`
+  // (appended and fsynced to the erasure journal), then writes `batch` with
+  // the journal's applied count and chain and the compaction pending flag,
+  // so that a crash or a restored backup replays the deletion at the next
+  // open. The caller then compacts (CompactDeleted). Used by the payment
+  // cards (src/cards) too. Safe from many threads.
+  Status CommitDeletion(const std::vector<JournalEntry>& entries, storage::WriteBatch& batch);
 
   // Crypto-shredding: journals the erasure, deletes the subject's data keys,
   // records and index entries, and the payment cards attached to it (with
@@ -209,8 +231,14 @@ class Vault {
   Result<EraseResult> EraseSubject(std::string_view subject);
 
   // Writes a new key file, re-seals the keyring under it and updates the
-  // key-check value in one batch. Records are not rewritten.
-  Result<size_t> RotateMasterKey(const std::string& new_key_file);
+  // key-check value in one batch, then compacts the meta space so that the
+  // entries sealed under the old key leave the files. Records are not
+  // rewritten. With an empty `new_key_file` the key file in use is replaced
+  // in place (docs/adr/0015b-every-deletion-journalled-and-compacted.md): the new key is
+  // written to KEY.new, the rotation committed, the old key file linked to
+  // KEY.old-<UTC time> (returned in `retired`) and KEY.new renamed over KEY;
+  // Open finishes a rotation a crash interrupted.
+  Result<size_t> RotateMasterKey(const std::string& new_key_file, std::string* retired = nullptr);
 
   // Configuration that is not secret (the policy text, the TLS
   // certificate), by name. Durable on return.
@@ -255,7 +283,16 @@ class Vault {
   Status FinishPendingCompaction();
   // Adds the deletion of every entry of `subject` to `batch`.
   Result<EraseResult> CollectErasure(std::string_view subject, storage::WriteBatch& batch);
-  Status CompactAfterErasure();
+  // Adds the deletion of a record (online or archived) to `batch`; false
+  // when there is none.
+  Result<bool> CollectRecordDeletion(std::string_view collection, std::string_view record_id,
+                                     storage::WriteBatch& batch);
+  // Replays a card entry: deletes the card's sealed form and key (for
+  // `number_only`, only when it still holds its number); true when the card
+  // is gone (its hash and subject entries then go too).
+  Result<bool> CollectCardDeletion(std::string_view card_id, bool number_only,
+                                   storage::WriteBatch& batch);
+  Status CompactNow();
 
   OpenOptions options_;
   std::unique_ptr<storage::Store> store_;
@@ -266,7 +303,31 @@ class Vault {
   IdSource ids_;
   std::mutex write_mu_;
   Clock* clock_ = nullptr;
+
+  // The erasure journal as this vault last wrote it (CommitDeletion): its
+  // size, entry count and chain, so that an append does not re-read it.
+  std::mutex journal_mu_;  // innermost lock: taken under write_mu_ and the cards' lock
+  bool journal_known_ = false;
+  uint64_t journal_size_ = 0;
+  uint64_t journal_count_ = 0;
+  std::string journal_chain_;
+  uint64_t deletions_ = 0;  // deletions committed, under journal_mu_
+
+  // CompactDeleted's batching.
+  std::mutex compact_mu_;
+  std::condition_variable compact_cv_;
+  uint64_t compact_requested_ = 0;
+  uint64_t compact_done_ = 0;
+  bool compact_running_ = false;
 };
+
+// Master key rotation in place (Vault::RotateMasterKey, ADR 0015b): the new
+// key file is written to PendingKeyFile(KEY) = KEY.new; once the rotation
+// is committed, FinishKeyFileRotation links KEY to KEY.old-<UTC time>
+// (returned in `retired`) and renames KEY.new over KEY.
+std::string PendingKeyFile(const std::string& key_file);
+[[nodiscard]] Status FinishKeyFileRotation(const std::string& key_file, int64_t unix_seconds,
+                                           std::string* retired);
 
 // Encodes a record's fields as the sealed plaintext, and back.
 void EncodeFields(const std::vector<FieldValue>& fields, std::string& out);

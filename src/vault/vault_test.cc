@@ -11,16 +11,19 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/bytes.h"
+#include "crypto/key_file.h"
+#include "tests/vectors/card_numbers.h"
 #include "vault/erasure_journal.h"
 #include "vault/internal/layout.h"
-#include "tests/vectors/card_numbers.h"
 
 namespace coffre::vault {
 namespace {
@@ -895,6 +898,285 @@ TEST_F(VaultTest, RotationRefusesANewKeyFileInsideTheDataDirectory) {
     EXPECT_FALSE(fs::exists(inside));
   }
   Reopen();  // still the old key
+  EXPECT_TRUE(v().Get("people", a.id));
+}
+
+// ---------------------------------------------------------------- deletions (issue 13)
+
+// Every regular file under `dir` that holds `needle`, by name.
+std::vector<std::string> FilesHolding(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (content.find(needle) != std::string::npos) names.push_back(e.path().filename().string());
+  }
+  return names;
+}
+
+// Item 11: DELETE of one record used to shred its data key in the live view
+// only; the wrapped key, the ciphertext and its blind-index keys stayed in
+// table files (and the MANIFEST's key boundaries) until some compaction.
+TEST_F(VaultTest, DeletedRecordIsGoneFromEveryFile) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  const std::string wrapped =
+      RawGet(Space::kKeys, layout::DataKeyKey(a.subject, "people")).substr(5);
+  const std::string sealed = RawGet(Space::kRecords, layout::RecordKey("people", a.id))
+                                 .substr(layout::kRecordHeaderBytes + 24, 32);
+  std::vector<std::string> index_before;
+  ASSERT_TRUE(store().Scan(Space::kIndex, "", [&](std::string_view k, std::string_view) {
+    index_before.emplace_back(k);
+    return true;
+  }));
+  ASSERT_TRUE(store().Flush());  // into table files, and their bounds into the MANIFEST
+  ASSERT_FALSE(FilesHolding(dir_, wrapped).empty()) << "positive control";
+  ASSERT_TRUE(v().DeleteRecord("people", a.id));
+  std::vector<std::string> index_gone = index_before;
+  ASSERT_TRUE(store().Scan(Space::kIndex, "", [&](std::string_view k, std::string_view) {
+    std::erase(index_gone, std::string(k));
+    return true;
+  }));
+  ASSERT_EQ(index_gone.size(), 3u);  // nir, email, phone
+  // Files as they are while the vault stays open (a server), then closed.
+  for (bool open : {true, false}) {
+    SCOPED_TRACE(open ? "vault open" : "vault closed");
+    if (!open) vault_.reset();
+    EXPECT_EQ(FilesHolding(dir_, wrapped), std::vector<std::string>{})
+        << "deleted data key still on disk";
+    EXPECT_EQ(FilesHolding(dir_, sealed), std::vector<std::string>{})
+        << "deleted record still on disk";
+    for (const std::string& k : index_gone) {
+      // The blind hash: the last 32 bytes of a unique key, before the id otherwise.
+      std::string blind = k.size() > 48 ? k.substr(k.size() - 48, 32) : k.substr(k.size() - 32);
+      EXPECT_EQ(FilesHolding(dir_, blind), std::vector<std::string>{})
+          << "a deleted blind index is still on disk";
+    }
+  }
+  Reopen();
+  EXPECT_EQ(v().Get("people", a.id).error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(v().Get("people", b.id));
+  auto pending = store().Get(Space::kMeta, "erasure_compaction_pending");
+  ASSERT_TRUE(pending);
+  EXPECT_FALSE(pending->has_value());
+}
+
+// Item 2: a record deleted (online or archived) after a backup was taken
+// does not come back when the backup is restored: the deletion is in the
+// erasure journal, which the next open replays.
+TEST_F(VaultTest, RestoredBackupForgetsDeletedRecords) {
+  RecordRef online = Put(kPeople[0]);
+  RecordRef archived = Put(kPeople[1]);
+  RecordRef sibling = PutContract("MAIF", "C-1", online.subject);
+  RecordRef other_contract = PutContract("MACIF", "C-2", online.subject);
+  RecordRef kept = Put(kPeople[2]);
+  ASSERT_TRUE(v().ArchiveRecord("people", archived.id));
+  vault_.reset();
+  const std::string backup = tmp_ + "/backup";
+  fs::copy(dir_, backup, fs::copy_options::recursive);
+  Reopen();
+  ASSERT_TRUE(v().DeleteRecord("people", online.id));
+  ASSERT_TRUE(v().DeleteArchived("people", archived.id));
+  ASSERT_TRUE(v().DeleteRecord("contracts", sibling.id, Compaction::kDeferred));
+  ASSERT_TRUE(v().CompactDeleted());
+  vault_.reset();
+  fs::remove_all(dir_);
+  fs::rename(backup, dir_);
+  Reopen();
+  EXPECT_EQ(v().Get("people", online.id).error().code, ErrorCode::kNotFound)
+      << "a deleted record came back";
+  EXPECT_EQ(v().GetArchived("people", archived.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(v().Get("contracts", sibling.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(Find("email", Value(kPeople[0], "email")).size(), 0u) << "its index entries came back";
+  EXPECT_EQ(EntriesContaining(online.id), std::vector<std::string>{});
+  EXPECT_EQ(EntriesContaining(archived.id), std::vector<std::string>{});
+  // The people key of the subject went with its last people record; the
+  // contracts key stays for the contract not deleted.
+  auto people_key = store().Get(Space::kKeys, layout::DataKeyKey(online.subject, "people"));
+  ASSERT_TRUE(people_key);
+  EXPECT_FALSE(people_key->has_value());
+  EXPECT_TRUE(v().Get("contracts", other_contract.id));
+  EXPECT_TRUE(v().Get("people", kept.id));
+  // Deletions since the restore are counted after the replayed ones.
+  ASSERT_TRUE(v().DeleteRecord("people", kept.id));
+  Reopen();
+  EXPECT_EQ(v().Get("people", kept.id).error().code, ErrorCode::kNotFound);
+}
+
+// Deletions from many threads (a server): each journalled once, the applied
+// count and chain stored by the last one match the journal, and the shared
+// compactions leave the pending flag cleared.
+TEST_F(VaultTest, ConcurrentDeletionsKeepTheJournalChainExact) {
+  RecordRef a = Put(kPeople[0]);
+  std::vector<RecordRef> contracts;
+  for (int i = 0; i < 16; ++i)
+    contracts.push_back(PutContract("MAIF", "C-" + std::to_string(i), a.subject));
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < 16; i += 4) {
+        if (!v().DeleteRecord("contracts", contracts[i].id)) ++failed;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed.load(), 0);
+  auto journal = ErasureJournal::Open(journal_, v().vault_id());
+  ASSERT_TRUE(journal);
+  auto entries = journal->ReadAll();
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 16u);
+  const std::string applied = RawGet(Space::kMeta, std::string(layout::kMetaErasuresApplied));
+  ASSERT_EQ(applied.size(), 40u);
+  EXPECT_EQ(ReadBigEndian64(applied), 16u);
+  EXPECT_EQ(applied.substr(8), ErasureJournal::Chain(*entries, entries->size()));
+  auto pending = store().Get(Space::kMeta, "erasure_compaction_pending");
+  ASSERT_TRUE(pending);
+  EXPECT_FALSE(pending->has_value());
+  auto key = store().Get(Space::kKeys, layout::DataKeyKey(a.subject, "contracts"));
+  ASSERT_TRUE(key);
+  EXPECT_FALSE(key->has_value()) << "the last contract's deletion shreds the key";
+  Reopen();
+  EXPECT_TRUE(v().Get("people", a.id));
+}
+
+// The journal format outlives releases: a v1 journal (subject lines only,
+// written by coffre before issue 13) still replays, and its chain is the one
+// those versions stored, so it is not replayed again in full.
+TEST_F(VaultTest, V1JournalWithSubjectLinesStillReplays) {
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  {
+    std::ofstream out(journal_, std::ios::app);
+    out << "1700000000 " << ToHex(a.subject) << "\n";
+  }
+  Reopen();
+  EXPECT_EQ(v().Get("people", a.id).error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(v().Get("people", b.id));
+  // The chain over a subject line is H(zero || subject), as in v1.
+  auto journal = ErasureJournal::Open(journal_, v().vault_id());
+  ASSERT_TRUE(journal);
+  auto entries = journal->ReadAll();
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ(ErasureJournal::Chain(*entries, 1), crypto::Hash(std::string(32, '\0') + a.subject));
+  std::string applied = RawGet(Space::kMeta, std::string(layout::kMetaErasuresApplied));
+  EXPECT_EQ(applied.substr(8), crypto::Hash(std::string(32, '\0') + a.subject));
+}
+
+TEST_F(VaultTest, JournalEntriesRoundTripAndTornLinesAreSkipped) {
+  auto journal = ErasureJournal::Open(journal_, v().vault_id());
+  ASSERT_TRUE(journal);
+  const std::string id(16, '\x5a');
+  const std::vector<JournalEntry> written = {JournalEntry::Subject(id),
+                                             JournalEntry::Record("people", id),
+                                             JournalEntry::Card(id), JournalEntry::CardNumber(id)};
+  for (const JournalEntry& e : written) ASSERT_TRUE(journal->Append(e, 1700000000));
+  {
+    std::ofstream out(journal_, std::ios::app);
+    out << "1700000001 record people\n"                      // torn
+        << "1700000001 record People " << ToHex(id) << "\n"  // not a collection name
+        << "1700000001 card 5a5a\n"                          // torn
+        << "1700000001 wipe " << ToHex(id) << "\n"           // unknown kind
+        << "1700000001 card-number " << ToHex(id);           // no newline: torn, unacknowledged
+  }
+  auto before = journal->ReadAll();
+  ASSERT_TRUE(before);
+  EXPECT_EQ(*before, written) << "a line without its newline was never acknowledged";
+  {
+    std::ofstream out(journal_, std::ios::app);
+    out << "\n1700000001 card-number 5a5a5a";  // torn in the middle of the id
+  }
+  ASSERT_TRUE(journal->Append(JournalEntry::Record("contracts", id), 1700000002));
+  auto read = journal->ReadAll();
+  ASSERT_TRUE(read) << read.error().message;
+  // The unterminated but whole line became a line of its own: replaying a
+  // deletion that was asked for (and maybe not acknowledged) is harmless.
+  std::vector<JournalEntry> expected = written;
+  expected.push_back(JournalEntry::CardNumber(id));
+  expected.push_back(JournalEntry::Record("contracts", id));
+  EXPECT_EQ(*read, expected);
+  // No two kinds chain alike (the same id under each).
+  std::vector<std::string> chains;
+  for (const JournalEntry& e : written) chains.push_back(ErasureJournal::Chain({e}, 1));
+  std::sort(chains.begin(), chains.end());
+  EXPECT_EQ(std::unique(chains.begin(), chains.end()), chains.end());
+}
+
+// Item 3: after rotation, the keyring entries sealed under the old master
+// key are in no file of the directory (a copy taken now plus the retired
+// key file must read nothing).
+TEST_F(VaultTest, RotationLeavesNoOldWrapInAnyFile) {
+  Put(kPeople[0]);
+  const std::string old_wrap = RawGet(Space::kMeta, "keyring/kek.1").substr(1);
+  ASSERT_TRUE(store().Flush());
+  ASSERT_FALSE(FilesHolding(dir_, old_wrap).empty()) << "positive control";
+  std::string retired;
+  auto n = v().RotateMasterKey("", &retired);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(FilesHolding(dir_, old_wrap), std::vector<std::string>{})
+      << "old wrap still on disk (open)";
+  vault_.reset();
+  EXPECT_EQ(FilesHolding(dir_, old_wrap), std::vector<std::string>{}) << "old wrap still on disk";
+}
+
+// Item 4: `keys rotate` in place leaves a vault that opens with KEY; the old
+// key is kept apart; a crash at any step leaves a vault that opens.
+TEST_F(VaultTest, RotationInPlaceLeavesAVaultThatOpens) {
+  RecordRef a = Put(kPeople[0]);
+  const std::string old_key_text = [&] {
+    std::ifstream in(key_);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }();
+  std::string retired;
+  ASSERT_TRUE(v().RotateMasterKey("", &retired));
+  EXPECT_FALSE(fs::exists(PendingKeyFile(key_)));
+  ASSERT_TRUE(fs::exists(retired));
+  EXPECT_EQ(retired.rfind(key_ + ".old-", 0), 0u) << retired;
+  std::ifstream in(retired);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()),
+            old_key_text);
+  Reopen();  // with KEY, as every later command does
+  EXPECT_TRUE(v().Get("people", a.id));
+  vault_.reset();
+  auto old = Vault::Open({.dir = dir_, .key_file = retired, .erasure_journal = journal_});
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.error().code, ErrorCode::kPermissionDenied);
+}
+
+TEST_F(VaultTest, RotationInterruptedAfterItsCommitIsFinishedOnOpen) {
+  RecordRef a = Put(kPeople[0]);
+  // The commit with the new key in KEY.new, and no rename: what a crash
+  // right after the commit leaves.
+  ASSERT_TRUE(v().RotateMasterKey(PendingKeyFile(key_)));
+  vault_.reset();
+  auto ro =
+      Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .read_only = true});
+  ASSERT_TRUE(ro) << ro.error().message;
+  EXPECT_TRUE((*ro)->Get("people", a.id));
+  ro->reset();
+  EXPECT_TRUE(fs::exists(PendingKeyFile(key_))) << "a read-only open renames nothing";
+  Reopen();
+  EXPECT_TRUE(v().Get("people", a.id));
+  EXPECT_FALSE(fs::exists(PendingKeyFile(key_)));
+  size_t olds = 0;
+  for (const auto& e : fs::directory_iterator(tmp_))
+    olds += e.path().filename().string().rfind("vault.key.old-", 0) == 0;
+  EXPECT_EQ(olds, 1u);
+  Reopen();
+}
+
+TEST_F(VaultTest, RotationInterruptedBeforeItsCommitLeavesTheOldKey) {
+  RecordRef a = Put(kPeople[0]);
+  // A crash after KEY.new was written, before the commit.
+  ASSERT_TRUE(crypto::WriteKeyFile(PendingKeyFile(key_), crypto::SecretKey::Random()));
+  Reopen();
+  EXPECT_TRUE(v().Get("people", a.id));
+  // The next rotation replaces the stale file.
+  ASSERT_TRUE(v().RotateMasterKey(""));
+  Reopen();
   EXPECT_TRUE(v().Get("people", a.id));
 }
 
