@@ -98,9 +98,9 @@ def stop(proc):
             proc.wait()
 
 
-def start_coffre(coffre, vault):
+def start_coffre(coffre, vault, extra_args=()):
     """`coffre serve` on a free loopback port: (process, url, port)."""
-    server = subprocess.Popen([coffre, "serve", vault, "--listen", "127.0.0.1:0"],
+    server = subprocess.Popen([coffre, "serve", vault, "--listen", "127.0.0.1:0", *extra_args],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     ready = json.loads(server.stdout.readline() or "{}")
     if "listening" not in ready:

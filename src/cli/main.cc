@@ -6,11 +6,13 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/version.h"
+#include "server/process_limits.h"
 
 namespace {
 
@@ -24,6 +26,8 @@ std::string RootFooter() {
   TMPDIR                  where breach-report stages a report it prints (else /tmp)
   NO_COLOR                principal add/reset-totp --qr auto: set, the QR code has no colours
   TERM                    principal add/reset-totp --qr auto: dumb, the QR code has no colours
+  COFFRE_ALLOW_CORE_DUMPS 1 keeps core dumps possible, for debugging (else they are off:
+                          they would hold keys and personal values)
 )";
 #ifdef COFFRE_TEST_HOOKS
   text += "  COFFRE_TEST_CLOCK_FILE  test builds only: seconds added to the clock, read from it\n";
@@ -48,6 +52,15 @@ Examples:
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every command may hold the master key, the TLS key or personal values:
+  // none of it goes into a core dump (COFFRE_ALLOW_CORE_DUMPS=1 to debug).
+  if (const char* allow = std::getenv("COFFRE_ALLOW_CORE_DUMPS");
+      allow == nullptr || std::string_view(allow) != "1") {
+    if (auto s = coffre::server::DisableCoreDumps(); !s) {
+      std::cerr << "coffre: " << s.error().message << "\n";
+      return 1;
+    }
+  }
   CLI::App app{"coffre: a vault for personal data"};
   app.require_subcommand(1);
   app.set_version_flag("--version", coffre::cli::VersionText,

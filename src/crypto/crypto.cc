@@ -3,10 +3,13 @@
 #include <sodium.h>
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 namespace coffre::crypto {
 
@@ -27,40 +30,88 @@ Status Init() {
   return Ok();
 }
 
-SecretKey::SecretKey() { bytes_.fill(0); }
-SecretKey::~SecretKey() { sodium_memzero(bytes_.data(), bytes_.size()); }
-SecretKey::SecretKey(SecretKey&& other) noexcept : bytes_(other.bytes_) {
-  sodium_memzero(other.bytes_.data(), other.bytes_.size());
+namespace {
+
+// Where SecretKeys live: 32-byte slots in pages mapped apart, marked
+// MADV_DONTDUMP (never in a core dump, even one allowed for debugging) and
+// locked in memory when RLIMIT_MEMLOCK allows (never swapped). A slot is
+// wiped when given back. Never unmapped: keys held by static objects may
+// outlive every other static.
+class KeyArena {
+ public:
+  unsigned char* Take() {
+    std::lock_guard lock(mu_);
+    if (free_.empty()) Grow();
+    unsigned char* slot = free_.back();
+    free_.pop_back();
+    return slot;
+  }
+  void Give(unsigned char* slot) {
+    sodium_memzero(slot, kKeyBytes);
+    std::lock_guard lock(mu_);
+    free_.push_back(slot);
+  }
+
+ private:
+  void Grow() {
+    constexpr size_t kChunkBytes = 64u << 10;
+    void* chunk =
+        ::mmap(nullptr, kChunkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (chunk == MAP_FAILED) std::abort();  // out of memory, as operator new would be
+    (void)::madvise(chunk, kChunkBytes, MADV_DONTDUMP);
+    (void)::mlock(chunk, kChunkBytes);  // best effort
+    free_.reserve(free_.size() + kChunkBytes / kKeyBytes);
+    for (size_t off = kChunkBytes; off >= kKeyBytes; off -= kKeyBytes) {
+      free_.push_back(static_cast<unsigned char*>(chunk) + off - kKeyBytes);
+    }
+  }
+
+  std::mutex mu_;
+  std::vector<unsigned char*> free_;
+};
+
+KeyArena& Arena() {
+  static auto* arena = new KeyArena;
+  return *arena;
 }
+
+}  // namespace
+
+SecretKey::SecretKey() : bytes_(Arena().Take()) {}
+SecretKey::~SecretKey() {
+  if (bytes_ != nullptr) Arena().Give(bytes_);
+}
+SecretKey::SecretKey(SecretKey&& other) noexcept : bytes_(other.bytes_) { other.bytes_ = nullptr; }
 SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
   if (this != &other) {
+    if (bytes_ != nullptr) Arena().Give(bytes_);
     bytes_ = other.bytes_;
-    sodium_memzero(other.bytes_.data(), other.bytes_.size());
+    other.bytes_ = nullptr;
   }
   return *this;
 }
 
 SecretKey SecretKey::Random() {
   SecretKey k;
-  RandomBytes(k.bytes_.data(), k.bytes_.size());
+  RandomBytes(k.bytes_, kKeyBytes);
   return k;
 }
 
 Result<SecretKey> SecretKey::FromBytes(std::string_view bytes) {
   if (bytes.size() != kKeyBytes) return Fail(ErrorCode::kInvalidArgument, "a key must be 32 bytes");
   SecretKey k;
-  std::memcpy(k.bytes_.data(), bytes.data(), kKeyBytes);
+  std::memcpy(k.bytes_, bytes.data(), kKeyBytes);
   return k;
 }
 
 SecretKey SecretKey::Clone() const {
   SecretKey k;
-  k.bytes_ = bytes_;
+  std::memcpy(k.bytes_, data(), kKeyBytes);
   return k;
 }
 
 bool SecretKey::ConstantTimeEquals(const SecretKey& other) const {
-  return sodium_memcmp(bytes_.data(), other.bytes_.data(), kKeyBytes) == 0;
+  return sodium_memcmp(data(), other.data(), kKeyBytes) == 0;
 }
 
 namespace {

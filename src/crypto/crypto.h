@@ -36,7 +36,7 @@ inline constexpr size_t kBlindBytes = 32;
 [[nodiscard]] Status Init();
 
 // A 256-bit secret. Move-only; wiped from memory when destroyed; compared in
-// constant time.
+// constant time; held in memory left out of core dumps.
 class SecretKey {
  public:
   SecretKey();  // all zero; use Random() or FromBytes()
@@ -51,13 +51,15 @@ class SecretKey {
   SecretKey Clone() const;
 
   bool ConstantTimeEquals(const SecretKey& other) const;
-  const unsigned char* data() const { return bytes_.data(); }
-  std::string_view view() const {
-    return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
-  }
+  // A moved-from key reads as all zero.
+  const unsigned char* data() const { return bytes_ != nullptr ? bytes_ : kZeroKey; }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data()), kKeyBytes}; }
 
  private:
-  std::array<unsigned char, kKeyBytes> bytes_;
+  static constexpr unsigned char kZeroKey[kKeyBytes] = {};
+  // A slot of pages kept out of core dumps (MADV_DONTDUMP) and locked in
+  // memory when allowed (crypto.cc); null once moved from.
+  unsigned char* bytes_;
 };
 
 // Fills `out` with `n` random bytes from the OS-seeded CSPRNG.

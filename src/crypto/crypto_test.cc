@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 #include <fstream>
@@ -412,6 +413,47 @@ TEST_F(SealedFileTest, NeverOverwritesAndAnUnfinishedFileIsRemoved) {
   EXPECT_EQ(SealedFileWriter::Create(path, std::string(32, '\0')).error().code,
             ErrorCode::kInvalidArgument);
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+}  // namespace
+}  // namespace coffre::crypto
+
+namespace coffre::crypto {
+namespace {
+
+// The VmFlags of the mapping that holds `p`, from /proc/self/smaps.
+std::string VmFlagsOf(const void* p) {
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find('-') < line.find(' ')) {
+      inside = addr >= lo && addr < hi;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line;
+    }
+  }
+  return "";
+}
+
+// Keys live in memory marked MADV_DONTDUMP ("dd"): even a core dump
+// allowed for debugging leaves them out; moved keys keep their slot.
+TEST(SecretKeyMemory, KeysAreLeftOutOfCoreDumps) {
+  ASSERT_TRUE(Init());
+  SecretKey k = SecretKey::Random();
+  EXPECT_NE(VmFlagsOf(k.data()).find(" dd"), std::string::npos) << VmFlagsOf(k.data());
+  auto from = SecretKey::FromBytes(std::string(kKeyBytes, 'k'));
+  ASSERT_TRUE(from);
+  SecretKey moved = std::move(*from);
+  EXPECT_EQ(moved.view(), std::string(kKeyBytes, 'k'));
+  EXPECT_NE(VmFlagsOf(moved.data()).find(" dd"), std::string::npos);
+  EXPECT_EQ(from->view(), std::string(kKeyBytes, '\0'));  // a moved-from key reads as zero
+  SecretKey clone = moved.Clone();
+  EXPECT_TRUE(clone.ConstantTimeEquals(moved));
+  moved = SecretKey::Random();
+  EXPECT_FALSE(clone.ConstantTimeEquals(moved));
 }
 
 }  // namespace

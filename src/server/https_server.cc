@@ -1,18 +1,23 @@
 // The only translation unit that includes Boost.Beast (slow to compile).
 #include "server/https_server.h"
 
+#include <fcntl.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -21,9 +26,13 @@
 #include <cctype>
 #include <csignal>
 #include <cstring>
+#include <iostream>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include "server/admission.h"
+#include "server/client_address.h"
 
 namespace coffre::server {
 namespace {
@@ -81,9 +90,9 @@ bool EqualsLowerAscii(std::string_view name, std::string_view lower) {
 // Headers the server writes itself: the framing and the security headers.
 // A handler that sets one would send it twice or contradict the framing.
 bool IsServerHeader(std::string_view name) {
-  for (std::string_view own : {"content-length", "transfer-encoding", "connection", "content-type",
-                               "cache-control", "x-content-type-options",
-                               "strict-transport-security"}) {
+  for (std::string_view own :
+       {"content-length", "transfer-encoding", "connection", "content-type", "cache-control",
+        "x-content-type-options", "strict-transport-security", "x-request-id"}) {
     if (EqualsLowerAscii(name, own)) return true;
   }
   return false;
@@ -106,7 +115,8 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view valu
 // formatted): a header that is not a valid field, or one the server writes
 // itself; a status that is not a final one (1xx would leave the client
 // waiting for another answer); a body with a status that has none.
-bool FormatResponse(const api::Response& response, bool keep_alive, bool head, std::string& out) {
+bool FormatResponse(const api::Response& response, bool keep_alive, bool head,
+                    std::string_view request_id, std::string& out) {
   for (const auto& [name, value] : response.headers) {
     if (!IsHeaderName(name) || !IsHeaderValue(value) || IsServerHeader(name)) return false;
   }
@@ -127,6 +137,7 @@ bool FormatResponse(const api::Response& response, bool keep_alive, bool head, s
   AppendHeader(out, "Cache-Control", "no-store");
   AppendHeader(out, "X-Content-Type-Options", "nosniff");
   AppendHeader(out, "Strict-Transport-Security", "max-age=31536000");
+  AppendHeader(out, "X-Request-Id", request_id);
   for (const auto& [name, value] : response.headers) AppendHeader(out, name, value);
   if (!bodiless) AppendHeader(out, "Content-Length", std::to_string(response.body.size()));
   if (!keep_alive) AppendHeader(out, "Connection", "close");
@@ -144,6 +155,7 @@ class RequestParser final : public http::basic_parser<true> {
   explicit RequestParser(size_t max_body_bytes) : max_body_bytes_(max_body_bytes) {}
   api::Request& request() { return req_; }
   http::verb verb() const { return verb_; }
+  bool trailer() const { return trailer_; }
 
  private:
   void on_request_impl(http::verb method, beast::string_view method_str, beast::string_view target,
@@ -157,7 +169,15 @@ class RequestParser final : public http::basic_parser<true> {
     ec = http::error::bad_version;  // a request parser never sees a status line
   }
   void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
-                     beast::error_code&) override {
+                     beast::error_code& ec) override {
+    // After the header section, fields come from a chunked body's trailer.
+    // Never merged into the headers: a credential or purpose sent there
+    // would pass any proxy that inspects headers. Refused (400).
+    if (header_done_) {
+      trailer_ = true;
+      ec = http::error::bad_field;
+      return;
+    }
     if (f == http::field::transfer_encoding) transfer_encoding_ = true;
     auto& [lower, v] = req_.headers.emplace_back();
     lower.resize(name.size());
@@ -167,6 +187,7 @@ class RequestParser final : public http::basic_parser<true> {
     v.assign(value.data(), value.size());
   }
   void on_header_impl(beast::error_code& ec) override {
+    header_done_ = true;
     // A transfer coding that does not end in chunked leaves the body's
     // length unknown: Beast would read no body and take what follows as
     // the next request (smuggling). RFC 9112 6.3: 400, and close.
@@ -187,9 +208,71 @@ class RequestParser final : public http::basic_parser<true> {
 
   size_t max_body_bytes_;
   bool transfer_encoding_ = false;
+  bool header_done_ = false;
+  bool trailer_ = false;
   api::Request req_;
   http::verb verb_ = http::verb::unknown;
 };
+
+// What a log line may show of a request target: the path without its query
+// (query strings may hold values), each segment kept only if it has the
+// shape of an id or a route word ([A-Za-z0-9_-], at most 64 characters,
+// fewer than 7 digits: not a phone number, a NIR or a card number), "*"
+// otherwise; at most 16 segments.
+std::string LoggablePath(std::string_view target) {
+  target = target.substr(0, target.find_first_of("?#"));
+  std::string out;
+  int segments = 0;
+  while (!target.empty() && segments < 16) {
+    if (target.front() != '/') return out + "/*";
+    target.remove_prefix(1);
+    const size_t end = std::min(target.find('/'), target.size());
+    std::string_view seg = target.substr(0, end);
+    target.remove_prefix(end);
+    const size_t digits =
+        std::count_if(seg.begin(), seg.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool id_like =
+        seg.size() <= 64 && digits < 7 && std::all_of(seg.begin(), seg.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+        });
+    out += '/';
+    out += id_like ? std::string(seg) : std::string("*");
+    ++segments;
+  }
+  if (!target.empty()) out += "/*";
+  return out.empty() ? "/" : out;
+}
+
+// A request id: 64 random bits in hex, made by the server (a client's
+// X-Request-Id is not taken: it could carry anything into the log).
+std::string NewRequestId() {
+  unsigned char raw[8];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    static std::atomic<uint64_t> fallback{0};
+    const uint64_t n = fallback.fetch_add(1);
+    std::memcpy(raw, &n, sizeof raw);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  for (size_t i = 0; i < sizeof raw; ++i) {
+    id[2 * i] = kHex[raw[i] >> 4];
+    id[2 * i + 1] = kHex[raw[i] & 0x0f];
+  }
+  return id;
+}
+
+// What the log line of an answer says about its request.
+struct Trace {
+  std::string id = NewRequestId();
+  std::string method;
+  std::string path;  // LoggablePath
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+};
+
+IpAddress FromAsio(const net::ip::address& a) {
+  if (a.is_v4()) return IpAddress::V4(a.to_v4().to_bytes().data());
+  return IpAddress::V6(a.to_v6().to_bytes().data());
+}
 
 class Server;
 
@@ -197,8 +280,9 @@ class Server;
 // with its io_context (pending handlers at shutdown) never touches a
 // destroyed server.
 struct Counters {
-  std::atomic<int> in_flight{0};       // requests not yet answered
-  std::atomic<size_t> connections{0};  // live sessions
+  explicit Counters(Admission::Limits limits) : admission(limits) {}
+  std::atomic<int> in_flight{0};  // requests not yet answered
+  Admission admission;            // connection slots of live sessions
 };
 
 std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
@@ -207,17 +291,38 @@ std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
   return v;
 }
 
+Admission::Limits LimitsOf(const HttpsOptions& o) {
+  return {.max_connections = o.max_connections,
+          .per_source = o.max_connections_per_source,
+          .max_pending = o.max_pending_handshakes != 0
+                             ? o.max_pending_handshakes
+                             : std::max<size_t>(1, o.max_connections / 2)};
+}
+
+// The read buffer holds a request's header section, then what a read
+// brings beyond what the parser consumed: a chunk header or the trailer
+// section must fit in it (the body goes straight to the request).
+size_t ReadBufferLimit(const HttpsOptions& o) { return o.max_header_bytes + (16u << 10); }
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, ssl::context& ctx, Server& server);
+  Session(tcp::socket&& socket, ssl::context& ctx, Server& server, IpAddress peer,
+          bool peer_trusted, Admission::Slot slot);
   ~Session();
   void Start();
 
  private:
+  void WaitFirstByte();
+  void ReadProxyHeader();
+  void OnProxyHeader(beast::error_code ec, size_t);
+  void Handshake();
   void OnHandshake(beast::error_code ec);
   void DoRead();
   void OnRead(beast::error_code ec, size_t);
-  void Write(api::Response response, bool keep_alive, bool head = false);
+  void Refuse(int status, std::string_view code, std::string_view message, const Trace& trace,
+              std::vector<std::pair<std::string, std::string>> headers = {});
+  Trace TraceOfParsed();
+  void Write(api::Response response, bool keep_alive, bool head, const Trace& trace);
   void OnWrite(bool keep_alive, beast::error_code ec, size_t);
   void DoClose();
 
@@ -230,7 +335,16 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr size_t kKeptOutBytes = 64u << 10;
   Server& server_;
   std::shared_ptr<Counters> counters_;
-  std::string peer_;
+  Admission::Slot slot_;
+  // The client as the connection names it: its peer, or the source of its
+  // PROXY header. `client_trusted_`: a trusted proxy, whose
+  // X-Forwarded-For is taken.
+  IpAddress client_;
+  bool client_trusted_;
+  net::steady_timer pre_handshake_timer_;
+  bool pre_handshake_done_ = false;
+  uint8_t proxy_fixed_[kProxyV2FixedBytes] = {};
+  std::string proxy_rest_;
   // A request of this session is being handled or answered: counted in the
   // server's in_flight until its response is written (a graceful stop
   // waits for it).
@@ -247,10 +361,25 @@ class Server final : public HttpsServer {
         ioc_(*iocs_[0]),
         tls_(ssl::context::tls_server),
         acceptor_(ioc_),
+        accept_timer_(ioc_),
         workers_(static_cast<size_t>(o.worker_threads)),
-        signals_(ioc_) {}
+        signals_(ioc_),
+        counters_(std::make_shared<Counters>(LimitsOf(o))) {}
+
+  ~Server() override {
+    OPENSSL_cleanse(options_.key_pem.data(), options_.key_pem.size());
+    if (reserve_fd_ >= 0) ::close(reserve_fd_);
+  }
 
   Status Listen() {
+    COFFRE_ASSIGN_OR_RETURN(trust_, ProxyTrust::Parse(options_.trusted_proxies));
+    if (options_.proxy_protocol && trust_.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "--proxy-protocol needs at least one --trusted-proxy");
+    }
+    if (options_.max_connections == 0) {
+      return Fail(ErrorCode::kInvalidArgument, "the server needs at least one connection slot");
+    }
     beast::error_code ec;
     tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                          ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
@@ -265,7 +394,13 @@ class Server final : public HttpsServer {
                                     SSL_OP_NO_COMPRESSION);
     tls_.use_certificate_chain(net::buffer(options_.cert_pem), ec);
     if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS certificate cannot be used");
+    // The private key's numbers go to OpenSSL's secure heap when it has one
+    // (mapped apart, locked when allowed, left out of core dumps).
+    if (CRYPTO_secure_malloc_initialized() == 0) (void)CRYPTO_secure_malloc_init(1u << 16, 32);
     tls_.use_private_key(net::buffer(options_.key_pem), ssl::context::pem, ec);
+    // Loaded (or refused): the server keeps no copy of the PEM.
+    OPENSSL_cleanse(options_.key_pem.data(), options_.key_pem.size());
+    std::string().swap(options_.key_pem);
     if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS private key cannot be used");
 
     auto address = net::ip::make_address(options_.address, ec);
@@ -280,6 +415,8 @@ class Server final : public HttpsServer {
                                            std::to_string(options_.port) + ": " + ec.message());
     }
     port_ = acceptor_.local_endpoint().port();
+    // Kept for a descriptor shortage (see BackOff).
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     return Ok();
   }
 
@@ -311,6 +448,7 @@ class Server final : public HttpsServer {
 
   // --- used by sessions ---
   const HttpsOptions& options() const { return options_; }
+  const ProxyTrust& trust() const { return trust_; }
   ssl::context& tls() { return tls_; }
   bool draining() const { return draining_.load(); }
   net::thread_pool& workers() { return workers_; }
@@ -342,6 +480,20 @@ class Server final : public HttpsServer {
     return api::Response{500, ErrorBody("internal", "internal error"), "application/json", {}};
   }
 
+  // One line per answer of status 400 or more: its id, never a client
+  // address, a query string or a value (LoggablePath).
+  void LogAnswer(int status, const Trace& trace) const {
+    if (!options_.log_errors || status < 400) return;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - trace.start)
+                        .count();
+    std::string line = "coffre: request id=" + trace.id + " status=" + std::to_string(status) +
+                       " method=" + (trace.method.empty() ? "-" : trace.method) +
+                       " path=" + (trace.path.empty() ? "-" : trace.path) +
+                       " ms=" + std::to_string(ms) + "\n";
+    std::cerr << line << std::flush;
+  }
+
  private:
   void DoAccept() {
     // Connections are spread over the contexts in turn; each context has
@@ -350,10 +502,48 @@ class Server final : public HttpsServer {
     acceptor_.async_accept(next, [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (!acceptor_.is_open()) return;  // stopping
-      } else if (counters_->connections.load() < options_.max_connections) {
-        std::make_shared<Session>(std::move(socket), tls_, *this)->Start();
-      }  // else: over the cap, the socket closes here
+        if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+            ec == net::error::no_memory || ec.value() == ENFILE) {
+          return BackOff();
+        }
+      } else {
+        accept_backoff_ = kMinAcceptBackoff;
+        Admit(std::move(socket));
+      }
       DoAccept();
+    });
+  }
+
+  void Admit(tcp::socket socket) {
+    beast::error_code ec;
+    const auto endpoint = socket.remote_endpoint(ec);
+    if (ec) return;  // already gone
+    const IpAddress peer = FromAsio(endpoint.address());
+    const bool trusted = trust_.Trusts(peer);
+    auto slot = counters_->admission.Admit(peer.LimitKey(), trusted);
+    if (!slot) return;  // over a cap: the socket closes here
+    std::make_shared<Session>(std::move(socket), tls_, *this, peer, trusted, std::move(*slot))
+        ->Start();
+  }
+
+  // Out of descriptors (or kernel memory): accepting again at once would
+  // fail again at once, a core spinning while clients wait. The reserve
+  // descriptor is given up to accept and close one waiting client (told
+  // at once, not left in the backlog), then taken back, and accepting
+  // resumes after a delay that doubles up to kMaxAcceptBackoff.
+  void BackOff() {
+    if (reserve_fd_ >= 0) {
+      ::close(reserve_fd_);
+      reserve_fd_ = -1;
+    }
+    const int shed =
+        ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (shed >= 0) ::close(shed);
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    accept_timer_.expires_after(accept_backoff_);
+    accept_backoff_ = std::min(accept_backoff_ * 2, kMaxAcceptBackoff);
+    accept_timer_.async_wait([this](beast::error_code ec) {
+      if (!ec && acceptor_.is_open()) DoAccept();
     });
   }
 
@@ -361,6 +551,7 @@ class Server final : public HttpsServer {
     if (draining_.exchange(true)) return;
     beast::error_code ignored;
     acceptor_.close(ignored);
+    accept_timer_.cancel();
     signals_.cancel(ignored);
     drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_timeout;
     PollDrained();
@@ -378,7 +569,11 @@ class Server final : public HttpsServer {
     drain_timer_->async_wait([this](beast::error_code) { PollDrained(); });
   }
 
+  static constexpr std::chrono::milliseconds kMinAcceptBackoff{10};
+  static constexpr std::chrono::milliseconds kMaxAcceptBackoff{500};
+
   HttpsOptions options_;
+  ProxyTrust trust_;
   Handler handler_;
   InlineHandler inline_handler_;
   // One io_context per I/O thread (concurrency hint 1): no locking between
@@ -389,18 +584,28 @@ class Server final : public HttpsServer {
   size_t next_context_ = 0;  // used by the accept handler only
   ssl::context tls_;
   tcp::acceptor acceptor_;
+  net::steady_timer accept_timer_;
+  std::chrono::milliseconds accept_backoff_ = kMinAcceptBackoff;
+  int reserve_fd_ = -1;
   net::thread_pool workers_;
   net::signal_set signals_;
   std::optional<net::steady_timer> drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::atomic<bool> draining_{false};
-  std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
+  std::shared_ptr<Counters> counters_;
   uint16_t port_ = 0;
 };
 
-Session::Session(tcp::socket&& socket, ssl::context& ctx, Server& server)
-    : stream_(std::move(socket), ctx), server_(server), counters_(server.counters()) {
-  counters_->connections.fetch_add(1);
+Session::Session(tcp::socket&& socket, ssl::context& ctx, Server& server, IpAddress peer,
+                 bool peer_trusted, Admission::Slot slot)
+    : stream_(std::move(socket), ctx),
+      buffer_(ReadBufferLimit(server.options())),
+      server_(server),
+      counters_(server.counters()),
+      slot_(std::move(slot)),
+      client_(peer),
+      client_trusted_(peer_trusted),
+      pre_handshake_timer_(stream_.get_executor()) {
   // Asio turns on SSL_MODE_RELEASE_BUFFERS: OpenSSL then frees its ~17 KiB
   // read and write buffers after every record and allocates them again for
   // the next, a malloc/free pair each way per request (~3% of the server's
@@ -413,7 +618,7 @@ Session::Session(tcp::socket&& socket, ssl::context& ctx, Server& server)
 Session::~Session() {
   OPENSSL_cleanse(out_.data(), out_.size());  // a write cut short at shutdown
   if (in_flight_) counters_->in_flight.fetch_sub(1);
-  counters_->connections.fetch_sub(1);
+  counters_->admission.Release(slot_);
 }
 
 void Session::Start() {
@@ -423,17 +628,71 @@ void Session::Start() {
     // the tail segment of a response larger than one segment waits for the
     // client's delayed ACK (Nagle's algorithm), up to 40 ms.
     beast::get_lowest_layer(self->stream_).socket().set_option(tcp::no_delay(true), ec);
-    ec = {};
-    auto endpoint = beast::get_lowest_layer(self->stream_).socket().remote_endpoint(ec);
-    if (!ec) self->peer_ = endpoint.address().to_string();
-    beast::get_lowest_layer(self->stream_).expires_after(self->server_.options().handshake_timeout);
-    self->stream_.async_handshake(ssl::stream_base::server,
-                                  beast::bind_front_handler(&Session::OnHandshake, self));
+    if (self->server_.options().proxy_protocol && self->client_trusted_)
+      return self->ReadProxyHeader();
+    self->WaitFirstByte();
   });
+}
+
+// A connection that sends nothing holds a slot for pre_handshake_timeout
+// only, not for the whole handshake timeout.
+void Session::WaitFirstByte() {
+  pre_handshake_timer_.expires_after(server_.options().pre_handshake_timeout);
+  pre_handshake_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->pre_handshake_done_) return;
+    self->pre_handshake_done_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(self->stream_).socket().close(ignored);
+  });
+  beast::get_lowest_layer(stream_).socket().async_wait(
+      tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+        if (self->pre_handshake_done_) return;  // timed out
+        self->pre_handshake_done_ = true;
+        self->pre_handshake_timer_.cancel();
+        if (ec) return;
+        self->Handshake();
+      });
+}
+
+// From a trusted proxy, with --proxy-protocol: the PROXY v2 header comes
+// before TLS and names the client.
+void Session::ReadProxyHeader() {
+  auto& tcp_stream = beast::get_lowest_layer(stream_);
+  tcp_stream.expires_after(server_.options().pre_handshake_timeout);
+  net::async_read(tcp_stream, net::buffer(proxy_fixed_),
+                  [self = shared_from_this()](beast::error_code ec, size_t) {
+                    if (ec) return;
+                    auto rest = ParseProxyV2Fixed(self->proxy_fixed_);
+                    if (!rest) return;  // closes: not a PROXY v2 header
+                    self->proxy_rest_.resize(*rest);
+                    net::async_read(beast::get_lowest_layer(self->stream_),
+                                    net::buffer(self->proxy_rest_),
+                                    beast::bind_front_handler(&Session::OnProxyHeader, self));
+                  });
+}
+
+void Session::OnProxyHeader(beast::error_code ec, size_t) {
+  if (ec) return;
+  auto source = ParseProxyV2Source(proxy_fixed_, proxy_rest_);
+  if (!source) return;
+  if (*source) {
+    client_ = **source;
+    client_trusted_ = server_.trust().Trusts(client_);
+    // From now on the connection counts as its client's.
+    if (!client_trusted_ && !counters_->admission.Rekey(slot_, client_.LimitKey())) return;
+  }
+  Handshake();
+}
+
+void Session::Handshake() {
+  beast::get_lowest_layer(stream_).expires_after(server_.options().handshake_timeout);
+  stream_.async_handshake(ssl::stream_base::server,
+                          beast::bind_front_handler(&Session::OnHandshake, shared_from_this()));
 }
 
 void Session::OnHandshake(beast::error_code ec) {
   if (ec) return;  // failed handshakes (old TLS versions, scanners) just close
+  counters_->admission.HandshakeDone(slot_);
   DoRead();
 }
 
@@ -446,16 +705,37 @@ void Session::DoRead() {
                    beast::bind_front_handler(&Session::OnRead, shared_from_this()));
 }
 
+// What was parsed of a request the server refuses (maybe nothing).
+Trace Session::TraceOfParsed() {
+  Trace trace;
+  if (parser_) {
+    trace.method = parser_->request().method.substr(0, 16);
+    trace.path = LoggablePath(parser_->request().target);
+  }
+  return trace;
+}
+
+// Answers a request the server refuses by itself, and closes.
+void Session::Refuse(int status, std::string_view code, std::string_view message,
+                     const Trace& trace, std::vector<std::pair<std::string, std::string>> headers) {
+  Write({status, ErrorBody(code, message), "application/json", std::move(headers)}, false, false,
+        trace);
+}
+
 void Session::OnRead(beast::error_code ec, size_t) {
   if (ec == http::error::body_limit) {
-    return Write({413, ErrorBody("payload_too_large", "the body is larger than 1 MiB"),
-                  "application/json", {}},
-                 false);
+    return Refuse(413, "payload_too_large", "the body is larger than 1 MiB", TraceOfParsed());
   }
   if (ec == http::error::header_limit) {
-    return Write({431, ErrorBody("invalid_request", "the request headers are too large"),
-                  "application/json", {}},
-                 false);
+    return Refuse(431, "invalid_request", "the request headers are too large", TraceOfParsed());
+  }
+  if (parser_->trailer()) {
+    return Refuse(400, "invalid_request", "a chunked body's trailer fields are not accepted",
+                  TraceOfParsed());
+  }
+  if (ec == http::error::buffer_overflow) {
+    return Refuse(400, "invalid_request", "a chunk header or the trailer section is too long",
+                  TraceOfParsed());
   }
   if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
       ec == net::error::operation_aborted || ec == net::ssl::error::stream_truncated ||
@@ -464,15 +744,30 @@ void Session::OnRead(beast::error_code ec, size_t) {
   }
   if (ec) {
     if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
-      return Write({400, ErrorBody("invalid_request", "malformed HTTP request"),
-                    "application/json", {}},
-                   false);
+      return Refuse(400, "invalid_request", "malformed HTTP request", TraceOfParsed());
     }
     return DoClose();
   }
 
   api::Request request = std::move(parser_->request());
-  request.source = peer_;
+  Trace trace;
+  trace.method = request.method.substr(0, 16);
+  trace.path = LoggablePath(request.target);
+  // The client: the peer, the PROXY header's source, or, from a trusted
+  // proxy, the right-most X-Forwarded-For address it does not trust.
+  IpAddress client = client_;
+  if (client_trusted_) {
+    std::vector<std::string_view> forwarded;
+    for (const auto& [name, value] : request.headers) {
+      if (name == "x-forwarded-for") forwarded.emplace_back(value);
+    }
+    client = server_.trust().ClientOf(client_, forwarded);
+    if (!server_.trust().Trusts(client) && !counters_->admission.Rekey(slot_, client.LimitKey())) {
+      return Refuse(429, "throttled", "too many connections from this source", trace,
+                    {{"Retry-After", "1"}});
+    }
+  }
+  request.source = client.ToString();
   const bool keep_alive = parser_->keep_alive() && !server_.draining();
   const bool head = parser_->verb() == http::verb::head;
 
@@ -482,11 +777,13 @@ void Session::OnRead(beast::error_code ec, size_t) {
   // log's) or by a worker; the write runs on this session's I/O thread.
   // One-shot: a second call (a handler that replied, then threw) is ignored.
   auto answered = std::make_shared<std::atomic<bool>>(false);
-  Reply reply = [self = shared_from_this(), keep_alive, head, answered](api::Response response) {
+  Reply reply = [self = shared_from_this(), keep_alive, head, answered,
+                 trace = std::move(trace)](api::Response response) {
     if (answered->exchange(true)) return;
-    net::dispatch(self->stream_.get_executor(), [self, response = std::move(response), keep_alive, head]() mutable {
-      self->Write(std::move(response), keep_alive, head);
-    });
+    net::dispatch(self->stream_.get_executor(),
+                  [self, response = std::move(response), keep_alive, head, trace]() mutable {
+                    self->Write(std::move(response), keep_alive, head, trace);
+                  });
   };
   Reply offered = reply;  // the inline handler may move its copy away
   if (server_.HandleInline(request, offered, reply)) return;
@@ -496,14 +793,18 @@ void Session::OnRead(beast::error_code ec, size_t) {
   });
 }
 
-void Session::Write(api::Response response, bool keep_alive, bool head) {
+void Session::Write(api::Response response, bool keep_alive, bool head, const Trace& trace) {
   keep_alive = keep_alive && !server_.draining();
-  if (!FormatResponse(response, keep_alive, head, out_)) {
+  int status = response.status;
+  if (!FormatResponse(response, keep_alive, head, trace.id, out_)) {
     keep_alive = false;
-    const bool formatted = FormatResponse(Server::InternalError(), keep_alive, head, out_);
+    status = 500;
+    const bool formatted =
+        FormatResponse(Server::InternalError(), keep_alive, head, trace.id, out_);
     assert(formatted);
     (void)formatted;
   }
+  server_.LogAnswer(status, trace);
   beast::get_lowest_layer(stream_).expires_after(server_.options().idle_timeout);
   net::async_write(stream_, net::buffer(out_),
                    beast::bind_front_handler(&Session::OnWrite, shared_from_this(), keep_alive));

@@ -19,6 +19,15 @@
 // on this 2-core machine cost more than the request itself (docs/api.md,
 // "Threads").
 //
+// Every buffer of a connection is bounded: the headers by
+// max_header_bytes, the body by max_body_bytes, a chunk header and the
+// trailer section by the read buffer (max_header_bytes + 16 KiB); a request
+// with a trailer field is refused (400), never merged into its headers.
+// api::Request::source is the client's address: the peer's, or the one a
+// trusted proxy names (PROXY v2 header, X-Forwarded-For). Out of
+// descriptors, accepting backs off (up to 500 ms) and sheds one waiting
+// client with a reserve descriptor.
+//
 // Thread-safety: Start and Run from one thread; Stop from any thread.
 // Ownership: the server owns its sockets, threads and TLS context; the
 // handler must outlive Run().
@@ -29,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/http.h"
 #include "common/status.h"
@@ -44,11 +54,31 @@ struct HttpsOptions {
   int worker_threads = 64;       // concurrent blocking handlers (each may wait on a sync)
   size_t max_body_bytes = 1u << 20;
   size_t max_header_bytes = 16u << 10;
+  // Connection slots (docs/adr/0015e): in all; per client address (an
+  // IPv6 client: per /64; 0: no limit); and for connections whose TLS
+  // handshake has not ended, from sources that have not completed one in
+  // the last 30 minutes (0: half of max_connections). A trusted proxy's own
+  // connections count under the client they carry.
   size_t max_connections = 4096;
-  std::chrono::seconds handshake_timeout{10};
+  size_t max_connections_per_source = 256;
+  size_t max_pending_handshakes = 0;
+  // Until the first byte of the TLS handshake (and the whole PROXY header)
+  // arrives; then the handshake must end within handshake_timeout.
+  std::chrono::milliseconds pre_handshake_timeout{3000};
+  std::chrono::seconds handshake_timeout{5};
   std::chrono::seconds idle_timeout{60};  // keep-alive and slow clients
   std::chrono::seconds drain_timeout{20};
   bool stop_on_signals = true;  // SIGTERM and SIGINT stop gracefully
+  // Proxies whose word on the client address is taken (CIDR blocks): from
+  // them, the right-most X-Forwarded-For address that is not one of them
+  // is the client (server/client_address.h).
+  std::vector<std::string> trusted_proxies;
+  // Connections from a trusted proxy must start with a PROXY protocol v2
+  // header, which names the client; other peers cannot send one.
+  bool proxy_protocol = false;
+  // One line on stderr per answer of status 400 or more, with its
+  // X-Request-Id (every answer carries one, made by the server).
+  bool log_errors = true;
 };
 
 using Handler = std::function<api::Response(api::Request&)>;
@@ -65,8 +95,9 @@ using InlineHandler = std::function<bool(api::Request&, Reply& reply)>;
 
 class HttpsServer {
  public:
-  // Binds and listens (kInvalidArgument for a bad address or TLS material,
-  // kIoError when the port cannot be bound).
+  // Binds and listens (kInvalidArgument for a bad address, trusted proxy
+  // or TLS material, kIoError when the port cannot be bound). The server's
+  // copy of key_pem is wiped once loaded.
   static Result<std::unique_ptr<HttpsServer>> Start(const HttpsOptions& options, Handler handler,
                                                     InlineHandler inline_handler = nullptr);
   virtual ~HttpsServer() = default;

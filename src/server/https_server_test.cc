@@ -1,9 +1,12 @@
 #include "server/https_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -11,9 +14,13 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
+#include <filesystem>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,7 +68,41 @@ class Client {
   // Sends `req` as it is and returns the response, as Exchange does.
   std::string Send(const std::string& req, bool head = false) {
     if (SSL_write(ssl_, req.data(), static_cast<int>(req.size())) <= 0) return "";
-    std::string in;
+    return Receive(head);
+  }
+
+  // Sends `prefix`, then `piece` again and again (up to `most` bytes in
+  // all) until the server answers or stops reading; returns the response.
+  std::string SendUntilAnswered(const std::string& prefix, const std::string& piece, size_t most) {
+    timeval timeout{2, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    if (SSL_write(ssl_, prefix.data(), static_cast<int>(prefix.size())) <= 0) return "";
+    for (size_t sent = prefix.size(); sent < most; sent += piece.size()) {
+      // Stop once answered (or closed), or when the server stops reading.
+      pollfd p{fd_, POLLIN | POLLOUT, 0};
+      if (::poll(&p, 1, 2000) != 1 || (p.revents & POLLOUT) == 0) break;
+      if ((p.revents & POLLIN) != 0 && Answered()) break;
+      if (SSL_write(ssl_, piece.data(), static_cast<int>(piece.size())) <= 0) break;
+    }
+    return Receive(false);
+  }
+
+  // Reads what is there without waiting: true if the server answered or
+  // closed; false if it sent only TLS 1.3 session tickets.
+  bool Answered() {
+    const int flags = ::fcntl(fd_, F_GETFL);
+    ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+    char buf[4096];
+    const int got = SSL_read(ssl_, buf, sizeof buf);
+    const bool tickets_only = got <= 0 && SSL_get_error(ssl_, got) == SSL_ERROR_WANT_READ;
+    if (got > 0) early_.append(buf, static_cast<size_t>(got));
+    ::fcntl(fd_, F_SETFL, flags);
+    return !tickets_only;
+  }
+
+  std::string Receive(bool head) {
+    std::string in = std::move(early_);
+    early_.clear();
     char buf[4096];
     for (;;) {
       size_t end = in.find("\r\n\r\n");
@@ -100,11 +141,25 @@ class Client {
   SSL* ssl_ = nullptr;
   int fd_ = -1;
   bool ok_ = false;
+  std::string early_;  // read by Answered, not yet returned
 };
+
+// The response without its X-Request-Id line, which must be there: 16
+// lower-case hex characters made by the server.
+std::string WithoutRequestId(const std::string& response) {
+  static const std::regex kLine("\r\nX-Request-Id: ([0-9a-f]{16})\r\n");
+  std::smatch m;
+  if (!std::regex_search(response, m, kLine)) return "(no X-Request-Id) " + response;
+  return response.substr(0, m.position(0)) + "\r\n" + response.substr(m.position(0) + m.length(0));
+}
 
 class HttpsServerTest : public ::testing::Test {
  protected:
-  void Start(Handler handler, InlineHandler inline_handler) {
+  void Start(Handler handler, InlineHandler inline_handler,
+             const std::function<void(HttpsOptions&)>& adjust = nullptr) {
+    // A client writing to a connection the server closed gets EPIPE, not a
+    // signal that ends the test.
+    ::signal(SIGPIPE, SIG_IGN);
     auto tls = GenerateSelfSigned(std::chrono::system_clock::now());
     ASSERT_TRUE(tls) << tls.error().ToString();
     HttpsOptions ho;
@@ -113,6 +168,7 @@ class HttpsServerTest : public ::testing::Test {
     ho.key_pem = tls->key_pem;
     ho.stop_on_signals = false;
     ho.worker_threads = 2;
+    if (adjust) adjust(ho);
     auto srv = HttpsServer::Start(ho, std::move(handler), std::move(inline_handler));
     ASSERT_TRUE(srv) << srv.error().ToString();
     server_ = std::move(*srv);
@@ -229,10 +285,10 @@ TEST_F(HttpsServerTest, ResponsesAreFramedExactlyAndHeadGetsNoBody) {
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n"
       "X-Content-Type-Options: nosniff\r\nStrict-Transport-Security: max-age=31536000\r\n"
       "X-Test: 1\r\nContent-Length: 3\r\n\r\n";
-  EXPECT_EQ(c.Exchange("GET", "/a"), head + "abc");
-  EXPECT_EQ(c.Exchange("HEAD", "/a", /*head=*/true), head);
+  EXPECT_EQ(WithoutRequestId(c.Exchange("GET", "/a")), head + "abc");
+  EXPECT_EQ(WithoutRequestId(c.Exchange("HEAD", "/a", /*head=*/true)), head);
   EXPECT_EQ(c.Pending(), 0) << "a body followed the HEAD answer";
-  EXPECT_EQ(c.Exchange("GET", "/empty"),
+  EXPECT_EQ(WithoutRequestId(c.Exchange("GET", "/empty")),
             "HTTP/1.1 204 No Content\r\nCache-Control: no-store\r\n"
             "X-Content-Type-Options: nosniff\r\nStrict-Transport-Security: max-age=31536000\r\n\r\n");
   EXPECT_EQ(c.Get("/a"), "200 abc");  // the connection is still in step
@@ -338,6 +394,168 @@ TEST_F(HttpsServerTest, AHeaderThatWouldSplitTheResponseBecomesA500) {
     EXPECT_NE(got.find("\r\nConnection: close\r\n"), std::string::npos) << target;
     EXPECT_TRUE(c.Closed()) << target;
   }
+}
+
+// Every answer carries an id made by the server, a new one each time; a
+// client's own X-Request-Id is not echoed (it could carry anything).
+TEST_F(HttpsServerTest, EveryAnswerCarriesANewRequestId) {
+  Start([&](api::Request&) { return Text(404, "no"); }, nullptr);
+  Client c(server_->port());
+  ASSERT_TRUE(c.ok());
+  static const std::regex kId("\r\nX-Request-Id: ([0-9a-f]{16})\r\n");
+  std::smatch a, b;
+  const std::string first = c.Exchange("GET", "/x?email=someone");
+  const std::string second =
+      c.Send("GET /y HTTP/1.1\r\nHost: h\r\nX-Request-Id: client-chosen\r\n\r\n");
+  ASSERT_TRUE(std::regex_search(first, a, kId)) << first;
+  ASSERT_TRUE(std::regex_search(second, b, kId)) << second;
+  EXPECT_NE(a[1].str(), b[1].str());
+  EXPECT_EQ(second.find("client-chosen"), std::string::npos);
+}
+
+// A chunk extension or a trailer that never ends is refused once the read
+// buffer is full (400, closed), not read without bound before any
+// credential (1.5 GiB from one connection in 17 s before the fix).
+TEST_F(HttpsServerTest, ChunkExtensionsAndTrailersCannotGrowTheReadBuffer) {
+  std::atomic<int> calls{0};
+  Start(
+      [&](api::Request&) {
+        ++calls;
+        return Text(200, "handled");
+      },
+      nullptr);
+  const std::string head = "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string filler(4 << 10, 'a');
+  struct Case {
+    const char* what;
+    std::string prefix;
+  };
+  for (const Case& k : {Case{"extension", head + "1;ext="}, Case{"trailer", head + "0\r\nX-Long: "},
+                        Case{"extension after a chunk", head + "3\r\nabc\r\n1;e="}}) {
+    Client c(server_->port());
+    ASSERT_TRUE(c.ok());
+    const std::string got = c.SendUntilAnswered(k.prefix, filler, 8u << 20);
+    EXPECT_EQ(got.substr(0, 13), "HTTP/1.1 400 ") << k.what << ": " << got.substr(0, 200);
+    EXPECT_NE(got.find("\r\nConnection: close\r\n"), std::string::npos) << k.what;
+    EXPECT_TRUE(c.Closed()) << k.what;
+  }
+  EXPECT_EQ(calls.load(), 0);
+  Client fine(server_->port());  // a short extension is still fine
+  ASSERT_TRUE(fine.ok());
+  EXPECT_EQ(fine.Send(head + "3;name=value\r\nabc\r\n0\r\n\r\n").substr(0, 13), "HTTP/1.1 200 ");
+}
+
+// Trailer fields are never merged into the headers: a credential or a
+// purpose sent only as a trailer would pass a proxy that inspects headers.
+// Any trailer field is refused (400) before the handler sees the request.
+TEST_F(HttpsServerTest, ARequestWithATrailerIsRefused) {
+  std::atomic<int> calls{0};
+  Start(
+      [&](api::Request& r) {
+        ++calls;
+        std::string seen;
+        for (const auto& [name, value] : r.headers) seen += name + ";";
+        return Text(200, seen);
+      },
+      nullptr);
+  for (const char* trailer : {"Authorization: Bearer coffre_sk_x", "X-Coffre-Purpose: admin", "X-Other: 1"}) {
+    Client c(server_->port());
+    ASSERT_TRUE(c.ok());
+    const std::string got = c.Send(
+        std::string("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: x\r\n\r\n"
+                    "3\r\nabc\r\n0\r\n") +
+        trailer + "\r\n\r\n");
+    EXPECT_EQ(got.substr(0, 13), "HTTP/1.1 400 ") << trailer;
+    EXPECT_NE(got.find("trailer"), std::string::npos) << got;
+    EXPECT_TRUE(c.Closed()) << trailer;
+  }
+  EXPECT_EQ(calls.load(), 0);
+}
+
+// A connection that never starts TLS holds its slot for the short
+// pre-handshake timeout only.
+TEST_F(HttpsServerTest, SilentConnectionsAreClosedBeforeTheHandshakeTimeout) {
+  Start([&](api::Request&) { return Text(200, "ok"); }, nullptr,
+        [](HttpsOptions& o) { o.pre_handshake_timeout = 300ms; });
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server_->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const auto start = std::chrono::steady_clock::now();
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 4000), 1) << "still open after 4 s";
+  char b;
+  EXPECT_LE(::recv(fd, &b, 1, 0), 0);  // closed, nothing sent
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  ::close(fd);
+  Client c(server_->port());  // a client that speaks at once is served
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.Get("/"), "200 ok");
+}
+
+int OpenDescriptors() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+double CpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Out of descriptors, accept fails with EMFILE. Accepting again at once
+// spun a core at 100% while clients waited; the server now backs off,
+// closes waiting clients with its reserve descriptor (told, not left
+// hanging), and serves again once descriptors are free.
+TEST_F(HttpsServerTest, OutOfDescriptorsTheServerBacksOffAndRecovers) {
+  Start([&](api::Request&) { return Text(200, "ok"); }, nullptr);
+  // Every thread of the server started and served before descriptors run
+  // out (the sanitizers' runtime needs a pipe the first time it checks a
+  // type): two connections, one per I/O thread, each answered by a worker.
+  for (int i = 0; i < 2; ++i) {
+    Client warm(server_->port());
+    ASSERT_TRUE(warm.ok());
+    ASSERT_EQ(warm.Get("/"), "200 ok");
+  }
+  std::this_thread::sleep_for(300ms);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  constexpr int kClients = 24;
+  std::vector<int> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(::socket(AF_INET, SOCK_STREAM, 0));
+  // Room for two accepted connections, then the server is out.
+  rlimit low{static_cast<rlim_t>(OpenDescriptors() + 2), saved.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server_->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int fd : clients) ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::this_thread::sleep_for(200ms);
+  const double cpu_before = CpuSeconds();
+  std::this_thread::sleep_for(2s);
+  const double cpu = CpuSeconds() - cpu_before;
+  // Some waiting clients were closed at once (EOF or reset).
+  int closed = 0;
+  for (int fd : clients) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 1) ++closed;
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_LT(cpu, 0.1) << "the accept loop spins while out of descriptors";
+  EXPECT_GE(closed, 1) << "no waiting client was told";
+  for (int fd : clients) ::close(fd);
+  // Descriptors are back: served again within the longest back-off.
+  const auto start = std::chrono::steady_clock::now();
+  Client c(server_->port());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.Get("/"), "200 ok");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include "server/server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -8,9 +12,12 @@
 #include <thread>
 
 #include "api/api.h"
+#include "crypto/crypto.h"
 #include "server/admin.h"
 #include "server/admin_socket.h"
+#include "server/client_address.h"
 #include "server/https_server.h"
+#include "server/process_limits.h"
 #include "server/tls_material.h"
 
 namespace coffre::server {
@@ -40,11 +47,50 @@ Result<ListenAddress> ParseListen(std::string_view text) {
 }
 
 bool IsLoopback(std::string_view host) {
-  return host.rfind("127.", 0) == 0 || host == "::1" || host == "0:0:0:0:0:0:0:1";
+  auto a = IpAddress::Parse(host);
+  return a && a->IsLoopback();
+}
+
+Result<std::vector<std::string>> ResolveListenHost(const std::string& host) {
+  if (auto literal = IpAddress::Parse(host)) return std::vector<std::string>{host};
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (rc != 0) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "--listen: cannot resolve " + host + ": " + ::gai_strerror(rc));
+  }
+  std::vector<std::string> v4, v6;
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    std::optional<IpAddress> a;
+    if (ai->ai_family == AF_INET) {
+      a = IpAddress::V4(
+          reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr));
+    } else if (ai->ai_family == AF_INET6) {
+      a = IpAddress::V6(reinterpret_cast<const uint8_t*>(
+          &reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr));
+    }
+    if (!a) continue;
+    auto& into = a->v4 ? v4 : v6;
+    if (std::find(into.begin(), into.end(), a->ToString()) == into.end())
+      into.push_back(a->ToString());
+  }
+  ::freeaddrinfo(found);
+  v4.insert(v4.end(), v6.begin(), v6.end());
+  if (v4.empty())
+    return Fail(ErrorCode::kInvalidArgument, "--listen: " + host + " has no IP address");
+  return v4;
 }
 
 Status Serve(const ServeOptions& options, std::ostream& ready) {
   COFFRE_ASSIGN_OR_RETURN(ListenAddress listen, ParseListen(options.listen));
+  // A name is resolved: the loopback rule holds only if every address it
+  // stands for is a loopback one; the server binds the first (IPv4 first).
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> addresses, ResolveListenHost(listen.host));
+  const bool loopback_only = std::all_of(addresses.begin(), addresses.end(),
+                                         [](const std::string& a) { return IsLoopback(a); });
   RuntimeOptions ro = options.runtime;
   // A server answers the same records again and again (bench/http: ~8 us of
   // ~13 per GET saved); one-shot CLI commands gain nothing from it.
@@ -59,7 +105,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                 "the vault has no TLS certificate (made by coffre init); it cannot serve");
   }
   COFFRE_ASSIGN_OR_RETURN(auto supplied, v.GetConfig(kTlsUserSuppliedConfig));
-  if (!IsLoopback(listen.host) && !(supplied && *supplied == "1")) {
+  if (!loopback_only && !(supplied && *supplied == "1")) {
     return Fail(ErrorCode::kInvalidArgument,
                 "refusing to listen on non-loopback address " + listen.host +
                     " with the self-signed certificate: give your own with coffre init "
@@ -80,11 +126,30 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
 
   HttpsOptions ho;
-  ho.address = listen.host;
+  ho.address = addresses.front();
   ho.port = listen.port;
+  // As many connections as the descriptors allow (raised to the hard
+  // limit), at most the default or --max-connections.
+  const size_t descriptors = RaiseDescriptorLimit();
+  const size_t wanted = options.max_connections != 0 ? options.max_connections : ho.max_connections;
+  ho.max_connections = ConnectionCapFor(descriptors, wanted);
+  if (ho.max_connections < wanted) {
+    std::cerr << "coffre: " << descriptors << " descriptors allow " << ho.max_connections
+              << " connections, not " << wanted << " (raise the hard RLIMIT_NOFILE)\n";
+  }
+  if (options.max_connections_per_source != 0)
+    ho.max_connections_per_source = options.max_connections_per_source;
+  ho.trusted_proxies = options.trusted_proxies;
+  ho.proxy_protocol = options.proxy_protocol;
   ho.cert_pem = *cert;
   ho.key_pem = *key;
-  std::fill(key->begin(), key->end(), '\0');
+  crypto::Wipe(key->data(), key->size());
+  // The PEM leaves this frame wiped, however Start ends (the server wipes
+  // its own copy once loaded).
+  struct WipeOnExit {
+    std::string& pem;
+    ~WipeOnExit() { crypto::Wipe(pem.data(), pem.size()); }
+  } wipe_key{ho.key_pem};
   // Reads are served on the I/O threads, their audit entries made durable
   // by the log's committer while the thread serves other connections; the
   // response leaves once they are (503 if they cannot be). The rest runs
@@ -115,7 +180,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     audit::AuditLog& log;
     ~AuditBarrier() { (void)log.Checkpoint(); }
   } barrier{log};
-  ho.key_pem.assign(ho.key_pem.size(), '\0');
+  crypto::Wipe(ho.key_pem.data(), ho.key_pem.size());
 
   // Summaries of unauthenticated failures and checkpoints of a quiet tail
   // are written by a periodic flush. The retention sweeper runs at start
@@ -173,7 +238,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     } while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; }));
   });
 
-  std::string shown_host = listen.host.find(':') != std::string::npos ? "[" + listen.host + "]" : listen.host;
+  std::string shown_host =
+      ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;
   ready << R"({"listening":"https://)" << shown_host << ":" << https->port() << "\"}" << std::endl;
   std::cerr << "coffre: serving " << ro.dir << " on https://" << shown_host << ":" << https->port()
             << " (admin socket " << AdminSocketPath(ro.dir) << ")\n";

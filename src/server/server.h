@@ -10,6 +10,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "server/runtime.h"
@@ -26,16 +27,26 @@ inline constexpr size_t kServeRowCacheBytes = 32u << 20;
 
 struct ServeOptions {
   RuntimeOptions runtime;
-  std::string listen = "127.0.0.1:8443";
+  std::string listen = "127.0.0.1:8443";  // a literal address or a name (resolved)
   std::string_view openapi_json;
+  // The edge (server/https_server.h, docs/adr/0015e): 0 keeps the default.
+  size_t max_connections = 0;  // capped by the descriptors the process may open
+  size_t max_connections_per_source = 0;
+  std::vector<std::string> trusted_proxies;  // CIDR blocks
+  bool proxy_protocol = false;
 };
 
 struct ListenAddress {
   std::string host;
   uint16_t port = 0;
 };
-// "127.0.0.1:8443", "[::1]:8443"; kInvalidArgument otherwise.
+// "127.0.0.1:8443", "[::1]:8443", "localhost:8443"; kInvalidArgument
+// otherwise. The host is not resolved here.
 Result<ListenAddress> ParseListen(std::string_view text);
+// Every address `host` stands for (a literal address, or a name resolved
+// by getaddrinfo), IPv4 first; kInvalidArgument if it resolves to none.
+Result<std::vector<std::string>> ResolveListenHost(const std::string& host);
+// A literal loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z).
 bool IsLoopback(std::string_view host);
 
 // Serves until SIGTERM or SIGINT. Writes {"listening":"https://HOST:PORT"}

@@ -18,17 +18,46 @@ class NoResponse(Exception):
     """The server closed the connection (or stayed silent) without a response."""
 
 
-def _connect(port, cafile, timeout):
+def _connect(port, cafile, timeout, source_ip=None, before_tls=b""):
     ctx = ssl.create_default_context(cafile=str(cafile))
-    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                   source_address=(source_ip, 0) if source_ip else None)
+    if before_tls:
+        raw.sendall(before_tls)  # e.g. a PROXY protocol header
     return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
 
 
-def _readable(sock, wait):
+def tls_connect(port, cafile, timeout=20.0, source_ip=None, before_tls=b""):
+    """A TLS connection from `source_ip` (a 127.0.0.x address), after
+    sending `before_tls` in clear."""
+    return _connect(port, cafile, timeout, source_ip, before_tls)
+
+
+def read_response(sock, timeout=20.0):
+    """(status, {lower-case header: value}, body) of the next response."""
+    return _read_response(sock, time.monotonic() + timeout)
+
+
+def _readable(sock, wait, got):
+    """True once the server has answered or closed; what it sent is added to
+    `got`. A socket can be readable with no answer: TLS 1.3 session tickets
+    arrive after the handshake, and reading them yields nothing."""
     if sock.pending():
         return True
     r, _, _ = select.select([sock], [], [], wait)
-    return bool(r)
+    if not r:
+        return False
+    saved = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        got.append(sock.recv(65536))  # b"" once closed
+        return True
+    except ssl.SSLWantReadError:
+        return False  # only session tickets
+    except (OSError, ssl.SSLError):
+        return True  # reset: whatever came is read next
+    finally:
+        sock.settimeout(saved)
 
 
 def exchange(port, cafile, head: bytes, body_chunks=(), wait_after_head=0.0, timeout=20.0):
@@ -36,17 +65,18 @@ def exchange(port, cafile, head: bytes, body_chunks=(), wait_after_head=0.0, tim
     answers; returns (status, {lower-case header: value}, body)."""
     deadline = time.monotonic() + timeout
     sock = _connect(port, cafile, timeout)
+    got = []
     try:
         try:
             sock.sendall(head)
-            answered = _readable(sock, wait_after_head)
+            answered = _readable(sock, wait_after_head, got)
             for chunk in body_chunks:
-                if answered or _readable(sock, 0):
+                if answered or _readable(sock, 0, got):
                     break
                 sock.sendall(chunk)
         except (OSError, ssl.SSLError):
             pass  # the server stopped reading: its answer may still be there
-        return _read_response(sock, deadline)
+        return _read_response(sock, deadline, b"".join(got))
     finally:
         try:
             sock.close()
@@ -54,8 +84,7 @@ def exchange(port, cafile, head: bytes, body_chunks=(), wait_after_head=0.0, tim
             pass
 
 
-def _read_response(sock, deadline):
-    buf = b""
+def _read_response(sock, deadline, buf=b""):
     while b"\r\n\r\n" not in buf:
         buf += _recv(sock, deadline)
     head, _, rest = buf.partition(b"\r\n\r\n")

@@ -1,18 +1,26 @@
 """The server's life: no default account, the loopback rule, policy
 replacement while serving, local CLI access in the audit log, and SIGTERM
-losing no acknowledged write.
+losing no acknowledged write. The edge: bounded buffers, no trailers,
+connection slots, the client address behind proxies, request ids, no core
+dumps.
 """
 import json
 import os
+import re
+import resource
 import signal
+import socket
+import ssl
+import struct
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import (POLICY, SCHEMA, Client, Vault, build_vault, child_env, error_of,
-                      stop_checked)
+import rawhttp
+from conftest import (POLICY, SCHEMA, Client, Vault, build_vault, child_env, error_of, hotp,
+                      stop_checked, strong_password)
 
 PEOPLE = "/v1/collections/people/records"
 
@@ -199,6 +207,337 @@ def test_sigterm_loses_no_acknowledged_write(seeded):
         admin.close()
         stop_checked(v)
     assert v.cli("audit", "verify", v.dir).returncode == 0
+
+
+# ---------------------------------------------------------------------------
+# The edge (docs/adr/0015e-edge-limits-and-proxies.md)
+
+def _audit_sources(v):
+    """The source of every read entry of the audit log (server stopped)."""
+    r = v.cli("audit", "list", v.dir)
+    entries = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    return [e.get("source") for e in entries if e.get("action") == "read"]
+
+
+def _rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_an_unending_chunk_extension_or_trailer_is_cut_off(seeded):
+    """Replays the finding: one unauthenticated connection sent a chunk
+    extension that never ended and the server's RSS grew by 1.5 GiB. Now the
+    request is refused once the read buffer is full, long before 64 MiB."""
+    v = seeded.vault
+    v.start()
+    try:
+        before = _rss_kib(v.proc.pid)
+        head = (b"POST /v1/collections/people/search HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+        piece = b"a" * (16 << 10)
+        for prefix in (b"1;ext=", b"0\r\nX-Long: "):
+            status, headers, body = rawhttp.exchange(
+                v.port, v.cert, head + prefix, body_chunks=(piece for _ in range(4096)),
+                wait_after_head=0.2)
+            assert status == 400, (prefix, status, body)
+            assert json.loads(body)["error"]["code"] == "invalid_request"
+        grown = _rss_kib(v.proc.pid) - before
+        assert grown < 64 << 10, f"RSS grew by {grown} KiB"
+    finally:
+        stop_checked(v)
+
+
+def test_a_credential_or_purpose_sent_as_a_trailer_is_refused(seeded):
+    v = seeded.vault
+    v.start()
+    try:
+        body = json.dumps({"fields": seeded.spare[-1]}).encode()
+        chunked = b"%x\r\n%s\r\n0\r\n" % (len(body), body)
+        for trailer in (f"Authorization: Bearer {v.key('admin')}\r\nX-Coffre-Purpose: admin",
+                        "X-Coffre-Purpose: admin"):
+            head = (b"POST /v1/collections/people/records HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n")
+            if not trailer.startswith("Authorization"):
+                head += f"Authorization: Bearer {v.key('admin')}\r\n".encode()
+            status, _, out = rawhttp.exchange(
+                v.port, v.cert, head + b"\r\n" + chunked + trailer.encode() + b"\r\n\r\n")
+            assert status == 400, (trailer.split(":")[0], status, out)
+            err = json.loads(out)["error"]
+            assert err["code"] == "invalid_request" and "trailer" in err["message"], err
+        # The same request with its headers where they belong is served.
+        head = (b"POST /v1/collections/people/records HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                + f"Authorization: Bearer {v.key('admin')}\r\nX-Coffre-Purpose: admin\r\n".encode())
+        status, _, out = rawhttp.exchange(v.port, v.cert, head + b"\r\n" + chunked + b"\r\n")
+        assert status == 201, out
+    finally:
+        stop_checked(v)
+
+
+def _silent(port, source_ip):
+    """A TCP connection from `source_ip` that never starts TLS."""
+    return socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source_ip, 0))
+
+
+def _closed_within(sock, seconds):
+    """True if the server closes `sock` within `seconds`."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True  # reset
+
+
+def _healthz_from(v, source_ip):
+    c = Client(v.url, v.cert, source_ip=source_ip)
+    try:
+        return c.get("/healthz", timeout=10).status_code
+    except Exception:
+        return None
+    finally:
+        c.close()
+
+
+def test_silent_connections_cannot_take_every_slot(seeded):
+    """Replays the finding at a small scale: connections that never start TLS
+    took every slot for the handshake timeout and normal clients failed. Now
+    each source has a cap, connections still in their handshake have a cap
+    that sources known to finish handshakes pass, and a silent connection
+    is dropped after 3 s."""
+    v = seeded.vault
+    v.start(extra_args=["--max-connections", "16", "--max-connections-per-source", "4"])
+    held = []
+    try:
+        assert _healthz_from(v, "127.0.0.1") == 200  # 127.0.0.1 is now a known source
+        held += [_silent(v.port, "127.0.0.2") for _ in range(4)]
+        fifth = _silent(v.port, "127.0.0.2")
+        assert _closed_within(fifth, 2), "a fifth connection from one source was kept"
+        fifth.close()
+        assert _healthz_from(v, "127.0.0.3") == 200  # another source is served
+        # 8 of 16 slots may be pending handshakes: 127.0.0.4 takes the rest.
+        held += [_silent(v.port, "127.0.0.4") for _ in range(4)]
+        time.sleep(0.2)
+        assert _healthz_from(v, "127.0.0.6") is None, "an unknown source passed the pending cap"
+        assert _healthz_from(v, "127.0.0.1") == 200, "a known client was refused"
+        # The silent connections are dropped within the pre-handshake timeout.
+        start = time.monotonic()
+        assert _closed_within(held[0], 6), "a silent connection was kept past 6 s"
+        assert time.monotonic() - start < 5
+        time.sleep(0.3)
+        assert _healthz_from(v, "127.0.0.6") == 200
+    finally:
+        for sock in held:
+            sock.close()
+        stop_checked(v)
+
+
+def _proxy_v2(client_ip, port):
+    """A PROXY protocol v2 header: TCP over IPv4 from client_ip:40000."""
+    addresses = socket.inet_aton(client_ip) + socket.inet_aton("127.0.0.1") + struct.pack(
+        ">HH", 40000, port)
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack(">H", 12) + addresses
+
+
+def _read_as(v, ref, source_ip, before_tls=b"", headers=None):
+    """GET a record as admin over a raw TLS connection; (status, socket)."""
+    sock = rawhttp.tls_connect(v.port, v.cert, timeout=10, source_ip=source_ip,
+                               before_tls=before_tls)
+    h = {"Authorization": f"Bearer {v.key('admin')}", "X-Coffre-Purpose": "admin"}
+    h.update(headers or {})
+    sock.sendall(rawhttp.request_head("GET", f"{PEOPLE}/{ref['id']}", h, v.port))
+    status, _, _ = rawhttp.read_response(sock, 10)
+    return status, sock
+
+
+def test_the_client_address_comes_from_trusted_proxies_only(seeded):
+    v = seeded.vault
+    ref = seeded.refs[0]
+    # X-Forwarded-For: the right-most address that is not a trusted proxy,
+    # only when the peer is one.
+    v.start(extra_args=["--trusted-proxy", "127.0.0.2", "--trusted-proxy", "10.0.0.0/8"])
+    try:
+        status, sock = _read_as(v, ref, "127.0.0.2",
+                                headers={"X-Forwarded-For": "192.0.2.66, 198.51.100.1, 10.1.1.1"})
+        sock.close()
+        assert status == 200
+        status, sock = _read_as(v, ref, "127.0.0.3", headers={"X-Forwarded-For": "198.51.100.2"})
+        sock.close()
+        assert status == 200
+    finally:
+        stop_checked(v)
+    sources = _audit_sources(v)
+    assert "https:198.51.100.1" in sources, sources[-5:]
+    assert "https:127.0.0.3" in sources, sources[-5:]
+    assert "https:192.0.2.66" not in sources and "https:198.51.100.2" not in sources
+
+    # PROXY protocol v2, from trusted proxies only; connection limits count
+    # per client behind the proxy.
+    v.start(extra_args=["--trusted-proxy", "127.0.0.2", "--proxy-protocol",
+                        "--max-connections-per-source", "2"])
+    held = []
+    try:
+        status, sock = _read_as(v, ref, "127.0.0.2", before_tls=_proxy_v2("203.0.113.5", v.port))
+        held.append(sock)
+        assert status == 200
+        with pytest.raises((OSError, ssl.SSLError, rawhttp.NoResponse)):
+            _read_as(v, ref, "127.0.0.3", before_tls=_proxy_v2("203.0.113.6", v.port))
+        status, sock = _read_as(v, ref, "127.0.0.3")  # plain TLS from an untrusted peer
+        sock.close()
+        assert status == 200
+        status, sock = _read_as(v, ref, "127.0.0.2", before_tls=_proxy_v2("203.0.113.5", v.port))
+        held.append(sock)
+        assert status == 200
+        with pytest.raises((OSError, ssl.SSLError, rawhttp.NoResponse)):
+            _read_as(v, ref, "127.0.0.2", before_tls=_proxy_v2("203.0.113.5", v.port))
+        status, sock = _read_as(v, ref, "127.0.0.2", before_tls=_proxy_v2("203.0.113.7", v.port))
+        held.append(sock)
+        assert status == 200
+        with pytest.raises((OSError, ssl.SSLError, rawhttp.NoResponse)):
+            _read_as(v, ref, "127.0.0.2")  # a trusted proxy must send the header
+    finally:
+        for sock in held:
+            sock.close()
+        stop_checked(v)
+    sources = _audit_sources(v)
+    assert "https:203.0.113.5" in sources and "https:203.0.113.7" in sources, sources[-6:]
+    assert "https:203.0.113.6" not in sources
+
+
+def _login_via(v, name, peer, forwarded_for, wrong=False):
+    """POST /v1/sessions from `peer` with an X-Forwarded-For header."""
+    p = v.principals[name]
+    body = {"name": name, "password": p["password"] + ("!" if wrong else ""),
+            "totp": hotp(p["totp_key"], int(v.now()) // 30) if wrong else v.totp_for(name)}
+    c = Client(v.url, v.cert, source_ip=peer)
+    try:
+        return c.post("/v1/sessions", json=body, headers={"X-Forwarded-For": forwarded_for})
+    finally:
+        c.close()
+
+
+def test_logins_behind_a_trusted_proxy_are_throttled_per_client(coffre_bin, tmp_path):
+    """Five failures from one client behind the proxy do not lock out the
+    next client of the same proxy; an untrusted peer's X-Forwarded-For
+    changes nothing."""
+    s = build_vault(coffre_bin, tmp_path, people=2, principals=[
+        ("hugo", "human", "support_agent", None, strong_password()),
+        ("ines", "human", "support_agent", None, strong_password())])
+    v = s.vault
+    v.start(extra_args=["--trusted-proxy", "127.0.0.2"])
+    try:
+        for _ in range(5):
+            error_of(_login_via(v, "hugo", "127.0.0.2", "198.51.100.10", wrong=True), 401)
+        error_of(_login_via(v, "hugo", "127.0.0.2", "198.51.100.10", wrong=True), 429, "throttled")
+        r = _login_via(v, "hugo", "127.0.0.2", "198.51.100.11")
+        assert r.status_code == 201, r.text
+        # Not trusted: the header is the client's own claim, and ignored.
+        for _ in range(5):
+            error_of(_login_via(v, "ines", "127.0.0.3", "198.51.100.12", wrong=True), 401)
+        error_of(_login_via(v, "ines", "127.0.0.3", "198.51.100.13"), 429, "throttled")
+    finally:
+        stop_checked(v)
+
+
+def test_every_answer_has_a_request_id_and_errors_are_logged(seeded):
+    v = seeded.vault
+    v.start()
+    try:
+        admin = v.client("admin", "admin")
+        ok = admin.get(f"{PEOPLE}/{seeded.refs[0]['id']}")
+        assert ok.status_code == 200 and re.fullmatch(r"[0-9a-f]{16}", ok.headers["X-Request-Id"])
+        email = seeded.people[3]["email"]
+        missing = admin.get(f"{PEOPLE}/{'0' * 32}", params={"email": email})
+        assert missing.status_code == 404
+        rid = missing.headers["X-Request-Id"]
+        assert rid != ok.headers["X-Request-Id"]
+        anon = Client(v.url, v.cert).get("/v1/audit")
+        assert anon.status_code == 401
+        admin.close()
+        time.sleep(0.2)
+        log = v.log_text()
+        line = [ln for ln in log.splitlines() if f"id={rid}" in ln]
+        assert line and "status=404" in line[0] and "method=GET" in line[0], log[-1000:]
+        assert f"id={anon.headers['X-Request-Id']} status=401" in log
+        assert f"id={ok.headers['X-Request-Id']}" not in log  # 2xx are not logged
+        assert email not in log and "email=" not in log
+    finally:
+        stop_checked(v)
+
+
+def test_listen_accepts_a_name_that_resolves_to_loopback(coffre_bin, tmp_path):
+    v = Vault(coffre_bin, tmp_path)
+    v.init()
+    p, line = _serve(v, "localhost:0")
+    try:
+        listening = json.loads(line)["listening"]
+        assert re.fullmatch(r"https://(127\.0\.0\.1|\[::1\]):\d+", listening), listening
+        c = Client(listening, v.cert)
+        try:
+            assert c.get("/healthz").status_code == 200
+        finally:
+            c.close()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(60) == 0
+    # A name with a non-loopback address is held to the non-loopback rule.
+    name = socket.gethostname()
+    try:
+        addresses = {a[4][0] for a in socket.getaddrinfo(name, None)}
+    except socket.gaierror:
+        addresses = set()
+    if addresses and not all(a.startswith("127.") or a == "::1" for a in addresses):
+        p, line = _serve(v, f"{name}:0")
+        rc = p.wait(60)
+        err = p.stderr.read()
+        assert rc == 2 and line == "" and "non-loopback" in err, (rc, line, err)
+
+
+def _limits(pid):
+    with open(f"/proc/{pid}/limits") as f:
+        return {ln[:26].strip(): ln[26:].split()[:2] for ln in f.read().splitlines()[1:]}
+
+
+def test_no_core_dumps_and_descriptors_raised(coffre_bin, tmp_path):
+    """Core dumps would hold the master key, the TLS key, API keys and the
+    personal values just read: the server runs with RLIMIT_CORE 0 (and not
+    dumpable), even when started with core dumps allowed; its descriptor
+    limit is raised to the hard limit."""
+    v = Vault(coffre_bin, tmp_path)
+    v.init()
+    hard_files = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+    def allow_cores():
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard_files), hard_files))
+
+    for allowed in (False, True):
+        env = child_env({"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:disable_coredump=0"})
+        if allowed:
+            env["COFFRE_ALLOW_CORE_DUMPS"] = "1"
+        p = subprocess.Popen([str(v.bin), "serve", str(v.dir), "--listen", "127.0.0.1:0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             cwd=v.root, preexec_fn=allow_cores)
+        try:
+            line = p.stdout.readline()
+            c = Client(json.loads(line)["listening"], v.cert)
+            try:
+                assert c.get("/healthz").status_code == 200  # serving: signals handled
+            finally:
+                c.close()
+            limits = _limits(p.pid)
+            if allowed:
+                assert limits["Max core file size"][0] == "unlimited", limits
+            else:
+                assert limits["Max core file size"] == ["0", "0"], limits
+            assert limits["Max open files"][0] == str(hard_files), limits
+        finally:
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(60) == 0
 
 
 # -- health and readiness (issue 13) ---------------------------------------------
