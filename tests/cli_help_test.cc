@@ -1,4 +1,4 @@
-// The command line describes itself (issue 13, item 9; ADR 0015h): every
+// The command line describes itself (issue 13, item 9; ADR 0022): every
 // command, and every command added later, explains each positional argument
 // and shows examples in its --help; `coffre --help` names every environment
 // variable the code reads; `coffre --version` prints coffre's version, its

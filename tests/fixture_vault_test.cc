@@ -86,7 +86,7 @@ TEST_P(FixtureVaultTest, OpensVerifiesReadsAndWrites) {
   auto principals = Run({"principal", "list", vault_});
   ASSERT_EQ(principals.exit_code, kExitOk) << principals.err;
   EXPECT_NE(principals.out.find("fixture-support"), std::string::npos);
-  // ... and take the lifecycle operations added later (ADR 0015c): a key
+  // ... and take the lifecycle operations added later (ADR 0017): a key
   // rotation with grace writes the newer credential format over the old.
   auto rotated = Run({"principal", "rotate-key", vault_, "fixture-support", "--grace", "1h"});
   EXPECT_EQ(rotated.exit_code, kExitOk) << rotated.err;

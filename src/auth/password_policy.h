@@ -20,7 +20,7 @@
 //       data/french_password_words.txt, the names of `coffre gen` and the
 //       user name as its user dictionary: a word or a name with a year and
 //       punctuation, a keyboard walk, a date or a repeated pattern is refused
-//       while 12 random characters from 4 classes pass (ADR 0015g);
+//       while 12 random characters from 4 classes pass (ADR 0021);
 //   rule "encoding": valid UTF-8 without control characters;
 //   rule "max-length": at most 1024 bytes.
 // Characters are counted as Unicode code points; "special" is every code
@@ -54,7 +54,7 @@ struct PasswordContext {
 inline constexpr size_t kMaxPasswordBytes = 1024;
 
 // The rule "guessable": passwords whose estimate is below 10^11 guesses
-// are refused (ADR 0015g gives the estimates of examples).
+// are refused (ADR 0021 gives the estimates of examples).
 inline constexpr double kMinGuessesLog10 = 11.0;
 
 [[nodiscard]] Status CheckPassword(std::string_view password, const PasswordContext& context = {});

@@ -115,7 +115,7 @@ TEST(PasswordPolicy, TheTestPasswordGeneratorAlwaysPasses) {
   EXPECT_EQ(seen.size(), 3000u);
 }
 
-// --- Rule "guessable" (issue 13, item 7; ADR 0015g) -----------------------
+// --- Rule "guessable" (issue 13, item 7; ADR 0021) -----------------------
 
 // The finding: 14 characters from 4 classes, no word cracklib refuses, and
 // among the first guesses of any cracker.
@@ -132,7 +132,7 @@ struct Guessed {
 };
 
 // Every one meets the CNIL rule and passes cracklib: only "guessable" stops
-// it. Their estimates are in ADR 0015g.
+// it. Their estimates are in ADR 0021.
 constexpr Guessed kGuessed[] = {
     // A word or a name, French ones included, with a year and punctuation.
     {"Soleil2024!!", internal::kYear, "a year"},

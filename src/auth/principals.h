@@ -29,7 +29,7 @@
 // or read by someone holding only the data directory. Every change is one
 // synced atomic batch.
 //
-// Logins (ADR 0005, ADR 0015c): throttling first, in memory: per source (50
+// Logins (ADR 0005, ADR 0017): throttling first, in memory: per source (50
 // failures at once, then one per 6 s) and per (name, source) (5 at once,
 // then one a minute), so one client behind a shared address cannot shut out
 // the others; kResourceExhausted with the seconds to wait. Then the account

@@ -28,7 +28,7 @@ inline constexpr std::string_view kSubjectPrefix = "s/";
 inline constexpr size_t kIdBytes = 16;
 inline constexpr size_t kHashBytes = 32;
 // The sealed card's second byte (in clear): the state of a card whose
-// number is gone. The erasure journal's replay reads it (ADR 0015b).
+// number is gone. The erasure journal's replay reads it (ADR 0016).
 inline constexpr char kEvidenceStateByte = 'e';
 
 inline std::string CardKey(std::string_view id) { return std::string(kCardPrefix) + std::string(id); }

@@ -154,7 +154,7 @@ void RegisterInit(CLI::App& app, Context& ctx) {
 
 // What `put` and `find` read a personal value from. A value in argv is seen
 // by every local user (ps, /proc/PID/cmdline) and kept by the shell's
-// history, so the argv forms still work but warn (ADR 0015h).
+// history, so the argv forms still work but warn (ADR 0022).
 constexpr size_t kMaxRecordBytes = 1u << 20;  // as the HTTPS API's body limit
 constexpr size_t kMaxValueBytes = 64u << 10;
 

@@ -116,7 +116,7 @@ class QuotaTracker {
   Usage UsageOf(std::string_view name, const policy::Limits& limits);
 
   // Forgets every count of `name` (`coffre principal resume`: a resumed
-  // principal starts with empty windows; ADR 0015c supersedes ADR 0008).
+  // principal starts with empty windows; ADR 0017 supersedes ADR 0008).
   void Forget(std::string_view name);
   // Names with state (principals and users seen since the start).
   size_t TrackedNames() const;

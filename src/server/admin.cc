@@ -255,7 +255,7 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
     if (op == "principal.resume") {
       COFFRE_TRY(dir.Resume(name));
       // The windows start empty: a resumed principal is not suspended again
-      // by the next new subject (ADR 0015c supersedes ADR 0008 on this).
+      // by the next new subject (ADR 0017 supersedes ADR 0008 on this).
       rt_.guard().quotas().Forget(name);
     }
     if (op == "principal.remove") COFFRE_TRY(dir.Remove(name));

@@ -1,6 +1,6 @@
 // Connection slots of the HTTPS server: a total cap, a cap per source and a
 // cap on connections that have not finished their TLS handshake, which
-// sources known to complete handshakes may pass (ADR 0015e).
+// sources known to complete handshakes may pass (ADR 0019).
 //
 //   Admission admission({.max_connections = 4096, .per_source = 256, .max_pending = 2048});
 //   auto slot = admission.Admit("192.0.2.1", /*exempt=*/false);

@@ -1,7 +1,7 @@
 // Who the client is, when coffre sits behind a proxy: IP addresses, the
 // operator's trusted proxies (`--trusted-proxy CIDR`), the right-most
 // untrusted X-Forwarded-For address, and the PROXY protocol v2 header
-// (docs/adr/0015e-edge-limits-and-proxies.md).
+// (docs/adr/0019-edge-limits-and-proxies.md).
 //
 //   auto trust = ProxyTrust::Parse({"10.0.0.0/8", "::1"});   // kInvalidArgument if malformed
 //   IpAddress peer = *IpAddress::Parse("10.1.2.3");

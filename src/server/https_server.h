@@ -54,7 +54,7 @@ struct HttpsOptions {
   int worker_threads = 64;       // concurrent blocking handlers (each may wait on a sync)
   size_t max_body_bytes = 1u << 20;
   size_t max_header_bytes = 16u << 10;
-  // Connection slots (docs/adr/0015e): in all; per client address (an
+  // Connection slots (docs/adr/0019): in all; per client address (an
   // IPv6 client: per /64; 0: no limit); and for connections whose TLS
   // handshake has not ended, from sources that have not completed one in
   // the last 30 minutes (0: half of max_connections). A trusted proxy's own

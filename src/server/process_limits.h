@@ -1,7 +1,7 @@
 // Process-wide limits a server and the CLI set at start: no core dumps
 // (they would hold the master key, the TLS key, API keys and the personal
 // values just read), and as many descriptors as the hard limit allows,
-// from which the connection cap is sized (docs/adr/0015e).
+// from which the connection cap is sized (docs/adr/0019).
 //
 //   if (!std::getenv("COFFRE_ALLOW_CORE_DUMPS")) (void)DisableCoreDumps();
 //   size_t fds = RaiseDescriptorLimit();

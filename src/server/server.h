@@ -29,7 +29,7 @@ struct ServeOptions {
   RuntimeOptions runtime;
   std::string listen = "127.0.0.1:8443";  // a literal address or a name (resolved)
   std::string_view openapi_json;
-  // The edge (server/https_server.h, docs/adr/0015e): 0 keeps the default.
+  // The edge (server/https_server.h, docs/adr/0019): 0 keeps the default.
   size_t max_connections = 0;  // capped by the descriptors the process may open
   size_t max_connections_per_source = 0;
   std::vector<std::string> trusted_proxies;  // CIDR blocks

@@ -415,7 +415,7 @@ TEST_F(RocksStoreTest, SortedFilesOfKnownSizeGetAWholeFileFilter) {
 // Bulk import commits a group of files into several spaces at once: after a
 // successful call every space holds its files; a failing set leaves no space
 // changed.
-// ADR 0004's gap, closed by ADR 0015b: the MANIFEST keeps the smallest and
+// ADR 0004's gap, closed by ADR 0016: the MANIFEST keeps the smallest and
 // largest key of every file it listed (blind-index hashes are keys), also
 // after CompactSpace dropped the entries. RollManifest leaves them in no
 // file of the directory, while the store stays open (a server).

@@ -12,7 +12,7 @@ inline constexpr int kFormatVersion = 1;
 // Still 1 since issue 13 added record, card and card-number lines: v1
 // subject lines are unchanged, and an older coffre skips the new lines as
 // torn, counts fewer entries than the vault applied and refuses to open
-// (fail closed; ADR 0015b).
+// (fail closed; ADR 0016).
 inline constexpr int kErasureJournalFormatVersion = 1;
 
 }  // namespace coffre::vault

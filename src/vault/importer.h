@@ -24,7 +24,7 @@
 //
 // The input is read once, front to back, so it may be a pipe ("-" or
 // /dev/stdin): the format is detected from the first bytes read, never by
-// reading the input twice (docs/adr/0015a-import-accounts-for-every-row.md).
+// reading the input twice (docs/adr/0015-import-accounts-for-every-row.md).
 //
 // Optional outputs and matching (docs/import.md):
 //   ids_out_path  one NDJSON line per imported row, written after the row's

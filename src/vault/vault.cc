@@ -192,7 +192,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
   };
   if (!opens(v->master_)) {
     // A rotation in place that crashed after its commit left the new key
-    // in KEY.new: finish it (ADR 0015b).
+    // in KEY.new: finish it (ADR 0016).
     const std::string pending = PendingKeyFile(o.key_file);
     std::error_code ec;
     auto next = fs::exists(pending, ec) ? crypto::LoadKeyFile(pending)
@@ -943,7 +943,7 @@ Result<bool> Vault::CollectCardDeletion(std::string_view card_id, bool number_on
   // The state byte (docs/key-hierarchy.md) is in clear: an evidence holds
   // no number. A card that does was made irreversible after the backup was
   // taken; the vault cannot rebuild its evidence without the cards module,
-  // so the card goes altogether (ADR 0015b).
+  // so the card goes altogether (ADR 0016).
   if (number_only && sealed->size() >= 2 && (*sealed)[1] == cards::layout::kEvidenceStateByte)
     return false;
   batch.Delete(Space::kCards, cards::layout::CardKey(card_id));

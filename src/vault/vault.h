@@ -234,7 +234,7 @@ class Vault {
   // key-check value in one batch, then compacts the meta space so that the
   // entries sealed under the old key leave the files. Records are not
   // rewritten. With an empty `new_key_file` the key file in use is replaced
-  // in place (docs/adr/0015b-every-deletion-journalled-and-compacted.md): the new key is
+  // in place (docs/adr/0016-every-deletion-journalled-and-compacted.md): the new key is
   // written to KEY.new, the rotation committed, the old key file linked to
   // KEY.old-<UTC time> (returned in `retired`) and KEY.new renamed over KEY;
   // Open finishes a rotation a crash interrupted.
@@ -321,7 +321,7 @@ class Vault {
   bool compact_running_ = false;
 };
 
-// Master key rotation in place (Vault::RotateMasterKey, ADR 0015b): the new
+// Master key rotation in place (Vault::RotateMasterKey, ADR 0016): the new
 // key file is written to PendingKeyFile(KEY) = KEY.new; once the rotation
 // is committed, FinishKeyFileRotation links KEY to KEY.old-<UTC time>
 // (returned in `retired`) and renames KEY.new over KEY.

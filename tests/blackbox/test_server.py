@@ -210,7 +210,7 @@ def test_sigterm_loses_no_acknowledged_write(seeded):
 
 
 # ---------------------------------------------------------------------------
-# The edge (docs/adr/0015e-edge-limits-and-proxies.md)
+# The edge (docs/adr/0019-edge-limits-and-proxies.md)
 
 def _audit_sources(v):
     """The source of every read entry of the audit log (server stopped)."""

@@ -1,7 +1,7 @@
 // Throttling of failed logins by key, in memory and bounded. The Directory
 // keeps two: one keyed by source address (50 failures at once, then one
 // per 6 s) and one keyed by (name, source) (5 at once, then one a minute;
-// ADR 0005, ADR 0015c).
+// ADR 0005, ADR 0017).
 //
 // A generic cell rate algorithm (GCRA): each key may fail `burst` times at
 // once, then once per `refill_seconds`. An attempt is admitted (and charged
