@@ -10,7 +10,7 @@
 //       from 3 classes, or a passphrase;
 //   passphrase: at least 5 words separated by runs of spaces, '-' or '_',
 //       and at least 20 characters in all (our reading of CNIL's "phrase de
-//       passe"; docs/adr/0004-password-policy.md);
+//       passe"; docs/adr/0005-logins-throttling-and-sessions.md);
 //   rule "dictionary": libpwquality's pwquality_check with its default
 //       settings (cracklib dictionary from cracklib-runtime, palindromes,
 //       the user name in any form); for a passphrase, without cracklib
