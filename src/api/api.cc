@@ -546,7 +546,8 @@ struct Api::Impl {
     if (!totp) return ErrorResponse(totp.error());
     int64_t retry_after = 0;
     auth::LoginNote note;
-    auto login = s.directory.Login({**name, **password, **totp, req.source}, &retry_after, &note);
+    const std::string& throttled_as = req.limit_key.empty() ? req.source : req.limit_key;
+    auto login = s.directory.Login({**name, **password, **totp, throttled_as}, &retry_after, &note);
     if (!login) LogFailedLogin(note, **name, req.source, login.error());
     if (!login) {
       switch (login.error().code) {

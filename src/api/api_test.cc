@@ -193,6 +193,23 @@ class ApiTest : public ::testing::Test {
 // Every failed login leaves one line in the server log, with the source
 // and why; the name only when it is a principal's (people type passwords
 // into name fields). Before, there was no line at all.
+// One client holds a whole IPv6 /64: a new address per guess must not
+// escape the (name, source) throttle, which keys on the limit key.
+TEST_F(ApiTest, LoginThrottlesCountAnIpv6Slash64AsOneSource) {
+  json::object body{{"name", "bob"}, {"password", "x"}, {"totp", "000000"}};
+  auto login = [&](int n) {
+    Request r;
+    r.method = "POST";
+    r.target = "/v1/sessions";
+    r.body = json::serialize(body);
+    r.source = "2001:db8:1:2::" + std::to_string(n + 1);
+    r.limit_key = "2001:db8:1:2::/64";
+    return api_->Handle(r).status;
+  };
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(login(i), 401) << "attempt " << i;
+  EXPECT_EQ(login(5), 429);
+}
+
 TEST_F(ApiTest, FailedLoginsAreLoggedNamingOnlyRegisteredPrincipals) {
   const std::string password = "Violet-Harbor-42!x";  // fake, passes the policy
   ASSERT_TRUE(directory_->Add({.name = "alice",

@@ -23,6 +23,10 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string source;  // peer address ("127.0.0.1"), or "unix:uid=N"
+  // The source as limits count it: the address, or an IPv6 address's /64,
+  // which one client holds whole (server/client_address.h LimitKey). Login
+  // throttles key on it; empty: `source`.
+  std::string limit_key;
 
   // The value of the first header named `lower_name`, if any.
   std::optional<std::string_view> Header(std::string_view lower_name) const {

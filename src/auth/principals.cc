@@ -506,7 +506,7 @@ Result<LoginResult> Directory::UnregisteredAttempt(std::string_view name, std::s
         std::erase_if(unregistered_locks_, [now](const auto& e) {
           return e.second->locked_until <= now && e.second->failures == 0;
         });
-        if (unregistered_locks_.size() >= options_.max_unregistered_locks) {
+        if (unregistered_locks_.size() >= std::max<size_t>(options_.max_unregistered_locks, 1)) {
           auto least =
               std::min_element(unregistered_locks_.begin(), unregistered_locks_.end(),
                                [](const auto& a, const auto& b) {

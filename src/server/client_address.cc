@@ -91,9 +91,13 @@ Result<ProxyTrust> ProxyTrust::Parse(const std::vector<std::string>& cidrs) {
     auto a = IpAddress::Parse(addr);
     if (!a) return bad();
     const int bits = a->v4 ? 32 : 128;
-    if (prefix < 0) prefix = bits;
-    // "::ffff:10.0.0.0/104" is kept as IPv4 10.0.0.0/8.
-    if (a->v4 && addr.find(':') != std::string_view::npos) prefix -= 96;
+    // "::ffff:10.0.0.0/104" is kept as IPv4 10.0.0.0/8; without a prefix,
+    // "::ffff:10.0.0.1" is the one address.
+    if (prefix < 0) {
+      prefix = bits;
+    } else if (a->v4 && addr.find(':') != std::string_view::npos) {
+      prefix -= 96;
+    }
     if (prefix < 0 || prefix > bits) return bad();
     t.blocks_.push_back({*a, prefix});
   }

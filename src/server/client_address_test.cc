@@ -52,6 +52,11 @@ TEST(ProxyTrust, ParsesCidrsAndRefusesMalformedOnes) {
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
     EXPECT_NE(r.error().message.find("--trusted-proxy"), std::string::npos);
   }
+  // A mapped IPv4 address without a prefix is that one address.
+  auto one = ProxyTrust::Parse({"::ffff:10.0.0.1"});
+  ASSERT_TRUE(one) << one.error().ToString();
+  EXPECT_TRUE(one->Trusts(Ip("10.0.0.1")));
+  EXPECT_FALSE(one->Trusts(Ip("10.0.0.2")));
   auto zero = ProxyTrust::Parse({"0.0.0.0/0"});
   ASSERT_TRUE(zero);
   EXPECT_TRUE(zero->Trusts(Ip("203.0.113.1")));

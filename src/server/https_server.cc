@@ -768,6 +768,7 @@ void Session::OnRead(beast::error_code ec, size_t) {
     }
   }
   request.source = client.ToString();
+  request.limit_key = client.LimitKey();
   const bool keep_alive = parser_->keep_alive() && !server_.draining();
   const bool head = parser_->verb() == http::verb::head;
 

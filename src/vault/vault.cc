@@ -786,6 +786,11 @@ constexpr Space kDeletedSpaces[] = {Space::kKeys,     Space::kRecords, Space::kI
 
 Status Vault::CommitDeletion(const std::vector<JournalEntry>& entries, storage::WriteBatch& batch) {
   std::lock_guard lock(journal_mu_);
+  if (deletion_uncommitted_) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "an earlier deletion is journalled but its commit failed: reopen the vault "
+                "(restart the server) so that the erasure journal is replayed");
+  }
   if (!options_.erasure_journal.empty() && !entries.empty()) {
     // Journal first: if we crash after the append, the next open replays it.
     // The file is re-read when its size is not the one this vault left, so
@@ -811,8 +816,15 @@ Status Vault::CommitDeletion(const std::vector<JournalEntry>& entries, storage::
               AppliedValue(journal_count_, journal_chain_));
   }
   batch.Put(Space::kMeta, layout::kMetaCompactionPending, "1");
+  if (auto s = store_->Write(batch); !s) {
+    // The journal holds entries the store may not: a later deletion would
+    // write an applied count covering them, and the replay at open would
+    // skip them. Until the next open replays them, deletions fail closed.
+    if (!options_.erasure_journal.empty() && !entries.empty()) deletion_uncommitted_ = true;
+    return s;
+  }
   ++deletions_;
-  return store_->Write(batch);
+  return Ok();
 }
 
 Status Vault::CompactDeleted() {
@@ -1142,7 +1154,11 @@ Result<size_t> Vault::RotateMasterKey(const std::string& new_key_file, std::stri
     return undo(s.error());
   batch->Put(Space::kMeta, layout::kMetaKeyCheck,
              crypto::KeyedHash(next, layout::KeyCheckMessage(vault_id_)));
-  if (auto s = store_->Write(*batch); !s) return undo(s.error());
+  // A failed synced write may still have reached the write-ahead log and be
+  // recovered at the next open, after which only the new key opens the
+  // vault: KEY.new stays. Open finishes the rotation if the commit landed;
+  // the next rotation removes a KEY.new that does not open the vault.
+  COFFRE_TRY(store_->Write(*batch));
   master_ = std::move(next);
   // Committed: from here on only the new key opens the vault.
   if (in_place)

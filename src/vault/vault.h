@@ -308,6 +308,8 @@ class Vault {
   // size, entry count and chain, so that an append does not re-read it.
   std::mutex journal_mu_;  // innermost lock: taken under write_mu_ and the cards' lock
   bool journal_known_ = false;
+  // A deletion was journalled but its store write failed (under journal_mu_).
+  bool deletion_uncommitted_ = false;
   uint64_t journal_size_ = 0;
   uint64_t journal_count_ = 0;
   std::string journal_chain_;
