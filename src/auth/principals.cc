@@ -596,7 +596,12 @@ Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t 
   batch->Put(
       storage::Space::kPrincipals, internal::LockKey(name),
       crypto::Seal(pepper_, internal::EncodeLock(lock), internal::SealContext("lock", name)));
-  COFFRE_TRY(store_.Write(*batch));
+  // A success is synced: it records the TOTP step, which must never be
+  // accepted twice. A failure is not: an unknown name writes nothing, and a
+  // synced write only for real names would time them apart (ADR 0017). The
+  // count still survives a restart of the process; a power loss may forget
+  // the last failures, which gives back at most a lock's worth of guesses.
+  COFFRE_TRY(store_.Write(*batch, /*sync=*/ok));
   if (!ok) {
     note.refusal = kInvalidCredentials;
     return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
