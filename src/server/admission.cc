@@ -1,5 +1,7 @@
 #include "server/admission.h"
 
+#include <algorithm>
+
 namespace coffre::server {
 namespace {
 // A source stays known this long after its last completed handshake; at
@@ -49,7 +51,13 @@ void Admission::HandshakeDone(Slot& slot) {
     for (auto it = known_.begin(); it != known_.end();) {
       it = now - it->second >= kKnownFor ? known_.erase(it) : std::next(it);
     }
-    if (known_.size() >= kMaxKnown) known_.erase(known_.begin());
+    if (known_.size() >= kMaxKnown) {
+      // The oldest, not an arbitrary one: a flood of fresh handshakes from
+      // many addresses must not pick which regular clients are forgotten.
+      known_.erase(std::min_element(known_.begin(), known_.end(), [](const auto& x, const auto& y) {
+        return x.second < y.second;
+      }));
+    }
   }
   known_[slot.key] = now;
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 namespace coffre::server {
@@ -38,6 +39,30 @@ TEST(Admission, PendingHandshakesAreCappedButKnownSourcesPass) {
   EXPECT_TRUE(a.Admit("10.0.0.1", true));  // a trusted proxy is known
   a.HandshakeDone(*p1);                    // frees a pending slot
   EXPECT_TRUE(a.Admit("198.51.100.3", false));
+}
+
+// 16,384 sources are remembered; past that the oldest is forgotten first,
+// never an arbitrary one.
+TEST(Admission, AFullTableOfKnownSourcesForgetsTheOldestFirst) {
+  Admission a({.max_connections = 100000, .per_source = 4, .max_pending = 1});
+  auto source = [](int i) {
+    return "10." + std::to_string(i >> 8) + "." + std::to_string(i & 255) + ".1";
+  };
+  constexpr int kSources = 16384 + 1;
+  for (int i = 0; i < kSources; ++i) {
+    auto s = a.Admit(source(i), false);
+    ASSERT_TRUE(s) << i;
+    a.HandshakeDone(*s);
+    a.Release(*s);
+  }
+  auto pending = a.Admit("198.51.100.1", false);  // the pending cap is now reached
+  ASSERT_TRUE(pending);
+  EXPECT_FALSE(a.Admit(source(0), false)) << "the oldest source is still known";
+  for (int i : {1, kSources / 2, kSources - 1}) {
+    auto s = a.Admit(source(i), false);
+    EXPECT_TRUE(s) << "source " << i << " was forgotten";
+    if (s) a.Release(*s);
+  }
 }
 
 TEST(Admission, RekeyMovesAConnectionToItsClient) {
