@@ -445,6 +445,16 @@ class Vault:
             c.close()
 
 
+def wait_for(predicate, what, timeout=20):
+    """Polls `predicate` until it holds; fails naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{what} within {timeout} s")
+
+
 def luhn_complete(digits):
     """`digits` and the check digit that makes them pass Luhn (test card
     numbers are computed, never written out)."""

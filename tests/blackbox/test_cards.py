@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Client, Vault, error_of, luhn_complete, stop_checked
+from conftest import REPO, Client, Vault, error_of, luhn_complete, stop_checked, wait_for
 
 SCHEMA = REPO / "examples" / "card-site.toml"
 POLICY = REPO / "examples" / "card-site-policy.toml"
@@ -429,15 +429,6 @@ def test_erasing_the_customer_erases_their_cards(site):
 
 # ---------------------------------------------------------------------------
 # Expiry (last: it moves the clock a year and more ahead)
-
-
-def wait_for(predicate, what, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"{what} within {timeout} s")
 
 
 def test_after_its_expiry_month_the_card_is_gone_and_its_evidence_goes_later(site):

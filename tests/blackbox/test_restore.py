@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import EXIT_INTEGRITY, REPO, Vault, error_of, luhn_complete, stop_checked
+from conftest import EXIT_INTEGRITY, REPO, Vault, error_of, luhn_complete, stop_checked, wait_for
 
 SCHEMA = REPO / "examples" / "card-site.toml"
 POLICY = REPO / "examples" / "card-site-policy.toml"
@@ -59,15 +59,6 @@ def expiry_in(unix, months_ahead):
     t = time.gmtime(unix)
     m = t.tm_mon - 1 + months_ahead
     return f"{m % 12 + 1:02d}/{(t.tm_year + m // 12) % 100:02d}"
-
-
-def wait_for(predicate, what, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"{what} within {timeout} s")
 
 
 @pytest.fixture(scope="module")
