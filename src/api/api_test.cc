@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
+#include <string_view>
 
 #include <boost/json.hpp>
 
@@ -170,6 +172,14 @@ class ApiTest : public ::testing::Test {
       return true;
     }));
     return out;
+  }
+  // The last audit entry of `action` by `principal`; nullopt when none.
+  std::optional<audit::Entry> LastEntry(std::string_view action, std::string_view principal) {
+    std::optional<audit::Entry> found;
+    for (auto& e : AuditEntries()) {
+      if (e.action == action && e.principal == principal) found = std::move(e);
+    }
+    return found;
   }
 
   struct Person {
@@ -1215,12 +1225,8 @@ subjects = [ { window = "1h", soft = 1, hard = 2 } ]
   Response clash = probe(0);
   ASSERT_EQ(clash.status, 409) << clash.body;
   EXPECT_EQ(clash.body.find(people_[0].fields["email"]), std::string::npos);
-  const audit::Entry* entry = nullptr;
-  auto entries = AuditEntries();
-  for (const auto& e : entries) {
-    if (e.action == "create" && e.principal == "intake-app") entry = &e;
-  }
-  ASSERT_NE(entry, nullptr);
+  std::optional<audit::Entry> entry = LastEntry("create", "intake-app");
+  ASSERT_TRUE(entry);
   EXPECT_EQ(entry->outcome, "error");
   EXPECT_EQ(entry->reason, "already_exists");
   EXPECT_EQ(entry->subjects, std::vector<std::string>{*FromHex(people_[0].subject)});
@@ -1242,12 +1248,8 @@ TEST_F(ApiTest, APatchClashNamesTheHolderInTheAudit) {
   ASSERT_EQ(r.status, 409) << r.body;
   EXPECT_EQ(ErrorCodeOf(r), "already_exists");
   EXPECT_EQ(r.body.find(people_[0].fields["email"]), std::string::npos);
-  const audit::Entry* entry = nullptr;
-  auto entries = AuditEntries();
-  for (const auto& e : entries) {
-    if (e.action == "update" && e.principal == "admin-app") entry = &e;
-  }
-  ASSERT_NE(entry, nullptr);
+  std::optional<audit::Entry> entry = LastEntry("update", "admin-app");
+  ASSERT_TRUE(entry);
   EXPECT_EQ(entry->outcome, "error");
   EXPECT_EQ(entry->subjects, std::vector<std::string>{*FromHex(people_[0].subject)});
   EXPECT_TRUE(entry->fields.empty());

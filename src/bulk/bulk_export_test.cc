@@ -90,6 +90,15 @@ class BulkExportTest : public testing::Test {
     return out;
   }
 
+  // A new, empty vault of examples/people.toml at `dir` (key file and
+  // journal beside it), opened: where a re-import goes.
+  static Result<std::unique_ptr<vault::Vault>> NewVault(const std::string& dir) {
+    COFFRE_TRY(vault::Vault::Init(
+        {dir, COFFRE_SOURCE_DIR "/examples/people.toml", dir + ".key", dir + ".erasures"}));
+    return vault::Vault::Open(
+        {.dir = dir, .key_file = dir + ".key", .erasure_journal = dir + ".erasures"});
+  }
+
   FakeClock clock_{1'800'000'000};
   crypto::SecretKey secret_ = crypto::SecretKey::Random();
   std::string tmp_;
@@ -213,10 +222,7 @@ TEST_F(BulkExportTest, ReimportsIntoANewVaultWithItsIdsAndCanaries) {
 
   // A new vault.
   const std::string dir = tmp_ + "/new";
-  ASSERT_TRUE(vault::Vault::Init(
-      {dir, COFFRE_SOURCE_DIR "/examples/people.toml", dir + ".key", dir + ".erasures"}));
-  auto opened = vault::Vault::Open(
-      {.dir = dir, .key_file = dir + ".key", .erasure_journal = dir + ".erasures"});
+  auto opened = NewVault(dir);
   ASSERT_TRUE(opened) << opened.error().message;
   std::unique_ptr<vault::Vault> fresh = std::move(*opened);
   vault::ImportOptions io{
@@ -276,10 +282,7 @@ TEST_F(BulkExportTest, ReimportRefusesRepeatedOrUnorderedIds) {
   const std::string path = tmp_ + "/tampered.ndjson";
   std::ofstream(path) << text;
   const std::string dir = tmp_ + "/new";
-  ASSERT_TRUE(vault::Vault::Init(
-      {dir, COFFRE_SOURCE_DIR "/examples/people.toml", dir + ".key", dir + ".erasures"}));
-  auto opened = vault::Vault::Open(
-      {.dir = dir, .key_file = dir + ".key", .erasure_journal = dir + ".erasures"});
+  auto opened = NewVault(dir);
   ASSERT_TRUE(opened) << opened.error().message;
   vault::ImportOptions io{.collection = "people",
                           .path = path,
