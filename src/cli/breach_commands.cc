@@ -32,7 +32,7 @@ namespace fs = std::filesystem;
 Result<json::object> Manage(const VaultArgs& a, const json::object& request) {
   COFFRE_ASSIGN_OR_RETURN(auto remote, server::TryAdminSocket(server::AdminSocketPath(TrimSlash(a.dir)), request));
   if (remote) return std::move(*remote);
-  COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(a)));
+  COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(a)));
   server::Admin admin(*rt);
   return admin.Execute(request, LocalSource());
 }

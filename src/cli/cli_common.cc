@@ -4,8 +4,8 @@
 
 namespace coffre::cli {
 
-server::RuntimeOptions RuntimeFor(const VaultArgs& a) {
-  server::RuntimeOptions o;
+app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
+  app::RuntimeOptions o;
   o.dir = TrimSlash(a.dir);
   o.key_file = ResolveKeyFile(a.dir, a.key_file);
   o.erasure_journal = ResolveJournal(a.dir, a.journal);
@@ -16,10 +16,10 @@ server::RuntimeOptions RuntimeFor(const VaultArgs& a) {
 std::string LocalSource() { return "cli:uid=" + std::to_string(::getuid()); }
 
 Result<std::unique_ptr<Local>> Local::Open(const VaultArgs& a, size_t write_buffer) {
-  server::RuntimeOptions o = RuntimeFor(a);
+  app::RuntimeOptions o = RuntimeFor(a);
   o.write_buffer_bytes = write_buffer;
   auto local = std::make_unique<Local>();
-  COFFRE_ASSIGN_OR_RETURN(local->rt_, server::Runtime::Open(o));
+  COFFRE_ASSIGN_OR_RETURN(local->rt_, app::Runtime::Open(o));
   return local;
 }
 

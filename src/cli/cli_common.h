@@ -18,7 +18,7 @@
 #include "cli/commands.h"
 #include "common/status.h"
 #include "audit/entry.h"
-#include "server/runtime.h"
+#include "app/runtime.h"
 #include "vault/vault.h"
 
 namespace coffre::cli {
@@ -114,16 +114,16 @@ class Local {
  public:
   static Result<std::unique_ptr<Local>> Open(const VaultArgs& a, size_t write_buffer = 64u << 20);
   vault::Vault& vault() { return rt_->vault(); }
-  server::Runtime& runtime() { return *rt_; }
+  app::Runtime& runtime() { return *rt_; }
   [[nodiscard]] Status Audit(std::string action, std::string_view collection,
                              std::string record_id, std::vector<std::string> subjects,
                              std::vector<audit::FieldView> fields = {}, std::string reason = {});
 
  private:
-  std::unique_ptr<server::Runtime> rt_;
+  std::unique_ptr<app::Runtime> rt_;
 };
 
-server::RuntimeOptions RuntimeFor(const VaultArgs& a);
+app::RuntimeOptions RuntimeFor(const VaultArgs& a);
 std::string LocalSource();
 
 // Every field of a record, shown in clear (the local CLI is the operator).

@@ -60,7 +60,7 @@ Status PrepareInit(const InitArgs& a, vault::InitOptions& o) {
   COFFRE_ASSIGN_OR_RETURN(schema::Schema schema, schema::Schema::LoadFile(a.schema));
   if (!a.policy.empty()) {
     COFFRE_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::LoadFile(a.policy, schema));
-    o.config.emplace_back(server::kPolicyConfig, p.text());
+    o.config.emplace_back(app::kPolicyConfig, p.text());
   }
   if (a.card_evidence_months) {
     auto months = cards::ParseEvidenceMonths(*a.card_evidence_months);

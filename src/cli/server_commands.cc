@@ -103,7 +103,7 @@ void RegisterServe(CLI::App& app, Context& ctx) {
                   "PEM CA certificates for the webhook (default: the system's)");
   cmd->callback([&ctx, a, listen, webhook, webhook_ca, edge] {
     Run(ctx, [&]() -> Status {
-      server::RuntimeOptions ro = RuntimeFor(*a);
+      app::RuntimeOptions ro = RuntimeFor(*a);
       ro.alert_webhook = *webhook;
       ro.alert_webhook_ca = *webhook_ca;
       server::ServeOptions so = *edge;
@@ -295,9 +295,9 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
         fs::rename(anchor, kept, ec);
         if (ec) return Fail(ErrorCode::kIoError, "cannot move " + anchor + " to " + kept + ": " + ec.message());
       }
-      server::RuntimeOptions o = RuntimeFor(*ra);
+      app::RuntimeOptions o = RuntimeFor(*ra);
       o.recreate_audit_anchor = true;
-      auto rt = server::Runtime::Open(o);
+      auto rt = app::Runtime::Open(o);
       if (!rt) {
         // Put the old anchor back: nothing half-done.
         if (!kept.empty()) {
@@ -348,7 +348,7 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
       if (!to->empty()) {
         COFFRE_ASSIGN_OR_RETURN(f.to_ms, ParseTime(*to, TimeBound::kTo, "--to"));
       }
-      COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(*la)));
+      COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(*la)));
       COFFRE_TRY(rt->audit().Query(f, [](const audit::Entry& e) {
         std::cout << audit::EntryToJsonText(e) << '\n';
         return true;
@@ -370,7 +370,7 @@ Result<json::object> Manage(const ServerArgs& a, const json::object& request) {
   const std::string socket = server::AdminSocketPath(TrimSlash(a.dir));
   COFFRE_ASSIGN_OR_RETURN(auto remote, server::TryAdminSocket(socket, request));
   if (remote) return std::move(*remote);
-  COFFRE_ASSIGN_OR_RETURN(auto rt, server::Runtime::Open(RuntimeFor(a)));
+  COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(a)));
   server::Admin admin(*rt);
   return admin.Execute(request, LocalSource());
 }

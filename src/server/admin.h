@@ -33,19 +33,19 @@
 #include <boost/json.hpp>
 
 #include "common/status.h"
-#include "server/runtime.h"
+#include "app/runtime.h"
 
 namespace coffre::server {
 
 class Admin {
  public:
-  explicit Admin(Runtime& runtime) : rt_(runtime) {}
+  explicit Admin(app::Runtime& runtime) : rt_(runtime) {}
 
   Result<boost::json::object> Execute(const boost::json::object& request, std::string_view source);
 
  private:
   Result<boost::json::object> Dispatch(std::string_view op, const boost::json::object& request);
-  Runtime& rt_;
+  app::Runtime& rt_;
 };
 
 // Error values to and from their JSON form on the socket.

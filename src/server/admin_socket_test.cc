@@ -12,7 +12,7 @@
 
 #include "crypto/crypto.h"
 #include "server/admin.h"
-#include "server/runtime.h"
+#include "app/runtime.h"
 #include "server/server.h"
 #include "vault/vault.h"
 
@@ -34,7 +34,7 @@ class AdminSocketTest : public ::testing::Test {
                                     .schema_path = std::string(COFFRE_SOURCE_DIR) + "/examples/people.toml",
                                     .key_file = root_ / "v.key",
                                     .erasure_journal = ""}));
-    auto rt = Runtime::Open({.dir = dir, .key_file = root_ / "v.key", .erasure_journal = "",
+    auto rt = app::Runtime::Open({.dir = dir, .key_file = root_ / "v.key", .erasure_journal = "",
                              .audit_anchor = root_ / "v.audit-anchor"});
     ASSERT_TRUE(rt) << rt.error().message;
     rt_ = std::move(*rt);
@@ -54,7 +54,7 @@ class AdminSocketTest : public ::testing::Test {
 
   fs::path root_;
   std::string path_;
-  std::unique_ptr<Runtime> rt_;
+  std::unique_ptr<app::Runtime> rt_;
   std::unique_ptr<Admin> admin_;
   std::unique_ptr<AdminSocket> socket_;
 };

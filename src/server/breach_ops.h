@@ -26,13 +26,13 @@
 #include <boost/json.hpp>
 
 #include "common/status.h"
-#include "server/runtime.h"
+#include "app/runtime.h"
 
 namespace coffre::server {
 
 bool IsBreachOp(std::string_view op);
 
-Result<boost::json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const boost::json::object& request,
+Result<boost::json::object> ExecuteBreachOp(app::Runtime& rt, std::string_view op, const boost::json::object& request,
                                             std::string_view source);
 
 }  // namespace coffre::server

@@ -91,11 +91,11 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> addresses, ResolveListenHost(listen.host));
   const bool loopback_only = std::all_of(addresses.begin(), addresses.end(),
                                          [](const std::string& a) { return IsLoopback(a); });
-  RuntimeOptions ro = options.runtime;
+  app::RuntimeOptions ro = options.runtime;
   // A server answers the same records again and again (bench/http: ~8 us of
   // ~13 per GET saved); one-shot CLI commands gain nothing from it.
   if (ro.row_cache_bytes == 0) ro.row_cache_bytes = kServeRowCacheBytes;
-  COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> rt, Runtime::Open(ro));
+  COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<app::Runtime> rt, app::Runtime::Open(ro));
   vault::Vault& v = rt->vault();
 
   COFFRE_ASSIGN_OR_RETURN(auto cert, v.GetConfig(kTlsCertConfig));

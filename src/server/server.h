@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "server/runtime.h"
+#include "app/runtime.h"
 
 namespace coffre::server {
 
@@ -26,7 +26,7 @@ inline constexpr std::string_view kTlsKeySecret = "tls_key";
 inline constexpr size_t kServeRowCacheBytes = 32u << 20;
 
 struct ServeOptions {
-  RuntimeOptions runtime;
+  app::RuntimeOptions runtime;
   std::string listen = "127.0.0.1:8443";  // a literal address or a name (resolved)
   std::string_view openapi_json;
   // The edge (server/https_server.h, docs/adr/0019): 0 keeps the default.

@@ -1,7 +1,8 @@
 // Everything a front end needs to serve one vault, opened from its data
 // directory: the vault, the principals directory, the audit log, the guard
 // (quotas, canaries, alerts), the payment cards, end users' credentials and the policy in force. `coffre serve` holds one for its lifetime; CLI commands
-// open one when no server runs.
+// open one when no server runs. It lives in src/app so that the CLI does not
+// need the server to open a vault.
 //
 //   auto rt = Runtime::Open({.dir = "demo", .key_file = "demo.key",
 //                            .erasure_journal = "demo.erasures",
@@ -30,7 +31,7 @@
 #include "retention/retention.h"
 #include "vault/vault.h"
 
-namespace coffre::server {
+namespace coffre::app {
 
 // The name under which the vault stores its policy text (Vault::PutConfig).
 inline constexpr std::string_view kPolicyConfig = "policy";
@@ -106,4 +107,4 @@ class Runtime {
   std::shared_ptr<const policy::Policy> policy_;
 };
 
-}  // namespace coffre::server
+}  // namespace coffre::app

@@ -1,9 +1,9 @@
-#include "server/runtime.h"
+#include "app/runtime.h"
 
 #include <cstdlib>
 #include <fstream>
 
-namespace coffre::server {
+namespace coffre::app {
 namespace {
 
 #ifdef COFFRE_TEST_HOOKS
@@ -140,4 +140,4 @@ Status Runtime::ReplacePolicy(const std::string& text) {
   return Ok();
 }
 
-}  // namespace coffre::server
+}  // namespace coffre::app
