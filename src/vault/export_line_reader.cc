@@ -1,5 +1,7 @@
 #include "vault/export_line_reader.h"
 
+#include <iterator>
+
 namespace coffre::vault {
 
 bool HexToId(std::string_view hex, char* out) {
@@ -26,6 +28,20 @@ Status ExportLineReader::ReadRow(std::string_view text, ExportLine& line,
   // realloc_if_needed = false: the padding after the line is the caller's.
   if (json_.parser().parse(text.data(), text.size(), false).get(doc) || doc.get(obj)) {
     return Fail(ErrorCode::kInvalidArgument, "not a JSON object");
+  }
+  // A member given twice is ambiguous: this parser would take the first
+  // copy, jq or PostgreSQL's jsonb the last (found by ndjson_reader_fuzz).
+  constexpr std::string_view kMembers[] = {"collection", "id", "subject", "fields", "canary"};
+  unsigned seen = 0;
+  for (simdjson::dom::key_value_pair member : obj) {
+    for (size_t m = 0; m < std::size(kMembers); ++m) {
+      if (member.key != kMembers[m]) continue;
+      if (seen & (1u << m)) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "a bulk-export line names '" + std::string(kMembers[m]) + "' twice");
+      }
+      seen |= 1u << m;
+    }
   }
   std::string_view coll, id_hex, subject_hex;
   simdjson::dom::object members;

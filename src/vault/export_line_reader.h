@@ -11,8 +11,9 @@
 //   // line.record_id, line.subject: 16 raw bytes each; fields: the "fields" members
 //
 // The fields take the values NdjsonReader takes. A line of another
-// collection, ids that are not 32 hex digits, or a canary flag that is not a
-// boolean are rejected, naming the rule, never a value.
+// collection, ids that are not 32 hex digits, a canary flag that is not a
+// boolean, or a member of the line given twice (which copy counts depends on
+// the parser) are rejected, naming the rule, never a value.
 //
 // Thread-safety: none; one reader per thread. The views of `fields` stay
 // valid until the next ReadRow.

@@ -80,6 +80,32 @@ TEST(ExportLineReaderTest, RefusesWhatIsNotAnExportLineOfTheCollection) {
                 "a number is not an integer in range");
 }
 
+// Found by ndjson_reader_fuzz (tests/fuzz/corpus/ndjson_reader_fuzz/
+// crash-export-repeated-id): with "id" twice the reader kept the first copy,
+// other JSON tools (jq, PostgreSQL's jsonb) the last, so the record id kept
+// was not the one an operator inspecting the file saw. Any repeated member
+// of the line is now refused; repeated fields are refused by validation.
+TEST(ExportLineReaderTest, RefusesARepeatedMember) {
+  const std::string other_id = "\"id\":\"00000000000000000000000000000002\",";
+  std::string line = Line("people", kId, kSubject, "{}");
+  ExpectRefused(std::string(line).insert(1, other_id), "a bulk-export line names 'id' twice");
+  ExpectRefused(std::string(line).insert(1, "\"collection\":\"people\","),
+                "a bulk-export line names 'collection' twice");
+  ExpectRefused(Line("people", kId, kSubject, "{}", ",\"canary\":false,\"canary\":true"),
+                "a bulk-export line names 'canary' twice");
+  ExpectRefused(Line("people", kId, kSubject, "{}", ",\"fields\":{\"a\":\"b\"}"),
+                "a bulk-export line names 'fields' twice");
+  // An escaped spelling is the same name.
+  ExpectRefused(Line("people", kId, kSubject, "{}", ",\"subj\\u0065ct\":\"x\""),
+                "a bulk-export line names 'subject' twice");
+  // Other members are ignored, repeated or not.
+  ExportLineReader reader("people");
+  ExportLine kept;
+  std::vector<NamedInput> fields;
+  EXPECT_TRUE(Read(reader, Line("people", kId, kSubject, "{}", ",\"note\":1,\"note\":2"), kept,
+                   fields));
+}
+
 TEST(ExportLineReaderTest, HexToIdTakesExactly32HexDigits) {
   char out[kIdBytes];
   EXPECT_TRUE(HexToId("000102030405060708090a0b0c0d0e0F", out));
