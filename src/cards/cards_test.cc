@@ -399,7 +399,8 @@ class CardsInVaultTest : public testing::Test {
   void Open() {
     cards_.reset();
     vault_.reset();
-    auto v = vault::Vault::Open({.dir = dir(), .key_file = key(), .erasure_journal = journal()});
+    auto v = vault::Vault::Open(
+        {.dir = dir(), .key_file = key(), .erasure_journal = journal(), .erasers = {&card_eraser_}});
     ASSERT_TRUE(v) << v.error().ToString();
     vault_ = std::move(*v);
     auto c = Cards::Open(*vault_);
@@ -431,6 +432,7 @@ class CardsInVaultTest : public testing::Test {
   }
 
   std::string tmp_;
+  CardEraser card_eraser_;  // registered as the runtime does (src/app/runtime.cc)
   std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<Cards> cards_;
 };
@@ -448,7 +450,7 @@ TEST_F(CardsInVaultTest, ErasingTheSubjectShredsItsCardsAndOnlyThem) {
 
   auto erased = vault_->EraseSubject(jeanne);
   ASSERT_TRUE(erased) << erased.error().ToString();
-  EXPECT_EQ(erased->cards, 2u);
+  EXPECT_EQ(erased->Count(kCardEraserName), 2u);
   EXPECT_EQ(erased->records, 1u);
   for (const Card* c : {&active, &evidence}) {
     EXPECT_EQ(cards_->Get(c->token).error().code, ErrorCode::kNotFound);
@@ -478,7 +480,7 @@ TEST_F(CardsInVaultTest, ASubjectWithOnlyCardsLeftCanBeErased) {
   ASSERT_TRUE(vault_->DeleteRecord("customers", (*records)[0].id));
   auto erased = vault_->EraseSubject(jeanne);
   ASSERT_TRUE(erased) << erased.error().ToString();
-  EXPECT_EQ(erased->cards, 1u);
+  EXPECT_EQ(erased->Count(kCardEraserName), 1u);
   EXPECT_EQ(cards_->Get(c.token).error().code, ErrorCode::kNotFound);
 }
 
@@ -569,7 +571,7 @@ TEST_F(CardsInVaultTest, AnInterruptedReplayLeavesNoRecognitionEntryBehind) {
   Close();
   auto j = vault::ErasureJournal::Open(journal(), vault_id);
   ASSERT_TRUE(j);
-  ASSERT_TRUE(j->Append(vault::JournalEntry::Card(c.id), kNow));
+  ASSERT_TRUE(j->Append(vault::JournalEntry::Module(kCardJournal, c.id), kNow));
   Open();
   EXPECT_EQ(EntriesOf(c.id), 0u);
   EXPECT_EQ(*cards_->CountOfSubject(jeanne), 0u);

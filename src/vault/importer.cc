@@ -18,9 +18,9 @@
 #include <thread>
 #include <unordered_map>
 
-#include "cards/card_rules.h"
 #include "common/bytes.h"
 #include "crypto/crypto.h"
+#include "schema/security_code.h"
 #include "storage/sorted_file_writer.h"
 #include "vault/internal/layout.h"
 #include "vault/record_sealer.h"
@@ -510,7 +510,7 @@ Status Pipeline::ReadAll() {
         // A column named like a security code: every row is rejected for it.
         for (const std::string& name : header_) {
           if (header_security_code_) break;
-          header_security_code_ = cards::FindSecurityCodeInFields({{name, schema::Input::Null()}});
+          header_security_code_ = schema::FindSecurityCodeInFields({{name, schema::Input::Null()}});
         }
         chunk_start = end + 1;
       } else {
@@ -628,7 +628,7 @@ bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
   // checked by Vault::Validate, the others here.
   auto reject = [&](std::string reason) {
     if (format_ != ImportFormat::kCsv) {
-      if (auto why = cards::FindSecurityCodeInRow(text, collection_)) reason = std::move(*why);
+      if (auto why = schema::FindSecurityCodeInRow(text, collection_)) reason = std::move(*why);
     }
     chunk.rejects.emplace_back(row.line, std::move(reason));
     return false;
@@ -694,7 +694,7 @@ bool Pipeline::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
       sc.inputs.emplace_back(i < header_.size() ? std::string_view(header_[i]) : std::string_view(),
                              schema::Input::String(sc.cells[i]));
     }
-    if (auto why = cards::FindSecurityCodeInFields(sc.inputs, &collection_))
+    if (auto why = schema::FindSecurityCodeInFields(sc.inputs, &collection_))
       return reject(std::move(*why));
     sc.inputs.clear();
     return reject("has " + std::to_string(sc.cells.size()) + " columns, the header has " +
