@@ -807,7 +807,6 @@ std::string AppliedValue(uint64_t count, std::string_view chain) {
   return v;
 }
 
-
 }  // namespace
 
 Eraser* Vault::EraserOf(const JournalEntry& entry) const {
