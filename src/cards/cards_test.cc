@@ -556,6 +556,29 @@ TEST_F(CardsInVaultTest, ARestoredBackupForgetsDeletedCompletedAndSweptCards) {
   EXPECT_TRUE(cards_->Get(kept.token));
 }
 
+// The cards journal their deletions under kinds that only their eraser
+// replays: over a vault opened without it, a deletion is refused before
+// anything is journalled or written, rather than one a restore would lose.
+TEST_F(CardsInVaultTest, WithoutItsEraserTheVaultRefusesTheCardsDeletions) {
+  Card c = MakeFor(Customer("Martin"), 31);
+  Close();
+  auto v = vault::Vault::Open({.dir = dir(), .key_file = key(), .erasure_journal = journal()});
+  ASSERT_TRUE(v) << v.error().ToString();
+  vault_ = std::move(*v);
+  auto opened = Cards::Open(*vault_);
+  ASSERT_TRUE(opened);
+  cards_ = std::move(*opened);
+  auto deleted = cards_->Delete(c.token);
+  ASSERT_FALSE(deleted);
+  EXPECT_EQ(deleted.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(cards_->Get(c.token)) << "the card went without its journal entry";
+  auto j = vault::ErasureJournal::Open(journal(), vault_->vault_id());
+  ASSERT_TRUE(j);
+  auto entries = j->ReadAll({kCardJournal, kCardNumberJournal});
+  ASSERT_TRUE(entries);
+  EXPECT_TRUE(entries->empty());
+}
+
 // A replay interrupted after a card entry's batch (card and key gone, the
 // vault's applied count not yet moved) still removes, at the next open, the
 // card's recognition and subject entries.
