@@ -51,7 +51,8 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
                                                           .erasure_journal = o.erasure_journal,
                                                           .write_buffer_bytes = o.write_buffer_bytes,
                                                           .row_cache_bytes = o.row_cache_bytes,
-                                                          .clock = rt->clock_}));
+                                                          .clock = rt->clock_,
+                                                          .erasers = {&rt->card_eraser_, &rt->hold_eraser_}}));
   vault::Vault& v = *rt->vault_;
   COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));
   if (text) {

@@ -17,7 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "cards/card_rules.h"
+#include "schema/security_code.h"
 #include "common/bytes.h"
 #include "crypto/crypto.h"
 #include "storage/sorted_file_writer.h"
@@ -361,7 +361,7 @@ Status ImportPipeline::Impl::ReadAll() {
         // A column named like a security code: every row is rejected for it.
         for (const std::string& name : csv_.header()) {
           if (header_security_code_) break;
-          header_security_code_ = cards::FindSecurityCodeInFields({{name, schema::Input::Null()}});
+          header_security_code_ = schema::FindSecurityCodeInFields({{name, schema::Input::Null()}});
         }
         continue;
       }
@@ -447,7 +447,7 @@ bool ImportPipeline::Impl::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
       read = csv_.ReadRow(text, sc.csv, sc.inputs);
       if (!read && !sc.inputs.empty()) {
         // Another number of columns: the cells may still hold a code.
-        std::optional<std::string> why = cards::FindSecurityCodeInFields(sc.inputs, &collection_);
+        std::optional<std::string> why = schema::FindSecurityCodeInFields(sc.inputs, &collection_);
         sc.inputs.clear();
         if (why) {
           chunk.rejects.emplace_back(row.line, std::move(*why));
@@ -472,7 +472,7 @@ bool ImportPipeline::Impl::ParseRow(Chunk& chunk, const Row& row, Scratch& sc) {
   if (read) return true;
   std::string reason = std::move(read.error().message);
   if (format_ != ImportFormat::kCsv) {
-    if (auto why = cards::FindSecurityCodeInRow(text, collection_)) reason = std::move(*why);
+    if (auto why = schema::FindSecurityCodeInRow(text, collection_)) reason = std::move(*why);
   }
   chunk.rejects.emplace_back(row.line, std::move(reason));
   return false;
