@@ -1,0 +1,8 @@
+// The credentials family of operations (app/operations.h). Being ported from src/api.
+#include "app/operations.h"
+
+namespace coffre::app {
+
+std::span<const Operation> CredentialOperations() { return {}; }
+
+}  // namespace coffre::app
