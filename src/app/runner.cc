@@ -120,6 +120,7 @@ Caller Caller::Local(uint32_t uid, std::string purpose) {
   c.principal.role = std::string(kLocalPrincipal);
   c.purpose = std::move(purpose);
   c.source = "local:uid=" + std::to_string(uid);
+  c.address = c.source;
   c.local = true;
   return c;
 }
@@ -173,16 +174,15 @@ std::optional<Failure> Context::Audit(audit::Entry e) { return r_.Audit(c_, std:
 
 Outcome Context::Allowed(json::value result, Outcome::Kind kind) {
   e_.outcome = "allowed";
+  if (!prefix_.empty()) e_.reason = Prefixed(prefix_, e_.reason);
   if (auto failed = Audit(std::move(e_))) return Outcome::Failed(std::move(*failed));
-  Outcome o;
-  o.kind = kind;
-  o.result = std::move(result);
-  o.audited = "allowed";
-  return o;
+  // Constructed, not assigned: the result keeps its memory (an arena).
+  return Outcome{.kind = kind, .result = std::move(result), .audited = "allowed"};
 }
 
 Outcome Context::AllowedText(std::string text, std::string_view content_type) {
   e_.outcome = "allowed";
+  if (!prefix_.empty()) e_.reason = Prefixed(prefix_, e_.reason);
   if (auto failed = Audit(std::move(e_))) return Outcome::Failed(std::move(*failed));
   Outcome o;
   o.text = std::move(text);
@@ -375,10 +375,9 @@ Outcome Runner::Call(const Caller& c, std::string_view op_name, const OpInput& i
   return Run(c, *op, in);
 }
 
-std::optional<Failure> Runner::Authenticate(Caller& c, std::string_view token,
-                                            std::string_view count_as) {
+std::optional<Failure> Runner::Authenticate(Caller& c, std::string_view token) {
   auto unauthenticated = [&] {
-    s_.audit.CountUnauthenticated(count_as);
+    s_.audit.CountUnauthenticated(c.address);
     return Failure{ErrorCode::kUnauthenticated, "unauthenticated",
                    "a valid credential is required"};
   };

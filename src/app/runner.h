@@ -80,7 +80,8 @@ struct Caller {
   std::optional<auth::Principal> user;  // acting on behalf of (HTTP only)
   std::string purpose;
   std::string source;     // the audit entry's source: "https:ADDR", "local:uid=N"
-  std::string limit_key;  // what login throttles count by (HTTP: address or /64)
+  std::string address;    // the peer as given ("127.0.0.1"): unauthenticated counts, logs
+  std::string limit_key;  // what login throttles count by (HTTP: address or /64; empty: address)
   // A local caller (Caller::Local): a process of the vault's own uid,
   // which holds the key file anyway. The policy does not restrict it (all
   // fields clear, no row scope); its quotas are the policy's limits for
@@ -129,7 +130,8 @@ class Context {
   // returned; nullopt when allowed (or no guard). And the search cap.
   std::optional<Outcome> Guard();
   std::optional<Outcome> GuardSearch();
-  // A prefix kept in front of every reason in the entry ("user u-7f3a").
+  // A prefix kept in front of every reason in the entry ("user u-7f3a"):
+  // before a denial's reason, a failure's code, an allowed entry's reason.
   void SetReasonPrefix(std::string prefix) { prefix_ = std::move(prefix); }
   // Appends another entry (or defers it) as the runner does.
   std::optional<Failure> Audit(audit::Entry e);
@@ -162,8 +164,8 @@ class Runner {
   // Establishes `c.principal` from an API key or a session token; nullopt
   // when done. A suspended principal is audited ("authenticate", denied)
   // and answered `suspended`; an unknown credential `unauthenticated`
-  // (counted per `c.source`'s address, never audited one by one).
-  std::optional<Failure> Authenticate(Caller& c, std::string_view token, std::string_view count_as);
+  // (counted per `c.address`, never audited one by one).
+  std::optional<Failure> Authenticate(Caller& c, std::string_view token);
 
   // Sets `c.user` (a service acting on behalf of the end user `name`),
   // checking delegation; failures audited under `action` and returned.
