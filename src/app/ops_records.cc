@@ -40,7 +40,6 @@ using internal::StringMember;
 using policy::Action;
 using policy::View;
 
-
 // The record as the decision's views show it; `shown` lists the fields
 // returned, for the audit entry. `sp`: where the object's memory comes from.
 json::object Show(const schema::Collection& c, const vault::Record& r,
