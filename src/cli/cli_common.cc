@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include "app/admin.h"
+#include "app/admin_channel.h"
+
 namespace coffre::cli {
 
 app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
@@ -14,6 +17,14 @@ app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
 }
 
 std::string LocalSource() { return "cli:uid=" + std::to_string(::getuid()); }
+
+Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request) {
+  COFFRE_ASSIGN_OR_RETURN(auto remote, app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a.dir)), request));
+  if (remote) return std::move(*remote);
+  COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(a)));
+  app::Admin admin(*rt);
+  return admin.Execute(request, LocalSource());
+}
 
 Result<std::unique_ptr<Local>> Local::Open(const VaultArgs& a, size_t write_buffer) {
   app::RuntimeOptions o = RuntimeFor(a);

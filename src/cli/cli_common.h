@@ -124,7 +124,14 @@ class Local {
 };
 
 app::RuntimeOptions RuntimeFor(const VaultArgs& a);
+// The audited source of a local caller: "cli:uid=N" (the server's admin
+// socket writes the same, from the peer's credentials).
 std::string LocalSource();
+
+// Runs an operation for a local caller (app/admin.h): on the server running
+// on a.dir, over its admin socket, else on the directory itself. The same
+// result and the same audit entry either way (ADR 0023ops-local).
+Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request);
 
 // Every field of a record, shown in clear (the local CLI is the operator).
 std::vector<audit::FieldView> AllClear(const vault::Record& r, std::string_view prefix = {});

@@ -18,7 +18,6 @@
 
 #include <boost/json.hpp>
 
-#include "api/record_json.h"
 #include "cards/card_rules.h"
 #include "cards/cards.h"
 #include "common/bytes.h"
@@ -26,16 +25,11 @@
 #include "guard/canary_set.h"
 #include "vault/importer.h"
 #include "policy/policy.h"
-#include "server/server.h"
 #include "server/tls_material.h"
 #include "vault/vault.h"
 
 namespace coffre::cli {
 namespace {
-
-using api::FieldsFromJson;
-using api::RecordToJson;
-using api::RefToJson;
 
 Result<std::string> ReadWholeFile(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
@@ -234,24 +228,11 @@ void RegisterPut(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, a, collection, json, subject] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(*json, RecordText(*json));
-      std::optional<std::string> subj;
-      if (!subject->empty()) {
-        COFFRE_ASSIGN_OR_RETURN(subj, ParseId(*subject, "subject"));
-      }
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      // Incident 1: a security code anywhere in the record, nested too, is
-      // refused before any other rule (docs/cards.md); Put checks its
-      // fields again, as it does for every front end.
-      const schema::Collection* typed = local->vault().schema().Find(*collection);
-      if (auto why = typed != nullptr ? cards::FindSecurityCodeInRow(*json, *typed)
-                                      : cards::FindSecurityCodeInBody(*json)) {
-        return Fail(ErrorCode::kInvalidArgument, std::move(*why));
-      }
-      boost::json::value storage;
-      COFFRE_ASSIGN_OR_RETURN(auto inputs, FieldsFromJson(*json, storage));
-      COFFRE_ASSIGN_OR_RETURN(auto ref, local->vault().Put(*collection, inputs, subj));
-      COFFRE_TRY(local->Audit("create", *collection, ref.id, {ref.subject}));
-      PrintJson(RefToJson(ref));
+      if (!subject->empty()) COFFRE_TRY(ParseId(*subject, "subject"));
+      boost::json::object req{{"op", "record.put"}, {"collection", *collection}, {"record", *json}};
+      if (!subject->empty()) req["subject"] = *subject;
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object ref, Manage(*a, req));
+      PrintJson(ref);
       return Ok();
     });
   });
@@ -269,11 +250,10 @@ void RegisterGet(CLI::App& app, Context& ctx) {
       ->required();
   cmd->callback([&ctx, a, collection, id] {
     Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*id, "record id"));
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      COFFRE_ASSIGN_OR_RETURN(auto rec, local->vault().Get(*collection, raw));
-      COFFRE_TRY(local->Audit("read", *collection, rec.id, {rec.subject}, AllClear(rec)));
-      PrintJson(RecordToJson(*local->vault().schema().Find(*collection), rec));
+      COFFRE_TRY(ParseId(*id, "record id"));
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object rec,
+                              Manage(*a, {{"op", "record.get"}, {"collection", *collection}, {"id", *id}}));
+      PrintJson(rec);
       return Ok();
     });
   });
@@ -309,14 +289,12 @@ void RegisterFind(CLI::App& app, Context& ctx) {
         WarnValueInArgv("give FIELD alone and the value on standard input instead");
         value = query->substr(eq + 1);
       }
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      COFFRE_ASSIGN_OR_RETURN(auto refs,
-                              local->vault().Find(*collection, field, schema::Input::String(value)));
-      std::vector<std::string> subjects;
-      for (const auto& r : refs) subjects.push_back(r.subject);
-      COFFRE_TRY(local->Audit("search", *collection, {}, std::move(subjects),
-                              {{field, audit::kViewClear}}));
-      for (const auto& r : refs) PrintJson(RefToJson(r));
+      COFFRE_ASSIGN_OR_RETURN(
+          boost::json::object out,
+          Manage(*a, {{"op", "record.find"}, {"collection", *collection}, {"field", field}, {"value", value}}));
+      const boost::json::value* refs = out.if_contains("refs");
+      if (refs == nullptr || !refs->is_array()) return Fail(ErrorCode::kInternal, "the answer has no refs");
+      for (const auto& r : refs->get_array()) PrintJson(r);
       return Ok();
     });
   });
@@ -457,12 +435,10 @@ void RegisterImport(CLI::App& app, Context& ctx) {
   });
 }
 
-// A command of the form `coffre NAME DIR SUBJECT`: parses the subject id,
-// opens the vault and hands both to `body`.
-using SubjectBody = std::function<Status(Local&, const std::string& raw, const std::string& shown)>;
-
-void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name,
-                            const std::string& help, SubjectBody body) {
+// A command of the form `coffre NAME DIR SUBJECT` that runs the operation
+// `op` on the subject and prints its answer.
+void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name, const std::string& help,
+                            const char* op) {
   auto* cmd = app.add_subcommand(name, help);
   Examples(cmd, {"coffre " + name + " vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto a = std::make_shared<VaultArgs>();
@@ -470,46 +446,23 @@ void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name
   AddVaultArgs(cmd, *a);
   cmd->add_option("SUBJECT", *subject, "the person's subject id, 32 hex digits (as put prints it)")
       ->required();
-  cmd->callback([&ctx, a, subject, body] {
+  cmd->callback([&ctx, a, subject, op] {
     Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*subject, "subject"));
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      return body(*local, raw, *subject);
+      COFFRE_TRY(ParseId(*subject, "subject"));
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object out, Manage(*a, {{"op", op}, {"subject", *subject}}));
+      PrintJson(out);
+      return Ok();
     });
   });
 }
 
 void RegisterExport(CLI::App& app, Context& ctx) {
-  RegisterSubjectCommand(app, ctx, "export-subject", "print all of a person's records as JSON",
-                         [](Local& local, const std::string& raw, const std::string& shown) -> Status {
-                           vault::Vault& v = local.vault();
-                           COFFRE_ASSIGN_OR_RETURN(auto records, v.ExportSubject(raw));
-                           boost::json::array arr;
-                           std::vector<audit::FieldView> fields;
-                           for (const auto& r : records) {
-                             boost::json::object o = RecordToJson(*v.schema().Find(r.collection), r);
-                             o["collection"] = r.collection;
-                             arr.push_back(std::move(o));
-                             for (auto& f : AllClear(r, r.collection + ".")) fields.push_back(std::move(f));
-                           }
-                           COFFRE_TRY(local.Audit("export", {}, {}, {raw}, std::move(fields)));
-                           PrintJson({{"subject", shown}, {"records", std::move(arr)}});
-                           return Ok();
-                         });
+  RegisterSubjectCommand(app, ctx, "export-subject", "print all of a person's records as JSON", "subject.export");
 }
 
 void RegisterErase(CLI::App& app, Context& ctx) {
-  RegisterSubjectCommand(app, ctx, "erase-subject",
-                         "crypto-shred a person: keys, records, index entries",
-                         [](Local& local, const std::string& raw, const std::string& shown) -> Status {
-                           COFFRE_ASSIGN_OR_RETURN(auto r, local.vault().EraseSubject(raw));
-                           COFFRE_TRY(local.Audit("erase", {}, {}, {raw}));
-                           PrintJson({{"subject", shown},
-                                      {"erased_records", r.records},
-                                      {"destroyed_keys", r.keys},
-                                      {"erased_cards", r.cards}});
-                           return Ok();
-                         });
+  RegisterSubjectCommand(app, ctx, "erase-subject", "crypto-shred a person: keys, records, index entries",
+                         "subject.erase");
 }
 
 void RegisterGen(CLI::App& app, Context& ctx) {
@@ -546,19 +499,19 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
       " in place and the old one kept as KEY.old-<UTC time>");
   cmd->callback([&ctx, a, next] {
     Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      std::string retired;
-      COFFRE_ASSIGN_OR_RETURN(size_t n, local->vault().RotateMasterKey(*next, &retired));
-      const std::string key_file = next->empty() ? ResolveKeyFile(a->dir, a->key_file) : *next;
-      COFFRE_TRY(local->Audit("keys.rotate", {}, {}, {}));
+      boost::json::object req{{"op", "keys.rotate"}};
+      // Absolute: a running server does not share this process's directory.
+      if (!next->empty()) req["new_key_file"] = std::filesystem::absolute(*next).lexically_normal().string();
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object out, Manage(*a, req));
+      const std::string key_file(out.at("key_file").as_string());
+      const boost::json::value* old = out.if_contains("retired_key_file");
+      const std::string retired = old != nullptr && old->is_string() ? std::string(old->get_string()) : "";
       std::cerr << "coffre: the vault now opens only with the new key in " << key_file;
       if (!retired.empty()) std::cerr << "; the old key is kept in " << retired;
       std::cerr << ". Rotation replaces the master key, not the sub-keys it protects: it retires"
                    " an old key file, but after a key file AND a copy of the data directory have"
                    " leaked, the leaked copy stays readable. Destroy the old key file once backups"
                    " made with it have expired.\n";
-      boost::json::object out{{"rewrapped", n}, {"key_file", key_file}};
-      if (!retired.empty()) out["retired_key_file"] = retired;
       PrintJson(out);
       return Ok();
     });

@@ -1,4 +1,4 @@
-// Management operations of issue 4, over the same JSON requests as admin.h
+// Management operations of issue 4, over the same JSON requests as app/admin.h
 // (the CLI reaches them over the admin socket while the server runs, or
 // opens the data directory itself): breach reports, the art. 34
 // notification list and bulk exports. Files are written by the process that
@@ -28,11 +28,11 @@
 #include "common/status.h"
 #include "app/runtime.h"
 
-namespace coffre::server {
+namespace coffre::app {
 
 bool IsBreachOp(std::string_view op);
 
-Result<boost::json::object> ExecuteBreachOp(app::Runtime& rt, std::string_view op, const boost::json::object& request,
+Result<boost::json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const boost::json::object& request,
                                             std::string_view source);
 
-}  // namespace coffre::server
+}  // namespace coffre::app

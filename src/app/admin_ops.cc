@@ -1,11 +1,12 @@
-#include "server/admin.h"
+#include "app/admin.h"
 
 #include "audit/verify.h"
 #include "common/bytes.h"
 #include "common/clock.h"
-#include "server/breach_ops.h"
+#include "app/admin_breach_ops.h"
+#include "app/admin_data_ops.h"
 
-namespace coffre::server {
+namespace coffre::app {
 namespace {
 
 namespace json = boost::json;
@@ -135,46 +136,34 @@ Result<std::string> SubjectOf(const json::object& req) {
 
 }  // namespace
 
-json::object ErrorToJson(const Error& e) {
-  return json::object{
-      {"error", json::object{{"code", ErrorCodeName(e.code)}, {"message", e.message}}}};
-}
-
-Error ErrorFromJson(const json::value& v) {
-  static const ErrorCode kAll[] = {
-      ErrorCode::kInvalidArgument, ErrorCode::kNotFound,           ErrorCode::kAlreadyExists,
-      ErrorCode::kPermissionDenied, ErrorCode::kFailedPrecondition, ErrorCode::kDataLoss,
-      ErrorCode::kIoError,         ErrorCode::kInternal,           ErrorCode::kUnauthenticated,
-      ErrorCode::kResourceExhausted};
-  Error e{ErrorCode::kInternal, "the server answered with a malformed error"};
-  if (!v.is_object() || !v.as_object().contains("error")) return e;
-  const json::value& err = v.as_object().at("error");
-  if (!err.is_object()) return e;
-  const json::object& o = err.as_object();
-  if (auto it = o.find("message"); it != o.end() && it->value().is_string()) {
-    e.message = std::string(it->value().get_string());
-  }
-  if (auto it = o.find("code"); it != o.end() && it->value().is_string()) {
-    for (ErrorCode c : kAll) {
-      if (ErrorCodeName(c) == it->value().get_string()) e.code = c;
-    }
-  }
-  return e;
-}
-
 Result<json::object> Admin::Execute(const json::object& request, std::string_view source) {
   auto op_it = request.find("op");
   if (op_it == request.end() || !op_it->value().is_string()) {
     return Fail(ErrorCode::kInvalidArgument, "the request names no operation");
   }
   std::string op(op_it->value().get_string());
-  Result<json::object> result =
-      IsBreachOp(op) ? ExecuteBreachOp(rt_, op, request, source) : Dispatch(op, request);
-
   audit::Entry e;
-  e.principal = "local";
+  e.principal = std::string(kLocalPrincipal);
   e.action = op;
   e.source = std::string(source);
+  Result<json::object> result = IsBreachOp(op)  ? ExecuteBreachOp(rt_, op, request, source)
+                                : IsDataOp(op) ? ExecuteDataOp(rt_, op, request, e)
+                                               : Dispatch(op, request);
+  Describe(op, request, result, e);
+  if (e.outcome.empty()) e.outcome = result ? "allowed" : "error";
+  if (!result && e.reason.empty()) e.reason = std::string(ErrorCodeName(result.error().code));
+  // Fail closed: an operation that cannot be audited reports failure (the
+  // change, if any, is durable; the audit gap is reported to the caller).
+  // A read's answer is dropped: nothing is shown that is not audited.
+  if (auto appended = rt_.audit().Append(std::move(e)); !appended) {
+    return Fail(ErrorCode::kIoError, "the operation ran but could not be audited: " +
+                                         appended.error().message);
+  }
+  return result;
+}
+
+void Admin::Describe(std::string_view op, const json::object& request, const Result<json::object>& result,
+                     audit::Entry& e) {
   if (op == "canary.add" && result) {
     // A count, never the canaries' ids: the audit log is readable without
     // the key, and canaries must not be listable.
@@ -202,15 +191,6 @@ Result<json::object> Admin::Execute(const json::object& request, std::string_vie
     e.reason = std::to_string(result->at("expired").to_number<int64_t>()) + " expired, " +
                std::to_string(result->at("evidence_deleted").to_number<int64_t>()) + " evidences deleted";
   }
-  e.outcome = result ? "allowed" : "error";
-  if (!result && e.reason.empty()) e.reason = std::string(ErrorCodeName(result.error().code));
-  // Fail closed: an operation that cannot be audited reports failure (the
-  // change, if any, is durable; the audit gap is reported to the caller).
-  if (auto appended = rt_.audit().Append(std::move(e)); !appended) {
-    return Fail(ErrorCode::kIoError, "the operation ran but could not be audited: " +
-                                         appended.error().message);
-  }
-  return result;
 }
 
 Result<json::object> Admin::Dispatch(std::string_view op, const json::object& req) {
@@ -473,4 +453,4 @@ Result<json::object> Admin::Dispatch(std::string_view op, const json::object& re
   return Fail(ErrorCode::kInvalidArgument, "unknown operation");
 }
 
-}  // namespace coffre::server
+}  // namespace coffre::app
