@@ -18,6 +18,7 @@
 
 #include <boost/json.hpp>
 
+#include "app/admin_channel.h"
 #include "cards/card_rules.h"
 #include "cards/cards.h"
 #include "common/bytes.h"
@@ -380,6 +381,14 @@ void RegisterImport(CLI::App& app, Context& ctx) {
                   : *format == "ndjson" ? vault::ImportFormat::kNdjson
                   : *format == "export" ? vault::ImportFormat::kExport
                                         : vault::ImportFormat::kAuto;
+      // Not over the admin socket yet (ADR 0023ops-local: the file will
+      // travel by descriptor): say so rather than "in use".
+      if (app::CallAdminSocket(app::AdminSocketPath(TrimSlash(a->dir)), {{"op", "ping"}})) {
+        return Fail(ErrorCode::kFailedPrecondition,
+                    "a server is running on " + a->dir +
+                        ": import needs the data directory to itself; stop the server, or send the "
+                        "records through the API (POST /v1/collections/" + o->collection + "/records)");
+      }
       COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
       vault::Vault* v = &local->vault();
       bool tty = ::isatty(STDERR_FILENO) == 1;
