@@ -119,7 +119,7 @@ void RegisterBreachReport(CLI::App& app, Context& ctx) {
         out = Absolute(a->out);
       }
       json::object req = QueryOf(*a);
-      req["op"] = "breach.report";
+      req["op"] = "breach.report.file";
       req["format"] = a->format;
       req["out"] = out;
       if (!a->contact.empty()) req["contact"] = a->contact;

@@ -152,6 +152,9 @@ void RegisterInit(CLI::App& app, Context& ctx) {
 // history, so the argv forms still work but warn (ADR 0022).
 constexpr size_t kMaxRecordBytes = 1u << 20;  // as the HTTPS API's body limit
 constexpr size_t kMaxValueBytes = 64u << 10;
+// The most refs `find` prints (record.search's default and bound, as POST
+// /v1/collections/C/search).
+constexpr int64_t kMaxFindResults = 100;
 
 Result<std::string> ReadBounded(std::istream& in, size_t limit, std::string_view what) {
   std::string text;
@@ -230,9 +233,12 @@ void RegisterPut(CLI::App& app, Context& ctx) {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(*json, RecordText(*json));
       if (!subject->empty()) COFFRE_TRY(ParseId(*subject, "subject"));
-      boost::json::object req{{"op", "record.put"}, {"collection", *collection}, {"record", *json}};
-      if (!subject->empty()) req["subject"] = *subject;
-      COFFRE_ASSIGN_OR_RETURN(boost::json::object ref, Manage(*a, req));
+      // The body of POST /v1/collections/C/records, the record as given.
+      std::string body = "{\"fields\":" + *json;
+      if (!subject->empty()) body += ",\"subject\":" + boost::json::serialize(boost::json::value(*subject));
+      body += "}";
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object ref,
+                              CallOperation(*a, "record.create", {.collection = *collection, .body = body}));
       PrintJson(ref);
       return Ok();
     });
@@ -253,7 +259,7 @@ void RegisterGet(CLI::App& app, Context& ctx) {
     Run(ctx, [&]() -> Status {
       COFFRE_TRY(ParseId(*id, "record id"));
       COFFRE_ASSIGN_OR_RETURN(boost::json::object rec,
-                              Manage(*a, {{"op", "record.get"}, {"collection", *collection}, {"id", *id}}));
+                              CallOperation(*a, "record.get", {.collection = *collection, .id = *id}));
       PrintJson(rec);
       return Ok();
     });
@@ -290,12 +296,19 @@ void RegisterFind(CLI::App& app, Context& ctx) {
         WarnValueInArgv("give FIELD alone and the value on standard input instead");
         value = query->substr(eq + 1);
       }
+      // No "limit": the default is the most (a limit beside a value would
+      // also look like a card and its security code to the screen).
+      boost::json::object query{{"field", field}, {"value", value}};
       COFFRE_ASSIGN_OR_RETURN(
           boost::json::object out,
-          Manage(*a, {{"op", "record.find"}, {"collection", *collection}, {"field", field}, {"value", value}}));
-      const boost::json::value* refs = out.if_contains("refs");
-      if (refs == nullptr || !refs->is_array()) return Fail(ErrorCode::kInternal, "the answer has no refs");
+          CallOperation(*a, "record.search", {.collection = *collection, .body = boost::json::serialize(query)}));
+      const boost::json::value* refs = out.if_contains("results");
+      if (refs == nullptr || !refs->is_array()) return Fail(ErrorCode::kInternal, "the answer has no results");
       for (const auto& r : refs->get_array()) PrintJson(r);
+      if (const boost::json::value* more = out.if_contains("truncated"); more != nullptr && more->is_bool() &&
+                                                                         more->get_bool()) {
+        std::cerr << "coffre: more than " << kMaxFindResults << " records match; the first are shown\n";
+      }
       return Ok();
     });
   });
@@ -444,10 +457,12 @@ void RegisterImport(CLI::App& app, Context& ctx) {
   });
 }
 
-// A command of the form `coffre NAME DIR SUBJECT` that runs the operation
-// `op` on the subject and prints its answer.
+// A command of the form `coffre NAME DIR SUBJECT`: runs the operation `op`
+// on the subject and prints `shape` of its answer.
+using SubjectShape = std::function<boost::json::object(boost::json::object answer, const std::string& shown)>;
+
 void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name, const std::string& help,
-                            const char* op) {
+                            const char* op, SubjectShape shape) {
   auto* cmd = app.add_subcommand(name, help);
   Examples(cmd, {"coffre " + name + " vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto a = std::make_shared<VaultArgs>();
@@ -455,23 +470,43 @@ void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name
   AddVaultArgs(cmd, *a);
   cmd->add_option("SUBJECT", *subject, "the person's subject id, 32 hex digits (as put prints it)")
       ->required();
-  cmd->callback([&ctx, a, subject, op] {
+  cmd->callback([&ctx, a, subject, op, shape] {
     Run(ctx, [&]() -> Status {
       COFFRE_TRY(ParseId(*subject, "subject"));
-      COFFRE_ASSIGN_OR_RETURN(boost::json::object out, Manage(*a, {{"op", op}, {"subject", *subject}}));
-      PrintJson(out);
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object out, CallOperation(*a, op, {.id = *subject}));
+      PrintJson(shape(std::move(out), *subject));
       return Ok();
     });
   });
 }
 
 void RegisterExport(CLI::App& app, Context& ctx) {
-  RegisterSubjectCommand(app, ctx, "export-subject", "print all of a person's records as JSON", "subject.export");
+  // GET /v1/subjects/S, printed as the CLI always has: each record with its
+  // subject and collection (who saw the data is in `coffre audit list`).
+  RegisterSubjectCommand(app, ctx, "export-subject", "print all of a person's records as JSON", "subject.export",
+                         [](boost::json::object answer, const std::string& shown) {
+                           boost::json::array records;
+                           if (auto* all = answer.if_contains("records"); all != nullptr && all->is_array()) {
+                             for (boost::json::value& r : all->get_array()) {
+                               if (!r.is_object()) continue;
+                               boost::json::object& o = r.get_object();
+                               boost::json::object out{{"id", o["id"]}, {"subject", shown}};
+                               for (auto& kv : o) {
+                                 if (kv.key() != "id") out[kv.key()] = std::move(kv.value());
+                               }
+                               records.push_back(std::move(out));
+                             }
+                           }
+                           return boost::json::object{{"subject", shown}, {"records", std::move(records)}};
+                         });
 }
 
 void RegisterErase(CLI::App& app, Context& ctx) {
   RegisterSubjectCommand(app, ctx, "erase-subject", "crypto-shred a person: keys, records, index entries",
-                         "subject.erase");
+                         "subject.erase", [](boost::json::object answer, const std::string& shown) {
+                           answer["subject"] = shown;
+                           return answer;
+                         });
 }
 
 void RegisterGen(CLI::App& app, Context& ctx) {
@@ -508,7 +543,7 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
       " in place and the old one kept as KEY.old-<UTC time>");
   cmd->callback([&ctx, a, next] {
     Run(ctx, [&]() -> Status {
-      boost::json::object req{{"op", "keys.rotate"}};
+      boost::json::object req{{"op", "keys.rotate"}};  // a local operation (app/ops_admin.cc)
       // Absolute: a running server does not share this process's directory.
       if (!next->empty()) req["new_key_file"] = std::filesystem::absolute(*next).lexically_normal().string();
       COFFRE_ASSIGN_OR_RETURN(boost::json::object out, Manage(*a, req));

@@ -301,7 +301,7 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
       // One answer with every entry (bounded by the socket's answer limit,
       // app/admin_channel.h); the read is audited after the query, as
       // audit.read, so the listing does not show itself.
-      json::object req{{"op", "audit.list"}, {"from_ms", f.from_ms}, {"to_ms", f.to_ms}};
+      json::object req{{"op", "audit.scan"}, {"from_ms", f.from_ms}, {"to_ms", f.to_ms}};
       if (f.principal) req["principal"] = *f.principal;
       if (f.subject) req["subject"] = *subject;
       COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*la, req));

@@ -109,7 +109,6 @@ void AdminSocket::Answer(int client) {
                                "\n");
     return;
   }
-  const std::string source = "cli:uid=" + std::to_string(cred.uid);
   boost::json::object answer;
   if (!line) {
     answer = app::ErrorToJson(line.error());
@@ -121,7 +120,7 @@ void AdminSocket::Answer(int client) {
     } else if (auto op = v.as_object().if_contains("op"); op && op->is_string() && op->get_string() == "ping") {
       answer = {{"pong", true}};
     } else {
-      auto r = admin_.Execute(v.as_object(), source);
+      auto r = admin_.Execute(v.as_object(), cred.uid);
       answer = r ? std::move(*r) : app::ErrorToJson(r.error());
     }
   }
