@@ -117,10 +117,6 @@ Result<std::string> ApprovalId(const json::object& o) {
 
 }  // namespace
 
-bool IsBreachOp(std::string_view op) {
-  return op == "breach.report" || op == "breach.notify" || op == "bulk.export";
-}
-
 Result<json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const json::object& req,
                                      std::string_view source) {
   approval::Approvals approvals(rt.vault().store(), rt.vault().keyring().secrets_key(), rt.clock());
