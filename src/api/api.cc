@@ -1,11 +1,10 @@
 #include "api/api.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "api/internal/http_util.h"
 #include "api/routes.h"
@@ -34,11 +33,12 @@ int StatusOf(std::string_view name) {
     int status;
   };
   static constexpr Pair kStatuses[] = {
-      {"invalid_request", 400},     {"invalid_json", 400},     {"unauthenticated", 401},  {"forbidden", 403},
-      {"suspended", 403},           {"not_found", 404},        {"method_not_allowed", 405}, {"already_exists", 409},
-      {"failed_precondition", 409}, {"payload_too_large", 413}, {"invalid_value", 422},  {"quota_exceeded", 429},
-      {"throttled", 429},           {"internal", 500},         {"integrity_failure", 500}, {"unavailable", 503},
-      {"busy", 503},
+      {"invalid_request", 400},    {"invalid_json", 400},   {"unauthenticated", 401},
+      {"forbidden", 403},          {"suspended", 403},      {"not_found", 404},
+      {"method_not_allowed", 405}, {"already_exists", 409}, {"failed_precondition", 409},
+      {"payload_too_large", 413},  {"invalid_value", 422},  {"quota_exceeded", 429},
+      {"throttled", 429},          {"internal", 500},       {"integrity_failure", 500},
+      {"unavailable", 503},        {"busy", 503},
   };
   for (const Pair& p : kStatuses) {
     if (p.name == name) return p.status;
@@ -48,7 +48,8 @@ int StatusOf(std::string_view name) {
 
 Response FailureResponse(const app::Failure& f) {
   Response r = ErrorResponse({StatusOf(f.name), std::string(f.name), f.message});
-  if (f.retry_after_seconds > 0) r.headers.emplace_back("Retry-After", std::to_string(f.retry_after_seconds));
+  if (f.retry_after_seconds > 0)
+    r.headers.emplace_back("Retry-After", std::to_string(f.retry_after_seconds));
   return r;
 }
 
@@ -111,8 +112,9 @@ struct Api::Impl {
     if (route != nullptr && !route->methods.front().op->authenticated) {
       const app::Operation* op = route->For(req.method);
       if (op == nullptr) {
-        return WithAllow(FailureResponse(MethodNotAllowed("use " + std::string(route->methods.front().method))),
-                         route->allow);
+        return WithAllow(
+            FailureResponse(MethodNotAllowed("use " + std::string(route->methods.front().method))),
+            route->allow);
       }
       c.limit_key = req.limit_key;
       app::Outcome out = runner.Run(c, *op, in);
@@ -120,15 +122,16 @@ struct Api::Impl {
     }
 
     if (auto refused = Authenticate(req, c)) return FailureResponse(*refused);
-    if (route == nullptr) return FailureResponse(runner.Reject(c, "request", app::NotFound("no such route")));
+    if (route == nullptr)
+      return FailureResponse(runner.Reject(c, "request", app::NotFound("no such route")));
     const app::Operation* op = route->For(req.method);
     const bool needs_purpose = route->methods.front().op->target != app::Target::kNone;
     if (op == nullptr) {
       // A route whose operation needs no purpose (the OpenAPI document) is
       // audited under the operation's action, others as a `request`.
       std::string_view action = needs_purpose ? "request" : route->methods.front().op->audit_action;
-      app::Failure f =
-          runner.Reject(c, action, MethodNotAllowed("this route answers " + std::string(route->allow)));
+      app::Failure f = runner.Reject(
+          c, action, MethodNotAllowed("this route answers " + std::string(route->allow)));
       return WithAllow(FailureResponse(f), route->allow);
     }
     if (!needs_purpose) {
@@ -141,18 +144,21 @@ struct Api::Impl {
     if (req.body.size() > kLargeBodyBytes) {
       body_slot.emplace(large_bodies);
       if (!body_slot->held()) {
-        return FailureResponse(
-            runner.Reject(c, "request", app::Busy("too many large requests at once; retry later", 1)));
+        return FailureResponse(runner.Reject(
+            c, "request", app::Busy("too many large requests at once; retry later", 1)));
       }
     }
-    if (auto refused = runner.Screen(c, *op, in.collection, req.body, "request")) return FailureResponse(*refused);
+    if (auto refused = runner.Screen(c, *op, in.collection, req.body, "request"))
+      return FailureResponse(*refused);
     // Purpose, then the end user a service acts for.
     if (req.HeaderCount("x-coffre-purpose") != 1 || req.Header("x-coffre-purpose")->empty()) {
-      return FailureResponse(runner.Deny(c, "request", "X-Coffre-Purpose is required (exactly once)"));
+      return FailureResponse(
+          runner.Deny(c, "request", "X-Coffre-Purpose is required (exactly once)"));
     }
     c.purpose = std::string(*req.Header("x-coffre-purpose"));
     if (const size_t n = req.HeaderCount("x-coffre-on-behalf-of"); n > 0) {
-      if (n != 1) return FailureResponse(runner.Deny(c, "request", "X-Coffre-On-Behalf-Of may be sent once"));
+      if (n != 1)
+        return FailureResponse(runner.Deny(c, "request", "X-Coffre-On-Behalf-Of may be sent once"));
       if (auto refused = runner.ResolveUser(c, *req.Header("x-coffre-on-behalf-of"), "request")) {
         return FailureResponse(*refused);
       }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "api/http.h"
+#include "app/limits.h"
 #include "audit/audit_log.h"
 #include "auth/principals.h"
 #include "common/clock.h"
@@ -49,24 +50,19 @@ class Retention;
 
 namespace coffre::api {
 
-inline constexpr size_t kMaxBodyBytes = 1u << 20;
-// POST /v1/sessions, read before any credential: a name, a password of at
-// most 1 KiB (auth::kMaxPasswordBytes) and a code fit with room to spare.
-inline constexpr size_t kMaxLoginBodyBytes = 4096;
+// The operations' bounds (app/limits.h), as HTTP has always named them.
+inline constexpr size_t kMaxBodyBytes = app::kMaxBodyBytes;
+inline constexpr size_t kMaxLoginBodyBytes = app::kMaxLoginBodyBytes;
 // Bodies above this size are parsed by at most kMaxLargeBodies requests at
 // once (a JSON document takes many times its size in memory); beyond, 503
 // busy with Retry-After. Records and searches are far smaller.
 inline constexpr size_t kLargeBodyBytes = 64u << 10;
 inline constexpr size_t kDefaultMaxLargeBodies = 8;
-inline constexpr size_t kDefaultSearchLimit = 100;
-// A search under a row scope opens at most this many matching records to
-// find those in scope; past it the answer says `truncated`.
-inline constexpr size_t kMaxScopedSearchCandidates = 10000;
-inline constexpr size_t kDefaultAuditLimit = 100;
-inline constexpr size_t kMaxAuditLimit = 1000;
-// A subject's export lists at most this many accesses to their data (the
-// most recent; `accesses_truncated` says when older ones were left out).
-inline constexpr size_t kMaxExportAccesses = 1000;
+inline constexpr size_t kDefaultSearchLimit = app::kDefaultSearchLimit;
+inline constexpr size_t kMaxScopedSearchCandidates = app::kMaxScopedSearchCandidates;
+inline constexpr size_t kDefaultAuditLimit = app::kDefaultAuditLimit;
+inline constexpr size_t kMaxAuditLimit = app::kMaxAuditLimit;
+inline constexpr size_t kMaxExportAccesses = app::kMaxExportAccesses;
 
 struct Services {
   vault::Vault& vault;

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "app/internal/input.h"
+#include "app/limits.h"
 #include "app/operations.h"
 #include "app/runner.h"
 #include "audit/entry_json.h"
@@ -22,16 +23,13 @@ namespace json = boost::json;
 using internal::ParseQuery;
 using internal::ParseQueryTime;
 
-constexpr size_t kDefaultLimit = 100;
-constexpr size_t kMaxLimit = 1000;
-
-// A `limit` query parameter from 1 to kMaxLimit.
+// A `limit` query parameter from 1 to kMaxAuditLimit.
 std::optional<size_t> ParseLimit(std::string_view value) {
   bool ok = !value.empty() && value.size() <= 5 &&
             std::all_of(value.begin(), value.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
   if (!ok) return std::nullopt;
   size_t n = std::stoul(std::string(value));
-  if (n < 1 || n > kMaxLimit) return std::nullopt;
+  if (n < 1 || n > kMaxAuditLimit) return std::nullopt;
   return n;
 }
 
@@ -59,7 +57,7 @@ Outcome ListAudit(Context& ctx, const OpInput& in) {
   auto params = ParseQuery(in.query);
   if (!params) return ctx.Fail(InvalidRequest(params.error().message));
   audit::Filter filter;
-  size_t limit = kDefaultLimit;
+  size_t limit = kDefaultAuditLimit;
   for (const auto& [key, value] : *params) {
     if (key == "principal") {
       if (value.empty()) continue;
@@ -104,7 +102,7 @@ Outcome ListAlerts(Context& ctx, const OpInput& in) {
   auto params = ParseQuery(in.query);
   if (!params) return ctx.Fail(InvalidRequest(params.error().message));
   guard::AlertFilter filter;
-  filter.limit = kDefaultLimit;
+  filter.limit = kDefaultAuditLimit;
   for (const auto& [key, value] : *params) {
     if (key == "from" || key == "to") {
       if (value.empty()) continue;

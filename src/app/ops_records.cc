@@ -18,6 +18,7 @@
 
 #include "api/record_json.h"
 #include "app/internal/input.h"
+#include "app/limits.h"
 #include "app/operations.h"
 #include "app/runner.h"
 #include "cards/cards.h"
@@ -38,14 +39,6 @@ using internal::ParseObjectBody;
 using internal::StringMember;
 using policy::Action;
 using policy::View;
-
-constexpr size_t kDefaultSearchLimit = 100;
-// A search under a row scope opens at most this many matching records to
-// find those in scope; past it the answer says `truncated`.
-constexpr size_t kMaxScopedSearchCandidates = 10000;
-// A subject's export lists at most this many accesses to their data (the
-// most recent; `accesses_truncated` says when older ones were left out).
-constexpr size_t kMaxExportAccesses = 1000;
 
 // The record as the decision's views show it; `shown` lists the fields
 // returned, for the audit entry. `sp`: where the object's memory comes from.

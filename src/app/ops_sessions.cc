@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "app/internal/input.h"
+#include "app/limits.h"
 #include "app/operations.h"
 #include "app/runner.h"
 #include "cards/card_rules.h"
@@ -18,10 +19,6 @@ namespace coffre::app {
 namespace {
 
 namespace json = boost::json;
-
-// Read before any credential: a name, a password of at most 1 KiB
-// (auth::kMaxPasswordBytes) and a code fit with room to spare.
-constexpr size_t kMaxLoginBodyBytes = 4096;
 
 // One line per failed login. People type passwords into name fields: a
 // name is written only when it is a principal's.

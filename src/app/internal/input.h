@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "app/limits.h"
 #include "app/operation.h"
 #include "common/status.h"
 
@@ -19,9 +20,6 @@ namespace coffre::app::internal {
 
 template <typename T>
 using OpResult = tl::expected<T, Failure>;
-
-// Bodies above this are refused (payload_too_large).
-inline constexpr size_t kMaxBodyBytes = 1u << 20;
 
 // The body as a JSON object (invalid_json otherwise; payload_too_large
 // over kMaxBodyBytes).
