@@ -12,7 +12,7 @@ using Family = std::span<const Operation> (*)();
 // One line per family (a new family: its file, and a line here).
 constexpr Family kFamilies[] = {
     RecordOperations, ReadOperations,       SessionOperations,   ReportOperations,
-    CardOperations,   CredentialOperations, RetentionOperations,
+    CardOperations,   CredentialOperations, RetentionOperations, AdminOperations,
 };
 
 std::vector<const Operation*> Build() {

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/serve_command.h"
 #include "cli/version.h"
 #include "server/process_limits.h"
 
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
                        "print coffre's version, its on-disk formats and its libraries' versions");
   coffre::cli::Context ctx;
   coffre::cli::RegisterCommands(app, ctx);
+  coffre::cli::RegisterServeCommand(app, ctx);
   app.footer(RootFooter);  // a callback: not inherited by the subcommands
   try {
     app.parse(argc, argv);

@@ -13,7 +13,7 @@
 
 #include "api/api.h"
 #include "crypto/crypto.h"
-#include "server/admin.h"
+#include "app/admin.h"
 #include "server/admin_socket.h"
 #include "server/client_address.h"
 #include "server/https_server.h"
@@ -25,7 +25,6 @@ namespace {
 constexpr auto kRetentionSweepInterval = std::chrono::hours(1);
 }  // namespace
 
-std::string AdminSocketPath(const std::string& dir) { return dir + "/admin.sock"; }
 
 Result<ListenAddress> ParseListen(std::string_view text) {
   auto bad = [&] {
@@ -122,8 +121,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                  .cards = &rt->cards(),
                  .credentials = &rt->credentials(),
                  .retention = &rt->retention()});
-  Admin admin(*rt);
-  COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
+  app::Admin admin(*rt);
+  COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(app::AdminSocketPath(ro.dir), admin));
 
   HttpsOptions ho;
   ho.address = addresses.front();
@@ -242,7 +241,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
       ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;
   ready << R"({"listening":"https://)" << shown_host << ":" << https->port() << "\"}" << std::endl;
   std::cerr << "coffre: serving " << ro.dir << " on https://" << shown_host << ":" << https->port()
-            << " (admin socket " << AdminSocketPath(ro.dir) << ")\n";
+            << " (admin socket " << app::AdminSocketPath(ro.dir) << ")\n";
 
   https->Run();  // until SIGTERM/SIGINT, then drained
 

@@ -1,4 +1,4 @@
-#include "server/breach_ops.h"
+#include "app/admin_breach_ops.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include "report/notification_file.h"
 #include "report/render.h"
 
-namespace coffre::server {
+namespace coffre::app {
 namespace {
 
 namespace json = boost::json;
@@ -50,7 +50,7 @@ Result<std::string> PublicKey(const json::object& o) {
 }
 
 // The query of a request; `principal` may be an end user's name.
-Result<report::BreachQuery> Query(app::Runtime& rt, const json::object& o) {
+Result<report::BreachQuery> Query(Runtime& rt, const json::object& o) {
   COFFRE_ASSIGN_OR_RETURN(std::string principal, RequiredString(o, "principal"));
   COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> user, OptionalString(o, "user"));
   COFFRE_ASSIGN_OR_RETURN(std::string from, RequiredString(o, "from"));
@@ -70,7 +70,7 @@ Result<report::BreachQuery> Query(app::Runtime& rt, const json::object& o) {
   return report::MakeQuery(std::move(who), std::move(user), from, to);
 }
 
-Result<report::BreachReport> Build(app::Runtime& rt, const report::BreachQuery& q) {
+Result<report::BreachReport> Build(Runtime& rt, const report::BreachQuery& q) {
   // Everything appended so far is signed first, so the window is covered
   // by checkpoints the anchor also holds.
   COFFRE_TRY(rt.audit().Checkpoint());
@@ -117,11 +117,7 @@ Result<std::string> ApprovalId(const json::object& o) {
 
 }  // namespace
 
-bool IsBreachOp(std::string_view op) {
-  return op == "breach.report" || op == "breach.notify" || op == "bulk.export";
-}
-
-Result<json::object> ExecuteBreachOp(app::Runtime& rt, std::string_view op, const json::object& req,
+Result<json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const json::object& req,
                                      std::string_view source) {
   approval::Approvals approvals(rt.vault().store(), rt.vault().keyring().secrets_key(), rt.clock());
   if (op == "breach.report") {
@@ -181,4 +177,4 @@ Result<json::object> ExecuteBreachOp(app::Runtime& rt, std::string_view op, cons
   return Fail(ErrorCode::kInvalidArgument, "unknown operation");
 }
 
-}  // namespace coffre::server
+}  // namespace coffre::app

@@ -1,11 +1,11 @@
-// Management operations of issue 4, over the same JSON requests as admin.h
-// (the CLI reaches them over the admin socket while the server runs, or
-// opens the data directory itself): breach reports, the art. 34
+// Local operations of issue 4 (entries of app/ops_admin.cc; the CLI reaches
+// them over the admin socket while the server runs, or opens the data
+// directory itself): breach reports written to a file, the art. 34
 // notification list and bulk exports. Files are written by the process that
 // holds the vault, at the absolute path the request names (created, never
 // overwritten, mode 0600); the socket only carries summaries.
 //
-//   breach.report  {principal, user?, from, to, format?: md|json|csv, contact?, lang?: en|fr, out}
+//   breach.report.file {principal, user?, from, to, format?: md|json|csv, contact?, lang?: en|fr, out}
 //                  -> {ok: true, people, canaries, records, entries, verified, out}
 //                   | {ok: false, first_bad_seq, problem}        (nothing written)
 //   breach.notify  {principal, user?, from, to, approval, recipient, out}
@@ -28,11 +28,11 @@
 #include "common/status.h"
 #include "app/runtime.h"
 
-namespace coffre::server {
+namespace coffre::app {
 
-bool IsBreachOp(std::string_view op);
-
-Result<boost::json::object> ExecuteBreachOp(app::Runtime& rt, std::string_view op, const boost::json::object& request,
+// `op`: "breach.report" (the entry breach.report.file), "breach.notify",
+// "bulk.export".
+Result<boost::json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const boost::json::object& request,
                                             std::string_view source);
 
-}  // namespace coffre::server
+}  // namespace coffre::app
