@@ -17,6 +17,7 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <tl/expected.hpp>
@@ -45,8 +46,34 @@ struct [[nodiscard]] Error {
   std::string ToString() const;
 };
 
+// Result<T> is tl::expected<T, Error> marked [[nodiscard]]: a call whose
+// Result or Status is dropped does not compile (-Werror=unused-result; see
+// tests/nodiscard). It adds no member and no virtual function, so it has the
+// layout and cost of tl::expected; every constructor and assignment of
+// tl::expected is inherited, and a plain tl::expected<T, Error> (what .map
+// returns) converts to it. To drop one on purpose, write
+// `static_cast<void>(f());  // why it is safe`.
 template <typename T>
-using Result = tl::expected<T, Error>;
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+ public:
+  using Base = tl::expected<T, Error>;
+  using Base::Base;
+
+  Result() = default;
+  Result(const Base& other) : Base(other) {}
+  Result(Base&& other) noexcept(std::is_nothrow_move_constructible_v<Base>) : Base(std::move(other)) {}
+
+  // Assigning a value or a tl::unexpected<Error> goes straight to
+  // tl::expected's assignment (no temporary Result).
+  template <typename U>
+    requires(!std::is_base_of_v<Base, std::remove_cvref_t<U>> && std::is_assignable_v<Base&, U &&>)
+  Result& operator=(U&& other) {
+    Base::operator=(std::forward<U>(other));
+    return *this;
+  }
+};
+
+static_assert(sizeof(Result<int>) == sizeof(tl::expected<int, Error>), "Result adds no member");
 
 // Status is Result<void>: `Status s = Ok();`, `if (!s) return s;`.
 using Status = Result<void>;
@@ -62,6 +89,11 @@ using Status = Result<void>;
 }
 
 }  // namespace coffre
+
+// and_then/or_else take a continuation that returns an expected: a Result is
+// one (tests/nodiscard checks that this keeps compiling).
+template <typename T>
+struct tl::detail::is_expected_impl<coffre::Result<T>> : std::true_type {};
 
 // COFFRE_TRY(expr): evaluate a Status/Result and return its error if it failed.
 #define COFFRE_TRY(expr)                                   \
