@@ -1,15 +1,16 @@
 // Errors as values for every coffre module.
 //
 // A function that can fail returns `Status` (no value) or `Result<T>`
-// (tl::expected<T, Error>). Error codes form one closed set; front ends map
-// them to exit codes (cli) or HTTP statuses (api) and nowhere else.
+// (tl::expected<T, Error>, [[nodiscard]]: neither can be dropped). Error
+// codes form one closed set; front ends map them to exit codes (cli) or HTTP
+// statuses (api) and nowhere else.
 //
 // Messages name the problem (a field, a rule, a file) and never carry a
 // personal value: callers must not format user data into them.
 //
 //   Result<int> ParsePort(std::string_view s);
 //   auto port = ParsePort("8443");
-//   if (!port) return port.error();          // propagate
+//   if (!port) return Fail(port.error());    // propagate
 //   Use(*port);
 //
 // Thread-safety: plain values, safe to copy across threads.
@@ -49,10 +50,10 @@ struct [[nodiscard]] Error {
 // Result<T> is tl::expected<T, Error> marked [[nodiscard]]: a call whose
 // Result or Status is dropped does not compile (-Werror=unused-result; see
 // tests/nodiscard). It adds no member and no virtual function, so it has the
-// layout and cost of tl::expected; every constructor and assignment of
-// tl::expected is inherited, and a plain tl::expected<T, Error> (what .map
+// layout and cost of tl::expected; it inherits tl::expected's constructors,
+// forwards its assignments, and a plain tl::expected<T, Error> (what .map
 // returns) converts to it. To drop one on purpose, write
-// `static_cast<void>(f());  // why it is safe`.
+// `(void)f();  // why it is safe`.
 template <typename T>
 class [[nodiscard]] Result : public tl::expected<T, Error> {
  public:

@@ -32,7 +32,7 @@ Status Used(Store& store, const crypto::SecretKey& a, const crypto::SecretKey& b
   Result<int> assigned = Count();
   assigned = n;                                   // a value
   assigned = Fail(ErrorCode::kInternal, "test");  // an error
-  static_cast<void>(Step());                      // the explicit discard compiles
+  (void)Step();                                   // the explicit discard compiles
   bool all = crypto::ConstantTimeEquals(text, text) && a.ConstantTimeEquals(b) &&
              crypto::VerifySignature(text, text, text) && crypto::VerifyPassword(text, text) &&
              !crypto::PasswordNeedsRehash(text, {}) &&
