@@ -904,7 +904,7 @@ struct Api::Impl {
     return Allowed(std::move(e), 200,
                    json::object{{"subject", ToHex(*subject)},
                                 {"erased_records", erased->records},
-                                {"erased_cards", erased->cards}});
+                                {"erased_cards", erased->Count(cards::kCardEraserName)}});
   }
 
   // ---------------------------------------------------------------- audit

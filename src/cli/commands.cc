@@ -507,7 +507,7 @@ void RegisterErase(CLI::App& app, Context& ctx) {
                            PrintJson({{"subject", shown},
                                       {"erased_records", r.records},
                                       {"destroyed_keys", r.keys},
-                                      {"erased_cards", r.cards}});
+                                      {"erased_cards", r.Count(cards::kCardEraserName)}});
                            return Ok();
                          });
 }

@@ -30,7 +30,8 @@ std::string RootFooter() {
                           they would hold keys and personal values)
 )";
 #ifdef COFFRE_TEST_HOOKS
-  text += "  COFFRE_TEST_CLOCK_FILE  test builds only: seconds added to the clock, read from it\n";
+  text += "  COFFRE_TEST_CLOCK_FILE  test builds only: seconds added to the clock, or @MS to stop it at\n"
+          "                          that Unix time in ms, read from it\n";
 #endif
   text += R"(
 Exit codes: 0 ok, 1 internal or I/O error, 2 invalid input, 3 not found, 4 already exists,
