@@ -41,7 +41,7 @@ using schema::ValueHint;
 // ---------------------------------------------------------------- numbers
 
 // True when `digits` (ASCII digits only, non-empty) passes the Luhn check.
-bool PassesLuhn(std::string_view digits);
+[[nodiscard]] bool PassesLuhn(std::string_view digits);
 
 // The card number as digits only: spaces and '-' are dropped; then 12 to 19
 // digits passing Luhn. kInvalidArgument naming 'pan' and the rule.

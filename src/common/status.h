@@ -1,15 +1,16 @@
 // Errors as values for every coffre module.
 //
 // A function that can fail returns `Status` (no value) or `Result<T>`
-// (tl::expected<T, Error>). Error codes form one closed set; front ends map
-// them to exit codes (cli) or HTTP statuses (api) and nowhere else.
+// (tl::expected<T, Error>, [[nodiscard]]: neither can be dropped). Error
+// codes form one closed set; front ends map them to exit codes (cli) or HTTP
+// statuses (api) and nowhere else.
 //
 // Messages name the problem (a field, a rule, a file) and never carry a
 // personal value: callers must not format user data into them.
 //
 //   Result<int> ParsePort(std::string_view s);
 //   auto port = ParsePort("8443");
-//   if (!port) return port.error();          // propagate
+//   if (!port) return Fail(port.error());    // propagate
 //   Use(*port);
 //
 // Thread-safety: plain values, safe to copy across threads.
@@ -17,6 +18,7 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <tl/expected.hpp>
@@ -45,8 +47,34 @@ struct [[nodiscard]] Error {
   std::string ToString() const;
 };
 
+// Result<T> is tl::expected<T, Error> marked [[nodiscard]]: a call whose
+// Result or Status is dropped does not compile (-Werror=unused-result; see
+// tests/nodiscard). It adds no member and no virtual function, so it has the
+// layout and cost of tl::expected; it inherits tl::expected's constructors,
+// forwards its assignments, and a plain tl::expected<T, Error> (what .map
+// returns) converts to it. To drop one on purpose, write
+// `(void)f();  // why it is safe`.
 template <typename T>
-using Result = tl::expected<T, Error>;
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+ public:
+  using Base = tl::expected<T, Error>;
+  using Base::Base;
+
+  Result() = default;
+  Result(const Base& other) : Base(other) {}
+  Result(Base&& other) noexcept(std::is_nothrow_move_constructible_v<Base>) : Base(std::move(other)) {}
+
+  // Assigning a value or a tl::unexpected<Error> goes straight to
+  // tl::expected's assignment (no temporary Result).
+  template <typename U>
+    requires(!std::is_base_of_v<Base, std::remove_cvref_t<U>> && std::is_assignable_v<Base&, U &&>)
+  Result& operator=(U&& other) {
+    Base::operator=(std::forward<U>(other));
+    return *this;
+  }
+};
+
+static_assert(sizeof(Result<int>) == sizeof(tl::expected<int, Error>), "Result adds no member");
 
 // Status is Result<void>: `Status s = Ok();`, `if (!s) return s;`.
 using Status = Result<void>;
@@ -62,6 +90,11 @@ using Status = Result<void>;
 }
 
 }  // namespace coffre
+
+// and_then/or_else take a continuation that returns an expected: a Result is
+// one (tests/nodiscard checks that this keeps compiling).
+template <typename T>
+struct tl::detail::is_expected_impl<coffre::Result<T>> : std::true_type {};
 
 // COFFRE_TRY(expr): evaluate a Status/Result and return its error if it failed.
 #define COFFRE_TRY(expr)                                   \

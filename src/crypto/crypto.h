@@ -50,7 +50,7 @@ class SecretKey {
   static Result<SecretKey> FromBytes(std::string_view bytes);
   SecretKey Clone() const;
 
-  bool ConstantTimeEquals(const SecretKey& other) const;
+  [[nodiscard]] bool ConstantTimeEquals(const SecretKey& other) const;
   // A moved-from key reads as all zero.
   const unsigned char* data() const { return bytes_ != nullptr ? bytes_ : kZeroKey; }
   std::string_view view() const { return {reinterpret_cast<const char*>(data()), kKeyBytes}; }
@@ -114,7 +114,7 @@ void Hash(std::string_view message, unsigned char* out);
 std::string KeyedHash(const SecretKey& key, std::string_view message);
 
 // Constant-time equality of two byte strings of equal length.
-bool ConstantTimeEquals(std::string_view a, std::string_view b);
+[[nodiscard]] bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 // Ed25519 signatures (audit checkpoints). The secret key is derived from a
 // 32-byte seed kept sealed in the keyring; the public key is 32 bytes, a
@@ -139,8 +139,8 @@ class SigningKey {
   std::string public_key_;
 };
 // True only for a valid signature of `message` under `public_key`.
-bool VerifySignature(std::string_view public_key, std::string_view message,
-                     std::string_view signature);
+[[nodiscard]] bool VerifySignature(std::string_view public_key, std::string_view message,
+                                   std::string_view signature);
 
 // Sealed boxes (libsodium crypto_box_seal: an ephemeral X25519 key agreement
 // with the recipient's public key, then XSalsa20-Poly1305): anyone holding
@@ -211,9 +211,9 @@ inline constexpr PasswordHashParams kTestPasswordHashParams{1, 8u << 10};
 Result<std::string> HashPassword(std::string_view password, const PasswordHashParams& params);
 // True when `password` matches `encoded`; false for a mismatch or a
 // malformed hash.
-bool VerifyPassword(std::string_view encoded, std::string_view password);
+[[nodiscard]] bool VerifyPassword(std::string_view encoded, std::string_view password);
 // True when `encoded` was made with parameters other than `params` (upgrade
 // it after the next successful verify).
-bool PasswordNeedsRehash(std::string_view encoded, const PasswordHashParams& params);
+[[nodiscard]] bool PasswordNeedsRehash(std::string_view encoded, const PasswordHashParams& params);
 
 }  // namespace coffre::crypto

@@ -57,7 +57,7 @@ struct Checkpoint {
 std::string CheckpointMessage(uint64_t seq, int64_t time_ms, std::string_view hash);
 std::string EncodeCheckpointValue(const Checkpoint& c);
 std::optional<Checkpoint> DecodeCheckpointValue(uint64_t seq, std::string_view value);
-bool CheckpointSignatureValid(const Checkpoint& c, std::string_view public_key);
+[[nodiscard]] bool CheckpointSignatureValid(const Checkpoint& c, std::string_view public_key);
 
 struct Head {
   uint64_t last_seq = 0;

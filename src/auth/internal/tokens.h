@@ -21,6 +21,6 @@ std::string NewToken(std::string_view prefix);
 
 // True when `token` has the shape NewToken(prefix) produces. Checked before
 // any lookup, so malformed input costs nothing and reaches no storage.
-bool WellFormedToken(std::string_view token, std::string_view prefix);
+[[nodiscard]] bool WellFormedToken(std::string_view token, std::string_view prefix);
 
 }  // namespace coffre::auth::internal
