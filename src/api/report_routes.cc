@@ -124,7 +124,7 @@ Response BreachReport(ExtraCall& c) {
     canaries = &*loaded;
   }
   auto r = report::BuildBreachReport(
-      c.services.vault.store(), c.services.vault.schema(), c.services.audit.anchor_path(), *query,
+      c.services.audit.reader(), c.services.vault.schema(), c.services.audit.anchor_path(), *query,
       c.services.clock.NowUnixMillis(),
       {.is_canary = [canaries](std::string_view subject) { return canaries->Contains(subject); }});
   if (!r) return call.Failed(FromError(r.error()));
@@ -221,7 +221,8 @@ Response Approvals(ExtraCall& c, const Match& m) {
   if (c.user != nullptr) {
     return call.Deny("approvals are asked for and given by principals acting for themselves, not on behalf of a user");
   }
-  approval::Approvals approvals(c.services.vault.store(), c.services.vault.keyring().secrets_key(), c.services.clock);
+  if (c.services.approvals == nullptr) return call.Failed({503, "unavailable", "approvals are not kept by this server"});
+  approval::Approvals& approvals = *c.services.approvals;
   const int64_t now = c.services.clock.NowUnixMillis();
 
   if (list) return ListApprovals(call, c, approvals, now);

@@ -67,9 +67,13 @@
 #include "common/hash_slots.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 
 namespace coffre::auth {
+
+// The spaces the directory owns (vault::Vault::Grant, ADR 0023).
+inline constexpr storage::SpaceSet kDirectorySpaces = storage::Spaces({storage::Space::kPrincipals});
 
 namespace internal {
 class SessionTable;
@@ -186,7 +190,7 @@ struct DirectoryOptions {
 
 class Directory {
  public:
-  Directory(storage::Store& store, const crypto::SecretKey& api_key_hash_key,
+  Directory(storage::SpaceHandle store, const crypto::SecretKey& api_key_hash_key,
             const crypto::SecretKey& pepper, Clock& clock, crypto::PasswordHashParams params,
             DirectoryOptions options = {});
   ~Directory();
@@ -273,7 +277,7 @@ class Directory {
   void CacheIfCurrent(std::unordered_map<std::string, V>& map, std::string key, V value,
                       uint64_t generation);
 
-  storage::Store& store_;
+  storage::SpaceHandle store_;
   const crypto::SecretKey api_key_hash_key_;
   const crypto::SecretKey pepper_;
   Clock& clock_;

@@ -81,6 +81,8 @@ struct GuardOptions {
   auth::Directory& directory;
   audit::AuditLog& audit;
   Clock& clock;
+  // The alert log's spaces (kAlertSpaces, vault::Vault::Grant).
+  storage::SpaceHandle alerts;
   // Alerts are also POSTed here when set (WebhookOptions::url not empty).
   std::optional<WebhookOptions> webhook = std::nullopt;
   // Problems the guard cannot report otherwise (an alert not stored); no

@@ -36,9 +36,13 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "schema/schema.h"
+#include "storage/space_handle.h"
 #include "vault/vault.h"
 
 namespace coffre::retention {
+
+// The space retention owns (vault::Vault::Grant, ADR 0023): legal holds.
+inline constexpr storage::SpaceSet kRetentionSpaces = storage::Spaces({storage::Space::kRetention});
 
 // The principal and source retention work is audited under.
 inline constexpr std::string_view kPrincipal = "coffre";
@@ -89,8 +93,9 @@ struct Plan {
 
 class Retention {
  public:
-  Retention(vault::Vault& vault, audit::AuditLog& audit, Clock& clock)
-      : vault_(vault), audit_(audit), clock_(clock) {}
+  // `holds`: the legal holds' space (kRetentionSpaces, vault::Vault::Grant).
+  Retention(vault::Vault& vault, storage::SpaceHandle holds, audit::AuditLog& audit, Clock& clock)
+      : vault_(vault), holds_(holds), audit_(audit), clock_(clock) {}
 
   // Legal holds. SetHold replaces an existing hold; ReleaseHold is
   // kNotFound when there is none. kNotFound as well for an unknown subject
@@ -126,6 +131,7 @@ class Retention {
                                         bool& activity_unknown);
 
   vault::Vault& vault_;
+  storage::SpaceHandle holds_;
   audit::AuditLog& audit_;
   Clock& clock_;
   std::mutex sweep_mu_;

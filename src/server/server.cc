@@ -121,7 +121,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                  .guard = &rt->guard(),
                  .cards = &rt->cards(),
                  .credentials = &rt->credentials(),
-                 .retention = &rt->retention()});
+                 .retention = &rt->retention(),
+                 .approvals = &rt->approvals()});
   Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
 

@@ -32,6 +32,7 @@
 #include "common/status.h"
 #include "crypto/crypto.h"
 #include "schema/schema.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 #include "vault/erasure_journal.h"
 #include "vault/id_source.h"
@@ -47,6 +48,9 @@ struct InitOptions {
   // Written in the same batch as the vault (see PutConfig and PutSecret).
   std::vector<std::pair<std::string, std::string>> config;
   std::vector<std::pair<std::string, std::string>> secrets;
+  // Opens the store the vault is created in (ADR 0023), asked for
+  // {dir, create_if_missing}. Empty: RocksDB in `dir`.
+  storage::StoreOpener store;
 };
 
 struct InitResult {
@@ -67,6 +71,11 @@ struct OpenOptions {
   // Stamps last activity (retention) and the erasure journal. Not owned;
   // must outlive the vault. nullptr: the system clock.
   Clock* clock = nullptr;
+  // Opens the vault's store, as LevelDB's DB takes its Env (ADR 0023):
+  // asked for {dir, read_only}; the vault owns what it returns. Empty:
+  // RocksDB in `dir` with the options above (which only it reads), as
+  // `coffre` always does. Tests pass storage::MemoryStoreOpener.
+  storage::StoreOpener store;
 };
 
 // A field as given by a caller, before validation.
@@ -118,8 +127,19 @@ class Vault {
   const schema::Schema& schema() const { return schema_; }
   const std::string& vault_id() const { return vault_id_; }
   const std::string& dir() const { return options_.dir; }
+  // The whole store and keyring: for the vault's own parts (the importer),
+  // the composition root (src/app), and tests that inspect raw entries.
+  // Modules get a handle on their own spaces (Grant) and the keys the
+  // composition root hands them, never these (ADR 0023; tests/module_seams_test
+  // checks it).
   storage::Store& store() { return *store_; }
   const Keyring& keyring() const { return keyring_; }
+  // A handle on spaces that a module owns, for the composition root to give
+  // it: read-write `writable`, and `read_only` for reading. The vault's own
+  // spaces (meta, keys, records, index, subjects, archive) are never
+  // granted: asking for them is a bug, kInternal.
+  Result<storage::SpaceHandle> Grant(const char* module, storage::SpaceSet writable,
+                                     storage::SpaceSet read_only = 0);
   IdSource& ids() { return ids_; }
   Clock& clock() const { return *clock_; }
   // Serialises writers that check unique constraints (Put, erasure,
