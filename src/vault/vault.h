@@ -17,7 +17,8 @@
 //
 // Thread-safety: a Vault is safe for concurrent use. Writes that check
 // unique constraints are serialised inside the vault.
-// Ownership: the Vault owns its Store; Open() takes the directory's lock.
+// Ownership: the Vault owns its Store (opened by OpenOptions::store, RocksDB
+// by default, whose Open takes the directory's lock).
 #pragma once
 
 #include <condition_variable>
