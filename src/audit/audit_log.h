@@ -3,6 +3,7 @@
 // a checkpoint over the chain is signed with Ed25519 and also appended to an
 // anchor file outside the data directory. Verification lives in verify.h.
 //
+//   // store: vault.Grant("audit", kAuditSpaces), from the composition root
 //   auto log = audit::AuditLog::Open(store, crypto::SigningKey::FromSeed(
 //                                              keyring.audit_signing_seed()),
 //                                    {.anchor_path = dir + ".audit-anchor"});

@@ -10,7 +10,8 @@
 //            attributes, used when a service acts on behalf of it.
 // The role is stored as given: the caller checks it against the policy.
 //
-//   auth::Directory dir(store, ring.api_key_hash_key(), ring.pepper(), clock, params);
+//   // principals: vault.Grant("auth", kDirectorySpaces), from the composition root
+//   auth::Directory dir(principals, ring.api_key_hash_key(), ring.pepper(), clock, params);
 //   auto added = dir.Add({.name = "billing", .kind = auth::Kind::kService,
 //                         .role = "billing"});
 //   print(added->api_key);                             // shown once

@@ -3,6 +3,7 @@
 // keeps none. An application calls set, verify and reset through the API;
 // nothing here ever returns, logs or stores a password in clear.
 //
+//   // store: vault.Grant("credentials", kCredentialSpaces), from the composition root
 //   credentials::Credentials creds(store, ring.pepper(), ring.credential_token_key(), clock);
 //   auto meta = creds.Set("u-7f3a9c", password);            // CNIL rules, history of 4
 //   credentials::Wait wait;

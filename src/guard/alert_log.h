@@ -3,7 +3,7 @@
 // next id lives in kCounters under "alert/last_id", written in the same
 // batch, so opening the log reads one key rather than scanning it.
 //
-//   auto log = AlertLog::Open(store, clock);
+//   auto log = AlertLog::Open(*vault.Grant("guard", kAlertSpaces), clock);
 //   auto stored = (*log)->Raise({.severity = Severity::kCritical,
 //                                .kind = AlertKind::kCanary, .principal = "app"});
 //   (*log)->List({.from = t1, .to = t2, .limit = 100}, [](const Alert& a) { ...; return true; });

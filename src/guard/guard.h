@@ -6,7 +6,8 @@
 // restart), audits those suspensions as principal "coffre", and raises
 // alerts (AlertLog, then the webhook if any).
 //
-//   auto guard = Guard::Open({.vault = v, .directory = dir, .audit = log, .clock = clock});
+//   auto guard = Guard::Open({.vault = v, .directory = dir, .audit = log, .clock = clock,
+//                             .alerts = *v.Grant("guard", guard::kAlertSpaces)});
 //   Requester who{{"support-app", "support_agent"}, std::nullopt};
 //   Verdict v = (*guard)->Expose(*policy, who, entry.subjects);
 //   if (!v.allowed()) return v.kind == Verdict::kSuspended ? 403 suspended : 429 quota_exceeded;

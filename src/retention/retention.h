@@ -2,7 +2,7 @@
 // collection's rule ([collections.NAME.retention], schema.h), per-subject
 // legal holds, and the report of what will go and when.
 //
-//   retention::Retention r(vault, audit_log, clock);
+//   retention::Retention r(vault, *vault.Grant("retention", kRetentionSpaces), audit_log, clock);
 //   COFFRE_TRY(r.SetHold(subject, "dpo"));           // the subject is kept
 //   COFFRE_ASSIGN_OR_RETURN(auto swept, r.Sweep());  // archive / delete what is due
 //   COFFRE_ASSIGN_OR_RETURN(auto plan, r.Report(1000));
