@@ -62,7 +62,7 @@ struct RuntimeOptions {
   std::string alert_webhook_ca;
   // vault::OpenOptions::store: empty opens RocksDB in `dir` (`coffre`);
   // tests may pass storage::MemoryStoreOpener.
-  storage::StoreOpener store;
+  storage::StoreOpener store = nullptr;
 };
 
 class Runtime {

@@ -33,7 +33,7 @@ std::shared_ptr<MemoryData> NewMemoryData() { return std::make_shared<MemoryData
 
 namespace {
 
-bool ValidSpace(Space s) { return static_cast<int>(s) >= 0 && static_cast<int>(s) < kSpaceCount; }
+bool ValidSpace(Space s) { return static_cast<int>(s) < kSpaceCount; }  // Space is unsigned
 
 tl::unexpected<Error> BadSpace(Space s) {
   return Fail(ErrorCode::kInvalidArgument, "unknown space " + std::to_string(static_cast<int>(s)));

@@ -51,7 +51,7 @@ struct InitOptions {
   std::vector<std::pair<std::string, std::string>> secrets;
   // Opens the store the vault is created in (ADR 0023), asked for
   // {dir, create_if_missing}. Empty: RocksDB in `dir`.
-  storage::StoreOpener store;
+  storage::StoreOpener store = nullptr;
 };
 
 struct InitResult {
@@ -76,7 +76,7 @@ struct OpenOptions {
   // asked for {dir, read_only}; the vault owns what it returns. Empty:
   // RocksDB in `dir` with the options above (which only it reads), as
   // `coffre` always does. Tests pass storage::MemoryStoreOpener.
-  storage::StoreOpener store;
+  storage::StoreOpener store = nullptr;
 };
 
 // A field as given by a caller, before validation.
