@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <chrono>
 #include <thread>
 
 #include "audit/internal/anchor.h"
@@ -80,7 +81,11 @@ class FailingStore final : public storage::Store {
   std::atomic<bool> fail_one_sync{false};  // the next sync only
   std::atomic<int> syncs{0};
   std::atomic<int> syncs_waiting{0};
+  // Each sync takes this long, like a disk's fsync (the in-memory store's
+  // syncs take no time, so groups would not form as they do on a disk).
+  std::atomic<int> sync_micros{0};
   Status SyncWal() override {
+    if (int us = sync_micros.load(); us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
     {
       std::unique_lock lock(hold_mu_);
       ++syncs_waiting;
@@ -333,6 +338,7 @@ TEST_F(AuditLogTest, OpenRefusesAnotherKeyAndATamperedTail) {
 // goes into the next), and each returns only once its entry is written.
 TEST_F(AuditLogTest, ConcurrentAppendsAreAllDurableAndChainedInOrder) {
   FailingStore counting(*store_);
+  counting.sync_micros = 1000;  // a fast SSD's fsync
   auto log = OpenLog(100, &counting);
   constexpr int kThreads = 32, kPerThread = 40;
   std::vector<std::vector<uint64_t>> seqs(kThreads);
