@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
     auto store = storage::OpenRocksStore({.path = db, .create_if_missing = true, .write_buffer_bytes = 256u << 20});
     if (!store) Die("store", store.error());
     auto seed = crypto::SecretKey::Random();
-    auto log = audit::AuditLog::Open(**store, crypto::SigningKey::FromSeed(seed),
+    auto log = audit::AuditLog::Open(storage::SpaceHandle(**store, "audit", audit::kAuditSpaces), crypto::SigningKey::FromSeed(seed),
                                      {.anchor_path = anchor, .clock = &clock});
     if (!log) Die("audit log", log.error());
     Rng rng;
@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
     // Verification alone, over the same window: what the report adds to it.
     t0 = std::chrono::steady_clock::now();
     const double vcpu0 = CpuSeconds();
-    auto v = audit::Verify(**store, anchor, {.from_ms = 0, .to_ms = INT64_MAX, .threads = 2});
+    auto v = audit::Verify(storage::SpaceHandle(**store, "audit", 0, audit::kAuditSpaces), anchor, {.from_ms = 0, .to_ms = INT64_MAX, .threads = 2});
     if (!v || !v->ok) {
       std::fprintf(stderr, "verify failed\n");
       return 1;
@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
 
     t0 = std::chrono::steady_clock::now();
     const double cpu0 = CpuSeconds();
-    auto r = report::BuildBreachReport(**store, *schema, anchor,
+    auto r = report::BuildBreachReport(storage::SpaceHandle(**store, "report", 0, audit::kAuditSpaces), *schema, anchor,
                                        {.principal = kHeavy, .from_ms = 0, .to_ms = INT64_MAX},
                                        clock.NowUnixMillis());
     if (!r) Die("report", r.error());

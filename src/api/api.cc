@@ -86,6 +86,7 @@ app::Services AppServices(const Services& s) {
                        .cards = s.cards,
                        .credentials = s.credentials,
                        .retention = s.retention,
+                       .approvals = s.approvals,
                        .log = s.log};
 }
 

@@ -47,6 +47,9 @@ class Credentials;
 namespace coffre::retention {
 class Retention;
 }  // namespace coffre::retention
+namespace coffre::approval {
+class Approvals;
+}  // namespace coffre::approval
 
 namespace coffre::api {
 
@@ -81,6 +84,9 @@ struct Services {
   // Legal holds and the archive (src/retention). Null: their routes answer
   // 503 (some tests).
   retention::Retention* retention = nullptr;
+  // Two-person approvals (src/approval, /v1/approvals). Null: those routes
+  // answer 503 (some tests).
+  approval::Approvals* approvals = nullptr;
   // How many requests with a body above kLargeBodyBytes are handled at once.
   size_t max_large_bodies = kDefaultMaxLargeBodies;
   // The server's log, one line per call (a failed login names the

@@ -40,18 +40,20 @@ struct World {
       std::abort();
     }
     vault = std::move(*vault::Vault::Open({.dir = tmp / "v", .key_file = tmp / "v.key"}));
-    directory = std::make_unique<auth::Directory>(vault->store(), vault->keyring().api_key_hash_key(),
+    directory = std::make_unique<auth::Directory>(*vault->Grant("auth", auth::kDirectorySpaces),
+                                                  vault->keyring().api_key_hash_key(),
                                                   vault->keyring().pepper(), clock,
                                                   crypto::kTestPasswordHashParams);
     audit::Options ao;
     ao.anchor_path = tmp / "anchor";
     ao.clock = &clock;
     audit = std::move(*audit::AuditLog::Open(
-        vault->store(), crypto::SigningKey::FromSeed(vault->keyring().audit_signing_seed()), ao));
+        *vault->Grant("audit", audit::kAuditSpaces), crypto::SigningKey::FromSeed(vault->keyring().audit_signing_seed()), ao));
     key = directory->Add({.name = "admin", .kind = auth::Kind::kService, .role = "admin"})->api_key;
     // The guard too (quotas, denials, alerts), quiet: it logs to stderr.
     guard = std::move(*guard::Guard::Open(
-        {.vault = *vault, .directory = *directory, .audit = *audit, .clock = clock, .log = [](std::string_view) {}}));
+        {.vault = *vault, .directory = *directory, .audit = *audit, .clock = clock,
+         .alerts = *vault->Grant("guard", guard::kAlertSpaces), .log = [](std::string_view) {}}));
     auditor_key = directory->Add({.name = "dpo", .kind = auth::Kind::kService, .role = "auditor"})->api_key;
     api = std::make_unique<api::Api>(api::Services{.vault = *vault,
                                                    .directory = *directory,

@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 
 #include "api/record_json.h"
+#include "approval/approvals.h"
 #include "auth/test_passwords.h"
 #include "auth/totp.h"
 #include "common/bytes.h"
@@ -48,25 +49,30 @@ class ApiTest : public ::testing::Test {
     auto v = vault::Vault::Open({.dir = dir(), .key_file = tmp_ / "v.key"});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
-    directory_ = std::make_unique<auth::Directory>(vault_->store(), vault_->keyring().api_key_hash_key(),
+    directory_ = std::make_unique<auth::Directory>(*vault_->Grant("auth", auth::kDirectorySpaces),
+                                                   vault_->keyring().api_key_hash_key(),
                                                    vault_->keyring().pepper(), clock_,
                                                    crypto::kTestPasswordHashParams);
     audit::Options ao;
     ao.anchor_path = tmp_ / "v.audit-anchor";
     ao.clock = &clock_;
-    auto log = audit::AuditLog::Open(vault_->store(),
+    auto log = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
                                      crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
                                      ao);
     ASSERT_TRUE(log) << log.error().message;
     audit_ = std::move(*log);
     auto g = guard::Guard::Open({.vault = *vault_, .directory = *directory_, .audit = *audit_, .clock = clock_,
+                                 .alerts = *vault_->Grant("guard", guard::kAlertSpaces),
                                  .log = [](std::string_view) {}});
     ASSERT_TRUE(g) << g.error().message;
     guard_ = std::move(*g);
     credentials::Options co;
     co.params = crypto::kTestPasswordHashParams;
     credentials_ = std::make_unique<credentials::Credentials>(
-        vault_->store(), vault_->keyring().pepper(), vault_->keyring().credential_token_key(), clock_, co);
+        *vault_->Grant("credentials", credentials::kCredentialSpaces), vault_->keyring().pepper(),
+        vault_->keyring().credential_token_key(), clock_, co);
+    approvals_ = std::make_unique<approval::Approvals>(*vault_->Grant("approval", approval::kApprovalSpaces),
+                                                       vault_->keyring().secrets_key(), clock_);
     api_ = std::make_unique<Api>(Services{.vault = *vault_,
                                           .directory = *directory_,
                                           .audit = *audit_,
@@ -75,6 +81,7 @@ class ApiTest : public ::testing::Test {
                                           .openapi_json = R"({"openapi":"3.1.0"})",
                                           .guard = guard_.get(),
                                           .credentials = credentials_.get(),
+                                          .approvals = approvals_.get(),
                                           .log = [this](std::string_view line) {
                                             log_lines_.emplace_back(line);
                                           }});
@@ -195,6 +202,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<guard::Guard> guard_;
   std::unique_ptr<credentials::Credentials> credentials_;
+  std::unique_ptr<approval::Approvals> approvals_;
   std::unique_ptr<Api> api_;
   std::vector<Person> people_;
   std::vector<std::string> log_lines_;  // the server log (Services::log)

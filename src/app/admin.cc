@@ -47,7 +47,8 @@ Admin::Admin(Runtime& runtime) : rt_(runtime) {
                                               .guard = &rt_.guard(),
                                               .cards = &rt_.cards(),
                                               .credentials = &rt_.credentials(),
-                                              .retention = &rt_.retention()});
+                                              .retention = &rt_.retention(),
+                                              .approvals = &rt_.approvals()});
   std::lock_guard lock(registry_mu);
   Registry().push_back(&rt_);
 }

@@ -77,7 +77,7 @@ Result<report::BreachReport> Build(Runtime& rt, const report::BreachQuery& q) {
   // Canaries are counted, never listed (docs/exfiltration.md).
   guard::CanarySet& canaries = rt.guard().canaries();
   return report::BuildBreachReport(
-      rt.vault().store(), rt.vault().schema(), rt.options().audit_anchor, q, rt.clock().NowUnixMillis(),
+      rt.audit().reader(), rt.vault().schema(), rt.options().audit_anchor, q, rt.clock().NowUnixMillis(),
       {.is_canary = [&canaries](std::string_view subject) { return canaries.Contains(subject); }});
 }
 
@@ -119,7 +119,7 @@ Result<std::string> ApprovalId(const json::object& o) {
 
 Result<json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const json::object& req,
                                      std::string_view source) {
-  approval::Approvals approvals(rt.vault().store(), rt.vault().keyring().secrets_key(), rt.clock());
+  approval::Approvals& approvals = rt.approvals();
   if (op == "breach.report") {
     COFFRE_ASSIGN_OR_RETURN(report::BreachQuery q, Query(rt, req));
     COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> format_name, OptionalString(req, "format"));

@@ -346,7 +346,7 @@ Result<json::object> OpAuditVerify(Runtime& rt_, std::string_view op, const json
   if (auto it = req.find("anchor"); it != req.end() && it->value().is_string()) {
     anchor = std::string(it->value().get_string());
   }
-  COFFRE_ASSIGN_OR_RETURN(audit::VerifyReport r, audit::Verify(rt_.vault().store(), anchor));
+  COFFRE_ASSIGN_OR_RETURN(audit::VerifyReport r, audit::Verify(rt_.audit().reader(), anchor));
   json::object out{{"ok", r.ok}, {"entries", r.entries}, {"checkpoints", r.checkpoints},
                    {"anchored", r.anchored}};
   if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;

@@ -106,7 +106,7 @@ Outcome BreachReport(Context& ctx, const OpInput& in) {
     canaries = &*loaded;
   }
   auto r = report::BuildBreachReport(
-      s.vault.store(), s.vault.schema(), s.audit.anchor_path(), *query, s.clock.NowUnixMillis(),
+      s.audit.reader(), s.vault.schema(), s.audit.anchor_path(), *query, s.clock.NowUnixMillis(),
       {.is_canary = [canaries](std::string_view subject) { return canaries->Contains(subject); }});
   if (!r) return ctx.Fail(FailureFrom(r.error()));
   if (!r->verification.ok) {
@@ -154,14 +154,17 @@ std::optional<Outcome> ForThemselves(Context& ctx) {
       "user");
 }
 
-approval::Approvals Store(const Services& s) {
-  return approval::Approvals(s.vault.store(), s.vault.keyring().secrets_key(), s.clock);
-}
+// The approvals store, or nullptr when this runner keeps none (some tests).
+approval::Approvals* Store(const Services& s) { return s.approvals; }
+
+Failure NoApprovals() { return Unavailable("approvals are not kept by this server"); }
 
 // What waits (state=pending), or any state.
 Outcome ListApprovals(Context& ctx, const OpInput& in) {
   if (auto denied = ForThemselves(ctx)) return std::move(*denied);
-  approval::Approvals approvals = Store(ctx.services());
+  approval::Approvals* kept = Store(ctx.services());
+  if (kept == nullptr) return ctx.Fail(NoApprovals());
+  approval::Approvals& approvals = *kept;
   const int64_t now = ctx.services().clock.NowUnixMillis();
   auto params = internal::ParseQuery(in.query);
   if (!params) return ctx.Fail(InvalidRequest(params.error().message));
@@ -204,7 +207,9 @@ Outcome ListApprovals(Context& ctx, const OpInput& in) {
 Outcome CreateApproval(Context& ctx, const OpInput& in) {
   if (auto denied = ForThemselves(ctx)) return std::move(*denied);
   const Services& s = ctx.services();
-  approval::Approvals approvals = Store(s);
+  approval::Approvals* kept = Store(s);
+  if (kept == nullptr) return ctx.Fail(NoApprovals());
+  approval::Approvals& approvals = *kept;
   const int64_t now = s.clock.NowUnixMillis();
   auto body = ParseObjectBody(in.body);
   if (!body) return ctx.Fail(std::move(body.error()));
@@ -242,7 +247,9 @@ tl::expected<std::string, Outcome> ApprovalId(Context& ctx, const OpInput& in) {
 
 Outcome GetApproval(Context& ctx, const OpInput& in) {
   if (auto denied = ForThemselves(ctx)) return std::move(*denied);
-  approval::Approvals approvals = Store(ctx.services());
+  approval::Approvals* kept = Store(ctx.services());
+  if (kept == nullptr) return ctx.Fail(NoApprovals());
+  approval::Approvals& approvals = *kept;
   const int64_t now = ctx.services().clock.NowUnixMillis();
   auto id = ApprovalId(ctx, in);
   if (!id) return std::move(id.error());
@@ -253,7 +260,9 @@ Outcome GetApproval(Context& ctx, const OpInput& in) {
 
 Outcome Approve(Context& ctx, const OpInput& in) {
   if (auto denied = ForThemselves(ctx)) return std::move(*denied);
-  approval::Approvals approvals = Store(ctx.services());
+  approval::Approvals* kept = Store(ctx.services());
+  if (kept == nullptr) return ctx.Fail(NoApprovals());
+  approval::Approvals& approvals = *kept;
   const int64_t now = ctx.services().clock.NowUnixMillis();
   auto id = ApprovalId(ctx, in);
   if (!id) return std::move(id.error());

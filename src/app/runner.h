@@ -46,6 +46,9 @@ class Cards;
 namespace coffre::credentials {
 class Credentials;
 }  // namespace coffre::credentials
+namespace coffre::approval {
+class Approvals;
+}  // namespace coffre::approval
 namespace coffre::retention {
 class Retention;
 }  // namespace coffre::retention
@@ -69,6 +72,7 @@ struct Services {
   cards::Cards* cards = nullptr;
   credentials::Credentials* credentials = nullptr;
   retention::Retention* retention = nullptr;
+  approval::Approvals* approvals = nullptr;
   // The server's log, one line per call (failed logins). Null: stderr.
   std::function<void(std::string_view)> log = nullptr;
 };

@@ -52,7 +52,8 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
                                                           .write_buffer_bytes = o.write_buffer_bytes,
                                                           .row_cache_bytes = o.row_cache_bytes,
                                                           .clock = rt->clock_,
-                                                          .erasers = {&rt->card_eraser_, &rt->hold_eraser_}}));
+                                                          .erasers = {&rt->card_eraser_, &rt->hold_eraser_},
+                                                          .store = o.store}));
   vault::Vault& v = *rt->vault_;
   COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));
   if (text) {
@@ -62,21 +63,29 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
     // No policy loaded yet: one that denies everything.
     rt->policy_ = std::make_shared<const policy::Policy>(policy::Policy::DenyAll());
   }
-  rt->directory_ = std::make_unique<auth::Directory>(v.store(), v.keyring().api_key_hash_key(),
-                                                     v.keyring().pepper(), *rt->clock_,
-                                                     o.password_params);
+  // Each module gets a handle on the spaces it owns and the keys derived
+  // for it, nothing more (ADR 0023).
+  const vault::Keyring& ring = v.keyring();
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle principals, v.Grant("auth", auth::kDirectorySpaces));
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle creds, v.Grant("credentials", credentials::kCredentialSpaces));
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle log, v.Grant("audit", audit::kAuditSpaces));
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle alerts, v.Grant("guard", guard::kAlertSpaces));
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle cards, v.Grant("cards", cards::kCardSpaces));
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle holds, v.Grant("retention", retention::kRetentionSpaces));
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle approvals, v.Grant("approval", approval::kApprovalSpaces));
+  rt->directory_ = std::make_unique<auth::Directory>(principals, ring.api_key_hash_key(), ring.pepper(),
+                                                     *rt->clock_, o.password_params);
   rt->credentials_ = std::make_unique<credentials::Credentials>(
-      v.store(), v.keyring().pepper(), v.keyring().credential_token_key(), *rt->clock_,
-      o.credential_options);
+      creds, ring.pepper(), ring.credential_token_key(), *rt->clock_, o.credential_options);
   audit::Options ao;
   ao.anchor_path = o.audit_anchor;
   ao.clock = rt->clock_;
   ao.recreate_anchor = o.recreate_audit_anchor;
   COFFRE_ASSIGN_OR_RETURN(
       rt->audit_,
-      audit::AuditLog::Open(v.store(), crypto::SigningKey::FromSeed(v.keyring().audit_signing_seed()),
-                            std::move(ao)));
-  guard::GuardOptions go{.vault = v, .directory = *rt->directory_, .audit = *rt->audit_, .clock = *rt->clock_};
+      audit::AuditLog::Open(log, crypto::SigningKey::FromSeed(ring.audit_signing_seed()), std::move(ao)));
+  guard::GuardOptions go{
+      .vault = v, .directory = *rt->directory_, .audit = *rt->audit_, .clock = *rt->clock_, .alerts = alerts};
   if (!o.alert_webhook.empty()) {
     guard::WebhookOptions wo;
     wo.url = o.alert_webhook;
@@ -86,8 +95,9 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
     return Fail(ErrorCode::kInvalidArgument, "--alert-webhook-ca needs --alert-webhook");
   }
   COFFRE_ASSIGN_OR_RETURN(rt->guard_, guard::Guard::Open(std::move(go)));
-  COFFRE_ASSIGN_OR_RETURN(rt->cards_, cards::Cards::Open(v));
-  rt->retention_ = std::make_unique<retention::Retention>(v, *rt->audit_, *rt->clock_);
+  COFFRE_ASSIGN_OR_RETURN(rt->cards_, cards::Cards::Open(v, cards, ring.kek(), ring.card_hash_key()));
+  rt->retention_ = std::make_unique<retention::Retention>(v, holds, *rt->audit_, *rt->clock_);
+  rt->approvals_ = std::make_unique<approval::Approvals>(approvals, ring.secrets_key(), *rt->clock_);
   return rt;
 }
 
@@ -115,6 +125,7 @@ Result<cards::SweepStats> Runtime::SweepCards() {
 Runtime::~Runtime() {
   // The guard stops its webhook and may still audit; the audit log
   // checkpoints its tail on destruction; both need the store.
+  approvals_.reset();
   retention_.reset();
   guard_.reset();
   cards_.reset();

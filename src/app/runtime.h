@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 
+#include "approval/approvals.h"
 #include "audit/audit_log.h"
 #include "cards/card_eraser.h"
 #include "cards/cards.h"
@@ -60,6 +61,9 @@ struct RuntimeOptions {
   // POSTed there. Empty: stored only.
   std::string alert_webhook;
   std::string alert_webhook_ca;
+  // vault::OpenOptions::store: empty opens RocksDB in `dir` (`coffre`);
+  // tests may pass storage::MemoryStoreOpener.
+  storage::StoreOpener store = nullptr;
 };
 
 class Runtime {
@@ -74,6 +78,7 @@ class Runtime {
   cards::Cards& cards() { return *cards_; }
   credentials::Credentials& credentials() { return *credentials_; }
   retention::Retention& retention() { return *retention_; }
+  approval::Approvals& approvals() { return *approvals_; }
   Clock& clock() { return *clock_; }
   const RuntimeOptions& options() const { return options_; }
 
@@ -108,6 +113,7 @@ class Runtime {
   std::unique_ptr<cards::Cards> cards_;  // borrows the vault
   std::unique_ptr<credentials::Credentials> credentials_;
   std::unique_ptr<retention::Retention> retention_;  // borrows vault and audit
+  std::unique_ptr<approval::Approvals> approvals_;
   mutable std::mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_;
 };

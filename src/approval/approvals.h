@@ -3,7 +3,8 @@
 // people to notify after a breach) need one admin to ask and another to
 // approve; the command they authorise then consumes the approval, once.
 //
-//   approval::Approvals approvals(store, keyring.secrets_key(), clock);
+//   approval::Approvals approvals(*vault.Grant("approval", approval::kApprovalSpaces),
+//                                 keyring.secrets_key(), clock);
 //   auto a = approvals.Request("bulk_export", {{"collection", "people"}}, "alice");
 //   approvals.Approve(a->id, "alice");   // kPermissionDenied: the same admin
 //   approvals.Approve(a->id, "bob");     // approved
@@ -34,9 +35,14 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 
 namespace coffre::approval {
+
+// The space approvals live in (vault::Vault::Grant, ADR 0023), under the
+// key prefix "approval/" (the alert log keeps its last id there too).
+inline constexpr storage::SpaceSet kApprovalSpaces = storage::Spaces({storage::Space::kCounters});
 
 inline constexpr std::string_view kBulkExport = "bulk_export";
 inline constexpr std::string_view kBreachNotification = "breach_notification";
@@ -69,7 +75,7 @@ Result<Params> CanonicalParams(std::string_view action, const Params& params);
 
 class Approvals {
  public:
-  Approvals(storage::Store& store, const crypto::SecretKey& seal_key, Clock& clock)
+  Approvals(storage::SpaceHandle store, const crypto::SecretKey& seal_key, Clock& clock)
       : store_(store), key_(seal_key), clock_(clock) {}
 
   // A pending approval asked for by `requester`.
@@ -96,7 +102,7 @@ class Approvals {
  private:
   Status Store(const Approval& a);
 
-  storage::Store& store_;
+  storage::SpaceHandle store_;
   const crypto::SecretKey& key_;
   Clock& clock_;
 };

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/bytes.h"
+#include "storage/memory_store.h"
 
 namespace coffre::approval {
 namespace {
@@ -19,10 +20,12 @@ class ApprovalsTest : public testing::Test {
     char tmpl[] = "/tmp/coffre-approval-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    auto store = storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true});
+    // No file needed: the in-memory store (storage/memory_store.h).
+    auto store = storage::OpenMemoryStore({.data = storage::NewMemoryData()});
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
-    approvals_ = std::make_unique<Approvals>(*store_, key_, clock_);
+    approvals_ = std::make_unique<Approvals>(storage::SpaceHandle(*store_, "approval", kApprovalSpaces),
+                                             key_, clock_);
   }
   void TearDown() override {
     approvals_.reset();

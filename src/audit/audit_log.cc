@@ -59,13 +59,13 @@ struct AuditLog::Written {
   uint64_t last_seq = 0;  // the chain's last seq after this group
 };
 
-AuditLog::AuditLog(storage::Store& store, crypto::SigningKey key, Options options)
+AuditLog::AuditLog(storage::SpaceHandle store, crypto::SigningKey key, Options options)
     : store_(store),
       signing_key_(std::move(key)),
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : DefaultClock()) {}
 
-Result<std::unique_ptr<AuditLog>> AuditLog::Open(storage::Store& store,
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(storage::SpaceHandle store,
                                                  crypto::SigningKey signing_key, Options options) {
   if (options.anchor_path.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "the audit log needs an anchor path");

@@ -3,6 +3,7 @@
 // a checkpoint over the chain is signed with Ed25519 and also appended to an
 // anchor file outside the data directory. Verification lives in verify.h.
 //
+//   // store: vault.Grant("audit", kAuditSpaces), from the composition root
 //   auto log = audit::AuditLog::Open(store, crypto::SigningKey::FromSeed(
 //                                              keyring.audit_signing_seed()),
 //                                    {.anchor_path = dir + ".audit-anchor"});
@@ -44,9 +45,15 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 
 namespace coffre::audit {
+
+// The spaces the audit log owns (vault::Vault::Grant, ADR 0023); verify and
+// the breach report read them through AuditLog::reader().
+inline constexpr storage::SpaceSet kAuditSpaces = storage::Spaces(
+    {storage::Space::kAudit, storage::Space::kAuditByPrincipal, storage::Space::kAuditBySubject});
 
 namespace internal {
 struct Checkpoint;
@@ -96,7 +103,7 @@ class AuditLog {
   //                       for a non-empty log (see Options::recreate_anchor);
   //   kInvalidArgument    no anchor path, checkpoint_every of 0;
   //   kIoError            storage or anchor file failure.
-  static Result<std::unique_ptr<AuditLog>> Open(storage::Store& store,
+  static Result<std::unique_ptr<AuditLog>> Open(storage::SpaceHandle store,
                                                 crypto::SigningKey signing_key,
                                                 Options options);
   // Tries to checkpoint the tail (errors ignored: the tail is still chained
@@ -154,10 +161,13 @@ class AuditLog {
   [[nodiscard]] Status Health() const;
   // The anchor file (outside the data directory) that verification reads.
   const std::string& anchor_path() const { return options_.anchor_path; }
+  // The log's spaces, for reading only: what Verify and the breach report
+  // (src/report) walk.
+  storage::SpaceHandle reader() const { return store_.ReadOnly(); }
 
  private:
   struct Request;
-  AuditLog(storage::Store& store, crypto::SigningKey key, Options options);
+  AuditLog(storage::SpaceHandle store, crypto::SigningKey key, Options options);
   Status Recover();
   // Validation and the pending summaries for AppendBatch(Async); sets
   // `summaries` to their number.
@@ -192,7 +202,7 @@ class AuditLog {
                     const EntryVisitor& visit);
   Status QueryByTime(const Filter& filter, const EntryVisitor& visit);
 
-  storage::Store& store_;
+  storage::SpaceHandle store_;
   crypto::SigningKey signing_key_;
   const Options options_;
   Clock& clock_;

@@ -13,12 +13,14 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <chrono>
 #include <thread>
 
 #include "audit/internal/anchor.h"
 #include "audit/internal/format.h"
 #include "audit/verify.h"
 #include "common/bytes.h"
+#include "storage/memory_store.h"
 
 namespace coffre::audit {
 namespace {
@@ -79,7 +81,11 @@ class FailingStore final : public storage::Store {
   std::atomic<bool> fail_one_sync{false};  // the next sync only
   std::atomic<int> syncs{0};
   std::atomic<int> syncs_waiting{0};
+  // Each sync takes this long, like a disk's fsync (the in-memory store's
+  // syncs take no time, so groups would not form as they do on a disk).
+  std::atomic<int> sync_micros{0};
   Status SyncWal() override {
+    if (int us = sync_micros.load(); us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
     {
       std::unique_lock lock(hold_mu_);
       ++syncs_waiting;
@@ -160,6 +166,11 @@ bool Eventually(F cond) {
   return cond();
 }
 
+// The log's spaces of `store`, as the composition root grants them.
+storage::SpaceHandle Handle(storage::Store& store) {
+  return storage::SpaceHandle(store, "audit", kAuditSpaces);
+}
+
 class AuditLogTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -168,7 +179,9 @@ class AuditLogTest : public testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     anchor_ = dir_ + "/db.audit-anchor";
-    auto store = storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true});
+    // The log's contract is the Store's: an in-memory store will do
+    // (storage/memory_store.h); the anchor file stays under dir_.
+    auto store = storage::OpenMemoryStore({.data = storage::NewMemoryData()});
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
   }
@@ -181,7 +194,7 @@ class AuditLogTest : public testing::Test {
     return {.anchor_path = anchor_, .checkpoint_every = every, .clock = &clock_};
   }
   std::unique_ptr<AuditLog> OpenLog(uint64_t every = 50, storage::Store* store = nullptr) {
-    auto log = AuditLog::Open(store ? *store : *store_, KeyFrom('k'), Opts(every));
+    auto log = AuditLog::Open(Handle(store ? *store : *store_), KeyFrom('k'), Opts(every));
     EXPECT_TRUE(log) << log.error().ToString();
     return log ? std::move(*log) : nullptr;
   }
@@ -195,7 +208,7 @@ class AuditLogTest : public testing::Test {
     }
   }
   VerifyReport VerifyOrDie(const VerifyOptions& o = {}) {
-    auto r = Verify(*store_, anchor_, o);
+    auto r = Verify(Handle(*store_), anchor_, o);
     EXPECT_TRUE(r) << r.error().ToString();
     return r ? *r : VerifyReport{};
   }
@@ -295,7 +308,7 @@ TEST_F(AuditLogTest, OpenRefusesAnotherKeyAndATamperedTail) {
     ASSERT_TRUE(log->Flush());  // no checkpoint yet: the interval has not passed
     failing.fail_writes = true;  // a crash: no checkpoint at shutdown
   }
-  auto other = AuditLog::Open(*store_, KeyFrom('x'), Opts());
+  auto other = AuditLog::Open(Handle(*store_), KeyFrom('x'), Opts());
   ASSERT_FALSE(other);
   EXPECT_EQ(other.error().code, ErrorCode::kFailedPrecondition);
 
@@ -305,7 +318,7 @@ TEST_F(AuditLogTest, OpenRefusesAnotherKeyAndATamperedTail) {
   std::string bytes(internal::SplitStoredEntry(value)->bytes);
   bytes[bytes.size() - 2] ^= 1;
   Put(Space::kAudit, internal::EntryKey(55), bytes + std::string(internal::SplitStoredEntry(value)->hash));
-  auto log = AuditLog::Open(*store_, KeyFrom('k'), Opts());
+  auto log = AuditLog::Open(Handle(*store_), KeyFrom('k'), Opts());
   ASSERT_FALSE(log);
   EXPECT_EQ(log.error().code, ErrorCode::kDataLoss);
   // Restored, the tail is accepted and checkpointed on the next occasion.
@@ -325,6 +338,7 @@ TEST_F(AuditLogTest, OpenRefusesAnotherKeyAndATamperedTail) {
 // goes into the next), and each returns only once its entry is written.
 TEST_F(AuditLogTest, ConcurrentAppendsAreAllDurableAndChainedInOrder) {
   FailingStore counting(*store_);
+  counting.sync_micros = 1000;  // a fast SSD's fsync
   auto log = OpenLog(100, &counting);
   constexpr int kThreads = 32, kPerThread = 40;
   std::vector<std::vector<uint64_t>> seqs(kThreads);
@@ -447,11 +461,11 @@ TEST_F(AuditLogTest, TruncatedTailIsCaughtThroughTheAnchor) {
   EXPECT_EQ(r.first_bad_seq, 101u);
   EXPECT_EQ(r.problem, "entries after 100 were removed (anchor checkpoint 130)");
   // The writer refuses to continue too.
-  auto reopened = AuditLog::Open(*store_, KeyFrom('k'), Opts());
+  auto reopened = AuditLog::Open(Handle(*store_), KeyFrom('k'), Opts());
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.error().code, ErrorCode::kDataLoss);
   // Without the anchor, the same store looks whole: that is what the anchor is for.
-  auto no_anchor = Verify(*store_, dir_ + "/elsewhere", {.public_key = KeyFrom('k').public_key()});
+  auto no_anchor = Verify(Handle(*store_), dir_ + "/elsewhere", {.public_key = KeyFrom('k').public_key()});
   ASSERT_TRUE(no_anchor);
   EXPECT_TRUE(no_anchor->ok);
   EXPECT_FALSE(no_anchor->anchored);
@@ -481,11 +495,11 @@ TEST_F(AuditLogTest, ResigningWithAnotherKeyIsCaught) {
   EXPECT_EQ(r.first_bad_seq, 50u);
   EXPECT_EQ(r.problem, "checkpoint 50 signature invalid");
   // With only the genuine public key (no anchor): same finding.
-  auto by_key = Verify(*store_, dir_ + "/none", {.public_key = KeyFrom('k').public_key()});
+  auto by_key = Verify(Handle(*store_), dir_ + "/none", {.public_key = KeyFrom('k').public_key()});
   ASSERT_TRUE(by_key);
   EXPECT_EQ(by_key->first_bad_seq, 50u);
   // Handing verify the forger's key does not help while the anchor exists.
-  auto forged = Verify(*store_, anchor_, {.public_key = forger.public_key()});
+  auto forged = Verify(Handle(*store_), anchor_, {.public_key = forger.public_key()});
   ASSERT_TRUE(forged);
   EXPECT_FALSE(forged->ok);
   EXPECT_EQ(forged->problem, "the anchor's public key is not the given public key");
@@ -519,7 +533,7 @@ TEST_F(AuditLogTest, UnauthenticatedFailuresAreSummarisedPerSourcePerMinute) {
 TEST_F(AuditLogTest, UnauthenticatedSourcesAreCapped) {
   Options o = Opts();
   o.max_unauthenticated_sources = 2;
-  auto log = AuditLog::Open(*store_, KeyFrom('k'), o);
+  auto log = AuditLog::Open(Handle(*store_), KeyFrom('k'), o);
   ASSERT_TRUE(log);
   for (int s = 0; s < 100; ++s) (*log)->CountUnauthenticated("https:10.0.0." + std::to_string(s));
   ASSERT_TRUE((*log)->Checkpoint());  // shutdown writes the current minute too
@@ -608,12 +622,12 @@ TEST_F(AuditLogTest, AMissingAnchorIsRefusedUnlessRecreated) {
     AppendN(*log, 10);
   }
   fs::rename(anchor_, anchor_ + ".old");
-  auto refused = AuditLog::Open(*store_, KeyFrom('k'), Opts());
+  auto refused = AuditLog::Open(Handle(*store_), KeyFrom('k'), Opts());
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
   Options o = Opts();
   o.recreate_anchor = true;
-  auto log = AuditLog::Open(*store_, KeyFrom('k'), o);
+  auto log = AuditLog::Open(Handle(*store_), KeyFrom('k'), o);
   ASSERT_TRUE(log) << log.error().ToString();
   log->reset();
   EXPECT_TRUE(VerifyOrDie().ok);

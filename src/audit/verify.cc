@@ -24,7 +24,7 @@ std::string N(uint64_t v) { return std::to_string(v); }
 // Stored checkpoints in seq order, read in chunks as the walk advances.
 class StoredCheckpoints {
  public:
-  StoredCheckpoints(storage::Store& store, uint64_t from) : store_(store), next_(from) {}
+  StoredCheckpoints(storage::SpaceHandle store, uint64_t from) : store_(store), next_(from) {}
 
   // Front checkpoint (seq >= the last Pop), or nullopt at the end.
   Result<const Checkpoint*> Peek() {
@@ -60,7 +60,7 @@ class StoredCheckpoints {
     return Ok();
   }
 
-  storage::Store& store_;
+  storage::SpaceHandle store_;
   uint64_t next_;
   std::deque<Checkpoint> buffer_;
   bool exhausted_ = false;
@@ -93,7 +93,7 @@ class Walker {
     std::string hash;  // h_{first-1}
   };
 
-  Walker(storage::Store& store, const std::string& key, const std::string* anchor_path,
+  Walker(storage::SpaceHandle store, const std::string& key, const std::string* anchor_path,
          const VerifyOptions& options, size_t part)
       : store_(store), key_(key), anchor_path_(anchor_path), options_(options), part_(part) {}
 
@@ -237,7 +237,7 @@ class Walker {
     return Ok();
   }
 
-  storage::Store& store_;
+  storage::SpaceHandle store_;
   const std::string& key_;
   const std::string* anchor_path_;
   const VerifyOptions& options_;
@@ -248,7 +248,7 @@ class Walker {
   std::optional<Checkpoint> last_verified_;  // the last stored checkpoint whose signature verified
 };
 
-Status Run(storage::Store& store, const std::string& key, const std::string* anchor_path,
+Status Run(storage::SpaceHandle store, const std::string& key, const std::string* anchor_path,
            const VerifyOptions& options, VerifyReport& report) {
   // Where to start: seq 1 with the zero hash, or a signed checkpoint whose
   // signed time is before `from_ms`. Entry times are not verified until the
@@ -359,7 +359,7 @@ Status Run(storage::Store& store, const std::string& key, const std::string* anc
 
 }  // namespace
 
-Result<bool> IndexNames(storage::Store& store, bool as_user, std::string_view name) {
+Result<bool> IndexNames(storage::SpaceHandle store, bool as_user, std::string_view name) {
   bool found = false;
   COFFRE_TRY(store.Scan(Space::kAuditByPrincipal,
                         internal::PrincipalPrefix(as_user ? internal::kRoleUser : internal::kRolePrincipal, name),
@@ -370,7 +370,7 @@ Result<bool> IndexNames(storage::Store& store, bool as_user, std::string_view na
   return found;
 }
 
-Result<VerifyReport> Verify(storage::Store& store, const std::string& anchor_path,
+Result<VerifyReport> Verify(storage::SpaceHandle store, const std::string& anchor_path,
                             const VerifyOptions& options) {
   VerifyReport report;
   std::unique_ptr<internal::AnchorReader> anchor;

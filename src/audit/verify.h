@@ -37,6 +37,7 @@
 
 #include "audit/entry.h"
 #include "common/status.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 
 namespace coffre::audit {
@@ -86,7 +87,7 @@ struct VerifyReport {
 
 // Result error only when the check could not run (I/O, no public key);
 // findings go into the report.
-Result<VerifyReport> Verify(storage::Store& store, const std::string& anchor_path,
+Result<VerifyReport> Verify(storage::SpaceHandle store, const std::string& anchor_path,
                             const VerifyOptions& options = {});
 
 // Whether the by-principal index holds an entry made by principal `name`
@@ -94,6 +95,6 @@ Result<VerifyReport> Verify(storage::Store& store, const std::string& anchor_pat
 // is not chained: "yes" is as good as the index (a planted key can only
 // make a name look used), "no" proves nothing (keys can be deleted), so a
 // caller that must be sure walks the verified log (Verify with `visit`).
-Result<bool> IndexNames(storage::Store& store, bool as_user, std::string_view name);
+Result<bool> IndexNames(storage::SpaceHandle store, bool as_user, std::string_view name);
 
 }  // namespace coffre::audit

@@ -101,7 +101,7 @@ Result<std::pair<std::string, std::string>> ParseAttribute(std::string_view text
   return std::pair{std::string(key), std::string(value)};
 }
 
-Directory::Directory(storage::Store& store, const crypto::SecretKey& api_key_hash_key,
+Directory::Directory(storage::SpaceHandle store, const crypto::SecretKey& api_key_hash_key,
                      const crypto::SecretKey& pepper, Clock& clock,
                      crypto::PasswordHashParams params, DirectoryOptions options)
     : store_(store),

@@ -10,7 +10,8 @@
 //            attributes, used when a service acts on behalf of it.
 // The role is stored as given: the caller checks it against the policy.
 //
-//   auth::Directory dir(store, ring.api_key_hash_key(), ring.pepper(), clock, params);
+//   // principals: vault.Grant("auth", kDirectorySpaces), from the composition root
+//   auth::Directory dir(principals, ring.api_key_hash_key(), ring.pepper(), clock, params);
 //   auto added = dir.Add({.name = "billing", .kind = auth::Kind::kService,
 //                         .role = "billing"});
 //   print(added->api_key);                             // shown once
@@ -67,9 +68,13 @@
 #include "common/hash_slots.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 
 namespace coffre::auth {
+
+// The spaces the directory owns (vault::Vault::Grant, ADR 0023).
+inline constexpr storage::SpaceSet kDirectorySpaces = storage::Spaces({storage::Space::kPrincipals});
 
 namespace internal {
 class SessionTable;
@@ -186,7 +191,7 @@ struct DirectoryOptions {
 
 class Directory {
  public:
-  Directory(storage::Store& store, const crypto::SecretKey& api_key_hash_key,
+  Directory(storage::SpaceHandle store, const crypto::SecretKey& api_key_hash_key,
             const crypto::SecretKey& pepper, Clock& clock, crypto::PasswordHashParams params,
             DirectoryOptions options = {});
   ~Directory();
@@ -273,7 +278,7 @@ class Directory {
   void CacheIfCurrent(std::unordered_map<std::string, V>& map, std::string key, V value,
                       uint64_t generation);
 
-  storage::Store& store_;
+  storage::SpaceHandle store_;
   const crypto::SecretKey api_key_hash_key_;
   const crypto::SecretKey pepper_;
   Clock& clock_;

@@ -42,9 +42,11 @@ class DirectoryTest : public ::testing::Test {
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
   }
+  // The directory's spaces, as the composition root grants them.
+  storage::SpaceHandle Principals() { return storage::SpaceHandle(*store_, "auth", kDirectorySpaces); }
   void Reopen(DirectoryOptions options = {}) {
     directory_.reset();
-    directory_ = std::make_unique<Directory>(*store_, hash_key_, pepper_, clock_,
+    directory_ = std::make_unique<Directory>(Principals(), hash_key_, pepper_, clock_,
                                              crypto::kTestPasswordHashParams, options);
   }
 
@@ -780,7 +782,7 @@ TEST_F(DirectoryTest, RecordsCannotBeMovedOrReadWithoutThePepper) {
   ASSERT_TRUE(store_->Write(*batch));
   EXPECT_EQ(directory_->Get("admin-svc").error().code, ErrorCode::kDataLoss);
   // Another pepper opens nothing.
-  Directory other(*store_, hash_key_, crypto::SecretKey::Random(), clock_,
+  Directory other(Principals(), hash_key_, crypto::SecretKey::Random(), clock_,
                   crypto::kTestPasswordHashParams);
   EXPECT_EQ(other.Get("low").error().code, ErrorCode::kDataLoss);
 }

@@ -14,6 +14,7 @@
 #include "crypto/sealed_file.h"
 #include "gen/people_gen.h"
 #include "guard/canary_set.h"
+#include "storage/memory_store.h"
 #include "vault/importer.h"
 
 namespace coffre::bulk {
@@ -29,19 +30,22 @@ class BulkExportTest : public testing::Test {
     char tmpl[] = "/tmp/coffre-bulk-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     tmp_ = tmpl;
+    // The store in memory (storage/memory_store.h): no file needed.
+    const storage::StoreOpener mem = storage::MemoryStoreOpener(storage::NewMemoryData());
     auto init = vault::Vault::Init({tmp_ + "/vault", COFFRE_SOURCE_DIR "/examples/people.toml", tmp_ + "/vault.key",
-                                    tmp_ + "/vault.erasures"});
+                                    tmp_ + "/vault.erasures", {}, {}, mem});
     ASSERT_TRUE(init) << init.error().message;
     auto v = vault::Vault::Open({.dir = tmp_ + "/vault", .key_file = tmp_ + "/vault.key",
-                                 .erasure_journal = tmp_ + "/vault.erasures"});
+                                 .erasure_journal = tmp_ + "/vault.erasures", .store = mem});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
-    auto log = audit::AuditLog::Open(vault_->store(),
+    auto log = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
                                      crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
                                      {.anchor_path = tmp_ + "/vault.audit-anchor", .clock = &clock_});
     ASSERT_TRUE(log) << log.error().ToString();
     log_ = std::move(*log);
-    approvals_ = std::make_unique<approval::Approvals>(vault_->store(), vault_->keyring().secrets_key(), clock_);
+    approvals_ = std::make_unique<approval::Approvals>(*vault_->Grant("approval", approval::kApprovalSpaces),
+                                                       vault_->keyring().secrets_key(), clock_);
     gen::PeopleGenerator gen(5);
     gen::Person p;
     for (int i = 0; i < 250; ++i) {
@@ -93,10 +97,11 @@ class BulkExportTest : public testing::Test {
   // A new, empty vault of examples/people.toml at `dir` (key file and
   // journal beside it), opened: where a re-import goes.
   static Result<std::unique_ptr<vault::Vault>> NewVault(const std::string& dir) {
+    const storage::StoreOpener mem = storage::MemoryStoreOpener(storage::NewMemoryData());
     COFFRE_TRY(vault::Vault::Init(
-        {dir, COFFRE_SOURCE_DIR "/examples/people.toml", dir + ".key", dir + ".erasures"}));
+        {dir, COFFRE_SOURCE_DIR "/examples/people.toml", dir + ".key", dir + ".erasures", {}, {}, mem}));
     return vault::Vault::Open(
-        {.dir = dir, .key_file = dir + ".key", .erasure_journal = dir + ".erasures"});
+        {.dir = dir, .key_file = dir + ".key", .erasure_journal = dir + ".erasures", .store = mem});
   }
 
   FakeClock clock_{1'800'000'000};

@@ -175,18 +175,19 @@ std::string Card::Masked() const {
   return schema::Mask(def, pan);
 }
 
-Cards::Cards(storage::Store& store, std::string vault_id, const crypto::SecretKey& kek,
+Cards::Cards(storage::SpaceHandle store, std::string vault_id, const crypto::SecretKey& kek,
              const crypto::SecretKey& hash_key, CardsOptions options)
     : store_(store), vault_id_(std::move(vault_id)), kek_(kek), hash_key_(hash_key), options_(options) {}
 
-Result<std::unique_ptr<Cards>> Cards::Open(vault::Vault& vault) {
+Result<std::unique_ptr<Cards>> Cards::Open(vault::Vault& vault, storage::SpaceHandle store,
+                                           const crypto::SecretKey& kek,
+                                           const crypto::SecretKey& hash_key) {
   CardsOptions o;
   COFFRE_ASSIGN_OR_RETURN(auto months, vault.GetConfig(kEvidenceMonthsConfig));
   if (months) {
     COFFRE_ASSIGN_OR_RETURN(o.evidence_months, ParseEvidenceMonths(*months));
   }
-  auto cards = std::make_unique<Cards>(vault.store(), vault.vault_id(), vault.keyring().kek(),
-                                       vault.keyring().card_hash_key(), o);
+  auto cards = std::make_unique<Cards>(store, vault.vault_id(), kek, hash_key, o);
   cards->vault_ = &vault;
   return cards;
 }

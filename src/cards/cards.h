@@ -6,7 +6,8 @@
 // it expires, by deleting its data key in the same batch; the resulting
 // evidence is deleted too, `evidence_months` after the expiry month.
 //
-//   auto cards = cards::Cards::Open(vault);               // reads the vault's config
+//   auto cards = cards::Cards::Open(vault, *vault.Grant("cards", cards::kCardSpaces),
+//                                   ring.kek(), ring.card_hash_key());  // reads the vault's config
 //   auto made = (*cards)->Create({.pan = p, .expiry = "12/29"}, clock.NowUnixSeconds());
 //   made->card.token;                                     // "ct_…", fails Luhn, ends with the last 4
 //   auto card = (*cards)->Get(made->card.token);          // card->pan: digits (active or saved)
@@ -27,7 +28,8 @@
 //
 // Thread-safety: safe from many threads; changes of one card are
 // serialised by a mutex (one process owns the data directory).
-// Ownership: borrows the store and keys (the vault's), which must outlive it.
+// Ownership: borrows the store (through its handle) and keys (the vault's),
+// which must outlive it.
 #pragma once
 
 #include <atomic>
@@ -42,6 +44,7 @@
 #include "cards/card_eraser.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 #include "vault/erasure_journal.h"
 
@@ -50,6 +53,9 @@ class Vault;
 }  // namespace coffre::vault
 
 namespace coffre::cards {
+
+// The space the cards module owns (vault::Vault::Grant, ADR 0023).
+inline constexpr storage::SpaceSet kCardSpaces = storage::Spaces({storage::Space::kCards});
 
 // The vault config (Vault::PutConfig) holding how many months the evidence
 // of a card is kept after its expiry month; 13 when absent (coffre init
@@ -131,15 +137,19 @@ struct CardsOptions {
 
 class Cards {
  public:
-  Cards(storage::Store& store, std::string vault_id, const crypto::SecretKey& kek,
+  Cards(storage::SpaceHandle store, std::string vault_id, const crypto::SecretKey& kek,
         const crypto::SecretKey& hash_key, CardsOptions options);
-  // Over the vault's store and keyring, with its evidence months config.
+  // Over the cards space of the vault's store (`store`, vault::Vault::Grant)
+  // and the keys the composition root hands it (the vault's data-key
+  // wrapping key and card-hash key), with the vault's evidence months config.
   // Deletions (Delete, Complete, the sweep) are then journalled in the
   // vault's erasure journal (Vault::CommitDeletion), so that a restored
   // backup does not bring a deleted card or number back (the vault must
   // have been opened with a CardEraser, which replays them; kInvalidArgument
   // otherwise); a Cards made with the constructor journals nothing (tests).
-  static Result<std::unique_ptr<Cards>> Open(vault::Vault& vault);
+  static Result<std::unique_ptr<Cards>> Open(vault::Vault& vault, storage::SpaceHandle store,
+                                             const crypto::SecretKey& kek,
+                                             const crypto::SecretKey& hash_key);
 
   const CardsOptions& options() const { return options_; }
 
@@ -186,7 +196,7 @@ class Cards {
   // Writes a batch that deletes a card or its number, journalled first.
   Status CommitDeletion(const vault::JournalEntry& entry, storage::WriteBatch& batch);
 
-  storage::Store& store_;
+  storage::SpaceHandle store_;
   std::string vault_id_;
   const crypto::SecretKey& kek_;
   const crypto::SecretKey& hash_key_;

@@ -9,6 +9,7 @@
 
 #include "cards/card_rules.h"
 #include "common/bytes.h"
+#include "storage/memory_store.h"
 #include "vault/vault.h"
 #include "tests/vectors/card_numbers.h"
 
@@ -44,10 +45,13 @@ class CardsTest : public testing::Test {
   void Reopen(int evidence_months = kDefaultEvidenceMonths) {
     cards_.reset();
     store_.reset();
-    auto store = storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true});
+    // In memory (reopened on the same data), or RocksDB under dir_ for the
+    // tests of what reaches the files.
+    auto store = on_disk_ ? storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true})
+                          : storage::OpenMemoryStore({.data = memory_});
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
-    cards_ = std::make_unique<Cards>(*store_, vault_id_, kek_, hash_key_, CardsOptions{evidence_months});
+    cards_ = std::make_unique<Cards>(storage::SpaceHandle(*store_, "cards", kCardSpaces), vault_id_, kek_, hash_key_, CardsOptions{evidence_months});
   }
   Card Make(const std::string& pan, std::string expiry = "12/28", bool save = false) {
     auto c = cards_->Create({.pan = pan, .expiry = expiry, .holder = "Jeanne Martin", .save = save}, kNow);
@@ -72,8 +76,15 @@ class CardsTest : public testing::Test {
   std::string vault_id_ = std::string(16, 'v');
   crypto::SecretKey kek_ = crypto::SecretKey::Random();
   crypto::SecretKey hash_key_ = crypto::SecretKey::Random();
+  bool on_disk_ = false;
+  std::shared_ptr<storage::MemoryData> memory_ = storage::NewMemoryData();
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Cards> cards_;
+};
+
+class CardsOnDiskTest : public CardsTest {
+ protected:
+  CardsOnDiskTest() { on_disk_ = true; }
 };
 
 TEST_F(CardsTest, CreateThenGetMaskedAndClear) {
@@ -166,7 +177,7 @@ TEST_F(CardsTest, ASealedCardMovedUnderAnotherTokenDoesNotOpen) {
   EXPECT_EQ(cards_->Get(c.token).error().code, ErrorCode::kDataLoss);
 }
 
-TEST_F(CardsTest, CompleteShredsTheKeyAndTheNumberForGood) {
+TEST_F(CardsOnDiskTest, CompleteShredsTheKeyAndTheNumberForGood) {
   std::string pan = LuhnNumber("535110", 16, 6);
   Card made = Make(pan);
   const std::string old_sealed = *Raw("c/", made.id);
@@ -241,7 +252,7 @@ TEST_F(CardsTest, SavedCardKeepsItsNumberAfterComplete) {
   EXPECT_TRUE(cards_->Complete(made.token, kNow + 6));  // saved cards serve again
 }
 
-TEST_F(CardsTest, SweepExpiresAfterTheMonthThenDeletesTheEvidence) {
+TEST_F(CardsOnDiskTest, SweepExpiresAfterTheMonthThenDeletesTheEvidence) {
   std::string pan = LuhnNumber("4", 16, 8);
   Card active = Make(pan, "03/27");
   Card saved = Make(LuhnNumber("5", 16, 9), "03/27", true);
@@ -403,7 +414,8 @@ class CardsInVaultTest : public testing::Test {
         {.dir = dir(), .key_file = key(), .erasure_journal = journal(), .erasers = {&card_eraser_}});
     ASSERT_TRUE(v) << v.error().ToString();
     vault_ = std::move(*v);
-    auto c = Cards::Open(*vault_);
+    auto c = Cards::Open(*vault_, *vault_->Grant("cards", kCardSpaces), vault_->keyring().kek(),
+                         vault_->keyring().card_hash_key());
     ASSERT_TRUE(c) << c.error().ToString();
     cards_ = std::move(*c);
   }
@@ -565,7 +577,8 @@ TEST_F(CardsInVaultTest, WithoutItsEraserTheVaultRefusesTheCardsDeletions) {
   auto v = vault::Vault::Open({.dir = dir(), .key_file = key(), .erasure_journal = journal()});
   ASSERT_TRUE(v) << v.error().ToString();
   vault_ = std::move(*v);
-  auto opened = Cards::Open(*vault_);
+  auto opened = Cards::Open(*vault_, *vault_->Grant("cards", kCardSpaces), vault_->keyring().kek(),
+                            vault_->keyring().card_hash_key());
   ASSERT_TRUE(opened);
   cards_ = std::move(*opened);
   auto deleted = cards_->Delete(c.token);

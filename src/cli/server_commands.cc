@@ -199,7 +199,9 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
         // Needs no key: the store is read as it is, checked against the
         // public key in the anchor.
         COFFRE_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore({.path = dir, .read_only = true}));
-        COFFRE_ASSIGN_OR_RETURN(audit::VerifyReport r, audit::Verify(*store, anchor));
+        COFFRE_ASSIGN_OR_RETURN(
+            audit::VerifyReport r,
+            audit::Verify(storage::SpaceHandle(*store, "audit", 0, audit::kAuditSpaces), anchor));
         out = {{"ok", r.ok}, {"entries", r.entries}, {"checkpoints", r.checkpoints},
                {"anchored", r.anchored}};
         if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;

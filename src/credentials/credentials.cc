@@ -184,7 +184,7 @@ struct Credentials::Record {
   }
 };
 
-Credentials::Credentials(storage::Store& store, const crypto::SecretKey& pepper,
+Credentials::Credentials(storage::SpaceHandle store, const crypto::SecretKey& pepper,
                          const crypto::SecretKey& token_key, Clock& clock, Options options)
     : store_(store),
       pepper_(pepper.Clone()),

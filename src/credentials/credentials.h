@@ -3,6 +3,7 @@
 // keeps none. An application calls set, verify and reset through the API;
 // nothing here ever returns, logs or stores a password in clear.
 //
+//   // store: vault.Grant("credentials", kCredentialSpaces), from the composition root
 //   credentials::Credentials creds(store, ring.pepper(), ring.credential_token_key(), clock);
 //   auto meta = creds.Set("u-7f3a9c", password);            // CNIL rules, history of 4
 //   credentials::Wait wait;
@@ -53,9 +54,13 @@
 #include "common/hash_slots.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 
 namespace coffre::credentials {
+
+// The spaces the credentials module owns (vault::Vault::Grant, ADR 0023).
+inline constexpr storage::SpaceSet kCredentialSpaces = storage::Spaces({storage::Space::kCredentials});
 
 // Production parameters for end users (ADR 0011, measured in
 // bench/RESULTS.md): 2 passes over 19 MiB (OWASP's first Argon2id line),
@@ -102,7 +107,7 @@ using coffre::HashSlots;  // common/hash_slots.h
 
 class Credentials {
  public:
-  Credentials(storage::Store& store, const crypto::SecretKey& pepper,
+  Credentials(storage::SpaceHandle store, const crypto::SecretKey& pepper,
               const crypto::SecretKey& token_key, Clock& clock, Options options = {});
   Credentials(const Credentials&) = delete;
   Credentials& operator=(const Credentials&) = delete;
@@ -138,7 +143,7 @@ class Credentials {
   std::string TokenHash(std::string_view user, std::string_view token) const;
   const std::string& DummyHash();
 
-  storage::Store& store_;
+  storage::SpaceHandle store_;
   const crypto::SecretKey pepper_;
   const crypto::SecretKey token_key_;
   Clock& clock_;

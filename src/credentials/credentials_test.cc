@@ -10,6 +10,7 @@
 
 #include "auth/test_passwords.h"
 #include "common/bytes.h"
+#include "storage/memory_store.h"
 
 namespace coffre::credentials {
 namespace {
@@ -26,7 +27,8 @@ class CredentialsTest : public testing::Test {
     char tmpl[] = "/tmp/coffre-credentials-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    auto store = storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true});
+    // No file needed: the in-memory store (storage/memory_store.h).
+    auto store = storage::OpenMemoryStore({.data = storage::NewMemoryData()});
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
     Reopen({});
@@ -36,11 +38,13 @@ class CredentialsTest : public testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
+  // The module's spaces, as the composition root grants them.
+  storage::SpaceHandle Handle() { return storage::SpaceHandle(*store_, "credentials", kCredentialSpaces); }
   void Reopen(Options o) {
     if (o.params.mem_limit == kEndUserParams.mem_limit && o.params.ops_limit == kEndUserParams.ops_limit) {
       o.params = crypto::kTestPasswordHashParams;
     }
-    creds_ = std::make_unique<Credentials>(*store_, pepper_, token_key_, clock_, std::move(o));
+    creds_ = std::make_unique<Credentials>(Handle(), pepper_, token_key_, clock_, std::move(o));
   }
   std::optional<std::string> RawRecord(std::string_view user) {
     auto v = store_->Get(Space::kCredentials, "u/" + std::string(user));
@@ -309,7 +313,7 @@ TEST_F(CredentialsTest, SealedRecordsCannotMoveBetweenUsersNorLeakHashes) {
   batch = store_->NewBatch();
   batch->Put(Space::kCredentials, "u/alice-id", *a);
   ASSERT_TRUE(store_->Write(*batch));
-  Credentials other(*store_, crypto::SecretKey::Random(), token_key_, clock_,
+  Credentials other(Handle(), crypto::SecretKey::Random(), token_key_, clock_,
                     Options{.params = crypto::kTestPasswordHashParams});
   EXPECT_EQ(other.Verify("alice-id", pa).error().code, ErrorCode::kDataLoss);
   EXPECT_TRUE(*creds_->Verify("alice-id", pa));
@@ -395,7 +399,7 @@ TEST_F(CredentialsTest, ProductionParametersAreTheDefault) {
   EXPECT_GE(kEndUserParams.mem_limit, 19u << 20);
   // The stated bound: cap x mem_limit.
   EXPECT_EQ(o.max_concurrent_hashes, 4u);
-  Credentials prod(*store_, pepper_, token_key_, clock_);
+  Credentials prod(Handle(), pepper_, token_key_, clock_);
   const std::string p = StrongPassword();
   ASSERT_TRUE(prod.Set("u-prod", p));
   auto sealed = RawRecord("u-prod");

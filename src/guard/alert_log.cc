@@ -15,7 +15,7 @@ std::string KeyOf(uint64_t id) {
 
 }  // namespace
 
-Result<std::unique_ptr<AlertLog>> AlertLog::Open(storage::Store& store, Clock& clock) {
+Result<std::unique_ptr<AlertLog>> AlertLog::Open(storage::SpaceHandle store, Clock& clock) {
   std::unique_ptr<AlertLog> log(new AlertLog(store, clock));
   COFFRE_ASSIGN_OR_RETURN(auto last, store.Get(storage::Space::kCounters, kLastIdKey));
   if (last) {

@@ -3,7 +3,7 @@
 // next id lives in kCounters under "alert/last_id", written in the same
 // batch, so opening the log reads one key rather than scanning it.
 //
-//   auto log = AlertLog::Open(store, clock);
+//   auto log = AlertLog::Open(*vault.Grant("guard", kAlertSpaces), clock);
 //   auto stored = (*log)->Raise({.severity = Severity::kCritical,
 //                                .kind = AlertKind::kCanary, .principal = "app"});
 //   (*log)->List({.from = t1, .to = t2, .limit = 100}, [](const Alert& a) { ...; return true; });
@@ -25,9 +25,15 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "guard/alert.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 
 namespace coffre::guard {
+
+// The spaces the alert log owns (vault::Vault::Grant, ADR 0023): its
+// alerts, and its last id in the counters (key "alert/last_id").
+inline constexpr storage::SpaceSet kAlertSpaces =
+    storage::Spaces({storage::Space::kAlerts, storage::Space::kCounters});
 
 // Inclusive bounds in unix seconds; limit 0: no limit; only ids above
 // `after_id` (paging).
@@ -40,7 +46,7 @@ struct AlertFilter {
 
 class AlertLog {
  public:
-  static Result<std::unique_ptr<AlertLog>> Open(storage::Store& store, Clock& clock);
+  static Result<std::unique_ptr<AlertLog>> Open(storage::SpaceHandle store, Clock& clock);
 
   // Numbers, stamps and durably stores `alert` (a synced write); returns it
   // as stored.
@@ -53,10 +59,10 @@ class AlertLog {
   uint64_t last_id() const;
 
  private:
-  AlertLog(storage::Store& store, Clock& clock) : store_(store), clock_(clock) {}
+  AlertLog(storage::SpaceHandle store, Clock& clock) : store_(store), clock_(clock) {}
   Result<int64_t> TimeOf(uint64_t id);
 
-  storage::Store& store_;
+  storage::SpaceHandle store_;
   Clock& clock_;
   mutable std::mutex mu_;
   uint64_t last_id_ = 0;

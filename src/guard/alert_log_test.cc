@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/bytes.h"
+#include "storage/memory_store.h"
 
 namespace coffre::guard {
 namespace {
@@ -95,10 +96,11 @@ class AlertLogTest : public testing::Test {
   void Reopen() {
     log_.reset();
     store_.reset();
-    auto store = storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true});
+    // Reopened on the same in-memory data (storage/memory_store.h).
+    auto store = storage::OpenMemoryStore({.data = data_});
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
-    auto log = AlertLog::Open(*store_, clock_);
+    auto log = AlertLog::Open(storage::SpaceHandle(*store_, "guard", kAlertSpaces), clock_);
     ASSERT_TRUE(log) << log.error().ToString();
     log_ = std::move(*log);
   }
@@ -113,6 +115,7 @@ class AlertLogTest : public testing::Test {
 
   std::string dir_;
   FakeClock clock_{kStart};
+  std::shared_ptr<storage::MemoryData> data_ = storage::NewMemoryData();
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<AlertLog> log_;
 };

@@ -26,7 +26,7 @@ Guard::~Guard() {
 Result<std::unique_ptr<Guard>> Guard::Open(GuardOptions options) {
   std::unique_ptr<Guard> g(new Guard(std::move(options)));
   COFFRE_TRY(g->canaries_.Load(g->options_.vault));
-  COFFRE_ASSIGN_OR_RETURN(g->alerts_, AlertLog::Open(g->options_.vault.store(), g->options_.clock));
+  COFFRE_ASSIGN_OR_RETURN(g->alerts_, AlertLog::Open(g->options_.alerts, g->options_.clock));
   if (g->options_.webhook && (!g->options_.webhook->url.empty() || g->options_.webhook->transport)) {
     WebhookOptions wo = std::move(*g->options_.webhook);
     g->options_.webhook.reset();

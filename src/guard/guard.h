@@ -6,7 +6,8 @@
 // restart), audits those suspensions as principal "coffre", and raises
 // alerts (AlertLog, then the webhook if any).
 //
-//   auto guard = Guard::Open({.vault = v, .directory = dir, .audit = log, .clock = clock});
+//   auto guard = Guard::Open({.vault = v, .directory = dir, .audit = log, .clock = clock,
+//                             .alerts = *v.Grant("guard", guard::kAlertSpaces)});
 //   Requester who{{"support-app", "support_agent"}, std::nullopt};
 //   Verdict v = (*guard)->Expose(*policy, who, entry.subjects);
 //   if (!v.allowed()) return v.kind == Verdict::kSuspended ? 403 suspended : 429 quota_exceeded;
@@ -81,6 +82,8 @@ struct GuardOptions {
   auth::Directory& directory;
   audit::AuditLog& audit;
   Clock& clock;
+  // The alert log's spaces (kAlertSpaces, vault::Vault::Grant).
+  storage::SpaceHandle alerts;
   // Alerts are also POSTed here when set (WebhookOptions::url not empty).
   std::optional<WebhookOptions> webhook = std::nullopt;
   // Problems the guard cannot report otherwise (an alert not stored); no

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "crypto/crypto.h"
+#include "storage/memory_store.h"
 
 namespace coffre::guard {
 namespace {
@@ -79,14 +80,18 @@ class GuardTest : public testing::Test {
     char tmpl[] = "/tmp/coffre-guard-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     tmp_ = tmpl;
-    ASSERT_TRUE(vault::Vault::Init({tmp_ + "/v", kSource + "/examples/people.toml", tmp_ + "/v.key", "", {}, {}}));
-    auto v = vault::Vault::Open({.dir = tmp_ + "/v", .key_file = tmp_ + "/v.key"});
+    // The vault's store in memory (storage/memory_store.h): no file needed.
+    const storage::StoreOpener mem = storage::MemoryStoreOpener(storage::NewMemoryData());
+    ASSERT_TRUE(
+        vault::Vault::Init({tmp_ + "/v", kSource + "/examples/people.toml", tmp_ + "/v.key", "", {}, {}, mem}));
+    auto v = vault::Vault::Open({.dir = tmp_ + "/v", .key_file = tmp_ + "/v.key", .store = mem});
     ASSERT_TRUE(v);
     vault_ = std::move(*v);
     auto p = policy::Policy::Parse(kPolicy, vault_->schema(), "test");
     ASSERT_TRUE(p) << p.error().message;
     policy_ = std::make_unique<policy::Policy>(std::move(*p));
-    directory_ = std::make_unique<auth::Directory>(vault_->store(), vault_->keyring().api_key_hash_key(),
+    directory_ = std::make_unique<auth::Directory>(*vault_->Grant("auth", auth::kDirectorySpaces),
+                                                   vault_->keyring().api_key_hash_key(),
                                                    vault_->keyring().pepper(), clock_,
                                                    crypto::kTestPasswordHashParams);
     for (auto [name, kind, role] : {std::tuple{"agent-app", auth::Kind::kService, "agent"},
@@ -96,7 +101,7 @@ class GuardTest : public testing::Test {
                                     std::tuple{"batch-app", auth::Kind::kService, "batch"}}) {
       ASSERT_TRUE(directory_->Add({.name = name, .kind = kind, .role = role}));
     }
-    auto audit = audit::AuditLog::Open(vault_->store(), crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
+    auto audit = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces), crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
                                        {.anchor_path = tmp_ + "/anchor", .clock = &clock_});
     ASSERT_TRUE(audit) << audit.error().ToString();
     audit_ = std::move(*audit);
@@ -105,7 +110,7 @@ class GuardTest : public testing::Test {
     WebhookOptions wo;
     wo.transport = std::make_unique<RecordingTransport>(posted_, posted_mu_);
     auto g = Guard::Open({.vault = *vault_, .directory = *directory_, .audit = *audit_, .clock = clock_,
-                          .webhook = std::move(wo), .log = [this](std::string_view m) { logs_.emplace_back(m); }});
+                          .alerts = *vault_->Grant("guard", kAlertSpaces), .webhook = std::move(wo), .log = [this](std::string_view m) { logs_.emplace_back(m); }});
     ASSERT_TRUE(g) << g.error().ToString();
     guard_ = std::move(*g);
   }

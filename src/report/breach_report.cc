@@ -402,7 +402,7 @@ Result<BreachQuery> MakeQuery(std::optional<std::string> principal, std::optiona
   return BreachQuery{std::move(principal), std::move(user), f, t};
 }
 
-Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Schema& schema,
+Result<BreachReport> BuildBreachReport(storage::SpaceHandle store, const schema::Schema& schema,
                                        const std::string& anchor_path, const BreachQuery& query,
                                        int64_t now_ms, const BuildOptions& options) {
   if (!query.principal && !query.user) {

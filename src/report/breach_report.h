@@ -8,7 +8,7 @@
 // hide an exposure).
 //
 //   report::BreachQuery q{.principal = "support-app", .from_ms = t1, .to_ms = t2};
-//   auto r = report::BuildBreachReport(store, schema, anchor_path, q, clock.NowUnixMillis());
+//   auto r = report::BuildBreachReport(log.reader(), schema, anchor_path, q, clock.NowUnixMillis());
 //   if (!r) return r.error();                       // could not run (I/O)
 //   if (!r->verification.ok) ...                    // tampered log: no subjects
 //   std::string text = report::RenderMarkdown(*r, {.contact = "dpo@example.org"});
@@ -42,6 +42,7 @@
 #include "common/status.h"
 #include "report/categories.h"
 #include "schema/schema.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 
 namespace coffre::report {
@@ -138,7 +139,7 @@ struct BuildOptions {
 // verified walk of the whole log (the index is not chained: deleting its
 // keys must not turn a report into "no such principal"); that walk costs
 // what `coffre audit verify` costs, on this error path only.
-Result<BreachReport> BuildBreachReport(storage::Store& store, const schema::Schema& schema,
+Result<BreachReport> BuildBreachReport(storage::SpaceHandle store, const schema::Schema& schema,
                                        const std::string& anchor_path, const BreachQuery& query,
                                        int64_t now_ms, const BuildOptions& options = {});
 

@@ -12,6 +12,7 @@
 #include "audit/internal/format.h"
 #include "common/bytes.h"
 #include "report/render.h"
+#include "storage/memory_store.h"
 
 namespace coffre::report {
 namespace {
@@ -50,14 +51,15 @@ class BreachReportTest : public testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     anchor_ = dir_ + "/db.audit-anchor";
-    auto store = storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true});
+    // The store in memory (storage/memory_store.h); the anchor is a file.
+    auto store = storage::OpenMemoryStore({.data = storage::NewMemoryData()});
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
     auto schema = schema::Schema::Parse(kSchema);
     ASSERT_TRUE(schema) << schema.error().ToString();
     schema_ = std::move(*schema);
     auto seed = crypto::SecretKey::FromBytes(std::string(32, 'k'));
-    auto log = audit::AuditLog::Open(*store_, crypto::SigningKey::FromSeed(*seed),
+    auto log = audit::AuditLog::Open(storage::SpaceHandle(*store_, "audit", audit::kAuditSpaces), crypto::SigningKey::FromSeed(*seed),
                                      {.anchor_path = anchor_, .checkpoint_every = 7, .clock = &clock_});
     ASSERT_TRUE(log) << log.error().ToString();
     log_ = std::move(*log);
@@ -87,7 +89,7 @@ class BreachReportTest : public testing::Test {
   }
   BreachReport Build(BreachQuery q) {
     EXPECT_TRUE(log_->Checkpoint());
-    auto r = BuildBreachReport(*store_, schema_, anchor_, q, clock_.NowUnixMillis());
+    auto r = BuildBreachReport(log_->reader(), schema_, anchor_, q, clock_.NowUnixMillis());
     EXPECT_TRUE(r) << r.error().ToString();
     return r ? std::move(*r) : BreachReport{};
   }
@@ -229,7 +231,7 @@ TEST_F(BreachReportTest, UsersAndPrincipalsAreToldApart) {
             (std::vector<std::string>{Sid(1), Sid(3)}));
   // "alice" never made a request herself: no entry names her as a principal.
   EXPECT_TRUE(Build({.principal = "crm", .user = "bob", .from_ms = 0, .to_ms = T(0)}).subjects.empty());
-  auto never = BuildBreachReport(*store_, schema_, anchor_, {.principal = "alice", .from_ms = 0, .to_ms = T(100)}, 0);
+  auto never = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "alice", .from_ms = 0, .to_ms = T(100)}, 0);
   ASSERT_FALSE(never);
   EXPECT_EQ(never.error().code, ErrorCode::kNotFound);
 }
@@ -243,7 +245,7 @@ TEST_F(BreachReportTest, ANameNeverUsedIsNotFoundAndAQuietWindowIsNoOne) {
   a.on_behalf_of = "alice";
   Add(a);
   ASSERT_TRUE(log_->Checkpoint());
-  auto build = [&](BreachQuery q) { return BuildBreachReport(*store_, schema_, anchor_, q, 0); };
+  auto build = [&](BreachQuery q) { return BuildBreachReport(log_->reader(), schema_, anchor_, q, 0); };
   for (BreachQuery q : {BreachQuery{.principal = "svc2", .from_ms = 0, .to_ms = T(100)},
                         BreachQuery{.user = "bob", .from_ms = 0, .to_ms = T(100)},
                         BreachQuery{.principal = "svc", .user = "bob", .from_ms = 0, .to_ms = T(100)}}) {
@@ -305,7 +307,7 @@ TEST_F(BreachReportTest, CanariesAreCountedNeverListed) {
   search.fields = {{"email", 'c'}};
   Add(search);
   ASSERT_TRUE(log_->Checkpoint());
-  auto r = BuildBreachReport(*store_, schema_, anchor_, {.principal = "svc", .from_ms = 0, .to_ms = T(100)}, 0,
+  auto r = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "svc", .from_ms = 0, .to_ms = T(100)}, 0,
                              {.is_canary = [](std::string_view s) { return s == Sid(3); }});
   ASSERT_TRUE(r) << r.error().ToString();
   ASSERT_TRUE(r->verification.ok);
@@ -350,7 +352,7 @@ TEST_F(BreachReportTest, ShiftedEntryTimesNeverGiveAnOkReportWithFewerPeople) {
     ASSERT_TRUE(store_->Write(*batch));
   }
   for (unsigned threads : {1u, 3u}) {
-    auto r = BuildBreachReport(*store_, schema_, anchor_, q, 0, {.threads = threads, .min_part_entries = 3});
+    auto r = BuildBreachReport(log_->reader(), schema_, anchor_, q, 0, {.threads = threads, .min_part_entries = 3});
     ASSERT_TRUE(r) << r.error().ToString();
     if (r->verification.ok) {
       EXPECT_EQ(r->subjects.size(), 25u) << "an ok report that lost exposures";
@@ -436,9 +438,9 @@ TEST_F(BreachReportTest, AWalkInPartsGivesTheSameReport) {
     Add(e);
   }
   ASSERT_TRUE(log_->Checkpoint());
-  auto one = BuildBreachReport(*store_, schema_, anchor_, {.principal = "svc", .from_ms = T(3), .to_ms = T(110)},
+  auto one = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "svc", .from_ms = T(3), .to_ms = T(110)},
                                0, {.threads = 1});
-  auto three = BuildBreachReport(*store_, schema_, anchor_, {.principal = "svc", .from_ms = T(3), .to_ms = T(110)},
+  auto three = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "svc", .from_ms = T(3), .to_ms = T(110)},
                                  0, {.threads = 3, .min_part_entries = 10});
   ASSERT_TRUE(one && three);
   ASSERT_TRUE(one->verification.ok && three->verification.ok);
@@ -448,9 +450,9 @@ TEST_F(BreachReportTest, AWalkInPartsGivesTheSameReport) {
 }
 
 TEST_F(BreachReportTest, RefusesAQueryWithoutWhoOrAnInvertedWindow) {
-  auto r = BuildBreachReport(*store_, schema_, anchor_, {.from_ms = 0, .to_ms = 1}, 0);
+  auto r = BuildBreachReport(log_->reader(), schema_, anchor_, {.from_ms = 0, .to_ms = 1}, 0);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
-  r = BuildBreachReport(*store_, schema_, anchor_, {.principal = "x", .from_ms = 5, .to_ms = 1}, 0);
+  r = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "x", .from_ms = 5, .to_ms = 1}, 0);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
 }
 

@@ -11,6 +11,7 @@
 #include "common/bytes.h"
 #include "crypto/sealed_file.h"
 #include "gen/people_gen.h"
+#include "storage/memory_store.h"
 
 namespace coffre::report {
 namespace {
@@ -26,18 +27,21 @@ class NotificationFileTest : public testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     tmp_ = tmpl;
     anchor_ = tmp_ + "/vault.audit-anchor";
+    // The store in memory (storage/memory_store.h): no file needed.
+    const storage::StoreOpener mem = storage::MemoryStoreOpener(storage::NewMemoryData());
     ASSERT_TRUE(vault::Vault::Init({tmp_ + "/vault", COFFRE_SOURCE_DIR "/examples/people.toml",
-                                    tmp_ + "/vault.key", tmp_ + "/vault.erasures"}));
+                                    tmp_ + "/vault.key", tmp_ + "/vault.erasures", {}, {}, mem}));
     auto v = vault::Vault::Open({.dir = tmp_ + "/vault", .key_file = tmp_ + "/vault.key",
-                                 .erasure_journal = tmp_ + "/vault.erasures"});
+                                 .erasure_journal = tmp_ + "/vault.erasures", .store = mem});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
-    auto log = audit::AuditLog::Open(vault_->store(),
+    auto log = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
                                      crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
                                      {.anchor_path = anchor_, .clock = &clock_});
     ASSERT_TRUE(log) << log.error().ToString();
     log_ = std::move(*log);
-    approvals_ = std::make_unique<approval::Approvals>(vault_->store(), vault_->keyring().secrets_key(), clock_);
+    approvals_ = std::make_unique<approval::Approvals>(*vault_->Grant("approval", approval::kApprovalSpaces),
+                                                       vault_->keyring().secrets_key(), clock_);
     gen::PeopleGenerator gen(9);
     for (int i = 0; i < 5; ++i) {
       gen::Person p;
@@ -77,7 +81,7 @@ class NotificationFileTest : public testing::Test {
   }
   BreachReport Report() {
     EXPECT_TRUE(log_->Checkpoint());
-    auto r = BuildBreachReport(vault_->store(), vault_->schema(), anchor_,
+    auto r = BuildBreachReport(log_->reader(), vault_->schema(), anchor_,
                                {.principal = "support", .from_ms = 1'700'000'000'000, .to_ms = 1'900'000'000'999},
                                clock_.NowUnixMillis());
     EXPECT_TRUE(r && r->verification.ok);

@@ -55,27 +55,27 @@ Status Retention::SetHold(std::string_view subject, std::string_view by) {
   std::string v;
   AppendBigEndian64(v, static_cast<uint64_t>(clock_.NowUnixSeconds()));
   v += by;
-  auto batch = vault_.store().NewBatch();
+  auto batch = holds_.NewBatch();
   batch->Put(Space::kRetention, HoldKey(subject), v);
   // A sweep re-reads the hold under the same lock before it acts on a
   // record: once this returns, no record of the subject is archived or
   // deleted.
   std::lock_guard lock(act_mu_);
-  return vault_.store().Write(*batch);
+  return holds_.Write(*batch);
 }
 
 Status Retention::ReleaseHold(std::string_view subject) {
   if (subject.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
-  COFFRE_ASSIGN_OR_RETURN(auto h, vault_.store().Get(Space::kRetention, HoldKey(subject)));
+  COFFRE_ASSIGN_OR_RETURN(auto h, holds_.Get(Space::kRetention, HoldKey(subject)));
   if (!h) return Fail(ErrorCode::kNotFound, "the subject is not under a legal hold");
-  auto batch = vault_.store().NewBatch();
+  auto batch = holds_.NewBatch();
   batch->Delete(Space::kRetention, HoldKey(subject));
-  return vault_.store().Write(*batch);
+  return holds_.Write(*batch);
 }
 
 Result<std::optional<Hold>> Retention::GetHold(std::string_view subject) {
   if (subject.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
-  COFFRE_ASSIGN_OR_RETURN(auto v, vault_.store().Get(Space::kRetention, HoldKey(subject)));
+  COFFRE_ASSIGN_OR_RETURN(auto v, holds_.Get(Space::kRetention, HoldKey(subject)));
   if (!v) return std::optional<Hold>();
   if (v->size() < 8) return Fail(ErrorCode::kDataLoss, "a legal hold entry is malformed");
   return std::optional<Hold>(Hold{std::string(subject), static_cast<int64_t>(ReadBigEndian64(*v)), v->substr(8)});
@@ -84,7 +84,7 @@ Result<std::optional<Hold>> Retention::GetHold(std::string_view subject) {
 Result<std::vector<Hold>> Retention::ListHolds() {
   std::vector<Hold> out;
   bool bad = false;
-  COFFRE_TRY(vault_.store().Scan(Space::kRetention, kHoldPrefix, [&](std::string_view k, std::string_view v) {
+  COFFRE_TRY(holds_.Scan(Space::kRetention, kHoldPrefix, [&](std::string_view k, std::string_view v) {
     if (k.size() != kHoldPrefix.size() + kIdBytes || v.size() < 8) {
       bad = true;
       return false;
@@ -200,7 +200,7 @@ Result<SweepResult> Retention::Sweep() {
     std::lock_guard act(act_mu_);
     bool is_held = held.count(v.record->subject) != 0;
     if (!is_held) {
-      COFFRE_ASSIGN_OR_RETURN(auto h, vault_.store().Get(Space::kRetention, HoldKey(v.record->subject)));
+      COFFRE_ASSIGN_OR_RETURN(auto h, holds_.Get(Space::kRetention, HoldKey(v.record->subject)));
       is_held = h.has_value();
     }
     if (is_held) {

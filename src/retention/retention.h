@@ -2,7 +2,7 @@
 // collection's rule ([collections.NAME.retention], schema.h), per-subject
 // legal holds, and the report of what will go and when.
 //
-//   retention::Retention r(vault, audit_log, clock);
+//   retention::Retention r(vault, *vault.Grant("retention", kRetentionSpaces), audit_log, clock);
 //   COFFRE_TRY(r.SetHold(subject, "dpo"));           // the subject is kept
 //   COFFRE_ASSIGN_OR_RETURN(auto swept, r.Sweep());  // archive / delete what is due
 //   COFFRE_ASSIGN_OR_RETURN(auto plan, r.Report(1000));
@@ -36,9 +36,13 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "schema/schema.h"
+#include "storage/space_handle.h"
 #include "vault/vault.h"
 
 namespace coffre::retention {
+
+// The space retention owns (vault::Vault::Grant, ADR 0023): legal holds.
+inline constexpr storage::SpaceSet kRetentionSpaces = storage::Spaces({storage::Space::kRetention});
 
 // Retention's part of a subject's erasure (vault/eraser.h, ADR 0023): the
 // subject's legal hold, if any, goes in the vault's batch (a hold on
@@ -100,8 +104,9 @@ struct Plan {
 
 class Retention {
  public:
-  Retention(vault::Vault& vault, audit::AuditLog& audit, Clock& clock)
-      : vault_(vault), audit_(audit), clock_(clock) {}
+  // `holds`: the legal holds' space (kRetentionSpaces, vault::Vault::Grant).
+  Retention(vault::Vault& vault, storage::SpaceHandle holds, audit::AuditLog& audit, Clock& clock)
+      : vault_(vault), holds_(holds), audit_(audit), clock_(clock) {}
 
   // Legal holds. SetHold replaces an existing hold; ReleaseHold is
   // kNotFound when there is none. kNotFound as well for an unknown subject
@@ -137,6 +142,7 @@ class Retention {
                                         bool& activity_unknown);
 
   vault::Vault& vault_;
+  storage::SpaceHandle holds_;
   audit::AuditLog& audit_;
   Clock& clock_;
   std::mutex sweep_mu_;

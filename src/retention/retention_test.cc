@@ -12,6 +12,7 @@
 
 #include "audit/entry.h"
 #include "crypto/crypto.h"
+#include "storage/memory_store.h"
 
 namespace coffre::retention {
 namespace {
@@ -63,10 +64,20 @@ class RetentionTest : public ::testing::Test {
     auto init = vault::Vault::Init({.dir = tmp_ / "v",
                                     .schema_path = tmp_ / "s.toml",
                                     .key_file = tmp_ / "v.key",
-                                    .erasure_journal = tmp_ / "v.erasures"});
+                                    .erasure_journal = tmp_ / "v.erasures",
+                                    .store = Opener()});
     ASSERT_TRUE(init) << init.error().message;
     OpenAll("v.audit-anchor");
   }
+  // The store in memory (storage/memory_store.h), reopened on the same
+  // data; RocksDB in tmp_/v for the tests of what reaches the files.
+  storage::StoreOpener Opener() {
+    if (on_disk_) return nullptr;
+    if (!memory_) memory_ = storage::NewMemoryData();
+    return storage::MemoryStoreOpener(memory_);
+  }
+  bool on_disk_ = false;
+  std::shared_ptr<storage::MemoryData> memory_;
   // Opens the vault (replaying its erasure journal), its audit log with the
   // anchor `anchor` beside it, and the retention rules.
   void OpenAll(const std::string& anchor) {
@@ -77,18 +88,20 @@ class RetentionTest : public ::testing::Test {
                                  .key_file = tmp_ / "v.key",
                                  .erasure_journal = tmp_ / "v.erasures",
                                  .clock = &clock_,
-                                 .erasers = {&hold_eraser_}});
+                                 .erasers = {&hold_eraser_},
+                                 .store = Opener()});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
     audit::Options ao;
     ao.anchor_path = tmp_ / anchor;
     ao.recreate_anchor = anchor != "v.audit-anchor";
     ao.clock = &clock_;
-    auto log = audit::AuditLog::Open(vault_->store(),
+    auto log = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
                                      crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()), ao);
     ASSERT_TRUE(log) << log.error().message;
     audit_ = std::move(*log);
-    retention_ = std::make_unique<Retention>(*vault_, *audit_, clock_);
+    retention_ =
+        std::make_unique<Retention>(*vault_, *vault_->Grant("retention", kRetentionSpaces), *audit_, clock_);
   }
   void TearDown() override {
     retention_.reset();
@@ -288,7 +301,12 @@ TEST_F(RetentionTest, ArchivesThenDeletes) {
 // ADR 0012: a copied index reveals nothing about archived records, so an
 // archive-only sweep compacts too: the blind-index entries it deleted leave
 // the older files, not only the live view.
-TEST_F(RetentionTest, ArchivedIndexEntriesAreGoneFromEveryFile) {
+class RetentionOnDiskTest : public RetentionTest {
+ protected:
+  RetentionOnDiskTest() { on_disk_ = true; }
+};
+
+TEST_F(RetentionOnDiskTest, ArchivedIndexEntriesAreGoneFromEveryFile) {
   Put("prospects", {{"email", "archived.only@example.fr"}, {"last_contact", "2025-10-27"}});
   std::vector<std::string> index_keys;
   ASSERT_TRUE(vault_->store().Scan(Space::kIndex, "", [&](std::string_view k, std::string_view) {

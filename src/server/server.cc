@@ -120,7 +120,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                  .guard = &rt->guard(),
                  .cards = &rt->cards(),
                  .credentials = &rt->credentials(),
-                 .retention = &rt->retention()});
+                 .retention = &rt->retention(),
+                 .approvals = &rt->approvals()});
   app::Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(app::AdminSocketPath(ro.dir), admin));
 

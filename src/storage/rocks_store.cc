@@ -158,17 +158,17 @@ class RocksWriteBatch final : public WriteBatch {
  public:
   RocksWriteBatch(const RocksStore* owner, const CfHandles* cfs) : owner_(owner), cfs_(cfs) {}
 
-  void Put(Space space, std::string_view key, std::string_view value) override {
+  void DoPut(Space space, std::string_view key, std::string_view value) override {
     if (!ValidSpace(space)) return Remember(rocksdb::Status::InvalidArgument("bad space"));
     Remember(rep_.Put((*cfs_)[static_cast<size_t>(space)], ToSlice(key), ToSlice(value)));
   }
-  void Delete(Space space, std::string_view key) override {
+  void DoDelete(Space space, std::string_view key) override {
     if (!ValidSpace(space)) return Remember(rocksdb::Status::InvalidArgument("bad space"));
     Remember(rep_.Delete((*cfs_)[static_cast<size_t>(space)], ToSlice(key)));
   }
   size_t Count() const override { return rep_.Count(); }
   size_t ApproximateBytes() const override { return rep_.GetDataSize(); }
-  void Clear() override {
+  void DoClear() override {
     rep_.Clear();
     error_ = rocksdb::Status::OK();
   }

@@ -1,8 +1,10 @@
 // The Store: coffre's only view of persistence. Ordered keys in a few named
 // spaces, atomic batches across spaces, prefix scans, and durable writes.
 //
-// RocksDB is the embedded default (OpenRocksStore). Any later backend must
-// pass the conformance suite in store_conformance.h.
+// RocksDB is the embedded default (OpenRocksStore); memory_store.h holds an
+// in-memory backend for tests and tools. Every backend passes the
+// conformance suite in store_conformance.h. Modules other than the vault see
+// a store only through a SpaceHandle (space_handle.h): the spaces they own.
 //
 //   auto store = OpenRocksStore({.path = dir});
 //   if (!store) return store.error();
@@ -19,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,14 +55,49 @@ enum class Space : uint8_t {
 inline constexpr int kSpaceCount = 15;
 std::string_view SpaceName(Space s);
 
+// A set of spaces, one bit per Space value (SpaceHandle's grants, the
+// spaces a batch touches). Values past the last bit all map to it, so that
+// a bad space is never taken for a granted one.
+using SpaceSet = uint64_t;
+constexpr SpaceSet SpaceBit(Space s) {
+  return static_cast<uint8_t>(s) < 63 ? SpaceSet{1} << static_cast<uint8_t>(s) : SpaceSet{1} << 63;
+}
+constexpr SpaceSet Spaces(std::initializer_list<Space> spaces) {
+  SpaceSet set = 0;
+  for (Space s : spaces) set |= SpaceBit(s);
+  return set;
+}
+
+// Put and Delete are not virtual: they note the space touched (one OR, so
+// that SpaceHandle::Write can check a module's batch against its grant
+// without a virtual call per entry) and call the backend's DoPut/DoDelete.
 class WriteBatch {
  public:
   virtual ~WriteBatch() = default;
-  virtual void Put(Space space, std::string_view key, std::string_view value) = 0;
-  virtual void Delete(Space space, std::string_view key) = 0;
+  void Put(Space space, std::string_view key, std::string_view value) {
+    touched_ |= SpaceBit(space);
+    DoPut(space, key, value);
+  }
+  void Delete(Space space, std::string_view key) {
+    touched_ |= SpaceBit(space);
+    DoDelete(space, key);
+  }
   virtual size_t Count() const = 0;
   virtual size_t ApproximateBytes() const = 0;
-  virtual void Clear() = 0;
+  void Clear() {
+    touched_ = 0;
+    DoClear();
+  }
+  // Every space a Put or Delete named since the last Clear.
+  SpaceSet touched() const { return touched_; }
+
+ protected:
+  virtual void DoPut(Space space, std::string_view key, std::string_view value) = 0;
+  virtual void DoDelete(Space space, std::string_view key) = 0;
+  virtual void DoClear() = 0;
+
+ private:
+  SpaceSet touched_ = 0;
 };
 
 // Sorted files destined for one space (Store::IngestAtomically).
@@ -153,6 +191,19 @@ class Store {
     return IngestAtomically({IngestSet{space, paths}});
   }
 };
+
+// What the opener of a store asks for (vault::Vault::Init and Open).
+struct StoreRequest {
+  std::string path;  // the vault's data directory
+  bool create_if_missing = false;
+  bool read_only = false;
+};
+
+// Opens a store: how a vault takes its store from its caller, as LevelDB's
+// DB takes its Env (vault::OpenOptions::store, ADR 0023). Backends offer one
+// (MemoryStoreOpener); the vault's default opens RocksDB at request.path.
+// Returns the errors of the backend's open (see OpenRocksStore).
+using StoreOpener = std::function<Result<std::unique_ptr<Store>>(const StoreRequest& request)>;
 
 struct RocksOptions {
   std::string path;

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "storage/sorted_file_writer.h"
+
 namespace coffre::storage {
 namespace {
 
@@ -574,6 +576,43 @@ TEST_P(StoreConformanceTest, CompactSpaceRemovesDeletedValuesFromFiles) {
   EXPECT_EQ(GetOrDie(*store, Space::kRecords, "victim-1"), std::nullopt);
   EXPECT_EQ(ScanAll(*store, Space::kRecords, "keep/").size(), 100u);
   EXPECT_EQ(GetOrDie(*store, Space::kMeta, "meta-2"), "meta value");
+}
+
+// Bulk import's fast path: sorted files land in several spaces at once,
+// replace existing entries with the same keys, and are moved in.
+TEST_P(StoreConformanceTest, IngestAtomicallyAcrossSpacesMovesTheFilesIn) {
+  auto store = Open(false);
+  ASSERT_TRUE(store);
+  PutOne(*store, Space::kRecords, "r/0001", "old");
+  PutOne(*store, Space::kRecords, "r/9999", "untouched");
+  const std::string files = dir_ + "/ingest";
+  ASSERT_TRUE(std::filesystem::create_directories(files));
+  auto write_file = [&](const std::string& name, const Entries& entries) {
+    const std::string path = files + "/" + name;
+    auto w = SortedFileWriter::Create(path, entries.size());
+    EXPECT_TRUE(w) << w.error().ToString();
+    if (!w) return path;
+    for (const auto& [k, v] : entries) EXPECT_TRUE((*w)->Add(k, v));
+    auto n = (*w)->Finish();
+    EXPECT_TRUE(n) << n.error().ToString();
+    return path;
+  };
+  const std::string r1 = write_file("r1.sst", {{"r/0001", "new"}, {"r/0002", "two"}});
+  const std::string r2 = write_file("r2.sst", {{"r/0003", "three"}});
+  const std::string i1 = write_file("i1.sst", {{Bytes({'i', 0xff}), ""}});
+  auto s = store->IngestAtomically({IngestSet{Space::kRecords, {r1, r2}}, IngestSet{Space::kIndex, {i1}}});
+  ASSERT_TRUE(s) << s.error().ToString();
+  EXPECT_EQ(ScanAll(*store, Space::kRecords, "r/"),
+            (Entries{{"r/0001", "new"}, {"r/0002", "two"}, {"r/0003", "three"}, {"r/9999", "untouched"}}));
+  EXPECT_EQ(GetOrDie(*store, Space::kIndex, Bytes({'i', 0xff})), "");
+  EXPECT_EQ(GetOrDie(*store, Space::kMeta, "r/0002"), std::nullopt);
+  for (const std::string& p : {r1, r2, i1}) EXPECT_FALSE(std::filesystem::exists(p)) << p;
+  // Nothing to ingest is fine.
+  ASSERT_TRUE(store->IngestAtomically({}));
+  store.reset();
+  store = Open(true);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(GetOrDie(*store, Space::kRecords, "r/0002"), "two");
 }
 
 TEST_P(StoreConformanceTest, CompactingAnEmptySpaceIsFine) {

@@ -165,7 +165,8 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
   ::chmod(o.dir.c_str(), 0700);
   auto master = crypto::LoadKeyFile(o.key_file);
   if (!master) return undo(master.error());
-  auto store = storage::OpenRocksStore({.path = o.dir, .create_if_missing = true});
+  auto store = o.store ? o.store({.path = o.dir, .create_if_missing = true})
+                       : storage::OpenRocksStore({.path = o.dir, .create_if_missing = true});
   if (!store) return undo(store.error());
 
   std::string vault_id = crypto::RandomString(kIdBytes);
@@ -204,15 +205,16 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
     return Fail(ErrorCode::kNotFound, "no vault at " + o.dir);
   }
   COFFRE_ASSIGN_OR_RETURN(v->master_, crypto::LoadKeyFile(o.key_file));
-  COFFRE_ASSIGN_OR_RETURN(v->store_, storage::OpenRocksStore({
-                                         .path = o.dir,
-                                         .create_if_missing = false,
-                                         .read_only = o.read_only,
-                                         .disable_compression_everywhere =
-                                             o.disable_compression_everywhere,
-                                         .write_buffer_bytes = o.write_buffer_bytes,
-                                         .row_cache_bytes = o.row_cache_bytes,
-                                     }));
+  COFFRE_ASSIGN_OR_RETURN(v->store_, o.store ? o.store({.path = o.dir, .read_only = o.read_only})
+                                             : storage::OpenRocksStore({
+                                                   .path = o.dir,
+                                                   .create_if_missing = false,
+                                                   .read_only = o.read_only,
+                                                   .disable_compression_everywhere =
+                                                       o.disable_compression_everywhere,
+                                                   .write_buffer_bytes = o.write_buffer_bytes,
+                                                   .row_cache_bytes = o.row_cache_bytes,
+                                               }));
   COFFRE_ASSIGN_OR_RETURN(std::string format, GetRequiredMeta(*v->store_, layout::kMetaFormat));
   if (format != std::to_string(kFormatVersion)) {
     return Fail(ErrorCode::kFailedPrecondition, "vault format " + format + " is not supported");
@@ -260,6 +262,20 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
     COFFRE_TRY(v->FinishPendingCompaction());
   }
   return v;
+}
+
+Result<storage::SpaceHandle> Vault::Grant(const char* module, storage::SpaceSet writable,
+                                          storage::SpaceSet read_only) {
+  // The vault's own spaces: what it holds is only reached through its API.
+  constexpr storage::SpaceSet kVaultSpaces = storage::Spaces(
+      {Space::kMeta, Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive});
+  constexpr storage::SpaceSet kKnown = (storage::SpaceSet{1} << storage::kSpaceCount) - 1;
+  const storage::SpaceSet asked = writable | read_only;
+  if ((asked & kVaultSpaces) != 0 || (asked & ~kKnown) != 0) {
+    return Fail(ErrorCode::kInternal,
+                "module '" + std::string(module) + "' asked for spaces the vault does not grant");
+  }
+  return storage::SpaceHandle(*store_, module, writable, read_only);
 }
 
 Status Vault::PutConfig(std::string_view name, std::string_view value) {

@@ -19,7 +19,8 @@
 //
 // Thread-safety: a Vault is safe for concurrent use. Writes that check
 // unique constraints are serialised inside the vault.
-// Ownership: the Vault owns its Store; Open() takes the directory's lock.
+// Ownership: the Vault owns its Store (opened by OpenOptions::store, RocksDB
+// by default, whose Open takes the directory's lock).
 #pragma once
 
 #include <condition_variable>
@@ -34,6 +35,7 @@
 #include "common/status.h"
 #include "crypto/crypto.h"
 #include "schema/schema.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 #include "vault/eraser.h"
 #include "vault/erasure_journal.h"
@@ -50,6 +52,9 @@ struct InitOptions {
   // Written in the same batch as the vault (see PutConfig and PutSecret).
   std::vector<std::pair<std::string, std::string>> config;
   std::vector<std::pair<std::string, std::string>> secrets;
+  // Opens the store the vault is created in (ADR 0023), asked for
+  // {dir, create_if_missing}. Empty: RocksDB in `dir`.
+  storage::StoreOpener store = nullptr;
 };
 
 struct InitResult {
@@ -75,6 +80,11 @@ struct OpenOptions {
   // records. Not owned; must outlive the vault. Names and journal kinds
   // must be distinct (kInvalidArgument).
   std::vector<Eraser*> erasers;
+  // Opens the vault's store, as LevelDB's DB takes its Env (ADR 0023):
+  // asked for {dir, read_only}; the vault owns what it returns. Empty:
+  // RocksDB in `dir` with the options above (which only it reads), as
+  // `coffre` always does. Tests pass storage::MemoryStoreOpener.
+  storage::StoreOpener store = nullptr;
 };
 
 // A field as given by a caller, before validation.
@@ -134,8 +144,19 @@ class Vault {
   const schema::Schema& schema() const { return schema_; }
   const std::string& vault_id() const { return vault_id_; }
   const std::string& dir() const { return options_.dir; }
+  // The whole store and keyring: for the vault's own parts (the importer),
+  // the composition root (src/app), and tests that inspect raw entries.
+  // Modules get a handle on their own spaces (Grant) and the keys the
+  // composition root hands them, never these (ADR 0023; tests/module_seams_test
+  // checks it).
   storage::Store& store() { return *store_; }
   const Keyring& keyring() const { return keyring_; }
+  // A handle on spaces that a module owns, for the composition root to give
+  // it: read-write `writable`, and `read_only` for reading. The vault's own
+  // spaces (meta, keys, records, index, subjects, archive) are never
+  // granted: asking for them is a bug, kInternal.
+  Result<storage::SpaceHandle> Grant(const char* module, storage::SpaceSet writable,
+                                     storage::SpaceSet read_only = 0);
   IdSource& ids() { return ids_; }
   Clock& clock() const { return *clock_; }
   // Serialises writers that check unique constraints (Put, erasure,

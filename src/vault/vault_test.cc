@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "storage/memory_store.h"
 #include "crypto/key_file.h"
 #include "tests/vectors/card_numbers.h"
 #include "vault/erasure_journal.h"
@@ -128,7 +129,7 @@ class VaultTest : public ::testing::Test {
     key_ = tmp_ + "/vault.key";
     journal_ = tmp_ + "/vault.erasures";
     std::ofstream(tmp_ + "/schema.toml") << kSchema;
-    auto init = Vault::Init({dir_, tmp_ + "/schema.toml", key_, journal_});
+    auto init = Vault::Init({dir_, tmp_ + "/schema.toml", key_, journal_, {}, {}, Opener()});
     ASSERT_TRUE(init) << init.error().message;
     Reopen();
   }
@@ -140,10 +141,21 @@ class VaultTest : public ::testing::Test {
 
   void Reopen() {
     vault_.reset();
-    auto v = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .erasers = erasers_});
+    auto v = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .erasers = erasers_,
+                          .store = Opener()});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
   }
+
+  // The vault's store: in memory (storage/memory_store.h), the same data at
+  // each reopening; RocksDB in dir_ for RocksVaultTest, whose tests look at
+  // the files (erasure, rotation, backups) or at RocksDB's own behaviour.
+  storage::StoreOpener Opener() {
+    if (on_disk_) return nullptr;
+    return storage::MemoryStoreOpener(memory_);
+  }
+  bool on_disk_ = false;
+  std::shared_ptr<storage::MemoryData> memory_ = storage::NewMemoryData();
 
   Vault& v() { return *vault_; }
   storage::Store& store() { return vault_->store(); }
@@ -213,6 +225,54 @@ class VaultTest : public ::testing::Test {
 };
 
 // ---------------------------------------------------------------- basics
+
+// The default backend: the tests of what reaches (or leaves) the files.
+class RocksVaultTest : public VaultTest {
+ protected:
+  RocksVaultTest() { on_disk_ = true; }
+};
+
+// The store comes from the caller (OpenOptions::store, ADR 0023): the
+// in-memory vault leaves no store file in its directory, and a RocksDB
+// opening of that directory finds no vault; the default opens RocksDB.
+TEST_F(VaultTest, TheStoreComesFromTheOpener) {
+  Put(kPeople[0]);
+  EXPECT_FALSE(fs::exists(dir_ + "/CURRENT"));
+  vault_.reset();
+  auto rocks = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_});
+  ASSERT_FALSE(rocks);
+  Reopen();
+  EXPECT_EQ(v().Find("people", "email", schema::Input::String(Value(kPeople[0], "email")))->size(), 1u);
+}
+
+TEST_F(RocksVaultTest, TheDefaultStoreIsRocksDbInTheDirectory) {
+  RecordRef a = Put(kPeople[0]);
+  EXPECT_TRUE(fs::exists(dir_ + "/CURRENT"));
+  vault_.reset();
+  auto ro = Vault::Open({.dir = dir_, .key_file = key_, .read_only = true});
+  ASSERT_TRUE(ro) << ro.error().message;
+  EXPECT_TRUE((*ro)->Get("people", a.id));
+}
+
+TEST_F(VaultTest, GrantsModuleSpacesButNeverTheVaults) {
+  auto cards = v().Grant("cards", storage::Spaces({storage::Space::kCards}),
+                         storage::Spaces({storage::Space::kAudit}));
+  ASSERT_TRUE(cards) << cards.error().message;
+  auto batch = cards->NewBatch();
+  batch->Put(storage::Space::kCards, "c/1", "x");
+  ASSERT_TRUE(cards->Write(*batch));
+  EXPECT_EQ(store().Get(storage::Space::kCards, "c/1").value(), "x");
+  EXPECT_TRUE(cards->Get(storage::Space::kAudit, "e"));
+  EXPECT_FALSE(cards->Get(storage::Space::kRecords, "r"));
+  for (storage::Space own : {storage::Space::kMeta, storage::Space::kKeys, storage::Space::kRecords,
+                             storage::Space::kIndex, storage::Space::kSubjects, storage::Space::kArchive}) {
+    auto w = v().Grant("x", storage::SpaceBit(own));
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().code, ErrorCode::kInternal);
+    EXPECT_FALSE(v().Grant("x", 0, storage::SpaceBit(own))) << "not even for reading";
+  }
+  EXPECT_FALSE(v().Grant("x", storage::SpaceSet{1} << 40)) << "no unknown space";
+}
 
 TEST_F(VaultTest, PutGetFindSurviveReopen) {
   RecordRef a = Put(kPeople[0]);
@@ -543,7 +603,7 @@ TEST_F(VaultTest, EraseSubjectLeavesNoTraceInAnySpace) {
 // Crypto-shredding only works if the wrapped data key is gone from the files,
 // not just from the live view: no SST, WAL or MANIFEST of the directory may
 // still hold its bytes once EraseSubject returns (it flushes and compacts).
-TEST_F(VaultTest, ErasedDataKeyIsGoneFromEveryFile) {
+TEST_F(RocksVaultTest, ErasedDataKeyIsGoneFromEveryFile) {
   for (bool flushed : {false, true}) {
     SCOPED_TRACE(flushed ? "data key flushed to an SST before erasure"
                          : "data key only in the WAL");
@@ -848,7 +908,7 @@ TEST_F(VaultTest, RotationKeepsDataAndSearch) {
   auto n = v().RotateMasterKey(next);
   ASSERT_TRUE(n) << n.error().message;
   vault_.reset();
-  auto old = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_});
+  auto old = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .store = Opener()});
   ASSERT_FALSE(old);
   EXPECT_EQ(old.error().code, ErrorCode::kPermissionDenied);
   key_ = next;
@@ -919,7 +979,7 @@ std::vector<std::string> FilesHolding(const std::string& dir, const std::string&
 // Item 11: DELETE of one record used to shred its data key in the live view
 // only; the wrapped key, the ciphertext and its blind-index keys stayed in
 // table files (and the MANIFEST's key boundaries) until some compaction.
-TEST_F(VaultTest, DeletedRecordIsGoneFromEveryFile) {
+TEST_F(RocksVaultTest, DeletedRecordIsGoneFromEveryFile) {
   RecordRef a = Put(kPeople[0]);
   RecordRef b = Put(kPeople[1]);
   const std::string wrapped =
@@ -966,7 +1026,7 @@ TEST_F(VaultTest, DeletedRecordIsGoneFromEveryFile) {
 // Item 2: a record deleted (online or archived) after a backup was taken
 // does not come back when the backup is restored: the deletion is in the
 // erasure journal, which the next open replays.
-TEST_F(VaultTest, RestoredBackupForgetsDeletedRecords) {
+TEST_F(RocksVaultTest, RestoredBackupForgetsDeletedRecords) {
   RecordRef online = Put(kPeople[0]);
   RecordRef archived = Put(kPeople[1]);
   RecordRef sibling = PutContract("MAIF", "C-1", online.subject);
@@ -1305,7 +1365,7 @@ TEST_F(VaultTest, ClashingErasersAreRefusedAtOpen) {
 // Item 3: after rotation, the keyring entries sealed under the old master
 // key are in no file of the directory (a copy taken now plus the retired
 // key file must read nothing).
-TEST_F(VaultTest, RotationLeavesNoOldWrapInAnyFile) {
+TEST_F(RocksVaultTest, RotationLeavesNoOldWrapInAnyFile) {
   Put(kPeople[0]);
   const std::string old_wrap = RawGet(Space::kMeta, "keyring/kek.1").substr(1);
   ASSERT_TRUE(store().Flush());
@@ -1338,7 +1398,7 @@ TEST_F(VaultTest, RotationInPlaceLeavesAVaultThatOpens) {
   Reopen();  // with KEY, as every later command does
   EXPECT_TRUE(v().Get("people", a.id));
   vault_.reset();
-  auto old = Vault::Open({.dir = dir_, .key_file = retired, .erasure_journal = journal_});
+  auto old = Vault::Open({.dir = dir_, .key_file = retired, .erasure_journal = journal_, .store = Opener()});
   ASSERT_FALSE(old);
   EXPECT_EQ(old.error().code, ErrorCode::kPermissionDenied);
 }
@@ -1350,7 +1410,8 @@ TEST_F(VaultTest, RotationInterruptedAfterItsCommitIsFinishedOnOpen) {
   ASSERT_TRUE(v().RotateMasterKey(PendingKeyFile(key_)));
   vault_.reset();
   auto ro =
-      Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .read_only = true});
+      Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .read_only = true,
+                   .store = Opener()});
   ASSERT_TRUE(ro) << ro.error().message;
   EXPECT_TRUE((*ro)->Get("people", a.id));
   ro->reset();

@@ -10,7 +10,7 @@ const std::string kEntriesEnd(1, kEntryTag + 1);
 
 }  // namespace
 
-Result<std::optional<Located>> EntryAtOrAfter(storage::Store& store, uint64_t seq) {
+Result<std::optional<Located>> EntryAtOrAfter(const storage::SpaceHandle& store, uint64_t seq) {
   std::optional<Located> found;
   bool corrupt = false;
   COFFRE_TRY(store.ScanRange(storage::Space::kAudit, EntryKey(seq), kEntriesEnd,
@@ -31,7 +31,7 @@ Result<std::optional<Located>> EntryAtOrAfter(storage::Store& store, uint64_t se
   return found;
 }
 
-Result<uint64_t> FirstSeqAtOrAfterTime(storage::Store& store, int64_t time_ms) {
+Result<uint64_t> FirstSeqAtOrAfterTime(const storage::SpaceHandle& store, int64_t time_ms) {
   // Upper bound: the first power of two past the last entry.
   uint64_t hi = 1;
   for (;;) {
@@ -57,7 +57,7 @@ Result<uint64_t> FirstSeqAtOrAfterTime(storage::Store& store, int64_t time_ms) {
   return lo;
 }
 
-Result<std::optional<Checkpoint>> CheckpointAtOrBefore(storage::Store& store, uint64_t seq) {
+Result<std::optional<Checkpoint>> CheckpointAtOrBefore(const storage::SpaceHandle& store, uint64_t seq) {
   // Checkpoints are at most about checkpoint_every apart: look back through
   // growing windows instead of scanning from the start.
   std::optional<Checkpoint> found;

@@ -11,6 +11,7 @@
 
 #include "audit/internal/format.h"
 #include "common/status.h"
+#include "storage/space_handle.h"
 #include "storage/store.h"
 
 namespace coffre::audit::internal {
@@ -21,13 +22,13 @@ struct Located {
 };
 
 // The first stored entry with seq >= `seq` (nullopt past the end).
-Result<std::optional<Located>> EntryAtOrAfter(storage::Store& store, uint64_t seq);
+Result<std::optional<Located>> EntryAtOrAfter(const storage::SpaceHandle& store, uint64_t seq);
 
 // The smallest seq whose entry's time is >= time_ms; one past the last entry
 // when there is none.
-Result<uint64_t> FirstSeqAtOrAfterTime(storage::Store& store, int64_t time_ms);
+Result<uint64_t> FirstSeqAtOrAfterTime(const storage::SpaceHandle& store, int64_t time_ms);
 
 // The latest stored checkpoint with seq <= `seq` (nullopt if none).
-Result<std::optional<Checkpoint>> CheckpointAtOrBefore(storage::Store& store, uint64_t seq);
+Result<std::optional<Checkpoint>> CheckpointAtOrBefore(const storage::SpaceHandle& store, uint64_t seq);
 
 }  // namespace coffre::audit::internal
