@@ -48,7 +48,10 @@ class Admin {
   Admin(const Admin&) = delete;
   Admin& operator=(const Admin&) = delete;
 
-  Result<boost::json::object> Execute(const boost::json::object& request, uint32_t uid);
+  // `fds`: descriptors the caller passed with the request (records.import:
+  // input, rejects[, ids-out][, commit reports]); borrowed.
+  Result<boost::json::object> Execute(const boost::json::object& request, uint32_t uid,
+                                      std::span<const int> fds = {});
 
  private:
   Runtime& rt_;

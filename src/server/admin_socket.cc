@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace coffre::server {
 namespace {
@@ -97,7 +98,16 @@ void AdminSocket::Answer(int client) {
   // The request is read before anything is answered: closing a socket
   // with unread data resets it, and the client would see an I/O error
   // instead of the refusal.
-  auto line = app::ReadAdminLine(client, kIoTimeoutMs, app::kMaxAdminRequestBytes);
+  // Descriptors passed with the request (records.import's files) are the
+  // caller's: closed here once answered.
+  std::vector<int> fds;
+  struct CloseFds {
+    std::vector<int>& v;
+    ~CloseFds() {
+      for (int f : v) ::close(f);
+    }
+  } close_fds{fds};
+  auto line = app::ReadAdminLine(client, kIoTimeoutMs, app::kMaxAdminRequestBytes, &fds);
   // The file mode keeps other users out; the peer's uid is checked as well,
   // so a socket whose mode was loosened still serves only the server's own
   // user (or root), and an unknown peer is refused.
@@ -120,7 +130,7 @@ void AdminSocket::Answer(int client) {
     } else if (auto op = v.as_object().if_contains("op"); op && op->is_string() && op->get_string() == "ping") {
       answer = {{"pong", true}};
     } else {
-      auto r = admin_.Execute(v.as_object(), cred.uid);
+      auto r = admin_.Execute(v.as_object(), cred.uid, fds);
       answer = r ? std::move(*r) : app::ErrorToJson(r.error());
     }
   }
