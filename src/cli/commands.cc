@@ -478,7 +478,10 @@ class ImportFiles {
 Status ImportThroughServer(const VaultArgs& a, const vault::ImportOptions& o, const std::string& format,
                            bool report) {
   ImportFiles files;
-  COFFRE_TRY(files.Open(o));
+  if (Status opened = files.Open(o); !opened) {
+    files.Finish(false, 0);  // a rejects file made for nothing goes
+    return opened;
+  }
   boost::json::object request{{"op", "records.import"},
                               {"collection", o.collection},
                               {"path", o.path},
