@@ -16,7 +16,8 @@ namespace json = boost::json;
 Result<std::string> Text(const json::object& o, std::string_view key, bool required) {
   auto it = o.find(key);
   if (it == o.end()) {
-    if (required) return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' is required (a string)");
+    if (required)
+      return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' is required (a string)");
     return std::string();
   }
   if (!it->value().is_string())
@@ -29,7 +30,8 @@ Status Count(const json::object& o, std::string_view key, T& out) {
   auto it = o.find(key);
   if (it == o.end()) return Ok();
   if (!it->value().is_int64() || it->value().get_int64() < 0)
-    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be a non-negative integer");
+    return Fail(ErrorCode::kInvalidArgument,
+                "'" + std::string(key) + "' must be a non-negative integer");
   out = static_cast<T>(it->value().get_int64());
   return Ok();
 }
@@ -82,17 +84,19 @@ Result<json::object> ImportFromDescriptors(Runtime& rt, const json::object& req,
   COFFRE_TRY(Count(req, "commit_rows", o.commit_rows));
   bool report = false;
   if (auto it = req.find("report_commits"); it != req.end()) {
-    if (!it->value().is_bool()) return Fail(ErrorCode::kInvalidArgument, "'report_commits' must be a boolean");
+    if (!it->value().is_bool())
+      return Fail(ErrorCode::kInvalidArgument, "'report_commits' must be a boolean");
     report = it->value().get_bool();
   }
   // The server opens no path: the caller passes its files.
   const size_t needed = 2 + (o.ids_out_path.empty() ? 0 : 1) + (report ? 1 : 0);
   if (fds.size() != needed) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "records.import needs its files passed as descriptors with the request (input, rejects" +
-                    std::string(o.ids_out_path.empty() ? "" : ", ids-out") +
-                    (report ? ", commit reports" : "") + "): " + std::to_string(needed) + " expected, " +
-                    std::to_string(fds.size()) + " received");
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        "records.import needs its files passed as descriptors with the request (input, rejects" +
+            std::string(o.ids_out_path.empty() ? "" : ", ids-out") +
+            (report ? ", commit reports" : "") + "): " + std::to_string(needed) + " expected, " +
+            std::to_string(fds.size()) + " received");
   }
   o.input_fd = fds[0];
   o.rejects_fd = fds[1];
@@ -102,15 +106,18 @@ Result<json::object> ImportFromDescriptors(Runtime& rt, const json::object& req,
     const int out = fds[next];
     o.on_commit = [out](const vault::ImportProgress& p) {
       char line[160];
-      int n = std::snprintf(line, sizeof line, "{\"committed_through_line\":%llu,\"imported\":%llu,\"rejected\":%llu}\n",
-                            static_cast<unsigned long long>(p.committed_through_line),
-                            static_cast<unsigned long long>(p.imported),
-                            static_cast<unsigned long long>(p.rejected));
+      int n = std::snprintf(
+          line, sizeof line,
+          "{\"committed_through_line\":%llu,\"imported\":%llu,\"rejected\":%llu}\n",
+          static_cast<unsigned long long>(p.committed_through_line),
+          static_cast<unsigned long long>(p.imported), static_cast<unsigned long long>(p.rejected));
       if (n > 0) WriteAll(out, std::string_view(line, static_cast<size_t>(n)));
     };
   }
   vault::Vault* v = &rt.vault();
-  o.on_canaries = [v](const std::vector<std::string>& subjects) { return guard::RegisterCanaries(*v, subjects); };
+  o.on_canaries = [v](const std::vector<std::string>& subjects) {
+    return guard::RegisterCanaries(*v, subjects);
+  };
   COFFRE_ASSIGN_OR_RETURN(vault::ImportStats stats, vault::Import(*v, o));
   e.reason = ImportAuditReason(o, stats);
   return json::object{{"imported", stats.imported},         {"rejected", stats.rejected},
