@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -77,6 +79,15 @@ void AdminSocket::Stop() {
 }
 
 void AdminSocket::Serve() {
+  // Descriptors a caller passed (records.import: its stdout for commit
+  // reports, a FIFO named by --rejects) may be pipes whose reader goes
+  // away: the write then fails with EPIPE instead of killing the server.
+  // SIGPIPE is sent to the writing thread, and the importer's threads
+  // inherit this mask.
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
   for (;;) {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
