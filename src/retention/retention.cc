@@ -123,7 +123,7 @@ Status Retention::ForEachRecord(F&& visit, Missed& missed) {
         for (const vault::Record& r : page.records) {
           Visit v{&c, &r, archived, std::nullopt, false};
           auto base = BaseOf(c, r, v.activity_unknown);
-          if (!base && base.error().code == ErrorCode::kNotFound) {
+          if (IsNotFound(base)) {
             ++missed.gone;  // its membership went with a deletion or an erasure since
             continue;
           }
@@ -163,7 +163,7 @@ Result<SweepResult> Retention::Sweep() {
   };
   Missed missed;
   // kNotFound: deleted or erased since (EraseSubject does not take act_mu_).
-  auto gone = [](const Status& s) { return !s && s.error().code == ErrorCode::kNotFound; };
+  auto gone = [](const Status& s) { return IsNotFound(s); };
   auto unreadable = [](const Status& s) { return !s && s.error().code == ErrorCode::kDataLoss; };
   auto count = [](size_t& n) -> Status {
     ++n;
@@ -203,12 +203,12 @@ Result<SweepResult> Retention::Sweep() {
     }
     if (!v.archived) {
       auto now = vault_.Get(v.collection->name, v.record->id);
-      if (!now && now.error().code == ErrorCode::kNotFound) return count(missed.gone);
+      if (IsNotFound(now)) return count(missed.gone);
       if (!now && now.error().code == ErrorCode::kDataLoss) return count(missed.unreadable);
       if (!now) return Fail(now.error());
       bool unknown = false;
       auto base = BaseOf(*v.collection, *now, unknown);
-      if (!base && base.error().code == ErrorCode::kNotFound) return count(missed.gone);
+      if (IsNotFound(base)) return count(missed.gone);
       if (!base) return Fail(base.error());
       if (unknown) *base = out.at;  // stamped above
       if (!due(*base, del)) return Ok();
