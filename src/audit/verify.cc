@@ -8,6 +8,7 @@
 
 #include "audit/entry.h"
 #include "audit/internal/anchor.h"
+#include "audit/internal/chain.h"
 #include "audit/internal/format.h"
 #include "audit/internal/seek.h"
 #include "common/bytes.h"
@@ -110,54 +111,28 @@ class Walker {
     std::string hash = range.hash;
     uint64_t expected = range.first;
     bool stopped = false;
-    std::string scratch;
-    char next_hash[internal::kHashBytes];
     Status inner = Ok();
-    const std::string end = last_part ? std::string(1, internal::kEntryTag + 1) : internal::EntryKey(range.last + 1);
-    COFFRE_TRY(store_.ScanRangeOnce(
-        Space::kAudit, internal::EntryKey(range.first), end,
-        [&](std::string_view k, std::string_view v) {
-          auto seq = internal::SeqOfKey(k, internal::kEntryTag);
-          if (!seq) {
-            Bad(expected, "entry " + N(expected) + " was altered (unexpected key)");
-            return false;
-          }
-          if (*seq != expected) {
-            Bad(expected, "entry " + N(expected) + " is missing");
-            return false;
-          }
-          auto parts = internal::SplitStoredEntry(v);
-          auto e = parts ? DecodeEntryView(parts->bytes) : Result<EntryView>();
-          if (!parts || !e) {
-            Bad(expected, "entry " + N(expected) + " was altered");
-            return false;
-          }
-          if (e->seq != expected) {
-            Bad(expected, "entry " + N(expected) + " was moved or replaced (it holds entry " + N(e->seq) + ")");
-            return false;
-          }
-          internal::ChainHashInto(hash, expected, parts->bytes, scratch, next_hash);
-          hash.assign(next_hash, internal::kHashBytes);  // same size: no allocation
-          if (hash != parts->hash) {
-            Bad(expected, "entry " + N(expected) + " was altered");
-            return false;
-          }
-          r.last_seq = expected;
+    std::optional<internal::ChainBreak> broken;
+    const std::string end = last_part ? std::string() : internal::EntryKey(range.last + 1);
+    COFFRE_TRY(internal::WalkChain(
+        store_, range.first, end, internal::ScanMode::kOnce, hash, expected, broken,
+        [&](const EntryView& e) {
+          r.last_seq = e.seq;
           ++r.entries;
-          if (options_.visit) options_.visit(part_, *e);
+          if (options_.visit) options_.visit(part_, e);
           bool at_checkpoint = false;
-          inner = CheckCheckpoints(stored, expected, hash, at_checkpoint);
+          inner = CheckCheckpoints(stored, e.seq, hash, at_checkpoint);
           if (!inner || r.failed) return false;
           // The checkpoint just matched authenticates this entry's time;
           // times never go backwards, so nothing after it is in the window.
-          if (at_checkpoint && range.stop_after_ms && e->time_ms > *range.stop_after_ms) {
+          if (at_checkpoint && range.stop_after_ms && e.time_ms > *range.stop_after_ms) {
             stopped = true;
-            r.end_checkpoint = expected;
+            r.end_checkpoint = e.seq;
             return false;
           }
-          ++expected;
           return true;
         }));
+    if (broken) Bad(broken->seq, std::move(broken->problem));
     COFFRE_TRY(inner);
     if (r.failed || stopped) return Ok();
     if (!last_part) {
@@ -378,7 +353,7 @@ Result<VerifyReport> Verify(storage::Store& store, const std::string& anchor_pat
   if (opened) {
     anchor = std::move(*opened);
     report.anchored = true;
-  } else if (opened.error().code != ErrorCode::kNotFound) {
+  } else if (!IsNotFound(opened)) {
     return Fail(opened.error());
   }
   std::string key;
