@@ -38,7 +38,6 @@ class StoredCheckpoints {
  private:
   Status Load() {
     constexpr size_t kChunk = 1024;
-    bool corrupt = false;
     COFFRE_TRY(store_.ScanRange(Space::kAudit, internal::CheckpointKey(next_),
                                 std::string(1, internal::kCheckpointTag + 1),
                                 [&](std::string_view k, std::string_view v) {
@@ -50,13 +49,11 @@ class StoredCheckpoints {
                                     Checkpoint bad;
                                     bad.seq = seq.value_or(next_);
                                     c = bad;
-                                    corrupt = true;
                                   }
                                   next_ = c->seq + 1;
                                   buffer_.push_back(std::move(*c));
                                   return buffer_.size() < kChunk;
                                 }));
-    (void)corrupt;
     if (buffer_.size() < kChunk) exhausted_ = true;
     return Ok();
   }
