@@ -44,9 +44,10 @@ enum class ScanMode {
 // bytes valid during the call only); visit returns false to stop. `next` is
 // the seq after the last entry visit accepted (a stopping entry's own seq).
 // The first broken entry ends the walk and is described in `broken`; the
-// Status fails only when the store cannot be read.
-template <typename Visit>
-Status WalkChain(storage::Store& store, uint64_t first, std::string_view end, ScanMode mode,
+// Status fails only when the store cannot be read. `store` is anything with
+// Store's ScanRange and ScanRangeOnce (a Store, a handle on its spaces).
+template <typename AnyStore, typename Visit>
+Status WalkChain(AnyStore& store, uint64_t first, std::string_view end, ScanMode mode,
                  std::string& hash, uint64_t& next, std::optional<ChainBreak>& broken,
                  Visit&& visit) {
   next = first;
