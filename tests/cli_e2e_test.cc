@@ -922,9 +922,10 @@ TEST_F(CliE2eTest, PutWithSubjectAttachesAndExportShowsBoth) {
   }
   EXPECT_EQ(ids, (std::set<std::string>{first, second}));
 
-  // An unknown subject: refused, nothing written.
+  // An unknown subject: refused as invalid input (exit 2, as the API's
+  // 422: put runs record.create of the operation table), nothing written.
   r = Coffre({"put", dir_, "people", ToJson(person(50)), "--subject", std::string(32, 'a')});
-  EXPECT_EQ(r.exit_code, kExitNotFound) << r.err;
+  EXPECT_EQ(r.exit_code, kExitInvalid) << r.err;
   EXPECT_EQ(Find("nir", Field(person(50), "nir")).size(), 0u);
   r = Coffre({"export-subject", dir_, std::string(32, 'b')});
   EXPECT_EQ(r.exit_code, kExitNotFound) << r.err;

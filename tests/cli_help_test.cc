@@ -25,6 +25,7 @@
 
 #include "audit/format_version.h"
 #include "cli/commands.h"
+#include "cli/serve_command.h"
 #include "cli_runner.h"
 #include "vault/format_version.h"
 
@@ -59,6 +60,7 @@ class CliHelpTest : public ::testing::Test {
     root_ = new CLI::App("coffre");
     ctx_ = new cli::Context();
     cli::RegisterCommands(*root_, *ctx_);
+    cli::RegisterServeCommand(*root_, *ctx_);
     commands_ = new std::vector<Command>();
     Walk(root_, {}, *commands_);
   }

@@ -1,18 +1,22 @@
-// The HTTP API of coffre (docs/api.md): routing, authentication, policy,
-// execution, audit and the JSON shapes, over plain Request/Response values.
-// No socket here: src/server/https_server.cc feeds it; tests and the fuzz
-// target call Handle() directly.
+// The HTTP API of coffre (docs/api.md) over plain Request/Response values:
+// each route runs one operation of the table (src/app/operations.h) through
+// the runner (src/app/runner.h); this layer maps (method, path) to the
+// operation (api/routes.cc), reads the credential, purpose and on-behalf-of
+// headers, and turns the outcome into a response. No socket here:
+// src/server/https_server.cc feeds it; tests and the fuzz target call
+// Handle() directly.
 //
 //   api::Api api({.vault = v, .directory = dir, .audit = log,
 //                 .policy = [&] { return holder.Current(); }, .clock = clock,
 //                 .openapi_json = kOpenApiJson});
 //   api::Response r = api.Handle(request);
 //
-// The path of every request (DESIGN.md): authenticate → purpose and policy
-// → body → execute → quota (guard) → audit → respond with the views applied. A request
-// whose audit entry cannot be made durable fails with 503 and returns no
-// data. Responses never carry a personal value in an error, nor a stack
-// trace; no input yields a 5xx except a storage or audit failure.
+// The path of every request (DESIGN.md, ADR 0023ops-http): authenticate →
+// route → purpose and on-behalf-of → the runner: decide → body → execute →
+// quota (guard) → audit → respond with the views applied. A request whose
+// audit entry cannot be made durable fails with 503 and returns no data.
+// Responses never carry a personal value in an error, nor a stack trace; no
+// input yields a 5xx except a storage or audit failure.
 //
 // Thread-safety: Handle() is safe to call from many threads at once.
 // Ownership: Api borrows everything in Services, which must outlive it.
@@ -24,6 +28,7 @@
 #include <vector>
 
 #include "api/http.h"
+#include "app/limits.h"
 #include "audit/audit_log.h"
 #include "auth/principals.h"
 #include "common/clock.h"
@@ -45,24 +50,19 @@ class Retention;
 
 namespace coffre::api {
 
-inline constexpr size_t kMaxBodyBytes = 1u << 20;
-// POST /v1/sessions, read before any credential: a name, a password of at
-// most 1 KiB (auth::kMaxPasswordBytes) and a code fit with room to spare.
-inline constexpr size_t kMaxLoginBodyBytes = 4096;
+// The operations' bounds (app/limits.h), as HTTP has always named them.
+inline constexpr size_t kMaxBodyBytes = app::kMaxBodyBytes;
+inline constexpr size_t kMaxLoginBodyBytes = app::kMaxLoginBodyBytes;
 // Bodies above this size are parsed by at most kMaxLargeBodies requests at
 // once (a JSON document takes many times its size in memory); beyond, 503
 // busy with Retry-After. Records and searches are far smaller.
 inline constexpr size_t kLargeBodyBytes = 64u << 10;
 inline constexpr size_t kDefaultMaxLargeBodies = 8;
-inline constexpr size_t kDefaultSearchLimit = 100;
-// A search under a row scope opens at most this many matching records to
-// find those in scope; past it the answer says `truncated`.
-inline constexpr size_t kMaxScopedSearchCandidates = 10000;
-inline constexpr size_t kDefaultAuditLimit = 100;
-inline constexpr size_t kMaxAuditLimit = 1000;
-// A subject's export lists at most this many accesses to their data (the
-// most recent; `accesses_truncated` says when older ones were left out).
-inline constexpr size_t kMaxExportAccesses = 1000;
+inline constexpr size_t kDefaultSearchLimit = app::kDefaultSearchLimit;
+inline constexpr size_t kMaxScopedSearchCandidates = app::kMaxScopedSearchCandidates;
+inline constexpr size_t kDefaultAuditLimit = app::kDefaultAuditLimit;
+inline constexpr size_t kMaxAuditLimit = app::kMaxAuditLimit;
+inline constexpr size_t kMaxExportAccesses = app::kMaxExportAccesses;
 
 struct Services {
   vault::Vault& vault;
@@ -98,9 +98,9 @@ class Api {
   Response Handle(const Request& request);
 
   // Whether `request` may be handled on a thread that must not block (an
-  // I/O thread): a route that only reads and audits (GET of a record, the
-  // health check, the OpenAPI document). Anything that writes to the store,
-  // hashes a password or scans is not.
+  // I/O thread): its route's operation is not `may_block` (GET of a record,
+  // the health checks, the OpenAPI document). Anything that writes to the
+  // store, hashes a password or scans is not.
   static bool IsNonBlocking(const Request& request);
 
   // Handle(), with the request's audit entries moved into `deferred`

@@ -7,24 +7,29 @@ namespace coffre::app {
 namespace {
 
 #ifdef COFFRE_TEST_HOOKS
-// Test builds only: the real time plus the number of seconds written in a
-// file, re-read on each call, so black-box tests can move the clock
-// (session expiry, lockout, retention) without waiting.
+// Test builds only: the clock named by COFFRE_TEST_CLOCK_FILE, re-read on
+// each call, so black-box tests can move it (session expiry, lockout,
+// retention) without waiting. The file holds either an offset in seconds
+// added to the real time ("3600"), or "@" and a Unix time in milliseconds at
+// which the clock stands still ("@1796000000000"), for tests that must not
+// see real time pass between two requests (exponential delays).
 class OffsetClock final : public Clock {
  public:
   explicit OffsetClock(std::string path) : path_(std::move(path)) {}
-  int64_t NowUnixSeconds() const override { return DefaultClock().NowUnixSeconds() + Offset(); }
+  int64_t NowUnixSeconds() const override { return NowUnixMillis() / 1000; }
   int64_t NowUnixMillis() const override {
-    return DefaultClock().NowUnixMillis() + Offset() * 1000;
+    std::ifstream in(path_);
+    if (in.peek() == '@') {
+      in.get();
+      int64_t frozen_ms = 0;
+      if (in >> frozen_ms) return frozen_ms;
+    }
+    int64_t offset = 0;
+    if (!(in >> offset)) offset = 0;
+    return DefaultClock().NowUnixMillis() + offset * 1000;
   }
 
  private:
-  int64_t Offset() const {
-    std::ifstream in(path_);
-    int64_t offset = 0;
-    if (in >> offset) return offset;
-    return 0;
-  }
   std::string path_;
 };
 #endif
@@ -46,7 +51,8 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
                                                           .erasure_journal = o.erasure_journal,
                                                           .write_buffer_bytes = o.write_buffer_bytes,
                                                           .row_cache_bytes = o.row_cache_bytes,
-                                                          .clock = rt->clock_}));
+                                                          .clock = rt->clock_,
+                                                          .erasers = {&rt->card_eraser_, &rt->hold_eraser_}}));
   vault::Vault& v = *rt->vault_;
   COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));
   if (text) {

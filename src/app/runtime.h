@@ -20,6 +20,7 @@
 #include <string>
 
 #include "audit/audit_log.h"
+#include "cards/card_eraser.h"
 #include "cards/cards.h"
 #include "auth/principals.h"
 #include "common/clock.h"
@@ -96,6 +97,10 @@ class Runtime {
   RuntimeOptions options_;
   Clock* clock_ = nullptr;
   std::unique_ptr<Clock> test_clock_;  // COFFRE_TEST_CLOCK_FILE (test builds)
+  // What the modules add to a subject's erasure (vault/eraser.h), borrowed
+  // by the vault: declared before it, so destroyed after it.
+  cards::CardEraser card_eraser_;
+  retention::HoldEraser hold_eraser_;
   std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<auth::Directory> directory_;
   std::unique_ptr<audit::AuditLog> audit_;

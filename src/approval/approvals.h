@@ -75,7 +75,7 @@ class Approvals {
   // A pending approval asked for by `requester`.
   Result<Approval> Request(std::string_view action, const Params& params, std::string_view requester);
   // Who may approve is checked by the caller too: over the API, only a
-  // human principal (src/api/report_routes.cc).
+  // human principal (src/app/ops_reports.cc).
   // kNotFound for an unknown id; kPermissionDenied when `approver` is the
   // requester; kFailedPrecondition unless pending (already approved,
   // consumed or expired).

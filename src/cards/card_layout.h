@@ -1,7 +1,7 @@
 // The keys of the cards space (Space::kCards; docs/cards.md, "Storage";
-// docs/storage-layout.md). Owned by src/cards; the vault reads it too, to
-// delete a subject's cards in the same batch as the rest of the subject
-// when it erases one (Vault::EraseSubject, and the replay of the erasure
+// docs/storage-layout.md). Owned by src/cards; its eraser (card_eraser.h)
+// deletes a subject's cards by these keys in the vault's batch when the
+// vault erases one (Vault::EraseSubject, and the replay of the erasure
 // journal on restore), without opening them.
 //
 //   "c/" + id                version || state || Seal(data key, payload, aad)

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "cards/card_eraser.h"
 #include "cards/card_layout.h"
 #include "cards/card_rules.h"
 #include "common/bytes.h"
@@ -331,7 +332,7 @@ Result<Card> Cards::Complete(std::string_view token, int64_t now_s) {
     return c;
   }
   COFFRE_TRY(WriteEvidence(c, *batch));
-  COFFRE_TRY(CommitDeletion(vault::JournalEntry::CardNumber(c.id), *batch));
+  COFFRE_TRY(CommitDeletion(vault::JournalEntry::Module(kCardNumberJournal, c.id), *batch));
   shredded_ = true;
   std::fill(c.pan.begin(), c.pan.end(), '\0');
   c.pan.clear();
@@ -346,7 +347,7 @@ Result<Card> Cards::Delete(std::string_view token) {
   COFFRE_ASSIGN_OR_RETURN(Card c, Load(t.card_id, token));
   auto batch = store_.NewBatch();
   DeleteCard(*batch, c);
-  COFFRE_TRY(CommitDeletion(vault::JournalEntry::Card(c.id), *batch));
+  COFFRE_TRY(CommitDeletion(vault::JournalEntry::Module(kCardJournal, c.id), *batch));
   shredded_ = true;
   return c;
 }
@@ -376,10 +377,10 @@ Result<SweepStats> Cards::Sweep(int64_t now_s, const std::function<Status(const 
     if (now_s >= c->evidence_until_s) {
       event.kind = SweepEvent::kEvidenceDeleted;
       DeleteCard(*batch, *c);
-      COFFRE_TRY(CommitDeletion(vault::JournalEntry::Card(c->id), *batch));
+      COFFRE_TRY(CommitDeletion(vault::JournalEntry::Module(kCardJournal, c->id), *batch));
     } else if (c->state != State::kEvidence && now_s >= c->expires_s) {
       COFFRE_TRY(WriteEvidence(*c, *batch));
-      COFFRE_TRY(CommitDeletion(vault::JournalEntry::CardNumber(c->id), *batch));
+      COFFRE_TRY(CommitDeletion(vault::JournalEntry::Module(kCardNumberJournal, c->id), *batch));
     } else {
       continue;
     }

@@ -20,6 +20,7 @@
 //   "h/" + hash + id  (empty)  recognition index, hash = keyed BLAKE2b(pan)
 //   "s/" + subject + id  hash  the cards of a subject, which
 //                   Vault::EraseSubject deletes with the subject
+//                   (through CardEraser, card_eraser.h)
 // with id the card id (16 random bytes, also the audit record id) and both
 // associated data binding the vault id and the token (so a sealed card or
 // key moved under another token does not open).
@@ -38,6 +39,7 @@
 #include <string>
 #include <string_view>
 
+#include "cards/card_eraser.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
 #include "storage/store.h"
@@ -134,8 +136,9 @@ class Cards {
   // Over the vault's store and keyring, with its evidence months config.
   // Deletions (Delete, Complete, the sweep) are then journalled in the
   // vault's erasure journal (Vault::CommitDeletion), so that a restored
-  // backup does not bring a deleted card or number back; a Cards made with
-  // the constructor journals nothing (tests).
+  // backup does not bring a deleted card or number back (the vault must
+  // have been opened with a CardEraser, which replays them; kInvalidArgument
+  // otherwise); a Cards made with the constructor journals nothing (tests).
   static Result<std::unique_ptr<Cards>> Open(vault::Vault& vault);
 
   const CardsOptions& options() const { return options_; }
@@ -160,7 +163,8 @@ class Cards {
   Result<Card> Delete(std::string_view token);
 
   // How many cards (numbers or evidences) are attached to `subject` (raw).
-  // Vault::EraseSubject deletes them with the subject, in its batch.
+  // Vault::EraseSubject deletes them with the subject, in its batch, when
+  // the vault was opened with a CardEraser (card_eraser.h).
   Result<size_t> CountOfSubject(std::string_view subject);
 
   // Cards whose expiry month ended before `now` become evidences; evidences

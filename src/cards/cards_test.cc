@@ -399,7 +399,8 @@ class CardsInVaultTest : public testing::Test {
   void Open() {
     cards_.reset();
     vault_.reset();
-    auto v = vault::Vault::Open({.dir = dir(), .key_file = key(), .erasure_journal = journal()});
+    auto v = vault::Vault::Open(
+        {.dir = dir(), .key_file = key(), .erasure_journal = journal(), .erasers = {&card_eraser_}});
     ASSERT_TRUE(v) << v.error().ToString();
     vault_ = std::move(*v);
     auto c = Cards::Open(*vault_);
@@ -431,6 +432,7 @@ class CardsInVaultTest : public testing::Test {
   }
 
   std::string tmp_;
+  CardEraser card_eraser_;  // registered as the runtime does (src/app/runtime.cc)
   std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<Cards> cards_;
 };
@@ -448,7 +450,7 @@ TEST_F(CardsInVaultTest, ErasingTheSubjectShredsItsCardsAndOnlyThem) {
 
   auto erased = vault_->EraseSubject(jeanne);
   ASSERT_TRUE(erased) << erased.error().ToString();
-  EXPECT_EQ(erased->cards, 2u);
+  EXPECT_EQ(erased->Count(kCardEraserName), 2u);
   EXPECT_EQ(erased->records, 1u);
   for (const Card* c : {&active, &evidence}) {
     EXPECT_EQ(cards_->Get(c->token).error().code, ErrorCode::kNotFound);
@@ -478,7 +480,7 @@ TEST_F(CardsInVaultTest, ASubjectWithOnlyCardsLeftCanBeErased) {
   ASSERT_TRUE(vault_->DeleteRecord("customers", (*records)[0].id));
   auto erased = vault_->EraseSubject(jeanne);
   ASSERT_TRUE(erased) << erased.error().ToString();
-  EXPECT_EQ(erased->cards, 1u);
+  EXPECT_EQ(erased->Count(kCardEraserName), 1u);
   EXPECT_EQ(cards_->Get(c.token).error().code, ErrorCode::kNotFound);
 }
 
@@ -554,6 +556,29 @@ TEST_F(CardsInVaultTest, ARestoredBackupForgetsDeletedCompletedAndSweptCards) {
   EXPECT_TRUE(cards_->Get(kept.token));
 }
 
+// The cards journal their deletions under kinds that only their eraser
+// replays: over a vault opened without it, a deletion is refused before
+// anything is journalled or written, rather than one a restore would lose.
+TEST_F(CardsInVaultTest, WithoutItsEraserTheVaultRefusesTheCardsDeletions) {
+  Card c = MakeFor(Customer("Martin"), 31);
+  Close();
+  auto v = vault::Vault::Open({.dir = dir(), .key_file = key(), .erasure_journal = journal()});
+  ASSERT_TRUE(v) << v.error().ToString();
+  vault_ = std::move(*v);
+  auto opened = Cards::Open(*vault_);
+  ASSERT_TRUE(opened);
+  cards_ = std::move(*opened);
+  auto deleted = cards_->Delete(c.token);
+  ASSERT_FALSE(deleted);
+  EXPECT_EQ(deleted.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(cards_->Get(c.token)) << "the card went without its journal entry";
+  auto j = vault::ErasureJournal::Open(journal(), vault_->vault_id());
+  ASSERT_TRUE(j);
+  auto entries = j->ReadAll({kCardJournal, kCardNumberJournal});
+  ASSERT_TRUE(entries);
+  EXPECT_TRUE(entries->empty());
+}
+
 // A replay interrupted after a card entry's batch (card and key gone, the
 // vault's applied count not yet moved) still removes, at the next open, the
 // card's recognition and subject entries.
@@ -569,7 +594,7 @@ TEST_F(CardsInVaultTest, AnInterruptedReplayLeavesNoRecognitionEntryBehind) {
   Close();
   auto j = vault::ErasureJournal::Open(journal(), vault_id);
   ASSERT_TRUE(j);
-  ASSERT_TRUE(j->Append(vault::JournalEntry::Card(c.id), kNow));
+  ASSERT_TRUE(j->Append(vault::JournalEntry::Module(kCardJournal, c.id), kNow));
   Open();
   EXPECT_EQ(EntriesOf(c.id), 0u);
   EXPECT_EQ(*cards_->CountOfSubject(jeanne), 0u);

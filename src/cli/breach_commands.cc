@@ -1,7 +1,7 @@
 // `coffre breach-report`, `bulk-export`, `keygen` and `decrypt` (issue 4,
 // docs/exfiltration.md). Reports, notification lists and exports are made
 // by whoever holds the vault: the running server over its admin socket, or
-// this process when none runs (server/breach_ops.h); either way they are
+// this process when none runs (app/admin_breach_ops.h); either way they are
 // audited as principal `local` with the caller's uid.
 #include "cli/breach_commands.h"
 
@@ -18,24 +18,12 @@
 #include "common/bytes.h"
 #include "crypto/key_file.h"
 #include "crypto/sealed_file.h"
-#include "server/admin.h"
-#include "server/admin_socket.h"
-#include "server/server.h"
 
 namespace coffre::cli {
 namespace {
 
 namespace json = boost::json;
 namespace fs = std::filesystem;
-
-// As the management commands: the running server, else the directory.
-Result<json::object> Manage(const VaultArgs& a, const json::object& request) {
-  COFFRE_ASSIGN_OR_RETURN(auto remote, server::TryAdminSocket(server::AdminSocketPath(TrimSlash(a.dir)), request));
-  if (remote) return std::move(*remote);
-  COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(a)));
-  server::Admin admin(*rt);
-  return admin.Execute(request, LocalSource());
-}
 
 std::string Absolute(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
 
@@ -131,7 +119,7 @@ void RegisterBreachReport(CLI::App& app, Context& ctx) {
         out = Absolute(a->out);
       }
       json::object req = QueryOf(*a);
-      req["op"] = "breach.report";
+      req["op"] = "breach.report.file";
       req["format"] = a->format;
       req["out"] = out;
       if (!a->contact.empty()) req["contact"] = a->contact;

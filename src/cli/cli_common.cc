@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include "app/admin.h"
+#include "app/admin_channel.h"
+
 namespace coffre::cli {
 
 app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
@@ -13,7 +16,24 @@ app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
   return o;
 }
 
-std::string LocalSource() { return "cli:uid=" + std::to_string(::getuid()); }
+std::string LocalSource() { return app::LocalSource(::getuid()); }
+
+Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request) {
+  COFFRE_ASSIGN_OR_RETURN(auto remote, app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a.dir)), request));
+  if (remote) return std::move(*remote);
+  COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(a)));
+  app::Admin admin(*rt);
+  return admin.Execute(request, ::getuid());
+}
+
+Result<boost::json::object> CallOperation(const VaultArgs& a, std::string_view op, const OperationInput& in) {
+  boost::json::object input;
+  if (!in.collection.empty()) input["collection"] = in.collection;
+  if (!in.id.empty()) input["id"] = in.id;
+  if (!in.query.empty()) input["query"] = in.query;
+  if (!in.body.empty()) input["body"] = in.body;
+  return Manage(a, {{"op", op}, {"input", std::move(input)}});
+}
 
 Result<std::unique_ptr<Local>> Local::Open(const VaultArgs& a, size_t write_buffer) {
   app::RuntimeOptions o = RuntimeFor(a);

@@ -124,7 +124,24 @@ class Local {
 };
 
 app::RuntimeOptions RuntimeFor(const VaultArgs& a);
+// The audited source of a local caller: "cli:uid=N" (the server's admin
+// socket writes the same, from the peer's credentials).
 std::string LocalSource();
+
+// Runs an operation for a local caller (app/admin.h): on the server running
+// on a.dir, over its admin socket, else on the directory itself. The same
+// result and the same audit entry either way (ADR 0023ops-local).
+// `request`: app/admin.h ({"op": NAME, ...members of its JSON body}).
+Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request);
+
+// The same for any operation of the table, by its input (app/operation.h).
+struct OperationInput {
+  std::string collection;
+  std::string id;
+  std::string query;
+  std::string body;  // JSON text
+};
+Result<boost::json::object> CallOperation(const VaultArgs& a, std::string_view op, const OperationInput& in);
 
 // Every field of a record, shown in clear (the local CLI is the operator).
 std::vector<audit::FieldView> AllClear(const vault::Record& r, std::string_view prefix = {});

@@ -18,7 +18,7 @@
 
 #include <boost/json.hpp>
 
-#include "api/record_json.h"
+#include "app/admin_channel.h"
 #include "cards/card_rules.h"
 #include "cards/cards.h"
 #include "common/bytes.h"
@@ -26,16 +26,11 @@
 #include "guard/canary_set.h"
 #include "vault/importer.h"
 #include "policy/policy.h"
-#include "server/server.h"
 #include "server/tls_material.h"
 #include "vault/vault.h"
 
 namespace coffre::cli {
 namespace {
-
-using api::FieldsFromJson;
-using api::RecordToJson;
-using api::RefToJson;
 
 Result<std::string> ReadWholeFile(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
@@ -157,6 +152,9 @@ void RegisterInit(CLI::App& app, Context& ctx) {
 // history, so the argv forms still work but warn (ADR 0022).
 constexpr size_t kMaxRecordBytes = 1u << 20;  // as the HTTPS API's body limit
 constexpr size_t kMaxValueBytes = 64u << 10;
+// The most refs `find` prints (record.search's default and bound, as POST
+// /v1/collections/C/search).
+constexpr int64_t kMaxFindResults = 100;
 
 Result<std::string> ReadBounded(std::istream& in, size_t limit, std::string_view what) {
   std::string text;
@@ -234,24 +232,14 @@ void RegisterPut(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, a, collection, json, subject] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(*json, RecordText(*json));
-      std::optional<std::string> subj;
-      if (!subject->empty()) {
-        COFFRE_ASSIGN_OR_RETURN(subj, ParseId(*subject, "subject"));
-      }
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      // Incident 1: a security code anywhere in the record, nested too, is
-      // refused before any other rule (docs/cards.md); Put checks its
-      // fields again, as it does for every front end.
-      const schema::Collection* typed = local->vault().schema().Find(*collection);
-      if (auto why = typed != nullptr ? cards::FindSecurityCodeInRow(*json, *typed)
-                                      : cards::FindSecurityCodeInBody(*json)) {
-        return Fail(ErrorCode::kInvalidArgument, std::move(*why));
-      }
-      boost::json::value storage;
-      COFFRE_ASSIGN_OR_RETURN(auto inputs, FieldsFromJson(*json, storage));
-      COFFRE_ASSIGN_OR_RETURN(auto ref, local->vault().Put(*collection, inputs, subj));
-      COFFRE_TRY(local->Audit("create", *collection, ref.id, {ref.subject}));
-      PrintJson(RefToJson(ref));
+      if (!subject->empty()) COFFRE_TRY(ParseId(*subject, "subject"));
+      // The body of POST /v1/collections/C/records, the record as given.
+      std::string body = "{\"fields\":" + *json;
+      if (!subject->empty()) body += ",\"subject\":" + boost::json::serialize(boost::json::value(*subject));
+      body += "}";
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object ref,
+                              CallOperation(*a, "record.create", {.collection = *collection, .body = body}));
+      PrintJson(ref);
       return Ok();
     });
   });
@@ -269,11 +257,10 @@ void RegisterGet(CLI::App& app, Context& ctx) {
       ->required();
   cmd->callback([&ctx, a, collection, id] {
     Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*id, "record id"));
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      COFFRE_ASSIGN_OR_RETURN(auto rec, local->vault().Get(*collection, raw));
-      COFFRE_TRY(local->Audit("read", *collection, rec.id, {rec.subject}, AllClear(rec)));
-      PrintJson(RecordToJson(*local->vault().schema().Find(*collection), rec));
+      COFFRE_TRY(ParseId(*id, "record id"));
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object rec,
+                              CallOperation(*a, "record.get", {.collection = *collection, .id = *id}));
+      PrintJson(rec);
       return Ok();
     });
   });
@@ -309,14 +296,19 @@ void RegisterFind(CLI::App& app, Context& ctx) {
         WarnValueInArgv("give FIELD alone and the value on standard input instead");
         value = query->substr(eq + 1);
       }
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      COFFRE_ASSIGN_OR_RETURN(auto refs,
-                              local->vault().Find(*collection, field, schema::Input::String(value)));
-      std::vector<std::string> subjects;
-      for (const auto& r : refs) subjects.push_back(r.subject);
-      COFFRE_TRY(local->Audit("search", *collection, {}, std::move(subjects),
-                              {{field, audit::kViewClear}}));
-      for (const auto& r : refs) PrintJson(RefToJson(r));
+      // No "limit": the default is the most (a limit beside a value would
+      // also look like a card and its security code to the screen).
+      boost::json::object query{{"field", field}, {"value", value}};
+      COFFRE_ASSIGN_OR_RETURN(
+          boost::json::object out,
+          CallOperation(*a, "record.search", {.collection = *collection, .body = boost::json::serialize(query)}));
+      const boost::json::value* refs = out.if_contains("results");
+      if (refs == nullptr || !refs->is_array()) return Fail(ErrorCode::kInternal, "the answer has no results");
+      for (const auto& r : refs->get_array()) PrintJson(r);
+      if (const boost::json::value* more = out.if_contains("truncated"); more != nullptr && more->is_bool() &&
+                                                                         more->get_bool()) {
+        std::cerr << "coffre: more than " << kMaxFindResults << " records match; the first are shown\n";
+      }
       return Ok();
     });
   });
@@ -402,6 +394,14 @@ void RegisterImport(CLI::App& app, Context& ctx) {
                   : *format == "ndjson" ? vault::ImportFormat::kNdjson
                   : *format == "export" ? vault::ImportFormat::kExport
                                         : vault::ImportFormat::kAuto;
+      // Not over the admin socket yet (ADR 0023ops-local: the file will
+      // travel by descriptor): say so rather than "in use".
+      if (app::CallAdminSocket(app::AdminSocketPath(TrimSlash(a->dir)), {{"op", "ping"}})) {
+        return Fail(ErrorCode::kFailedPrecondition,
+                    "a server is running on " + a->dir +
+                        ": import needs the data directory to itself; stop the server, or send the "
+                        "records through the API (POST /v1/collections/" + o->collection + "/records)");
+      }
       COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
       vault::Vault* v = &local->vault();
       bool tty = ::isatty(STDERR_FILENO) == 1;
@@ -457,12 +457,12 @@ void RegisterImport(CLI::App& app, Context& ctx) {
   });
 }
 
-// A command of the form `coffre NAME DIR SUBJECT`: parses the subject id,
-// opens the vault and hands both to `body`.
-using SubjectBody = std::function<Status(Local&, const std::string& raw, const std::string& shown)>;
+// A command of the form `coffre NAME DIR SUBJECT`: runs the operation `op`
+// on the subject and prints `shape` of its answer.
+using SubjectShape = std::function<boost::json::object(boost::json::object answer, const std::string& shown)>;
 
-void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name,
-                            const std::string& help, SubjectBody body) {
+void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name, const std::string& help,
+                            const char* op, SubjectShape shape) {
   auto* cmd = app.add_subcommand(name, help);
   Examples(cmd, {"coffre " + name + " vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto a = std::make_shared<VaultArgs>();
@@ -470,45 +470,42 @@ void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name
   AddVaultArgs(cmd, *a);
   cmd->add_option("SUBJECT", *subject, "the person's subject id, 32 hex digits (as put prints it)")
       ->required();
-  cmd->callback([&ctx, a, subject, body] {
+  cmd->callback([&ctx, a, subject, op, shape] {
     Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(std::string raw, ParseId(*subject, "subject"));
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      return body(*local, raw, *subject);
+      COFFRE_TRY(ParseId(*subject, "subject"));
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object out, CallOperation(*a, op, {.id = *subject}));
+      PrintJson(shape(std::move(out), *subject));
+      return Ok();
     });
   });
 }
 
 void RegisterExport(CLI::App& app, Context& ctx) {
-  RegisterSubjectCommand(app, ctx, "export-subject", "print all of a person's records as JSON",
-                         [](Local& local, const std::string& raw, const std::string& shown) -> Status {
-                           vault::Vault& v = local.vault();
-                           COFFRE_ASSIGN_OR_RETURN(auto records, v.ExportSubject(raw));
-                           boost::json::array arr;
-                           std::vector<audit::FieldView> fields;
-                           for (const auto& r : records) {
-                             boost::json::object o = RecordToJson(*v.schema().Find(r.collection), r);
-                             o["collection"] = r.collection;
-                             arr.push_back(std::move(o));
-                             for (auto& f : AllClear(r, r.collection + ".")) fields.push_back(std::move(f));
+  // GET /v1/subjects/S, printed as the CLI always has: each record with its
+  // subject and collection (who saw the data is in `coffre audit list`).
+  RegisterSubjectCommand(app, ctx, "export-subject", "print all of a person's records as JSON", "subject.export",
+                         [](boost::json::object answer, const std::string& shown) {
+                           boost::json::array records;
+                           if (auto* all = answer.if_contains("records"); all != nullptr && all->is_array()) {
+                             for (boost::json::value& r : all->get_array()) {
+                               if (!r.is_object()) continue;
+                               boost::json::object& o = r.get_object();
+                               boost::json::object out{{"id", o["id"]}, {"subject", shown}};
+                               for (auto& kv : o) {
+                                 if (kv.key() != "id") out[kv.key()] = std::move(kv.value());
+                               }
+                               records.push_back(std::move(out));
+                             }
                            }
-                           COFFRE_TRY(local.Audit("export", {}, {}, {raw}, std::move(fields)));
-                           PrintJson({{"subject", shown}, {"records", std::move(arr)}});
-                           return Ok();
+                           return boost::json::object{{"subject", shown}, {"records", std::move(records)}};
                          });
 }
 
 void RegisterErase(CLI::App& app, Context& ctx) {
-  RegisterSubjectCommand(app, ctx, "erase-subject",
-                         "crypto-shred a person: keys, records, index entries",
-                         [](Local& local, const std::string& raw, const std::string& shown) -> Status {
-                           COFFRE_ASSIGN_OR_RETURN(auto r, local.vault().EraseSubject(raw));
-                           COFFRE_TRY(local.Audit("erase", {}, {}, {raw}));
-                           PrintJson({{"subject", shown},
-                                      {"erased_records", r.records},
-                                      {"destroyed_keys", r.keys},
-                                      {"erased_cards", r.cards}});
-                           return Ok();
+  RegisterSubjectCommand(app, ctx, "erase-subject", "crypto-shred a person: keys, records, index entries",
+                         "subject.erase", [](boost::json::object answer, const std::string& shown) {
+                           answer["subject"] = shown;
+                           return answer;
                          });
 }
 
@@ -546,19 +543,19 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
       " in place and the old one kept as KEY.old-<UTC time>");
   cmd->callback([&ctx, a, next] {
     Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
-      std::string retired;
-      COFFRE_ASSIGN_OR_RETURN(size_t n, local->vault().RotateMasterKey(*next, &retired));
-      const std::string key_file = next->empty() ? ResolveKeyFile(a->dir, a->key_file) : *next;
-      COFFRE_TRY(local->Audit("keys.rotate", {}, {}, {}));
+      boost::json::object req{{"op", "keys.rotate"}};  // a local operation (app/ops_admin.cc)
+      // Absolute: a running server does not share this process's directory.
+      if (!next->empty()) req["new_key_file"] = std::filesystem::absolute(*next).lexically_normal().string();
+      COFFRE_ASSIGN_OR_RETURN(boost::json::object out, Manage(*a, req));
+      const std::string key_file(out.at("key_file").as_string());
+      const boost::json::value* old = out.if_contains("retired_key_file");
+      const std::string retired = old != nullptr && old->is_string() ? std::string(old->get_string()) : "";
       std::cerr << "coffre: the vault now opens only with the new key in " << key_file;
       if (!retired.empty()) std::cerr << "; the old key is kept in " << retired;
       std::cerr << ". Rotation replaces the master key, not the sub-keys it protects: it retires"
                    " an old key file, but after a key file AND a copy of the data directory have"
                    " leaked, the leaked copy stays readable. Destroy the old key file once backups"
                    " made with it have expired.\n";
-      boost::json::object out{{"rewrapped", n}, {"key_file", key_file}};
-      if (!retired.empty()) out["retired_key_file"] = retired;
       PrintJson(out);
       return Ok();
     });

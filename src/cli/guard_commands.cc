@@ -60,7 +60,7 @@ void RegisterAlerts(CLI::App& app, Context& ctx) {
   cmd->add_option("--to", *to, "end (inclusive): RFC 3339 with any offset, or a date (UTC, to its end)");
   cmd->callback([&ctx, a, from, to] {
     Run(ctx, [&]() -> Status {
-      json::object req{{"op", "alerts.list"}, {"limit", 1000}};
+      json::object req{{"op", "alerts.scan"}, {"limit", 1000}};
       if (!from->empty()) {
         COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseTime(*from, TimeBound::kFrom, "--from"));
         req["from"] = t / 1000 - (t % 1000 < 0);  // alerts keep whole seconds

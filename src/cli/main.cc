@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/serve_command.h"
 #include "cli/version.h"
 #include "server/process_limits.h"
 
@@ -30,7 +31,8 @@ std::string RootFooter() {
                           they would hold keys and personal values)
 )";
 #ifdef COFFRE_TEST_HOOKS
-  text += "  COFFRE_TEST_CLOCK_FILE  test builds only: seconds added to the clock, read from it\n";
+  text += "  COFFRE_TEST_CLOCK_FILE  test builds only: seconds added to the clock, or @MS to stop it at\n"
+          "                          that Unix time in ms, read from it\n";
 #endif
   text += R"(
 Exit codes: 0 ok, 1 internal or I/O error, 2 invalid input, 3 not found, 4 already exists,
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
                        "print coffre's version, its on-disk formats and its libraries' versions");
   coffre::cli::Context ctx;
   coffre::cli::RegisterCommands(app, ctx);
+  coffre::cli::RegisterServeCommand(app, ctx);
   app.footer(RootFooter);  // a callback: not inherited by the subcommands
   try {
     app.parse(argc, argv);

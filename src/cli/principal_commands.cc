@@ -11,8 +11,7 @@
 #include <iostream>
 
 #include "auth/totp.h"
-#include "server/admin_socket.h"
-#include "server/server.h"
+#include "app/admin_channel.h"
 
 namespace coffre::cli {
 namespace {
@@ -215,7 +214,7 @@ void RegisterPrincipalLifecycle(CLI::App* group, Context& ctx) {
       Run(ctx, [&]() -> Status {
         const json::object req{{"op", "principal.usage"}, {"name", *name}};
         COFFRE_ASSIGN_OR_RETURN(
-            auto remote, server::TryAdminSocket(server::AdminSocketPath(TrimSlash(a->dir)), req));
+            auto remote, app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a->dir)), req));
         if (!remote) {
           std::cerr << "coffre: no server is running on " << a->dir
                     << ": counts live in the server's memory, so they are all 0\n";

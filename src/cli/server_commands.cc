@@ -1,6 +1,6 @@
-// `coffre serve`, `principal`, `policy` and `audit`: the server and its
-// management commands. Management goes to a running server over its Unix
-// socket, or opens the data directory itself when none runs (docs/api.md).
+// `coffre principal`, `policy` and `audit`: management commands. They go to
+// a running server over its Unix socket, or open the data directory
+// themselves when none runs (docs/api.md, "Local commands").
 #include <termios.h>
 #include <unistd.h>
 
@@ -17,10 +17,7 @@
 #include "cli/server_commands.h"
 #include "common/bytes.h"
 #include "common/time_text.h"
-#include "openapi_json.h"
-#include "server/admin.h"
-#include "server/admin_socket.h"
-#include "server/server.h"
+#include "app/admin_channel.h"
 #include "storage/store.h"
 
 namespace coffre::cli {
@@ -66,53 +63,6 @@ Result<std::string> ReadPassword() {
   if (!ok) return Fail(ErrorCode::kInvalidArgument, "no password given");
   if (a != b) return Fail(ErrorCode::kInvalidArgument, "the two passwords differ");
   return a;
-}
-
-void RegisterServe(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("serve", "serve the vault over HTTPS (docs/api.md)");
-  Examples(
-      cmd,
-      {"coffre serve vault",
-       "coffre serve /srv/coffre/data --listen 10.0.0.5:8443 --key-file /etc/coffre/master.key",
-       "coffre serve vault --alert-webhook https://alerts.example.org/coffre",
-       "coffre serve vault --listen 10.0.0.5:8443 --trusted-proxy 10.0.0.2 --proxy-protocol    # "
-       "behind HAProxy"});
-  auto a = std::make_shared<ServerArgs>();
-  auto listen = std::make_shared<std::string>("127.0.0.1:8443");
-  auto webhook = std::make_shared<std::string>();
-  auto webhook_ca = std::make_shared<std::string>();
-  auto edge = std::make_shared<server::ServeOptions>();
-  AddServerArgs(cmd, *a);
-  cmd->add_option(
-      "--listen", *listen,
-      "ADDRESS:PORT or NAME:PORT (default 127.0.0.1:8443; port 0 picks one; a name is resolved)");
-  cmd->add_option("--trusted-proxy", edge->trusted_proxies,
-                  "CIDR of a reverse proxy whose X-Forwarded-For (or PROXY header) names the "
-                  "client (repeatable)");
-  cmd->add_flag("--proxy-protocol", edge->proxy_protocol,
-                "connections from trusted proxies start with a PROXY protocol v2 header");
-  cmd->add_option("--max-connections", edge->max_connections,
-                  "connections at once (default 4096, fewer if the descriptor limit is lower)")
-      ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--max-connections-per-source", edge->max_connections_per_source,
-                  "connections at once per client address, an IPv6 client per /64 (default 256)")
-      ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--alert-webhook", *webhook,
-                  "also POST each alert as JSON to this https URL (or http to a loopback address)");
-  cmd->add_option("--alert-webhook-ca", *webhook_ca,
-                  "PEM CA certificates for the webhook (default: the system's)");
-  cmd->callback([&ctx, a, listen, webhook, webhook_ca, edge] {
-    Run(ctx, [&]() -> Status {
-      app::RuntimeOptions ro = RuntimeFor(*a);
-      ro.alert_webhook = *webhook;
-      ro.alert_webhook_ca = *webhook_ca;
-      server::ServeOptions so = *edge;
-      so.runtime = std::move(ro);
-      so.listen = *listen;
-      so.openapi_json = api::kOpenApiJson;
-      return server::Serve(so, std::cout);
-    });
-  });
 }
 
 void RegisterPrincipal(CLI::App& app, Context& ctx) {
@@ -241,7 +191,7 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
       const std::string dir = TrimSlash(va->dir);
       const std::string anchor = ResolveAnchor(dir, va->anchor);
       json::object out;
-      COFFRE_ASSIGN_OR_RETURN(auto remote, server::TryAdminSocket(server::AdminSocketPath(dir),
+      COFFRE_ASSIGN_OR_RETURN(auto remote, app::TryAdminSocket(app::AdminSocketPath(dir),
                                                                   {{"op", "audit.verify"}, {"anchor", anchor}}));
       if (remote) {
         out = std::move(*remote);
@@ -276,7 +226,7 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
   reanchor->callback([&ctx, ra] {
     Run(ctx, [&]() -> Status {
       const std::string dir = TrimSlash(ra->dir);
-      if (server::CallAdminSocket(server::AdminSocketPath(dir), {{"op", "ping"}})) {
+      if (app::CallAdminSocket(app::AdminSocketPath(dir), {{"op", "ping"}})) {
         return Fail(ErrorCode::kFailedPrecondition, "the server is running on " + dir + ": stop it first");
       }
       const std::string anchor = ResolveAnchor(dir, ra->anchor);
@@ -348,32 +298,26 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
       if (!to->empty()) {
         COFFRE_ASSIGN_OR_RETURN(f.to_ms, ParseTime(*to, TimeBound::kTo, "--to"));
       }
-      COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(*la)));
-      COFFRE_TRY(rt->audit().Query(f, [](const audit::Entry& e) {
-        std::cout << audit::EntryToJsonText(e) << '\n';
-        return true;
-      }));
-      audit::Entry self;
-      self.principal = "local";
-      self.action = "audit.read";
-      self.outcome = "allowed";
-      self.source = LocalSource();
-      COFFRE_TRY(rt->audit().Append(std::move(self)));
+      // One answer with every entry (bounded by the socket's answer limit,
+      // app/admin_channel.h); the read is audited after the query, as
+      // audit.read, so the listing does not show itself.
+      json::object req{{"op", "audit.scan"}, {"from_ms", f.from_ms}, {"to_ms", f.to_ms}};
+      if (f.principal) req["principal"] = *f.principal;
+      if (f.subject) req["subject"] = *subject;
+      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*la, req));
+      const json::value* entries = out.if_contains("entries");
+      if (entries == nullptr || !entries->is_array()) {
+        return Fail(ErrorCode::kInternal, "the server's answer has no entries");
+      }
+      for (const json::value& e : entries->get_array()) {
+        if (e.is_string()) std::cout << std::string_view(e.get_string()) << '\n';
+      }
       return Ok();
     });
   });
 }
 
 }  // namespace
-
-Result<json::object> Manage(const ServerArgs& a, const json::object& request) {
-  const std::string socket = server::AdminSocketPath(TrimSlash(a.dir));
-  COFFRE_ASSIGN_OR_RETURN(auto remote, server::TryAdminSocket(socket, request));
-  if (remote) return std::move(*remote);
-  COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(a)));
-  server::Admin admin(*rt);
-  return admin.Execute(request, LocalSource());
-}
 
 CLI::App* RegisterManageCommand(CLI::App* group, Context& ctx, const char* name, const char* help,
                                 const char* op) {
@@ -391,7 +335,6 @@ CLI::App* RegisterManageCommand(CLI::App* group, Context& ctx, const char* name,
 }
 
 void RegisterServerCommands(CLI::App& app, Context& ctx) {
-  RegisterServe(app, ctx);
   RegisterPrincipal(app, ctx);
   RegisterPolicy(app, ctx);
   RegisterAudit(app, ctx);

@@ -1,5 +1,5 @@
-// Registration of `serve`, `principal`, `policy` and `audit` (docs/api.md),
-// and of `canary` and `alerts` (guard_commands.cc).
+// Registration of `principal`, `policy` and `audit` (docs/api.md), and of
+// `canary` and `alerts` (guard_commands.cc). `serve` is in serve_command.h.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -14,10 +14,6 @@ void RegisterServerCommands(CLI::App& app, Context& ctx);
 void RegisterGuardCommands(CLI::App& app, Context& ctx);
 void RegisterRetentionCommands(CLI::App& app, Context& ctx);  // retention_commands.cc
 void RegisterCardCommands(CLI::App& app, Context& ctx);       // card_commands.cc
-
-// Runs a management operation (server/admin.h) on the running server over
-// its socket, or on the directory itself when no server runs.
-Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request);
 
 // `GROUP NAME DIR`: a subcommand that runs the management operation `op`
 // with no argument but DIR (and the vault options) and prints its answer.

@@ -42,6 +42,13 @@ struct Retention::Visit {
   bool activity_unknown;
 };
 
+Result<size_t> HoldEraser::AddErasure(std::string_view subject, storage::Store& store, storage::WriteBatch& batch) {
+  COFFRE_ASSIGN_OR_RETURN(auto hold, store.Get(Space::kRetention, HoldKey(subject)));
+  if (!hold) return size_t{0};
+  batch.Delete(Space::kRetention, HoldKey(subject));
+  return size_t{1};
+}
+
 Status Retention::SetHold(std::string_view subject, std::string_view by) {
   COFFRE_ASSIGN_OR_RETURN(bool known, vault_.HasSubject(subject));
   if (!known) return Fail(ErrorCode::kNotFound, "unknown subject");

@@ -40,6 +40,17 @@
 
 namespace coffre::retention {
 
+// Retention's part of a subject's erasure (vault/eraser.h, ADR 0023): the
+// subject's legal hold, if any, goes in the vault's batch (a hold on
+// nobody would keep the erased subject's id). Registered by the
+// composition root when it opens the vault; stateless.
+class HoldEraser final : public vault::Eraser {
+ public:
+  std::string_view name() const override { return "holds"; }
+  std::vector<storage::Space> spaces() const override { return {storage::Space::kRetention}; }
+  Result<size_t> AddErasure(std::string_view subject, storage::Store& store, storage::WriteBatch& batch) override;
+};
+
 // The principal and source retention work is audited under.
 inline constexpr std::string_view kPrincipal = "coffre";
 inline constexpr std::string_view kSource = "coffre:retention";

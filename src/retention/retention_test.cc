@@ -76,7 +76,8 @@ class RetentionTest : public ::testing::Test {
     auto v = vault::Vault::Open({.dir = tmp_ / "v",
                                  .key_file = tmp_ / "v.key",
                                  .erasure_journal = tmp_ / "v.erasures",
-                                 .clock = &clock_});
+                                 .clock = &clock_,
+                                 .erasers = {&hold_eraser_}});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
     audit::Options ao;
@@ -146,6 +147,7 @@ class RetentionTest : public ::testing::Test {
 
   FakeClock clock_{ParseRfc3339("2026-12-01T08:00:00Z").value()};
   fs::path tmp_;
+  HoldEraser hold_eraser_;  // registered as the runtime does (src/app/runtime.cc)
   std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<Retention> retention_;
@@ -428,6 +430,30 @@ TEST_F(RetentionTest, ErasureAlsoRemovesArchivedRecords) {
   EXPECT_FALSE(Archived("prospects", p));
   EXPECT_TRUE(Raw(Space::kArchive, p.id).first.empty());
   EXPECT_EQ(DataKeys(p.subject), 0u);
+}
+
+// A legal hold is retention's state about a subject: it goes with the
+// subject's erasure, in the same batch (HoldEraser), and only the subject's.
+TEST_F(RetentionTest, ErasureRemovesTheSubjectsHold) {
+  auto held = Put("prospects", {{"email", "held@example.fr"}, {"last_contact", "2025-10-27"}});
+  auto other = Put("prospects", {{"email", "other@example.fr"}, {"last_contact", "2025-10-27"}});
+  ASSERT_TRUE(retention_->SetHold(held.subject, "dpo"));
+  ASSERT_TRUE(retention_->SetHold(other.subject, "dpo"));
+  auto erased = vault_->EraseSubject(held.subject);
+  ASSERT_TRUE(erased) << erased.error().message;
+  EXPECT_EQ(erased->records, 1u);
+  EXPECT_EQ(erased->Count("holds"), 1u);
+  auto hold = retention_->GetHold(held.subject);
+  ASSERT_TRUE(hold);
+  EXPECT_FALSE(hold->has_value()) << "a hold on an erased subject stayed";
+  auto kept = retention_->GetHold(other.subject);
+  ASSERT_TRUE(kept);
+  EXPECT_TRUE(kept->has_value());
+  // A subject without a hold: nothing of retention's to erase.
+  auto plain = Put("prospects", {{"email", "plain@example.fr"}, {"last_contact", "2025-10-27"}});
+  auto erased_plain = vault_->EraseSubject(plain.subject);
+  ASSERT_TRUE(erased_plain) << erased_plain.error().message;
+  EXPECT_EQ(erased_plain->Count("holds"), 0u);
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // like a security code (CVV, CVC, cryptogram, PIN), like a card number,
 // like a date, or like another kind of number (a NIR, an IBAN, a phone).
 // Shared by the schema (a field may not be named like a security code) and
-// by the security-code detector of src/cards (card_rules.h), so that no
+// by its security-code rule (security_code.h), so that no
 // schema can declare a field every input to which that detector refuses.
 //
 //   schema::LooksLikeSecurityCodeName("card_CVV2");   // true

@@ -14,7 +14,8 @@
 #include <filesystem>
 
 #include "crypto/crypto.h"
-#include "server/admin.h"
+#include "app/admin.h"
+#include "app/admin_channel.h"
 #include "app/runtime.h"
 #include "server/server.h"
 #include "vault/vault.h"
@@ -41,8 +42,8 @@ class AdminSocketTest : public ::testing::Test {
                              .audit_anchor = root_ / "v.audit-anchor"});
     ASSERT_TRUE(rt) << rt.error().message;
     rt_ = std::move(*rt);
-    admin_ = std::make_unique<Admin>(*rt_);
-    path_ = AdminSocketPath(dir);
+    admin_ = std::make_unique<app::Admin>(*rt_);
+    path_ = app::AdminSocketPath(dir);
     auto sock = AdminSocket::Start(path_, *admin_);
     ASSERT_TRUE(sock) << sock.error().message;
     socket_ = std::move(*sock);
@@ -58,7 +59,7 @@ class AdminSocketTest : public ::testing::Test {
   fs::path root_;
   std::string path_;
   std::unique_ptr<app::Runtime> rt_;
-  std::unique_ptr<Admin> admin_;
+  std::unique_ptr<app::Admin> admin_;
   std::unique_ptr<AdminSocket> socket_;
 };
 
@@ -66,7 +67,7 @@ TEST_F(AdminSocketTest, TheSocketIsPrivateAndServesItsOwnUser) {
   struct stat st {};
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  auto r = CallAdminSocket(path_, {{"op", "principal.list"}});
+  auto r = app::CallAdminSocket(path_, {{"op", "principal.list"}});
   ASSERT_TRUE(r) << r.error().message;
 }
 
@@ -74,14 +75,14 @@ TEST_F(AdminSocketTest, TheSocketIsPrivateAndServesItsOwnUser) {
 // kNotFound the server answers must not look like the absence of one (the
 // CLI would then try the directory the server holds).
 TEST_F(AdminSocketTest, AServersNotFoundIsNotTheAbsenceOfAServer) {
-  auto refused = TryAdminSocket(path_, {{"op", "retention.release"}, {"subject", std::string(32, '0')}});
+  auto refused = app::TryAdminSocket(path_, {{"op", "retention.release"}, {"subject", std::string(32, '0')}});
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(refused.error().message, "the subject is not under a legal hold");
-  auto none = TryAdminSocket((root_ / "absent" / "admin.sock").string(), {{"op", "ping"}});
+  auto none = app::TryAdminSocket((root_ / "absent" / "admin.sock").string(), {{"op", "ping"}});
   ASSERT_TRUE(none) << none.error().message;
   EXPECT_FALSE(none->has_value());
-  auto answered = TryAdminSocket(path_, {{"op", "principal.list"}});
+  auto answered = app::TryAdminSocket(path_, {{"op", "principal.list"}});
   ASSERT_TRUE(answered) << answered.error().message;
   ASSERT_TRUE(answered->has_value());
   EXPECT_TRUE((*answered)->contains("principals"));
@@ -94,7 +95,7 @@ TEST_F(AdminSocketTest, AnotherUserIsRefusedEvenThroughALoosenedMode) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
-    auto r = CallAdminSocket(path_, {{"op", "principal.list"}});
+    auto r = app::CallAdminSocket(path_, {{"op", "principal.list"}});
     if (r) ::_exit(11);  // served: the uid check is missing
     ::_exit(r.error().code == ErrorCode::kPermissionDenied ? 0 : 12);
   }
@@ -112,7 +113,7 @@ TEST_F(AdminSocketTest, ALiveSocketIsKeptAStaleOneIsReplaced) {
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_NE(second.error().message.find("another server answers"), std::string::npos);
-  ASSERT_TRUE(CallAdminSocket(path_, {{"op", "ping"}}));  // the first still serves
+  ASSERT_TRUE(app::CallAdminSocket(path_, {{"op", "ping"}}));  // the first still serves
 
   socket_.reset();  // stops and removes the socket file
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -126,7 +127,7 @@ TEST_F(AdminSocketTest, ALiveSocketIsKeptAStaleOneIsReplaced) {
   auto replaced = AdminSocket::Start(path_, *admin_);
   ASSERT_TRUE(replaced) << replaced.error().message;
   socket_ = std::move(*replaced);
-  EXPECT_TRUE(CallAdminSocket(path_, {{"op", "ping"}}));
+  EXPECT_TRUE(app::CallAdminSocket(path_, {{"op", "ping"}}));
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 
 #include "api/api.h"
 #include "crypto/crypto.h"
-#include "server/admin.h"
+#include "app/admin.h"
 #include "server/admin_socket.h"
 #include "server/client_address.h"
 #include "server/https_server.h"
@@ -159,7 +159,6 @@ class Housekeeper {
 
 }  // namespace
 
-std::string AdminSocketPath(const std::string& dir) { return dir + "/admin.sock"; }
 
 Result<ListenAddress> ParseListen(std::string_view text) {
   auto bad = [&] {
@@ -254,8 +253,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                  .cards = &rt->cards(),
                  .credentials = &rt->credentials(),
                  .retention = &rt->retention()});
-  Admin admin(*rt);
-  COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(AdminSocketPath(ro.dir), admin));
+  app::Admin admin(*rt);
+  COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(app::AdminSocketPath(ro.dir), admin));
 
   // Reads are served on the I/O threads, their audit entries made durable
   // by the log's committer while the thread serves other connections; the
@@ -295,7 +294,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
       ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;
   ready << R"({"listening":"https://)" << shown_host << ":" << https->port() << "\"}" << std::endl;
   std::cerr << "coffre: serving " << ro.dir << " on https://" << shown_host << ":" << https->port()
-            << " (admin socket " << AdminSocketPath(ro.dir) << ")\n";
+            << " (admin socket " << app::AdminSocketPath(ro.dir) << ")\n";
 
   https->Run();  // until SIGTERM/SIGINT, then drained
 

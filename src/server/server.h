@@ -14,13 +14,11 @@
 
 #include "common/status.h"
 #include "app/runtime.h"
+#include "server/tls_material.h"
 
 namespace coffre::server {
 
-// Names of the vault's TLS material (Vault::GetConfig / GetSecret).
-inline constexpr std::string_view kTlsCertConfig = "tls_cert";
-inline constexpr std::string_view kTlsUserSuppliedConfig = "tls_user_supplied";
-inline constexpr std::string_view kTlsKeySecret = "tls_key";
+// The names of the vault's TLS material: server/tls_material.h.
 // RocksDB row cache of a serving process (docs/storage-layout.md): bounded,
 // like the 64 MB block cache.
 inline constexpr size_t kServeRowCacheBytes = 32u << 20;
@@ -52,8 +50,5 @@ bool IsLoopback(std::string_view host);
 // Serves until SIGTERM or SIGINT. Writes {"listening":"https://HOST:PORT"}
 // and a newline to `ready` once it accepts connections.
 Status Serve(const ServeOptions& options, std::ostream& ready);
-
-// The admin socket of a data directory.
-std::string AdminSocketPath(const std::string& dir);
 
 }  // namespace coffre::server

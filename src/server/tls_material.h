@@ -11,10 +11,17 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
 namespace coffre::server {
+
+// Names of the vault's TLS material (Vault::GetConfig / GetSecret), stored
+// by `coffre init`, read by `coffre serve`.
+inline constexpr std::string_view kTlsCertConfig = "tls_cert";
+inline constexpr std::string_view kTlsUserSuppliedConfig = "tls_user_supplied";
+inline constexpr std::string_view kTlsKeySecret = "tls_key";
 
 struct TlsMaterial {
   std::string cert_pem;  // public

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -34,8 +35,6 @@ Status WriteAllSynced(const std::string& path, std::string_view text, int flags)
 }
 
 constexpr std::string_view kRecordWord = "record";
-constexpr std::string_view kCardWord = "card";
-constexpr std::string_view kCardNumberWord = "card-number";
 
 bool IsCollectionName(std::string_view name) {
   if (name.empty() || name.size() > 63 || name[0] < 'a' || name[0] > 'z') return false;
@@ -45,30 +44,42 @@ bool IsCollectionName(std::string_view name) {
   return true;
 }
 
-// The text of a line after its time; nullopt for a malformed (torn) one.
-std::optional<JournalEntry> ParseEntry(std::string_view text) {
+bool IsKindWord(std::string_view word) {
+  if (word.empty() || word.size() > 31 || word == kRecordWord) return false;
+  return std::all_of(word.begin(), word.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
+}
+
+bool IsKind(const JournalKind& k) { return IsKindWord(k.word) && k.tag != 0 && k.tag != 'r'; }
+
+// The text of a line after its time: an entry, nullopt for a malformed
+// (torn) line, or an error for a module's entry of a kind not in `kinds`.
+Result<std::optional<JournalEntry>> ParseEntry(std::string_view text, const std::vector<JournalKind>& kinds) {
   auto space = text.find(' ');
   if (space == std::string_view::npos) {  // v1: a subject
     auto subject = ParseId(text, "subject");
-    if (!subject) return std::nullopt;
-    return JournalEntry::Subject(*subject);
+    if (!subject) return std::optional<JournalEntry>();
+    return std::optional<JournalEntry>(JournalEntry::Subject(*subject));
   }
   std::string_view word = text.substr(0, space);
   std::string_view rest = text.substr(space + 1);
   if (word == kRecordWord) {
     auto gap = rest.find(' ');
     if (gap == std::string_view::npos || !IsCollectionName(rest.substr(0, gap)))
-      return std::nullopt;
+      return std::optional<JournalEntry>();
     auto id = ParseId(rest.substr(gap + 1), "record id");
-    if (!id) return std::nullopt;
-    return JournalEntry::Record(rest.substr(0, gap), *id);
+    if (!id) return std::optional<JournalEntry>();
+    return std::optional<JournalEntry>(JournalEntry::Record(rest.substr(0, gap), *id));
   }
-  if (word == kCardWord || word == kCardNumberWord) {
-    auto id = ParseId(rest, "card id");
-    if (!id) return std::nullopt;
-    return word == kCardWord ? JournalEntry::Card(*id) : JournalEntry::CardNumber(*id);
+  if (!IsKindWord(word)) return std::optional<JournalEntry>();
+  auto id = ParseId(rest, "id");
+  if (!id) return std::optional<JournalEntry>();
+  // A whole line (a torn one is a prefix of a line: its id is cut short).
+  for (const JournalKind& k : kinds) {
+    if (k.word == word) return std::optional<JournalEntry>(JournalEntry::Module(k, *id));
   }
-  return std::nullopt;
+  return Fail(ErrorCode::kFailedPrecondition,
+              "the erasure journal holds deletions of kind '" + std::string(word) +
+                  "' that no module of this program replays; open the vault with the coffre that wrote them");
 }
 
 }  // namespace
@@ -83,10 +94,8 @@ std::string JournalEntry::ChainBytes() const {
       b += id;
       return b;
     }
-    case Kind::kCard:
-      return "c" + id;
-    case Kind::kCardNumber:
-      return "n" + id;
+    case Kind::kModule:
+      return tag + id;
   }
   return id;
 }
@@ -97,10 +106,8 @@ std::string JournalEntry::LineText() const {
       return ToHex(id);
     case Kind::kRecord:
       return std::string(kRecordWord) + ' ' + collection + ' ' + ToHex(id);
-    case Kind::kCard:
-      return std::string(kCardWord) + ' ' + ToHex(id);
-    case Kind::kCardNumber:
-      return std::string(kCardNumberWord) + ' ' + ToHex(id);
+    case Kind::kModule:
+      return word + ' ' + ToHex(id);
   }
   return ToHex(id);
 }
@@ -168,7 +175,8 @@ Status ErasureJournal::Append(std::string_view subject, int64_t unix_seconds) {
 
 Result<uint64_t> ErasureJournal::Append(const JournalEntry& entry, int64_t unix_seconds) {
   if (entry.id.size() != 16 ||
-      (entry.kind == JournalEntry::Kind::kRecord && !IsCollectionName(entry.collection))) {
+      (entry.kind == JournalEntry::Kind::kRecord && !IsCollectionName(entry.collection)) ||
+      (entry.kind == JournalEntry::Kind::kModule && !IsKind({entry.word, entry.tag}))) {
     return Fail(ErrorCode::kInvalidArgument, "malformed erasure journal entry");
   }
   std::string line;
@@ -198,7 +206,7 @@ Result<uint64_t> ErasureJournal::Size() const {
   return static_cast<uint64_t>(st.st_size);
 }
 
-Result<std::vector<JournalEntry>> ErasureJournal::ReadAll() const {
+Result<std::vector<JournalEntry>> ErasureJournal::ReadAll(const std::vector<JournalKind>& kinds) const {
   std::ifstream in(path_);
   if (!in) return Fail(ErrorCode::kIoError, "cannot read erasure journal " + path_);
   std::string line;
@@ -208,7 +216,7 @@ Result<std::vector<JournalEntry>> ErasureJournal::ReadAll() const {
     if (in.eof()) break;  // no final newline: a torn, unacknowledged append
     auto space = line.find(' ');
     if (space == std::string::npos || space == 0) continue;  // torn line
-    auto entry = ParseEntry(std::string_view(line).substr(space + 1));
+    COFFRE_ASSIGN_OR_RETURN(auto entry, ParseEntry(std::string_view(line).substr(space + 1), kinds));
     if (!entry) continue;  // torn line
     entries.push_back(std::move(*entry));
   }

@@ -1,19 +1,20 @@
 // The erasure journal: an append-only file, kept outside the data directory
 // and its backups, listing every deletion of personal data: erased subjects,
-// deleted records, deleted payment cards and card numbers made irreversible.
-// A vault restored from a backup replays the entries it has not applied, so
-// nothing deleted comes back.
+// deleted records, and the deletions other modules journal (the payment
+// cards' `card` and `card-number`, src/cards/card_eraser.h). A vault
+// restored from a backup replays the entries it has not applied, so nothing
+// deleted comes back.
 //
 //   auto j = ErasureJournal::Open(path, vault_id);
 //   COFFRE_TRY(j->Append(JournalEntry::Record("people", record_id), now));
-//   auto entries = j->ReadAll();
+//   auto entries = j->ReadAll(kinds);  // kinds: the modules' (Eraser::journal_kinds)
 //
 // Format (docs/key-hierarchy.md, "Erasure journal"): a header line
 // `coffre-erasure-journal v1 <vault id hex>` then one line per deletion:
 //   `<unix seconds> <subject hex>`                       a subject (v1)
 //   `<unix seconds> record <collection> <record hex>`    one record
-//   `<unix seconds> card <card hex>`                     one payment card
-//   `<unix seconds> card-number <card hex>`              a card's number only
+//   `<unix seconds> <word> <id hex>`                     a module's entry, its
+//                                                        word registered (JournalKind)
 // Each append is fsynced before the deletion itself is written, and starts
 // on a new line even after a torn write; a malformed line (torn, never
 // acknowledged) is skipped. The vault keeps, in its meta space, how many
@@ -28,31 +29,42 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
 
 namespace coffre::vault {
 
-// One deletion. Ids are raw 16 bytes; `collection` only for a record.
+// A kind of deletion a module journals besides subjects and records: the
+// word naming it on its line (lower-case letters and '-'; not "record") and
+// the byte tagging it in the chain (not 'r'). Both are part of the format: a
+// module never changes them (the cards: {"card", 'c'}, {"card-number", 'n'}).
+struct JournalKind {
+  std::string_view word;
+  char tag = 0;
+};
+
+// One deletion. Ids are raw 16 bytes; `collection` only for a record;
+// `word` and `tag` (its JournalKind) only for a module's entry.
 struct JournalEntry {
-  enum class Kind { kSubject, kRecord, kCard, kCardNumber };
+  enum class Kind { kSubject, kRecord, kModule };
   Kind kind = Kind::kSubject;
   std::string collection;
   std::string id;
+  std::string word;
+  char tag = 0;
 
   static JournalEntry Subject(std::string_view subject) {
-    return {Kind::kSubject, {}, std::string(subject)};
+    return {Kind::kSubject, {}, std::string(subject), {}, 0};
   }
   static JournalEntry Record(std::string_view collection, std::string_view record_id) {
-    return {Kind::kRecord, std::string(collection), std::string(record_id)};
+    return {Kind::kRecord, std::string(collection), std::string(record_id), {}, 0};
   }
-  static JournalEntry Card(std::string_view card_id) {
-    return {Kind::kCard, {}, std::string(card_id)};
+  static JournalEntry Module(const JournalKind& kind, std::string_view id) {
+    return {Kind::kModule, {}, std::string(id), std::string(kind.word), kind.tag};
   }
-  static JournalEntry CardNumber(std::string_view card_id) {
-    return {Kind::kCardNumber, {}, std::string(card_id)};
-  }
+  bool Is(const JournalKind& k) const { return kind == Kind::kModule && word == k.word; }
 
   // What Chain hashes: the raw subject for a subject (so v1 chains are
   // unchanged), else a kind byte then the fields; no two entries share it.
@@ -81,8 +93,10 @@ class ErasureJournal {
   // A subject erasure (the v1 line).
   Status Append(std::string_view subject, int64_t unix_seconds);
 
-  // Entries in journal order.
-  Result<std::vector<JournalEntry>> ReadAll() const;
+  // Entries in journal order; a module's entry is read with its kind among
+  // `kinds`. A well-formed line of a word none of `kinds` has is an error
+  // (kFailedPrecondition): skipping it would forget a deletion.
+  Result<std::vector<JournalEntry>> ReadAll(const std::vector<JournalKind>& kinds = {}) const;
   // The journal's size in bytes (a change means another writer, or a copy).
   Result<uint64_t> Size() const;
 

@@ -15,6 +15,10 @@
 //                              an atomic ingestion of all the group's files
 // Ingestion bypasses the write-ahead log and memtables: each entry is written
 // once (docs/adr/0002-bulk-import-by-ingestion.md).
+// Its parts, each with its own header and tests: record_splitter.h (input
+// into rows), csv_reader.h, ndjson_reader.h and export_line_reader.h (a row
+// into fields), unique_key_set.h (the committer's in-memory unique keys),
+// import_pipeline.h (workers, committer, ingester), import_out_file.h.
 // Valid rows are committed; invalid rows are written to `rejects_path` with
 // their line number and the rule they broke (never their values). Rows are
 // committed in file order, so `committed_through_line` is a watermark: every

@@ -11,11 +11,10 @@
 #include <ctime>
 #include <filesystem>
 
-#include "cards/card_layout.h"
-#include "cards/card_rules.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "crypto/key_file.h"
+#include "schema/security_code.h"
 #include "vault/erasure_journal.h"
 #include "vault/format_version.h"
 #include "vault/internal/layout.h"
@@ -75,6 +74,39 @@ Result<const schema::Collection*> FindCollection(const schema::Schema& s, std::s
     return Fail(ErrorCode::kNotFound, "unknown collection " + ShownFieldName(name));
   }
   return c;
+}
+
+// The spaces the vault's own deletions touch; erasers add theirs.
+constexpr Space kDeletedSpaces[] = {Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects,
+                                    Space::kArchive};
+
+// The erasers' journal kinds and the spaces deletions touch; refuses
+// erasers whose names, words or tags clash (a replay would be ambiguous).
+Status RegisterErasers(const std::vector<Eraser*>& erasers, std::vector<JournalKind>& kinds,
+                       std::vector<Space>& spaces) {
+  spaces.assign(std::begin(kDeletedSpaces), std::end(kDeletedSpaces));
+  std::vector<std::string_view> names;
+  for (const Eraser* e : erasers) {
+    if (e == nullptr) return Fail(ErrorCode::kInvalidArgument, "a null eraser was registered");
+    if (std::find(names.begin(), names.end(), e->name()) != names.end()) {
+      return Fail(ErrorCode::kInvalidArgument, "two erasers are named '" + std::string(e->name()) + "'");
+    }
+    names.push_back(e->name());
+    for (const JournalKind& k : e->journal_kinds()) {
+      for (const JournalKind& other : kinds) {
+        if (other.word == k.word || other.tag == k.tag) {
+          return Fail(ErrorCode::kInvalidArgument,
+                      "eraser '" + std::string(e->name()) + "' declares journal kind '" + std::string(k.word) +
+                          "', whose word or tag another kind has");
+        }
+      }
+      kinds.push_back(k);
+    }
+    for (Space sp : e->spaces()) {
+      if (std::find(spaces.begin(), spaces.end(), sp) == spaces.end()) spaces.push_back(sp);
+    }
+  }
+  return Ok();
 }
 
 Result<std::string> GetRequiredMeta(storage::Store& store, std::string_view key) {
@@ -166,6 +198,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
   std::unique_ptr<Vault> v(new Vault());
   v->options_ = o;
   v->clock_ = o.clock != nullptr ? o.clock : &DefaultClock();
+  COFFRE_TRY(RegisterErasers(o.erasers, v->journal_kinds_, v->deleted_spaces_));
   // Said first: a mistyped DIR is not a missing key file.
   if (std::error_code ec; !fs::is_directory(o.dir, ec)) {
     return Fail(ErrorCode::kNotFound, "no vault at " + o.dir);
@@ -282,11 +315,9 @@ Status Vault::ValidateInto(const schema::Collection& c, const std::vector<NamedI
     defs[i] = def;
     if (def != nullptr) next = c.PositionOf(*def) + 1;
   }
-  // Incident 1: a card security code is refused before any other rule
-  // looks at the row (docs/cards.md), whatever the front end.
-  if (auto why = cards::FindSecurityCodeInFields(inputs, defs)) {
-    return Fail(ErrorCode::kInvalidArgument, std::move(*why));
-  }
+  // The schema's rules on the row as a whole (incident 1's security code,
+  // docs/cards.md) refuse it before any field's own rule looks at it.
+  COFFRE_TRY(schema::CheckRowRules(inputs, defs));
   std::array<const schema::Input*, kInlineFields> inline_given{};
   std::vector<const schema::Input*> heap_given;
   const schema::Input** given = inline_given.data();
@@ -569,14 +600,13 @@ Result<std::vector<Record>> Vault::ListIn(Space space, const schema::Collection&
 Result<Record> Vault::Update(std::string_view collection, std::string_view record_id,
                              const std::vector<NamedInput>& changes) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
-  if (auto why = cards::FindSecurityCodeInFields(changes, c)) {
-    return Fail(ErrorCode::kInvalidArgument, std::move(*why));
-  }
+  COFFRE_TRY(schema::CheckRowRules(changes, *c));
   std::lock_guard lock(write_mu_);
   COFFRE_ASSIGN_OR_RETURN(Record old, Get(c->name, record_id));
-  // The record as it would be: a security code split over two writes (a
-  // pan stored first, a lone "123" patched in later, or the reverse) is
-  // refused like one sent whole, before any other rule looks at the patch.
+  // The record as it would be: a row rule broken over two writes (a
+  // security code: a pan stored first, a lone "123" patched in later, or
+  // the reverse) is refused like one sent whole, before any other rule
+  // looks at the patch.
   // Under the lock, so no concurrent update slips in between.
   {
     std::vector<NamedInput> after(changes.begin(), changes.end());
@@ -587,9 +617,7 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
                                        [&](const NamedInput& in) { return c->Find(in.first) == def; });
       if (!patched) after.emplace_back(def->name, schema::Input::String(f.value));
     }
-    if (auto why = cards::FindSecurityCodeInFields(after, c)) {
-      return Fail(ErrorCode::kInvalidArgument, std::move(*why));
-    }
+    COFFRE_TRY(schema::CheckRowRules(after, *c));
   }
   std::vector<std::optional<std::string>> changed(c->fields.size());
   std::vector<bool> touched(c->fields.size(), false);
@@ -777,12 +805,26 @@ std::string AppliedValue(uint64_t count, std::string_view chain) {
   return v;
 }
 
-constexpr Space kDeletedSpaces[] = {Space::kKeys,     Space::kRecords, Space::kIndex,
-                                    Space::kSubjects, Space::kArchive, Space::kCards};
-
 }  // namespace
 
+Eraser* Vault::EraserOf(const JournalEntry& entry) const {
+  if (entry.kind != JournalEntry::Kind::kModule) return nullptr;
+  for (Eraser* e : options_.erasers) {
+    for (const JournalKind& k : e->journal_kinds()) {
+      if (entry.Is(k) && entry.tag == k.tag) return e;
+    }
+  }
+  return nullptr;
+}
+
 Status Vault::CommitDeletion(const std::vector<JournalEntry>& entries, storage::WriteBatch& batch) {
+  for (const JournalEntry& e : entries) {
+    // One no registered eraser replays would stop the next open.
+    if (e.kind == JournalEntry::Kind::kModule && EraserOf(e) == nullptr) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "journal entries of kind '" + e.word + "' need the eraser that replays them");
+    }
+  }
   std::lock_guard lock(journal_mu_);
   if (deletion_uncommitted_) {
     return Fail(ErrorCode::kFailedPrecondition,
@@ -798,7 +840,7 @@ Status Vault::CommitDeletion(const std::vector<JournalEntry>& entries, storage::
                             ErasureJournal::Open(options_.erasure_journal, vault_id_));
     COFFRE_ASSIGN_OR_RETURN(uint64_t size, journal.Size());
     if (!journal_known_ || size != journal_size_) {
-      COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> all, journal.ReadAll());
+      COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> all, journal.ReadAll(journal_kinds_));
       journal_count_ = all.size();
       journal_chain_ = ErasureJournal::Chain(all, all.size());
     }
@@ -854,7 +896,7 @@ Status Vault::CompactNow() {
     std::lock_guard lock(journal_mu_);
     before = deletions_;
   }
-  for (Space sp : kDeletedSpaces) COFFRE_TRY(store_->CompactSpace(sp));
+  for (Space sp : deleted_spaces_) COFFRE_TRY(store_->CompactSpace(sp));
   COFFRE_TRY(store_->RollManifest());
   // A deletion committed during the compaction may have missed it: its
   // flag stays for the next compaction (or the next open).
@@ -901,20 +943,11 @@ Result<EraseResult> Vault::CollectErasure(std::string_view subject, storage::Wri
     ++result.keys;
     return true;
   }));
-  // The subject's payment cards (src/cards), numbers and evidences alike:
-  // each with its data key, so crypto-shredded; found by their subject
-  // entry, whose value is the hash naming their recognition entry.
-  const std::string card_prefix = cards::layout::SubjectPrefix(subject);
-  COFFRE_TRY(store_->Scan(Space::kCards, card_prefix, [&](std::string_view key, std::string_view hash) {
-    std::string_view id = key.substr(card_prefix.size());
-    if (id.size() != cards::layout::kIdBytes) return true;
-    batch.Delete(Space::kCards, cards::layout::CardKey(id));
-    batch.Delete(Space::kCards, cards::layout::DataKeyKey(id));
-    if (hash.size() == cards::layout::kHashBytes) batch.Delete(Space::kCards, cards::layout::HashKey(hash, id));
-    batch.Delete(Space::kCards, key);
-    ++result.cards;
-    return true;
-  }));
+  // Then what the modules keep about the subject, into the same batch.
+  for (Eraser* e : options_.erasers) {
+    COFFRE_ASSIGN_OR_RETURN(size_t n, e->AddErasure(subject, *store_, batch));
+    result.by_eraser.emplace_back(e->name(), n);
+  }
   return result;
 }
 
@@ -944,23 +977,6 @@ Result<bool> Vault::CollectRecordDeletion(std::string_view collection, std::stri
   return true;
 }
 
-Result<bool> Vault::CollectCardDeletion(std::string_view card_id, bool number_only,
-                                        storage::WriteBatch& batch) {
-  COFFRE_ASSIGN_OR_RETURN(auto sealed, store_->Get(Space::kCards, cards::layout::CardKey(card_id)));
-  // Already gone (a replay interrupted after this entry's batch included):
-  // its recognition and subject entries must go all the same.
-  if (!sealed) return true;
-  // The state byte (docs/key-hierarchy.md) is in clear: an evidence holds
-  // no number. A card that does was made irreversible after the backup was
-  // taken; the vault cannot rebuild its evidence without the cards module,
-  // so the card goes altogether (ADR 0016).
-  if (number_only && sealed->size() >= 2 && (*sealed)[1] == cards::layout::kEvidenceStateByte)
-    return false;
-  batch.Delete(Space::kCards, cards::layout::CardKey(card_id));
-  batch.Delete(Space::kCards, cards::layout::DataKeyKey(card_id));
-  return true;
-}
-
 Result<EraseResult> Vault::EraseSubject(std::string_view subject) {
   COFFRE_TRY(CheckSubject(subject));
   EraseResult result;
@@ -986,7 +1002,7 @@ Status Vault::FinishPendingCompaction() {
 Status Vault::ReplayErasureJournal() {
   COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
   COFFRE_ASSIGN_OR_RETURN(uint64_t size, journal.Size());
-  COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, journal.ReadAll());
+  COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, journal.ReadAll(journal_kinds_));
   COFFRE_ASSIGN_OR_RETURN(auto applied_raw,
                           store_->Get(Space::kMeta, layout::kMetaErasuresApplied));
   uint64_t applied = 0;
@@ -1017,7 +1033,7 @@ Status Vault::ReplayErasureJournal() {
     std::lock_guard lock(write_mu_);
     // One batch per entry: a record's data key goes with the subject's last
     // record in its collection, which DeleteMembership sees in the store.
-    std::vector<std::string> cards_gone;
+    std::vector<Eraser*> replayed;  // erasers given entries, in order
     for (size_t i = start; i < entries.size(); ++i) {
       const JournalEntry& e = entries[i];
       auto batch = store_->NewBatch();
@@ -1029,34 +1045,18 @@ Status Vault::ReplayErasureJournal() {
         case JournalEntry::Kind::kRecord:
           COFFRE_TRY(CollectRecordDeletion(e.collection, e.id, *batch));
           break;
-        case JournalEntry::Kind::kCard:
-        case JournalEntry::Kind::kCardNumber: {
-          COFFRE_ASSIGN_OR_RETURN(
-              bool gone,
-              CollectCardDeletion(e.id, e.kind == JournalEntry::Kind::kCardNumber, *batch));
-          if (gone) cards_gone.push_back(e.id);
+        case JournalEntry::Kind::kModule: {
+          Eraser* eraser = EraserOf(e);  // ReadAll read only the kinds of ours
+          if (eraser == nullptr) return Fail(ErrorCode::kInternal, "a journal entry of an unknown kind");
+          COFFRE_TRY(eraser->AddReplay(e, *store_, *batch));
+          if (std::find(replayed.begin(), replayed.end(), eraser) == replayed.end()) replayed.push_back(eraser);
           break;
         }
       }
       COFFRE_TRY(store_->Write(*batch));
     }
     auto batch = store_->NewBatch();
-    if (!cards_gone.empty()) {
-      // Their recognition and subject entries are keyed by the number's
-      // hash and the subject, which only the sealed card held: found by
-      // their id, in one pass over each.
-      std::sort(cards_gone.begin(), cards_gone.end());
-      for (std::string_view prefix : {cards::layout::kHashPrefix, cards::layout::kSubjectPrefix}) {
-        COFFRE_TRY(store_->Scan(Space::kCards, prefix, [&](std::string_view key, std::string_view) {
-          if (key.size() >= cards::layout::kIdBytes &&
-              std::binary_search(cards_gone.begin(), cards_gone.end(),
-                                 key.substr(key.size() - cards::layout::kIdBytes))) {
-            batch->Delete(Space::kCards, key);
-          }
-          return true;
-        }));
-      }
-    }
+    for (Eraser* eraser : replayed) COFFRE_TRY(eraser->FinishReplay(*store_, *batch));
     batch->Put(Space::kMeta, layout::kMetaErasuresApplied, AppliedValue(entries.size(), chain));
     batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
     {

@@ -8,12 +8,14 @@
 //   auto hits = (*v)->Find("people", "email", schema::Input::String("A@B.FR"));
 //   COFFRE_TRY((*v)->EraseSubject(ids->subject));
 //
-// Every row is first refused if it holds a card security code (CVV, CVC,
-// cryptogram; cards/card_rules.h), whatever the front end; then every
-// personal value is validated and normalised by its schema type, then
+// Every row is first checked against the schema's rules on whole rows (a
+// card security code is refused: schema/security_code.h), whatever the
+// front end; then every personal value is validated and normalised by its
+// schema type, then
 // sealed with the (subject, collection) data key; searchable fields get a
 // blind index entry. Formats: docs/key-hierarchy.md. Ids are raw 16 bytes in
-// this API; front ends show them as hex.
+// this API; front ends show them as hex. Erasing a subject also runs the
+// erasers that modules registered at open (vault/eraser.h), in one batch.
 //
 // Thread-safety: a Vault is safe for concurrent use. Writes that check
 // unique constraints are serialised inside the vault.
@@ -33,6 +35,7 @@
 #include "crypto/crypto.h"
 #include "schema/schema.h"
 #include "storage/store.h"
+#include "vault/eraser.h"
 #include "vault/erasure_journal.h"
 #include "vault/id_source.h"
 #include "vault/keyring.h"
@@ -67,6 +70,11 @@ struct OpenOptions {
   // Stamps last activity (retention) and the erasure journal. Not owned;
   // must outlive the vault. nullptr: the system clock.
   Clock* clock = nullptr;
+  // What modules add to a subject's erasure and replay from the erasure
+  // journal (vault/eraser.h), run in this order after the vault's own
+  // records. Not owned; must outlive the vault. Names and journal kinds
+  // must be distinct (kInvalidArgument).
+  std::vector<Eraser*> erasers;
 };
 
 // A field as given by a caller, before validation.
@@ -92,7 +100,15 @@ struct RecordRef {
 struct EraseResult {
   size_t records = 0;
   size_t keys = 0;
-  size_t cards = 0;  // payment cards attached to the subject (src/cards)
+  // What each registered eraser removed, by its name, in registration order.
+  std::vector<std::pair<std::string, size_t>> by_eraser;
+  // The count of the eraser named `name`; 0 when there is none.
+  size_t Count(std::string_view name) const {
+    for (const auto& [n, count] : by_eraser) {
+      if (n == name) return count;
+    }
+    return 0;
+  }
 };
 
 // When a deletion's entries leave the store's files (ADR 0004). kDeferred
@@ -221,13 +237,16 @@ class Vault {
   // (appended and fsynced to the erasure journal), then writes `batch` with
   // the journal's applied count and chain and the compaction pending flag,
   // so that a crash or a restored backup replays the deletion at the next
-  // open. The caller then compacts (CompactDeleted). Used by the payment
-  // cards (src/cards) too. Safe from many threads.
+  // open. The caller then compacts (CompactDeleted). Modules journal their
+  // own deletions here too (JournalEntry::Module, of a kind a registered
+  // eraser declares: kInvalidArgument otherwise). Safe from many threads.
   Status CommitDeletion(const std::vector<JournalEntry>& entries, storage::WriteBatch& batch);
 
   // Crypto-shredding: journals the erasure, deletes the subject's data keys,
-  // records and index entries, and the payment cards attached to it (with
-  // their keys; cards/card_layout.h), in one batch, then compacts.
+  // records and index entries, and what every registered eraser adds (the
+  // payment cards attached to the subject, its legal hold...), in one batch,
+  // then compacts. An eraser's error leaves everything in place.
+  // kNotFound when nothing at all is stored about the subject.
   Result<EraseResult> EraseSubject(std::string_view subject);
 
   // Writes a new key file, re-seals the keyring under it and updates the
@@ -281,17 +300,15 @@ class Vault {
                           std::string_view collection, std::string_view record_id);
   Status ReplayErasureJournal();
   Status FinishPendingCompaction();
-  // Adds the deletion of every entry of `subject` to `batch`.
+  // Adds the deletion of every entry of `subject` to `batch`: the vault's
+  // own, then each eraser's.
   Result<EraseResult> CollectErasure(std::string_view subject, storage::WriteBatch& batch);
+  // The eraser that declares the kind of `entry`, or null.
+  Eraser* EraserOf(const JournalEntry& entry) const;
   // Adds the deletion of a record (online or archived) to `batch`; false
   // when there is none.
   Result<bool> CollectRecordDeletion(std::string_view collection, std::string_view record_id,
                                      storage::WriteBatch& batch);
-  // Replays a card entry: deletes the card's sealed form and key (for
-  // `number_only`, only when it still holds its number); true when the card
-  // is gone (its hash and subject entries then go too).
-  Result<bool> CollectCardDeletion(std::string_view card_id, bool number_only,
-                                   storage::WriteBatch& batch);
   Status CompactNow();
 
   OpenOptions options_;
@@ -303,10 +320,14 @@ class Vault {
   IdSource ids_;
   std::mutex write_mu_;
   Clock* clock_ = nullptr;
+  // From the options' erasers: every journal kind they declare, and the
+  // spaces a deletion may touch (the vault's and theirs).
+  std::vector<JournalKind> journal_kinds_;
+  std::vector<storage::Space> deleted_spaces_;
 
   // The erasure journal as this vault last wrote it (CommitDeletion): its
   // size, entry count and chain, so that an append does not re-read it.
-  std::mutex journal_mu_;  // innermost lock: taken under write_mu_ and the cards' lock
+  std::mutex journal_mu_;  // innermost lock: taken under write_mu_ and modules' locks
   bool journal_known_ = false;
   // A deletion was journalled but its store write failed (under journal_mu_).
   bool deletion_uncommitted_ = false;

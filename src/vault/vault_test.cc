@@ -140,7 +140,7 @@ class VaultTest : public ::testing::Test {
 
   void Reopen() {
     vault_.reset();
-    auto v = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_});
+    auto v = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .erasers = erasers_});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
   }
@@ -208,6 +208,7 @@ class VaultTest : public ::testing::Test {
   }
 
   std::string tmp_, dir_, key_, journal_;
+  std::vector<Eraser*> erasers_;  // given to Open by Reopen
   std::unique_ptr<Vault> vault_;
 };
 
@@ -1070,19 +1071,20 @@ TEST_F(VaultTest, JournalEntriesRoundTripAndTornLinesAreSkipped) {
   auto journal = ErasureJournal::Open(journal_, v().vault_id());
   ASSERT_TRUE(journal);
   const std::string id(16, '\x5a');
-  const std::vector<JournalEntry> written = {JournalEntry::Subject(id),
-                                             JournalEntry::Record("people", id),
-                                             JournalEntry::Card(id), JournalEntry::CardNumber(id)};
+  // The payment cards' kinds (src/cards/card_eraser.h), as the format has them.
+  const JournalKind card{"card", 'c'}, card_number{"card-number", 'n'};
+  const std::vector<JournalKind> kinds = {card, card_number};
+  const std::vector<JournalEntry> written = {JournalEntry::Subject(id), JournalEntry::Record("people", id),
+                                             JournalEntry::Module(card, id), JournalEntry::Module(card_number, id)};
   for (const JournalEntry& e : written) ASSERT_TRUE(journal->Append(e, 1700000000));
   {
     std::ofstream out(journal_, std::ios::app);
     out << "1700000001 record people\n"                      // torn
         << "1700000001 record People " << ToHex(id) << "\n"  // not a collection name
         << "1700000001 card 5a5a\n"                          // torn
-        << "1700000001 wipe " << ToHex(id) << "\n"           // unknown kind
         << "1700000001 card-number " << ToHex(id);           // no newline: torn, unacknowledged
   }
-  auto before = journal->ReadAll();
+  auto before = journal->ReadAll(kinds);
   ASSERT_TRUE(before);
   EXPECT_EQ(*before, written) << "a line without its newline was never acknowledged";
   {
@@ -1090,12 +1092,12 @@ TEST_F(VaultTest, JournalEntriesRoundTripAndTornLinesAreSkipped) {
     out << "\n1700000001 card-number 5a5a5a";  // torn in the middle of the id
   }
   ASSERT_TRUE(journal->Append(JournalEntry::Record("contracts", id), 1700000002));
-  auto read = journal->ReadAll();
+  auto read = journal->ReadAll(kinds);
   ASSERT_TRUE(read) << read.error().message;
   // The unterminated but whole line became a line of its own: replaying a
   // deletion that was asked for (and maybe not acknowledged) is harmless.
   std::vector<JournalEntry> expected = written;
-  expected.push_back(JournalEntry::CardNumber(id));
+  expected.push_back(JournalEntry::Module(card_number, id));
   expected.push_back(JournalEntry::Record("contracts", id));
   EXPECT_EQ(*read, expected);
   // No two kinds chain alike (the same id under each).
@@ -1103,6 +1105,201 @@ TEST_F(VaultTest, JournalEntriesRoundTripAndTornLinesAreSkipped) {
   for (const JournalEntry& e : written) chains.push_back(ErasureJournal::Chain({e}, 1));
   std::sort(chains.begin(), chains.end());
   EXPECT_EQ(std::unique(chains.begin(), chains.end()), chains.end());
+  // A module's entry chains as the cards' always did: its tag, then the id.
+  EXPECT_EQ(ErasureJournal::Chain({JournalEntry::Module(card, id)}, 1),
+            crypto::Hash(std::string(32, '\0') + "c" + id));
+  EXPECT_EQ(ErasureJournal::Chain({JournalEntry::Module(card_number, id)}, 1),
+            crypto::Hash(std::string(32, '\0') + "n" + id));
+  // A whole line of a kind none of `kinds` has is a deletion nobody could
+  // replay: an error, never skipped like a torn line.
+  {
+    std::ofstream out(journal_, std::ios::app);
+    out << "1700000003 wipe " << ToHex(id) << "\n";
+  }
+  auto unknown = journal->ReadAll(kinds);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(unknown.error().message.find("'wipe'"), std::string::npos) << unknown.error().message;
+  EXPECT_FALSE(journal->ReadAll()) << "the cards' entries need their kinds too";
+}
+
+// ---------------------------------------------------------------- erasers
+// A module's part of an erasure (vault/eraser.h): here "things" kept per
+// subject in a space of their own ("t/" + subject), with a journal kind of
+// their own ("thing", one thing deleted by its id, "t/" + id).
+
+constexpr JournalKind kThing{"thing", 't'};
+
+std::string ThingKey(std::string_view id) { return "t/" + std::string(id); }
+
+class ThingEraser : public Eraser {
+ public:
+  explicit ThingEraser(std::string name = "things") : name_(std::move(name)) {}
+  std::string_view name() const override { return name_; }
+  std::vector<Space> spaces() const override { return {Space::kCounters}; }
+  Result<size_t> AddErasure(std::string_view subject, storage::Store& store, storage::WriteBatch& batch) override {
+    batch_count_seen = batch.Count();
+    COFFRE_ASSIGN_OR_RETURN(auto thing, store.Get(Space::kCounters, ThingKey(subject)));
+    if (!thing) return size_t{0};
+    batch.Delete(Space::kCounters, ThingKey(subject));
+    return size_t{1};
+  }
+  std::vector<JournalKind> journal_kinds() const override { return {kThing}; }
+  Status AddReplay(const JournalEntry& entry, storage::Store&, storage::WriteBatch& batch) override {
+    replayed.push_back(entry);
+    batch.Delete(Space::kCounters, ThingKey(entry.id));
+    return Ok();
+  }
+  Status FinishReplay(storage::Store&, storage::WriteBatch&) override {
+    ++finished;
+    return Ok();
+  }
+
+  size_t batch_count_seen = 0;
+  std::vector<JournalEntry> replayed;
+  int finished = 0;
+
+ private:
+  std::string name_;
+};
+
+// Adds a deletion to the batch, then fails, as an eraser whose read fails.
+class FailingEraser : public Eraser {
+ public:
+  std::string_view name() const override { return "failing"; }
+  std::vector<Space> spaces() const override { return {}; }
+  Result<size_t> AddErasure(std::string_view subject, storage::Store&, storage::WriteBatch& batch) override {
+    batch.Delete(Space::kCounters, ThingKey(subject));
+    return Fail(ErrorCode::kIoError, "the things' store is unreadable");
+  }
+};
+
+TEST_F(VaultTest, AnErasersDeletionsLandInTheErasuresBatch) {
+  ThingEraser things;
+  erasers_ = {&things};
+  Reopen();
+  RecordRef a = Put(kPeople[0]);
+  RecordRef b = Put(kPeople[1]);
+  RawPut(Space::kCounters, ThingKey(a.subject), "a's thing");
+  RawPut(Space::kCounters, ThingKey(b.subject), "b's thing");
+  auto erased = v().EraseSubject(a.subject);
+  ASSERT_TRUE(erased) << erased.error().message;
+  EXPECT_EQ(erased->records, 1u);
+  EXPECT_EQ(erased->Count("things"), 1u);
+  EXPECT_EQ(erased->Count("no such eraser"), 0u);
+  // Called with the batch that already deletes the subject's record, index
+  // entries, membership and key: one batch, one journal entry.
+  EXPECT_GE(things.batch_count_seen, 4u);
+  auto thing = store().Get(Space::kCounters, ThingKey(a.subject));
+  ASSERT_TRUE(thing);
+  EXPECT_FALSE(thing->has_value()) << "the eraser's deletion was not written";
+  EXPECT_EQ(RawGet(Space::kCounters, ThingKey(b.subject)), "b's thing");
+  auto journal = ErasureJournal::Open(journal_, v().vault_id());
+  ASSERT_TRUE(journal);
+  auto entries = journal->ReadAll({kThing});
+  ASSERT_TRUE(entries);
+  EXPECT_EQ(*entries, std::vector<JournalEntry>{JournalEntry::Subject(a.subject)});
+  // A subject with nothing but a thing left is still a known subject.
+  RawPut(Space::kCounters, ThingKey(std::string(16, '\x01')), "a thing of nobody else");
+  auto only_thing = v().EraseSubject(std::string(16, '\x01'));
+  ASSERT_TRUE(only_thing) << only_thing.error().message;
+  EXPECT_EQ(only_thing->Count("things"), 1u);
+  // And one with nothing at all is unknown, whatever the erasers.
+  EXPECT_EQ(v().EraseSubject(std::string(16, '\x02')).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(VaultTest, AFailingEraserLeavesNothingErased) {
+  ThingEraser things;
+  FailingEraser failing;
+  erasers_ = {&things, &failing};
+  Reopen();
+  RecordRef a = Put(kPeople[0]);
+  RawPut(Space::kCounters, ThingKey(a.subject), "a's thing");
+  auto applied = [&] { return store().Get(Space::kMeta, std::string(layout::kMetaErasuresApplied)).value(); };
+  const std::optional<std::string> applied_before = applied();
+  auto erased = v().EraseSubject(a.subject);
+  ASSERT_FALSE(erased);
+  EXPECT_EQ(erased.error().code, ErrorCode::kIoError);
+  // Neither the vault's deletions nor the other eraser's were written.
+  EXPECT_TRUE(v().Get("people", a.id));
+  EXPECT_EQ(Find("email", Value(kPeople[0], "email")).size(), 1u);
+  EXPECT_EQ(RawGet(Space::kCounters, ThingKey(a.subject)), "a's thing");
+  // Nor journalled: a restored backup would not erase the subject either.
+  auto journal = ErasureJournal::Open(journal_, v().vault_id());
+  ASSERT_TRUE(journal);
+  auto entries = journal->ReadAll({kThing});
+  ASSERT_TRUE(entries);
+  EXPECT_TRUE(entries->empty());
+  EXPECT_EQ(applied(), applied_before);
+  Reopen();
+  EXPECT_TRUE(v().Get("people", a.id));
+}
+
+TEST_F(VaultTest, AModulesJournalEntriesAreReplayedThroughItsEraser) {
+  ThingEraser things;
+  erasers_ = {&things};
+  Reopen();
+  RecordRef a = Put(kPeople[0]);
+  const std::string kept_id(16, '\x03'), deleted_id(16, '\x04');
+  RawPut(Space::kCounters, ThingKey(kept_id), "kept");
+  RawPut(Space::kCounters, ThingKey(deleted_id), "deleted");
+  vault_.reset();
+  const std::string backup = tmp_ + "/backup";
+  fs::copy(dir_, backup, fs::copy_options::recursive);
+  Reopen();
+  auto batch = store().NewBatch();
+  batch->Delete(Space::kCounters, ThingKey(deleted_id));
+  ASSERT_TRUE(v().CommitDeletion({JournalEntry::Module(kThing, deleted_id)}, *batch));
+  ASSERT_TRUE(v().EraseSubject(a.subject));
+  vault_.reset();
+  // The backup comes back; the journal (kept outside it) does not.
+  fs::remove_all(dir_);
+  fs::rename(backup, dir_);
+  // Without the eraser that replays its entries, the vault does not open.
+  erasers_ = {};
+  auto refused = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message.find("'thing'"), std::string::npos) << refused.error().message;
+  erasers_ = {&things};
+  Reopen();
+  EXPECT_EQ(things.replayed, std::vector<JournalEntry>{JournalEntry::Module(kThing, deleted_id)});
+  EXPECT_EQ(things.finished, 1);
+  auto gone = store().Get(Space::kCounters, ThingKey(deleted_id));
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->has_value());
+  EXPECT_EQ(RawGet(Space::kCounters, ThingKey(kept_id)), "kept");
+  EXPECT_EQ(v().Get("people", a.id).error().code, ErrorCode::kNotFound);
+  // Replayed once.
+  Reopen();
+  EXPECT_EQ(things.replayed.size(), 1u);
+  EXPECT_EQ(things.finished, 1);
+}
+
+TEST_F(VaultTest, EntriesOfAKindNoEraserReplaysAreNotJournalled) {
+  RecordRef a = Put(kPeople[0]);
+  auto batch = store().NewBatch();
+  batch->Delete(Space::kRecords, "anything");
+  auto s = v().CommitDeletion({JournalEntry::Module(kThing, a.subject)}, *batch);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
+  auto journal = ErasureJournal::Open(journal_, v().vault_id());
+  ASSERT_TRUE(journal);
+  auto entries = journal->ReadAll({kThing});
+  ASSERT_TRUE(entries);
+  EXPECT_TRUE(entries->empty());
+}
+
+TEST_F(VaultTest, ClashingErasersAreRefusedAtOpen) {
+  ThingEraser one, two;                   // same name, same kind
+  ThingEraser three("other things");      // another name, the same kind
+  for (const std::vector<Eraser*>& erasers : {std::vector<Eraser*>{&one, &two}, std::vector<Eraser*>{&one, &three},
+                                              std::vector<Eraser*>{nullptr}}) {
+    vault_.reset();
+    auto v = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .erasers = erasers});
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error().code, ErrorCode::kInvalidArgument);
+  }
 }
 
 // Item 3: after rotation, the keyring entries sealed under the old master

@@ -296,17 +296,38 @@ class Vault:
 
     # -- clock --------------------------------------------------------------
     def set_clock(self, offset):
-        tmp = self.clock_file.with_suffix(".tmp")
-        tmp.write_text(f"{int(offset)}\n")
-        os.replace(tmp, self.clock_file)
         self.offset = int(offset)
+        self.frozen_ms = None
+        self._write_clock(f"{self.offset}\n")
+
+    def freeze_clock(self):
+        """Stops the server's clock at its current time: real time no longer
+        moves it, only advance() does (for assertions on exact delays)."""
+        self.frozen_ms = int(self.now() * 1000)
+        self._write_clock(f"@{self.frozen_ms}\n")
+
+    def thaw_clock(self):
+        """Lets the server's clock run again from where it stands."""
+        if self.frozen_ms is not None:
+            self.set_clock(round(self.frozen_ms / 1000 - time.time()))
 
     def advance(self, seconds):
-        self.set_clock(self.offset + int(seconds))
+        if self.frozen_ms is not None:
+            self.frozen_ms += int(seconds) * 1000
+            self._write_clock(f"@{self.frozen_ms}\n")
+        else:
+            self.set_clock(self.offset + int(seconds))
 
     def now(self):
-        """The server's clock: the real time plus the offset."""
+        """The server's clock: the frozen time, or the real time plus the offset."""
+        if self.frozen_ms is not None:
+            return self.frozen_ms / 1000
         return time.time() + self.offset
+
+    def _write_clock(self, text):
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.clock_file)
 
     # -- server -------------------------------------------------------------
     def start(self, extra_args=()):

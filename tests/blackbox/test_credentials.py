@@ -186,39 +186,42 @@ def test_account_locks_after_ten_failures_and_unlocks_after_thirty_minutes(drill
     c = v.client("login", purpose=PURPOSE)
     user, password = list(drill["users"].items())[10]
     failures, delays = 0, {}
-    for _ in range(100):
-        if failures == 10:
-            break
-        r = c.post(f"/v1/credentials/{user}/verify", json={"password": WRONG})
-        if r.status_code == 429:
-            # The exponential delay: answered at once, not counted.
-            assert error_of(r, 429, "throttled")
-            wait = int(r.headers["Retry-After"])
-            delays.setdefault(failures, wait)  # the first wait after each failure
-            v.advance(wait)
-            continue
-        assert r.status_code == 200 and r.json() == {"valid": False}, r.text
-        failures += 1
-    assert failures == 10
-    # After failure k (k >= 3), 2^(k-3) seconds; real time passes too, so
-    # the server may already have counted down a second or two.
-    assert sorted(delays) == [3, 4, 5, 6, 7, 8, 9], delays
-    for k, wait in delays.items():
-        assert max(1, 2 ** (k - 3) - 2) <= wait <= 2 ** (k - 3), delays
-    # Locked: even the right password is refused, for 30 minutes.
-    r = c.post(f"/v1/credentials/{user}/verify", json={"password": password})
-    assert error_of(r, 429, "throttled")
-    assert 1790 <= int(r.headers["Retry-After"]) <= 1800
-    meta = c.get(f"/v1/credentials/{user}").json()
-    assert meta["locked_until"] is not None and meta["locked_until"].endswith("Z")
-    drill["responses"].append(json.dumps(meta))
-    v.advance(29 * 60)
-    r = c.post(f"/v1/credentials/{user}/verify", json={"password": password})
-    assert r.status_code == 429
-    v.advance(60 + 1)
-    r = c.post(f"/v1/credentials/{user}/verify", json={"password": password})
-    assert r.status_code == 200 and r.json() == {"valid": True}, r.text
-    assert c.get(f"/v1/credentials/{user}").json()["locked_until"] is None
+    # Frozen: under load, real time between two requests could outlast the
+    # one-second delay after the third failure and hide it.
+    v.freeze_clock()
+    try:
+        for _ in range(100):
+            if failures == 10:
+                break
+            r = c.post(f"/v1/credentials/{user}/verify", json={"password": WRONG})
+            if r.status_code == 429:
+                # The exponential delay: answered at once, not counted.
+                assert error_of(r, 429, "throttled")
+                wait = int(r.headers["Retry-After"])
+                delays.setdefault(failures, wait)  # the first wait after each failure
+                v.advance(wait)
+                continue
+            assert r.status_code == 200 and r.json() == {"valid": False}, r.text
+            failures += 1
+        assert failures == 10
+        # After failure k (k >= 3), exactly 2^(k-3) seconds (the clock stands still).
+        assert delays == {k: 2 ** (k - 3) for k in range(3, 10)}, delays
+        # Locked: even the right password is refused, for 30 minutes.
+        r = c.post(f"/v1/credentials/{user}/verify", json={"password": password})
+        assert error_of(r, 429, "throttled")
+        assert int(r.headers["Retry-After"]) == 1800
+        meta = c.get(f"/v1/credentials/{user}").json()
+        assert meta["locked_until"] is not None and meta["locked_until"].endswith("Z")
+        drill["responses"].append(json.dumps(meta))
+        v.advance(29 * 60)
+        r = c.post(f"/v1/credentials/{user}/verify", json={"password": password})
+        assert r.status_code == 429
+        v.advance(60 + 1)
+        r = c.post(f"/v1/credentials/{user}/verify", json={"password": password})
+        assert r.status_code == 200 and r.json() == {"valid": True}, r.text
+        assert c.get(f"/v1/credentials/{user}").json()["locked_until"] is None
+    finally:
+        v.thaw_clock()
 
 
 def test_reset_tokens_work_once_and_expire(drill):

@@ -1,0 +1,177 @@
+// The local front end of the operation table (app/admin.h): a request maps
+// to (operation, input, local caller) and runs through the runner; the
+// local operations refuse every other caller; reads by `local` count in the
+// quotas of the policy's role `local` (ADR 0023ops-local). People come
+// from the generator.
+#include "app/admin.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "app/operations.h"
+#include "common/bytes.h"
+#include "crypto/crypto.h"
+#include "gen/people_gen.h"
+
+namespace coffre::app {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+// Role `local` may read 2 distinct people an hour, and is warned past 1.
+constexpr const char* kLocalLimits = R"(
+[roles.local]
+[roles.local.limits]
+subjects = [ { window = "1h", soft = 1, hard = 2 } ]
+)";
+
+class AdminTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::Init());
+    tmp_ = fs::temp_directory_path() /
+           ("coffre-admin-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(tmp_);
+    fs::create_directories(tmp_);
+  }
+  void TearDown() override {
+    admin_.reset();
+    rt_.reset();
+    fs::remove_all(tmp_);
+  }
+
+  void Open(const std::string& extra_policy = "") {
+    const std::string src = COFFRE_SOURCE_DIR;
+    std::ifstream in(src + "/examples/people-policy.toml");
+    std::ostringstream policy;
+    policy << in.rdbuf() << extra_policy;
+    vault::InitOptions o{
+        (tmp_ / "v").string(), src + "/examples/people.toml", tmp_ / "v.key", "", {}, {}};
+    o.config.emplace_back(kPolicyConfig, policy.str());
+    ASSERT_TRUE(vault::Vault::Init(o));
+    auto rt = Runtime::Open({.dir = (tmp_ / "v").string(),
+                             .key_file = tmp_ / "v.key",
+                             .audit_anchor = tmp_ / "v.audit-anchor"});
+    ASSERT_TRUE(rt) << rt.error().message;
+    rt_ = std::move(*rt);
+    admin_ = std::make_unique<Admin>(*rt_);
+  }
+
+  // Puts the next generated person; its {id, subject}.
+  json::object Put() {
+    std::string line;
+    people_.NextNdjson(line);
+    auto r = admin_->Execute(
+        {{"op", "record.create"},
+         {"input", {{"collection", "people"}, {"body", "{\"fields\":" + line + "}"}}}},
+        ::getuid());
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : json::object{};
+  }
+
+  Result<json::object> Get(const json::object& ref) {
+    return admin_->Execute(
+        {{"op", "record.get"},
+         {"input", {{"collection", "people"}, {"id", ref.at("id").as_string()}}}},
+        ::getuid());
+  }
+
+  audit::Entry LastEntry() {
+    audit::Entry last;
+    EXPECT_TRUE(rt_->audit().Query({}, [&](const audit::Entry& e) {
+      last = e;
+      return true;
+    }));
+    return last;
+  }
+
+  fs::path tmp_;
+  gen::PeopleGenerator people_{23};
+  std::unique_ptr<Runtime> rt_;
+  std::unique_ptr<Admin> admin_;
+};
+
+TEST_F(AdminTest, ARequestRunsItsOperationAsLocalWithTheCallersUid) {
+  Open();
+  json::object ref = Put();
+  auto rec = Get(ref);
+  ASSERT_TRUE(rec) << rec.error().message;
+  EXPECT_EQ(rec->at("id"), ref.at("id"));
+  EXPECT_TRUE(rec->at("fields").as_object().contains("email"));
+  audit::Entry e = LastEntry();
+  EXPECT_EQ(e.principal, "local");
+  EXPECT_EQ(e.action, "read");
+  EXPECT_EQ(e.outcome, "allowed");
+  EXPECT_EQ(e.source, "cli:uid=" + std::to_string(::getuid()));
+  EXPECT_FALSE(e.fields.empty()) << "every field shown in clear is named";
+
+  // A local operation takes its input as the request's members.
+  auto listed = admin_->Execute({{"op", "principal.list"}}, ::getuid());
+  ASSERT_TRUE(listed) << listed.error().message;
+  EXPECT_TRUE(listed->at("principals").as_array().empty());
+  EXPECT_EQ(LastEntry().action, "principal.list");
+
+  auto none = admin_->Execute({{"op", "no.such.op"}}, ::getuid());
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
+  auto bad = admin_->Execute({{"op", "record.get"}, {"input", "people"}}, ::getuid());
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(AdminTest, LocalOperationsAreInTheTableAndRefuseOtherCallers) {
+  Open();
+  for (const char* name :
+       {"principal.add", "policy.load", "audit.verify", "audit.scan", "canary.add", "alerts.scan",
+        "retention.run", "retention.hold", "cards.sweep", "breach.report.file", "breach.notify",
+        "bulk.export", "keys.rotate"}) {
+    EXPECT_NE(FindOperation(name), nullptr) << name;
+  }
+  Runner runner(Services{.vault = rt_->vault(),
+                         .directory = rt_->directory(),
+                         .audit = rt_->audit(),
+                         .policy = [this] { return rt_->policy(); },
+                         .clock = rt_->clock()});
+  Caller admin;  // an HTTP caller of role admin: not local
+  admin.principal.name = "ops";
+  admin.principal.role = "admin";
+  admin.source = "https:127.0.0.1";
+  Outcome out = runner.Call(admin, "principal.list", {});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.audited, "denied");
+  EXPECT_EQ(LastEntry().principal, "ops");
+  EXPECT_EQ(LastEntry().outcome, "denied");
+}
+
+TEST_F(AdminTest, ReadsByLocalCountInTheQuotasOfRoleLocal) {
+  Open(kLocalLimits);
+  json::object a = Put(), b = Put(), c = Put();
+  ASSERT_TRUE(Get(a));
+  ASSERT_TRUE(Get(b));  // past the soft limit: allowed, warned
+  auto refused = Get(c);
+  ASSERT_FALSE(refused) << "a third person is over the hard limit of role local";
+  EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
+  audit::Entry e = LastEntry();
+  EXPECT_EQ(e.principal, "local") << "the refusal is audited last";
+  EXPECT_EQ(e.action, "read");
+  EXPECT_EQ(e.outcome, "denied");
+  EXPECT_TRUE(e.fields.empty()) << "a refused read shows nothing";
+  // The people already counted may be read again.
+  EXPECT_TRUE(Get(a));
+}
+
+TEST_F(AdminTest, WithoutRoleLocalLocalReadsAreNotLimited) {
+  Open();
+  std::vector<json::object> refs;
+  for (int i = 0; i < 5; ++i) refs.push_back(Put());
+  for (const json::object& r : refs) EXPECT_TRUE(Get(r));
+}
+
+}  // namespace
+}  // namespace coffre::app
