@@ -184,7 +184,7 @@ Outcome CreateRecord(Context& ctx, const OpInput& in) {
   auto ref = s.vault.Put(in.collection, *inputs, subject);
   if (!ref) {
     Failure err = FailureFrom(ref.error());
-    if (ref.error().code == ErrorCode::kNotFound) err = InvalidValue("unknown subject");
+    if (IsNotFound(ref)) err = InvalidValue("unknown subject");
     if (ref.error().code == ErrorCode::kAlreadyExists && coll != nullptr) {
       return Clash(ctx, *coll, *inputs, std::move(err));
     }
@@ -400,7 +400,7 @@ Outcome EraseSubject(Context& ctx, const OpInput& in) {
   if (auto online = s.vault.ExportSubject(*subject)) {
     records->insert(records->end(), std::make_move_iterator(online->begin()),
                     std::make_move_iterator(online->end()));
-  } else if (online.error().code != ErrorCode::kNotFound) {
+  } else if (!IsNotFound(online)) {
     return ctx.Fail(FailureFrom(online.error()));
   }
   // The subject's payment cards go with it: erasing them takes the right

@@ -3,11 +3,8 @@
 #include "policy/policy.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "common/file_text.h"
 #include "policy/internal/rules.h"
 
 namespace coffre::policy {
@@ -210,14 +207,11 @@ Result<Policy> Policy::Parse(std::string_view toml, const schema::Schema& schema
 }
 
 Result<Policy> Policy::LoadFile(const std::string& path, const schema::Schema& schema) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Fail(ErrorCode::kIoError, "cannot open policy file " + path + ": " + std::strerror(errno));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Fail(ErrorCode::kIoError, "cannot read policy file " + path);
-  return Parse(text.str(), schema, path);
+  auto text = ReadWholeFile(path, "policy file");
+  // Any failure to read the policy, a missing file included, is kIoError
+  // (exit 1), as it has always been for `coffre init --policy`.
+  if (!text) return Fail(ErrorCode::kIoError, std::move(text.error().message));
+  return Parse(*text, schema, path);
 }
 
 Policy Policy::DenyAll() { return Policy(std::make_shared<Rules>()); }
