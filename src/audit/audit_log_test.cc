@@ -350,7 +350,7 @@ TEST_F(AuditLogTest, OpenAndVerifyNameTheSameBrokenEntry) {
     EXPECT_FALSE(r.ok);
     EXPECT_EQ(r.first_bad_seq, 55u);
     EXPECT_EQ(r.problem, problem);
-    auto log = AuditLog::Open(*store_, KeyFrom('k'), Opts());
+    auto log = AuditLog::Open(Handle(*store_), KeyFrom('k'), Opts());
     ASSERT_FALSE(log);
     EXPECT_EQ(log.error().code, ErrorCode::kDataLoss);
     EXPECT_EQ(log.error().message, "audit log: " + problem + " (run coffre audit verify)");
