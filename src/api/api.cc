@@ -291,7 +291,7 @@ struct Api::Impl {
   // GET path; it must outlive the object).
   json::object Show(const schema::Collection& c, const vault::Record& r,
                     const std::vector<View>& views, std::vector<audit::FieldView>& shown,
-                    std::string_view field_prefix = {}, json::storage_ptr sp = {}) const {
+                    std::string_view field_prefix = {}, const json::storage_ptr& sp = {}) const {
     json::object fields(sp);
     for (const vault::FieldValue& f : r.fields) {
       const schema::FieldDef* def = c.Find(f.name);

@@ -77,4 +77,4 @@ using Status = Result<void>;
   auto COFFRE_CONCAT_(coffre_res_, __LINE__) = (expr);                       \
   if (!COFFRE_CONCAT_(coffre_res_, __LINE__))                                \
     return ::coffre::Fail(std::move(COFFRE_CONCAT_(coffre_res_, __LINE__)).error()); \
-  lhs = std::move(*COFFRE_CONCAT_(coffre_res_, __LINE__))
+  lhs = std::move(*COFFRE_CONCAT_(coffre_res_, __LINE__))  // NOLINT(bugprone-macro-parentheses): lhs declares
