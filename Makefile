@@ -39,10 +39,11 @@ format-check: deps
 
 # clang-tidy (.clang-tidy) on the files changed against the previous main
 # (scripts/lint says how it finds it); `make lint` on every file.
-lint-changed: test-configure
+lint-changed: test-build
 	JOBS=$(JOBS) LINT_BUILD_DIR=$(CURDIR)/$(TEST_DIR) scripts/lint
 
-lint: test-configure
+# Every file: after the build, whose generated headers (openapi_json.h) it reads.
+lint: test-build
 	JOBS=$(JOBS) LINT_BUILD_DIR=$(CURDIR)/$(TEST_DIR) scripts/lint --all
 
 # Every fuzz target on its checked-in corpus (tests/fuzz/corpus/<target>/), in

@@ -43,18 +43,35 @@ int main(int argc, char** argv) {
 
   const std::string rid(16, '\x01');
   const std::string sid(16, '\x02');
-  audit::Entry read{.seq = 7, .time_ms = 1795000000000, .principal = "billing-svc",
-                    .action = "read", .collection = "people", .record_id = rid,
-                    .subjects = {sid}, .fields = {{"email", 'm'}, {"name", 'c'}},
-                    .purpose = "invoice", .outcome = "allowed", .source = "https:127.0.0.1"};
+  audit::Entry read{.seq = 7,
+                    .time_ms = 1795000000000,
+                    .principal = "billing-svc",
+                    .action = "read",
+                    .collection = "people",
+                    .record_id = rid,
+                    .subjects = {sid},
+                    .fields = {{"email", 'm'}, {"name", 'c'}},
+                    .purpose = "invoice",
+                    .outcome = "allowed",
+                    .source = "https:127.0.0.1"};
   Write(root + "/entry_fuzz/read.entry", audit::EncodeEntry(read));
-  audit::Entry denied{.seq = 8, .time_ms = 1795000000001, .principal = "agent",
-                      .on_behalf_of = "user-1", .action = "search", .collection = "people",
-                      .purpose = "support", .outcome = "denied", .reason = "no_rule",
+  audit::Entry denied{.seq = 8,
+                      .time_ms = 1795000000001,
+                      .principal = "agent",
+                      .on_behalf_of = "user-1",
+                      .action = "search",
+                      .collection = "people",
+                      .purpose = "support",
+                      .outcome = "denied",
+                      .reason = "no_rule",
                       .source = "cli:uid=1000"};
   Write(root + "/entry_fuzz/denied.entry", audit::EncodeEntry(denied));
-  audit::Entry erase{.seq = 9, .time_ms = 1795000000002, .principal = "dpo", .action = "erase",
-                     .subjects = {sid, std::string(16, '\x03')}, .outcome = "allowed",
+  audit::Entry erase{.seq = 9,
+                     .time_ms = 1795000000002,
+                     .principal = "dpo",
+                     .action = "erase",
+                     .subjects = {sid, std::string(16, '\x03')},
+                     .outcome = "allowed",
                      .source = "admin"};
   Write(root + "/entry_fuzz/erase.entry", audit::EncodeEntry(erase));
   audit::Entry minimal{.action = "unauthenticated", .outcome = "denied"};
