@@ -442,7 +442,6 @@ std::string VmFlagsOf(const void* p) {
   bool inside = false;
   while (std::getline(smaps, line)) {
     uintptr_t lo = 0, hi = 0;
-    // NOLINTNEXTLINE(cert-err34-c): the kernel's own hex, both fields checked
     if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find('-') < line.find(' ')) {
       inside = addr >= lo && addr < hi;
     } else if (inside && line.rfind("VmFlags:", 0) == 0) {
