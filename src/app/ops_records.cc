@@ -45,7 +45,7 @@ using policy::View;
 // returned, for the audit entry. `sp`: where the object's memory comes from.
 json::object Show(const schema::Collection& c, const vault::Record& r,
                   const std::vector<View>& views, std::vector<audit::FieldView>& shown,
-                  std::string_view field_prefix = {}, json::storage_ptr sp = {}) {
+                  std::string_view field_prefix = {}, const json::storage_ptr& sp = {}) {
   json::object fields(sp);
   for (const vault::FieldValue& f : r.fields) {
     const schema::FieldDef* def = c.Find(f.name);

@@ -304,7 +304,7 @@ Status AuditLog::AppendBatchAsync(std::vector<Entry> batch, DoneCallback done) {
   size_t summaries = 0;
   COFFRE_ASSIGN_OR_RETURN(std::vector<Entry> entries, PrepareBatch(std::move(batch), summaries));
   Enqueue(*req, std::move(entries), summaries, false);
-  req.release();  // the syncer deletes it
+  (void)req.release();  // the syncer deletes it
   return Ok();
 }
 

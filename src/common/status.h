@@ -117,4 +117,4 @@ struct tl::detail::is_expected_impl<coffre::Result<T>> : std::true_type {};
   auto COFFRE_CONCAT_(coffre_res_, __LINE__) = (expr);                       \
   if (!COFFRE_CONCAT_(coffre_res_, __LINE__))                                \
     return ::coffre::Fail(std::move(COFFRE_CONCAT_(coffre_res_, __LINE__)).error()); \
-  lhs = std::move(*COFFRE_CONCAT_(coffre_res_, __LINE__))
+  lhs = std::move(*COFFRE_CONCAT_(coffre_res_, __LINE__))  // NOLINT(bugprone-macro-parentheses): lhs declares

@@ -121,8 +121,10 @@ class Evaluator {
     }
     std::vector<RowScope> scopes;
     for (const ScopeRule& rule : grant.scopes) {
-      const std::string scope_text =
-          rule.field.name + " = principal." + rule.attribute + " of " + r + " on " + c;
+      // Only denials name the scope: no string built for an allowed request.
+      auto scope_text = [&] {
+        return rule.field.name + " = principal." + rule.attribute + " of " + r + " on " + c;
+      };
       const std::string* raw = nullptr;
       if (who.attrs != nullptr) {
         auto a = who.attrs->find(rule.attribute);
@@ -130,13 +132,13 @@ class Evaluator {
       }
       if (raw == nullptr) {
         return Deny(prefix + "principal lacks attribute '" + rule.attribute + "' required by the row scope " +
-                    scope_text);
+                    scope_text());
       }
       // Compared with records' canonical values, so normalised the same way.
       auto canonical = schema::Normalize(rule.field, schema::Input::String(*raw));
       if (!canonical) {
         return Deny(prefix + "principal attribute '" + rule.attribute + "' is not a valid value of field '" +
-                    rule.field.name + "' (row scope " + scope_text + ")");
+                    rule.field.name + "' (row scope " + scope_text() + ")");
       }
       scopes.push_back(RowScope{role->name, rule.field.name, rule.attribute, std::move(*canonical)});
     }
