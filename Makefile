@@ -1,10 +1,18 @@
 # The two set-up commands: `make demo` and `make test`. Each installs what is
-# missing (scripts/install-deps), builds, and runs.
+# missing (scripts/install-deps), builds, and runs. `make test` also holds the
+# habits of docs/adr/0023ci-habits.md: the format check, clang-tidy on the files
+# changed against the previous main, and a short run of every fuzz target;
+# `make lint` and `make fuzz` are their long forms.
 JOBS ?= 2
 RELEASE_DIR := build
 TEST_DIR := build-test
+FUZZ_DIR := build-fuzz
+# Seconds per fuzz target: a smoke run in make test, a campaign in make fuzz.
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_SECONDS ?= 600
 
-.PHONY: deps release test-build demo test bench clean
+.PHONY: deps release test-configure test-build demo test format-check lint-changed lint \
+	fuzz-smoke fuzz bench clean
 
 deps:
 	scripts/install-deps
@@ -13,15 +21,40 @@ release: deps
 	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ >/dev/null
 	cmake --build $(RELEASE_DIR) -j$(JOBS) --target coffre
 
-test-build: deps
+test-configure: deps
 	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOFFRE_SANITIZE=ON -DCOFFRE_TEST_HOOKS=ON -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
+
+test-build: test-configure
 	cmake --build $(TEST_DIR) -j$(JOBS)
 
 demo: release
 	scripts/demo $(RELEASE_DIR)/coffre
 
-test: test-build
+# In this order: the format check fails fast; ctest's summary closes the output.
+test: format-check test-build lint-changed fuzz-smoke
 	cd $(TEST_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 900
+
+format-check: deps
+	scripts/check-format
+
+# clang-tidy (.clang-tidy) on the files changed against the previous main
+# (scripts/lint says how it finds it); `make lint` on every file.
+lint-changed: test-build
+	JOBS=$(JOBS) LINT_BUILD_DIR=$(CURDIR)/$(TEST_DIR) scripts/lint
+
+# Every file: after the build, whose generated headers (openapi_json.h) it reads.
+lint: test-build
+	JOBS=$(JOBS) LINT_BUILD_DIR=$(CURDIR)/$(TEST_DIR) scripts/lint --all
+
+# Every fuzz target on its checked-in corpus (tests/fuzz/corpus/<target>/), in
+# $(FUZZ_DIR): briefly in make test; for FUZZ_SECONDS each in make fuzz, new
+# inputs kept in $(FUZZ_DIR)/fuzz-work/ (scripts/fuzz --merge picks the ones
+# worth adding to the corpus).
+fuzz-smoke: deps
+	JOBS=$(JOBS) FUZZ_BUILD_DIR=$(CURDIR)/$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) scripts/fuzz --smoke
+
+fuzz: deps
+	JOBS=$(JOBS) FUZZ_BUILD_DIR=$(CURDIR)/$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz --long
 
 bench: release
 	scripts/install-deps --bench
@@ -29,4 +62,4 @@ bench: release
 	bench/run-all $(RELEASE_DIR)
 
 clean:
-	rm -rf $(RELEASE_DIR) $(TEST_DIR) demo
+	rm -rf $(RELEASE_DIR) $(TEST_DIR) $(FUZZ_DIR) demo

@@ -15,6 +15,21 @@
 
 #include "crypto/crypto.h"
 
+namespace {
+
+// A positive number, or exit 2 naming the flag (atof/atoi would take "x" as 0).
+double Number(const std::string& flag, const char* v) {
+  char* end = nullptr;
+  const double n = std::strtod(v, &end);
+  if (end == v || *end != '\0' || !(n > 0)) {
+    std::fprintf(stderr, "%s wants a positive number\n", flag.c_str());
+    std::exit(2);
+  }
+  return n;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   uint64_t ops = 2;
   double mem_mib = 19;
@@ -24,9 +39,9 @@ int main(int argc, char** argv) {
     const std::string flag = argv[i];
     const char* v = argv[i + 1];
     if (flag == "--ops") ops = std::strtoull(v, nullptr, 10);
-    else if (flag == "--mem-mib") mem_mib = std::atof(v);
-    else if (flag == "--threads") threads = std::atoi(v);
-    else if (flag == "--seconds") seconds = std::atof(v);
+    else if (flag == "--mem-mib") mem_mib = Number(flag, v);
+    else if (flag == "--threads") threads = static_cast<int>(Number(flag, v));
+    else if (flag == "--seconds") seconds = Number(flag, v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
@@ -43,6 +58,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> bad{false};
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> pool;
+  pool.reserve(threads);
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&] {
       while (!stop.load()) {

@@ -88,6 +88,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.body = std::string(in);
   r.source = "fuzz";
   api::Response res = world->api->Handle(r);
-  if (res.status >= 500) std::abort();
+  // This world keeps no cards, credentials or retention: their routes answer
+  // 503 by design (api.h, Services), which is no failure.
+  const bool unkept = res.status == 503 && (r.target.starts_with("/v1/cards") ||
+                                            r.target.starts_with("/v1/credentials") ||
+                                            r.target.starts_with("/v1/retention"));
+  if (res.status >= 500 && !unkept) std::abort();
   return 0;
 }

@@ -45,7 +45,7 @@ using policy::View;
 // returned, for the audit entry. `sp`: where the object's memory comes from.
 json::object Show(const schema::Collection& c, const vault::Record& r,
                   const std::vector<View>& views, std::vector<audit::FieldView>& shown,
-                  std::string_view field_prefix = {}, json::storage_ptr sp = {}) {
+                  std::string_view field_prefix = {}, const json::storage_ptr& sp = {}) {
   json::object fields(sp);
   for (const vault::FieldValue& f : r.fields) {
     const schema::FieldDef* def = c.Find(f.name);
@@ -184,7 +184,7 @@ Outcome CreateRecord(Context& ctx, const OpInput& in) {
   auto ref = s.vault.Put(in.collection, *inputs, subject);
   if (!ref) {
     Failure err = FailureFrom(ref.error());
-    if (ref.error().code == ErrorCode::kNotFound) err = InvalidValue("unknown subject");
+    if (IsNotFound(ref)) err = InvalidValue("unknown subject");
     if (ref.error().code == ErrorCode::kAlreadyExists && coll != nullptr) {
       return Clash(ctx, *coll, *inputs, std::move(err));
     }
@@ -400,7 +400,7 @@ Outcome EraseSubject(Context& ctx, const OpInput& in) {
   if (auto online = s.vault.ExportSubject(*subject)) {
     records->insert(records->end(), std::make_move_iterator(online->begin()),
                     std::make_move_iterator(online->end()));
-  } else if (online.error().code != ErrorCode::kNotFound) {
+  } else if (!IsNotFound(online)) {
     return ctx.Fail(FailureFrom(online.error()));
   }
   // The subject's payment cards go with it: erasing them takes the right

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "audit/internal/anchor.h"
+#include "audit/internal/chain.h"
 #include "audit/internal/format.h"
 #include "audit/internal/seek.h"
 #include "common/bytes.h"
@@ -121,32 +122,96 @@ uint64_t AuditLog::last_seq() const {
   return durable_seq_;
 }
 
+namespace {
+
+// An empty log (no head) against its anchor: a new anchor is made, an
+// existing one must hold no checkpoint (else the log was removed).
+Status RecoverEmpty(storage::SpaceHandle store, const std::string& anchor, bool anchor_exists,
+                    std::string_view public_key) {
+  COFFRE_ASSIGN_OR_RETURN(auto first, internal::EntryAtOrAfter(store, 1));
+  if (first) return Fail(Corrupt("entries exist but the head is missing"));
+  if (!anchor_exists) return internal::CreateAnchor(anchor, public_key);
+  COFFRE_ASSIGN_OR_RETURN(auto last_anchored, internal::ReadLastAnchorCheckpoint(anchor));
+  if (last_anchored) {
+    return Fail(Corrupt("the log is empty but anchor " + anchor + " holds checkpoint " +
+                        std::to_string(last_anchored->seq) + ": the log was removed or replaced"));
+  }
+  return Ok();
+}
+
+// Where recovery's walk to the head starts: after the last stored
+// checkpoint (verified, with the entry it covers), or at entry 1.
+struct WalkStart {
+  std::optional<internal::Checkpoint> checkpoint;
+  uint64_t first = 1;
+  std::string hash = internal::ZeroHash();  // h_{first-1}
+  int64_t time_ms = 0;                      // of entry first-1
+};
+
+Result<WalkStart> StartOfRecovery(storage::SpaceHandle store, const internal::Head& head,
+                                  std::string_view public_key) {
+  WalkStart start;
+  if (head.last_checkpoint_seq == 0) return start;
+  const std::string seq = std::to_string(head.last_checkpoint_seq);
+  COFFRE_ASSIGN_OR_RETURN(auto v, store.Get(Space::kAudit, internal::CheckpointKey(head.last_checkpoint_seq)));
+  if (v) start.checkpoint = internal::DecodeCheckpointValue(head.last_checkpoint_seq, *v);
+  if (!start.checkpoint) return Fail(Corrupt("checkpoint " + seq + " is missing or corrupt"));
+  const internal::Checkpoint& cp = *start.checkpoint;
+  if (!internal::CheckpointSignatureValid(cp, public_key)) {
+    return Fail(Corrupt("checkpoint " + seq + " does not verify under this log's signing key"));
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto stored, store.Get(Space::kAudit, internal::EntryKey(cp.seq)));
+  auto parts = stored ? internal::SplitStoredEntry(*stored) : std::nullopt;
+  auto e = parts ? DecodeEntryView(parts->bytes) : Result<EntryView>();
+  if (!parts || !e || e->seq != cp.seq) {
+    return Fail(Corrupt("entry " + seq + " is missing or altered (run coffre audit verify)"));
+  }
+  if (parts->hash != cp.hash) return Fail(Corrupt("entry " + seq + " does not match its checkpoint"));
+  start.first = cp.seq + 1;
+  start.hash = cp.hash;
+  start.time_ms = e->time_ms;
+  return start;
+}
+
+// The anchor's last checkpoint against the recovered log: not ahead of it,
+// signed by its key, and matching the entry it covers.
+Status CheckAnchored(storage::SpaceHandle store, const std::string& anchor, const internal::Checkpoint& anchored,
+                     uint64_t last_seq, std::string_view public_key) {
+  const std::string seq = std::to_string(anchored.seq);
+  if (anchored.seq > last_seq) {
+    return Fail(Corrupt("the log ends at entry " + std::to_string(last_seq) + " but anchor " + anchor +
+                        " holds checkpoint " + seq +
+                        ": entries were removed (after restoring a backup of the data directory,"
+                        " run `coffre audit reanchor DIR` to start a new anchor; the old one is kept"
+                        " as evidence)"));
+  }
+  if (!internal::CheckpointSignatureValid(anchored, public_key)) {
+    return Fail(Corrupt("anchor checkpoint " + seq + " does not verify under this log's signing key"));
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto v, store.Get(Space::kAudit, internal::EntryKey(anchored.seq)));
+  auto parts = v ? internal::SplitStoredEntry(*v) : std::nullopt;
+  if (!parts || parts->hash != anchored.hash) {
+    return Fail(Corrupt("entry " + seq + " does not match anchor checkpoint " + seq));
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Status AuditLog::Recover() {
   const std::string& anchor = options_.anchor_path;
   last_hash_ = internal::ZeroHash();
   last_checkpoint_time_ms_ = clock_.NowUnixMillis();
   COFFRE_ASSIGN_OR_RETURN(auto head_value, store_.Get(Space::kAudit, internal::kHeadKey));
   auto anchor_key = internal::ReadAnchorPublicKey(anchor);
-  if (!anchor_key && anchor_key.error().code != ErrorCode::kNotFound) {
+  if (!anchor_key && !IsNotFound(anchor_key)) {
     return Fail(anchor_key.error());
   }
   if (anchor_key && *anchor_key != public_key()) {
     return Fail(ErrorCode::kFailedPrecondition,
                 "audit anchor " + anchor + " belongs to another signing key");
   }
-
-  if (!head_value) {
-    COFFRE_ASSIGN_OR_RETURN(auto first, internal::EntryAtOrAfter(store_, 1));
-    if (first) return Fail(Corrupt("entries exist but the head is missing"));
-    if (!anchor_key) return internal::CreateAnchor(anchor, public_key());
-    COFFRE_ASSIGN_OR_RETURN(auto last_anchored, internal::ReadLastAnchorCheckpoint(anchor));
-    if (last_anchored) {
-      return Fail(Corrupt("the log is empty but anchor " + anchor + " holds checkpoint " +
-                          std::to_string(last_anchored->seq) +
-                          ": the log was removed or replaced"));
-    }
-    return Ok();
-  }
+  if (!head_value) return RecoverEmpty(store_, anchor, anchor_key.has_value(), public_key());
 
   auto head = internal::DecodeHead(*head_value);
   if (!head) return Fail(Corrupt("the head is corrupt"));
@@ -155,64 +220,30 @@ Status AuditLog::Recover() {
     return Fail(Corrupt("entry " + std::to_string(beyond->seq) + " lies beyond the head"));
   }
 
-  // Walk from the last stored checkpoint to the head.
-  std::string hash = internal::ZeroHash();
-  uint64_t from = 1;
-  std::optional<internal::Checkpoint> stored_cp;
-  if (head->last_checkpoint_seq > 0) {
-    COFFRE_ASSIGN_OR_RETURN(
-        auto v, store_.Get(Space::kAudit, internal::CheckpointKey(head->last_checkpoint_seq)));
-    if (v) stored_cp = internal::DecodeCheckpointValue(head->last_checkpoint_seq, *v);
-    if (!stored_cp) {
-      return Fail(Corrupt("checkpoint " + std::to_string(head->last_checkpoint_seq) +
-                          " is missing or corrupt"));
-    }
-    if (!internal::CheckpointSignatureValid(*stored_cp, public_key())) {
-      return Fail(Corrupt("checkpoint " + std::to_string(stored_cp->seq) +
-                          " does not verify under this log's signing key"));
-    }
-    hash = stored_cp->hash;
-    from = stored_cp->seq;  // re-read it to compare its stored hash
-    last_checkpoint_time_ms_ = stored_cp->time_ms;
+  // Walk from the last stored checkpoint to the head: the chain walk of
+  // verification (internal/chain.h).
+  COFFRE_ASSIGN_OR_RETURN(WalkStart start, StartOfRecovery(store_, *head, public_key()));
+  if (start.checkpoint) {
+    last_checkpoint_time_ms_ = start.checkpoint->time_ms;
+    last_time_ms_ = start.time_ms;
   }
-  uint64_t expected = from;
-  Status walk_error = Ok();
-  COFFRE_TRY(store_.ScanRange(
-      Space::kAudit, internal::EntryKey(from), internal::EntryKey(head->last_seq + 1),
-      [&](std::string_view k, std::string_view v) {
-        auto seq = internal::SeqOfKey(k, internal::kEntryTag);
-        auto parts = internal::SplitStoredEntry(v);
-        auto e = parts ? DecodeEntry(parts->bytes) : Result<Entry>();
-        if (!seq || *seq != expected || !parts || !e || e->seq != expected) {
-          walk_error = Fail(Corrupt("entry " + std::to_string(expected) +
-                                    " is missing or altered (run coffre audit verify)"));
-          return false;
-        }
-        if (stored_cp && expected == stored_cp->seq) {
-          if (parts->hash != stored_cp->hash) {
-            walk_error = Fail(Corrupt("entry " + std::to_string(expected) +
-                                      " does not match its checkpoint"));
-            return false;
-          }
-        } else {
-          hash = internal::ChainHash(hash, expected, parts->bytes);
-          if (hash != parts->hash) {
-            walk_error = Fail(Corrupt("entry " + std::to_string(expected) +
-                                      " does not chain from the last checkpoint"));
-            return false;
-          }
-        }
-        last_time_ms_ = e->time_ms;
-        ++expected;
-        return true;
-      }));
-  COFFRE_TRY(walk_error);
-  if (expected != head->last_seq + 1 || hash != head->hash) {
+  std::string hash = start.hash;
+  uint64_t next = start.first;
+  std::optional<internal::ChainBreak> broken;
+  COFFRE_TRY(internal::WalkChain(store_, start.first, internal::EntryKey(head->last_seq + 1),
+                                 internal::ScanMode::kCached, hash, next, broken,
+                                 [&](const EntryView& e) {
+                                   last_time_ms_ = e.time_ms;
+                                   return true;
+                                 }));
+  if (broken) return Fail(Corrupt(broken->problem + " (run coffre audit verify)"));
+  if (next != head->last_seq + 1 || hash != head->hash) {
     return Fail(Corrupt("the entries since the last checkpoint do not reach the head"));
   }
   last_seq_ = head->last_seq;
   last_hash_ = hash;
   last_checkpoint_seq_ = head->last_checkpoint_seq;
+  const std::optional<internal::Checkpoint>& stored_cp = start.checkpoint;
 
   // The anchor must not be ahead of the log, and must agree with it.
   if (!anchor_key) {
@@ -227,27 +258,7 @@ Status AuditLog::Recover() {
     return Ok();
   }
   COFFRE_ASSIGN_OR_RETURN(auto anchored, internal::ReadLastAnchorCheckpoint(anchor));
-  if (anchored) {
-    if (anchored->seq > last_seq_) {
-      return Fail(
-          Corrupt("the log ends at entry " + std::to_string(last_seq_) + " but anchor " + anchor +
-                  " holds checkpoint " + std::to_string(anchored->seq) +
-                  ": entries were removed (after restoring a backup of the data directory,"
-                  " run `coffre audit reanchor DIR` to start a new anchor; the old one is kept"
-                  " as evidence)"));
-    }
-    if (!internal::CheckpointSignatureValid(*anchored, public_key())) {
-      return Fail(Corrupt("anchor checkpoint " + std::to_string(anchored->seq) +
-                          " does not verify under this log's signing key"));
-    }
-    COFFRE_ASSIGN_OR_RETURN(auto v,
-                            store_.Get(Space::kAudit, internal::EntryKey(anchored->seq)));
-    auto parts = v ? internal::SplitStoredEntry(*v) : std::nullopt;
-    if (!parts || parts->hash != anchored->hash) {
-      return Fail(Corrupt("entry " + std::to_string(anchored->seq) +
-                          " does not match anchor checkpoint " + std::to_string(anchored->seq)));
-    }
-  }
+  if (anchored) COFFRE_TRY(CheckAnchored(store_, anchor, *anchored, last_seq_, public_key()));
   // A crash between the store write and the anchor append: catch up.
   if (stored_cp && (!anchored || anchored->seq < stored_cp->seq)) {
     COFFRE_TRY(internal::AppendAnchor(anchor, *stored_cp));
@@ -293,7 +304,7 @@ Status AuditLog::AppendBatchAsync(std::vector<Entry> batch, DoneCallback done) {
   size_t summaries = 0;
   COFFRE_ASSIGN_OR_RETURN(std::vector<Entry> entries, PrepareBatch(std::move(batch), summaries));
   Enqueue(*req, std::move(entries), summaries, false);
-  req.release();  // the syncer deletes it
+  (void)req.release();  // the syncer deletes it
   return Ok();
 }
 

@@ -334,6 +334,39 @@ TEST_F(AuditLogTest, OpenRefusesAnotherKeyAndATamperedTail) {
   EXPECT_EQ(r.anchor_checkpoints, 2u);
 }
 
+// Open and verify walk the chain with one walk (internal/chain.h): a break
+// after the last checkpoint is named by both in the same words.
+TEST_F(AuditLogTest, OpenAndVerifyNameTheSameBrokenEntry) {
+  FailingStore failing(*store_);
+  {
+    auto log = OpenLog(50, &failing);
+    AppendN(*log, 60);
+    ASSERT_TRUE(log->Flush());
+    failing.fail_writes = true;  // a crash: entries 51..60 stay after checkpoint 50
+  }
+  const std::string value = Raw(55);
+  auto expect_same = [&](const std::string& problem) {
+    VerifyReport r = VerifyOrDie();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.first_bad_seq, 55u);
+    EXPECT_EQ(r.problem, problem);
+    auto log = AuditLog::Open(Handle(*store_), KeyFrom('k'), Opts());
+    ASSERT_FALSE(log);
+    EXPECT_EQ(log.error().code, ErrorCode::kDataLoss);
+    EXPECT_EQ(log.error().message, "audit log: " + problem + " (run coffre audit verify)");
+  };
+  std::string flipped = value;
+  flipped[3] ^= 0x20;
+  Put(Space::kAudit, internal::EntryKey(55), flipped);
+  expect_same("entry 55 was altered");
+  Del(Space::kAudit, internal::EntryKey(55));
+  expect_same("entry 55 is missing");
+  Put(Space::kAudit, internal::EntryKey(55), Raw(56));
+  expect_same("entry 55 was moved or replaced (it holds entry 56)");
+  Put(Space::kAudit, internal::EntryKey(55), value);
+  EXPECT_TRUE(OpenLog());
+}
+
 // Concurrent appenders share syncs (what is queued while one group syncs
 // goes into the next), and each returns only once its entry is written.
 TEST_F(AuditLogTest, ConcurrentAppendsAreAllDurableAndChainedInOrder) {

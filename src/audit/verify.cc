@@ -8,6 +8,7 @@
 
 #include "audit/entry.h"
 #include "audit/internal/anchor.h"
+#include "audit/internal/chain.h"
 #include "audit/internal/format.h"
 #include "audit/internal/seek.h"
 #include "common/bytes.h"
@@ -37,7 +38,6 @@ class StoredCheckpoints {
  private:
   Status Load() {
     constexpr size_t kChunk = 1024;
-    bool corrupt = false;
     COFFRE_TRY(store_.ScanRange(Space::kAudit, internal::CheckpointKey(next_),
                                 std::string(1, internal::kCheckpointTag + 1),
                                 [&](std::string_view k, std::string_view v) {
@@ -49,13 +49,11 @@ class StoredCheckpoints {
                                     Checkpoint bad;
                                     bad.seq = seq.value_or(next_);
                                     c = bad;
-                                    corrupt = true;
                                   }
                                   next_ = c->seq + 1;
                                   buffer_.push_back(std::move(*c));
                                   return buffer_.size() < kChunk;
                                 }));
-    (void)corrupt;
     if (buffer_.size() < kChunk) exhausted_ = true;
     return Ok();
   }
@@ -110,54 +108,28 @@ class Walker {
     std::string hash = range.hash;
     uint64_t expected = range.first;
     bool stopped = false;
-    std::string scratch;
-    char next_hash[internal::kHashBytes];
     Status inner = Ok();
-    const std::string end = last_part ? std::string(1, internal::kEntryTag + 1) : internal::EntryKey(range.last + 1);
-    COFFRE_TRY(store_.ScanRangeOnce(
-        Space::kAudit, internal::EntryKey(range.first), end,
-        [&](std::string_view k, std::string_view v) {
-          auto seq = internal::SeqOfKey(k, internal::kEntryTag);
-          if (!seq) {
-            Bad(expected, "entry " + N(expected) + " was altered (unexpected key)");
-            return false;
-          }
-          if (*seq != expected) {
-            Bad(expected, "entry " + N(expected) + " is missing");
-            return false;
-          }
-          auto parts = internal::SplitStoredEntry(v);
-          auto e = parts ? DecodeEntryView(parts->bytes) : Result<EntryView>();
-          if (!parts || !e) {
-            Bad(expected, "entry " + N(expected) + " was altered");
-            return false;
-          }
-          if (e->seq != expected) {
-            Bad(expected, "entry " + N(expected) + " was moved or replaced (it holds entry " + N(e->seq) + ")");
-            return false;
-          }
-          internal::ChainHashInto(hash, expected, parts->bytes, scratch, next_hash);
-          hash.assign(next_hash, internal::kHashBytes);  // same size: no allocation
-          if (hash != parts->hash) {
-            Bad(expected, "entry " + N(expected) + " was altered");
-            return false;
-          }
-          r.last_seq = expected;
+    std::optional<internal::ChainBreak> broken;
+    const std::string end = last_part ? std::string() : internal::EntryKey(range.last + 1);
+    COFFRE_TRY(internal::WalkChain(
+        store_, range.first, end, internal::ScanMode::kOnce, hash, expected, broken,
+        [&](const EntryView& e) {
+          r.last_seq = e.seq;
           ++r.entries;
-          if (options_.visit) options_.visit(part_, *e);
+          if (options_.visit) options_.visit(part_, e);
           bool at_checkpoint = false;
-          inner = CheckCheckpoints(stored, expected, hash, at_checkpoint);
+          inner = CheckCheckpoints(stored, e.seq, hash, at_checkpoint);
           if (!inner || r.failed) return false;
           // The checkpoint just matched authenticates this entry's time;
           // times never go backwards, so nothing after it is in the window.
-          if (at_checkpoint && range.stop_after_ms && e->time_ms > *range.stop_after_ms) {
+          if (at_checkpoint && range.stop_after_ms && e.time_ms > *range.stop_after_ms) {
             stopped = true;
-            r.end_checkpoint = expected;
+            r.end_checkpoint = e.seq;
             return false;
           }
-          ++expected;
           return true;
         }));
+    if (broken) Bad(broken->seq, std::move(broken->problem));
     COFFRE_TRY(inner);
     if (r.failed || stopped) return Ok();
     if (!last_part) {
@@ -248,48 +220,58 @@ class Walker {
   std::optional<Checkpoint> last_verified_;  // the last stored checkpoint whose signature verified
 };
 
-Status Run(storage::SpaceHandle store, const std::string& key, const std::string* anchor_path,
-           const VerifyOptions& options, VerifyReport& report) {
-  // Where to start: seq 1 with the zero hash, or a signed checkpoint whose
-  // signed time is before `from_ms`. Entry times are not verified until the
-  // walk reaches them, so the binary search over them only suggests a
-  // checkpoint: someone who shifted the times of a few entries must not
-  // move the start past exposures. Checkpoint c is stamped at or after
-  // entry c (with its commit group, or later when signed on demand or on
-  // the timer) and times never go backwards, so c.time_ms < from_ms proves
-  // that no entry up to c is in the window; otherwise earlier checkpoints
-  // are tried, down to entry 1 (an honest log never needs to: the search's
-  // checkpoint precedes an entry before `from_ms`, unless it was signed
-  // late).
-  uint64_t start = 0;
-  std::string hash = internal::ZeroHash();
-  if (options.from_ms) {
-    COFFRE_ASSIGN_OR_RETURN(uint64_t first, internal::FirstSeqAtOrAfterTime(store, *options.from_ms));
-    COFFRE_ASSIGN_OR_RETURN(auto cp, internal::CheckpointAtOrBefore(store, first == 0 ? 0 : first - 1));
-    while (cp) {
-      if (!internal::CheckpointSignatureValid(*cp, key)) {
-        report.first_bad_seq = cp->seq;
-        report.problem = "checkpoint " + N(cp->seq) + " signature invalid";
-        return Ok();
-      }
-      if (cp->time_ms < *options.from_ms) break;
-      if (cp->seq <= 1) {
-        cp.reset();
-        break;
-      }
-      COFFRE_ASSIGN_OR_RETURN(cp, internal::CheckpointAtOrBefore(store, cp->seq - 1));
+// Where a window's walk starts: seq 1 with the zero hash, or a signed
+// checkpoint whose signed time is before `from_ms`. Entry times are not
+// verified until the walk reaches them, so the binary search over them only
+// suggests a checkpoint: someone who shifted the times of a few entries must
+// not move the start past exposures. Checkpoint c is stamped at or after
+// entry c (with its commit group, or later when signed on demand or on the
+// timer) and times never go backwards, so c.time_ms < from_ms proves that no
+// entry up to c is in the window; otherwise earlier checkpoints are tried,
+// down to entry 1 (an honest log never needs to: the search's checkpoint
+// precedes an entry before `from_ms`, unless it was signed late). The start
+// is range.first - 1 and range.hash; false when a checkpoint on the way does
+// not verify (the report says which).
+Result<bool> ChooseStart(storage::SpaceHandle store, const std::string& key, const VerifyOptions& options,
+                         Walker::Range& range, VerifyReport& report) {
+  range.first = 1;
+  range.hash = internal::ZeroHash();
+  if (!options.from_ms) return true;
+  COFFRE_ASSIGN_OR_RETURN(uint64_t first, internal::FirstSeqAtOrAfterTime(store, *options.from_ms));
+  COFFRE_ASSIGN_OR_RETURN(auto cp, internal::CheckpointAtOrBefore(store, first == 0 ? 0 : first - 1));
+  while (cp) {
+    if (!internal::CheckpointSignatureValid(*cp, key)) {
+      report.first_bad_seq = cp->seq;
+      report.problem = "checkpoint " + N(cp->seq) + " signature invalid";
+      return false;
     }
-    if (cp) {
-      ++report.checkpoints;
-      start = cp->seq;
-      hash = cp->hash;
-      report.start_checkpoint_seq = cp->seq;
-      report.start_checkpoint_time_ms = cp->time_ms;
+    if (cp->time_ms < *options.from_ms) break;
+    if (cp->seq <= 1) {
+      cp.reset();
+      break;
     }
+    COFFRE_ASSIGN_OR_RETURN(cp, internal::CheckpointAtOrBefore(store, cp->seq - 1));
   }
-  // Where to stop is decided by verified times only (Walker::Range). The
-  // binary search's guess of the window's last entry only places the
-  // split points of a walk in parts.
+  if (cp) {
+    ++report.checkpoints;
+    range.first = cp->seq + 1;
+    range.hash = cp->hash;
+    report.start_checkpoint_seq = cp->seq;
+    report.start_checkpoint_time_ms = cp->time_ms;
+  }
+  return true;
+}
+
+// The walk from `whole` cut into up to options.threads parts at stored
+// checkpoints: each part starts from the hash its predecessor checks at its
+// last entry, so together they check exactly what one walk would. Where to
+// stop is decided by verified times only (Walker::Range); the binary
+// search's guess of the window's last entry only places the split points.
+Result<std::vector<Walker::Range>> SplitIntoParts(storage::SpaceHandle store, const VerifyOptions& options,
+                                                  const Walker::Range& whole) {
+  std::vector<Walker::Range> ranges{whole};
+  const unsigned threads = std::max(1u, options.threads);
+  if (threads == 1) return ranges;
   uint64_t stop_at = UINT64_MAX;
   if (options.to_ms) {
     COFFRE_ASSIGN_OR_RETURN(uint64_t after, internal::FirstSeqAtOrAfterTime(
@@ -297,36 +279,32 @@ Status Run(storage::SpaceHandle store, const std::string& key, const std::string
     COFFRE_ASSIGN_OR_RETURN(auto following, internal::EntryAtOrAfter(store, after));
     if (following) stop_at = after > 1 ? after - 1 : 1;
   }
-  report.first_seq = start + 1;
-
-  // Parts, split at stored checkpoints: each part starts from the hash its
-  // predecessor checks at its last entry, so together they check exactly
-  // what one walk would (a part's findings come before the next part's).
-  std::vector<Walker::Range> ranges;
-  ranges.push_back({start + 1, UINT64_MAX, options.to_ms, hash});
-  const unsigned threads = std::max(1u, options.threads);
-  if (threads > 1) {
-    uint64_t end = stop_at;
-    if (end == UINT64_MAX) {
-      COFFRE_ASSIGN_OR_RETURN(uint64_t past, internal::FirstSeqAtOrAfterTime(store, INT64_MAX));
-      end = past - 1;
-    }
-    uint64_t span = end > start ? end - start : 0;
-    if (span >= uint64_t{threads} * std::max<uint64_t>(1, options.min_part_entries)) {
-      for (unsigned k = 1; k < threads; ++k) {
-        auto cp = internal::CheckpointAtOrBefore(store, start + span * k / threads);
-        // A corrupt checkpoint: one walk finds and names it.
-        if (!cp || !*cp) break;
-        const Checkpoint& c = **cp;
-        Walker::Range& prev = ranges.back();
-        if (c.seq < prev.first || c.seq >= stop_at) continue;
-        prev.last = c.seq;
-        prev.stop_after_ms.reset();
-        ranges.push_back({c.seq + 1, UINT64_MAX, options.to_ms, c.hash});
-      }
-    }
+  const uint64_t start = whole.first - 1;
+  uint64_t end = stop_at;
+  if (end == UINT64_MAX) {
+    COFFRE_ASSIGN_OR_RETURN(uint64_t past, internal::FirstSeqAtOrAfterTime(store, INT64_MAX));
+    end = past - 1;
   }
+  uint64_t span = end > start ? end - start : 0;
+  if (span < uint64_t{threads} * std::max<uint64_t>(1, options.min_part_entries)) return ranges;
+  for (unsigned k = 1; k < threads; ++k) {
+    auto cp = internal::CheckpointAtOrBefore(store, start + span * k / threads);
+    // A corrupt checkpoint: one walk finds and names it.
+    if (!cp || !*cp) break;
+    const Checkpoint& c = **cp;
+    Walker::Range& prev = ranges.back();
+    if (c.seq < prev.first || c.seq >= stop_at) continue;
+    prev.last = c.seq;
+    prev.stop_after_ms.reset();
+    ranges.push_back({c.seq + 1, UINT64_MAX, options.to_ms, c.hash});
+  }
+  return ranges;
+}
 
+// Walks the parts at once (the first on this thread) and adds their
+// findings to `report` in seq order: the first failing part ends it.
+Status WalkParts(storage::SpaceHandle store, const std::string& key, const std::string* anchor_path,
+                 const VerifyOptions& options, const std::vector<Walker::Range>& ranges, VerifyReport& report) {
   std::vector<PartResult> results(ranges.size());
   std::vector<Status> statuses(ranges.size(), Ok());
   auto walk = [&](size_t i) {
@@ -357,6 +335,16 @@ Status Run(storage::SpaceHandle store, const std::string& key, const std::string
   return Ok();
 }
 
+Status Run(storage::SpaceHandle store, const std::string& key, const std::string* anchor_path,
+           const VerifyOptions& options, VerifyReport& report) {
+  Walker::Range whole{1, UINT64_MAX, options.to_ms, internal::ZeroHash()};
+  COFFRE_ASSIGN_OR_RETURN(bool usable, ChooseStart(store, key, options, whole, report));
+  if (!usable) return Ok();
+  report.first_seq = whole.first;
+  COFFRE_ASSIGN_OR_RETURN(std::vector<Walker::Range> ranges, SplitIntoParts(store, options, whole));
+  return WalkParts(store, key, anchor_path, options, ranges, report);
+}
+
 }  // namespace
 
 Result<bool> IndexNames(storage::SpaceHandle store, bool as_user, std::string_view name) {
@@ -378,7 +366,7 @@ Result<VerifyReport> Verify(storage::SpaceHandle store, const std::string& ancho
   if (opened) {
     anchor = std::move(*opened);
     report.anchored = true;
-  } else if (opened.error().code != ErrorCode::kNotFound) {
+  } else if (!IsNotFound(opened)) {
     return Fail(opened.error());
   }
   std::string key;

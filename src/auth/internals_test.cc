@@ -7,7 +7,6 @@
 #include "auth/internal/session_table.h"
 #include "auth/internal/source_throttle.h"
 #include "auth/internal/tokens.h"
-#include "auth/internal/utf8.h"
 #include "crypto/crypto.h"
 
 namespace coffre::auth::internal {
@@ -97,20 +96,6 @@ TEST(Tokens, ShapeAndValidation) {
   EXPECT_EQ(Base64UrlEncode("fooba"), "Zm9vYmE");
   EXPECT_EQ(Base64UrlEncode("f"), "Zg");
   EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8");
-}
-
-TEST(Utf8, DecodesAndRefuses) {
-  auto ok = DecodeUtf8("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
-  ASSERT_TRUE(ok);
-  EXPECT_EQ(*ok, (std::vector<char32_t>{U'a', U'\u00e9', U'\u20ac', U'\U0001F600'}));
-  EXPECT_FALSE(DecodeUtf8("\xc0\xaf"));          // overlong
-  EXPECT_FALSE(DecodeUtf8("\xed\xa0\x80"));      // surrogate
-  EXPECT_FALSE(DecodeUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
-  EXPECT_FALSE(DecodeUtf8("\xe2\x82"));          // truncated
-  EXPECT_FALSE(DecodeUtf8("\x80"));
-  EXPECT_TRUE(IsControl(U'\x7f'));
-  EXPECT_TRUE(IsControl(U'\x85'));
-  EXPECT_FALSE(IsControl(U' '));
 }
 
 TEST(Records, RoundTripAndRefuseTruncation) {

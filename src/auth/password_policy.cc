@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "auth/internal/guessability.h"
-#include "auth/internal/utf8.h"
+#include "common/utf8.h"
 
 namespace coffre::auth {
 namespace {
@@ -145,10 +145,10 @@ Status CheckPassword(std::string_view password, const PasswordContext& context) 
   if (password.size() > kMaxPasswordBytes) {
     return Refuse("max-length", "at most 1024 bytes");
   }
-  auto cps = internal::DecodeUtf8(password);
+  auto cps = DecodeUtf8(password);
   if (!cps) return Refuse("encoding", "must be valid UTF-8");
   for (char32_t c : *cps) {
-    if (c == 0 || internal::IsControl(c)) {
+    if (c == 0 || IsControl(c)) {
       return Refuse("encoding", "must not contain control characters");
     }
   }

@@ -6,9 +6,9 @@
 #include "auth/internal/session_table.h"
 #include "auth/internal/source_throttle.h"
 #include "auth/internal/tokens.h"
-#include "auth/internal/utf8.h"
 #include "auth/password_policy.h"
 #include "auth/totp.h"
+#include "common/utf8.h"
 
 namespace coffre::auth {
 namespace {
@@ -80,9 +80,9 @@ Status ValidateAttribute(std::string_view key, std::string_view value) {
   if (!key_ok) {
     return Fail(ErrorCode::kInvalidArgument, "attribute key must match [a-z_][a-z0-9_]{0,31}");
   }
-  auto cps = internal::DecodeUtf8(value);
+  auto cps = DecodeUtf8(value);
   bool value_ok = cps && !cps->empty() && cps->size() <= 128 &&
-                  std::none_of(cps->begin(), cps->end(), internal::IsControl);
+                  std::none_of(cps->begin(), cps->end(), IsControl);
   if (!value_ok) {
     return Fail(
         ErrorCode::kInvalidArgument,

@@ -368,7 +368,7 @@ Result<SweepStats> Cards::Sweep(int64_t now_s, const std::function<Status(const 
     std::unique_lock lock(mu_);
     auto c = Load(id, {});
     if (!c) {
-      if (c.error().code == ErrorCode::kNotFound) continue;  // deleted meanwhile
+      if (IsNotFound(c)) continue;  // deleted meanwhile
       ++stats.unreadable;  // left in place; `coffre doctor` territory, never a stuck sweep
       continue;
     }

@@ -29,6 +29,7 @@
 #include "cards/cards.h"
 #include "common/bytes.h"
 #include "common/clock.h"
+#include "common/file_text.h"
 #include "gen/people_gen.h"
 #include "guard/canary_set.h"
 #include "vault/importer.h"
@@ -38,14 +39,6 @@
 
 namespace coffre::cli {
 namespace {
-
-Result<std::string> ReadWholeFile(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(ErrorCode::kNotFound, "cannot read " + std::string(what) + " " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 struct InitArgs {
   VaultArgs vault;

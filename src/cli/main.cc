@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -53,7 +54,9 @@ Examples:
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// An exception out of a command is a bug, not bad input: exit 1 (internal)
+// with its text (exception texts never hold a value) rather than abort.
+int main(int argc, char** argv) try {
   // Every command may hold the master key, the TLS key or personal values:
   // none of it goes into a core dump (COFFRE_ALLOW_CORE_DUMPS=1 to debug).
   if (const char* allow = std::getenv("COFFRE_ALLOW_CORE_DUMPS");
@@ -80,4 +83,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   return ctx.exit_code;
+} catch (const std::exception& e) {
+  std::cerr << "coffre: internal error: " << e.what() << "\n";
+  return 1;
 }

@@ -16,6 +16,7 @@
 #include "cli/principal_commands.h"
 #include "cli/server_commands.h"
 #include "common/bytes.h"
+#include "common/file_text.h"
 #include "common/time_text.h"
 #include "app/admin_channel.h"
 #include "storage/store.h"
@@ -29,14 +30,6 @@ namespace fs = std::filesystem;
 using ServerArgs = VaultArgs;
 
 void AddServerArgs(CLI::App* cmd, ServerArgs& a) { AddVaultArgs(cmd, a); }
-
-Result<std::string> ReadFile(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(ErrorCode::kNotFound, "cannot read " + std::string(what) + " " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A password from standard input: one line when piped, else typed twice
 // without echo.
@@ -163,7 +156,7 @@ void RegisterPolicy(CLI::App& app, Context& ctx) {
   load->add_option("FILE", *file, "the policy TOML file (docs/policy.md)")->required();
   load->callback([&ctx, a, file] {
     Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(std::string text, ReadFile(*file, "policy"));
+      COFFRE_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(*file, "policy"));
       COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "policy.load"}, {"text", text}}));
       if (auto* warnings = out.if_contains("warnings"); warnings && warnings->is_array()) {
         for (const auto& w : warnings->get_array()) {

@@ -89,6 +89,13 @@ using Status = Result<void>;
   return tl::unexpected<Error>(std::move(e));
 }
 
+// The absent-record test: true when `r` failed with kNotFound (no such
+// record, key, file), the one failure callers commonly treat as an answer.
+template <typename T>
+[[nodiscard]] bool IsNotFound(const tl::expected<T, Error>& r) {
+  return !r && r.error().code == ErrorCode::kNotFound;
+}
+
 }  // namespace coffre
 
 // and_then/or_else take a continuation that returns an expected: a Result is
@@ -110,4 +117,4 @@ struct tl::detail::is_expected_impl<coffre::Result<T>> : std::true_type {};
   auto COFFRE_CONCAT_(coffre_res_, __LINE__) = (expr);                       \
   if (!COFFRE_CONCAT_(coffre_res_, __LINE__))                                \
     return ::coffre::Fail(std::move(COFFRE_CONCAT_(coffre_res_, __LINE__)).error()); \
-  lhs = std::move(*COFFRE_CONCAT_(coffre_res_, __LINE__))
+  lhs = std::move(*COFFRE_CONCAT_(coffre_res_, __LINE__))  // NOLINT(bugprone-macro-parentheses): lhs declares

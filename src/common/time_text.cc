@@ -67,7 +67,7 @@ std::string Two(int v) {
 
 Result<int64_t> ParseTime(std::string_view text, TimeBound bound, std::string_view what) {
   const std::string name(what);
-  auto fail = [&](std::string problem) {
+  auto fail = [&](const std::string& problem) {
     return Fail(ErrorCode::kInvalidArgument, name + ": " + problem);
   };
   auto shape = [&] {

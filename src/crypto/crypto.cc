@@ -258,7 +258,8 @@ BlindIndexer::BlindIndexer(const SecretKey& key) {
 BlindIndexer::~BlindIndexer() { sodium_memzero(state_, sizeof state_); }
 BlindIndexer::BlindIndexer(const BlindIndexer& o) { std::memcpy(state_, o.state_, sizeof state_); }
 BlindIndexer& BlindIndexer::operator=(const BlindIndexer& o) {
-  std::memcpy(state_, o.state_, sizeof state_);
+  // memcpy onto itself is undefined (overlapping ranges).
+  if (this != &o) std::memcpy(state_, o.state_, sizeof state_);
   return *this;
 }
 

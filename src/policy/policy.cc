@@ -3,11 +3,8 @@
 #include "policy/policy.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "common/file_text.h"
 #include "policy/internal/rules.h"
 
 namespace coffre::policy {
@@ -124,8 +121,10 @@ class Evaluator {
     }
     std::vector<RowScope> scopes;
     for (const ScopeRule& rule : grant.scopes) {
-      const std::string scope_text =
-          rule.field.name + " = principal." + rule.attribute + " of " + r + " on " + c;
+      // Only denials name the scope: no string built for an allowed request.
+      auto scope_text = [&] {
+        return rule.field.name + " = principal." + rule.attribute + " of " + r + " on " + c;
+      };
       const std::string* raw = nullptr;
       if (who.attrs != nullptr) {
         auto a = who.attrs->find(rule.attribute);
@@ -133,13 +132,13 @@ class Evaluator {
       }
       if (raw == nullptr) {
         return Deny(prefix + "principal lacks attribute '" + rule.attribute + "' required by the row scope " +
-                    scope_text);
+                    scope_text());
       }
       // Compared with records' canonical values, so normalised the same way.
       auto canonical = schema::Normalize(rule.field, schema::Input::String(*raw));
       if (!canonical) {
         return Deny(prefix + "principal attribute '" + rule.attribute + "' is not a valid value of field '" +
-                    rule.field.name + "' (row scope " + scope_text + ")");
+                    rule.field.name + "' (row scope " + scope_text() + ")");
       }
       scopes.push_back(RowScope{role->name, rule.field.name, rule.attribute, std::move(*canonical)});
     }
@@ -210,14 +209,11 @@ Result<Policy> Policy::Parse(std::string_view toml, const schema::Schema& schema
 }
 
 Result<Policy> Policy::LoadFile(const std::string& path, const schema::Schema& schema) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Fail(ErrorCode::kIoError, "cannot open policy file " + path + ": " + std::strerror(errno));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Fail(ErrorCode::kIoError, "cannot read policy file " + path);
-  return Parse(text.str(), schema, path);
+  auto text = ReadWholeFile(path, "policy file");
+  // Any failure to read the policy, a missing file included, is kIoError
+  // (exit 1), as it has always been for `coffre init --policy`.
+  if (!text) return Fail(ErrorCode::kIoError, std::move(text.error().message));
+  return Parse(*text, schema, path);
 }
 
 Policy Policy::DenyAll() { return Policy(std::make_shared<Rules>()); }

@@ -253,6 +253,7 @@ class Reader {
         auto spec = std::find_if(specs.begin(), specs.end(), [name = rname](const ResourceSpec& s) { return s.name == name; });
         if (spec == specs.end()) {
           std::vector<std::string_view> known;
+          known.reserve(specs.size());
           for (const ResourceSpec& s : specs) known.push_back(s.name);
           return Err(rnode, where + ": unknown resource " + Quoted(rname) + " (known: " + Join(known) + ")");
         }
@@ -419,6 +420,7 @@ class Reader {
     COFFRE_TRY(ReadNames(*actions, where, "actions", [](const std::string& a) -> std::string {
       if (ActionFromName(a)) return {};
       std::vector<std::string_view> known;
+      known.reserve(kActions.size());
       for (Action k : kActions) known.push_back(ActionName(k));
       return "unknown action " + Quoted(a) + " (known: " + Join(known) + ")";
     }, action_names));

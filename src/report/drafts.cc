@@ -21,15 +21,6 @@ std::string Num(bool fr, uint64_t n) {
   return s;
 }
 
-std::string Join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += sep;
-    out += items[i];
-  }
-  return out;
-}
-
 std::string From(const BreachReport& r) {
   return FormatTimeBound(r.query.from_ms, TimeBound::kFrom);
 }
@@ -499,6 +490,15 @@ void Article34(const BreachReport& r, const RenderOptions& o, std::string& md) {
 }
 
 }  // namespace
+
+std::string Join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += sep;
+    out += items[i];
+  }
+  return out;
+}
 
 std::string Count(uint64_t n) {
   std::string digits = std::to_string(n);

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "report/breach_report.h"
 #include "report/render.h"
@@ -20,5 +22,8 @@ void AppendNotificationDrafts(const BreachReport& r, const RenderOptions& o, std
 
 // "1,234,567"
 std::string Count(uint64_t n);
+
+// The items with `sep` between them.
+std::string Join(const std::vector<std::string>& items, std::string_view sep);
 
 }  // namespace coffre::report::internal

@@ -78,7 +78,7 @@ Result<NotificationResult> WriteNotificationFile(vault::Vault& vault, audit::Aud
       const SubjectExposure& x = report.subjects[i];
       json::object out{{"subject", ToHex(x.id())}};
       auto records = vault.ExportSubject(x.id());
-      if (!records && records.error().code != ErrorCode::kNotFound) return Fail(records.error());
+      if (!records && !IsNotFound(records)) return Fail(records.error());
       json::object contact;
       if (records) {
         e.subjects.emplace_back(x.id());

@@ -14,6 +14,7 @@ namespace {
 
 namespace json = boost::json;
 using internal::Count;
+using internal::Join;
 
 std::string Time(int64_t ms) { return FormatRfc3339(ms / 1000); }
 
@@ -94,15 +95,6 @@ std::vector<std::string> ActionsOf(const BreachReport& r, const SubjectExposure&
 }
 
 std::string Records(uint64_t n) { return Count(n) + (n == 1 ? " record" : " records"); }
-
-std::string Join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += sep;
-    out += items[i];
-  }
-  return out;
-}
 
 // Appends `s` as a JSON string (names are identifiers; escaping is a
 // safeguard).

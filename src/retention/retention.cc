@@ -130,7 +130,7 @@ Status Retention::ForEachRecord(F&& visit, Missed& missed) {
         for (const vault::Record& r : page.records) {
           Visit v{&c, &r, archived, std::nullopt, false};
           auto base = BaseOf(c, r, v.activity_unknown);
-          if (!base && base.error().code == ErrorCode::kNotFound) {
+          if (IsNotFound(base)) {
             ++missed.gone;  // its membership went with a deletion or an erasure since
             continue;
           }
@@ -146,105 +146,52 @@ Status Retention::ForEachRecord(F&& visit, Missed& missed) {
   return Ok();
 }
 
+// One sweep's state: what it found and did so far.
+struct Retention::Sweeping {
+  SweepResult out;
+  std::set<std::string> held;      // subjects under a hold when the sweep began
+  std::set<std::string> held_due;  // held subjects with a record due
+  Missed missed;
+};
+
+namespace {
+
+// A record deleted or erased since the walk read it (kNotFound: EraseSubject
+// does not take act_mu_) or one that does not open (kDataLoss) is counted
+// and skipped: true then. Any other failure stops the sweep.
+template <typename R>
+bool CountedAsMissed(const R& r, size_t& gone, size_t& unreadable) {
+  size_t* count = IsNotFound(r) ? &gone : !r && r.error().code == ErrorCode::kDataLoss ? &unreadable : nullptr;
+  if (count != nullptr) ++*count;
+  return count != nullptr;
+}
+
+// Whether a record whose period started at `base` is due at `now`; `del`
+// says whether for deletion (else for archiving). nullopt: never due.
+bool Due(const schema::RetentionRule& rule, bool archived, int64_t now, const std::optional<int64_t>& base,
+         bool& del) {
+  if (!base) return false;
+  del = now >= schema::AddDuration(*base, rule.delete_after);
+  return del || (!archived && rule.archive_after && now >= schema::AddDuration(*base, *rule.archive_after));
+}
+
+}  // namespace
+
 Result<SweepResult> Retention::Sweep() {
   std::lock_guard lock(sweep_mu_);
-  SweepResult out;
-  out.at = clock_.NowUnixSeconds();
+  Sweeping s;
+  s.out.at = clock_.NowUnixSeconds();
   COFFRE_ASSIGN_OR_RETURN(std::vector<Hold> holds, ListHolds());
-  std::set<std::string> held;
-  for (Hold& h : holds) held.insert(std::move(h.subject));
-  std::set<std::string> held_due;
-
-  auto audit = [&](const Visit& v, std::string action, std::string reason) -> Status {
-    audit::Entry e;
-    e.principal = std::string(kPrincipal);
-    e.action = std::move(action);
-    e.collection = v.collection->name;
-    e.record_id = v.record->id;
-    e.subjects = {v.record->subject};
-    e.outcome = "allowed";
-    e.reason = std::move(reason);
-    e.source = std::string(kSource);
-    COFFRE_TRY(audit_.Append(std::move(e)));
-    return Ok();
-  };
-  Missed missed;
-  // kNotFound: deleted or erased since (EraseSubject does not take act_mu_).
-  auto gone = [](const Status& s) { return !s && s.error().code == ErrorCode::kNotFound; };
-  auto unreadable = [](const Status& s) { return !s && s.error().code == ErrorCode::kDataLoss; };
-  auto count = [](size_t& n) -> Status {
-    ++n;
-    return Ok();
-  };
-  Status walked = ForEachRecord([&](Visit& v) -> Status {
-    const schema::RetentionRule& rule = *v.collection->retention;
-    if (v.activity_unknown) {
-      // Written before coffre tracked activity: its period starts now.
-      Status s = vault_.StampUnknownActivity(v.record->subject, v.collection->name, v.record->id, out.at);
-      if (gone(s)) return count(missed.gone);
-      COFFRE_TRY(s);
-      ++out.stamped;
-      v.base = out.at;
-    }
-    auto due = [&](const std::optional<int64_t>& base, bool& del) {
-      if (!base) return false;
-      del = out.at >= schema::AddDuration(*base, rule.delete_after);
-      return del || (!v.archived && rule.archive_after && out.at >= schema::AddDuration(*base, *rule.archive_after));
-    };
-    bool del = false;
-    if (!due(v.base, del)) return Ok();
-    // Decided on what the walk read, which may be a page old: under
-    // act_mu_, the hold and (for an online record, which can be written)
-    // the record are read again, so that a hold set or a write made since
-    // is seen (docs/retention.md, "Sweep").
-    std::lock_guard act(act_mu_);
-    bool is_held = held.count(v.record->subject) != 0;
-    if (!is_held) {
-      COFFRE_ASSIGN_OR_RETURN(auto h, holds_.Get(Space::kRetention, HoldKey(v.record->subject)));
-      is_held = h.has_value();
-    }
-    if (is_held) {
-      ++out.held;
-      held_due.insert(v.record->subject);
-      return Ok();
-    }
-    if (!v.archived) {
-      auto now = vault_.Get(v.collection->name, v.record->id);
-      if (!now && now.error().code == ErrorCode::kNotFound) return count(missed.gone);
-      if (!now && now.error().code == ErrorCode::kDataLoss) return count(missed.unreadable);
-      if (!now) return Fail(now.error());
-      bool unknown = false;
-      auto base = BaseOf(*v.collection, *now, unknown);
-      if (!base && base.error().code == ErrorCode::kNotFound) return count(missed.gone);
-      if (!base) return Fail(base.error());
-      if (unknown) *base = out.at;  // stamped above
-      if (!due(*base, del)) return Ok();
-    }
-    if (del) {
-      // Journalled one by one; compacted once, after the sweep.
-      Status s = v.archived
-                     ? vault_.DeleteArchived(v.collection->name, v.record->id, vault::Compaction::kDeferred)
-                     : vault_.DeleteRecord(v.collection->name, v.record->id, vault::Compaction::kDeferred);
-      if (gone(s)) return count(missed.gone);
-      if (unreadable(s)) return count(missed.unreadable);
-      COFFRE_TRY(s);
-      ++out.deleted;
-      return audit(v, "retention.delete", RuleText(rule, true) + (v.archived ? ", from the archive" : ""));
-    }
-    Status s = vault_.ArchiveRecord(v.collection->name, v.record->id);
-    if (gone(s)) return count(missed.gone);
-    if (unreadable(s)) return count(missed.unreadable);
-    COFFRE_TRY(s);
-    ++out.archived;
-    return audit(v, "retention.archive", RuleText(rule, false));
-  }, missed);
-  out.skipped = missed.gone;
-  out.unreadable = missed.unreadable;
+  for (Hold& h : holds) s.held.insert(std::move(h.subject));
+  Status walked = ForEachRecord([&](Visit& v) { return SweepRecord(s, v); }, s.missed);
+  SweepResult& out = s.out;
+  out.skipped = s.missed.gone;
+  out.unreadable = s.missed.unreadable;
   // Whatever happened, shredded keys must not linger in older files, nor
   // the index entries of archived records (ADR 0012: a copied index
   // reveals nothing about the archive).
   Status compacted = out.deleted > 0 || out.archived > 0 ? vault_.CompactDeleted() : Ok();
-  out.held_subjects.assign(held_due.begin(), held_due.end());
+  out.held_subjects.assign(s.held_due.begin(), s.held_due.end());
   audit::Entry summary;
   summary.principal = std::string(kPrincipal);
   summary.action = "retention.sweep";
@@ -257,7 +204,77 @@ Result<SweepResult> Retention::Sweep() {
   if (!walked) return Fail(walked.error());
   if (!compacted) return Fail(compacted.error());
   if (!appended) return Fail(appended.error());
-  return out;
+  return std::move(out);
+}
+
+Status Retention::SweepRecord(Sweeping& s, Visit& v) {
+  const schema::RetentionRule& rule = *v.collection->retention;
+  if (v.activity_unknown) {
+    // Written before coffre tracked activity: its period starts now.
+    Status stamped = vault_.StampUnknownActivity(v.record->subject, v.collection->name, v.record->id, s.out.at);
+    if (IsNotFound(stamped)) {
+      ++s.missed.gone;
+      return Ok();
+    }
+    COFFRE_TRY(stamped);
+    ++s.out.stamped;
+    v.base = s.out.at;
+  }
+  bool del = false;
+  if (!Due(rule, v.archived, s.out.at, v.base, del)) return Ok();
+  // Decided on what the walk read, which may be a page old: under
+  // act_mu_, the hold and (for an online record, which can be written)
+  // the record are read again, so that a hold set or a write made since
+  // is seen (docs/retention.md, "Sweep").
+  std::lock_guard act(act_mu_);
+  bool is_held = s.held.count(v.record->subject) != 0;
+  if (!is_held) {
+    COFFRE_ASSIGN_OR_RETURN(auto h, holds_.Get(Space::kRetention, HoldKey(v.record->subject)));
+    is_held = h.has_value();
+  }
+  if (is_held) {
+    ++s.out.held;
+    s.held_due.insert(v.record->subject);
+    return Ok();
+  }
+  if (!v.archived) {
+    auto now = vault_.Get(v.collection->name, v.record->id);
+    if (CountedAsMissed(now, s.missed.gone, s.missed.unreadable)) return Ok();
+    if (!now) return Fail(now.error());
+    bool unknown = false;
+    auto base = BaseOf(*v.collection, *now, unknown);
+    if (IsNotFound(base)) {
+      ++s.missed.gone;
+      return Ok();
+    }
+    if (!base) return Fail(base.error());
+    if (unknown) *base = s.out.at;  // stamped above
+    if (!Due(rule, v.archived, s.out.at, *base, del)) return Ok();
+  }
+  return Act(s, v, del);
+}
+
+Status Retention::Act(Sweeping& s, const Visit& v, bool del) {
+  const std::string& collection = v.collection->name;
+  const std::string& id = v.record->id;
+  // Deletions are journalled one by one and compacted once, after the sweep.
+  Status done = !del        ? vault_.ArchiveRecord(collection, id)
+                : v.archived ? vault_.DeleteArchived(collection, id, vault::Compaction::kDeferred)
+                             : vault_.DeleteRecord(collection, id, vault::Compaction::kDeferred);
+  if (CountedAsMissed(done, s.missed.gone, s.missed.unreadable)) return Ok();
+  COFFRE_TRY(done);
+  ++(del ? s.out.deleted : s.out.archived);
+  audit::Entry e;
+  e.principal = std::string(kPrincipal);
+  e.action = del ? "retention.delete" : "retention.archive";
+  e.collection = collection;
+  e.record_id = id;
+  e.subjects = {v.record->subject};
+  e.outcome = "allowed";
+  e.reason = RuleText(*v.collection->retention, del) + (del && v.archived ? ", from the archive" : "");
+  e.source = std::string(kSource);
+  COFFRE_TRY(audit_.Append(std::move(e)));
+  return Ok();
 }
 
 Result<Plan> Retention::Report(size_t limit) {

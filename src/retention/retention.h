@@ -140,6 +140,11 @@ class Retention {
   // nullopt for a client without an end of relationship.
   Result<std::optional<int64_t>> BaseOf(const schema::Collection& c, const vault::Record& r,
                                         bool& activity_unknown);
+  // One sweep's state, and its steps: a record's decision, re-checked
+  // under act_mu_ (SweepRecord), then its archiving or deletion, audited (Act).
+  struct Sweeping;
+  Status SweepRecord(Sweeping& s, Visit& v);
+  Status Act(Sweeping& s, const Visit& v, bool del);
 
   vault::Vault& vault_;
   storage::SpaceHandle holds_;

@@ -105,6 +105,8 @@ TEST(Mask, MalformedValuesMaskToOpaque) {
   EXPECT_EQ(M(FieldType::kEmail, "jean@"), "***");
   EXPECT_EQ(M(FieldType::kPhone, "0639980001"), "***");
   EXPECT_EQ(M(FieldType::kPhone, "+33"), "***");
+  EXPECT_EQ(M(FieldType::kPhone, "+3"), "***");  // threw out_of_range (schema_fuzz)
+  EXPECT_EQ(M(FieldType::kPhone, "+"), "***");
   EXPECT_EQ(M(FieldType::kPhone, "+0123456789"), "***");
   EXPECT_EQ(M(FieldType::kPhone, "+4412"), "***");
   EXPECT_EQ(M(FieldType::kNir, "18412764510894"), "***");

@@ -1,10 +1,7 @@
 // Lookups and file loading. The TOML format itself is read in toml_reader.cc.
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "schema/schema.h"
+
+#include "common/file_text.h"
 
 namespace coffre::schema {
 
@@ -28,18 +25,8 @@ const Collection* Schema::Find(std::string_view collection) const {
 }
 
 Result<Schema> Schema::LoadFile(const std::string& path) {
-  errno = 0;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    const int err = errno;
-    const ErrorCode code = err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIoError;
-    return Fail(code, "schema file '" + path + "': cannot open: " +
-                          (err != 0 ? std::strerror(err) : "unknown error"));
-  }
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) return Fail(ErrorCode::kIoError, "schema file '" + path + "': read failed");
-  return Parse(text.str(), path);
+  COFFRE_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, "schema file"));
+  return Parse(text, path);
 }
 
 }  // namespace coffre::schema

@@ -28,7 +28,8 @@ Result<std::unique_ptr<AdminSocket>> AdminSocket::Start(const std::string& path,
       return Fail(ErrorCode::kFailedPrecondition, path + " exists and is not a socket");
     }
     // Only a stale socket may be replaced: a live one belongs to a server.
-    if (app::CallAdminSocket(path, {{"op", "ping"}}).error().code != ErrorCode::kNotFound) {
+    // (A ping that succeeds has no error() to read: IsNotFound asks first.)
+    if (!IsNotFound(app::CallAdminSocket(path, {{"op", "ping"}}))) {
       return Fail(ErrorCode::kFailedPrecondition, "another server answers on " + path);
     }
     ::unlink(path.c_str());

@@ -4,10 +4,13 @@
 #include "server/admin_socket.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "crypto/crypto.h"
@@ -101,6 +104,30 @@ TEST_F(AdminSocketTest, AnotherUserIsRefusedEvenThroughALoosenedMode) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "10: could not drop privileges, 11: served another user, "
                                        "12: refused with another error";
+}
+
+// A second server must not take over a live socket; a socket file that
+// nobody listens on (a server killed with -9) is replaced.
+TEST_F(AdminSocketTest, ALiveSocketIsKeptAStaleOneIsReplaced) {
+  auto second = AdminSocket::Start(path_, *admin_);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(second.error().message.find("another server answers"), std::string::npos);
+  ASSERT_TRUE(app::CallAdminSocket(path_, {{"op", "ping"}}));  // the first still serves
+
+  socket_.reset();  // stops and removes the socket file
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path_.size(), sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, path_.data(), path_.size());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(fd);  // the file stays, nobody listens: stale
+  auto replaced = AdminSocket::Start(path_, *admin_);
+  ASSERT_TRUE(replaced) << replaced.error().message;
+  socket_ = std::move(*replaced);
+  EXPECT_TRUE(app::CallAdminSocket(path_, {{"op", "ping"}}));
 }
 
 }  // namespace

@@ -22,7 +22,141 @@
 
 namespace coffre::server {
 namespace {
+
 constexpr auto kRetentionSweepInterval = std::chrono::hours(1);
+// Card numbers replaced by `complete` leave the files at the next
+// compaction, at most this much later (docs/cards.md).
+constexpr int64_t kCardCompactionSeconds = 60;
+
+// The TLS material of the vault into `ho`. A non-loopback listener is
+// refused while the certificate is the self-signed one made by init.
+Status LoadTls(vault::Vault& v, const std::string& host, bool loopback_only, HttpsOptions& ho) {
+  COFFRE_ASSIGN_OR_RETURN(auto cert, v.GetConfig(kTlsCertConfig));
+  COFFRE_ASSIGN_OR_RETURN(auto key, v.GetSecret(kTlsKeySecret));
+  if (!cert || !key) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "the vault has no TLS certificate (made by coffre init); it cannot serve");
+  }
+  struct WipeOnExit {
+    std::string& pem;
+    ~WipeOnExit() { crypto::Wipe(pem.data(), pem.size()); }
+  } wipe_key{*key};
+  COFFRE_ASSIGN_OR_RETURN(auto supplied, v.GetConfig(kTlsUserSuppliedConfig));
+  if (!loopback_only && !(supplied && *supplied == "1")) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "refusing to listen on non-loopback address " + host +
+                    " with the self-signed certificate: give your own with coffre init "
+                    "--tls-cert/--tls-key");
+  }
+  ho.cert_pem = *cert;
+  ho.key_pem = *key;
+  return Ok();
+}
+
+// The edge limits of `options` (docs/adr/0019): as many connections as the
+// descriptors allow (raised to the hard limit), at most the default or
+// --max-connections.
+void SetEdgeLimits(const ServeOptions& options, HttpsOptions& ho) {
+  const size_t descriptors = RaiseDescriptorLimit();
+  const size_t wanted = options.max_connections != 0 ? options.max_connections : ho.max_connections;
+  ho.max_connections = ConnectionCapFor(descriptors, wanted);
+  if (ho.max_connections < wanted) {
+    std::cerr << "coffre: " << descriptors << " descriptors allow " << ho.max_connections
+              << " connections, not " << wanted << " (raise the hard RLIMIT_NOFILE)\n";
+  }
+  if (options.max_connections_per_source != 0)
+    ho.max_connections_per_source = options.max_connections_per_source;
+  ho.trusted_proxies = options.trusted_proxies;
+  ho.proxy_protocol = options.proxy_protocol;
+}
+
+// The periodic duties of a serving process, on one thread woken every
+// second until Stop: summaries of unauthenticated failures and checkpoints
+// of a quiet tail (the audit flush); the card sweep, at start and whenever
+// the clock's month changes, since cards expire with their month (retried
+// each second after a failure); the compaction of shredded card numbers;
+// the retention sweep, at start and then hourly (ADR 0012), audited as
+// principal `coffre` (`coffre retention run` runs it on demand).
+// Failures are reported on stderr and retried, never fatal.
+class Housekeeper {
+ public:
+  explicit Housekeeper(app::Runtime& rt)
+      : rt_(rt), compacted_at_(rt.clock().NowUnixSeconds()), thread_([this] { Run(); }) {}
+  ~Housekeeper() { Stop(); }
+  Housekeeper(const Housekeeper&) = delete;
+  Housekeeper& operator=(const Housekeeper&) = delete;
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    do {
+      lock.unlock();
+      if (auto s = rt_.audit().Flush(); !s) {
+        std::cerr << "coffre: audit flush failed: " << s.error().message << "\n";
+      }
+      const int64_t now = rt_.clock().NowUnixSeconds();
+      SweepCardsOnANewMonth(now);
+      CompactShreddedCards(now);
+      SweepRetentionHourly();
+      lock.lock();
+    } while (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; }));
+  }
+
+  void SweepCardsOnANewMonth(int64_t now) {
+    const int64_t month = cards::MonthIndex(now);
+    if (month == swept_month_) return;
+    auto swept = rt_.SweepCards();
+    if (!swept) {
+      std::cerr << "coffre: card sweep failed: " << swept.error().message << "\n";
+      return;
+    }
+    swept_month_ = month;
+    compacted_at_ = now;
+    if (swept->expired + swept->evidence_deleted + swept->unreadable > 0) {
+      std::cerr << "coffre: card sweep: " << swept->expired << " expired, " << swept->evidence_deleted
+                << " evidences deleted, " << swept->unreadable << " unreadable\n";
+    }
+  }
+
+  void CompactShreddedCards(int64_t now) {
+    if (!rt_.cards().shred_pending() || now - compacted_at_ < kCardCompactionSeconds) return;
+    if (auto s = rt_.cards().CompactIfShredded(); !s) {
+      std::cerr << "coffre: card compaction failed: " << s.error().message << "\n";
+    }
+    compacted_at_ = now;
+  }
+
+  void SweepRetentionHourly() {
+    if (std::chrono::steady_clock::now() < next_retention_sweep_) return;
+    next_retention_sweep_ = std::chrono::steady_clock::now() + kRetentionSweepInterval;
+    if (auto r = rt_.retention().Sweep(); !r) {
+      std::cerr << "coffre: retention sweep failed: " << r.error().message << "\n";
+    } else if (r->archived + r->deleted + r->held > 0) {
+      std::cerr << "coffre: retention: " << r->archived << " archived, " << r->deleted << " deleted, "
+                << r->held << " held\n";
+    }
+  }
+
+  app::Runtime& rt_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  // Touched by the thread only.
+  int64_t swept_month_ = -1;
+  int64_t compacted_at_;
+  std::chrono::steady_clock::time_point next_retention_sweep_ = std::chrono::steady_clock::now();
+  std::thread thread_;  // last: starts once every member above is set
+};
+
 }  // namespace
 
 
@@ -97,19 +231,17 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<app::Runtime> rt, app::Runtime::Open(ro));
   vault::Vault& v = rt->vault();
 
-  COFFRE_ASSIGN_OR_RETURN(auto cert, v.GetConfig(kTlsCertConfig));
-  COFFRE_ASSIGN_OR_RETURN(auto key, v.GetSecret(kTlsKeySecret));
-  if (!cert || !key) {
-    return Fail(ErrorCode::kFailedPrecondition,
-                "the vault has no TLS certificate (made by coffre init); it cannot serve");
-  }
-  COFFRE_ASSIGN_OR_RETURN(auto supplied, v.GetConfig(kTlsUserSuppliedConfig));
-  if (!loopback_only && !(supplied && *supplied == "1")) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "refusing to listen on non-loopback address " + listen.host +
-                    " with the self-signed certificate: give your own with coffre init "
-                    "--tls-cert/--tls-key");
-  }
+  HttpsOptions ho;
+  ho.address = addresses.front();
+  ho.port = listen.port;
+  // The PEM leaves this frame wiped, however Start ends (the server wipes
+  // its own copy once loaded).
+  struct WipeOnExit {
+    std::string& pem;
+    ~WipeOnExit() { crypto::Wipe(pem.data(), pem.size()); }
+  } wipe_key{ho.key_pem};
+  COFFRE_TRY(LoadTls(v, listen.host, loopback_only, ho));
+  SetEdgeLimits(options, ho);
 
   api::Api api({.vault = v,
                  .directory = rt->directory(),
@@ -125,31 +257,6 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   app::Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(app::AdminSocketPath(ro.dir), admin));
 
-  HttpsOptions ho;
-  ho.address = addresses.front();
-  ho.port = listen.port;
-  // As many connections as the descriptors allow (raised to the hard
-  // limit), at most the default or --max-connections.
-  const size_t descriptors = RaiseDescriptorLimit();
-  const size_t wanted = options.max_connections != 0 ? options.max_connections : ho.max_connections;
-  ho.max_connections = ConnectionCapFor(descriptors, wanted);
-  if (ho.max_connections < wanted) {
-    std::cerr << "coffre: " << descriptors << " descriptors allow " << ho.max_connections
-              << " connections, not " << wanted << " (raise the hard RLIMIT_NOFILE)\n";
-  }
-  if (options.max_connections_per_source != 0)
-    ho.max_connections_per_source = options.max_connections_per_source;
-  ho.trusted_proxies = options.trusted_proxies;
-  ho.proxy_protocol = options.proxy_protocol;
-  ho.cert_pem = *cert;
-  ho.key_pem = *key;
-  crypto::Wipe(key->data(), key->size());
-  // The PEM leaves this frame wiped, however Start ends (the server wipes
-  // its own copy once loaded).
-  struct WipeOnExit {
-    std::string& pem;
-    ~WipeOnExit() { crypto::Wipe(pem.data(), pem.size()); }
-  } wipe_key{ho.key_pem};
   // Reads are served on the I/O threads, their audit entries made durable
   // by the log's committer while the thread serves other connections; the
   // response leaves once they are (503 if they cannot be). The rest runs
@@ -182,61 +289,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   } barrier{log};
   crypto::Wipe(ho.key_pem.data(), ho.key_pem.size());
 
-  // Summaries of unauthenticated failures and checkpoints of a quiet tail
-  // are written by a periodic flush. The retention sweeper runs at start
-  // and then hourly (ADR 0012), on the same thread: it is audited as
-  // principal `coffre`, and `coffre retention run` runs it on demand.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  // The card sweep too (docs/cards.md): cards expire with their month, so
-  // it runs at start and whenever the clock's month changes (retried each
-  // second after a failure); numbers replaced by `complete` leave the files
-  // at the next compaction, at most kCardCompactionSeconds later.
-  constexpr int64_t kCardCompactionSeconds = 60;
-  std::thread flusher([&] {
-    std::unique_lock lock(mu);
-    int64_t swept_month = -1;
-    int64_t compacted_at = rt->clock().NowUnixSeconds();
-    auto next_sweep = std::chrono::steady_clock::now();
-    do {
-      lock.unlock();
-      if (auto s = rt->audit().Flush(); !s) {
-        std::cerr << "coffre: audit flush failed: " << s.error().message << "\n";
-      }
-      const int64_t now = rt->clock().NowUnixSeconds();
-      const int64_t month = cards::MonthIndex(now);
-      if (month != swept_month) {
-        auto swept = rt->SweepCards();
-        if (swept) {
-          swept_month = month;
-          compacted_at = now;
-          if (swept->expired + swept->evidence_deleted + swept->unreadable > 0) {
-            std::cerr << "coffre: card sweep: " << swept->expired << " expired, " << swept->evidence_deleted
-                      << " evidences deleted, " << swept->unreadable << " unreadable\n";
-          }
-        } else {
-          std::cerr << "coffre: card sweep failed: " << swept.error().message << "\n";
-        }
-      }
-      if (rt->cards().shred_pending() && now - compacted_at >= kCardCompactionSeconds) {
-        if (auto s = rt->cards().CompactIfShredded(); !s) {
-          std::cerr << "coffre: card compaction failed: " << s.error().message << "\n";
-        }
-        compacted_at = now;
-      }
-      if (std::chrono::steady_clock::now() >= next_sweep) {
-        next_sweep = std::chrono::steady_clock::now() + kRetentionSweepInterval;
-        if (auto r = rt->retention().Sweep(); !r) {
-          std::cerr << "coffre: retention sweep failed: " << r.error().message << "\n";
-        } else if (r->archived + r->deleted + r->held > 0) {
-          std::cerr << "coffre: retention: " << r->archived << " archived, " << r->deleted << " deleted, "
-                    << r->held << " held\n";
-        }
-      }
-      lock.lock();
-    } while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; }));
-  });
+  Housekeeper housekeeper(*rt);
 
   std::string shown_host =
       ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;
@@ -246,12 +299,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
 
   https->Run();  // until SIGTERM/SIGINT, then drained
 
-  {
-    std::lock_guard lock(mu);
-    stopping = true;
-  }
-  cv.notify_all();
-  flusher.join();
+  housekeeper.Stop();
   admin_socket->Stop();
   COFFRE_TRY(rt->audit().Checkpoint());  // its error is reported; `barrier` repeats it as a no-op
   std::cerr << "coffre: stopped\n";

@@ -796,8 +796,7 @@ Status ImportPipeline::Impl::Commit(Chunk& chunk) {
       clash[taken_probe->row] = true;
       any_clash = true;
       chunk.rejects.emplace_back(chunk.rows[taken_probe->row].line,
-                                 "field '" + collection_.fields[taken_probe->field].name +
-                                     "': value already exists (unique)");
+                                 UniqueClashMessage(collection_.fields[taken_probe->field].name));
     } else {
       for (size_t i = begin; i < end; ++i) {
         std::string_view key = chunk.index.key(chunk.index.entries[chunk.probes[i].entry]);

@@ -145,4 +145,8 @@ std::vector<std::string> IndexKeysOf(const Keyring& keyring, const schema::Colle
   return keys;
 }
 
+std::string UniqueClashMessage(std::string_view field_name) {
+  return "field '" + std::string(field_name) + "': value already exists (unique)";
+}
+
 }  // namespace coffre::vault

@@ -89,4 +89,8 @@ void SealRecord(const Keyring& keyring, const schema::Collection& collection,
 std::vector<std::string> IndexKeysOf(const Keyring& keyring, const schema::Collection& collection,
                                      const Record& record);
 
+// What Put, Update and the importer's rejects say when a unique field's value
+// is already held: one message, naming the field and never the value.
+std::string UniqueClashMessage(std::string_view field_name);
+
 }  // namespace coffre::vault

@@ -395,7 +395,7 @@ Result<std::optional<crypto::SecretKey>> Vault::FindDataKey(std::string_view sub
                                                             std::string_view collection) {
   auto key = LoadDataKey(subject, collection);
   if (key) return std::optional<crypto::SecretKey>(std::move(*key));
-  if (key.error().code == ErrorCode::kNotFound) return std::optional<crypto::SecretKey>();
+  if (IsNotFound(key)) return std::optional<crypto::SecretKey>();
   return Fail(key.error());
 }
 
@@ -422,7 +422,7 @@ Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<Name
     if (existing) {
       data_key = std::move(*existing);
       new_key = false;
-    } else if (existing.error().code != ErrorCode::kNotFound) {
+    } else if (!IsNotFound(existing)) {
       return Fail(existing.error());
     }
   } else {
@@ -437,8 +437,7 @@ Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<Name
     if (e.unique) {
       COFFRE_ASSIGN_OR_RETURN(auto clash, store_->Get(Space::kIndex, e.key));
       if (clash) {
-        return Fail(ErrorCode::kAlreadyExists,
-                    "field '" + c->fields[e.field].name + "': value already exists (unique)");
+        return Fail(ErrorCode::kAlreadyExists, UniqueClashMessage(c->fields[e.field].name));
       }
     }
     batch->Put(Space::kIndex, e.key, e.value);
@@ -479,7 +478,7 @@ Result<Record> Vault::Get(std::string_view collection, std::string_view record_i
     return Fail(ErrorCode::kNotFound, "no record with this id in collection '" + c->name + "'");
   }
   auto r = OpenRecord(c->name, record_id, *value);
-  if (!r && r.error().code == ErrorCode::kNotFound) {
+  if (IsNotFound(r)) {
     return Fail(ErrorCode::kNotFound, "no record with this id in collection '" + c->name + "'");
   }
   return r;
@@ -591,7 +590,7 @@ Result<RecordPage> Vault::WalkRecords(std::string_view collection, bool archived
     auto r = OpenRecord(c->name, id, value);
     if (r) {
       page.records.push_back(std::move(*r));
-    } else if (r.error().code == ErrorCode::kNotFound) {
+    } else if (IsNotFound(r)) {
       ++page.gone;  // its data key went with an erasure or a deletion since the scan
     } else if (r.error().code == ErrorCode::kDataLoss) {
       page.unreadable.push_back(id);
@@ -690,8 +689,7 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
     if (e.unique && !existed) {
       COFFRE_ASSIGN_OR_RETURN(auto clash, store_->Get(Space::kIndex, e.key));
       if (clash) {
-        return Fail(ErrorCode::kAlreadyExists,
-                    "field '" + c->fields[e.field].name + "': value already exists (unique)");
+        return Fail(ErrorCode::kAlreadyExists, UniqueClashMessage(c->fields[e.field].name));
       }
     }
     if (!existed) batch->Put(Space::kIndex, e.key, e.value);
@@ -790,7 +788,7 @@ Result<Record> Vault::GetArchived(std::string_view collection, std::string_view 
   };
   if (!value) return none();
   auto r = OpenRecord(c->name, record_id, *value);
-  if (!r && r.error().code == ErrorCode::kNotFound) return none();
+  if (IsNotFound(r)) return none();
   return r;
 }
 

@@ -1295,7 +1295,8 @@ TEST_F(VaultTest, AFailingEraserLeavesNothingErased) {
   EXPECT_TRUE(v().Get("people", a.id));
 }
 
-TEST_F(VaultTest, AModulesJournalEntriesAreReplayedThroughItsEraser) {
+// On disk: a backup of the directory is restored under the journal.
+TEST_F(RocksVaultTest, AModulesJournalEntriesAreReplayedThroughItsEraser) {
   ThingEraser things;
   erasers_ = {&things};
   Reopen();

@@ -9,7 +9,7 @@
 #include <set>
 #include <utility>
 
-#include "auth/internal/utf8.h"
+#include "common/utf8.h"
 #include "gen/names.h"
 
 namespace coffre::auth::internal {

@@ -1,4 +1,5 @@
-// UTF-8 decoding and the character classes the validators need.
+// The character classes the validators need, over the one UTF-8 decoder
+// (common/utf8.h).
 //
 // Internal to the schema module. No locale, no ICU: the classes are fixed
 // tables so that normalisation gives the same bytes on every machine (blind
@@ -8,17 +9,12 @@
 #include <cstddef>
 #include <string_view>
 
+#include "common/utf8.h"
+
 namespace coffre::schema::internal {
 
-// Decodes one code point starting at s[i]. Returns its length in bytes (1..4)
-// or 0 if the sequence is not well-formed UTF-8 (overlong forms, surrogates
-// and values above U+10FFFF are rejected, as RFC 3629 requires).
-size_t DecodeUtf8(std::string_view s, size_t i, char32_t& cp);
-
-// Unicode general category Cc: C0 controls, DEL and C1 controls.
-inline bool IsControl(char32_t cp) {
-  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
-}
+using coffre::DecodeUtf8;
+using coffre::IsControl;
 
 // Whitespace that name and postal-address normalisation collapse into one
 // ASCII space: ASCII blanks and line breaks, and the no-break spaces that
