@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "app/internal/input.h"
 #include "guard/canary_set.h"
 
 namespace coffre::app {
@@ -13,16 +14,16 @@ namespace {
 
 namespace json = boost::json;
 
+// A string member of the request (app/internal/input.h checks its type).
 Result<std::string> Text(const json::object& o, std::string_view key, bool required) {
-  auto it = o.find(key);
-  if (it == o.end()) {
+  auto member = internal::StringMember(o, key);
+  if (!member) return Fail(ErrorCode::kInvalidArgument, std::move(member.error().message));
+  if (!*member) {
     if (required)
       return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' is required (a string)");
     return std::string();
   }
-  if (!it->value().is_string())
-    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be a string");
-  return std::string(it->value().get_string());
+  return std::string(**member);
 }
 
 template <typename T>
