@@ -10,14 +10,18 @@
 // fields, never values.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
 #include <functional>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "app/admin_channel.h"
 #include "cli_runner.h"
 #include "test_util.h"
 
@@ -80,9 +84,10 @@ class CliBothWaysTest : public ::testing::Test {
     return {r.exit_code, r.out, r.err};
   }
 
-  void StartServer() {
+  void StartServer() { StartServerOn(dir_); }
+  void StartServerOn(const std::string& dir) {
     std::string error;
-    ASSERT_TRUE(server_.Start({"serve", dir_, "--listen", "127.0.0.1:0"}, {}, error)) << error;
+    ASSERT_TRUE(server_.Start({"serve", dir, "--listen", "127.0.0.1:0"}, {}, error)) << error;
     auto line = server_.ReadLine();
     ASSERT_TRUE(line && line->find("\"listening\"") != std::string::npos) << "serve did not start";
   }
@@ -90,8 +95,9 @@ class CliBothWaysTest : public ::testing::Test {
 
   // The audit entries of principal `local`, oldest first, read with no
   // server running.
-  std::vector<json::object> LocalEntries() {
-    CliResult r = RunCoffre({"audit", "list", dir_, "--principal", "local"});
+  std::vector<json::object> LocalEntries() { return LocalEntriesOf(dir_); }
+  static std::vector<json::object> LocalEntriesOf(const std::string& dir) {
+    CliResult r = RunCoffre({"audit", "list", dir, "--principal", "local"});
     EXPECT_EQ(r.exit_code, kExitOk) << r.err;
     std::vector<json::object> out;
     for (const std::string& line : r.OutLines()) out.push_back(json::parse(line).as_object());
@@ -240,6 +246,181 @@ TEST_F(CliBothWaysTest, EveryCommandGivesTheSameResultAndAuditEntryWithOrWithout
         << json::serialize(Normalised(b));
   }
   for (const json::object& b : served_entries) EXPECT_EQ(b.at("source").as_string(), source);
+}
+
+// What one way of `coffre import` gave: per command its exit status,
+// output (without the time it took) and messages (without the default
+// rejects file's timestamp); then the files it wrote and the rows it made.
+struct ImportRun {
+  std::vector<Outcome> outcomes;
+  std::string file_rejects;   // FILE.rejects beside the file
+  std::string pipe_rejects;   // ./coffre-import-<UTC>.rejects of the pipe
+  std::vector<std::string> ids_lines_without_ids;
+  std::vector<std::string> records;  // the fields of every imported row, by `get`
+  std::vector<mode_t> modes;         // of the rejects and ids files
+};
+
+std::string WithoutSeconds(const std::string& out) {
+  std::string kept;
+  CliResult r;
+  r.out = out;
+  for (const std::string& line : r.OutLines()) {
+    json::object o = json::parse(line).as_object();
+    o.erase("seconds");
+    kept += json::serialize(o) + "\n";
+  }
+  return kept;
+}
+
+std::string WithoutStamp(const std::string& err) {
+  static const std::regex stamp("coffre-import-[0-9]{8}T[0-9]{6}Z");
+  return std::regex_replace(err, stamp, "coffre-import-STAMP");
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
+}
+
+TEST_F(CliBothWaysTest, ImportGivesTheSameResultAuditAndFilesWithOrWithoutAServer) {
+  // The same input into two vaults of one schema: `alone` with no server,
+  // `served` while `coffre serve` holds it (the import then runs in the
+  // server, on the files and pipe this command opened).
+  CliResult gen = RunCoffre({"gen", "--count", "40", "--seed", "23"});
+  ASSERT_EQ(gen.exit_code, kExitOk) << gen.err;
+  std::vector<std::string> people = gen.OutLines();
+  ASSERT_EQ(people.size(), 40u);
+  // A file with a rejected row (line 3) and a pipe straight from `gen` with
+  // one more, each into its own collection-worth of people.
+  std::string file_text, pipe_text;
+  for (size_t i = 0; i < 20; ++i) {
+    if (i == 2) file_text += "{\"not_a_field\":\"x\"}\n";
+    file_text += people[i] + "\n";
+  }
+  for (size_t i = 20; i < 40; ++i) pipe_text += people[i] + "\n";
+  pipe_text += "{\"email\":\"not an address\"}\n";
+
+  auto run = [&](const std::string& phase, const std::string& vault, bool serve) {
+    ImportRun r;
+    const std::string cwd = tmp_ / phase;
+    std::filesystem::create_directories(cwd);
+    if (vault != dir_) {
+      CliResult init = RunCoffre({"init", vault, "--schema", PeopleSchema(), "--policy",
+                                  SourceDir() + "/examples/people-policy.toml"});
+      EXPECT_EQ(init.exit_code, kExitOk) << init.err;
+    }
+    WriteFileOrDie(cwd + "/people.ndjson", file_text);
+    if (serve) StartServerOn(vault);
+    const std::vector<std::pair<std::vector<std::string>, std::string>> commands = {
+        {{"import", vault, "people", "people.ndjson", "--ids-out", "ids.ndjson", "--report-commits",
+          "--commit-rows", "8", "--chunk-rows", "8"},
+         ""},
+        {{"import", vault, "people", "-"}, pipe_text},
+        // Every row rejected: exit 2, rejects to the file named.
+        {{"import", vault, "people", "-", "--rejects", "all.rejects"}, "{\"x\":1}\n"},
+        // Failures: an unknown collection, an absent file, an ids file
+        // that exists, --rejects naming the input.
+        {{"import", vault, "nope", "people.ndjson"}, ""},
+        {{"import", vault, "people", "absent.ndjson"}, ""},
+        {{"import", vault, "people", "people.ndjson", "--ids-out", "ids.ndjson"}, ""},
+        {{"import", vault, "people", "people.ndjson", "--rejects", "people.ndjson"}, ""},
+    };
+    for (const auto& [args, in] : commands) {
+      CliResult c = RunCoffreIn(cwd, args, {}, in);
+      r.outcomes.push_back({c.exit_code, WithoutSeconds(c.out), WithoutStamp(c.err)});
+    }
+    if (serve) StopServer();
+    r.file_rejects = ReadFileOrDie(cwd + "/people.ndjson.rejects");
+    for (const auto& f : std::filesystem::directory_iterator(cwd)) {
+      const std::string name = f.path().filename().string();
+      if (name.rfind("coffre-import-", 0) == 0) {
+        EXPECT_TRUE(r.pipe_rejects.empty()) << phase << ": one default rejects file";
+        r.pipe_rejects = ReadFileOrDie(f.path().string());
+        r.modes.push_back(ModeOf(f.path().string()));
+      }
+    }
+    r.modes.push_back(ModeOf(cwd + "/people.ndjson.rejects"));
+    r.modes.push_back(ModeOf(cwd + "/ids.ndjson"));
+    r.modes.push_back(ModeOf(cwd + "/all.rejects"));
+    CliResult ids;
+    ids.out = ReadFileOrDie(cwd + "/ids.ndjson");
+    for (const std::string& line : ids.OutLines()) {
+      json::object o = json::parse(line).as_object();
+      CliResult got = RunCoffre({"get", vault, "people", std::string(o.at("id").as_string())});
+      EXPECT_EQ(got.exit_code, kExitOk) << phase << ": get of an imported row: " << got.err;
+      if (got.exit_code == kExitOk) {
+        r.records.push_back(json::serialize(json::parse(got.LastOutLine()).at("fields")));
+      }
+      o.erase("id");
+      o.erase("subject");
+      r.ids_lines_without_ids.push_back(json::serialize(o));
+    }
+    return r;
+  };
+
+  ImportRun alone = run("alone", dir_, false);
+  ImportRun served = run("served", tmp_ / "served-vault", true);
+
+  const char* names[] = {"file",          "pipe",        "all rejected",        "unknown collection",
+                         "absent file",   "ids exists",  "rejects is the input"};
+  const int codes[] = {kExitOk, kExitOk, kExitInvalid, kExitNotFound, kExitNotFound, kExitExists, kExitInvalid};
+  ASSERT_EQ(alone.outcomes.size(), served.outcomes.size());
+  for (size_t i = 0; i < alone.outcomes.size(); ++i) {
+    EXPECT_EQ(alone.outcomes[i].exit_code, codes[i]) << names[i] << ": " << alone.outcomes[i].err;
+    EXPECT_EQ(alone.outcomes[i].exit_code, served.outcomes[i].exit_code) << names[i];
+    EXPECT_EQ(alone.outcomes[i].out, served.outcomes[i].out) << names[i] << ": the same summary";
+    EXPECT_EQ(alone.outcomes[i].err, served.outcomes[i].err) << names[i] << ": the same messages";
+  }
+  EXPECT_NE(alone.outcomes[0].out.find("committed_through_line"), std::string::npos)
+      << "--report-commits reports commits";
+  EXPECT_FALSE(alone.file_rejects.empty());
+  EXPECT_EQ(alone.file_rejects, served.file_rejects) << "the same rejects beside the file";
+  EXPECT_FALSE(alone.pipe_rejects.empty());
+  EXPECT_EQ(alone.pipe_rejects, served.pipe_rejects) << "the same rejects of the pipe";
+  EXPECT_EQ(alone.modes, served.modes) << "the files the command made, mode 0600 either way";
+  for (mode_t m : served.modes) EXPECT_EQ(m, 0600u);
+  EXPECT_EQ(alone.ids_lines_without_ids.size(), 20u);
+  EXPECT_EQ(alone.ids_lines_without_ids, served.ids_lines_without_ids);
+  EXPECT_EQ(alone.records.size(), 20u);
+  EXPECT_EQ(alone.records, served.records) << "the same rows, readable afterwards";
+
+  // The same audit entries (after vault.init), principal `local`.
+  std::vector<json::object> a = LocalEntriesOf(dir_), b = LocalEntriesOf(tmp_ / "served-vault");
+  auto imports = [](const std::vector<json::object>& entries) {
+    std::vector<json::object> out;
+    for (const json::object& e : entries) {
+      if (e.at("action").as_string() == "import") out.push_back(Normalised(e));
+    }
+    return out;
+  };
+  std::vector<json::object> ia = imports(a), ib = imports(b);
+  // Three imports completed (two of them with some rows); the failed
+  // imports are audited through the server only (ADR 0023ops-local).
+  ASSERT_GE(ia.size(), 3u);
+  ASSERT_GE(ib.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(ia[i], ib[i]) << json::serialize(ia[i]) << " vs " << json::serialize(ib[i]);
+    EXPECT_EQ(ib[i].at("source").as_string(), "cli:uid=" + std::to_string(::getuid()));
+  }
+}
+
+TEST_F(CliBothWaysTest, TheServerRefusesAnImportWithoutDescriptors) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  // A request naming files by path only: the server opens no path.
+  auto r = app::CallAdminSocket(dir_ + "/admin.sock", {{"op", "records.import"},
+                                                      {"collection", "people"},
+                                                      {"path", "/etc/hostname"},
+                                                      {"rejects_path", tmp_ / "r.rejects"}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("descriptors"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "r.rejects"));
+  StopServer();
+  // Audited as a failed local operation.
+  std::vector<json::object> entries = LocalEntries();
+  ASSERT_FALSE(entries.empty());
+  EXPECT_EQ(entries.back().at("action").as_string(), "import");
+  EXPECT_EQ(entries.back().at("outcome").as_string(), "error");
 }
 
 }  // namespace

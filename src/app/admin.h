@@ -17,7 +17,7 @@
 // whose input is a JSON object (src/app/ops_admin.cc: principal.*,
 // policy.load, audit.verify, audit.scan, canary.add, alerts.scan,
 // retention.*, cards.sweep, breach.report.file, breach.notify, bulk.export,
-// keys.rotate), {"op": NAME, ...that object's members}. The answer is the
+// keys.rotate, records.import), {"op": NAME, ...that object's members}. The answer is the
 // operation's JSON result ({} when it has none; {"text": ...} when it is
 // rendered text). Every call is audited as principal `local`, source
 // "cli:uid=N".
@@ -48,7 +48,10 @@ class Admin {
   Admin(const Admin&) = delete;
   Admin& operator=(const Admin&) = delete;
 
-  Result<boost::json::object> Execute(const boost::json::object& request, uint32_t uid);
+  // `fds`: descriptors the caller passed with the request (records.import:
+  // input, rejects[, ids-out][, commit reports]); borrowed.
+  Result<boost::json::object> Execute(const boost::json::object& request, uint32_t uid,
+                                      std::span<const int> fds = {});
 
  private:
   Runtime& rt_;

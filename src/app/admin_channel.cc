@@ -12,9 +12,27 @@ namespace {
 
 namespace json = boost::json;
 
-// The CLI waits longer for an answer than the server for a request: some
-// operations take a while (audit verify of a long log, canary add).
-constexpr int kAnswerTimeoutMs = 300'000;
+// The CLI waits longer for an answer (kAdminAnswerTimeoutMs) than the
+// server for a request: some operations take a while (audit verify of a
+// long log, canary add).
+
+// Keeps the descriptors of one control message (SCM_RIGHTS), or closes
+// them when there is no room or no taker.
+void TakeFds(msghdr& msg, std::vector<int>* fds) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (fds != nullptr && fds->size() < kMaxAdminFds) {
+        fds->push_back(fd);
+      } else {
+        ::close(fd);
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -57,14 +75,24 @@ Result<sockaddr_un> AdminSocketAddress(const std::string& path) {
   return addr;
 }
 
-Result<std::string> ReadAdminLine(int fd, int timeout_ms, size_t max_bytes) {
+Result<std::string> ReadAdminLine(int fd, int timeout_ms, size_t max_bytes, std::vector<int>* fds) {
   std::string data;
   char buf[4096];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxAdminFds)];
   while (data.find('\n') == std::string::npos) {
     pollfd p{fd, POLLIN, 0};
     int r = ::poll(&p, 1, timeout_ms);
     if (r <= 0) return Fail(ErrorCode::kIoError, "admin socket: timed out");
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n >= 0) TakeFds(msg, fds);
+    if (n >= 0 && (msg.msg_flags & MSG_CTRUNC) != 0)
+      return Fail(ErrorCode::kInvalidArgument, "admin request: too many descriptors");
     if (n < 0 && errno == EINTR) continue;
     if (n < 0)
       return Fail(ErrorCode::kIoError, std::string("admin socket: ") + std::strerror(errno));
@@ -92,7 +120,9 @@ Status WriteAdminBytes(int fd, std::string_view data) {
 }
 
 Result<std::optional<json::object>> TryAdminSocket(const std::string& path,
-                                                   const json::object& request) {
+                                                   const json::object& request,
+                                                   std::span<const int> fds,
+                                                   int answer_timeout_ms) {
   COFFRE_ASSIGN_OR_RETURN(sockaddr_un addr, AdminSocketAddress(path));
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Fail(ErrorCode::kIoError, "cannot create a socket");
@@ -103,12 +133,43 @@ Result<std::optional<json::object>> TryAdminSocket(const std::string& path,
     return Fail(ErrorCode::kIoError,
                 "cannot reach the server at " + path + ": " + std::strerror(err));
   }
-  Status sent = WriteAdminBytes(fd, json::serialize(request) + "\n");
+  const std::string line_out = json::serialize(request) + "\n";
+  std::string_view rest = line_out;
+  if (!fds.empty()) {
+    // The descriptors ride on the first bytes of the request.
+    if (fds.size() > kMaxAdminFds) {
+      ::close(fd);
+      return Fail(ErrorCode::kInternal, "too many descriptors for one admin request");
+    }
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxAdminFds)] = {};
+    iovec iov{const_cast<char*>(rest.data()), rest.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    ssize_t n;
+    do {
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return Fail(ErrorCode::kIoError, std::string("admin socket: ") + std::strerror(err));
+    }
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  Status sent = WriteAdminBytes(fd, rest);
   if (!sent) {
     ::close(fd);
     return Fail(sent.error());
   }
-  auto line = ReadAdminLine(fd, kAnswerTimeoutMs, kMaxAdminAnswerBytes);
+  auto line = ReadAdminLine(fd, answer_timeout_ms, kMaxAdminAnswerBytes);
   ::close(fd);
   if (!line) return Fail(line.error());
   boost::system::error_code ec;

@@ -15,6 +15,8 @@
 
 #include <boost/json.hpp>
 #include <optional>
+#include <span>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -38,8 +40,12 @@ inline constexpr size_t kMaxAdminAnswerBytes = 256u << 20;
 Result<sockaddr_un> AdminSocketAddress(const std::string& path);
 // Reads up to the first newline (or EOF) from `fd`, with a deadline and a
 // bound: past `max_bytes`, kInvalidArgument (a request) or kIoError (an
-// answer).
-Result<std::string> ReadAdminLine(int fd, int timeout_ms, size_t max_bytes);
+// answer). Descriptors passed with the bytes (SCM_RIGHTS, at most
+// kMaxAdminFds) are appended to `*fds` (the caller closes them), or closed
+// when `fds` is null.
+inline constexpr size_t kMaxAdminFds = 4;
+Result<std::string> ReadAdminLine(int fd, int timeout_ms, size_t max_bytes,
+                                  std::vector<int>* fds = nullptr);
 // Writes all of `data` to the socket `fd` (no SIGPIPE).
 Status WriteAdminBytes(int fd, std::string_view data);
 
@@ -48,8 +54,13 @@ Status WriteAdminBytes(int fd, std::string_view data);
 // decoded, when it refuses the operation. A kNotFound the server answers
 // (an unknown principal, subject...) is that answer, not the absence of a
 // server: callers that fall back to opening the directory use this.
-Result<std::optional<boost::json::object>> TryAdminSocket(const std::string& path,
-                                                          const boost::json::object& request);
+// `fds` travel with the request (SCM_RIGHTS; records.import's files);
+// `answer_timeout_ms` < 0 waits for the answer as long as it takes (an
+// import of a large file).
+inline constexpr int kAdminAnswerTimeoutMs = 300'000;
+Result<std::optional<boost::json::object>> TryAdminSocket(
+    const std::string& path, const boost::json::object& request, std::span<const int> fds = {},
+    int answer_timeout_ms = kAdminAnswerTimeoutMs);
 // TryAdminSocket with no server as kNotFound ("no server running"), for
 // callers that only need to know whether one answers (ping).
 Result<boost::json::object> CallAdminSocket(const std::string& path,

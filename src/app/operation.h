@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -94,6 +95,9 @@ struct OpInput {
   std::string_view id;          // {id}: record, subject, card token, user, approval
   std::string_view query;       // a form-encoded query string ("limit=10&from=...")
   std::string_view body;        // a JSON document (empty: none)
+  // Descriptors a local caller passed over the admin socket (SCM_RIGHTS):
+  // records.import's files (ADR 0023ops-local, point 6). Borrowed.
+  std::span<const int> fds;
 };
 
 // How an operation reads its input (the front end checks nothing of it;

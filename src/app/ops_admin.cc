@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "app/admin_breach_ops.h"
 #include "app/admin_data_ops.h"
+#include "app/admin_import_op.h"
 
 namespace coffre::app {
 namespace {
@@ -539,6 +540,15 @@ Outcome WithEntry(Context& ctx, const OpInput& in) {
   });
 }
 
+// records.import (app/admin_import_op.h): the importer on the descriptors
+// the caller passed with the request.
+Outcome ImportOp(Context& ctx, const OpInput& in) {
+  const std::span<const int> fds = in.fds;
+  return RunLocal(ctx, in, [fds](Runtime& rt, std::string_view, const json::object& req, audit::Entry& e) {
+    return ImportFromDescriptors(rt, req, fds, e);
+  });
+}
+
 // Local-only operations: no policy target (the policy does not restrict
 // local callers; RunLocal refuses anyone else), an optional JSON object body.
 constexpr Operation Local(std::string_view name, std::string_view action, bool writes,
@@ -578,6 +588,8 @@ constexpr Operation kOps[] = {
     Local("breach.notify", "breach.notify", true, &Sourced<&OpBreach>),
     Local("bulk.export", "bulk.export", true, &Sourced<&OpBreach>),
     Local("keys.rotate", "keys.rotate", true, &WithEntry<&RotateMasterKey>),
+    // `coffre import` while a server runs: the files travel as descriptors.
+    Local("records.import", "import", true, &ImportOp),
     // The whole audit log, not pages of 1000 (GET /v1/audit is audit.list).
     Local("audit.scan", "audit.read", false, &WithEntry<&ScanAudit>),
 };

@@ -3,7 +3,12 @@
 #include "cli/cli_common.h"
 #include "cli/server_commands.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <cstdio>
@@ -19,9 +24,11 @@
 #include <boost/json.hpp>
 
 #include "app/admin_channel.h"
+#include "app/admin_import_op.h"
 #include "cards/card_rules.h"
 #include "cards/cards.h"
 #include "common/bytes.h"
+#include "common/clock.h"
 #include "common/file_text.h"
 #include "gen/people_gen.h"
 #include "guard/canary_set.h"
@@ -337,6 +344,180 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// What `coffre import` prints once done, both ways: the rejects on stderr,
+// the summary on stdout; exit 2 when rows were read and none imported.
+Status PrintImportSummary(const vault::ImportStats& stats) {
+  if (stats.rejected > 0) {
+    std::cerr << "coffre: " << stats.rejected << " rows rejected; reasons in " << stats.rejects_path << '\n';
+  }
+  std::printf("{\"imported\":%llu,\"rejected\":%llu,\"seconds\":%.3f,\"read\":%llu}\n",
+              static_cast<unsigned long long>(stats.imported), static_cast<unsigned long long>(stats.rejected),
+              stats.seconds, static_cast<unsigned long long>(stats.read));
+  std::fflush(stdout);
+  if (stats.read > 0 && stats.imported == 0) {
+    return Fail(ErrorCode::kInvalidArgument, "nothing imported: all " + std::to_string(stats.read) +
+                                                 " rows were rejected (reasons in " + stats.rejects_path + ")");
+  }
+  return Ok();
+}
+
+// The files of an import through a running server, opened by this process
+// (its uid, its working directory; mode 0600 as the importer makes them)
+// and passed to the server as descriptors: the server opens no path.
+class ImportFiles {
+ public:
+  ImportFiles() = default;
+  ImportFiles(const ImportFiles&) = delete;
+  ImportFiles& operator=(const ImportFiles&) = delete;
+  ~ImportFiles() {
+    for (int fd : {input_, rejects_, ids_out_}) {
+      if (fd > STDERR_FILENO) ::close(fd);
+    }
+  }
+
+  Status Open(const vault::ImportOptions& o) {
+    input_path_ = o.path;
+    struct stat in {};
+    if (o.path == "-") {
+      input_ = STDIN_FILENO;
+    } else {
+      if (::stat(o.path.c_str(), &in) != 0) return Fail(ErrorCode::kNotFound, "cannot open import file " + o.path);
+      input_ = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (input_ < 0) {
+        return Fail(ErrorCode::kNotFound, "cannot open import file " + o.path + ": " + std::strerror(errno));
+      }
+    }
+    COFFRE_TRY(OpenRejects(o));
+    if (!o.ids_out_path.empty()) {
+      ids_out_path_ = o.ids_out_path;
+      ids_out_ = ::open(o.ids_out_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (ids_out_ < 0) {
+        return Fail(errno == EEXIST ? ErrorCode::kAlreadyExists : ErrorCode::kIoError,
+                    "cannot create " + o.ids_out_path + ": " + std::strerror(errno));
+      }
+    }
+    return Ok();
+  }
+
+  int input() const { return input_; }
+  int rejects() const { return rejects_; }
+  int ids_out() const { return ids_out_; }
+  const std::string& rejects_path() const { return rejects_path_; }
+
+  // After the server's answer: the rejects file exists iff rows were
+  // rejected (or it held something before a failed import), and a failed
+  // import leaves no empty ids file, as without a server.
+  void Finish(bool ok, uint64_t rejected) {
+    struct stat st {};
+    if ((ok ? rejected == 0 : created_rejects_) && ::lstat(rejects_path_.c_str(), &st) == 0 &&
+        S_ISREG(st.st_mode) && st.st_size == 0) {
+      ::unlink(rejects_path_.c_str());
+    }
+    if (!ok && ids_out_ >= 0 && ::lstat(ids_out_path_.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size == 0) {
+      ::unlink(ids_out_path_.c_str());
+    }
+  }
+
+ private:
+  // --rejects, else the default (vault::DefaultRejectsPath): resolved here,
+  // so that a default in the working directory is this process's.
+  Status OpenRejects(const vault::ImportOptions& o) {
+    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW;
+    if (!o.rejects_path.empty()) {
+      rejects_path_ = o.rejects_path;
+      struct stat in {}, out{};
+      const bool exists = ::lstat(rejects_path_.c_str(), &out) == 0;
+      if (exists && o.path != "-" && ::stat(o.path.c_str(), &in) == 0 && ::stat(rejects_path_.c_str(), &out) == 0 &&
+          in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+        return Fail(ErrorCode::kInvalidArgument, "--rejects names the input file itself");
+      }
+      // Not truncated here: the importer empties it when it starts, as it
+      // replaces a stale file (a failed request leaves it as it was).
+      rejects_ = ::open(rejects_path_.c_str(), flags, 0600);
+      if (rejects_ < 0) return Fail(ErrorCode::kIoError, "cannot create " + rejects_path_ + ": " + std::strerror(errno));
+      created_rejects_ = !exists;
+      if (::fstat(rejects_, &out) == 0 && S_ISREG(out.st_mode)) (void)::fchmod(rejects_, 0600);  // best effort, as the importer
+      return Ok();
+    }
+    const std::string first = vault::DefaultRejectsPath(o.path, DefaultClock().NowUnixSeconds());
+    if (first.rfind("./coffre-import-", 0) != 0) {
+      vault::ImportOptions named = o;
+      named.rejects_path = first;
+      return OpenRejects(named);
+    }
+    // A fresh name in the working directory (-2, -3, ... if taken).
+    const std::string base = first.substr(0, first.size() - std::strlen(".rejects"));
+    for (int n = 1;; ++n) {
+      std::string path = n == 1 ? first : base + "-" + std::to_string(n) + ".rejects";
+      rejects_ = ::open(path.c_str(), flags | O_EXCL, 0600);
+      if (rejects_ >= 0) {
+        rejects_path_ = std::move(path);
+        created_rejects_ = true;
+        return Ok();
+      }
+      if (errno != EEXIST || n >= 100) return Fail(ErrorCode::kIoError, "cannot create " + path + ": " + std::strerror(errno));
+    }
+  }
+
+  std::string input_path_, rejects_path_, ids_out_path_;
+  int input_ = -1, rejects_ = -1, ids_out_ = -1;
+  bool created_rejects_ = false;
+};
+
+// `coffre import` while `coffre serve` holds the directory: the operation
+// records.import (app/admin_import_op.h) on this process's files, with the
+// same output, exit status and audit entry as without a server.
+Status ImportThroughServer(const VaultArgs& a, const vault::ImportOptions& o, const std::string& format,
+                           bool report) {
+  ImportFiles files;
+  if (Status opened = files.Open(o); !opened) {
+    files.Finish(false, 0);  // a rejects file made for nothing goes
+    return opened;
+  }
+  boost::json::object request{{"op", "records.import"},
+                              {"collection", o.collection},
+                              {"path", o.path},
+                              {"rejects_path", files.rejects_path()},
+                              {"format", format},
+                              {"report_commits", report}};
+  if (!o.ids_out_path.empty()) request["ids_out_path"] = o.ids_out_path;
+  if (!o.key_field.empty()) request["key_field"] = o.key_field;
+  if (!o.subject_key.empty()) request["subject_key"] = o.subject_key;
+  request["threads"] = o.threads;
+  request["chunk_rows"] = o.chunk_rows;
+  request["commit_rows"] = o.commit_rows;
+  std::vector<int> fds{files.input(), files.rejects()};
+  if (files.ids_out() >= 0) fds.push_back(files.ids_out());
+  if (report) {
+    std::fflush(stdout);  // commit reports are written to this stdout by the server
+    fds.push_back(STDOUT_FILENO);
+  }
+  // No deadline: an import of a large file takes as long as it takes.
+  auto answer = app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a.dir)), request, fds, -1);
+  if (answer && !*answer) {
+    answer = Fail(ErrorCode::kFailedPrecondition, "the server on " + a.dir + " stopped; run the import again");
+  }
+  if (!answer) {
+    files.Finish(false, 0);
+    return Fail(answer.error());
+  }
+  const boost::json::object& r = **answer;
+  vault::ImportStats stats;
+  auto count = [&](std::string_view key) -> uint64_t {
+    const boost::json::value* v = r.if_contains(key);
+    return v != nullptr && v->is_number() ? v->to_number<uint64_t>() : 0;
+  };
+  stats.imported = count("imported");
+  stats.rejected = count("rejected");
+  stats.read = count("read");
+  if (const boost::json::value* v = r.if_contains("seconds"); v != nullptr && v->is_number())
+    stats.seconds = v->to_number<double>();
+  stats.rejects_path = files.rejects_path();
+  files.Finish(true, stats.rejected);
+  return PrintImportSummary(stats);
+}
+
 void RegisterImport(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("import", "bulk-import a CSV (with header) or NDJSON file");
   // Examples() with a word first on where the rows go (tests/cli_help_test.cc).
@@ -387,13 +568,10 @@ void RegisterImport(CLI::App& app, Context& ctx) {
                   : *format == "ndjson" ? vault::ImportFormat::kNdjson
                   : *format == "export" ? vault::ImportFormat::kExport
                                         : vault::ImportFormat::kAuto;
-      // Not over the admin socket yet (ADR 0023ops-local: the file will
-      // travel by descriptor): say so rather than "in use".
+      // A server holds the directory: the import runs there, on the files
+      // this process opens (ADR 0023ops-local, point 6).
       if (app::CallAdminSocket(app::AdminSocketPath(TrimSlash(a->dir)), {{"op", "ping"}})) {
-        return Fail(ErrorCode::kFailedPrecondition,
-                    "a server is running on " + a->dir +
-                        ": import needs the data directory to itself; stop the server, or send the "
-                        "records through the API (POST /v1/collections/" + o->collection + "/records)");
+        return ImportThroughServer(*a, *o, *format, *report);
       }
       COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(*a));
       vault::Vault* v = &local->vault();
@@ -425,27 +603,8 @@ void RegisterImport(CLI::App& app, Context& ctx) {
       }
       if (!stats) return Fail(stats.error());
       // One entry for the whole import (ids of imported rows are not listed).
-      std::string reason = std::to_string(stats->imported) + " imported, " +
-                           std::to_string(stats->rejected) + " rejected";
-      if (!o->subject_key.empty()) reason += ", attached to existing subjects by " + o->subject_key;
-      if (o->format == vault::ImportFormat::kExport) {
-        reason += ", ids kept from a bulk export, " + std::to_string(stats->canaries) + " canaries";
-      }
-      COFFRE_TRY(local->Audit("import", o->collection, {}, {}, {}, reason));
-      if (stats->rejected > 0) {
-        std::cerr << "coffre: " << stats->rejected << " rows rejected; reasons in " << stats->rejects_path
-                  << '\n';
-      }
-      std::printf("{\"imported\":%llu,\"rejected\":%llu,\"seconds\":%.3f,\"read\":%llu}\n",
-                  static_cast<unsigned long long>(stats->imported),
-                  static_cast<unsigned long long>(stats->rejected), stats->seconds,
-                  static_cast<unsigned long long>(stats->read));
-      std::fflush(stdout);
-      if (stats->read > 0 && stats->imported == 0) {
-        return Fail(ErrorCode::kInvalidArgument, "nothing imported: all " + std::to_string(stats->read) +
-                                                     " rows were rejected (reasons in " + stats->rejects_path + ")");
-      }
-      return Ok();
+      COFFRE_TRY(local->Audit("import", o->collection, {}, {}, {}, app::ImportAuditReason(*o, *stats)));
+      return PrintImportSummary(*stats);
     });
   });
 }

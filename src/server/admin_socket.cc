@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace coffre::server {
 namespace {
@@ -77,6 +80,15 @@ void AdminSocket::Stop() {
 }
 
 void AdminSocket::Serve() {
+  // Descriptors a caller passed (records.import: its stdout for commit
+  // reports, a FIFO named by --rejects) may be pipes whose reader goes
+  // away: the write then fails with EPIPE instead of killing the server.
+  // SIGPIPE is sent to the writing thread, and the importer's threads
+  // inherit this mask.
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
   for (;;) {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
@@ -98,7 +110,16 @@ void AdminSocket::Answer(int client) {
   // The request is read before anything is answered: closing a socket
   // with unread data resets it, and the client would see an I/O error
   // instead of the refusal.
-  auto line = app::ReadAdminLine(client, kIoTimeoutMs, app::kMaxAdminRequestBytes);
+  // Descriptors passed with the request (records.import's files) are the
+  // caller's: closed here once answered.
+  std::vector<int> fds;
+  struct CloseFds {
+    std::vector<int>& v;
+    ~CloseFds() {
+      for (int f : v) ::close(f);
+    }
+  } close_fds{fds};
+  auto line = app::ReadAdminLine(client, kIoTimeoutMs, app::kMaxAdminRequestBytes, &fds);
   // The file mode keeps other users out; the peer's uid is checked as well,
   // so a socket whose mode was loosened still serves only the server's own
   // user (or root), and an unknown peer is refused.
@@ -121,7 +142,7 @@ void AdminSocket::Answer(int client) {
     } else if (auto op = v.as_object().if_contains("op"); op && op->is_string() && op->get_string() == "ping") {
       answer = {{"pong", true}};
     } else {
-      auto r = admin_.Execute(v.as_object(), cred.uid);
+      auto r = admin_.Execute(v.as_object(), cred.uid, fds);
       answer = r ? std::move(*r) : app::ErrorToJson(r.error());
     }
   }

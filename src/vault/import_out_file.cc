@@ -23,6 +23,13 @@ Status ImportOutFile::Open(const std::string& path, bool exclusive) {
   return Ok();
 }
 
+Status ImportOutFile::Adopt(int fd, const std::string& name) {
+  fd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (fd_ < 0) return Fail(ErrorCode::kIoError, "cannot use the descriptor of " + name + ": " + std::strerror(errno));
+  path_ = name;
+  return Ok();
+}
+
 Status ImportOutFile::Write(std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = ::write(fd_, bytes.data(), bytes.size());

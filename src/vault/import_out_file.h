@@ -26,6 +26,9 @@ class ImportOutFile {
   // `exclusive`: fail with kAlreadyExists if the path exists; otherwise a
   // regular file there is truncated and keeps no wider mode than 0600.
   Status Open(const std::string& path, bool exclusive);
+  // Writes to a copy of `fd` (a file the caller created; `name` in
+  // messages). The caller keeps `fd`.
+  Status Adopt(int fd, const std::string& name);
   bool is_open() const { return fd_ >= 0; }
   Status Write(std::string_view bytes);
   void Close();

@@ -188,6 +188,7 @@ class ImportPipeline::Impl {
   Result<ImportStats> Run();
   // Creates the --ids-out file (before anything is read).
   Status OpenIdsOut() {
+    if (options_.ids_out_fd >= 0) return ids_out_.Adopt(options_.ids_out_fd, options_.ids_out_path);
     return options_.ids_out_path.empty() ? Ok() : ids_out_.Open(options_.ids_out_path, true);
   }
 
@@ -305,8 +306,11 @@ void ImportPipeline::Impl::SetError(Error e) {
 }
 
 Status ImportPipeline::Impl::ReadAll() {
-  const bool from_stdin = options_.path == "-";
-  int fd = from_stdin ? STDIN_FILENO : ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC);
+  // A descriptor the caller opened (ImportOptions::input_fd) is its own.
+  const bool borrowed = options_.path == "-" || options_.input_fd >= 0;
+  int fd = options_.input_fd >= 0 ? options_.input_fd
+           : options_.path == "-" ? STDIN_FILENO
+                                  : ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return Fail(ErrorCode::kNotFound,
                 "cannot open import file " + options_.path + ": " + std::strerror(errno));
@@ -406,7 +410,7 @@ Status ImportPipeline::Impl::ReadAll() {
     }
     status = take_records();
   }
-  if (!from_stdin) ::close(fd);
+  if (!borrowed) ::close(fd);
   if (status && header_pending)
     status = Fail(ErrorCode::kInvalidArgument, "CSV file has no header row");
   if (status && !chunk->rows.empty()) status = emit(splitter.buffer().size());
@@ -979,6 +983,7 @@ Status ImportPipeline::Impl::Ingest(Group& group) {
 // default beside a pipe or device is a fresh name in the working directory
 // (O_EXCL; -2, -3, ... if an import in the same second took it).
 Status ImportPipeline::Impl::OpenRejects() {
+  if (options_.rejects_fd >= 0) return rejects_.Adopt(options_.rejects_fd, rejects_path_);
   if (!rejects_fresh_) return rejects_.Open(rejects_path_, false);
   const std::string base = rejects_path_.substr(0, rejects_path_.size() - std::strlen(".rejects"));
   for (int n = 1;; ++n) {
@@ -1031,7 +1036,20 @@ Result<ImportStats> ImportPipeline::Impl::Run() {
   unsigned threads =
       options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   max_in_flight_ = 2 * threads + 2;
-  if (!rejects_fresh_) {
+  if (options_.rejects_fd >= 0) {
+    // Descriptors the caller opened: the same checks on what they are.
+    struct stat in {}, out{};
+    if (options_.input_fd >= 0 && ::fstat(options_.input_fd, &in) == 0 &&
+        ::fstat(options_.rejects_fd, &out) == 0 && S_ISREG(in.st_mode) &&
+        in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+      return Fail(ErrorCode::kInvalidArgument, "--rejects names the input file itself");
+    }
+    // The stale content a path would have been unlinked for.
+    if (::fstat(options_.rejects_fd, &out) == 0 && S_ISREG(out.st_mode) &&
+        ::ftruncate(options_.rejects_fd, 0) != 0) {
+      return Fail(ErrorCode::kIoError, "cannot truncate " + rejects_path_ + ": " + std::strerror(errno));
+    }
+  } else if (!rejects_fresh_) {
     COFFRE_TRY(CheckRejectsIsNotInput(options_.path, rejects_path_));
     // A stale file would mislead (a device named by --rejects stays).
     struct stat st {};

@@ -120,6 +120,8 @@ Result<ImportStats> Import(Vault& vault, const ImportOptions& in) {
     return Fail(ErrorCode::kNotFound, "unknown collection '" + in.collection + "'");
   ImportOptions options = in;
   bool fresh_rejects = false;
+  if (options.rejects_fd >= 0 && options.rejects_path.empty())
+    return Fail(ErrorCode::kInvalidArgument, "a rejects descriptor needs the name of its file");
   if (options.rejects_path.empty()) {
     options.rejects_path = DefaultRejectsPath(options.path, vault.clock().NowUnixSeconds());
     fresh_rejects = options.rejects_path.rfind("./coffre-import-", 0) == 0;
@@ -147,7 +149,7 @@ Result<ImportStats> Import(Vault& vault, const ImportOptions& in) {
                             ResolveSubjectKey(vault.schema(), *collection, options.subject_key));
   }
   struct stat st {};
-  if (options.path != "-" && ::stat(options.path.c_str(), &st) != 0) {
+  if (options.path != "-" && options.input_fd < 0 && ::stat(options.path.c_str(), &st) != 0) {
     return Fail(ErrorCode::kNotFound, "cannot open import file " + options.path);
   }
   ImportFormat format =
@@ -166,7 +168,7 @@ Result<ImportStats> Import(Vault& vault, const ImportOptions& in) {
   Result<ImportStats> stats = opened ? pipeline.Run() : Result<ImportStats>(Fail(opened.error()));
   std::error_code ec;
   std::filesystem::remove_all(tmp_dir, ec);  // files not ingested (after a failure)
-  if (!stats && opened && !options.ids_out_path.empty()) {
+  if (!stats && opened && !options.ids_out_path.empty() && options.ids_out_fd < 0) {
     // Nothing committed: no ids file (committed rows keep theirs).
     struct stat ids {};
     if (::stat(options.ids_out_path.c_str(), &ids) == 0 && ids.st_size == 0)

@@ -83,6 +83,15 @@ struct ImportOptions {
   // imported collection, the column is used for matching only.
   std::string subject_key;
   ImportFormat format = ImportFormat::kAuto;
+  // Descriptors the caller opened (a local caller over the admin socket,
+  // ADR 0023ops-local): read and written instead of `path`, `rejects_path`
+  // (which must then be given) and `ids_out_path`, which only name them in
+  // messages and the stats; never closed here. -1: none. The rejects
+  // descriptor is truncated when the import starts, like the stale file a
+  // path would be unlinked for; the caller removes it if it stays empty.
+  int input_fd = -1;
+  int rejects_fd = -1;
+  int ids_out_fd = -1;
   unsigned threads = 0;        // 0: one per core
   size_t chunk_rows = 8192;    // rows per worker task
   size_t commit_rows = 65536;  // rows per durable, atomic commit (whole chunks)

@@ -336,6 +336,70 @@ TEST_F(ImporterTest, IdsOutIsNeverOverwritten) {
   EXPECT_EQ(FindCount("people", "email", People(1)[0].email), 0u);
 }
 
+// Descriptors a caller opened (a local caller over the admin socket): the
+// input is read from its descriptor (a pipe here), the rejects and ids
+// lines are written to theirs, the paths only name them; stale content of
+// the rejects file goes, and the input cannot be its own rejects file.
+TEST_F(ImporterTest, DescriptorsTheCallerOpenedAreReadAndWritten) {
+  auto people = People(20);
+  std::string text;
+  for (size_t i = 0; i < people.size(); ++i) {
+    text += (i == 6 ? std::string("{\"not\": \"a person\"}") : PersonJson(people[i])) + "\n";
+  }
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  std::thread writer([&] {
+    for (size_t at = 0; at < text.size();) {
+      ssize_t w = ::write(in[1], text.data() + at, std::min<size_t>(500, text.size() - at));
+      if (w <= 0) break;
+      at += static_cast<size_t>(w);
+    }
+    ::close(in[1]);
+  });
+  std::string rejects_path = File("caller.rejects", "stale content from an earlier run\n");
+  int rejects = ::open(rejects_path.c_str(), O_WRONLY);
+  std::string ids_path = tmp_ + "/caller.ids";
+  int ids = ::open(ids_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(rejects, 0);
+  ASSERT_GE(ids, 0);
+  ImportOptions o{.collection = "people", .path = "-", .rejects_path = "shown.rejects"};
+  o.ids_out_path = "shown.ids";
+  o.input_fd = in[0];
+  o.rejects_fd = rejects;
+  o.ids_out_fd = ids;
+  o.chunk_rows = 4;
+  auto stats = Import(*vault_, o);
+  writer.join();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->read, 20u);
+  EXPECT_EQ(stats->imported, 19u);
+  EXPECT_EQ(stats->rejects_path, "shown.rejects");
+  EXPECT_FALSE(fs::exists("shown.rejects"));
+  EXPECT_FALSE(fs::exists("shown.ids"));
+  // The caller's descriptors stay open (they are the caller's).
+  EXPECT_GE(::fcntl(rejects, F_GETFD), 0);
+  EXPECT_GE(::fcntl(in[0], F_GETFD), 0);
+  ::close(in[0]);
+  ::close(rejects);
+  ::close(ids);
+  EXPECT_EQ(ReadFile(rejects_path), "line 7: field 'not': unknown in collection 'people'\n");
+  EXPECT_EQ(Lines(ReadFile(ids_path)).size(), 19u);
+  EXPECT_EQ(FindCount("people", "email", people[19].email), 1u);
+
+  // The same file as input and rejects, by descriptor: refused, untouched.
+  std::string input = File("self.ndjson", PersonJson(People(21)[20]) + "\n{}\n");
+  int a = ::open(input.c_str(), O_RDONLY), b = ::open(input.c_str(), O_WRONLY);
+  ImportOptions self{.collection = "people", .path = "self.ndjson", .rejects_path = "self.ndjson"};
+  self.input_fd = a;
+  self.rejects_fd = b;
+  auto refused = Import(*vault_, self);
+  ::close(a);
+  ::close(b);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ReadFile(input), PersonJson(People(21)[20]) + "\n{}\n");
+}
+
 TEST_F(ImporterTest, SubjectKeyAttachesRowsToExistingPeople) {
   auto people = People(12);
   std::string text;
