@@ -187,7 +187,7 @@ struct Api::Impl {
   }
 };
 
-Api::Api(Services services) : impl_(std::make_unique<Impl>(services)) {}
+Api::Api(const Services& services) : impl_(std::make_unique<Impl>(services)) {}
 Api::~Api() = default;
 
 bool Api::IsNonBlocking(const Request& request) {

@@ -96,7 +96,7 @@ struct Services {
 
 class Api {
  public:
-  explicit Api(Services services);
+  explicit Api(const Services& services);
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;

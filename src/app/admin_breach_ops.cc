@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "app/internal/input.h"
 #include "approval/approvals.h"
 #include "auth/principals.h"
 #include "bulk/bulk_export.h"
@@ -18,21 +19,8 @@ namespace coffre::app {
 namespace {
 
 namespace json = boost::json;
-
-Result<std::string> RequiredString(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->value().is_string()) {
-    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' is required (a string)");
-  }
-  return std::string(it->value().get_string());
-}
-
-Result<std::optional<std::string>> OptionalString(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return std::optional<std::string>();
-  if (!it->value().is_string()) return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be a string");
-  return std::optional<std::string>(std::string(it->value().get_string()));
-}
+using internal::OptionalString;
+using internal::RequiredString;
 
 Result<std::string> OutPath(const json::object& o) {
   Result<std::string> out = RequiredString(o, "out");

@@ -1,5 +1,6 @@
 #include "app/admin_data_ops.h"
 
+#include "app/internal/input.h"
 #include "audit/entry_json.h"
 #include "common/bytes.h"
 
@@ -7,22 +8,8 @@ namespace coffre::app {
 namespace {
 
 namespace json = boost::json;
-
-Result<std::string> RequiredString(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->value().is_string()) {
-    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' is required (a string)");
-  }
-  return std::string(it->value().get_string());
-}
-
-Result<std::optional<std::string>> OptionalString(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end()) return std::optional<std::string>();
-  if (!it->value().is_string())
-    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be a string");
-  return std::optional<std::string>(std::string(it->value().get_string()));
-}
+using internal::OptionalString;
+using internal::RequiredString;
 
 Result<std::string> RequiredId(const json::object& o, std::string_view key, std::string_view what) {
   COFFRE_ASSIGN_OR_RETURN(std::string hex, RequiredString(o, key));

@@ -123,4 +123,22 @@ Result<int64_t> ParseQueryTime(std::string value, std::string_view key) {
   return ParseTime(value, key == "to" ? TimeBound::kTo : TimeBound::kFrom, key);
 }
 
+Result<std::string> RequiredString(const boost::json::object& object, std::string_view key) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->value().is_string()) {
+    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' is required (a string)");
+  }
+  return std::string(it->value().get_string());
+}
+
+Result<std::optional<std::string>> OptionalString(const boost::json::object& object,
+                                                  std::string_view key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->value().is_null()) return std::optional<std::string>();
+  if (!it->value().is_string()) {
+    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be a string");
+  }
+  return std::optional<std::string>(std::string(it->value().get_string()));
+}
+
 }  // namespace coffre::app::internal

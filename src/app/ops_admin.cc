@@ -1,5 +1,6 @@
 #include "app/admin.h"
 
+#include "app/internal/input.h"
 #include "app/operation.h"
 #include "app/runner.h"
 
@@ -14,14 +15,8 @@ namespace coffre::app {
 namespace {
 
 namespace json = boost::json;
-
-Result<std::string> RequiredString(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->value().is_string()) {
-    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' is required (a string)");
-  }
-  return std::string(it->value().get_string());
-}
+using internal::OptionalString;
+using internal::RequiredString;
 
 json::object PrincipalToJson(const auth::Principal& p) {
   json::object attrs;
@@ -47,15 +42,6 @@ Result<auth::Attributes> AttrsOf(const json::object& req) {
     }
   }
   return attrs;
-}
-
-Result<std::string> OptionalString(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end()) return std::string();
-  if (!it->value().is_string()) {
-    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be a string");
-  }
-  return std::string(it->value().get_string());
 }
 
 // The target of a principal operation and what changed, for its audit
@@ -192,7 +178,8 @@ Result<json::object> OpPrincipalAdd(Runtime& rt_, std::string_view op, const jso
     if (!it->value().is_string()) return Fail(ErrorCode::kInvalidArgument, "'password' must be a string");
     spec.password = std::string(it->value().get_string());
   }
-  COFFRE_ASSIGN_OR_RETURN(spec.totp_issuer, OptionalString(req, "totp_issuer"));
+  COFFRE_ASSIGN_OR_RETURN(auto totp_issuer, OptionalString(req, "totp_issuer"));
+  spec.totp_issuer = totp_issuer.value_or("");
   COFFRE_ASSIGN_OR_RETURN(auth::AddResult added, dir.Add(spec));
   json::object out{{"name", added.principal.name},
                    {"kind", auth::KindName(added.principal.kind)},
@@ -277,7 +264,8 @@ Result<json::object> OpPrincipalResetTotp(Runtime& rt_, std::string_view op, con
   (void)op;
   auth::Directory& dir = rt_.directory();
   COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
-  COFFRE_ASSIGN_OR_RETURN(std::string issuer, OptionalString(req, "totp_issuer"));
+  COFFRE_ASSIGN_OR_RETURN(auto given_issuer, OptionalString(req, "totp_issuer"));
+  std::string issuer = given_issuer.value_or("");
   COFFRE_ASSIGN_OR_RETURN(auth::TotpEnrolment t, dir.ResetTotp(name, issuer));
   return json::object{
       {"name", name}, {"otpauth_uri", t.otpauth_uri}, {"totp_key", t.totp_secret_base32}};

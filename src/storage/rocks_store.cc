@@ -550,6 +550,7 @@ Result<std::unique_ptr<Store>> OpenRocksStore(const RocksOptions& options) {
           : rocksdb::DB::Open(db_options, options.path, descriptors, &raw_handles, &raw_db);
   std::unique_ptr<rocksdb::DB> db(raw_db);
   std::vector<CfHandle> handles;
+  handles.reserve(raw_handles.size());
   for (auto* h : raw_handles) handles.emplace_back(h, CfHandleDeleter{db.get()});
   if (!s.ok()) {
     handles.clear();

@@ -35,6 +35,13 @@ OpResult<void> CheckKeys(const boost::json::object& object,
 OpResult<std::optional<std::string_view>> StringMember(const boost::json::object& object,
                                                        std::string_view key);
 
+// The members of a local request (admin socket, app/admin.h): the string
+// `key`, kInvalidArgument naming it when absent or of another type.
+Result<std::string> RequiredString(const boost::json::object& object, std::string_view key);
+// Absent or null: nullopt; kInvalidArgument naming `key` for another type.
+Result<std::optional<std::string>> OptionalString(const boost::json::object& object,
+                                                  std::string_view key);
+
 // Decoded key/value pairs of a query string; kInvalidArgument for a bad
 // escape or a repeated key.
 Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(std::string_view query);
