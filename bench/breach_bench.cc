@@ -47,7 +47,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 
 // CPU time of the process (all threads), user and system.
 double CpuSeconds() {
-  struct rusage ru{};
+  struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
@@ -72,14 +72,16 @@ struct Rng {
 // Ids as the vault makes them: 8-byte time-ordered sequence, 8 random bytes.
 std::string SubjectId(uint64_t n) {
   std::string id(16, '\0');
-  for (int i = 0; i < 8; ++i) id[static_cast<size_t>(i)] = static_cast<char>((n + 1'000'000) >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i)
+    id[static_cast<size_t>(i)] = static_cast<char>((n + 1'000'000) >> (56 - 8 * i));
   uint64_t r = n * 0x9E3779B97F4A7C15ULL + 0x1234567;
   std::memcpy(id.data() + 8, &r, 8);
   return id;
 }
 
-constexpr const char* kFields[] = {"first_name", "last_name", "sex",  "birth_date", "nir",
-                                   "email",      "phone",     "postal_address", "iban", "agency"};
+constexpr const char* kFields[] = {"first_name", "last_name", "sex",   "birth_date",
+                                   "nir",        "email",     "phone", "postal_address",
+                                   "iban",       "agency"};
 
 const char kSchema[] = R"(
 version = 1
@@ -172,7 +174,8 @@ int main(int argc, char** argv) {
   }
   if (!crypto::Init()) return 1;
   const std::string load_at_start = bench::MachineDescription();
-  std::string dir = reuse.empty() ? base + "/coffre-breach-bench-" + std::to_string(getpid()) : reuse;
+  std::string dir =
+      reuse.empty() ? base + "/coffre-breach-bench-" + std::to_string(getpid()) : reuse;
   if (reuse.empty()) fs::create_directories(dir);
   const std::string db = dir + "/db";
   const std::string anchor = dir + "/db.audit-anchor";
@@ -187,10 +190,12 @@ int main(int argc, char** argv) {
     // The heavy principal's entries are counted by the report itself.
     std::fprintf(stderr, "reusing the log in %s\n", dir.c_str());
   } else {
-    auto store = storage::OpenRocksStore({.path = db, .create_if_missing = true, .write_buffer_bytes = 256u << 20});
+    auto store = storage::OpenRocksStore(
+        {.path = db, .create_if_missing = true, .write_buffer_bytes = 256u << 20});
     if (!store) Die("store", store.error());
     auto seed = crypto::SecretKey::Random();
-    auto log = audit::AuditLog::Open(storage::SpaceHandle(**store, "audit", audit::kAuditSpaces), crypto::SigningKey::FromSeed(seed),
+    auto log = audit::AuditLog::Open(storage::SpaceHandle(**store, "audit", audit::kAuditSpaces),
+                                     crypto::SigningKey::FromSeed(seed),
                                      {.anchor_path = anchor, .clock = &clock});
     if (!log) Die("audit log", log.error());
     Rng rng;
@@ -211,8 +216,8 @@ int main(int argc, char** argv) {
       done += n;
       clock.Advance(1);
       if (done % 1'000'000 == 0) {
-        std::fprintf(stderr, "filled %llu entries (%.0f s)\n", static_cast<unsigned long long>(done),
-                     Seconds(start));
+        std::fprintf(stderr, "filled %llu entries (%.0f s)\n",
+                     static_cast<unsigned long long>(done), Seconds(start));
       }
     }
     if (auto s = (*log)->Checkpoint(); !s) Die("checkpoint", s.error());
@@ -220,8 +225,9 @@ int main(int argc, char** argv) {
     if (auto s = (*store)->Flush(); !s) Die("flush", s.error());
     fill_seconds = Seconds(start);
   }
-  std::fprintf(stderr, "filled %llu entries in %.0f s (%llu by %s)\n", static_cast<unsigned long long>(entries),
-               fill_seconds, static_cast<unsigned long long>(heavy_entries), kHeavy.c_str());
+  std::fprintf(stderr, "filled %llu entries in %.0f s (%llu by %s)\n",
+               static_cast<unsigned long long>(entries), fill_seconds,
+               static_cast<unsigned long long>(heavy_entries), kHeavy.c_str());
 
   // ---- measure
   auto store = storage::OpenRocksStore({.path = db, .read_only = true});
@@ -231,12 +237,13 @@ int main(int argc, char** argv) {
   for (int run = 0; run < runs; ++run) {
     auto t0 = std::chrono::steady_clock::now();
     uint64_t n = 0, bytes = 0;
-    auto st = (*store)->ScanRangeOnce(storage::Space::kAudit, std::string(1, 'e'), std::string(1, 'f'),
-                                  [&](std::string_view k, std::string_view v) {
-                                    ++n;
-                                    bytes += k.size() + v.size();
-                                    return true;
-                                  });
+    auto st =
+        (*store)->ScanRangeOnce(storage::Space::kAudit, std::string(1, 'e'), std::string(1, 'f'),
+                                [&](std::string_view k, std::string_view v) {
+                                  ++n;
+                                  bytes += k.size() + v.size();
+                                  return true;
+                                });
     if (!st) Die("raw scan", st.error());
     double raw = Seconds(t0);
     raw_entries = n;
@@ -244,7 +251,8 @@ int main(int argc, char** argv) {
     // Verification alone, over the same window: what the report adds to it.
     t0 = std::chrono::steady_clock::now();
     const double vcpu0 = CpuSeconds();
-    auto v = audit::Verify(storage::SpaceHandle(**store, "audit", 0, audit::kAuditSpaces), anchor, {.from_ms = 0, .to_ms = INT64_MAX, .threads = 2});
+    auto v = audit::Verify(storage::SpaceHandle(**store, "audit", 0, audit::kAuditSpaces), anchor,
+                           {.from_ms = 0, .to_ms = INT64_MAX, .threads = 2});
     if (!v || !v->ok) {
       std::fprintf(stderr, "verify failed\n");
       return 1;
@@ -254,9 +262,9 @@ int main(int argc, char** argv) {
 
     t0 = std::chrono::steady_clock::now();
     const double cpu0 = CpuSeconds();
-    auto r = report::BuildBreachReport(storage::SpaceHandle(**store, "report", 0, audit::kAuditSpaces), *schema, anchor,
-                                       {.principal = kHeavy, .from_ms = 0, .to_ms = INT64_MAX},
-                                       clock.NowUnixMillis());
+    auto r = report::BuildBreachReport(
+        storage::SpaceHandle(**store, "report", 0, audit::kAuditSpaces), *schema, anchor,
+        {.principal = kHeavy, .from_ms = 0, .to_ms = INT64_MAX}, clock.NowUnixMillis());
     if (!r) Die("report", r.error());
     if (!r->verification.ok) {
       std::fprintf(stderr, "verification failed: %s\n", r->verification.problem.c_str());
@@ -274,14 +282,16 @@ int main(int argc, char** argv) {
     report_s.push_back(ours);
     raw_s.push_back(raw);
     ratios.push_back(ours / raw);
-    std::fprintf(stderr,
-                 "run %d: report %.2f s (render %.2f s, cpu %.2f s; %llu people, %llu entries verified), verify alone %.2f s (cpu %.2f s), raw scan %.2f s (%llu entries, %.0f MB), ratio %.2f\n",
-                 run + 1, ours, render_s.back(), cpu_s.back(), static_cast<unsigned long long>(people),
-                 static_cast<unsigned long long>(verified), verify_s.back(), verify_cpu_s.back(), raw, static_cast<unsigned long long>(n),
-                 static_cast<double>(bytes) / 1e6, ours / raw);
+    std::fprintf(
+        stderr,
+        "run %d: report %.2f s (render %.2f s, cpu %.2f s; %llu people, %llu entries verified), "
+        "verify alone %.2f s (cpu %.2f s), raw scan %.2f s (%llu entries, %.0f MB), ratio %.2f\n",
+        run + 1, ours, render_s.back(), cpu_s.back(), static_cast<unsigned long long>(people),
+        static_cast<unsigned long long>(verified), verify_s.back(), verify_cpu_s.back(), raw,
+        static_cast<unsigned long long>(n), static_cast<double>(bytes) / 1e6, ours / raw);
   }
   if (!reuse.empty()) entries = raw_entries;
-  struct rusage ru{};
+  struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   uint64_t dir_bytes = 0;
   for (const auto& f : fs::recursive_directory_iterator(db)) {
@@ -292,10 +302,12 @@ int main(int argc, char** argv) {
 
   std::printf("### bench/breach — %s\n\n", bench::Today().c_str());
   std::printf("%s\n", load_at_start.c_str());
-  std::printf("Audit log of %llu entries (%.1f GB on disk; filled in %.0f s), 1,000 principals; the "
-              "heavy one made %llu of them and was exposed to %llu people. %d runs, medians:\n\n",
-              static_cast<unsigned long long>(entries), static_cast<double>(dir_bytes) / 1e9, fill_seconds,
-              static_cast<unsigned long long>(heavy_entries), static_cast<unsigned long long>(people), runs);
+  std::printf(
+      "Audit log of %llu entries (%.1f GB on disk; filled in %.0f s), 1,000 principals; the "
+      "heavy one made %llu of them and was exposed to %llu people. %d runs, medians:\n\n",
+      static_cast<unsigned long long>(entries), static_cast<double>(dir_bytes) / 1e9, fill_seconds,
+      static_cast<unsigned long long>(heavy_entries), static_cast<unsigned long long>(people),
+      runs);
   std::printf("| what | median | runs |\n|---|---|---|\n");
   auto row = [&](const char* what, const std::vector<double>& v, const char* unit) {
     std::printf("| %s | **%.2f%s** |", what, Median(v), unit);
@@ -309,7 +321,8 @@ int main(int argc, char** argv) {
   row("… CPU time of verification alone", verify_cpu_s, " s");
   row("raw RocksDB scan of the same entries", raw_s, " s");
   row("ratio report / raw", ratios, "");
-  std::printf("| entries verified | %llu (raw scan: %llu) | |\n", static_cast<unsigned long long>(verified),
+  std::printf("| entries verified | %llu (raw scan: %llu) | |\n",
+              static_cast<unsigned long long>(verified),
               static_cast<unsigned long long>(raw_entries));
   std::printf("| JSON report | %.1f MB | |\n", static_cast<double>(json_bytes) / 1e6);
   std::printf("| peak RSS of the benchmark | %ld MB | |\n\n", ru.ru_maxrss / 1024);

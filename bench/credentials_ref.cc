@@ -38,10 +38,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* v = argv[i + 1];
-    if (flag == "--ops") ops = std::strtoull(v, nullptr, 10);
-    else if (flag == "--mem-mib") mem_mib = Number(flag, v);
-    else if (flag == "--threads") threads = static_cast<int>(Number(flag, v));
-    else if (flag == "--seconds") seconds = Number(flag, v);
+    if (flag == "--ops")
+      ops = std::strtoull(v, nullptr, 10);
+    else if (flag == "--mem-mib")
+      mem_mib = Number(flag, v);
+    else if (flag == "--threads")
+      threads = static_cast<int>(Number(flag, v));
+    else if (flag == "--seconds")
+      seconds = Number(flag, v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
@@ -70,11 +74,13 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& t : pool) t.join();
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (bad) return 1;
   std::printf(
       "{\"ops\":%llu,\"mem_mib\":%.1f,\"threads\":%d,\"verifies\":%ld,\"seconds\":%.3f,"
       "\"verifies_per_s\":%.2f}\n",
-      static_cast<unsigned long long>(ops), mem_mib, threads, done.load(), elapsed, done.load() / elapsed);
+      static_cast<unsigned long long>(ops), mem_mib, threads, done.load(), elapsed,
+      done.load() / elapsed);
   return 0;
 }

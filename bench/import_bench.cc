@@ -82,7 +82,7 @@ ChildResult RunChild(const std::vector<std::string>& args) {
   ssize_t n;
   while ((n = read(pipefd[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<size_t>(n));
   close(pipefd[0]);
-  struct rusage ru{};
+  struct rusage ru {};
   wait4(pid, &r.status, 0, &ru);
   r.max_rss_kb = ru.ru_maxrss;
   r.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
@@ -170,9 +170,12 @@ double RawImport(const std::string& dir, const Shape& shape, size_t chunk_rows, 
       chunk.seq = c;
       size_t begin = c * chunk_rows, end = std::min(rows, begin + chunk_rows);
       const std::pair<Space, const std::vector<std::pair<uint32_t, uint32_t>>*> ordered[] = {
-          {Space::kRecords, &shape.records}, {Space::kKeys, &shape.keys}, {Space::kSubjects, &shape.subjects}};
+          {Space::kRecords, &shape.records},
+          {Space::kKeys, &shape.keys},
+          {Space::kSubjects, &shape.subjects}};
       for (auto [space, sizes] : ordered) {
-        std::string path = tmp + "/" + std::string(coffre::storage::SpaceName(space)) + "-" + std::to_string(c) + ".sst";
+        std::string path = tmp + "/" + std::string(coffre::storage::SpaceName(space)) + "-" +
+                           std::to_string(c) + ".sst";
         auto w = coffre::storage::SortedFileWriter::Create(path, end - begin);  // as the importer
         for (size_t r = begin; r < end; ++r) {
           auto [kl, vl] = (*sizes)[r];
@@ -186,7 +189,8 @@ double RawImport(const std::string& dir, const Shape& shape, size_t chunk_rows, 
         if (!(*w)->Finish()) std::exit(1);
         chunk.files.emplace_back(space, path);
       }
-      for (size_t i = begin * index_per_row; i < end * index_per_row && i < shape.index.size(); ++i) {
+      for (size_t i = begin * index_per_row; i < end * index_per_row && i < shape.index.size();
+           ++i) {
         auto [kl, vl] = shape.index[i];
         rng.Fill(key, kl);
         rng.Fill(value, vl);
@@ -225,9 +229,12 @@ double RawImport(const std::string& dir, const Shape& shape, size_t chunk_rows, 
       for (const auto& run : g.runs) entries += run.size();
       auto w = coffre::storage::SortedFileWriter::Create(path, entries);  // as the importer
       using Head = std::pair<size_t, size_t>;
-      auto after = [&](const Head& a, const Head& b) { return g.runs[a.first][a.second] > g.runs[b.first][b.second]; };
+      auto after = [&](const Head& a, const Head& b) {
+        return g.runs[a.first][a.second] > g.runs[b.first][b.second];
+      };
       std::priority_queue<Head, std::vector<Head>, decltype(after)> heap(after);
-      for (size_t r = 0; r < g.runs.size(); ++r) if (!g.runs[r].empty()) heap.push({r, 0});
+      for (size_t r = 0; r < g.runs.size(); ++r)
+        if (!g.runs[r].empty()) heap.push({r, 0});
       std::string last;
       while (!heap.empty()) {
         auto [r, i] = heap.top();
@@ -243,7 +250,8 @@ double RawImport(const std::string& dir, const Shape& shape, size_t chunk_rows, 
       sets.push_back({Space::kIndex, {path}});
       for (Space s : {Space::kRecords, Space::kKeys, Space::kSubjects}) {
         coffre::storage::IngestSet set{s, {}};
-        for (auto& [fs_space, p] : g.files) if (fs_space == s) set.paths.push_back(p);
+        for (auto& [fs_space, p] : g.files)
+          if (fs_space == s) set.paths.push_back(p);
         sets.push_back(std::move(set));
       }
       if (!store.IngestAtomically(sets)) std::exit(1);
@@ -301,10 +309,14 @@ int main(int argc, char** argv) {
   int runs = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--coffre") coffre_bin = argv[i + 1];
-    else if (a == "--count") count = std::stoull(argv[i + 1]);
-    else if (a == "--runs") runs = std::stoi(argv[i + 1]);
-    else if (a == "--dir") base = argv[i + 1];
+    if (a == "--coffre")
+      coffre_bin = argv[i + 1];
+    else if (a == "--count")
+      count = std::stoull(argv[i + 1]);
+    else if (a == "--runs")
+      runs = std::stoi(argv[i + 1]);
+    else if (a == "--dir")
+      base = argv[i + 1];
   }
   if (coffre_bin.empty()) {
     std::fprintf(stderr, "usage: import_bench --coffre PATH [--count N] [--runs R] [--dir D]\n");
@@ -329,16 +341,26 @@ int main(int argc, char** argv) {
     std::string vault = work + "/vault-" + std::to_string(run);
     std::string key = work + "/key-" + std::to_string(run);
     auto init = RunChild({coffre_bin, "init", vault, "--schema", schema, "--key-file", key});
-    if (init.status != 0) { std::fprintf(stderr, "init failed\n"); return 1; }
+    if (init.status != 0) {
+      std::fprintf(stderr, "init failed\n");
+      return 1;
+    }
     auto imp = RunChild({coffre_bin, "import", vault, "people", people, "--key-file", key});
-    if (imp.status != 0) { std::fprintf(stderr, "import failed\n"); return 1; }
+    if (imp.status != 0) {
+      std::fprintf(stderr, "import failed\n");
+      return 1;
+    }
     auto last = imp.out.substr(imp.out.rfind('{'));
     double secs = std::stod(last.substr(last.find("\"seconds\":") + 10));
     unsigned long long imported = std::stoull(last.substr(last.find("\"imported\":") + 11));
-    if (imported != count) { std::fprintf(stderr, "imported %llu of %llu\n", imported, (unsigned long long)count); return 1; }
+    if (imported != count) {
+      std::fprintf(stderr, "imported %llu of %llu\n", imported, (unsigned long long)count);
+      return 1;
+    }
     Shape shape = MeasureShape(vault);
     entries_per_person = static_cast<double>(shape.records.size() + shape.keys.size() +
-                                             shape.subjects.size() + shape.index.size()) / count;
+                                             shape.subjects.size() + shape.index.size()) /
+                         count;
     std::string rawdir = work + "/raw-" + std::to_string(run);
     double raw_secs = RawImport(rawdir, shape, 8192, 65536, threads);
     ours.push_back(count / secs);
@@ -346,8 +368,11 @@ int main(int argc, char** argv) {
     ratios.push_back(raw_secs / secs);
     rss.push_back(imp.max_rss_kb);
     cpu_us.push_back(imp.cpu_seconds * 1e6 / count);
-    std::fprintf(stderr, "run %d: coffre %.0f people/s (%.2f s, %.2f us CPU per person, peak RSS %ld MB), raw RocksDB %.0f rows/s (%.2f s), ratio %.2f\n",
-                 run + 1, count / secs, secs, cpu_us.back(), imp.max_rss_kb / 1024, count / raw_secs, raw_secs, raw_secs / secs);
+    std::fprintf(stderr,
+                 "run %d: coffre %.0f people/s (%.2f s, %.2f us CPU per person, peak RSS %ld MB), "
+                 "raw RocksDB %.0f rows/s (%.2f s), ratio %.2f\n",
+                 run + 1, count / secs, secs, cpu_us.back(), imp.max_rss_kb / 1024,
+                 count / raw_secs, raw_secs, raw_secs / secs);
     fs::remove_all(vault);
     fs::remove_all(rawdir);
     fs::remove(key);
@@ -356,16 +381,19 @@ int main(int argc, char** argv) {
 
   std::printf("### bench/import — %s\n\n", coffre::bench::Today().c_str());
   std::printf("%s\n", coffre::bench::MachineDescription().c_str());
-  std::printf("%llu generated people (NDJSON, %.1f store entries per person), %d runs, medians:\n\n",
-              static_cast<unsigned long long>(count), entries_per_person, runs);
+  std::printf(
+      "%llu generated people (NDJSON, %.1f store entries per person), %d runs, medians:\n\n",
+      static_cast<unsigned long long>(count), entries_per_person, runs);
   std::printf("| what | rate | \n|---|---|\n");
   std::printf("| coffre import (end to end, CLI) | %.0f people/s |\n", Median(ours));
   std::printf("| raw RocksDB, same entries and batching | %.0f rows/s |\n", Median(raw));
   std::printf("| ratio coffre / raw | %.2f |\n", Median(ratios));
   std::printf("| coffre import CPU per person (user + sys, process) | %.2f us |\n", Median(cpu_us));
-  std::printf("| coffre import peak RSS | %ld MB |\n\n", *std::max_element(rss.begin(), rss.end()) / 1024);
+  std::printf("| coffre import peak RSS | %ld MB |\n\n",
+              *std::max_element(rss.begin(), rss.end()) / 1024);
   std::printf("Per run (coffre people/s, raw rows/s, ratio, coffre CPU us/person):");
-  for (int i = 0; i < runs; ++i) std::printf(" %.0f/%.0f/%.2f/%.2f", ours[i], raw[i], ratios[i], cpu_us[i]);
+  for (int i = 0; i < runs; ++i)
+    std::printf(" %.0f/%.0f/%.2f/%.2f", ours[i], raw[i], ratios[i], cpu_us[i]);
   std::printf("\n");
   return 0;
 }

@@ -26,10 +26,11 @@ std::string MachineDescription() {
   if (!mem.empty()) kb = std::stol(mem.substr(9));
   std::string load;
   std::ifstream("/proc/loadavg") >> load;
-  struct utsname u{};
+  struct utsname u {};
   uname(&u);
   char buf[512];
-  std::snprintf(buf, sizeof buf, "Machine: %s, %u cores, %.0f GB RAM, Linux %s, load average %s at start.",
+  std::snprintf(buf, sizeof buf,
+                "Machine: %s, %u cores, %.0f GB RAM, Linux %s, load average %s at start.",
                 cpu.c_str(), std::thread::hardware_concurrency(), kb / 1024.0 / 1024.0, u.release,
                 load.c_str());
   return buf;

@@ -253,8 +253,8 @@ TEST_F(CliBothWaysTest, EveryCommandGivesTheSameResultAndAuditEntryWithOrWithout
 // rejects file's timestamp); then the files it wrote and the rows it made.
 struct ImportRun {
   std::vector<Outcome> outcomes;
-  std::string file_rejects;   // FILE.rejects beside the file
-  std::string pipe_rejects;   // ./coffre-import-<UTC>.rejects of the pipe
+  std::string file_rejects;  // FILE.rejects beside the file
+  std::string pipe_rejects;  // ./coffre-import-<UTC>.rejects of the pipe
   std::vector<std::string> ids_lines_without_ids;
   std::vector<std::string> records;  // the fields of every imported row, by `get`
   std::vector<mode_t> modes;         // of the rejects and ids files
@@ -361,9 +361,10 @@ TEST_F(CliBothWaysTest, ImportGivesTheSameResultAuditAndFilesWithOrWithoutAServe
   ImportRun alone = run("alone", dir_, false);
   ImportRun served = run("served", tmp_ / "served-vault", true);
 
-  const char* names[] = {"file",          "pipe",        "all rejected",        "unknown collection",
-                         "absent file",   "ids exists",  "rejects is the input"};
-  const int codes[] = {kExitOk, kExitOk, kExitInvalid, kExitNotFound, kExitNotFound, kExitExists, kExitInvalid};
+  const char* names[] = {"file",        "pipe",       "all rejected",        "unknown collection",
+                         "absent file", "ids exists", "rejects is the input"};
+  const int codes[] = {kExitOk,       kExitOk,     kExitInvalid, kExitNotFound,
+                       kExitNotFound, kExitExists, kExitInvalid};
   ASSERT_EQ(alone.outcomes.size(), served.outcomes.size());
   for (size_t i = 0; i < alone.outcomes.size(); ++i) {
     EXPECT_EQ(alone.outcomes[i].exit_code, codes[i]) << names[i] << ": " << alone.outcomes[i].err;
@@ -408,9 +409,9 @@ TEST_F(CliBothWaysTest, TheServerRefusesAnImportWithoutDescriptors) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   // A request naming files by path only: the server opens no path.
   auto r = app::CallAdminSocket(dir_ + "/admin.sock", {{"op", "records.import"},
-                                                      {"collection", "people"},
-                                                      {"path", "/etc/hostname"},
-                                                      {"rejects_path", tmp_ / "r.rejects"}});
+                                                       {"collection", "people"},
+                                                       {"path", "/etc/hostname"},
+                                                       {"rejects_path", tmp_ / "r.rejects"}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message.find("descriptors"), std::string::npos) << r.error().message;

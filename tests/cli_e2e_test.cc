@@ -711,7 +711,8 @@ TEST_F(CliE2eTest, ImportFromAPipeLosesNoRow) {
     SCOPED_TRACE(input);
     dir_ = tmp_ / ("vault" + std::to_string(++round));
     InitVault();
-    CliResult r = RunCoffreIn(work, {"import", dir_, "people", input, "--chunk-rows", "64"}, {}, gen.out);
+    CliResult r =
+        RunCoffreIn(work, {"import", dir_, "people", input, "--chunk-rows", "64"}, {}, gen.out);
     ASSERT_EQ(r.exit_code, kExitOk) << r.err;
     json::object stats = json::parse(r.LastOutLine()).as_object();
     EXPECT_EQ(stats.at("imported").as_int64(), 1000);
@@ -812,7 +813,8 @@ TEST_F(CliE2eTest, ImportIdsOutListsEachRowsIds) {
     std::string id(e.at("id").as_string());
     ASSERT_TRUE(IsHexId(id));
     // The id is the record's: find by email gives it, and get shows the subject.
-    EXPECT_EQ(Find("email", Field(person(static_cast<size_t>(line - 1)), "email")), std::vector<std::string>{id});
+    EXPECT_EQ(Find("email", Field(person(static_cast<size_t>(line - 1)), "email")),
+              std::vector<std::string>{id});
     CliResult got = Coffre({"get", dir_, "people", id});
     ASSERT_EQ(got.exit_code, kExitOk) << got.err;
     json::object rec = json::parse(got.LastOutLine()).as_object();
@@ -848,7 +850,8 @@ TEST_F(CliE2eTest, ImportSubjectKeyAttachesToExistingPeople) {
     size_t start = 0;
     while (start < text.size()) {
       size_t nl = text.find('\n', start);
-      subjects.emplace_back(json::parse(text.substr(start, nl - start)).as_object().at("subject").as_string());
+      subjects.emplace_back(
+          json::parse(text.substr(start, nl - start)).as_object().at("subject").as_string());
       start = nl + 1;
     }
   }
@@ -866,8 +869,8 @@ TEST_F(CliE2eTest, ImportSubjectKeyAttachesToExistingPeople) {
   std::string opath = tmp_ / "orders.ndjson";
   WriteFileOrDie(opath, orders);
   std::string oids = tmp_ / "orders.ids";
-  r = Coffre({"import", dir_, "orders", opath, "--subject-key", "customers.email", "--ids-out", oids,
-              "--key-field", "reference"});
+  r = Coffre({"import", dir_, "orders", opath, "--subject-key", "customers.email", "--ids-out",
+              oids, "--key-field", "reference"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.err;
   json::object stats = json::parse(r.LastOutLine()).as_object();
   EXPECT_EQ(stats.at("imported").as_int64(), 3);
@@ -984,10 +987,16 @@ TEST_F(CliE2eTest, PutRefusesSecurityCodesBeforeAnyOtherRule) {
   };
   const std::vector<Case> cases = {
       {"cvv key", with(json::object{{"cvv", "582"}}), "security codes"},
-      {"nested and cased", with(json::object{{"card", json::object{{"number", pan}, {"Card-CVC2", "582"}}}}), "security codes"},
-      {"in an array", with(json::object{{"cards", json::array{json::object{{"CRYPTOGRAMME", 582}}}}}), "security codes"},
-      {"lone digits beside a pan", with(json::object{{"pan", pan}, {"extra", "582"}}), "lone 3- or 4-digit"},
-      {"lone digits beside a number", with(json::object{{"card", json::object{{"n", pan}, {"c", 582}}}}), "lone 3- or 4-digit"},
+      {"nested and cased",
+       with(json::object{{"card", json::object{{"number", pan}, {"Card-CVC2", "582"}}}}),
+       "security codes"},
+      {"in an array",
+       with(json::object{{"cards", json::array{json::object{{"CRYPTOGRAMME", 582}}}}}),
+       "security codes"},
+      {"lone digits beside a pan", with(json::object{{"pan", pan}, {"extra", "582"}}),
+       "lone 3- or 4-digit"},
+      {"lone digits beside a number",
+       with(json::object{{"card", json::object{{"n", pan}, {"c", 582}}}}), "lone 3- or 4-digit"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -1016,12 +1025,12 @@ TEST_F(CliE2eTest, ImportRejectsRowsWithSecurityCodes) {
     return j + "\n";
   };
   std::string file;
-  file += row(20, "");                                                  // 1
-  file += row(21, "\"CVV\":\"582\"");                                   // 2
+  file += row(20, "");                                                       // 1
+  file += row(21, "\"CVV\":\"582\"");                                        // 2
   file += row(22, "\"card\":{\"number\":\"" + pan + "\",\"cvc\":\"582\"}");  // 3: nested
-  file += row(23, "\"pan\":\"" + pan + "\",\"x\":\"0582\"");            // 4: lone digits
-  file += row(24, "\"security-code\":582.0");                           // 5: a double too
-  file += row(25, "");                                                  // 6
+  file += row(23, "\"pan\":\"" + pan + "\",\"x\":\"0582\"");                 // 4: lone digits
+  file += row(24, "\"security-code\":582.0");                                // 5: a double too
+  file += row(25, "");                                                       // 6
   const std::string path = tmp_ / "cards.ndjson";
   WriteFileOrDie(path, file);
   CliResult r = Coffre({"import", dir_, "people", path});
@@ -1032,23 +1041,30 @@ TEST_F(CliE2eTest, ImportRejectsRowsWithSecurityCodes) {
   const std::string rejects = ReadFileOrDie(path + ".rejects");
   EXPECT_EQ(RejectedLines(rejects), (std::vector<int>{2, 3, 4, 5}));
   for (int line : {2, 3, 5}) {
-    EXPECT_NE(rejects.find("line " + std::to_string(line) + ": card security codes"), std::string::npos) << line;
+    EXPECT_NE(rejects.find("line " + std::to_string(line) + ": card security codes"),
+              std::string::npos)
+        << line;
   }
-  EXPECT_NE(rejects.find("line 4: 'x' holds a lone 3- or 4-digit value"), std::string::npos) << rejects;
+  EXPECT_NE(rejects.find("line 4: 'x' holds a lone 3- or 4-digit value"), std::string::npos)
+      << rejects;
   EXPECT_EQ(rejects.find("582"), std::string::npos) << "the rejects file carries the code";
   EXPECT_EQ(rejects.find(pan), std::string::npos) << "the rejects file carries the number";
-  for (size_t i = 20; i <= 25; ++i) EXPECT_EQ(LeakedFields(person(i), rejects), std::vector<std::string>{});
+  for (size_t i = 20; i <= 25; ++i)
+    EXPECT_EQ(LeakedFields(person(i), rejects), std::vector<std::string>{});
   EXPECT_EQ(Find("email", Field(person(20), "email")).size(), 1u);
   EXPECT_EQ(Find("email", Field(person(25), "email")).size(), 1u);
-  for (size_t i = 21; i <= 24; ++i) EXPECT_EQ(Find("email", Field(person(i), "email")).size(), 0u) << i;
+  for (size_t i = 21; i <= 24; ++i)
+    EXPECT_EQ(Find("email", Field(person(i), "email")).size(), 0u) << i;
 
   // CSV: a column named like a security code rejects every row for it,
   // even a row whose columns do not match the header.
-  const std::vector<std::string> columns = {"first_name", "last_name", "sex", "birth_date", "nir", "email",
-                                            "phone", "postal_address", "iban", "agency"};
+  const std::vector<std::string> columns = {"first_name", "last_name", "sex",   "birth_date",
+                                            "nir",        "email",     "phone", "postal_address",
+                                            "iban",       "agency"};
   auto csv_row = [&](const Person& p, std::string extra) {
     std::string line;
-    for (size_t c = 0; c < columns.size(); ++c) line += (c ? "," : "") + CsvCell(Field(p, columns[c]));
+    for (size_t c = 0; c < columns.size(); ++c)
+      line += (c ? "," : "") + CsvCell(Field(p, columns[c]));
     return line + extra + "\n";
   };
   std::string header;
@@ -1188,7 +1204,8 @@ TEST_F(CliE2eTest, KeyRotationInPlaceLeavesAVaultThatOpens) {
   // And again: a second rotation keeps both old keys.
   r = Coffre({"keys", "rotate", dir_});
   ASSERT_EQ(r.exit_code, kExitOk) << r.err;
-  const std::string retired2(json::parse(r.LastOutLine()).as_object().at("retired_key_file").as_string());
+  const std::string retired2(
+      json::parse(r.LastOutLine()).as_object().at("retired_key_file").as_string());
   EXPECT_NE(retired2, retired);
   EXPECT_TRUE(fs::exists(retired));
   GetFields(id, &code);
@@ -1203,7 +1220,7 @@ TEST_F(CliE2eTest, ImportRejectsEveryLaterCopyOfAUniqueValue) {
   std::string file = ToJson(a) + "\n" +                                        // line 1: kept
                      ToJson(With(person(41), "email", Upper(email))) + "\n" +  // line 2: dup
                      ToJson(With(person(42), "email", email)) + "\n" +         // line 3: dup
-                     ToJson(person(43)) + "\n";                                 // line 4: kept
+                     ToJson(person(43)) + "\n";                                // line 4: kept
   std::string path = tmp_ / "dups.ndjson";
   WriteFileOrDie(path, file);
   // Chunks of 2 rows; commit groups of 2 (the third row in a later group) and
@@ -1288,7 +1305,8 @@ TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
   ASSERT_EQ(re.exit_code, kExitOk) << re.err;
   json::object ro = json::parse(re.LastOutLine()).as_object();
   ASSERT_TRUE(ro.contains("previous_anchor"));
-  EXPECT_TRUE(fs::exists(std::string(ro.at("previous_anchor").as_string()))) << "the old anchor is evidence";
+  EXPECT_TRUE(fs::exists(std::string(ro.at("previous_anchor").as_string())))
+      << "the old anchor is evidence";
   GetFields(erased, &code);
   EXPECT_NE(code, kExitOk) << "an erased person came back with the backup";
   EXPECT_EQ(Find("email", Field(person(59), "email")).size(), 0u);
@@ -1299,8 +1317,9 @@ TEST_F(CliE2eTest, RestoredBackupForgetsErasedSubjectsAgain) {
   // Also with an explicit journal path (--erasure-journal / env).
   std::string dir2 = tmp_ / "v2";
   std::string journal = tmp_ / "journal2";
-  ASSERT_EQ(Coffre({"init", dir2, "--schema", PeopleSchema(), "--erasure-journal", journal}).exit_code,
-            kExitOk);
+  ASSERT_EQ(
+      Coffre({"init", dir2, "--schema", PeopleSchema(), "--erasure-journal", journal}).exit_code,
+      kExitOk);
   CliResult r = Coffre({"put", dir2, "people", ToJson(person(1)), "--erasure-journal", journal});
   ASSERT_EQ(r.exit_code, kExitOk) << r.err;
   json::object o = json::parse(r.LastOutLine()).as_object();

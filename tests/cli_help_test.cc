@@ -13,8 +13,8 @@
 #include <sodium.h>
 
 #include <CLI/CLI.hpp>
-#include <boost/version.hpp>
 #include <algorithm>
+#include <boost/version.hpp>
 #include <filesystem>
 #include <fstream>
 #include <regex>

@@ -26,7 +26,8 @@ struct World {
 
   World() {
     namespace fs = std::filesystem;
-    const fs::path tmp = fs::temp_directory_path() / ("coffre-api-fuzz-" + std::to_string(::getpid()));
+    const fs::path tmp =
+        fs::temp_directory_path() / ("coffre-api-fuzz-" + std::to_string(::getpid()));
     fs::remove_all(tmp);
     fs::create_directories(tmp);
     const std::string src = COFFRE_SOURCE_DIR;
@@ -35,26 +36,32 @@ struct World {
     auto pol = policy::Policy::LoadFile(src + "/examples/people-policy.toml", *schema);
     if (!pol) std::abort();
     policy = std::make_shared<const policy::Policy>(std::move(*pol));
-    if (!vault::Vault::Init({.dir = tmp / "v", .schema_path = src + "/examples/people.toml",
-                             .key_file = tmp / "v.key", .erasure_journal = ""})) {
+    if (!vault::Vault::Init({.dir = tmp / "v",
+                             .schema_path = src + "/examples/people.toml",
+                             .key_file = tmp / "v.key",
+                             .erasure_journal = ""})) {
       std::abort();
     }
     vault = std::move(*vault::Vault::Open({.dir = tmp / "v", .key_file = tmp / "v.key"}));
-    directory = std::make_unique<auth::Directory>(*vault->Grant("auth", auth::kDirectorySpaces),
-                                                  vault->keyring().api_key_hash_key(),
-                                                  vault->keyring().pepper(), clock,
-                                                  crypto::kTestPasswordHashParams);
+    directory = std::make_unique<auth::Directory>(
+        *vault->Grant("auth", auth::kDirectorySpaces), vault->keyring().api_key_hash_key(),
+        vault->keyring().pepper(), clock, crypto::kTestPasswordHashParams);
     audit::Options ao;
     ao.anchor_path = tmp / "anchor";
     ao.clock = &clock;
     audit = std::move(*audit::AuditLog::Open(
-        *vault->Grant("audit", audit::kAuditSpaces), crypto::SigningKey::FromSeed(vault->keyring().audit_signing_seed()), ao));
+        *vault->Grant("audit", audit::kAuditSpaces),
+        crypto::SigningKey::FromSeed(vault->keyring().audit_signing_seed()), ao));
     key = directory->Add({.name = "admin", .kind = auth::Kind::kService, .role = "admin"})->api_key;
     // The guard too (quotas, denials, alerts), quiet: it logs to stderr.
-    guard = std::move(*guard::Guard::Open(
-        {.vault = *vault, .directory = *directory, .audit = *audit, .clock = clock,
-         .alerts = *vault->Grant("guard", guard::kAlertSpaces), .log = [](std::string_view) {}}));
-    auditor_key = directory->Add({.name = "dpo", .kind = auth::Kind::kService, .role = "auditor"})->api_key;
+    guard = std::move(*guard::Guard::Open({.vault = *vault,
+                                           .directory = *directory,
+                                           .audit = *audit,
+                                           .clock = clock,
+                                           .alerts = *vault->Grant("guard", guard::kAlertSpaces),
+                                           .log = [](std::string_view) {}}));
+    auditor_key =
+        directory->Add({.name = "dpo", .kind = auth::Kind::kService, .role = "auditor"})->api_key;
     api = std::make_unique<api::Api>(api::Services{.vault = *vault,
                                                    .directory = *directory,
                                                    .audit = *audit,
@@ -82,8 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.target = next();
   std::string purpose = next();
   // The auditor for the purpose it may use (breach reports), else the admin.
-  r.headers.emplace_back("authorization",
-                         "Bearer " + (purpose == "investigation" ? world->auditor_key : world->key));
+  r.headers.emplace_back(
+      "authorization", "Bearer " + (purpose == "investigation" ? world->auditor_key : world->key));
   r.headers.emplace_back("x-coffre-purpose", purpose);
   r.body = std::string(in);
   r.source = "fuzz";

@@ -7,13 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
 #include <string_view>
-
-#include <boost/json.hpp>
 
 #include "api/record_json.h"
 #include "approval/approvals.h"
@@ -34,8 +33,9 @@ class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(crypto::Init());
-    tmp_ = fs::temp_directory_path() / ("coffre-api-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    tmp_ = fs::temp_directory_path() /
+           ("coffre-api-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(tmp_);
     fs::create_directories(tmp_);
     const std::string src = COFFRE_SOURCE_DIR;
@@ -44,24 +44,28 @@ class ApiTest : public ::testing::Test {
     auto pol = policy::Policy::LoadFile(src + "/examples/people-policy.toml", *schema);
     ASSERT_TRUE(pol) << pol.error().message;
     policy_ = std::make_shared<const policy::Policy>(std::move(*pol));
-    ASSERT_TRUE(vault::Vault::Init({.dir = dir(), .schema_path = src + "/examples/people.toml",
-                                    .key_file = tmp_ / "v.key", .erasure_journal = ""}));
+    ASSERT_TRUE(vault::Vault::Init({.dir = dir(),
+                                    .schema_path = src + "/examples/people.toml",
+                                    .key_file = tmp_ / "v.key",
+                                    .erasure_journal = ""}));
     auto v = vault::Vault::Open({.dir = dir(), .key_file = tmp_ / "v.key"});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
-    directory_ = std::make_unique<auth::Directory>(*vault_->Grant("auth", auth::kDirectorySpaces),
-                                                   vault_->keyring().api_key_hash_key(),
-                                                   vault_->keyring().pepper(), clock_,
-                                                   crypto::kTestPasswordHashParams);
+    directory_ = std::make_unique<auth::Directory>(
+        *vault_->Grant("auth", auth::kDirectorySpaces), vault_->keyring().api_key_hash_key(),
+        vault_->keyring().pepper(), clock_, crypto::kTestPasswordHashParams);
     audit::Options ao;
     ao.anchor_path = tmp_ / "v.audit-anchor";
     ao.clock = &clock_;
-    auto log = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
-                                     crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
-                                     ao);
+    auto log = audit::AuditLog::Open(
+        *vault_->Grant("audit", audit::kAuditSpaces),
+        crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()), ao);
     ASSERT_TRUE(log) << log.error().message;
     audit_ = std::move(*log);
-    auto g = guard::Guard::Open({.vault = *vault_, .directory = *directory_, .audit = *audit_, .clock = clock_,
+    auto g = guard::Guard::Open({.vault = *vault_,
+                                 .directory = *directory_,
+                                 .audit = *audit_,
+                                 .clock = clock_,
                                  .alerts = *vault_->Grant("guard", guard::kAlertSpaces),
                                  .log = [](std::string_view) {}});
     ASSERT_TRUE(g) << g.error().message;
@@ -71,20 +75,20 @@ class ApiTest : public ::testing::Test {
     credentials_ = std::make_unique<credentials::Credentials>(
         *vault_->Grant("credentials", credentials::kCredentialSpaces), vault_->keyring().pepper(),
         vault_->keyring().credential_token_key(), clock_, co);
-    approvals_ = std::make_unique<approval::Approvals>(*vault_->Grant("approval", approval::kApprovalSpaces),
-                                                       vault_->keyring().secrets_key(), clock_);
-    api_ = std::make_unique<Api>(Services{.vault = *vault_,
-                                          .directory = *directory_,
-                                          .audit = *audit_,
-                                          .policy = [this] { return policy_; },
-                                          .clock = clock_,
-                                          .openapi_json = R"({"openapi":"3.1.0"})",
-                                          .guard = guard_.get(),
-                                          .credentials = credentials_.get(),
-                                          .approvals = approvals_.get(),
-                                          .log = [this](std::string_view line) {
-                                            log_lines_.emplace_back(line);
-                                          }});
+    approvals_ =
+        std::make_unique<approval::Approvals>(*vault_->Grant("approval", approval::kApprovalSpaces),
+                                              vault_->keyring().secrets_key(), clock_);
+    api_ = std::make_unique<Api>(
+        Services{.vault = *vault_,
+                 .directory = *directory_,
+                 .audit = *audit_,
+                 .policy = [this] { return policy_; },
+                 .clock = clock_,
+                 .openapi_json = R"({"openapi":"3.1.0"})",
+                 .guard = guard_.get(),
+                 .credentials = credentials_.get(),
+                 .approvals = approvals_.get(),
+                 .log = [this](std::string_view line) { log_lines_.emplace_back(line); }});
     gen::PeopleGenerator people(7);
     for (int i = 0; i < 6; ++i) {
       std::string line;
@@ -116,8 +120,8 @@ class ApiTest : public ::testing::Test {
 
   std::string AddService(const std::string& name, const std::string& role,
                          auth::Attributes attrs = {}) {
-    auto added = directory_->Add({.name = name, .kind = auth::Kind::kService, .role = role,
-                                  .attrs = std::move(attrs)});
+    auto added = directory_->Add(
+        {.name = name, .kind = auth::Kind::kService, .role = role, .attrs = std::move(attrs)});
     EXPECT_TRUE(added) << added.error().message;
     return added ? added->api_key : std::string();
   }
@@ -125,7 +129,8 @@ class ApiTest : public ::testing::Test {
   // A human principal logged in: returns its session token.
   std::string AddHuman(const std::string& name, const std::string& role) {
     const std::string password = auth::testing::FreshPassword();
-    auto added = directory_->Add({.name = name, .kind = auth::Kind::kHuman, .role = role, .password = password});
+    auto added = directory_->Add(
+        {.name = name, .kind = auth::Kind::kHuman, .role = role, .password = password});
     EXPECT_TRUE(added) << added.error().message;
     if (!added) return {};
     auto secret = auth::totp::Base32Decode(added->totp_secret_base32);
@@ -137,7 +142,8 @@ class ApiTest : public ::testing::Test {
 
   // A new person's fields for POST /v1/collections/people/records, with
   // `overrides` (e.g. another person's email).
-  std::string NewPersonBody(uint64_t seed, const std::map<std::string, std::string>& overrides = {}) {
+  std::string NewPersonBody(uint64_t seed,
+                            const std::map<std::string, std::string>& overrides = {}) {
     gen::PeopleGenerator gen(seed);
     std::string line;
     gen.NextNdjson(line);
@@ -267,12 +273,20 @@ TEST_F(ApiTest, OnlyHealthAndLoginAnswerWithoutACredential) {
   EXPECT_EQ(Call("GET", "/readyz", "", "").status, 200);
   const std::string record = "/v1/collections/people/records/" + people_[0].id;
   for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
-           {"GET", record}, {"PATCH", record}, {"DELETE", record},
-           {"POST", "/v1/collections/people/records"}, {"POST", "/v1/collections/people/search"},
-           {"GET", "/v1/subjects/" + people_[0].subject}, {"DELETE", "/v1/subjects/" + people_[0].subject},
-           {"GET", "/v1/audit"}, {"GET", "/v1/openapi.json"}, {"GET", "/v1/nothing"}, {"GET", "/"}}) {
-    for (const std::string key : {"", "garbage", "coffre_sk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                                  "coffre_st_AAAA"}) {
+           {"GET", record},
+           {"PATCH", record},
+           {"DELETE", record},
+           {"POST", "/v1/collections/people/records"},
+           {"POST", "/v1/collections/people/search"},
+           {"GET", "/v1/subjects/" + people_[0].subject},
+           {"DELETE", "/v1/subjects/" + people_[0].subject},
+           {"GET", "/v1/audit"},
+           {"GET", "/v1/openapi.json"},
+           {"GET", "/v1/nothing"},
+           {"GET", "/"}}) {
+    for (const std::string key :
+         {"", "garbage", "coffre_sk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+          "coffre_st_AAAA"}) {
       Response r = Call(method, target, key, "support", R"({"field":"email","value":"x@y.fr"})");
       EXPECT_EQ(r.status, 401) << method << " " << target;
       EXPECT_EQ(ErrorCodeOf(r), "unauthenticated");
@@ -361,16 +375,22 @@ TEST_F(ApiTest, DeferredHandlingReturnsTheEntriesInsteadOfAppendingThem) {
   EXPECT_EQ(AuditEntries().size(), 2u);
 
   Request other = r;
-  for (auto [method, path] : std::vector<std::pair<std::string, std::string>>{
-           {"PATCH", target}, {"DELETE", target}, {"POST", "/v1/collections/people/records"},
-           {"POST", "/v1/collections/people/search"}, {"GET", "/v1/subjects/" + p.subject},
-           {"GET", "/v1/audit"}, {"POST", "/v1/sessions"}, {"GET", "/v1/cards"}}) {
+  for (auto [method, path] :
+       std::vector<std::pair<std::string, std::string>>{{"PATCH", target},
+                                                        {"DELETE", target},
+                                                        {"POST", "/v1/collections/people/records"},
+                                                        {"POST", "/v1/collections/people/search"},
+                                                        {"GET", "/v1/subjects/" + p.subject},
+                                                        {"GET", "/v1/audit"},
+                                                        {"POST", "/v1/sessions"},
+                                                        {"GET", "/v1/cards"}}) {
     other.method = method;
     other.target = path;
     EXPECT_FALSE(Api::IsNonBlocking(other)) << method << " " << path;
   }
   other.method = "GET";
-  for (const std::string& path : std::vector<std::string>{"/healthz", "/v1/openapi.json", target + "?x=1"}) {
+  for (const std::string& path :
+       std::vector<std::string>{"/healthz", "/v1/openapi.json", target + "?x=1"}) {
     other.target = path;
     EXPECT_TRUE(Api::IsNonBlocking(other)) << path;
   }
@@ -389,7 +409,8 @@ TEST_F(ApiTest, PurposesAreRequiredKnownAndGrantedAndDenialsAreAudited) {
   // same 403, never a 404.
   Response del = Call("DELETE", target, key, "support");
   EXPECT_EQ(del.status, 403);
-  Response missing = Call("DELETE", "/v1/collections/people/records/" + std::string(32, 'a'), key, "support");
+  Response missing =
+      Call("DELETE", "/v1/collections/people/records/" + std::string(32, 'a'), key, "support");
   EXPECT_EQ(missing.status, 403);
   EXPECT_EQ(Body(del).at("error").at("message"), Body(missing).at("error").at("message"));
   auto entries = AuditEntries();
@@ -418,18 +439,27 @@ TEST_F(ApiTest, DelegationGivesTheIntersectionAndTheUsersScope) {
   const Person& p = people_[0];
   std::string crm = AddService("crm", "crm_backend");
   std::string support = AddService("support-app", "support_agent");
-  ASSERT_TRUE(directory_->Add({.name = "alice", .kind = auth::Kind::kUser, .role = "adviser",
+  ASSERT_TRUE(directory_->Add({.name = "alice",
+                               .kind = auth::Kind::kUser,
+                               .role = "adviser",
                                .attrs = {{"agency", p.fields.at("agency")}}}));
-  ASSERT_TRUE(directory_->Add({.name = "bob", .kind = auth::Kind::kUser, .role = "adviser",
+  ASSERT_TRUE(directory_->Add({.name = "bob",
+                               .kind = auth::Kind::kUser,
+                               .role = "adviser",
                                .attrs = {{"agency", "ZZZ-none"}}}));
   const std::string target = "/v1/collections/people/records/" + p.id;
   Response r = Call("GET", target, crm, "follow_up", {}, {{"x-coffre-on-behalf-of", "alice"}});
   ASSERT_EQ(r.status, 200) << r.body;
   // crm_backend masks the NIR; the adviser sees it clear: the weaker wins.
   EXPECT_NE(Body(r).at("fields").at("nir").as_string(), p.fields.at("nir"));
-  EXPECT_EQ(Call("GET", target, crm, "follow_up", {}, {{"x-coffre-on-behalf-of", "bob"}}).status, 403);
-  EXPECT_EQ(Call("GET", target, crm, "follow_up", {}, {{"x-coffre-on-behalf-of", "mallory"}}).status, 403);
-  EXPECT_EQ(Call("GET", target, support, "support", {}, {{"x-coffre-on-behalf-of", "alice"}}).status, 403);
+  EXPECT_EQ(Call("GET", target, crm, "follow_up", {}, {{"x-coffre-on-behalf-of", "bob"}}).status,
+            403);
+  EXPECT_EQ(
+      Call("GET", target, crm, "follow_up", {}, {{"x-coffre-on-behalf-of", "mallory"}}).status,
+      403);
+  EXPECT_EQ(
+      Call("GET", target, support, "support", {}, {{"x-coffre-on-behalf-of", "alice"}}).status,
+      403);
   auto entries = AuditEntries();
   ASSERT_FALSE(entries.empty());
   EXPECT_EQ(entries[0].on_behalf_of, "alice");
@@ -467,7 +497,8 @@ TEST_F(ApiTest, AdminCreatesUpdatesAndDeletes) {
   for (const auto& [k, v] : people_[1].fields) fields[k] = v;
   fields["email"] = "someone.else@example.fr";
   // Deleting frees the person's unique values for the new record.
-  Response created = Call("DELETE", "/v1/collections/people/records/" + people_[1].id, admin, "admin");
+  Response created =
+      Call("DELETE", "/v1/collections/people/records/" + people_[1].id, admin, "admin");
   ASSERT_EQ(created.status, 204) << created.body;
   Response put = Call("POST", "/v1/collections/people/records", admin, "admin",
                       json::serialize(json::object{{"fields", fields}}));
@@ -477,7 +508,8 @@ TEST_F(ApiTest, AdminCreatesUpdatesAndDeletes) {
                         R"({"fields":{"email":"Changed.Address@Example.FR"}})");
   ASSERT_EQ(patch.status, 200) << patch.body;
   EXPECT_EQ(Body(patch).at("fields").at("email").as_string(), "changed.address@example.fr");
-  EXPECT_EQ(Call("GET", "/v1/collections/people/records/" + people_[1].id, admin, "admin").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/collections/people/records/" + people_[1].id, admin, "admin").status,
+            404);
 }
 
 TEST_F(ApiTest, SearchNormalisesCapsAndCountsEveryHitsSubject) {
@@ -501,7 +533,9 @@ TEST_F(ApiTest, SearchNormalisesCapsAndCountsEveryHitsSubject) {
                           json::serialize(json::object{{"field", "iban"}, {"value", "FR76"}}));
   EXPECT_EQ(by_iban.status, 403);
   EXPECT_EQ(Call("POST", "/v1/collections/people/search", key, "support",
-                 R"({"field":"email","value":"a@b.fr","limit":1000})").status, 400);
+                 R"({"field":"email","value":"a@b.fr","limit":1000})")
+                .status,
+            400);
 }
 
 TEST_F(ApiTest, ScopedSearchLimitsTheHitsInScopeNotTheCandidates) {
@@ -541,7 +575,8 @@ where    = "agency = principal.agency"
   std::string desk = AddService("desk", "agency_desk", {{"agency", "ZZZ-own"}});
   auto search = [&](int limit) {
     return Call("POST", "/v1/collections/people/search", desk, "follow_up",
-                json::serialize(json::object{{"field", "phone"}, {"value", shared_phone}, {"limit", limit}}));
+                json::serialize(
+                    json::object{{"field", "phone"}, {"value", shared_phone}, {"limit", limit}}));
   };
   Response both = search(2);
   ASSERT_EQ(both.status, 200) << both.body;
@@ -571,7 +606,9 @@ TEST_F(ApiTest, SuspendedPrincipalsAreRefusedAtOnce) {
 TEST_F(ApiTest, AuditorReadsTheLogOthersCannot) {
   std::string support = AddService("support-app", "support_agent");
   std::string auditor = AddService("dpo", "auditor");
-  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + people_[0].id, support, "support").status, 200);
+  ASSERT_EQ(
+      Call("GET", "/v1/collections/people/records/" + people_[0].id, support, "support").status,
+      200);
   EXPECT_EQ(Call("GET", "/v1/audit", support, "support").status, 403);
   Response r = Call("GET", "/v1/audit?principal=support-app&limit=10", auditor, "investigation");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -581,7 +618,6 @@ TEST_F(ApiTest, AuditorReadsTheLogOthersCannot) {
   EXPECT_EQ(Call("GET", "/v1/audit?from=yesterday", auditor, "investigation").status, 400);
   EXPECT_EQ(Call("GET", "/v1/audit?bogus=1", auditor, "investigation").status, 400);
 }
-
 
 // ---------------------------------------------------------------- guard
 
@@ -680,7 +716,8 @@ TEST_F(ApiGuardTest, GetSearchExportAndPatchShareOneCount) {
   ASSERT_EQ(Call("GET", Record(1), key, "support").status, 200);
   // A PATCH returns the record: a fourth subject is refused, and nothing is written.
   const std::string before = people_[3].fields["postal_address"];
-  Response patch = Call("PATCH", Record(3), key, "support", R"({"fields":{"postal_address":"1 rue du Test, 75001 Paris"}})");
+  Response patch = Call("PATCH", Record(3), key, "support",
+                        R"({"fields":{"postal_address":"1 rue du Test, 75001 Paris"}})");
   EXPECT_EQ(patch.status, 403);
   EXPECT_EQ(ErrorCodeOf(patch), "suspended");
   auto rec = vault_->Get("people", *FromHex(people_[3].id));
@@ -745,7 +782,8 @@ TEST_F(ApiGuardTest, ACanaryReadIsAnsweredUnchangedThenTheReaderIsSuspended) {
   auto records = vault_->ExportSubject((*ids)->substr(0, 16));
   ASSERT_TRUE(records);
   ASSERT_EQ(records->size(), 1u);
-  Response r = Call("GET", "/v1/collections/people/records/" + ToHex((*records)[0].id), key, "support");
+  Response r =
+      Call("GET", "/v1/collections/people/records/" + ToHex((*records)[0].id), key, "support");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(Body(r).at("subject").as_string(), ToHex((*ids)->substr(0, 16)));
   auto alerts = Alerts();
@@ -781,14 +819,16 @@ TEST_F(ApiGuardTest, AlertsAreServedToTheAuditorForInvestigation) {
   EXPECT_TRUE(list[0].at("user").is_null());
   const std::string t1 = FormatRfc3339(clock_.NowUnixSeconds() - 240);
   const std::string t2 = FormatRfc3339(clock_.NowUnixSeconds() - 120);
-  Response window = Call("GET", "/v1/alerts?from=" + t1 + "&to=" + t2 + "&limit=2", auditor, "investigation");
+  Response window =
+      Call("GET", "/v1/alerts?from=" + t1 + "&to=" + t2 + "&limit=2", auditor, "investigation");
   ASSERT_EQ(window.status, 200) << window.body;
   const json::object window_body = Body(window);
   const json::array& some = window_body.at("alerts").as_array();
   ASSERT_EQ(some.size(), 2u);
   EXPECT_EQ(some[0].at("id").as_int64(), 2);
   EXPECT_EQ(some[1].at("id").as_int64(), 3);
-  for (const std::string bad : {"?limit=0", "?limit=1001", "?from=yesterday", "?subject=x", "?limit=1&limit=2"}) {
+  for (const std::string bad :
+       {"?limit=0", "?limit=1001", "?from=yesterday", "?subject=x", "?limit=1&limit=2"}) {
     Response r = Call("GET", "/v1/alerts" + bad, auditor, "investigation");
     EXPECT_EQ(r.status, 400) << bad;
   }
@@ -805,15 +845,21 @@ TEST_F(ApiTest, BreachReportListsWhatAPrincipalReceivedIdsOnly) {
   std::string support = AddService("support-app", "support_agent");
   std::string auditor = AddService("dpo", "auditor");
   const std::string from = FormatRfc3339(clock_.NowUnixSeconds());
-  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + people_[0].id, support, "support").status, 200);
-  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + people_[2].id, support, "support").status, 200);
-  ASSERT_EQ(Call("POST", "/v1/collections/people/search", support, "support",
-                 json::serialize(json::object{{"field", "email"}, {"value", people_[4].fields["email"]}}))
-                .status,
-            200);
+  ASSERT_EQ(
+      Call("GET", "/v1/collections/people/records/" + people_[0].id, support, "support").status,
+      200);
+  ASSERT_EQ(
+      Call("GET", "/v1/collections/people/records/" + people_[2].id, support, "support").status,
+      200);
+  ASSERT_EQ(
+      Call("POST", "/v1/collections/people/search", support, "support",
+           json::serialize(json::object{{"field", "email"}, {"value", people_[4].fields["email"]}}))
+          .status,
+      200);
   clock_.Advance(5);
   const std::string to = FormatRfc3339(clock_.NowUnixSeconds());
-  const std::string body = json::serialize(json::object{{"principal", "support-app"}, {"from", from}, {"to", to}});
+  const std::string body =
+      json::serialize(json::object{{"principal", "support-app"}, {"from", from}, {"to", to}});
 
   // Only the auditor, for an investigation.
   EXPECT_EQ(Call("POST", "/v1/breach-reports", support, "support", body).status, 403);
@@ -837,30 +883,37 @@ TEST_F(ApiTest, BreachReportListsWhatAPrincipalReceivedIdsOnly) {
     }
   }
   Response md = Call("POST", "/v1/breach-reports", auditor, "investigation",
-                     json::serialize(json::object{{"principal", "support-app"}, {"from", from}, {"to", to},
-                                                  {"format", "md"}, {"contact", "DPO, dpo@example.org"}}));
+                     json::serialize(json::object{{"principal", "support-app"},
+                                                  {"from", from},
+                                                  {"to", to},
+                                                  {"format", "md"},
+                                                  {"contact", "DPO, dpo@example.org"}}));
   ASSERT_EQ(md.status, 200);
   EXPECT_EQ(md.content_type, "text/markdown; charset=utf-8");
   EXPECT_NE(md.body.find("DPO, dpo@example.org"), std::string::npos);
-  Response csv = Call("POST", "/v1/breach-reports", auditor, "investigation",
-                      json::serialize(json::object{{"principal", "support-app"}, {"from", from}, {"to", to},
-                                                   {"format", "csv"}}));
+  Response csv =
+      Call("POST", "/v1/breach-reports", auditor, "investigation",
+           json::serialize(json::object{
+               {"principal", "support-app"}, {"from", from}, {"to", to}, {"format", "csv"}}));
   ASSERT_EQ(csv.status, 200);
   EXPECT_EQ(std::count(csv.body.begin(), csv.body.end(), '\n'), 4);
 
-  for (const std::string bad : {R"({"principal":"support-app","from":"yesterday","to":"2030-01-01T00:00:00Z"})",
-                                R"({"principal":"Not A Name","from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z"})",
-                                R"({"principal":"support-app","from":"2030-01-01T00:00:00Z","to":"2020-01-01T00:00:00Z"})",
-                                R"({"principal":"support-app","from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z","format":"pdf"})",
-                                R"({"principal":"support-app","from":"2020-01-01T00:00:00Z"})",
-                                R"({"principal":"support-app","from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z","x":1})"}) {
+  for (
+      const std::string bad :
+      {R"({"principal":"support-app","from":"yesterday","to":"2030-01-01T00:00:00Z"})",
+       R"({"principal":"Not A Name","from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z"})",
+       R"({"principal":"support-app","from":"2030-01-01T00:00:00Z","to":"2020-01-01T00:00:00Z"})",
+       R"({"principal":"support-app","from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z","format":"pdf"})",
+       R"({"principal":"support-app","from":"2020-01-01T00:00:00Z"})",
+       R"({"principal":"support-app","from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z","x":1})"}) {
     Response e = Call("POST", "/v1/breach-reports", auditor, "investigation", bad);
     EXPECT_EQ(e.status, 400) << bad;
     EXPECT_EQ(ErrorCodeOf(e), "invalid_request") << bad;
   }
   // Every report is audited.
   size_t reports = 0;
-  for (const auto& e : AuditEntries()) reports += e.action == "breach_report" && e.principal == "dpo";
+  for (const auto& e : AuditEntries())
+    reports += e.action == "breach_report" && e.principal == "dpo";
   EXPECT_GE(reports, 9u);
 }
 
@@ -896,21 +949,30 @@ TEST_F(ApiTest, ApprovalsNeedTwoDistinctAdmins) {
   ASSERT_EQ(got.status, 200);
   EXPECT_EQ(Body(got).at("state").as_string(), "approved");
   clock_.Advance(24 * 3600);
-  EXPECT_EQ(Body(Call("GET", "/v1/approvals/" + id, alice, "admin")).at("state").as_string(), "expired");
+  EXPECT_EQ(Body(Call("GET", "/v1/approvals/" + id, alice, "admin")).at("state").as_string(),
+            "expired");
 
   EXPECT_EQ(Call("GET", "/v1/approvals/" + std::string(32, '0'), alice, "admin").status, 404);
   EXPECT_EQ(Call("GET", "/v1/approvals/xyz", alice, "admin").status, 400);
-  EXPECT_EQ(Call("POST", "/v1/approvals", alice, "admin", R"({"action":"bulk_export","params":{"collection":"nope"}})").status,
+  EXPECT_EQ(Call("POST", "/v1/approvals", alice, "admin",
+                 R"({"action":"bulk_export","params":{"collection":"nope"}})")
+                .status,
             422);
-  EXPECT_EQ(Call("POST", "/v1/approvals", alice, "admin", R"({"action":"format_disk","params":{}})").status, 400);
-  EXPECT_EQ(Call("POST", "/v1/approvals", alice, "admin", R"({"action":"bulk_export","params":{"collection":1}})").status,
+  EXPECT_EQ(Call("POST", "/v1/approvals", alice, "admin", R"({"action":"format_disk","params":{}})")
+                .status,
+            400);
+  EXPECT_EQ(Call("POST", "/v1/approvals", alice, "admin",
+                 R"({"action":"bulk_export","params":{"collection":1}})")
+                .status,
             400);
   EXPECT_EQ(Call("DELETE", "/v1/approvals/" + id, alice, "admin").status, 405);
   std::set<std::string> steps;
   for (const auto& e : AuditEntries()) {
-    if (e.action.rfind("approval.", 0) == 0 && e.outcome == "allowed") steps.insert(e.action + ":" + e.principal);
+    if (e.action.rfind("approval.", 0) == 0 && e.outcome == "allowed")
+      steps.insert(e.action + ":" + e.principal);
   }
-  EXPECT_EQ(steps, (std::set<std::string>{"approval.request:alice", "approval.approve:bob", "approval.read:alice"}));
+  EXPECT_EQ(steps, (std::set<std::string>{"approval.request:alice", "approval.approve:bob",
+                                          "approval.read:alice"}));
 }
 
 // ---------------------------------------------------------------- credentials
@@ -947,13 +1009,17 @@ TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
   Response no = Call("POST", base + "/verify", login, "authentication", JsonPassword(p1));
   ASSERT_EQ(no.status, 200);
   EXPECT_EQ(no.body, R"({"valid":false})");
-  EXPECT_EQ(Call("POST", "/v1/credentials/u-unknown/verify", login, "authentication", JsonPassword(p1)).body,
-            R"({"valid":false})");
+  EXPECT_EQ(
+      Call("POST", "/v1/credentials/u-unknown/verify", login, "authentication", JsonPassword(p1))
+          .body,
+      R"({"valid":false})");
 
   // Rules: 422 naming the rule, never the value.
-  for (const auto& [password, rule] : std::vector<std::pair<std::string, std::string>>{
-           {"Sh0rt!pw", "cnil-2022-100"}, {"Password123456", "dictionary"},
-           {"Password2024!!", "guessable"}, {p1, "history"}}) {
+  for (const auto& [password, rule] :
+       std::vector<std::pair<std::string, std::string>>{{"Sh0rt!pw", "cnil-2022-100"},
+                                                        {"Password123456", "dictionary"},
+                                                        {"Password2024!!", "guessable"},
+                                                        {p1, "history"}}) {
     Response r = Call("PUT", base, login, "authentication", JsonPassword(password));
     EXPECT_EQ(r.status, 422) << rule;
     EXPECT_EQ(ErrorCodeOf(r), "invalid_value");
@@ -967,7 +1033,10 @@ TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
     EXPECT_TRUE(r.status == 400 || r.status == 404) << bad << " " << r.status;
     EXPECT_EQ(r.body.find(bad), std::string::npos);
   }
-  EXPECT_EQ(Call("PUT", "/v1/credentials/jean@example.org", login, "authentication", JsonPassword(p1)).status, 400);
+  EXPECT_EQ(
+      Call("PUT", "/v1/credentials/jean@example.org", login, "authentication", JsonPassword(p1))
+          .status,
+      400);
 
   // Reset: a token, once.
   Response reset = Call("POST", base + "/reset", login, "authentication");
@@ -976,8 +1045,10 @@ TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
   const std::string p3 = FreshPassword();
   EXPECT_EQ(Call("PUT", base, login, "authentication", JsonPassword(p3, token + "x")).status, 403);
   ASSERT_EQ(Call("PUT", base, login, "authentication", JsonPassword(p3, token)).status, 200);
-  EXPECT_EQ(Call("PUT", base, login, "authentication", JsonPassword(FreshPassword(), token)).status, 403);
-  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p3)).body, R"({"valid":true})");
+  EXPECT_EQ(Call("PUT", base, login, "authentication", JsonPassword(FreshPassword(), token)).status,
+            403);
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p3)).body,
+            R"({"valid":true})");
   EXPECT_EQ(Call("POST", "/v1/credentials/u-none/reset", login, "authentication").status, 404);
 
   // Metadata only.
@@ -989,8 +1060,11 @@ TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
   EXPECT_EQ(meta.body.find("argon2"), std::string::npos);
 
   // Bad bodies and methods.
-  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", R"({"password":1})").status, 400);
-  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", R"({"password":"x","extra":1})").status, 400);
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", R"({"password":1})").status,
+            400);
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", R"({"password":"x","extra":1})")
+                .status,
+            400);
   EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", "{").status, 400);
   EXPECT_EQ(Call("DELETE", base, login, "authentication").status, 405);
   EXPECT_EQ(Call("GET", base + "/verify", login, "authentication").status, 405);
@@ -1008,7 +1082,8 @@ TEST_F(ApiTest, CredentialsSetVerifyResetAndMetadataOnly) {
   EXPECT_GE(entries, 20u);
   std::set<std::string> allowed;
   for (const auto& e : AuditEntries()) {
-    if (e.outcome == "allowed" && e.action.rfind("credential.", 0) == 0) allowed.insert(e.action + " " + e.reason);
+    if (e.outcome == "allowed" && e.action.rfind("credential.", 0) == 0)
+      allowed.insert(e.action + " " + e.reason);
   }
   EXPECT_TRUE(allowed.count("credential.verify user u-42: valid")) << *allowed.begin();
   EXPECT_TRUE(allowed.count("credential.verify user u-42: not valid"));
@@ -1043,10 +1118,12 @@ purposes = ["authentication"]
   ASSERT_EQ(issued.status, 201);
   const std::string token(Body(issued).at("reset_token").as_string());
   EXPECT_EQ(Call("PUT", base, helpdesk, "authentication", JsonPassword(p2, token)).status, 403);
-  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p1)).body, R"({"valid":true})");
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p1)).body,
+            R"({"valid":true})");
   // The token is still good for the login service, which may set passwords.
   EXPECT_EQ(Call("PUT", base, login, "authentication", JsonPassword(p2, token)).status, 200);
-  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p2)).body, R"({"valid":true})");
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p2)).body,
+            R"({"valid":true})");
 }
 
 TEST_F(ApiTest, CredentialsDelayAndLockoutAnswer429WithRetryAfter) {
@@ -1062,7 +1139,8 @@ TEST_F(ApiTest, CredentialsDelayAndLockoutAnswer429WithRetryAfter) {
   };
   int failures = 0;
   while (failures < 10) {
-    Response r = Call("POST", base + "/verify", login, "authentication", JsonPassword("Not-the-password-42"));
+    Response r = Call("POST", base + "/verify", login, "authentication",
+                      JsonPassword("Not-the-password-42"));
     if (r.status == 429) {
       EXPECT_EQ(ErrorCodeOf(r), "throttled");
       ASSERT_GE(retry_after(r), 1);
@@ -1078,7 +1156,8 @@ TEST_F(ApiTest, CredentialsDelayAndLockoutAnswer429WithRetryAfter) {
   json::object m = Body(Call("GET", base, login, "authentication"));
   EXPECT_EQ(m.at("locked_until").as_string(), FormatRfc3339(clock_.NowUnixSeconds() + 1800));
   clock_.Advance(1800);
-  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p)).body, R"({"valid":true})");
+  EXPECT_EQ(Call("POST", base + "/verify", login, "authentication", JsonPassword(p)).body,
+            R"({"valid":true})");
 }
 
 // ---------------------------------------------------------------- issue 13
@@ -1121,8 +1200,15 @@ TEST_F(ApiTest, PendingApprovalsAreListedAndOnlyAnotherHumanApproves) {
   EXPECT_EQ(Body(all).at("approvals").as_array().size(), 1u);
   EXPECT_TRUE(Body(all).at("truncated").as_bool());
   clock_.Advance(24 * 3600);
-  EXPECT_TRUE(Body(Call("GET", "/v1/approvals?state=pending", alice, "admin")).at("approvals").as_array().empty());
-  EXPECT_EQ(Body(Call("GET", "/v1/approvals?state=expired", alice, "admin")).at("approvals").as_array().size(), 2u)
+  EXPECT_TRUE(Body(Call("GET", "/v1/approvals?state=pending", alice, "admin"))
+                  .at("approvals")
+                  .as_array()
+                  .empty());
+  EXPECT_EQ(Body(Call("GET", "/v1/approvals?state=expired", alice, "admin"))
+                .at("approvals")
+                .as_array()
+                .size(),
+            2u)
       << "an approval that was never consumed expires too";
 
   for (const std::string bad : {"state=waiting", "limit=0", "limit=1001", "limit=x", "who=alice"}) {
@@ -1132,7 +1218,8 @@ TEST_F(ApiTest, PendingApprovalsAreListedAndOnlyAnotherHumanApproves) {
   std::string support = AddService("support-app", "support_agent");
   EXPECT_EQ(Call("GET", "/v1/approvals?state=pending", support, "support").status, 403);
   bool audited = false;
-  for (const auto& e : AuditEntries()) audited |= e.action == "approval.list" && e.outcome == "allowed";
+  for (const auto& e : AuditEntries())
+    audited |= e.action == "approval.list" && e.outcome == "allowed";
   EXPECT_TRUE(audited);
 }
 
@@ -1156,7 +1243,8 @@ TEST_F(ApiTest, ReadyzIs503WhileTheAuditLogCannotCommit) {
   Response ready = Call("GET", "/readyz", "", "");
   EXPECT_EQ(ready.status, 503);
   EXPECT_EQ(ErrorCodeOf(ready), "unavailable");
-  EXPECT_EQ(ready.body.find("anchor"), std::string::npos) << "no detail for an unauthenticated caller";
+  EXPECT_EQ(ready.body.find("anchor"), std::string::npos)
+      << "no detail for an unauthenticated caller";
   EXPECT_TRUE(Api::IsNonBlocking({.method = "GET", .target = "/readyz"}));
 }
 
@@ -1164,7 +1252,8 @@ TEST_F(ApiTest, ReadyzIs503WhileTheAuditLogCannotCommit) {
 // before a credential; 64 parallel 1 MiB bodies took 1 GiB. A login body is
 // small: more is refused unparsed.
 TEST_F(ApiTest, ALoginBodyLargerThanALoginIsRefusedUnparsed) {
-  std::string big = R"({"name":"nobody","password":")" + std::string(kMaxLoginBodyBytes, 'a') + R"(","totp":"1"})";
+  std::string big = R"({"name":"nobody","password":")" + std::string(kMaxLoginBodyBytes, 'a') +
+                    R"(","totp":"1"})";
   Response r = Call("POST", "/v1/sessions", "", "", big);
   EXPECT_EQ(r.status, 413) << r.body;
   EXPECT_EQ(ErrorCodeOf(r), "payload_too_large");
@@ -1172,7 +1261,8 @@ TEST_F(ApiTest, ALoginBodyLargerThanALoginIsRefusedUnparsed) {
   Response junk = Call("POST", "/v1/sessions", "", "", std::string(kMaxBodyBytes, '['));
   EXPECT_EQ(junk.status, 413);
   // A login-sized body is still a login.
-  Response small = Call("POST", "/v1/sessions", "", "", R"({"name":"nobody","password":"Wrong-pass-123!","totp":"123456"})");
+  Response small = Call("POST", "/v1/sessions", "", "",
+                        R"({"name":"nobody","password":"Wrong-pass-123!","totp":"123456"})");
   EXPECT_EQ(small.status, 401) << small.body;
 }
 
@@ -1240,7 +1330,8 @@ subjects = [ { window = "1h", soft = 1, hard = 2 } ]
   EXPECT_EQ(entry->subjects, std::vector<std::string>{*FromHex(people_[0].subject)});
   ASSERT_EQ(probe(1).status, 409);
   ASSERT_EQ(probe(0).status, 409) << "the same holder again is not a new exposure";
-  Response created = Call("POST", "/v1/collections/people/records", key, "intake", NewPersonBody(801));
+  Response created =
+      Call("POST", "/v1/collections/people/records", key, "intake", NewPersonBody(801));
   ASSERT_EQ(created.status, 201) << created.body;
   // A new person is no exposure.
   Response third = probe(2);
@@ -1287,10 +1378,13 @@ searches = { window = "10m", max = 2 }
   std::string key = AddService("intake-app", "intake");
   const std::string records = "/v1/collections/people/records";
   ASSERT_EQ(Call("POST", records, key, "intake", NewPersonBody(811)).status, 201);
-  ASSERT_EQ(Call("POST", records, key, "intake", NewPersonBody(812, {{"email", people_[0].fields["email"]}})).status,
+  ASSERT_EQ(Call("POST", records, key, "intake",
+                 NewPersonBody(812, {{"email", people_[0].fields["email"]}}))
+                .status,
             409);
   // The cap is reached: a clash and a new person get the same 429.
-  Response a = Call("POST", records, key, "intake", NewPersonBody(813, {{"email", people_[1].fields["email"]}}));
+  Response a = Call("POST", records, key, "intake",
+                    NewPersonBody(813, {{"email", people_[1].fields["email"]}}));
   Response b = Call("POST", records, key, "intake", NewPersonBody(814));
   EXPECT_EQ(a.status, 429) << a.body;
   EXPECT_EQ(b.status, 429) << b.body;
@@ -1309,14 +1403,17 @@ TEST_F(ApiTest, TheDpoExportsASubjectWithWhoReadItWhenAndWhy) {
   clock_.Advance(10);
   ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + p.id, admin, "admin").status, 200);
   // Reads of someone else are not listed.
-  ASSERT_EQ(Call("GET", "/v1/collections/people/records/" + people_[1].id, support, "support").status, 200);
+  ASSERT_EQ(
+      Call("GET", "/v1/collections/people/records/" + people_[1].id, support, "support").status,
+      200);
 
   Response r = Call("GET", "/v1/subjects/" + p.subject, dpo, "subject_access");
   ASSERT_EQ(r.status, 200) << r.body;
   json::object body = Body(r);
   EXPECT_EQ(body.at("subject").as_string(), p.subject);
   ASSERT_EQ(body.at("records").as_array().size(), 1u);
-  EXPECT_EQ(body.at("records").as_array()[0].at("fields").at("email").as_string(), p.fields.at("email"))
+  EXPECT_EQ(body.at("records").as_array()[0].at("fields").at("email").as_string(),
+            p.fields.at("email"))
       << "the person gets their data in clear";
   const json::array& accesses = body.at("accesses").as_array();
   ASSERT_EQ(accesses.size(), 2u) << r.body;
@@ -1335,7 +1432,8 @@ TEST_F(ApiTest, TheDpoExportsASubjectWithWhoReadItWhenAndWhy) {
   EXPECT_EQ(Body(again).at("accesses").as_array()[2].at("action").as_string(), "export");
   // For no other purpose, and the dpo reads no single record.
   EXPECT_EQ(Call("GET", "/v1/subjects/" + p.subject, dpo, "support").status, 403);
-  EXPECT_EQ(Call("GET", "/v1/collections/people/records/" + p.id, dpo, "subject_access").status, 403);
+  EXPECT_EQ(Call("GET", "/v1/collections/people/records/" + p.id, dpo, "subject_access").status,
+            403);
   EXPECT_EQ(Call("DELETE", "/v1/subjects/" + p.subject, dpo, "subject_access").status, 403);
 }
 

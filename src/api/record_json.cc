@@ -1,10 +1,9 @@
 #include "api/record_json.h"
 
-#include "common/names.h"
-
 #include <charconv>
 
 #include "common/bytes.h"
+#include "common/names.h"
 
 namespace coffre::api {
 namespace {
@@ -20,11 +19,12 @@ bool ParseInt64(const std::string& s, int64_t& out) {
 namespace coffre::api {
 
 Result<std::vector<vault::NamedInput>> FieldsFromJson(std::string_view text,
-                                                       boost::json::value& storage) {
+                                                      boost::json::value& storage) {
   boost::system::error_code ec;
   storage = boost::json::parse(text, ec);
   if (ec) return Fail(ErrorCode::kInvalidArgument, "the record is not valid JSON");
-  if (!storage.is_object()) return Fail(ErrorCode::kInvalidArgument, "the record must be a JSON object");
+  if (!storage.is_object())
+    return Fail(ErrorCode::kInvalidArgument, "the record must be a JSON object");
   return FieldsFromObject(storage.as_object());
 }
 
@@ -41,9 +41,11 @@ Result<std::vector<vault::NamedInput>> FieldsFromObject(const boost::json::objec
         inputs.emplace_back(name, schema::Input::Integer(v.get_int64()));
         break;
       case boost::json::kind::uint64:
-        return Fail(ErrorCode::kInvalidArgument, "field " + QuotedName(name) + ": the number is out of the integer range");
+        return Fail(ErrorCode::kInvalidArgument,
+                    "field " + QuotedName(name) + ": the number is out of the integer range");
       case boost::json::kind::double_:
-        return Fail(ErrorCode::kInvalidArgument, "field " + QuotedName(name) + ": the number is not an integer");
+        return Fail(ErrorCode::kInvalidArgument,
+                    "field " + QuotedName(name) + ": the number is not an integer");
       case boost::json::kind::bool_:
         inputs.emplace_back(name, schema::Input::Boolean(v.get_bool()));
         break;
@@ -51,8 +53,9 @@ Result<std::vector<vault::NamedInput>> FieldsFromObject(const boost::json::objec
         inputs.emplace_back(name, schema::Input::Null());
         break;
       default:
-        return Fail(ErrorCode::kInvalidArgument,
-                    "field " + QuotedName(name) + ": values must be strings, numbers, booleans or null");
+        return Fail(
+            ErrorCode::kInvalidArgument,
+            "field " + QuotedName(name) + ": values must be strings, numbers, booleans or null");
     }
   }
   return inputs;
@@ -69,7 +72,8 @@ boost::json::value FieldToJson(const schema::FieldDef* def, const std::string& c
   return boost::json::value(canonical);
 }
 
-boost::json::object RecordToJson(const schema::Collection& collection, const vault::Record& record) {
+boost::json::object RecordToJson(const schema::Collection& collection,
+                                 const vault::Record& record) {
   boost::json::object fields;
   for (const vault::FieldValue& f : record.fields) {
     fields[f.name] = FieldToJson(collection.Find(f.name), f.value);

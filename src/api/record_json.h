@@ -8,10 +8,9 @@
 // Thread-safety: free functions, thread-safe.
 #pragma once
 
+#include <boost/json.hpp>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "common/status.h"
 #include "schema/schema.h"
@@ -21,7 +20,8 @@ namespace coffre::api {
 
 // Parses a JSON object of field values. The inputs point into `storage`,
 // which must outlive them.
-Result<std::vector<vault::NamedInput>> FieldsFromJson(std::string_view text, boost::json::value& storage);
+Result<std::vector<vault::NamedInput>> FieldsFromJson(std::string_view text,
+                                                      boost::json::value& storage);
 // Same, from an already parsed object; the inputs point into `object`.
 Result<std::vector<vault::NamedInput>> FieldsFromObject(const boost::json::object& object);
 

@@ -65,7 +65,7 @@ Admin::~Admin() {
 }
 
 Result<json::object> Admin::Execute(const json::object& request, uint32_t uid,
-                                     std::span<const int> fds) {
+                                    std::span<const int> fds) {
   auto op_it = request.find("op");
   if (op_it == request.end() || !op_it->value().is_string()) {
     return Fail(ErrorCode::kInvalidArgument, "the request names no operation");
@@ -88,7 +88,8 @@ Result<json::object> Admin::Execute(const json::object& request, uint32_t uid,
   caller.source = LocalSource(uid);
   caller.address = caller.source;
   Outcome out = runner_->Call(
-      caller, op, OpInput{.collection = collection, .id = id, .query = query, .body = body, .fds = fds});
+      caller, op,
+      OpInput{.collection = collection, .id = id, .query = query, .body = body, .fds = fds});
   if (out.failure) return Fail(out.failure->code, std::move(out.failure->message));
   if (out.rendered) return json::object{{"text", std::move(out.text)}};
   if (out.result.is_object()) return std::move(out.result.as_object());

@@ -26,18 +26,17 @@
 // Ownership: borrows the runtime, which must outlive it.
 #pragma once
 
+#include <boost/json.hpp>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
-#include <boost/json.hpp>
-
-#include "common/status.h"
 #include "app/operation.h"
 #include "app/runner.h"
 #include "app/runtime.h"
+#include "common/status.h"
 
 namespace coffre::app {
 
@@ -65,6 +64,5 @@ std::string LocalSource(uint32_t uid);
 // more than Services (a policy replaced, the card sweep, the key file):
 // set while an Admin for it lives. Null otherwise.
 Runtime* RuntimeServing(const Services& s);
-
 
 }  // namespace coffre::app

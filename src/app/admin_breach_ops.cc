@@ -24,7 +24,8 @@ using internal::RequiredString;
 
 Result<std::string> OutPath(const json::object& o) {
   Result<std::string> out = RequiredString(o, "out");
-  if (out && !out->starts_with('/')) return Fail(ErrorCode::kInvalidArgument, "'out' must be an absolute path");
+  if (out && !out->starts_with('/'))
+    return Fail(ErrorCode::kInvalidArgument, "'out' must be an absolute path");
   return out;
 }
 
@@ -32,7 +33,8 @@ Result<std::string> PublicKey(const json::object& o) {
   COFFRE_ASSIGN_OR_RETURN(std::string hex, RequiredString(o, "recipient"));
   auto key = FromHex(hex);
   if (!key || key->size() != crypto::kBoxPublicKeyBytes) {
-    return Fail(ErrorCode::kInvalidArgument, "the recipient public key must be 64 hexadecimal characters");
+    return Fail(ErrorCode::kInvalidArgument,
+                "the recipient public key must be 64 hexadecimal characters");
   }
   return *key;
 }
@@ -43,8 +45,10 @@ Result<report::BreachQuery> Query(Runtime& rt, const json::object& o) {
   COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> user, OptionalString(o, "user"));
   COFFRE_ASSIGN_OR_RETURN(std::string from, RequiredString(o, "from"));
   COFFRE_ASSIGN_OR_RETURN(std::string to, RequiredString(o, "to"));
-  if (!auth::ValidateName(principal)) return Fail(ErrorCode::kInvalidArgument, "'principal' is not a principal name");
-  if (user && !auth::ValidateName(*user)) return Fail(ErrorCode::kInvalidArgument, "'user' is not a principal name");
+  if (!auth::ValidateName(principal))
+    return Fail(ErrorCode::kInvalidArgument, "'principal' is not a principal name");
+  if (user && !auth::ValidateName(*user))
+    return Fail(ErrorCode::kInvalidArgument, "'user' is not a principal name");
   std::optional<std::string> who = principal;
   if (!user) {
     // An end user never makes a request itself: its report is that of the
@@ -65,7 +69,8 @@ Result<report::BreachReport> Build(Runtime& rt, const report::BreachQuery& q) {
   // Canaries are counted, never listed (docs/exfiltration.md).
   guard::CanarySet& canaries = rt.guard().canaries();
   return report::BuildBreachReport(
-      rt.audit().reader(), rt.vault().schema(), rt.options().audit_anchor, q, rt.clock().NowUnixMillis(),
+      rt.audit().reader(), rt.vault().schema(), rt.options().audit_anchor, q,
+      rt.clock().NowUnixMillis(),
       {.is_canary = [&canaries](std::string_view subject) { return canaries.Contains(subject); }});
 }
 
@@ -118,7 +123,8 @@ Result<json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const jso
     COFFRE_ASSIGN_OR_RETURN(std::string out, OutPath(req));
     COFFRE_ASSIGN_OR_RETURN(report::BreachReport r, Build(rt, q));
     if (!r.verification.ok) return Failed(r);
-    COFFRE_TRY(WriteNewFile(out, report::Render(r, format, {.contact = contact.value_or(""), .lang = lang})));
+    COFFRE_TRY(WriteNewFile(
+        out, report::Render(r, format, {.contact = contact.value_or(""), .lang = lang})));
     return json::object{{"ok", true},
                         {"people", r.subjects.size()},
                         {"canaries", r.canaries},
@@ -140,8 +146,12 @@ Result<json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const jso
                                                            .recipient_public_key = recipient,
                                                            .out_path = out,
                                                            .source = std::string(source)}));
-    return json::object{{"ok", true},          {"people", n.people}, {"reachable", n.reachable},
-                        {"unreachable", n.unreachable}, {"erased", n.erased}, {"bytes", n.bytes},
+    return json::object{{"ok", true},
+                        {"people", n.people},
+                        {"reachable", n.reachable},
+                        {"unreachable", n.unreachable},
+                        {"erased", n.erased},
+                        {"bytes", n.bytes},
                         {"out", out}};
   }
   if (op == "bulk.export") {
@@ -159,8 +169,11 @@ Result<json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const jso
                                           .is_canary = [&](std::string_view s) {
                                             return rt.guard().canaries().Contains(s);
                                           }}));
-    return json::object{{"records", x.records}, {"subjects", x.subjects}, {"audit_entries", x.audit_entries},
-                        {"bytes", x.bytes}, {"out", out}};
+    return json::object{{"records", x.records},
+                        {"subjects", x.subjects},
+                        {"audit_entries", x.audit_entries},
+                        {"bytes", x.bytes},
+                        {"out", out}};
   }
   return Fail(ErrorCode::kInvalidArgument, "unknown operation");
 }

@@ -5,7 +5,8 @@
 // holds the vault, at the absolute path the request names (created, never
 // overwritten, mode 0600); the socket only carries summaries.
 //
-//   breach.report.file {principal, user?, from, to, format?: md|json|csv, contact?, lang?: en|fr, out}
+//   breach.report.file {principal, user?, from, to, format?: md|json|csv, contact?, lang?: en|fr,
+//   out}
 //                  -> {ok: true, people, canaries, records, entries, verified, out}
 //                   | {ok: false, first_bad_seq, problem}        (nothing written)
 //   breach.notify  {principal, user?, from, to, approval, recipient, out}
@@ -21,18 +22,18 @@
 // Thread-safety: as Admin.
 #pragma once
 
+#include <boost/json.hpp>
 #include <string_view>
 
-#include <boost/json.hpp>
-
-#include "common/status.h"
 #include "app/runtime.h"
+#include "common/status.h"
 
 namespace coffre::app {
 
 // `op`: "breach.report" (the entry breach.report.file), "breach.notify",
 // "bulk.export".
-Result<boost::json::object> ExecuteBreachOp(Runtime& rt, std::string_view op, const boost::json::object& request,
+Result<boost::json::object> ExecuteBreachOp(Runtime& rt, std::string_view op,
+                                            const boost::json::object& request,
                                             std::string_view source);
 
 }  // namespace coffre::app

@@ -16,9 +16,9 @@
 #include <boost/json.hpp>
 #include <optional>
 #include <span>
-#include <vector>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 

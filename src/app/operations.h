@@ -35,7 +35,7 @@ std::span<const Operation> ReportOperations();      // ops_reports.cc: breach.re
 std::span<const Operation> CardOperations();        // ops_cards.cc: card.*
 std::span<const Operation> CredentialOperations();  // ops_credentials.cc: credential.*
 std::span<const Operation>
-RetentionOperations();  // ops_retention.cc: retention.hold.*, archive.get
+RetentionOperations();                         // ops_retention.cc: retention.hold.*, archive.get
 std::span<const Operation> AdminOperations();  // ops_admin.cc: local callers only (app/admin.h)
 
 }  // namespace coffre::app

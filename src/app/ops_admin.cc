@@ -1,15 +1,13 @@
 #include "app/admin.h"
-
-#include "app/internal/input.h"
-#include "app/operation.h"
-#include "app/runner.h"
-
-#include "audit/verify.h"
-#include "common/bytes.h"
-#include "common/clock.h"
 #include "app/admin_breach_ops.h"
 #include "app/admin_data_ops.h"
 #include "app/admin_import_op.h"
+#include "app/internal/input.h"
+#include "app/operation.h"
+#include "app/runner.h"
+#include "audit/verify.h"
+#include "common/bytes.h"
+#include "common/clock.h"
 
 namespace coffre::app {
 namespace {
@@ -90,9 +88,11 @@ std::string PrincipalAuditReason(std::string_view op, const json::object& req,
 
 json::object RuleToJson(const schema::RetentionRule& r) {
   json::object o{{"from", r.from}, {"delete_after", schema::FormatDuration(r.delete_after)}};
-  o["archive_after"] = r.archive_after ? json::value(schema::FormatDuration(*r.archive_after)) : json::value(nullptr);
-  o["category"] = r.category == schema::RetentionRule::Category::kNone ? json::value(nullptr)
-                                                                      : json::value(schema::CategoryName(r.category));
+  o["archive_after"] = r.archive_after ? json::value(schema::FormatDuration(*r.archive_after))
+                                       : json::value(nullptr);
+  o["category"] = r.category == schema::RetentionRule::Category::kNone
+                      ? json::value(nullptr)
+                      : json::value(schema::CategoryName(r.category));
   return o;
 }
 
@@ -101,8 +101,12 @@ json::object PlanToJson(const retention::Plan& plan) {
   for (const retention::CollectionPlan& cp : plan.collections) {
     json::array records;
     for (const retention::PlannedRecord& p : cp.records) {
-      json::object o{{"id", ToHex(p.id)},   {"subject", ToHex(p.subject)}, {"state", p.archived ? "archived" : "online"},
-                     {"action", p.action}, {"due", Time(p.due)},          {"held", p.held}};
+      json::object o{{"id", ToHex(p.id)},
+                     {"subject", ToHex(p.subject)},
+                     {"state", p.archived ? "archived" : "online"},
+                     {"action", p.action},
+                     {"due", Time(p.due)},
+                     {"held", p.held}};
       if (p.activity_unknown) o["activity_unknown"] = true;
       records.push_back(std::move(o));
     }
@@ -130,8 +134,8 @@ namespace {
 
 // What the entry of `op` says beyond who and what (a reason, a count, the
 // subject of a hold): names, ids and counts, never a value.
-void Describe(Runtime& rt_, std::string_view op, const json::object& request, const Result<json::object>& result,
-              audit::Entry& e) {
+void Describe(Runtime& rt_, std::string_view op, const json::object& request,
+              const Result<json::object>& result, audit::Entry& e) {
   if (op == "canary.add" && result) {
     // A count, never the canaries' ids: the audit log is readable without
     // the key, and canaries must not be listable.
@@ -157,7 +161,8 @@ void Describe(Runtime& rt_, std::string_view op, const json::object& request, co
   }
   if (op == "cards.sweep" && result) {
     e.reason = std::to_string(result->at("expired").to_number<int64_t>()) + " expired, " +
-               std::to_string(result->at("evidence_deleted").to_number<int64_t>()) + " evidences deleted";
+               std::to_string(result->at("evidence_deleted").to_number<int64_t>()) +
+               " evidences deleted";
   }
 }
 
@@ -175,7 +180,8 @@ Result<json::object> OpPrincipalAdd(Runtime& rt_, std::string_view op, const jso
   }
   COFFRE_ASSIGN_OR_RETURN(spec.attrs, AttrsOf(req));
   if (auto it = req.find("password"); it != req.end()) {
-    if (!it->value().is_string()) return Fail(ErrorCode::kInvalidArgument, "'password' must be a string");
+    if (!it->value().is_string())
+      return Fail(ErrorCode::kInvalidArgument, "'password' must be a string");
     spec.password = std::string(it->value().get_string());
   }
   COFFRE_ASSIGN_OR_RETURN(auto totp_issuer, OptionalString(req, "totp_issuer"));
@@ -203,7 +209,8 @@ Result<json::object> OpPrincipalList(Runtime& rt_, std::string_view op, const js
   return json::object{{"principals", std::move(list)}};
 }
 
-Result<json::object> OpPrincipalSuspendFamily(Runtime& rt_, std::string_view op, const json::object& req) {
+Result<json::object> OpPrincipalSuspendFamily(Runtime& rt_, std::string_view op,
+                                              const json::object& req) {
   auth::Directory& dir = rt_.directory();
   COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
   if (op == "principal.suspend") COFFRE_TRY(dir.Suspend(name));
@@ -244,7 +251,8 @@ Result<json::object> OpPrincipalUpdate(Runtime& rt_, std::string_view op, const 
   return PrincipalToJson(p);
 }
 
-Result<json::object> OpPrincipalRotateKey(Runtime& rt_, std::string_view op, const json::object& req) {
+Result<json::object> OpPrincipalRotateKey(Runtime& rt_, std::string_view op,
+                                          const json::object& req) {
   (void)op;
   auth::Directory& dir = rt_.directory();
   COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
@@ -260,7 +268,8 @@ Result<json::object> OpPrincipalRotateKey(Runtime& rt_, std::string_view op, con
   return out;
 }
 
-Result<json::object> OpPrincipalResetTotp(Runtime& rt_, std::string_view op, const json::object& req) {
+Result<json::object> OpPrincipalResetTotp(Runtime& rt_, std::string_view op,
+                                          const json::object& req) {
   (void)op;
   auth::Directory& dir = rt_.directory();
   COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
@@ -320,7 +329,8 @@ Result<json::object> OpPolicyLoad(Runtime& rt_, std::string_view op, const json:
   json::object out{{"roles", std::move(roles)}};
   json::array warnings;
   for (const std::string& r : rt_.policy()->RolesReadingWithoutLimits()) {
-    warnings.push_back(json::value("role '" + r + "' may read people's data without subject limits"));
+    warnings.push_back(
+        json::value("role '" + r + "' may read people's data without subject limits"));
   }
   if (!warnings.empty()) out["warnings"] = std::move(warnings);
   return out;
@@ -336,7 +346,9 @@ Result<json::object> OpAuditVerify(Runtime& rt_, std::string_view op, const json
     anchor = std::string(it->value().get_string());
   }
   COFFRE_ASSIGN_OR_RETURN(audit::VerifyReport r, audit::Verify(rt_.audit().reader(), anchor));
-  json::object out{{"ok", r.ok}, {"entries", r.entries}, {"checkpoints", r.checkpoints},
+  json::object out{{"ok", r.ok},
+                   {"entries", r.entries},
+                   {"checkpoints", r.checkpoints},
                    {"anchored", r.anchored}};
   if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;
   if (!r.problem.empty()) out["problem"] = r.problem;
@@ -352,7 +364,8 @@ Result<json::object> OpCanaryAdd(Runtime& rt_, std::string_view op, const json::
   }
   std::string domain;
   if (auto it = req.find("email_domain"); it != req.end()) {
-    if (!it->value().is_string()) return Fail(ErrorCode::kInvalidArgument, "'email_domain' must be a string");
+    if (!it->value().is_string())
+      return Fail(ErrorCode::kInvalidArgument, "'email_domain' must be a string");
     domain = std::string(it->value().get_string());
   }
   std::optional<uint64_t> seed;
@@ -362,9 +375,10 @@ Result<json::object> OpCanaryAdd(Runtime& rt_, std::string_view op, const json::
     }
     seed = static_cast<uint64_t>(it->value().get_int64());
   }
-  COFFRE_ASSIGN_OR_RETURN(size_t added,
-                          rt_.guard().AddCanaries(collection, static_cast<uint64_t>(count->value().get_int64()),
-                                                  domain, seed));
+  COFFRE_ASSIGN_OR_RETURN(
+      size_t added,
+      rt_.guard().AddCanaries(collection, static_cast<uint64_t>(count->value().get_int64()), domain,
+                              seed));
   return json::object{{"added", static_cast<int64_t>(added)}};
 }
 
@@ -373,7 +387,8 @@ Result<json::object> OpAlertsList(Runtime& rt_, std::string_view op, const json:
   guard::AlertFilter filter;
   for (auto [key, field] : {std::pair{"from", &filter.from}, std::pair{"to", &filter.to}}) {
     if (auto it = req.find(key); it != req.end()) {
-      if (!it->value().is_int64()) return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be unix seconds");
+      if (!it->value().is_int64())
+        return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be unix seconds");
       *field = it->value().get_int64();
     }
   }
@@ -434,7 +449,8 @@ Result<json::object> OpRetentionReport(Runtime& rt_, std::string_view op, const 
   (void)op;
   size_t limit = 1000;
   if (auto it = req.find("limit"); it != req.end()) {
-    if (!it->value().is_int64() || it->value().get_int64() < 1 || it->value().get_int64() > 100000) {
+    if (!it->value().is_int64() || it->value().get_int64() < 1 ||
+        it->value().get_int64() > 100000) {
       return Fail(ErrorCode::kInvalidArgument, "'limit' must be an integer from 1 to 100000");
     }
     limit = static_cast<size_t>(it->value().get_int64());
@@ -443,7 +459,8 @@ Result<json::object> OpRetentionReport(Runtime& rt_, std::string_view op, const 
   return PlanToJson(plan);
 }
 
-Result<json::object> OpRetentionHoldFamily(Runtime& rt_, std::string_view op, const json::object& req) {
+Result<json::object> OpRetentionHoldFamily(Runtime& rt_, std::string_view op,
+                                           const json::object& req) {
   COFFRE_ASSIGN_OR_RETURN(std::string subject, SubjectOf(req));
   if (op == "retention.hold") {
     COFFRE_TRY(rt_.retention().SetHold(subject, "local"));
@@ -459,9 +476,9 @@ Result<json::object> OpRetentionHoldFamily(Runtime& rt_, std::string_view op, co
   return out;
 }
 
-
 // The breach operations (app/admin_breach_ops.h), in the same shape.
-Result<json::object> OpBreach(Runtime& rt, std::string_view op, const json::object& req, std::string_view source) {
+Result<json::object> OpBreach(Runtime& rt, std::string_view op, const json::object& req,
+                              std::string_view source) {
   return ExecuteBreachOp(rt, op == "breach.report.file" ? "breach.report" : op, req, source);
 }
 
@@ -470,8 +487,10 @@ Result<json::object> OpBreach(Runtime& rt, std::string_view op, const json::obje
 Failure LocalFailure(const Error& e) { return {e.code, ErrorCodeName(e.code), e.message}; }
 
 using ManagementFn = Result<json::object> (*)(Runtime&, std::string_view, const json::object&);
-using SourcedFn = Result<json::object> (*)(Runtime&, std::string_view, const json::object&, std::string_view);
-using EntryFn = Result<json::object> (*)(Runtime&, std::string_view, const json::object&, audit::Entry&);
+using SourcedFn = Result<json::object> (*)(Runtime&, std::string_view, const json::object&,
+                                           std::string_view);
+using EntryFn = Result<json::object> (*)(Runtime&, std::string_view, const json::object&,
+                                         audit::Entry&);
 
 // What every local-only operation does around its body: refuse callers
 // that are not local, parse the JSON object body, run, describe the entry,
@@ -481,7 +500,8 @@ template <typename Body>
 Outcome RunLocal(Context& ctx, const OpInput& in, Body&& body) {
   const std::string_view op = ctx.operation().name;
   if (!ctx.caller().local) {
-    return ctx.Deny("operation '" + std::string(op) + "' is for local callers only (the admin socket, the CLI)");
+    return ctx.Deny("operation '" + std::string(op) +
+                    "' is for local callers only (the admin socket, the CLI)");
   }
   Runtime* rt = RuntimeServing(ctx.services());
   if (rt == nullptr) return ctx.Fail(Unavailable("no runtime serves these local operations"));
@@ -489,7 +509,8 @@ Outcome RunLocal(Context& ctx, const OpInput& in, Body&& body) {
   if (!in.body.empty()) {
     boost::system::error_code ec;
     json::value v = json::parse(in.body, ec);
-    if (ec || !v.is_object()) return ctx.Fail(InvalidRequest("the request body is not a JSON object"));
+    if (ec || !v.is_object())
+      return ctx.Fail(InvalidRequest("the request body is not a JSON object"));
     req = std::move(v.as_object());
   }
   audit::Entry& e = ctx.entry();
@@ -508,33 +529,37 @@ Outcome RunLocal(Context& ctx, const OpInput& in, Body&& body) {
 
 template <ManagementFn Fn>
 Outcome Management(Context& ctx, const OpInput& in) {
-  return RunLocal(ctx, in, [](Runtime& rt, std::string_view op, const json::object& req, audit::Entry&) {
-    return Fn(rt, op, req);
-  });
+  return RunLocal(ctx, in,
+                  [](Runtime& rt, std::string_view op, const json::object& req, audit::Entry&) {
+                    return Fn(rt, op, req);
+                  });
 }
 
 template <SourcedFn Fn>
 Outcome Sourced(Context& ctx, const OpInput& in) {
   const std::string source = ctx.caller().source;
-  return RunLocal(ctx, in, [&source](Runtime& rt, std::string_view op, const json::object& req, audit::Entry&) {
-    return Fn(rt, op, req, source);
-  });
+  return RunLocal(
+      ctx, in, [&source](Runtime& rt, std::string_view op, const json::object& req, audit::Entry&) {
+        return Fn(rt, op, req, source);
+      });
 }
 
 template <EntryFn Fn>
 Outcome WithEntry(Context& ctx, const OpInput& in) {
-  return RunLocal(ctx, in, [](Runtime& rt, std::string_view op, const json::object& req, audit::Entry& e) {
-    return Fn(rt, op, req, e);
-  });
+  return RunLocal(ctx, in,
+                  [](Runtime& rt, std::string_view op, const json::object& req, audit::Entry& e) {
+                    return Fn(rt, op, req, e);
+                  });
 }
 
 // records.import (app/admin_import_op.h): the importer on the descriptors
 // the caller passed with the request.
 Outcome ImportOp(Context& ctx, const OpInput& in) {
   const std::span<const int> fds = in.fds;
-  return RunLocal(ctx, in, [fds](Runtime& rt, std::string_view, const json::object& req, audit::Entry& e) {
-    return ImportFromDescriptors(rt, req, fds, e);
-  });
+  return RunLocal(ctx, in,
+                  [fds](Runtime& rt, std::string_view, const json::object& req, audit::Entry& e) {
+                    return ImportFromDescriptors(rt, req, fds, e);
+                  });
 }
 
 // Local-only operations: no policy target (the policy does not restrict

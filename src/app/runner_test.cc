@@ -42,13 +42,14 @@ class RunnerTest : public ::testing::Test {
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
     directory_ = std::make_unique<auth::Directory>(
-        *vault_->Grant("auth", auth::kDirectorySpaces), vault_->keyring().api_key_hash_key(), vault_->keyring().pepper(), clock_,
-        crypto::kTestPasswordHashParams);
+        *vault_->Grant("auth", auth::kDirectorySpaces), vault_->keyring().api_key_hash_key(),
+        vault_->keyring().pepper(), clock_, crypto::kTestPasswordHashParams);
     audit::Options ao;
     ao.anchor_path = tmp_ / "v.audit-anchor";
     ao.clock = &clock_;
     auto log = audit::AuditLog::Open(
-        *vault_->Grant("audit", audit::kAuditSpaces), crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()), ao);
+        *vault_->Grant("audit", audit::kAuditSpaces),
+        crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()), ao);
     ASSERT_TRUE(log) << log.error().message;
     audit_ = std::move(*log);
     runner_ = std::make_unique<Runner>(Services{.vault = *vault_,

@@ -41,23 +41,26 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   rt->options_ = o;
   rt->clock_ = o.clock != nullptr ? o.clock : &DefaultClock();
 #ifdef COFFRE_TEST_HOOKS
-  if (const char* path = std::getenv("COFFRE_TEST_CLOCK_FILE"); o.clock == nullptr && path && *path) {
+  if (const char* path = std::getenv("COFFRE_TEST_CLOCK_FILE");
+      o.clock == nullptr && path && *path) {
     rt->test_clock_ = std::make_unique<OffsetClock>(path);
     rt->clock_ = rt->test_clock_.get();
   }
 #endif
-  COFFRE_ASSIGN_OR_RETURN(rt->vault_, vault::Vault::Open({.dir = o.dir,
-                                                          .key_file = o.key_file,
-                                                          .erasure_journal = o.erasure_journal,
-                                                          .write_buffer_bytes = o.write_buffer_bytes,
-                                                          .row_cache_bytes = o.row_cache_bytes,
-                                                          .clock = rt->clock_,
-                                                          .erasers = {&rt->card_eraser_, &rt->hold_eraser_},
-                                                          .store = o.store}));
+  COFFRE_ASSIGN_OR_RETURN(rt->vault_,
+                          vault::Vault::Open({.dir = o.dir,
+                                              .key_file = o.key_file,
+                                              .erasure_journal = o.erasure_journal,
+                                              .write_buffer_bytes = o.write_buffer_bytes,
+                                              .row_cache_bytes = o.row_cache_bytes,
+                                              .clock = rt->clock_,
+                                              .erasers = {&rt->card_eraser_, &rt->hold_eraser_},
+                                              .store = o.store}));
   vault::Vault& v = *rt->vault_;
   COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));
   if (text) {
-    COFFRE_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::Parse(*text, v.schema(), "stored policy"));
+    COFFRE_ASSIGN_OR_RETURN(policy::Policy p,
+                            policy::Policy::Parse(*text, v.schema(), "stored policy"));
     rt->policy_ = std::make_shared<const policy::Policy>(std::move(p));
   } else {
     // No policy loaded yet: one that denies everything.
@@ -67,14 +70,17 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   // for it, nothing more (ADR 0023).
   const vault::Keyring& ring = v.keyring();
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle principals, v.Grant("auth", auth::kDirectorySpaces));
-  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle creds, v.Grant("credentials", credentials::kCredentialSpaces));
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle creds,
+                          v.Grant("credentials", credentials::kCredentialSpaces));
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle log, v.Grant("audit", audit::kAuditSpaces));
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle alerts, v.Grant("guard", guard::kAlertSpaces));
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle cards, v.Grant("cards", cards::kCardSpaces));
-  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle holds, v.Grant("retention", retention::kRetentionSpaces));
-  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle approvals, v.Grant("approval", approval::kApprovalSpaces));
-  rt->directory_ = std::make_unique<auth::Directory>(principals, ring.api_key_hash_key(), ring.pepper(),
-                                                     *rt->clock_, o.password_params);
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle holds,
+                          v.Grant("retention", retention::kRetentionSpaces));
+  COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle approvals,
+                          v.Grant("approval", approval::kApprovalSpaces));
+  rt->directory_ = std::make_unique<auth::Directory>(principals, ring.api_key_hash_key(),
+                                                     ring.pepper(), *rt->clock_, o.password_params);
   rt->credentials_ = std::make_unique<credentials::Credentials>(
       creds, ring.pepper(), ring.credential_token_key(), *rt->clock_, o.credential_options);
   audit::Options ao;
@@ -82,10 +88,13 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   ao.clock = rt->clock_;
   ao.recreate_anchor = o.recreate_audit_anchor;
   COFFRE_ASSIGN_OR_RETURN(
-      rt->audit_,
-      audit::AuditLog::Open(log, crypto::SigningKey::FromSeed(ring.audit_signing_seed()), std::move(ao)));
-  guard::GuardOptions go{
-      .vault = v, .directory = *rt->directory_, .audit = *rt->audit_, .clock = *rt->clock_, .alerts = alerts};
+      rt->audit_, audit::AuditLog::Open(
+                      log, crypto::SigningKey::FromSeed(ring.audit_signing_seed()), std::move(ao)));
+  guard::GuardOptions go{.vault = v,
+                         .directory = *rt->directory_,
+                         .audit = *rt->audit_,
+                         .clock = *rt->clock_,
+                         .alerts = alerts};
   if (!o.alert_webhook.empty()) {
     guard::WebhookOptions wo;
     wo.url = o.alert_webhook;
@@ -95,29 +104,32 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
     return Fail(ErrorCode::kInvalidArgument, "--alert-webhook-ca needs --alert-webhook");
   }
   COFFRE_ASSIGN_OR_RETURN(rt->guard_, guard::Guard::Open(std::move(go)));
-  COFFRE_ASSIGN_OR_RETURN(rt->cards_, cards::Cards::Open(v, cards, ring.kek(), ring.card_hash_key()));
+  COFFRE_ASSIGN_OR_RETURN(rt->cards_,
+                          cards::Cards::Open(v, cards, ring.kek(), ring.card_hash_key()));
   rt->retention_ = std::make_unique<retention::Retention>(v, holds, *rt->audit_, *rt->clock_);
-  rt->approvals_ = std::make_unique<approval::Approvals>(approvals, ring.secrets_key(), *rt->clock_);
+  rt->approvals_ =
+      std::make_unique<approval::Approvals>(approvals, ring.secrets_key(), *rt->clock_);
   return rt;
 }
 
 Result<cards::SweepStats> Runtime::SweepCards() {
-  COFFRE_ASSIGN_OR_RETURN(cards::SweepStats stats,
-                          cards_->Sweep(clock_->NowUnixSeconds(), [this](const cards::SweepEvent& ev) -> Status {
-                            audit::Entry e;
-                            e.principal = "coffre";
-                            e.action = std::string(cards::SweepEventName(ev.kind));
-                            e.record_id = ev.id;
-                            if (!ev.subject.empty()) e.subjects = {ev.subject};
-                            e.outcome = "allowed";
-                            e.reason = ev.kind == cards::SweepEvent::kExpired
-                                           ? "expiry month ended: number replaced by its keyed hash"
-                                           : "evidence retention ended: card deleted";
-                            e.source = "coffre:cards";
-                            auto appended = audit_->Append(std::move(e));
-                            if (!appended) return Fail(std::move(appended).error());
-                            return Ok();
-                          }));
+  COFFRE_ASSIGN_OR_RETURN(
+      cards::SweepStats stats,
+      cards_->Sweep(clock_->NowUnixSeconds(), [this](const cards::SweepEvent& ev) -> Status {
+        audit::Entry e;
+        e.principal = "coffre";
+        e.action = std::string(cards::SweepEventName(ev.kind));
+        e.record_id = ev.id;
+        if (!ev.subject.empty()) e.subjects = {ev.subject};
+        e.outcome = "allowed";
+        e.reason = ev.kind == cards::SweepEvent::kExpired
+                       ? "expiry month ended: number replaced by its keyed hash"
+                       : "evidence retention ended: card deleted";
+        e.source = "coffre:cards";
+        auto appended = audit_->Append(std::move(e));
+        if (!appended) return Fail(std::move(appended).error());
+        return Ok();
+      }));
   COFFRE_TRY(cards_->CompactIfShredded());
   return stats;
 }
@@ -141,13 +153,14 @@ std::shared_ptr<const policy::Policy> Runtime::policy() const {
 }
 
 Status Runtime::ReplacePolicy(const std::string& text) {
-  COFFRE_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::Parse(text, vault_->schema(), "policy"));
+  COFFRE_ASSIGN_OR_RETURN(policy::Policy p,
+                          policy::Policy::Parse(text, vault_->schema(), "policy"));
   COFFRE_ASSIGN_OR_RETURN(auto principals, directory_->List());
   for (const auth::Principal& who : principals) {
     if (!p.HasRole(who.role)) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "the policy lacks role '" + who.role + "', held by principal '" + who.name +
-                      "'; change or remove that principal first");
+      return Fail(ErrorCode::kInvalidArgument, "the policy lacks role '" + who.role +
+                                                   "', held by principal '" + who.name +
+                                                   "'; change or remove that principal first");
     }
   }
   COFFRE_TRY(vault_->PutConfig(kPolicyConfig, text));

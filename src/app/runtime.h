@@ -1,8 +1,8 @@
 // Everything a front end needs to serve one vault, opened from its data
 // directory: the vault, the principals directory, the audit log, the guard
-// (quotas, canaries, alerts), the payment cards, end users' credentials and the policy in force. `coffre serve` holds one for its lifetime; CLI commands
-// open one when no server runs. It lives in src/app so that the CLI does not
-// need the server to open a vault.
+// (quotas, canaries, alerts), the payment cards, end users' credentials and the policy in force.
+// `coffre serve` holds one for its lifetime; CLI commands open one when no server runs. It lives in
+// src/app so that the CLI does not need the server to open a vault.
 //
 //   auto rt = Runtime::Open({.dir = "demo", .key_file = "demo.key",
 //                            .erasure_journal = "demo.erasures",
@@ -21,9 +21,9 @@
 
 #include "approval/approvals.h"
 #include "audit/audit_log.h"
+#include "auth/principals.h"
 #include "cards/card_eraser.h"
 #include "cards/cards.h"
-#include "auth/principals.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "credentials/credentials.h"

@@ -1,10 +1,9 @@
 #include "approval/approvals.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <mutex>
 #include <tuple>
-
-#include <boost/json.hpp>
 
 #include "common/bytes.h"
 #include "common/time_text.h"
@@ -38,7 +37,8 @@ bool IsName(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '.' || c == '_' || c == '-'));
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              (i > 0 && (c == '.' || c == '_' || c == '-'));
     if (!ok) return false;
   }
   return true;
@@ -55,9 +55,9 @@ bool IsIdentifier(std::string_view s) {
 json::object ToJson(const Approval& a) {
   json::object params;
   for (const auto& [k, v] : a.params) params[k] = v;
-  return json::object{{"action", a.action},       {"params", std::move(params)},
-                      {"requester", a.requester}, {"approver", a.approver},
-                      {"created_ms", a.created_ms}, {"expires_ms", a.expires_ms},
+  return json::object{{"action", a.action},           {"params", std::move(params)},
+                      {"requester", a.requester},     {"approver", a.approver},
+                      {"created_ms", a.created_ms},   {"expires_ms", a.expires_ms},
                       {"approved_ms", a.approved_ms}, {"consumed_ms", a.consumed_ms}};
 }
 
@@ -102,10 +102,13 @@ Result<std::pair<int64_t, std::string>> CanonicalTime(const Params& p, std::stri
                                                       std::string_view action) {
   auto it = p.find(key);
   if (it == p.end()) {
-    return Fail(ErrorCode::kInvalidArgument, std::string(action) + ": parameter '" + std::string(key) + "' is required");
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string(action) + ": parameter '" + std::string(key) + "' is required");
   }
   const TimeBound bound = key == "to" ? TimeBound::kTo : TimeBound::kFrom;
-  COFFRE_ASSIGN_OR_RETURN(int64_t ms, ParseTime(it->second, bound, std::string(action) + ": '" + std::string(key) + "'"));
+  COFFRE_ASSIGN_OR_RETURN(
+      int64_t ms,
+      ParseTime(it->second, bound, std::string(action) + ": '" + std::string(key) + "'"));
   return std::pair{ms, FormatTimeBound(ms, bound)};
 }
 
@@ -113,10 +116,14 @@ Result<std::pair<int64_t, std::string>> CanonicalTime(const Params& p, std::stri
 
 std::string_view StateName(State s) {
   switch (s) {
-    case State::kPending: return "pending";
-    case State::kApproved: return "approved";
-    case State::kConsumed: return "consumed";
-    case State::kExpired: return "expired";
+    case State::kPending:
+      return "pending";
+    case State::kApproved:
+      return "approved";
+    case State::kConsumed:
+      return "consumed";
+    case State::kExpired:
+      return "expired";
   }
   return "expired";
 }
@@ -145,9 +152,11 @@ Result<Params> CanonicalParams(std::string_view action, const Params& p) {
   if (action == kBulkExport) {
     COFFRE_TRY(only({"collection"}));
     auto it = p.find("collection");
-    if (it == p.end()) return Fail(ErrorCode::kInvalidArgument, "bulk_export: parameter 'collection' is required");
+    if (it == p.end())
+      return Fail(ErrorCode::kInvalidArgument, "bulk_export: parameter 'collection' is required");
     if (!IsIdentifier(it->second)) {
-      return Fail(ErrorCode::kInvalidArgument, "bulk_export: 'collection' is not a collection name");
+      return Fail(ErrorCode::kInvalidArgument,
+                  "bulk_export: 'collection' is not a collection name");
     }
     out.emplace("collection", it->second);
     return out;
@@ -166,16 +175,19 @@ Result<Params> CanonicalParams(std::string_view action, const Params& p) {
       any = true;
     }
     if (!any) {
-      return Fail(ErrorCode::kInvalidArgument, "breach_notification: parameter 'principal' is required");
+      return Fail(ErrorCode::kInvalidArgument,
+                  "breach_notification: parameter 'principal' is required");
     }
     COFFRE_ASSIGN_OR_RETURN(auto from, CanonicalTime(p, "from", action));
     COFFRE_ASSIGN_OR_RETURN(auto to, CanonicalTime(p, "to", action));
-    if (to.first < from.first) return Fail(ErrorCode::kInvalidArgument, "breach_notification: 'to' is before 'from'");
+    if (to.first < from.first)
+      return Fail(ErrorCode::kInvalidArgument, "breach_notification: 'to' is before 'from'");
     out.emplace("from", std::move(from.second));
     out.emplace("to", std::move(to.second));
     return out;
   }
-  return Fail(ErrorCode::kInvalidArgument, "unknown approval action (known: bulk_export, breach_notification)");
+  return Fail(ErrorCode::kInvalidArgument,
+              "unknown approval action (known: bulk_export, breach_notification)");
 }
 
 Status Approvals::Store(const Approval& a) {
@@ -187,7 +199,8 @@ Status Approvals::Store(const Approval& a) {
 
 Result<Approval> Approvals::Request(std::string_view action, const Params& params,
                                     std::string_view requester) {
-  if (!IsName(requester)) return Fail(ErrorCode::kInvalidArgument, "the requester is not a principal name");
+  if (!IsName(requester))
+    return Fail(ErrorCode::kInvalidArgument, "the requester is not a principal name");
   COFFRE_ASSIGN_OR_RETURN(Params canonical, CanonicalParams(action, params));
   Approval a;
   a.id = crypto::RandomString(kIdBytes);
@@ -248,12 +261,14 @@ Result<std::vector<Approval>> Approvals::List(std::optional<State> state, size_t
 }
 
 Result<Approval> Approvals::Approve(std::string_view id, std::string_view approver) {
-  if (!IsName(approver)) return Fail(ErrorCode::kInvalidArgument, "the approver is not a principal name");
+  if (!IsName(approver))
+    return Fail(ErrorCode::kInvalidArgument, "the approver is not a principal name");
   std::lock_guard lock(StateMutex());
   COFFRE_ASSIGN_OR_RETURN(Approval a, Get(id));
   if (a.requester == approver) {
-    return Fail(ErrorCode::kPermissionDenied,
-                "approval " + ToHex(id) + " must be approved by another principal than its requester");
+    return Fail(
+        ErrorCode::kPermissionDenied,
+        "approval " + ToHex(id) + " must be approved by another principal than its requester");
   }
   const int64_t now = clock_.NowUnixMillis();
   State s = a.StateAt(now);
@@ -267,19 +282,22 @@ Result<Approval> Approvals::Approve(std::string_view id, std::string_view approv
   return a;
 }
 
-Result<Approval> Approvals::Consume(std::string_view id, std::string_view action, const Params& params) {
+Result<Approval> Approvals::Consume(std::string_view id, std::string_view action,
+                                    const Params& params) {
   COFFRE_ASSIGN_OR_RETURN(Params canonical, CanonicalParams(action, params));
   std::lock_guard lock(StateMutex());
   COFFRE_ASSIGN_OR_RETURN(Approval a, Get(id));
   const std::string shown = "approval " + ToHex(id);
   if (a.action != action) {
-    return Fail(ErrorCode::kPermissionDenied, shown + " is for " + a.action + ", not " + std::string(action));
+    return Fail(ErrorCode::kPermissionDenied,
+                shown + " is for " + a.action + ", not " + std::string(action));
   }
   const int64_t now = clock_.NowUnixMillis();
   State s = a.StateAt(now);
   if (s != State::kApproved) {
-    return Fail(ErrorCode::kPermissionDenied, shown + " is " + std::string(StateName(s)) +
-                                                  (s == State::kPending ? " (a second admin must approve it)" : ""));
+    return Fail(ErrorCode::kPermissionDenied,
+                shown + " is " + std::string(StateName(s)) +
+                    (s == State::kPending ? " (a second admin must approve it)" : ""));
   }
   if (a.params != canonical) {
     std::string which;
@@ -290,7 +308,8 @@ Result<Approval> Approvals::Consume(std::string_view id, std::string_view action
     for (const auto& [k, v] : canonical) {
       if (!a.params.contains(k)) which += (which.empty() ? "" : ", ") + k;
     }
-    return Fail(ErrorCode::kPermissionDenied, shown + " was approved for other parameters (" + which + ")");
+    return Fail(ErrorCode::kPermissionDenied,
+                shown + " was approved for other parameters (" + which + ")");
   }
   a.consumed_ms = now;
   COFFRE_TRY(Store(a));

@@ -79,7 +79,8 @@ class Approvals {
       : store_(store), key_(seal_key), clock_(clock) {}
 
   // A pending approval asked for by `requester`.
-  Result<Approval> Request(std::string_view action, const Params& params, std::string_view requester);
+  Result<Approval> Request(std::string_view action, const Params& params,
+                           std::string_view requester);
   // Who may approve is checked by the caller too: over the API, only a
   // human principal (src/app/ops_reports.cc).
   // kNotFound for an unknown id; kPermissionDenied when `approver` is the

@@ -24,8 +24,8 @@ class ApprovalsTest : public testing::Test {
     auto store = storage::OpenMemoryStore({.data = storage::NewMemoryData()});
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
-    approvals_ = std::make_unique<Approvals>(storage::SpaceHandle(*store_, "approval", kApprovalSpaces),
-                                             key_, clock_);
+    approvals_ = std::make_unique<Approvals>(
+        storage::SpaceHandle(*store_, "approval", kApprovalSpaces), key_, clock_);
   }
   void TearDown() override {
     approvals_.reset();
@@ -67,8 +67,11 @@ TEST_F(ApprovalsTest, NeedsTwoPrincipalsAndIsConsumedOnce) {
   // Another action or other parameters: refused, and not consumed.
   EXPECT_EQ(approvals_->Consume(a->id, kBulkExport, {{"collection", "cards"}}).error().code,
             ErrorCode::kPermissionDenied);
-  EXPECT_EQ(approvals_->Consume(a->id, kBreachNotification,
-                                {{"principal", "x"}, {"from", "2027-01-01T00:00:00Z"}, {"to", "2027-01-02T00:00:00Z"}})
+  EXPECT_EQ(approvals_
+                ->Consume(a->id, kBreachNotification,
+                          {{"principal", "x"},
+                           {"from", "2027-01-01T00:00:00Z"},
+                           {"to", "2027-01-02T00:00:00Z"}})
                 .error()
                 .code,
             ErrorCode::kPermissionDenied);
@@ -95,45 +98,61 @@ TEST_F(ApprovalsTest, ExpireAfter24Hours) {
 }
 
 TEST_F(ApprovalsTest, BreachNotificationParametersAreCanonical) {
-  Approval a = Approved(std::string(kBreachNotification),
-                        {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00.500Z"}, {"to", "2027-01-02T00:00:00+00:00"}});
-  EXPECT_EQ(a.params.at("from"), "2027-01-01T00:00:00.500Z");  // the report's window, to the millisecond
+  Approval a = Approved(std::string(kBreachNotification), {{"principal", "support-app"},
+                                                           {"from", "2027-01-01T00:00:00.500Z"},
+                                                           {"to", "2027-01-02T00:00:00+00:00"}});
+  EXPECT_EQ(a.params.at("from"),
+            "2027-01-01T00:00:00.500Z");  // the report's window, to the millisecond
   EXPECT_EQ(a.params.at("to"), "2027-01-02T00:00:00Z");
   // Any offset and plain dates (issue 13, item 5): the same window reads the same.
-  Approval b = Approved(std::string(kBreachNotification),
-                        {{"principal", "support-app"}, {"from", "2027-01-01T01:00:00+01:00"}, {"to", "2027-01-01"}});
+  Approval b = Approved(
+      std::string(kBreachNotification),
+      {{"principal", "support-app"}, {"from", "2027-01-01T01:00:00+01:00"}, {"to", "2027-01-01"}});
   EXPECT_EQ(b.params.at("from"), "2027-01-01T00:00:00Z");
   EXPECT_EQ(b.params.at("to"), "2027-01-01T23:59:59Z");  // the whole day
   EXPECT_TRUE(approvals_->Consume(b.id, kBreachNotification,
-                                  {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00Z"},
+                                  {{"principal", "support-app"},
+                                   {"from", "2027-01-01T00:00:00Z"},
                                    {"to", "2027-01-01T23:59:59Z"}}));
-  auto impossible = approvals_->Request(kBreachNotification,
-                                        {{"principal", "x"}, {"from", "2027-02-29"}, {"to", "2027-03-01"}}, "alice");
+  auto impossible = approvals_->Request(
+      kBreachNotification, {{"principal", "x"}, {"from", "2027-02-29"}, {"to", "2027-03-01"}},
+      "alice");
   ASSERT_FALSE(impossible);
   EXPECT_NE(impossible.error().message.find("2027-02 has no day 29"), std::string::npos);
   // A user the approval did not name is another report.
   EXPECT_FALSE(approvals_->Consume(a.id, kBreachNotification,
-                                   {{"principal", "support-app"}, {"user", "u1"}, {"from", "2027-01-01T00:00:00Z"},
+                                   {{"principal", "support-app"},
+                                    {"user", "u1"},
+                                    {"from", "2027-01-01T00:00:00Z"},
                                     {"to", "2027-01-02T00:00:00Z"}}));
   // Another window (from a whole second earlier) is another report.
   EXPECT_FALSE(approvals_->Consume(a.id, kBreachNotification,
-                                   {{"principal", "support-app"}, {"from", "2027-01-01T00:00:00Z"},
+                                   {{"principal", "support-app"},
+                                    {"from", "2027-01-01T00:00:00Z"},
                                     {"to", "2027-01-02T00:00:00Z"}}));
   EXPECT_TRUE(approvals_->Consume(a.id, kBreachNotification,
-                                  {{"principal", "support-app"}, {"from", "2027-01-01T01:00:00.5+01:00"},
+                                  {{"principal", "support-app"},
+                                   {"from", "2027-01-01T01:00:00.5+01:00"},
                                    {"to", "2027-01-02T00:00:00Z"}}));
 }
 
 TEST_F(ApprovalsTest, RefusesUnknownActionsAndBadParameters) {
-  EXPECT_EQ(approvals_->Request("drop_everything", {}, "alice").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(approvals_->Request("drop_everything", {}, "alice").error().code,
+            ErrorCode::kInvalidArgument);
   EXPECT_FALSE(approvals_->Request(kBulkExport, {}, "alice"));
-  EXPECT_FALSE(approvals_->Request(kBulkExport, {{"collection", "people"}, {"extra", "1"}}, "alice"));
+  EXPECT_FALSE(
+      approvals_->Request(kBulkExport, {{"collection", "people"}, {"extra", "1"}}, "alice"));
   EXPECT_FALSE(approvals_->Request(kBulkExport, {{"collection", "Jean Dupont"}}, "alice"));
-  EXPECT_FALSE(approvals_->Request(kBreachNotification, {{"from", "2027-01-01T00:00:00Z"}, {"to", "2027-01-02T00:00:00Z"}}, "alice"));
-  EXPECT_FALSE(approvals_->Request(kBreachNotification,
-                                   {{"principal", "x"}, {"from", "2027-01-02T00:00:00Z"}, {"to", "2027-01-01T00:00:00Z"}},
-                                   "alice"));
-  EXPECT_FALSE(approvals_->Request(kBreachNotification, {{"principal", "x"}, {"from", "yesterday"}, {"to", "2027-01-01T00:00:00Z"}}, "alice"));
+  EXPECT_FALSE(approvals_->Request(
+      kBreachNotification, {{"from", "2027-01-01T00:00:00Z"}, {"to", "2027-01-02T00:00:00Z"}},
+      "alice"));
+  EXPECT_FALSE(approvals_->Request(
+      kBreachNotification,
+      {{"principal", "x"}, {"from", "2027-01-02T00:00:00Z"}, {"to", "2027-01-01T00:00:00Z"}},
+      "alice"));
+  EXPECT_FALSE(approvals_->Request(
+      kBreachNotification,
+      {{"principal", "x"}, {"from", "yesterday"}, {"to", "2027-01-01T00:00:00Z"}}, "alice"));
   EXPECT_EQ(approvals_->Get(std::string(16, 'x')).error().code, ErrorCode::kNotFound);
 }
 

@@ -25,9 +25,7 @@ constexpr size_t kMaxGroupEntries = 4096;
 constexpr size_t kMaxPendingMinutes = 16;
 constexpr size_t kQueryChunk = 256;
 
-Error Corrupt(const std::string& what) {
-  return Error{ErrorCode::kDataLoss, "audit log: " + what};
-}
+Error Corrupt(const std::string& what) { return Error{ErrorCode::kDataLoss, "audit log: " + what}; }
 
 }  // namespace
 
@@ -153,7 +151,8 @@ Result<WalkStart> StartOfRecovery(storage::SpaceHandle store, const internal::He
   WalkStart start;
   if (head.last_checkpoint_seq == 0) return start;
   const std::string seq = std::to_string(head.last_checkpoint_seq);
-  COFFRE_ASSIGN_OR_RETURN(auto v, store.Get(Space::kAudit, internal::CheckpointKey(head.last_checkpoint_seq)));
+  COFFRE_ASSIGN_OR_RETURN(
+      auto v, store.Get(Space::kAudit, internal::CheckpointKey(head.last_checkpoint_seq)));
   if (v) start.checkpoint = internal::DecodeCheckpointValue(head.last_checkpoint_seq, *v);
   if (!start.checkpoint) return Fail(Corrupt("checkpoint " + seq + " is missing or corrupt"));
   const internal::Checkpoint& cp = *start.checkpoint;
@@ -166,7 +165,8 @@ Result<WalkStart> StartOfRecovery(storage::SpaceHandle store, const internal::He
   if (!parts || !e || e->seq != cp.seq) {
     return Fail(Corrupt("entry " + seq + " is missing or altered (run coffre audit verify)"));
   }
-  if (parts->hash != cp.hash) return Fail(Corrupt("entry " + seq + " does not match its checkpoint"));
+  if (parts->hash != cp.hash)
+    return Fail(Corrupt("entry " + seq + " does not match its checkpoint"));
   start.first = cp.seq + 1;
   start.hash = cp.hash;
   start.time_ms = e->time_ms;
@@ -175,18 +175,21 @@ Result<WalkStart> StartOfRecovery(storage::SpaceHandle store, const internal::He
 
 // The anchor's last checkpoint against the recovered log: not ahead of it,
 // signed by its key, and matching the entry it covers.
-Status CheckAnchored(storage::SpaceHandle store, const std::string& anchor, const internal::Checkpoint& anchored,
-                     uint64_t last_seq, std::string_view public_key) {
+Status CheckAnchored(storage::SpaceHandle store, const std::string& anchor,
+                     const internal::Checkpoint& anchored, uint64_t last_seq,
+                     std::string_view public_key) {
   const std::string seq = std::to_string(anchored.seq);
   if (anchored.seq > last_seq) {
-    return Fail(Corrupt("the log ends at entry " + std::to_string(last_seq) + " but anchor " + anchor +
-                        " holds checkpoint " + seq +
-                        ": entries were removed (after restoring a backup of the data directory,"
-                        " run `coffre audit reanchor DIR` to start a new anchor; the old one is kept"
-                        " as evidence)"));
+    return Fail(
+        Corrupt("the log ends at entry " + std::to_string(last_seq) + " but anchor " + anchor +
+                " holds checkpoint " + seq +
+                ": entries were removed (after restoring a backup of the data directory,"
+                " run `coffre audit reanchor DIR` to start a new anchor; the old one is kept"
+                " as evidence)"));
   }
   if (!internal::CheckpointSignatureValid(anchored, public_key)) {
-    return Fail(Corrupt("anchor checkpoint " + seq + " does not verify under this log's signing key"));
+    return Fail(
+        Corrupt("anchor checkpoint " + seq + " does not verify under this log's signing key"));
   }
   COFFRE_ASSIGN_OR_RETURN(auto v, store.Get(Space::kAudit, internal::EntryKey(anchored.seq)));
   auto parts = v ? internal::SplitStoredEntry(*v) : std::nullopt;
@@ -313,9 +316,9 @@ Status AuditLog::Flush() {
   bool checkpoint_due;
   {
     std::lock_guard lock(mu_);
-    checkpoint_due = last_seq_ > last_checkpoint_seq_ &&
-                     clock_.NowUnixMillis() - last_checkpoint_time_ms_ >=
-                         options_.checkpoint_interval_ms;
+    checkpoint_due =
+        last_seq_ > last_checkpoint_seq_ &&
+        clock_.NowUnixMillis() - last_checkpoint_time_ms_ >= options_.checkpoint_interval_ms;
   }
   if (entries.empty() && !checkpoint_due) return Ok();
   const size_t summaries = entries.size();
@@ -330,7 +333,8 @@ Status AuditLog::Checkpoint() {
   return Ok();
 }
 
-void AuditLog::Enqueue(Request& req, std::vector<Entry> entries, size_t summaries, bool checkpoint) {
+void AuditLog::Enqueue(Request& req, std::vector<Entry> entries, size_t summaries,
+                       bool checkpoint) {
   // The leading `summaries` entries hold unauthenticated counts (time_ms is
   // their minute until stamped): remember them to put them back on failure.
   for (size_t i = 0; i < summaries && i < entries.size(); ++i) {
@@ -436,8 +440,8 @@ void AuditLog::RunSyncer() {
     // A log already broken syncs nothing more: what it covers fails.
     Status s = broken_ ? Status(Fail(*broken_)) : Status(Ok());
     lock.unlock();
-    const bool any_written =
-        std::any_of(taken.begin(), taken.end(), [](const auto& w) { return w->status.has_value(); });
+    const bool any_written = std::any_of(taken.begin(), taken.end(),
+                                         [](const auto& w) { return w->status.has_value(); });
     if (s && any_written) {
       try {
         s = store_.SyncWal();
@@ -556,14 +560,14 @@ Status AuditLog::CommitGroup(std::vector<Request*>& group,
       batch->Put(Space::kAudit, internal::EntryKey(seq), value);
       if (!e.principal.empty()) {
         batch->Put(Space::kAuditByPrincipal,
-                   internal::IndexKey(internal::PrincipalPrefix(internal::kRolePrincipal, e.principal),
-                                      time, seq),
+                   internal::IndexKey(
+                       internal::PrincipalPrefix(internal::kRolePrincipal, e.principal), time, seq),
                    "");
       }
       if (!e.on_behalf_of.empty()) {
         batch->Put(Space::kAuditByPrincipal,
-                   internal::IndexKey(internal::PrincipalPrefix(internal::kRoleUser, e.on_behalf_of),
-                                      time, seq),
+                   internal::IndexKey(
+                       internal::PrincipalPrefix(internal::kRoleUser, e.on_behalf_of), time, seq),
                    "");
       }
       subjects.assign(e.subjects.begin(), e.subjects.end());
@@ -578,8 +582,7 @@ Status AuditLog::CommitGroup(std::vector<Request*>& group,
   }
   if (want_checkpoint && seq > checkpoint_seq) sign(seq);
   if (batch->Count() == 0) return Ok();
-  batch->Put(Space::kAudit, internal::kHeadKey,
-             internal::EncodeHead({seq, hash, checkpoint_seq}));
+  batch->Put(Space::kAudit, internal::kHeadKey, internal::EncodeHead({seq, hash, checkpoint_seq}));
   // Fail closed: nothing below runs, and the chain state stays as it was,
   // unless the whole group is written. The syncer makes it durable (and
   // anchors `checkpoints`) before anyone in the group is answered.
@@ -673,7 +676,8 @@ bool Matches(const Filter& f, const Entry& e) {
   if (e.time_ms < f.from_ms || e.time_ms > f.to_ms) return false;
   if (f.principal && e.principal != *f.principal) return false;
   if (f.on_behalf_of && e.on_behalf_of != *f.on_behalf_of) return false;
-  if (f.subject && std::find(e.subjects.begin(), e.subjects.end(), *f.subject) == e.subjects.end()) {
+  if (f.subject &&
+      std::find(e.subjects.begin(), e.subjects.end(), *f.subject) == e.subjects.end()) {
     return false;
   }
   return true;

@@ -83,7 +83,7 @@ struct Options {
 struct Filter {
   std::optional<std::string> principal = std::nullopt;     // entries made by this principal
   std::optional<std::string> on_behalf_of = std::nullopt;  // entries made for this end user
-  std::optional<std::string> subject = std::nullopt;       // 16 raw bytes: entries touching this subject
+  std::optional<std::string> subject = std::nullopt;  // 16 raw bytes: entries touching this subject
   int64_t from_ms = 0;
   int64_t to_ms = INT64_MAX;
   size_t limit = 0;  // 0: no limit
@@ -104,8 +104,7 @@ class AuditLog {
   //   kInvalidArgument    no anchor path, checkpoint_every of 0;
   //   kIoError            storage or anchor file failure.
   static Result<std::unique_ptr<AuditLog>> Open(storage::SpaceHandle store,
-                                                crypto::SigningKey signing_key,
-                                                Options options);
+                                                crypto::SigningKey signing_key, Options options);
   // Tries to checkpoint the tail (errors ignored: the tail is still chained
   // and is checked at the next Open). Call Checkpoint() to see errors.
   ~AuditLog();
@@ -216,11 +215,11 @@ class AuditLog {
   // Groups written by the committer, oldest first, for the syncer.
   std::deque<std::unique_ptr<Written>> written_;
   std::condition_variable written_cv_;
-  bool syncer_idle_ = false;       // waiting on written_cv_ for a group
-  bool syncer_waiting_ = false;    // waiting on written_cv_ for written_through_
-  uint64_t enqueued_ = 0;          // submissions queued, ever
-  uint64_t written_through_ = 0;   // submissions handed to the syncer, ever
-  bool committer_done_ = false;    // RunCommitter returned: the syncer may stop
+  bool syncer_idle_ = false;      // waiting on written_cv_ for a group
+  bool syncer_waiting_ = false;   // waiting on written_cv_ for written_through_
+  uint64_t enqueued_ = 0;         // submissions queued, ever
+  uint64_t written_through_ = 0;  // submissions handed to the syncer, ever
+  bool committer_done_ = false;   // RunCommitter returned: the syncer may stop
   std::thread syncer_;
   // The last seq covered by a finished sync: what readers may see.
   uint64_t durable_seq_ = 0;

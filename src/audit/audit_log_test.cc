@@ -6,14 +6,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
-#include <future>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
+#include <mutex>
 #include <set>
-#include <chrono>
 #include <thread>
 
 #include "audit/internal/anchor.h"
@@ -85,7 +85,8 @@ class FailingStore final : public storage::Store {
   // syncs take no time, so groups would not form as they do on a disk).
   std::atomic<int> sync_micros{0};
   Status SyncWal() override {
-    if (int us = sync_micros.load(); us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
+    if (int us = sync_micros.load(); us > 0)
+      std::this_thread::sleep_for(std::chrono::microseconds(us));
     {
       std::unique_lock lock(hold_mu_);
       ++syncs_waiting;
@@ -305,7 +306,7 @@ TEST_F(AuditLogTest, OpenRefusesAnotherKeyAndATamperedTail) {
   {
     auto log = OpenLog(50, &failing);
     AppendN(*log, 60);
-    ASSERT_TRUE(log->Flush());  // no checkpoint yet: the interval has not passed
+    ASSERT_TRUE(log->Flush());   // no checkpoint yet: the interval has not passed
     failing.fail_writes = true;  // a crash: no checkpoint at shutdown
   }
   auto other = AuditLog::Open(Handle(*store_), KeyFrom('x'), Opts());
@@ -317,7 +318,8 @@ TEST_F(AuditLogTest, OpenRefusesAnotherKeyAndATamperedTail) {
   std::string value = Raw(55);
   std::string bytes(internal::SplitStoredEntry(value)->bytes);
   bytes[bytes.size() - 2] ^= 1;
-  Put(Space::kAudit, internal::EntryKey(55), bytes + std::string(internal::SplitStoredEntry(value)->hash));
+  Put(Space::kAudit, internal::EntryKey(55),
+      bytes + std::string(internal::SplitStoredEntry(value)->hash));
   auto log = AuditLog::Open(Handle(*store_), KeyFrom('k'), Opts());
   ASSERT_FALSE(log);
   EXPECT_EQ(log.error().code, ErrorCode::kDataLoss);
@@ -498,7 +500,8 @@ TEST_F(AuditLogTest, TruncatedTailIsCaughtThroughTheAnchor) {
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.error().code, ErrorCode::kDataLoss);
   // Without the anchor, the same store looks whole: that is what the anchor is for.
-  auto no_anchor = Verify(Handle(*store_), dir_ + "/elsewhere", {.public_key = KeyFrom('k').public_key()});
+  auto no_anchor =
+      Verify(Handle(*store_), dir_ + "/elsewhere", {.public_key = KeyFrom('k').public_key()});
   ASSERT_TRUE(no_anchor);
   EXPECT_TRUE(no_anchor->ok);
   EXPECT_FALSE(no_anchor->anchored);
@@ -575,7 +578,8 @@ TEST_F(AuditLogTest, UnauthenticatedSourcesAreCapped) {
     sources.push_back(e.source + " " + e.reason.substr(0, e.reason.find(' ')));
     return true;
   }));
-  EXPECT_EQ(sources, (std::vector<std::string>{"https:10.0.0.0 1", "https:10.0.0.1 1", "other 98"}));
+  EXPECT_EQ(sources,
+            (std::vector<std::string>{"https:10.0.0.0 1", "https:10.0.0.1 1", "other 98"}));
 }
 
 TEST_F(AuditLogTest, IndexesByPrincipalUserAndSubjectInTimeWindows) {
@@ -592,8 +596,10 @@ TEST_F(AuditLogTest, IndexesByPrincipalUserAndSubjectInTimeWindows) {
   }
   using V = std::vector<uint64_t>;
   EXPECT_EQ(QuerySeqs({.principal = "alice"}, *log), (V{1, 3, 5}));
-  EXPECT_EQ(QuerySeqs({.principal = "alice", .from_ms = t0 + 1000, .to_ms = t0 + 3999}, *log), (V{3}));
-  EXPECT_EQ(QuerySeqs({.principal = "alice", .from_ms = t0 + 2000, .to_ms = t0 + 4000}, *log), (V{3, 5}));
+  EXPECT_EQ(QuerySeqs({.principal = "alice", .from_ms = t0 + 1000, .to_ms = t0 + 3999}, *log),
+            (V{3}));
+  EXPECT_EQ(QuerySeqs({.principal = "alice", .from_ms = t0 + 2000, .to_ms = t0 + 4000}, *log),
+            (V{3, 5}));
   EXPECT_EQ(QuerySeqs({.principal = "bob", .from_ms = t0 + 1000, .to_ms = t0 + 5000}, *log),
             (V{2, 4, 6}));
   EXPECT_EQ(QuerySeqs({.principal = "ali"}, *log), V{});
@@ -699,17 +705,16 @@ TEST_F(AuditLogTest, AWindowSaysWhereItStartedAndVisitsEachEntryOnce) {
   }
   log.reset();
   std::vector<uint64_t> seen;
-  VerifyReport r = VerifyOrDie({.from_ms = t0 + 7000,
-                                .to_ms = t0 + 11000,
-                                .visit = [&](size_t part, const EntryView& e) {
-                                  EXPECT_EQ(part, 0u);
-                                  EXPECT_EQ(e.principal, "svc-a");
-                                  seen.push_back(e.seq);
-                                }});
+  VerifyReport r = VerifyOrDie(
+      {.from_ms = t0 + 7000, .to_ms = t0 + 11000, .visit = [&](size_t part, const EntryView& e) {
+         EXPECT_EQ(part, 0u);
+         EXPECT_EQ(e.principal, "svc-a");
+         seen.push_back(e.seq);
+       }});
   ASSERT_TRUE(r.ok) << r.problem;
   EXPECT_EQ(r.start_checkpoint_seq, 30u);
   EXPECT_EQ(r.start_checkpoint_time_ms, t0 + 5000);  // entries 26..30 share t0 + 5 s
-  EXPECT_EQ(r.end_checkpoint_seq, 70u);  // the first checkpoint signed after t0 + 11 s
+  EXPECT_EQ(r.end_checkpoint_seq, 70u);              // the first checkpoint signed after t0 + 11 s
   ASSERT_EQ(seen.size(), 40u);
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 31 + i);
   // From before the first entry: no starting checkpoint, the walk starts at 1.
@@ -720,7 +725,8 @@ TEST_F(AuditLogTest, AWindowSaysWhereItStartedAndVisitsEachEntryOnce) {
   // A visited entry that a later checkpoint contradicts fails the report.
   std::string bytes(internal::SplitStoredEntry(Raw(42))->bytes);
   bytes[bytes.size() - 1] ^= 1;
-  Put(Space::kAudit, internal::EntryKey(42), bytes + std::string(internal::SplitStoredEntry(Raw(42))->hash));
+  Put(Space::kAudit, internal::EntryKey(42),
+      bytes + std::string(internal::SplitStoredEntry(Raw(42))->hash));
   RechainFrom(42, 100);
   r = VerifyOrDie({.from_ms = t0 + 7000, .to_ms = t0 + 11000});
   EXPECT_FALSE(r.ok);
@@ -760,9 +766,10 @@ TEST_F(AuditLogTest, ShiftedEntryTimesCannotMoveAWindowPastItsEntries) {
   auto check = [&](const char* what, bool rechain) {
     if (rechain) RechainFrom(1, 100);
     std::vector<uint64_t> seen;
-    VerifyReport r = VerifyOrDie({.from_ms = from, .to_ms = to, .visit = [&](size_t, const EntryView& e) {
-                                    seen.push_back(e.seq);
-                                  }});
+    VerifyReport r =
+        VerifyOrDie({.from_ms = from, .to_ms = to, .visit = [&](size_t, const EntryView& e) {
+                       seen.push_back(e.seq);
+                     }});
     if (r.ok) {
       // Then every entry of the window was visited.
       for (uint64_t s = 36; s <= 60; ++s) {
@@ -805,8 +812,10 @@ TEST_F(AuditLogTest, ALateSignedCheckpointIsStillAWindowsSafeStart) {
   for (int i = 6; i <= 10; ++i) ASSERT_TRUE(log->Append(MakeEntry(i)));  // t0 + 100 s
   log.reset();
   std::vector<uint64_t> seen;
-  VerifyReport r = VerifyOrDie({.from_ms = t0 + 50'000, .to_ms = t0 + 200'000,
-                                .visit = [&](size_t, const EntryView& e) { seen.push_back(e.seq); }});
+  VerifyReport r = VerifyOrDie(
+      {.from_ms = t0 + 50'000, .to_ms = t0 + 200'000, .visit = [&](size_t, const EntryView& e) {
+         seen.push_back(e.seq);
+       }});
   ASSERT_TRUE(r.ok) << r.problem;
   EXPECT_FALSE(r.start_checkpoint_seq);  // checkpoint 5's signed time is not before `from`
   EXPECT_EQ(seen.front(), 1u);
@@ -893,7 +902,8 @@ TEST_F(AuditLogTest, AsyncBatchRefusesAnInvalidEntryAndReportsAFailedWrite) {
   std::vector<Entry> bad = {MakeEntry(3), MakeEntry(4)};
   bad[1].action.clear();
   bool called = false;
-  Status refused = log->AppendBatchAsync(std::move(bad), [&](const Result<uint64_t>&) { called = true; });
+  Status refused =
+      log->AppendBatchAsync(std::move(bad), [&](const Result<uint64_t>&) { called = true; });
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(refused.error().message.find("entry 1 "), std::string::npos) << refused.error().message;
@@ -901,7 +911,8 @@ TEST_F(AuditLogTest, AsyncBatchRefusesAnInvalidEntryAndReportsAFailedWrite) {
   // Fail closed: the callback gets the write's error, and nothing is kept.
   failing.fail_writes = true;
   std::promise<Result<uint64_t>> outcome;
-  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)}, [&](const Result<uint64_t>& r) { outcome.set_value(r); }));
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)},
+                                    [&](const Result<uint64_t>& r) { outcome.set_value(r); }));
   Result<uint64_t> r = outcome.get_future().get();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kIoError);
@@ -909,7 +920,8 @@ TEST_F(AuditLogTest, AsyncBatchRefusesAnInvalidEntryAndReportsAFailedWrite) {
   EXPECT_EQ(log->last_seq(), 2u);
   failing.fail_writes = false;
   std::promise<Result<uint64_t>> retried;
-  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)}, [&](const Result<uint64_t>& r2) { retried.set_value(r2); }));
+  ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(3)},
+                                    [&](const Result<uint64_t>& r2) { retried.set_value(r2); }));
   Result<uint64_t> again = retried.get_future().get();
   ASSERT_TRUE(again) << again.error().ToString();
   EXPECT_EQ(*again, 3u);  // no gap
@@ -934,7 +946,8 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
   // written group already waits for the next sync.
   ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(4, "svc-held")}, record));
   ASSERT_TRUE(Eventually([&] { return failing.writes - writes_before == 2; }));
-  for (int i = 5; i <= 9; ++i) ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i, "svc-held")}, record));
+  for (int i = 5; i <= 9; ++i)
+    ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i, "svc-held")}, record));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(failing.writes - writes_before, 2);
   EXPECT_EQ(done.size(), 0u);
@@ -951,7 +964,8 @@ TEST_F(AuditLogTest, GroupsWrittenDuringASyncWaitForItAndStayInvisible) {
   ASSERT_TRUE(Eventually([&] { return done.size() == 7; }));
   EXPECT_EQ(done.Get(), (std::vector<int64_t>{3, 4, 5, 6, 7, 8, 9}));  // in order, all durable
   EXPECT_EQ(log->last_seq(), 9u);
-  EXPECT_EQ(QuerySeqs({.principal = "svc-held"}, *log), (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(QuerySeqs({.principal = "svc-held"}, *log),
+            (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));
   anchored = internal::ReadLastAnchorCheckpoint(anchor_);
   ASSERT_TRUE(anchored && *anchored);
   EXPECT_EQ((*anchored)->seq, 5u);
@@ -984,7 +998,8 @@ TEST_F(AuditLogTest, AFailedSyncFailsItsGroupsAndBreaksTheLogUntilReopened) {
     // Broken: the disk is back, but the chain state cannot be trusted.
     for (int i = 4; i <= 6; ++i) {
       std::promise<Result<uint64_t>> outcome;
-      ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i)}, [&](const Result<uint64_t>& r) { outcome.set_value(r); }));
+      ASSERT_TRUE(log->AppendBatchAsync({MakeEntry(i)},
+                                        [&](const Result<uint64_t>& r) { outcome.set_value(r); }));
       Result<uint64_t> r = outcome.get_future().get();
       ASSERT_FALSE(r);
       EXPECT_EQ(r.error().code, ErrorCode::kIoError);
@@ -1075,7 +1090,7 @@ TEST_F(AuditLogTest, AnAnchorFailureAfterTheSyncBreaksTheLog) {
     auto log = OpenLog(3);
     AppendN(*log, 2);
     fs::rename(anchor_, anchor_ + ".kept");
-    fs::create_directory(anchor_);  // appending to it fails
+    fs::create_directory(anchor_);         // appending to it fails
     auto seq = log->Append(MakeEntry(3));  // signs checkpoint 3
     EXPECT_FALSE(seq);
     EXPECT_EQ(log->last_seq(), 2u);

@@ -1,9 +1,8 @@
 #include "audit/entry_json.h"
 
-#include <cstdio>
-
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
+#include <cstdio>
 
 #include "common/bytes.h"
 #include "common/clock.h"
@@ -34,8 +33,8 @@ boost::json::object EntryToJson(const Entry& e) {
   boost::json::array fields;
   fields.reserve(e.fields.size());
   for (const auto& f : e.fields) {
-    fields.emplace_back(boost::json::object{
-        {"name", f.field}, {"view", f.view == kViewMasked ? "masked" : "clear"}});
+    fields.emplace_back(boost::json::object{{"name", f.field},
+                                            {"view", f.view == kViewMasked ? "masked" : "clear"}});
   }
   o["fields"] = std::move(fields);
   o["purpose"] = e.purpose;

@@ -10,9 +10,8 @@
 // Thread-safety: free functions.
 #pragma once
 
-#include <string>
-
 #include <boost/json/object.hpp>
+#include <string>
 
 #include "audit/entry.h"
 

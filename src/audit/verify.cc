@@ -38,22 +38,21 @@ class StoredCheckpoints {
  private:
   Status Load() {
     constexpr size_t kChunk = 1024;
-    COFFRE_TRY(store_.ScanRange(Space::kAudit, internal::CheckpointKey(next_),
-                                std::string(1, internal::kCheckpointTag + 1),
-                                [&](std::string_view k, std::string_view v) {
-                                  auto seq = internal::SeqOfKey(k, internal::kCheckpointTag);
-                                  auto c = seq ? internal::DecodeCheckpointValue(*seq, v)
-                                               : std::nullopt;
-                                  if (!c) {
-                                    // Kept, with an empty signature: reported as invalid.
-                                    Checkpoint bad;
-                                    bad.seq = seq.value_or(next_);
-                                    c = bad;
-                                  }
-                                  next_ = c->seq + 1;
-                                  buffer_.push_back(std::move(*c));
-                                  return buffer_.size() < kChunk;
-                                }));
+    COFFRE_TRY(store_.ScanRange(
+        Space::kAudit, internal::CheckpointKey(next_), std::string(1, internal::kCheckpointTag + 1),
+        [&](std::string_view k, std::string_view v) {
+          auto seq = internal::SeqOfKey(k, internal::kCheckpointTag);
+          auto c = seq ? internal::DecodeCheckpointValue(*seq, v) : std::nullopt;
+          if (!c) {
+            // Kept, with an empty signature: reported as invalid.
+            Checkpoint bad;
+            bad.seq = seq.value_or(next_);
+            c = bad;
+          }
+          next_ = c->seq + 1;
+          buffer_.push_back(std::move(*c));
+          return buffer_.size() < kChunk;
+        }));
     if (buffer_.size() < kChunk) exhausted_ = true;
     return Ok();
   }
@@ -111,24 +110,25 @@ class Walker {
     Status inner = Ok();
     std::optional<internal::ChainBreak> broken;
     const std::string end = last_part ? std::string() : internal::EntryKey(range.last + 1);
-    COFFRE_TRY(internal::WalkChain(
-        store_, range.first, end, internal::ScanMode::kOnce, hash, expected, broken,
-        [&](const EntryView& e) {
-          r.last_seq = e.seq;
-          ++r.entries;
-          if (options_.visit) options_.visit(part_, e);
-          bool at_checkpoint = false;
-          inner = CheckCheckpoints(stored, e.seq, hash, at_checkpoint);
-          if (!inner || r.failed) return false;
-          // The checkpoint just matched authenticates this entry's time;
-          // times never go backwards, so nothing after it is in the window.
-          if (at_checkpoint && range.stop_after_ms && e.time_ms > *range.stop_after_ms) {
-            stopped = true;
-            r.end_checkpoint = e.seq;
-            return false;
-          }
-          return true;
-        }));
+    COFFRE_TRY(internal::WalkChain(store_, range.first, end, internal::ScanMode::kOnce, hash,
+                                   expected, broken, [&](const EntryView& e) {
+                                     r.last_seq = e.seq;
+                                     ++r.entries;
+                                     if (options_.visit) options_.visit(part_, e);
+                                     bool at_checkpoint = false;
+                                     inner = CheckCheckpoints(stored, e.seq, hash, at_checkpoint);
+                                     if (!inner || r.failed) return false;
+                                     // The checkpoint just matched authenticates this entry's time;
+                                     // times never go backwards, so nothing after it is in the
+                                     // window.
+                                     if (at_checkpoint && range.stop_after_ms &&
+                                         e.time_ms > *range.stop_after_ms) {
+                                       stopped = true;
+                                       r.end_checkpoint = e.seq;
+                                       return false;
+                                     }
+                                     return true;
+                                   }));
     if (broken) Bad(broken->seq, std::move(broken->problem));
     COFFRE_TRY(inner);
     if (r.failed || stopped) return Ok();
@@ -139,7 +139,8 @@ class Walker {
         if (later) {
           Bad(expected, "entry " + N(expected) + " is missing");
         } else {
-          Bad(expected, "entries after " + N(expected - 1) + " were removed (checkpoint " + N(range.last) + ")");
+          Bad(expected, "entries after " + N(expected - 1) + " were removed (checkpoint " +
+                            N(range.last) + ")");
         }
       }
       return Ok();
@@ -148,9 +149,11 @@ class Walker {
     uint64_t last = expected - 1;
     COFFRE_ASSIGN_OR_RETURN(const Checkpoint* beyond, stored.Peek());
     if (next_anchor_) {
-      Bad(last + 1, "entries after " + N(last) + " were removed (anchor checkpoint " + N(next_anchor_->seq) + ")");
+      Bad(last + 1, "entries after " + N(last) + " were removed (anchor checkpoint " +
+                        N(next_anchor_->seq) + ")");
     } else if (beyond != nullptr) {
-      Bad(last + 1, "entries after " + N(last) + " were removed (checkpoint " + N(beyond->seq) + ")");
+      Bad(last + 1,
+          "entries after " + N(last) + " were removed (checkpoint " + N(beyond->seq) + ")");
     }
     return Ok();
   }
@@ -175,7 +178,8 @@ class Walker {
           return Ok();
         }
         if (c->hash != hash) {
-          Bad(good + 1, "entries " + N(good + 1) + ".." + N(seq) + " do not match checkpoint " + N(seq));
+          Bad(good + 1,
+              "entries " + N(good + 1) + ".." + N(seq) + " do not match checkpoint " + N(seq));
           return Ok();
         }
         ++r_->checkpoints;
@@ -190,14 +194,16 @@ class Walker {
       if (a.seq == seq) {
         // The anchor line normally repeats the stored checkpoint, just
         // verified: the same bytes need no second Ed25519 verification.
-        bool same = last_verified_ && last_verified_->seq == a.seq && last_verified_->time_ms == a.time_ms &&
-                    last_verified_->hash == a.hash && last_verified_->signature == a.signature;
+        bool same = last_verified_ && last_verified_->seq == a.seq &&
+                    last_verified_->time_ms == a.time_ms && last_verified_->hash == a.hash &&
+                    last_verified_->signature == a.signature;
         if (!same && !internal::CheckpointSignatureValid(a, key_)) {
           Bad(seq, "anchor checkpoint " + N(seq) + " signature invalid");
           return Ok();
         }
         if (a.hash != hash) {
-          Bad(good + 1, "entries " + N(good + 1) + ".." + N(seq) + " do not match anchor checkpoint " + N(seq));
+          Bad(good + 1, "entries " + N(good + 1) + ".." + N(seq) +
+                            " do not match anchor checkpoint " + N(seq));
           return Ok();
         }
         ++r_->anchor_checkpoints;
@@ -232,13 +238,14 @@ class Walker {
 // precedes an entry before `from_ms`, unless it was signed late). The start
 // is range.first - 1 and range.hash; false when a checkpoint on the way does
 // not verify (the report says which).
-Result<bool> ChooseStart(storage::SpaceHandle store, const std::string& key, const VerifyOptions& options,
-                         Walker::Range& range, VerifyReport& report) {
+Result<bool> ChooseStart(storage::SpaceHandle store, const std::string& key,
+                         const VerifyOptions& options, Walker::Range& range, VerifyReport& report) {
   range.first = 1;
   range.hash = internal::ZeroHash();
   if (!options.from_ms) return true;
   COFFRE_ASSIGN_OR_RETURN(uint64_t first, internal::FirstSeqAtOrAfterTime(store, *options.from_ms));
-  COFFRE_ASSIGN_OR_RETURN(auto cp, internal::CheckpointAtOrBefore(store, first == 0 ? 0 : first - 1));
+  COFFRE_ASSIGN_OR_RETURN(auto cp,
+                          internal::CheckpointAtOrBefore(store, first == 0 ? 0 : first - 1));
   while (cp) {
     if (!internal::CheckpointSignatureValid(*cp, key)) {
       report.first_bad_seq = cp->seq;
@@ -267,15 +274,17 @@ Result<bool> ChooseStart(storage::SpaceHandle store, const std::string& key, con
 // last entry, so together they check exactly what one walk would. Where to
 // stop is decided by verified times only (Walker::Range); the binary
 // search's guess of the window's last entry only places the split points.
-Result<std::vector<Walker::Range>> SplitIntoParts(storage::SpaceHandle store, const VerifyOptions& options,
+Result<std::vector<Walker::Range>> SplitIntoParts(storage::SpaceHandle store,
+                                                  const VerifyOptions& options,
                                                   const Walker::Range& whole) {
   std::vector<Walker::Range> ranges{whole};
   const unsigned threads = std::max(1u, options.threads);
   if (threads == 1) return ranges;
   uint64_t stop_at = UINT64_MAX;
   if (options.to_ms) {
-    COFFRE_ASSIGN_OR_RETURN(uint64_t after, internal::FirstSeqAtOrAfterTime(
-                                                store, *options.to_ms == INT64_MAX ? INT64_MAX : *options.to_ms + 1));
+    COFFRE_ASSIGN_OR_RETURN(
+        uint64_t after, internal::FirstSeqAtOrAfterTime(
+                            store, *options.to_ms == INT64_MAX ? INT64_MAX : *options.to_ms + 1));
     COFFRE_ASSIGN_OR_RETURN(auto following, internal::EntryAtOrAfter(store, after));
     if (following) stop_at = after > 1 ? after - 1 : 1;
   }
@@ -304,7 +313,8 @@ Result<std::vector<Walker::Range>> SplitIntoParts(storage::SpaceHandle store, co
 // Walks the parts at once (the first on this thread) and adds their
 // findings to `report` in seq order: the first failing part ends it.
 Status WalkParts(storage::SpaceHandle store, const std::string& key, const std::string* anchor_path,
-                 const VerifyOptions& options, const std::vector<Walker::Range>& ranges, VerifyReport& report) {
+                 const VerifyOptions& options, const std::vector<Walker::Range>& ranges,
+                 VerifyReport& report) {
   std::vector<PartResult> results(ranges.size());
   std::vector<Status> statuses(ranges.size(), Ok());
   auto walk = [&](size_t i) {
@@ -330,7 +340,8 @@ Status WalkParts(storage::SpaceHandle store, const std::string& key, const std::
   }
   const PartResult& last = results.back();
   report.end_checkpoint_seq = last.end_checkpoint;
-  report.unsigned_tail = last.last_seq > last.last_good_checkpoint ? last.last_seq - last.last_good_checkpoint : 0;
+  report.unsigned_tail =
+      last.last_seq > last.last_good_checkpoint ? last.last_seq - last.last_good_checkpoint : 0;
   report.ok = true;
   return Ok();
 }
@@ -349,12 +360,13 @@ Status Run(storage::SpaceHandle store, const std::string& key, const std::string
 
 Result<bool> IndexNames(storage::SpaceHandle store, bool as_user, std::string_view name) {
   bool found = false;
-  COFFRE_TRY(store.Scan(Space::kAuditByPrincipal,
-                        internal::PrincipalPrefix(as_user ? internal::kRoleUser : internal::kRolePrincipal, name),
-                        [&](std::string_view, std::string_view) {
-                          found = true;
-                          return false;
-                        }));
+  COFFRE_TRY(store.Scan(
+      Space::kAuditByPrincipal,
+      internal::PrincipalPrefix(as_user ? internal::kRoleUser : internal::kRolePrincipal, name),
+      [&](std::string_view, std::string_view) {
+        found = true;
+        return false;
+      }));
   return found;
 }
 
@@ -380,7 +392,8 @@ Result<VerifyReport> Verify(storage::SpaceHandle store, const std::string& ancho
     key = *options.public_key;
   } else {
     return Fail(ErrorCode::kFailedPrecondition,
-                "no audit anchor at " + anchor_path + " and no public key given: nothing to verify against");
+                "no audit anchor at " + anchor_path +
+                    " and no public key given: nothing to verify against");
   }
   anchor.reset();  // each part reads the anchor with its own reader
   COFFRE_TRY(Run(store, key, report.anchored ? &anchor_path : nullptr, options, report));

@@ -74,7 +74,8 @@
 namespace coffre::auth {
 
 // The spaces the directory owns (vault::Vault::Grant, ADR 0023).
-inline constexpr storage::SpaceSet kDirectorySpaces = storage::Spaces({storage::Space::kPrincipals});
+inline constexpr storage::SpaceSet kDirectorySpaces =
+    storage::Spaces({storage::Space::kPrincipals});
 
 namespace internal {
 class SessionTable;

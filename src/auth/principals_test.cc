@@ -43,7 +43,9 @@ class DirectoryTest : public ::testing::Test {
     store_ = std::move(*store);
   }
   // The directory's spaces, as the composition root grants them.
-  storage::SpaceHandle Principals() { return storage::SpaceHandle(*store_, "auth", kDirectorySpaces); }
+  storage::SpaceHandle Principals() {
+    return storage::SpaceHandle(*store_, "auth", kDirectorySpaces);
+  }
   void Reopen(DirectoryOptions options = {}) {
     directory_.reset();
     directory_ = std::make_unique<Directory>(Principals(), hash_key_, pepper_, clock_,

@@ -32,8 +32,10 @@ inline bool Neighbours(char a, char b) {
 
 // "prefix + 16 random characters + suffix"; the fixed ends give the four
 // classes. Two calls share nothing but the ends.
-inline std::string FreshPassword(std::string_view prefix = "Qv7!", std::string_view suffix = "#z4K") {
-  static constexpr std::string_view kAlphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+inline std::string FreshPassword(std::string_view prefix = "Qv7!",
+                                 std::string_view suffix = "#z4K") {
+  static constexpr std::string_view kAlphabet =
+      "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
   std::string out(prefix);
   while (out.size() < prefix.size() + 16) {
     for (unsigned char c : crypto::RandomString(32)) {

@@ -47,7 +47,7 @@ Result<std::string> Generate(std::string_view secret, int64_t unix_seconds, int 
 // a step within kWindowSteps of `unix_seconds` and after `last_step` (pass -1
 // when no code was ever accepted); nullopt otherwise.
 [[nodiscard]] std::optional<int64_t> Verify(std::string_view secret, std::string_view code,
-                                           int64_t unix_seconds, int64_t last_step);
+                                            int64_t unix_seconds, int64_t last_step);
 
 inline constexpr std::string_view kDefaultIssuer = "coffre";
 

@@ -1,7 +1,6 @@
 #include "bulk/bulk_export.h"
 
 #include <algorithm>
-
 #include <boost/json.hpp>
 
 #include "api/record_json.h"
@@ -28,19 +27,25 @@ audit::Entry LocalEntry(std::string action, const ExportOptions& o) {
 
 }  // namespace
 
-Result<ExportResult> Export(vault::Vault& vault, audit::AuditLog& log, approval::Approvals& approvals,
-                            const ExportOptions& o) {
+Result<ExportResult> Export(vault::Vault& vault, audit::AuditLog& log,
+                            approval::Approvals& approvals, const ExportOptions& o) {
   const schema::Collection* coll = vault.schema().Find(o.collection);
-  if (coll == nullptr) return Fail(ErrorCode::kNotFound, "unknown collection '" + o.collection + "'");
-  if (o.approval_id.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "an approval id is 16 bytes");
-  if (o.page_records == 0) return Fail(ErrorCode::kInvalidArgument, "pages hold at least one record");
-  COFFRE_ASSIGN_OR_RETURN(auto writer, crypto::SealedFileWriter::Create(o.out_path, o.recipient_public_key));
-  COFFRE_ASSIGN_OR_RETURN(approval::Approval a,
-                          approvals.Consume(o.approval_id, approval::kBulkExport, {{"collection", o.collection}}));
+  if (coll == nullptr)
+    return Fail(ErrorCode::kNotFound, "unknown collection '" + o.collection + "'");
+  if (o.approval_id.size() != kIdBytes)
+    return Fail(ErrorCode::kInvalidArgument, "an approval id is 16 bytes");
+  if (o.page_records == 0)
+    return Fail(ErrorCode::kInvalidArgument, "pages hold at least one record");
+  COFFRE_ASSIGN_OR_RETURN(auto writer,
+                          crypto::SealedFileWriter::Create(o.out_path, o.recipient_public_key));
+  COFFRE_ASSIGN_OR_RETURN(
+      approval::Approval a,
+      approvals.Consume(o.approval_id, approval::kBulkExport, {{"collection", o.collection}}));
   const std::string approval = "approval " + ToHex(a.id);
   {
     audit::Entry e = LocalEntry("approval.consume", o);
-    e.reason = approval + " (bulk_export, requested by " + a.requester + ", approved by " + a.approver + ")";
+    e.reason = approval + " (bulk_export, requested by " + a.requester + ", approved by " +
+               a.approver + ")";
     COFFRE_TRY(log.Append(std::move(e)));
   }
 
@@ -48,7 +53,8 @@ Result<ExportResult> Export(vault::Vault& vault, audit::AuditLog& log, approval:
   std::string after;
   std::string lines;
   for (uint64_t part = 1;; ++part) {
-    COFFRE_ASSIGN_OR_RETURN(std::vector<vault::Record> page, vault.ListRecords(o.collection, after, o.page_records));
+    COFFRE_ASSIGN_OR_RETURN(std::vector<vault::Record> page,
+                            vault.ListRecords(o.collection, after, o.page_records));
     if (page.empty()) break;
     after = page.back().id;
     audit::Entry e = LocalEntry("bulk_export", o);
@@ -57,7 +63,8 @@ Result<ExportResult> Export(vault::Vault& vault, audit::AuditLog& log, approval:
     for (const vault::Record& r : page) {
       e.subjects.push_back(r.subject);
       for (const vault::FieldValue& f : r.fields) {
-        if (const schema::FieldDef* d = coll->Find(f.name)) shown[static_cast<size_t>(d - coll->fields.data())] = true;
+        if (const schema::FieldDef* d = coll->Find(f.name))
+          shown[static_cast<size_t>(d - coll->fields.data())] = true;
       }
     }
     std::sort(e.subjects.begin(), e.subjects.end());

@@ -47,7 +47,7 @@ struct ExportOptions {
   std::string approval_id;           // 16 raw bytes
   std::string recipient_public_key;  // 32 raw bytes (X25519)
   std::string out_path;
-  std::string source;                // the audited source, "cli:uid=1000"
+  std::string source;  // the audited source, "cli:uid=1000"
   size_t page_records = 1000;
   // Whether a subject (raw id) is a canary (guard::CanarySet::Contains);
   // unset: no record is flagged.
@@ -65,7 +65,7 @@ struct ExportResult {
 // output exists; kInvalidArgument for an unusable public key;
 // kPermissionDenied when the approval does not authorise this export (not
 // approved, expired, consumed, or for something else).
-Result<ExportResult> Export(vault::Vault& vault, audit::AuditLog& log, approval::Approvals& approvals,
-                            const ExportOptions& options);
+Result<ExportResult> Export(vault::Vault& vault, audit::AuditLog& log,
+                            approval::Approvals& approvals, const ExportOptions& options);
 
 }  // namespace coffre::bulk

@@ -32,20 +32,29 @@ class BulkExportTest : public testing::Test {
     tmp_ = tmpl;
     // The store in memory (storage/memory_store.h): no file needed.
     const storage::StoreOpener mem = storage::MemoryStoreOpener(storage::NewMemoryData());
-    auto init = vault::Vault::Init({tmp_ + "/vault", COFFRE_SOURCE_DIR "/examples/people.toml", tmp_ + "/vault.key",
-                                    tmp_ + "/vault.erasures", {}, {}, mem});
+    auto init = vault::Vault::Init({tmp_ + "/vault",
+                                    COFFRE_SOURCE_DIR "/examples/people.toml",
+                                    tmp_ + "/vault.key",
+                                    tmp_ + "/vault.erasures",
+                                    {},
+                                    {},
+                                    mem});
     ASSERT_TRUE(init) << init.error().message;
-    auto v = vault::Vault::Open({.dir = tmp_ + "/vault", .key_file = tmp_ + "/vault.key",
-                                 .erasure_journal = tmp_ + "/vault.erasures", .store = mem});
+    auto v = vault::Vault::Open({.dir = tmp_ + "/vault",
+                                 .key_file = tmp_ + "/vault.key",
+                                 .erasure_journal = tmp_ + "/vault.erasures",
+                                 .store = mem});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
-    auto log = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
-                                     crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
-                                     {.anchor_path = tmp_ + "/vault.audit-anchor", .clock = &clock_});
+    auto log =
+        audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
+                              crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
+                              {.anchor_path = tmp_ + "/vault.audit-anchor", .clock = &clock_});
     ASSERT_TRUE(log) << log.error().ToString();
     log_ = std::move(*log);
-    approvals_ = std::make_unique<approval::Approvals>(*vault_->Grant("approval", approval::kApprovalSpaces),
-                                                       vault_->keyring().secrets_key(), clock_);
+    approvals_ =
+        std::make_unique<approval::Approvals>(*vault_->Grant("approval", approval::kApprovalSpaces),
+                                              vault_->keyring().secrets_key(), clock_);
     gen::PeopleGenerator gen(5);
     gen::Person p;
     for (int i = 0; i < 250; ++i) {
@@ -98,8 +107,13 @@ class BulkExportTest : public testing::Test {
   // journal beside it), opened: where a re-import goes.
   static Result<std::unique_ptr<vault::Vault>> NewVault(const std::string& dir) {
     const storage::StoreOpener mem = storage::MemoryStoreOpener(storage::NewMemoryData());
-    COFFRE_TRY(vault::Vault::Init(
-        {dir, COFFRE_SOURCE_DIR "/examples/people.toml", dir + ".key", dir + ".erasures", {}, {}, mem}));
+    COFFRE_TRY(vault::Vault::Init({dir,
+                                   COFFRE_SOURCE_DIR "/examples/people.toml",
+                                   dir + ".key",
+                                   dir + ".erasures",
+                                   {},
+                                   {},
+                                   mem}));
     return vault::Vault::Open(
         {.dir = dir, .key_file = dir + ".key", .erasure_journal = dir + ".erasures", .store = mem});
   }
@@ -120,7 +134,7 @@ TEST_F(BulkExportTest, ExportsEverythingSealedAndAuditsEverySubject) {
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(r->records, 250u);
   EXPECT_EQ(r->audit_entries, 3u);  // pages of 100
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(out.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), r->bytes);

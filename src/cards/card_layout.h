@@ -31,8 +31,12 @@ inline constexpr size_t kHashBytes = 32;
 // number is gone. The erasure journal's replay reads it (ADR 0016).
 inline constexpr char kEvidenceStateByte = 'e';
 
-inline std::string CardKey(std::string_view id) { return std::string(kCardPrefix) + std::string(id); }
-inline std::string DataKeyKey(std::string_view id) { return std::string(kKeyPrefix) + std::string(id); }
+inline std::string CardKey(std::string_view id) {
+  return std::string(kCardPrefix) + std::string(id);
+}
+inline std::string DataKeyKey(std::string_view id) {
+  return std::string(kKeyPrefix) + std::string(id);
+}
 inline std::string HashKey(std::string_view hash, std::string_view id) {
   return std::string(kHashPrefix) + std::string(hash) + std::string(id);
 }

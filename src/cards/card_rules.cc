@@ -31,11 +31,14 @@ Result<std::string> NormalizePan(std::string_view text) {
   std::string digits;
   for (char c : text) {
     if (c == ' ' || c == '-') continue;
-    if (!IsDigit(c)) return Fail(ErrorCode::kInvalidArgument, "'pan' may only contain digits, spaces and '-'");
-    if (digits.size() == 19) return Fail(ErrorCode::kInvalidArgument, "'pan' must have 12 to 19 digits");
+    if (!IsDigit(c))
+      return Fail(ErrorCode::kInvalidArgument, "'pan' may only contain digits, spaces and '-'");
+    if (digits.size() == 19)
+      return Fail(ErrorCode::kInvalidArgument, "'pan' must have 12 to 19 digits");
     digits += c;
   }
-  if (digits.size() < 12) return Fail(ErrorCode::kInvalidArgument, "'pan' must have 12 to 19 digits");
+  if (digits.size() < 12)
+    return Fail(ErrorCode::kInvalidArgument, "'pan' must have 12 to 19 digits");
   if (!PassesLuhn(digits)) return Fail(ErrorCode::kInvalidArgument, "'pan' fails the Luhn check");
   return digits;
 }
@@ -69,17 +72,21 @@ int64_t MonthStart(int64_t year, int64_t month0) {  // month0 may exceed 11
 
 int64_t Expiry::EndUnixSeconds() const { return MonthStart(year, month); }
 
-int64_t Expiry::EndPlusMonthsUnixSeconds(int months) const { return MonthStart(year, month + months); }
+int64_t Expiry::EndPlusMonthsUnixSeconds(int months) const {
+  return MonthStart(year, month + months);
+}
 
 Result<Expiry> ParseExpiry(std::string_view text) {
-  if (text.size() != 5 || text[2] != '/' || !IsDigit(text[0]) || !IsDigit(text[1]) || !IsDigit(text[3]) ||
-      !IsDigit(text[4])) {
-    return Fail(ErrorCode::kInvalidArgument, "'expiry' must read MM/YY (two digits, '/', two digits)");
+  if (text.size() != 5 || text[2] != '/' || !IsDigit(text[0]) || !IsDigit(text[1]) ||
+      !IsDigit(text[3]) || !IsDigit(text[4])) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "'expiry' must read MM/YY (two digits, '/', two digits)");
   }
   Expiry e;
   e.month = (text[0] - '0') * 10 + (text[1] - '0');
   e.year = 2000 + (text[3] - '0') * 10 + (text[4] - '0');
-  if (e.month < 1 || e.month > 12) return Fail(ErrorCode::kInvalidArgument, "'expiry': the month must be 01 to 12");
+  if (e.month < 1 || e.month > 12)
+    return Fail(ErrorCode::kInvalidArgument, "'expiry': the month must be 01 to 12");
   return e;
 }
 
@@ -155,8 +162,11 @@ Result<std::string> MakeToken(std::string_view card_id, std::string_view last4) 
 }
 
 Result<ParsedToken> ParseToken(std::string_view token) {
-  auto bad = [] { return Fail(ErrorCode::kInvalidArgument, "not a card token (ct_ and 44 digits)"); };
-  if (token.size() != kTokenPrefix.size() + kTokenDigits || token.substr(0, kTokenPrefix.size()) != kTokenPrefix) {
+  auto bad = [] {
+    return Fail(ErrorCode::kInvalidArgument, "not a card token (ct_ and 44 digits)");
+  };
+  if (token.size() != kTokenPrefix.size() + kTokenDigits ||
+      token.substr(0, kTokenPrefix.size()) != kTokenPrefix) {
     return bad();
   }
   std::string_view digits = token.substr(kTokenPrefix.size());

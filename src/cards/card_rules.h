@@ -48,8 +48,8 @@ using schema::ValueHint;
 Result<std::string> NormalizePan(std::string_view text);
 
 struct Expiry {
-  int year = 0;   // 2000..2099
-  int month = 0;  // 1..12
+  int year = 0;              // 2000..2099
+  int month = 0;             // 1..12
   std::string Text() const;  // "MM/YY"
   // The first second (UTC) after the card's last valid day: the first of
   // the next month, 00:00:00.

@@ -22,7 +22,8 @@ std::optional<std::string> Find(std::string_view text) {
 }
 
 std::string Body(std::string_view inner) {
-  return "{\"pan\":\"" + LuhnNumber("49", 16, 7) + "\",\"expiry\":\"12/29\"" + std::string(inner) + "}";
+  return "{\"pan\":\"" + LuhnNumber("49", 16, 7) + "\",\"expiry\":\"12/29\"" + std::string(inner) +
+         "}";
 }
 
 TEST(Luhn, KnownAnswers) {
@@ -41,13 +42,14 @@ TEST(Pan, NormalisesAndNamesTheRuleNotTheValue) {
   EXPECT_EQ(*n, pan);
   std::string wrong = pan;
   wrong.back() = static_cast<char>('0' + (wrong.back() - '0' + 1) % 10);
-  for (const std::string& bad : {wrong, pan.substr(0, 11), pan + "12345", std::string("4970x") + pan.substr(5),
-                                 std::string()}) {
+  for (const std::string& bad : {wrong, pan.substr(0, 11), pan + "12345",
+                                 std::string("4970x") + pan.substr(5), std::string()}) {
     auto r = NormalizePan(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
     EXPECT_NE(r.error().message.find("'pan'"), std::string::npos) << r.error().message;
-    if (bad.size() >= 4) EXPECT_EQ(r.error().message.find(bad.substr(bad.size() - 4)), std::string::npos);
+    if (bad.size() >= 4)
+      EXPECT_EQ(r.error().message.find(bad.substr(bad.size() - 4)), std::string::npos);
   }
   EXPECT_TRUE(NormalizePan(LuhnNumber("1", 12, 1)));
   EXPECT_TRUE(NormalizePan(LuhnNumber("6", 19, 1)));
@@ -59,12 +61,13 @@ TEST(Expiry, FormatMonthAndEnd) {
   EXPECT_EQ(e->year, 2029);
   EXPECT_EQ(e->month, 12);
   EXPECT_EQ(e->Text(), "12/29");
-  EXPECT_EQ(e->EndUnixSeconds(), 1893456000);  // 2030-01-01T00:00:00Z
+  EXPECT_EQ(e->EndUnixSeconds(), 1893456000);              // 2030-01-01T00:00:00Z
   EXPECT_EQ(e->EndPlusMonthsUnixSeconds(13), 1927670400);  // 2031-02-01T00:00:00Z
   auto feb = ParseExpiry("02/28");
   ASSERT_TRUE(feb);
   EXPECT_EQ(feb->EndUnixSeconds(), 1835481600);  // 2028-03-01T00:00:00Z
-  for (std::string_view bad : {"13/29", "00/29", "1/29", "12-29", "12/2029", "ab/cd", "", "12/29 "}) {
+  for (std::string_view bad :
+       {"13/29", "00/29", "1/29", "12-29", "12/2029", "ab/cd", "", "12/29 "}) {
     auto r = ParseExpiry(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_NE(r.error().message.find("'expiry'"), std::string::npos);
@@ -98,10 +101,13 @@ TEST(Token, NeverPassesLuhnKeepsLastFourAndRoundTrips) {
 TEST(Token, RefusesWhatMakeTokenCannotProduce) {
   std::string t = *MakeToken(crypto::RandomString(kCardIdBytes), "1234");
   std::string flipped = t;
-  flipped[10] = static_cast<char>('0' + (flipped[10] - '0' + 1) % 10);  // the check digit catches it
-  std::string other_last4 = t.substr(0, t.size() - 1) + static_cast<char>('0' + (t.back() - '0' + 1) % 10);
-  for (const std::string& bad : {flipped, other_last4, t.substr(1), "ct_" + std::string(44, '9'), t + "0",
-                                 "CT_" + t.substr(3), std::string("ct_") + std::string(43, '1') + "x"}) {
+  flipped[10] =
+      static_cast<char>('0' + (flipped[10] - '0' + 1) % 10);  // the check digit catches it
+  std::string other_last4 =
+      t.substr(0, t.size() - 1) + static_cast<char>('0' + (t.back() - '0' + 1) % 10);
+  for (const std::string& bad :
+       {flipped, other_last4, t.substr(1), "ct_" + std::string(44, '9'), t + "0",
+        "CT_" + t.substr(3), std::string("ct_") + std::string(43, '1') + "x"}) {
     auto r = ParseToken(bad);
     EXPECT_FALSE(r) << bad;
   }
@@ -123,14 +129,47 @@ TEST(Token, MakeTokenRefusesAnIdOrLastFourOfTheWrongShape) {
 }
 
 TEST(SecurityCode, EveryNameAtAnyDepthAnyCase) {
-  for (std::string name : {"cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "cvn", "cvd", "cryptogram", "cryptogramme",
-                           "card_verification", "card_verification_value", "security_code", "securityCode",
-                           "SECURITY-CODE", "Card Security Code", "code_securite", "pin", "CVV", "Cvc2",
-                           "card_cvv", "cardCvv", "CVVcode", "cvv_number", "Cryptogramme_visuel", "CID",
-                           "ccv", "CCV", "card_ccv", "cv2", "CV2", "card_cv2", "card_code", "cardCode", "CardCode",
-                           "cardcode", "card_verification", "cardVerification"}) {
-    for (std::string_view shape : {"{\"%\":\"123\"}", "{\"card\":{\"%\":\"123\"}}", "{\"a\":[{\"b\":{\"%\":1}}]}",
-                                   "[{\"x\":{\"%\":null}}]", "{\"fields\":{\"%\":\"\"}}"}) {
+  for (std::string name : {"cvv",
+                           "cvv2",
+                           "cvc",
+                           "cvc2",
+                           "cid",
+                           "csc",
+                           "cvn",
+                           "cvd",
+                           "cryptogram",
+                           "cryptogramme",
+                           "card_verification",
+                           "card_verification_value",
+                           "security_code",
+                           "securityCode",
+                           "SECURITY-CODE",
+                           "Card Security Code",
+                           "code_securite",
+                           "pin",
+                           "CVV",
+                           "Cvc2",
+                           "card_cvv",
+                           "cardCvv",
+                           "CVVcode",
+                           "cvv_number",
+                           "Cryptogramme_visuel",
+                           "CID",
+                           "ccv",
+                           "CCV",
+                           "card_ccv",
+                           "cv2",
+                           "CV2",
+                           "card_cv2",
+                           "card_code",
+                           "cardCode",
+                           "CardCode",
+                           "cardcode",
+                           "card_verification",
+                           "cardVerification"}) {
+    for (std::string_view shape :
+         {"{\"%\":\"123\"}", "{\"card\":{\"%\":\"123\"}}", "{\"a\":[{\"b\":{\"%\":1}}]}",
+          "[{\"x\":{\"%\":null}}]", "{\"fields\":{\"%\":\"\"}}"}) {
       std::string text(shape);
       text.replace(text.find('%'), 1, name);
       auto why = Find(text);
@@ -142,11 +181,12 @@ TEST(SecurityCode, EveryNameAtAnyDepthAnyCase) {
 }
 
 TEST(SecurityCode, LoneDigitsBesideAPan) {
-  for (std::string_view inner : {",\"code\":\"123\"", ",\"code\":\"0123\"", ",\"x\":737", ",\"x\":9999",
-                                 ",\"note\":\" 042 \"",
-                                 // Any ASCII whitespace around the digits, not just spaces.
-                                 ",\"note\":\"123\\t\"", ",\"note\":\"123\\n\"", ",\"note\":\"\\r\\n0123\\r\\n\"",
-                                 ",\"note\":\"\\t 123\\f\"", ",\"note\":\"\\u000b123\""}) {
+  for (std::string_view inner :
+       {",\"code\":\"123\"", ",\"code\":\"0123\"", ",\"x\":737", ",\"x\":9999",
+        ",\"note\":\" 042 \"",
+        // Any ASCII whitespace around the digits, not just spaces.
+        ",\"note\":\"123\\t\"", ",\"note\":\"123\\n\"", ",\"note\":\"\\r\\n0123\\r\\n\"",
+        ",\"note\":\"\\t 123\\f\"", ",\"note\":\"\\u000b123\""}) {
     auto why = Find(Body(inner));
     ASSERT_TRUE(why) << inner;
     EXPECT_NE(why->find("lone 3- or 4-digit"), std::string::npos) << *why;
@@ -169,13 +209,15 @@ TEST(SecurityCode, NoFalsePositives) {
   EXPECT_FALSE(Find(Body(",\"expiry_year\":2029,\"expiry_month\":12,\"exp\":\"1229\"")));
   EXPECT_FALSE(Find(Body(",\"subject\":\"0123456789abcdef0123456789abcdef\",\"n\":12")));
   // No pan: digits are just digits.
-  EXPECT_FALSE(Find("{\"fields\":{\"first_name\":\"Ana\",\"postal_address\":\"123 rue X\",\"agency\":\"A042\","
-                    "\"code\":\"123\",\"phone\":\"0639980001\",\"birth_date\":\"1984-12-01\"}}"));
+  EXPECT_FALSE(Find(
+      "{\"fields\":{\"first_name\":\"Ana\",\"postal_address\":\"123 rue X\",\"agency\":\"A042\","
+      "\"code\":\"123\",\"phone\":\"0639980001\",\"birth_date\":\"1984-12-01\"}}"));
   EXPECT_FALSE(Find("{\"field\":\"email\",\"value\":\"a@b.fr\",\"limit\":100}"));
   EXPECT_FALSE(Find("{\"name\":\"alice\",\"password\":\"Kq7!aaaaaaaa\",\"totp\":\"123456\"}"));
   EXPECT_FALSE(Find("[1,2,3,\"123\"]"));
-  for (std::string name : {"pinned", "spinach", "incident", "description", "decide", "capacity", "cidre",
-                           "cardholder", "card_type", "postcode", "cv", "cv_file", "accurate"}) {
+  for (std::string name :
+       {"pinned", "spinach", "incident", "description", "decide", "capacity", "cidre", "cardholder",
+        "card_type", "postcode", "cv", "cv_file", "accurate"}) {
     EXPECT_FALSE(LooksLikeSecurityCodeName(name)) << name;
   }
   EXPECT_FALSE(FindSecurityCodeInBody("not json {\"cvv\""));
@@ -184,7 +226,8 @@ TEST(SecurityCode, NoFalsePositives) {
 TEST(SecurityCode, RowsOfFields) {
   std::string pan = LuhnNumber("4", 16, 9);
   using In = schema::Input;
-  std::vector<std::pair<std::string_view, In>> row = {{"holder", In::String("A")}, {"pan", In::String(pan)}};
+  std::vector<std::pair<std::string_view, In>> row = {{"holder", In::String("A")},
+                                                      {"pan", In::String(pan)}};
   EXPECT_FALSE(FindSecurityCodeInFields(row));
   row.emplace_back("note", In::String("123"));
   EXPECT_TRUE(FindSecurityCodeInFields(row));
@@ -236,21 +279,27 @@ TEST(SecurityCode, TypedFieldsSayWhatTheirDigitsAre) {
   using Row = std::vector<std::pair<std::string_view, In>>;
   const std::string luhn15 = LuhnNumber("1", 15, 4);  // NIR-shaped, passes Luhn
   // Untyped, a Luhn-passing number beside 3 digits is refused...
-  EXPECT_TRUE(FindSecurityCodeInFields(Row{{"social", In::String(luhn15)}, {"code", In::String("042")}}));
+  EXPECT_TRUE(
+      FindSecurityCodeInFields(Row{{"social", In::String(luhn15)}, {"code", In::String("042")}}));
   // ... typed nir, or under a key naming a NIR or a phone, it is not.
-  EXPECT_FALSE(FindSecurityCodeInFields(Row{{"social", In::String(luhn15)}, {"code", In::String("042")}}, &wallets));
-  EXPECT_FALSE(FindSecurityCodeInFields(Row{{"nir", In::String(luhn15)}, {"code", In::String("042")}}));
+  EXPECT_FALSE(FindSecurityCodeInFields(
+      Row{{"social", In::String(luhn15)}, {"code", In::String("042")}}, &wallets));
+  EXPECT_FALSE(
+      FindSecurityCodeInFields(Row{{"nir", In::String(luhn15)}, {"code", In::String("042")}}));
   EXPECT_FALSE(Find("{\"phone_number\":\"" + luhn15 + "\",\"code\":\"042\"}"));
   // A pan field carries a card number even when empty or oddly named.
-  EXPECT_TRUE(FindSecurityCodeInFields(Row{{"number", In::Null()}, {"count", In::Integer(123)}}, &wallets));
-  EXPECT_FALSE(FindSecurityCodeInFields(Row{{"number", In::Null()}, {"count", In::Integer(12)}}, &wallets));
+  EXPECT_TRUE(
+      FindSecurityCodeInFields(Row{{"number", In::Null()}, {"count", In::Integer(123)}}, &wallets));
+  EXPECT_FALSE(
+      FindSecurityCodeInFields(Row{{"number", In::Null()}, {"count", In::Integer(12)}}, &wallets));
   // A free-text field holding a card number still counts.
   EXPECT_TRUE(FindSecurityCodeInFields(
       Row{{"note", In::String(LuhnNumber("4", 16, 5))}, {"code", In::String("042")}}, &wallets));
 
   // Record bodies: the members of "fields" are typed, the rest is not.
   auto record = [&](std::string fields) { return "{\"fields\":" + fields + ",\"subject\":null}"; };
-  EXPECT_FALSE(FindSecurityCodeInRecordBody(record("{\"social\":\"" + luhn15 + "\",\"code\":\"042\"}"), wallets));
+  EXPECT_FALSE(FindSecurityCodeInRecordBody(
+      record("{\"social\":\"" + luhn15 + "\",\"code\":\"042\"}"), wallets));
   EXPECT_TRUE(FindSecurityCodeInBody(record("{\"social\":\"" + luhn15 + "\",\"code\":\"042\"}")));
   EXPECT_TRUE(FindSecurityCodeInRecordBody(record("{\"number\":\"x\",\"code\":\"042\"}"), wallets));
   EXPECT_TRUE(FindSecurityCodeInRecordBody(record("{\"note\":{\"CVC\":1}}"), wallets));
@@ -264,8 +313,9 @@ TEST(SecurityCode, TypedFieldsSayWhatTheirDigitsAre) {
 
 // A schema cannot declare a field that this detector would refuse.
 TEST(SecurityCode, SchemaRefusesTheSameNames) {
-  for (std::string name : {"cvv", "card_cvc", "cid", "csc", "pin_code", "cryptogramme_visuel", "code_securite",
-                           "ccv", "cv2", "card_code", "cardcode", "card_verification"}) {
+  for (std::string name :
+       {"cvv", "card_cvc", "cid", "csc", "pin_code", "cryptogramme_visuel", "code_securite", "ccv",
+        "cv2", "card_code", "cardcode", "card_verification"}) {
     auto s = schema::Schema::Parse("version = 1\n[collections.c]\nfields = [ { name = \"" + name +
                                    "\", type = \"text\" } ]\n");
     EXPECT_FALSE(s) << name;

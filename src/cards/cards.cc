@@ -1,8 +1,7 @@
 #include "cards/cards.h"
 
-#include <vector>
-
 #include <boost/json.hpp>
+#include <vector>
 
 #include "cards/card_eraser.h"
 #include "cards/card_layout.h"
@@ -27,19 +26,26 @@ using layout::SubjectKey;
 
 char StateByte(State s) {
   switch (s) {
-    case State::kActive: return 'a';
-    case State::kSaved: return 's';
-    case State::kEvidence: return layout::kEvidenceStateByte;
+    case State::kActive:
+      return 'a';
+    case State::kSaved:
+      return 's';
+    case State::kEvidence:
+      return layout::kEvidenceStateByte;
   }
   return '?';
 }
 
 std::optional<State> StateFromByte(char c) {
   switch (c) {
-    case 'a': return State::kActive;
-    case 's': return State::kSaved;
-    case layout::kEvidenceStateByte: return State::kEvidence;
-    default: return std::nullopt;
+    case 'a':
+      return State::kActive;
+    case 's':
+      return State::kSaved;
+    case layout::kEvidenceStateByte:
+      return State::kEvidence;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -75,7 +81,7 @@ std::string PanHash(const crypto::SecretKey& key, std::string_view pan) {
 }
 
 std::string Payload(const Card& c) {
-  json::object o{{"hash", ToHex(c.hash)}, {"last4", c.last4}, {"expiry", c.expiry},
+  json::object o{{"hash", ToHex(c.hash)},  {"last4", c.last4},           {"expiry", c.expiry},
                  {"created", c.created_s}, {"completed", c.completed_s}, {"save", c.save}};
   if (c.state != State::kEvidence) {
     o["pan"] = c.pan;
@@ -105,10 +111,10 @@ Status ParsePayload(std::string_view text, Card& c) {
     return true;
   };
   std::string hash_hex, subject_hex;
-  bool ok = str("hash", hash_hex, true) && str("last4", c.last4, true) && str("expiry", c.expiry, true) &&
-            num("created", c.created_s) && num("completed", c.completed_s) &&
-            str("subject", subject_hex, false) && str("holder", c.holder, false) &&
-            str("pan", c.pan, c.state != State::kEvidence);
+  bool ok = str("hash", hash_hex, true) && str("last4", c.last4, true) &&
+            str("expiry", c.expiry, true) && num("created", c.created_s) &&
+            num("completed", c.completed_s) && str("subject", subject_hex, false) &&
+            str("holder", c.holder, false) && str("pan", c.pan, c.state != State::kEvidence);
   const json::value* save = o.if_contains("save");
   ok = ok && save != nullptr && save->is_bool();
   if (!ok) return Fail(corrupt);
@@ -128,8 +134,9 @@ Status ParsePayload(std::string_view text, Card& c) {
 
 Result<int> ParseEvidenceMonths(std::string_view text) {
   auto bad = [] {
-    return Fail(ErrorCode::kInvalidArgument, "card evidence months must be a whole number from 1 to " +
-                                                 std::to_string(kMaxEvidenceMonths));
+    return Fail(ErrorCode::kInvalidArgument,
+                "card evidence months must be a whole number from 1 to " +
+                    std::to_string(kMaxEvidenceMonths));
   };
   if (text.empty() || text.size() > 3 || text[0] == '0') return bad();
   int n = 0;
@@ -156,9 +163,12 @@ int64_t MonthIndex(int64_t unix_seconds) {
 
 std::string_view StateName(State s) {
   switch (s) {
-    case State::kActive: return "active";
-    case State::kSaved: return "saved";
-    case State::kEvidence: return "evidence";
+    case State::kActive:
+      return "active";
+    case State::kSaved:
+      return "saved";
+    case State::kEvidence:
+      return "evidence";
   }
   return "unknown";
 }
@@ -177,7 +187,11 @@ std::string Card::Masked() const {
 
 Cards::Cards(storage::SpaceHandle store, std::string vault_id, const crypto::SecretKey& kek,
              const crypto::SecretKey& hash_key, CardsOptions options)
-    : store_(store), vault_id_(std::move(vault_id)), kek_(kek), hash_key_(hash_key), options_(options) {}
+    : store_(store),
+      vault_id_(std::move(vault_id)),
+      kek_(kek),
+      hash_key_(hash_key),
+      options_(options) {}
 
 Result<std::unique_ptr<Cards>> Cards::Open(vault::Vault& vault, storage::SpaceHandle store,
                                            const crypto::SecretKey& kek,
@@ -235,17 +249,19 @@ Result<Created> Cards::Create(const NewCard& in, int64_t now_s) {
   c.evidence_until_s = expiry.EndPlusMonthsUnixSeconds(options_.evidence_months);
 
   Created out;
-  COFFRE_TRY(store_.Scan(Space::kCards, std::string(kHashPrefix) + c.hash, [&](std::string_view, std::string_view) {
-    out.known = true;
-    return false;
-  }));
+  COFFRE_TRY(store_.Scan(Space::kCards, std::string(kHashPrefix) + c.hash,
+                         [&](std::string_view, std::string_view) {
+                           out.known = true;
+                           return false;
+                         }));
   crypto::SecretKey data_key = crypto::SecretKey::Random();
   std::string sealed(1, kFormatV1);
   sealed += StateByte(c.state);
   crypto::SealAppend(data_key, Payload(c), CardAad(vault_id_, c.id, StateByte(c.state)), sealed);
   auto batch = store_.NewBatch();
   batch->Put(Space::kCards, CardKey(c.id), sealed);
-  batch->Put(Space::kCards, DataKeyKey(c.id), crypto::WrapKey(kek_, data_key, KeyAad(vault_id_, c.id)));
+  batch->Put(Space::kCards, DataKeyKey(c.id),
+             crypto::WrapKey(kek_, data_key, KeyAad(vault_id_, c.id)));
   batch->Put(Space::kCards, HashKey(c.hash, c.id), "");
   if (!c.subject.empty()) batch->Put(Space::kCards, SubjectKey(c.subject, c.id), c.hash);
   COFFRE_TRY(store_.Write(*batch));
@@ -275,11 +291,13 @@ Result<Card> Cards::Load(std::string_view id, std::string_view token) {
   std::fill(payload.begin(), payload.end(), '\0');
   COFFRE_TRY(parsed);
   auto expiry = ParseExpiry(c.expiry);
-  if (!expiry || c.last4.size() != 4) return Fail(ErrorCode::kDataLoss, "card " + ToHex(id) + " is corrupt");
+  if (!expiry || c.last4.size() != 4)
+    return Fail(ErrorCode::kDataLoss, "card " + ToHex(id) + " is corrupt");
   c.expires_s = expiry->EndUnixSeconds();
   c.evidence_until_s = expiry->EndPlusMonthsUnixSeconds(options_.evidence_months);
   auto made = MakeToken(c.id, c.last4);
-  if (!made) return Fail(ErrorCode::kDataLoss, "card " + ToHex(id) + " is corrupt: " + made.error().message);
+  if (!made)
+    return Fail(ErrorCode::kDataLoss, "card " + ToHex(id) + " is corrupt: " + made.error().message);
   c.token = std::move(*made);
   // The token names the card and its last 4 digits: another last 4 is
   // another (unknown) card.
@@ -298,9 +316,11 @@ Status Cards::WriteEvidence(const Card& card, storage::WriteBatch& batch) {
   crypto::SecretKey data_key = crypto::SecretKey::Random();
   std::string sealed(1, kFormatV1);
   sealed += StateByte(State::kEvidence);
-  crypto::SealAppend(data_key, Payload(e), CardAad(vault_id_, e.id, StateByte(State::kEvidence)), sealed);
+  crypto::SealAppend(data_key, Payload(e), CardAad(vault_id_, e.id, StateByte(State::kEvidence)),
+                     sealed);
   batch.Put(Space::kCards, CardKey(e.id), sealed);
-  batch.Put(Space::kCards, DataKeyKey(e.id), crypto::WrapKey(kek_, data_key, KeyAad(vault_id_, e.id)));
+  batch.Put(Space::kCards, DataKeyKey(e.id),
+            crypto::WrapKey(kek_, data_key, KeyAad(vault_id_, e.id)));
   return Ok();
 }
 
@@ -327,7 +347,8 @@ Result<Card> Cards::Complete(std::string_view token, int64_t now_s) {
                             crypto::UnwrapKey(kek_, *wrapped, KeyAad(vault_id_, c.id), "card key"));
     std::string sealed(1, kFormatV1);
     sealed += StateByte(State::kSaved);
-    crypto::SealAppend(data_key, Payload(c), CardAad(vault_id_, c.id, StateByte(State::kSaved)), sealed);
+    crypto::SealAppend(data_key, Payload(c), CardAad(vault_id_, c.id, StateByte(State::kSaved)),
+                       sealed);
     batch->Put(Space::kCards, CardKey(c.id), sealed);
     COFFRE_TRY(store_.Write(*batch));
     return c;
@@ -353,7 +374,8 @@ Result<Card> Cards::Delete(std::string_view token) {
   return c;
 }
 
-Result<SweepStats> Cards::Sweep(int64_t now_s, const std::function<Status(const SweepEvent&)>& on_event) {
+Result<SweepStats> Cards::Sweep(int64_t now_s,
+                                const std::function<Status(const SweepEvent&)>& on_event) {
   std::vector<std::string> ids;
   COFFRE_TRY(store_.Scan(Space::kCards, kCardPrefix, [&](std::string_view key, std::string_view) {
     ids.emplace_back(key.substr(kCardPrefix.size()));
@@ -369,7 +391,7 @@ Result<SweepStats> Cards::Sweep(int64_t now_s, const std::function<Status(const 
     auto c = Load(id, {});
     if (!c) {
       if (IsNotFound(c)) continue;  // deleted meanwhile
-      ++stats.unreadable;  // left in place; `coffre doctor` territory, never a stuck sweep
+      ++stats.unreadable;           // left in place; `coffre doctor` territory, never a stuck sweep
       continue;
     }
     ++stats.scanned;
@@ -395,10 +417,11 @@ Result<SweepStats> Cards::Sweep(int64_t now_s, const std::function<Status(const 
 
 Result<size_t> Cards::CountOfSubject(std::string_view subject) {
   size_t n = 0;
-  COFFRE_TRY(store_.Scan(Space::kCards, layout::SubjectPrefix(subject), [&](std::string_view key, std::string_view) {
-    n += key.size() == layout::kSubjectPrefix.size() + 2 * layout::kIdBytes;
-    return true;
-  }));
+  COFFRE_TRY(store_.Scan(Space::kCards, layout::SubjectPrefix(subject),
+                         [&](std::string_view key, std::string_view) {
+                           n += key.size() == layout::kSubjectPrefix.size() + 2 * layout::kIdBytes;
+                           return true;
+                         }));
   return n;
 }
 

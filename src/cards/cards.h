@@ -9,8 +9,8 @@
 //   auto cards = cards::Cards::Open(vault, *vault.Grant("cards", cards::kCardSpaces),
 //                                   ring.kek(), ring.card_hash_key());  // reads the vault's config
 //   auto made = (*cards)->Create({.pan = p, .expiry = "12/29"}, clock.NowUnixSeconds());
-//   made->card.token;                                     // "ct_…", fails Luhn, ends with the last 4
-//   auto card = (*cards)->Get(made->card.token);          // card->pan: digits (active or saved)
+//   made->card.token;                                     // "ct_…", fails Luhn, ends with the last
+//   4 auto card = (*cards)->Get(made->card.token);          // card->pan: digits (active or saved)
 //   (*cards)->Complete(made->card.token, now);            // now an evidence: no number
 //   (*cards)->Sweep(now, [&](const cards::SweepEvent& e) { return Audit(e); });
 //   (*cards)->CompactIfShredded();                        // old versions leave the files
@@ -89,17 +89,17 @@ struct Card {
   std::string id;     // 16 raw bytes
   std::string token;  // MakeToken(id, last4)
   State state = State::kActive;
-  std::string pan;     // digits; empty for an evidence
+  std::string pan;  // digits; empty for an evidence
   std::string last4;
   std::string expiry;  // "MM/YY"
   std::string holder;  // empty when none, and for an evidence
   bool save = false;
   std::string subject;  // raw 16 bytes, or empty
   int64_t created_s = 0;
-  int64_t completed_s = 0;  // 0 until completed
-  int64_t expires_s = 0;    // end of the expiry month (the number goes then)
+  int64_t completed_s = 0;       // 0 until completed
+  int64_t expires_s = 0;         // end of the expiry month (the number goes then)
   int64_t evidence_until_s = 0;  // the evidence goes then
-  std::string hash;  // keyed BLAKE2b-256 of the number (32 bytes); never shown
+  std::string hash;              // keyed BLAKE2b-256 of the number (32 bytes); never shown
   // The masked number: at most the first 6 and last 4 digits
   // (schema/mask.h's pan rule); "****" + last 4 for an evidence.
   std::string Masked() const;
@@ -114,7 +114,7 @@ struct Created {
 
 struct SweepEvent {
   enum Kind { kExpired, kEvidenceDeleted } kind;
-  std::string id;       // 16 raw bytes
+  std::string id;  // 16 raw bytes
   std::string token;
   std::string subject;  // raw, or empty
 };

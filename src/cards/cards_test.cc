@@ -10,8 +10,8 @@
 #include "cards/card_rules.h"
 #include "common/bytes.h"
 #include "storage/memory_store.h"
-#include "vault/vault.h"
 #include "tests/vectors/card_numbers.h"
+#include "vault/vault.h"
 
 namespace coffre::cards {
 namespace {
@@ -47,14 +47,17 @@ class CardsTest : public testing::Test {
     store_.reset();
     // In memory (reopened on the same data), or RocksDB under dir_ for the
     // tests of what reaches the files.
-    auto store = on_disk_ ? storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true})
-                          : storage::OpenMemoryStore({.data = memory_});
+    auto store = on_disk_
+                     ? storage::OpenRocksStore({.path = dir_ + "/db", .create_if_missing = true})
+                     : storage::OpenMemoryStore({.data = memory_});
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
-    cards_ = std::make_unique<Cards>(storage::SpaceHandle(*store_, "cards", kCardSpaces), vault_id_, kek_, hash_key_, CardsOptions{evidence_months});
+    cards_ = std::make_unique<Cards>(storage::SpaceHandle(*store_, "cards", kCardSpaces), vault_id_,
+                                     kek_, hash_key_, CardsOptions{evidence_months});
   }
   Card Make(const std::string& pan, std::string expiry = "12/28", bool save = false) {
-    auto c = cards_->Create({.pan = pan, .expiry = expiry, .holder = "Jeanne Martin", .save = save}, kNow);
+    auto c = cards_->Create({.pan = pan, .expiry = expiry, .holder = "Jeanne Martin", .save = save},
+                            kNow);
     EXPECT_TRUE(c) << c.error().ToString();
     return c->card;
   }
@@ -111,7 +114,8 @@ TEST_F(CardsTest, CreateThenGetMaskedAndClear) {
   std::string other = *MakeToken(id, made.last4 == "0000" ? "0001" : "0000");
   EXPECT_EQ(cards_->Get(other).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(cards_->Get("ct_123").error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(cards_->Get(*MakeToken(crypto::RandomString(16), "1234")).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(cards_->Get(*MakeToken(crypto::RandomString(16), "1234")).error().code,
+            ErrorCode::kNotFound);
 }
 
 TEST_F(CardsTest, ValidationNamesTheFieldNeverTheValue) {
@@ -235,7 +239,8 @@ TEST_F(CardsOnDiskTest, CompleteShredsTheKeyAndTheNumberForGood) {
   auto again = cards_->Create({.pan = pan, .expiry = "12/28"}, kNow);
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->known);
-  EXPECT_FALSE(cards_->Create({.pan = LuhnNumber("535110", 16, 99), .expiry = "12/28"}, kNow)->known);
+  EXPECT_FALSE(
+      cards_->Create({.pan = LuhnNumber("535110", 16, 99), .expiry = "12/28"}, kNow)->known);
 }
 
 TEST_F(CardsTest, SavedCardKeepsItsNumberAfterComplete) {
@@ -311,7 +316,8 @@ TEST_F(CardsTest, EvidenceMonthsAreConfigurable) {
   EXPECT_EQ(s->expired + s->evidence_deleted, 1u);
   EXPECT_EQ(cards_->Get(c.token).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(*ParseEvidenceMonths("13"), 13);
-  for (std::string_view bad : {"0", "121", "013", "x", "", "-1"}) EXPECT_FALSE(ParseEvidenceMonths(bad)) << bad;
+  for (std::string_view bad : {"0", "121", "013", "x", "", "-1"})
+    EXPECT_FALSE(ParseEvidenceMonths(bad)) << bad;
 }
 
 // A store key under the card prefix whose id is not 16 bytes is no card:
@@ -364,9 +370,11 @@ TEST_F(CardsTest, DeleteShredsEverything) {
 
 TEST_F(CardsTest, SubjectEntryFollowsTheCard) {
   const std::string subject(16, 's');
-  auto made = cards_->Create({.pan = LuhnNumber("4", 16, 16), .expiry = "03/27", .subject = subject}, kNow);
+  auto made =
+      cards_->Create({.pan = LuhnNumber("4", 16, 16), .expiry = "03/27", .subject = subject}, kNow);
   ASSERT_TRUE(made);
-  auto other = cards_->Create({.pan = LuhnNumber("4", 16, 17), .expiry = "03/27", .subject = subject}, kNow);
+  auto other =
+      cards_->Create({.pan = LuhnNumber("4", 16, 17), .expiry = "03/27", .subject = subject}, kNow);
   ASSERT_TRUE(other);
   EXPECT_EQ(*Raw("s/" + subject, made->card.id), made->card.hash);
   EXPECT_EQ(*cards_->CountOfSubject(subject), 2u);
@@ -392,9 +400,9 @@ class CardsInVaultTest : public testing::Test {
     char tmpl[] = "/tmp/coffre-cards-vault-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     tmp_ = tmpl;
-    std::ofstream(tmp_ + "/schema.toml")
-        << "version = 1\n[collections.customers]\nfields = [ { name = \"last_name\", type = \"name\", "
-           "required = true } ]\n";
+    std::ofstream(tmp_ + "/schema.toml") << "version = 1\n[collections.customers]\nfields = [ { "
+                                            "name = \"last_name\", type = \"name\", "
+                                            "required = true } ]\n";
     auto init = vault::Vault::Init({dir(), tmp_ + "/schema.toml", key(), journal()});
     ASSERT_TRUE(init) << init.error().ToString();
     Open();
@@ -410,8 +418,10 @@ class CardsInVaultTest : public testing::Test {
   void Open() {
     cards_.reset();
     vault_.reset();
-    auto v = vault::Vault::Open(
-        {.dir = dir(), .key_file = key(), .erasure_journal = journal(), .erasers = {&card_eraser_}});
+    auto v = vault::Vault::Open({.dir = dir(),
+                                 .key_file = key(),
+                                 .erasure_journal = journal(),
+                                 .erasers = {&card_eraser_}});
     ASSERT_TRUE(v) << v.error().ToString();
     vault_ = std::move(*v);
     auto c = Cards::Open(*vault_, *vault_->Grant("cards", kCardSpaces), vault_->keyring().kek(),
@@ -429,7 +439,8 @@ class CardsInVaultTest : public testing::Test {
     return ref ? ref->subject : std::string();
   }
   Card MakeFor(const std::string& subject, unsigned seed) {
-    auto c = cards_->Create({.pan = LuhnNumber("4", 16, seed), .expiry = "12/28", .subject = subject}, kNow);
+    auto c = cards_->Create(
+        {.pan = LuhnNumber("4", 16, seed), .expiry = "12/28", .subject = subject}, kNow);
     EXPECT_TRUE(c) << c.error().ToString();
     return c->card;
   }
@@ -620,10 +631,10 @@ namespace coffre::cards {
 namespace {
 
 TEST(MonthIndex, ChangesExactlyAtMonthBoundaries) {
-  EXPECT_EQ(MonthIndex(1806537600), 2027 * 12 + 3);      // 2027-04-01T00:00:00Z
-  EXPECT_EQ(MonthIndex(1806537599), 2027 * 12 + 2);      // 2027-03-31T23:59:59Z
+  EXPECT_EQ(MonthIndex(1806537600), 2027 * 12 + 3);  // 2027-04-01T00:00:00Z
+  EXPECT_EQ(MonthIndex(1806537599), 2027 * 12 + 2);  // 2027-03-31T23:59:59Z
   EXPECT_EQ(MonthIndex(0), 1970 * 12);
-  EXPECT_EQ(MonthIndex(1835481600), 2028 * 12 + 2);      // 2028-03-01 (leap year)
+  EXPECT_EQ(MonthIndex(1835481600), 2028 * 12 + 2);  // 2028-03-01 (leap year)
   EXPECT_EQ(MonthIndex(1835481599), 2028 * 12 + 1);
 }
 

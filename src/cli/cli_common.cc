@@ -19,14 +19,16 @@ app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
 std::string LocalSource() { return app::LocalSource(::getuid()); }
 
 Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request) {
-  COFFRE_ASSIGN_OR_RETURN(auto remote, app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a.dir)), request));
+  COFFRE_ASSIGN_OR_RETURN(auto remote,
+                          app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a.dir)), request));
   if (remote) return std::move(*remote);
   COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(a)));
   app::Admin admin(*rt);
   return admin.Execute(request, ::getuid());
 }
 
-Result<boost::json::object> CallOperation(const VaultArgs& a, std::string_view op, const OperationInput& in) {
+Result<boost::json::object> CallOperation(const VaultArgs& a, std::string_view op,
+                                          const OperationInput& in) {
   boost::json::object input;
   if (!in.collection.empty()) input["collection"] = in.collection;
   if (!in.id.empty()) input["id"] = in.id;

@@ -5,6 +5,8 @@
 // exists, 5 permission denied or wrong key, 6 integrity failure.
 #pragma once
 
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 #include <cstdlib>
 #include <initializer_list>
 #include <iostream>
@@ -12,25 +14,28 @@
 #include <string>
 #include <string_view>
 
-#include <CLI/CLI.hpp>
-#include <boost/json.hpp>
-
+#include "app/runtime.h"
+#include "audit/entry.h"
 #include "cli/commands.h"
 #include "common/status.h"
-#include "audit/entry.h"
-#include "app/runtime.h"
 #include "vault/vault.h"
 
 namespace coffre::cli {
 
 inline int ExitCodeFor(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return 2;
-    case ErrorCode::kNotFound: return 3;
-    case ErrorCode::kAlreadyExists: return 4;
-    case ErrorCode::kPermissionDenied: return 5;
-    case ErrorCode::kDataLoss: return 6;
-    default: return 1;
+    case ErrorCode::kInvalidArgument:
+      return 2;
+    case ErrorCode::kNotFound:
+      return 3;
+    case ErrorCode::kAlreadyExists:
+      return 4;
+    case ErrorCode::kPermissionDenied:
+      return 5;
+    case ErrorCode::kDataLoss:
+      return 6;
+    default:
+      return 1;
   }
 }
 
@@ -90,7 +95,9 @@ inline void Examples(CLI::App* cmd, std::initializer_list<std::string_view> line
   cmd->footer([text] { return text; });
 }
 
-inline void PrintJson(const boost::json::value& v) { std::cout << boost::json::serialize(v) << '\n'; }
+inline void PrintJson(const boost::json::value& v) {
+  std::cout << boost::json::serialize(v) << '\n';
+}
 
 // Runs `body`, mapping a failed Status to an exit code.
 template <typename F>
@@ -115,8 +122,8 @@ class Local {
   static Result<std::unique_ptr<Local>> Open(const VaultArgs& a, size_t write_buffer = 64u << 20);
   vault::Vault& vault() { return rt_->vault(); }
   app::Runtime& runtime() { return *rt_; }
-  [[nodiscard]] Status Audit(std::string action, std::string_view collection,
-                             std::string record_id, std::vector<std::string> subjects,
+  [[nodiscard]] Status Audit(std::string action, std::string_view collection, std::string record_id,
+                             std::vector<std::string> subjects,
                              std::vector<audit::FieldView> fields = {}, std::string reason = {});
 
  private:
@@ -141,7 +148,8 @@ struct OperationInput {
   std::string query;
   std::string body;  // JSON text
 };
-Result<boost::json::object> CallOperation(const VaultArgs& a, std::string_view op, const OperationInput& in);
+Result<boost::json::object> CallOperation(const VaultArgs& a, std::string_view op,
+                                          const OperationInput& in);
 
 // Every field of a record, shown in clear (the local CLI is the operator).
 std::vector<audit::FieldView> AllClear(const vault::Record& r, std::string_view prefix = {});

@@ -1,40 +1,38 @@
 #include "cli/commands.h"
-#include "cli/breach_commands.h"
-#include "cli/cli_common.h"
-#include "cli/server_commands.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <cerrno>
-#include <cstring>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
-#include <iostream>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <sstream>
-
-#include <boost/json.hpp>
 
 #include "app/admin_channel.h"
 #include "app/admin_import_op.h"
 #include "cards/card_rules.h"
 #include "cards/cards.h"
+#include "cli/breach_commands.h"
+#include "cli/cli_common.h"
+#include "cli/server_commands.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/file_text.h"
 #include "gen/people_gen.h"
 #include "guard/canary_set.h"
-#include "vault/importer.h"
 #include "policy/policy.h"
 #include "server/tls_material.h"
+#include "vault/importer.h"
 #include "vault/vault.h"
 
 namespace coffre::cli {
@@ -59,7 +57,8 @@ Status PrepareInit(const InitArgs& a, vault::InitOptions& o) {
   }
   if (a.card_evidence_months) {
     auto months = cards::ParseEvidenceMonths(*a.card_evidence_months);
-    if (!months) return Fail(ErrorCode::kInvalidArgument, "--card-evidence-months: " + months.error().message);
+    if (!months)
+      return Fail(ErrorCode::kInvalidArgument, "--card-evidence-months: " + months.error().message);
     o.config.emplace_back(cards::kEvidenceMonthsConfig, std::to_string(*months));
   }
   if (a.tls_cert.empty() != a.tls_key.empty()) {
@@ -91,8 +90,9 @@ void RegisterInit(CLI::App& app, Context& ctx) {
   cmd->add_option("--policy", a->policy, "policy TOML file (default: none, everything denied)");
   cmd->add_option("--key-file", a->vault.key_file,
                   "master key file to create (default: $COFFRE_KEY_FILE, else DIR.key)");
-  cmd->add_option("--erasure-journal", a->vault.journal,
-                  "erasure journal to create (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
+  cmd->add_option(
+      "--erasure-journal", a->vault.journal,
+      "erasure journal to create (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
   cmd->add_option("--audit-anchor", a->vault.anchor,
                   "audit anchor to create (default: $COFFRE_AUDIT_ANCHOR, else DIR.audit-anchor)");
   cmd->add_option("--tls-cert", a->tls_cert, "PEM certificate for serve (default: self-signed)");
@@ -235,10 +235,12 @@ void RegisterPut(CLI::App& app, Context& ctx) {
       if (!subject->empty()) COFFRE_TRY(ParseId(*subject, "subject"));
       // The body of POST /v1/collections/C/records, the record as given.
       std::string body = "{\"fields\":" + *json;
-      if (!subject->empty()) body += ",\"subject\":" + boost::json::serialize(boost::json::value(*subject));
+      if (!subject->empty())
+        body += ",\"subject\":" + boost::json::serialize(boost::json::value(*subject));
       body += "}";
-      COFFRE_ASSIGN_OR_RETURN(boost::json::object ref,
-                              CallOperation(*a, "record.create", {.collection = *collection, .body = body}));
+      COFFRE_ASSIGN_OR_RETURN(
+          boost::json::object ref,
+          CallOperation(*a, "record.create", {.collection = *collection, .body = body}));
       PrintJson(ref);
       return Ok();
     });
@@ -258,8 +260,9 @@ void RegisterGet(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, a, collection, id] {
     Run(ctx, [&]() -> Status {
       COFFRE_TRY(ParseId(*id, "record id"));
-      COFFRE_ASSIGN_OR_RETURN(boost::json::object rec,
-                              CallOperation(*a, "record.get", {.collection = *collection, .id = *id}));
+      COFFRE_ASSIGN_OR_RETURN(
+          boost::json::object rec,
+          CallOperation(*a, "record.get", {.collection = *collection, .id = *id}));
       PrintJson(rec);
       return Ok();
     });
@@ -301,13 +304,16 @@ void RegisterFind(CLI::App& app, Context& ctx) {
       boost::json::object query{{"field", field}, {"value", value}};
       COFFRE_ASSIGN_OR_RETURN(
           boost::json::object out,
-          CallOperation(*a, "record.search", {.collection = *collection, .body = boost::json::serialize(query)}));
+          CallOperation(*a, "record.search",
+                        {.collection = *collection, .body = boost::json::serialize(query)}));
       const boost::json::value* refs = out.if_contains("results");
-      if (refs == nullptr || !refs->is_array()) return Fail(ErrorCode::kInternal, "the answer has no results");
+      if (refs == nullptr || !refs->is_array())
+        return Fail(ErrorCode::kInternal, "the answer has no results");
       for (const auto& r : refs->get_array()) PrintJson(r);
-      if (const boost::json::value* more = out.if_contains("truncated"); more != nullptr && more->is_bool() &&
-                                                                         more->get_bool()) {
-        std::cerr << "coffre: more than " << kMaxFindResults << " records match; the first are shown\n";
+      if (const boost::json::value* more = out.if_contains("truncated");
+          more != nullptr && more->is_bool() && more->get_bool()) {
+        std::cerr << "coffre: more than " << kMaxFindResults
+                  << " records match; the first are shown\n";
       }
       return Ok();
     });
@@ -326,15 +332,17 @@ class ProgressBar {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (p.bytes_total == 0) {  // a pipe: no size, counts only
       std::fprintf(stderr, "\r%llu imported  %llu rejected  %.0f rows/s ",
-                   static_cast<unsigned long long>(p.imported), static_cast<unsigned long long>(p.rejected),
+                   static_cast<unsigned long long>(p.imported),
+                   static_cast<unsigned long long>(p.rejected),
                    secs > 0 ? (p.imported + p.rejected) / secs : 0.0);
       return;
     }
     double frac = static_cast<double>(p.bytes_read) / p.bytes_total;
     int filled = static_cast<int>(frac * 30);
     std::fprintf(stderr, "\r[%-30s] %3d%%  %llu imported  %llu rejected  %.0f rows/s ",
-                 std::string(static_cast<size_t>(filled), '#').c_str(), static_cast<int>(frac * 100),
-                 static_cast<unsigned long long>(p.imported), static_cast<unsigned long long>(p.rejected),
+                 std::string(static_cast<size_t>(filled), '#').c_str(),
+                 static_cast<int>(frac * 100), static_cast<unsigned long long>(p.imported),
+                 static_cast<unsigned long long>(p.rejected),
                  secs > 0 ? (p.imported + p.rejected) / secs : 0.0);
   }
   void Done() { std::fputc('\n', stderr); }
@@ -348,15 +356,18 @@ class ProgressBar {
 // the summary on stdout; exit 2 when rows were read and none imported.
 Status PrintImportSummary(const vault::ImportStats& stats) {
   if (stats.rejected > 0) {
-    std::cerr << "coffre: " << stats.rejected << " rows rejected; reasons in " << stats.rejects_path << '\n';
+    std::cerr << "coffre: " << stats.rejected << " rows rejected; reasons in " << stats.rejects_path
+              << '\n';
   }
   std::printf("{\"imported\":%llu,\"rejected\":%llu,\"seconds\":%.3f,\"read\":%llu}\n",
-              static_cast<unsigned long long>(stats.imported), static_cast<unsigned long long>(stats.rejected),
-              stats.seconds, static_cast<unsigned long long>(stats.read));
+              static_cast<unsigned long long>(stats.imported),
+              static_cast<unsigned long long>(stats.rejected), stats.seconds,
+              static_cast<unsigned long long>(stats.read));
   std::fflush(stdout);
   if (stats.read > 0 && stats.imported == 0) {
     return Fail(ErrorCode::kInvalidArgument, "nothing imported: all " + std::to_string(stats.read) +
-                                                 " rows were rejected (reasons in " + stats.rejects_path + ")");
+                                                 " rows were rejected (reasons in " +
+                                                 stats.rejects_path + ")");
   }
   return Ok();
 }
@@ -381,16 +392,19 @@ class ImportFiles {
     if (o.path == "-") {
       input_ = STDIN_FILENO;
     } else {
-      if (::stat(o.path.c_str(), &in) != 0) return Fail(ErrorCode::kNotFound, "cannot open import file " + o.path);
+      if (::stat(o.path.c_str(), &in) != 0)
+        return Fail(ErrorCode::kNotFound, "cannot open import file " + o.path);
       input_ = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
       if (input_ < 0) {
-        return Fail(ErrorCode::kNotFound, "cannot open import file " + o.path + ": " + std::strerror(errno));
+        return Fail(ErrorCode::kNotFound,
+                    "cannot open import file " + o.path + ": " + std::strerror(errno));
       }
     }
     COFFRE_TRY(OpenRejects(o));
     if (!o.ids_out_path.empty()) {
       ids_out_path_ = o.ids_out_path;
-      ids_out_ = ::open(o.ids_out_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+      ids_out_ = ::open(o.ids_out_path.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
       if (ids_out_ < 0) {
         return Fail(errno == EEXIST ? ErrorCode::kAlreadyExists : ErrorCode::kIoError,
                     "cannot create " + o.ids_out_path + ": " + std::strerror(errno));
@@ -426,18 +440,23 @@ class ImportFiles {
     const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW;
     if (!o.rejects_path.empty()) {
       rejects_path_ = o.rejects_path;
-      struct stat in {}, out{};
+      struct stat in {
+      }, out{};
       const bool exists = ::lstat(rejects_path_.c_str(), &out) == 0;
-      if (exists && o.path != "-" && ::stat(o.path.c_str(), &in) == 0 && ::stat(rejects_path_.c_str(), &out) == 0 &&
-          in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+      if (exists && o.path != "-" && ::stat(o.path.c_str(), &in) == 0 &&
+          ::stat(rejects_path_.c_str(), &out) == 0 && in.st_dev == out.st_dev &&
+          in.st_ino == out.st_ino) {
         return Fail(ErrorCode::kInvalidArgument, "--rejects names the input file itself");
       }
       // Not truncated here: the importer empties it when it starts, as it
       // replaces a stale file (a failed request leaves it as it was).
       rejects_ = ::open(rejects_path_.c_str(), flags, 0600);
-      if (rejects_ < 0) return Fail(ErrorCode::kIoError, "cannot create " + rejects_path_ + ": " + std::strerror(errno));
+      if (rejects_ < 0)
+        return Fail(ErrorCode::kIoError,
+                    "cannot create " + rejects_path_ + ": " + std::strerror(errno));
       created_rejects_ = !exists;
-      if (::fstat(rejects_, &out) == 0 && S_ISREG(out.st_mode)) (void)::fchmod(rejects_, 0600);  // best effort, as the importer
+      if (::fstat(rejects_, &out) == 0 && S_ISREG(out.st_mode))
+        (void)::fchmod(rejects_, 0600);  // best effort, as the importer
       return Ok();
     }
     const std::string first = vault::DefaultRejectsPath(o.path, DefaultClock().NowUnixSeconds());
@@ -456,7 +475,8 @@ class ImportFiles {
         created_rejects_ = true;
         return Ok();
       }
-      if (errno != EEXIST || n >= 100) return Fail(ErrorCode::kIoError, "cannot create " + path + ": " + std::strerror(errno));
+      if (errno != EEXIST || n >= 100)
+        return Fail(ErrorCode::kIoError, "cannot create " + path + ": " + std::strerror(errno));
     }
   }
 
@@ -468,19 +488,16 @@ class ImportFiles {
 // `coffre import` while `coffre serve` holds the directory: the operation
 // records.import (app/admin_import_op.h) on this process's files, with the
 // same output, exit status and audit entry as without a server.
-Status ImportThroughServer(const VaultArgs& a, const vault::ImportOptions& o, const std::string& format,
-                           bool report) {
+Status ImportThroughServer(const VaultArgs& a, const vault::ImportOptions& o,
+                           const std::string& format, bool report) {
   ImportFiles files;
   if (Status opened = files.Open(o); !opened) {
     files.Finish(false, 0);  // a rejects file made for nothing goes
     return opened;
   }
-  boost::json::object request{{"op", "records.import"},
-                              {"collection", o.collection},
-                              {"path", o.path},
-                              {"rejects_path", files.rejects_path()},
-                              {"format", format},
-                              {"report_commits", report}};
+  boost::json::object request{{"op", "records.import"}, {"collection", o.collection},
+                              {"path", o.path},         {"rejects_path", files.rejects_path()},
+                              {"format", format},       {"report_commits", report}};
   if (!o.ids_out_path.empty()) request["ids_out_path"] = o.ids_out_path;
   if (!o.key_field.empty()) request["key_field"] = o.key_field;
   if (!o.subject_key.empty()) request["subject_key"] = o.subject_key;
@@ -496,7 +513,8 @@ Status ImportThroughServer(const VaultArgs& a, const vault::ImportOptions& o, co
   // No deadline: an import of a large file takes as long as it takes.
   auto answer = app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a.dir)), request, fds, -1);
   if (answer && !*answer) {
-    answer = Fail(ErrorCode::kFailedPrecondition, "the server on " + a.dir + " stopped; run the import again");
+    answer = Fail(ErrorCode::kFailedPrecondition,
+                  "the server on " + a.dir + " stopped; run the import again");
   }
   if (!answer) {
     files.Finish(false, 0);
@@ -531,7 +549,8 @@ void RegisterImport(CLI::App& app, Context& ctx) {
         "  coffre import vault people people.csv\n"
         "  coffre import vault people people.ndjson --format ndjson --report-commits\n"
         "  coffre gen --count 1000 | coffre import vault people - --ids-out ids.ndjson\n"
-        "  coffre import vault orders orders.ndjson --subject-key customers.email --key-field reference\n"
+        "  coffre import vault orders orders.ndjson --subject-key customers.email --key-field "
+        "reference\n"
         "  coffre import newvault people people.export.ndjson --format export\n");
   });
   auto a = std::make_shared<VaultArgs>();
@@ -541,20 +560,24 @@ void RegisterImport(CLI::App& app, Context& ctx) {
   AddVaultArgs(cmd, *a);
   cmd->add_option("COLLECTION", o->collection, "collection to import into, e.g. people")
       ->required();
-  cmd->add_option("FILE", o->path, "the CSV or NDJSON file; - (or /dev/stdin) reads standard input")->required();
+  cmd->add_option("FILE", o->path, "the CSV or NDJSON file; - (or /dev/stdin) reads standard input")
+      ->required();
   cmd->add_option("--rejects", o->rejects_path,
                   "where the reasons of rejected rows go (mode 0600; default: see below)");
   cmd->add_option("--ids-out", o->ids_out_path,
                   "a new file (mode 0600) with one line per imported row: "
                   "{\"line\":L,\"id\":ID,\"subject\":SUBJECT[,\"key\":KEY]}");
-  cmd->add_option("--key-field", o->key_field,
-                  "a column copied as \"key\" into --ids-out (the source's own id); stored only if a field");
-  cmd->add_option("--subject-key", o->subject_key,
-                  "[COLLECTION.]FIELD: attach each row to the existing person whose unique FIELD has the "
-                  "row's value (rows matching nobody are rejected) instead of creating a person");
-  cmd->add_option("--format", *format,
-                  "auto, csv, ndjson, or export (a decrypted `coffre bulk-export` file: keeps record and "
-                  "subject ids, recreates canaries; into a collection with no record)")
+  cmd->add_option(
+      "--key-field", o->key_field,
+      "a column copied as \"key\" into --ids-out (the source's own id); stored only if a field");
+  cmd->add_option(
+      "--subject-key", o->subject_key,
+      "[COLLECTION.]FIELD: attach each row to the existing person whose unique FIELD has the "
+      "row's value (rows matching nobody are rejected) instead of creating a person");
+  cmd->add_option(
+         "--format", *format,
+         "auto, csv, ndjson, or export (a decrypted `coffre bulk-export` file: keeps record and "
+         "subject ids, recreates canaries; into a collection with no record)")
       ->check(CLI::IsMember({"auto", "csv", "ndjson", "export"}));
   cmd->add_option("--threads", o->threads, "worker threads (default: one per core)");
   cmd->add_option("--chunk-rows", o->chunk_rows, "rows per worker task");
@@ -564,7 +587,7 @@ void RegisterImport(CLI::App& app, Context& ctx) {
                 "print {\"committed_through_line\":L,...} on stdout after each durable commit");
   cmd->callback([&ctx, a, o, report, format] {
     Run(ctx, [&]() -> Status {
-      o->format = *format == "csv" ? vault::ImportFormat::kCsv
+      o->format = *format == "csv"      ? vault::ImportFormat::kCsv
                   : *format == "ndjson" ? vault::ImportFormat::kNdjson
                   : *format == "export" ? vault::ImportFormat::kExport
                                         : vault::ImportFormat::kAuto;
@@ -603,7 +626,8 @@ void RegisterImport(CLI::App& app, Context& ctx) {
       }
       if (!stats) return Fail(stats.error());
       // One entry for the whole import (ids of imported rows are not listed).
-      COFFRE_TRY(local->Audit("import", o->collection, {}, {}, {}, app::ImportAuditReason(*o, *stats)));
+      COFFRE_TRY(
+          local->Audit("import", o->collection, {}, {}, {}, app::ImportAuditReason(*o, *stats)));
       return PrintImportSummary(*stats);
     });
   });
@@ -611,10 +635,11 @@ void RegisterImport(CLI::App& app, Context& ctx) {
 
 // A command of the form `coffre NAME DIR SUBJECT`: runs the operation `op`
 // on the subject and prints `shape` of its answer.
-using SubjectShape = std::function<boost::json::object(boost::json::object answer, const std::string& shown)>;
+using SubjectShape =
+    std::function<boost::json::object(boost::json::object answer, const std::string& shown)>;
 
-void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name, const std::string& help,
-                            const char* op, SubjectShape shape) {
+void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name,
+                            const std::string& help, const char* op, SubjectShape shape) {
   auto* cmd = app.add_subcommand(name, help);
   Examples(cmd, {"coffre " + name + " vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
   auto a = std::make_shared<VaultArgs>();
@@ -635,27 +660,29 @@ void RegisterSubjectCommand(CLI::App& app, Context& ctx, const std::string& name
 void RegisterExport(CLI::App& app, Context& ctx) {
   // GET /v1/subjects/S, printed as the CLI always has: each record with its
   // subject and collection (who saw the data is in `coffre audit list`).
-  RegisterSubjectCommand(app, ctx, "export-subject", "print all of a person's records as JSON", "subject.export",
-                         [](boost::json::object answer, const std::string& shown) {
-                           boost::json::array records;
-                           if (auto* all = answer.if_contains("records"); all != nullptr && all->is_array()) {
-                             for (boost::json::value& r : all->get_array()) {
-                               if (!r.is_object()) continue;
-                               boost::json::object& o = r.get_object();
-                               boost::json::object out{{"id", o["id"]}, {"subject", shown}};
-                               for (auto& kv : o) {
-                                 if (kv.key() != "id") out[kv.key()] = std::move(kv.value());
-                               }
-                               records.push_back(std::move(out));
-                             }
-                           }
-                           return boost::json::object{{"subject", shown}, {"records", std::move(records)}};
-                         });
+  RegisterSubjectCommand(
+      app, ctx, "export-subject", "print all of a person's records as JSON", "subject.export",
+      [](boost::json::object answer, const std::string& shown) {
+        boost::json::array records;
+        if (auto* all = answer.if_contains("records"); all != nullptr && all->is_array()) {
+          for (boost::json::value& r : all->get_array()) {
+            if (!r.is_object()) continue;
+            boost::json::object& o = r.get_object();
+            boost::json::object out{{"id", o["id"]}, {"subject", shown}};
+            for (auto& kv : o) {
+              if (kv.key() != "id") out[kv.key()] = std::move(kv.value());
+            }
+            records.push_back(std::move(out));
+          }
+        }
+        return boost::json::object{{"subject", shown}, {"records", std::move(records)}};
+      });
 }
 
 void RegisterErase(CLI::App& app, Context& ctx) {
-  RegisterSubjectCommand(app, ctx, "erase-subject", "crypto-shred a person: keys, records, index entries",
-                         "subject.erase", [](boost::json::object answer, const std::string& shown) {
+  RegisterSubjectCommand(app, ctx, "erase-subject",
+                         "crypto-shred a person: keys, records, index entries", "subject.erase",
+                         [](boost::json::object answer, const std::string& shown) {
                            answer["subject"] = shown;
                            return answer;
                          });
@@ -680,7 +707,8 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
   auto* keys = app.add_subcommand("keys", "key management");
   keys->require_subcommand(1);
   Examples(keys, {"coffre keys rotate vault"});
-  auto* cmd = keys->add_subcommand("rotate", "new master key: rewrap the keyring, records untouched");
+  auto* cmd =
+      keys->add_subcommand("rotate", "new master key: rewrap the keyring, records untouched");
   Examples(cmd, {"coffre keys rotate vault    # vault.key replaced, the old one kept as "
                  "vault.key.old-<UTC time>",
                  "coffre keys rotate vault --new-key-file vault.key.2027",
@@ -697,11 +725,13 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
     Run(ctx, [&]() -> Status {
       boost::json::object req{{"op", "keys.rotate"}};  // a local operation (app/ops_admin.cc)
       // Absolute: a running server does not share this process's directory.
-      if (!next->empty()) req["new_key_file"] = std::filesystem::absolute(*next).lexically_normal().string();
+      if (!next->empty())
+        req["new_key_file"] = std::filesystem::absolute(*next).lexically_normal().string();
       COFFRE_ASSIGN_OR_RETURN(boost::json::object out, Manage(*a, req));
       const std::string key_file(out.at("key_file").as_string());
       const boost::json::value* old = out.if_contains("retired_key_file");
-      const std::string retired = old != nullptr && old->is_string() ? std::string(old->get_string()) : "";
+      const std::string retired =
+          old != nullptr && old->is_string() ? std::string(old->get_string()) : "";
       std::cerr << "coffre: the vault now opens only with the new key in " << key_file;
       if (!retired.empty()) std::cerr << "; the old key is kept in " << retired;
       std::cerr << ". Rotation replaces the master key, not the sub-keys it protects: it retires"

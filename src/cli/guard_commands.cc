@@ -15,11 +15,13 @@ namespace {
 namespace json = boost::json;
 
 void RegisterCanary(CLI::App& app, Context& ctx) {
-  auto* group = app.add_subcommand("canary", "canary records: fake people whose reading raises a critical alert");
+  auto* group = app.add_subcommand(
+      "canary", "canary records: fake people whose reading raises a critical alert");
   group->require_subcommand(1);
   Examples(group, {"coffre canary add vault people --count 20 --email-domain canary.example.org"});
-  auto* add = group->add_subcommand(
-      "add", "write N generated people the API cannot tell from real ones; reading one alerts and suspends");
+  auto* add = group->add_subcommand("add",
+                                    "write N generated people the API cannot tell from real ones; "
+                                    "reading one alerts and suspends");
   Examples(add, {"coffre canary add vault people --count 20 --email-domain canary.example.org"});
   auto a = std::make_shared<VaultArgs>();
   auto collection = std::make_shared<std::string>();
@@ -56,8 +58,10 @@ void RegisterAlerts(CLI::App& app, Context& ctx) {
   auto from = std::make_shared<std::string>();
   auto to = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option("--from", *from, "start (inclusive): RFC 3339 with any offset, or a date (UTC, from its start)");
-  cmd->add_option("--to", *to, "end (inclusive): RFC 3339 with any offset, or a date (UTC, to its end)");
+  cmd->add_option("--from", *from,
+                  "start (inclusive): RFC 3339 with any offset, or a date (UTC, from its start)");
+  cmd->add_option("--to", *to,
+                  "end (inclusive): RFC 3339 with any offset, or a date (UTC, to its end)");
   cmd->callback([&ctx, a, from, to] {
     Run(ctx, [&]() -> Status {
       json::object req{{"op", "alerts.scan"}, {"limit", 1000}};

@@ -2,14 +2,13 @@
 // the vault API; see `coffre --help`.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
 #include <string_view>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/serve_command.h"
@@ -32,8 +31,10 @@ std::string RootFooter() {
                           they would hold keys and personal values)
 )";
 #ifdef COFFRE_TEST_HOOKS
-  text += "  COFFRE_TEST_CLOCK_FILE  test builds only: seconds added to the clock, or @MS to stop it at\n"
-          "                          that Unix time in ms, read from it\n";
+  text +=
+      "  COFFRE_TEST_CLOCK_FILE  test builds only: seconds added to the clock, or @MS to stop it "
+      "at\n"
+      "                          that Unix time in ms, read from it\n";
 #endif
   text += R"(
 Exit codes: 0 ok, 1 internal or I/O error, 2 invalid input, 3 not found, 4 already exists,

@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "auth/totp.h"
 #include "app/admin_channel.h"
+#include "auth/totp.h"
 
 namespace coffre::cli {
 namespace {
@@ -213,8 +213,8 @@ void RegisterPrincipalLifecycle(CLI::App* group, Context& ctx) {
     cmd->callback([&ctx, a, name] {
       Run(ctx, [&]() -> Status {
         const json::object req{{"op", "principal.usage"}, {"name", *name}};
-        COFFRE_ASSIGN_OR_RETURN(
-            auto remote, app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a->dir)), req));
+        COFFRE_ASSIGN_OR_RETURN(auto remote,
+                                app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a->dir)), req));
         if (!remote) {
           std::cerr << "coffre: no server is running on " << a->dir
                     << ": counts live in the server's memory, so they are all 0\n";

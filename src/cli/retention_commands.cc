@@ -15,7 +15,8 @@ namespace json = boost::json;
 
 void RegisterReport(CLI::App* group, Context& ctx) {
   auto* cmd = group->add_subcommand(
-      "report", "print, as JSON, what the rules will archive or delete and when (ids, never values)");
+      "report",
+      "print, as JSON, what the rules will archive or delete and when (ids, never values)");
   Examples(cmd, {"coffre retention report vault", "coffre retention report vault --limit 50"});
   auto a = std::make_shared<VaultArgs>();
   auto limit = std::make_shared<int64_t>(1000);
@@ -24,14 +25,16 @@ void RegisterReport(CLI::App* group, Context& ctx) {
       ->check(CLI::Range(1, 100000));
   cmd->callback([&ctx, a, limit] {
     Run(ctx, [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "retention.report"}, {"limit", *limit}}));
+      COFFRE_ASSIGN_OR_RETURN(json::object out,
+                              Manage(*a, {{"op", "retention.report"}, {"limit", *limit}}));
       PrintJson(out);
       return Ok();
     });
   });
 }
 
-void RegisterHold(CLI::App* group, Context& ctx, const char* name, const char* help, const char* op) {
+void RegisterHold(CLI::App* group, Context& ctx, const char* name, const char* help,
+                  const char* op) {
   auto* cmd = group->add_subcommand(name, help);
   Examples(cmd,
            {std::string("coffre retention ") + name + " vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
@@ -51,7 +54,8 @@ void RegisterHold(CLI::App* group, Context& ctx, const char* name, const char* h
 }  // namespace
 
 void RegisterRetentionCommands(CLI::App& app, Context& ctx) {
-  auto* group = app.add_subcommand("retention", "retention rules: sweep, report, legal holds (docs/retention.md)");
+  auto* group = app.add_subcommand(
+      "retention", "retention rules: sweep, report, legal holds (docs/retention.md)");
   group->require_subcommand(1);
   Examples(group, {"coffre retention report vault", "coffre retention run vault",
                    "coffre retention hold vault 3f2a9b0c6d1e4f5a8b7c2d3e4f5a6b7c"});
@@ -61,7 +65,8 @@ void RegisterRetentionCommands(CLI::App& app, Context& ctx) {
                                     "retention.run");
   Examples(run, {"coffre retention run vault"});
   RegisterReport(group, ctx);
-  RegisterHold(group, ctx, "hold", "put a subject under a legal hold: the sweeper keeps all its records",
+  RegisterHold(group, ctx, "hold",
+               "put a subject under a legal hold: the sweeper keeps all its records",
                "retention.hold");
   RegisterHold(group, ctx, "release", "release a subject's legal hold", "retention.release");
 }

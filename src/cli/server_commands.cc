@@ -1,6 +1,8 @@
 // `coffre principal`, `policy` and `audit`: management commands. They go to
 // a running server over its Unix socket, or open the data directory
 // themselves when none runs (docs/api.md, "Local commands").
+#include "cli/server_commands.h"
+
 #include <termios.h>
 #include <unistd.h>
 
@@ -10,15 +12,14 @@
 #include <iostream>
 #include <sstream>
 
+#include "app/admin_channel.h"
 #include "audit/entry_json.h"
 #include "audit/verify.h"
 #include "cli/cli_common.h"
 #include "cli/principal_commands.h"
-#include "cli/server_commands.h"
 #include "common/bytes.h"
 #include "common/file_text.h"
 #include "common/time_text.h"
-#include "app/admin_channel.h"
 #include "storage/store.h"
 
 namespace coffre::cli {
@@ -95,8 +96,11 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
         }
         attr_obj[kv.substr(0, eq)] = kv.substr(eq + 1);
       }
-      json::object req{{"op", "principal.add"}, {"name", *name}, {"kind", *kind},
-                       {"role", *role},         {"attrs", std::move(attr_obj)}};
+      json::object req{{"op", "principal.add"},
+                       {"name", *name},
+                       {"kind", *kind},
+                       {"role", *role},
+                       {"attrs", std::move(attr_obj)}};
       if (*kind == "human") {
         COFFRE_ASSIGN_OR_RETURN(std::string password, ReadPassword());
         req["password"] = password;
@@ -157,7 +161,8 @@ void RegisterPolicy(CLI::App& app, Context& ctx) {
   load->callback([&ctx, a, file] {
     Run(ctx, [&]() -> Status {
       COFFRE_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(*file, "policy"));
-      COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, {{"op", "policy.load"}, {"text", text}}));
+      COFFRE_ASSIGN_OR_RETURN(json::object out,
+                              Manage(*a, {{"op", "policy.load"}, {"text", text}}));
       if (auto* warnings = out.if_contains("warnings"); warnings && warnings->is_array()) {
         for (const auto& w : warnings->get_array()) {
           if (w.is_string()) std::cerr << "coffre: warning: " << w.get_string().c_str() << "\n";
@@ -184,18 +189,22 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
       const std::string dir = TrimSlash(va->dir);
       const std::string anchor = ResolveAnchor(dir, va->anchor);
       json::object out;
-      COFFRE_ASSIGN_OR_RETURN(auto remote, app::TryAdminSocket(app::AdminSocketPath(dir),
-                                                                  {{"op", "audit.verify"}, {"anchor", anchor}}));
+      COFFRE_ASSIGN_OR_RETURN(auto remote,
+                              app::TryAdminSocket(app::AdminSocketPath(dir),
+                                                  {{"op", "audit.verify"}, {"anchor", anchor}}));
       if (remote) {
         out = std::move(*remote);
       } else {
         // Needs no key: the store is read as it is, checked against the
         // public key in the anchor.
-        COFFRE_ASSIGN_OR_RETURN(auto store, storage::OpenRocksStore({.path = dir, .read_only = true}));
+        COFFRE_ASSIGN_OR_RETURN(auto store,
+                                storage::OpenRocksStore({.path = dir, .read_only = true}));
         COFFRE_ASSIGN_OR_RETURN(
             audit::VerifyReport r,
             audit::Verify(storage::SpaceHandle(*store, "audit", 0, audit::kAuditSpaces), anchor));
-        out = {{"ok", r.ok}, {"entries", r.entries}, {"checkpoints", r.checkpoints},
+        out = {{"ok", r.ok},
+               {"entries", r.entries},
+               {"checkpoints", r.checkpoints},
                {"anchored", r.anchored}};
         if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;
         if (!r.problem.empty()) out["problem"] = r.problem;
@@ -222,7 +231,8 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
     Run(ctx, [&]() -> Status {
       const std::string dir = TrimSlash(ra->dir);
       if (app::CallAdminSocket(app::AdminSocketPath(dir), {{"op", "ping"}})) {
-        return Fail(ErrorCode::kFailedPrecondition, "the server is running on " + dir + ": stop it first");
+        return Fail(ErrorCode::kFailedPrecondition,
+                    "the server is running on " + dir + ": stop it first");
       }
       const std::string anchor = ResolveAnchor(dir, ra->anchor);
       std::string kept;
@@ -238,7 +248,9 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
         }
         std::error_code ec;
         fs::rename(anchor, kept, ec);
-        if (ec) return Fail(ErrorCode::kIoError, "cannot move " + anchor + " to " + kept + ": " + ec.message());
+        if (ec)
+          return Fail(ErrorCode::kIoError,
+                      "cannot move " + anchor + " to " + kept + ": " + ec.message());
       }
       app::RuntimeOptions o = RuntimeFor(*ra);
       o.recreate_audit_anchor = true;
@@ -256,7 +268,8 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
       self.principal = "local";
       self.action = "audit.reanchor";
       self.outcome = "allowed";
-      self.reason = kept.empty() ? "no previous anchor" : "previous anchor kept as " + fs::path(kept).filename().string();
+      self.reason = kept.empty() ? "no previous anchor"
+                                 : "previous anchor kept as " + fs::path(kept).filename().string();
       self.source = LocalSource();
       COFFRE_TRY((*rt)->audit().Append(std::move(self)));
       COFFRE_TRY((*rt)->audit().Checkpoint());
@@ -278,8 +291,10 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
   AddServerArgs(list, *la);
   list->add_option("--principal", *principal, "only the entries of this principal or end user");
   list->add_option("--subject", *subject, "only the entries naming this subject id (hex)");
-  list->add_option("--from", *from, "start (inclusive): RFC 3339 with any offset, or a date (UTC, from its start)");
-  list->add_option("--to", *to, "end (inclusive): RFC 3339 with any offset, or a date (UTC, to its end)");
+  list->add_option("--from", *from,
+                   "start (inclusive): RFC 3339 with any offset, or a date (UTC, from its start)");
+  list->add_option("--to", *to,
+                   "end (inclusive): RFC 3339 with any offset, or a date (UTC, to its end)");
   list->callback([&ctx, la, principal, subject, from, to] {
     Run(ctx, [&]() -> Status {
       audit::Filter f;

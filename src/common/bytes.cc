@@ -28,7 +28,8 @@ Result<std::string> FromHex(std::string_view hex) {
   for (size_t i = 0; i < out.size(); ++i) {
     int hi = HexValue(hex[2 * i]);
     int lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return Fail(ErrorCode::kInvalidArgument, "hex string has a non-hex character");
+    if (hi < 0 || lo < 0)
+      return Fail(ErrorCode::kInvalidArgument, "hex string has a non-hex character");
     out[i] = static_cast<char>((hi << 4) | lo);
   }
   return out;
@@ -42,20 +43,25 @@ Result<std::string> ParseId(std::string_view shown, std::string_view what) {
   // Ids are shown in lower case only: one spelling per id.
   for (char c : shown) {
     if (c >= 'A' && c <= 'F') {
-      return Fail(ErrorCode::kInvalidArgument, std::string(what) + " must be 32 lower-case hexadecimal characters");
+      return Fail(ErrorCode::kInvalidArgument,
+                  std::string(what) + " must be 32 lower-case hexadecimal characters");
     }
   }
   auto raw = FromHex(shown);
-  if (!raw) return Fail(ErrorCode::kInvalidArgument, std::string(what) + " must be 32 hexadecimal characters");
+  if (!raw)
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string(what) + " must be 32 hexadecimal characters");
   return raw;
 }
 
 void AppendBigEndian32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
 void AppendBigEndian64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
 uint32_t ReadBigEndian32(std::string_view in) {

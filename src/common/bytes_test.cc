@@ -1,7 +1,8 @@
 #include "common/bytes.h"
-#include "common/clock.h"
 
 #include <gtest/gtest.h>
+
+#include "common/clock.h"
 
 namespace coffre {
 namespace {

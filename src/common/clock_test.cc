@@ -18,10 +18,10 @@ TEST(Rfc3339, RoundTripsAndRefusesOtherShapes) {
   // One parser (common/time_text.h): any offset names its instant.
   EXPECT_EQ(*ParseRfc3339("2026-11-22T09:00:00+01:00"), *ParseRfc3339("2026-11-22T08:00:00Z"));
   EXPECT_EQ(*ParseRfc3339("1969-12-31T23:59:59.5Z"), -1);  // the second it falls in
-  for (const char* bad : {"", "2026-11-22", "2026-11-22T08:00:00", "2026-11-22T08:00:00+1:00",
-                          "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z", "2026-11-22T24:00:00Z",
-                          "2026-11-22T08:00:00.Z", "2026-11-22 08:00:00Z", "x026-11-22T08:00:00Z",
-                          "2026-11-22T08:00:00Zjunk"}) {
+  for (const char* bad :
+       {"", "2026-11-22", "2026-11-22T08:00:00", "2026-11-22T08:00:00+1:00", "2026-13-01T00:00:00Z",
+        "2026-02-29T00:00:00Z", "2026-11-22T24:00:00Z", "2026-11-22T08:00:00.Z",
+        "2026-11-22 08:00:00Z", "x026-11-22T08:00:00Z", "2026-11-22T08:00:00Zjunk"}) {
     auto r = ParseRfc3339(bad, "from");
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);

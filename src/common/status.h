@@ -18,24 +18,23 @@
 
 #include <string>
 #include <string_view>
+#include <tl/expected.hpp>
 #include <type_traits>
 #include <utility>
-
-#include <tl/expected.hpp>
 
 namespace coffre {
 
 enum class ErrorCode {
-  kInvalidArgument,   // bad input from the caller: a field, a flag, a file
-  kNotFound,          // no such record, subject, file
-  kAlreadyExists,     // unique constraint, existing key file
-  kPermissionDenied,  // wrong key file, policy denial
-  kFailedPrecondition,// vault not initialised, wrong state
-  kDataLoss,          // authentication tag mismatch, corrupt store
-  kIoError,           // file system or storage backend failure
-  kInternal,          // a bug in coffre
-  kUnauthenticated,   // no, unknown or expired credential
-  kResourceExhausted, // throttled, locked out, over a limit or cap
+  kInvalidArgument,     // bad input from the caller: a field, a flag, a file
+  kNotFound,            // no such record, subject, file
+  kAlreadyExists,       // unique constraint, existing key file
+  kPermissionDenied,    // wrong key file, policy denial
+  kFailedPrecondition,  // vault not initialised, wrong state
+  kDataLoss,            // authentication tag mismatch, corrupt store
+  kIoError,             // file system or storage backend failure
+  kInternal,            // a bug in coffre
+  kUnauthenticated,     // no, unknown or expired credential
+  kResourceExhausted,   // throttled, locked out, over a limit or cap
 };
 
 std::string_view ErrorCodeName(ErrorCode code);
@@ -62,13 +61,15 @@ class [[nodiscard]] Result : public tl::expected<T, Error> {
 
   Result() = default;
   Result(const Base& other) : Base(other) {}
-  Result(Base&& other) noexcept(std::is_nothrow_move_constructible_v<Base>) : Base(std::move(other)) {}
+  Result(Base&& other) noexcept(std::is_nothrow_move_constructible_v<Base>)
+      : Base(std::move(other)) {}
 
   // Assigning a value or a tl::unexpected<Error> goes straight to
   // tl::expected's assignment (no temporary Result).
   template <typename U>
-    requires(!std::is_base_of_v<Base, std::remove_cvref_t<U>> && std::is_assignable_v<Base&, U &&>)
-  Result& operator=(U&& other) {
+  requires(!std::is_base_of_v<Base, std::remove_cvref_t<U>> &&
+           std::is_assignable_v<Base&, U&&>) Result&
+  operator=(U&& other) {
     Base::operator=(std::forward<U>(other));
     return *this;
   }
@@ -104,17 +105,18 @@ template <typename T>
 struct tl::detail::is_expected_impl<coffre::Result<T>> : std::true_type {};
 
 // COFFRE_TRY(expr): evaluate a Status/Result and return its error if it failed.
-#define COFFRE_TRY(expr)                                   \
-  do {                                                     \
-    auto coffre_try_result_ = (expr);                      \
+#define COFFRE_TRY(expr)                                                                   \
+  do {                                                                                     \
+    auto coffre_try_result_ = (expr);                                                      \
     if (!coffre_try_result_) return ::coffre::Fail(std::move(coffre_try_result_).error()); \
   } while (0)
 
 #define COFFRE_CONCAT_INNER_(a, b) a##b
 #define COFFRE_CONCAT_(a, b) COFFRE_CONCAT_INNER_(a, b)
 // COFFRE_ASSIGN_OR_RETURN(auto x, expr): bind the value of a Result or return its error.
-#define COFFRE_ASSIGN_OR_RETURN(lhs, expr)                                   \
-  auto COFFRE_CONCAT_(coffre_res_, __LINE__) = (expr);                       \
-  if (!COFFRE_CONCAT_(coffre_res_, __LINE__))                                \
+#define COFFRE_ASSIGN_OR_RETURN(lhs, expr)                                           \
+  auto COFFRE_CONCAT_(coffre_res_, __LINE__) = (expr);                               \
+  if (!COFFRE_CONCAT_(coffre_res_, __LINE__))                                        \
     return ::coffre::Fail(std::move(COFFRE_CONCAT_(coffre_res_, __LINE__)).error()); \
-  lhs = std::move(*COFFRE_CONCAT_(coffre_res_, __LINE__))  // NOLINT(bugprone-macro-parentheses): lhs declares
+  lhs = std::move(                                                                   \
+      *COFFRE_CONCAT_(coffre_res_, __LINE__))  // NOLINT(bugprone-macro-parentheses): lhs declares

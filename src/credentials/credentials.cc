@@ -57,7 +57,8 @@ bool WellFormedToken(std::string_view token) {
 }
 
 void PutI64(std::string& out, int64_t v) {
-  for (int i = 0; i < 8; ++i) out += static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out += static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff);
 }
 void PutStr(std::string& out, std::string_view s) {
   PutI64(out, static_cast<int64_t>(s.size()));
@@ -70,7 +71,8 @@ class Reader {
   bool I64(int64_t& v) {
     if (in_.size() < 8) return false;
     uint64_t u = 0;
-    for (int i = 0; i < 8; ++i) u |= static_cast<uint64_t>(static_cast<unsigned char>(in_[i])) << (8 * i);
+    for (int i = 0; i < 8; ++i)
+      u |= static_cast<uint64_t>(static_cast<unsigned char>(in_[i])) << (8 * i);
     v = static_cast<int64_t>(u);
     in_.remove_prefix(8);
     return true;
@@ -149,16 +151,17 @@ class Credentials::UserTurn {
 struct Credentials::Record {
   int64_t created = 0;
   int64_t changed = 0;
-  int64_t failures = 0;       // consecutive, since the last success or lock
-  int64_t locked_until = 0;   // unix seconds
-  int64_t next_attempt = 0;   // unix seconds: the exponential delay
-  std::string reset_hash;     // keyed hash of the pending reset token, or empty
-  int64_t reset_expires = 0;  // unix seconds
+  int64_t failures = 0;             // consecutive, since the last success or lock
+  int64_t locked_until = 0;         // unix seconds
+  int64_t next_attempt = 0;         // unix seconds: the exponential delay
+  std::string reset_hash;           // keyed hash of the pending reset token, or empty
+  int64_t reset_expires = 0;        // unix seconds
   std::vector<std::string> hashes;  // Argon2id encoded, current first
 
   std::string Encode() const {
     std::string out(1, kFormatV1);
-    for (int64_t v : {created, changed, failures, locked_until, next_attempt, reset_expires}) PutI64(out, v);
+    for (int64_t v : {created, changed, failures, locked_until, next_attempt, reset_expires})
+      PutI64(out, v);
     PutStr(out, reset_hash);
     PutI64(out, static_cast<int64_t>(hashes.size()));
     for (const auto& h : hashes) PutStr(out, h);
@@ -169,7 +172,8 @@ struct Credentials::Record {
     Reader in(bytes.substr(1));
     Record r;
     int64_t n = 0;
-    for (int64_t* v : {&r.created, &r.changed, &r.failures, &r.locked_until, &r.next_attempt, &r.reset_expires}) {
+    for (int64_t* v : {&r.created, &r.changed, &r.failures, &r.locked_until, &r.next_attempt,
+                       &r.reset_expires}) {
       if (!in.I64(*v)) return std::nullopt;
     }
     if (!in.Str(r.reset_hash) || !in.I64(n) || n < 1 || n > static_cast<int64_t>(kMaxHistory)) {
@@ -196,7 +200,8 @@ Credentials::Credentials(storage::SpaceHandle store, const crypto::SecretKey& pe
 Result<std::optional<Credentials::Record>> Credentials::Load(std::string_view user) {
   COFFRE_ASSIGN_OR_RETURN(auto sealed, store_.Get(storage::Space::kCredentials, StoreKey(user)));
   if (!sealed) return std::optional<Record>();
-  COFFRE_ASSIGN_OR_RETURN(auto plain, crypto::Open(pepper_, *sealed, SealContext(user), "credential"));
+  COFFRE_ASSIGN_OR_RETURN(auto plain,
+                          crypto::Open(pepper_, *sealed, SealContext(user), "credential"));
   auto r = Record::Decode(plain);
   std::fill(plain.begin(), plain.end(), '\0');
   if (!r) return Fail(ErrorCode::kDataLoss, "corrupt credential record");
@@ -205,7 +210,8 @@ Result<std::optional<Credentials::Record>> Credentials::Load(std::string_view us
 
 void Credentials::Put(storage::WriteBatch& batch, std::string_view user, const Record& r) const {
   std::string plain = r.Encode();
-  batch.Put(storage::Space::kCredentials, StoreKey(user), crypto::Seal(pepper_, plain, SealContext(user)));
+  batch.Put(storage::Space::kCredentials, StoreKey(user),
+            crypto::Seal(pepper_, plain, SealContext(user)));
   std::fill(plain.begin(), plain.end(), '\0');
 }
 
@@ -236,7 +242,7 @@ Result<Metadata> Credentials::Redeem(std::string_view user, std::string_view pas
 }
 
 Result<Metadata> Credentials::Change(std::string_view user, std::string_view password,
-                                    std::optional<std::string_view> token, Wait* wait) {
+                                     std::optional<std::string_view> token, Wait* wait) {
   if (wait != nullptr) *wait = {};
   COFFRE_TRY(ValidateUserId(user));
   UserTurn turn(*this, user);
@@ -285,7 +291,8 @@ Result<Metadata> Credentials::Change(std::string_view user, std::string_view pas
   r.reset_hash.clear();  // a new password ends any pending reset
   r.reset_expires = 0;
   r.hashes.insert(r.hashes.begin(), std::move(hash));
-  if (r.hashes.size() > std::max<size_t>(1, options_.history)) r.hashes.resize(std::max<size_t>(1, options_.history));
+  if (r.hashes.size() > std::max<size_t>(1, options_.history))
+    r.hashes.resize(std::max<size_t>(1, options_.history));
   auto batch = store_.NewBatch();
   Put(*batch, user, r);
   COFFRE_TRY(store_.Write(*batch));

@@ -60,7 +60,8 @@
 namespace coffre::credentials {
 
 // The spaces the credentials module owns (vault::Vault::Grant, ADR 0023).
-inline constexpr storage::SpaceSet kCredentialSpaces = storage::Spaces({storage::Space::kCredentials});
+inline constexpr storage::SpaceSet kCredentialSpaces =
+    storage::Spaces({storage::Space::kCredentials});
 
 // Production parameters for end users (ADR 0011, measured in
 // bench/RESULTS.md): 2 passes over 19 MiB (OWASP's first Argon2id line),
@@ -72,9 +73,9 @@ struct Options {
   size_t max_concurrent_hashes = 4;
   int64_t lockout_failures = 10;
   int64_t lockout_seconds = 30 * 60;
-  int64_t free_failures = 2;           // failures before the delay starts
+  int64_t free_failures = 2;  // failures before the delay starts
   int64_t reset_token_seconds = 30 * 60;
-  size_t history = 4;                  // hashes kept, the current one included
+  size_t history = 4;  // hashes kept, the current one included
   // Tests only: called while a hash slot is held (to hold slots).
   std::function<void()> while_hashing_for_test;
 };
@@ -119,8 +120,8 @@ class Credentials {
   Result<Metadata> Set(std::string_view user, std::string_view password, Wait* wait = nullptr);
   // The same with a reset token, consumed by success. kPermissionDenied
   // "invalid or expired reset token" (nothing changes); kNotFound none.
-  Result<Metadata> Redeem(std::string_view user, std::string_view password,
-                          std::string_view token, Wait* wait = nullptr);
+  Result<Metadata> Redeem(std::string_view user, std::string_view password, std::string_view token,
+                          Wait* wait = nullptr);
   // A new single-use token, replacing any earlier one; kNotFound when the
   // user has no credential.
   Result<IssuedReset> IssueReset(std::string_view user, Wait* wait = nullptr);
@@ -139,7 +140,7 @@ class Credentials {
   Result<std::optional<Record>> Load(std::string_view user);
   void Put(storage::WriteBatch& batch, std::string_view user, const Record& r) const;
   Result<Metadata> Change(std::string_view user, std::string_view password,
-                         std::optional<std::string_view> token, Wait* wait);
+                          std::optional<std::string_view> token, Wait* wait);
   std::string TokenHash(std::string_view user, std::string_view token) const;
   const std::string& DummyHash();
 

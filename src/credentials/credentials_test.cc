@@ -39,9 +39,12 @@ class CredentialsTest : public testing::Test {
     std::filesystem::remove_all(dir_);
   }
   // The module's spaces, as the composition root grants them.
-  storage::SpaceHandle Handle() { return storage::SpaceHandle(*store_, "credentials", kCredentialSpaces); }
+  storage::SpaceHandle Handle() {
+    return storage::SpaceHandle(*store_, "credentials", kCredentialSpaces);
+  }
   void Reopen(Options o) {
-    if (o.params.mem_limit == kEndUserParams.mem_limit && o.params.ops_limit == kEndUserParams.ops_limit) {
+    if (o.params.mem_limit == kEndUserParams.mem_limit &&
+        o.params.ops_limit == kEndUserParams.ops_limit) {
       o.params = crypto::kTestPasswordHashParams;
     }
     creds_ = std::make_unique<Credentials>(Handle(), pepper_, token_key_, clock_, std::move(o));
@@ -74,11 +77,13 @@ class CredentialsTest : public testing::Test {
 };
 
 TEST(UserIdTest, OpaqueIdsOnly) {
-  for (std::string_view ok : {"u-7f3a9c", "550e8400-e29b-41d4-a716-446655440000", "A_b-1", "123456", "x"}) {
+  for (std::string_view ok :
+       {"u-7f3a9c", "550e8400-e29b-41d4-a716-446655440000", "A_b-1", "123456", "x"}) {
     EXPECT_TRUE(ValidateUserId(ok)) << ok;
   }
-  for (std::string_view bad : {"", "jean.dupont@example.org", "jean dupont", "a/b", "a.b", "0612345678",
-                               "06-12-34-56-78", "1850578006084", "1990-01-01", "é"}) {
+  for (std::string_view bad :
+       {"", "jean.dupont@example.org", "jean dupont", "a/b", "a.b", "0612345678", "06-12-34-56-78",
+        "1850578006084", "1990-01-01", "é"}) {
     auto s = ValidateUserId(bad);
     ASSERT_FALSE(s) << bad;
     EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
@@ -192,7 +197,8 @@ TEST_F(CredentialsTest, ResetTokenWorksOnceAndExpires) {
   auto t4 = creds_->IssueReset("u1");
   EXPECT_EQ(creds_->Redeem("u1", p3, t3->token).error().code, ErrorCode::kPermissionDenied);
   ASSERT_TRUE(creds_->Set("u1", p3));
-  EXPECT_EQ(creds_->Redeem("u1", StrongPassword(), t4->token).error().code, ErrorCode::kPermissionDenied);
+  EXPECT_EQ(creds_->Redeem("u1", StrongPassword(), t4->token).error().code,
+            ErrorCode::kPermissionDenied);
 }
 
 TEST_F(CredentialsTest, ExponentialDelayThenLockoutAfterTen) {
@@ -403,7 +409,8 @@ TEST_F(CredentialsTest, ProductionParametersAreTheDefault) {
   const std::string p = StrongPassword();
   ASSERT_TRUE(prod.Set("u-prod", p));
   auto sealed = RawRecord("u-prod");
-  auto plain = crypto::Open(pepper_, *sealed, std::string("coffre.credential.v1") + '\0' + "u-prod");
+  auto plain =
+      crypto::Open(pepper_, *sealed, std::string("coffre.credential.v1") + '\0' + "u-prod");
   ASSERT_TRUE(plain);
   EXPECT_NE(plain->find("$argon2id$v=19$m=19456,t=2,p=1$"), std::string::npos);
   EXPECT_TRUE(*prod.Verify("u-prod", p));

@@ -1,8 +1,7 @@
 #include "crypto/crypto.h"
 
-#include <sodium.h>
-
 #include <pthread.h>
+#include <sodium.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -388,7 +387,8 @@ Result<std::string> SealToRecipient(std::string_view recipient_public_key,
   std::string out(plaintext.size() + kBoxSealOverhead, '\0');
   if (crypto_box_seal(reinterpret_cast<unsigned char*>(out.data()), U(plaintext), plaintext.size(),
                       U(recipient_public_key)) != 0) {
-    return Fail(ErrorCode::kInvalidArgument, "the recipient public key is not usable (low-order point)");
+    return Fail(ErrorCode::kInvalidArgument,
+                "the recipient public key is not usable (low-order point)");
   }
   return out;
 }
@@ -479,7 +479,8 @@ Result<bool> StreamOpener::Pull(std::string_view sealed_chunk, std::string& out)
           reinterpret_cast<StreamState*>(state_), reinterpret_cast<unsigned char*>(out.data() + at),
           nullptr, &tag, U(sealed_chunk), sealed_chunk.size(), nullptr, 0) != 0) {
     out.resize(at);
-    return Fail(ErrorCode::kDataLoss, "stream chunk does not open here (altered, reordered or from another stream)");
+    return Fail(ErrorCode::kDataLoss,
+                "stream chunk does not open here (altered, reordered or from another stream)");
   }
   return tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
 }

@@ -202,8 +202,8 @@ class StreamOpener {
 // Password hashing with Argon2id. The encoded hash ($argon2id$v=19$m=..,t=..,
 // p=1$salt$hash) carries its own parameters. Never log either argument.
 struct PasswordHashParams {
-  uint64_t ops_limit = 3;             // passes
-  size_t mem_limit = 64u << 20;       // bytes
+  uint64_t ops_limit = 3;        // passes
+  size_t mem_limit = 64u << 20;  // bytes
 };
 // Parameters for tests (fast, still Argon2id).
 inline constexpr PasswordHashParams kTestPasswordHashParams{1, 8u << 10};

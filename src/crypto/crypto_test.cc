@@ -1,16 +1,15 @@
 #include "crypto/crypto.h"
 
+#include <gtest/gtest.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
-#include <thread>
 #include <fstream>
-
-#include <gtest/gtest.h>
-#include <sodium.h>
+#include <thread>
 
 #include "common/bytes.h"
 #include "crypto/key_file.h"
@@ -67,7 +66,9 @@ TEST_F(CryptoTest, XChaChaKnownAnswer) {
   auto nonce = FromHex("404142434445464748494a4b4c4d4e4f5051525354555657");
   auto aad = FromHex("50515253c0c1c2c3c4c5c6c7");
   auto ct = FromHex(
-      "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff921f9664c97637da9768812f615c68b13b52e"
+      "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa6440bf3a82f4eda"
+      "7e39ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b23835"
+      "65d3fff921f9664c97637da9768812f615c68b13b52e"
       "c0875924c1c7987947deafd8780acf49");
   std::string plain =
       "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the "
@@ -153,7 +154,7 @@ class KeyFileTest : public CryptoTest {
 TEST_F(KeyFileTest, CreateLoadNeverOverwrite) {
   std::string path = dir_ + "/master.key";
   ASSERT_TRUE(CreateKeyFile(path));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto k1 = LoadKeyFile(path);
@@ -252,7 +253,7 @@ TEST(RandomBytes, DrawAfterThePoolIsDestroyedIsStillRandom) {
   std::thread([&] {
     thread_local DrawAtExit late{&drawn};  // constructed first, destroyed last
     (void)late;
-    (void)RandomString(8);                  // constructs the pool
+    (void)RandomString(8);  // constructs the pool
   }).join();
   ASSERT_EQ(drawn.size(), 32u);
   EXPECT_NE(drawn, std::string(32, '\0'));
@@ -289,11 +290,15 @@ TEST(RandomBytes, DistinctDrawsAndForkedChildDiffers) {
 // RFC 8032, section 7.1, TEST 1 (empty message).
 // RFC 7748, section 6.1: X25519 public keys of Alice and Bob.
 TEST_F(CryptoTest, BoxPublicKeyRfc7748) {
-  auto alice = SecretKey::FromBytes(*FromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
-  auto bob = SecretKey::FromBytes(*FromHex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+  auto alice = SecretKey::FromBytes(
+      *FromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+  auto bob = SecretKey::FromBytes(
+      *FromHex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
   ASSERT_TRUE(alice && bob);
-  EXPECT_EQ(ToHex(BoxPublicKey(*alice)), "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
-  EXPECT_EQ(ToHex(BoxPublicKey(*bob)), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+  EXPECT_EQ(ToHex(BoxPublicKey(*alice)),
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+  EXPECT_EQ(ToHex(BoxPublicKey(*bob)),
+            "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
 }
 
 TEST_F(CryptoTest, SealedBoxOpensOnlyWithTheRecipientsKeyAndUnaltered) {
@@ -342,9 +347,9 @@ TEST_F(CryptoTest, StreamChunksOpenOnlyInOrderAndTheEndIsMarked) {
   auto all = open_all({c1, c2, c3});
   ASSERT_TRUE(all) << all.error().ToString();
   EXPECT_EQ(*all, "onetwo");
-  EXPECT_FALSE(open_all({c2, c1, c3}));  // reordered
-  EXPECT_FALSE(open_all({c1, c3}));      // dropped
-  EXPECT_FALSE(open_all({c1, c2}));      // truncated
+  EXPECT_FALSE(open_all({c2, c1, c3}));      // reordered
+  EXPECT_FALSE(open_all({c1, c3}));          // dropped
+  EXPECT_FALSE(open_all({c1, c2}));          // truncated
   EXPECT_FALSE(open_all({c1, c1, c2, c3}));  // repeated
   std::string other_header;
   StreamSealer other(key, other_header);
@@ -370,7 +375,7 @@ TEST_F(SealedFileTest, RoundTripInChunksThenEveryKindOfDamageIsRefused) {
     }
     ASSERT_TRUE((*w)->Finish());
   }
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   std::string back;
@@ -397,16 +402,17 @@ TEST_F(SealedFileTest, RoundTripInChunksThenEveryKindOfDamageIsRefused) {
     Status s = OpenSealedFile(p, key, sink);
     return !s && s.error().code == ErrorCode::kDataLoss;
   };
-  EXPECT_TRUE(refused(file, SecretKey::Random()));                      // another key
+  EXPECT_TRUE(refused(file, SecretKey::Random()));  // another key
   for (size_t at : {size_t{0}, size_t{30}, size_t{130}, size_t{5000}, file.size() - 1}) {
     std::string t = file;
     t[at] ^= 1;
     EXPECT_TRUE(refused(t, sk)) << "flipped byte " << at;
   }
-  EXPECT_TRUE(refused(file.substr(0, file.size() - 1), sk));            // torn
-  size_t last_chunk = file.size() - (4 + (plain.size() % kSealedFileChunkBytes) + kStreamChunkOverhead);
-  EXPECT_TRUE(refused(file.substr(0, last_chunk), sk));                 // final chunk dropped
-  EXPECT_TRUE(refused(file + "x", sk));                                 // bytes after the end
+  EXPECT_TRUE(refused(file.substr(0, file.size() - 1), sk));  // torn
+  size_t last_chunk =
+      file.size() - (4 + (plain.size() % kSealedFileChunkBytes) + kStreamChunkOverhead);
+  EXPECT_TRUE(refused(file.substr(0, last_chunk), sk));  // final chunk dropped
+  EXPECT_TRUE(refused(file + "x", sk));                  // bytes after the end
   EXPECT_TRUE(refused("not a sealed file at all, not at all, not at all", sk));
   EXPECT_EQ(OpenSealedFile(dir_ + "/absent", sk, sink).error().code, ErrorCode::kNotFound);
 }

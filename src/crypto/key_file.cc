@@ -1,14 +1,13 @@
 #include "crypto/key_file.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
-#include <sodium.h>
 
 #include "common/bytes.h"
 
@@ -29,11 +28,14 @@ Status FsyncParentDir(const std::string& path) {
 }
 
 Status WriteKeyFileAs(const std::string& path, const SecretKey& key, std::string_view header);
-Result<SecretKey> LoadKeyFileAs(const std::string& path, std::string_view header, std::string_view what);
+Result<SecretKey> LoadKeyFileAs(const std::string& path, std::string_view header,
+                                std::string_view what);
 
 }  // namespace
 
-Status WriteKeyFile(const std::string& path, const SecretKey& key) { return WriteKeyFileAs(path, key, kHeader); }
+Status WriteKeyFile(const std::string& path, const SecretKey& key) {
+  return WriteKeyFileAs(path, key, kHeader);
+}
 
 Result<SecretKey> LoadKeyFile(const std::string& path) {
   return LoadKeyFileAs(path, kHeader, "a coffre master key file");
@@ -73,7 +75,8 @@ Status WriteKeyFileAs(const std::string& path, const SecretKey& key, std::string
   return FsyncParentDir(path);
 }
 
-Result<SecretKey> LoadKeyFileAs(const std::string& path, std::string_view kHeader, std::string_view what) {
+Result<SecretKey> LoadKeyFileAs(const std::string& path, std::string_view kHeader,
+                                std::string_view what) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {
@@ -82,7 +85,7 @@ Result<SecretKey> LoadKeyFileAs(const std::string& path, std::string_view kHeade
     }
     return Fail(ErrorCode::kIoError, "cannot open key file " + path + ": " + std::strerror(errno));
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return Fail(ErrorCode::kInvalidArgument, "key file " + path + " is not a regular file");

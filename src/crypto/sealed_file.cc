@@ -81,7 +81,8 @@ Status SealedFileWriter::WriteChunk(bool final) {
 }
 
 Status SealedFileWriter::Write(std::string_view plaintext) {
-  if (finished_ || fd_ < 0) return Fail(ErrorCode::kFailedPrecondition, "the sealed file is closed");
+  if (finished_ || fd_ < 0)
+    return Fail(ErrorCode::kFailedPrecondition, "the sealed file is closed");
   while (!plaintext.empty()) {
     size_t take = std::min(plaintext.size(), kSealedFileChunkBytes - plain_.size());
     plain_.append(plaintext.substr(0, take));
@@ -92,7 +93,8 @@ Status SealedFileWriter::Write(std::string_view plaintext) {
 }
 
 Status SealedFileWriter::Finish() {
-  if (finished_ || fd_ < 0) return Fail(ErrorCode::kFailedPrecondition, "the sealed file is closed");
+  if (finished_ || fd_ < 0)
+    return Fail(ErrorCode::kFailedPrecondition, "the sealed file is closed");
   COFFRE_TRY(WriteChunk(true));
   if (::fsync(fd_) != 0) return Fail(ErrorCode::kIoError, "cannot sync " + path_);
   int fd = fd_;
@@ -121,14 +123,17 @@ Status OpenSealedStream(std::FILE* in, std::string_view name, const SecretKey& s
   if (got != head.size() || std::string_view(head).substr(0, kMagic.size()) != kMagic) {
     return Fail(not_sealed);
   }
-  auto key_bytes = OpenSealedBox(secret, std::string_view(head).substr(kMagic.size(), kSealedKeyBytes));
+  auto key_bytes =
+      OpenSealedBox(secret, std::string_view(head).substr(kMagic.size(), kSealedKeyBytes));
   if (!key_bytes) {
-    return Fail(ErrorCode::kDataLoss, path + " is not sealed to this secret key (or its header was altered)");
+    return Fail(ErrorCode::kDataLoss,
+                path + " is not sealed to this secret key (or its header was altered)");
   }
   COFFRE_ASSIGN_OR_RETURN(SecretKey file_key, SecretKey::FromBytes(*key_bytes));
   RandomBytes(key_bytes->data(), key_bytes->size());
   COFFRE_ASSIGN_OR_RETURN(StreamOpener opener,
-                          StreamOpener::Start(file_key, std::string_view(head).substr(kMagic.size() + kSealedKeyBytes)));
+                          StreamOpener::Start(file_key, std::string_view(head).substr(
+                                                            kMagic.size() + kSealedKeyBytes)));
   std::string sealed;
   std::string plain;
   sealed.reserve(kMaxSealedChunk);

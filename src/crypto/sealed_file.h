@@ -81,7 +81,8 @@ class SealedFileWriter {
                                     const std::function<Status(std::string_view plaintext)>& sink);
 // The same over an open stream (standard input, the fuzz target's memory);
 // `name` names it in messages. Does not close `in`.
-[[nodiscard]] Status OpenSealedStream(std::FILE* in, std::string_view name, const SecretKey& secret,
-                                      const std::function<Status(std::string_view plaintext)>& sink);
+[[nodiscard]] Status OpenSealedStream(
+    std::FILE* in, std::string_view name, const SecretKey& secret,
+    const std::function<Status(std::string_view plaintext)>& sink);
 
 }  // namespace coffre::crypto

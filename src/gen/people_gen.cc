@@ -89,7 +89,7 @@ struct EmailDomain {
   uint32_t weight;
 };
 constexpr EmailDomain kEmailDomains[] = {
-    {"example.fr", 40}, {"example.com", 25}, {"mail.example.net", 15},
+    {"example.fr", 40},  {"example.com", 25},  {"mail.example.net", 15},
     {"example.org", 10}, {"exemple.test", 10},
 };
 
@@ -98,7 +98,7 @@ struct StreetType {
   uint32_t weight;
 };
 constexpr StreetType kStreetTypes[] = {
-    {"rue", 50}, {"avenue", 15}, {"boulevard", 8}, {"impasse", 7},
+    {"rue", 50},  {"avenue", 15}, {"boulevard", 8}, {"impasse", 7},
     {"allée", 7}, {"chemin", 6},  {"place", 5},     {"quai", 2},
 };
 
@@ -128,7 +128,8 @@ const std::vector<uint8_t>& CityByTicket() {
     std::vector<uint8_t> t;
     const auto cities = internal::Cities();
     assert(cities.size() <= 256);
-    for (size_t i = 0; i < cities.size(); ++i) t.insert(t.end(), cities[i].weight, static_cast<uint8_t>(i));
+    for (size_t i = 0; i < cities.size(); ++i)
+      t.insert(t.end(), cities[i].weight, static_cast<uint8_t>(i));
     return t;
   }();
   return table;
@@ -195,7 +196,8 @@ void PeopleGenerator::Next(Person& out) {
   out.sex.assign(female ? "F" : "M");
 
   const CivilDate birth = CivilFromDays(
-      kFirstBirthDay + static_cast<int64_t>(Below(static_cast<uint64_t>(kLastBirthDay - kFirstBirthDay + 1))));
+      kFirstBirthDay +
+      static_cast<int64_t>(Below(static_cast<uint64_t>(kLastBirthDay - kFirstBirthDay + 1))));
   char date[10] = {0, 0, 0, 0, '-', 0, 0, '-', 0, 0};
   WriteDigits(date, static_cast<uint64_t>(birth.year), 4);
   WriteDigits(date + 5, birth.month, 2);
@@ -290,14 +292,15 @@ void PeopleGenerator::BuildEmail(std::string& out, std::string_view first, std::
   }
   AppendDecimal(out, count_);
   out.push_back('@');
-  out.append(ByTicket<EmailDomain>(kEmailDomains, Below(TotalWeight<EmailDomain>(kEmailDomains))).name);
+  out.append(
+      ByTicket<EmailDomain>(kEmailDomains, Below(TotalWeight<EmailDomain>(kEmailDomains))).name);
 }
 
 void PeopleGenerator::BuildPhone(std::string& out) {
   out.clear();
   char digits[10];
-  const PhoneBlock& block =
-      ByTicket<PhoneBlock>(kFictionPhoneBlocks, Below(TotalWeight<PhoneBlock>(kFictionPhoneBlocks)));
+  const PhoneBlock& block = ByTicket<PhoneBlock>(
+      kFictionPhoneBlocks, Below(TotalWeight<PhoneBlock>(kFictionPhoneBlocks)));
   block.first_six_digits.copy(digits, 6);
   WriteDigits(digits + 6, Below(10000), 4);
 
@@ -337,7 +340,8 @@ void PeopleGenerator::BuildPostalAddress(std::string& out) {
   out.append(", ");
   const auto& by_ticket = CityByTicket();
   const internal::City& city = internal::Cities()[by_ticket[Below(by_ticket.size())]];
-  AppendDecimal(out, city.first_postal_code + city.postal_code_step * Below(city.postal_code_count), 5);
+  AppendDecimal(out, city.first_postal_code + city.postal_code_step * Below(city.postal_code_count),
+                5);
   out.push_back(' ');
   out.append(city.name);
 }

@@ -39,10 +39,10 @@ struct Person {
   std::string birth_date;  // YYYY-MM-DD
   std::string nir;         // 15 characters, no spaces
   std::string email;
-  std::string phone;       // as people write it, e.g. "06 39 98 00 01" or "+33 6 ..."
+  std::string phone;  // as people write it, e.g. "06 39 98 00 01" or "+33 6 ..."
   std::string postal_address;
-  std::string iban;        // as printed, e.g. "FR76 3000 ..." or compact
-  std::string agency;      // the branch following the person, "A001" .. "A100"
+  std::string iban;    // as printed, e.g. "FR76 3000 ..." or compact
+  std::string agency;  // the branch following the person, "A001" .. "A100"
 };
 
 class PeopleGenerator {

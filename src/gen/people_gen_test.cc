@@ -22,7 +22,8 @@ struct PeopleGeneratorTestPeer {
 namespace {
 
 constexpr std::array<std::string_view, 10> kKeys = {
-    "first_name", "last_name", "sex", "birth_date", "nir", "email", "phone", "postal_address", "iban", "agency",
+    "first_name", "last_name",      "sex",  "birth_date", "nir", "email",
+    "phone",      "postal_address", "iban", "agency",
 };
 
 // Reads one JSON string starting at s[i] == '"'; the generator only writes
@@ -43,11 +44,20 @@ std::optional<std::string> ParseString(std::string_view s, size_t& i) {
     }
     if (++i >= s.size()) return std::nullopt;
     switch (s[i]) {
-      case '"': value.push_back('"'); break;
-      case '\\': value.push_back('\\'); break;
-      case 'n': value.push_back('\n'); break;
-      case 't': value.push_back('\t'); break;
-      default: return std::nullopt;
+      case '"':
+        value.push_back('"');
+        break;
+      case '\\':
+        value.push_back('\\');
+        break;
+      case 'n':
+        value.push_back('\n');
+        break;
+      case 't':
+        value.push_back('\t');
+        break;
+      default:
+        return std::nullopt;
     }
   }
   return std::nullopt;
@@ -56,7 +66,8 @@ std::optional<std::string> ParseString(std::string_view s, size_t& i) {
 // A line must be exactly {"first_name":"...",...,"agency":"..."}\n with the ten
 // keys in order and string values only.
 std::optional<std::array<std::string, 10>> ParseLine(std::string_view line) {
-  if (line.size() < 2 || line.front() != '{' || line.substr(line.size() - 2) != "}\n") return std::nullopt;
+  if (line.size() < 2 || line.front() != '{' || line.substr(line.size() - 2) != "}\n")
+    return std::nullopt;
   std::array<std::string, 10> values;
   size_t i = 1;
   for (size_t k = 0; k < kKeys.size(); ++k) {
@@ -132,7 +143,8 @@ struct Date {
 
 std::optional<Date> ParseDate(std::string_view s) {
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
-  if (!AllDigits(s.substr(0, 4)) || !AllDigits(s.substr(5, 2)) || !AllDigits(s.substr(8, 2))) return std::nullopt;
+  if (!AllDigits(s.substr(0, 4)) || !AllDigits(s.substr(5, 2)) || !AllDigits(s.substr(8, 2)))
+    return std::nullopt;
   const Date date{std::stoi(std::string(s.substr(0, 4))), std::stoi(std::string(s.substr(5, 2))),
                   std::stoi(std::string(s.substr(8, 2)))};
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -142,9 +154,7 @@ std::optional<Date> ParseDate(std::string_view s) {
   return date;
 }
 
-int AgeOnJanuaryFirst2026(const Date& b) {
-  return 2026 - b.y - ((b.m > 1 || b.d > 1) ? 1 : 0);
-}
+int AgeOnJanuaryFirst2026(const Date& b) { return 2026 - b.y - ((b.m > 1 || b.d > 1) ? 1 : 0); }
 
 bool IsFrenchPhone(std::string_view printed) {
   const std::string digits = WithoutChars(printed, " .");
@@ -158,15 +168,16 @@ bool IsFrenchPhone(std::string_view printed) {
 }
 
 bool IsReservedEmailDomain(std::string_view domain) {
-  static const std::set<std::string_view> kReserved = {
-      "example.fr", "example.com", "example.org", "exemple.test", "mail.example.net"};
+  static const std::set<std::string_view> kReserved = {"example.fr", "example.com", "example.org",
+                                                       "exemple.test", "mail.example.net"};
   return kReserved.count(domain) == 1;
 }
 
 bool IsPlausibleLocalPart(std::string_view local) {
   if (local.empty() || local.front() == '.' || local.front() == '-') return false;
   for (char c : local) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return local.find("..") == std::string_view::npos;
@@ -239,12 +250,13 @@ TEST(PeopleGeneratorTest, SameSeedGivesSameOutput) {
 // set and benchmark changes too (tables edited, PRNG or formatting changed),
 // which must be deliberate. Also catches any platform dependence.
 TEST(PeopleGeneratorTest, FirstPersonOfSeedOneIsPinned) {
-  EXPECT_EQ(Lines(1, 1),
-            R"({"first_name":"Erwan","last_name":"Da Silva","sex":"M","birth_date":"1960-07-11",)"
-            R"("nir":"160071407138153","email":"erwan.dasilva.1@example.com","phone":"+33536499572",)"
-            R"("postal_address":"134 chemin Pasteur, 51100 Reims","iban":"FR76 3000 4463 2349 6473 7703 357",)"
-            R"("agency":"A035"})"
-            "\n");
+  EXPECT_EQ(
+      Lines(1, 1),
+      R"({"first_name":"Erwan","last_name":"Da Silva","sex":"M","birth_date":"1960-07-11",)"
+      R"("nir":"160071407138153","email":"erwan.dasilva.1@example.com","phone":"+33536499572",)"
+      R"("postal_address":"134 chemin Pasteur, 51100 Reims","iban":"FR76 3000 4463 2349 6473 7703 357",)"
+      R"("agency":"A035"})"
+      "\n");
 }
 
 TEST(PeopleGeneratorTest, WriteNdjsonMatchesNextNdjsonAcrossChunks) {
@@ -269,9 +281,9 @@ TEST(PeopleGeneratorTest, NextAndNextNdjsonDescribeTheSamePeople) {
     b.NextNdjson(line);
     const auto v = ParseLine(line);
     ASSERT_TRUE(v.has_value()) << "line " << i;
-    const std::array<std::string, 10> fields = {p.first_name, p.last_name, p.sex,   p.birth_date,
-                                               p.nir,        p.email,     p.phone, p.postal_address,
-                                               p.iban,       p.agency};
+    const std::array<std::string, 10> fields = {
+        p.first_name, p.last_name,      p.sex,  p.birth_date, p.nir, p.email,
+        p.phone,      p.postal_address, p.iban, p.agency};
     EXPECT_EQ(*v, fields);
   }
 }
@@ -356,9 +368,9 @@ TEST(PeopleGeneratorTest, TwentyThousandPeopleAreAllValid) {
     EXPECT_LT(count, kCount / kAgencyCount * 2);
   }
   // Rough shares, so a broken branch (never taken, always taken) shows.
-  EXPECT_GT(corsica, kCount / 200);   // ~2%
+  EXPECT_GT(corsica, kCount / 200);  // ~2%
   EXPECT_LT(corsica, kCount / 25);
-  EXPECT_GT(abroad, kCount / 40);     // ~5%
+  EXPECT_GT(abroad, kCount / 40);  // ~5%
   EXPECT_LT(abroad, kCount / 10);
   EXPECT_GT(overseas, kCount / 200);  // ~2%
   EXPECT_GT(women, kCount * 2 / 5);

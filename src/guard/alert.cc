@@ -18,15 +18,22 @@ Error Malformed(std::string_view what) {
 
 }  // namespace
 
-std::string_view SeverityName(Severity s) { return s == Severity::kCritical ? "critical" : "warning"; }
+std::string_view SeverityName(Severity s) {
+  return s == Severity::kCritical ? "critical" : "warning";
+}
 
 std::string_view KindName(AlertKind k) {
   switch (k) {
-    case AlertKind::kQuotaSoft: return "quota_soft";
-    case AlertKind::kQuotaHard: return "quota_hard";
-    case AlertKind::kSearchCap: return "search_cap";
-    case AlertKind::kDenials: return "denials";
-    case AlertKind::kCanary: return "canary";
+    case AlertKind::kQuotaSoft:
+      return "quota_soft";
+    case AlertKind::kQuotaHard:
+      return "quota_hard";
+    case AlertKind::kSearchCap:
+      return "search_cap";
+    case AlertKind::kDenials:
+      return "denials";
+    case AlertKind::kCanary:
+      return "canary";
   }
   return "unknown";
 }
@@ -63,9 +70,12 @@ Result<Alert> AlertFromJson(std::string_view text) {
     const json::value* m = o.if_contains(key);
     if (m == nullptr) return false;
     if (m->is_null()) return true;
-    if (m->is_uint64()) out = m->get_uint64();
-    else if (m->is_int64() && m->get_int64() >= 0) out = static_cast<uint64_t>(m->get_int64());
-    else return false;
+    if (m->is_uint64())
+      out = m->get_uint64();
+    else if (m->is_int64() && m->get_int64() >= 0)
+      out = static_cast<uint64_t>(m->get_int64());
+    else
+      return false;
     return true;
   };
   auto opt_str = [&](std::string_view key, std::optional<std::string>& out) -> bool {
@@ -102,10 +112,12 @@ Result<Alert> AlertFromJson(std::string_view text) {
   const json::string* principal = str("principal");
   if (principal == nullptr) return Fail(Malformed("principal"));
   a.principal = std::string(*principal);
-  if (!opt_str("user", a.user) || !opt_str("window", a.window)) return Fail(Malformed("user or window"));
+  if (!opt_str("user", a.user) || !opt_str("window", a.window))
+    return Fail(Malformed("user or window"));
   if (!uint("count", a.count) || !uint("limit", a.limit)) return Fail(Malformed("count or limit"));
   const json::string* action = str("action");
-  if (action == nullptr || (*action != "none" && *action != "suspended")) return Fail(Malformed("action"));
+  if (action == nullptr || (*action != "none" && *action != "suspended"))
+    return Fail(Malformed("action"));
   a.suspended = *action == "suspended";
   const json::string* detail = str("detail");
   if (detail == nullptr) return Fail(Malformed("detail"));

@@ -20,12 +20,11 @@
 // Thread-safety: plain values and free functions.
 #pragma once
 
+#include <boost/json/fwd.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <boost/json/fwd.hpp>
 
 #include "common/status.h"
 
@@ -35,20 +34,20 @@ enum class Severity { kWarning, kCritical };
 enum class AlertKind { kQuotaSoft, kQuotaHard, kSearchCap, kDenials, kCanary };
 
 std::string_view SeverityName(Severity s);  // "warning", "critical"
-std::string_view KindName(AlertKind k);      // "quota_soft", "quota_hard", ...
+std::string_view KindName(AlertKind k);     // "quota_soft", "quota_hard", ...
 
 struct Alert {
-  uint64_t id = 0;       // set when stored (AlertLog::Raise)
-  int64_t time = 0;      // unix seconds, set when stored
+  uint64_t id = 0;   // set when stored (AlertLog::Raise)
+  int64_t time = 0;  // unix seconds, set when stored
   Severity severity = Severity::kWarning;
   AlertKind kind = AlertKind::kQuotaSoft;
-  std::string principal;                // who made the request
-  std::optional<std::string> user;      // the on-behalf-of user, if any
-  std::optional<std::string> window;    // "1h" for quotas, caps and denials
-  std::optional<uint64_t> count;        // what was reached
-  std::optional<uint64_t> limit;        // the policy's value
-  bool suspended = false;               // "action": "suspended" or "none"
-  std::string detail;                   // a sentence naming roles and limits
+  std::string principal;              // who made the request
+  std::optional<std::string> user;    // the on-behalf-of user, if any
+  std::optional<std::string> window;  // "1h" for quotas, caps and denials
+  std::optional<uint64_t> count;      // what was reached
+  std::optional<uint64_t> limit;      // the policy's value
+  bool suspended = false;             // "action": "suspended" or "none"
+  std::string detail;                 // a sentence naming roles and limits
 
   bool operator==(const Alert&) const = default;
 };

@@ -64,8 +64,10 @@ Status AlertLog::List(const AlertFilter& filter, const std::function<bool(const 
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     COFFRE_ASSIGN_OR_RETURN(int64_t t, TimeOf(mid));
-    if (t < filter.from) lo = mid + 1;
-    else hi = mid;
+    if (t < filter.from)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   if (lo > last) return Ok();
   size_t seen = 0;

@@ -54,7 +54,8 @@ class AlertLog {
 
   // Visits the alerts with from <= time <= to in id order, at most `limit`.
   // Return false from `visit` to stop.
-  [[nodiscard]] Status List(const AlertFilter& filter, const std::function<bool(const Alert&)>& visit);
+  [[nodiscard]] Status List(const AlertFilter& filter,
+                            const std::function<bool(const Alert&)>& visit);
 
   uint64_t last_id() const;
 

@@ -37,8 +37,13 @@ TEST(AlertJson, IsExactlyTheDocumentedShape) {
             R"({"id":7,"time":"2026-11-22T08:00:00Z","severity":"warning","kind":"quota_soft",)"
             R"("principal":"support-app","user":"alice","window":"1h","count":51,"limit":50,)"
             R"("action":"none","detail":"51 distinct subjects in 1h"})");
-  Alert canary{.id = 8, .time = a.time, .severity = Severity::kCritical, .kind = AlertKind::kCanary,
-               .principal = "app", .suspended = true, .detail = "x"};
+  Alert canary{.id = 8,
+               .time = a.time,
+               .severity = Severity::kCritical,
+               .kind = AlertKind::kCanary,
+               .principal = "app",
+               .suspended = true,
+               .detail = "x"};
   EXPECT_EQ(AlertToJson(canary),
             R"({"id":8,"time":"2026-11-22T08:00:00Z","severity":"critical","kind":"canary",)"
             R"("principal":"app","user":null,"window":null,"count":null,"limit":null,)"
@@ -72,8 +77,7 @@ TEST(AlertJson, MalformedStoredValuesAreDataLoss) {
         replaced(R"("action":"none")", R"("action":"ignored")"),
         replaced(R"("count":51)", R"("count":"51")"), replaced(R"("user":"alice")", R"("user":3)"),
         replaced(R"("time":"2026)", R"("time":"x2026)"),
-        replaced(R"("time":"2026)", R"("time":"0226)"),
-        replaced(R"("detail")", R"("details")")}) {
+        replaced(R"("time":"2026)", R"("time":"0226)"), replaced(R"("detail")", R"("details")")}) {
     auto r = AlertFromJson(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kDataLoss);

@@ -57,7 +57,8 @@ Result<WebhookUrl> ParseWebhookUrl(std::string_view url) {
   out.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (out.target.front() == '?') out.target.insert(0, "/");
   if (out.target.find('#') != std::string::npos) return bad("the URL may not have a fragment");
-  if (authority.find('@') != std::string_view::npos) return bad("the URL may not carry credentials");
+  if (authority.find('@') != std::string_view::npos)
+    return bad("the URL may not carry credentials");
   std::string_view host = authority;
   std::string_view port;
   if (!host.empty() && host.front() == '[') {
@@ -73,7 +74,8 @@ Result<WebhookUrl> ParseWebhookUrl(std::string_view url) {
     port = host.substr(colon + 1);
     host = host.substr(0, colon);
   }
-  if (host.empty() || !std::all_of(host.begin(), host.end(), HostChar)) return bad("the URL has no valid host");
+  if (host.empty() || !std::all_of(host.begin(), host.end(), HostChar))
+    return bad("the URL has no valid host");
   out.host = std::string(host);
   out.port = out.https ? 443 : 80;
   if (!port.empty() || authority.ends_with(":")) {
@@ -87,7 +89,8 @@ Result<WebhookUrl> ParseWebhookUrl(std::string_view url) {
     out.port = static_cast<uint16_t>(p);
   }
   if (!out.https && !IsLoopbackHost(out.host)) {
-    return bad("plain http is allowed to a loopback address only (alerts name principals); use https");
+    return bad(
+        "plain http is allowed to a loopback address only (alerts name principals); use https");
   }
   return out;
 }
@@ -99,7 +102,8 @@ Result<std::unique_ptr<AlertWebhook>> AlertWebhook::Start(WebhookOptions options
   }
   if (!options.transport) {
     COFFRE_ASSIGN_OR_RETURN(WebhookUrl url, ParseWebhookUrl(options.url));
-    COFFRE_ASSIGN_OR_RETURN(options.transport, MakeHttpTransport(url, options.ca_file, options.timeout));
+    COFFRE_ASSIGN_OR_RETURN(options.transport,
+                            MakeHttpTransport(url, options.ca_file, options.timeout));
   }
   std::unique_ptr<AlertWebhook> hook(new AlertWebhook(std::move(options)));
   hook->thread_ = std::thread([h = hook.get()] { h->Run(); });

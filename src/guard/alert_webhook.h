@@ -58,7 +58,8 @@ Result<WebhookUrl> ParseWebhookUrl(std::string_view url);
 
 // The HTTP(S) client (Boost.Beast, webhook_transport.cc). `ca_file` empty:
 // the system's CAs. `timeout` bounds each whole attempt.
-Result<std::unique_ptr<WebhookTransport>> MakeHttpTransport(const WebhookUrl& url, const std::string& ca_file,
+Result<std::unique_ptr<WebhookTransport>> MakeHttpTransport(const WebhookUrl& url,
+                                                            const std::string& ca_file,
                                                             std::chrono::seconds timeout);
 
 struct WebhookOptions {

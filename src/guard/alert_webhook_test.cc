@@ -6,11 +6,10 @@
 #include "guard/alert_webhook.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
@@ -27,8 +26,12 @@ using namespace std::chrono_literals;
 constexpr int64_t kStart = 1'800'000'000;
 
 Alert Numbered(uint64_t id) {
-  return Alert{.id = id, .time = kStart, .severity = Severity::kCritical, .kind = AlertKind::kCanary,
-               .principal = "app", .detail = "test"};
+  return Alert{.id = id,
+               .time = kStart,
+               .severity = Severity::kCritical,
+               .kind = AlertKind::kCanary,
+               .principal = "app",
+               .detail = "test"};
 }
 
 // A transport that fails while `failing` is set, records what it delivered,
@@ -140,7 +143,8 @@ TEST(AlertWebhook, DeliversInOrderTheStoredJson) {
   ASSERT_TRUE(h.Until([](const WebhookStats& s) { return s.delivered == 5; }));
   std::lock_guard lock(h.transport->mu);
   ASSERT_EQ(h.transport->delivered.size(), 5u);
-  for (uint64_t i = 1; i <= 5; ++i) EXPECT_EQ(h.transport->delivered[i - 1], AlertToJson(Numbered(i)));
+  for (uint64_t i = 1; i <= 5; ++i)
+    EXPECT_EQ(h.transport->delivered[i - 1], AlertToJson(Numbered(i)));
 }
 
 TEST(AlertWebhook, BacksOffFromOneSecondToFiveMinutesAndResetsOnSuccess) {
@@ -159,8 +163,8 @@ TEST(AlertWebhook, BacksOffFromOneSecondToFiveMinutesAndResetsOnSuccess) {
   ASSERT_TRUE(h.Until([](const WebhookStats& s) { return s.delivered == 2; }));
   EXPECT_EQ(h.hook->stats().failed_attempts, 14u);
   std::lock_guard lock(h.waits_mu);
-  const std::vector<int64_t> expected = {1000,  2000,   4000,   8000,   16000,  32000, 64000,
-                                         128000, 256000, 300000, 300000, 300000,
+  const std::vector<int64_t> expected = {1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000,
+                                         256000, 300000, 300000, 300000,
                                          // after the success, the next failure waits 1 s again
                                          1000, 2000};
   EXPECT_EQ(h.waits, expected);
@@ -215,7 +219,8 @@ TEST(AlertWebhook, AFullQueueDropsTheOldestAndEnqueueNeverBlocks) {
     h.transport->held = false;
   }
   h.transport->cv.notify_all();
-  ASSERT_TRUE(h.Until([](const WebhookStats& st) { return st.queued == 0 && st.delivered == 101; }));
+  ASSERT_TRUE(
+      h.Until([](const WebhookStats& st) { return st.queued == 0 && st.delivered == 101; }));
   std::lock_guard lock(h.transport->mu);
   // The one in flight was delivered; then the newest 100, in order.
   EXPECT_EQ(h.transport->delivered.front(), AlertToJson(Numbered(1)));
@@ -286,7 +291,8 @@ class TinyHttpServer {
         std::lock_guard lock(mu_);
         requests_.push_back(in);
       }
-      std::string out = "HTTP/1.1 " + std::to_string(status_) + " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      std::string out = "HTTP/1.1 " + std::to_string(status_) +
+                        " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
       ::close(c);
     }
@@ -311,7 +317,8 @@ TEST(HttpTransport, PostsTheJsonToALoopbackServer) {
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(reqs[0].rfind("POST /hook?k=1 HTTP/1.1\r\n", 0), 0u) << reqs[0];
   EXPECT_NE(reqs[0].find("Content-Type: application/json\r\n"), std::string::npos);
-  EXPECT_NE(reqs[0].find("Host: 127.0.0.1:" + std::to_string(server.port()) + "\r\n"), std::string::npos);
+  EXPECT_NE(reqs[0].find("Host: 127.0.0.1:" + std::to_string(server.port()) + "\r\n"),
+            std::string::npos);
   EXPECT_EQ(reqs[0].substr(reqs[0].size() - body.size()), body);
 }
 
@@ -330,7 +337,8 @@ TEST(HttpTransport, FailsOnAnErrorStatusAClosedPortAndASilentServer) {
     TinyHttpServer gone(200);
     closed_port = gone.port();
   }
-  auto closed = MakeHttpTransport(*ParseWebhookUrl("http://127.0.0.1:" + std::to_string(closed_port) + "/"), "", 5s);
+  auto closed = MakeHttpTransport(
+      *ParseWebhookUrl("http://127.0.0.1:" + std::to_string(closed_port) + "/"), "", 5s);
   EXPECT_FALSE((*closed)->Post("{}"));
 
   // Accepts (the backlog) but never answers: the timeout ends the attempt.
@@ -342,8 +350,8 @@ TEST(HttpTransport, FailsOnAnErrorStatusAClosedPortAndASilentServer) {
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ASSERT_EQ(::listen(fd, 4), 0);
-  auto silent = MakeHttpTransport(*ParseWebhookUrl("http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/"),
-                                  "", 1s);
+  auto silent = MakeHttpTransport(
+      *ParseWebhookUrl("http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/"), "", 1s);
   auto start = std::chrono::steady_clock::now();
   Status timed_out = (*silent)->Post("{}");
   EXPECT_FALSE(timed_out);
@@ -388,13 +396,16 @@ TEST(HttpTransport, HttpsChecksTheServersCertificate) {
   ASSERT_TRUE(untrusted);
   Status refused = (*untrusted)->Post("{}");
   ASSERT_FALSE(refused);
-  EXPECT_NE(refused.error().message.find("TLS handshake failed"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("TLS handshake failed"), std::string::npos)
+      << refused.error().message;
   // The certificate names 127.0.0.1 and localhost, not 127.0.0.2.
-  auto wrong_name = MakeHttpTransport(*ParseWebhookUrl("https://127.0.0.2:" + port + "/h"), ca, 10s);
+  auto wrong_name =
+      MakeHttpTransport(*ParseWebhookUrl("https://127.0.0.2:" + port + "/h"), ca, 10s);
   ASSERT_TRUE(wrong_name);
   EXPECT_FALSE((*wrong_name)->Post("{}"));
 
-  EXPECT_FALSE(MakeHttpTransport(*ParseWebhookUrl("https://127.0.0.1:" + port + "/h"), std::string(tmpl) + "/none.pem", 1s));
+  EXPECT_FALSE(MakeHttpTransport(*ParseWebhookUrl("https://127.0.0.1:" + port + "/h"),
+                                 std::string(tmpl) + "/none.pem", 1s));
   (*srv)->Stop();
   runner.join();
   std::filesystem::remove_all(tmpl);

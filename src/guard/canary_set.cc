@@ -26,9 +26,9 @@ Result<std::string> StoredIds(vault::Vault& vault) {
   return ids;
 }
 
-constexpr std::string_view kGenerated[] = {"first_name", "last_name",      "sex",  "birth_date", "nir",
-                                           "email",      "phone",          "postal_address", "iban",
-                                           "agency"};
+constexpr std::string_view kGenerated[] = {"first_name", "last_name", "sex",   "birth_date",
+                                           "nir",        "email",     "phone", "postal_address",
+                                           "iban",       "agency"};
 
 bool IsGenerated(std::string_view name) {
   for (std::string_view g : kGenerated) {
@@ -54,7 +54,8 @@ std::string_view FieldOf(const gen::Person& p, std::string_view name) {
 bool IsDomain(std::string_view d) {
   if (d.empty() || d.size() > 253 || d.find('.') == std::string_view::npos) return false;
   for (char c : d) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.';
     if (!ok) return false;
   }
   return d.front() != '.' && d.back() != '.' && d.front() != '-';
@@ -126,7 +127,8 @@ Result<std::vector<std::string>> AddCanaries(vault::Vault& vault, std::string_vi
                 "--count must be from 1 to " + std::to_string(kMaxCanariesPerCall));
   }
   if (!email_domain.empty() && !IsDomain(email_domain)) {
-    return Fail(ErrorCode::kInvalidArgument, "--email-domain must be a domain name like canary.example.org");
+    return Fail(ErrorCode::kInvalidArgument,
+                "--email-domain must be a domain name like canary.example.org");
   }
   const schema::Collection* coll = vault.schema().Find(collection);
   if (coll == nullptr) {
@@ -134,7 +136,8 @@ Result<std::vector<std::string>> AddCanaries(vault::Vault& vault, std::string_vi
   }
   for (const schema::FieldDef& f : coll->fields) {
     if (f.required && !IsGenerated(f.name)) {
-      return Fail(ErrorCode::kInvalidArgument, "collection '" + coll->name + "' requires field '" + f.name +
+      return Fail(ErrorCode::kInvalidArgument, "collection '" + coll->name + "' requires field '" +
+                                                   f.name +
                                                    "', which generated people do not have");
     }
   }

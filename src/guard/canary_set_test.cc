@@ -24,7 +24,8 @@ class CanaryTest : public testing::Test {
     char tmpl[] = "/tmp/coffre-canary-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     tmp_ = tmpl;
-    ASSERT_TRUE(vault::Vault::Init({tmp_ + "/v", kSource + "/examples/people.toml", tmp_ + "/v.key", "", {}, {}}));
+    ASSERT_TRUE(vault::Vault::Init(
+        {tmp_ + "/v", kSource + "/examples/people.toml", tmp_ + "/v.key", "", {}, {}}));
     Open();
   }
   void TearDown() override {
@@ -70,13 +71,14 @@ TEST_F(CanaryTest, AddedCanariesAreOrdinaryPeopleListedOnlyInTheSealedSecret) {
   EXPECT_EQ(live.Count(response), 2u);
 
   // No canary id appears in clear anywhere in the vault's metadata.
-  ASSERT_TRUE(vault_->store().Scan(storage::Space::kMeta, "", [&](std::string_view k, std::string_view v) {
-    for (const std::string& id : *added) {
-      EXPECT_EQ(k.find(id), std::string_view::npos);
-      EXPECT_EQ(v.find(id), std::string_view::npos);
-    }
-    return true;
-  }));
+  ASSERT_TRUE(
+      vault_->store().Scan(storage::Space::kMeta, "", [&](std::string_view k, std::string_view v) {
+        for (const std::string& id : *added) {
+          EXPECT_EQ(k.find(id), std::string_view::npos);
+          EXPECT_EQ(v.find(id), std::string_view::npos);
+        }
+        return true;
+      }));
 
   // A reopened vault knows them; more are appended.
   Open();
@@ -126,7 +128,8 @@ TEST_F(CanaryTest, ASeedGivesTheGeneratorsPeopleForDrills) {
 }
 
 TEST_F(CanaryTest, BadRequestsAreRefusedAndWriteNothing) {
-  auto refused = [&](std::string_view collection, uint64_t count, std::string_view domain, ErrorCode code) {
+  auto refused = [&](std::string_view collection, uint64_t count, std::string_view domain,
+                     ErrorCode code) {
     auto r = AddCanaries(*vault_, collection, count, domain);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, code) << r.error().message;
@@ -143,9 +146,10 @@ TEST_F(CanaryTest, BadRequestsAreRefusedAndWriteNothing) {
 
 TEST_F(CanaryTest, ACollectionNeedingFieldsPeopleDoNotHaveIsRefused) {
   vault_.reset();
-  std::ofstream(tmp_ + "/cards.toml") << "version = 1\n[collections.wallet]\nfields = [\n"
-                                         "  { name = \"email\", type = \"email\", required = true },\n"
-                                         "  { name = \"pan\", type = \"pan\", required = true },\n]\n";
+  std::ofstream(tmp_ + "/cards.toml")
+      << "version = 1\n[collections.wallet]\nfields = [\n"
+         "  { name = \"email\", type = \"email\", required = true },\n"
+         "  { name = \"pan\", type = \"pan\", required = true },\n]\n";
   ASSERT_TRUE(vault::Vault::Init({tmp_ + "/w", tmp_ + "/cards.toml", tmp_ + "/w.key", "", {}, {}}));
   auto v = vault::Vault::Open({.dir = tmp_ + "/w", .key_file = tmp_ + "/w.key"});
   ASSERT_TRUE(v);

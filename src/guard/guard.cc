@@ -10,10 +10,13 @@ std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 // "principal 'crm' (role 'crm_backend')" / "user 'alice' (role 'adviser')"
 std::string Describe(const Requester& who, size_t index) {
   const Party& p = index == 0 ? who.principal : *who.user;
-  return std::string(index == 0 ? "principal " : "user ") + Quote(p.name) + " (role " + Quote(p.role) + ")";
+  return std::string(index == 0 ? "principal " : "user ") + Quote(p.name) + " (role " +
+         Quote(p.role) + ")";
 }
 
-const Party& PartyOf(const Requester& who, size_t index) { return index == 0 ? who.principal : *who.user; }
+const Party& PartyOf(const Requester& who, size_t index) {
+  return index == 0 ? who.principal : *who.user;
+}
 
 }  // namespace
 
@@ -27,7 +30,8 @@ Result<std::unique_ptr<Guard>> Guard::Open(GuardOptions options) {
   std::unique_ptr<Guard> g(new Guard(std::move(options)));
   COFFRE_TRY(g->canaries_.Load(g->options_.vault));
   COFFRE_ASSIGN_OR_RETURN(g->alerts_, AlertLog::Open(g->options_.alerts, g->options_.clock));
-  if (g->options_.webhook && (!g->options_.webhook->url.empty() || g->options_.webhook->transport)) {
+  if (g->options_.webhook &&
+      (!g->options_.webhook->url.empty() || g->options_.webhook->transport)) {
     WebhookOptions wo = std::move(*g->options_.webhook);
     g->options_.webhook.reset();
     if (wo.clock == nullptr) wo.clock = &g->options_.clock;
@@ -50,8 +54,8 @@ void Guard::Raise(Alert alert) {
     Log("an alert could not be stored: " + stored.error().message);
     return;
   }
-  Log("alert " + std::to_string(stored->id) + " (" + std::string(SeverityName(stored->severity)) + ", " +
-      std::string(KindName(stored->kind)) + ")");
+  Log("alert " + std::to_string(stored->id) + " (" + std::string(SeverityName(stored->severity)) +
+      ", " + std::string(KindName(stored->kind)) + ")");
   if (webhook_) webhook_->Enqueue(*stored);
 }
 
@@ -75,7 +79,8 @@ Guard::Suspension Guard::Suspend(std::string_view name, const std::string& why) 
   return Suspension::kNow;
 }
 
-Verdict Guard::Expose(const policy::Policy& policy, const Requester& who, std::span<const std::string> subjects) {
+Verdict Guard::Expose(const policy::Policy& policy, const Requester& who,
+                      std::span<const std::string> subjects) {
   Verdict v;
   if (subjects.empty()) return v;
   Counted counted[2] = {{who.principal.name, policy.LimitsOf(who.principal.role)}, {}};
@@ -98,9 +103,9 @@ Verdict Guard::Expose(const policy::Policy& policy, const Requester& who, std::s
       if (suspended_party[c.who]) continue;  // a second window of the same party
       suspended_party[c.who] = true;
       const Party& party = PartyOf(who, c.who);
-      const std::string what = Describe(who, c.who) + " would have been exposed to " + std::to_string(c.count) +
-                               " distinct subjects in " + c.window + ", over the hard limit of " +
-                               std::to_string(c.limit);
+      const std::string what = Describe(who, c.who) + " would have been exposed to " +
+                               std::to_string(c.count) + " distinct subjects in " + c.window +
+                               ", over the hard limit of " + std::to_string(c.limit);
       // Concurrent refusals of one party: the first suspends and alerts.
       const Suspension s = Suspend(party.name, "quota_hard: " + what);
       if (s != Suspension::kAlready) {
@@ -109,14 +114,16 @@ Verdict Guard::Expose(const policy::Policy& policy, const Requester& who, std::s
         a.count = c.count;
         a.limit = c.limit;
         a.suspended = s == Suspension::kNow;
-        a.detail = what + (a.suspended ? "; suspended until an administrator resumes it"
-                                       : "; the suspension could not be stored (see the server log)");
+        a.detail =
+            what + (a.suspended ? "; suspended until an administrator resumes it"
+                                : "; the suspension could not be stored (see the server log)");
         Raise(std::move(a));
       }
       if (v.message.empty()) {
         v.message = std::string(c.who == 0 ? "this principal" : "the on-behalf-of user") +
-                    " reached the hard limit of role " + Quote(party.role) + " (" + std::to_string(c.limit) +
-                    " people per " + c.window + ") and is suspended until an administrator resumes it";
+                    " reached the hard limit of role " + Quote(party.role) + " (" +
+                    std::to_string(c.limit) + " people per " + c.window +
+                    ") and is suspended until an administrator resumes it";
       }
     }
     v.kind = Verdict::kSuspended;
@@ -128,28 +135,31 @@ Verdict Guard::Expose(const policy::Policy& policy, const Requester& who, std::s
     a.window = c.window;
     a.count = c.count;
     a.limit = c.limit;
-    a.detail = Describe(who, c.who) + " was exposed to " + std::to_string(c.count) + " distinct subjects in " +
-               c.window + ", over the soft limit of " + std::to_string(c.limit);
+    a.detail = Describe(who, c.who) + " was exposed to " + std::to_string(c.count) +
+               " distinct subjects in " + c.window + ", over the soft limit of " +
+               std::to_string(c.limit);
     Raise(std::move(a));
   }
 
   if (size_t hits = canaries_.Count(subjects); hits > 0) {
     Alert a = alert_for(Severity::kCritical, AlertKind::kCanary);
     a.count = hits;
-    a.detail = "a response carried " + std::to_string(hits) + " canary record" + (hits > 1 ? "s" : "") +
-               " to " + Describe(who, 0) + (who.user ? " on behalf of " + Describe(who, 1) : std::string());
+    a.detail = "a response carried " + std::to_string(hits) + " canary record" +
+               (hits > 1 ? "s" : "") + " to " + Describe(who, 0) +
+               (who.user ? " on behalf of " + Describe(who, 1) : std::string());
     std::string suspended;
     for (size_t i = 0; i < n; ++i) {
       const Party& party = PartyOf(who, i);
       if (policy.OnCanaryOf(party.role) != policy::OnCanary::kSuspend) continue;
-      if (Suspend(party.name, "canary: a response carried a canary record to " + Describe(who, i)) ==
-          Suspension::kFailed) {
+      if (Suspend(party.name, "canary: a response carried a canary record to " +
+                                  Describe(who, i)) == Suspension::kFailed) {
         continue;
       }
       a.suspended = true;
       suspended += (suspended.empty() ? "" : " and ") + Quote(party.name);
     }
-    a.detail += a.suspended ? "; suspended " + suspended : "; not suspended (on_canary = \"alert\")";
+    a.detail +=
+        a.suspended ? "; suspended " + suspended : "; not suspended (on_canary = \"alert\")";
     Raise(std::move(a));
   }
   return v;
@@ -170,8 +180,8 @@ Verdict Guard::ChargeSearch(const policy::Policy& policy, const Requester& who) 
     a.window = c.window;
     a.count = c.count;
     a.limit = c.limit;
-    a.detail = Describe(who, c.who) + " reached its search cap of " + std::to_string(c.limit) + " per " +
-               c.window + "; further searches are refused until the window moves on";
+    a.detail = Describe(who, c.who) + " reached its search cap of " + std::to_string(c.limit) +
+               " per " + c.window + "; further searches are refused until the window moves on";
     Raise(std::move(a));
   }
   if (out.refused()) {
@@ -198,15 +208,16 @@ void Guard::CountDenial(const policy::Policy& policy, const Requester& who) {
     a.window = c.window;
     a.count = c.count;
     a.limit = c.limit;
-    a.detail = Describe(who, c.who) + " was denied " + std::to_string(c.count) + " times in " + c.window;
+    a.detail =
+        Describe(who, c.who) + " was denied " + std::to_string(c.count) + " times in " + c.window;
     Raise(std::move(a));
   }
 }
 
-Result<size_t> Guard::AddCanaries(std::string_view collection, uint64_t count, std::string_view email_domain,
-                                  std::optional<uint64_t> seed) {
-  COFFRE_ASSIGN_OR_RETURN(auto added,
-                          guard::AddCanaries(options_.vault, collection, count, email_domain, &canaries_, seed));
+Result<size_t> Guard::AddCanaries(std::string_view collection, uint64_t count,
+                                  std::string_view email_domain, std::optional<uint64_t> seed) {
+  COFFRE_ASSIGN_OR_RETURN(auto added, guard::AddCanaries(options_.vault, collection, count,
+                                                         email_domain, &canaries_, seed));
   return added.size();
 }
 

@@ -72,8 +72,8 @@ struct Requester {
 struct Verdict {
   enum Kind { kAllowed, kSuspended, kQuotaExceeded };
   Kind kind = kAllowed;
-  std::string message;               // for the client: names roles and limits, never data
-  int64_t retry_after_seconds = 0;   // kQuotaExceeded
+  std::string message;              // for the client: names roles and limits, never data
+  int64_t retry_after_seconds = 0;  // kQuotaExceeded
   bool allowed() const { return kind == kAllowed; }
 };
 
@@ -96,13 +96,15 @@ class Guard {
   static Result<std::unique_ptr<Guard>> Open(GuardOptions options);
   ~Guard();
 
-  Verdict Expose(const policy::Policy& policy, const Requester& who, std::span<const std::string> subjects);
+  Verdict Expose(const policy::Policy& policy, const Requester& who,
+                 std::span<const std::string> subjects);
   Verdict ChargeSearch(const policy::Policy& policy, const Requester& who);
   void CountDenial(const policy::Policy& policy, const Requester& who);
 
   // `coffre canary add` in the process that owns the vault: writes them and
   // adds them to the live set. Returns how many were added.
-  Result<size_t> AddCanaries(std::string_view collection, uint64_t count, std::string_view email_domain,
+  Result<size_t> AddCanaries(std::string_view collection, uint64_t count,
+                             std::string_view email_domain,
                              std::optional<uint64_t> seed = std::nullopt);
 
   AlertLog& alerts() { return *alerts_; }

@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!again || !(*again == *alert)) __builtin_trap();
   }
   if (auto url = guard::ParseWebhookUrl(text)) {
-    if (url->host.empty() || url->port == 0 || url->target.empty() || url->target[0] != '/') __builtin_trap();
+    if (url->host.empty() || url->port == 0 || url->target.empty() || url->target[0] != '/')
+      __builtin_trap();
   }
   if (auto window = policy::ParseWindow(text); window && *window < 60) __builtin_trap();
   return 0;

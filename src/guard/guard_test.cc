@@ -60,7 +60,8 @@ std::string Subject(uint64_t n) {
 
 class RecordingTransport final : public WebhookTransport {
  public:
-  explicit RecordingTransport(std::shared_ptr<std::vector<std::string>> out, std::shared_ptr<std::mutex> mu)
+  explicit RecordingTransport(std::shared_ptr<std::vector<std::string>> out,
+                              std::shared_ptr<std::mutex> mu)
       : out_(std::move(out)), mu_(std::move(mu)) {}
   Status Post(std::string_view body) override {
     std::lock_guard lock(*mu_);
@@ -82,18 +83,17 @@ class GuardTest : public testing::Test {
     tmp_ = tmpl;
     // The vault's store in memory (storage/memory_store.h): no file needed.
     const storage::StoreOpener mem = storage::MemoryStoreOpener(storage::NewMemoryData());
-    ASSERT_TRUE(
-        vault::Vault::Init({tmp_ + "/v", kSource + "/examples/people.toml", tmp_ + "/v.key", "", {}, {}, mem}));
+    ASSERT_TRUE(vault::Vault::Init(
+        {tmp_ + "/v", kSource + "/examples/people.toml", tmp_ + "/v.key", "", {}, {}, mem}));
     auto v = vault::Vault::Open({.dir = tmp_ + "/v", .key_file = tmp_ + "/v.key", .store = mem});
     ASSERT_TRUE(v);
     vault_ = std::move(*v);
     auto p = policy::Policy::Parse(kPolicy, vault_->schema(), "test");
     ASSERT_TRUE(p) << p.error().message;
     policy_ = std::make_unique<policy::Policy>(std::move(*p));
-    directory_ = std::make_unique<auth::Directory>(*vault_->Grant("auth", auth::kDirectorySpaces),
-                                                   vault_->keyring().api_key_hash_key(),
-                                                   vault_->keyring().pepper(), clock_,
-                                                   crypto::kTestPasswordHashParams);
+    directory_ = std::make_unique<auth::Directory>(
+        *vault_->Grant("auth", auth::kDirectorySpaces), vault_->keyring().api_key_hash_key(),
+        vault_->keyring().pepper(), clock_, crypto::kTestPasswordHashParams);
     for (auto [name, kind, role] : {std::tuple{"agent-app", auth::Kind::kService, "agent"},
                                     std::tuple{"crm-app", auth::Kind::kService, "crm"},
                                     std::tuple{"alice", auth::Kind::kUser, "agent"},
@@ -101,16 +101,23 @@ class GuardTest : public testing::Test {
                                     std::tuple{"batch-app", auth::Kind::kService, "batch"}}) {
       ASSERT_TRUE(directory_->Add({.name = name, .kind = kind, .role = role}));
     }
-    auto audit = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces), crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
-                                       {.anchor_path = tmp_ + "/anchor", .clock = &clock_});
+    auto audit =
+        audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
+                              crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
+                              {.anchor_path = tmp_ + "/anchor", .clock = &clock_});
     ASSERT_TRUE(audit) << audit.error().ToString();
     audit_ = std::move(*audit);
     posted_ = std::make_shared<std::vector<std::string>>();
     posted_mu_ = std::make_shared<std::mutex>();
     WebhookOptions wo;
     wo.transport = std::make_unique<RecordingTransport>(posted_, posted_mu_);
-    auto g = Guard::Open({.vault = *vault_, .directory = *directory_, .audit = *audit_, .clock = clock_,
-                          .alerts = *vault_->Grant("guard", kAlertSpaces), .webhook = std::move(wo), .log = [this](std::string_view m) { logs_.emplace_back(m); }});
+    auto g = Guard::Open({.vault = *vault_,
+                          .directory = *directory_,
+                          .audit = *audit_,
+                          .clock = clock_,
+                          .alerts = *vault_->Grant("guard", kAlertSpaces),
+                          .webhook = std::move(wo),
+                          .log = [this](std::string_view m) { logs_.emplace_back(m); }});
     ASSERT_TRUE(g) << g.error().ToString();
     guard_ = std::move(*g);
   }
@@ -240,9 +247,11 @@ TEST_F(GuardTest, AUsersHardLimitSuspendsTheUserNotTheService) {
   EXPECT_EQ(alerts.back().kind, AlertKind::kQuotaHard);
   EXPECT_EQ(alerts.back().principal, "crm-app");
   EXPECT_EQ(alerts.back().user, "alice");
-  EXPECT_NE(alerts.back().detail.find("user 'alice' (role 'agent')"), std::string::npos) << alerts.back().detail;
+  EXPECT_NE(alerts.back().detail.find("user 'alice' (role 'agent')"), std::string::npos)
+      << alerts.back().detail;
   // The service's own count was not charged for the refused request.
-  EXPECT_EQ(guard_->quotas().ExposedCounts("crm-app", *policy_->LimitsOf("crm")), std::vector<size_t>{5});
+  EXPECT_EQ(guard_->quotas().ExposedCounts("crm-app", *policy_->LimitsOf("crm")),
+            std::vector<size_t>{5});
 }
 
 TEST_F(GuardTest, CanariesAlertAndSuspendUnlessTheRoleSaysAlert) {
@@ -289,7 +298,8 @@ TEST_F(GuardTest, SearchCapRefusesWithRetryAfterAndWarnsOnce) {
   Verdict v = guard_->ChargeSearch(*policy_, agent_);
   ASSERT_EQ(v.kind, Verdict::kQuotaExceeded);
   EXPECT_EQ(v.retry_after_seconds, 600);
-  EXPECT_NE(v.message.find("search cap of role 'agent' (2 searches per 10m)"), std::string::npos) << v.message;
+  EXPECT_NE(v.message.find("search cap of role 'agent' (2 searches per 10m)"), std::string::npos)
+      << v.message;
   EXPECT_EQ(guard_->ChargeSearch(*policy_, agent_).kind, Verdict::kQuotaExceeded);
   auto alerts = Alerts();
   ASSERT_EQ(alerts.size(), 1u);

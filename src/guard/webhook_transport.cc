@@ -6,15 +6,14 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <chrono>
-#include <optional>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <optional>
 
 #include "guard/alert_webhook.h"
 
@@ -84,12 +83,14 @@ class HttpTransport final : public WebhookTransport {
       beast::get_lowest_layer(stream).close(ignored);
     };
     auto req = Request(body);
-    beast::error_code ec = Step(ioc, deadline, [&](auto h) { http::async_write(stream, req, h); }, close);
+    beast::error_code ec = Step(
+        ioc, deadline, [&](auto h) { http::async_write(stream, req, h); }, close);
     if (ec) return Failure("sending failed: " + ec.message());
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxResponseBytes);
-    ec = Step(ioc, deadline, [&](auto h) { http::async_read(stream, buffer, parser, h); }, close);
+    ec = Step(
+        ioc, deadline, [&](auto h) { http::async_read(stream, buffer, parser, h); }, close);
     if (ec) return Failure("no valid answer: " + ec.message());
     close();
     unsigned status = parser.get().result_int();
@@ -105,11 +106,12 @@ class HttpTransport final : public WebhookTransport {
     beast::error_code ec = Step(
         ioc, deadline,
         [&](auto h) {
-          resolver.async_resolve(url_.host, std::to_string(url_.port),
-                                 [&endpoints, h](beast::error_code e, tcp::resolver::results_type r) mutable {
-                                   endpoints = std::move(r);
-                                   h(e);
-                                 });
+          resolver.async_resolve(
+              url_.host, std::to_string(url_.port),
+              [&endpoints, h](beast::error_code e, tcp::resolver::results_type r) mutable {
+                endpoints = std::move(r);
+                h(e);
+              });
         },
         [&] { resolver.cancel(); });
     if (ec) return Failure("cannot resolve the host: " + ec.message());
@@ -150,9 +152,12 @@ class HttpTransport final : public WebhookTransport {
       beast::error_code ignored;
       stream.lowest_layer().close(ignored);
     };
-    ec = Step(ioc, deadline, [&](auto h) { net::async_connect(stream.lowest_layer(), endpoints, h); }, close);
+    ec = Step(
+        ioc, deadline, [&](auto h) { net::async_connect(stream.lowest_layer(), endpoints, h); },
+        close);
     if (ec) return Failure("cannot connect: " + ec.message());
-    ec = Step(ioc, deadline, [&](auto h) { stream.async_handshake(ssl::stream_base::client, h); }, close);
+    ec = Step(
+        ioc, deadline, [&](auto h) { stream.async_handshake(ssl::stream_base::client, h); }, close);
     if (ec) return Failure("TLS handshake failed: " + ec.message());
     return Exchange(ioc, deadline, stream, body);
   }
@@ -164,7 +169,8 @@ class HttpTransport final : public WebhookTransport {
 
 }  // namespace
 
-Result<std::unique_ptr<WebhookTransport>> MakeHttpTransport(const WebhookUrl& url, const std::string& ca_file,
+Result<std::unique_ptr<WebhookTransport>> MakeHttpTransport(const WebhookUrl& url,
+                                                            const std::string& ca_file,
                                                             std::chrono::seconds timeout) {
   std::optional<ssl::context> tls;
   if (url.https) {

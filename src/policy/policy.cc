@@ -11,21 +11,30 @@ namespace coffre::policy {
 
 std::string_view ActionName(Action a) {
   switch (a) {
-    case Action::kCreate: return "create";
-    case Action::kRead: return "read";
-    case Action::kUpdate: return "update";
-    case Action::kDelete: return "delete";
-    case Action::kSearch: return "search";
-    case Action::kExport: return "export";
+    case Action::kCreate:
+      return "create";
+    case Action::kRead:
+      return "read";
+    case Action::kUpdate:
+      return "update";
+    case Action::kDelete:
+      return "delete";
+    case Action::kSearch:
+      return "search";
+    case Action::kExport:
+      return "export";
   }
   return "unknown";
 }
 
 std::string_view ViewName(View v) {
   switch (v) {
-    case View::kNone: return "none";
-    case View::kMasked: return "masked";
-    case View::kClear: return "clear";
+    case View::kNone:
+      return "none";
+    case View::kMasked:
+      return "masked";
+    case View::kClear:
+      return "clear";
   }
   return "none";
 }
@@ -52,9 +61,12 @@ enum class Side { kDirect, kService, kUser };
 
 std::string Prefix(Side side) {
   switch (side) {
-    case Side::kDirect: return "";
-    case Side::kService: return "service: ";
-    case Side::kUser: return "on behalf of a user: ";
+    case Side::kDirect:
+      return "";
+    case Side::kService:
+      return "service: ";
+    case Side::kUser:
+      return "on behalf of a user: ";
   }
   return "";
 }
@@ -131,16 +143,18 @@ class Evaluator {
         if (a != who.attrs->end()) raw = &a->second;
       }
       if (raw == nullptr) {
-        return Deny(prefix + "principal lacks attribute '" + rule.attribute + "' required by the row scope " +
-                    scope_text());
+        return Deny(prefix + "principal lacks attribute '" + rule.attribute +
+                    "' required by the row scope " + scope_text());
       }
       // Compared with records' canonical values, so normalised the same way.
       auto canonical = schema::Normalize(rule.field, schema::Input::String(*raw));
       if (!canonical) {
-        return Deny(prefix + "principal attribute '" + rule.attribute + "' is not a valid value of field '" +
-                    rule.field.name + "' (row scope " + scope_text() + ")");
+        return Deny(prefix + "principal attribute '" + rule.attribute +
+                    "' is not a valid value of field '" + rule.field.name + "' (row scope " +
+                    scope_text() + ")");
       }
-      scopes.push_back(RowScope{role->name, rule.field.name, rule.attribute, std::move(*canonical)});
+      scopes.push_back(
+          RowScope{role->name, rule.field.name, rule.attribute, std::move(*canonical)});
     }
     std::vector<View> views = grant.views;
     if (!ClearCardNumbers(role->name, purpose)) {
@@ -164,11 +178,12 @@ class Evaluator {
     const ResourceGrant& grant = it->second;
     const std::string res = "resource '" + it->first + "'";
     if (grant.actions.find(action) == grant.actions.end()) {
-      return Deny(prefix + r + " may not " + (IsIdentifier(action) ? std::string(action) : "do that") +
-                  " " + res);
+      return Deny(prefix + r + " may not " +
+                  (IsIdentifier(action) ? std::string(action) : "do that") + " " + res);
     }
     if (grant.purposes.find(purpose) == grant.purposes.end()) {
-      return Deny(prefix + r + " may not use " + res + " for purpose '" + std::string(purpose) + "'");
+      return Deny(prefix + r + " may not use " + res + " for purpose '" + std::string(purpose) +
+                  "'");
     }
     std::vector<View> views;
     if (grant.view) {
@@ -184,7 +199,8 @@ class Evaluator {
   std::string CheckDelegation(const Actor& service) const {
     const Role* role = FindRole(service.role);
     if (role == nullptr) return Prefix(Side::kService) + "unknown role " + QuotedName(service.role);
-    if (role->delegation == Delegation::kNone) return "role '" + role->name + "' may not act on behalf of users";
+    if (role->delegation == Delegation::kNone)
+      return "role '" + role->name + "' may not act on behalf of users";
     return {};
   }
 
@@ -193,7 +209,8 @@ class Evaluator {
   std::string CheckDirect(const Actor& who) const {
     const Role* role = FindRole(who.role);
     if (role == nullptr || role->delegation != Delegation::kRequired) return {};
-    return "role '" + role->name + "' acts only on behalf of a user (X-Coffre-On-Behalf-Of is required)";
+    return "role '" + role->name +
+           "' acts only on behalf of a user (X-Coffre-On-Behalf-Of is required)";
   }
 
  private:
@@ -202,7 +219,8 @@ class Evaluator {
 
 }  // namespace
 
-Result<Policy> Policy::Parse(std::string_view toml, const schema::Schema& schema, std::string_view origin) {
+Result<Policy> Policy::Parse(std::string_view toml, const schema::Schema& schema,
+                             std::string_view origin) {
   auto rules = std::make_shared<Rules>();
   COFFRE_TRY(ReadPolicy(toml, schema, origin, *rules));
   return Policy(std::move(rules));
@@ -232,7 +250,9 @@ bool Policy::RequiresDelegation(std::string_view role) const {
   return it != rules_->roles.end() && it->second.delegation == Delegation::kRequired;
 }
 
-bool Policy::KnowsPurpose(std::string_view purpose) const { return rules_->purposes.count(purpose) != 0; }
+bool Policy::KnowsPurpose(std::string_view purpose) const {
+  return rules_->purposes.count(purpose) != 0;
+}
 
 std::vector<std::string> Policy::RoleNames() const {
   std::vector<std::string> out;
@@ -258,13 +278,14 @@ OnCanary Policy::OnCanaryOf(std::string_view role) const {
 }
 
 std::vector<std::string> Policy::RolesReadingWithoutLimits() const {
-  constexpr uint32_t kReading = ActionBit(Action::kRead) | ActionBit(Action::kSearch) |
-                                ActionBit(Action::kExport);
+  constexpr uint32_t kReading =
+      ActionBit(Action::kRead) | ActionBit(Action::kSearch) | ActionBit(Action::kExport);
   std::vector<std::string> out;
   for (const auto& [name, role] : rules_->roles) {
     if (role.limits && !role.limits->subjects.empty()) continue;
     bool reads = false;
-    for (const auto& [collection, grant] : role.collections) reads = reads || (grant.actions & kReading) != 0;
+    for (const auto& [collection, grant] : role.collections)
+      reads = reads || (grant.actions & kReading) != 0;
     if (reads) out.push_back(name);
   }
   return out;
@@ -278,8 +299,9 @@ Decision Policy::Decide(const Actor& who, std::string_view collection, Action ac
   return eval.Collection(who, Side::kDirect, collection, action, purpose);
 }
 
-Decision Policy::DecideOnBehalf(const Actor& service, const Actor& user, std::string_view collection,
-                                Action action, std::string_view purpose) const {
+Decision Policy::DecideOnBehalf(const Actor& service, const Actor& user,
+                                std::string_view collection, Action action,
+                                std::string_view purpose) const {
   const Evaluator eval(*rules_);
   if (std::string why = eval.CheckPurpose(purpose); !why.empty()) return Deny(std::move(why));
   if (std::string why = eval.CheckDelegation(service); !why.empty()) return Deny(std::move(why));
@@ -287,8 +309,9 @@ Decision Policy::DecideOnBehalf(const Actor& service, const Actor& user, std::st
                  eval.Collection(user, Side::kUser, collection, action, purpose));
 }
 
-Decision Policy::DecideResource(const Actor& who, std::string_view resource, std::string_view action,
-                                std::string_view purpose, const Actor* on_behalf_of) const {
+Decision Policy::DecideResource(const Actor& who, std::string_view resource,
+                                std::string_view action, std::string_view purpose,
+                                const Actor* on_behalf_of) const {
   const Evaluator eval(*rules_);
   if (std::string why = eval.CheckPurpose(purpose); !why.empty()) return Deny(std::move(why));
   if (on_behalf_of == nullptr) {
@@ -301,8 +324,8 @@ Decision Policy::DecideResource(const Actor& who, std::string_view resource, std
 }
 
 std::string OutOfScopeReason(const RowScope& scope) {
-  return "record outside the row scope " + scope.field + " = principal." + scope.attribute + " of role '" +
-         scope.role + "'";
+  return "record outside the row scope " + scope.field + " = principal." + scope.attribute +
+         " of role '" + scope.role + "'";
 }
 
 }  // namespace coffre::policy

@@ -106,7 +106,7 @@ struct Actor {
 // One row-scope condition: records must have `field` equal to `value`, the
 // canonical form of the actor's attribute `attribute`.
 struct RowScope {
-  std::string role;       // whose grant it comes from (for the reason)
+  std::string role;  // whose grant it comes from (for the reason)
   std::string field;
   std::string attribute;  // the attribute's name in the policy
   std::string value;      // canonical; never put it in a message
@@ -171,7 +171,8 @@ class Policy {
   // error messages ("people-policy.toml:12:5: role 'adviser': ...").
   [[nodiscard]] static Result<Policy> Parse(std::string_view toml, const schema::Schema& schema,
                                             std::string_view origin = "policy");
-  [[nodiscard]] static Result<Policy> LoadFile(const std::string& path, const schema::Schema& schema);
+  [[nodiscard]] static Result<Policy> LoadFile(const std::string& path,
+                                               const schema::Schema& schema);
   // No purposes and no roles: every decision is a denial. A vault that was
   // initialised without --policy holds this until `policy load`.
   static Policy DenyAll();

@@ -23,7 +23,8 @@ fields = [ { name = "pan", type = "pan" } ]
 )";
 
 const coffre::schema::Schema& TheSchema() {
-  static const coffre::schema::Schema schema = *coffre::schema::Schema::Parse(kSchema, "fuzz-schema");
+  static const coffre::schema::Schema schema =
+      *coffre::schema::Schema::Parse(kSchema, "fuzz-schema");
   return schema;
 }
 

@@ -7,8 +7,8 @@
 
 #include <filesystem>
 #include <map>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <set>
 #include <string>
 #include <tuple>
@@ -48,7 +48,8 @@ std::map<std::string, View> ViewsByName(const Decision& d, const schema::Schema&
   const schema::Collection* c = schema.Find(collection);
   EXPECT_NE(c, nullptr);
   EXPECT_EQ(d.views.size(), c->fields.size());
-  for (size_t i = 0; i < c->fields.size() && i < d.views.size(); ++i) out[c->fields[i].name] = d.views[i];
+  for (size_t i = 0; i < c->fields.size() && i < d.views.size(); ++i)
+    out[c->fields[i].name] = d.views[i];
   return out;
 }
 
@@ -74,10 +75,12 @@ TEST(DenyAllPolicy, DeniesEveryActionResourceAndDelegation) {
 
 TEST(ExamplePolicy, ParsesAgainstTheExampleSchema) {
   const Policy p = ExamplePolicy();
-  EXPECT_EQ(p.RoleNames(), (std::vector<std::string>{"admin", "adviser", "archivist", "auditor", "crm_backend",
-                                                      "dpo", "login_service", "payment", "support_agent"}));
-  EXPECT_EQ(p.PurposeNames(), (std::vector<std::string>{"admin", "authentication", "follow_up", "investigation",
-                                                        "legal_claim", "payment", "subject_access", "support"}));
+  EXPECT_EQ(p.RoleNames(),
+            (std::vector<std::string>{"admin", "adviser", "archivist", "auditor", "crm_backend",
+                                      "dpo", "login_service", "payment", "support_agent"}));
+  EXPECT_EQ(p.PurposeNames(),
+            (std::vector<std::string>{"admin", "authentication", "follow_up", "investigation",
+                                      "legal_claim", "payment", "subject_access", "support"}));
   EXPECT_TRUE(p.AllowsDelegation("crm_backend"));
   EXPECT_TRUE(p.RequiresDelegation("crm_backend"));
   for (const char* role : {"admin", "adviser", "auditor", "payment", "support_agent", "nobody"}) {
@@ -97,9 +100,12 @@ TEST(ExamplePolicy, OnlyTheArchivistReadsTheArchiveForALegalClaim) {
   for (const std::string& role : p.RoleNames()) {
     for (const std::string& purpose : p.PurposeNames()) {
       const bool want = role == "archivist" && purpose == "legal_claim";
-      EXPECT_EQ(p.DecideResource({"x", role, nullptr}, kResourceArchive, "read", purpose).allowed, want)
+      EXPECT_EQ(p.DecideResource({"x", role, nullptr}, kResourceArchive, "read", purpose).allowed,
+                want)
           << role << " / " << purpose;
-      EXPECT_EQ(p.DecideResource({"x", role, nullptr}, kResourceRetention, "manage", purpose).allowed, want)
+      EXPECT_EQ(
+          p.DecideResource({"x", role, nullptr}, kResourceRetention, "manage", purpose).allowed,
+          want)
           << role << " / " << purpose;
     }
   }
@@ -115,7 +121,8 @@ TEST(ExamplePolicy, EveryExamplePolicyParsesAgainstItsSchema) {
       continue;
     }
     ++count;
-    auto schema = schema::Schema::LoadFile(kSource + "/examples/" + stem.substr(0, stem.size() - 7) + ".toml");
+    auto schema = schema::Schema::LoadFile(kSource + "/examples/" +
+                                           stem.substr(0, stem.size() - 7) + ".toml");
     ASSERT_TRUE(schema) << stem << ": " << schema.error().message;
     auto policy = Policy::LoadFile(entry.path().string(), *schema);
     EXPECT_TRUE(policy) << policy.error().message;
@@ -149,8 +156,8 @@ TEST(ExamplePolicy, FullMatrixOnPeople) {
       for (const std::string& purpose : p.PurposeNames()) {
         const Decision d = p.Decide({"someone", role, &attrs}, "people", action, purpose);
         const bool should = want.actions.count(action) == 1 && purpose == want.purpose;
-        EXPECT_EQ(d.allowed, should) << role << " " << ActionName(action) << " " << purpose << ": "
-                                     << d.reason;
+        EXPECT_EQ(d.allowed, should)
+            << role << " " << ActionName(action) << " " << purpose << ": " << d.reason;
         EXPECT_EQ(d.reason.empty(), d.allowed);
         if (!d.allowed) {
           EXPECT_TRUE(d.views.empty());
@@ -166,7 +173,8 @@ TEST(ExamplePolicy, FullMatrixOnPeople) {
   std::vector<std::string> exporters;
   for (const std::string& role : p.RoleNames()) {
     for (const std::string& purpose : p.PurposeNames()) {
-      if (p.Decide({"someone", role, &attrs}, "people", Action::kExport, purpose).allowed) exporters.push_back(role);
+      if (p.Decide({"someone", role, &attrs}, "people", Action::kExport, purpose).allowed)
+        exporters.push_back(role);
     }
   }
   EXPECT_EQ(exporters, std::vector<std::string>{"dpo"});
@@ -175,14 +183,21 @@ TEST(ExamplePolicy, FullMatrixOnPeople) {
 
 TEST(ExamplePolicy, SupportAgentSeesContactDetailsMasked) {
   const schema::Schema schema = PeopleSchema();
-  const Decision d = ExamplePolicy().Decide({"s1", "support_agent", nullptr}, "people", Action::kSearch, "support");
+  const Decision d = ExamplePolicy().Decide({"s1", "support_agent", nullptr}, "people",
+                                            Action::kSearch, "support");
   ASSERT_TRUE(d.allowed) << d.reason;
   EXPECT_TRUE(d.scopes.empty());
-  const std::map<std::string, View> want = {
-      {"first_name", View::kClear}, {"last_name", View::kClear}, {"sex", View::kClear},
-      {"birth_date", View::kClear}, {"nir", View::kMasked},      {"email", View::kMasked},
-      {"phone", View::kMasked},     {"postal_address", View::kClear}, {"iban", View::kNone},
-      {"agency", View::kClear},     {"relationship_end", View::kClear}};
+  const std::map<std::string, View> want = {{"first_name", View::kClear},
+                                            {"last_name", View::kClear},
+                                            {"sex", View::kClear},
+                                            {"birth_date", View::kClear},
+                                            {"nir", View::kMasked},
+                                            {"email", View::kMasked},
+                                            {"phone", View::kMasked},
+                                            {"postal_address", View::kClear},
+                                            {"iban", View::kNone},
+                                            {"agency", View::kClear},
+                                            {"relationship_end", View::kClear}};
   EXPECT_EQ(ViewsByName(d, schema, "people"), want);
 }
 
@@ -192,7 +207,8 @@ TEST(ExamplePolicy, AdviserReadsOnlyItsAgencyInClear) {
   const Attributes attrs = {{"agency", "A042"}, {"team", "north"}};
   const Decision d = p.Decide({"alice", "adviser", &attrs}, "people", Action::kRead, "follow_up");
   ASSERT_TRUE(d.allowed) << d.reason;
-  for (const auto& [field, view] : ViewsByName(d, schema, "people")) EXPECT_EQ(view, View::kClear) << field;
+  for (const auto& [field, view] : ViewsByName(d, schema, "people"))
+    EXPECT_EQ(view, View::kClear) << field;
   ASSERT_EQ(d.scopes.size(), 1u);
   EXPECT_EQ(d.scopes[0].field, "agency");
   EXPECT_EQ(d.scopes[0].attribute, "agency");
@@ -226,7 +242,8 @@ TEST(ExamplePolicy, APrincipalLackingTheScopeAttributeIsDenied) {
   const Attributes bad = {{"agency", "A0\x01secret"}};
   const Decision d = p.Decide({"bob", "adviser", &bad}, "people", Action::kRead, "follow_up");
   EXPECT_FALSE(d.allowed);
-  EXPECT_NE(d.reason.find("attribute 'agency' is not a valid value"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("attribute 'agency' is not a valid value"), std::string::npos)
+      << d.reason;
   EXPECT_EQ(d.reason.find("secret"), std::string::npos);
 }
 
@@ -250,34 +267,33 @@ TEST(ExamplePolicy, PaymentReadsCardsInClearAdminMasked) {
   d = p.DecideResource({"root", "admin", nullptr}, kResourceCards, "read", "admin");
   ASSERT_TRUE(d.allowed) << d.reason;
   EXPECT_EQ(d.views, std::vector<View>{View::kMasked});
-  EXPECT_TRUE(p.DecideResource({"root", "admin", nullptr}, kResourceCards, "create", "admin").allowed);
-  EXPECT_TRUE(p.DecideResource({"root", "admin", nullptr}, kResourceCards, "delete", "admin").allowed);
-  EXPECT_FALSE(p.DecideResource({"pay", "payment", nullptr}, kResourceCards, "delete", "payment").allowed);
-  EXPECT_FALSE(p.DecideResource({"pay", "payment", nullptr}, kResourceCards, "read", "admin").allowed);
-  EXPECT_FALSE(p.DecideResource({"s1", "support_agent", nullptr}, kResourceCards, "read", "support").allowed);
+  EXPECT_TRUE(
+      p.DecideResource({"root", "admin", nullptr}, kResourceCards, "create", "admin").allowed);
+  EXPECT_TRUE(
+      p.DecideResource({"root", "admin", nullptr}, kResourceCards, "delete", "admin").allowed);
+  EXPECT_FALSE(
+      p.DecideResource({"pay", "payment", nullptr}, kResourceCards, "delete", "payment").allowed);
+  EXPECT_FALSE(
+      p.DecideResource({"pay", "payment", nullptr}, kResourceCards, "read", "admin").allowed);
+  EXPECT_FALSE(p.DecideResource({"s1", "support_agent", nullptr}, kResourceCards, "read", "support")
+                   .allowed);
 }
 
 TEST(ExamplePolicy, ResourcesMatrix) {
   const Policy p = ExamplePolicy();
   // (role, resource, action, purpose) that are allowed; everything else is not.
   const std::set<std::tuple<std::string, std::string, std::string, std::string>> allowed = {
-      {"auditor", "audit", "read", "investigation"},
-      {"auditor", "alerts", "read", "investigation"},
-      {"admin", "principals", "read", "admin"},
-      {"admin", "principals", "manage", "admin"},
-      {"admin", "cards", "create", "admin"},
-      {"admin", "cards", "read", "admin"},
-      {"admin", "cards", "delete", "admin"},
-      {"payment", "cards", "create", "payment"},
-      {"payment", "cards", "read", "payment"},
-      {"payment", "cards", "complete", "payment"},
+      {"auditor", "audit", "read", "investigation"}, {"auditor", "alerts", "read", "investigation"},
+      {"admin", "principals", "read", "admin"},      {"admin", "principals", "manage", "admin"},
+      {"admin", "cards", "create", "admin"},         {"admin", "cards", "read", "admin"},
+      {"admin", "cards", "delete", "admin"},         {"payment", "cards", "create", "payment"},
+      {"payment", "cards", "read", "payment"},       {"payment", "cards", "complete", "payment"},
       {"admin", "approvals", "manage", "admin"},
   };
   const std::vector<std::pair<std::string, std::string>> resource_actions = {
-      {"audit", "read"},       {"alerts", "read"},    {"principals", "read"}, {"principals", "manage"},
-      {"cards", "create"},     {"cards", "read"},     {"cards", "delete"},    {"cards", "complete"},
-      {"audit", "manage"},
-      {"records", "read"},     {"approvals", "manage"}, {"approvals", "read"}};
+      {"audit", "read"},   {"alerts", "read"},  {"principals", "read"},  {"principals", "manage"},
+      {"cards", "create"}, {"cards", "read"},   {"cards", "delete"},     {"cards", "complete"},
+      {"audit", "manage"}, {"records", "read"}, {"approvals", "manage"}, {"approvals", "read"}};
   int n = 0;
   for (const std::string& role : p.RoleNames()) {
     for (const auto& [resource, action] : resource_actions) {
@@ -308,8 +324,10 @@ TEST(Purpose, MissingAndUnknownAreDistinctDenials) {
   // Case matters: purposes are identifiers.
   EXPECT_FALSE(p.Decide(admin, "people", Action::kRead, "Admin").allowed);
   // The same on resources and on behalf of a user.
-  EXPECT_EQ(p.DecideResource({"a", "auditor", nullptr}, "audit", "read", "").reason, missing.reason);
-  EXPECT_EQ(p.DecideResource({"a", "auditor", nullptr}, "audit", "read", "fishing").reason, unknown.reason);
+  EXPECT_EQ(p.DecideResource({"a", "auditor", nullptr}, "audit", "read", "").reason,
+            missing.reason);
+  EXPECT_EQ(p.DecideResource({"a", "auditor", nullptr}, "audit", "read", "fishing").reason,
+            unknown.reason);
   const Attributes attrs = {{"agency", "A001"}};
   EXPECT_EQ(p.DecideOnBehalf({"crm", "crm_backend", nullptr}, {"u", "adviser", &attrs}, "people",
                              Action::kRead, "")
@@ -371,7 +389,8 @@ TEST(Delegation, ExampleCrmBackendForAnAdviser) {
   // The user lacks its scope attribute: denied, even though the service is unscoped.
   d = p.DecideOnBehalf(crm, {"bob", "adviser", nullptr}, "people", Action::kRead, "follow_up");
   EXPECT_FALSE(d.allowed);
-  EXPECT_NE(d.reason.find("on behalf of a user: principal lacks attribute 'agency'"), std::string::npos)
+  EXPECT_NE(d.reason.find("on behalf of a user: principal lacks attribute 'agency'"),
+            std::string::npos)
       << d.reason;
 
   // The admin may update with purpose admin, the service may not.
@@ -392,17 +411,19 @@ TEST(Delegation, OnlyDelegationRolesMayActForUsers) {
   const Attributes attrs = {{"agency", "A042"}};
   const Actor alice{"alice", "adviser", &attrs};
   for (const char* role : {"admin", "adviser", "support_agent", "auditor", "payment"}) {
-    const Decision d = p.DecideOnBehalf({"svc", role, &attrs}, alice, "people", Action::kRead, "follow_up");
+    const Decision d =
+        p.DecideOnBehalf({"svc", role, &attrs}, alice, "people", Action::kRead, "follow_up");
     EXPECT_FALSE(d.allowed) << role;
     EXPECT_EQ(d.reason, "role '" + std::string(role) + "' may not act on behalf of users");
   }
-  const Decision d = p.DecideOnBehalf({"svc", "ghost", nullptr}, alice, "people", Action::kRead, "follow_up");
+  const Decision d =
+      p.DecideOnBehalf({"svc", "ghost", nullptr}, alice, "people", Action::kRead, "follow_up");
   EXPECT_FALSE(d.allowed);
   EXPECT_NE(d.reason.find("unknown role 'ghost'"), std::string::npos);
   // On resources too: the auditor's rights do not pass through a non-delegating service.
-  EXPECT_FALSE(p.DecideResource({"pay", "payment", nullptr}, "audit", "read", "investigation",
-                                &alice)
-                   .allowed);
+  EXPECT_FALSE(
+      p.DecideResource({"pay", "payment", nullptr}, "audit", "read", "investigation", &alice)
+          .allowed);
 }
 
 // Issue 13: crm_backend without X-Coffre-On-Behalf-Of read every agency.
@@ -416,7 +437,9 @@ TEST(Delegation, RequiredDeniesEveryRequestWithoutAUser) {
   for (Action action : {Action::kRead, Action::kSearch}) {
     const Decision d = p.Decide(crm, "people", action, "follow_up");
     EXPECT_FALSE(d.allowed) << ActionName(action);
-    EXPECT_EQ(d.reason, "role 'crm_backend' acts only on behalf of a user (X-Coffre-On-Behalf-Of is required)");
+    EXPECT_EQ(
+        d.reason,
+        "role 'crm_backend' acts only on behalf of a user (X-Coffre-On-Behalf-Of is required)");
     EXPECT_TRUE(d.views.empty());
   }
   EXPECT_TRUE(p.DecideOnBehalf(crm, alice, "people", Action::kRead, "follow_up").allowed);
@@ -528,18 +551,19 @@ TEST(Delegation, IntersectionOfViewsPurposesAndBothScopes) {
 
   Decision d = p->DecideOnBehalf(gateway, nurse, "clients", Action::kExport, "care");
   ASSERT_TRUE(d.allowed) << d.reason;
-  const std::map<std::string, View> want = {{"name", View::kClear},   // clear & clear
-                                            {"email", View::kMasked}, // masked & clear
-                                            {"nir", View::kNone},     // none & masked
-                                            {"agency", View::kMasked},// clear & masked ("*")
-                                            {"region", View::kNone}}; // masked & none
+  const std::map<std::string, View> want = {{"name", View::kClear},     // clear & clear
+                                            {"email", View::kMasked},   // masked & clear
+                                            {"nir", View::kNone},       // none & masked
+                                            {"agency", View::kMasked},  // clear & masked ("*")
+                                            {"region", View::kNone}};   // masked & none
   EXPECT_EQ(ViewsByName(d, schema, "clients"), want);
 
   // The service's scope with the service's attribute, the user's with the user's.
   ASSERT_EQ(d.scopes.size(), 2u);
   std::map<std::string, std::string> scope_values;
   for (const RowScope& s : d.scopes) scope_values[s.field] = s.value;
-  EXPECT_EQ(scope_values, (std::map<std::string, std::string>{{"region", "R1"}, {"agency", "A001"}}));
+  EXPECT_EQ(scope_values,
+            (std::map<std::string, std::string>{{"region", "R1"}, {"agency", "A001"}}));
   EXPECT_TRUE(InScope(d, Fields{{"agency", "A001"}, {"region", "R1"}}));
   EXPECT_FALSE(InScope(d, Fields{{"agency", "A001"}, {"region", "R9"}}));
   EXPECT_FALSE(InScope(d, Fields{{"agency", "A999"}, {"region", "R1"}}));
@@ -555,7 +579,8 @@ TEST(Delegation, IntersectionOfViewsPurposesAndBothScopes) {
   // The nurse alone, directly: its own views.
   d = p->Decide(nurse, "clients", Action::kRead, "care");
   ASSERT_TRUE(d.allowed);
-  EXPECT_EQ(d.views, (std::vector<View>{View::kClear, View::kClear, View::kMasked, View::kMasked, View::kNone}));
+  EXPECT_EQ(d.views, (std::vector<View>{View::kClear, View::kClear, View::kMasked, View::kMasked,
+                                        View::kNone}));
 
   // Resources: the card view (masked on both sides), and a resource only the service has is denied.
   d = p->DecideResource(gateway, kResourceCards, "read", "care", &nurse);
@@ -584,18 +609,21 @@ purposes = ["care"]
 fields = { name = "masked" }
 [roles.idle]
 description = "can do nothing"
-)", schema);
+)",
+                         schema);
   ASSERT_TRUE(p) << p.error().message;
   Decision d = p->Decide({"c", "clerk", nullptr}, "clients", Action::kRead, "care");
   ASSERT_TRUE(d.allowed);
-  EXPECT_EQ(d.views, (std::vector<View>{View::kMasked, View::kNone, View::kNone, View::kNone, View::kNone}));
+  EXPECT_EQ(d.views,
+            (std::vector<View>{View::kMasked, View::kNone, View::kNone, View::kNone, View::kNone}));
   for (Action a : kAllActions) {
     if (a != Action::kRead) {
       EXPECT_FALSE(p->Decide({"c", "clerk", nullptr}, "clients", a, "care").allowed);
     }
     EXPECT_FALSE(p->Decide({"i", "idle", nullptr}, "clients", a, "care").allowed);
   }
-  for (std::string_view r : {kResourceAudit, kResourceAlerts, kResourcePrincipals, kResourceCards, kResourceApprovals}) {
+  for (std::string_view r :
+       {kResourceAudit, kResourceAlerts, kResourcePrincipals, kResourceCards, kResourceApprovals}) {
     EXPECT_FALSE(p->DecideResource({"c", "clerk", nullptr}, r, "read", "care").allowed) << r;
   }
 
@@ -606,7 +634,8 @@ care = "Care"
 [roles.counter.collections.clients]
 actions = ["search"]
 purposes = ["care"]
-)", schema);
+)",
+                    schema);
   ASSERT_TRUE(p) << p.error().message;
   d = p->Decide({"c", "counter", nullptr}, "clients", Action::kSearch, "care");
   ASSERT_TRUE(d.allowed);
@@ -638,7 +667,9 @@ class LoadErrors : public ::testing::TestWithParam<LoadError> {};
 
 constexpr std::string_view kPurposes = "[purposes]\ncare = \"Care\"\nother = \"Other\"\n";
 
-std::string WithPurposes(std::string_view rest) { return std::string(kPurposes) + std::string(rest); }
+std::string WithPurposes(std::string_view rest) {
+  return std::string(kPurposes) + std::string(rest);
+}
 
 TEST_P(LoadErrors, AreRefusedWithAMessageNamingTheProblem) {
   const schema::Schema schema = ClientsSchema();
@@ -650,17 +681,20 @@ TEST_P(LoadErrors, AreRefusedWithAMessageNamingTheProblem) {
       << "got: " << p.error().message << "\nwant: " << GetParam().want;
 }
 
-const std::string kGrant = "[roles.r.collections.clients]\nactions = [\"read\"]\npurposes = [\"care\"]\n";
+const std::string kGrant =
+    "[roles.r.collections.clients]\nactions = [\"read\"]\npurposes = [\"care\"]\n";
 
 INSTANTIATE_TEST_SUITE_P(
     Policy, LoadErrors,
     ::testing::Values(
         LoadError{"[purposes\n", "TOML syntax error"},
-        LoadError{"version = 1\n" + WithPurposes("[roles.r]\n"), "unknown top-level key 'version' (allowed: purposes, roles)"},
+        LoadError{"version = 1\n" + WithPurposes("[roles.r]\n"),
+                  "unknown top-level key 'version' (allowed: purposes, roles)"},
         LoadError{"[roles.r]\n", "no purposes declared"},
         LoadError{"purposes = []\n[roles.r]\n", "'purposes' must be a table"},
         LoadError{"[purposes]\n[roles.r]\n", "no purposes declared"},
-        LoadError{"[purposes]\ncare = 1\n[roles.r]\n", "purpose 'care': must be a description string"},
+        LoadError{"[purposes]\ncare = 1\n[roles.r]\n",
+                  "purpose 'care': must be a description string"},
         LoadError{"[purposes]\nCare = \"x\"\n[roles.r]\n", "name must match"},
         LoadError{std::string(kPurposes), "no roles declared"},
         LoadError{"roles = 3\n" + WithPurposes(""), "'roles' must be a table"},
@@ -668,14 +702,18 @@ INSTANTIATE_TEST_SUITE_P(
         LoadError{WithPurposes("[roles.Admin]\n"), "name must match"},
         LoadError{WithPurposes("[roles]\nr = 1\n"), "role 'r': must be a table"},
         LoadError{WithPurposes("[roles.r.limit]\nsubjects = 10\n"),
-                  "role 'r': unknown key 'limit' (allowed: description, delegation, collections, resources, limits)"},
+                  "role 'r': unknown key 'limit' (allowed: description, delegation, collections, "
+                  "resources, limits)"},
         // Limits: every key and value checked, the role and key named.
         LoadError{WithPurposes("[roles.r]\nlimits = 3\n"), "role 'r': limits: must be a table"},
         LoadError{WithPurposes("[roles.r.limits]\nsubject = []\n"),
-                  "role 'r': limits: unknown key 'subject' (allowed: subjects, searches, denials, on_canary)"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = 10\n"),
-                  "role 'r': limits: 'subjects' must be a non-empty array of { window, soft, hard }"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = []\n"), "'subjects' must be a non-empty array"},
+                  "role 'r': limits: unknown key 'subject' (allowed: subjects, searches, denials, "
+                  "on_canary)"},
+        LoadError{
+            WithPurposes("[roles.r.limits]\nsubjects = 10\n"),
+            "role 'r': limits: 'subjects' must be a non-empty array of { window, soft, hard }"},
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = []\n"),
+                  "'subjects' must be a non-empty array"},
         LoadError{WithPurposes("[roles.r.limits]\nsubjects = [1]\n"),
                   "role 'r': limits: subjects[0]: must be a table { window, soft, hard }"},
         LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ soft = 1, hard = 2 }]\n"),
@@ -684,42 +722,58 @@ INSTANTIATE_TEST_SUITE_P(
                   "role 'r': limits: subjects[0]: has no 'soft'"},
         LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 2 }]\n"),
                   "role 'r': limits: subjects[0]: has no 'hard'"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = 2, max = 3 }]\n"),
+        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = "
+                               "2, max = 3 }]\n"),
                   "subjects[0]: unknown key 'max' (allowed: window, soft, hard)"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1 h\", soft = 1, hard = 2 }]\n"),
+        LoadError{WithPurposes(
+                      "[roles.r.limits]\nsubjects = [{ window = \"1 h\", soft = 1, hard = 2 }]\n"),
                   "subjects[0]: 'window' must be a duration like \"10m\", \"1h\" or \"24h\""},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = 3600, soft = 1, hard = 2 }]\n"),
-                  "subjects[0]: 'window' must be a duration"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"30s\", soft = 1, hard = 2 }]\n"),
+        LoadError{
+            WithPurposes("[roles.r.limits]\nsubjects = [{ window = 3600, soft = 1, hard = 2 }]\n"),
+            "subjects[0]: 'window' must be a duration"},
+        LoadError{WithPurposes(
+                      "[roles.r.limits]\nsubjects = [{ window = \"30s\", soft = 1, hard = 2 }]\n"),
                   "'window' must be a duration"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"0h\", soft = 1, hard = 2 }]\n"),
+        LoadError{WithPurposes(
+                      "[roles.r.limits]\nsubjects = [{ window = \"0h\", soft = 1, hard = 2 }]\n"),
                   "'window' must be a duration"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"01h\", soft = 1, hard = 2 }]\n"),
+        LoadError{WithPurposes(
+                      "[roles.r.limits]\nsubjects = [{ window = \"01h\", soft = 1, hard = 2 }]\n"),
                   "'window' must be a duration"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"8d\", soft = 1, hard = 2 }]\n"),
+        LoadError{WithPurposes(
+                      "[roles.r.limits]\nsubjects = [{ window = \"8d\", soft = 1, hard = 2 }]\n"),
                   "subjects[0]: 'window' must be at most 168h"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 0, hard = 2 }]\n"),
+        LoadError{WithPurposes(
+                      "[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 0, hard = 2 }]\n"),
                   "subjects[0]: 'soft' must be an integer from 1 to 1000000"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = 1000001 }]\n"),
-                  "subjects[0]: 'hard' must be an integer from 1 to 1000000"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = \"2\" }]\n"),
-                  "'hard' must be an integer"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 2, hard = 2 }]\n"),
+        LoadError{
+            WithPurposes(
+                "[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = 1000001 }]\n"),
+            "subjects[0]: 'hard' must be an integer from 1 to 1000000"},
+        LoadError{
+            WithPurposes(
+                "[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = \"2\" }]\n"),
+            "'hard' must be an integer"},
+        LoadError{WithPurposes(
+                      "[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 2, hard = 2 }]\n"),
                   "subjects[0]: 'soft' must be below 'hard'"},
-        LoadError{WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = 2 },"
-                               " { window = \"60m\", soft = 3, hard = 4 }]\n"),
-                  "role 'r': limits: subjects[1]: a second limit for the window 60m"},
+        LoadError{
+            WithPurposes("[roles.r.limits]\nsubjects = [{ window = \"1h\", soft = 1, hard = 2 },"
+                         " { window = \"60m\", soft = 3, hard = 4 }]\n"),
+            "role 'r': limits: subjects[1]: a second limit for the window 60m"},
         LoadError{WithPurposes("[roles.r.limits]\nsearches = 300\n"),
                   "role 'r': limits: searches: must be a table { window, max }"},
         LoadError{WithPurposes("[roles.r.limits]\nsearches = { window = \"1h\" }\n"),
                   "role 'r': limits: searches: has no 'max'"},
-        LoadError{WithPurposes("[roles.r.limits]\nsearches = { window = \"1h\", max = 5, alert = 1 }\n"),
-                  "limits: searches: unknown key 'alert' (allowed: window, max)"},
+        LoadError{
+            WithPurposes("[roles.r.limits]\nsearches = { window = \"1h\", max = 5, alert = 1 }\n"),
+            "limits: searches: unknown key 'alert' (allowed: window, max)"},
         LoadError{WithPurposes("[roles.r.limits]\nsearches = { window = \"2d\", max = 5 }\n"),
                   "limits: searches: 'window' must be at most 24h"},
         LoadError{WithPurposes("[roles.r.limits]\ndenials = { window = \"10m\", max = 5 }\n"),
                   "limits: denials: unknown key 'max' (allowed: window, alert)"},
-        LoadError{WithPurposes("[roles.r.limits]\ndenials = { alert = 5 }\n"), "limits: denials: has no 'window'"},
+        LoadError{WithPurposes("[roles.r.limits]\ndenials = { alert = 5 }\n"),
+                  "limits: denials: has no 'window'"},
         LoadError{WithPurposes("[roles.r.limits]\ndenials = { window = \"10m\", alert = -1 }\n"),
                   "limits: denials: 'alert' must be an integer from 1"},
         LoadError{WithPurposes("[roles.r.limits]\non_canary = \"ignore\"\n"),
@@ -728,38 +782,57 @@ INSTANTIATE_TEST_SUITE_P(
         LoadError{WithPurposes("[roles.r]\ndelegaton = true\n"), "unknown key 'delegaton'"},
         LoadError{WithPurposes("[roles.r]\ndelegation = \"yes\"\n"),
                   "'delegation' must be true, false or \"required\""},
-        LoadError{WithPurposes("[roles.r]\ndelegation = 1\n"), "'delegation' must be true, false or \"required\""},
+        LoadError{WithPurposes("[roles.r]\ndelegation = 1\n"),
+                  "'delegation' must be true, false or \"required\""},
         LoadError{WithPurposes("[roles.r]\ndescription = 1\n"), "'description' must be a string"},
         LoadError{WithPurposes("[roles.r]\ncollections = 1\n"), "'collections' must be a table"},
         LoadError{WithPurposes("[roles.r]\nresources = 1\n"), "'resources' must be a table"},
-        LoadError{WithPurposes("[roles.r.collections.client]\nactions = [\"read\"]\npurposes = [\"care\"]\n"),
-                  "role 'r': unknown collection 'client' (not in the schema)"},
-        LoadError{WithPurposes("[roles.r.collections]\nclients = 1\n"), "collection 'clients': must be a table"},
-        LoadError{WithPurposes(kGrant + "view = \"clear\"\n"),
-                  "collection 'clients': unknown key 'view' (allowed: actions, purposes, fields, where)"},
-        LoadError{WithPurposes("[roles.r.collections.clients]\npurposes = [\"care\"]\n"), "has no 'actions'"},
-        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = [\"read\"]\n"), "has no 'purposes'"},
-        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = []\npurposes = [\"care\"]\n"),
+        LoadError{
+            WithPurposes(
+                "[roles.r.collections.client]\nactions = [\"read\"]\npurposes = [\"care\"]\n"),
+            "role 'r': unknown collection 'client' (not in the schema)"},
+        LoadError{WithPurposes("[roles.r.collections]\nclients = 1\n"),
+                  "collection 'clients': must be a table"},
+        LoadError{
+            WithPurposes(kGrant + "view = \"clear\"\n"),
+            "collection 'clients': unknown key 'view' (allowed: actions, purposes, fields, where)"},
+        LoadError{WithPurposes("[roles.r.collections.clients]\npurposes = [\"care\"]\n"),
+                  "has no 'actions'"},
+        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = [\"read\"]\n"),
+                  "has no 'purposes'"},
+        LoadError{
+            WithPurposes("[roles.r.collections.clients]\nactions = []\npurposes = [\"care\"]\n"),
+            "'actions' must be a non-empty array of strings"},
+        LoadError{WithPurposes(
+                      "[roles.r.collections.clients]\nactions = \"read\"\npurposes = [\"care\"]\n"),
                   "'actions' must be a non-empty array of strings"},
-        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = \"read\"\npurposes = [\"care\"]\n"),
-                  "'actions' must be a non-empty array of strings"},
-        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = [\"raed\"]\npurposes = [\"care\"]\n"),
-                  "unknown action 'raed' (known: create, read, update, delete, search, export)"},
-        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = [\"read\", \"read\"]\npurposes = [\"care\"]\n"),
+        LoadError{
+            WithPurposes(
+                "[roles.r.collections.clients]\nactions = [\"raed\"]\npurposes = [\"care\"]\n"),
+            "unknown action 'raed' (known: create, read, update, delete, search, export)"},
+        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = [\"read\", "
+                               "\"read\"]\npurposes = [\"care\"]\n"),
                   "duplicate actions 'read'"},
-        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = [\"read\"]\npurposes = [\"cure\"]\n"),
-                  "unknown purpose 'cure' (declared: care, other)"},
-        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = [\"read\"]\npurposes = []\n"),
-                  "'purposes' must be a non-empty array of strings"},
-        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = [\"read\"]\npurposes = [\"care\", \"care\"]\n"),
+        LoadError{
+            WithPurposes(
+                "[roles.r.collections.clients]\nactions = [\"read\"]\npurposes = [\"cure\"]\n"),
+            "unknown purpose 'cure' (declared: care, other)"},
+        LoadError{
+            WithPurposes("[roles.r.collections.clients]\nactions = [\"read\"]\npurposes = []\n"),
+            "'purposes' must be a non-empty array of strings"},
+        LoadError{WithPurposes("[roles.r.collections.clients]\nactions = [\"read\"]\npurposes = "
+                               "[\"care\", \"care\"]\n"),
                   "duplicate purposes 'care'"},
         LoadError{WithPurposes(kGrant + "fields = { emial = \"clear\" }\n"),
                   "unknown field 'emial' (not in collection 'clients')"},
         LoadError{WithPurposes(kGrant + "fields = { email = \"visible\" }\n"),
                   "field 'email': view must be \"clear\", \"masked\" or \"none\""},
-        LoadError{WithPurposes(kGrant + "fields = { \"*\" = \"all\" }\n"), "field '*': view must be"},
-        LoadError{WithPurposes(kGrant + "fields = { email = true }\n"), "field 'email': view must be"},
-        LoadError{WithPurposes(kGrant + "fields = [\"email\"]\n"), "'fields' must be a table of FIELD = VIEW"},
+        LoadError{WithPurposes(kGrant + "fields = { \"*\" = \"all\" }\n"),
+                  "field '*': view must be"},
+        LoadError{WithPurposes(kGrant + "fields = { email = true }\n"),
+                  "field 'email': view must be"},
+        LoadError{WithPurposes(kGrant + "fields = [\"email\"]\n"),
+                  "'fields' must be a table of FIELD = VIEW"},
         LoadError{WithPurposes(kGrant + "where = \"agency == principal.agency\"\n"),
                   "'where' must read FIELD = principal.ATTRIBUTE"},
         LoadError{WithPurposes(kGrant + "where = \"agency = user.agency\"\n"), "'where' must read"},
@@ -768,26 +841,41 @@ INSTANTIATE_TEST_SUITE_P(
         LoadError{WithPurposes(kGrant + "where = \"agency = principal.\"\n"), "'where' must read"},
         LoadError{WithPurposes(kGrant + "where = \"agence = principal.agency\"\n"),
                   "'where' names unknown field 'agence'"},
-        LoadError{WithPurposes(kGrant + "where = [\"agency = principal.agency\", \"agency = principal.agency\"]\n"),
+        LoadError{WithPurposes(
+                      kGrant +
+                      "where = [\"agency = principal.agency\", \"agency = principal.agency\"]\n"),
                   "duplicate 'where' agency = principal.agency"},
-        LoadError{WithPurposes(kGrant + "where = []\n"), "'where' must be a string or a non-empty array"},
+        LoadError{WithPurposes(kGrant + "where = []\n"),
+                  "'where' must be a string or a non-empty array"},
         LoadError{WithPurposes(kGrant + "where = [1]\n"), "'where' entries must be strings"},
-        LoadError{WithPurposes("[roles.r.resources.audits]\nactions = [\"read\"]\npurposes = [\"care\"]\n"),
-                  "unknown resource 'audits' (known: audit, alerts, principals, cards, approvals, credentials, retention, archive)"},
-        LoadError{WithPurposes("[roles.r.resources]\naudit = 1\n"), "resource 'audit': must be a table"},
-        LoadError{WithPurposes("[roles.r.resources.audit]\nactions = [\"delete\"]\npurposes = [\"care\"]\n"),
+        LoadError{WithPurposes(
+                      "[roles.r.resources.audits]\nactions = [\"read\"]\npurposes = [\"care\"]\n"),
+                  "unknown resource 'audits' (known: audit, alerts, principals, cards, approvals, "
+                  "credentials, retention, archive)"},
+        LoadError{WithPurposes("[roles.r.resources]\naudit = 1\n"),
+                  "resource 'audit': must be a table"},
+        LoadError{WithPurposes(
+                      "[roles.r.resources.audit]\nactions = [\"delete\"]\npurposes = [\"care\"]\n"),
                   "resource 'audit': unknown action 'delete' (known: read)"},
-        LoadError{WithPurposes("[roles.r.resources.principals]\nactions = [\"write\"]\npurposes = [\"care\"]\n"),
-                  "unknown action 'write' (known: read, manage)"},
-        LoadError{WithPurposes("[roles.r.resources.audit]\npurposes = [\"care\"]\n"), "has no 'actions'"},
-        LoadError{WithPurposes("[roles.r.resources.audit]\nactions = [\"read\"]\n"), "has no 'purposes'"},
-        LoadError{WithPurposes("[roles.r.resources.audit]\nactions = [\"read\"]\npurposes = [\"spying\"]\n"),
+        LoadError{
+            WithPurposes(
+                "[roles.r.resources.principals]\nactions = [\"write\"]\npurposes = [\"care\"]\n"),
+            "unknown action 'write' (known: read, manage)"},
+        LoadError{WithPurposes("[roles.r.resources.audit]\npurposes = [\"care\"]\n"),
+                  "has no 'actions'"},
+        LoadError{WithPurposes("[roles.r.resources.audit]\nactions = [\"read\"]\n"),
+                  "has no 'purposes'"},
+        LoadError{WithPurposes(
+                      "[roles.r.resources.audit]\nactions = [\"read\"]\npurposes = [\"spying\"]\n"),
                   "unknown purpose 'spying'"},
-        LoadError{WithPurposes("[roles.r.resources.audit]\nactions = [\"read\"]\npurposes = [\"care\"]\nview = \"clear\"\n"),
+        LoadError{WithPurposes("[roles.r.resources.audit]\nactions = [\"read\"]\npurposes = "
+                               "[\"care\"]\nview = \"clear\"\n"),
                   "resource 'audit': unknown key 'view' (allowed: actions, purposes)"},
-        LoadError{WithPurposes("[roles.r.resources.cards]\nactions = [\"read\"]\npurposes = [\"care\"]\nview = \"none\"\n"),
+        LoadError{WithPurposes("[roles.r.resources.cards]\nactions = [\"read\"]\npurposes = "
+                               "[\"care\"]\nview = \"none\"\n"),
                   "'view' must be \"clear\" or \"masked\""},
-        LoadError{WithPurposes("[roles.r.resources.cards]\nactions = [\"read\"]\npurposes = [\"care\"]\nfields = {}\n"),
+        LoadError{WithPurposes("[roles.r.resources.cards]\nactions = [\"read\"]\npurposes = "
+                               "[\"care\"]\nfields = {}\n"),
                   "unknown key 'fields' (allowed: actions, purposes, view)"}));
 
 // ---------------------------------------------------------------- card numbers
@@ -803,15 +891,20 @@ TEST(CardNumbers, ClearOnlyForThePaymentRoleAndPurpose) {
   auto schema = schema::Schema::Parse(kCardSchema, "orders.toml");
   ASSERT_TRUE(schema);
   // Refused at load: an explicit clear card view outside role payment with purposes ["payment"].
-  for (std::string body : {
-           "[roles.admin.resources.cards]\nactions = [\"read\"]\npurposes = [\"admin\"]\nview = \"clear\"\n",
-           "[roles.payment.resources.cards]\nactions = [\"read\"]\npurposes = [\"payment\", \"admin\"]\nview = \"clear\"\n",
-           "[roles.cashier.resources.cards]\nactions = [\"read\"]\npurposes = [\"payment\"]\nview = \"clear\"\n",
-           "[roles.admin.collections.orders]\nactions = [\"read\"]\npurposes = [\"admin\"]\nfields = { pan = \"clear\" }\n",
-           "[roles.cashier.collections.orders]\nactions = [\"read\"]\npurposes = [\"payment\"]\nfields = { \"*\" = \"masked\", pan = \"clear\" }\n"}) {
+  for (std::string body : {"[roles.admin.resources.cards]\nactions = [\"read\"]\npurposes = "
+                           "[\"admin\"]\nview = \"clear\"\n",
+                           "[roles.payment.resources.cards]\nactions = [\"read\"]\npurposes = "
+                           "[\"payment\", \"admin\"]\nview = \"clear\"\n",
+                           "[roles.cashier.resources.cards]\nactions = [\"read\"]\npurposes = "
+                           "[\"payment\"]\nview = \"clear\"\n",
+                           "[roles.admin.collections.orders]\nactions = [\"read\"]\npurposes = "
+                           "[\"admin\"]\nfields = { pan = \"clear\" }\n",
+                           "[roles.cashier.collections.orders]\nactions = [\"read\"]\npurposes = "
+                           "[\"payment\"]\nfields = { \"*\" = \"masked\", pan = \"clear\" }\n"}) {
     auto p = Policy::Parse(std::string(kCardPurposes) + body, *schema, "p.toml");
     ASSERT_FALSE(p) << body;
-    EXPECT_NE(p.error().message.find("card numbers are shown in clear only to role 'payment'"), std::string::npos)
+    EXPECT_NE(p.error().message.find("card numbers are shown in clear only to role 'payment'"),
+              std::string::npos)
         << p.error().message;
   }
   auto p = Policy::Parse(std::string(kCardPurposes) + R"(
@@ -832,7 +925,8 @@ purposes = ["admin"]
 actions = ["read"]
 purposes = ["admin"]
 fields = { "*" = "clear" }
-)", *schema, "p.toml");
+)",
+                         *schema, "p.toml");
   ASSERT_TRUE(p) << p.error().message;
   const Actor pay{"pay", "payment", nullptr};
   const Actor admin{"adm", "admin", nullptr};
@@ -903,15 +997,15 @@ TEST(Limits, ExamplePolicyLetsTheAuditorReadAlertsForInvestigationOnly) {
 
 TEST(Limits, AreParsedSortedAndDefaulted) {
   const schema::Schema schema = ClientsSchema();
-  auto p = Policy::Parse(WithPurposes(kGrant +
-                                      "[roles.r.limits]\n"
-                                      "subjects = [ { window = \"24h\", soft = 10, hard = 20 },\n"
-                                      "             { window = \"10m\", soft = 1, hard = 2 },\n"
-                                      "             { window = \"2d\", soft = 30, hard = 40 } ]\n"
-                                      "denials = { window = \"5m\", alert = 3 }\n"
-                                      "on_canary = \"alert\"\n"
-                                      "[roles.quiet.limits]\n"),
-                         schema, "p.toml");
+  auto p = Policy::Parse(
+      WithPurposes(kGrant + "[roles.r.limits]\n"
+                            "subjects = [ { window = \"24h\", soft = 10, hard = 20 },\n"
+                            "             { window = \"10m\", soft = 1, hard = 2 },\n"
+                            "             { window = \"2d\", soft = 30, hard = 40 } ]\n"
+                            "denials = { window = \"5m\", alert = 3 }\n"
+                            "on_canary = \"alert\"\n"
+                            "[roles.quiet.limits]\n"),
+      schema, "p.toml");
   ASSERT_TRUE(p) << p.error().message;
   const Limits* l = p->LimitsOf("r");
   ASSERT_NE(l, nullptr);
@@ -938,13 +1032,13 @@ TEST(Limits, AreParsedSortedAndDefaulted) {
 
 TEST(Limits, RolesReadingWithoutLimitsAreListed) {
   const schema::Schema schema = ClientsSchema();
-  auto p = Policy::Parse(WithPurposes(kGrant +
-                                      "[roles.writer.collections.clients]\nactions = [\"create\"]\n"
-                                      "purposes = [\"care\"]\n"
-                                      "[roles.alerted.collections.clients]\nactions = [\"search\"]\n"
-                                      "purposes = [\"care\"]\n"
-                                      "[roles.alerted.limits]\non_canary = \"alert\"\n"),
-                         schema, "p.toml");
+  auto p = Policy::Parse(
+      WithPurposes(kGrant + "[roles.writer.collections.clients]\nactions = [\"create\"]\n"
+                            "purposes = [\"care\"]\n"
+                            "[roles.alerted.collections.clients]\nactions = [\"search\"]\n"
+                            "purposes = [\"care\"]\n"
+                            "[roles.alerted.limits]\non_canary = \"alert\"\n"),
+      schema, "p.toml");
   ASSERT_TRUE(p) << p.error().message;
   EXPECT_EQ(p->RolesReadingWithoutLimits(), (std::vector<std::string>{"alerted", "r"}));
 }
@@ -969,7 +1063,8 @@ TEST(Limits, ParseWindow) {
 
 TEST(LoadErrorsPosition, NamesLineAndColumn) {
   const schema::Schema schema = ClientsSchema();
-  auto p = Policy::Parse(WithPurposes(kGrant + "fields = { emial = \"clear\" }\n"), schema, "p.toml");
+  auto p =
+      Policy::Parse(WithPurposes(kGrant + "fields = { emial = \"clear\" }\n"), schema, "p.toml");
   ASSERT_FALSE(p);
   // Line 7 of the file: three purpose lines, three grant lines, then fields.
   EXPECT_EQ(p.error().message.rfind("p.toml:7:", 0), 0u) << p.error().message;
@@ -985,7 +1080,8 @@ TEST(LoadFile, MissingFileIsAnIoError) {
 TEST(LoadFile, ExamplePolicyDoesNotFitAnotherSchema) {
   auto p = Policy::LoadFile(kSource + "/examples/people-policy.toml", ClientsSchema());
   ASSERT_FALSE(p);
-  EXPECT_NE(p.error().message.find("unknown collection 'people'"), std::string::npos) << p.error().message;
+  EXPECT_NE(p.error().message.find("unknown collection 'people'"), std::string::npos)
+      << p.error().message;
 }
 
 }  // namespace

@@ -2,11 +2,11 @@
 // accepts only its known keys and every name must exist (in the schema, in
 // [purposes], in the action and view sets), so that a typo can neither
 // grant nor silently drop a right. toml++ exceptions are caught here.
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <array>
 #include <utility>
-
-#include <toml++/toml.h>
 
 #include "policy/internal/rules.h"
 
@@ -17,11 +17,13 @@ namespace {
 constexpr std::array<std::string_view, 2> kTopKeys = {"purposes", "roles"};
 constexpr std::array<std::string_view, 5> kRoleKeys = {"description", "delegation", "collections",
                                                        "resources", "limits"};
-constexpr std::array<std::string_view, 4> kLimitsKeys = {"subjects", "searches", "denials", "on_canary"};
+constexpr std::array<std::string_view, 4> kLimitsKeys = {"subjects", "searches", "denials",
+                                                         "on_canary"};
 constexpr std::array<std::string_view, 3> kSubjectLimitKeys = {"window", "soft", "hard"};
 constexpr std::array<std::string_view, 2> kSearchesKeys = {"window", "max"};
 constexpr std::array<std::string_view, 2> kDenialsKeys = {"window", "alert"};
-constexpr std::array<std::string_view, 4> kCollectionKeys = {"actions", "purposes", "fields", "where"};
+constexpr std::array<std::string_view, 4> kCollectionKeys = {"actions", "purposes", "fields",
+                                                             "where"};
 constexpr std::array<std::string_view, 3> kResourceKeys = {"actions", "purposes", "view"};
 constexpr std::array<Action, 6> kActions = {Action::kCreate, Action::kRead,   Action::kUpdate,
                                             Action::kDelete, Action::kSearch, Action::kExport};
@@ -105,12 +107,14 @@ std::vector<std::pair<std::string_view, const toml::node*>> InFileOrder(const to
 
 class Reader {
  public:
-  Reader(const schema::Schema& schema, std::string_view origin) : schema_(schema), origin_(origin) {}
+  Reader(const schema::Schema& schema, std::string_view origin)
+      : schema_(schema), origin_(origin) {}
 
   Status Read(const toml::table& root, Policy::Rules& out) {
     for (auto&& [key, node] : InFileOrder(root)) {
       if (!Contains(kTopKeys, key)) {
-        return Err(node, "unknown top-level key " + Quoted(key) + " (allowed: " + Join(kTopKeys) + ")");
+        return Err(node,
+                   "unknown top-level key " + Quoted(key) + " (allowed: " + Join(kTopKeys) + ")");
       }
     }
     const toml::node* purposes = root.get("purposes");
@@ -165,30 +169,39 @@ class Reader {
                    Check check, std::vector<std::string>& out) const {
     const toml::array* array = node.as_array();
     if (array == nullptr || array->empty()) {
-      return Err(&node, where + ": '" + std::string(key) + "' must be a non-empty array of strings");
+      return Err(&node,
+                 where + ": '" + std::string(key) + "' must be a non-empty array of strings");
     }
     for (const toml::node& item : *array) {
       const auto* s = item.as_string();
       if (s == nullptr) {
-        return Err(&item, where + ": '" + std::string(key) + "' must be a non-empty array of strings");
+        return Err(&item,
+                   where + ": '" + std::string(key) + "' must be a non-empty array of strings");
       }
       const std::string& name = s->get();
-      if (std::string problem = check(name); !problem.empty()) return Err(&item, where + ": " + problem);
-      if (Contains(out, name)) return Err(&item, where + ": duplicate " + std::string(key) + " " + Quoted(name));
+      if (std::string problem = check(name); !problem.empty())
+        return Err(&item, where + ": " + problem);
+      if (Contains(out, name))
+        return Err(&item, where + ": duplicate " + std::string(key) + " " + Quoted(name));
       out.push_back(name);
     }
     return Ok();
   }
 
-  Status ReadPurposeList(const toml::node& node, const std::string& where, const Policy::Rules& rules,
+  Status ReadPurposeList(const toml::node& node, const std::string& where,
+                         const Policy::Rules& rules,
                          std::set<std::string, std::less<>>& out) const {
     std::vector<std::string> names;
-    COFFRE_TRY(ReadNames(node, where, "purposes", [&](const std::string& p) -> std::string {
-      if (rules.purposes.count(p) == 0) {
-        return "unknown purpose " + Quoted(p) + " (declared: " + Join(PurposeNames(rules)) + ")";
-      }
-      return {};
-    }, names));
+    COFFRE_TRY(ReadNames(
+        node, where, "purposes",
+        [&](const std::string& p) -> std::string {
+          if (rules.purposes.count(p) == 0) {
+            return "unknown purpose " + Quoted(p) + " (declared: " + Join(PurposeNames(rules)) +
+                   ")";
+          }
+          return {};
+        },
+        names));
     out.insert(names.begin(), names.end());
     return Ok();
   }
@@ -201,14 +214,16 @@ class Reader {
 
   Status ReadRole(const toml::node& node, std::string_view name, const Policy::Rules& rules,
                   Role& role) const {
-    if (!IsIdentifier(name)) return Err(&node, "role " + Quoted(name) + ": name must match [a-z][a-z0-9_]{0,62}");
+    if (!IsIdentifier(name))
+      return Err(&node, "role " + Quoted(name) + ": name must match [a-z][a-z0-9_]{0,62}");
     role.name = std::string(name);
     const std::string where = "role '" + role.name + "'";
     const toml::table* table = node.as_table();
     if (table == nullptr) return Err(&node, where + ": must be a table");
     for (auto&& [key, value] : InFileOrder(*table)) {
       if (!Contains(kRoleKeys, key)) {
-        return Err(value, where + ": unknown key " + Quoted(key) + " (allowed: " + Join(kRoleKeys) + ")");
+        return Err(value,
+                   where + ": unknown key " + Quoted(key) + " (allowed: " + Join(kRoleKeys) + ")");
       }
     }
     if (const toml::node* d = table->get("description"); d != nullptr && !d->is_string()) {
@@ -231,7 +246,8 @@ class Reader {
       for (auto&& [cname, cnode] : InFileOrder(*collections)) {
         const schema::Collection* collection = schema_.Find(cname);
         if (collection == nullptr) {
-          return Err(cnode, where + ": unknown collection " + Quoted(cname) + " (not in the schema)");
+          return Err(cnode,
+                     where + ": unknown collection " + Quoted(cname) + " (not in the schema)");
         }
         CollectionGrant grant;
         COFFRE_TRY(ReadCollectionGrant(*cnode, where + ": collection '" + std::string(cname) + "'",
@@ -250,19 +266,21 @@ class Reader {
       if (resources == nullptr) return Err(r, where + ": 'resources' must be a table");
       for (auto&& [rname, rnode] : InFileOrder(*resources)) {
         const auto& specs = Resources();
-        auto spec = std::find_if(specs.begin(), specs.end(), [name = rname](const ResourceSpec& s) { return s.name == name; });
+        auto spec = std::find_if(specs.begin(), specs.end(),
+                                 [name = rname](const ResourceSpec& s) { return s.name == name; });
         if (spec == specs.end()) {
           std::vector<std::string_view> known;
           known.reserve(specs.size());
           for (const ResourceSpec& s : specs) known.push_back(s.name);
-          return Err(rnode, where + ": unknown resource " + Quoted(rname) + " (known: " + Join(known) + ")");
+          return Err(rnode, where + ": unknown resource " + Quoted(rname) +
+                                " (known: " + Join(known) + ")");
         }
         ResourceGrant grant;
-        COFFRE_TRY(ReadResourceGrant(*rnode, where + ": resource '" + std::string(rname) + "'", *spec,
-                                     rules, grant));
+        COFFRE_TRY(ReadResourceGrant(*rnode, where + ": resource '" + std::string(rname) + "'",
+                                     *spec, rules, grant));
         if (grant.view == View::kClear && !ClearCardsAllowed(role.name, grant.purposes)) {
-          return Err(rnode->as_table()->get("view"),
-                     where + ": resource '" + std::string(rname) + "': " + std::string(kClearCardsRule));
+          return Err(rnode->as_table()->get("view"), where + ": resource '" + std::string(rname) +
+                                                         "': " + std::string(kClearCardsRule));
         }
         role.resources.emplace(std::string(rname), std::move(grant));
       }
@@ -272,27 +290,32 @@ class Reader {
 
   // Incident 1: card numbers in clear only for the payment role and purpose.
   static constexpr std::string_view kClearCardsRule =
-      "card numbers are shown in clear only to role 'payment' with purposes = [\"payment\"] (incident 1); "
+      "card numbers are shown in clear only to role 'payment' with purposes = [\"payment\"] "
+      "(incident 1); "
       "use \"masked\"";
 
-  static bool ClearCardsAllowed(std::string_view role, const std::set<std::string, std::less<>>& purposes) {
+  static bool ClearCardsAllowed(std::string_view role,
+                                const std::set<std::string, std::less<>>& purposes) {
     return role == kPaymentRole && purposes.size() == 1 && *purposes.begin() == kPaymentPurpose;
   }
 
   // Marks the grant's pan fields; an explicit clear view of one is an error
   // outside the payment role and purpose, a "*" default one is masked.
-  Status CheckCardNumberViews(const toml::node& node, const std::string& where, std::string_view role,
-                              const schema::Collection& collection, CollectionGrant& grant) const {
+  Status CheckCardNumberViews(const toml::node& node, const std::string& where,
+                              std::string_view role, const schema::Collection& collection,
+                              CollectionGrant& grant) const {
     grant.card_numbers.assign(collection.fields.size(), false);
     const bool allowed = ClearCardsAllowed(role, grant.purposes);
-    const toml::table* fields = node.as_table() ? node.as_table()->get_as<toml::table>("fields") : nullptr;
+    const toml::table* fields =
+        node.as_table() ? node.as_table()->get_as<toml::table>("fields") : nullptr;
     for (size_t i = 0; i < collection.fields.size(); ++i) {
       if (collection.fields[i].type != schema::FieldType::kPan) continue;
       grant.card_numbers[i] = true;
       if (grant.views[i] != View::kClear || allowed) continue;
       const toml::node* explicit_view = fields ? fields->get(collection.fields[i].name) : nullptr;
       if (explicit_view != nullptr) {
-        return Err(explicit_view, where + ": field '" + collection.fields[i].name + "': " + std::string(kClearCardsRule));
+        return Err(explicit_view, where + ": field '" + collection.fields[i].name +
+                                      "': " + std::string(kClearCardsRule));
       }
       grant.views[i] = View::kMasked;
     }
@@ -307,7 +330,8 @@ class Reader {
     if (const toml::node* subjects = table->get("subjects")) {
       const toml::array* array = subjects->as_array();
       if (array == nullptr || array->empty()) {
-        return Err(subjects, where + ": 'subjects' must be a non-empty array of { window, soft, hard }");
+        return Err(subjects,
+                   where + ": 'subjects' must be a non-empty array of { window, soft, hard }");
       }
       for (size_t i = 0; i < array->size(); ++i) {
         const toml::node& item = *array->get(i);
@@ -316,7 +340,8 @@ class Reader {
         if (entry == nullptr) return Err(&item, at + ": must be a table { window, soft, hard }");
         COFFRE_TRY(CheckKeys(*entry, at, kSubjectLimitKeys));
         SubjectLimit limit;
-        COFFRE_TRY(ReadWindow(*entry, item, at, kMaxSubjectWindowSeconds, limit.window_seconds, limit.window));
+        COFFRE_TRY(ReadWindow(*entry, item, at, kMaxSubjectWindowSeconds, limit.window_seconds,
+                              limit.window));
         COFFRE_ASSIGN_OR_RETURN(limit.soft, ReadCount(*entry, item, at, "soft"));
         COFFRE_ASSIGN_OR_RETURN(limit.hard, ReadCount(*entry, item, at, "hard"));
         if (limit.soft >= limit.hard) {
@@ -324,13 +349,16 @@ class Reader {
         }
         for (const SubjectLimit& other : limits.subjects) {
           if (other.window_seconds == limit.window_seconds) {
-            return Err(entry->get("window"), at + ": a second limit for the window " + limit.window);
+            return Err(entry->get("window"),
+                       at + ": a second limit for the window " + limit.window);
           }
         }
         limits.subjects.push_back(std::move(limit));
       }
       std::sort(limits.subjects.begin(), limits.subjects.end(),
-                [](const SubjectLimit& a, const SubjectLimit& b) { return a.window_seconds < b.window_seconds; });
+                [](const SubjectLimit& a, const SubjectLimit& b) {
+                  return a.window_seconds < b.window_seconds;
+                });
     }
     if (const toml::node* searches = table->get("searches")) {
       const std::string at = where + ": searches";
@@ -338,7 +366,8 @@ class Reader {
       if (entry == nullptr) return Err(searches, at + ": must be a table { window, max }");
       COFFRE_TRY(CheckKeys(*entry, at, kSearchesKeys));
       SearchCap cap;
-      COFFRE_TRY(ReadWindow(*entry, *searches, at, kMaxCounterWindowSeconds, cap.window_seconds, cap.window));
+      COFFRE_TRY(ReadWindow(*entry, *searches, at, kMaxCounterWindowSeconds, cap.window_seconds,
+                            cap.window));
       COFFRE_ASSIGN_OR_RETURN(cap.max, ReadCount(*entry, *searches, at, "max"));
       limits.searches = std::move(cap);
     }
@@ -348,7 +377,8 @@ class Reader {
       if (entry == nullptr) return Err(denials, at + ": must be a table { window, alert }");
       COFFRE_TRY(CheckKeys(*entry, at, kDenialsKeys));
       DenialAlert alert;
-      COFFRE_TRY(ReadWindow(*entry, *denials, at, kMaxCounterWindowSeconds, alert.window_seconds, alert.window));
+      COFFRE_TRY(ReadWindow(*entry, *denials, at, kMaxCounterWindowSeconds, alert.window_seconds,
+                            alert.window));
       COFFRE_ASSIGN_OR_RETURN(alert.alert, ReadCount(*entry, *denials, at, "alert"));
       limits.denials = std::move(alert);
     }
@@ -369,7 +399,8 @@ class Reader {
   Status CheckKeys(const toml::table& table, const std::string& where, const Keys& allowed) const {
     for (auto&& [key, value] : InFileOrder(table)) {
       if (!Contains(allowed, key)) {
-        return Err(value, where + ": unknown key " + Quoted(key) + " (allowed: " + Join(allowed) + ")");
+        return Err(value,
+                   where + ": unknown key " + Quoted(key) + " (allowed: " + Join(allowed) + ")");
       }
     }
     return Ok();
@@ -380,20 +411,22 @@ class Reader {
     const toml::node* window = entry.get("window");
     if (window == nullptr) return Err(&at, where + ": has no 'window'");
     const auto* s = window->as_string();
-    auto parsed = s != nullptr ? ParseWindow(s->get()) : Result<int64_t>(Fail(ErrorCode::kInvalidArgument, ""));
+    auto parsed = s != nullptr ? ParseWindow(s->get())
+                               : Result<int64_t>(Fail(ErrorCode::kInvalidArgument, ""));
     if (!parsed) {
       return Err(window, where + ": 'window' must be a duration like \"10m\", \"1h\" or \"24h\"");
     }
     if (*parsed > max_seconds) {
-      return Err(window, where + ": 'window' must be at most " + std::to_string(max_seconds / 3600) + "h");
+      return Err(window,
+                 where + ": 'window' must be at most " + std::to_string(max_seconds / 3600) + "h");
     }
     seconds = *parsed;
     text = s->get();
     return Ok();
   }
 
-  Result<uint64_t> ReadCount(const toml::table& entry, const toml::node& at, const std::string& where,
-                             std::string_view key) const {
+  Result<uint64_t> ReadCount(const toml::table& entry, const toml::node& at,
+                             const std::string& where, std::string_view key) const {
     const toml::node* node = entry.get(key);
     if (node == nullptr) return Err(&at, where + ": has no '" + std::string(key) + "'");
     const auto* n = node->as_integer();
@@ -411,19 +444,23 @@ class Reader {
     if (table == nullptr) return Err(&node, where + ": must be a table");
     for (auto&& [key, value] : InFileOrder(*table)) {
       if (!Contains(kCollectionKeys, key)) {
-        return Err(value, where + ": unknown key " + Quoted(key) + " (allowed: " + Join(kCollectionKeys) + ")");
+        return Err(value, where + ": unknown key " + Quoted(key) +
+                              " (allowed: " + Join(kCollectionKeys) + ")");
       }
     }
     const toml::node* actions = table->get("actions");
     if (actions == nullptr) return Err(&node, where + ": has no 'actions'");
     std::vector<std::string> action_names;
-    COFFRE_TRY(ReadNames(*actions, where, "actions", [](const std::string& a) -> std::string {
-      if (ActionFromName(a)) return {};
-      std::vector<std::string_view> known;
-      known.reserve(kActions.size());
-      for (Action k : kActions) known.push_back(ActionName(k));
-      return "unknown action " + Quoted(a) + " (known: " + Join(known) + ")";
-    }, action_names));
+    COFFRE_TRY(ReadNames(
+        *actions, where, "actions",
+        [](const std::string& a) -> std::string {
+          if (ActionFromName(a)) return {};
+          std::vector<std::string_view> known;
+          known.reserve(kActions.size());
+          for (Action k : kActions) known.push_back(ActionName(k));
+          return "unknown action " + Quoted(a) + " (known: " + Join(known) + ")";
+        },
+        action_names));
     for (const std::string& a : action_names) grant.actions |= ActionBit(*ActionFromName(a));
 
     const toml::node* purposes = table->get("purposes");
@@ -431,7 +468,8 @@ class Reader {
     COFFRE_TRY(ReadPurposeList(*purposes, where, rules, grant.purposes));
 
     grant.views.assign(collection.fields.size(), View::kNone);
-    if (const toml::node* fields = table->get("fields")) COFFRE_TRY(ReadViews(*fields, where, collection, grant));
+    if (const toml::node* fields = table->get("fields"))
+      COFFRE_TRY(ReadViews(*fields, where, collection, grant));
 
     if (const toml::node* w = table->get("where")) {
       if (const auto* s = w->as_string()) {
@@ -449,15 +487,16 @@ class Reader {
     return Ok();
   }
 
-  Status ReadViews(const toml::node& node, const std::string& where, const schema::Collection& collection,
-                   CollectionGrant& grant) const {
+  Status ReadViews(const toml::node& node, const std::string& where,
+                   const schema::Collection& collection, CollectionGrant& grant) const {
     const toml::table* table = node.as_table();
     if (table == nullptr) return Err(&node, where + ": 'fields' must be a table of FIELD = VIEW");
     auto view_of = [&](const toml::node& v, std::string_view field) -> Result<View> {
       const auto* s = v.as_string();
       std::optional<View> view = s != nullptr ? ViewFromName(s->get()) : std::nullopt;
       if (!view) {
-        return Err(&v, where + ": field " + Quoted(field) + ": view must be \"clear\", \"masked\" or \"none\"");
+        return Err(&v, where + ": field " + Quoted(field) +
+                           ": view must be \"clear\", \"masked\" or \"none\"");
       }
       return *view;
     };
@@ -496,8 +535,8 @@ class Reader {
     const std::string_view attribute = rhs.substr(kPrincipal.size());
     const schema::FieldDef* def = collection.Find(field);
     if (def == nullptr) {
-      return Err(&at, where + ": 'where' names unknown field " + Quoted(field) + " (not in collection '" +
-                          collection.name + "')");
+      return Err(&at, where + ": 'where' names unknown field " + Quoted(field) +
+                          " (not in collection '" + collection.name + "')");
     }
     for (const ScopeRule& s : grant.scopes) {
       if (s.field.name == field && s.attribute == attribute) {
@@ -509,24 +548,29 @@ class Reader {
     return Ok();
   }
 
-  Status ReadResourceGrant(const toml::node& node, const std::string& where, const ResourceSpec& spec,
-                           const Policy::Rules& rules, ResourceGrant& grant) const {
+  Status ReadResourceGrant(const toml::node& node, const std::string& where,
+                           const ResourceSpec& spec, const Policy::Rules& rules,
+                           ResourceGrant& grant) const {
     const toml::table* table = node.as_table();
     if (table == nullptr) return Err(&node, where + ": must be a table");
     for (auto&& [key, value] : InFileOrder(*table)) {
       if (!Contains(kResourceKeys, key) || (key == "view" && !spec.has_view)) {
         std::vector<std::string_view> allowed = {"actions", "purposes"};
         if (spec.has_view) allowed.push_back("view");
-        return Err(value, where + ": unknown key " + Quoted(key) + " (allowed: " + Join(allowed) + ")");
+        return Err(value,
+                   where + ": unknown key " + Quoted(key) + " (allowed: " + Join(allowed) + ")");
       }
     }
     const toml::node* actions = table->get("actions");
     if (actions == nullptr) return Err(&node, where + ": has no 'actions'");
     std::vector<std::string> names;
-    COFFRE_TRY(ReadNames(*actions, where, "actions", [&](const std::string& a) -> std::string {
-      if (Contains(spec.actions, a)) return {};
-      return "unknown action " + Quoted(a) + " (known: " + Join(spec.actions) + ")";
-    }, names));
+    COFFRE_TRY(ReadNames(
+        *actions, where, "actions",
+        [&](const std::string& a) -> std::string {
+          if (Contains(spec.actions, a)) return {};
+          return "unknown action " + Quoted(a) + " (known: " + Join(spec.actions) + ")";
+        },
+        names));
     grant.actions.insert(names.begin(), names.end());
 
     const toml::node* purposes = table->get("purposes");
@@ -538,7 +582,8 @@ class Reader {
       if (const toml::node* v = table->get("view")) {
         const auto* s = v->as_string();
         std::optional<View> view = s != nullptr ? ViewFromName(s->get()) : std::nullopt;
-        if (!view || *view == View::kNone) return Err(v, where + ": 'view' must be \"clear\" or \"masked\"");
+        if (!view || *view == View::kNone)
+          return Err(v, where + ": 'view' must be \"clear\" or \"masked\"");
         grant.view = *view;
       }
     }
@@ -573,7 +618,8 @@ Result<toml::table> ParseToml(std::string_view text, std::string_view origin) {
 
 Result<int64_t> ParseWindow(std::string_view text) {
   auto bad = [] {
-    return Fail(ErrorCode::kInvalidArgument, "a window is a positive whole number of minutes (m), hours (h) or days (d)");
+    return Fail(ErrorCode::kInvalidArgument,
+                "a window is a positive whole number of minutes (m), hours (h) or days (d)");
   };
   if (text.size() < 2 || text.size() > 6 || text[0] < '1' || text[0] > '9') return bad();
   int64_t n = 0;
@@ -582,10 +628,14 @@ Result<int64_t> ParseWindow(std::string_view text) {
     n = n * 10 + (c - '0');
   }
   switch (text.back()) {
-    case 'm': return n * 60;
-    case 'h': return n * 3600;
-    case 'd': return n * 86400;
-    default: return bad();
+    case 'm':
+      return n * 60;
+    case 'h':
+      return n * 3600;
+    case 'd':
+      return n * 86400;
+    default:
+      return bad();
   }
 }
 

@@ -93,7 +93,7 @@ class SubjectTable {
   Accumulated& Get(const SubjectKey& key, bool& fresh) {
     if ((values_.size() + 1) * 2 > slots_.size()) Grow();
     size_t mask = slots_.size() - 1;
-    for (size_t i = SubjectHash{}(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = SubjectHash{}(key)&mask;; i = (i + 1) & mask) {
       uint32_t v = slots_[i];
       if (v == kEmpty) {
         slots_[i] = static_cast<uint32_t>(values_.size());
@@ -161,7 +161,8 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
       std::string_view name;
       char view = 0;
       while (cursor.Next(name, view)) {
-        fields_.emplace_back(FieldId(e.collection, name), view == audit::kViewClear ? kClear : kMasked);
+        fields_.emplace_back(FieldId(e.collection, name),
+                             view == audit::kViewClear ? kClear : kMasked);
       }
       last_collection_.assign(e.collection);
       last_fields_.assign(e.fields);
@@ -197,7 +198,8 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
     // Its interned ids, in ours.
     std::vector<uint32_t> field_map, collection_map, action_map;
     for (const InternedField& f : other.interned_) {
-      field_map.push_back(f.collection.empty() ? FieldId("", f.field) : FieldId(f.collection, f.field));
+      field_map.push_back(f.collection.empty() ? FieldId("", f.field)
+                                               : FieldId(f.collection, f.field));
     }
     for (const std::string& c : other.collections_) collection_map.push_back(CollectionId(c));
     for (const std::string& a : other.actions_) action_map.push_back(ActionId(a));
@@ -243,26 +245,31 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
 
     // The report's tables, sorted, and our interned ids' places in them.
     // Only what some subject was exposed to goes in.
-    std::vector<bool> field_used(interned_.size(), false), collection_used(collections_.size(), false);
+    std::vector<bool> field_used(interned_.size(), false),
+        collection_used(collections_.size(), false);
     uint64_t actions_used = 0;
     for (uint32_t k : order) {
       const Accumulated& a = subjects_.value(k);
       actions_used |= a.actions;
-      for (uint32_t f = 0; f < interned_.size(); ++f) field_used[f] = field_used[f] || a.views.Get(f) != kNotExposed;
+      for (uint32_t f = 0; f < interned_.size(); ++f)
+        field_used[f] = field_used[f] || a.views.Get(f) != kNotExposed;
       for (uint32_t c = 0; c < collections_.size(); ++c) {
         collection_used[c] = collection_used[c] || a.collections.Get(c) != 0;
       }
     }
     std::vector<uint32_t> field_order, collection_order, action_order;
-    for (uint32_t f = 0; f < interned_.size(); ++f) if (field_used[f]) field_order.push_back(f);
+    for (uint32_t f = 0; f < interned_.size(); ++f)
+      if (field_used[f]) field_order.push_back(f);
     std::sort(field_order.begin(), field_order.end(), [&](uint32_t a, uint32_t b) {
       return std::tie(interned_[a].collection, interned_[a].field) <
              std::tie(interned_[b].collection, interned_[b].field);
     });
-    for (uint32_t c = 0; c < collections_.size(); ++c) if (collection_used[c]) collection_order.push_back(c);
+    for (uint32_t c = 0; c < collections_.size(); ++c)
+      if (collection_used[c]) collection_order.push_back(c);
     std::sort(collection_order.begin(), collection_order.end(),
               [&](uint32_t a, uint32_t b) { return collections_[a] < collections_[b]; });
-    for (uint32_t b = 0; b < actions_.size(); ++b) if (actions_used & (uint64_t{1} << b)) action_order.push_back(b);
+    for (uint32_t b = 0; b < actions_.size(); ++b)
+      if (actions_used & (uint64_t{1} << b)) action_order.push_back(b);
     std::sort(action_order.begin(), action_order.end(),
               [&](uint32_t a, uint32_t b) { return actions_[a] < actions_[b]; });
     std::vector<uint32_t> collection_slot(collections_.size(), 0);
@@ -280,7 +287,8 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
       r.actions.push_back(actions_[action_order[i]]);
     }
     for (uint32_t i = 0; i < field_order.size(); ++i) {
-      r.categories[static_cast<size_t>(interned_[field_order[i]].category)].fields.push_back(r.fields[i].Name());
+      r.categories[static_cast<size_t>(interned_[field_order[i]].category)].fields.push_back(
+          r.fields[i].Name());
     }
 
     std::vector<std::pair<uint8_t, uint32_t>> category_collection;  // reused per subject
@@ -385,9 +393,9 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
   std::vector<std::string> collections_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> collection_index_;
   std::vector<std::string> actions_;
-  std::string qualified_;                           // reused: no allocation per entry
+  std::string qualified_;                             // reused: no allocation per entry
   std::vector<std::pair<uint32_t, uint8_t>> fields_;  // reused: the entry's fields
-  std::string last_collection_;  // the entry fields_ was made from
+  std::string last_collection_;                       // the entry fields_ was made from
   std::string last_fields_;
 };
 
@@ -398,7 +406,8 @@ Result<BreachQuery> MakeQuery(std::optional<std::string> principal, std::optiona
   COFFRE_ASSIGN_OR_RETURN(int64_t f, ParseTime(from, TimeBound::kFrom, "'from'"));
   COFFRE_ASSIGN_OR_RETURN(int64_t t, ParseTime(to, TimeBound::kTo, "'to'"));
   if (t < f) return Fail(ErrorCode::kInvalidArgument, "'to' is before 'from'");
-  if (!principal && !user) return Fail(ErrorCode::kInvalidArgument, "a breach report names a principal");
+  if (!principal && !user)
+    return Fail(ErrorCode::kInvalidArgument, "a breach report names a principal");
   return BreachQuery{std::move(principal), std::move(user), f, t};
 }
 
@@ -409,25 +418,29 @@ Result<BreachReport> BuildBreachReport(storage::SpaceHandle store, const schema:
     return Fail(ErrorCode::kInvalidArgument, "a breach report names a principal or a user");
   }
   if (query.to_ms < query.from_ms) {
-    return Fail(ErrorCode::kInvalidArgument, "the window ends before it starts ('to' is before 'from')");
+    return Fail(ErrorCode::kInvalidArgument,
+                "the window ends before it starts ('to' is before 'from')");
   }
   BreachReport r;
   r.query = query;
   r.generated_ms = now_ms;
   r.anchor_path = anchor_path;
   // One collector per part of the walk (parts run on their own threads).
-  const unsigned threads =
-      options.threads != 0 ? options.threads : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxThreads);
+  const unsigned threads = options.threads != 0
+                               ? options.threads
+                               : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxThreads);
   std::vector<std::unique_ptr<Collector>> collectors;
-  for (unsigned i = 0; i < threads; ++i) collectors.push_back(std::make_unique<Collector>(query, schema));
-  COFFRE_ASSIGN_OR_RETURN(
-      r.verification,
-      audit::Verify(store, anchor_path,
-                    {.from_ms = query.from_ms,
-                     .to_ms = query.to_ms,
-                     .threads = threads,
-                     .min_part_entries = options.min_part_entries,
-                     .visit = [&](size_t part, const audit::EntryView& e) { collectors[part]->Visit(e); }}));
+  for (unsigned i = 0; i < threads; ++i)
+    collectors.push_back(std::make_unique<Collector>(query, schema));
+  COFFRE_ASSIGN_OR_RETURN(r.verification,
+                          audit::Verify(store, anchor_path,
+                                        {.from_ms = query.from_ms,
+                                         .to_ms = query.to_ms,
+                                         .threads = threads,
+                                         .min_part_entries = options.min_part_entries,
+                                         .visit = [&](size_t part, const audit::EntryView& e) {
+                                           collectors[part]->Visit(e);
+                                         }}));
   // Nothing read from a log that fails verification is reported: the
   // report says where the log was altered instead.
   if (!r.verification.ok) return r;
@@ -469,12 +482,14 @@ Result<BreachReport> BuildBreachReport(storage::SpaceHandle store, const schema:
   }
   // The names are not repeated: an end user's name may be a person's.
   if (!principal_named) {
-    return Fail(ErrorCode::kNotFound,
-                "no audit entry has ever named this principal: it never made a request (check the name)");
+    return Fail(
+        ErrorCode::kNotFound,
+        "no audit entry has ever named this principal: it never made a request (check the name)");
   }
   if (!user_named) {
     return Fail(ErrorCode::kNotFound,
-                "no audit entry has ever named this user: no request was ever made on its behalf (check the name)");
+                "no audit entry has ever named this user: no request was ever made on its behalf "
+                "(check the name)");
   }
   return r;
 }

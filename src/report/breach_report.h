@@ -8,8 +8,8 @@
 // hide an exposure).
 //
 //   report::BreachQuery q{.principal = "support-app", .from_ms = t1, .to_ms = t2};
-//   auto r = report::BuildBreachReport(log.reader(), schema, anchor_path, q, clock.NowUnixMillis());
-//   if (!r) return r.error();                       // could not run (I/O)
+//   auto r = report::BuildBreachReport(log.reader(), schema, anchor_path, q,
+//   clock.NowUnixMillis()); if (!r) return r.error();                       // could not run (I/O)
 //   if (!r->verification.ok) ...                    // tampered log: no subjects
 //   std::string text = report::RenderMarkdown(*r, {.contact = "dpo@example.org"});
 //
@@ -31,11 +31,11 @@
 #pragma once
 
 #include <array>
-#include <string_view>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audit/verify.h"
@@ -74,11 +74,11 @@ struct FieldExposure {
 // costs two small allocations, whatever the number of their fields: a
 // report may list millions.
 struct SubjectExposure {
-  std::array<char, 16> subject{};      // raw id
-  std::vector<uint32_t> collections;   // indexes into BreachReport::collections, ascending
-  std::vector<FieldExposure> fields;   // ascending index (so by collection, then field)
-  uint64_t actions = 0;                // bit i: BreachReport::actions[i]
-  uint64_t entries = 0;                // exposing entries naming this subject
+  std::array<char, 16> subject{};     // raw id
+  std::vector<uint32_t> collections;  // indexes into BreachReport::collections, ascending
+  std::vector<FieldExposure> fields;  // ascending index (so by collection, then field)
+  uint64_t actions = 0;               // bit i: BreachReport::actions[i]
+  uint64_t entries = 0;               // exposing entries naming this subject
   int64_t first_ms = 0;
   int64_t last_ms = 0;
 
@@ -86,9 +86,9 @@ struct SubjectExposure {
 };
 
 struct CategoryCount {
-  uint64_t people = 0;        // subjects with a field of this category exposed
-  uint64_t people_clear = 0;  // ... of whom at least one such field in clear
-  uint64_t records = 0;       // (subject, collection) pairs with such a field
+  uint64_t people = 0;              // subjects with a field of this category exposed
+  uint64_t people_clear = 0;        // ... of whom at least one such field in clear
+  uint64_t records = 0;             // (subject, collection) pairs with such a field
   std::vector<std::string> fields;  // "collection.field", sorted
 };
 
@@ -97,15 +97,15 @@ struct BreachReport {
   int64_t generated_ms = 0;
   std::string anchor_path;
   audit::VerifyReport verification;
-  uint64_t entries_matched = 0;   // entries of the principal/user in the window
-  uint64_t entries_exposing = 0;  // of which exposed data
-  uint64_t entries_denied = 0;    // of which were denied
+  uint64_t entries_matched = 0;           // entries of the principal/user in the window
+  uint64_t entries_exposing = 0;          // of which exposed data
+  uint64_t entries_denied = 0;            // of which were denied
   std::vector<SubjectExposure> subjects;  // sorted by id; empty unless verified; never a canary
   // Canary records (BuildOptions::is_canary) whose ids the window's entries
   // name: planted people, not people exposed. Only their number is kept.
   uint64_t canaries = 0;
   std::array<CategoryCount, kCategoryCount> categories{};  // indexed by Category
-  uint64_t records = 0;  // distinct (subject, collection) pairs exposed
+  uint64_t records = 0;                  // distinct (subject, collection) pairs exposed
   std::vector<std::string> collections;  // collections with an exposure, sorted
   std::vector<std::string> actions;      // actions that exposed data, sorted (at most 64)
   std::vector<ReportField> fields;       // fields exposed, sorted by collection, then field
@@ -120,8 +120,8 @@ Result<BreachQuery> MakeQuery(std::optional<std::string> principal, std::optiona
 
 // How the walk runs. The defaults suit production; tests split small logs.
 struct BuildOptions {
-  unsigned threads = 0;                   // 0: one per core, at most 4
-  uint64_t min_part_entries = 100'000;    // audit::VerifyOptions
+  unsigned threads = 0;                 // 0: one per core, at most 4
+  uint64_t min_part_entries = 100'000;  // audit::VerifyOptions
   // Whether a subject id (16 raw bytes) is a canary record (the guard's
   // CanarySet): counted in BreachReport::canaries, never listed. Null: none.
   std::function<bool(std::string_view subject)> is_canary = nullptr;

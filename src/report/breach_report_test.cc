@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <filesystem>
 
 #include "audit/audit_log.h"
@@ -59,8 +59,10 @@ class BreachReportTest : public testing::Test {
     ASSERT_TRUE(schema) << schema.error().ToString();
     schema_ = std::move(*schema);
     auto seed = crypto::SecretKey::FromBytes(std::string(32, 'k'));
-    auto log = audit::AuditLog::Open(storage::SpaceHandle(*store_, "audit", audit::kAuditSpaces), crypto::SigningKey::FromSeed(*seed),
-                                     {.anchor_path = anchor_, .checkpoint_every = 7, .clock = &clock_});
+    auto log =
+        audit::AuditLog::Open(storage::SpaceHandle(*store_, "audit", audit::kAuditSpaces),
+                              crypto::SigningKey::FromSeed(*seed),
+                              {.anchor_path = anchor_, .checkpoint_every = 7, .clock = &clock_});
     ASSERT_TRUE(log) << log.error().ToString();
     log_ = std::move(*log);
   }
@@ -129,9 +131,9 @@ TEST_F(BreachReportTest, ListsExactlyWhatWasReturnedWithClearWinningOverMasked) 
   Add(Read("svc", 1, {{"email", 'c'}}));
   // t=1..: the window.
   Add(Read("svc", 2, {{"first_name", 'c'}, {"email", 'm'}}));
-  Add(Read("svc", 2, {{"email", 'c'}}));                       // clear wins
+  Add(Read("svc", 2, {{"email", 'c'}}));  // clear wins
   Add(Read("svc", 3, {{"email", 'm'}, {"nir", 'm'}}));
-  Add(Read("other", 4, {{"email", 'c'}}));                      // another principal
+  Add(Read("other", 4, {{"email", 'c'}}));  // another principal
   audit::Entry denied = Read("svc", 5, {});
   denied.outcome = "denied";
   denied.subjects.clear();
@@ -142,13 +144,13 @@ TEST_F(BreachReportTest, ListsExactlyWhatWasReturnedWithClearWinningOverMasked) 
   search.subjects = {Sid(6), Sid(7)};
   search.fields = {{"email", 'm'}};
   Add(search);
-  audit::Entry created;                                          // a write: not an exposure
+  audit::Entry created;  // a write: not an exposure
   created.principal = "svc";
   created.action = "create";
   created.record_id = std::string(16, '\x01');
   created.subjects = {Sid(8)};
   Add(created);
-  audit::Entry ids_only = Read("svc", 9, {});                    // all fields hidden: id only
+  audit::Entry ids_only = Read("svc", 9, {});  // all fields hidden: id only
   Add(ids_only);
   audit::Entry exported;
   exported.principal = "svc";
@@ -230,8 +232,10 @@ TEST_F(BreachReportTest, UsersAndPrincipalsAreToldApart) {
   EXPECT_EQ(Ids(Build({.user = "alice", .from_ms = 0, .to_ms = T(100)})),
             (std::vector<std::string>{Sid(1), Sid(3)}));
   // "alice" never made a request herself: no entry names her as a principal.
-  EXPECT_TRUE(Build({.principal = "crm", .user = "bob", .from_ms = 0, .to_ms = T(0)}).subjects.empty());
-  auto never = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "alice", .from_ms = 0, .to_ms = T(100)}, 0);
+  EXPECT_TRUE(
+      Build({.principal = "crm", .user = "bob", .from_ms = 0, .to_ms = T(0)}).subjects.empty());
+  auto never = BuildBreachReport(log_->reader(), schema_, anchor_,
+                                 {.principal = "alice", .from_ms = 0, .to_ms = T(100)}, 0);
   ASSERT_FALSE(never);
   EXPECT_EQ(never.error().code, ErrorCode::kNotFound);
 }
@@ -245,14 +249,18 @@ TEST_F(BreachReportTest, ANameNeverUsedIsNotFoundAndAQuietWindowIsNoOne) {
   a.on_behalf_of = "alice";
   Add(a);
   ASSERT_TRUE(log_->Checkpoint());
-  auto build = [&](BreachQuery q) { return BuildBreachReport(log_->reader(), schema_, anchor_, q, 0); };
-  for (BreachQuery q : {BreachQuery{.principal = "svc2", .from_ms = 0, .to_ms = T(100)},
-                        BreachQuery{.user = "bob", .from_ms = 0, .to_ms = T(100)},
-                        BreachQuery{.principal = "svc", .user = "bob", .from_ms = 0, .to_ms = T(100)}}) {
+  auto build = [&](BreachQuery q) {
+    return BuildBreachReport(log_->reader(), schema_, anchor_, q, 0);
+  };
+  for (BreachQuery q :
+       {BreachQuery{.principal = "svc2", .from_ms = 0, .to_ms = T(100)},
+        BreachQuery{.user = "bob", .from_ms = 0, .to_ms = T(100)},
+        BreachQuery{.principal = "svc", .user = "bob", .from_ms = 0, .to_ms = T(100)}}) {
     auto r = build(q);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
-    EXPECT_EQ(r.error().message.find("bob"), std::string::npos) << "a user's name may be a person's";
+    EXPECT_EQ(r.error().message.find("bob"), std::string::npos)
+        << "a user's name may be a person's";
   }
   // Named before, quiet in the window: a verified report of no one, and no draft to send.
   auto quiet = build({.principal = "svc", .from_ms = T(50), .to_ms = T(60)});
@@ -279,7 +287,8 @@ TEST_F(BreachReportTest, ANameNeverUsedIsNotFoundAndAQuietWindowIsNoOne) {
   quiet = build({.principal = "svc", .from_ms = T(50), .to_ms = T(60)});
   ASSERT_TRUE(quiet) << quiet.error().ToString();
   EXPECT_TRUE(quiet->verification.ok);
-  EXPECT_EQ(build({.principal = "svc2", .from_ms = T(50), .to_ms = T(60)}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(build({.principal = "svc2", .from_ms = T(50), .to_ms = T(60)}).error().code,
+            ErrorCode::kNotFound);
   // ...and when that walk finds the log altered, the report fails as a tampered window does.
   auto v = store_->Get(Space::kAudit, audit::internal::EntryKey(3));
   ASSERT_TRUE(v && *v);
@@ -307,7 +316,8 @@ TEST_F(BreachReportTest, CanariesAreCountedNeverListed) {
   search.fields = {{"email", 'c'}};
   Add(search);
   ASSERT_TRUE(log_->Checkpoint());
-  auto r = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "svc", .from_ms = 0, .to_ms = T(100)}, 0,
+  auto r = BuildBreachReport(log_->reader(), schema_, anchor_,
+                             {.principal = "svc", .from_ms = 0, .to_ms = T(100)}, 0,
                              {.is_canary = [](std::string_view s) { return s == Sid(3); }});
   ASSERT_TRUE(r) << r.error().ToString();
   ASSERT_TRUE(r->verification.ok);
@@ -322,7 +332,8 @@ TEST_F(BreachReportTest, CanariesAreCountedNeverListed) {
   EXPECT_EQ(j.at("canaries").as_int64(), 1);
   for (Format f : {Format::kJson, Format::kMarkdown, Format::kCsv}) {
     for (Lang lang : {Lang::kEn, Lang::kFr}) {
-      EXPECT_EQ(Render(*r, f, {.lang = lang}).find(ToHex(Sid(3))), std::string::npos) << "a canary's id";
+      EXPECT_EQ(Render(*r, f, {.lang = lang}).find(ToHex(Sid(3))), std::string::npos)
+          << "a canary's id";
     }
   }
   EXPECT_NE(RenderMarkdown(*r).find("Canary records read: **1**"), std::string::npos);
@@ -333,7 +344,7 @@ TEST_F(BreachReportTest, CanariesAreCountedNeverListed) {
 // saying "ok". The report must include every exposure or fail.
 TEST_F(BreachReportTest, ShiftedEntryTimesNeverGiveAnOkReportWithFewerPeople) {
   for (int i = 1; i <= 30; ++i) Add(Read("svc", i, {{"email", 'm'}}));  // entry i at T(i - 1)
-  ASSERT_TRUE(log_->Checkpoint());                                      // checkpoints 7, 14, 21, 28, 30
+  ASSERT_TRUE(log_->Checkpoint());  // checkpoints 7, 14, 21, 28, 30
   const BreachQuery q{.principal = "svc", .from_ms = T(5), .to_ms = T(29)};
   BreachReport clean = Build(q);
   ASSERT_TRUE(clean.verification.ok);
@@ -348,11 +359,13 @@ TEST_F(BreachReportTest, ShiftedEntryTimesNeverGiveAnOkReportWithFewerPeople) {
     ASSERT_TRUE(e);
     e->time_ms = T(0);
     auto batch = store_->NewBatch();
-    batch->Put(Space::kAudit, audit::internal::EntryKey(seq), audit::EncodeEntry(*e) + std::string(parts->hash));
+    batch->Put(Space::kAudit, audit::internal::EntryKey(seq),
+               audit::EncodeEntry(*e) + std::string(parts->hash));
     ASSERT_TRUE(store_->Write(*batch));
   }
   for (unsigned threads : {1u, 3u}) {
-    auto r = BuildBreachReport(log_->reader(), schema_, anchor_, q, 0, {.threads = threads, .min_part_entries = 3});
+    auto r = BuildBreachReport(log_->reader(), schema_, anchor_, q, 0,
+                               {.threads = threads, .min_part_entries = 3});
     ASSERT_TRUE(r) << r.error().ToString();
     if (r->verification.ok) {
       EXPECT_EQ(r->subjects.size(), 25u) << "an ok report that lost exposures";
@@ -374,7 +387,8 @@ TEST_F(BreachReportTest, QueriesTakeAnyOffsetAndPlainDates) {
   auto bad = MakeQuery("svc", std::nullopt, "2026-02-30", "2026-12-01");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(bad.error().message.find("'from': 2026-02 has no day 30"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("'from': 2026-02 has no day 30"), std::string::npos)
+      << bad.error().message;
   // The same instant on both sides, written with different offsets, is a window.
   EXPECT_TRUE(MakeQuery("svc", std::nullopt, "2026-12-01T10:00:00+01:00", "2026-12-01T09:00:00Z"));
   EXPECT_FALSE(MakeQuery("svc", std::nullopt, "2026-12-01T10:00:01+01:00", "2026-12-01T09:00:00Z"));
@@ -438,10 +452,12 @@ TEST_F(BreachReportTest, AWalkInPartsGivesTheSameReport) {
     Add(e);
   }
   ASSERT_TRUE(log_->Checkpoint());
-  auto one = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "svc", .from_ms = T(3), .to_ms = T(110)},
-                               0, {.threads = 1});
-  auto three = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "svc", .from_ms = T(3), .to_ms = T(110)},
-                                 0, {.threads = 3, .min_part_entries = 10});
+  auto one =
+      BuildBreachReport(log_->reader(), schema_, anchor_,
+                        {.principal = "svc", .from_ms = T(3), .to_ms = T(110)}, 0, {.threads = 1});
+  auto three = BuildBreachReport(log_->reader(), schema_, anchor_,
+                                 {.principal = "svc", .from_ms = T(3), .to_ms = T(110)}, 0,
+                                 {.threads = 3, .min_part_entries = 10});
   ASSERT_TRUE(one && three);
   ASSERT_TRUE(one->verification.ok && three->verification.ok);
   EXPECT_EQ(one->verification.entries, three->verification.entries);
@@ -452,7 +468,8 @@ TEST_F(BreachReportTest, AWalkInPartsGivesTheSameReport) {
 TEST_F(BreachReportTest, RefusesAQueryWithoutWhoOrAnInvertedWindow) {
   auto r = BuildBreachReport(log_->reader(), schema_, anchor_, {.from_ms = 0, .to_ms = 1}, 0);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
-  r = BuildBreachReport(log_->reader(), schema_, anchor_, {.principal = "x", .from_ms = 5, .to_ms = 1}, 0);
+  r = BuildBreachReport(log_->reader(), schema_, anchor_,
+                        {.principal = "x", .from_ms = 5, .to_ms = 1}, 0);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
 }
 
@@ -485,9 +502,10 @@ TEST_F(BreachReportTest, RenderingsCarryIdsAndTheNotificationDraft) {
                      ToHex(Sid(2)) + ",people,people.email=masked\n");
 
   std::string md = RenderMarkdown(r);
-  for (const char* part : {"art. 33(3)", "(a) Nature", "(b) Contact point", "(c) Likely consequences",
-                           "(d) Measures", "TO BE COMPLETED: name and contact details",
-                           "Approximate number of data subjects concerned: 2", "Verified"}) {
+  for (const char* part :
+       {"art. 33(3)", "(a) Nature", "(b) Contact point", "(c) Likely consequences", "(d) Measures",
+        "TO BE COMPLETED: name and contact details",
+        "Approximate number of data subjects concerned: 2", "Verified"}) {
     EXPECT_NE(md.find(part), std::string::npos) << part;
   }
   EXPECT_NE(md.find(ToHex(Sid(2))), std::string::npos);
@@ -498,13 +516,14 @@ TEST_F(BreachReportTest, RenderingsCarryIdsAndTheNotificationDraft) {
 
   // Issue 13, item 6: the drafts in French.
   std::string fr = RenderMarkdown(r, {.lang = Lang::kFr});
-  for (const char* part : {"Projet de notification à l'autorité de contrôle (RGPD, art. 33)",
-                           "a) Nature de la violation de données à caractère personnel",
-                           "Nombre approximatif de personnes concernées : 2", "b) Point de contact",
-                           "À COMPLÉTER : nom et coordonnées du délégué à la protection des données",
-                           "c) Conséquences probables", "d) Mesures prises ou envisagées",
-                           "Projet d'information des personnes concernées (RGPD, art. 34)", "Madame, Monsieur,",
-                           "Surveillez vos relevés de compte", "CNIL", "coordonnées (adresses électroniques"}) {
+  for (const char* part :
+       {"Projet de notification à l'autorité de contrôle (RGPD, art. 33)",
+        "a) Nature de la violation de données à caractère personnel",
+        "Nombre approximatif de personnes concernées : 2", "b) Point de contact",
+        "À COMPLÉTER : nom et coordonnées du délégué à la protection des données",
+        "c) Conséquences probables", "d) Mesures prises ou envisagées",
+        "Projet d'information des personnes concernées (RGPD, art. 34)", "Madame, Monsieur,",
+        "Surveillez vos relevés de compte", "CNIL", "coordonnées (adresses électroniques"}) {
     EXPECT_NE(fr.find(part), std::string::npos) << part;
   }
   EXPECT_EQ(fr.find("TO BE COMPLETED"), std::string::npos);
@@ -521,7 +540,9 @@ TEST(Render, FastTimesAgreeWithTheAuditFormat) {
     x ^= x >> 7;
     x ^= x << 17;
     // Up to the year 9999, and the edges.
-    int64_t ms = i == 0 ? 0 : i == 1 ? 253402300799999 : static_cast<int64_t>(x % 253402300800000ull);
+    int64_t ms = i == 0   ? 0
+                 : i == 1 ? 253402300799999
+                          : static_cast<int64_t>(x % 253402300800000ull);
     std::string fast;
     internal::AppendTimeMs(fast, ms);
     ASSERT_EQ(fast, audit::FormatTimeMs(ms)) << ms;

@@ -7,38 +7,53 @@ Category CategoryOf(schema::FieldType type) {
   switch (type) {
     case FieldType::kName:
     case FieldType::kDate:
-    case FieldType::kEnum: return Category::kIdentity;
+    case FieldType::kEnum:
+      return Category::kIdentity;
     case FieldType::kEmail:
     case FieldType::kPhone:
-    case FieldType::kPostalAddress: return Category::kContact;
-    case FieldType::kNir: return Category::kNationalId;
+    case FieldType::kPostalAddress:
+      return Category::kContact;
+    case FieldType::kNir:
+      return Category::kNationalId;
     case FieldType::kIban:
-    case FieldType::kPan: return Category::kFinancial;
+    case FieldType::kPan:
+      return Category::kFinancial;
     case FieldType::kText:
     case FieldType::kInteger:
-    case FieldType::kBoolean: return Category::kOther;
+    case FieldType::kBoolean:
+      return Category::kOther;
   }
   return Category::kOther;
 }
 
 std::string_view CategoryName(Category c) {
   switch (c) {
-    case Category::kIdentity: return "identity";
-    case Category::kContact: return "contact";
-    case Category::kNationalId: return "national_id";
-    case Category::kFinancial: return "financial";
-    case Category::kOther: return "other";
+    case Category::kIdentity:
+      return "identity";
+    case Category::kContact:
+      return "contact";
+    case Category::kNationalId:
+      return "national_id";
+    case Category::kFinancial:
+      return "financial";
+    case Category::kOther:
+      return "other";
   }
   return "other";
 }
 
 std::string_view CategoryTitle(Category c) {
   switch (c) {
-    case Category::kIdentity: return "identity (names, sex, dates of birth)";
-    case Category::kContact: return "contact details (email addresses, phone numbers, postal addresses)";
-    case Category::kNationalId: return "national identification numbers (social security number, NIR)";
-    case Category::kFinancial: return "financial data (bank account numbers, payment card numbers)";
-    case Category::kOther: return "other data held about the person";
+    case Category::kIdentity:
+      return "identity (names, sex, dates of birth)";
+    case Category::kContact:
+      return "contact details (email addresses, phone numbers, postal addresses)";
+    case Category::kNationalId:
+      return "national identification numbers (social security number, NIR)";
+    case Category::kFinancial:
+      return "financial data (bank account numbers, payment card numbers)";
+    case Category::kOther:
+      return "other data held about the person";
   }
   return "other data";
 }

@@ -1,12 +1,11 @@
 #include "report/notification_file.h"
 
 #include <algorithm>
-
 #include <boost/json.hpp>
 
 #include "common/bytes.h"
-#include "common/time_text.h"
 #include "common/clock.h"
+#include "common/time_text.h"
 #include "crypto/sealed_file.h"
 
 namespace coffre::report {
@@ -31,16 +30,22 @@ approval::Params NotificationParams(const BreachQuery& q) {
 }
 
 Result<NotificationResult> WriteNotificationFile(vault::Vault& vault, audit::AuditLog& log,
-                                                 approval::Approvals& approvals, const BreachReport& report,
+                                                 approval::Approvals& approvals,
+                                                 const BreachReport& report,
                                                  const NotificationOptions& o) {
   if (!report.verification.ok) {
-    return Fail(ErrorCode::kDataLoss, "the audit log fails verification: " + report.verification.problem);
+    return Fail(ErrorCode::kDataLoss,
+                "the audit log fails verification: " + report.verification.problem);
   }
-  if (o.approval_id.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "an approval id is 16 bytes");
-  if (o.page_people == 0) return Fail(ErrorCode::kInvalidArgument, "pages hold at least one person");
-  COFFRE_ASSIGN_OR_RETURN(auto writer, crypto::SealedFileWriter::Create(o.out_path, o.recipient_public_key));
-  COFFRE_ASSIGN_OR_RETURN(approval::Approval a, approvals.Consume(o.approval_id, approval::kBreachNotification,
-                                                                  NotificationParams(report.query)));
+  if (o.approval_id.size() != kIdBytes)
+    return Fail(ErrorCode::kInvalidArgument, "an approval id is 16 bytes");
+  if (o.page_people == 0)
+    return Fail(ErrorCode::kInvalidArgument, "pages hold at least one person");
+  COFFRE_ASSIGN_OR_RETURN(auto writer,
+                          crypto::SealedFileWriter::Create(o.out_path, o.recipient_public_key));
+  COFFRE_ASSIGN_OR_RETURN(approval::Approval a,
+                          approvals.Consume(o.approval_id, approval::kBreachNotification,
+                                            NotificationParams(report.query)));
   const std::string approval = "approval " + ToHex(a.id);
   auto local_entry = [&](std::string action) {
     audit::Entry e;
@@ -52,17 +57,20 @@ Result<NotificationResult> WriteNotificationFile(vault::Vault& vault, audit::Aud
   };
   {
     audit::Entry e = local_entry("approval.consume");
-    e.reason = approval + " (breach_notification, requested by " + a.requester + ", approved by " + a.approver + ")";
+    e.reason = approval + " (breach_notification, requested by " + a.requester + ", approved by " +
+               a.approver + ")";
     COFFRE_TRY(log.Append(std::move(e)));
   }
 
   NotificationResult result;
-  json::object header{{"notification", "coffre art. 34 list v1"},
-                      {"principal", report.query.principal ? json::value(*report.query.principal) : json::value(nullptr)},
-                      {"user", report.query.user ? json::value(*report.query.user) : json::value(nullptr)},
-                      {"from", FormatTimeBound(report.query.from_ms, TimeBound::kFrom)},
-                      {"to", FormatTimeBound(report.query.to_ms, TimeBound::kTo)},
-                      {"people", report.subjects.size()}};
+  json::object header{
+      {"notification", "coffre art. 34 list v1"},
+      {"principal",
+       report.query.principal ? json::value(*report.query.principal) : json::value(nullptr)},
+      {"user", report.query.user ? json::value(*report.query.user) : json::value(nullptr)},
+      {"from", FormatTimeBound(report.query.from_ms, TimeBound::kFrom)},
+      {"to", FormatTimeBound(report.query.to_ms, TimeBound::kTo)},
+      {"people", report.subjects.size()}};
   COFFRE_TRY(writer->Write(json::serialize(header) + "\n"));
 
   const schema::Schema& schema = vault.schema();
@@ -117,7 +125,8 @@ Result<NotificationResult> WriteNotificationFile(vault::Vault& vault, audit::Aud
       ++result.people;
     }
     std::sort(decrypted_fields.begin(), decrypted_fields.end());
-    decrypted_fields.erase(std::unique(decrypted_fields.begin(), decrypted_fields.end()), decrypted_fields.end());
+    decrypted_fields.erase(std::unique(decrypted_fields.begin(), decrypted_fields.end()),
+                           decrypted_fields.end());
     for (auto& f : decrypted_fields) e.fields.push_back({std::move(f), audit::kViewClear});
     // The decryptions are recorded before anything of the page is written.
     if (!e.subjects.empty()) COFFRE_TRY(log.Append(std::move(e)));

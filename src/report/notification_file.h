@@ -45,10 +45,10 @@ struct NotificationOptions {
 };
 
 struct NotificationResult {
-  uint64_t people = 0;      // lines written after the header
-  uint64_t reachable = 0;   // with at least one contact channel
-  uint64_t unreachable = 0; // in the vault, without any contact channel
-  uint64_t erased = 0;      // erased since the exposure
+  uint64_t people = 0;       // lines written after the header
+  uint64_t reachable = 0;    // with at least one contact channel
+  uint64_t unreachable = 0;  // in the vault, without any contact channel
+  uint64_t erased = 0;       // erased since the exposure
   uint64_t bytes = 0;
 };
 
@@ -60,7 +60,8 @@ approval::Params NotificationParams(const BreachQuery& query);
 // the approval does not authorise it; kAlreadyExists when the output
 // exists; kInvalidArgument for an unusable public key.
 Result<NotificationResult> WriteNotificationFile(vault::Vault& vault, audit::AuditLog& log,
-                                                 approval::Approvals& approvals, const BreachReport& report,
+                                                 approval::Approvals& approvals,
+                                                 const BreachReport& report,
                                                  const NotificationOptions& options);
 
 }  // namespace coffre::report

@@ -29,19 +29,28 @@ class NotificationFileTest : public testing::Test {
     anchor_ = tmp_ + "/vault.audit-anchor";
     // The store in memory (storage/memory_store.h): no file needed.
     const storage::StoreOpener mem = storage::MemoryStoreOpener(storage::NewMemoryData());
-    ASSERT_TRUE(vault::Vault::Init({tmp_ + "/vault", COFFRE_SOURCE_DIR "/examples/people.toml",
-                                    tmp_ + "/vault.key", tmp_ + "/vault.erasures", {}, {}, mem}));
-    auto v = vault::Vault::Open({.dir = tmp_ + "/vault", .key_file = tmp_ + "/vault.key",
-                                 .erasure_journal = tmp_ + "/vault.erasures", .store = mem});
+    ASSERT_TRUE(vault::Vault::Init({tmp_ + "/vault",
+                                    COFFRE_SOURCE_DIR "/examples/people.toml",
+                                    tmp_ + "/vault.key",
+                                    tmp_ + "/vault.erasures",
+                                    {},
+                                    {},
+                                    mem}));
+    auto v = vault::Vault::Open({.dir = tmp_ + "/vault",
+                                 .key_file = tmp_ + "/vault.key",
+                                 .erasure_journal = tmp_ + "/vault.erasures",
+                                 .store = mem});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
-    auto log = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
-                                     crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
-                                     {.anchor_path = anchor_, .clock = &clock_});
+    auto log =
+        audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
+                              crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()),
+                              {.anchor_path = anchor_, .clock = &clock_});
     ASSERT_TRUE(log) << log.error().ToString();
     log_ = std::move(*log);
-    approvals_ = std::make_unique<approval::Approvals>(*vault_->Grant("approval", approval::kApprovalSpaces),
-                                                       vault_->keyring().secrets_key(), clock_);
+    approvals_ =
+        std::make_unique<approval::Approvals>(*vault_->Grant("approval", approval::kApprovalSpaces),
+                                              vault_->keyring().secrets_key(), clock_);
     gen::PeopleGenerator gen(9);
     for (int i = 0; i < 5; ++i) {
       gen::Person p;
@@ -81,9 +90,10 @@ class NotificationFileTest : public testing::Test {
   }
   BreachReport Report() {
     EXPECT_TRUE(log_->Checkpoint());
-    auto r = BuildBreachReport(log_->reader(), vault_->schema(), anchor_,
-                               {.principal = "support", .from_ms = 1'700'000'000'000, .to_ms = 1'900'000'000'999},
-                               clock_.NowUnixMillis());
+    auto r = BuildBreachReport(
+        log_->reader(), vault_->schema(), anchor_,
+        {.principal = "support", .from_ms = 1'700'000'000'000, .to_ms = 1'900'000'000'999},
+        clock_.NowUnixMillis());
     EXPECT_TRUE(r && r->verification.ok);
     return *r;
   }
@@ -94,8 +104,11 @@ class NotificationFileTest : public testing::Test {
     return a->id;
   }
   NotificationOptions Options(const std::string& id, const std::string& out) {
-    return {.approval_id = id, .recipient_public_key = crypto::BoxPublicKey(secret_), .out_path = out,
-            .source = "cli:uid=1000", .page_people = 2};
+    return {.approval_id = id,
+            .recipient_public_key = crypto::BoxPublicKey(secret_),
+            .out_path = out,
+            .source = "cli:uid=1000",
+            .page_people = 2};
   }
 
   FakeClock clock_{1'800'000'000};
@@ -115,7 +128,8 @@ TEST_F(NotificationFileTest, ListsTheContactChannelsOfExactlyTheExposedPeople) {
   BreachReport r = Report();
   ASSERT_EQ(r.subjects.size(), 3u);
   const std::string out = tmp_ + "/notify.sealed";
-  auto written = WriteNotificationFile(*vault_, *log_, *approvals_, r, Options(Approved(r.query), out));
+  auto written =
+      WriteNotificationFile(*vault_, *log_, *approvals_, r, Options(Approved(r.query), out));
   ASSERT_TRUE(written) << written.error().ToString();
   EXPECT_EQ(written->people, 3u);
   EXPECT_EQ(written->reachable, 2u);
@@ -136,7 +150,8 @@ TEST_F(NotificationFileTest, ListsTheContactChannelsOfExactlyTheExposedPeople) {
   EXPECT_EQ(lines[0].at("people").as_int64(), 3);
   EXPECT_EQ(lines[0].at("principal").as_string(), "support");
   std::map<std::string, json::object> by_subject;
-  for (size_t i = 1; i < lines.size(); ++i) by_subject[std::string(lines[i].at("subject").as_string())] = lines[i];
+  for (size_t i = 1; i < lines.size(); ++i)
+    by_subject[std::string(lines[i].at("subject").as_string())] = lines[i];
   auto person0 = vault_->Get("people", records_[0]);
   ASSERT_TRUE(person0);
   const json::object& l0 = by_subject.at(ToHex(subjects_[0]));
@@ -158,7 +173,8 @@ TEST_F(NotificationFileTest, ListsTheContactChannelsOfExactlyTheExposedPeople) {
     if (e.action != "read") return true;
     EXPECT_NE(e.reason.find("breach notification"), std::string::npos);
     for (const auto& f : e.fields) {
-      EXPECT_TRUE(f.field == "people.email" || f.field == "people.phone" || f.field == "people.postal_address")
+      EXPECT_TRUE(f.field == "people.email" || f.field == "people.phone" ||
+                  f.field == "people.postal_address")
           << f.field;
     }
     audited.insert(e.subjects.begin(), e.subjects.end());
@@ -172,17 +188,22 @@ TEST_F(NotificationFileTest, NeedsAnApprovalForThisVeryReport) {
   BreachReport r = Report();
   BreachQuery other = r.query;
   other.to_ms += 1000;
-  auto wrong = WriteNotificationFile(*vault_, *log_, *approvals_, r, Options(Approved(other), tmp_ + "/a"));
+  auto wrong =
+      WriteNotificationFile(*vault_, *log_, *approvals_, r, Options(Approved(other), tmp_ + "/a"));
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().code, ErrorCode::kPermissionDenied);
   EXPECT_FALSE(fs::exists(tmp_ + "/a"));
-  auto pending = approvals_->Request(approval::kBreachNotification, NotificationParams(r.query), "alice");
+  auto pending =
+      approvals_->Request(approval::kBreachNotification, NotificationParams(r.query), "alice");
   ASSERT_TRUE(pending);
-  EXPECT_EQ(WriteNotificationFile(*vault_, *log_, *approvals_, r, Options(pending->id, tmp_ + "/b")).error().code,
+  EXPECT_EQ(WriteNotificationFile(*vault_, *log_, *approvals_, r, Options(pending->id, tmp_ + "/b"))
+                .error()
+                .code,
             ErrorCode::kPermissionDenied);
   BreachReport tampered = r;
   tampered.verification.ok = false;
-  EXPECT_EQ(WriteNotificationFile(*vault_, *log_, *approvals_, tampered, Options(Approved(r.query), tmp_ + "/c"))
+  EXPECT_EQ(WriteNotificationFile(*vault_, *log_, *approvals_, tampered,
+                                  Options(Approved(r.query), tmp_ + "/c"))
                 .error()
                 .code,
             ErrorCode::kDataLoss);

@@ -20,7 +20,6 @@ std::string Time(int64_t ms) { return FormatRfc3339(ms / 1000); }
 
 std::string_view ViewName(char v) { return v == audit::kViewClear ? "clear" : "masked"; }
 
-
 // Appends the 32 hex characters of an id: no temporary string.
 void AppendHex(std::string& out, std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -146,8 +145,9 @@ void VerificationMarkdown(const BreachReport& r, std::string& md) {
   if (!v.ok) {
     md += "**FAILED.** The audit log does not verify over this window: " + v.problem;
     if (v.first_bad_seq) md += " (first bad entry: " + std::to_string(*v.first_bad_seq) + ")";
-    md += ". The log has been altered; no list of people is given, because it could be "
-          "wrong. Preserve the data directory and the anchor as evidence.\n\n";
+    md +=
+        ". The log has been altered; no list of people is given, because it could be "
+        "wrong. Preserve the data directory and the anchor as evidence.\n\n";
     return;
   }
   md += "Verified. The hash chain of the audit log was checked ";
@@ -169,11 +169,13 @@ void VerificationMarkdown(const BreachReport& r, std::string& md) {
     md += " The public key and the anchored checkpoints come from the anchor `" + r.anchor_path +
           "`, kept outside the data directory.";
   } else {
-    md += " No anchor file was found: checked against the given public key only; entries "
-          "removed after the last checkpoint could not be detected.";
+    md +=
+        " No anchor file was found: checked against the given public key only; entries "
+        "removed after the last checkpoint could not be detected.";
   }
   if (v.unsigned_tail > 0) {
-    md += " " + Count(v.unsigned_tail) + " entries after the last checkpoint are chained but not yet signed.";
+    md += " " + Count(v.unsigned_tail) +
+          " entries after the last checkpoint are chained but not yet signed.";
   }
   md += "\n\n";
 }
@@ -195,31 +197,34 @@ Result<Format> ParseFormat(std::string_view name) {
 
 std::string_view ContentType(Format f) {
   switch (f) {
-    case Format::kJson: return "application/json";
-    case Format::kMarkdown: return "text/markdown; charset=utf-8";
-    case Format::kCsv: return "text/csv; charset=utf-8";
+    case Format::kJson:
+      return "application/json";
+    case Format::kMarkdown:
+      return "text/markdown; charset=utf-8";
+    case Format::kCsv:
+      return "text/csv; charset=utf-8";
   }
   return "application/octet-stream";
 }
 
 std::string RenderJson(const BreachReport& r) {
-  json::object head{{"report", "coffre breach report v1"},
-                    {"principal", r.query.principal ? json::value(*r.query.principal) : json::value(nullptr)},
-                    {"user", r.query.user ? json::value(*r.query.user) : json::value(nullptr)},
-                    {"from", FormatTimeBound(r.query.from_ms, TimeBound::kFrom)},
-                    {"to", FormatTimeBound(r.query.to_ms, TimeBound::kTo)},
-                    {"generated_at", Time(r.generated_ms)},
-                    {"verification", VerificationJson(r)}};
+  json::object head{
+      {"report", "coffre breach report v1"},
+      {"principal", r.query.principal ? json::value(*r.query.principal) : json::value(nullptr)},
+      {"user", r.query.user ? json::value(*r.query.user) : json::value(nullptr)},
+      {"from", FormatTimeBound(r.query.from_ms, TimeBound::kFrom)},
+      {"to", FormatTimeBound(r.query.to_ms, TimeBound::kTo)},
+      {"generated_at", Time(r.generated_ms)},
+      {"verification", VerificationJson(r)}};
   std::string out = json::serialize(head);
   if (!r.verification.ok) return out;
   out.pop_back();  // '}': the large arrays are streamed, not built as values
-  json::object summary{
-      {"entries", json::object{{"matched", r.entries_matched},
-                               {"exposing", r.entries_exposing},
-                               {"denied", r.entries_denied}}},
-      {"people", r.subjects.size()},
-      {"canaries", r.canaries},
-      {"records", r.records}};
+  json::object summary{{"entries", json::object{{"matched", r.entries_matched},
+                                                {"exposing", r.entries_exposing},
+                                                {"denied", r.entries_denied}}},
+                       {"people", r.subjects.size()},
+                       {"canaries", r.canaries},
+                       {"records", r.records}};
   json::array collections, actions;
   for (const auto& c : r.collections) collections.emplace_back(c);
   for (const auto& a : r.actions) actions.emplace_back(a);
@@ -297,14 +302,15 @@ std::string RenderJson(const BreachReport& r) {
 std::string RenderMarkdown(const BreachReport& r, const RenderOptions& o) {
   std::string md = "# Breach report: " + Who(r) + "\n\n";
   md += "Window: " + FormatTimeBound(r.query.from_ms, TimeBound::kFrom) + " to " +
-        FormatTimeBound(r.query.to_ms, TimeBound::kTo) +
-        " (UTC, inclusive). Generated " + Time(r.generated_ms) +
+        FormatTimeBound(r.query.to_ms, TimeBound::kTo) + " (UTC, inclusive). Generated " +
+        Time(r.generated_ms) +
         " by coffre from the audit log alone. It lists ids, never personal values.\n\n";
   VerificationMarkdown(r, md);
   if (!r.verification.ok) return md;
 
   md += "## Summary\n\n";
-  md += "- People whose data was returned: **" + Count(r.subjects.size()) + "** (" + Records(r.records);
+  md += "- People whose data was returned: **" + Count(r.subjects.size()) + "** (" +
+        Records(r.records);
   if (!r.collections.empty()) md += ", in `" + Join(r.collections, "`, `") + "`";
   md += ").\n";
   md += "- Requests of " + Who(r) + " in the window: " + Count(r.entries_matched) + "; " +
@@ -313,27 +319,30 @@ std::string RenderMarkdown(const BreachReport& r, const RenderOptions& o) {
   md += "; " + Count(r.entries_denied) + " were denied and returned nothing.\n";
   if (r.canaries > 0) {
     md += "- Canary records read: **" + Count(r.canaries) +
-          "** (planted people, not counted above; their ids stay in the vault). Reading them is a sign of a "
+          "** (planted people, not counted above; their ids stay in the vault). Reading them is a "
+          "sign of a "
           "systematic sweep.\n";
   }
   md += "\n";
   md += "| category | people | of whom in clear | records | fields |\n|---|---:|---:|---:|---|\n";
   for (Category c : kAllCategories) {
     const CategoryCount& n = r.categories[static_cast<size_t>(c)];
-    md += "| " + std::string(CategoryName(c)) + " | " + Count(n.people) + " | " + Count(n.people_clear) +
-          " | " + Count(n.records) + " | " + Join(n.fields, ", ") + " |\n";
+    md += "| " + std::string(CategoryName(c)) + " | " + Count(n.people) + " | " +
+          Count(n.people_clear) + " | " + Count(n.records) + " | " + Join(n.fields, ", ") + " |\n";
   }
   md += "\n## People exposed\n\n";
   if (r.subjects.empty()) {
     md += "None.\n\n";
   } else {
-    md += "| subject | collections | fields (view) | actions | requests | first | last |\n"
-          "|---|---|---|---|---:|---|---|\n";
+    md +=
+        "| subject | collections | fields (view) | actions | requests | first | last |\n"
+        "|---|---|---|---|---:|---|---|\n";
     for (const SubjectExposure& x : r.subjects) {
       md += "| `" + ToHex(x.id()) + "` | " + Join(CollectionsOf(r, x), ", ") + " | ";
       for (size_t j = 0; j < x.fields.size(); ++j) {
         if (j > 0) md += ", ";
-        md += r.fields[x.fields[j].field].Name() + " (" + std::string(ViewName(x.fields[j].view)) + ")";
+        md += r.fields[x.fields[j].field].Name() + " (" + std::string(ViewName(x.fields[j].view)) +
+              ")";
       }
       if (x.fields.empty()) md += "(id only)";
       md += " | " + Join(ActionsOf(r, x), ", ") + " | " + std::to_string(x.entries) + " | " +
@@ -385,9 +394,12 @@ void AppendTimeMs(std::string& out, int64_t ms) { report::AppendTimeMs(out, ms);
 
 std::string Render(const BreachReport& r, Format f, const RenderOptions& o) {
   switch (f) {
-    case Format::kJson: return RenderJson(r);
-    case Format::kMarkdown: return RenderMarkdown(r, o);
-    case Format::kCsv: return RenderCsv(r);
+    case Format::kJson:
+      return RenderJson(r);
+    case Format::kMarkdown:
+      return RenderMarkdown(r, o);
+    case Format::kCsv:
+      return RenderCsv(r);
   }
   return {};
 }

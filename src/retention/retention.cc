@@ -42,7 +42,8 @@ struct Retention::Visit {
   bool activity_unknown;
 };
 
-Result<size_t> HoldEraser::AddErasure(std::string_view subject, storage::Store& store, storage::WriteBatch& batch) {
+Result<size_t> HoldEraser::AddErasure(std::string_view subject, storage::Store& store,
+                                      storage::WriteBatch& batch) {
   COFFRE_ASSIGN_OR_RETURN(auto hold, store.Get(Space::kRetention, HoldKey(subject)));
   if (!hold) return size_t{0};
   batch.Delete(Space::kRetention, HoldKey(subject));
@@ -65,7 +66,8 @@ Status Retention::SetHold(std::string_view subject, std::string_view by) {
 }
 
 Status Retention::ReleaseHold(std::string_view subject) {
-  if (subject.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
+  if (subject.size() != kIdBytes)
+    return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
   COFFRE_ASSIGN_OR_RETURN(auto h, holds_.Get(Space::kRetention, HoldKey(subject)));
   if (!h) return Fail(ErrorCode::kNotFound, "the subject is not under a legal hold");
   auto batch = holds_.NewBatch();
@@ -74,31 +76,34 @@ Status Retention::ReleaseHold(std::string_view subject) {
 }
 
 Result<std::optional<Hold>> Retention::GetHold(std::string_view subject) {
-  if (subject.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
+  if (subject.size() != kIdBytes)
+    return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
   COFFRE_ASSIGN_OR_RETURN(auto v, holds_.Get(Space::kRetention, HoldKey(subject)));
   if (!v) return std::optional<Hold>();
   if (v->size() < 8) return Fail(ErrorCode::kDataLoss, "a legal hold entry is malformed");
-  return std::optional<Hold>(Hold{std::string(subject), static_cast<int64_t>(ReadBigEndian64(*v)), v->substr(8)});
+  return std::optional<Hold>(
+      Hold{std::string(subject), static_cast<int64_t>(ReadBigEndian64(*v)), v->substr(8)});
 }
 
 Result<std::vector<Hold>> Retention::ListHolds() {
   std::vector<Hold> out;
   bool bad = false;
-  COFFRE_TRY(holds_.Scan(Space::kRetention, kHoldPrefix, [&](std::string_view k, std::string_view v) {
-    if (k.size() != kHoldPrefix.size() + kIdBytes || v.size() < 8) {
-      bad = true;
-      return false;
-    }
-    out.push_back({std::string(k.substr(kHoldPrefix.size())), static_cast<int64_t>(ReadBigEndian64(v)),
-                   std::string(v.substr(8))});
-    return true;
-  }));
+  COFFRE_TRY(
+      holds_.Scan(Space::kRetention, kHoldPrefix, [&](std::string_view k, std::string_view v) {
+        if (k.size() != kHoldPrefix.size() + kIdBytes || v.size() < 8) {
+          bad = true;
+          return false;
+        }
+        out.push_back({std::string(k.substr(kHoldPrefix.size())),
+                       static_cast<int64_t>(ReadBigEndian64(v)), std::string(v.substr(8))});
+        return true;
+      }));
   if (bad) return Fail(ErrorCode::kDataLoss, "a legal hold entry is malformed");
   return out;
 }
 
-Result<std::optional<int64_t>> Retention::BaseOf(const schema::Collection& c, const vault::Record& r,
-                                                 bool& activity_unknown) {
+Result<std::optional<int64_t>> Retention::BaseOf(const schema::Collection& c,
+                                                 const vault::Record& r, bool& activity_unknown) {
   const schema::RetentionRule& rule = *c.retention;
   activity_unknown = false;
   if (!rule.FromLastActivity()) {
@@ -124,7 +129,8 @@ Status Retention::ForEachRecord(F&& visit, Missed& missed) {
       while (true) {
         // One record that no longer opens must not keep every other past
         // its rule online.
-        COFFRE_ASSIGN_OR_RETURN(vault::RecordPage page, vault_.WalkRecords(c.name, archived, after, kPage));
+        COFFRE_ASSIGN_OR_RETURN(vault::RecordPage page,
+                                vault_.WalkRecords(c.name, archived, after, kPage));
         missed.gone += page.gone;
         missed.unreadable += page.unreadable.size();
         for (const vault::Record& r : page.records) {
@@ -161,18 +167,21 @@ namespace {
 // and skipped: true then. Any other failure stops the sweep.
 template <typename R>
 bool CountedAsMissed(const R& r, size_t& gone, size_t& unreadable) {
-  size_t* count = IsNotFound(r) ? &gone : !r && r.error().code == ErrorCode::kDataLoss ? &unreadable : nullptr;
+  size_t* count = IsNotFound(r)                                  ? &gone
+                  : !r && r.error().code == ErrorCode::kDataLoss ? &unreadable
+                                                                 : nullptr;
   if (count != nullptr) ++*count;
   return count != nullptr;
 }
 
 // Whether a record whose period started at `base` is due at `now`; `del`
 // says whether for deletion (else for archiving). nullopt: never due.
-bool Due(const schema::RetentionRule& rule, bool archived, int64_t now, const std::optional<int64_t>& base,
-         bool& del) {
+bool Due(const schema::RetentionRule& rule, bool archived, int64_t now,
+         const std::optional<int64_t>& base, bool& del) {
   if (!base) return false;
   del = now >= schema::AddDuration(*base, rule.delete_after);
-  return del || (!archived && rule.archive_after && now >= schema::AddDuration(*base, *rule.archive_after));
+  return del || (!archived && rule.archive_after &&
+                 now >= schema::AddDuration(*base, *rule.archive_after));
 }
 
 }  // namespace
@@ -196,9 +205,10 @@ Result<SweepResult> Retention::Sweep() {
   summary.principal = std::string(kPrincipal);
   summary.action = "retention.sweep";
   summary.outcome = walked && compacted ? "allowed" : "error";
-  summary.reason = std::to_string(out.archived) + " archived, " + std::to_string(out.deleted) + " deleted, " +
-                   std::to_string(out.held) + " held" +
-                   (out.unreadable > 0 ? ", " + std::to_string(out.unreadable) + " unreadable" : "");
+  summary.reason =
+      std::to_string(out.archived) + " archived, " + std::to_string(out.deleted) + " deleted, " +
+      std::to_string(out.held) + " held" +
+      (out.unreadable > 0 ? ", " + std::to_string(out.unreadable) + " unreadable" : "");
   summary.source = std::string(kSource);
   auto appended = audit_.Append(std::move(summary));
   if (!walked) return Fail(walked.error());
@@ -211,7 +221,8 @@ Status Retention::SweepRecord(Sweeping& s, Visit& v) {
   const schema::RetentionRule& rule = *v.collection->retention;
   if (v.activity_unknown) {
     // Written before coffre tracked activity: its period starts now.
-    Status stamped = vault_.StampUnknownActivity(v.record->subject, v.collection->name, v.record->id, s.out.at);
+    Status stamped =
+        vault_.StampUnknownActivity(v.record->subject, v.collection->name, v.record->id, s.out.at);
     if (IsNotFound(stamped)) {
       ++s.missed.gone;
       return Ok();
@@ -258,7 +269,7 @@ Status Retention::Act(Sweeping& s, const Visit& v, bool del) {
   const std::string& collection = v.collection->name;
   const std::string& id = v.record->id;
   // Deletions are journalled one by one and compacted once, after the sweep.
-  Status done = !del        ? vault_.ArchiveRecord(collection, id)
+  Status done = !del         ? vault_.ArchiveRecord(collection, id)
                 : v.archived ? vault_.DeleteArchived(collection, id, vault::Compaction::kDeferred)
                              : vault_.DeleteRecord(collection, id, vault::Compaction::kDeferred);
   if (CountedAsMissed(done, s.missed.gone, s.missed.unreadable)) return Ok();
@@ -271,7 +282,8 @@ Status Retention::Act(Sweeping& s, const Visit& v, bool del) {
   e.record_id = id;
   e.subjects = {v.record->subject};
   e.outcome = "allowed";
-  e.reason = RuleText(*v.collection->retention, del) + (del && v.archived ? ", from the archive" : "");
+  e.reason =
+      RuleText(*v.collection->retention, del) + (del && v.archived ? ", from the archive" : "");
   e.source = std::string(kSource);
   COFFRE_TRY(audit_.Append(std::move(e)));
   return Ok();
@@ -295,45 +307,48 @@ Result<Plan> Retention::Report(size_t limit) {
     cp.truncated = true;
   };
   Missed missed;  // the report lists what it can read
-  COFFRE_TRY(ForEachRecord([&](Visit& v) -> Status {
-    if (current == nullptr || current->collection != v.collection->name) {
-      if (current != nullptr) trim(*current, limit);
-      plan.collections.push_back({});
-      current = &plan.collections.back();
-      current->collection = v.collection->name;
-      current->rule = *v.collection->retention;
-    }
-    CollectionPlan& cp = *current;
-    (v.archived ? cp.archived : cp.online)++;
-    if (v.activity_unknown) v.base = plan.now;
-    if (!v.base) {
-      ++cp.undated;
-      return Ok();
-    }
-    const schema::RetentionRule& rule = cp.rule;
-    PlannedRecord p;
-    p.id = v.record->id;
-    p.subject = v.record->subject;
-    p.archived = v.archived;
-    p.activity_unknown = v.activity_unknown;
-    p.held = held.count(p.subject) != 0;
-    const int64_t delete_due = schema::AddDuration(*v.base, rule.delete_after);
-    if (!v.archived && rule.archive_after && schema::AddDuration(*v.base, *rule.archive_after) < delete_due &&
-        plan.now < delete_due) {
-      p.action = "archive";
-      p.due = schema::AddDuration(*v.base, *rule.archive_after);
-    } else {
-      p.action = "delete";
-      p.due = delete_due;
-    }
-    if (p.due <= plan.now) {
-      ++cp.due_now;
-      if (p.held) ++cp.held;
-    }
-    cp.records.push_back(std::move(p));
-    if (cp.records.size() > 2 * limit + 64) trim(cp, limit);
-    return Ok();
-  }, missed));
+  COFFRE_TRY(ForEachRecord(
+      [&](Visit& v) -> Status {
+        if (current == nullptr || current->collection != v.collection->name) {
+          if (current != nullptr) trim(*current, limit);
+          plan.collections.push_back({});
+          current = &plan.collections.back();
+          current->collection = v.collection->name;
+          current->rule = *v.collection->retention;
+        }
+        CollectionPlan& cp = *current;
+        (v.archived ? cp.archived : cp.online)++;
+        if (v.activity_unknown) v.base = plan.now;
+        if (!v.base) {
+          ++cp.undated;
+          return Ok();
+        }
+        const schema::RetentionRule& rule = cp.rule;
+        PlannedRecord p;
+        p.id = v.record->id;
+        p.subject = v.record->subject;
+        p.archived = v.archived;
+        p.activity_unknown = v.activity_unknown;
+        p.held = held.count(p.subject) != 0;
+        const int64_t delete_due = schema::AddDuration(*v.base, rule.delete_after);
+        if (!v.archived && rule.archive_after &&
+            schema::AddDuration(*v.base, *rule.archive_after) < delete_due &&
+            plan.now < delete_due) {
+          p.action = "archive";
+          p.due = schema::AddDuration(*v.base, *rule.archive_after);
+        } else {
+          p.action = "delete";
+          p.due = delete_due;
+        }
+        if (p.due <= plan.now) {
+          ++cp.due_now;
+          if (p.held) ++cp.held;
+        }
+        cp.records.push_back(std::move(p));
+        if (cp.records.size() > 2 * limit + 64) trim(cp, limit);
+        return Ok();
+      },
+      missed));
   if (current != nullptr) trim(*current, limit);
   // Collections with a rule but no record are listed too.
   std::vector<CollectionPlan> ordered;

@@ -16,10 +16,10 @@
 // record, online or archived, is deleted by crypto-shredding (Vault::
 // DeleteRecord / DeleteArchived shred the (subject, collection) data key
 // with the subject's last record there; the spaces are compacted after a
-// sweep that deleted or archived anything). Once only `archive_after` has passed, an online record moves to
-// the archive (Vault::ArchiveRecord). Subjects under a legal hold are
-// skipped. Each deletion and archive is audited as principal `coffre`
-// (actions retention.delete / retention.archive; ids, never values).
+// sweep that deleted or archived anything). Once only `archive_after` has passed, an online record
+// moves to the archive (Vault::ArchiveRecord). Subjects under a legal hold are skipped. Each
+// deletion and archive is audited as principal `coffre` (actions retention.delete /
+// retention.archive; ids, never values).
 //
 // Thread-safety: safe for concurrent use; sweeps are serialised.
 // Ownership: borrows the vault, the audit log and the clock, which must
@@ -52,7 +52,8 @@ class HoldEraser final : public vault::Eraser {
  public:
   std::string_view name() const override { return "holds"; }
   std::vector<storage::Space> spaces() const override { return {storage::Space::kRetention}; }
-  Result<size_t> AddErasure(std::string_view subject, storage::Store& store, storage::WriteBatch& batch) override;
+  Result<size_t> AddErasure(std::string_view subject, storage::Store& store,
+                            storage::WriteBatch& batch) override;
 };
 
 // The principal and source retention work is audited under.
@@ -68,11 +69,11 @@ struct Hold {
 struct SweepResult {
   int64_t at = 0;  // unix seconds (the clock's now)
   size_t archived = 0;
-  size_t deleted = 0;          // online and archived records shredded
-  size_t held = 0;             // due records skipped because their subject is held
-  size_t stamped = 0;          // records without a last activity, stamped now
-  size_t skipped = 0;          // deleted or erased between the walk's scan and the work on them
-  size_t unreadable = 0;       // records that do not open (kDataLoss): left in place, the sweep goes on
+  size_t deleted = 0;     // online and archived records shredded
+  size_t held = 0;        // due records skipped because their subject is held
+  size_t stamped = 0;     // records without a last activity, stamped now
+  size_t skipped = 0;     // deleted or erased between the walk's scan and the work on them
+  size_t unreadable = 0;  // records that do not open (kDataLoss): left in place, the sweep goes on
   std::vector<std::string> held_subjects;  // raw, distinct, of the held due records
 };
 
@@ -90,9 +91,9 @@ struct CollectionPlan {
   std::string collection;
   schema::RetentionRule rule;
   size_t online = 0, archived = 0;
-  size_t due_now = 0;      // next action already due (the next sweep does it)
-  size_t held = 0;         // of which held
-  size_t undated = 0;      // client records without an end of relationship: not due
+  size_t due_now = 0;                  // next action already due (the next sweep does it)
+  size_t held = 0;                     // of which held
+  size_t undated = 0;                  // client records without an end of relationship: not due
   std::vector<PlannedRecord> records;  // soonest first, at most `limit`
   bool truncated = false;
 };

@@ -56,8 +56,9 @@ class RetentionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(crypto::Init());
-    tmp_ = fs::temp_directory_path() / ("coffre-retention-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    tmp_ = fs::temp_directory_path() /
+           ("coffre-retention-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(tmp_);
     fs::create_directories(tmp_);
     std::ofstream(tmp_ / "s.toml") << kSchema;
@@ -96,12 +97,13 @@ class RetentionTest : public ::testing::Test {
     ao.anchor_path = tmp_ / anchor;
     ao.recreate_anchor = anchor != "v.audit-anchor";
     ao.clock = &clock_;
-    auto log = audit::AuditLog::Open(*vault_->Grant("audit", audit::kAuditSpaces),
-                                     crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()), ao);
+    auto log = audit::AuditLog::Open(
+        *vault_->Grant("audit", audit::kAuditSpaces),
+        crypto::SigningKey::FromSeed(vault_->keyring().audit_signing_seed()), ao);
     ASSERT_TRUE(log) << log.error().message;
     audit_ = std::move(*log);
-    retention_ =
-        std::make_unique<Retention>(*vault_, *vault_->Grant("retention", kRetentionSpaces), *audit_, clock_);
+    retention_ = std::make_unique<Retention>(*vault_, *vault_->Grant("retention", kRetentionSpaces),
+                                             *audit_, clock_);
   }
   void TearDown() override {
     retention_.reset();
@@ -110,7 +112,8 @@ class RetentionTest : public ::testing::Test {
     fs::remove_all(tmp_);
   }
 
-  vault::RecordRef Put(std::string_view collection, std::vector<std::pair<std::string, std::string>> fields,
+  vault::RecordRef Put(std::string_view collection,
+                       std::vector<std::pair<std::string, std::string>> fields,
                        std::optional<std::string> subject = std::nullopt) {
     std::vector<vault::NamedInput> in;
     for (auto& [k, v] : fields) in.emplace_back(k, schema::Input::String(v));
@@ -137,7 +140,8 @@ class RetentionTest : public ::testing::Test {
   std::pair<std::string, std::string> Raw(Space space, std::string_view id) {
     std::pair<std::string, std::string> found;
     EXPECT_TRUE(vault_->store().Scan(space, "", [&](std::string_view k, std::string_view v) {
-      if (k.size() >= id.size() && k.substr(k.size() - id.size()) == id) found = {std::string(k), std::string(v)};
+      if (k.size() >= id.size() && k.substr(k.size() - id.size()) == id)
+        found = {std::string(k), std::string(v)};
       return true;
     }));
     return found;
@@ -167,8 +171,10 @@ class RetentionTest : public ::testing::Test {
 };
 
 TEST_F(RetentionTest, DeletesByCryptoShreddingWhenTheDateFieldIsPastItsRule) {
-  auto old = Put("prospects", {{"email", "old.prospect@example.fr"}, {"last_contact", "2023-06-30"}});
-  auto recent = Put("prospects", {{"email", "recent.prospect@example.fr"}, {"last_contact", "2026-11-01"}});
+  auto old =
+      Put("prospects", {{"email", "old.prospect@example.fr"}, {"last_contact", "2023-06-30"}});
+  auto recent =
+      Put("prospects", {{"email", "recent.prospect@example.fr"}, {"last_contact", "2026-11-01"}});
   auto [old_key, old_sealed] = Raw(Space::kRecords, old.id);
   ASSERT_FALSE(old_sealed.empty());
   ASSERT_EQ(DataKeys(old.subject), 1u);
@@ -243,7 +249,8 @@ TEST_F(RetentionTest, ARestoredBackupForgetsWhatTheSweepDeleted) {
 
 TEST_F(RetentionTest, LastActivityCountsWritesNotReads) {
   auto visit = Put("visits", {{"note", "came by"}});
-  EXPECT_EQ(vault_->LastActivity(visit.subject, "visits", visit.id).value(), clock_.NowUnixSeconds());
+  EXPECT_EQ(vault_->LastActivity(visit.subject, "visits", visit.id).value(),
+            clock_.NowUnixSeconds());
   clock_.Advance(29 * kDay);
   EXPECT_EQ(Sweep().deleted, 0u);
   // An update is activity: the 30 days start again.
@@ -264,7 +271,8 @@ TEST_F(RetentionTest, LastActivityCountsWritesNotReads) {
 
 TEST_F(RetentionTest, ArchivesThenDeletes) {
   // Last contact 400 days ago: past archive_after (1y), not delete_after (3y).
-  auto p = Put("prospects", {{"email", "archived.prospect@example.fr"}, {"last_contact", "2025-10-27"}});
+  auto p =
+      Put("prospects", {{"email", "archived.prospect@example.fr"}, {"last_contact", "2025-10-27"}});
   // Another record of the same subject in another collection is untouched.
   auto note = Put("notes", {{"text", "kept"}}, p.subject);
   SweepResult r = Sweep();
@@ -272,7 +280,8 @@ TEST_F(RetentionTest, ArchivesThenDeletes) {
   EXPECT_EQ(r.deleted, 0u);
   EXPECT_FALSE(Online("prospects", p));
   EXPECT_TRUE(Archived("prospects", p));
-  auto found = vault_->Find("prospects", "email", schema::Input::String("archived.prospect@example.fr"));
+  auto found =
+      vault_->Find("prospects", "email", schema::Input::String("archived.prospect@example.fr"));
   ASSERT_TRUE(found);
   EXPECT_TRUE(found->empty()) << "archiving removes the index entries";
   EXPECT_TRUE(Raw(Space::kRecords, p.id).first.empty());
@@ -328,11 +337,13 @@ TEST_F(RetentionOnDiskTest, ArchivedIndexEntriesAreGoneFromEveryFile) {
     return n;
   };
   ASSERT_TRUE(vault_->store().Flush());
-  for (const std::string& k : index_keys) ASSERT_GT(files_holding(k), 0u) << "positive control: on disk";
+  for (const std::string& k : index_keys)
+    ASSERT_GT(files_holding(k), 0u) << "positive control: on disk";
   SweepResult r = Sweep();
   ASSERT_EQ(r.archived, 1u);
   ASSERT_EQ(r.deleted, 0u);
-  for (const std::string& k : index_keys) EXPECT_EQ(files_holding(k), 0u) << "archived record's index entry on disk";
+  for (const std::string& k : index_keys)
+    EXPECT_EQ(files_holding(k), 0u) << "archived record's index entry on disk";
 }
 
 // A record that no longer opens, or one whose subject went between the
@@ -360,7 +371,8 @@ TEST_F(RetentionTest, OneBadRecordDoesNotStopTheSweep) {
   EXPECT_EQ(r.skipped, 1u);
   EXPECT_FALSE(Online("visits", a));
   EXPECT_FALSE(Online("visits", d));
-  EXPECT_EQ(Raw(Space::kRecords, corrupt.id).second, sealed) << "an unreadable record is left in place";
+  EXPECT_EQ(Raw(Space::kRecords, corrupt.id).second, sealed)
+      << "an unreadable record is left in place";
   auto summary = AuditEntries("retention.sweep");
   ASSERT_FALSE(summary.empty());
   EXPECT_EQ(summary.back().outcome, "allowed");
@@ -368,7 +380,8 @@ TEST_F(RetentionTest, OneBadRecordDoesNotStopTheSweep) {
 }
 
 TEST_F(RetentionTest, HeldSubjectIsSkippedThenSweptAfterRelease) {
-  auto c = Put("clients", {{"email", "held.client@example.fr"}, {"relationship_end", "2020-01-15"}});
+  auto c =
+      Put("clients", {{"email", "held.client@example.fr"}, {"relationship_end", "2020-01-15"}});
   auto ongoing = Put("clients", {{"email", "ongoing.client@example.fr"}});
   ASSERT_TRUE(retention_->SetHold(c.subject, "dpo"));
   auto hold = retention_->GetHold(c.subject);

@@ -79,17 +79,17 @@ KeyClass ClassifyKey(std::string_view key) {
   const KeyText k(key);
   KeyClass out;
   out.security_code =
-      k.HasWord({"cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "cvn", "cvn2", "cav2", "cvd", "ccv", "ccv2", "cv2",
-                 "pin", "pinblock"}) ||
-      k.Contains({"cvv", "cvc", "cryptogram", "securitycode", "cardverification", "verificationvalue", "cardcode",
-                  "codesecurite", "codedesecurite"});
-  out.pan = k.HasWord({"pan"}) ||
-            k.Contains({"cardnumber", "cardno", "ccnum", "numerocarte", "numerodecarte", "primaryaccountnumber"});
-  out.date = k.HasWord({"year", "yy", "yyyy", "month", "mm", "exp", "expiry", "expiration", "expires", "annee",
-                        "mois"}) ||
+      k.HasWord({"cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "cvn", "cvn2", "cav2", "cvd", "ccv",
+                 "ccv2", "cv2", "pin", "pinblock"}) ||
+      k.Contains({"cvv", "cvc", "cryptogram", "securitycode", "cardverification",
+                  "verificationvalue", "cardcode", "codesecurite", "codedesecurite"});
+  out.pan = k.HasWord({"pan"}) || k.Contains({"cardnumber", "cardno", "ccnum", "numerocarte",
+                                              "numerodecarte", "primaryaccountnumber"});
+  out.date = k.HasWord({"year", "yy", "yyyy", "month", "mm", "exp", "expiry", "expiration",
+                        "expires", "annee", "mois"}) ||
              k.Contains({"expiry", "expiration", "year"});
-  out.other_number = k.HasWord({"nir", "insee", "ssn", "iban", "bban", "rib", "bic", "phone", "telephone", "tel",
-                                "mobile", "fax", "siret", "siren"}) ||
+  out.other_number = k.HasWord({"nir", "insee", "ssn", "iban", "bban", "rib", "bic", "phone",
+                                "telephone", "tel", "mobile", "fax", "siret", "siren"}) ||
                      k.Contains({"phone", "iban", "siret", "siren"});
   return out;
 }

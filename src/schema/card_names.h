@@ -43,7 +43,9 @@ struct KeyClass {
 
 KeyClass ClassifyKey(std::string_view key);
 
-inline bool LooksLikeSecurityCodeName(std::string_view key) { return ClassifyKey(key).security_code; }
+inline bool LooksLikeSecurityCodeName(std::string_view key) {
+  return ClassifyKey(key).security_code;
+}
 inline bool LooksLikePanName(std::string_view key) { return ClassifyKey(key).pan; }
 
 }  // namespace coffre::schema

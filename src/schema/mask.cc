@@ -17,7 +17,8 @@ bool AllDigits(std::string_view s) {
 
 std::string MaskEmail(std::string_view v) {
   const size_t at = v.find('@');
-  if (at == 0 || at == std::string_view::npos || at + 1 >= v.size()) return std::string(kOpaqueMask);
+  if (at == 0 || at == std::string_view::npos || at + 1 >= v.size())
+    return std::string(kOpaqueMask);
   // Canonical emails are ASCII, so the first byte is the first character.
   std::string out;
   out.reserve(4 + v.size() - at);
@@ -38,15 +39,24 @@ size_t CountryCodeLength(std::string_view d) {
   auto in = [b](std::string_view set) { return set.find(b) != std::string_view::npos; };
   switch (a) {
     case '1':
-    case '7': return 1;
-    case '2': return in("07") ? 2 : 3;
-    case '3': return in("0123469") ? 2 : 3;
-    case '4': return in("2") ? 3 : 2;
-    case '5': return in("12345678") ? 2 : 3;
-    case '6': return in("0123456") ? 2 : 3;
-    case '8': return in("1246") ? 2 : 3;
-    case '9': return in("0123458") ? 2 : 3;
-    default: return 0;  // '0' starts no country code
+    case '7':
+      return 1;
+    case '2':
+      return in("07") ? 2 : 3;
+    case '3':
+      return in("0123469") ? 2 : 3;
+    case '4':
+      return in("2") ? 3 : 2;
+    case '5':
+      return in("12345678") ? 2 : 3;
+    case '6':
+      return in("0123456") ? 2 : 3;
+    case '8':
+      return in("1246") ? 2 : 3;
+    case '9':
+      return in("0123458") ? 2 : 3;
+    default:
+      return 0;  // '0' starts no country code
   }
 }
 
@@ -118,18 +128,25 @@ std::string MaskName(std::string_view v) {
 
 std::string Mask(const FieldDef& field, std::string_view canonical) {
   switch (field.type) {
-    case FieldType::kEmail: return MaskEmail(canonical);
-    case FieldType::kPhone: return MaskPhone(canonical);
-    case FieldType::kNir: return MaskNir(canonical);
-    case FieldType::kIban: return MaskIban(canonical);
-    case FieldType::kPan: return MaskPan(canonical);
-    case FieldType::kName: return MaskName(canonical);
+    case FieldType::kEmail:
+      return MaskEmail(canonical);
+    case FieldType::kPhone:
+      return MaskPhone(canonical);
+    case FieldType::kNir:
+      return MaskNir(canonical);
+    case FieldType::kIban:
+      return MaskIban(canonical);
+    case FieldType::kPan:
+      return MaskPan(canonical);
+    case FieldType::kName:
+      return MaskName(canonical);
     case FieldType::kText:
     case FieldType::kPostalAddress:
     case FieldType::kDate:
     case FieldType::kInteger:
     case FieldType::kEnum:
-    case FieldType::kBoolean: break;
+    case FieldType::kBoolean:
+      break;
   }
   return std::string(kOpaqueMask);
 }

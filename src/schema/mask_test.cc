@@ -72,7 +72,7 @@ TEST(Mask, PanShowsAtMostFirstSixAndLastFour) {
   EXPECT_EQ(M(FieldType::kPan, "4970101234560001"), "497010******0001");
   EXPECT_EQ(MaskOfInput(FieldType::kPan, "4111 1111 1111 1111"), "411111******1111");
   EXPECT_EQ(MaskOfInput(FieldType::kPan, "3782 822463 10005"), "378282*****0005");  // 15 digits
-  EXPECT_EQ(M(FieldType::kPan, "6011000990139424123"), "601100*********4123");       // 19 digits
+  EXPECT_EQ(M(FieldType::kPan, "6011000990139424123"), "601100*********4123");      // 19 digits
   EXPECT_EQ(M(FieldType::kPan, "4000000000006"), "400000***0006");                  // 13 digits
   EXPECT_EQ(M(FieldType::kPan, "123456789012"), "********9012");  // 12: last four only
 }

@@ -30,18 +30,30 @@ Rule NormalizeEnum(const FieldDef& field, std::string_view in, std::string& out)
 
 Rule NormalizeString(const FieldDef& field, std::string_view in, std::string& out) {
   switch (field.type) {
-    case FieldType::kText: return internal::NormalizeText(in, out);
-    case FieldType::kName: return internal::NormalizeName(in, out);
-    case FieldType::kEnum: return NormalizeEnum(field, in, out);
-    case FieldType::kInteger: return internal::NormalizeIntegerString(in, out);
-    case FieldType::kBoolean: return internal::NormalizeBooleanString(in, out);
-    case FieldType::kPostalAddress: return internal::NormalizePostalAddress(in, out);
-    case FieldType::kEmail: return internal::NormalizeEmail(in, out);
-    case FieldType::kPhone: return internal::NormalizePhone(in, out);
-    case FieldType::kDate: return internal::NormalizeDate(in, out);
-    case FieldType::kNir: return internal::NormalizeNir(in, out);
-    case FieldType::kIban: return internal::NormalizeIban(in, out);
-    case FieldType::kPan: return internal::NormalizePan(in, out);
+    case FieldType::kText:
+      return internal::NormalizeText(in, out);
+    case FieldType::kName:
+      return internal::NormalizeName(in, out);
+    case FieldType::kEnum:
+      return NormalizeEnum(field, in, out);
+    case FieldType::kInteger:
+      return internal::NormalizeIntegerString(in, out);
+    case FieldType::kBoolean:
+      return internal::NormalizeBooleanString(in, out);
+    case FieldType::kPostalAddress:
+      return internal::NormalizePostalAddress(in, out);
+    case FieldType::kEmail:
+      return internal::NormalizeEmail(in, out);
+    case FieldType::kPhone:
+      return internal::NormalizePhone(in, out);
+    case FieldType::kDate:
+      return internal::NormalizeDate(in, out);
+    case FieldType::kNir:
+      return internal::NormalizeNir(in, out);
+    case FieldType::kIban:
+      return internal::NormalizeIban(in, out);
+    case FieldType::kPan:
+      return internal::NormalizePan(in, out);
   }
   return "has an unknown type";
 }

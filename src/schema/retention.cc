@@ -46,11 +46,20 @@ std::optional<Duration> ParseDuration(std::string_view text) {
   if (text.size() < 2 || text.size() > 6) return std::nullopt;
   Duration d;
   switch (text.back()) {
-    case 'd': d.unit = Duration::Unit::kDays; break;
-    case 'w': d.unit = Duration::Unit::kWeeks; break;
-    case 'm': d.unit = Duration::Unit::kMonths; break;
-    case 'y': d.unit = Duration::Unit::kYears; break;
-    default: return std::nullopt;
+    case 'd':
+      d.unit = Duration::Unit::kDays;
+      break;
+    case 'w':
+      d.unit = Duration::Unit::kWeeks;
+      break;
+    case 'm':
+      d.unit = Duration::Unit::kMonths;
+      break;
+    case 'y':
+      d.unit = Duration::Unit::kYears;
+      break;
+    default:
+      return std::nullopt;
   }
   uint32_t n = 0;
   for (char c : text.substr(0, text.size() - 1)) {
@@ -58,8 +67,8 @@ std::optional<Duration> ParseDuration(std::string_view text) {
     n = n * 10 + static_cast<uint32_t>(c - '0');
   }
   if (n == 0 || text[0] == '0') return std::nullopt;
-  uint32_t max = d.unit == Duration::Unit::kDays    ? 36525
-                 : d.unit == Duration::Unit::kWeeks ? 5218
+  uint32_t max = d.unit == Duration::Unit::kDays     ? 36525
+                 : d.unit == Duration::Unit::kWeeks  ? 5218
                  : d.unit == Duration::Unit::kMonths ? 1200
                                                      : 100;
   if (n > max) return std::nullopt;
@@ -68,8 +77,8 @@ std::optional<Duration> ParseDuration(std::string_view text) {
 }
 
 std::string FormatDuration(const Duration& d) {
-  const char unit = d.unit == Duration::Unit::kDays    ? 'd'
-                    : d.unit == Duration::Unit::kWeeks ? 'w'
+  const char unit = d.unit == Duration::Unit::kDays     ? 'd'
+                    : d.unit == Duration::Unit::kWeeks  ? 'w'
                     : d.unit == Duration::Unit::kMonths ? 'm'
                                                         : 'y';
   return std::to_string(d.count) + unit;
@@ -103,9 +112,12 @@ std::optional<int64_t> DateToUnixSeconds(std::string_view t) {
 
 std::string_view CategoryName(RetentionRule::Category c) {
   switch (c) {
-    case RetentionRule::Category::kProspect: return "prospect";
-    case RetentionRule::Category::kClient: return "client";
-    case RetentionRule::Category::kNone: break;
+    case RetentionRule::Category::kProspect:
+      return "prospect";
+    case RetentionRule::Category::kClient:
+      return "client";
+    case RetentionRule::Category::kNone:
+      break;
   }
   return "";
 }

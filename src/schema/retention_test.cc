@@ -96,31 +96,42 @@ archive_after = "6m")");
   // An explicit delete_after overrides the default.
   EXPECT_EQ(RuleOf(R"(category = "client"
 from = "relationship_end"
-delete_after = "5y")").delete_after, (Duration{5, Duration::Unit::kYears}));
+delete_after = "5y")")
+                .delete_after,
+            (Duration{5, Duration::Unit::kYears}));
 }
 
 TEST(RetentionRuleTest, RefusalsNameTheCollectionAndTheRule) {
   ExpectError(R"(delete_after = "3y"
-keep = "forever")", "unknown key 'keep' (allowed: category, from, archive_after, delete_after)");
+keep = "forever")",
+              "unknown key 'keep' (allowed: category, from, archive_after, delete_after)");
   ExpectError(R"(from = "last_contact")", "needs 'delete_after'");
   ExpectError(R"(archive_after = "1y")", "needs 'delete_after'");
   ExpectError(R"(category = "customer")", "'category' must be \"prospect\" or \"client\"");
-  ExpectError(R"(category = "client")", "category 'client' counts from the end of the relationship");
+  ExpectError(R"(category = "client")",
+              "category 'client' counts from the end of the relationship");
   ExpectError(R"(category = "client"
-from = "last_activity")", "must name a date field, not last_activity");
-  for (std::string_view bad : {"3", "y", "3x", "-3y", "0y", "03y", "101y", "1.5y", "3 y", "1201m", ""}) {
+from = "last_activity")",
+              "must name a date field, not last_activity");
+  for (std::string_view bad :
+       {"3", "y", "3x", "-3y", "0y", "03y", "101y", "1.5y", "3 y", "1201m", ""}) {
     ExpectError("delete_after = \"" + std::string(bad) + "\"", "'delete_after' must be a duration");
   }
   ExpectError(R"(delete_after = 3)", "'delete_after' must be a string");
   ExpectError(R"(delete_after = "3y"
-archive_after = "4y")", "'archive_after' (4y) must come before 'delete_after' (3y)");
+archive_after = "4y")",
+              "'archive_after' (4y) must come before 'delete_after' (3y)");
   ExpectError(R"(delete_after = "3y"
-archive_after = "36m")", "must come before");
+archive_after = "36m")",
+              "must come before");
   ExpectError(R"(delete_after = "3y"
-from = "birthday")", "'from' names no field of the collection");
+from = "birthday")",
+              "'from' names no field of the collection");
   ExpectError(R"(delete_after = "3y"
-from = "city")", "'from' field 'city' is not a date field");
-  auto r = Schema::Parse("[collections.a]\nfields = [{ name = \"x\", type = \"text\" }]\nretention = 3\n", "t.toml");
+from = "city")",
+              "'from' field 'city' is not a date field");
+  auto r = Schema::Parse(
+      "[collections.a]\nfields = [{ name = \"x\", type = \"text\" }]\nretention = 3\n", "t.toml");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("collection 'a': retention: must be a table"), std::string::npos)
       << r.error().message;
@@ -128,7 +139,9 @@ from = "city")", "'from' field 'city' is not a date field");
 
 TEST(DurationTest, CalendarArithmetic) {
   auto at = [](const char* t) { return ParseRfc3339(t).value(); };
-  auto plus = [&](const char* t, const char* d) { return FormatRfc3339(AddDuration(at(t), *ParseDuration(d))); };
+  auto plus = [&](const char* t, const char* d) {
+    return FormatRfc3339(AddDuration(at(t), *ParseDuration(d)));
+  };
   EXPECT_EQ(plus("2026-02-28T10:00:00Z", "1y"), "2027-02-28T10:00:00Z");
   EXPECT_EQ(plus("2024-02-29T00:00:00Z", "1y"), "2025-02-28T00:00:00Z");
   EXPECT_EQ(plus("2024-02-29T00:00:00Z", "4y"), "2028-02-29T00:00:00Z");
@@ -143,7 +156,8 @@ TEST(DurationTest, CalendarArithmetic) {
 TEST(DurationTest, DateFieldsAreReadByTheOneTimeParser) {
   EXPECT_EQ(DateToUnixSeconds("2024-02-29"), 1'709'164'800);
   EXPECT_EQ(DateToUnixSeconds("1969-12-31"), -86'400);
-  for (const char* bad : {"2026-02-29", "2026-02-30", "2026-13-01", "2026-12-01T00:00:00Z", "01/12/2026", ""}) {
+  for (const char* bad :
+       {"2026-02-29", "2026-02-30", "2026-13-01", "2026-12-01T00:00:00Z", "01/12/2026", ""}) {
     EXPECT_FALSE(DateToUnixSeconds(bad)) << bad;
   }
 }

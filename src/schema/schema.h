@@ -61,8 +61,8 @@ struct FieldDef {
   std::string name;
   FieldType type = FieldType::kText;
   bool required = false;
-  bool searchable = false;  // equality lookup through a blind index
-  bool unique = false;      // implies searchable
+  bool searchable = false;               // equality lookup through a blind index
+  bool unique = false;                   // implies searchable
   std::vector<std::string> enum_values;  // kEnum only
   // What the name says of a card (schema/card_names.h), set by the loader:
   // the security-code check reads it for every field of every row.
@@ -111,7 +111,7 @@ std::string_view CategoryName(RetentionRule::Category c);  // "", "prospect", "c
 
 struct Collection {
   std::string name;
-  std::vector<FieldDef> fields;  // in declaration order
+  std::vector<FieldDef> fields;            // in declaration order
   std::optional<RetentionRule> retention;  // none: kept until erased
 
   const FieldDef* Find(std::string_view field) const;

@@ -100,12 +100,14 @@ type = "date"
 }
 
 TEST(SchemaParse, TomlSyntaxErrorHasLine) {
-  ExpectError("version = 1\n\n[collections.people\nfields = []\n", {"test.toml:3:", "TOML syntax error"});
+  ExpectError("version = 1\n\n[collections.people\nfields = []\n",
+              {"test.toml:3:", "TOML syntax error"});
 }
 
 TEST(SchemaParse, RejectsUnknownType) {
   ExpectError(OneField(R"({ name = "email", type = "emial" })"),
-              {"test.toml:3:", "collection 'people'", "field 'email'", "unknown type 'emial'", "known: text"});
+              {"test.toml:3:", "collection 'people'", "field 'email'", "unknown type 'emial'",
+               "known: text"});
 }
 
 TEST(SchemaParse, RejectsUnknownFieldKey) {
@@ -129,10 +131,14 @@ fields = [{ name = "b", type = "text" }]
 }
 
 TEST(SchemaParse, RejectsEnumWithoutValues) {
-  ExpectError(OneField(R"({ name = "sex", type = "enum" })"), {"field 'sex'", "non-empty 'values'"});
-  ExpectError(OneField(R"({ name = "sex", type = "enum", values = [] })"), {"field 'sex'", "non-empty 'values'"});
-  ExpectError(OneField(R"({ name = "sex", type = "enum", values = ["F", 2] })"), {"non-empty strings"});
-  ExpectError(OneField(R"({ name = "sex", type = "enum", values = ["F", "F"] })"), {"duplicate enum value 'F'"});
+  ExpectError(OneField(R"({ name = "sex", type = "enum" })"),
+              {"field 'sex'", "non-empty 'values'"});
+  ExpectError(OneField(R"({ name = "sex", type = "enum", values = [] })"),
+              {"field 'sex'", "non-empty 'values'"});
+  ExpectError(OneField(R"({ name = "sex", type = "enum", values = ["F", 2] })"),
+              {"non-empty strings"});
+  ExpectError(OneField(R"({ name = "sex", type = "enum", values = ["F", "F"] })"),
+              {"duplicate enum value 'F'"});
 }
 
 TEST(SchemaParse, RejectsValuesOnNonEnum) {
@@ -152,17 +158,20 @@ TEST(SchemaParse, RejectsBadNames) {
               {"collection 'People'", "[a-z][a-z0-9_]{0,62}"});
   ExpectError("[collections.1people]\nfields = [{ name = \"a\", type = \"text\" }]\n",
               {"[a-z][a-z0-9_]{0,62}"});
-  ExpectError(OneField(R"({ name = "first-name", type = "text" })"), {"field 'first-name'", "[a-z][a-z0-9_]{0,62}"});
+  ExpectError(OneField(R"({ name = "first-name", type = "text" })"),
+              {"field 'first-name'", "[a-z][a-z0-9_]{0,62}"});
   ExpectError(OneField(R"({ name = "", type = "text" })"), {"[a-z][a-z0-9_]{0,62}"});
   ExpectError(OneField("{ name = \"" + std::string(64, 'a') + "\", type = \"text\" }"),
               {"[a-z][a-z0-9_]{0,62}"});
-  EXPECT_TRUE(Schema::Parse(OneField("{ name = \"" + std::string(63, 'a') + "\", type = \"text\" }")));
+  EXPECT_TRUE(
+      Schema::Parse(OneField("{ name = \"" + std::string(63, 'a') + "\", type = \"text\" }")));
 }
 
 TEST(SchemaParse, RejectsMalformedEntries) {
   ExpectError(OneField(R"({ type = "text" })"), {"collection 'people'", "no 'name'"});
   ExpectError(OneField(R"({ name = "a" })"), {"field 'a'", "no 'type'"});
-  ExpectError(OneField(R"({ name = "a", type = "text", required = "yes" })"), {"'required' must be true or false"});
+  ExpectError(OneField(R"({ name = "a", type = "text", required = "yes" })"),
+              {"'required' must be true or false"});
   ExpectError(OneField(R"("a")"), {"must be a table"});
   ExpectError("[collections.people]\nfields = \"a\"\n", {"array of tables"});
   ExpectError("[collections.people]\nfields = [{ name = \"a\", type = \"text\" }]\nindex = 1\n",
@@ -174,17 +183,20 @@ TEST(SchemaParse, RejectsMalformedEntries) {
 }
 
 TEST(SchemaParse, RefusesCardSecurityCodesAndPasswords) {
-  for (std::string_view name : {"cvv", "card_cvv2", "cvc", "card_security_code", "cryptogramme", "pin", "cid",
-                                 "cvvx_ok", "code_securite"}) {
+  for (std::string_view name : {"cvv", "card_cvv2", "cvc", "card_security_code", "cryptogramme",
+                                "pin", "cid", "cvvx_ok", "code_securite"}) {
     ExpectError(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }"),
                 {"card security code"});
   }
-  for (std::string_view name : {"password", "user_password", "passwd", "mot_de_passe", "pwd_hash"}) {
-    ExpectError(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }"), {"password"});
+  for (std::string_view name :
+       {"password", "user_password", "passwd", "mot_de_passe", "pwd_hash"}) {
+    ExpectError(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }"),
+                {"password"});
   }
   // Names that merely contain the letters are fine.
   for (std::string_view name : {"pinned", "spinach", "client", "cidre", "passwords_changed_at"}) {
-    EXPECT_TRUE(Schema::Parse(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }")))
+    EXPECT_TRUE(
+        Schema::Parse(OneField("{ name = \"" + std::string(name) + "\", type = \"text\" }")))
         << name;
   }
 }
@@ -318,7 +330,8 @@ TEST(Examples, CarryRealisticRetentionRules) {
     ASSERT_TRUE(c->retention) << w.file << " " << w.collection;
     EXPECT_EQ(c->retention->category, w.category) << w.collection;
     EXPECT_EQ(c->retention->from, w.from) << w.collection;
-    EXPECT_EQ(c->retention->archive_after ? FormatDuration(*c->retention->archive_after) : "", w.archive_after)
+    EXPECT_EQ(c->retention->archive_after ? FormatDuration(*c->retention->archive_after) : "",
+              w.archive_after)
         << w.collection;
     EXPECT_EQ(FormatDuration(c->retention->delete_after), w.delete_after) << w.collection;
   }
@@ -330,20 +343,23 @@ TEST(Examples, CardSiteLeavesCardsToTheBuiltInCollection) {
   EXPECT_NE(schema->Find("customers"), nullptr);
   EXPECT_EQ(schema->Find("cards"), nullptr);
   for (const Collection& c : schema->collections()) {
-    for (const FieldDef& f : c.fields) EXPECT_NE(f.type, FieldType::kPan) << c.name << "." << f.name;
+    for (const FieldDef& f : c.fields)
+      EXPECT_NE(f.type, FieldType::kPan) << c.name << "." << f.name;
   }
 }
 
 TEST(Schema, CardsIsAReservedCollectionName) {
-  auto s = Schema::Parse("version = 1\n[collections.cards]\nfields = [ { name = \"holder\", type = \"name\" } ]\n",
-                         "x.toml");
+  auto s = Schema::Parse(
+      "version = 1\n[collections.cards]\nfields = [ { name = \"holder\", type = \"name\" } ]\n",
+      "x.toml");
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(s.error().message.find("collection 'cards': the name is reserved"), std::string::npos)
       << s.error().message;
   // Only the exact name: a collection that merely mentions cards is fine.
-  EXPECT_TRUE(Schema::Parse("version = 1\n[collections.gift_cards]\nfields = [ { name = \"label\", type = \"text\" } ]\n",
-                            "x.toml"));
+  EXPECT_TRUE(Schema::Parse(
+      "version = 1\n[collections.gift_cards]\nfields = [ { name = \"label\", type = \"text\" } ]\n",
+      "x.toml"));
 }
 
 }  // namespace

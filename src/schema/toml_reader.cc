@@ -4,13 +4,13 @@
 // not silently leave a field without its index, so every table only accepts
 // its known keys. toml++ throws on syntax errors; the exception is caught
 // here and never crosses the module boundary.
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <utility>
-
-#include <toml++/toml.h>
 
 #include "schema/card_names.h"
 #include "schema/schema.h"
@@ -19,8 +19,8 @@ namespace coffre::schema {
 
 namespace {
 
-constexpr std::string_view kFieldKeys[] = {"name", "type", "required", "searchable", "unique",
-                                           "values"};
+constexpr std::string_view kFieldKeys[] = {"name",       "type",   "required",
+                                           "searchable", "unique", "values"};
 constexpr std::string_view kFieldKeysText = "name, type, required, searchable, unique, values";
 
 // [a-z][a-z0-9_]{0,62}: safe in file names, URLs, metric labels and
@@ -68,14 +68,13 @@ class Reader {
  public:
   explicit Reader(std::string_view origin) : origin_(origin) {}
 
-  Status Read(const toml::table& root, std::vector<Collection>& collections,
-                      uint32_t& version) {
+  Status Read(const toml::table& root, std::vector<Collection>& collections, uint32_t& version) {
     for (auto&& [key, node] : root) {
       if (key.str() == "version") {
         COFFRE_TRY(ReadVersion(node, version));
       } else if (key.str() != "collections") {
         return Err(&node, "unknown top-level key '" + std::string(key.str()) +
-                             "' (allowed: version, collections)");
+                              "' (allowed: version, collections)");
       }
     }
     const toml::node* colls = root.get("collections");
@@ -129,8 +128,10 @@ class Reader {
       return Err(&node, where + ": name must match [a-z][a-z0-9_]{0,62}");
     }
     if (name == kReservedCardsCollection) {
-      return Err(&node, where + ": the name is reserved: every vault has a built-in 'cards' collection "
-                                "for payment cards (POST /v1/cards, docs/cards.md); name yours otherwise");
+      return Err(&node,
+                 where +
+                     ": the name is reserved: every vault has a built-in 'cards' collection "
+                     "for payment cards (POST /v1/cards, docs/cards.md); name yours otherwise");
     }
     const toml::table* table = node.as_table();
     if (table == nullptr) return Err(&node, where + ": must be a table");
@@ -195,7 +196,8 @@ class Reader {
       } else if (*category == "client") {
         rule.category = RetentionRule::Category::kClient;
       } else {
-        return Err(table->get("category"), where + ": 'category' must be \"prospect\" or \"client\"");
+        return Err(table->get("category"),
+                   where + ": 'category' must be \"prospect\" or \"client\"");
       }
     }
     auto duration_of = [&](std::string_view key, const std::string& text) -> Result<Duration> {
@@ -219,28 +221,33 @@ class Reader {
     if (archive) {
       COFFRE_ASSIGN_OR_RETURN(Duration a, duration_of("archive_after", *archive));
       if (AddDuration(0, a) >= AddDuration(0, rule.delete_after)) {
-        return Err(table->get("archive_after"),
-                   where + ": 'archive_after' (" + FormatDuration(a) +
-                       ") must come before 'delete_after' (" + FormatDuration(rule.delete_after) + ")");
+        return Err(table->get("archive_after"), where + ": 'archive_after' (" + FormatDuration(a) +
+                                                    ") must come before 'delete_after' (" +
+                                                    FormatDuration(rule.delete_after) + ")");
       }
       rule.archive_after = a;
     }
     if (rule.category == RetentionRule::Category::kClient && !from) {
-      return Err(&node, where + ": category 'client' counts from the end of the relationship: "
-                                "'from' must name a date field of the collection");
+      return Err(&node, where +
+                            ": category 'client' counts from the end of the relationship: "
+                            "'from' must name a date field of the collection");
     }
     if (from && *from != kFromLastActivity) {
       const FieldDef* f = out.Find(*from);
       if (f == nullptr) {
-        return Err(table->get("from"), where + ": 'from' names no field of the collection (a date "
-                                               "field, or \"last_activity\")");
+        return Err(table->get("from"), where +
+                                           ": 'from' names no field of the collection (a date "
+                                           "field, or \"last_activity\")");
       }
       if (f->type != FieldType::kDate) {
-        return Err(table->get("from"), where + ": 'from' field '" + f->name + "' is not a date field");
+        return Err(table->get("from"),
+                   where + ": 'from' field '" + f->name + "' is not a date field");
       }
     } else if (from && rule.category == RetentionRule::Category::kClient) {
-      return Err(table->get("from"), where + ": category 'client' counts from the end of the "
-                                             "relationship: 'from' must name a date field, not last_activity");
+      return Err(table->get("from"),
+                 where +
+                     ": category 'client' counts from the end of the "
+                     "relationship: 'from' must name a date field, not last_activity");
     }
     if (from) rule.from = *from;
     out.retention = std::move(rule);
@@ -261,8 +268,9 @@ class Reader {
                    FieldDef& out) const {
     const toml::table* table = node.as_table();
     if (table == nullptr) {
-      return Err(&node, collection_where + ": each entry of 'fields' must be a table "
-                                           "{ name = ..., type = ... }");
+      return Err(&node, collection_where +
+                            ": each entry of 'fields' must be a table "
+                            "{ name = ..., type = ... }");
     }
     const toml::node* name_node = table->get("name");
     if (name_node == nullptr || !name_node->is_string()) {
@@ -301,17 +309,22 @@ class Reader {
     }
     out.type = *type;
 
-    if (const toml::node* n = table->get("required")) COFFRE_TRY(ReadBool(*n, where, "required", out.required));
-    if (const toml::node* n = table->get("searchable")) COFFRE_TRY(ReadBool(*n, where, "searchable", out.searchable));
-    if (const toml::node* n = table->get("unique")) COFFRE_TRY(ReadBool(*n, where, "unique", out.unique));
+    if (const toml::node* n = table->get("required"))
+      COFFRE_TRY(ReadBool(*n, where, "required", out.required));
+    if (const toml::node* n = table->get("searchable"))
+      COFFRE_TRY(ReadBool(*n, where, "searchable", out.searchable));
+    if (const toml::node* n = table->get("unique"))
+      COFFRE_TRY(ReadBool(*n, where, "unique", out.unique));
     if (out.unique) out.searchable = true;  // uniqueness is enforced through the blind index
 
     const toml::node* values = table->get("values");
     if (out.type != FieldType::kEnum) {
-      if (values != nullptr) return Err(values, where + ": 'values' is only allowed on enum fields");
+      if (values != nullptr)
+        return Err(values, where + ": 'values' is only allowed on enum fields");
       return Ok();
     }
-    if (values == nullptr) return Err(&node, where + ": enum field needs a non-empty 'values' array");
+    if (values == nullptr)
+      return Err(&node, where + ": enum field needs a non-empty 'values' array");
     const toml::array* array = values->as_array();
     if (array == nullptr || array->empty()) {
       return Err(values, where + ": enum field needs a non-empty 'values' array");
@@ -343,8 +356,8 @@ Result<Schema> Schema::Parse(std::string_view toml_text, std::string_view origin
   } catch (const toml::parse_error& e) {
     return Fail(ErrorCode::kInvalidArgument,
                 std::string(origin) + ":" + std::to_string(e.source().begin.line) + ":" +
-                    std::to_string(e.source().begin.column) + ": TOML syntax error: " +
-                    std::string(e.description()));
+                    std::to_string(e.source().begin.column) +
+                    ": TOML syntax error: " + std::string(e.description()));
   }
 #else
   toml::parse_result parsed = toml::parse(toml_text, origin);
@@ -352,8 +365,8 @@ Result<Schema> Schema::Parse(std::string_view toml_text, std::string_view origin
     const toml::parse_error& e = parsed.error();
     return Fail(ErrorCode::kInvalidArgument,
                 std::string(origin) + ":" + std::to_string(e.source().begin.line) + ":" +
-                    std::to_string(e.source().begin.column) + ": TOML syntax error: " +
-                    std::string(e.description()));
+                    std::to_string(e.source().begin.column) +
+                    ": TOML syntax error: " + std::string(e.description()));
   }
   root = std::move(parsed).table();
 #endif

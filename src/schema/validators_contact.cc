@@ -12,11 +12,11 @@ namespace {
 // Byte classes for email addresses, looked up instead of branched on: this
 // runs once per imported person.
 enum EmailClass : uint8_t {
-  kAtext = 1,   // RFC 5322 atext: allowed in an unquoted local part
-  kLabel = 2,   // allowed in a domain label, after lower-casing
-  kBlank = 4,   // ASCII whitespace
-  kCtrl = 8,    // other C0 controls and DEL
-  kHigh = 16,   // non-ASCII byte
+  kAtext = 1,  // RFC 5322 atext: allowed in an unquoted local part
+  kLabel = 2,  // allowed in a domain label, after lower-casing
+  kBlank = 4,  // ASCII whitespace
+  kCtrl = 8,   // other C0 controls and DEL
+  kHigh = 16,  // non-ASCII byte
 };
 
 constexpr std::array<uint8_t, 256> MakeEmailClasses() {

@@ -31,17 +31,16 @@ struct IbanCountry {
 
 // SWIFT IBAN registry lengths, sorted by country code for binary search.
 constexpr IbanCountry kIbanCountries[] = {
-    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
-    {"BG", 22}, {"BH", 22}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22}, {"CY", 28},
-    {"CZ", 24}, {"DE", 22}, {"DK", 18}, {"DO", 28}, {"EE", 20}, {"EG", 29}, {"ES", 24},
-    {"FI", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22}, {"GE", 22}, {"GI", 23}, {"GL", 18},
-    {"GR", 27}, {"GT", 28}, {"HR", 21}, {"HU", 28}, {"IE", 22}, {"IL", 23}, {"IQ", 23},
-    {"IS", 26}, {"IT", 27}, {"JO", 30}, {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32},
-    {"LI", 21}, {"LT", 20}, {"LU", 20}, {"LV", 21}, {"MC", 27}, {"MD", 24}, {"ME", 22},
-    {"MK", 19}, {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NL", 18}, {"NO", 15}, {"PK", 24},
-    {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"SA", 24},
-    {"SC", 31}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"ST", 25}, {"SV", 28},
-    {"TL", 23}, {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
+    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16}, {"BG", 22},
+    {"BH", 22}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22}, {"CY", 28}, {"CZ", 24}, {"DE", 22},
+    {"DK", 18}, {"DO", 28}, {"EE", 20}, {"EG", 29}, {"ES", 24}, {"FI", 18}, {"FO", 18}, {"FR", 27},
+    {"GB", 22}, {"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27}, {"GT", 28}, {"HR", 21}, {"HU", 28},
+    {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JO", 30}, {"KW", 30}, {"KZ", 20},
+    {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20}, {"LV", 21}, {"MC", 27}, {"MD", 24},
+    {"ME", 22}, {"MK", 19}, {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NL", 18}, {"NO", 15}, {"PK", 24},
+    {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"SA", 24}, {"SC", 31},
+    {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"ST", 25}, {"SV", 28}, {"TL", 23}, {"TN", 24},
+    {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
 };
 
 int IbanLength(char a, char b) {
@@ -66,8 +65,8 @@ Rule NormalizeDate(std::string_view in, std::string& out) {
   in = TrimAscii(in);
   if (in.empty()) return kEmpty;
   const char* p = in.data();
-  if (in.size() != 10 || p[4] != '-' || p[7] != '-' || !AllDigits(p, 4) ||
-      !AllDigits(p + 5, 2) || !AllDigits(p + 8, 2)) {
+  if (in.size() != 10 || p[4] != '-' || p[7] != '-' || !AllDigits(p, 4) || !AllDigits(p + 5, 2) ||
+      !AllDigits(p + 8, 2)) {
     return "must be a date YYYY-MM-DD";
   }
   const int year = TwoDigits(p) * 100 + TwoDigits(p + 2);
@@ -94,7 +93,12 @@ Rule NormalizeNir(std::string_view in, std::string& out) {
   if (n == 0) return kEmpty;
   if (n != sizeof(nir)) return "must have 15 characters";
   switch (nir[0]) {
-    case '1': case '2': case '3': case '4': case '7': case '8':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '7':
+    case '8':
       break;
     default:
       return "sex digit must be 1, 2, 3, 4, 7 or 8";
@@ -134,7 +138,8 @@ Rule NormalizeIban(std::string_view in, std::string& out) {
   for (char c : TrimAscii(in)) {
     if (c == ' ') continue;
     c = AsciiUpper(c);
-    if (!IsDigit(c) && !(c >= 'A' && c <= 'Z')) return "may only contain letters, digits and spaces";
+    if (!IsDigit(c) && !(c >= 'A' && c <= 'Z'))
+      return "may only contain letters, digits and spaces";
     if (n == sizeof(iban)) return kLength;
     iban[n++] = c;
   }

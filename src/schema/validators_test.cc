@@ -85,9 +85,9 @@ TEST(Name, TrimsAndCollapses) {
 }
 
 TEST(Name, AcceptsLettersOfManyScripts) {
-  for (std::string_view s : {"Hélène", "Françoise", "Loïc", "Benoît", "Jérôme", "Œdipe", "Lætitia",
-                             "Ñúñez", "Łukasz", "Dvořák", "Ἀλέξανδρος", "Дмитрий", "Nguyễn",
-                             "محمد", "李小龍", "김민준", "Zoë"}) {
+  for (std::string_view s :
+       {"Hélène", "Françoise", "Loïc", "Benoît", "Jérôme", "Œdipe", "Lætitia", "Ñúñez", "Łukasz",
+        "Dvořák", "Ἀλέξανδρος", "Дмитрий", "Nguyễn", "محمد", "李小龍", "김민준", "Zoë"}) {
     EXPECT_EQ(Ok(FieldType::kName, s), s);
   }
   EXPECT_EQ(Ok(FieldType::kName, "Re\xcc\x81mi"), "Re\xcc\x81mi");  // decomposed é
@@ -97,7 +97,7 @@ TEST(Name, Rejects) {
   ExpectRule(FieldType::kName, "Jean2", "may only contain letters");
   ExpectRule(FieldType::kName, "Jean@", "may only contain letters");
   ExpectRule(FieldType::kName, "A × B", "may only contain letters");
-  ExpectRule(FieldType::kName, "\xcc\x81", "may only contain letters");  // lone mark
+  ExpectRule(FieldType::kName, "\xcc\x81", "may only contain letters");       // lone mark
   ExpectRule(FieldType::kName, "Jean \xcc\x81", "may only contain letters");  // mark after a space
   ExpectRule(FieldType::kName, "- . '", "must contain a letter");
   ExpectRule(FieldType::kName, "Jean\x01", "control character");
@@ -165,8 +165,10 @@ TEST(PostalAddress, CollapsesLines) {
 
 TEST(Email, Canonical) {
   EXPECT_EQ(Ok(FieldType::kEmail, "  Jean.Dupont@Example.FR "), "jean.dupont@example.fr");
-  EXPECT_EQ(Ok(FieldType::kEmail, "a+tag@mail.example-site.co.uk"), "a+tag@mail.example-site.co.uk");
-  EXPECT_EQ(Ok(FieldType::kEmail, "o'brien@xn--bcher-kva.example"), "o'brien@xn--bcher-kva.example");
+  EXPECT_EQ(Ok(FieldType::kEmail, "a+tag@mail.example-site.co.uk"),
+            "a+tag@mail.example-site.co.uk");
+  EXPECT_EQ(Ok(FieldType::kEmail, "o'brien@xn--bcher-kva.example"),
+            "o'brien@xn--bcher-kva.example");
   EXPECT_EQ(Ok(FieldType::kEmail, std::string(64, 'a') + "@example.fr"),
             std::string(64, 'a') + "@example.fr");
 }
@@ -193,9 +195,9 @@ TEST(Email, Rejects) {
 }
 
 TEST(Phone, FrenchSpellingsAgree) {
-  for (std::string_view s : {"06 39 98 00 01", "+33 6 39 98 00 01", "0033639980001",
-                             "+33 (0)6 39 98 00 01", "06.39.98.00.01", "06-39-98-00-01",
-                             "+33639980001", "(06) 39 98 00 01"}) {
+  for (std::string_view s :
+       {"06 39 98 00 01", "+33 6 39 98 00 01", "0033639980001", "+33 (0)6 39 98 00 01",
+        "06.39.98.00.01", "06-39-98-00-01", "+33639980001", "(06) 39 98 00 01"}) {
     EXPECT_EQ(Ok(FieldType::kPhone, s), "+33639980001") << s;
   }
   EXPECT_EQ(Ok(FieldType::kPhone, "01 23 45 67 89"), "+33123456789");
@@ -292,23 +294,28 @@ TEST(Nir, Rejects) {
 TEST(Iban, KnownAnswers) {
   EXPECT_EQ(Ok(FieldType::kIban, "GB82 WEST 1234 5698 7654 32"), "GB82WEST12345698765432");
   EXPECT_EQ(Ok(FieldType::kIban, "DE89 3704 0044 0532 0130 00"), "DE89370400440532013000");
-  EXPECT_EQ(Ok(FieldType::kIban, "FR14 2004 1010 0505 0001 3M02 606"), "FR1420041010050500013M02606");
-  EXPECT_EQ(Ok(FieldType::kIban, "fr14 2004 1010 0505 0001 3m02 606"), "FR1420041010050500013M02606");
+  EXPECT_EQ(Ok(FieldType::kIban, "FR14 2004 1010 0505 0001 3M02 606"),
+            "FR1420041010050500013M02606");
+  EXPECT_EQ(Ok(FieldType::kIban, "fr14 2004 1010 0505 0001 3m02 606"),
+            "FR1420041010050500013M02606");
   EXPECT_EQ(Ok(FieldType::kIban, test_vectors::kFrenchIbanGrouped), test_vectors::kFrenchIban);
   EXPECT_EQ(Ok(FieldType::kIban, "BE68 5390 0754 7034"), "BE68539007547034");
   EXPECT_EQ(Ok(FieldType::kIban, "NL91 ABNA 0417 1643 00"), "NL91ABNA0417164300");
   EXPECT_EQ(Ok(FieldType::kIban, "CH93 0076 2011 6238 5295 7"), "CH9300762011623852957");
   EXPECT_EQ(Ok(FieldType::kIban, "LU28 0019 4006 4475 0000"), "LU280019400644750000");
-  EXPECT_EQ(Ok(FieldType::kIban, "IT60 X054 2811 1010 0000 0123 456"), "IT60X0542811101000000123456");
+  EXPECT_EQ(Ok(FieldType::kIban, "IT60 X054 2811 1010 0000 0123 456"),
+            "IT60X0542811101000000123456");
   EXPECT_EQ(Ok(FieldType::kIban, "ES91 2100 0418 4502 0005 1332"), "ES9121000418450200051332");
-  EXPECT_EQ(Ok(FieldType::kIban, "MC58 1122 2000 0101 2345 6789 030"), "MC5811222000010123456789030");
+  EXPECT_EQ(Ok(FieldType::kIban, "MC58 1122 2000 0101 2345 6789 030"),
+            "MC5811222000010123456789030");
 }
 
 TEST(Iban, Rejects) {
   ExpectRule(FieldType::kIban, "GB82 WEST 1234 5698 7654 33", "check digits do not match");
   ExpectRule(FieldType::kIban, "GB28 WEST 1234 5698 7654 32", "check digits do not match");
   ExpectRule(FieldType::kIban, "DE89 3704 0044 0532 0130 0", "wrong length for its country");
-  ExpectRule(FieldType::kIban, "FR14 2004 1010 0505 0001 3M02 6066", "wrong length for its country");
+  ExpectRule(FieldType::kIban, "FR14 2004 1010 0505 0001 3M02 6066",
+             "wrong length for its country");
   ExpectRule(FieldType::kIban, "ZZ82 WEST 1234 5698 7654 32", "not an IBAN country");
   ExpectRule(FieldType::kIban, "1282 WEST 1234 5698 7654 32", "2-letter country code");
   ExpectRule(FieldType::kIban, "GBX2 WEST 1234 5698 7654 32", "check digits must be 2 digits");

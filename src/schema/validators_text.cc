@@ -19,10 +19,10 @@ bool IsNamePunctuation(char32_t cp) {
 // copied as whole spans (this is on the bulk-import hot path). Gives up as
 // soon as the output would exceed `max_bytes`, so a huge input costs little.
 template <typename Allowed>
-Rule CollapseSpaces(std::string_view in, std::string& out, size_t max_bytes,
-                    Rule too_long, Allowed allowed) {
-  size_t written = 0;        // bytes this call has appended, separators included
-  size_t word_start = 0;     // start of the current run of non-space characters
+Rule CollapseSpaces(std::string_view in, std::string& out, size_t max_bytes, Rule too_long,
+                    Allowed allowed) {
+  size_t written = 0;     // bytes this call has appended, separators included
+  size_t word_start = 0;  // start of the current run of non-space characters
   bool in_word = false;
   const auto flush_word = [&](size_t end) -> bool {
     const size_t len = end - word_start;

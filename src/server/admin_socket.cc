@@ -20,7 +20,8 @@ constexpr int kIoTimeoutMs = 10'000;
 
 }  // namespace
 
-Result<std::unique_ptr<AdminSocket>> AdminSocket::Start(const std::string& path, app::Admin& admin) {
+Result<std::unique_ptr<AdminSocket>> AdminSocket::Start(const std::string& path,
+                                                        app::Admin& admin) {
   COFFRE_ASSIGN_OR_RETURN(sockaddr_un addr, app::AdminSocketAddress(path));
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
@@ -52,7 +53,8 @@ Result<std::unique_ptr<AdminSocket>> AdminSocket::Start(const std::string& path,
     return Fail(ErrorCode::kIoError, "cannot make " + path + " private: " + std::strerror(err));
   }
   std::unique_ptr<AdminSocket> s(new AdminSocket(path, fd, admin));
-  if (::pipe2(s->wake_pipe_, O_CLOEXEC) != 0) return Fail(ErrorCode::kIoError, "cannot create a pipe");
+  if (::pipe2(s->wake_pipe_, O_CLOEXEC) != 0)
+    return Fail(ErrorCode::kIoError, "cannot create a pipe");
   s->thread_ = std::thread([p = s.get()] { p->Serve(); });
   return s;
 }
@@ -125,10 +127,11 @@ void AdminSocket::Answer(int client) {
   // user (or root), and an unknown peer is refused.
   if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
       (cred.uid != ::geteuid() && cred.uid != 0)) {
-    (void)app::WriteAdminBytes(client, boost::json::serialize(app::ErrorToJson(
-                               {ErrorCode::kPermissionDenied,
-                                "the admin socket serves only the user running the server"})) +
-                               "\n");
+    (void)app::WriteAdminBytes(client,
+                               boost::json::serialize(app::ErrorToJson(
+                                   {ErrorCode::kPermissionDenied,
+                                    "the admin socket serves only the user running the server"})) +
+                                   "\n");
     return;
   }
   boost::json::object answer;
@@ -138,8 +141,10 @@ void AdminSocket::Answer(int client) {
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(*line, ec);
     if (ec || !v.is_object()) {
-      answer = app::ErrorToJson({ErrorCode::kInvalidArgument, "the admin request is not a JSON object"});
-    } else if (auto op = v.as_object().if_contains("op"); op && op->is_string() && op->get_string() == "ping") {
+      answer =
+          app::ErrorToJson({ErrorCode::kInvalidArgument, "the admin request is not a JSON object"});
+    } else if (auto op = v.as_object().if_contains("op");
+               op && op->is_string() && op->get_string() == "ping") {
       answer = {{"pong", true}};
     } else {
       auto r = admin_.Execute(v.as_object(), cred.uid, fds);

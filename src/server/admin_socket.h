@@ -10,16 +10,15 @@
 // at a time; Stop() (or the destructor) joins it and removes the socket.
 #pragma once
 
+#include <boost/json.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 
-#include <boost/json.hpp>
-
-#include "common/status.h"
 #include "app/admin.h"
 #include "app/admin_channel.h"
+#include "common/status.h"
 
 namespace coffre::server {
 

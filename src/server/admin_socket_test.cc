@@ -13,10 +13,10 @@
 #include <cstring>
 #include <filesystem>
 
-#include "crypto/crypto.h"
 #include "app/admin.h"
 #include "app/admin_channel.h"
 #include "app/runtime.h"
+#include "crypto/crypto.h"
 #include "server/server.h"
 #include "vault/vault.h"
 
@@ -34,12 +34,15 @@ class AdminSocketTest : public ::testing::Test {
     fs::create_directories(root_);
     fs::permissions(root_, fs::perms::all);  // other users may reach the socket's directory
     const std::string dir = root_ / "v";
-    ASSERT_TRUE(vault::Vault::Init({.dir = dir,
-                                    .schema_path = std::string(COFFRE_SOURCE_DIR) + "/examples/people.toml",
-                                    .key_file = root_ / "v.key",
-                                    .erasure_journal = ""}));
-    auto rt = app::Runtime::Open({.dir = dir, .key_file = root_ / "v.key", .erasure_journal = "",
-                             .audit_anchor = root_ / "v.audit-anchor"});
+    ASSERT_TRUE(
+        vault::Vault::Init({.dir = dir,
+                            .schema_path = std::string(COFFRE_SOURCE_DIR) + "/examples/people.toml",
+                            .key_file = root_ / "v.key",
+                            .erasure_journal = ""}));
+    auto rt = app::Runtime::Open({.dir = dir,
+                                  .key_file = root_ / "v.key",
+                                  .erasure_journal = "",
+                                  .audit_anchor = root_ / "v.audit-anchor"});
     ASSERT_TRUE(rt) << rt.error().message;
     rt_ = std::move(*rt);
     admin_ = std::make_unique<app::Admin>(*rt_);
@@ -75,7 +78,8 @@ TEST_F(AdminSocketTest, TheSocketIsPrivateAndServesItsOwnUser) {
 // kNotFound the server answers must not look like the absence of one (the
 // CLI would then try the directory the server holds).
 TEST_F(AdminSocketTest, AServersNotFoundIsNotTheAbsenceOfAServer) {
-  auto refused = app::TryAdminSocket(path_, {{"op", "retention.release"}, {"subject", std::string(32, '0')}});
+  auto refused =
+      app::TryAdminSocket(path_, {{"op", "retention.release"}, {"subject", std::string(32, '0')}});
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(refused.error().message, "the subject is not under a legal hold");

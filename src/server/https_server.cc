@@ -193,15 +193,18 @@ class RequestParser final : public http::basic_parser<true> {
     // the next request (smuggling). RFC 9112 6.3: 400, and close.
     if (transfer_encoding_ && !chunked()) ec = http::error::bad_transfer_encoding;
   }
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
-    if (length) req_.body.reserve(static_cast<size_t>(std::min<std::uint64_t>(*length, max_body_bytes_)));
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    if (length)
+      req_.body.reserve(static_cast<size_t>(std::min<std::uint64_t>(*length, max_body_bytes_)));
   }
   size_t on_body_impl(beast::string_view body, beast::error_code&) override {
     req_.body.append(body.data(), body.size());
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code& ec) override {
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                            beast::error_code& ec) override {
     return on_body_impl(body, ec);  // chunks are appended as a length-framed body is
   }
   void on_finish_impl(beast::error_code&) override {}
@@ -390,8 +393,8 @@ class Server final : public HttpsServer {
         SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
       return Fail(ErrorCode::kInternal, "cannot configure TLS");
     }
-    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                    SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_options(
+        native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     tls_.use_certificate_chain(net::buffer(options_.cert_pem), ec);
     if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS certificate cannot be used");
     // The private key's numbers go to OpenSSL's secure heap when it has one
@@ -788,10 +791,9 @@ void Session::OnRead(beast::error_code ec, size_t) {
   };
   Reply offered = reply;  // the inline handler may move its copy away
   if (server_.HandleInline(request, offered, reply)) return;
-  net::post(server_.workers(), [self = shared_from_this(), request = std::move(request),
-                                reply = std::move(reply)]() mutable {
-    reply(self->server_.Handle(request));
-  });
+  net::post(server_.workers(),
+            [self = shared_from_this(), request = std::move(request),
+             reply = std::move(reply)]() mutable { reply(self->server_.Handle(request)); });
 }
 
 void Session::Write(api::Response response, bool keep_alive, bool head, const Trace& trace) {
@@ -835,7 +837,8 @@ void Session::DoClose() {
 }  // namespace
 
 Result<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsOptions& options,
-                                                        Handler handler, InlineHandler inline_handler) {
+                                                        Handler handler,
+                                                        InlineHandler inline_handler) {
   if (options.io_threads < 1 || options.worker_threads < 1) {
     return Fail(ErrorCode::kInvalidArgument, "the server needs at least one thread of each kind");
   }

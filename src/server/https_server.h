@@ -51,7 +51,7 @@ struct HttpsOptions {
   std::string cert_pem;
   std::string key_pem;
   int io_threads = 2;
-  int worker_threads = 64;       // concurrent blocking handlers (each may wait on a sync)
+  int worker_threads = 64;  // concurrent blocking handlers (each may wait on a sync)
   size_t max_body_bytes = 1u << 20;
   size_t max_header_bytes = 16u << 10;
   // Connection slots (docs/adr/0019): in all; per client address (an

@@ -288,9 +288,10 @@ TEST_F(HttpsServerTest, ResponsesAreFramedExactlyAndHeadGetsNoBody) {
   EXPECT_EQ(WithoutRequestId(c.Exchange("GET", "/a")), head + "abc");
   EXPECT_EQ(WithoutRequestId(c.Exchange("HEAD", "/a", /*head=*/true)), head);
   EXPECT_EQ(c.Pending(), 0) << "a body followed the HEAD answer";
-  EXPECT_EQ(WithoutRequestId(c.Exchange("GET", "/empty")),
-            "HTTP/1.1 204 No Content\r\nCache-Control: no-store\r\n"
-            "X-Content-Type-Options: nosniff\r\nStrict-Transport-Security: max-age=31536000\r\n\r\n");
+  EXPECT_EQ(
+      WithoutRequestId(c.Exchange("GET", "/empty")),
+      "HTTP/1.1 204 No Content\r\nCache-Control: no-store\r\n"
+      "X-Content-Type-Options: nosniff\r\nStrict-Transport-Security: max-age=31536000\r\n\r\n");
   EXPECT_EQ(c.Get("/a"), "200 abc");  // the connection is still in step
 }
 
@@ -321,8 +322,9 @@ TEST_F(HttpsServerTest, RequestsReachTheHandlerWholeWithLowerCaseHeaderNames) {
 
   Client big(server_->port());
   ASSERT_TRUE(big.ok());
-  const std::string over = big.Send("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: " +
-                                    std::to_string((1u << 20) + 1) + "\r\n\r\n");
+  const std::string over =
+      big.Send("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::to_string((1u << 20) + 1) +
+               "\r\n\r\n");
   EXPECT_EQ(over.substr(0, 13), "HTTP/1.1 413 ");
   Client chunked(server_->port());
   ASSERT_TRUE(chunked.ok());
@@ -346,17 +348,18 @@ TEST_F(HttpsServerTest, ATransferCodingOtherThanChunkedIsRefusedAndNothingIsSmug
       nullptr);
   Client c(server_->port());
   ASSERT_TRUE(c.ok());
-  const std::string got =
-      c.Send("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"
-             "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+  const std::string got = c.Send(
+      "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"
+      "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(got.substr(0, 13), "HTTP/1.1 400 ");
   EXPECT_NE(got.find("\r\nConnection: close\r\n"), std::string::npos);
   EXPECT_TRUE(c.Closed());
   EXPECT_EQ(calls.load(), 0);
   Client chunked_last(server_->port());  // chunked as the last coding is fine
   ASSERT_TRUE(chunked_last.ok());
-  EXPECT_EQ(chunked_last.Send("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "0\r\n\r\n")
+  EXPECT_EQ(chunked_last
+                .Send("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "0\r\n\r\n")
                 .substr(0, 13),
             "HTTP/1.1 200 ");
 }
@@ -380,8 +383,8 @@ TEST_F(HttpsServerTest, AHeaderThatWouldSplitTheResponseBecomesA500) {
         return bad;
       },
       nullptr);
-  for (const char* target :
-       {"/value", "/name", "/nul", "/control", "/length", "/encoding", "/cache", "/body", "/interim"}) {
+  for (const char* target : {"/value", "/name", "/nul", "/control", "/length", "/encoding",
+                             "/cache", "/body", "/interim"}) {
     Client c(server_->port());
     ASSERT_TRUE(c.ok());
     const std::string got = c.Exchange("GET", target);
@@ -458,13 +461,15 @@ TEST_F(HttpsServerTest, ARequestWithATrailerIsRefused) {
         return Text(200, seen);
       },
       nullptr);
-  for (const char* trailer : {"Authorization: Bearer coffre_sk_x", "X-Coffre-Purpose: admin", "X-Other: 1"}) {
+  for (const char* trailer :
+       {"Authorization: Bearer coffre_sk_x", "X-Coffre-Purpose: admin", "X-Other: 1"}) {
     Client c(server_->port());
     ASSERT_TRUE(c.ok());
-    const std::string got = c.Send(
-        std::string("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: x\r\n\r\n"
-                    "3\r\nabc\r\n0\r\n") +
-        trailer + "\r\n\r\n");
+    const std::string got =
+        c.Send(std::string(
+                   "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: x\r\n\r\n"
+                   "3\r\nabc\r\n0\r\n") +
+               trailer + "\r\n\r\n");
     EXPECT_EQ(got.substr(0, 13), "HTTP/1.1 400 ") << trailer;
     EXPECT_NE(got.find("trailer"), std::string::npos) << got;
     EXPECT_TRUE(c.Closed()) << trailer;

@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "api/api.h"
-#include "crypto/crypto.h"
 #include "app/admin.h"
+#include "crypto/crypto.h"
 #include "server/admin_socket.h"
 #include "server/client_address.h"
 #include "server/https_server.h"
@@ -122,8 +122,9 @@ class Housekeeper {
     swept_month_ = month;
     compacted_at_ = now;
     if (swept->expired + swept->evidence_deleted + swept->unreadable > 0) {
-      std::cerr << "coffre: card sweep: " << swept->expired << " expired, " << swept->evidence_deleted
-                << " evidences deleted, " << swept->unreadable << " unreadable\n";
+      std::cerr << "coffre: card sweep: " << swept->expired << " expired, "
+                << swept->evidence_deleted << " evidences deleted, " << swept->unreadable
+                << " unreadable\n";
     }
   }
 
@@ -141,8 +142,8 @@ class Housekeeper {
     if (auto r = rt_.retention().Sweep(); !r) {
       std::cerr << "coffre: retention sweep failed: " << r.error().message << "\n";
     } else if (r->archived + r->deleted + r->held > 0) {
-      std::cerr << "coffre: retention: " << r->archived << " archived, " << r->deleted << " deleted, "
-                << r->held << " held\n";
+      std::cerr << "coffre: retention: " << r->archived << " archived, " << r->deleted
+                << " deleted, " << r->held << " held\n";
     }
   }
 
@@ -159,16 +160,17 @@ class Housekeeper {
 
 }  // namespace
 
-
 Result<ListenAddress> ParseListen(std::string_view text) {
   auto bad = [&] {
-    return Fail(ErrorCode::kInvalidArgument, "--listen: expected ADDRESS:PORT, like 127.0.0.1:8443");
+    return Fail(ErrorCode::kInvalidArgument,
+                "--listen: expected ADDRESS:PORT, like 127.0.0.1:8443");
   };
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return bad();
   std::string_view host = text.substr(0, colon);
   std::string_view port = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty() || port.empty() || port.size() > 5) return bad();
   uint32_t p = 0;
   for (char c : port) {
@@ -244,18 +246,19 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   SetEdgeLimits(options, ho);
 
   api::Api api({.vault = v,
-                 .directory = rt->directory(),
-                 .audit = rt->audit(),
-                 .policy = [&rt] { return rt->policy(); },
-                 .clock = rt->clock(),
-                 .openapi_json = options.openapi_json,
-                 .guard = &rt->guard(),
-                 .cards = &rt->cards(),
-                 .credentials = &rt->credentials(),
-                 .retention = &rt->retention(),
-                 .approvals = &rt->approvals()});
+                .directory = rt->directory(),
+                .audit = rt->audit(),
+                .policy = [&rt] { return rt->policy(); },
+                .clock = rt->clock(),
+                .openapi_json = options.openapi_json,
+                .guard = &rt->guard(),
+                .cards = &rt->cards(),
+                .credentials = &rt->credentials(),
+                .retention = &rt->retention(),
+                .approvals = &rt->approvals()});
   app::Admin admin(*rt);
-  COFFRE_ASSIGN_OR_RETURN(auto admin_socket, AdminSocket::Start(app::AdminSocketPath(ro.dir), admin));
+  COFFRE_ASSIGN_OR_RETURN(auto admin_socket,
+                          AdminSocket::Start(app::AdminSocketPath(ro.dir), admin));
 
   // Reads are served on the I/O threads, their audit entries made durable
   // by the log's committer while the thread serves other connections; the
@@ -271,15 +274,16 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
       return true;
     }
     Status queued = log.AppendBatchAsync(
-        std::move(deferred), [reply, response = std::move(response)](const Result<uint64_t>& durable) mutable {
+        std::move(deferred),
+        [reply, response = std::move(response)](const Result<uint64_t>& durable) mutable {
           reply(durable ? std::move(response) : api::Api::AuditUnavailable());
         });
     if (!queued) reply(api::Api::AuditUnavailable());
     return true;
   };
-  COFFRE_ASSIGN_OR_RETURN(auto https, HttpsServer::Start(
-                                          ho, [&api](api::Request& r) { return api.Handle(r); },
-                                          serve_inline));
+  COFFRE_ASSIGN_OR_RETURN(auto https,
+                          HttpsServer::Start(
+                              ho, [&api](api::Request& r) { return api.Handle(r); }, serve_inline));
   // On every way out of here, no reply may outlive `https` (it holds a
   // connection of its I/O loops): a checkpoint waits for every append queued
   // before it, callbacks included. Destroyed before `https`.

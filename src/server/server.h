@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "common/status.h"
 #include "app/runtime.h"
+#include "common/status.h"
 #include "server/tls_material.h"
 
 namespace coffre::server {

@@ -11,10 +11,18 @@
 namespace coffre::server {
 namespace {
 
-struct BioFree { void operator()(BIO* b) const { BIO_free(b); } };
-struct PkeyFree { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
-struct X509Free { void operator()(X509* x) const { X509_free(x); } };
-struct ExtFree { void operator()(X509_EXTENSION* e) const { X509_EXTENSION_free(e); } };
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct ExtFree {
+  void operator()(X509_EXTENSION* e) const { X509_EXTENSION_free(e); }
+};
 using Bio = std::unique_ptr<BIO, BioFree>;
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using Cert = std::unique_ptr<X509, X509Free>;
@@ -29,8 +37,7 @@ Status AddExtension(X509* cert, int nid, const char* value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-  std::unique_ptr<X509_EXTENSION, ExtFree> ext(
-      X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
+  std::unique_ptr<X509_EXTENSION, ExtFree> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
   if (!ext || X509_add_ext(cert, ext.get(), -1) != 1) {
     return Fail(ErrorCode::kInternal, "cannot add a certificate extension");
   }
@@ -40,7 +47,8 @@ Status AddExtension(X509* cert, int nid, const char* value) {
 Result<Cert> ParseCert(const std::string& pem) {
   Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   Cert cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!cert) return Fail(ErrorCode::kInvalidArgument, "the TLS certificate is not a PEM X.509 certificate");
+  if (!cert)
+    return Fail(ErrorCode::kInvalidArgument, "the TLS certificate is not a PEM X.509 certificate");
   return cert;
 }
 
@@ -53,10 +61,12 @@ Result<TlsMaterial> GenerateSelfSigned(std::chrono::system_clock::time_point now
   if (!cert) return Fail(ErrorCode::kInternal, "cannot allocate a certificate");
   X509_set_version(cert.get(), 2);  // v3
   unsigned char serial[16];
-  if (RAND_bytes(serial, sizeof serial) != 1) return Fail(ErrorCode::kInternal, "no randomness for a serial");
+  if (RAND_bytes(serial, sizeof serial) != 1)
+    return Fail(ErrorCode::kInternal, "no randomness for a serial");
   serial[0] &= 0x7f;  // positive
   BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
-  ASN1_INTEGER* asn_serial = bn ? BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get())) : nullptr;
+  ASN1_INTEGER* asn_serial =
+      bn ? BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get())) : nullptr;
   BN_free(bn);
   if (asn_serial == nullptr) return Fail(ErrorCode::kInternal, "cannot set a certificate serial");
 
@@ -88,7 +98,8 @@ Result<TlsMaterial> GenerateSelfSigned(std::chrono::system_clock::time_point now
   Bio cert_bio(BIO_new(BIO_s_mem()));
   Bio key_bio(BIO_new(BIO_s_mem()));
   if (!cert_bio || !key_bio || PEM_write_bio_X509(cert_bio.get(), cert.get()) != 1 ||
-      PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+      PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+          1) {
     return Fail(ErrorCode::kInternal, "cannot encode the certificate");
   }
   TlsMaterial m;
@@ -105,7 +116,9 @@ Status CheckPair(const std::string& cert_pem, const std::string& key_pem) {
   COFFRE_ASSIGN_OR_RETURN(Cert cert, ParseCert(cert_pem));
   Bio bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
   Pkey key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!key) return Fail(ErrorCode::kInvalidArgument, "the TLS key is not a PEM private key (encrypted keys are not supported)");
+  if (!key)
+    return Fail(ErrorCode::kInvalidArgument,
+                "the TLS key is not a PEM private key (encrypted keys are not supported)");
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     return Fail(ErrorCode::kInvalidArgument, "the TLS key does not match the certificate");
   }

@@ -3,6 +3,13 @@
 // Options and the reasons for them are described in docs/storage-layout.md;
 // keep the two in step.
 
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/version.h>
+#include <rocksdb/write_batch.h>
+
 #include <algorithm>
 #include <array>
 #include <filesystem>
@@ -11,13 +18,6 @@
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include <rocksdb/cache.h>
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/version.h>
-#include <rocksdb/table.h>
-#include <rocksdb/write_batch.h>
 
 #include "storage/internal/rocks_util.h"
 #include "storage/store.h"
@@ -28,11 +28,10 @@ namespace {
 using internal::FromRocks;
 
 constexpr std::array kAllSpaces = {
-    Space::kMeta,          Space::kKeys,       Space::kRecords,
-    Space::kIndex,         Space::kSubjects,   Space::kAudit,
-    Space::kAuditByPrincipal, Space::kAuditBySubject, Space::kPrincipals,
-    Space::kCounters,      Space::kAlerts,     Space::kCards,
-    Space::kCredentials,   Space::kArchive,    Space::kRetention};
+    Space::kMeta,        Space::kKeys,     Space::kRecords,          Space::kIndex,
+    Space::kSubjects,    Space::kAudit,    Space::kAuditByPrincipal, Space::kAuditBySubject,
+    Space::kPrincipals,  Space::kCounters, Space::kAlerts,           Space::kCards,
+    Space::kCredentials, Space::kArchive,  Space::kRetention};
 
 // Shared by all column families of one store: a bound on read memory that
 // does not grow with the data (index and filter blocks live in it too).
@@ -96,8 +95,7 @@ rocksdb::ColumnFamilyOptions SpaceOptions(Space space, const RocksOptions& o,
     cf.level0_file_num_compaction_trigger = kIndexLevel0CompactionTrigger;
   }
 
-  const bool bloom =
-      space == Space::kIndex || space == Space::kKeys || space == Space::kRecords;
+  const bool bloom = space == Space::kIndex || space == Space::kKeys || space == Space::kRecords;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(internal::TableOptions(cache, bloom)));
   return cf;
 }
@@ -390,8 +388,9 @@ class RocksStore final : public Store {
     // recorded in one MANIFEST write).
     rocksdb::Status s = db_->IngestExternalFiles(args);
     if (!s.ok()) {
-      return Fail(FromRocks(s, args.size() == 1 ? Where("ingestion of sorted files into", sets[0].space)
-                                                : std::string("atomic ingestion of sorted files")));
+      return Fail(FromRocks(s, args.size() == 1
+                                   ? Where("ingestion of sorted files into", sets[0].space)
+                                   : std::string("atomic ingestion of sorted files")));
     }
     return Ok();
   }
@@ -439,8 +438,8 @@ class RocksStore final : public Store {
 // interrupted before CURRENT was written.
 bool IsRocksCreationLeftover(const std::string& name) {
   return name == "LOCK" || name == "LOG" || name == "IDENTITY" || name.starts_with("LOG.old.") ||
-         name.starts_with("MANIFEST-") || name.starts_with("OPTIONS-") || name.ends_with(".dbtmp") ||
-         name.ends_with(".log");
+         name.starts_with("MANIFEST-") || name.starts_with("OPTIONS-") ||
+         name.ends_with(".dbtmp") || name.ends_with(".log");
 }
 
 // Decides, before RocksDB touches anything, whether options.path is a coffre

@@ -3,7 +3,12 @@
 // ingestion, crash durability).
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/utilities/options_util.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -14,12 +19,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <rocksdb/convenience.h>
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/utilities/options_util.h>
 
 #include "storage/sorted_file_writer.h"
 #include "storage/store.h"
@@ -164,7 +163,8 @@ TEST_F(RocksStoreTest, RefusesUnknownColumnFamily) {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     std::vector<std::string> existing{"default"};
     for (int i = 0; i < kSpaceCount; ++i) {
-      if (SpaceName(static_cast<Space>(i)) != "unknown") existing.emplace_back(SpaceName(static_cast<Space>(i)));
+      if (SpaceName(static_cast<Space>(i)) != "unknown")
+        existing.emplace_back(SpaceName(static_cast<Space>(i)));
     }
     for (const std::string& n : existing) {
       cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
@@ -189,8 +189,7 @@ TEST_F(RocksStoreTest, SecondOpenWhileOpenFailsClearly) {
   auto second = OpenRocksStore({.path = db_});
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(second.error().message,
-            "data directory is in use by another coffre process: " + db_);
+  EXPECT_EQ(second.error().message, "data directory is in use by another coffre process: " + db_);
   first.reset();
   EXPECT_TRUE(OpenRocksStore({.path = db_})) << "the lock goes with the store";
 }
@@ -215,9 +214,8 @@ TEST_F(RocksStoreTest, CreatesEveryColumnFamilyWithChosenOptions) {
   }
   EXPECT_EQ(names, (std::vector<std::string>{"default", "meta", "keys", "records", "index",
                                              "subjects", "audit", "audit_by_principal",
-                                             "audit_by_subject", "principals", "counters",
-                                             "alerts", "cards", "credentials", "archive",
-                                             "retention"}));
+                                             "audit_by_subject", "principals", "counters", "alerts",
+                                             "cards", "credentials", "archive", "retention"}));
   EXPECT_EQ(db_options.max_background_jobs, 2);
   EXPECT_EQ(db_options.bytes_per_sync, 1u << 20);
   EXPECT_EQ(db_options.wal_compression, rocksdb::kNoCompression);
@@ -324,7 +322,8 @@ TEST_F(RocksStoreTest, IngestedSortedFileIsVisibleAndDurable) {
 // by a write, a deletion, an ingested file or a compaction, may leave it
 // answering the old value.
 TEST_F(RocksStoreTest, TheRowCacheNeverAnswersAStaleValue) {
-  auto opened = OpenRocksStore({.path = db_, .create_if_missing = true, .row_cache_bytes = 1u << 20});
+  auto opened =
+      OpenRocksStore({.path = db_, .create_if_missing = true, .row_cache_bytes = 1u << 20});
   ASSERT_TRUE(opened) << opened.error().ToString();
   Store& store = **opened;
   auto in_files = [&](const char* value) {
@@ -458,16 +457,16 @@ TEST_F(RocksStoreTest, IngestAtomicallyAcrossSpaces) {
   };
   write(dir_ + "/r.sst", "rec/");
   write(dir_ + "/i.sst", "idx/");
-  ASSERT_TRUE(store->IngestAtomically({{Space::kRecords, {dir_ + "/r.sst"}},
-                                        {Space::kIndex, {dir_ + "/i.sst"}}}));
+  ASSERT_TRUE(store->IngestAtomically(
+      {{Space::kRecords, {dir_ + "/r.sst"}}, {Space::kIndex, {dir_ + "/i.sst"}}}));
   EXPECT_EQ(CountPrefix(*store, Space::kRecords, "rec/"), 10u);
   EXPECT_EQ(CountPrefix(*store, Space::kIndex, "idx/"), 10u);
 
   // The second set names a missing file: the whole call fails and the first
   // set's file does not appear either.
   write(dir_ + "/r2.sst", "rec2/");
-  EXPECT_FALSE(store->IngestAtomically({{Space::kRecords, {dir_ + "/r2.sst"}},
-                                         {Space::kIndex, {dir_ + "/missing.sst"}}}));
+  EXPECT_FALSE(store->IngestAtomically(
+      {{Space::kRecords, {dir_ + "/r2.sst"}}, {Space::kIndex, {dir_ + "/missing.sst"}}}));
   EXPECT_EQ(CountPrefix(*store, Space::kRecords, "rec2/"), 0u);
 }
 
@@ -606,8 +605,7 @@ TEST_F(RocksStoreTest, AcknowledgedWritesSurviveKill) {
   if (child_alive) {
     auto second = OpenRocksStore({.path = db_});
     ASSERT_FALSE(second);
-    EXPECT_EQ(second.error().message,
-              "data directory is in use by another coffre process: " + db_);
+    EXPECT_EQ(second.error().message, "data directory is in use by another coffre process: " + db_);
   }
   kill(pid, SIGKILL);
   int status = 0;

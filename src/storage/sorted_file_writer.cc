@@ -1,10 +1,10 @@
 #include "storage/sorted_file_writer.h"
 
-#include <cstdio>
-
 #include <rocksdb/env.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_writer.h>
+
+#include <cstdio>
 
 #include "storage/internal/rocks_util.h"
 

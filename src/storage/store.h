@@ -35,21 +35,21 @@ namespace coffre::storage {
 // Named key spaces (RocksDB column families). Values are stable: they name
 // on-disk column families, see docs/storage-layout.md.
 enum class Space : uint8_t {
-  kMeta = 0,      // vault metadata, keyring (wrapped sub-keys), key-check value
-  kKeys = 1,      // wrapped data keys, per (subject, collection)
-  kRecords = 2,   // sealed records
-  kIndex = 3,     // blind index entries
-  kSubjects = 4,  // subject -> records membership
-  kAudit = 5,              // audit entries by sequence number, checkpoints
-  kAuditByPrincipal = 6,   // (principal, time, seq) -> empty
-  kAuditBySubject = 7,     // (subject, time, seq) -> empty
-  kPrincipals = 8,         // principals, their credentials (hashed, sealed), lockout state
-  kCounters = 9,           // quota counters, suspensions
-  kAlerts = 10,            // raised alerts
-  kCards = 11,             // payment cards: sealed cards, their wrapped keys, card-hash index
-  kCredentials = 12,       // end users' credentials (hashed, sealed), src/credentials
-  kArchive = 13,           // archived records (retention), docs/retention.md
-  kRetention = 14,         // legal holds (retention), docs/retention.md
+  kMeta = 0,              // vault metadata, keyring (wrapped sub-keys), key-check value
+  kKeys = 1,              // wrapped data keys, per (subject, collection)
+  kRecords = 2,           // sealed records
+  kIndex = 3,             // blind index entries
+  kSubjects = 4,          // subject -> records membership
+  kAudit = 5,             // audit entries by sequence number, checkpoints
+  kAuditByPrincipal = 6,  // (principal, time, seq) -> empty
+  kAuditBySubject = 7,    // (subject, time, seq) -> empty
+  kPrincipals = 8,        // principals, their credentials (hashed, sealed), lockout state
+  kCounters = 9,          // quota counters, suspensions
+  kAlerts = 10,           // raised alerts
+  kCards = 11,            // payment cards: sealed cards, their wrapped keys, card-hash index
+  kCredentials = 12,      // end users' credentials (hashed, sealed), src/credentials
+  kArchive = 13,          // archived records (retention), docs/retention.md
+  kRetention = 14,        // legal holds (retention), docs/retention.md
 };
 // One more than the largest value.
 inline constexpr int kSpaceCount = 15;

@@ -372,18 +372,31 @@ TEST_P(StoreConformanceTest, ScanVisitsPrefixInUnsignedByteOrder) {
   ASSERT_TRUE(store->Write(*batch));
 
   auto unsigned_less = [](const std::string& x, const std::string& y) {
-    return std::lexicographical_compare(
-        x.begin(), x.end(), y.begin(), y.end(),
-        [](char p, char q) { return static_cast<unsigned char>(p) < static_cast<unsigned char>(q); });
+    return std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end(), [](char p, char q) {
+      return static_cast<unsigned char>(p) < static_cast<unsigned char>(q);
+    });
   };
   std::vector<std::string> ordered(keys);
   std::sort(ordered.begin(), ordered.end(), unsigned_less);
 
-  const std::vector<std::string> prefixes = {
-      "",   "a",  "ab", "abc", "abcd", Bytes({'a', 0xff}), Bytes({'a', 0xff, 0xff}),
-      "b",  "c",  "z",  Bytes({0x00}), Bytes({0x7f}),      Bytes({0x80}),
-      Bytes({0xfe}), Bytes({0xff}),    Bytes({0xff, 0xff}), Bytes({0xff, 0xff, 0xff}),
-      Bytes({0xff, 0xff, 0xff, 0xff})};
+  const std::vector<std::string> prefixes = {"",
+                                             "a",
+                                             "ab",
+                                             "abc",
+                                             "abcd",
+                                             Bytes({'a', 0xff}),
+                                             Bytes({'a', 0xff, 0xff}),
+                                             "b",
+                                             "c",
+                                             "z",
+                                             Bytes({0x00}),
+                                             Bytes({0x7f}),
+                                             Bytes({0x80}),
+                                             Bytes({0xfe}),
+                                             Bytes({0xff}),
+                                             Bytes({0xff, 0xff}),
+                                             Bytes({0xff, 0xff, 0xff}),
+                                             Bytes({0xff, 0xff, 0xff, 0xff})};
   for (const auto& prefix : prefixes) {
     Entries expected;
     for (const auto& k : ordered) {
@@ -419,9 +432,9 @@ TEST_P(StoreConformanceTest, ScanSkipsDeletedAndStopsEarly) {
 TEST_P(StoreConformanceTest, ScanRangeVisitsHalfOpenRangeInOrder) {
   auto store = Open(false);
   ASSERT_TRUE(store);
-  const std::vector<std::string> keys = {
-      Bytes({'a'}),       Bytes({'a', 0x00}), Bytes({'a', 0x7f}), Bytes({'a', 0x80}),
-      Bytes({'a', 0xff}), Bytes({'b'}),       Bytes({'b', 0x01}), Bytes({0xff, 0xff})};
+  const std::vector<std::string> keys = {Bytes({'a'}),       Bytes({'a', 0x00}), Bytes({'a', 0x7f}),
+                                         Bytes({'a', 0x80}), Bytes({'a', 0xff}), Bytes({'b'}),
+                                         Bytes({'b', 0x01}), Bytes({0xff, 0xff})};
   auto batch = store->NewBatch();
   for (const auto& k : keys) {
     batch->Put(Space::kAudit, k, "v");
@@ -430,19 +443,21 @@ TEST_P(StoreConformanceTest, ScanRangeVisitsHalfOpenRangeInOrder) {
   ASSERT_TRUE(store->Write(*batch));
   auto range = [&](std::string_view begin, std::string_view end, size_t stop_after = 100) {
     std::vector<std::string> out;
-    auto s = store->ScanRange(Space::kAudit, begin, end, [&](std::string_view k, std::string_view v) {
-      EXPECT_EQ(v, "v");
-      out.emplace_back(k);
-      return out.size() < stop_after;
-    });
+    auto s =
+        store->ScanRange(Space::kAudit, begin, end, [&](std::string_view k, std::string_view v) {
+          EXPECT_EQ(v, "v");
+          out.emplace_back(k);
+          return out.size() < stop_after;
+        });
     EXPECT_TRUE(s) << s.error().ToString();
     // A walk read once sees exactly the same.
     std::vector<std::string> once;
-    s = store->ScanRangeOnce(Space::kAudit, begin, end, [&](std::string_view k, std::string_view v) {
-      EXPECT_EQ(v, "v");
-      once.emplace_back(k);
-      return once.size() < stop_after;
-    });
+    s = store->ScanRangeOnce(Space::kAudit, begin, end,
+                             [&](std::string_view k, std::string_view v) {
+                               EXPECT_EQ(v, "v");
+                               once.emplace_back(k);
+                               return once.size() < stop_after;
+                             });
     EXPECT_TRUE(s) << s.error().ToString();
     EXPECT_EQ(once, out);
     return out;
@@ -602,10 +617,13 @@ TEST_P(StoreConformanceTest, IngestAtomicallyAcrossSpacesMovesTheFilesIn) {
   const std::string r1 = write_file("r1.sst", {{"r/0001", "new"}, {"r/0002", "two"}});
   const std::string r2 = write_file("r2.sst", {{"r/0003", "three"}});
   const std::string i1 = write_file("i1.sst", {{Bytes({'i', 0xff}), ""}});
-  auto s = store->IngestAtomically({IngestSet{Space::kRecords, {r1, r2}}, IngestSet{Space::kIndex, {i1}}});
+  auto s = store->IngestAtomically(
+      {IngestSet{Space::kRecords, {r1, r2}}, IngestSet{Space::kIndex, {i1}}});
   ASSERT_TRUE(s) << s.error().ToString();
-  EXPECT_EQ(ScanAll(*store, Space::kRecords, "r/"),
-            (Entries{{"r/0001", "new"}, {"r/0002", "two"}, {"r/0003", "three"}, {"r/9999", "untouched"}}));
+  EXPECT_EQ(
+      ScanAll(*store, Space::kRecords, "r/"),
+      (Entries{
+          {"r/0001", "new"}, {"r/0002", "two"}, {"r/0003", "three"}, {"r/9999", "untouched"}}));
   EXPECT_EQ(GetOrDie(*store, Space::kIndex, Bytes({'i', 0xff})), "");
   EXPECT_EQ(GetOrDie(*store, Space::kMeta, "r/0002"), std::nullopt);
   for (const std::string& p : {r1, r2, i1}) EXPECT_FALSE(std::filesystem::exists(p)) << p;

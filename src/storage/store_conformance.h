@@ -20,12 +20,12 @@
 // Thread-safety: the factory is called from the test thread only.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "storage/store.h"
 

@@ -46,14 +46,16 @@ bool IsCollectionName(std::string_view name) {
 
 bool IsKindWord(std::string_view word) {
   if (word.empty() || word.size() > 31 || word == kRecordWord) return false;
-  return std::all_of(word.begin(), word.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
+  return std::all_of(word.begin(), word.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
 }
 
 bool IsKind(const JournalKind& k) { return IsKindWord(k.word) && k.tag != 0 && k.tag != 'r'; }
 
 // The text of a line after its time: an entry, nullopt for a malformed
 // (torn) line, or an error for a module's entry of a kind not in `kinds`.
-Result<std::optional<JournalEntry>> ParseEntry(std::string_view text, const std::vector<JournalKind>& kinds) {
+Result<std::optional<JournalEntry>> ParseEntry(std::string_view text,
+                                               const std::vector<JournalKind>& kinds) {
   auto space = text.find(' ');
   if (space == std::string_view::npos) {  // v1: a subject
     auto subject = ParseId(text, "subject");
@@ -77,9 +79,10 @@ Result<std::optional<JournalEntry>> ParseEntry(std::string_view text, const std:
   for (const JournalKind& k : kinds) {
     if (k.word == word) return std::optional<JournalEntry>(JournalEntry::Module(k, *id));
   }
-  return Fail(ErrorCode::kFailedPrecondition,
-              "the erasure journal holds deletions of kind '" + std::string(word) +
-                  "' that no module of this program replays; open the vault with the coffre that wrote them");
+  return Fail(ErrorCode::kFailedPrecondition, "the erasure journal holds deletions of kind '" +
+                                                  std::string(word) +
+                                                  "' that no module of this program replays; open "
+                                                  "the vault with the coffre that wrote them");
 }
 
 }  // namespace
@@ -122,10 +125,12 @@ Result<ErasureJournal> ErasureJournal::Create(const std::string& path, std::stri
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == EEXIST) {
-      return Fail(ErrorCode::kAlreadyExists,
-                  "erasure journal " + path + " already exists; choose another with --erasure-journal");
+      return Fail(
+          ErrorCode::kAlreadyExists,
+          "erasure journal " + path + " already exists; choose another with --erasure-journal");
     }
-    return Fail(ErrorCode::kIoError, "cannot create erasure journal " + path + ": " + std::strerror(errno));
+    return Fail(ErrorCode::kIoError,
+                "cannot create erasure journal " + path + ": " + std::strerror(errno));
   }
   bool ok = ::write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size()) &&
             ::fsync(fd) == 0;
@@ -148,7 +153,8 @@ Result<ErasureJournal> ErasureJournal::Open(const std::string& path, std::string
   std::string first;
   std::getline(in, first);
   if (first.rfind(kHeader, 0) != 0) {
-    return Fail(ErrorCode::kFailedPrecondition, "file " + path + " is not a coffre erasure journal");
+    return Fail(ErrorCode::kFailedPrecondition,
+                "file " + path + " is not a coffre erasure journal");
   }
   if (first.substr(kHeader.size()) != j.vault_hex_) {
     return Fail(ErrorCode::kFailedPrecondition,
@@ -206,7 +212,8 @@ Result<uint64_t> ErasureJournal::Size() const {
   return static_cast<uint64_t>(st.st_size);
 }
 
-Result<std::vector<JournalEntry>> ErasureJournal::ReadAll(const std::vector<JournalKind>& kinds) const {
+Result<std::vector<JournalEntry>> ErasureJournal::ReadAll(
+    const std::vector<JournalKind>& kinds) const {
   std::ifstream in(path_);
   if (!in) return Fail(ErrorCode::kIoError, "cannot read erasure journal " + path_);
   std::string line;
@@ -216,7 +223,8 @@ Result<std::vector<JournalEntry>> ErasureJournal::ReadAll(const std::vector<Jour
     if (in.eof()) break;  // no final newline: a torn, unacknowledged append
     auto space = line.find(' ');
     if (space == std::string::npos || space == 0) continue;  // torn line
-    COFFRE_ASSIGN_OR_RETURN(auto entry, ParseEntry(std::string_view(line).substr(space + 1), kinds));
+    COFFRE_ASSIGN_OR_RETURN(auto entry,
+                            ParseEntry(std::string_view(line).substr(space + 1), kinds));
     if (!entry) continue;  // torn line
     entries.push_back(std::move(*entry));
   }

@@ -102,8 +102,8 @@ TEST(ExportLineReaderTest, RefusesARepeatedMember) {
   ExportLineReader reader("people");
   ExportLine kept;
   std::vector<NamedInput> fields;
-  EXPECT_TRUE(Read(reader, Line("people", kId, kSubject, "{}", ",\"note\":1,\"note\":2"), kept,
-                   fields));
+  EXPECT_TRUE(
+      Read(reader, Line("people", kId, kSubject, "{}", ",\"note\":1,\"note\":2"), kept, fields));
 }
 
 TEST(ExportLineReaderTest, HexToIdTakesExactly32HexDigits) {

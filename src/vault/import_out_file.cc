@@ -25,7 +25,9 @@ Status ImportOutFile::Open(const std::string& path, bool exclusive) {
 
 Status ImportOutFile::Adopt(int fd, const std::string& name) {
   fd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (fd_ < 0) return Fail(ErrorCode::kIoError, "cannot use the descriptor of " + name + ": " + std::strerror(errno));
+  if (fd_ < 0)
+    return Fail(ErrorCode::kIoError,
+                "cannot use the descriptor of " + name + ": " + std::strerror(errno));
   path_ = name;
   return Ok();
 }

@@ -17,9 +17,9 @@
 #include <thread>
 #include <unordered_map>
 
-#include "schema/security_code.h"
 #include "common/bytes.h"
 #include "crypto/crypto.h"
+#include "schema/security_code.h"
 #include "storage/sorted_file_writer.h"
 #include "vault/csv_reader.h"
 #include "vault/export_line_reader.h"
@@ -1038,16 +1038,18 @@ Result<ImportStats> ImportPipeline::Impl::Run() {
   max_in_flight_ = 2 * threads + 2;
   if (options_.rejects_fd >= 0) {
     // Descriptors the caller opened: the same checks on what they are.
-    struct stat in {}, out{};
+    struct stat in {
+    }, out{};
     if (options_.input_fd >= 0 && ::fstat(options_.input_fd, &in) == 0 &&
-        ::fstat(options_.rejects_fd, &out) == 0 && S_ISREG(in.st_mode) &&
-        in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+        ::fstat(options_.rejects_fd, &out) == 0 && S_ISREG(in.st_mode) && in.st_dev == out.st_dev &&
+        in.st_ino == out.st_ino) {
       return Fail(ErrorCode::kInvalidArgument, "--rejects names the input file itself");
     }
     // The stale content a path would have been unlinked for.
     if (::fstat(options_.rejects_fd, &out) == 0 && S_ISREG(out.st_mode) &&
         ::ftruncate(options_.rejects_fd, 0) != 0) {
-      return Fail(ErrorCode::kIoError, "cannot truncate " + rejects_path_ + ": " + std::strerror(errno));
+      return Fail(ErrorCode::kIoError,
+                  "cannot truncate " + rejects_path_ + ": " + std::strerror(errno));
     }
   } else if (!rejects_fresh_) {
     COFFRE_TRY(CheckRejectsIsNotInput(options_.path, rejects_path_));

@@ -41,7 +41,8 @@ Result<Keyring> Keyring::LoadOrCreate(storage::Store& store, storage::WriteBatch
                                       std::string_view vault_id, const crypto::SecretKey& master,
                                       const schema::Schema& schema) {
   Keyring ring;
-  COFFRE_ASSIGN_OR_RETURN(ring.kek_, LoadOrCreateOne(store, batch, vault_id, master, layout::kKekName));
+  COFFRE_ASSIGN_OR_RETURN(ring.kek_,
+                          LoadOrCreateOne(store, batch, vault_id, master, layout::kKekName));
   COFFRE_ASSIGN_OR_RETURN(ring.api_key_hash_,
                           LoadOrCreateOne(store, batch, vault_id, master, layout::kApiKeyHashName));
   COFFRE_ASSIGN_OR_RETURN(ring.pepper_,
@@ -52,8 +53,8 @@ Result<Keyring> Keyring::LoadOrCreate(storage::Store& store, storage::WriteBatch
                           LoadOrCreateOne(store, batch, vault_id, master, layout::kSecretsName));
   COFFRE_ASSIGN_OR_RETURN(ring.card_hash_,
                           LoadOrCreateOne(store, batch, vault_id, master, layout::kCardHashName));
-  COFFRE_ASSIGN_OR_RETURN(ring.credential_token_,
-                          LoadOrCreateOne(store, batch, vault_id, master, layout::kCredentialTokenName));
+  COFFRE_ASSIGN_OR_RETURN(ring.credential_token_, LoadOrCreateOne(store, batch, vault_id, master,
+                                                                  layout::kCredentialTokenName));
   for (const auto& c : schema.collections()) {
     for (const auto& f : c.fields) {
       if (!f.searchable && !f.unique) continue;
@@ -98,7 +99,8 @@ Status Keyring::Reseal(storage::Store& store, storage::WriteBatch& batch, std::s
                             status = Fail(std::move(sub).error());
                             return false;
                           }
-                          batch.Put(storage::Space::kMeta, key, Seal(new_master, vault_id, name, *sub));
+                          batch.Put(storage::Space::kMeta, key,
+                                    Seal(new_master, vault_id, name, *sub));
                           ++n;
                           return true;
                         }));

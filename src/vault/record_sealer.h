@@ -20,22 +20,22 @@ namespace coffre::vault {
 struct IndexEntry {
   std::string key;
   std::string value;
-  bool unique = false;   // must not exist yet
-  size_t field = 0;      // index into the collection's fields, for messages
-  size_t row = 0;        // bulk import: the row it belongs to
+  bool unique = false;  // must not exist yet
+  size_t field = 0;     // index into the collection's fields, for messages
+  size_t row = 0;       // bulk import: the row it belongs to
 };
 
 // The blind-index entries of many rows in one buffer (bulk import): no
 // allocation per entry. Not thread-safe; one per chunk of rows.
 struct IndexRun {
   struct Entry {
-    uint64_t head = 0;      // first 8 bytes of the blind value, big-endian (cheap ordering)
-    uint32_t offset = 0;    // key, then value, in `bytes`
+    uint64_t head = 0;    // first 8 bytes of the blind value, big-endian (cheap ordering)
+    uint32_t offset = 0;  // key, then value, in `bytes`
     uint16_t key_size = 0;
     uint16_t value_size = 0;
-    uint32_t row = 0;       // the row it belongs to
-    uint16_t field = 0;     // index into the collection's fields
-    bool unique = false;    // must not exist yet
+    uint32_t row = 0;     // the row it belongs to
+    uint16_t field = 0;   // index into the collection's fields
+    bool unique = false;  // must not exist yet
   };
   std::string bytes;
   std::vector<Entry> entries;
@@ -51,9 +51,9 @@ struct IndexRun {
 };
 
 struct SealedRecord {
-  std::string record_id;        // raw
-  std::string subject;          // raw
-  std::string data_key_key;     // empty when the data key already exists
+  std::string record_id;     // raw
+  std::string subject;       // raw
+  std::string data_key_key;  // empty when the data key already exists
   std::string data_key_value;
   std::string record_key;
   std::string record_value;

@@ -64,7 +64,8 @@ bool IsInside(const fs::path& file, const fs::path& dir) {
 // Subjects select entries by key prefix: anything but a whole id could match
 // (and erase) other people.
 Status CheckSubject(std::string_view subject) {
-  if (subject.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
+  if (subject.size() != kIdBytes)
+    return Fail(ErrorCode::kInvalidArgument, "a subject id is 16 bytes");
   return Ok();
 }
 
@@ -89,15 +90,16 @@ Status RegisterErasers(const std::vector<Eraser*>& erasers, std::vector<JournalK
   for (const Eraser* e : erasers) {
     if (e == nullptr) return Fail(ErrorCode::kInvalidArgument, "a null eraser was registered");
     if (std::find(names.begin(), names.end(), e->name()) != names.end()) {
-      return Fail(ErrorCode::kInvalidArgument, "two erasers are named '" + std::string(e->name()) + "'");
+      return Fail(ErrorCode::kInvalidArgument,
+                  "two erasers are named '" + std::string(e->name()) + "'");
     }
     names.push_back(e->name());
     for (const JournalKind& k : e->journal_kinds()) {
       for (const JournalKind& other : kinds) {
         if (other.word == k.word || other.tag == k.tag) {
           return Fail(ErrorCode::kInvalidArgument,
-                      "eraser '" + std::string(e->name()) + "' declares journal kind '" + std::string(k.word) +
-                          "', whose word or tag another kind has");
+                      "eraser '" + std::string(e->name()) + "' declares journal kind '" +
+                          std::string(k.word) + "', whose word or tag another kind has");
         }
       }
       kinds.push_back(k);
@@ -111,7 +113,8 @@ Status RegisterErasers(const std::vector<Eraser*>& erasers, std::vector<JournalK
 
 Result<std::string> GetRequiredMeta(storage::Store& store, std::string_view key) {
   COFFRE_ASSIGN_OR_RETURN(auto v, store.Get(Space::kMeta, key));
-  if (!v) return Fail(ErrorCode::kFailedPrecondition, "the directory is not an initialised coffre vault");
+  if (!v)
+    return Fail(ErrorCode::kFailedPrecondition, "the directory is not an initialised coffre vault");
   return std::move(*v);
 }
 
@@ -134,8 +137,9 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
   }
   if (!o.erasure_journal.empty()) {
     if (IsInside(o.erasure_journal, o.dir)) {
-      return Fail(ErrorCode::kInvalidArgument, "erasure journal " + o.erasure_journal +
-                                                   " is inside the data directory; keep it outside");
+      return Fail(ErrorCode::kInvalidArgument,
+                  "erasure journal " + o.erasure_journal +
+                      " is inside the data directory; keep it outside");
     }
     if (fs::exists(o.erasure_journal, ec)) {
       return Fail(ErrorCode::kAlreadyExists,
@@ -205,16 +209,16 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
     return Fail(ErrorCode::kNotFound, "no vault at " + o.dir);
   }
   COFFRE_ASSIGN_OR_RETURN(v->master_, crypto::LoadKeyFile(o.key_file));
-  COFFRE_ASSIGN_OR_RETURN(v->store_, o.store ? o.store({.path = o.dir, .read_only = o.read_only})
-                                             : storage::OpenRocksStore({
-                                                   .path = o.dir,
-                                                   .create_if_missing = false,
-                                                   .read_only = o.read_only,
-                                                   .disable_compression_everywhere =
-                                                       o.disable_compression_everywhere,
-                                                   .write_buffer_bytes = o.write_buffer_bytes,
-                                                   .row_cache_bytes = o.row_cache_bytes,
-                                               }));
+  COFFRE_ASSIGN_OR_RETURN(
+      v->store_, o.store ? o.store({.path = o.dir, .read_only = o.read_only})
+                         : storage::OpenRocksStore({
+                               .path = o.dir,
+                               .create_if_missing = false,
+                               .read_only = o.read_only,
+                               .disable_compression_everywhere = o.disable_compression_everywhere,
+                               .write_buffer_bytes = o.write_buffer_bytes,
+                               .row_cache_bytes = o.row_cache_bytes,
+                           }));
   COFFRE_ASSIGN_OR_RETURN(std::string format, GetRequiredMeta(*v->store_, layout::kMetaFormat));
   if (format != std::to_string(kFormatVersion)) {
     return Fail(ErrorCode::kFailedPrecondition, "vault format " + format + " is not supported");
@@ -243,10 +247,11 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
   COFFRE_ASSIGN_OR_RETURN(std::string source, GetRequiredMeta(*v->store_, layout::kMetaSchema));
   COFFRE_ASSIGN_OR_RETURN(v->schema_, schema::Schema::Parse(source, "stored schema"));
   auto batch = v->store_->NewBatch();
-  COFFRE_ASSIGN_OR_RETURN(v->keyring_,
-                          Keyring::LoadOrCreate(*v->store_, *batch, v->vault_id_, v->master_, v->schema_));
+  COFFRE_ASSIGN_OR_RETURN(
+      v->keyring_, Keyring::LoadOrCreate(*v->store_, *batch, v->vault_id_, v->master_, v->schema_));
   if (batch->Count() > 0) {
-    if (o.read_only) return Fail(ErrorCode::kFailedPrecondition, "the vault's keyring is incomplete");
+    if (o.read_only)
+      return Fail(ErrorCode::kFailedPrecondition, "the vault's keyring is incomplete");
     COFFRE_TRY(v->store_->Write(*batch));
   }
   if (!o.read_only) {
@@ -267,8 +272,9 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
 Result<storage::SpaceHandle> Vault::Grant(const char* module, storage::SpaceSet writable,
                                           storage::SpaceSet read_only) {
   // The vault's own spaces: what it holds is only reached through its API.
-  constexpr storage::SpaceSet kVaultSpaces = storage::Spaces(
-      {Space::kMeta, Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects, Space::kArchive});
+  constexpr storage::SpaceSet kVaultSpaces =
+      storage::Spaces({Space::kMeta, Space::kKeys, Space::kRecords, Space::kIndex, Space::kSubjects,
+                       Space::kArchive});
   constexpr storage::SpaceSet kKnown = (storage::SpaceSet{1} << storage::kSpaceCount) - 1;
   const storage::SpaceSet asked = writable | read_only;
   if ((asked & kVaultSpaces) != 0 || (asked & ~kKnown) != 0) {
@@ -296,8 +302,9 @@ Status Vault::PutSecret(std::string_view name, std::string_view plaintext) {
 }
 
 Result<std::optional<std::string>> Vault::GetSecret(std::string_view name) {
-  COFFRE_ASSIGN_OR_RETURN(auto sealed, store_->Get(Space::kMeta, std::string(layout::kSecretPrefix) +
-                                                                     std::string(name)));
+  COFFRE_ASSIGN_OR_RETURN(
+      auto sealed,
+      store_->Get(Space::kMeta, std::string(layout::kSecretPrefix) + std::string(name)));
   if (!sealed) return std::optional<std::string>();
   COFFRE_ASSIGN_OR_RETURN(std::string plain,
                           crypto::Open(keyring_.secrets_key(), *sealed,
@@ -376,8 +383,10 @@ Status Vault::ValidateInto(const schema::Collection& c, const std::vector<NamedI
   return Ok();
 }
 
-Result<crypto::SecretKey> Vault::LoadDataKey(std::string_view subject, std::string_view collection) {
-  COFFRE_ASSIGN_OR_RETURN(auto v, store_->Get(Space::kKeys, layout::DataKeyKey(subject, collection)));
+Result<crypto::SecretKey> Vault::LoadDataKey(std::string_view subject,
+                                             std::string_view collection) {
+  COFFRE_ASSIGN_OR_RETURN(auto v,
+                          store_->Get(Space::kKeys, layout::DataKeyKey(subject, collection)));
   if (!v) return Fail(ErrorCode::kNotFound, "no data key (the subject was erased)");
   std::string_view value(*v);
   if (value.size() < 5 || value[0] != layout::kFormatV1) {
@@ -462,8 +471,9 @@ Result<Record> Vault::OpenRecord(std::string_view collection, std::string_view r
   COFFRE_ASSIGN_OR_RETURN(crypto::SecretKey key, LoadDataKey(r.subject, collection));
   std::string aad;
   layout::AppendRecordAad(aad, collection, record_id, r.subject, schema_version);
-  COFFRE_ASSIGN_OR_RETURN(std::string plain,
-                          crypto::Open(key, value.substr(layout::kRecordHeaderBytes), aad, "record"));
+  COFFRE_ASSIGN_OR_RETURN(
+      std::string plain,
+      crypto::Open(key, value.substr(layout::kRecordHeaderBytes), aad, "record"));
   auto fields = DecodeFields(plain);
   crypto::Wipe(plain.data(), plain.size());
   if (!fields) return Fail(fields.error());
@@ -473,7 +483,8 @@ Result<Record> Vault::OpenRecord(std::string_view collection, std::string_view r
 
 Result<Record> Vault::Get(std::string_view collection, std::string_view record_id) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
-  COFFRE_ASSIGN_OR_RETURN(auto value, store_->Get(Space::kRecords, layout::RecordKey(c->name, record_id)));
+  COFFRE_ASSIGN_OR_RETURN(auto value,
+                          store_->Get(Space::kRecords, layout::RecordKey(c->name, record_id)));
   if (!value) {
     return Fail(ErrorCode::kNotFound, "no record with this id in collection '" + c->name + "'");
   }
@@ -512,7 +523,8 @@ Result<std::vector<RecordRef>> Vault::Find(std::string_view collection, std::str
   return refs;
 }
 
-Result<std::vector<Record>> Vault::RecordsOfSubject(std::string_view subject, Space space, bool* known) {
+Result<std::vector<Record>> Vault::RecordsOfSubject(std::string_view subject, Space space,
+                                                    bool* known) {
   COFFRE_TRY(CheckSubject(subject));
   std::vector<std::pair<std::string, std::string>> members;  // collection, record id
   COFFRE_TRY(store_->Scan(Space::kSubjects, subject, [&](std::string_view key, std::string_view) {
@@ -555,9 +567,8 @@ Result<std::vector<Record>> Vault::ListArchived(std::string_view collection, std
   return ListIn(Space::kArchive, *c, after, limit);
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> Vault::ScanPage(Space space,
-                                                                         const schema::Collection& c,
-                                                                         std::string_view after, size_t limit) {
+Result<std::vector<std::pair<std::string, std::string>>> Vault::ScanPage(
+    Space space, const schema::Collection& c, std::string_view after, size_t limit) {
   if (!after.empty() && after.size() != kIdBytes) {
     return Fail(ErrorCode::kInvalidArgument, "a record id is 16 bytes");
   }
@@ -579,10 +590,11 @@ Result<std::vector<std::pair<std::string, std::string>>> Vault::ScanPage(Space s
   return found;
 }
 
-Result<RecordPage> Vault::WalkRecords(std::string_view collection, bool archived, std::string_view after,
-                                      size_t limit) {
+Result<RecordPage> Vault::WalkRecords(std::string_view collection, bool archived,
+                                      std::string_view after, size_t limit) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
-  COFFRE_ASSIGN_OR_RETURN(auto found, ScanPage(archived ? Space::kArchive : Space::kRecords, *c, after, limit));
+  COFFRE_ASSIGN_OR_RETURN(auto found,
+                          ScanPage(archived ? Space::kArchive : Space::kRecords, *c, after, limit));
   RecordPage page;
   page.more = found.size() >= limit;
   if (!found.empty()) page.last = found.back().first;
@@ -629,8 +641,9 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
     for (const auto& f : old.fields) {
       const schema::FieldDef* def = c->Find(f.name);
       if (def == nullptr) continue;  // not kept by the rewrite either
-      const bool patched = std::any_of(changes.begin(), changes.end(),
-                                       [&](const NamedInput& in) { return c->Find(in.first) == def; });
+      const bool patched = std::any_of(changes.begin(), changes.end(), [&](const NamedInput& in) {
+        return c->Find(in.first) == def;
+      });
       if (!patched) after.emplace_back(def->name, schema::Input::String(f.value));
     }
     COFFRE_TRY(schema::CheckRowRules(after, *c));
@@ -644,7 +657,8 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
                   "field " + ShownFieldName(name) + ": unknown in collection '" + c->name + "'");
     }
     size_t pos = static_cast<size_t>(def - c->fields.data());
-    if (touched[pos]) return Fail(ErrorCode::kInvalidArgument, "field '" + def->name + "': given twice");
+    if (touched[pos])
+      return Fail(ErrorCode::kInvalidArgument, "field '" + def->name + "': given twice");
     touched[pos] = true;
     bool absent = input.kind == schema::Input::Kind::kNull ||
                   (input.kind == schema::Input::Kind::kString && input.text.empty());
@@ -736,10 +750,12 @@ Status Vault::DeleteRecord(std::string_view collection, std::string_view record_
   return when == Compaction::kNow ? CompactDeleted() : Ok();
 }
 
-Result<std::optional<int64_t>> Vault::LastActivity(std::string_view subject, std::string_view collection,
+Result<std::optional<int64_t>> Vault::LastActivity(std::string_view subject,
+                                                   std::string_view collection,
                                                    std::string_view record_id) {
   COFFRE_TRY(CheckSubject(subject));
-  COFFRE_ASSIGN_OR_RETURN(auto v, store_->Get(Space::kSubjects, layout::MemberKey(subject, collection, record_id)));
+  COFFRE_ASSIGN_OR_RETURN(
+      auto v, store_->Get(Space::kSubjects, layout::MemberKey(subject, collection, record_id)));
   if (!v) return Fail(ErrorCode::kNotFound, "no such record");
   if (v->size() != 8) return std::optional<int64_t>();
   return std::optional<int64_t>(static_cast<int64_t>(ReadBigEndian64(*v)));
@@ -761,7 +777,8 @@ Status Vault::StampUnknownActivity(std::string_view subject, std::string_view co
   COFFRE_ASSIGN_OR_RETURN(auto known, LastActivity(subject, collection, record_id));
   if (known) return Ok();
   auto batch = store_->NewBatch();
-  batch->Put(Space::kSubjects, layout::MemberKey(subject, collection, record_id), layout::MemberValue(when));
+  batch->Put(Space::kSubjects, layout::MemberKey(subject, collection, record_id),
+             layout::MemberValue(when));
   return store_->Write(*batch);
 }
 
@@ -770,7 +787,8 @@ Status Vault::ArchiveRecord(std::string_view collection, std::string_view record
   std::lock_guard lock(write_mu_);
   const std::string key = layout::RecordKey(c->name, record_id);
   COFFRE_ASSIGN_OR_RETURN(auto value, store_->Get(Space::kRecords, key));
-  if (!value) return Fail(ErrorCode::kNotFound, "no record with this id in collection '" + c->name + "'");
+  if (!value)
+    return Fail(ErrorCode::kNotFound, "no record with this id in collection '" + c->name + "'");
   // Opened to find its index entries (keyed by the values).
   COFFRE_ASSIGN_OR_RETURN(Record old, OpenRecord(c->name, record_id, *value));
   auto batch = store_->NewBatch();
@@ -782,9 +800,11 @@ Status Vault::ArchiveRecord(std::string_view collection, std::string_view record
 
 Result<Record> Vault::GetArchived(std::string_view collection, std::string_view record_id) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
-  COFFRE_ASSIGN_OR_RETURN(auto value, store_->Get(Space::kArchive, layout::RecordKey(c->name, record_id)));
+  COFFRE_ASSIGN_OR_RETURN(auto value,
+                          store_->Get(Space::kArchive, layout::RecordKey(c->name, record_id)));
   auto none = [&] {
-    return Fail(ErrorCode::kNotFound, "no archived record with this id in collection '" + c->name + "'");
+    return Fail(ErrorCode::kNotFound,
+                "no archived record with this id in collection '" + c->name + "'");
   };
   if (!value) return none();
   auto r = OpenRecord(c->name, record_id, *value);
@@ -1063,9 +1083,11 @@ Status Vault::ReplayErasureJournal() {
           break;
         case JournalEntry::Kind::kModule: {
           Eraser* eraser = EraserOf(e);  // ReadAll read only the kinds of ours
-          if (eraser == nullptr) return Fail(ErrorCode::kInternal, "a journal entry of an unknown kind");
+          if (eraser == nullptr)
+            return Fail(ErrorCode::kInternal, "a journal entry of an unknown kind");
           COFFRE_TRY(eraser->AddReplay(e, *store_, *batch));
-          if (std::find(replayed.begin(), replayed.end(), eraser) == replayed.end()) replayed.push_back(eraser);
+          if (std::find(replayed.begin(), replayed.end(), eraser) == replayed.end())
+            replayed.push_back(eraser);
           break;
         }
       }

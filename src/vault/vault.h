@@ -97,8 +97,8 @@ struct FieldValue {
 
 struct Record {
   std::string collection;
-  std::string id;       // raw 16 bytes
-  std::string subject;  // raw 16 bytes
+  std::string id;                  // raw 16 bytes
+  std::string subject;             // raw 16 bytes
   std::vector<FieldValue> fields;  // schema order
 };
 
@@ -310,10 +310,12 @@ class Vault {
   // Up to `limit` (id, stored value) pairs of `c` in `space` after `after`.
   Result<std::vector<std::pair<std::string, std::string>>> ScanPage(storage::Space space,
                                                                     const schema::Collection& c,
-                                                                    std::string_view after, size_t limit);
+                                                                    std::string_view after,
+                                                                    size_t limit);
   // The subject's records found in `space` (records or archive), and
   // whether it has any membership at all.
-  Result<std::vector<Record>> RecordsOfSubject(std::string_view subject, storage::Space space, bool* known);
+  Result<std::vector<Record>> RecordsOfSubject(std::string_view subject, storage::Space space,
+                                               bool* known);
   // Adds to `batch` the deletion of the membership of (subject, collection,
   // record) and of the data key when no other record of the subject in the
   // collection needs it.

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "common/bytes.h"
-#include "storage/memory_store.h"
 #include "crypto/key_file.h"
+#include "storage/memory_store.h"
 #include "tests/vectors/card_numbers.h"
 #include "vault/erasure_journal.h"
 #include "vault/internal/layout.h"
@@ -141,7 +141,10 @@ class VaultTest : public ::testing::Test {
 
   void Reopen() {
     vault_.reset();
-    auto v = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .erasers = erasers_,
+    auto v = Vault::Open({.dir = dir_,
+                          .key_file = key_,
+                          .erasure_journal = journal_,
+                          .erasers = erasers_,
                           .store = Opener()});
     ASSERT_TRUE(v) << v.error().message;
     vault_ = std::move(*v);
@@ -242,7 +245,8 @@ TEST_F(VaultTest, TheStoreComesFromTheOpener) {
   auto rocks = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_});
   ASSERT_FALSE(rocks);
   Reopen();
-  EXPECT_EQ(v().Find("people", "email", schema::Input::String(Value(kPeople[0], "email")))->size(), 1u);
+  EXPECT_EQ(v().Find("people", "email", schema::Input::String(Value(kPeople[0], "email")))->size(),
+            1u);
 }
 
 TEST_F(RocksVaultTest, TheDefaultStoreIsRocksDbInTheDirectory) {
@@ -264,8 +268,9 @@ TEST_F(VaultTest, GrantsModuleSpacesButNeverTheVaults) {
   EXPECT_EQ(store().Get(storage::Space::kCards, "c/1").value(), "x");
   EXPECT_TRUE(cards->Get(storage::Space::kAudit, "e"));
   EXPECT_FALSE(cards->Get(storage::Space::kRecords, "r"));
-  for (storage::Space own : {storage::Space::kMeta, storage::Space::kKeys, storage::Space::kRecords,
-                             storage::Space::kIndex, storage::Space::kSubjects, storage::Space::kArchive}) {
+  for (storage::Space own :
+       {storage::Space::kMeta, storage::Space::kKeys, storage::Space::kRecords,
+        storage::Space::kIndex, storage::Space::kSubjects, storage::Space::kArchive}) {
     auto w = v().Grant("x", storage::SpaceBit(own));
     ASSERT_FALSE(w);
     EXPECT_EQ(w.error().code, ErrorCode::kInternal);
@@ -355,8 +360,8 @@ TEST_F(VaultTest, UniqueAndSubjectChecks) {
 TEST_F(VaultTest, UpdateMovesIndexEntriesAndChecksUniqueness) {
   RecordRef a = Put(kPeople[0]);
   RecordRef b = Put(kPeople[1]);
-  auto taken = v().Update("people", a.id,
-                          {{"email", schema::Input::String(Value(kPeople[1], "email"))}});
+  auto taken =
+      v().Update("people", a.id, {{"email", schema::Input::String(Value(kPeople[1], "email"))}});
   ASSERT_FALSE(taken);
   EXPECT_EQ(taken.error().code, ErrorCode::kAlreadyExists);
   auto bad = v().Update("people", a.id, {{"phone", schema::Input::String("not a phone")}});
@@ -386,8 +391,8 @@ TEST_F(VaultTest, UpdateMovesIndexEntriesAndChecksUniqueness) {
   // The unchanged searchable fields still find it.
   EXPECT_EQ(Find("nir", Value(kPeople[0], "nir")).size(), 1u);
   // The freed value can be taken by another record.
-  EXPECT_TRUE(v().Update("people", b.id,
-                         {{"email", schema::Input::String(Value(kPeople[0], "email"))}}));
+  EXPECT_TRUE(
+      v().Update("people", b.id, {{"email", schema::Input::String(Value(kPeople[0], "email"))}}));
   EXPECT_EQ(v().Update("people", std::string(kIdBytes, 'x'), {}).error().code,
             ErrorCode::kNotFound);
 }
@@ -420,8 +425,9 @@ TEST_F(VaultTest, PartialSubjectIdsAreRefusedNotMatchedAsPrefixes) {
     auto exported = v().ExportSubject(partial);
     ASSERT_FALSE(exported) << "length " << len;
     EXPECT_EQ(exported.error().code, ErrorCode::kInvalidArgument);
-    EXPECT_FALSE(v().Put("people", Inputs(With(kPeople[2], "email", "p" + std::to_string(len) + "@example.fr")),
-                         partial));
+    EXPECT_FALSE(v().Put(
+        "people", Inputs(With(kPeople[2], "email", "p" + std::to_string(len) + "@example.fr")),
+        partial));
   }
   EXPECT_TRUE(v().Get("people", a.id));
   EXPECT_TRUE(v().Get("people", b.id));
@@ -822,8 +828,14 @@ TEST_F(VaultTest, SecurityCodesAreRefusedBeforeAnyOtherRule) {
       {"cvv key", "people", {{"first_name", "Ana"}, {"cvv", "582"}}, "security codes"},
       {"cased key", "people", With(kPeople[0], "Card_CVC2", "582"), "security codes"},
       {"cryptogramme", "people", With(kPeople[0], "cryptogrammeVisuel", "5821"), "security codes"},
-      {"lone digits beside a pan", "contracts", {{"insurer", "582"}, {"contract_number", pan}}, "lone 3- or 4-digit"},
-      {"lone digits beside a pan key", "people", {{"pan", "x"}, {"note", "0582"}}, "lone 3- or 4-digit"},
+      {"lone digits beside a pan",
+       "contracts",
+       {{"insurer", "582"}, {"contract_number", pan}},
+       "lone 3- or 4-digit"},
+      {"lone digits beside a pan key",
+       "people",
+       {{"pan", "x"}, {"note", "0582"}},
+       "lone 3- or 4-digit"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -843,12 +855,14 @@ TEST_F(VaultTest, SecurityCodesAreRefusedBeforeAnyOtherRule) {
   // Update: the same rule, before the record is even read.
   RecordRef a = Put(kPeople[0]);
   RecordRef k = PutContract("Mutuelle", "C-1", a.subject);
-  auto u = v().Update("people", a.id,
-                      {{"email", schema::Input::String("x@example.fr")}, {"CVV", schema::Input::Null()}});
+  auto u = v().Update(
+      "people", a.id,
+      {{"email", schema::Input::String("x@example.fr")}, {"CVV", schema::Input::Null()}});
   ASSERT_FALSE(u);
   EXPECT_NE(u.error().message.find("security codes"), std::string::npos) << u.error().message;
-  u = v().Update("contracts", k.id,
-                 {{"contract_number", schema::Input::String(pan)}, {"insurer", schema::Input::Integer(582)}});
+  u = v().Update(
+      "contracts", k.id,
+      {{"contract_number", schema::Input::String(pan)}, {"insurer", schema::Input::Integer(582)}});
   ASSERT_FALSE(u);
   EXPECT_NE(u.error().message.find("lone 3- or 4-digit"), std::string::npos) << u.error().message;
   EXPECT_EQ(u.error().message.find("582"), std::string::npos);
@@ -868,8 +882,8 @@ TEST_F(VaultTest, SecurityCodeSplitOverTwoWritesIsRefused) {
   RecordRef a = Put(kPeople[0]);
   // The number first, then "582" beside it.
   RecordRef k = PutContract("Mutuelle", pan, a.subject);
-  for (const schema::Input& code : {schema::Input::String("582"), schema::Input::String("0582"),
-                                    schema::Input::Integer(582)}) {
+  for (const schema::Input& code :
+       {schema::Input::String("582"), schema::Input::String("0582"), schema::Input::Integer(582)}) {
     auto u = v().Update("contracts", k.id, {{"insurer", code}});
     ASSERT_FALSE(u);
     EXPECT_EQ(u.error().code, ErrorCode::kInvalidArgument);
@@ -896,8 +910,9 @@ TEST_F(VaultTest, SecurityCodeSplitOverTwoWritesIsRefused) {
   ASSERT_TRUE(holding) << holding.error().message;
   EXPECT_EQ(holding->size(), 1u) << "only the first record holds the number";
   // Both at once, the digits replaced: the record as it would be has none.
-  EXPECT_TRUE(v().Update("contracts", j.id, {{"insurer", schema::Input::String("Acme")},
-                                             {"contract_number", schema::Input::String(pan)}}));
+  EXPECT_TRUE(v().Update("contracts", j.id,
+                         {{"insurer", schema::Input::String("Acme")},
+                          {"contract_number", schema::Input::String(pan)}}));
 }
 
 // ---------------------------------------------------------------- master key
@@ -908,7 +923,8 @@ TEST_F(VaultTest, RotationKeepsDataAndSearch) {
   auto n = v().RotateMasterKey(next);
   ASSERT_TRUE(n) << n.error().message;
   vault_.reset();
-  auto old = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .store = Opener()});
+  auto old =
+      Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .store = Opener()});
   ASSERT_FALSE(old);
   EXPECT_EQ(old.error().code, ErrorCode::kPermissionDenied);
   key_ = next;
@@ -1134,8 +1150,9 @@ TEST_F(VaultTest, JournalEntriesRoundTripAndTornLinesAreSkipped) {
   // The payment cards' kinds (src/cards/card_eraser.h), as the format has them.
   const JournalKind card{"card", 'c'}, card_number{"card-number", 'n'};
   const std::vector<JournalKind> kinds = {card, card_number};
-  const std::vector<JournalEntry> written = {JournalEntry::Subject(id), JournalEntry::Record("people", id),
-                                             JournalEntry::Module(card, id), JournalEntry::Module(card_number, id)};
+  const std::vector<JournalEntry> written = {
+      JournalEntry::Subject(id), JournalEntry::Record("people", id), JournalEntry::Module(card, id),
+      JournalEntry::Module(card_number, id)};
   for (const JournalEntry& e : written) ASSERT_TRUE(journal->Append(e, 1700000000));
   {
     std::ofstream out(journal_, std::ios::app);
@@ -1197,7 +1214,8 @@ class ThingEraser : public Eraser {
   explicit ThingEraser(std::string name = "things") : name_(std::move(name)) {}
   std::string_view name() const override { return name_; }
   std::vector<Space> spaces() const override { return {Space::kCounters}; }
-  Result<size_t> AddErasure(std::string_view subject, storage::Store& store, storage::WriteBatch& batch) override {
+  Result<size_t> AddErasure(std::string_view subject, storage::Store& store,
+                            storage::WriteBatch& batch) override {
     batch_count_seen = batch.Count();
     COFFRE_ASSIGN_OR_RETURN(auto thing, store.Get(Space::kCounters, ThingKey(subject)));
     if (!thing) return size_t{0};
@@ -1205,7 +1223,8 @@ class ThingEraser : public Eraser {
     return size_t{1};
   }
   std::vector<JournalKind> journal_kinds() const override { return {kThing}; }
-  Status AddReplay(const JournalEntry& entry, storage::Store&, storage::WriteBatch& batch) override {
+  Status AddReplay(const JournalEntry& entry, storage::Store&,
+                   storage::WriteBatch& batch) override {
     replayed.push_back(entry);
     batch.Delete(Space::kCounters, ThingKey(entry.id));
     return Ok();
@@ -1228,7 +1247,8 @@ class FailingEraser : public Eraser {
  public:
   std::string_view name() const override { return "failing"; }
   std::vector<Space> spaces() const override { return {}; }
-  Result<size_t> AddErasure(std::string_view subject, storage::Store&, storage::WriteBatch& batch) override {
+  Result<size_t> AddErasure(std::string_view subject, storage::Store&,
+                            storage::WriteBatch& batch) override {
     batch.Delete(Space::kCounters, ThingKey(subject));
     return Fail(ErrorCode::kIoError, "the things' store is unreadable");
   }
@@ -1275,7 +1295,9 @@ TEST_F(VaultTest, AFailingEraserLeavesNothingErased) {
   Reopen();
   RecordRef a = Put(kPeople[0]);
   RawPut(Space::kCounters, ThingKey(a.subject), "a's thing");
-  auto applied = [&] { return store().Get(Space::kMeta, std::string(layout::kMetaErasuresApplied)).value(); };
+  auto applied = [&] {
+    return store().Get(Space::kMeta, std::string(layout::kMetaErasuresApplied)).value();
+  };
   const std::optional<std::string> applied_before = applied();
   auto erased = v().EraseSubject(a.subject);
   ASSERT_FALSE(erased);
@@ -1352,12 +1374,14 @@ TEST_F(VaultTest, EntriesOfAKindNoEraserReplaysAreNotJournalled) {
 }
 
 TEST_F(VaultTest, ClashingErasersAreRefusedAtOpen) {
-  ThingEraser one, two;                   // same name, same kind
-  ThingEraser three("other things");      // another name, the same kind
-  for (const std::vector<Eraser*>& erasers : {std::vector<Eraser*>{&one, &two}, std::vector<Eraser*>{&one, &three},
-                                              std::vector<Eraser*>{nullptr}}) {
+  ThingEraser one, two;               // same name, same kind
+  ThingEraser three("other things");  // another name, the same kind
+  for (const std::vector<Eraser*>& erasers :
+       {std::vector<Eraser*>{&one, &two}, std::vector<Eraser*>{&one, &three},
+        std::vector<Eraser*>{nullptr}}) {
     vault_.reset();
-    auto v = Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .erasers = erasers});
+    auto v = Vault::Open(
+        {.dir = dir_, .key_file = key_, .erasure_journal = journal_, .erasers = erasers});
     ASSERT_FALSE(v);
     EXPECT_EQ(v.error().code, ErrorCode::kInvalidArgument);
   }
@@ -1399,7 +1423,8 @@ TEST_F(VaultTest, RotationInPlaceLeavesAVaultThatOpens) {
   Reopen();  // with KEY, as every later command does
   EXPECT_TRUE(v().Get("people", a.id));
   vault_.reset();
-  auto old = Vault::Open({.dir = dir_, .key_file = retired, .erasure_journal = journal_, .store = Opener()});
+  auto old = Vault::Open(
+      {.dir = dir_, .key_file = retired, .erasure_journal = journal_, .store = Opener()});
   ASSERT_FALSE(old);
   EXPECT_EQ(old.error().code, ErrorCode::kPermissionDenied);
 }
@@ -1410,9 +1435,11 @@ TEST_F(VaultTest, RotationInterruptedAfterItsCommitIsFinishedOnOpen) {
   // right after the commit leaves.
   ASSERT_TRUE(v().RotateMasterKey(PendingKeyFile(key_)));
   vault_.reset();
-  auto ro =
-      Vault::Open({.dir = dir_, .key_file = key_, .erasure_journal = journal_, .read_only = true,
-                   .store = Opener()});
+  auto ro = Vault::Open({.dir = dir_,
+                         .key_file = key_,
+                         .erasure_journal = journal_,
+                         .read_only = true,
+                         .store = Opener()});
   ASSERT_TRUE(ro) << ro.error().message;
   EXPECT_TRUE((*ro)->Get("people", a.id));
   ro->reset();

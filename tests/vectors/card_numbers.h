@@ -12,7 +12,8 @@ namespace coffre::test_vectors {
 
 inline std::string LuhnNumber(std::string_view prefix, size_t n, unsigned seed) {
   std::string s(prefix);
-  while (s.size() + 1 < n) s += static_cast<char>('0' + (seed = seed * 1103515245u + 12345u) / 65536u % 10);
+  while (s.size() + 1 < n)
+    s += static_cast<char>('0' + (seed = seed * 1103515245u + 12345u) / 65536u % 10);
   int sum = 0;  // Luhn over s followed by a check digit of 0
   for (size_t k = 0; k < s.size(); ++k) {
     int d = s[s.size() - 1 - k] - '0';

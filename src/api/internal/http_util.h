@@ -2,13 +2,12 @@
 // Internal to the api module.
 #pragma once
 
+#include <boost/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "api/http.h"
 #include "common/status.h"

@@ -57,15 +57,16 @@ Result<uint64_t> FirstSeqAtOrAfterTime(const storage::SpaceHandle& store, int64_
   return lo;
 }
 
-Result<std::optional<Checkpoint>> CheckpointAtOrBefore(const storage::SpaceHandle& store, uint64_t seq) {
+Result<std::optional<Checkpoint>> CheckpointAtOrBefore(const storage::SpaceHandle& store,
+                                                       uint64_t seq) {
   // Checkpoints are at most about checkpoint_every apart: look back through
   // growing windows instead of scanning from the start.
   std::optional<Checkpoint> found;
   bool corrupt = false;
   for (uint64_t window = 4096;; window *= 4) {
     uint64_t from = seq > window ? seq - window : 0;
-    COFFRE_TRY(store.ScanRange(storage::Space::kAudit, CheckpointKey(from),
-                               CheckpointKey(seq + 1), [&](std::string_view k, std::string_view v) {
+    COFFRE_TRY(store.ScanRange(storage::Space::kAudit, CheckpointKey(from), CheckpointKey(seq + 1),
+                               [&](std::string_view k, std::string_view v) {
                                  auto s = SeqOfKey(k, kCheckpointTag);
                                  auto c = s ? DecodeCheckpointValue(*s, v) : std::nullopt;
                                  if (!c) {

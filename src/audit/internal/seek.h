@@ -29,6 +29,7 @@ Result<std::optional<Located>> EntryAtOrAfter(const storage::SpaceHandle& store,
 Result<uint64_t> FirstSeqAtOrAfterTime(const storage::SpaceHandle& store, int64_t time_ms);
 
 // The latest stored checkpoint with seq <= `seq` (nullopt if none).
-Result<std::optional<Checkpoint>> CheckpointAtOrBefore(const storage::SpaceHandle& store, uint64_t seq);
+Result<std::optional<Checkpoint>> CheckpointAtOrBefore(const storage::SpaceHandle& store,
+                                                       uint64_t seq);
 
 }  // namespace coffre::audit::internal

@@ -25,7 +25,9 @@ TEST(AppendDecimalTest, PadsToWidthAndNeverTruncates) {
   AppendDecimal(out, 0);
   AppendDecimal(out, 12345, 3);
   AppendDecimal(out, UINT64_MAX);
-  EXPECT_EQ(out, "07012345" "18446744073709551615");
+  EXPECT_EQ(out,
+            "07012345"
+            "18446744073709551615");
 }
 
 TEST(AppendEmailFoldedTest, DropsAccentsApostrophesAndSpaces) {
@@ -61,10 +63,17 @@ TEST(AppendJsonEscapedTest, FindsEscapesAtEveryPositionOfLongInputs) {
       input.insert(pos, 1, special);
       std::string expected = base;
       switch (special) {
-        case '"': expected.insert(pos, "\\\""); break;
-        case '\\': expected.insert(pos, "\\\\"); break;
-        case '\n': expected.insert(pos, "\\n"); break;
-        default: expected.insert(pos, "\\u001f");
+        case '"':
+          expected.insert(pos, "\\\"");
+          break;
+        case '\\':
+          expected.insert(pos, "\\\\");
+          break;
+        case '\n':
+          expected.insert(pos, "\\n");
+          break;
+        default:
+          expected.insert(pos, "\\u001f");
       }
       EXPECT_EQ(Escaped(input), expected) << "position " << pos;
     }

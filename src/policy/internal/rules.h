@@ -22,17 +22,17 @@ struct ScopeRule {
 };
 
 struct CollectionGrant {
-  uint32_t actions = 0;                 // bit (1 << Action)
+  uint32_t actions = 0;  // bit (1 << Action)
   std::set<std::string, std::less<>> purposes;
-  std::vector<View> views;              // one per schema field
-  std::vector<bool> card_numbers;       // one per schema field: a `pan` field
+  std::vector<View> views;         // one per schema field
+  std::vector<bool> card_numbers;  // one per schema field: a `pan` field
   std::vector<ScopeRule> scopes;
 };
 
 struct ResourceGrant {
   std::set<std::string, std::less<>> actions;
   std::set<std::string, std::less<>> purposes;
-  std::optional<View> view;             // cards only
+  std::optional<View> view;  // cards only
 };
 
 // Whether a role's principals act on behalf of end users (delegation =

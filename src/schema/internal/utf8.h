@@ -20,8 +20,8 @@ using coffre::IsControl;
 // ASCII space: ASCII blanks and line breaks, and the no-break spaces that
 // French typography and copy-paste from office documents put in values.
 inline bool IsCollapsibleSpace(char32_t cp) {
-  return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == 0xA0 ||
-         cp == 0x2007 || cp == 0x202F;
+  return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == 0xA0 || cp == 0x2007 ||
+         cp == 0x202F;
 }
 
 // Letters of the scripts people's names are written in (Latin with all its

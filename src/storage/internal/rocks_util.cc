@@ -1,8 +1,8 @@
 #include "storage/internal/rocks_util.h"
 
-#include <string>
-
 #include <rocksdb/filter_policy.h>
+
+#include <string>
 
 namespace coffre::storage::internal {
 

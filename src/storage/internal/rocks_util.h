@@ -2,12 +2,12 @@
 // other module may include this file (it exposes RocksDB types).
 #pragma once
 
-#include <memory>
-#include <string_view>
-
 #include <rocksdb/cache.h>
 #include <rocksdb/status.h>
 #include <rocksdb/table.h>
+
+#include <memory>
+#include <string_view>
 
 #include "common/status.h"
 

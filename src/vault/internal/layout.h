@@ -75,7 +75,8 @@ inline std::string SecretAad(std::string_view vault_id, std::string_view name) {
 }
 
 // keys space: subject || collection
-inline void AppendDataKeyKey(std::string& k, std::string_view subject, std::string_view collection) {
+inline void AppendDataKeyKey(std::string& k, std::string_view subject,
+                             std::string_view collection) {
   k += subject;
   k += collection;
 }
@@ -95,7 +96,8 @@ inline void AppendDataKeyAad(std::string& aad, std::string_view subject,
 }
 
 // records space: lp(collection) || record_id
-inline void AppendRecordKey(std::string& k, std::string_view collection, std::string_view record_id) {
+inline void AppendRecordKey(std::string& k, std::string_view collection,
+                            std::string_view record_id) {
   AppendLengthPrefixed(k, collection);
   k += record_id;
 }
