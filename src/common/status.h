@@ -114,9 +114,10 @@ struct tl::detail::is_expected_impl<coffre::Result<T>> : std::true_type {};
 #define COFFRE_CONCAT_INNER_(a, b) a##b
 #define COFFRE_CONCAT_(a, b) COFFRE_CONCAT_INNER_(a, b)
 // COFFRE_ASSIGN_OR_RETURN(auto x, expr): bind the value of a Result or return its error.
+// clang-format off
 #define COFFRE_ASSIGN_OR_RETURN(lhs, expr)                                           \
   auto COFFRE_CONCAT_(coffre_res_, __LINE__) = (expr);                               \
   if (!COFFRE_CONCAT_(coffre_res_, __LINE__))                                        \
     return ::coffre::Fail(std::move(COFFRE_CONCAT_(coffre_res_, __LINE__)).error()); \
-  lhs = std::move(                                                                   \
-      *COFFRE_CONCAT_(coffre_res_, __LINE__))  // NOLINT(bugprone-macro-parentheses): lhs declares
+  lhs = std::move(*COFFRE_CONCAT_(coffre_res_, __LINE__))  // NOLINT(bugprone-macro-parentheses): lhs declares
+// clang-format on

@@ -290,6 +290,7 @@ struct Counters {
 
 std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
   std::vector<std::unique_ptr<net::io_context>> v;
+  v.reserve(n);
   for (int i = 0; i < n; ++i) v.push_back(std::make_unique<net::io_context>(1));
   return v;
 }
@@ -325,7 +326,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Refuse(int status, std::string_view code, std::string_view message, const Trace& trace,
               std::vector<std::pair<std::string, std::string>> headers = {});
   Trace TraceOfParsed();
-  void Write(api::Response response, bool keep_alive, bool head, const Trace& trace);
+  void Write(const api::Response& response, bool keep_alive, bool head, const Trace& trace);
   void OnWrite(bool keep_alive, beast::error_code ec, size_t);
   void DoClose();
 
@@ -786,7 +787,7 @@ void Session::OnRead(beast::error_code ec, size_t) {
     if (answered->exchange(true)) return;
     net::dispatch(self->stream_.get_executor(),
                   [self, response = std::move(response), keep_alive, head, trace]() mutable {
-                    self->Write(std::move(response), keep_alive, head, trace);
+                    self->Write(response, keep_alive, head, trace);
                   });
   };
   Reply offered = reply;  // the inline handler may move its copy away
@@ -796,7 +797,7 @@ void Session::OnRead(beast::error_code ec, size_t) {
              reply = std::move(reply)]() mutable { reply(self->server_.Handle(request)); });
 }
 
-void Session::Write(api::Response response, bool keep_alive, bool head, const Trace& trace) {
+void Session::Write(const api::Response& response, bool keep_alive, bool head, const Trace& trace) {
   keep_alive = keep_alive && !server_.draining();
   int status = response.status;
   if (!FormatResponse(response, keep_alive, head, trace.id, out_)) {
