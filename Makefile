@@ -1,6 +1,6 @@
 # The two set-up commands: `make demo` and `make test`. Each installs what is
 # missing (scripts/install-deps), builds, and runs. `make test` also holds the
-# habits of docs/adr/0023ci-habits.md: the format check, clang-tidy on the files
+# habits of docs/adr/0029-ci-habits.md: the format check, clang-tidy on the files
 # changed against the previous main, and a short run of every fuzz target;
 # `make lint` and `make fuzz` are their long forms.
 JOBS ?= 2

@@ -1,5 +1,5 @@
 // Every CLI command that touches a vault works whether or not `coffre serve`
-// runs on its directory (issue 14, item 1; ADR 0023ops-local): the same
+// runs on its directory (issue 14, item 1; ADR 0024): the same
 // commands run twice on one vault, first with no server (the command opens
 // the directory itself), then with one (the command goes over the admin
 // socket), and give the same output, the same exit status, the same error
@@ -43,7 +43,7 @@ struct Step {
   Compare compare = Compare::kExact;
   int exit_code = kExitOk;
   // `audit verify` without a server reads the store read-only with no key
-  // (an auditor's check), so it writes no entry then (ADR 0023ops-local).
+  // (an auditor's check), so it writes no entry then (ADR 0024).
   bool audited_without_server = true;
 };
 
@@ -396,7 +396,7 @@ TEST_F(CliBothWaysTest, ImportGivesTheSameResultAuditAndFilesWithOrWithoutAServe
   };
   std::vector<json::object> ia = imports(a), ib = imports(b);
   // Three imports completed (two of them with some rows); the failed
-  // imports are audited through the server only (ADR 0023ops-local).
+  // imports are audited through the server only (ADR 0024).
   ASSERT_GE(ia.size(), 3u);
   ASSERT_GE(ib.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {

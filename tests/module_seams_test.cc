@@ -1,4 +1,4 @@
-// ADR 0023: modules reach the store through a SpaceHandle on their own
+// ADR 0025: modules reach the store through a SpaceHandle on their own
 // spaces and get their keys from the composition root; none calls the
 // vault's store() or keyring(). Those stay for the vault's own parts
 // (src/vault), the composition root (src/app) and tests. This test reads
@@ -61,7 +61,7 @@ TEST(ModuleSeamsTest, NoModuleReachesIntoTheVaultsStoreOrKeyring) {
     for (const std::string& line : Offending(text)) {
       ADD_FAILURE() << rel.generic_string() << ": " << line
                     << "\n  modules get a SpaceHandle and their keys from src/app/runtime.cc "
-                       "(docs/adr/0023store-store-seam-and-module-handles.md)";
+                       "(docs/adr/0025-store-seam-and-module-handles.md)";
     }
   }
   EXPECT_GT(files, 100u) << "the source tree was not found";

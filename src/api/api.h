@@ -11,7 +11,7 @@
 //                 .openapi_json = kOpenApiJson});
 //   api::Response r = api.Handle(request);
 //
-// The path of every request (DESIGN.md, ADR 0023ops-http): authenticate →
+// The path of every request (DESIGN.md, ADR 0023): authenticate →
 // route → purpose and on-behalf-of → the runner: decide → body → execute →
 // quota (guard) → audit → respond with the views applied. A request whose
 // audit entry cannot be made durable fails with 503 and returns no data.

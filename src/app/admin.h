@@ -1,6 +1,6 @@
 // The local front end of the operation table (app/operations.h): runs one
 // operation for a local caller (principal `local`: whoever can open the
-// admin socket or read the key file; ADR 0023ops-local) through the runner
+// admin socket or read the key file; ADR 0024) through the runner
 // (app/runner.h), from one JSON request. The CLI calls it on a directory no
 // server holds; the server calls it for each line of its admin socket
 // (server/admin_socket.h; the client is app/admin_channel.h): the same

@@ -1,5 +1,5 @@
 // The wire of the admin socket, DIR/admin.sock (docs/api.md, "Local
-// commands"; ADR 0023ops-local): one JSON request line, one JSON answer
+// commands"; ADR 0024): one JSON request line, one JSON answer
 // line. The request is the operation's input with its name in "op"; the
 // answer is the operation's output, or {"error": {code, message}}. The
 // server side lives in server/admin_socket.h; the client side is here so

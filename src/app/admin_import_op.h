@@ -1,6 +1,6 @@
 // records.import: the bulk importer (vault/importer.h) run for a local
 // caller over the admin socket, on files the caller opened and passed as
-// descriptors (SCM_RIGHTS; ADR 0023ops-local, point 6): the server never
+// descriptors (SCM_RIGHTS; ADR 0024, point 6): the server never
 // opens a path the caller names.
 //
 //   request  {collection, path, rejects_path, ids_out_path?, key_field?,

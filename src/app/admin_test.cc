@@ -1,7 +1,7 @@
 // The local front end of the operation table (app/admin.h): a request maps
 // to (operation, input, local caller) and runs through the runner; the
 // local operations refuse every other caller; reads by `local` count in the
-// quotas of the policy's role `local` (ADR 0023ops-local). People come
+// quotas of the policy's role `local` (ADR 0024). People come
 // from the generator.
 #include "app/admin.h"
 

@@ -1,4 +1,4 @@
-// One operation of coffre, as every front end runs it (ADR 0023ops-http):
+// One operation of coffre, as every front end runs it (ADR 0023):
 // its name, the policy resource and action it needs, what it does to the
 // vault, how it reads its input and how it runs. The table
 // (app/operations.h) holds every operation; the runner (app/runner.h)
@@ -96,7 +96,7 @@ struct OpInput {
   std::string_view query;       // a form-encoded query string ("limit=10&from=...")
   std::string_view body;        // a JSON document (empty: none)
   // Descriptors a local caller passed over the admin socket (SCM_RIGHTS):
-  // records.import's files (ADR 0023ops-local, point 6). Borrowed.
+  // records.import's files (ADR 0024, point 6). Borrowed.
   std::span<const int> fds;
 };
 

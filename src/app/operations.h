@@ -1,5 +1,5 @@
 // The table of operations: every operation of coffre, one entry each
-// (app/operation.h), whatever front end calls it (ADR 0023ops-http).
+// (app/operation.h), whatever front end calls it (ADR 0023).
 //
 //   const Operation* op = FindOperation("record.get");   // null: no such op
 //   for (const Operation* op : AllOperations()) ...

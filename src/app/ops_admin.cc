@@ -483,7 +483,7 @@ Result<json::object> OpBreach(Runtime& rt, std::string_view op, const json::obje
 }
 
 // A core error as a local caller sees it: the code's own name and the
-// whole message (the caller is the operator; ADR 0023ops-local).
+// whole message (the caller is the operator; ADR 0024).
 Failure LocalFailure(const Error& e) { return {e.code, ErrorCodeName(e.code), e.message}; }
 
 using ManagementFn = Result<json::object> (*)(Runtime&, std::string_view, const json::object&);

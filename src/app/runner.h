@@ -1,5 +1,5 @@
 // The runner: every operation of the table (app/operations.h), for every
-// front end, through one pipeline (ADR 0023ops-http):
+// front end, through one pipeline (ADR 0023):
 //
 //   authenticate -> screen -> decide -> scope -> execute -> guard -> audit
 //

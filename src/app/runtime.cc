@@ -67,7 +67,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
     rt->policy_ = std::make_shared<const policy::Policy>(policy::Policy::DenyAll());
   }
   // Each module gets a handle on the spaces it owns and the keys derived
-  // for it, nothing more (ADR 0023).
+  // for it, nothing more (ADR 0025).
   const vault::Keyring& ring = v.keyring();
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle principals, v.Grant("auth", auth::kDirectorySpaces));
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle creds,

@@ -40,7 +40,7 @@
 
 namespace coffre::approval {
 
-// The space approvals live in (vault::Vault::Grant, ADR 0023), under the
+// The space approvals live in (vault::Vault::Grant, ADR 0025), under the
 // key prefix "approval/" (the alert log keeps its last id there too).
 inline constexpr storage::SpaceSet kApprovalSpaces = storage::Spaces({storage::Space::kCounters});
 

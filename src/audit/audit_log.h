@@ -50,7 +50,7 @@
 
 namespace coffre::audit {
 
-// The spaces the audit log owns (vault::Vault::Grant, ADR 0023); verify and
+// The spaces the audit log owns (vault::Vault::Grant, ADR 0025); verify and
 // the breach report read them through AuditLog::reader().
 inline constexpr storage::SpaceSet kAuditSpaces = storage::Spaces(
     {storage::Space::kAudit, storage::Space::kAuditByPrincipal, storage::Space::kAuditBySubject});

@@ -73,7 +73,7 @@
 
 namespace coffre::auth {
 
-// The spaces the directory owns (vault::Vault::Grant, ADR 0023).
+// The spaces the directory owns (vault::Vault::Grant, ADR 0025).
 inline constexpr storage::SpaceSet kDirectorySpaces =
     storage::Spaces({storage::Space::kPrincipals});
 

@@ -1,5 +1,5 @@
 // The payment cards' part of a subject's erasure (vault/eraser.h, ADR 0016,
-// ADR 0023): the cards attached to the subject, numbers and evidences alike,
+// ADR 0026): the cards attached to the subject, numbers and evidences alike,
 // go with their data keys (crypto-shredded), recognition and subject
 // entries, in the vault's batch. It also replays the cards' own journal
 // entries (`card`: a card deleted; `card-number`: a number made

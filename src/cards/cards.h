@@ -54,7 +54,7 @@ class Vault;
 
 namespace coffre::cards {
 
-// The space the cards module owns (vault::Vault::Grant, ADR 0023).
+// The space the cards module owns (vault::Vault::Grant, ADR 0025).
 inline constexpr storage::SpaceSet kCardSpaces = storage::Spaces({storage::Space::kCards});
 
 // The vault config (Vault::PutConfig) holding how many months the evidence

@@ -137,7 +137,7 @@ std::string LocalSource();
 
 // Runs an operation for a local caller (app/admin.h): on the server running
 // on a.dir, over its admin socket, else on the directory itself. The same
-// result and the same audit entry either way (ADR 0023ops-local).
+// result and the same audit entry either way (ADR 0024).
 // `request`: app/admin.h ({"op": NAME, ...members of its JSON body}).
 Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request);
 

@@ -592,7 +592,7 @@ void RegisterImport(CLI::App& app, Context& ctx) {
                   : *format == "export" ? vault::ImportFormat::kExport
                                         : vault::ImportFormat::kAuto;
       // A server holds the directory: the import runs there, on the files
-      // this process opens (ADR 0023ops-local, point 6).
+      // this process opens (ADR 0024, point 6).
       if (app::CallAdminSocket(app::AdminSocketPath(TrimSlash(a->dir)), {{"op", "ping"}})) {
         return ImportThroughServer(*a, *o, *format, *report);
       }

@@ -59,7 +59,7 @@
 
 namespace coffre::credentials {
 
-// The spaces the credentials module owns (vault::Vault::Grant, ADR 0023).
+// The spaces the credentials module owns (vault::Vault::Grant, ADR 0025).
 inline constexpr storage::SpaceSet kCredentialSpaces =
     storage::Spaces({storage::Space::kCredentials});
 

@@ -30,7 +30,7 @@
 
 namespace coffre::guard {
 
-// The spaces the alert log owns (vault::Vault::Grant, ADR 0023): its
+// The spaces the alert log owns (vault::Vault::Grant, ADR 0025): its
 // alerts, and its last id in the counters (key "alert/last_id").
 inline constexpr storage::SpaceSet kAlertSpaces =
     storage::Spaces({storage::Space::kAlerts, storage::Space::kCounters});

@@ -41,10 +41,10 @@
 
 namespace coffre::retention {
 
-// The space retention owns (vault::Vault::Grant, ADR 0023): legal holds.
+// The space retention owns (vault::Vault::Grant, ADR 0025): legal holds.
 inline constexpr storage::SpaceSet kRetentionSpaces = storage::Spaces({storage::Space::kRetention});
 
-// Retention's part of a subject's erasure (vault/eraser.h, ADR 0023): the
+// Retention's part of a subject's erasure (vault/eraser.h, ADR 0026): the
 // subject's legal hold, if any, goes in the vault's batch (a hold on
 // nobody would keep the erased subject's id). Registered by the
 // composition root when it opens the vault; stateless.

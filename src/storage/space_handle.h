@@ -1,5 +1,5 @@
 // SpaceHandle: a module's narrow view of a Store, limited to the spaces it
-// owns (ADR 0023). The composition root (src/app/runtime.cc) builds one per
+// owns (ADR 0025). The composition root (src/app/runtime.cc) builds one per
 // module from the vault (vault::Vault::Grant); the module never sees the
 // Store itself, nor the spaces of the vault or of other modules.
 //

@@ -200,7 +200,7 @@ struct StoreRequest {
 };
 
 // Opens a store: how a vault takes its store from its caller, as LevelDB's
-// DB takes its Env (vault::OpenOptions::store, ADR 0023). Backends offer one
+// DB takes its Env (vault::OpenOptions::store, ADR 0025). Backends offer one
 // (MemoryStoreOpener); the vault's default opens RocksDB at request.path.
 // Returns the errors of the backend's open (see OpenRocksStore).
 using StoreOpener = std::function<Result<std::unique_ptr<Store>>(const StoreRequest& request)>;

@@ -1,4 +1,4 @@
-// What a module adds to the erasure of a subject (ADR 0016, ADR 0023):
+// What a module adds to the erasure of a subject (ADR 0016, ADR 0026):
 // the vault erases its own records, keys and index entries, then asks each
 // registered eraser to add the deletion of what its module keeps about the
 // subject to the SAME write batch, which it journals and writes at once. A

@@ -84,7 +84,7 @@ struct ImportOptions {
   std::string subject_key;
   ImportFormat format = ImportFormat::kAuto;
   // Descriptors the caller opened (a local caller over the admin socket,
-  // ADR 0023ops-local): read and written instead of `path`, `rejects_path`
+  // ADR 0024): read and written instead of `path`, `rejects_path`
   // (which must then be given) and `ids_out_path`, which only name them in
   // messages and the stats; never closed here. -1: none. The rejects
   // descriptor is truncated when the import starts, like the stale file a

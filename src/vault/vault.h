@@ -52,7 +52,7 @@ struct InitOptions {
   // Written in the same batch as the vault (see PutConfig and PutSecret).
   std::vector<std::pair<std::string, std::string>> config;
   std::vector<std::pair<std::string, std::string>> secrets;
-  // Opens the store the vault is created in (ADR 0023), asked for
+  // Opens the store the vault is created in (ADR 0025), asked for
   // {dir, create_if_missing}. Empty: RocksDB in `dir`.
   storage::StoreOpener store = nullptr;
 };
@@ -80,7 +80,7 @@ struct OpenOptions {
   // records. Not owned; must outlive the vault. Names and journal kinds
   // must be distinct (kInvalidArgument).
   std::vector<Eraser*> erasers;
-  // Opens the vault's store, as LevelDB's DB takes its Env (ADR 0023):
+  // Opens the vault's store, as LevelDB's DB takes its Env (ADR 0025):
   // asked for {dir, read_only}; the vault owns what it returns. Empty:
   // RocksDB in `dir` with the options above (which only it reads), as
   // `coffre` always does. Tests pass storage::MemoryStoreOpener.
@@ -147,7 +147,7 @@ class Vault {
   // The whole store and keyring: for the vault's own parts (the importer),
   // the composition root (src/app), and tests that inspect raw entries.
   // Modules get a handle on their own spaces (Grant) and the keys the
-  // composition root hands them, never these (ADR 0023; tests/module_seams_test
+  // composition root hands them, never these (ADR 0025; tests/module_seams_test
   // checks it).
   storage::Store& store() { return *store_; }
   const Keyring& keyring() const { return keyring_; }

@@ -235,7 +235,7 @@ class RocksVaultTest : public VaultTest {
   RocksVaultTest() { on_disk_ = true; }
 };
 
-// The store comes from the caller (OpenOptions::store, ADR 0023): the
+// The store comes from the caller (OpenOptions::store, ADR 0025): the
 // in-memory vault leaves no store file in its directory, and a RocksDB
 // opening of that directory finds no vault; the default opens RocksDB.
 TEST_F(VaultTest, TheStoreComesFromTheOpener) {
