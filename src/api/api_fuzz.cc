@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "api/api.h"
+#include "approval/approvals.h"
 #include "guard/guard.h"
 
 namespace {
@@ -19,6 +20,7 @@ struct World {
   std::unique_ptr<auth::Directory> directory;
   std::unique_ptr<audit::AuditLog> audit;
   std::unique_ptr<guard::Guard> guard;
+  std::unique_ptr<approval::Approvals> approvals;
   std::shared_ptr<const policy::Policy> policy;
   std::unique_ptr<api::Api> api;
   std::string key;
@@ -62,13 +64,17 @@ struct World {
                                            .log = [](std::string_view) {}}));
     auditor_key =
         directory->Add({.name = "dpo", .kind = auth::Kind::kService, .role = "auditor"})->api_key;
+    approvals =
+        std::make_unique<approval::Approvals>(*vault->Grant("approval", approval::kApprovalSpaces),
+                                              vault->keyring().secrets_key(), clock);
     api = std::make_unique<api::Api>(api::Services{.vault = *vault,
                                                    .directory = *directory,
                                                    .audit = *audit,
                                                    .policy = [this] { return policy; },
                                                    .clock = clock,
                                                    .openapi_json = "{}",
-                                                   .guard = guard.get()});
+                                                   .guard = guard.get(),
+                                                   .approvals = approvals.get()});
   }
 };
 
@@ -95,11 +101,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.body = std::string(in);
   r.source = "fuzz";
   api::Response res = world->api->Handle(r);
-  // This world keeps no cards, credentials or retention: their routes answer
-  // 503 by design (api.h, Services), which is no failure.
-  const bool unkept = res.status == 503 && (r.target.starts_with("/v1/cards") ||
-                                            r.target.starts_with("/v1/credentials") ||
-                                            r.target.starts_with("/v1/retention"));
+  // This world keeps no cards, credentials or retention (holds, archive):
+  // their routes answer 503 by design (api.h, Services), which is no failure.
+  const bool unkept =
+      res.status == 503 &&
+      (r.target.starts_with("/v1/cards") || r.target.starts_with("/v1/credentials") ||
+       r.target.starts_with("/v1/retention") || r.target.starts_with("/v1/archive") ||
+       (r.target.starts_with("/v1/subjects/") && r.target.find("/hold") != std::string::npos));
   if (res.status >= 500 && !unkept) std::abort();
   return 0;
 }
