@@ -147,24 +147,25 @@ Failure ApprovalError(const Error& e) {
 }
 
 // Every approval operation: the caller acts for itself; the store.
-std::optional<Outcome> ForThemselves(Context& ctx) {
-  if (!ctx.caller().user) return std::nullopt;
-  return ctx.Deny(
-      "approvals are asked for and given by principals acting for themselves, not on behalf of a "
-      "user");
+// Why an operation on approvals is refused before it starts: approvals are
+// asked for and given by principals acting for themselves, and a runner
+// may keep none (some tests).
+std::optional<Outcome> Refused(Context& ctx) {
+  if (ctx.caller().user) {
+    return ctx.Deny(
+        "approvals are asked for and given by principals acting for themselves, not on behalf of a "
+        "user");
+  }
+  if (ctx.services().approvals == nullptr) {
+    return ctx.Fail(Unavailable("approvals are not kept by this server"));
+  }
+  return std::nullopt;
 }
-
-// The approvals store, or nullptr when this runner keeps none (some tests).
-approval::Approvals* Store(const Services& s) { return s.approvals; }
-
-Failure NoApprovals() { return Unavailable("approvals are not kept by this server"); }
 
 // What waits (state=pending), or any state.
 Outcome ListApprovals(Context& ctx, const OpInput& in) {
-  if (auto denied = ForThemselves(ctx)) return std::move(*denied);
-  approval::Approvals* kept = Store(ctx.services());
-  if (kept == nullptr) return ctx.Fail(NoApprovals());
-  approval::Approvals& approvals = *kept;
+  if (auto refused = Refused(ctx)) return std::move(*refused);
+  approval::Approvals& approvals = *ctx.services().approvals;
   const int64_t now = ctx.services().clock.NowUnixMillis();
   auto params = internal::ParseQuery(in.query);
   if (!params) return ctx.Fail(InvalidRequest(params.error().message));
@@ -205,11 +206,9 @@ Outcome ListApprovals(Context& ctx, const OpInput& in) {
 }
 
 Outcome CreateApproval(Context& ctx, const OpInput& in) {
-  if (auto denied = ForThemselves(ctx)) return std::move(*denied);
+  if (auto refused = Refused(ctx)) return std::move(*refused);
   const Services& s = ctx.services();
-  approval::Approvals* kept = Store(s);
-  if (kept == nullptr) return ctx.Fail(NoApprovals());
-  approval::Approvals& approvals = *kept;
+  approval::Approvals& approvals = *s.approvals;
   const int64_t now = s.clock.NowUnixMillis();
   auto body = ParseObjectBody(in.body);
   if (!body) return ctx.Fail(std::move(body.error()));
@@ -246,10 +245,8 @@ tl::expected<std::string, Outcome> ApprovalId(Context& ctx, const OpInput& in) {
 }
 
 Outcome GetApproval(Context& ctx, const OpInput& in) {
-  if (auto denied = ForThemselves(ctx)) return std::move(*denied);
-  approval::Approvals* kept = Store(ctx.services());
-  if (kept == nullptr) return ctx.Fail(NoApprovals());
-  approval::Approvals& approvals = *kept;
+  if (auto refused = Refused(ctx)) return std::move(*refused);
+  approval::Approvals& approvals = *ctx.services().approvals;
   const int64_t now = ctx.services().clock.NowUnixMillis();
   auto id = ApprovalId(ctx, in);
   if (!id) return std::move(id.error());
@@ -259,10 +256,8 @@ Outcome GetApproval(Context& ctx, const OpInput& in) {
 }
 
 Outcome Approve(Context& ctx, const OpInput& in) {
-  if (auto denied = ForThemselves(ctx)) return std::move(*denied);
-  approval::Approvals* kept = Store(ctx.services());
-  if (kept == nullptr) return ctx.Fail(NoApprovals());
-  approval::Approvals& approvals = *kept;
+  if (auto refused = Refused(ctx)) return std::move(*refused);
+  approval::Approvals& approvals = *ctx.services().approvals;
   const int64_t now = ctx.services().clock.NowUnixMillis();
   auto id = ApprovalId(ctx, in);
   if (!id) return std::move(id.error());
