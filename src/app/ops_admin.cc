@@ -562,6 +562,16 @@ Outcome ImportOp(Context& ctx, const OpInput& in) {
                   });
 }
 
+// keys.resplit (app/admin_data_ops.h): the shares go to the directory
+// whose descriptor the caller passed.
+Outcome ResplitOp(Context& ctx, const OpInput& in) {
+  const std::span<const int> fds = in.fds;
+  return RunLocal(ctx, in,
+                  [fds](Runtime& rt, std::string_view, const json::object& req, audit::Entry& e) {
+                    return RotateMasterKeyToShares(rt, req, fds, e);
+                  });
+}
+
 // Local-only operations: no policy target (the policy does not restrict
 // local callers; RunLocal refuses anyone else), an optional JSON object body.
 constexpr Operation Local(std::string_view name, std::string_view action, bool writes,
@@ -601,6 +611,7 @@ constexpr Operation kOps[] = {
     Local("breach.notify", "breach.notify", true, &Sourced<&OpBreach>),
     Local("bulk.export", "bulk.export", true, &Sourced<&OpBreach>),
     Local("keys.rotate", "keys.rotate", true, &WithEntry<&RotateMasterKey>),
+    Local("keys.resplit", "keys.rotate", true, &ResplitOp),
     // `coffre import` while a server runs: the files travel as descriptors.
     Local("records.import", "import", true, &ImportOp),
     // The whole audit log, not pages of 1000 (GET /v1/audit is audit.list).

@@ -125,7 +125,7 @@ Result<std::optional<ShareSet>> ReadShareSet(storage::Store& store) {
 }
 
 Result<SealedView> PeekSealedView(const std::string& dir, const storage::StoreOpener& opener,
-                                  std::string_view config_name) {
+                                  const std::vector<std::string_view>& config_names) {
   COFFRE_ASSIGN_OR_RETURN(auto store,
                           opener ? opener({.path = dir, .read_only = true})
                                  : storage::OpenRocksStore({.path = dir, .read_only = true}));
@@ -135,10 +135,11 @@ Result<SealedView> PeekSealedView(const std::string& dir, const storage::StoreOp
     return Fail(ErrorCode::kFailedPrecondition, "the directory is not an initialised coffre vault");
   view.vault_id = std::move(*id);
   COFFRE_ASSIGN_OR_RETURN(view.share_set, ReadShareSet(*store));
-  if (!config_name.empty()) {
+  for (std::string_view name : config_names) {
     COFFRE_ASSIGN_OR_RETURN(
-        view.config,
-        store->Get(Space::kMeta, std::string(layout::kConfigPrefix) + std::string(config_name)));
+        auto value,
+        store->Get(Space::kMeta, std::string(layout::kConfigPrefix) + std::string(name)));
+    if (value) view.config.emplace(std::string(name), std::move(*value));
   }
   return view;
 }

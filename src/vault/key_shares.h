@@ -47,16 +47,21 @@ Result<std::optional<ShareSet>> ReadShareSet(storage::Store& store);
 
 // What a sealed server needs before it has the key, read from `dir` opened
 // read-only (`opener` as vault::OpenOptions::store; null: RocksDB). Opens
-// nothing sealed. `share_set` nullopt: the key is a file. `config` is the
-// clear configuration entry named `config_name` (Vault::GetConfig; the
-// server asks for its TLS certificate).
+// nothing sealed. `share_set` nullopt: the key is a file. `config` holds
+// the clear configuration entries (Vault::GetConfig) named in
+// `config_names` that exist (the server asks for its TLS certificate).
 struct SealedView {
   std::string vault_id;  // raw
   std::optional<ShareSet> share_set;
-  std::optional<std::string> config;
+  std::map<std::string, std::string, std::less<>> config;
 };
 Result<SealedView> PeekSealedView(const std::string& dir, const storage::StoreOpener& opener,
-                                  std::string_view config_name = {});
+                                  const std::vector<std::string_view>& config_names = {});
+
+// Where `keys split` puts the vault's TLS private key (PEM, mode 0600), which
+// a sealed server needs before it can open the vault's secrets: DIR.tls-key,
+// beside the data directory (docs/key-custody.md).
+inline std::string SealedTlsKeyPath(std::string_view dir) { return std::string(dir) + ".tls-key"; }
 
 // The check value of a share (docs/key-custody.md), 32 raw bytes.
 std::string ShareCheck(std::string_view vault_id, uint32_t generation, unsigned threshold,
