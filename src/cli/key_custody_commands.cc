@@ -193,7 +193,8 @@ void RegisterKeyCustody(CLI::App& app, CLI::App* keys, Context& ctx,
       }
       COFFRE_ASSIGN_OR_RETURN(OutDir out, OutDir::Open(s->out_dir));
       // The sealed server's TLS key, taken out of the vault's secrets first.
-      const std::string tls_path = vault::SealedTlsKeyPath(dir);
+      const std::string tls_path =
+          vault::SealedTlsKeyPath(fs::absolute(dir).lexically_normal().string());
       COFFRE_ASSIGN_OR_RETURN(auto pem, v.GetSecret(secret));
       if (!pem) {
         return Fail(ErrorCode::kFailedPrecondition,

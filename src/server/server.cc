@@ -294,7 +294,7 @@ class SealState {
                                     std::span<const int> fds) {
     const boost::json::value* op = request.if_contains("op");
     if (op != nullptr && op->is_string() && op->get_string() == "unseal") return Unseal(request);
-    if (op != nullptr && op->is_string() && op->get_string() == "seal.status") return Status();
+    if (op != nullptr && op->is_string() && op->get_string() == "seal.status") return Progress();
     Serving* s = live();
     if (s == nullptr) {
       return Fail(ErrorCode::kFailedPrecondition,
@@ -304,13 +304,9 @@ class SealState {
   }
 
  private:
-  boost::json::object Status() const {
+  boost::json::object Progress() const {
     std::lock_guard lock(mu_);
-    const unsigned k = unsealer_ ? unsealer_->threshold() : 0;
-    const bool is_sealed = sealed();
-    return {{"sealed", is_sealed},
-            {"given", is_sealed && unsealer_ ? unsealer_->given() : k},
-            {"threshold", k}};
+    return ProgressLocked();
   }
 
   Result<boost::json::object> Unseal(boost::json::object& request) {
@@ -329,7 +325,7 @@ class SealState {
         return Fail(ErrorCode::kFailedPrecondition,
                     "the master key of " + ro_.dir + " is a key file: there is nothing to unseal");
       }
-      if (!sealed()) return StatusLocked();
+      if (!sealed()) return ProgressLocked();
       COFFRE_ASSIGN_OR_RETURN(bool counted, unsealer_->Give(std::string_view(text)));
       if (!counted) {
         std::cerr << "coffre: unseal: a share of an index already given, not counted\n";
@@ -337,7 +333,7 @@ class SealState {
         std::cerr << "coffre: unseal: " << unsealer_->given() << " of " << unsealer_->threshold()
                   << " shares given\n";
       }
-      if (!unsealer_->complete()) return StatusLocked();
+      if (!unsealer_->complete()) return ProgressLocked();
       // The last share: recombine, open the vault with the key, serve.
       auto key = unsealer_->Combine();
       if (!key) return Fail(key.error());
@@ -352,11 +348,11 @@ class SealState {
       (*serving)->housekeeper = std::make_unique<Housekeeper>(*(*serving)->rt);
       Open(std::move(*serving));
       std::cerr << "coffre: unsealed, serving " << ro_.dir << "\n";
-      return StatusLocked();
+      return ProgressLocked();
     }
   }
 
-  boost::json::object StatusLocked() const {
+  boost::json::object ProgressLocked() const {
     const unsigned k = unsealer_ ? unsealer_->threshold() : 0;
     const bool is_sealed = sealed();
     return {{"sealed", is_sealed}, {"given", is_sealed ? unsealer_->given() : k}, {"threshold", k}};
