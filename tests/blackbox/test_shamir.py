@@ -10,7 +10,7 @@ import json
 import subprocess
 import pytest
 
-from conftest import (EXIT_DENIED, EXIT_FAILURE, EXIT_OK, Vault, build_vault, child_env,
+from conftest import (EXIT_DENIED, EXIT_FAILURE, EXIT_INVALID, EXIT_OK, Vault, build_vault, child_env,
                       stop_checked)
 
 K, N = 3, 5
@@ -61,9 +61,24 @@ def sealed(coffre_bin, vault_root):
     v = s.vault
     holders = [f"h{i}" for i in range(1, N + 1)]
     pubs = [keygen(v, h) for h in holders]
+    # Refused, and nothing written: K > N, K < 2, a holder twice, a bad key,
+    # a running server.
+    bad = [(N + 1, pubs), (1, pubs), (K, pubs[:4] + pubs[:1]), (K, pubs[:4] + ["00" * 31])]
+    for k, recipients in bad:
+        args = ["keys", "split", v.dir, "--threshold", k, "--out-dir", v.root / "shares"]
+        for p in recipients:
+            args += ["--recipient", p]
+        r = v.cli(*args, check=False)
+        assert r.returncode == EXIT_INVALID, (k, r.stderr)
+        assert v.key_file.exists() and not list((v.root / "shares").glob("*"))
+        assert not (v.root / "vault.tls-key").exists()
     args = ["keys", "split", v.dir, "--threshold", K, "--out-dir", v.root / "shares"]
     for p in pubs:
         args += ["--recipient", p]
+    v.start()
+    r = v.cli(*args, check=False)
+    assert r.returncode != EXIT_OK and "stop it" in r.stderr
+    stop_checked(v)
     out = Vault.last_json(v.cli(*args))
     assert out["threshold"] == K and len(out["shares"]) == N
     assert not v.key_file.exists(), "the key file is removed"
@@ -112,8 +127,8 @@ def test_sealed_server_unseals_with_k_shares(sealed):
         out = json.loads(unseal(v, lines[0]).stdout)
         assert out == {"sealed": True, "given": 1, "threshold": K}
         # A share of another vault: exit 5, count kept.
+        (v.root / "other-root").mkdir()
         other = Vault(v.bin, v.root / "other-root")
-        other.root.mkdir()
         other.init()
         other_pub = keygen(other, "oh1")
         keygen(other, "oh2")
