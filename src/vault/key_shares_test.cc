@@ -127,6 +127,26 @@ TEST_F(KeySharesTest, ShareLineRoundTripsAndItsCheckCatchesAnyFlip) {
   EXPECT_FALSE(ParseShare("coffre-master-key v1 " + share_hex));
 }
 
+// Known answer: a line made by an independent implementation of the check
+// value (Python's hashlib.blake2b, digest 32, of the bytes that
+// docs/key-custody.md lists; tests/fuzz/corpus/key_shares_fuzz/share.txt).
+TEST_F(KeySharesTest, KnownAnswerShareLine) {
+  const std::string line =
+      "coffre-key-share v1 000102030405060708090a0b0c0d0e0f 1 2 2 3 "
+      "0707070707070707070707070707070707070707070707070707070707070707 "
+      "d05ec2079402119ef8c0797fe9bf51d70a31afc1a3d98409554494d378db9994\n";
+  auto p = ParseShare(line);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(ToHex(p->vault_id), "000102030405060708090a0b0c0d0e0f");
+  EXPECT_EQ(p->generation, 1u);
+  EXPECT_EQ(p->share.index, 2);
+  EXPECT_EQ(p->threshold, 2u);
+  EXPECT_EQ(p->count, 3u);
+  EXPECT_EQ(ToHex(p->share.share.view()),
+            "0707070707070707070707070707070707070707070707070707070707070707");
+  EXPECT_EQ(FormatShare(*p), line);
+}
+
 TEST_F(KeySharesTest, SealedShareFilesOpenOnlyForTheirHolderAndAreAllOrNone) {
   std::vector<Holder> holders(3);
   crypto::SecretKey master = crypto::SecretKey::Random();
