@@ -60,7 +60,7 @@ Result<int64_t> CertificateNotAfter(const std::string& cert_pem) {
 
 ServerMetrics::ServerMetrics(const ServerMetricsOptions& options)
     : options_(options), requests_(RouteLabels()) {
-  if (auto t = CertificateNotAfter(options_.cert_pem)) not_after_ = *t;
+  if (auto t = CertificateNotAfter(options_.cert_pem)) pem_not_after_ = *t;
   requests_.Register(registry_);
   registry_.Add("coffre_sealed", "1 while the vault is sealed (requests refused), else 0.",
                 metrics::Type::kGauge, [this](metrics::Writer& w) {
@@ -87,27 +87,33 @@ ServerMetrics::ServerMetrics(const ServerMetricsOptions& options)
   registry_.Add("coffre_tls_certificate_expiry_timestamp_seconds",
                 "The served TLS certificate's notAfter, in seconds since the epoch.",
                 metrics::Type::kGauge, [this](metrics::Writer& w) {
-                  if (not_after_) {
+                  if (auto t = NotAfter()) {
                     w.Sample("coffre_tls_certificate_expiry_timestamp_seconds",
-                             static_cast<double>(*not_after_));
+                             static_cast<double>(*t));
                   }
                 });
   registry_.Add("coffre_tls_certificate_expiry_days",
                 "Days until the served TLS certificate expires (negative once expired).",
                 metrics::Type::kGauge, [this](metrics::Writer& w) {
-                  if (not_after_) {
+                  if (auto t = NotAfter()) {
                     const int64_t now = options_.runtime.clock().NowUnixSeconds();
                     w.Sample("coffre_tls_certificate_expiry_days",
-                             static_cast<double>(*not_after_ - now) / 86400.0);
+                             static_cast<double>(*t - now) / 86400.0);
                   }
                 });
 }
 
+std::optional<int64_t> ServerMetrics::NotAfter() const {
+  if (options_.certificate_not_after) return options_.certificate_not_after();
+  return pem_not_after_;
+}
+
 void ServerMetrics::CollectPrincipals(metrics::Writer& w, bool suspended_only) const {
-  auto listed = options_.runtime.directory().List();
-  if (!listed) return;  // no samples: the scrape shows the family empty
+  if (!listed_ || !*listed_) return;  // no samples: the scrape shows the family empty
+  const std::vector<auth::Principal>& listed =
+      **listed_;  // no samples: the scrape shows the family empty
   std::array<uint64_t, std::size(kKinds)> counts{};
-  for (const auth::Principal& p : *listed) {
+  for (const auth::Principal& p : listed) {
     if (suspended_only && !p.suspended) continue;
     for (size_t k = 0; k < std::size(kKinds); ++k) counts[k] += p.kind == kKinds[k];
   }
@@ -120,8 +126,8 @@ void ServerMetrics::CollectPrincipals(metrics::Writer& w, bool suspended_only) c
 }
 
 void ServerMetrics::CollectQuotaUsage(metrics::Writer& w) const {
-  auto listed = options_.runtime.directory().List();
-  if (!listed) return;
+  if (!listed_ || !*listed_) return;
+  const std::vector<auth::Principal>& listed = **listed_;
   const auto policy = options_.runtime.policy();
   guard::QuotaTracker& quotas = options_.runtime.guard().quotas();
   auto emit = [&](const auth::Principal& p, std::string_view limit, std::string_view window,
@@ -132,7 +138,7 @@ void ServerMetrics::CollectQuotaUsage(metrics::Writer& w) const {
     const metrics::Label labels[] = {{"principal", p.name}, {"limit", limit}, {"window", window}};
     w.Sample("coffre_quota_usage_ratio", labels, ratio);
   };
-  for (const auth::Principal& p : *listed) {
+  for (const auth::Principal& p : listed) {
     // End users are never named in a label: their names are personal data.
     if (p.kind == auth::Kind::kUser) continue;
     const policy::Limits* limits = policy->LimitsOf(p.role);
@@ -147,9 +153,12 @@ void ServerMetrics::CollectQuotaUsage(metrics::Writer& w) const {
 }
 
 std::string ServerMetrics::Render() const {
+  std::lock_guard lock(render_mu_);
+  listed_ = options_.runtime.directory().List();
   std::string out;
   metrics::Default().RenderTo(out);
   registry_.RenderTo(out);
+  listed_.reset();
   return out;
 }
 

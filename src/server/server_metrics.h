@@ -20,8 +20,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "app/runtime.h"
 #include "common/metrics.h"
@@ -38,6 +41,10 @@ struct ServerMetricsOptions {
   app::Runtime& runtime;
   std::string data_dir;  // whose files make coffre_store_size_bytes
   std::string cert_pem;  // the certificate served (its notAfter)
+  // Non-null: the served certificate's notAfter (unix seconds), read at
+  // each scrape, for a server that reloads its certificate; replaces
+  // cert_pem. nullopt: no certificate metrics.
+  std::function<std::optional<int64_t>()> certificate_not_after = nullptr;
   const std::atomic<bool>* sealed = nullptr;
 };
 
@@ -50,16 +57,20 @@ class ServerMetrics {
   RequestMetrics& requests() { return requests_; }
   // The process registry, then this server's families.
   std::string Render() const;
-  const metrics::Registry& registry() const { return registry_; }
 
  private:
   void CollectPrincipals(metrics::Writer& w, bool suspended_only) const;
   void CollectQuotaUsage(metrics::Writer& w) const;
+  std::optional<int64_t> NotAfter() const;
 
   ServerMetricsOptions options_;
-  std::optional<int64_t> not_after_;  // unix seconds; none if the PEM does not parse
+  std::optional<int64_t> pem_not_after_;  // of cert_pem; none if it does not parse
   RequestMetrics requests_;
   metrics::Registry registry_;
+  // The principals, listed once per Render for the collectors that need
+  // them (Render runs on one thread at a time: the listener's).
+  mutable std::mutex render_mu_;
+  mutable std::optional<Result<std::vector<auth::Principal>>> listed_;
 };
 
 // The notAfter of the first certificate of `cert_pem`, in unix seconds.

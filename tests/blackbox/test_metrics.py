@@ -145,6 +145,11 @@ def test_counters_and_histograms_grow_with_requests(served):
     assert admin.request("PUT", f"{PEOPLE}/{ref['id']}").status_code == 405
     assert admin.get("/v1/no-such-route").status_code == 404
     admin.close()
+    # Refused by the server before any route (a body over 1 MiB).
+    big = v.client("admin", "admin")
+    assert big.post(PEOPLE, data=b"x" * ((1 << 20) + 1),
+                    headers={"Content-Type": "application/json"}).status_code == 413
+    big.close()
     _, after = scrape(v)
 
     def delta(family, sample=None, **labels):
@@ -161,6 +166,8 @@ def test_counters_and_histograms_grow_with_requests(served):
                  route=rec, method="other", status="405") == 1
     assert delta("coffre_http_requests", "coffre_http_requests_total",
                  route="unmatched", method="other", status="404") == 1
+    assert delta("coffre_http_requests", "coffre_http_requests_total",
+                 route="unmatched", method="other", status="413") == 1
     assert delta("coffre_http_request_duration_seconds",
                  "coffre_http_request_duration_seconds_count", route="/healthz", method="GET") == 3
     inf = delta("coffre_http_request_duration_seconds", "coffre_http_request_duration_seconds_bucket",
