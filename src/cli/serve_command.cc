@@ -68,6 +68,7 @@ CLI::App* AddServe(CLI::App& app, Context& ctx) {
       for (const ConfigValue* v : ApplyServeConfig(file, *cmd, errors)) used.values.push_back(*v);
       CheckServeConfig(used, errors);
       if (!errors.empty()) {
+        SortByPosition(errors, *config);
         PrintErrors(errors);
         ctx.exit_code = 2;
         return;
@@ -111,6 +112,7 @@ void AddConfig(CLI::App& app, Context& ctx) {
     (void)ApplyServeConfig(config, *AddServe(scratch, scratch_ctx), errors);
     CheckServeConfig(config, errors);
     if (!errors.empty()) {
+      SortByPosition(errors, *file);
       PrintErrors(errors);
       std::cerr << "coffre: " << *file << ": " << errors.size()
                 << (errors.size() == 1 ? " error\n" : " errors\n");

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <utility>
@@ -436,6 +437,21 @@ std::vector<const ConfigValue*> ApplyServeConfig(const ServeConfig& config, CLI:
     }
   }
   return applied;
+}
+
+void SortByPosition(std::vector<std::string>& errors, const std::string& origin) {
+  auto position = [&](const std::string& e) {
+    std::pair<unsigned long, unsigned long> at{0, 0};
+    if (e.size() <= origin.size() || !e.starts_with(origin) || e[origin.size()] != ':') return at;
+    const char* p = e.c_str() + origin.size() + 1;
+    char* end = nullptr;
+    at.first = std::strtoul(p, &end, 10);
+    if (end != p && *end == ':') at.second = std::strtoul(end + 1, nullptr, 10);
+    return at;
+  };
+  std::stable_sort(errors.begin(), errors.end(), [&](const std::string& a, const std::string& b) {
+    return position(a) < position(b);
+  });
 }
 
 }  // namespace coffre::cli

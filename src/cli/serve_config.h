@@ -119,4 +119,8 @@ void CheckServeConfig(const ServeConfig& config, std::vector<std::string>& error
 std::vector<const ConfigValue*> ApplyServeConfig(const ServeConfig& config, CLI::App& serve,
                                                  std::vector<std::string>& errors);
 
+// Orders errors "ORIGIN:LINE:COLUMN: ..." by line and column (errors about
+// the file as a whole first), for printing.
+void SortByPosition(std::vector<std::string>& errors, const std::string& origin);
+
 }  // namespace coffre::cli
