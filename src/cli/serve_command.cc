@@ -23,12 +23,10 @@ CLI::App* AddServe(CLI::App& app, Context& ctx) {
   Examples(
       cmd,
       {"coffre serve vault", "coffre serve /var/lib/coffre/people --config /etc/coffre/people.toml",
-       "coffre serve /var/lib/coffre/people --config /etc/coffre/people.toml --listen "
-       "127.0.0.1:9443    # a flag overrides the file",
+       "coffre serve /var/lib/coffre/people --config /etc/coffre/people.toml --listen [::1]:9443",
        "coffre serve /srv/coffre/data --listen 10.0.0.5:8443 --key-file /etc/coffre/master.key",
        "coffre serve vault --alert-webhook https://alerts.example.org/coffre",
-       "coffre serve vault --listen 10.0.0.5:8443 --trusted-proxy 10.0.0.2 --proxy-protocol    # "
-       "behind HAProxy"});
+       "coffre serve vault --listen 10.0.0.5:8443 --trusted-proxy 10.0.0.2 --proxy-protocol"});
   auto a = std::make_shared<VaultArgs>();
   auto listen = std::make_shared<std::string>("127.0.0.1:8443");
   auto webhook = std::make_shared<std::string>();
