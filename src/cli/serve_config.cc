@@ -129,6 +129,15 @@ std::string_view Expected(ConfigType t) {
   return "";
 }
 
+// A name or value from the file, as an error message shows it: printable
+// ASCII, at most 80 bytes (a quoted TOML key may hold terminal escapes).
+std::string Shown(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 80)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (s.size() > 80) out += "...";
+  return out;
+}
+
 std::string Where(const std::string& origin, const toml::source_region& r) {
   return origin + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column);
 }
@@ -148,9 +157,9 @@ class Reader {
         if (const toml::table* sub = node.as_table()) {
           Table(*sub, path, out);
         } else {
-          Error(node.source(), path,
-                std::string("must be a table ([") + path + "]), not " +
-                    std::string(TypeName(node.type())));
+          Error(
+              node.source(), path,
+              "must be a table ([" + Shown(path) + "]), not " + std::string(TypeName(node.type())));
         }
       } else {
         std::string allowed = AllowedUnder(prefix);
@@ -181,7 +190,7 @@ class Reader {
 
   void Error(const toml::source_region& at, std::string_view path, const std::string& what) {
     found_.push_back({at.begin.line, at.begin.column,
-                      Where(origin_, at) + ": key '" + std::string(path) + "': " + what});
+                      Where(origin_, at) + ": key '" + Shown(path) + "': " + what});
   }
 
   void WrongType(const ConfigKey& key, const toml::node& node) {
@@ -296,7 +305,8 @@ std::string CheckValue(const ConfigValue& v) {
     case kCidrList:
       for (const std::string& c : v.args) {
         if (!server::ProxyTrust::Parse({c})) {
-          return "'" + c + "' is not a CIDR block or an address (like 10.0.0.0/8 or 2001:db8::/32)";
+          return "'" + Shown(c) +
+                 "' is not a CIDR block or an address (like 10.0.0.0/8 or 2001:db8::/32)";
         }
       }
       return {};

@@ -124,6 +124,9 @@ const BadCase kBad[] = {
      "f.toml:1:1: key 'listen': expected a string, found a table"},
     {"empty string", "[key]\nfile = \"\"\n",
      "f.toml:2:8: key 'key.file': must not be empty (leave the key out for the default)"},
+    {"terminal escape in a quoted key", "\"x\\u001b[2J\" = 1\n",
+     "f.toml:1:1: key 'x?[2J': unknown key (allowed at the top: listen, audit_anchor, "
+     "erasure_journal, key, limits, proxy, webhook)"},
     {"syntax", "listen = \"127.0.0.1:1\"\n[limits\n", nullptr},
 };
 
