@@ -96,8 +96,9 @@ void AddConfig(CLI::App& app, Context& ctx) {
       "check",
       "check a serve config file: unknown keys, types, values, the files it names; every error "
       "with its line (exit 2), else one line OK");
-  Examples(check, {"coffre config check /etc/coffre/people.toml",
-                   "coffre config check /usr/share/doc/coffre/coffre.example.toml"});
+  Examples(check,
+           {"coffre config check /etc/coffre/people.toml",
+            "coffre config check ./people.toml    # relative paths inside: to its directory"});
   auto file = std::make_shared<std::string>();
   check->add_option("FILE", *file, "the TOML config file `serve --config` would read")->required();
   check->callback([&ctx, file] {
