@@ -14,6 +14,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <fmt/core.h>
+#include <spdlog/version.h>
+#include <toml++/impl/version.h>
+
 #include <boost/version.hpp>
 #include <filesystem>
 #include <fstream>
@@ -186,7 +190,16 @@ TEST_F(CliHelpTest, VersionPrintsFormatsAndLibraries) {
                   std::to_string(BOOST_VERSION / 100 % 1000) + "." +
                   std::to_string(BOOST_VERSION % 100)))
       << r.out;
-  EXPECT_EQ(lines.size(), 8u) << r.out;
+  EXPECT_TRUE(has("spdlog " + std::to_string(SPDLOG_VER_MAJOR) + "." +
+                  std::to_string(SPDLOG_VER_MINOR) + "." + std::to_string(SPDLOG_VER_PATCH)))
+      << r.out;
+  EXPECT_TRUE(has("fmt " + std::to_string(FMT_VERSION / 10000) + "." +
+                  std::to_string(FMT_VERSION / 100 % 100) + "." + std::to_string(FMT_VERSION % 100)))
+      << r.out;
+  EXPECT_TRUE(has("toml++ " + std::to_string(TOML_LIB_MAJOR) + "." +
+                  std::to_string(TOML_LIB_MINOR) + "." + std::to_string(TOML_LIB_PATCH)))
+      << r.out;
+  EXPECT_EQ(lines.size(), 11u) << r.out;
   EXPECT_EQ(r.err, "");
 }
 
