@@ -7,17 +7,16 @@
 // The command tree is the one RegisterCommands builds, walked in process, so
 // that a new subcommand is held to the rule without editing this test; its
 // --help is then read from the real binary.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <openssl/crypto.h>
 #include <rocksdb/version.h>
 #include <sodium.h>
-
-#include <CLI/CLI.hpp>
-#include <algorithm>
-#include <fmt/core.h>
 #include <spdlog/version.h>
 #include <toml++/impl/version.h>
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/version.hpp>
 #include <filesystem>
 #include <fstream>
@@ -194,7 +193,8 @@ TEST_F(CliHelpTest, VersionPrintsFormatsAndLibraries) {
                   std::to_string(SPDLOG_VER_MINOR) + "." + std::to_string(SPDLOG_VER_PATCH)))
       << r.out;
   EXPECT_TRUE(has("fmt " + std::to_string(FMT_VERSION / 10000) + "." +
-                  std::to_string(FMT_VERSION / 100 % 100) + "." + std::to_string(FMT_VERSION % 100)))
+                  std::to_string(FMT_VERSION / 100 % 100) + "." +
+                  std::to_string(FMT_VERSION % 100)))
       << r.out;
   EXPECT_TRUE(has("toml++ " + std::to_string(TOML_LIB_MAJOR) + "." +
                   std::to_string(TOML_LIB_MINOR) + "." + std::to_string(TOML_LIB_PATCH)))

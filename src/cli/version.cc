@@ -1,10 +1,9 @@
 #include "cli/version.h"
 
+#include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <rocksdb/version.h>
 #include <sodium.h>
-
-#include <fmt/core.h>
 #include <spdlog/version.h>
 #include <toml++/impl/version.h>
 
