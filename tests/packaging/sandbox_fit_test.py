@@ -16,11 +16,21 @@ what it did to packaging/coffre@.service:
     /proc/sys/kernel/random/uuid, which RocksDB falls back from.
 A self-check feeds the checker a trace line that breaks each rule.
 
+Then, as root where namespaces can be made, it runs the server in what of the
+sandbox a shell can build without systemd: its own mount and PID namespaces,
+the whole file system read-only but the three ReadWritePaths (bind mounts),
+/proc with subset=pid and hidepid=invisible, as a uid without a passwd entry
+(the vault's owner), no supplementary groups, no capabilities in any set and
+no_new_privs. The server must serve, take an import, an erasure and a sweep
+over its admin socket from commands run as root (which become that uid:
+src/cli/run_as_owner.h), stop cleanly, and leave no file of another owner.
+
     sandbox_fit_test.py COFFRE SOURCE_DIR UNIT
 Exit 77 (skipped) without strace or systemd-analyze.
 """
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -126,7 +136,92 @@ def violations(trace_lines, allowed, rw_paths, families):
 
 
 def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+    done = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if done.returncode != 0:
+        sys.exit("FAIL: %s exited %d: %s" % (" ".join(cmd[:3]), done.returncode, done.stderr))
+    return done
+
+
+def serve_and_work(coffre, vault, server, tmp):
+    """Reads the server's address, does a server's work through it, stops it."""
+    try:
+        line = server.stdout.readline()
+        match = re.search(r'"listening":"([^"]+)"', line)
+        if not match:
+            raise AssertionError("the server did not start: %r" % line)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with urllib.request.urlopen(match.group(1) + "/healthz", context=context,
+                                    timeout=30) as r:
+            assert r.status == 200, r.status
+        people = run([coffre, "gen", "--count", "30"]).stdout
+        ids = os.path.join(os.path.dirname(vault), "ids.ndjson")  # writable by the owner
+        rejects = os.path.join(os.path.dirname(vault), "rejects")
+        run([coffre, "import", vault, "people", "-", "--ids-out", ids, "--rejects", rejects],
+            input=people)
+        run([coffre, "principal", "add", vault, "crm", "--kind", "service",
+             "--role", "support_agent"])
+        with open(ids) as f:
+            subject = re.search(r'"subject":"([0-9a-f]+)"', f.readline()).group(1)
+        run([coffre, "erase-subject", vault, subject])
+        run([coffre, "retention", "run", vault])
+    finally:
+        # The server is the child of strace or unshare: SIGTERM, its clean stop.
+        with open("/proc/%d/task/%d/children" % (server.pid, server.pid)) as f:
+            children = f.read().split()
+        for child in children:
+            os.kill(int(child), signal.SIGTERM)
+        server.wait(timeout=120)
+
+
+# The sandbox a shell can build: $1 the vault, then the command.
+EMULATED_SANDBOX = r"""
+set -e
+vault=$1; uid=$2; shift 2
+for p in "$vault" "$vault.erasures" "$vault.audit-anchor"; do mount --bind "$p" "$p"; done
+mount --bind / / 2>/dev/null || true
+mount -o remount,bind,ro /
+mount -t proc -o subset=pid,hidepid=invisible proc /proc
+exec setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs \
+  --bounding-set=-all --inh-caps=-all --ambient-caps=-all -- "$@"
+"""
+
+
+def emulated_sandbox(coffre, src, tmp):
+    """Phase 2 (see the module's help); a reason when it cannot run here."""
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"):
+        return "needs root, unshare and setpriv"
+    if subprocess.run(["unshare", "-m", "-p", "-f", "true"], capture_output=True).returncode:
+        return "namespaces cannot be made here"
+    uid = 61000
+    while True:
+        try:
+            pwd.getpwuid(uid)
+            uid += 1
+        except KeyError:
+            break
+    base = os.path.join(tmp, "sandboxed")
+    os.mkdir(base)
+    os.chmod(tmp, 0o755)
+    vault = os.path.join(base, "people")
+    run([coffre, "init", vault, "--schema", os.path.join(src, "examples/people.toml"),
+         "--policy", os.path.join(src, "examples/people-policy.toml")])
+    run(["chown", "-R", "%d:%d" % (uid, uid), base])
+    server = subprocess.Popen(
+        ["unshare", "-m", "-p", "-f", "--propagation", "private", "sh", "-c", EMULATED_SANDBOX,
+         "sh", vault, str(uid), coffre, "serve", vault, "--listen", "127.0.0.1:0"],
+        cwd="/", env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    serve_and_work(coffre, vault, server, tmp)
+    if server.returncode != 0:
+        sys.exit("FAIL: the sandboxed server exited %d: %s" % (server.returncode,
+                                                             server.stderr.read()))
+    strays = run(["find", base, "(", "!", "-uid", str(uid), "-o", "!", "-gid", str(uid), ")",
+                  "-print"]).stdout
+    if strays:
+        sys.exit("FAIL: files of another owner beside the sandboxed server: " + strays)
+    return None
 
 
 def main():
@@ -167,28 +262,7 @@ def main():
             ["strace", "-f", "-qq", "-s", "4096", "-o", trace, "--", coffre, "serve", vault,
              "--listen", "127.0.0.1:0"], cwd="/", env=env, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True)
-        try:
-            url = re.search(r'"listening":"([^"]+)"', server.stdout.readline()).group(1)
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            with urllib.request.urlopen(url + "/healthz", context=context, timeout=30) as r:
-                assert r.status == 200, r.status
-            people = run([coffre, "gen", "--count", "30"]).stdout
-            ids = os.path.join(tmp, "ids.ndjson")
-            run([coffre, "import", vault, "people", "-", "--ids-out", ids], input=people)
-            run([coffre, "principal", "add", vault, "crm", "--kind", "service",
-                 "--role", "support_agent"])
-            with open(ids) as f:
-                subject = re.search(r'"subject":"([0-9a-f]+)"', f.readline()).group(1)
-            run([coffre, "erase-subject", vault, subject])
-            run([coffre, "retention", "run", vault])
-        finally:
-            with open("/proc/%d/task/%d/children" % (server.pid, server.pid)) as f:
-                children = f.read().split()
-            for child in children:
-                os.kill(int(child), signal.SIGTERM)
-            server.wait(timeout=120)
+        serve_and_work(coffre, vault, server, tmp)
         with open(trace) as f:
             lines = f.readlines()
         # The work was the server's (over its admin socket), not the CLI's own.
@@ -204,6 +278,9 @@ def main():
         calls = {m.group(1) for m in map(CALL.match, lines) if m}
         print("ok: %d trace lines, %d distinct system calls, all within the unit"
               % (len(lines), len(calls)))
+        why_not = emulated_sandbox(coffre, src, tmp)
+        print("ok: the server ran in the emulated sandbox" if why_not is None
+              else "emulated sandbox not run: " + why_not)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
