@@ -14,7 +14,6 @@
 #include <set>
 #include <string_view>
 
-#include "api/record_json.h"
 #include "api/routes.h"
 #include "approval/approvals.h"
 #include "auth/test_passwords.h"
@@ -23,6 +22,7 @@
 #include "credentials/credentials.h"
 #include "gen/people_gen.h"
 #include "guard/guard.h"
+#include "vault/record_json.h"
 
 namespace coffre::api {
 namespace {
@@ -95,7 +95,7 @@ class ApiTest : public ::testing::Test {
       std::string line;
       people.NextNdjson(line);
       json::value storage;
-      auto inputs = FieldsFromJson(line, storage);
+      auto inputs = vault::FieldsFromJson(line, storage);
       ASSERT_TRUE(inputs);
       auto ref = vault_->Put("people", *inputs);
       ASSERT_TRUE(ref) << ref.error().message;
@@ -554,7 +554,7 @@ TEST_F(ApiTest, ScopedSearchLimitsTheHitsInScopeNotTheCandidates) {
     o["agency"] = i < 3 ? "ZZZ-other" : "ZZZ-own";
     std::string text = json::serialize(o);
     json::value storage;
-    auto inputs = FieldsFromJson(text, storage);
+    auto inputs = vault::FieldsFromJson(text, storage);
     ASSERT_TRUE(inputs);
     auto ref = vault_->Put("people", *inputs);
     ASSERT_TRUE(ref) << ref.error().message;

@@ -325,6 +325,28 @@ def test_metrics_are_off_by_default_and_bad_addresses_are_refused(served, coffre
             v.start(["--metrics-listen", "127.0.0.1:0"])
 
 
+def test_the_config_file_key_turns_metrics_on(served, tmp_path):
+    """[metrics] listen in --config FILE starts the listener; the flag wins."""
+    v = served["vault"]
+    stop_checked(v)
+    conf = tmp_path / "coffre.toml"
+    conf.write_text('[metrics]\nlisten = "127.0.0.1:0"\n')
+    conf.chmod(0o640)
+    try:
+        v.start(["--config", str(conf)])
+        assert "metrics" in v.ready, v.ready
+        status, _, text = scrape_raw(v)
+        assert status == 200 and "coffre_sealed 0" in text
+        stop_checked(v)
+        conf.write_text('[metrics]\nlisten = "127.0.0.1:notaport"\n')
+        r = subprocess.run([str(v.bin), "config", "check", str(conf)], capture_output=True,
+                           text=True, timeout=60, env=child_env(), cwd=v.root)
+        assert r.returncode == 2 and "metrics.listen" in r.stderr, (r.returncode, r.stderr)
+    finally:
+        if not v.running():
+            v.start(["--metrics-listen", "127.0.0.1:0"])
+
+
 def _dashboard_metrics(doc):
     """Metric names in the dashboard's PromQL expressions."""
     exprs = []
