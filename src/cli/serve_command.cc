@@ -26,6 +26,7 @@ CLI::App* AddServe(CLI::App& app, Context& ctx) {
        "coffre serve /var/lib/coffre/people --config /etc/coffre/people.toml --listen [::1]:9443",
        "coffre serve /srv/coffre/data --listen 10.0.0.5:8443 --key-file /etc/coffre/master.key",
        "coffre serve vault --alert-webhook https://alerts.example.org/coffre",
+       "coffre serve vault --metrics-listen 127.0.0.1:9464",
        "coffre serve vault --listen 10.0.0.5:8443 --trusted-proxy 10.0.0.2 --proxy-protocol"});
   auto a = std::make_shared<VaultArgs>();
   auto listen = std::make_shared<std::string>("127.0.0.1:8443");
@@ -51,6 +52,9 @@ CLI::App* AddServe(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-connections-per-source", edge->max_connections_per_source,
                   "connections at once per client address, an IPv6 client per /64 (default 256)")
       ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--metrics-listen", edge->metrics_listen,
+                  "ADDRESS:PORT: serve Prometheus metrics over plain HTTP there, at /metrics "
+                  "(off by default; e.g. 127.0.0.1:9464; docs/operations.md)");
   cmd->add_option("--alert-webhook", *webhook,
                   "also POST each alert as JSON to this https URL (or http to a loopback address)");
   cmd->add_option("--alert-webhook-ca", *webhook_ca,

@@ -46,6 +46,8 @@ constexpr ConfigKey kKeys[] = {
      "also POST each alert as JSON here: https, or http to a loopback address"},
     {"webhook.ca", kPath, "--alert-webhook-ca", kReadableFile,
      "PEM CA certificates for the webhook (default: the system's)"},
+    {"metrics.listen", kString, "--metrics-listen", kListen,
+     "address and port of the Prometheus metrics listener (plain HTTP, GET /metrics)"},
 };
 
 constexpr size_t kMaxConfigBytes = 1 << 20;

@@ -68,7 +68,6 @@ enum class ConfigCheck {
 //   {"key.shamir", kBool, "--shamir"?, kNone, ...}
 //   {"log.format", kString, "--log-format", kNone, ...}
 //   {"log.level", kString, "--log-level", kNone, ...}
-//   {"metrics.listen", kString, "--metrics-listen", kListen, ...}
 struct ConfigKey {
   std::string_view path;  // "limits.max_connections"
   ConfigType type;

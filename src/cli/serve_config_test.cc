@@ -60,6 +60,9 @@ protocol = true
 [webhook]
 url = "https://alerts.example.org/coffre"
 ca = "/etc/ssl/certs/ca-certificates.crt"
+
+[metrics]
+listen = "127.0.0.1:9464"
 )";
 
 TEST(ServeConfigParse, GoodFileGivesEveryValueAsItsFlagTakesIt) {
@@ -80,6 +83,8 @@ TEST(ServeConfigParse, GoodFileGivesEveryValueAsItsFlagTakesIt) {
             (std::vector<std::string>{"10.0.0.2/32", "2001:db8::/32"}));
   EXPECT_EQ(Find(c, "proxy.protocol")->args, std::vector<std::string>{"true"});
   EXPECT_EQ(Find(c, "key.file")->key->flag, "--key-file");
+  EXPECT_EQ(Find(c, "metrics.listen")->args, std::vector<std::string>{"127.0.0.1:9464"});
+  EXPECT_EQ(Find(c, "metrics.listen")->key->flag, "--metrics-listen");
 }
 
 TEST(ServeConfigParse, AnEmptyFileIsValidAndSetsNothing) {
@@ -99,12 +104,12 @@ struct BadCase {
 const BadCase kBad[] = {
     {"unknown top-level key", "listen = \"127.0.0.1:1\"\n\nlisten_address = \"0.0.0.0:1\"\n",
      "f.toml:3:1: key 'listen_address': unknown key (allowed at the top: listen, audit_anchor, "
-     "erasure_journal, key, limits, proxy, webhook)"},
+     "erasure_journal, key, limits, proxy, webhook, metrics)"},
     {"typo in a table", "[proxy]\nprotocol = true\ntrustd = [\"10.0.0.2\"]\n",
      "f.toml:3:1: key 'proxy.trustd': unknown key (allowed in [proxy]: trusted, protocol)"},
     {"unknown table", "listen = \"127.0.0.1:1\"\n[tsl]\ncert = \"a.pem\"\n",
      "f.toml:2:2: key 'tsl': unknown key (allowed at the top: listen, audit_anchor, "
-     "erasure_journal, key, limits, proxy, webhook)"},
+     "erasure_journal, key, limits, proxy, webhook, metrics)"},
     {"dotted key", "limits.max_conections = 5\n",
      "f.toml:1:8: key 'limits.max_conections': unknown key (allowed in [limits]: "
      "max_connections, max_connections_per_source)"},
@@ -126,7 +131,7 @@ const BadCase kBad[] = {
      "f.toml:2:8: key 'key.file': must not be empty (leave the key out for the default)"},
     {"terminal escape in a quoted key", "\"x\\u001b[2J\" = 1\n",
      "f.toml:1:1: key 'x?[2J': unknown key (allowed at the top: listen, audit_anchor, "
-     "erasure_journal, key, limits, proxy, webhook)"},
+     "erasure_journal, key, limits, proxy, webhook, metrics)"},
     {"syntax", "listen = \"127.0.0.1:1\"\n[limits\n", nullptr},
 };
 
