@@ -22,7 +22,9 @@
 #include "server/admin_socket.h"
 #include "server/client_address.h"
 #include "server/https_server.h"
+#include "server/metrics_listener.h"
 #include "server/process_limits.h"
+#include "server/server_metrics.h"
 #include "server/tls_material.h"
 #include "vault/key_shares.h"
 
@@ -74,6 +76,14 @@ void SetEdgeLimits(const ServeOptions& options, HttpsOptions& ho) {
     ho.max_connections_per_source = options.max_connections_per_source;
   ho.trusted_proxies = options.trusted_proxies;
   ho.proxy_protocol = options.proxy_protocol;
+}
+
+// 503 for a read whose audit entries could not be made durable, counted
+// under the route that was asked.
+api::Response AuditUnavailable(uint16_t route) {
+  api::Response r = api::Api::AuditUnavailable();
+  r.route = route;
+  return r;
 }
 
 // The periodic duties of a serving process, on one thread woken every
@@ -225,6 +235,29 @@ Result<std::vector<std::string>> ResolveListenHost(const std::string& host) {
   return v4;
 }
 
+// The address of --metrics-listen (the first its host resolves to), checked
+// before anything opens.
+Result<MetricsListenerOptions> MetricsAddress(const std::string& text) {
+  auto parsed = ParseListen(text);
+  if (!parsed) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "--metrics-listen: expected ADDRESS:PORT, like 127.0.0.1:9464");
+  }
+  auto resolved = ResolveListenHost(parsed->host);
+  if (!resolved) {
+    return Fail(ErrorCode::kInvalidArgument, "--metrics-listen: cannot resolve " + parsed->host);
+  }
+  for (const std::string& a : *resolved) {
+    if (!IsLoopback(a)) {
+      std::cerr << "coffre: warning: metrics on non-loopback address " << a
+                << ": anyone who reaches it reads request counts and principal names (firewall "
+                   "it, or scrape through a proxy)\n";
+      break;
+    }
+  }
+  return MetricsListenerOptions{.address = resolved->front(), .port = parsed->port};
+}
+
 api::Response SealedResponse(const api::Request& r) {
   std::string_view path = r.target;
   path = path.substr(0, path.find('?'));
@@ -252,7 +285,8 @@ struct Serving {
 };
 
 Result<std::unique_ptr<Serving>> OpenServing(const ServeOptions& options,
-                                             const app::RuntimeOptions& ro) {
+                                             const app::RuntimeOptions& ro,
+                                             const std::atomic<bool>* sealed) {
   auto s = std::make_unique<Serving>();
   COFFRE_ASSIGN_OR_RETURN(s->rt, app::Runtime::Open(ro));
   app::Runtime& rt = *s->rt;
@@ -266,7 +300,8 @@ Result<std::unique_ptr<Serving>> OpenServing(const ServeOptions& options,
                                                     .cards = &rt.cards(),
                                                     .credentials = &rt.credentials(),
                                                     .retention = &rt.retention(),
-                                                    .approvals = &rt.approvals()});
+                                                    .approvals = &rt.approvals(),
+                                                    .sealed = sealed});
   s->admin = std::make_unique<app::Admin>(rt);
   return s;
 }
@@ -282,10 +317,13 @@ class SealState {
 
   Serving* live() const { return live_.load(std::memory_order_acquire); }
   bool sealed() const { return live() == nullptr; }
+  // True until the vault is open (the Api's /readyz and coffre_sealed).
+  const std::atomic<bool>* sealed_flag() const { return &sealed_flag_; }
   // Set once, before any request (a vault with a key file).
   void Open(std::unique_ptr<Serving> s) {
     owned_ = std::move(s);
     live_.store(owned_.get(), std::memory_order_release);
+    sealed_flag_.store(false, std::memory_order_relaxed);
   }
 
   // The admin socket's requests: unseal and seal.status always, the rest
@@ -339,7 +377,7 @@ class SealState {
       if (!key) return Fail(key.error());
       app::RuntimeOptions ro = ro_;
       ro.master_key = &*key;
-      auto serving = OpenServing(options_, ro);
+      auto serving = OpenServing(options_, ro, &sealed_flag_);
       if (!serving) {
         std::cerr << "coffre: unseal failed, every share dropped: " << serving.error().message
                   << "\n";
@@ -364,6 +402,7 @@ class SealState {
   std::unique_ptr<vault::Unsealer> unsealer_;  // under mu_; null for a key file
   std::unique_ptr<Serving> owned_;
   std::atomic<Serving*> live_{nullptr};
+  std::atomic<bool> sealed_flag_{true};
 };
 
 // A private key file: refused if group or others may read it.
@@ -408,6 +447,10 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   // Before anything: a sealed server combines shares before it opens a vault.
   COFFRE_TRY(crypto::Init());
   COFFRE_ASSIGN_OR_RETURN(ListenAddress listen, ParseListen(options.listen));
+  std::optional<MetricsListenerOptions> metrics_at;
+  if (!options.metrics_listen.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(metrics_at, MetricsAddress(options.metrics_listen));
+  }
   // A name is resolved: the loopback rule holds only if every address it
   // stands for is a loopback one; the server binds the first (IPv4 first).
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> addresses, ResolveListenHost(listen.host));
@@ -441,11 +484,26 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   if (view) {
     COFFRE_TRY(LoadSealedTls(*view, ro.dir, listen.host, loopback_only, ho));
   } else {
-    COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<Serving> serving, OpenServing(options, ro));
+    COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<Serving> serving,
+                            OpenServing(options, ro, state.sealed_flag()));
     COFFRE_TRY(LoadTls(serving->rt->vault(), listen.host, loopback_only, ho));
     state.Open(std::move(serving));
   }
   SetEdgeLimits(options, ho);
+  // Counted only when exposed: without --metrics-listen the request path
+  // does not even read the clock for it. A sealed server has no runtime
+  // yet: its values appear once unsealed, coffre_sealed at once.
+  std::optional<ServerMetrics> server_metrics;
+  if (metrics_at) {
+    server_metrics.emplace(ServerMetricsOptions{.runtime = [&state]() -> app::Runtime* {
+                                                  Serving* s = state.live();
+                                                  return s != nullptr ? s->rt.get() : nullptr;
+                                                },
+                                                .data_dir = ro.dir,
+                                                .cert_pem = ho.cert_pem,
+                                                .sealed = state.sealed_flag()});
+    ho.request_metrics = &server_metrics->requests();
+  }
 
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket,
                           AdminSocket::Start(app::AdminSocketPath(ro.dir),
@@ -472,12 +530,13 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
       reply(std::move(response));
       return true;
     }
+    const uint16_t route = response.route;
     Status queued = s->rt->audit().AppendBatchAsync(
         std::move(deferred),
         [reply, response = std::move(response)](const Result<uint64_t>& durable) mutable {
-          reply(durable ? std::move(response) : api::Api::AuditUnavailable());
+          reply(durable ? std::move(response) : AuditUnavailable(response.route));
         });
-    if (!queued) reply(api::Api::AuditUnavailable());
+    if (!queued) reply(AuditUnavailable(route));
     return true;
   };
   COFFRE_ASSIGN_OR_RETURN(auto https, HttpsServer::Start(
@@ -502,17 +561,31 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   } barrier{*admin_socket, state};
   crypto::Wipe(ho.key_pem.data(), ho.key_pem.size());
 
+  std::unique_ptr<MetricsListener> metrics_listener;
+  if (metrics_at) {
+    COFFRE_ASSIGN_OR_RETURN(
+        metrics_listener, MetricsListener::Start(
+                              *metrics_at, [&server_metrics] { return server_metrics->Render(); }));
+  }
+
   if (Serving* s = state.live()) s->housekeeper = std::make_unique<Housekeeper>(*s->rt);
 
   std::string shown_host =
       ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;
-  ready << R"({"listening":"https://)" << shown_host << ":" << https->port() << "\"}" << std::endl;
+  ready << R"({"listening":"https://)" << shown_host << ":" << https->port() << '"';
+  if (metrics_listener) {
+    const std::string& a = metrics_at->address;
+    ready << R"(,"metrics":"http://)" << (a.find(':') != std::string::npos ? "[" + a + "]" : a)
+          << ":" << metrics_listener->port() << "/metrics\"";
+  }
+  ready << "}" << std::endl;
   std::cerr << "coffre: serving " << ro.dir << " on https://" << shown_host << ":" << https->port()
             << " (admin socket " << app::AdminSocketPath(ro.dir) << ")"
             << (state.sealed() ? ", sealed: unseal it with coffre unseal " + ro.dir : "") << "\n";
 
   https->Run();  // until SIGTERM/SIGINT, then drained
 
+  if (metrics_listener) metrics_listener->Stop();
   admin_socket->Stop();  // no unseal from here on
   if (Serving* s = state.live()) {
     s->housekeeper->Stop();
