@@ -8,7 +8,9 @@ Then `keys rotate` makes a new set and the old shares stop working.
 """
 import json
 import subprocess
+
 import pytest
+import requests
 
 from conftest import (EXIT_DENIED, EXIT_FAILURE, EXIT_INVALID, EXIT_OK, Vault, build_vault, child_env,
                       stop_checked)
@@ -103,9 +105,20 @@ def test_split_files_are_private_and_sealed(sealed):
     assert r.returncode == EXIT_FAILURE and "coffre unseal" in r.stderr
 
 
+def sealed_gauge(v):
+    """coffre_sealed from the metrics listener, by a real Prometheus parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+    text = requests.get(v.ready["metrics"], timeout=30).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "coffre_sealed":
+            return family.samples[0].value
+    raise AssertionError("no coffre_sealed in the scrape")
+
+
 def test_sealed_server_unseals_with_k_shares(sealed):
     v = sealed.vault
-    v.start()
+    v.start(["--metrics-listen", "127.0.0.1:0"])
+    assert sealed_gauge(v) == 1
     c = v.client("support", purpose="support")
     try:
         assert c.get("/healthz").status_code == 200
@@ -154,6 +167,7 @@ def test_sealed_server_unseals_with_k_shares(sealed):
         out = json.loads(pipe_unseal(v, "h5", sealed.shares[4]).stdout)
         assert out == {"sealed": False, "given": K, "threshold": K}
         assert c.get("/readyz").status_code == 200
+        assert sealed_gauge(v) == 0
         r = c.get(f"/v1/collections/people/records/{rec}")
         assert r.status_code == 200, r.text
         assert v.cli("principal", "list", v.dir).returncode == EXIT_OK
