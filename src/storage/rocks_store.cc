@@ -395,6 +395,18 @@ class RocksStore final : public Store {
     return Ok();
   }
 
+  Status CopyLiveFiles(const LiveFileVisitor& copy) override {
+    COFFRE_TRY(RefuseIfReadOnly("copy the live files of"));
+    // Pinned: no file is deleted (compaction, MANIFEST roll, log recycling)
+    // until EnableFileDeletions; the pair nests with the compactions' own.
+    rocksdb::Status s = db_->DisableFileDeletions();
+    if (!s.ok()) return Fail(FromRocks(s, "cannot pin the files of store " + path_));
+    Status result = CopyPinned(copy);
+    s = db_->EnableFileDeletions(/*force=*/false);
+    if (!s.ok() && result) return Fail(FromRocks(s, "cannot unpin the files of store " + path_));
+    return result;
+  }
+
  private:
   Result<rocksdb::ColumnFamilyHandle*> Handle(Space space) const {
     if (!ValidSpace(space)) {
@@ -408,6 +420,27 @@ class RocksStore final : public Store {
     if (!read_only_) return Ok();
     return Fail(ErrorCode::kFailedPrecondition,
                 "cannot " + std::string(what) + " store " + path_ + ": opened read-only");
+  }
+
+  // One consistent view of every file (RocksDB's own Checkpoint uses the
+  // same call): memtables flushed first (wal_size_for_flush 0), then the
+  // table files, the MANIFEST and the logs, each with the size that belongs
+  // to the view, and CURRENT's contents.
+  Status CopyPinned(const LiveFileVisitor& copy) {
+    rocksdb::LiveFilesStorageInfoOptions opts;
+    opts.wal_size_for_flush = 0;
+    std::vector<rocksdb::LiveFileStorageInfo> files;
+    rocksdb::Status s = db_->GetLiveFilesStorageInfo(opts, &files);
+    if (!s.ok()) return Fail(FromRocks(s, "cannot list the live files of store " + path_));
+    for (const rocksdb::LiveFileStorageInfo& f : files) {
+      LiveFile file;
+      file.name = f.relative_filename;
+      file.path = f.directory + "/" + f.relative_filename;
+      file.size = f.size;
+      if (!f.replacement_contents.empty()) file.contents = f.replacement_contents;
+      COFFRE_TRY(copy(file));
+    }
+    return Ok();
   }
 
   Status FlushAll() {
