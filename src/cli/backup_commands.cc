@@ -65,8 +65,8 @@ Status Backup(const VaultArgs& a, const std::string& out_arg) {
   const int fds[] = {fd};
   const boost::json::object request{{"op", "backup.create"}};
   // No deadline: a large vault takes as long as it takes to copy.
-  COFFRE_ASSIGN_OR_RETURN(
-      auto remote, app::TryAdminSocket(app::AdminSocketPath(dir), request, fds, /*timeout=*/-1));
+  COFFRE_ASSIGN_OR_RETURN(auto remote, app::TryAdminSocket(app::AdminSocketPath(dir), request, fds,
+                                                           /*answer_timeout_ms=*/-1));
   boost::json::object answer;
   if (remote) {
     answer = std::move(*remote);
