@@ -26,6 +26,8 @@ import threading
 import time
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from conftest import (EXIT_DENIED, EXIT_EXISTS, EXIT_INTEGRITY, EXIT_NOT_FOUND, POLICY, Vault,
                       stop_checked, wait_for)
@@ -224,6 +226,27 @@ def test_a_changed_added_or_missing_file_or_another_key_is_refused_and_leaves_no
         damage(copy)
         refused(copy, EXIT_INTEGRITY, named)
         shutil.rmtree(copy)
+
+    # A forger without the master key changes a file, recomputes the
+    # manifest and signs it with a key of their own: the signature checks
+    # out under the key manifest.sig names, but that key is not the one the
+    # vault's keyring derives, so the restore refuses it.
+    copy = v.root / "forged"
+    shutil.copytree(backup, copy)
+    flip_one_byte(copy / "data" / sst.name)
+    forged = json.loads((copy / "manifest.json").read_text())
+    forger = Ed25519PrivateKey.generate()
+    public = forger.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    forged["audit"]["public_key"] = public
+    for f in forged["files"]:
+        data = (copy / f["path"]).read_bytes()
+        f["size"], f["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    text = json.dumps(forged) + "\n"
+    (copy / "manifest.json").write_text(text)
+    signature = forger.sign(b"coffre-backup-manifest v1\n" + text.encode()).hex()
+    (copy / "manifest.sig").write_text(f"coffre-backup-signature v1 {public} {signature}\n")
+    refused(copy, EXIT_INTEGRITY, "not signed by this vault's audit key")
+    shutil.rmtree(copy)
 
     # Another vault's master key does not open it: exit 5.
     other = Vault(v.bin, v.root, name="other")
