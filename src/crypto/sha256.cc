@@ -1,27 +1,34 @@
 #include "crypto/sha256.h"
 
-#include <sodium.h>
+#include <openssl/evp.h>
+
+#include <cstdlib>
 
 namespace coffre::crypto {
 
-static_assert(sizeof(crypto_hash_sha256_state) <= 128);
+void Sha256::Free::operator()(evp_md_ctx_st* ctx) const { EVP_MD_CTX_free(ctx); }
 
-namespace {
-crypto_hash_sha256_state* State(std::array<unsigned char, 128>& raw) {
-  return reinterpret_cast<crypto_hash_sha256_state*>(raw.data());
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  // Allocation or initialisation failure of a built-in digest leaves no way
+  // to compute a correct hash: stop rather than list a wrong one.
+  if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) std::abort();
 }
-}  // namespace
 
-Sha256::Sha256() { crypto_hash_sha256_init(State(state_)); }
+Sha256::~Sha256() = default;
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
 void Sha256::Update(std::string_view bytes) {
-  crypto_hash_sha256_update(State(state_), reinterpret_cast<const unsigned char*>(bytes.data()),
-                            bytes.size());
+  if (EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) != 1) std::abort();
 }
 
 std::string Sha256::Finish() {
   std::string out(kSha256Bytes, '\0');
-  crypto_hash_sha256_final(State(state_), reinterpret_cast<unsigned char*>(out.data()));
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(ctx_.get(), reinterpret_cast<unsigned char*>(out.data()), &n) != 1 ||
+      n != kSha256Bytes) {
+    std::abort();
+  }
   return out;
 }
 
