@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -423,12 +424,14 @@ class RocksStore final : public Store {
   }
 
   // One consistent view of every file (RocksDB's own Checkpoint uses the
-  // same call): memtables flushed first (wal_size_for_flush 0), then the
-  // table files, the MANIFEST and the logs, each with the size that belongs
-  // to the view, and CURRENT's contents.
+  // same call): the table files, the MANIFEST, CURRENT's contents and the
+  // write-ahead logs, each with the size that belongs to the view. No
+  // flush: what is only in the memtables is in the logs, which the copy
+  // replays when opened, as after a crash; a flush would add small table
+  // files to every family at each backup (and more compactions after).
   Status CopyPinned(const LiveFileVisitor& copy) {
     rocksdb::LiveFilesStorageInfoOptions opts;
-    opts.wal_size_for_flush = 0;
+    opts.wal_size_for_flush = std::numeric_limits<uint64_t>::max();
     std::vector<rocksdb::LiveFileStorageInfo> files;
     rocksdb::Status s = db_->GetLiveFilesStorageInfo(opts, &files);
     if (!s.ok()) return Fail(FromRocks(s, "cannot list the live files of store " + path_));
