@@ -59,6 +59,15 @@ Status Backup(const VaultArgs& a, const std::string& out_arg) {
                 "cannot create a directory beside " + out + ": " + std::strerror(errno));
   }
   int fd = ::open(tmp.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  // Root backing up a vault its service user serves: the directory (0700)
+  // goes to the vault's owner, or the server could not create files in it.
+  struct stat vault_dir {};
+  if (fd >= 0 && ::geteuid() == 0 && ::stat(dir.c_str(), &vault_dir) == 0 &&
+      vault_dir.st_uid != 0 && ::fchown(fd, vault_dir.st_uid, vault_dir.st_gid) != 0) {
+    ::close(fd);
+    return Fail(ErrorCode::kIoError,
+                "cannot give " + tmp.path + " to the vault's owner: " + std::strerror(errno));
+  }
   if (fd < 0)
     return Fail(ErrorCode::kIoError, "cannot open " + tmp.path + ": " + std::strerror(errno));
   std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { ::close(*f); });
