@@ -266,6 +266,18 @@ def test_a_changed_added_or_missing_file_or_another_key_is_refused_and_leaves_no
     # The untouched backup restores.
     v.cli("restore", backup, target, *args)
     assert (target / "CURRENT").is_file()
+    assert (v.root / "refused.erasures").read_bytes() == (v.root / "vault.erasures").read_bytes()
+
+    # A journal that exists is never replaced, not even on request.
+    again = v.root / "again"
+    (v.root / "again.erasures").write_bytes((v.root / "vault.erasures").read_bytes())
+    r = v.cli("restore", backup, again, *args, check=False)
+    assert r.returncode == EXIT_EXISTS and "is kept" in r.stderr, r.stderr
+    assert not again.exists()
+    (v.root / "again.erasures").unlink()
+    # The backup's own (older) copy, only when asked for by name.
+    v.cli("restore", backup, again, "--key-file", v.key_file, "--journal-from", "backup")
+    assert (v.root / "again.erasures").read_bytes() == (backup / "erasures").read_bytes()
 
 
 def test_restore_in_place_keeps_the_journal_and_the_old_anchor(vault):
