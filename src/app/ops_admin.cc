@@ -563,6 +563,16 @@ Outcome ImportOp(Context& ctx, const OpInput& in) {
                   });
 }
 
+// keys.resplit (app/admin_data_ops.h): the shares go to the directory
+// whose descriptor the caller passed.
+Outcome ResplitOp(Context& ctx, const OpInput& in) {
+  const std::span<const int> fds = in.fds;
+  return RunLocal(ctx, in,
+                  [fds](Runtime& rt, std::string_view, const json::object& req, audit::Entry& e) {
+                    return RotateMasterKeyToShares(rt, req, fds, e);
+                  });
+}
+
 // backup.create (app/backup.h): a backup written into the one directory
 // the caller created and passed as a descriptor (docs/backup.md): the
 // server writes nowhere else, whatever its sandbox allows.
@@ -619,6 +629,7 @@ constexpr Operation kOps[] = {
     Local("breach.notify", "breach.notify", true, &Sourced<&OpBreach>),
     Local("bulk.export", "bulk.export", true, &Sourced<&OpBreach>),
     Local("keys.rotate", "keys.rotate", true, &WithEntry<&RotateMasterKey>),
+    Local("keys.resplit", "keys.rotate", true, &ResplitOp),
     // `coffre import` while a server runs: the files travel as descriptors.
     Local("records.import", "import", true, &ImportOp),
     // `coffre backup`: an online backup into the caller's directory.

@@ -50,12 +50,14 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   COFFRE_ASSIGN_OR_RETURN(rt->vault_,
                           vault::Vault::Open({.dir = o.dir,
                                               .key_file = o.key_file,
+                                              .master_key = o.master_key,
                                               .erasure_journal = o.erasure_journal,
                                               .write_buffer_bytes = o.write_buffer_bytes,
                                               .row_cache_bytes = o.row_cache_bytes,
                                               .clock = rt->clock_,
                                               .erasers = {&rt->card_eraser_, &rt->hold_eraser_},
                                               .store = o.store}));
+  rt->options_.master_key = nullptr;  // borrowed for the open only
   vault::Vault& v = *rt->vault_;
   COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));
   if (text) {

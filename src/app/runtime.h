@@ -41,6 +41,9 @@ inline constexpr std::string_view kPolicyConfig = "policy";
 struct RuntimeOptions {
   std::string dir;
   std::string key_file;
+  // vault::OpenOptions::master_key: the key recombined from Shamir shares
+  // by a sealed server, used instead of `key_file`. Borrowed for Open only.
+  const crypto::SecretKey* master_key = nullptr;
   std::string erasure_journal;
   std::string audit_anchor;
   // nullptr: the system clock (in test builds, COFFRE_TEST_CLOCK_FILE, if

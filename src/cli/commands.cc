@@ -25,6 +25,7 @@
 #include "cli/backup_commands.h"
 #include "cli/breach_commands.h"
 #include "cli/cli_common.h"
+#include "cli/key_custody_commands.h"
 #include "cli/server_commands.h"
 #include "common/bytes.h"
 #include "common/clock.h"
@@ -707,7 +708,10 @@ void RegisterGen(CLI::App& app, Context& ctx) {
 void RegisterKeys(CLI::App& app, Context& ctx) {
   auto* keys = app.add_subcommand("keys", "key management");
   keys->require_subcommand(1);
-  Examples(keys, {"coffre keys rotate vault"});
+  Examples(
+      keys,
+      {"coffre keys rotate vault",
+       "coffre keys split vault --threshold 2 --recipient PUB1 --recipient PUB2 --out-dir shares"});
   auto* cmd =
       keys->add_subcommand("rotate", "new master key: rewrap the keyring, records untouched");
   Examples(cmd, {"coffre keys rotate vault    # vault.key replaced, the old one kept as "
@@ -722,8 +726,13 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
       "--new-key-file", *next,
       "key file to create for the new master key; default: the key file in use is replaced"
       " in place and the old one kept as KEY.old-<UTC time>");
-  cmd->callback([&ctx, a, next] {
+  // A vault whose key is split rotates into a new set of shares.
+  auto shares = std::make_shared<ShareArgs>();
+  AddShareOptions(cmd, *shares);
+  cmd->callback([&ctx, a, next, shares] {
     Run(ctx, [&]() -> Status {
+      if (!shares->recipients.empty() || !shares->out_dir.empty() || shares->threshold != 0)
+        return RotateToShares(*a, *shares);
       boost::json::object req{{"op", "keys.rotate"}};  // a local operation (app/ops_admin.cc)
       // Absolute: a running server does not share this process's directory.
       if (!next->empty())
@@ -743,6 +752,7 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
       return Ok();
     });
   });
+  RegisterKeyCustody(app, keys, ctx, server::kTlsKeySecret);
 }
 
 }  // namespace

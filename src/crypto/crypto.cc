@@ -10,6 +10,8 @@
 #include <mutex>
 #include <vector>
 
+#include "crypto/shamir.h"
+
 namespace coffre::crypto {
 
 static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == kKeyBytes);
@@ -22,6 +24,8 @@ Status Init() {
   // draws five values per record (two ids, a data key, two nonces).
   static const bool chosen = [] {
     randombytes_set_implementation(&randombytes_internal_implementation);
+    // Before any split: libgfshare draws its coefficients through this.
+    internal::InstallShamirFiller();
     return true;
   }();
   (void)chosen;

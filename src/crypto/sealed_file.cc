@@ -104,6 +104,23 @@ Status SealedFileWriter::Finish() {
   return Ok();
 }
 
+Result<std::string> SealSmallFile(std::string_view recipient_public_key,
+                                  std::string_view plaintext) {
+  if (plaintext.size() > kSealedFileChunkBytes)
+    return Fail(ErrorCode::kInvalidArgument, "a small sealed file holds at most one chunk");
+  SecretKey file_key = SecretKey::Random();
+  COFFRE_ASSIGN_OR_RETURN(std::string sealed_key,
+                          SealToRecipient(recipient_public_key, file_key.view()));
+  std::string header;
+  StreamSealer sealer(file_key, header);
+  std::string out(kMagic);
+  out += sealed_key;
+  out += header;
+  AppendBigEndian32(out, static_cast<uint32_t>(plaintext.size() + kStreamChunkOverhead));
+  sealer.Push(plaintext, true, out);
+  return out;
+}
+
 Status OpenSealedFile(const std::string& path, const SecretKey& secret,
                       const std::function<Status(std::string_view plaintext)>& sink) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rbe"), &std::fclose);

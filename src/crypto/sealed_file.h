@@ -72,6 +72,14 @@ class SealedFileWriter {
   bool finished_ = false;
 };
 
+// The whole image of a sealed file holding `plaintext` (at most one chunk,
+// kSealedFileChunkBytes), built in memory: the bytes SealedFileWriter would
+// write, for a caller that writes several small files all or none (the
+// key shares of `coffre keys split`). kInvalidArgument for an unusable
+// public key or a plaintext over one chunk.
+Result<std::string> SealSmallFile(std::string_view recipient_public_key,
+                                  std::string_view plaintext);
+
 // Opens a sealed file and hands its plaintext to `sink`, chunk by chunk, in
 // order. kDataLoss when the file is not a sealed file, does not open with
 // `secret`, or is altered or truncated; the chunks already handed over must

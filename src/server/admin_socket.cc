@@ -13,6 +13,8 @@
 #include <cstring>
 #include <vector>
 
+#include "crypto/crypto.h"
+
 namespace coffre::server {
 namespace {
 
@@ -22,6 +24,13 @@ constexpr int kIoTimeoutMs = 10'000;
 
 Result<std::unique_ptr<AdminSocket>> AdminSocket::Start(const std::string& path,
                                                         app::Admin& admin) {
+  return Start(path,
+               [&admin](boost::json::object& request, uint32_t uid, std::span<const int> fds) {
+                 return admin.Execute(request, uid, fds);
+               });
+}
+
+Result<std::unique_ptr<AdminSocket>> AdminSocket::Start(const std::string& path, Handler handler) {
   COFFRE_ASSIGN_OR_RETURN(sockaddr_un addr, app::AdminSocketAddress(path));
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
@@ -52,15 +61,15 @@ Result<std::unique_ptr<AdminSocket>> AdminSocket::Start(const std::string& path,
     ::unlink(path.c_str());
     return Fail(ErrorCode::kIoError, "cannot make " + path + " private: " + std::strerror(err));
   }
-  std::unique_ptr<AdminSocket> s(new AdminSocket(path, fd, admin));
+  std::unique_ptr<AdminSocket> s(new AdminSocket(path, fd, std::move(handler)));
   if (::pipe2(s->wake_pipe_, O_CLOEXEC) != 0)
     return Fail(ErrorCode::kIoError, "cannot create a pipe");
   s->thread_ = std::thread([p = s.get()] { p->Serve(); });
   return s;
 }
 
-AdminSocket::AdminSocket(std::string path, int fd, app::Admin& admin)
-    : path_(std::move(path)), listen_fd_(fd), admin_(admin) {}
+AdminSocket::AdminSocket(std::string path, int fd, Handler handler)
+    : path_(std::move(path)), listen_fd_(fd), handler_(std::move(handler)) {}
 
 AdminSocket::~AdminSocket() { Stop(); }
 
@@ -147,10 +156,13 @@ void AdminSocket::Answer(int client) {
                op && op->is_string() && op->get_string() == "ping") {
       answer = {{"pong", true}};
     } else {
-      auto r = admin_.Execute(v.as_object(), cred.uid, fds);
+      auto r = handler_(v.as_object(), cred.uid, fds);
       answer = r ? std::move(*r) : app::ErrorToJson(r.error());
     }
   }
+  // The request line may hold a secret (an unseal share): not left in
+  // freed memory.
+  if (line) crypto::Wipe(line->data(), line->size());
   (void)app::WriteAdminBytes(client, boost::json::serialize(answer) + "\n");
 }
 

@@ -11,8 +11,10 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -24,21 +26,28 @@ namespace coffre::server {
 
 class AdminSocket {
  public:
+  // What answers a request (other than ping): app::Admin::Execute, or what
+  // a sealed server puts in front of it (server.cc). The request is the
+  // handler's to wipe (an unseal share travels in it).
+  using Handler = std::function<Result<boost::json::object>(
+      boost::json::object& request, uint32_t uid, std::span<const int> fds)>;
+
   // Replaces a stale socket file (left by a crash), refuses a path that is
   // something else, binds with mode 0600.
   static Result<std::unique_ptr<AdminSocket>> Start(const std::string& path, app::Admin& admin);
+  static Result<std::unique_ptr<AdminSocket>> Start(const std::string& path, Handler handler);
   ~AdminSocket();
   void Stop();
 
  private:
-  AdminSocket(std::string path, int fd, app::Admin& admin);
+  AdminSocket(std::string path, int fd, Handler handler);
   void Serve();
   void Answer(int client);
 
   std::string path_;
   int listen_fd_ = -1;
   int wake_pipe_[2] = {-1, -1};
-  app::Admin& admin_;
+  Handler handler_;
   std::thread thread_;
 };
 

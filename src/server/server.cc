@@ -2,18 +2,22 @@
 
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 
 #include "api/api.h"
 #include "app/admin.h"
+#include "common/file_text.h"
 #include "crypto/crypto.h"
 #include "server/admin_socket.h"
 #include "server/client_address.h"
@@ -22,6 +26,7 @@
 #include "server/process_limits.h"
 #include "server/server_metrics.h"
 #include "server/tls_material.h"
+#include "vault/key_shares.h"
 
 namespace coffre::server {
 namespace {
@@ -253,7 +258,194 @@ Result<MetricsListenerOptions> MetricsAddress(const std::string& text) {
   return MetricsListenerOptions{.address = resolved->front(), .port = parsed->port};
 }
 
+api::Response SealedResponse(const api::Request& r) {
+  std::string_view path = r.target;
+  path = path.substr(0, path.find('?'));
+  api::Response out;
+  if (path == "/healthz" && (r.method == "GET" || r.method == "HEAD")) {
+    out.body = R"({"status":"ok"})";
+    return out;
+  }
+  out.status = 503;
+  out.body =
+      R"({"error":{"code":"sealed","message":"the vault is sealed: its key holders unseal it with coffre unseal"}})";
+  return out;
+}
+
+namespace {
+
+// What serves an open vault: built at start from the key file, or when a
+// sealed server gets its last share. Members in destruction order's
+// reverse: the housekeeper stops first, the runtime goes last.
+struct Serving {
+  std::unique_ptr<app::Runtime> rt;
+  std::unique_ptr<api::Api> api;
+  std::unique_ptr<app::Admin> admin;
+  std::unique_ptr<Housekeeper> housekeeper;
+};
+
+Result<std::unique_ptr<Serving>> OpenServing(const ServeOptions& options,
+                                             const app::RuntimeOptions& ro,
+                                             const std::atomic<bool>* sealed) {
+  auto s = std::make_unique<Serving>();
+  COFFRE_ASSIGN_OR_RETURN(s->rt, app::Runtime::Open(ro));
+  app::Runtime& rt = *s->rt;
+  s->api = std::make_unique<api::Api>(api::Services{.vault = rt.vault(),
+                                                    .directory = rt.directory(),
+                                                    .audit = rt.audit(),
+                                                    .policy = [&rt] { return rt.policy(); },
+                                                    .clock = rt.clock(),
+                                                    .openapi_json = options.openapi_json,
+                                                    .guard = &rt.guard(),
+                                                    .cards = &rt.cards(),
+                                                    .credentials = &rt.credentials(),
+                                                    .retention = &rt.retention(),
+                                                    .approvals = &rt.approvals(),
+                                                    .sealed = sealed});
+  s->admin = std::make_unique<app::Admin>(rt);
+  return s;
+}
+
+// A sealed server's state (docs/key-custody.md): the shares given so far,
+// and the vault once open. Requests read `live` (one acquire load); the
+// admin socket's thread alone writes it, once.
+class SealState {
+ public:
+  SealState(const ServeOptions& options, const app::RuntimeOptions& ro,
+            std::unique_ptr<vault::Unsealer> unsealer)
+      : options_(options), ro_(ro), unsealer_(std::move(unsealer)) {}
+
+  Serving* live() const { return live_.load(std::memory_order_acquire); }
+  bool sealed() const { return live() == nullptr; }
+  // True until the vault is open (the Api's /readyz and coffre_sealed).
+  const std::atomic<bool>* sealed_flag() const { return &sealed_flag_; }
+  // Set once, before any request (a vault with a key file).
+  void Open(std::unique_ptr<Serving> s) {
+    owned_ = std::move(s);
+    live_.store(owned_.get(), std::memory_order_release);
+    sealed_flag_.store(false, std::memory_order_relaxed);
+  }
+
+  // The admin socket's requests: unseal and seal.status always, the rest
+  // once unsealed.
+  Result<boost::json::object> Admin(boost::json::object& request, uint32_t uid,
+                                    std::span<const int> fds) {
+    const boost::json::value* op = request.if_contains("op");
+    if (op != nullptr && op->is_string() && op->get_string() == "unseal") return Unseal(request);
+    if (op != nullptr && op->is_string() && op->get_string() == "seal.status") return Progress();
+    Serving* s = live();
+    if (s == nullptr) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "the vault is sealed: its key holders unseal it with coffre unseal " + ro_.dir);
+    }
+    return s->admin->Execute(request, uid, fds);
+  }
+
+ private:
+  boost::json::object Progress() const {
+    std::lock_guard lock(mu_);
+    return ProgressLocked();
+  }
+
+  Result<boost::json::object> Unseal(boost::json::object& request) {
+    boost::json::value* share = request.if_contains("share");
+    if (share == nullptr || !share->is_string())
+      return Fail(ErrorCode::kInvalidArgument, "'share' must be the share's line");
+    boost::json::string& text = share->get_string();
+    // The share is wiped from the request however this ends.
+    struct WipeShare {
+      boost::json::string& s;
+      ~WipeShare() { crypto::Wipe(s.data(), s.size()); }
+    } wipe{text};
+    {
+      std::lock_guard lock(mu_);
+      if (!unsealer_) {
+        return Fail(ErrorCode::kFailedPrecondition,
+                    "the master key of " + ro_.dir + " is a key file: there is nothing to unseal");
+      }
+      if (!sealed()) return ProgressLocked();
+      COFFRE_ASSIGN_OR_RETURN(bool counted, unsealer_->Give(std::string_view(text)));
+      if (!counted) {
+        std::cerr << "coffre: unseal: a share of an index already given, not counted\n";
+      } else {
+        std::cerr << "coffre: unseal: " << unsealer_->given() << " of " << unsealer_->threshold()
+                  << " shares given\n";
+      }
+      if (!unsealer_->complete()) return ProgressLocked();
+      // The last share: recombine, open the vault with the key, serve.
+      auto key = unsealer_->Combine();
+      if (!key) return Fail(key.error());
+      app::RuntimeOptions ro = ro_;
+      ro.master_key = &*key;
+      auto serving = OpenServing(options_, ro, &sealed_flag_);
+      if (!serving) {
+        std::cerr << "coffre: unseal failed, every share dropped: " << serving.error().message
+                  << "\n";
+        return Fail(serving.error());
+      }
+      (*serving)->housekeeper = std::make_unique<Housekeeper>(*(*serving)->rt);
+      Open(std::move(*serving));
+      std::cerr << "coffre: unsealed, serving " << ro_.dir << "\n";
+      return ProgressLocked();
+    }
+  }
+
+  boost::json::object ProgressLocked() const {
+    const unsigned k = unsealer_ ? unsealer_->threshold() : 0;
+    const bool is_sealed = sealed();
+    return {{"sealed", is_sealed}, {"given", is_sealed ? unsealer_->given() : k}, {"threshold", k}};
+  }
+
+  const ServeOptions& options_;
+  app::RuntimeOptions ro_;
+  mutable std::mutex mu_;
+  std::unique_ptr<vault::Unsealer> unsealer_;  // under mu_; null for a key file
+  std::unique_ptr<Serving> owned_;
+  std::atomic<Serving*> live_{nullptr};
+  std::atomic<bool> sealed_flag_{true};
+};
+
+// A private key file: refused if group or others may read it.
+Result<std::string> ReadPrivateFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Fail(ErrorCode::kNotFound,
+                "no TLS key file " + path + " (coffre keys split writes it for a sealed server)");
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    return Fail(ErrorCode::kPermissionDenied,
+                "TLS key file " + path + " is readable by group or others; chmod 600 it");
+  }
+  return ReadWholeFile(path, "TLS key file");
+}
+
+// The TLS material of a sealed server: the vault's certificate (clear
+// config) and the private key `keys split` put in DIR.tls-key.
+Status LoadSealedTls(const vault::SealedView& view, const std::string& dir, const std::string& host,
+                     bool loopback_only, HttpsOptions& ho) {
+  auto cert = view.config.find(kTlsCertConfig);
+  if (cert == view.config.end()) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "the vault has no TLS certificate (made by coffre init); it cannot serve");
+  }
+  const std::string key_path = vault::SealedTlsKeyPath(dir);
+  COFFRE_ASSIGN_OR_RETURN(ho.key_pem, ReadPrivateFile(key_path));
+  auto supplied = view.config.find(kTlsUserSuppliedConfig);
+  if (!loopback_only && !(supplied != view.config.end() && supplied->second == "1")) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "refusing to listen on non-loopback address " + host +
+                    " with the self-signed certificate: give your own with coffre init "
+                    "--tls-cert/--tls-key");
+  }
+  ho.cert_pem = cert->second;
+  return Ok();
+}
+
+}  // namespace
+
 Status Serve(const ServeOptions& options, std::ostream& ready) {
+  // Before anything: a sealed server combines shares before it opens a vault.
+  COFFRE_TRY(crypto::Init());
   COFFRE_ASSIGN_OR_RETURN(ListenAddress listen, ParseListen(options.listen));
   std::optional<MetricsListenerOptions> metrics_at;
   if (!options.metrics_listen.empty()) {
@@ -268,8 +460,6 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   // A server answers the same records again and again (bench/http: ~8 us of
   // ~13 per GET saved); one-shot CLI commands gain nothing from it.
   if (ro.row_cache_bytes == 0) ro.row_cache_bytes = kServeRowCacheBytes;
-  COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<app::Runtime> rt, app::Runtime::Open(ro));
-  vault::Vault& v = rt->vault();
 
   HttpsOptions ho;
   ho.address = addresses.front();
@@ -280,50 +470,68 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     std::string& pem;
     ~WipeOnExit() { crypto::Wipe(pem.data(), pem.size()); }
   } wipe_key{ho.key_pem};
-  COFFRE_TRY(LoadTls(v, listen.host, loopback_only, ho));
+
+  // A vault whose key is split into shares starts sealed: nothing is
+  // opened with a key until its holders give enough shares (unseal).
+  std::optional<vault::SealedView> view;
+  if (std::error_code ec; std::filesystem::is_directory(ro.dir, ec)) {
+    auto peek = vault::PeekSealedView(ro.dir, ro.store, {kTlsCertConfig, kTlsUserSuppliedConfig});
+    if (peek && peek->share_set) view = std::move(*peek);
+  }
+  std::unique_ptr<vault::Unsealer> unsealer;
+  if (view) unsealer = std::make_unique<vault::Unsealer>(view->vault_id, *view->share_set);
+  SealState state(options, ro, std::move(unsealer));
+  if (view) {
+    COFFRE_TRY(LoadSealedTls(*view, ro.dir, listen.host, loopback_only, ho));
+  } else {
+    COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<Serving> serving,
+                            OpenServing(options, ro, state.sealed_flag()));
+    COFFRE_TRY(LoadTls(serving->rt->vault(), listen.host, loopback_only, ho));
+    state.Open(std::move(serving));
+  }
   SetEdgeLimits(options, ho);
-  // Sealing (issue 15, item 7) sets it; /readyz and coffre_sealed read it.
-  std::atomic<bool> sealed{false};
   // Counted only when exposed: without --metrics-listen the request path
-  // does not even read the clock for it.
+  // does not even read the clock for it. A sealed server has no runtime
+  // yet: its values appear once unsealed, coffre_sealed at once.
   std::optional<ServerMetrics> server_metrics;
   if (metrics_at) {
-    server_metrics.emplace(ServerMetricsOptions{
-        .runtime = *rt, .data_dir = ro.dir, .cert_pem = ho.cert_pem, .sealed = &sealed});
+    server_metrics.emplace(ServerMetricsOptions{.runtime = [&state]() -> app::Runtime* {
+                                                  Serving* s = state.live();
+                                                  return s != nullptr ? s->rt.get() : nullptr;
+                                                },
+                                                .data_dir = ro.dir,
+                                                .cert_pem = ho.cert_pem,
+                                                .sealed = state.sealed_flag()});
     ho.request_metrics = &server_metrics->requests();
   }
 
-  api::Api api({.vault = v,
-                .directory = rt->directory(),
-                .audit = rt->audit(),
-                .policy = [&rt] { return rt->policy(); },
-                .clock = rt->clock(),
-                .openapi_json = options.openapi_json,
-                .guard = &rt->guard(),
-                .cards = &rt->cards(),
-                .credentials = &rt->credentials(),
-                .retention = &rt->retention(),
-                .approvals = &rt->approvals(),
-                .sealed = &sealed});
-  app::Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket,
-                          AdminSocket::Start(app::AdminSocketPath(ro.dir), admin));
+                          AdminSocket::Start(app::AdminSocketPath(ro.dir),
+                                             [&state](boost::json::object& request, uint32_t uid,
+                                                      std::span<const int> fds) {
+                                               return state.Admin(request, uid, fds);
+                                             }));
 
   // Reads are served on the I/O threads, their audit entries made durable
   // by the log's committer while the thread serves other connections; the
   // response leaves once they are (503 if they cannot be). The rest runs
-  // on the workers (docs/api.md, "Threads").
-  audit::AuditLog& log = rt->audit();
-  auto serve_inline = [&api, &log](api::Request& r, Reply& reply) {
+  // on the workers (docs/api.md, "Threads"). Sealed, every route but
+  // /healthz answers 503 `sealed` (SealedResponse).
+  auto serve_inline = [&state](api::Request& r, Reply& reply) {
+    Serving* s = state.live();
+    if (s == nullptr) {
+      reply(SealedResponse(r));
+      return true;
+    }
     if (!api::Api::IsNonBlocking(r)) return false;
     std::vector<audit::Entry> deferred;
-    api::Response response = api.HandleDeferred(r, deferred);
+    api::Response response = s->api->HandleDeferred(r, deferred);
     if (deferred.empty()) {
       reply(std::move(response));
       return true;
     }
     const uint16_t route = response.route;
-    Status queued = log.AppendBatchAsync(
+    Status queued = s->rt->audit().AppendBatchAsync(
         std::move(deferred),
         [reply, response = std::move(response)](const Result<uint64_t>& durable) mutable {
           reply(durable ? std::move(response) : AuditUnavailable(response.route));
@@ -331,16 +539,26 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     if (!queued) reply(AuditUnavailable(route));
     return true;
   };
-  COFFRE_ASSIGN_OR_RETURN(auto https,
-                          HttpsServer::Start(
-                              ho, [&api](api::Request& r) { return api.Handle(r); }, serve_inline));
+  COFFRE_ASSIGN_OR_RETURN(auto https, HttpsServer::Start(
+                                          ho,
+                                          [&state](api::Request& r) {
+                                            Serving* s = state.live();
+                                            return s != nullptr ? s->api->Handle(r)
+                                                                : SealedResponse(r);
+                                          },
+                                          serve_inline));
   // On every way out of here, no reply may outlive `https` (it holds a
   // connection of its I/O loops): a checkpoint waits for every append queued
-  // before it, callbacks included. Destroyed before `https`.
+  // before it, callbacks included. Destroyed before `https`; the admin
+  // socket (which may unseal) is stopped first.
   struct AuditBarrier {
-    audit::AuditLog& log;
-    ~AuditBarrier() { (void)log.Checkpoint(); }
-  } barrier{log};
+    AdminSocket& admin_socket;
+    SealState& state;
+    ~AuditBarrier() {
+      admin_socket.Stop();
+      if (Serving* s = state.live()) (void)s->rt->audit().Checkpoint();
+    }
+  } barrier{*admin_socket, state};
   crypto::Wipe(ho.key_pem.data(), ho.key_pem.size());
 
   std::unique_ptr<MetricsListener> metrics_listener;
@@ -350,7 +568,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                               *metrics_at, [&server_metrics] { return server_metrics->Render(); }));
   }
 
-  Housekeeper housekeeper(*rt);
+  if (Serving* s = state.live()) s->housekeeper = std::make_unique<Housekeeper>(*s->rt);
 
   std::string shown_host =
       ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;
@@ -362,14 +580,17 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   }
   ready << "}" << std::endl;
   std::cerr << "coffre: serving " << ro.dir << " on https://" << shown_host << ":" << https->port()
-            << " (admin socket " << app::AdminSocketPath(ro.dir) << ")\n";
+            << " (admin socket " << app::AdminSocketPath(ro.dir) << ")"
+            << (state.sealed() ? ", sealed: unseal it with coffre unseal " + ro.dir : "") << "\n";
 
   https->Run();  // until SIGTERM/SIGINT, then drained
 
-  housekeeper.Stop();
   if (metrics_listener) metrics_listener->Stop();
-  admin_socket->Stop();
-  COFFRE_TRY(rt->audit().Checkpoint());  // its error is reported; `barrier` repeats it as a no-op
+  admin_socket->Stop();  // no unseal from here on
+  if (Serving* s = state.live()) {
+    s->housekeeper->Stop();
+    COFFRE_TRY(s->rt->audit().Checkpoint());  // its error is reported; `barrier` repeats it
+  }
   std::cerr << "coffre: stopped\n";
   return Ok();
 }

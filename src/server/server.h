@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/http.h"
 #include "app/runtime.h"
 #include "common/status.h"
 #include "server/tls_material.h"
@@ -53,7 +54,14 @@ Result<std::vector<std::string>> ResolveListenHost(const std::string& host);
 // A literal loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z).
 bool IsLoopback(std::string_view host);
 
-// Serves until SIGTERM or SIGINT. Writes {"listening":"https://HOST:PORT"}
+// What a sealed server answers on HTTPS (docs/key-custody.md): /healthz
+// 200, every other route 503 with the API's error JSON, code `sealed`.
+api::Response SealedResponse(const api::Request& r);
+
+// Serves until SIGTERM or SIGINT. A vault whose master key is split into
+// shares (vault/key_shares.h) starts sealed: the HTTPS server and the
+// admin socket run, no key is opened, and the admin socket's `unseal`
+// takes the shares until enough are given. Writes {"listening":"https://HOST:PORT"}
 // and a newline to `ready` once it accepts connections.
 Status Serve(const ServeOptions& options, std::ostream& ready);
 

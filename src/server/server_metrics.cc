@@ -95,8 +95,9 @@ ServerMetrics::ServerMetrics(const ServerMetricsOptions& options)
   registry_.Add("coffre_tls_certificate_expiry_days",
                 "Days until the served TLS certificate expires (negative once expired).",
                 metrics::Type::kGauge, [this](metrics::Writer& w) {
-                  if (auto t = NotAfter()) {
-                    const int64_t now = options_.runtime.clock().NowUnixSeconds();
+                  app::Runtime* rt = options_.runtime();
+                  if (auto t = NotAfter(); t && rt != nullptr) {
+                    const int64_t now = rt->clock().NowUnixSeconds();
                     w.Sample("coffre_tls_certificate_expiry_days",
                              static_cast<double>(*t - now) / 86400.0);
                   }
@@ -126,10 +127,11 @@ void ServerMetrics::CollectPrincipals(metrics::Writer& w, bool suspended_only) c
 }
 
 void ServerMetrics::CollectQuotaUsage(metrics::Writer& w) const {
-  if (!listed_ || !*listed_) return;
+  app::Runtime* rt = options_.runtime();
+  if (!listed_ || !*listed_ || rt == nullptr) return;
   const std::vector<auth::Principal>& listed = **listed_;
-  const auto policy = options_.runtime.policy();
-  guard::QuotaTracker& quotas = options_.runtime.guard().quotas();
+  const auto policy = rt->policy();
+  guard::QuotaTracker& quotas = rt->guard().quotas();
   auto emit = [&](const auth::Principal& p, std::string_view limit, std::string_view window,
                   uint64_t used, uint64_t of) {
     if (of == 0) return;
@@ -154,7 +156,7 @@ void ServerMetrics::CollectQuotaUsage(metrics::Writer& w) const {
 
 std::string ServerMetrics::Render() const {
   std::lock_guard lock(render_mu_);
-  listed_ = options_.runtime.directory().List();
+  if (app::Runtime* rt = options_.runtime()) listed_ = rt->directory().List();
   std::string out;
   metrics::Default().RenderTo(out);
   registry_.RenderTo(out);

@@ -6,7 +6,8 @@
 // principals near their limits, the store's size on disk, the TLS
 // certificate's expiry and whether the server is sealed.
 //
-//   ServerMetrics m({.runtime = *rt, .data_dir = dir, .cert_pem = cert, .sealed = &sealed});
+//   ServerMetrics m({.runtime = [&] { return rt.get(); }, .data_dir = dir, .cert_pem = cert,
+//                    .sealed = &sealed});
 //   ho.request_metrics = &m.requests();
 //   std::string text = m.Render();     // what GET /metrics answers
 //
@@ -15,7 +16,7 @@
 // counted, not named), windows are as the policy writes them.
 //
 // Thread-safety: Render from any thread while requests are recorded.
-// Ownership: borrows the runtime and `sealed`, which must outlive it.
+// Ownership: borrows what `runtime` returns and `sealed`, which must outlive it.
 #pragma once
 
 #include <atomic>
@@ -38,7 +39,9 @@ namespace coffre::server {
 inline constexpr double kQuotaUsageExposedFrom = 0.5;
 
 struct ServerMetricsOptions {
-  app::Runtime& runtime;
+  // The runtime served, asked at each scrape; null while a sealed server
+  // has none (its values are then left out).
+  std::function<app::Runtime*()> runtime;
   std::string data_dir;  // whose files make coffre_store_size_bytes
   std::string cert_pem;  // the certificate served (its notAfter)
   // Non-null: the served certificate's notAfter (unix seconds), read at

@@ -208,7 +208,24 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
   if (std::error_code ec; !fs::is_directory(o.dir, ec)) {
     return Fail(ErrorCode::kNotFound, "no vault at " + o.dir);
   }
-  COFFRE_ASSIGN_OR_RETURN(v->master_, crypto::LoadKeyFile(o.key_file));
+  if (o.master_key != nullptr) {
+    v->master_ = o.master_key->Clone();
+  } else if (auto key = crypto::LoadKeyFile(o.key_file)) {
+    v->master_ = std::move(*key);
+  } else {
+    // No key file, because the key was split into shares: say what to do.
+    if (key.error().code == ErrorCode::kNotFound) {
+      auto view = PeekSealedView(o.dir, o.store);
+      if (view && view->share_set) {
+        return Fail(ErrorCode::kFailedPrecondition,
+                    "the master key of " + o.dir +
+                        " is split into Shamir shares (no key file): start coffre serve " + o.dir +
+                        ", unseal it with coffre unseal " + o.dir +
+                        ", and commands then run through the server");
+      }
+    }
+    return Fail(key.error());
+  }
   COFFRE_ASSIGN_OR_RETURN(
       v->store_, o.store ? o.store({.path = o.dir, .read_only = o.read_only})
                          : storage::OpenRocksStore({
@@ -236,6 +253,9 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
     std::error_code ec;
     auto next = fs::exists(pending, ec) ? crypto::LoadKeyFile(pending)
                                         : Result<crypto::SecretKey>(Fail(ErrorCode::kNotFound, ""));
+    if (o.master_key != nullptr) {
+      return Fail(ErrorCode::kPermissionDenied, "the recombined key does not open this vault");
+    }
     if (!next || !opens(*next)) {
       return Fail(ErrorCode::kPermissionDenied,
                   "the key file " + o.key_file + " does not open this vault (wrong key file)");
@@ -1205,6 +1225,84 @@ Result<size_t> Vault::RotateMasterKey(const std::string& new_key_file, std::stri
   COFFRE_TRY(store_->CompactSpace(Space::kMeta));
   COFFRE_TRY(store_->RollManifest());
   return count;
+}
+
+}  // namespace coffre::vault
+
+namespace coffre::vault {
+
+Result<std::optional<ShareSet>> Vault::share_set() { return ReadShareSet(*store_); }
+
+Result<std::vector<std::string>> Vault::SplitMasterKey(unsigned threshold,
+                                                       const std::vector<std::string>& recipients,
+                                                       int out_fd, const std::string& out_name) {
+  std::lock_guard lock(write_mu_);
+  COFFRE_ASSIGN_OR_RETURN(auto existing, ReadShareSet(*store_));
+  if (existing) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "the master key is already split into shares; coffre keys rotate makes a new set");
+  }
+  if (options_.key_file.empty()) {
+    return Fail(ErrorCode::kFailedPrecondition, "the vault was not opened with a key file");
+  }
+  COFFRE_ASSIGN_OR_RETURN(SealedShares shares,
+                          SealShares(vault_id_, master_, 1, threshold, recipients));
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> written,
+                          WriteShareFiles(out_fd, out_name, shares));
+  auto batch = store_->NewBatch();
+  batch->Put(Space::kMeta, kMetaKeyShares, EncodeShareSet(shares.set));
+  if (auto s = store_->Write(*batch); !s) {
+    RemoveShareFiles(out_fd, shares);
+    return Fail(s.error());
+  }
+  // Committed, and every share is on disk: the key file goes.
+  if (::unlink(options_.key_file.c_str()) != 0 && errno != ENOENT) {
+    return Fail(ErrorCode::kIoError,
+                "the shares are written but the key file " + options_.key_file +
+                    " could not be removed: " + std::strerror(errno) + "; remove it by hand");
+  }
+  COFFRE_TRY(FsyncDirOf(options_.key_file));
+  return written;
+}
+
+Result<std::vector<std::string>> Vault::RotateMasterKeyToShares(
+    unsigned threshold, const std::vector<std::string>& recipients, int out_fd,
+    const std::string& out_name, size_t* rewrapped) {
+  std::lock_guard lock(write_mu_);
+  COFFRE_ASSIGN_OR_RETURN(auto existing, ReadShareSet(*store_));
+  if (!existing) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "the master key is a key file, not shares: coffre keys split makes shares");
+  }
+  crypto::SecretKey next = crypto::SecretKey::Random();
+  COFFRE_ASSIGN_OR_RETURN(SealedShares shares, SealShares(vault_id_, next, existing->generation + 1,
+                                                          threshold, recipients));
+  auto batch = store_->NewBatch();
+  size_t count = 0;
+  COFFRE_TRY(Keyring::Reseal(*store_, *batch, vault_id_, master_, next, &count));
+  batch->Put(Space::kMeta, layout::kMetaKeyCheck,
+             crypto::KeyedHash(next, layout::KeyCheckMessage(vault_id_)));
+  batch->Put(Space::kMeta, kMetaKeyShares, EncodeShareSet(shares.set));
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> written,
+                          WriteShareFiles(out_fd, out_name, shares));
+  // A failed synced write may still be recovered from the write-ahead log
+  // at the next open (as for a key file, ADR 0016): the new shares are
+  // then the only way in, so they are kept unless the write surely failed
+  // before reaching the log (the old set still opens the vault then).
+  if (auto s = store_->Write(*batch); !s) {
+    auto kcv = store_->Get(Space::kMeta, layout::kMetaKeyCheck);
+    if (kcv && *kcv &&
+        !crypto::ConstantTimeEquals(**kcv,
+                                    crypto::KeyedHash(next, layout::KeyCheckMessage(vault_id_)))) {
+      RemoveShareFiles(out_fd, shares);
+    }
+    return Fail(s.error());
+  }
+  master_ = std::move(next);
+  if (rewrapped != nullptr) *rewrapped = count;
+  COFFRE_TRY(store_->CompactSpace(Space::kMeta));
+  COFFRE_TRY(store_->RollManifest());
+  return written;
 }
 
 }  // namespace coffre::vault

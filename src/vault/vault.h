@@ -40,6 +40,7 @@
 #include "vault/eraser.h"
 #include "vault/erasure_journal.h"
 #include "vault/id_source.h"
+#include "vault/key_shares.h"
 #include "vault/keyring.h"
 
 namespace coffre::vault {
@@ -64,6 +65,9 @@ struct InitResult {
 struct OpenOptions {
   std::string dir;
   std::string key_file;
+  // The master key itself, instead of `key_file`: recombined from Shamir
+  // shares by a sealed server (vault/key_shares.h). Borrowed for Open only.
+  const crypto::SecretKey* master_key = nullptr;
   // Erasure journal (outside the data directory and its backups); empty
   // disables it (tests only).
   std::string erasure_journal;
@@ -279,6 +283,27 @@ class Vault {
   // KEY.old-<UTC time> (returned in `retired`) and KEY.new renamed over KEY;
   // Open finishes a rotation a crash interrupted.
   Result<size_t> RotateMasterKey(const std::string& new_key_file, std::string* retired = nullptr);
+
+  // ---- Key custody: Shamir shares (docs/key-custody.md) ----
+  // The vault's share set; nullopt when its key is a file.
+  Result<std::optional<ShareSet>> share_set();
+  // Splits the master key into shares of `threshold` of recipients.size(),
+  // each sealed to its recipient, written into the directory `out_fd`
+  // (named `out_name`) all or none (WriteShareFiles), then records the
+  // share set (meta key_shares) and removes the key file, with its
+  // directory fsynced. kFailedPrecondition when the key is already split
+  // (rotate instead). Returns the paths written.
+  Result<std::vector<std::string>> SplitMasterKey(unsigned threshold,
+                                                  const std::vector<std::string>& recipients,
+                                                  int out_fd, const std::string& out_name);
+  // keys rotate on a vault whose key is split: a new master key, split into
+  // a new generation of shares written as SplitMasterKey does; the keyring
+  // re-sealed under it, kcv and the share set in one batch (files removed
+  // if it fails); then the meta space compacted. Returns the paths written
+  // and, in `rewrapped`, the keyring entries re-sealed.
+  Result<std::vector<std::string>> RotateMasterKeyToShares(
+      unsigned threshold, const std::vector<std::string>& recipients, int out_fd,
+      const std::string& out_name, size_t* rewrapped);
 
   // Configuration that is not secret (the policy text, the TLS
   // certificate), by name. Durable on return.
