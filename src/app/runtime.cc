@@ -50,6 +50,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   COFFRE_ASSIGN_OR_RETURN(rt->vault_,
                           vault::Vault::Open({.dir = o.dir,
                                               .key_file = o.key_file,
+                                              .key_pkcs11 = o.key_pkcs11,
                                               .erasure_journal = o.erasure_journal,
                                               .write_buffer_bytes = o.write_buffer_bytes,
                                               .row_cache_bytes = o.row_cache_bytes,

@@ -41,6 +41,9 @@ inline constexpr std::string_view kPolicyConfig = "policy";
 struct RuntimeOptions {
   std::string dir;
   std::string key_file;
+  // vault::OpenOptions::key_pkcs11: the master key in a PKCS#11 token (its
+  // RFC 7512 URI); key_file is then not used. `serve --key-pkcs11 URI`.
+  std::string key_pkcs11;
   std::string erasure_journal;
   std::string audit_anchor;
   // nullptr: the system clock (in test builds, COFFRE_TEST_CLOCK_FILE, if
