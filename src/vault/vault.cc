@@ -1212,7 +1212,10 @@ Status FinishKeyFileRotation(const std::string& key_file, int64_t now, std::stri
   return Ok();
 }
 
-std::string Vault::key_source() const { return master_->source(); }
+std::string Vault::key_source() {
+  std::lock_guard lock(write_mu_);  // a rotation swaps master_
+  return master_->source();
+}
 
 Status Vault::Rekey(std::unique_ptr<MasterKey> next, size_t* count, bool* written) {
   auto batch = store_->NewBatch();

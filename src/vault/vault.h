@@ -293,7 +293,7 @@ class Vault {
   // opens the vault. The old token key is left in its token.
   Result<size_t> RotateMasterKeyToToken(const std::string& uri, std::string* retired = nullptr);
   // "file" or "pkcs11:<token and object>" (docs/key-hierarchy.md).
-  std::string key_source() const;
+  std::string key_source();
 
   // Configuration that is not secret (the policy text, the TLS
   // certificate), by name. Durable on return.
