@@ -258,15 +258,16 @@ Result<std::unique_ptr<TokenKey>> TokenKey::Open(const Pkcs11Uri& uri, Mode mode
 
   std::unique_ptr<TokenKey> key(new TokenKey(uri, std::move(s)));
   COFFRE_ASSIGN_OR_RETURN(Attributes a, key->attributes());
-  if (a.value_len != kAesKeyBytes) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "the PKCS#11 key " + name + " is not an AES-256 key (32 bytes)");
-  }
   if (!a.sensitive || a.extractable) {
     return Fail(ErrorCode::kPermissionDenied,
                 "the PKCS#11 key " + name +
                     " can leave the token (CKA_SENSITIVE false or CKA_EXTRACTABLE true); coffre "
                     "uses only a sensitive, non-extractable key");
+  }
+  if (a.value_len != kAesKeyBytes) {
+    return Fail(ErrorCode::kInvalidArgument, "the PKCS#11 key " + name +
+                                                 " is not an AES-256 key (32 bytes, " +
+                                                 std::to_string(a.value_len) + " here)");
   }
   return key;
 }

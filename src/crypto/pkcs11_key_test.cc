@@ -2,7 +2,9 @@
 // directory per test (tests/softhsm_token.h).
 #include "crypto/pkcs11_key.h"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <p11-kit/pkcs11.h>
 
 #include "crypto/crypto.h"
 #include "tests/softhsm_token.h"
@@ -42,6 +44,59 @@ TEST(TokenKey, CreatesASensitiveNonExtractableAes256KeyOnlyWhenAsked) {
   auto again = TokenKey::Open(Uri(hsm.Uri("master")), TokenKey::kCreateIfAbsent, &created);
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_FALSE(created);
+}
+
+// Creates, with raw PKCS#11 calls, a secret key labelled `label` that can
+// leave the token (not sensitive, extractable), as a careless officer might.
+void CreateLeakyKey(const SoftHsmToken& hsm, const std::string& label) {
+  void* lib = ::dlopen(testing::kSoftHsmModule, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr);
+  auto get = reinterpret_cast<CK_C_GetFunctionList>(::dlsym(lib, "C_GetFunctionList"));
+  CK_FUNCTION_LIST_PTR f = nullptr;
+  ASSERT_EQ(get(&f), CKR_OK);
+  ASSERT_EQ(f->C_Initialize(nullptr), CKR_OK);
+  CK_SLOT_ID slots[8];
+  CK_ULONG n = 8;
+  ASSERT_EQ(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+  CK_SESSION_HANDLE s = 0;
+  for (CK_ULONG i = 0; i < n; ++i) {
+    CK_TOKEN_INFO info{};
+    if (f->C_GetTokenInfo(slots[i], &info) == CKR_OK && (info.flags & CKF_TOKEN_INITIALIZED)) {
+      ASSERT_EQ(
+          f->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s),
+          CKR_OK);
+      break;
+    }
+  }
+  std::string pin = hsm.pin();
+  ASSERT_EQ(f->C_Login(s, CKU_USER, reinterpret_cast<CK_BYTE_PTR>(pin.data()), pin.size()), CKR_OK);
+  CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+  CK_KEY_TYPE type = CKK_AES;
+  CK_ULONG len = 32;
+  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+  std::string name = label;
+  CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls},       {CKA_KEY_TYPE, &type, sizeof type},
+                      {CKA_VALUE_LEN, &len, sizeof len},   {CKA_TOKEN, &yes, sizeof yes},
+                      {CKA_PRIVATE, &yes, sizeof yes},     {CKA_SENSITIVE, &no, sizeof no},
+                      {CKA_EXTRACTABLE, &yes, sizeof yes}, {CKA_ENCRYPT, &yes, sizeof yes},
+                      {CKA_DECRYPT, &yes, sizeof yes},     {CKA_LABEL, name.data(), name.size()}};
+  CK_MECHANISM gen{CKM_AES_KEY_GEN, nullptr, 0};
+  CK_OBJECT_HANDLE key = 0;
+  ASSERT_EQ(f->C_GenerateKey(s, &gen, t, sizeof t / sizeof t[0], &key), CKR_OK);
+  ASSERT_EQ(f->C_CloseSession(s), CKR_OK);
+  ASSERT_EQ(f->C_Finalize(nullptr), CKR_OK);
+  ::dlclose(lib);
+}
+
+TEST(TokenKey, RefusesAKeyThatCanLeaveTheToken) {
+  SoftHsmToken hsm;
+  CreateLeakyKey(hsm, "leaky");
+  for (auto mode : {TokenKey::kOpenExisting, TokenKey::kCreateIfAbsent}) {
+    auto key = TokenKey::Open(Uri(hsm.Uri("leaky")), mode);
+    ASSERT_FALSE(key);
+    EXPECT_EQ(key.error().code, ErrorCode::kPermissionDenied);
+    EXPECT_NE(key.error().message.find("can leave the token"), std::string::npos);
+  }
 }
 
 TEST(TokenKey, SealsInTheTokenAndOpensOnlyWithTheSameKeyAndAad) {
