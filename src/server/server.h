@@ -32,6 +32,12 @@ struct ServeOptions {
   size_t max_connections_per_source = 0;
   std::vector<std::string> trusted_proxies;  // CIDR blocks
   bool proxy_protocol = false;
+  // `--metrics-listen ADDR:PORT` (config [metrics] listen): Prometheus
+  // metrics over plain HTTP on a listener of their own (docs/operations.md,
+  // "Metrics"; ADR 0031metrics-listener). Empty: off. A non-loopback
+  // address is allowed, with a warning: nothing personal is exposed, but
+  // anyone who reaches it reads the traffic and principal names.
+  std::string metrics_listen;
 };
 
 struct ListenAddress {
