@@ -56,9 +56,19 @@ Result<json::object> RotateMasterKey(Runtime& rt, std::string_view, const json::
   if (next && !next->starts_with('/')) {
     return Fail(ErrorCode::kInvalidArgument, "'new_key_file' must be an absolute path");
   }
+  COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> token, OptionalString(req, "new_key_pkcs11"));
+  if (next && token) {
+    return Fail(ErrorCode::kInvalidArgument, "give 'new_key_file' or 'new_key_pkcs11', not both");
+  }
   std::string retired;
-  COFFRE_ASSIGN_OR_RETURN(size_t n, rt.vault().RotateMasterKey(next.value_or(""), &retired));
-  json::object out{{"rewrapped", n}, {"key_file", next.value_or(rt.options().key_file)}};
+  size_t n = 0;
+  if (token) {
+    COFFRE_ASSIGN_OR_RETURN(n, rt.vault().RotateMasterKeyToToken(*token, &retired));
+  } else {
+    COFFRE_ASSIGN_OR_RETURN(n, rt.vault().RotateMasterKey(next.value_or(""), &retired));
+  }
+  json::object out{{"rewrapped", n}, {"key_source", rt.vault().key_source()}};
+  if (!token) out["key_file"] = next.value_or(rt.options().key_file);
   if (!retired.empty()) out["retired_key_file"] = retired;
   return out;
 }

@@ -4,7 +4,8 @@
 //
 //   audit.scan   {principal?, subject? (hex), from_ms?, to_ms?} -> {entries: [JSON text]}
 //                audited "audit.read", after the query (the listing does not show itself)
-//   keys.rotate  {new_key_file? (absolute)} -> {rewrapped, key_file, retired_key_file?}
+//   keys.rotate  {new_key_file? (absolute) | new_key_pkcs11? (URI)}
+//                -> {rewrapped, key_source, key_file? (file), retired_key_file?}
 //                (refused on a vault whose key is split into shares)
 //   keys.resplit {threshold, recipients: [hex public keys], out_dir (its name, for
 //                messages)} with the out directory's descriptor -> {rewrapped, generation,

@@ -51,6 +51,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
                           vault::Vault::Open({.dir = o.dir,
                                               .key_file = o.key_file,
                                               .master_key = o.master_key,
+                                              .key_pkcs11 = o.key_pkcs11,
                                               .erasure_journal = o.erasure_journal,
                                               .write_buffer_bytes = o.write_buffer_bytes,
                                               .row_cache_bytes = o.row_cache_bytes,

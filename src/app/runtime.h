@@ -44,6 +44,9 @@ struct RuntimeOptions {
   // vault::OpenOptions::master_key: the key recombined from Shamir shares
   // by a sealed server, used instead of `key_file`. Borrowed for Open only.
   const crypto::SecretKey* master_key = nullptr;
+  // vault::OpenOptions::key_pkcs11: the master key in a PKCS#11 token (its
+  // RFC 7512 URI); key_file is then not used. `serve --key-pkcs11 URI`.
+  std::string key_pkcs11;
   std::string erasure_journal;
   std::string audit_anchor;
   // nullptr: the system clock (in test builds, COFFRE_TEST_CLOCK_FILE, if

@@ -11,6 +11,7 @@ app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
   app::RuntimeOptions o;
   o.dir = TrimSlash(a.dir);
   o.key_file = ResolveKeyFile(a.dir, a.key_file);
+  o.key_pkcs11 = ResolveKeyPkcs11(a.key_pkcs11, a.key_file);
   o.erasure_journal = ResolveJournal(a.dir, a.journal);
   o.audit_anchor = ResolveAnchor(a.dir, a.anchor);
   return o;

@@ -57,6 +57,15 @@ inline std::string ResolveKeyFile(const std::string& dir, const std::string& fla
   return TrimSlash(dir) + ".key";
 }
 
+// The master key in a PKCS#11 token (docs/key-hierarchy.md): --key-pkcs11,
+// else (without --key-file) COFFRE_KEY_PKCS11; empty: a key file.
+inline std::string ResolveKeyPkcs11(const std::string& flag, const std::string& key_file_flag) {
+  if (!flag.empty()) return flag;
+  if (!key_file_flag.empty()) return "";
+  if (const char* env = std::getenv("COFFRE_KEY_PKCS11"); env && *env) return env;
+  return "";
+}
+
 // The erasure journal lives beside the data directory, outside it (and so
 // outside its backups), and does not move when the master key is rotated.
 inline std::string ResolveJournal(const std::string& dir, const std::string& flag) {
@@ -68,14 +77,20 @@ inline std::string ResolveJournal(const std::string& dir, const std::string& fla
 struct VaultArgs {
   std::string dir;
   std::string key_file;
+  std::string key_pkcs11;
   std::string journal;
   std::string anchor;
 };
 
 inline void AddVaultArgs(CLI::App* cmd, VaultArgs& a) {
   cmd->add_option("DIR", a.dir, "data directory of the vault")->required();
-  cmd->add_option("--key-file", a.key_file,
-                  "master key file (default: $COFFRE_KEY_FILE, else DIR.key)");
+  auto* key_file = cmd->add_option("--key-file", a.key_file,
+                                   "master key file (default: $COFFRE_KEY_FILE, else DIR.key)");
+  cmd->add_option("--key-pkcs11", a.key_pkcs11,
+                  "the master key in a PKCS#11 token, as an RFC 7512 URI with module-path and "
+                  "pin-source (default: $COFFRE_KEY_PKCS11)")
+      ->type_name("URI")
+      ->excludes(key_file);
   cmd->add_option("--erasure-journal", a.journal,
                   "erasure journal (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
   cmd->add_option("--audit-anchor", a.anchor,

@@ -30,6 +30,7 @@
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/file_text.h"
+#include "crypto/pkcs11_uri.h"
 #include "gen/people_gen.h"
 #include "guard/canary_set.h"
 #include "policy/policy.h"
@@ -85,13 +86,23 @@ void RegisterInit(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("init", "create a new vault and its master key file");
   Examples(cmd,
            {"coffre init vault --schema examples/people.toml --policy examples/people-policy.toml",
-            "coffre init /srv/coffre/data --schema people.toml --key-file /etc/coffre/master.key"});
+            "coffre init /srv/coffre/data --schema people.toml --key-file /etc/coffre/master.key",
+            "coffre init /var/lib/coffre/people --schema people.toml --key-pkcs11 "
+            "'pkcs11:token=coffre;object=people?module-path=/usr/lib/softhsm/libsofthsm2.so"
+            "&pin-source=file:/etc/coffre/pin'"});
   auto a = std::make_shared<InitArgs>();
   cmd->add_option("DIR", a->vault.dir, "data directory to create")->required();
   cmd->add_option("--schema", a->schema, "schema TOML file")->required();
   cmd->add_option("--policy", a->policy, "policy TOML file (default: none, everything denied)");
-  cmd->add_option("--key-file", a->vault.key_file,
-                  "master key file to create (default: $COFFRE_KEY_FILE, else DIR.key)");
+  auto* key_file =
+      cmd->add_option("--key-file", a->vault.key_file,
+                      "master key file to create (default: $COFFRE_KEY_FILE, else DIR.key)");
+  cmd->add_option("--key-pkcs11", a->vault.key_pkcs11,
+                  "keep the master key in a PKCS#11 token instead: an RFC 7512 URI with "
+                  "module-path and pin-source; the key is created in the token when absent "
+                  "(default: $COFFRE_KEY_PKCS11)")
+      ->type_name("URI")
+      ->excludes(key_file);
   cmd->add_option(
       "--erasure-journal", a->vault.journal,
       "erasure journal to create (default: $COFFRE_ERASURE_JOURNAL, else DIR.erasures)");
@@ -108,6 +119,7 @@ void RegisterInit(CLI::App& app, Context& ctx) {
     Run(ctx, [&]() -> Status {
       const std::string dir = TrimSlash(a->vault.dir);
       std::string key = ResolveKeyFile(dir, a->vault.key_file);
+      const std::string token = ResolveKeyPkcs11(a->vault.key_pkcs11, a->vault.key_file);
       std::string journal = ResolveJournal(dir, a->vault.journal);
       std::string anchor = ResolveAnchor(dir, a->vault.anchor);
       std::error_code ec;
@@ -117,6 +129,7 @@ void RegisterInit(CLI::App& app, Context& ctx) {
                                                    "another with --audit-anchor");
       }
       vault::InitOptions o{dir, a->schema, key, journal, {}, {}};
+      o.key_pkcs11 = token;
       COFFRE_TRY(PrepareInit(*a, o));
       COFFRE_ASSIGN_OR_RETURN(auto r, vault::Vault::Init(o));
       for (auto& [name, value] : o.secrets) std::fill(value.begin(), value.end(), '\0');
@@ -133,17 +146,29 @@ void RegisterInit(CLI::App& app, Context& ctx) {
         out << value;
         if (!out) return Fail(ErrorCode::kIoError, "cannot write " + cert_path);
       }
-      std::cerr << "coffre: vault created in " << dir << "\n"
-                << "coffre: master key written to " << key
-                << " (mode 0600). Keep it off the data disk and out of the data directory's"
-                   " backups: anyone holding both can read the vault, and without it nobody can.\n"
-                << "coffre: TLS certificate for clients: " << cert_path << "\n";
-      PrintJson({{"vault", dir},
-                 {"key_file", key},
-                 {"erasure_journal", journal},
-                 {"audit_anchor", anchor},
-                 {"tls_cert", cert_path},
-                 {"vault_id", ToHex(r.vault_id)}});
+      std::cerr << "coffre: vault created in " << dir << "\n";
+      boost::json::object out{{"vault", dir}};
+      if (token.empty()) {
+        std::cerr << "coffre: master key written to " << key
+                  << " (mode 0600). Keep it off the data disk and out of the data directory's"
+                     " backups: anyone holding both can read the vault, and without it nobody"
+                     " can.\n";
+        out["key_file"] = key;
+      } else {
+        auto uri = crypto::ParsePkcs11Uri(token);
+        const std::string name = uri ? uri->Identity() : token;
+        std::cerr << "coffre: the master key is " << name
+                  << " in the PKCS#11 token; no key file was written. Every command on this"
+                     " vault needs --key-pkcs11 (or COFFRE_KEY_PKCS11). Back the token up with"
+                     " its vendor's tools: without that key nobody can read the vault.\n";
+        out["key_pkcs11"] = name;
+      }
+      std::cerr << "coffre: TLS certificate for clients: " << cert_path << "\n";
+      out["erasure_journal"] = journal;
+      out["audit_anchor"] = anchor;
+      out["tls_cert"] = cert_path;
+      out["vault_id"] = ToHex(r.vault_id);
+      PrintJson(out);
       return Ok();
     });
   });
@@ -718,18 +743,27 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
                  "vault.key.old-<UTC time>",
                  "coffre keys rotate vault --new-key-file vault.key.2027",
                  "coffre keys rotate vault --key-file /etc/coffre/old.key --new-key-file "
-                 "/etc/coffre/new.key"});
+                 "/etc/coffre/new.key",
+                 "coffre keys rotate vault --key-pkcs11 \"$OLD_URI\" --new-key-pkcs11 "
+                 "'pkcs11:token=coffre;object=people-2027?module-path=/usr/lib/softhsm/"
+                 "libsofthsm2.so&pin-source=file:/etc/coffre/pin'    # or from a key file"});
   auto a = std::make_shared<VaultArgs>();
   auto next = std::make_shared<std::string>();
+  auto next_token = std::make_shared<std::string>();
   AddVaultArgs(cmd, *a);
-  cmd->add_option(
+  auto* next_file = cmd->add_option(
       "--new-key-file", *next,
       "key file to create for the new master key; default: the key file in use is replaced"
       " in place and the old one kept as KEY.old-<UTC time>");
+  cmd->add_option("--new-key-pkcs11", *next_token,
+                  "the new master key in a PKCS#11 token (RFC 7512 URI, created when absent),"
+                  " from a token key or from a key file (then kept as KEY.old-<UTC time>)")
+      ->type_name("URI")
+      ->excludes(next_file);
   // A vault whose key is split rotates into a new set of shares.
   auto shares = std::make_shared<ShareArgs>();
   AddShareOptions(cmd, *shares);
-  cmd->callback([&ctx, a, next, shares] {
+  cmd->callback([&ctx, a, next, next_token, shares] {
     Run(ctx, [&]() -> Status {
       if (!shares->recipients.empty() || !shares->out_dir.empty() || shares->threshold != 0)
         return RotateToShares(*a, *shares);
@@ -737,12 +771,17 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
       // Absolute: a running server does not share this process's directory.
       if (!next->empty())
         req["new_key_file"] = std::filesystem::absolute(*next).lexically_normal().string();
+      if (!next_token->empty()) req["new_key_pkcs11"] = *next_token;
       COFFRE_ASSIGN_OR_RETURN(boost::json::object out, Manage(*a, req));
-      const std::string key_file(out.at("key_file").as_string());
+      const boost::json::value* file = out.if_contains("key_file");
+      const std::string key_file = file != nullptr && file->is_string()
+                                       ? std::string(file->get_string())
+                                       : std::string(out.at("key_source").as_string());
       const boost::json::value* old = out.if_contains("retired_key_file");
       const std::string retired =
           old != nullptr && old->is_string() ? std::string(old->get_string()) : "";
-      std::cerr << "coffre: the vault now opens only with the new key in " << key_file;
+      std::cerr << "coffre: the vault now opens only with the new key "
+                << (file != nullptr ? "in " : "") << key_file;
       if (!retired.empty()) std::cerr << "; the old key is kept in " << retired;
       std::cerr << ". Rotation replaces the master key, not the sub-keys it protects: it retires"
                    " an old key file, but after a key file AND a copy of the data directory have"

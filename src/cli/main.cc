@@ -23,6 +23,8 @@ namespace {
 std::string RootFooter() {
   std::string text = R"(Environment:
   COFFRE_KEY_FILE         master key file, when --key-file is not given (else DIR.key)
+  COFFRE_KEY_PKCS11       PKCS#11 URI of the master key, when neither --key-pkcs11 nor
+                          --key-file is given (docs/key-hierarchy.md)
   COFFRE_ERASURE_JOURNAL  erasure journal, when --erasure-journal is not given (else DIR.erasures)
   COFFRE_AUDIT_ANCHOR     audit anchor, when --audit-anchor is not given (else DIR.audit-anchor)
   TMPDIR                  where breach-report stages a report it prints (else /tmp)

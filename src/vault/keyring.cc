@@ -7,38 +7,33 @@
 namespace coffre::vault {
 namespace {
 
-std::string Seal(const crypto::SecretKey& master, std::string_view vault_id, std::string_view name,
-                 const crypto::SecretKey& key) {
-  std::string value(1, layout::kFormatV1);
-  value += crypto::WrapKey(master, key, layout::KeyringAad(vault_id, name));
-  return value;
+Result<std::string> Seal(MasterKey& master, std::string_view vault_id, std::string_view name,
+                         const crypto::SecretKey& key) {
+  return master.SealEntry(key, layout::KeyringAad(vault_id, name));
 }
 
-Result<crypto::SecretKey> Unseal(const crypto::SecretKey& master, std::string_view vault_id,
+Result<crypto::SecretKey> Unseal(MasterKey& master, std::string_view vault_id,
                                  std::string_view name, std::string_view value) {
-  if (value.empty() || value[0] != layout::kFormatV1) {
-    return Fail(ErrorCode::kDataLoss, "keyring entry has an unknown format");
-  }
-  return crypto::UnwrapKey(master, value.substr(1), layout::KeyringAad(vault_id, name),
-                           "keyring entry");
+  return master.UnsealEntry(value, layout::KeyringAad(vault_id, name));
 }
 
 // Loads `name`, or creates it into `batch` when absent.
 Result<crypto::SecretKey> LoadOrCreateOne(storage::Store& store, storage::WriteBatch& batch,
-                                          std::string_view vault_id,
-                                          const crypto::SecretKey& master, std::string_view name) {
+                                          std::string_view vault_id, MasterKey& master,
+                                          std::string_view name) {
   COFFRE_ASSIGN_OR_RETURN(auto existing,
                           store.Get(storage::Space::kMeta, layout::KeyringMetaKey(name)));
   if (existing) return Unseal(master, vault_id, name, *existing);
   crypto::SecretKey key = crypto::SecretKey::Random();
-  batch.Put(storage::Space::kMeta, layout::KeyringMetaKey(name), Seal(master, vault_id, name, key));
+  COFFRE_ASSIGN_OR_RETURN(std::string sealed, Seal(master, vault_id, name, key));
+  batch.Put(storage::Space::kMeta, layout::KeyringMetaKey(name), sealed);
   return key;
 }
 
 }  // namespace
 
 Result<Keyring> Keyring::LoadOrCreate(storage::Store& store, storage::WriteBatch& batch,
-                                      std::string_view vault_id, const crypto::SecretKey& master,
+                                      std::string_view vault_id, MasterKey& master,
                                       const schema::Schema& schema) {
   Keyring ring;
   COFFRE_ASSIGN_OR_RETURN(ring.kek_,
@@ -87,8 +82,7 @@ const crypto::BlindIndexer* Keyring::blind(std::string_view collection,
 }
 
 Status Keyring::Reseal(storage::Store& store, storage::WriteBatch& batch, std::string_view vault_id,
-                       const crypto::SecretKey& old_master, const crypto::SecretKey& new_master,
-                       size_t* count) {
+                       MasterKey& old_master, MasterKey& new_master, size_t* count) {
   Status status = Ok();
   size_t n = 0;
   COFFRE_TRY(store.Scan(storage::Space::kMeta, layout::kKeyringPrefix,
@@ -99,8 +93,12 @@ Status Keyring::Reseal(storage::Store& store, storage::WriteBatch& batch, std::s
                             status = Fail(std::move(sub).error());
                             return false;
                           }
-                          batch.Put(storage::Space::kMeta, key,
-                                    Seal(new_master, vault_id, name, *sub));
+                          auto sealed = Seal(new_master, vault_id, name, *sub);
+                          if (!sealed) {
+                            status = Fail(std::move(sealed).error());
+                            return false;
+                          }
+                          batch.Put(storage::Space::kMeta, key, *sealed);
                           ++n;
                           return true;
                         }));

@@ -1,10 +1,11 @@
-// The vault's sub-keys, sealed under the master key in the meta space
+// The vault's sub-keys, sealed under the master key (vault/master_key.h: a
+// key file's key or a PKCS#11 token key) in the meta space
 // (docs/key-hierarchy.md): the data-key wrapping key, one blind-index key
 // per searchable field, the API-key hashing key, the password pepper, the
 // audit signing seed, the key that seals the vault's other secrets and the
 // card-hash key.
 //
-//   auto ring = Keyring::Load(store, vault_id, master, schema);
+//   auto ring = Keyring::LoadOrCreate(store, batch, vault_id, master, schema);
 //   const crypto::SecretKey& kek = ring->kek();
 //   const crypto::BlindIndexer* idx = ring->blind("people", "email");
 //
@@ -19,6 +20,7 @@
 #include "crypto/crypto.h"
 #include "schema/schema.h"
 #include "storage/store.h"
+#include "vault/master_key.h"
 
 namespace coffre::vault {
 
@@ -27,7 +29,7 @@ class Keyring {
   // Generates the sub-keys the schema needs that `store` lacks and adds
   // their sealed entries to `batch`; then loads all of them.
   static Result<Keyring> LoadOrCreate(storage::Store& store, storage::WriteBatch& batch,
-                                      std::string_view vault_id, const crypto::SecretKey& master,
+                                      std::string_view vault_id, MasterKey& master,
                                       const schema::Schema& schema);
 
   const crypto::SecretKey& kek() const { return kek_; }
@@ -49,8 +51,7 @@ class Keyring {
 
   // Re-seals every keyring entry under `new_master` into `batch`.
   static Status Reseal(storage::Store& store, storage::WriteBatch& batch, std::string_view vault_id,
-                       const crypto::SecretKey& old_master, const crypto::SecretKey& new_master,
-                       size_t* count);
+                       MasterKey& old_master, MasterKey& new_master, size_t* count);
 
  private:
   crypto::SecretKey kek_;

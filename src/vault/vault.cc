@@ -131,7 +131,8 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
     return Fail(ErrorCode::kAlreadyExists,
                 "data directory " + o.dir + " exists and is not empty; init creates a new vault");
   }
-  if (IsInside(o.key_file, o.dir)) {
+  const bool in_token = !o.key_pkcs11.empty();
+  if (!in_token && IsInside(o.key_file, o.dir)) {
     return Fail(ErrorCode::kInvalidArgument,
                 "key file " + o.key_file + " is inside the data directory; keep it outside");
   }
@@ -147,12 +148,20 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
                       " already exists (another vault's?); choose another with --erasure-journal");
     }
   }
-  COFFRE_TRY(crypto::CreateKeyFile(o.key_file));
+  // The token key first: a wrong URI, PIN or token leaves nothing behind.
+  // (A key it created stays in the token: harmless, the next init uses it.)
+  std::unique_ptr<MasterKey> master;
+  if (in_token) {
+    COFFRE_ASSIGN_OR_RETURN(master,
+                            MasterKeyInToken(o.key_pkcs11, crypto::TokenKey::kCreateIfAbsent));
+  } else {
+    COFFRE_TRY(crypto::CreateKeyFile(o.key_file));
+  }
 
   // From here on, any failure removes what init created: nothing half-written.
   bool journal_created = false;
   auto undo = [&](Error e) -> Result<InitResult> {
-    fs::remove(o.key_file, ec);
+    if (!in_token) fs::remove(o.key_file, ec);
     if (journal_created) fs::remove(o.erasure_journal, ec);
     if (dir_existed) {
       for (auto& entry : fs::directory_iterator(o.dir, ec)) fs::remove_all(entry.path(), ec);
@@ -167,8 +176,11 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
     }
   }
   ::chmod(o.dir.c_str(), 0700);
-  auto master = crypto::LoadKeyFile(o.key_file);
-  if (!master) return undo(master.error());
+  if (!in_token) {
+    auto key = crypto::LoadKeyFile(o.key_file);
+    if (!key) return undo(key.error());
+    master = MasterKeyInMemory(std::move(*key), o.key_file);
+  }
   auto store = o.store ? o.store({.path = o.dir, .create_if_missing = true})
                        : storage::OpenRocksStore({.path = o.dir, .create_if_missing = true});
   if (!store) return undo(store.error());
@@ -178,8 +190,11 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
   batch->Put(Space::kMeta, layout::kMetaFormat, std::to_string(kFormatVersion));
   batch->Put(Space::kMeta, layout::kMetaVaultId, vault_id);
   batch->Put(Space::kMeta, layout::kMetaSchema, schema.source());
-  batch->Put(Space::kMeta, layout::kMetaKeyCheck,
-             crypto::KeyedHash(*master, layout::KeyCheckMessage(vault_id)));
+  auto kcv = master->KeyCheck(vault_id);
+  if (!kcv) return undo(kcv.error());
+  batch->Put(Space::kMeta, layout::kMetaKeyCheck, *kcv);
+  // A key-file vault writes none, as before the field existed.
+  if (in_token) batch->Put(Space::kMeta, layout::kMetaKeySource, master->source());
   auto ring = Keyring::LoadOrCreate(**store, *batch, vault_id, *master, schema);
   if (!ring) return undo(ring.error());
   for (const auto& [name, value] : o.config) {
@@ -208,24 +223,6 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
   if (std::error_code ec; !fs::is_directory(o.dir, ec)) {
     return Fail(ErrorCode::kNotFound, "no vault at " + o.dir);
   }
-  if (o.master_key != nullptr) {
-    v->master_ = o.master_key->Clone();
-  } else if (auto key = crypto::LoadKeyFile(o.key_file)) {
-    v->master_ = std::move(*key);
-  } else {
-    // No key file, because the key was split into shares: say what to do.
-    if (key.error().code == ErrorCode::kNotFound) {
-      auto view = PeekSealedView(o.dir, o.store);
-      if (view && view->share_set) {
-        return Fail(ErrorCode::kFailedPrecondition,
-                    "the master key of " + o.dir +
-                        " is split into Shamir shares (no key file): start coffre serve " + o.dir +
-                        ", unseal it with coffre unseal " + o.dir +
-                        ", and commands then run through the server");
-      }
-    }
-    return Fail(key.error());
-  }
   COFFRE_ASSIGN_OR_RETURN(
       v->store_, o.store ? o.store({.path = o.dir, .read_only = o.read_only})
                          : storage::OpenRocksStore({
@@ -242,33 +239,82 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
   }
   COFFRE_ASSIGN_OR_RETURN(v->vault_id_, GetRequiredMeta(*v->store_, layout::kMetaVaultId));
   COFFRE_ASSIGN_OR_RETURN(std::string kcv, GetRequiredMeta(*v->store_, layout::kMetaKeyCheck));
-  auto opens = [&](const crypto::SecretKey& key) {
-    return crypto::ConstantTimeEquals(
-        kcv, crypto::KeyedHash(key, layout::KeyCheckMessage(v->vault_id_)));
-  };
-  if (!opens(v->master_)) {
-    // A rotation in place that crashed after its commit left the new key
-    // in KEY.new: finish it (ADR 0016).
-    const std::string pending = PendingKeyFile(o.key_file);
-    std::error_code ec;
-    auto next = fs::exists(pending, ec) ? crypto::LoadKeyFile(pending)
-                                        : Result<crypto::SecretKey>(Fail(ErrorCode::kNotFound, ""));
-    if (o.master_key != nullptr) {
+  // The key source the vault records (docs/key-hierarchy.md): the other
+  // kind of key is refused with what the vault needs, not "wrong key".
+  COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> key_source,
+                          v->store_->Get(Space::kMeta, layout::kMetaKeySource));
+  const bool vault_in_token = key_source && key_source->starts_with(kPkcs11KeySourcePrefix);
+  if (key_source && !vault_in_token && *key_source != kFileKeySource) {
+    return Fail(ErrorCode::kFailedPrecondition, "the vault's key source is of an unknown kind");
+  }
+  if (vault_in_token && o.key_pkcs11.empty()) {
+    return Fail(ErrorCode::kPermissionDenied,
+                "this vault's master key is in a PKCS#11 token (" + *key_source +
+                    "): open it with --key-pkcs11 URI (or COFFRE_KEY_PKCS11), not a key file");
+  }
+  if (!vault_in_token && !o.key_pkcs11.empty()) {
+    return Fail(ErrorCode::kPermissionDenied,
+                "this vault's master key is a key file, not a PKCS#11 token key: open it with "
+                "--key-file (to move the key into a token: coffre keys rotate --new-key-pkcs11)");
+  }
+  if (vault_in_token) {
+    COFFRE_ASSIGN_OR_RETURN(v->master_,
+                            MasterKeyInToken(o.key_pkcs11, crypto::TokenKey::kOpenExisting));
+    COFFRE_ASSIGN_OR_RETURN(bool opens, v->master_->Opens(kcv, v->vault_id_));
+    if (!opens) {
+      return Fail(ErrorCode::kPermissionDenied,
+                  v->master_->name() + " does not open this vault (wrong key)");
+    }
+  } else if (o.master_key != nullptr) {
+    // Recombined from Shamir shares by a sealed server (docs/key-custody.md).
+    v->master_ = MasterKeyInMemory(o.master_key->Clone(), "recombined from shares");
+    COFFRE_ASSIGN_OR_RETURN(bool opens, v->master_->Opens(kcv, v->vault_id_));
+    if (!opens) {
       return Fail(ErrorCode::kPermissionDenied, "the recombined key does not open this vault");
     }
-    if (!next || !opens(*next)) {
-      return Fail(ErrorCode::kPermissionDenied,
-                  "the key file " + o.key_file + " does not open this vault (wrong key file)");
+  } else {
+    auto key = crypto::LoadKeyFile(o.key_file);
+    if (!key) {
+      // No key file, because the key was split into shares: say what to do.
+      if (key.error().code == ErrorCode::kNotFound) {
+        COFFRE_ASSIGN_OR_RETURN(auto shares, ReadShareSet(*v->store_));
+        if (shares) {
+          return Fail(ErrorCode::kFailedPrecondition,
+                      "the master key of " + o.dir +
+                          " is split into Shamir shares (no key file): start coffre serve " +
+                          o.dir + ", unseal it with coffre unseal " + o.dir +
+                          ", and commands then run through the server");
+        }
+      }
+      return Fail(key.error());
     }
-    if (!o.read_only)
-      COFFRE_TRY(FinishKeyFileRotation(o.key_file, v->clock_->NowUnixSeconds(), nullptr));
-    v->master_ = std::move(*next);
+    v->master_ = MasterKeyInMemory(std::move(*key), o.key_file);
+    COFFRE_ASSIGN_OR_RETURN(bool opens, v->master_->Opens(kcv, v->vault_id_));
+    if (!opens) {
+      // A rotation in place that crashed after its commit left the new key
+      // in KEY.new: finish it (ADR 0016).
+      const std::string pending = PendingKeyFile(o.key_file);
+      std::error_code ec;
+      auto next = fs::exists(pending, ec)
+                      ? crypto::LoadKeyFile(pending)
+                      : Result<crypto::SecretKey>(Fail(ErrorCode::kNotFound, ""));
+      std::unique_ptr<MasterKey> next_master;
+      if (next) next_master = MasterKeyInMemory(std::move(*next), o.key_file);
+      auto next_opens = next_master ? next_master->Opens(kcv, v->vault_id_) : Result<bool>(false);
+      if (!next_opens || !*next_opens) {
+        return Fail(ErrorCode::kPermissionDenied,
+                    "the key file " + o.key_file + " does not open this vault (wrong key file)");
+      }
+      if (!o.read_only)
+        COFFRE_TRY(FinishKeyFileRotation(o.key_file, v->clock_->NowUnixSeconds(), nullptr));
+      v->master_ = std::move(next_master);
+    }
   }
   COFFRE_ASSIGN_OR_RETURN(std::string source, GetRequiredMeta(*v->store_, layout::kMetaSchema));
   COFFRE_ASSIGN_OR_RETURN(v->schema_, schema::Schema::Parse(source, "stored schema"));
   auto batch = v->store_->NewBatch();
-  COFFRE_ASSIGN_OR_RETURN(
-      v->keyring_, Keyring::LoadOrCreate(*v->store_, *batch, v->vault_id_, v->master_, v->schema_));
+  COFFRE_ASSIGN_OR_RETURN(v->keyring_, Keyring::LoadOrCreate(*v->store_, *batch, v->vault_id_,
+                                                             *v->master_, v->schema_));
   if (batch->Count() > 0) {
     if (o.read_only)
       return Fail(ErrorCode::kFailedPrecondition, "the vault's keyring is incomplete");
@@ -1155,11 +1201,10 @@ Status FsyncDirOf(const std::string& path) {
 
 std::string PendingKeyFile(const std::string& key_file) { return key_file + ".new"; }
 
-Status FinishKeyFileRotation(const std::string& key_file, int64_t now, std::string* retired) {
-  const std::string pending = PendingKeyFile(key_file);
-  // The old key is kept under a new name (a hard link: KEY itself never
-  // disappears), then KEY.new replaces KEY in one rename. A crash between
-  // the two leaves KEY.new, which Open finishes with.
+namespace {
+
+// Links KEY to KEY.old-<UTC time> (-N when taken) and returns that name.
+Result<std::string> LinkAsOld(const std::string& key_file, int64_t now) {
   std::string old = key_file + ".old-" + CompactUtc(now);
   for (int n = 1; ::link(key_file.c_str(), old.c_str()) != 0; ++n) {
     if (errno != EEXIST || n > 99) {
@@ -1168,6 +1213,17 @@ Status FinishKeyFileRotation(const std::string& key_file, int64_t now, std::stri
     }
     old = key_file + ".old-" + CompactUtc(now) + "-" + std::to_string(n);
   }
+  return old;
+}
+
+}  // namespace
+
+Status FinishKeyFileRotation(const std::string& key_file, int64_t now, std::string* retired) {
+  const std::string pending = PendingKeyFile(key_file);
+  // The old key is kept under a new name (a hard link: KEY itself never
+  // disappears), then KEY.new replaces KEY in one rename. A crash between
+  // the two leaves KEY.new, which Open finishes with.
+  COFFRE_ASSIGN_OR_RETURN(std::string old, LinkAsOld(key_file, now));
   if (::rename(pending.c_str(), key_file.c_str()) != 0) {
     return Fail(ErrorCode::kIoError,
                 "cannot rename " + pending + " to " + key_file + ": " + std::strerror(errno));
@@ -1177,14 +1233,41 @@ Status FinishKeyFileRotation(const std::string& key_file, int64_t now, std::stri
   return Ok();
 }
 
+std::string Vault::key_source() {
+  std::lock_guard lock(write_mu_);  // a rotation swaps master_
+  return master_->source();
+}
+
+Status Vault::Rekey(std::unique_ptr<MasterKey> next, size_t* count, bool* written) {
+  auto batch = store_->NewBatch();
+  COFFRE_TRY(Keyring::Reseal(*store_, *batch, vault_id_, *master_, *next, count));
+  COFFRE_ASSIGN_OR_RETURN(std::string kcv, next->KeyCheck(vault_id_));
+  batch->Put(Space::kMeta, layout::kMetaKeyCheck, kcv);
+  if (next->source() == kFileKeySource) {
+    batch->Delete(Space::kMeta, layout::kMetaKeySource);
+  } else {
+    batch->Put(Space::kMeta, layout::kMetaKeySource, next->source());
+  }
+  *written = true;
+  COFFRE_TRY(store_->Write(*batch));
+  master_ = std::move(next);
+  return Ok();
+}
+
 Result<size_t> Vault::RotateMasterKey(const std::string& new_key_file, std::string* retired) {
   const bool in_place = new_key_file.empty();
+  std::lock_guard lock(write_mu_);
+  const bool from_token = master_->source() != kFileKeySource;
+  if (in_place && from_token) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "this vault's master key is in a PKCS#11 token: rotate it with --new-key-pkcs11 "
+                "URI (or --new-key-file FILE to move it out of the token)");
+  }
   const std::string target = in_place ? PendingKeyFile(options_.key_file) : new_key_file;
   if (IsInside(target, options_.dir)) {
     return Fail(ErrorCode::kInvalidArgument,
                 "key file " + target + " is inside the data directory; keep it outside");
   }
-  std::lock_guard lock(write_mu_);
   std::error_code ec;
   if (in_place && fs::exists(target, ec)) {
     // Left by a rotation that crashed before its commit: had it committed,
@@ -1200,28 +1283,58 @@ Result<size_t> Vault::RotateMasterKey(const std::string& new_key_file, std::stri
   }
   crypto::SecretKey next = crypto::SecretKey::Random();
   COFFRE_TRY(crypto::WriteKeyFile(target, next));
-  auto batch = store_->NewBatch();
   size_t count = 0;
-  auto undo = [&](Error e) -> Result<size_t> {
-    fs::remove(target, ec);
-    return Fail(std::move(e));
-  };
-  if (auto s = Keyring::Reseal(*store_, *batch, vault_id_, master_, next, &count); !s)
-    return undo(s.error());
-  batch->Put(Space::kMeta, layout::kMetaKeyCheck,
-             crypto::KeyedHash(next, layout::KeyCheckMessage(vault_id_)));
   // A failed synced write may still have reached the write-ahead log and be
   // recovered at the next open, after which only the new key opens the
   // vault: KEY.new stays. Open finishes the rotation if the commit landed;
   // the next rotation removes a KEY.new that does not open the vault.
-  COFFRE_TRY(store_->Write(*batch));
-  master_ = std::move(next);
+  bool written = false;
+  if (auto s = Rekey(MasterKeyInMemory(std::move(next), in_place ? options_.key_file : target),
+                     &count, &written);
+      !s) {
+    if (!written) fs::remove(target, ec);
+    return Fail(std::move(s).error());
+  }
   // Committed: from here on only the new key opens the vault.
-  if (in_place)
+  if (in_place) {
     COFFRE_TRY(FinishKeyFileRotation(options_.key_file, clock_->NowUnixSeconds(), retired));
+  } else {
+    options_.key_file = target;  // an in-place rotation that follows replaces this one
+  }
   // The entries sealed under the old key (and the old key-check value) are
   // still in older files of the meta space: compacted away, so that a copy
   // of the directory taken now and the retired key file read nothing.
+  COFFRE_TRY(store_->CompactSpace(Space::kMeta));
+  COFFRE_TRY(store_->RollManifest());
+  return count;
+}
+
+Result<size_t> Vault::RotateMasterKeyToToken(const std::string& uri, std::string* retired) {
+  std::lock_guard lock(write_mu_);
+  COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<MasterKey> next,
+                          MasterKeyInToken(uri, crypto::TokenKey::kCreateIfAbsent));
+  COFFRE_ASSIGN_OR_RETURN(std::string kcv, GetRequiredMeta(*store_, layout::kMetaKeyCheck));
+  COFFRE_ASSIGN_OR_RETURN(bool same, next->Opens(kcv, vault_id_));
+  if (same) {
+    return Fail(ErrorCode::kAlreadyExists,
+                next->name() + " already opens this vault; name another key (object=...)");
+  }
+  const bool from_file = master_->source() == kFileKeySource;
+  size_t count = 0;
+  bool written = false;
+  COFFRE_TRY(Rekey(std::move(next), &count, &written));
+  // Committed: from here on only the token key opens the vault. A key file
+  // left in place would read as the vault's key to whoever finds it.
+  if (from_file) {
+    COFFRE_ASSIGN_OR_RETURN(std::string old,
+                            LinkAsOld(options_.key_file, clock_->NowUnixSeconds()));
+    if (::unlink(options_.key_file.c_str()) != 0) {
+      return Fail(ErrorCode::kIoError,
+                  "cannot remove " + options_.key_file + ": " + std::strerror(errno));
+    }
+    COFFRE_TRY(FsyncDirOf(options_.key_file));
+    if (retired) *retired = old;
+  }
   COFFRE_TRY(store_->CompactSpace(Space::kMeta));
   COFFRE_TRY(store_->RollManifest());
   return count;
@@ -1242,11 +1355,12 @@ Result<std::vector<std::string>> Vault::SplitMasterKey(unsigned threshold,
     return Fail(ErrorCode::kFailedPrecondition,
                 "the master key is already split into shares; coffre keys rotate makes a new set");
   }
-  if (options_.key_file.empty()) {
+  const crypto::SecretKey* master = master_->key_in_memory();
+  if (options_.key_file.empty() || master == nullptr) {
     return Fail(ErrorCode::kFailedPrecondition, "the vault was not opened with a key file");
   }
   COFFRE_ASSIGN_OR_RETURN(SealedShares shares,
-                          SealShares(vault_id_, master_, 1, threshold, recipients));
+                          SealShares(vault_id_, *master, 1, threshold, recipients));
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> written,
                           WriteShareFiles(out_fd, out_name, shares));
   auto batch = store_->NewBatch();
@@ -1277,11 +1391,13 @@ Result<std::vector<std::string>> Vault::RotateMasterKeyToShares(
   crypto::SecretKey next = crypto::SecretKey::Random();
   COFFRE_ASSIGN_OR_RETURN(SealedShares shares, SealShares(vault_id_, next, existing->generation + 1,
                                                           threshold, recipients));
+  std::unique_ptr<MasterKey> next_master =
+      MasterKeyInMemory(next.Clone(), "recombined from shares");
   auto batch = store_->NewBatch();
   size_t count = 0;
-  COFFRE_TRY(Keyring::Reseal(*store_, *batch, vault_id_, master_, next, &count));
-  batch->Put(Space::kMeta, layout::kMetaKeyCheck,
-             crypto::KeyedHash(next, layout::KeyCheckMessage(vault_id_)));
+  COFFRE_TRY(Keyring::Reseal(*store_, *batch, vault_id_, *master_, *next_master, &count));
+  COFFRE_ASSIGN_OR_RETURN(std::string next_kcv, next_master->KeyCheck(vault_id_));
+  batch->Put(Space::kMeta, layout::kMetaKeyCheck, next_kcv);
   batch->Put(Space::kMeta, kMetaKeyShares, EncodeShareSet(shares.set));
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> written,
                           WriteShareFiles(out_fd, out_name, shares));
@@ -1298,7 +1414,7 @@ Result<std::vector<std::string>> Vault::RotateMasterKeyToShares(
     }
     return Fail(s.error());
   }
-  master_ = std::move(next);
+  master_ = std::move(next_master);
   if (rewrapped != nullptr) *rewrapped = count;
   COFFRE_TRY(store_->CompactSpace(Space::kMeta));
   COFFRE_TRY(store_->RollManifest());

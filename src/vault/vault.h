@@ -56,6 +56,9 @@ struct InitOptions {
   // Opens the store the vault is created in (ADR 0025), asked for
   // {dir, create_if_missing}. Empty: RocksDB in `dir`.
   storage::StoreOpener store = nullptr;
+  // A PKCS#11 URI (RFC 7512, docs/key-hierarchy.md): the master key is that
+  // token key, created when absent, and key_file is not used.
+  std::string key_pkcs11;
 };
 
 struct InitResult {
@@ -68,6 +71,9 @@ struct OpenOptions {
   // The master key itself, instead of `key_file`: recombined from Shamir
   // shares by a sealed server (vault/key_shares.h). Borrowed for Open only.
   const crypto::SecretKey* master_key = nullptr;
+  // The vault's master key is in a PKCS#11 token: its URI (key_file is then
+  // not used). A vault records its key source; the other kind is refused.
+  std::string key_pkcs11;
   // Erasure journal (outside the data directory and its backups); empty
   // disables it (tests only).
   std::string erasure_journal;
@@ -282,7 +288,16 @@ class Vault {
   // written to KEY.new, the rotation committed, the old key file linked to
   // KEY.old-<UTC time> (returned in `retired`) and KEY.new renamed over KEY;
   // Open finishes a rotation a crash interrupted.
+  // On a vault whose key is in a PKCS#11 token, `new_key_file` must be
+  // given: it moves the master key out of the token into that file.
   Result<size_t> RotateMasterKey(const std::string& new_key_file, std::string* retired = nullptr);
+  // The same, under the token key `uri` names (created when absent): from a
+  // token key, or from a key file (which is then retired as KEY.old-<UTC
+  // time>, returned in `retired`). kAlreadyExists when that key already
+  // opens the vault. The old token key is left in its token.
+  Result<size_t> RotateMasterKeyToToken(const std::string& uri, std::string* retired = nullptr);
+  // "file" or "pkcs11:<token and object>" (docs/key-hierarchy.md).
+  std::string key_source();
 
   // ---- Key custody: Shamir shares (docs/key-custody.md) ----
   // The vault's share set; nullopt when its key is a file.
@@ -358,12 +373,16 @@ class Vault {
   Result<bool> CollectRecordDeletion(std::string_view collection, std::string_view record_id,
                                      storage::WriteBatch& batch);
   Status CompactNow();
+  // Re-seals the keyring under `next`, writes its key check and source in
+  // one batch, and makes it the master key. Under write_mu_. `written`:
+  // the batch was handed to the store (after which it may have landed).
+  Status Rekey(std::unique_ptr<MasterKey> next, size_t* count, bool* written);
 
   OpenOptions options_;
   std::unique_ptr<storage::Store> store_;
   schema::Schema schema_;
   std::string vault_id_;
-  crypto::SecretKey master_;
+  std::unique_ptr<MasterKey> master_;
   Keyring keyring_;
   IdSource ids_;
   std::mutex write_mu_;

@@ -18,6 +18,8 @@ inline constexpr std::string_view kMetaFormat = "format";
 inline constexpr std::string_view kMetaVaultId = "vault_id";
 inline constexpr std::string_view kMetaSchema = "schema";
 inline constexpr std::string_view kMetaKeyCheck = "kcv";
+// absent or "file": a key file; "pkcs11:..." a token key (vault/master_key.h)
+inline constexpr std::string_view kMetaKeySource = "key_source";
 // count (u64 BE) || chained hash of the applied journal entries
 inline constexpr std::string_view kMetaErasuresApplied = "erasures_applied";
 // present while an erasure's compaction has not completed
