@@ -2,6 +2,7 @@
 #include "app/admin_breach_ops.h"
 #include "app/admin_data_ops.h"
 #include "app/admin_import_op.h"
+#include "app/admin_tls_op.h"
 #include "app/internal/input.h"
 #include "app/operation.h"
 #include "app/runner.h"
@@ -562,6 +563,15 @@ Outcome ImportOp(Context& ctx, const OpInput& in) {
                   });
 }
 
+// tls.set (app/admin_tls_op.h): the certificate and key the caller passed.
+Outcome TlsSetOp(Context& ctx, const OpInput& in) {
+  const std::span<const int> fds = in.fds;
+  return RunLocal(ctx, in,
+                  [fds](Runtime& rt, std::string_view, const json::object& req, audit::Entry& e) {
+                    return SetTlsFromDescriptors(rt, req, fds, e);
+                  });
+}
+
 // Local-only operations: no policy target (the policy does not restrict
 // local callers; RunLocal refuses anyone else), an optional JSON object body.
 constexpr Operation Local(std::string_view name, std::string_view action, bool writes,
@@ -603,6 +613,8 @@ constexpr Operation kOps[] = {
     Local("keys.rotate", "keys.rotate", true, &WithEntry<&RotateMasterKey>),
     // `coffre import` while a server runs: the files travel as descriptors.
     Local("records.import", "import", true, &ImportOp),
+    // `coffre tls set`: the files travel as descriptors.
+    Local("tls.set", "tls.set", true, &TlsSetOp),
     // The whole audit log, not pages of 1000 (GET /v1/audit is audit.list).
     Local("audit.scan", "audit.read", false, &WithEntry<&ScanAudit>),
 };

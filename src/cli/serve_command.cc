@@ -1,5 +1,6 @@
 #include "cli/serve_command.h"
 
+#include <filesystem>
 #include <iostream>
 
 #include "cli/cli_common.h"
@@ -16,7 +17,10 @@ void RegisterServeCommand(CLI::App& app, Context& ctx) {
        "coffre serve /srv/coffre/data --listen 10.0.0.5:8443 --key-file /etc/coffre/master.key",
        "coffre serve vault --alert-webhook https://alerts.example.org/coffre",
        "coffre serve vault --listen 10.0.0.5:8443 --trusted-proxy 10.0.0.2 --proxy-protocol    # "
-       "behind HAProxy"});
+       "behind HAProxy",
+       "coffre serve vault --listen 0.0.0.0:8443 --tls-cert "
+       "/etc/letsencrypt/live/vault.example.org/fullchain.pem --tls-key "
+       "/etc/letsencrypt/live/vault.example.org/privkey.pem    # re-read on SIGHUP"});
   auto a = std::make_shared<VaultArgs>();
   auto listen = std::make_shared<std::string>("127.0.0.1:8443");
   auto webhook = std::make_shared<std::string>();
@@ -37,6 +41,11 @@ void RegisterServeCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-connections-per-source", edge->max_connections_per_source,
                   "connections at once per client address, an IPv6 client per /64 (default 256)")
       ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--tls-cert", edge->tls_cert,
+                  "PEM certificate chain to serve instead of the vault's (certbot's "
+                  "fullchain.pem); read at start and on SIGHUP");
+  cmd->add_option("--tls-key", edge->tls_key,
+                  "PEM private key of --tls-cert (certbot's privkey.pem); read with it");
   cmd->add_option("--alert-webhook", *webhook,
                   "also POST each alert as JSON to this https URL (or http to a loopback address)");
   cmd->add_option("--alert-webhook-ca", *webhook_ca,
@@ -50,6 +59,9 @@ void RegisterServeCommand(CLI::App& app, Context& ctx) {
       so.runtime = std::move(ro);
       so.listen = *listen;
       so.openapi_json = api::kOpenApiJson;
+      // Read again on SIGHUP: absolute, whatever the directory is then.
+      if (!so.tls_cert.empty()) so.tls_cert = std::filesystem::absolute(so.tls_cert).string();
+      if (!so.tls_key.empty()) so.tls_key = std::filesystem::absolute(so.tls_key).string();
       return server::Serve(so, std::cout);
     });
   });

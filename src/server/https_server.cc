@@ -310,7 +310,7 @@ size_t ReadBufferLimit(const HttpsOptions& o) { return o.max_header_bytes + (16u
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, ssl::context& ctx, Server& server, IpAddress peer,
+  Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx, Server& server, IpAddress peer,
           bool peer_trusted, Admission::Slot slot);
   ~Session();
   void Start();
@@ -330,6 +330,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWrite(bool keep_alive, beast::error_code ec, size_t);
   void DoClose();
 
+  // The TLS context current when the connection was accepted: kept alive
+  // while the connection lives, whatever certificate is loaded since.
+  std::shared_ptr<ssl::context> tls_;
   beast::ssl_stream<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
@@ -363,7 +366,6 @@ class Server final : public HttpsServer {
         inline_handler_(std::move(inline_handler)),
         iocs_(MakeContexts(o.io_threads)),
         ioc_(*iocs_[0]),
-        tls_(ssl::context::tls_server),
         acceptor_(ioc_),
         accept_timer_(ioc_),
         workers_(static_cast<size_t>(o.worker_threads)),
@@ -385,27 +387,12 @@ class Server final : public HttpsServer {
       return Fail(ErrorCode::kInvalidArgument, "the server needs at least one connection slot");
     }
     beast::error_code ec;
-    tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                         ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
-                     ec);
-    SSL_CTX* native = tls_.native_handle();
-    if (ec || SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
-      return Fail(ErrorCode::kInternal, "cannot configure TLS");
-    }
-    SSL_CTX_set_options(
-        native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-    tls_.use_certificate_chain(net::buffer(options_.cert_pem), ec);
-    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS certificate cannot be used");
-    // The private key's numbers go to OpenSSL's secure heap when it has one
-    // (mapped apart, locked when allowed, left out of core dumps).
-    if (CRYPTO_secure_malloc_initialized() == 0) (void)CRYPTO_secure_malloc_init(1u << 16, 32);
-    tls_.use_private_key(net::buffer(options_.key_pem), ssl::context::pem, ec);
     // Loaded (or refused): the server keeps no copy of the PEM.
+    auto tls = MakeContext(options_.cert_pem, options_.key_pem);
     OPENSSL_cleanse(options_.key_pem.data(), options_.key_pem.size());
     std::string().swap(options_.key_pem);
-    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS private key cannot be used");
+    if (!tls) return Fail(tls.error());
+    tls_.store(std::move(*tls));
 
     auto address = net::ip::make_address(options_.address, ec);
     if (ec) return Fail(ErrorCode::kInvalidArgument, "not an IP address: " + options_.address);
@@ -426,14 +413,19 @@ class Server final : public HttpsServer {
 
   uint16_t port() const override { return port_; }
 
+  Status SetCertificate(const std::string& cert_pem, const std::string& key_pem) override {
+    COFFRE_ASSIGN_OR_RETURN(auto tls, MakeContext(cert_pem, key_pem));
+    tls_.store(std::move(tls));
+    return Ok();
+  }
+
   void Run() override {
     if (options_.stop_on_signals) {
       signals_.add(SIGTERM);
       signals_.add(SIGINT);
-      signals_.async_wait([this](beast::error_code ec, int) {
-        if (!ec) BeginStop();
-      });
     }
+    if (options_.on_sighup) signals_.add(SIGHUP);
+    if (options_.stop_on_signals || options_.on_sighup) WaitSignal();
     DoAccept();
     std::vector<std::thread> threads;
     // Each context runs until stopped, even while it has no connection.
@@ -453,7 +445,6 @@ class Server final : public HttpsServer {
   // --- used by sessions ---
   const HttpsOptions& options() const { return options_; }
   const ProxyTrust& trust() const { return trust_; }
-  ssl::context& tls() { return tls_; }
   bool draining() const { return draining_.load(); }
   net::thread_pool& workers() { return workers_; }
   const std::shared_ptr<Counters>& counters() { return counters_; }
@@ -499,6 +490,50 @@ class Server final : public HttpsServer {
   }
 
  private:
+  // A context of the server's TLS settings presenting `cert_pem` (the
+  // certificate, then its chain) with `key_pem`.
+  static Result<std::shared_ptr<ssl::context>> MakeContext(const std::string& cert_pem,
+                                                           const std::string& key_pem) {
+    auto tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+    beast::error_code ec;
+    tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                         ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                     ec);
+    SSL_CTX* native = tls->native_handle();
+    if (ec || SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+      return Fail(ErrorCode::kInternal, "cannot configure TLS");
+    }
+    SSL_CTX_set_options(
+        native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+    tls->use_certificate_chain(net::buffer(cert_pem), ec);
+    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS certificate cannot be used");
+    // The private key's numbers go to OpenSSL's secure heap when it has one
+    // (mapped apart, locked when allowed, left out of core dumps).
+    if (CRYPTO_secure_malloc_initialized() == 0) (void)CRYPTO_secure_malloc_init(1u << 16, 32);
+    tls->use_private_key(net::buffer(key_pem), ssl::context::pem, ec);
+    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS private key cannot be used");
+    if (SSL_CTX_check_private_key(native) != 1) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "the TLS private key does not match the certificate");
+    }
+    return tls;
+  }
+
+  // SIGTERM and SIGINT stop; SIGHUP runs on_sighup on a worker (it reads
+  // files and may take a while) and waits again.
+  void WaitSignal() {
+    signals_.async_wait([this](beast::error_code ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        net::post(workers_, [this] { options_.on_sighup(); });
+        return WaitSignal();
+      }
+      BeginStop();
+    });
+  }
+
   void DoAccept() {
     // Connections are spread over the contexts in turn; each context has
     // one thread, so a session needs no strand.
@@ -526,7 +561,8 @@ class Server final : public HttpsServer {
     const bool trusted = trust_.Trusts(peer);
     auto slot = counters_->admission.Admit(peer.LimitKey(), trusted);
     if (!slot) return;  // over a cap: the socket closes here
-    std::make_shared<Session>(std::move(socket), tls_, *this, peer, trusted, std::move(*slot))
+    std::make_shared<Session>(std::move(socket), tls_.load(), *this, peer, trusted,
+                              std::move(*slot))
         ->Start();
   }
 
@@ -586,7 +622,9 @@ class Server final : public HttpsServer {
   std::vector<std::unique_ptr<net::io_context>> iocs_;
   net::io_context& ioc_;
   size_t next_context_ = 0;  // used by the accept handler only
-  ssl::context tls_;
+  // Swapped whole by SetCertificate; each accepted connection takes the
+  // current one (one atomic load per connection, none per request).
+  std::atomic<std::shared_ptr<ssl::context>> tls_;
   tcp::acceptor acceptor_;
   net::steady_timer accept_timer_;
   std::chrono::milliseconds accept_backoff_ = kMinAcceptBackoff;
@@ -600,9 +638,10 @@ class Server final : public HttpsServer {
   uint16_t port_ = 0;
 };
 
-Session::Session(tcp::socket&& socket, ssl::context& ctx, Server& server, IpAddress peer,
-                 bool peer_trusted, Admission::Slot slot)
-    : stream_(std::move(socket), ctx),
+Session::Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx, Server& server,
+                 IpAddress peer, bool peer_trusted, Admission::Slot slot)
+    : tls_(std::move(ctx)),
+      stream_(std::move(socket), *tls_),
       buffer_(ReadBufferLimit(server.options())),
       server_(server),
       counters_(server.counters()),

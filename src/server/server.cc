@@ -18,7 +18,7 @@
 #include "server/client_address.h"
 #include "server/https_server.h"
 #include "server/process_limits.h"
-#include "server/tls_material.h"
+#include "server/served_tls.h"
 
 namespace coffre::server {
 namespace {
@@ -28,28 +28,20 @@ constexpr auto kRetentionSweepInterval = std::chrono::hours(1);
 // compaction, at most this much later (docs/cards.md).
 constexpr int64_t kCardCompactionSeconds = 60;
 
-// The TLS material of the vault into `ho`. A non-loopback listener is
-// refused while the certificate is the self-signed one made by init.
-Status LoadTls(vault::Vault& v, const std::string& host, bool loopback_only, HttpsOptions& ho) {
-  COFFRE_ASSIGN_OR_RETURN(auto cert, v.GetConfig(kTlsCertConfig));
-  COFFRE_ASSIGN_OR_RETURN(auto key, v.GetSecret(kTlsKeySecret));
-  if (!cert || !key) {
-    return Fail(ErrorCode::kFailedPrecondition,
-                "the vault has no TLS certificate (made by coffre init); it cannot serve");
-  }
-  struct WipeOnExit {
-    std::string& pem;
-    ~WipeOnExit() { crypto::Wipe(pem.data(), pem.size()); }
-  } wipe_key{*key};
-  COFFRE_ASSIGN_OR_RETURN(auto supplied, v.GetConfig(kTlsUserSuppliedConfig));
-  if (!loopback_only && !(supplied && *supplied == "1")) {
+// The TLS material of `tls` into `ho`. A non-loopback listener is refused
+// while the certificate is the self-signed one made by init.
+Status LoadTls(ServedTls& tls, int64_t now, const std::string& host, bool loopback_only,
+               HttpsOptions& ho) {
+  COFFRE_ASSIGN_OR_RETURN(LoadedTls t, tls.Read(now));
+  if (!loopback_only && !t.user_supplied) {
     return Fail(ErrorCode::kInvalidArgument,
                 "refusing to listen on non-loopback address " + host +
-                    " with the self-signed certificate: give your own with coffre init "
-                    "--tls-cert/--tls-key");
+                    " with the self-signed certificate: give your own with coffre tls set "
+                    "(or serve --tls-cert/--tls-key)");
   }
-  ho.cert_pem = *cert;
-  ho.key_pem = *key;
+  ho.cert_pem = t.material.cert_pem;
+  ho.key_pem = t.material.key_pem;
+  tls.Served(t.info, now);
   return Ok();
 }
 
@@ -76,12 +68,16 @@ void SetEdgeLimits(const ServeOptions& options, HttpsOptions& ho) {
 // the clock's month changes, since cards expire with their month (retried
 // each second after a failure); the compaction of shredded card numbers;
 // the retention sweep, at start and then hourly (ADR 0012), audited as
-// principal `coffre` (`coffre retention run` runs it on demand).
+// principal `coffre` (`coffre retention run` runs it on demand); the
+// certificate's expiry warning (daily within 30 days).
 // Failures are reported on stderr and retried, never fatal.
 class Housekeeper {
  public:
-  explicit Housekeeper(app::Runtime& rt)
-      : rt_(rt), compacted_at_(rt.clock().NowUnixSeconds()), thread_([this] { Run(); }) {}
+  Housekeeper(app::Runtime& rt, ServedTls& tls)
+      : rt_(rt),
+        tls_(tls),
+        compacted_at_(rt.clock().NowUnixSeconds()),
+        thread_([this] { Run(); }) {}
   ~Housekeeper() { Stop(); }
   Housekeeper(const Housekeeper&) = delete;
   Housekeeper& operator=(const Housekeeper&) = delete;
@@ -107,6 +103,7 @@ class Housekeeper {
       SweepCardsOnANewMonth(now);
       CompactShreddedCards(now);
       SweepRetentionHourly();
+      tls_.WarnIfExpiring(now);
       lock.lock();
     } while (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; }));
   }
@@ -148,6 +145,7 @@ class Housekeeper {
   }
 
   app::Runtime& rt_;
+  ServedTls& tls_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
@@ -242,7 +240,22 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     std::string& pem;
     ~WipeOnExit() { crypto::Wipe(pem.data(), pem.size()); }
   } wipe_key{ho.key_pem};
-  COFFRE_TRY(LoadTls(v, listen.host, loopback_only, ho));
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
+  }
+  ServedTls tls(v, {.cert_path = options.tls_cert, .key_path = options.tls_key});
+  COFFRE_TRY(LoadTls(tls, rt->clock().NowUnixSeconds(), listen.host, loopback_only, ho));
+  // SIGHUP loads the certificate again (from the files, or the vault), on
+  // the server that `serving` points to once it runs.
+  HttpsServer* serving = nullptr;
+  ho.on_sighup = [&tls, &serving, &rt] {
+    if (serving == nullptr) return;
+    if (auto r = tls.Reload(*serving, rt->clock().NowUnixSeconds()); !r) {
+      std::cerr << "coffre: SIGHUP: the TLS certificate was not reloaded (the previous one is "
+                   "still served): "
+                << r.error().message << "\n";
+    }
+  };
   SetEdgeLimits(options, ho);
 
   api::Api api({.vault = v,
@@ -292,8 +305,21 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     ~AuditBarrier() { (void)log.Checkpoint(); }
   } barrier{log};
   crypto::Wipe(ho.key_pem.data(), ho.key_pem.size());
+  serving = https.get();
+  // `tls set` stored a new certificate in the vault: served from there, it
+  // is loaded; served from --tls-cert's files, those stay (its answer names
+  // the certificate served).
+  rt->SetTlsReloader([&tls, serving, &rt]() -> Result<std::string> {
+    if (tls.from_files()) return tls.served_fingerprint();
+    return tls.Reload(*serving, rt->clock().NowUnixSeconds());
+  });
+  // Before `https` goes, so that no tls.set reaches it.
+  struct ForgetReloader {
+    app::Runtime& rt;
+    ~ForgetReloader() { rt.SetTlsReloader(nullptr); }
+  } forget_reloader{*rt};
 
-  Housekeeper housekeeper(*rt);
+  Housekeeper housekeeper(*rt, tls);
 
   std::string shown_host =
       ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;

@@ -14,11 +14,13 @@
 
 #include "app/runtime.h"
 #include "common/status.h"
-#include "server/tls_material.h"
+#include "crypto/tls_material.h"
+#include "server/served_tls.h"
 
 namespace coffre::server {
 
-// The names of the vault's TLS material: server/tls_material.h.
+// The names of the vault's TLS material: crypto/tls_material.h; the
+// certificate served: server/served_tls.h (ServedTlsNotAfter for metrics).
 // RocksDB row cache of a serving process (docs/storage-layout.md): bounded,
 // like the 64 MB block cache.
 inline constexpr size_t kServeRowCacheBytes = 32u << 20;
@@ -32,6 +34,11 @@ struct ServeOptions {
   size_t max_connections_per_source = 0;
   std::vector<std::string> trusted_proxies;  // CIDR blocks
   bool proxy_protocol = false;
+  // The certificate and key read from these files (certbot's fullchain.pem
+  // and privkey.pem) at start and on SIGHUP, instead of the vault's
+  // (server/served_tls.h). Both or neither.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 struct ListenAddress {
@@ -47,8 +54,8 @@ Result<std::vector<std::string>> ResolveListenHost(const std::string& host);
 // A literal loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z).
 bool IsLoopback(std::string_view host);
 
-// Serves until SIGTERM or SIGINT. Writes {"listening":"https://HOST:PORT"}
-// and a newline to `ready` once it accepts connections.
+// Serves until SIGTERM or SIGINT; SIGHUP loads the TLS certificate again. Writes
+// {"listening":"https://HOST:PORT"} and a newline to `ready` once it accepts connections.
 Status Serve(const ServeOptions& options, std::ostream& ready);
 
 }  // namespace coffre::server
