@@ -9,6 +9,7 @@
 #include "audit/verify.h"
 #include "common/bytes.h"
 #include "common/clock.h"
+#include "crypto/tls_material.h"
 
 namespace coffre::app {
 namespace {
@@ -187,11 +188,27 @@ Result<json::object> OpPrincipalAdd(Runtime& rt_, std::string_view op, const jso
   }
   COFFRE_ASSIGN_OR_RETURN(auto totp_issuer, OptionalString(req, "totp_issuer"));
   spec.totp_issuer = totp_issuer.value_or("");
+  // mTLS (docs/auth.md, "Client certificates"): a fingerprint, or a CA
+  // (PEM text, read by the CLI) and a subject.
+  COFFRE_ASSIGN_OR_RETURN(auto fingerprint, OptionalString(req, "cert_fingerprint"));
+  COFFRE_ASSIGN_OR_RETURN(auto cert_ca, OptionalString(req, "cert_ca"));
+  COFFRE_ASSIGN_OR_RETURN(auto cert_subject, OptionalString(req, "cert_subject"));
+  if (fingerprint) {
+    COFFRE_ASSIGN_OR_RETURN(spec.certificate.fingerprint,
+                            crypto::NormalizeFingerprint(*fingerprint));
+  }
+  spec.certificate.ca_pem = cert_ca.value_or("");
+  spec.certificate.subject = cert_subject.value_or("");
   COFFRE_ASSIGN_OR_RETURN(auth::AddResult added, dir.Add(spec));
   json::object out{{"name", added.principal.name},
                    {"kind", auth::KindName(added.principal.kind)},
                    {"role", added.principal.role}};
   if (!added.api_key.empty()) out["api_key"] = added.api_key;
+  if (!spec.certificate.fingerprint.empty()) {
+    out["cert_fingerprint"] = spec.certificate.fingerprint;
+  } else if (!spec.certificate.subject.empty()) {
+    out["cert_subject"] = spec.certificate.subject;
+  }
   // The CLI shows these on standard error and drops them from its output.
   if (!added.otpauth_uri.empty()) {
     out["otpauth_uri"] = added.otpauth_uri;

@@ -46,6 +46,9 @@ void RegisterServeCommand(CLI::App& app, Context& ctx) {
                   "fullchain.pem); read at start and on SIGHUP");
   cmd->add_option("--tls-key", edge->tls_key,
                   "PEM private key of --tls-cert (certbot's privkey.pem); read with it");
+  cmd->add_option("--tls-client-ca", edge->tls_client_ca,
+                  "PEM CA certificates: ask clients for a certificate they issued; a service "
+                  "bound to it (principal add --cert-*) authenticates with it (mTLS)");
   cmd->add_option("--alert-webhook", *webhook,
                   "also POST each alert as JSON to this https URL (or http to a loopback address)");
   cmd->add_option("--alert-webhook-ca", *webhook_ca,

@@ -218,6 +218,63 @@ Result<std::string> Fingerprint(const std::string& cert_pem) {
   return out;
 }
 
+Result<std::string> NormalizeFingerprint(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == ':') continue;
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "a certificate fingerprint is 64 hexadecimal digits (SHA-256)");
+    }
+    out += c;
+  }
+  if (out.size() != 64) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "a certificate fingerprint is 64 hexadecimal digits (SHA-256)");
+  }
+  return out;
+}
+
+Status CheckCaCertificates(const std::string& ca_pem) {
+  if (ParseAll(ca_pem).empty())
+    return Fail(ErrorCode::kInvalidArgument, "the CA file holds no PEM X.509 certificate");
+  if (ca_pem.find("PRIVATE KEY") != std::string::npos)
+    return Fail(ErrorCode::kInvalidArgument,
+                "the CA file holds a private key: give certificates only");
+  return Ok();
+}
+
+Status VerifyClientChain(const std::string& chain_pem, const std::string& ca_pem, int64_t now) {
+  std::vector<Cert> chain = ParseAll(chain_pem);
+  std::vector<Cert> anchors = ParseAll(ca_pem);
+  if (chain.empty() || anchors.empty())
+    return Fail(ErrorCode::kUnauthenticated, "no client certificate chain to verify");
+  std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
+  std::unique_ptr<STACK_OF(X509), StackFree> untrusted(sk_X509_new_null());
+  std::unique_ptr<X509_STORE_CTX, StoreCtxFree> ctx(X509_STORE_CTX_new());
+  if (!store || !untrusted || !ctx) return Fail(ErrorCode::kInternal, "cannot verify the chain");
+  for (auto& a : anchors) {
+    if (X509_STORE_add_cert(store.get(), a.get()) != 1)
+      return Fail(ErrorCode::kInternal, "cannot use a CA certificate");
+  }
+  for (size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted.get(), chain[i].get());
+  if (X509_STORE_CTX_init(ctx.get(), store.get(), chain.front().get(), untrusted.get()) != 1)
+    return Fail(ErrorCode::kInternal, "cannot verify the chain");
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(now));
+  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+  if (X509_verify_cert(ctx.get()) != 1) {
+    const int err = X509_STORE_CTX_get_error(ctx.get());
+    ERR_clear_error();
+    return Fail(ErrorCode::kUnauthenticated,
+                std::string("the client certificate does not verify: ") +
+                    X509_verify_cert_error_string(err));
+  }
+  return Ok();
+}
+
 std::string FormatUtc(int64_t unix_seconds) {
   const time_t t = static_cast<time_t>(unix_seconds);
   std::tm tm{};

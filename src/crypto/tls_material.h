@@ -79,6 +79,19 @@ Result<TlsCertificateInfo> CheckServerCertificate(const std::string& cert_pem,
                                                   const std::string& key_pem,
                                                   const TlsCheckOptions& options);
 
+// Client certificates (mTLS; docs/auth.md, "Client certificates"): a
+// SHA-256 fingerprint as principals are bound to it, 64 lower-case hex
+// digits without separators; kInvalidArgument unless `text` is one (colons
+// and upper case are accepted and removed).
+Result<std::string> NormalizeFingerprint(std::string_view text);
+// kInvalidArgument unless `ca_pem` holds at least one PEM certificate and
+// nothing else.
+Status CheckCaCertificates(const std::string& ca_pem);
+// kUnauthenticated (naming why) unless `chain_pem` (the client's
+// certificate, then the chain it sent) verifies for TLS client use at
+// `now` up to a certificate of `ca_pem`.
+Status VerifyClientChain(const std::string& chain_pem, const std::string& ca_pem, int64_t now);
+
 // "2026-12-07T18:20:00Z".
 std::string FormatUtc(int64_t unix_seconds);
 

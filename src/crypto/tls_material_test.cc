@@ -226,5 +226,38 @@ TEST(TlsMaterial, MismatchedOrGarbagePairsAreRefused) {
   EXPECT_EQ(fp->size(), 32u * 3 - 1);
 }
 
+TEST(ClientCertificate, ChainVerifiesToTheNamedCaOnlyForClientsAndInTime) {
+  Chain c;
+  Issued client = Issue({.cn = "billing", .eku = "clientAuth"}, &c.inter);
+  const std::string sent = client.cert_pem + c.inter.cert_pem;
+  EXPECT_TRUE(VerifyClientChain(sent, c.root.cert_pem, Now()));
+  // The intermediate alone as the anchor (partial chain) is enough.
+  EXPECT_TRUE(VerifyClientChain(client.cert_pem, c.inter.cert_pem, Now()));
+  Chain other;
+  auto wrong = VerifyClientChain(sent, other.root.cert_pem, Now());
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, ErrorCode::kUnauthenticated);
+  // Without the intermediate it sent, the chain breaks.
+  EXPECT_FALSE(VerifyClientChain(client.cert_pem, c.root.cert_pem, Now()));
+  // After its notAfter.
+  EXPECT_FALSE(VerifyClientChain(sent, c.root.cert_pem, Now() + 91 * 86400));
+  // A server certificate is no client certificate.
+  EXPECT_FALSE(VerifyClientChain(c.leaf.cert_pem + c.inter.cert_pem, c.root.cert_pem, Now()));
+  EXPECT_FALSE(VerifyClientChain("", c.root.cert_pem, Now()));
+}
+
+TEST(ClientCertificate, FingerprintsAreNormalised) {
+  const std::string hex(64, 'a');
+  std::string colons;
+  for (size_t i = 0; i < 64; i += 2) colons += (i ? ":" : "") + std::string("AA");
+  EXPECT_EQ(*NormalizeFingerprint(colons), hex);
+  EXPECT_EQ(*NormalizeFingerprint(hex), hex);
+  EXPECT_FALSE(NormalizeFingerprint(hex.substr(1)));
+  EXPECT_FALSE(NormalizeFingerprint(hex.substr(1) + "g"));
+  EXPECT_FALSE(NormalizeFingerprint(""));
+  EXPECT_TRUE(CheckCaCertificates(Chain().root.cert_pem));
+  EXPECT_FALSE(CheckCaCertificates("nothing"));
+}
+
 }  // namespace
 }  // namespace coffre::crypto

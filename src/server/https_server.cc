@@ -3,8 +3,11 @@
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -308,6 +311,42 @@ Admission::Limits LimitsOf(const HttpsOptions& o) {
 // section must fit in it (the body goes straight to the request).
 size_t ReadBufferLimit(const HttpsOptions& o) { return o.max_header_bytes + (16u << 10); }
 
+std::string PemOf(X509* cert) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return {};
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+// The certificate the client of `ssl` sent (verified by the handshake),
+// with the chain it sent; null if it sent none.
+std::shared_ptr<const api::ClientCertificate> PeerCertificate(SSL* ssl) {
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (leaf == nullptr) return nullptr;
+  auto out = std::make_shared<api::ClientCertificate>();
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (X509_digest(leaf, EVP_sha256(), md, &n) != 1) return nullptr;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned i = 0; i < n; ++i) {
+    out->fingerprint += kHex[md[i] >> 4];
+    out->fingerprint += kHex[md[i] & 15];
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (!bio || X509_NAME_print_ex(bio.get(), X509_get_subject_name(leaf), 0, XN_FLAG_RFC2253) < 0)
+    return nullptr;
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  out->subject.assign(data, len > 0 ? static_cast<size_t>(len) : 0);
+  out->chain_pem = PemOf(leaf);
+  // On a server, the peer chain does not hold the leaf.
+  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl); chain != nullptr) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) out->chain_pem += PemOf(sk_X509_value(chain, i));
+  }
+  return out;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx, Server& server, IpAddress peer,
@@ -352,6 +391,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool pre_handshake_done_ = false;
   uint8_t proxy_fixed_[kProxyV2FixedBytes] = {};
   std::string proxy_rest_;
+  // The client's verified certificate (mTLS), once per connection; null
+  // without one.
+  std::shared_ptr<const api::ClientCertificate> client_certificate_;
   // A request of this session is being handled or answered: counted in the
   // server's in_flight until its response is written (a graceful stop
   // waits for it).
@@ -388,7 +430,7 @@ class Server final : public HttpsServer {
     }
     beast::error_code ec;
     // Loaded (or refused): the server keeps no copy of the PEM.
-    auto tls = MakeContext(options_.cert_pem, options_.key_pem);
+    auto tls = MakeContext(options_.cert_pem, options_.key_pem, options_.client_ca_pem);
     OPENSSL_cleanse(options_.key_pem.data(), options_.key_pem.size());
     std::string().swap(options_.key_pem);
     if (!tls) return Fail(tls.error());
@@ -414,7 +456,7 @@ class Server final : public HttpsServer {
   uint16_t port() const override { return port_; }
 
   Status SetCertificate(const std::string& cert_pem, const std::string& key_pem) override {
-    COFFRE_ASSIGN_OR_RETURN(auto tls, MakeContext(cert_pem, key_pem));
+    COFFRE_ASSIGN_OR_RETURN(auto tls, MakeContext(cert_pem, key_pem, options_.client_ca_pem));
     tls_.store(std::move(tls));
     return Ok();
   }
@@ -493,7 +535,8 @@ class Server final : public HttpsServer {
   // A context of the server's TLS settings presenting `cert_pem` (the
   // certificate, then its chain) with `key_pem`.
   static Result<std::shared_ptr<ssl::context>> MakeContext(const std::string& cert_pem,
-                                                           const std::string& key_pem) {
+                                                           const std::string& key_pem,
+                                                           const std::string& client_ca_pem) {
     auto tls = std::make_shared<ssl::context>(ssl::context::tls_server);
     beast::error_code ec;
     tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -518,7 +561,35 @@ class Server final : public HttpsServer {
       return Fail(ErrorCode::kInvalidArgument,
                   "the TLS private key does not match the certificate");
     }
+    if (!client_ca_pem.empty()) COFFRE_TRY(RequestClientCertificates(native, client_ca_pem));
     return tls;
+  }
+
+  // mTLS: the handshake asks for a client certificate issued by one of
+  // `ca_pem`'s certificates (named in the request) and verifies one sent
+  // (chain, dates, client purpose), failing the handshake if it does not
+  // verify; a client may send none (it then needs an API key or a session).
+  static Status RequestClientCertificates(SSL_CTX* native, const std::string& ca_pem) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size())), BIO_free);
+    X509_STORE* store = SSL_CTX_get_cert_store(native);
+    int added = 0;
+    while (X509* ca = bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr) {
+      const bool ok = X509_STORE_add_cert(store, ca) == 1 && SSL_CTX_add_client_CA(native, ca) == 1;
+      X509_free(ca);
+      if (!ok) return Fail(ErrorCode::kInvalidArgument, "--tls-client-ca: a CA cannot be used");
+      ++added;
+    }
+    ERR_clear_error();
+    if (added == 0) {
+      return Fail(ErrorCode::kInvalidArgument, "--tls-client-ca holds no PEM X.509 certificate");
+    }
+    X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(native), X509_PURPOSE_SSL_CLIENT);
+    SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
+    // Resumed sessions keep the certificate verified in the first one.
+    static constexpr unsigned char kContext[] = "coffre-mtls";
+    SSL_CTX_set_session_id_context(native, kContext, sizeof kContext - 1);
+    return Ok();
   }
 
   // SIGTERM and SIGINT stop; SIGHUP runs on_sighup on a worker (it reads
@@ -736,6 +807,11 @@ void Session::Handshake() {
 void Session::OnHandshake(beast::error_code ec) {
   if (ec) return;  // failed handshakes (old TLS versions, scanners) just close
   counters_->admission.HandshakeDone(slot_);
+  // With --tls-client-ca, a certificate the client sent was verified
+  // against it during the handshake (else the handshake failed).
+  if (!server_.options().client_ca_pem.empty()) {
+    client_certificate_ = PeerCertificate(stream_.native_handle());
+  }
   DoRead();
 }
 
@@ -812,6 +888,7 @@ void Session::OnRead(beast::error_code ec, size_t) {
   }
   request.source = client.ToString();
   request.limit_key = client.LimitKey();
+  request.client_certificate = client_certificate_;
   const bool keep_alive = parser_->keep_alive() && !server_.draining();
   const bool head = parser_->verb() == http::verb::head;
 

@@ -51,6 +51,10 @@ struct HttpsOptions {
   uint16_t port = 8443;  // 0 picks a free port
   std::string cert_pem;
   std::string key_pem;
+  // mTLS (serve --tls-client-ca): PEM CA certificates; a client certificate
+  // sent must verify against them (api::Request::client_certificate).
+  // Empty: none is asked for.
+  std::string client_ca_pem;
   int io_threads = 2;
   int worker_threads = 64;  // concurrent blocking handlers (each may wait on a sync)
   size_t max_body_bytes = 1u << 20;

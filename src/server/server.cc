@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "app/admin.h"
+#include "common/file_text.h"
 #include "crypto/crypto.h"
 #include "server/admin_socket.h"
 #include "server/client_address.h"
@@ -256,6 +257,11 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                 << r.error().message << "\n";
     }
   };
+  if (!options.tls_client_ca.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(ho.client_ca_pem,
+                            ReadWholeFile(options.tls_client_ca, "--tls-client-ca"));
+    COFFRE_TRY(crypto::CheckCaCertificates(ho.client_ca_pem));
+  }
   SetEdgeLimits(options, ho);
 
   api::Api api({.vault = v,

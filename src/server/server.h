@@ -39,6 +39,10 @@ struct ServeOptions {
   // (server/served_tls.h). Both or neither.
   std::string tls_cert;
   std::string tls_key;
+  // mTLS: PEM CA certificates read at start; the server asks clients for a
+  // certificate they issued, and a service bound to it authenticates with
+  // it (docs/auth.md, "Client certificates"). Empty: no client certificates.
+  std::string tls_client_ca;
 };
 
 struct ListenAddress {

@@ -322,3 +322,148 @@ def test_expiry_within_30_days_is_warned(coffre_bin, tmp_path, ca):
         wait_for(lambda: "expires in 9 days" in v.log_text(), "the expiry warning in the log")
     finally:
         stop_checked(v)
+
+
+# --- mTLS: services authenticated by a client certificate ------------------
+
+def client_cert(cn, issuer, **kw):
+    return issue(cn, issuer, eku=ExtendedKeyUsageOID.CLIENT_AUTH, **kw)
+
+
+@pytest.fixture(scope="module")
+def mtls(coffre_bin, tmp_path_factory):
+    """A vault serving with --tls-client-ca: the services CA and an unrelated
+    CA, both trusted at the TLS layer, so that a binding's own CA is what
+    refuses the unrelated one."""
+    root = tmp_path_factory.mktemp("mtls")
+    v = Vault(coffre_bin, root)
+    v.init()
+    services = issue("services CA", ca=True, not_after=NOW + 3650 * DAY)
+    other = issue("other CA", ca=True, not_after=NOW + 3650 * DAY)
+    certs = {
+        "fp": client_cert("fp-svc", services),
+        "ca": client_cert("ca-svc", services),
+        "gone": client_cert("gone-svc", services),
+        "unbound": client_cert("someone-else", services),
+        "ca_other_ca": client_cert("ca-svc", other),  # right subject, wrong CA
+        "expired": client_cert("fp-svc", services, not_before=NOW - 30 * DAY,
+                               not_after=NOW - DAY),
+        "rogue": client_cert("fp-svc", issue("rogue CA", ca=True)),  # not trusted at all
+    }
+    files = {}
+    for name, c in certs.items():
+        files[name] = (write(root / f"{name}.crt", c.pem), write(root / f"{name}.key", c.key_pem))
+    write(root / "services-ca.pem", services.pem)
+    write(root / "client-cas.pem", services.pem + other.pem)
+    add = ["principal", "add", v.dir]
+    out = Vault.last_json(v.cli(*add, "fp-svc", "--kind", "service", "--role", "auditor",
+                                "--cert-fingerprint", colon_hex(certs["fp"].fingerprint).upper()))
+    assert out["cert_fingerprint"] == certs["fp"].fingerprint, out
+    v.principals["fp-svc"] = {"api_key": out["api_key"]}
+    out = Vault.last_json(v.cli(*add, "ca-svc", "--kind", "service", "--role", "auditor",
+                                "--cert-ca", root / "services-ca.pem", "--cert-subject",
+                                "CN=ca-svc"))
+    assert out["cert_subject"] == "CN=ca-svc", out
+    v.cli(*add, "gone-svc", "--kind", "service", "--role", "auditor", "--cert-fingerprint",
+          certs["gone"].fingerprint)
+    v.cli("principal", "suspend", v.dir, "gone-svc")
+    v.start(["--tls-client-ca", root / "client-cas.pem"])
+    yield v, files, certs
+    stop_checked(v)
+
+
+def audit_as(v, cert_files, token=None):
+    s = requests_session(v, cert_files, token)
+    try:
+        return s.get(v.url + "/v1/audit?limit=1", timeout=30)
+    finally:
+        s.close()
+
+
+def requests_session(v, cert_files, token=None):
+    import requests
+    s = requests.Session()
+    s.verify = str(v.cert)
+    s.trust_env = False
+    s.headers["X-Coffre-Purpose"] = "investigation"
+    if cert_files is not None:
+        s.cert = tuple(str(p) for p in cert_files)
+    if token is not None:
+        s.headers["Authorization"] = f"Bearer {token}"
+    return s
+
+
+def last_principal(v):
+    r = audit_as(v, None, v.principals["fp-svc"]["api_key"])
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_a_bound_certificate_authenticates_its_service(mtls):
+    from conftest import error_of
+    v, files, _ = mtls
+    for name, principal in (("fp", "fp-svc"), ("ca", "ca-svc")):
+        r = audit_as(v, files[name])
+        assert r.status_code == 200, (name, r.status_code, r.text[:300])
+    # The audit log names who came in by certificate.
+    r = v.cli("audit", "list", v.dir)
+    entries = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    reads = [e["principal"] for e in entries if e.get("action") == "audit.read"]
+    assert "fp-svc" in reads and "ca-svc" in reads, reads
+    # An API key still works, without a certificate.
+    assert audit_as(v, None, v.principals["fp-svc"]["api_key"]).status_code == 200
+    # No certificate, no key.
+    error_of(audit_as(v, None), 401, "unauthenticated")
+
+
+def test_certificates_that_must_not_authenticate(mtls):
+    import requests
+    from conftest import error_of
+    v, files, _ = mtls
+    # Issued by the services CA, bound to nobody.
+    error_of(audit_as(v, files["unbound"]), 401, "unauthenticated")
+    # The subject of ca-svc, issued by another CA the TLS layer trusts: the
+    # binding names its CA.
+    error_of(audit_as(v, files["ca_other_ca"]), 401, "unauthenticated")
+    # A suspended service.
+    error_of(audit_as(v, files["gone"]), 403, "suspended")
+    # Expired, or from a CA the server does not trust: the handshake fails.
+    for name in ("expired", "rogue"):
+        with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
+            audit_as(v, files[name])
+    # The server still serves.
+    assert audit_as(v, files["fp"]).status_code == 200
+
+
+def test_certificate_bindings_are_checked(mtls, tmp_path):
+    v, files, certs = mtls
+    add = ["principal", "add", v.dir]
+    cases = [
+        (["h1", "--kind", "user", "--role", "auditor", "--cert-fingerprint",
+          certs["unbound"].fingerprint], "service principals only"),
+        (["s1", "--kind", "service", "--role", "auditor", "--cert-fingerprint", "abc"],
+         "64 hexadecimal digits"),
+        (["s2", "--kind", "service", "--role", "auditor", "--cert-subject", "CN=x"],
+         "both the CA and the subject"),
+        (["s3", "--kind", "service", "--role", "auditor", "--cert-fingerprint",
+          certs["unbound"].fingerprint, "--cert-ca", files["fp"][0], "--cert-subject", "CN=x"],
+         "not both"),
+        (["s4", "--kind", "service", "--role", "auditor", "--cert-ca", files["fp"][1],
+          "--cert-subject", "CN=x"], "no PEM X.509 certificate"),
+        (["s5", "--kind", "service", "--role", "auditor", "--cert-ca",
+          write(tmp_path / "ca-and-key.pem", certs["fp"].pem + certs["fp"].key_pem),
+          "--cert-subject", "CN=x"], "private key"),
+    ]
+    for args, words in cases:
+        r = v.cli(*add, *args, check=False)
+        assert r.returncode == EXIT_INVALID and words in r.stderr, (args, r.returncode, r.stderr)
+    # A fingerprint bound twice.
+    r = v.cli(*add, "s6", "--kind", "service", "--role", "auditor", "--cert-fingerprint",
+              certs["fp"].fingerprint, check=False)
+    assert r.returncode == 4, r.stderr
+    # Removing the service frees its certificate: it authenticates nobody.
+    v.cli(*add, "tmp-svc", "--kind", "service", "--role", "auditor", "--cert-fingerprint",
+          certs["unbound"].fingerprint)
+    assert audit_as(v, files["unbound"]).status_code == 200
+    v.cli("principal", "remove", v.dir, "tmp-svc")
+    assert audit_as(v, files["unbound"]).status_code == 401
