@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "crypto/crypto.h"
 #include "crypto/tls_material.h"
@@ -21,6 +23,8 @@ constexpr size_t kMaxPemBytes = 1u << 20;
 
 Result<std::string> ReadDescriptor(int fd, std::string_view what) {
   std::string out;
+  // A key fits: no reallocation leaves copies of it in freed memory.
+  out.reserve(16u << 10);
   char buf[8192];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -102,9 +106,18 @@ Result<json::object> SetTlsFromDescriptors(Runtime& rt, const json::object& requ
   const std::string cert_file = rt.options().dir + "/tls/cert.pem";
   const std::string staged = cert_file + ".staged";
   COFFRE_TRY(ReplaceFile(staged, cert));
+  // The key's copy for the batch is wiped too, however the write ends.
+  std::vector<std::pair<std::string, std::string>> secrets;
+  secrets.emplace_back(crypto::kTlsKeySecret, std::move(key.text));
+  struct WipeSecrets {
+    std::vector<std::pair<std::string, std::string>>& v;
+    ~WipeSecrets() {
+      for (auto& [name, value] : v) crypto::Wipe(value.data(), value.size());
+    }
+  } wipe_secrets{secrets};
   if (Status stored = rt.vault().PutSettings({{std::string(crypto::kTlsCertConfig), cert},
                                               {std::string(crypto::kTlsUserSuppliedConfig), "1"}},
-                                             {{std::string(crypto::kTlsKeySecret), key.text}});
+                                             secrets);
       !stored) {
     ::unlink(staged.c_str());
     return Fail(stored.error());

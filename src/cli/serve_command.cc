@@ -17,10 +17,7 @@ void RegisterServeCommand(CLI::App& app, Context& ctx) {
        "coffre serve /srv/coffre/data --listen 10.0.0.5:8443 --key-file /etc/coffre/master.key",
        "coffre serve vault --alert-webhook https://alerts.example.org/coffre",
        "coffre serve vault --listen 10.0.0.5:8443 --trusted-proxy 10.0.0.2 --proxy-protocol    # "
-       "behind HAProxy",
-       "coffre serve vault --listen 0.0.0.0:8443 --tls-cert "
-       "/etc/letsencrypt/live/vault.example.org/fullchain.pem --tls-key "
-       "/etc/letsencrypt/live/vault.example.org/privkey.pem    # re-read on SIGHUP"});
+       "behind HAProxy"});
   auto a = std::make_shared<VaultArgs>();
   auto listen = std::make_shared<std::string>("127.0.0.1:8443");
   auto webhook = std::make_shared<std::string>();
@@ -43,7 +40,7 @@ void RegisterServeCommand(CLI::App& app, Context& ctx) {
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--tls-cert", edge->tls_cert,
                   "PEM certificate chain to serve instead of the vault's (certbot's "
-                  "fullchain.pem); read at start and on SIGHUP");
+                  "fullchain.pem); read at start and on SIGHUP (docs/operations.md)");
   cmd->add_option("--tls-key", edge->tls_key,
                   "PEM private key of --tls-cert (certbot's privkey.pem); read with it");
   cmd->add_option("--tls-client-ca", edge->tls_client_ca,

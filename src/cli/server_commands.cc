@@ -73,10 +73,7 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
        "once",
        "coffre principal add vault alice --kind human --role admin    # asks for her password",
        "coffre principal add vault adviser-42 --kind service --role adviser --attr agency=A042",
-       "coffre principal add vault billing --kind service --role billing --cert-fingerprint "
-       "SHA256HEX    # mTLS: serve --tls-client-ca",
-       "coffre principal add vault billing --kind service --role billing --cert-ca services-ca.pem "
-       "--cert-subject \"CN=billing,O=Example\""});
+       "coffre principal add vault crm --kind service --role r --cert-fingerprint SHA256HEX"});
   auto a = std::make_shared<ServerArgs>();
   auto name = std::make_shared<std::string>();
   auto kind = std::make_shared<std::string>();

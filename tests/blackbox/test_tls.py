@@ -17,12 +17,13 @@ import ssl
 import subprocess
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from conftest import EXIT_INVALID, Vault, child_env, stop_checked, wait_for
+from conftest import EXIT_INVALID, Vault, child_env, error_of, stop_checked, wait_for
 from rawhttp import read_response
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
@@ -381,7 +382,6 @@ def audit_as(v, cert_files, token=None):
 
 
 def requests_session(v, cert_files, token=None):
-    import requests
     s = requests.Session()
     s.verify = str(v.cert)
     s.trust_env = False
@@ -393,16 +393,9 @@ def requests_session(v, cert_files, token=None):
     return s
 
 
-def last_principal(v):
-    r = audit_as(v, None, v.principals["fp-svc"]["api_key"])
-    assert r.status_code == 200, r.text
-    return r
-
-
 def test_a_bound_certificate_authenticates_its_service(mtls):
-    from conftest import error_of
     v, files, _ = mtls
-    for name, principal in (("fp", "fp-svc"), ("ca", "ca-svc")):
+    for name in ("fp", "ca"):
         r = audit_as(v, files[name])
         assert r.status_code == 200, (name, r.status_code, r.text[:300])
     # The audit log names who came in by certificate.
@@ -417,8 +410,6 @@ def test_a_bound_certificate_authenticates_its_service(mtls):
 
 
 def test_certificates_that_must_not_authenticate(mtls):
-    import requests
-    from conftest import error_of
     v, files, _ = mtls
     # Issued by the services CA, bound to nobody.
     error_of(audit_as(v, files["unbound"]), 401, "unauthenticated")
