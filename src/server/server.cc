@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -219,6 +220,9 @@ Result<std::vector<std::string>> ResolveListenHost(const std::string& host) {
 }
 
 Status Serve(const ServeOptions& options, std::ostream& ready) {
+  // A reload (SIGHUP) before the server handles it must not end the
+  // process (its default action): ignored until the server takes it.
+  ::signal(SIGHUP, SIG_IGN);
   COFFRE_ASSIGN_OR_RETURN(ListenAddress listen, ParseListen(options.listen));
   // A name is resolved: the loopback rule holds only if every address it
   // stands for is a loopback one; the server binds the first (IPv4 first).
