@@ -11,7 +11,7 @@ FUZZ_DIR := build-fuzz
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps release test-configure test-build demo test format-check lint-changed lint \
+.PHONY: deps release deb test-configure test-build demo test format-check lint-changed lint \
 	fuzz-smoke fuzz bench clean
 
 deps:
@@ -20,6 +20,13 @@ deps:
 release: deps
 	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ >/dev/null
 	cmake --build $(RELEASE_DIR) -j$(JOBS) --target coffre
+
+# The Debian package (docs/adr/0031deb-debian-package.md), from the Release
+# build: $(RELEASE_DIR)/coffre_VERSION_amd64.deb.
+deb: release
+	cmake --build $(RELEASE_DIR) -j$(JOBS) --target coffre man_pages
+	cd $(RELEASE_DIR) && cpack -G DEB
+	@ls $(RELEASE_DIR)/coffre_*_amd64.deb
 
 test-configure: deps
 	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOFFRE_SANITIZE=ON -DCOFFRE_TEST_HOOKS=ON -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null

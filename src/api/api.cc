@@ -38,7 +38,7 @@ int StatusOf(std::string_view name) {
       {"method_not_allowed", 405}, {"already_exists", 409}, {"failed_precondition", 409},
       {"payload_too_large", 413},  {"invalid_value", 422},  {"quota_exceeded", 429},
       {"throttled", 429},          {"internal", 500},       {"integrity_failure", 500},
-      {"unavailable", 503},        {"busy", 503},
+      {"unavailable", 503},        {"busy", 503},           {"sealed", 503},
   };
   for (const Pair& p : kStatuses) {
     if (p.name == name) return p.status;
@@ -87,7 +87,8 @@ app::Services AppServices(const Services& s) {
                        .credentials = s.credentials,
                        .retention = s.retention,
                        .approvals = s.approvals,
-                       .log = s.log};
+                       .log = s.log,
+                       .sealed = s.sealed};
 }
 
 }  // namespace
@@ -100,10 +101,20 @@ struct Api::Impl {
 
   explicit Impl(const Services& s) : runner(AppServices(s)), large_bodies(s.max_large_bodies) {}
 
+  // Dispatch, with the route that answered noted for the server's metrics.
   Response Handle(const Request& req, std::vector<audit::Entry>* deferred) {
+    uint16_t metric_route = Response::kNoRoute;
+    Response r = Dispatch(req, deferred, metric_route);
+    r.route = metric_route;
+    return r;
+  }
+
+  Response Dispatch(const Request& req, std::vector<audit::Entry>* deferred,
+                    uint16_t& metric_route) {
     auto [path, query] = internal::SplitTarget(req.target);
     app::OpInput in{.query = query, .body = req.body};
     const PathRoute* route = routes.Match(path, in);
+    if (route != nullptr) metric_route = route->MetricRouteOf(req.method);
     app::Caller c;
     c.source = "https:" + req.source;
     c.address = req.source;

@@ -22,6 +22,7 @@
 // Ownership: Api borrows everything in Services, which must outlive it.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -92,6 +93,8 @@ struct Services {
   // The server's log, one line per call (a failed login names the
   // principal only if it is registered). Null: standard error.
   std::function<void(std::string_view)> log = nullptr;
+  // Non-null and true: sealed; /readyz answers 503 `sealed` (app::Services).
+  const std::atomic<bool>* sealed = nullptr;
 };
 
 class Api {

@@ -14,7 +14,7 @@
 #include <set>
 #include <string_view>
 
-#include "api/record_json.h"
+#include "api/routes.h"
 #include "approval/approvals.h"
 #include "auth/test_passwords.h"
 #include "auth/totp.h"
@@ -22,6 +22,7 @@
 #include "credentials/credentials.h"
 #include "gen/people_gen.h"
 #include "guard/guard.h"
+#include "vault/record_json.h"
 
 namespace coffre::api {
 namespace {
@@ -94,7 +95,7 @@ class ApiTest : public ::testing::Test {
       std::string line;
       people.NextNdjson(line);
       json::value storage;
-      auto inputs = FieldsFromJson(line, storage);
+      auto inputs = vault::FieldsFromJson(line, storage);
       ASSERT_TRUE(inputs);
       auto ref = vault_->Put("people", *inputs);
       ASSERT_TRUE(ref) << ref.error().message;
@@ -553,7 +554,7 @@ TEST_F(ApiTest, ScopedSearchLimitsTheHitsInScopeNotTheCandidates) {
     o["agency"] = i < 3 ? "ZZZ-other" : "ZZZ-own";
     std::string text = json::serialize(o);
     json::value storage;
-    auto inputs = FieldsFromJson(text, storage);
+    auto inputs = vault::FieldsFromJson(text, storage);
     ASSERT_TRUE(inputs);
     auto ref = vault_->Put("people", *inputs);
     ASSERT_TRUE(ref) << ref.error().message;
@@ -1246,6 +1247,59 @@ TEST_F(ApiTest, ReadyzIs503WhileTheAuditLogCannotCommit) {
   EXPECT_EQ(ready.body.find("anchor"), std::string::npos)
       << "no detail for an unauthenticated caller";
   EXPECT_TRUE(Api::IsNonBlocking({.method = "GET", .target = "/readyz"}));
+}
+
+// The hook of a sealed server (issue 15): /readyz answers 503 `sealed`
+// while Services::sealed is true, /healthz stays 200.
+TEST_F(ApiTest, ReadyzIs503SealedWhileTheServerIsSealed) {
+  std::atomic<bool> sealed{true};
+  Api api(Services{.vault = *vault_,
+                   .directory = *directory_,
+                   .audit = *audit_,
+                   .policy = [this] { return policy_; },
+                   .clock = clock_,
+                   .openapi_json = "{}",
+                   .sealed = &sealed});
+  auto call = [&](const std::string& target) {
+    Request r;
+    r.method = "GET";
+    r.target = target;
+    r.source = "192.0.2.1";
+    return api.Handle(r);
+  };
+  Response r = call("/readyz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(ErrorCodeOf(r), "sealed");
+  EXPECT_EQ(call("/healthz").status, 200);
+  sealed = false;
+  EXPECT_EQ(call("/readyz").status, 200);
+}
+
+// Each answer names the route that answered, by its template and method
+// (the server's metrics count it), or none.
+TEST_F(ApiTest, ResponsesNameTheirMetricRoute) {
+  std::string admin = AddService("admin-app", "admin");
+  const auto routes = MetricRoutes();
+  auto label = [&](const Response& r) -> std::pair<std::string, std::string> {
+    if (r.route == Response::kNoRoute) return {"none", "none"};
+    EXPECT_LT(r.route, routes.size());
+    return {std::string(routes[r.route].route), std::string(routes[r.route].method)};
+  };
+  const std::string record = "/v1/collections/people/records/" + people_[0].id;
+  EXPECT_EQ(
+      label(Call("GET", record, admin, "admin")),
+      std::make_pair(std::string("/v1/collections/{collection}/records/{id}"), std::string("GET")));
+  EXPECT_EQ(
+      label(Call("GET", record, "", "admin")),
+      std::make_pair(std::string("/v1/collections/{collection}/records/{id}"), std::string("GET")))
+      << "a 401 on a route counts under it";
+  EXPECT_EQ(label(Call("PUT", record, admin, "admin")),
+            std::make_pair(std::string("/v1/collections/{collection}/records/{id}"),
+                           std::string("other")));
+  EXPECT_EQ(label(Call("GET", "/healthz", "", "")),
+            std::make_pair(std::string("/healthz"), std::string("GET")));
+  EXPECT_EQ(label(Call("GET", "/v1/nothing", admin, "admin")),
+            std::make_pair(std::string("none"), std::string("none")));
 }
 
 // Issue 13: the security-code scan parsed any body of POST /v1/sessions

@@ -8,6 +8,7 @@
 // Thread-safety: values; no shared state.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,10 @@ struct Response {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // Which route answered, for the server's metrics (api::MetricRouteOf):
+  // an index into api::MetricRoutes(); kNoRoute for none.
+  uint16_t route = kNoRoute;
+  static constexpr uint16_t kNoRoute = UINT16_MAX;
 };
 
 }  // namespace coffre::api

@@ -121,13 +121,27 @@ const RouteTable& Routes() {
         p->pattern = d.pattern;
         p->segments = Parse(d.pattern);
       }
-      p->methods.push_back({d.method, app::FindOperation(d.op)});
+      p->methods.push_back(
+          {d.method, app::FindOperation(d.op), static_cast<uint16_t>(&d - std::begin(kRoutes))});
       if (!p->allow.empty()) p->allow += ", ";
       p->allow += d.method;
+    }
+    for (size_t i = 0; i < t.paths_.size(); ++i) {
+      t.paths_[i].metric_route = static_cast<uint16_t>(std::size(kRoutes) + i);
     }
     return t;
   }();
   return table;
+}
+
+std::span<const MetricRoute> MetricRoutes() {
+  static const std::vector<MetricRoute> routes = [] {
+    std::vector<MetricRoute> v;
+    for (const RouteDef& d : kRoutes) v.push_back({d.pattern, d.method});
+    for (const PathRoute& p : Routes().paths()) v.push_back({p.pattern, "other"});
+    return v;
+  }();
+  return routes;
 }
 
 }  // namespace coffre::api

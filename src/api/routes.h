@@ -13,6 +13,7 @@
 // immutable after.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,18 +43,29 @@ struct PathRoute {
   struct Method {
     std::string_view method;
     const app::Operation* op;
+    uint16_t metric_route;  // its index in MetricRoutes()
   };
   std::string_view pattern;
+  uint16_t metric_route;  // other methods on this path: its index in MetricRoutes()
   std::vector<Segment> segments;
   std::vector<Method> methods;
   std::string allow;  // "GET, PATCH, DELETE": the methods, in table order
 
   // The operation of `method` on this path; null when it answers 405.
   const app::Operation* For(std::string_view method) const {
+    const Method* m = Find(method);
+    return m != nullptr ? m->op : nullptr;
+  }
+  const Method* Find(std::string_view method) const {
     for (const Method& m : methods) {
-      if (m.method == method) return m.op;
+      if (m.method == method) return &m;
     }
     return nullptr;
+  }
+  // The metrics index of a request with `method` on this path.
+  uint16_t MetricRouteOf(std::string_view method) const {
+    const Method* m = Find(method);
+    return m != nullptr ? m->metric_route : metric_route;
   }
 };
 
@@ -73,5 +85,14 @@ class RouteTable {
 // The table, every operation resolved once (a name with no operation is a
 // bug caught by routes_test).
 const RouteTable& Routes();
+
+// The routes as metrics label them (Response::route indexes this): every
+// route of the table (its template and method), then every path template
+// with method "other" (a method it does not answer). Built once.
+struct MetricRoute {
+  std::string_view route;
+  std::string_view method;
+};
+std::span<const MetricRoute> MetricRoutes();
 
 }  // namespace coffre::api

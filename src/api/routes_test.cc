@@ -120,3 +120,45 @@ TEST(RoutesTest, OnlyReadsWithDeferredAuditAvoidBlocking) {
 
 }  // namespace
 }  // namespace coffre::api
+
+namespace coffre::api {
+namespace {
+
+// A concrete path for a template: each {parameter} filled with a word.
+std::string Concrete(std::string_view pattern) {
+  std::string out;
+  size_t i = 0;
+  while (i < pattern.size()) {
+    if (pattern[i] == '{') {
+      out += "x1";
+      i = pattern.find('}', i) + 1;
+    } else {
+      out += pattern[i++];
+    }
+  }
+  return out;
+}
+
+// Metrics label a request by the template and method it matched, so that
+// no id of a path ever reaches a label.
+TEST(RoutesTest, MetricRoutesLabelEachRouteByItsTemplateAndMethod) {
+  const auto labels = MetricRoutes();
+  ASSERT_EQ(labels.size(), RouteDefs().size() + Routes().paths().size());
+  for (const RouteDef& d : RouteDefs()) {
+    app::OpInput in;
+    const PathRoute* p = Routes().Match(Concrete(d.pattern), in);
+    ASSERT_NE(p, nullptr) << d.pattern;
+    const uint16_t i = p->MetricRouteOf(d.method);
+    ASSERT_LT(i, labels.size());
+    EXPECT_EQ(labels[i].route, d.pattern);
+    EXPECT_EQ(labels[i].method, d.method);
+    const uint16_t other = p->MetricRouteOf("BREW");
+    ASSERT_LT(other, labels.size());
+    EXPECT_EQ(labels[other].route, d.pattern);
+    EXPECT_EQ(labels[other].method, "other");
+  }
+  for (const MetricRoute& l : labels) EXPECT_EQ(l.route.find("x1"), std::string_view::npos);
+}
+
+}  // namespace
+}  // namespace coffre::api

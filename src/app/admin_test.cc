@@ -5,6 +5,7 @@
 // from the generator.
 #include "app/admin.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,10 +13,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "app/backup.h"
 #include "app/operations.h"
 #include "common/bytes.h"
 #include "crypto/crypto.h"
+#include "crypto/sha256.h"
 #include "gen/people_gen.h"
+#include "storage/memory_store.h"
 
 namespace coffre::app {
 namespace {
@@ -171,6 +175,96 @@ TEST_F(AdminTest, WithoutRoleLocalLocalReadsAreNotLimited) {
   std::vector<json::object> refs;
   for (int i = 0; i < 5; ++i) refs.push_back(Put());
   for (const json::object& r : refs) EXPECT_TRUE(Get(r));
+}
+
+// backup.create (app/backup.h): the server writes only into the one
+// directory descriptor it is given; the manifest it signs checks out, and
+// any change of it does not.
+TEST_F(AdminTest, BackupCreateWritesASignedManifestIntoTheGivenDirectoryOnly) {
+  Open();
+  for (int i = 0; i < 20; ++i) Put();
+  auto without = admin_->Execute({{"op", "backup.create"}}, ::getuid());
+  ASSERT_FALSE(without);
+  EXPECT_EQ(without.error().code, ErrorCode::kInvalidArgument);
+
+  const fs::path out = tmp_ / "out";
+  fs::create_directories(out);
+  const int fd = ::open(out.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  const int fds[] = {fd};
+  auto made = admin_->Execute({{"op", "backup.create"}}, ::getuid(), fds);
+  ::close(fd);
+  ASSERT_TRUE(made) << made.error().message;
+  audit::Entry e = LastEntry();
+  EXPECT_EQ(e.action, "backup");
+  EXPECT_EQ(e.outcome, "allowed");
+  EXPECT_NE(e.reason.find(std::string(made->at("backup_id").as_string())), std::string::npos);
+
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  const std::string manifest = read(out / "manifest.json");
+  const std::string signature = read(out / "manifest.sig");
+  auto m = ParseSignedManifest(manifest, signature);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->vault_id, rt_->vault().vault_id());
+  EXPECT_EQ(m->public_key, rt_->audit().public_key());
+  EXPECT_GT(m->audit_last_seq, 20u);
+  size_t listed_bytes = 0;
+  for (const BackupFile& f : m->files) {
+    ASSERT_EQ(fs::file_size(out / f.path), f.size) << f.path;
+    EXPECT_EQ(crypto::Sha256Of(read(out / f.path)), f.sha256) << f.path;
+    listed_bytes += f.size;
+  }
+  EXPECT_GT(listed_bytes, 0u);
+  // Nothing written outside the directory given.
+  for (const auto& entry : fs::directory_iterator(tmp_)) {
+    const std::string name = entry.path().filename();
+    EXPECT_TRUE(name == "v" || name == "v.key" || name == "v.audit-anchor" || name == "out")
+        << name;
+  }
+
+  // Any change of a signed byte, or a signature of another vault, fails.
+  std::string changed = manifest;
+  changed[changed.find("\"created_ms\":") + 14] ^= 1;
+  auto altered = ParseSignedManifest(changed, signature);
+  ASSERT_FALSE(altered);
+  EXPECT_EQ(altered.error().code, ErrorCode::kDataLoss);
+  std::string other_key = signature;
+  other_key[std::string("coffre-backup-signature v1 ").size()] ^= 1;
+  EXPECT_FALSE(ParseSignedManifest(manifest, other_key));
+  EXPECT_FALSE(ParseSignedManifest(manifest, ""));
+}
+
+// A vault on a store without files (the in-memory one) is refused cleanly:
+// an error, no manifest, nothing half-written that looks like a backup.
+TEST_F(AdminTest, BackupOfAStoreWithoutFilesIsRefused) {
+  const std::string src = COFFRE_SOURCE_DIR;
+  auto opener = storage::MemoryStoreOpener(storage::NewMemoryData());
+  vault::InitOptions o{
+      (tmp_ / "m").string(), src + "/examples/people.toml", tmp_ / "m.key", "", {}, {}};
+  o.store = opener;
+  ASSERT_TRUE(vault::Vault::Init(o));
+  auto rt = Runtime::Open({.dir = (tmp_ / "m").string(),
+                           .key_file = tmp_ / "m.key",
+                           .audit_anchor = tmp_ / "m.audit-anchor",
+                           .store = opener});
+  ASSERT_TRUE(rt) << rt.error().message;
+  Admin admin(**rt);
+  const fs::path out = tmp_ / "out";
+  fs::create_directories(out);
+  const int fd = ::open(out.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  const int fds[] = {fd};
+  auto made = admin.Execute({{"op", "backup.create"}}, ::getuid(), fds);
+  ::close(fd);
+  ASSERT_FALSE(made);
+  EXPECT_EQ(made.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_FALSE(fs::exists(out / "manifest.json"));
+  EXPECT_FALSE(fs::exists(out / "manifest.sig"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "app/admin_data_ops.h"
 #include "app/admin_import_op.h"
 #include "app/admin_tls_op.h"
+#include "app/backup.h"
 #include "app/internal/input.h"
 #include "app/operation.h"
 #include "app/runner.h"
@@ -589,6 +590,23 @@ Outcome TlsSetOp(Context& ctx, const OpInput& in) {
                   });
 }
 
+// backup.create (app/backup.h): a backup written into the one directory
+// the caller created and passed as a descriptor (docs/backup.md): the
+// server writes nowhere else, whatever its sandbox allows.
+Outcome BackupOp(Context& ctx, const OpInput& in) {
+  const std::span<const int> fds = in.fds;
+  return RunLocal(ctx, in,
+                  [fds](Runtime& rt, std::string_view, const json::object&,
+                        audit::Entry& e) -> Result<json::object> {
+                    if (fds.size() != 1) {
+                      return Fail(ErrorCode::kInvalidArgument,
+                                  "backup.create takes one descriptor: the empty directory to "
+                                  "write the backup into");
+                    }
+                    return WriteBackup(rt, fds[0], e);
+                  });
+}
+
 // Local-only operations: no policy target (the policy does not restrict
 // local callers; RunLocal refuses anyone else), an optional JSON object body.
 constexpr Operation Local(std::string_view name, std::string_view action, bool writes,
@@ -632,6 +650,8 @@ constexpr Operation kOps[] = {
     Local("records.import", "import", true, &ImportOp),
     // `coffre tls set`: the files travel as descriptors.
     Local("tls.set", "tls.set", true, &TlsSetOp),
+    // `coffre backup`: an online backup into the caller's directory.
+    Local("backup.create", "backup", false, &BackupOp),
     // The whole audit log, not pages of 1000 (GET /v1/audit is audit.list).
     Local("audit.scan", "audit.read", false, &WithEntry<&ScanAudit>),
 };

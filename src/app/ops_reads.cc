@@ -40,7 +40,12 @@ Outcome Health(Context&, const OpInput&) {
 }
 
 Outcome Ready(Context& ctx, const OpInput&) {
-  // Readiness: whether requests can be served, i.e. audited.
+  // Readiness: whether requests can be served: unsealed, and audited.
+  if (const std::atomic<bool>* sealed = ctx.services().sealed;
+      sealed != nullptr && sealed->load(std::memory_order_relaxed)) {
+    return Outcome::Failed(
+        {ErrorCode::kFailedPrecondition, "sealed", "the vault is sealed: requests are refused"});
+  }
   if (!ctx.services().audit.Health()) {
     return Outcome::Failed(Unavailable("the audit log cannot commit: requests are refused"));
   }

@@ -16,7 +16,6 @@
 #include <deque>
 #include <map>
 
-#include "api/record_json.h"
 #include "app/internal/input.h"
 #include "app/limits.h"
 #include "app/operations.h"
@@ -26,20 +25,21 @@
 #include "common/bytes.h"
 #include "common/time_text.h"
 #include "schema/mask.h"
+#include "vault/record_json.h"
 
 namespace coffre::app {
 namespace {
 
 namespace json = boost::json;
-using api::FieldsFromObject;
-using api::FieldToJson;
-using api::RefToJson;
 using internal::CheckKeys;
 using internal::ParseHexId;
 using internal::ParseObjectBody;
 using internal::StringMember;
 using policy::Action;
 using policy::View;
+using vault::FieldsFromObject;
+using vault::FieldToJson;
+using vault::RefToJson;
 
 // The record as the decision's views show it; `shown` lists the fields
 // returned, for the audit entry. `sp`: where the object's memory comes from.

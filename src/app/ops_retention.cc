@@ -11,7 +11,6 @@
 // (examples/people-policy.toml: the archivist, purpose legal_claim); the
 // read counts against the reader's quotas like any record read, and is
 // audited with the fields returned.
-#include "api/record_json.h"
 #include "app/internal/input.h"
 #include "app/operations.h"
 #include "app/runner.h"
@@ -19,6 +18,7 @@
 #include "common/time_text.h"
 #include "retention/retention.h"
 #include "schema/mask.h"
+#include "vault/record_json.h"
 
 namespace coffre::app {
 namespace {
@@ -91,7 +91,7 @@ Outcome GetArchived(Context& ctx, const OpInput& in) {
     if (masked) f.value = schema::Mask(*def, f.value);
     e.fields.push_back({f.name, masked ? audit::kViewMasked : audit::kViewClear});
   }
-  json::object out = api::RecordToJson(*coll, *rec);
+  json::object out = vault::RecordToJson(*coll, *rec);
   out["archived"] = true;
   return ctx.Allowed(std::move(out));
 }

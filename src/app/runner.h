@@ -22,6 +22,7 @@
 // Ownership: the Runner borrows everything in Services, which must outlive it.
 #pragma once
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <functional>
 #include <memory>
@@ -75,6 +76,9 @@ struct Services {
   approval::Approvals* approvals = nullptr;
   // The server's log, one line per call (failed logins). Null: stderr.
   std::function<void(std::string_view)> log = nullptr;
+  // Non-null and true: the vault is sealed, and /readyz answers 503 with
+  // code `sealed` (set by the server; the metric coffre_sealed reads it).
+  const std::atomic<bool>* sealed = nullptr;
 };
 
 // Who is asking. Made by the front end; the runner fills `principal` for

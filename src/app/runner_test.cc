@@ -7,11 +7,11 @@
 
 #include <filesystem>
 
-#include "api/record_json.h"
 #include "app/operations.h"
 #include "common/bytes.h"
 #include "crypto/crypto.h"
 #include "gen/people_gen.h"
+#include "vault/record_json.h"
 
 namespace coffre::app {
 namespace {
@@ -61,7 +61,7 @@ class RunnerTest : public ::testing::Test {
     std::string line;
     people.NextNdjson(line);
     json::value storage;
-    auto inputs = api::FieldsFromJson(line, storage);
+    auto inputs = vault::FieldsFromJson(line, storage);
     ASSERT_TRUE(inputs);
     auto ref = vault_->Put("people", *inputs);
     ASSERT_TRUE(ref) << ref.error().message;

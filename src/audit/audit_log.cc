@@ -3,6 +3,7 @@
 #include <syslog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <semaphore>
 #include <thread>
 
@@ -11,6 +12,7 @@
 #include "audit/internal/format.h"
 #include "audit/internal/seek.h"
 #include "common/bytes.h"
+#include "common/metrics.h"
 
 namespace coffre::audit {
 
@@ -26,6 +28,19 @@ constexpr size_t kMaxPendingMinutes = 16;
 constexpr size_t kQueryChunk = 256;
 
 Error Corrupt(const std::string& what) { return Error{ErrorCode::kDataLoss, "audit log: " + what}; }
+
+// Commit latency, in microseconds: 100 us to 5 s.
+constexpr uint64_t kCommitBoundsUs[] = {100,    250,    500,     1000,    2500,
+                                        5000,   10000,  25000,   50000,   100000,
+                                        250000, 500000, 1000000, 2500000, 5000000};
+metrics::Histogram& g_commit_seconds = metrics::Default().AddHistogram(
+    "coffre_audit_commit_seconds",
+    "Time from queuing audit entries to their durable (synced) write, per submission: what a "
+    "request waits for its audit trail.",
+    kCommitBoundsUs, metrics::kMicros);
+metrics::Counter& g_commit_failures = metrics::Default().AddCounter(
+    "coffre_audit_commit_failures_total",
+    "Audit submissions that could not be made durable (their requests failed closed).");
 
 }  // namespace
 
@@ -47,6 +62,8 @@ struct AuditLog::Request {
   DoneCallback done;
   // Blocking: released once `result` is set.
   std::binary_semaphore wake{0};
+  // When it was queued: its commit latency, from here to durable.
+  std::chrono::steady_clock::time_point queued_at;
 };
 
 struct AuditLog::Written {
@@ -343,6 +360,7 @@ void AuditLog::Enqueue(Request& req, std::vector<Entry> entries, size_t summarie
   }
   req.entries = std::move(entries);
   req.checkpoint = checkpoint;
+  req.queued_at = std::chrono::steady_clock::now();
   bool wake;
   {
     std::lock_guard lock(mu_);
@@ -500,7 +518,14 @@ void AuditLog::WakeCommitterForQueued(std::unique_lock<std::mutex>& lock) {
 
 void AuditLog::Complete(std::vector<Request*>& group, const Status& s) {
   last_group_failed_.store(!s);
+  const auto now = std::chrono::steady_clock::now();
   for (Request* r : group) {
+    if (s) {
+      g_commit_seconds.Observe(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(now - r->queued_at).count()));
+    } else {
+      g_commit_failures.Add();
+    }
     if (!s) {
       r->result = Fail(s.error());
       // Summaries taken for this request go back to the counters.

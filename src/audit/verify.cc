@@ -358,6 +358,18 @@ Status Run(storage::SpaceHandle store, const std::string& key, const std::string
 
 }  // namespace
 
+Result<std::optional<std::string>> StoredChainHash(storage::SpaceHandle store, uint64_t seq) {
+  if (seq == 0) return std::optional<std::string>(internal::ZeroHash());
+  COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                          store.Get(storage::Space::kAudit, internal::EntryKey(seq)));
+  if (!value) return std::optional<std::string>();
+  auto stored = internal::SplitStoredEntry(*value);
+  if (!stored) {
+    return Fail(ErrorCode::kDataLoss, "audit entry " + std::to_string(seq) + " is malformed");
+  }
+  return std::optional<std::string>(std::string(stored->hash));
+}
+
 Result<bool> IndexNames(storage::SpaceHandle store, bool as_user, std::string_view name) {
   bool found = false;
   COFFRE_TRY(store.Scan(

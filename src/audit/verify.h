@@ -95,6 +95,13 @@ Result<VerifyReport> Verify(storage::SpaceHandle store, const std::string& ancho
 // is not chained: "yes" is as good as the index (a planted key can only
 // make a name look used), "no" proves nothing (keys can be deleted), so a
 // caller that must be sure walks the verified log (Verify with `visit`).
+// The chain hash h_seq stored with entry `seq` (32 bytes; 32 zero bytes for
+// seq 0), as stored: not verified. nullopt when the entry is absent;
+// kDataLoss when its value is malformed. A backup manifest names the chain's
+// head by it, and a restore checks that the restored log holds that head
+// (docs/backup.md).
+Result<std::optional<std::string>> StoredChainHash(storage::SpaceHandle store, uint64_t seq);
+
 Result<bool> IndexNames(storage::SpaceHandle store, bool as_user, std::string_view name);
 
 }  // namespace coffre::audit

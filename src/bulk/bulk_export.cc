@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
-#include "api/record_json.h"
 #include "common/bytes.h"
 #include "crypto/sealed_file.h"
+#include "vault/record_json.h"
 
 namespace coffre::bulk {
 namespace {
@@ -78,7 +78,7 @@ Result<ExportResult> Export(vault::Vault& vault, audit::AuditLog& log,
     ++result.audit_entries;
     result.subjects += subjects;
     for (vault::Record& r : page) {
-      boost::json::object line = api::RecordToJson(*coll, r);
+      boost::json::object line = vault::RecordToJson(*coll, r);
       line["collection"] = o.collection;
       if (o.is_canary && o.is_canary(r.subject)) line["canary"] = true;
       lines = boost::json::serialize(line);

@@ -9,13 +9,13 @@
 #include <fstream>
 #include <set>
 
-#include "api/record_json.h"
 #include "common/bytes.h"
 #include "crypto/sealed_file.h"
 #include "gen/people_gen.h"
 #include "guard/canary_set.h"
 #include "storage/memory_store.h"
 #include "vault/importer.h"
+#include "vault/record_json.h"
 
 namespace coffre::bulk {
 namespace {
@@ -263,7 +263,7 @@ TEST_F(BulkExportTest, ReimportsIntoANewVaultWithItsIdsAndCanaries) {
     auto rec = fresh->Get("people", id);
     ASSERT_TRUE(rec) << rec.error().message;
     EXPECT_EQ(rec->subject, *FromHex(std::string(line.at("subject").as_string())));
-    EXPECT_TRUE(api::RecordToJson(*people, *rec).at("fields") == line.at("fields"))
+    EXPECT_TRUE(vault::RecordToJson(*people, *rec).at("fields") == line.at("fields"))
         << "values differ";
   }
   auto found = fresh->Find("people", "email", schema::Input::String(first_email_));

@@ -22,6 +22,7 @@
 #include "app/admin_import_op.h"
 #include "cards/card_rules.h"
 #include "cards/cards.h"
+#include "cli/backup_commands.h"
 #include "cli/breach_commands.h"
 #include "cli/cli_common.h"
 #include "cli/server_commands.h"
@@ -760,6 +761,7 @@ void RegisterCommands(CLI::App& app, Context& ctx) {
   RegisterServerCommands(app, ctx);
   RegisterBreachCommands(app, ctx);
   RegisterTlsCommands(app, ctx);
+  RegisterBackupCommands(app, ctx);
 }
 
 }  // namespace coffre::cli

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/run_as_owner.h"
 #include "cli/serve_command.h"
 #include "cli/version.h"
 #include "server/process_limits.h"
@@ -75,8 +76,24 @@ int main(int argc, char** argv) try {
   coffre::cli::RegisterCommands(app, ctx);
   coffre::cli::RegisterServeCommand(app, ctx);
   app.footer(RootFooter);  // a callback: not inherited by the subcommands
+  // Run as root on a vault another user owns (the service user), a command
+  // runs as that user: after parsing, before any command's callback opens
+  // anything (cli/run_as_owner.h).
+  app.parse_complete_callback([&app] {
+    const CLI::App* leaf = &app;
+    while (!leaf->get_subcommands().empty()) leaf = leaf->get_subcommands().front();
+    const CLI::Option* dir = leaf->get_option_no_throw("DIR");
+    if (dir == nullptr || dir->count() == 0) return;
+    auto owner = coffre::cli::RunAsVaultOwner(dir->as<std::string>());
+    if (!owner) {
+      std::cerr << "coffre: " << owner.error().message << "\n";
+      throw CLI::RuntimeError(5);  // permission denied (cli/commands.h)
+    }
+  });
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // reported where it was thrown
   } catch (const CLI::ParseError& e) {
     // A usage error (missing DIR, bad option value) is invalid input: exit
     // 2 like every other (cli/commands.h), not CLI11's own codes; --help

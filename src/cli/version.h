@@ -9,6 +9,11 @@
 //   libsodium 1.0.18
 //   RocksDB 7.8.3
 //   Boost 1.81.0
+//   spdlog 1.10.0
+//   fmt 9.1.0
+//   toml++ 3.3.0
+//
+// The first line stays `coffre VERSION`: scripts parse it.
 //
 // Thread-safety: a pure function.
 #pragma once

@@ -14,6 +14,7 @@
 #include "common/bytes.h"
 #include "crypto/key_file.h"
 #include "crypto/sealed_file.h"
+#include "crypto/sha256.h"
 
 namespace coffre::crypto {
 namespace {
@@ -473,6 +474,24 @@ TEST(SecretKeyMemory, KeysAreLeftOutOfCoreDumps) {
   EXPECT_TRUE(clone.ConstantTimeEquals(moved));
   moved = SecretKey::Random();
   EXPECT_FALSE(clone.ConstantTimeEquals(moved));
+}
+
+// FIPS 180-4 examples (NIST CSRC "SHA256.pdf"): one shot and streamed in
+// pieces that cross the 64-byte block boundary.
+TEST(Sha256Test, KnownAnswersOneShotAndStreamed) {
+  EXPECT_EQ(ToHex(Sha256Of("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  EXPECT_EQ(ToHex(Sha256Of(two_blocks)),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  for (size_t cut = 0; cut <= two_blocks.size(); cut += 7) {
+    Sha256 h;
+    h.Update(std::string_view(two_blocks).substr(0, cut));
+    h.Update(std::string_view(two_blocks).substr(cut));
+    EXPECT_EQ(ToHex(h.Finish()), ToHex(Sha256Of(two_blocks))) << cut;
+  }
+  EXPECT_EQ(ToHex(Sha256Of("")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 }  // namespace

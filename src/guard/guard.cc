@@ -2,8 +2,17 @@
 
 #include <iostream>
 
+#include "common/metrics.h"
+
 namespace coffre::guard {
 namespace {
+
+// Alerts raised, by kind (label values in AlertKind order).
+metrics::LabelledCounter& g_alerts = metrics::Default().AddLabelledCounter(
+    "coffre_alerts_total", "Alerts raised by the guard, by kind.", "kind",
+    {std::string(KindName(AlertKind::kQuotaSoft)), std::string(KindName(AlertKind::kQuotaHard)),
+     std::string(KindName(AlertKind::kSearchCap)), std::string(KindName(AlertKind::kDenials)),
+     std::string(KindName(AlertKind::kCanary))});
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -49,6 +58,7 @@ void Guard::Log(std::string_view message) const {
 }
 
 void Guard::Raise(Alert alert) {
+  g_alerts.Add(static_cast<size_t>(alert.kind));
   auto stored = alerts_->Raise(std::move(alert));
   if (!stored) {
     Log("an alert could not be stored: " + stored.error().message);

@@ -36,6 +36,7 @@
 
 #include "server/admission.h"
 #include "server/client_address.h"
+#include "server/request_metrics.h"
 
 namespace coffre::server {
 namespace {
@@ -925,6 +926,8 @@ void Session::Write(const api::Response& response, bool keep_alive, bool head, c
     (void)formatted;
   }
   server_.LogAnswer(status, trace);
+  if (RequestMetrics* m = server_.options().request_metrics)
+    m->Record(response.route, status, std::chrono::steady_clock::now() - trace.start);
   beast::get_lowest_layer(stream_).expires_after(server_.options().idle_timeout);
   net::async_write(stream_, net::buffer(out_),
                    beast::bind_front_handler(&Session::OnWrite, shared_from_this(), keep_alive));

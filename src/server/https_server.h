@@ -46,6 +46,8 @@
 
 namespace coffre::server {
 
+class RequestMetrics;  // server/request_metrics.h
+
 struct HttpsOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8443;  // 0 picks a free port
@@ -88,6 +90,9 @@ struct HttpsOptions {
   // One line on stderr per answer of status 400 or more, with its
   // X-Request-Id (every answer carries one, made by the server).
   bool log_errors = true;
+  // Non-null: every answer is counted there (route, status, duration), on
+  // the I/O thread that writes it. Must outlive Run().
+  RequestMetrics* request_metrics = nullptr;
 };
 
 using Handler = std::function<api::Response(api::Request&)>;

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "api/api.h"
@@ -19,8 +20,10 @@
 #include "server/admin_socket.h"
 #include "server/client_address.h"
 #include "server/https_server.h"
+#include "server/metrics_listener.h"
 #include "server/process_limits.h"
 #include "server/served_tls.h"
+#include "server/server_metrics.h"
 
 namespace coffre::server {
 namespace {
@@ -62,6 +65,14 @@ void SetEdgeLimits(const ServeOptions& options, HttpsOptions& ho) {
     ho.max_connections_per_source = options.max_connections_per_source;
   ho.trusted_proxies = options.trusted_proxies;
   ho.proxy_protocol = options.proxy_protocol;
+}
+
+// 503 for a read whose audit entries could not be made durable, counted
+// under the route that was asked.
+api::Response AuditUnavailable(uint16_t route) {
+  api::Response r = api::Api::AuditUnavailable();
+  r.route = route;
+  return r;
 }
 
 // The periodic duties of a serving process, on one thread woken every
@@ -219,11 +230,38 @@ Result<std::vector<std::string>> ResolveListenHost(const std::string& host) {
   return v4;
 }
 
+// The address of --metrics-listen (the first its host resolves to), checked
+// before anything opens.
+Result<MetricsListenerOptions> MetricsAddress(const std::string& text) {
+  auto parsed = ParseListen(text);
+  if (!parsed) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "--metrics-listen: expected ADDRESS:PORT, like 127.0.0.1:9464");
+  }
+  auto resolved = ResolveListenHost(parsed->host);
+  if (!resolved) {
+    return Fail(ErrorCode::kInvalidArgument, "--metrics-listen: cannot resolve " + parsed->host);
+  }
+  for (const std::string& a : *resolved) {
+    if (!IsLoopback(a)) {
+      std::cerr << "coffre: warning: metrics on non-loopback address " << a
+                << ": anyone who reaches it reads request counts and principal names (firewall "
+                   "it, or scrape through a proxy)\n";
+      break;
+    }
+  }
+  return MetricsListenerOptions{.address = resolved->front(), .port = parsed->port};
+}
+
 Status Serve(const ServeOptions& options, std::ostream& ready) {
   // A reload (SIGHUP) before the server handles it must not end the
   // process (its default action): ignored until the server takes it.
   ::signal(SIGHUP, SIG_IGN);
   COFFRE_ASSIGN_OR_RETURN(ListenAddress listen, ParseListen(options.listen));
+  std::optional<MetricsListenerOptions> metrics_at;
+  if (!options.metrics_listen.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(metrics_at, MetricsAddress(options.metrics_listen));
+  }
   // A name is resolved: the loopback rule holds only if every address it
   // stands for is a loopback one; the server binds the first (IPv4 first).
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> addresses, ResolveListenHost(listen.host));
@@ -267,6 +305,24 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     COFFRE_TRY(crypto::CheckCaCertificates(ho.client_ca_pem));
   }
   SetEdgeLimits(options, ho);
+  // Sealing (issue 15, item 7) sets it; /readyz and coffre_sealed read it.
+  std::atomic<bool> sealed{false};
+  // Counted only when exposed: without --metrics-listen the request path
+  // does not even read the clock for it.
+  std::optional<ServerMetrics> server_metrics;
+  if (metrics_at) {
+    server_metrics.emplace(
+        ServerMetricsOptions{.runtime = *rt,
+                             .data_dir = ro.dir,
+                             .cert_pem = ho.cert_pem,
+                             // The certificate served now: it changes on SIGHUP and tls set.
+                             .certificate_not_after = []() -> std::optional<int64_t> {
+                               const int64_t t = ServedTlsNotAfter();
+                               return t != 0 ? std::optional<int64_t>(t) : std::nullopt;
+                             },
+                             .sealed = &sealed});
+    ho.request_metrics = &server_metrics->requests();
+  }
 
   api::Api api({.vault = v,
                 .directory = rt->directory(),
@@ -278,7 +334,8 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                 .cards = &rt->cards(),
                 .credentials = &rt->credentials(),
                 .retention = &rt->retention(),
-                .approvals = &rt->approvals()});
+                .approvals = &rt->approvals(),
+                .sealed = &sealed});
   app::Admin admin(*rt);
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket,
                           AdminSocket::Start(app::AdminSocketPath(ro.dir), admin));
@@ -296,12 +353,13 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
       reply(std::move(response));
       return true;
     }
+    const uint16_t route = response.route;
     Status queued = log.AppendBatchAsync(
         std::move(deferred),
         [reply, response = std::move(response)](const Result<uint64_t>& durable) mutable {
-          reply(durable ? std::move(response) : api::Api::AuditUnavailable());
+          reply(durable ? std::move(response) : AuditUnavailable(response.route));
         });
-    if (!queued) reply(api::Api::AuditUnavailable());
+    if (!queued) reply(AuditUnavailable(route));
     return true;
   };
   COFFRE_ASSIGN_OR_RETURN(auto https,
@@ -329,17 +387,31 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     ~ForgetReloader() { rt.SetTlsReloader(nullptr); }
   } forget_reloader{*rt};
 
+  std::unique_ptr<MetricsListener> metrics_listener;
+  if (metrics_at) {
+    COFFRE_ASSIGN_OR_RETURN(
+        metrics_listener, MetricsListener::Start(
+                              *metrics_at, [&server_metrics] { return server_metrics->Render(); }));
+  }
+
   Housekeeper housekeeper(*rt, tls);
 
   std::string shown_host =
       ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;
-  ready << R"({"listening":"https://)" << shown_host << ":" << https->port() << "\"}" << std::endl;
+  ready << R"({"listening":"https://)" << shown_host << ":" << https->port() << '"';
+  if (metrics_listener) {
+    const std::string& a = metrics_at->address;
+    ready << R"(,"metrics":"http://)" << (a.find(':') != std::string::npos ? "[" + a + "]" : a)
+          << ":" << metrics_listener->port() << "/metrics\"";
+  }
+  ready << "}" << std::endl;
   std::cerr << "coffre: serving " << ro.dir << " on https://" << shown_host << ":" << https->port()
             << " (admin socket " << app::AdminSocketPath(ro.dir) << ")\n";
 
   https->Run();  // until SIGTERM/SIGINT, then drained
 
   housekeeper.Stop();
+  if (metrics_listener) metrics_listener->Stop();
   admin_socket->Stop();
   COFFRE_TRY(rt->audit().Checkpoint());  // its error is reported; `barrier` repeats it as a no-op
   std::cerr << "coffre: stopped\n";

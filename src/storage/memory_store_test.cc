@@ -49,6 +49,20 @@ TEST(MemoryStoreTest, NeedsItsData) {
   EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
 }
 
+// No files to copy: an online backup is refused cleanly, never half made.
+TEST(MemoryStoreTest, CopyLiveFilesIsRefused) {
+  auto s = OpenMemoryStore({.data = NewMemoryData()});
+  ASSERT_TRUE(s) << s.error().ToString();
+  int visited = 0;
+  Status copied = (*s)->CopyLiveFiles([&](const LiveFile&) -> Status {
+    ++visited;
+    return Ok();
+  });
+  ASSERT_FALSE(copied);
+  EXPECT_EQ(copied.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(visited, 0);
+}
+
 TEST(MemoryStoreTest, OneWriterAtATime) {
   auto data = NewMemoryData();
   auto first = OpenMemoryStore({.data = data});

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -395,6 +396,18 @@ class RocksStore final : public Store {
     return Ok();
   }
 
+  Status CopyLiveFiles(const LiveFileVisitor& copy) override {
+    COFFRE_TRY(RefuseIfReadOnly("copy the live files of"));
+    // Pinned: no file is deleted (compaction, MANIFEST roll, log recycling)
+    // until EnableFileDeletions; the pair nests with the compactions' own.
+    rocksdb::Status s = db_->DisableFileDeletions();
+    if (!s.ok()) return Fail(FromRocks(s, "cannot pin the files of store " + path_));
+    Status result = CopyPinned(copy);
+    s = db_->EnableFileDeletions(/*force=*/false);
+    if (!s.ok() && result) return Fail(FromRocks(s, "cannot unpin the files of store " + path_));
+    return result;
+  }
+
  private:
   Result<rocksdb::ColumnFamilyHandle*> Handle(Space space) const {
     if (!ValidSpace(space)) {
@@ -408,6 +421,29 @@ class RocksStore final : public Store {
     if (!read_only_) return Ok();
     return Fail(ErrorCode::kFailedPrecondition,
                 "cannot " + std::string(what) + " store " + path_ + ": opened read-only");
+  }
+
+  // One consistent view of every file (RocksDB's own Checkpoint uses the
+  // same call): the table files, the MANIFEST, CURRENT's contents and the
+  // write-ahead logs, each with the size that belongs to the view. No
+  // flush: what is only in the memtables is in the logs, which the copy
+  // replays when opened, as after a crash; a flush would add small table
+  // files to every family at each backup (and more compactions after).
+  Status CopyPinned(const LiveFileVisitor& copy) {
+    rocksdb::LiveFilesStorageInfoOptions opts;
+    opts.wal_size_for_flush = std::numeric_limits<uint64_t>::max();
+    std::vector<rocksdb::LiveFileStorageInfo> files;
+    rocksdb::Status s = db_->GetLiveFilesStorageInfo(opts, &files);
+    if (!s.ok()) return Fail(FromRocks(s, "cannot list the live files of store " + path_));
+    for (const rocksdb::LiveFileStorageInfo& f : files) {
+      LiveFile file;
+      file.name = f.relative_filename;
+      file.path = f.directory + "/" + f.relative_filename;
+      file.size = f.size;
+      if (!f.replacement_contents.empty()) file.contents = f.replacement_contents;
+      COFFRE_TRY(copy(file));
+    }
+    return Ok();
   }
 
   Status FlushAll() {

@@ -67,4 +67,9 @@ Status Store::IngestAtomically(const std::vector<IngestSet>& /*sets*/) {
   return Fail(ErrorCode::kFailedPrecondition, "this storage backend cannot ingest sorted files");
 }
 
+Status Store::CopyLiveFiles(const LiveFileVisitor& /*copy*/) {
+  return Fail(ErrorCode::kFailedPrecondition,
+              "this storage backend has no files to copy: it cannot be backed up online");
+}
+
 }  // namespace coffre::storage

@@ -106,6 +106,21 @@ struct IngestSet {
   std::vector<std::string> paths;
 };
 
+// One file of a consistent copy of a store (Store::CopyLiveFiles).
+struct LiveFile {
+  // Relative to the store's directory, '/'-separated, e.g. "000012.sst".
+  std::string name;
+  // Where to read it while the visitor runs; ignored when `contents` is set.
+  std::string path;
+  // Bytes to copy from the start of `path` (a log or MANIFEST may have grown
+  // since the copy's point; only this prefix belongs to it).
+  uint64_t size = 0;
+  // The file's contents at the copy's point, when the file on disk must not
+  // be read (RocksDB's CURRENT).
+  std::optional<std::string> contents;
+};
+using LiveFileVisitor = std::function<Status(const LiveFile& file)>;
+
 // A visitor for scans; return false to stop early.
 using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
 
@@ -185,6 +200,16 @@ class Store {
   // Backends that cannot ingest such files return kFailedPrecondition (the
   // default), and callers fall back to batches.
   virtual Status IngestAtomically(const std::vector<IngestSet>& sets);
+
+  // A consistent copy of a store that keeps serving (online backup,
+  // docs/backup.md): the backend fixes a point in time, at or after every
+  // write that returned before the call, and keeps the files making up
+  // that point in place while `copy` visits each of them once; the files
+  // copied as described open as the store did at that point. `copy`
+  // failing stops the walk with its error. Returns when the files are no
+  // longer pinned. Backends without files (the in-memory store) return
+  // kFailedPrecondition (the default). Refused by a read-only store.
+  virtual Status CopyLiveFiles(const LiveFileVisitor& copy);
 
   // IngestAtomically with a single set.
   Status IngestSortedFiles(Space space, const std::vector<std::string>& paths) {

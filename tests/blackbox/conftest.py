@@ -228,6 +228,7 @@ class Vault:
         self.proc = None
         self.url = None
         self.port = None
+        self.ready = None       # serve's first line, parsed ({"listening":...,"metrics":...})
         self.stdout_lines = []
         self._stdout_thread = None
         self.principals = {}   # name -> {"kind","role","attrs","api_key","password","totp_key"}
@@ -340,7 +341,8 @@ class Vault:
         log.close()
         line = self._read_first_line(START_TIMEOUT)
         try:
-            listening = json.loads(line)["listening"]
+            self.ready = json.loads(line)
+            listening = self.ready["listening"]
         except (ValueError, KeyError, TypeError):
             self.proc.kill()
             self.proc.wait(10)

@@ -458,3 +458,26 @@ def test_certificate_bindings_are_checked(mtls, tmp_path):
     assert audit_as(v, files["unbound"]).status_code == 200
     v.cli("principal", "remove", v.dir, "tmp-svc")
     assert audit_as(v, files["unbound"]).status_code == 401
+
+
+def test_the_config_file_names_the_certificate_files(coffre_bin, tmp_path, ca):
+    root, inter = ca
+    v = Vault(coffre_bin, tmp_path)
+    v.init()
+    first = issue("localhost", inter)
+    write(tmp_path / "fullchain.pem", first.pem + inter.pem + root.pem)
+    write(tmp_path / "privkey.pem", first.key_pem).chmod(0o640)
+    conf = tmp_path / "people.toml"
+    # Relative paths are the config file's directory's.
+    conf.write_text('[tls]\ncert = "fullchain.pem"\nkey = "privkey.pem"\n')
+    conf.chmod(0o640)
+    v.start(["--config", conf])
+    try:
+        assert served_fingerprint(v.port) == first.fingerprint
+        second = issue("localhost", inter)
+        write(tmp_path / "fullchain.pem", second.pem + inter.pem + root.pem)
+        write(tmp_path / "privkey.pem", second.key_pem)
+        v.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: served_fingerprint(v.port) == second.fingerprint, "the reloaded files")
+    finally:
+        stop_checked(v)

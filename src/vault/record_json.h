@@ -16,7 +16,7 @@
 #include "schema/schema.h"
 #include "vault/vault.h"
 
-namespace coffre::api {
+namespace coffre::vault {
 
 // Parses a JSON object of field values. The inputs point into `storage`,
 // which must outlive them.
@@ -31,4 +31,4 @@ boost::json::value FieldToJson(const schema::FieldDef* def, const std::string& c
 boost::json::object RecordToJson(const schema::Collection& collection, const vault::Record& record);
 boost::json::object RefToJson(const vault::RecordRef& ref);
 
-}  // namespace coffre::api
+}  // namespace coffre::vault

@@ -1,11 +1,11 @@
-#include "api/record_json.h"
+#include "vault/record_json.h"
 
 #include <charconv>
 
 #include "common/bytes.h"
 #include "common/names.h"
 
-namespace coffre::api {
+namespace coffre::vault {
 namespace {
 
 bool ParseInt64(const std::string& s, int64_t& out) {
@@ -14,9 +14,9 @@ bool ParseInt64(const std::string& s, int64_t& out) {
 }
 
 }  // namespace
-}  // namespace coffre::api
+}  // namespace coffre::vault
 
-namespace coffre::api {
+namespace coffre::vault {
 
 Result<std::vector<vault::NamedInput>> FieldsFromJson(std::string_view text,
                                                       boost::json::value& storage) {
@@ -92,4 +92,4 @@ boost::json::object RefToJson(const vault::RecordRef& ref) {
   return out;
 }
 
-}  // namespace coffre::api
+}  // namespace coffre::vault
