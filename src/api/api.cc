@@ -194,6 +194,10 @@ struct Api::Impl {
         while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
       }
     }
+    if (const ClientCertificate* cert = req.client_certificate.get(); cert != nullptr) {
+      const auth::ClientCertificateView view{cert->fingerprint, cert->subject, cert->chain_pem};
+      return runner.Authenticate(c, token, &view);
+    }
     return runner.Authenticate(c, token);
   }
 };

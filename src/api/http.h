@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,14 @@
 #include <vector>
 
 namespace coffre::api {
+
+// The certificate a client presented over mTLS (serve --tls-client-ca),
+// verified by the TLS layer against that file; one per connection.
+struct ClientCertificate {
+  std::string fingerprint;  // SHA-256, 64 lower-case hex digits
+  std::string subject;      // RFC 2253
+  std::string chain_pem;    // the certificate, then the chain the client sent
+};
 
 struct Request {
   std::string method;  // upper case: "GET"
@@ -28,6 +37,8 @@ struct Request {
   // which one client holds whole (server/client_address.h LimitKey). Login
   // throttles key on it; empty: `source`.
   std::string limit_key;
+  // The connection's verified client certificate; null without one.
+  std::shared_ptr<const ClientCertificate> client_certificate;
 
   // The value of the first header named `lower_name`, if any.
   std::optional<std::string_view> Header(std::string_view lower_name) const {

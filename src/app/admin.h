@@ -17,9 +17,9 @@
 // whose input is a JSON object (src/app/ops_admin.cc: principal.*,
 // policy.load, audit.verify, audit.scan, canary.add, alerts.scan,
 // retention.*, cards.sweep, breach.report.file, breach.notify, bulk.export,
-// keys.rotate, records.import, backup.create), {"op": NAME, ...that object's members}. The answer
-// is the operation's JSON result ({} when it has none; {"text": ...} when it is rendered text).
-// Every call is audited as principal `local`, source "cli:uid=N".
+// keys.rotate, records.import, backup.create, tls.set), {"op": NAME, ...that object's members}.
+// The answer is the operation's JSON result ({} when it has none; {"text": ...} when it is
+// rendered text). Every call is audited as principal `local`, source "cli:uid=N".
 //
 // Thread-safety: Execute is safe from several threads (the runner is).
 // Ownership: borrows the runtime, which must outlive it.

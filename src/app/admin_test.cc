@@ -134,7 +134,7 @@ TEST_F(AdminTest, LocalOperationsAreInTheTableAndRefuseOtherCallers) {
   for (const char* name :
        {"principal.add", "policy.load", "audit.verify", "audit.scan", "canary.add", "alerts.scan",
         "retention.run", "retention.hold", "cards.sweep", "breach.report.file", "breach.notify",
-        "bulk.export", "keys.rotate"}) {
+        "bulk.export", "keys.rotate", "tls.set"}) {
     EXPECT_NE(FindOperation(name), nullptr) << name;
   }
   Runner runner(Services{.vault = rt_->vault(),

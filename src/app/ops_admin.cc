@@ -2,6 +2,7 @@
 #include "app/admin_breach_ops.h"
 #include "app/admin_data_ops.h"
 #include "app/admin_import_op.h"
+#include "app/admin_tls_op.h"
 #include "app/backup.h"
 #include "app/internal/input.h"
 #include "app/operation.h"
@@ -9,6 +10,7 @@
 #include "audit/verify.h"
 #include "common/bytes.h"
 #include "common/clock.h"
+#include "crypto/tls_material.h"
 
 namespace coffre::app {
 namespace {
@@ -187,11 +189,27 @@ Result<json::object> OpPrincipalAdd(Runtime& rt_, std::string_view op, const jso
   }
   COFFRE_ASSIGN_OR_RETURN(auto totp_issuer, OptionalString(req, "totp_issuer"));
   spec.totp_issuer = totp_issuer.value_or("");
+  // mTLS (docs/auth.md, "Client certificates"): a fingerprint, or a CA
+  // (PEM text, read by the CLI) and a subject.
+  COFFRE_ASSIGN_OR_RETURN(auto fingerprint, OptionalString(req, "cert_fingerprint"));
+  COFFRE_ASSIGN_OR_RETURN(auto cert_ca, OptionalString(req, "cert_ca"));
+  COFFRE_ASSIGN_OR_RETURN(auto cert_subject, OptionalString(req, "cert_subject"));
+  if (fingerprint) {
+    COFFRE_ASSIGN_OR_RETURN(spec.certificate.fingerprint,
+                            crypto::NormalizeFingerprint(*fingerprint));
+  }
+  spec.certificate.ca_pem = cert_ca.value_or("");
+  spec.certificate.subject = cert_subject.value_or("");
   COFFRE_ASSIGN_OR_RETURN(auth::AddResult added, dir.Add(spec));
   json::object out{{"name", added.principal.name},
                    {"kind", auth::KindName(added.principal.kind)},
                    {"role", added.principal.role}};
   if (!added.api_key.empty()) out["api_key"] = added.api_key;
+  if (!spec.certificate.fingerprint.empty()) {
+    out["cert_fingerprint"] = spec.certificate.fingerprint;
+  } else if (!spec.certificate.subject.empty()) {
+    out["cert_subject"] = spec.certificate.subject;
+  }
   // The CLI shows these on standard error and drops them from its output.
   if (!added.otpauth_uri.empty()) {
     out["otpauth_uri"] = added.otpauth_uri;
@@ -573,6 +591,15 @@ Outcome ResplitOp(Context& ctx, const OpInput& in) {
                   });
 }
 
+// tls.set (app/admin_tls_op.h): the certificate and key the caller passed.
+Outcome TlsSetOp(Context& ctx, const OpInput& in) {
+  const std::span<const int> fds = in.fds;
+  return RunLocal(ctx, in,
+                  [fds](Runtime& rt, std::string_view, const json::object& req, audit::Entry& e) {
+                    return SetTlsFromDescriptors(rt, req, fds, e);
+                  });
+}
+
 // backup.create (app/backup.h): a backup written into the one directory
 // the caller created and passed as a descriptor (docs/backup.md): the
 // server writes nowhere else, whatever its sandbox allows.
@@ -632,6 +659,8 @@ constexpr Operation kOps[] = {
     Local("keys.resplit", "keys.rotate", true, &ResplitOp),
     // `coffre import` while a server runs: the files travel as descriptors.
     Local("records.import", "import", true, &ImportOp),
+    // `coffre tls set`: the files travel as descriptors.
+    Local("tls.set", "tls.set", true, &TlsSetOp),
     // `coffre backup`: an online backup into the caller's directory.
     Local("backup.create", "backup", false, &BackupOp),
     // The whole audit log, not pages of 1000 (GET /v1/audit is audit.list).

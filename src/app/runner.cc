@@ -375,14 +375,17 @@ Outcome Runner::Call(const Caller& c, std::string_view op_name, const OpInput& i
   return Run(c, *op, in);
 }
 
-std::optional<Failure> Runner::Authenticate(Caller& c, std::string_view token) {
+std::optional<Failure> Runner::Authenticate(Caller& c, std::string_view token,
+                                            const auth::ClientCertificateView* certificate) {
   auto unauthenticated = [&] {
     s_.audit.CountUnauthenticated(c.address);
     return Failure{ErrorCode::kUnauthenticated, "unauthenticated",
                    "a valid credential is required"};
   };
-  if (token.empty() || token.size() > 256) return unauthenticated();
-  Result<auth::Principal> who = token.substr(0, kSessionTokenPrefix.size()) == kSessionTokenPrefix
+  const bool by_certificate = token.empty() && certificate != nullptr;
+  if (!by_certificate && (token.empty() || token.size() > 256)) return unauthenticated();
+  Result<auth::Principal> who = by_certificate ? s_.directory.AuthenticateCertificate(*certificate)
+                                : token.substr(0, kSessionTokenPrefix.size()) == kSessionTokenPrefix
                                     ? s_.directory.AuthenticateSession(token)
                                     : s_.directory.AuthenticateApiKey(token);
   if (!who) {

@@ -169,11 +169,14 @@ class Runner {
 
   const Services& services() const { return s_; }
 
-  // Establishes `c.principal` from an API key or a session token; nullopt
-  // when done. A suspended principal is audited ("authenticate", denied)
-  // and answered `suspended`; an unknown credential `unauthenticated`
-  // (counted per `c.address`, never audited one by one).
-  std::optional<Failure> Authenticate(Caller& c, std::string_view token);
+  // Establishes `c.principal` from an API key or a session token, else
+  // (no token) from the connection's verified client certificate bound to
+  // a service (mTLS; docs/adr/0031tls); nullopt when done. A suspended
+  // principal is audited ("authenticate", denied) and answered
+  // `suspended`; an unknown credential `unauthenticated` (counted per
+  // `c.address`, never audited one by one).
+  std::optional<Failure> Authenticate(Caller& c, std::string_view token,
+                                      const auth::ClientCertificateView* certificate = nullptr);
 
   // Sets `c.user` (a service acting on behalf of the end user `name`),
   // checking delegation; failures audited under `action` and returned.

@@ -173,4 +173,16 @@ Status Runtime::ReplacePolicy(const std::string& text) {
   return Ok();
 }
 
+void Runtime::SetTlsReloader(TlsReloader reloader) {
+  std::lock_guard lock(tls_mu_);
+  tls_reloader_ = std::move(reloader);
+}
+
+Result<std::optional<std::string>> Runtime::ReloadTls() {
+  std::lock_guard lock(tls_mu_);  // one reload at a time
+  if (!tls_reloader_) return std::optional<std::string>();
+  COFFRE_ASSIGN_OR_RETURN(std::string served, tls_reloader_());
+  return std::optional<std::string>(std::move(served));
+}
+
 }  // namespace coffre::app

@@ -15,6 +15,7 @@
 // Ownership: the Runtime owns the vault, directory and audit log.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -102,6 +103,15 @@ class Runtime {
   // `coffre cards sweep DIR` (and the retention sweeper) call it too.
   Result<cards::SweepStats> SweepCards();
 
+  // The TLS certificate a serving process presents, loaded again from where
+  // it serves it (the vault, or --tls-cert's files): set by `coffre serve`
+  // (server/server.cc), called by `tls.set` once the vault holds a new one
+  // (app/admin_tls_op.h). Returns the fingerprint now served. Without a
+  // server, ReloadTls returns nullopt.
+  using TlsReloader = std::function<Result<std::string>()>;
+  void SetTlsReloader(TlsReloader reloader);
+  Result<std::optional<std::string>> ReloadTls();
+
  private:
   Runtime() = default;
 
@@ -122,6 +132,8 @@ class Runtime {
   std::unique_ptr<approval::Approvals> approvals_;
   mutable std::mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_;
+  std::mutex tls_mu_;
+  TlsReloader tls_reloader_;
 };
 
 }  // namespace coffre::app

@@ -170,6 +170,29 @@ TEST(Records, ApiKeyLookupKeepsTheOldFormat) {
   }
 }
 
+TEST(Records, CertificateBindingsRoundTripAndRefuseGarbage) {
+  CertificateBinding fp{.fingerprint = std::string(64, 'a')};
+  auto back = DecodeCertBinding(EncodeCertBinding(fp));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->fingerprint, fp.fingerprint);
+  EXPECT_TRUE(back->ca_pem.empty() && back->subject.empty());
+  CertificateBinding ca{.ca_pem = "-----BEGIN CERTIFICATE-----\n", .subject = "CN=billing"};
+  const std::string bytes = EncodeCertBinding(ca);
+  back = DecodeCertBinding(bytes);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->ca_pem, ca.ca_pem);
+  EXPECT_EQ(back->subject, ca.subject);
+  for (size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(DecodeCertBinding(bytes.substr(0, n)));
+  EXPECT_FALSE(DecodeCertBinding(bytes + "x"));
+  std::string other_form = bytes;
+  other_form[1] = 3;
+  EXPECT_FALSE(DecodeCertBinding(other_form));
+  // Lookups by fingerprint and by a hash of the subject: never the subject.
+  EXPECT_EQ(CertFingerprintKey(fp.fingerprint), "certfp/" + fp.fingerprint);
+  EXPECT_EQ(CertSubjectKey("CN=billing").find("billing"), std::string::npos);
+  EXPECT_EQ(CertSubjectKey("CN=billing").rfind("certsubj/", 0), 0u);
+}
+
 TEST(SourceThrottle, ForgetsByPrefix) {
   SourceThrottle t(1, 60, 100);
   EXPECT_EQ(t.Admit("aa:1", 1000), 0);

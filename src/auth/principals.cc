@@ -9,6 +9,7 @@
 #include "auth/password_policy.h"
 #include "auth/totp.h"
 #include "common/utf8.h"
+#include "crypto/tls_material.h"
 
 namespace coffre::auth {
 namespace {
@@ -213,6 +214,10 @@ Result<AddResult> Directory::Add(const NewPrincipal& spec) {
         ErrorCode::kInvalidArgument,
         std::string("a ").append(KindName(spec.kind)).append(" principal takes no password"));
   }
+  if (!spec.certificate.empty() && spec.kind != Kind::kService) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "a client certificate is bound to service principals only");
+  }
 
   AddResult result;
   Principal& p = result.principal;
@@ -256,6 +261,7 @@ Result<AddResult> Directory::Add(const NewPrincipal& spec) {
   COFFRE_ASSIGN_OR_RETURN(auto existing,
                           store_.Get(storage::Space::kPrincipals, internal::PrincipalKey(p.name)));
   if (existing) return Fail(ErrorCode::kAlreadyExists, Named("principal already exists:", p.name));
+  if (!spec.certificate.empty()) COFFRE_TRY(PutCertBinding(*batch, p.name, spec.certificate));
   // A new human keeps the count its name had while unknown, so the lock
   // does not vanish when the account appears (that would tell it exists).
   const std::string name_hash = crypto::Hash(p.name);
@@ -364,6 +370,14 @@ Status Directory::Remove(std::string_view name) {
                     internal::ApiKeyLookupKey(cred->previous_api_key_hash));
     }
   }
+  COFFRE_ASSIGN_OR_RETURN(auto binding, GetCertificateBinding(name));
+  if (binding) {
+    batch->Delete(storage::Space::kPrincipals,
+                  binding->fingerprint.empty()
+                      ? internal::CertSubjectKey(binding->subject)
+                      : internal::CertFingerprintKey(binding->fingerprint));
+    batch->Delete(storage::Space::kPrincipals, internal::CertBindingKey(name));
+  }
   batch->Delete(storage::Space::kPrincipals, internal::PrincipalKey(name));
   batch->Delete(storage::Space::kPrincipals, internal::CredentialKey(name));
   batch->Delete(storage::Space::kPrincipals, internal::LockKey(name));
@@ -426,6 +440,86 @@ Result<Principal> Directory::AuthenticateApiKey(std::string_view key) {
     return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidApiKey));
   }
   if (p->suspended) return Fail(ErrorCode::kPermissionDenied, Named("suspended principal", name));
+  return std::move(*p);
+}
+
+Status Directory::PutCertBinding(storage::WriteBatch& batch, std::string_view name,
+                                 const CertificateBinding& b) {
+  std::string lookup;
+  if (!b.fingerprint.empty()) {
+    if (!b.ca_pem.empty() || !b.subject.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "bind a client certificate by its fingerprint, or by a CA and a subject, not "
+                  "both");
+    }
+    COFFRE_ASSIGN_OR_RETURN(std::string fp, crypto::NormalizeFingerprint(b.fingerprint));
+    if (fp != b.fingerprint)
+      return Fail(ErrorCode::kInvalidArgument, "the fingerprint is not normalised");
+    lookup = internal::CertFingerprintKey(fp);
+  } else {
+    if (b.ca_pem.empty() || b.subject.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "a client certificate bound by CA needs both the CA and the subject");
+    }
+    if (b.subject.size() > 1024)
+      return Fail(ErrorCode::kInvalidArgument, "the certificate subject is too long");
+    COFFRE_TRY(crypto::CheckCaCertificates(b.ca_pem));
+    lookup = internal::CertSubjectKey(b.subject);
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto taken, store_.Get(storage::Space::kPrincipals, lookup));
+  if (taken) {
+    return Fail(ErrorCode::kAlreadyExists,
+                "another principal is bound to this client certificate (fingerprint or subject)");
+  }
+  batch.Put(storage::Space::kPrincipals, lookup,
+            crypto::Seal(pepper_, name, internal::SealContext("certlookup", lookup)));
+  batch.Put(storage::Space::kPrincipals, internal::CertBindingKey(name),
+            crypto::Seal(pepper_, internal::EncodeCertBinding(b),
+                         internal::SealContext("certbinding", name)));
+  return Ok();
+}
+
+Result<std::optional<CertificateBinding>> Directory::GetCertificateBinding(std::string_view name) {
+  COFFRE_ASSIGN_OR_RETURN(auto sealed,
+                          store_.Get(storage::Space::kPrincipals, internal::CertBindingKey(name)));
+  if (!sealed) return std::optional<CertificateBinding>();
+  COFFRE_ASSIGN_OR_RETURN(auto plain,
+                          crypto::Open(pepper_, *sealed, internal::SealContext("certbinding", name),
+                                       Named("certificate binding of", name)));
+  auto b = internal::DecodeCertBinding(plain);
+  if (!b) return Fail(ErrorCode::kDataLoss, Named("corrupt certificate binding of", name));
+  return std::optional<CertificateBinding>(std::move(*b));
+}
+
+Result<Principal> Directory::AuthenticateCertificate(const ClientCertificateView& cert) {
+  auto unbound = [] {
+    return Fail(ErrorCode::kUnauthenticated, "no principal is bound to this client certificate");
+  };
+  // The name bound to `lookup`, if any.
+  auto bound = [&](const std::string& lookup) -> Result<std::optional<std::string>> {
+    COFFRE_ASSIGN_OR_RETURN(auto sealed, store_.Get(storage::Space::kPrincipals, lookup));
+    if (!sealed) return std::optional<std::string>();
+    COFFRE_ASSIGN_OR_RETURN(
+        auto name, crypto::Open(pepper_, *sealed, internal::SealContext("certlookup", lookup),
+                                "certificate lookup entry"));
+    return std::optional<std::string>(std::move(name));
+  };
+  COFFRE_ASSIGN_OR_RETURN(auto name, bound(internal::CertFingerprintKey(cert.fingerprint)));
+  if (!name) {
+    COFFRE_ASSIGN_OR_RETURN(name, bound(internal::CertSubjectKey(cert.subject)));
+    if (!name) return unbound();
+    // Bound by subject: the binding's CA must have issued this certificate.
+    COFFRE_ASSIGN_OR_RETURN(auto b, GetCertificateBinding(*name));
+    if (!b || b->subject != cert.subject) return unbound();
+    if (auto verified = crypto::VerifyClientChain(std::string(cert.chain_pem), b->ca_pem,
+                                                  clock_.NowUnixSeconds());
+        !verified) {
+      return unbound();
+    }
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(*name));
+  if (!p || p->kind != Kind::kService) return unbound();
+  if (p->suspended) return Fail(ErrorCode::kPermissionDenied, Named("suspended principal", *name));
   return std::move(*p);
 }
 

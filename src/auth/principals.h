@@ -109,13 +109,32 @@ struct Principal {
 // "key=value" (the CLI's --attr), split at the first '=' and validated.
 Result<std::pair<std::string, std::string>> ParseAttribute(std::string_view text);
 
+// A service bound to a client certificate (mTLS; docs/auth.md, "Client
+// certificates"): by its SHA-256 fingerprint, or by a CA (PEM) that must
+// issue it plus its exact subject (RFC 2253), as HashiCorp Vault's cert
+// auth. Exactly one form; empty: no binding.
+struct CertificateBinding {
+  std::string fingerprint;  // 64 lower-case hex digits
+  std::string ca_pem;
+  std::string subject;
+  bool empty() const { return fingerprint.empty() && ca_pem.empty() && subject.empty(); }
+};
+
+// A client certificate the TLS layer verified (serve --tls-client-ca).
+struct ClientCertificateView {
+  std::string_view fingerprint;  // 64 lower-case hex digits
+  std::string_view subject;      // RFC 2253
+  std::string_view chain_pem;    // the certificate, then the chain sent
+};
+
 struct NewPrincipal {
   std::string name;
   Kind kind = Kind::kUser;
   std::string role;
   Attributes attrs;
-  std::string password;     // humans only; checked by CheckPassword first
-  std::string totp_issuer;  // humans: the authenticator's label; empty: "coffre"
+  std::string password;            // humans only; checked by CheckPassword first
+  std::string totp_issuer;         // humans: the authenticator's label; empty: "coffre"
+  CertificateBinding certificate;  // services only; optional
 };
 
 struct AddResult {
@@ -242,6 +261,12 @@ class Directory {
   // kUnauthenticated "invalid API key" for a malformed or unknown key;
   // kPermissionDenied when its principal is suspended.
   Result<Principal> AuthenticateApiKey(std::string_view key);
+  // The service bound to `cert` (by fingerprint, else by subject with its
+  // chain verified up to the binding's CA at the clock's now).
+  // kUnauthenticated when none is; kPermissionDenied when it is suspended.
+  Result<Principal> AuthenticateCertificate(const ClientCertificateView& cert);
+  // The binding of `name`, if any (principal list shows its form).
+  Result<std::optional<CertificateBinding>> GetCertificateBinding(std::string_view name);
 
   // Password + TOTP login. Errors: kUnauthenticated "invalid credentials";
   // kResourceExhausted when the source is throttled or the account locked,
@@ -270,6 +295,10 @@ class Directory {
   void PutCredential(storage::WriteBatch& batch, std::string_view name,
                      const internal::CredentialRecord& cred);
   Status SetSuspended(std::string_view name, bool suspended);
+  // Validates `b` and adds its records to `batch`; kAlreadyExists when
+  // another principal holds the same fingerprint or subject.
+  Status PutCertBinding(storage::WriteBatch& batch, std::string_view name,
+                        const CertificateBinding& b);
   void BurnDummyVerify(std::string_view password);
   // After a write to principals or keys: drops what the cache holds.
   void Invalidate();

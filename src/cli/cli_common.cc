@@ -19,13 +19,14 @@ app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
 
 std::string LocalSource() { return app::LocalSource(::getuid()); }
 
-Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request) {
-  COFFRE_ASSIGN_OR_RETURN(auto remote,
-                          app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a.dir)), request));
+Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request,
+                                   std::span<const int> fds) {
+  COFFRE_ASSIGN_OR_RETURN(
+      auto remote, app::TryAdminSocket(app::AdminSocketPath(TrimSlash(a.dir)), request, fds));
   if (remote) return std::move(*remote);
   COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(RuntimeFor(a)));
   app::Admin admin(*rt);
-  return admin.Execute(request, ::getuid());
+  return admin.Execute(request, ::getuid(), fds);
 }
 
 Result<boost::json::object> CallOperation(const VaultArgs& a, std::string_view op,

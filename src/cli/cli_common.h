@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <iostream>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -154,7 +155,10 @@ std::string LocalSource();
 // on a.dir, over its admin socket, else on the directory itself. The same
 // result and the same audit entry either way (ADR 0024).
 // `request`: app/admin.h ({"op": NAME, ...members of its JSON body}).
-Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request);
+// `fds`: files this process opened for the operation (tls.set), passed as
+// descriptors either way.
+Result<boost::json::object> Manage(const VaultArgs& a, const boost::json::object& request,
+                                   std::span<const int> fds = {});
 
 // The same for any operation of the table, by its input (app/operation.h).
 struct OperationInput {

@@ -27,14 +27,15 @@
 #include "cli/cli_common.h"
 #include "cli/key_custody_commands.h"
 #include "cli/server_commands.h"
+#include "cli/tls_commands.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/file_text.h"
 #include "crypto/pkcs11_uri.h"
+#include "crypto/tls_material.h"
 #include "gen/people_gen.h"
 #include "guard/canary_set.h"
 #include "policy/policy.h"
-#include "server/tls_material.h"
 #include "vault/importer.h"
 #include "vault/vault.h"
 
@@ -67,17 +68,17 @@ Status PrepareInit(const InitArgs& a, vault::InitOptions& o) {
   if (a.tls_cert.empty() != a.tls_key.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
   }
-  server::TlsMaterial tls;
+  crypto::TlsMaterial tls;
   if (!a.tls_cert.empty()) {
     COFFRE_ASSIGN_OR_RETURN(tls.cert_pem, ReadWholeFile(a.tls_cert, "TLS certificate"));
     COFFRE_ASSIGN_OR_RETURN(tls.key_pem, ReadWholeFile(a.tls_key, "TLS key"));
-    COFFRE_TRY(server::CheckPair(tls.cert_pem, tls.key_pem));
-    o.config.emplace_back(server::kTlsUserSuppliedConfig, "1");
+    COFFRE_TRY(crypto::CheckPair(tls.cert_pem, tls.key_pem));
+    o.config.emplace_back(crypto::kTlsUserSuppliedConfig, "1");
   } else {
-    COFFRE_ASSIGN_OR_RETURN(tls, server::GenerateSelfSigned(std::chrono::system_clock::now()));
+    COFFRE_ASSIGN_OR_RETURN(tls, crypto::GenerateSelfSigned(std::chrono::system_clock::now()));
   }
-  o.config.emplace_back(server::kTlsCertConfig, tls.cert_pem);
-  o.secrets.emplace_back(server::kTlsKeySecret, tls.key_pem);
+  o.config.emplace_back(crypto::kTlsCertConfig, tls.cert_pem);
+  o.secrets.emplace_back(crypto::kTlsKeySecret, tls.key_pem);
   std::fill(tls.key_pem.begin(), tls.key_pem.end(), '\0');
   return Ok();
 }
@@ -128,7 +129,11 @@ void RegisterInit(CLI::App& app, Context& ctx) {
                                                    " already exists (another vault's?); choose "
                                                    "another with --audit-anchor");
       }
-      vault::InitOptions o{dir, a->schema, key, journal, {}, {}};
+      vault::InitOptions o;
+      o.dir = dir;
+      o.schema_path = a->schema;
+      o.key_file = key;
+      o.erasure_journal = journal;
       o.key_pkcs11 = token;
       COFFRE_TRY(PrepareInit(*a, o));
       COFFRE_ASSIGN_OR_RETURN(auto r, vault::Vault::Init(o));
@@ -141,7 +146,7 @@ void RegisterInit(CLI::App& app, Context& ctx) {
       std::string cert_path = dir + "/tls/cert.pem";
       std::filesystem::create_directories(dir + "/tls", ec);
       for (const auto& [name, value] : o.config) {
-        if (name != server::kTlsCertConfig) continue;
+        if (name != crypto::kTlsCertConfig) continue;
         std::ofstream out(cert_path, std::ios::binary | std::ios::trunc);
         out << value;
         if (!out) return Fail(ErrorCode::kIoError, "cannot write " + cert_path);
@@ -791,7 +796,7 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
       return Ok();
     });
   });
-  RegisterKeyCustody(app, keys, ctx, server::kTlsKeySecret);
+  RegisterKeyCustody(app, keys, ctx, crypto::kTlsKeySecret);
 }
 
 }  // namespace
@@ -808,6 +813,7 @@ void RegisterCommands(CLI::App& app, Context& ctx) {
   RegisterKeys(app, ctx);
   RegisterServerCommands(app, ctx);
   RegisterBreachCommands(app, ctx);
+  RegisterTlsCommands(app, ctx);
   RegisterBackupCommands(app, ctx);
 }
 

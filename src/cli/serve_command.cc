@@ -1,5 +1,6 @@
 #include "cli/serve_command.h"
 
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -52,6 +53,14 @@ CLI::App* AddServe(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-connections-per-source", edge->max_connections_per_source,
                   "connections at once per client address, an IPv6 client per /64 (default 256)")
       ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--tls-cert", edge->tls_cert,
+                  "PEM certificate chain to serve instead of the vault's (certbot's "
+                  "fullchain.pem); read at start and on SIGHUP (docs/operations.md)");
+  cmd->add_option("--tls-key", edge->tls_key,
+                  "PEM private key of --tls-cert (certbot's privkey.pem); read with it");
+  cmd->add_option("--tls-client-ca", edge->tls_client_ca,
+                  "PEM CA certificates: ask clients for a certificate they issued; a service "
+                  "bound to it (principal add --cert-*) authenticates with it (mTLS)");
   cmd->add_option("--metrics-listen", edge->metrics_listen,
                   "ADDRESS:PORT: serve Prometheus metrics over plain HTTP there, at /metrics "
                   "(off by default; e.g. 127.0.0.1:9464; docs/operations.md)");
@@ -84,6 +93,9 @@ CLI::App* AddServe(CLI::App& app, Context& ctx) {
       so.runtime = std::move(ro);
       so.listen = *listen;
       so.openapi_json = api::kOpenApiJson;
+      // Read again on SIGHUP: absolute, whatever the directory is then.
+      if (!so.tls_cert.empty()) so.tls_cert = std::filesystem::absolute(so.tls_cert).string();
+      if (!so.tls_key.empty()) so.tls_key = std::filesystem::absolute(so.tls_key).string();
       return server::Serve(so, std::cout);
     });
   });

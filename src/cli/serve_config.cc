@@ -48,6 +48,14 @@ constexpr ConfigKey kKeys[] = {
      "PEM CA certificates for the webhook (default: the system's)"},
     {"metrics.listen", kString, "--metrics-listen", kListen,
      "address and port of the Prometheus metrics listener (plain HTTP, GET /metrics)"},
+    // Readable, not private: the key may be 0640 for group coffre (certbot's
+    // files are root's).
+    {"tls.cert", kPath, "--tls-cert", kReadableFile,
+     "the HTTPS certificate chain (PEM), read at start and on SIGHUP"},
+    {"tls.key", kPath, "--tls-key", kReadableFile,
+     "its private key (PEM), read at start and on SIGHUP"},
+    {"tls.client_ca", kPath, "--tls-client-ca", kReadableFile,
+     "CA certificates for client certificates (mTLS)"},
 };
 
 constexpr size_t kMaxConfigBytes = 1 << 20;

@@ -61,9 +61,6 @@ enum class ConfigCheck {
 // test checks), the check and a one-line doc; then document it in
 // packaging/coffre.example.toml (a test fails until it is there) and in
 // docs/operations.md. Keys planned by other slices, to add once they merge:
-//   {"tls.cert", kPath, "--tls-cert", kReadableFile, ...}
-//   {"tls.key", kPath, "--tls-key", kPrivateFile, ...}
-//   {"tls.client_ca", kPath, "--tls-client-ca", kReadableFile, ...}
 //   {"key.pkcs11", kString, "--key-pkcs11", kNone, ...}   (refuse pin-value=: no secrets)
 //   {"key.shamir", kBool, "--shamir"?, kNone, ...}
 //   {"log.format", kString, "--log-format", kNone, ...}

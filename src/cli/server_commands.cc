@@ -6,6 +6,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <array>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -71,13 +72,15 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
       {"coffre principal add vault crm --kind service --role support_agent    # prints its API key "
        "once",
        "coffre principal add vault alice --kind human --role admin    # asks for her password",
-       "coffre principal add vault adviser-42 --kind service --role adviser --attr agency=A042"});
+       "coffre principal add vault adviser-42 --kind service --role adviser --attr agency=A042",
+       "coffre principal add vault crm --kind service --role r --cert-fingerprint SHA256HEX"});
   auto a = std::make_shared<ServerArgs>();
   auto name = std::make_shared<std::string>();
   auto kind = std::make_shared<std::string>();
   auto role = std::make_shared<std::string>();
   auto attrs = std::make_shared<std::vector<std::string>>();
   auto totp = std::make_shared<TotpOptions>();
+  auto cert = std::make_shared<std::array<std::string, 3>>();  // fingerprint, CA file, subject
   AddServerArgs(add, *a);
   add->add_option("NAME", *name,
                   "the principal's name, unique in the vault (its login for a human)")
@@ -86,7 +89,16 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
   add->add_option("--role", *role, "a role of the loaded policy")->required();
   add->add_option("--attr", *attrs, "attribute k=v (repeatable), e.g. agency=A042");
   AddTotpOptions(add, *totp);
-  add->callback([&ctx, a, name, kind, role, attrs, totp] {
+  add->add_option("--cert-fingerprint", (*cert)[0],
+                  "a service: authenticated by the client certificate of this SHA-256 fingerprint "
+                  "(64 hex digits, colons allowed) over mTLS (serve --tls-client-ca)");
+  add->add_option("--cert-ca", (*cert)[1],
+                  "a service: authenticated by a client certificate this PEM CA issued, whose "
+                  "subject is --cert-subject");
+  add->add_option("--cert-subject", (*cert)[2],
+                  "the subject of --cert-ca's certificate, as `openssl x509 -noout -subject "
+                  "-nameopt RFC2253` prints it without 'subject=', e.g. CN=billing,O=Example");
+  add->callback([&ctx, a, name, kind, role, attrs, totp, cert] {
     Run(ctx, [&]() -> Status {
       json::object attr_obj;
       for (const std::string& kv : *attrs) {
@@ -107,6 +119,14 @@ void RegisterPrincipal(CLI::App& app, Context& ctx) {
         std::fill(password.begin(), password.end(), '\0');
       }
       if (!totp->issuer.empty()) req["totp_issuer"] = totp->issuer;  // refused unless human
+      // Checked by the operation (the forms, the kind); the CA's text
+      // travels, not its path (a certificate is public).
+      if (!(*cert)[0].empty()) req["cert_fingerprint"] = (*cert)[0];
+      if (!(*cert)[1].empty()) {
+        COFFRE_ASSIGN_OR_RETURN(std::string ca, ReadWholeFile((*cert)[1], "--cert-ca"));
+        req["cert_ca"] = ca;
+      }
+      if (!(*cert)[2].empty()) req["cert_subject"] = (*cert)[2];
       COFFRE_ASSIGN_OR_RETURN(json::object out, Manage(*a, req));
       if (out.contains("otpauth_uri")) COFFRE_TRY(ShowTotpEnrolment(out, *totp));
       if (out.contains("api_key")) {

@@ -16,8 +16,8 @@
 #include <fstream>
 #include <future>
 
+#include "crypto/tls_material.h"
 #include "server/https_server.h"
-#include "server/tls_material.h"
 
 namespace coffre::guard {
 namespace {
@@ -360,7 +360,7 @@ TEST(HttpTransport, FailsOnAnErrorStatusAClosedPortAndASilentServer) {
 }
 
 TEST(HttpTransport, HttpsChecksTheServersCertificate) {
-  auto tls = server::GenerateSelfSigned(std::chrono::system_clock::now());
+  auto tls = crypto::GenerateSelfSigned(std::chrono::system_clock::now());
   ASSERT_TRUE(tls) << tls.error().ToString();
   std::promise<std::string> got;
   std::atomic<bool> once{false};

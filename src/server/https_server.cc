@@ -3,8 +3,11 @@
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -309,9 +312,45 @@ Admission::Limits LimitsOf(const HttpsOptions& o) {
 // section must fit in it (the body goes straight to the request).
 size_t ReadBufferLimit(const HttpsOptions& o) { return o.max_header_bytes + (16u << 10); }
 
+std::string PemOf(X509* cert) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return {};
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+// The certificate the client of `ssl` sent (verified by the handshake),
+// with the chain it sent; null if it sent none.
+std::shared_ptr<const api::ClientCertificate> PeerCertificate(SSL* ssl) {
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (leaf == nullptr) return nullptr;
+  auto out = std::make_shared<api::ClientCertificate>();
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (X509_digest(leaf, EVP_sha256(), md, &n) != 1) return nullptr;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned i = 0; i < n; ++i) {
+    out->fingerprint += kHex[md[i] >> 4];
+    out->fingerprint += kHex[md[i] & 15];
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (!bio || X509_NAME_print_ex(bio.get(), X509_get_subject_name(leaf), 0, XN_FLAG_RFC2253) < 0)
+    return nullptr;
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  out->subject.assign(data, len > 0 ? static_cast<size_t>(len) : 0);
+  out->chain_pem = PemOf(leaf);
+  // On a server, the peer chain does not hold the leaf.
+  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl); chain != nullptr) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) out->chain_pem += PemOf(sk_X509_value(chain, i));
+  }
+  return out;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, ssl::context& ctx, Server& server, IpAddress peer,
+  Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx, Server& server, IpAddress peer,
           bool peer_trusted, Admission::Slot slot);
   ~Session();
   void Start();
@@ -331,6 +370,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWrite(bool keep_alive, beast::error_code ec, size_t);
   void DoClose();
 
+  // The TLS context current when the connection was accepted: kept alive
+  // while the connection lives, whatever certificate is loaded since.
+  std::shared_ptr<ssl::context> tls_;
   beast::ssl_stream<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
@@ -350,6 +392,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool pre_handshake_done_ = false;
   uint8_t proxy_fixed_[kProxyV2FixedBytes] = {};
   std::string proxy_rest_;
+  // The client's verified certificate (mTLS), once per connection; null
+  // without one.
+  std::shared_ptr<const api::ClientCertificate> client_certificate_;
   // A request of this session is being handled or answered: counted in the
   // server's in_flight until its response is written (a graceful stop
   // waits for it).
@@ -364,7 +409,6 @@ class Server final : public HttpsServer {
         inline_handler_(std::move(inline_handler)),
         iocs_(MakeContexts(o.io_threads)),
         ioc_(*iocs_[0]),
-        tls_(ssl::context::tls_server),
         acceptor_(ioc_),
         accept_timer_(ioc_),
         workers_(static_cast<size_t>(o.worker_threads)),
@@ -386,27 +430,12 @@ class Server final : public HttpsServer {
       return Fail(ErrorCode::kInvalidArgument, "the server needs at least one connection slot");
     }
     beast::error_code ec;
-    tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                         ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
-                     ec);
-    SSL_CTX* native = tls_.native_handle();
-    if (ec || SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
-      return Fail(ErrorCode::kInternal, "cannot configure TLS");
-    }
-    SSL_CTX_set_options(
-        native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-    tls_.use_certificate_chain(net::buffer(options_.cert_pem), ec);
-    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS certificate cannot be used");
-    // The private key's numbers go to OpenSSL's secure heap when it has one
-    // (mapped apart, locked when allowed, left out of core dumps).
-    if (CRYPTO_secure_malloc_initialized() == 0) (void)CRYPTO_secure_malloc_init(1u << 16, 32);
-    tls_.use_private_key(net::buffer(options_.key_pem), ssl::context::pem, ec);
     // Loaded (or refused): the server keeps no copy of the PEM.
+    auto tls = MakeContext(options_.cert_pem, options_.key_pem, options_.client_ca_pem);
     OPENSSL_cleanse(options_.key_pem.data(), options_.key_pem.size());
     std::string().swap(options_.key_pem);
-    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS private key cannot be used");
+    if (!tls) return Fail(tls.error());
+    tls_.store(std::move(*tls));
 
     auto address = net::ip::make_address(options_.address, ec);
     if (ec) return Fail(ErrorCode::kInvalidArgument, "not an IP address: " + options_.address);
@@ -427,14 +456,19 @@ class Server final : public HttpsServer {
 
   uint16_t port() const override { return port_; }
 
+  Status SetCertificate(const std::string& cert_pem, const std::string& key_pem) override {
+    COFFRE_ASSIGN_OR_RETURN(auto tls, MakeContext(cert_pem, key_pem, options_.client_ca_pem));
+    tls_.store(std::move(tls));
+    return Ok();
+  }
+
   void Run() override {
     if (options_.stop_on_signals) {
       signals_.add(SIGTERM);
       signals_.add(SIGINT);
-      signals_.async_wait([this](beast::error_code ec, int) {
-        if (!ec) BeginStop();
-      });
     }
+    if (options_.on_sighup) signals_.add(SIGHUP);
+    if (options_.stop_on_signals || options_.on_sighup) WaitSignal();
     DoAccept();
     std::vector<std::thread> threads;
     // Each context runs until stopped, even while it has no connection.
@@ -454,7 +488,6 @@ class Server final : public HttpsServer {
   // --- used by sessions ---
   const HttpsOptions& options() const { return options_; }
   const ProxyTrust& trust() const { return trust_; }
-  ssl::context& tls() { return tls_; }
   bool draining() const { return draining_.load(); }
   net::thread_pool& workers() { return workers_; }
   const std::shared_ptr<Counters>& counters() { return counters_; }
@@ -500,6 +533,79 @@ class Server final : public HttpsServer {
   }
 
  private:
+  // A context of the server's TLS settings presenting `cert_pem` (the
+  // certificate, then its chain) with `key_pem`.
+  static Result<std::shared_ptr<ssl::context>> MakeContext(const std::string& cert_pem,
+                                                           const std::string& key_pem,
+                                                           const std::string& client_ca_pem) {
+    auto tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+    beast::error_code ec;
+    tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                         ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                     ec);
+    SSL_CTX* native = tls->native_handle();
+    if (ec || SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+      return Fail(ErrorCode::kInternal, "cannot configure TLS");
+    }
+    SSL_CTX_set_options(
+        native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+    tls->use_certificate_chain(net::buffer(cert_pem), ec);
+    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS certificate cannot be used");
+    // The private key's numbers go to OpenSSL's secure heap when it has one
+    // (mapped apart, locked when allowed, left out of core dumps).
+    if (CRYPTO_secure_malloc_initialized() == 0) (void)CRYPTO_secure_malloc_init(1u << 16, 32);
+    tls->use_private_key(net::buffer(key_pem), ssl::context::pem, ec);
+    if (ec) return Fail(ErrorCode::kInvalidArgument, "the TLS private key cannot be used");
+    if (SSL_CTX_check_private_key(native) != 1) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "the TLS private key does not match the certificate");
+    }
+    if (!client_ca_pem.empty()) COFFRE_TRY(RequestClientCertificates(native, client_ca_pem));
+    return tls;
+  }
+
+  // mTLS: the handshake asks for a client certificate issued by one of
+  // `ca_pem`'s certificates (named in the request) and verifies one sent
+  // (chain, dates, client purpose), failing the handshake if it does not
+  // verify; a client may send none (it then needs an API key or a session).
+  static Status RequestClientCertificates(SSL_CTX* native, const std::string& ca_pem) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size())), BIO_free);
+    X509_STORE* store = SSL_CTX_get_cert_store(native);
+    int added = 0;
+    while (X509* ca = bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr) {
+      const bool ok = X509_STORE_add_cert(store, ca) == 1 && SSL_CTX_add_client_CA(native, ca) == 1;
+      X509_free(ca);
+      if (!ok) return Fail(ErrorCode::kInvalidArgument, "--tls-client-ca: a CA cannot be used");
+      ++added;
+    }
+    ERR_clear_error();
+    if (added == 0) {
+      return Fail(ErrorCode::kInvalidArgument, "--tls-client-ca holds no PEM X.509 certificate");
+    }
+    X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(native), X509_PURPOSE_SSL_CLIENT);
+    SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
+    // Resumed sessions keep the certificate verified in the first one.
+    static constexpr unsigned char kContext[] = "coffre-mtls";
+    SSL_CTX_set_session_id_context(native, kContext, sizeof kContext - 1);
+    return Ok();
+  }
+
+  // SIGTERM and SIGINT stop; SIGHUP runs on_sighup on a worker (it reads
+  // files and may take a while) and waits again.
+  void WaitSignal() {
+    signals_.async_wait([this](beast::error_code ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        net::post(workers_, [this] { options_.on_sighup(); });
+        return WaitSignal();
+      }
+      BeginStop();
+    });
+  }
+
   void DoAccept() {
     // Connections are spread over the contexts in turn; each context has
     // one thread, so a session needs no strand.
@@ -527,7 +633,8 @@ class Server final : public HttpsServer {
     const bool trusted = trust_.Trusts(peer);
     auto slot = counters_->admission.Admit(peer.LimitKey(), trusted);
     if (!slot) return;  // over a cap: the socket closes here
-    std::make_shared<Session>(std::move(socket), tls_, *this, peer, trusted, std::move(*slot))
+    std::make_shared<Session>(std::move(socket), tls_.load(), *this, peer, trusted,
+                              std::move(*slot))
         ->Start();
   }
 
@@ -587,7 +694,9 @@ class Server final : public HttpsServer {
   std::vector<std::unique_ptr<net::io_context>> iocs_;
   net::io_context& ioc_;
   size_t next_context_ = 0;  // used by the accept handler only
-  ssl::context tls_;
+  // Swapped whole by SetCertificate; each accepted connection takes the
+  // current one (one atomic load per connection, none per request).
+  std::atomic<std::shared_ptr<ssl::context>> tls_;
   tcp::acceptor acceptor_;
   net::steady_timer accept_timer_;
   std::chrono::milliseconds accept_backoff_ = kMinAcceptBackoff;
@@ -601,9 +710,10 @@ class Server final : public HttpsServer {
   uint16_t port_ = 0;
 };
 
-Session::Session(tcp::socket&& socket, ssl::context& ctx, Server& server, IpAddress peer,
-                 bool peer_trusted, Admission::Slot slot)
-    : stream_(std::move(socket), ctx),
+Session::Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx, Server& server,
+                 IpAddress peer, bool peer_trusted, Admission::Slot slot)
+    : tls_(std::move(ctx)),
+      stream_(std::move(socket), *tls_),
       buffer_(ReadBufferLimit(server.options())),
       server_(server),
       counters_(server.counters()),
@@ -698,6 +808,11 @@ void Session::Handshake() {
 void Session::OnHandshake(beast::error_code ec) {
   if (ec) return;  // failed handshakes (old TLS versions, scanners) just close
   counters_->admission.HandshakeDone(slot_);
+  // With --tls-client-ca, a certificate the client sent was verified
+  // against it during the handshake (else the handshake failed).
+  if (!server_.options().client_ca_pem.empty()) {
+    client_certificate_ = PeerCertificate(stream_.native_handle());
+  }
   DoRead();
 }
 
@@ -774,6 +889,7 @@ void Session::OnRead(beast::error_code ec, size_t) {
   }
   request.source = client.ToString();
   request.limit_key = client.LimitKey();
+  request.client_certificate = client_certificate_;
   const bool keep_alive = parser_->keep_alive() && !server_.draining();
   const bool head = parser_->verb() == http::verb::head;
 

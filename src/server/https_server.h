@@ -29,7 +29,8 @@
 // client with a reserve descriptor.
 //
 // Thread-safety: Start and Run from one thread; Stop from any thread.
-// Ownership: the server owns its sockets, threads and TLS context; the
+// Ownership: the server owns its sockets, threads and TLS contexts (one per
+// certificate loaded, freed with the last connection that uses it); the
 // handler must outlive Run().
 #pragma once
 
@@ -52,6 +53,10 @@ struct HttpsOptions {
   uint16_t port = 8443;  // 0 picks a free port
   std::string cert_pem;
   std::string key_pem;
+  // mTLS (serve --tls-client-ca): PEM CA certificates; a client certificate
+  // sent must verify against them (api::Request::client_certificate).
+  // Empty: none is asked for.
+  std::string client_ca_pem;
   int io_threads = 2;
   int worker_threads = 64;  // concurrent blocking handlers (each may wait on a sync)
   size_t max_body_bytes = 1u << 20;
@@ -71,6 +76,10 @@ struct HttpsOptions {
   std::chrono::seconds idle_timeout{60};  // keep-alive and slow clients
   std::chrono::seconds drain_timeout{20};
   bool stop_on_signals = true;  // SIGTERM and SIGINT stop gracefully
+  // Run (on a worker thread) on each SIGHUP while the server runs: `coffre
+  // serve` loads its certificate again (SetCertificate). Empty: SIGHUP is
+  // not handled here.
+  std::function<void()> on_sighup;
   // Proxies whose word on the client address is taken (CIDR blocks): from
   // them, the right-most X-Forwarded-For address that is not one of them
   // is the client (server/client_address.h).
@@ -108,6 +117,11 @@ class HttpsServer {
   virtual ~HttpsServer() = default;
 
   virtual uint16_t port() const = 0;
+  // Presents `cert_pem` (the certificate, then its chain) with `key_pem`
+  // to every handshake from now on; connections already open keep theirs.
+  // kInvalidArgument (the old certificate stays) if they cannot be used.
+  // Safe from any thread, while Run() runs.
+  virtual Status SetCertificate(const std::string& cert_pem, const std::string& key_pem) = 0;
   // Serves until stopped, then stops accepting, lets handlers in flight
   // finish (at most drain_timeout) and returns.
   virtual void Run() = 0;

@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/tls_material.h"
+#include "crypto/tls_material.h"
 
 namespace coffre::server {
 namespace {
@@ -160,7 +160,7 @@ class HttpsServerTest : public ::testing::Test {
     // A client writing to a connection the server closed gets EPIPE, not a
     // signal that ends the test.
     ::signal(SIGPIPE, SIG_IGN);
-    auto tls = GenerateSelfSigned(std::chrono::system_clock::now());
+    auto tls = crypto::GenerateSelfSigned(std::chrono::system_clock::now());
     ASSERT_TRUE(tls) << tls.error().ToString();
     HttpsOptions ho;
     ho.port = 0;

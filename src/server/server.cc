@@ -8,7 +8,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -24,8 +26,8 @@
 #include "server/https_server.h"
 #include "server/metrics_listener.h"
 #include "server/process_limits.h"
+#include "server/served_tls.h"
 #include "server/server_metrics.h"
-#include "server/tls_material.h"
 #include "vault/key_shares.h"
 
 namespace coffre::server {
@@ -36,28 +38,20 @@ constexpr auto kRetentionSweepInterval = std::chrono::hours(1);
 // compaction, at most this much later (docs/cards.md).
 constexpr int64_t kCardCompactionSeconds = 60;
 
-// The TLS material of the vault into `ho`. A non-loopback listener is
-// refused while the certificate is the self-signed one made by init.
-Status LoadTls(vault::Vault& v, const std::string& host, bool loopback_only, HttpsOptions& ho) {
-  COFFRE_ASSIGN_OR_RETURN(auto cert, v.GetConfig(kTlsCertConfig));
-  COFFRE_ASSIGN_OR_RETURN(auto key, v.GetSecret(kTlsKeySecret));
-  if (!cert || !key) {
-    return Fail(ErrorCode::kFailedPrecondition,
-                "the vault has no TLS certificate (made by coffre init); it cannot serve");
-  }
-  struct WipeOnExit {
-    std::string& pem;
-    ~WipeOnExit() { crypto::Wipe(pem.data(), pem.size()); }
-  } wipe_key{*key};
-  COFFRE_ASSIGN_OR_RETURN(auto supplied, v.GetConfig(kTlsUserSuppliedConfig));
-  if (!loopback_only && !(supplied && *supplied == "1")) {
+// The TLS material of `tls` into `ho`. A non-loopback listener is refused
+// while the certificate is the self-signed one made by init.
+Status LoadTls(ServedTls& tls, int64_t now, const std::string& host, bool loopback_only,
+               HttpsOptions& ho) {
+  COFFRE_ASSIGN_OR_RETURN(LoadedTls t, tls.Read(now));
+  if (!loopback_only && !t.user_supplied) {
     return Fail(ErrorCode::kInvalidArgument,
                 "refusing to listen on non-loopback address " + host +
-                    " with the self-signed certificate: give your own with coffre init "
-                    "--tls-cert/--tls-key");
+                    " with the self-signed certificate: give your own with coffre tls set "
+                    "(or serve --tls-cert/--tls-key)");
   }
-  ho.cert_pem = *cert;
-  ho.key_pem = *key;
+  ho.cert_pem = t.material.cert_pem;
+  ho.key_pem = t.material.key_pem;
+  tls.Served(t.info, now);
   return Ok();
 }
 
@@ -92,12 +86,16 @@ api::Response AuditUnavailable(uint16_t route) {
 // the clock's month changes, since cards expire with their month (retried
 // each second after a failure); the compaction of shredded card numbers;
 // the retention sweep, at start and then hourly (ADR 0012), audited as
-// principal `coffre` (`coffre retention run` runs it on demand).
+// principal `coffre` (`coffre retention run` runs it on demand); the
+// certificate's expiry warning (daily within 30 days).
 // Failures are reported on stderr and retried, never fatal.
 class Housekeeper {
  public:
-  explicit Housekeeper(app::Runtime& rt)
-      : rt_(rt), compacted_at_(rt.clock().NowUnixSeconds()), thread_([this] { Run(); }) {}
+  Housekeeper(app::Runtime& rt, ServedTls& tls)
+      : rt_(rt),
+        tls_(tls),
+        compacted_at_(rt.clock().NowUnixSeconds()),
+        thread_([this] { Run(); }) {}
   ~Housekeeper() { Stop(); }
   Housekeeper(const Housekeeper&) = delete;
   Housekeeper& operator=(const Housekeeper&) = delete;
@@ -123,6 +121,7 @@ class Housekeeper {
       SweepCardsOnANewMonth(now);
       CompactShreddedCards(now);
       SweepRetentionHourly();
+      tls_.WarnIfExpiring(now);
       lock.lock();
     } while (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; }));
   }
@@ -164,6 +163,7 @@ class Housekeeper {
   }
 
   app::Runtime& rt_;
+  ServedTls& tls_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
@@ -326,6 +326,14 @@ class SealState {
     sealed_flag_.store(false, std::memory_order_relaxed);
   }
 
+  // Called with the open vault once the server runs: at once if it is
+  // open already, else when the last share opens it.
+  void OnOpen(std::function<void(Serving&)> f) {
+    std::lock_guard lock(mu_);
+    on_open_ = std::move(f);
+    if (owned_ != nullptr) on_open_(*owned_);
+  }
+
   // The admin socket's requests: unseal and seal.status always, the rest
   // once unsealed.
   Result<boost::json::object> Admin(boost::json::object& request, uint32_t uid,
@@ -383,8 +391,8 @@ class SealState {
                   << "\n";
         return Fail(serving.error());
       }
-      (*serving)->housekeeper = std::make_unique<Housekeeper>(*(*serving)->rt);
       Open(std::move(*serving));
+      if (on_open_) on_open_(*owned_);
       std::cerr << "coffre: unsealed, serving " << ro_.dir << "\n";
       return ProgressLocked();
     }
@@ -401,6 +409,7 @@ class SealState {
   mutable std::mutex mu_;
   std::unique_ptr<vault::Unsealer> unsealer_;  // under mu_; null for a key file
   std::unique_ptr<Serving> owned_;
+  std::function<void(Serving&)> on_open_;  // under mu_
   std::atomic<Serving*> live_{nullptr};
   std::atomic<bool> sealed_flag_{true};
 };
@@ -423,14 +432,14 @@ Result<std::string> ReadPrivateFile(const std::string& path) {
 // config) and the private key `keys split` put in DIR.tls-key.
 Status LoadSealedTls(const vault::SealedView& view, const std::string& dir, const std::string& host,
                      bool loopback_only, HttpsOptions& ho) {
-  auto cert = view.config.find(kTlsCertConfig);
+  auto cert = view.config.find(crypto::kTlsCertConfig);
   if (cert == view.config.end()) {
     return Fail(ErrorCode::kFailedPrecondition,
                 "the vault has no TLS certificate (made by coffre init); it cannot serve");
   }
   const std::string key_path = vault::SealedTlsKeyPath(dir);
   COFFRE_ASSIGN_OR_RETURN(ho.key_pem, ReadPrivateFile(key_path));
-  auto supplied = view.config.find(kTlsUserSuppliedConfig);
+  auto supplied = view.config.find(crypto::kTlsUserSuppliedConfig);
   if (!loopback_only && !(supplied != view.config.end() && supplied->second == "1")) {
     return Fail(ErrorCode::kInvalidArgument,
                 "refusing to listen on non-loopback address " + host +
@@ -446,6 +455,9 @@ Status LoadSealedTls(const vault::SealedView& view, const std::string& dir, cons
 Status Serve(const ServeOptions& options, std::ostream& ready) {
   // Before anything: a sealed server combines shares before it opens a vault.
   COFFRE_TRY(crypto::Init());
+  // A reload (SIGHUP) before the server handles it must not end the
+  // process (its default action): ignored until the server takes it.
+  ::signal(SIGHUP, SIG_IGN);
   COFFRE_ASSIGN_OR_RETURN(ListenAddress listen, ParseListen(options.listen));
   std::optional<MetricsListenerOptions> metrics_at;
   if (!options.metrics_listen.empty()) {
@@ -470,38 +482,78 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     std::string& pem;
     ~WipeOnExit() { crypto::Wipe(pem.data(), pem.size()); }
   } wipe_key{ho.key_pem};
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
+  }
+  if (!options.tls_client_ca.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(ho.client_ca_pem,
+                            ReadWholeFile(options.tls_client_ca, "--tls-client-ca"));
+    COFFRE_TRY(crypto::CheckCaCertificates(ho.client_ca_pem));
+  }
 
   // A vault whose key is split into shares starts sealed: nothing is
   // opened with a key until its holders give enough shares (unseal).
   std::optional<vault::SealedView> view;
   if (std::error_code ec; std::filesystem::is_directory(ro.dir, ec)) {
-    auto peek = vault::PeekSealedView(ro.dir, ro.store, {kTlsCertConfig, kTlsUserSuppliedConfig});
+    auto peek = vault::PeekSealedView(ro.dir, ro.store,
+                                      {crypto::kTlsCertConfig, crypto::kTlsUserSuppliedConfig});
     if (peek && peek->share_set) view = std::move(*peek);
   }
   std::unique_ptr<vault::Unsealer> unsealer;
   if (view) unsealer = std::make_unique<vault::Unsealer>(view->vault_id, *view->share_set);
+  // The certificate served: from --tls-cert's files, or from the vault,
+  // which a sealed server cannot read yet: until unsealed it serves the
+  // vault's certificate with the key `keys split` put in DIR.tls-key.
+  // Before `state`, whose housekeeper reads it.
+  ServedTls tls(nullptr, {.cert_path = options.tls_cert, .key_path = options.tls_key});
   SealState state(options, ro, std::move(unsealer));
-  if (view) {
+  auto now = [&state]() -> int64_t {
+    Serving* s = state.live();
+    return s != nullptr ? s->rt->clock().NowUnixSeconds() : DefaultClock().NowUnixSeconds();
+  };
+
+  if (view && !tls.from_files()) {
     COFFRE_TRY(LoadSealedTls(*view, ro.dir, listen.host, loopback_only, ho));
+    if (auto info = crypto::InspectCertificate(ho.cert_pem)) tls.Served(*info, now());
   } else {
-    COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<Serving> serving,
-                            OpenServing(options, ro, state.sealed_flag()));
-    COFFRE_TRY(LoadTls(serving->rt->vault(), listen.host, loopback_only, ho));
-    state.Open(std::move(serving));
+    if (!view) {
+      COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<Serving> serving,
+                              OpenServing(options, ro, state.sealed_flag()));
+      tls.Attach(serving->rt->vault());
+      state.Open(std::move(serving));
+    }
+    COFFRE_TRY(LoadTls(tls, now(), listen.host, loopback_only, ho));
   }
+  // SIGHUP loads the certificate again (from the files, or the vault), on
+  // the server that `serving` points to once it runs.
+  HttpsServer* serving = nullptr;
+  ho.on_sighup = [&tls, &serving, &now] {
+    if (serving == nullptr) return;
+    if (auto r = tls.Reload(*serving, now()); !r) {
+      std::cerr << "coffre: SIGHUP: the TLS certificate was not reloaded (the previous one is "
+                   "still served): "
+                << r.error().message << "\n";
+    }
+  };
   SetEdgeLimits(options, ho);
   // Counted only when exposed: without --metrics-listen the request path
   // does not even read the clock for it. A sealed server has no runtime
   // yet: its values appear once unsealed, coffre_sealed at once.
   std::optional<ServerMetrics> server_metrics;
   if (metrics_at) {
-    server_metrics.emplace(ServerMetricsOptions{.runtime = [&state]() -> app::Runtime* {
-                                                  Serving* s = state.live();
-                                                  return s != nullptr ? s->rt.get() : nullptr;
-                                                },
-                                                .data_dir = ro.dir,
-                                                .cert_pem = ho.cert_pem,
-                                                .sealed = state.sealed_flag()});
+    server_metrics.emplace(
+        ServerMetricsOptions{.runtime = [&state]() -> app::Runtime* {
+                               Serving* s = state.live();
+                               return s != nullptr ? s->rt.get() : nullptr;
+                             },
+                             .data_dir = ro.dir,
+                             .cert_pem = ho.cert_pem,
+                             // The certificate served now: it changes on SIGHUP and tls set.
+                             .certificate_not_after = []() -> std::optional<int64_t> {
+                               const int64_t t = ServedTlsNotAfter();
+                               return t != 0 ? std::optional<int64_t>(t) : std::nullopt;
+                             },
+                             .sealed = state.sealed_flag()});
     ho.request_metrics = &server_metrics->requests();
   }
 
@@ -550,16 +602,21 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   // On every way out of here, no reply may outlive `https` (it holds a
   // connection of its I/O loops): a checkpoint waits for every append queued
   // before it, callbacks included. Destroyed before `https`; the admin
-  // socket (which may unseal) is stopped first.
+  // socket (which may unseal, or ask for a TLS reload) is stopped first, and
+  // the open vault forgets the reload that points at `https`.
   struct AuditBarrier {
     AdminSocket& admin_socket;
     SealState& state;
     ~AuditBarrier() {
       admin_socket.Stop();
-      if (Serving* s = state.live()) (void)s->rt->audit().Checkpoint();
+      if (Serving* s = state.live()) {
+        s->rt->SetTlsReloader(nullptr);
+        (void)s->rt->audit().Checkpoint();
+      }
     }
   } barrier{*admin_socket, state};
   crypto::Wipe(ho.key_pem.data(), ho.key_pem.size());
+  serving = https.get();
 
   std::unique_ptr<MetricsListener> metrics_listener;
   if (metrics_at) {
@@ -568,7 +625,19 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                               *metrics_at, [&server_metrics] { return server_metrics->Render(); }));
   }
 
-  if (Serving* s = state.live()) s->housekeeper = std::make_unique<Housekeeper>(*s->rt);
+  // What an open vault gets once `https` runs, now or when unsealed: its
+  // housekeeper, and the reload `tls set` asks for (a new certificate
+  // stored in the vault is loaded; served from --tls-cert's files, those
+  // stay, and the answer names the certificate served).
+  state.OnOpen([&tls, serving](Serving& s) {
+    tls.Attach(s.rt->vault());
+    app::Runtime& rt = *s.rt;
+    rt.SetTlsReloader([&tls, serving, &rt]() -> Result<std::string> {
+      if (tls.from_files()) return tls.served_fingerprint();
+      return tls.Reload(*serving, rt.clock().NowUnixSeconds());
+    });
+    s.housekeeper = std::make_unique<Housekeeper>(rt, tls);
+  });
 
   std::string shown_host =
       ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;
@@ -589,6 +658,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   admin_socket->Stop();  // no unseal from here on
   if (Serving* s = state.live()) {
     s->housekeeper->Stop();
+    s->rt->SetTlsReloader(nullptr);
     COFFRE_TRY(s->rt->audit().Checkpoint());  // its error is reported; `barrier` repeats it
   }
   std::cerr << "coffre: stopped\n";

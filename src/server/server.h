@@ -15,11 +15,13 @@
 #include "api/http.h"
 #include "app/runtime.h"
 #include "common/status.h"
-#include "server/tls_material.h"
+#include "crypto/tls_material.h"
+#include "server/served_tls.h"
 
 namespace coffre::server {
 
-// The names of the vault's TLS material: server/tls_material.h.
+// The names of the vault's TLS material: crypto/tls_material.h; the
+// certificate served: server/served_tls.h (ServedTlsNotAfter for metrics).
 // RocksDB row cache of a serving process (docs/storage-layout.md): bounded,
 // like the 64 MB block cache.
 inline constexpr size_t kServeRowCacheBytes = 32u << 20;
@@ -33,6 +35,15 @@ struct ServeOptions {
   size_t max_connections_per_source = 0;
   std::vector<std::string> trusted_proxies;  // CIDR blocks
   bool proxy_protocol = false;
+  // The certificate and key read from these files (certbot's fullchain.pem
+  // and privkey.pem) at start and on SIGHUP, instead of the vault's
+  // (server/served_tls.h). Both or neither.
+  std::string tls_cert;
+  std::string tls_key;
+  // mTLS: PEM CA certificates read at start; the server asks clients for a
+  // certificate they issued, and a service bound to it authenticates with
+  // it (docs/auth.md, "Client certificates"). Empty: no client certificates.
+  std::string tls_client_ca;
   // `--metrics-listen ADDR:PORT` (config [metrics] listen): Prometheus
   // metrics over plain HTTP on a listener of their own (docs/operations.md,
   // "Metrics"; ADR 0031metrics-listener). Empty: off. A non-loopback
@@ -58,11 +69,12 @@ bool IsLoopback(std::string_view host);
 // 200, every other route 503 with the API's error JSON, code `sealed`.
 api::Response SealedResponse(const api::Request& r);
 
-// Serves until SIGTERM or SIGINT. A vault whose master key is split into
-// shares (vault/key_shares.h) starts sealed: the HTTPS server and the
-// admin socket run, no key is opened, and the admin socket's `unseal`
-// takes the shares until enough are given. Writes {"listening":"https://HOST:PORT"}
-// and a newline to `ready` once it accepts connections.
+// Serves until SIGTERM or SIGINT; SIGHUP loads the TLS certificate again. A
+// vault whose master key is split into shares (vault/key_shares.h) starts
+// sealed: the HTTPS server and the admin socket run, no key is opened, and
+// the admin socket's `unseal` takes the shares until enough are given.
+// Writes {"listening":"https://HOST:PORT"} and a newline to `ready` once it
+// accepts connections.
 Status Serve(const ServeOptions& options, std::ostream& ready);
 
 }  // namespace coffre::server

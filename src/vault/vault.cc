@@ -367,6 +367,18 @@ Status Vault::PutSecret(std::string_view name, std::string_view plaintext) {
   return store_->Write(*batch);
 }
 
+Status Vault::PutSettings(const std::vector<std::pair<std::string, std::string>>& config,
+                          const std::vector<std::pair<std::string, std::string>>& secrets) {
+  auto batch = store_->NewBatch();
+  for (const auto& [name, value] : config)
+    batch->Put(Space::kMeta, std::string(layout::kConfigPrefix) + name, value);
+  for (const auto& [name, plaintext] : secrets) {
+    batch->Put(Space::kMeta, std::string(layout::kSecretPrefix) + name,
+               crypto::Seal(keyring_.secrets_key(), plaintext, layout::SecretAad(vault_id_, name)));
+  }
+  return store_->Write(*batch);
+}
+
 Result<std::optional<std::string>> Vault::GetSecret(std::string_view name) {
   COFFRE_ASSIGN_OR_RETURN(
       auto sealed,

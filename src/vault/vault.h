@@ -328,6 +328,10 @@ class Vault {
   // secrets key; kDataLoss if the stored form does not open.
   Status PutSecret(std::string_view name, std::string_view plaintext);
   Result<std::optional<std::string>> GetSecret(std::string_view name);
+  // Configuration and secrets replaced together, in one durable batch: all
+  // of them or none (`coffre tls set`: a certificate and its key).
+  Status PutSettings(const std::vector<std::pair<std::string, std::string>>& config,
+                     const std::vector<std::pair<std::string, std::string>>& secrets);
 
   // Validates and normalises a record's fields into schema order; a row
   // holding a card security code is refused first (kInvalidArgument naming

@@ -1,6 +1,7 @@
 #include "auth/internal/records.h"
 
 #include "common/bytes.h"
+#include "crypto/crypto.h"
 
 namespace coffre::auth::internal {
 namespace {
@@ -37,6 +38,45 @@ std::string CredentialKey(std::string_view name) { return std::string("c/").appe
 std::string LockKey(std::string_view name) { return std::string("l/").append(name); }
 std::string ApiKeyLookupKey(std::string_view key_hash) {
   return std::string("apikey/").append(key_hash);
+}
+
+std::string CertBindingKey(std::string_view name) { return std::string("x/").append(name); }
+std::string CertFingerprintKey(std::string_view fingerprint) {
+  return std::string("certfp/").append(fingerprint);
+}
+std::string CertSubjectKey(std::string_view subject) {
+  return std::string("certsubj/").append(ToHex(crypto::Hash(subject)));
+}
+
+std::string EncodeCertBinding(const CertificateBinding& b) {
+  std::string out(1, kVersion);
+  if (!b.fingerprint.empty()) {
+    out.push_back(1);
+    AppendLengthPrefixed(out, b.fingerprint);
+  } else {
+    out.push_back(2);
+    AppendLengthPrefixed(out, b.ca_pem);
+    AppendLengthPrefixed(out, b.subject);
+  }
+  return out;
+}
+
+std::optional<CertificateBinding> DecodeCertBinding(std::string_view in) {
+  if (!ReadVersion(in) || in.empty()) return std::nullopt;
+  const char form = in[0];
+  in.remove_prefix(1);
+  CertificateBinding b;
+  std::string_view a, c;
+  if (form == 1 && ReadLengthPrefixed(in, a) && in.empty()) {
+    b.fingerprint = std::string(a);
+    return b;
+  }
+  if (form == 2 && ReadLengthPrefixed(in, a) && ReadLengthPrefixed(in, c) && in.empty()) {
+    b.ca_pem = std::string(a);
+    b.subject = std::string(c);
+    return b;
+  }
+  return std::nullopt;
 }
 
 std::string SealContext(std::string_view record, std::string_view owner) {

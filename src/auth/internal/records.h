@@ -17,11 +17,21 @@ std::string PrincipalKey(std::string_view name);         // "p/NAME"
 std::string CredentialKey(std::string_view name);        // "c/NAME"
 std::string LockKey(std::string_view name);              // "l/NAME"
 std::string ApiKeyLookupKey(std::string_view key_hash);  // "apikey/HASH"
+std::string CertBindingKey(std::string_view name);       // "x/NAME"
+// "certfp/FP" (64 hex digits) and "certsubj/HASH" (hex BLAKE2b-256 of the
+// subject): the name of the service bound to them.
+std::string CertFingerprintKey(std::string_view fingerprint);
+std::string CertSubjectKey(std::string_view subject);
 inline constexpr std::string_view kPrincipalPrefix = "p/";
 
 // Associated data for sealing record `record` ("principal", "credential",
 // "lock", "apikey") under `owner` (a name, or the key hash for "apikey").
 std::string SealContext(std::string_view record, std::string_view owner);
+
+// x/NAME: version 1, then 1 and the fingerprint (64 hex digits), or 2,
+// the CA (PEM) and the subject (RFC 2253).
+std::string EncodeCertBinding(const CertificateBinding& b);
+std::optional<CertificateBinding> DecodeCertBinding(std::string_view bytes);
 
 std::string EncodePrincipal(const Principal& p);
 std::optional<Principal> DecodePrincipal(std::string_view name, std::string_view bytes);
