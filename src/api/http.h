@@ -27,6 +27,9 @@ struct Request {
   // which one client holds whole (server/client_address.h LimitKey). Login
   // throttles key on it; empty: `source`.
   std::string limit_key;
+  // The server's id of this request (X-Request-Id of the answer), recorded
+  // in its audit entries; empty when none (tests).
+  std::string request_id;
 
   // The value of the first header named `lower_name`, if any.
   std::optional<std::string_view> Header(std::string_view lower_name) const {
@@ -49,6 +52,12 @@ struct Response {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // For the server's access line, never sent: the pattern of the route that
+  // answered (api/routes.h; "" when none matched) and who asked as the log
+  // may name them (a staff or service principal's name, "user" for an end
+  // user, "" when unauthenticated).
+  std::string_view route = {};
+  std::string principal = {};
 };
 
 }  // namespace coffre::api

@@ -7,12 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <iostream>
 #include <mutex>
 #include <thread>
 
 #include "api/api.h"
 #include "app/admin.h"
+#include "common/log.h"
 #include "crypto/crypto.h"
 #include "server/admin_socket.h"
 #include "server/client_address.h"
@@ -61,8 +61,13 @@ void SetEdgeLimits(const ServeOptions& options, HttpsOptions& ho) {
   const size_t wanted = options.max_connections != 0 ? options.max_connections : ho.max_connections;
   ho.max_connections = ConnectionCapFor(descriptors, wanted);
   if (ho.max_connections < wanted) {
-    std::cerr << "coffre: " << descriptors << " descriptors allow " << ho.max_connections
-              << " connections, not " << wanted << " (raise the hard RLIMIT_NOFILE)\n";
+    log::Warn("server.connection_cap",
+              std::to_string(descriptors) + " descriptors allow " +
+                  std::to_string(ho.max_connections) + " connections, not " +
+                  std::to_string(wanted) + " (raise the hard RLIMIT_NOFILE)",
+              {{"descriptors", descriptors},
+               {"max_connections", ho.max_connections},
+               {"wanted", wanted}});
   }
   if (options.max_connections_per_source != 0)
     ho.max_connections_per_source = options.max_connections_per_source;
@@ -77,7 +82,7 @@ void SetEdgeLimits(const ServeOptions& options, HttpsOptions& ho) {
 // each second after a failure); the compaction of shredded card numbers;
 // the retention sweep, at start and then hourly (ADR 0012), audited as
 // principal `coffre` (`coffre retention run` runs it on demand).
-// Failures are reported on stderr and retried, never fatal.
+// Failures are logged (common/log.h) and retried, never fatal.
 class Housekeeper {
  public:
   explicit Housekeeper(app::Runtime& rt)
@@ -101,12 +106,13 @@ class Housekeeper {
     do {
       lock.unlock();
       if (auto s = rt_.audit().Flush(); !s) {
-        std::cerr << "coffre: audit flush failed: " << s.error().message << "\n";
+        log::Error("audit.flush_failed", "audit flush failed: " + s.error().message);
       }
       const int64_t now = rt_.clock().NowUnixSeconds();
       SweepCardsOnANewMonth(now);
       CompactShreddedCards(now);
       SweepRetentionHourly();
+      ReportDroppedLogLines();
       lock.lock();
     } while (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; }));
   }
@@ -116,22 +122,23 @@ class Housekeeper {
     if (month == swept_month_) return;
     auto swept = rt_.SweepCards();
     if (!swept) {
-      std::cerr << "coffre: card sweep failed: " << swept.error().message << "\n";
+      log::Error("cards.sweep_failed", "card sweep failed: " + swept.error().message);
       return;
     }
     swept_month_ = month;
     compacted_at_ = now;
     if (swept->expired + swept->evidence_deleted + swept->unreadable > 0) {
-      std::cerr << "coffre: card sweep: " << swept->expired << " expired, "
-                << swept->evidence_deleted << " evidences deleted, " << swept->unreadable
-                << " unreadable\n";
+      log::Info("cards.swept", "card sweep",
+                {{"expired", swept->expired},
+                 {"evidence_deleted", swept->evidence_deleted},
+                 {"unreadable", swept->unreadable}});
     }
   }
 
   void CompactShreddedCards(int64_t now) {
     if (!rt_.cards().shred_pending() || now - compacted_at_ < kCardCompactionSeconds) return;
     if (auto s = rt_.cards().CompactIfShredded(); !s) {
-      std::cerr << "coffre: card compaction failed: " << s.error().message << "\n";
+      log::Error("cards.compaction_failed", "card compaction failed: " + s.error().message);
     }
     compacted_at_ = now;
   }
@@ -140,11 +147,21 @@ class Housekeeper {
     if (std::chrono::steady_clock::now() < next_retention_sweep_) return;
     next_retention_sweep_ = std::chrono::steady_clock::now() + kRetentionSweepInterval;
     if (auto r = rt_.retention().Sweep(); !r) {
-      std::cerr << "coffre: retention sweep failed: " << r.error().message << "\n";
+      log::Error("retention.sweep_failed", "retention sweep failed: " + r.error().message);
     } else if (r->archived + r->deleted + r->held > 0) {
-      std::cerr << "coffre: retention: " << r->archived << " archived, " << r->deleted
-                << " deleted, " << r->held << " held\n";
+      log::Info("retention.swept", "retention sweep",
+                {{"archived", r->archived}, {"deleted", r->deleted}, {"held", r->held}});
     }
+  }
+
+  // Lines the log dropped (stderr blocked, common/log.h), said once a
+  // second at most.
+  void ReportDroppedLogLines() {
+    const uint64_t dropped = log::DroppedLines();
+    if (dropped == reported_dropped_) return;
+    log::Warn("log.dropped", "log lines were dropped: standard error did not keep up",
+              {{"lines", dropped - reported_dropped_}});
+    reported_dropped_ = dropped;
   }
 
   app::Runtime& rt_;
@@ -154,6 +171,7 @@ class Housekeeper {
   // Touched by the thread only.
   int64_t swept_month_ = -1;
   int64_t compacted_at_;
+  uint64_t reported_dropped_ = log::DroppedLines();
   std::chrono::steady_clock::time_point next_retention_sweep_ = std::chrono::steady_clock::now();
   std::thread thread_;  // last: starts once every member above is set
 };
@@ -220,6 +238,10 @@ Result<std::vector<std::string>> ResolveListenHost(const std::string& host) {
 }
 
 Status Serve(const ServeOptions& options, std::ostream& ready) {
+  log::Configure(
+      {.format = options.log_format.value_or(log::DefaultFormat()), .level = options.log_level});
+  // Declared first: every line logged below leaves before Serve returns.
+  log::AsyncScope async_log;
   COFFRE_ASSIGN_OR_RETURN(ListenAddress listen, ParseListen(options.listen));
   // A name is resolved: the loopback rule holds only if every address it
   // stands for is a loopback one; the server binds the first (IPv4 first).
@@ -244,6 +266,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   } wipe_key{ho.key_pem};
   COFFRE_TRY(LoadTls(v, listen.host, loopback_only, ho));
   SetEdgeLimits(options, ho);
+  ho.access_log = options.access_log;
 
   api::Api api({.vault = v,
                 .directory = rt->directory(),
@@ -298,15 +321,16 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   std::string shown_host =
       ho.address.find(':') != std::string::npos ? "[" + ho.address + "]" : ho.address;
   ready << R"({"listening":"https://)" << shown_host << ":" << https->port() << "\"}" << std::endl;
-  std::cerr << "coffre: serving " << ro.dir << " on https://" << shown_host << ":" << https->port()
-            << " (admin socket " << app::AdminSocketPath(ro.dir) << ")\n";
+  const std::string url = "https://" + shown_host + ":" + std::to_string(https->port());
+  log::Info("server.start", "serving " + ro.dir + " on " + url,
+            {{"dir", ro.dir}, {"url", url}, {"admin_socket", app::AdminSocketPath(ro.dir)}});
 
   https->Run();  // until SIGTERM/SIGINT, then drained
 
   housekeeper.Stop();
   admin_socket->Stop();
   COFFRE_TRY(rt->audit().Checkpoint());  // its error is reported; `barrier` repeats it as a no-op
-  std::cerr << "coffre: stopped\n";
+  log::Info("server.stop", "stopped");
   return Ok();
 }
 

@@ -7,12 +7,14 @@
 // Thread-safety: call once per process.
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "app/runtime.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "server/tls_material.h"
 
@@ -32,6 +34,12 @@ struct ServeOptions {
   size_t max_connections_per_source = 0;
   std::vector<std::string> trusted_proxies;  // CIDR blocks
   bool proxy_protocol = false;
+  // The process log (common/log.h, docs/operations.md "Logs"): nullopt
+  // picks JSON when stderr is not a terminal, text when it is.
+  std::optional<log::Format> log_format;
+  log::Level log_level = log::Level::kInfo;
+  // One info line per request (route template, status, duration, ...).
+  bool access_log = true;
 };
 
 struct ListenAddress {
