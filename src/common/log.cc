@@ -1,18 +1,19 @@
 #include "common/log.h"
 
-#include <spdlog/async.h>
-#include <spdlog/async_logger.h>
+#include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "common/utf8.h"
 
@@ -136,6 +137,20 @@ void PutTime(LineBuffer& out, int64_t time_ms) {
   Put(out, std::string_view(frac, sizeof frac));
 }
 
+spdlog::level::level_enum ToSpdlog(Level level) {
+  switch (level) {
+    case Level::kDebug:
+      return spdlog::level::debug;
+    case Level::kInfo:
+      return spdlog::level::info;
+    case Level::kWarn:
+      return spdlog::level::warn;
+    case Level::kError:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
 std::string_view TextLevel(Level level) {
   switch (level) {
     case Level::kDebug:
@@ -217,38 +232,86 @@ void WriteAll(int fd, const char* data, size_t size) {
   }
 }
 
-// Collects the lines the async logger's thread hands it and writes them to
-// stderr in one write(2) when the queue has run empty (the usual case:
-// one line, at once) or 32 KiB are waiting (under load: one write for
-// many lines).
-class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+// Collects lines in memory and leaves the writing to a thread of its own:
+// a logging thread copies its line into the buffer under a mutex, with no
+// system call and no wake-up; the writer takes the whole buffer every
+// kWriteInterval (or at once when kBatchBytes are waiting, or for a warning
+// or an error) and writes it with one write(2), outside the mutex. If
+// stderr blocks (journald stalled), the buffer grows to kMaxPendingBytes,
+// then lines are dropped and counted: a request never waits for the log.
+class BatchingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  void set_pool(spdlog::details::thread_pool* pool) { pool_ = pool; }
+  BatchingStderrSink() {
+    pending_.reserve(kBatchBytes * 2);
+    writer_ = std::thread([this] { Run(); });
+  }
+  ~BatchingStderrSink() override { Stop(); }
+
+  // Writes what is pending and ends the writer.
+  void Stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (writer_.joinable()) writer_.join();
+  }
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    buffer_.append(msg.payload.data(), msg.payload.size());
-    if (buffer_.size() >= kBatchBytes || pool_ == nullptr || pool_->queue_size() == 0) flush_();
+  void sink_it_(const spdlog::details::log_msg& msg) override {  // mutex_ held
+    if (pending_.size() + msg.payload.size() > kMaxPendingBytes) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    pending_.append(msg.payload.data(), msg.payload.size());
+    if (msg.level >= spdlog::level::warn) urgent_ = true;
+    if (urgent_ || pending_.size() >= kBatchBytes) wake_.notify_one();
   }
-  void flush_() override {
-    WriteAll(STDERR_FILENO, buffer_.data(), buffer_.size());
-    buffer_.clear();
-    if (buffer_.capacity() > 4 * kBatchBytes) std::string().swap(buffer_);
+  void flush_() override {  // mutex_ held
+    urgent_ = true;
+    wake_.notify_one();
   }
 
  private:
+  void Run() {
+    std::string out;
+    out.reserve(kBatchBytes * 2);
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait_for(lock, kWriteInterval,
+                     [&] { return stopping_ || urgent_ || pending_.size() >= kBatchBytes; });
+      const bool last = stopping_;
+      urgent_ = false;
+      out.swap(pending_);
+      lock.unlock();
+      WriteAll(STDERR_FILENO, out.data(), out.size());
+      out.clear();
+      if (out.capacity() > 4 * kBatchBytes) {
+        std::string().swap(out);
+        out.reserve(kBatchBytes * 2);
+      }
+      lock.lock();
+      if (last && pending_.empty()) return;
+    }
+  }
+
   static constexpr size_t kBatchBytes = 32u << 10;
-  std::string buffer_;
-  spdlog::details::thread_pool* pool_ = nullptr;
+  static constexpr size_t kMaxPendingBytes = 4u << 20;
+  static constexpr auto kWriteInterval = std::chrono::milliseconds(100);
+  std::string pending_;  // guarded by mutex_
+  bool urgent_ = false;
+  bool stopping_ = false;
+  std::condition_variable wake_;
+  std::atomic<uint64_t> dropped_{0};
+  std::thread writer_;
 };
 
 struct Async {
-  std::shared_ptr<spdlog::details::thread_pool> pool;
-  std::shared_ptr<BufferedStderrSink> sink;
-  std::shared_ptr<spdlog::async_logger> logger;
+  std::shared_ptr<BatchingStderrSink> sink;
+  std::shared_ptr<spdlog::logger> logger;
 };
 
-constexpr size_t kQueueLines = 8192;
 std::atomic<Async*> g_async{nullptr};
 std::atomic<uint64_t> g_dropped_before{0};  // by scopes that ended
 
@@ -316,7 +379,7 @@ void Write(Level level, std::string_view event, std::string_view msg,
   FormatInto(line, CurrentFormat(), now_ms, level, event, msg, fields);
   if (Async* a = g_async.load(std::memory_order_acquire)) {
     // The logger's own level filter is off (trace): ours decided above.
-    a->logger->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
+    a->logger->log(ToSpdlog(level), spdlog::string_view_t(line.data(), line.size()));
     return;
   }
   WriteAll(STDERR_FILENO, line.data(), line.size());
@@ -324,11 +387,8 @@ void Write(Level level, std::string_view event, std::string_view msg,
 
 AsyncScope::AsyncScope() {
   auto* a = new Async;
-  a->pool = std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1);
-  a->sink = std::make_shared<BufferedStderrSink>();
-  a->sink->set_pool(a->pool.get());
-  a->logger = std::make_shared<spdlog::async_logger>("coffre", a->sink, a->pool,
-                                                     spdlog::async_overflow_policy::overrun_oldest);
+  a->sink = std::make_shared<BatchingStderrSink>();
+  a->logger = std::make_shared<spdlog::logger>("", a->sink);
   a->logger->set_level(spdlog::level::trace);
   a->logger->flush_on(spdlog::level::off);
   Async* expected = nullptr;
@@ -338,17 +398,14 @@ AsyncScope::AsyncScope() {
 AsyncScope::~AsyncScope() {
   Async* a = g_async.exchange(nullptr);
   if (a == nullptr) return;
-  g_dropped_before += a->pool->overrun_counter();
-  // The pool's threads write every queued line before they stop.
-  a->logger.reset();
-  a->pool.reset();
-  a->sink->flush();
+  a->sink->Stop();  // every pending line written
+  g_dropped_before += a->sink->dropped();
   delete a;
 }
 
 uint64_t DroppedLines() {
   uint64_t n = g_dropped_before.load();
-  if (Async* a = g_async.load()) n += a->pool->overrun_counter();
+  if (Async* a = g_async.load()) n += a->sink->dropped();
   return n;
 }
 

@@ -24,10 +24,12 @@
 //
 // Without an AsyncScope (CLI commands), a line is written to stderr with one
 // write(2) when it is logged. Under an AsyncScope (`coffre serve`), the
-// caller formats the line into a buffer on its stack and queues it (spdlog's
-// async logger); one thread writes the queued lines in batches, at once when
-// the queue runs empty. A full queue (stderr blocked) drops the oldest lines
-// rather than stall requests; DroppedLines() counts them.
+// caller formats the line into a buffer on its stack and appends it to the
+// sink's buffer in memory (spdlog's logger, a sink of coffre's): no system
+// call, no wake-up, no allocation. The sink's thread writes what waits every
+// 100 ms with one write(2), at once for a warning or an error or when 32 KiB
+// wait. If stderr blocks (journald stalled), up to 4 MiB wait, then lines
+// are dropped rather than stall requests; DroppedLines() counts them.
 //
 // Thread-safety: the logging functions may be called from any thread at any
 // time. Configure and AsyncScope's constructor and destructor from one
@@ -130,9 +132,9 @@ inline void Error(std::string_view event, std::string_view msg, Fields fields = 
 void FormatLine(Format format, int64_t time_ms, Level level, std::string_view event,
                 std::string_view msg, std::span<const Field> fields, std::string& out);
 
-// While one lives, lines are queued and written by a background thread
-// (spdlog's async logger with a buffered stderr sink). Its destructor
-// writes every queued line before it returns. At most one at a time.
+// While one lives, lines are buffered and written by a background thread
+// (above). Its destructor writes every buffered line before it returns.
+// At most one at a time.
 class AsyncScope {
  public:
   AsyncScope();
@@ -141,7 +143,7 @@ class AsyncScope {
   AsyncScope& operator=(const AsyncScope&) = delete;
 };
 
-// Lines dropped because the queue was full, since the process started.
+// Lines dropped because the buffer was full, since the process started.
 uint64_t DroppedLines();
 
 }  // namespace coffre::log

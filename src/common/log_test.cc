@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdio>
 #include <regex>
 #include <string>
@@ -226,6 +227,44 @@ TEST(LogWrite, UnderAnAsyncScopeEveryLineArrivesWholeAndInOrderPerThread) {
     ASSERT_LT(t, next.size());
     EXPECT_EQ(o.at("i").as_int64(), next[t]++);
   }
+}
+
+// A stalled reader of stderr (journald stuck) never blocks a logging
+// thread: lines wait in memory up to a bound, then are dropped and counted.
+TEST(LogWrite, ABlockedStderrDropsLinesInsteadOfBlockingTheCaller) {
+  const Options before = Current();
+  Configure({.format = Format::kJson, .level = Level::kInfo});
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::fflush(stderr);
+  const int saved = ::dup(STDERR_FILENO);
+  ::dup2(fds[1], STDERR_FILENO);
+  const uint64_t dropped_before = DroppedLines();
+  const std::string padding(200, 'x');
+  constexpr int kLines = 40000;  // ~10 MB: more than the pipe and the buffer hold
+  size_t read_bytes = 0;
+  std::thread reader;
+  {
+    AsyncScope scope;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kLines; ++i) Info("test.flood", padding, {{"i", i}});
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_LT(took, std::chrono::seconds(5)) << "the caller waited for stderr";
+    EXPECT_GT(DroppedLines(), dropped_before) << "nothing dropped: was stderr blocked?";
+    // Unblock stderr so that the scope can write what it kept and end.
+    reader = std::thread([&] {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fds[0], buf, sizeof buf)) > 0) read_bytes += static_cast<size_t>(n);
+    });
+  }
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(fds[1]);
+  reader.join();  // at the end of the pipe
+  ::close(fds[0]);
+  Configure(before);
+  EXPECT_GT(read_bytes, 0u);
 }
 
 }  // namespace

@@ -458,7 +458,7 @@ class Server final : public HttpsServer {
   // The access line of an answer (docs/operations.md, "Logs"): the route
   // template, never the path (it holds ids), nor a query string, a client
   // address or an end user's name. Formatted on this thread's stack and
-  // queued (common/log.h).
+  // buffered: no allocation, no system call (common/log.h).
   void LogAnswer(int status, const Trace& trace, const api::Response& response,
                  size_t bytes_out) const {
     if (!options_.access_log || !log::Enabled(log::Level::kInfo)) return;
