@@ -4,6 +4,7 @@
 #include <spdlog/sinks/base_sink.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -63,15 +64,28 @@ void PutEscapedByte(LineBuffer& out, unsigned char c) {
 // `s` escaped for the inside of a JSON string: quote, backslash and every
 // control character (C0, DEL, C1) escaped; bytes that are not well-formed
 // UTF-8 become U+FFFD, so the line is valid UTF-8 whatever `s` holds.
+// The bytes written as they are: printable ASCII but the quote and the
+// backslash.
+constexpr auto kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\';
+  return plain;
+}();
+
 void PutEscaped(LineBuffer& out, std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
+  size_t i = 0;
+  while (i < s.size()) {
+    // The common case first: a run of printable ASCII, copied at once.
+    size_t end = i;
+    while (end < s.size() && kPlain[static_cast<unsigned char>(s[end])]) ++end;
+    if (end > i) {
+      Put(out, s.substr(i, end - i));
+      i = end;
+      if (i == s.size()) return;
+    }
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-        PutEscapedByte(out, c);
-      } else {
-        Put(out, static_cast<char>(c));
-      }
+      PutEscapedByte(out, c);
       ++i;
       continue;
     }
@@ -104,9 +118,11 @@ bool IsBare(std::string_view s) {
 
 void PutNumber(LineBuffer& out, const Field& f) {
   if (f.kind() == Field::Kind::kSigned) {
-    fmt::format_to(std::back_inserter(out), "{}", f.signed_value());
+    const fmt::format_int text(f.signed_value());
+    Put(out, std::string_view(text.data(), text.size()));
   } else {
-    fmt::format_to(std::back_inserter(out), "{}", f.unsigned_value());
+    const fmt::format_int text(f.unsigned_value());
+    Put(out, std::string_view(text.data(), text.size()));
   }
 }
 
