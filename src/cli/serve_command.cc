@@ -17,8 +17,7 @@ void RegisterServeCommand(CLI::App& app, Context& ctx) {
        "coffre serve /srv/coffre/data --listen 10.0.0.5:8443 --key-file /etc/coffre/master.key",
        "coffre serve vault --alert-webhook https://alerts.example.org/coffre",
        "coffre serve vault --listen 10.0.0.5:8443 --trusted-proxy 10.0.0.2 --proxy-protocol    # "
-       "behind HAProxy",
-       "coffre serve vault --log-format json --log-level warn --access-log off"});
+       "behind HAProxy"});
   auto a = std::make_shared<VaultArgs>();
   auto listen = std::make_shared<std::string>("127.0.0.1:8443");
   auto webhook = std::make_shared<std::string>();
