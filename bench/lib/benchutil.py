@@ -98,10 +98,14 @@ def stop(proc):
             proc.wait()
 
 
-def start_coffre(coffre, vault, extra_args=()):
-    """`coffre serve` on a free loopback port: (process, url, port)."""
+def start_coffre(coffre, vault, extra_args=(), log_file=None):
+    """`coffre serve` on a free loopback port: (process, url, port). Its
+    stderr (the server's log) goes to `log_file` if given, else nowhere."""
+    stderr = open(log_file, "ab") if log_file else subprocess.DEVNULL
     server = subprocess.Popen([coffre, "serve", vault, "--listen", "127.0.0.1:0", *extra_args],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                              stdout=subprocess.PIPE, stderr=stderr, text=True)
+    if log_file:
+        stderr.close()
     ready = json.loads(server.stdout.readline() or "{}")
     if "listening" not in ready:
         die("coffre serve did not start")

@@ -118,8 +118,17 @@ struct Api::Impl {
     app::Caller c;
     c.source = "https:" + req.source;
     c.address = req.source;
+    c.request_id = req.request_id;
     c.deferred = deferred;
+    Response r = Dispatch(req, route, in, c);
+    // An end user's name is personal data; staff and service accounts' are
+    // not (docs/operations.md, "Logs").
+    if (!c.principal.name.empty())
+      r.principal = c.principal.kind == auth::Kind::kUser ? "user" : c.principal.name;
+    return r;
+  }
 
+  Response Dispatch(const Request& req, const PathRoute* route, app::OpInput& in, app::Caller& c) {
     // The probes and the login: no credential (yet).
     if (route != nullptr && !route->methods.front().op->authenticated) {
       const app::Operation* op = route->For(req.method);

@@ -90,8 +90,8 @@ struct Services {
   approval::Approvals* approvals = nullptr;
   // How many requests with a body above kLargeBodyBytes are handled at once.
   size_t max_large_bodies = kDefaultMaxLargeBodies;
-  // The server's log, one line per call (a failed login names the
-  // principal only if it is registered). Null: standard error.
+  // Failed logins, one line each (a login names the principal only if it
+  // is a staff or service principal). Null: the process log (common/log.h).
   std::function<void(std::string_view)> log = nullptr;
   // Non-null and true: sealed; /readyz answers 503 `sealed` (app::Services).
   const std::atomic<bool>* sealed = nullptr;

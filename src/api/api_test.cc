@@ -298,6 +298,44 @@ TEST_F(ApiTest, OnlyHealthAndLoginAnswerWithoutACredential) {
   EXPECT_TRUE(AuditEntries().empty());
 }
 
+// The template of the route that answered, as the access line names it.
+std::string_view RouteName(const Response& r) {
+  return r.route < MetricRoutes().size() ? MetricRoutes()[r.route].route : std::string_view();
+}
+
+// What the server's access line shows of an answer: the route's template
+// (never the path, which holds ids), the principal as the log may name it;
+// and the request's id goes into its audit entry.
+TEST_F(ApiTest, AnswersNameTheirRouteTemplateAndPrincipalAndEntriesTheRequestId) {
+  std::string key = AddService("support-app", "support_agent");
+  Request r;
+  r.method = "GET";
+  r.target = "/v1/collections/people/records/" + people_[0].id;
+  r.headers = {{"authorization", "Bearer " + key}, {"x-coffre-purpose", "support"}};
+  r.source = "192.0.2.1";
+  r.request_id = "00112233aabbccdd";
+  Response ok = api_->Handle(r);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(RouteName(ok), "/v1/collections/{collection}/records/{id}");
+  EXPECT_EQ(ok.principal, "support-app");
+  auto entries = AuditEntries();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].request_id, "00112233aabbccdd");
+
+  Response anon = Call("GET", "/v1/audit", "", "");
+  EXPECT_EQ(anon.status, 401);
+  EXPECT_EQ(RouteName(anon), "/v1/audit");
+  EXPECT_EQ(anon.principal, "");
+  Response nowhere = Call("GET", "/v1/nowhere/" + people_[0].id, key, "support");
+  EXPECT_EQ(nowhere.status, 404);
+  EXPECT_EQ(nowhere.route, Response::kNoRoute);
+  EXPECT_EQ(nowhere.principal, "support-app");
+  EXPECT_EQ(RouteName(Call("GET", "/healthz", "", "")), "/healthz");
+  // Without an id (tests, a caller that sets none), the entry has none.
+  ASSERT_EQ(Call("GET", r.target, key, "support").status, 200);
+  EXPECT_EQ(AuditEntries().back().request_id, "");
+}
+
 TEST_F(ApiTest, SupportAgentSeesMaskedFieldsAndTheReadIsAudited) {
   std::string key = AddService("support-app", "support_agent");
   const Person& p = people_[0];

@@ -39,6 +39,9 @@ struct Request {
   std::string limit_key;
   // The connection's verified client certificate; null without one.
   std::shared_ptr<const ClientCertificate> client_certificate;
+  // The server's id of this request (X-Request-Id of the answer), recorded
+  // in its audit entries; empty when none (tests).
+  std::string request_id;
 
   // The value of the first header named `lower_name`, if any.
   std::optional<std::string_view> Header(std::string_view lower_name) const {
@@ -61,10 +64,14 @@ struct Response {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  // Which route answered, for the server's metrics (api::MetricRouteOf):
-  // an index into api::MetricRoutes(); kNoRoute for none.
+  // Which route answered, for the server's metrics and access line
+  // (api::MetricRouteOf): an index into api::MetricRoutes(); kNoRoute for none.
   uint16_t route = kNoRoute;
   static constexpr uint16_t kNoRoute = UINT16_MAX;
+  // For the server's access line, never sent: who asked as the log may
+  // name them (a staff or service principal's name, "user" for an end
+  // user, "" when unauthenticated).
+  std::string principal = {};
 };
 
 }  // namespace coffre::api

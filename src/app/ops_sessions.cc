@@ -6,13 +6,12 @@
 // code is refused before anything else reads the body, and failures are
 // counted per source (never audited one by one: a name field may hold a
 // password typed in the wrong place). Success is audited as `login`.
-#include <iostream>
-
 #include "app/internal/input.h"
 #include "app/limits.h"
 #include "app/operations.h"
 #include "app/runner.h"
 #include "cards/card_rules.h"
+#include "common/log.h"
 #include "common/time_text.h"
 
 namespace coffre::app {
@@ -20,21 +19,25 @@ namespace {
 
 namespace json = boost::json;
 
-// One line per failed login. People type passwords into name fields: a
-// name is written only when it is a principal's.
+// One line per failed login (event auth.login_failed). People type
+// passwords into name fields: a name is written only when it is a staff or
+// service principal's; an end user's name is personal data ("user").
 void LogFailedLogin(const Services& s, const auth::LoginNote& note, std::string_view name,
                     std::string_view source, const Error& error) {
-  std::string line = "coffre: failed login: ";
-  line += note.registered ? "principal " + std::string(name) : std::string("unregistered name");
+  const std::string_view who = !note.registered ? "-" : note.end_user ? "user" : name;
+  const std::string_view why = note.refusal.empty() ? ErrorCodeName(error.code) : note.refusal;
+  std::string line = "failed login: ";
+  line += !note.registered ? std::string("unregistered name")
+          : note.end_user  ? std::string("an end user's name")
+                           : "principal " + std::string(name);
   line += " from ";
   line += source;
   line += ": ";
-  line += note.refusal.empty() ? ErrorCodeName(error.code) : note.refusal;
+  line += why;
   if (s.log) {
-    s.log(line);
+    s.log("coffre: " + line);
   } else {
-    line += '\n';
-    std::cerr << line << std::flush;
+    log::Warn("auth.login_failed", line, {{"principal", who}, {"source", source}, {"reason", why}});
   }
 }
 

@@ -269,6 +269,7 @@ audit::Entry Runner::BaseEntry(const Caller& c, std::string_view action,
   e.collection = std::string(collection);
   e.purpose = c.purpose;
   e.source = c.source;
+  e.request_id = c.request_id;
   return e;
 }
 

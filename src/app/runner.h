@@ -74,7 +74,7 @@ struct Services {
   credentials::Credentials* credentials = nullptr;
   retention::Retention* retention = nullptr;
   approval::Approvals* approvals = nullptr;
-  // The server's log, one line per call (failed logins). Null: stderr.
+  // Failed logins, one line each (tests). Null: the process log (common/log.h).
   std::function<void(std::string_view)> log = nullptr;
   // Non-null and true: the vault is sealed, and /readyz answers 503 with
   // code `sealed` (set by the server; the metric coffre_sealed reads it).
@@ -87,9 +87,10 @@ struct Caller {
   auth::Principal principal;
   std::optional<auth::Principal> user;  // acting on behalf of (HTTP only)
   std::string purpose;
-  std::string source;     // the audit entry's source: "https:ADDR", "local:uid=N"
-  std::string address;    // the peer as given ("127.0.0.1"): unauthenticated counts, logs
-  std::string limit_key;  // what login throttles count by (HTTP: address or /64; empty: address)
+  std::string source;      // the audit entry's source: "https:ADDR", "local:uid=N"
+  std::string address;     // the peer as given ("127.0.0.1"): unauthenticated counts, logs
+  std::string limit_key;   // what login throttles count by (HTTP: address or /64; empty: address)
+  std::string request_id;  // the server's X-Request-Id, put in the audit entries ("": none)
   // A local caller (Caller::Local): a process of the vault's own uid,
   // which holds the key file anyway. The policy does not restrict it (all
   // fields clear, no row scope); its quotas are the policy's limits for

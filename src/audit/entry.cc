@@ -6,7 +6,21 @@
 namespace coffre::audit {
 namespace {
 
-constexpr unsigned char kVersion = kEntryFormatVersion;
+constexpr unsigned char kVersion1 = 1;
+constexpr unsigned char kVersion2 = 2;  // + request_id
+static_assert(kEntryFormatVersion == kVersion2);
+
+constexpr size_t kMaxRequestIdBytes = 64;
+
+bool IsRequestId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 Error Malformed(std::string_view what) {
   return Error{ErrorCode::kDataLoss, "audit entry is malformed: " + std::string(what)};
@@ -53,6 +67,10 @@ Status ValidateEntry(const Entry& e) {
     }
   }
   if (e.time_ms < 0) return Fail(ErrorCode::kInvalidArgument, "audit entry time is negative");
+  if (!e.request_id.empty() && !IsRequestId(e.request_id)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "audit entry request id is not 1 to 64 characters of [A-Za-z0-9_-]");
+  }
   return Ok();
 }
 
@@ -60,7 +78,7 @@ std::string EncodeEntry(const Entry& e) {
   std::string out;
   out.reserve(64 + e.principal.size() + e.on_behalf_of.size() + e.collection.size() +
               e.subjects.size() * kIdBytes + e.fields.size() * 16);
-  out.push_back(static_cast<char>(kVersion));
+  out.push_back(static_cast<char>(e.request_id.empty() ? kVersion1 : kVersion2));
   AppendVarint(out, e.seq);
   AppendVarint(out, static_cast<uint64_t>(e.time_ms));
   AppendLengthPrefixed(out, e.principal);
@@ -79,6 +97,7 @@ std::string EncodeEntry(const Entry& e) {
   AppendLengthPrefixed(out, e.outcome);
   AppendLengthPrefixed(out, e.reason);
   AppendLengthPrefixed(out, e.source);
+  if (!e.request_id.empty()) AppendLengthPrefixed(out, e.request_id);
   return out;
 }
 
@@ -93,7 +112,8 @@ bool FieldCursor::Next(std::string_view& field, char& view) {
 
 Result<EntryView> DecodeEntryView(std::string_view in) {
   if (in.empty()) return Fail(Malformed("empty"));
-  if (static_cast<unsigned char>(in[0]) != kVersion) return Fail(Malformed("unknown version"));
+  const auto version = static_cast<unsigned char>(in[0]);
+  if (version != kVersion1 && version != kVersion2) return Fail(Malformed("unknown version"));
   in.remove_prefix(1);
   EntryView e;
   uint64_t time = 0;
@@ -125,6 +145,11 @@ Result<EntryView> DecodeEntryView(std::string_view in) {
       !LengthPrefixed(in, e.reason) || !LengthPrefixed(in, e.source)) {
     return Fail(Malformed("truncated"));
   }
+  // Version 2 always has one (version 1 is how an entry without one is
+  // written: one encoding per entry).
+  if (version == kVersion2 && (!LengthPrefixed(in, e.request_id) || !IsRequestId(e.request_id))) {
+    return Fail(Malformed("request id"));
+  }
   if (!in.empty()) return Fail(Malformed("trailing bytes"));
   return e;
 }
@@ -150,6 +175,7 @@ Result<Entry> DecodeEntry(std::string_view in) {
   e.outcome.assign(v.outcome);
   e.reason.assign(v.reason);
   e.source.assign(v.source);
+  e.request_id.assign(v.request_id);
   return e;
 }
 

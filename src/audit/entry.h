@@ -51,6 +51,9 @@ struct Entry {
   std::string outcome;  // "allowed", "denied", "error"
   std::string reason;   // error code or denial reason; never a personal value
   std::string source;   // "https:127.0.0.1", "cli:uid=1000"
+  // The HTTPS request's X-Request-Id ([A-Za-z0-9_-]{1,64}), or empty (CLI,
+  // sweeps). Entries with one are written in version 2.
+  std::string request_id;
 
   bool operator==(const Entry&) const = default;
 };
@@ -59,7 +62,8 @@ struct Entry {
 // logged as is (empty action, ids that are not 16 bytes, unknown views).
 [[nodiscard]] Status ValidateEntry(const Entry& entry);
 
-// Version-1 bytes of a valid entry, including entry.seq and entry.time_ms.
+// The bytes of a valid entry, including entry.seq and entry.time_ms:
+// version 1 without a request id, version 2 with one.
 std::string EncodeEntry(const Entry& entry);
 
 // Parses entry bytes (untrusted: read back from disk). kDataLoss for any
@@ -103,6 +107,7 @@ struct EntryView {
   std::string_view outcome;
   std::string_view reason;
   std::string_view source;
+  std::string_view request_id;  // empty in version 1
 
   size_t subject_count() const { return subjects.size() / 16; }
   std::string_view subject(size_t i) const { return subjects.substr(i * 16, 16); }

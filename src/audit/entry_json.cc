@@ -41,6 +41,7 @@ boost::json::object EntryToJson(const Entry& e) {
   o["outcome"] = e.outcome;
   o["reason"] = e.reason;
   o["source"] = e.source;
+  o["request_id"] = e.request_id;
   return o;
 }
 

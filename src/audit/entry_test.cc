@@ -45,6 +45,46 @@ TEST(EntryTest, EncodingIsCompactAndVersioned) {
   EXPECT_LT(bytes.size(), 150u);
 }
 
+// Version 2 (docs/audit-log.md): version 1's fields, then the request id.
+// Entries without one keep version 1's bytes, so old logs and new entries
+// of the CLI are byte for byte what they were.
+TEST(EntryTest, ARequestIdIsWrittenInVersion2AndOnlyThen) {
+  Entry e = Sample();
+  const std::string v1 = EncodeEntry(e);
+  EXPECT_EQ(v1[0], '\x01');
+  e.request_id = "0123456789abcdef";
+  ASSERT_TRUE(ValidateEntry(e));
+  const std::string v2 = EncodeEntry(e);
+  EXPECT_EQ(v2[0], '\x02');
+  EXPECT_EQ(v2.substr(1), v1.substr(1) + '\x10' + e.request_id);
+  auto back = DecodeEntry(v2);
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ(*back, e);
+  auto view = DecodeEntryView(v2);
+  ASSERT_TRUE(view);
+  EXPECT_EQ(view->request_id, "0123456789abcdef");
+  EXPECT_EQ(DecodeEntryView(v1)->request_id, "");
+  for (size_t n = 0; n < v2.size(); ++n) {
+    EXPECT_FALSE(DecodeEntry(std::string_view(v2).substr(0, n))) << n;
+  }
+  EXPECT_FALSE(DecodeEntry(v2 + "x"));
+  // One encoding per entry: version 2 with an empty id is refused, and so
+  // is an id that is not [A-Za-z0-9_-]{1,64}.
+  std::string empty_id = v1 + '\x00';
+  empty_id[0] = '\x02';
+  EXPECT_FALSE(DecodeEntry(empty_id));
+  std::string newline_id = v1 + '\x02' + "a\n";
+  newline_id[0] = '\x02';
+  EXPECT_FALSE(DecodeEntry(newline_id));
+  for (std::string bad :
+       {std::string("a b"), std::string("id\n"), std::string(65, 'a'), std::string("\xc3\xa9")}) {
+    e.request_id = bad;
+    EXPECT_FALSE(ValidateEntry(e)) << bad;
+  }
+  e.request_id = std::string(64, 'a');
+  EXPECT_TRUE(ValidateEntry(e));
+}
+
 TEST(EntryTest, EveryTruncationAndTrailingByteIsRejected) {
   std::string bytes = EncodeEntry(Sample());
   for (size_t n = 0; n < bytes.size(); ++n) {
@@ -119,7 +159,12 @@ TEST(EntryTest, JsonUsesRfc3339AndHex) {
             R"("record_id":"01010101010101010101010101010101",)"
             R"("subjects":["02020202020202020202020202020202","03030303030303030303030303030303"],)"
             R"("fields":[{"name":"iban","view":"masked"},{"name":"family_name","view":"clear"}],)"
-            R"("purpose":"invoice","outcome":"allowed","reason":"","source":"https:127.0.0.1"})");
+            R"("purpose":"invoice","outcome":"allowed","reason":"","source":"https:127.0.0.1",)"
+            R"("request_id":""})");
+  Entry with_id = Sample();
+  with_id.request_id = "0123456789abcdef";
+  EXPECT_NE(EntryToJsonText(with_id).find(R"("request_id":"0123456789abcdef"})"),
+            std::string::npos);
   EXPECT_EQ(FormatTimeMs(7), "1970-01-01T00:00:00.007Z");
 }
 

@@ -643,6 +643,7 @@ Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t 
   const std::string_view name = request.name;
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
   note.registered = p.has_value();
+  note.end_user = p && p->kind == Kind::kUser;
   std::optional<CredentialRecord> cred;
   if (p && p->kind == Kind::kHuman) {
     COFFRE_ASSIGN_OR_RETURN(cred, LoadCredential(name));

@@ -165,6 +165,7 @@ struct TotpEnrolment {
 // every refusal looks the same to it).
 struct LoginNote {
   bool registered = false;   // the name is a principal's (the log may name it)
+  bool end_user = false;     // ... of kind user: an end user's name, never logged
   std::string_view refusal;  // "invalid credentials", "throttled (source)",
                              // "throttled (name, source)", "locked", "busy",
                              // "suspended"; empty on success

@@ -7,6 +7,7 @@
 
 #include "cli/cli_common.h"
 #include "cli/serve_config.h"
+#include "common/log.h"
 #include "openapi_json.h"
 #include "server/server.h"
 
@@ -68,37 +69,57 @@ CLI::App* AddServe(CLI::App& app, Context& ctx) {
                   "also POST each alert as JSON to this https URL (or http to a loopback address)");
   cmd->add_option("--alert-webhook-ca", *webhook_ca,
                   "PEM CA certificates for the webhook (default: the system's)");
-  cmd->callback([&ctx, cmd, a, listen, webhook, webhook_ca, edge, config] {
-    if (!config->empty()) {
-      // Every error of the file at once, each with its line; the checks of
-      // `config check` on the values taken from it (not on those a flag
-      // overrode).
-      std::vector<std::string> errors;
-      ServeConfig file = LoadServeConfig(*config, errors);
-      ServeConfig used;
-      for (const ConfigValue* v : ApplyServeConfig(file, *cmd, errors)) used.values.push_back(*v);
-      CheckServeConfig(used, errors);
-      if (!errors.empty()) {
-        SortByPosition(errors, *config);
-        PrintErrors(errors);
-        ctx.exit_code = 2;
-        return;
-      }
-    }
-    Run(ctx, [&]() -> Status {
-      app::RuntimeOptions ro = RuntimeFor(*a);
-      ro.alert_webhook = *webhook;
-      ro.alert_webhook_ca = *webhook_ca;
-      server::ServeOptions so = *edge;
-      so.runtime = std::move(ro);
-      so.listen = *listen;
-      so.openapi_json = api::kOpenApiJson;
-      // Read again on SIGHUP: absolute, whatever the directory is then.
-      if (!so.tls_cert.empty()) so.tls_cert = std::filesystem::absolute(so.tls_cert).string();
-      if (!so.tls_key.empty()) so.tls_key = std::filesystem::absolute(so.tls_key).string();
-      return server::Serve(so, std::cout);
-    });
-  });
+  auto log_format = std::make_shared<std::string>();
+  auto log_level = std::make_shared<std::string>("info");
+  auto access_log = std::make_shared<std::string>("on");
+  cmd->add_option("--log-format", *log_format,
+                  "json (one object per line) or text; default: json unless stderr is a "
+                  "terminal (docs/operations.md, Logs)")
+      ->check(CLI::IsMember({"json", "text"}));
+  cmd->add_option("--log-level", *log_level, "debug, info (default), warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  cmd->add_option("--access-log", *access_log,
+                  "on (default): one info line per request (route template, status, duration, "
+                  "principal, request id); off: none")
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->callback(
+      [&ctx, cmd, a, listen, webhook, webhook_ca, edge, config, log_format, log_level, access_log] {
+        if (!config->empty()) {
+          // Every error of the file at once, each with its line; the checks of
+          // `config check` on the values taken from it (not on those a flag
+          // overrode).
+          std::vector<std::string> errors;
+          ServeConfig file = LoadServeConfig(*config, errors);
+          ServeConfig used;
+          for (const ConfigValue* v : ApplyServeConfig(file, *cmd, errors))
+            used.values.push_back(*v);
+          CheckServeConfig(used, errors);
+          if (!errors.empty()) {
+            SortByPosition(errors, *config);
+            PrintErrors(errors);
+            ctx.exit_code = 2;
+            return;
+          }
+        }
+        Run(ctx, [&]() -> Status {
+          app::RuntimeOptions ro = RuntimeFor(*a);
+          ro.alert_webhook = *webhook;
+          ro.alert_webhook_ca = *webhook_ca;
+          server::ServeOptions so = *edge;
+          so.runtime = std::move(ro);
+          so.listen = *listen;
+          so.openapi_json = api::kOpenApiJson;
+          // Read again on SIGHUP: absolute, whatever the directory is then.
+          if (!so.tls_cert.empty()) so.tls_cert = std::filesystem::absolute(so.tls_cert).string();
+          if (!so.tls_key.empty()) so.tls_key = std::filesystem::absolute(so.tls_key).string();
+          if (!log_format->empty()) {
+            COFFRE_ASSIGN_OR_RETURN(so.log_format, log::ParseFormat(*log_format));
+          }
+          COFFRE_ASSIGN_OR_RETURN(so.log_level, log::ParseLevel(*log_level));
+          so.access_log = *access_log == "on";
+          return server::Serve(so, std::cout);
+        });
+      });
   return cmd;
 }
 

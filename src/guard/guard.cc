@@ -1,6 +1,6 @@
 #include "guard/guard.h"
 
-#include <iostream>
+#include <span>
 
 #include "common/metrics.h"
 
@@ -49,11 +49,12 @@ Result<std::unique_ptr<Guard>> Guard::Open(GuardOptions options) {
   return g;
 }
 
-void Guard::Log(std::string_view message) const {
+void Guard::Log(log::Level level, std::string_view event, std::string_view message,
+                log::Fields fields) const {
   if (options_.log) {
     options_.log(message);
   } else {
-    std::cerr << "coffre: " << message << '\n';
+    log::Write(level, event, message, std::span<const log::Field>(fields.begin(), fields.size()));
   }
 }
 
@@ -61,11 +62,16 @@ void Guard::Raise(Alert alert) {
   g_alerts.Add(static_cast<size_t>(alert.kind));
   auto stored = alerts_->Raise(std::move(alert));
   if (!stored) {
-    Log("an alert could not be stored: " + stored.error().message);
+    Log(log::Level::kError, "guard.alert_failed",
+        "an alert could not be stored: " + stored.error().message);
     return;
   }
-  Log("alert " + std::to_string(stored->id) + " (" + std::string(SeverityName(stored->severity)) +
-      ", " + std::string(KindName(stored->kind)) + ")");
+  Log(log::Level::kWarn, "guard.alert",
+      "alert " + std::to_string(stored->id) + " (" + std::string(SeverityName(stored->severity)) +
+          ", " + std::string(KindName(stored->kind)) + ")",
+      {{"alert_id", stored->id},
+       {"severity", SeverityName(stored->severity)},
+       {"kind", KindName(stored->kind)}});
   if (webhook_) webhook_->Enqueue(*stored);
 }
 
@@ -74,7 +80,8 @@ Guard::Suspension Guard::Suspend(std::string_view name, const std::string& why) 
   auto current = options_.directory.Get(name);
   if (current && current->suspended) return Suspension::kAlready;
   if (auto s = options_.directory.Suspend(name); !s) {
-    Log("a principal could not be suspended: " + s.error().message);
+    Log(log::Level::kError, "guard.suspend_failed",
+        "a principal could not be suspended: " + s.error().message);
     return Suspension::kFailed;
   }
   audit::Entry e;
@@ -84,7 +91,8 @@ Guard::Suspension Guard::Suspend(std::string_view name, const std::string& why) 
   e.reason = why;
   e.source = "coffre:guard";
   if (auto appended = options_.audit.Append(std::move(e)); !appended) {
-    Log("a suspension could not be audited: " + appended.error().message);
+    Log(log::Level::kError, "guard.suspend_audit_failed",
+        "a suspension could not be audited: " + appended.error().message);
   }
   return Suspension::kNow;
 }

@@ -44,6 +44,7 @@
 #include "audit/audit_log.h"
 #include "auth/principals.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "guard/alert_log.h"
 #include "guard/alert_webhook.h"
@@ -87,7 +88,7 @@ struct GuardOptions {
   // Alerts are also POSTed here when set (WebhookOptions::url not empty).
   std::optional<WebhookOptions> webhook = std::nullopt;
   // Problems the guard cannot report otherwise (an alert not stored); no
-  // personal value. Default: standard error.
+  // personal value. Default: the process log (common/log.h).
   std::function<void(std::string_view)> log = nullptr;
 };
 
@@ -119,7 +120,9 @@ class Guard {
   // Suspends `name` unless it already is, and audits it.
   enum class Suspension { kNow, kAlready, kFailed };
   Suspension Suspend(std::string_view name, const std::string& why);
-  void Log(std::string_view message) const;
+  // To GuardOptions::log if set, else to the process log.
+  void Log(log::Level level, std::string_view event, std::string_view message,
+           log::Fields fields = {}) const;
 
   GuardOptions options_;
   QuotaTracker quotas_;

@@ -29,11 +29,11 @@
 #include <cctype>
 #include <csignal>
 #include <cstring>
-#include <iostream>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include "common/log.h"
 #include "server/admission.h"
 #include "server/client_address.h"
 #include "server/request_metrics.h"
@@ -221,35 +221,6 @@ class RequestParser final : public http::basic_parser<true> {
   http::verb verb_ = http::verb::unknown;
 };
 
-// What a log line may show of a request target: the path without its query
-// (query strings may hold values), each segment kept only if it has the
-// shape of an id or a route word ([A-Za-z0-9_-], at most 64 characters,
-// fewer than 7 digits: not a phone number, a NIR or a card number), "*"
-// otherwise; at most 16 segments.
-std::string LoggablePath(std::string_view target) {
-  target = target.substr(0, target.find_first_of("?#"));
-  std::string out;
-  int segments = 0;
-  while (!target.empty() && segments < 16) {
-    if (target.front() != '/') return out + "/*";
-    target.remove_prefix(1);
-    const size_t end = std::min(target.find('/'), target.size());
-    std::string_view seg = target.substr(0, end);
-    target.remove_prefix(end);
-    const size_t digits =
-        std::count_if(seg.begin(), seg.end(), [](char c) { return c >= '0' && c <= '9'; });
-    const bool id_like =
-        seg.size() <= 64 && digits < 7 && std::all_of(seg.begin(), seg.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-        });
-    out += '/';
-    out += id_like ? std::string(seg) : std::string("*");
-    ++segments;
-  }
-  if (!target.empty()) out += "/*";
-  return out.empty() ? "/" : out;
-}
-
 // A request id: 64 random bits in hex, made by the server (a client's
 // X-Request-Id is not taken: it could carry anything into the log).
 std::string NewRequestId() {
@@ -268,11 +239,11 @@ std::string NewRequestId() {
   return id;
 }
 
-// What the log line of an answer says about its request.
+// What the access line of an answer says about its request (its route
+// and principal come with the answer: api::Response).
 struct Trace {
   std::string id = NewRequestId();
   std::string method;
-  std::string path;  // LoggablePath
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
 
@@ -518,18 +489,27 @@ class Server final : public HttpsServer {
     return api::Response{500, ErrorBody("internal", "internal error"), "application/json", {}};
   }
 
-  // One line per answer of status 400 or more: its id, never a client
-  // address, a query string or a value (LoggablePath).
-  void LogAnswer(int status, const Trace& trace) const {
-    if (!options_.log_errors || status < 400) return;
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+  // The access line of an answer (docs/operations.md, "Logs"): the route
+  // template, never the path (it holds ids), nor a query string, a client
+  // address or an end user's name. Formatted on this thread's stack and
+  // buffered: no allocation, no system call (common/log.h).
+  void LogAnswer(int status, const Trace& trace, const api::Response& response,
+                 size_t bytes_out) const {
+    if (!options_.access_log || !log::Enabled(log::Level::kInfo)) return;
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::steady_clock::now() - trace.start)
                         .count();
-    std::string line = "coffre: request id=" + trace.id + " status=" + std::to_string(status) +
-                       " method=" + (trace.method.empty() ? "-" : trace.method) +
-                       " path=" + (trace.path.empty() ? "-" : trace.path) +
-                       " ms=" + std::to_string(ms) + "\n";
-    std::cerr << line << std::flush;
+    log::Info("http.request", "",
+              {{"method", trace.method.empty() ? std::string_view("-") : trace.method},
+               {"route", response.route < options_.route_names.size()
+                             ? options_.route_names[response.route]
+                             : std::string_view("-")},
+               {"status", status},
+               {"duration_us", us},
+               {"principal", response.principal.empty() ? std::string_view("-")
+                                                        : std::string_view(response.principal)},
+               {"request_id", trace.id},
+               {"bytes_out", bytes_out}});
   }
 
  private:
@@ -828,10 +808,7 @@ void Session::DoRead() {
 // What was parsed of a request the server refuses (maybe nothing).
 Trace Session::TraceOfParsed() {
   Trace trace;
-  if (parser_) {
-    trace.method = parser_->request().method.substr(0, 16);
-    trace.path = LoggablePath(parser_->request().target);
-  }
+  if (parser_) trace.method = parser_->request().method.substr(0, 16);
   return trace;
 }
 
@@ -872,7 +849,7 @@ void Session::OnRead(beast::error_code ec, size_t) {
   api::Request request = std::move(parser_->request());
   Trace trace;
   trace.method = request.method.substr(0, 16);
-  trace.path = LoggablePath(request.target);
+  request.request_id = trace.id;
   // The client: the peer, the PROXY header's source, or, from a trusted
   // proxy, the right-most X-Forwarded-For address it does not trust.
   IpAddress client = client_;
@@ -925,7 +902,7 @@ void Session::Write(const api::Response& response, bool keep_alive, bool head, c
     assert(formatted);
     (void)formatted;
   }
-  server_.LogAnswer(status, trace);
+  server_.LogAnswer(status, trace, response, out_.size());
   if (RequestMetrics* m = server_.options().request_metrics)
     m->Record(response.route, status, std::chrono::steady_clock::now() - trace.start);
   beast::get_lowest_layer(stream_).expires_after(server_.options().idle_timeout);

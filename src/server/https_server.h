@@ -87,9 +87,13 @@ struct HttpsOptions {
   // Connections from a trusted proxy must start with a PROXY protocol v2
   // header, which names the client; other peers cannot send one.
   bool proxy_protocol = false;
-  // One line on stderr per answer of status 400 or more, with its
-  // X-Request-Id (every answer carries one, made by the server).
-  bool log_errors = true;
+  // One info line in the process log (common/log.h) per answer: method,
+  // route template, status, duration, principal, X-Request-Id (every
+  // answer carries one, made by the server) and bytes sent.
+  bool access_log = true;
+  // The route templates the access line names, indexed by
+  // api::Response::route (api::MetricRoutes()); "-" for an index beyond.
+  std::vector<std::string_view> route_names;
   // Non-null: every answer is counted there (route, status, duration), on
   // the I/O thread that writes it. Must outlive Run().
   RequestMetrics* request_metrics = nullptr;

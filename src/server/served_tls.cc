@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/log.h"
 #include "crypto/crypto.h"
 
 namespace coffre::server {
@@ -71,16 +72,16 @@ Result<LoadedTls> ServedTls::Read(int64_t now) {
   COFFRE_ASSIGN_OR_RETURN(t.info, crypto::InspectCertificate(t.material.cert_pem));
   const std::string where = from_files() ? options_.cert_path : "the vault";
   if (now >= t.info.not_after) {
-    std::cerr << "coffre: error: the TLS certificate of " << where << " expired on "
-              << crypto::FormatUtc(t.info.not_after) << "; clients will refuse it\n";
+    log::Error("tls.expired", "the TLS certificate of " + where + " expired on " +
+                                  crypto::FormatUtc(t.info.not_after) + "; clients will refuse it");
   } else if (now < t.info.not_before) {
-    std::cerr << "coffre: error: the TLS certificate of " << where << " is not valid before "
-              << crypto::FormatUtc(t.info.not_before) << "\n";
+    log::Error("tls.not_yet_valid", "the TLS certificate of " + where + " is not valid before " +
+                                        crypto::FormatUtc(t.info.not_before));
   } else if (t.user_supplied) {
     auto checked = crypto::CheckServerCertificate(t.material.cert_pem, t.material.key_pem,
                                                   {.now = now, .require_chain = false});
     if (checked && !checked->chain_problem.empty()) {
-      std::cerr << "coffre: warning: " << where << ": " << checked->chain_problem << "\n";
+      log::Warn("tls.chain", where + ": " + checked->chain_problem);
     }
   }
   return t;
@@ -91,8 +92,10 @@ Result<std::string> ServedTls::Reload(HttpsServer& https, int64_t now) {
   COFFRE_ASSIGN_OR_RETURN(LoadedTls t, Read(now));
   COFFRE_TRY(https.SetCertificate(t.material.cert_pem, t.material.key_pem));
   Served(t.info, now);
-  std::cerr << "coffre: TLS certificate loaded: fingerprint " << t.info.fingerprint
-            << ", not after " << crypto::FormatUtc(t.info.not_after) << "\n";
+  log::Info("tls.loaded",
+            "TLS certificate loaded: fingerprint " + t.info.fingerprint + ", not after " +
+                crypto::FormatUtc(t.info.not_after),
+            {{"fingerprint", t.info.fingerprint}, {"not_after", t.info.not_after}});
   return t.info.fingerprint;
 }
 
@@ -119,12 +122,15 @@ void ServedTls::WarnIfExpiring(int64_t now) {
   warned_at_ = now;
   const int64_t days = (not_after_ - now) / 86400;
   if (now >= not_after_) {
-    std::cerr << "coffre: warning: the TLS certificate served expired on "
-              << crypto::FormatUtc(not_after_) << "\n";
+    log::Warn("tls.expiry",
+              "the TLS certificate served expired on " + crypto::FormatUtc(not_after_),
+              {{"days", days}});
   } else {
-    std::cerr << "coffre: warning: the TLS certificate served expires in " << days << " days, on "
-              << crypto::FormatUtc(not_after_)
-              << " (renew it: coffre tls set, or replace --tls-cert's files and reload)\n";
+    log::Warn("tls.expiry",
+              "the TLS certificate served expires in " + std::to_string(days) + " days, on " +
+                  crypto::FormatUtc(not_after_) +
+                  " (renew it: coffre tls set, or replace --tls-cert's files and reload)",
+              {{"days", days}});
   }
 }
 

@@ -18,8 +18,10 @@
 #include <thread>
 
 #include "api/api.h"
+#include "api/routes.h"
 #include "app/admin.h"
 #include "common/file_text.h"
+#include "common/log.h"
 #include "crypto/crypto.h"
 #include "server/admin_socket.h"
 #include "server/client_address.h"
@@ -63,8 +65,13 @@ void SetEdgeLimits(const ServeOptions& options, HttpsOptions& ho) {
   const size_t wanted = options.max_connections != 0 ? options.max_connections : ho.max_connections;
   ho.max_connections = ConnectionCapFor(descriptors, wanted);
   if (ho.max_connections < wanted) {
-    std::cerr << "coffre: " << descriptors << " descriptors allow " << ho.max_connections
-              << " connections, not " << wanted << " (raise the hard RLIMIT_NOFILE)\n";
+    log::Warn("server.connection_cap",
+              std::to_string(descriptors) + " descriptors allow " +
+                  std::to_string(ho.max_connections) + " connections, not " +
+                  std::to_string(wanted) + " (raise the hard RLIMIT_NOFILE)",
+              {{"descriptors", descriptors},
+               {"max_connections", ho.max_connections},
+               {"wanted", wanted}});
   }
   if (options.max_connections_per_source != 0)
     ho.max_connections_per_source = options.max_connections_per_source;
@@ -88,7 +95,7 @@ api::Response AuditUnavailable(uint16_t route) {
 // the retention sweep, at start and then hourly (ADR 0012), audited as
 // principal `coffre` (`coffre retention run` runs it on demand); the
 // certificate's expiry warning (daily within 30 days).
-// Failures are reported on stderr and retried, never fatal.
+// Failures are logged (common/log.h) and retried, never fatal.
 class Housekeeper {
  public:
   Housekeeper(app::Runtime& rt, ServedTls& tls)
@@ -115,13 +122,14 @@ class Housekeeper {
     do {
       lock.unlock();
       if (auto s = rt_.audit().Flush(); !s) {
-        std::cerr << "coffre: audit flush failed: " << s.error().message << "\n";
+        log::Error("audit.flush_failed", "audit flush failed: " + s.error().message);
       }
       const int64_t now = rt_.clock().NowUnixSeconds();
       SweepCardsOnANewMonth(now);
       CompactShreddedCards(now);
       SweepRetentionHourly();
       tls_.WarnIfExpiring(now);
+      ReportDroppedLogLines();
       lock.lock();
     } while (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; }));
   }
@@ -131,22 +139,23 @@ class Housekeeper {
     if (month == swept_month_) return;
     auto swept = rt_.SweepCards();
     if (!swept) {
-      std::cerr << "coffre: card sweep failed: " << swept.error().message << "\n";
+      log::Error("cards.sweep_failed", "card sweep failed: " + swept.error().message);
       return;
     }
     swept_month_ = month;
     compacted_at_ = now;
     if (swept->expired + swept->evidence_deleted + swept->unreadable > 0) {
-      std::cerr << "coffre: card sweep: " << swept->expired << " expired, "
-                << swept->evidence_deleted << " evidences deleted, " << swept->unreadable
-                << " unreadable\n";
+      log::Info("cards.swept", "card sweep",
+                {{"expired", swept->expired},
+                 {"evidence_deleted", swept->evidence_deleted},
+                 {"unreadable", swept->unreadable}});
     }
   }
 
   void CompactShreddedCards(int64_t now) {
     if (!rt_.cards().shred_pending() || now - compacted_at_ < kCardCompactionSeconds) return;
     if (auto s = rt_.cards().CompactIfShredded(); !s) {
-      std::cerr << "coffre: card compaction failed: " << s.error().message << "\n";
+      log::Error("cards.compaction_failed", "card compaction failed: " + s.error().message);
     }
     compacted_at_ = now;
   }
@@ -155,11 +164,21 @@ class Housekeeper {
     if (std::chrono::steady_clock::now() < next_retention_sweep_) return;
     next_retention_sweep_ = std::chrono::steady_clock::now() + kRetentionSweepInterval;
     if (auto r = rt_.retention().Sweep(); !r) {
-      std::cerr << "coffre: retention sweep failed: " << r.error().message << "\n";
+      log::Error("retention.sweep_failed", "retention sweep failed: " + r.error().message);
     } else if (r->archived + r->deleted + r->held > 0) {
-      std::cerr << "coffre: retention: " << r->archived << " archived, " << r->deleted
-                << " deleted, " << r->held << " held\n";
+      log::Info("retention.swept", "retention sweep",
+                {{"archived", r->archived}, {"deleted", r->deleted}, {"held", r->held}});
     }
+  }
+
+  // Lines the log dropped (stderr blocked, common/log.h), said once a
+  // second at most.
+  void ReportDroppedLogLines() {
+    const uint64_t dropped = log::DroppedLines();
+    if (dropped == reported_dropped_) return;
+    log::Warn("log.dropped", "log lines were dropped: standard error did not keep up",
+              {{"lines", dropped - reported_dropped_}});
+    reported_dropped_ = dropped;
   }
 
   app::Runtime& rt_;
@@ -170,6 +189,7 @@ class Housekeeper {
   // Touched by the thread only.
   int64_t swept_month_ = -1;
   int64_t compacted_at_;
+  uint64_t reported_dropped_ = log::DroppedLines();
   std::chrono::steady_clock::time_point next_retention_sweep_ = std::chrono::steady_clock::now();
   std::thread thread_;  // last: starts once every member above is set
 };
@@ -249,9 +269,10 @@ Result<MetricsListenerOptions> MetricsAddress(const std::string& text) {
   }
   for (const std::string& a : *resolved) {
     if (!IsLoopback(a)) {
-      std::cerr << "coffre: warning: metrics on non-loopback address " << a
-                << ": anyone who reaches it reads request counts and principal names (firewall "
-                   "it, or scrape through a proxy)\n";
+      log::Warn("metrics.non_loopback",
+                "metrics on non-loopback address " + a +
+                    ": anyone who reaches it reads request counts and principal names (firewall "
+                    "it, or scrape through a proxy)");
       break;
     }
   }
@@ -374,10 +395,13 @@ class SealState {
       if (!sealed()) return ProgressLocked();
       COFFRE_ASSIGN_OR_RETURN(bool counted, unsealer_->Give(std::string_view(text)));
       if (!counted) {
-        std::cerr << "coffre: unseal: a share of an index already given, not counted\n";
+        log::Warn("unseal.duplicate", "unseal: a share of an index already given, not counted");
       } else {
-        std::cerr << "coffre: unseal: " << unsealer_->given() << " of " << unsealer_->threshold()
-                  << " shares given\n";
+        log::Info("unseal.share",
+                  "unseal: " + std::to_string(unsealer_->given()) + " of " +
+                      std::to_string(unsealer_->threshold()) + " shares given",
+                  {{"given", static_cast<int64_t>(unsealer_->given())},
+                   {"threshold", static_cast<int64_t>(unsealer_->threshold())}});
       }
       if (!unsealer_->complete()) return ProgressLocked();
       // The last share: recombine, open the vault with the key, serve.
@@ -387,13 +411,13 @@ class SealState {
       ro.master_key = &*key;
       auto serving = OpenServing(options_, ro, &sealed_flag_);
       if (!serving) {
-        std::cerr << "coffre: unseal failed, every share dropped: " << serving.error().message
-                  << "\n";
+        log::Error("unseal.failed",
+                   "unseal failed, every share dropped: " + serving.error().message);
         return Fail(serving.error());
       }
       Open(std::move(*serving));
       if (on_open_) on_open_(*owned_);
-      std::cerr << "coffre: unsealed, serving " << ro_.dir << "\n";
+      log::Info("unseal.done", "unsealed, serving " + ro_.dir);
       return ProgressLocked();
     }
   }
@@ -453,6 +477,10 @@ Status LoadSealedTls(const vault::SealedView& view, const std::string& dir, cons
 }  // namespace
 
 Status Serve(const ServeOptions& options, std::ostream& ready) {
+  log::Configure(
+      {.format = options.log_format.value_or(log::DefaultFormat()), .level = options.log_level});
+  // Declared first: every line logged below leaves before Serve returns.
+  log::AsyncScope async_log;
   // Before anything: a sealed server combines shares before it opens a vault.
   COFFRE_TRY(crypto::Init());
   // A reload (SIGHUP) before the server handles it must not end the
@@ -530,12 +558,15 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
   ho.on_sighup = [&tls, &serving, &now] {
     if (serving == nullptr) return;
     if (auto r = tls.Reload(*serving, now()); !r) {
-      std::cerr << "coffre: SIGHUP: the TLS certificate was not reloaded (the previous one is "
-                   "still served): "
-                << r.error().message << "\n";
+      log::Error("tls.reload_failed",
+                 "SIGHUP: the TLS certificate was not reloaded (the previous one is still "
+                 "served): " +
+                     r.error().message);
     }
   };
   SetEdgeLimits(options, ho);
+  ho.access_log = options.access_log;
+  for (const api::MetricRoute& m : api::MetricRoutes()) ho.route_names.push_back(m.route);
   // Counted only when exposed: without --metrics-listen the request path
   // does not even read the clock for it. A sealed server has no runtime
   // yet: its values appear once unsealed, coffre_sealed at once.
@@ -556,7 +587,6 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
                              .sealed = state.sealed_flag()});
     ho.request_metrics = &server_metrics->requests();
   }
-
   COFFRE_ASSIGN_OR_RETURN(auto admin_socket,
                           AdminSocket::Start(app::AdminSocketPath(ro.dir),
                                              [&state](boost::json::object& request, uint32_t uid,
@@ -648,9 +678,14 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
           << ":" << metrics_listener->port() << "/metrics\"";
   }
   ready << "}" << std::endl;
-  std::cerr << "coffre: serving " << ro.dir << " on https://" << shown_host << ":" << https->port()
-            << " (admin socket " << app::AdminSocketPath(ro.dir) << ")"
-            << (state.sealed() ? ", sealed: unseal it with coffre unseal " + ro.dir : "") << "\n";
+  const std::string url = "https://" + shown_host + ":" + std::to_string(https->port());
+  log::Info("server.start",
+            "serving " + ro.dir + " on " + url +
+                (state.sealed() ? ", sealed: unseal it with coffre unseal " + ro.dir : ""),
+            {{"dir", ro.dir},
+             {"url", url},
+             {"admin_socket", app::AdminSocketPath(ro.dir)},
+             {"sealed", state.sealed() ? "true" : "false"}});
 
   https->Run();  // until SIGTERM/SIGINT, then drained
 
@@ -661,7 +696,7 @@ Status Serve(const ServeOptions& options, std::ostream& ready) {
     s->rt->SetTlsReloader(nullptr);
     COFFRE_TRY(s->rt->audit().Checkpoint());  // its error is reported; `barrier` repeats it
   }
-  std::cerr << "coffre: stopped\n";
+  log::Info("server.stop", "stopped");
   return Ok();
 }
 

@@ -7,6 +7,7 @@
 // Thread-safety: call once per process.
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include "api/http.h"
 #include "app/runtime.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "crypto/tls_material.h"
 #include "server/served_tls.h"
@@ -50,6 +52,12 @@ struct ServeOptions {
   // address is allowed, with a warning: nothing personal is exposed, but
   // anyone who reaches it reads the traffic and principal names.
   std::string metrics_listen;
+  // The process log (common/log.h, docs/operations.md "Logs"): nullopt
+  // picks JSON when stderr is not a terminal, text when it is.
+  std::optional<log::Format> log_format;
+  log::Level log_level = log::Level::kInfo;
+  // One info line per request (route template, status, duration, ...).
+  bool access_log = true;
 };
 
 struct ListenAddress {

@@ -6,6 +6,7 @@ expire after 15 minutes idle and slide on use. The server's clock is moved throu
 COFFRE_TEST_CLOCK_FILE, never by sleeping.
 """
 import hashlib
+import json
 import time
 from datetime import datetime, timezone
 
@@ -222,8 +223,12 @@ def test_failed_logins_are_logged_naming_only_registered_principals(seeded):
     while time.time() < deadline and "127.0.3.4" not in v.log_text():
         time.sleep(0.05)
     log = v.log_text()
-    assert "coffre: failed login: principal remi from 127.0.3.3: invalid credentials" in log, log[-1000:]
-    assert "coffre: failed login: unregistered name from 127.0.3.4: invalid credentials" in log, log[-1000:]
+    failed = [o for o in map(json.loads, (ln for ln in log.splitlines() if ln.startswith("{")))
+              if o["event"] == "auth.login_failed"]
+    found = {(o["principal"], o["source"], o["reason"], o["level"]) for o in failed}
+    assert ("remi", "127.0.3.3", "invalid credentials", "warn") in found, log[-1000:]
+    assert ("-", "127.0.3.4", "invalid credentials", "warn") in found, log[-1000:]
+    assert "failed login: principal remi from 127.0.3.3: invalid credentials" in log
     assert typed not in log and "Wrong-For-Remi" not in log
 
 
