@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "common/log.h"
+#include "crypto/pkcs11_uri.h"
 #include "guard/alert_webhook.h"
 #include "server/client_address.h"
 #include "server/server.h"
@@ -34,6 +36,8 @@ constexpr ConfigKey kKeys[] = {
      "erasure journal, outside the data directory"},
     {"key.file", kPath, "--key-file", kPrivateFile,
      "master key file, mode 0600 (the file holds the key; this names it)"},
+    {"key.pkcs11", kString, "--key-pkcs11", kPkcs11Uri,
+     "the master key in a PKCS#11 token: an RFC 7512 URI with module-path and pin-source"},
     {"limits.max_connections", kInteger, "--max-connections", kNone,
      "connections at once, 1 to 1048576"},
     {"limits.max_connections_per_source", kInteger, "--max-connections-per-source", kNone,
@@ -56,6 +60,12 @@ constexpr ConfigKey kKeys[] = {
      "its private key (PEM), read at start and on SIGHUP"},
     {"tls.client_ca", kPath, "--tls-client-ca", kReadableFile,
      "CA certificates for client certificates (mTLS)"},
+    {"log.format", kString, "--log-format", kLogFormat,
+     "json (one object a line) or text; default: json unless standard error is a terminal"},
+    {"log.level", kString, "--log-level", kLogLevel, "debug, info (default), warn or error"},
+    {"log.access", kString, "--access-log", kOnOff,
+     "on (default): one line per request (route template, status, duration, principal, "
+     "request id); off: none"},
 };
 
 constexpr size_t kMaxConfigBytes = 1 << 20;
@@ -335,6 +345,20 @@ std::string CheckValue(const ConfigValue& v) {
       auto u = guard::ParseWebhookUrl(first);
       return u ? std::string() : u.error().message;
     }
+    case kPkcs11Uri: {
+      auto u = crypto::ParsePkcs11Uri(first);
+      return u ? std::string() : u.error().message;
+    }
+    case kLogFormat: {
+      auto f = log::ParseFormat(first);
+      return f ? std::string() : f.error().message;
+    }
+    case kLogLevel: {
+      auto l = log::ParseLevel(first);
+      return l ? std::string() : l.error().message;
+    }
+    case kOnOff:
+      return first == "on" || first == "off" ? std::string() : "expected \"on\" or \"off\"";
   }
   return {};
 }

@@ -53,6 +53,10 @@ enum class ConfigCheck {
   kPrivateFile,      // the same, and not readable or writable by group or others (0600/0400)
   kParentDirExists,  // a file the server creates: its directory exists
   kWebhookUrl,       // https://..., or http:// to a loopback address; no credentials
+  kPkcs11Uri,        // an RFC 7512 URI with module-path and pin-source, no pin-value
+  kLogFormat,        // json | text
+  kLogLevel,         // debug | info | warn | error
+  kOnOff,            // on | off
 };
 
 // One key of the file. To add one (a new serve flag): one line in

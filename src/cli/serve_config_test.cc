@@ -48,6 +48,7 @@ erasure_journal = "journal/people.erasures"
 
 [key]
 file = "people.key"
+pkcs11 = "pkcs11:token=coffre;object=master?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/coffre/people.pin"
 
 [limits]
 max_connections = 1000
@@ -63,6 +64,16 @@ ca = "/etc/ssl/certs/ca-certificates.crt"
 
 [metrics]
 listen = "127.0.0.1:9464"
+
+[tls]
+cert = "/etc/letsencrypt/live/vault.example.org/fullchain.pem"
+key = "/etc/letsencrypt/live/vault.example.org/privkey.pem"
+client_ca = "clients-ca.pem"
+
+[log]
+format = "json"
+level = "warn"
+access = "off"
 )";
 
 TEST(ServeConfigParse, GoodFileGivesEveryValueAsItsFlagTakesIt) {
@@ -104,12 +115,12 @@ struct BadCase {
 const BadCase kBad[] = {
     {"unknown top-level key", "listen = \"127.0.0.1:1\"\n\nlisten_address = \"0.0.0.0:1\"\n",
      "f.toml:3:1: key 'listen_address': unknown key (allowed at the top: listen, audit_anchor, "
-     "erasure_journal, key, limits, proxy, webhook, metrics)"},
+     "erasure_journal, key, limits, proxy, webhook, metrics, tls, log)"},
     {"typo in a table", "[proxy]\nprotocol = true\ntrustd = [\"10.0.0.2\"]\n",
      "f.toml:3:1: key 'proxy.trustd': unknown key (allowed in [proxy]: trusted, protocol)"},
     {"unknown table", "listen = \"127.0.0.1:1\"\n[tsl]\ncert = \"a.pem\"\n",
      "f.toml:2:2: key 'tsl': unknown key (allowed at the top: listen, audit_anchor, "
-     "erasure_journal, key, limits, proxy, webhook, metrics)"},
+     "erasure_journal, key, limits, proxy, webhook, metrics, tls, log)"},
     {"dotted key", "limits.max_conections = 5\n",
      "f.toml:1:8: key 'limits.max_conections': unknown key (allowed in [limits]: "
      "max_connections, max_connections_per_source)"},
@@ -131,7 +142,7 @@ const BadCase kBad[] = {
      "f.toml:2:8: key 'key.file': must not be empty (leave the key out for the default)"},
     {"terminal escape in a quoted key", "\"x\\u001b[2J\" = 1\n",
      "f.toml:1:1: key 'x?[2J': unknown key (allowed at the top: listen, audit_anchor, "
-     "erasure_journal, key, limits, proxy, webhook, metrics)"},
+     "erasure_journal, key, limits, proxy, webhook, metrics, tls, log)"},
     {"syntax", "listen = \"127.0.0.1:1\"\n[limits\n", nullptr},
 };
 
