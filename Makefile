@@ -21,7 +21,7 @@ release: deps
 	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ >/dev/null
 	cmake --build $(RELEASE_DIR) -j$(JOBS) --target coffre
 
-# The Debian package (docs/adr/0031deb-debian-package.md), from the Release
+# The Debian package (docs/adr/0031-debian-package.md), from the Release
 # build: $(RELEASE_DIR)/coffre_VERSION_amd64.deb.
 deb: release
 	cmake --build $(RELEASE_DIR) -j$(JOBS) --target coffre man_pages

@@ -1,5 +1,5 @@
 // Online backup and restore of a vault (docs/backup.md, the format; ADR
-// 0031backup, the decisions). A backup is a directory: the data directory's
+// 0036, the decisions). A backup is a directory: the data directory's
 // live files as of one point in time, copies of the erasure journal and the
 // audit anchor, and a manifest listing every file with its size and
 // SHA-256, the vault id, the audit chain's head at that point and the

@@ -172,7 +172,7 @@ class Runner {
 
   // Establishes `c.principal` from an API key or a session token, else
   // (no token) from the connection's verified client certificate bound to
-  // a service (mTLS; docs/adr/0031tls); nullopt when done. A suspended
+  // a service (mTLS; docs/adr/0033); nullopt when done. A suspended
   // principal is audited ("authenticate", denied) and answered
   // `suspended`; an unknown credential `unauthenticated` (counted per
   // `c.address`, never audited one by one).

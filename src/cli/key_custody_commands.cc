@@ -176,7 +176,7 @@ void RegisterKeyCustody(CLI::App& app, CLI::App* keys, Context& ctx,
                     "keys split needs --threshold and one --recipient per share holder");
       }
       // The server holds the key it started with: splitting is done with
-      // it stopped, and it then starts sealed (ADR 0031shamir).
+      // it stopped, and it then starts sealed (ADR 0037).
       const std::string dir = TrimSlash(a->dir);
       if (!IsNotFound(app::CallAdminSocket(app::AdminSocketPath(dir), {{"op", "ping"}}))) {
         return Fail(ErrorCode::kFailedPrecondition,

@@ -1,6 +1,6 @@
 // `coffre keys split`, `coffre unseal` and the share options of `coffre
 // keys rotate`: the master key held as Shamir shares (docs/key-custody.md,
-// ADR 0031shamir).
+// ADR 0037).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -1,6 +1,6 @@
 // The serve config file (TOML): `coffre serve DIR --config FILE` and
 // `coffre config check FILE` (docs/operations.md "Configuration",
-// docs/adr/0031config-config-file.md).
+// docs/adr/0032-config-file.md).
 //
 //   listen = "127.0.0.1:8443"
 //   [key]

@@ -1,6 +1,6 @@
 // An AES-256 secret key that lives inside a PKCS#11 token and is used only
 // through it: coffre's master key when the vault's key source is `pkcs11`
-// (docs/key-hierarchy.md, docs/adr/0031pkcs11-master-key-in-a-token.md).
+// (docs/key-hierarchy.md, docs/adr/0038-master-key-in-a-token.md).
 //
 //   COFFRE_ASSIGN_OR_RETURN(auto uri, crypto::ParsePkcs11Uri(text));
 //   COFFRE_ASSIGN_OR_RETURN(auto key, crypto::TokenKey::Open(uri, TokenKey::kOpenExisting));

@@ -9,7 +9,7 @@
 //
 // ParsePkcs11Uri is the RFC's syntax: attributes split on ';' (path) and '&'
 // (query), values percent-decoded, a path attribute given twice refused.
-// CheckMasterKeyUri is coffre's policy on top (docs/adr/0031pkcs11-...):
+// CheckMasterKeyUri is coffre's policy on top (docs/adr/0038-...):
 // module-path required and absolute, pin-value refused (argv and config
 // files are not the place for a PIN), only attributes coffre matches on.
 // Errors never quote a PIN.

@@ -1,6 +1,6 @@
 // TLS certificates and keys for `coffre serve`: a self-signed certificate
 // made at `init`, or the user's own PEM files (`coffre tls set`, `serve
-// --tls-cert`), checked before they are stored or served (docs/adr/0031tls).
+// --tls-cert`), checked before they are stored or served (docs/adr/0033).
 //
 //   auto m = GenerateSelfSigned(clock.Now());   // P-256, SAN localhost/127.0.0.1/::1
 //   WriteFile(dir + "/tls/cert.pem", m->cert_pem);

@@ -5,7 +5,7 @@
 // per connection (Connection: close), served one at a time: a scrape is a
 // few per minute. A client that sends nothing, or reads nothing, is dropped
 // after io_timeout, so it holds the listener that long at most.
-// docs/adr/0031metrics-listener.md says why it is plain HTTP on loopback.
+// docs/adr/0035-listener.md says why it is plain HTTP on loopback.
 //
 //   auto m = MetricsListener::Start({.address = "127.0.0.1", .port = 9464},
 //                                   [&] { return registry.Render(); });

@@ -1,7 +1,7 @@
 // The certificate `coffre serve` presents, from the vault (`coffre init`,
 // `coffre tls set`) or from files (`serve --tls-cert/--tls-key`, as certbot
 // writes them), loaded at start and again on SIGHUP or `tls set`
-// (docs/operations.md, "Certificates"; docs/adr/0031tls).
+// (docs/operations.md, "Certificates"; docs/adr/0033).
 //
 //   ServedTls tls(&vault, {.cert_path = ..., .key_path = ...});
 //   auto first = tls.Read(now);                  // material for HttpsOptions

@@ -48,7 +48,7 @@ struct ServeOptions {
   std::string tls_client_ca;
   // `--metrics-listen ADDR:PORT` (config [metrics] listen): Prometheus
   // metrics over plain HTTP on a listener of their own (docs/operations.md,
-  // "Metrics"; ADR 0031metrics-listener). Empty: off. A non-loopback
+  // "Metrics"; ADR 0035-listener). Empty: off. A non-loopback
   // address is allowed, with a warning: nothing personal is exposed, but
   // anyone who reaches it reads the traffic and principal names.
   std::string metrics_listen;

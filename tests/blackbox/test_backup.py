@@ -1,5 +1,5 @@
 """Drill of issue 15 item 6 (online backup and restore), against the real
-server and CLI (docs/backup.md, ADR 0031backup):
+server and CLI (docs/backup.md, ADR 0036):
 
 - a thread writes people over HTTPS, recording when each write was
   acknowledged, while `coffre backup` runs through the server's admin

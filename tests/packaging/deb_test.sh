@@ -139,7 +139,7 @@ check_installed
 dpkg --purge coffre >"$tmp/dpkg.log" 2>&1 || fail "dpkg --purge: $(cat "$tmp/dpkg.log")"
 check_removed "dpkg --purge"
 [[ ! -e /etc/coffre/coffre.example.toml ]] || fail "dpkg --purge left the example config"
-# The user stays: the vaults it owns remain (docs/adr/0031deb-debian-package.md).
+# The user stays: the vaults it owns remain (docs/adr/0031-debian-package.md).
 getent passwd coffre >/dev/null || fail "dpkg --purge removed the user coffre"
 dpkg-query -W -f='${Status}' coffre 2>/dev/null | grep -q 'installed' && fail "still installed"
 echo "ok"
