@@ -194,6 +194,7 @@ def test_rotate_makes_a_new_set(sealed):
         args += ["--recipient", p]
     out = Vault.last_json(v.cli(*args))
     assert out["generation"] == 2 and len(out["shares"]) == 3
+    sealed.rotated = out["shares"]
     # A key file rotation is refused on a split vault.
     assert v.cli("keys", "rotate", v.dir, check=False).returncode != EXIT_OK
     stop_checked(v)
@@ -210,3 +211,26 @@ def test_rotate_makes_a_new_set(sealed):
     finally:
         c.close()
     stop_checked(v)
+
+
+def test_tls_set_on_a_split_vault_is_what_it_serves_sealed(sealed, tmp_path):
+    """A sealed server serves the vault's certificate with DIR.tls-key: a new
+    certificate set while unsealed must be the one served at the next
+    (sealed) start, so `tls set` replaces DIR.tls-key too."""
+    from test_tls import issue, served_fingerprint, tls_set
+    v = sealed.vault
+    assert not v.running()
+    v.start()
+    unseal(v, plain_share(v, "n1", sealed.rotated[0]))
+    assert json.loads(unseal(v, plain_share(v, "n2", sealed.rotated[1])).stdout)["sealed"] is False
+    root = issue("split vault test root", ca=True)
+    leaf = issue("localhost", root)
+    tls_set(v, tmp_path, leaf, ca=root)
+    assert (v.root / "vault.tls-key").read_bytes() == leaf.key_pem
+    assert served_fingerprint(v.port) == leaf.fingerprint
+    stop_checked(v)
+    v.start()  # sealed again: the new certificate with the new key
+    try:
+        assert served_fingerprint(v.port) == leaf.fingerprint
+    finally:
+        stop_checked(v)
