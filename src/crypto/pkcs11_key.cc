@@ -296,15 +296,26 @@ Result<TokenKey::Attributes> TokenKey::attributes() {
                     always == CK_TRUE,    never == CK_TRUE,       len};
 }
 
-Result<std::string> TokenKey::Seal(std::string_view plaintext, std::string_view aad) {
-  std::string out = RandomString(kGcmNonceBytes);
+namespace {
+
+// AES-GCM in the token with coffre's nonce (kGcmNonceBytes at `iv`), `aad`
+// and a kGcmTagBytes tag: one definition for sealing and opening.
+CK_GCM_PARAMS GcmParams(CK_BYTE_PTR iv, std::string_view aad) {
   CK_GCM_PARAMS p{};
-  p.pIv = Bytes(out);
+  p.pIv = iv;
   p.ulIvLen = kGcmNonceBytes;
   p.ulIvBits = kGcmNonceBytes * 8;
   p.pAAD = Bytes(aad);
   p.ulAADLen = aad.size();
   p.ulTagBits = kGcmTagBytes * 8;
+  return p;
+}
+
+}  // namespace
+
+Result<std::string> TokenKey::Seal(std::string_view plaintext, std::string_view aad) {
+  std::string out = RandomString(kGcmNonceBytes);
+  CK_GCM_PARAMS p = GcmParams(Bytes(out), aad);
   CK_MECHANISM m{CKM_AES_GCM, &p, sizeof p};
   CK_FUNCTION_LIST_PTR f = s_->f();
   CK_RV rv = f->C_EncryptInit(s_->h, &m, s_->key);
@@ -331,13 +342,7 @@ Result<std::string> TokenKey::Open(std::string_view sealed, std::string_view aad
   }
   std::string nonce(sealed.substr(0, kGcmNonceBytes));
   std::string_view ct = sealed.substr(kGcmNonceBytes);
-  CK_GCM_PARAMS p{};
-  p.pIv = Bytes(nonce);
-  p.ulIvLen = kGcmNonceBytes;
-  p.ulIvBits = kGcmNonceBytes * 8;
-  p.pAAD = Bytes(aad);
-  p.ulAADLen = aad.size();
-  p.ulTagBits = kGcmTagBytes * 8;
+  CK_GCM_PARAMS p = GcmParams(Bytes(nonce), aad);
   CK_MECHANISM m{CKM_AES_GCM, &p, sizeof p};
   CK_FUNCTION_LIST_PTR f = s_->f();
   CK_RV rv = f->C_DecryptInit(s_->h, &m, s_->key);
