@@ -55,8 +55,14 @@ class AdminTest : public ::testing::Test {
     std::ifstream in(src + "/examples/people-policy.toml");
     std::ostringstream policy;
     policy << in.rdbuf() << extra_policy;
-    vault::InitOptions o{
-        (tmp_ / "v").string(), src + "/examples/people.toml", tmp_ / "v.key", "", {}, {}};
+    vault::InitOptions o{(tmp_ / "v").string(),
+                         src + "/examples/people.toml",
+                         tmp_ / "v.key",
+                         "",
+                         {},
+                         {},
+                         nullptr,
+                         ""};
     o.config.emplace_back(kPolicyConfig, policy.str());
     ASSERT_TRUE(vault::Vault::Init(o));
     auto rt = Runtime::Open({.dir = (tmp_ / "v").string(),
@@ -244,8 +250,14 @@ TEST_F(AdminTest, BackupCreateWritesASignedManifestIntoTheGivenDirectoryOnly) {
 TEST_F(AdminTest, BackupOfAStoreWithoutFilesIsRefused) {
   const std::string src = COFFRE_SOURCE_DIR;
   auto opener = storage::MemoryStoreOpener(storage::NewMemoryData());
-  vault::InitOptions o{
-      (tmp_ / "m").string(), src + "/examples/people.toml", tmp_ / "m.key", "", {}, {}};
+  vault::InitOptions o{(tmp_ / "m").string(),
+                       src + "/examples/people.toml",
+                       tmp_ / "m.key",
+                       "",
+                       {},
+                       {},
+                       nullptr,
+                       ""};
   o.store = opener;
   ASSERT_TRUE(vault::Vault::Init(o));
   auto rt = Runtime::Open({.dir = (tmp_ / "m").string(),

@@ -38,7 +38,8 @@ class BulkExportTest : public testing::Test {
                                     tmp_ + "/vault.erasures",
                                     {},
                                     {},
-                                    mem});
+                                    mem,
+                                    ""});
     ASSERT_TRUE(init) << init.error().message;
     auto v = vault::Vault::Open({.dir = tmp_ + "/vault",
                                  .key_file = tmp_ + "/vault.key",
@@ -113,7 +114,8 @@ class BulkExportTest : public testing::Test {
                                    dir + ".erasures",
                                    {},
                                    {},
-                                   mem}));
+                                   mem,
+                                   ""}));
     return vault::Vault::Open(
         {.dir = dir, .key_file = dir + ".key", .erasure_journal = dir + ".erasures", .store = mem});
   }

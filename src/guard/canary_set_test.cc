@@ -24,8 +24,14 @@ class CanaryTest : public testing::Test {
     char tmpl[] = "/tmp/coffre-canary-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     tmp_ = tmpl;
-    ASSERT_TRUE(vault::Vault::Init(
-        {tmp_ + "/v", kSource + "/examples/people.toml", tmp_ + "/v.key", "", {}, {}}));
+    ASSERT_TRUE(vault::Vault::Init({tmp_ + "/v",
+                                    kSource + "/examples/people.toml",
+                                    tmp_ + "/v.key",
+                                    "",
+                                    {},
+                                    {},
+                                    nullptr,
+                                    ""}));
     Open();
   }
   void TearDown() override {
@@ -150,7 +156,8 @@ TEST_F(CanaryTest, ACollectionNeedingFieldsPeopleDoNotHaveIsRefused) {
       << "version = 1\n[collections.wallet]\nfields = [\n"
          "  { name = \"email\", type = \"email\", required = true },\n"
          "  { name = \"pan\", type = \"pan\", required = true },\n]\n";
-  ASSERT_TRUE(vault::Vault::Init({tmp_ + "/w", tmp_ + "/cards.toml", tmp_ + "/w.key", "", {}, {}}));
+  ASSERT_TRUE(vault::Vault::Init(
+      {tmp_ + "/w", tmp_ + "/cards.toml", tmp_ + "/w.key", "", {}, {}, nullptr, ""}));
   auto v = vault::Vault::Open({.dir = tmp_ + "/w", .key_file = tmp_ + "/w.key"});
   ASSERT_TRUE(v);
   auto r = AddCanaries(**v, "wallet", 1, "");

@@ -84,7 +84,7 @@ class GuardTest : public testing::Test {
     // The vault's store in memory (storage/memory_store.h): no file needed.
     const storage::StoreOpener mem = storage::MemoryStoreOpener(storage::NewMemoryData());
     ASSERT_TRUE(vault::Vault::Init(
-        {tmp_ + "/v", kSource + "/examples/people.toml", tmp_ + "/v.key", "", {}, {}, mem}));
+        {tmp_ + "/v", kSource + "/examples/people.toml", tmp_ + "/v.key", "", {}, {}, mem, ""}));
     auto v = vault::Vault::Open({.dir = tmp_ + "/v", .key_file = tmp_ + "/v.key", .store = mem});
     ASSERT_TRUE(v);
     vault_ = std::move(*v);

@@ -35,7 +35,8 @@ class NotificationFileTest : public testing::Test {
                                     tmp_ + "/vault.erasures",
                                     {},
                                     {},
-                                    mem}));
+                                    mem,
+                                    ""}));
     auto v = vault::Vault::Open({.dir = tmp_ + "/vault",
                                  .key_file = tmp_ + "/vault.key",
                                  .erasure_journal = tmp_ + "/vault.erasures",

@@ -129,7 +129,7 @@ class VaultTest : public ::testing::Test {
     key_ = tmp_ + "/vault.key";
     journal_ = tmp_ + "/vault.erasures";
     std::ofstream(tmp_ + "/schema.toml") << kSchema;
-    auto init = Vault::Init({dir_, tmp_ + "/schema.toml", key_, journal_, {}, {}, Opener()});
+    auto init = Vault::Init({dir_, tmp_ + "/schema.toml", key_, journal_, {}, {}, Opener(), ""});
     ASSERT_TRUE(init) << init.error().message;
     Reopen();
   }
