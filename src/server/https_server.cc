@@ -493,12 +493,10 @@ class Server final : public HttpsServer {
   // template, never the path (it holds ids), nor a query string, a client
   // address or an end user's name. Formatted on this thread's stack and
   // buffered: no allocation, no system call (common/log.h).
-  void LogAnswer(int status, const Trace& trace, const api::Response& response,
-                 size_t bytes_out) const {
-    if (!options_.access_log || !log::Enabled(log::Level::kInfo)) return;
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - trace.start)
-                        .count();
+  bool LogsAnswers() const { return options_.access_log && log::Enabled(log::Level::kInfo); }
+  void LogAnswer(int status, const Trace& trace, const api::Response& response, size_t bytes_out,
+                 std::chrono::steady_clock::duration elapsed) const {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
     log::Info("http.request", "",
               {{"method", trace.method.empty() ? std::string_view("-") : trace.method},
                {"route", response.route < options_.route_names.size()
@@ -902,9 +900,15 @@ void Session::Write(const api::Response& response, bool keep_alive, bool head, c
     assert(formatted);
     (void)formatted;
   }
-  server_.LogAnswer(status, trace, response, out_.size());
-  if (RequestMetrics* m = server_.options().request_metrics)
-    m->Record(response.route, status, std::chrono::steady_clock::now() - trace.start);
+  // The access line and the metrics share one reading of the clock, taken
+  // only when either is on.
+  const bool logged = server_.LogsAnswers();
+  RequestMetrics* metrics = server_.options().request_metrics;
+  if (logged || metrics != nullptr) {
+    const auto elapsed = std::chrono::steady_clock::now() - trace.start;
+    if (logged) server_.LogAnswer(status, trace, response, out_.size(), elapsed);
+    if (metrics != nullptr) metrics->Record(response.route, status, elapsed);
+  }
   beast::get_lowest_layer(stream_).expires_after(server_.options().idle_timeout);
   net::async_write(stream_, net::buffer(out_),
                    beast::bind_front_handler(&Session::OnWrite, shared_from_this(), keep_alive));
