@@ -12,7 +12,10 @@
 // Thread-safety: one per test; it sets an environment variable.
 #pragma once
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -20,6 +23,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace coffre::testing {
 
@@ -65,15 +69,30 @@ class SoftHsmToken {
   }
 
   void InitToken() const {
-    Run("softhsm2-util --init-token --free --label '" + label_ + "' --pin '" + pin_ +
-        "' --so-pin 'so-" + pin_ + "'");
+    Run({"softhsm2-util", "--init-token", "--free", "--label", label_, "--pin", pin_, "--so-pin",
+         "so-" + pin_});
   }
-  void DeleteToken() const { Run("softhsm2-util --delete-token --token '" + label_ + "'"); }
+  void DeleteToken() const { Run({"softhsm2-util", "--delete-token", "--token", label_}); }
 
  private:
-  static void Run(const std::string& command) {
-    if (std::system((command + " >/dev/null 2>&1").c_str()) != 0) {
-      throw std::runtime_error("failed: " + command);
+  // Runs softhsm2-util with these arguments, without a shell, its output
+  // discarded; throws unless it exits 0.
+  static void Run(const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    int rc = ::posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    int status = 0;
+    if (rc != 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+      throw std::runtime_error("failed: " + args[0] + " " + args[1]);
     }
   }
 
