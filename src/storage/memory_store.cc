@@ -27,6 +27,8 @@ class MemoryData {
 
   std::mutex writer_mu;
   bool writer_open = false;  // under writer_mu
+
+  std::mutex transact_mu;  // the transactions of shared stores on this data
 };
 
 std::shared_ptr<MemoryData> NewMemoryData() { return std::make_shared<MemoryData>(); }
@@ -124,17 +126,22 @@ Result<Entries> ReadSortedFile(const std::string& path) {
 
 class MemoryStore final : public Store {
  public:
-  MemoryStore(std::shared_ptr<MemoryData> data, bool read_only)
-      : data_(std::move(data)), read_only_(read_only) {}
+  MemoryStore(std::shared_ptr<MemoryData> data, bool read_only, bool shared = false)
+      : data_(std::move(data)), read_only_(read_only), shared_(shared) {}
 
   ~MemoryStore() override {
-    if (read_only_) return;
+    if (read_only_ || shared_) return;
     std::lock_guard lock(data_->writer_mu);
     data_->writer_open = false;
   }
 
   std::unique_ptr<WriteBatch> NewBatch() override {
     return std::make_unique<MemoryWriteBatch>(this);
+  }
+
+  bool shared() const override { return shared_; }
+  Status Transact(const TransactionBody& body) override {
+    return shared_ ? TransactUnder(data_->transact_mu, body) : Store::Transact(body);
   }
 
   Status Write(WriteBatch& batch, bool /*sync*/) override {
@@ -261,6 +268,7 @@ class MemoryStore final : public Store {
 
   std::shared_ptr<MemoryData> data_;
   const bool read_only_;
+  const bool shared_;
 };
 
 }  // namespace
@@ -276,6 +284,9 @@ Result<std::unique_ptr<Store>> OpenMemoryStore(const MemoryOptions& options) {
     copy->spaces = options.data->spaces;
     return std::unique_ptr<Store>(std::make_unique<MemoryStore>(std::move(copy), true));
   }
+  if (options.shared) {
+    return std::unique_ptr<Store>(std::make_unique<MemoryStore>(options.data, false, true));
+  }
   {
     std::lock_guard lock(options.data->writer_mu);
     if (options.data->writer_open) {
@@ -287,9 +298,9 @@ Result<std::unique_ptr<Store>> OpenMemoryStore(const MemoryOptions& options) {
   return std::unique_ptr<Store>(std::make_unique<MemoryStore>(options.data, false));
 }
 
-StoreOpener MemoryStoreOpener(std::shared_ptr<MemoryData> data) {
-  return [data = std::move(data)](const StoreRequest& request) {
-    return OpenMemoryStore({.data = data, .read_only = request.read_only});
+StoreOpener MemoryStoreOpener(std::shared_ptr<MemoryData> data, bool shared) {
+  return [data = std::move(data), shared](const StoreRequest& request) {
+    return OpenMemoryStore({.data = data, .read_only = request.read_only, .shared = shared});
   };
 }
 

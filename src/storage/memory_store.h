@@ -46,6 +46,10 @@ std::shared_ptr<MemoryData> NewMemoryData();
 struct MemoryOptions {
   std::shared_ptr<MemoryData> data;  // required
   bool read_only = false;
+  // Plays a shared store (the nodes of a cluster, in one process): any
+  // number of writable stores may be open on the data at once, shared()
+  // is true, and Transact serialises the transactions of all of them.
+  bool shared = false;
 };
 
 // kInvalidArgument without data; kFailedPrecondition when a writable store
@@ -54,7 +58,7 @@ struct MemoryOptions {
 
 // A StoreOpener (store.h) that opens stores on `data`, whatever the
 // request's path; create_if_missing is accepted either way (a MemoryData is
-// always there), read_only is honoured.
-StoreOpener MemoryStoreOpener(std::shared_ptr<MemoryData> data);
+// always there), read_only is honoured; `shared` as in MemoryOptions.
+StoreOpener MemoryStoreOpener(std::shared_ptr<MemoryData> data, bool shared = false);
 
 }  // namespace coffre::storage

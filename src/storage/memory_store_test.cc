@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "storage/sorted_file_writer.h"
 #include "storage/store_conformance.h"
@@ -41,6 +43,36 @@ void Put(Store& store, Space space, std::string_view k, std::string_view v) {
   b->Put(space, k, v);
   auto s = store.Write(*b);
   ASSERT_TRUE(s) << s.error().ToString();
+}
+
+// Shared: two writable stores on one data, as two nodes on one database;
+// their transactions exclude each other.
+TEST(MemoryStoreTest, SharedStoresOpenTogetherAndTransactAtomically) {
+  auto data = NewMemoryData();
+  auto a = OpenMemoryStore({.data = data, .shared = true});
+  auto b = OpenMemoryStore({.data = data, .shared = true});
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE((*a)->shared());
+  auto plain = OpenMemoryStore({.data = NewMemoryData()});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE((*plain)->shared());
+  std::vector<std::thread> threads;
+  for (Store* s : {a->get(), b->get()}) {
+    threads.emplace_back([s] {
+      for (int i = 0; i < 200; ++i) {
+        Status done = s->Transact([](Transaction& t) -> Status {
+          COFFRE_ASSIGN_OR_RETURN(auto v, t.Get(Space::kCounters, "n"));
+          t.batch().Put(Space::kCounters, "n", std::to_string((v ? std::stoi(*v) : 0) + 1));
+          return Ok();
+        });
+        ASSERT_TRUE(done);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto n = (*a)->Get(Space::kCounters, "n");
+  ASSERT_TRUE(n && n->has_value());
+  EXPECT_EQ(**n, "400");
 }
 
 TEST(MemoryStoreTest, NeedsItsData) {

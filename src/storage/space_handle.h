@@ -94,6 +94,14 @@ class SpaceHandle {
     return store_->CompactSpace(space);
   }
 
+  // Store::Transact, for a body that reads granted spaces and writes
+  // writable ones: anything else is kInternal and nothing is written.
+  [[nodiscard]] Status Transact(const TransactionBody& body) const;
+
+  // Store::shared and Store::NowMicros.
+  bool shared() const { return store_->shared(); }
+  [[nodiscard]] Result<int64_t> NowMicros() const { return store_->NowMicros(); }
+
   // Store::SyncWal; needs a write grant (the log is shared: it makes every
   // earlier write durable, the module's included).
   [[nodiscard]] Status SyncWal() const {

@@ -1,5 +1,7 @@
 #include "storage/store.h"
 
+#include <chrono>
+
 namespace coffre::storage {
 
 std::string_view SpaceName(Space s) {
@@ -70,6 +72,54 @@ Status Store::IngestAtomically(const std::vector<IngestSet>& /*sets*/) {
 Status Store::CopyLiveFiles(const LiveFileVisitor& /*copy*/) {
   return Fail(ErrorCode::kFailedPrecondition,
               "this storage backend has no files to copy: it cannot be backed up online");
+}
+
+Result<bool> Transaction::Exists(Space space, std::string_view prefix) {
+  bool found = false;
+  COFFRE_TRY(Scan(space, prefix, [&](std::string_view, std::string_view) {
+    found = true;
+    return false;
+  }));
+  return found;
+}
+
+namespace {
+
+// The embedded stores' transaction: reads straight from the store, under
+// the store's one transaction mutex, which Transact holds.
+class LocalTransaction final : public Transaction {
+ public:
+  explicit LocalTransaction(Store& store) : store_(store), batch_(store.NewBatch()) {}
+  Status Lock(std::string_view /*name*/) override { return Ok(); }
+  Result<std::optional<std::string>> Get(Space space, std::string_view key) override {
+    return store_.Get(space, key);
+  }
+  Status Scan(Space space, std::string_view prefix, const ScanVisitor& visit) override {
+    return store_.Scan(space, prefix, visit);
+  }
+  WriteBatch& batch() override { return *batch_; }
+
+ private:
+  Store& store_;
+  std::unique_ptr<WriteBatch> batch_;
+};
+
+}  // namespace
+
+Status Store::Transact(const TransactionBody& body) { return TransactUnder(transact_mu_, body); }
+
+Status Store::TransactUnder(std::mutex& mu, const TransactionBody& body) {
+  std::lock_guard lock(mu);
+  LocalTransaction t(*this);
+  COFFRE_TRY(body(t));
+  if (t.batch().Count() == 0) return Ok();
+  return Write(t.batch());
+}
+
+Result<int64_t> Store::NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace coffre::storage

@@ -23,6 +23,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -124,6 +125,39 @@ using LiveFileVisitor = std::function<Status(const LiveFile& file)>;
 // A visitor for scans; return false to stop early.
 using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
 
+// A read-modify-write step that must be atomic against every other writer
+// of the store, other processes included when the store is shared (the
+// PostgreSQL store of a cluster, docs/adr/0039-postgresql-store.md). Handed
+// to the body of Store::Transact; valid only during it.
+//
+//   COFFRE_TRY(store.Transact([&](Transaction& t) -> Status {
+//     COFFRE_TRY(t.Lock("u/people/email/" + blind));    // names, in sorted order
+//     COFFRE_ASSIGN_OR_RETURN(bool taken, t.Exists(Space::kIndex, prefix));
+//     if (taken) return Fail(ErrorCode::kAlreadyExists, "...");
+//     t.batch().Put(Space::kIndex, key, "");
+//     return Ok();                                       // commits the batch
+//   }));
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+  // Takes the exclusive lock `name` until the transaction ends. Locks are
+  // names chosen by the caller for what it reads and then writes (a unique
+  // value, a principal's quota), not keys; reads made after Lock see every
+  // write committed by an earlier holder of the same name. A body taking
+  // several names takes them in sorted order. The embedded stores hold one
+  // lock for every transaction of the store, so Lock costs nothing there.
+  virtual Status Lock(std::string_view name) = 0;
+  virtual Result<std::optional<std::string>> Get(Space space, std::string_view key) = 0;
+  // Store::Scan, inside the transaction.
+  virtual Status Scan(Space space, std::string_view prefix, const ScanVisitor& visit) = 0;
+  // True when some key of `space` starts with `prefix`.
+  Result<bool> Exists(Space space, std::string_view prefix);
+  // The writes, applied atomically (synced) when the body returns Ok, and
+  // dropped otherwise.
+  virtual WriteBatch& batch() = 0;
+};
+using TransactionBody = std::function<Status(Transaction& t)>;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -211,10 +245,38 @@ class Store {
   // kFailedPrecondition (the default). Refused by a read-only store.
   virtual Status CopyLiveFiles(const LiveFileVisitor& copy);
 
+  // Runs `body` in a transaction (see Transaction) and commits its batch
+  // when it returns Ok; its error otherwise, with nothing written. A
+  // shared store may run the body more than once (a deadlock between
+  // nodes' locks): the body must only read through `t` and write through
+  // t.batch(). kUnavailable when the store cannot be reached, or the
+  // commit's outcome is unknown (the connection broke during it). The
+  // default (embedded stores) runs every transaction of this Store under
+  // one mutex; a process opens an embedded store once, so that is enough.
+  virtual Status Transact(const TransactionBody& body);
+
+  // True when other processes may write this store at the same time (the
+  // nodes of a cluster): state kept in memory (quotas, sessions, caches)
+  // must then live in the store. False for RocksDB and the memory store.
+  virtual bool shared() const { return false; }
+
+  // Microseconds since the Unix epoch by the store's clock: the database
+  // server's for a shared store, so that the entries of every node are
+  // ordered by one clock (audit entry times); the system clock otherwise.
+  virtual Result<int64_t> NowMicros();
+
   // IngestAtomically with a single set.
   Status IngestSortedFiles(Space space, const std::vector<std::string>& paths) {
     return IngestAtomically({IngestSet{space, paths}});
   }
+
+ protected:
+  // The default Transact, holding `mu` for the whole transaction (the
+  // shared memory store passes one mutex for all stores on its data).
+  Status TransactUnder(std::mutex& mu, const TransactionBody& body);
+
+ private:
+  std::mutex transact_mu_;  // the default Transact's
 };
 
 // What the opener of a store asks for (vault::Vault::Init and Open).

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -546,6 +548,98 @@ TEST_P(StoreConformanceTest, ConcurrentSyncedWritersAllLand) {
       EXPECT_EQ(GetOrDie(*store, Space::kRecords, Key("c", t, i)), "record");
     }
   }
+}
+
+// Transact: a body's batch lands whole when it returns Ok, and not at all
+// when it fails; its reads see the store.
+TEST_P(StoreConformanceTest, TransactCommitsOnOkAndDropsOnError) {
+  auto store = Open(false);
+  ASSERT_TRUE(store);
+  PutOne(*store, Space::kMeta, "seen", "before");
+  Status ok = store->Transact([&](Transaction& t) -> Status {
+    auto v = t.Get(Space::kMeta, "seen");
+    if (!v) return tl::unexpected(v.error());
+    EXPECT_EQ(v->value_or(""), "before");
+    auto none = t.Exists(Space::kRecords, "r/");
+    if (!none) return tl::unexpected(none.error());
+    EXPECT_FALSE(*none);
+    t.batch().Put(Space::kRecords, "r/1", "one");
+    t.batch().Put(Space::kIndex, "i/1", "");
+    return Ok();
+  });
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(GetOrDie(*store, Space::kRecords, "r/1"), "one");
+  EXPECT_EQ(GetOrDie(*store, Space::kIndex, "i/1"), "");
+  Status failed = store->Transact([&](Transaction& t) -> Status {
+    t.batch().Put(Space::kRecords, "r/2", "two");
+    return Fail(ErrorCode::kAlreadyExists, "taken");
+  });
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kAlreadyExists);
+  auto gone = store->Get(Space::kRecords, "r/2");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->has_value());
+  auto exists = store->Transact([&](Transaction& t) -> Status {
+    auto yes = t.Exists(Space::kRecords, "r/");
+    EXPECT_TRUE(yes && *yes);
+    return Ok();
+  });
+  EXPECT_TRUE(exists);
+}
+
+// Read-modify-write under a lock name: concurrent increments of one
+// counter all count, and a check-then-insert lets exactly one thread in.
+TEST_P(StoreConformanceTest, TransactUnderLockIsAtomicAcrossThreads) {
+  constexpr int kThreads = 4;
+  constexpr int kIncrements = 50;
+  auto store = Open(false);
+  ASSERT_TRUE(store);
+  std::atomic<int> failures{0};
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kIncrements; ++i) {
+        Status s = store->Transact([&](Transaction& tx) -> Status {
+          COFFRE_TRY(tx.Lock("counter"));
+          COFFRE_ASSIGN_OR_RETURN(auto v, tx.Get(Space::kCounters, "n"));
+          int n = v ? std::stoi(*v) : 0;
+          tx.batch().Put(Space::kCounters, "n", std::to_string(n + 1));
+          return Ok();
+        });
+        if (!s) ++failures;
+      }
+      Status once = store->Transact([&](Transaction& tx) -> Status {
+        COFFRE_TRY(tx.Lock("unique/a"));
+        COFFRE_ASSIGN_OR_RETURN(bool taken, tx.Exists(Space::kIndex, "u/a/"));
+        if (taken) return Fail(ErrorCode::kAlreadyExists, "taken");
+        tx.batch().Put(Space::kIndex, "u/a/" + std::to_string(winners.load()), "");
+        return Ok();
+      });
+      if (once) {
+        ++winners;
+      } else if (once.error().code != ErrorCode::kAlreadyExists) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(winners.load(), 1);
+  EXPECT_EQ(GetOrDie(*store, Space::kCounters, "n"), std::to_string(kThreads * kIncrements));
+  EXPECT_EQ(ScanAll(*store, Space::kIndex, "u/a/").size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, NowMicrosIsNearTheSystemClock) {
+  auto store = Open(false);
+  ASSERT_TRUE(store);
+  auto now = store->NowMicros();
+  ASSERT_TRUE(now);
+  int64_t mine = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  EXPECT_LT(std::abs(*now - mine), int64_t{5'000'000});
 }
 
 // Crypto-shredding relies on deleted values leaving the disk (DESIGN.md:
