@@ -249,7 +249,7 @@ class Store {
   // when it returns Ok; its error otherwise, with nothing written. A
   // shared store may run the body more than once (a deadlock between
   // nodes' locks): the body must only read through `t` and write through
-  // t.batch(). kUnavailable when the store cannot be reached, or the
+  // t.batch(). kIoError when the store cannot be reached, or the
   // commit's outcome is unknown (the connection broke during it). The
   // default (embedded stores) runs every transaction of this Store under
   // one mutex; a process opens an embedded store once, so that is enough.
