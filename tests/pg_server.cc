@@ -184,14 +184,17 @@ class SessionImpl final : public PgServer::Session {
 PgServer::PgServer() = default;
 
 PgServer::~PgServer() {
-  if (running_) {
-    (void)Run(
-        {std::string(kBinDir) + "/pg_ctl", "stop", "-D", dir_ + "/data", "-m", "immediate", "-w"},
-        dir_ + "/pg_ctl.log", dir_);
-  }
-  if (!dir_.empty() && std::getenv("COFFRE_KEEP_TEST_DIRS") == nullptr) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+  try {
+    if (running_) {
+      (void)Run(
+          {std::string(kBinDir) + "/pg_ctl", "stop", "-D", dir_ + "/data", "-m", "immediate", "-w"},
+          dir_ + "/pg_ctl.log", dir_);
+    }
+    if (!dir_.empty() && std::getenv("COFFRE_KEEP_TEST_DIRS") == nullptr) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): nothing more to do
   }
 }
 

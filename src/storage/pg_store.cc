@@ -454,9 +454,12 @@ class PgStore final : public Store {
 
   Status Write(WriteBatch& b, bool sync) override {
     COFFRE_TRY(Writable("write"));
-    auto& batch = static_cast<PgWriteBatch&>(b);
-    if (batch.Count() == 0) return Ok();
-    WritePlan plan(batch);
+    auto* batch = dynamic_cast<PgWriteBatch*>(&b);
+    if (batch == nullptr) {
+      return Fail(ErrorCode::kInternal, "write batch was not created by this store");
+    }
+    if (batch->Count() == 0) return Ok();
+    WritePlan plan(*batch);
     for (int attempt = 0;; ++attempt) {
       COFFRE_ASSIGN_OR_RETURN(Lease c, Acquire());
       Status s = WriteOn(*c, plan, sync ? WriteMode::kSync : WriteMode::kAsync);
