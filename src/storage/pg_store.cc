@@ -17,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -493,12 +494,14 @@ class PgStore final : public Store {
           ResultPtr r, Query(c, "mget_" + std::string(SpaceName(space)),
                              "SELECT k, v FROM " + TableName(space) + " WHERE k = ANY($1::bytea[])",
                              {Param{array}}, 1, "cannot read from the store"));
-      std::vector<std::optional<std::string>> out(keys.size());
+      std::unordered_map<std::string_view, std::string_view> found;
+      found.reserve(static_cast<size_t>(PQntuples(r.get())));
       for (int row = 0; row < PQntuples(r.get()); ++row) {
-        std::string_view k = Value(r.get(), row, 0);
-        for (size_t i = 0; i < keys.size(); ++i) {
-          if (keys[i] == k) out[i] = std::string(Value(r.get(), row, 1));
-        }
+        found.emplace(Value(r.get(), row, 0), Value(r.get(), row, 1));
+      }
+      std::vector<std::optional<std::string>> out(keys.size());
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (auto it = found.find(keys[i]); it != found.end()) out[i] = std::string(it->second);
       }
       return out;
     });
