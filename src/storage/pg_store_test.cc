@@ -519,6 +519,29 @@ TEST(PgStoreTest, ReadOnlyOpenerReadsAndRefusesWrites) {
   EXPECT_NE(copy.error().message.find("pg_basebackup"), std::string::npos);
 }
 
+// CompactSpace is VACUUM of the space's table (ADR 0039 says what that
+// removes): the table's statistics show it ran and the deleted rows' dead
+// tuples are gone.
+TEST(PgStoreTest, CompactSpaceVacuumsTheSpaceTable) {
+  std::string db;
+  auto store = OpenOrDie(NewDatabase(&db));
+  ASSERT_TRUE(store);
+  auto batch = store->NewBatch();
+  for (int i = 0; i < 100; ++i) batch->Put(Space::kKeys, Key("k", i), "wrapped key");
+  ASSERT_TRUE(store->Write(*batch));
+  batch->Clear();
+  for (int i = 0; i < 100; i += 2) batch->Delete(Space::kKeys, Key("k", i));
+  ASSERT_TRUE(store->Write(*batch));
+  auto s = store->CompactSpace(Space::kKeys);
+  ASSERT_TRUE(s) << s.error().ToString();
+  EXPECT_EQ(Server().Sql("SELECT vacuum_count > 0, n_dead_tup FROM pg_stat_user_tables WHERE "
+                         "relname = 'coffre_keys'",
+                         db),
+            "t|0");
+  EXPECT_EQ(Server().Sql("SELECT count(*) FROM coffre_keys", db), "50");
+  EXPECT_EQ(CountPrefix(*store, Space::kKeys, "k/"), 50u);
+}
+
 // NowMicros is the database server's clock.
 TEST(PgStoreTest, NowMicrosIsTheDatabaseClock) {
   auto store = OpenOrDie(NewDatabase());
