@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <random>
@@ -29,6 +30,10 @@ namespace {
 // a cursor, fetched in pages of kCursorPage (memory stays bounded).
 constexpr int kFirstPage = 256;
 constexpr int kCursorPage = 512;
+// Connections beyond pool_size close after this long unused, and at most
+// this many of them stay open.
+constexpr std::chrono::seconds kIdleLinger(30);
+constexpr int kMaxExtraIdle = 64;
 // Deadlocks between nodes (40P01) and serialization failures (40001) are
 // retried this many times.
 constexpr int kMaxRetries = 20;
@@ -133,7 +138,9 @@ struct Conn {
   ConnPtr pg;
   std::unordered_set<std::string> prepared;
   bool broken = false;
-  bool reused = false;   // came from the pool rather than a fresh connect
+  bool reused = false;
+  std::chrono::steady_clock::time_point
+      idle_since;        // came from the pool rather than a fresh connect
   std::string sqlstate;  // of the first failure since the last ResetFailure
   int cursors = 0;
 
@@ -236,14 +243,28 @@ class Pool {
     return Connect();
   }
 
+  // Keeps the connection for the next call, unless it is broken or in a
+  // transaction. Beyond idle_max, connections idle for kIdleLinger are
+  // closed: a burst's extra connections serve the next burst instead of
+  // being opened again (a login costs a SCRAM exchange), and go away when
+  // the load does.
   void Release(std::unique_ptr<Conn> c) {
     if (c->broken || PQstatus(c->pg.get()) != CONNECTION_OK ||
         PQtransactionStatus(c->pg.get()) != PQTRANS_IDLE) {
       return;  // closed
     }
     c->ResetFailure();
+    const auto now = std::chrono::steady_clock::now();
+    c->idle_since = now;
+    std::vector<std::unique_ptr<Conn>> closing;  // closed outside the lock
     std::lock_guard lock(mu_);
-    if (static_cast<int>(idle_.size()) < idle_max_) idle_.push_back(std::move(c));
+    idle_.push_back(std::move(c));
+    while (static_cast<int>(idle_.size()) > idle_max_ &&
+           (now - idle_.front()->idle_since > kIdleLinger ||
+            static_cast<int>(idle_.size()) > idle_max_ + kMaxExtraIdle)) {
+      closing.push_back(std::move(idle_.front()));
+      idle_.pop_front();
+    }
   }
 
   const std::string& url() const { return url_; }
@@ -286,7 +307,8 @@ class Pool {
   const std::string app_;
   const int idle_max_;
   std::mutex mu_;
-  std::vector<std::unique_ptr<Conn>> idle_;
+  // Most recently used at the back (taken first); the oldest at the front.
+  std::deque<std::unique_ptr<Conn>> idle_;
 };
 
 // A connection on loan from the pool, given back when the lease ends.

@@ -44,8 +44,8 @@ struct PgOptions {
   // A libpq connection URI: postgresql://coffre@127.0.0.1:5432/coffre.
   std::string url;
   // Connections kept open when idle. More are opened while more calls run
-  // at once (scans whose visitor calls the store, bursts) and closed when
-  // they end.
+  // at once (bursts, scans whose visitor calls the store); those close
+  // after 30 s unused.
   int pool_size = 8;
   std::string application_name = "coffre";
   // Creates the tables that do not exist (every space's); without it, a
