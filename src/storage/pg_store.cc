@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -37,9 +36,6 @@ constexpr int kMaxExtraIdle = 64;
 // Deadlocks between nodes (40P01) and serialization failures (40001) are
 // retried this many times.
 constexpr int kMaxRetries = 20;
-// Slots of coffre_sync (SyncWal's write): a few, so nodes rarely wait on
-// one another's row.
-constexpr int kSyncSlots = 64;
 // pg_advisory_xact_lock key serialising table creation.
 constexpr int64_t kCreateTablesLock = 0x636f66667265;  // "coffre"
 // COPY binary format's header: signature, flags, header extension length.
@@ -407,8 +403,6 @@ struct WritePlan {
   }
 };
 
-enum class WriteMode { kSync, kAsync, kInTransaction };
-
 // ---------------------------------------------------------------------------
 // The store.
 
@@ -432,10 +426,7 @@ class PgTransaction final : public Transaction {
 class PgStore final : public Store {
  public:
   explicit PgStore(const PgOptions& o)
-      : pool_(o.url, o.application_name, std::max(1, o.pool_size)), read_only_(o.read_only) {
-    std::random_device rd;
-    sync_slot_ = static_cast<int>(rd() % kSyncSlots);
-  }
+      : pool_(o.url, o.application_name, std::max(1, o.pool_size)), read_only_(o.read_only) {}
 
   Status CheckTables(bool create_if_missing) {
     COFFRE_ASSIGN_OR_RETURN(Lease c, Acquire());
@@ -458,9 +449,6 @@ class PgStore final : public Store {
       create += "CREATE TABLE IF NOT EXISTS " + t + " (k bytea PRIMARY KEY, v bytea NOT NULL);" +
                 "ALTER TABLE " + t + " ALTER COLUMN v SET STORAGE EXTERNAL;";
     }
-    if (!have.contains("coffre_sync")) {
-      create += "CREATE TABLE IF NOT EXISTS coffre_sync (slot int4 PRIMARY KEY, n int8 NOT NULL);";
-    }
     if (create.empty()) return Ok();
     if (read_only_) {
       return Fail(ErrorCode::kFailedPrecondition,
@@ -475,7 +463,10 @@ class PgStore final : public Store {
 
   std::unique_ptr<WriteBatch> NewBatch() override { return std::make_unique<PgWriteBatch>(); }
 
-  Status Write(WriteBatch& b, bool sync) override {
+  // `sync` is ignored: every commit is durable on return (a commit left
+  // unflushed could be lost in a restart or a failover that the pool
+  // reconnects through silently, and no later SyncWal could tell).
+  Status Write(WriteBatch& b, bool /*sync*/) override {
     COFFRE_TRY(Writable("write"));
     auto* batch = dynamic_cast<PgWriteBatch*>(&b);
     if (batch == nullptr) {
@@ -485,11 +476,8 @@ class PgStore final : public Store {
     WritePlan plan(*batch);
     for (int attempt = 0;; ++attempt) {
       COFFRE_ASSIGN_OR_RETURN(Lease c, Acquire());
-      Status s = WriteOn(*c, plan, sync ? WriteMode::kSync : WriteMode::kAsync);
-      if (s) {
-        if (!sync) unsynced_.store(true);
-        return s;
-      }
+      Status s = WriteOn(*c, plan);
+      if (s) return s;
       if (IsRetryable(c->sqlstate) && attempt < kMaxRetries) {
         Backoff(attempt);
         continue;
@@ -555,22 +543,9 @@ class PgStore final : public Store {
 
   Status Flush() override { return Ok(); }
 
-  Status SyncWal() override {
-    COFFRE_TRY(Writable("sync"));
-    if (!unsynced_.exchange(false)) return Ok();
-    // A synchronous commit that wrote WAL flushes the log up to its commit
-    // record, which lies after those of every earlier asynchronous commit.
-    COFFRE_ASSIGN_OR_RETURN(Lease c, Acquire());
-    auto r = Query(*c, "sync",
-                   "INSERT INTO coffre_sync (slot, n) VALUES ($1::int4, 1) ON CONFLICT (slot) DO "
-                   "UPDATE SET n = coffre_sync.n + 1",
-                   {Param{std::to_string(sync_slot_), false}}, 0, "cannot sync the store");
-    if (!r) {
-      unsynced_.store(true);
-      return Fail(r.error());
-    }
-    return Ok();
-  }
+  // Every write is durable when it returns (Write ignores `sync`): there
+  // is nothing left to flush.
+  Status SyncWal() override { return Writable("sync"); }
 
   Status IngestAtomically(const std::vector<IngestSet>& sets) override;
 
@@ -664,12 +639,11 @@ class PgStore final : public Store {
 
   // The batch as one statement: data-modifying CTEs, deletes and upserts
   // per space. Outside a transaction the statement commits by itself, all
-  // or nothing; kAsync commits without waiting for the WAL flush.
-  Status WriteOn(Conn& c, const WritePlan& plan, WriteMode mode) {
+  // or nothing.
+  Status WriteOn(Conn& c, const WritePlan& plan) {
     c.ResetFailure();
-    const char tag = mode == WriteMode::kAsync ? 'a' : 's';
-    const std::string name = "w" + std::to_string(plan.put_mask) + "_" +
-                             std::to_string(plan.del_mask) + "_" + std::string(1, tag);
+    const std::string name =
+        "w" + std::to_string(plan.put_mask) + "_" + std::to_string(plan.del_mask);
     std::vector<std::string> arrays;
     arrays.reserve(3 * kSpaceCount);
     std::string sql = "WITH ";
@@ -697,9 +671,7 @@ class PgStore final : public Store {
         param += 2;
       }
     }
-    sql += mode == WriteMode::kAsync
-               ? " SELECT pg_catalog.set_config('synchronous_commit', 'off', true)"
-               : " SELECT 1";
+    sql += " SELECT 1";
     std::vector<Param> params;
     params.reserve(arrays.size());
     for (const auto& a : arrays) params.push_back(Param{a});
@@ -743,8 +715,6 @@ class PgStore final : public Store {
 
   Pool pool_;
   const bool read_only_;
-  int sync_slot_ = 0;
-  std::atomic<bool> unsynced_{false};
 };
 
 Status PgTransaction::Lock(std::string_view name) {
@@ -783,7 +753,7 @@ Status PgStore::Transact(const TransactionBody& body) {
         (void)Simple(c, "ROLLBACK", "rollback");  // the connection is dropped if this fails
         return Writable("commit a transaction");
       }
-      s = WriteOn(c, WritePlan(t.pg_batch()), WriteMode::kInTransaction);
+      s = WriteOn(c, WritePlan(t.pg_batch()));
     }
     if (!s || failed_inside) {
       const bool retry = IsRetryable(c.sqlstate) && attempt < kMaxRetries;

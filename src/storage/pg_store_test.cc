@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -491,7 +492,7 @@ TEST(PgStoreTest, NeedsNoSuperuserNorExtension) {
       Server().Sql("SELECT DISTINCT tableowner FROM pg_tables WHERE tablename LIKE 'coffre%'", db),
       "coffre");
   EXPECT_EQ(Server().Sql("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'coffre%'", db),
-            std::to_string(kSpaceCount + 1));  // one per space, and coffre_sync
+            std::to_string(kSpaceCount));  // one per space
   EXPECT_EQ(Server().Sql("SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql'", db), "0");
 }
 
@@ -554,6 +555,71 @@ TEST(PgStoreTest, NowMicrosIsTheDatabaseClock) {
   ASSERT_TRUE(now);
   EXPECT_LE(before, *now);
   EXPECT_LE(*now, after);
+}
+
+}  // namespace
+}  // namespace coffre::storage
+
+namespace coffre::storage {
+namespace {
+
+// A synchronous standby that never connects: while it is named, a commit
+// that waits for durability (synchronous_commit on and above) blocks, and
+// one that does not (off, local) returns at once. Lifting it releases the
+// waiting commits.
+class AbsentStandby {
+ public:
+  AbsentStandby() { Set("'coffre_absent_standby'"); }
+  ~AbsentStandby() { Lift(); }
+  AbsentStandby(const AbsentStandby&) = delete;
+  AbsentStandby& operator=(const AbsentStandby&) = delete;
+  void Lift() {
+    if (lifted_) return;
+    lifted_ = true;
+    Set("DEFAULT");
+  }
+
+ private:
+  static void Set(const std::string& value) {
+    Server().Sql("ALTER SYSTEM SET synchronous_standby_names = " + value);
+    Server().Sql("SELECT pg_reload_conf()");
+    // The checkpointer publishes the new setting to the backends.
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  }
+  bool lifted_ = false;
+};
+
+// Runs `write` in a thread, expects it still waiting (for the absent
+// standby) after a while, lifts the standby and expects it to succeed.
+void ExpectWaitsForDurability(AbsentStandby& standby, const std::function<Status()>& write) {
+  std::atomic<bool> done{false};
+  Status result = Ok();
+  std::thread t([&] {
+    result = write();
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_FALSE(done.load()) << "the commit returned without waiting for durability";
+  standby.Lift();
+  t.join();
+  EXPECT_TRUE(result) << result.error().ToString();
+}
+
+// Finding: Write(sync=false) committed with synchronous_commit off, and a
+// restart or failover between it and SyncWal lost it silently. Every
+// commit is now durable on return, sync or not.
+TEST(PgStoreTest, WriteWithoutSyncIsDurableOnReturn) {
+  const std::string url = NewDatabase();
+  auto store = OpenOrDie(url);
+  ASSERT_TRUE(store);
+  AbsentStandby standby;
+  ExpectWaitsForDurability(standby, [&] {
+    auto b = store->NewBatch();
+    b->Put(Space::kRecords, "async", "v");
+    return store->Write(*b, /*sync=*/false);
+  });
+  EXPECT_EQ(GetOrDie(*store, Space::kRecords, "async"), "v");
+  EXPECT_TRUE(store->SyncWal());
 }
 
 }  // namespace
