@@ -36,6 +36,15 @@ constexpr int kMaxExtraIdle = 64;
 // Deadlocks between nodes (40P01) and serialization failures (40001) are
 // retried this many times.
 constexpr int kMaxRetries = 20;
+// Raises synchronous_commit to 'on' for the current transaction when the
+// role, database, URL or server configuration set it lower ('off' or
+// 'local': a commit would return before it is durable, or before a
+// synchronous standby has it); 'on', 'remote_write' and 'remote_apply' are
+// left alone. Run in every transaction coffre needs durable, before its
+// COMMIT (PostgreSQL reads the setting at commit).
+constexpr std::string_view kDurableCommit =
+    "SELECT pg_catalog.set_config('synchronous_commit', 'on', true) WHERE "
+    "pg_catalog.current_setting('synchronous_commit') IN ('off', 'local')";
 // pg_advisory_xact_lock key serialising table creation.
 constexpr int64_t kCreateTablesLock = 0x636f66667265;  // "coffre"
 // COPY binary format's header: signature, flags, header extension length.
@@ -671,7 +680,8 @@ class PgStore final : public Store {
         param += 2;
       }
     }
-    sql += " SELECT 1";
+    sql += " ";
+    sql += kDurableCommit;
     std::vector<Param> params;
     params.reserve(arrays.size());
     for (const auto& a : arrays) params.push_back(Param{a});
@@ -892,6 +902,7 @@ Status PgStore::IngestAtomically(const std::vector<storage::IngestSet>& sets) {
     }
     COFFRE_TRY(Simple(c, "RELEASE SAVEPOINT coffre_ingest", "cannot ingest into the store"));
   }
+  COFFRE_TRY(Simple(c, std::string(kDurableCommit), "cannot ingest into the store"));
   auto committed = CheckResult(c, PQexec(c.pg.get(), "COMMIT"), "cannot commit the ingestion");
   if (!committed) {
     if (c.broken) {

@@ -622,5 +622,42 @@ TEST(PgStoreTest, WriteWithoutSyncIsDurableOnReturn) {
   EXPECT_TRUE(store->SyncWal());
 }
 
+// Finding: a role, database or URL setting synchronous_commit to off or
+// local made "durable on return" silently false. Every commit coffre
+// needs durable raises it to on (remote_write and remote_apply stay).
+TEST(PgStoreTest, CommitsAreDurableWhateverTheRoleOrDatabaseSets) {
+  std::string db;
+  const std::string url = NewDatabase(&db);
+  auto store = OpenOrDie(url);
+  ASSERT_TRUE(store);
+  for (const char* level : {"off", "local"}) {
+    SCOPED_TRACE(level);
+    Server().Sql("ALTER DATABASE " + db + " SET synchronous_commit = " + level);
+    auto fresh = OpenOrDie(url);  // new connections take the setting
+    ASSERT_TRUE(fresh);
+    {
+      AbsentStandby standby;
+      ExpectWaitsForDurability(standby, [&] {
+        auto b = fresh->NewBatch();
+        b->Put(Space::kRecords, std::string("w-") + level, "v");
+        return fresh->Write(*b, /*sync=*/true);
+      });
+    }
+    {
+      AbsentStandby standby;
+      ExpectWaitsForDurability(standby, [&] {
+        return fresh->Transact([&](Transaction& t) -> Status {
+          COFFRE_TRY(t.Lock("t/durable"));
+          t.batch().Put(Space::kRecords, std::string("t-") + level, "v");
+          return Ok();
+        });
+      });
+    }
+    EXPECT_EQ(GetOrDie(*fresh, Space::kRecords, std::string("w-") + level), "v");
+    EXPECT_EQ(GetOrDie(*fresh, Space::kRecords, std::string("t-") + level), "v");
+  }
+  Server().Sql("ALTER DATABASE " + db + " RESET synchronous_commit");
+}
+
 }  // namespace
 }  // namespace coffre::storage
