@@ -286,16 +286,15 @@ class Pool {
   Result<std::unique_ptr<Conn>> Connect() {
     // Later entries win: the URL may override the timeouts and the
     // application name set before it.
-    const std::array<const char*, 8> keys = {"connect_timeout",
-                                             "keepalives_idle",
-                                             "keepalives_interval",
-                                             "keepalives_count",
-                                             "application_name",
-                                             "options",
-                                             "dbname",
-                                             nullptr};
-    const std::array<const char*, 8> values = {
-        "10", "30", "10", "3", app_.c_str(),
+    // tcp_user_timeout: a primary that vanished (power, network) fails a
+    // call after 20 s of unacknowledged data instead of TCP's ~15 min of
+    // retransmissions; keepalives only cover an idle connection.
+    const std::array<const char*, 9> keys = {
+        "connect_timeout",  "keepalives_idle",  "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "application_name",
+        "options",          "dbname",           nullptr};
+    const std::array<const char*, 9> values = {
+        "10", "30", "10", "3", "20000", app_.c_str(),
         // A node that vanished mid-transaction must not hold its locks for ever.
         "-c idle_in_transaction_session_timeout=120000", url_.c_str(), nullptr};
     auto c = std::make_unique<Conn>();
