@@ -15,6 +15,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -58,6 +59,16 @@ struct ResultClearer {
   void operator()(PGresult* r) const { PQclear(r); }
 };
 using ResultPtr = std::unique_ptr<PGresult, ResultClearer>;
+
+// Space is an enum class over an unsigned type: any value below
+// kSpaceCount names a table; anything else is refused before it indexes
+// an array or names a table.
+bool ValidSpace(Space s) { return static_cast<size_t>(s) < static_cast<size_t>(kSpaceCount); }
+
+Error BadSpace(Space s) {
+  return Error{ErrorCode::kInvalidArgument,
+               "unknown space " + std::to_string(static_cast<size_t>(s))};
+}
 
 std::string TableName(Space s) { return "coffre_" + std::string(SpaceName(s)); }
 
@@ -350,24 +361,37 @@ class PgWriteBatch final : public WriteBatch {
   size_t Count() const override { return ops_.size(); }
   size_t ApproximateBytes() const override { return bytes_; }
   const std::vector<Op>& ops() const { return ops_; }
+  // An operation named an unknown space (it was dropped); Write refuses
+  // the batch with kInvalidArgument.
+  std::optional<Space> bad_space() const { return bad_space_; }
 
  protected:
   void DoPut(Space space, std::string_view key, std::string_view value) override {
+    if (!ValidSpace(space)) {
+      bad_space_ = space;
+      return;
+    }
     ops_.push_back({space, false, std::string(key), std::string(value)});
     bytes_ += 16 + key.size() + value.size();
   }
   void DoDelete(Space space, std::string_view key) override {
+    if (!ValidSpace(space)) {
+      bad_space_ = space;
+      return;
+    }
     ops_.push_back({space, true, std::string(key), {}});
     bytes_ += 16 + key.size();
   }
   void DoClear() override {
     ops_.clear();
     bytes_ = 0;
+    bad_space_.reset();
   }
 
  private:
   std::vector<Op> ops_;
   size_t bytes_ = 0;
+  std::optional<Space> bad_space_;
 };
 
 // A batch as statements: per space, the keys to delete and the entries to
@@ -480,6 +504,7 @@ class PgStore final : public Store {
     if (batch == nullptr) {
       return Fail(ErrorCode::kInternal, "write batch was not created by this store");
     }
+    if (batch->bad_space()) return Fail(BadSpace(*batch->bad_space()));
     if (batch->Count() == 0) return Ok();
     WritePlan plan(*batch);
     for (int attempt = 0;; ++attempt) {
@@ -505,6 +530,7 @@ class PgStore final : public Store {
 
   Result<std::vector<std::optional<std::string>>> MultiGet(
       Space space, const std::vector<std::string_view>& keys) override {
+    if (!ValidSpace(space)) return Fail(BadSpace(space));
     if (keys.empty()) return std::vector<std::optional<std::string>>{};
     const std::string array = ByteaArray(keys);
     return Reading([&](Conn& c) -> Result<std::vector<std::optional<std::string>>> {
@@ -531,6 +557,7 @@ class PgStore final : public Store {
 
   Status ScanRange(Space space, std::string_view begin, std::string_view end,
                    const ScanVisitor& visit) override {
+    if (!ValidSpace(space)) return Fail(BadSpace(space));
     if (!end.empty() && end <= begin) return Ok();
     for (int attempt = 0;; ++attempt) {
       COFFRE_ASSIGN_OR_RETURN(Lease c, Acquire());
@@ -545,6 +572,7 @@ class PgStore final : public Store {
 
   Status CompactSpace(Space space) override {
     COFFRE_TRY(Writable("compact"));
+    if (!ValidSpace(space)) return Fail(BadSpace(space));
     COFFRE_ASSIGN_OR_RETURN(Lease c, Acquire());
     return Simple(*c, "VACUUM " + TableName(space), "cannot vacuum the store");
   }
@@ -582,6 +610,7 @@ class PgStore final : public Store {
   // --- shared with PgTransaction -------------------------------------------
 
   Result<std::optional<std::string>> GetOn(Conn& c, Space space, std::string_view key) {
+    if (!ValidSpace(space)) return Fail(BadSpace(space));
     COFFRE_ASSIGN_OR_RETURN(ResultPtr r,
                             Query(c, "get_" + std::string(SpaceName(space)),
                                   "SELECT v FROM " + TableName(space) + " WHERE k = $1::bytea",
@@ -597,6 +626,7 @@ class PgStore final : public Store {
   // when given, is returned to the pool before a short scan's visits.
   Status ScanOn(Conn& c, Space space, std::string_view begin, std::string_view end,
                 const ScanVisitor& visit, bool in_transaction, Lease* lease, bool* visited) {
+    if (!ValidSpace(space)) return Fail(BadSpace(space));
     const std::string table = TableName(space);
     const std::string where =
         end.empty() ? " WHERE k >= $1::bytea" : " WHERE k >= $1::bytea AND k < $2::bytea";
@@ -757,6 +787,7 @@ Status PgStore::Transact(const TransactionBody& body) {
     PgTransaction t(*this, c);
     Status s = body(t);
     const bool failed_inside = PQtransactionStatus(c.pg.get()) == PQTRANS_INERROR;
+    if (s && t.pg_batch().bad_space()) s = Fail(BadSpace(*t.pg_batch().bad_space()));
     if (s && !failed_inside && t.pg_batch().Count() > 0) {
       if (read_only()) {
         (void)Simple(c, "ROLLBACK", "rollback");  // the connection is dropped if this fails
@@ -881,7 +912,10 @@ Status PgStore::IngestSet(Conn& c, const storage::IngestSet& set, bool upsert) {
 Status PgStore::IngestAtomically(const std::vector<storage::IngestSet>& sets) {
   COFFRE_TRY(Writable("ingest"));
   size_t files = 0;
-  for (const auto& s : sets) files += s.paths.size();
+  for (const auto& s : sets) {
+    if (!ValidSpace(s.space)) return Fail(BadSpace(s.space));
+    files += s.paths.size();
+  }
   if (files == 0) return Ok();
   COFFRE_ASSIGN_OR_RETURN(Lease lease, Acquire());
   Conn& c = *lease;

@@ -659,5 +659,54 @@ TEST(PgStoreTest, CommitsAreDurableWhateverTheRoleOrDatabaseSets) {
   Server().Sql("ALTER DATABASE " + db + " RESET synchronous_commit");
 }
 
+// Finding: a Space out of range indexed the batch plan's array and
+// shifted a mask out of bounds. Every entry point refuses it.
+TEST(PgStoreTest, UnknownSpaceIsInvalidArgumentEverywhere) {
+  auto store = OpenOrDie(NewDatabase());
+  ASSERT_TRUE(store);
+  for (const auto bad :
+       {static_cast<Space>(kSpaceCount), static_cast<Space>(200), static_cast<Space>(255)}) {
+    auto b = store->NewBatch();
+    b->Put(Space::kRecords, "ok", "v");
+    b->Put(bad, "k", "v");
+    b->Delete(bad, "k");
+    auto w = store->Write(*b);
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(GetOrDie(*store, Space::kRecords, "ok"), std::nullopt);  // nothing landed
+    auto g = store->Get(bad, "k");
+    ASSERT_FALSE(g);
+    EXPECT_EQ(g.error().code, ErrorCode::kInvalidArgument);
+    auto m = store->MultiGet(bad, {"k"});
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, ErrorCode::kInvalidArgument);
+    auto visit = [](std::string_view, std::string_view) { return true; };
+    auto sc = store->Scan(bad, "", visit);
+    ASSERT_FALSE(sc);
+    EXPECT_EQ(sc.error().code, ErrorCode::kInvalidArgument);
+    auto c = store->CompactSpace(bad);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+    auto in = store->IngestAtomically({IngestSet{bad, {"/nonexistent"}}});
+    ASSERT_FALSE(in);
+    EXPECT_EQ(in.error().code, ErrorCode::kInvalidArgument);
+    auto t = store->Transact([&](Transaction& tx) -> Status {
+      tx.batch().Put(Space::kRecords, "ok", "v");
+      tx.batch().Put(bad, "k", "v");
+      return Ok();
+    });
+    ASSERT_FALSE(t);
+    EXPECT_EQ(t.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(GetOrDie(*store, Space::kRecords, "ok"), std::nullopt);
+    auto tg = store->Transact([&](Transaction& tx) -> Status {
+      auto got = tx.Get(bad, "k");
+      if (got) return Ok();
+      return Fail(got.error());
+    });
+    ASSERT_FALSE(tg);
+    EXPECT_EQ(tg.error().code, ErrorCode::kInvalidArgument);
+  }
+}
+
 }  // namespace
 }  // namespace coffre::storage
