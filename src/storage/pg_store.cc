@@ -46,6 +46,8 @@ constexpr int kMaxRetries = 20;
 constexpr std::string_view kDurableCommit =
     "SELECT pg_catalog.set_config('synchronous_commit', 'on', true) WHERE "
     "pg_catalog.current_setting('synchronous_commit') IN ('off', 'local')";
+// PostgreSQL's largest field (bytea value, array, COPY field): 1 GiB - 1.
+constexpr size_t kMaxField = (size_t{1} << 30) - 1;
 // pg_advisory_xact_lock key serialising table creation.
 constexpr int64_t kCreateTablesLock = 0x636f66667265;  // "coffre"
 // COPY binary format's header: signature, flags, header extension length.
@@ -209,7 +211,12 @@ Result<ResultPtr> Query(Conn& c, const std::string& name, const std::string& sql
   lengths.reserve(params.size());
   formats.reserve(params.size());
   for (const Param& p : params) {
-    values.push_back(p.bytes.data());
+    if (p.bytes.size() > kMaxField) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  std::string(what) + ": a key, value or batch over 1 GiB (PostgreSQL's limit)");
+    }
+    // An empty view may have no data at all: libpq would send SQL NULL.
+    values.push_back(p.bytes.data() != nullptr ? p.bytes.data() : "");
     lengths.push_back(static_cast<int>(p.bytes.size()));
     formats.push_back(p.binary ? 1 : 0);
   }
@@ -860,6 +867,11 @@ Status CopyFiles(Conn& c, const std::string& table, const std::vector<std::strin
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       const rocksdb::Slice k = it->key();
       const rocksdb::Slice v = it->value();
+      if (k.size() > kMaxField || v.size() > kMaxField) {
+        failed = Fail(ErrorCode::kInvalidArgument,
+                      "sorted file " + path + " holds an entry over 1 GiB (PostgreSQL's limit)");
+        break;
+      }
       AppendBe16(buf, 2);
       AppendBe32(buf, static_cast<uint32_t>(k.size()));
       buf.append(k.data(), k.size());

@@ -708,5 +708,21 @@ TEST(PgStoreTest, UnknownSpaceIsInvalidArgumentEverywhere) {
   }
 }
 
+// Finding: an empty string_view without data went to libpq as a null
+// pointer, which is SQL NULL: a Get of the empty key found nothing and a
+// scan from the empty prefix saw nothing.
+TEST(PgStoreTest, EmptyViewWithoutDataIsTheEmptyString) {
+  auto store = OpenOrDie(NewDatabase());
+  ASSERT_TRUE(store);
+  PutOrDie(*store, Space::kRecords, "", "empty-key");
+  PutOrDie(*store, Space::kRecords, "a", "");
+  EXPECT_EQ(GetOrDie(*store, Space::kRecords, std::string_view()), "empty-key");
+  EXPECT_EQ(CountPrefix(*store, Space::kRecords, std::string_view()), 2u);
+  auto m = store->MultiGet(Space::kRecords, {std::string_view(), "a"});
+  ASSERT_TRUE(m) << m.error().ToString();
+  EXPECT_EQ((*m)[0], "empty-key");
+  EXPECT_EQ((*m)[1], "");
+}
+
 }  // namespace
 }  // namespace coffre::storage
