@@ -322,6 +322,11 @@ class Pool {
                   "cannot connect to the store at " + ShownUrl(url_) + ": " +
                       (c->pg ? OneLine(PQerrorMessage(c->pg.get())) : "out of memory"));
     }
+    // coffre's tables live in schema public, and only there: with the
+    // default search_path ("$user", public), a role allowed to create a
+    // schema named after coffre's role could shadow them. pg_catalog is
+    // still searched first, and this session's temporary tables.
+    COFFRE_TRY(Simple(*c, "SET search_path = public", "cannot set up a connection to the store"));
     return c;
   }
 

@@ -12,8 +12,8 @@
 //   //   .store = storage::PgStoreOpener(url)
 //
 // One table per Space (coffre_meta, coffre_records, ...: k bytea primary
-// key, v bytea), created by create_if_missing in the connecting role's
-// default schema; no extension and no superuser needed, only a role owning
+// key, v bytea), created by create_if_missing in schema public (the
+// store's sessions search public only); no extension and no superuser needed, only a role owning
 // the database. The URL is a libpq connection URI without a password: the
 // password comes from a passfile (PGPASSFILE), a service file, or a client
 // certificate is used (CheckStoreUrl refuses a URL holding a secret).

@@ -724,5 +724,33 @@ TEST(PgStoreTest, EmptyViewWithoutDataIsTheEmptyString) {
   EXPECT_EQ((*m)[1], "");
 }
 
+// Finding: with the default search_path ("$user", public), a schema named
+// after coffre's role shadowed its tables in public. The store's sessions
+// see public only.
+TEST(PgStoreTest, ASchemaNamedAfterTheRoleCannotShadowTheTables) {
+  std::string db;
+  const std::string url = NewDatabase(&db);
+  {
+    auto store = OpenOrDie(url);
+    ASSERT_TRUE(store);
+    PutOrDie(*store, Space::kRecords, "k", "real");
+  }
+  EXPECT_EQ(
+      Server().Sql("SELECT DISTINCT schemaname FROM pg_tables WHERE tablename LIKE 'coffre%'", db),
+      "public");
+  Server().Sql(
+      "CREATE SCHEMA coffre AUTHORIZATION coffre;"
+      "CREATE TABLE coffre.coffre_records (k bytea PRIMARY KEY, v bytea NOT NULL);"
+      "ALTER TABLE coffre.coffre_records OWNER TO coffre;"
+      "INSERT INTO coffre.coffre_records VALUES ('\\x6b', '\\x6576696c')",
+      db);
+  auto store = OpenOrDie(url, /*create=*/false);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(GetOrDie(*store, Space::kRecords, "k"), "real");
+  PutOrDie(*store, Space::kRecords, "k2", "v2");
+  EXPECT_EQ(Server().Sql("SELECT count(*) FROM coffre.coffre_records", db), "1");
+  EXPECT_EQ(Server().Sql("SELECT count(*) FROM public.coffre_records", db), "2");
+}
+
 }  // namespace
 }  // namespace coffre::storage
