@@ -926,6 +926,39 @@ Status PgStore::IngestSet(Conn& c, const storage::IngestSet& set, bool upsert) {
                 "cannot ingest into the store");
 }
 
+// True when the files' key ranges are known not to overlap (each file's
+// keys are strictly increasing: SstFileWriter refuses anything else).
+bool FilesDisjoint(const std::vector<std::string>& paths) {
+  std::vector<std::pair<std::string, std::string>> ranges;
+  for (const std::string& path : paths) {
+    rocksdb::Options options;
+    rocksdb::SstFileReader reader(options);
+    if (!reader.Open(path).ok()) return false;
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(ro));
+    it->SeekToFirst();
+    if (!it->Valid()) continue;  // an empty file overlaps nothing
+    std::string first = it->key().ToString();
+    it->SeekToLast();
+    if (!it->Valid() || !it->status().ok()) return false;
+    ranges.emplace_back(std::move(first), it->key().ToString());
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i - 1].second >= ranges[i].first) return false;
+  }
+  return true;
+}
+
+// Whether the table holds no row (in the snapshot of the statement).
+Result<bool> TableEmpty(Conn& c, const std::string& table) {
+  COFFRE_ASSIGN_OR_RETURN(ResultPtr r,
+                          Query(c, "", "SELECT NOT EXISTS (SELECT 1 FROM " + table + ")", {}, 0,
+                                "cannot ingest into the store"));
+  return PQntuples(r.get()) == 1 && std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
+}
+
 Status PgStore::IngestAtomically(const std::vector<storage::IngestSet>& sets) {
   COFFRE_TRY(Writable("ingest"));
   size_t files = 0;
@@ -937,22 +970,37 @@ Status PgStore::IngestAtomically(const std::vector<storage::IngestSet>& sets) {
   COFFRE_ASSIGN_OR_RETURN(Lease lease, Acquire());
   Conn& c = *lease;
   c.ResetFailure();
-  COFFRE_TRY(Simple(c, "BEGIN", "cannot ingest into the store"));
+  // A set goes straight into its table (COPY, no upsert) only when nothing
+  // can collide: the table is empty under a lock that keeps every other
+  // writer out until the commit, and the set's files are disjoint.
+  // Otherwise through a temporary table and INSERT ... ON CONFLICT. A
+  // duplicate key error is never provoked: PostgreSQL would log the key
+  // (a blind index) in the server's log.
+  std::array<bool, kSpaceCount> looked_empty{};
   for (const auto& set : sets) {
     if (set.paths.empty()) continue;
-    // Straight into the table when no key exists yet (a first import);
-    // on a duplicate key, back to the savepoint and upsert instead.
-    COFFRE_TRY(Simple(c, "SAVEPOINT coffre_ingest", "cannot ingest into the store"));
-    Status direct = IngestSet(c, set, /*upsert=*/false);
-    if (!direct) {
-      if (c.sqlstate != "23505") return direct;  // the lease drops the aborted connection
-      c.ResetFailure();
-      COFFRE_TRY(Simple(c, "ROLLBACK TO SAVEPOINT coffre_ingest", "cannot ingest into the store"));
-      COFFRE_TRY(IngestSet(c, set, /*upsert=*/true));
-    }
-    COFFRE_TRY(Simple(c, "RELEASE SAVEPOINT coffre_ingest", "cannot ingest into the store"));
+    const auto s = static_cast<size_t>(set.space);
+    if (looked_empty[s]) continue;
+    // Checked before the transaction, without a lock: a table already
+    // holding rows is upserted into and never locked whole.
+    COFFRE_ASSIGN_OR_RETURN(looked_empty[s], TableEmpty(c, TableName(set.space)));
   }
-  COFFRE_TRY(Simple(c, std::string(kDurableCommit), "cannot ingest into the store"));
+  COFFRE_TRY(Simple(c, "BEGIN", "cannot ingest into the store"));
+  std::array<bool, kSpaceCount> direct{};
+  for (size_t s = 0; s < direct.size(); ++s) {  // in one order: ingestions do not deadlock
+    if (!looked_empty[s]) continue;
+    const std::string table = TableName(static_cast<Space>(s));
+    COFFRE_TRY(Simple(c, "LOCK TABLE " + table + " IN SHARE ROW EXCLUSIVE MODE",
+                      "cannot ingest into the store"));
+    COFFRE_ASSIGN_OR_RETURN(direct[s], TableEmpty(c, table));
+  }
+  for (const auto& set : sets) {
+    if (set.paths.empty()) continue;
+    const auto s = static_cast<size_t>(set.space);
+    const bool straight = direct[s] && FilesDisjoint(set.paths);
+    direct[s] = false;  // a later set for the same space may repeat keys
+    COFFRE_TRY(IngestSet(c, set, /*upsert=*/!straight));
+  }
   auto committed = CheckResult(c, PQexec(c.pg.get(), "COMMIT"), "cannot commit the ingestion");
   if (!committed) {
     if (c.broken) {
