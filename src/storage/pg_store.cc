@@ -407,8 +407,12 @@ class PgWriteBatch final : public WriteBatch {
 };
 
 // A batch as statements: per space, the keys to delete and the entries to
-// upsert, the last operation on each key only, keys sorted (rows are then
-// locked in one order by every writer).
+// upsert, the last operation on each key only, keys sorted. Sorting makes
+// two writers of the same keys usually meet them in one order, but
+// PostgreSQL promises no order in which a statement locks rows (nor do
+// Transact's callers always lock names in one order): deadlocks can
+// happen, PostgreSQL detects them (40P01) and the write or transaction is
+// retried (kMaxRetries).
 struct WritePlan {
   struct SpaceOps {
     std::vector<std::string_view> del;
@@ -1040,7 +1044,10 @@ Status CheckStoreUrl(std::string_view url) {
   for (const PQconninfoOption* o = opts.get(); o->keyword != nullptr; ++o) {
     if (o->val == nullptr || *o->val == '\0') continue;
     const std::string_view k = o->keyword;
-    if (k == "password" || k == "sslpassword") {
+    // The two secrets of libpq 15 by name, and whatever a libpq marks as
+    // one (dispchar "*": shown as asterisks) by that mark.
+    const bool secret = o->dispchar != nullptr && std::string_view(o->dispchar) == "*";
+    if (k == "password" || k == "sslpassword" || secret) {
       return Fail(ErrorCode::kInvalidArgument,
                   "the store URL holds a " + std::string(k) +
                       ": a URL shows in process lists and config files; put the password in a "

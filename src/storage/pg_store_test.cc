@@ -6,6 +6,7 @@
 #include "storage/pg_store.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -800,6 +801,26 @@ TEST(PgStoreTest, IngestLogsNoKey) {
   EXPECT_EQ(added.find("duplicate key"), std::string::npos) << added;
   EXPECT_EQ(added.find("already exists"), std::string::npos) << added;
   std::filesystem::remove_all(dir);
+}
+
+// Every option libpq marks as a secret (dispchar "*") is refused in a URL,
+// not only the ones known by name.
+TEST(PgStoreTest, CheckStoreUrlRefusesEveryOptionLibpqCallsSecret) {
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> defaults(PQconndefaults(),
+                                                                        &PQconninfoFree);
+  ASSERT_TRUE(defaults);
+  int secrets = 0;
+  for (const PQconninfoOption* o = defaults.get(); o->keyword != nullptr; ++o) {
+    if (o->dispchar == nullptr || std::string_view(o->dispchar) != "*") continue;
+    ++secrets;
+    const std::string url =
+        "postgresql://coffre@127.0.0.1/coffre?" + std::string(o->keyword) + "=Sup3rSecret";
+    Status s = CheckStoreUrl(url);
+    ASSERT_FALSE(s) << o->keyword;
+    EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(s.error().message.find("Sup3rSecret"), std::string::npos);
+  }
+  EXPECT_GE(secrets, 1);
 }
 
 }  // namespace
