@@ -45,7 +45,8 @@ struct PgOptions {
   std::string url;
   // Connections kept open when idle. More are opened while more calls run
   // at once (bursts, scans whose visitor calls the store); those close
-  // after 30 s unused.
+  // after 30 s unused. There is no cap: at most one connection per call
+  // running at once; the server's max_connections is the hard limit.
   int pool_size = 8;
   std::string application_name = "coffre";
   // Creates the tables that do not exist (every space's); without it, a
