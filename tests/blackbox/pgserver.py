@@ -95,6 +95,15 @@ class PgServer:
             return ""
 
     def start(self):
+        """initdb, start, role and database; on any failure the server is
+        stopped and its directory removed before the error propagates."""
+        try:
+            return self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self):
         self.dir = tempfile.mkdtemp(prefix="coffre-pg-", dir="/tmp")
         os.chmod(self.dir, 0o711)
         for sub in ("data", "sock"):
@@ -120,12 +129,14 @@ class PgServer:
                 if attempt == 2:
                     raise
         self.password = secrets.token_hex(16)
-        self.sql(f"CREATE ROLE coffre LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                 f"PASSWORD '{self.password}'", database="postgres")
+        # Through psql's stdin, never its argv (a process list shows argv),
+        # and an error shows the password redacted.
+        self._sql_stdin(f"CREATE ROLE coffre LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                        f"PASSWORD '{self.password}'", "postgres", secret=self.password)
         self.sql("CREATE DATABASE coffre OWNER coffre", database="postgres")
         fd = os.open(self.passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(f"*:*:*:coffre:{self.password}\n")
+            f.write(f"127.0.0.1:{self.port}:*:coffre:{self.password}\n")
         return self
 
     def _start_server(self):
@@ -176,7 +187,8 @@ class PgServer:
     def close(self):
         if self.dir is None:
             return
-        if self.running:
+        # Also a server whose start was not confirmed (pg_ctl timed out).
+        if self.running or os.path.exists(os.path.join(self.data, "postmaster.pid")):
             self._run([f"{BIN}/pg_ctl", "stop", "-D", self.data, "-m", "immediate", "-w"],
                       os.path.join(self.dir, "pg_ctl.log"))
             self.running = False
@@ -200,6 +212,17 @@ class PgServer:
                            stdin=subprocess.DEVNULL)
         if r.returncode != 0:
             raise RuntimeError(f"SQL failed: {query}: {r.stderr.strip()}")
+        return r.stdout.rstrip("\n")
+
+    def _sql_stdin(self, query, database, secret):
+        r = subprocess.run([f"{BIN}/psql", "-h", self.sock, "-p", str(self.port), "-U", "postgres",
+                            "-d", database, "-XAtq", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+                           input=query, capture_output=True, text=True, timeout=TIMEOUT,
+                           check=False)
+        if r.returncode != 0:
+            shown = query.replace(secret, "<redacted>")
+            err = r.stderr.strip().replace(secret, "<redacted>")
+            raise RuntimeError(f"SQL failed: {shown}: {err}")
         return r.stdout.rstrip("\n")
 
     def new_database(self, name):

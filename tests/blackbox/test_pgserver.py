@@ -65,3 +65,45 @@ def test_close_removes_everything():
     d = server.dir
     server.close()
     assert not os.path.exists(d)
+
+
+def test_failed_start_leaves_nothing(monkeypatch):
+    server = PgServer()
+    seen = {}
+
+    def fail(*_args, **_kw):  # the server is up by then
+        seen["dir"] = server.dir
+        with open(os.path.join(server.data, "postmaster.pid")) as f:
+            seen["pid"] = int(f.readline())
+        raise RuntimeError("refused on purpose")
+
+    monkeypatch.setattr(server, "_sql_stdin", fail)
+    with pytest.raises(RuntimeError, match="refused on purpose"):
+        server.start()
+    assert server.dir is None and not server.running
+    assert not os.path.exists(seen["dir"])
+    try:  # gone, or a zombie its reaper has not collected yet
+        with open(f"/proc/{seen['pid']}/status") as f:
+            assert "\nState:\tZ" in f.read()
+    except FileNotFoundError:
+        pass
+
+
+def test_password_never_in_argv_and_passfile_names_the_server(pg, monkeypatch):
+    seen = []
+    real_run = subprocess.run
+
+    def spy(args, *a, **kw):
+        seen.append(list(args))
+        return real_run(args, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    server = PgServer().start()
+    try:
+        assert not any(server.password in " ".join(map(str, a)) for a in seen)
+        with open(server.passfile) as f:
+            assert f.read() == f"127.0.0.1:{server.port}:*:coffre:{server.password}\n"
+        ok = psql_as_coffre(server, server.url, "SELECT 1", server.passfile)
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        server.close()
