@@ -185,7 +185,9 @@ PgServer::PgServer() = default;
 
 PgServer::~PgServer() {
   try {
-    if (running_) {
+    // Also a server whose start failed half-way (pg_ctl timed out): Start()
+    // throwing leaves nothing behind once the object dies.
+    if (running_ || (!dir_.empty() && std::filesystem::exists(dir_ + "/data/postmaster.pid"))) {
       (void)Run(
           {std::string(kBinDir) + "/pg_ctl", "stop", "-D", dir_ + "/data", "-m", "immediate", "-w"},
           dir_ + "/pg_ctl.log", dir_);
@@ -233,13 +235,22 @@ void PgServer::Start() {
     }
   }
   password_ = RandomHex(16);
-  Sql("CREATE ROLE coffre LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '" + password_ + "'",
-      "postgres");
+  // Through libpq (no argv holds it); an error shows it redacted.
+  try {
+    Sql("CREATE ROLE coffre LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '" + password_ + "'",
+        "postgres");
+  } catch (const std::runtime_error& e) {
+    std::string msg = e.what();
+    for (size_t at = msg.find(password_); at != std::string::npos; at = msg.find(password_)) {
+      msg.replace(at, password_.size(), "<redacted>");
+    }
+    throw std::runtime_error(msg);
+  }
   Sql("CREATE DATABASE coffre OWNER coffre", "postgres");
   {
     int fd = ::open(passfile().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) throw std::runtime_error("PgServer: cannot write the passfile");
-    std::string line = "*:*:*:coffre:" + password_ + "\n";
+    std::string line = "127.0.0.1:" + std::to_string(port_) + ":*:coffre:" + password_ + "\n";
     bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
     ::close(fd);
     if (!ok) throw std::runtime_error("PgServer: cannot write the passfile");
