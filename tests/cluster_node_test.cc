@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cluster/node.h"
 #include "common/bytes.h"
+#include "crypto/key_file.h"
 #include "gen/people_gen.h"
 #include "storage/memory_store.h"
 #include "test_util.h"
@@ -69,8 +70,8 @@ class ClusterNodeTest : public ::testing::Test {
 
   Outcome InitNode(const std::string& name, const std::string& url = kUrl) {
     return RunCli({"init", tmp_ / name, "--store", url, "--schema", testing::PeopleSchema(),
-                   "--policy", testing::SourceDir() + "/examples/people-policy.toml",
-                   "--key-file", key_});
+                   "--policy", testing::SourceDir() + "/examples/people-policy.toml", "--key-file",
+                   key_});
   }
   Outcome JoinNode(const std::string& name, const std::string& key, const std::string& url = kUrl) {
     return RunCli({"join", tmp_ / name, "--store", url, "--key-file", key});
@@ -260,8 +261,8 @@ TEST_F(ClusterNodeTest, FileCommandsRefuseOnAClusterNodeNamingTheAlternative) {
 }
 
 TEST_F(ClusterNodeTest, InitWithoutAStoreIsTheEmbeddedVaultAsBefore) {
-  Outcome init = RunCli({"init", tmp_ / "vault", "--schema", testing::PeopleSchema(),
-                         "--key-file", key_});
+  Outcome init =
+      RunCli({"init", tmp_ / "vault", "--schema", testing::PeopleSchema(), "--key-file", key_});
   ASSERT_EQ(init.exit_code, 0) << init.err;
   EXPECT_TRUE(urls_.empty());
   EXPECT_FALSE(fs::exists(tmp_ / "vault/cluster.toml"));

@@ -5,10 +5,7 @@
 #include "app/admin.h"
 #include "app/admin_channel.h"
 #include "cluster/node.h"
-#if __has_include("storage/pg_store.h")
 #include "storage/pg_store.h"
-#define COFFRE_HAVE_PG_STORE 1
-#endif
 
 namespace coffre::cli {
 namespace {
@@ -21,15 +18,17 @@ std::function<storage::StoreOpener(const std::string& url)>& TestOpener() {
 #endif
 
 storage::StoreOpener FailingOpener(Error e) {
-  return [e = std::move(e)](const storage::StoreRequest&) -> Result<std::unique_ptr<storage::Store>> {
-    return Fail(e);
-  };
+  return
+      [e = std::move(e)](const storage::StoreRequest&) -> Result<std::unique_ptr<storage::Store>> {
+        return Fail(e);
+      };
 }
 
 }  // namespace
 
 #ifdef COFFRE_TEST_HOOKS
-void SetClusterStoreOpenerForTesting(std::function<storage::StoreOpener(const std::string& url)> f) {
+void SetClusterStoreOpenerForTesting(
+    std::function<storage::StoreOpener(const std::string& url)> f) {
   TestOpener() = std::move(f);
 }
 #endif
@@ -38,9 +37,7 @@ Status CheckClusterUrl(std::string_view url) {
   if (auto problem = cluster::StoreUrlProblem(url)) {
     return Fail(ErrorCode::kInvalidArgument, "--store: " + *problem);
   }
-#ifdef COFFRE_HAVE_PG_STORE
   COFFRE_TRY(storage::CheckStoreUrl(url));
-#endif
   return Ok();
 }
 
@@ -48,12 +45,7 @@ storage::StoreOpener ClusterStoreOpener(const std::string& url) {
 #ifdef COFFRE_TEST_HOOKS
   if (TestOpener()) return TestOpener()(url);
 #endif
-#ifdef COFFRE_HAVE_PG_STORE
   return storage::PgStoreOpener(url);
-#else
-  return FailingOpener(Error{ErrorCode::kFailedPrecondition,
-                             "this coffre was built without the PostgreSQL store"});
-#endif
 }
 
 Status RefuseOnCluster(const VaultArgs& a, std::string_view command, std::string_view alternative) {

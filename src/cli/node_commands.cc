@@ -91,12 +91,26 @@ Status Join(const JoinArgs& a) {
   const std::string node_id = cluster::NewNodeId();
   COFFRE_TRY(cluster::WriteNodeConfig(dir, {.store_url = a.store, .node_id = node_id}));
   {
-    // The node's first audit entry starts its anchor.
-    COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(a.vault));
-    COFFRE_TRY(local->Audit("node.join", {}, {}, {}, {}, "node " + node_id));
+    // The node's first audit entry starts its anchor: a new node has none,
+    // while the vault's log has entries (the audit of a cluster keeps a
+    // chain per node, each anchored on its node: docs/adr/0041).
+    app::RuntimeOptions o = RuntimeFor(a.vault);
+    o.recreate_audit_anchor = true;
+    COFFRE_ASSIGN_OR_RETURN(auto rt, app::Runtime::Open(o));
+    audit::Entry e;
+    e.principal = "local";
+    e.action = "node.join";
+    e.outcome = "allowed";
+    e.reason = "node " + node_id;
+    e.source = LocalSource();
+    auto seq = rt->audit().Append(std::move(e));
+    if (!seq) return Fail(seq.error());
   }
-  boost::json::object out{{"vault", dir},     {"store", a.store},   {"node_id", node_id},
-                          {"vault_id", ToHex(vault_id)}, {"erasure_journal", journal},
+  boost::json::object out{{"vault", dir},
+                          {"store", a.store},
+                          {"node_id", node_id},
+                          {"vault_id", ToHex(vault_id)},
+                          {"erasure_journal", journal},
                           {"audit_anchor", anchor}};
   if (token.empty()) {
     out["key_file"] = key;

@@ -228,7 +228,8 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
   if (!shared) {
     if (auto s = fill(*batch); !s) return undo(s.error());
   } else if (auto held = StoreHoldsVault(**store); !held || *held) {
-    return undo(held ? Error{ErrorCode::kAlreadyExists, std::string(kStoreHoldsAVault)} : held.error());
+    return undo(held ? Error{ErrorCode::kAlreadyExists, std::string(kStoreHoldsAVault)}
+                     : held.error());
   }
   if (!o.erasure_journal.empty()) {
     auto journal = ErasureJournal::Create(o.erasure_journal, vault_id);
@@ -1149,8 +1150,7 @@ Status Vault::ReplayErasureJournal() {
   COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
   COFFRE_ASSIGN_OR_RETURN(uint64_t size, journal.Size());
   COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, journal.ReadAll(journal_kinds_));
-  COFFRE_ASSIGN_OR_RETURN(auto applied_raw,
-                          store_->Get(Space::kMeta, AppliedKey()));
+  COFFRE_ASSIGN_OR_RETURN(auto applied_raw, store_->Get(Space::kMeta, AppliedKey()));
   uint64_t applied = 0;
   std::string applied_hash = ErasureJournal::Chain({}, 0);
   if (applied_raw && applied_raw->size() == 8 + 32) {
