@@ -207,3 +207,29 @@ def test_every_node_opens_again_after_both_served(cluster):
         r = node.cli("principal", "list", node.dir)
         assert any(json.loads(line)["name"] == "admin" for line in r.stdout.splitlines()
                    if line.strip())
+
+
+def test_two_inits_at_once_make_one_vault(cluster, pg):
+    """Two `init --store` racing on one empty database: one vault, whose own
+    key still opens it (the loser wrote nothing: no second keyring or key
+    check over the winner's)."""
+    url = pg.new_database("race")
+    nodes = [Vault(cluster.node1.bin, cluster.root, f"race{i}") for i in (1, 2)]
+    procs = [subprocess.Popen([str(n.bin), "init", str(n.dir), "--store", url, "--schema",
+                               str(SCHEMA), "--key-file", str(n.key_file)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ), cwd=cluster.root) for n in nodes]
+    results = [(p.wait(120), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    winners = [n for n, (rc, _) in zip(nodes, results) if rc == 0]
+    assert len(winners) == 1, results
+    loser_rc, loser_err = next(r for r in results if r[0] != 0)
+    assert loser_rc in (EXIT_EXISTS, 1), loser_err
+    loser = next(n for n in nodes if n is not winners[0])
+    assert not loser.dir.exists() and not loser.key_file.exists()
+    r = winners[0].cli("principal", "list", winners[0].dir)
+    assert r.returncode == 0
+    assert pg.sql("SELECT count(*) FROM coffre_meta WHERE k = 'format'::bytea", database="race") \
+        == "1"
