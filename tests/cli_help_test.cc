@@ -86,7 +86,7 @@ TEST_F(CliHelpTest, TheWalkSeesEveryKnownCommand) {
   for (const Command& c : *commands_) seen.insert(Joined(c.path));
   for (const char* known :
        {"coffre put", "coffre find", "coffre principal add", "coffre audit verify",
-        "coffre retention hold", "coffre cards sweep", "coffre decrypt"}) {
+        "coffre retention hold", "coffre cards sweep", "coffre decrypt", "coffre join"}) {
     EXPECT_TRUE(seen.count(known)) << known;
   }
 }
@@ -165,6 +165,24 @@ TEST_F(CliHelpTest, RootHelpNamesEveryEnvironmentVariable) {
   // The root's footer is its own: no subcommand repeats it.
   CliResult sub = RunCoffre({"get", "--help"});
   EXPECT_EQ(sub.out.find("Environment:"), std::string::npos);
+}
+
+// A cluster (ADR 0040): init names --store and where the password comes
+// from; join says what a wrong key and a database without a vault do.
+TEST_F(CliHelpTest, InitAndJoinDescribeTheClusterStore) {
+  CliResult init = RunCoffre({"init", "--help"});
+  ASSERT_EQ(init.exit_code, kExitOk) << init.err;
+  EXPECT_NE(init.out.find("--store"), std::string::npos);
+  EXPECT_NE(init.out.find("PGPASSFILE"), std::string::npos);
+  EXPECT_NE(init.out.find("coffre init /var/lib/coffre/node1 --store postgresql://"),
+            std::string::npos);
+  CliResult join = RunCoffre({"join", "--help"});
+  ASSERT_EQ(join.exit_code, kExitOk) << join.err;
+  EXPECT_NE(join.out.find("--store"), std::string::npos);
+  EXPECT_NE(join.out.find("exits 5"), std::string::npos);
+  EXPECT_NE(join.out.find("exits 3"), std::string::npos);
+  CliResult root = RunCoffre({"--help"});
+  EXPECT_NE(root.out.find("\n  PGPASSFILE "), std::string::npos);
 }
 
 TEST_F(CliHelpTest, VersionPrintsFormatsAndLibraries) {

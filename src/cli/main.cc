@@ -26,7 +26,10 @@ std::string RootFooter() {
   COFFRE_KEY_PKCS11       PKCS#11 URI of the master key, when neither --key-pkcs11 nor
                           --key-file is given (docs/key-hierarchy.md)
   COFFRE_ERASURE_JOURNAL  erasure journal, when --erasure-journal is not given (else DIR.erasures)
-  COFFRE_AUDIT_ANCHOR     audit anchor, when --audit-anchor is not given (else DIR.audit-anchor)
+  COFFRE_AUDIT_ANCHOR     audit anchor, when --audit-anchor is not given (else DIR.audit-anchor,
+                          or DIR/audit-anchor on a cluster node)
+  PGPASSFILE              init --store, join and every command on a cluster node: libpq's
+                          passfile holding the database role's password (never in the URL)
   TMPDIR                  where breach-report stages a report it prints (else /tmp)
   NO_COLOR                principal add/reset-totp --qr auto: set, the QR code has no colours
   TERM                    principal add/reset-totp --qr auto: dumb, the QR code has no colours
