@@ -71,6 +71,10 @@ struct RuntimeOptions {
   // vault::OpenOptions::store: empty opens RocksDB in `dir` (`coffre`);
   // tests may pass storage::MemoryStoreOpener.
   storage::StoreOpener store = nullptr;
+  // This node's id in a cluster vault (cluster.toml's [node] id, 32 hex
+  // digits); empty: the embedded vault, everything as before. The audit log
+  // writes this node's own chain (docs/audit-cluster.md).
+  std::string node_id;
 };
 
 class Runtime {
