@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -382,6 +383,65 @@ TEST_F(AuditClusterTest, AMissingChainsFileIsRefusedForANonEmptyChain) {
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_NE(reopened.error().message.find(".chains"), std::string::npos);
+}
+
+// A shared store whose clock (the database's) cannot be read, while
+// `fail_clock` is set: the memory store's shared mode otherwise.
+class ClockFailingStore final : public storage::Store {
+ public:
+  explicit ClockFailingStore(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {}
+  std::atomic<bool> fail_clock{false};
+  std::unique_ptr<storage::WriteBatch> NewBatch() override { return inner_->NewBatch(); }
+  Status Write(storage::WriteBatch& b, bool sync) override { return inner_->Write(b, sync); }
+  Result<std::optional<std::string>> Get(Space s, std::string_view k) override {
+    return inner_->Get(s, k);
+  }
+  Status Scan(Space s, std::string_view p, const storage::ScanVisitor& v) override {
+    return inner_->Scan(s, p, v);
+  }
+  Status ScanRange(Space s, std::string_view b, std::string_view e,
+                   const storage::ScanVisitor& v) override {
+    return inner_->ScanRange(s, b, e, v);
+  }
+  Status CompactSpace(Space s) override { return inner_->CompactSpace(s); }
+  Status Flush() override { return inner_->Flush(); }
+  Status SyncWal() override { return inner_->SyncWal(); }
+  bool shared() const override { return true; }
+  Result<int64_t> NowMicros() override {
+    if (fail_clock) return Fail(ErrorCode::kUnavailable, "injected: the database is unreachable");
+    return inner_->NowMicros();
+  }
+
+ private:
+  std::unique_ptr<storage::Store> inner_;
+};
+
+TEST_F(AuditClusterTest, AnEntryWhoseDatabaseTimeCannotBeReadFailsClosed) {
+  auto inner = storage::OpenMemoryStore({.data = data_, .shared = true});
+  ASSERT_TRUE(inner);
+  ClockFailingStore store(std::move(*inner));
+  Node c;
+  c.chain = std::string(16, '\xc3');
+  c.anchor = dir_ + "/c.audit-anchor";
+  auto log = AuditLog::Open(Handle(store), Key(),
+                            {.anchor_path = c.anchor, .clock = &clock_, .chain_id = c.chain});
+  ASSERT_TRUE(log) << log.error().ToString();
+  ASSERT_TRUE((*log)->Append(MakeEntry("svc-a", "r1", 'x')));
+  store.fail_clock = true;
+  auto refused = (*log)->Append(MakeEntry("svc-a", "r2", 'x'));
+  ASSERT_FALSE(refused);  // the request fails (503), nothing written
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+  store.fail_clock = false;
+  auto seq = (*log)->Append(MakeEntry("svc-a", "r3", 'x'));
+  ASSERT_TRUE(seq) << seq.error().ToString();
+  EXPECT_EQ(*seq, 2u);
+  ASSERT_TRUE((*log)->Checkpoint());
+  log->reset();
+  c.store = nullptr;
+  auto r = VerifyAllChains(Handle(*raw_).ReadOnly(), c.anchor, c.chain);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->ok) << r->problem;
+  EXPECT_EQ(r->entries, 2u);
 }
 
 TEST_F(AuditClusterTest, EmbeddedLogOnTheSameDataKeepsItsLayout) {

@@ -272,6 +272,19 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
           return Fail(ErrorCode::kIoError,
                       "cannot move " + anchor + " to " + kept + ": " + ec.message());
       }
+      // A cluster node's registry anchor (docs/audit-cluster.md) goes with
+      // it: after a restore of the database, what it saw may be gone.
+      const std::string chains = anchor + ".chains";
+      std::string kept_chains;
+      if (!kept.empty() && fs::exists(chains)) {
+        kept_chains = kept + ".chains";
+        std::error_code ec;
+        fs::rename(chains, kept_chains, ec);
+        if (ec) {
+          fs::rename(kept, anchor, ec);
+          return Fail(ErrorCode::kIoError, "cannot move " + chains + " aside");
+        }
+      }
       app::RuntimeOptions o = RuntimeFor(*ra);
       o.recreate_audit_anchor = true;
       auto rt = app::Runtime::Open(o);
@@ -281,6 +294,11 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
           std::error_code ec;
           fs::remove(anchor, ec);
           fs::rename(kept, anchor, ec);
+        }
+        if (!kept_chains.empty()) {
+          std::error_code ec;
+          fs::remove(chains, ec);
+          fs::rename(kept_chains, chains, ec);
         }
         return Fail(rt.error());
       }
