@@ -408,7 +408,7 @@ class ClockFailingStore final : public storage::Store {
   Status SyncWal() override { return inner_->SyncWal(); }
   bool shared() const override { return true; }
   Result<int64_t> NowMicros() override {
-    if (fail_clock) return Fail(ErrorCode::kUnavailable, "injected: the database is unreachable");
+    if (fail_clock) return Fail(ErrorCode::kIoError, "injected: the database is unreachable");
     return inner_->NowMicros();
   }
 
@@ -430,7 +430,7 @@ TEST_F(AuditClusterTest, AnEntryWhoseDatabaseTimeCannotBeReadFailsClosed) {
   store.fail_clock = true;
   auto refused = (*log)->Append(MakeEntry("svc-a", "r2", 'x'));
   ASSERT_FALSE(refused);  // the request fails (503), nothing written
-  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(refused.error().code, ErrorCode::kIoError);
   store.fail_clock = false;
   auto seq = (*log)->Append(MakeEntry("svc-a", "r3", 'x'));
   ASSERT_TRUE(seq) << seq.error().ToString();
