@@ -216,16 +216,30 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
         out = std::move(*remote);
       } else {
         // Needs no key: the store is read as it is, checked against the
-        // public key in the anchor.
-        COFFRE_ASSIGN_OR_RETURN(auto store,
-                                storage::OpenRocksStore({.path = dir, .read_only = true}));
+        // public key in the anchor. A cluster node (RuntimeFor names its
+        // store and node id) checks every node's chain
+        // (docs/audit-cluster.md).
+        const app::RuntimeOptions ro = RuntimeFor(*va);
+        std::string chain;
+        if (!ro.node_id.empty()) {
+          COFFRE_ASSIGN_OR_RETURN(chain, FromHex(ro.node_id));
+        }
+        std::unique_ptr<storage::Store> store;
+        if (ro.store) {
+          COFFRE_ASSIGN_OR_RETURN(store, ro.store({.path = dir, .read_only = true}));
+        } else {
+          COFFRE_ASSIGN_OR_RETURN(store, storage::OpenRocksStore({.path = dir, .read_only = true}));
+        }
         COFFRE_ASSIGN_OR_RETURN(
             audit::VerifyReport r,
-            audit::Verify(storage::SpaceHandle(*store, "audit", 0, audit::kAuditSpaces), anchor));
+            audit::VerifyAllChains(storage::SpaceHandle(*store, "audit", 0, audit::kAuditSpaces),
+                                   anchor, chain));
         out = {{"ok", r.ok},
                {"entries", r.entries},
                {"checkpoints", r.checkpoints},
                {"anchored", r.anchored}};
+        if (!chain.empty()) out["chains"] = r.chains;
+        if (!r.chain.empty()) out["chain"] = r.chain;
         if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;
         if (!r.problem.empty()) out["problem"] = r.problem;
       }
