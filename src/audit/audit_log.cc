@@ -696,7 +696,7 @@ Status AuditLog::CommitGroup(std::vector<Request*>& group,
       value += hash;
       batch->Put(Space::kAudit, internal::EntryKey(seq), value);
       // A chain is registered with its first entry, in the same batch.
-      if (seq == 1 && chain_store_) chain_store_->PutRegistry(*batch, hash, time);
+      if (seq == 1 && chain_store_) COFFRE_TRY(chain_store_->PutRegistry(*batch, hash, time));
       if (!e.principal.empty()) {
         batch->Put(Space::kAuditByPrincipal,
                    internal::IndexKey(
@@ -1028,6 +1028,7 @@ class ChainCursor {
 Status AuditLog::MergedQuery(const Filter& filter, const EntryVisitor& visit) {
   COFFRE_ASSIGN_OR_RETURN(std::vector<internal::RegistryRow> rows, internal::ReadRegistry(raw_));
   std::vector<std::string> chains;
+  chains.reserve(rows.size() + 1);
   for (internal::RegistryRow& row : rows) chains.push_back(std::move(row.chain));
   if (std::find(chains.begin(), chains.end(), options_.chain_id) == chains.end()) {
     chains.push_back(options_.chain_id);

@@ -97,12 +97,13 @@ Result<std::vector<RegistryRow>> ReadRegistry(const storage::SpaceHandle& store)
 ChainStore::ChainStore(storage::SpaceHandle base, std::string chain)
     : base_(base), chain_(std::move(chain)), prefix_(ChainPrefix(chain_)) {}
 
-void ChainStore::PutRegistry(storage::WriteBatch& batch, std::string_view first_hash,
-                             int64_t first_time_ms) const {
-  // Only batches of this store come here (AuditLog::CommitGroup).
-  auto& inner = static_cast<PrefixBatch&>(batch).inner();
-  inner.Put(Space::kAudit, RegistryKey(chain_),
-            EncodeRegistryValue({chain_, std::string(first_hash), first_time_ms}));
+Status ChainStore::PutRegistry(storage::WriteBatch& batch, std::string_view first_hash,
+                               int64_t first_time_ms) const {
+  auto* ours = dynamic_cast<PrefixBatch*>(&batch);
+  if (ours == nullptr) return Fail(ErrorCode::kInternal, "audit chain: a batch of another store");
+  ours->inner().Put(Space::kAudit, RegistryKey(chain_),
+                    EncodeRegistryValue({chain_, std::string(first_hash), first_time_ms}));
+  return Ok();
 }
 
 std::string ChainStore::Key(std::string_view key) const {
@@ -130,7 +131,9 @@ std::unique_ptr<storage::WriteBatch> ChainStore::NewBatch() {
 }
 
 Status ChainStore::Write(storage::WriteBatch& batch, bool sync) {
-  return base_.Write(static_cast<PrefixBatch&>(batch).inner(), sync);
+  auto* ours = dynamic_cast<PrefixBatch*>(&batch);
+  if (ours == nullptr) return Fail(ErrorCode::kInternal, "audit chain: a batch of another store");
+  return base_.Write(ours->inner(), sync);
 }
 
 Result<std::optional<std::string>> ChainStore::Get(Space space, std::string_view key) {

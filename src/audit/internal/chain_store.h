@@ -51,8 +51,9 @@ class ChainStore : public storage::Store {
   const std::string& chain() const { return chain_; }
   // Puts the chain's registry row, unprefixed, into `batch` (a batch of
   // this store): written with the chain's entry 1.
-  void PutRegistry(storage::WriteBatch& batch, std::string_view first_hash,
-                   int64_t first_time_ms) const;
+  // kInternal for a batch of another store.
+  [[nodiscard]] Status PutRegistry(storage::WriteBatch& batch, std::string_view first_hash,
+                                   int64_t first_time_ms) const;
 
   std::unique_ptr<storage::WriteBatch> NewBatch() override;
   Status Write(storage::WriteBatch& batch, bool sync) override;
