@@ -216,16 +216,30 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
         out = std::move(*remote);
       } else {
         // Needs no key: the store is read as it is, checked against the
-        // public key in the anchor.
-        COFFRE_ASSIGN_OR_RETURN(auto store,
-                                storage::OpenRocksStore({.path = dir, .read_only = true}));
+        // public key in the anchor. A cluster node (RuntimeFor names its
+        // store and node id) checks every node's chain
+        // (docs/audit-cluster.md).
+        const app::RuntimeOptions ro = RuntimeFor(*va);
+        std::string chain;
+        if (!ro.node_id.empty()) {
+          COFFRE_ASSIGN_OR_RETURN(chain, FromHex(ro.node_id));
+        }
+        std::unique_ptr<storage::Store> store;
+        if (ro.store) {
+          COFFRE_ASSIGN_OR_RETURN(store, ro.store({.path = dir, .read_only = true}));
+        } else {
+          COFFRE_ASSIGN_OR_RETURN(store, storage::OpenRocksStore({.path = dir, .read_only = true}));
+        }
         COFFRE_ASSIGN_OR_RETURN(
             audit::VerifyReport r,
-            audit::Verify(storage::SpaceHandle(*store, "audit", 0, audit::kAuditSpaces), anchor));
+            audit::VerifyAllChains(storage::SpaceHandle(*store, "audit", 0, audit::kAuditSpaces),
+                                   anchor, chain));
         out = {{"ok", r.ok},
                {"entries", r.entries},
                {"checkpoints", r.checkpoints},
                {"anchored", r.anchored}};
+        if (!chain.empty()) out["chains"] = r.chains;
+        if (!r.chain.empty()) out["chain"] = r.chain;
         if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;
         if (!r.problem.empty()) out["problem"] = r.problem;
       }
@@ -272,6 +286,19 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
           return Fail(ErrorCode::kIoError,
                       "cannot move " + anchor + " to " + kept + ": " + ec.message());
       }
+      // A cluster node's registry anchor (docs/audit-cluster.md) goes with
+      // it: after a restore of the database, what it saw may be gone.
+      const std::string chains = anchor + ".chains";
+      std::string kept_chains;
+      if (!kept.empty() && fs::exists(chains)) {
+        kept_chains = kept + ".chains";
+        std::error_code ec;
+        fs::rename(chains, kept_chains, ec);
+        if (ec) {
+          fs::rename(kept, anchor, ec);
+          return Fail(ErrorCode::kIoError, "cannot move " + chains + " aside");
+        }
+      }
       app::RuntimeOptions o = RuntimeFor(*ra);
       o.recreate_audit_anchor = true;
       auto rt = app::Runtime::Open(o);
@@ -281,6 +308,11 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
           std::error_code ec;
           fs::remove(anchor, ec);
           fs::rename(kept, anchor, ec);
+        }
+        if (!kept_chains.empty()) {
+          std::error_code ec;
+          fs::remove(chains, ec);
+          fs::rename(kept_chains, chains, ec);
         }
         return Fail(rt.error());
       }
