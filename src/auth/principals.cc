@@ -1077,47 +1077,86 @@ Result<RotatedKey> Directory::RotateApiKey(std::string_view name, int64_t grace_
   if (grace_seconds < 0 || grace_seconds > kMaxGraceSeconds) {
     return Fail(ErrorCode::kInvalidArgument, "grace must be from 0 to 7 days");
   }
+  const int64_t now = clock_.NowUnixSeconds();
+  // The rotation of `p`'s credential `cred`, its writes put in `batch`.
+  auto rotate = [&](const std::optional<Principal>& p, std::optional<CredentialRecord> cred,
+                    storage::WriteBatch& batch) -> Result<RotatedKey> {
+    if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+    if (p->kind != Kind::kService) {
+      return Fail(ErrorCode::kInvalidArgument, Named("principal", name) + " is a " +
+                                                   std::string(KindName(p->kind)) +
+                                                   ": only a service has an API key");
+    }
+    if (!cred || cred->api_key_hash.empty()) {
+      return Fail(ErrorCode::kDataLoss, Named("no API key stored for principal", name));
+    }
+    // One old key at most: a key kept by an earlier rotation stops now.
+    if (!cred->previous_api_key_hash.empty()) {
+      batch.Delete(storage::Space::kPrincipals,
+                   internal::ApiKeyLookupKey(cred->previous_api_key_hash));
+    }
+    RotatedKey out;
+    if (grace_seconds > 0) {
+      out.previous_valid_until = now + grace_seconds;
+      cred->previous_api_key_hash = cred->api_key_hash;
+      cred->previous_expires_at = out.previous_valid_until;
+      batch.Put(
+          storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
+          crypto::Seal(pepper_,
+                       internal::EncodeApiKeyLookup({std::string(name), out.previous_valid_until}),
+                       internal::SealContext("apikey", cred->api_key_hash)));
+    } else {
+      batch.Delete(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash));
+      cred->previous_api_key_hash.clear();
+      cred->previous_expires_at = 0;
+    }
+    out.api_key = internal::NewToken(internal::kApiKeyPrefix);
+    cred->api_key_hash = crypto::KeyedHash(api_key_hash_key_, out.api_key);
+    batch.Put(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
+              crypto::Seal(pepper_, internal::EncodeApiKeyLookup({std::string(name), 0}),
+                           internal::SealContext("apikey", cred->api_key_hash)));
+    PutCredential(batch, name, *cred);
+    MarkChanged(batch);
+    return out;
+  };
+  if (shared_) {
+    // Read and written under the name's lock in the store: two rotations
+    // on two nodes leave one key and one previous key, as on one node.
+    RotatedKey out;
+    Status done = store_.Transact([&](storage::Transaction& t) -> Status {
+      COFFRE_TRY(t.Lock(AdminLockName(name)));
+      std::optional<Principal> p;
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_p,
+                              t.Get(storage::Space::kPrincipals, internal::PrincipalKey(name)));
+      if (sealed_p) {
+        COFFRE_ASSIGN_OR_RETURN(p, OpenPrincipal(name, *sealed_p));
+      }
+      std::optional<CredentialRecord> cred;
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_c,
+                              t.Get(storage::Space::kPrincipals, internal::CredentialKey(name)));
+      if (sealed_c) {
+        COFFRE_ASSIGN_OR_RETURN(
+            auto plain, crypto::Open(pepper_, *sealed_c, internal::SealContext("credential", name),
+                                     Named("principal record", name)));
+        cred = internal::DecodeCredential(plain);
+        if (!cred)
+          return Fail(ErrorCode::kDataLoss, Named("corrupt credential of principal", name));
+      }
+      COFFRE_ASSIGN_OR_RETURN(out, rotate(p, std::move(cred), t.batch()));
+      return Ok();
+    });
+    Invalidate();
+    COFFRE_TRY(std::move(done));
+    return out;
+  }
   std::lock_guard lock(StripeFor(name));
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
-  if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
-  if (p->kind != Kind::kService) {
-    return Fail(ErrorCode::kInvalidArgument, Named("principal", name) + " is a " +
-                                                 std::string(KindName(p->kind)) +
-                                                 ": only a service has an API key");
+  std::optional<CredentialRecord> cred;
+  if (p && p->kind == Kind::kService) {
+    COFFRE_ASSIGN_OR_RETURN(cred, LoadCredential(name));
   }
-  COFFRE_ASSIGN_OR_RETURN(auto cred, LoadCredential(name));
-  if (!cred || cred->api_key_hash.empty()) {
-    return Fail(ErrorCode::kDataLoss, Named("no API key stored for principal", name));
-  }
-  const int64_t now = clock_.NowUnixSeconds();
   auto batch = store_.NewBatch();
-  // One old key at most: a key kept by an earlier rotation stops now.
-  if (!cred->previous_api_key_hash.empty()) {
-    batch->Delete(storage::Space::kPrincipals,
-                  internal::ApiKeyLookupKey(cred->previous_api_key_hash));
-  }
-  RotatedKey out;
-  if (grace_seconds > 0) {
-    out.previous_valid_until = now + grace_seconds;
-    cred->previous_api_key_hash = cred->api_key_hash;
-    cred->previous_expires_at = out.previous_valid_until;
-    batch->Put(
-        storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
-        crypto::Seal(pepper_,
-                     internal::EncodeApiKeyLookup({std::string(name), out.previous_valid_until}),
-                     internal::SealContext("apikey", cred->api_key_hash)));
-  } else {
-    batch->Delete(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash));
-    cred->previous_api_key_hash.clear();
-    cred->previous_expires_at = 0;
-  }
-  out.api_key = internal::NewToken(internal::kApiKeyPrefix);
-  cred->api_key_hash = crypto::KeyedHash(api_key_hash_key_, out.api_key);
-  batch->Put(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
-             crypto::Seal(pepper_, internal::EncodeApiKeyLookup({std::string(name), 0}),
-                          internal::SealContext("apikey", cred->api_key_hash)));
-  PutCredential(*batch, name, *cred);
-  MarkChanged(*batch);
+  COFFRE_ASSIGN_OR_RETURN(RotatedKey out, rotate(p, std::move(cred), *batch));
   Status written = store_.Write(*batch);
   Invalidate();
   COFFRE_TRY(std::move(written));

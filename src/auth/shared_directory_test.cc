@@ -369,6 +369,30 @@ TEST_F(SharedDirectoryTest, ConcurrentSuspendAndUpdateKeepBoth) {
   }
 }
 
+// Two rotations of one service's key at once on two nodes: one current
+// key and no stray lookup entry, as on one node.
+TEST_F(SharedDirectoryTest, ConcurrentKeyRotationsLeaveOneKey) {
+  for (int round = 0; round < 10; ++round) {
+    const std::string name = "svc-" + std::to_string(round);
+    auto added = a_->Add({.name = name, .kind = Kind::kService, .role = "billing"});
+    ASSERT_TRUE(added);
+    Result<RotatedKey> ra = Fail(ErrorCode::kInternal, "not run"), rb = ra;
+    std::thread ta([&] { ra = a_->RotateApiKey(name, 0); });
+    std::thread tb([&] { rb = b_->RotateApiKey(name, 0); });
+    ta.join();
+    tb.join();
+    ASSERT_TRUE(ra && rb);
+    a_->PollChangesNow();
+    const int working = (a_->AuthenticateApiKey(ra->api_key) ? 1 : 0) +
+                        (a_->AuthenticateApiKey(rb->api_key) ? 1 : 0);
+    EXPECT_EQ(working, 1) << round;
+    EXPECT_FALSE(a_->AuthenticateApiKey(added->api_key));
+  }
+  size_t lookups = 0;
+  for (const auto& [k, v] : Dump()) lookups += k.starts_with("apikey/") ? 1 : 0;
+  EXPECT_EQ(lookups, 10u);
+}
+
 TEST_F(SharedDirectoryTest, AnEmbeddedStoreWritesNothingNew) {
   Open({}, /*shared=*/false);
   const std::string secret = AddHuman(*a_, "alice");
