@@ -892,6 +892,17 @@ Result<LoginResult> Directory::SharedUnregisteredAttempt(std::string_view name,
   return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
 }
 
+Result<std::optional<CredentialRecord>> Directory::OpenCredential(
+    std::string_view name, const std::optional<std::string>& sealed) {
+  if (!sealed) return std::optional<CredentialRecord>();
+  COFFRE_ASSIGN_OR_RETURN(auto plain,
+                          crypto::Open(pepper_, *sealed, internal::SealContext("credential", name),
+                                       Named("principal record", name)));
+  auto cred = internal::DecodeCredential(plain);
+  if (!cred) return Fail(ErrorCode::kDataLoss, Named("corrupt credential of principal", name));
+  return std::optional<CredentialRecord>(std::move(*cred));
+}
+
 Result<std::optional<CredentialRecord>> Directory::LoadCredential(std::string_view name) {
   COFFRE_ASSIGN_OR_RETURN(auto bytes, LoadSealed("credential", name));
   if (!bytes) return std::optional<CredentialRecord>();
@@ -975,6 +986,12 @@ Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t 
     // a TOTP step is accepted once across the cluster.
     COFFRE_TRY(store_.Transact([&](storage::Transaction& t) -> Status {
       COFFRE_TRY(t.Lock(LoginLockName(name)));
+      // The credential as stored now (a TOTP reset on another node may
+      // have replaced it since it was read above).
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_c,
+                              t.Get(storage::Space::kPrincipals, internal::CredentialKey(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto current, OpenCredential(name, sealed_c));
+      if (current && !current->password_hash.empty()) cred = std::move(current);
       COFFRE_ASSIGN_OR_RETURN(auto sealed,
                               t.Get(storage::Space::kPrincipals, internal::LockKey(name)));
       COFFRE_ASSIGN_OR_RETURN(LockRecord lock, OpenLock("lock", name, sealed));
@@ -1131,17 +1148,9 @@ Result<RotatedKey> Directory::RotateApiKey(std::string_view name, int64_t grace_
       if (sealed_p) {
         COFFRE_ASSIGN_OR_RETURN(p, OpenPrincipal(name, *sealed_p));
       }
-      std::optional<CredentialRecord> cred;
       COFFRE_ASSIGN_OR_RETURN(auto sealed_c,
                               t.Get(storage::Space::kPrincipals, internal::CredentialKey(name)));
-      if (sealed_c) {
-        COFFRE_ASSIGN_OR_RETURN(
-            auto plain, crypto::Open(pepper_, *sealed_c, internal::SealContext("credential", name),
-                                     Named("principal record", name)));
-        cred = internal::DecodeCredential(plain);
-        if (!cred)
-          return Fail(ErrorCode::kDataLoss, Named("corrupt credential of principal", name));
-      }
+      COFFRE_ASSIGN_OR_RETURN(auto cred, OpenCredential(name, sealed_c));
       COFFRE_ASSIGN_OR_RETURN(out, rotate(p, std::move(cred), t.batch()));
       return Ok();
     });
@@ -1167,6 +1176,36 @@ Result<TotpEnrolment> Directory::ResetTotp(std::string_view name, std::string_vi
   COFFRE_TRY(ValidateName(name));
   if (issuer.empty()) issuer = totp::kDefaultIssuer;
   COFFRE_TRY(totp::ValidateIssuer(issuer));
+  if (shared_) {
+    // Under the name's locks (a login's too: it may rewrite the credential
+    // with a rehashed password), reading the credential inside.
+    std::string secret;
+    COFFRE_TRY(store_.Transact([&](storage::Transaction& t) -> Status {
+      COFFRE_TRY(t.Lock(AdminLockName(name)));  // "a/" sorts before "l/"
+      COFFRE_TRY(t.Lock(LoginLockName(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_p,
+                              t.Get(storage::Space::kPrincipals, internal::PrincipalKey(name)));
+      if (!sealed_p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+      COFFRE_ASSIGN_OR_RETURN(Principal p, OpenPrincipal(name, *sealed_p));
+      if (p.kind != Kind::kHuman) {
+        return Fail(ErrorCode::kInvalidArgument, Named("principal", name) + " is a " +
+                                                     std::string(KindName(p.kind)) +
+                                                     ": only a human has a TOTP secret");
+      }
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_c,
+                              t.Get(storage::Space::kPrincipals, internal::CredentialKey(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto cred, OpenCredential(name, sealed_c));
+      if (!cred) {
+        return Fail(ErrorCode::kDataLoss, Named("no credential stored for principal", name));
+      }
+      cred->totp_secret = crypto::RandomString(totp::kSecretBytes);
+      secret = cred->totp_secret;
+      PutCredential(t.batch(), name, *cred);
+      return Ok();
+    }));
+    COFFRE_TRY(DropSessionsOf(name));
+    return TotpEnrolment{totp::Base32Encode(secret), totp::OtpauthUri(name, secret, issuer)};
+  }
   std::lock_guard lock(StripeFor(name));
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
   if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));

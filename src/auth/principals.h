@@ -321,6 +321,8 @@ class Directory {
                                           int64_t now, int64_t* retry_after_seconds,
                                           LoginNote& note);
   Result<std::optional<internal::CredentialRecord>> LoadCredential(std::string_view name);
+  Result<std::optional<internal::CredentialRecord>> OpenCredential(
+      std::string_view name, const std::optional<std::string>& sealed);
   void PutCredential(storage::WriteBatch& batch, std::string_view name,
                      const internal::CredentialRecord& cred);
   Status SetSuspended(std::string_view name, bool suspended);

@@ -393,6 +393,22 @@ TEST_F(SharedDirectoryTest, ConcurrentKeyRotationsLeaveOneKey) {
   EXPECT_EQ(lookups, 10u);
 }
 
+TEST_F(SharedDirectoryTest, ATotpResetOnOneNodeEndsSessionsAndTheOldSecretOnTheOther) {
+  const std::string secret = AddHuman(*a_, "alice");
+  auto login = b_->Login({"alice", kPassword, Code(secret), "192.0.2.1"});
+  ASSERT_TRUE(login);
+  auto reset = a_->ResetTotp("alice");
+  ASSERT_TRUE(reset) << reset.error().ToString();
+  EXPECT_FALSE(b_->AuthenticateSession(login->session_token));
+  clock_.Advance(30);
+  auto old = b_->Login({"alice", kPassword, Code(secret), "192.0.2.1"});
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.error().code, ErrorCode::kUnauthenticated);
+  auto fresh = totp::Base32Decode(reset->totp_secret_base32);
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(b_->Login({"alice", kPassword, Code(*fresh), "192.0.2.1"}));
+}
+
 TEST_F(SharedDirectoryTest, AnEmbeddedStoreWritesNothingNew) {
   Open({}, /*shared=*/false);
   const std::string secret = AddHuman(*a_, "alice");
