@@ -1,5 +1,6 @@
 #include "app/runtime.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 
@@ -72,6 +73,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
     COFFRE_ASSIGN_OR_RETURN(policy::Policy p,
                             policy::Policy::Parse(*text, v.schema(), "stored policy"));
     rt->policy_ = std::make_shared<const policy::Policy>(std::move(p));
+    rt->policy_text_ = std::move(*text);
   } else {
     // No policy loaded yet: one that denies everything.
     rt->policy_ = std::make_shared<const policy::Policy>(policy::Policy::DenyAll());
@@ -80,6 +82,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   // for it, nothing more (ADR 0025).
   const vault::Keyring& ring = v.keyring();
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle principals, v.Grant("auth", auth::kDirectorySpaces));
+  rt->shared_ = principals.shared();
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle creds,
                           v.Grant("credentials", credentials::kCredentialSpaces));
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle log, v.Grant("audit", audit::kAuditSpaces));
@@ -89,8 +92,10 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
                           v.Grant("retention", retention::kRetentionSpaces));
   COFFRE_ASSIGN_OR_RETURN(storage::SpaceHandle approvals,
                           v.Grant("approval", approval::kApprovalSpaces));
-  rt->directory_ = std::make_unique<auth::Directory>(principals, ring.api_key_hash_key(),
-                                                     ring.pepper(), *rt->clock_, o.password_params);
+  auth::DirectoryOptions diro;
+  diro.shared_poll_ms = o.shared_poll_ms;
+  rt->directory_ = std::make_unique<auth::Directory>(
+      principals, ring.api_key_hash_key(), ring.pepper(), *rt->clock_, o.password_params, diro);
   rt->credentials_ = std::make_unique<credentials::Credentials>(
       creds, ring.pepper(), ring.credential_token_key(), *rt->clock_, o.credential_options);
   audit::Options ao;
@@ -165,8 +170,42 @@ Runtime::~Runtime() {
 }
 
 std::shared_ptr<const policy::Policy> Runtime::policy() const {
+  if (shared_) PollPolicy();
   std::lock_guard lock(policy_mu_);
   return policy_;
+}
+
+void Runtime::PollPolicy() const {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t due = next_policy_poll_ms_.load(std::memory_order_relaxed);
+  if (now < due) return;
+  // One caller looks; the others keep the policy in force meanwhile.
+  if (!next_policy_poll_ms_.compare_exchange_strong(due, now + options_.shared_poll_ms)) return;
+  std::string before;
+  {
+    std::lock_guard lock(policy_mu_);
+    before = policy_text_;
+  }
+  auto text = vault_->GetConfig(kPolicyConfig);
+  if (!text) {
+    // The store cannot be read: requests fail on it anyway; look again at
+    // the next call.
+    next_policy_poll_ms_.store(0, std::memory_order_relaxed);
+    return;
+  }
+  if (!*text || **text == before) return;
+  auto parsed = policy::Policy::Parse(**text, vault_->schema(), "stored policy");
+  // A text this build cannot parse (another node's newer schema?) leaves
+  // the policy in force; it is looked at again at the next poll.
+  if (!parsed) return;
+  auto next = std::make_shared<const policy::Policy>(std::move(*parsed));
+  std::lock_guard lock(policy_mu_);
+  // A ReplacePolicy on this node since the read wins: its text is newer.
+  if (policy_text_ != before) return;
+  policy_ = std::move(next);
+  policy_text_ = std::move(**text);
 }
 
 Status Runtime::ReplacePolicy(const std::string& text) {
@@ -184,6 +223,7 @@ Status Runtime::ReplacePolicy(const std::string& text) {
   auto next = std::make_shared<const policy::Policy>(std::move(p));
   std::lock_guard lock(policy_mu_);
   policy_ = std::move(next);
+  policy_text_ = text;
   return Ok();
 }
 

@@ -12,9 +12,17 @@
 //
 // Thread-safety: every accessor is safe from many threads; the policy is
 // swapped atomically (readers keep the one they took).
+//
+// On a shared store (the nodes of a cluster, ADR 0043) other nodes may
+// load a policy or change principals: policy() reads the stored policy
+// again at most every `shared_poll_ms` (at the first call after that) and
+// puts it in force when its text changed, and the directory drops its
+// caches when another node changed principals, so both reach every node
+// within that bound (1 s by default) plus one request.
 // Ownership: the Runtime owns the vault, directory and audit log.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -81,6 +89,9 @@ struct RuntimeOptions {
   // this node, and the audit log writes this node's own chain
   // (docs/audit-cluster.md).
   std::string node_id;
+  // Shared stores only: how often, at most, this node looks for a policy
+  // or principals changed by another node (0: at every use, for tests).
+  int64_t shared_poll_ms = 1000;
 };
 
 class Runtime {
@@ -124,6 +135,9 @@ class Runtime {
 
  private:
   Runtime() = default;
+  // Shared stores: puts in force the stored policy if another node
+  // changed it, looking at most every shared_poll_ms.
+  void PollPolicy() const;
 
   RuntimeOptions options_;
   // A cluster node's lock, released last (after the store is closed).
@@ -143,7 +157,12 @@ class Runtime {
   std::unique_ptr<retention::Retention> retention_;  // borrows vault and audit
   std::unique_ptr<approval::Approvals> approvals_;
   mutable std::mutex policy_mu_;
-  std::shared_ptr<const policy::Policy> policy_;
+  mutable std::shared_ptr<const policy::Policy> policy_;
+  // Shared stores: the text of the policy in force (empty: none stored),
+  // and when to look at the stored one next (steady clock, ms).
+  bool shared_ = false;
+  mutable std::string policy_text_;
+  mutable std::atomic<int64_t> next_policy_poll_ms_{0};
   std::mutex tls_mu_;
   TlsReloader tls_reloader_;
 };

@@ -1,13 +1,17 @@
 #include "auth/principals.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "auth/internal/records.h"
 #include "auth/internal/session_table.h"
 #include "auth/internal/source_throttle.h"
+#include "auth/internal/stored_sessions.h"
+#include "auth/internal/stored_throttle.h"
 #include "auth/internal/tokens.h"
 #include "auth/password_policy.h"
 #include "auth/totp.h"
+#include "common/bytes.h"
 #include "common/utf8.h"
 #include "crypto/tls_material.h"
 
@@ -28,6 +32,22 @@ std::string PairKey(std::string_view name, std::string_view source) {
   return NamePrefix(name).append(source);
 }
 constexpr std::string_view kInvalidApiKey = "invalid API key";
+
+// Shared stores (ADR 0043): the key of the change mark, and the names of
+// the Transact locks. A login takes "l/" + the name's hash (a name may be
+// anything a client typed); principal changes take "a/NAME" (then "l/..."
+// when both, in sorted order).
+constexpr std::string_view kChangeKey = "change";
+std::string LoginLockName(std::string_view name) {
+  return std::string("l/").append(ToHex(crypto::Hash(name)));
+}
+std::string AdminLockName(std::string_view name) { return std::string("a/").append(name); }
+
+int64_t SteadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
@@ -119,7 +139,119 @@ Directory::Directory(storage::SpaceHandle store, const crypto::SecretKey& api_ke
                                                            options.source_throttle_refill_seconds,
                                                            options.throttle_max_sources)),
       pair_throttle_(std::make_unique<internal::SourceThrottle>(
-          options.throttle_burst, options.throttle_refill_seconds, options.throttle_max_pairs)) {}
+          options.throttle_burst, options.throttle_refill_seconds, options.throttle_max_pairs)),
+      shared_(store.shared()) {
+  if (shared_) {
+    stored_sessions_ = std::make_unique<internal::StoredSessions>(
+        store_, pepper_,
+        internal::SessionLimits{options.session_idle_seconds, options.session_absolute_seconds,
+                                options.max_sessions, options.max_sessions_per_principal});
+    stored_throttle_ = std::make_unique<internal::StoredThrottle>(
+        store_, "ts/", options.source_throttle_burst, options.source_throttle_refill_seconds);
+    stored_pair_throttle_ = std::make_unique<internal::StoredThrottle>(
+        store_, "tp/", options.throttle_burst, options.throttle_refill_seconds);
+  }
+}
+
+void Directory::MarkChanged(storage::WriteBatch& batch) {
+  if (shared_) batch.Put(storage::Space::kPrincipals, kChangeKey, crypto::RandomString(16));
+}
+
+void Directory::PollChanges() {
+  if (!shared_) return;
+  const int64_t now = SteadyMillis();
+  int64_t due = next_poll_ms_.load(std::memory_order_relaxed);
+  if (now < due) return;
+  // One thread looks; the others go on with the caches meanwhile.
+  if (!next_poll_ms_.compare_exchange_strong(due, now + options_.shared_poll_ms)) return;
+  PollChangesNow();
+}
+
+void Directory::PollChangesNow() {
+  if (!shared_) return;
+  auto mark = store_.Get(storage::Space::kPrincipals, kChangeKey);
+  std::lock_guard lock(cache_mu_);
+  if (!mark) {
+    // The store cannot be read: serve nothing from the caches (the reads
+    // that follow fail as the store does) and look again at the next use.
+    next_poll_ms_.store(0, std::memory_order_relaxed);
+  } else if (*mark == seen_change_) {
+    return;
+  } else {
+    seen_change_ = std::move(*mark);
+  }
+  ++cache_generation_;
+  cached_principals_.clear();
+  cached_key_names_.clear();
+}
+
+std::string Directory::UnregisteredLockKey(std::string_view name) const {
+  // Keyed: the name may be a password typed in the wrong field, and the
+  // key must not let whoever reads the store test guesses of it.
+  return std::string("ul/").append(
+      ToHex(crypto::KeyedHash(api_key_hash_key_, std::string("login-name:").append(name))));
+}
+
+Result<LockRecord> Directory::OpenLock(std::string_view record, std::string_view owner,
+                                       const std::optional<std::string>& sealed) {
+  if (!sealed) return LockRecord{};
+  COFFRE_ASSIGN_OR_RETURN(
+      auto plain,
+      crypto::Open(pepper_, *sealed, internal::SealContext(record, owner), "lockout state"));
+  auto decoded = internal::DecodeLock(plain);
+  if (!decoded) return Fail(ErrorCode::kDataLoss, "corrupt lockout state");
+  return *decoded;
+}
+
+namespace {
+// The stored throttles' keys: keyed digests (neither a typed name nor an
+// address reaches the store), the name's first in a (name, source) key so
+// that an unlock forgets its keys by prefix.
+std::string StoredSourceKey(const crypto::SecretKey& k, std::string_view source) {
+  return ToHex(crypto::KeyedHash(k, std::string("login-source:").append(source)).substr(0, 16));
+}
+std::string StoredNamePrefix(const crypto::SecretKey& k, std::string_view name) {
+  return ToHex(crypto::KeyedHash(k, std::string("login-name:").append(name)).substr(0, 16))
+      .append("/");
+}
+}  // namespace
+
+std::string Directory::ThrottleKey(std::string_view name, std::string_view source) const {
+  if (!shared_) return PairKey(name, source);
+  return StoredNamePrefix(api_key_hash_key_, name)
+      .append(StoredSourceKey(api_key_hash_key_, source));
+}
+
+Result<int64_t> Directory::Admit(std::string_view key, int64_t now, bool pair) {
+  if (!shared_) return (pair ? pair_throttle_ : throttle_)->Admit(key, now);
+  if (pair) return stored_pair_throttle_->Admit(key, now);
+  return stored_throttle_->Admit(StoredSourceKey(api_key_hash_key_, key), now);
+}
+
+void Directory::Refund(std::string_view key, int64_t now, bool pair) {
+  if (!shared_) {
+    (pair ? pair_throttle_ : throttle_)->Refund(key);
+    return;
+  }
+  // A refund that cannot be written leaves the charge: the client waits
+  // longer, nothing more.
+  if (pair) {
+    (void)stored_pair_throttle_->Refund(key, now);
+  } else {
+    (void)stored_throttle_->Refund(StoredSourceKey(api_key_hash_key_, key), now);
+  }
+}
+
+Result<internal::NewSession> Directory::CreateSession(std::string_view name, int64_t now) {
+  if (shared_) return stored_sessions_->Create(name, now);
+  return sessions_->Create(name, now);
+}
+
+Status Directory::DropSessionsOf(std::string_view name) {
+  if (shared_) return stored_sessions_->DropPrincipal(name);
+  sessions_->DropPrincipal(name);
+  return Ok();
+}
 
 Directory::~Directory() = default;
 
@@ -162,6 +294,7 @@ Result<std::optional<std::string>> Directory::LoadSealed(std::string_view record
 }
 
 Result<std::optional<Principal>> Directory::LoadPrincipal(std::string_view name) {
+  PollChanges();
   uint64_t generation;
   {
     std::lock_guard lock(cache_mu_);
@@ -176,6 +309,15 @@ Result<std::optional<Principal>> Directory::LoadPrincipal(std::string_view name)
   if (!p) return Fail(ErrorCode::kDataLoss, Named("corrupt record of principal", name));
   CacheIfCurrent(cached_principals_, std::string(name), *p, generation);
   return std::optional<Principal>(std::move(*p));
+}
+
+Result<Principal> Directory::OpenPrincipal(std::string_view name, std::string_view sealed) {
+  COFFRE_ASSIGN_OR_RETURN(auto plain,
+                          crypto::Open(pepper_, sealed, internal::SealContext("principal", name),
+                                       Named("principal record", name)));
+  auto p = internal::DecodePrincipal(name, plain);
+  if (!p) return Fail(ErrorCode::kDataLoss, Named("corrupt record of principal", name));
+  return std::move(*p);
 }
 
 template <class V>
@@ -257,6 +399,58 @@ Result<AddResult> Directory::Add(const NewPrincipal& spec) {
   // (Remove deletes it; this guards against older data).
   batch->Delete(storage::Space::kPrincipals, internal::LockKey(p.name));
 
+  if (shared_) {
+    // The same writes in one transaction under the name's locks, so that
+    // two nodes adding the same name give one principal and one
+    // kAlreadyExists, and a lock counted while the name was unknown (on any
+    // node) carries over exactly.
+    auto fill = [&](storage::WriteBatch& b) {
+      if (spec.kind == Kind::kService) {
+        b.Put(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred.api_key_hash),
+              crypto::Seal(pepper_, internal::EncodeApiKeyLookup({p.name, 0}),
+                           internal::SealContext("apikey", cred.api_key_hash)));
+      }
+      b.Put(storage::Space::kPrincipals, internal::PrincipalKey(p.name),
+            crypto::Seal(pepper_, internal::EncodePrincipal(p),
+                         internal::SealContext("principal", p.name)));
+      if (spec.kind != Kind::kUser) {
+        b.Put(storage::Space::kPrincipals, internal::CredentialKey(p.name),
+              crypto::Seal(pepper_, internal::EncodeCredential(cred),
+                           internal::SealContext("credential", p.name)));
+      }
+      b.Delete(storage::Space::kPrincipals, internal::LockKey(p.name));
+    };
+    const std::string ul = UnregisteredLockKey(p.name);
+    Status done = store_.Transact([&](storage::Transaction& t) -> Status {
+      COFFRE_TRY(t.Lock(AdminLockName(p.name)));  // "a/" sorts before "l/"
+      COFFRE_TRY(t.Lock(LoginLockName(p.name)));
+      COFFRE_ASSIGN_OR_RETURN(auto existing,
+                              t.Get(storage::Space::kPrincipals, internal::PrincipalKey(p.name)));
+      if (existing) {
+        return Fail(ErrorCode::kAlreadyExists, Named("principal already exists:", p.name));
+      }
+      fill(t.batch());
+      if (!spec.certificate.empty()) {
+        COFFRE_TRY(PutCertBinding(t.batch(), p.name, spec.certificate));
+      }
+      if (spec.kind == Kind::kHuman) {
+        COFFRE_ASSIGN_OR_RETURN(auto sealed, t.Get(storage::Space::kPrincipals, ul));
+        if (sealed) {
+          COFFRE_ASSIGN_OR_RETURN(LockRecord carried, OpenLock("ulock", ul, sealed));
+          t.batch().Put(storage::Space::kPrincipals, internal::LockKey(p.name),
+                        crypto::Seal(pepper_, internal::EncodeLock(carried),
+                                     internal::SealContext("lock", p.name)));
+          t.batch().Delete(storage::Space::kPrincipals, ul);
+        }
+      }
+      MarkChanged(t.batch());
+      return Ok();
+    });
+    Invalidate();  // also after a failure: the outcome may be unknown
+    COFFRE_TRY(std::move(done));
+    return result;
+  }
+
   std::lock_guard lock(StripeFor(p.name));
   COFFRE_ASSIGN_OR_RETURN(auto existing,
                           store_.Get(storage::Space::kPrincipals, internal::PrincipalKey(p.name)));
@@ -331,6 +525,28 @@ Result<Principal> Directory::GetUser(std::string_view name) {
 
 Status Directory::SetSuspended(std::string_view name, bool suspended) {
   COFFRE_TRY(ValidateName(name));
+  if (shared_) {
+    // Read and written under the name's lock in the store: a concurrent
+    // update on another node cannot write back the state before.
+    Status done = store_.Transact([&](storage::Transaction& t) -> Status {
+      COFFRE_TRY(t.Lock(AdminLockName(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto sealed,
+                              t.Get(storage::Space::kPrincipals, internal::PrincipalKey(name)));
+      if (!sealed) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+      COFFRE_ASSIGN_OR_RETURN(auto p, OpenPrincipal(name, *sealed));
+      if (p.suspended == suspended) return Ok();
+      p.suspended = suspended;
+      t.batch().Put(storage::Space::kPrincipals, internal::PrincipalKey(name),
+                    crypto::Seal(pepper_, internal::EncodePrincipal(p),
+                                 internal::SealContext("principal", name)));
+      MarkChanged(t.batch());
+      return Ok();
+    });
+    Invalidate();
+    COFFRE_TRY(std::move(done));
+    if (suspended) COFFRE_TRY(DropSessionsOf(name));
+    return Ok();
+  }
   std::lock_guard lock(StripeFor(name));
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
   if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
@@ -388,10 +604,22 @@ Status Directory::Remove(std::string_view name) {
     COFFRE_ASSIGN_OR_RETURN(auto lock_bytes, LoadSealed("lock", name));
     if (lock_bytes) carried = internal::DecodeLock(*lock_bytes);
   }
+  if (shared_) {
+    // The count goes on in the store, as any unknown name's.
+    if (carried && (carried->failures > 0 || carried->locked_until > 0)) {
+      carried->last_step = -1;
+      const std::string ul = UnregisteredLockKey(name);
+      batch->Put(storage::Space::kPrincipals, ul,
+                 crypto::Seal(pepper_, internal::EncodeLock(*carried),
+                              internal::SealContext("ulock", ul)));
+    }
+    carried.reset();
+    MarkChanged(*batch);
+  }
   Status written = store_.Write(*batch);
   Invalidate();
   COFFRE_TRY(std::move(written));
-  sessions_->DropPrincipal(name);
+  COFFRE_TRY(DropSessionsOf(name));
   if (carried && (carried->failures > 0 || carried->locked_until > 0)) {
     carried->last_step = -1;
     std::lock_guard memory(unregistered_mu_);
@@ -408,6 +636,7 @@ Result<Principal> Directory::AuthenticateApiKey(std::string_view key) {
   }
   // The lookup is by keyed hash: no comparison of secrets, no scan.
   const std::string key_hash = crypto::KeyedHash(api_key_hash_key_, key);
+  PollChanges();
   std::string name;
   int64_t expires_at = 0;
   uint64_t generation;
@@ -536,15 +765,19 @@ Result<LoginResult> Directory::Login(const LoginRequest& request, int64_t* retry
   // source's bound is high (a NAT or a proxy holds many people); the
   // (name, source) bound is the tight one, so failures under one name do
   // not shut out the others behind the same address.
-  if (const int64_t wait = throttle_->Admit(request.source, now); wait > 0) {
-    retry_after = wait;
+  // (On a shared store, each step is a transaction in the store.)
+  COFFRE_ASSIGN_OR_RETURN(const int64_t source_wait, Admit(request.source, now, false));
+  if (source_wait > 0) {
+    retry_after = source_wait;
     note.refusal = "throttled (source)";
     return Fail(ErrorCode::kResourceExhausted, "too many failed logins from this source");
   }
-  const std::string pair = PairKey(request.name, request.source);
-  if (const int64_t wait = pair_throttle_->Admit(pair, now); wait > 0) {
-    throttle_->Refund(request.source);  // not an attempt: nothing was checked
-    retry_after = wait;
+  const std::string pair = ThrottleKey(request.name, request.source);
+  auto pair_wait = Admit(pair, now, true);
+  if (!pair_wait || *pair_wait > 0) {
+    Refund(request.source, now, false);  // not an attempt: nothing was checked
+    if (!pair_wait) return Fail(std::move(pair_wait).error());
+    retry_after = *pair_wait;
     note.refusal = "throttled (name, source)";
     return Fail(ErrorCode::kResourceExhausted, "too many failed logins from this source");
   }
@@ -553,8 +786,8 @@ Result<LoginResult> Directory::Login(const LoginRequest& request, int64_t* retry
   // max_concurrent_hashes x the parameters' memory and no waiting worker.
   HashSlot slot(hash_slots_);
   if (!slot.held()) {
-    throttle_->Refund(request.source);  // not an attempt: nothing was checked
-    pair_throttle_->Refund(pair);
+    Refund(request.source, now, false);  // not an attempt: nothing was checked
+    Refund(pair, now, true);
     retry_after = 1;
     note.refusal = "busy";
     return Fail(ErrorCode::kResourceExhausted, "too many logins in progress; retry shortly");
@@ -567,8 +800,8 @@ Result<LoginResult> Directory::Login(const LoginRequest& request, int64_t* retry
   std::lock_guard lock(StripeFor(request.name));
   auto result = LoginLocked(request, now, &retry_after, note);
   if (result) {
-    throttle_->Refund(request.source);
-    pair_throttle_->Refund(pair);
+    Refund(request.source, now, false);
+    Refund(pair, now, true);
   }
   return result;
 }
@@ -623,6 +856,53 @@ Result<LoginResult> Directory::UnregisteredAttempt(std::string_view name, std::s
   return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
 }
 
+Result<LoginResult> Directory::SharedUnregisteredAttempt(std::string_view name,
+                                                         std::string_view password, int64_t now,
+                                                         int64_t* retry_after, LoginNote& note) {
+  // UnregisteredAttempt's rule with the count in the store, under the
+  // name's login lock (the one a human's login takes). Every name writes on
+  // a failure, so the writes do not tell real names apart either.
+  const std::string key = UnregisteredLockKey(name);
+  bool locked = false;
+  COFFRE_TRY(store_.Transact([&](storage::Transaction& t) -> Status {
+    COFFRE_TRY(t.Lock(LoginLockName(name)));
+    COFFRE_ASSIGN_OR_RETURN(auto sealed, t.Get(storage::Space::kPrincipals, key));
+    COFFRE_ASSIGN_OR_RETURN(LockRecord l, OpenLock("ulock", key, sealed));
+    locked = l.locked_until > now;
+    if (locked) {
+      *retry_after = l.locked_until - now;
+      return Ok();
+    }
+    BurnDummyVerify(password);
+    l.locked_until = 0;
+    if (++l.failures >= options_.lockout_failures) {
+      l.failures = 0;
+      l.locked_until = now + options_.lockout_seconds;
+    }
+    t.batch().Put(
+        storage::Space::kPrincipals, key,
+        crypto::Seal(pepper_, internal::EncodeLock(l), internal::SealContext("ulock", key)));
+    return Ok();
+  }));
+  if (locked) {
+    note.refusal = "locked";
+    return Fail(ErrorCode::kResourceExhausted, "account locked after repeated failed logins");
+  }
+  note.refusal = kInvalidCredentials;
+  return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
+}
+
+Result<std::optional<CredentialRecord>> Directory::OpenCredential(
+    std::string_view name, const std::optional<std::string>& sealed) {
+  if (!sealed) return std::optional<CredentialRecord>();
+  COFFRE_ASSIGN_OR_RETURN(auto plain,
+                          crypto::Open(pepper_, *sealed, internal::SealContext("credential", name),
+                                       Named("principal record", name)));
+  auto cred = internal::DecodeCredential(plain);
+  if (!cred) return Fail(ErrorCode::kDataLoss, Named("corrupt credential of principal", name));
+  return std::optional<CredentialRecord>(std::move(*cred));
+}
+
 Result<std::optional<CredentialRecord>> Directory::LoadCredential(std::string_view name) {
   COFFRE_ASSIGN_OR_RETURN(auto bytes, LoadSealed("credential", name));
   if (!bytes) return std::optional<CredentialRecord>();
@@ -641,7 +921,18 @@ void Directory::PutCredential(storage::WriteBatch& batch, std::string_view name,
 Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t now,
                                            int64_t* retry_after, LoginNote& note) {
   const std::string_view name = request.name;
-  COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
+  std::optional<Principal> p;
+  if (shared_) {
+    // As stored now, not as cached: a suspension made on another node a
+    // moment ago refuses this login.
+    COFFRE_ASSIGN_OR_RETURN(auto bytes, LoadSealed("principal", name));
+    if (bytes) {
+      p = internal::DecodePrincipal(name, *bytes);
+      if (!p) return Fail(ErrorCode::kDataLoss, Named("corrupt record of principal", name));
+    }
+  } else {
+    COFFRE_ASSIGN_OR_RETURN(p, LoadPrincipal(name));
+  }
   note.registered = p.has_value();
   note.end_user = p && p->kind == Kind::kUser;
   std::optional<CredentialRecord> cred;
@@ -649,54 +940,86 @@ Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t 
     COFFRE_ASSIGN_OR_RETURN(cred, LoadCredential(name));
   }
   if (!cred || cred->password_hash.empty()) {
+    if (shared_) return SharedUnregisteredAttempt(name, request.password, now, retry_after, note);
     return UnregisteredAttempt(name, request.password, now, retry_after, note);
   }
 
-  LockRecord lock;
-  COFFRE_ASSIGN_OR_RETURN(auto lock_bytes, LoadSealed("lock", name));
-  if (lock_bytes) {
-    auto decoded = internal::DecodeLock(*lock_bytes);
-    if (!decoded)
-      return Fail(ErrorCode::kDataLoss, Named("corrupt lockout state of principal", name));
-    lock = *decoded;
+  bool ok = false;
+  bool locked = false;
+  // One attempt against `lock`, its new state and any rehash put in `batch`.
+  auto attempt = [&](LockRecord& lock, storage::WriteBatch& batch) {
+    ok = false;
+    locked = lock.locked_until > now;
+    if (locked) {
+      *retry_after = lock.locked_until - now;
+      return;
+    }
+    lock.locked_until = 0;
+    // Both factors are always checked: the answer and its cost do not say
+    // which one was wrong.
+    const bool password_ok = crypto::VerifyPassword(cred->password_hash, request.password);
+    const auto step = totp::Verify(cred->totp_secret, request.totp, now, lock.last_step);
+    ok = password_ok && step.has_value();
+    if (ok) {
+      lock.failures = 0;
+      lock.last_step = *step;
+      if (crypto::PasswordNeedsRehash(cred->password_hash, params_)) {
+        auto rehashed = crypto::HashPassword(request.password, params_);
+        if (rehashed) {
+          CredentialRecord updated = *cred;
+          updated.password_hash = std::move(*rehashed);
+          PutCredential(batch, name, updated);
+        }
+      }
+    } else if (++lock.failures >= options_.lockout_failures) {
+      lock.failures = 0;
+      lock.locked_until = now + options_.lockout_seconds;
+    }
+    batch.Put(
+        storage::Space::kPrincipals, internal::LockKey(name),
+        crypto::Seal(pepper_, internal::EncodeLock(lock), internal::SealContext("lock", name)));
+  };
+
+  if (shared_) {
+    // The lock read, checked and written in one transaction under the
+    // name's lock: guesses spread over every node are counted exactly, and
+    // a TOTP step is accepted once across the cluster.
+    COFFRE_TRY(store_.Transact([&](storage::Transaction& t) -> Status {
+      COFFRE_TRY(t.Lock(LoginLockName(name)));
+      // The credential as stored now (a TOTP reset on another node may
+      // have replaced it since it was read above).
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_c,
+                              t.Get(storage::Space::kPrincipals, internal::CredentialKey(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto current, OpenCredential(name, sealed_c));
+      if (current && !current->password_hash.empty()) cred = std::move(current);
+      COFFRE_ASSIGN_OR_RETURN(auto sealed,
+                              t.Get(storage::Space::kPrincipals, internal::LockKey(name)));
+      COFFRE_ASSIGN_OR_RETURN(LockRecord lock, OpenLock("lock", name, sealed));
+      attempt(lock, t.batch());
+      return Ok();  // locked: nothing in the batch
+    }));
+  } else {
+    LockRecord lock;
+    COFFRE_ASSIGN_OR_RETURN(auto lock_bytes, LoadSealed("lock", name));
+    if (lock_bytes) {
+      auto decoded = internal::DecodeLock(*lock_bytes);
+      if (!decoded)
+        return Fail(ErrorCode::kDataLoss, Named("corrupt lockout state of principal", name));
+      lock = *decoded;
+    }
+    auto batch = store_.NewBatch();
+    attempt(lock, *batch);
+    // A success is synced: it records the TOTP step, which must never be
+    // accepted twice. A failure is not: an unknown name writes nothing, and a
+    // synced write only for real names would time them apart (ADR 0017). The
+    // count still survives a restart of the process; a power loss may forget
+    // the last failures, which gives back at most a lock's worth of guesses.
+    if (!locked) COFFRE_TRY(store_.Write(*batch, /*sync=*/ok));
   }
-  if (lock.locked_until > now) {
-    *retry_after = lock.locked_until - now;
+  if (locked) {
     note.refusal = "locked";
     return Fail(ErrorCode::kResourceExhausted, "account locked after repeated failed logins");
   }
-  lock.locked_until = 0;
-
-  // Both factors are always checked: the answer and its cost do not say
-  // which one was wrong.
-  const bool password_ok = crypto::VerifyPassword(cred->password_hash, request.password);
-  const auto step = totp::Verify(cred->totp_secret, request.totp, now, lock.last_step);
-
-  auto batch = store_.NewBatch();
-  const bool ok = password_ok && step.has_value();
-  if (ok) {
-    lock.failures = 0;
-    lock.last_step = *step;
-    if (crypto::PasswordNeedsRehash(cred->password_hash, params_)) {
-      auto rehashed = crypto::HashPassword(request.password, params_);
-      if (rehashed) {
-        cred->password_hash = std::move(*rehashed);
-        PutCredential(*batch, name, *cred);
-      }
-    }
-  } else if (++lock.failures >= options_.lockout_failures) {
-    lock.failures = 0;
-    lock.locked_until = now + options_.lockout_seconds;
-  }
-  batch->Put(
-      storage::Space::kPrincipals, internal::LockKey(name),
-      crypto::Seal(pepper_, internal::EncodeLock(lock), internal::SealContext("lock", name)));
-  // A success is synced: it records the TOTP step, which must never be
-  // accepted twice. A failure is not: an unknown name writes nothing, and a
-  // synced write only for real names would time them apart (ADR 0017). The
-  // count still survives a restart of the process; a power loss may forget
-  // the last failures, which gives back at most a lock's worth of guesses.
-  COFFRE_TRY(store_.Write(*batch, /*sync=*/ok));
   if (!ok) {
     note.refusal = kInvalidCredentials;
     return Fail(ErrorCode::kUnauthenticated, std::string(kInvalidCredentials));
@@ -707,7 +1030,7 @@ Result<LoginResult> Directory::LoginLocked(const LoginRequest& request, int64_t 
     return Fail(ErrorCode::kPermissionDenied, Named("suspended principal", name));
   }
 
-  COFFRE_ASSIGN_OR_RETURN(auto session, sessions_->Create(name, now));
+  COFFRE_ASSIGN_OR_RETURN(auto session, CreateSession(name, now));
   return LoginResult{std::move(session.token), session.expires_at, std::move(*p)};
 }
 
@@ -718,19 +1041,44 @@ Result<Principal> Directory::Update(std::string_view name, const PrincipalUpdate
   }
   if (update.role) COFFRE_TRY(ValidateRole(*update.role));
   for (const auto& [k, v] : update.set_attrs) COFFRE_TRY(ValidateAttribute(k, v));
+  auto apply = [&](Principal& q) -> Status {
+    for (const std::string& k : update.remove_attrs) {
+      if (update.set_attrs.contains(k)) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    Named("attribute", k) + " is both set and removed");
+      }
+      if (q.attrs.erase(k) == 0) {
+        return Fail(ErrorCode::kNotFound, Named("principal", name) + " has no attribute " + k);
+      }
+    }
+    for (const auto& [k, v] : update.set_attrs) q.attrs[k] = v;
+    if (update.role) q.role = *update.role;
+    return Ok();
+  };
+  if (shared_) {
+    // Read and written under the name's lock in the store (see SetSuspended).
+    Principal out;
+    Status done = store_.Transact([&](storage::Transaction& t) -> Status {
+      COFFRE_TRY(t.Lock(AdminLockName(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto sealed,
+                              t.Get(storage::Space::kPrincipals, internal::PrincipalKey(name)));
+      if (!sealed) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+      COFFRE_ASSIGN_OR_RETURN(out, OpenPrincipal(name, *sealed));
+      COFFRE_TRY(apply(out));
+      t.batch().Put(storage::Space::kPrincipals, internal::PrincipalKey(name),
+                    crypto::Seal(pepper_, internal::EncodePrincipal(out),
+                                 internal::SealContext("principal", name)));
+      MarkChanged(t.batch());
+      return Ok();
+    });
+    Invalidate();
+    COFFRE_TRY(std::move(done));
+    return out;
+  }
   std::lock_guard lock(StripeFor(name));
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
   if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
-  for (const std::string& k : update.remove_attrs) {
-    if (update.set_attrs.contains(k)) {
-      return Fail(ErrorCode::kInvalidArgument, Named("attribute", k) + " is both set and removed");
-    }
-    if (p->attrs.erase(k) == 0) {
-      return Fail(ErrorCode::kNotFound, Named("principal", name) + " has no attribute " + k);
-    }
-  }
-  for (const auto& [k, v] : update.set_attrs) p->attrs[k] = v;
-  if (update.role) p->role = *update.role;
+  COFFRE_TRY(apply(*p));
   auto batch = store_.NewBatch();
   batch->Put(storage::Space::kPrincipals, internal::PrincipalKey(name),
              crypto::Seal(pepper_, internal::EncodePrincipal(*p),
@@ -746,46 +1094,78 @@ Result<RotatedKey> Directory::RotateApiKey(std::string_view name, int64_t grace_
   if (grace_seconds < 0 || grace_seconds > kMaxGraceSeconds) {
     return Fail(ErrorCode::kInvalidArgument, "grace must be from 0 to 7 days");
   }
+  const int64_t now = clock_.NowUnixSeconds();
+  // The rotation of `p`'s credential `cred`, its writes put in `batch`.
+  auto rotate = [&](const std::optional<Principal>& p, std::optional<CredentialRecord> cred,
+                    storage::WriteBatch& batch) -> Result<RotatedKey> {
+    if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+    if (p->kind != Kind::kService) {
+      return Fail(ErrorCode::kInvalidArgument, Named("principal", name) + " is a " +
+                                                   std::string(KindName(p->kind)) +
+                                                   ": only a service has an API key");
+    }
+    if (!cred || cred->api_key_hash.empty()) {
+      return Fail(ErrorCode::kDataLoss, Named("no API key stored for principal", name));
+    }
+    // One old key at most: a key kept by an earlier rotation stops now.
+    if (!cred->previous_api_key_hash.empty()) {
+      batch.Delete(storage::Space::kPrincipals,
+                   internal::ApiKeyLookupKey(cred->previous_api_key_hash));
+    }
+    RotatedKey out;
+    if (grace_seconds > 0) {
+      out.previous_valid_until = now + grace_seconds;
+      cred->previous_api_key_hash = cred->api_key_hash;
+      cred->previous_expires_at = out.previous_valid_until;
+      batch.Put(
+          storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
+          crypto::Seal(pepper_,
+                       internal::EncodeApiKeyLookup({std::string(name), out.previous_valid_until}),
+                       internal::SealContext("apikey", cred->api_key_hash)));
+    } else {
+      batch.Delete(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash));
+      cred->previous_api_key_hash.clear();
+      cred->previous_expires_at = 0;
+    }
+    out.api_key = internal::NewToken(internal::kApiKeyPrefix);
+    cred->api_key_hash = crypto::KeyedHash(api_key_hash_key_, out.api_key);
+    batch.Put(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
+              crypto::Seal(pepper_, internal::EncodeApiKeyLookup({std::string(name), 0}),
+                           internal::SealContext("apikey", cred->api_key_hash)));
+    PutCredential(batch, name, *cred);
+    MarkChanged(batch);
+    return out;
+  };
+  if (shared_) {
+    // Read and written under the name's lock in the store: two rotations
+    // on two nodes leave one key and one previous key, as on one node.
+    RotatedKey out;
+    Status done = store_.Transact([&](storage::Transaction& t) -> Status {
+      COFFRE_TRY(t.Lock(AdminLockName(name)));
+      std::optional<Principal> p;
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_p,
+                              t.Get(storage::Space::kPrincipals, internal::PrincipalKey(name)));
+      if (sealed_p) {
+        COFFRE_ASSIGN_OR_RETURN(p, OpenPrincipal(name, *sealed_p));
+      }
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_c,
+                              t.Get(storage::Space::kPrincipals, internal::CredentialKey(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto cred, OpenCredential(name, sealed_c));
+      COFFRE_ASSIGN_OR_RETURN(out, rotate(p, std::move(cred), t.batch()));
+      return Ok();
+    });
+    Invalidate();
+    COFFRE_TRY(std::move(done));
+    return out;
+  }
   std::lock_guard lock(StripeFor(name));
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
-  if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
-  if (p->kind != Kind::kService) {
-    return Fail(ErrorCode::kInvalidArgument, Named("principal", name) + " is a " +
-                                                 std::string(KindName(p->kind)) +
-                                                 ": only a service has an API key");
+  std::optional<CredentialRecord> cred;
+  if (p && p->kind == Kind::kService) {
+    COFFRE_ASSIGN_OR_RETURN(cred, LoadCredential(name));
   }
-  COFFRE_ASSIGN_OR_RETURN(auto cred, LoadCredential(name));
-  if (!cred || cred->api_key_hash.empty()) {
-    return Fail(ErrorCode::kDataLoss, Named("no API key stored for principal", name));
-  }
-  const int64_t now = clock_.NowUnixSeconds();
   auto batch = store_.NewBatch();
-  // One old key at most: a key kept by an earlier rotation stops now.
-  if (!cred->previous_api_key_hash.empty()) {
-    batch->Delete(storage::Space::kPrincipals,
-                  internal::ApiKeyLookupKey(cred->previous_api_key_hash));
-  }
-  RotatedKey out;
-  if (grace_seconds > 0) {
-    out.previous_valid_until = now + grace_seconds;
-    cred->previous_api_key_hash = cred->api_key_hash;
-    cred->previous_expires_at = out.previous_valid_until;
-    batch->Put(
-        storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
-        crypto::Seal(pepper_,
-                     internal::EncodeApiKeyLookup({std::string(name), out.previous_valid_until}),
-                     internal::SealContext("apikey", cred->api_key_hash)));
-  } else {
-    batch->Delete(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash));
-    cred->previous_api_key_hash.clear();
-    cred->previous_expires_at = 0;
-  }
-  out.api_key = internal::NewToken(internal::kApiKeyPrefix);
-  cred->api_key_hash = crypto::KeyedHash(api_key_hash_key_, out.api_key);
-  batch->Put(storage::Space::kPrincipals, internal::ApiKeyLookupKey(cred->api_key_hash),
-             crypto::Seal(pepper_, internal::EncodeApiKeyLookup({std::string(name), 0}),
-                          internal::SealContext("apikey", cred->api_key_hash)));
-  PutCredential(*batch, name, *cred);
+  COFFRE_ASSIGN_OR_RETURN(RotatedKey out, rotate(p, std::move(cred), *batch));
   Status written = store_.Write(*batch);
   Invalidate();
   COFFRE_TRY(std::move(written));
@@ -796,6 +1176,36 @@ Result<TotpEnrolment> Directory::ResetTotp(std::string_view name, std::string_vi
   COFFRE_TRY(ValidateName(name));
   if (issuer.empty()) issuer = totp::kDefaultIssuer;
   COFFRE_TRY(totp::ValidateIssuer(issuer));
+  if (shared_) {
+    // Under the name's locks (a login's too: it may rewrite the credential
+    // with a rehashed password), reading the credential inside.
+    std::string secret;
+    COFFRE_TRY(store_.Transact([&](storage::Transaction& t) -> Status {
+      COFFRE_TRY(t.Lock(AdminLockName(name)));  // "a/" sorts before "l/"
+      COFFRE_TRY(t.Lock(LoginLockName(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_p,
+                              t.Get(storage::Space::kPrincipals, internal::PrincipalKey(name)));
+      if (!sealed_p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
+      COFFRE_ASSIGN_OR_RETURN(Principal p, OpenPrincipal(name, *sealed_p));
+      if (p.kind != Kind::kHuman) {
+        return Fail(ErrorCode::kInvalidArgument, Named("principal", name) + " is a " +
+                                                     std::string(KindName(p.kind)) +
+                                                     ": only a human has a TOTP secret");
+      }
+      COFFRE_ASSIGN_OR_RETURN(auto sealed_c,
+                              t.Get(storage::Space::kPrincipals, internal::CredentialKey(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto cred, OpenCredential(name, sealed_c));
+      if (!cred) {
+        return Fail(ErrorCode::kDataLoss, Named("no credential stored for principal", name));
+      }
+      cred->totp_secret = crypto::RandomString(totp::kSecretBytes);
+      secret = cred->totp_secret;
+      PutCredential(t.batch(), name, *cred);
+      return Ok();
+    }));
+    COFFRE_TRY(DropSessionsOf(name));
+    return TotpEnrolment{totp::Base32Encode(secret), totp::OtpauthUri(name, secret, issuer)};
+  }
   std::lock_guard lock(StripeFor(name));
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
   if (!p) return Fail(ErrorCode::kNotFound, Named("no principal", name));
@@ -811,7 +1221,7 @@ Result<TotpEnrolment> Directory::ResetTotp(std::string_view name, std::string_vi
   PutCredential(*batch, name, *cred);
   COFFRE_TRY(store_.Write(*batch));
   // Whoever held the old second factor keeps no session made with it.
-  sessions_->DropPrincipal(name);
+  COFFRE_TRY(DropSessionsOf(name));
   return TotpEnrolment{totp::Base32Encode(cred->totp_secret),
                        totp::OtpauthUri(name, cred->totp_secret, issuer)};
 }
@@ -823,6 +1233,26 @@ Result<bool> Directory::Unlock(std::string_view name) {
   if (!p || p->kind != Kind::kHuman)
     return Fail(ErrorCode::kNotFound, Named("no human principal", name));
   bool was_locked = false;
+  if (shared_) {
+    const int64_t now = clock_.NowUnixSeconds();
+    COFFRE_TRY(store_.Transact([&](storage::Transaction& t) -> Status {
+      COFFRE_TRY(t.Lock(LoginLockName(name)));
+      COFFRE_ASSIGN_OR_RETURN(auto sealed,
+                              t.Get(storage::Space::kPrincipals, internal::LockKey(name)));
+      if (!sealed) return Ok();
+      COFFRE_ASSIGN_OR_RETURN(LockRecord l, OpenLock("lock", name, sealed));
+      was_locked = l.locked_until > now;
+      if (l.failures == 0 && l.locked_until == 0) return Ok();
+      l.failures = 0;  // the last accepted TOTP step stays
+      l.locked_until = 0;
+      t.batch().Put(
+          storage::Space::kPrincipals, internal::LockKey(name),
+          crypto::Seal(pepper_, internal::EncodeLock(l), internal::SealContext("lock", name)));
+      return Ok();
+    }));
+    COFFRE_TRY(stored_pair_throttle_->ForgetPrefix(StoredNamePrefix(api_key_hash_key_, name)));
+    return was_locked;
+  }
   COFFRE_ASSIGN_OR_RETURN(auto lock_bytes, LoadSealed("lock", name));
   if (lock_bytes) {
     auto l = internal::DecodeLock(*lock_bytes);
@@ -847,16 +1277,25 @@ Result<Principal> Directory::AuthenticateSession(std::string_view token) {
   if (!internal::WellFormedToken(token, internal::kSessionPrefix)) {
     return Fail(ErrorCode::kUnauthenticated, "unknown or expired session");
   }
-  COFFRE_ASSIGN_OR_RETURN(auto name, sessions_->Touch(token, clock_.NowUnixSeconds()));
+  const int64_t now = clock_.NowUnixSeconds();
+  COFFRE_ASSIGN_OR_RETURN(
+      auto name, shared_ ? stored_sessions_->Touch(token, now) : sessions_->Touch(token, now));
   // Read the principal as stored now: a role change applies at once.
   COFFRE_ASSIGN_OR_RETURN(auto p, LoadPrincipal(name));
   if (!p || p->suspended) {
-    sessions_->Drop(token);
+    (void)Logout(token);  // refused either way
     return Fail(ErrorCode::kUnauthenticated, "unknown or expired session");
   }
   return std::move(*p);
 }
 
-void Directory::Logout(std::string_view token) { sessions_->Drop(token); }
+Status Directory::Logout(std::string_view token) {
+  if (shared_) {
+    if (!internal::WellFormedToken(token, internal::kSessionPrefix)) return Ok();
+    return stored_sessions_->Drop(token);
+  }
+  sessions_->Drop(token);
+  return Ok();
+}
 
 }  // namespace coffre::auth

@@ -44,6 +44,20 @@
 // human's lock. Sessions live in memory: 15 minutes idle (sliding), 8 hours
 // at most, 16 per principal, 10000 in all. Nothing here sleeps.
 //
+// On a shared store (store.shared(): the nodes of a cluster, ADR 0043) the
+// same rules hold across nodes, with the state in the store instead of
+// memory: sessions ("s/HASH", "sp/NAME/HASH"; internal/stored_sessions.h),
+// both throttles ("ts/", "tp/"; internal/stored_throttle.h) and every
+// name's lock (humans' "l/NAME"; other names' "ul/KEYED-HASH"), each
+// read-modify-write in one Store::Transact under a named lock, so counts
+// are exact whichever node a guess reaches. Each write to principals or
+// keys also writes a random change mark ("change"); a node reads it at most
+// every `shared_poll_ms` (at the first use after that) and drops its caches
+// when it moved, so another node's changes (a role, a suspension, a new or
+// rotated key) apply here within that bound. Sessions are read from the
+// store on every use: a logout or suspension on one node ends the session
+// on every node at once.
+//
 // Thread-safety: a Directory is safe for concurrent use. Operations on one
 // name are serialised (a lock stripe per name hash) so lockout counts are
 // exact under parallel guessing; other names proceed in parallel.
@@ -52,6 +66,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -80,6 +95,9 @@ inline constexpr storage::SpaceSet kDirectorySpaces =
 namespace internal {
 class SessionTable;
 class SourceThrottle;
+class StoredSessions;
+class StoredThrottle;
+struct NewSession;
 struct CredentialRecord;
 struct LockRecord;
 }  // namespace internal
@@ -208,6 +226,9 @@ struct DirectoryOptions {
   // 64 MiB by default); beyond it a login is refused at once with
   // kResourceExhausted and a retry-after of 1 s, before any hash.
   size_t max_concurrent_hashes = 4;
+  // Shared stores only: how often, at most, this node looks for changes
+  // other nodes made to principals and keys (0: at every use, for tests).
+  int64_t shared_poll_ms = 1000;
 };
 
 class Directory {
@@ -279,11 +300,18 @@ class Directory {
   // The session's principal as stored now; slides the idle expiry.
   // kUnauthenticated for an unknown, expired or ended session.
   Result<Principal> AuthenticateSession(std::string_view token);
-  void Logout(std::string_view token);
+  // Ends the session (nothing happens for an unknown token). Fails only on
+  // a shared store that cannot be reached: the session may then live on.
+  [[nodiscard]] Status Logout(std::string_view token);
+
+  // Shared stores: looks for other nodes' changes now, whatever the time
+  // since the last look (tests; nothing to do on an embedded store).
+  void PollChangesNow();
 
  private:
   std::mutex& StripeFor(std::string_view name);
   Result<std::optional<Principal>> LoadPrincipal(std::string_view name);
+  Result<Principal> OpenPrincipal(std::string_view name, std::string_view sealed);
   Result<std::optional<std::string>> LoadSealed(std::string_view record, std::string_view name);
   Result<LoginResult> LoginLocked(const LoginRequest& request, int64_t now,
                                   int64_t* retry_after_seconds, LoginNote& note);
@@ -293,6 +321,8 @@ class Directory {
                                           int64_t now, int64_t* retry_after_seconds,
                                           LoginNote& note);
   Result<std::optional<internal::CredentialRecord>> LoadCredential(std::string_view name);
+  Result<std::optional<internal::CredentialRecord>> OpenCredential(
+      std::string_view name, const std::optional<std::string>& sealed);
   void PutCredential(storage::WriteBatch& batch, std::string_view name,
                      const internal::CredentialRecord& cred);
   Status SetSuspended(std::string_view name, bool suspended);
@@ -301,6 +331,30 @@ class Directory {
   Status PutCertBinding(storage::WriteBatch& batch, std::string_view name,
                         const CertificateBinding& b);
   void BurnDummyVerify(std::string_view password);
+  // Shared stores: the login of a name without a stored human lock,
+  // counted in the store ("ul/..."), exact across nodes.
+  Result<LoginResult> SharedUnregisteredAttempt(std::string_view name, std::string_view password,
+                                                int64_t now, int64_t* retry_after_seconds,
+                                                LoginNote& note);
+  // The store key of the lock of a name that is not a human's.
+  std::string UnregisteredLockKey(std::string_view name) const;
+  // Opens a sealed lock record ("lock" of a human, "ulock" of another
+  // name); a fresh one when `sealed` is empty.
+  Result<internal::LockRecord> OpenLock(std::string_view record, std::string_view owner,
+                                        const std::optional<std::string>& sealed);
+  // Throttling, in memory or (shared) in the store. `key` is the source,
+  // or for `pair` ThrottleKey(name, source). Admit: 0 admitted, else the wait.
+  std::string ThrottleKey(std::string_view name, std::string_view source) const;
+  Result<int64_t> Admit(std::string_view key, int64_t now, bool pair);
+  void Refund(std::string_view key, int64_t now, bool pair);
+  // Sessions, in memory or (shared) in the store.
+  Result<internal::NewSession> CreateSession(std::string_view name, int64_t now);
+  [[nodiscard]] Status DropSessionsOf(std::string_view name);
+  // Shared stores: a new change mark in `batch` (see the header comment).
+  void MarkChanged(storage::WriteBatch& batch);
+  // Shared stores: drops the caches when another node changed principals
+  // since the last look, looking at most every shared_poll_ms.
+  void PollChanges();
   // After a write to principals or keys: drops what the cache holds.
   void Invalidate();
   // Caches `value` under `key` unless a write came since `generation` was
@@ -327,6 +381,13 @@ class Directory {
   std::unordered_map<std::string, std::unique_ptr<internal::LockRecord>> unregistered_locks_;
   std::array<std::mutex, 64> stripes_;
 
+  // Shared stores (store_.shared()): the state above that must be global.
+  const bool shared_;
+  std::unique_ptr<internal::StoredSessions> stored_sessions_;
+  std::unique_ptr<internal::StoredThrottle> stored_throttle_;       // "ts/"
+  std::unique_ptr<internal::StoredThrottle> stored_pair_throttle_;  // "tp/"
+  std::atomic<int64_t> next_poll_ms_{0};                            // steady clock
+
   // What every authenticated request reads, kept in memory: principals by
   // name and the names behind API keys, by keyed hash (never a key). This
   // Directory makes every write to them (while a server runs, the CLI's
@@ -339,6 +400,7 @@ class Directory {
   std::unordered_map<std::string, Principal> cached_principals_;
   // key hash -> (name, expiry in unix seconds or 0)
   std::unordered_map<std::string, std::pair<std::string, int64_t>> cached_key_names_;
+  std::optional<std::string> seen_change_;  // the change mark last read (shared)
 };
 
 }  // namespace coffre::auth

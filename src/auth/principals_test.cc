@@ -223,7 +223,7 @@ TEST_F(DirectoryTest, HumanLogsInWithPasswordAndTotp) {
   EXPECT_EQ(me->name, "alice");
   EXPECT_EQ(me->attrs.at("agency"), "Lyon");
 
-  directory_->Logout(login->session_token);
+  ASSERT_TRUE(directory_->Logout(login->session_token));
   EXPECT_FALSE(directory_->AuthenticateSession(login->session_token));
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "auth/internal/stored_throttle.h"
+
 namespace coffre::auth::internal {
 
 SourceThrottle::SourceThrottle(int64_t burst, int64_t refill_seconds, size_t max_sources)
@@ -16,12 +18,7 @@ int64_t SourceThrottle::Admit(std::string_view source, int64_t now) {
     if (tat_.size() >= max_sources_) MakeRoom(now);
     it = tat_.emplace(std::string(source), now).first;
   }
-  int64_t& tat = it->second;
-  const int64_t base = std::max(tat, now);
-  const int64_t allowance = (burst_ - 1) * refill_;
-  if (base - now > allowance) return base - now - allowance;
-  tat = base + refill_;
-  return 0;
+  return GcraAdmit(it->second, now, burst_, refill_);
 }
 
 void SourceThrottle::Refund(std::string_view source) {
