@@ -45,6 +45,8 @@
 
 namespace coffre::vault {
 
+struct SealedRecord;  // vault/record_sealer.h
+
 struct InitOptions {
   std::string dir;
   std::string schema_path;
@@ -347,6 +349,16 @@ class Vault {
  private:
   Vault() = default;
   Result<crypto::SecretKey> LoadDataKey(std::string_view subject, std::string_view collection);
+  // Put and Update once, under write_mu_. On a shared store the write is a
+  // transaction under named locks (ADR 0044); `*key_raced` / `*raced` (not
+  // null then) say another node's write got in first and the call may be
+  // made again.
+  Result<RecordRef> PutOnce(const schema::Collection& c, const std::vector<FieldValue>& fields,
+                            const std::optional<std::string>& subject, bool* key_raced);
+  Result<RecordRef> CommitPutShared(const schema::Collection& c, bool attached, bool new_key,
+                                    const SealedRecord& sealed, bool* key_raced);
+  Result<Record> UpdateOnce(const schema::Collection& c, std::string_view record_id,
+                            const std::vector<NamedInput>& changes, bool* raced);
   Result<Record> OpenRecord(std::string_view collection, std::string_view record_id,
                             std::string_view value);
   Result<std::vector<Record>> ListIn(storage::Space space, const schema::Collection& c,

@@ -168,4 +168,39 @@ inline std::string IndexPrefix(std::string_view collection, std::string_view fie
   return k;
 }
 
+// Lock names of a shared store's transactions (storage::Transaction::Lock,
+// docs/adr/0044-unique-and-erasure-across-nodes.md): what a writer reads and
+// then writes, taken in sorted order ("k/" < "r/" < "u/").
+// A unique value: "u/<collection>/<field>/<hex of its blind index>".
+inline std::string UniqueLockName(std::string_view collection, std::string_view field,
+                                  std::string_view blind) {
+  std::string n = "u/";
+  n += collection;
+  n += '/';
+  n += field;
+  n += '/';
+  n += ToHex(blind);
+  return n;
+}
+// The blind value at the end of a unique index key (no record id follows).
+inline std::string_view UniqueKeyBlind(std::string_view key) {
+  return key.substr(key.size() - crypto::kBlindBytes);
+}
+// A record: "r/<collection>/<hex record id>".
+inline std::string RecordLockName(std::string_view collection, std::string_view record_id) {
+  std::string n = "r/";
+  n += collection;
+  n += '/';
+  n += ToHex(record_id);
+  return n;
+}
+// A (subject, collection) data key: "k/<collection>/<hex subject>".
+inline std::string DataKeyLockName(std::string_view subject, std::string_view collection) {
+  std::string n = "k/";
+  n += collection;
+  n += '/';
+  n += ToHex(subject);
+  return n;
+}
+
 }  // namespace coffre::vault::layout
