@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -77,6 +78,55 @@ std::string FieldOf(const Record& r, std::string_view name) {
   return "";
 }
 
+// A node's view of the shared store whose index reads outside transactions
+// take a millisecond, as a round trip to PostgreSQL does: a check made by a
+// plain read and followed by a separate write would let two nodes through.
+class SlowIndexReads : public storage::Store {
+ public:
+  explicit SlowIndexReads(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {}
+  std::unique_ptr<storage::WriteBatch> NewBatch() override { return inner_->NewBatch(); }
+  Status Write(storage::WriteBatch& batch, bool sync) override {
+    return inner_->Write(batch, sync);
+  }
+  Result<std::optional<std::string>> Get(storage::Space space, std::string_view key) override {
+    if (space == storage::Space::kIndex) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return inner_->Get(space, key);
+  }
+  Result<std::vector<std::optional<std::string>>> MultiGet(
+      storage::Space space, const std::vector<std::string_view>& keys) override {
+    if (space == storage::Space::kIndex) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return inner_->MultiGet(space, keys);
+  }
+  Status Scan(storage::Space space, std::string_view prefix,
+              const storage::ScanVisitor& visit) override {
+    return inner_->Scan(space, prefix, visit);
+  }
+  Status ScanRange(storage::Space space, std::string_view begin, std::string_view end,
+                   const storage::ScanVisitor& visit) override {
+    return inner_->ScanRange(space, begin, end, visit);
+  }
+  Status CompactSpace(storage::Space space) override { return inner_->CompactSpace(space); }
+  Status Flush() override { return inner_->Flush(); }
+  Status SyncWal() override { return inner_->SyncWal(); }
+  Status IngestAtomically(const std::vector<storage::IngestSet>& sets) override {
+    return inner_->IngestAtomically(sets);
+  }
+  Status Transact(const storage::TransactionBody& body) override { return inner_->Transact(body); }
+  bool shared() const override { return inner_->shared(); }
+  Result<int64_t> NowMicros() override { return inner_->NowMicros(); }
+
+ private:
+  std::unique_ptr<storage::Store> inner_;
+};
+
+storage::StoreOpener SlowNode(std::shared_ptr<storage::MemoryData> data) {
+  return [open = storage::MemoryStoreOpener(std::move(data), true)](
+             const storage::StoreRequest& request) -> Result<std::unique_ptr<storage::Store>> {
+    COFFRE_ASSIGN_OR_RETURN(auto inner, open(request));
+    return std::unique_ptr<storage::Store>(std::make_unique<SlowIndexReads>(std::move(inner)));
+  };
+}
+
 // Releases every thread at once.
 class StartLine {
  public:
@@ -106,9 +156,8 @@ class VaultClusterTest : public ::testing::Test {
                              ""});
     ASSERT_TRUE(init) << init.error().message;
     for (auto* node : {&a_, &b_}) {
-      auto v = Vault::Open({.dir = tmp_ + "/vault",
-                            .key_file = tmp_ + "/vault.key",
-                            .store = storage::MemoryStoreOpener(data_, true)});
+      auto v = Vault::Open(
+          {.dir = tmp_ + "/vault", .key_file = tmp_ + "/vault.key", .store = SlowNode(data_)});
       ASSERT_TRUE(v) << v.error().message;
       *node = std::move(*v);
     }
