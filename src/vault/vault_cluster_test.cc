@@ -11,9 +11,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -78,23 +80,53 @@ std::string FieldOf(const Record& r, std::string_view name) {
   return "";
 }
 
-// A node's view of the shared store whose index reads outside transactions
-// take a millisecond, as a round trip to PostgreSQL does: a check made by a
-// plain read and followed by a separate write would let two nodes through.
-class SlowIndexReads : public storage::Store {
+// Makes index reads outside transactions meet: once armed for n, each such
+// read waits (up to a second) until n of them have arrived, so that checks
+// made by plain reads on two nodes surely overlap, whatever the machine's
+// load. A check made by a plain read and followed by a separate write would
+// then let both nodes through; the transactions' reads do not come here.
+class Rendezvous {
  public:
-  explicit SlowIndexReads(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {}
+  void Arm(int n) {
+    std::lock_guard lock(mu_);
+    wanted_ = n;
+    arrived_ = 0;
+  }
+  void Disarm() { Arm(0); }
+  void Arrive() {
+    std::unique_lock lock(mu_);
+    if (wanted_ == 0) return;
+    if (++arrived_ >= wanted_) {
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait_for(lock, std::chrono::seconds(1),
+                 [&] { return wanted_ == 0 || arrived_ >= wanted_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int wanted_ = 0;
+  int arrived_ = 0;
+};
+
+// A node's view of the shared store, its index reads meeting at `meet`.
+class MeetingIndexReads : public storage::Store {
+ public:
+  MeetingIndexReads(std::unique_ptr<storage::Store> inner, std::shared_ptr<Rendezvous> meet)
+      : inner_(std::move(inner)), meet_(std::move(meet)) {}
   std::unique_ptr<storage::WriteBatch> NewBatch() override { return inner_->NewBatch(); }
   Status Write(storage::WriteBatch& batch, bool sync) override {
     return inner_->Write(batch, sync);
   }
   Result<std::optional<std::string>> Get(storage::Space space, std::string_view key) override {
-    if (space == storage::Space::kIndex) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (space == storage::Space::kIndex) meet_->Arrive();
     return inner_->Get(space, key);
   }
   Result<std::vector<std::optional<std::string>>> MultiGet(
       storage::Space space, const std::vector<std::string_view>& keys) override {
-    if (space == storage::Space::kIndex) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (space == storage::Space::kIndex) meet_->Arrive();
     return inner_->MultiGet(space, keys);
   }
   Status Scan(storage::Space space, std::string_view prefix,
@@ -117,13 +149,16 @@ class SlowIndexReads : public storage::Store {
 
  private:
   std::unique_ptr<storage::Store> inner_;
+  std::shared_ptr<Rendezvous> meet_;
 };
 
-storage::StoreOpener SlowNode(std::shared_ptr<storage::MemoryData> data) {
-  return [open = storage::MemoryStoreOpener(std::move(data), true)](
-             const storage::StoreRequest& request) -> Result<std::unique_ptr<storage::Store>> {
+storage::StoreOpener NodeOpener(std::shared_ptr<storage::MemoryData> data,
+                                std::shared_ptr<Rendezvous> meet) {
+  return [open = storage::MemoryStoreOpener(std::move(data), true),
+          meet](const storage::StoreRequest& request) -> Result<std::unique_ptr<storage::Store>> {
     COFFRE_ASSIGN_OR_RETURN(auto inner, open(request));
-    return std::unique_ptr<storage::Store>(std::make_unique<SlowIndexReads>(std::move(inner)));
+    return std::unique_ptr<storage::Store>(
+        std::make_unique<MeetingIndexReads>(std::move(inner), meet));
   };
 }
 
@@ -156,8 +191,9 @@ class VaultClusterTest : public ::testing::Test {
                              ""});
     ASSERT_TRUE(init) << init.error().message;
     for (auto* node : {&a_, &b_}) {
-      auto v = Vault::Open(
-          {.dir = tmp_ + "/vault", .key_file = tmp_ + "/vault.key", .store = SlowNode(data_)});
+      auto v = Vault::Open({.dir = tmp_ + "/vault",
+                            .key_file = tmp_ + "/vault.key",
+                            .store = NodeOpener(data_, meet_)});
       ASSERT_TRUE(v) << v.error().message;
       *node = std::move(*v);
     }
@@ -180,6 +216,7 @@ class VaultClusterTest : public ::testing::Test {
 
   std::string tmp_;
   std::shared_ptr<storage::MemoryData> data_ = storage::NewMemoryData();
+  std::shared_ptr<Rendezvous> meet_ = std::make_shared<Rendezvous>();
   std::unique_ptr<Vault> a_, b_;
 };
 
@@ -203,8 +240,10 @@ TEST_F(VaultClusterTest, TwoNodesCreatingTheSameUniqueValueGiveExactlyOneSuccess
         }
       });
     }
+    meet_->Arm(2);  // one check per node at a time (each node serialises its own)
     start.Go();
     for (auto& t : threads) t.join();
+    meet_->Disarm();
     EXPECT_EQ(created.load(), 1) << "round " << round;
     EXPECT_EQ(clashed.load(), static_cast<int>(kThreads) - 1) << "round " << round;
     EXPECT_EQ(other.load(), 0) << "round " << round;
@@ -238,8 +277,10 @@ TEST_F(VaultClusterTest, UpdatesToOneValueOnTwoNodesGiveExactlyOneSuccess) {
         }
       });
     }
+    meet_->Arm(2);
     start.Go();
     for (auto& t : threads) t.join();
+    meet_->Disarm();
     EXPECT_EQ(updated.load(), 1) << "round " << round;
     EXPECT_EQ(clashed.load(), static_cast<int>(kRecords) - 1) << "round " << round;
     EXPECT_EQ(Holders(*a_, wanted), 1u) << "round " << round;
