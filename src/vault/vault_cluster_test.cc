@@ -81,7 +81,8 @@ std::string FieldOf(const Record& r, std::string_view name) {
 }
 
 // Makes index reads outside transactions meet: once armed for n, each such
-// read waits (up to a second) until n of them have arrived, so that checks
+// read, once made, waits (up to a second) until n of them have been made,
+// so that checks
 // made by plain reads on two nodes surely overlap, whatever the machine's
 // load. A check made by a plain read and followed by a separate write would
 // then let both nodes through; the transactions' reads do not come here.
@@ -121,13 +122,15 @@ class MeetingIndexReads : public storage::Store {
     return inner_->Write(batch, sync);
   }
   Result<std::optional<std::string>> Get(storage::Space space, std::string_view key) override {
+    auto found = inner_->Get(space, key);
     if (space == storage::Space::kIndex) meet_->Arrive();
-    return inner_->Get(space, key);
+    return found;
   }
   Result<std::vector<std::optional<std::string>>> MultiGet(
       storage::Space space, const std::vector<std::string_view>& keys) override {
+    auto found = inner_->MultiGet(space, keys);
     if (space == storage::Space::kIndex) meet_->Arrive();
-    return inner_->MultiGet(space, keys);
+    return found;
   }
   Status Scan(storage::Space space, std::string_view prefix,
               const storage::ScanVisitor& visit) override {
