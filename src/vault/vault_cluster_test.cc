@@ -82,10 +82,10 @@ std::string FieldOf(const Record& r, std::string_view name) {
 
 // Makes index reads outside transactions meet: once armed for n, each such
 // read, once made, waits (up to a second) until n of them have been made,
-// so that checks
-// made by plain reads on two nodes surely overlap, whatever the machine's
-// load. A check made by a plain read and followed by a separate write would
-// then let both nodes through; the transactions' reads do not come here.
+// so that checks made by plain reads on two nodes surely overlap, whatever
+// the machine's load. A check made by a plain read and followed by a
+// separate write would then let both nodes through; the transactions' reads
+// do not come here.
 class Rendezvous {
  public:
   void Arm(int n) {
