@@ -234,6 +234,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
                                .row_cache_bytes = o.row_cache_bytes,
                            }));
   COFFRE_ASSIGN_OR_RETURN(std::string format, GetRequiredMeta(*v->store_, layout::kMetaFormat));
+  v->applied_key_ = layout::ErasuresAppliedKey(v->store_->shared() ? o.node_id : "");
   if (format != std::to_string(kFormatVersion)) {
     return Fail(ErrorCode::kFailedPrecondition, "vault format " + format + " is not supported");
   }
@@ -1098,8 +1099,7 @@ Status Vault::CommitDeletion(const std::vector<JournalEntry>& entries, storage::
     }
     journal_size_ = size;
     journal_known_ = true;
-    batch.Put(Space::kMeta, layout::kMetaErasuresApplied,
-              AppliedValue(journal_count_, journal_chain_));
+    batch.Put(Space::kMeta, applied_key_, AppliedValue(journal_count_, journal_chain_));
   }
   batch.Put(Space::kMeta, layout::kMetaCompactionPending, "1");
   if (auto s = store_->Write(batch); !s) {
@@ -1249,8 +1249,7 @@ Status Vault::ReplayErasureJournal() {
   COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
   COFFRE_ASSIGN_OR_RETURN(uint64_t size, journal.Size());
   COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, journal.ReadAll(journal_kinds_));
-  COFFRE_ASSIGN_OR_RETURN(auto applied_raw,
-                          store_->Get(Space::kMeta, layout::kMetaErasuresApplied));
+  COFFRE_ASSIGN_OR_RETURN(auto applied_raw, store_->Get(Space::kMeta, applied_key_));
   uint64_t applied = 0;
   std::string applied_hash = ErasureJournal::Chain({}, 0);
   if (applied_raw && applied_raw->size() == 8 + 32) {
@@ -1305,7 +1304,7 @@ Status Vault::ReplayErasureJournal() {
     }
     auto batch = store_->NewBatch();
     for (Eraser* eraser : replayed) COFFRE_TRY(eraser->FinishReplay(*store_, *batch));
-    batch->Put(Space::kMeta, layout::kMetaErasuresApplied, AppliedValue(entries.size(), chain));
+    batch->Put(Space::kMeta, applied_key_, AppliedValue(entries.size(), chain));
     batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
     {
       std::lock_guard lock(journal_mu_);

@@ -97,6 +97,12 @@ struct OpenOptions {
   // RocksDB in `dir` with the options above (which only it reads), as
   // `coffre` always does. Tests pass storage::MemoryStoreOpener.
   storage::StoreOpener store = nullptr;
+  // A cluster vault (a shared store): this node's id (cluster.toml,
+  // 32 hex). Every node keeps its own erasure journal; the count and chain
+  // of the entries applied from it are kept under the node's id, so that one
+  // node's journal is never taken for another's (ADR 0044). Empty: one
+  // journal for the vault, as an embedded vault has.
+  std::string node_id;
 };
 
 // A field as given by a caller, before validation.
@@ -410,6 +416,8 @@ class Vault {
 
   // The erasure journal as this vault last wrote it (CommitDeletion): its
   // size, entry count and chain, so that an append does not re-read it.
+  // Where the applied count and chain of our journal are (kMeta).
+  std::string applied_key_;
   std::mutex journal_mu_;  // innermost lock: taken under write_mu_ and modules' locks
   bool journal_known_ = false;
   // A deletion was journalled but its store write failed (under journal_mu_).

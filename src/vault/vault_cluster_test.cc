@@ -22,6 +22,7 @@
 
 #include "gen/people_gen.h"
 #include "storage/memory_store.h"
+#include "vault/erasure_journal.h"
 #include "vault/importer.h"
 #include "vault/vault.h"
 
@@ -425,6 +426,76 @@ TEST_F(VaultClusterTest, ImportOnOneNodeRacingCreatesOnAnotherNeverDuplicates) {
   for (const auto& [email, n] : holders) EXPECT_EQ(n, 1) << "an email held more than once";
   EXPECT_EQ(stats->imported + static_cast<uint64_t>(b_created.load()), kPeople);
   for (size_t i = 0; i < kPeople; i += 97) EXPECT_EQ(Holders(*b_, people[i].email), 1u);
+}
+
+// Each node keeps its own erasure journal. An erasure on A shreds the
+// subject's wrapped keys in the shared store for every node; B, whose journal
+// lists fewer deletions than A's, still opens (its applied count is its own),
+// and a journal replayed on B after a restore erases again what it lists.
+TEST_F(VaultClusterTest, EachNodeReplaysItsOwnErasureJournal) {
+  const auto people = People(3);
+  const std::string vault_id = [&] {
+    auto id = a_->store().Get(storage::Space::kMeta, "vault_id");
+    return id && *id ? **id : std::string();
+  }();
+  ASSERT_FALSE(vault_id.empty());
+  const std::string journals[] = {tmp_ + "/a.erasures", tmp_ + "/b.erasures"};
+  const std::string node_ids[] = {std::string(32, 'a'), std::string(32, 'b')};
+  auto open = [&](size_t i) {
+    auto v = Vault::Open({.dir = tmp_ + "/vault",
+                          .key_file = tmp_ + "/vault.key",
+                          .erasure_journal = journals[i],
+                          .store = NodeOpener(data_, meet_),
+                          .node_id = node_ids[i]});
+    EXPECT_TRUE(v) << v.error().message;
+    return v ? std::move(*v) : nullptr;
+  };
+  for (const std::string& j : journals) ASSERT_TRUE(ErasureJournal::Create(j, vault_id));
+  a_ = open(0);
+  b_ = open(1);
+  ASSERT_TRUE(a_ && b_);
+
+  auto p0 = a_->Put("people", Inputs(people[0]));
+  auto p1 = b_->Put("people", Inputs(people[1]));
+  auto p2 = b_->Put("people", Inputs(people[2]));
+  ASSERT_TRUE(p0 && p1 && p2);
+  ASSERT_TRUE(a_->EraseSubject(p0->subject));
+  ASSERT_TRUE(a_->EraseSubject(p1->subject));
+  // Shredded for B as well: the wrapped key is gone from the shared store.
+  EXPECT_TRUE(IsNotFound(b_->Get("people", p1->id)));
+  EXPECT_EQ(Holders(*b_, people[1].email), 0u);
+
+  // B's journal lists no deletion while A applied two: B reopens all the same.
+  b_ = open(1);
+  ASSERT_TRUE(b_);
+  // B erases p2; then the store goes back to before (a restore of a base
+  // backup taken earlier): B's journal erases p2 again when B opens.
+  auto snapshot = storage::NewMemoryData();
+  {
+    auto from = storage::OpenMemoryStore({.data = data_, .read_only = true});
+    ASSERT_TRUE(from);
+    auto to = storage::OpenMemoryStore({.data = snapshot});
+    ASSERT_TRUE(to);
+    for (int sp = 0; sp < storage::kSpaceCount; ++sp) {
+      auto batch = (*to)->NewBatch();
+      ASSERT_TRUE((*from)->Scan(static_cast<storage::Space>(sp), "",
+                                [&](std::string_view k, std::string_view v) {
+                                  batch->Put(static_cast<storage::Space>(sp), k, v);
+                                  return true;
+                                }));
+      ASSERT_TRUE((*to)->Write(*batch));
+    }
+  }
+  ASSERT_TRUE(b_->EraseSubject(p2->subject));
+  a_.reset();
+  b_.reset();
+  data_ = snapshot;  // the restored database
+  b_ = open(1);
+  a_ = open(0);
+  ASSERT_TRUE(a_ && b_);
+  EXPECT_TRUE(IsNotFound(a_->Get("people", p2->id)));
+  EXPECT_EQ(Holders(*a_, people[2].email), 0u);
+  EXPECT_TRUE(IsNotFound(a_->Get("people", p0->id)));
 }
 
 }  // namespace

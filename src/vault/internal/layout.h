@@ -22,6 +22,15 @@ inline constexpr std::string_view kMetaKeyCheck = "kcv";
 inline constexpr std::string_view kMetaKeySource = "key_source";
 // count (u64 BE) || chained hash of the applied journal entries
 inline constexpr std::string_view kMetaErasuresApplied = "erasures_applied";
+// The same for one node of a cluster: "erasures_applied/<node id>".
+inline std::string ErasuresAppliedKey(std::string_view node_id) {
+  std::string k(kMetaErasuresApplied);
+  if (!node_id.empty()) {
+    k += '/';
+    k += node_id;
+  }
+  return k;
+}
 // present while an erasure's compaction has not completed
 inline constexpr std::string_view kMetaCompactionPending = "erasure_compaction_pending";
 inline constexpr std::string_view kImportDirPrefix = "import-tmp-";
