@@ -488,7 +488,7 @@ Result<std::optional<crypto::SecretKey>> Vault::FindDataKey(std::string_view sub
 }
 
 Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<NamedInput>& inputs,
-                             std::optional<std::string> subject) {
+                             const std::optional<std::string>& subject) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
   COFFRE_ASSIGN_OR_RETURN(std::vector<FieldValue> fields, Validate(*c, inputs));
 

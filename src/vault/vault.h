@@ -186,7 +186,7 @@ class Vault {
   // before writing anything. `subject` (raw) attaches the record to an
   // existing person; otherwise a new subject is created.
   Result<RecordRef> Put(std::string_view collection, const std::vector<NamedInput>& fields,
-                        std::optional<std::string> subject = std::nullopt);
+                        const std::optional<std::string>& subject = std::nullopt);
 
   // kNotFound when absent (or erased); kDataLoss when it fails to open.
   Result<Record> Get(std::string_view collection, std::string_view record_id);
