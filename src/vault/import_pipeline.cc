@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <thread>
 #include <unordered_map>
@@ -39,6 +40,14 @@ struct Row {
   size_t begin = 0;  // offsets into Chunk::data
   size_t end = 0;
   uint64_t line = 0;  // 1-based line number where the row starts
+};
+
+// A unique index entry claimed in a shared store before its group is
+// ingested (ImportPipeline::Impl::ClaimUniques).
+struct Claim {
+  std::string key;
+  std::string value;  // the record id
+  uint16_t field = 0;
 };
 
 struct UniqueProbe {
@@ -236,6 +245,12 @@ class ImportPipeline::Impl {
   Status Prepare(Chunk& chunk, Scratch& scratch);
   Status WriteChunkFiles(Chunk& chunk, const std::vector<bool>* drop);
   Status Commit(Chunk& chunk);
+  // A shared store: claims the unique values of the chunk's rows not yet
+  // rejected, marking in `clash` (with a reject) the rows whose value
+  // another node holds.
+  Status ClaimUniques(Chunk& chunk, std::vector<bool>& clash);
+  // After a failure: removes the claims of groups that were not ingested.
+  void ReleaseClaims();
   Status OpenRejects();
   // Hands the current group to the ingester (waits while it is busy).
   Status IngestGroup();
@@ -283,6 +298,9 @@ class ImportPipeline::Impl {
   uint64_t group_rows_ = 0;
   std::map<uint64_t, UniqueKeySet> pending_unique_;  // by group
   std::atomic<uint64_t> groups_ingested_{0};
+  // A shared store: the unique entries claimed by groups not yet ingested
+  // (by group; under mu_).
+  std::map<uint64_t, std::vector<Claim>> claims_;
 
   // Ingester: at most one group queued while another is being ingested.
   std::optional<Group> queued_;
@@ -805,16 +823,26 @@ Status ImportPipeline::Impl::Commit(Chunk& chunk) {
     }
     begin = end;
   }
+  // A shared store: the values another node may have taken since the
+  // worker's lookup are claimed in the store, under their locks.
+  const bool claimed = vault_.store().shared() && !chunk.probes.empty();
+  if (claimed) {
+    COFFRE_TRY(ClaimUniques(chunk, clash));
+    any_clash = any_clash || std::find(clash.begin(), clash.end(), true) != clash.end();
+  }
   uint64_t imported = chunk.valid;
   if (any_clash) {
     // Slow path: rewrite the chunk's files without the rejected rows.
     for (size_t r = 0; r < clash.size(); ++r) imported -= clash[r] ? 1 : 0;
     COFFRE_TRY(WriteChunkFiles(chunk, &clash));
   }
-  if (any_clash) {
+  if (any_clash || claimed) {
+    // Claimed unique entries are in the store already.
     auto& entries = chunk.index.entries;
     entries.erase(std::remove_if(entries.begin(), entries.end(),
-                                 [&](const IndexRun::Entry& e) { return clash[e.row]; }),
+                                 [&](const IndexRun::Entry& e) {
+                                   return clash[e.row] || (claimed && e.unique);
+                                 }),
                   entries.end());
   }
   if (!chunk.index.entries.empty()) {
@@ -877,6 +905,122 @@ Status ImportPipeline::Impl::Commit(Chunk& chunk) {
   group_.rejected += chunk.rejects.size();
   group_.last_line = chunk.last_line;
   return Ok();
+}
+
+// Each slice of rows (whole rows, about kClaimLocks values) is one
+// transaction: it takes the values' locks, the same names Vault::Put takes,
+// looks each value up and writes the index entries of the rows whose values
+// are all free. A create on another node then either committed first (the
+// row is rejected, as a clash with the store always was) or sees the claim
+// (409). Slices bound the locks one transaction holds (PostgreSQL's lock
+// table is shared and finite).
+Status ImportPipeline::Impl::ClaimUniques(Chunk& chunk, std::vector<bool>& clash) {
+  constexpr size_t kClaimLocks = 256;
+  storage::Store& store = vault_.store();
+  const std::vector<UniqueProbe>& probes = chunk.probes;
+  auto key_of = [&](const UniqueProbe& p) { return chunk.index.key(chunk.index.entries[p.entry]); };
+  auto row_end = [&](size_t i) {
+    size_t end = i;
+    while (end < probes.size() && probes[end].row == probes[i].row) ++end;
+    return end;
+  };
+  std::vector<std::string> locks;
+  std::vector<size_t> taken;  // the first probe found held, of each row rejected
+  for (size_t begin = 0; begin < probes.size();) {
+    size_t end = begin;
+    while (end < probes.size() && end - begin < kClaimLocks) end = row_end(end);
+    locks.clear();
+    for (size_t i = begin; i < end; ++i) {
+      if (clash[probes[i].row]) continue;
+      locks.push_back(layout::UniqueLockName(collection_.name,
+                                             collection_.fields[probes[i].field].name,
+                                             layout::UniqueKeyBlind(key_of(probes[i]))));
+    }
+    std::sort(locks.begin(), locks.end());
+    locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+    if (locks.empty()) {
+      begin = end;
+      continue;
+    }
+    COFFRE_TRY(store.Transact([&](storage::Transaction& t) -> Status {
+      taken.clear();  // the body may run again
+      for (const std::string& name : locks) COFFRE_TRY(t.Lock(name));
+      for (size_t i = begin; i < end;) {
+        const size_t next = row_end(i);
+        if (!clash[probes[i].row]) {
+          std::optional<size_t> held;
+          for (size_t j = i; j < next && !held; ++j) {
+            COFFRE_ASSIGN_OR_RETURN(auto existing, t.Get(Space::kIndex, key_of(probes[j])));
+            if (existing) held = j;
+          }
+          if (held) {
+            taken.push_back(*held);
+          } else {
+            for (size_t j = i; j < next; ++j) {
+              const IndexRun::Entry& e = chunk.index.entries[probes[j].entry];
+              t.batch().Put(Space::kIndex, chunk.index.key(e), chunk.index.value(e));
+            }
+          }
+        }
+        i = next;
+      }
+      return Ok();
+    }));
+    for (size_t j : taken) {
+      const UniqueProbe& p = probes[j];
+      clash[p.row] = true;
+      chunk.rejects.emplace_back(chunk.rows[p.row].line,
+                                 UniqueClashMessage(collection_.fields[p.field].name));
+    }
+    std::vector<Claim> mine;
+    for (size_t i = begin; i < end; ++i) {
+      if (clash[probes[i].row]) continue;
+      const IndexRun::Entry& e = chunk.index.entries[probes[i].entry];
+      mine.push_back(
+          {std::string(chunk.index.key(e)), std::string(chunk.index.value(e)), probes[i].field});
+    }
+    {
+      std::lock_guard lock(mu_);
+      auto& claims = claims_[group_.number];
+      for (Claim& c : mine) claims.push_back(std::move(c));
+    }
+    begin = end;
+  }
+  return Ok();
+}
+
+// Best effort: a claim still holding our record id is removed, under its
+// lock; one another node's write replaced is left alone.
+void ImportPipeline::Impl::ReleaseClaims() {
+  std::vector<Claim> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [group, claims] : claims_) {
+      for (Claim& c : claims) all.push_back(std::move(c));
+    }
+    claims_.clear();
+  }
+  constexpr size_t kReleaseLocks = 256;
+  for (size_t begin = 0; begin < all.size(); begin += kReleaseLocks) {
+    const size_t end = std::min(all.size(), begin + kReleaseLocks);
+    std::vector<std::string> locks;
+    for (size_t i = begin; i < end; ++i) {
+      locks.push_back(layout::UniqueLockName(collection_.name,
+                                             collection_.fields[all[i].field].name,
+                                             layout::UniqueKeyBlind(all[i].key)));
+    }
+    std::sort(locks.begin(), locks.end());
+    locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+    Status s = vault_.store().Transact([&](storage::Transaction& t) -> Status {
+      for (const std::string& name : locks) COFFRE_TRY(t.Lock(name));
+      for (size_t i = begin; i < end; ++i) {
+        COFFRE_ASSIGN_OR_RETURN(auto v, t.Get(Space::kIndex, all[i].key));
+        if (v && *v == all[i].value) t.batch().Delete(Space::kIndex, all[i].key);
+      }
+      return Ok();
+    });
+    if (!s) return;  // the store is gone: the claims stay (ADR 0044)
+  }
 }
 
 Status ImportPipeline::Impl::IngestGroup() {
@@ -964,6 +1108,10 @@ Status ImportPipeline::Impl::Ingest(Group& group) {
   }
   if (!sets.empty()) COFFRE_TRY(vault_.store().IngestAtomically(sets));
   groups_ingested_.store(group.number + 1, std::memory_order_release);
+  if (vault_.store().shared()) {
+    std::lock_guard lock(mu_);
+    claims_.erase(group.number);  // their records are in: claims no more
+  }
 
   ImportProgress snapshot;
   {
@@ -1075,7 +1223,10 @@ Result<ImportStats> ImportPipeline::Impl::Run() {
   ingester.join();
   rejects_.Close();
   ids_out_.Close();
-  if (error_) return Fail(*error_);
+  if (error_) {
+    if (vault_.store().shared()) ReleaseClaims();
+    return Fail(*error_);
+  }
 
   ImportStats stats;
   stats.read = rows_read_;

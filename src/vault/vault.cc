@@ -131,11 +131,6 @@ Result<bool> StoreHoldsVault(storage::Store& store) {
   return format.has_value();
 }
 
-std::string Vault::AppliedKey() const {
-  if (options_.node_id.empty()) return std::string(layout::kMetaErasuresApplied);
-  return std::string(layout::kMetaErasuresApplied) + "/" + options_.node_id;
-}
-
 Result<InitResult> Vault::Init(const InitOptions& o) {
   COFFRE_TRY(crypto::Init());
   COFFRE_ASSIGN_OR_RETURN(schema::Schema schema, schema::Schema::LoadFile(o.schema_path));
@@ -268,6 +263,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const OpenOptions& o) {
                                .row_cache_bytes = o.row_cache_bytes,
                            }));
   COFFRE_ASSIGN_OR_RETURN(std::string format, GetRequiredMeta(*v->store_, layout::kMetaFormat));
+  v->applied_key_ = layout::ErasuresAppliedKey(v->store_->shared() ? o.node_id : "");
   if (format != std::to_string(kFormatVersion)) {
     return Fail(ErrorCode::kFailedPrecondition, "vault format " + format + " is not supported");
   }
@@ -521,11 +517,28 @@ Result<std::optional<crypto::SecretKey>> Vault::FindDataKey(std::string_view sub
 }
 
 Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<NamedInput>& inputs,
-                             std::optional<std::string> subject) {
+                             const std::optional<std::string>& subject) {
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
   COFFRE_ASSIGN_OR_RETURN(std::vector<FieldValue> fields, Validate(*c, inputs));
 
   std::lock_guard lock(write_mu_);
+  if (store_->shared()) {
+    // Another node may create the subject's key for this collection between
+    // our read of it and our commit: PutShared then says so, and the record
+    // is sealed again under the key that won.
+    for (int attempt = 0;; ++attempt) {
+      bool key_raced = false;
+      auto ref = PutOnce(*c, fields, subject, &key_raced);
+      if (ref || !key_raced || attempt == 3) return ref;
+    }
+  }
+  return PutOnce(*c, fields, subject, nullptr);
+}
+
+Result<RecordRef> Vault::PutOnce(const schema::Collection& collection,
+                                 const std::vector<FieldValue>& fields,
+                                 const std::optional<std::string>& subject, bool* key_raced) {
+  const schema::Collection* c = &collection;
   SealedRecord sealed;
   sealed.record_id = ids_.Next();
   crypto::SecretKey data_key;
@@ -551,6 +564,7 @@ Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<Name
   }
   if (new_key) data_key = crypto::SecretKey::Random();
   SealRecord(keyring_, *c, schema_.version(), fields, data_key, new_key, sealed);
+  if (store_->shared()) return CommitPutShared(*c, subject.has_value(), new_key, sealed, key_raced);
 
   auto batch = store_->NewBatch();
   for (size_t i = 0; i < sealed.index.size(); ++i) {
@@ -567,6 +581,54 @@ Result<RecordRef> Vault::Put(std::string_view collection, const std::vector<Name
   batch->Put(Space::kRecords, sealed.record_key, sealed.record_value);
   batch->Put(Space::kSubjects, sealed.member_key, layout::MemberValue(clock_->NowUnixSeconds()));
   COFFRE_TRY(store_->Write(*batch));
+  return RecordRef{sealed.record_id, sealed.subject};
+}
+
+// Every node checks a unique value and writes its index entry in one
+// transaction under the value's lock, so of two nodes creating the same
+// value at once exactly one commits (ADR 0044). An attached record's new
+// data key is written under the (subject, collection) lock, and only if no
+// other node wrote one meanwhile (`key_raced` then: seal again).
+Result<RecordRef> Vault::CommitPutShared(const schema::Collection& c, bool attached, bool new_key,
+                                         const SealedRecord& sealed, bool* key_raced) {
+  std::vector<std::string> locks;
+  for (const IndexEntry& e : sealed.index) {
+    if (e.unique) {
+      locks.push_back(
+          layout::UniqueLockName(c.name, c.fields[e.field].name, layout::UniqueKeyBlind(e.key)));
+    }
+  }
+  const bool guard_key = attached && new_key;
+  if (guard_key) locks.push_back(layout::DataKeyLockName(sealed.subject, c.name));
+  std::sort(locks.begin(), locks.end());
+  locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+  const std::string member_value = layout::MemberValue(clock_->NowUnixSeconds());
+  bool raced = false;
+  Status s = store_->Transact([&](storage::Transaction& t) -> Status {
+    raced = false;
+    for (const std::string& name : locks) COFFRE_TRY(t.Lock(name));
+    if (guard_key) {
+      COFFRE_ASSIGN_OR_RETURN(auto key, t.Get(Space::kKeys, sealed.data_key_key));
+      if (key) {
+        raced = true;
+        return Fail(ErrorCode::kFailedPrecondition,
+                    "the subject's data key was created by another node meanwhile");
+      }
+    }
+    for (const IndexEntry& e : sealed.index) {
+      if (!e.unique) continue;
+      COFFRE_ASSIGN_OR_RETURN(auto clash, t.Get(Space::kIndex, e.key));
+      if (clash) return Fail(ErrorCode::kAlreadyExists, UniqueClashMessage(c.fields[e.field].name));
+    }
+    storage::WriteBatch& batch = t.batch();
+    for (const IndexEntry& e : sealed.index) batch.Put(Space::kIndex, e.key, e.value);
+    if (new_key) batch.Put(Space::kKeys, sealed.data_key_key, sealed.data_key_value);
+    batch.Put(Space::kRecords, sealed.record_key, sealed.record_value);
+    batch.Put(Space::kSubjects, sealed.member_key, member_value);
+    return Ok();
+  });
+  if (key_raced != nullptr) *key_raced = raced;
+  if (!s) return Fail(std::move(s).error());
   return RecordRef{sealed.record_id, sealed.subject};
 }
 
@@ -742,7 +804,31 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
   COFFRE_ASSIGN_OR_RETURN(const schema::Collection* c, FindCollection(schema_, collection));
   COFFRE_TRY(schema::CheckRowRules(changes, *c));
   std::lock_guard lock(write_mu_);
-  COFFRE_ASSIGN_OR_RETURN(Record old, Get(c->name, record_id));
+  if (store_->shared()) {
+    // Another node may change the record between our read and our commit:
+    // UpdateOnce then says so and the update is made again on what it wrote.
+    for (int attempt = 0;; ++attempt) {
+      bool raced = false;
+      auto r = UpdateOnce(*c, record_id, changes, &raced);
+      if (r || !raced || attempt == 3) return r;
+    }
+  }
+  return UpdateOnce(*c, record_id, changes, nullptr);
+}
+
+Result<Record> Vault::UpdateOnce(const schema::Collection& collection, std::string_view record_id,
+                                 const std::vector<NamedInput>& changes, bool* raced) {
+  const schema::Collection* c = &collection;
+  const std::string record_key = layout::RecordKey(c->name, record_id);
+  COFFRE_ASSIGN_OR_RETURN(auto old_value, store_->Get(Space::kRecords, record_key));
+  auto absent = [&] {
+    return Fail(ErrorCode::kNotFound, "no record with this id in collection '" + c->name + "'");
+  };
+  if (!old_value) return absent();
+  auto opened = OpenRecord(c->name, record_id, *old_value);
+  if (IsNotFound(opened)) return absent();
+  if (!opened) return Fail(opened.error());
+  Record old = std::move(*opened);
   // The record as it would be: a row rule broken over two writes (a
   // security code: a pan stored first, a lone "123" patched in later, or
   // the reverse) is refused like one sent whole, before any other rule
@@ -803,6 +889,49 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
   sealed.record_id = std::string(record_id);
   sealed.subject = old.subject;
   SealRecord(keyring_, *c, schema_.version(), fields, data_key, false, sealed);
+  const std::string member_value = layout::MemberValue(clock_->NowUnixSeconds());
+  if (store_->shared()) {
+    // The record's lock, then the locks of the unique values it takes up;
+    // the record must still be as read, and the values free.
+    std::vector<std::string> locks{layout::RecordLockName(c->name, record_id)};
+    for (const IndexEntry& e : sealed.index) {
+      if (e.unique && std::find(old_keys.begin(), old_keys.end(), e.key) == old_keys.end()) {
+        locks.push_back(layout::UniqueLockName(c->name, c->fields[e.field].name,
+                                               layout::UniqueKeyBlind(e.key)));
+      }
+    }
+    std::sort(locks.begin(), locks.end());
+    locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+    COFFRE_TRY(store_->Transact([&](storage::Transaction& t) -> Status {
+      *raced = false;
+      for (const std::string& name : locks) COFFRE_TRY(t.Lock(name));
+      COFFRE_ASSIGN_OR_RETURN(auto now, t.Get(Space::kRecords, record_key));
+      if (now != old_value) {
+        *raced = true;
+        return Fail(ErrorCode::kFailedPrecondition, "the record was changed by another node");
+      }
+      storage::WriteBatch& batch = t.batch();
+      for (const std::string& k : old_keys) {
+        bool kept = std::any_of(sealed.index.begin(), sealed.index.end(),
+                                [&](const IndexEntry& e) { return e.key == k; });
+        if (!kept) batch.Delete(Space::kIndex, k);
+      }
+      for (const IndexEntry& e : sealed.index) {
+        if (std::find(old_keys.begin(), old_keys.end(), e.key) != old_keys.end()) continue;
+        if (e.unique) {
+          COFFRE_ASSIGN_OR_RETURN(auto clash, t.Get(Space::kIndex, e.key));
+          if (clash) {
+            return Fail(ErrorCode::kAlreadyExists, UniqueClashMessage(c->fields[e.field].name));
+          }
+        }
+        batch.Put(Space::kIndex, e.key, e.value);
+      }
+      batch.Put(Space::kRecords, sealed.record_key, sealed.record_value);
+      batch.Put(Space::kSubjects, layout::MemberKey(old.subject, c->name, record_id), member_value);
+      return Ok();
+    }));
+    return Record{c->name, std::string(record_id), old.subject, std::move(fields)};
+  }
 
   auto batch = store_->NewBatch();
   for (const std::string& k : old_keys) {
@@ -821,8 +950,7 @@ Result<Record> Vault::Update(std::string_view collection, std::string_view recor
     if (!existed) batch->Put(Space::kIndex, e.key, e.value);
   }
   batch->Put(Space::kRecords, sealed.record_key, sealed.record_value);
-  batch->Put(Space::kSubjects, layout::MemberKey(old.subject, c->name, record_id),
-             layout::MemberValue(clock_->NowUnixSeconds()));
+  batch->Put(Space::kSubjects, layout::MemberKey(old.subject, c->name, record_id), member_value);
   COFFRE_TRY(store_->Write(*batch));
   return Record{c->name, std::string(record_id), old.subject, std::move(fields)};
 }
@@ -1000,7 +1128,7 @@ Status Vault::CommitDeletion(const std::vector<JournalEntry>& entries, storage::
     }
     journal_size_ = size;
     journal_known_ = true;
-    batch.Put(Space::kMeta, AppliedKey(), AppliedValue(journal_count_, journal_chain_));
+    batch.Put(Space::kMeta, applied_key_, AppliedValue(journal_count_, journal_chain_));
   }
   batch.Put(Space::kMeta, layout::kMetaCompactionPending, "1");
   if (auto s = store_->Write(batch); !s) {
@@ -1150,7 +1278,7 @@ Status Vault::ReplayErasureJournal() {
   COFFRE_ASSIGN_OR_RETURN(auto journal, ErasureJournal::Open(options_.erasure_journal, vault_id_));
   COFFRE_ASSIGN_OR_RETURN(uint64_t size, journal.Size());
   COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, journal.ReadAll(journal_kinds_));
-  COFFRE_ASSIGN_OR_RETURN(auto applied_raw, store_->Get(Space::kMeta, AppliedKey()));
+  COFFRE_ASSIGN_OR_RETURN(auto applied_raw, store_->Get(Space::kMeta, applied_key_));
   uint64_t applied = 0;
   std::string applied_hash = ErasureJournal::Chain({}, 0);
   if (applied_raw && applied_raw->size() == 8 + 32) {
@@ -1205,7 +1333,7 @@ Status Vault::ReplayErasureJournal() {
     }
     auto batch = store_->NewBatch();
     for (Eraser* eraser : replayed) COFFRE_TRY(eraser->FinishReplay(*store_, *batch));
-    batch->Put(Space::kMeta, AppliedKey(), AppliedValue(entries.size(), chain));
+    batch->Put(Space::kMeta, applied_key_, AppliedValue(entries.size(), chain));
     batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
     {
       std::lock_guard lock(journal_mu_);

@@ -45,6 +45,8 @@
 
 namespace coffre::vault {
 
+struct SealedRecord;  // vault/record_sealer.h
+
 struct InitOptions {
   std::string dir;
   std::string schema_path;
@@ -98,10 +100,11 @@ struct OpenOptions {
   // RocksDB in `dir` with the options above (which only it reads), as
   // `coffre` always does. Tests pass storage::MemoryStoreOpener.
   storage::StoreOpener store = nullptr;
-  // A cluster node's id (cluster/node.h), on a shared store; empty for an
-  // embedded vault. Each node has its own erasure journal (beside its
-  // directory), so the count of journal entries applied is kept per node
-  // (docs/adr/0040-cluster-nodes.md).
+  // A cluster vault (a shared store): this node's id (cluster.toml,
+  // 32 hex). Every node keeps its own erasure journal; the count and chain
+  // of the entries applied from it are kept under the node's id, so that one
+  // node's journal is never taken for another's (ADR 0044). Empty: one
+  // journal for the vault, as an embedded vault has.
   std::string node_id;
 };
 
@@ -186,7 +189,7 @@ class Vault {
   // before writing anything. `subject` (raw) attaches the record to an
   // existing person; otherwise a new subject is created.
   Result<RecordRef> Put(std::string_view collection, const std::vector<NamedInput>& fields,
-                        std::optional<std::string> subject = std::nullopt);
+                        const std::optional<std::string>& subject = std::nullopt);
 
   // kNotFound when absent (or erased); kDataLoss when it fails to open.
   Result<Record> Get(std::string_view collection, std::string_view record_id);
@@ -355,6 +358,16 @@ class Vault {
  private:
   Vault() = default;
   Result<crypto::SecretKey> LoadDataKey(std::string_view subject, std::string_view collection);
+  // Put and Update once, under write_mu_. On a shared store the write is a
+  // transaction under named locks (ADR 0044); `*key_raced` / `*raced` (not
+  // null then) say another node's write got in first and the call may be
+  // made again.
+  Result<RecordRef> PutOnce(const schema::Collection& c, const std::vector<FieldValue>& fields,
+                            const std::optional<std::string>& subject, bool* key_raced);
+  Result<RecordRef> CommitPutShared(const schema::Collection& c, bool attached, bool new_key,
+                                    const SealedRecord& sealed, bool* key_raced);
+  Result<Record> UpdateOnce(const schema::Collection& c, std::string_view record_id,
+                            const std::vector<NamedInput>& changes, bool* raced);
   Result<Record> OpenRecord(std::string_view collection, std::string_view record_id,
                             std::string_view value);
   Result<std::vector<Record>> ListIn(storage::Space space, const schema::Collection& c,
@@ -385,9 +398,6 @@ class Vault {
   Result<bool> CollectRecordDeletion(std::string_view collection, std::string_view record_id,
                                      storage::WriteBatch& batch);
   Status CompactNow();
-  // The meta key holding how much of this vault's (or node's) erasure
-  // journal the store holds.
-  std::string AppliedKey() const;
   // Re-seals the keyring under `next`, writes its key check and source in
   // one batch, and makes it the master key. Under write_mu_. `written`:
   // the batch was handed to the store (after which it may have landed).
@@ -409,6 +419,8 @@ class Vault {
 
   // The erasure journal as this vault last wrote it (CommitDeletion): its
   // size, entry count and chain, so that an append does not re-read it.
+  // Where the applied count and chain of our journal are (kMeta).
+  std::string applied_key_;
   std::mutex journal_mu_;  // innermost lock: taken under write_mu_ and modules' locks
   bool journal_known_ = false;
   // A deletion was journalled but its store write failed (under journal_mu_).

@@ -22,6 +22,15 @@ inline constexpr std::string_view kMetaKeyCheck = "kcv";
 inline constexpr std::string_view kMetaKeySource = "key_source";
 // count (u64 BE) || chained hash of the applied journal entries
 inline constexpr std::string_view kMetaErasuresApplied = "erasures_applied";
+// The same for one node of a cluster: "erasures_applied/<node id>".
+inline std::string ErasuresAppliedKey(std::string_view node_id) {
+  std::string k(kMetaErasuresApplied);
+  if (!node_id.empty()) {
+    k += '/';
+    k += node_id;
+  }
+  return k;
+}
 // present while an erasure's compaction has not completed
 inline constexpr std::string_view kMetaCompactionPending = "erasure_compaction_pending";
 inline constexpr std::string_view kImportDirPrefix = "import-tmp-";
@@ -166,6 +175,41 @@ inline std::string IndexPrefix(std::string_view collection, std::string_view fie
   AppendLengthPrefixed(k, field);
   k += blind;
   return k;
+}
+
+// Lock names of a shared store's transactions (storage::Transaction::Lock,
+// docs/adr/0044-unique-and-erasure-across-nodes.md): what a writer reads and
+// then writes, taken in sorted order ("k/" < "r/" < "u/").
+// A unique value: "u/<collection>/<field>/<hex of its blind index>".
+inline std::string UniqueLockName(std::string_view collection, std::string_view field,
+                                  std::string_view blind) {
+  std::string n = "u/";
+  n += collection;
+  n += '/';
+  n += field;
+  n += '/';
+  n += ToHex(blind);
+  return n;
+}
+// The blind value at the end of a unique index key (no record id follows).
+inline std::string_view UniqueKeyBlind(std::string_view key) {
+  return key.substr(key.size() - crypto::kBlindBytes);
+}
+// A record: "r/<collection>/<hex record id>".
+inline std::string RecordLockName(std::string_view collection, std::string_view record_id) {
+  std::string n = "r/";
+  n += collection;
+  n += '/';
+  n += ToHex(record_id);
+  return n;
+}
+// A (subject, collection) data key: "k/<collection>/<hex subject>".
+inline std::string DataKeyLockName(std::string_view subject, std::string_view collection) {
+  std::string n = "k/";
+  n += collection;
+  n += '/';
+  n += ToHex(subject);
+  return n;
 }
 
 }  // namespace coffre::vault::layout
