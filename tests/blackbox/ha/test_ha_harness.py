@@ -118,3 +118,35 @@ def test_nothing_is_left_when_the_driver_dies_without_stopping(tmp_path):
     assert processes_of(root) == [], "the watchdog left processes running"
     assert not root.exists(), "the watchdog left the directory"
     assert not os.path.exists(f"/proc/{left['postmaster']}")
+
+
+def test_example_configs_of_docs_cluster_are_valid(tmp_path):
+    """docs/examples/haproxy.cfg passes `haproxy -c`; docs/examples/patroni.yml
+    keeps what docs/cluster.md promises (synchronous replication, fail over
+    rather than restart a crashed primary, pg_rewind)."""
+    import yaml
+    examples = HERE.parents[2] / "docs" / "examples"
+    cert = tmp_path / "cert.pem"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=coffre", "-days", "1",
+                        "-keyout", str(tmp_path / "key.pem"), "-out", str(cert)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    cfg = (examples / "haproxy.cfg").read_text()
+    assert "/etc/haproxy/coffre-cert.pem" in cfg
+    checked = tmp_path / "haproxy.cfg"
+    checked.write_text(cfg.replace("/etc/haproxy/coffre-cert.pem", str(cert)))
+    r = subprocess.run(["/usr/sbin/haproxy", "-c", "-f", str(checked)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "mode tcp" in cfg and "/readyz" in cfg
+
+    patroni = yaml.safe_load((examples / "patroni.yml").read_text())
+    dcs = patroni["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is True and dcs["primary_start_timeout"] == 0
+    assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
+    assert dcs["postgresql"]["use_pg_rewind"] is True
+    assert dcs["postgresql"]["parameters"]["wal_log_hints"] == "on"
+    assert patroni["postgresql"]["bin_dir"] == "/usr/lib/postgresql/15/bin"
+    assert any("coffre coffre" in line and "scram-sha-256" in line
+               for line in patroni["postgresql"]["pg_hba"])
