@@ -69,9 +69,10 @@ Result<report::BreachReport> Build(Runtime& rt, const report::BreachQuery& q) {
   // Canaries are counted, never listed (docs/exfiltration.md).
   guard::CanarySet& canaries = rt.guard().canaries();
   return report::BuildBreachReport(
-      rt.audit().reader(), rt.vault().schema(), rt.options().audit_anchor, q,
+      rt.audit().store_reader(), rt.vault().schema(), rt.options().audit_anchor, q,
       rt.clock().NowUnixMillis(),
-      {.is_canary = [&canaries](std::string_view subject) { return canaries.Contains(subject); }});
+      {.is_canary = [&canaries](std::string_view subject) { return canaries.Contains(subject); },
+       .chain_id = rt.audit().chain_id()});
 }
 
 json::object Failed(const report::BreachReport& r) {

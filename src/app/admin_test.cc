@@ -279,5 +279,106 @@ TEST_F(AdminTest, BackupOfAStoreWithoutFilesIsRefused) {
   EXPECT_FALSE(fs::exists(out / "manifest.sig"));
 }
 
+// Two nodes of a cluster vault (two Runtimes on one shared data set, each
+// with its node id and its own anchor): each writes its own audit chain;
+// either node's listing merges both chains in time order, either node's
+// verify covers both, and a chain deleted with its anchor is named by the
+// other node (docs/audit-cluster.md).
+TEST_F(AdminTest, TwoNodesAuditTheirOwnChainsAndEachListsAndVerifiesBoth) {
+  const std::string src = COFFRE_SOURCE_DIR;
+  auto data = storage::NewMemoryData();
+  std::ifstream in(src + "/examples/people-policy.toml");
+  std::ostringstream policy;
+  policy << in.rdbuf();
+  vault::InitOptions o{(tmp_ / "c").string(),
+                       src + "/examples/people.toml",
+                       tmp_ / "c.key",
+                       "",
+                       {},
+                       {},
+                       nullptr,
+                       ""};
+  o.config.emplace_back(kPolicyConfig, policy.str());
+  o.store = storage::MemoryStoreOpener(data, /*shared=*/true);
+  ASSERT_TRUE(vault::Vault::Init(o));
+  const std::string id_a(32, 'a'), id_b(32, 'b');
+  auto node = [&](const std::string& id) {
+    return Runtime::Open({.dir = (tmp_ / "c").string(),
+                          .key_file = tmp_ / "c.key",
+                          .audit_anchor = tmp_ / ("node-" + id.substr(0, 1) + ".audit-anchor"),
+                          .store = storage::MemoryStoreOpener(data, /*shared=*/true),
+                          .node_id = id});
+  };
+  auto a = node(id_a);
+  ASSERT_TRUE(a) << a.error().message;
+  auto b = node(id_b);
+  ASSERT_TRUE(b) << b.error().message;
+  auto admin_a = std::make_unique<Admin>(**a);
+  Admin admin_b(**b);
+
+  std::string line;
+  people_.NextNdjson(line);
+  auto made = admin_a->Execute(
+      {{"op", "record.create"},
+       {"input", {{"collection", "people"}, {"body", "{\"fields\":" + line + "}"}}}},
+      ::getuid());
+  ASSERT_TRUE(made) << made.error().message;
+  auto got =
+      admin_b.Execute({{"op", "record.get"},
+                       {"input", {{"collection", "people"}, {"id", made->at("id").as_string()}}}},
+                      ::getuid());
+  ASSERT_TRUE(got) << got.error().message;
+
+  // Node b lists node a's create and its own read, in time order.
+  auto listed = admin_b.Execute({{"op", "audit.scan"}}, ::getuid());
+  ASSERT_TRUE(listed) << listed.error().message;
+  std::vector<std::string> actions;
+  std::string last;  // RFC 3339 with milliseconds, UTC: ordered as text
+  for (const auto& text : listed->at("entries").as_array()) {
+    json::value e = json::parse(text.as_string());
+    actions.emplace_back(e.at("action").as_string());
+    const std::string t(e.at("time").as_string());
+    EXPECT_GE(t, last);
+    last = t;
+  }
+  ASSERT_EQ(actions.size(), 2u);
+  EXPECT_EQ(actions[0], "create");
+  EXPECT_EQ(actions[1], "read");
+
+  // Each node verifies both chains.
+  for (Admin* admin : {admin_a.get(), &admin_b}) {
+    auto v = admin->Execute({{"op", "audit.verify"}}, ::getuid());
+    ASSERT_TRUE(v) << v.error().message;
+    EXPECT_TRUE(v->at("ok").as_bool()) << json::serialize(*v);
+    EXPECT_EQ(v->at("chains").to_number<int64_t>(), 2);
+  }
+  // Both nodes anchor the registry on their next flush.
+  ASSERT_TRUE((*a)->audit().Flush());
+  ASSERT_TRUE((*b)->audit().Flush());
+
+  // Node a's chain is deleted, with its anchor: node b names it.
+  const std::string anchor_a = (*a)->options().audit_anchor;
+  admin_a.reset();
+  a->reset();
+  auto raw = storage::OpenMemoryStore({.data = data, .shared = true});
+  ASSERT_TRUE(raw);
+  auto batch = (*raw)->NewBatch();
+  const std::string prefix = "n" + *FromHex(id_a);
+  for (storage::Space sp : {storage::Space::kAudit, storage::Space::kAuditByPrincipal,
+                            storage::Space::kAuditBySubject}) {
+    ASSERT_TRUE((*raw)->Scan(sp, prefix, [&](std::string_view k, std::string_view) {
+      batch->Delete(sp, k);
+      return true;
+    }));
+  }
+  ASSERT_TRUE((*raw)->Write(*batch));
+  fs::remove(anchor_a);
+  fs::remove(anchor_a + ".chains");
+  auto v = admin_b.Execute({{"op", "audit.verify"}}, ::getuid());
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_FALSE(v->at("ok").as_bool());
+  EXPECT_EQ(v->at("chain").as_string(), id_a);
+}
+
 }  // namespace
 }  // namespace coffre::app

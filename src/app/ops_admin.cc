@@ -364,11 +364,16 @@ Result<json::object> OpAuditVerify(Runtime& rt_, std::string_view op, const json
   if (auto it = req.find("anchor"); it != req.end() && it->value().is_string()) {
     anchor = std::string(it->value().get_string());
   }
-  COFFRE_ASSIGN_OR_RETURN(audit::VerifyReport r, audit::Verify(rt_.audit().reader(), anchor));
+  // A cluster vault: every chain, and their completeness (docs/audit-cluster.md).
+  COFFRE_ASSIGN_OR_RETURN(
+      audit::VerifyReport r,
+      audit::VerifyAllChains(rt_.audit().store_reader(), anchor, rt_.audit().chain_id()));
   json::object out{{"ok", r.ok},
                    {"entries", r.entries},
                    {"checkpoints", r.checkpoints},
                    {"anchored", r.anchored}};
+  if (!rt_.audit().chain_id().empty()) out["chains"] = r.chains;
+  if (!r.chain.empty()) out["chain"] = r.chain;
   if (r.first_bad_seq) out["first_bad_seq"] = *r.first_bad_seq;
   if (!r.problem.empty()) out["problem"] = r.problem;
   return out;

@@ -106,8 +106,10 @@ Outcome BreachReport(Context& ctx, const OpInput& in) {
     canaries = &*loaded;
   }
   auto r = report::BuildBreachReport(
-      s.audit.reader(), s.vault.schema(), s.audit.anchor_path(), *query, s.clock.NowUnixMillis(),
-      {.is_canary = [canaries](std::string_view subject) { return canaries->Contains(subject); }});
+      s.audit.store_reader(), s.vault.schema(), s.audit.anchor_path(), *query,
+      s.clock.NowUnixMillis(),
+      {.is_canary = [canaries](std::string_view subject) { return canaries->Contains(subject); },
+       .chain_id = s.audit.chain_id()});
   if (!r) return ctx.Fail(FailureFrom(r.error()));
   if (!r->verification.ok) {
     return ctx.Fail({ErrorCode::kDataLoss, "integrity_failure",

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "common/bytes.h"
+
 namespace coffre::app {
 namespace {
 
@@ -95,6 +97,13 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   ao.anchor_path = o.audit_anchor;
   ao.clock = rt->clock_;
   ao.recreate_anchor = o.recreate_audit_anchor;
+  if (!o.node_id.empty()) {
+    auto chain = FromHex(o.node_id);
+    if (!chain || chain->size() != kIdBytes) {
+      return Fail(ErrorCode::kInvalidArgument, "a node id is 32 hex digits");
+    }
+    ao.chain_id = std::move(*chain);
+  }
   COFFRE_ASSIGN_OR_RETURN(
       rt->audit_, audit::AuditLog::Open(
                       log, crypto::SigningKey::FromSeed(ring.audit_signing_seed()), std::move(ao)));

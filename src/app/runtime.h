@@ -73,11 +73,13 @@ struct RuntimeOptions {
   // vault::OpenOptions::store: empty opens RocksDB in `dir` (`coffre`);
   // tests may pass storage::MemoryStoreOpener.
   storage::StoreOpener store = nullptr;
-  // A cluster node's id (cluster/node.h), with `store` opening the shared
-  // store DIR/cluster.toml names (cli's RuntimeFor sets both). Empty: an
-  // embedded vault, everything as before. Non-empty: Open first takes the
-  // node's lock (DIR/node.lock), held while the Runtime lives, so that one
-  // process at a time writes as this node.
+  // A cluster node's id (cluster/node.h, cluster.toml's [node] id, 32 hex
+  // digits), with `store` opening the shared store DIR/cluster.toml names
+  // (cli's RuntimeFor sets both). Empty: an embedded vault, everything as
+  // before. Non-empty: Open first takes the node's lock (DIR/node.lock),
+  // held while the Runtime lives, so that one process at a time writes as
+  // this node, and the audit log writes this node's own chain
+  // (docs/audit-cluster.md).
   std::string node_id;
 };
 

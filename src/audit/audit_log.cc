@@ -9,6 +9,8 @@
 
 #include "audit/internal/anchor.h"
 #include "audit/internal/chain.h"
+#include "audit/internal/chain_store.h"
+#include "audit/internal/chains_file.h"
 #include "audit/internal/format.h"
 #include "audit/internal/seek.h"
 #include "common/bytes.h"
@@ -75,8 +77,22 @@ struct AuditLog::Written {
   uint64_t last_seq = 0;  // the chain's last seq after this group
 };
 
-AuditLog::AuditLog(storage::SpaceHandle store, crypto::SigningKey key, Options options)
-    : store_(store),
+namespace {
+
+storage::SpaceHandle ChainHandle(const storage::SpaceHandle& raw,
+                                 const std::unique_ptr<internal::ChainStore>& chain) {
+  if (!chain) return raw;
+  return storage::SpaceHandle(*chain, raw.owner(), raw.writable(),
+                              raw.readable() & ~raw.writable());
+}
+
+}  // namespace
+
+AuditLog::AuditLog(storage::SpaceHandle raw, std::unique_ptr<internal::ChainStore> chain,
+                   crypto::SigningKey key, Options options)
+    : raw_(raw),
+      chain_store_(std::move(chain)),
+      store_(ChainHandle(raw_, chain_store_)),
       signing_key_(std::move(key)),
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : DefaultClock()) {}
@@ -89,8 +105,31 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(storage::SpaceHandle store,
   if (options.checkpoint_every == 0) {
     return Fail(ErrorCode::kInvalidArgument, "audit checkpoint_every must be at least 1");
   }
-  std::unique_ptr<AuditLog> log(new AuditLog(store, std::move(signing_key), std::move(options)));
+  std::unique_ptr<internal::ChainStore> chain;
+  if (!options.chain_id.empty()) {
+    if (options.chain_id.size() != kIdBytes) {
+      return Fail(ErrorCode::kInvalidArgument, "an audit chain id is 16 bytes (the node id)");
+    }
+    chain = std::make_unique<internal::ChainStore>(store, options.chain_id);
+  }
+  std::unique_ptr<AuditLog> log(
+      new AuditLog(store, std::move(chain), std::move(signing_key), std::move(options)));
   COFFRE_TRY(log->Recover());
+  if (log->chain_store_) {
+    if (log->last_seq_ == 0) {
+      // An empty chain that the registry says had entries was removed: a
+      // new entry 1 would hide that (docs/audit-cluster.md).
+      COFFRE_ASSIGN_OR_RETURN(auto row,
+                              log->raw_.Get(Space::kAudit, internal::RegistryKey(log->chain_id())));
+      if (row) {
+        return Fail(Corrupt("this node's chain " + ToHex(log->chain_id()) +
+                            " is empty but registered with a first entry: it was removed (run "
+                            "coffre audit verify)"));
+      }
+    }
+    COFFRE_TRY(log->OpenChainsFile());
+    COFFRE_TRY(log->SyncChains());
+  }
   log->durable_seq_ = log->last_seq_;
   log->syncer_ = std::thread([raw = log.get()] { raw->RunSyncer(); });
   try {
@@ -329,6 +368,14 @@ Status AuditLog::AppendBatchAsync(std::vector<Entry> batch, DoneCallback done) {
 }
 
 Status AuditLog::Flush() {
+  // A cluster vault anchors the registry about once a second; its error is
+  // reported after the rest is done.
+  Status chains = chain_store_ ? SyncChains() : Status(Ok());
+  COFFRE_TRY(FlushEntries());
+  return chains;
+}
+
+Status AuditLog::FlushEntries() {
   std::vector<Entry> entries = TakeUnauthenticatedSummaries(false);
   bool checkpoint_due;
   {
@@ -347,6 +394,63 @@ Status AuditLog::Checkpoint() {
   std::vector<Entry> entries = TakeUnauthenticatedSummaries(true);
   const size_t summaries = entries.size();
   COFFRE_TRY(Submit(std::move(entries), summaries, true));
+  if (chain_store_) COFFRE_TRY(SyncChains());
+  return Ok();
+}
+
+Status AuditLog::OpenChainsFile() {
+  const std::string path = internal::ChainsPath(options_.anchor_path);
+  auto file = internal::ReadChainsFile(path);
+  if (!file && IsNotFound(file)) {
+    if (last_seq_ > 0 && !options_.recreate_anchor) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "audit chain registry anchor " + path +
+                      " is missing for a non-empty audit chain; restore it, or start a new one "
+                      "deliberately (recreate anchor) and keep the old one as evidence");
+    }
+    COFFRE_TRY(internal::CreateChainsFile(path, public_key()));
+    file = internal::ReadChainsFile(path);
+  }
+  if (!file) return Fail(file.error());
+  if (file->public_key != public_key()) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "audit chain registry anchor " + path + " belongs to another signing key");
+  }
+  chains_ = std::make_unique<internal::ChainsFile>(std::move(*file));
+  return Ok();
+}
+
+Status AuditLog::SyncChains() {
+  std::lock_guard lock(chains_mu_);
+  COFFRE_ASSIGN_OR_RETURN(std::vector<internal::RegistryRow> rows, internal::ReadRegistry(raw_));
+  std::string lines;
+  std::vector<std::pair<std::string, std::pair<uint64_t, std::string>>> seen;
+  for (const internal::RegistryRow& row : rows) {
+    if (!chains_->first.contains(row.chain)) {
+      lines += internal::ChainLine(row.chain, row.first_hash, row.first_time_ms);
+    }
+    if (row.chain == options_.chain_id) continue;  // its own anchor holds its checkpoints
+    // The other chain's latest checkpoint, found through its head and
+    // anchored only if its signature holds (a forged one must not be
+    // anchored as evidence of entries).
+    internal::ChainStore other(raw_.ReadOnly(), row.chain);
+    storage::SpaceHandle h(other, raw_.owner(), 0, kAuditSpaces);
+    COFFRE_ASSIGN_OR_RETURN(auto head_value, h.Get(Space::kAudit, internal::kHeadKey));
+    auto head = head_value ? internal::DecodeHead(*head_value) : std::nullopt;
+    if (!head || head->last_checkpoint_seq == 0) continue;
+    auto known = chains_->seen.find(row.chain);
+    if (known != chains_->seen.end() && known->second.first >= head->last_checkpoint_seq) continue;
+    COFFRE_ASSIGN_OR_RETURN(
+        auto v, h.Get(Space::kAudit, internal::CheckpointKey(head->last_checkpoint_seq)));
+    auto cp = v ? internal::DecodeCheckpointValue(head->last_checkpoint_seq, *v) : std::nullopt;
+    if (!cp || !internal::CheckpointSignatureValid(*cp, public_key())) continue;
+    lines += internal::SeenLine(row.chain, cp->seq, cp->hash);
+    seen.push_back({row.chain, {cp->seq, cp->hash}});
+  }
+  if (lines.empty()) return Ok();
+  COFFRE_TRY(internal::AppendChainsLines(internal::ChainsPath(options_.anchor_path), lines));
+  for (const internal::RegistryRow& row : rows) chains_->first.emplace(row.chain, row.first_hash);
+  for (auto& [chain, cp] : seen) chains_->seen[chain] = std::move(cp);
   return Ok();
 }
 
@@ -557,7 +661,15 @@ Status AuditLog::CommitGroup(std::vector<Request*>& group,
     std::lock_guard lock(mu_);
     if (broken_) return Fail(*broken_);
   }
-  const int64_t now = clock_.NowUnixMillis();
+  // A shared store's entries are timed by its clock (the database's), so
+  // that every node's chain is ordered by one clock (docs/audit-cluster.md).
+  int64_t now = 0;
+  if (store_.shared()) {
+    COFFRE_ASSIGN_OR_RETURN(int64_t micros, store_.NowMicros());
+    now = micros / 1000;
+  } else {
+    now = clock_.NowUnixMillis();
+  }
   uint64_t seq = last_seq_;
   std::string hash = last_hash_;
   int64_t time = std::max(now, last_time_ms_);
@@ -583,6 +695,8 @@ Status AuditLog::CommitGroup(std::vector<Request*>& group,
       hash = internal::ChainHash(hash, seq, value);
       value += hash;
       batch->Put(Space::kAudit, internal::EntryKey(seq), value);
+      // A chain is registered with its first entry, in the same batch.
+      if (seq == 1 && chain_store_) chain_store_->PutRegistry(*batch, hash, time);
       if (!e.principal.empty()) {
         batch->Put(Space::kAuditByPrincipal,
                    internal::IndexKey(
@@ -678,6 +792,7 @@ Status AuditLog::Query(const Filter& filter, const EntryVisitor& visit) {
   if (filter.subject && filter.subject->size() != kIdBytes) {
     return Fail(ErrorCode::kInvalidArgument, "audit query subject is not 16 bytes");
   }
+  if (chain_store_) return MergedQuery(filter, visit);
   if (filter.subject) {
     return QueryIndex(Space::kAuditBySubject, internal::SubjectPrefix(*filter.subject), filter,
                       visit);
@@ -778,6 +893,176 @@ Status AuditLog::QueryByTime(const Filter& filter, const EntryVisitor& visit) {
         return visit(*e) && (filter.limit == 0 || ++visited < filter.limit);
       }));
   return inner;
+}
+
+}  // namespace coffre::audit
+
+namespace coffre::audit {
+
+namespace {
+
+// One chain's entries matching a filter, in (time, seq) order, read
+// kQueryChunk keys at a time (docs/audit-cluster.md, "Merged reads").
+class ChainCursor {
+ public:
+  ChainCursor(const storage::SpaceHandle& raw, std::string chain, uint64_t durable,
+              const Filter& filter)
+      : chain_(raw, std::move(chain)),
+        store_(chain_, raw.owner(), 0, kAuditSpaces),
+        durable_(durable),
+        filter_(filter) {}
+
+  const std::string& chain() const { return chain_.chain(); }
+
+  Status Start() {
+    if (filter_.subject) {
+      UseIndex(Space::kAuditBySubject, internal::SubjectPrefix(*filter_.subject));
+    } else if (filter_.on_behalf_of) {
+      UseIndex(Space::kAuditByPrincipal,
+               internal::PrincipalPrefix(internal::kRoleUser, *filter_.on_behalf_of));
+    } else if (filter_.principal) {
+      UseIndex(Space::kAuditByPrincipal,
+               internal::PrincipalPrefix(internal::kRolePrincipal, *filter_.principal));
+    } else {
+      COFFRE_ASSIGN_OR_RETURN(next_seq_, internal::FirstSeqAtOrAfterTime(store_, filter_.from_ms));
+    }
+    return Ok();
+  }
+
+  // The next entry, or nullptr at the end; valid until Pop.
+  Result<const Entry*> Front() {
+    while (buffer_.empty() && !done_) COFFRE_TRY(index_ ? FillFromIndex() : FillByTime());
+    if (buffer_.empty()) return static_cast<const Entry*>(nullptr);
+    return &buffer_.front();
+  }
+  void Pop() { buffer_.pop_front(); }
+
+ private:
+  void UseIndex(Space space, const std::string& prefix) {
+    index_ = true;
+    space_ = space;
+    begin_ = internal::IndexKey(prefix, filter_.from_ms, 0);
+    end_ = internal::IndexKey(prefix, filter_.to_ms, UINT64_MAX);
+    end_.push_back('\0');  // inclusive of the last key
+  }
+
+  Status FillFromIndex() {
+    std::vector<uint64_t> seqs;
+    std::string last;
+    size_t keys = 0;
+    COFFRE_TRY(store_.ScanRange(space_, begin_, end_, [&](std::string_view k, std::string_view) {
+      ++keys;
+      last.assign(k);
+      auto seq = internal::SeqOfIndexKey(k);
+      if (seq && *seq <= durable_) seqs.push_back(*seq);
+      return keys < kQueryChunk;
+    }));
+    if (keys < kQueryChunk) {
+      done_ = true;
+    } else {
+      begin_ = last + '\0';
+    }
+    std::vector<std::string> entry_keys;
+    entry_keys.reserve(seqs.size());
+    for (uint64_t s : seqs) entry_keys.push_back(internal::EntryKey(s));
+    std::vector<std::string_view> views(entry_keys.begin(), entry_keys.end());
+    COFFRE_ASSIGN_OR_RETURN(auto values, store_.MultiGet(Space::kAudit, views));
+    for (size_t i = 0; i < values.size(); ++i) {
+      auto parts = values[i] ? internal::SplitStoredEntry(*values[i]) : std::nullopt;
+      auto e = parts ? DecodeEntry(parts->bytes) : Result<Entry>();
+      if (!parts || !e) {
+        return Fail(Corrupt("chain " + ToHex(chain()) + ": entry " + std::to_string(seqs[i]) +
+                            " named by an index is missing or corrupt (run coffre audit verify)"));
+      }
+      if (Matches(filter_, *e)) buffer_.push_back(std::move(*e));
+    }
+    return Ok();
+  }
+
+  Status FillByTime() {
+    size_t n = 0;
+    bool ended = false;
+    Status inner = Ok();
+    COFFRE_TRY(store_.ScanRange(
+        Space::kAudit, internal::EntryKey(next_seq_), std::string(1, internal::kEntryTag + 1),
+        [&](std::string_view k, std::string_view v) {
+          auto seq = internal::SeqOfKey(k, internal::kEntryTag);
+          if (!seq || *seq > durable_) {
+            ended = true;
+            return false;
+          }
+          auto parts = internal::SplitStoredEntry(v);
+          auto e = parts ? DecodeEntry(parts->bytes) : Result<Entry>();
+          if (!parts || !e) {
+            inner = Fail(Corrupt("chain " + ToHex(chain()) + ": entry " + std::to_string(*seq) +
+                                 " is corrupt (run coffre audit verify)"));
+            return false;
+          }
+          if (e->time_ms > filter_.to_ms) {
+            ended = true;
+            return false;
+          }
+          next_seq_ = *seq + 1;
+          if (Matches(filter_, *e)) buffer_.push_back(std::move(*e));
+          return ++n < kQueryChunk;
+        }));
+    COFFRE_TRY(inner);
+    if (ended || n < kQueryChunk) done_ = true;
+    return Ok();
+  }
+
+  internal::ChainStore chain_;
+  storage::SpaceHandle store_;
+  const uint64_t durable_;
+  const Filter& filter_;
+  bool index_ = false;
+  Space space_ = Space::kAudit;
+  std::string begin_, end_;
+  uint64_t next_seq_ = 1;
+  bool done_ = false;
+  std::deque<Entry> buffer_;
+};
+
+}  // namespace
+
+Status AuditLog::MergedQuery(const Filter& filter, const EntryVisitor& visit) {
+  COFFRE_ASSIGN_OR_RETURN(std::vector<internal::RegistryRow> rows, internal::ReadRegistry(raw_));
+  std::vector<std::string> chains;
+  for (internal::RegistryRow& row : rows) chains.push_back(std::move(row.chain));
+  if (std::find(chains.begin(), chains.end(), options_.chain_id) == chains.end()) {
+    chains.push_back(options_.chain_id);
+  }
+  std::sort(chains.begin(), chains.end());
+  // This node's written but not yet synced entries stay invisible (ADR
+  // 0014); another node's entries are read once committed, which on a
+  // shared store is durable.
+  const uint64_t durable = last_seq();
+  std::vector<std::unique_ptr<ChainCursor>> cursors;
+  for (std::string& chain : chains) {
+    const uint64_t bound = chain == options_.chain_id ? durable : UINT64_MAX;
+    cursors.push_back(
+        std::make_unique<ChainCursor>(raw_.ReadOnly(), std::move(chain), bound, filter));
+    COFFRE_TRY(cursors.back()->Start());
+  }
+  size_t visited = 0;
+  for (;;) {
+    ChainCursor* best = nullptr;
+    const Entry* first = nullptr;
+    // Chains are few: a linear pick of the earliest (time, chain, seq).
+    for (auto& c : cursors) {
+      COFFRE_ASSIGN_OR_RETURN(const Entry* e, c->Front());
+      if (e == nullptr) continue;
+      if (first == nullptr || e->time_ms < first->time_ms ||
+          (e->time_ms == first->time_ms && c->chain() < best->chain())) {
+        best = c.get();
+        first = e;
+      }
+    }
+    if (best == nullptr) return Ok();
+    const bool more = visit(*first);
+    best->Pop();
+    if (!more || (filter.limit != 0 && ++visited >= filter.limit)) return Ok();
+  }
 }
 
 }  // namespace coffre::audit

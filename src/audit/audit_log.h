@@ -57,7 +57,9 @@ inline constexpr storage::SpaceSet kAuditSpaces = storage::Spaces(
 
 namespace internal {
 struct Checkpoint;
-}
+struct ChainsFile;
+class ChainStore;
+}  // namespace internal
 
 struct Options {
   // Anchor file, outside the data directory (default chosen by the front
@@ -77,6 +79,13 @@ struct Options {
   // restoring a backup; keep the old anchor as evidence). Off: refuse.
   bool recreate_anchor = false;
   Clock* clock = nullptr;  // nullptr: DefaultClock()
+  // A cluster vault (docs/audit-cluster.md): this node's chain id, 16 raw
+  // bytes (the node id). The log then writes its own chain under the
+  // chain's prefix, registers it with its first entry, keeps the registry
+  // in `<anchor_path>.chains`, stamps entries with the store's clock when
+  // the store is shared, and Query merges every chain. Empty: the embedded
+  // vault's one chain, its layout unchanged.
+  std::string chain_id;
 };
 
 // Query filter. Times are inclusive, in ms since the epoch.
@@ -145,7 +154,8 @@ class AuditLog {
   // checkpoint over every entry (no-op if the last entry is checkpointed).
   [[nodiscard]] Status Checkpoint();
 
-  // Visits the entries matching `filter` in (time, seq) order.
+  // Visits the entries matching `filter` in (time, seq) order; on a cluster
+  // vault, every chain's, merged in (time, chain, seq) order.
   [[nodiscard]] Status Query(const Filter& filter, const EntryVisitor& visit);
 
   // The Ed25519 public key (32 bytes) that verifies the checkpoints.
@@ -162,12 +172,28 @@ class AuditLog {
   const std::string& anchor_path() const { return options_.anchor_path; }
   // The log's spaces, for reading only: what Verify and the breach report
   // (src/report) walk.
+  // On a cluster vault: this node's chain only (what backups name).
   storage::SpaceHandle reader() const { return store_.ReadOnly(); }
+  // The audit spaces as stored, every chain of a cluster vault included:
+  // what VerifyAllChains and the breach report walk. reader() for the
+  // embedded vault.
+  storage::SpaceHandle store_reader() const { return raw_.ReadOnly(); }
+  // This node's chain (16 raw bytes); empty for the embedded vault.
+  const std::string& chain_id() const { return options_.chain_id; }
 
  private:
   struct Request;
-  AuditLog(storage::SpaceHandle store, crypto::SigningKey key, Options options);
+  AuditLog(storage::SpaceHandle raw, std::unique_ptr<internal::ChainStore> chain,
+           crypto::SigningKey key, Options options);
   Status Recover();
+  // A cluster vault: opens (or creates) `<anchor>.chains` after Recover.
+  Status OpenChainsFile();
+  // A cluster vault: anchors the registry rows and the other chains'
+  // latest checkpoints not yet in `<anchor>.chains`.
+  Status SyncChains();
+  Status MergedQuery(const Filter& filter, const EntryVisitor& visit);
+  // Flush without the registry.
+  Status FlushEntries();
   // Validation and the pending summaries for AppendBatch(Async); sets
   // `summaries` to their number.
   Result<std::vector<Entry>> PrepareBatch(std::vector<Entry> batch, size_t& summaries);
@@ -201,6 +227,10 @@ class AuditLog {
                     const EntryVisitor& visit);
   Status QueryByTime(const Filter& filter, const EntryVisitor& visit);
 
+  // The store as given, and (a cluster vault) this node's chain in it:
+  // store_ is then a handle on chain_store_.
+  storage::SpaceHandle raw_;
+  std::unique_ptr<internal::ChainStore> chain_store_;
   storage::SpaceHandle store_;
   crypto::SigningKey signing_key_;
   const Options options_;
@@ -236,6 +266,10 @@ class AuditLog {
   // Whether the last group completed failed (Health); any thread.
   std::atomic<bool> last_group_failed_{false};
   bool opened_ = false;  // Recover succeeded
+
+  // `<anchor>.chains` as anchored so far (a cluster vault).
+  std::mutex chains_mu_;
+  std::unique_ptr<internal::ChainsFile> chains_;
 
   std::mutex counters_mu_;
   // minute (unix minutes) -> source -> failures

@@ -2,16 +2,22 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "audit/audit_log.h"
 #include "audit/entry.h"
 #include "audit/internal/anchor.h"
 #include "audit/internal/chain.h"
+#include "audit/internal/chain_store.h"
+#include "audit/internal/chains_file.h"
 #include "audit/internal/format.h"
 #include "audit/internal/seek.h"
 #include "common/bytes.h"
+#include "common/clock.h"
 
 namespace coffre::audit {
 
@@ -409,6 +415,147 @@ Result<VerifyReport> Verify(storage::SpaceHandle store, const std::string& ancho
   }
   anchor.reset();  // each part reads the anchor with its own reader
   COFFRE_TRY(Run(store, key, report.anchored ? &anchor_path : nullptr, options, report));
+  return report;
+}
+
+namespace {
+
+// The completeness of one chain that verified (docs/audit-cluster.md):
+// an empty string when complete, else the finding (without the chain).
+Result<std::string> ChainCompleteness(storage::SpaceHandle chain, bool mine,
+                                      const internal::RegistryRow* registered,
+                                      const internal::ChainsFile& file, std::string_view id,
+                                      const std::string& chains_path) {
+  COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> first, StoredChainHash(chain, 1));
+  auto anchored = file.first.find(id);
+  if (registered == nullptr && anchored != file.first.end()) {
+    return "its registry row was removed (the chain is anchored in " + chains_path + ")";
+  }
+  if (registered == nullptr && mine && first) {
+    return std::string("its registry row was removed (it has entries)");
+  }
+  if (registered != nullptr && anchored != file.first.end() &&
+      registered->first_hash != anchored->second) {
+    return "its registry row was replaced (it differs from " + chains_path + ")";
+  }
+  if (registered != nullptr) {
+    if (!first) {
+      return "is missing: its entries were removed (registered with its first entry at " +
+             FormatRfc3339(registered->first_time_ms / 1000) + ")";
+    }
+    if (*first != registered->first_hash) {
+      return std::string("was replaced: entry 1 is not the registered first entry");
+    }
+  }
+  if (auto seen = file.seen.find(id); seen != file.seen.end()) {
+    const auto& [seq, hash] = seen->second;
+    COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> stored, StoredChainHash(chain, seq));
+    if (!stored) {
+      return "entries up to " + N(seq) + " were removed (checkpoint " + N(seq) +
+             " seen by this node, " + chains_path + ")";
+    }
+    if (*stored != hash) {
+      return "entry " + N(seq) + " does not match checkpoint " + N(seq) + " seen by this node (" +
+             chains_path + ")";
+    }
+  }
+  return std::string();
+}
+
+}  // namespace
+
+Result<VerifyReport> VerifyAllChains(storage::SpaceHandle store, const std::string& anchor_path,
+                                     std::string_view chain, const VerifyOptions& options) {
+  if (chain.empty()) return Verify(store, anchor_path, options);
+  VerifyReport report;
+  std::string key;
+  auto anchor_key = internal::ReadAnchorPublicKey(anchor_path);
+  if (anchor_key) {
+    key = *anchor_key;
+    report.anchored = true;
+    if (options.public_key && *options.public_key != key) {
+      report.problem = "the anchor's public key is not the given public key";
+      return report;
+    }
+  } else if (!IsNotFound(anchor_key)) {
+    return Fail(anchor_key.error());
+  } else if (options.public_key) {
+    key = *options.public_key;
+  } else {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "no audit anchor at " + anchor_path +
+                    " and no public key given: nothing to verify against");
+  }
+  const std::string chains_path = internal::ChainsPath(anchor_path);
+  internal::ChainsFile file;
+  if (auto read = internal::ReadChainsFile(chains_path)) {
+    file = std::move(*read);
+    if (file.public_key != key) {
+      report.problem = "the chain registry anchor " + chains_path +
+                       " belongs to another key than the audit anchor";
+      return report;
+    }
+  } else if (!IsNotFound(read)) {
+    if (read.error().code != ErrorCode::kDataLoss) return Fail(read.error());
+    report.problem = read.error().message;
+    return report;
+  }
+  auto rows = internal::ReadRegistry(store);
+  if (!rows) {
+    if (rows.error().code != ErrorCode::kDataLoss) return Fail(rows.error());
+    report.problem = rows.error().message;
+    return report;
+  }
+  std::map<std::string, const internal::RegistryRow*, std::less<>> registered;
+  std::set<std::string, std::less<>> ids{std::string(chain)};
+  for (const internal::RegistryRow& row : *rows) {
+    registered.emplace(row.chain, &row);
+    ids.insert(row.chain);
+  }
+  for (const auto& [id, h] : file.first) ids.insert(id);
+  for (const auto& [id, cp] : file.seen) ids.insert(id);
+
+  auto fail = [&](std::string_view id, const std::string& problem) {
+    report.ok = false;
+    report.chain = ToHex(id);
+    report.problem = "chain " + report.chain + ": " + problem;
+  };
+  for (const std::string& id : ids) {
+    const bool mine = id == chain;
+    internal::ChainStore view(store.ReadOnly(), id);
+    storage::SpaceHandle h(view, store.owner(), 0, kAuditSpaces);
+    VerifyOptions o = options;
+    o.public_key = key;
+    // Only this node's chain has its checkpoints in this node's anchor.
+    COFFRE_ASSIGN_OR_RETURN(VerifyReport r,
+                            Verify(h, mine && report.anchored ? anchor_path : std::string(), o));
+    ++report.chains;
+    report.entries += r.entries;
+    report.checkpoints += r.checkpoints;
+    report.anchor_checkpoints += r.anchor_checkpoints;
+    report.unsigned_tail += r.unsigned_tail;
+    if (mine) {
+      report.first_seq = r.first_seq;
+      report.last_seq = r.last_seq;
+      report.start_checkpoint_seq = r.start_checkpoint_seq;
+      report.start_checkpoint_time_ms = r.start_checkpoint_time_ms;
+      report.end_checkpoint_seq = r.end_checkpoint_seq;
+    }
+    if (!r.ok) {
+      report.first_bad_seq = r.first_bad_seq;
+      fail(id, r.problem);
+      return report;
+    }
+    auto reg = registered.find(id);
+    COFFRE_ASSIGN_OR_RETURN(
+        std::string gap, ChainCompleteness(h, mine, reg == registered.end() ? nullptr : reg->second,
+                                           file, id, chains_path));
+    if (!gap.empty()) {
+      fail(id, gap);
+      return report;
+    }
+  }
+  report.ok = true;
   return report;
 }
 

@@ -79,6 +79,10 @@ struct VerifyReport {
   // to the end of the log.
   std::optional<uint64_t> end_checkpoint_seq;
   std::optional<uint64_t> first_bad_seq;
+  // A cluster vault (VerifyAllChains): the chains verified, and the chain
+  // (hex) a finding is in.
+  uint64_t chains = 0;
+  std::string chain;
   // Empty when ok; else names the first problem, e.g. "entry 42 was altered",
   // "entry 42 is missing", "entries after 1200 were removed (anchor
   // checkpoint 2000)", "checkpoint 3000 signature invalid".
@@ -89,6 +93,21 @@ struct VerifyReport {
 // findings go into the report.
 Result<VerifyReport> Verify(storage::SpaceHandle store, const std::string& anchor_path,
                             const VerifyOptions& options = {});
+
+// Verification of a cluster vault's log (docs/audit-cluster.md, "What
+// verify concludes"): every chain named by the chain registry in the store,
+// by this node's `<anchor_path>.chains` file, and this node's own (`chain`,
+// 16 raw bytes), each as Verify does (this node's against its anchor, the
+// others against the anchor's public key, or options.public_key), then
+// their completeness: every anchored chain still registered, every
+// registered chain's entry 1 the registered one, every checkpoint this node
+// saw of another chain still there. A finding names the chain: "chain
+// <hex>: entry 42 was altered". The sums of entries and checkpoints cover
+// every chain; seqs and window ends are this node's chain's. With `visit`,
+// the chains are walked one after another (parts as in Verify, per chain).
+// An empty `chain` is the embedded vault: Verify.
+Result<VerifyReport> VerifyAllChains(storage::SpaceHandle store, const std::string& anchor_path,
+                                     std::string_view chain, const VerifyOptions& options = {});
 
 // Whether the by-principal index holds an entry made by principal `name`
 // (as_user false) or on behalf of end user `name` (as_user true). The index

@@ -145,6 +145,13 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
     if (e.time_ms < q_.from_ms || e.time_ms > q_.to_ms) return;
     if (q_.principal && e.principal != *q_.principal) return;
     if (q_.user && e.on_behalf_of != *q_.user) return;
+    // Seqs rise within a part of a chain; a cluster vault's chains come one
+    // after another (audit::VerifyAllChains), each from its own seq 1, so a
+    // seq that does not rise starts another chain: an epoch keeps an entry
+    // of one chain from being taken for another's with the same seq.
+    if (e.seq <= last_visited_seq_) ++epoch_;
+    last_visited_seq_ = e.seq;
+    const uint64_t entry_tag = e.seq | (epoch_ << 48);
     ++matched_;
     if (e.outcome == "denied") ++denied_;
     if (e.outcome != "allowed" || e.subject_count() == 0) return;
@@ -175,12 +182,13 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
       std::memcpy(key.data(), e.subject(i).data(), key.size());
       bool fresh = false;
       Accumulated& a = subjects_.Get(key, fresh);
-      if (fresh) a.first_ms = e.time_ms;
-      if (a.last_seq != e.seq) {
+      // Minimum and maximum: chains are not visited in time order.
+      if (fresh || e.time_ms < a.first_ms) a.first_ms = e.time_ms;
+      if (fresh || a.last_seq != entry_tag) {
         ++a.entries;
-        a.last_seq = e.seq;
+        a.last_seq = entry_tag;
       }
-      a.last_ms = e.time_ms;
+      if (fresh || e.time_ms > a.last_ms) a.last_ms = e.time_ms;
       a.actions |= uint64_t{1} << action;
       if (collection != kNoCollection) a.collections.Raise(collection, 1);
       for (const auto& [field, v] : fields_) {
@@ -207,8 +215,8 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
       const Accumulated& theirs = other.subjects_.value(i);
       bool fresh = false;
       Accumulated& a = subjects_.Get(other.subjects_.key(i), fresh);
-      if (fresh) a.first_ms = theirs.first_ms;  // else ours is earlier: parts are in order
-      a.last_ms = theirs.last_ms;
+      if (fresh || theirs.first_ms < a.first_ms) a.first_ms = theirs.first_ms;
+      if (fresh || theirs.last_ms > a.last_ms) a.last_ms = theirs.last_ms;
       a.entries += theirs.entries;
       for (uint32_t b = 0; b < action_map.size(); ++b) {
         if (theirs.actions & (uint64_t{1} << b)) a.actions |= uint64_t{1} << action_map[b];
@@ -397,6 +405,8 @@ class alignas(64) Collector {  // parts write their own: no shared cache line
   std::vector<std::pair<uint32_t, uint8_t>> fields_;  // reused: the entry's fields
   std::string last_collection_;                       // the entry fields_ was made from
   std::string last_fields_;
+  uint64_t last_visited_seq_ = 0;
+  uint64_t epoch_ = 0;
 };
 
 }  // namespace
@@ -432,15 +442,15 @@ Result<BreachReport> BuildBreachReport(storage::SpaceHandle store, const schema:
   std::vector<std::unique_ptr<Collector>> collectors;
   for (unsigned i = 0; i < threads; ++i)
     collectors.push_back(std::make_unique<Collector>(query, schema));
-  COFFRE_ASSIGN_OR_RETURN(r.verification,
-                          audit::Verify(store, anchor_path,
-                                        {.from_ms = query.from_ms,
-                                         .to_ms = query.to_ms,
-                                         .threads = threads,
-                                         .min_part_entries = options.min_part_entries,
-                                         .visit = [&](size_t part, const audit::EntryView& e) {
-                                           collectors[part]->Visit(e);
-                                         }}));
+  COFFRE_ASSIGN_OR_RETURN(
+      r.verification, audit::VerifyAllChains(store, anchor_path, options.chain_id,
+                                             {.from_ms = query.from_ms,
+                                              .to_ms = query.to_ms,
+                                              .threads = threads,
+                                              .min_part_entries = options.min_part_entries,
+                                              .visit = [&](size_t part, const audit::EntryView& e) {
+                                                collectors[part]->Visit(e);
+                                              }}));
   // Nothing read from a log that fails verification is reported: the
   // report says where the log was altered instead.
   if (!r.verification.ok) return r;
@@ -451,27 +461,29 @@ Result<BreachReport> BuildBreachReport(storage::SpaceHandle store, const schema:
   // A quiet window: was the name ever used at all? The index says yes at
   // once; its "no" is confirmed on the verified log (module comment).
   bool principal_named = !query.principal, user_named = !query.user;
-  if (query.principal) {
+  // A cluster vault's chains have their own indexes: the walk decides.
+  const bool by_index = options.chain_id.empty();
+  if (query.principal && by_index) {
     COFFRE_ASSIGN_OR_RETURN(principal_named, audit::IndexNames(store, false, *query.principal));
   }
-  if (query.user) {
+  if (query.user && by_index) {
     COFFRE_ASSIGN_OR_RETURN(user_named, audit::IndexNames(store, true, *query.user));
   }
   if (!principal_named || !user_named) {
     std::atomic<bool> seen_principal = principal_named, seen_user = user_named;
     COFFRE_ASSIGN_OR_RETURN(
         audit::VerifyReport whole,
-        audit::Verify(store, anchor_path,
-                      {.threads = threads,
-                       .min_part_entries = options.min_part_entries,
-                       .visit = [&](size_t, const audit::EntryView& e) {
-                         if (query.principal && e.principal == *query.principal) {
-                           seen_principal.store(true, std::memory_order_relaxed);
-                         }
-                         if (query.user && e.on_behalf_of == *query.user) {
-                           seen_user.store(true, std::memory_order_relaxed);
-                         }
-                       }}));
+        audit::VerifyAllChains(store, anchor_path, options.chain_id,
+                               {.threads = threads,
+                                .min_part_entries = options.min_part_entries,
+                                .visit = [&](size_t, const audit::EntryView& e) {
+                                  if (query.principal && e.principal == *query.principal) {
+                                    seen_principal.store(true, std::memory_order_relaxed);
+                                  }
+                                  if (query.user && e.on_behalf_of == *query.user) {
+                                    seen_user.store(true, std::memory_order_relaxed);
+                                  }
+                                }}));
     if (!whole.ok) {
       // The answer cannot be trusted: the report fails as a tampered window does.
       r.verification = std::move(whole);

@@ -125,6 +125,10 @@ struct BuildOptions {
   // Whether a subject id (16 raw bytes) is a canary record (the guard's
   // CanarySet): counted in BreachReport::canaries, never listed. Null: none.
   std::function<bool(std::string_view subject)> is_canary = nullptr;
+  // A cluster vault: this node's audit chain (audit::AuditLog::chain_id),
+  // and `store` holds every chain (AuditLog::store_reader): every chain is
+  // verified and walked (audit::VerifyAllChains). Empty: the embedded log.
+  std::string chain_id;
 };
 
 // kInvalidArgument for a query without principal and user, or with
