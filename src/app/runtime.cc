@@ -39,6 +39,10 @@ class OffsetClock final : public Clock {
 Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   std::unique_ptr<Runtime> rt(new Runtime());
   rt->options_ = o;
+  if (!o.node_id.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(cluster::NodeLock lock, cluster::NodeLock::Acquire(o.dir));
+    rt->node_lock_.emplace(std::move(lock));
+  }
   rt->clock_ = o.clock != nullptr ? o.clock : &DefaultClock();
 #ifdef COFFRE_TEST_HOOKS
   if (const char* path = std::getenv("COFFRE_TEST_CLOCK_FILE");
@@ -57,7 +61,8 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
                                               .row_cache_bytes = o.row_cache_bytes,
                                               .clock = rt->clock_,
                                               .erasers = {&rt->card_eraser_, &rt->hold_eraser_},
-                                              .store = o.store}));
+                                              .store = o.store,
+                                              .node_id = o.node_id}));
   rt->options_.master_key = nullptr;  // borrowed for the open only
   vault::Vault& v = *rt->vault_;
   COFFRE_ASSIGN_OR_RETURN(auto text, v.GetConfig(kPolicyConfig));

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "approval/approvals.h"
@@ -25,6 +26,7 @@
 #include "auth/principals.h"
 #include "cards/card_eraser.h"
 #include "cards/cards.h"
+#include "cluster/node.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "credentials/credentials.h"
@@ -71,6 +73,12 @@ struct RuntimeOptions {
   // vault::OpenOptions::store: empty opens RocksDB in `dir` (`coffre`);
   // tests may pass storage::MemoryStoreOpener.
   storage::StoreOpener store = nullptr;
+  // A cluster node's id (cluster/node.h), with `store` opening the shared
+  // store DIR/cluster.toml names (cli's RuntimeFor sets both). Empty: an
+  // embedded vault, everything as before. Non-empty: Open first takes the
+  // node's lock (DIR/node.lock), held while the Runtime lives, so that one
+  // process at a time writes as this node.
+  std::string node_id;
 };
 
 class Runtime {
@@ -116,6 +124,8 @@ class Runtime {
   Runtime() = default;
 
   RuntimeOptions options_;
+  // A cluster node's lock, released last (after the store is closed).
+  std::optional<cluster::NodeLock> node_lock_;
   Clock* clock_ = nullptr;
   std::unique_ptr<Clock> test_clock_;  // COFFRE_TEST_CLOCK_FILE (test builds)
   // What the modules add to a subject's erasure (vault/eraser.h), borrowed

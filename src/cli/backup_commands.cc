@@ -41,6 +41,9 @@ struct TmpDir {
 // reaches the server as a descriptor (the server writes nowhere else);
 // once the backup is complete and synced it is renamed to OUT.
 Status Backup(const VaultArgs& a, const std::string& out_arg) {
+  COFFRE_TRY(RefuseOnCluster(a, "coffre backup",
+                             "back the database up with pg_basebackup (or WAL archiving), and "
+                             "keep every node's erasure journal apart from it (docs/cluster.md)"));
   const std::string dir = TrimSlash(a.dir);
   const std::string out = TrimSlash(out_arg);
   std::error_code ec;

@@ -4,8 +4,64 @@
 
 #include "app/admin.h"
 #include "app/admin_channel.h"
+#include "cluster/node.h"
+#if __has_include("storage/pg_store.h")
+#include "storage/pg_store.h"
+#define COFFRE_HAVE_PG_STORE 1
+#endif
 
 namespace coffre::cli {
+namespace {
+
+#ifdef COFFRE_TEST_HOOKS
+std::function<storage::StoreOpener(const std::string& url)>& TestOpener() {
+  static std::function<storage::StoreOpener(const std::string& url)> opener;
+  return opener;
+}
+#endif
+
+storage::StoreOpener FailingOpener(Error e) {
+  return [e = std::move(e)](const storage::StoreRequest&) -> Result<std::unique_ptr<storage::Store>> {
+    return Fail(e);
+  };
+}
+
+}  // namespace
+
+#ifdef COFFRE_TEST_HOOKS
+void SetClusterStoreOpenerForTesting(std::function<storage::StoreOpener(const std::string& url)> f) {
+  TestOpener() = std::move(f);
+}
+#endif
+
+Status CheckClusterUrl(std::string_view url) {
+  if (auto problem = cluster::StoreUrlProblem(url)) {
+    return Fail(ErrorCode::kInvalidArgument, "--store: " + *problem);
+  }
+#ifdef COFFRE_HAVE_PG_STORE
+  COFFRE_TRY(storage::CheckStoreUrl(url));
+#endif
+  return Ok();
+}
+
+storage::StoreOpener ClusterStoreOpener(const std::string& url) {
+#ifdef COFFRE_TEST_HOOKS
+  if (TestOpener()) return TestOpener()(url);
+#endif
+#ifdef COFFRE_HAVE_PG_STORE
+  return storage::PgStoreOpener(url);
+#else
+  return FailingOpener(Error{ErrorCode::kFailedPrecondition,
+                             "this coffre was built without the PostgreSQL store"});
+#endif
+}
+
+Status RefuseOnCluster(const VaultArgs& a, std::string_view command, std::string_view alternative) {
+  if (!cluster::IsNodeDir(TrimSlash(a.dir))) return Ok();
+  return Fail(ErrorCode::kFailedPrecondition,
+              std::string(command) + " works on an embedded vault's files; " + TrimSlash(a.dir) +
+                  " is a cluster node whose vault is in PostgreSQL: " + std::string(alternative));
+}
 
 app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
   app::RuntimeOptions o;
@@ -13,7 +69,14 @@ app::RuntimeOptions RuntimeFor(const VaultArgs& a) {
   o.key_file = ResolveKeyFile(a.dir, a.key_file);
   o.key_pkcs11 = ResolveKeyPkcs11(a.key_pkcs11, a.key_file);
   o.erasure_journal = ResolveJournal(a.dir, a.journal);
-  o.audit_anchor = ResolveAnchor(a.dir, a.anchor);
+  auto node = cluster::ReadNodeConfig(o.dir);
+  if (!node) {
+    o.store = FailingOpener(node.error());
+  } else if (*node) {
+    o.node_id = (*node)->node_id;
+    o.store = ClusterStoreOpener((*node)->store_url);
+  }
+  o.audit_anchor = ResolveAnchor(a.dir, a.anchor, !o.node_id.empty());
   return o;
 }
 

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <cstdlib>
+#include <functional>
 #include <initializer_list>
 #include <iostream>
 #include <memory>
@@ -124,9 +125,13 @@ void Run(Context& ctx, F&& body) {
 
 // The audit anchor (signed checkpoints) lives beside the data directory,
 // outside it: --audit-anchor, else COFFRE_AUDIT_ANCHOR, else DIR.audit-anchor.
-inline std::string ResolveAnchor(const std::string& dir, const std::string& flag) {
+// A cluster node's default is DIR/audit-anchor (cluster::kAnchorFile): its
+// directory holds no data to keep the anchor apart from.
+inline std::string ResolveAnchor(const std::string& dir, const std::string& flag,
+                                 bool cluster_node = false) {
   if (!flag.empty()) return flag;
   if (const char* env = std::getenv("COFFRE_AUDIT_ANCHOR"); env && *env) return env;
+  if (cluster_node) return TrimSlash(dir) + "/audit-anchor";
   return TrimSlash(dir) + ".audit-anchor";
 }
 
@@ -146,7 +151,29 @@ class Local {
   std::unique_ptr<app::Runtime> rt_;
 };
 
+// The runtime options of the vault at a.dir. A cluster node's directory
+// (DIR/cluster.toml, cluster/node.h) names its store and node id: the
+// store opener is then ClusterStoreOpener(url) and the audit anchor
+// defaults to DIR/audit-anchor (the directory holds no data). A malformed
+// cluster.toml gives an opener that fails with its error.
 app::RuntimeOptions RuntimeFor(const VaultArgs& a);
+
+// Opens the shared store of a cluster at `url` (the PostgreSQL store).
+storage::StoreOpener ClusterStoreOpener(const std::string& url);
+// Checks a store URL given on the command line or read from cluster.toml:
+// kInvalidArgument naming the problem (a password in it, above all),
+// never echoing the URL.
+Status CheckClusterUrl(std::string_view url);
+// On a cluster node: kFailedPrecondition naming `alternative`, for a
+// command that works only on an embedded vault's files.
+Status RefuseOnCluster(const VaultArgs& a, std::string_view command, std::string_view alternative);
+
+#ifdef COFFRE_TEST_HOOKS
+// Test builds: in-process tests open "cluster" stores with this instead of
+// the PostgreSQL store (storage::MemoryStoreOpener(data, /*shared=*/true)).
+// nullptr restores the default.
+void SetClusterStoreOpenerForTesting(std::function<storage::StoreOpener(const std::string& url)> f);
+#endif
 // The audited source of a local caller: "cli:uid=N" (the server's admin
 // socket writes the same, from the peer's credentials).
 std::string LocalSource();

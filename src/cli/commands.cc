@@ -26,8 +26,10 @@
 #include "cli/breach_commands.h"
 #include "cli/cli_common.h"
 #include "cli/key_custody_commands.h"
+#include "cli/node_commands.h"
 #include "cli/server_commands.h"
 #include "cli/tls_commands.h"
+#include "cluster/node.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/file_text.h"
@@ -44,6 +46,7 @@ namespace {
 
 struct InitArgs {
   VaultArgs vault;
+  std::string store;  // a cluster's store URL; empty: an embedded vault in DIR
   std::string schema;
   std::string policy;
   std::string tls_cert;
@@ -90,9 +93,17 @@ void RegisterInit(CLI::App& app, Context& ctx) {
             "coffre init /srv/coffre/data --schema people.toml --key-file /etc/coffre/master.key",
             "coffre init /var/lib/coffre/people --schema people.toml --key-pkcs11 "
             "'pkcs11:token=coffre;object=people?module-path=/usr/lib/softhsm/libsofthsm2.so"
-            "&pin-source=file:/etc/coffre/pin'"});
+            "&pin-source=file:/etc/coffre/pin'",
+            "coffre init /var/lib/coffre/node1 --store postgresql://coffre@db1:5432/coffre "
+            "--schema people.toml --policy people-policy.toml --key-file /etc/coffre/master.key"});
   auto a = std::make_shared<InitArgs>();
   cmd->add_option("DIR", a->vault.dir, "data directory to create")->required();
+  cmd->add_option("--store", a->store,
+                  "create the vault in this PostgreSQL database instead of in DIR, which then "
+                  "holds only this node's local state: a libpq URI without a password "
+                  "(postgresql://coffre@db:5432/coffre); the password comes from a passfile "
+                  "(PGPASSFILE), a service file or a client certificate")
+      ->type_name("URL");
   cmd->add_option("--schema", a->schema, "schema TOML file")->required();
   cmd->add_option("--policy", a->policy, "policy TOML file (default: none, everything denied)");
   auto* key_file =
@@ -122,7 +133,9 @@ void RegisterInit(CLI::App& app, Context& ctx) {
       std::string key = ResolveKeyFile(dir, a->vault.key_file);
       const std::string token = ResolveKeyPkcs11(a->vault.key_pkcs11, a->vault.key_file);
       std::string journal = ResolveJournal(dir, a->vault.journal);
-      std::string anchor = ResolveAnchor(dir, a->vault.anchor);
+      const bool node = !a->store.empty();
+      if (node) COFFRE_TRY(CheckClusterUrl(a->store));
+      std::string anchor = ResolveAnchor(dir, a->vault.anchor, node);
       std::error_code ec;
       if (std::filesystem::exists(anchor, ec)) {
         return Fail(ErrorCode::kAlreadyExists, "audit anchor " + anchor +
@@ -135,9 +148,22 @@ void RegisterInit(CLI::App& app, Context& ctx) {
       o.key_file = key;
       o.erasure_journal = journal;
       o.key_pkcs11 = token;
+      if (node) o.store = ClusterStoreOpener(a->store);
       COFFRE_TRY(PrepareInit(*a, o));
       COFFRE_ASSIGN_OR_RETURN(auto r, vault::Vault::Init(o));
       for (auto& [name, value] : o.secrets) std::fill(value.begin(), value.end(), '\0');
+      std::string node_id;
+      if (node) {
+        // DIR, created by Init, holds no data: this node's cluster.toml
+        // makes every later command open the database as this node.
+        node_id = cluster::NewNodeId();
+        if (auto s = cluster::WriteNodeConfig(dir, {.store_url = a->store, .node_id = node_id});
+            !s) {
+          return Fail(s.error().code, s.error().message +
+                                          "; the vault is in the database: prepare a node for "
+                                          "it with coffre join");
+        }
+      }
       // The first audit entry creates the anchor outside DIR.
       {
         COFFRE_ASSIGN_OR_RETURN(auto local, Local::Open(a->vault));
@@ -151,8 +177,16 @@ void RegisterInit(CLI::App& app, Context& ctx) {
         out << value;
         if (!out) return Fail(ErrorCode::kIoError, "cannot write " + cert_path);
       }
-      std::cerr << "coffre: vault created in " << dir << "\n";
       boost::json::object out{{"vault", dir}};
+      if (node) {
+        std::cerr << "coffre: vault created in the database; " << dir
+                  << " holds this node's local state (cluster.toml, TLS certificate, audit "
+                     "anchor). Add nodes with coffre join on other machines.\n";
+        out["store"] = a->store;
+        out["node_id"] = node_id;
+      } else {
+        std::cerr << "coffre: vault created in " << dir << "\n";
+      }
       if (token.empty()) {
         std::cerr << "coffre: master key written to " << key
                   << " (mode 0600). Keep it off the data disk and out of the data directory's"
@@ -803,6 +837,7 @@ void RegisterKeys(CLI::App& app, Context& ctx) {
 
 void RegisterCommands(CLI::App& app, Context& ctx) {
   RegisterInit(app, ctx);
+  RegisterNodeCommands(app, ctx);
   RegisterPut(app, ctx);
   RegisterGet(app, ctx);
   RegisterFind(app, ctx);

@@ -171,6 +171,11 @@ void RegisterKeyCustody(CLI::App& app, CLI::App* keys, Context& ctx,
   AddShareOptions(split, *s);
   split->callback([&ctx, a, s, secret = std::string(tls_key_secret)] {
     Run(ctx, [&]() -> Status {
+      COFFRE_TRY(RefuseOnCluster(
+          *a, "coffre keys split",
+          "every node holds the master key to open the database's keyring; keep it in a "
+          "PKCS#11 token each node reaches (coffre keys rotate DIR --new-key-pkcs11 URI) "
+          "rather than in a key file"));
       if (s->recipients.empty() || s->threshold == 0) {
         return Fail(ErrorCode::kInvalidArgument,
                     "keys split needs --threshold and one --recipient per share holder");

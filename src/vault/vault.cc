@@ -45,6 +45,10 @@ Result<std::vector<FieldValue>> DecodeFields(std::string_view plaintext) {
 
 namespace {
 
+constexpr std::string_view kStoreHoldsAVault =
+    "the store already holds a vault: init creates a new one; to serve that vault from "
+    "another node, use coffre join DIR --store URL --key-file KEY";
+
 // Field names come from callers; show them only when they look like names.
 std::string ShownFieldName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= 64;
@@ -122,6 +126,16 @@ Result<std::string> GetRequiredMeta(storage::Store& store, std::string_view key)
 
 Vault::~Vault() = default;
 
+Result<bool> StoreHoldsVault(storage::Store& store) {
+  COFFRE_ASSIGN_OR_RETURN(auto format, store.Get(Space::kMeta, layout::kMetaFormat));
+  return format.has_value();
+}
+
+std::string Vault::AppliedKey() const {
+  if (options_.node_id.empty()) return std::string(layout::kMetaErasuresApplied);
+  return std::string(layout::kMetaErasuresApplied) + "/" + options_.node_id;
+}
+
 Result<InitResult> Vault::Init(const InitOptions& o) {
   COFFRE_TRY(crypto::Init());
   COFFRE_ASSIGN_OR_RETURN(schema::Schema schema, schema::Schema::LoadFile(o.schema_path));
@@ -186,30 +200,49 @@ Result<InitResult> Vault::Init(const InitOptions& o) {
   if (!store) return undo(store.error());
 
   std::string vault_id = crypto::RandomString(kIdBytes);
+  // Everything the new vault holds, in one batch.
+  auto fill = [&](storage::WriteBatch& batch) -> Status {
+    batch.Put(Space::kMeta, layout::kMetaFormat, std::to_string(kFormatVersion));
+    batch.Put(Space::kMeta, layout::kMetaVaultId, vault_id);
+    batch.Put(Space::kMeta, layout::kMetaSchema, schema.source());
+    COFFRE_ASSIGN_OR_RETURN(std::string kcv, master->KeyCheck(vault_id));
+    batch.Put(Space::kMeta, layout::kMetaKeyCheck, kcv);
+    // A key-file vault writes none, as before the field existed.
+    if (in_token) batch.Put(Space::kMeta, layout::kMetaKeySource, master->source());
+    COFFRE_ASSIGN_OR_RETURN(Keyring ring,
+                            Keyring::LoadOrCreate(**store, batch, vault_id, *master, schema));
+    for (const auto& [name, value] : o.config) {
+      batch.Put(Space::kMeta, std::string(layout::kConfigPrefix) + name, value);
+    }
+    for (const auto& [name, value] : o.secrets) {
+      batch.Put(Space::kMeta, std::string(layout::kSecretPrefix) + name,
+                crypto::Seal(ring.secrets_key(), value, layout::SecretAad(vault_id, name)));
+    }
+    return Ok();
+  };
+  // A shared store (a cluster's database) may already hold a vault, or get
+  // one from another init at the same moment: checked and written in one
+  // transaction, under one lock, so that exactly one init wins.
+  const bool shared = (*store)->shared();
   auto batch = (*store)->NewBatch();
-  batch->Put(Space::kMeta, layout::kMetaFormat, std::to_string(kFormatVersion));
-  batch->Put(Space::kMeta, layout::kMetaVaultId, vault_id);
-  batch->Put(Space::kMeta, layout::kMetaSchema, schema.source());
-  auto kcv = master->KeyCheck(vault_id);
-  if (!kcv) return undo(kcv.error());
-  batch->Put(Space::kMeta, layout::kMetaKeyCheck, *kcv);
-  // A key-file vault writes none, as before the field existed.
-  if (in_token) batch->Put(Space::kMeta, layout::kMetaKeySource, master->source());
-  auto ring = Keyring::LoadOrCreate(**store, *batch, vault_id, *master, schema);
-  if (!ring) return undo(ring.error());
-  for (const auto& [name, value] : o.config) {
-    batch->Put(Space::kMeta, std::string(layout::kConfigPrefix) + name, value);
-  }
-  for (const auto& [name, value] : o.secrets) {
-    batch->Put(Space::kMeta, std::string(layout::kSecretPrefix) + name,
-               crypto::Seal(ring->secrets_key(), value, layout::SecretAad(vault_id, name)));
+  if (!shared) {
+    if (auto s = fill(*batch); !s) return undo(s.error());
+  } else if (auto held = StoreHoldsVault(**store); !held || *held) {
+    return undo(held ? Error{ErrorCode::kAlreadyExists, std::string(kStoreHoldsAVault)} : held.error());
   }
   if (!o.erasure_journal.empty()) {
     auto journal = ErasureJournal::Create(o.erasure_journal, vault_id);
     if (!journal) return undo(journal.error());
     journal_created = true;
   }
-  if (auto s = (*store)->Write(*batch); !s) return undo(s.error());
+  Status written = shared ? (*store)->Transact([&](storage::Transaction& t) -> Status {
+    COFFRE_TRY(t.Lock("m/init"));
+    COFFRE_ASSIGN_OR_RETURN(auto format, t.Get(Space::kMeta, layout::kMetaFormat));
+    if (format) return Fail(ErrorCode::kAlreadyExists, std::string(kStoreHoldsAVault));
+    return fill(t.batch());
+  })
+                          : (*store)->Write(*batch);
+  if (!written) return undo(written.error());
   return InitResult{vault_id};
 }
 
@@ -966,8 +999,7 @@ Status Vault::CommitDeletion(const std::vector<JournalEntry>& entries, storage::
     }
     journal_size_ = size;
     journal_known_ = true;
-    batch.Put(Space::kMeta, layout::kMetaErasuresApplied,
-              AppliedValue(journal_count_, journal_chain_));
+    batch.Put(Space::kMeta, AppliedKey(), AppliedValue(journal_count_, journal_chain_));
   }
   batch.Put(Space::kMeta, layout::kMetaCompactionPending, "1");
   if (auto s = store_->Write(batch); !s) {
@@ -1118,7 +1150,7 @@ Status Vault::ReplayErasureJournal() {
   COFFRE_ASSIGN_OR_RETURN(uint64_t size, journal.Size());
   COFFRE_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, journal.ReadAll(journal_kinds_));
   COFFRE_ASSIGN_OR_RETURN(auto applied_raw,
-                          store_->Get(Space::kMeta, layout::kMetaErasuresApplied));
+                          store_->Get(Space::kMeta, AppliedKey()));
   uint64_t applied = 0;
   std::string applied_hash = ErasureJournal::Chain({}, 0);
   if (applied_raw && applied_raw->size() == 8 + 32) {
@@ -1173,7 +1205,7 @@ Status Vault::ReplayErasureJournal() {
     }
     auto batch = store_->NewBatch();
     for (Eraser* eraser : replayed) COFFRE_TRY(eraser->FinishReplay(*store_, *batch));
-    batch->Put(Space::kMeta, layout::kMetaErasuresApplied, AppliedValue(entries.size(), chain));
+    batch->Put(Space::kMeta, AppliedKey(), AppliedValue(entries.size(), chain));
     batch->Put(Space::kMeta, layout::kMetaCompactionPending, "1");
     {
       std::lock_guard lock(journal_mu_);

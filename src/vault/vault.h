@@ -54,7 +54,10 @@ struct InitOptions {
   std::vector<std::pair<std::string, std::string>> config;
   std::vector<std::pair<std::string, std::string>> secrets;
   // Opens the store the vault is created in (ADR 0025), asked for
-  // {dir, create_if_missing}. Empty: RocksDB in `dir`.
+  // {dir, create_if_missing}. Empty: RocksDB in `dir`. A shared store
+  // (a cluster's database) that already holds a vault is refused,
+  // kAlreadyExists, even against another init at the same moment; `dir`
+  // then holds no data, only what the caller puts there.
   storage::StoreOpener store = nullptr;
   // A PKCS#11 URI (RFC 7512, docs/key-hierarchy.md): the master key is that
   // token key, created when absent, and key_file is not used.
@@ -95,6 +98,11 @@ struct OpenOptions {
   // RocksDB in `dir` with the options above (which only it reads), as
   // `coffre` always does. Tests pass storage::MemoryStoreOpener.
   storage::StoreOpener store = nullptr;
+  // A cluster node's id (cluster/node.h), on a shared store; empty for an
+  // embedded vault. Each node has its own erasure journal (beside its
+  // directory), so the count of journal entries applied is kept per node
+  // (docs/adr/0040-cluster-nodes.md).
+  std::string node_id;
 };
 
 // A field as given by a caller, before validation.
@@ -377,6 +385,9 @@ class Vault {
   Result<bool> CollectRecordDeletion(std::string_view collection, std::string_view record_id,
                                      storage::WriteBatch& batch);
   Status CompactNow();
+  // The meta key holding how much of this vault's (or node's) erasure
+  // journal the store holds.
+  std::string AppliedKey() const;
   // Re-seals the keyring under `next`, writes its key check and source in
   // one batch, and makes it the master key. Under write_mu_. `written`:
   // the batch was handed to the store (after which it may have landed).
@@ -414,6 +425,11 @@ class Vault {
   uint64_t compact_done_ = 0;
   bool compact_running_ = false;
 };
+
+// Whether `store` holds a vault (its format entry). `coffre join` checks a
+// database before it joins; Init on a shared store refuses one that does
+// (kAlreadyExists), in the transaction that writes the new vault.
+Result<bool> StoreHoldsVault(storage::Store& store);
 
 // Master key rotation in place (Vault::RotateMasterKey, ADR 0016): the new
 // key file is written to PendingKeyFile(KEY) = KEY.new; once the rotation
