@@ -125,7 +125,12 @@ class BenchPg:
 
     def stop(self, keep=False):
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            # Fast shutdown, sent to the postmaster itself (runuser does not
+            # pass SIGINT on).
+            try:
+                os.kill(self.postmaster_pid(), signal.SIGINT)
+            except (OSError, ValueError):
+                self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
