@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -221,6 +222,35 @@ TEST(SharedQuotaTracker, AnEmbeddedStoreKeepsTheCountsInMemory) {
         return true;
       }));
   EXPECT_EQ(stored, 0u);
+}
+
+// A timing note, not a check (run with --gtest_also_run_disabled_tests):
+// microseconds per charge, in memory and on the shared memory store, with
+// a window already holding `fill` subjects; a new subject each time, then
+// a re-read (no write). docs/adr/0042-guard-across-nodes.md quotes it.
+TEST(SharedQuotaTracker, DISABLED_ChargeCost) {
+  for (uint64_t fill : {0, 100, 1000, 5000}) {
+    for (bool shared : {false, true}) {
+      TwoStores stores;
+      auto embedded = storage::OpenMemoryStore({.data = storage::NewMemoryData()});
+      FakeClock clock(kStart);
+      QuotaTracker q(clock, shared ? stores.HandleA()
+                                   : storage::SpaceHandle(**embedded, "guard", kAlertSpaces));
+      const policy::Limits l = SubjectLimits(1'000'000, 1'000'000);
+      for (uint64_t i = 0; i < fill; ++i) (void)Expose(q, "app", l, {Subject(1'000'000 + i)});
+      constexpr int kRuns = 500;
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < kRuns; ++i)
+        (void)Expose(q, "app", l, {Subject(i % 2 ? 1 : 2'000'000 + i)});
+      auto t1 = std::chrono::steady_clock::now();
+      for (int i = 0; i < kRuns; ++i) (void)Expose(q, "app", l, {Subject(1)});
+      auto t2 = std::chrono::steady_clock::now();
+      auto us = [](auto d) { return std::chrono::duration<double, std::micro>(d).count() / kRuns; };
+      std::printf("fill %5llu %-8s new/re-read mix %8.1f us   re-read %8.1f us\n",
+                  static_cast<unsigned long long>(fill), shared ? "shared" : "memory", us(t1 - t0),
+                  us(t2 - t1));
+    }
+  }
 }
 
 // ---------------------------------------------------------------- guards

@@ -505,9 +505,11 @@ SharedNames SelectNames(std::span<const Counted> who, Pred counts) {
 // In a transaction: locks every name, then reads its suspension marker
 // (when `suspended` is given) and its state.
 Status LoadLocked(storage::Transaction& t, const SharedNames& sel,
-                  std::vector<NameStateData>& states, std::vector<bool>* suspended) {
+                  std::vector<NameStateData>& states, std::vector<bool>* suspended,
+                  std::vector<std::string>& stored) {
   for (std::string_view name : sel.names) COFFRE_TRY(t.Lock(LockName(name)));
   states.assign(sel.names.size(), NameStateData{});
+  stored.assign(sel.names.size(), std::string());
   if (suspended != nullptr) suspended->assign(sel.names.size(), false);
   for (size_t u = 0; u < sel.names.size(); ++u) {
     if (suspended != nullptr) {
@@ -519,8 +521,19 @@ Status LoadLocked(storage::Transaction& t, const SharedNames& sel,
     if (value && !states[u].Decode(*value)) {
       return Fail(ErrorCode::kDataLoss, "the stored quota state of a principal is malformed");
     }
+    if (value) stored[u] = std::move(*value);
   }
   return Ok();
+}
+
+// Writes the states that changed (a re-read changes nothing: no write).
+void StoreChanged(storage::Transaction& t, const SharedNames& sel,
+                  const std::vector<NameStateData>& states,
+                  const std::vector<std::string>& stored) {
+  for (size_t u = 0; u < sel.names.size(); ++u) {
+    std::string value = states[u].Encode();
+    if (value != stored[u]) t.batch().Put(storage::Space::kCounters, StateKey(sel.names[u]), value);
+  }
 }
 
 std::vector<NameStateData*> PointersFor(const SharedNames& sel,
@@ -544,7 +557,8 @@ ExposureOutcome QuotaTracker::ChargeSubjectsShared(std::span<const Counted> who,
     out = ExposureOutcome{};  // the body may run again
     std::vector<NameStateData> states;
     std::vector<bool> suspended;
-    COFFRE_TRY(LoadLocked(t, sel, states, &suspended));
+    std::vector<std::string> stored;
+    COFFRE_TRY(LoadLocked(t, sel, states, &suspended, stored));
     for (size_t i = 0; i < who.size(); ++i) {
       if (sel.of[i] != std::string::npos && suspended[sel.of[i]]) out.suspended.push_back(i);
     }
@@ -558,9 +572,7 @@ ExposureOutcome QuotaTracker::ChargeSubjectsShared(std::span<const Counted> who,
       }
       return Ok();
     }
-    for (size_t u = 0; u < sel.names.size(); ++u) {
-      t.batch().Put(storage::Space::kCounters, StateKey(sel.names[u]), states[u].Encode());
-    }
+    StoreChanged(t, sel, states, stored);
     return Ok();
   });
   if (!done) {
@@ -594,16 +606,15 @@ SearchOutcome QuotaTracker::ChargeSearchShared(std::span<const Counted> who, int
     out = SearchOutcome{};
     std::vector<NameStateData> states;
     std::vector<bool> suspended;
-    COFFRE_TRY(LoadLocked(t, sel, states, &suspended));
+    std::vector<std::string> stored;
+    COFFRE_TRY(LoadLocked(t, sel, states, &suspended, stored));
     for (size_t i = 0; i < who.size(); ++i) {
       if (sel.of[i] != std::string::npos && suspended[sel.of[i]]) out.suspended.push_back(i);
     }
     if (!out.suspended.empty()) return Ok();
     ChargeSearchStates(who, PointersFor(sel, states), now_s, out);
     // A refusal still writes: the first refusal of a window alerts once.
-    for (size_t u = 0; u < sel.names.size(); ++u) {
-      t.batch().Put(storage::Space::kCounters, StateKey(sel.names[u]), states[u].Encode());
-    }
+    StoreChanged(t, sel, states, stored);
     return Ok();
   });
   if (!done) {
@@ -637,11 +648,10 @@ std::vector<Crossing> QuotaTracker::CountDenialShared(std::span<const Counted> w
   auto done = store_->Transact([&](storage::Transaction& t) -> Status {
     out.clear();
     std::vector<NameStateData> states;
-    COFFRE_TRY(LoadLocked(t, sel, states, nullptr));
+    std::vector<std::string> stored;
+    COFFRE_TRY(LoadLocked(t, sel, states, nullptr, stored));
     CountDenialStates(who, PointersFor(sel, states), now_ms / 60000, out);
-    for (size_t u = 0; u < sel.names.size(); ++u) {
-      t.batch().Put(storage::Space::kCounters, StateKey(sel.names[u]), states[u].Encode());
-    }
+    StoreChanged(t, sel, states, stored);
     return Ok();
   });
   // A denial is refused anyway; a lost count only costs a warning.
