@@ -99,6 +99,7 @@ struct SubjectWindow {
     above_soft = r.U() != 0;
     const uint64_t n = r.U();
     if (!r.ok || n > r.in.size()) return false;
+    exposed.reserve(n);
     int64_t last = 0;
     for (uint64_t i = 0; i < n && r.ok; ++i) {
       last += r.I();
