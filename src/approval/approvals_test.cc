@@ -238,6 +238,7 @@ TEST(ApprovalsCluster, OneApprovalIsConsumedOnceAcrossNodes) {
     EXPECT_EQ(approved.load(), 1);
     std::atomic<int> consumed{0};
     std::vector<std::thread> threads;
+    threads.reserve(4);
     for (int i = 0; i < 4; ++i) {
       threads.emplace_back([&, i] {
         Approvals& node = i % 2 ? node_b : node_a;

@@ -75,6 +75,7 @@ TEST(SharedQuotaTracker, ThreadsOnTwoNodesExposeExactlyHardAndSuspendOnce) {
     }
   };
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back(hammer, std::ref(node_a));
     threads.emplace_back(hammer, std::ref(node_b));
@@ -387,6 +388,7 @@ TEST_F(GuardClusterTest, ThreadsOnBothNodesStopAtExactlyHard) {
     }
   };
   std::vector<std::thread> threads;
+  threads.reserve(6);
   for (int i = 0; i < 6; ++i) threads.emplace_back(hammer, i % 2);
   for (auto& t : threads) t.join();
   EXPECT_EQ(allowed.load(), 5u);
