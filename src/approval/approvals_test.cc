@@ -34,7 +34,7 @@ class ApprovalsTest : public testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  Approval Approved(std::string action, Params params) {
+  Approval Approved(const std::string& action, const Params& params) {
     auto a = approvals_->Request(action, params, "alice");
     EXPECT_TRUE(a) << a.error().ToString();
     auto b = approvals_->Approve(a->id, "bob");
