@@ -232,14 +232,25 @@ Result<json::object> OpPrincipalSuspendFamily(Runtime& rt_, std::string_view op,
                                               const json::object& req) {
   auth::Directory& dir = rt_.directory();
   COFFRE_ASSIGN_OR_RETURN(std::string name, RequiredString(req, "name"));
-  if (op == "principal.suspend") COFFRE_TRY(dir.Suspend(name));
-  if (op == "principal.resume") {
-    COFFRE_TRY(dir.Resume(name));
-    // The windows start empty: a resumed principal is not suspended again
-    // by the next new subject (ADR 0017 supersedes ADR 0008 on this).
-    rt_.guard().quotas().Forget(name);
+  if (op == "principal.suspend") {
+    COFFRE_TRY(dir.Suspend(name));
+    // A cluster: every node refuses it from its next request (ADR 0042).
+    COFFRE_TRY(rt_.guard().RecordSuspension(name));
   }
-  if (op == "principal.remove") COFFRE_TRY(dir.Remove(name));
+  if (op == "principal.resume") {
+    // The windows start empty: a resumed principal is not suspended again
+    // by the next new subject (ADR 0017 supersedes ADR 0008 on this). On a
+    // cluster this also lifts the guard's suspension marker, so it comes
+    // first: a failure leaves the principal suspended.
+    COFFRE_TRY(rt_.guard().quotas().Forget(name));
+    COFFRE_TRY(dir.Resume(name));
+  }
+  if (op == "principal.remove") {
+    COFFRE_TRY(dir.Remove(name));
+    // A cluster: a principal created later under the name starts afresh
+    // (its stored state and marker would outlive it).
+    if (rt_.guard().quotas().shared()) COFFRE_TRY(rt_.guard().quotas().Forget(name));
+  }
   return json::object{{"name", name}};
 }
 

@@ -218,6 +218,13 @@ namespace {
 // A guard refusal: a denial without fields nor subjects.
 Failure Refusal(const guard::Verdict& v, audit::Entry& e) {
   const bool suspended = v.kind == guard::Verdict::kSuspended;
+  if (v.kind == guard::Verdict::kUnavailable) {
+    e.outcome = "error";
+    e.reason = "unavailable: quotas";
+    e.fields.clear();
+    e.subjects.clear();
+    return Unavailable(v.message);
+  }
   e.outcome = "denied";
   e.reason = (suspended ? "suspended: " : "quota_exceeded: ") + v.message;
   e.fields.clear();
@@ -331,7 +338,25 @@ std::optional<Failure> Runner::ResolveUser(Caller& c, std::string_view name,
     return Reject(c, action, FailureFrom(user.error()));
   }
   c.user = std::move(*user);
+  if (auto refused = RefuseIfGuardSuspended(c, action, c.user->name, true)) return refused;
   return std::nullopt;
+}
+
+std::optional<Failure> Runner::RefuseIfGuardSuspended(const Caller& c, std::string_view action,
+                                                      std::string_view name, bool user) {
+  // A shared store (cluster): the guard's marker, read from the store on
+  // every request, holds on every node at once, whatever this node's
+  // directory still has in memory (docs/adr/0042-guard-across-nodes.md).
+  if (s_.guard == nullptr) return std::nullopt;
+  auto marked = s_.guard->IsSuspended(name);
+  if (!marked) return Unavailable("storage is unavailable; nothing was done");
+  if (!*marked) return std::nullopt;
+  audit::Entry e = BaseEntry(c, action);
+  if (user) e.on_behalf_of = std::string(name);
+  e.outcome = "denied";
+  e.reason = "suspended";
+  if (auto failed = Audit(c, std::move(e))) return failed;
+  return Suspended(user ? "the on-behalf-of user is suspended" : "this principal is suspended");
 }
 
 std::optional<Failure> Runner::Screen(const Caller& c, const Operation& op,
@@ -403,6 +428,9 @@ std::optional<Failure> Runner::Authenticate(Caller& c, std::string_view token,
   }
   c.principal = std::move(*who);
   if (c.principal.kind == auth::Kind::kUser) return unauthenticated();  // no credential of its own
+  if (auto refused = RefuseIfGuardSuspended(c, "authenticate", c.principal.name, false)) {
+    return refused;
+  }
   return std::nullopt;
 }
 

@@ -216,6 +216,11 @@ class Runner {
 
  private:
   friend class Context;
+  // A shared store: the guard's suspension marker of `name` (the principal,
+  // or the on-behalf-of user when `user`) refuses the request, audited as
+  // `action`; kIoError "unavailable" when it cannot be read.
+  std::optional<Failure> RefuseIfGuardSuspended(const Caller& c, std::string_view action,
+                                                std::string_view name, bool user);
   Failure Record(const Caller& c, audit::Entry e, Failure f);
   // Every denial counts against the principal's (and user's) threshold.
   void CountDenial(const Caller& c, const Failure& f);

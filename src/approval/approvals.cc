@@ -197,6 +197,34 @@ Status Approvals::Store(const Approval& a) {
   return store_.Write(*batch);
 }
 
+Result<Approval> Approvals::Change(std::string_view id,
+                                   const std::function<Status(Approval&)>& change) {
+  if (id.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "an approval id is 16 bytes");
+  if (!store_.shared()) {
+    std::lock_guard lock(StateMutex());
+    COFFRE_ASSIGN_OR_RETURN(Approval a, Get(id));
+    COFFRE_TRY(change(a));
+    COFFRE_TRY(Store(a));
+    return a;
+  }
+  // A cluster: another node may approve or consume the same approval at
+  // the same moment; its lock makes the read-check-write one step.
+  Approval changed;
+  COFFRE_TRY(store_.Transact([&](storage::Transaction& t) -> Status {
+    COFFRE_TRY(t.Lock("ap/" + ToHex(id)));
+    COFFRE_ASSIGN_OR_RETURN(auto value, t.Get(Space::kCounters, Key(id)));
+    if (!value) return Fail(ErrorCode::kNotFound, "no approval " + ToHex(id));
+    auto text = crypto::Open(key_, *value, Aad(id), "approval");
+    if (!text) return Fail(ErrorCode::kDataLoss, "approval " + ToHex(id) + " was altered or moved");
+    COFFRE_ASSIGN_OR_RETURN(changed, FromJson(id, *text));
+    COFFRE_TRY(change(changed));
+    t.batch().Put(Space::kCounters, Key(id),
+                  crypto::Seal(key_, json::serialize(ToJson(changed)), Aad(id)));
+    return Ok();
+  }));
+  return changed;
+}
+
 Result<Approval> Approvals::Request(std::string_view action, const Params& params,
                                     std::string_view requester) {
   if (!IsName(requester))
@@ -263,57 +291,55 @@ Result<std::vector<Approval>> Approvals::List(std::optional<State> state, size_t
 Result<Approval> Approvals::Approve(std::string_view id, std::string_view approver) {
   if (!IsName(approver))
     return Fail(ErrorCode::kInvalidArgument, "the approver is not a principal name");
-  std::lock_guard lock(StateMutex());
-  COFFRE_ASSIGN_OR_RETURN(Approval a, Get(id));
-  if (a.requester == approver) {
-    return Fail(
-        ErrorCode::kPermissionDenied,
-        "approval " + ToHex(id) + " must be approved by another principal than its requester");
-  }
-  const int64_t now = clock_.NowUnixMillis();
-  State s = a.StateAt(now);
-  if (s != State::kPending) {
-    return Fail(ErrorCode::kFailedPrecondition,
-                "approval " + ToHex(id) + " is " + std::string(StateName(s)) + ", not pending");
-  }
-  a.approver = std::string(approver);
-  a.approved_ms = now;
-  COFFRE_TRY(Store(a));
-  return a;
+  return Change(id, [&](Approval& a) -> Status {
+    if (a.requester == approver) {
+      return Fail(
+          ErrorCode::kPermissionDenied,
+          "approval " + ToHex(id) + " must be approved by another principal than its requester");
+    }
+    const int64_t now = clock_.NowUnixMillis();
+    State s = a.StateAt(now);
+    if (s != State::kPending) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "approval " + ToHex(id) + " is " + std::string(StateName(s)) + ", not pending");
+    }
+    a.approver = std::string(approver);
+    a.approved_ms = now;
+    return Ok();
+  });
 }
 
 Result<Approval> Approvals::Consume(std::string_view id, std::string_view action,
                                     const Params& params) {
   COFFRE_ASSIGN_OR_RETURN(Params canonical, CanonicalParams(action, params));
-  std::lock_guard lock(StateMutex());
-  COFFRE_ASSIGN_OR_RETURN(Approval a, Get(id));
-  const std::string shown = "approval " + ToHex(id);
-  if (a.action != action) {
-    return Fail(ErrorCode::kPermissionDenied,
-                shown + " is for " + a.action + ", not " + std::string(action));
-  }
-  const int64_t now = clock_.NowUnixMillis();
-  State s = a.StateAt(now);
-  if (s != State::kApproved) {
-    return Fail(ErrorCode::kPermissionDenied,
-                shown + " is " + std::string(StateName(s)) +
-                    (s == State::kPending ? " (a second admin must approve it)" : ""));
-  }
-  if (a.params != canonical) {
-    std::string which;
-    for (const auto& [k, v] : a.params) {
-      auto it = canonical.find(k);
-      if (it == canonical.end() || it->second != v) which += (which.empty() ? "" : ", ") + k;
+  return Change(id, [&](Approval& a) -> Status {
+    const std::string shown = "approval " + ToHex(id);
+    if (a.action != action) {
+      return Fail(ErrorCode::kPermissionDenied,
+                  shown + " is for " + a.action + ", not " + std::string(action));
     }
-    for (const auto& [k, v] : canonical) {
-      if (!a.params.contains(k)) which += (which.empty() ? "" : ", ") + k;
+    const int64_t now = clock_.NowUnixMillis();
+    State s = a.StateAt(now);
+    if (s != State::kApproved) {
+      return Fail(ErrorCode::kPermissionDenied,
+                  shown + " is " + std::string(StateName(s)) +
+                      (s == State::kPending ? " (a second admin must approve it)" : ""));
     }
-    return Fail(ErrorCode::kPermissionDenied,
-                shown + " was approved for other parameters (" + which + ")");
-  }
-  a.consumed_ms = now;
-  COFFRE_TRY(Store(a));
-  return a;
+    if (a.params != canonical) {
+      std::string which;
+      for (const auto& [k, v] : a.params) {
+        auto it = canonical.find(k);
+        if (it == canonical.end() || it->second != v) which += (which.empty() ? "" : ", ") + k;
+      }
+      for (const auto& [k, v] : canonical) {
+        if (!a.params.contains(k)) which += (which.empty() ? "" : ", ") + k;
+      }
+      return Fail(ErrorCode::kPermissionDenied,
+                  shown + " was approved for other parameters (" + which + ")");
+    }
+    a.consumed_ms = now;
+    return Ok();
+  });
 }
 
 }  // namespace coffre::approval

@@ -21,11 +21,14 @@
 // An approval expires 24 hours after it was requested.
 //
 // Thread-safety: safe from many threads; state changes are serialised
-// within the process (one process owns the data directory).
+// within the process (one process owns the data directory) and, on a
+// shared store (a cluster), across nodes by Store::Transact (ADR 0042), so
+// an approval is consumed once whichever nodes race for it.
 // Ownership: borrows the store, key and clock, which must outlive it.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -102,6 +105,10 @@ class Approvals {
 
  private:
   Status Store(const Approval& a);
+  // Reads approval `id`, applies `change` (its error: nothing written) and
+  // stores the result: under the process's lock on an embedded vault, in
+  // one Store::Transact under the lock "ap/<hex id>" on a shared store.
+  Result<Approval> Change(std::string_view id, const std::function<Status(Approval&)>& change);
 
   storage::SpaceHandle store_;
   const crypto::SecretKey& key_;

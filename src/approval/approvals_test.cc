@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "common/bytes.h"
 #include "storage/memory_store.h"
@@ -32,7 +34,7 @@ class ApprovalsTest : public testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  Approval Approved(std::string action, Params params) {
+  Approval Approved(const std::string& action, const Params& params) {
     auto a = approvals_->Request(action, params, "alice");
     EXPECT_TRUE(a) << a.error().ToString();
     auto b = approvals_->Approve(a->id, "bob");
@@ -209,6 +211,43 @@ TEST_F(ApprovalsTest, ListsByStateOldestFirst) {
   auto broken = approvals_->List(std::nullopt, 100);
   ASSERT_FALSE(broken);
   EXPECT_EQ(broken.error().code, ErrorCode::kDataLoss);
+}
+
+// Two nodes of a cluster (two stores on one shared data set, ADR 0042):
+// threads on both consume one approval; exactly one wins, and a second
+// approval by another node is refused as not pending.
+TEST(ApprovalsCluster, OneApprovalIsConsumedOnceAcrossNodes) {
+  ASSERT_TRUE(crypto::Init());
+  auto data = storage::NewMemoryData();
+  auto a = storage::OpenMemoryStore({.data = data, .shared = true});
+  auto b = storage::OpenMemoryStore({.data = data, .shared = true});
+  ASSERT_TRUE(a && b);
+  FakeClock clock{1'800'000'000};
+  const crypto::SecretKey key = crypto::SecretKey::Random();
+  Approvals node_a(storage::SpaceHandle(**a, "approval", kApprovalSpaces), key, clock);
+  Approvals node_b(storage::SpaceHandle(**b, "approval", kApprovalSpaces), key, clock);
+  const Params params{{"collection", "people"}};
+  for (int round = 0; round < 20; ++round) {
+    auto asked = node_a.Request(kBulkExport, params, "alice");
+    ASSERT_TRUE(asked) << asked.error().ToString();
+    std::atomic<int> approved{0};
+    std::thread ta([&] { approved += node_a.Approve(asked->id, "bob").has_value(); });
+    std::thread tb([&] { approved += node_b.Approve(asked->id, "carol").has_value(); });
+    ta.join();
+    tb.join();
+    EXPECT_EQ(approved.load(), 1);
+    std::atomic<int> consumed{0};
+    std::vector<std::thread> threads;
+    threads.reserve(4);
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&, i] {
+        Approvals& node = i % 2 ? node_b : node_a;
+        consumed += node.Consume(asked->id, kBulkExport, params).has_value();
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(consumed.load(), 1) << "round " << round;
+  }
 }
 
 }  // namespace

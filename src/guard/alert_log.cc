@@ -6,6 +6,8 @@ namespace coffre::guard {
 namespace {
 
 constexpr std::string_view kLastIdKey = "alert/last_id";
+// The lock of Raise on a shared store (every node numbers alerts).
+constexpr std::string_view kLockName = "a/alerts";
 
 std::string KeyOf(uint64_t id) {
   std::string key;
@@ -29,6 +31,11 @@ Result<std::unique_ptr<AlertLog>> AlertLog::Open(storage::SpaceHandle store, Clo
 }
 
 uint64_t AlertLog::last_id() const {
+  if (store_.shared()) {
+    // Other nodes raise alerts too: the store's counter is the truth.
+    auto last = store_.Get(storage::Space::kCounters, kLastIdKey);
+    if (last && *last && (*last)->size() == 8) return ReadBigEndian64(**last);
+  }
   std::lock_guard lock(mu_);
   return last_id_;
 }
@@ -40,7 +47,41 @@ Result<int64_t> AlertLog::TimeOf(uint64_t id) {
   return a.time;
 }
 
+Result<Alert> AlertLog::RaiseShared(Alert alert) {
+  std::lock_guard lock(mu_);
+  Alert stored;
+  COFFRE_TRY(store_.Transact([&](storage::Transaction& t) -> Status {
+    COFFRE_TRY(t.Lock(kLockName));
+    COFFRE_ASSIGN_OR_RETURN(auto last, t.Get(storage::Space::kCounters, kLastIdKey));
+    uint64_t last_id = 0;
+    int64_t last_time = 0;
+    if (last) {
+      if (last->size() != 8) return Fail(ErrorCode::kDataLoss, "the alert counter is malformed");
+      last_id = ReadBigEndian64(*last);
+    }
+    if (last_id > 0) {
+      COFFRE_ASSIGN_OR_RETURN(auto value, t.Get(storage::Space::kAlerts, KeyOf(last_id)));
+      if (!value)
+        return Fail(ErrorCode::kDataLoss, "alert " + std::to_string(last_id) + " is missing");
+      COFFRE_ASSIGN_OR_RETURN(Alert previous, AlertFromJson(*value));
+      last_time = previous.time;
+    }
+    stored = alert;
+    stored.id = last_id + 1;
+    stored.time = std::max(last_time, clock_.NowUnixSeconds());
+    std::string next;
+    AppendBigEndian64(next, stored.id);
+    t.batch().Put(storage::Space::kAlerts, KeyOf(stored.id), AlertToJson(stored));
+    t.batch().Put(storage::Space::kCounters, kLastIdKey, next);
+    return Ok();
+  }));
+  last_id_ = stored.id;
+  last_time_ = stored.time;
+  return stored;
+}
+
 Result<Alert> AlertLog::Raise(Alert alert) {
+  if (store_.shared()) return RaiseShared(std::move(alert));
   std::lock_guard lock(mu_);
   alert.id = last_id_ + 1;
   alert.time = std::max(last_time_, clock_.NowUnixSeconds());

@@ -12,6 +12,11 @@
 // back stamps the previous time), so ids and times sort alike and List
 // finds `from` by binary search over the ids.
 //
+// On a shared store (a cluster, docs/adr/0042-guard-across-nodes.md) Raise
+// is one Store::Transact under the lock "a/alerts" that reads the last id
+// and time from the store, so every node numbers alerts in one sequence,
+// and last_id (hence List) reads the store's counter.
+//
 // Thread-safety: safe from many threads; Raise calls are serialised (alerts
 // are rare: one per crossing, cap or canary hit).
 // Ownership: borrows the store and the clock, which must outlive it.
@@ -62,6 +67,7 @@ class AlertLog {
  private:
   AlertLog(storage::SpaceHandle store, Clock& clock) : store_(store), clock_(clock) {}
   Result<int64_t> TimeOf(uint64_t id);
+  Result<Alert> RaiseShared(Alert alert);
 
   storage::SpaceHandle store_;
   Clock& clock_;

@@ -29,7 +29,8 @@ const Party& PartyOf(const Requester& who, size_t index) {
 
 }  // namespace
 
-Guard::Guard(GuardOptions options) : options_(std::move(options)), quotas_(options_.clock) {}
+Guard::Guard(GuardOptions options)
+    : options_(std::move(options)), quotas_(options_.clock, options_.alerts) {}
 
 Guard::~Guard() {
   if (webhook_) webhook_->Stop();
@@ -38,6 +39,7 @@ Guard::~Guard() {
 Result<std::unique_ptr<Guard>> Guard::Open(GuardOptions options) {
   std::unique_ptr<Guard> g(new Guard(std::move(options)));
   COFFRE_TRY(g->canaries_.Load(g->options_.vault));
+  g->canaries_loaded_ms_ = g->options_.clock.NowUnixMillis();
   COFFRE_ASSIGN_OR_RETURN(g->alerts_, AlertLog::Open(g->options_.alerts, g->options_.clock));
   if (g->options_.webhook &&
       (!g->options_.webhook->url.empty() || g->options_.webhook->transport)) {
@@ -75,8 +77,30 @@ void Guard::Raise(Alert alert) {
   if (webhook_) webhook_->Enqueue(*stored);
 }
 
-Guard::Suspension Guard::Suspend(std::string_view name, const std::string& why) {
+void Guard::RefreshCanaries() {
+  if (!quotas_.shared()) return;
+  const int64_t now = options_.clock.NowUnixMillis();
+  int64_t loaded = canaries_loaded_ms_.load();
+  if (now - loaded < 1000 && now >= loaded) return;
+  // One thread reloads; the others keep the set they have.
+  if (!canaries_loaded_ms_.compare_exchange_strong(loaded, now)) return;
+  if (auto s = canaries_.Load(options_.vault); !s) {
+    Log(log::Level::kError, "guard.canaries_failed",
+        "the canary set could not be reloaded: " + s.error().message);
+  }
+}
+
+Guard::Suspension Guard::Suspend(std::string_view name, const std::string& why, bool marked) {
   std::lock_guard lock(suspend_mu_);
+  if (!marked) {
+    // Shared store: the marker every node reads before the directory's
+    // own flag reaches it.
+    if (auto m = quotas_.MarkSuspended(name, "guard"); !m) {
+      Log(log::Level::kError, "guard.suspend_failed",
+          "a principal could not be suspended: " + m.error().message);
+      return Suspension::kFailed;
+    }
+  }
   auto current = options_.directory.Get(name);
   if (current && current->suspended) return Suspension::kAlready;
   if (auto s = options_.directory.Suspend(name); !s) {
@@ -105,6 +129,21 @@ Verdict Guard::Expose(const policy::Policy& policy, const Requester& who,
   size_t n = 1;
   if (who.user) counted[n++] = {who.user->name, policy.LimitsOf(who.user->role)};
   ExposureOutcome out = quotas_.ChargeSubjects(std::span<const Counted>(counted, n), subjects);
+  if (out.error) {
+    Log(log::Level::kError, "guard.quota_unavailable",
+        "a request was refused: its quota could not be counted: " + out.error->message);
+    v.kind = Verdict::kUnavailable;
+    v.message = "quotas cannot be counted now; nothing was returned";
+    return v;
+  }
+  if (!out.suspended.empty()) {
+    // A refusal on some node already suspended this party (shared store).
+    v.kind = Verdict::kSuspended;
+    v.message =
+        std::string(out.suspended.front() == 0 ? "this principal" : "the on-behalf-of user") +
+        " is suspended until an administrator resumes it";
+    return v;
+  }
 
   auto alert_for = [&](Severity severity, AlertKind kind) {
     Alert a;
@@ -125,7 +164,7 @@ Verdict Guard::Expose(const policy::Policy& policy, const Requester& who,
                                std::to_string(c.count) + " distinct subjects in " + c.window +
                                ", over the hard limit of " + std::to_string(c.limit);
       // Concurrent refusals of one party: the first suspends and alerts.
-      const Suspension s = Suspend(party.name, "quota_hard: " + what);
+      const Suspension s = Suspend(party.name, "quota_hard: " + what, quotas_.shared());
       if (s != Suspension::kAlready) {
         Alert a = alert_for(Severity::kCritical, AlertKind::kQuotaHard);
         a.window = c.window;
@@ -159,6 +198,7 @@ Verdict Guard::Expose(const policy::Policy& policy, const Requester& who,
     Raise(std::move(a));
   }
 
+  RefreshCanaries();
   if (size_t hits = canaries_.Count(subjects); hits > 0) {
     Alert a = alert_for(Severity::kCritical, AlertKind::kCanary);
     a.count = hits;
@@ -189,6 +229,20 @@ Verdict Guard::ChargeSearch(const policy::Policy& policy, const Requester& who) 
   size_t n = 1;
   if (who.user) counted[n++] = {who.user->name, policy.LimitsOf(who.user->role)};
   SearchOutcome out = quotas_.ChargeSearch(std::span<const Counted>(counted, n));
+  if (out.error) {
+    Log(log::Level::kError, "guard.quota_unavailable",
+        "a search was refused: its quota could not be counted: " + out.error->message);
+    v.kind = Verdict::kUnavailable;
+    v.message = "quotas cannot be counted now; nothing was returned";
+    return v;
+  }
+  if (!out.suspended.empty()) {
+    v.kind = Verdict::kSuspended;
+    v.message =
+        std::string(out.suspended.front() == 0 ? "this principal" : "the on-behalf-of user") +
+        " is suspended until an administrator resumes it";
+    return v;
+  }
   for (const Crossing& c : out.alerts) {
     Alert a;
     a.severity = Severity::kWarning;

@@ -25,6 +25,14 @@
 // Failures to store an alert or a suspension are written to the server log
 // (`log`) and do not let a refused request through.
 //
+// Cluster (docs/adr/0042-guard-across-nodes.md): when the store is shared(),
+// the quotas are counted in it (quota_tracker.h, "Cluster"), a hard refusal
+// commits the party's suspension marker in the same transaction, before the
+// response, and IsSuspended (asked by the runner on every request) reads it
+// from the store: every node refuses the party from its next request on.
+// A store error refuses the request (Verdict::kUnavailable, 503). The
+// canary set is reloaded from the store at most once a second.
+//
 // Thread-safety: every method is safe from many threads. Suspensions are
 // serialised, so concurrent refusals of one principal suspend it, audit it
 // and alert about it once.
@@ -33,6 +41,7 @@
 // webhook.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -71,7 +80,8 @@ struct Requester {
 };
 
 struct Verdict {
-  enum Kind { kAllowed, kSuspended, kQuotaExceeded };
+  // kUnavailable: a shared store could not count the request (refused).
+  enum Kind { kAllowed, kSuspended, kQuotaExceeded, kUnavailable };
   Kind kind = kAllowed;
   std::string message;              // for the client: names roles and limits, never data
   int64_t retry_after_seconds = 0;  // kQuotaExceeded
@@ -102,6 +112,16 @@ class Guard {
   Verdict ChargeSearch(const policy::Policy& policy, const Requester& who);
   void CountDenial(const policy::Policy& policy, const Requester& who);
 
+  // Shared store: whether `name` carries the guard's suspension marker
+  // (read from the store, never cached); false on an embedded vault, where
+  // the directory's own flag is all there is.
+  Result<bool> IsSuspended(std::string_view name) { return quotas_.IsSuspended(name); }
+  // Shared store: `principal suspend` by an administrator, so that every
+  // node refuses the name at once too. Ok and nothing otherwise.
+  [[nodiscard]] Status RecordSuspension(std::string_view name) {
+    return quotas_.MarkSuspended(name, "admin");
+  }
+
   // `coffre canary add` in the process that owns the vault: writes them and
   // adds them to the live set. Returns how many were added.
   Result<size_t> AddCanaries(std::string_view collection, uint64_t count,
@@ -119,7 +139,10 @@ class Guard {
   void Raise(Alert alert);
   // Suspends `name` unless it already is, and audits it.
   enum class Suspension { kNow, kAlready, kFailed };
-  Suspension Suspend(std::string_view name, const std::string& why);
+  // `marked`: the shared store's marker is already committed.
+  Suspension Suspend(std::string_view name, const std::string& why, bool marked = false);
+  // Shared store: reloads the canary set when it is a second old.
+  void RefreshCanaries();
   // To GuardOptions::log if set, else to the process log.
   void Log(log::Level level, std::string_view event, std::string_view message,
            log::Fields fields = {}) const;
@@ -130,6 +153,7 @@ class Guard {
   std::unique_ptr<AlertLog> alerts_;
   std::unique_ptr<AlertWebhook> webhook_;
   std::mutex suspend_mu_;
+  std::atomic<int64_t> canaries_loaded_ms_{0};
 };
 
 }  // namespace coffre::guard

@@ -1,7 +1,8 @@
 // Per-name quota counters (docs/exfiltration.md, "Quotas"): distinct
 // subjects exposed per sliding window, searches per window, denials per
 // window. The policy states the limits (policy::Limits); this counts, in
-// memory, and says which limits a request reaches. It decides nothing else:
+// memory (or, on a shared store, in the store: see "Cluster" below), and
+// says which limits a request reaches. It decides nothing else:
 // suspending, alerting and answering are the caller's (guard.h).
 //
 //   QuotaTracker quotas(clock);
@@ -23,6 +24,21 @@
 // window is [first, first + window). Re-reading it inside does not count
 // and does not extend it.
 //
+// Cluster (docs/adr/0042-guard-across-nodes.md): given a store handle whose
+// store is shared() (the nodes of a cluster), a name's whole state lives in
+// Space::kCounters under "quota/<name>", and each charge is one
+// Store::Transact under the locks "q/<name>" (a request's names in sorted
+// order): read, check, count, write. So requests spread over any number of
+// nodes see one window and stop at exactly `hard`. A hard refusal also
+// commits "suspended/<name>" in the same transaction: every later charge of
+// that name, on any node, is refused as suspended (ExposureOutcome::
+// suspended), and IsSuspended reads it for every request. The state is
+// encoded whole (about 18 bytes per subject in a window), so a charge reads
+// and writes O(subjects in the window) bytes; times are the node's clock,
+// never going back within a window. A store error refuses (error set).
+// Without a shared store nothing of this runs: the in-memory path below is
+// the embedded vault's, unchanged.
+//
 // Thread-safety: all methods are safe from many threads. Names are spread
 // over lock stripes; a request's names (principal and user) are locked
 // together, in stripe order, so the check and the count are one atomic step
@@ -35,13 +51,16 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/status.h"
 #include "policy/policy.h"
+#include "storage/space_handle.h"
 
 namespace coffre::guard {
 
@@ -67,7 +86,12 @@ struct ExposureOutcome {
   // Soft limits this (counted) request crossed: once per crossing, i.e.
   // again only after the window has dropped back to `soft` or below.
   std::vector<Crossing> soft;
-  bool refused() const { return !hard.empty(); }
+  // Shared store only: indexes (into the Counted span) of names a refusal
+  // already suspended; refused, nothing counted.
+  std::vector<size_t> suspended;
+  // Shared store only: the store failed; refused, nothing counted.
+  std::optional<Error> error;
+  bool refused() const { return !hard.empty() || !suspended.empty() || error.has_value(); }
 };
 
 struct SearchOutcome {
@@ -77,12 +101,16 @@ struct SearchOutcome {
   std::vector<Crossing> alerts;
   // When the refused search would be allowed again (>= 1 when refused).
   int64_t retry_after_seconds = 0;
-  bool refused() const { return !over.empty(); }
+  // Shared store only, as in ExposureOutcome.
+  std::vector<size_t> suspended;
+  std::optional<Error> error;
+  bool refused() const { return !over.empty() || !suspended.empty() || error.has_value(); }
 };
 
 class QuotaTracker {
  public:
-  explicit QuotaTracker(Clock& clock);
+  // `store` (granting Space::kCounters) is used only when store->shared().
+  explicit QuotaTracker(Clock& clock, std::optional<storage::SpaceHandle> store = std::nullopt);
   ~QuotaTracker();
   QuotaTracker(const QuotaTracker&) = delete;
   QuotaTracker& operator=(const QuotaTracker&) = delete;
@@ -116,10 +144,22 @@ class QuotaTracker {
   Usage UsageOf(std::string_view name, const policy::Limits& limits);
 
   // Forgets every count of `name` (`coffre principal resume`: a resumed
-  // principal starts with empty windows; ADR 0017 supersedes ADR 0008).
-  void Forget(std::string_view name);
-  // Names with state (principals and users seen since the start).
+  // principal starts with empty windows; ADR 0017 supersedes ADR 0008),
+  // and, on a shared store, its suspension marker. Fails only on a shared
+  // store.
+  [[nodiscard]] Status Forget(std::string_view name);
+  // Names with state (principals and users seen since the start; on a
+  // shared store, names with a stored state).
   size_t TrackedNames() const;
+
+  // True when counts live in a shared store.
+  bool shared() const { return store_.has_value(); }
+  // Shared store: whether a refusal (or MarkSuspended) left `name`'s
+  // suspension marker; always false otherwise.
+  Result<bool> IsSuspended(std::string_view name);
+  // Shared store: commits `name`'s suspension marker (`why`: no personal
+  // value); Ok and nothing otherwise.
+  [[nodiscard]] Status MarkSuspended(std::string_view name, std::string_view why);
 
  private:
   struct Stripe;
@@ -127,8 +167,16 @@ class QuotaTracker {
   class Locks;
   NameState& StateFor(Stripe& stripe, std::string_view name);
   Stripe& StripeOf(std::string_view name) const;
+  struct RequestKeys;
+  ExposureOutcome ChargeSubjectsShared(std::span<const Counted> who, const RequestKeys& keys,
+                                       int64_t now_ms);
+  SearchOutcome ChargeSearchShared(std::span<const Counted> who, int64_t now_s);
+  std::vector<Crossing> CountDenialShared(std::span<const Counted> who, int64_t now_ms);
+  // The stored state of `name` (empty when none), read without a lock.
+  Result<std::unique_ptr<NameState>> LoadShared(std::string_view name);
 
   Clock& clock_;
+  std::optional<storage::SpaceHandle> store_;  // set only when shared
   static constexpr size_t kStripes = 64;
   std::unique_ptr<Stripe[]> stripes_;
 };

@@ -324,11 +324,11 @@ TEST(QuotaTracker, UsageReadsAndForgetEmptiesTheWindows) {
   EXPECT_EQ(used.denials, 2u);
   EXPECT_TRUE(Expose(q, "app", l, {Subject(3)}).refused());
 
-  q.Forget("app");
+  ASSERT_TRUE(q.Forget("app"));
   EXPECT_EQ(q.UsageOf("app", l).subjects, (std::vector<uint64_t>{0, 0}));
   EXPECT_FALSE(Expose(q, "app", l, {Subject(3)}).refused());
   EXPECT_EQ(q.UsageOf("app", l).subjects, (std::vector<uint64_t>{1, 1}));
-  q.Forget("nobody");  // no state: nothing happens
+  ASSERT_TRUE(q.Forget("nobody"));  // no state: nothing happens
 }
 
 }  // namespace
