@@ -392,7 +392,15 @@ class ClockFailingStore final : public storage::Store {
   explicit ClockFailingStore(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {}
   std::atomic<bool> fail_clock{false};
   std::unique_ptr<storage::WriteBatch> NewBatch() override { return inner_->NewBatch(); }
-  Status Write(storage::WriteBatch& b, bool sync) override { return inner_->Write(b, sync); }
+  // The write lands, and the caller is told it failed: a commit whose
+  // outcome the PostgreSQL store cannot know (the connection broke).
+  std::atomic<bool> land_then_fail{false};
+  Status Write(storage::WriteBatch& b, bool sync) override {
+    COFFRE_TRY(inner_->Write(b, sync));
+    if (land_then_fail)
+      return Fail(ErrorCode::kIoError, "injected: the commit's outcome is unknown");
+    return Ok();
+  }
   Result<std::optional<std::string>> Get(Space s, std::string_view k) override {
     return inner_->Get(s, k);
   }
@@ -442,6 +450,36 @@ TEST_F(AuditClusterTest, AnEntryWhoseDatabaseTimeCannotBeReadFailsClosed) {
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_TRUE(r->ok) << r->problem;
   EXPECT_EQ(r->entries, 2u);
+}
+
+// A group whose commit landed though the store said it failed (the
+// connection broke during COMMIT): the next group goes on after it, instead
+// of writing its entries again under the same numbers over the landed ones.
+TEST_F(AuditClusterTest, AGroupThatLandedDespiteAFailedWriteIsKept) {
+  auto inner = storage::OpenMemoryStore({.data = data_, .shared = true});
+  ASSERT_TRUE(inner);
+  ClockFailingStore store(std::move(*inner));
+  Node c;
+  c.chain = std::string(16, '\xc4');
+  c.anchor = dir_ + "/c.audit-anchor";
+  auto log = AuditLog::Open(Handle(store), Key(),
+                            {.anchor_path = c.anchor, .clock = &clock_, .chain_id = c.chain});
+  ASSERT_TRUE(log) << log.error().ToString();
+  ASSERT_TRUE((*log)->Append(MakeEntry("svc-a", "r1", 'x')));
+  store.land_then_fail = true;
+  auto unknown = (*log)->Append(MakeEntry("svc-a", "r2", 'x'));
+  ASSERT_FALSE(unknown);  // the request fails (503); its entry landed
+  EXPECT_EQ(unknown.error().code, ErrorCode::kIoError);
+  store.land_then_fail = false;
+  auto seq = (*log)->Append(MakeEntry("svc-a", "r3", 'x'));
+  ASSERT_TRUE(seq) << seq.error().ToString();
+  EXPECT_EQ(*seq, 3u);
+  ASSERT_TRUE((*log)->Checkpoint());
+  log->reset();
+  auto r = VerifyAllChains(Handle(*raw_).ReadOnly(), c.anchor, c.chain);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->ok) << r->problem;
+  EXPECT_EQ(r->entries, 3u);
 }
 
 TEST_F(AuditClusterTest, EmbeddedLogOnTheSameDataKeepsItsLayout) {

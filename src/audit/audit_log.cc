@@ -653,6 +653,47 @@ void AuditLog::Complete(std::vector<Request*>& group, const Status& s) {
   }
 }
 
+Status AuditLog::Resync() {
+  COFFRE_ASSIGN_OR_RETURN(auto head_value, store_.Get(Space::kAudit, internal::kHeadKey));
+  uint64_t last_seq = 0;
+  {
+    std::lock_guard lock(mu_);
+    last_seq = last_seq_;
+  }
+  if (!head_value) {
+    if (last_seq != 0) return Fail(Corrupt("the head is missing"));
+    resync_ = false;
+    return Ok();
+  }
+  auto head = internal::DecodeHead(*head_value);
+  if (!head) return Fail(Corrupt("the head is corrupt"));
+  if (head->last_seq < last_seq) {
+    return Fail(Corrupt("the head went back from entry " + std::to_string(last_seq) + " to " +
+                        std::to_string(head->last_seq)));
+  }
+  if (head->last_seq > last_seq) {
+    // The failed group landed: go on after it. Its entries stay, as the
+    // record of requests that were answered 503.
+    const std::string seq = std::to_string(head->last_seq);
+    COFFRE_ASSIGN_OR_RETURN(auto v, store_.Get(Space::kAudit, internal::EntryKey(head->last_seq)));
+    auto parts = v ? internal::SplitStoredEntry(*v) : std::nullopt;
+    auto e = parts ? DecodeEntryView(parts->bytes) : Result<EntryView>();
+    if (!parts || !e || e->seq != head->last_seq || parts->hash != head->hash) {
+      return Fail(Corrupt("entry " + seq + " does not match the head"));
+    }
+    std::lock_guard lock(mu_);
+    last_seq_ = head->last_seq;
+    last_hash_ = head->hash;
+    last_time_ms_ = std::max(last_time_ms_, e->time_ms);
+    if (head->last_checkpoint_seq != last_checkpoint_seq_) {
+      last_checkpoint_seq_ = head->last_checkpoint_seq;
+      last_checkpoint_time_ms_ = e->time_ms;
+    }
+  }
+  resync_ = false;
+  return Ok();
+}
+
 Status AuditLog::CommitGroup(std::vector<Request*>& group,
                              std::vector<internal::Checkpoint>& checkpoints) {
   // Only the committer thread runs this; it alone changes the chain state,
@@ -661,6 +702,7 @@ Status AuditLog::CommitGroup(std::vector<Request*>& group,
     std::lock_guard lock(mu_);
     if (broken_) return Fail(*broken_);
   }
+  if (resync_) COFFRE_TRY(Resync());
   // A shared store's entries are timed by its clock (the database's), so
   // that every node's chain is ordered by one clock (docs/audit-cluster.md).
   int64_t now = 0;
@@ -725,7 +767,13 @@ Status AuditLog::CommitGroup(std::vector<Request*>& group,
   // Fail closed: nothing below runs, and the chain state stays as it was,
   // unless the whole group is written. The syncer makes it durable (and
   // anchors `checkpoints`) before anyone in the group is answered.
-  COFFRE_TRY(store_.Write(*batch, /*sync=*/false));
+  if (Status written = store_.Write(*batch, /*sync=*/false); !written) {
+    // A shared store cannot always tell whether a failed commit landed (the
+    // connection broke during it): before the next group reuses these
+    // sequence numbers, the head says which it was.
+    if (store_.shared()) resync_ = true;
+    return written;
+  }
   {
     std::lock_guard lock(mu_);
     last_seq_ = seq;

@@ -212,6 +212,8 @@ class AuditLog {
   // Committer only: numbers, chains and writes one group (sync=false), then
   // advances the chain state; `mu_` is not held. Fills the checkpoints to
   // anchor once the group is durable.
+  // After a failed write to a shared store: the chain state as stored.
+  Status Resync();
   Status CommitGroup(std::vector<Request*>& group, std::vector<internal::Checkpoint>& checkpoints);
   // The syncer thread: syncs what the committer wrote, anchors its
   // checkpoints, then completes the submissions, until the committer has
@@ -263,6 +265,10 @@ class AuditLog {
   // durable batch: every later append fails until the log is reopened.
   // Under mu_.
   std::optional<Error> broken_;
+  // A shared store's write failed, and may have landed anyway (a commit
+  // whose outcome is unknown): the next group first takes the chain state
+  // from the stored head (Resync). Committer thread only.
+  bool resync_ = false;
   // Whether the last group completed failed (Health); any thread.
   std::atomic<bool> last_group_failed_{false};
   bool opened_ = false;  // Recover succeeded

@@ -207,7 +207,8 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
   verify->callback([&ctx, va] {
     Run(ctx, [&]() -> Status {
       const std::string dir = TrimSlash(va->dir);
-      const std::string anchor = ResolveAnchor(dir, va->anchor);
+      // RuntimeFor knows a cluster node's default (DIR/audit-anchor).
+      const std::string anchor = RuntimeFor(*va).audit_anchor;
       json::object out;
       COFFRE_ASSIGN_OR_RETURN(auto remote,
                               app::TryAdminSocket(app::AdminSocketPath(dir),
@@ -268,7 +269,7 @@ void RegisterAudit(CLI::App& app, Context& ctx) {
         return Fail(ErrorCode::kFailedPrecondition,
                     "the server is running on " + dir + ": stop it first");
       }
-      const std::string anchor = ResolveAnchor(dir, ra->anchor);
+      const std::string anchor = RuntimeFor(*ra).audit_anchor;
       std::string kept;
       if (fs::exists(anchor)) {
         std::time_t now = std::time(nullptr);
