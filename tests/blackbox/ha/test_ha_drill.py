@@ -323,10 +323,6 @@ def test_3_audit_verify_passes_on_every_node(ha):
                                   f"{r.stdout[-1500:]} {r.stderr[-1500:]}"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug found by this drill: after Patroni restarts the primary, one node can stay on "
-    "503 (audit.flush_failed 'cannot connect to the store ... Connection refused') while the "
-    "other node writes again; to fix in the PostgreSQL store's reconnection, then drop this mark"))
 def test_4_postgresql_restart_under_load(ha, people_source):
     cluster, _, _ = ha
     primary = cluster.primary()
