@@ -303,7 +303,11 @@ TEST_F(AdminTest, TwoNodesAuditTheirOwnChainsAndEachListsAndVerifiesBoth) {
   ASSERT_TRUE(vault::Vault::Init(o));
   const std::string id_a(32, 'a'), id_b(32, 'b');
   auto node = [&](const std::string& id) {
-    return Runtime::Open({.dir = (tmp_ / "c").string(),
+    // Each node has its own directory (its lock, DIR/node.lock, is held
+    // while its Runtime lives).
+    const fs::path dir = tmp_ / ("c-" + id.substr(0, 1));
+    fs::create_directories(dir);
+    return Runtime::Open({.dir = dir.string(),
                           .key_file = tmp_ / "c.key",
                           .audit_anchor = tmp_ / ("node-" + id.substr(0, 1) + ".audit-anchor"),
                           .store = storage::MemoryStoreOpener(data, /*shared=*/true),
