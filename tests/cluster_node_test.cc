@@ -102,8 +102,9 @@ TEST_F(ClusterNodeTest, InitWithAStoreLeavesOnlyLocalStateInDir) {
   for (const auto& entry : fs::recursive_directory_iterator(tmp_ / "node1"))
     names.push_back(fs::relative(entry.path(), tmp_ / "node1").string());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"audit-anchor", "cluster.toml", "node.lock", "tls",
-                                             "tls/cert.pem"}));
+  // audit-anchor.chains: the other chains as this node anchored them (ADR 0041).
+  EXPECT_EQ(names, (std::vector<std::string>{"audit-anchor", "audit-anchor.chains", "cluster.toml",
+                                             "node.lock", "tls", "tls/cert.pem"}));
   EXPECT_TRUE(fs::exists(key_));
   EXPECT_TRUE(fs::exists(tmp_ / "node1.erasures"));
   auto config = cluster::ReadNodeConfig(tmp_ / "node1");

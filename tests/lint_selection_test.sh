@@ -4,6 +4,9 @@
 # LINT_BASE; whitespace-only changes are skipped; a header brings the .cc and
 # _test.cc beside it. Checked on a scratch repository (no clang-tidy run).
 set -euo pipefail
+# The scratch repository has none of the caller's commits: a LINT_BASE set
+# for the real run (CI, a fresh-clone check) must not leak into these cases.
+unset LINT_BASE
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
